@@ -1,0 +1,220 @@
+/*
+ * backend.h — the internal, versioned interface between the core and a backend.
+ *
+ * The core owns the model graph; a backend owns memory and arithmetic. The built-in
+ * CPU backend (backends/cpu) and every loadable module (backends/cuda) implement the
+ * same table, mbk_iface. A module exports one symbol, MBK_MODULE_INIT_SYMBOL, of type
+ * mbk_module_init_fn; the core passes it an mbk_host (services the module may call)
+ * and gets back the table. Both sides check MBK_API_VERSION: any change to the layout
+ * or meaning of anything in this file bumps it.
+ *
+ * Objects:
+ *  - mbk_ctx: one backend instance (engine, stream, scratch memory). A context and
+ *    everything created from it is used by one thread at a time; concurrency comes
+ *    from several contexts.
+ *  - mbk_tensor: float32 storage with a logical shape (1-D C, 2-D N×C or 4-D NCHW) and
+ *    a layout the backend chooses. A tensor starts empty; upload or an op's output sets
+ *    its shape and layout. Storage is reused when a later write fits, so a steady
+ *    training loop does not allocate. Upload/download always speak plain row-major.
+ *  - mbk_op: an operation prepared for one shape (mbk_op_desc), with whatever the
+ *    backend caches for it (primitives, reorders, workspaces). Backward uses what the
+ *    latest training forward of the same op saved.
+ *
+ * Arguments of op_forward / op_backward, per op type ("in" then "out"; an entry marked
+ * optional may be NULL, which skips that input or output):
+ *
+ *  CONV2D     fwd in  {x[N,C,H,W], w[OC,C,KH,KW], b[OC] (optional, only if desc bias)}
+ *                 out {y[N,OC,OH,OW]}
+ *             bwd in  {x, w, dy}          out {dx (opt), dw (opt), db (opt)}
+ *  BATCHNORM  fwd in  {x, gamma[C], beta[C], running_mean[C], running_var[C]}
+ *                 out {y}
+ *             training: normalises with the batch statistics, saves them, and updates
+ *             running_mean/running_var in place: r = (1-m) r + m s, with the unbiased
+ *             batch variance for running_var (PyTorch's rule). Inference: uses the
+ *             running statistics. With desc.u.bn.relu the output is ReLU(BN(x)).
+ *             bwd in  {x, gamma, dy}      out {dx, dgamma (opt), dbeta (opt)}
+ *  RELU       fwd in  {x}                 out {y}
+ *             bwd in  {x, dy}             out {dx}
+ *  MAXPOOL    fwd in  {x}                 out {y}     (padding never wins the max)
+ *             bwd in  {dy}                out {dx}    (after a training forward)
+ *  GAVGPOOL   fwd in  {x[N,C,H,W]}        out {y[N,C]}   (mean over H×W)
+ *             bwd in  {dy[N,C]}           out {dx[N,C,H,W]}
+ *  LINEAR     fwd in  {x[N,K], w[O,K], b[O] (optional, only if desc bias)}
+ *                 out {y[N,O]}            (y = x·wᵀ + b)
+ *             bwd in  {x, w, dy}          out {dx (opt), dw (opt), db (opt)}
+ *  ADD        fwd in  {a, b}              out {y}     (same shape; y = a + b)
+ *             bwd in  {dy}                out {da (opt), db (opt)}
+ *  CONCAT     fwd in  {x_1..x_k}          out {y}     (along dimension 1, channels)
+ *             bwd in  {dy}                out {dx_1..dx_k} (each optional)
+ *
+ * Every function returns MSC_OK or an msc_status, after setting the thread's error
+ * message through mbk_host.fail (which names the op and the shape).
+ */
+#ifndef MOSAIC_LIB_BACKEND_H
+#define MOSAIC_LIB_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mosaic/mosaic.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MBK_API_VERSION 1u
+#define MBK_MODULE_INIT_SYMBOL "msc_backend_module_init"
+#define MBK_MAX_DIMS 4
+#define MBK_MAX_CONCAT 16
+
+typedef struct mbk_ctx mbk_ctx;
+typedef struct mbk_tensor mbk_tensor;
+typedef struct mbk_op mbk_op;
+
+/* Services of the core a backend may use; passed to the module's init function. */
+typedef struct mbk_host {
+  uint32_t api_version; /* MBK_API_VERSION of the core */
+  uint32_t struct_size; /* sizeof(mbk_host) of the core */
+  /* Sends one line to the user's log callback (no-op without one). */
+  void (*log)(int32_t level, const char *fmt, ...)
+#if defined(__GNUC__)
+      __attribute__((format(printf, 2, 3)))
+#endif
+      ;
+  /* Sets the calling thread's msc_last_error() message and returns code. */
+  msc_status (*fail)(msc_status code, const char *fmt, ...)
+#if defined(__GNUC__)
+      __attribute__((format(printf, 2, 3)))
+#endif
+      ;
+} mbk_host;
+
+typedef enum mbk_op_type {
+  MBK_OP_CONV2D = 1,
+  MBK_OP_BATCHNORM = 2,
+  MBK_OP_RELU = 3,
+  MBK_OP_MAXPOOL = 4,
+  MBK_OP_GAVGPOOL = 5,
+  MBK_OP_LINEAR = 6,
+  MBK_OP_ADD = 7,
+  MBK_OP_CONCAT = 8,
+  MBK_OP_COUNT_ /* one past the last; not an op */
+} mbk_op_type;
+
+/*
+ * What an op computes and on which input shape. ndim is 4 (NCHW) or 2 (N×C, h = w = 1)
+ * for RELU, ADD and CONCAT; 4 for CONV2D, BATCHNORM, MAXPOOL and GAVGPOOL; 2 for
+ * LINEAR (c = in features). For CONCAT, c is the output's channel count and
+ * u.concat.c[i] the channels of input i (they sum to c).
+ */
+typedef struct mbk_op_desc {
+  int32_t type;  /* mbk_op_type */
+  int32_t ndim;  /* 2 or 4 */
+  int64_t n, c, h, w;
+  union {
+    struct {
+      int64_t out_c, kh, kw, sh, sw, ph, pw; /* symmetric zero padding */
+      int32_t bias;
+    } conv;
+    struct {
+      float eps;       /* 1e-5 in torchvision */
+      float momentum;  /* 0.1 in torchvision */
+      int32_t relu;    /* fuse a ReLU after the normalisation */
+    } bn;
+    struct {
+      int64_t kh, kw, sh, sw, ph, pw;
+    } pool;
+    struct {
+      int64_t out_f;
+      int32_t bias;
+    } linear;
+    struct {
+      int32_t count;
+      int64_t c[MBK_MAX_CONCAT];
+    } concat;
+  } u;
+} mbk_op_desc;
+
+typedef struct mbk_ctx_params {
+  uint32_t struct_size; /* sizeof(mbk_ctx_params) */
+  int32_t threads;      /* 0 = backend default */
+  int32_t device;       /* device index for GPU backends */
+} mbk_ctx_params;
+
+typedef struct mbk_iface {
+  uint32_t api_version; /* MBK_API_VERSION the backend was built with */
+  uint32_t struct_size; /* sizeof(mbk_iface) the backend was built with */
+  const char *name;     /* "cpu", "cuda", ... (static storage) */
+
+  /* MSC_OK if the backend can run here; otherwise writes the reason into why. */
+  msc_status (*probe)(char *why, size_t why_len);
+
+  msc_status (*ctx_create)(const mbk_ctx_params *params, mbk_ctx **out);
+  void (*ctx_free)(mbk_ctx *ctx); /* accepts NULL */
+
+  msc_status (*tensor_create)(mbk_ctx *ctx, mbk_tensor **out);
+  void (*tensor_free)(mbk_tensor *t); /* accepts NULL */
+  /* Sets shape (ndim 1, 2 or 4) and contents from a plain row-major array. */
+  msc_status (*tensor_upload)(mbk_tensor *t, int32_t ndim, const int64_t *dims,
+                              const float *src);
+  /* Copies the contents out in plain row-major order; n is dst's capacity. */
+  msc_status (*tensor_download)(const mbk_tensor *t, float *dst, size_t n);
+  /* Writes the logical shape into dims[MBK_MAX_DIMS]; returns ndim (0 when empty). */
+  int32_t (*tensor_shape)(const mbk_tensor *t, int64_t *dims);
+
+  msc_status (*op_create)(mbk_ctx *ctx, const mbk_op_desc *desc, mbk_op **out);
+  void (*op_free)(mbk_op *op); /* accepts NULL */
+  msc_status (*op_forward)(mbk_op *op, int32_t training, mbk_tensor *const *in,
+                           int32_t n_in, mbk_tensor *const *out, int32_t n_out);
+  msc_status (*op_backward)(mbk_op *op, mbk_tensor *const *in, int32_t n_in,
+                            mbk_tensor *const *out, int32_t n_out);
+} mbk_iface;
+
+/* The one symbol a backend module exports (see MBK_MODULE_INIT_SYMBOL). */
+typedef msc_status (*mbk_module_init_fn)(const mbk_host *host, const mbk_iface **out);
+
+/* Output shape of an op from its description: fills dims, returns ndim (0 if the
+ * description is invalid). Shared by the core, the backends and the tests. */
+static inline int32_t mbk_op_out_dims(const mbk_op_desc *d, int64_t *dims) {
+  switch (d->type) {
+  case MBK_OP_CONV2D:
+    dims[0] = d->n;
+    dims[1] = d->u.conv.out_c;
+    dims[2] = (d->h + 2 * d->u.conv.ph - d->u.conv.kh) / d->u.conv.sh + 1;
+    dims[3] = (d->w + 2 * d->u.conv.pw - d->u.conv.kw) / d->u.conv.sw + 1;
+    return 4;
+  case MBK_OP_MAXPOOL:
+    dims[0] = d->n;
+    dims[1] = d->c;
+    dims[2] = (d->h + 2 * d->u.pool.ph - d->u.pool.kh) / d->u.pool.sh + 1;
+    dims[3] = (d->w + 2 * d->u.pool.pw - d->u.pool.kw) / d->u.pool.sw + 1;
+    return 4;
+  case MBK_OP_GAVGPOOL:
+    dims[0] = d->n;
+    dims[1] = d->c;
+    return 2;
+  case MBK_OP_LINEAR:
+    dims[0] = d->n;
+    dims[1] = d->u.linear.out_f;
+    return 2;
+  case MBK_OP_BATCHNORM:
+  case MBK_OP_RELU:
+  case MBK_OP_ADD:
+  case MBK_OP_CONCAT:
+    dims[0] = d->n;
+    dims[1] = d->c;
+    if (d->ndim == 4) {
+      dims[2] = d->h;
+      dims[3] = d->w;
+    }
+    return d->ndim;
+  default:
+    return 0;
+  }
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOSAIC_LIB_BACKEND_H */

@@ -173,6 +173,11 @@ typedef struct mbk_iface {
 /* The one symbol a backend module exports (see MBK_MODULE_INIT_SYMBOL). */
 typedef msc_status (*mbk_module_init_fn)(const mbk_host *host, const mbk_iface **out);
 
+/* Checks that a description makes sense (positive sizes, a kernel that fits the padded
+ * input, concat parts that sum to c, ...). MSC_OK, or an error code with the reason in
+ * why. Defined in lib/op_desc.c, which every backend module compiles in as well. */
+msc_status mbk_op_desc_validate(const mbk_op_desc *d, char *why, size_t why_len);
+
 /* Output shape of an op from its description: fills dims, returns ndim (0 if the
  * description is invalid). Shared by the core, the backends and the tests. */
 static inline int32_t mbk_op_out_dims(const mbk_op_desc *d, int64_t *dims) {

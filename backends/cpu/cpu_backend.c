@@ -1,0 +1,344 @@
+/*
+ * cpu_backend.c — the oneDNN CPU backend's table, contexts, primitives and op dispatch.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_internal.h"
+#include "internal.h"
+
+const mbk_host *cpu_host;
+
+msc_status cpu_dnnl_fail(dnnl_status_t s, const char *what) {
+  switch (s) {
+  case dnnl_out_of_memory:
+    return CPU_FAIL(MSC_E_OUT_OF_MEMORY, "cpu: %s: oneDNN is out of memory", what);
+  case dnnl_unimplemented:
+    return CPU_FAIL(MSC_E_UNSUPPORTED, "cpu: %s: oneDNN has no implementation for this shape",
+                    what);
+  case dnnl_invalid_arguments:
+    return CPU_FAIL(MSC_E_INTERNAL, "cpu: %s: oneDNN rejected the arguments", what);
+  default:
+    return CPU_FAIL(MSC_E_INTERNAL, "cpu: %s: oneDNN status %d", what, (int)s);
+  }
+}
+
+/* ---- memory descriptors ------------------------------------------------------------ */
+
+static msc_status md_init(int32_t ndim, const int64_t *dims, dnnl_format_tag_t four,
+                          dnnl_memory_desc_t *md) {
+  dnnl_dims_t dd;
+  dnnl_format_tag_t tag;
+  switch (ndim) {
+  case 1: tag = four == dnnl_format_tag_any ? four : dnnl_a; break;
+  case 2: tag = four == dnnl_format_tag_any ? four : dnnl_ab; break;
+  case 4: tag = four; break;
+  default:
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: tensors have 1, 2 or 4 dimensions, not %d",
+                    (int)ndim);
+  }
+  for (int32_t i = 0; i < ndim; ++i) dd[i] = dims[i];
+  CPU_TRY(dnnl_memory_desc_init_by_tag(md, ndim, dd, dnnl_f32, tag), "memory descriptor");
+  return MSC_OK;
+}
+
+msc_status cpu_plain_md(int32_t ndim, const int64_t *dims, dnnl_memory_desc_t *md) {
+  return md_init(ndim, dims, dnnl_abcd, md);
+}
+
+msc_status cpu_any_md(int32_t ndim, const int64_t *dims, dnnl_memory_desc_t *md) {
+  return md_init(ndim, dims, dnnl_format_tag_any, md);
+}
+
+int cpu_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b) {
+  return dnnl_memory_desc_equal(a, b) != 0;
+}
+
+const dnnl_memory_desc_t *cpu_pd_md(const cpu_prim *p, dnnl_query_t what, int index) {
+  return dnnl_primitive_desc_query_md(p->pd, what, index);
+}
+
+/* ---- primitives ------------------------------------------------------------------------ */
+
+msc_status cpu_pd_create(mbk_ctx *ctx, dnnl_primitive_desc_t *pd, const void *op_desc,
+                         const_dnnl_primitive_desc_t hint, const char *what) {
+  CPU_TRY(dnnl_primitive_desc_create(pd, op_desc, ctx->attr, ctx->engine, hint), what);
+  return MSC_OK;
+}
+
+msc_status cpu_prim_init(mbk_ctx *ctx, cpu_prim *p, dnnl_primitive_desc_t pd) {
+  cpu_prim_destroy(p);
+  p->pd = pd;
+  CPU_TRY(dnnl_primitive_create(&p->prim, pd), "primitive creation");
+  const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+  p->scratch_size = smd ? dnnl_memory_desc_get_size(smd) : 0;
+  if (p->scratch_size > 0) {
+    CPU_TRY(dnnl_memory_create(&p->scratch_mem, smd, ctx->engine, DNNL_MEMORY_NONE),
+            "scratchpad memory");
+  }
+  p->scratch_gen = (uint64_t)-1;
+  return MSC_OK;
+}
+
+void cpu_prim_destroy(cpu_prim *p) {
+  if (p->scratch_mem) dnnl_memory_destroy(p->scratch_mem);
+  if (p->prim) dnnl_primitive_destroy(p->prim);
+  if (p->pd) dnnl_primitive_desc_destroy(p->pd);
+  memset(p, 0, sizeof *p);
+}
+
+static msc_status ctx_scratch_ensure(mbk_ctx *ctx, size_t bytes) {
+  if (bytes <= ctx->scratch_cap) return MSC_OK;
+  void *n = cpu_aligned_alloc(bytes);
+  if (!n) return CPU_FAIL(MSC_E_OUT_OF_MEMORY, "cpu: scratchpad of %zu bytes", bytes);
+  free(ctx->scratch);
+  ctx->scratch = n;
+  ctx->scratch_cap = bytes;
+  ctx->scratch_gen++;
+  return MSC_OK;
+}
+
+msc_status cpu_prim_exec(mbk_ctx *ctx, cpu_prim *p, int nargs, dnnl_exec_arg_t *args) {
+  if (p->scratch_size > 0) {
+    CPU_CHECK(ctx_scratch_ensure(ctx, p->scratch_size));
+    if (p->scratch_gen != ctx->scratch_gen) {
+      CPU_TRY(dnnl_memory_set_data_handle(p->scratch_mem, ctx->scratch), "scratchpad");
+      p->scratch_gen = ctx->scratch_gen;
+    }
+    args[nargs].arg = DNNL_ARG_SCRATCHPAD;
+    args[nargs].memory = p->scratch_mem;
+    nargs++;
+  }
+  CPU_TRY(dnnl_primitive_execute(p->prim, ctx->stream, nargs, args), "execution");
+  CPU_TRY(dnnl_stream_wait(ctx->stream), "stream wait");
+  return MSC_OK;
+}
+
+/* ---- contexts --------------------------------------------------------------------------- */
+
+static msc_status cpu_probe(char *why, size_t why_len) {
+  if (dnnl_engine_get_count(dnnl_cpu) < 1) {
+    if (why && why_len) snprintf(why, why_len, "oneDNN reports no CPU engine");
+    return MSC_E_BACKEND_UNAVAILABLE;
+  }
+  return MSC_OK;
+}
+
+static void cpu_ctx_free(mbk_ctx *ctx) {
+  if (!ctx) return;
+  if (ctx->attr) dnnl_primitive_attr_destroy(ctx->attr);
+  if (ctx->stream) dnnl_stream_destroy(ctx->stream);
+  if (ctx->engine) dnnl_engine_destroy(ctx->engine);
+  free(ctx->scratch);
+  free(ctx);
+}
+
+static msc_status ctx_init(mbk_ctx *ctx) {
+  CPU_TRY(dnnl_engine_create(&ctx->engine, dnnl_cpu, 0), "engine");
+  CPU_TRY(dnnl_stream_create(&ctx->stream, ctx->engine, dnnl_stream_default_flags), "stream");
+  CPU_TRY(dnnl_primitive_attr_create(&ctx->attr), "attributes");
+  CPU_TRY(dnnl_primitive_attr_set_scratchpad_mode(ctx->attr, dnnl_scratchpad_mode_user),
+          "scratchpad mode");
+  return MSC_OK;
+}
+
+static msc_status cpu_ctx_create(const mbk_ctx_params *params, mbk_ctx **out) {
+  if (!out) return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: ctx_create: out is NULL");
+  if (params && params->struct_size < sizeof(uint32_t) + sizeof(int32_t))
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: ctx_create: bad params struct_size %u",
+                    params->struct_size);
+  mbk_ctx *ctx = calloc(1, sizeof *ctx);
+  if (!ctx) return CPU_FAIL(MSC_E_OUT_OF_MEMORY, "cpu: context");
+  ctx->threads = params ? params->threads : 0;
+  msc_status st = ctx_init(ctx);
+  if (st != MSC_OK) {
+    cpu_ctx_free(ctx);
+    return st;
+  }
+  *out = ctx;
+  return MSC_OK;
+}
+
+/* ---- ops ------------------------------------------------------------------------------ */
+
+int32_t cpu_op_in_dims(const mbk_op_desc *d, int64_t *dims) {
+  dims[0] = d->n;
+  dims[1] = d->c;
+  if (d->ndim == 4) {
+    dims[2] = d->h;
+    dims[3] = d->w;
+  }
+  return d->ndim;
+}
+
+msc_status cpu_op_alloc(mbk_ctx *ctx, const mbk_op_desc *d, const cpu_op_vt *vt,
+                        size_t size, mbk_op **out) {
+  mbk_op *op = calloc(1, size);
+  if (!op) return CPU_FAIL(MSC_E_OUT_OF_MEMORY, "cpu: %s op", vt->name);
+  op->ctx = ctx;
+  op->desc = *d;
+  op->vt = vt;
+  *out = op;
+  return MSC_OK;
+}
+
+static msc_status cpu_op_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
+  if (!ctx || !d || !out)
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: op_create: NULL argument");
+  char why[256];
+  msc_status st = mbk_op_desc_validate(d, why, sizeof why);
+  if (st != MSC_OK) return CPU_FAIL(st, "cpu: %s", why);
+  switch (d->type) {
+  case MBK_OP_CONV2D: return cpu_conv_create(ctx, d, out);
+  case MBK_OP_BATCHNORM: return cpu_bnorm_create(ctx, d, out);
+  case MBK_OP_RELU: return cpu_relu_create(ctx, d, out);
+  case MBK_OP_MAXPOOL: return cpu_maxpool_create(ctx, d, out);
+  case MBK_OP_GAVGPOOL: return cpu_gavgpool_create(ctx, d, out);
+  case MBK_OP_LINEAR: return cpu_linear_create(ctx, d, out);
+  case MBK_OP_ADD: return cpu_add_create(ctx, d, out);
+  case MBK_OP_CONCAT: return cpu_concat_create(ctx, d, out);
+  default: return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: unknown op type %d", (int)d->type);
+  }
+}
+
+static void cpu_op_free(mbk_op *op) {
+  if (op) op->vt->destroy(op);
+}
+
+static msc_status check_args(const mbk_op *op, const char *pass, int32_t want_in,
+                             mbk_tensor *const *in, int32_t n_in, int32_t want_out,
+                             int32_t n_out) {
+  if (op->desc.type == MBK_OP_CONCAT) {
+    int32_t k = op->desc.u.concat.count;
+    if (want_in < 0) want_in = k;
+    if (want_out < 0) want_out = k;
+  }
+  if (n_in != want_in || n_out != want_out || (n_in > 0 && !in))
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT,
+                    "cpu: %s %s takes %d inputs and %d outputs, got %d and %d",
+                    op->vt->name, pass, (int)want_in, (int)want_out, (int)n_in, (int)n_out);
+  return MSC_OK;
+}
+
+static msc_status cpu_op_forward(mbk_op *op, int32_t training, mbk_tensor *const *in,
+                                 int32_t n_in, mbk_tensor *const *out, int32_t n_out) {
+  if (!op) return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: op_forward: op is NULL");
+  CPU_CHECK(check_args(op, "forward", op->vt->n_in_fwd, in, n_in, op->vt->n_out_fwd, n_out));
+  if (!out || !out[0])
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: %s forward: output tensor is NULL",
+                    op->vt->name);
+  msc_status st = op->vt->forward(op, training, in, out);
+  if (st == MSC_OK && training) op->trained = 1;
+  return st;
+}
+
+static msc_status cpu_op_backward(mbk_op *op, mbk_tensor *const *in, int32_t n_in,
+                                  mbk_tensor *const *out, int32_t n_out) {
+  if (!op) return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: op_backward: op is NULL");
+  CPU_CHECK(check_args(op, "backward", op->vt->n_in_bwd, in, n_in, op->vt->n_out_bwd, n_out));
+  if (n_out > 0 && !out)
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: %s backward: outputs are NULL",
+                    op->vt->name);
+  for (int32_t i = 0; i < n_in; ++i)
+    if (!in[i])
+      return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: %s backward: input %d is NULL",
+                      op->vt->name, (int)i);
+  return op->vt->backward(op, in, out);
+}
+
+/* ---- tensors (public part of the table; helpers in cpu_tensor.c) ----------------------- */
+
+static msc_status cpu_tensor_create(mbk_ctx *ctx, mbk_tensor **out) {
+  static uint64_t next_id = 1; /* atomic: contexts may live on different threads */
+  if (!ctx || !out) return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: tensor_create: NULL argument");
+  mbk_tensor *t = calloc(1, sizeof *t);
+  if (!t) return CPU_FAIL(MSC_E_OUT_OF_MEMORY, "cpu: tensor");
+  t->ctx = ctx;
+  t->id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
+  *out = t;
+  return MSC_OK;
+}
+
+static void cpu_tensor_free(mbk_tensor *t) {
+  if (!t) return;
+  if (t->mem) dnnl_memory_destroy(t->mem);
+  free(t->data);
+  free(t);
+}
+
+static msc_status cpu_tensor_upload(mbk_tensor *t, int32_t ndim, const int64_t *dims,
+                                    const float *src) {
+  if (!t || !dims || !src)
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: tensor_upload: NULL argument");
+  if (ndim != 1 && ndim != 2 && ndim != 4)
+    return CPU_FAIL(MSC_E_SHAPE, "cpu: tensor_upload: %d dimensions (1, 2 or 4 allowed)",
+                    (int)ndim);
+  for (int32_t i = 0; i < ndim; ++i)
+    if (dims[i] <= 0)
+      return CPU_FAIL(MSC_E_SHAPE, "cpu: tensor_upload: dimension %d is %lld", (int)i,
+                      (long long)dims[i]);
+  dnnl_memory_desc_t md;
+  CPU_CHECK(cpu_plain_md(ndim, dims, &md));
+  CPU_CHECK(cpu_tensor_set(t, ndim, dims, &md));
+  memcpy(t->data, src, dnnl_memory_desc_get_size(&md));
+  return MSC_OK;
+}
+
+static int32_t cpu_tensor_shape(const mbk_tensor *t, int64_t *dims) {
+  if (!t) return 0;
+  for (int32_t i = 0; i < t->ndim; ++i) dims[i] = t->dims[i];
+  return t->ndim;
+}
+
+static msc_status cpu_tensor_download(const mbk_tensor *t, float *dst, size_t n) {
+  if (!t || !dst) return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: tensor_download: NULL argument");
+  if (t->ndim == 0) return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: tensor_download: empty tensor");
+  size_t count = 1;
+  for (int32_t i = 0; i < t->ndim; ++i) count *= (size_t)t->dims[i];
+  if (n < count)
+    return CPU_FAIL(MSC_E_BUFFER_TOO_SMALL, "cpu: tensor_download: %zu floats needed, %zu given",
+                    count, n);
+  dnnl_memory_desc_t plain;
+  CPU_CHECK(cpu_plain_md(t->ndim, t->dims, &plain));
+  if (cpu_md_equal(&plain, &t->md)) {
+    memcpy(dst, t->data, count * sizeof(float));
+    return MSC_OK;
+  }
+  /* Downloads are rare (model edges, tests): a one-off reorder is fine here. */
+  dnnl_memory_t dmem = NULL;
+  cpu_reorder r;
+  memset(&r, 0, sizeof r);
+  msc_status st = MSC_OK;
+  if (dnnl_memory_create(&dmem, &plain, t->ctx->engine, dst) != dnnl_success)
+    st = CPU_FAIL(MSC_E_INTERNAL, "cpu: tensor_download: memory");
+  if (st == MSC_OK) st = cpu_reorder_exec(t->ctx, &r, t->mem, dmem);
+  cpu_reorder_destroy(&r);
+  if (dmem) dnnl_memory_destroy(dmem);
+  return st;
+}
+
+static const mbk_iface cpu_iface = {
+    .api_version = MBK_API_VERSION,
+    .struct_size = sizeof(mbk_iface),
+    .name = "cpu",
+    .probe = cpu_probe,
+    .ctx_create = cpu_ctx_create,
+    .ctx_free = cpu_ctx_free,
+    .tensor_create = cpu_tensor_create,
+    .tensor_free = cpu_tensor_free,
+    .tensor_upload = cpu_tensor_upload,
+    .tensor_download = cpu_tensor_download,
+    .tensor_shape = cpu_tensor_shape,
+    .op_create = cpu_op_create,
+    .op_free = cpu_op_free,
+    .op_forward = cpu_op_forward,
+    .op_backward = cpu_op_backward,
+};
+
+msc_status mbk_cpu_init(const mbk_host *host, const mbk_iface **out) {
+  if (!host || !out || host->api_version != MBK_API_VERSION) return MSC_E_VERSION;
+  cpu_host = host;
+  *out = &cpu_iface;
+  return MSC_OK;
+}

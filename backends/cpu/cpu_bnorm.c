@@ -1,0 +1,179 @@
+/*
+ * cpu_bnorm.c — batch normalisation over N, H, W per channel, optionally fused with the
+ * ReLU that follows it in every ResNet block (oneDNN's fuse_norm_relu keeps a bit mask
+ * workspace instead of a second pass over the activations).
+ *
+ * Primitives take the input's layout as it comes (oneDNN's batch norm has no "any"),
+ * so they are made on first use and remade only if that layout changes.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_internal.h"
+
+typedef struct cpu_bnorm {
+  mbk_op base;
+  int64_t x_dims[MBK_MAX_DIMS], c_dims[1];
+  dnnl_memory_desc_t train_md, infer_md; /* layouts the primitives were made for */
+  cpu_prim fwd_train, fwd_infer, bwd;
+  cpu_buf mean, var, ws, dgamma, dbeta; /* batch statistics saved for backward */
+  cpu_reorder r_dy;
+} cpu_bnorm;
+
+static unsigned bn_flags(const cpu_bnorm *op) {
+  unsigned f = dnnl_use_scale | dnnl_use_shift;
+  if (op->base.desc.u.bn.relu) f |= dnnl_fuse_norm_relu;
+  return f;
+}
+
+static void bnorm_destroy(mbk_op *base) {
+  cpu_bnorm *op = (cpu_bnorm *)base;
+  cpu_prim_destroy(&op->fwd_train);
+  cpu_prim_destroy(&op->fwd_infer);
+  cpu_prim_destroy(&op->bwd);
+  cpu_buf *bufs[] = {&op->mean, &op->var, &op->ws, &op->dgamma, &op->dbeta};
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) cpu_buf_destroy(bufs[i]);
+  cpu_reorder_destroy(&op->r_dy);
+  free(op);
+}
+
+static msc_status make_forward(cpu_bnorm *op, int32_t training, const dnnl_memory_desc_t *md) {
+  cpu_prim *p = training ? &op->fwd_train : &op->fwd_infer;
+  dnnl_memory_desc_t *made_for = training ? &op->train_md : &op->infer_md;
+  if (p->prim && cpu_md_equal(made_for, md)) return MSC_OK;
+  unsigned flags = bn_flags(op);
+  if (!training) flags |= dnnl_use_global_stats;
+  dnnl_batch_normalization_desc_t bd;
+  CPU_TRY(dnnl_batch_normalization_forward_desc_init(
+              &bd, training ? dnnl_forward_training : dnnl_forward_inference, md,
+              op->base.desc.u.bn.eps, flags),
+          "batchnorm forward descriptor");
+  dnnl_primitive_desc_t pd;
+  CPU_CHECK(cpu_pd_create(op->base.ctx, &pd, &bd, NULL, "batchnorm forward"));
+  CPU_CHECK(cpu_prim_init(op->base.ctx, p, pd));
+  *made_for = *md;
+  if (training) cpu_prim_destroy(&op->bwd); /* its hint changed */
+  return MSC_OK;
+}
+
+/* running = (1 - m)·running + m·batch, with the unbiased variance (PyTorch's rule). */
+static void update_running(cpu_bnorm *op, mbk_tensor *rmean, mbk_tensor *rvar) {
+  const mbk_op_desc *d = &op->base.desc;
+  double count = (double)d->n * (double)d->h * (double)d->w;
+  float m = d->u.bn.momentum;
+  float unbias = (float)(count / (count - 1.0));
+  const float *mean = op->mean.data, *var = op->var.data;
+  float *rm = rmean->data, *rv = rvar->data;
+  for (int64_t c = 0; c < d->c; ++c) {
+    rm[c] = (1.0f - m) * rm[c] + m * mean[c];
+    rv[c] = (1.0f - m) * rv[c] + m * var[c] * unbias;
+  }
+  rmean->version++;
+  rvar->version++;
+}
+
+static msc_status bnorm_forward(mbk_op *base, int32_t training, mbk_tensor *const *in,
+                                mbk_tensor *const *out) {
+  cpu_bnorm *op = (cpu_bnorm *)base;
+  mbk_ctx *ctx = base->ctx;
+  static const char *const names[5] = {"x", "gamma", "beta", "running_mean", "running_var"};
+  CPU_CHECK(cpu_tensor_expect(in[0], 4, op->x_dims, "batchnorm", names[0]));
+  for (int i = 1; i < 5; ++i)
+    CPU_CHECK(cpu_tensor_expect(in[i], 1, op->c_dims, "batchnorm", names[i]));
+  const mbk_op_desc *d = &base->desc;
+  if (training && d->n * d->h * d->w < 2)
+    return CPU_FAIL(MSC_E_SHAPE, "cpu: batchnorm: training needs more than one value per "
+                                 "channel (N·H·W = %lld)",
+                    (long long)(d->n * d->h * d->w));
+  CPU_CHECK(make_forward(op, training, &in[0]->md));
+  cpu_prim *p = training ? &op->fwd_train : &op->fwd_infer;
+  CPU_CHECK(cpu_tensor_set(out[0], 4, op->x_dims, cpu_pd_md(p, dnnl_query_dst_md, 0)));
+  dnnl_exec_arg_t args[9] = {{DNNL_ARG_SRC, in[0]->mem},
+                             {DNNL_ARG_DST, out[0]->mem},
+                             {DNNL_ARG_SCALE, in[1]->mem},
+                             {DNNL_ARG_SHIFT, in[2]->mem}};
+  int n = 4;
+  if (training) {
+    dnnl_memory_desc_t cmd;
+    CPU_CHECK(cpu_plain_md(1, op->c_dims, &cmd));
+    CPU_CHECK(cpu_buf_ensure(ctx, &op->mean, &cmd));
+    CPU_CHECK(cpu_buf_ensure(ctx, &op->var, &cmd));
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_MEAN, op->mean.mem};
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_VARIANCE, op->var.mem};
+    if (d->u.bn.relu) {
+      CPU_CHECK(cpu_buf_ensure(ctx, &op->ws, cpu_pd_md(p, dnnl_query_workspace_md, 0)));
+      args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, op->ws.mem};
+    }
+  } else {
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_MEAN, in[3]->mem};
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_VARIANCE, in[4]->mem};
+  }
+  CPU_CHECK(cpu_prim_exec(ctx, p, n, args));
+  if (training) update_running(op, in[3], in[4]);
+  return MSC_OK;
+}
+
+static msc_status copy_param_grad(cpu_bnorm *op, const cpu_buf *src, mbk_tensor *dst) {
+  if (!dst) return MSC_OK;
+  CPU_CHECK(cpu_tensor_set(dst, 1, op->c_dims, &src->md));
+  memcpy(dst->data, src->data, (size_t)op->c_dims[0] * sizeof(float));
+  return MSC_OK;
+}
+
+static msc_status bnorm_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor *const *out) {
+  cpu_bnorm *op = (cpu_bnorm *)base;
+  mbk_ctx *ctx = base->ctx;
+  CPU_CHECK(cpu_tensor_expect(in[0], 4, op->x_dims, "batchnorm", "x"));
+  CPU_CHECK(cpu_tensor_expect(in[1], 1, op->c_dims, "batchnorm", "gamma"));
+  CPU_CHECK(cpu_tensor_expect(in[2], 4, op->x_dims, "batchnorm", "dy"));
+  if (!out[0]) return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: batchnorm backward: dx is NULL");
+  if (!base->trained || !cpu_md_equal(&op->train_md, &in[0]->md))
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT,
+                    "cpu: batchnorm backward needs a training forward on the same x first");
+  if (!op->bwd.prim) {
+    dnnl_batch_normalization_desc_t bd;
+    CPU_TRY(dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward, &op->train_md,
+                                                        &op->train_md, base->desc.u.bn.eps,
+                                                        bn_flags(op)),
+            "batchnorm backward descriptor");
+    dnnl_primitive_desc_t pd;
+    CPU_CHECK(cpu_pd_create(ctx, &pd, &bd, op->fwd_train.pd, "batchnorm backward"));
+    CPU_CHECK(cpu_prim_init(ctx, &op->bwd, pd));
+  }
+  dnnl_memory_t dy;
+  CPU_CHECK(cpu_view_as(ctx, in[2], cpu_pd_md(&op->bwd, dnnl_query_diff_dst_md, 0), &op->r_dy,
+                        &dy));
+  /* Statistics and per-channel parameters are plain 1-D arrays of C floats. */
+  dnnl_memory_desc_t cmd;
+  CPU_CHECK(cpu_plain_md(1, op->c_dims, &cmd));
+  CPU_CHECK(cpu_buf_ensure(ctx, &op->dgamma, &cmd));
+  CPU_CHECK(cpu_buf_ensure(ctx, &op->dbeta, &cmd));
+  CPU_CHECK(cpu_tensor_set(out[0], 4, op->x_dims,
+                           cpu_pd_md(&op->bwd, dnnl_query_diff_src_md, 0)));
+  dnnl_exec_arg_t args[11] = {{DNNL_ARG_SRC, in[0]->mem},
+                              {DNNL_ARG_MEAN, op->mean.mem},
+                              {DNNL_ARG_VARIANCE, op->var.mem},
+                              {DNNL_ARG_DIFF_DST, dy},
+                              {DNNL_ARG_SCALE, in[1]->mem},
+                              {DNNL_ARG_DIFF_SRC, out[0]->mem},
+                              {DNNL_ARG_DIFF_SCALE, op->dgamma.mem},
+                              {DNNL_ARG_DIFF_SHIFT, op->dbeta.mem}};
+  int n = 8;
+  if (base->desc.u.bn.relu) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, op->ws.mem};
+  CPU_CHECK(cpu_prim_exec(ctx, &op->bwd, n, args));
+  CPU_CHECK(copy_param_grad(op, &op->dgamma, out[1]));
+  return copy_param_grad(op, &op->dbeta, out[2]);
+}
+
+static const cpu_op_vt bnorm_vt = {"batchnorm", 5, 1, 3, 3, bnorm_forward, bnorm_backward,
+                                   bnorm_destroy};
+
+msc_status cpu_bnorm_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
+  mbk_op *base;
+  CPU_CHECK(cpu_op_alloc(ctx, d, &bnorm_vt, sizeof(cpu_bnorm), &base));
+  cpu_bnorm *op = (cpu_bnorm *)base;
+  cpu_op_in_dims(d, op->x_dims);
+  op->c_dims[0] = d->c;
+  *out = base;
+  return MSC_OK;
+}

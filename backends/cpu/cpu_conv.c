@@ -1,0 +1,77 @@
+/*
+ * cpu_conv.c — 2-D convolution (NCHW, OIHW weights, symmetric zero padding) as oneDNN
+ * direct convolution; the forward/backward machinery is in cpu_weighted.c.
+ */
+#include "cpu_weighted.h"
+
+static void conv_geometry(const cpu_weighted *op, dnnl_dims_t strides, dnnl_dims_t pad) {
+  const mbk_op_desc *d = &op->base.desc;
+  strides[0] = d->u.conv.sh;
+  strides[1] = d->u.conv.sw;
+  pad[0] = d->u.conv.ph;
+  pad[1] = d->u.conv.pw;
+}
+
+static msc_status conv_mds(const cpu_weighted *op, dnnl_memory_desc_t *x,
+                           dnnl_memory_desc_t *w, dnnl_memory_desc_t *b,
+                           dnnl_memory_desc_t *y) {
+  CPU_CHECK(cpu_any_md(4, op->x_dims, x));
+  CPU_CHECK(cpu_any_md(4, op->w_dims, w));
+  CPU_CHECK(cpu_plain_md(1, &op->y_dims[1], b));
+  return cpu_any_md(4, op->y_dims, y);
+}
+
+static msc_status conv_fwd(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
+  dnnl_memory_desc_t x, w, b, y;
+  dnnl_dims_t s, p;
+  CPU_CHECK(conv_mds(op, &x, &w, &b, &y));
+  conv_geometry(op, s, p);
+  dnnl_convolution_desc_t cd;
+  CPU_TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training,
+                                             dnnl_convolution_direct, &x, &w,
+                                             op->bias ? &b : NULL, &y, s, p, p),
+          "conv2d forward descriptor");
+  return cpu_pd_create(op->base.ctx, pd, &cd, NULL, "conv2d forward");
+}
+
+static msc_status conv_bwd_data(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
+  dnnl_memory_desc_t x, w, b, y;
+  dnnl_dims_t s, p;
+  CPU_CHECK(conv_mds(op, &x, &w, &b, &y));
+  conv_geometry(op, s, p);
+  dnnl_convolution_desc_t cd;
+  CPU_TRY(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &x, &w, &y,
+                                                   s, p, p),
+          "conv2d backward-data descriptor");
+  return cpu_pd_create(op->base.ctx, pd, &cd, op->fwd.pd, "conv2d backward data");
+}
+
+static msc_status conv_bwd_weights(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
+  dnnl_memory_desc_t x, w, b, y;
+  dnnl_dims_t s, p;
+  CPU_CHECK(conv_mds(op, &x, &w, &b, &y));
+  conv_geometry(op, s, p);
+  dnnl_convolution_desc_t cd;
+  CPU_TRY(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &x, &w,
+                                                      op->bias ? &b : NULL, &y, s, p, p),
+          "conv2d backward-weights descriptor");
+  return cpu_pd_create(op->base.ctx, pd, &cd, op->fwd.pd, "conv2d backward weights");
+}
+
+msc_status cpu_conv_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
+  mbk_op *base;
+  CPU_CHECK(cpu_op_alloc(ctx, d, &cpu_weighted_vt_conv, sizeof(cpu_weighted), &base));
+  cpu_weighted *op = (cpu_weighted *)base;
+  op->bias = d->u.conv.bias != 0;
+  op->x_ndim = cpu_op_in_dims(d, op->x_dims);
+  op->w_ndim = 4;
+  op->w_dims[0] = d->u.conv.out_c;
+  op->w_dims[1] = d->c;
+  op->w_dims[2] = d->u.conv.kh;
+  op->w_dims[3] = d->u.conv.kw;
+  op->y_ndim = mbk_op_out_dims(d, op->y_dims);
+  op->make_fwd = conv_fwd;
+  op->make_bwd_data = conv_bwd_data;
+  op->make_bwd_weights = conv_bwd_weights;
+  return cpu_weighted_finish(op, out);
+}

@@ -1,0 +1,167 @@
+/*
+ * cpu_internal.h — shared pieces of the oneDNN CPU backend. Every oneDNN call of the
+ * project lives in this folder, so a move to oneDNN 3.x touches nothing else.
+ *
+ * Layout policy: a tensor keeps whatever layout the op that wrote it chose (oneDNN's
+ * blocked formats, e.g. nChw16c). The consuming op converts an input only when its
+ * primitive wants another layout, through a cpu_reorder cache that lives in the op, so
+ * a chain conv → bn → relu → pool stays blocked and the steady state allocates nothing.
+ * Parameter gradients (dw, db, dgamma, dbeta) are always written in plain layout so
+ * that the optimiser can treat parameters and gradients as flat arrays.
+ */
+#ifndef MOSAIC_BACKENDS_CPU_INTERNAL_H
+#define MOSAIC_BACKENDS_CPU_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "backend.h"
+
+/* The host services given at init (error messages, logging). */
+extern const mbk_host *cpu_host;
+
+#define CPU_FAIL(code, ...) (cpu_host->fail((code), __VA_ARGS__))
+
+struct mbk_ctx {
+  dnnl_engine_t engine;
+  dnnl_stream_t stream;
+  dnnl_primitive_attr_t attr; /* user-managed scratchpad, shared by every primitive */
+  void *scratch;              /* one scratchpad for the context's primitives */
+  size_t scratch_cap;
+  uint64_t scratch_gen;       /* bumps when scratch moves */
+  int32_t threads;
+};
+
+struct mbk_tensor {
+  mbk_ctx *ctx;
+  int32_t ndim;                /* logical shape; 0 = empty */
+  int64_t dims[MBK_MAX_DIMS];
+  dnnl_memory_desc_t md;       /* physical layout of data */
+  dnnl_memory_t mem;           /* wraps data with md (NULL when empty) */
+  void *data;
+  size_t cap;                  /* bytes allocated at data */
+  uint64_t id;                 /* unique per tensor, never reused */
+  uint64_t version;            /* bumps at every write: lets ops skip repeated reorders */
+};
+
+/* A primitive with its descriptor and its view of the context's scratchpad. */
+typedef struct cpu_prim {
+  dnnl_primitive_desc_t pd;
+  dnnl_primitive_t prim;
+  dnnl_memory_t scratch_mem; /* NULL when the primitive needs no scratchpad */
+  size_t scratch_size;
+  uint64_t scratch_gen;
+} cpu_prim;
+
+/* A cached conversion between two layouts, plus a buffer for its result when the
+ * result is a private copy (cpu_view_as). */
+typedef struct cpu_reorder {
+  dnnl_memory_desc_t src_md, dst_md;
+  cpu_prim prim;
+  void *buf;
+  size_t cap;
+  dnnl_memory_t buf_mem; /* wraps buf with dst_md */
+  uint64_t src_id, src_version; /* what buf currently holds (0 = nothing) */
+} cpu_reorder;
+
+/* A growable aligned buffer wrapped as a dnnl memory of a given layout. */
+typedef struct cpu_buf {
+  void *data;
+  size_t cap;
+  dnnl_memory_t mem;
+  dnnl_memory_desc_t md;
+} cpu_buf;
+
+/* ---- errors ---------------------------------------------------------------------- */
+msc_status cpu_dnnl_fail(dnnl_status_t s, const char *what);
+#define CPU_TRY(call, what)                                                            \
+  do {                                                                                 \
+    dnnl_status_t s_ = (call);                                                         \
+    if (s_ != dnnl_success) return cpu_dnnl_fail(s_, (what));                          \
+  } while (0)
+#define CPU_CHECK(expr)                                                                \
+  do {                                                                                 \
+    msc_status st_ = (expr);                                                           \
+    if (st_ != MSC_OK) return st_;                                                     \
+  } while (0)
+
+/* ---- memory descriptors ------------------------------------------------------------ */
+/* Plain row-major layout for ndim 1, 2 or 4. */
+msc_status cpu_plain_md(int32_t ndim, const int64_t *dims, dnnl_memory_desc_t *md);
+/* Format-"any" descriptor, letting a primitive choose. */
+msc_status cpu_any_md(int32_t ndim, const int64_t *dims, dnnl_memory_desc_t *md);
+int cpu_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b);
+const dnnl_memory_desc_t *cpu_pd_md(const cpu_prim *p, dnnl_query_t what, int index);
+
+/* ---- primitives ----------------------------------------------------------------------- */
+/* Creates the primitive for pd, taking ownership of pd (destroyed on failure too). */
+msc_status cpu_prim_init(mbk_ctx *ctx, cpu_prim *p, dnnl_primitive_desc_t pd);
+void cpu_prim_destroy(cpu_prim *p);
+/* Executes with the scratchpad appended to args (args has room for one more). */
+msc_status cpu_prim_exec(mbk_ctx *ctx, cpu_prim *p, int nargs, dnnl_exec_arg_t *args);
+/* Creates a primitive descriptor from an op descriptor with the context's attributes. */
+msc_status cpu_pd_create(mbk_ctx *ctx, dnnl_primitive_desc_t *pd, const void *op_desc,
+                         const_dnnl_primitive_desc_t hint, const char *what);
+
+/* ---- tensors ------------------------------------------------------------------------ */
+/* Gives t the logical shape dims and the physical layout md, (re)allocating only when
+ * the storage is too small; bumps the version. t->mem is then ready to be written. */
+msc_status cpu_tensor_set(mbk_tensor *t, int32_t ndim, const int64_t *dims,
+                          const dnnl_memory_desc_t *md);
+/* Checks t's logical shape; names the op and the argument in the error. */
+msc_status cpu_tensor_expect(const mbk_tensor *t, int32_t ndim, const int64_t *dims,
+                             const char *op, const char *arg);
+/* A memory holding t's contents in layout want: t's own memory when the layouts match,
+ * else a converted copy kept in r (reused while t's version is unchanged). */
+msc_status cpu_view_as(mbk_ctx *ctx, const mbk_tensor *t, const dnnl_memory_desc_t *want,
+                       cpu_reorder *r, dnnl_memory_t *out);
+/* Writes src (any layout) into t in layout md (logical shape ndim/dims). */
+msc_status cpu_write_as(mbk_ctx *ctx, dnnl_memory_t src, mbk_tensor *t, int32_t ndim,
+                        const int64_t *dims, const dnnl_memory_desc_t *md,
+                        cpu_reorder *r);
+/* Converts src into dst through r's cached primitive. */
+msc_status cpu_reorder_exec(mbk_ctx *ctx, cpu_reorder *r, dnnl_memory_t src,
+                            dnnl_memory_t dst);
+void cpu_reorder_destroy(cpu_reorder *r);
+/* Makes b hold at least md's size and wraps it as a memory of layout md. */
+msc_status cpu_buf_ensure(mbk_ctx *ctx, cpu_buf *b, const dnnl_memory_desc_t *md);
+void cpu_buf_destroy(cpu_buf *b);
+void *cpu_aligned_alloc(size_t bytes);
+
+/* ---- ops ------------------------------------------------------------------------------ */
+/* Each op type implements this table; mbk_op is the common header of every op. */
+typedef struct cpu_op_vt {
+  const char *name;
+  int32_t n_in_fwd, n_out_fwd, n_in_bwd, n_out_bwd; /* -1: variable (concat) */
+  msc_status (*forward)(mbk_op *op, int32_t training, mbk_tensor *const *in,
+                        mbk_tensor *const *out);
+  msc_status (*backward)(mbk_op *op, mbk_tensor *const *in, mbk_tensor *const *out);
+  void (*destroy)(mbk_op *op);
+} cpu_op_vt;
+
+struct mbk_op {
+  mbk_ctx *ctx;
+  mbk_op_desc desc;
+  const cpu_op_vt *vt;
+  int32_t trained; /* a training forward has run: backward may use its state */
+};
+
+msc_status cpu_conv_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
+msc_status cpu_bnorm_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
+msc_status cpu_maxpool_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
+msc_status cpu_gavgpool_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
+msc_status cpu_relu_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
+msc_status cpu_add_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
+msc_status cpu_linear_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
+msc_status cpu_concat_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
+
+/* Allocates a zeroed op of size bytes and fills the common header. */
+msc_status cpu_op_alloc(mbk_ctx *ctx, const mbk_op_desc *d, const cpu_op_vt *vt,
+                        size_t size, mbk_op **out);
+
+/* Input logical dims of the op (from its description). */
+int32_t cpu_op_in_dims(const mbk_op_desc *d, int64_t *dims);
+
+#endif /* MOSAIC_BACKENDS_CPU_INTERNAL_H */

@@ -1,0 +1,61 @@
+/*
+ * cpu_linear.c — fully connected layer y = x·wᵀ + b (w is out×in, as in PyTorch) as a
+ * oneDNN inner product; the forward/backward machinery is in cpu_weighted.c.
+ */
+#include "cpu_weighted.h"
+
+static msc_status linear_mds(const cpu_weighted *op, dnnl_memory_desc_t *x,
+                             dnnl_memory_desc_t *w, dnnl_memory_desc_t *b,
+                             dnnl_memory_desc_t *y) {
+  CPU_CHECK(cpu_any_md(2, op->x_dims, x));
+  CPU_CHECK(cpu_any_md(2, op->w_dims, w));
+  CPU_CHECK(cpu_plain_md(1, &op->y_dims[1], b));
+  return cpu_any_md(2, op->y_dims, y);
+}
+
+static msc_status linear_fwd(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
+  dnnl_memory_desc_t x, w, b, y;
+  CPU_CHECK(linear_mds(op, &x, &w, &b, &y));
+  dnnl_inner_product_desc_t id;
+  CPU_TRY(dnnl_inner_product_forward_desc_init(&id, dnnl_forward_training, &x, &w,
+                                               op->bias ? &b : NULL, &y),
+          "linear forward descriptor");
+  return cpu_pd_create(op->base.ctx, pd, &id, NULL, "linear forward");
+}
+
+static msc_status linear_bwd_data(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
+  dnnl_memory_desc_t x, w, b, y;
+  CPU_CHECK(linear_mds(op, &x, &w, &b, &y));
+  dnnl_inner_product_desc_t id;
+  CPU_TRY(dnnl_inner_product_backward_data_desc_init(&id, &x, &w, &y),
+          "linear backward-data descriptor");
+  return cpu_pd_create(op->base.ctx, pd, &id, op->fwd.pd, "linear backward data");
+}
+
+static msc_status linear_bwd_weights(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
+  dnnl_memory_desc_t x, w, b, y;
+  CPU_CHECK(linear_mds(op, &x, &w, &b, &y));
+  dnnl_inner_product_desc_t id;
+  CPU_TRY(dnnl_inner_product_backward_weights_desc_init(&id, &x, &w, op->bias ? &b : NULL,
+                                                        &y),
+          "linear backward-weights descriptor");
+  return cpu_pd_create(op->base.ctx, pd, &id, op->fwd.pd, "linear backward weights");
+}
+
+msc_status cpu_linear_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
+  mbk_op *base;
+  CPU_CHECK(cpu_op_alloc(ctx, d, &cpu_weighted_vt_linear, sizeof(cpu_weighted), &base));
+  cpu_weighted *op = (cpu_weighted *)base;
+  op->bias = d->u.linear.bias != 0;
+  op->x_ndim = 2;
+  op->x_dims[0] = d->n;
+  op->x_dims[1] = d->c;
+  op->w_ndim = 2;
+  op->w_dims[0] = d->u.linear.out_f;
+  op->w_dims[1] = d->c;
+  op->y_ndim = mbk_op_out_dims(d, op->y_dims);
+  op->make_fwd = linear_fwd;
+  op->make_bwd_data = linear_bwd_data;
+  op->make_bwd_weights = linear_bwd_weights;
+  return cpu_weighted_finish(op, out);
+}

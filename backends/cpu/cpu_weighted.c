@@ -1,0 +1,144 @@
+/*
+ * cpu_weighted.c — the machinery shared by convolution and linear (inner product):
+ * both are "y = W ⊛ x + b" with a forward primitive, a backward-data primitive and a
+ * backward-weights primitive, all created with format "any" so that oneDNN picks its
+ * fastest layouts, and inputs converted only when they arrive in another layout.
+ * cpu_conv.c and cpu_linear.c only say how to build the three oneDNN descriptors.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_weighted.h"
+
+static const char *const ARG_NAMES[3] = {"x", "w", "b"};
+
+static void weighted_destroy(mbk_op *base) {
+  cpu_weighted *op = (cpu_weighted *)base;
+  cpu_prim_destroy(&op->fwd);
+  cpu_prim_destroy(&op->bwd_data);
+  cpu_prim_destroy(&op->bwd_weights);
+  cpu_reorder *rs[] = {&op->r_x, &op->r_w, &op->r_dy, &op->r_wd, &op->r_xw, &op->r_dyw,
+                       &op->r_dw};
+  for (size_t i = 0; i < sizeof rs / sizeof rs[0]; ++i) cpu_reorder_destroy(rs[i]);
+  cpu_buf_destroy(&op->dw_buf);
+  cpu_buf_destroy(&op->db_buf);
+  free(op);
+}
+
+static msc_status check_params(cpu_weighted *op, mbk_tensor *const *in) {
+  const char *name = op->base.vt->name;
+  CPU_CHECK(cpu_tensor_expect(in[0], op->x_ndim, op->x_dims, name, ARG_NAMES[0]));
+  CPU_CHECK(cpu_tensor_expect(in[1], op->w_ndim, op->w_dims, name, ARG_NAMES[1]));
+  return MSC_OK;
+}
+
+static msc_status weighted_forward(mbk_op *base, int32_t training, mbk_tensor *const *in,
+                                   mbk_tensor *const *out) {
+  cpu_weighted *op = (cpu_weighted *)base;
+  mbk_ctx *ctx = base->ctx;
+  const char *name = base->vt->name;
+  CPU_CHECK(check_params(op, in));
+  if (op->bias) {
+    CPU_CHECK(cpu_tensor_expect(in[2], 1, &op->y_dims[1], name, ARG_NAMES[2]));
+  } else if (in[2]) {
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: %s: b given to an op without bias", name);
+  }
+  dnnl_memory_t x, w, b = NULL;
+  CPU_CHECK(cpu_view_as(ctx, in[0], cpu_pd_md(&op->fwd, dnnl_query_src_md, 0), &op->r_x, &x));
+  CPU_CHECK(cpu_view_as(ctx, in[1], cpu_pd_md(&op->fwd, dnnl_query_weights_md, 0), &op->r_w, &w));
+  if (op->bias) b = in[2]->mem; /* 1-D tensors are always plain */
+  CPU_CHECK(cpu_tensor_set(out[0], op->y_ndim, op->y_dims,
+                           cpu_pd_md(&op->fwd, dnnl_query_dst_md, 0)));
+  dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, out[0]->mem}};
+  int n = 3;
+  if (b) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, b};
+  return cpu_prim_exec(ctx, &op->fwd, n, args);
+}
+
+static msc_status backward_data(cpu_weighted *op, mbk_tensor *w_t, mbk_tensor *dy_t,
+                                mbk_tensor *dx_t) {
+  mbk_ctx *ctx = op->base.ctx;
+  if (!op->bwd_data.prim) {
+    dnnl_primitive_desc_t pd;
+    CPU_CHECK(op->make_bwd_data(op, &pd));
+    CPU_CHECK(cpu_prim_init(ctx, &op->bwd_data, pd));
+  }
+  dnnl_memory_t w, dy;
+  CPU_CHECK(cpu_view_as(ctx, dy_t, cpu_pd_md(&op->bwd_data, dnnl_query_diff_dst_md, 0),
+                        &op->r_dy, &dy));
+  CPU_CHECK(cpu_view_as(ctx, w_t, cpu_pd_md(&op->bwd_data, dnnl_query_weights_md, 0),
+                        &op->r_wd, &w));
+  CPU_CHECK(cpu_tensor_set(dx_t, op->x_ndim, op->x_dims,
+                           cpu_pd_md(&op->bwd_data, dnnl_query_diff_src_md, 0)));
+  dnnl_exec_arg_t args[4] = {
+      {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DIFF_SRC, dx_t->mem}};
+  return cpu_prim_exec(ctx, &op->bwd_data, 3, args);
+}
+
+static msc_status backward_weights(cpu_weighted *op, mbk_tensor *x_t, mbk_tensor *dy_t,
+                                   mbk_tensor *dw_t, mbk_tensor *db_t) {
+  mbk_ctx *ctx = op->base.ctx;
+  if (!op->bwd_weights.prim) {
+    dnnl_primitive_desc_t pd;
+    CPU_CHECK(op->make_bwd_weights(op, &pd));
+    CPU_CHECK(cpu_prim_init(ctx, &op->bwd_weights, pd));
+  }
+  dnnl_memory_t x, dy;
+  CPU_CHECK(cpu_view_as(ctx, x_t, cpu_pd_md(&op->bwd_weights, dnnl_query_src_md, 0),
+                        &op->r_xw, &x));
+  CPU_CHECK(cpu_view_as(ctx, dy_t, cpu_pd_md(&op->bwd_weights, dnnl_query_diff_dst_md, 0),
+                        &op->r_dyw, &dy));
+  CPU_CHECK(cpu_buf_ensure(ctx, &op->dw_buf,
+                           cpu_pd_md(&op->bwd_weights, dnnl_query_diff_weights_md, 0)));
+  dnnl_exec_arg_t args[5] = {
+      {DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, op->dw_buf.mem}};
+  int n = 3;
+  if (op->bias) {
+    CPU_CHECK(cpu_buf_ensure(ctx, &op->db_buf,
+                             cpu_pd_md(&op->bwd_weights, dnnl_query_diff_weights_md, 1)));
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_BIAS, op->db_buf.mem};
+  }
+  CPU_CHECK(cpu_prim_exec(ctx, &op->bwd_weights, n, args));
+  /* Parameter gradients leave in plain layout (see cpu_internal.h). */
+  if (dw_t) {
+    dnnl_memory_desc_t plain;
+    CPU_CHECK(cpu_plain_md(op->w_ndim, op->w_dims, &plain));
+    CPU_CHECK(cpu_write_as(ctx, op->dw_buf.mem, dw_t, op->w_ndim, op->w_dims, &plain,
+                           &op->r_dw));
+  }
+  if (db_t) {
+    CPU_CHECK(cpu_tensor_set(db_t, 1, &op->y_dims[1], &op->db_buf.md));
+    memcpy(db_t->data, op->db_buf.data, (size_t)op->y_dims[1] * sizeof(float));
+  }
+  return MSC_OK;
+}
+
+static msc_status weighted_backward(mbk_op *base, mbk_tensor *const *in,
+                                    mbk_tensor *const *out) {
+  cpu_weighted *op = (cpu_weighted *)base;
+  const char *name = base->vt->name;
+  CPU_CHECK(check_params(op, in));
+  CPU_CHECK(cpu_tensor_expect(in[2], op->y_ndim, op->y_dims, name, "dy"));
+  if (out[2] && !op->bias)
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: %s: db asked of an op without bias", name);
+  if (out[0]) CPU_CHECK(backward_data(op, in[1], in[2], out[0]));
+  if (out[1] || out[2]) CPU_CHECK(backward_weights(op, in[0], in[2], out[1], out[2]));
+  return MSC_OK;
+}
+
+const cpu_op_vt cpu_weighted_vt_conv = {"conv2d", 3, 1, 3, 3, weighted_forward,
+                                        weighted_backward, weighted_destroy};
+const cpu_op_vt cpu_weighted_vt_linear = {"linear", 3, 1, 3, 3, weighted_forward,
+                                          weighted_backward, weighted_destroy};
+
+msc_status cpu_weighted_finish(cpu_weighted *op, mbk_op **out) {
+  dnnl_primitive_desc_t pd;
+  msc_status st = op->make_fwd(op, &pd);
+  if (st == MSC_OK) st = cpu_prim_init(op->base.ctx, &op->fwd, pd);
+  if (st != MSC_OK) {
+    weighted_destroy(&op->base);
+    return st;
+  }
+  *out = &op->base;
+  return MSC_OK;
+}

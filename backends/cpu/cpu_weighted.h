@@ -1,0 +1,30 @@
+/*
+ * cpu_weighted.h — convolution and linear share one implementation (cpu_weighted.c);
+ * each fills in the shapes and the three descriptor builders.
+ */
+#ifndef MOSAIC_BACKENDS_CPU_WEIGHTED_H
+#define MOSAIC_BACKENDS_CPU_WEIGHTED_H
+
+#include "cpu_internal.h"
+
+typedef struct cpu_weighted cpu_weighted;
+typedef msc_status (*cpu_weighted_pd_fn)(cpu_weighted *op, dnnl_primitive_desc_t *pd);
+
+struct cpu_weighted {
+  mbk_op base;
+  int32_t bias;
+  int32_t x_ndim, w_ndim, y_ndim;
+  int64_t x_dims[MBK_MAX_DIMS], w_dims[MBK_MAX_DIMS], y_dims[MBK_MAX_DIMS];
+  cpu_weighted_pd_fn make_fwd, make_bwd_data, make_bwd_weights;
+  cpu_prim fwd, bwd_data, bwd_weights; /* backward ones are made on first use */
+  cpu_reorder r_x, r_w, r_dy, r_wd, r_xw, r_dyw, r_dw;
+  cpu_buf dw_buf, db_buf; /* gradients in the primitive's layout before going plain */
+};
+
+extern const cpu_op_vt cpu_weighted_vt_conv;
+extern const cpu_op_vt cpu_weighted_vt_linear;
+
+/* Creates the forward primitive and hands the op out; frees op on failure. */
+msc_status cpu_weighted_finish(cpu_weighted *op, mbk_op **out);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * op_desc.c — validation of backend op descriptions, shared by every backend so that a
+ * bad description fails the same way (and with the same message) everywhere.
+ */
+#include <stdio.h>
+
+#include "backend.h"
+
+static msc_status bad(char *why, size_t n, const char *msg, const mbk_op_desc *d) {
+  if (why && n)
+    snprintf(why, n, "op type %d: %s (n=%lld c=%lld h=%lld w=%lld)", (int)d->type, msg,
+             (long long)d->n, (long long)d->c, (long long)d->h, (long long)d->w);
+  return MSC_E_INVALID_ARGUMENT;
+}
+
+/* A window of size k, stride s, padding p must fit the padded extent and give >= 1. */
+static int window_ok(int64_t extent, int64_t k, int64_t s, int64_t p) {
+  return k > 0 && s > 0 && p >= 0 && p < k && extent + 2 * p >= k;
+}
+
+msc_status mbk_op_desc_validate(const mbk_op_desc *d, char *why, size_t n) {
+  if (!d) {
+    if (why && n) snprintf(why, n, "op description is NULL");
+    return MSC_E_INVALID_ARGUMENT;
+  }
+  if (d->type < MBK_OP_CONV2D || d->type >= MBK_OP_COUNT_) return bad(why, n, "unknown op type", d);
+  if (d->ndim != 2 && d->ndim != 4) return bad(why, n, "ndim must be 2 or 4", d);
+  if (d->n <= 0 || d->c <= 0) return bad(why, n, "n and c must be positive", d);
+  if (d->ndim == 4 && (d->h <= 0 || d->w <= 0)) return bad(why, n, "h and w must be positive", d);
+  int needs4 = d->type == MBK_OP_CONV2D || d->type == MBK_OP_BATCHNORM ||
+               d->type == MBK_OP_MAXPOOL || d->type == MBK_OP_GAVGPOOL;
+  if (needs4 && d->ndim != 4) return bad(why, n, "this op works on 4-D NCHW tensors", d);
+  if (d->type == MBK_OP_LINEAR && d->ndim != 2) return bad(why, n, "linear works on 2-D tensors", d);
+  switch (d->type) {
+  case MBK_OP_CONV2D:
+    if (d->u.conv.out_c <= 0) return bad(why, n, "conv2d: out_c must be positive", d);
+    if (!window_ok(d->h, d->u.conv.kh, d->u.conv.sh, d->u.conv.ph) ||
+        !window_ok(d->w, d->u.conv.kw, d->u.conv.sw, d->u.conv.pw))
+      return bad(why, n, "conv2d: kernel, stride or padding do not fit the input", d);
+    break;
+  case MBK_OP_MAXPOOL:
+    if (!window_ok(d->h, d->u.pool.kh, d->u.pool.sh, d->u.pool.ph) ||
+        !window_ok(d->w, d->u.pool.kw, d->u.pool.sw, d->u.pool.pw))
+      return bad(why, n, "maxpool: kernel, stride or padding do not fit the input", d);
+    break;
+  case MBK_OP_BATCHNORM:
+    if (!(d->u.bn.eps > 0.f) || !(d->u.bn.momentum >= 0.f && d->u.bn.momentum <= 1.f))
+      return bad(why, n, "batchnorm: eps must be > 0 and momentum in [0, 1]", d);
+    break;
+  case MBK_OP_LINEAR:
+    if (d->u.linear.out_f <= 0) return bad(why, n, "linear: out_f must be positive", d);
+    break;
+  case MBK_OP_CONCAT: {
+    if (d->u.concat.count < 1 || d->u.concat.count > MBK_MAX_CONCAT)
+      return bad(why, n, "concat: count must be 1..16", d);
+    int64_t sum = 0;
+    for (int32_t i = 0; i < d->u.concat.count; ++i) {
+      if (d->u.concat.c[i] <= 0) return bad(why, n, "concat: every part needs channels", d);
+      sum += d->u.concat.c[i];
+    }
+    if (sum != d->c) return bad(why, n, "concat: parts do not sum to c", d);
+    break;
+  }
+  default:
+    break;
+  }
+  return MSC_OK;
+}

@@ -150,15 +150,19 @@ static msc_status bnorm_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor
   CPU_CHECK(cpu_buf_ensure(ctx, &op->dbeta, &cmd));
   CPU_CHECK(cpu_tensor_set(out[0], 4, op->x_dims,
                            cpu_pd_md(&op->bwd, dnnl_query_diff_src_md, 0)));
-  dnnl_exec_arg_t args[11] = {{DNNL_ARG_SRC, in[0]->mem},
+  dnnl_exec_arg_t args[12] = {{DNNL_ARG_SRC, in[0]->mem},
                               {DNNL_ARG_MEAN, op->mean.mem},
                               {DNNL_ARG_VARIANCE, op->var.mem},
                               {DNNL_ARG_DIFF_DST, dy},
                               {DNNL_ARG_SCALE, in[1]->mem},
+                              /* oneDNN 2.6 insists on a shift argument whenever use_shift
+                               * is set, though backward never reads it (the ReLU mask
+                               * comes from the workspace): gamma has the right shape. */
+                              {DNNL_ARG_SHIFT, in[1]->mem},
                               {DNNL_ARG_DIFF_SRC, out[0]->mem},
                               {DNNL_ARG_DIFF_SCALE, op->dgamma.mem},
                               {DNNL_ARG_DIFF_SHIFT, op->dbeta.mem}};
-  int n = 8;
+  int n = 9;
   if (base->desc.u.bn.relu) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, op->ws.mem};
   CPU_CHECK(cpu_prim_exec(ctx, &op->bwd, n, args));
   CPU_CHECK(copy_param_grad(op, &op->dgamma, out[1]));

@@ -28,6 +28,7 @@
  *             bwd in  {x, w, dy}          out {dx (opt), dw (opt), db (opt)}
  *  BATCHNORM  fwd in  {x, gamma[C], beta[C], running_mean[C], running_var[C]}
  *                 out {y}
+ *             (x is [N,C,H,W] or [N,C]; statistics per channel over all other dims)
  *             training: normalises with the batch statistics, saves them, and updates
  *             running_mean/running_var in place: r = (1-m) r + m s, with the unbiased
  *             batch variance for running_var (PyTorch's rule). Inference: uses the

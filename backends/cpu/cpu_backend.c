@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "cpu_internal.h"
 #include "internal.h"
 
@@ -61,8 +63,17 @@ const dnnl_memory_desc_t *cpu_pd_md(const cpu_prim *p, dnnl_query_t what, int in
 
 /* ---- primitives ------------------------------------------------------------------------ */
 
+/* OpenMP's thread count is a per-thread setting: this affects only the thread that
+ * drives this context, which is what a user who asked for N threads expects. oneDNN
+ * plans its work split when a primitive is created, so creation sets it too. */
+void cpu_ctx_threads(const mbk_ctx *ctx) {
+  if (ctx->threads > 0 && omp_get_max_threads() != ctx->threads)
+    omp_set_num_threads(ctx->threads);
+}
+
 msc_status cpu_pd_create(mbk_ctx *ctx, dnnl_primitive_desc_t *pd, const void *op_desc,
                          const_dnnl_primitive_desc_t hint, const char *what) {
+  cpu_ctx_threads(ctx);
   CPU_TRY(dnnl_primitive_desc_create(pd, op_desc, ctx->attr, ctx->engine, hint), what);
   return MSC_OK;
 }
@@ -110,6 +121,7 @@ msc_status cpu_prim_exec(mbk_ctx *ctx, cpu_prim *p, int nargs, dnnl_exec_arg_t *
     args[nargs].memory = p->scratch_mem;
     nargs++;
   }
+  cpu_ctx_threads(ctx);
   CPU_TRY(dnnl_primitive_execute(p->prim, ctx->stream, nargs, args), "execution");
   CPU_TRY(dnnl_stream_wait(ctx->stream), "stream wait");
   return MSC_OK;

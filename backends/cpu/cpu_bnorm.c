@@ -13,6 +13,7 @@
 
 typedef struct cpu_bnorm {
   mbk_op base;
+  int32_t ndim; /* 4 (NCHW) or 2 (N×C, as in a projection head) */
   int64_t x_dims[MBK_MAX_DIMS], c_dims[1];
   dnnl_memory_desc_t train_md, infer_md; /* layouts the primitives were made for */
   cpu_prim fwd_train, fwd_infer, bwd;
@@ -59,7 +60,7 @@ static msc_status make_forward(cpu_bnorm *op, int32_t training, const dnnl_memor
 /* running = (1 - m)·running + m·batch, with the unbiased variance (PyTorch's rule). */
 static void update_running(cpu_bnorm *op, mbk_tensor *rmean, mbk_tensor *rvar) {
   const mbk_op_desc *d = &op->base.desc;
-  double count = (double)d->n * (double)d->h * (double)d->w;
+  double count = (double)d->n * (d->ndim == 4 ? (double)d->h * (double)d->w : 1.0);
   float m = d->u.bn.momentum;
   float unbias = (float)(count / (count - 1.0));
   const float *mean = op->mean.data, *var = op->var.data;
@@ -77,17 +78,18 @@ static msc_status bnorm_forward(mbk_op *base, int32_t training, mbk_tensor *cons
   cpu_bnorm *op = (cpu_bnorm *)base;
   mbk_ctx *ctx = base->ctx;
   static const char *const names[5] = {"x", "gamma", "beta", "running_mean", "running_var"};
-  CPU_CHECK(cpu_tensor_expect(in[0], 4, op->x_dims, "batchnorm", names[0]));
+  CPU_CHECK(cpu_tensor_expect(in[0], op->ndim, op->x_dims, "batchnorm", names[0]));
   for (int i = 1; i < 5; ++i)
     CPU_CHECK(cpu_tensor_expect(in[i], 1, op->c_dims, "batchnorm", names[i]));
   const mbk_op_desc *d = &base->desc;
-  if (training && d->n * d->h * d->w < 2)
+  int64_t count = d->n * (d->ndim == 4 ? d->h * d->w : 1);
+  if (training && count < 2)
     return CPU_FAIL(MSC_E_SHAPE, "cpu: batchnorm: training needs more than one value per "
                                  "channel (N·H·W = %lld)",
-                    (long long)(d->n * d->h * d->w));
+                    (long long)count);
   CPU_CHECK(make_forward(op, training, &in[0]->md));
   cpu_prim *p = training ? &op->fwd_train : &op->fwd_infer;
-  CPU_CHECK(cpu_tensor_set(out[0], 4, op->x_dims, cpu_pd_md(p, dnnl_query_dst_md, 0)));
+  CPU_CHECK(cpu_tensor_set(out[0], op->ndim, op->x_dims, cpu_pd_md(p, dnnl_query_dst_md, 0)));
   dnnl_exec_arg_t args[9] = {{DNNL_ARG_SRC, in[0]->mem},
                              {DNNL_ARG_DST, out[0]->mem},
                              {DNNL_ARG_SCALE, in[1]->mem},
@@ -123,9 +125,9 @@ static msc_status copy_param_grad(cpu_bnorm *op, const cpu_buf *src, mbk_tensor 
 static msc_status bnorm_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor *const *out) {
   cpu_bnorm *op = (cpu_bnorm *)base;
   mbk_ctx *ctx = base->ctx;
-  CPU_CHECK(cpu_tensor_expect(in[0], 4, op->x_dims, "batchnorm", "x"));
+  CPU_CHECK(cpu_tensor_expect(in[0], op->ndim, op->x_dims, "batchnorm", "x"));
   CPU_CHECK(cpu_tensor_expect(in[1], 1, op->c_dims, "batchnorm", "gamma"));
-  CPU_CHECK(cpu_tensor_expect(in[2], 4, op->x_dims, "batchnorm", "dy"));
+  CPU_CHECK(cpu_tensor_expect(in[2], op->ndim, op->x_dims, "batchnorm", "dy"));
   if (!out[0]) return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: batchnorm backward: dx is NULL");
   if (!base->trained || !cpu_md_equal(&op->train_md, &in[0]->md))
     return CPU_FAIL(MSC_E_INVALID_ARGUMENT,
@@ -148,7 +150,7 @@ static msc_status bnorm_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor
   CPU_CHECK(cpu_plain_md(1, op->c_dims, &cmd));
   CPU_CHECK(cpu_buf_ensure(ctx, &op->dgamma, &cmd));
   CPU_CHECK(cpu_buf_ensure(ctx, &op->dbeta, &cmd));
-  CPU_CHECK(cpu_tensor_set(out[0], 4, op->x_dims,
+  CPU_CHECK(cpu_tensor_set(out[0], op->ndim, op->x_dims,
                            cpu_pd_md(&op->bwd, dnnl_query_diff_src_md, 0)));
   dnnl_exec_arg_t args[12] = {{DNNL_ARG_SRC, in[0]->mem},
                               {DNNL_ARG_MEAN, op->mean.mem},
@@ -176,7 +178,7 @@ msc_status cpu_bnorm_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   mbk_op *base;
   CPU_CHECK(cpu_op_alloc(ctx, d, &bnorm_vt, sizeof(cpu_bnorm), &base));
   cpu_bnorm *op = (cpu_bnorm *)base;
-  cpu_op_in_dims(d, op->x_dims);
+  op->ndim = cpu_op_in_dims(d, op->x_dims);
   op->c_dims[0] = d->c;
   *out = base;
   return MSC_OK;

@@ -45,6 +45,7 @@ static msc_status concat_forward(mbk_op *base, int32_t training, mbk_tensor *con
     dnnl_memory_desc_t srcs[MBK_MAX_CONCAT];
     for (int32_t i = 0; i < k; ++i) srcs[i] = in[i]->md;
     dnnl_primitive_desc_t pd;
+    cpu_ctx_threads(base->ctx);
     CPU_TRY(dnnl_concat_primitive_desc_create(&pd, NULL, k, 1, srcs, base->ctx->attr,
                                               base->ctx->engine),
             "concat");

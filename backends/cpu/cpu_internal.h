@@ -95,6 +95,9 @@ msc_status cpu_any_md(int32_t ndim, const int64_t *dims, dnnl_memory_desc_t *md)
 int cpu_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b);
 const dnnl_memory_desc_t *cpu_pd_md(const cpu_prim *p, dnnl_query_t what, int index);
 
+/* Applies the context's thread count to the calling thread (before oneDNN work). */
+void cpu_ctx_threads(const mbk_ctx *ctx);
+
 /* ---- primitives ----------------------------------------------------------------------- */
 /* Creates the primitive for pd, taking ownership of pd (destroyed on failure too). */
 msc_status cpu_prim_init(mbk_ctx *ctx, cpu_prim *p, dnnl_primitive_desc_t pd);

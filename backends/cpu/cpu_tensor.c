@@ -67,6 +67,7 @@ msc_status cpu_reorder_exec(mbk_ctx *ctx, cpu_reorder *r, dnnl_memory_t src,
   CPU_TRY(dnnl_memory_get_memory_desc(dst, &dmd), "reorder destination");
   if (!r->prim.prim || !cpu_md_equal(&r->src_md, smd) || !cpu_md_equal(&r->dst_md, dmd)) {
     dnnl_primitive_desc_t pd;
+    cpu_ctx_threads(ctx);
     CPU_TRY(dnnl_reorder_primitive_desc_create(&pd, smd, ctx->engine, dmd, ctx->engine,
                                                ctx->attr),
             "reorder");

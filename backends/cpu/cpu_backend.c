@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <omp.h>
+#include <pthread.h>
 
 #include "cpu_internal.h"
 #include "internal.h"
@@ -137,17 +138,29 @@ static msc_status cpu_probe(char *why, size_t why_len) {
   return MSC_OK;
 }
 
+/* One engine for the process: tensors made in one context (a model's parameters) are
+ * then valid in every other (the per-thread contexts of concurrent msc_embed calls).
+ * oneDNN engines are thread-safe; it lives until the process ends. */
+static dnnl_engine_t shared_engine;
+static dnnl_status_t shared_engine_status = dnnl_runtime_error;
+static pthread_once_t shared_engine_once = PTHREAD_ONCE_INIT;
+
+static void shared_engine_create(void) {
+  shared_engine_status = dnnl_engine_create(&shared_engine, dnnl_cpu, 0);
+}
+
 static void cpu_ctx_free(mbk_ctx *ctx) {
   if (!ctx) return;
   if (ctx->attr) dnnl_primitive_attr_destroy(ctx->attr);
   if (ctx->stream) dnnl_stream_destroy(ctx->stream);
-  if (ctx->engine) dnnl_engine_destroy(ctx->engine);
   free(ctx->scratch);
   free(ctx);
 }
 
 static msc_status ctx_init(mbk_ctx *ctx) {
-  CPU_TRY(dnnl_engine_create(&ctx->engine, dnnl_cpu, 0), "engine");
+  pthread_once(&shared_engine_once, shared_engine_create);
+  CPU_TRY(shared_engine_status, "engine");
+  ctx->engine = shared_engine;
   CPU_TRY(dnnl_stream_create(&ctx->stream, ctx->engine, dnnl_stream_default_flags), "stream");
   CPU_TRY(dnnl_primitive_attr_create(&ctx->attr), "attributes");
   CPU_TRY(dnnl_primitive_attr_set_scratchpad_mode(ctx->attr, dnnl_scratchpad_mode_user),

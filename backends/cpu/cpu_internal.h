@@ -25,7 +25,7 @@ extern const mbk_host *cpu_host;
 #define CPU_FAIL(code, ...) (cpu_host->fail((code), __VA_ARGS__))
 
 struct mbk_ctx {
-  dnnl_engine_t engine;
+  dnnl_engine_t engine;       /* the process-wide CPU engine (not owned) */
   dnnl_stream_t stream;
   dnnl_primitive_attr_t attr; /* user-managed scratchpad, shared by every primitive */
   void *scratch;              /* one scratchpad for the context's primitives */

@@ -1,0 +1,377 @@
+/*
+ * ref_ops.c — the plain C reference for every backend op (see ref_ops.h).
+ *
+ * Written for obviousness: one loop nest per formula, sums in double, gradients that
+ * several outputs contribute to are scattered into a zeroed double buffer and rounded
+ * to float once at the end. These functions define what the backends must compute;
+ * they have been checked against central finite differences of themselves.
+ */
+#include "ref_ops.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* A zeroed double buffer; the tests cannot go on without it. */
+static double *dbuf(size_t count) {
+  double *p = calloc(count ? count : 1, sizeof *p);
+  if (!p) {
+    fprintf(stderr, "ref_ops: out of memory (%zu doubles)\n", count);
+    abort();
+  }
+  return p;
+}
+
+static void store(size_t count, const double *src, float *dst) {
+  for (size_t i = 0; i < count; ++i) dst[i] = (float)src[i];
+}
+
+/* ==================================== conv2d ===================================== */
+
+int64_t ref_conv_oh(const ref_conv *p) { return (p->h + 2 * p->ph - p->kh) / p->sh + 1; }
+int64_t ref_conv_ow(const ref_conv *p) { return (p->w + 2 * p->pw - p->kw) / p->sw + 1; }
+
+/* Index helpers for NCHW / OIHW. */
+#define IX4(a, b, c, d, B, C, D) ((((size_t)(a) * (B) + (b)) * (C) + (c)) * (D) + (d))
+
+void ref_conv2d_fwd(const ref_conv *p, const float *x, const float *w, const float *b,
+                    float *y) {
+  const int64_t oh_n = ref_conv_oh(p), ow_n = ref_conv_ow(p);
+  for (int64_t n = 0; n < p->n; ++n)
+    for (int64_t oc = 0; oc < p->oc; ++oc)
+      for (int64_t oh = 0; oh < oh_n; ++oh)
+        for (int64_t ow = 0; ow < ow_n; ++ow) {
+          double s = b ? (double)b[oc] : 0.0;
+          for (int64_t c = 0; c < p->c; ++c)
+            for (int64_t i = 0; i < p->kh; ++i)
+              for (int64_t j = 0; j < p->kw; ++j) {
+                const int64_t ih = oh * p->sh - p->ph + i;
+                const int64_t iw = ow * p->sw - p->pw + j;
+                if (ih < 0 || ih >= p->h || iw < 0 || iw >= p->w) continue; /* zero pad */
+                s += (double)x[IX4(n, c, ih, iw, p->c, p->h, p->w)] *
+                     (double)w[IX4(oc, c, i, j, p->c, p->kh, p->kw)];
+              }
+          y[IX4(n, oc, oh, ow, p->oc, oh_n, ow_n)] = (float)s;
+        }
+}
+
+void ref_conv2d_bwd_data(const ref_conv *p, const float *w, const float *dy, float *dx) {
+  const int64_t oh_n = ref_conv_oh(p), ow_n = ref_conv_ow(p);
+  const size_t nx = (size_t)(p->n * p->c * p->h * p->w);
+  double *acc = dbuf(nx);
+  /* Every (output, kernel tap) pair that read x[ih,iw] sends dy * w back to it. */
+  for (int64_t n = 0; n < p->n; ++n)
+    for (int64_t oc = 0; oc < p->oc; ++oc)
+      for (int64_t oh = 0; oh < oh_n; ++oh)
+        for (int64_t ow = 0; ow < ow_n; ++ow) {
+          const double g = dy[IX4(n, oc, oh, ow, p->oc, oh_n, ow_n)];
+          for (int64_t c = 0; c < p->c; ++c)
+            for (int64_t i = 0; i < p->kh; ++i)
+              for (int64_t j = 0; j < p->kw; ++j) {
+                const int64_t ih = oh * p->sh - p->ph + i;
+                const int64_t iw = ow * p->sw - p->pw + j;
+                if (ih < 0 || ih >= p->h || iw < 0 || iw >= p->w) continue;
+                acc[IX4(n, c, ih, iw, p->c, p->h, p->w)] +=
+                    g * (double)w[IX4(oc, c, i, j, p->c, p->kh, p->kw)];
+              }
+        }
+  store(nx, acc, dx);
+  free(acc);
+}
+
+void ref_conv2d_bwd_weights(const ref_conv *p, const float *x, const float *dy,
+                            float *dw) {
+  const int64_t oh_n = ref_conv_oh(p), ow_n = ref_conv_ow(p);
+  for (int64_t oc = 0; oc < p->oc; ++oc)
+    for (int64_t c = 0; c < p->c; ++c)
+      for (int64_t i = 0; i < p->kh; ++i)
+        for (int64_t j = 0; j < p->kw; ++j) {
+          double s = 0.0;
+          for (int64_t n = 0; n < p->n; ++n)
+            for (int64_t oh = 0; oh < oh_n; ++oh)
+              for (int64_t ow = 0; ow < ow_n; ++ow) {
+                const int64_t ih = oh * p->sh - p->ph + i;
+                const int64_t iw = ow * p->sw - p->pw + j;
+                if (ih < 0 || ih >= p->h || iw < 0 || iw >= p->w) continue;
+                s += (double)dy[IX4(n, oc, oh, ow, p->oc, oh_n, ow_n)] *
+                     (double)x[IX4(n, c, ih, iw, p->c, p->h, p->w)];
+              }
+          dw[IX4(oc, c, i, j, p->c, p->kh, p->kw)] = (float)s;
+        }
+}
+
+void ref_conv2d_bwd_bias(const ref_conv *p, const float *dy, float *db) {
+  const int64_t oh_n = ref_conv_oh(p), ow_n = ref_conv_ow(p);
+  for (int64_t oc = 0; oc < p->oc; ++oc) {
+    double s = 0.0;
+    for (int64_t n = 0; n < p->n; ++n)
+      for (int64_t oh = 0; oh < oh_n; ++oh)
+        for (int64_t ow = 0; ow < ow_n; ++ow)
+          s += (double)dy[IX4(n, oc, oh, ow, p->oc, oh_n, ow_n)];
+    db[oc] = (float)s;
+  }
+}
+
+/* ================================== batch norm =================================== */
+
+#define IX3(n, c, s, C, S) (((size_t)(n) * (C) + (c)) * (S) + (s))
+
+/* Batch mean and biased variance of channel ch, in double (two passes). */
+static void bn_stats(int64_t n, int64_t c, int64_t hw, const float *x, int64_t ch,
+                     double *mean, double *var) {
+  const double count = (double)(n * hw);
+  double s = 0.0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t k = 0; k < hw; ++k) s += x[IX3(i, ch, k, c, hw)];
+  const double m = s / count;
+  double v = 0.0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t k = 0; k < hw; ++k) {
+      const double d = x[IX3(i, ch, k, c, hw)] - m;
+      v += d * d;
+    }
+  *mean = m;
+  *var = v / count;
+}
+
+void ref_bn_fwd_train(int64_t n, int64_t c, int64_t hw, const float *x, const float *gamma,
+                      const float *beta, float eps, int relu, float *y, float *mean,
+                      float *var) {
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double m, v;
+    bn_stats(n, c, hw, x, ch, &m, &v);
+    const double inv = 1.0 / sqrt(v + (double)eps);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t k = 0; k < hw; ++k) {
+        const size_t at = IX3(i, ch, k, c, hw);
+        double z = (double)gamma[ch] * (x[at] - m) * inv + (double)beta[ch];
+        if (relu && z < 0.0) z = 0.0;
+        y[at] = (float)z;
+      }
+    if (mean) mean[ch] = (float)m;
+    if (var) var[ch] = (float)v;
+  }
+}
+
+void ref_bn_update_running(int64_t c, int64_t count, float momentum, const float *mean,
+                           const float *var, float *running_mean, float *running_var) {
+  const double m = momentum;
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const double unbiased = (double)var[ch] * (double)count / (double)(count - 1);
+    running_mean[ch] = (float)((1.0 - m) * running_mean[ch] + m * mean[ch]);
+    running_var[ch] = (float)((1.0 - m) * running_var[ch] + m * unbiased);
+  }
+}
+
+void ref_bn_fwd_infer(int64_t n, int64_t c, int64_t hw, const float *x, const float *gamma,
+                      const float *beta, const float *running_mean,
+                      const float *running_var, float eps, int relu, float *y) {
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const double inv = 1.0 / sqrt((double)running_var[ch] + (double)eps);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t k = 0; k < hw; ++k) {
+        const size_t at = IX3(i, ch, k, c, hw);
+        double z = (double)gamma[ch] * ((double)x[at] - running_mean[ch]) * inv +
+                   (double)beta[ch];
+        if (relu && z < 0.0) z = 0.0;
+        y[at] = (float)z;
+      }
+  }
+}
+
+/*
+ * With xhat = (x - mean) / sqrt(var + eps), y = gamma xhat + beta and M = N*HW values
+ * per channel, and g = dy (masked by y > 0 with relu):
+ *   dbeta  = sum g
+ *   dgamma = sum g xhat
+ *   dx     = gamma / sqrt(var + eps) * (g - dbeta / M - xhat * dgamma / M)
+ */
+void ref_bn_bwd(int64_t n, int64_t c, int64_t hw, const float *x, const float *gamma,
+                const float *beta, const float *dy, float eps, int relu, float *dx,
+                float *dgamma, float *dbeta) {
+  const double count = (double)(n * hw);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double m, v;
+    bn_stats(n, c, hw, x, ch, &m, &v);
+    const double inv = 1.0 / sqrt(v + (double)eps);
+    double sg = 0.0, sgx = 0.0;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t k = 0; k < hw; ++k) {
+        const size_t at = IX3(i, ch, k, c, hw);
+        const double xhat = (x[at] - m) * inv;
+        double g = dy[at];
+        if (relu && !((double)gamma[ch] * xhat + (double)beta[ch] > 0.0)) g = 0.0;
+        sg += g;
+        sgx += g * xhat;
+      }
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t k = 0; k < hw; ++k) {
+        const size_t at = IX3(i, ch, k, c, hw);
+        const double xhat = (x[at] - m) * inv;
+        double g = dy[at];
+        if (relu && !((double)gamma[ch] * xhat + (double)beta[ch] > 0.0)) g = 0.0;
+        if (dx) dx[at] = (float)((double)gamma[ch] * inv * (g - sg / count - xhat * sgx / count));
+      }
+    if (dgamma) dgamma[ch] = (float)sgx;
+    if (dbeta) dbeta[ch] = (float)sg;
+  }
+}
+
+/* ===================================== relu ====================================== */
+
+void ref_relu_fwd(size_t count, const float *x, float *y) {
+  for (size_t i = 0; i < count; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void ref_relu_bwd(size_t count, const float *x, const float *dy, float *dx) {
+  for (size_t i = 0; i < count; ++i) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+/* =================================== max pool ==================================== */
+
+int64_t ref_pool_oh(const ref_pool *p) { return (p->h + 2 * p->ph - p->kh) / p->sh + 1; }
+int64_t ref_pool_ow(const ref_pool *p) { return (p->w + 2 * p->pw - p->kw) / p->sw + 1; }
+
+/* Flat index in x of the max of window (n, c, oh, ow), or -1 if it has no element. */
+static int64_t pool_argmax(const ref_pool *p, const float *x, int64_t n, int64_t c,
+                           int64_t oh, int64_t ow) {
+  int64_t best = -1;
+  for (int64_t i = 0; i < p->kh; ++i)
+    for (int64_t j = 0; j < p->kw; ++j) {
+      const int64_t ih = oh * p->sh - p->ph + i;
+      const int64_t iw = ow * p->sw - p->pw + j;
+      if (ih < 0 || ih >= p->h || iw < 0 || iw >= p->w) continue; /* padding never wins */
+      const int64_t at = (int64_t)IX4(n, c, ih, iw, p->c, p->h, p->w);
+      if (best < 0 || x[at] > x[best]) best = at; /* strict: first one wins ties */
+    }
+  return best;
+}
+
+void ref_maxpool_fwd(const ref_pool *p, const float *x, float *y) {
+  const int64_t oh_n = ref_pool_oh(p), ow_n = ref_pool_ow(p);
+  for (int64_t n = 0; n < p->n; ++n)
+    for (int64_t c = 0; c < p->c; ++c)
+      for (int64_t oh = 0; oh < oh_n; ++oh)
+        for (int64_t ow = 0; ow < ow_n; ++ow) {
+          const int64_t at = pool_argmax(p, x, n, c, oh, ow);
+          y[IX4(n, c, oh, ow, p->c, oh_n, ow_n)] = at < 0 ? 0.0f : x[at];
+        }
+}
+
+void ref_maxpool_bwd(const ref_pool *p, const float *x, const float *dy, float *dx) {
+  const int64_t oh_n = ref_pool_oh(p), ow_n = ref_pool_ow(p);
+  const size_t nx = (size_t)(p->n * p->c * p->h * p->w);
+  double *acc = dbuf(nx);
+  for (int64_t n = 0; n < p->n; ++n)
+    for (int64_t c = 0; c < p->c; ++c)
+      for (int64_t oh = 0; oh < oh_n; ++oh)
+        for (int64_t ow = 0; ow < ow_n; ++ow) {
+          const int64_t at = pool_argmax(p, x, n, c, oh, ow);
+          if (at >= 0) acc[at] += dy[IX4(n, c, oh, ow, p->c, oh_n, ow_n)];
+        }
+  store(nx, acc, dx);
+  free(acc);
+}
+
+/* ============================== global average pool ============================== */
+
+void ref_gavgpool_fwd(int64_t n, int64_t c, int64_t hw, const float *x, float *y) {
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t ch = 0; ch < c; ++ch) {
+      double s = 0.0;
+      for (int64_t k = 0; k < hw; ++k) s += x[IX3(i, ch, k, c, hw)];
+      y[(size_t)(i * c + ch)] = (float)(s / (double)hw);
+    }
+}
+
+void ref_gavgpool_bwd(int64_t n, int64_t c, int64_t hw, const float *dy, float *dx) {
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t k = 0; k < hw; ++k)
+        dx[IX3(i, ch, k, c, hw)] = (float)((double)dy[(size_t)(i * c + ch)] / (double)hw);
+}
+
+/* ==================================== linear ===================================== */
+
+void ref_linear_fwd(int64_t n, int64_t k, int64_t o, const float *x, const float *w,
+                    const float *b, float *y) {
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < o; ++j) {
+      double s = b ? (double)b[j] : 0.0;
+      for (int64_t q = 0; q < k; ++q)
+        s += (double)x[(size_t)(i * k + q)] * (double)w[(size_t)(j * k + q)];
+      y[(size_t)(i * o + j)] = (float)s;
+    }
+}
+
+void ref_linear_bwd(int64_t n, int64_t k, int64_t o, const float *x, const float *w,
+                    const float *dy, float *dx, float *dw, float *db) {
+  if (dx)
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t q = 0; q < k; ++q) {
+        double s = 0.0;
+        for (int64_t j = 0; j < o; ++j)
+          s += (double)dy[(size_t)(i * o + j)] * (double)w[(size_t)(j * k + q)];
+        dx[(size_t)(i * k + q)] = (float)s;
+      }
+  if (dw)
+    for (int64_t j = 0; j < o; ++j)
+      for (int64_t q = 0; q < k; ++q) {
+        double s = 0.0;
+        for (int64_t i = 0; i < n; ++i)
+          s += (double)dy[(size_t)(i * o + j)] * (double)x[(size_t)(i * k + q)];
+        dw[(size_t)(j * k + q)] = (float)s;
+      }
+  if (db)
+    for (int64_t j = 0; j < o; ++j) {
+      double s = 0.0;
+      for (int64_t i = 0; i < n; ++i) s += (double)dy[(size_t)(i * o + j)];
+      db[j] = (float)s;
+    }
+}
+
+/* ====================================== add ====================================== */
+
+void ref_add_fwd(size_t count, const float *a, const float *b, float *y) {
+  for (size_t i = 0; i < count; ++i) y[i] = (float)((double)a[i] + (double)b[i]);
+}
+
+void ref_add_bwd(size_t count, const float *dy, float *da, float *db) {
+  for (size_t i = 0; i < count; ++i) {
+    if (da) da[i] = dy[i];
+    if (db) db[i] = dy[i];
+  }
+}
+
+/* ==================================== concat ===================================== */
+
+void ref_concat_fwd(int64_t n, int64_t inner, int32_t count, const int64_t *cs,
+                    const float *const *xs, float *y) {
+  int64_t total = 0;
+  for (int32_t t = 0; t < count; ++t) total += cs[t];
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t off = 0;
+    for (int32_t t = 0; t < count; ++t) {
+      for (int64_t ch = 0; ch < cs[t]; ++ch)
+        for (int64_t k = 0; k < inner; ++k)
+          y[IX3(i, off + ch, k, total, inner)] = xs[t][IX3(i, ch, k, cs[t], inner)];
+      off += cs[t];
+    }
+  }
+}
+
+void ref_concat_bwd(int64_t n, int64_t inner, int32_t count, const int64_t *cs,
+                    const float *dy, float *const *dxs) {
+  int64_t total = 0;
+  for (int32_t t = 0; t < count; ++t) total += cs[t];
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t off = 0;
+    for (int32_t t = 0; t < count; ++t) {
+      if (dxs[t])
+        for (int64_t ch = 0; ch < cs[t]; ++ch)
+          for (int64_t k = 0; k < inner; ++k)
+            dxs[t][IX3(i, ch, k, cs[t], inner)] = dy[IX3(i, off + ch, k, total, inner)];
+      off += cs[t];
+    }
+  }
+}

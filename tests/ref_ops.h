@@ -1,0 +1,114 @@
+/*
+ * ref_ops.h — plain C reference implementations of every op of lib/backend.h, forward
+ * and backward, used by the backend op tests (test_cpu_ops.c and later cross-backend
+ * tests) as the ground truth.
+ *
+ * Everything here is written to be obviously correct rather than fast: straightforward
+ * loops over plain row-major float32 arrays (NCHW activations, OIHW weights), every sum
+ * accumulated in double, backward passes that scatter into double buffers. Nothing
+ * depends on a backend; the only shared notion is the shape arithmetic, which is written
+ * out again here (floor division, like mbk_op_out_dims) so a mistake there is caught.
+ *
+ * Conventions: outputs are overwritten (not accumulated into); any output pointer
+ * documented as optional may be NULL to skip it. Shapes are int64_t.
+ */
+#ifndef MOSAIC_TESTS_REF_OPS_H
+#define MOSAIC_TESTS_REF_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- conv2d: x[N,C,H,W] * w[OC,C,KH,KW] (+ b[OC]) -> y[N,OC,OH,OW] ------------------- */
+typedef struct ref_conv {
+  int64_t n, c, h, w;         /* input */
+  int64_t oc, kh, kw;         /* output channels, kernel */
+  int64_t sh, sw, ph, pw;     /* stride, symmetric zero padding */
+} ref_conv;
+
+int64_t ref_conv_oh(const ref_conv *p); /* (h + 2 ph - kh) / sh + 1 */
+int64_t ref_conv_ow(const ref_conv *p);
+/* b may be NULL (no bias). */
+void ref_conv2d_fwd(const ref_conv *p, const float *x, const float *w, const float *b,
+                    float *y);
+/* dx = dL/dx given dy = dL/dy. */
+void ref_conv2d_bwd_data(const ref_conv *p, const float *w, const float *dy, float *dx);
+/* dw = dL/dw. */
+void ref_conv2d_bwd_weights(const ref_conv *p, const float *x, const float *dy,
+                            float *dw);
+/* db[oc] = sum of dy over n, oh, ow. */
+void ref_conv2d_bwd_bias(const ref_conv *p, const float *dy, float *db);
+
+/* ---- batch norm over x[N,C,HW] (HW = H*W for 4-D, 1 for 2-D) ------------------------ */
+/* Training forward: y = gamma (x - mean) / sqrt(var + eps) + beta with the batch mean and
+ * the biased batch variance; with relu, y = max(y, 0). mean/var (optional) receive the
+ * batch statistics (var biased). */
+void ref_bn_fwd_train(int64_t n, int64_t c, int64_t hw, const float *x, const float *gamma,
+                      const float *beta, float eps, int relu, float *y, float *mean,
+                      float *var);
+/* Running statistics after one training forward with batch statistics mean/var (var
+ * biased, over count = N*HW values): r = (1 - m) r + m s, where s is the mean for
+ * running_mean and the unbiased variance var * count / (count - 1) for running_var. */
+void ref_bn_update_running(int64_t c, int64_t count, float momentum, const float *mean,
+                           const float *var, float *running_mean, float *running_var);
+/* Inference forward with the running statistics. */
+void ref_bn_fwd_infer(int64_t n, int64_t c, int64_t hw, const float *x, const float *gamma,
+                      const float *beta, const float *running_mean,
+                      const float *running_var, float eps, int relu, float *y);
+/* Backward of the training forward (batch statistics recomputed from x). With relu, dy
+ * is first masked by y > 0, where y = relu(bn(x)) (hence beta is needed). dgamma and
+ * dbeta are optional. */
+void ref_bn_bwd(int64_t n, int64_t c, int64_t hw, const float *x, const float *gamma,
+                const float *beta, const float *dy, float eps, int relu, float *dx,
+                float *dgamma, float *dbeta);
+
+/* ---- relu (any shape, count elements) ----------------------------------------------- */
+void ref_relu_fwd(size_t count, const float *x, float *y);
+/* dx = dy where x > 0, else 0 (the gradient at x = 0 is 0). */
+void ref_relu_bwd(size_t count, const float *x, const float *dy, float *dx);
+
+/* ---- max pool: x[N,C,H,W] -> y[N,C,OH,OW]; padding never wins -------------------------- */
+typedef struct ref_pool {
+  int64_t n, c, h, w;
+  int64_t kh, kw, sh, sw, ph, pw;
+} ref_pool;
+
+int64_t ref_pool_oh(const ref_pool *p);
+int64_t ref_pool_ow(const ref_pool *p);
+/* Max over the in-bounds elements of each window (a window with none gives 0). */
+void ref_maxpool_fwd(const ref_pool *p, const float *x, float *y);
+/* Routes each dy to the argmax of its window in x (ties: the first in row-major window
+ * order), accumulating where windows overlap. */
+void ref_maxpool_bwd(const ref_pool *p, const float *x, const float *dy, float *dx);
+
+/* ---- global average pool: x[N,C,H,W] -> y[N,C] --------------------------------------- */
+void ref_gavgpool_fwd(int64_t n, int64_t c, int64_t hw, const float *x, float *y);
+void ref_gavgpool_bwd(int64_t n, int64_t c, int64_t hw, const float *dy, float *dx);
+
+/* ---- linear: y[N,O] = x[N,K] w[O,K]^T + b[O] ------------------------------------------ */
+void ref_linear_fwd(int64_t n, int64_t k, int64_t o, const float *x, const float *w,
+                    const float *b /* optional */, float *y);
+/* dx, dw, db each optional. */
+void ref_linear_bwd(int64_t n, int64_t k, int64_t o, const float *x, const float *w,
+                    const float *dy, float *dx, float *dw, float *db);
+
+/* ---- add: y = a + b (any shape) ----------------------------------------------------- */
+void ref_add_fwd(size_t count, const float *a, const float *b, float *y);
+/* da = dy, db = dy (each optional). */
+void ref_add_bwd(size_t count, const float *dy, float *da, float *db);
+
+/* ---- concat along dimension 1 of [N, C_i, inner] (inner = H*W, or 1 for 2-D) ----------- */
+void ref_concat_fwd(int64_t n, int64_t inner, int32_t count, const int64_t *cs,
+                    const float *const *xs, float *y);
+/* dxs[i] (each optional) receives the slice of dy that x_i went to. */
+void ref_concat_bwd(int64_t n, int64_t inner, int32_t count, const int64_t *cs,
+                    const float *dy, float *const *dxs);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOSAIC_TESTS_REF_OPS_H */

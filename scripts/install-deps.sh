@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# install-deps.sh — installs the Debian 12 packages needed to build and test libmosaic,
+# only those that are missing. Safe to run again: with everything installed it does
+# nothing (no apt-get update, no network). Runs as root, or through sudo.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config   # compiler, binutils (nm, objdump), build system
+  libdnnl-dev ocl-icd-opencl-dev     # oneDNN 2.x for the CPU backend (its CMake files need OpenCL)
+  libtiff-dev libzstd-dev libjansson-dev
+  check                              # C unit tests
+  abigail-tools                      # abidw/abidiff: ABI check against abi/libmosaic.abi
+  python3 python3-numpy python3-pytest python3-pycparser
+  valgrind
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+  [ "$status" = "installed" ] || missing+=("$pkg")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages are installed"
+  exit 0
+fi
+if [ "$(id -u)" -eq 0 ]; then
+  as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+  as_root=(sudo)
+else
+  echo "install-deps: missing packages: ${missing[*]}" >&2
+  echo "install-deps: run this script as root, or install sudo, or install them yourself:" >&2
+  echo "  apt-get install --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+apt_get() {
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -q "$@"
+}
+
+# A fresh image has no package lists; refresh them first then. Otherwise try with the
+# lists there are, and refresh only if that fails (lists too old for the mirror).
+if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
+  apt_get update
+  apt_get install --no-install-recommends "${missing[@]}"
+elif ! apt_get install --no-install-recommends "${missing[@]}"; then
+  echo "install-deps: retrying after apt-get update" >&2
+  apt_get update
+  apt_get install --no-install-recommends "${missing[@]}"
+fi
+echo "install-deps: done"

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# check_install.sh BUILD_DIR EXAMPLES_DIR
+#
+# Installs the build in BUILD_DIR under a temporary prefix and uses it as a user would:
+#   - the installed files are where they should be (header, libmosaic.so.0.1.0 and its
+#     SONAME and development symlinks, mosaic.pc, the CMake package, the tool);
+#   - pkg-config --modversion mosaic equals the header's version;
+#   - EXAMPLES_DIR/hello.c compiles and links with `pkg-config --cflags --libs mosaic`
+#     alone, and runs;
+#   - EXAMPLES_DIR/cmake-consumer configures with find_package(mosaic CONFIG REQUIRED)
+#     from the prefix, builds, and runs;
+#   - the installed `mosaic` tool runs without LD_LIBRARY_PATH.
+# The temporary directory is removed at the end. Exit status 0 when all pass, 1 on the
+# first failure (with a message saying what failed), 2 on bad usage.
+set -euo pipefail
+
+usage() { echo "usage: $0 BUILD_DIR EXAMPLES_DIR" >&2; exit 2; }
+[ $# -eq 2 ] || usage
+build=$(cd "$1" && pwd) || usage
+examples=$(cd "$2" && pwd) || usage
+
+die() { echo "check_install: FAIL: $*" >&2; exit 1; }
+step() { echo "check_install: $*"; }
+for tool in cmake pkg-config "${CC:-cc}"; do
+  command -v "$tool" >/dev/null 2>&1 || die "required tool not found: $tool"
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/mosaic-install.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+prefix=$tmp/prefix
+
+# --- install --------------------------------------------------------------------------
+step "cmake --install $build --prefix $prefix"
+cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" 2>&1 ||
+  { cat "$tmp/install.log" >&2; die "cmake --install failed"; }
+
+# The library directory is GNUInstallDirs' CMAKE_INSTALL_LIBDIR: "lib" for most
+# prefixes, "lib/<multiarch>" for /usr on Debian. Find it through mosaic.pc.
+pcfile=$(find "$prefix" -name mosaic.pc -path '*/pkgconfig/*' -print -quit)
+[ -n "$pcfile" ] || die "mosaic.pc not installed under $prefix"
+pcdir=$(dirname "$pcfile")
+libdir=$(dirname "$pcdir")
+step "library directory: ${libdir#"$prefix"/}"
+
+# --- installed files ------------------------------------------------------------------
+header=$prefix/include/mosaic/mosaic.h
+[ -f "$header" ] || die "header not installed: include/mosaic/mosaic.h"
+ver() { awk -v k="$1" '$1 == "#define" && $2 == k { print $3; exit }' "$header"; }
+major=$(ver MSC_VERSION_MAJOR)
+version=$major.$(ver MSC_VERSION_MINOR).$(ver MSC_VERSION_PATCH)
+[[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "cannot read the version from $header"
+
+real=$libdir/libmosaic.so.$version
+if [ ! -f "$real" ] || [ -L "$real" ]; then
+  die "libmosaic.so.$version not installed (as a regular file) in $libdir"
+fi
+[ -L "$libdir/libmosaic.so.$major" ] || die "libmosaic.so.$major is not a symbolic link in $libdir"
+[ "$(readlink -f "$libdir/libmosaic.so.$major")" = "$(readlink -f "$real")" ] ||
+  die "libmosaic.so.$major does not point to libmosaic.so.$version"
+[ -L "$libdir/libmosaic.so" ] || die "libmosaic.so (development link) missing in $libdir"
+[ "$(readlink -f "$libdir/libmosaic.so")" = "$(readlink -f "$real")" ] ||
+  die "libmosaic.so does not point to libmosaic.so.$version"
+for f in cmake/mosaic/mosaicConfig.cmake cmake/mosaic/mosaicConfigVersion.cmake \
+         cmake/mosaic/mosaicTargets.cmake; do
+  [ -f "$libdir/$f" ] || die "CMake package file not installed: ${libdir#"$prefix"/}/$f"
+done
+# oneDNN is a private dependency of the shared library: consumers of the CMake package
+# must not need oneDNN's CMake files.
+if grep -n 'DNNL' "$libdir/cmake/mosaic/mosaicTargets.cmake" "$libdir/cmake/mosaic/mosaicConfig.cmake"; then
+  die "the CMake package refers to oneDNN (DNNL::dnnl), a private dependency"
+fi
+# Nothing of the build tree may leak into the installed package files.
+if grep -n -F "$build" "$pcfile" "$libdir"/cmake/mosaic/*.cmake; then
+  die "installed package files refer to the build directory $build"
+fi
+step "installed files OK (libmosaic $version)"
+
+# --- pkg-config -------------------------------------------------------------------------
+export PKG_CONFIG_PATH=$pcdir
+unset PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR || true
+pcver=$(pkg-config --modversion mosaic) || die "pkg-config cannot read $pcfile"
+[ "$pcver" = "$version" ] || die "pkg-config --modversion mosaic is '$pcver', the header says '$version'"
+pkg-config --print-errors --validate mosaic || die "mosaic.pc is not valid"
+pcflags=$(pkg-config --cflags --libs mosaic)
+step "pkg-config: mosaic $pcver: $pcflags"
+case "$pcflags" in
+  *"-I$prefix/include"*) ;;
+  *) die "pkg-config --cflags does not name $prefix/include: the .pc file has the wrong prefix" ;;
+esac
+
+# --- (a) hello.c with pkg-config ----------------------------------------------------------
+# shellcheck disable=SC2086 # pcflags is a list of flags
+"${CC:-cc}" -std=c11 -Wall -Wextra -Werror -o "$tmp/hello-pc" "$examples/hello.c" $pcflags ||
+  die "examples/hello.c does not build with pkg-config's flags ($pcflags)"
+LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$tmp/hello-pc" >"$tmp/hello-pc.out" 2>&1 ||
+  { cat "$tmp/hello-pc.out" >&2; die "hello (built with pkg-config) failed"; }
+grep -q "libmosaic $version" "$tmp/hello-pc.out" ||
+  { cat "$tmp/hello-pc.out" >&2; die "hello (pkg-config) did not print the version $version"; }
+# The program must have run against the installed copy, not the build tree's.
+LD_LIBRARY_PATH=$libdir ldd "$tmp/hello-pc" | grep -F "$libdir/libmosaic.so.$major" >/dev/null ||
+  die "hello (pkg-config) does not resolve libmosaic.so.$major from $libdir"
+step "hello.c via pkg-config: OK"
+sed 's/^/    /' "$tmp/hello-pc.out"
+
+# --- (b) the CMake consumer -----------------------------------------------------------------
+consumer=$examples/cmake-consumer
+[ -f "$consumer/CMakeLists.txt" ] || die "no CMake consumer project in $consumer"
+# Only the prefix is given: the package must be found there, without oneDNN's package
+# (CMAKE_DISABLE_FIND_PACKAGE_dnnl makes any find_package(dnnl) in it fail).
+cmake -S "$consumer" -B "$tmp/consumer-build" -DCMAKE_PREFIX_PATH="$prefix" \
+      -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_DISABLE_FIND_PACKAGE_dnnl=ON \
+      -DCMAKE_BUILD_TYPE=Release >"$tmp/consumer.log" 2>&1 ||
+  { cat "$tmp/consumer.log" >&2; die "the CMake consumer does not configure (find_package(mosaic))"; }
+grep -q "mosaic_DIR:PATH=$libdir/cmake/mosaic" "$tmp/consumer-build/CMakeCache.txt" ||
+  { grep mosaic_DIR "$tmp/consumer-build/CMakeCache.txt" >&2 || true
+    die "find_package(mosaic) did not use the package installed in $prefix"; }
+cmake --build "$tmp/consumer-build" >>"$tmp/consumer.log" 2>&1 ||
+  { cat "$tmp/consumer.log" >&2; die "the CMake consumer does not build"; }
+# CMake records the library's directory as the build RPATH, so no LD_LIBRARY_PATH.
+"$tmp/consumer-build/hello" >"$tmp/hello-cmake.out" 2>&1 ||
+  { cat "$tmp/hello-cmake.out" >&2; die "hello (built with CMake) failed"; }
+grep -q "libmosaic $version" "$tmp/hello-cmake.out" ||
+  { cat "$tmp/hello-cmake.out" >&2; die "hello (CMake) did not print the version $version"; }
+step "cmake-consumer via find_package(mosaic): OK"
+
+# --- the tool -----------------------------------------------------------------------------
+if [ -e "$prefix/bin/mosaic" ]; then
+  (unset LD_LIBRARY_PATH; "$prefix/bin/mosaic" version) >"$tmp/tool.out" 2>&1 ||
+    { cat "$tmp/tool.out" >&2; die "the installed mosaic tool does not run"; }
+  grep -q "libmosaic $version" "$tmp/tool.out" ||
+    { cat "$tmp/tool.out" >&2; die "'mosaic version' did not print $version"; }
+  step "installed bin/mosaic: OK"
+fi
+
+step "all checks passed"

@@ -186,6 +186,306 @@ MSC_API msc_status msc_backend_available(const char *name);
  */
 MSC_API msc_status msc_backend_select(const char *request, const char **chosen);
 
+/* ------------------------------------------------------------------------------ */
+/* Options                                                                         */
+/* ------------------------------------------------------------------------------ */
+
+/*
+ * An msc_options handle holds typed key/value settings: the model configuration for
+ * msc_model_create, run-time settings for msc_model_load. New keys never change the
+ * ABI. Every key has a type (int, float or string), a default, and a rule for valid
+ * values; setting an unknown key, a value of the wrong type or an invalid value is an
+ * error whose message names the key. docs/options.md lists every key; the main ones:
+ *
+ *  run time
+ *   backend            string  "auto"   "auto", "cpu", "cuda" or a module's name
+ *   threads            int     0        CPU threads per call (0: the OpenMP default)
+ *   seed               int     42       initialisation and sampling seed (>= 0)
+ *  modalities (i = 0 .. modality.count-1)
+ *   modality.count     int     2        number of modalities, 1..8
+ *   modality.i.name    string  s1, s2   unique, [a-z0-9_]+, at most 31 characters
+ *   modality.i.bands   int     2, 12    input channels, 1..64
+ *   modality.i.size    int     120      patch height = width in pixels, 8..4096
+ *   modality.i.encoder string  resnet18 "resnet18", "resnet34", "resnet50", "tiny"
+ *   modality.i.mean    string  ""       per-band means, comma-separated ("" = 0)
+ *   modality.i.std     string  ""       per-band standard deviations ("" = 1)
+ *   modality.i.stem_width, .stem_kernel, .stem_stride, .maxpool (0/1),
+ *   modality.i.block ("basic"/"bottleneck"), .widths ("64,128,256,512"),
+ *   modality.i.depths ("2,2,2,2"): override the encoder preset's architecture.
+ *  heads
+ *   classes            int     19       number of classes C, 1..4096
+ *   class_names        string  BigEarthNet's 19 names when classes = 19, else
+ *                              "class0;class1;..."; names joined with ';'
+ *   proj.hidden        int     0        hidden width H of each projection head (0: D_m)
+ *   proj.dim           int     128      projection size P
+ *   proj.bn            int     0        BatchNorm between the head's Linear and ReLU
+ *   fused.hidden       int     0        hidden width of the fused head (0: D_f)
+ *   bn.momentum        float   0.1      BatchNorm running-statistics momentum, (0, 1]
+ *   bn.eps             float   1e-5     BatchNorm epsilon
+ *
+ * Handles are not thread-safe: one thread at a time per handle (distinct handles are
+ * independent). The library copies what it needs from options; they can be freed
+ * right after the call that used them.
+ */
+typedef struct msc_options msc_options;
+
+/**
+ * Creates an empty options handle (every key at its default).
+ * Returns MSC_OK, MSC_E_INVALID_ARGUMENT (out is NULL) or MSC_E_OUT_OF_MEMORY.
+ * Since 0.1.0.
+ */
+MSC_API msc_status msc_options_create(msc_options **out);
+
+/** Frees an options handle; NULL is accepted. Since 0.1.0. */
+MSC_API void msc_options_free(msc_options *opts);
+
+/**
+ * Sets an integer, floating-point or string key (see the list above). A string value
+ * is copied. An int value is accepted for a float key.
+ * Returns MSC_OK; MSC_E_NOT_FOUND for an unknown key; MSC_E_INVALID_ARGUMENT for NULL
+ * arguments, a key of another type, or a value outside the key's valid range (the
+ * message names the key and the rule). The handle is unchanged on error.
+ * Since 0.1.0.
+ */
+MSC_API msc_status msc_options_set_int(msc_options *opts, const char *key, int64_t value);
+MSC_API msc_status msc_options_set_float(msc_options *opts, const char *key, double value);
+MSC_API msc_status msc_options_set_string(msc_options *opts, const char *key,
+                                          const char *value);
+
+/**
+ * Reads a key: the value set, else its default. For strings, buf receives up to cap-1
+ * bytes and a NUL; *len (if not NULL) receives the full length without the NUL, so a
+ * call with cap = 0 (buf may then be NULL) asks for the size.
+ * Returns MSC_OK; MSC_E_NOT_FOUND for an unknown key; MSC_E_INVALID_ARGUMENT for a key
+ * of another type or NULL arguments; MSC_E_BUFFER_TOO_SMALL when cap <= the length
+ * (buf then holds the truncated, NUL-terminated prefix if cap > 0).
+ * Since 0.1.0.
+ */
+MSC_API msc_status msc_options_get_int(const msc_options *opts, const char *key,
+                                       int64_t *out);
+MSC_API msc_status msc_options_get_float(const msc_options *opts, const char *key,
+                                         double *out);
+MSC_API msc_status msc_options_get_string(const msc_options *opts, const char *key,
+                                          char *buf, size_t cap, size_t *len);
+
+/**
+ * Whether key has been set explicitly: *out = 1 if so, 0 if it holds its default.
+ * Returns MSC_OK, MSC_E_NOT_FOUND or MSC_E_INVALID_ARGUMENT. Since 0.1.0.
+ */
+MSC_API msc_status msc_options_is_set(const msc_options *opts, const char *key,
+                                      int32_t *out);
+
+/**
+ * Applies a JSON document (UTF-8, NUL-terminated) to opts: every member is set as by
+ * the setters. Nested objects join keys with '.' ({"proj": {"dim": 64}} sets
+ * "proj.dim"); an array of objects sets "<key>.count" and "<key>.<i>.*"
+ * ({"modality": [{"name": "s2", "bands": 12}]}); an array of numbers becomes a
+ * comma-separated string and an array of strings a ';'-separated one.
+ * The whole document is checked before anything is applied: on error opts is
+ * unchanged and the message names the key (or the line and column of a syntax error).
+ * Returns MSC_OK, MSC_E_BAD_FORMAT (not JSON), MSC_E_NOT_FOUND (unknown key),
+ * MSC_E_INVALID_ARGUMENT (bad value, NULL arguments). Since 0.1.0.
+ */
+MSC_API msc_status msc_options_from_json(msc_options *opts, const char *json);
+
+/**
+ * Writes every key that is set as one JSON object (flat dotted keys, sorted) into
+ * buf, with the same size protocol as msc_options_get_string.
+ * Returns MSC_OK, MSC_E_BUFFER_TOO_SMALL, MSC_E_INVALID_ARGUMENT. Since 0.1.0.
+ */
+MSC_API msc_status msc_options_to_json(const msc_options *opts, char *buf, size_t cap,
+                                       size_t *len);
+
+/* ------------------------------------------------------------------------------ */
+/* Models                                                                          */
+/* ------------------------------------------------------------------------------ */
+
+/*
+ * An msc_model holds one ResNet encoder per modality, a projection head per modality,
+ * the fused head over the concatenated features and a linear classifier (the model of
+ * MoSAiC; see docs/model.md). It is configured by msc_options (keys above) and stored
+ * as a safetensors file whose __metadata__ holds the configuration, so the weights
+ * open in the Python ecosystem too.
+ *
+ * Thread safety: msc_embed and msc_predict may be called concurrently from any number
+ * of threads on one model (each call uses an executor of its own from a pool). Every
+ * other function that takes a non-const model needs exclusive access; const getters
+ * may run concurrently with each other and with msc_embed / msc_predict.
+ */
+typedef struct msc_model msc_model;
+
+/**
+ * Creates a model from a configuration (NULL: every default, i.e. S1 2 bands + S2 12
+ * bands, 120×120, ResNet-18 encoders, 19 classes) with seeded initialisation: the same
+ * options give bit-identical weights. The run-time keys "backend" and "threads" choose
+ * where it runs; an explicitly requested backend that is unusable is an error, never a
+ * silent fallback (msc_model_backend says which one was chosen).
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (out is NULL, an inconsistent configuration:
+ * the message names the key); MSC_E_BACKEND_UNAVAILABLE; MSC_E_NOT_FOUND (unknown
+ * backend); MSC_E_OUT_OF_MEMORY. *out is untouched on error. Since 0.1.0.
+ */
+MSC_API msc_status msc_model_create(const msc_options *opts, msc_model **out);
+
+/** Frees a model and everything it holds; NULL is accepted. Since 0.1.0. */
+MSC_API void msc_model_free(msc_model *model);
+
+/**
+ * Saves the model (configuration, weights, BatchNorm running statistics) to path as
+ * safetensors (float32). The save is atomic: the data goes to a temporary file in the
+ * same directory, which is flushed to disk and renamed over path; if anything fails,
+ * a file already at path is left as it was.
+ * Returns MSC_OK, MSC_E_INVALID_ARGUMENT, MSC_E_IO (with the OS reason),
+ * MSC_E_OUT_OF_MEMORY. Not concurrent with training the same model. Since 0.1.0.
+ */
+MSC_API msc_status msc_model_save(const msc_model *model, const char *path);
+
+/**
+ * Loads a model saved by msc_model_save (or any safetensors file with the same tensor
+ * names and a 'mosaic.config' entry in __metadata__; F32, F16, BF16 and F64 tensors
+ * are accepted). runtime may be NULL or hold "backend" and "threads"; other keys in
+ * it are ignored. Every length, offset, dtype and shape is validated before any data
+ * is used; a truncated, corrupt or hostile file is refused with a message naming the
+ * file and the problem, never a crash.
+ * Returns MSC_OK; MSC_E_IO (cannot read); MSC_E_BAD_FORMAT (corrupt or not a model);
+ * MSC_E_VERSION (a newer model format); MSC_E_UNSUPPORTED (a dtype it cannot read);
+ * MSC_E_BACKEND_UNAVAILABLE; MSC_E_INVALID_ARGUMENT; MSC_E_OUT_OF_MEMORY.
+ * *out is untouched on error. Since 0.1.0.
+ */
+MSC_API msc_status msc_model_load(const char *path, const msc_options *runtime,
+                                  msc_model **out);
+
+/**
+ * A copy of the model's full configuration (every model key explicitly set, as stored
+ * in its file); free it with msc_options_free. Use msc_options_to_json to print it.
+ * Returns MSC_OK, MSC_E_INVALID_ARGUMENT, MSC_E_OUT_OF_MEMORY. Since 0.1.0.
+ */
+MSC_API msc_status msc_model_options(const msc_model *model, msc_options **out);
+
+/** Name of the backend the model runs on ("cpu", "cuda"); NULL for NULL. Since 0.1.0. */
+MSC_API const char *msc_model_backend(const msc_model *model);
+
+/** Number of modalities (0 for NULL). Since 0.1.0. */
+MSC_API int32_t msc_model_modality_count(const msc_model *model);
+
+/** Name of modality i, or NULL when out of range. Lives as long as the model. Since 0.1.0. */
+MSC_API const char *msc_model_modality_name(const msc_model *model, int32_t i);
+
+/**
+ * Input shape of modality i: bands (channels) and patch size (height = width).
+ * Returns MSC_OK, MSC_E_NOT_FOUND (i out of range), MSC_E_INVALID_ARGUMENT.
+ * Since 0.1.0.
+ */
+MSC_API msc_status msc_model_modality_shape(const msc_model *model, int32_t i,
+                                            int64_t *bands, int64_t *size);
+
+/** Number of classes C (0 for NULL). Since 0.1.0. */
+MSC_API int64_t msc_model_class_count(const msc_model *model);
+
+/** Name of class i, or NULL when out of range. Lives as long as the model. Since 0.1.0. */
+MSC_API const char *msc_model_class_name(const msc_model *model, int64_t i);
+
+/**
+ * Number of trainable values (weights, biases, BatchNorm scales and shifts; not the
+ * running statistics), as PyTorch's sum(p.numel() for p in parameters()). 0 for NULL.
+ * Since 0.1.0.
+ */
+MSC_API int64_t msc_model_parameter_count(const msc_model *model);
+
+/* ------------------------------------------------------------------------------ */
+/* Batches                                                                         */
+/* ------------------------------------------------------------------------------ */
+
+/*
+ * An msc_batch holds the N samples of one call: one NCHW float32 array per modality
+ * (raw values: the model applies its normalisation statistics), optional multi-hot
+ * labels and per-sample "labelled" flags for training. The arrays are copied, so the
+ * caller's buffers may be reused at once. A batch is not thread-safe, but once filled
+ * it may be read by several concurrent msc_embed calls.
+ */
+typedef struct msc_batch msc_batch;
+
+/** Creates an empty batch. Returns MSC_OK, MSC_E_INVALID_ARGUMENT, MSC_E_OUT_OF_MEMORY. Since 0.1.0. */
+MSC_API msc_status msc_batch_create(msc_batch **out);
+
+/** Frees a batch; NULL is accepted. Since 0.1.0. */
+MSC_API void msc_batch_free(msc_batch *batch);
+
+/** Number of samples N (0 while empty or for NULL). Since 0.1.0. */
+MSC_API int64_t msc_batch_size(const msc_batch *batch);
+
+/**
+ * Sets (or replaces) the patches of the modality called name: n×c×h×w floats in NCHW
+ * order. Every array of a batch must have the same n. Whether c, h and w fit the model
+ * is checked by the call that uses the batch (the error names the modality and the
+ * expected shape).
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, an empty or too long name, more than 8
+ * modalities); MSC_E_SHAPE (a non-positive size, or n differs from the batch's);
+ * MSC_E_OUT_OF_MEMORY. Since 0.1.0.
+ */
+MSC_API msc_status msc_batch_set_modality(msc_batch *batch, const char *name,
+                                          const float *nchw, int64_t n, int64_t c, int64_t h,
+                                          int64_t w);
+
+/**
+ * Sets multi-hot labels: n×c bytes, each 0 or 1 (row-major, sample by sample).
+ * Returns MSC_OK, MSC_E_INVALID_ARGUMENT (NULL, a value other than 0/1), MSC_E_SHAPE,
+ * MSC_E_OUT_OF_MEMORY. Since 0.1.0.
+ */
+MSC_API msc_status msc_batch_set_labels(msc_batch *batch, const uint8_t *multi_hot,
+                                        int64_t n, int64_t c);
+
+/**
+ * Sets per-sample flags: non-zero = the sample's labels are known. Without flags every
+ * sample of a batch with labels counts as labelled. Unlabelled samples feed only the
+ * self-supervised loss terms.
+ * Returns MSC_OK, MSC_E_INVALID_ARGUMENT, MSC_E_SHAPE, MSC_E_OUT_OF_MEMORY. Since 0.1.0.
+ */
+MSC_API msc_status msc_batch_set_labeled(msc_batch *batch, const uint8_t *flags, int64_t n);
+
+/* ------------------------------------------------------------------------------ */
+/* Inference                                                                       */
+/* ------------------------------------------------------------------------------ */
+
+/* What msc_embed returns (the `which` argument). Values are part of the ABI. */
+#define MSC_EMBED_FUSED 0            /**< h_f: concatenated encoder features (D_f) */
+#define MSC_EMBED_FUSED_PROJECTION 1 /**< ẑ_f: unit-norm fused projection (P) */
+/** h_i: encoder features of modality i (D_i). */
+#define MSC_EMBED_MODALITY(i) (0x100 + (i))
+/** ẑ_i: unit-norm projection of modality i (P). */
+#define MSC_EMBED_MODALITY_PROJECTION(i) (0x200 + (i))
+
+/**
+ * Size of one sample's embedding for `which`.
+ * Returns MSC_OK or MSC_E_INVALID_ARGUMENT (NULL, or `which` not valid for the model).
+ * Thread-safe. Since 0.1.0.
+ */
+MSC_API msc_status msc_model_embedding_size(const msc_model *model, int32_t which,
+                                            int64_t *size);
+
+/**
+ * Computes embeddings of the batch's samples in inference mode (BatchNorm running
+ * statistics) into out, N × size row-major (size from msc_model_embedding_size).
+ * Only the modalities the chosen output needs must be in the batch: a single modality's
+ * features need only that modality.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, empty batch, bad `which`);
+ * MSC_E_NOT_FOUND (a needed modality is missing); MSC_E_SHAPE (an array does not fit the
+ * model: the message gives the expected shape); MSC_E_NUMERICAL (a NaN or infinite
+ * pixel: the message says where); MSC_E_BUFFER_TOO_SMALL (out_len < N × size);
+ * MSC_E_OUT_OF_MEMORY; a backend error. out may be partly written on error.
+ * Thread-safe: concurrent calls on one model are allowed and give the same results as
+ * serial calls. Since 0.1.0.
+ */
+MSC_API msc_status msc_embed(msc_model *model, const msc_batch *batch, int32_t which,
+                             float *out, size_t out_len);
+
+/**
+ * Per-class probabilities (sigmoid of the classifier's logits on the fused features),
+ * N × C row-major into probs (len >= N × C). Every modality must be in the batch.
+ * Returns and thread safety as msc_embed. Since 0.1.0.
+ */
+MSC_API msc_status msc_predict(msc_model *model, const msc_batch *batch, float *probs,
+                               size_t len);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

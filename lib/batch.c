@@ -1,0 +1,119 @@
+/*
+ * batch.c — msc_batch: the samples of one call (patches per modality, labels, flags).
+ * Arrays are copied in, so callers may reuse their buffers at once.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "internal.h"
+
+MSC_API msc_status msc_batch_create(msc_batch **out) {
+  if (!out) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_create: out is NULL");
+  msc_batch *b = calloc(1, sizeof *b);
+  if (!b) return msci_fail(MSC_E_OUT_OF_MEMORY, "batch");
+  *out = b;
+  return MSC_OK;
+}
+
+MSC_API void msc_batch_free(msc_batch *b) {
+  if (!b) return;
+  for (int32_t i = 0; i < b->n_mod; ++i) free(b->mod[i].data);
+  free(b->labels);
+  free(b->labeled);
+  free(b);
+}
+
+MSC_API int64_t msc_batch_size(const msc_batch *b) { return b ? b->n : 0; }
+
+const msci_batch_modality *msci_batch_find(const msc_batch *b, const char *name) {
+  for (int32_t i = 0; i < b->n_mod; ++i)
+    if (strcmp(b->mod[i].name, name) == 0) return &b->mod[i];
+  return NULL;
+}
+
+static msc_status check_n(const msc_batch *b, int64_t n, const char *what) {
+  if (n <= 0) return msci_fail(MSC_E_SHAPE, "%s: n = %lld must be positive", what, (long long)n);
+  if (b->n != 0 && b->n != n)
+    return msci_fail(MSC_E_SHAPE, "%s: n = %lld but the batch already holds %lld samples", what,
+                     (long long)n, (long long)b->n);
+  return MSC_OK;
+}
+
+/* n·a·b·... as size_t, failing on overflow (shapes come from callers). */
+static int count_of(size_t *out, int64_t a, int64_t b, int64_t c, int64_t d) {
+  size_t r = 1;
+  int64_t v[4] = {a, b, c, d};
+  for (int i = 0; i < 4; ++i)
+    if (v[i] <= 0 || __builtin_mul_overflow(r, (size_t)v[i], &r)) return 0;
+  if (__builtin_mul_overflow(r, sizeof(float), &(size_t){0})) return 0;
+  *out = r;
+  return 1;
+}
+
+MSC_API msc_status msc_batch_set_modality(msc_batch *b, const char *name, const float *nchw,
+                                          int64_t n, int64_t c, int64_t h, int64_t w) {
+  if (!b || !name || !nchw)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_set_modality: NULL argument");
+  size_t len = strlen(name);
+  if (len == 0 || len >= MSCI_NAME_LEN)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_set_modality: bad modality name '%s'", name);
+  MSCI_TRY(check_n(b, n, name));
+  size_t count;
+  if (!count_of(&count, n, c, h, w))
+    return msci_fail(MSC_E_SHAPE, "modality %s: shape %lldx%lldx%lldx%lld is not valid", name,
+                     (long long)n, (long long)c, (long long)h, (long long)w);
+  msci_batch_modality *m = (msci_batch_modality *)msci_batch_find(b, name);
+  if (!m && b->n_mod == MSCI_MAX_MODALITIES)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "a batch holds at most %d modalities",
+                     MSCI_MAX_MODALITIES);
+  float *copy = malloc(count * sizeof(float));
+  if (!copy) return msci_fail(MSC_E_OUT_OF_MEMORY, "modality %s: %zu floats", name, count);
+  memcpy(copy, nchw, count * sizeof(float));
+  if (!m) {
+    m = &b->mod[b->n_mod++];
+    memcpy(m->name, name, len + 1);
+  }
+  free(m->data);
+  m->data = copy;
+  m->c = c, m->h = h, m->w = w;
+  b->n = n;
+  return MSC_OK;
+}
+
+MSC_API msc_status msc_batch_set_labels(msc_batch *b, const uint8_t *multi_hot, int64_t n,
+                                        int64_t c) {
+  if (!b || !multi_hot)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_set_labels: NULL argument");
+  MSCI_TRY(check_n(b, n, "labels"));
+  size_t count;
+  if (!count_of(&count, n, c, 1, 1))
+    return msci_fail(MSC_E_SHAPE, "labels: shape %lldx%lld is not valid", (long long)n,
+                     (long long)c);
+  for (size_t i = 0; i < count; ++i)
+    if (multi_hot[i] > 1)
+      return msci_fail(MSC_E_INVALID_ARGUMENT, "labels: value %u at sample %lld class %lld "
+                       "(multi-hot labels are 0 or 1)", multi_hot[i],
+                       (long long)(i / (size_t)c), (long long)(i % (size_t)c));
+  uint8_t *copy = malloc(count);
+  if (!copy) return msci_fail(MSC_E_OUT_OF_MEMORY, "labels");
+  memcpy(copy, multi_hot, count);
+  free(b->labels);
+  b->labels = copy;
+  b->classes = c;
+  b->n = n;
+  return MSC_OK;
+}
+
+MSC_API msc_status msc_batch_set_labeled(msc_batch *b, const uint8_t *flags, int64_t n) {
+  if (!b || !flags)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_set_labeled: NULL argument");
+  MSCI_TRY(check_n(b, n, "labelled flags"));
+  uint8_t *copy = malloc((size_t)n);
+  if (!copy) return msci_fail(MSC_E_OUT_OF_MEMORY, "labelled flags");
+  for (int64_t i = 0; i < n; ++i) copy[i] = flags[i] != 0;
+  free(b->labeled);
+  b->labeled = copy;
+  b->n = n;
+  return MSC_OK;
+}

@@ -1,0 +1,145 @@
+/*
+ * embed.c — inference: msc_embed (features, fused features, unit projections) and
+ * msc_predict (class probabilities). Each call takes an executor from the model's pool,
+ * so calls on one model may run concurrently from several threads.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "internal.h"
+#include "model.h"
+
+typedef struct target {
+  int32_t node;
+  int64_t dim;
+  int normalise; /* unit-normalise each row (projections) */
+} target;
+
+static msc_status resolve(const msc_model *m, int32_t which, target *t) {
+  const msci_graph *g = &m->graph;
+  int32_t i = which & 0xff;
+  memset(t, 0, sizeof *t);
+  if (which == MSC_EMBED_FUSED) {
+    t->node = g->fused, t->dim = g->fused_dim;
+  } else if (which == MSC_EMBED_FUSED_PROJECTION) {
+    t->node = g->fused_proj, t->dim = g->proj_dim, t->normalise = 1;
+  } else if ((which & ~0xff) == MSC_EMBED_MODALITY(0) && i < m->cfg.n_mod) {
+    t->node = g->feat[i], t->dim = g->feat_dim[i];
+  } else if ((which & ~0xff) == MSC_EMBED_MODALITY_PROJECTION(0) && i < m->cfg.n_mod) {
+    t->node = g->proj[i], t->dim = g->proj_dim, t->normalise = 1;
+  } else {
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "embedding selector 0x%x is not valid for a model "
+                     "with %d modalities", (unsigned)which, (int)m->cfg.n_mod);
+  }
+  return MSC_OK;
+}
+
+MSC_API msc_status msc_model_embedding_size(const msc_model *m, int32_t which, int64_t *size) {
+  if (!m || !size)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_model_embedding_size: NULL argument");
+  target t;
+  MSCI_TRY(resolve(m, which, &t));
+  *size = t.dim;
+  return MSC_OK;
+}
+
+/* Normalises one modality's patches with the model's statistics into the executor's
+ * staging buffer, refusing non-finite pixels, and uploads them. */
+static msc_status stage_input(msc_model *m, msci_exec *e, int32_t k, const msc_batch *b) {
+  const msci_modality_cfg *mc = &m->cfg.mod[k];
+  const msci_batch_modality *bm = msci_batch_find(b, mc->name);
+  if (!bm)
+    return msci_fail(MSC_E_NOT_FOUND, "the batch has no modality '%s', which this output needs",
+                     mc->name);
+  if (bm->c != mc->bands || bm->h != mc->size || bm->w != mc->size)
+    return msci_fail(MSC_E_SHAPE, "modality %s: got %lldx%lldx%lldx%lld, expected "
+                     "%lldx%lldx%lldx%lld (N×bands×H×W)", mc->name, (long long)b->n,
+                     (long long)bm->c, (long long)bm->h, (long long)bm->w, (long long)b->n,
+                     (long long)mc->bands, (long long)mc->size, (long long)mc->size);
+  size_t plane = (size_t)(bm->h * bm->w);
+  size_t count = (size_t)b->n * (size_t)bm->c * plane;
+  if (count > e->stage_cap) {
+    float *s = realloc(e->stage, count * sizeof(float));
+    if (!s) return msci_fail(MSC_E_OUT_OF_MEMORY, "modality %s: staging buffer", mc->name);
+    e->stage = s;
+    e->stage_cap = count;
+  }
+  for (int64_t n = 0; n < b->n; ++n)
+    for (int64_t c = 0; c < bm->c; ++c) {
+      size_t off = ((size_t)n * (size_t)bm->c + (size_t)c) * plane;
+      const float *src = bm->data + off;
+      float *dst = e->stage + off;
+      float mean = mc->mean[c], inv = 1.0f / mc->std[c];
+      for (size_t p = 0; p < plane; ++p) {
+        if (!isfinite(src[p]))
+          return msci_fail(MSC_E_NUMERICAL, "modality %s: sample %lld band %lld has a non-finite "
+                           "value at pixel (%zu, %zu)", mc->name, (long long)n, (long long)c,
+                           p / (size_t)bm->w, p % (size_t)bm->w);
+        dst[p] = (src[p] - mean) * inv;
+      }
+    }
+  int64_t dims[4] = {b->n, bm->c, bm->h, bm->w};
+  return m->be->tensor_upload(e->input[k], 4, dims, e->stage);
+}
+
+/* Runs the graph up to t->node for the batch and copies the n × dim result out. */
+static msc_status run(msc_model *m, const msc_batch *b, const target *t, float *out,
+                      size_t out_len) {
+  if (b->n == 0) return msci_fail(MSC_E_INVALID_ARGUMENT, "the batch is empty");
+  size_t need_len = (size_t)b->n * (size_t)t->dim;
+  if (out_len < need_len)
+    return msci_fail(MSC_E_BUFFER_TOO_SMALL, "output holds %zu floats, %zu needed (%lld × %lld)",
+                     out_len, need_len, (long long)b->n, (long long)t->dim);
+  uint8_t *need = malloc((size_t)m->graph.n_nodes);
+  uint8_t need_input[MSCI_MAX_MODALITIES];
+  if (!need) return msci_fail(MSC_E_OUT_OF_MEMORY, "inference");
+  msci_graph_mark(&m->graph, t->node, need, need_input);
+  msci_exec *e = NULL;
+  msc_status st = msci_exec_acquire(m, b->n, 0, &e);
+  for (int32_t k = 0; st == MSC_OK && k < m->cfg.n_mod; ++k)
+    if (need_input[k]) st = stage_input(m, e, k, b);
+  if (st == MSC_OK) st = msci_exec_forward(m, e, need);
+  if (st == MSC_OK) st = m->be->tensor_download(e->act[t->node], out, need_len);
+  if (e) msci_exec_release(m, e);
+  free(need);
+  return st;
+}
+
+static msc_status check_args(const msc_model *m, const msc_batch *b, const float *out,
+                             const char *fn) {
+  if (!m || !b || !out) return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: NULL argument", fn);
+  return MSC_OK;
+}
+
+MSC_API msc_status msc_embed(msc_model *m, const msc_batch *b, int32_t which, float *out,
+                             size_t out_len) {
+  MSCI_TRY(check_args(m, b, out, "msc_embed"));
+  target t;
+  MSCI_TRY(resolve(m, which, &t));
+  MSCI_TRY(run(m, b, &t, out, out_len));
+  if (t.normalise)
+    for (int64_t n = 0; n < b->n; ++n) {
+      float *row = out + n * t.dim;
+      double ss = 0;
+      for (int64_t k = 0; k < t.dim; ++k) ss += (double)row[k] * row[k];
+      double norm = sqrt(ss);
+      float inv = (float)(1.0 / (norm > 1e-12 ? norm : 1e-12));
+      for (int64_t k = 0; k < t.dim; ++k) row[k] *= inv;
+    }
+  return MSC_OK;
+}
+
+MSC_API msc_status msc_predict(msc_model *m, const msc_batch *b, float *probs, size_t len) {
+  MSCI_TRY(check_args(m, b, probs, "msc_predict"));
+  target t = {m->graph.logits, m->graph.classes, 0};
+  MSCI_TRY(run(m, b, &t, probs, len));
+  size_t count = (size_t)b->n * (size_t)t.dim;
+  for (size_t i = 0; i < count; ++i) {
+    float x = probs[i];
+    /* Stable logistic for either sign of x. */
+    probs[i] = x >= 0 ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x));
+  }
+  return MSC_OK;
+}

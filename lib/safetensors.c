@@ -439,6 +439,9 @@ static msc_status parse(msci_st_file *f) {
 
   json_error_t err;
   f->root = json_loadb(header, n, JSON_REJECT_DUPLICATES, &err);
+  if (f->root == NULL && json_error_code(&err) == json_error_out_of_memory)
+    return msci_fail(MSC_E_OUT_OF_MEMORY, "%s: out of memory parsing the %zu-byte header",
+                     label, n);
   if (f->root == NULL)
     return msci_fail(MSC_E_BAD_FORMAT, "%s: header is not valid JSON: %s (at byte %d)",
                      label, err.text, err.position);
@@ -518,9 +521,11 @@ msc_status msci_st_open(const char *path, msci_st_file **out) {
   if (path == NULL || out == NULL)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "safetensors: %s is NULL",
                      path == NULL ? "path" : "out");
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below as not
+   * a regular file); it changes nothing for reads of a regular file. */
   int fd;
   do
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   while (fd < 0 && errno == EINTR);
   if (fd < 0)
     return msci_fail(MSC_E_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -1008,13 +1013,18 @@ msc_status msci_st_write(const char *path, const msci_st_meta *meta, size_t n_me
   }
   snprintf(tmp, plen + 16, "%.*s%s.%s.tmpXXXXXX", (int)dir_len, path,
            slash == NULL ? "" : "/", base);
+#if defined(_GNU_SOURCE)
+  fd = mkostemp(tmp, O_CLOEXEC); /* mkstemp, closed on exec from the start */
+#else
   fd = mkstemp(tmp);
+  if (fd >= 0)
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+#endif
   if (fd < 0) {
     rc = msci_fail(MSC_E_IO, "%s: cannot create a temporary file in %s: %s", path, dir,
                    strerror(errno));
     goto done;
   }
-  (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
   int e = 0;
   const char *what = "write";
   if (fchmod(fd, 0644) != 0) {

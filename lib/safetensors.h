@@ -63,7 +63,8 @@ typedef struct msci_st_meta {
  * or key, a bad dimension or a header that would exceed MSCI_ST_MAX_HEADER (nothing is
  * created then); MSC_E_IO naming the file and the system error; MSC_E_OUT_OF_MEMORY.
  * If only the final directory fsync fails, MSC_E_IO is returned although the new file
- * is already in place (its durability is then not guaranteed).
+ * is already in place (its durability is then not guaranteed). A symbolic link at path
+ * is replaced by the file, not followed. The mode is 0644 whatever the umask.
  */
 msc_status msci_st_write(const char *path, const msci_st_meta *meta, size_t n_meta,
                          const msci_st_tensor_in *tensors, size_t n_tensors);

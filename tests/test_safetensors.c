@@ -831,6 +831,14 @@ START_TEST(open_io_errors) {
   ck_assert_ptr_nonnull(strstr(msc_last_error(), strerror(ENOENT)));
   ck_assert_int_eq(msci_st_open(dir, &f), MSC_E_IO); /* a directory */
   ck_assert_ptr_nonnull(strstr(msc_last_error(), dir));
+  /* a FIFO without a writer: refused at once, not waited on */
+  char fifo[4200];
+  snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  ck_assert_int_eq(msci_st_open(fifo, &f), MSC_E_IO);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "not a regular file"));
+  ck_assert_ptr_null(f);
+  unlink(fifo);
   ck_assert_int_eq(msci_st_open(NULL, &f), MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(msci_st_open(path, NULL), MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(msci_st_open_memory(NULL, 3, &f), MSC_E_INVALID_ARGUMENT);

@@ -24,5 +24,5 @@ cmake --build "$build" --parallel "$(nproc)"
 
 cd "$build"
 status=0
-ctest --output-on-failure || status=$?
+ctest --output-on-failure -j "$(nproc)" || status=$?
 exit "$status"

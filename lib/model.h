@@ -139,7 +139,14 @@ struct msci_exec {
   int32_t training;
   mbk_ctx *ctx;
   mbk_op **ops;       /* per node, made on first use */
-  mbk_tensor **act;   /* per node output */
+  mbk_tensor **act;   /* per node output: own tensors when training (backward reads
+                         them); in inference, borrowed from slots */
+  mbk_tensor **slot;  /* inference: tensors shared by nodes whose lifetimes do not
+                         overlap, so memory is the widest cut of the graph, not its sum */
+  int32_t n_slots;
+  int32_t *last_use;   /* inference scratch: last node reading each node's output, */
+  int32_t *free_slots; /* the stack of free slots, */
+  int32_t *owner;      /* and the slot holding each node's output */
   mbk_tensor *input[MSCI_MAX_MODALITIES];
   float *stage; /* host staging for normalised inputs */
   size_t stage_cap;

@@ -12,6 +12,7 @@
 #include "options.h"
 #include "rng.h"
 #include "safetensors.h"
+#include "train.h"
 
 #define MODEL_FORMAT_VERSION "1"
 
@@ -111,6 +112,7 @@ static msc_status resolve_options(const msci_model_cfg *c, msc_options **out) {
 
 void msc_model_free(msc_model *m) {
   if (!m) return;
+  msci_train_free(m, m->train);
   while (m->pool) {
     msci_exec *e = m->pool;
     m->pool = e->next;
@@ -209,6 +211,7 @@ MSC_API msc_status msc_model_create(const msc_options *opts, msc_model **out) {
   msc_model *m = NULL;
   MSCI_TRY(msci_model_alloc(opts, opts, &m));
   msc_status st = msci_model_init_params(m);
+  if (st == MSC_OK) st = msci_train_configure(m, opts);
   if (st != MSC_OK) {
     msc_model_free(m);
     return st;
@@ -219,12 +222,22 @@ MSC_API msc_status msc_model_create(const msc_options *opts, msc_model **out) {
 
 /* ---- files ------------------------------------------------------------------------------------- */
 
+/* Names of a checkpoint's optimiser tensors: optim.m1.<param>, optim.m2.<param>. */
+static void optim_name(char *buf, size_t n, int which, const char *param) {
+  snprintf(buf, n, "optim.m%d.%s", which, param);
+}
+
 MSC_API msc_status msc_model_save(const msc_model *m, const char *path) {
   if (!m || !path) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_model_save: NULL argument");
   const msci_graph *g = &m->graph;
-  msci_st_tensor_in *ts = calloc((size_t)g->n_params, sizeof *ts);
+  const msci_train *t = m->train;
+  int with_optim = t && t->ready && t->step > 0;
+  size_t n_ts = (size_t)g->n_params * (with_optim ? 3 : 1);
+  msci_st_tensor_in *ts = calloc(n_ts, sizeof *ts);
+  char (*names)[MSCI_PARAM_NAME_LEN + 16] = with_optim ? calloc((size_t)g->n_params * 2, sizeof *names) : NULL;
   float **data = calloc((size_t)g->n_params, sizeof *data);
-  char *config = NULL;
+  char *config = NULL, *train_config = NULL, step[32];
+  size_t count = (size_t)g->n_params;
   msc_status st = (ts && data) ? MSC_OK : msci_fail(MSC_E_OUT_OF_MEMORY, "msc_model_save");
   for (int32_t i = 0; st == MSC_OK && i < g->n_params; ++i) {
     const msci_param *p = &g->params[i];
@@ -237,13 +250,31 @@ MSC_API msc_status msc_model_save(const msc_model *m, const char *path) {
     st = m->be->tensor_download(p->t, data[i], n);
     ts[i] = (msci_st_tensor_in){p->name, p->ndim, p->dims, data[i]};
   }
+  if (st == MSC_OK && with_optim && !names) st = msci_fail(MSC_E_OUT_OF_MEMORY, "msc_model_save");
+  /* A checkpoint: the optimiser's moments of every trainable parameter and the step, so
+   * that training resumes exactly (the augmentation streams derive from seed and step). */
+  for (int32_t i = 0; st == MSC_OK && with_optim && i < g->n_params; ++i) {
+    const msci_param *p = &g->params[i];
+    if (!t->m1[i]) continue;
+    for (int which = 1; which <= 2; ++which) {
+      char *name = names[2 * i + which - 1];
+      optim_name(name, MSCI_PARAM_NAME_LEN + 16, which, p->name);
+      ts[count++] = (msci_st_tensor_in){name, p->ndim, p->dims, which == 1 ? t->m1[i] : t->m2[i]};
+    }
+  }
   if (st == MSC_OK) st = msci_options_to_json_alloc(m->opts, &config);
+  if (st == MSC_OK && t) st = msci_options_to_json_alloc(t->opts, &train_config);
   if (st == MSC_OK) {
+    snprintf(step, sizeof step, "%lld", (long long)(t ? t->step : 0));
     msci_st_meta meta[] = {{"mosaic.format", MODEL_FORMAT_VERSION},
                            {"mosaic.version", msc_version_string()},
-                           {"mosaic.config", config}};
-    st = msci_st_write(path, meta, sizeof meta / sizeof meta[0], ts, (size_t)g->n_params);
+                           {"mosaic.config", config},
+                           {"mosaic.step", step},
+                           {"mosaic.train", train_config ? train_config : "{}"}};
+    st = msci_st_write(path, meta, sizeof meta / sizeof meta[0], ts, count);
   }
+  free(train_config);
+  free(names);
   for (int32_t i = 0; data && i < g->n_params; ++i) free(data[i]);
   free(data);
   free(ts);
@@ -306,6 +337,56 @@ static msc_status load_params(msc_model *m, const msci_st_file *f, const char *p
   return MSC_OK;
 }
 
+/* Training state of a checkpoint: its training options, step and optimiser moments. */
+static msc_status load_training(msc_model *m, const msci_st_file *f, const char *path,
+                                const msc_options *runtime) {
+  const char *train = msci_st_meta_get(f, "mosaic.train");
+  const char *step = msci_st_meta_get(f, "mosaic.step");
+  msc_options *o = NULL;
+  MSCI_TRY(msc_options_create(&o));
+  msc_status st = MSC_OK;
+  if (train) {
+    st = msc_options_from_json(o, train);
+    if (st != MSC_OK)
+      st = msci_fail(MSC_E_BAD_FORMAT, "%s: bad 'mosaic.train': %s", path, msc_last_error());
+  }
+  /* The run-time keys the caller gave win over those saved. */
+  char backend[64];
+  int64_t threads = 0;
+  if (st == MSC_OK && runtime) {
+    st = msc_options_get_string(runtime, "backend", backend, sizeof backend, NULL);
+    if (st == MSC_OK) st = msc_options_set_string(o, "backend", backend);
+    if (st == MSC_OK) st = msc_options_get_int(runtime, "threads", &threads);
+    if (st == MSC_OK) st = msc_options_set_int(o, "threads", threads);
+  }
+  if (st == MSC_OK) st = msci_train_configure(m, o);
+  msc_options_free(o);
+  MSCI_TRY(st);
+  char *end = NULL;
+  long long n = step ? strtoll(step, &end, 10) : 0;
+  if (step && (*end != '\0' || n < 0))
+    return msci_fail(MSC_E_BAD_FORMAT, "%s: bad 'mosaic.step' '%s'", path, step);
+  if (n == 0) return MSC_OK;
+  msci_train *t = m->train;
+  MSCI_TRY(msci_train_ensure_ready(m));
+  t->step = n;
+  for (int32_t i = 0; i < m->graph.n_params; ++i) {
+    const msci_param *p = &m->graph.params[i];
+    if (!t->m1[i]) continue;
+    size_t count = (size_t)param_count(p);
+    for (int which = 1; which <= 2; ++which) {
+      char name[MSCI_PARAM_NAME_LEN + 16];
+      int32_t ndim = 0;
+      int64_t dims[8];
+      optim_name(name, sizeof name, which, p->name);
+      if (msci_st_shape(f, name, &ndim, dims) != MSC_OK)
+        return msci_fail(MSC_E_BAD_FORMAT, "%s: checkpoint at step %lld lacks '%s'", path, n, name);
+      MSCI_TRY(msci_st_read_f32(f, name, which == 1 ? t->m1[i] : t->m2[i], count));
+    }
+  }
+  return MSC_OK;
+}
+
 MSC_API msc_status msc_model_load(const char *path, const msc_options *runtime,
                                   msc_model **out) {
   if (!path || !out) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_model_load: NULL argument");
@@ -334,6 +415,7 @@ MSC_API msc_status msc_model_load(const char *path, const msc_options *runtime,
       st = msci_fail(MSC_E_BAD_FORMAT, "%s: bad 'mosaic.config': %s", path, msc_last_error());
   }
   if (st == MSC_OK) st = load_params(m, f, path);
+  if (st == MSC_OK) st = load_training(m, f, path, runtime);
   msc_options_free(opts);
   msci_st_close(f);
   if (st != MSC_OK) {

@@ -100,6 +100,7 @@ typedef struct msci_graph {
   int32_t feat[MSCI_MAX_MODALITIES]; /* h_m */
   int32_t proj[MSCI_MAX_MODALITIES]; /* z_m (unnormalised) */
   int32_t fused, fused_proj, logits; /* h_f, z_f, classifier logits */
+  int32_t last_encoder_node;         /* nodes 0..this belong to the encoders */
   int64_t feat_dim[MSCI_MAX_MODALITIES], fused_dim, proj_dim, classes;
 } msci_graph;
 
@@ -123,6 +124,7 @@ struct msc_model {
   mbk_ctx *ctx; /* owns the parameter tensors */
   pthread_mutex_t pool_lock;
   msci_exec *pool; /* idle executors */
+  struct msci_train *train; /* training state (train.h) */
 };
 
 /* Allocates the backend tensors of every parameter (uninitialised). */
@@ -147,6 +149,15 @@ struct msci_exec {
   int32_t *last_use;   /* inference scratch: last node reading each node's output, */
   int32_t *free_slots; /* the stack of free slots, */
   int32_t *owner;      /* and the slot holding each node's output */
+  /* training only: gradients of node outputs and parameters */
+  mbk_tensor **grad;     /* per node output */
+  uint8_t *has_grad;     /* grad[i] holds a gradient in this backward pass */
+  mbk_tensor **acc_tmp;  /* per node: a second gradient before it is summed in */
+  mbk_tensor **acc_out;  /* per node: the sum, swapped with grad[i] */
+  mbk_op **acc_ops;      /* per node: the ADD op that sums them */
+  mbk_tensor **pgrad;    /* per parameter */
+  uint8_t *pgrad_valid;  /* pgrad[p] was written in this backward pass */
+  int32_t frozen_encoders; /* encoders run in inference mode and get no gradient */
   mbk_tensor *input[MSCI_MAX_MODALITIES];
   float *stage; /* host staging for normalised inputs */
   size_t stage_cap;
@@ -159,5 +170,10 @@ void msci_exec_release(msc_model *m, msci_exec *e);
 void msci_exec_free(const msc_model *m, msci_exec *e);
 /* Runs the nodes marked in need (inputs already uploaded). */
 msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need);
+/* Training executors: back-propagates from the gradients already placed in grad[]
+ * (has_grad set) through the nodes marked in need, filling pgrad[] / pgrad_valid[]. */
+msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need);
+/* Clears the gradient marks before a backward pass. */
+void msci_exec_zero_grad(const msc_model *m, msci_exec *e);
 
 #endif /* MOSAIC_LIB_MODEL_H */

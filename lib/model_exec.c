@@ -15,6 +15,20 @@ void msci_exec_free(const msc_model *m, msci_exec *e) {
     if (e->ops) be->op_free(e->ops[i]);
     if (e->act && e->training) be->tensor_free(e->act[i]);
   }
+  for (int32_t i = 0; i < m->graph.n_nodes; ++i) {
+    if (e->grad) be->tensor_free(e->grad[i]);
+    if (e->acc_tmp) be->tensor_free(e->acc_tmp[i]);
+    if (e->acc_out) be->tensor_free(e->acc_out[i]);
+    if (e->acc_ops) be->op_free(e->acc_ops[i]);
+  }
+  for (int32_t i = 0; e->pgrad && i < m->graph.n_params; ++i) be->tensor_free(e->pgrad[i]);
+  free(e->grad);
+  free(e->has_grad);
+  free(e->acc_tmp);
+  free(e->acc_out);
+  free(e->acc_ops);
+  free(e->pgrad);
+  free(e->pgrad_valid);
   for (int32_t i = 0; i < e->n_slots; ++i) be->tensor_free(e->slot[i]);
   for (int32_t i = 0; i < MSCI_MAX_MODALITIES; ++i) be->tensor_free(e->input[i]);
   free(e->ops);
@@ -48,6 +62,21 @@ static msc_status exec_create(msc_model *m, int64_t n, int32_t training, msci_ex
   if (st == MSC_OK) st = be->ctx_create(&p, &e->ctx);
   for (int32_t i = 0; st == MSC_OK && training && i < nn; ++i)
     st = be->tensor_create(e->ctx, &e->act[i]);
+  if (st == MSC_OK && training) {
+    int32_t np = m->graph.n_params;
+    e->grad = calloc((size_t)nn, sizeof *e->grad);
+    e->has_grad = calloc((size_t)nn, 1);
+    e->acc_tmp = calloc((size_t)nn, sizeof *e->acc_tmp);
+    e->acc_out = calloc((size_t)nn, sizeof *e->acc_out);
+    e->acc_ops = calloc((size_t)nn, sizeof *e->acc_ops);
+    e->pgrad = calloc((size_t)np, sizeof *e->pgrad);
+    e->pgrad_valid = calloc((size_t)np, 1);
+    if (!e->grad || !e->has_grad || !e->acc_tmp || !e->acc_out || !e->acc_ops || !e->pgrad ||
+        !e->pgrad_valid)
+      st = msci_fail(MSC_E_OUT_OF_MEMORY, "training executor");
+    for (int32_t i = 0; st == MSC_OK && i < nn; ++i) st = be->tensor_create(e->ctx, &e->grad[i]);
+    for (int32_t i = 0; st == MSC_OK && i < np; ++i) st = be->tensor_create(e->ctx, &e->pgrad[i]);
+  }
   for (int32_t i = 0; st == MSC_OK && i < m->cfg.n_mod; ++i)
     st = be->tensor_create(e->ctx, &e->input[i]);
   if (st != MSC_OK) {
@@ -140,7 +169,122 @@ msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need) {
     for (int32_t j = 0; j < nd->n_param; ++j) in[k++] = g->params[nd->param[j]].t;
     /* Convolutions have no bias: their third input is an explicit NULL. */
     if (nd->desc.type == MBK_OP_CONV2D) in[k++] = NULL;
-    MSCI_TRY(be->op_forward(e->ops[i], e->training, in, k, &e->act[i], 1));
+    /* Frozen encoders run in inference mode: running statistics stay as they are. */
+    int32_t training = e->training && !(e->frozen_encoders && i <= g->last_encoder_node);
+    MSCI_TRY(be->op_forward(e->ops[i], training, in, k, &e->act[i], 1));
+  }
+  return MSC_OK;
+}
+
+void msci_exec_zero_grad(const msc_model *m, msci_exec *e) {
+  memset(e->has_grad, 0, (size_t)m->graph.n_nodes);
+  memset(e->pgrad_valid, 0, (size_t)m->graph.n_params);
+}
+
+/* Where the gradient of value v goes: grad[v] if it is the first, else acc_tmp[v] (summed
+ * in by add_pending afterwards). NULL for model inputs and for frozen encoders. */
+static msc_status grad_target(msc_model *m, msci_exec *e, int32_t v, mbk_tensor **out,
+                              int *pending) {
+  *out = NULL;
+  *pending = 0;
+  if (v < 0 || (e->frozen_encoders && v <= m->graph.last_encoder_node)) return MSC_OK;
+  if (!e->has_grad[v]) {
+    *out = e->grad[v];
+    return MSC_OK;
+  }
+  if (!e->acc_tmp[v]) {
+    MSCI_TRY(m->be->tensor_create(e->ctx, &e->acc_tmp[v]));
+    MSCI_TRY(m->be->tensor_create(e->ctx, &e->acc_out[v]));
+  }
+  *out = e->acc_tmp[v];
+  *pending = 1;
+  return MSC_OK;
+}
+
+/* grad[v] += acc_tmp[v], through the backend's ADD op (made on first use). */
+static msc_status add_pending(msc_model *m, msci_exec *e, int32_t v) {
+  const mbk_iface *be = m->be;
+  if (!e->acc_ops[v]) {
+    int64_t dims[MBK_MAX_DIMS];
+    int32_t nd = be->tensor_shape(e->grad[v], dims);
+    mbk_op_desc d = {.type = MBK_OP_ADD, .ndim = nd, .n = dims[0], .c = dims[1]};
+    d.h = nd == 4 ? dims[2] : 1;
+    d.w = nd == 4 ? dims[3] : 1;
+    MSCI_TRY(be->op_create(e->ctx, &d, &e->acc_ops[v]));
+  }
+  mbk_tensor *in[2] = {e->grad[v], e->acc_tmp[v]};
+  MSCI_TRY(be->op_forward(e->acc_ops[v], 0, in, 2, &e->acc_out[v], 1));
+  mbk_tensor *t = e->grad[v];
+  e->grad[v] = e->acc_out[v];
+  e->acc_out[v] = t;
+  return MSC_OK;
+}
+
+static int param_trainable(const msc_model *m, const msci_exec *e, int32_t p) {
+  const msci_param *pr = &m->graph.params[p];
+  if (pr->kind == MSCI_PARAM_BN_MEAN || pr->kind == MSCI_PARAM_BN_VAR) return 0;
+  return !(e->frozen_encoders && strncmp(pr->name, "enc.", 4) == 0);
+}
+
+msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
+  const mbk_iface *be = m->be;
+  const msci_graph *g = &m->graph;
+  for (int32_t i = g->n_nodes - 1; i >= 0; --i) {
+    if (!need[i] || !e->has_grad[i]) continue;
+    if (e->frozen_encoders && i <= g->last_encoder_node) continue;
+    const msci_node *nd = &g->nodes[i];
+    mbk_tensor *in[MBK_MAX_CONCAT + 3], *out[MBK_MAX_CONCAT + 3];
+    int32_t n_in = 0, n_out = 0;
+    int pending[MBK_MAX_CONCAT];
+    memset(pending, 0, sizeof pending);
+    mbk_tensor *x = nd->n_in > 0 ? (nd->in[0] >= 0 ? e->act[nd->in[0]] : e->input[-1 - nd->in[0]])
+                                 : NULL;
+    /* Inputs of each op's backward (lib/backend.h). */
+    switch (nd->desc.type) {
+    case MBK_OP_CONV2D:
+    case MBK_OP_LINEAR:
+      in[n_in++] = x;
+      in[n_in++] = g->params[nd->param[0]].t;
+      break;
+    case MBK_OP_BATCHNORM:
+      in[n_in++] = x;
+      in[n_in++] = g->params[nd->param[0]].t;
+      break;
+    case MBK_OP_RELU:
+      in[n_in++] = x;
+      break;
+    default:
+      break;
+    }
+    in[n_in++] = e->grad[i];
+    /* Outputs: the input values' gradients, then the parameters'. */
+    int32_t n_values = nd->desc.type == MBK_OP_CONCAT || nd->desc.type == MBK_OP_ADD ? nd->n_in : 1;
+    for (int32_t k = 0; k < n_values; ++k)
+      MSCI_TRY(grad_target(m, e, nd->in[k], &out[n_out++], &pending[k]));
+    int has_params = nd->desc.type == MBK_OP_CONV2D || nd->desc.type == MBK_OP_LINEAR ||
+                     nd->desc.type == MBK_OP_BATCHNORM;
+    if (has_params) {
+      for (int32_t k = 0; k < 2; ++k) {
+        int32_t p = k < nd->n_param ? nd->param[k] : -1;
+        /* conv2d has no bias: its third output is an explicit NULL. */
+        int usable = p >= 0 && !(nd->desc.type == MBK_OP_CONV2D && k == 1) &&
+                     param_trainable(m, e, p);
+        out[n_out++] = usable ? e->pgrad[p] : NULL;
+        if (usable) e->pgrad_valid[p] = 1;
+      }
+    }
+    if (nd->desc.type == MBK_OP_BATCHNORM && !out[0]) {
+      /* The backend's batch norm always produces dx: a scratch tensor takes it. */
+      if (!e->acc_tmp[i]) MSCI_TRY(be->tensor_create(e->ctx, &e->acc_tmp[i]));
+      out[0] = e->acc_tmp[i];
+    }
+    MSCI_TRY(be->op_backward(e->ops[i], in, n_in, out, n_out));
+    for (int32_t k = 0; k < n_values; ++k) {
+      int32_t v = nd->in[k];
+      if (v < 0 || !out[k]) continue;
+      if (pending[k]) MSCI_TRY(add_pending(m, e, v));
+      else if (!(e->frozen_encoders && v <= g->last_encoder_node)) e->has_grad[v] = 1;
+    }
   }
   return MSC_OK;
 }

@@ -230,6 +230,7 @@ msc_status msci_graph_build(const msci_model_cfg *cfg, msci_graph *g) {
     cat.u.concat.c[m] = g->feat_dim[m];
     cat.c += g->feat_dim[m];
   }
+  g->last_encoder_node = g->n_nodes - 1;
   for (int32_t m = 0; m < cfg->n_mod; ++m) {
     char prefix[64];
     snprintf(prefix, sizeof prefix, "proj.%s", cfg->mod[m].name);

@@ -30,6 +30,9 @@
 #define OPT_FLOAT_GT(pat, def_, lo, hi, help_)                                             \
   {.pattern = (pat), .type = MSCI_OPT_FLOAT, .def = (def_), .fmin = (lo), .fmax = (hi),    \
    .fmin_open = 1, .help = (help_)}
+#define OPT_FLOAT_FN(pat, how, fn, lo, hi, help_)                                          \
+  {.pattern = (pat), .type = MSCI_OPT_FLOAT, .def = (how), .def_fn = (fn), .fmin = (lo),   \
+   .fmax = (hi), .help = (help_)}
 #define OPT_CHOICE(pat, def_, list, help_)                                                 \
   {.pattern = (pat), .type = MSCI_OPT_STRING, .def = (def_), .choices = (list),            \
    .help = (help_)}
@@ -78,6 +81,18 @@ static msc_status def_modality_name(const msc_options *o, int32_t index, char **
 static msc_status def_modality_bands(const msc_options *o, int32_t index, char **out) {
   (void)o;
   return int_text(index == 0 ? 2 : index == 1 ? 12 : 3, out);
+}
+
+/* Sentinel-1 is radar and Sentinel-2 optical (DATA.md): the augmentations they get. */
+static msc_status def_modality_kind(const msc_options *o, int32_t index, char **out) {
+  char *name = NULL;
+  msc_status rc = msci_options_get_string_allocf(o, &name, "modality.%d.name", (int)index);
+  if (rc != MSC_OK)
+    return rc;
+  const char *kind = strcmp(name, "s1") == 0 ? "sar" : strcmp(name, "s2") == 0 ? "optical"
+                                                                               : "other";
+  free(name);
+  return dup_text(kind, out);
 }
 
 /* The architecture of each encoder preset (LOSSES.md, "Model"): torchvision's ResNets
@@ -129,6 +144,52 @@ PRESET_DEFAULT(def_maxpool, maxpool, int_text)
 PRESET_DEFAULT(def_block, block, dup_text)
 PRESET_DEFAULT(def_widths, widths, dup_text)
 PRESET_DEFAULT(def_depths, depths, dup_text)
+
+/* The loss presets of LOSSES.md: the λ of each term and the number of views. */
+typedef struct loss_preset {
+  const char *name;
+  const char *intra, *inter, *fused, *views, *bce;
+  const char *n_views;
+} loss_preset;
+
+static const loss_preset g_loss_presets[] = {
+    {"mosaic1", "1", "1", "1", "0", "1", "2"},
+    {"mosaic2", "0", "1", "1", "1", "1", "2"},
+    {"dual", "0", "1", "0", "0", "0", "1"},
+    {"simclr", "1", "0", "0", "0", "0", "2"},
+    {"supervised", "0", "0", "0", "0", "1", "1"},
+    {"pimc", "0", "1", "0", "0", "0", "1"},
+};
+
+static msc_status loss_preset_of(const msc_options *o, const loss_preset **p) {
+  char *name = NULL;
+  msc_status rc = msci_options_get_string_alloc(o, "train.preset", &name);
+  if (rc != MSC_OK)
+    return rc;
+  for (size_t i = 0; i < sizeof g_loss_presets / sizeof g_loss_presets[0]; i++)
+    if (strcmp(name, g_loss_presets[i].name) == 0) {
+      *p = &g_loss_presets[i];
+      free(name);
+      return MSC_OK;
+    }
+  rc = msci_fail(MSC_E_INTERNAL, "options: train.preset '%s' has no definition", name);
+  free(name);
+  return rc;
+}
+
+#define LOSS_DEFAULT(fname, field)                                                         \
+  static msc_status fname(const msc_options *o, int32_t index, char **out) {               \
+    const loss_preset *p = NULL;                                                           \
+    (void)index;                                                                           \
+    msc_status rc = loss_preset_of(o, &p);                                                 \
+    return rc != MSC_OK ? rc : dup_text(p->field, out);                                    \
+  }
+LOSS_DEFAULT(def_lambda_intra, intra)
+LOSS_DEFAULT(def_lambda_inter, inter)
+LOSS_DEFAULT(def_lambda_fused, fused)
+LOSS_DEFAULT(def_lambda_views, views)
+LOSS_DEFAULT(def_lambda_bce, bce)
+LOSS_DEFAULT(def_views, n_views)
 
 /* BigEarthNet v2's 19 classes, in index order (DATA.md). */
 static const char g_bigearthnet_names[] =
@@ -200,6 +261,9 @@ const msci_opt_def msci_opt_table[] = {
                "per-band means subtracted from the input (\"\": 0)"),
     OPT_STRING("modality.#.std", "", &msci_check_pos_floats,
                "per-band standard deviations dividing the input (\"\": 1)"),
+    OPT_CHOICE_FN("modality.#.kind", "sar for a modality named s1, optical for s2, else other",
+                  def_modality_kind, "sar|optical|other",
+                  "sensor kind for augmentations: sar speckle, optical brightness/contrast"),
     OPT_INT_FN("modality.#.stem_width", "the encoder's: 64 (tiny: 8)", def_stem_width, 1,
                4096, "output channels of the stem convolution"),
     OPT_INT_FN("modality.#.stem_kernel", "the encoder's: 7 (tiny: 3)", def_stem_kernel, 1,
@@ -229,6 +293,69 @@ const msci_opt_def msci_opt_table[] = {
     OPT_INT("proj.bn", "0", 0, 1,
             "BatchNorm between the projection heads' first Linear and ReLU (0/1)"),
     OPT_INT("fused.hidden", "0", 0, 65536, "hidden width H_f of the fused head (0: D_f)"),
+    /* training objective (LOSSES.md) */
+    OPT_CHOICE("train.preset", "mosaic1", "mosaic1|mosaic2|dual|simclr|supervised|pimc",
+               "loss preset: the weights of the terms and the number of views"),
+    OPT_INT_FN("train.views", "the preset's: 2 (dual, supervised, pimc: 1)", def_views, 1, 2,
+               "augmented views per sample and modality"),
+    OPT_FLOAT_FN("lambda.intra", "the preset's", def_lambda_intra, 0.0, 1e6,
+                 "weight of the intra-modal NT-Xent term"),
+    OPT_FLOAT_FN("lambda.inter", "the preset's", def_lambda_inter, 0.0, 1e6,
+                 "weight of the inter-modal InfoNCE term"),
+    OPT_FLOAT_FN("lambda.fused", "the preset's", def_lambda_fused, 0.0, 1e6,
+                 "weight of MulSupCon on the fused projections"),
+    OPT_FLOAT_FN("lambda.views", "the preset's", def_lambda_views, 0.0, 1e6,
+                 "weight of MulSupCon on each modality's projections"),
+    OPT_FLOAT_FN("lambda.bce", "the preset's", def_lambda_bce, 0.0, 1e6,
+                 "weight of the classification (BCE) term"),
+    OPT_FLOAT_GT("tau.intra", "0.1", 0.0, 100.0, "temperature of NT-Xent"),
+    OPT_FLOAT_GT("tau.inter", "0.1", 0.0, 100.0, "temperature of InfoNCE"),
+    OPT_FLOAT_GT("tau.fused", "0.1", 0.0, 100.0, "temperature of fused MulSupCon"),
+    OPT_FLOAT_GT("tau.views", "0.1", 0.0, 100.0, "temperature of per-modality MulSupCon"),
+    OPT_INT("mulsupcon.per_anchor", "0", 0, 1,
+            "weight MulSupCon rows per anchor (1/(|y_i| K_a)) instead of per row"),
+    OPT_INT("train.freeze_encoders", "0", 0, 1,
+            "train the heads only, encoders frozen (linear probe)"),
+    /* augmentations (DATA.md, lib/augment.h) */
+    OPT_INT("aug.crop", "1", 0, 1,
+            "random resized crop, resampled back to the patch size (0/1)"),
+    OPT_FLOAT_GT("aug.crop_scale_min", "0.5", 0.0, 1.0,
+                 "smallest crop area, fraction of the patch"),
+    OPT_FLOAT_GT("aug.crop_scale_max", "1", 0.0, 1.0,
+                 "largest crop area, fraction of the patch"),
+    OPT_FLOAT_GT("aug.crop_ratio_min", "0.75", 0.0, 100.0,
+                 "smallest crop aspect ratio (width/height, log-uniform)"),
+    OPT_FLOAT_GT("aug.crop_ratio_max", "1.3333", 0.0, 100.0,
+                 "largest crop aspect ratio (width/height, log-uniform)"),
+    OPT_INT("aug.hflip", "1", 0, 1, "random horizontal flip, probability 1/2 (0/1)"),
+    OPT_INT("aug.vflip", "1", 0, 1, "random vertical flip, probability 1/2 (0/1)"),
+    OPT_INT("aug.rot90", "1", 0, 1,
+            "random rotation by 0, 90, 180 or 270 degrees, square patches (0/1)"),
+    OPT_FLOAT("aug.noise_std", "0", 0.0, 100.0,
+              "std of additive Gaussian noise, in normalised units"),
+    OPT_FLOAT("aug.jitter_brightness", "0.1", 0.0, 100.0,
+              "optical: per-band offset ~ U(-b, b), in normalised units"),
+    OPT_FLOAT("aug.jitter_contrast", "0.1", 0.0, 1.0,
+              "optical: per-band gain ~ U(1-c, 1+c) around the band mean"),
+    OPT_FLOAT("aug.speckle", "0.1", 0.0, 10.0,
+              "SAR: x(1 + s N(0,1)) in input units, i.e. before normalisation"),
+    OPT_INT("aug.shared_geometry", "1", 0, 1,
+            "the modalities of a sample share crop, flips and rotation (0/1)"),
+    /* optimiser (LOSSES.md, lib/optim.h) */
+    OPT_CHOICE("optim.kind", "adamw", "adamw|sgd", "optimiser: AdamW, or SGD with momentum"),
+    OPT_FLOAT_GT("optim.lr", "0.001", 0.0, 1000.0, "peak learning rate"),
+    OPT_FLOAT("optim.beta1", "0.9", 0.0, 0.999999, "AdamW: decay of the first moment"),
+    OPT_FLOAT("optim.beta2", "0.999", 0.0, 0.999999, "AdamW: decay of the second moment"),
+    OPT_FLOAT_GT("optim.eps", "1e-08", 0.0, 1.0, "AdamW: added to the denominator"),
+    OPT_FLOAT("optim.weight_decay", "0.0001", 0.0, 10.0,
+              "weight decay (AdamW: decoupled; none on biases and norm parameters)"),
+    OPT_FLOAT("optim.momentum", "0.9", 0.0, 1.0, "SGD: momentum"),
+    OPT_INT("optim.nesterov", "0", 0, 1, "SGD: Nesterov momentum (0/1)"),
+    OPT_INT("optim.warmup_steps", "0", 0, INT64_MAX, "steps of linear learning-rate warm-up"),
+    OPT_INT("optim.total_steps", "0", 0, INT64_MAX,
+            "steps of the whole schedule, warm-up included (0: constant after warm-up)"),
+    OPT_FLOAT("optim.clip_norm", "0", 0.0, 1e9,
+              "clip the global gradient norm to this value (0: off)"),
 };
 
 const int32_t msci_opt_table_count =

@@ -7,6 +7,8 @@
 #   - pkg-config --modversion mosaic equals the header's version;
 #   - EXAMPLES_DIR/hello.c compiles and links with `pkg-config --cflags --libs mosaic`
 #     alone, and runs;
+#   - EXAMPLES_DIR/embed_random.c (the README's model example) builds the same way and
+#     runs: a tiny model embeds a random batch, is saved and loaded again;
 #   - EXAMPLES_DIR/cmake-consumer configures with find_package(mosaic CONFIG REQUIRED)
 #     from the prefix, builds, and runs;
 #   - the installed `mosaic` tool runs without LD_LIBRARY_PATH.
@@ -101,6 +103,21 @@ LD_LIBRARY_PATH=$libdir ldd "$tmp/hello-pc" | grep -F "$libdir/libmosaic.so.$maj
   die "hello (pkg-config) does not resolve libmosaic.so.$major from $libdir"
 step "hello.c via pkg-config: OK"
 sed 's/^/    /' "$tmp/hello-pc.out"
+
+# The README's model example: create a tiny model, msc_embed a random batch, save it and
+# load it again. It writes tiny.safetensors into its working directory: run it in $tmp.
+# shellcheck disable=SC2086 # pcflags is a list of flags
+"${CC:-cc}" -std=c11 -Wall -Wextra -Werror -o "$tmp/embed-pc" "$examples/embed_random.c" $pcflags ||
+  die "examples/embed_random.c does not build with pkg-config's flags ($pcflags)"
+(cd "$tmp" && LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} ./embed-pc) \
+    >"$tmp/embed-pc.out" 2>&1 ||
+  { cat "$tmp/embed-pc.out" >&2; die "embed_random (built with pkg-config) failed"; }
+if ! grep -q "saved and loaded tiny.safetensors" "$tmp/embed-pc.out" ||
+   [ ! -s "$tmp/tiny.safetensors" ]; then
+  cat "$tmp/embed-pc.out" >&2; die "embed_random did not embed, save and load a model"
+fi
+step "embed_random.c via pkg-config: OK"
+sed 's/^/    /' "$tmp/embed-pc.out"
 
 # --- (b) the CMake consumer -----------------------------------------------------------------
 consumer=$examples/cmake-consumer

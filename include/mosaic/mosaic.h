@@ -486,6 +486,164 @@ MSC_API msc_status msc_embed(msc_model *model, const msc_batch *batch, int32_t w
 MSC_API msc_status msc_predict(msc_model *model, const msc_batch *batch, float *probs,
                                size_t len);
 
+/* ------------------------------------------------------------------------------ */
+/* Training                                                                        */
+/* ------------------------------------------------------------------------------ */
+
+/*
+ * Training runs the MoSAiC objective (docs/training.md; the exact definitions are in
+ * LOSSES.md): per modality, two augmented views of every sample pass through the
+ * encoder as one batch; the loss terms NT-Xent (within a modality), InfoNCE (between
+ * modalities), MulSupCon (multi-label supervised, on the fused or per-modality
+ * projections) and BCE (classifier) are weighted by the preset's λ; then backward and
+ * one AdamW (or SGD) update. The training keys of msc_options (docs/options.md):
+ *   train.preset          "mosaic1" | "mosaic2" | "dual" | "simclr" | "supervised" | "pimc"
+ *   train.views           1 or 2 (the preset's)        train.freeze_encoders  0/1
+ *   lambda.intra/.inter/.fused/.views/.bce   term weights (the preset's)
+ *   tau.intra/.inter/.fused/.views           temperatures (0.1)
+ *   mulsupcon.per_anchor  0/1                aug.*  augmentations
+ *   optim.kind ("adamw"/"sgd"), optim.lr, optim.weight_decay, optim.warmup_steps,
+ *   optim.total_steps, optim.clip_norm, ...  the optimiser and its schedule
+ * Unlabelled samples (no labels in the batch, or a 0 flag) feed only the
+ * self-supervised terms. Augmentations are seeded by (seed, step, sample, view): the
+ * same seed, data and thread count give bit-identical weights, and a checkpoint saved
+ * with msc_model_save resumes exactly.
+ */
+
+/** What one training step did. Set struct_size = sizeof(msc_step_result) before the call. */
+typedef struct msc_step_result {
+  uint32_t struct_size; /**< in: sizeof(msc_step_result) as the caller knows it */
+  int32_t skipped;      /**< 1 when a non-finite loss or gradient skipped the update */
+  int64_t step;         /**< optimiser steps taken so far, after this call */
+  double loss;          /**< the weighted total L */
+  double loss_intra;    /**< L_intra (unweighted); 0 when its λ is 0 */
+  double loss_inter;    /**< L_inter */
+  double loss_fused;    /**< L_msc_fused */
+  double loss_views;    /**< L_msc_views */
+  double loss_bce;      /**< L_bce */
+  double lr;            /**< learning rate used by this step */
+} msc_step_result;
+
+/**
+ * Sets the training configuration of a model from the training keys of opts (NULL:
+ * defaults, i.e. preset mosaic1 with AdamW). msc_model_create already applies those of
+ * its options, and msc_model_load those saved in a checkpoint; call this to change
+ * them (fine-tuning, a linear probe). The step count and optimiser state are kept.
+ * Returns MSC_OK, MSC_E_INVALID_ARGUMENT (a bad combination: the message names the
+ * key), MSC_E_OUT_OF_MEMORY. Needs exclusive access to the model. Since 0.1.0.
+ */
+MSC_API msc_status msc_train_configure(msc_model *model, const msc_options *opts);
+
+/**
+ * One training step on a batch of N >= 2 samples with every modality of the model (and
+ * labels for the supervised terms). On MSC_OK, *out holds the step's losses, learning
+ * rate and step count.
+ * Returns MSC_OK; MSC_E_NUMERICAL when the loss or a gradient is not finite: the update
+ * is skipped, the weights and running statistics are left exactly as they were, *out
+ * is filled with skipped = 1, and training may go on with the next batch (a non-finite
+ * input pixel also gives MSC_E_NUMERICAL, before anything runs, with *out untouched);
+ * MSC_E_INVALID_ARGUMENT (NULL, struct_size too small, N < 2); MSC_E_NOT_FOUND (a
+ * modality missing); MSC_E_SHAPE (arrays or labels that do not fit the model);
+ * MSC_E_OUT_OF_MEMORY; a backend error. On errors other than a skipped step *out is
+ * untouched. Needs exclusive access to the model (no concurrent msc_embed).
+ * Since 0.1.0.
+ */
+MSC_API msc_status msc_train_step(msc_model *model, const msc_batch *batch,
+                                  msc_step_result *out);
+
+/* ------------------------------------------------------------------------------ */
+/* Loss functions                                                                  */
+/* ------------------------------------------------------------------------------ */
+
+/*
+ * The terms of the MoSAiC objective as plain functions of host arrays, with the exact
+ * gradient, for use outside msc_train_step (custom training loops, tests, checks of
+ * other implementations). They compute exactly what msc_train_step uses (LOSSES.md).
+ *
+ * Common rules:
+ *  - Embeddings are given UNNORMALISED, row-major float32. Each function normalises
+ *    every row, ẑ = z / max(‖z‖₂, 1e-12), with similarities s(u,v) = û·v̂ / τ, and the
+ *    gradients are with respect to the unnormalised inputs (through the normalisation
+ *    Jacobian (I − ẑẑᵀ)/‖z‖; below the 1e-12 floor, I/1e-12).
+ *  - Labels are multi-hot bytes, row-major, each 0 or 1.
+ *  - *loss is required. A gradient pointer may be NULL (that gradient is not
+ *    computed); a non-NULL one receives as many floats as its input array, is
+ *    overwritten (not accumulated into) and must not overlap any input or the other
+ *    gradient.
+ *  - Log-sum-exp with the row maximum subtracted throughout, in double precision:
+ *    finite inputs give finite results, even with τ = 0.01 and identical embeddings.
+ *  - Common statuses: MSC_E_INVALID_ARGUMENT (a NULL required pointer, a size <= 0 or
+ *    too large, τ not finite or <= 0, a label other than 0 or 1: the message names the
+ *    argument); MSC_E_NUMERICAL (a NaN or infinite input: the message names the array
+ *    and the index; or a loss or gradient too large for float, possible only for
+ *    extremely small τ and norms); MSC_E_OUT_OF_MEMORY (O(K²) doubles of scratch).
+ *    On error *loss and the gradients are untouched.
+ *  - Thread-safe and reentrant: concurrent calls are independent. Work is spread over
+ *    OpenMP threads; results are bit-identical for any number of threads.
+ */
+
+/**
+ * NT-Xent (SimCLR) loss over the 2N views u_1..u_2N = (rows of za, then rows of zb),
+ * each of za and zb N × D; the positive of u_i is pos(i) = i ± N (the other view of the
+ * same sample):
+ *   l_i = −s(u_i, u_pos(i)) + log Σ_{k≠i} exp s(u_i, u_k),   *loss = (1/2N) Σ_i l_i.
+ * za, zb: N × D unnormalised embeddings of view a and view b (required).
+ * n: N >= 1. d: D >= 1. tau: temperature τ > 0 (finite).
+ * loss: receives the value (required). grad_a, grad_b: N × D each, ∂loss/∂za and
+ * ∂loss/∂zb, or NULL.
+ * Returns MSC_OK or a common status (above). Thread-safe. Since 0.1.0.
+ */
+MSC_API msc_status msc_loss_ntxent(const float *za, const float *zb, int64_t n, int64_t d,
+                                   float tau, float *loss, float *grad_a, float *grad_b);
+
+/**
+ * Symmetric InfoNCE (CLIP-style) loss between two sets of N paired embeddings:
+ *   S_ij = s(p_i, q_j) (an N × N matrix),
+ *   CE(S) = (1/N) Σ_i [ −S_ii + log Σ_j exp S_ij ],   *loss = ½ [CE(S) + CE(Sᵀ)].
+ * zp, zq: N × D unnormalised embeddings; row i of zp and row i of zq are the pair
+ * (required). n: N >= 1. d: D >= 1. tau: temperature τ > 0 (finite).
+ * loss: receives the value (required). grad_p, grad_q: N × D each, or NULL.
+ * Returns MSC_OK or a common status (above). Thread-safe. Since 0.1.0.
+ */
+MSC_API msc_status msc_loss_infonce(const float *zp, const float *zq, int64_t n, int64_t d,
+                                    float tau, float *loss, float *grad_p, float *grad_q);
+
+/**
+ * MulSupCon (multi-label supervised contrastive) loss over K embeddings e_1..e_K with
+ * multi-hot labels y. Every anchor i and every class c with y_ic = 1 make one row
+ * r = (i, c) with positives P_r = { j ≠ i : y_jc = 1 }; rows with P_r empty are skipped:
+ *   loss_r = −(1/|P_r|) Σ_{p∈P_r} [ s(e_i, e_p) − log Σ_{j≠i} exp s(e_i, e_j) ],
+ *   *loss = (1/R) Σ_r loss_r over the R rows kept.
+ * A key sharing several labels with the anchor counts once per shared label. A sample
+ * without any label is a key (in every denominator) but never an anchor. With
+ * per_anchor_weight != 0, rows are weighted per anchor instead:
+ *   *loss = Σ_r loss_r / (|y_i|·K_a),
+ * |y_i| = Σ_c y_ic (every label of the anchor, even those whose row is skipped),
+ * K_a = the number of anchors with at least one row. When R = 0, *loss = 0 and the
+ * gradient is zero.
+ * e: K × D unnormalised embeddings (required). y: K × C labels, each 0 or 1 (required).
+ * k: K >= 1. d: D >= 1. c: C >= 1. tau: temperature τ > 0 (finite).
+ * per_anchor_weight: 0 for the mean over rows, non-zero for per-anchor weights.
+ * loss: receives the value (required). grad: K × D, ∂loss/∂e, or NULL.
+ * Returns MSC_OK or a common status (above). Thread-safe. Since 0.1.0.
+ */
+MSC_API msc_status msc_loss_mulsupcon(const float *e, const uint8_t *y, int64_t k, int64_t d,
+                                      int64_t c, float tau, int32_t per_anchor_weight,
+                                      float *loss, float *grad);
+
+/**
+ * Binary cross-entropy with logits, averaged over all N × C entries:
+ *   *loss = (1/(N·C)) Σ_ij [ max(x_ij, 0) − x_ij·y_ij + log(1 + e^{−|x_ij|}) ],
+ *   grad_ij = (σ(x_ij) − y_ij) / (N·C),   σ(x) = 1/(1 + e^{−x}).
+ * Exact for any finite logit (no overflow for large |x|).
+ * logits: N × C (required). y: N × C targets, each 0 or 1 (required).
+ * n: N >= 1. c: C >= 1. loss: receives the value (required).
+ * grad: N × C, ∂loss/∂logits, or NULL.
+ * Returns MSC_OK or a common status (above). Thread-safe. Since 0.1.0.
+ */
+MSC_API msc_status msc_loss_bce(const float *logits, const uint8_t *y, int64_t n, int64_t c,
+                                float *loss, float *grad);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -1,0 +1,534 @@
+/*
+ * train.c — msc_train_step: augmented views, forward, the MoSAiC objective (LOSSES.md),
+ * backward and the optimiser, with a non-finite step skipped and undone.
+ *
+ * Views of modality m: rows 0..N-1 are view a, rows N..2N-1 view b, and both views go
+ * through the encoder as one batch of V·N (LOSSES.md, "Conventions"). Loss terms run on
+ * the host on the downloaded projections and logits; their gradients go back to the
+ * backend and through the graph. The optimiser keeps float master copies of the
+ * parameters on the host, so an update is exact and a skipped step restores them.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "internal.h"
+#include "loss.h"
+#include "options.h"
+#include "train.h"
+
+/* ---- configuration ------------------------------------------------------------------ */
+
+static msc_status get_f(const msc_options *o, const char *key, double *v) {
+  return msc_options_get_float(o, key, v);
+}
+
+static msc_status parse_cfg(const msc_options *o, msci_train_cfg *c) {
+  double t;
+  int64_t v;
+  MSCI_TRY(get_f(o, "lambda.intra", &c->lambda_intra));
+  MSCI_TRY(get_f(o, "lambda.inter", &c->lambda_inter));
+  MSCI_TRY(get_f(o, "lambda.fused", &c->lambda_fused));
+  MSCI_TRY(get_f(o, "lambda.views", &c->lambda_views));
+  MSCI_TRY(get_f(o, "lambda.bce", &c->lambda_bce));
+  MSCI_TRY(get_f(o, "tau.intra", &t));
+  c->tau_intra = (float)t;
+  MSCI_TRY(get_f(o, "tau.inter", &t));
+  c->tau_inter = (float)t;
+  MSCI_TRY(get_f(o, "tau.fused", &t));
+  c->tau_fused = (float)t;
+  MSCI_TRY(get_f(o, "tau.views", &t));
+  c->tau_views = (float)t;
+  MSCI_TRY(msc_options_get_int(o, "train.views", &v));
+  c->views = (int32_t)v;
+  MSCI_TRY(msc_options_get_int(o, "mulsupcon.per_anchor", &v));
+  c->per_anchor = (int32_t)v;
+  MSCI_TRY(msc_options_get_int(o, "train.freeze_encoders", &v));
+  c->freeze_encoders = (int32_t)v;
+  if (c->lambda_intra > 0 && c->views != 2)
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "option 'lambda.intra' > 0 needs two views (train.views = 2)");
+  return MSC_OK;
+}
+
+static int is_trainable(const msc_model *m, const msci_train *t, int32_t p) {
+  const msci_param *pr = &m->graph.params[p];
+  if (pr->kind == MSCI_PARAM_BN_MEAN || pr->kind == MSCI_PARAM_BN_VAR) return 0;
+  return !(t->cfg.freeze_encoders && strncmp(pr->name, "enc.", 4) == 0);
+}
+
+static int64_t count_of(const msci_param *p) {
+  int64_t n = 1;
+  for (int32_t i = 0; i < p->ndim; ++i) n *= p->dims[i];
+  return n;
+}
+
+void msci_train_free(const msc_model *m, msci_train *t) {
+  if (!t) return;
+  for (int32_t p = 0; p < m->graph.n_params; ++p) {
+    if (t->master) free(t->master[p]);
+    if (t->m1) free(t->m1[p]);
+    if (t->m2) free(t->m2[p]);
+    if (t->grad) free(t->grad[p]);
+  }
+  free(t->master);
+  free(t->m1);
+  free(t->m2);
+  free(t->grad);
+  msci_exec_free(m, t->exec);
+  msc_options_free(t->opts);
+  free(t);
+}
+
+msc_status msci_train_configure(msc_model *m, const msc_options *opts) {
+  msc_options *empty = NULL;
+  if (!opts) {
+    MSCI_TRY(msc_options_create(&empty));
+    opts = empty;
+  }
+  msci_train *t = calloc(1, sizeof *t);
+  msc_status st = t ? MSC_OK : msci_fail(MSC_E_OUT_OF_MEMORY, "training state");
+  int64_t seed = 0;
+  if (st == MSC_OK) st = parse_cfg(opts, &t->cfg);
+  if (st == MSC_OK) st = msci_aug_cfg_parse(opts, &t->aug);
+  /* The kind of a modality follows the model's own names unless set explicitly (the
+   * options given here need not name the modalities as the model does). */
+  for (int32_t k = 0; st == MSC_OK && k < m->cfg.n_mod; ++k) {
+    char key[48];
+    int32_t set = 0;
+    snprintf(key, sizeof key, "modality.%d.kind", (int)k);
+    st = msc_options_is_set(opts, key, &set);
+    if (st == MSC_OK && !set) {
+      const char *name = m->cfg.mod[k].name;
+      t->aug.kind[k] = strcmp(name, "s1") == 0   ? MSCI_KIND_SAR
+                       : strcmp(name, "s2") == 0 ? MSCI_KIND_OPTICAL
+                                                 : MSCI_KIND_OTHER;
+    }
+  }
+  /* Speckle works in input units: it needs the model's own normalisation. */
+  for (int32_t k = 0; st == MSC_OK && k < m->cfg.n_mod; ++k)
+    st = msci_aug_cfg_set_norm(&t->aug, k, (int32_t)m->cfg.mod[k].bands, m->cfg.mod[k].mean,
+                               m->cfg.mod[k].std);
+  if (st == MSC_OK) st = msci_optim_cfg_parse(opts, &t->opt);
+  if (st == MSC_OK) st = msc_options_get_int(opts, "seed", &seed);
+  if (st == MSC_OK) st = msci_options_copy(opts, &t->opts);
+  msc_options_free(empty);
+  if (st != MSC_OK) {
+    msci_train_free(m, t);
+    return st;
+  }
+  t->seed = (uint64_t)seed;
+  /* A new configuration keeps what was learnt: step, master copies and moments. */
+  if (m->train) {
+    t->step = m->train->step;
+    t->ready = m->train->ready;
+    t->master = m->train->master, m->train->master = NULL;
+    t->m1 = m->train->m1, m->train->m1 = NULL;
+    t->m2 = m->train->m2, m->train->m2 = NULL;
+    t->grad = m->train->grad, m->train->grad = NULL;
+    msci_train_free(m, m->train);
+  }
+  m->train = t;
+  return MSC_OK;
+}
+
+/* Host copies of every parameter (running statistics included, to undo a skipped
+ * step) and zeroed moments, made on the first step or before saving a checkpoint. */
+msc_status msci_train_ensure_ready(msc_model *m) {
+  msci_train *t = m->train;
+  if (t->ready) return MSC_OK;
+  int32_t np = m->graph.n_params;
+  if (!t->master) {
+    t->master = calloc((size_t)np, sizeof(float *));
+    t->m1 = calloc((size_t)np, sizeof(float *));
+    t->m2 = calloc((size_t)np, sizeof(float *));
+    t->grad = calloc((size_t)np, sizeof(float *));
+    if (!t->master || !t->m1 || !t->m2 || !t->grad)
+      return msci_fail(MSC_E_OUT_OF_MEMORY, "training state");
+  }
+  for (int32_t p = 0; p < np; ++p) {
+    const msci_param *pr = &m->graph.params[p];
+    size_t n = (size_t)count_of(pr);
+    if (!t->master[p]) t->master[p] = malloc(n * sizeof(float));
+    if (!t->master[p]) return msci_fail(MSC_E_OUT_OF_MEMORY, "training state: %s", pr->name);
+    MSCI_TRY(m->be->tensor_download(pr->t, t->master[p], n));
+    if (pr->kind == MSCI_PARAM_BN_MEAN || pr->kind == MSCI_PARAM_BN_VAR) continue;
+    if (!t->m1[p]) t->m1[p] = calloc(n, sizeof(float));
+    if (!t->m2[p]) t->m2[p] = calloc(n, sizeof(float));
+    if (!t->grad[p]) t->grad[p] = malloc(n * sizeof(float));
+    if (!t->m1[p] || !t->m2[p] || !t->grad[p])
+      return msci_fail(MSC_E_OUT_OF_MEMORY, "training state: %s", pr->name);
+  }
+  t->ready = 1;
+  return MSC_OK;
+}
+
+/* ---- views ------------------------------------------------------------------------------ */
+
+/* Normalises and augments every sample of modality k into the executor's input:
+ * V·N rows, view a first. Streams depend on (seed, step, sample, view), never on the
+ * thread that computes them. */
+static msc_status stage_views(msc_model *m, msci_exec *e, int32_t k, const msc_batch *b) {
+  const msci_modality_cfg *mc = &m->cfg.mod[k];
+  const msci_batch_modality *bm = msci_batch_find(b, mc->name);
+  if (!bm)
+    return msci_fail(MSC_E_NOT_FOUND, "the batch has no modality '%s'", mc->name);
+  if (bm->c != mc->bands || bm->h != mc->size || bm->w != mc->size)
+    return msci_fail(MSC_E_SHAPE, "modality %s: got %lldx%lldx%lldx%lld, expected "
+                     "%lldx%lldx%lldx%lld (N×bands×H×W)", mc->name, (long long)b->n,
+                     (long long)bm->c, (long long)bm->h, (long long)bm->w, (long long)b->n,
+                     (long long)mc->bands, (long long)mc->size, (long long)mc->size);
+  int32_t views = m->train->cfg.views;
+  size_t chw = (size_t)(bm->c * bm->h * bm->w), plane = (size_t)(bm->h * bm->w);
+  size_t count = (size_t)views * (size_t)b->n * chw;
+  if (count > e->stage_cap) {
+    float *s = realloc(e->stage, count * sizeof(float));
+    if (!s) return msci_fail(MSC_E_OUT_OF_MEMORY, "modality %s: views", mc->name);
+    e->stage = s;
+    e->stage_cap = count;
+  }
+  for (size_t i = 0; i < (size_t)b->n * chw; ++i)
+    if (!isfinite(bm->data[i]))
+      return msci_fail(MSC_E_NUMERICAL, "modality %s: sample %zu band %zu has a non-finite value",
+                       mc->name, i / chw, (i % chw) / plane);
+  uint64_t seed = m->train->seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(m->train->step + 1));
+  msc_status st = MSC_OK;
+#pragma omp parallel for schedule(dynamic) if (b->n > 1)
+  for (int64_t i = 0; i < b->n; ++i) {
+    float *norm = malloc(chw * sizeof(float)), *scratch = malloc(chw * sizeof(float));
+    msc_status local = (norm && scratch) ? MSC_OK : MSC_E_OUT_OF_MEMORY;
+    for (size_t c = 0; local == MSC_OK && c < (size_t)bm->c; ++c) {
+      float mean = mc->mean[c], inv = 1.0f / mc->std[c];
+      const float *src = bm->data + (size_t)i * chw + c * plane;
+      for (size_t p = 0; p < plane; ++p) norm[c * plane + p] = (src[p] - mean) * inv;
+    }
+    for (int32_t v = 0; local == MSC_OK && v < views; ++v)
+      local = msci_augment_view(&m->train->aug, seed, i, v, k, m->train->aug.kind[k], norm,
+                                bm->c, bm->h, bm->w,
+                                e->stage + ((size_t)v * (size_t)b->n + (size_t)i) * chw,
+                                scratch);
+    free(norm);
+    free(scratch);
+    if (local != MSC_OK) {
+#pragma omp critical(msci_stage_views)
+      st = local;
+    }
+  }
+  if (st != MSC_OK) return msci_fail(st, "modality %s: augmentation failed", mc->name);
+  int64_t dims[4] = {views * b->n, bm->c, bm->h, bm->w};
+  return m->be->tensor_upload(e->input[k], 4, dims, e->stage);
+}
+
+/* ---- the objective ------------------------------------------------------------------------ */
+
+typedef struct objective {
+  int64_t n, rows;  /* samples, rows = V·N */
+  int64_t p, c;     /* projection size, classes */
+  float *z[MSCI_MAX_MODALITIES], *gz[MSCI_MAX_MODALITIES];
+  float *zf, *gzf, *logits, *glog;
+  float *ga, *gb;   /* scratch for one term's gradients */
+  uint8_t *y;       /* rows × c labels (row r is sample r mod N) */
+  uint8_t *lab;     /* rows: labelled? */
+  int32_t *keys;    /* labelled rows, in row order */
+  int64_t n_keys;
+  float *e, *ge;    /* gathered labelled embeddings and their gradient */
+  uint8_t *ey;
+} objective;
+
+static void objective_free(objective *o) {
+  for (int32_t k = 0; k < MSCI_MAX_MODALITIES; ++k) free(o->z[k]), free(o->gz[k]);
+  free(o->zf), free(o->gzf), free(o->logits), free(o->glog), free(o->ga), free(o->gb);
+  free(o->y), free(o->lab), free(o->keys), free(o->e), free(o->ge), free(o->ey);
+}
+
+static void axpy(float *y, const float *x, double a, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += (float)(a * x[i]);
+}
+
+/* MulSupCon over the labelled rows of z (rows × p): gathers them, runs the term and
+ * scatters λ·gradient back into gz. */
+static msc_status mulsupcon_rows(objective *o, const float *z, float *gz, float tau,
+                                 int32_t per_anchor, double weight, double *loss) {
+  *loss = 0;
+  if (o->n_keys < 2) return MSC_OK; /* no pair of labelled rows: R = 0 */
+  for (int64_t r = 0; r < o->n_keys; ++r) {
+    memcpy(o->e + r * o->p, z + (int64_t)o->keys[r] * o->p, (size_t)o->p * sizeof(float));
+    memcpy(o->ey + r * o->c, o->y + (int64_t)o->keys[r] * o->c, (size_t)o->c);
+  }
+  MSCI_TRY(msci_loss_mulsupcon(o->e, o->ey, o->n_keys, o->p, o->c, tau, per_anchor, loss, o->ge));
+  for (int64_t r = 0; r < o->n_keys; ++r)
+    axpy(gz + (int64_t)o->keys[r] * o->p, o->ge + r * o->p, weight, o->p);
+  return MSC_OK;
+}
+
+static msc_status compute_objective(const msc_model *m, objective *o, msc_step_result *res,
+                                    double *total) {
+  const msci_train_cfg *c = &m->train->cfg;
+  int32_t nm = m->cfg.n_mod, views = c->views;
+  int64_t n = o->n, p = o->p, np = o->rows * p;
+  double l, sum = 0;
+  double l_intra = 0, l_inter = 0, l_fused = 0, l_views = 0, l_bce = 0;
+  if (c->lambda_intra > 0)
+    for (int32_t k = 0; k < nm; ++k) {
+      MSCI_TRY(msci_loss_ntxent(o->z[k], o->z[k] + n * p, n, p, c->tau_intra, &l, o->ga, o->gb));
+      l_intra += l / nm;
+      axpy(o->gz[k], o->ga, c->lambda_intra / nm, n * p);
+      axpy(o->gz[k] + n * p, o->gb, c->lambda_intra / nm, n * p);
+    }
+  int32_t combos = nm * (nm - 1) / 2 * views;
+  if (c->lambda_inter > 0 && combos > 0)
+    for (int32_t a = 0; a < nm; ++a)
+      for (int32_t b = a + 1; b < nm; ++b)
+        for (int32_t v = 0; v < views; ++v) {
+          int64_t off = v * n * p;
+          MSCI_TRY(msci_loss_infonce(o->z[a] + off, o->z[b] + off, n, p, c->tau_inter, &l, o->ga,
+                                     o->gb));
+          l_inter += l / combos;
+          axpy(o->gz[a] + off, o->ga, c->lambda_inter / combos, n * p);
+          axpy(o->gz[b] + off, o->gb, c->lambda_inter / combos, n * p);
+        }
+  if (c->lambda_fused > 0)
+    MSCI_TRY(mulsupcon_rows(o, o->zf, o->gzf, c->tau_fused, c->per_anchor, c->lambda_fused,
+                            &l_fused));
+  if (c->lambda_views > 0)
+    for (int32_t k = 0; k < nm; ++k) {
+      MSCI_TRY(mulsupcon_rows(o, o->z[k], o->gz[k], c->tau_views, c->per_anchor,
+                              c->lambda_views / nm, &l));
+      l_views += l / nm;
+    }
+  if (c->lambda_bce > 0) {
+    MSCI_TRY(msci_loss_bce(o->logits, o->y, o->rows, o->c, o->lab, &l_bce, o->ga));
+    axpy(o->glog, o->ga, c->lambda_bce, o->rows * o->c);
+  }
+  sum = c->lambda_intra * l_intra + c->lambda_inter * l_inter + c->lambda_fused * l_fused +
+        c->lambda_views * l_views + c->lambda_bce * l_bce;
+  (void)np;
+  res->loss = sum;
+  res->loss_intra = l_intra;
+  res->loss_inter = l_inter;
+  res->loss_fused = l_fused;
+  res->loss_views = l_views;
+  res->loss_bce = l_bce;
+  *total = sum;
+  return MSC_OK;
+}
+
+static int all_finite(const float *x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!isfinite(x[i])) return 0;
+  return 1;
+}
+
+/* ---- the step ----------------------------------------------------------------------------- */
+
+static msc_status alloc_objective(const msc_model *m, const msc_batch *b, objective *o) {
+  int32_t views = m->train->cfg.views;
+  memset(o, 0, sizeof *o);
+  o->n = b->n;
+  o->rows = views * b->n;
+  o->p = m->graph.proj_dim;
+  o->c = m->graph.classes;
+  int64_t big = o->rows * (o->p > o->c ? o->p : o->c);
+  for (int32_t k = 0; k < m->cfg.n_mod; ++k) {
+    o->z[k] = malloc((size_t)(o->rows * o->p) * sizeof(float));
+    o->gz[k] = calloc((size_t)(o->rows * o->p), sizeof(float));
+    if (!o->z[k] || !o->gz[k]) return msci_fail(MSC_E_OUT_OF_MEMORY, "training step");
+  }
+  o->zf = malloc((size_t)(o->rows * o->p) * sizeof(float));
+  o->gzf = calloc((size_t)(o->rows * o->p), sizeof(float));
+  o->logits = malloc((size_t)(o->rows * o->c) * sizeof(float));
+  o->glog = calloc((size_t)(o->rows * o->c), sizeof(float));
+  o->ga = malloc((size_t)big * sizeof(float));
+  o->gb = malloc((size_t)big * sizeof(float));
+  o->y = calloc((size_t)(o->rows * o->c), 1);
+  o->lab = calloc((size_t)o->rows, 1);
+  o->keys = malloc((size_t)o->rows * sizeof(int32_t));
+  o->e = malloc((size_t)(o->rows * o->p) * sizeof(float));
+  o->ge = malloc((size_t)(o->rows * o->p) * sizeof(float));
+  o->ey = malloc((size_t)(o->rows * o->c));
+  if (!o->zf || !o->gzf || !o->logits || !o->glog || !o->ga || !o->gb || !o->y || !o->lab ||
+      !o->keys || !o->e || !o->ge || !o->ey)
+    return msci_fail(MSC_E_OUT_OF_MEMORY, "training step");
+  /* Labels: a sample is labelled when the batch has labels and its flag (if any) is set.
+   * Unlabelled samples feed only the self-supervised terms. */
+  if (b->labels) {
+    if (b->classes != o->c)
+      return msci_fail(MSC_E_SHAPE, "labels have %lld classes, the model %lld",
+                       (long long)b->classes, (long long)o->c);
+    for (int64_t r = 0; r < o->rows; ++r) {
+      int64_t i = r % o->n;
+      o->lab[r] = b->labeled ? b->labeled[i] : 1;
+      memcpy(o->y + r * o->c, b->labels + i * o->c, (size_t)o->c);
+      if (o->lab[r]) o->keys[o->n_keys++] = (int32_t)r;
+    }
+  }
+  return MSC_OK;
+}
+
+static void mark_union(const msc_model *m, int32_t target, uint8_t *need, uint8_t *scratch,
+                       uint8_t *need_input) {
+  uint8_t in[MSCI_MAX_MODALITIES];
+  msci_graph_mark(&m->graph, target, scratch, in);
+  for (int32_t i = 0; i < m->graph.n_nodes; ++i) need[i] |= scratch[i];
+  for (int32_t k = 0; k < MSCI_MAX_MODALITIES; ++k) need_input[k] |= in[k];
+}
+
+/* Copies host arrays of gradients onto the backend as the gradients of node outputs. */
+static msc_status seed_grad(msc_model *m, msci_exec *e, int32_t node, const float *g,
+                            int64_t rows, int64_t cols) {
+  int64_t dims[2] = {rows, cols};
+  MSCI_TRY(m->be->tensor_upload(e->grad[node], 2, dims, g));
+  e->has_grad[node] = 1;
+  return MSC_OK;
+}
+
+static msc_status restore_running_stats(msc_model *m) {
+  for (int32_t p = 0; p < m->graph.n_params; ++p) {
+    msci_param *pr = &m->graph.params[p];
+    if (pr->kind == MSCI_PARAM_BN_MEAN || pr->kind == MSCI_PARAM_BN_VAR)
+      MSCI_TRY(m->be->tensor_upload(pr->t, pr->ndim, pr->dims, m->train->master[p]));
+  }
+  return MSC_OK;
+}
+
+static msc_status optimiser_step(msc_model *m, msci_exec *e, int *skipped) {
+  msci_train *t = m->train;
+  int32_t np = m->graph.n_params, n_used = 0;
+  *skipped = 0;
+  float **grads = malloc((size_t)np * sizeof(float *));
+  int64_t *counts = malloc((size_t)np * sizeof(int64_t));
+  if (!grads || !counts) {
+    free(grads), free(counts);
+    return msci_fail(MSC_E_OUT_OF_MEMORY, "optimiser");
+  }
+  /* Gradients to the host; a non-finite one anywhere skips the whole update. */
+  msc_status st = MSC_OK;
+  for (int32_t p = 0; st == MSC_OK && p < np; ++p) {
+    if (!is_trainable(m, t, p) || !e->pgrad_valid[p]) continue;
+    int64_t n = count_of(&m->graph.params[p]);
+    st = m->be->tensor_download(e->pgrad[p], t->grad[p], (size_t)n);
+    if (st == MSC_OK && !all_finite(t->grad[p], n)) {
+      *skipped = 1;
+      st = msci_fail(MSC_E_NUMERICAL, "gradient of %s is not finite: step %lld skipped",
+                     m->graph.params[p].name, (long long)t->step);
+    }
+    grads[n_used] = t->grad[p];
+    counts[n_used++] = n;
+  }
+  /* Clipping as PyTorch's clip_grad_norm_ (optim.clip_norm; 0 = off). */
+  if (st == MSC_OK && t->opt.clip_norm > 0) msci_grad_clip(grads, counts, n_used, t->opt.clip_norm);
+  free(grads);
+  free(counts);
+  MSCI_TRY(st);
+  double lr = msci_optim_lr(&t->opt, t->step);
+  for (int32_t p = 0; p < np; ++p) {
+    msci_param *pr = &m->graph.params[p];
+    if (pr->kind == MSCI_PARAM_BN_MEAN || pr->kind == MSCI_PARAM_BN_VAR) {
+      /* Accepted step: the running statistics the forward updated are the new state. */
+      MSCI_TRY(m->be->tensor_download(pr->t, t->master[p], (size_t)count_of(pr)));
+      continue;
+    }
+    if (!is_trainable(m, t, p) || !e->pgrad_valid[p]) continue;
+    msci_optim_update(&t->opt, t->step, t->master[p], t->grad[p], t->m1[p], t->m2[p],
+                      count_of(pr), pr->kind == MSCI_PARAM_WEIGHT, lr);
+    MSCI_TRY(m->be->tensor_upload(pr->t, pr->ndim, pr->dims, t->master[p]));
+  }
+  t->step++;
+  return MSC_OK;
+}
+
+static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *res) {
+  msci_train *t = m->train;
+  const msci_train_cfg *c = &t->cfg;
+  const msci_graph *g = &m->graph;
+  if (b->n < 2)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "training needs a batch of at least 2 samples");
+  MSCI_TRY(msci_train_ensure_ready(m));
+  int64_t rows = c->views * b->n;
+  if (t->exec && t->exec->n != rows) {
+    msci_exec_free(m, t->exec);
+    t->exec = NULL;
+  }
+  if (!t->exec) MSCI_TRY(msci_exec_acquire(m, rows, 1, &t->exec));
+  msci_exec *e = t->exec;
+  e->frozen_encoders = c->freeze_encoders;
+
+  uint8_t *need = calloc((size_t)g->n_nodes, 1), *scratch = malloc((size_t)g->n_nodes);
+  uint8_t need_input[MSCI_MAX_MODALITIES] = {0};
+  objective o;
+  memset(&o, 0, sizeof o);
+  msc_status st = (need && scratch) ? alloc_objective(m, b, &o)
+                                    : msci_fail(MSC_E_OUT_OF_MEMORY, "training step");
+  int want_proj = c->lambda_intra > 0 || c->lambda_inter > 0 || c->lambda_views > 0;
+  if (st == MSC_OK) {
+    for (int32_t k = 0; want_proj && k < m->cfg.n_mod; ++k)
+      mark_union(m, g->proj[k], need, scratch, need_input);
+    if (c->lambda_fused > 0) mark_union(m, g->fused_proj, need, scratch, need_input);
+    if (c->lambda_bce > 0) mark_union(m, g->logits, need, scratch, need_input);
+  }
+  for (int32_t k = 0; st == MSC_OK && k < m->cfg.n_mod; ++k)
+    if (need_input[k]) st = stage_views(m, e, k, b);
+  if (st == MSC_OK) st = msci_exec_forward(m, e, need);
+  for (int32_t k = 0; st == MSC_OK && want_proj && k < m->cfg.n_mod; ++k)
+    st = m->be->tensor_download(e->act[g->proj[k]], o.z[k], (size_t)(rows * o.p));
+  if (st == MSC_OK && c->lambda_fused > 0)
+    st = m->be->tensor_download(e->act[g->fused_proj], o.zf, (size_t)(rows * o.p));
+  if (st == MSC_OK && c->lambda_bce > 0)
+    st = m->be->tensor_download(e->act[g->logits], o.logits, (size_t)(rows * o.c));
+  double total = 0;
+  if (st == MSC_OK) st = compute_objective(m, &o, res, &total);
+  int skipped = 0;
+  if (st == MSC_OK && !isfinite(total)) {
+    skipped = 1;
+    st = msci_fail(MSC_E_NUMERICAL, "the loss is not finite: step %lld skipped", (long long)t->step);
+  }
+  if (st == MSC_OK) {
+    msci_exec_zero_grad(m, e);
+    for (int32_t k = 0; st == MSC_OK && want_proj && k < m->cfg.n_mod; ++k)
+      st = seed_grad(m, e, g->proj[k], o.gz[k], rows, o.p);
+    if (st == MSC_OK && c->lambda_fused > 0) st = seed_grad(m, e, g->fused_proj, o.gzf, rows, o.p);
+    if (st == MSC_OK && c->lambda_bce > 0) st = seed_grad(m, e, g->logits, o.glog, rows, o.c);
+  }
+  if (st == MSC_OK) st = msci_exec_backward(m, e, need);
+  if (st == MSC_OK) st = optimiser_step(m, e, &skipped);
+  if (skipped) {
+    /* Undo the running statistics the forward pass already updated. */
+    msc_status keep = st;
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", msc_last_error());
+    if (restore_running_stats(m) != MSC_OK) keep = MSC_E_INTERNAL;
+    msci_fail(keep, "%s", msg);
+    st = keep;
+  }
+  res->step = t->step;
+  res->lr = msci_optim_lr(&t->opt, skipped ? t->step : t->step - 1);
+  res->skipped = skipped;
+  objective_free(&o);
+  free(need);
+  free(scratch);
+  return st;
+}
+
+MSC_API msc_status msc_train_configure(msc_model *m, const msc_options *opts) {
+  if (!m) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_train_configure: model is NULL");
+  return msci_train_configure(m, opts);
+}
+
+MSC_API msc_status msc_train_step(msc_model *m, const msc_batch *b, msc_step_result *out) {
+  if (!m || !b || !out)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_train_step: NULL argument");
+  if (out->struct_size < sizeof(msc_step_result))
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_train_step: out->struct_size is %u, this "
+                     "library needs %zu (set it to sizeof(msc_step_result))",
+                     out->struct_size, sizeof(msc_step_result));
+  if (!m->train) MSCI_TRY(msci_train_configure(m, NULL));
+  msc_step_result res;
+  memset(&res, 0, sizeof res);
+  res.struct_size = out->struct_size;
+  msc_status st = train_step(m, b, &res);
+  /* A skipped step still reports its losses; other errors leave *out untouched. */
+  if (st == MSC_OK || res.skipped) *out = res;
+  return st;
+}

@@ -150,11 +150,14 @@ struct msci_exec {
   int32_t *free_slots; /* the stack of free slots, */
   int32_t *owner;      /* and the slot holding each node's output */
   /* training only: gradients of node outputs and parameters */
-  mbk_tensor **grad;     /* per node output */
+  mbk_tensor **grad;     /* per node output: borrowed from the gradient pool while live */
   uint8_t *has_grad;     /* grad[i] holds a gradient in this backward pass */
-  mbk_tensor **acc_tmp;  /* per node: a second gradient before it is summed in */
-  mbk_tensor **acc_out;  /* per node: the sum, swapped with grad[i] */
-  mbk_op **acc_ops;      /* per node: the ADD op that sums them */
+  mbk_tensor **gpool;    /* every gradient tensor made (a gradient lives from its first
+                            consumer's backward to its own node's: the pool keeps memory
+                            at the widest cut of the backward pass, not its sum) */
+  mbk_tensor **gfree;    /* the free ones, a stack */
+  int32_t n_gpool, n_gfree, cap_gpool;
+  mbk_op **acc_ops;      /* per node: the ADD op that sums a second gradient in */
   mbk_tensor **pgrad;    /* per parameter */
   uint8_t *pgrad_valid;  /* pgrad[p] was written in this backward pass */
   int32_t frozen_encoders; /* encoders run in inference mode and get no gradient */
@@ -175,5 +178,7 @@ msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need);
 msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need);
 /* Clears the gradient marks before a backward pass. */
 void msci_exec_zero_grad(const msc_model *m, msci_exec *e);
+/* The tensor that receives the gradient of node's output (to seed backward). */
+msc_status msci_exec_grad_for(msc_model *m, msci_exec *e, int32_t node, mbk_tensor **out);
 
 #endif /* MOSAIC_LIB_MODEL_H */

@@ -15,17 +15,13 @@ void msci_exec_free(const msc_model *m, msci_exec *e) {
     if (e->ops) be->op_free(e->ops[i]);
     if (e->act && e->training) be->tensor_free(e->act[i]);
   }
-  for (int32_t i = 0; i < m->graph.n_nodes; ++i) {
-    if (e->grad) be->tensor_free(e->grad[i]);
-    if (e->acc_tmp) be->tensor_free(e->acc_tmp[i]);
-    if (e->acc_out) be->tensor_free(e->acc_out[i]);
-    if (e->acc_ops) be->op_free(e->acc_ops[i]);
-  }
+  for (int32_t i = 0; e->acc_ops && i < m->graph.n_nodes; ++i) be->op_free(e->acc_ops[i]);
+  for (int32_t i = 0; i < e->n_gpool; ++i) be->tensor_free(e->gpool[i]);
   for (int32_t i = 0; e->pgrad && i < m->graph.n_params; ++i) be->tensor_free(e->pgrad[i]);
   free(e->grad);
   free(e->has_grad);
-  free(e->acc_tmp);
-  free(e->acc_out);
+  free(e->gpool);
+  free(e->gfree);
   free(e->acc_ops);
   free(e->pgrad);
   free(e->pgrad_valid);
@@ -66,15 +62,16 @@ static msc_status exec_create(msc_model *m, int64_t n, int32_t training, msci_ex
     int32_t np = m->graph.n_params;
     e->grad = calloc((size_t)nn, sizeof *e->grad);
     e->has_grad = calloc((size_t)nn, 1);
-    e->acc_tmp = calloc((size_t)nn, sizeof *e->acc_tmp);
-    e->acc_out = calloc((size_t)nn, sizeof *e->acc_out);
+    /* At most one live gradient per node plus one being summed in: 2 per node. */
+    e->cap_gpool = 2 * nn + 2;
+    e->gpool = calloc((size_t)e->cap_gpool, sizeof *e->gpool);
+    e->gfree = calloc((size_t)e->cap_gpool, sizeof *e->gfree);
     e->acc_ops = calloc((size_t)nn, sizeof *e->acc_ops);
     e->pgrad = calloc((size_t)np, sizeof *e->pgrad);
     e->pgrad_valid = calloc((size_t)np, 1);
-    if (!e->grad || !e->has_grad || !e->acc_tmp || !e->acc_out || !e->acc_ops || !e->pgrad ||
+    if (!e->grad || !e->has_grad || !e->gpool || !e->gfree || !e->acc_ops || !e->pgrad ||
         !e->pgrad_valid)
       st = msci_fail(MSC_E_OUT_OF_MEMORY, "training executor");
-    for (int32_t i = 0; st == MSC_OK && i < nn; ++i) st = be->tensor_create(e->ctx, &e->grad[i]);
     for (int32_t i = 0; st == MSC_OK && i < np; ++i) st = be->tensor_create(e->ctx, &e->pgrad[i]);
   }
   for (int32_t i = 0; st == MSC_OK && i < m->cfg.n_mod; ++i)
@@ -176,33 +173,61 @@ msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need) {
   return MSC_OK;
 }
 
-void msci_exec_zero_grad(const msc_model *m, msci_exec *e) {
-  memset(e->has_grad, 0, (size_t)m->graph.n_nodes);
-  memset(e->pgrad_valid, 0, (size_t)m->graph.n_params);
-}
-
-/* Where the gradient of value v goes: grad[v] if it is the first, else acc_tmp[v] (summed
- * in by add_pending afterwards). NULL for model inputs and for frozen encoders. */
-static msc_status grad_target(msc_model *m, msci_exec *e, int32_t v, mbk_tensor **out,
-                              int *pending) {
-  *out = NULL;
-  *pending = 0;
-  if (v < 0 || (e->frozen_encoders && v <= m->graph.last_encoder_node)) return MSC_OK;
-  if (!e->has_grad[v]) {
-    *out = e->grad[v];
+/* The gradient pool: take() hands out a free tensor (made on demand), give() returns
+ * one. Backward visits nodes in the same order every step, so each step gets the same
+ * tensors in the same roles and their storage is reused, never reallocated. */
+static msc_status gpool_take(msc_model *m, msci_exec *e, mbk_tensor **out) {
+  if (e->n_gfree > 0) {
+    *out = e->gfree[--e->n_gfree];
     return MSC_OK;
   }
-  if (!e->acc_tmp[v]) {
-    MSCI_TRY(m->be->tensor_create(e->ctx, &e->acc_tmp[v]));
-    MSCI_TRY(m->be->tensor_create(e->ctx, &e->acc_out[v]));
-  }
-  *out = e->acc_tmp[v];
-  *pending = 1;
+  if (e->n_gpool == e->cap_gpool)
+    return msci_fail(MSC_E_INTERNAL, "gradient pool exhausted (%d tensors)", (int)e->cap_gpool);
+  MSCI_TRY(m->be->tensor_create(e->ctx, &e->gpool[e->n_gpool]));
+  *out = e->gpool[e->n_gpool++];
   return MSC_OK;
 }
 
-/* grad[v] += acc_tmp[v], through the backend's ADD op (made on first use). */
-static msc_status add_pending(msc_model *m, msci_exec *e, int32_t v) {
+static void gpool_give(msci_exec *e, mbk_tensor *t) {
+  if (t) e->gfree[e->n_gfree++] = t;
+}
+
+void msci_exec_zero_grad(const msc_model *m, msci_exec *e) {
+  memset(e->has_grad, 0, (size_t)m->graph.n_nodes);
+  memset(e->grad, 0, (size_t)m->graph.n_nodes * sizeof *e->grad);
+  memset(e->pgrad_valid, 0, (size_t)m->graph.n_params);
+  /* Every tensor free again, in the same order as after the first step. */
+  for (int32_t i = 0; i < e->n_gpool; ++i) e->gfree[i] = e->gpool[e->n_gpool - 1 - i];
+  e->n_gfree = e->n_gpool;
+}
+
+msc_status msci_exec_grad_for(msc_model *m, msci_exec *e, int32_t node, mbk_tensor **out) {
+  if (!e->grad[node]) MSCI_TRY(gpool_take(m, e, &e->grad[node]));
+  e->has_grad[node] = 1;
+  *out = e->grad[node];
+  return MSC_OK;
+}
+
+/* Where the gradient of value v goes: grad[v] if it is the first, else a pool tensor
+ * (*pending) that add_pending sums in afterwards. NULL for model inputs and frozen
+ * encoders. */
+static msc_status grad_target(msc_model *m, msci_exec *e, int32_t v, mbk_tensor **out,
+                              mbk_tensor **pending) {
+  *out = NULL;
+  *pending = NULL;
+  if (v < 0 || (e->frozen_encoders && v <= m->graph.last_encoder_node)) return MSC_OK;
+  if (!e->has_grad[v]) {
+    if (!e->grad[v]) MSCI_TRY(gpool_take(m, e, &e->grad[v]));
+    *out = e->grad[v];
+    return MSC_OK;
+  }
+  MSCI_TRY(gpool_take(m, e, pending));
+  *out = *pending;
+  return MSC_OK;
+}
+
+/* grad[v] += extra, through the backend's ADD op (made on first use). */
+static msc_status add_pending(msc_model *m, msci_exec *e, int32_t v, mbk_tensor *extra) {
   const mbk_iface *be = m->be;
   if (!e->acc_ops[v]) {
     int64_t dims[MBK_MAX_DIMS];
@@ -212,11 +237,13 @@ static msc_status add_pending(msc_model *m, msci_exec *e, int32_t v) {
     d.w = nd == 4 ? dims[3] : 1;
     MSCI_TRY(be->op_create(e->ctx, &d, &e->acc_ops[v]));
   }
-  mbk_tensor *in[2] = {e->grad[v], e->acc_tmp[v]};
-  MSCI_TRY(be->op_forward(e->acc_ops[v], 0, in, 2, &e->acc_out[v], 1));
-  mbk_tensor *t = e->grad[v];
-  e->grad[v] = e->acc_out[v];
-  e->acc_out[v] = t;
+  mbk_tensor *sum = NULL;
+  MSCI_TRY(gpool_take(m, e, &sum));
+  mbk_tensor *in[2] = {e->grad[v], extra};
+  MSCI_TRY(be->op_forward(e->acc_ops[v], 0, in, 2, &sum, 1));
+  gpool_give(e, e->grad[v]);
+  gpool_give(e, extra);
+  e->grad[v] = sum;
   return MSC_OK;
 }
 
@@ -234,8 +261,8 @@ msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
     if (e->frozen_encoders && i <= g->last_encoder_node) continue;
     const msci_node *nd = &g->nodes[i];
     mbk_tensor *in[MBK_MAX_CONCAT + 3], *out[MBK_MAX_CONCAT + 3];
+    mbk_tensor *pending[MBK_MAX_CONCAT], *scratch = NULL;
     int32_t n_in = 0, n_out = 0;
-    int pending[MBK_MAX_CONCAT];
     memset(pending, 0, sizeof pending);
     mbk_tensor *x = nd->n_in > 0 ? (nd->in[0] >= 0 ? e->act[nd->in[0]] : e->input[-1 - nd->in[0]])
                                  : NULL;
@@ -275,16 +302,20 @@ msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
     }
     if (nd->desc.type == MBK_OP_BATCHNORM && !out[0]) {
       /* The backend's batch norm always produces dx: a scratch tensor takes it. */
-      if (!e->acc_tmp[i]) MSCI_TRY(be->tensor_create(e->ctx, &e->acc_tmp[i]));
-      out[0] = e->acc_tmp[i];
+      MSCI_TRY(gpool_take(m, e, &scratch));
+      out[0] = scratch;
     }
     MSCI_TRY(be->op_backward(e->ops[i], in, n_in, out, n_out));
+    gpool_give(e, scratch);
     for (int32_t k = 0; k < n_values; ++k) {
       int32_t v = nd->in[k];
       if (v < 0 || !out[k]) continue;
-      if (pending[k]) MSCI_TRY(add_pending(m, e, v));
+      if (pending[k]) MSCI_TRY(add_pending(m, e, v, pending[k]));
       else if (!(e->frozen_encoders && v <= g->last_encoder_node)) e->has_grad[v] = 1;
     }
+    /* This node's gradient has been used up. */
+    gpool_give(e, e->grad[i]);
+    e->grad[i] = NULL;
   }
   return MSC_OK;
 }

@@ -40,7 +40,10 @@ static int32_t add_param(builder *b, const char *prefix, const char *name, int32
   }
   msci_param *p = &g->params[g->n_params];
   memset(p, 0, sizeof *p);
-  snprintf(p->name, sizeof p->name, "%s.%s", prefix, name);
+  if ((size_t)snprintf(p->name, sizeof p->name, "%s.%s", prefix, name) >= sizeof p->name) {
+    b->st = msci_fail(MSC_E_INVALID_ARGUMENT, "parameter name %s.%s is too long", prefix, name);
+    return -1;
+  }
   p->kind = kind;
   p->ndim = ndim;
   memcpy(p->dims, dims, (size_t)ndim * sizeof(int64_t));
@@ -67,7 +70,7 @@ static int32_t add_node(builder *b, mbk_op_desc d, const int32_t *in, int32_t n_
                         const int32_t *params, int32_t n_param) {
   if (b->st != MSC_OK) return -1;
   msci_graph *g = b->g;
-  int64_t s[3];
+  int64_t s[3] = {0, 0, 0};
   int32_t sd = value_shape(b, in[0], s);
   d.n = 1;
   if (d.type != MBK_OP_CONCAT) d.c = s[0];
@@ -96,7 +99,7 @@ static int32_t add_node(builder *b, mbk_op_desc d, const int32_t *in, int32_t n_
 }
 
 static int64_t channels(const builder *b, int32_t v) {
-  int64_t s[3];
+  int64_t s[3] = {0, 0, 0};
   value_shape(b, v, s);
   return s[0];
 }

@@ -860,7 +860,7 @@ msc_status msc_options_set_string(msc_options *opts, const char *key, const char
 }
 
 msc_status msc_options_get_int(const msc_options *opts, const char *key, int64_t *out) {
-  int64_t v;
+  int64_t v = 0;
   msc_status rc = get_int_impl(opts, "msc_options_get_int", key, out ? &v : NULL);
   if (rc == MSC_OK)
     *out = v;
@@ -868,7 +868,7 @@ msc_status msc_options_get_int(const msc_options *opts, const char *key, int64_t
 }
 
 msc_status msc_options_get_float(const msc_options *opts, const char *key, double *out) {
-  double v;
+  double v = 0;
   msc_status rc = get_float_impl(opts, "msc_options_get_float", key, out ? &v : NULL);
   if (rc == MSC_OK)
     *out = v;

@@ -379,9 +379,9 @@ static void mark_union(const msc_model *m, int32_t target, uint8_t *need, uint8_
 static msc_status seed_grad(msc_model *m, msci_exec *e, int32_t node, const float *g,
                             int64_t rows, int64_t cols) {
   int64_t dims[2] = {rows, cols};
-  MSCI_TRY(m->be->tensor_upload(e->grad[node], 2, dims, g));
-  e->has_grad[node] = 1;
-  return MSC_OK;
+  mbk_tensor *t = NULL;
+  MSCI_TRY(msci_exec_grad_for(m, e, node, &t));
+  return m->be->tensor_upload(t, 2, dims, g);
 }
 
 static msc_status restore_running_stats(msc_model *m) {

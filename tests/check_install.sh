@@ -119,6 +119,19 @@ fi
 step "embed_random.c via pkg-config: OK"
 sed 's/^/    /' "$tmp/embed-pc.out"
 
+# The training example: five msc_train_step calls and a checkpoint.
+# shellcheck disable=SC2086 # pcflags is a list of flags
+"${CC:-cc}" -std=c11 -Wall -Wextra -Werror -o "$tmp/train-pc" "$examples/train_random.c" $pcflags ||
+  die "examples/train_random.c does not build with pkg-config's flags ($pcflags)"
+(cd "$tmp" && LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} ./train-pc ckpt.safetensors) \
+    >"$tmp/train-pc.out" 2>&1 ||
+  { cat "$tmp/train-pc.out" >&2; die "train_random (built with pkg-config) failed"; }
+if ! grep -q "^step 5 " "$tmp/train-pc.out" || [ ! -s "$tmp/ckpt.safetensors" ]; then
+  cat "$tmp/train-pc.out" >&2; die "train_random did not train five steps and save"
+fi
+step "train_random.c via pkg-config: OK"
+sed 's/^/    /' "$tmp/train-pc.out"
+
 # --- (b) the CMake consumer -----------------------------------------------------------------
 consumer=$examples/cmake-consumer
 [ -f "$consumer/CMakeLists.txt" ] || die "no CMake consumer project in $consumer"

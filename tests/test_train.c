@@ -380,6 +380,56 @@ START_TEST(test_resume_is_bit_identical) {
 }
 END_TEST
 
+static float *download(msc_model *m, int32_t p) {
+  msci_param *pr = &m->graph.params[p];
+  int64_t count = 1;
+  for (int32_t i = 0; i < pr->ndim; ++i) count *= pr->dims[i];
+  float *x = malloc((size_t)count * sizeof(float));
+  ck_assert_int_eq(m->be->tensor_download(pr->t, x, (size_t)count), MSC_OK);
+  return x;
+}
+
+START_TEST(test_frozen_encoders) {
+  /* A linear probe: encoders (weights and running statistics) stay as they are, the
+   * heads learn. */
+  data d;
+  make_data(&d, 8, 9);
+  msc_options *o = tiny_options("mosaic1");
+  msc_model *m = create(o);
+  msc_options *probe = tiny_options("supervised");
+  ck_assert_int_eq(msc_options_set_int(probe, "train.freeze_encoders", 1), MSC_OK);
+  ck_assert_int_eq(msc_train_configure(m, probe), MSC_OK);
+  int32_t np = m->graph.n_params;
+  float **before = calloc((size_t)np, sizeof(float *));
+  for (int32_t p = 0; p < np; ++p) before[p] = download(m, p);
+  msc_batch *b = batch_of(&d, 0, 8, 1);
+  msc_step_result r;
+  for (int s = 0; s < 2; ++s) ck_assert_int_eq(step(m, b, &r), MSC_OK);
+  ck_assert(r.loss_bce > 0);
+  int heads_changed = 0;
+  for (int32_t p = 0; p < np; ++p) {
+    msci_param *pr = &m->graph.params[p];
+    int64_t count = 1;
+    for (int32_t i = 0; i < pr->ndim; ++i) count *= pr->dims[i];
+    float *after = download(m, p);
+    int same = memcmp(before[p], after, (size_t)count * sizeof(float)) == 0;
+    if (strncmp(pr->name, "enc.", 4) == 0)
+      ck_assert_msg(same, "frozen %s changed", pr->name);
+    else if (strncmp(pr->name, "classifier.", 11) == 0)
+      heads_changed += !same;
+    free(after);
+    free(before[p]);
+  }
+  ck_assert_int_eq(heads_changed, 2); /* the classifier's weight and bias */
+  free(before);
+  msc_batch_free(b);
+  free_data(&d);
+  msc_model_free(m);
+  msc_options_free(probe);
+  msc_options_free(o);
+}
+END_TEST
+
 /* Average precision of one class, scikit-learn's definition (ties form one threshold). */
 static double average_precision(const float *score, const uint8_t *y, int64_t n, int64_t c,
                                 int64_t k) {
@@ -459,6 +509,7 @@ int main(void) {
   tcase_add_test(tc, test_unlabelled_samples);
   tcase_add_test(tc, test_non_finite_step_skipped);
   tcase_add_test(tc, test_resume_is_bit_identical);
+  tcase_add_test(tc, test_frozen_encoders);
   tcase_add_test(tc, test_learning_works);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);

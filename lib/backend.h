@@ -136,6 +136,38 @@ typedef struct mbk_op_desc {
   } u;
 } mbk_op_desc;
 
+/*
+ * Loss terms (LOSSES.md) on backend tensors, so the projections never leave the device.
+ * Every embedding/logit tensor is 2-D, rows × d (rows × c for BCE). Labels, row masks and
+ * row lists are host arrays (small). A call adds weight × (the term's gradient) into
+ * grad (which has the input's shape and must hold a gradient or zeros: tensor_zero),
+ * and returns the term's value. Rows used:
+ *   NTXENT     x: the 2·n rows [row0, row0 + 2n): view a then view b
+ *   INFONCE    x, x2: rows [row0, row0 + n) of each; grad and grad2 receive theirs
+ *   MULSUPCON  x: the k rows listed in rows[] (labels: k × c, in the same order)
+ *   BCE        x: logits, n rows from row0 (labels: n × c); row_mask (n, may be NULL)
+ *              drops unlabelled rows from the mean
+ */
+typedef enum mbk_loss_type {
+  MBK_LOSS_NTXENT = 1,
+  MBK_LOSS_INFONCE = 2,
+  MBK_LOSS_MULSUPCON = 3,
+  MBK_LOSS_BCE = 4
+} mbk_loss_type;
+
+typedef struct mbk_loss_desc {
+  int32_t type;       /* mbk_loss_type */
+  int64_t n;          /* pairs (NT-Xent, InfoNCE), rows (BCE) or keys k (MulSupCon) */
+  int64_t row0;       /* first row used (NT-Xent, InfoNCE, BCE) */
+  int64_t d, c;       /* embedding size; classes */
+  float tau;
+  int32_t per_anchor; /* MulSupCon weighting */
+  double weight;      /* scale of the gradient added into grad */
+  const int32_t *rows;      /* MulSupCon: the rows of x to use */
+  const uint8_t *labels;    /* MulSupCon, BCE */
+  const uint8_t *row_mask;  /* BCE: 1 = labelled row */
+} mbk_loss_desc;
+
 typedef struct mbk_ctx_params {
   uint32_t struct_size; /* sizeof(mbk_ctx_params) */
   int32_t threads;      /* 0 = backend default */
@@ -169,6 +201,12 @@ typedef struct mbk_iface {
                            int32_t n_in, mbk_tensor *const *out, int32_t n_out);
   msc_status (*op_backward)(mbk_op *op, mbk_tensor *const *in, int32_t n_in,
                             mbk_tensor *const *out, int32_t n_out);
+
+  /* Sets t's shape (ndim 1, 2 or 4) with every element 0. */
+  msc_status (*tensor_zero)(mbk_tensor *t, int32_t ndim, const int64_t *dims);
+  /* One loss term (see mbk_loss_desc): *value = the term, grad (grad2) += weight × ∂/∂x. */
+  msc_status (*loss)(mbk_ctx *ctx, const mbk_loss_desc *desc, const mbk_tensor *x,
+                     const mbk_tensor *x2, double *value, mbk_tensor *grad, mbk_tensor *grad2);
 } mbk_iface;
 
 /* The one symbol a backend module exports (see MBK_MODULE_INIT_SYMBOL). */

@@ -133,6 +133,8 @@ static const char *missing_function(const mbk_iface *it) {
   MSCI_REQUIRE(op_free)
   MSCI_REQUIRE(op_forward)
   MSCI_REQUIRE(op_backward)
+  MSCI_REQUIRE(tensor_zero)
+  MSCI_REQUIRE(loss)
 #undef MSCI_REQUIRE
   return NULL;
 }

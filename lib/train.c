@@ -223,88 +223,115 @@ static msc_status stage_views(msc_model *m, msci_exec *e, int32_t k, const msc_b
 
 /* ---- the objective ------------------------------------------------------------------------ */
 
+/* Host-side facts about the batch's labels; the embeddings stay on the backend. */
 typedef struct objective {
   int64_t n, rows;  /* samples, rows = V·N */
   int64_t p, c;     /* projection size, classes */
-  float *z[MSCI_MAX_MODALITIES], *gz[MSCI_MAX_MODALITIES];
-  float *zf, *gzf, *logits, *glog;
-  float *ga, *gb;   /* scratch for one term's gradients */
   uint8_t *y;       /* rows × c labels (row r is sample r mod N) */
   uint8_t *lab;     /* rows: labelled? */
   int32_t *keys;    /* labelled rows, in row order */
   int64_t n_keys;
-  float *e, *ge;    /* gathered labelled embeddings and their gradient */
-  uint8_t *ey;
+  uint8_t *ey;      /* the keys' labels */
 } objective;
 
 static void objective_free(objective *o) {
-  for (int32_t k = 0; k < MSCI_MAX_MODALITIES; ++k) free(o->z[k]), free(o->gz[k]);
-  free(o->zf), free(o->gzf), free(o->logits), free(o->glog), free(o->ga), free(o->gb);
-  free(o->y), free(o->lab), free(o->keys), free(o->e), free(o->ge), free(o->ey);
+  free(o->y), free(o->lab), free(o->keys), free(o->ey);
 }
 
-static void axpy(float *y, const float *x, double a, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += (float)(a * x[i]);
-}
-
-/* MulSupCon over the labelled rows of z (rows × p): gathers them, runs the term and
- * scatters λ·gradient back into gz. */
-static msc_status mulsupcon_rows(objective *o, const float *z, float *gz, float tau,
-                                 int32_t per_anchor, double weight, double *loss) {
-  *loss = 0;
-  if (o->n_keys < 2) return MSC_OK; /* no pair of labelled rows: R = 0 */
-  for (int64_t r = 0; r < o->n_keys; ++r) {
-    memcpy(o->e + r * o->p, z + (int64_t)o->keys[r] * o->p, (size_t)o->p * sizeof(float));
-    memcpy(o->ey + r * o->c, o->y + (int64_t)o->keys[r] * o->c, (size_t)o->c);
+static msc_status alloc_objective(const msc_model *m, const msc_batch *b, objective *o) {
+  memset(o, 0, sizeof *o);
+  o->n = b->n;
+  o->rows = m->train->cfg.views * b->n;
+  o->p = m->graph.proj_dim;
+  o->c = m->graph.classes;
+  o->y = calloc((size_t)(o->rows * o->c), 1);
+  o->lab = calloc((size_t)o->rows, 1);
+  o->keys = malloc((size_t)o->rows * sizeof(int32_t));
+  o->ey = malloc((size_t)(o->rows * o->c));
+  if (!o->y || !o->lab || !o->keys || !o->ey)
+    return msci_fail(MSC_E_OUT_OF_MEMORY, "training step");
+  /* Labels: a sample is labelled when the batch has labels and its flag (if any) is set.
+   * Unlabelled samples feed only the self-supervised terms. */
+  if (b->labels) {
+    if (b->classes != o->c)
+      return msci_fail(MSC_E_SHAPE, "labels have %lld classes, the model %lld",
+                       (long long)b->classes, (long long)o->c);
+    for (int64_t r = 0; r < o->rows; ++r) {
+      int64_t i = r % o->n;
+      o->lab[r] = b->labeled ? b->labeled[i] : 1;
+      memcpy(o->y + r * o->c, b->labels + i * o->c, (size_t)o->c);
+      if (o->lab[r]) {
+        memcpy(o->ey + o->n_keys * o->c, o->y + r * o->c, (size_t)o->c);
+        o->keys[o->n_keys++] = (int32_t)r;
+      }
+    }
   }
-  MSCI_TRY(msci_loss_mulsupcon(o->e, o->ey, o->n_keys, o->p, o->c, tau, per_anchor, loss, o->ge));
-  for (int64_t r = 0; r < o->n_keys; ++r)
-    axpy(gz + (int64_t)o->keys[r] * o->p, o->ge + r * o->p, weight, o->p);
   return MSC_OK;
 }
 
-static msc_status compute_objective(const msc_model *m, objective *o, msc_step_result *res,
-                                    double *total) {
+/* Zeroed gradient tensors for the outputs the objective reads. */
+static msc_status zero_grad_of(msc_model *m, msci_exec *e, int32_t node, int64_t rows,
+                               int64_t cols) {
+  mbk_tensor *t = NULL;
+  int64_t dims[2] = {rows, cols};
+  MSCI_TRY(msci_exec_grad_for(m, e, node, &t));
+  return m->be->tensor_zero(t, 2, dims);
+}
+
+/* One term on the backend: value into *value, weight × gradient into the nodes' grads. */
+static msc_status term(msc_model *m, msci_exec *e, mbk_loss_desc *d, int32_t node,
+                       int32_t node2, double *value) {
+  return m->be->loss(e->ctx, d, e->act[node], node2 >= 0 ? e->act[node2] : NULL, value,
+                     e->grad[node], node2 >= 0 ? e->grad[node2] : NULL);
+}
+
+static msc_status compute_objective(msc_model *m, msci_exec *e, const objective *o,
+                                    msc_step_result *res, double *total) {
   const msci_train_cfg *c = &m->train->cfg;
+  const msci_graph *g = &m->graph;
   int32_t nm = m->cfg.n_mod, views = c->views;
-  int64_t n = o->n, p = o->p, np = o->rows * p;
-  double l, sum = 0;
+  int64_t n = o->n;
+  double l;
   double l_intra = 0, l_inter = 0, l_fused = 0, l_views = 0, l_bce = 0;
   if (c->lambda_intra > 0)
     for (int32_t k = 0; k < nm; ++k) {
-      MSCI_TRY(msci_loss_ntxent(o->z[k], o->z[k] + n * p, n, p, c->tau_intra, &l, o->ga, o->gb));
+      mbk_loss_desc d = {.type = MBK_LOSS_NTXENT, .n = n, .d = o->p, .tau = c->tau_intra,
+                         .weight = c->lambda_intra / nm};
+      MSCI_TRY(term(m, e, &d, g->proj[k], -1, &l));
       l_intra += l / nm;
-      axpy(o->gz[k], o->ga, c->lambda_intra / nm, n * p);
-      axpy(o->gz[k] + n * p, o->gb, c->lambda_intra / nm, n * p);
     }
   int32_t combos = nm * (nm - 1) / 2 * views;
   if (c->lambda_inter > 0 && combos > 0)
     for (int32_t a = 0; a < nm; ++a)
       for (int32_t b = a + 1; b < nm; ++b)
         for (int32_t v = 0; v < views; ++v) {
-          int64_t off = v * n * p;
-          MSCI_TRY(msci_loss_infonce(o->z[a] + off, o->z[b] + off, n, p, c->tau_inter, &l, o->ga,
-                                     o->gb));
+          mbk_loss_desc d = {.type = MBK_LOSS_INFONCE, .n = n, .row0 = v * n, .d = o->p,
+                             .tau = c->tau_inter, .weight = c->lambda_inter / combos};
+          MSCI_TRY(term(m, e, &d, g->proj[a], g->proj[b], &l));
           l_inter += l / combos;
-          axpy(o->gz[a] + off, o->ga, c->lambda_inter / combos, n * p);
-          axpy(o->gz[b] + off, o->gb, c->lambda_inter / combos, n * p);
         }
-  if (c->lambda_fused > 0)
-    MSCI_TRY(mulsupcon_rows(o, o->zf, o->gzf, c->tau_fused, c->per_anchor, c->lambda_fused,
-                            &l_fused));
-  if (c->lambda_views > 0)
+  /* MulSupCon needs two labelled rows at least; otherwise R = 0 and the term is 0. */
+  mbk_loss_desc msc = {.type = MBK_LOSS_MULSUPCON, .n = o->n_keys, .d = o->p, .c = o->c,
+                       .per_anchor = c->per_anchor, .rows = o->keys, .labels = o->ey};
+  if (c->lambda_fused > 0 && o->n_keys >= 2) {
+    msc.tau = c->tau_fused;
+    msc.weight = c->lambda_fused;
+    MSCI_TRY(term(m, e, &msc, g->fused_proj, -1, &l_fused));
+  }
+  if (c->lambda_views > 0 && o->n_keys >= 2)
     for (int32_t k = 0; k < nm; ++k) {
-      MSCI_TRY(mulsupcon_rows(o, o->z[k], o->gz[k], c->tau_views, c->per_anchor,
-                              c->lambda_views / nm, &l));
+      msc.tau = c->tau_views;
+      msc.weight = c->lambda_views / nm;
+      MSCI_TRY(term(m, e, &msc, g->proj[k], -1, &l));
       l_views += l / nm;
     }
   if (c->lambda_bce > 0) {
-    MSCI_TRY(msci_loss_bce(o->logits, o->y, o->rows, o->c, o->lab, &l_bce, o->ga));
-    axpy(o->glog, o->ga, c->lambda_bce, o->rows * o->c);
+    mbk_loss_desc d = {.type = MBK_LOSS_BCE, .n = o->rows, .c = o->c, .d = o->c,
+                       .weight = c->lambda_bce, .labels = o->y, .row_mask = o->lab};
+    MSCI_TRY(term(m, e, &d, g->logits, -1, &l_bce));
   }
-  sum = c->lambda_intra * l_intra + c->lambda_inter * l_inter + c->lambda_fused * l_fused +
-        c->lambda_views * l_views + c->lambda_bce * l_bce;
-  (void)np;
+  double sum = c->lambda_intra * l_intra + c->lambda_inter * l_inter +
+               c->lambda_fused * l_fused + c->lambda_views * l_views + c->lambda_bce * l_bce;
   res->loss = sum;
   res->loss_intra = l_intra;
   res->loss_inter = l_inter;
@@ -323,65 +350,12 @@ static int all_finite(const float *x, int64_t n) {
 
 /* ---- the step ----------------------------------------------------------------------------- */
 
-static msc_status alloc_objective(const msc_model *m, const msc_batch *b, objective *o) {
-  int32_t views = m->train->cfg.views;
-  memset(o, 0, sizeof *o);
-  o->n = b->n;
-  o->rows = views * b->n;
-  o->p = m->graph.proj_dim;
-  o->c = m->graph.classes;
-  int64_t big = o->rows * (o->p > o->c ? o->p : o->c);
-  for (int32_t k = 0; k < m->cfg.n_mod; ++k) {
-    o->z[k] = malloc((size_t)(o->rows * o->p) * sizeof(float));
-    o->gz[k] = calloc((size_t)(o->rows * o->p), sizeof(float));
-    if (!o->z[k] || !o->gz[k]) return msci_fail(MSC_E_OUT_OF_MEMORY, "training step");
-  }
-  o->zf = malloc((size_t)(o->rows * o->p) * sizeof(float));
-  o->gzf = calloc((size_t)(o->rows * o->p), sizeof(float));
-  o->logits = malloc((size_t)(o->rows * o->c) * sizeof(float));
-  o->glog = calloc((size_t)(o->rows * o->c), sizeof(float));
-  o->ga = malloc((size_t)big * sizeof(float));
-  o->gb = malloc((size_t)big * sizeof(float));
-  o->y = calloc((size_t)(o->rows * o->c), 1);
-  o->lab = calloc((size_t)o->rows, 1);
-  o->keys = malloc((size_t)o->rows * sizeof(int32_t));
-  o->e = malloc((size_t)(o->rows * o->p) * sizeof(float));
-  o->ge = malloc((size_t)(o->rows * o->p) * sizeof(float));
-  o->ey = malloc((size_t)(o->rows * o->c));
-  if (!o->zf || !o->gzf || !o->logits || !o->glog || !o->ga || !o->gb || !o->y || !o->lab ||
-      !o->keys || !o->e || !o->ge || !o->ey)
-    return msci_fail(MSC_E_OUT_OF_MEMORY, "training step");
-  /* Labels: a sample is labelled when the batch has labels and its flag (if any) is set.
-   * Unlabelled samples feed only the self-supervised terms. */
-  if (b->labels) {
-    if (b->classes != o->c)
-      return msci_fail(MSC_E_SHAPE, "labels have %lld classes, the model %lld",
-                       (long long)b->classes, (long long)o->c);
-    for (int64_t r = 0; r < o->rows; ++r) {
-      int64_t i = r % o->n;
-      o->lab[r] = b->labeled ? b->labeled[i] : 1;
-      memcpy(o->y + r * o->c, b->labels + i * o->c, (size_t)o->c);
-      if (o->lab[r]) o->keys[o->n_keys++] = (int32_t)r;
-    }
-  }
-  return MSC_OK;
-}
-
 static void mark_union(const msc_model *m, int32_t target, uint8_t *need, uint8_t *scratch,
                        uint8_t *need_input) {
   uint8_t in[MSCI_MAX_MODALITIES];
   msci_graph_mark(&m->graph, target, scratch, in);
   for (int32_t i = 0; i < m->graph.n_nodes; ++i) need[i] |= scratch[i];
   for (int32_t k = 0; k < MSCI_MAX_MODALITIES; ++k) need_input[k] |= in[k];
-}
-
-/* Copies host arrays of gradients onto the backend as the gradients of node outputs. */
-static msc_status seed_grad(msc_model *m, msci_exec *e, int32_t node, const float *g,
-                            int64_t rows, int64_t cols) {
-  int64_t dims[2] = {rows, cols};
-  mbk_tensor *t = NULL;
-  MSCI_TRY(msci_exec_grad_for(m, e, node, &t));
-  return m->be->tensor_upload(t, 2, dims, g);
 }
 
 static msc_status restore_running_stats(msc_model *m) {
@@ -471,25 +445,24 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
   for (int32_t k = 0; st == MSC_OK && k < m->cfg.n_mod; ++k)
     if (need_input[k]) st = stage_views(m, e, k, b);
   if (st == MSC_OK) st = msci_exec_forward(m, e, need);
+  /* The objective reads the projections and logits where they are and adds the
+   * weighted gradients of its terms into zeroed gradient tensors. */
+  if (st == MSC_OK) msci_exec_zero_grad(m, e);
   for (int32_t k = 0; st == MSC_OK && want_proj && k < m->cfg.n_mod; ++k)
-    st = m->be->tensor_download(e->act[g->proj[k]], o.z[k], (size_t)(rows * o.p));
-  if (st == MSC_OK && c->lambda_fused > 0)
-    st = m->be->tensor_download(e->act[g->fused_proj], o.zf, (size_t)(rows * o.p));
-  if (st == MSC_OK && c->lambda_bce > 0)
-    st = m->be->tensor_download(e->act[g->logits], o.logits, (size_t)(rows * o.c));
+    st = zero_grad_of(m, e, g->proj[k], rows, o.p);
+  if (st == MSC_OK && c->lambda_fused > 0) st = zero_grad_of(m, e, g->fused_proj, rows, o.p);
+  if (st == MSC_OK && c->lambda_bce > 0) st = zero_grad_of(m, e, g->logits, rows, o.c);
   double total = 0;
-  if (st == MSC_OK) st = compute_objective(m, &o, res, &total);
   int skipped = 0;
+  if (st == MSC_OK) {
+    st = compute_objective(m, e, &o, res, &total);
+    /* A term that meets non-finite projections reports MSC_E_NUMERICAL: a skipped step
+     * (unlike a non-finite input pixel, refused above before anything ran). */
+    skipped = st == MSC_E_NUMERICAL;
+  }
   if (st == MSC_OK && !isfinite(total)) {
     skipped = 1;
     st = msci_fail(MSC_E_NUMERICAL, "the loss is not finite: step %lld skipped", (long long)t->step);
-  }
-  if (st == MSC_OK) {
-    msci_exec_zero_grad(m, e);
-    for (int32_t k = 0; st == MSC_OK && want_proj && k < m->cfg.n_mod; ++k)
-      st = seed_grad(m, e, g->proj[k], o.gz[k], rows, o.p);
-    if (st == MSC_OK && c->lambda_fused > 0) st = seed_grad(m, e, g->fused_proj, o.gzf, rows, o.p);
-    if (st == MSC_OK && c->lambda_bce > 0) st = seed_grad(m, e, g->logits, o.glog, rows, o.c);
   }
   if (st == MSC_OK) st = msci_exec_backward(m, e, need);
   if (st == MSC_OK) st = optimiser_step(m, e, &skipped);

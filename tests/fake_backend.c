@@ -166,6 +166,18 @@ static msc_status fake_op_backward(mbk_op *op, mbk_tensor *const *in, int32_t n_
   return g_host->fail(MSC_E_UNSUPPORTED, FAKE_NAME ": op_backward is not supported");
 }
 
+static msc_status fake_tensor_zero(mbk_tensor *t, int32_t ndim, const int64_t *dims) {
+  (void)t, (void)ndim, (void)dims;
+  return g_host->fail(MSC_E_UNSUPPORTED, FAKE_NAME ": tensor_zero is not supported");
+}
+
+static msc_status fake_loss(mbk_ctx *ctx, const mbk_loss_desc *desc, const mbk_tensor *x,
+                            const mbk_tensor *x2, double *value, mbk_tensor *grad,
+                            mbk_tensor *grad2) {
+  (void)ctx, (void)desc, (void)x, (void)x2, (void)value, (void)grad, (void)grad2;
+  return g_host->fail(MSC_E_UNSUPPORTED, FAKE_NAME ": loss is not supported");
+}
+
 static const mbk_iface g_iface = {
     .api_version = FAKE_API_VERSION,
     .struct_size = (uint32_t)sizeof(mbk_iface),
@@ -182,6 +194,8 @@ static const mbk_iface g_iface = {
     .op_free = fake_op_free,
     .op_forward = fake_op_forward,
     .op_backward = fake_op_backward,
+    .tensor_zero = fake_tensor_zero,
+    .loss = fake_loss,
 };
 
 FAKE_EXPORT msc_status msc_backend_module_init(const mbk_host *host, const mbk_iface **out);

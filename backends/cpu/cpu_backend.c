@@ -359,6 +359,8 @@ static const mbk_iface cpu_iface = {
     .op_free = cpu_op_free,
     .op_forward = cpu_op_forward,
     .op_backward = cpu_op_backward,
+    .tensor_zero = cpu_tensor_zero,
+    .loss = cpu_loss,
 };
 
 msc_status mbk_cpu_init(const mbk_host *host, const mbk_iface **out) {

@@ -160,6 +160,11 @@ msc_status cpu_add_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
 msc_status cpu_linear_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
 msc_status cpu_concat_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
 
+/* Loss terms and zeroed tensors (cpu_loss.c). */
+msc_status cpu_tensor_zero(mbk_tensor *t, int32_t ndim, const int64_t *dims);
+msc_status cpu_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tensor *x,
+                    const mbk_tensor *x2, double *value, mbk_tensor *grad, mbk_tensor *grad2);
+
 /* Allocates a zeroed op of size bytes and fills the common header. */
 msc_status cpu_op_alloc(mbk_ctx *ctx, const mbk_op_desc *d, const cpu_op_vt *vt,
                         size_t size, mbk_op **out);

@@ -1,0 +1,122 @@
+/*
+ * cpu_loss.c — the loss terms on CPU tensors. The tensors live in host memory, so the
+ * terms run the core's own implementation (lib/loss.c) on their rows directly, and the
+ * weighted gradient is added into the gradient tensor in place.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_internal.h"
+#include "loss.h"
+
+msc_status cpu_tensor_zero(mbk_tensor *t, int32_t ndim, const int64_t *dims) {
+  if (!t || !dims) return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: tensor_zero: NULL argument");
+  for (int32_t i = 0; i < ndim; ++i)
+    if (dims[i] <= 0)
+      return CPU_FAIL(MSC_E_SHAPE, "cpu: tensor_zero: dimension %d is %lld", (int)i,
+                      (long long)dims[i]);
+  dnnl_memory_desc_t md;
+  CPU_CHECK(cpu_plain_md(ndim, dims, &md));
+  CPU_CHECK(cpu_tensor_set(t, ndim, dims, &md));
+  memset(t->data, 0, dnnl_memory_desc_get_size(&md));
+  return MSC_OK;
+}
+
+/* The plain row-major contents of a 2-D tensor of `cols` columns and at least `rows`
+ * rows: its own data when plain, else a converted copy made in r. */
+static msc_status plain_rows(mbk_ctx *ctx, const mbk_tensor *t, int64_t rows, int64_t cols,
+                             const char *what, cpu_reorder *r, const float **out) {
+  if (!t || t->ndim != 2 || t->dims[1] != cols || t->dims[0] < rows)
+    return CPU_FAIL(MSC_E_SHAPE, "cpu: loss: %s must be a 2-D tensor of >= %lld rows and %lld "
+                    "columns", what, (long long)rows, (long long)cols);
+  dnnl_memory_desc_t plain;
+  dnnl_memory_t mem;
+  CPU_CHECK(cpu_plain_md(2, t->dims, &plain));
+  CPU_CHECK(cpu_view_as(ctx, t, &plain, r, &mem));
+  void *h = NULL;
+  CPU_TRY(dnnl_memory_get_data_handle(mem, &h), "loss input");
+  *out = h;
+  return MSC_OK;
+}
+
+/* grad[rows r0..] += weight × g, for a plain gradient tensor shaped like x. */
+static msc_status add_into(mbk_tensor *grad, const mbk_tensor *x, int64_t r0, int64_t n,
+                           int64_t cols, const float *g, double weight) {
+  dnnl_memory_desc_t plain;
+  CPU_CHECK(cpu_plain_md(2, x->dims, &plain));
+  if (!grad || grad->ndim != 2 || grad->dims[0] != x->dims[0] || grad->dims[1] != x->dims[1] ||
+      !cpu_md_equal(&grad->md, &plain))
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: loss: the gradient tensor must be a plain "
+                    "tensor shaped like its input (made by tensor_zero)");
+  float *dst = (float *)grad->data + r0 * cols;
+  for (int64_t i = 0; i < n * cols; ++i) dst[i] += (float)(weight * g[i]);
+  grad->version++;
+  return MSC_OK;
+}
+
+static msc_status run_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tensor *x,
+                           const mbk_tensor *x2, double *value, mbk_tensor *grad,
+                           mbk_tensor *grad2, cpu_reorder *r1, cpu_reorder *r2, float *ga,
+                           float *gb, float *e) {
+  const float *a = NULL, *b = NULL;
+  switch (d->type) {
+  case MBK_LOSS_NTXENT:
+    CPU_CHECK(plain_rows(ctx, x, d->row0 + 2 * d->n, d->d, "x", r1, &a));
+    a += d->row0 * d->d;
+    CPU_CHECK(msci_loss_ntxent(a, a + d->n * d->d, d->n, d->d, d->tau, value, ga, gb));
+    CPU_CHECK(add_into(grad, x, d->row0, d->n, d->d, ga, d->weight));
+    return add_into(grad, x, d->row0 + d->n, d->n, d->d, gb, d->weight);
+  case MBK_LOSS_INFONCE:
+    CPU_CHECK(plain_rows(ctx, x, d->row0 + d->n, d->d, "x", r1, &a));
+    CPU_CHECK(plain_rows(ctx, x2, d->row0 + d->n, d->d, "x2", r2, &b));
+    CPU_CHECK(msci_loss_infonce(a + d->row0 * d->d, b + d->row0 * d->d, d->n, d->d, d->tau,
+                                value, ga, gb));
+    CPU_CHECK(add_into(grad, x, d->row0, d->n, d->d, ga, d->weight));
+    return add_into(grad2, x2, d->row0, d->n, d->d, gb, d->weight);
+  case MBK_LOSS_MULSUPCON: {
+    if (!d->rows || !d->labels)
+      return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: mulsupcon: rows and labels are required");
+    CPU_CHECK(plain_rows(ctx, x, 1, d->d, "x", r1, &a));
+    for (int64_t k = 0; k < d->n; ++k) {
+      if (d->rows[k] < 0 || d->rows[k] >= x->dims[0])
+        return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: mulsupcon: row %d out of range",
+                        (int)d->rows[k]);
+      memcpy(e + k * d->d, a + (int64_t)d->rows[k] * d->d, (size_t)d->d * sizeof(float));
+    }
+    CPU_CHECK(msci_loss_mulsupcon(e, d->labels, d->n, d->d, d->c, d->tau, d->per_anchor, value,
+                                  ga));
+    for (int64_t k = 0; k < d->n; ++k)
+      CPU_CHECK(add_into(grad, x, d->rows[k], 1, d->d, ga + k * d->d, d->weight));
+    return MSC_OK;
+  }
+  case MBK_LOSS_BCE:
+    if (!d->labels) return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: bce: labels are required");
+    CPU_CHECK(plain_rows(ctx, x, d->row0 + d->n, d->c, "logits", r1, &a));
+    CPU_CHECK(msci_loss_bce(a + d->row0 * d->c, d->labels, d->n, d->c, d->row_mask, value, ga));
+    return add_into(grad, x, d->row0, d->n, d->c, ga, d->weight);
+  default:
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: unknown loss type %d", (int)d->type);
+  }
+}
+
+msc_status cpu_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tensor *x,
+                    const mbk_tensor *x2, double *value, mbk_tensor *grad, mbk_tensor *grad2) {
+  if (!ctx || !d || !x || !value || !grad || (d->type == MBK_LOSS_INFONCE && (!x2 || !grad2)))
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: loss: NULL argument");
+  if (d->n <= 0 || d->d <= 0 || d->row0 < 0 || (d->type >= MBK_LOSS_MULSUPCON && d->c <= 0))
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: loss: bad sizes n=%lld d=%lld c=%lld row0=%lld",
+                    (long long)d->n, (long long)d->d, (long long)d->c, (long long)d->row0);
+  int64_t width = d->type == MBK_LOSS_BCE ? d->c : d->d;
+  size_t count = (size_t)d->n * (size_t)width;
+  float *ga = malloc(count * sizeof(float)), *gb = malloc(count * sizeof(float));
+  float *e = malloc(count * sizeof(float));
+  cpu_reorder r1, r2;
+  memset(&r1, 0, sizeof r1);
+  memset(&r2, 0, sizeof r2);
+  msc_status st = (ga && gb && e) ? run_loss(ctx, d, x, x2, value, grad, grad2, &r1, &r2, ga, gb, e)
+                                  : CPU_FAIL(MSC_E_OUT_OF_MEMORY, "cpu: loss scratch");
+  cpu_reorder_destroy(&r1);
+  cpu_reorder_destroy(&r2);
+  free(ga), free(gb), free(e);
+  return st;
+}

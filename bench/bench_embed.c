@@ -14,15 +14,6 @@
 #include "bench_util.h"
 #include "mosaic/mosaic.h"
 
-#define CHECK(call)                                                                     \
-  do {                                                                                  \
-    msc_status st_ = (call);                                                            \
-    if (st_ != MSC_OK) {                                                                \
-      fprintf(stderr, "%s: %s\n", #call, msc_last_error());                             \
-      exit(1);                                                                          \
-    }                                                                                   \
-  } while (0)
-
 int main(int argc, char **argv) {
   const char *encoder = bench_arg(argc, argv, "--encoder", "resnet18");
   int64_t batch = atoll(bench_arg(argc, argv, "--batch", "64"));

@@ -21,15 +21,6 @@
 #include "loss.h"
 #include "mosaic/mosaic.h"
 
-#define CHECK(call)                                                                     \
-  do {                                                                                  \
-    msc_status st_ = (call);                                                            \
-    if (st_ != MSC_OK) {                                                                \
-      fprintf(stderr, "%s: %s\n", #call, msc_last_error());                             \
-      exit(1);                                                                          \
-    }                                                                                   \
-  } while (0)
-
 typedef struct inputs {
   int64_t n, d, c;
   float *za, *zb, *ga, *gb, *logits, *glog;

@@ -3,6 +3,20 @@
 #define MOSAIC_BENCH_UTIL_H
 
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "mosaic/mosaic.h"
+
+/* Benchmarks stop at the first failing call, saying which and why. */
+#define CHECK(call)                                                                     \
+  do {                                                                                  \
+    msc_status st_ = (call);                                                            \
+    if (st_ != MSC_OK) {                                                                \
+      fprintf(stderr, "%s: %s\n", #call, msc_last_error());                             \
+      exit(1);                                                                          \
+    }                                                                                   \
+  } while (0)
 
 /* Monotonic time in seconds. */
 double bench_now(void);

@@ -46,40 +46,14 @@ MSC_API msc_status msc_model_embedding_size(const msc_model *m, int32_t which, i
 }
 
 /* Normalises one modality's patches with the model's statistics into the executor's
- * staging buffer, refusing non-finite pixels, and uploads them. */
+ * staging buffer and uploads them. */
 static msc_status stage_input(msc_model *m, msci_exec *e, int32_t k, const msc_batch *b) {
-  const msci_modality_cfg *mc = &m->cfg.mod[k];
-  const msci_batch_modality *bm = msci_batch_find(b, mc->name);
-  if (!bm)
-    return msci_fail(MSC_E_NOT_FOUND, "the batch has no modality '%s', which this output needs",
-                     mc->name);
-  if (bm->c != mc->bands || bm->h != mc->size || bm->w != mc->size)
-    return msci_fail(MSC_E_SHAPE, "modality %s: got %lldx%lldx%lldx%lld, expected "
-                     "%lldx%lldx%lldx%lld (N×bands×H×W)", mc->name, (long long)b->n,
-                     (long long)bm->c, (long long)bm->h, (long long)bm->w, (long long)b->n,
-                     (long long)mc->bands, (long long)mc->size, (long long)mc->size);
-  size_t plane = (size_t)(bm->h * bm->w);
-  size_t count = (size_t)b->n * (size_t)bm->c * plane;
-  if (count > e->stage_cap) {
-    float *s = realloc(e->stage, count * sizeof(float));
-    if (!s) return msci_fail(MSC_E_OUT_OF_MEMORY, "modality %s: staging buffer", mc->name);
-    e->stage = s;
-    e->stage_cap = count;
-  }
+  const msci_batch_modality *bm = NULL;
+  MSCI_TRY(msci_model_input(m, k, b, &bm));
+  int64_t plane = bm->h * bm->w, chw = bm->c * plane;
+  MSCI_TRY(msci_exec_stage(e, (size_t)(b->n * chw)));
   for (int64_t n = 0; n < b->n; ++n)
-    for (int64_t c = 0; c < bm->c; ++c) {
-      size_t off = ((size_t)n * (size_t)bm->c + (size_t)c) * plane;
-      const float *src = bm->data + off;
-      float *dst = e->stage + off;
-      float mean = mc->mean[c], inv = 1.0f / mc->std[c];
-      for (size_t p = 0; p < plane; ++p) {
-        if (!isfinite(src[p]))
-          return msci_fail(MSC_E_NUMERICAL, "modality %s: sample %lld band %lld has a non-finite "
-                           "value at pixel (%zu, %zu)", mc->name, (long long)n, (long long)c,
-                           p / (size_t)bm->w, p % (size_t)bm->w);
-        dst[p] = (src[p] - mean) * inv;
-      }
-    }
+    msci_model_normalise(m, k, bm->data + n * chw, plane, e->stage + n * chw);
   int64_t dims[4] = {b->n, bm->c, bm->h, bm->w};
   return m->be->tensor_upload(e->input[k], 4, dims, e->stage);
 }

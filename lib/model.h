@@ -167,6 +167,19 @@ struct msci_exec {
   msci_exec *next;
 };
 
+/* ---- inputs (model_input.c) ------------------------------------------------------------ */
+
+struct msci_batch_modality;
+/* The batch's array for modality k, checked against the model: present, of the model's
+ * shape, every value finite (errors name the modality, sample, band and pixel). */
+msc_status msci_model_input(const msc_model *m, int32_t k, const msc_batch *b,
+                            const struct msci_batch_modality **out);
+/* Normalises one sample (bands × plane floats) with modality k's mean and std. */
+void msci_model_normalise(const msc_model *m, int32_t k, const float *src, int64_t plane,
+                          float *dst);
+/* Grows the executor's host staging buffer to at least count floats. */
+msc_status msci_exec_stage(msci_exec *e, size_t count);
+
 /* Takes an idle executor for batch size n from the pool, or makes one. */
 msc_status msci_exec_acquire(msc_model *m, int64_t n, int32_t training, msci_exec **out);
 void msci_exec_release(msc_model *m, msci_exec *e);

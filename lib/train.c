@@ -172,38 +172,18 @@ msc_status msci_train_ensure_ready(msc_model *m) {
  * thread that computes them. */
 static msc_status stage_views(msc_model *m, msci_exec *e, int32_t k, const msc_batch *b) {
   const msci_modality_cfg *mc = &m->cfg.mod[k];
-  const msci_batch_modality *bm = msci_batch_find(b, mc->name);
-  if (!bm)
-    return msci_fail(MSC_E_NOT_FOUND, "the batch has no modality '%s'", mc->name);
-  if (bm->c != mc->bands || bm->h != mc->size || bm->w != mc->size)
-    return msci_fail(MSC_E_SHAPE, "modality %s: got %lldx%lldx%lldx%lld, expected "
-                     "%lldx%lldx%lldx%lld (N×bands×H×W)", mc->name, (long long)b->n,
-                     (long long)bm->c, (long long)bm->h, (long long)bm->w, (long long)b->n,
-                     (long long)mc->bands, (long long)mc->size, (long long)mc->size);
+  const msci_batch_modality *bm = NULL;
+  MSCI_TRY(msci_model_input(m, k, b, &bm));
   int32_t views = m->train->cfg.views;
   size_t chw = (size_t)(bm->c * bm->h * bm->w), plane = (size_t)(bm->h * bm->w);
-  size_t count = (size_t)views * (size_t)b->n * chw;
-  if (count > e->stage_cap) {
-    float *s = realloc(e->stage, count * sizeof(float));
-    if (!s) return msci_fail(MSC_E_OUT_OF_MEMORY, "modality %s: views", mc->name);
-    e->stage = s;
-    e->stage_cap = count;
-  }
-  for (size_t i = 0; i < (size_t)b->n * chw; ++i)
-    if (!isfinite(bm->data[i]))
-      return msci_fail(MSC_E_NUMERICAL, "modality %s: sample %zu band %zu has a non-finite value",
-                       mc->name, i / chw, (i % chw) / plane);
+  MSCI_TRY(msci_exec_stage(e, (size_t)views * (size_t)b->n * chw));
   uint64_t seed = m->train->seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(m->train->step + 1));
   msc_status st = MSC_OK;
 #pragma omp parallel for schedule(dynamic) if (b->n > 1)
   for (int64_t i = 0; i < b->n; ++i) {
     float *norm = malloc(chw * sizeof(float)), *scratch = malloc(chw * sizeof(float));
     msc_status local = (norm && scratch) ? MSC_OK : MSC_E_OUT_OF_MEMORY;
-    for (size_t c = 0; local == MSC_OK && c < (size_t)bm->c; ++c) {
-      float mean = mc->mean[c], inv = 1.0f / mc->std[c];
-      const float *src = bm->data + (size_t)i * chw + c * plane;
-      for (size_t p = 0; p < plane; ++p) norm[c * plane + p] = (src[p] - mean) * inv;
-    }
+    if (local == MSC_OK) msci_model_normalise(m, k, bm->data + (size_t)i * chw, (int64_t)plane, norm);
     for (int32_t v = 0; local == MSC_OK && v < views; ++v)
       local = msci_augment_view(&m->train->aug, seed, i, v, k, m->train->aug.kind[k], norm,
                                 bm->c, bm->h, bm->w,

@@ -84,6 +84,28 @@ msc_status msci_dataset_set_classes(msc_dataset *ds, const char *const *names, i
 msc_status msci_sample_set_label_names(msci_sample *s, const msc_dataset *ds,
                                        const char *const *names, int32_t n);
 
+/* ---- band selection (data.s1_bands / data.s2_bands) ------------------------------------ */
+
+
+/* A band a format offers: its name, and the published statistics when there are some. */
+typedef struct msci_band_info {
+  const char *name;
+  int has_stats;
+  float mean, std;
+} msci_band_info;
+
+/* Parses the value s of option key into indices of table[0..nt): "default" gives the
+ * format's default list def[0..ndef) (def NULL: 0..ndef-1), "none" or "" gives 0 (no such
+ * modality), else a ','-separated list of band names in the wanted order. Returns the
+ * count, or -1 with the error set (an unknown or repeated name; the message lists the
+ * bands). idx needs nt entries. */
+int msci_parse_bands(const char *key, const char *s, const msci_band_info *table, int nt,
+                     const int *def, int ndef, int *idx);
+/* msci_dataset_set_modality with the names of table[idx[0..n)], and their statistics when
+ * every selected band has some. */
+msc_status msci_dataset_set_bands(msc_dataset *ds, int32_t k, const char *name, int64_t size,
+                                  const msci_band_info *table, const int *idx, int n);
+
 /* ---- reading -------------------------------------------------------------------------------- */
 
 /* Reads modality k of sample i into dst (bands × size × size), resampled. Errors name
@@ -91,6 +113,16 @@ msc_status msci_sample_set_label_names(msci_sample *s, const msc_dataset *ds,
 msc_status msci_dataset_read(const msc_dataset *ds, int64_t i, int32_t k, float *dst);
 
 /* ---- openers (one per format), called by msc_dataset_open after the common options ------ */
+
+/* BigEarthNet's 19 classes in index order (DATA.md), shared by v1 and v2. */
+extern const char *const msci_ben_classes[19];
+/* The v2 class index of a v1 (43-class) label name; -1 for the 11 names that drop out,
+ * -2 for a name that is not a v1 label. */
+int msci_ben1_map_label(const char *name);
+
+/* SEN12MS labels: IGBP fractions (codes 1..17) → the 10 simplified classes, present at a
+ * fraction >= 0.1. */
+void msci_sen12ms_labels(const double *frac17, uint8_t *labels10);
 
 typedef msc_status (*msci_dataset_opener)(msc_dataset *ds, const char *root,
                                           const msc_options *opts);

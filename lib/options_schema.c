@@ -356,6 +356,28 @@ const msci_opt_def msci_opt_table[] = {
             "steps of the whole schedule, warm-up included (0: constant after warm-up)"),
     OPT_FLOAT("optim.clip_norm", "0", 0.0, 1e9,
               "clip the global gradient norm to this value (0: off)"),
+    /* datasets (DATA.md, lib/dataset.h) */
+    OPT_CHOICE("data.split", "train", "train|validation|test|all",
+               "dataset split to open (formats without splits: all)"),
+    OPT_FLOAT_GT("data.fraction", "1", 0.0, 1.0,
+                 "share of the split kept, drawn by iterative stratification with seed"),
+    OPT_CHOICE("data.resample", "bilinear", "bilinear|nearest",
+               "resampling of bands below the patch size"),
+    OPT_CHOICE("data.on_missing", "fail", "fail|skip",
+               "a patch with a missing file fails the open, or is skipped and counted"),
+    OPT_INT("data.include_snow_cloud", "0", 0, 1,
+            "BigEarthNet v2: keep patches with seasonal snow, cloud or shadow (0/1)"),
+    OPT_STRING("data.metadata", "", NULL,
+               "metadata table (TSV, or zstd-compressed TSV) instead of the one in the root: "
+               "BigEarthNet v2's metadata.tsv, the manifest's manifest.tsv, SEN12MS's IGBP "
+               "fraction table"),
+    OPT_STRING("data.s1_bands", "default", NULL,
+               "S1 bands in order, ','-separated (e.g. \"VH,VV\"); \"default\": the format's "
+               "set (VV,VH); \"none\": no S1 modality"),
+    OPT_STRING("data.s2_bands", "default", NULL,
+               "S2 bands in order, ','-separated (e.g. \"B04,B03,B02\"); \"default\": the "
+               "format's set (BigEarthNet: its 12 bands; SEN12MS: the standard 10; EuroSAT: "
+               "all 13, B8A after B08); \"none\": no S2 modality"),
 };
 
 const int32_t msci_opt_table_count =

@@ -443,6 +443,240 @@ MSC_API msc_status msc_batch_set_labels(msc_batch *batch, const uint8_t *multi_h
 MSC_API msc_status msc_batch_set_labeled(msc_batch *batch, const uint8_t *flags, int64_t n);
 
 /* ------------------------------------------------------------------------------ */
+/* Datasets                                                                        */
+/* ------------------------------------------------------------------------------ */
+
+/*
+ * An msc_dataset is the list of samples of one dataset on disk — BigEarthNet v2
+ * ("bigearthnet-v2"), BigEarthNet v1 with S1 ("bigearthnet-v1"), SEN12MS ("sen12ms"),
+ * EuroSAT multispectral ("eurosat") or a TSV manifest of the user's own patches
+ * ("manifest"); DATA.md gives each layout — with its labels, read into batches on
+ * demand. Opening reads the metadata only (and checks that every file exists); pixels
+ * are read by msc_dataset_fill_batch. Values are raw (reflectance, dB): the model
+ * applies its normalisation statistics (modality.#.mean / .std), for which
+ * msc_dataset_stats and msc_dataset_compute_stats give the numbers.
+ *
+ * Options (keys "data.*", see docs/options.md): data.split (train, validation, test or
+ * all), data.fraction with seed (a stratified low-label subset), data.resample
+ * (bilinear or nearest, for bands below the patch size), data.on_missing (fail or skip
+ * patches with missing files), data.include_snow_cloud, data.metadata, data.s1_bands /
+ * data.s2_bands (band selection and order).
+ *
+ * Thread safety: an open dataset is read-only; every function may be called
+ * concurrently from any number of threads on the same dataset (each filling its own
+ * batch). msc_dataset_free needs exclusive access.
+ */
+typedef struct msc_dataset msc_dataset;
+
+/**
+ * Opens the dataset of the given format under the directory root.
+ * opts may be NULL (every default: BigEarthNet's train split, all bands, bilinear).
+ * The samples are those of data.split (formats without splits need "all"), without the
+ * excluded ones (BigEarthNet v2: seasonal snow, cloud or shadow unless
+ * data.include_snow_cloud = 1), then, when data.fraction < 1, a subset of
+ * round(fraction · n) samples drawn by iterative stratification (Sechidis et al. 2011)
+ * seeded by "seed", so every class keeps its share: the same options give the same
+ * samples in the same order.
+ * A patch with a missing file fails the open (data.on_missing = "fail", the message
+ * names the patch and the file) or is left out and counted (data.on_missing = "skip",
+ * see msc_dataset_skipped); it is never zero-filled.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL root, format or out; an option of the
+ * wrong type; a format without splits and data.split other than "all");
+ * MSC_E_NOT_FOUND (an unknown format: the message lists them; a missing file with
+ * on_missing = "fail"); MSC_E_IO (root or the metadata cannot be read: the message has
+ * the path and the reason); MSC_E_BAD_FORMAT (malformed metadata: the message names the
+ * line or the patch, e.g. an unknown class name); MSC_E_OUT_OF_MEMORY. *out is
+ * untouched on error. Since 0.1.0.
+ */
+MSC_API msc_status msc_dataset_open(const char *root, const char *format,
+                                    const msc_options *opts, msc_dataset **out);
+
+/** Frees a dataset; NULL is accepted. Since 0.1.0. */
+MSC_API void msc_dataset_free(msc_dataset *ds);
+
+/** Number of samples (0 for NULL). Thread-safe. Since 0.1.0. */
+MSC_API int64_t msc_dataset_size(const msc_dataset *ds);
+
+/**
+ * Number of patches left out at open because a file was missing (data.on_missing =
+ * "skip"); 0 for NULL. Their ids go to the log callback at debug level. Since 0.1.0.
+ */
+MSC_API int64_t msc_dataset_skipped(const msc_dataset *ds);
+
+/** Number of classes C of the labels (0 for NULL). Since 0.1.0. */
+MSC_API int64_t msc_dataset_class_count(const msc_dataset *ds);
+
+/**
+ * Name of class i (0 ≤ i < C), owned by the dataset and valid until msc_dataset_free;
+ * NULL for NULL or i out of range. Since 0.1.0.
+ */
+MSC_API const char *msc_dataset_class_name(const msc_dataset *ds, int64_t i);
+
+/** Number of modalities of each sample (0 for NULL). Since 0.1.0. */
+MSC_API int32_t msc_dataset_modality_count(const msc_dataset *ds);
+
+/**
+ * Name of modality i ("s1", "s2", ...), the name its patches get in a batch; owned by
+ * the dataset. NULL for NULL or i out of range. Since 0.1.0.
+ */
+MSC_API const char *msc_dataset_modality_name(const msc_dataset *ds, int32_t i);
+
+/**
+ * Bands and patch size (height = width, after resampling) of modality i.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL); MSC_E_NOT_FOUND (i out of range).
+ * Since 0.1.0.
+ */
+MSC_API msc_status msc_dataset_modality_shape(const msc_dataset *ds, int32_t i,
+                                              int64_t *bands, int64_t *size);
+
+/**
+ * Writes the id of sample i (e.g. the BigEarthNet patch name) into buf with the size
+ * protocol of msc_options_get_string: up to cap-1 bytes and a NUL; *len (if not NULL)
+ * receives the full length, so cap = 0 (buf may then be NULL) asks for the size.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL ds, NULL buf with cap > 0, i out of
+ * range); MSC_E_BUFFER_TOO_SMALL (cap ≤ the length; buf holds the truncated prefix).
+ * Since 0.1.0.
+ */
+MSC_API msc_status msc_dataset_sample_id(const msc_dataset *ds, int64_t i, char *buf,
+                                         size_t cap, size_t *len);
+
+/**
+ * Reads samples indices[0..n) into batch: one n×bands×size×size float32 array per
+ * modality, under the dataset's modality names (msc_batch_set_modality), and the n×C
+ * multi-hot labels; the batch's "labelled" flags are cleared (every sample has labels).
+ * A batch that held another number of samples is emptied first, so one batch can be
+ * reused for every step. Samples are read on OpenMP threads; the result does not depend
+ * on their number. Bands below the patch size are resampled (data.resample).
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, n ≤ 0, an index outside 0..size-1);
+ * MSC_E_IO, MSC_E_BAD_FORMAT, MSC_E_UNSUPPORTED (a file cannot be read or decoded) and
+ * MSC_E_NUMERICAL (a NaN or infinite pixel where the format allows none), each with a
+ * message naming the sample and the file; MSC_E_OUT_OF_MEMORY. On error the batch may
+ * be partly updated. Thread-safe for distinct batches. Since 0.1.0.
+ */
+MSC_API msc_status msc_dataset_fill_batch(const msc_dataset *ds, const int64_t *indices,
+                                          int64_t n, msc_batch *batch);
+
+/**
+ * The published per-band mean and standard deviation of modality i for the selected
+ * bands in their order (DATA.md: BigEarthNet v2, SEN12MS), written to mean[0..bands)
+ * and std[0..bands).
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL); MSC_E_NOT_FOUND (i out of range, or no
+ * published statistics for one of the selected bands, e.g. BigEarthNet's B01 and B09:
+ * use msc_dataset_compute_stats); MSC_E_BUFFER_TOO_SMALL (cap < bands). Since 0.1.0.
+ */
+MSC_API msc_status msc_dataset_stats(const msc_dataset *ds, int32_t i, float *mean,
+                                     float *std, size_t cap);
+
+/**
+ * Computes the per-band mean and (population) standard deviation of modality i over
+ * max_samples samples spread evenly over the dataset (all of them when max_samples ≤ 0
+ * or ≥ its size), after resampling, accumulated in double precision in sample order:
+ * the result is the same for any thread count.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, an empty dataset); MSC_E_NOT_FOUND (i
+ * out of range); MSC_E_BUFFER_TOO_SMALL (cap < bands); the errors of
+ * msc_dataset_fill_batch for an unreadable file. Since 0.1.0.
+ */
+MSC_API msc_status msc_dataset_compute_stats(const msc_dataset *ds, int32_t i,
+                                             int64_t max_samples, float *mean, float *std,
+                                             size_t cap);
+
+/* ------------------------------------------------------------------------------ */
+/* Data loader                                                                     */
+/* ------------------------------------------------------------------------------ */
+
+/*
+ * An msc_loader hands out the batches of a dataset for training, epoch after epoch,
+ * while background threads read, decode and resample the batches that come next, so
+ * that reading overlaps training: msc_loader_next blocks only when the next batch is
+ * not ready yet.
+ *
+ * Order. Epoch e visits every sample of the dataset once, in the order of a seeded
+ * permutation (Fisher–Yates driven by the library's generator on the stream
+ * "loader/epoch/<e>"): batch j of epoch e holds the samples at positions
+ * j·batch_size … (j+1)·batch_size − 1 of that permutation. The sequence of batches
+ * depends only on the dataset, batch_size, seed and drop_last — never on the number of
+ * worker threads or on timing. Epochs go on forever (the caller decides when to stop).
+ *
+ * Threads. `workers` threads fill up to 2·workers batches ahead with
+ * msc_dataset_fill_batch. They start in msc_loader_create and stop in msc_loader_free.
+ * They block every signal, so the program's signal handlers run on its own threads.
+ * Memory: the 2·workers batches read ahead, each as large as the caller's batch.
+ *
+ * Thread safety: a loader is used by one thread at a time (msc_loader_next is not
+ * reentrant); distinct loaders are independent, even over one dataset. The dataset must
+ * outlive the loader and must not be changed while it exists.
+ */
+typedef struct msc_loader msc_loader;
+
+/**
+ * Creates a loader over the samples of ds and starts its worker threads, which begin
+ * reading the first batches at once.
+ * ds: an open dataset (required); it must outlive the loader.
+ * batch_size: samples per batch, >= 1.
+ * seed: seeds the per-epoch permutations (any value).
+ * workers: background threads, 0..64 (0 means 1).
+ * drop_last: non-zero drops the last, smaller batch of every epoch, so that every
+ *   batch has exactly batch_size samples (then the dataset needs at least batch_size
+ *   samples); zero keeps it (an epoch has ceil(size / batch_size) batches).
+ * out: receives the loader (required).
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, batch_size < 1, workers out of range, an
+ * empty dataset, or drop_last with fewer samples than batch_size); MSC_E_OUT_OF_MEMORY;
+ * MSC_E_INTERNAL (a thread could not be started). *out is untouched on error.
+ * Since 0.1.0.
+ */
+MSC_API msc_status msc_loader_create(msc_dataset *ds, int64_t batch_size, uint64_t seed,
+                                     int32_t workers, int32_t drop_last, msc_loader **out);
+
+/**
+ * Fills batch with the next batch: every modality of the dataset (bands × size × size
+ * float32 per sample, raw values) and the multi-hot labels, as msc_dataset_fill_batch
+ * does; whatever batch held before is replaced. Blocks until that batch is ready.
+ * batch: a batch from msc_batch_create (required).
+ * epoch: receives the epoch (0, 1, ...) the batch belongs to, or NULL.
+ * Returns MSC_OK, or the error a worker met while reading this batch (MSC_E_IO,
+ * MSC_E_BAD_FORMAT, ...: msc_last_error() holds the worker's message, naming the
+ * sample and the file); MSC_E_INVALID_ARGUMENT (NULL). After an error, batch and *epoch
+ * are untouched and the failed batch is skipped: the next call returns the batch after
+ * it. Not thread-safe: one thread per loader. Since 0.1.0.
+ */
+MSC_API msc_status msc_loader_next(msc_loader *loader, msc_batch *batch, int64_t *epoch);
+
+/**
+ * Stops the worker threads, waits for them (a batch being read is finished first, then
+ * discarded) and frees the loader with every batch read ahead. NULL is accepted. May be
+ * called at any point, mid-epoch with batches in flight. Since 0.1.0.
+ */
+MSC_API void msc_loader_free(msc_loader *loader);
+
+/* ------------------------------------------------------------------------------ */
+/* Synthetic datasets                                                              */
+/* ------------------------------------------------------------------------------ */
+
+/**
+ * Writes a synthetic dataset of n patches in the on-disk layout of a real format, for
+ * tests, benchmarks and demos; msc_dataset_open(dir, format, ...) then reads it like the
+ * real thing. Supported formats: "bigearthnet-v2" (DATA.md): per patch the 12 Sentinel-2
+ * bands as uint16 GeoTIFFs at their native sizes (120, 60 and 20 pixels), Sentinel-1 VV
+ * and VH as float32 dB 120×120, and metadata.tsv (splits train/validation/test about
+ * 70/15/15 %, no snow or cloud). Each patch carries 1 to 3 of the 19 classes, each
+ * drawn as a region with a class-specific spectral signature, texture and backscatter,
+ * so that the labels can be learnt from the pixels.
+ * dir: the directory to write to, created if missing. It must be empty, or hold a
+ *   dataset already (a metadata.tsv: files of the same names are replaced); any other
+ *   non-empty directory is refused, so user data is never overwritten.
+ * format: "bigearthnet-v2". n: number of patches, 1..1000000. seed: any value; the same
+ *   seed and n give byte-identical files. opts: reserved, NULL (no key is read yet).
+ * Every file is written under a temporary name and then renamed, and metadata.tsv comes
+ * last: an interrupted call never leaves a truncated file under a final name.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, n out of range, a non-empty directory
+ * without metadata.tsv); MSC_E_UNSUPPORTED (another format); MSC_E_IO (the message
+ * names the file); MSC_E_OUT_OF_MEMORY.
+ * Thread-safe (calls writing to distinct directories are independent). Since 0.1.0.
+ */
+MSC_API msc_status msc_synth_write(const char *dir, const char *format, int64_t n,
+                                   uint64_t seed, const msc_options *opts);
+
+/* ------------------------------------------------------------------------------ */
 /* Inference                                                                       */
 /* ------------------------------------------------------------------------------ */
 

@@ -4,6 +4,7 @@
  * 120×120 patches, in samples per second, with the peak RSS.
  *
  *   bench_embed [--encoder resnet18|tiny] [--batch 64] [--iters 5] [--threads 0]
+ *              [--backend cpu|cuda|auto]
  *
  * Prints one JSON line. The first call (primitive creation, allocation) is reported
  * separately as warmup_s and excluded from the rate, which is the median over iters.
@@ -27,7 +28,7 @@ int main(int argc, char **argv) {
   CHECK(msc_options_create(&o));
   CHECK(msc_options_set_string(o, "modality.0.encoder", encoder));
   CHECK(msc_options_set_string(o, "modality.1.encoder", encoder));
-  CHECK(msc_options_set_string(o, "backend", "cpu"));
+  CHECK(msc_options_set_string(o, "backend", bench_arg(argc, argv, "--backend", "cpu")));
   CHECK(msc_options_set_int(o, "threads", threads));
   msc_model *m = NULL;
   CHECK(msc_model_create(o, &m));

@@ -5,6 +5,7 @@
  * AdamW; in samples per second, with the peak RSS.
  *
  *   bench_train [--encoder resnet18|tiny] [--batch 32] [--iters 3] [--threads 0]
+ *              [--backend cpu|cuda|auto]
  *
  * Prints one JSON line. The first step (primitive creation, allocation) is reported as
  * warmup_s and excluded; the rate is the median over iters.
@@ -29,7 +30,7 @@ int main(int argc, char **argv) {
   CHECK(msc_options_create(&o));
   CHECK(msc_options_set_string(o, "modality.0.encoder", encoder));
   CHECK(msc_options_set_string(o, "modality.1.encoder", encoder));
-  CHECK(msc_options_set_string(o, "backend", "cpu"));
+  CHECK(msc_options_set_string(o, "backend", bench_arg(argc, argv, "--backend", "cpu")));
   CHECK(msc_options_set_int(o, "threads", threads));
   CHECK(msc_options_set_string(o, "train.preset", "mosaic1"));
   msc_model *m = NULL;

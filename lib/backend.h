@@ -63,7 +63,7 @@
 extern "C" {
 #endif
 
-#define MBK_API_VERSION 1u
+#define MBK_API_VERSION 2u
 #define MBK_MODULE_INIT_SYMBOL "msc_backend_module_init"
 #define MBK_MAX_DIMS 4
 #define MBK_MAX_CONCAT 16
@@ -168,6 +168,33 @@ typedef struct mbk_loss_desc {
   const uint8_t *row_mask;  /* BCE: 1 = labelled row */
 } mbk_loss_desc;
 
+/*
+ * One optimiser step on one parameter tensor (LOSSES.md, "Optimiser"), with the
+ * per-element arithmetic of optim_core.h, for backends that keep parameters on a
+ * device (optim_update below). Every tensor holds n floats (any shape); param, m1 and m2
+ * are updated in place, grad is only read. The scalars are those of msci_optim_update:
+ *   ADAMW  msci_adamw_coefs(lr, beta1, beta2, eps, weight_decay, step), then
+ *          msci_adamw_elem per element; m1 = first moment, m2 = second moment.
+ *   SGD    msci_sgd_elem(p, m1, g, (float)lr, (float)weight_decay, (float)momentum,
+ *          nesterov); m1 = momentum buffer (NULL when momentum is 0), m2 unused.
+ * Before the update the gradient is multiplied by grad_scale in float (the clipping
+ * factor of msci_grad_scale; 1 leaves it alone) without changing grad itself. The
+ * moments start as zeros (tensor_zero) before step 0.
+ */
+typedef enum mbk_optim_type { MBK_OPTIM_ADAMW = 1, MBK_OPTIM_SGD = 2 } mbk_optim_type;
+
+typedef struct mbk_optim_desc {
+  int32_t type;          /* mbk_optim_type */
+  int32_t nesterov;      /* SGD */
+  int64_t n;             /* elements of param, grad, m1, m2 */
+  int64_t step;          /* 0-based step; AdamW's bias correction uses step + 1 */
+  double lr;             /* learning rate of this step (schedule applied) */
+  double weight_decay;   /* 0 for tensors without decay (biases, norm parameters) */
+  double beta1, beta2, eps; /* AdamW */
+  double momentum;       /* SGD */
+  double grad_scale;     /* gradient multiplier (clipping); 1 = none */
+} mbk_optim_desc;
+
 typedef struct mbk_ctx_params {
   uint32_t struct_size; /* sizeof(mbk_ctx_params) */
   int32_t threads;      /* 0 = backend default */
@@ -207,6 +234,12 @@ typedef struct mbk_iface {
   /* One loss term (see mbk_loss_desc): *value = the term, grad (grad2) += weight × ∂/∂x. */
   msc_status (*loss)(mbk_ctx *ctx, const mbk_loss_desc *desc, const mbk_tensor *x,
                      const mbk_tensor *x2, double *value, mbk_tensor *grad, mbk_tensor *grad2);
+
+  /* Optional (API 2): one optimiser step on a parameter tensor where it lives (see
+   * mbk_optim_desc). NULL: the backend has none, and the core updates parameters on the
+   * host (download, msci_optim_update, upload), as for the CPU backend. */
+  msc_status (*optim_update)(mbk_ctx *ctx, const mbk_optim_desc *desc, mbk_tensor *param,
+                             const mbk_tensor *grad, mbk_tensor *m1, mbk_tensor *m2);
 } mbk_iface;
 
 /* The one symbol a backend module exports (see MBK_MODULE_INIT_SYMBOL). */

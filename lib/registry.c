@@ -135,6 +135,7 @@ static const char *missing_function(const mbk_iface *it) {
   MSCI_REQUIRE(op_backward)
   MSCI_REQUIRE(tensor_zero)
   MSCI_REQUIRE(loss)
+  /* optim_update is optional (API 2): NULL means the core updates on the host. */
 #undef MSCI_REQUIRE
   return NULL;
 }

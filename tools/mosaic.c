@@ -1,16 +1,15 @@
 /*
- * mosaic.c — the `mosaic` command-line tool.
+ * mosaic.c — the `mosaic` command-line tool: dispatch and global options.
  *
- *   mosaic [-v|--verbose]... COMMAND [ARGS]
+ *   mosaic [-v|--verbose]... COMMAND [OPTIONS]
  *
- * Commands of this first version:
- *   version    the library's version (and the header's, if they differ)
- *   backends   every known compute backend, whether it is usable here, and why not
- *   help       the usage text (also -h, --help)
+ * Every command lives in its own file (cmd_*.c); args.c parses options and configuration
+ * files, progress.c draws progress, data.c / train.c / evaluate.c hold what several
+ * commands share. docs/tool.md documents every command.
  *
- * Training, evaluation and embedding commands come with the issues that add them to
- * the library. Exit status: 0 success, 1 failure, 2 bad usage (unknown command or
- * option, unexpected argument).
+ * Exit status: 0 success, 1 a runtime error, 2 bad usage (unknown command or option, a
+ * bad value, a missing required option), 130 interrupted. Errors are one line on stderr,
+ * "mosaic: error: ...", with the library's message.
  *
  * Library diagnostics go to stderr through a log callback: warnings and errors by
  * default, informational messages with -v, debugging messages with -vv.
@@ -19,22 +18,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <mosaic/mosaic.h>
-
-#define EXIT_USAGE 2 /* bad command line; EXIT_FAILURE (1) for errors */
+#include "cli.h"
 
 static const char usage_text[] =
-    "usage: mosaic [-v|--verbose]... COMMAND [ARGS]\n"
+    "usage: mosaic [-v|--verbose]... COMMAND [OPTIONS]\n"
     "\n"
     "Multi-modal contrastive learning for satellite imagery (libmosaic).\n"
     "\n"
     "Commands:\n"
-    "  version     print the version of libmosaic\n"
+    "  train       train a model on a dataset (progress, validation, checkpoints, resume)\n"
+    "  eval        score a model: macro/micro AP and F1, Hamming, Brier, per class;\n"
+    "              protocols: the model's classifier, linear probe, fine-tune, kNN\n"
+    "  embed       write the embeddings of a dataset's samples as .npy (+ ids)\n"
+    "  predict     write per-class probabilities of a dataset's samples as TSV\n"
+    "  compare     train and score several loss presets on the same data, one table\n"
+    "  info        show what a model file holds\n"
+    "  synth       write a synthetic dataset in the BigEarthNet v2 layout\n"
     "  backends    list the compute backends, whether each is usable and why not\n"
-    "  help        print this help (also -h, --help)\n"
+    "  version     print the version of libmosaic\n"
+    "  help        print this help (also -h, --help); 'mosaic COMMAND --help' for a command\n"
     "\n"
     "Options:\n"
     "  -v, --verbose   show the library's informational messages (twice: debug)\n"
+    "\n"
+    "Every command also takes --config FILE (JSON: library options and \"tool\" keys)\n"
+    "and --set KEY=VALUE; see docs/tool.md and docs/options.md.\n"
+    "\n"
+    "Exit status: 0 success, 1 error, 2 bad usage, 130 interrupted.\n"
     "\n"
     "Environment:\n"
     "  MSC_BACKEND_PATH   ':'-separated directories searched for backend modules\n"
@@ -44,74 +54,24 @@ static void log_to_stderr(int32_t level, const char *message, void *user) {
   static const char *const names[] = {"error", "warning", "info", "debug"};
   (void)user;
   fprintf(stderr, "mosaic: %s: %s\n",
-          (level >= MSC_LOG_ERROR && level <= MSC_LOG_DEBUG) ? names[level] : "log",
-          message);
+          (level >= MSC_LOG_ERROR && level <= MSC_LOG_DEBUG) ? names[level] : "log", message);
 }
 
-/* Flushes stdout and reports a write error (a full disk, a closed pipe). */
-static int finish_output(const char *command) {
-  if (fflush(stdout) != 0 || ferror(stdout)) {
-    fprintf(stderr, "mosaic %s: error writing to standard output\n", command);
-    return EXIT_FAILURE;
-  }
-  return EXIT_SUCCESS;
+void cli_set_verbosity(int verbosity) {
+  int32_t level = verbosity >= 2 ? MSC_LOG_DEBUG : verbosity == 1 ? MSC_LOG_INFO : MSC_LOG_WARNING;
+  msc_set_log_callback(log_to_stderr, NULL, level);
 }
 
-static int no_arguments(const char *command, int argc, char **argv) {
-  if (argc > 0) {
-    fprintf(stderr, "mosaic %s: unexpected argument '%s' (see 'mosaic help')\n", command,
-            argv[0]);
-    return 0;
-  }
-  return 1;
-}
+typedef int (*command_fn)(int argc, char **argv, int verbosity);
 
-static int cmd_version(int argc, char **argv) {
-  if (!no_arguments("version", argc, argv))
-    return EXIT_USAGE;
-  printf("libmosaic %s\n", msc_version_string());
-  if (msc_version() != (uint32_t)MSC_VERSION_NUMBER)
-    printf("(mosaic was compiled against libmosaic %d.%d.%d)\n", MSC_VERSION_MAJOR,
-           MSC_VERSION_MINOR, MSC_VERSION_PATCH);
-  return finish_output("version");
-}
-
-static int cmd_backends(int argc, char **argv) {
-  if (!no_arguments("backends", argc, argv))
-    return EXIT_USAGE;
-  int32_t n = msc_backend_count();
-  int name_width = (int)strlen("NAME");
-  for (int32_t i = 0; i < n; i++) {
-    const char *name = msc_backend_name(i);
-    if (name != NULL && (int)strlen(name) > name_width)
-      name_width = (int)strlen(name);
-  }
-  printf("%-*s  %-9s  %s\n", name_width, "NAME", "AVAILABLE", "REASON");
-  for (int32_t i = 0; i < n; i++) {
-    const char *name = msc_backend_name(i);
-    if (name == NULL)
-      continue;
-    msc_status st = msc_backend_available(name);
-    if (st == MSC_OK) {
-      printf("%-*s  %-9s  %s\n", name_width, name, "yes", "-");
-    } else {
-      /* The message repeats the name ("backend 'cuda' is unavailable: why"); the
-       * table already has it, so only the reason is shown. */
-      const char *reason = msc_last_error();
-      char lead[128];
-      int len = snprintf(lead, sizeof lead, "backend '%s' is unavailable: ", name);
-      if (len > 0 && (size_t)len < sizeof lead && strncmp(reason, lead, (size_t)len) == 0)
-        reason += len;
-      printf("%-*s  %-9s  %s\n", name_width, name, "no", reason[0] ? reason : "-");
-    }
-  }
-  const char *chosen = NULL;
-  if (msc_backend_select("auto", &chosen) == MSC_OK)
-    printf("\nauto selects: %s\n", chosen);
-  else
-    printf("\nauto selects: nothing (%s)\n", msc_last_error());
-  return finish_output("backends");
-}
+static const struct {
+  const char *name;
+  command_fn fn;
+} k_commands[] = {
+    {"train", cmd_train},     {"eval", cmd_eval},   {"embed", cmd_embed},
+    {"predict", cmd_predict}, {"compare", cmd_compare}, {"info", cmd_info},
+    {"synth", cmd_synth},     {"backends", cmd_backends}, {"version", cmd_version},
+};
 
 int main(int argc, char **argv) {
   int verbosity = 0;
@@ -120,16 +80,15 @@ int main(int argc, char **argv) {
     const char *opt = argv[i];
     if (strcmp(opt, "-h") == 0 || strcmp(opt, "--help") == 0) {
       fputs(usage_text, stdout);
-      return finish_output("help");
+      return cli_finish_output();
     } else if (strcmp(opt, "-v") == 0 || strcmp(opt, "--verbose") == 0) {
       verbosity++;
     } else if (strcmp(opt, "-vv") == 0) {
       verbosity += 2;
     } else if (strcmp(opt, "--version") == 0) {
-      return cmd_version(0, NULL);
+      return cmd_version(0, NULL, 0);
     } else {
-      fprintf(stderr, "mosaic: unknown option '%s' (see 'mosaic help')\n", opt);
-      return EXIT_USAGE;
+      return cli_usage(NULL, "unknown option '%s'", opt);
     }
   }
   if (i >= argc) {
@@ -137,24 +96,26 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
 
-  int32_t level = verbosity >= 2 ? MSC_LOG_DEBUG
-                  : verbosity == 1 ? MSC_LOG_INFO
-                                   : MSC_LOG_WARNING;
-  msc_set_log_callback(log_to_stderr, NULL, level);
+  cli_set_verbosity(verbosity);
 
   const char *command = argv[i];
   int sub_argc = argc - i - 1;
   char **sub_argv = argv + i + 1;
-  if (strcmp(command, "version") == 0)
-    return cmd_version(sub_argc, sub_argv);
-  if (strcmp(command, "backends") == 0)
-    return cmd_backends(sub_argc, sub_argv);
+  for (size_t k = 0; k < sizeof k_commands / sizeof k_commands[0]; ++k)
+    if (strcmp(command, k_commands[k].name) == 0)
+      return k_commands[k].fn(sub_argc, sub_argv, verbosity);
   if (strcmp(command, "help") == 0) {
-    if (!no_arguments("help", sub_argc, sub_argv))
-      return EXIT_USAGE;
+    if (sub_argc > 0) {
+      /* "mosaic help train" is "mosaic train --help". */
+      for (size_t k = 0; k < sizeof k_commands / sizeof k_commands[0]; ++k)
+        if (strcmp(sub_argv[0], k_commands[k].name) == 0) {
+          char *h[] = {"--help"};
+          return k_commands[k].fn(1, h, verbosity);
+        }
+      return cli_usage(NULL, "unknown command '%s'", sub_argv[0]);
+    }
     fputs(usage_text, stdout);
-    return finish_output("help");
+    return cli_finish_output();
   }
-  fprintf(stderr, "mosaic: unknown command '%s' (see 'mosaic help')\n", command);
-  return EXIT_USAGE;
+  return cli_usage(NULL, "unknown command '%s'", command);
 }

@@ -786,6 +786,92 @@ MSC_API msc_status msc_train_step(msc_model *model, const msc_batch *batch,
                                   msc_step_result *out);
 
 /* ------------------------------------------------------------------------------ */
+/* Metrics                                                                         */
+/* ------------------------------------------------------------------------------ */
+
+/*
+ * Multi-label evaluation metrics of N samples × C classes with scikit-learn's
+ * definitions (METRICS.md), so that results compare with published numbers.
+ * scores: N × C row-major, e.g. the probabilities of msc_predict (any finite value is
+ * accepted; the Brier score assumes probabilities in [0, 1]). labels: N × C multi-hot
+ * bytes, each 0 or 1. Predictions at a threshold t are ŷ = 1 where score ≥ t.
+ *  - Average precision of a class: AP = Σ_k (R_k − R_{k−1}) P_k over the distinct score
+ *    thresholds in decreasing order (tied scores form one threshold; no interpolation),
+ *    as sklearn.metrics.average_precision_score. A class without any positive has no AP
+ *    (NaN in msc_metrics_per_class).
+ *  - F1 of a class: 2TP / (2TP + FP + FN), 0 when the denominator is 0 (a class with no
+ *    positive and no predicted positive).
+ *  - Hamming loss: the share of the N·C entries where ŷ ≠ y. Brier score: the mean of
+ *    (score − y)² over the N·C entries.
+ * Both functions validate every input before writing anything, run classes on OpenMP
+ * threads and give bit-identical results for any thread count. They are thread-safe and
+ * reentrant: concurrent calls are independent. Memory: N·C·8 bytes of scratch.
+ */
+
+/*
+ * Indices into the array filled by msc_metrics_compute. Values are part of the ABI:
+ * never renumbered or reused; new metrics are appended and MSC_METRIC_COUNT grows.
+ */
+#define MSC_METRIC_MACRO_AP 0  /**< mean AP over the classes with at least one positive */
+#define MSC_METRIC_MICRO_AP 1  /**< AP of the flattened N·C problem; NaN without positives */
+#define MSC_METRIC_MACRO_F1 2  /**< mean F1 over all C classes */
+#define MSC_METRIC_MICRO_F1 3  /**< 2ΣTP / (2ΣTP + ΣFP + ΣFN) over all classes; 0 for 0/0 */
+#define MSC_METRIC_HAMMING 4   /**< Hamming loss */
+#define MSC_METRIC_BRIER 5     /**< Brier score */
+/** Macro AP counting a class without positives as AP 0, over all C classes: the number
+ *  sklearn's average_precision_score(average="macro") reports. */
+#define MSC_METRIC_MACRO_AP_ZERO 6
+/** Number of classes without any positive (left out of MSC_METRIC_MACRO_AP), as a
+ *  double holding an integer. */
+#define MSC_METRIC_SKIPPED_CLASSES 7
+/** Number of metrics this header knows. Since 0.1.0. */
+#define MSC_METRIC_COUNT 8
+
+/**
+ * Computes the summary metrics of scores against labels into out[0..out_len), indexed
+ * by the MSC_METRIC_* values.
+ * scores: N × C scores (required, finite). labels: N × C bytes, each 0 or 1 (required).
+ * n: N >= 1. c: C >= 1. threshold: t for F1 and the Hamming loss (not NaN; 0.5 for
+ *   probabilities).
+ * out: receives the metrics (required unless out_len is 0). out_len: its length. With
+ *   out_len < MSC_METRIC_COUNT only the first out_len metrics are written (a program
+ *   built against an older header gets the metrics it knows); entries from the
+ *   library's own count on, i.e. metrics of a newer header, are set to NaN. With
+ *   out_len = 0 the inputs are only validated.
+ * MSC_METRIC_MACRO_AP is NaN when no class has a positive; MSC_METRIC_MICRO_AP is NaN
+ * when no entry is positive; MSC_METRIC_SKIPPED_CLASSES says how many classes the macro
+ * AP left out (msc_metrics_per_class gives which: support 0).
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL scores, labels or out; n or c <= 0, or
+ * N·C too large; a NaN threshold; out_len < 0; a label other than 0 or 1: the message
+ * names the index); MSC_E_NUMERICAL (a NaN or infinite score: the message names the
+ * sample and the class); MSC_E_OUT_OF_MEMORY. out is untouched on error.
+ * Thread-safe. Since 0.1.0.
+ */
+MSC_API msc_status msc_metrics_compute(const float *scores, const uint8_t *labels,
+                                       int64_t n, int64_t c, float threshold, double *out,
+                                       int32_t out_len);
+
+/**
+ * Per-class metrics: for every class k = 0 .. C−1, ap[k] (NaN for a class without any
+ * positive), f1[k], hamming[k] (the share of the N samples where ŷ ≠ y for class k),
+ * brier[k] (the mean of (score − y)² over the N samples) and support[k] (the number of
+ * positive samples).
+ * scores, labels, n, c, threshold: as msc_metrics_compute.
+ * ap, f1, hamming, brier, support: arrays of cap elements, each may be NULL (that
+ *   metric is not computed; with ap NULL nothing is sorted); C values are written to
+ *   each non-NULL one.
+ * cap: the capacity of every non-NULL array, >= C.
+ * Returns MSC_OK; MSC_E_BUFFER_TOO_SMALL (cap < C while an array is given);
+ * MSC_E_INVALID_ARGUMENT, MSC_E_NUMERICAL and MSC_E_OUT_OF_MEMORY as
+ * msc_metrics_compute. The arrays are untouched on error.
+ * Thread-safe. Since 0.1.0.
+ */
+MSC_API msc_status msc_metrics_per_class(const float *scores, const uint8_t *labels,
+                                         int64_t n, int64_t c, float threshold, double *ap,
+                                         double *f1, double *hamming, double *brier,
+                                         int64_t *support, size_t cap);
+
+/* ------------------------------------------------------------------------------ */
 /* Loss functions                                                                  */
 /* ------------------------------------------------------------------------------ */
 

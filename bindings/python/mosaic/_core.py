@@ -1,0 +1,896 @@
+"""The Pythonic layer over the generated ctypes bindings (_ffi).
+
+Handles (Options, Model, Batch, Dataset, Loader) own one C handle each. It is freed
+by close() (or leaving a `with` block), or else by the garbage collector through
+weakref.finalize, and at the latest at interpreter exit (in reverse order of creation,
+so a loader goes before its dataset). After close() every method raises
+InvalidArgumentError (a ValueError), never touches freed memory.
+"""
+
+import ctypes
+import dataclasses
+import json
+import os
+import threading
+import weakref
+
+from . import _arrays
+from . import _errors
+from . import _ffi
+from ._errors import InvalidArgumentError, NotFoundError
+
+_NULL_OPTIONS = ctypes.POINTER(_ffi.msc_options)()
+
+
+# ---------------------------------------------------------------------------------------
+# Status checking
+# ---------------------------------------------------------------------------------------
+
+def _decode(b):
+    return None if b is None else b.decode("utf-8", "replace")
+
+
+def _encode(s, what):
+    if isinstance(s, bytes):
+        return s
+    if isinstance(s, os.PathLike):
+        s = os.fspath(s)
+        if isinstance(s, bytes):
+            return s
+    if not isinstance(s, str):
+        raise InvalidArgumentError("%s: expected a string, got %s" % (what, type(s).__name__))
+    if "\0" in s:
+        raise InvalidArgumentError("%s: the string contains a NUL character" % what)
+    return s.encode("utf-8")
+
+
+def last_error():
+    """The calling thread's last error message (msc_last_error)."""
+    return _decode(_ffi.msc_last_error())
+
+
+def status_string(status):
+    """The library's short description of a status code."""
+    return _decode(_ffi.msc_status_string(int(status)))
+
+
+def check(status):
+    """Raises the mosaic.Error subclass of a non-zero status, with msc_last_error()."""
+    if status != _ffi.MSC_OK:
+        msg = last_error() or status_string(status)
+        raise _errors.error_for(status, msg)
+
+
+def _get_string(fn, *args):
+    """Runs a function with the (buf, cap, len) protocol and returns the string."""
+    n = ctypes.c_size_t(0)
+    st = fn(*args, None, 0, ctypes.byref(n))
+    if st not in (_ffi.MSC_OK, _ffi.MSC_E_BUFFER_TOO_SMALL):
+        check(st)
+    for _ in range(4):  # the value cannot change between calls; be robust anyway
+        buf = ctypes.create_string_buffer(n.value + 1)
+        st = fn(*args, buf, n.value + 1, ctypes.byref(n))
+        if st == _ffi.MSC_OK:
+            return buf.value.decode("utf-8", "replace")
+        if st != _ffi.MSC_E_BUFFER_TOO_SMALL:
+            check(st)
+    check(st)
+
+
+# ---------------------------------------------------------------------------------------
+# Versions, backends, logging, synthetic data
+# ---------------------------------------------------------------------------------------
+
+def version():
+    """The version of the loaded library, "MAJOR.MINOR.PATCH"."""
+    return _decode(_ffi.msc_version_string())
+
+
+def version_info():
+    """The version of the loaded library as a tuple (major, minor, patch)."""
+    v = int(_ffi.msc_version())
+    return (v // 10000, (v // 100) % 100, v % 100)
+
+
+def header_version():
+    """The version of the header the bindings were generated from."""
+    return (_ffi.HEADER_VERSION_MAJOR, _ffi.HEADER_VERSION_MINOR, _ffi.HEADER_VERSION_PATCH)
+
+
+def backends():
+    """The names of the known backends, available or not ("cpu" first)."""
+    return [_decode(_ffi.msc_backend_name(i)) for i in range(_ffi.msc_backend_count())]
+
+
+def backend_available(name):
+    """Whether a known backend can be used here; NotFoundError for an unknown name."""
+    st = _ffi.msc_backend_available(_encode(name, "backend"))
+    if st == _ffi.MSC_E_BACKEND_UNAVAILABLE:
+        return False
+    check(st)
+    return True
+
+
+def select_backend(request="auto"):
+    """The backend a model created with backend=request would run on."""
+    chosen = ctypes.c_char_p()
+    check(_ffi.msc_backend_select(_encode(request, "backend"), ctypes.byref(chosen)))
+    return _decode(chosen.value)
+
+
+_LOG_LEVELS = {"error": _ffi.MSC_LOG_ERROR, "warning": _ffi.MSC_LOG_WARNING,
+               "info": _ffi.MSC_LOG_INFO, "debug": _ffi.MSC_LOG_DEBUG}
+_log_lock = threading.Lock()
+_log_callback = None  # the CFUNCTYPE object must live as long as it is installed
+
+
+def set_log_callback(fn, level="info"):
+    """Installs fn(level: int, message: str) as the library's log callback (None
+    removes it). It may be called from the library's own threads; exceptions in it are
+    ignored. level: "error", "warning", "info", "debug" or an MSC_LOG_* value."""
+    global _log_callback
+    lvl = _LOG_LEVELS.get(level, level) if isinstance(level, str) else level
+    if not isinstance(lvl, int):
+        raise InvalidArgumentError("unknown log level %r" % (level,))
+    with _log_lock:
+        if fn is None:
+            check(_ffi.msc_set_log_callback(_ffi.msc_log_fn(), None, int(lvl)))
+            _log_callback = None
+            return
+
+        def trampoline(level, message, user):
+            try:
+                fn(int(level), _decode(message))
+            except BaseException:  # an exception must not unwind through C
+                pass
+
+        cb = _ffi.msc_log_fn(trampoline)
+        check(_ffi.msc_set_log_callback(cb, None, int(lvl)))
+        _log_callback = cb
+
+
+def _remove_log_callback_at_exit():
+    if _log_callback is not None:
+        try:
+            _ffi.msc_set_log_callback(_ffi.msc_log_fn(), None, 0)
+        except Exception:
+            pass
+
+
+def synth_write(directory, n, seed=0, format="bigearthnet-v2"):
+    """Writes a synthetic dataset of n patches under directory (msc_synth_write)."""
+    check(_ffi.msc_synth_write(_encode(directory, "directory"), _encode(format, "format"),
+                               int(n), int(seed) & 0xFFFFFFFFFFFFFFFF, None))
+    return os.fspath(directory)
+
+
+# ---------------------------------------------------------------------------------------
+# Handles
+# ---------------------------------------------------------------------------------------
+
+class _Handle:
+    """Owns one C handle: freed once, by close(), the garbage collector or at exit."""
+
+    _free = None  # the msc_*_free function
+    _what = "handle"
+
+    def _adopt(self, ptr, free=None, *extra):
+        self._ptr = ptr
+        self._finalizer = weakref.finalize(self, free or type(self)._free, ptr, *extra)
+
+    def close(self):
+        """Frees the C object now. Safe to call more than once."""
+        fin = getattr(self, "_finalizer", None)
+        if fin is not None:
+            fin()
+        self._ptr = None
+
+    @property
+    def closed(self):
+        fin = getattr(self, "_finalizer", None)
+        return fin is None or not fin.alive
+
+    def _handle(self):
+        if self.closed:
+            raise InvalidArgumentError("this %s is closed" % self._what)
+        return self._ptr
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def _flatten_options(value, prefix, out):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidArgumentError("option keys are strings, got %r" % (k,))
+            _flatten_options(v, prefix + "." + k if prefix else k, out)
+    elif isinstance(value, (list, tuple)) and value and all(isinstance(v, dict) for v in value):
+        out[prefix + ".count"] = len(value)
+        for i, v in enumerate(value):
+            _flatten_options(v, "%s.%d" % (prefix, i), out)
+    else:
+        out[prefix] = value
+
+
+def _option_items(options, kwargs, default_prefix=None):
+    """Flat (dotted key, value) pairs from a dict (nested or dotted) and keyword
+    arguments (a double underscore stands for a dot: proj__dim=64 is "proj.dim")."""
+    flat = {}
+    if options is not None:
+        if isinstance(options, Options):
+            options = options.to_dict()
+        elif isinstance(options, str):
+            options = json.loads(options)
+        if not isinstance(options, dict):
+            raise InvalidArgumentError("options: expected a dict, Options or a JSON string")
+        _flatten_options(options, "", flat)
+    for k, v in kwargs.items():
+        k = k.replace("__", ".")
+        if default_prefix and "." not in k and k not in ("seed", "threads", "backend"):
+            k = default_prefix + k
+        _flatten_options(v, k, flat)
+    # Counts first, so that indexed keys come after the count that makes them valid.
+    return sorted(flat.items(), key=lambda kv: (not kv[0].endswith(".count"),))
+
+
+class Options(_Handle):
+    """Typed key/value settings (msc_options): Options({"proj.dim": 64}, classes=4).
+
+    Values: int, float, str, bool (as 0/1), a list of numbers (a comma-separated
+    string) or of strings (';'-separated). Nested dicts join keys with '.', a list of
+    dicts sets "<key>.count" and "<key>.<i>.*" (as msc_options_from_json). Mapping
+    access: opts["proj.dim"], opts["proj.dim"] = 64, "proj.dim" in opts (set
+    explicitly), opts.to_dict() / opts.to_json() (the keys set).
+    """
+
+    _free = _ffi.msc_options_free
+    _what = "options handle"
+
+    def __init__(self, options=None, **kwargs):
+        ptr = ctypes.POINTER(_ffi.msc_options)()
+        check(_ffi.msc_options_create(ctypes.byref(ptr)))
+        self._adopt(ptr)
+        try:
+            self.update(options, **kwargs)
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def _wrap(cls, ptr):
+        self = cls.__new__(cls)
+        self._adopt(ptr)
+        return self
+
+    @classmethod
+    def from_json(cls, text):
+        o = cls()
+        o.apply_json(text)
+        return o
+
+    def update(self, options=None, _prefix=None, **kwargs):
+        for key, value in _option_items(options, kwargs, _prefix):
+            self.set(key, value)
+        return self
+
+    def set(self, key, value):
+        h = self._handle()
+        k = _encode(key, "option key")
+        if isinstance(value, bool):
+            value = int(value)
+        if isinstance(value, (list, tuple)):
+            if all(isinstance(v, str) for v in value):
+                value = ";".join(value)
+            else:
+                value = ",".join(repr(float(v)) if isinstance(v, float) else str(int(v))
+                                 for v in value)
+        if isinstance(value, str):
+            check(_ffi.msc_options_set_string(h, k, _encode(value, key)))
+        elif isinstance(value, int):
+            st = _ffi.msc_options_set_int(h, k, value)
+            if st == _ffi.MSC_E_INVALID_ARGUMENT and self.key_type(key) == "string":
+                st = _ffi.msc_options_set_string(h, k, str(value).encode())
+            check(st)
+        elif isinstance(value, float):
+            st = _ffi.msc_options_set_float(h, k, value)
+            if st == _ffi.MSC_E_INVALID_ARGUMENT and self.key_type(key) == "string":
+                st = _ffi.msc_options_set_string(h, k, repr(value).encode())
+            check(st)
+        elif hasattr(value, "__int__") and hasattr(value, "dtype"):  # NumPy scalars
+            self.set(key, value.item())
+        else:
+            raise InvalidArgumentError("%s: unsupported value type %s"
+                                       % (key, type(value).__name__))
+
+    def key_type(self, key):
+        """"int", "float" or "string"; NotFoundError for an unknown key."""
+        h, k = self._handle(), _encode(key, "option key")
+        if _ffi.msc_options_get_int(h, k, ctypes.byref(ctypes.c_int64())) == _ffi.MSC_OK:
+            return "int"
+        if _ffi.msc_options_get_float(h, k, ctypes.byref(ctypes.c_double())) == _ffi.MSC_OK:
+            return "float"
+        st = _ffi.msc_options_get_string(h, k, None, 0, None)
+        if st in (_ffi.MSC_OK, _ffi.MSC_E_BUFFER_TOO_SMALL):
+            return "string"
+        check(st)
+        raise NotFoundError("%s: unknown key" % key)
+
+    def get(self, key):
+        """The value of a key (the value set, else the default), typed as the key."""
+        h, k = self._handle(), _encode(key, "option key")
+        t = self.key_type(key)
+        if t == "int":
+            v = ctypes.c_int64()
+            check(_ffi.msc_options_get_int(h, k, ctypes.byref(v)))
+            return v.value
+        if t == "float":
+            v = ctypes.c_double()
+            check(_ffi.msc_options_get_float(h, k, ctypes.byref(v)))
+            return v.value
+        return _get_string(_ffi.msc_options_get_string, h, k)
+
+    def is_set(self, key):
+        out = ctypes.c_int32()
+        check(_ffi.msc_options_is_set(self._handle(), _encode(key, "option key"),
+                                      ctypes.byref(out)))
+        return bool(out.value)
+
+    __getitem__ = get
+    __setitem__ = set
+    __contains__ = is_set
+
+    def apply_json(self, text):
+        """Applies a JSON document (msc_options_from_json): all or nothing."""
+        if not isinstance(text, (str, bytes)):
+            text = json.dumps(text)
+        check(_ffi.msc_options_from_json(self._handle(), _encode(text, "json")))
+        return self
+
+    def to_json(self):
+        """Every key set, as one JSON object with flat dotted keys."""
+        return _get_string(_ffi.msc_options_to_json, self._handle())
+
+    def to_dict(self):
+        return json.loads(self.to_json())
+
+    def __repr__(self):
+        if self.closed:
+            return "<mosaic.Options (closed)>"
+        return "<mosaic.Options %s>" % self.to_json()
+
+
+def _options_handle(options, kwargs, prefix=None):
+    """(Options or None, pointer) for a call taking `const msc_options *` (NULL if none)."""
+    if options is None and not kwargs:
+        return None, _NULL_OPTIONS
+    if isinstance(options, Options) and not kwargs:
+        return None, options._handle()
+    o = Options()
+    try:
+        o.update(options, _prefix=prefix, **kwargs)
+    except BaseException:
+        o.close()
+        raise
+    return o, o._handle()
+
+
+class Batch(_Handle):
+    """The N samples of one call (msc_batch): Batch(s1=..., s2=..., labels=...).
+
+    Modalities are N×C×H×W float32 arrays under the model's modality names; labels an
+    N×C multi-hot array (0/1); labeled N per-sample flags. The arrays are copied into
+    the batch, so the caller's buffers may be reused at once. Batches filled by a
+    Dataset or a Loader cannot be read back (the C API has no getter); pass them to
+    Model.embed / predict / train_step.
+    """
+
+    _free = _ffi.msc_batch_free
+    _what = "batch"
+
+    def __init__(self, labels=None, labeled=None, **modalities):
+        ptr = ctypes.POINTER(_ffi.msc_batch)()
+        check(_ffi.msc_batch_create(ctypes.byref(ptr)))
+        self._adopt(ptr)
+        self.epoch = None
+        try:
+            for name, arr in modalities.items():
+                self.set(name, arr)
+            if labels is not None:
+                self.set_labels(labels)
+            if labeled is not None:
+                self.set_labeled(labeled)
+        except BaseException:
+            self.close()
+            raise
+
+    def set(self, name, nchw):
+        """Sets (or replaces) modality `name`: an N×C×H×W array of float32."""
+        a = _arrays.as_input(nchw, "float32", "modality %s" % name, ndim=4)
+        n, c, h, w = a.shape
+        check(_ffi.msc_batch_set_modality(self._handle(), _encode(name, "modality"), a.ptr,
+                                          n, c, h, w))
+        return self
+
+    __setitem__ = set
+
+    def set_labels(self, multi_hot):
+        """Sets the N×C multi-hot labels (each 0 or 1; bool arrays are fine)."""
+        a = _arrays.as_input(multi_hot, "uint8", "labels", ndim=2)
+        check(_ffi.msc_batch_set_labels(self._handle(), a.ptr, a.shape[0], a.shape[1]))
+        return self
+
+    def set_labeled(self, flags):
+        """Sets the N per-sample flags (true: the sample's labels are known)."""
+        a = _arrays.as_input(flags, "uint8", "labeled", ndim=1)
+        check(_ffi.msc_batch_set_labeled(self._handle(), a.ptr, a.shape[0]))
+        return self
+
+    def __len__(self):
+        return int(_ffi.msc_batch_size(self._handle()))
+
+    @property
+    def size(self):
+        return len(self)
+
+    def __repr__(self):
+        if self.closed:
+            return "<mosaic.Batch (closed)>"
+        return "<mosaic.Batch of %d samples>" % len(self)
+
+
+class _BatchArg:
+    """The batch of a call: the one given, or a temporary one built from arrays."""
+
+    def __init__(self, batch, arrays, labels=None, labeled=None):
+        self.temp = None
+        if batch is not None:
+            if arrays or labels is not None or labeled is not None:
+                raise InvalidArgumentError("give either a Batch or arrays, not both")
+            if not isinstance(batch, Batch):
+                raise InvalidArgumentError("batch: expected a mosaic.Batch, got %s"
+                                           % type(batch).__name__)
+            self.batch = batch
+        else:
+            if not arrays:
+                raise InvalidArgumentError("no input: give the modalities as keyword "
+                                           "arrays (s1=..., s2=...) or a Batch")
+            self.temp = self.batch = Batch(labels=labels, labeled=labeled, **arrays)
+
+    def __enter__(self):
+        return self.batch
+
+    def __exit__(self, *exc):
+        if self.temp is not None:
+            self.temp.close()
+        return False
+
+
+@dataclasses.dataclass(frozen=True)
+class StepResult:
+    """What one training step did (msc_step_result)."""
+
+    step: int
+    loss: float
+    loss_intra: float
+    loss_inter: float
+    loss_fused: float
+    loss_views: float
+    loss_bce: float
+    lr: float
+    skipped: bool
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+_EMBED_KINDS = ("fused", "fused_projection", "features", "projection")
+
+
+class Model(_Handle):
+    """A MoSAiC model (msc_model). Create with Model.create(...) or Model.load(path)."""
+
+    _free = _ffi.msc_model_free
+    _what = "model"
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("use Model.create(...) or Model.load(path)")
+
+    @classmethod
+    def _wrap(cls, ptr):
+        self = object.__new__(cls)
+        self._adopt(ptr)
+        return self
+
+    @classmethod
+    def create(cls, options=None, **kwargs):
+        """A new model with seeded initialisation.
+
+        options: a dict of option keys (dotted, e.g. {"modality.0.encoder": "tiny"},
+        or nested: {"modality": [{"encoder": "tiny"}, ...], "proj": {"dim": 64}}), an
+        Options handle or a JSON string; keyword arguments are more keys (a double
+        underscore stands for a dot: proj__dim=64).
+        """
+        opts, h = _options_handle(options, kwargs)
+        try:
+            ptr = ctypes.POINTER(_ffi.msc_model)()
+            check(_ffi.msc_model_create(h, ctypes.byref(ptr)))
+            return cls._wrap(ptr)
+        finally:
+            if opts is not None:
+                opts.close()
+
+    @classmethod
+    def load(cls, path, options=None, **kwargs):
+        """Loads a model saved by save(); options/keywords: run-time keys ("backend",
+        "threads")."""
+        opts, h = _options_handle(options, kwargs)
+        try:
+            ptr = ctypes.POINTER(_ffi.msc_model)()
+            check(_ffi.msc_model_load(_encode(path, "path"), h, ctypes.byref(ptr)))
+            return cls._wrap(ptr)
+        finally:
+            if opts is not None:
+                opts.close()
+
+    def save(self, path):
+        """Saves configuration, weights and training state atomically (safetensors)."""
+        check(_ffi.msc_model_save(self._handle(), _encode(path, "path")))
+
+    # -- description ---------------------------------------------------------------
+    def options(self):
+        """The model's full configuration as a dict of dotted keys."""
+        ptr = ctypes.POINTER(_ffi.msc_options)()
+        check(_ffi.msc_model_options(self._handle(), ctypes.byref(ptr)))
+        with Options._wrap(ptr) as o:
+            return o.to_dict()
+
+    @property
+    def backend(self):
+        return _decode(_ffi.msc_model_backend(self._handle()))
+
+    @property
+    def modality_names(self):
+        h = self._handle()
+        return tuple(_decode(_ffi.msc_model_modality_name(h, i))
+                     for i in range(_ffi.msc_model_modality_count(h)))
+
+    def _modality_index(self, modality):
+        names = self.modality_names
+        if isinstance(modality, int) and not isinstance(modality, bool):
+            if not 0 <= modality < len(names):
+                raise NotFoundError("modality %d: the model has %d" % (modality, len(names)))
+            return modality
+        if modality not in names:
+            raise NotFoundError("modality %r: the model has %s" % (modality, ", ".join(names)))
+        return names.index(modality)
+
+    def modality_shape(self, modality):
+        """(bands, size) of a modality given by name or index."""
+        i = self._modality_index(modality)
+        b, s = ctypes.c_int64(), ctypes.c_int64()
+        check(_ffi.msc_model_modality_shape(self._handle(), i, ctypes.byref(b),
+                                            ctypes.byref(s)))
+        return (b.value, s.value)
+
+    @property
+    def modalities(self):
+        """{name: (bands, size)} in the model's order."""
+        return {n: self.modality_shape(i) for i, n in enumerate(self.modality_names)}
+
+    @property
+    def num_classes(self):
+        return int(_ffi.msc_model_class_count(self._handle()))
+
+    @property
+    def class_names(self):
+        h = self._handle()
+        return tuple(_decode(_ffi.msc_model_class_name(h, i))
+                     for i in range(_ffi.msc_model_class_count(h)))
+
+    @property
+    def parameter_count(self):
+        return int(_ffi.msc_model_parameter_count(self._handle()))
+
+    # -- inference -----------------------------------------------------------------
+    def _which(self, kind, modality, arrays):
+        if isinstance(kind, int) and not isinstance(kind, bool):
+            return kind
+        if kind in self.modality_names and kind not in _EMBED_KINDS:
+            kind, modality = "features", kind
+        elif isinstance(kind, str) and kind.endswith("_projection") \
+                and kind[:-len("_projection")] in self.modality_names and kind != "fused_projection":
+            kind, modality = "projection", kind[:-len("_projection")]
+        if kind == "fused":
+            return _ffi.MSC_EMBED_FUSED
+        if kind == "fused_projection":
+            return _ffi.MSC_EMBED_FUSED_PROJECTION
+        if kind in ("features", "projection"):
+            if modality is None:
+                if arrays is not None and len(arrays) == 1:
+                    modality = next(iter(arrays))
+                else:
+                    raise InvalidArgumentError("kind=%r needs modality=<name>" % kind)
+            i = self._modality_index(modality)
+            return (_ffi.MSC_EMBED_MODALITY(i) if kind == "features"
+                    else _ffi.MSC_EMBED_MODALITY_PROJECTION(i))
+        raise InvalidArgumentError(
+            "kind=%r: expected 'fused', 'fused_projection', 'features' or 'projection' "
+            "(with modality=), a modality name, '<name>_projection' or an MSC_EMBED_* value"
+            % (kind,))
+
+    def embedding_size(self, kind="fused", modality=None):
+        """The size of one sample's embedding of the given kind."""
+        size = ctypes.c_int64()
+        check(_ffi.msc_model_embedding_size(self._handle(), self._which(kind, modality, None),
+                                            ctypes.byref(size)))
+        return size.value
+
+    def embed(self, batch=None, *, kind="fused", modality=None, **arrays):
+        """Embeddings of the samples, N × size float32 (inference mode).
+
+        Inputs: a Batch, or the modalities as keyword arrays (s1=..., s2=...), each
+        N×C×H×W. kind: "fused" (h_f, the default), "fused_projection" (ẑ_f),
+        "features" / "projection" of one modality (modality=<name or index>; or
+        kind=<name> / "<name>_projection"), or an MSC_EMBED_* value. Only the
+        modalities the output needs must be given.
+        """
+        which = self._which(kind, modality, arrays or None)
+        with _BatchArg(batch, arrays) as b:
+            size = ctypes.c_int64()
+            h = self._handle()
+            check(_ffi.msc_model_embedding_size(h, which, ctypes.byref(size)))
+            n = len(b)
+            out, ptr = _arrays.output((n, size.value), "float32")
+            check(_ffi.msc_embed(h, b._handle(), which, ptr, n * size.value))
+            return out
+
+    def predict(self, batch=None, **arrays):
+        """Per-class probabilities, N × C float32 (every modality must be given)."""
+        with _BatchArg(batch, arrays) as b:
+            n, c = len(b), self.num_classes
+            out, ptr = _arrays.output((n, c), "float32")
+            check(_ffi.msc_predict(self._handle(), b._handle(), ptr, n * c))
+            return out
+
+    # -- training ------------------------------------------------------------------
+    def configure_training(self, options=None, **kwargs):
+        """Sets the training configuration from training keys (msc_train_configure);
+        with no argument, the defaults (preset mosaic1, AdamW)."""
+        opts, h = _options_handle(options, kwargs)
+        try:
+            check(_ffi.msc_train_configure(self._handle(), h))
+        finally:
+            if opts is not None:
+                opts.close()
+
+    def train_step(self, batch=None, *, labels=None, labeled=None, raise_on_skip=False,
+                   **arrays):
+        """One training step on N >= 2 samples; returns a StepResult.
+
+        A step skipped because the loss or a gradient was not finite returns a result
+        with skipped=True (the weights are unchanged; training may go on), or raises
+        NumericalError with raise_on_skip=True. A non-finite input raises NumericalError.
+        """
+        with _BatchArg(batch, arrays, labels, labeled) as b:
+            r = _ffi.msc_step_result()
+            r.struct_size = ctypes.sizeof(_ffi.msc_step_result)
+            r.skipped = -1  # untouched on errors other than a skipped step
+            st = _ffi.msc_train_step(self._handle(), b._handle(), ctypes.byref(r))
+            if st != _ffi.MSC_OK and not (st == _ffi.MSC_E_NUMERICAL and r.skipped == 1
+                                          and not raise_on_skip):
+                check(st)
+            return StepResult(step=r.step, loss=r.loss, loss_intra=r.loss_intra,
+                              loss_inter=r.loss_inter, loss_fused=r.loss_fused,
+                              loss_views=r.loss_views, loss_bce=r.loss_bce, lr=r.lr,
+                              skipped=bool(r.skipped == 1))
+
+    def __repr__(self):
+        if self.closed:
+            return "<mosaic.Model (closed)>"
+        return "<mosaic.Model %s on %s, %d classes, %d parameters>" % (
+            ", ".join("%s %dx%dx%d" % (n, b, s, s) for n, (b, s) in self.modalities.items()),
+            self.backend, self.num_classes, self.parameter_count)
+
+
+# ---------------------------------------------------------------------------------------
+# Datasets
+# ---------------------------------------------------------------------------------------
+
+def _free_dataset(ptr, loader_finalizers):
+    for fin in list(loader_finalizers):
+        fin()  # a no-op for a loader already freed
+    _ffi.msc_dataset_free(ptr)
+
+
+class Dataset(_Handle):
+    """A dataset on disk (msc_dataset): Dataset(root, "bigearthnet-v2", split="all").
+
+    Keyword options without a dot are data.* keys (split="train" is data.split;
+    "seed" stays "seed"); options= takes a dict of full keys. len(ds) is the number of
+    samples; fill_batch(indices) reads samples into a Batch; batches(n) iterates over
+    the dataset in order; loader(...) gives shuffled, prefetched batches for training.
+    """
+
+    _free = _ffi.msc_dataset_free
+    _what = "dataset"
+
+    def __init__(self, root, format="bigearthnet-v2", options=None, **kwargs):
+        opts, h = _options_handle(options, kwargs, prefix="data.")
+        try:
+            ptr = ctypes.POINTER(_ffi.msc_dataset)()
+            check(_ffi.msc_dataset_open(_encode(root, "root"), _encode(format, "format"), h,
+                                        ctypes.byref(ptr)))
+        finally:
+            if opts is not None:
+                opts.close()
+        # The finalizers of the loaders over this dataset: freeing the dataset (by close,
+        # the garbage collector or at exit, in whatever order a collected cycle comes)
+        # frees them first, so no loader thread ever reads a freed dataset.
+        self._loader_finalizers = []
+        self._adopt(ptr, _free_dataset, self._loader_finalizers)
+        self.root = os.fspath(root)
+        self.format = format
+
+    def __len__(self):
+        return int(_ffi.msc_dataset_size(self._handle()))
+
+    @property
+    def size(self):
+        return len(self)
+
+    @property
+    def skipped(self):
+        """Patches left out at open because a file was missing (data.on_missing=skip)."""
+        return int(_ffi.msc_dataset_skipped(self._handle()))
+
+    @property
+    def num_classes(self):
+        return int(_ffi.msc_dataset_class_count(self._handle()))
+
+    @property
+    def class_names(self):
+        h = self._handle()
+        return tuple(_decode(_ffi.msc_dataset_class_name(h, i))
+                     for i in range(_ffi.msc_dataset_class_count(h)))
+
+    @property
+    def modality_names(self):
+        h = self._handle()
+        return tuple(_decode(_ffi.msc_dataset_modality_name(h, i))
+                     for i in range(_ffi.msc_dataset_modality_count(h)))
+
+    def _modality_index(self, modality):
+        names = self.modality_names
+        if isinstance(modality, int) and not isinstance(modality, bool):
+            return modality  # the library checks the range (NotFoundError)
+        if modality not in names:
+            raise NotFoundError("modality %r: the dataset has %s"
+                                % (modality, ", ".join(names)))
+        return names.index(modality)
+
+    def modality_shape(self, modality):
+        """(bands, size) of a modality (name or index), after resampling."""
+        b, s = ctypes.c_int64(), ctypes.c_int64()
+        check(_ffi.msc_dataset_modality_shape(self._handle(), self._modality_index(modality),
+                                              ctypes.byref(b), ctypes.byref(s)))
+        return (b.value, s.value)
+
+    @property
+    def modalities(self):
+        return {n: self.modality_shape(i) for i, n in enumerate(self.modality_names)}
+
+    def sample_id(self, i):
+        """The id of sample i (e.g. the BigEarthNet patch name)."""
+        if i < 0:
+            i += len(self)
+        return _get_string(_ffi.msc_dataset_sample_id, self._handle(), int(i))
+
+    def sample_ids(self):
+        return [self.sample_id(i) for i in range(len(self))]
+
+    def fill_batch(self, indices, batch=None):
+        """Reads the samples `indices` into batch (a new Batch if None) and returns it."""
+        if isinstance(indices, range):
+            indices = list(indices)
+        idx = _arrays.as_input(indices, "int64", "indices", ndim=1)
+        own = batch is None
+        if own:
+            batch = Batch()
+        try:
+            check(_ffi.msc_dataset_fill_batch(self._handle(), idx.ptr, idx.size,
+                                              batch._handle()))
+        except BaseException:
+            if own:
+                batch.close()
+            raise
+        return batch
+
+    def batches(self, batch_size=32, indices=None):
+        """Yields the samples (all, or `indices`) in order as Batches of batch_size."""
+        if batch_size < 1:
+            raise InvalidArgumentError("batch_size must be >= 1")
+        idx = list(range(len(self))) if indices is None else [int(i) for i in indices]
+        for start in range(0, len(idx), batch_size):
+            yield self.fill_batch(idx[start:start + batch_size])
+
+    def __iter__(self):
+        """Iterates over the dataset in order, in Batches of 32 samples."""
+        return self.batches(32)
+
+    def stats(self, modality):
+        """The published per-band (mean, std) of a modality's selected bands."""
+        return self._stats(_ffi.msc_dataset_stats, modality)
+
+    def compute_stats(self, modality, max_samples=0):
+        """Per-band (mean, std) computed over max_samples samples (0: all)."""
+        return self._stats(_ffi.msc_dataset_compute_stats, modality, int(max_samples))
+
+    def _stats(self, fn, modality, *extra):
+        i = self._modality_index(modality)
+        bands, _ = self.modality_shape(i)
+        mean, pm = _arrays.output((bands,), "float32")
+        std, ps = _arrays.output((bands,), "float32")
+        check(fn(self._handle(), i, *extra, pm, ps, bands))
+        return mean, std
+
+    def loader(self, batch_size, seed=0, workers=1, drop_last=False):
+        """A Loader over this dataset (shuffled epochs, background reading)."""
+        return Loader(self, batch_size, seed=seed, workers=workers, drop_last=drop_last)
+
+    def __repr__(self):
+        if self.closed:
+            return "<mosaic.Dataset (closed)>"
+        return "<mosaic.Dataset %s %r: %d samples, %d classes>" % (
+            self.format, self.root, len(self), self.num_classes)
+
+
+class Loader(_Handle):
+    """Shuffled batches of a dataset, read ahead by background threads (msc_loader).
+
+    Iterating yields Batches forever, epoch after epoch (batch.epoch says which);
+    next_batch(batch) refills a batch of your own. The order depends only on the
+    dataset, batch_size, seed and drop_last. Close it (or leave the `with` block) to
+    stop its threads; closing the dataset closes its loaders first.
+    """
+
+    _free = _ffi.msc_loader_free
+    _what = "loader"
+
+    def __init__(self, dataset, batch_size, seed=0, workers=1, drop_last=False):
+        if not isinstance(dataset, Dataset):
+            raise InvalidArgumentError("dataset: expected a mosaic.Dataset")
+        ptr = ctypes.POINTER(_ffi.msc_loader)()
+        check(_ffi.msc_loader_create(dataset._handle(), int(batch_size),
+                                     int(seed) & 0xFFFFFFFFFFFFFFFF, int(workers),
+                                     1 if drop_last else 0, ctypes.byref(ptr)))
+        self._adopt(ptr)
+        self.dataset = dataset  # the dataset must outlive the loader
+        self.batch_size = int(batch_size)
+        fins = dataset._loader_finalizers
+        fins[:] = [f for f in fins if f.alive] + [self._finalizer]
+
+    def next_batch(self, batch=None):
+        """The next batch (into `batch` if given); its .epoch is set."""
+        own = batch is None
+        if own:
+            batch = Batch()
+        epoch = ctypes.c_int64()
+        try:
+            check(_ffi.msc_loader_next(self._handle(), batch._handle(), ctypes.byref(epoch)))
+        except BaseException:
+            if own:
+                batch.close()
+            raise
+        batch.epoch = epoch.value
+        return batch
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self.next_batch()

@@ -1,0 +1,85 @@
+"""The loss terms of the MoSAiC objective as plain functions (msc_loss_*).
+
+Embeddings are given unnormalised (the functions normalise every row), as 2-D float32
+arrays; labels as multi-hot arrays of 0/1. Each function returns the loss as a float,
+or with grad=True a tuple (loss, gradient(s)) whose gradients have the shapes of the
+inputs and are with respect to the unnormalised embeddings. Definitions: LOSSES.md and
+the header's documentation of msc_loss_ntxent, msc_loss_infonce, msc_loss_mulsupcon
+and msc_loss_bce.
+"""
+
+import ctypes
+
+from . import _arrays
+from . import _ffi
+from ._core import check
+from ._errors import ShapeError
+
+__all__ = ["ntxent", "infonce", "mulsupcon", "bce"]
+
+
+def _pair(x, y, names):
+    a = _arrays.as_input(x, "float32", names[0], ndim=2)
+    b = _arrays.as_input(y, "float32", names[1], ndim=2)
+    if a.shape != b.shape:
+        raise ShapeError("%s is %s but %s is %s: they must have the same shape"
+                         % (names[0], a.shape, names[1], b.shape))
+    return a, b
+
+
+def _grad(want, shape):
+    if not want:
+        return None, None
+    return _arrays.output(shape, "float32")
+
+
+def ntxent(za, zb, tau=0.1, grad=False):
+    """NT-Xent (SimCLR) over the 2N views (rows of za, then of zb); za, zb: N × D.
+    Returns loss, or (loss, grad_a, grad_b) with grad=True."""
+    a, b = _pair(za, zb, ("za", "zb"))
+    loss = ctypes.c_float()
+    ga, pa = _grad(grad, a.shape)
+    gb, pb = _grad(grad, a.shape)
+    check(_ffi.msc_loss_ntxent(a.ptr, b.ptr, a.shape[0], a.shape[1], float(tau),
+                               ctypes.byref(loss), pa, pb))
+    return (loss.value, ga, gb) if grad else loss.value
+
+
+def infonce(zp, zq, tau=0.1, grad=False):
+    """Symmetric InfoNCE (CLIP-style) between paired rows of zp and zq (N × D each).
+    Returns loss, or (loss, grad_p, grad_q) with grad=True."""
+    p, q = _pair(zp, zq, ("zp", "zq"))
+    loss = ctypes.c_float()
+    gp, pp = _grad(grad, p.shape)
+    gq, pq = _grad(grad, p.shape)
+    check(_ffi.msc_loss_infonce(p.ptr, q.ptr, p.shape[0], p.shape[1], float(tau),
+                                ctypes.byref(loss), pp, pq))
+    return (loss.value, gp, gq) if grad else loss.value
+
+
+def mulsupcon(e, y, tau=0.1, per_anchor=False, grad=False):
+    """MulSupCon over K embeddings e (K × D) with multi-hot labels y (K × C).
+    per_anchor: weight rows per anchor instead of the mean over rows.
+    Returns loss, or (loss, grad) with grad=True."""
+    ea = _arrays.as_input(e, "float32", "e", ndim=2)
+    ya = _arrays.as_input(y, "uint8", "y", ndim=2)
+    if ya.shape[0] != ea.shape[0]:
+        raise ShapeError("e has %d rows but y has %d" % (ea.shape[0], ya.shape[0]))
+    loss = ctypes.c_float()
+    g, pg = _grad(grad, ea.shape)
+    check(_ffi.msc_loss_mulsupcon(ea.ptr, ya.ptr, ea.shape[0], ea.shape[1], ya.shape[1],
+                                  float(tau), 1 if per_anchor else 0, ctypes.byref(loss), pg))
+    return (loss.value, g) if grad else loss.value
+
+
+def bce(logits, y, grad=False):
+    """Binary cross-entropy with logits (N × C) against targets y (N × C, 0/1), averaged
+    over all entries. Returns loss, or (loss, grad) with grad=True."""
+    x = _arrays.as_input(logits, "float32", "logits", ndim=2)
+    ya = _arrays.as_input(y, "uint8", "y", ndim=2)
+    if ya.shape != x.shape:
+        raise ShapeError("logits are %s but y is %s" % (x.shape, ya.shape))
+    loss = ctypes.c_float()
+    g, pg = _grad(grad, x.shape)
+    check(_ffi.msc_loss_bce(x.ptr, ya.ptr, x.shape[0], x.shape[1], ctypes.byref(loss), pg))
+    return (loss.value, g) if grad else loss.value

@@ -1,0 +1,695 @@
+/*
+ * test_backend_ops.c — the CUDA backend against the CPU backend, op by op (ggml's
+ * test-backend-ops is the model). The CPU backend is itself checked against plain-C
+ * references and finite differences (test_cpu_ops.c), so agreement here carries that
+ * over to CUDA.
+ *
+ * For every op type, on a few shapes including odd ones: inference forward, training
+ * forward (batch norm's running statistics too), backward with a random dy into every
+ * output; then the training step again, which must give the same bits (deterministic
+ * kernels and algorithms) and must not reach cudaMalloc (the module logs each call at
+ * debug level; a steady state has none). Every loss term with row offsets, gathered
+ * rows, a row mask and weighted accumulation; a non-finite input must fail with
+ * MSC_E_NUMERICAL and leave the gradient alone. The optimiser update (optim_update)
+ * against the host functions of optim_core.h. A batch norm whose running statistics
+ * belong to another context (as the model's parameters do) exercises the cross-stream
+ * ordering.
+ *
+ * Tolerances: |cuda − cpu| <= TOL × max(1, max |cpu|) over each output. Both backends
+ * sum in different orders (cuDNN/cuBLAS vs oneDNN), in float for convolutions and
+ * products: ~1e-6 of the scale at these sizes; TOL = 1e-4 leaves room without hiding a
+ * wrong formula (which is off by O(1) of the scale).
+ *
+ * Exit status: 0 pass, 1 failure, 77 skipped (the cuda backend is unavailable here: no
+ * device, no driver or no module; the reason is printed). MSC_TEST_EXPECT_CUDA=1 turns a
+ * skip into a failure. Plain C without Check: no fork (CUDA cannot be used in a child
+ * forked after the parent touched it).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "internal.h"
+#include "optim_core.h"
+
+#define TOL 1e-4
+#define TOL_LOSS_VALUE 1e-9
+
+static int g_failures, g_checks;
+static int g_mallocs; /* cudaMalloc lines logged by the module */
+
+#define CHECK(cond, ...)                                                               \
+  do {                                                                                 \
+    ++g_checks;                                                                        \
+    if (!(cond)) {                                                                     \
+      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                             \
+      fprintf(stderr, __VA_ARGS__);                                                    \
+      fprintf(stderr, "\n");                                                           \
+      ++g_failures;                                                                    \
+    }                                                                                  \
+  } while (0)
+
+#define OK(call, be)                                                                   \
+  do {                                                                                 \
+    msc_status st_ = (call);                                                           \
+    if (st_ != MSC_OK) {                                                               \
+      fprintf(stderr, "FAIL %s:%d: %s on %s: status %d: %s\n", __FILE__, __LINE__,    \
+              #call, (be)->name, (int)st_, msc_last_error());                          \
+      exit(1);                                                                         \
+    }                                                                                  \
+  } while (0)
+
+static void on_log(int32_t level, const char *message, void *user) {
+  (void)level, (void)user;
+  if (strstr(message, "cuda: cudaMalloc")) ++g_mallocs;
+}
+
+/* ---- two backends side by side ------------------------------------------------------- */
+
+static const mbk_iface *CPU, *GPU;
+static mbk_ctx *CCTX, *GCTX;
+
+typedef struct pair {
+  int32_t ndim;
+  int64_t dims[MBK_MAX_DIMS];
+  float *host;
+  mbk_tensor *c, *g;
+} pair;
+
+#define MAX_PAIRS 4096
+static pair *g_pairs[MAX_PAIRS];
+static int g_npairs;
+
+static size_t numel(int32_t ndim, const int64_t *dims) {
+  size_t n = 1;
+  for (int32_t i = 0; i < ndim; ++i) n *= (size_t)dims[i];
+  return n;
+}
+
+static pair *pair_new(void) {
+  pair *p = calloc(1, sizeof *p);
+  if (!p || g_npairs >= MAX_PAIRS) exit(1);
+  OK(CPU->tensor_create(CCTX, &p->c), CPU);
+  OK(GPU->tensor_create(GCTX, &p->g), GPU);
+  g_pairs[g_npairs++] = p;
+  return p;
+}
+
+static void pairs_free(void) {
+  for (int i = 0; i < g_npairs; ++i) {
+    CPU->tensor_free(g_pairs[i]->c);
+    GPU->tensor_free(g_pairs[i]->g);
+    free(g_pairs[i]->host);
+    free(g_pairs[i]);
+  }
+  g_npairs = 0;
+}
+
+/* xorshift64*: fixed seeds, so a failure reproduces. */
+static uint64_t g_rng = 88172645463325252ull;
+static double unit(void) {
+  g_rng ^= g_rng >> 12;
+  g_rng ^= g_rng << 25;
+  g_rng ^= g_rng >> 27;
+  return (double)((g_rng * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+enum fill { F_UNIF, F_POS, F_SIGNED, F_DISTINCT };
+
+static void fill(float *a, size_t n, int how) {
+  for (size_t i = 0; i < n; ++i) {
+    double u = unit();
+    switch (how) {
+    case F_POS: a[i] = (float)(0.5 + u); break;                   /* variances, scales */
+    case F_SIGNED: a[i] = (float)((unit() < 0.5 ? -1 : 1) * (0.05 + u)); break; /* off 0 */
+    case F_DISTINCT: a[i] = (float)(((double)i - (double)n / 2 + 0.5) * 0.01); break;
+    default: a[i] = (float)(2.0 * u - 1.0); break;
+    }
+  }
+  if (how == F_DISTINCT) /* shuffle: distinct values in random places */
+    for (size_t i = n; i > 1; --i) {
+      size_t j = (size_t)(unit() * (double)i) % i;
+      float t = a[i - 1];
+      a[i - 1] = a[j];
+      a[j] = t;
+    }
+}
+
+/* A pair with the same random contents on both backends. */
+static pair *pair_random(int32_t ndim, const int64_t *dims, int how) {
+  pair *p = pair_new();
+  p->ndim = ndim;
+  memcpy(p->dims, dims, (size_t)ndim * sizeof *dims);
+  size_t n = numel(ndim, dims);
+  p->host = malloc(n * sizeof(float));
+  if (!p->host) exit(1);
+  fill(p->host, n, how);
+  OK(CPU->tensor_upload(p->c, ndim, dims, p->host), CPU);
+  OK(GPU->tensor_upload(p->g, ndim, dims, p->host), GPU);
+  return p;
+}
+
+static float *download(const mbk_iface *be, const mbk_tensor *t, size_t n) {
+  float *x = malloc((n ? n : 1) * sizeof(float));
+  if (!x) exit(1);
+  OK(be->tensor_download(t, x, n), be);
+  return x;
+}
+
+/* Shapes equal, then values within TOL of the CPU's scale. Returns the worst ratio. */
+static double compare_tensors(const char *what, const mbk_tensor *c, const mbk_tensor *g,
+                              double tol) {
+  int64_t dc[MBK_MAX_DIMS] = {0}, dg[MBK_MAX_DIMS] = {0};
+  int32_t nc = CPU->tensor_shape(c, dc), ng = GPU->tensor_shape(g, dg);
+  int same = nc == ng;
+  for (int32_t i = 0; same && i < nc; ++i) same = dc[i] == dg[i];
+  CHECK(same && nc > 0, "%s: shapes differ (ndim %d vs %d)", what, (int)nc, (int)ng);
+  if (!same || nc == 0) return INFINITY;
+  size_t n = numel(nc, dc);
+  float *a = download(CPU, c, n), *b = download(GPU, g, n);
+  double scale = 1.0, worst = 0.0;
+  size_t wi = 0;
+  for (size_t i = 0; i < n; ++i) scale = fmax(scale, fabs((double)a[i]));
+  for (size_t i = 0; i < n; ++i) {
+    double e = fabs((double)a[i] - (double)b[i]);
+    if (!(e <= worst)) worst = e, wi = i;
+  }
+  CHECK(worst <= tol * scale, "%s: element %zu: cuda %.9g, cpu %.9g (|diff| %.3g > %.1e x %.3g)",
+        what, wi, (double)b[wi], (double)a[wi], worst, tol, scale);
+  if (getenv("MSC_OPS_TEST_VERBOSE"))
+    printf("  %-44s max|diff|/scale %.2e\n", what, worst / scale);
+  free(a), free(b);
+  return worst / scale;
+}
+
+/* The CUDA result of a tensor, to compare a rerun with bit for bit. */
+static float *snapshot(const mbk_tensor *g) {
+  int64_t d[MBK_MAX_DIMS];
+  int32_t nd = GPU->tensor_shape(g, d);
+  return download(GPU, g, numel(nd, d));
+}
+
+static void expect_same(const char *what, const mbk_tensor *g, const float *before) {
+  int64_t d[MBK_MAX_DIMS];
+  int32_t nd = GPU->tensor_shape(g, d);
+  size_t n = numel(nd, d);
+  float *now = download(GPU, g, n);
+  CHECK(memcmp(now, before, n * sizeof(float)) == 0, "%s: a rerun gave other bits", what);
+  free(now);
+}
+
+/* ---- ops ------------------------------------------------------------------------------ */
+
+typedef struct opcase {
+  const char *name;
+  mbk_op_desc d;
+} opcase;
+
+static mbk_op_desc base_desc(int32_t type, int32_t ndim, int64_t n, int64_t c, int64_t h,
+                             int64_t w) {
+  mbk_op_desc d;
+  memset(&d, 0, sizeof d);
+  d.type = type, d.ndim = ndim, d.n = n, d.c = c;
+  d.h = ndim == 4 ? h : 1, d.w = ndim == 4 ? w : 1;
+  return d;
+}
+
+static mbk_op_desc conv(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oc, int64_t kh,
+                        int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int bias) {
+  mbk_op_desc d = base_desc(MBK_OP_CONV2D, 4, n, c, h, w);
+  d.u.conv.out_c = oc, d.u.conv.kh = kh, d.u.conv.kw = kw, d.u.conv.sh = sh;
+  d.u.conv.sw = sw, d.u.conv.ph = ph, d.u.conv.pw = pw, d.u.conv.bias = bias;
+  return d;
+}
+
+static mbk_op_desc bnorm(int32_t ndim, int64_t n, int64_t c, int64_t h, int64_t w, int relu) {
+  mbk_op_desc d = base_desc(MBK_OP_BATCHNORM, ndim, n, c, h, w);
+  d.u.bn.eps = 1e-5f, d.u.bn.momentum = 0.1f, d.u.bn.relu = relu;
+  return d;
+}
+
+static mbk_op_desc maxpool(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k, int64_t s,
+                           int64_t p) {
+  mbk_op_desc d = base_desc(MBK_OP_MAXPOOL, 4, n, c, h, w);
+  d.u.pool.kh = d.u.pool.kw = k, d.u.pool.sh = d.u.pool.sw = s, d.u.pool.ph = d.u.pool.pw = p;
+  return d;
+}
+
+static mbk_op_desc linear(int64_t n, int64_t k, int64_t o, int bias) {
+  mbk_op_desc d = base_desc(MBK_OP_LINEAR, 2, n, k, 1, 1);
+  d.u.linear.out_f = o, d.u.linear.bias = bias;
+  return d;
+}
+
+static mbk_op_desc concat(int32_t ndim, int64_t n, int64_t h, int64_t w, int32_t k,
+                          const int64_t *cs) {
+  int64_t total = 0;
+  for (int32_t i = 0; i < k; ++i) total += cs[i];
+  mbk_op_desc d = base_desc(MBK_OP_CONCAT, ndim, n, total, h, w);
+  d.u.concat.count = k;
+  for (int32_t i = 0; i < k; ++i) d.u.concat.c[i] = cs[i];
+  return d;
+}
+
+/* The forward inputs of an op, random; NULL entries for absent optional ones. */
+static int32_t make_inputs(const mbk_op_desc *d, pair **in) {
+  int64_t x[MBK_MAX_DIMS] = {d->n, d->c, d->h, d->w}, v[MBK_MAX_DIMS];
+  switch (d->type) {
+  case MBK_OP_CONV2D:
+    in[0] = pair_random(4, x, F_UNIF);
+    v[0] = d->u.conv.out_c, v[1] = d->c, v[2] = d->u.conv.kh, v[3] = d->u.conv.kw;
+    in[1] = pair_random(4, v, F_UNIF);
+    in[2] = d->u.conv.bias ? pair_random(1, v, F_UNIF) : NULL;
+    return 3;
+  case MBK_OP_BATCHNORM:
+    in[0] = pair_random(d->ndim, x, F_UNIF);
+    v[0] = d->c;
+    in[1] = pair_random(1, v, F_POS);
+    in[2] = pair_random(1, v, F_UNIF);
+    in[3] = pair_random(1, v, F_UNIF);
+    in[4] = pair_random(1, v, F_POS);
+    return 5;
+  case MBK_OP_RELU: in[0] = pair_random(d->ndim, x, F_SIGNED); return 1;
+  case MBK_OP_MAXPOOL: in[0] = pair_random(4, x, F_DISTINCT); return 1;
+  case MBK_OP_GAVGPOOL: in[0] = pair_random(4, x, F_UNIF); return 1;
+  case MBK_OP_LINEAR:
+    in[0] = pair_random(2, x, F_UNIF);
+    v[0] = d->u.linear.out_f, v[1] = d->c;
+    in[1] = pair_random(2, v, F_UNIF);
+    in[2] = d->u.linear.bias ? pair_random(1, v, F_UNIF) : NULL;
+    return 3;
+  case MBK_OP_ADD:
+    in[0] = pair_random(d->ndim, x, F_UNIF);
+    in[1] = pair_random(d->ndim, x, F_UNIF);
+    return 2;
+  case MBK_OP_CONCAT:
+    for (int32_t i = 0; i < d->u.concat.count; ++i) {
+      x[1] = d->u.concat.c[i];
+      in[i] = pair_random(d->ndim, x, F_UNIF);
+    }
+    return d->u.concat.count;
+  default: exit(1);
+  }
+}
+
+/* Backward inputs from the forward ones and dy; the number of outputs (NULL where an
+ * optional output does not exist). */
+static int32_t backward_args(const mbk_op_desc *d, pair **fin, pair *dy, pair **bin,
+                             int32_t *n_in) {
+  switch (d->type) {
+  case MBK_OP_CONV2D:
+  case MBK_OP_LINEAR:
+    bin[0] = fin[0], bin[1] = fin[1], bin[2] = dy, *n_in = 3;
+    return 3;
+  case MBK_OP_BATCHNORM: bin[0] = fin[0], bin[1] = fin[1], bin[2] = dy, *n_in = 3; return 3;
+  case MBK_OP_RELU: bin[0] = fin[0], bin[1] = dy, *n_in = 2; return 1;
+  case MBK_OP_ADD: bin[0] = dy, *n_in = 1; return 2;
+  case MBK_OP_CONCAT: bin[0] = dy, *n_in = 1; return d->u.concat.count;
+  default: bin[0] = dy, *n_in = 1; return 1;
+  }
+}
+
+static void split(pair **ps, int32_t n, mbk_tensor **c, mbk_tensor **g) {
+  for (int32_t i = 0; i < n; ++i) {
+    c[i] = ps[i] ? ps[i]->c : NULL;
+    g[i] = ps[i] ? ps[i]->g : NULL;
+  }
+}
+
+static void run_op(const opcase *oc) {
+  const mbk_op_desc *d = &oc->d;
+  char what[160];
+  mbk_op *co = NULL, *go = NULL;
+  OK(CPU->op_create(CCTX, d, &co), CPU);
+  OK(GPU->op_create(GCTX, d, &go), GPU);
+  pair *fin[MBK_MAX_CONCAT];
+  int32_t nfi = make_inputs(d, fin);
+  mbk_tensor *cin[MBK_MAX_CONCAT], *gin[MBK_MAX_CONCAT];
+  split(fin, nfi, cin, gin);
+  pair *y = pair_new();
+
+  /* Inference. */
+  OK(CPU->op_forward(co, 0, cin, nfi, &y->c, 1), CPU);
+  OK(GPU->op_forward(go, 0, gin, nfi, &y->g, 1), GPU);
+  snprintf(what, sizeof what, "%s: inference y", oc->name);
+  compare_tensors(what, y->c, y->g, TOL);
+
+  /* Training forward, backward; twice, the second time for determinism and mallocs. */
+  float *first[2 + MBK_MAX_CONCAT] = {NULL};
+  pair *dy = NULL, *outs[MBK_MAX_CONCAT];
+  int32_t nbo = 0;
+  for (int pass = 0; pass < 2; ++pass) {
+    int before = g_mallocs;
+    OK(CPU->op_forward(co, 1, cin, nfi, &y->c, 1), CPU);
+    OK(GPU->op_forward(go, 1, gin, nfi, &y->g, 1), GPU);
+    if (!dy) {
+      int64_t yd[MBK_MAX_DIMS];
+      int32_t yn = mbk_op_out_dims(d, yd);
+      dy = pair_random(yn, yd, F_UNIF);
+    }
+    pair *bin[3];
+    int32_t nbi = 0;
+    nbo = backward_args(d, fin, dy, bin, &nbi);
+    for (int32_t i = 0; pass == 0 && i < nbo; ++i) {
+      int absent = (d->type == MBK_OP_CONV2D && i == 2 && !d->u.conv.bias) ||
+                   (d->type == MBK_OP_LINEAR && i == 2 && !d->u.linear.bias);
+      outs[i] = absent ? NULL : pair_new();
+    }
+    mbk_tensor *cbi[3], *gbi[3], *cbo[MBK_MAX_CONCAT], *gbo[MBK_MAX_CONCAT];
+    split(bin, nbi, cbi, gbi);
+    split(outs, nbo, cbo, gbo);
+    OK(CPU->op_backward(co, cbi, nbi, cbo, nbo), CPU);
+    OK(GPU->op_backward(go, gbi, nbi, gbo, nbo), GPU);
+    if (pass == 0) {
+      snprintf(what, sizeof what, "%s: training y", oc->name);
+      compare_tensors(what, y->c, y->g, TOL);
+      if (d->type == MBK_OP_BATCHNORM) {
+        snprintf(what, sizeof what, "%s: running_mean", oc->name);
+        compare_tensors(what, fin[3]->c, fin[3]->g, TOL);
+        snprintf(what, sizeof what, "%s: running_var", oc->name);
+        compare_tensors(what, fin[4]->c, fin[4]->g, TOL);
+      }
+      for (int32_t i = 0; i < nbo; ++i) {
+        if (!outs[i]) continue;
+        snprintf(what, sizeof what, "%s: backward output %d", oc->name, (int)i);
+        compare_tensors(what, outs[i]->c, outs[i]->g, TOL);
+        first[i] = snapshot(outs[i]->g);
+      }
+      first[MBK_MAX_CONCAT + 1] = snapshot(y->g);
+    } else {
+      CHECK(g_mallocs == before, "%s: the second training step called cudaMalloc %d time(s)",
+            oc->name, g_mallocs - before);
+      snprintf(what, sizeof what, "%s: training y", oc->name);
+      expect_same(what, y->g, first[MBK_MAX_CONCAT + 1]);
+      for (int32_t i = 0; i < nbo; ++i) {
+        if (!outs[i]) continue;
+        snprintf(what, sizeof what, "%s: backward output %d", oc->name, (int)i);
+        expect_same(what, outs[i]->g, first[i]);
+      }
+    }
+  }
+  for (size_t i = 0; i < sizeof first / sizeof first[0]; ++i) free(first[i]);
+  CPU->op_free(co);
+  GPU->op_free(go);
+  pairs_free();
+}
+
+static void test_ops(void) {
+  const int64_t c3[3] = {2, 3, 1}, c2[2] = {4, 9};
+  const opcase cases[] = {
+      {"conv 3x3 s1 p1 bias", conv(2, 3, 9, 7, 5, 3, 3, 1, 1, 1, 1, 1)},
+      {"conv 7x7 s2 p3 (stem)", conv(3, 4, 11, 10, 6, 7, 7, 2, 2, 3, 3, 0)},
+      {"conv 1x1 s2 (downsample)", conv(2, 8, 7, 7, 16, 1, 1, 2, 2, 0, 0, 0)},
+      {"conv 3x2 s(2,1) p(1,0) bias", conv(1, 5, 6, 5, 3, 3, 2, 2, 1, 1, 0, 1)},
+      {"conv 3x3 64ch", conv(4, 64, 15, 15, 64, 3, 3, 1, 1, 1, 1, 0)},
+      {"batchnorm 4-D", bnorm(4, 3, 5, 4, 3, 0)},
+      {"batchnorm 4-D relu", bnorm(4, 2, 7, 5, 5, 1)},
+      {"batchnorm 2-D", bnorm(2, 7, 6, 1, 1, 0)},
+      {"batchnorm 2-D relu", bnorm(2, 9, 3, 1, 1, 1)},
+      {"relu 4-D", base_desc(MBK_OP_RELU, 4, 2, 3, 5, 7)},
+      {"relu 2-D", base_desc(MBK_OP_RELU, 2, 5, 11, 1, 1)},
+      {"maxpool 3x3 s2 p1", maxpool(2, 3, 9, 8, 3, 2, 1)},
+      {"maxpool 2x2 s2", maxpool(1, 2, 7, 7, 2, 2, 0)},
+      {"gavgpool", base_desc(MBK_OP_GAVGPOOL, 4, 3, 5, 4, 3)},
+      {"gavgpool 1x1", base_desc(MBK_OP_GAVGPOOL, 4, 2, 7, 1, 1)},
+      {"linear bias", linear(5, 7, 3, 1)},
+      {"linear no bias", linear(1, 13, 9, 0)},
+      {"linear 33x64->17", linear(33, 64, 17, 1)},
+      {"add 4-D", base_desc(MBK_OP_ADD, 4, 2, 3, 5, 4)},
+      {"add 2-D", base_desc(MBK_OP_ADD, 2, 3, 7, 1, 1)},
+      {"concat 4-D x3", concat(4, 2, 5, 3, 3, c3)},
+      {"concat 2-D x2", concat(2, 3, 1, 1, 2, c2)},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) run_op(&cases[i]);
+}
+
+/* A batch norm whose running statistics live in another context, as a model's do: the
+ * values must be there when that context reads them. */
+static void test_foreign_running_stats(void) {
+  mbk_ctx *model = NULL;
+  mbk_ctx_params p = {sizeof p, 0, 0};
+  OK(GPU->ctx_create(&p, &model), GPU);
+  mbk_op_desc d = bnorm(4, 4, 16, 8, 8, 1);
+  mbk_op *co = NULL, *go = NULL;
+  OK(CPU->op_create(CCTX, &d, &co), CPU);
+  OK(GPU->op_create(GCTX, &d, &go), GPU);
+  pair *in[5];
+  make_inputs(&d, in);
+  /* Replace the GPU's running statistics by tensors of the other context. */
+  mbk_tensor *rm = NULL, *rv = NULL;
+  OK(GPU->tensor_create(model, &rm), GPU);
+  OK(GPU->tensor_create(model, &rv), GPU);
+  OK(GPU->tensor_upload(rm, 1, in[3]->dims, in[3]->host), GPU);
+  OK(GPU->tensor_upload(rv, 1, in[4]->dims, in[4]->host), GPU);
+  pair *y = pair_new();
+  mbk_tensor *cin[5], *gin[5];
+  split(in, 5, cin, gin);
+  gin[3] = rm, gin[4] = rv;
+  for (int step = 0; step < 3; ++step) {
+    OK(CPU->op_forward(co, 1, cin, 5, &y->c, 1), CPU);
+    OK(GPU->op_forward(go, 1, gin, 5, &y->g, 1), GPU);
+  }
+  /* Read through the owner's context, with no synchronisation of GCTX in between. */
+  compare_tensors("foreign running_mean", in[3]->c, rm, TOL);
+  compare_tensors("foreign running_var", in[4]->c, rv, TOL);
+  CPU->op_free(co);
+  GPU->op_free(go);
+  GPU->tensor_free(rm);
+  GPU->tensor_free(rv);
+  pairs_free();
+  GPU->ctx_free(model);
+}
+
+/* ---- loss terms --------------------------------------------------------------------------- */
+
+static void compare_value(const char *what, double c, double g) {
+  CHECK(fabs(c - g) <= TOL_LOSS_VALUE * fmax(1.0, fabs(c)), "%s: value cuda %.17g, cpu %.17g",
+        what, g, c);
+}
+
+/* Runs desc on both backends twice (weights w1 then w2) into zeroed gradients. */
+static void run_loss(const char *name, mbk_loss_desc desc, pair *x, pair *x2, double w1,
+                     double w2) {
+  pair *gx = pair_new(), *gx2 = x2 ? pair_new() : NULL;
+  OK(CPU->tensor_zero(gx->c, 2, x->dims), CPU);
+  OK(GPU->tensor_zero(gx->g, 2, x->dims), GPU);
+  if (x2) {
+    OK(CPU->tensor_zero(gx2->c, 2, x2->dims), CPU);
+    OK(GPU->tensor_zero(gx2->g, 2, x2->dims), GPU);
+  }
+  char what[160];
+  for (int k = 0; k < 2; ++k) {
+    desc.weight = k ? w2 : w1;
+    double vc = -1, vg = -2;
+    OK(CPU->loss(CCTX, &desc, x->c, x2 ? x2->c : NULL, &vc, gx->c, x2 ? gx2->c : NULL), CPU);
+    OK(GPU->loss(GCTX, &desc, x->g, x2 ? x2->g : NULL, &vg, gx->g, x2 ? gx2->g : NULL), GPU);
+    snprintf(what, sizeof what, "%s (call %d)", name, k + 1);
+    compare_value(what, vc, vg);
+  }
+  snprintf(what, sizeof what, "%s: gradient", name);
+  compare_tensors(what, gx->c, gx->g, TOL);
+  if (x2) {
+    snprintf(what, sizeof what, "%s: gradient 2", name);
+    compare_tensors(what, gx2->c, gx2->g, TOL);
+  }
+}
+
+static pair *rows(int64_t n, int64_t d) {
+  int64_t dims[2] = {n, d};
+  return pair_random(2, dims, F_UNIF);
+}
+
+static uint8_t *random_labels(int64_t n, int64_t c, double p) {
+  uint8_t *y = malloc((size_t)(n * c));
+  if (!y) exit(1);
+  for (int64_t i = 0; i < n * c; ++i) y[i] = unit() < p;
+  return y;
+}
+
+static void test_losses(void) {
+  mbk_loss_desc d;
+  memset(&d, 0, sizeof d);
+  d.type = MBK_LOSS_NTXENT, d.n = 3, d.row0 = 2, d.d = 5, d.tau = 0.2f;
+  run_loss("NT-Xent small, row0 2", d, rows(10, 5), NULL, 0.5, 1.0);
+  d.n = 128, d.row0 = 0, d.d = 64, d.tau = 0.1f;
+  run_loss("NT-Xent 2x128x64", d, rows(256, 64), NULL, 1.0, 0.25);
+
+  memset(&d, 0, sizeof d);
+  d.type = MBK_LOSS_INFONCE, d.n = 3, d.row0 = 4, d.d = 5, d.tau = 0.3f;
+  run_loss("InfoNCE small, row0 4", d, rows(10, 5), rows(10, 5), 2.0, 1.0);
+  d.n = 100, d.row0 = 1, d.d = 33, d.tau = 0.07f;
+  run_loss("InfoNCE 100x33", d, rows(101, 33), rows(105, 33), 1.0, 1.0);
+
+  memset(&d, 0, sizeof d);
+  const int32_t keys[5] = {6, 1, 3, 0, 3}; /* row 3 twice: its gradients add up */
+  const uint8_t ky[5 * 3] = {1, 0, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1};
+  d.type = MBK_LOSS_MULSUPCON, d.n = 5, d.d = 4, d.c = 3, d.tau = 0.5f, d.per_anchor = 1;
+  d.rows = keys, d.labels = ky;
+  run_loss("MulSupCon gathered rows, per anchor", d, rows(8, 4), NULL, 1.0, 0.5);
+  int32_t many[40];
+  for (int i = 0; i < 40; ++i) many[i] = (i * 7) % 50;
+  uint8_t *y40 = random_labels(40, 7, 0.3);
+  d.n = 40, d.d = 16, d.c = 7, d.tau = 0.2f, d.per_anchor = 0, d.rows = many, d.labels = y40;
+  run_loss("MulSupCon 40 of 50 rows", d, rows(50, 16), NULL, 1.0, 1.0);
+  const uint8_t none[2 * 2] = {1, 0, 0, 1}; /* no class with two positives: R = 0 */
+  d.n = 2, d.c = 2, d.rows = keys, d.labels = none;
+  run_loss("MulSupCon without rows", d, rows(8, 16), NULL, 1.0, 1.0);
+
+  memset(&d, 0, sizeof d);
+  uint8_t y6[6 * 3] = {1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 0, 1};
+  const uint8_t mask[6] = {1, 1, 0, 1, 0, 1};
+  y6[2 * 3] = 7; /* an unlabelled row's labels are never read */
+  d.type = MBK_LOSS_BCE, d.n = 6, d.row0 = 1, d.d = 3, d.c = 3, d.labels = y6, d.row_mask = mask;
+  run_loss("BCE masked, row0 1", d, rows(8, 3), NULL, 1.0, 3.0);
+  uint8_t *y64 = random_labels(64, 19, 0.2);
+  d.n = 64, d.row0 = 0, d.d = 19, d.c = 19, d.labels = y64, d.row_mask = NULL;
+  run_loss("BCE 64x19", d, rows(64, 19), NULL, 1.0, 1.0);
+
+  /* A NaN in the rows: MSC_E_NUMERICAL, and the gradient stays as it was. */
+  pair *x = rows(6, 4), *g = pair_new();
+  x->host[9] = NAN;
+  OK(GPU->tensor_upload(x->g, 2, x->dims, x->host), GPU);
+  OK(GPU->tensor_zero(g->g, 2, x->dims), GPU);
+  memset(&d, 0, sizeof d);
+  d.type = MBK_LOSS_NTXENT, d.n = 3, d.d = 4, d.tau = 0.5f, d.weight = 1.0;
+  double v = 42.0;
+  msc_status st = GPU->loss(GCTX, &d, x->g, NULL, &v, g->g, NULL);
+  CHECK(st == MSC_E_NUMERICAL && v == 42.0, "NaN input: status %d, value %g", (int)st, v);
+  CHECK(strstr(msc_last_error(), "cuda") != NULL, "NaN input: message '%s'", msc_last_error());
+  float *gv = download(GPU, g->g, 24);
+  int zero = 1;
+  for (int i = 0; i < 24; ++i) zero &= gv[i] == 0.f;
+  CHECK(zero, "NaN input: the gradient was written");
+  free(gv), free(y40), free(y64);
+  pairs_free();
+}
+
+/* ---- optimiser ------------------------------------------------------------------------- */
+
+/* optim_update against optim_core.h on the host, over a few steps. */
+static void run_optim(const char *name, mbk_optim_desc d, int use_m1, int use_m2, int steps) {
+  const int64_t n = d.n, dims[1] = {n};
+  float *p = malloc((size_t)n * sizeof(float)), *g = malloc((size_t)n * sizeof(float));
+  float *m = calloc((size_t)n, sizeof(float)), *v = calloc((size_t)n, sizeof(float));
+  if (!p || !g || !m || !v) exit(1);
+  fill(p, (size_t)n, F_UNIF);
+  mbk_tensor *tp = NULL, *tg = NULL, *tm = NULL, *tv = NULL;
+  OK(GPU->tensor_create(GCTX, &tp), GPU);
+  OK(GPU->tensor_create(GCTX, &tg), GPU);
+  OK(GPU->tensor_create(GCTX, &tm), GPU);
+  OK(GPU->tensor_create(GCTX, &tv), GPU);
+  OK(GPU->tensor_upload(tp, 1, dims, p), GPU);
+  OK(GPU->tensor_zero(tm, 1, dims), GPU);
+  OK(GPU->tensor_zero(tv, 1, dims), GPU);
+  for (int s = 0; s < steps; ++s) {
+    fill(g, (size_t)n, F_UNIF);
+    OK(GPU->tensor_upload(tg, 1, dims, g), GPU);
+    d.step = s;
+    d.grad_scale = s == 1 ? 0.5 : 1.0;
+    OK(GPU->optim_update(GCTX, &d, tp, tg, use_m1 ? tm : NULL, use_m2 ? tv : NULL), GPU);
+    /* The host: msci_grad_scale's rounding, then the core's elements. */
+    if (d.grad_scale != 1.0)
+      for (int64_t i = 0; i < n; ++i) g[i] = g[i] * (float)d.grad_scale;
+    if (d.type == MBK_OPTIM_ADAMW) {
+      msci_adamw_coef k = msci_adamw_coefs(d.lr, d.beta1, d.beta2, d.eps, d.weight_decay, d.step);
+      for (int64_t i = 0; i < n; ++i) msci_adamw_elem(&p[i], &m[i], &v[i], g[i], &k);
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        msci_sgd_elem(&p[i], use_m1 ? &m[i] : NULL, g[i], (float)d.lr, (float)d.weight_decay,
+                      (float)d.momentum, d.nesterov);
+    }
+  }
+  float *gp = download(GPU, tp, (size_t)n), *gm = download(GPU, tm, (size_t)n);
+  float *gv = download(GPU, tv, (size_t)n);
+  double worst = 0.0;
+  int64_t differ = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    worst = fmax(worst, fabs((double)gp[i] - (double)p[i]) / fmax(1e-3, fabs((double)p[i])));
+    differ += gp[i] != p[i] || (use_m1 && gm[i] != m[i]) || (use_m2 && gv[i] != v[i]);
+  }
+  CHECK(worst <= 1e-6, "%s: parameters differ from the host by %.3g (relative)", name, worst);
+  /* Same code, no FMA contraction, correctly rounded sqrt and division: same bits. */
+  CHECK(differ == 0, "%s: %lld of %lld elements not bit-identical to the host", name,
+        (long long)differ, (long long)n);
+  free(p), free(g), free(m), free(v), free(gp), free(gm), free(gv);
+  GPU->tensor_free(tp), GPU->tensor_free(tg), GPU->tensor_free(tm), GPU->tensor_free(tv);
+}
+
+static void test_optim(void) {
+  CHECK(GPU->optim_update != NULL, "the CUDA backend has no optim_update");
+  if (!GPU->optim_update) return;
+  mbk_optim_desc d;
+  memset(&d, 0, sizeof d);
+  d.type = MBK_OPTIM_ADAMW, d.n = 1037, d.lr = 1e-3, d.beta1 = 0.9, d.beta2 = 0.999;
+  d.eps = 1e-8, d.weight_decay = 0.05;
+  run_optim("AdamW with decay", d, 1, 1, 4);
+  d.weight_decay = 0.0, d.lr = 3e-2;
+  run_optim("AdamW without decay", d, 1, 1, 3);
+  memset(&d, 0, sizeof d);
+  d.type = MBK_OPTIM_SGD, d.n = 999, d.lr = 0.1, d.momentum = 0.9, d.nesterov = 1;
+  d.weight_decay = 1e-4;
+  run_optim("SGD nesterov", d, 1, 0, 3);
+  d.momentum = 0.0, d.nesterov = 0;
+  run_optim("SGD without momentum", d, 0, 0, 2);
+  /* Errors: wrong sizes and a missing moment. */
+  mbk_tensor *a = NULL;
+  OK(GPU->tensor_create(GCTX, &a), GPU);
+  int64_t dims[1] = {5};
+  float z[5] = {0};
+  OK(GPU->tensor_upload(a, 1, dims, z), GPU);
+  d.type = MBK_OPTIM_ADAMW, d.n = 6;
+  CHECK(GPU->optim_update(GCTX, &d, a, a, a, a) == MSC_E_SHAPE, "optim: wrong n accepted");
+  d.n = 5;
+  CHECK(GPU->optim_update(GCTX, &d, a, a, a, NULL) == MSC_E_INVALID_ARGUMENT,
+        "optim: AdamW without m2 accepted");
+  GPU->tensor_free(a);
+}
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+static void test_errors(void) {
+  mbk_op_desc bad = linear(2, 3, 0, 0);
+  mbk_op *op = NULL;
+  CHECK(GPU->op_create(GCTX, &bad, &op) == MSC_E_INVALID_ARGUMENT && !op,
+        "invalid description accepted");
+  mbk_op_desc d = linear(2, 3, 4, 0);
+  OK(GPU->op_create(GCTX, &d, &op), GPU);
+  int64_t wrong[2] = {2, 5};
+  pair *x = pair_random(2, wrong, F_UNIF), *w = pair_new(), *y = pair_new();
+  mbk_tensor *in[3] = {x->g, w->g, NULL};
+  CHECK(GPU->op_forward(op, 0, in, 3, &y->g, 1) == MSC_E_SHAPE, "wrong shape accepted");
+  CHECK(strstr(msc_last_error(), "cuda: linear") != NULL, "message: '%s'", msc_last_error());
+  CHECK(GPU->op_forward(op, 0, in, 2, &y->g, 1) == MSC_E_INVALID_ARGUMENT, "wrong count");
+  float small[3];
+  CHECK(GPU->tensor_download(x->g, small, 3) == MSC_E_BUFFER_TOO_SMALL, "small buffer");
+  GPU->op_free(op);
+  GPU->op_free(NULL);
+  GPU->tensor_free(NULL);
+  GPU->ctx_free(NULL);
+  pairs_free();
+}
+
+int main(void) {
+  msc_set_log_callback(on_log, NULL, MSC_LOG_DEBUG);
+  const int expect = getenv("MSC_TEST_EXPECT_CUDA") && atoi(getenv("MSC_TEST_EXPECT_CUDA"));
+  if (msci_backend_resolve("cuda", &GPU, NULL) != MSC_OK) {
+    printf("SKIP: the cuda backend is unavailable: %s\n", msc_last_error());
+    return expect ? 1 : 77;
+  }
+  OK(mbk_cpu_init(msci_host(), &CPU), GPU);
+  mbk_ctx_params p = {sizeof p, 0, 0};
+  OK(CPU->ctx_create(&p, &CCTX), CPU);
+  OK(GPU->ctx_create(&p, &GCTX), GPU);
+  test_ops();
+  test_foreign_running_stats();
+  test_losses();
+  test_optim();
+  test_errors();
+  CPU->ctx_free(CCTX);
+  GPU->ctx_free(GCTX);
+  printf("%d checks, %d failed\n", g_checks, g_failures);
+  return g_failures ? 1 : 0;
+}

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# run.sh MOSAIC CHECK_PREDICTIONS WORKDIR — the `mosaic` tool end to end on tiny
+# synthetic data: synth → train (1 epoch, tiny encoders) → eval --json (its macro AP must
+# equal msc_metrics_compute on the `mosaic predict` output of the same model and split)
+# → the kNN and linear-probe protocols → embed (.npy header, ids) → info → resume and
+# Ctrl-C → a run from the written configuration repeats the same losses; then bad
+# arguments and missing files: one line on stderr and the documented exit status
+# (2 bad usage, 1 runtime error, 130 interrupted).
+set -uo pipefail
+mosaic=$1
+check=$2
+work=$3
+rm -rf "$work"
+mkdir -p "$work"
+cd "$work" || exit 1
+export OMP_WAIT_POLICY=PASSIVE
+
+failures=0
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+# expect STATUS CMD...: runs CMD, checks its exit status, keeps stdout/stderr in out/err.
+expect() {
+  local want=$1
+  shift
+  "$@" >out 2>err
+  local got=$?
+  if [ "$got" -ne "$want" ]; then
+    fail "'$*' exited $got, expected $want"
+    sed 's/^/  stderr: /' err | head -5 >&2
+  fi
+}
+# expect_error STATUS CMD...: as expect, and stderr must be exactly one "mosaic: error:" line.
+expect_error() {
+  expect "$@"
+  local lines
+  lines=$(wc -l <err)
+  if [ "$lines" -ne 1 ] || ! grep -q '^mosaic: error: ' err; then
+    fail "'${*:2}': stderr is not one 'mosaic: error:' line:"
+    sed 's/^/  /' err | head -5 >&2
+  fi
+}
+json() { # json FILE PYTHON-EXPRESSION-ON-d
+  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"
+}
+
+common=(--encoder tiny --batch 16 --progress lines --workers 1)
+
+# --- help and version ----------------------------------------------------------------
+for c in train eval embed predict compare info synth backends version; do
+  expect 0 "$mosaic" "$c" --help
+  grep -q '^usage: mosaic' out || fail "mosaic $c --help prints no usage"
+done
+expect 0 "$mosaic" --help
+expect 0 "$mosaic" version
+grep -q '^libmosaic ' out || fail "mosaic version"
+
+# --- synth, train, eval, predict ------------------------------------------------------
+expect 0 "$mosaic" synth data --n 60 --seed 7
+[ -f data/metadata.tsv ] || fail "synth wrote no metadata.tsv"
+
+expect 0 "$mosaic" train --data data "${common[@]}" --epochs 1 --lr 0.003 --out m.safetensors
+cp out train.out
+[ -f m.safetensors ] || fail "train wrote no model"
+json m.config.json 'd["tool"]["epochs"], d["modality.0.encoder"]' | grep -q "1 tiny" ||
+  fail "m.config.json lacks the effective keys"
+json m.history.json 'len(d)' | grep -qx 1 || fail "m.history.json should have one epoch"
+grep -q 'validation (' train.out || fail "train printed no validation metrics"
+
+expect 0 "$mosaic" eval --model m.safetensors --data data --split test --json e.json --progress none
+grep -q 'macro AP' out || fail "eval printed no table"
+python3 -c "import json; json.load(open('e.json'))" || fail "e.json does not parse"
+[ -f e.config.json ] || fail "eval wrote no configuration"
+
+expect 0 "$mosaic" predict --model m.safetensors --data data --split test --out p.tsv --progress none
+expect 0 "$check" p.tsv
+read -r ap_helper micro_helper f1_helper < <(tr '\n' ' ' <out)
+ap_json=$(json e.json 'repr(d["metrics"]["macro_ap"])')
+f1_json=$(json e.json 'repr(d["metrics"]["macro_f1"])')
+python3 - "$ap_helper" "$ap_json" "$f1_helper" "$f1_json" <<'EOF' || fail "eval --json and msc_metrics_compute on predict's output differ"
+import sys
+a, b, c, d = map(float, sys.argv[1:])
+assert abs(a - b) <= 1e-12 and abs(c - d) <= 1e-12, (a, b, c, d)
+EOF
+
+# --- the other protocols ----------------------------------------------------------------
+expect 0 "$mosaic" eval --model m.safetensors --data data --protocol knn --k 3 --json k.json --progress none
+json k.json 'd["protocol"]' | grep -qx knn || fail "knn protocol"
+expect 0 "$mosaic" eval --model m.safetensors --data data --protocol linear --probe-epochs 1 \
+  --batch 16 --fraction 0.5 --json l.json --progress none
+json l.json 'd["protocol"]' | grep -qx linear || fail "linear protocol"
+# The low-label subset is a function of the seed: the same seed, the same probe.
+expect 0 "$mosaic" eval --model m.safetensors --data data --protocol linear --probe-epochs 1 \
+  --batch 16 --fraction 0.5 --json l2.json --progress none
+[ "$(json l.json 'repr(d["metrics"]["macro_ap"])')" = "$(json l2.json 'repr(d["metrics"]["macro_ap"])')" ] ||
+  fail "two linear probes on the same fraction and seed differ"
+
+# --- embed and info -----------------------------------------------------------------------
+expect 0 "$mosaic" embed --model m.safetensors --data data --out emb.npy --progress none
+python3 - <<'EOF' || fail "emb.npy is not a valid .npy of 60 rows matching emb.ids.txt"
+import ast, struct
+b = open("emb.npy", "rb").read()
+assert b[:8] == b"\x93NUMPY\x01\x00"
+hl = struct.unpack("<H", b[8:10])[0]
+assert (10 + hl) % 64 == 0
+h = ast.literal_eval(b[10:10 + hl].decode())
+assert h["descr"] == "<f4" and h["fortran_order"] is False
+n, d = h["shape"]
+assert n == 60 and d == 32 and len(b) == 10 + hl + 4 * n * d, (n, d)
+ids = open("emb.ids.txt").read().splitlines()
+assert len(ids) == n and len(set(ids)) == n
+EOF
+expect 0 "$mosaic" info m.safetensors
+grep -q 'classes *19' out || fail "info shows no classes"
+expect 0 "$mosaic" info m.safetensors --json i.json
+json i.json 'd["modalities"][1]["bands"]' | grep -qx 12 || fail "info --json"
+
+# --- compare: two presets, same data, one table ----------------------------------------------
+expect 0 "$mosaic" compare --data data "${common[@]}" --presets supervised,dual --max-steps 1 \
+  --protocol knn --k 3 --out-dir cmp
+grep -q '^dual ' out || fail "compare printed no table row for dual"
+json cmp/compare.json '[r["preset"] for r in d["results"]]' | grep -qF "['supervised', 'dual']" ||
+  fail "cmp/compare.json lacks the presets"
+[ -f cmp/dual.safetensors ] || fail "compare saved no model"
+
+# --- reproducible from the written configuration ------------------------------------------
+expect 0 "$mosaic" train --config m.config.json --out m_again.safetensors
+loss1=$(json m.history.json 'd[0]["loss"]')
+loss2=$(json m_again.history.json 'd[0]["loss"]')
+[ "$loss1" = "$loss2" ] || fail "the same configuration gave another loss ($loss1, $loss2)"
+
+# --- Ctrl-C saves a checkpoint; --resume continues it ------------------------------------
+"$mosaic" train --data data "${common[@]}" --epochs 1000 --out int.safetensors >int.out 2>int.err &
+pid=$!
+for _ in $(seq 1 200); do
+  [ -f int.config.json ] && break
+  sleep 0.05
+done
+sleep 1
+kill -INT "$pid"
+wait "$pid"
+status=$?
+[ "$status" -eq 130 ] || fail "train after SIGINT exited $status, expected 130"
+grep -q 'checkpoint saved to int.safetensors' int.err || fail "no checkpoint message after SIGINT"
+[ -f int.safetensors ] || fail "no checkpoint after SIGINT"
+step=$(python3 -c "
+import json, struct
+b = open('int.safetensors', 'rb'); n = struct.unpack('<Q', b.read(8))[0]
+print(json.loads(b.read(n))['__metadata__']['mosaic.step'])")
+expect 0 "$mosaic" train --resume int.safetensors --max-steps $((step + 1)) --progress none
+grep -q "resuming after step $step" out || fail "resume did not continue after step $step"
+
+# --- errors: one line, documented exit status ------------------------------------------------
+expect_error 2 "$mosaic" frobnicate
+expect_error 2 "$mosaic" train
+expect_error 2 "$mosaic" train --data data --bogus
+expect_error 2 "$mosaic" train --data data --epochs abc
+expect_error 2 "$mosaic" train --data data --epochs 0
+expect_error 2 "$mosaic" train --data data --set optim.lr=-1
+expect_error 2 "$mosaic" train --data data --set no.such.key=1
+expect_error 2 "$mosaic" train --config missing.json
+expect_error 2 "$mosaic" eval --model m.safetensors --data data --protocol nope
+expect_error 2 "$mosaic" eval --data data
+expect_error 2 "$mosaic" info
+expect_error 2 "$mosaic" info a b
+expect_error 2 "$mosaic" embed --model m.safetensors --data data
+expect_error 2 "$mosaic" compare --data data --presets mosaic1,nope
+echo '{"tool": {"epochs": "three"}}' >bad.json
+expect_error 2 "$mosaic" train --data data --config bad.json
+expect_error 1 "$mosaic" train --data no-such-dir "${common[@]}"
+expect_error 1 "$mosaic" eval --model missing.safetensors --data data
+expect_error 1 "$mosaic" info missing.safetensors
+expect_error 1 "$mosaic" info data/metadata.tsv
+expect_error 1 "$mosaic" predict --model m.safetensors --data data --format no-such-format
+mkdir -p notempty && touch notempty/x
+expect_error 1 "$mosaic" synth notempty --n 5
+
+if [ "$failures" -ne 0 ]; then
+  echo "$failures check(s) failed" >&2
+  exit 1
+fi
+echo "all tool checks passed"

@@ -1,0 +1,604 @@
+/*
+ * args.c — command lines and configuration files of the `mosaic` tool.
+ *
+ * Every setting is a key: a library option (msc_options: "optim.lr", "data.fraction",
+ * "train.preset", ...) or a tool key ("epochs", "batch", "out", ...; "tool.<name>" in a
+ * configuration file). Command-line options are short names for keys (--lr is
+ * optim.lr, --epochs is tool.epochs); --set KEY=VALUE sets any key; --config FILE reads
+ * a JSON file of keys first, so the command line overrides it:
+ *
+ *   {"tool": {"epochs": 3, "batch": 32}, "train": {"preset": "mosaic2"},
+ *    "optim.lr": 0.003, "modality": [{"encoder": "tiny"}, {"encoder": "tiny"}]}
+ *
+ * Everything but "tool" goes to msc_options_from_json, so nested and flat keys both
+ * work. The tool writes the effective configuration in the same form next to its
+ * outputs (cli_write_config), so `--config that.json` repeats a run.
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* ---- errors ------------------------------------------------------------------------------- */
+
+static void vline(const char *lead, const char *fmt, va_list ap) {
+  fputs(lead, stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  fflush(stderr);
+}
+
+int cli_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vline("mosaic: error: ", fmt, ap);
+  va_end(ap);
+  return EXIT_ERROR;
+}
+
+int cli_lib_error(msc_status st, const char *fmt, ...) {
+  /* Copy the library's message first: formatting may not call the library, but be safe. */
+  char msg[1024];
+  snprintf(msg, sizeof msg, "%s", msc_last_error());
+  char what[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  /* Keep it on one line. */
+  for (char *p = msg; *p; ++p)
+    if (*p == '\n' || *p == '\r') *p = ' ';
+  fprintf(stderr, "mosaic: error: %s: %s\n", what, msg[0] ? msg : msc_status_string(st));
+  fflush(stderr);
+  return EXIT_ERROR;
+}
+
+int cli_usage(const char *command, const char *fmt, ...) {
+  char what[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  if (command)
+    fprintf(stderr, "mosaic: error: %s: %s (see 'mosaic %s --help')\n", command, what,
+            command);
+  else
+    fprintf(stderr, "mosaic: error: %s (see 'mosaic --help')\n", what);
+  fflush(stderr);
+  return EXIT_USAGE;
+}
+
+void cli_note(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vline("mosaic: ", fmt, ap);
+  va_end(ap);
+}
+
+int cli_finish_output(void) {
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    fprintf(stderr, "mosaic: error: writing to standard output failed\n");
+    return EXIT_ERROR;
+  }
+  return EXIT_OK;
+}
+
+/* ---- signals ---------------------------------------------------------------------------------- */
+
+volatile sig_atomic_t cli_interrupted = 0;
+
+static void on_signal(int sig) { cli_interrupted = sig; }
+
+void cli_catch_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ---- keys ------------------------------------------------------------------------------------- */
+
+typedef struct {
+  const char *option; /* command-line name without "--", or NULL (config only) */
+  const char *key;    /* tool key, or a library option key when lib */
+  int type;
+  int lib;
+  const char *flag;   /* for options without a value: the JSON value they set */
+} key_def;
+
+static const key_def k_keys[] = {
+    {"data", "data", KEY_STRING, 0, NULL},
+    {"format", "format", KEY_STRING, 0, NULL},
+    {"split", "split", KEY_STRING, 0, NULL},
+    {"preset", "train.preset", KEY_STRING, 1, NULL},
+    {"encoder", "encoder", KEY_STRING, 0, NULL},
+    {"fraction", "data.fraction", KEY_FLOAT, 1, NULL},
+    {"epochs", "epochs", KEY_INT, 0, NULL},
+    {"batch", "batch", KEY_INT, 0, NULL},
+    {"lr", "optim.lr", KEY_FLOAT, 1, NULL},
+    {"seed", "seed", KEY_INT, 1, NULL},
+    {"threads", "threads", KEY_INT, 1, NULL},
+    {"backend", "backend", KEY_STRING, 1, NULL},
+    {"workers", "workers", KEY_INT, 0, NULL},
+    {"out", "out", KEY_STRING, 0, NULL},
+    {"resume", "resume", KEY_STRING, 0, NULL},
+    {"max-steps", "max_steps", KEY_INT, 0, NULL},
+    {"model", "model", KEY_STRING, 0, NULL},
+    {"protocol", "protocol", KEY_STRING, 0, NULL},
+    {"k", "k", KEY_INT, 0, NULL},
+    {"threshold", "threshold", KEY_FLOAT, 0, NULL},
+    {"probe-epochs", "probe_epochs", KEY_INT, 0, NULL},
+    {"probe-lr", "probe_lr", KEY_FLOAT, 0, NULL},
+    {"json", "json", KEY_STRING, 0, NULL},
+    {"which", "which", KEY_STRING, 0, NULL},
+    {"n", "n", KEY_INT, 0, NULL},
+    {"presets", "presets", KEY_STRING, 0, NULL},
+    {"out-dir", "out_dir", KEY_STRING, 0, NULL},
+    {"progress", "progress", KEY_STRING, 0, NULL},
+    {"stats", "stats", KEY_STRING, 0, NULL},
+    {"no-validate", "validate", KEY_INT, 0, "0"},
+    {"val-fraction", "val_fraction", KEY_FLOAT, 0, NULL},
+    {NULL, "stats_samples", KEY_INT, 0, NULL},
+    {NULL, "progress_interval", KEY_FLOAT, 0, NULL},
+};
+#define N_KEYS (sizeof k_keys / sizeof k_keys[0])
+
+static const key_def *find_option(const char *name) {
+  for (size_t i = 0; i < N_KEYS; ++i)
+    if (k_keys[i].option && strcmp(k_keys[i].option, name) == 0) return &k_keys[i];
+  return NULL;
+}
+
+static const key_def *find_tool_key(const char *key) {
+  for (size_t i = 0; i < N_KEYS; ++i)
+    if (!k_keys[i].lib && strcmp(k_keys[i].key, key) == 0) return &k_keys[i];
+  return NULL;
+}
+
+/* Ranges of the numeric tool keys and the values of the enumerated ones. */
+typedef struct {
+  const char *key;
+  double lo, hi;
+  const char *choices; /* '|'-separated, for strings */
+} key_rule;
+
+static const key_rule k_rules[] = {
+    {"epochs", 1, 1e6, NULL},        {"batch", 1, 65536, NULL},
+    {"workers", 0, 64, NULL},        {"max_steps", 0, 1e15, NULL},
+    {"k", 1, 1e9, NULL},             {"threshold", -1e30, 1e30, NULL},
+    {"probe_epochs", 0, 1e6, NULL},  {"probe_lr", 1e-12, 1000, NULL},
+    {"n", 1, 1000000, NULL},         {"val_fraction", 1e-9, 1, NULL},
+    {"stats_samples", 0, 1e15, NULL}, {"progress_interval", 0.01, 1e6, NULL},
+    {"validate", 0, 1, NULL},
+    {"progress", 0, 0, "auto|bar|lines|none"},
+    {"stats", 0, 0, "auto|published|computed"},
+    {"protocol", 0, 0, "model|linear|finetune|knn"},
+};
+
+static int in_choices(const char *v, const char *choices) {
+  size_t len = strlen(v);
+  const char *p = choices;
+  while (*p) {
+    const char *bar = strchr(p, '|');
+    size_t n = bar ? (size_t)(bar - p) : strlen(p);
+    if (n == len && strncmp(p, v, n) == 0) return 1;
+    if (!bar) break;
+    p = bar + 1;
+  }
+  return 0;
+}
+
+/* Checks one tool key's value; returns NULL or a message (static). */
+static const char *check_tool_value(const char *key, json_t *v) {
+  static char msg[256];
+  const key_def *d = find_tool_key(key);
+  if (!d) {
+    snprintf(msg, sizeof msg, "unknown tool key 'tool.%s'", key);
+    return msg;
+  }
+  int ok = d->type == KEY_STRING ? json_is_string(v)
+           : d->type == KEY_INT  ? json_is_integer(v) || json_is_boolean(v)
+                                 : json_is_number(v);
+  if (!ok) {
+    snprintf(msg, sizeof msg, "tool.%s must be %s", key,
+             d->type == KEY_STRING ? "a string" : d->type == KEY_INT ? "an integer" : "a number");
+    return msg;
+  }
+  for (size_t i = 0; i < sizeof k_rules / sizeof k_rules[0]; ++i) {
+    const key_rule *r = &k_rules[i];
+    if (strcmp(r->key, key) != 0) continue;
+    if (r->choices) {
+      if (!in_choices(json_string_value(v), r->choices)) {
+        snprintf(msg, sizeof msg, "tool.%s is '%s', must be one of %s", key,
+                 json_string_value(v), r->choices);
+        return msg;
+      }
+    } else {
+      double x = json_is_boolean(v) ? (json_is_true(v) ? 1 : 0) : json_number_value(v);
+      if (!(x >= r->lo && x <= r->hi)) {
+        snprintf(msg, sizeof msg, "tool.%s = %g is out of range [%g, %g]", key, x, r->lo, r->hi);
+        return msg;
+      }
+    }
+  }
+  return NULL;
+}
+
+/* A command-line value as JSON of the key's type; NULL when it does not parse. */
+static json_t *parse_value(const char *text, int type) {
+  if (type == KEY_STRING) return json_string(text);
+  char *end = NULL;
+  errno = 0;
+  if (type == KEY_INT) {
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end) return NULL;
+    return json_integer(v);
+  }
+  double v = strtod(text, &end);
+  if (errno || end == text || *end || !isfinite(v)) return NULL;
+  return json_real(v);
+}
+
+/* --set values: a JSON number, true/false or array as such, anything else a string. */
+static json_t *parse_set_value(const char *text) {
+  json_error_t err;
+  json_t *v = json_loads(text, JSON_DECODE_ANY, &err);
+  if (v && (json_is_number(v) || json_is_boolean(v) || json_is_array(v) || json_is_string(v)))
+    return v;
+  json_decref(v);
+  return json_string(text);
+}
+
+/* Splits a configuration document into tool keys (into tool) and library options (the
+ * rest, returned). */
+static int split_config(const char *command, const char *path, json_t *doc, json_t *tool,
+                        json_t **rest) {
+  if (!json_is_object(doc))
+    return cli_usage(command, "config %s: the document must be a JSON object", path);
+  json_t *r = json_object();
+  const char *key;
+  json_t *v;
+  json_object_foreach(doc, key, v) {
+    if (strcmp(key, "tool") == 0) {
+      if (!json_is_object(v)) {
+        json_decref(r);
+        return cli_usage(command, "config %s: \"tool\" must be an object", path);
+      }
+      const char *k2;
+      json_t *v2;
+      json_object_foreach(v, k2, v2) json_object_set(tool, k2, v2);
+    } else if (strncmp(key, "tool.", 5) == 0) {
+      json_object_set(tool, key + 5, v);
+    } else {
+      json_object_set(r, key, v);
+    }
+  }
+  *rest = r;
+  return -1;
+}
+
+static int load_config(const char *command, const char *path, json_t *tool, json_t **rest) {
+  json_error_t err;
+  json_t *doc = json_load_file(path, 0, &err);
+  if (!doc) {
+    if (access(path, R_OK) != 0)
+      return cli_usage(command, "config %s: %s", path, strerror(errno));
+    return cli_usage(command, "config %s: line %d, column %d: %s", path, err.line, err.column,
+                     err.text);
+  }
+  int rc = split_config(command, path, doc, tool, rest);
+  json_decref(doc);
+  return rc;
+}
+
+static int apply_options(const char *command, const char *what, msc_options *opts,
+                         json_t *obj) {
+  if (!obj || json_object_size(obj) == 0) return -1;
+  char *text = json_dumps(obj, JSON_COMPACT);
+  if (!text) return cli_error("out of memory");
+  msc_status st = msc_options_from_json(opts, text);
+  free(text);
+  if (st != MSC_OK) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", msc_last_error());
+    return cli_usage(command, "%s: %s", what, msg[0] ? msg : msc_status_string(st));
+  }
+  return -1;
+}
+
+int cli_parse(cli_ctx *ctx, const char *command, const char *help,
+              const char *const *allowed, int max_pos, int argc, char **argv, int verbosity) {
+  memset(ctx, 0, sizeof *ctx);
+  ctx->command = command;
+  ctx->verbosity = verbosity;
+  ctx->tool = json_object();
+  ctx->positional = json_array();
+  json_t *cli_tool = json_object(), *cli_opts = json_object(), *base_opts = NULL;
+  const char *config = NULL;
+  int rc = -1;
+  int only_positional = 0;
+
+  for (int i = 0; i < argc && rc < 0; ++i) {
+    const char *a = argv[i];
+    if (only_positional || a[0] != '-' || strcmp(a, "-") == 0) {
+      if ((int)json_array_size(ctx->positional) >= max_pos) {
+        rc = cli_usage(command, "unexpected argument '%s'", a);
+        break;
+      }
+      json_array_append_new(ctx->positional, json_string(a));
+      continue;
+    }
+    if (strcmp(a, "--") == 0) {
+      only_positional = 1;
+      continue;
+    }
+    if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0 || strcmp(a, "-vv") == 0) {
+      ctx->verbosity += strcmp(a, "-vv") == 0 ? 2 : 1;
+      cli_set_verbosity(ctx->verbosity);
+      continue;
+    }
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      fputs(help, stdout);
+      rc = cli_finish_output();
+      break;
+    }
+    if (strncmp(a, "--", 2) != 0) {
+      rc = cli_usage(command, "unknown option '%s'", a);
+      break;
+    }
+    /* --name VALUE or --name=VALUE */
+    char name[64];
+    const char *eq = strchr(a + 2, '=');
+    size_t len = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
+    if (len == 0 || len >= sizeof name) {
+      rc = cli_usage(command, "unknown option '%s'", a);
+      break;
+    }
+    memcpy(name, a + 2, len);
+    name[len] = 0;
+    int is_config = strcmp(name, "config") == 0, is_set = strcmp(name, "set") == 0;
+    const key_def *d = (is_config || is_set) ? NULL : find_option(name);
+    int ok = is_config || is_set;
+    if (d)
+      for (const char *const *p = allowed; *p; ++p)
+        if (strcmp(*p, name) == 0) ok = 1;
+    if (!ok) {
+      rc = cli_usage(command, "unknown option '--%s'", name);
+      break;
+    }
+    const char *value = NULL;
+    if (d && d->flag) {
+      if (eq) {
+        rc = cli_usage(command, "option '--%s' takes no value", name);
+        break;
+      }
+    } else if (eq) {
+      value = eq + 1;
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      rc = cli_usage(command, "option '--%s' needs a value", name);
+      break;
+    }
+    if (is_config) {
+      config = value;
+    } else if (is_set) {
+      const char *e = strchr(value, '=');
+      if (!e || e == value) {
+        rc = cli_usage(command, "--set needs KEY=VALUE, got '%s'", value);
+        break;
+      }
+      char key[256];
+      size_t kl = (size_t)(e - value);
+      if (kl >= sizeof key) {
+        rc = cli_usage(command, "--set: key too long");
+        break;
+      }
+      memcpy(key, value, kl);
+      key[kl] = 0;
+      json_t *v = parse_set_value(e + 1);
+      if (strncmp(key, "tool.", 5) == 0) {
+        const key_def *td = find_tool_key(key + 5);
+        if (td && td->type == KEY_STRING && !json_is_string(v)) {
+          json_decref(v);
+          v = json_string(e + 1);
+        } else if (td && td->type != KEY_STRING && json_is_string(v)) {
+          json_decref(v);
+          v = parse_value(e + 1, td->type);
+          if (!v) {
+            rc = cli_usage(command, "--set %s: '%s' is not a number", key, e + 1);
+            break;
+          }
+        }
+        json_object_set_new(cli_tool, key + 5, v);
+      } else {
+        json_object_set_new(cli_opts, key, v);
+      }
+    } else {
+      json_t *v = d->flag ? json_loads(d->flag, JSON_DECODE_ANY, NULL) : parse_value(value, d->type);
+      if (!v) {
+        rc = cli_usage(command, "--%s: '%s' is not %s", name, value,
+                       d->type == KEY_INT ? "an integer" : "a number");
+        break;
+      }
+      json_object_set_new(d->lib ? cli_opts : cli_tool, d->key, v);
+    }
+  }
+
+  /* The base: --config, or for a resumed training the configuration saved next to the
+   * checkpoint. */
+  if (rc < 0 && !config && strcmp(command, "train") == 0 &&
+      json_is_string(json_object_get(cli_tool, "resume"))) {
+    char *side = cli_sibling(json_string_value(json_object_get(cli_tool, "resume")),
+                             ".config.json");
+    if (side && access(side, R_OK) == 0) {
+      rc = load_config(command, side, ctx->tool, &base_opts);
+      if (rc < 0 && ctx->verbosity >= 0) cli_note("resuming with the configuration in %s", side);
+    }
+    free(side);
+  }
+  if (rc < 0 && config) rc = load_config(command, config, ctx->tool, &base_opts);
+  if (rc < 0) {
+    json_object_del(ctx->tool, "resume"); /* never inherited from a file */
+    json_object_update(ctx->tool, cli_tool);
+    const char *key;
+    json_t *v;
+    json_object_foreach(ctx->tool, key, v) {
+      const char *msg = check_tool_value(key, v);
+      if (msg) {
+        rc = cli_usage(command, "%s", msg);
+        break;
+      }
+    }
+  }
+  if (rc < 0 && msc_options_create(&ctx->opts) != MSC_OK) rc = cli_error("out of memory");
+  if (rc < 0) rc = apply_options(command, config ? config : "configuration", ctx->opts, base_opts);
+  if (rc < 0) rc = apply_options(command, "command line", ctx->opts, cli_opts);
+  json_decref(cli_tool);
+  json_decref(cli_opts);
+  json_decref(base_opts);
+  return rc;
+}
+
+void cli_ctx_free(cli_ctx *ctx) {
+  json_decref(ctx->tool);
+  json_decref(ctx->positional);
+  msc_options_free(ctx->opts);
+  memset(ctx, 0, sizeof *ctx);
+}
+
+/* ---- accessors -------------------------------------------------------------------------------- */
+
+const char *cli_str(const cli_ctx *ctx, const char *key, const char *def) {
+  json_t *v = json_object_get(ctx->tool, key);
+  return json_is_string(v) ? json_string_value(v) : def;
+}
+
+int64_t cli_int(const cli_ctx *ctx, const char *key, int64_t def) {
+  json_t *v = json_object_get(ctx->tool, key);
+  if (json_is_integer(v)) return (int64_t)json_integer_value(v);
+  if (json_is_boolean(v)) return json_is_true(v);
+  return def;
+}
+
+double cli_float(const cli_ctx *ctx, const char *key, double def) {
+  json_t *v = json_object_get(ctx->tool, key);
+  return json_is_number(v) ? json_number_value(v) : def;
+}
+
+int cli_has(const cli_ctx *ctx, const char *key) {
+  return json_object_get(ctx->tool, key) != NULL;
+}
+
+void cli_set_str(cli_ctx *ctx, const char *key, const char *value) {
+  json_object_set_new(ctx->tool, key, json_string(value));
+}
+
+void cli_set_int(cli_ctx *ctx, const char *key, int64_t value) {
+  json_object_set_new(ctx->tool, key, json_integer(value));
+}
+
+msc_options *cli_opts_copy(const msc_options *opts) {
+  size_t len = 0;
+  msc_options_to_json(opts, NULL, 0, &len); /* asks for the size */
+  char *buf = malloc(len + 1);
+  msc_options *out = NULL;
+  if (buf && msc_options_to_json(opts, buf, len + 1, NULL) == MSC_OK &&
+      msc_options_create(&out) == MSC_OK && msc_options_from_json(out, buf) != MSC_OK) {
+    msc_options_free(out);
+    out = NULL;
+  }
+  free(buf);
+  return out;
+}
+
+int64_t cli_opt_int(const msc_options *opts, const char *key, int64_t def) {
+  int64_t v;
+  return msc_options_get_int(opts, key, &v) == MSC_OK ? v : def;
+}
+
+double cli_opt_float(const msc_options *opts, const char *key, double def) {
+  double v;
+  return msc_options_get_float(opts, key, &v) == MSC_OK ? v : def;
+}
+
+const char *cli_opt_str(const msc_options *opts, const char *key) {
+  static _Thread_local char buf[4096];
+  if (msc_options_get_string(opts, key, buf, sizeof buf, NULL) != MSC_OK) buf[0] = 0;
+  return buf;
+}
+
+/* ---- files ------------------------------------------------------------------------------------ */
+
+char *cli_sibling(const char *path, const char *suffix) {
+  const char *slash = strrchr(path, '/');
+  const char *base = slash ? slash + 1 : path;
+  const char *dot = strrchr(base, '.');
+  size_t keep = (dot && dot != base) ? (size_t)(dot - path) : strlen(path);
+  char *out = malloc(keep + strlen(suffix) + 1);
+  if (!out) return NULL;
+  memcpy(out, path, keep);
+  strcpy(out + keep, suffix);
+  return out;
+}
+
+int cli_write_file(const char *path, const void *data, size_t len) {
+  size_t plen = strlen(path);
+  char *tmp = malloc(plen + 16);
+  if (!tmp) return cli_error("out of memory");
+  snprintf(tmp, plen + 16, "%s.tmp%d", path, (int)getpid());
+  FILE *f = fopen(tmp, "wb");
+  if (!f) {
+    int e = errno;
+    free(tmp);
+    return cli_error("cannot write %s: %s", path, strerror(e));
+  }
+  int ok = fwrite(data, 1, len, f) == len;
+  ok &= fflush(f) == 0;
+  int e = errno;
+  ok &= fclose(f) == 0;
+  if (ok && rename(tmp, path) != 0) ok = 0, e = errno;
+  if (!ok) {
+    remove(tmp);
+    free(tmp);
+    return cli_error("cannot write %s: %s", path, strerror(e));
+  }
+  free(tmp);
+  return EXIT_OK;
+}
+
+int cli_write_config(const cli_ctx *ctx, const msc_options *opts, const char *path) {
+  size_t len = 0;
+  msc_options_to_json(opts, NULL, 0, &len);
+  char *buf = malloc(len + 1);
+  if (!buf) return cli_error("out of memory");
+  json_t *doc = NULL;
+  if (msc_options_to_json(opts, buf, len + 1, NULL) == MSC_OK)
+    doc = json_loads(buf, 0, NULL);
+  free(buf);
+  if (!doc) return cli_error("cannot write the configuration %s", path);
+  json_t *tool = json_deep_copy(ctx->tool);
+  json_object_del(tool, "resume");
+  json_object_set_new(doc, "tool", tool);
+  char *text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+  json_decref(doc);
+  if (!text) return cli_error("out of memory");
+  size_t n = strlen(text);
+  char *with_nl = realloc(text, n + 2);
+  if (!with_nl) {
+    free(text);
+    return cli_error("out of memory");
+  }
+  with_nl[n] = '\n';
+  with_nl[n + 1] = 0;
+  int rc = cli_write_file(path, with_nl, n + 1);
+  free(with_nl);
+  return rc;
+}

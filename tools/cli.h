@@ -1,0 +1,214 @@
+/*
+ * cli.h — what the files of the `mosaic` tool share: the command table, the effective
+ * configuration (tool keys and library options), error reporting, progress display,
+ * and the data helpers (predictions, embeddings, training loop) that several commands
+ * use. The tool links libmosaic like any user program (only the public header).
+ */
+#ifndef MOSAIC_TOOLS_CLI_H
+#define MOSAIC_TOOLS_CLI_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+#include <mosaic/mosaic.h>
+
+/* Exit status: 0 success, 1 a runtime error, 2 bad usage, 130 interrupted (SIGINT or
+ * SIGTERM; a resumable checkpoint was saved where training was running). */
+#define EXIT_OK 0
+#define EXIT_ERROR 1
+#define EXIT_USAGE 2
+#define EXIT_INTERRUPTED 130
+
+#if defined(__GNUC__)
+#define CLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define CLI_PRINTF(f, a)
+#endif
+
+/* ---- errors (args.c) ------------------------------------------------------------------ */
+
+/* "mosaic: error: <message>" on stderr; returns EXIT_ERROR. */
+int cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+/* "mosaic: error: <what>: <msc_last_error()>" (or the status string when the message
+ * is empty); returns EXIT_ERROR. */
+int cli_lib_error(msc_status st, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* "mosaic: error: <command>: <message> (see 'mosaic <command> --help')"; returns
+ * EXIT_USAGE. */
+int cli_usage(const char *command, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* A warning or note on stderr: "mosaic: <message>". */
+void cli_note(const char *fmt, ...) CLI_PRINTF(1, 2);
+
+/* Set by the SIGINT/SIGTERM handler (which does nothing else). */
+extern volatile sig_atomic_t cli_interrupted;
+void cli_catch_signals(void);
+
+/* ---- configuration (args.c, config.c) ----------------------------------------------------- */
+
+/* Tool keys: their JSON type. */
+enum { KEY_STRING, KEY_INT, KEY_FLOAT };
+
+typedef struct cli_ctx {
+  const char *command;  /* "train", "eval", ... */
+  json_t *tool;         /* effective tool keys (name → value), owned */
+  msc_options *opts;    /* effective library options, owned */
+  json_t *positional;   /* array of the positional arguments */
+  int verbosity;
+} cli_ctx;
+
+/* Parses argv of one command (after the command's name) into ctx: options of the
+ * command's list, --config FILE (applied first), --set KEY=VALUE, --help, -v (adds to
+ * verbosity, which starts at the value given). Returns -1 to
+ * go on, or an exit status (help printed: EXIT_OK; bad usage: EXIT_USAGE after a
+ * message). allowed: the command's option names, NULL-terminated; max_pos: how many
+ * positional arguments it takes. */
+int cli_parse(cli_ctx *ctx, const char *command, const char *help,
+              const char *const *allowed, int max_pos, int argc, char **argv, int verbosity);
+void cli_ctx_free(cli_ctx *ctx);
+
+/* Tool keys with their defaults. */
+const char *cli_str(const cli_ctx *ctx, const char *key, const char *def);
+int64_t cli_int(const cli_ctx *ctx, const char *key, int64_t def);
+double cli_float(const cli_ctx *ctx, const char *key, double def);
+int cli_has(const cli_ctx *ctx, const char *key);
+void cli_set_str(cli_ctx *ctx, const char *key, const char *value);
+void cli_set_int(cli_ctx *ctx, const char *key, int64_t value);
+
+/* Library option helpers: a copy of opts, and getters that fall back to def. */
+msc_options *cli_opts_copy(const msc_options *opts);
+int64_t cli_opt_int(const msc_options *opts, const char *key, int64_t def);
+double cli_opt_float(const msc_options *opts, const char *key, double def);
+/* The string value (static buffer of the call's thread; copy it to keep it). */
+const char *cli_opt_str(const msc_options *opts, const char *key);
+
+/* Writes {"tool": {...}, <option keys>...} to path (atomically). Keys named in skip
+ * (NULL-terminated) are left out of "tool". Returns EXIT_OK or EXIT_ERROR. */
+int cli_write_config(const cli_ctx *ctx, const msc_options *opts, const char *path);
+/* path with its extension (after the last '.' of the last component) replaced by
+ * suffix, e.g. ("m.safetensors", ".config.json") → "m.config.json". malloc'd. */
+char *cli_sibling(const char *path, const char *suffix);
+/* Writes data to path through a temporary file and rename. */
+int cli_write_file(const char *path, const void *data, size_t len);
+
+/* ---- progress (progress.c) ------------------------------------------------------------------- */
+
+typedef struct cli_progress {
+  int mode;             /* 0 none, 1 bar (terminal), 2 periodic lines */
+  double interval;      /* seconds between lines in mode 2 */
+  double t0, t_draw;    /* phase start, last output */
+  int64_t total, done;  /* units (samples) of the phase */
+  char label[64];
+  int on_screen;        /* a bar is drawn and not yet cleared */
+  int width;            /* terminal columns */
+} cli_progress;
+
+/* mode: "auto" (bar when stderr is a terminal, else lines), "bar", "lines", "none". */
+int cli_progress_init(cli_progress *p, const char *mode, double interval);
+void cli_progress_begin(cli_progress *p, const char *label, int64_t total);
+/* done units so far; extra: appended text (rate and ETA are added before it). */
+void cli_progress_update(cli_progress *p, int64_t done, const char *extra);
+/* Ends the phase: clears the bar (mode 1) or prints a last line (mode 2). */
+void cli_progress_end(cli_progress *p, const char *extra);
+/* Clears a bar before other output goes to the terminal. */
+void cli_progress_clear(cli_progress *p);
+double cli_now(void);
+/* "1:02:03" or "2:03" into buf. */
+void cli_format_duration(double seconds, char *buf, size_t cap);
+
+/* ---- data (data.c) ----------------------------------------------------------------------- */
+
+/* Opens root as format with a copy of opts whose data.split is split (NULL: keep) and,
+ * when full is non-zero, data.fraction = 1. Prints the error; returns EXIT_*. */
+int cli_open_dataset(const cli_ctx *ctx, const msc_options *opts, const char *split,
+                     int full, msc_dataset **out);
+/* Sets the model keys of opts from the dataset: modalities (names, bands, size),
+ * classes and class names, the encoder (tool.encoder) and, unless set, the
+ * normalisation (tool.stats: auto, published, computed). */
+int cli_model_keys_from_dataset(const cli_ctx *ctx, msc_options *opts, const msc_dataset *ds);
+/* Loads a model with the run-time keys of ctx->opts. */
+int cli_load_model(const cli_ctx *ctx, const char *path, msc_model **out);
+/* Reads mosaic.* entries of a model file's safetensors header: a new JSON object of the
+ * __metadata__ (NULL with a message on error). */
+json_t *cli_model_metadata(const char *path);
+
+/* Batches of a dataset in order, for inference: n samples of ds in batches of `batch`;
+ * probs (n × C) and/or labels (n × C) and/or embeddings (n × dim for `which`), any may
+ * be NULL. Shows progress. Returns EXIT_*. */
+int cli_infer(msc_model *model, const msc_dataset *ds, int64_t batch, cli_progress *pg,
+              const char *label, float **probs, uint8_t **labels, int32_t which,
+              float **emb, int64_t *dim);
+/* Copies the labels of a batch filled by the dataset or the loader (n × c bytes). */
+int cli_batch_labels(const msc_batch *batch, uint8_t *out, int64_t n, int64_t c);
+/* Parses "fused", "fused-projection", "modality:NAME", "modality-projection:NAME". */
+int cli_parse_which(const msc_model *model, const char *text, int32_t *which);
+
+/* ---- training and evaluation (train.c, evaluate.c) ---------------------------------------- */
+
+typedef struct cli_train_job {
+  msc_model *model;
+  msc_dataset *train, *val;  /* val may be NULL */
+  int64_t epochs, batch, max_steps; /* max_steps 0: no limit */
+  int64_t done_steps;        /* steps of this run already done (resume) */
+  int32_t workers;
+  uint64_t seed;
+  float threshold;
+  const char *save_path;     /* checkpoint after each epoch and on interrupt; or NULL */
+  const char *title;         /* "train", "linear probe", ... */
+  cli_progress *progress;
+  int print_epochs;          /* epoch summaries on stdout */
+  json_t *history;           /* if not NULL: one object per epoch is appended */
+} cli_train_job;
+
+/* Runs the job; returns EXIT_OK, EXIT_ERROR or EXIT_INTERRUPTED (after saving). */
+int cli_train_run(cli_train_job *job);
+/* Steps per epoch for n samples (drop_last) and the effective batch. */
+int64_t cli_train_batch(int64_t n, int64_t batch);
+
+typedef struct cli_eval_result {
+  int64_t n, c;
+  double m[MSC_METRIC_COUNT];
+  double *ap, *f1, *hamming, *brier; /* c each */
+  int64_t *support;
+  char **class_names;                /* c */
+  float threshold;
+} cli_eval_result;
+
+/* Metrics of probs against labels into r (allocated; free with cli_eval_free). */
+int cli_eval_metrics(const float *probs, const uint8_t *labels, int64_t n, int64_t c,
+                     float threshold, const msc_model *model, cli_eval_result *r);
+void cli_eval_free(cli_eval_result *r);
+void cli_eval_print(const cli_eval_result *r, FILE *f, int per_class);
+json_t *cli_eval_json(const cli_eval_result *r);
+
+/* kNN scores: for every query (nq × d), the mean labels of its k nearest references
+ * (nr × d, labels nr × c) by cosine similarity; ties by the smaller index. */
+int cli_knn_scores(const float *ref, const uint8_t *ref_labels, int64_t nr, const float *q,
+                   int64_t nq, int64_t d, int64_t c, int64_t k, float *scores);
+
+/* The evaluation protocols on an opened model: "model", "linear", "finetune", "knn".
+ * Trains what the protocol needs on the training split of ctx (data.fraction), then
+ * scores the split `split`. r receives the metrics. */
+int cli_evaluate(cli_ctx *ctx, msc_model *model, const char *protocol, const char *split,
+                 cli_progress *pg, cli_eval_result *r);
+
+/* ---- commands ------------------------------------------------------------------------------- */
+
+int cmd_train(int argc, char **argv, int verbosity);
+int cmd_eval(int argc, char **argv, int verbosity);
+int cmd_embed(int argc, char **argv, int verbosity);
+int cmd_predict(int argc, char **argv, int verbosity);
+int cmd_info(int argc, char **argv, int verbosity);
+int cmd_synth(int argc, char **argv, int verbosity);
+int cmd_compare(int argc, char **argv, int verbosity);
+int cmd_version(int argc, char **argv, int verbosity);
+int cmd_backends(int argc, char **argv, int verbosity);
+
+/* Sets the level of library messages shown on stderr (mosaic.c): 0 warnings, 1 info,
+ * 2 debug. */
+void cli_set_verbosity(int verbosity);
+
+/* Flushes stdout; an error writing it is EXIT_ERROR with a message. */
+int cli_finish_output(void);
+
+#endif

@@ -1,0 +1,215 @@
+/*
+ * cmd_compare.c — `mosaic compare`: trains several loss presets on the same data,
+ * fraction, encoders and schedule, scores each with the same protocol, and prints one
+ * table (the paper's comparison of MoSAiC with its baselines).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+static const char help[] =
+    "usage: mosaic compare --data DIR [options]\n"
+    "\n"
+    "Trains one model per loss preset on the same training data (and --fraction), with\n"
+    "the same encoders, epochs, batch and seed, then scores every model on the same split\n"
+    "with the same protocol, and prints one table. Models, their configurations and the\n"
+    "results (compare.json) go to --out-dir.\n"
+    "\n"
+    "Options:\n"
+    "  --data DIR          dataset root (required)\n"
+    "  --format NAME       dataset format (default bigearthnet-v2)\n"
+    "  --presets LIST      ','-separated (default supervised,simclr,dual,mosaic1,mosaic2)\n"
+    "  --fraction F        stratified share of the training split (low-label protocol)\n"
+    "  --epochs N          training epochs per preset (default 1)\n"
+    "  --batch N           samples per step (default 32)\n"
+    "  --max-steps N       at most N training steps per preset\n"
+    "  --encoder NAME      encoder of every modality (default resnet18)\n"
+    "  --lr F              peak learning rate (default 0.001)\n"
+    "  --protocol NAME     linear (default: classifier on frozen encoders, fair to the\n"
+    "                      self-supervised presets), knn, finetune or model\n"
+    "  --probe-epochs N    linear/finetune epochs (default 5); --probe-lr F\n"
+    "  --k N, --which NAME knn settings (as for 'mosaic eval')\n"
+    "  --split NAME        the split scored (default test)\n"
+    "  --threshold T       F1 threshold (default 0.5)\n"
+    "  --out-dir DIR       where models and results go (default compare)\n"
+    "  --json PATH         results as JSON (default DIR/compare.json)\n"
+    "  --seed N, --threads N, --backend NAME, --workers N, --stats MODE, --progress MODE,\n"
+    "  --config FILE, --set KEY=VALUE    as for 'mosaic train'\n";
+
+static const char *const allowed[] = {
+    "data", "format", "presets", "fraction", "epochs", "batch", "max-steps", "encoder", "lr",
+    "protocol", "probe-epochs", "probe-lr", "k", "which", "split", "threshold", "out-dir",
+    "json", "seed", "threads", "backend", "workers", "stats", "progress", NULL};
+
+static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+int cmd_compare(int argc, char **argv, int verbosity) {
+  cli_ctx ctx;
+  int rc = cli_parse(&ctx, "compare", help, allowed, 0, argc, argv, verbosity);
+  if (rc >= 0) {
+    cli_ctx_free(&ctx);
+    return rc;
+  }
+  if (!cli_has(&ctx, "data")) {
+    rc = cli_usage("compare", "--data DIR is required");
+    cli_ctx_free(&ctx);
+    return rc;
+  }
+  const char *presets = cli_str(&ctx, "presets", "supervised,simclr,dual,mosaic1,mosaic2");
+  const char *protocol = cli_str(&ctx, "protocol", "linear");
+  const char *split = cli_str(&ctx, "split", "test");
+  const char *dir = cli_str(&ctx, "out_dir", "compare");
+  int64_t epochs = cli_int(&ctx, "epochs", 1), batch = cli_int(&ctx, "batch", 32);
+  if (batch < 2) {
+    rc = cli_usage("compare", "--batch must be at least 2");
+    cli_ctx_free(&ctx);
+    return rc;
+  }
+  /* Check every preset name before anything long starts. */
+  char *list = strdup(presets);
+  int np = 0;
+  char *names[16];
+  for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    msc_options *o = NULL;
+    msc_options_create(&o);
+    msc_status st = msc_options_set_string(o, "train.preset", t);
+    msc_options_free(o);
+    if (st != MSC_OK || np == 16) {
+      rc = cli_usage("compare", "--presets: '%s' is not a preset (%s)", t,
+                     np == 16 ? "at most 16" : "supervised, simclr, dual, mosaic1, mosaic2, pimc");
+      break;
+    }
+    names[np++] = t;
+  }
+  if (rc < 0 && np == 0) rc = cli_usage("compare", "--presets is empty");
+  if (rc >= 0) {
+    free(list);
+    cli_ctx_free(&ctx);
+    return rc;
+  }
+  cli_progress pg;
+  cli_progress_init(&pg, cli_str(&ctx, "progress", "auto"), cli_float(&ctx, "progress_interval", 10));
+  cli_catch_signals();
+  msc_dataset *train = NULL;
+  rc = cli_open_dataset(&ctx, ctx.opts, NULL, 0, &train);
+  int64_t n = train ? msc_dataset_size(train) : 0;
+  if (rc == EXIT_OK && n < 2)
+    rc = cli_error("the training split has %lld sample(s); training needs at least 2", (long long)n);
+  if (rc == EXIT_OK) rc = cli_model_keys_from_dataset(&ctx, ctx.opts, train);
+  if (rc == EXIT_OK && mkdir(dir, 0777) != 0 && errno != EEXIST)
+    rc = cli_error("cannot create %s: %s", dir, strerror(errno));
+  size_t dl = strlen(dir) + 64;
+  char *path = malloc(dl);
+  if (rc == EXIT_OK && !path) rc = cli_error("out of memory");
+  if (rc == EXIT_OK) {
+    snprintf(path, dl, "%s/compare.config.json", dir);
+    rc = cli_write_config(&ctx, ctx.opts, path);
+  }
+  int64_t bsz = cli_train_batch(n, batch), spe = n / (bsz > 0 ? bsz : 1);
+  int64_t total = epochs * spe, max_steps = cli_int(&ctx, "max_steps", 0);
+  if (max_steps > 0 && max_steps < total) total = max_steps;
+  if (rc == EXIT_OK)
+    printf("compare %d presets on %lld training samples of %s (fraction %g), %lld steps each "
+           "(batch %lld), protocol %s on the %s split\n",
+           np, (long long)n, cli_str(&ctx, "data", "?"), cli_opt_float(ctx.opts, "data.fraction", 1),
+           (long long)total, (long long)bsz, protocol, split);
+  json_t *results = json_array();
+  double (*rows)[MSC_METRIC_COUNT + 2] = calloc((size_t)np, sizeof *rows);
+  int done = 0;
+  for (int i = 0; rc == EXIT_OK && i < np; ++i) {
+    const char *preset = names[i];
+    msc_options *o = cli_opts_copy(ctx.opts);
+    msc_model *model = NULL;
+    msc_status st = o ? msc_options_set_string(o, "train.preset", preset) : MSC_E_OUT_OF_MEMORY;
+    int32_t set = 0;
+    if (st == MSC_OK) st = msc_options_is_set(o, "optim.total_steps", &set);
+    if (st == MSC_OK && !set) st = msc_options_set_int(o, "optim.total_steps", total);
+    if (st == MSC_OK) st = msc_options_is_set(o, "optim.warmup_steps", &set);
+    if (st == MSC_OK && !set) st = msc_options_set_int(o, "optim.warmup_steps", total >= 20 ? total / 20 : 0);
+    if (st == MSC_OK) st = msc_model_create(o, &model);
+    msc_options_free(o);
+    if (st != MSC_OK) {
+      rc = cli_lib_error(st, "%s: cannot create the model", preset);
+      break;
+    }
+    snprintf(path, dl, "%s/%s.safetensors", dir, preset);
+    cli_train_job job = {
+        .model = model,
+        .train = train,
+        .epochs = epochs,
+        .batch = batch,
+        .max_steps = max_steps,
+        .workers = (int32_t)cli_int(&ctx, "workers", 1),
+        .seed = (uint64_t)cli_opt_int(ctx.opts, "seed", 42),
+        .threshold = (float)cli_float(&ctx, "threshold", 0.5),
+        .save_path = path,
+        .title = preset,
+        .progress = &pg,
+        .print_epochs = 1,
+    };
+    double t0 = cli_now();
+    rc = cli_train_run(&job);
+    double train_s = cli_now() - t0;
+    cli_eval_result r;
+    memset(&r, 0, sizeof r);
+    if (rc == EXIT_OK) rc = cli_evaluate(&ctx, model, protocol, split, &pg, &r);
+    if (rc == EXIT_OK) {
+      memcpy(rows[i], r.m, sizeof r.m);
+      rows[i][MSC_METRIC_COUNT] = train_s;
+      rows[i][MSC_METRIC_COUNT + 1] = cli_now() - t0 - train_s;
+      printf("  %s: macro AP %.4f  micro AP %.4f  macro F1 %.4f (%s)\n", preset,
+             r.m[MSC_METRIC_MACRO_AP], r.m[MSC_METRIC_MICRO_AP], r.m[MSC_METRIC_MACRO_F1], protocol);
+      fflush(stdout);
+      json_t *e = cli_eval_json(&r);
+      json_object_set_new(e, "preset", json_string(preset));
+      json_object_set_new(e, "model", json_string(path));
+      json_object_set_new(e, "train_seconds", num(train_s));
+      json_object_set_new(e, "eval_seconds", num(rows[i][MSC_METRIC_COUNT + 1]));
+      json_array_append_new(results, e);
+      done++;
+    }
+    cli_eval_free(&r);
+    msc_model_free(model);
+  }
+  if (done > 0) {
+    printf("\n%-12s %9s %9s %9s %9s %9s %9s %10s\n", "preset", "macro AP", "micro AP",
+           "macro F1", "micro F1", "Hamming", "Brier", "train");
+    for (int i = 0; i < done; ++i) {
+      char dur[32];
+      cli_format_duration(rows[i][MSC_METRIC_COUNT], dur, sizeof dur);
+      printf("%-12s %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f %10s\n", names[i],
+             rows[i][MSC_METRIC_MACRO_AP], rows[i][MSC_METRIC_MICRO_AP],
+             rows[i][MSC_METRIC_MACRO_F1], rows[i][MSC_METRIC_MICRO_F1],
+             rows[i][MSC_METRIC_HAMMING], rows[i][MSC_METRIC_BRIER], dur);
+    }
+    json_t *doc = json_object();
+    json_object_set_new(doc, "data", json_string(cli_str(&ctx, "data", "")));
+    json_object_set_new(doc, "format", json_string(cli_str(&ctx, "format", "bigearthnet-v2")));
+    json_object_set_new(doc, "fraction", json_real(cli_opt_float(ctx.opts, "data.fraction", 1)));
+    json_object_set_new(doc, "protocol", json_string(protocol));
+    json_object_set_new(doc, "split", json_string(split));
+    json_object_set_new(doc, "steps", json_integer(total));
+    json_object_set_new(doc, "results", results);
+    results = NULL;
+    const char *jp = cli_str(&ctx, "json", NULL);
+    if (!jp) snprintf(path, dl, "%s/compare.json", dir), jp = path;
+    char *text = json_dumps(doc, JSON_INDENT(2));
+    json_decref(doc);
+    int wrc = text ? cli_write_file(jp, text, strlen(text)) : cli_error("out of memory");
+    free(text);
+    if (wrc == EXIT_OK) printf("\nmodels and results in %s (%s)\n", dir, jp);
+    if (rc == EXIT_OK) rc = wrc;
+  }
+  json_decref(results);
+  free(rows);
+  free(path);
+  free(list);
+  msc_dataset_free(train);
+  cli_ctx_free(&ctx);
+  if (rc == EXIT_OK) rc = cli_finish_output();
+  return rc;
+}

@@ -1,0 +1,112 @@
+/*
+ * cmd_eval.c — `mosaic eval`: scores a model on a split with one of the evaluation
+ * protocols (evaluate.c), prints a table and optionally writes JSON.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char help[] =
+    "usage: mosaic eval --model MODEL --data DIR [options]\n"
+    "\n"
+    "Scores a model on a dataset split: macro/micro average precision, macro/micro F1,\n"
+    "Hamming loss, Brier score, and the same per class (scikit-learn's definitions).\n"
+    "\n"
+    "Options:\n"
+    "  --model PATH        the model file (required)\n"
+    "  --data DIR          dataset root (required)\n"
+    "  --format NAME       dataset format (default bigearthnet-v2)\n"
+    "  --split NAME        the split scored: test (default), validation, train, all\n"
+    "  --protocol NAME     model (default): the model's classifier as it is;\n"
+    "                      linear: train the classifier on frozen encoders first;\n"
+    "                      finetune: train every weight (supervised) first;\n"
+    "                      knn: k nearest neighbours on embeddings, cosine similarity\n"
+    "  --fraction F        linear/finetune/knn: use a stratified share F of the training\n"
+    "                      split (low-label protocol, fixed by --seed)\n"
+    "  --probe-epochs N    linear/finetune: epochs (default 5)\n"
+    "  --probe-lr F        linear/finetune: constant learning rate (0.01 linear, 0.001 finetune)\n"
+    "  --batch N           linear/finetune: samples per step (default 32)\n"
+    "  --k N               knn: neighbours (default 10)\n"
+    "  --which NAME        knn: fused (default), fused-projection, modality:NAME,\n"
+    "                      modality-projection:NAME\n"
+    "  --threshold T       F1 and Hamming threshold on the scores (default 0.5)\n"
+    "  --json PATH         also write the results as JSON ('-': standard output)\n"
+    "  --out PATH          linear/finetune: save the trained model there\n"
+    "  --seed N, --threads N, --backend NAME, --workers N, --progress MODE,\n"
+    "  --config FILE, --set KEY=VALUE    as for 'mosaic train'\n"
+    "\n"
+    "Exit status: 0 done, 1 error, 2 bad usage, 130 interrupted.\n";
+
+static const char *const allowed[] = {
+    "model", "data", "format", "split", "protocol", "fraction", "probe-epochs", "probe-lr",
+    "batch", "k", "which", "threshold", "json", "out", "seed", "threads", "backend",
+    "workers", "progress", NULL};
+
+int cmd_eval(int argc, char **argv, int verbosity) {
+  cli_ctx ctx;
+  int rc = cli_parse(&ctx, "eval", help, allowed, 0, argc, argv, verbosity);
+  if (rc >= 0) {
+    cli_ctx_free(&ctx);
+    return rc;
+  }
+  const char *model_path = cli_str(&ctx, "model", NULL);
+  const char *protocol = cli_str(&ctx, "protocol", "model");
+  const char *split = cli_str(&ctx, "split", "test");
+  const char *json_path = cli_str(&ctx, "json", NULL);
+  const char *out = cli_str(&ctx, "out", NULL);
+  if (!model_path) rc = cli_usage("eval", "--model PATH is required");
+  else if (!cli_has(&ctx, "data")) rc = cli_usage("eval", "--data DIR is required");
+  if (rc >= 0) {
+    cli_ctx_free(&ctx);
+    return rc;
+  }
+  cli_progress pg;
+  cli_progress_init(&pg, cli_str(&ctx, "progress", "auto"), cli_float(&ctx, "progress_interval", 10));
+  cli_catch_signals();
+  msc_model *model = NULL;
+  cli_eval_result r;
+  memset(&r, 0, sizeof r);
+  rc = cli_load_model(&ctx, model_path, &model);
+  if (rc == EXIT_OK) rc = cli_evaluate(&ctx, model, protocol, split, &pg, &r);
+  if (rc == EXIT_OK && out && strcmp(protocol, "linear") != 0 && strcmp(protocol, "finetune") != 0)
+    cli_note("--out is only used by the linear and finetune protocols");
+  else if (rc == EXIT_OK && out) {
+    msc_status st = msc_model_save(model, out);
+    if (st != MSC_OK) rc = cli_lib_error(st, "cannot save %s", out);
+  }
+  if (rc == EXIT_OK && !(json_path && strcmp(json_path, "-") == 0)) {
+    printf("eval %s on %s (%s, split %s), protocol %s\n", model_path, cli_str(&ctx, "data", "?"),
+           cli_str(&ctx, "format", "bigearthnet-v2"), split, protocol);
+    cli_eval_print(&r, stdout, 1);
+  }
+  if (rc == EXIT_OK && json_path) {
+    json_t *doc = cli_eval_json(&r);
+    json_object_set_new(doc, "model", json_string(model_path));
+    json_object_set_new(doc, "data", json_string(cli_str(&ctx, "data", "")));
+    json_object_set_new(doc, "format", json_string(cli_str(&ctx, "format", "bigearthnet-v2")));
+    json_object_set_new(doc, "split", json_string(split));
+    json_object_set_new(doc, "protocol", json_string(protocol));
+    char *text = json_dumps(doc, JSON_INDENT(2));
+    json_decref(doc);
+    if (!text) {
+      rc = cli_error("out of memory");
+    } else if (strcmp(json_path, "-") == 0) {
+      printf("%s\n", text);
+    } else {
+      size_t len = strlen(text);
+      rc = cli_write_file(json_path, text, len);
+      if (rc == EXIT_OK) {
+        char *cfg = cli_sibling(json_path, ".config.json");
+        rc = cfg ? cli_write_config(&ctx, ctx.opts, cfg) : cli_error("out of memory");
+        free(cfg);
+      }
+    }
+    free(text);
+  }
+  cli_eval_free(&r);
+  msc_model_free(model);
+  cli_ctx_free(&ctx);
+  if (rc == EXIT_OK) rc = cli_finish_output();
+  return rc;
+}

@@ -1,0 +1,203 @@
+/*
+ * cmd_train.c — `mosaic train`: trains a model on a dataset's training split.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char help[] =
+    "usage: mosaic train --data DIR [options]\n"
+    "\n"
+    "Trains a MoSAiC model on the training split of a dataset, shows progress, scores the\n"
+    "validation split after every epoch and saves a resumable checkpoint (weights and\n"
+    "optimiser state) after every epoch and on Ctrl-C.\n"
+    "\n"
+    "Options:\n"
+    "  --data DIR          dataset root (required)\n"
+    "  --format NAME       bigearthnet-v2 (default), bigearthnet-v1, sen12ms, eurosat, manifest\n"
+    "  --preset NAME       loss preset: mosaic1 (default), mosaic2, dual, simclr, supervised, pimc\n"
+    "  --encoder NAME      encoder of every modality: resnet18 (default), resnet34, resnet50, tiny\n"
+    "  --fraction F        train on a stratified share F of the split (low-label protocol;\n"
+    "                      the same seed gives the same subset)\n"
+    "  --epochs N          epochs (default 1)\n"
+    "  --batch N           samples per step (default 32; at most the split's size)\n"
+    "  --max-steps N       stop after N steps in all (default: no limit)\n"
+    "  --lr F              peak learning rate (optim.lr; default 0.001); the schedule is a\n"
+    "                      warm-up over 5% of the steps, then cosine decay, unless\n"
+    "                      optim.warmup_steps / optim.total_steps are set\n"
+    "  --seed N            seed of initialisation, subset, order and augmentations (default 42)\n"
+    "  --out PATH          model file (default model.safetensors; with --resume: that file)\n"
+    "  --resume CKPT       continue from a checkpoint of an earlier run; its saved\n"
+    "                      configuration (CKPT's .config.json) is read unless --config is given\n"
+    "  --no-validate       do not score the validation split after each epoch\n"
+    "  --val-fraction F    score a stratified share F of the validation split (default 1)\n"
+    "  --threshold T       F1 threshold of the validation metrics (default 0.5)\n"
+    "  --stats MODE        normalisation: auto (published statistics, else computed from the\n"
+    "                      data; default), published, computed\n"
+    "  --workers N         data-loading threads (default 1)\n"
+    "  --threads N         compute threads (default: all cores)\n"
+    "  --backend NAME      auto (default), cpu, cuda\n"
+    "  --progress MODE     auto (a bar on a terminal, else a line every 10 s), bar, lines, none\n"
+    "  --config FILE       read keys from a JSON file first (see docs/tool.md)\n"
+    "  --set KEY=VALUE     set any library option (docs/options.md) or tool.KEY\n"
+    "\n"
+    "Writes PATH, PATH's .config.json (the effective configuration: --config it to repeat\n"
+    "the run) and .history.json (losses and validation metrics per epoch).\n"
+    "Exit status: 0 done, 1 error, 2 bad usage, 130 interrupted (checkpoint saved).\n";
+
+static const char *const allowed[] = {
+    "data",    "format",  "preset",  "encoder",  "fraction",    "epochs",       "batch",
+    "max-steps", "lr",    "seed",    "out",      "resume",      "no-validate",  "val-fraction",
+    "threshold", "stats", "workers", "threads",  "backend",     "progress",     NULL};
+
+static int set_schedule(msc_options *o, int64_t total) {
+  int32_t set = 0;
+  msc_status st = msc_options_is_set(o, "optim.total_steps", &set);
+  if (st == MSC_OK && !set) st = msc_options_set_int(o, "optim.total_steps", total);
+  if (st == MSC_OK) st = msc_options_is_set(o, "optim.warmup_steps", &set);
+  if (st == MSC_OK && !set) st = msc_options_set_int(o, "optim.warmup_steps", total >= 20 ? total / 20 : 0);
+  return st == MSC_OK ? EXIT_OK : cli_lib_error(st, "learning-rate schedule");
+}
+
+int cmd_train(int argc, char **argv, int verbosity) {
+  cli_ctx ctx;
+  int rc = cli_parse(&ctx, "train", help, allowed, 0, argc, argv, verbosity);
+  if (rc >= 0) {
+    cli_ctx_free(&ctx);
+    return rc;
+  }
+  const char *resume = cli_str(&ctx, "resume", NULL);
+  const char *out = cli_str(&ctx, "out", resume ? resume : "model.safetensors");
+  int64_t epochs = cli_int(&ctx, "epochs", 1), batch = cli_int(&ctx, "batch", 32);
+  if (batch < 2) {
+    rc = cli_usage("train", "--batch must be at least 2");
+    cli_ctx_free(&ctx);
+    return rc;
+  }
+  msc_dataset *train = NULL, *val = NULL;
+  msc_model *model = NULL;
+  msc_options *mopts = NULL;
+  char *config_path = cli_sibling(out, ".config.json");
+  char *history_path = cli_sibling(out, ".history.json");
+  json_t *history = json_array();
+  cli_progress pg;
+  cli_progress_init(&pg, cli_str(&ctx, "progress", "auto"), cli_float(&ctx, "progress_interval", 10));
+  cli_catch_signals(); /* from here on, Ctrl-C is handled: a checkpoint once training runs */
+
+  rc = cli_open_dataset(&ctx, ctx.opts, NULL, 0, &train);
+  int64_t n = train ? msc_dataset_size(train) : 0;
+  if (rc == EXIT_OK && n < 2)
+    rc = cli_error("the training split of %s has %lld sample(s); training needs at least 2",
+                   cli_str(&ctx, "data", "?"), (long long)n);
+  if (rc == EXIT_OK) rc = cli_model_keys_from_dataset(&ctx, ctx.opts, train);
+  int64_t bsz = cli_train_batch(n, batch), spe = bsz > 0 ? n / bsz : 0;
+  int64_t total = epochs * spe, max_steps = cli_int(&ctx, "max_steps", 0);
+  if (max_steps > 0 && max_steps < total) total = max_steps;
+  /* The schedule follows the run's length; it goes into the model's options only, so a
+   * resumed run with more epochs gets a schedule for its own length. */
+  if (rc == EXIT_OK && !(mopts = cli_opts_copy(ctx.opts))) rc = cli_error("out of memory");
+  if (rc == EXIT_OK) rc = set_schedule(mopts, total);
+
+  int64_t done = 0;
+  if (rc == EXIT_OK && resume) {
+    json_t *meta = cli_model_metadata(resume);
+    if (!meta) rc = EXIT_ERROR;
+    const char *step = meta ? json_string_value(json_object_get(meta, "mosaic.step")) : NULL;
+    if (rc == EXIT_OK) done = step ? strtoll(step, NULL, 10) : 0;
+    json_decref(meta);
+    if (rc == EXIT_OK) rc = cli_load_model(&ctx, resume, &model);
+    if (rc == EXIT_OK) {
+      msc_status st = msc_train_configure(model, mopts);
+      if (st != MSC_OK) rc = cli_lib_error(st, "training options");
+    }
+  } else if (rc == EXIT_OK) {
+    msc_status st = msc_model_create(mopts, &model);
+    if (st != MSC_OK) rc = cli_lib_error(st, "cannot create the model");
+  }
+  /* The validation split, when the dataset has one with samples. */
+  if (rc == EXIT_OK && cli_int(&ctx, "validate", 1)) {
+    msc_options *vo = cli_opts_copy(ctx.opts);
+    if (vo && msc_options_set_float(vo, "data.fraction", cli_float(&ctx, "val_fraction", 1.0)) == MSC_OK &&
+        msc_options_set_string(vo, "data.split", "validation") == MSC_OK) {
+      msc_status st = msc_dataset_open(cli_str(&ctx, "data", ""),
+                                       cli_str(&ctx, "format", "bigearthnet-v2"), vo, &val);
+      if (st != MSC_OK && verbosity > 0)
+        cli_note("no validation split (%s)", msc_last_error());
+      if (st == MSC_OK && msc_dataset_size(val) == 0) {
+        msc_dataset_free(val);
+        val = NULL;
+      }
+    }
+    msc_options_free(vo);
+  }
+  if (rc == EXIT_OK) rc = cli_write_config(&ctx, ctx.opts, config_path);
+  if (rc == EXIT_OK) {
+    char enc[64];
+    snprintf(enc, sizeof enc, "%s", cli_opt_str(ctx.opts, "modality.0.encoder"));
+    printf("training %s (%s encoders, %lld parameters, backend %s) on %lld samples of %s "
+           "(%s, fraction %g)\n",
+           cli_opt_str(mopts, "train.preset"), enc, (long long)msc_model_parameter_count(model),
+           msc_model_backend(model), (long long)n, cli_str(&ctx, "data", "?"),
+           cli_str(&ctx, "format", "bigearthnet-v2"), cli_opt_float(ctx.opts, "data.fraction", 1));
+    printf("  %lld epoch(s) of %lld steps, batch %lld, %lld steps in all%s; validation: %s\n",
+           (long long)epochs, (long long)spe, (long long)bsz, (long long)total,
+           done ? ", resuming" : "",
+           val ? "yes" : "none");
+    if (done) printf("  resuming after step %lld of %s\n", (long long)done, resume);
+    fflush(stdout);
+    cli_train_job job = {
+        .model = model,
+        .train = train,
+        .val = val,
+        .epochs = epochs,
+        .batch = batch,
+        .max_steps = max_steps,
+        .done_steps = done,
+        .workers = (int32_t)cli_int(&ctx, "workers", 1),
+        .seed = (uint64_t)cli_opt_int(ctx.opts, "seed", 42),
+        .threshold = (float)cli_float(&ctx, "threshold", 0.5),
+        .save_path = out,
+        .title = "train",
+        .progress = &pg,
+        .print_epochs = 1,
+        .history = history,
+    };
+    double t0 = cli_now();
+    rc = cli_train_run(&job);
+    if (json_array_size(history) > 0 || rc == EXIT_OK) {
+      /* Append to the history of the run being resumed. */
+      json_t *all = NULL;
+      if (resume) {
+        json_t *old = json_load_file(history_path, 0, NULL);
+        if (json_is_array(old)) all = old;
+        else json_decref(old);
+      }
+      if (!all) all = json_array();
+      json_array_extend(all, history);
+      char *text = json_dumps(all, JSON_INDENT(2));
+      json_decref(all);
+      if (text) {
+        int wrc = cli_write_file(history_path, text, strlen(text));
+        if (rc == EXIT_OK) rc = wrc;
+        free(text);
+      }
+    }
+    if (rc == EXIT_OK) {
+      char dur[32];
+      cli_format_duration(cli_now() - t0, dur, sizeof dur);
+      printf("model saved to %s (configuration %s, history %s) in %s\n", out, config_path,
+             history_path, dur);
+    }
+  }
+  msc_model_free(model);
+  msc_dataset_free(train);
+  msc_dataset_free(val);
+  msc_options_free(mopts);
+  json_decref(history);
+  free(config_path);
+  free(history_path);
+  cli_ctx_free(&ctx);
+  if (rc == EXIT_OK) rc = cli_finish_output();
+  return rc;
+}

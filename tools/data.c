@@ -1,0 +1,255 @@
+/*
+ * data.c — datasets and models for the commands: opening a split, deriving a model's
+ * configuration from a dataset (modalities, classes, normalisation), loading a model,
+ * reading a model file's metadata, and running inference over a dataset in order.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cli_open_dataset(const cli_ctx *ctx, const msc_options *opts, const char *split,
+                     int full, msc_dataset **out) {
+  const char *root = cli_str(ctx, "data", NULL);
+  const char *format = cli_str(ctx, "format", "bigearthnet-v2");
+  if (!root) return cli_usage(ctx->command, "--data DIR is required");
+  msc_options *o = cli_opts_copy(opts);
+  if (!o) return cli_error("out of memory");
+  msc_status st = MSC_OK;
+  if (split) st = msc_options_set_string(o, "data.split", split);
+  if (st == MSC_OK && full) st = msc_options_set_float(o, "data.fraction", 1.0);
+  if (st == MSC_OK) st = msc_dataset_open(root, format, o, out);
+  msc_options_free(o);
+  if (st != MSC_OK)
+    return cli_lib_error(st, "cannot open %s dataset %s%s%s", format, root,
+                         split ? ", split " : "", split ? split : "");
+  return EXIT_OK;
+}
+
+static int set_str(msc_options *o, const char *key, const char *v) {
+  msc_status st = msc_options_set_string(o, key, v);
+  return st == MSC_OK ? EXIT_OK : cli_lib_error(st, "option %s", key);
+}
+
+static int set_int(msc_options *o, const char *key, int64_t v) {
+  msc_status st = msc_options_set_int(o, key, v);
+  return st == MSC_OK ? EXIT_OK : cli_lib_error(st, "option %s", key);
+}
+
+static char *join_floats(const float *x, int64_t n) {
+  char *s = malloc((size_t)n * 24 + 1);
+  if (!s) return NULL;
+  size_t o = 0;
+  s[0] = 0;
+  for (int64_t i = 0; i < n; ++i)
+    o += (size_t)sprintf(s + o, "%s%.9g", i ? "," : "", (double)x[i]);
+  return s;
+}
+
+int cli_model_keys_from_dataset(const cli_ctx *ctx, msc_options *opts, const msc_dataset *ds) {
+  int32_t nm = msc_dataset_modality_count(ds);
+  int rc = set_int(opts, "modality.count", nm);
+  const char *encoder = cli_str(ctx, "encoder", NULL);
+  const char *stats = cli_str(ctx, "stats", "auto");
+  int64_t stats_samples = cli_int(ctx, "stats_samples", 256);
+  for (int32_t i = 0; rc == EXIT_OK && i < nm; ++i) {
+    char key[64];
+    int64_t bands = 0, size = 0;
+    msc_status st = msc_dataset_modality_shape(ds, i, &bands, &size);
+    if (st != MSC_OK) return cli_lib_error(st, "dataset modality %d", (int)i);
+    snprintf(key, sizeof key, "modality.%d.name", (int)i);
+    rc = set_str(opts, key, msc_dataset_modality_name(ds, i));
+    snprintf(key, sizeof key, "modality.%d.bands", (int)i);
+    if (rc == EXIT_OK) rc = set_int(opts, key, bands);
+    snprintf(key, sizeof key, "modality.%d.size", (int)i);
+    if (rc == EXIT_OK) rc = set_int(opts, key, size);
+    if (rc == EXIT_OK && encoder) {
+      snprintf(key, sizeof key, "modality.%d.encoder", (int)i);
+      rc = set_str(opts, key, encoder);
+    }
+    /* Normalisation, unless given: published statistics, else computed ones. */
+    int32_t mean_set = 0, std_set = 0;
+    snprintf(key, sizeof key, "modality.%d.mean", (int)i);
+    msc_options_is_set(opts, key, &mean_set);
+    snprintf(key, sizeof key, "modality.%d.std", (int)i);
+    msc_options_is_set(opts, key, &std_set);
+    if (rc != EXIT_OK || (mean_set && std_set)) continue;
+    float *mean = malloc((size_t)bands * sizeof(float)), *sd = malloc((size_t)bands * sizeof(float));
+    if (!mean || !sd) {
+      free(mean), free(sd);
+      return cli_error("out of memory");
+    }
+    st = MSC_E_NOT_FOUND;
+    if (strcmp(stats, "computed") != 0) st = msc_dataset_stats(ds, i, mean, sd, (size_t)bands);
+    if (st != MSC_OK && strcmp(stats, "published") == 0) {
+      free(mean), free(sd);
+      return cli_lib_error(st, "--stats published");
+    }
+    if (st != MSC_OK) {
+      if (ctx->verbosity > 0)
+        cli_note("computing the normalisation of %s from %lld samples",
+                 msc_dataset_modality_name(ds, i), (long long)stats_samples);
+      st = msc_dataset_compute_stats(ds, i, stats_samples, mean, sd, (size_t)bands);
+      if (st != MSC_OK) {
+        free(mean), free(sd);
+        return cli_lib_error(st, "normalisation statistics of %s",
+                             msc_dataset_modality_name(ds, i));
+      }
+      for (int64_t b = 0; b < bands; ++b)
+        if (!(sd[b] > 1e-6f)) sd[b] = 1.0f; /* a constant band */
+    }
+    char *ms = join_floats(mean, bands), *ss = join_floats(sd, bands);
+    free(mean), free(sd);
+    if (!ms || !ss) {
+      free(ms), free(ss);
+      return cli_error("out of memory");
+    }
+    snprintf(key, sizeof key, "modality.%d.mean", (int)i);
+    if (!mean_set) rc = set_str(opts, key, ms);
+    snprintf(key, sizeof key, "modality.%d.std", (int)i);
+    if (rc == EXIT_OK && !std_set) rc = set_str(opts, key, ss);
+    free(ms), free(ss);
+  }
+  if (rc != EXIT_OK) return rc;
+  int64_t c = msc_dataset_class_count(ds);
+  rc = set_int(opts, "classes", c);
+  size_t len = 1;
+  for (int64_t k = 0; k < c; ++k) len += strlen(msc_dataset_class_name(ds, k)) + 1;
+  char *names = malloc(len);
+  if (!names) return cli_error("out of memory");
+  names[0] = 0;
+  for (int64_t k = 0; k < c; ++k) {
+    if (k) strcat(names, ";");
+    strcat(names, msc_dataset_class_name(ds, k));
+  }
+  if (rc == EXIT_OK) rc = set_str(opts, "class_names", names);
+  free(names);
+  return rc;
+}
+
+int cli_load_model(const cli_ctx *ctx, const char *path, msc_model **out) {
+  msc_status st = msc_model_load(path, ctx->opts, out);
+  if (st != MSC_OK) return cli_lib_error(st, "cannot load the model %s", path);
+  return EXIT_OK;
+}
+
+json_t *cli_model_metadata(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    cli_error("cannot open %s: %s", path, strerror(errno));
+    return NULL;
+  }
+  unsigned char h8[8];
+  json_t *meta = NULL;
+  if (fread(h8, 1, 8, f) == 8) {
+    uint64_t len = 0;
+    for (int i = 7; i >= 0; --i) len = len << 8 | h8[i];
+    if (len > 0 && len < (100u << 20)) {
+      char *buf = malloc((size_t)len);
+      if (buf && fread(buf, 1, (size_t)len, f) == len) {
+        json_t *doc = json_loadb(buf, (size_t)len, 0, NULL);
+        json_t *m = json_object_get(doc, "__metadata__");
+        if (json_is_object(m)) meta = json_deep_copy(m);
+        json_decref(doc);
+      }
+      free(buf);
+    }
+  }
+  fclose(f);
+  if (!meta) cli_error("%s: not a safetensors file with metadata", path);
+  return meta;
+}
+
+int cli_parse_which(const msc_model *model, const char *text, int32_t *which) {
+  if (strcmp(text, "fused") == 0) {
+    *which = MSC_EMBED_FUSED;
+    return EXIT_OK;
+  }
+  if (strcmp(text, "fused-projection") == 0) {
+    *which = MSC_EMBED_FUSED_PROJECTION;
+    return EXIT_OK;
+  }
+  int proj = strncmp(text, "modality-projection:", 20) == 0;
+  if (proj || strncmp(text, "modality:", 9) == 0) {
+    const char *name = text + (proj ? 20 : 9);
+    for (int32_t i = 0; i < msc_model_modality_count(model); ++i)
+      if (strcmp(msc_model_modality_name(model, i), name) == 0) {
+        *which = proj ? MSC_EMBED_MODALITY_PROJECTION(i) : MSC_EMBED_MODALITY(i);
+        return EXIT_OK;
+      }
+    return cli_error("--which %s: the model has no modality '%s'", text, name);
+  }
+  return cli_error("--which '%s': use fused, fused-projection, modality:NAME or "
+                   "modality-projection:NAME", text);
+}
+
+int cli_infer(msc_model *model, const msc_dataset *ds, int64_t batch, cli_progress *pg,
+              const char *label, float **probs, uint8_t **labels, int32_t which, float **emb,
+              int64_t *dim) {
+  int64_t n = msc_dataset_size(ds), c = msc_dataset_class_count(ds);
+  int64_t cm = msc_model_class_count(model);
+  if (n <= 0) return cli_error("%s: the dataset split has no samples", label);
+  if (probs && cm != c)
+    return cli_error("the model has %lld classes, the dataset %lld", (long long)cm,
+                     (long long)c);
+  int64_t d = 0;
+  if (emb) {
+    msc_status st = msc_model_embedding_size(model, which, &d);
+    if (st != MSC_OK) return cli_lib_error(st, "embedding size");
+  }
+  float *p = probs ? malloc((size_t)(n * c) * sizeof(float)) : NULL;
+  uint8_t *y = labels ? malloc((size_t)(n * c)) : NULL;
+  float *e = emb ? malloc((size_t)(n * d) * sizeof(float)) : NULL;
+  int64_t *idx = malloc((size_t)batch * sizeof(int64_t));
+  msc_batch *b = NULL;
+  int rc = EXIT_OK;
+  if ((probs && !p) || (labels && !y) || (emb && !e) || !idx || msc_batch_create(&b) != MSC_OK)
+    rc = cli_error("out of memory for %lld samples", (long long)n);
+  if (pg) cli_progress_begin(pg, label, n);
+  for (int64_t i = 0; rc == EXIT_OK && i < n; i += batch) {
+    if (cli_interrupted) {
+      if (pg) cli_progress_clear(pg);
+      cli_note("interrupted");
+      rc = EXIT_INTERRUPTED;
+      break;
+    }
+    int64_t m = n - i < batch ? n - i : batch;
+    for (int64_t j = 0; j < m; ++j) idx[j] = i + j;
+    msc_status st = msc_dataset_fill_batch(ds, idx, m, b);
+    if (st != MSC_OK) {
+      rc = cli_lib_error(st, "reading samples %lld..%lld", (long long)i, (long long)(i + m - 1));
+      break;
+    }
+    if (p && (st = msc_predict(model, b, p + i * c, (size_t)(m * c))) != MSC_OK) {
+      rc = cli_lib_error(st, "predicting samples %lld..%lld", (long long)i, (long long)(i + m - 1));
+      break;
+    }
+    if (e && (st = msc_embed(model, b, which, e + i * d, (size_t)(m * d))) != MSC_OK) {
+      rc = cli_lib_error(st, "embedding samples %lld..%lld", (long long)i, (long long)(i + m - 1));
+      break;
+    }
+    if (y && cli_batch_labels(b, y + i * c, m, c) != EXIT_OK) {
+      rc = EXIT_ERROR;
+      break;
+    }
+    if (pg) cli_progress_update(pg, i + m, NULL);
+  }
+  if (pg) {
+    if (rc == EXIT_OK)
+      cli_progress_end(pg, NULL);
+    else
+      cli_progress_clear(pg);
+  }
+  msc_batch_free(b);
+  free(idx);
+  if (rc != EXIT_OK) {
+    free(p), free(y), free(e);
+    return rc;
+  }
+  if (probs) *probs = p;
+  if (labels) *labels = y;
+  if (emb) *emb = e, *dim = d;
+  return EXIT_OK;
+}

@@ -1,0 +1,230 @@
+/*
+ * train.c — the training loop shared by `mosaic train`, the linear-probe and fine-tune
+ * protocols of `mosaic eval` and `mosaic compare`.
+ *
+ * Epoch e reads the training split through its own msc_loader seeded by (seed, e), with
+ * drop_last, so that every batch has the same size and epoch e is the same sequence of
+ * batches whenever it runs. A run that stopped after s steps (Ctrl-C, or a finished
+ * shorter run) therefore resumes exactly: epoch s / steps_per_epoch, after skipping its
+ * first s % steps_per_epoch batches. After every epoch the model is saved (weights and
+ * optimiser state: a resumable checkpoint) and scored on the validation split.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int64_t cli_train_batch(int64_t n, int64_t batch) { return batch < n ? batch : n; }
+
+typedef struct {
+  double loss, intra, inter, fused, views, bce;
+} losses;
+
+static void acc(losses *a, const msc_step_result *r, double w) {
+  a->loss = a->loss * (1 - w) + r->loss * w;
+  a->intra = a->intra * (1 - w) + r->loss_intra * w;
+  a->inter = a->inter * (1 - w) + r->loss_inter * w;
+  a->fused = a->fused * (1 - w) + r->loss_fused * w;
+  a->views = a->views * (1 - w) + r->loss_views * w;
+  a->bce = a->bce * (1 - w) + r->loss_bce * w;
+}
+
+static void describe(const losses *l, char *buf, size_t cap) {
+  size_t o = (size_t)snprintf(buf, cap, "loss %.4f", l->loss);
+  const char *names[] = {"intra", "inter", "fused", "views", "bce"};
+  double v[] = {l->intra, l->inter, l->fused, l->views, l->bce};
+  int first = 1;
+  for (int i = 0; i < 5 && o < cap; ++i) {
+    if (v[i] == 0) continue;
+    o += (size_t)snprintf(buf + o, cap - o, "%s%s %.3f", first ? " (" : " ", names[i], v[i]);
+    first = 0;
+  }
+  if (!first && o < cap) snprintf(buf + o, cap - o, ")");
+}
+
+static int save(const cli_train_job *job) {
+  if (!job->save_path) return EXIT_OK;
+  msc_status st = msc_model_save(job->model, job->save_path);
+  return st == MSC_OK ? EXIT_OK : cli_lib_error(st, "cannot save %s", job->save_path);
+}
+
+/* Scores the model on the validation split into *m; 0 on success. */
+static int validate(cli_train_job *job, double *m, int64_t *n) {
+  float *probs = NULL;
+  uint8_t *labels = NULL;
+  int rc = cli_infer(job->model, job->val, 64, job->progress, "validation", &probs, &labels, 0,
+                     NULL, NULL);
+  if (rc != EXIT_OK) return rc;
+  *n = msc_dataset_size(job->val);
+  msc_status st = msc_metrics_compute(probs, labels, *n, msc_dataset_class_count(job->val),
+                                      job->threshold, m, MSC_METRIC_COUNT);
+  free(probs);
+  free(labels);
+  return st == MSC_OK ? EXIT_OK : cli_lib_error(st, "validation metrics");
+}
+
+static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+int cli_train_run(cli_train_job *job) {
+  int64_t n = msc_dataset_size(job->train);
+  int64_t bsz = cli_train_batch(n, job->batch);
+  if (bsz < 2)
+    return cli_error("%s: the training split has %lld sample(s); a step needs at least 2",
+                     job->title, (long long)n);
+  int64_t spe = n / bsz;
+  int64_t total = job->epochs * spe;
+  if (job->max_steps > 0 && job->max_steps < total) total = job->max_steps;
+  int64_t done = job->done_steps;
+  if (done >= total) {
+    cli_note("%s: %lld of %lld steps are done already; nothing to train", job->title,
+             (long long)done, (long long)total);
+    return EXIT_OK;
+  }
+  msc_batch *b = NULL;
+  if (msc_batch_create(&b) != MSC_OK) return cli_error("out of memory");
+  double t_run = cli_now();
+  int64_t run_start = done;
+  int rc = EXIT_OK;
+  losses ema = {0};
+  int64_t skipped = 0;
+  for (int64_t epoch = done / spe; rc == EXIT_OK && epoch < job->epochs && done < total;
+       ++epoch) {
+    int64_t first = done - epoch * spe; /* batches of this epoch already done */
+    int64_t last = spe < total - epoch * spe ? spe : total - epoch * spe;
+    msc_loader *ld = NULL;
+    msc_status st = msc_loader_create(job->train, bsz, job->seed + 1000003ull * (uint64_t)epoch,
+                                      job->workers, 1, &ld);
+    if (st != MSC_OK) {
+      rc = cli_lib_error(st, "%s: data loader", job->title);
+      break;
+    }
+    for (int64_t j = 0; j < first && rc == EXIT_OK; ++j) /* resume: skip what was done */
+      if ((st = msc_loader_next(ld, b, NULL)) != MSC_OK) rc = cli_lib_error(st, "reading data");
+    char label[64];
+    snprintf(label, sizeof label, "%s epoch %lld/%lld", job->title, (long long)epoch + 1,
+             (long long)job->epochs);
+    cli_progress_begin(job->progress, label, (last - first) * bsz);
+    losses sum = {0};
+    int64_t steps = 0;
+    double t_epoch = cli_now();
+    double lr = 0;
+    for (int64_t j = first; rc == EXIT_OK && j < last && !cli_interrupted; ++j) {
+      if ((st = msc_loader_next(ld, b, NULL)) != MSC_OK) {
+        rc = cli_lib_error(st, "reading data");
+        break;
+      }
+      msc_step_result r = {.struct_size = sizeof r};
+      st = msc_train_step(job->model, b, &r);
+      if (st == MSC_E_NUMERICAL && r.skipped) {
+        skipped++;
+        cli_progress_clear(job->progress);
+        cli_note("step %lld skipped: %s", (long long)done + 1, msc_last_error());
+      } else if (st != MSC_OK) {
+        rc = cli_lib_error(st, "%s: step %lld", job->title, (long long)done + 1);
+        break;
+      } else {
+        acc(&ema, &r, steps == 0 && done == run_start ? 1.0 : 0.1);
+        steps++;
+        losses one = {r.loss, r.loss_intra, r.loss_inter, r.loss_fused, r.loss_views, r.loss_bce};
+        sum.loss += one.loss, sum.intra += one.intra, sum.inter += one.inter;
+        sum.fused += one.fused, sum.views += one.views, sum.bce += one.bce;
+        lr = r.lr;
+      }
+      done++;
+      char extra[256], eta[32];
+      describe(&ema, extra, sizeof extra);
+      double per_step = (cli_now() - t_run) / (double)(done - run_start);
+      cli_format_duration(per_step * (double)(total - done), eta, sizeof eta);
+      size_t o = strlen(extra);
+      snprintf(extra + o, sizeof extra - o, "  lr %.2e  run ETA %s", lr, eta);
+      cli_progress_update(job->progress, (j + 1 - first) * bsz, extra);
+    }
+    msc_loader_free(ld);
+    if (rc != EXIT_OK) {
+      cli_progress_clear(job->progress);
+      break;
+    }
+    if (cli_interrupted) {
+      cli_progress_clear(job->progress);
+      rc = save(job);
+      if (rc == EXIT_OK) {
+        if (job->save_path)
+          cli_note("interrupted after step %lld; checkpoint saved to %s (continue with "
+                   "--resume %s)", (long long)done, job->save_path, job->save_path);
+        else
+          cli_note("interrupted after step %lld", (long long)done);
+        rc = EXIT_INTERRUPTED;
+      }
+      break;
+    }
+    cli_progress_end(job->progress, NULL);
+    double secs = cli_now() - t_epoch;
+    if (steps > 0) {
+      double k = 1.0 / (double)steps;
+      sum.loss *= k, sum.intra *= k, sum.inter *= k, sum.fused *= k, sum.views *= k, sum.bce *= k;
+    }
+    char desc[256], dur[32];
+    describe(&sum, desc, sizeof desc);
+    cli_format_duration(secs, dur, sizeof dur);
+    if (job->print_epochs) {
+      printf("%s epoch %lld/%lld  step %lld  %s  %.1f samples/s  %s\n", job->title,
+             (long long)epoch + 1, (long long)job->epochs, (long long)done, desc,
+             secs > 0 ? (double)((last - first) * bsz) / secs : 0.0, dur);
+      fflush(stdout);
+    }
+    json_t *entry = job->history ? json_object() : NULL;
+    if (entry) {
+      json_object_set_new(entry, "epoch", json_integer(epoch + 1));
+      json_object_set_new(entry, "step", json_integer(done));
+      json_object_set_new(entry, "loss", num(sum.loss));
+      json_object_set_new(entry, "loss_intra", num(sum.intra));
+      json_object_set_new(entry, "loss_inter", num(sum.inter));
+      json_object_set_new(entry, "loss_fused", num(sum.fused));
+      json_object_set_new(entry, "loss_views", num(sum.views));
+      json_object_set_new(entry, "loss_bce", num(sum.bce));
+      json_object_set_new(entry, "lr", num(lr));
+      json_object_set_new(entry, "seconds", num(secs));
+      json_object_set_new(entry, "skipped_steps", json_integer(skipped));
+    }
+    if (job->val && msc_dataset_size(job->val) > 0) {
+      double m[MSC_METRIC_COUNT];
+      int64_t nv = 0;
+      rc = validate(job, m, &nv);
+      if (rc == EXIT_INTERRUPTED) { /* stopped while validating: still save */
+        rc = save(job);
+        if (rc == EXIT_OK) {
+          cli_note("interrupted after step %lld; checkpoint saved to %s", (long long)done,
+                   job->save_path ? job->save_path : "(nowhere)");
+          rc = EXIT_INTERRUPTED;
+        }
+        json_decref(entry);
+        break;
+      }
+      if (rc != EXIT_OK) {
+        json_decref(entry);
+        break;
+      }
+      if (job->print_epochs) {
+        printf("  validation (%lld samples): macro AP %.4f  micro AP %.4f  macro F1 %.4f  "
+               "micro F1 %.4f\n",
+               (long long)nv, m[MSC_METRIC_MACRO_AP], m[MSC_METRIC_MICRO_AP],
+               m[MSC_METRIC_MACRO_F1], m[MSC_METRIC_MICRO_F1]);
+        fflush(stdout);
+      }
+      if (entry) {
+        json_t *v = json_object();
+        json_object_set_new(v, "samples", json_integer(nv));
+        json_object_set_new(v, "macro_ap", num(m[MSC_METRIC_MACRO_AP]));
+        json_object_set_new(v, "micro_ap", num(m[MSC_METRIC_MICRO_AP]));
+        json_object_set_new(v, "macro_f1", num(m[MSC_METRIC_MACRO_F1]));
+        json_object_set_new(v, "micro_f1", num(m[MSC_METRIC_MICRO_F1]));
+        json_object_set_new(entry, "validation", v);
+      }
+    }
+    if (entry) json_array_append_new(job->history, entry);
+    rc = save(job);
+  }
+  msc_batch_free(b);
+  return rc;
+}

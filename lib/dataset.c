@@ -220,6 +220,36 @@ msc_status msci_dataset_set_bands(msc_dataset *ds, int32_t k, const char *name, 
   return MSC_OK;
 }
 
+/* ---- split lists ----------------------------------------------------------------------- */
+
+msc_status msci_split_lists_load(const char *root, const char *const files[3], int strip_ext,
+                                 msci_name_set sets[3], int *found) {
+  char *path = NULL;
+  size_t cap = 0;
+  msc_status st = MSC_OK;
+  *found = 0;
+  for (int i = 0; i < 3 && st == MSC_OK; ++i) {
+    if (!msci_path_printf(&path, &cap, "%s/%s", root, files[i])) {
+      st = MSC_E_OUT_OF_MEMORY;
+      break;
+    }
+    if (!msci_is_file(path)) continue;
+    if ((st = msci_name_set_load(&sets[i], path, strip_ext)) != MSC_OK) break;
+    msci_name_set_seal(&sets[i]);
+    *found = 1;
+  }
+  free(path);
+  return st;
+}
+
+int msci_split_lists_find(const msci_name_set sets[3], int found, const char *name) {
+  if (!found) return MSCI_SPLIT_NONE;
+  static const int codes[3] = {MSCI_SPLIT_TRAIN, MSCI_SPLIT_VALIDATION, MSCI_SPLIT_TEST};
+  for (int i = 0; i < 3; ++i)
+    if (msci_name_set_has(&sets[i], name)) return codes[i];
+  return -1;
+}
+
 /* ---- reading ------------------------------------------------------------------------- */
 
 /* Reads modality k of sample i. Rasters are cached within the call, so a multi-band file

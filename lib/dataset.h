@@ -15,6 +15,7 @@
 
 #include "model.h"
 #include "mosaic/mosaic.h"
+#include "dataset_files.h"
 #include "raster.h"
 
 #define MSCI_SPLIT_TRAIN 0
@@ -114,8 +115,11 @@ msc_status msci_dataset_read(const msc_dataset *ds, int64_t i, int32_t k, float 
 
 /* ---- openers (one per format), called by msc_dataset_open after the common options ------ */
 
-/* BigEarthNet's 19 classes in index order (DATA.md), shared by v1 and v2. */
+/* BigEarthNet's 19 classes in index order (DATA.md), shared by v1, v2 and synthetic data. */
 extern const char *const msci_ben_classes[19];
+/* BigEarthNet's bands (v1 and v2) with the published statistics. */
+extern const msci_band_info msci_ben_s1_bands[2];
+extern const msci_band_info msci_ben_s2_bands[12];
 /* The v2 class index of a v1 (43-class) label name; -1 for the 11 names that drop out,
  * -2 for a name that is not a v1 label. */
 int msci_ben1_map_label(const char *name);
@@ -123,6 +127,14 @@ int msci_ben1_map_label(const char *name);
 /* SEN12MS labels: IGBP fractions (codes 1..17) → the 10 simplified classes, present at a
  * fraction >= 0.1. */
 void msci_sen12ms_labels(const double *frac17, uint8_t *labels10);
+
+/* Optional split lists: files[i] (train, validation, test) in root, each read into
+ * sets[i] when present (names without extension when strip_ext). *found is set when
+ * any list exists; sets are sealed. */
+msc_status msci_split_lists_load(const char *root, const char *const files[3], int strip_ext,
+                                 msci_name_set sets[3], int *found);
+/* The split of name by the lists: MSCI_SPLIT_NONE without lists, -1 when in none. */
+int msci_split_lists_find(const msci_name_set sets[3], int found, const char *name);
 
 typedef msc_status (*msci_dataset_opener)(msc_dataset *ds, const char *root,
                                           const msc_options *opts);

@@ -147,38 +147,23 @@ static void fix_s2_name(ctx *c, char *name, size_t cap) {
   if (msci_is_dir(c->p2) && strlen(alt) < cap) snprintf(name, cap, "%s", alt);
 }
 
-static const msci_band_info k_s1[2] = {{"VV", 1, -12.620f, 5.116f},
-                                       {"VH", 1, -19.290f, 5.464f}};
-static const msci_band_info k_s2[12] = {
-    {"B01", 0, 0, 0},           {"B02", 1, 429.94f, 572.42f},   {"B03", 1, 614.22f, 582.88f},
-    {"B04", 1, 590.24f, 675.89f}, {"B05", 1, 950.68f, 729.90f}, {"B06", 1, 1792.46f, 1096.01f},
-    {"B07", 1, 2075.47f, 1273.45f}, {"B08", 1, 2218.95f, 1365.46f},
-    {"B8A", 1, 2266.46f, 1356.14f}, {"B09", 0, 0, 0},
-    {"B11", 1, 1594.43f, 1079.19f}, {"B12", 1, 1009.33f, 818.87f},
-};
 
 /* One patch: S2 name s2 (and S1 name s1 or NULL); labels from json. */
 static msc_status add_patch(ctx *c, const char *s2, const char *s1, const char *json) {
   if (!c->include_sc && msci_name_set_has(&c->excluded, s2)) return MSC_OK;
-  int split = MSCI_SPLIT_NONE;
-  if (c->have_splits) {
-    split = msci_name_set_has(&c->split[0], s2)   ? MSCI_SPLIT_TRAIN
-            : msci_name_set_has(&c->split[1], s2) ? MSCI_SPLIT_VALIDATION
-            : msci_name_set_has(&c->split[2], s2) ? MSCI_SPLIT_TEST
-                                                   : -1;
-    if (split < 0) return MSC_OK; /* in no list: not part of any split */
-  }
+  const int split = msci_split_lists_find(c->split, c->have_splits, s2);
+  if (split < 0) return MSC_OK; /* in no list: not part of any split */
   /* Every file must exist before the sample is added. */
   const char *missing = NULL;
   for (int b = 0; b < c->n1 && !missing; ++b) {
     if (!msci_path_printf(&c->path, &c->cap, "%s/BigEarthNet-S1-v1.0/%s/%s_%s.tif", c->root,
-                          s1, s1, k_s1[c->s1_idx[b]].name))
+                          s1, s1, msci_ben_s1_bands[c->s1_idx[b]].name))
       return MSC_E_OUT_OF_MEMORY;
     if (!msci_is_file(c->path)) missing = c->path;
   }
   for (int b = 0; b < c->n2 && !missing; ++b) {
     if (!msci_path_printf(&c->path, &c->cap, "%s/BigEarthNet-v1.0/%s/%s_%s.tif", c->root, s2,
-                          s2, k_s2[c->s2_idx[b]].name))
+                          s2, msci_ben_s2_bands[c->s2_idx[b]].name))
       return MSC_E_OUT_OF_MEMORY;
     if (!msci_is_file(c->path)) missing = c->path;
   }
@@ -195,13 +180,13 @@ static msc_status add_patch(ctx *c, const char *s2, const char *s1, const char *
   msc_status st = read_labels(c, s, json);
   for (int b = 0; b < c->n1 && st == MSC_OK; ++b) {
     if (!msci_path_printf(&c->path, &c->cap, "%s/BigEarthNet-S1-v1.0/%s/%s_%s.tif", c->root,
-                          s1, s1, k_s1[c->s1_idx[b]].name))
+                          s1, s1, msci_ben_s1_bands[c->s1_idx[b]].name))
       return MSC_E_OUT_OF_MEMORY;
     st = msci_sample_set_band(s, c->ds, c->k1, b, c->path, 0);
   }
   for (int b = 0; b < c->n2 && st == MSC_OK; ++b) {
     if (!msci_path_printf(&c->path, &c->cap, "%s/BigEarthNet-v1.0/%s/%s_%s.tif", c->root, s2,
-                          s2, k_s2[c->s2_idx[b]].name))
+                          s2, msci_ben_s2_bands[c->s2_idx[b]].name))
       return MSC_E_OUT_OF_MEMORY;
     st = msci_sample_set_band(s, c->ds, c->k2, b, c->path, 0);
   }
@@ -212,14 +197,7 @@ static msc_status load_lists(ctx *c) {
   static const char *const split_files[3] = {"train.csv", "val.csv", "test.csv"};
   static const char *const excl_files[2] = {"patches_with_seasonal_snow.csv",
                                             "patches_with_cloud_and_shadow.csv"};
-  for (int i = 0; i < 3; ++i) {
-    if (!msci_path_printf(&c->path, &c->cap, "%s/%s", c->root, split_files[i]))
-      return MSC_E_OUT_OF_MEMORY;
-    if (!msci_is_file(c->path)) continue;
-    MSCI_TRY(msci_name_set_load(&c->split[i], c->path, 0));
-    msci_name_set_seal(&c->split[i]);
-    c->have_splits = 1;
-  }
+  MSCI_TRY(msci_split_lists_load(c->root, split_files, 0, c->split, &c->have_splits));
   for (int i = 0; i < 2; ++i) {
     if (!msci_path_printf(&c->path, &c->cap, "%s/%s", c->root, excl_files[i]))
       return MSC_E_OUT_OF_MEMORY;
@@ -256,8 +234,8 @@ msc_status msci_open_bigearthnet_v1(msc_dataset *ds, const char *root, const msc
                    "exist", s1b, c.path);
     goto done;
   }
-  c.n1 = have_s1 ? msci_parse_bands("data.s1_bands", s1b, k_s1, 2, NULL, 2, c.s1_idx) : 0;
-  c.n2 = c.n1 < 0 ? -1 : msci_parse_bands("data.s2_bands", s2b, k_s2, 12, NULL, 12, c.s2_idx);
+  c.n1 = have_s1 ? msci_parse_bands("data.s1_bands", s1b, msci_ben_s1_bands, 2, NULL, 2, c.s1_idx) : 0;
+  c.n2 = c.n1 < 0 ? -1 : msci_parse_bands("data.s2_bands", s2b, msci_ben_s2_bands, 12, NULL, 12, c.s2_idx);
   if (c.n1 < 0 || c.n2 < 0) {
     st = MSC_E_INVALID_ARGUMENT;
     goto done;
@@ -269,9 +247,9 @@ msc_status msci_open_bigearthnet_v1(msc_dataset *ds, const char *root, const msc
   c.k1 = c.n1 > 0 ? 0 : -1;
   c.k2 = c.n2 > 0 ? (c.n1 > 0 ? 1 : 0) : -1;
   if ((c.k1 >= 0 &&
-       (st = msci_dataset_set_bands(ds, c.k1, "s1", 120, k_s1, c.s1_idx, c.n1)) != MSC_OK) ||
+       (st = msci_dataset_set_bands(ds, c.k1, "s1", 120, msci_ben_s1_bands, c.s1_idx, c.n1)) != MSC_OK) ||
       (c.k2 >= 0 &&
-       (st = msci_dataset_set_bands(ds, c.k2, "s2", 120, k_s2, c.s2_idx, c.n2)) != MSC_OK) ||
+       (st = msci_dataset_set_bands(ds, c.k2, "s2", 120, msci_ben_s2_bands, c.s2_idx, c.n2)) != MSC_OK) ||
       (st = msci_dataset_set_classes(ds, msci_ben_classes, 19)) != MSC_OK ||
       (st = load_lists(&c)) != MSC_OK)
     goto done;

@@ -38,8 +38,8 @@ const char *const msci_ben_classes[19] = {
     "Marine waters",
 };
 
-static const msci_band_info k_s1[] = {{"VV", 1, -12.620f, 5.116f}, {"VH", 1, -19.290f, 5.464f}};
-static const msci_band_info k_s2[] = {
+const msci_band_info msci_ben_s1_bands[2] = {{"VV", 1, -12.620f, 5.116f}, {"VH", 1, -19.290f, 5.464f}};
+const msci_band_info msci_ben_s2_bands[12] = {
     {"B01", 0, 0, 0},           {"B02", 1, 429.94f, 572.42f},   {"B03", 1, 614.22f, 582.88f},
     {"B04", 1, 590.24f, 675.89f}, {"B05", 1, 950.68f, 729.90f}, {"B06", 1, 1792.46f, 1096.01f},
     {"B07", 1, 2075.47f, 1273.45f}, {"B08", 1, 2218.95f, 1365.46f},
@@ -92,8 +92,8 @@ msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root, const msc
       (st = msci_options_get_string_alloc(opts, "data.s2_bands", &s2b)) != MSC_OK ||
       (st = msc_options_get_int(opts, "data.include_snow_cloud", &include_sc)) != MSC_OK)
     goto done;
-  const int n1 = msci_parse_bands("data.s1_bands", s1b, k_s1, 2, NULL, 2, s1_idx);
-  const int n2 = n1 < 0 ? -1 : msci_parse_bands("data.s2_bands", s2b, k_s2, 12, NULL, 12, s2_idx);
+  const int n1 = msci_parse_bands("data.s1_bands", s1b, msci_ben_s1_bands, 2, NULL, 2, s1_idx);
+  const int n2 = n1 < 0 ? -1 : msci_parse_bands("data.s2_bands", s2b, msci_ben_s2_bands, 12, NULL, 12, s2_idx);
   if (n1 < 0 || n2 < 0) {
     st = MSC_E_INVALID_ARGUMENT;
     goto done;
@@ -104,8 +104,8 @@ msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root, const msc
     goto done;
   }
   const int32_t k1 = n1 > 0 ? 0 : -1, k2 = n2 > 0 ? (n1 > 0 ? 1 : 0) : -1;
-  if ((k1 >= 0 && (st = msci_dataset_set_bands(ds, k1, "s1", 120, k_s1, s1_idx, n1)) != MSC_OK) ||
-      (k2 >= 0 && (st = msci_dataset_set_bands(ds, k2, "s2", 120, k_s2, s2_idx, n2)) != MSC_OK) ||
+  if ((k1 >= 0 && (st = msci_dataset_set_bands(ds, k1, "s1", 120, msci_ben_s1_bands, s1_idx, n1)) != MSC_OK) ||
+      (k2 >= 0 && (st = msci_dataset_set_bands(ds, k2, "s2", 120, msci_ben_s2_bands, s2_idx, n2)) != MSC_OK) ||
       (st = msci_dataset_set_classes(ds, msci_ben_classes, 19)) != MSC_OK)
     goto done;
   const int skip = strcmp(on_missing, "skip") == 0;
@@ -223,12 +223,12 @@ msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root, const msc
     const char *missing = NULL;
     for (int b = 0; b < n1 && !missing; ++b) {
       snprintf(fpath, fcap, "%s/BigEarthNet-S1/%s/%s/%s_%s.tif", root, s1prod, s1n, s1n,
-               k_s1[s1_idx[b]].name);
+               msci_ben_s1_bands[s1_idx[b]].name);
       if (!exists(fpath)) missing = fpath;
     }
     for (int b = 0; b < n2 && !missing; ++b) {
       snprintf(fpath, fcap, "%s/BigEarthNet-S2/%s/%s/%s_%s.tif", root, s2prod, pid, pid,
-               k_s2[s2_idx[b]].name);
+               msci_ben_s2_bands[s2_idx[b]].name);
       if (!exists(fpath)) missing = fpath;
     }
     if (missing) {
@@ -248,12 +248,12 @@ msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root, const msc
     s->split = split_v;
     for (int b = 0; b < n1 && st == MSC_OK; ++b) {
       snprintf(fpath, fcap, "%s/BigEarthNet-S1/%s/%s/%s_%s.tif", root, s1prod, s1n, s1n,
-               k_s1[s1_idx[b]].name);
+               msci_ben_s1_bands[s1_idx[b]].name);
       st = msci_sample_set_band(s, ds, k1, b, fpath, 0);
     }
     for (int b = 0; b < n2 && st == MSC_OK; ++b) {
       snprintf(fpath, fcap, "%s/BigEarthNet-S2/%s/%s/%s_%s.tif", root, s2prod, pid, pid,
-               k_s2[s2_idx[b]].name);
+               msci_ben_s2_bands[s2_idx[b]].name);
       st = msci_sample_set_band(s, ds, k2, b, fpath, 0);
     }
     if (st != MSC_OK) break;

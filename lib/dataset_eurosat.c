@@ -58,16 +58,8 @@ msc_status msci_open_eurosat(msc_dataset *ds, const char *root, const msc_option
     goto done;
   static const char *const split_files[3] = {"eurosat-train.txt", "eurosat-val.txt",
                                              "eurosat-test.txt"};
-  for (int i = 0; i < 3; ++i) {
-    if (!msci_path_printf(&path, &cap, "%s/%s", root, split_files[i])) {
-      st = MSC_E_OUT_OF_MEMORY;
-      goto done;
-    }
-    if (!msci_is_file(path)) continue;
-    if ((st = msci_name_set_load(&split[i], path, 1)) != MSC_OK) goto done;
-    msci_name_set_seal(&split[i]);
-    have_splits = 1;
-  }
+  if ((st = msci_split_lists_load(root, split_files, 1, split, &have_splits)) != MSC_OK)
+    goto done;
   if ((st = msci_list_dir(root, 'd', &dirs, &n_dirs)) != MSC_OK) goto done;
   int64_t n_class_dirs = 0;
   for (int64_t d = 0; d < n_dirs && st == MSC_OK; ++d) {
@@ -91,14 +83,8 @@ msc_status msci_open_eurosat(msc_dataset *ds, const char *root, const msc_option
       if (len < 5 || strcmp(files[f] + len - 4, ".tif") != 0) continue;
       char id[512];
       snprintf(id, sizeof id, "%.*s", (int)(len - 4), files[f]);
-      int sp = MSCI_SPLIT_NONE;
-      if (have_splits) {
-        sp = msci_name_set_has(&split[0], id)   ? MSCI_SPLIT_TRAIN
-             : msci_name_set_has(&split[1], id) ? MSCI_SPLIT_VALIDATION
-             : msci_name_set_has(&split[2], id) ? MSCI_SPLIT_TEST
-                                                : -1;
-        if (sp < 0) continue;
-      }
+      const int sp = msci_split_lists_find(split, have_splits, id);
+      if (sp < 0) continue;
       if (!msci_path_printf(&path, &cap, "%s/%s/%s", root, dirs[d], files[f])) {
         st = MSC_E_OUT_OF_MEMORY;
         break;

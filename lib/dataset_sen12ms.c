@@ -295,14 +295,8 @@ msc_status msci_open_sen12ms(msc_dataset *ds, const char *root, const msc_option
         if (len < 5 || strcmp(name + len - 4, ".tif") != 0 || !m ||
             !sample_id(name, id, sizeof id))
           continue;
-        int sp = MSCI_SPLIT_NONE;
-        if (have_splits) {
-          sp = msci_name_set_has(&split[0], id)   ? MSCI_SPLIT_TRAIN
-               : msci_name_set_has(&split[1], id) ? MSCI_SPLIT_VALIDATION
-               : msci_name_set_has(&split[2], id) ? MSCI_SPLIT_TEST
-                                                  : -1;
-          if (sp < 0) continue;
-        }
+        const int sp = msci_split_lists_find(split, have_splits, id);
+        if (sp < 0) continue;
         const int head = (int)(m - name);
         if (!msci_path_printf(&path, &cap, "%s/%s/%s/%s", root, rois[a], scenes[b], name) ||
             !msci_path_printf(&p1, &cap1, "%s/%s/s1_%s/%.*s_s1_%s", root, rois[a], scene, head,

@@ -27,6 +27,7 @@
 #include <tiffio.h>
 #include <unistd.h>
 
+#include "dataset.h" /* msci_ben_classes */
 #include "internal.h"
 #include "rng.h"
 
@@ -34,27 +35,6 @@
 #define N_S2 12
 #define PATCH 120
 
-static const char *const k_class_names[N_CLASSES] = {
-    "Urban fabric",
-    "Industrial or commercial units",
-    "Arable land",
-    "Permanent crops",
-    "Pastures",
-    "Complex cultivation patterns",
-    "Land principally occupied by agriculture, with significant areas of natural "
-    "vegetation",
-    "Agro-forestry areas",
-    "Broad-leaved forest",
-    "Coniferous forest",
-    "Mixed forest",
-    "Natural grassland and sparsely vegetated areas",
-    "Moors, heathland and sclerophyllous vegetation",
-    "Transitional woodland, shrub",
-    "Beaches, dunes, sands",
-    "Inland wetlands",
-    "Coastal wetlands",
-    "Inland waters",
-    "Marine waters"};
 
 /* S2 bands in file-name order with their native sizes (10 m: 120, 20 m: 60, 60 m: 20). */
 static const char *const k_s2_bands[N_S2] = {"B01", "B02", "B03", "B04", "B05", "B06",
@@ -361,7 +341,7 @@ static msc_status write_metadata(const char *dir, uint64_t seed, int64_t n) {
                           "_%d_%d\t%s\t%s\tfalse\tfalse\t",
             row, col, row, col, row, col, splits[p.split], k_countries[p.country]);
     for (int k = 0; k < p.n_labels; ++k)
-      fprintf(f, "%s%s", k ? ";" : "", k_class_names[p.labels[k]]);
+      fprintf(f, "%s%s", k ? ";" : "", msci_ben_classes[p.labels[k]]);
     fputc('\n', f);
   }
   int bad = ferror(f);

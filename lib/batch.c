@@ -117,3 +117,17 @@ MSC_API msc_status msc_batch_set_labeled(msc_batch *b, const uint8_t *flags, int
   b->n = n;
   return MSC_OK;
 }
+
+MSC_API msc_status msc_batch_labels(const msc_batch *b, uint8_t *out, size_t out_len,
+                                    int64_t *classes) {
+  if (!b) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_labels: batch is NULL");
+  if (!b->labels) return msci_fail(MSC_E_NOT_FOUND, "msc_batch_labels: the batch has no labels");
+  if (classes) *classes = b->classes;
+  if (!out) return MSC_OK;
+  size_t need = (size_t)b->n * (size_t)b->classes;
+  if (out_len < need)
+    return msci_fail(MSC_E_BUFFER_TOO_SMALL, "msc_batch_labels: %zu bytes needed, %zu given",
+                     need, out_len);
+  memcpy(out, b->labels, need);
+  return MSC_OK;
+}

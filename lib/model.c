@@ -166,12 +166,39 @@ msc_status msci_model_alloc(const msc_options *opts, const msc_options *runtime,
   return MSC_OK;
 }
 
-msc_status msci_model_init_params(msc_model *m) {
+/* Fills buf with the seeded initial values of parameter p: Kaiming normal, fan-out, for
+ * convolutions (torchvision's ResNet); PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+ * for linear weights and biases; batch-norm scale 1, shift 0 and running statistics 0/1.
+ * The stream depends on the seed and the parameter's name only. */
+static void init_values(const msci_param *p, uint64_t seed, float *buf, size_t n) {
+  msci_rng r;
+  msci_rng_seed(&r, seed, p->name);
+  int is_conv = p->ndim == 4;
+  double conv_std = sqrt(2.0 / (double)p->fan_out);
+  double bound = 1.0 / sqrt((double)p->fan_in);
+  for (size_t k = 0; k < n; ++k) {
+    switch (p->kind) {
+    case MSCI_PARAM_BN_SCALE:
+    case MSCI_PARAM_BN_VAR: buf[k] = 1.f; break;
+    case MSCI_PARAM_BN_SHIFT:
+    case MSCI_PARAM_BN_MEAN: buf[k] = 0.f; break;
+    default:
+      buf[k] = is_conv ? (float)(conv_std * msci_rng_normal(&r))
+                       : (float)(bound * (2.0 * msci_rng_uniform(&r) - 1.0));
+    }
+  }
+}
+
+/* Initialises the parameters whose names start with prefix ("" = all) from seed; with
+ * training state, their master copies follow and their optimiser moments restart at 0. */
+static msc_status init_params_matching(msc_model *m, const char *prefix, uint64_t seed) {
   float *buf = NULL;
-  size_t cap = 0;
+  size_t cap = 0, plen = strlen(prefix);
   msc_status st = MSC_OK;
+  msci_train *t = m->train;
   for (int32_t i = 0; st == MSC_OK && i < m->graph.n_params; ++i) {
     msci_param *p = &m->graph.params[i];
+    if (strncmp(p->name, prefix, plen) != 0) continue;
     size_t n = (size_t)param_count(p);
     if (n > cap) {
       free(buf);
@@ -182,29 +209,24 @@ msc_status msci_model_init_params(msc_model *m) {
         break;
       }
     }
-    msci_rng r;
-    msci_rng_seed(&r, m->cfg.seed, p->name);
-    int is_conv = p->ndim == 4;
-    /* Kaiming normal, fan-out, for convolutions (torchvision's ResNet); PyTorch's
-     * default U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for linear weights and biases. */
-    double conv_std = sqrt(2.0 / (double)p->fan_out);
-    double bound = 1.0 / sqrt((double)p->fan_in);
-    for (size_t k = 0; k < n; ++k) {
-      switch (p->kind) {
-      case MSCI_PARAM_BN_SCALE:
-      case MSCI_PARAM_BN_VAR: buf[k] = 1.f; break;
-      case MSCI_PARAM_BN_SHIFT:
-      case MSCI_PARAM_BN_MEAN: buf[k] = 0.f; break;
-      default:
-        buf[k] = is_conv ? (float)(conv_std * msci_rng_normal(&r))
-                         : (float)(bound * (2.0 * msci_rng_uniform(&r) - 1.0));
-      }
-    }
+    init_values(p, seed, buf, n);
     st = m->be->tensor_upload(p->t, p->ndim, p->dims, buf);
+    if (st == MSC_OK && t && t->master && t->master[i]) memcpy(t->master[i], buf, n * sizeof(float));
+    if (st == MSC_OK && t && t->m1 && t->m1[i]) memset(t->m1[i], 0, n * sizeof(float));
+    if (st == MSC_OK && t && t->m2 && t->m2[i]) memset(t->m2[i], 0, n * sizeof(float));
   }
   free(buf);
   return st;
 }
+
+msc_status msci_model_init_params(msc_model *m) { return init_params_matching(m, "", m->cfg.seed); }
+
+MSC_API msc_status msc_model_reset_classifier(msc_model *m, uint64_t seed) {
+  if (!m) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_model_reset_classifier: model is NULL");
+  return init_params_matching(m, "classifier.", seed);
+}
+
+MSC_API int64_t msc_model_step(const msc_model *m) { return m && m->train ? m->train->step : 0; }
 
 MSC_API msc_status msc_model_create(const msc_options *opts, msc_model **out) {
   if (!out) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_model_create: out is NULL");

@@ -670,6 +670,22 @@ START_TEST(test_batch_errors) {
   labels[2] = 1;
   ck_assert_int_eq(msc_batch_set_labels(b, labels, N, C), MSC_OK);
   ck_assert_int_eq(msc_batch_set_labels(b, labels, N + 1, C), MSC_E_SHAPE);
+  /* ... and read back. */
+  uint8_t back[N * C + 1];
+  memset(back, 7, sizeof back);
+  int64_t classes = -1;
+  ck_assert_int_eq(msc_batch_labels(b, NULL, 0, &classes), MSC_OK);
+  ck_assert_int_eq(classes, C);
+  ck_assert_int_eq(msc_batch_labels(b, back, N * C - 1, NULL), MSC_E_BUFFER_TOO_SMALL);
+  ck_assert_int_eq(back[0], 7);
+  ck_assert_int_eq(msc_batch_labels(b, back, sizeof back, NULL), MSC_OK);
+  ck_assert_mem_eq(back, labels, N * C);
+  ck_assert_int_eq(back[N * C], 7);
+  ck_assert_int_eq(msc_batch_labels(NULL, back, sizeof back, NULL), MSC_E_INVALID_ARGUMENT);
+  msc_batch *unlabelled = NULL;
+  ck_assert_int_eq(msc_batch_create(&unlabelled), MSC_OK);
+  ck_assert_int_eq(msc_batch_labels(unlabelled, back, sizeof back, &classes), MSC_E_NOT_FOUND);
+  msc_batch_free(unlabelled);
   ck_assert_int_eq(msc_batch_size(b), N);
   ck_assert_int_eq(msc_batch_set_modality(b, NULL, inputs[0], N, 2, SIZE, SIZE),
                    MSC_E_INVALID_ARGUMENT);

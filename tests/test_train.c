@@ -365,6 +365,7 @@ START_TEST(test_resume_is_bit_identical) {
   msc_model_free(m);
   m = NULL;
   ck_assert_int_eq(msc_model_load(ckpt, NULL, &m), MSC_OK);
+  ck_assert_int_eq(msc_model_step(m), 3);
   for (int s = 3; s < 6; ++s) {
     msc_batch *b = batch_of(&d, (s % 3) * 8, 8, 1);
     ck_assert_int_eq(step(m, b, &r), MSC_OK);
@@ -426,6 +427,63 @@ START_TEST(test_frozen_encoders) {
   free_data(&d);
   msc_model_free(m);
   msc_options_free(probe);
+  msc_options_free(o);
+}
+END_TEST
+
+START_TEST(test_reset_classifier) {
+  /* The head comes back exactly as a fresh model with that seed has it, with zero
+   * moments; every other weight, the step count and training go on untouched. */
+  data d;
+  make_data(&d, 8, 10);
+  msc_options *o = tiny_options("mosaic1");
+  msc_model *m = create(o);
+  ck_assert_int_eq(msc_model_step(m), 0);
+  ck_assert_int_eq(msc_model_step(NULL), 0);
+  msc_batch *b = batch_of(&d, 0, 8, 1);
+  msc_step_result r;
+  for (int s = 0; s < 3; ++s) ck_assert_int_eq(step(m, b, &r), MSC_OK);
+  ck_assert_int_eq(msc_model_step(m), 3);
+  ck_assert_int_eq(msc_options_set_int(o, "seed", 99), MSC_OK);
+  msc_model *fresh = create(o);
+  int32_t np = m->graph.n_params;
+  float **trained = calloc((size_t)np, sizeof(float *));
+  for (int32_t p = 0; p < np; ++p) trained[p] = download(m, p);
+  ck_assert_int_eq(msc_model_reset_classifier(NULL, 99), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_model_reset_classifier(m, 99), MSC_OK);
+  ck_assert_int_eq(msc_model_step(m), 3);
+  int reset = 0;
+  for (int32_t p = 0; p < np; ++p) {
+    msci_param *pr = &m->graph.params[p];
+    size_t count = 1;
+    for (int32_t i = 0; i < pr->ndim; ++i) count *= (size_t)pr->dims[i];
+    float *now = download(m, p);
+    if (strncmp(pr->name, "classifier.", 11) == 0) {
+      float *want = download(fresh, p);
+      ck_assert_msg(memcmp(now, want, count * sizeof(float)) == 0, "%s not reset", pr->name);
+      ck_assert_msg(memcmp(now, trained[p], count * sizeof(float)) != 0, "%s unchanged", pr->name);
+      ck_assert(memcmp(m->train->master[p], want, count * sizeof(float)) == 0);
+      for (size_t k = 0; k < count; ++k) ck_assert(m->train->m1[p][k] == 0.f && m->train->m2[p][k] == 0.f);
+      free(want);
+      ++reset;
+    } else {
+      ck_assert_msg(memcmp(now, trained[p], count * sizeof(float)) == 0, "%s changed", pr->name);
+    }
+    free(now);
+    free(trained[p]);
+  }
+  free(trained);
+  ck_assert_int_eq(reset, 2); /* weight and bias */
+  ck_assert_int_eq(step(m, b, &r), MSC_OK);
+  ck_assert_int_eq(r.step, 4);
+  ck_assert_int_eq(msc_model_step(m), 4);
+  /* A model that never trained: nothing but the device weights to reset. */
+  ck_assert_int_eq(msc_model_reset_classifier(fresh, 5), MSC_OK);
+  ck_assert_int_eq(msc_model_step(fresh), 0);
+  msc_batch_free(b);
+  free_data(&d);
+  msc_model_free(fresh);
+  msc_model_free(m);
   msc_options_free(o);
 }
 END_TEST
@@ -510,6 +568,7 @@ int main(void) {
   tcase_add_test(tc, test_non_finite_step_skipped);
   tcase_add_test(tc, test_resume_is_bit_identical);
   tcase_add_test(tc, test_frozen_encoders);
+  tcase_add_test(tc, test_reset_classifier);
   tcase_add_test(tc, test_learning_works);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);

@@ -145,6 +145,7 @@ static const key_def k_keys[] = {
     {"stats", "stats", KEY_STRING, 0, NULL},
     {"no-validate", "validate", KEY_INT, 0, "0"},
     {"val-fraction", "val_fraction", KEY_FLOAT, 0, NULL},
+    {"keep-classifier", "keep_classifier", KEY_INT, 0, "1"},
     {NULL, "stats_samples", KEY_INT, 0, NULL},
     {NULL, "progress_interval", KEY_FLOAT, 0, NULL},
 };
@@ -176,7 +177,7 @@ static const key_rule k_rules[] = {
     {"probe_epochs", 0, 1e6, NULL},  {"probe_lr", 1e-12, 1000, NULL},
     {"n", 1, 1000000, NULL},         {"val_fraction", 1e-9, 1, NULL},
     {"stats_samples", 0, 1e15, NULL}, {"progress_interval", 0.01, 1e6, NULL},
-    {"validate", 0, 1, NULL},
+    {"validate", 0, 1, NULL},        {"keep_classifier", 0, 1, NULL},
     {"progress", 0, 0, "auto|bar|lines|none"},
     {"stats", 0, 0, "auto|published|computed"},
     {"protocol", 0, 0, "model|linear|finetune|knn"},

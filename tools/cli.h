@@ -138,8 +138,6 @@ json_t *cli_model_metadata(const char *path);
 int cli_infer(msc_model *model, const msc_dataset *ds, int64_t batch, cli_progress *pg,
               const char *label, float **probs, uint8_t **labels, int32_t which,
               float **emb, int64_t *dim);
-/* Copies the labels of a batch filled by the dataset or the loader (n × c bytes). */
-int cli_batch_labels(const msc_batch *batch, uint8_t *out, int64_t n, int64_t c);
 /* Parses "fused", "fused-projection", "modality:NAME", "modality-projection:NAME". */
 int cli_parse_which(const msc_model *model, const char *text, int32_t *which);
 

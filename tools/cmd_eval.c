@@ -27,6 +27,9 @@ static const char help[] =
     "  --probe-epochs N    linear/finetune: epochs (default 5)\n"
     "  --probe-lr F        linear/finetune: constant learning rate (0.01 linear, 0.001 finetune)\n"
     "  --batch N           linear/finetune: samples per step (default 32)\n"
+    "  --keep-classifier   linear/finetune: start from the saved classifier instead of a\n"
+    "                      fresh one seeded by --seed (the default: a head trained on\n"
+    "                      every label would leak them into a low-label evaluation)\n"
     "  --k N               knn: neighbours (default 10)\n"
     "  --which NAME        knn: fused (default), fused-projection, modality:NAME,\n"
     "                      modality-projection:NAME\n"
@@ -40,8 +43,8 @@ static const char help[] =
 
 static const char *const allowed[] = {
     "model", "data", "format", "split", "protocol", "fraction", "probe-epochs", "probe-lr",
-    "batch", "k", "which", "threshold", "json", "out", "seed", "threads", "backend",
-    "workers", "progress", NULL};
+    "batch", "keep-classifier", "k", "which", "threshold", "json", "out", "seed", "threads",
+    "backend", "workers", "progress", NULL};
 
 int cmd_eval(int argc, char **argv, int verbosity) {
   cli_ctx ctx;

@@ -101,12 +101,8 @@ int cmd_train(int argc, char **argv, int verbosity) {
 
   int64_t done = 0;
   if (rc == EXIT_OK && resume) {
-    json_t *meta = cli_model_metadata(resume);
-    if (!meta) rc = EXIT_ERROR;
-    const char *step = meta ? json_string_value(json_object_get(meta, "mosaic.step")) : NULL;
-    if (rc == EXIT_OK) done = step ? strtoll(step, NULL, 10) : 0;
-    json_decref(meta);
-    if (rc == EXIT_OK) rc = cli_load_model(&ctx, resume, &model);
+    rc = cli_load_model(&ctx, resume, &model);
+    if (rc == EXIT_OK) done = msc_model_step(model);
     if (rc == EXIT_OK) {
       msc_status st = msc_train_configure(model, mopts);
       if (st != MSC_OK) rc = cli_lib_error(st, "training options");

@@ -230,9 +230,19 @@ int cli_infer(msc_model *model, const msc_dataset *ds, int64_t batch, cli_progre
       rc = cli_lib_error(st, "embedding samples %lld..%lld", (long long)i, (long long)(i + m - 1));
       break;
     }
-    if (y && cli_batch_labels(b, y + i * c, m, c) != EXIT_OK) {
-      rc = EXIT_ERROR;
-      break;
+    if (y) {
+      int64_t bc = 0;
+      st = msc_batch_labels(b, NULL, 0, &bc);
+      if (st == MSC_OK && bc != c) {
+        rc = cli_error("samples %lld..%lld have %lld classes, the model %lld", (long long)i,
+                       (long long)(i + m - 1), (long long)bc, (long long)c);
+        break;
+      }
+      if (st == MSC_OK) st = msc_batch_labels(b, y + i * c, (size_t)(m * c), NULL);
+      if (st != MSC_OK) {
+        rc = cli_lib_error(st, "labels of samples %lld..%lld", (long long)i, (long long)(i + m - 1));
+        break;
+      }
     }
     if (pg) cli_progress_update(pg, i + m, NULL);
   }

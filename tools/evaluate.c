@@ -9,9 +9,11 @@
  *   knn       k nearest neighbours on embeddings (tool.which, default the fused
  *             features h_f): cosine similarity against the training split's
  *             embeddings, score of a class = mean of the k neighbours' labels.
- * The probe and fine-tune start from the model's classifier and optimiser state as
- * loaded (for self-supervised presets the classifier is still at its initialisation);
- * their learning rate is constant (tool.probe_lr).
+ * The probe and fine-tune start from a freshly initialised classifier (seeded by the
+ * run's seed; msc_model_reset_classifier), since the head of a supervised pre-training
+ * run saw every label and would leak them into a low-label evaluation; with
+ * tool.keep_classifier = 1 they start from the classifier as loaded. Their learning
+ * rate is constant (tool.probe_lr).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -194,7 +196,10 @@ static int probe(cli_ctx *ctx, msc_model *model, int frozen, cli_progress *pg) {
     return cli_error("out of memory");
   }
   double lr = cli_float(ctx, "probe_lr", frozen ? 0.01 : 0.001);
-  msc_status st = msc_options_set_string(o, "train.preset", "supervised");
+  uint64_t seed = (uint64_t)cli_opt_int(ctx->opts, "seed", 42);
+  msc_status st = MSC_OK;
+  if (!cli_int(ctx, "keep_classifier", 0)) st = msc_model_reset_classifier(model, seed);
+  if (st == MSC_OK) st = msc_options_set_string(o, "train.preset", "supervised");
   if (st == MSC_OK) st = msc_options_set_int(o, "train.freeze_encoders", frozen);
   if (st == MSC_OK) st = msc_options_set_float(o, "optim.lr", lr);
   if (st == MSC_OK) st = msc_options_set_int(o, "optim.warmup_steps", 0);
@@ -211,7 +216,7 @@ static int probe(cli_ctx *ctx, msc_model *model, int frozen, cli_progress *pg) {
       .epochs = cli_int(ctx, "probe_epochs", 5),
       .batch = cli_int(ctx, "batch", 32),
       .workers = (int32_t)cli_int(ctx, "workers", 1),
-      .seed = (uint64_t)cli_opt_int(ctx->opts, "seed", 42),
+      .seed = seed,
       .threshold = (float)cli_float(ctx, "threshold", 0.5),
       .title = frozen ? "linear probe" : "fine-tune",
       .progress = pg,

@@ -391,6 +391,13 @@ MSC_API const char *msc_model_class_name(const msc_model *model, int64_t i);
  */
 MSC_API int64_t msc_model_parameter_count(const msc_model *model);
 
+/**
+ * Optimiser steps taken by the model: those of msc_train_step since it was created,
+ * plus those recorded in the checkpoint it was loaded from. 0 for NULL and for a model
+ * that was never trained. Since 0.1.0.
+ */
+MSC_API int64_t msc_model_step(const msc_model *model);
+
 /* ------------------------------------------------------------------------------ */
 /* Batches                                                                         */
 /* ------------------------------------------------------------------------------ */
@@ -441,6 +448,17 @@ MSC_API msc_status msc_batch_set_labels(msc_batch *batch, const uint8_t *multi_h
  * Returns MSC_OK, MSC_E_INVALID_ARGUMENT, MSC_E_SHAPE, MSC_E_OUT_OF_MEMORY. Since 0.1.0.
  */
 MSC_API msc_status msc_batch_set_labeled(msc_batch *batch, const uint8_t *flags, int64_t n);
+
+/**
+ * Copies the batch's multi-hot labels (N×C bytes, sample by sample) into out and their
+ * class count C into *classes (may be NULL). out may be NULL to ask for C only; then
+ * out_len is ignored.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (batch NULL); MSC_E_NOT_FOUND (the batch has
+ * no labels); MSC_E_BUFFER_TOO_SMALL (out_len < N×C; *classes is still set). out is
+ * untouched on error. Since 0.1.0.
+ */
+MSC_API msc_status msc_batch_labels(const msc_batch *batch, uint8_t *out, size_t out_len,
+                                    int64_t *classes);
 
 /* ------------------------------------------------------------------------------ */
 /* Datasets                                                                        */
@@ -767,6 +785,17 @@ typedef struct msc_step_result {
  * key), MSC_E_OUT_OF_MEMORY. Needs exclusive access to the model. Since 0.1.0.
  */
 MSC_API msc_status msc_train_configure(msc_model *model, const msc_options *opts);
+
+/**
+ * Reinitialises the classification head (the parameters named "classifier.*") from
+ * seed, exactly as msc_model_create would with options seed = seed, and restarts its
+ * optimiser moments at zero; the encoders, projection heads and the step count are
+ * untouched. This is the start of a linear probe or fine-tuning protocol: the head a
+ * pre-training run learnt on all labels must not leak into a low-label evaluation.
+ * Returns MSC_OK, MSC_E_INVALID_ARGUMENT (model NULL), MSC_E_OUT_OF_MEMORY, a backend
+ * error. Needs exclusive access to the model. Since 0.1.0.
+ */
+MSC_API msc_status msc_model_reset_classifier(msc_model *model, uint64_t seed);
 
 /**
  * One training step on a batch of N >= 2 samples with every modality of the model (and

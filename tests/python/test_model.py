@@ -130,7 +130,12 @@ def test_train_step(tiny_model):
     with mosaic.Batch(s1=s1, s2=s2, labels=y.astype(bool),
                       labeled=[1, 0, 1, 0, 1, 0, 1, 0]) as b:
         r2 = m.train_step(b)
-    assert r2.step == 2
+    assert r2.step == 2 and m.step == 2
+    with mosaic.Batch(s1=s1, s2=s2, labels=y) as b:
+        np.testing.assert_array_equal(b.labels, y)
+        assert b.labels.dtype == np.uint8
+    with mosaic.Batch(s1=s1, s2=s2) as b:
+        assert b.labels is None
     # Self-supervised only: no labels at all.
     m.configure_training({"train.preset": "simclr"})
     r3 = m.train_step(s1=s1, s2=s2)
@@ -225,3 +230,28 @@ def test_skipped_step(tmp_path):
             m.train_step(s1=s1, s2=s2, labels=y)
         assert e.value.status == mosaic._ffi.MSC_E_NUMERICAL
         assert isinstance(e.value, ArithmeticError)
+
+
+def test_reset_classifier(tmp_path, tiny_model):
+    """A reset head predicts exactly as a fresh model with that seed: same encoders
+    (untrained here) and the same seeded classifier."""
+    s1, s2, y = random_inputs(8)
+    m = tiny_model
+    m.train_step(s1=s1, s2=s2, labels=y)
+    assert m.step == 1
+    path = tmp_path / "trained.safetensors"
+    m.save(path)
+    with mosaic.Model.load(path) as loaded:
+        assert loaded.step == 1
+    with mosaic.Model.create(TINY, seed=99) as fresh:
+        assert fresh.step == 0
+        want = fresh.predict(s1=s1, s2=s2)
+        with mosaic.Model.create(TINY, seed=5) as other:
+            assert not np.array_equal(other.predict(s1=s1, s2=s2), want)
+            # Encoders from seed 5, head from seed 99: the scores differ from both
+            # models' own, and resetting again with 5 gives model 5 back.
+            before = other.predict(s1=s1, s2=s2)
+            other.reset_classifier(99)
+            assert not np.array_equal(other.predict(s1=s1, s2=s2), before)
+            other.reset_classifier(5)
+            np.testing.assert_array_equal(other.predict(s1=s1, s2=s2), before)

@@ -95,6 +95,16 @@ expect 0 "$mosaic" eval --model m.safetensors --data data --protocol linear --pr
   --batch 16 --fraction 0.5 --json l2.json --progress none
 [ "$(json l.json 'repr(d["metrics"]["macro_ap"])')" = "$(json l2.json 'repr(d["metrics"]["macro_ap"])')" ] ||
   fail "two linear probes on the same fraction and seed differ"
+# The probe starts from a fresh head (seeded), not the trained one: without training,
+# --keep-classifier scores exactly as the model's own classifier, the default does not.
+expect 0 "$mosaic" eval --model m.safetensors --data data --protocol linear --probe-epochs 0 \
+  --keep-classifier --json l0k.json --progress none
+expect 0 "$mosaic" eval --model m.safetensors --data data --protocol linear --probe-epochs 0 \
+  --json l0.json --progress none
+[ "$(json l0k.json 'repr(d["metrics"])')" = "$(json e.json 'repr(d["metrics"])')" ] ||
+  fail "--keep-classifier without probe epochs should score as the model"
+[ "$(json l0.json 'repr(d["metrics"]["brier"])')" != "$(json e.json 'repr(d["metrics"]["brier"])')" ] ||
+  fail "the linear probe did not start from a fresh classifier"
 
 # --- embed and info -----------------------------------------------------------------------
 expect 0 "$mosaic" embed --model m.safetensors --data data --out emb.npy --progress none

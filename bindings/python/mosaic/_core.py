@@ -430,6 +430,20 @@ class Batch(_Handle):
         check(_ffi.msc_batch_set_labeled(self._handle(), a.ptr, a.shape[0]))
         return self
 
+    @property
+    def labels(self):
+        """The N×C multi-hot labels as uint8 (msc_batch_labels), or None without labels."""
+        h = self._handle()
+        classes = ctypes.c_int64()
+        st = _ffi.msc_batch_labels(h, None, 0, ctypes.byref(classes))
+        if st == _ffi.MSC_E_NOT_FOUND:
+            return None
+        check(st)
+        n, c = len(self), classes.value
+        out, ptr = _arrays.output((n, c), "uint8")
+        check(_ffi.msc_batch_labels(h, ptr, n * c, None))
+        return out
+
     def __len__(self):
         return int(_ffi.msc_batch_size(self._handle()))
 
@@ -595,6 +609,17 @@ class Model(_Handle):
     @property
     def parameter_count(self):
         return int(_ffi.msc_model_parameter_count(self._handle()))
+
+    @property
+    def step(self):
+        """Optimiser steps taken, including those of the checkpoint it was loaded from."""
+        return int(_ffi.msc_model_step(self._handle()))
+
+    def reset_classifier(self, seed):
+        """Reinitialises the classification head from seed, as a fresh model with that
+        seed has it (msc_model_reset_classifier): the start of a linear probe."""
+        check(_ffi.msc_model_reset_classifier(self._handle(), int(seed)))
+        return self
 
     # -- inference -----------------------------------------------------------------
     def _which(self, kind, modality, arrays):

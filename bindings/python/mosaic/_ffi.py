@@ -309,6 +309,10 @@ FUNCTIONS = (
     ('msc_model_parameter_count', ctypes.c_int64,
      (ctypes.POINTER(msc_model),),
      ('model',)),
+    # int64_t msc_model_step(const msc_model *model);
+    ('msc_model_step', ctypes.c_int64,
+     (ctypes.POINTER(msc_model),),
+     ('model',)),
     # msc_status msc_batch_create(msc_batch **out);
     ('msc_batch_create', msc_status,
      (ctypes.POINTER(ctypes.POINTER(msc_batch)),),
@@ -349,6 +353,16 @@ FUNCTIONS = (
     ('msc_batch_set_labeled', msc_status,
      (ctypes.POINTER(msc_batch), ctypes.POINTER(ctypes.c_uint8), ctypes.c_int64,),
      ('batch', 'flags', 'n',)),
+    # msc_status msc_batch_labels(const msc_batch *batch, uint8_t *out, size_t out_len,
+    # int64_t *classes);
+    ('msc_batch_labels', msc_status,
+     (
+         ctypes.POINTER(msc_batch),
+         ctypes.POINTER(ctypes.c_uint8),
+         ctypes.c_size_t,
+         ctypes.POINTER(ctypes.c_int64),
+     ),
+     ('batch', 'out', 'out_len', 'classes',)),
     # msc_status msc_dataset_open(const char *root, const char *format, const
     # msc_options *opts, msc_dataset **out);
     ('msc_dataset_open', msc_status,
@@ -506,6 +520,10 @@ FUNCTIONS = (
     ('msc_train_configure', msc_status,
      (ctypes.POINTER(msc_model), ctypes.POINTER(msc_options),),
      ('model', 'opts',)),
+    # msc_status msc_model_reset_classifier(msc_model *model, uint64_t seed);
+    ('msc_model_reset_classifier', msc_status,
+     (ctypes.POINTER(msc_model), ctypes.c_uint64,),
+     ('model', 'seed',)),
     # msc_status msc_train_step(msc_model *model, const msc_batch *batch,
     # msc_step_result *out);
     ('msc_train_step', msc_status,

@@ -13,7 +13,11 @@
 #     (`mosaic eval`: macro/micro AP and F1, Hamming loss, Brier score, per class);
 #  6. embeds and predicts the real BigEarthNet v2 samples in examples/data
 #     (`mosaic embed`, `mosaic predict`);
-#  7. prints where the model and the results are ($MSC_MAIN_OUT, default ./main-out).
+#  7. installs the library, the tool and the Python package under /usr/local
+#     ($MSC_MAIN_PREFIX; MSC_MAIN_INSTALL=0 skips it), so that `mosaic`, pkg-config's
+#     mosaic and `import mosaic` work from anywhere, and runs the README's Python
+#     example, as written, on the model just trained;
+#  8. prints where the model and the results are ($MSC_MAIN_OUT, default ./main-out).
 #
 # About 5 minutes on 2 cores after the build. Environment: MSC_MAIN_PATCHES (synthetic
 # patches, default 1200), MSC_MAIN_EPOCHS (default 10).
@@ -51,7 +55,7 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 step() { printf '\n=== %s\n' "$*"; }
 
-step "1/5 synthetic dataset"
+step "1/6 synthetic dataset"
 "$mosaic" synth "$data" --n "${MSC_MAIN_PATCHES:-1200}" --seed 42
 
 # The training configuration: tiny encoders (two stages, 16 and 32 channels) with a
@@ -69,24 +73,50 @@ cat >"$out/train.json" <<EOF
 }
 EOF
 
-step "2/5 training mosaic1 (configuration $out/train.json)"
+step "2/6 training mosaic1 (configuration $out/train.json)"
 "$mosaic" train --config "$out/train.json" --out "$out/model.safetensors"
 
-step "3/5 evaluation on the synthetic test split"
+step "3/6 evaluation on the synthetic test split"
 "$mosaic" eval --model "$out/model.safetensors" --data "$data" --split test \
   --json "$out/eval-test.json"
 echo
 "$mosaic" eval --model "$out/model.safetensors" --data "$data" --split test \
   --protocol knn --k 10 --json "$out/eval-test-knn.json" | sed -n '1,9p'
 
-step "4/5 the real BigEarthNet v2 samples ($real)"
+step "4/6 the real BigEarthNet v2 samples ($real)"
 "$mosaic" embed --model "$out/model.safetensors" --data "$real" --split all \
   --out "$out/real-embeddings.npy"
 "$mosaic" predict --model "$out/model.safetensors" --data "$real" --split all \
   --out "$out/real-predictions.tsv"
 
-step "5/5 the model"
+step "5/6 the model"
 "$mosaic" info "$out/model.safetensors" | sed -n '1,10p'
+
+step "6/6 installing to ${MSC_MAIN_PREFIX:-/usr/local}; the README's Python example"
+installed=no
+if [ "${MSC_MAIN_INSTALL:-1}" != 0 ]; then
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  if "${as_root[@]}" cmake --install "$build" --prefix "${MSC_MAIN_PREFIX:-/usr/local}" >"$out/install.log"; then
+    "${as_root[@]}" ldconfig || true
+    installed=yes
+    echo "installed (list: $build/install_manifest.txt)"
+  else
+    echo "main.sh: the install failed (see $out/install.log); continuing with the build tree" >&2
+  fi
+fi
+# Without the install, the package and library come from the tree.
+if [ "$installed" = no ]; then
+  export PYTHONPATH=$PWD/bindings/python${PYTHONPATH:+:$PYTHONPATH}
+  export MOSAIC_LIBRARY=$PWD/$build/libmosaic.so.0
+fi
+/usr/bin/python3 -c "import mosaic; print('python3: import mosaic ->', mosaic.version(), 'from', mosaic.library_path())"
+# The first python block of README.md, run as a user would paste it, in the
+# repository root (it reads main-out/model.safetensors and examples/data).
+if [ "$out" = main-out ]; then
+  awk '/^```python/ { on = 1; next } /^```/ { if (on) exit } on' README.md >"$out/readme_example.py"
+  /usr/bin/python3 "$out/readme_example.py"
+fi
 
 cat <<EOF
 
@@ -96,5 +126,5 @@ cat <<EOF
   test metrics     $out/eval-test.json, $out/eval-test-knn.json
   real samples     $out/real-embeddings.npy (+ .ids.txt), $out/real-predictions.tsv
   synthetic data   $data
-  the tool         $mosaic --help    (docs/tool.md)
+  the tool         $mosaic --help    (docs/tool.md); installed: $installed
 EOF

@@ -11,7 +11,9 @@
 #     runs: a tiny model embeds a random batch, is saved and loaded again;
 #   - EXAMPLES_DIR/cmake-consumer configures with find_package(mosaic CONFIG REQUIRED)
 #     from the prefix, builds, and runs;
-#   - the installed `mosaic` tool runs without LD_LIBRARY_PATH.
+#   - the installed `mosaic` tool runs without LD_LIBRARY_PATH;
+#   - the installed Python package imports and loads the installed library (no
+#     LD_LIBRARY_PATH, no MOSAIC_LIBRARY).
 # The temporary directory is removed at the end. Exit status 0 when all pass, 1 on the
 # first failure (with a message saying what failed), 2 on bad usage.
 set -euo pipefail
@@ -160,6 +162,22 @@ if [ -e "$prefix/bin/mosaic" ]; then
   grep -q "libmosaic $version" "$tmp/tool.out" ||
     { cat "$tmp/tool.out" >&2; die "'mosaic version' did not print $version"; }
   step "installed bin/mosaic: OK"
+fi
+
+# --- the Python package ------------------------------------------------------------------
+pyinit=$(find "$prefix" -path '*/mosaic/__init__.py' -print -quit)
+if [ -n "$pyinit" ] && command -v python3 >/dev/null 2>&1; then
+  pysite=$(dirname "$(dirname "$pyinit")")
+  [ -f "$pysite/mosaic/_ffi.py" ] || die "the Python package lacks _ffi.py"
+  # Found from the package's place in the prefix: no LD_LIBRARY_PATH, no MOSAIC_LIBRARY.
+  (cd "$tmp" && unset LD_LIBRARY_PATH MOSAIC_LIBRARY &&
+   PYTHONPATH=$pysite python3 -c "import mosaic; print(mosaic.version(), mosaic.library_path())") \
+    >"$tmp/py.out" 2>&1 || { cat "$tmp/py.out" >&2; die "the installed Python package does not import"; }
+  read -r pyver pylib <"$tmp/py.out"
+  [ "$pyver" = "$version" ] || die "mosaic.version() is '$pyver', expected $version"
+  [ "$(readlink -f "$pylib")" = "$(readlink -f "$real")" ] ||
+    die "the Python package loaded $pylib, not the installed $real"
+  step "installed Python package (${pysite#"$prefix"/}/mosaic): OK"
 fi
 
 step "all checks passed"

@@ -3,6 +3,7 @@
  * (format 1.0, '<f4', shape (n, d), C order) plus their ids, one per line, in a side
  * file, so that row i of the array belongs to line i of the ids.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,6 +94,19 @@ static int write_ids(const char *path, const msc_dataset *ds) {
   return rc;
 }
 
+/* The first rows, so that a run shows what it computed: id, then the first values. */
+static void print_preview(const msc_dataset *ds, const float *emb, int64_t n, int64_t d) {
+  enum { ROWS = 5, COLS = 6 };
+  for (int64_t i = 0; i < n && i < ROWS; ++i) {
+    char id[128];
+    if (msc_dataset_sample_id(ds, i, id, sizeof id, NULL) != MSC_OK) snprintf(id, sizeof id, "#%lld", (long long)i);
+    printf("  %-52s", id);
+    for (int64_t k = 0; k < d && k < COLS; ++k) printf(" %8.4f", emb[i * d + k]);
+    printf("%s\n", d > COLS ? "  ..." : "");
+  }
+  if (n > ROWS) printf("  ... (%lld more)\n", (long long)(n - ROWS));
+}
+
 int cmd_embed(int argc, char **argv, int verbosity) {
   cli_ctx ctx;
   int rc = cli_parse(&ctx, "embed", help, allowed, 0, argc, argv, verbosity);
@@ -137,9 +151,11 @@ int cmd_embed(int argc, char **argv, int verbosity) {
   if (rc == EXIT_OK) rc = write_npy(out, emb, n, d);
   if (rc == EXIT_OK) rc = write_ids(ids_path, ds);
   if (rc == EXIT_OK) rc = cli_write_config(&ctx, ctx.opts, cfg_path);
-  if (rc == EXIT_OK)
+  if (rc == EXIT_OK) {
     printf("%lld embeddings of size %lld (%s) written to %s; ids in %s\n", (long long)n,
            (long long)d, cli_str(&ctx, "which", "fused"), out, ids_path);
+    print_preview(ds, emb, n, d);
+  }
   free(emb);
   free(ids_path);
   free(cfg_path);

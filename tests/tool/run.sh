@@ -120,6 +120,13 @@ n, d = h["shape"]
 assert n == 60 and d == 32 and len(b) == 10 + hl + 4 * n * d, (n, d)
 ids = open("emb.ids.txt").read().splitlines()
 assert len(ids) == n and len(set(ids)) == n
+# The preview on stdout: the first rows' ids and first values, as in the files.
+rows = [l.split() for l in open("out").read().splitlines()[1:6]]
+assert len(rows) == 5, rows
+vals = struct.unpack("<%df" % (5 * d), b[10 + hl:10 + hl + 20 * d])
+for i, r in enumerate(rows):
+    assert r[0] == ids[i] and r[-1] == "...", r
+    assert all(abs(float(x) - v) <= 5.001e-5 for x, v in zip(r[1:7], vals[i * d:i * d + 6])), r
 EOF
 expect 0 "$mosaic" info m.safetensors
 grep -q 'classes *19' out || fail "info shows no classes"

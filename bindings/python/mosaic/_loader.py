@@ -4,9 +4,13 @@ Search order (the first that loads wins):
   1. $MOSAIC_LIBRARY: the full path of the library. When it is set, nothing else is
      tried, so a wrong path is reported instead of silently using another copy.
   2. A copy next to the package: mosaic/libmosaic.so.<MAJOR> (or libmosaic.so).
-  3. The SONAME libmosaic.so.<MAJOR> through the dynamic loader (LD_LIBRARY_PATH, the
+  3. The library directory of the prefix the package was installed into by
+     `cmake --install` (<prefix>/lib/python3.X/.../mosaic → <prefix>/lib, or
+     <prefix>/lib/<multiarch>), so an install under any prefix works without
+     LD_LIBRARY_PATH.
+  4. The SONAME libmosaic.so.<MAJOR> through the dynamic loader (LD_LIBRARY_PATH, the
      ld.so cache, the default directories).
-  4. ctypes.util.find_library("mosaic").
+  5. ctypes.util.find_library("mosaic").
 The library's major version (msc_version() // 10000) must equal the header's:
 another major version has another ABI and is refused with IncompatibleLibraryError.
 """
@@ -14,6 +18,7 @@ another major version has another ABI and is refused with IncompatibleLibraryErr
 import ctypes
 import ctypes.util
 import os
+import sysconfig
 
 from ._errors import IncompatibleLibraryError, LibraryNotFoundError
 
@@ -32,6 +37,13 @@ def _candidates(major):
         path = os.path.join(here, name)
         if os.path.exists(path):
             out.append(("the copy next to the package", path))
+    lib = os.path.normpath(os.path.join(here, os.pardir, os.pardir, os.pardir))
+    if os.path.basename(lib) == "lib":
+        multiarch = sysconfig.get_config_var("MULTIARCH") or ""
+        for d in ((lib, os.path.join(lib, multiarch)) if multiarch else (lib,)):
+            path = os.path.join(d, soname)
+            if os.path.exists(path):
+                out.append(("the install prefix", path))
     out.append(("the SONAME", soname))
     found = ctypes.util.find_library("mosaic")
     if found and found != soname:

@@ -121,6 +121,30 @@ fi
 step "embed_random.c via pkg-config: OK"
 sed 's/^/    /' "$tmp/embed-pc.out"
 
+# The README's C example: classify the real samples with the model embed_random saved;
+# each sample's top class must be the argmax of the installed tool's `mosaic predict`.
+data=$examples/data/bigearthnet-v2
+# shellcheck disable=SC2086 # pcflags is a list of flags
+"${CC:-cc}" -std=c11 -Wall -Wextra -Werror -o "$tmp/classify-pc" "$examples/classify.c" $pcflags ||
+  die "examples/classify.c does not build with pkg-config's flags ($pcflags)"
+(cd "$tmp" && LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} ./classify-pc tiny.safetensors "$data") \
+    >"$tmp/classify.out" 2>&1 || { cat "$tmp/classify.out" >&2; die "classify failed"; }
+if [ -x "$prefix/bin/mosaic" ] && command -v python3 >/dev/null 2>&1; then
+  "$prefix/bin/mosaic" predict --model "$tmp/tiny.safetensors" --data "$data" --split all \
+    --out "$tmp/predict.tsv" --progress none >/dev/null 2>&1 || die "mosaic predict failed"
+  python3 - "$tmp/predict.tsv" "$tmp/classify.out" <<'EOF' || { cat "$tmp/classify.out" >&2; die "classify and mosaic predict disagree"; }
+import sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+names = rows[0][1:-1]
+want = ["sample %d: %s (%.2f)" % (i, names[max(range(len(names)), key=lambda k: float(r[1 + k]))],
+        max(float(x) for x in r[1:-1])) for i, r in enumerate(rows[1:])]
+got = open(sys.argv[2]).read().splitlines()
+assert got == want, (got, want)
+EOF
+fi
+step "classify.c via pkg-config: OK"
+sed 's/^/    /' "$tmp/classify.out"
+
 # The training example: five msc_train_step calls and a checkpoint.
 # shellcheck disable=SC2086 # pcflags is a list of flags
 "${CC:-cc}" -std=c11 -Wall -Wextra -Werror -o "$tmp/train-pc" "$examples/train_random.c" $pcflags ||

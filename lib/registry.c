@@ -173,7 +173,9 @@ static void accept_iface(backend_entry *e, const char *label, const mbk_iface *i
   msc_status rc = it->probe(why, sizeof why);
   why[sizeof why - 1] = '\0';
   if (rc != MSC_OK) {
-    mark_unavailable(e, MSC_LOG_WARNING, "%s: probe: %s", label,
+    /* A sound module on a machine without a usable device is normal (a GPU build
+     * installed on a laptop): INFO, like a missing module. Broken modules warn. */
+    mark_unavailable(e, MSC_LOG_INFO, "%s: probe: %s", label,
                      why[0] ? why : msc_status_string(rc));
     return;
   }

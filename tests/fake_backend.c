@@ -1,11 +1,13 @@
 /*
- * fake_backend.c — backend modules for the registry tests, one source built four ways:
+ * fake_backend.c — backend modules for the registry tests, one source built five ways:
  *
  *   FAKE_VARIANT_GOOD        libmosaic-fakegood.so: a complete, working table (tensors
  *                            keep plain row-major data; every op is unsupported)
  *   FAKE_VARIANT_BADVERSION  libmosaic-fakebadversion.so: api_version 99
  *   FAKE_VARIANT_NOSYMBOL    libmosaic-fakenosymbol.so: no MBK_MODULE_INIT_SYMBOL
  *   FAKE_VARIANT_INITFAIL    libmosaic-fakeinitfail.so: init fails ("no device found")
+ *   FAKE_VARIANT_NODEVICE    libmosaic-fakenodevice.so: a sound module whose probe finds
+ *                            no device (a GPU module on a machine without one)
  *
  * The module links nothing of libmosaic: it reaches the core only through the host
  * table it is given, as a real module does.
@@ -17,8 +19,9 @@
 #include "backend.h"
 
 #if !defined(FAKE_VARIANT_GOOD) && !defined(FAKE_VARIANT_BADVERSION) &&                \
-    !defined(FAKE_VARIANT_NOSYMBOL) && !defined(FAKE_VARIANT_INITFAIL)
-#error "define one of FAKE_VARIANT_GOOD, _BADVERSION, _NOSYMBOL, _INITFAIL"
+    !defined(FAKE_VARIANT_NOSYMBOL) && !defined(FAKE_VARIANT_INITFAIL) &&                \
+    !defined(FAKE_VARIANT_NODEVICE)
+#error "define one of FAKE_VARIANT_GOOD, _BADVERSION, _NOSYMBOL, _INITFAIL, _NODEVICE"
 #endif
 
 #define FAKE_EXPORT __attribute__((visibility("default")))
@@ -37,6 +40,9 @@ FAKE_EXPORT int fake_backend_something_else(void) { return 42; }
 #elif defined(FAKE_VARIANT_BADVERSION)
 #define FAKE_NAME "fakebadversion"
 #define FAKE_API_VERSION 99u
+#elif defined(FAKE_VARIANT_NODEVICE)
+#define FAKE_NAME "fakenodevice"
+#define FAKE_API_VERSION MBK_API_VERSION
 #else
 #define FAKE_NAME "fakeinitfail"
 #define FAKE_API_VERSION MBK_API_VERSION
@@ -56,9 +62,17 @@ struct mbk_tensor {
 };
 
 static msc_status fake_probe(char *why, size_t why_len) {
+#if defined(FAKE_VARIANT_NODEVICE)
+  if (why && why_len) {
+    strncpy(why, "no fake device present", why_len - 1);
+    why[why_len - 1] = '\0';
+  }
+  return MSC_E_BACKEND_UNAVAILABLE;
+#else
   (void)why;
   (void)why_len;
   return MSC_OK;
+#endif
 }
 
 static msc_status fake_ctx_create(const mbk_ctx_params *params, mbk_ctx **out) {

@@ -114,12 +114,12 @@ START_TEST(listing) {
   }
   /* cpu, cuda, then the fake directory's modules; the nonexistent one is skipped. */
   ck_assert_str_eq(msc_backend_name(1), "cuda");
-  const char *fakes[] = {"fakebadversion", "fakegood", "fakeinitfail", "fakenosymbol",
-                         "notelf"};
+  const char *fakes[] = {"fakebadversion", "fakegood", "fakeinitfail", "fakenodevice",
+                         "fakenosymbol", "notelf"};
   for (size_t i = 0; i < sizeof fakes / sizeof fakes[0]; i++)
     ck_assert_msg(backend_index(fakes[i]) == (int)i + 2, "'%s' at %d", fakes[i],
                   backend_index(fakes[i]));
-  ck_assert_int_eq(n, 7);
+  ck_assert_int_eq(n, 8);
 }
 END_TEST
 
@@ -150,6 +150,11 @@ END_TEST
 
 START_TEST(fakeinitfail_unavailable) {
   assert_unavailable("fakeinitfail", "no device found", "init failed");
+}
+END_TEST
+
+START_TEST(fakenodevice_unavailable) {
+  assert_unavailable("fakenodevice", "no fake device present", "probe");
 }
 END_TEST
 
@@ -297,14 +302,17 @@ START_TEST(warnings_for_broken_modules) {
   int ok = count_captured(MSC_LOG_WARNING, "fakebadversion", "API version") == 1 &&
            count_captured(MSC_LOG_WARNING, "fakenosymbol", "msc_backend_module_init") == 1 &&
            count_captured(MSC_LOG_WARNING, "fakeinitfail", "no device found") == 1 &&
+           count_captured(MSC_LOG_INFO, "fakenodevice", "no fake device present") == 1 &&
+           count_captured(MSC_LOG_WARNING, "fakenodevice", NULL) == 0 &&
            count_captured(MSC_LOG_WARNING, "notelf", "dlopen") == 1 &&
            count_captured(MSC_LOG_WARNING, "fakegood", NULL) == 0 &&
            count_captured(MSC_LOG_WARNING, "'cpu'", NULL) == 0;
   if (!ok)
     dump_captured();
   ck_assert_msg(ok, "warnings for the broken modules were not logged as expected");
-  /* A missing optional module is not a warning; it is reported at INFO. */
-  ck_assert_int_eq(count_captured(MSC_LOG_WARNING, "cuda", NULL), 0);
+  /* A missing optional module, or one whose probe finds no device, is not a warning;
+   * it is reported at INFO. */
+  ck_assert_int_eq(count_captured(MSC_LOG_WARNING, "backend 'cuda'", NULL), 0);
   ck_assert_int_eq(count_captured(MSC_LOG_INFO, "libmosaic-cuda.so", "not found"), 1);
   /* The good module is announced, the nonexistent directory noted at DEBUG, and the
    * module's own host->log call arrived. */
@@ -387,6 +395,7 @@ static Suite *registry_suite(void) {
   tcase_add_test(tc, fakebadversion_unavailable);
   tcase_add_test(tc, fakenosymbol_unavailable);
   tcase_add_test(tc, fakeinitfail_unavailable);
+  tcase_add_test(tc, fakenodevice_unavailable);
   tcase_add_test(tc, notelf_unavailable);
   tcase_add_test(tc, cuda_listed_unavailable);
   tcase_add_test(tc, unknown_and_null);

@@ -11,6 +11,7 @@ packages=(
   check                              # C unit tests
   abigail-tools                      # abidw/abidiff: ABI check against abi/libmosaic.abi
   python3 python3-numpy python3-pytest python3-pycparser
+  python3-pip python3-setuptools python3-wheel   # the offline `pip install` test of the bindings
   valgrind
 )
 

@@ -211,8 +211,9 @@ msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_optio
         st = MSC_E_OUT_OF_MEMORY;
         break;
       }
-      msci_raster ras;
-      if ((st = msci_raster_read(path, &ras)) != MSC_OK) {
+      /* The layout only: a scene-sized first row is not decoded to learn its shape. */
+      msci_raster_info ras;
+      if ((st = msci_raster_info_read(path, &ras)) != MSC_OK) {
         char msg[768];
         snprintf(msg, sizeof msg, "%s", msc_last_error());
         st = msci_fail(st, "manifest: line %lld, column %s (it fixes the modality's bands "
@@ -223,13 +224,13 @@ msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_optio
         st = msci_fail(MSC_E_BAD_FORMAT, "manifest: line %lld, column %s: %s has %lld bands "
                        "(a list of files must hold single-band files)",
                        (long long)rows[0].line_no, mod_name[k], path, (long long)ras.bands);
-        msci_raster_free(&ras);
+        msci_raster_info_free(&ras);
         break;
       }
       bands += ras.bands;
       if (ras.width > size) size = ras.width;
       if (ras.height > size) size = ras.height;
-      msci_raster_free(&ras);
+      msci_raster_info_free(&ras);
     }
     free(list);
     if (st != MSC_OK) goto done;

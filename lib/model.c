@@ -196,6 +196,9 @@ static msc_status init_params_matching(msc_model *m, const char *prefix, uint64_
   size_t cap = 0, plen = strlen(prefix);
   msc_status st = MSC_OK;
   msci_train *t = m->train;
+  /* The moments of the other parameters must survive: bring those a backend holds to
+   * the host first, since the next step uploads them all from there. */
+  if (t) st = msci_train_moments_to_host(m);
   for (int32_t i = 0; st == MSC_OK && i < m->graph.n_params; ++i) {
     msci_param *p = &m->graph.params[i];
     if (strncmp(p->name, prefix, plen) != 0) continue;
@@ -215,6 +218,7 @@ static msc_status init_params_matching(msc_model *m, const char *prefix, uint64_
     if (st == MSC_OK && t && t->m1 && t->m1[i]) memset(t->m1[i], 0, n * sizeof(float));
     if (st == MSC_OK && t && t->m2 && t->m2[i]) memset(t->m2[i], 0, n * sizeof(float));
   }
+  if (t) t->dm_valid = 0;
   free(buf);
   return st;
 }
@@ -275,6 +279,7 @@ MSC_API msc_status msc_model_save(const msc_model *m, const char *path) {
   if (st == MSC_OK && with_optim && !names) st = msci_fail(MSC_E_OUT_OF_MEMORY, "msc_model_save");
   /* A checkpoint: the optimiser's moments of every trainable parameter and the step, so
    * that training resumes exactly (the augmentation streams derive from seed and step). */
+  if (st == MSC_OK && with_optim) st = msci_train_moments_to_host(m);
   for (int32_t i = 0; st == MSC_OK && with_optim && i < g->n_params; ++i) {
     const msci_param *p = &g->params[i];
     if (!t->m1[i]) continue;

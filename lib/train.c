@@ -5,8 +5,11 @@
  * Views of modality m: rows 0..N-1 are view a, rows N..2N-1 view b, and both views go
  * through the encoder as one batch of V·N (LOSSES.md, "Conventions"). Loss terms run on
  * the host on the downloaded projections and logits; their gradients go back to the
- * backend and through the graph. The optimiser keeps float master copies of the
- * parameters on the host, so an update is exact and a skipped step restores them.
+ * backend and through the graph. Gradients come to the host, where a non-finite one
+ * skips the step and the clipping norm is computed. The update itself runs on the host
+ * on float master copies of the parameters (the CPU backend), or, for a backend with
+ * optim_update (CUDA), where the parameters live, with the moments kept there too: the
+ * same optim_core.h arithmetic either way.
  */
 #include <math.h>
 #include <stdio.h>
@@ -72,7 +75,11 @@ void msci_train_free(const msc_model *m, msci_train *t) {
     if (t->m1) free(t->m1[p]);
     if (t->m2) free(t->m2[p]);
     if (t->grad) free(t->grad[p]);
+    if (t->dm1) m->be->tensor_free(t->dm1[p]);
+    if (t->dm2) m->be->tensor_free(t->dm2[p]);
   }
+  free(t->dm1);
+  free(t->dm2);
   free(t->master);
   free(t->m1);
   free(t->m2);
@@ -128,6 +135,9 @@ msc_status msci_train_configure(msc_model *m, const msc_options *opts) {
     t->m1 = m->train->m1, m->train->m1 = NULL;
     t->m2 = m->train->m2, m->train->m2 = NULL;
     t->grad = m->train->grad, m->train->grad = NULL;
+    t->dm1 = m->train->dm1, m->train->dm1 = NULL;
+    t->dm2 = m->train->dm2, m->train->dm2 = NULL;
+    t->dm_valid = m->train->dm_valid;
     msci_train_free(m, m->train);
   }
   m->train = t;
@@ -162,6 +172,56 @@ msc_status msci_train_ensure_ready(msc_model *m) {
       return msci_fail(MSC_E_OUT_OF_MEMORY, "training state: %s", pr->name);
   }
   t->ready = 1;
+  return MSC_OK;
+}
+
+/* ---- moments on the backend (optim_update) ------------------------------------------------ */
+
+msc_status msci_train_moments_to_host(const msc_model *m) {
+  const msci_train *t = m->train;
+  if (!t || !t->dm_valid || !t->dm1) return MSC_OK;
+  for (int32_t p = 0; p < m->graph.n_params; ++p) {
+    if (!t->dm1[p] || !t->m1[p]) continue;
+    size_t n = (size_t)count_of(&m->graph.params[p]);
+    MSCI_TRY(m->be->tensor_download(t->dm1[p], t->m1[p], n));
+    MSCI_TRY(m->be->tensor_download(t->dm2[p], t->m2[p], n));
+  }
+  return MSC_OK;
+}
+
+/* Backend tensors for the moments of every parameter that has host moments; uploads
+ * the host copies into new ones, and into all of them when the host copies are newer. */
+static msc_status device_moments_ready(msc_model *m) {
+  msci_train *t = m->train;
+  int32_t np = m->graph.n_params;
+  if (!t->dm1) {
+    t->dm1 = calloc((size_t)np, sizeof(mbk_tensor *));
+    t->dm2 = calloc((size_t)np, sizeof(mbk_tensor *));
+    if (!t->dm1 || !t->dm2) {
+      free(t->dm1), free(t->dm2);
+      t->dm1 = t->dm2 = NULL;
+      return msci_fail(MSC_E_OUT_OF_MEMORY, "training state: moments");
+    }
+  }
+  for (int32_t p = 0; p < np; ++p) {
+    const msci_param *pr = &m->graph.params[p];
+    if (!t->m1[p]) continue; /* running statistics */
+    int fresh = !t->dm1[p];
+    if (fresh) {
+      msc_status st = m->be->tensor_create(m->ctx, &t->dm1[p]);
+      if (st == MSC_OK) st = m->be->tensor_create(m->ctx, &t->dm2[p]);
+      if (st != MSC_OK) {
+        m->be->tensor_free(t->dm1[p]), m->be->tensor_free(t->dm2[p]);
+        t->dm1[p] = t->dm2[p] = NULL;
+        return st;
+      }
+    }
+    if (fresh || !t->dm_valid) {
+      MSCI_TRY(m->be->tensor_upload(t->dm1[p], pr->ndim, pr->dims, t->m1[p]));
+      MSCI_TRY(m->be->tensor_upload(t->dm2[p], pr->ndim, pr->dims, t->m2[p]));
+    }
+  }
+  t->dm_valid = 1;
   return MSC_OK;
 }
 
@@ -371,11 +431,20 @@ static msc_status optimiser_step(msc_model *m, msci_exec *e, int *skipped) {
     grads[n_used] = t->grad[p];
     counts[n_used++] = n;
   }
-  /* Clipping as PyTorch's clip_grad_norm_ (optim.clip_norm; 0 = off). */
-  if (st == MSC_OK && t->opt.clip_norm > 0) msci_grad_clip(grads, counts, n_used, t->opt.clip_norm);
+  /* Clipping as PyTorch's clip_grad_norm_ (optim.clip_norm; 0 = off): the host copies
+   * are scaled in place, or the backend's update scales as it reads (grad_scale). */
+  const int on_backend = m->be->optim_update != NULL;
+  double scale = 1.0;
+  if (st == MSC_OK && t->opt.clip_norm > 0) {
+    if (on_backend)
+      scale = msci_grad_clip_scale(msci_grad_global_norm(grads, counts, n_used), t->opt.clip_norm);
+    else
+      msci_grad_clip(grads, counts, n_used, t->opt.clip_norm);
+  }
   free(grads);
   free(counts);
   MSCI_TRY(st);
+  if (on_backend) MSCI_TRY(device_moments_ready(m));
   double lr = msci_optim_lr(&t->opt, t->step);
   for (int32_t p = 0; p < np; ++p) {
     msci_param *pr = &m->graph.params[p];
@@ -385,6 +454,25 @@ static msc_status optimiser_step(msc_model *m, msci_exec *e, int *skipped) {
       continue;
     }
     if (!is_trainable(m, t, p) || !e->pgrad_valid[p]) continue;
+    if (on_backend) {
+      int sgd = t->opt.kind == MSCI_OPTIM_SGD;
+      mbk_optim_desc d = {
+          .type = sgd ? MBK_OPTIM_SGD : MBK_OPTIM_ADAMW,
+          .nesterov = t->opt.nesterov,
+          .n = count_of(pr),
+          .step = t->step,
+          .lr = lr,
+          .weight_decay = pr->kind == MSCI_PARAM_WEIGHT ? t->opt.weight_decay : 0.0,
+          .beta1 = t->opt.beta1,
+          .beta2 = t->opt.beta2,
+          .eps = t->opt.eps,
+          .momentum = t->opt.momentum,
+          .grad_scale = scale,
+      };
+      mbk_tensor *m1 = sgd && t->opt.momentum == 0 ? NULL : t->dm1[p];
+      MSCI_TRY(m->be->optim_update(e->ctx, &d, pr->t, e->pgrad[p], m1, t->dm2[p]));
+      continue;
+    }
     msci_optim_update(&t->opt, t->step, t->master[p], t->grad[p], t->m1[p], t->m2[p],
                       count_of(pr), pr->kind == MSCI_PARAM_WEIGHT, lr);
     MSCI_TRY(m->be->tensor_upload(pr->t, pr->ndim, pr->dims, t->master[p]));

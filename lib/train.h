@@ -31,6 +31,12 @@ typedef struct msci_train {
   float **master;    /* per parameter: host copy (trainable ones and running stats) */
   float **m1, **m2;  /* per trainable parameter: optimiser moments (m2 unused by SGD) */
   float **grad;      /* per trainable parameter: host gradient */
+  /* Backends that update parameters where they live (optim_update): the moments as
+   * backend tensors, owned by the model's context. While dm_valid is 1 they are the
+   * truth and m1/m2 above may be stale: msci_train_moments_to_host refreshes them;
+   * whoever writes m1/m2 sets dm_valid to 0 so that the next step uploads them. */
+  mbk_tensor **dm1, **dm2;
+  int32_t dm_valid;
   msci_exec *exec;   /* training executor (kept between steps of the same size) */
 } msci_train;
 
@@ -40,5 +46,8 @@ void msci_train_free(const msc_model *m, msci_train *t);
 
 /* Checkpoint support (model.c): the state's tensors and metadata. */
 msc_status msci_train_ensure_ready(msc_model *m);
+/* Copies the backend's moments (dm1/dm2) into the host copies m1/m2 when those are
+ * stale; a no-op for backends that update on the host. */
+msc_status msci_train_moments_to_host(const msc_model *m);
 
 #endif

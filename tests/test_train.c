@@ -19,6 +19,7 @@
 
 #include "mosaic/mosaic.h"
 #include "model.h"
+#include "optim_core.h"
 #include "rng.h"
 #include "train.h"
 
@@ -488,6 +489,132 @@ START_TEST(test_reset_classifier) {
 }
 END_TEST
 
+/* ---- the update on the backend (optim_update), checked on the CPU backend -------------------- */
+
+/* The model whose tensors the stand-in below updates (it needs their shapes). */
+static const msc_model *g_on_backend_model;
+static int64_t g_on_backend_updates;
+static mbk_iface g_on_backend_iface;
+
+/* A stand-in for a device backend's optim_update, over the CPU backend's tensors:
+ * download, the optim_core.h arithmetic as mbk_optim_desc specifies it, upload. */
+static msc_status stand_in_optim_update(mbk_ctx *ctx, const mbk_optim_desc *d, mbk_tensor *param,
+                                        const mbk_tensor *grad, mbk_tensor *m1, mbk_tensor *m2) {
+  (void)ctx;
+  const msc_model *m = g_on_backend_model;
+  const msci_param *pr = NULL;
+  for (int32_t i = 0; i < m->graph.n_params; ++i)
+    if (m->graph.params[i].t == param) pr = &m->graph.params[i];
+  ck_assert_ptr_nonnull(pr);
+  size_t n = (size_t)d->n;
+  float *p = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float));
+  float *a = calloc(n, sizeof(float)), *b = calloc(n, sizeof(float));
+  ck_assert(p && g && a && b);
+  const mbk_iface *be = &g_on_backend_iface;
+  int adamw = d->type == MBK_OPTIM_ADAMW;
+  ck_assert(adamw || d->type == MBK_OPTIM_SGD);
+  ck_assert_int_eq(be->tensor_download(param, p, n), MSC_OK);
+  ck_assert_int_eq(be->tensor_download(grad, g, n), MSC_OK);
+  if (m1) ck_assert_int_eq(be->tensor_download(m1, a, n), MSC_OK);
+  if (adamw) ck_assert_int_eq(be->tensor_download(m2, b, n), MSC_OK);
+  ck_assert(adamw || (m1 == NULL) == (d->momentum == 0));
+  if (d->grad_scale != 1.0)
+    for (size_t i = 0; i < n; ++i) g[i] = g[i] * (float)d->grad_scale;
+  if (adamw) {
+    msci_adamw_coef k = msci_adamw_coefs(d->lr, d->beta1, d->beta2, d->eps, d->weight_decay, d->step);
+    for (size_t i = 0; i < n; ++i) msci_adamw_elem(&p[i], &a[i], &b[i], g[i], &k);
+  } else {
+    for (size_t i = 0; i < n; ++i)
+      msci_sgd_elem(&p[i], m1 ? &a[i] : NULL, g[i], (float)d->lr, (float)d->weight_decay,
+                    (float)d->momentum, d->nesterov);
+  }
+  ck_assert_int_eq(be->tensor_upload(param, pr->ndim, pr->dims, p), MSC_OK);
+  if (m1) ck_assert_int_eq(be->tensor_upload(m1, pr->ndim, pr->dims, a), MSC_OK);
+  if (adamw) ck_assert_int_eq(be->tensor_upload(m2, pr->ndim, pr->dims, b), MSC_OK);
+  free(p), free(g), free(a), free(b);
+  ++g_on_backend_updates;
+  return MSC_OK;
+}
+
+/* Makes m update through optim_update, as a device backend would. */
+static void update_on_backend(msc_model *m) {
+  g_on_backend_iface = *m->be;
+  g_on_backend_iface.optim_update = stand_in_optim_update;
+  m->be = &g_on_backend_iface;
+  g_on_backend_model = m;
+}
+
+/* Trains `steps` steps from step `from` over 3 batches of 8; with reset >= 0, the
+ * classifier is reset (seed reset) before the last two. */
+static void train_steps(msc_model *m, const data *d, int from, int steps, int reset) {
+  msc_step_result r;
+  for (int s = from; s < from + steps; ++s) {
+    if (reset >= 0 && s == from + steps - 2)
+      ck_assert_int_eq(msc_model_reset_classifier(m, (uint64_t)reset), MSC_OK);
+    msc_batch *b = batch_of(d, (s % 3) * 8, 8, 1);
+    msc_status st = step(m, b, &r);
+    ck_assert_msg(st == MSC_OK, "step %d: %s", s, msc_last_error());
+    msc_batch_free(b);
+  }
+}
+
+START_TEST(test_update_on_backend_matches_host) {
+  /* The core's path for backends with optim_update (moments kept on the backend, the
+   * clipping factor passed as grad_scale, moments brought back for checkpoints and
+   * around a classifier reset) gives the same bits as the host path, for AdamW and SGD
+   * with and without momentum, and its checkpoints resume exactly. */
+  static const char *const cfgs[][2] = {
+      {"adamw", "0.9"}, {"sgd", "0.9"}, {"sgd", "0"}};
+  data d;
+  make_data(&d, 24, 11);
+  char dir[] = "/tmp/msc_onbe_XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char host[400], dev[400], ckpt[400], resumed[400];
+  snprintf(host, sizeof host, "%s/host.safetensors", dir);
+  snprintf(dev, sizeof dev, "%s/dev.safetensors", dir);
+  snprintf(ckpt, sizeof ckpt, "%s/ckpt.safetensors", dir);
+  snprintf(resumed, sizeof resumed, "%s/resumed.safetensors", dir);
+  for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; ++c) {
+    msc_options *o = tiny_options("mosaic1");
+    ck_assert_int_eq(msc_options_set_string(o, "optim.kind", cfgs[c][0]), MSC_OK);
+    ck_assert_int_eq(msc_options_set_float(o, "optim.momentum", atof(cfgs[c][1])), MSC_OK);
+    ck_assert_int_eq(msc_options_set_float(o, "optim.weight_decay", 0.01), MSC_OK);
+    ck_assert_int_eq(msc_options_set_float(o, "optim.clip_norm", 0.5), MSC_OK); /* it clips */
+    ck_assert_int_eq(msc_options_set_int(o, "optim.warmup_steps", 2), MSC_OK);
+    ck_assert_int_eq(msc_options_set_int(o, "optim.total_steps", 6), MSC_OK);
+    /* The host path: 6 steps, the classifier reset before the last two. */
+    msc_model *m = create(o);
+    train_steps(m, &d, 0, 6, 5);
+    ck_assert_int_eq(msc_model_save(m, host), MSC_OK);
+    msc_model_free(m);
+    /* The backend path, checkpointed after 3 steps. */
+    g_on_backend_updates = 0;
+    m = create(o);
+    update_on_backend(m);
+    train_steps(m, &d, 0, 3, -1);
+    ck_assert_int_gt(g_on_backend_updates, 0);
+    ck_assert_int_eq(msc_model_save(m, ckpt), MSC_OK);
+    train_steps(m, &d, 3, 3, 5);
+    ck_assert_int_eq(msc_model_save(m, dev), MSC_OK);
+    msc_model_free(m);
+    ck_assert_msg(same_file(host, dev), "%s/%s: the backend path differs from the host path",
+                  cfgs[c][0], cfgs[c][1]);
+    /* Resumed from the checkpoint in a new model on the backend path. */
+    m = NULL;
+    ck_assert_int_eq(msc_model_load(ckpt, NULL, &m), MSC_OK);
+    update_on_backend(m);
+    train_steps(m, &d, 3, 3, 5);
+    ck_assert_int_eq(msc_model_save(m, resumed), MSC_OK);
+    msc_model_free(m);
+    ck_assert_msg(same_file(host, resumed), "%s/%s: resuming on the backend path differs",
+                  cfgs[c][0], cfgs[c][1]);
+    msc_options_free(o);
+  }
+  unlink(host), unlink(dev), unlink(ckpt), unlink(resumed), rmdir(dir);
+  free_data(&d);
+}
+END_TEST
+
 /* Average precision of one class, scikit-learn's definition (ties form one threshold). */
 static double average_precision(const float *score, const uint8_t *y, int64_t n, int64_t c,
                                 int64_t k) {
@@ -569,6 +696,7 @@ int main(void) {
   tcase_add_test(tc, test_resume_is_bit_identical);
   tcase_add_test(tc, test_frozen_encoders);
   tcase_add_test(tc, test_reset_classifier);
+  tcase_add_test(tc, test_update_on_backend_matches_host);
   tcase_add_test(tc, test_learning_works);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);

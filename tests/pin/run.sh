@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# run.sh — pins the numbers the library produces, so that a refactoring that must not
+# change them (moving code, new backend frame, one optimiser path, batches without
+# copies) is checked bit for bit, not by eye.
+#
+#   run.sh MOSAIC_TOOL WORKDIR [--regenerate]
+#
+# The main job (scripts/main.sh) in miniature, with the same configuration but fewer
+# patches and epochs: a synthetic BigEarthNet v2 dataset, mosaic1 training with tiny
+# encoders, evaluation on the test split (the model's classifier and kNN), then the
+# embeddings of the real samples in examples/data. Compared byte for byte with
+# tests/data/pin/: the trained model file, both evaluation JSON files, the embeddings
+# and predictions of the real samples.
+#
+# Results of floating-point code depend on the instruction set oneDNN picks and on the
+# thread count, so both are fixed here: ONEDNN_MAX_CPU_ISA=AVX2 (every x86-64 machine
+# this project runs on has it) and OMP_NUM_THREADS=2. The pins were made with the
+# RelWithDebInfo build of scripts/test.sh; `--regenerate` rewrites them, which is only
+# right when a change is meant to change the numbers (say so in the commit).
+set -euo pipefail
+tool=$1
+work=$2
+regen=${3:-}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+pins=$root/tests/data/pin
+
+export ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=2
+
+rm -rf "$work"
+mkdir -p "$work"
+data=$work/synthetic
+"$tool" synth "$data" --n 160 --seed 42 >/dev/null
+
+# The configuration of scripts/main.sh, with 2 epochs.
+cat >"$work/train.json" <<EOF
+{
+  "tool": {"data": "$data", "format": "bigearthnet-v2", "encoder": "tiny",
+           "epochs": 2, "batch": 32, "workers": 1},
+  "train": {"preset": "mosaic1"},
+  "optim": {"lr": 0.01},
+  "seed": 42,
+  "modality": [{"stem_stride": 2, "maxpool": 1, "widths": [16, 32]},
+               {"stem_stride": 2, "maxpool": 1, "widths": [16, 32]}]
+}
+EOF
+"$tool" train --config "$work/train.json" --out "$work/model.safetensors" --progress none >/dev/null
+"$tool" eval --model "$work/model.safetensors" --data "$data" --split test \
+  --json "$work/eval-test.json" --progress none >/dev/null
+"$tool" eval --model "$work/model.safetensors" --data "$data" --split test \
+  --protocol knn --k 10 --json "$work/eval-test-knn.json" --progress none >/dev/null
+real=$root/examples/data/bigearthnet-v2
+if [ "$regen" = --regenerate ]; then
+  mkdir -p "$pins"
+  cp "$work/model.safetensors" "$pins/model.safetensors"
+fi
+# The committed model, not the one just trained: the embeddings check stands alone.
+"$tool" embed --model "$pins/model.safetensors" --data "$real" --split all \
+  --out "$work/real-embeddings.npy" --progress none >/dev/null
+"$tool" predict --model "$pins/model.safetensors" --data "$real" --split all \
+  --out "$work/real-predictions.tsv" --progress none >/dev/null
+
+# The evaluation files name the model and data they read: the work folder becomes WORK.
+for f in eval-test.json eval-test-knn.json; do
+  sed -i "s|$work|WORK|g" "$work/$f"
+done
+
+files="model.safetensors eval-test.json eval-test-knn.json real-embeddings.npy real-predictions.tsv"
+if [ "$regen" = --regenerate ]; then
+  for f in $files; do cp "$work/$f" "$pins/$f"; done
+  echo "pins written to $pins"
+  exit 0
+fi
+
+fail=0
+for f in $files; do
+  if cmp -s "$work/$f" "$pins/$f"; then
+    echo "same: $f"
+  else
+    echo "DIFFERENT: $f (pinned $pins/$f, now $work/$f)"
+    fail=1
+  fi
+done
+exit $fail

@@ -7,20 +7,9 @@
  * lie inside the input). A refused input must be refused with MSC_E_BAD_FORMAT.
  * Any other status, a crash or a sanitizer report is a bug.
  *
- * libFuzzer build (clang), from the repository root:
- *   clang -std=c11 -g -O1 -D_GNU_SOURCE -DMSC_LIBFUZZER -fsanitize=fuzzer,address,undefined \
- *     -Iinclude -Ilib -Ibackends tests/fuzz_safetensors.c lib/safetensors.c lib/status.c \
- *     $(pkg-config --cflags --libs jansson) -o fuzz_safetensors
- *   ./fuzz_safetensors -malloc_limit_mb=64 -max_len=4096 CORPUS_DIR
- * (-malloc_limit_mb catches any allocation sized by a header claim rather than by the
- * input; seed CORPUS_DIR with a few files written by msci_st_write.)
- *
- * Without MSC_LIBFUZZER the same file builds a plain program that runs the target over
- * the files named on its command line (corpus replay, e.g. from ctest, no clang needed):
- *   cc -std=c11 -D_GNU_SOURCE -Iinclude -Ilib -Ibackends tests/fuzz_safetensors.c \
- *     lib/safetensors.c lib/status.c -ljansson -o fuzz_safetensors_replay
- *   ./fuzz_safetensors_replay FILE...
- * It exits 0 when every file was processed, 1 if a file could not be read.
+ * Built by CMake: with -DMSC_BUILD_FUZZERS=ON and clang as a libFuzzer program
+ * (tests/fuzz/CMakeLists.txt, docs/conventions.md "Fuzzing"); always as a replay program
+ * (replay_main.c) that ctest runs over tests/fuzz/corpus/safetensors.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -117,43 +106,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   return 0;
 }
 
-#ifndef MSC_LIBFUZZER
-int main(int argc, char **argv) {
-  int status = 0;
-  for (int i = 1; i < argc; i++) {
-    FILE *fp = fopen(argv[i], "rb");
-    if (fp == NULL) {
-      fprintf(stderr, "fuzz_safetensors: cannot open %s\n", argv[i]);
-      status = 1;
-      continue;
-    }
-    size_t cap = 4096, len = 0;
-    unsigned char *buf = malloc(cap);
-    size_t r;
-    while (buf != NULL && (r = fread(buf + len, 1, cap - len, fp)) > 0) {
-      len += r;
-      if (len == cap) {
-        unsigned char *bigger = realloc(buf, cap * 2);
-        if (bigger == NULL) {
-          free(buf);
-          buf = NULL;
-          break;
-        }
-        buf = bigger;
-        cap *= 2;
-      }
-    }
-    int err = ferror(fp);
-    fclose(fp);
-    if (buf == NULL || err) {
-      fprintf(stderr, "fuzz_safetensors: cannot read %s\n", argv[i]);
-      free(buf);
-      status = 1;
-      continue;
-    }
-    LLVMFuzzerTestOneInput(buf, len);
-    free(buf);
-  }
-  return status;
-}
-#endif

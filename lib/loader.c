@@ -9,10 +9,10 @@
  * permutation of the epoch being assigned is kept there, regenerated once per epoch),
  * fills the slot's own batch without the lock and marks it ready. msc_loader_next waits
  * for slot next_consume % q to be ready with batch next_consume, swaps its contents
- * with the caller's batch (no copy) and frees the slot. The caller's previous arrays go
- * back with the slot and are refilled in place, so with batches of one shape the ring
- * stops allocating once every slot and the caller's batch have been filled once. So the order of batches never
- * depends on the number of workers or on timing.
+ * with the caller's batch (no copy) and frees the slot. So the order of batches never
+ * depends on the number of workers or on timing. The caller's previous arrays go back
+ * with the slot and are refilled in place: with batches of one shape the ring stops
+ * allocating once every slot and the caller's batch have been filled once.
  *
  * A worker's error (message in its thread-local msc_last_error) is copied into the slot
  * and raised again on the consumer's thread.

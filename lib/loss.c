@@ -217,8 +217,9 @@ static double sum_serial(const double *v, int64_t n) {
 
 /* ---- NT-Xent ---------------------------------------------------------------------------- */
 
-msc_status msci_loss_ntxent_ws(msci_loss_ws *ws, const float *za, const float *zb, int64_t n, int64_t d, float tau,
-                            double *loss, float *grad_a, float *grad_b) {
+msc_status msci_loss_ntxent_ws(msci_loss_ws *ws, const float *za, const float *zb, int64_t n,
+                               int64_t d, float tau, double *loss, float *grad_a,
+                               float *grad_b) {
   static const char T[] = "NT-Xent";
   MSCI_TRY(check_ptr(T, "za", za));
   MSCI_TRY(check_ptr(T, "zb", zb));
@@ -275,8 +276,9 @@ msc_status msci_loss_ntxent_ws(msci_loss_ws *ws, const float *za, const float *z
 
 /* ---- InfoNCE ---------------------------------------------------------------------------- */
 
-msc_status msci_loss_infonce_ws(msci_loss_ws *ws, const float *zp, const float *zq, int64_t n, int64_t d, float tau,
-                             double *loss, float *grad_p, float *grad_q) {
+msc_status msci_loss_infonce_ws(msci_loss_ws *ws, const float *zp, const float *zq, int64_t n,
+                                int64_t d, float tau, double *loss, float *grad_p,
+                                float *grad_q) {
   static const char T[] = "InfoNCE";
   MSCI_TRY(check_ptr(T, "zp", zp));
   MSCI_TRY(check_ptr(T, "zq", zq));
@@ -349,9 +351,9 @@ msc_status msci_loss_infonce_ws(msci_loss_ws *ws, const float *zp, const float *
 
 /* ---- MulSupCon -------------------------------------------------------------------------- */
 
-msc_status msci_loss_mulsupcon_ws(msci_loss_ws *ws, const float *e, const uint8_t *y, int64_t k, int64_t d,
-                               int64_t c, float tau, int32_t per_anchor_weight, double *loss,
-                               float *grad) {
+msc_status msci_loss_mulsupcon_ws(msci_loss_ws *ws, const float *e, const uint8_t *y,
+                                  int64_t k, int64_t d, int64_t c, float tau,
+                                  int32_t per_anchor_weight, double *loss, float *grad) {
   static const char T[] = "MulSupCon";
   MSCI_TRY(check_ptr(T, "e", e));
   MSCI_TRY(check_ptr(T, "y", y));
@@ -434,8 +436,9 @@ msc_status msci_loss_mulsupcon_ws(msci_loss_ws *ws, const float *e, const uint8_
 
 /* ---- BCE -------------------------------------------------------------------------------- */
 
-msc_status msci_loss_bce_ws(msci_loss_ws *ws, const float *logits, const uint8_t *y, int64_t n, int64_t c,
-                         const uint8_t *row_mask, double *loss, float *grad) {
+msc_status msci_loss_bce_ws(msci_loss_ws *ws, const float *logits, const uint8_t *y,
+                            int64_t n, int64_t c, const uint8_t *row_mask, double *loss,
+                            float *grad) {
   static const char T[] = "BCE";
   MSCI_TRY(check_ptr(T, "logits", logits));
   MSCI_TRY(check_ptr(T, "y", y));

@@ -69,8 +69,9 @@ msc_status msci_exec_stage(msci_exec *e, size_t count) {
 }
 
 void *msci_exec_host(msci_exec *e, int32_t slot, size_t bytes) {
-  if (bytes <= e->host_cap[slot]) return e->host[slot];
+  if (bytes <= e->host_cap[slot] && e->host[slot]) return e->host[slot];
   size_t rounded = (bytes + 63) / 64 * 64;
+  if (rounded == 0) rounded = 64;
   void *p = aligned_alloc(64, rounded);
   if (!p) {
     msci_fail(MSC_E_OUT_OF_MEMORY, "host workspace of %zu bytes", bytes);

@@ -295,7 +295,8 @@ static msc_status alloc_objective(const msc_model *m, msci_exec *e, const msc_ba
   o->p = m->graph.proj_dim;
   o->c = m->graph.classes;
   const size_t rows = (size_t)o->rows, yc = rows * (size_t)o->c;
-  uint8_t *w = msci_exec_host(e, MSCI_EXEC_HOST_OBJECTIVE, rows * sizeof(int32_t) + 2 * yc + rows);
+  uint8_t *w = msci_exec_host(e, MSCI_EXEC_HOST_OBJECTIVE,
+                              rows * sizeof(int32_t) + 2 * yc + rows);
   if (!w) return MSC_E_OUT_OF_MEMORY;
   o->keys = (int32_t *)w;
   o->y = w + rows * sizeof(int32_t);

@@ -15,7 +15,10 @@
  *  - mbk_tensor: float32 storage with a logical shape (1-D C, 2-D N×C or 4-D NCHW) and
  *    a layout the backend chooses. A tensor starts empty; upload or an op's output sets
  *    its shape and layout. Storage is reused when a later write fits, so a steady
- *    training loop does not allocate. Upload/download always speak plain row-major.
+ *    training loop does not allocate: neither does the backend's other per-call host
+ *    memory (the CPU context keeps its loss scratch), nor the core's (the executor
+ *    keeps staging, marks and workspaces; tests/test_alloc.c checks the whole process).
+ *    Upload/download always speak plain row-major.
  *  - mbk_op: an operation prepared for one shape (mbk_op_desc), with whatever the
  *    backend caches for it (primitives, reorders, workspaces). Backward uses what the
  *    latest training forward of the same op saved.

@@ -263,10 +263,16 @@ msc_status msci_dataset_read(const msc_dataset *ds, int64_t i, int32_t k, float 
     return msci_fail(MSC_E_INTERNAL, "dataset %s: sample %s has no %s files", ds->format,
                      s->id, m->name);
   const int64_t nb = m->bands, size = m->size;
-  msci_raster *cache = calloc((size_t)nb, sizeof *cache);
-  const char **cpath = calloc((size_t)nb, sizeof *cpath);
-  float *tmp = NULL;
-  size_t tmp_cap = 0;
+  /* Decoded files, each once (a multi-band file serves several bands). */
+  enum { STACK_FILES = 16 };
+  msci_raster cache_stack[STACK_FILES];
+  const char *cpath_stack[STACK_FILES];
+  msci_raster *cache = cache_stack;
+  const char **cpath = cpath_stack;
+  if (nb > STACK_FILES) {
+    cache = calloc((size_t)nb, sizeof *cache);
+    cpath = calloc((size_t)nb, sizeof *cpath);
+  }
   int32_t n_cache = 0;
   msc_status st = MSC_OK;
   if (!cache || !cpath) {
@@ -287,13 +293,14 @@ msc_status msci_dataset_read(const msc_dataset *ds, int64_t i, int32_t k, float 
       if (rs != MSC_OK) {
         char msg[768];
         snprintf(msg, sizeof msg, "%s", msc_last_error());
+        msci_raster_free(&cache[c]);
         st = msci_fail(rs, "dataset %s: sample %s: %s", ds->format, s->id, msg);
         break;
       }
       cpath[c] = src->path;
       n_cache++;
     }
-    const msci_raster *r = &cache[c];
+    msci_raster *r = &cache[c];
     if (src->band >= r->bands) {
       st = msci_fail(MSC_E_BAD_FORMAT, "dataset %s: sample %s: %s has %lld bands, band %d "
                      "wanted", ds->format, s->id, src->path, (long long)r->bands,
@@ -301,18 +308,13 @@ msc_status msci_dataset_read(const msc_dataset *ds, int64_t i, int32_t k, float 
       break;
     }
     const size_t px = (size_t)(r->width * r->height);
-    if (px > tmp_cap) {
-      float *p = realloc(tmp, px * sizeof *tmp);
-      if (!p) {
-        st = msci_fail(MSC_E_OUT_OF_MEMORY, "dataset: out of memory");
-        break;
-      }
-      tmp = p;
-      tmp_cap = px;
-    }
-    memcpy(tmp, r->data + (size_t)src->band * px, px * sizeof *tmp);
+    float *out = dst + (size_t)b * (size_t)(size * size);
+    const int same = r->height == size && r->width == size;
+    /* The fix-ups in one pass, into the output when no resampling follows, else in
+     * place in the decoded band (they are idempotent: a band read twice is the same). */
+    float *band = r->data + (size_t)src->band * px, *fixed = same ? out : band;
     for (size_t p = 0; p < px; ++p) {
-      float v = tmp[p];
+      float v = band[p];
       if (!isfinite(v)) {
         if (isnan(v) && m->nan_to_zero) {
           v = 0.0f;
@@ -325,21 +327,16 @@ msc_status msci_dataset_read(const msc_dataset *ds, int64_t i, int32_t k, float 
         }
       }
       if (m->clip) v = v < m->clip_lo ? m->clip_lo : v > m->clip_hi ? m->clip_hi : v;
-      tmp[p] = v;
+      fixed[p] = v;
     }
     if (st != MSC_OK) break;
-    float *out = dst + (size_t)b * (size_t)(size * size);
-    if (r->height == size && r->width == size)
-      memcpy(out, tmp, px * sizeof *tmp);
-    else
-      msci_resample(tmp, r->height, r->width, out, size, size, ds->resample);
+    if (!same) msci_resample(band, r->height, r->width, out, size, size, ds->resample);
   }
 done:
   if (cache)
     for (int32_t c = 0; c < n_cache; ++c) msci_raster_free(&cache[c]);
-  free(cache);
-  free(cpath);
-  free(tmp);
+  if (cache != cache_stack) free(cache);
+  if (cpath != cpath_stack) free(cpath);
   return st;
 }
 
@@ -634,44 +631,25 @@ MSC_API msc_status msc_dataset_fill_batch(const msc_dataset *ds, const int64_t *
       return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_dataset_fill_batch: indices[%lld] = %lld "
                        "is outside 0..%lld", (long long)j, (long long)indices[j],
                        (long long)ds->n_samples - 1);
-  float *bufs[MSCI_MAX_MODALITIES] = {0};
-  uint8_t *labels = NULL;
+  /* A batch of another size (the last, shorter one of an epoch) starts afresh, its
+   * storage kept; the samples are read straight into the batch's own arrays. */
+  if (batch->n != 0 && batch->n != n) msci_batch_reset(batch);
+  batch->labeled = NULL; /* every sample of a dataset is labelled */
   msc_status st = MSC_OK;
   for (int32_t k = 0; k < ds->n_mod && st == MSC_OK; ++k) {
     const msci_ds_modality *m = &ds->mod[k];
-    size_t count = (size_t)n * (size_t)(m->bands * m->size * m->size);
-    if (!(bufs[k] = malloc(count * sizeof(float))))
-      st = msci_fail(MSC_E_OUT_OF_MEMORY, "msc_dataset_fill_batch: %zu floats", count);
-    else
-      st = read_many(ds, indices, n, k, bufs[k]);
+    float *dst = NULL;
+    st = msci_batch_reserve(batch, m->name, n, m->bands, m->size, m->size, &dst);
+    if (st == MSC_OK) st = read_many(ds, indices, n, k, dst);
   }
   if (st == MSC_OK && ds->classes > 0) {
-    if (!(labels = malloc((size_t)(n * ds->classes))))
-      st = msci_fail(MSC_E_OUT_OF_MEMORY, "msc_dataset_fill_batch: out of memory");
-    else
-      for (int64_t j = 0; j < n; ++j)
-        memcpy(labels + j * ds->classes, ds->samples[indices[j]].labels, (size_t)ds->classes);
+    uint8_t *labels = NULL;
+    st = msci_batch_reserve_labels(batch, n, ds->classes, &labels);
+    for (int64_t j = 0; st == MSC_OK && j < n; ++j)
+      memcpy(labels + j * ds->classes, ds->samples[indices[j]].labels, (size_t)ds->classes);
   }
-  if (st == MSC_OK && batch->n != 0 && batch->n != n) {
-    /* A batch of another size (the last, shorter one of an epoch): start afresh. */
-    for (int32_t k = 0; k < batch->n_mod; ++k) free(batch->mod[k].data);
-    memset(batch->mod, 0, sizeof batch->mod);
-    batch->n_mod = 0;
-    free(batch->labels);
-    batch->labels = NULL;
-    batch->classes = 0;
-    batch->n = 0;
-  }
-  if (st == MSC_OK) {
-    free(batch->labeled); /* every sample of a dataset is labelled */
-    batch->labeled = NULL;
-  }
-  for (int32_t k = 0; k < ds->n_mod && st == MSC_OK; ++k)
-    st = msc_batch_set_modality(batch, ds->mod[k].name, bufs[k], n, ds->mod[k].bands,
-                                ds->mod[k].size, ds->mod[k].size);
-  if (st == MSC_OK && labels) st = msc_batch_set_labels(batch, labels, n, ds->classes);
-  for (int32_t k = 0; k < MSCI_MAX_MODALITIES; ++k) free(bufs[k]);
-  free(labels);
+  /* Half-read arrays are no batch: a failed fill leaves it empty (storage kept). */
+  if (st != MSC_OK) msci_batch_reset(batch);
   return st;
 }
 

@@ -46,14 +46,16 @@ MSC_API msc_status msc_model_embedding_size(const msc_model *m, int32_t which, i
 }
 
 /* Normalises one modality's patches with the model's statistics into the executor's
- * staging buffer and uploads them. */
+ * staging buffer, refusing a non-finite pixel in the same pass, and uploads them. */
 static msc_status stage_input(msc_model *m, msci_exec *e, int32_t k, const msc_batch *b) {
   const msci_batch_modality *bm = NULL;
   MSCI_TRY(msci_model_input(m, k, b, &bm));
   int64_t plane = bm->h * bm->w, chw = bm->c * plane;
   MSCI_TRY(msci_exec_stage(e, (size_t)(b->n * chw)));
-  for (int64_t n = 0; n < b->n; ++n)
-    msci_model_normalise(m, k, bm->data + n * chw, plane, e->stage + n * chw);
+  for (int64_t n = 0; n < b->n; ++n) {
+    int64_t at = msci_model_normalise(m, k, bm, n, e->stage + n * chw);
+    if (at >= 0) return msci_model_nonfinite(m, k, bm, n, at);
+  }
   int64_t dims[4] = {b->n, bm->c, bm->h, bm->w};
   return m->be->tensor_upload(e->input[k], 4, dims, e->stage);
 }
@@ -66,18 +68,17 @@ static msc_status run(msc_model *m, const msc_batch *b, const target *t, float *
   if (out_len < need_len)
     return msci_fail(MSC_E_BUFFER_TOO_SMALL, "output holds %zu floats, %zu needed (%lld × %lld)",
                      out_len, need_len, (long long)b->n, (long long)t->dim);
-  uint8_t *need = malloc((size_t)m->graph.n_nodes);
   uint8_t need_input[MSCI_MAX_MODALITIES];
-  if (!need) return msci_fail(MSC_E_OUT_OF_MEMORY, "inference");
-  msci_graph_mark(&m->graph, t->node, need, need_input);
   msci_exec *e = NULL;
-  msc_status st = msci_exec_acquire(m, b->n, 0, &e);
+  MSCI_TRY(msci_exec_acquire(m, b->n, 0, &e));
+  /* The executor's own marks: a steady call allocates nothing here. */
+  msci_graph_mark(&m->graph, t->node, e->need, need_input);
+  msc_status st = MSC_OK;
   for (int32_t k = 0; st == MSC_OK && k < m->cfg.n_mod; ++k)
     if (need_input[k]) st = stage_input(m, e, k, b);
-  if (st == MSC_OK) st = msci_exec_forward(m, e, need);
+  if (st == MSC_OK) st = msci_exec_forward(m, e, e->need);
   if (st == MSC_OK) st = m->be->tensor_download(e->act[t->node], out, need_len);
-  if (e) msci_exec_release(m, e);
-  free(need);
+  msci_exec_release(m, e);
   return st;
 }
 

@@ -10,7 +10,9 @@
  * fills the slot's own batch without the lock and marks it ready. msc_loader_next waits
  * for slot next_consume % q to be ready with batch next_consume, swaps its contents
  * with the caller's batch (no copy) and frees the slot. So the order of batches never
- * depends on the number of workers or on timing.
+ * depends on the number of workers or on timing. The caller's previous arrays go back
+ * with the slot and are refilled in place: with batches of one shape the ring stops
+ * allocating once every slot and the caller's batch have been filled once.
  *
  * A worker's error (message in its thread-local msc_last_error) is copied into the slot
  * and raised again on the consumer's thread.
@@ -78,14 +80,6 @@ void msci_loader_permutation(uint64_t seed, int64_t epoch, int64_t n, int64_t *p
 
 int64_t msci_loader_batches_per_epoch(const msc_loader *l) { return l ? l->per_epoch : 0; }
 
-/* Empties a batch in place (the arrays of the previous use are freed). */
-static void batch_clear(msc_batch *b) {
-  for (int32_t i = 0; i < b->n_mod; ++i) free(b->mod[i].data);
-  free(b->labels);
-  free(b->labeled);
-  memset(b, 0, sizeof *b);
-}
-
 static void *worker_main(void *arg) {
   msc_loader *l = arg;
   pthread_mutex_lock(&l->mu);
@@ -109,12 +103,13 @@ static void *worker_main(void *arg) {
     s->state = SLOT_FILLING;
     pthread_mutex_unlock(&l->mu);
 
-    /* The slot is this thread's alone until it is marked ready. */
-    batch_clear(s->batch);
+    /* The slot is this thread's alone until it is marked ready. Its batch is the one
+     * the consumer handed back last time: emptied, its storage is filled in place. */
+    msci_batch_reset(s->batch);
     msc_status st = l->fill(l->user, s->idx, n, s->batch);
     if (st != MSC_OK) {
       snprintf(s->msg, sizeof s->msg, "%s", msc_last_error());
-      batch_clear(s->batch);
+      msci_batch_reset(s->batch);
     }
 
     pthread_mutex_lock(&l->mu);

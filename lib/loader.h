@@ -15,7 +15,8 @@
  * of seed. */
 void msci_loader_permutation(uint64_t seed, int64_t epoch, int64_t n, int64_t *perm);
 
-/* Fills batch (empty on entry) with the samples indices[0..n-1]; runs on a worker thread,
+/* Fills batch (emptied on entry by msci_batch_reset, its storage kept for
+ * msci_batch_reserve to reuse) with the samples indices[0..n-1]; runs on a worker thread,
  * several at a time. On error it returns the status with msc_last_error() set on the
  * calling (worker) thread. */
 typedef msc_status (*msci_loader_fill_fn)(void *user, const int64_t *indices, int64_t n,

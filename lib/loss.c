@@ -97,12 +97,35 @@ static int add_doubles(size_t *total, int64_t a, int64_t b) {
   return 1;
 }
 
-static msc_status alloc_doubles(const char *term, size_t count, int ok, double **out) {
-  *out = ok ? malloc(count * sizeof(double)) : NULL;
+/* The scratch of a call: the workspace's buffer (grown when too small, kept), or
+ * without a workspace an allocation that release() frees. */
+static msc_status alloc_doubles(msci_loss_ws *ws, const char *term, size_t count, int ok,
+                                double **out) {
+  if (ok && ws && ws->cap >= count) {
+    *out = ws->buf;
+    return MSC_OK;
+  }
+  *out = ok ? malloc((count ? count : 1) * sizeof(double)) : NULL;
   if (!*out)
     return msci_fail(MSC_E_OUT_OF_MEMORY, "%s: out of memory for the scratch (%s%zu doubles)",
                      term, ok ? "" : "more than ", count);
+  if (ws) {
+    free(ws->buf);
+    ws->buf = *out;
+    ws->cap = count;
+  }
   return MSC_OK;
+}
+
+static void release(msci_loss_ws *ws, double *buf) {
+  if (!ws) free(buf);
+}
+
+void msci_loss_ws_free(msci_loss_ws *ws) {
+  if (!ws) return;
+  free(ws->buf);
+  ws->buf = NULL;
+  ws->cap = 0;
 }
 
 /* ---- matrix steps ---------------------------------------------------------------------- */
@@ -194,8 +217,9 @@ static double sum_serial(const double *v, int64_t n) {
 
 /* ---- NT-Xent ---------------------------------------------------------------------------- */
 
-msc_status msci_loss_ntxent(const float *za, const float *zb, int64_t n, int64_t d, float tau,
-                            double *loss, float *grad_a, float *grad_b) {
+msc_status msci_loss_ntxent_ws(msci_loss_ws *ws, const float *za, const float *zb, int64_t n,
+                               int64_t d, float tau, double *loss, float *grad_a,
+                               float *grad_b) {
   static const char T[] = "NT-Xent";
   MSCI_TRY(check_ptr(T, "za", za));
   MSCI_TRY(check_ptr(T, "zb", zb));
@@ -213,7 +237,7 @@ msc_status msci_loss_ntxent(const float *za, const float *zb, int64_t n, int64_t
   int ok = add_doubles(&total, k, d) && add_doubles(&total, np, 1) &&
            add_doubles(&total, k, k) && add_doubles(&total, k, d) && add_doubles(&total, k, 2);
   double *buf;
-  MSCI_TRY(alloc_doubles(T, total, ok, &buf));
+  MSCI_TRY(alloc_doubles(ws, T, total, ok, &buf));
   double *zhat = buf, *panel = zhat + k * d, *s = panel + np, *gz = s + k * k,
          *norm = gz + k * d, *lrow = norm + k;
 
@@ -236,24 +260,25 @@ msc_status msci_loss_ntxent(const float *za, const float *zb, int64_t n, int64_t
     grad_rows(s, zhat, panel, k, k, d, (double)tau, zhat, norm, gz);
     if (grad_a) {
       msc_status st = check_grad_range(T, "grad_a", gz, n, d);
-      if (st != MSC_OK) return free(buf), st;
+      if (st != MSC_OK) return release(ws, buf), st;
     }
     if (grad_b) {
       msc_status st = check_grad_range(T, "grad_b", gz + n * d, n, d);
-      if (st != MSC_OK) return free(buf), st;
+      if (st != MSC_OK) return release(ws, buf), st;
     }
     if (grad_a) store_grad(gz, n * d, grad_a);
     if (grad_b) store_grad(gz + n * d, n * d, grad_b);
   }
   *loss = value;
-  free(buf);
+  release(ws, buf);
   return MSC_OK;
 }
 
 /* ---- InfoNCE ---------------------------------------------------------------------------- */
 
-msc_status msci_loss_infonce(const float *zp, const float *zq, int64_t n, int64_t d, float tau,
-                             double *loss, float *grad_p, float *grad_q) {
+msc_status msci_loss_infonce_ws(msci_loss_ws *ws, const float *zp, const float *zq, int64_t n,
+                                int64_t d, float tau, double *loss, float *grad_p,
+                                float *grad_q) {
   static const char T[] = "InfoNCE";
   MSCI_TRY(check_ptr(T, "zp", zp));
   MSCI_TRY(check_ptr(T, "zq", zq));
@@ -272,7 +297,7 @@ msc_status msci_loss_infonce(const float *zp, const float *zq, int64_t n, int64_
            add_doubles(&total, 2 * n, n) && add_doubles(&total, 2 * n, d) &&
            add_doubles(&total, 2 * n, 2);
   double *buf;
-  MSCI_TRY(alloc_doubles(T, total, ok, &buf));
+  MSCI_TRY(alloc_doubles(ws, T, total, ok, &buf));
   double *ph = buf, *qh = ph + n * d, *panel = qh + n * d, *s = panel + np, *st = s + n * n,
          *gp = st + n * n, *gq = gp + n * d, *norm = gq + n * d, *lrow = norm + 2 * n;
 
@@ -310,25 +335,25 @@ msc_status msci_loss_infonce(const float *zp, const float *zq, int64_t n, int64_
     if (grad_q) grad_rows(st, ph, panel, n, n, d, (double)tau, qh, norm + n, gq);
     if (grad_p) {
       msc_status stt = check_grad_range(T, "grad_p", gp, n, d);
-      if (stt != MSC_OK) return free(buf), stt;
+      if (stt != MSC_OK) return release(ws, buf), stt;
     }
     if (grad_q) {
       msc_status stt = check_grad_range(T, "grad_q", gq, n, d);
-      if (stt != MSC_OK) return free(buf), stt;
+      if (stt != MSC_OK) return release(ws, buf), stt;
     }
     if (grad_p) store_grad(gp, n * d, grad_p);
     if (grad_q) store_grad(gq, n * d, grad_q);
   }
   *loss = value;
-  free(buf);
+  release(ws, buf);
   return MSC_OK;
 }
 
 /* ---- MulSupCon -------------------------------------------------------------------------- */
 
-msc_status msci_loss_mulsupcon(const float *e, const uint8_t *y, int64_t k, int64_t d,
-                               int64_t c, float tau, int32_t per_anchor_weight, double *loss,
-                               float *grad) {
+msc_status msci_loss_mulsupcon_ws(msci_loss_ws *ws, const float *e, const uint8_t *y,
+                                  int64_t k, int64_t d, int64_t c, float tau,
+                                  int32_t per_anchor_weight, double *loss, float *grad) {
   static const char T[] = "MulSupCon";
   MSCI_TRY(check_ptr(T, "e", e));
   MSCI_TRY(check_ptr(T, "y", y));
@@ -349,7 +374,7 @@ msc_status msci_loss_mulsupcon(const float *e, const uint8_t *y, int64_t k, int6
            add_doubles(&total, k, k) && add_doubles(&total, k, d) &&
            add_doubles(&total, k, 3) && add_doubles(&total, c, 1);
   double *buf;
-  MSCI_TRY(alloc_doubles(T, total, ok, &buf));
+  MSCI_TRY(alloc_doubles(ws, T, total, ok, &buf));
   double *zhat = buf, *panel = zhat + k * d, *s = panel + np, *gz = s + k * k,
          *norm = gz + k * d, *lrow = norm + k, *w = lrow + k, *inv_pos = w + k;
 
@@ -368,7 +393,7 @@ msc_status msci_loss_mulsupcon(const float *e, const uint8_t *y, int64_t k, int6
     w[i] = (double)r; /* the weights come below, once R and K_a are known */
   }
   if (rows == 0) { /* R = 0: L = 0 and no gradient */
-    free(buf);
+    release(ws, buf);
     if (grad) memset(grad, 0, (size_t)(k * d) * sizeof(float));
     *loss = 0.0;
     return MSC_OK;
@@ -401,18 +426,19 @@ msc_status msci_loss_mulsupcon(const float *e, const uint8_t *y, int64_t k, int6
     symmetrise(s, k);
     grad_rows(s, zhat, panel, k, k, d, (double)tau, zhat, norm, gz);
     msc_status st = check_grad_range(T, "grad", gz, k, d);
-    if (st != MSC_OK) return free(buf), st;
+    if (st != MSC_OK) return release(ws, buf), st;
     store_grad(gz, k * d, grad);
   }
   *loss = value;
-  free(buf);
+  release(ws, buf);
   return MSC_OK;
 }
 
 /* ---- BCE -------------------------------------------------------------------------------- */
 
-msc_status msci_loss_bce(const float *logits, const uint8_t *y, int64_t n, int64_t c,
-                         const uint8_t *row_mask, double *loss, float *grad) {
+msc_status msci_loss_bce_ws(msci_loss_ws *ws, const float *logits, const uint8_t *y,
+                            int64_t n, int64_t c, const uint8_t *row_mask, double *loss,
+                            float *grad) {
   static const char T[] = "BCE";
   MSCI_TRY(check_ptr(T, "logits", logits));
   MSCI_TRY(check_ptr(T, "y", y));
@@ -431,7 +457,7 @@ msc_status msci_loss_bce(const float *logits, const uint8_t *y, int64_t n, int64
     return MSC_OK;
   }
   double *lrow;
-  MSCI_TRY(alloc_doubles(T, (size_t)n, 1, &lrow));
+  MSCI_TRY(alloc_doubles(ws, T, (size_t)n, 1, &lrow));
   const double scale = 1.0 / ((double)kept * (double)c);
 #pragma omp parallel for schedule(static) if ((double)n * (double)c >= PAR_MIN_WORK)
   for (int64_t i = 0; i < n; ++i) {
@@ -444,6 +470,29 @@ msc_status msci_loss_bce(const float *logits, const uint8_t *y, int64_t n, int64
     }
   }
   *loss = sum_serial(lrow, n) * scale;
-  free(lrow);
+  release(ws, lrow);
   return MSC_OK;
+}
+
+/* ---- without a workspace: one scratch allocation per call ---------------------------- */
+
+msc_status msci_loss_ntxent(const float *za, const float *zb, int64_t n, int64_t d, float tau,
+                            double *loss, float *grad_a, float *grad_b) {
+  return msci_loss_ntxent_ws(NULL, za, zb, n, d, tau, loss, grad_a, grad_b);
+}
+
+msc_status msci_loss_infonce(const float *zp, const float *zq, int64_t n, int64_t d, float tau,
+                             double *loss, float *grad_p, float *grad_q) {
+  return msci_loss_infonce_ws(NULL, zp, zq, n, d, tau, loss, grad_p, grad_q);
+}
+
+msc_status msci_loss_mulsupcon(const float *e, const uint8_t *y, int64_t k, int64_t d,
+                               int64_t c, float tau, int32_t per_anchor_weight, double *loss,
+                               float *grad) {
+  return msci_loss_mulsupcon_ws(NULL, e, y, k, d, c, tau, per_anchor_weight, loss, grad);
+}
+
+msc_status msci_loss_bce(const float *logits, const uint8_t *y, int64_t n, int64_t c,
+                         const uint8_t *row_mask, double *loss, float *grad) {
+  return msci_loss_bce_ws(NULL, logits, y, n, c, row_mask, loss, grad);
 }

@@ -14,13 +14,15 @@
  *    size <= 0 or too large, τ not finite or <= 0, a label other than 0/1),
  *    MSC_E_NUMERICAL (a NaN/Inf input, or a gradient too large for float),
  *    MSC_E_OUT_OF_MEMORY (the scratch).
- *  - One scratch allocation per call; rows are processed in parallel with OpenMP and
+ *  - One scratch allocation per call, or none with a workspace (the *_ws forms, below);
+ *    rows are processed in parallel with OpenMP and
  *    reduced in a fixed order, so results are bit-identical for any thread count.
  *  - Thread-safe and reentrant.
  */
 #ifndef MOSAIC_LIB_LOSS_H
 #define MOSAIC_LIB_LOSS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mosaic/mosaic.h"
@@ -52,5 +54,28 @@ msc_status msci_loss_mulsupcon(const float *e, const uint8_t *y, int64_t k, int6
  * Logits are checked for finiteness in every row. */
 msc_status msci_loss_bce(const float *logits, const uint8_t *y, int64_t n, int64_t c,
                          const uint8_t *row_mask, double *loss, float *grad);
+
+/* A workspace for the terms' scratch: the *_ws forms take their scratch from it, grown
+ * when a call needs more and kept, so repeated calls of one size allocate nothing (the
+ * training step's backend loss). Zero-initialise it; one thread at a time. */
+typedef struct msci_loss_ws {
+  double *buf;
+  size_t cap; /* doubles */
+} msci_loss_ws;
+void msci_loss_ws_free(msci_loss_ws *ws);
+
+/* The terms above with a workspace (NULL: allocate per call, as the plain forms). */
+msc_status msci_loss_ntxent_ws(msci_loss_ws *ws, const float *za, const float *zb, int64_t n,
+                               int64_t d, float tau, double *loss, float *grad_a,
+                               float *grad_b);
+msc_status msci_loss_infonce_ws(msci_loss_ws *ws, const float *zp, const float *zq, int64_t n,
+                                int64_t d, float tau, double *loss, float *grad_p,
+                                float *grad_q);
+msc_status msci_loss_mulsupcon_ws(msci_loss_ws *ws, const float *e, const uint8_t *y,
+                                  int64_t k, int64_t d, int64_t c, float tau,
+                                  int32_t per_anchor_weight, double *loss, float *grad);
+msc_status msci_loss_bce_ws(msci_loss_ws *ws, const float *logits, const uint8_t *y,
+                            int64_t n, int64_t c, const uint8_t *row_mask, double *loss,
+                            float *grad);
 
 #endif /* MOSAIC_LIB_LOSS_H */

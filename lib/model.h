@@ -136,6 +136,14 @@ msc_status msci_model_init_params(msc_model *m);
 
 /* ---- executors ---------------------------------------------------------------------------- */
 
+/* Roles of the executor's host workspaces (msci_exec_host). */
+enum {
+  MSCI_EXEC_HOST_AUG,       /* training: augmentation scratch, per OpenMP thread */
+  MSCI_EXEC_HOST_OBJECTIVE, /* training: the objective's label arrays */
+  MSCI_EXEC_HOST_OPTIM,     /* training: the optimiser's gradient lists */
+  MSCI_EXEC_HOST_SLOTS
+};
+
 struct msci_exec {
   int64_t n;
   int32_t training;
@@ -164,21 +172,37 @@ struct msci_exec {
   mbk_tensor *input[MSCI_MAX_MODALITIES];
   float *stage; /* host staging for normalised inputs */
   size_t stage_cap;
+  /* Host memory of a call, made with the executor or grown on first use and kept, so
+   * that steady calls on one executor do not allocate (lib/backend.h's promise). */
+  uint8_t *need, *mark;                /* per node: what a call runs; marking scratch */
+  void *host[MSCI_EXEC_HOST_SLOTS];    /* workspaces by role (MSCI_EXEC_HOST_*) */
+  size_t host_cap[MSCI_EXEC_HOST_SLOTS];
   msci_exec *next;
 };
 
 /* ---- inputs (model_input.c) ------------------------------------------------------------ */
 
 struct msci_batch_modality;
-/* The batch's array for modality k, checked against the model: present, of the model's
- * shape, every value finite (errors name the modality, sample, band and pixel). */
+/* The batch's array for modality k, checked against the model: present and of the
+ * model's shape (errors name the modality and the expected shape). */
 msc_status msci_model_input(const msc_model *m, int32_t k, const msc_batch *b,
                             const struct msci_batch_modality **out);
-/* Normalises one sample (bands × plane floats) with modality k's mean and std. */
-void msci_model_normalise(const msc_model *m, int32_t k, const float *src, int64_t plane,
-                          float *dst);
+/* Normalises sample i of bm (bands × plane floats) with modality k's mean and std into
+ * dst, checking the input in the same pass: returns -1, or the offset within the sample
+ * (band × plane + pixel) of its first non-finite value (dst is then partly written).
+ * Sets no error, so it may run on any thread. */
+int64_t msci_model_normalise(const msc_model *m, int32_t k,
+                             const struct msci_batch_modality *bm, int64_t i, float *dst);
+/* MSC_E_NUMERICAL with the message naming the modality, sample, band and pixel of the
+ * non-finite value msci_model_normalise found at offset `at` of sample i. */
+msc_status msci_model_nonfinite(const msc_model *m, int32_t k,
+                                const struct msci_batch_modality *bm, int64_t i, int64_t at);
 /* Grows the executor's host staging buffer to at least count floats. */
 msc_status msci_exec_stage(msci_exec *e, size_t count);
+/* The executor's host workspace `slot` (MSCI_EXEC_HOST_*), grown to at least bytes
+ * (contents not kept when it grows; 64-byte aligned); NULL with the error set when out
+ * of memory. */
+void *msci_exec_host(msci_exec *e, int32_t slot, size_t bytes);
 
 /* Takes an idle executor for batch size n from the pool, or makes one. */
 msc_status msci_exec_acquire(msc_model *m, int64_t n, int32_t training, msci_exec **out);

@@ -34,6 +34,9 @@ void msci_exec_free(const msc_model *m, msci_exec *e) {
   free(e->free_slots);
   free(e->owner);
   free(e->stage);
+  free(e->need);
+  free(e->mark);
+  for (int32_t i = 0; i < MSCI_EXEC_HOST_SLOTS; ++i) free(e->host[i]);
   be->ctx_free(e->ctx);
   free(e);
 }
@@ -51,7 +54,10 @@ static msc_status exec_create(msc_model *m, int64_t n, int32_t training, msci_ex
   e->last_use = calloc((size_t)nn, sizeof *e->last_use);
   e->free_slots = calloc((size_t)nn, sizeof *e->free_slots);
   e->owner = calloc((size_t)nn, sizeof *e->owner);
-  msc_status st = (e->ops && e->act && e->slot && e->last_use && e->free_slots && e->owner)
+  e->need = calloc((size_t)nn, 1);
+  e->mark = calloc((size_t)nn, 1);
+  msc_status st = (e->ops && e->act && e->slot && e->last_use && e->free_slots && e->owner &&
+                   e->need && e->mark)
                       ? MSC_OK
                       : msci_fail(MSC_E_OUT_OF_MEMORY, "executor");
   mbk_ctx_params p = {sizeof p, m->threads, 0};

@@ -12,6 +12,7 @@
  * same optim_core.h arithmetic either way.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,34 +230,45 @@ static msc_status device_moments_ready(msc_model *m) {
 
 /* Normalises and augments every sample of modality k into the executor's input:
  * V·N rows, view a first. Streams depend on (seed, step, sample, view), never on the
- * thread that computes them. */
+ * thread that computes them. The normalised sample and the augmentation's scratch live
+ * in the executor's workspace, one pair per OpenMP thread, so a steady step allocates
+ * nothing; a non-finite input pixel is found by the normalising pass itself. */
 static msc_status stage_views(msc_model *m, msci_exec *e, int32_t k, const msc_batch *b) {
   const msci_modality_cfg *mc = &m->cfg.mod[k];
   const msci_batch_modality *bm = NULL;
   MSCI_TRY(msci_model_input(m, k, b, &bm));
   int32_t views = m->train->cfg.views;
-  size_t chw = (size_t)(bm->c * bm->h * bm->w), plane = (size_t)(bm->h * bm->w);
+  size_t chw = (size_t)(bm->c * bm->h * bm->w);
   MSCI_TRY(msci_exec_stage(e, (size_t)views * (size_t)b->n * chw));
+  /* A team never has more threads than omp_get_max_threads() says here. */
+  const size_t threads = (size_t)omp_get_max_threads();
+  float *work = msci_exec_host(e, MSCI_EXEC_HOST_AUG, threads * 2 * chw * sizeof(float));
+  if (!work) return MSC_E_OUT_OF_MEMORY;
   uint64_t seed = m->train->seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(m->train->step + 1));
-  msc_status st = MSC_OK;
+  /* The error of the lowest failing sample wins, whatever the threads did. */
+  int64_t err_at = b->n, err_pixel = -1;
+  msc_status err = MSC_OK;
 #pragma omp parallel for schedule(dynamic) if (b->n > 1)
   for (int64_t i = 0; i < b->n; ++i) {
-    float *norm = malloc(chw * sizeof(float)), *scratch = malloc(chw * sizeof(float));
-    msc_status local = (norm && scratch) ? MSC_OK : MSC_E_OUT_OF_MEMORY;
-    if (local == MSC_OK) msci_model_normalise(m, k, bm->data + (size_t)i * chw, (int64_t)plane, norm);
+    float *norm = work + (size_t)omp_get_thread_num() * 2 * chw, *scratch = norm + chw;
+    int64_t at = msci_model_normalise(m, k, bm, i, norm);
+    msc_status local = at >= 0 ? MSC_E_NUMERICAL : MSC_OK;
     for (int32_t v = 0; local == MSC_OK && v < views; ++v)
       local = msci_augment_view(&m->train->aug, seed, i, v, k, m->train->aug.kind[k], norm,
                                 bm->c, bm->h, bm->w,
                                 e->stage + ((size_t)v * (size_t)b->n + (size_t)i) * chw,
                                 scratch);
-    free(norm);
-    free(scratch);
     if (local != MSC_OK) {
 #pragma omp critical(msci_stage_views)
-      st = local;
+      if (i < err_at) {
+        err_at = i;
+        err_pixel = at;
+        err = local;
+      }
     }
   }
-  if (st != MSC_OK) return msci_fail(st, "modality %s: augmentation failed", mc->name);
+  if (err_pixel >= 0) return msci_model_nonfinite(m, k, bm, err_at, err_pixel);
+  if (err != MSC_OK) return msci_fail(err, "modality %s: augmentation failed", mc->name);
   int64_t dims[4] = {views * b->n, bm->c, bm->h, bm->w};
   return m->be->tensor_upload(e->input[k], 4, dims, e->stage);
 }
@@ -274,22 +286,24 @@ typedef struct objective {
   uint8_t *ey;      /* the keys' labels */
 } objective;
 
-static void objective_free(objective *o) {
-  free(o->y), free(o->lab), free(o->keys), free(o->ey);
-}
-
-static msc_status alloc_objective(const msc_model *m, const msc_batch *b, objective *o) {
+/* The objective's arrays, in the executor's workspace (kept from step to step). */
+static msc_status alloc_objective(const msc_model *m, msci_exec *e, const msc_batch *b,
+                                  objective *o) {
   memset(o, 0, sizeof *o);
   o->n = b->n;
   o->rows = m->train->cfg.views * b->n;
   o->p = m->graph.proj_dim;
   o->c = m->graph.classes;
-  o->y = calloc((size_t)(o->rows * o->c), 1);
-  o->lab = calloc((size_t)o->rows, 1);
-  o->keys = malloc((size_t)o->rows * sizeof(int32_t));
-  o->ey = malloc((size_t)(o->rows * o->c));
-  if (!o->y || !o->lab || !o->keys || !o->ey)
-    return msci_fail(MSC_E_OUT_OF_MEMORY, "training step");
+  const size_t rows = (size_t)o->rows, yc = rows * (size_t)o->c;
+  uint8_t *w = msci_exec_host(e, MSCI_EXEC_HOST_OBJECTIVE,
+                              rows * sizeof(int32_t) + 2 * yc + rows);
+  if (!w) return MSC_E_OUT_OF_MEMORY;
+  o->keys = (int32_t *)w;
+  o->y = w + rows * sizeof(int32_t);
+  o->ey = o->y + yc;
+  o->lab = o->ey + yc;
+  memset(o->y, 0, yc);
+  memset(o->lab, 0, rows);
   /* Labels: a sample is labelled when the batch has labels and its flag (if any) is set.
    * Unlabelled samples feed only the self-supervised terms. */
   if (b->labels) {
@@ -411,12 +425,11 @@ static msc_status optimiser_step(msc_model *m, msci_exec *e, int *skipped) {
   msci_train *t = m->train;
   int32_t np = m->graph.n_params, n_used = 0;
   *skipped = 0;
-  float **grads = malloc((size_t)np * sizeof(float *));
-  int64_t *counts = malloc((size_t)np * sizeof(int64_t));
-  if (!grads || !counts) {
-    free(grads), free(counts);
-    return msci_fail(MSC_E_OUT_OF_MEMORY, "optimiser");
-  }
+  /* The lists live in the executor's workspace: a steady step allocates nothing. */
+  int64_t *counts = msci_exec_host(e, MSCI_EXEC_HOST_OPTIM,
+                                   (size_t)np * (sizeof(int64_t) + sizeof(float *)));
+  if (!counts) return MSC_E_OUT_OF_MEMORY;
+  float **grads = (float **)(counts + np);
   /* Gradients to the host; a non-finite one anywhere skips the whole update. */
   msc_status st = MSC_OK;
   for (int32_t p = 0; st == MSC_OK && p < np; ++p) {
@@ -441,8 +454,6 @@ static msc_status optimiser_step(msc_model *m, msci_exec *e, int *skipped) {
     else
       msci_grad_clip(grads, counts, n_used, t->opt.clip_norm);
   }
-  free(grads);
-  free(counts);
   MSCI_TRY(st);
   if (on_backend) MSCI_TRY(device_moments_ready(m));
   double lr = msci_optim_lr(&t->opt, t->step);
@@ -497,12 +508,12 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
   msci_exec *e = t->exec;
   e->frozen_encoders = c->freeze_encoders;
 
-  uint8_t *need = calloc((size_t)g->n_nodes, 1), *scratch = malloc((size_t)g->n_nodes);
+  /* Marks and objective arrays are the executor's: a steady step allocates nothing. */
+  uint8_t *need = e->need, *scratch = e->mark;
   uint8_t need_input[MSCI_MAX_MODALITIES] = {0};
+  memset(need, 0, (size_t)g->n_nodes);
   objective o;
-  memset(&o, 0, sizeof o);
-  msc_status st = (need && scratch) ? alloc_objective(m, b, &o)
-                                    : msci_fail(MSC_E_OUT_OF_MEMORY, "training step");
+  msc_status st = alloc_objective(m, e, b, &o);
   int want_proj = c->lambda_intra > 0 || c->lambda_inter > 0 || c->lambda_views > 0;
   if (st == MSC_OK) {
     for (int32_t k = 0; want_proj && k < m->cfg.n_mod; ++k)
@@ -546,9 +557,6 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
   res->step = t->step;
   res->lr = msci_optim_lr(&t->opt, skipped ? t->step : t->step - 1);
   res->skipped = skipped;
-  objective_free(&o);
-  free(need);
-  free(scratch);
   return st;
 }
 

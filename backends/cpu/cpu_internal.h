@@ -18,6 +18,7 @@
 #include <oneapi/dnnl/dnnl.h>
 
 #include "backend.h"
+#include "loss.h"
 
 /* The host services given at init (error messages, logging). */
 extern const mbk_host *cpu_host;
@@ -32,6 +33,10 @@ struct mbk_ctx {
   size_t scratch_cap;
   uint64_t scratch_gen;       /* bumps when scratch moves */
   int32_t threads;
+  /* The loss terms' host scratch (cpu_loss.c), kept: steady steps allocate nothing. */
+  msci_loss_ws loss_ws;
+  float *loss_buf;
+  size_t loss_cap;            /* floats at loss_buf */
 };
 
 struct mbk_tensor {

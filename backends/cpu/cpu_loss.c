@@ -63,14 +63,15 @@ static msc_status run_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tenso
   case MBK_LOSS_NTXENT:
     CPU_CHECK(plain_rows(ctx, x, d->row0 + 2 * d->n, d->d, "x", r1, &a));
     a += d->row0 * d->d;
-    CPU_CHECK(msci_loss_ntxent(a, a + d->n * d->d, d->n, d->d, d->tau, value, ga, gb));
+    CPU_CHECK(msci_loss_ntxent_ws(&ctx->loss_ws, a, a + d->n * d->d, d->n, d->d, d->tau, value,
+                                  ga, gb));
     CPU_CHECK(add_into(grad, x, d->row0, d->n, d->d, ga, d->weight));
     return add_into(grad, x, d->row0 + d->n, d->n, d->d, gb, d->weight);
   case MBK_LOSS_INFONCE:
     CPU_CHECK(plain_rows(ctx, x, d->row0 + d->n, d->d, "x", r1, &a));
     CPU_CHECK(plain_rows(ctx, x2, d->row0 + d->n, d->d, "x2", r2, &b));
-    CPU_CHECK(msci_loss_infonce(a + d->row0 * d->d, b + d->row0 * d->d, d->n, d->d, d->tau,
-                                value, ga, gb));
+    CPU_CHECK(msci_loss_infonce_ws(&ctx->loss_ws, a + d->row0 * d->d, b + d->row0 * d->d, d->n,
+                                   d->d, d->tau, value, ga, gb));
     CPU_CHECK(add_into(grad, x, d->row0, d->n, d->d, ga, d->weight));
     return add_into(grad2, x2, d->row0, d->n, d->d, gb, d->weight);
   case MBK_LOSS_MULSUPCON: {
@@ -83,8 +84,8 @@ static msc_status run_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tenso
                         (int)d->rows[k]);
       memcpy(e + k * d->d, a + (int64_t)d->rows[k] * d->d, (size_t)d->d * sizeof(float));
     }
-    CPU_CHECK(msci_loss_mulsupcon(e, d->labels, d->n, d->d, d->c, d->tau, d->per_anchor, value,
-                                  ga));
+    CPU_CHECK(msci_loss_mulsupcon_ws(&ctx->loss_ws, e, d->labels, d->n, d->d, d->c, d->tau,
+                                     d->per_anchor, value, ga));
     for (int64_t k = 0; k < d->n; ++k)
       CPU_CHECK(add_into(grad, x, d->rows[k], 1, d->d, ga + k * d->d, d->weight));
     return MSC_OK;
@@ -92,7 +93,8 @@ static msc_status run_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tenso
   case MBK_LOSS_BCE:
     if (!d->labels) return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: bce: labels are required");
     CPU_CHECK(plain_rows(ctx, x, d->row0 + d->n, d->c, "logits", r1, &a));
-    CPU_CHECK(msci_loss_bce(a + d->row0 * d->c, d->labels, d->n, d->c, d->row_mask, value, ga));
+    CPU_CHECK(msci_loss_bce_ws(&ctx->loss_ws, a + d->row0 * d->c, d->labels, d->n, d->c,
+                               d->row_mask, value, ga));
     return add_into(grad, x, d->row0, d->n, d->c, ga, d->weight);
   default:
     return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: unknown loss type %d", (int)d->type);
@@ -108,15 +110,20 @@ msc_status cpu_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tensor *x,
                     (long long)d->n, (long long)d->d, (long long)d->c, (long long)d->row0);
   int64_t width = d->type == MBK_LOSS_BCE ? d->c : d->d;
   size_t count = (size_t)d->n * (size_t)width;
-  float *ga = malloc(count * sizeof(float)), *gb = malloc(count * sizeof(float));
-  float *e = malloc(count * sizeof(float));
+  /* ga, gb and e in the context's buffer, grown when a call needs more and kept. */
+  if (ctx->loss_cap < 3 * count) {
+    float *p = malloc(3 * count * sizeof(float));
+    if (!p) return CPU_FAIL(MSC_E_OUT_OF_MEMORY, "cpu: loss scratch");
+    free(ctx->loss_buf);
+    ctx->loss_buf = p;
+    ctx->loss_cap = 3 * count;
+  }
+  float *ga = ctx->loss_buf, *gb = ga + count, *e = gb + count;
   cpu_reorder r1, r2;
   memset(&r1, 0, sizeof r1);
   memset(&r2, 0, sizeof r2);
-  msc_status st = (ga && gb && e) ? run_loss(ctx, d, x, x2, value, grad, grad2, &r1, &r2, ga, gb, e)
-                                  : CPU_FAIL(MSC_E_OUT_OF_MEMORY, "cpu: loss scratch");
+  msc_status st = run_loss(ctx, d, x, x2, value, grad, grad2, &r1, &r2, ga, gb, e);
   cpu_reorder_destroy(&r1);
   cpu_reorder_destroy(&r2);
-  free(ga), free(gb), free(e);
   return st;
 }

@@ -422,9 +422,10 @@ MSC_API int64_t msc_batch_size(const msc_batch *batch);
 
 /**
  * Sets (or replaces) the patches of the modality called name: n×c×h×w floats in NCHW
- * order. Every array of a batch must have the same n. Whether c, h and w fit the model
- * is checked by the call that uses the batch (the error names the modality and the
- * expected shape).
+ * order, copied into the batch (the caller may reuse nchw at once). Every array of a
+ * batch must have the same n. Whether c, h and w fit the model is checked by the call
+ * that uses the batch (the error names the modality and the expected shape). The batch
+ * keeps its storage: setting an array no larger than the one it held allocates nothing.
  * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, an empty or too long name, more than 8
  * modalities); MSC_E_SHAPE (a non-positive size, or n differs from the batch's);
  * MSC_E_OUT_OF_MEMORY. Since 0.1.0.
@@ -568,8 +569,9 @@ MSC_API msc_status msc_dataset_sample_id(const msc_dataset *ds, int64_t i, char 
  * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, n ≤ 0, an index outside 0..size-1);
  * MSC_E_IO, MSC_E_BAD_FORMAT, MSC_E_UNSUPPORTED (a file cannot be read or decoded) and
  * MSC_E_NUMERICAL (a NaN or infinite pixel where the format allows none), each with a
- * message naming the sample and the file; MSC_E_OUT_OF_MEMORY. On error the batch may
- * be partly updated. Thread-safe for distinct batches. Since 0.1.0.
+ * message naming the sample and the file; MSC_E_OUT_OF_MEMORY. On error the batch is
+ * left empty. Pixels are read straight into the batch's own arrays, reused from call to
+ * call when the shapes fit. Thread-safe for distinct batches. Since 0.1.0.
  */
 MSC_API msc_status msc_dataset_fill_batch(const msc_dataset *ds, const int64_t *indices,
                                           int64_t n, msc_batch *batch);

@@ -12,6 +12,18 @@
  * The setters check each value on its own. Rules that tie several keys together
  * (mean/std lengths vs bands, class_names vs classes, unique modality names, ...)
  * are checked by msci_options_check_model, which model creation calls.
+ *
+ * Who owns what (options_impl.h is what these files share, nobody else includes it):
+ *   options_schema.c   the table: every key's type, default, rule and help line, and
+ *                      the computed defaults (encoder presets, class names)
+ *   options_keys.c     finding a key in the table, the rules of values (ranges,
+ *                      choices, msci_check_*), the accessors for --help and the docs
+ *   options_parse.c    value texts: C-locale numbers, ','-separated lists, names
+ *                      lists, UTF-8 validation
+ *   options_store.c    the handle: create/copy/free, typed setters and getters,
+ *                      defaults, the msci_options_get_*f helpers
+ *   options_json.c     msc_options_to_json / msc_options_from_json
+ *   options_check.c    msci_options_check_model, the cross-key rules
  */
 #ifndef MOSAIC_LIB_OPTIONS_H
 #define MOSAIC_LIB_OPTIONS_H

@@ -19,12 +19,11 @@
  * is reported through msci_fail. */
 static msc_status check_modality(const msc_options *o, int32_t i) {
   static const char *const encoders[] = {"resnet18", "resnet34", "resnet50", "tiny"};
-  enum { ENC, BLOCK, MEAN, STD, WIDTHS, DEPTHS, NTEXT };
-  static const char *const suffix[NTEXT] = {"encoder", "block", "mean",
-                                            "std",     "widths", "depths"};
+  enum { ENC, BLOCK, WIDTHS, DEPTHS, NTEXT };
+  static const char *const suffix[NTEXT] = {"encoder", "block", "widths", "depths"};
   char *text[NTEXT] = {0};
   int64_t bands = 0;
-  double *vals = NULL;
+  float vals[MSCI_OPT_MAX_FLOATS];
   msc_status rc = msci_options_get_intf(o, &bands, "modality.%d.bands", (int)i);
   for (int k = 0; rc == MSC_OK && k < NTEXT; k++)
     rc = msci_options_get_string_allocf(o, &text[k], "modality.%d.%s", (int)i, suffix[k]);
@@ -50,30 +49,21 @@ static msc_status check_modality(const msc_options *o, int32_t i) {
   }
 
   /* mean and std: empty, or exactly `bands` values (std > 0). */
-  vals = malloc(64 * sizeof *vals);
-  if (vals == NULL) {
-    rc = msci_opt_oom(64 * sizeof *vals);
-    goto done;
-  }
   const char *names[2] = {"mean", "std"};
-  const char *texts[2] = {text[MEAN], text[STD]};
   for (int k = 0; k < 2; k++) {
-    int32_t n = 0;
-    rc = msci_parse_float_list(texts[k], vals, 64, &n);
-    if (rc != MSC_OK && rc != MSC_E_BUFFER_TOO_SMALL) {
-      rc = msci_fail(MSC_E_INVALID_ARGUMENT, "options: modality.%d.%s: %s", (int)i, names[k],
-                     msc_last_error());
+    size_t n = 0;
+    rc = msci_options_get_floatsf(o, vals, MSCI_OPT_MAX_FLOATS, &n, "modality.%d.%s", (int)i,
+                                  names[k]);
+    if (rc != MSC_OK)
       goto done;
-    }
-    rc = MSC_OK;
-    if (n != 0 && n != bands) {
+    if (n != 0 && (int64_t)n != bands) {
       rc = msci_fail(MSC_E_INVALID_ARGUMENT,
                      "options: modality.%d.%s has %d values but modality.%d.bands is %lld "
                      "(give one per band, or none)",
                      (int)i, names[k], (int)n, (int)i, (long long)bands);
       goto done;
     }
-    for (int32_t j = 0; k == 1 && j < n; j++) {
+    for (size_t j = 0; k == 1 && j < n; j++) {
       if (!(vals[j] > 0.0) || !isfinite(vals[j])) {
         char num[32];
         msci_format_double(num, sizeof num, 9, vals[j]);
@@ -123,7 +113,6 @@ static msc_status check_modality(const msc_options *o, int32_t i) {
   }
 
 done:
-  free(vals);
   for (int k = 0; k < NTEXT; k++)
     free(text[k]);
   return rc;

@@ -18,7 +18,9 @@ typedef struct opt_entry {
   const msci_opt_def *def;
   int64_t i;           /* MSCI_OPT_INT */
   double f;            /* MSCI_OPT_FLOAT */
-  char *s;             /* MSCI_OPT_STRING (owned) */
+  char *s;             /* MSCI_OPT_STRING; MSCI_OPT_FLOATS: the text form (owned) */
+  float *fl;           /* MSCI_OPT_FLOATS: the values (owned, never NULL when set) */
+  int32_t nfl;
 } opt_entry;
 
 struct msc_options {
@@ -42,6 +44,9 @@ opt_entry *msci_opt_find_entry(const msc_options *o, const char *key);
  * error. */
 msc_status msci_opt_set_value(msc_options *o, const char *fn, const char *key,
                               msci_opt_type vtype, int64_t iv, double fv, const char *sv);
+/* Moves the contents of src into dst (dst keeps its address; its old entries are
+ * freed) and frees src: how a call that worked on a copy commits it. */
+void msci_opt_replace(msc_options *dst, msc_options *src);
 /* The size protocol of msc_options_get_string and msc_options_to_json: s into
  * buf[0..cap), *len (if not NULL) = strlen(s); MSC_E_BUFFER_TOO_SMALL when cap <= it. */
 msc_status msci_opt_copy_out(const char *fn, const char *s, char *buf, size_t cap,
@@ -58,6 +63,16 @@ size_t msci_opt_rule_text(const msci_opt_def *d, char *buf, size_t cap);
 msc_status msci_opt_check_int(const msci_opt_def *d, const char *key, int64_t v);
 msc_status msci_opt_check_float(const msci_opt_def *d, const char *key, double v);
 msc_status msci_opt_check_string(const msci_opt_def *d, const char *key, const char *v);
+/* The same for the values of a float-list key: at most MSCI_OPT_MAX_FLOATS, finite (as
+ * floats) and within d's lower bound. */
+msc_status msci_opt_check_floats(const msci_opt_def *d, const char *key, const float *v,
+                                 size_t n);
+/* Parses and checks the text form of a float-list key ("1.5, -2": each item read as a
+ * double in the C locale and rounded to float): *out receives the values (malloc'd,
+ * never NULL on success), *n their count. Messages name the key, the item and the rule
+ * ("finite numbers, ','-separated (or empty)"). */
+msc_status msci_opt_floats_from_text(const msci_opt_def *d, const char *key, const char *text,
+                                     float **out, int32_t *n);
 
 /* ---- options_parse.c --------------------------------------------------------------- */
 
@@ -67,6 +82,9 @@ msc_status msci_opt_check_string(const msci_opt_def *d, const char *key, const c
  * the failure ("item 2 ('x') is not a finite number") in why[0..why_cap). */
 int msci_opt_parse_list(const char *s, int is_float, int64_t *iout, double *fout,
                         int32_t cap, int32_t *n, char *why, size_t why_cap);
+/* "1.5,-2,0.100000001": values with "%.9g" in the C locale (which gives every float
+ * back exactly), ','-separated; malloc'd, NULL when out of memory. */
+char *msci_opt_floats_text(const float *v, size_t n);
 /* Whether s is well-formed UTF-8 (no overlong forms, surrogates or code points above
  * U+10FFFF): JSON output needs it. */
 int msci_opt_utf8_valid(const char *s);

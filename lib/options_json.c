@@ -280,11 +280,7 @@ msc_status msc_options_from_json(msc_options *opts, const char *json) {
     msc_options_free(a.scratch);
     return rc;
   }
-  /* Swap the contents: opts keeps its address, the old entries go with scratch. */
-  msc_options old = *opts;
-  *opts = *a.scratch;
-  *a.scratch = old;
-  msc_options_free(a.scratch);
+  msci_opt_replace(opts, a.scratch);
   return MSC_OK;
 }
 

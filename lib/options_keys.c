@@ -4,6 +4,7 @@
  * the ready-made string rules the table uses), and the accessors behind `mosaic --help`
  * and docs/options.md.
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +39,6 @@ static int check_name(const char *v, char *why, size_t cap) {
   return 1;
 }
 
-#define MSCI_LIST_CHECK_CAP 1024 /* values a list rule looks at */
 #define MSCI_POS_INT_MAX 65536
 
 static int check_pos_ints(const char *v, char *why, size_t cap) {
@@ -62,38 +62,6 @@ static int check_pos_ints(const char *v, char *why, size_t cap) {
     }
   }
   return 1;
-}
-
-static int check_floats_impl(const char *v, int positive, char *why, size_t cap) {
-  double *vals = malloc(MSCI_LIST_CHECK_CAP * sizeof *vals);
-  if (vals == NULL) {
-    snprintf(why, cap, "out of memory");
-    return 0;
-  }
-  int32_t n = 0;
-  int ok = msci_opt_parse_list(v, 1, NULL, vals, MSCI_LIST_CHECK_CAP, &n, why, cap);
-  if (ok && n > MSCI_LIST_CHECK_CAP) {
-    snprintf(why, cap, "the list has %d values, more than %d", (int)n, MSCI_LIST_CHECK_CAP);
-    ok = 0;
-  }
-  for (int32_t i = 0; ok && positive && i < n; i++) {
-    if (!(vals[i] > 0.0)) {
-      char num[32];
-      msci_format_double(num, sizeof num, 9, vals[i]);
-      snprintf(why, cap, "item %d (%s) is not > 0", (int)i + 1, num);
-      ok = 0;
-    }
-  }
-  free(vals);
-  return ok;
-}
-
-static int check_floats(const char *v, char *why, size_t cap) {
-  return check_floats_impl(v, 0, why, cap);
-}
-
-static int check_pos_floats(const char *v, char *why, size_t cap) {
-  return check_floats_impl(v, 1, why, cap);
 }
 
 static int check_names_list(const char *v, char *why, size_t cap) {
@@ -124,10 +92,6 @@ static int check_names_list(const char *v, char *why, size_t cap) {
 const msci_opt_check msci_check_name = {check_name, "a name: [a-z0-9_]+, at most 31 characters"};
 const msci_opt_check msci_check_pos_ints = {check_pos_ints,
                                             "integers 1..65536, ','-separated (at least one)"};
-const msci_opt_check msci_check_floats = {check_floats,
-                                          "finite numbers, ','-separated (or empty)"};
-const msci_opt_check msci_check_pos_floats = {check_pos_floats,
-                                              "numbers > 0, ','-separated (or empty)"};
 const msci_opt_check msci_check_names_list = {
     check_names_list, "non-empty names without control characters, ';'-separated"};
 
@@ -198,12 +162,32 @@ const char *msci_options_key_type_name(int32_t i) {
   const msci_opt_def *d = def_at(i);
   if (d == NULL)
     return NULL;
-  return d->type == MSCI_OPT_INT ? "int" : d->type == MSCI_OPT_FLOAT ? "float" : "string";
+  switch (d->type) {
+  case MSCI_OPT_INT:
+    return "int";
+  case MSCI_OPT_FLOAT:
+    return "float";
+  case MSCI_OPT_FLOATS:
+    return "floats";
+  default:
+    return "string";
+  }
 }
 
 const char *msci_options_key_default(int32_t i) {
   const msci_opt_def *d = def_at(i);
   return d ? d->def : NULL;
+}
+
+/* The rule of each value of a float-list key: "finite numbers", "numbers > 0". */
+static void floats_rule(const msci_opt_def *d, char *buf, size_t cap) {
+  if (d->fmin <= -FLT_MAX) {
+    snprintf(buf, cap, "finite numbers");
+    return;
+  }
+  char lo[32];
+  msci_format_double(lo, sizeof lo, 9, d->fmin);
+  snprintf(buf, cap, "numbers %s %s", d->fmin_open ? ">" : ">=", lo);
 }
 
 /* The rule of d as text ("1..64"). */
@@ -218,6 +202,12 @@ size_t msci_opt_rule_text(const msci_opt_def *d, char *buf, size_t cap) {
     msci_format_double(lo, sizeof lo, 9, d->fmin);
     msci_format_double(hi, sizeof hi, 9, d->fmax);
     snprintf(tmp, sizeof tmp, "%s%s, %s]", d->fmin_open ? "(" : "[", lo, hi);
+    break;
+  }
+  case MSCI_OPT_FLOATS: {
+    char each[64];
+    floats_rule(d, each, sizeof each);
+    snprintf(tmp, sizeof tmp, "%s, ','-separated (or empty)", each);
     break;
   }
   default:
@@ -314,5 +304,75 @@ msc_status msci_opt_lookup(const char *key, const msci_opt_def **d, int32_t *ind
   *d = find_def(key, index);
   if (*d == NULL)
     return msci_fail(MSC_E_NOT_FOUND, "unknown option '%s'", key);
+  return MSC_OK;
+}
+
+/* Whether v may be value number `item` (1-based) of float-list key d; otherwise the
+ * reason in why ("item 2 (0) is not > 0"; noun: "item" for text, "value" for arrays). */
+static int float_value_ok(const msci_opt_def *d, double v, const char *noun, size_t item,
+                          char *why, size_t cap) {
+  char num[32];
+  msci_format_double(num, sizeof num, 9, v);
+  if (!isfinite(v)) {
+    snprintf(why, cap, "%s %zu (%s) is not a finite number", noun, item, num);
+    return 0;
+  }
+  if (!isfinite((float)v)) {
+    snprintf(why, cap, "%s %zu (%s) is outside the range of float", noun, item, num);
+    return 0;
+  }
+  if (d->fmin > -FLT_MAX && !(d->fmin_open ? v > d->fmin : v >= d->fmin)) {
+    char lo[32];
+    msci_format_double(lo, sizeof lo, 9, d->fmin);
+    snprintf(why, cap, "%s %zu (%s) is not %s %s", noun, item, num, d->fmin_open ? ">" : ">=",
+             lo);
+    return 0;
+  }
+  return 1;
+}
+
+msc_status msci_opt_check_floats(const msci_opt_def *d, const char *key, const float *v,
+                                 size_t n) {
+  if (n > MSCI_OPT_MAX_FLOATS)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "option '%s': %zu values, more than %d", key, n,
+                     MSCI_OPT_MAX_FLOATS);
+  char why[160];
+  for (size_t j = 0; j < n; j++)
+    if (!float_value_ok(d, v[j], "value", j + 1, why, sizeof why))
+      return msci_fail(MSC_E_INVALID_ARGUMENT, "option '%s': %s", key, why);
+  return MSC_OK;
+}
+
+msc_status msci_opt_floats_from_text(const msci_opt_def *d, const char *key, const char *text,
+                                     float **out, int32_t *n) {
+  double *vals = malloc(MSCI_OPT_MAX_FLOATS * sizeof *vals);
+  float *fl = malloc(MSCI_OPT_MAX_FLOATS * sizeof *fl);
+  if (vals == NULL || fl == NULL) {
+    free(vals);
+    free(fl);
+    return msci_opt_oom(MSCI_OPT_MAX_FLOATS * (sizeof *vals + sizeof *fl));
+  }
+  char why[256];
+  int32_t count = 0;
+  int ok = msci_opt_parse_list(text, 1, NULL, vals, MSCI_OPT_MAX_FLOATS, &count, why,
+                               sizeof why);
+  if (ok && count > MSCI_OPT_MAX_FLOATS) {
+    snprintf(why, sizeof why, "the list has %d values, more than %d", (int)count,
+             MSCI_OPT_MAX_FLOATS);
+    ok = 0;
+  }
+  for (int32_t j = 0; ok && j < count; j++) {
+    ok = float_value_ok(d, vals[j], "item", (size_t)j + 1, why, sizeof why);
+    fl[j] = (float)vals[j];
+  }
+  free(vals);
+  if (!ok) {
+    free(fl);
+    char rule[128];
+    msci_opt_rule_text(d, rule, sizeof rule);
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "option '%s': %s (expected %s)", key, why, rule);
+  }
+  *out = fl;
+  *n = count;
   return MSC_OK;
 }

@@ -192,6 +192,20 @@ msc_status msci_split_names(const char *s, char ***out, int32_t *n) {
   return msci_split_list(s, ';', out, n);
 }
 
+char *msci_opt_floats_text(const float *v, size_t n) {
+  char *s = malloc(n * 24 + 1); /* "-1.17549435e-38," is 16 bytes */
+  if (s == NULL)
+    return NULL;
+  size_t len = 0;
+  s[0] = '\0';
+  for (size_t i = 0; i < n; i++) {
+    if (i > 0)
+      s[len++] = ',';
+    len += (size_t)msci_format_double(s + len, 24, 9, (double)v[i]);
+  }
+  return s;
+}
+
 /* ---------------------------------------------------------------------------------- */
 /* UTF-8                                                                               */
 /* ---------------------------------------------------------------------------------- */

@@ -42,6 +42,8 @@ const char *msci_opt_type_noun(msci_opt_type t) {
     return "an integer";
   case MSCI_OPT_FLOAT:
     return "a number";
+  case MSCI_OPT_FLOATS:
+    return "a list of numbers";
   default:
     return "a string";
   }
@@ -67,75 +69,131 @@ static msc_status resolve(const msc_options *o, const char *fn, const char *key,
   return msci_opt_lookup(key, d, index);
 }
 
-/* The common path of the setters: vtype is the C type given (int, float or string). */
-msc_status msci_opt_set_value(msc_options *o, const char *fn, const char *key,
-                            msci_opt_type vtype, int64_t iv, double fv, const char *sv) {
+/* Copies n floats into a new block (at least one element, so that NULL means failure). */
+static float *dup_floats(const float *v, size_t n) {
+  float *p = malloc((n ? n : 1) * sizeof *p);
+  if (p != NULL && n > 0)
+    memcpy(p, v, n * sizeof *p);
+  return p;
+}
+
+/* Adds the entry of key (schema d) if it is not set yet: the handle grows, the entry
+ * holds no value. NULL when out of memory (the handle is unchanged). */
+static opt_entry *entry_for(msc_options *o, const char *key, const msci_opt_def *d) {
+  opt_entry *e = msci_opt_find_entry(o, key);
+  if (e != NULL)
+    return e;
+  char *kcopy = msci_opt_strdup(key);
+  if (kcopy == NULL)
+    return NULL;
+  if (o->count == o->cap) {
+    int32_t cap = o->cap ? o->cap * 2 : 16;
+    opt_entry *items = realloc(o->items, (size_t)cap * sizeof *items);
+    if (items == NULL) {
+      free(kcopy);
+      return NULL;
+    }
+    o->items = items;
+    o->cap = cap;
+  }
+  e = &o->items[o->count++];
+  memset(e, 0, sizeof *e);
+  e->key = kcopy;
+  e->def = d;
+  return e;
+}
+
+/* The value a setter was given: its C type and the value. */
+typedef struct set_arg {
+  msci_opt_type type; /* MSCI_OPT_FLOATS: a float array */
+  int64_t i;
+  double f;
+  const char *s;
+  const float *fl;
+  size_t nfl;
+} set_arg;
+
+/* The common path of the setters. Checks the key, the type and the value's rule, then
+ * allocates everything, then commits: the handle is unchanged on failure. */
+static msc_status set_checked(msc_options *o, const char *fn, const char *key, set_arg v) {
   const msci_opt_def *d;
   int32_t index;
-  msc_status rc = resolve(o, fn, key, vtype == MSCI_OPT_STRING ? (const void *)sv : fn,
-                          "value", &d, &index);
+  const void *given = v.type == MSCI_OPT_STRING                  ? (const void *)v.s
+                      : v.type == MSCI_OPT_FLOATS && v.nfl > 0 ? (const void *)v.fl
+                                                                  : (const void *)fn;
+  msc_status rc = resolve(o, fn, key, given, v.type == MSCI_OPT_FLOATS ? "values" : "value",
+                          &d, &index);
   if (rc != MSC_OK)
     return rc;
-  int type_ok = vtype == d->type || (d->type == MSCI_OPT_FLOAT && vtype == MSCI_OPT_INT);
+  int type_ok = v.type == d->type || (d->type == MSCI_OPT_FLOAT && v.type == MSCI_OPT_INT) ||
+                (d->type == MSCI_OPT_FLOATS && v.type == MSCI_OPT_STRING);
   if (!type_ok)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "option '%s' takes %s, not %s", key,
-                     msci_opt_type_noun(d->type), msci_opt_type_noun(vtype));
-  if (d->type == MSCI_OPT_FLOAT && vtype == MSCI_OPT_INT)
-    fv = (double)iv;
+                     msci_opt_type_noun(d->type), msci_opt_type_noun(v.type));
+  if (d->type == MSCI_OPT_FLOAT && v.type == MSCI_OPT_INT)
+    v.f = (double)v.i;
+  char *scopy = NULL;   /* STRING and FLOATS: the text */
+  float *flcopy = NULL; /* FLOATS: the values */
+  int32_t nfl = 0;
   switch (d->type) {
   case MSCI_OPT_INT:
-    rc = msci_opt_check_int(d, key, iv);
+    rc = msci_opt_check_int(d, key, v.i);
     break;
   case MSCI_OPT_FLOAT:
-    rc = msci_opt_check_float(d, key, fv);
+    rc = msci_opt_check_float(d, key, v.f);
+    break;
+  case MSCI_OPT_FLOATS:
+    if (v.type == MSCI_OPT_STRING) { /* the text form: kept as given */
+      rc = msci_opt_floats_from_text(d, key, v.s, &flcopy, &nfl);
+      if (rc == MSC_OK && (scopy = msci_opt_strdup(v.s)) == NULL)
+        rc = msci_opt_oom(strlen(v.s) + 1);
+    } else {
+      rc = msci_opt_check_floats(d, key, v.fl, v.nfl);
+      if (rc == MSC_OK) {
+        nfl = (int32_t)v.nfl;
+        flcopy = dup_floats(v.fl, v.nfl);
+        scopy = msci_opt_floats_text(v.fl, v.nfl);
+        if (flcopy == NULL || scopy == NULL)
+          rc = msci_opt_oom(v.nfl * 24 + 1);
+      }
+    }
     break;
   default:
-    rc = msci_opt_check_string(d, key, sv);
+    rc = msci_opt_check_string(d, key, v.s);
+    if (rc == MSC_OK && (scopy = msci_opt_strdup(v.s)) == NULL)
+      rc = msci_opt_oom(strlen(v.s) + 1);
     break;
   }
-  if (rc != MSC_OK)
+  opt_entry *e = NULL;
+  if (rc == MSC_OK && (e = entry_for(o, key, d)) == NULL)
+    rc = msci_opt_oom(strlen(key) + sizeof *e);
+  if (rc != MSC_OK) {
+    free(scopy);
+    free(flcopy);
     return rc;
-
-  /* Allocate everything first, then commit: the handle is unchanged on failure. */
-  char *scopy = NULL;
-  if (d->type == MSCI_OPT_STRING && (scopy = msci_opt_strdup(sv)) == NULL)
-    return msci_opt_oom(strlen(sv) + 1);
-  opt_entry *e = msci_opt_find_entry(o, key);
-  if (e == NULL) {
-    char *kcopy = msci_opt_strdup(key);
-    if (kcopy == NULL) {
-      free(scopy);
-      return msci_opt_oom(strlen(key) + 1);
-    }
-    if (o->count == o->cap) {
-      int32_t cap = o->cap ? o->cap * 2 : 16;
-      opt_entry *items = realloc(o->items, (size_t)cap * sizeof *items);
-      if (items == NULL) {
-        free(scopy);
-        free(kcopy);
-        return msci_opt_oom((size_t)cap * sizeof *items);
-      }
-      o->items = items;
-      o->cap = cap;
-    }
-    e = &o->items[o->count++];
-    memset(e, 0, sizeof *e);
-    e->key = kcopy;
-    e->def = d;
   }
   switch (d->type) {
   case MSCI_OPT_INT:
-    e->i = iv;
+    e->i = v.i;
     break;
   case MSCI_OPT_FLOAT:
-    e->f = fv;
+    e->f = v.f;
     break;
   default:
     free(e->s);
     e->s = scopy;
+    free(e->fl);
+    e->fl = flcopy;
+    e->nfl = nfl;
     break;
   }
   return MSC_OK;
+}
+
+msc_status msci_opt_set_value(msc_options *o, const char *fn, const char *key,
+                              msci_opt_type vtype, int64_t iv, double fv, const char *sv) {
+  set_arg v = {.type = vtype, .i = iv, .f = fv, .s = sv};
+  return set_checked(o, fn, key, v);
 }
 
 /* The default of d for index as text: static (*heap NULL) or malloc'd (*heap = it). */
@@ -160,7 +218,9 @@ static msc_status get_prepare(const msc_options *o, const char *fn, const char *
   msc_status rc = resolve(o, fn, key, out, "out", d, index);
   if (rc != MSC_OK)
     return rc;
-  if ((*d)->type != want)
+  /* A float list reads as a string too: its text form. */
+  int as_text = want == MSCI_OPT_STRING && (*d)->type == MSCI_OPT_FLOATS;
+  if ((*d)->type != want && !as_text)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "option '%s' holds %s, not %s", key,
                      msci_opt_type_noun((*d)->type), msci_opt_type_noun(want));
   *e = msci_opt_find_entry(o, key);
@@ -265,6 +325,7 @@ static void clear_items(msc_options *o) {
   for (int32_t i = 0; i < o->count; i++) {
     free(o->items[i].key);
     free(o->items[i].s);
+    free(o->items[i].fl);
   }
   free(o->items);
   o->items = NULL;
@@ -278,6 +339,14 @@ void msc_options_free(msc_options *opts) {
   free(opts);
 }
 
+void msci_opt_replace(msc_options *dst, msc_options *src) {
+  /* Swap the contents: dst keeps its address, its old entries go with src. */
+  msc_options old = *dst;
+  *dst = *src;
+  *src = old;
+  msc_options_free(src);
+}
+
 msc_status msc_options_set_int(msc_options *opts, const char *key, int64_t value) {
   return msci_opt_set_value(opts, "msc_options_set_int", key, MSCI_OPT_INT, value, 0.0, NULL);
 }
@@ -288,6 +357,63 @@ msc_status msc_options_set_float(msc_options *opts, const char *key, double valu
 
 msc_status msc_options_set_string(msc_options *opts, const char *key, const char *value) {
   return msci_opt_set_value(opts, "msc_options_set_string", key, MSCI_OPT_STRING, 0, 0.0, value);
+}
+
+msc_status msc_options_set_floats(msc_options *opts, const char *key, const float *values,
+                                  size_t n) {
+  set_arg v = {.type = MSCI_OPT_FLOATS, .fl = values, .nfl = n};
+  return set_checked(opts, "msc_options_set_floats", key, v);
+}
+
+/* The values of a float-list key: *vals points into the handle, or to *heap (malloc'd,
+ * the caller frees it) for a default. */
+static msc_status get_floats_ref(const msc_options *o, const char *fn, const char *key,
+                                 const void *out, const float **vals, int32_t *n,
+                                 float **heap) {
+  const msci_opt_def *d;
+  int32_t index;
+  *heap = NULL;
+  msc_status rc = resolve(o, fn, key, out, "n", &d, &index);
+  if (rc != MSC_OK)
+    return rc;
+  if (d->type != MSCI_OPT_FLOATS)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "option '%s' holds %s, not %s", key,
+                     msci_opt_type_noun(d->type), msci_opt_type_noun(MSCI_OPT_FLOATS));
+  const opt_entry *e = msci_opt_find_entry(o, key);
+  if (e != NULL) {
+    *vals = e->fl;
+    *n = e->nfl;
+    return MSC_OK;
+  }
+  const char *text;
+  char *text_heap;
+  rc = default_text(o, d, index, &text, &text_heap);
+  if (rc == MSC_OK)
+    rc = msci_opt_floats_from_text(d, key, text, heap, n);
+  free(text_heap);
+  *vals = *heap;
+  return rc;
+}
+
+msc_status msc_options_get_floats(const msc_options *opts, const char *key, float *out,
+                                  size_t cap, size_t *n) {
+  static const char fn[] = "msc_options_get_floats";
+  if (out == NULL && cap > 0)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: out is NULL but cap is %zu", fn, cap);
+  const float *vals = NULL;
+  float *heap = NULL;
+  int32_t count = 0;
+  msc_status rc = get_floats_ref(opts, fn, key, n, &vals, &count, &heap);
+  if (rc == MSC_OK) {
+    *n = (size_t)count;
+    if ((size_t)count > cap)
+      rc = msci_fail(MSC_E_BUFFER_TOO_SMALL, "%s: option '%s' has %d values, room for %zu",
+                     fn, key, (int)count, cap);
+    else if (count > 0)
+      memcpy(out, vals, (size_t)count * sizeof *out);
+  }
+  free(heap);
+  return rc;
 }
 
 msc_status msc_options_get_int(const msc_options *opts, const char *key, int64_t *out) {
@@ -355,8 +481,9 @@ msc_status msci_options_copy(const msc_options *src, msc_options **out) {
     *d = *s;
     d->key = msci_opt_strdup(s->key);
     d->s = s->s ? msci_opt_strdup(s->s) : NULL;
+    d->fl = s->fl ? dup_floats(s->fl, (size_t)s->nfl) : NULL;
     o->count = i + 1;
-    if (d->key == NULL || (s->s != NULL && d->s == NULL)) {
+    if (d->key == NULL || (s->s != NULL && d->s == NULL) || (s->fl != NULL && d->fl == NULL)) {
       msc_options_free(o);
       return msci_opt_oom(strlen(s->key) + (s->s ? strlen(s->s) : 0) + 2);
     }
@@ -419,4 +546,10 @@ msc_status msci_options_get_string_allocf(const msc_options *o, char **out, cons
                                           ...) {
   WITH_FORMATTED_KEY("msci_options_get_string_allocf");
   return msci_options_get_string_alloc(o, key, out);
+}
+
+msc_status msci_options_get_floatsf(const msc_options *o, float *out, size_t cap, size_t *n,
+                                    const char *fmt, ...) {
+  WITH_FORMATTED_KEY("msci_options_get_floatsf");
+  return msc_options_get_floats(o, key, out, cap, n);
 }

@@ -35,36 +35,28 @@ static msc_status get_flag(const msc_options *o, const char *key, int32_t *out) 
 
 /* The mean/std lists of modality k into cfg (an empty list: the default 0 or 1). */
 static msc_status parse_norm(const msc_options *o, int32_t k, msci_aug_cfg *cfg) {
-  double mean[MSCI_AUG_MAX_BANDS], sd[MSCI_AUG_MAX_BANDS];
-  int32_t nm = 0, ns = 0;
-  char *text = NULL;
-  MSCI_TRY(msci_options_get_string_allocf(o, &text, "modality.%d.mean", (int)k));
-  msc_status st = msci_parse_float_list(text, mean, MSCI_AUG_MAX_BANDS, &nm);
-  free(text);
-  if (st != MSC_OK)
-    return msci_fail(MSC_E_INVALID_ARGUMENT,
-                     "modality.%d.mean: more than %d values or "
-                     "not a list of numbers",
-                     (int)k, MSCI_AUG_MAX_BANDS);
-  text = NULL;
-  MSCI_TRY(msci_options_get_string_allocf(o, &text, "modality.%d.std", (int)k));
-  st = msci_parse_float_list(text, sd, MSCI_AUG_MAX_BANDS, &ns);
-  free(text);
-  if (st != MSC_OK)
-    return msci_fail(MSC_E_INVALID_ARGUMENT,
-                     "modality.%d.std: more than %d values or "
-                     "not a list of numbers",
-                     (int)k, MSCI_AUG_MAX_BANDS);
+  static const char *const which[2] = {"mean", "std"};
+  float vals[2][MSCI_AUG_MAX_BANDS];
+  size_t count[2] = {0, 0};
+  for (int w = 0; w < 2; ++w)
+    if (msci_options_get_floatsf(o, vals[w], MSCI_AUG_MAX_BANDS, &count[w], "modality.%d.%s",
+                                 (int)k, which[w]) != MSC_OK)
+      return msci_fail(MSC_E_INVALID_ARGUMENT,
+                       "modality.%d.%s: more than %d values or "
+                       "not a list of numbers",
+                       (int)k, which[w], MSCI_AUG_MAX_BANDS);
+  const float *mean = vals[0], *sd = vals[1];
+  size_t nm = count[0], ns = count[1];
   if (nm != 0 && ns != 0 && nm != ns)
     return msci_fail(MSC_E_INVALID_ARGUMENT,
                      "modality.%d.mean has %d values but "
                      "modality.%d.std has %d",
                      (int)k, (int)nm, (int)k, (int)ns);
-  int32_t n = nm > ns ? nm : ns;
+  int32_t n = (int32_t)(nm > ns ? nm : ns);
   cfg->norm_bands[k] = n;
   for (int32_t b = 0; b < n; ++b) {
-    cfg->norm_mean[k][b] = nm ? (float)mean[b] : 0.0f;
-    cfg->norm_std[k][b] = ns ? (float)sd[b] : 1.0f;
+    cfg->norm_mean[k][b] = nm ? mean[b] : 0.0f;
+    cfg->norm_std[k][b] = ns ? sd[b] : 1.0f;
   }
   return MSC_OK;
 }

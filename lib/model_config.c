@@ -59,21 +59,15 @@ static msc_status parse_encoder(const msc_options *o, int32_t i, msci_encoder_cf
 
 static msc_status parse_floats(const msc_options *o, int32_t i, const char *suffix,
                                int64_t bands, float fill, float *dst) {
-  char *s = NULL;
-  MSCI_TRY(get_str(o, i, suffix, &s));
+  float v[MSCI_MAX_BANDS];
+  size_t n = 0;
+  MSCI_TRY(msci_options_get_floatsf(o, v, MSCI_MAX_BANDS, &n, "modality.%d.%s", (int)i, suffix));
   for (int64_t b = 0; b < bands; ++b) dst[b] = fill;
-  msc_status st = MSC_OK;
-  if (s[0] != '\0') {
-    double v[MSCI_MAX_BANDS];
-    int32_t n = 0;
-    st = msci_parse_float_list(s, v, MSCI_MAX_BANDS, &n);
-    if (st == MSC_OK && n != bands)
-      st = msci_fail(MSC_E_INVALID_ARGUMENT, "option 'modality.%d.%s' has %d values for %lld bands",
+  if (n != 0 && (int64_t)n != bands)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "option 'modality.%d.%s' has %d values for %lld bands",
                      (int)i, suffix, (int)n, (long long)bands);
-    for (int32_t b = 0; st == MSC_OK && b < n; ++b) dst[b] = (float)v[b];
-  }
-  free(s);
-  return st;
+  for (size_t b = 0; b < n; ++b) dst[b] = v[b];
+  return MSC_OK;
 }
 
 msc_status msci_model_cfg_parse(const msc_options *o, msci_model_cfg *cfg) {

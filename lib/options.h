@@ -12,6 +12,18 @@
  * The setters check each value on its own. Rules that tie several keys together
  * (mean/std lengths vs bands, class_names vs classes, unique modality names, ...)
  * are checked by msci_options_check_model, which model creation calls.
+ *
+ * Who owns what (options_impl.h is what these files share, nobody else includes it):
+ *   options_schema.c   the table: every key's type, default, rule and help line, and
+ *                      the computed defaults (encoder presets, class names)
+ *   options_keys.c     finding a key in the table, the rules of values (ranges,
+ *                      choices, msci_check_*), the accessors for --help and the docs
+ *   options_parse.c    value texts: C-locale numbers, ','-separated lists, names
+ *                      lists, UTF-8 validation
+ *   options_store.c    the handle: create/copy/free, typed setters and getters,
+ *                      defaults, the msci_options_get_*f helpers
+ *   options_json.c     msc_options_to_json / msc_options_from_json
+ *   options_check.c    msci_options_check_model, the cross-key rules
  */
 #ifndef MOSAIC_LIB_OPTIONS_H
 #define MOSAIC_LIB_OPTIONS_H
@@ -31,7 +43,12 @@
 /* Most stages an encoder has (length of modality.#.widths / .depths). */
 #define MSCI_MAX_STAGES 8
 
-typedef enum { MSCI_OPT_INT, MSCI_OPT_FLOAT, MSCI_OPT_STRING } msci_opt_type;
+/* MSCI_OPT_FLOATS: a list of floats (modality.#.mean), set with msc_options_set_floats
+ * or as text ("1.5,-2", msc_options_set_string); reads as both. */
+typedef enum { MSCI_OPT_INT, MSCI_OPT_FLOAT, MSCI_OPT_STRING, MSCI_OPT_FLOATS } msci_opt_type;
+
+/* Most values a float-list key holds. */
+#define MSCI_OPT_MAX_FLOATS 1024
 
 /* ---------------------------------------------------------------------------------- */
 /* Schema                                                                              */
@@ -56,8 +73,9 @@ typedef struct msci_opt_def {
   const char *def;              /* the default as text; with def_fn, how it is computed */
   msci_opt_default_fn def_fn;   /* NULL: def is the default */
   int64_t imin, imax;           /* int: valid range, inclusive */
-  double fmin, fmax;            /* float: valid range (always finite) */
-  int fmin_open;                /* float: fmin itself excluded */
+  double fmin, fmax;            /* float: valid range (always finite); floats: fmin is
+                                   each value's lower bound (-FLT_MAX: none), fmax unused */
+  int fmin_open;                /* float, floats: fmin itself excluded */
   const char *choices;          /* string: '|'-separated allowed values, or NULL */
   const msci_opt_check *check;  /* string: custom rule, or NULL (choices and check
                                    may not both be set; neither: any UTF-8 text) */
@@ -71,8 +89,6 @@ extern const int32_t msci_opt_table_count;
 /* Ready-made string rules for the table. */
 extern const msci_opt_check msci_check_name;          /* [a-z0-9_]+, <= 31 characters */
 extern const msci_opt_check msci_check_pos_ints;      /* "64,128": integers 1..65536 */
-extern const msci_opt_check msci_check_floats;        /* "" or finite numbers, ','-sep */
-extern const msci_opt_check msci_check_pos_floats;    /* "" or numbers > 0, ','-sep */
 extern const msci_opt_check msci_check_names_list;    /* non-empty names, ';'-sep */
 
 /* Accessors for `mosaic --help` and docs/options.md; i in 0 .. count-1, otherwise
@@ -81,7 +97,7 @@ int32_t msci_options_key_count(void);
 const char *msci_options_key_pattern(int32_t i);
 const char *msci_options_key_help(int32_t i);
 msci_opt_type msci_options_key_type(int32_t i);
-const char *msci_options_key_type_name(int32_t i); /* "int", "float", "string" */
+const char *msci_options_key_type_name(int32_t i); /* "int", "float", "string", "floats" */
 /* The default as text ("120", "resnet18"), or how it is computed ("s1, s2, m<i>"). */
 const char *msci_options_key_default(int32_t i);
 /* Writes the rule ("1..64", "one of resnet18, resnet34, resnet50, tiny", "(0, 10]")
@@ -112,6 +128,8 @@ msc_status msci_options_get_floatf(const msc_options *o, double *out, const char
     MSCI_PRINTF(3, 4);
 msc_status msci_options_get_string_allocf(const msc_options *o, char **out, const char *fmt,
                                           ...) MSCI_PRINTF(3, 4);
+msc_status msci_options_get_floatsf(const msc_options *o, float *out, size_t cap, size_t *n,
+                                    const char *fmt, ...) MSCI_PRINTF(5, 6);
 
 /* Cross-key checks for model creation: modality.count 1..8; per modality a known
  * encoder and block, mean/std with 0 or `bands` values, std > 0, widths and depths of

@@ -7,10 +7,13 @@
  *   OPT_FLOAT_GT(pattern, "default", min, max, help)    min <  v <= max
  *   OPT_CHOICE(pattern, "default", "a|b|c", help)      one of the listed strings
  *   OPT_STRING(pattern, "default", &check, help)        check: a msci_opt_check, or NULL
+ *   OPT_FLOATS(pattern, min, open, help)              a list of floats, each >= min (> min
+ *                                                     when open; -FLT_MAX: any), default none
  * and the *_FN variants, whose default is computed by a function of the other keys
  * (the text then says how, for --help and docs/options.md). A '#' in a pattern is a
  * modality index 0..7 (options.h). Keys are listed as `mosaic --help` shows them.
  */
+#include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +42,9 @@
 #define OPT_CHOICE_FN(pat, how, fn, list, help_)                                           \
   {.pattern = (pat), .type = MSCI_OPT_STRING, .def = (how), .def_fn = (fn),                \
    .choices = (list), .help = (help_)}
+#define OPT_FLOATS(pat, lo, lo_open, help_)                                                \
+  {.pattern = (pat), .type = MSCI_OPT_FLOATS, .def = "", .fmin = (lo), .fmin_open = (lo_open), \
+   .help = (help_)}
 #define OPT_STRING(pat, def_, chk, help_)                                                  \
   {.pattern = (pat), .type = MSCI_OPT_STRING, .def = (def_), .check = (chk),               \
    .help = (help_)}
@@ -257,10 +263,10 @@ const msci_opt_def msci_opt_table[] = {
     OPT_INT("modality.#.size", "120", 8, 4096, "patch height = width in pixels"),
     OPT_CHOICE("modality.#.encoder", "resnet18", "resnet18|resnet34|resnet50|tiny",
                "encoder preset of modality i"),
-    OPT_STRING("modality.#.mean", "", &msci_check_floats,
-               "per-band means subtracted from the input (\"\": 0)"),
-    OPT_STRING("modality.#.std", "", &msci_check_pos_floats,
-               "per-band standard deviations dividing the input (\"\": 1)"),
+    OPT_FLOATS("modality.#.mean", -FLT_MAX, 0,
+               "per-band means subtracted from the input (none: 0)"),
+    OPT_FLOATS("modality.#.std", 0.0, 1,
+               "per-band standard deviations dividing the input (none: 1)"),
     OPT_CHOICE_FN("modality.#.kind", "sar for a modality named s1, optical for s2, else other",
                   def_modality_kind, "sar|optical|other",
                   "sensor kind for augmentations: sar speckle, optical brightness/contrast"),

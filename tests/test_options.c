@@ -1,12 +1,14 @@
 /*
  * test_options.c — the msc_options handle: schema, defaults, setters and getters,
  * index patterns, the string size protocol, JSON in and out, the cross-key checks of
- * a model configuration and the list parsers.
+ * a model configuration, the list parsers, float lists (msc_options_set_floats) and
+ * msc_options_from_dataset.
  *
  * Every expected value is written out by hand from the documentation (mosaic.h,
  * options.h, DATA.md), never computed by the code under test.
  */
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1040,6 +1042,359 @@ START_TEST(formatted_getters) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------------ */
+/* Float lists (msc_options_set_floats / get_floats)                               */
+/* ------------------------------------------------------------------------------ */
+
+static uint32_t fbits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+START_TEST(floats_set_get) {
+  msc_options *o = new_opts();
+  float out[4] = {9, 9, 9, 9};
+  size_t n = 77;
+  /* Unset: the default is the empty list. */
+  ck_assert_int_eq(msc_options_get_floats(o, "modality.0.mean", out, 4, &n), MSC_OK);
+  ck_assert_uint_eq(n, 0);
+  ck_assert(out[0] == 9.0f);
+  const float v[3] = {1.5f, -2.0f, 0.1f};
+  ck_assert_int_eq(msc_options_set_floats(o, "modality.0.mean", v, 3), MSC_OK);
+  ck_assert_int_eq(is_set(o, "modality.0.mean"), 1);
+  ck_assert_int_eq(msc_options_get_floats(o, "modality.0.mean", out, 4, &n), MSC_OK);
+  ck_assert_uint_eq(n, 3);
+  for (int i = 0; i < 3; i++)
+    ck_assert_uint_eq(fbits(out[i]), fbits(v[i]));
+  ck_assert(out[3] == 9.0f);
+  /* The text form: "%.9g" of each float (0.1f is 0.100000001490116...). */
+  ck_assert_str_eq(gets_(o, "modality.0.mean"), "1.5,-2,0.100000001");
+  char *json = to_json(o);
+  ck_assert_str_eq(json, "{\"modality.0.mean\":\"1.5,-2,0.100000001\"}");
+  /* JSON and copies give the same floats back. */
+  msc_options *p = new_opts();
+  ck_assert_int_eq(msc_options_from_json(p, json), MSC_OK);
+  free(json);
+  float back[3];
+  ck_assert_int_eq(msc_options_get_floats(p, "modality.0.mean", back, 3, &n), MSC_OK);
+  ck_assert_uint_eq(n, 3);
+  ck_assert_uint_eq(fbits(back[2]), fbits(0.1f));
+  msc_options *q = NULL;
+  ck_assert_int_eq(msci_options_copy(o, &q), MSC_OK);
+  msc_options_free(o);
+  ck_assert_int_eq(msc_options_get_floats(q, "modality.0.mean", back, 3, &n), MSC_OK);
+  ck_assert_uint_eq(n, 3);
+  ck_assert_uint_eq(fbits(back[0]), fbits(1.5f));
+  ck_assert_uint_eq(fbits(back[1]), fbits(-2.0f));
+  /* n = 0 (values may be NULL): the empty list again, set explicitly. */
+  ck_assert_int_eq(msc_options_set_floats(q, "modality.0.mean", NULL, 0), MSC_OK);
+  ck_assert_int_eq(msc_options_get_floats(q, "modality.0.mean", NULL, 0, &n), MSC_OK);
+  ck_assert_uint_eq(n, 0);
+  ck_assert_str_eq(gets_(q, "modality.0.mean"), "");
+  ck_assert_int_eq(is_set(q, "modality.0.mean"), 1);
+  msc_options_free(p);
+  msc_options_free(q);
+}
+END_TEST
+
+START_TEST(floats_size_protocol) {
+  msc_options *o = new_opts();
+  const float v[3] = {5.116f, 5.464f, 1.0f};
+  ck_assert_int_eq(msc_options_set_floats(o, "modality.1.std", v, 3), MSC_OK);
+  size_t n = 0;
+  ck_assert_int_eq(msc_options_get_floats(o, "modality.1.std", NULL, 0, &n),
+                   MSC_E_BUFFER_TOO_SMALL);
+  ck_assert_uint_eq(n, 3);
+  float out[2] = {-1.0f, -1.0f};
+  n = 0;
+  ck_assert_int_eq(msc_options_get_floats(o, "modality.1.std", out, 2, &n),
+                   MSC_E_BUFFER_TOO_SMALL);
+  ck_assert_uint_eq(n, 3);
+  ck_assert(out[0] == -1.0f && out[1] == -1.0f); /* untouched */
+  assert_error_contains("modality.1.std");
+  ck_assert_int_eq(msc_options_get_floats(o, "modality.1.std", NULL, 2, &n),
+                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_get_floats(o, "modality.1.std", out, 2, NULL),
+                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_get_floats(NULL, "modality.1.std", out, 2, &n),
+                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_get_floats(o, NULL, out, 2, &n), MSC_E_INVALID_ARGUMENT);
+  ck_assert_str_eq(gets_(o, "modality.1.std"), "5.11600018,5.46400023,1");
+  msc_options_free(o);
+}
+END_TEST
+
+START_TEST(floats_validation) {
+  msc_options *o = new_opts();
+  const float ok[2] = {1.0f, 2.0f};
+  ck_assert_int_eq(msc_options_set_floats(o, "modality.0.std", ok, 2), MSC_OK);
+  const float nan2[2] = {1.0f, NAN};
+  ck_assert_int_eq(msc_options_set_floats(o, "modality.0.mean", nan2, 2),
+                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_str_eq(msc_last_error(),
+                   "option 'modality.0.mean': value 2 (nan) is not a finite number");
+  const float inf1[1] = {-INFINITY};
+  ck_assert_int_eq(msc_options_set_floats(o, "modality.0.std", inf1, 1),
+                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_str_eq(msc_last_error(),
+                   "option 'modality.0.std': value 1 (-inf) is not a finite number");
+  const float zero[2] = {3.0f, 0.0f};
+  ck_assert_int_eq(msc_options_set_floats(o, "modality.0.std", zero, 2),
+                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_str_eq(msc_last_error(), "option 'modality.0.std': value 2 (0) is not > 0");
+  const float neg[1] = {-0.5f};
+  ck_assert_int_eq(msc_options_set_floats(o, "modality.0.std", neg, 1),
+                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_set_floats(o, "modality.0.mean", neg, 1), MSC_OK);
+  /* Count limit: 1024 values. */
+  float *many = calloc(1025, sizeof *many);
+  ck_assert_ptr_nonnull(many);
+  ck_assert_int_eq(msc_options_set_floats(o, "modality.1.mean", many, 1024), MSC_OK);
+  ck_assert_int_eq(msc_options_set_floats(o, "modality.1.mean", many, 1025),
+                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_str_eq(msc_last_error(), "option 'modality.1.mean': 1025 values, more than 1024");
+  free(many);
+  /* Keys: unknown, of another type; NULL arguments. */
+  ck_assert_int_eq(msc_options_set_floats(o, "modality.8.mean", ok, 2), MSC_E_NOT_FOUND);
+  ck_assert_int_eq(msc_options_set_floats(o, "modality.0.means", ok, 2), MSC_E_NOT_FOUND);
+  ck_assert_int_eq(msc_options_set_floats(o, "classes", ok, 2), MSC_E_INVALID_ARGUMENT);
+  ck_assert_str_eq(msc_last_error(), "option 'classes' takes an integer, not a list of numbers");
+  ck_assert_int_eq(msc_options_set_floats(o, "bn.eps", ok, 1), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_set_floats(o, "modality.0.widths", ok, 2),
+                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_set_float(o, "modality.0.mean", 1.0), MSC_E_INVALID_ARGUMENT);
+  ck_assert_str_eq(msc_last_error(), "option 'modality.0.mean' takes a list of numbers, not a number");
+  ck_assert_int_eq(msc_options_set_int(o, "modality.0.mean", 1), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_set_floats(o, "modality.0.mean", NULL, 2), MSC_E_INVALID_ARGUMENT);
+  ck_assert_str_eq(msc_last_error(), "msc_options_set_floats: values is NULL");
+  ck_assert_int_eq(msc_options_set_floats(NULL, "modality.0.mean", ok, 2), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_set_floats(o, NULL, ok, 2), MSC_E_INVALID_ARGUMENT);
+  float out[2];
+  size_t n = 0;
+  ck_assert_int_eq(msc_options_get_floats(o, "classes", out, 2, &n), MSC_E_INVALID_ARGUMENT);
+  ck_assert_str_eq(msc_last_error(), "option 'classes' holds an integer, not a list of numbers");
+  ck_assert_int_eq(msc_options_get_floats(o, "modality.9.std", out, 2, &n), MSC_E_NOT_FOUND);
+  /* The handle kept the values of the successful calls only. */
+  ck_assert_str_eq(gets_(o, "modality.0.std"), "1,2");
+  ck_assert_str_eq(gets_(o, "modality.0.mean"), "-0.5");
+  msc_options_free(o);
+}
+END_TEST
+
+START_TEST(floats_text_form) {
+  msc_options *o = new_opts();
+  /* The text is kept as given; the values are the text's numbers rounded to float. */
+  ck_assert_int_eq(msc_options_set_string(o, "modality.0.mean", "0.5, 1e-3 ,-12.62"), MSC_OK);
+  ck_assert_str_eq(gets_(o, "modality.0.mean"), "0.5, 1e-3 ,-12.62");
+  float out[3];
+  size_t n = 0;
+  ck_assert_int_eq(msc_options_get_floats(o, "modality.0.mean", out, 3, &n), MSC_OK);
+  ck_assert_uint_eq(n, 3);
+  ck_assert_uint_eq(fbits(out[0]), fbits(0.5f));
+  ck_assert_uint_eq(fbits(out[1]), fbits(0.001f));
+  ck_assert_uint_eq(fbits(out[2]), fbits(-12.62f));
+  /* Finite as a double but not as a float. */
+  ck_assert_int_eq(msc_options_set_string(o, "modality.0.mean", "1,1e39"),
+                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_str_eq(msc_last_error(),
+                   "option 'modality.0.mean': item 2 (1e+39) is outside the range of float "
+                   "(expected finite numbers, ','-separated (or empty))");
+  /* The messages of the text form are those of a string rule. */
+  ck_assert_int_eq(msc_options_set_string(o, "modality.0.std", "1,0"), MSC_E_INVALID_ARGUMENT);
+  ck_assert_str_eq(msc_last_error(),
+                   "option 'modality.0.std': item 2 (0) is not > 0 (expected numbers > 0, "
+                   "','-separated (or empty))");
+  ck_assert_int_eq(msc_options_set_string(o, "modality.0.std", "1,x"), MSC_E_INVALID_ARGUMENT);
+  ck_assert_str_eq(msc_last_error(),
+                   "option 'modality.0.std': item 2 ('x') is not a finite number (expected "
+                   "numbers > 0, ','-separated (or empty))");
+  ck_assert_str_eq(gets_(o, "modality.0.mean"), "0.5, 1e-3 ,-12.62");
+  msc_options_free(o);
+}
+END_TEST
+
+/* Every float survives "%.9g" and the parser: the text form of a value set with
+ * msc_options_set_floats, read back by msc_options_set_string, is the same float (so
+ * a model configuration written as text and read again is bit-identical). */
+START_TEST(floats_text_round_trip_exact) {
+  msc_options *o = new_opts(), *p = new_opts();
+  const float special[] = {FLT_MAX, -FLT_MAX, FLT_MIN, 1e-45f, -0.0f, 0.1f, 1370.19238f,
+                           -12.62f, 5.116f, 16777217.0f, 3.4028233e38f};
+  float v[64];
+  size_t count = 0;
+  uint32_t u = 0x3f800000u;
+  for (uint64_t k = 0; k < 100000; k++) {
+    float f;
+    if (k < sizeof special / sizeof special[0]) {
+      f = special[k];
+    } else {
+      u = u * 1664525u + 1013904223u; /* every exponent, every mantissa pattern */
+      memcpy(&f, &u, sizeof f);
+      if (!isfinite(f))
+        continue;
+    }
+    v[count++] = f;
+    if (count < 64)
+      continue;
+    ck_assert_int_eq(msc_options_set_floats(o, "modality.0.mean", v, count), MSC_OK);
+    ck_assert_int_eq(msc_options_set_string(p, "modality.0.mean", gets_(o, "modality.0.mean")),
+                     MSC_OK);
+    float back[64];
+    size_t n = 0;
+    ck_assert_int_eq(msc_options_get_floats(p, "modality.0.mean", back, 64, &n), MSC_OK);
+    ck_assert_uint_eq(n, count);
+    for (size_t j = 0; j < count; j++)
+      ck_assert_msg(fbits(back[j]) == fbits(v[j]), "%.9g (0x%08x) came back as 0x%08x",
+                    (double)v[j], fbits(v[j]), fbits(back[j]));
+    count = 0;
+  }
+  msc_options_free(o);
+  msc_options_free(p);
+}
+END_TEST
+
+/* The model configuration reads the same floats from the typed and the text form. */
+START_TEST(floats_model_config_identical) {
+  const float mean[2] = {-12.62f, -19.29f}, sd[2] = {5.116f, 5.464f};
+  msc_options *a = new_opts(), *b = new_opts();
+  ck_assert_int_eq(msc_options_set_floats(a, "modality.0.mean", mean, 2), MSC_OK);
+  ck_assert_int_eq(msc_options_set_floats(a, "modality.0.std", sd, 2), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(b, "modality.0.mean", "-12.6199999,-19.2900009"),
+                   MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(b, "modality.0.std", "5.11600018,5.46400023"),
+                   MSC_OK);
+  ck_assert_int_eq(msci_options_check_model(a), MSC_OK);
+  float fa[2], fb[2];
+  size_t na = 0, nb = 0;
+  for (int k = 0; k < 2; k++) {
+    const char *key = k ? "modality.0.std" : "modality.0.mean";
+    ck_assert_int_eq(msc_options_get_floats(a, key, fa, 2, &na), MSC_OK);
+    ck_assert_int_eq(msc_options_get_floats(b, key, fb, 2, &nb), MSC_OK);
+    ck_assert_uint_eq(na, 2);
+    ck_assert_uint_eq(nb, 2);
+    ck_assert_uint_eq(fbits(fa[0]), fbits(fb[0]));
+    ck_assert_uint_eq(fbits(fa[1]), fbits(fb[1]));
+    ck_assert_uint_eq(fbits(fa[0]), fbits(k ? 5.116f : -12.62f));
+  }
+  /* The cross-key rule still counts the values: 3 means for 2 bands. */
+  const float three[3] = {1, 2, 3};
+  ck_assert_int_eq(msc_options_set_floats(a, "modality.0.mean", three, 3), MSC_OK);
+  ck_assert_int_eq(msci_options_check_model(a), MSC_E_INVALID_ARGUMENT);
+  ck_assert_str_eq(msc_last_error(),
+                   "options: modality.0.mean has 3 values but modality.0.bands is 2 (give "
+                   "one per band, or none)");
+  msc_options_free(a);
+  msc_options_free(b);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------ */
+/* msc_options_from_dataset (examples/data/bigearthnet-v2: 2 S1 bands with         */
+/* published statistics; S2 with B01 and B09, which have none)                     */
+/* ------------------------------------------------------------------------------ */
+
+#define V2 MSC_TEST_DATA "/bigearthnet-v2"
+
+static msc_dataset *open_v2(const char *s2_bands) {
+  msc_options *o = new_opts();
+  ck_assert_int_eq(msc_options_set_string(o, "data.split", "all"), MSC_OK);
+  if (s2_bands)
+    ck_assert_int_eq(msc_options_set_string(o, "data.s2_bands", s2_bands), MSC_OK);
+  msc_dataset *ds = NULL;
+  msc_status st = msc_dataset_open(V2, "bigearthnet-v2", o, &ds);
+  ck_assert_msg(st == MSC_OK, "open: %s", msc_last_error());
+  msc_options_free(o);
+  return ds;
+}
+
+START_TEST(from_dataset_published) {
+  msc_dataset *ds = open_v2("B04,B03,B02");
+  msc_options *o = new_opts();
+  ck_assert_int_eq(msc_options_set_string(o, "modality.0.encoder", "tiny"), MSC_OK);
+  ck_assert_int_eq(msc_options_from_dataset(o, ds, MSC_STATS_PUBLISHED, 0), MSC_OK);
+  ck_assert_int_eq(geti(o, "modality.count"), 2);
+  ck_assert_str_eq(gets_(o, "modality.0.name"), "s1");
+  ck_assert_str_eq(gets_(o, "modality.1.name"), "s2");
+  ck_assert_int_eq(geti(o, "modality.0.bands"), 2);
+  ck_assert_int_eq(geti(o, "modality.1.bands"), 3);
+  ck_assert_int_eq(geti(o, "modality.0.size"), 120);
+  ck_assert_int_eq(geti(o, "modality.1.size"), 120);
+  ck_assert_str_eq(gets_(o, "modality.0.encoder"), "tiny"); /* left as it was */
+  /* BigEarthNet's published S1 statistics (DATA.md): VV -12.620 / 5.116, VH -19.290 /
+   * 5.464, as floats. */
+  float v[2];
+  size_t n = 0;
+  ck_assert_int_eq(msc_options_get_floats(o, "modality.0.mean", v, 2, &n), MSC_OK);
+  ck_assert_uint_eq(n, 2);
+  ck_assert_uint_eq(fbits(v[0]), fbits(-12.620f));
+  ck_assert_uint_eq(fbits(v[1]), fbits(-19.290f));
+  ck_assert_int_eq(msc_options_get_floats(o, "modality.0.std", v, 2, &n), MSC_OK);
+  ck_assert_uint_eq(fbits(v[0]), fbits(5.116f));
+  ck_assert_uint_eq(fbits(v[1]), fbits(5.464f));
+  ck_assert_str_eq(gets_(o, "modality.0.mean"), "-12.6199999,-19.2900009");
+  ck_assert_str_eq(gets_(o, "modality.0.std"), "5.11600018,5.46400023");
+  /* The S2 statistics are those of msc_dataset_stats, in the selected order. */
+  float mean[3], sd[3], got[3];
+  ck_assert_int_eq(msc_dataset_stats(ds, 1, mean, sd, 3), MSC_OK);
+  ck_assert_int_eq(msc_options_get_floats(o, "modality.1.mean", got, 3, &n), MSC_OK);
+  ck_assert_uint_eq(n, 3);
+  for (int b = 0; b < 3; b++)
+    ck_assert_uint_eq(fbits(got[b]), fbits(mean[b]));
+  /* Classes: BigEarthNet's 19, the names joined with ';'. */
+  ck_assert_int_eq(geti(o, "classes"), 19);
+  ck_assert(strncmp(gets_(o, "class_names"), "Urban fabric;Industrial or commercial units;", 44) ==
+            0);
+  ck_assert_int_eq(msci_options_check_model(o), MSC_OK);
+  msc_options_free(o);
+  msc_dataset_free(ds);
+}
+END_TEST
+
+START_TEST(from_dataset_computed_and_kept) {
+  msc_dataset *ds = open_v2(NULL); /* S2 with B01, B09: no published statistics */
+  msc_options *o = new_opts();
+  /* Published only: refused, and the handle is unchanged. */
+  ck_assert_int_eq(msc_options_set_int(o, "classes", 5), MSC_OK);
+  ck_assert_int_eq(msc_options_from_dataset(o, ds, MSC_STATS_PUBLISHED, 0), MSC_E_NOT_FOUND);
+  assert_error_contains("published statistics of s2: ");
+  ck_assert_int_eq(geti(o, "classes"), 5);
+  ck_assert_int_eq(is_set(o, "modality.count"), 0);
+  /* A std already set is kept; the mean is computed (auto: S2 has no published ones). */
+  const float mine[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  ck_assert_int_eq(msc_options_set_floats(o, "modality.1.std", mine, 12), MSC_OK);
+  ck_assert_int_eq(msc_options_from_dataset(o, ds, MSC_STATS_AUTO, 2), MSC_OK);
+  float expect_mean[12], expect_sd[12], got[12];
+  ck_assert_int_eq(msc_dataset_compute_stats(ds, 1, 2, expect_mean, expect_sd, 12), MSC_OK);
+  size_t n = 0;
+  ck_assert_int_eq(msc_options_get_floats(o, "modality.1.mean", got, 12, &n), MSC_OK);
+  ck_assert_uint_eq(n, 12);
+  for (int b = 0; b < 12; b++)
+    ck_assert_uint_eq(fbits(got[b]), fbits(expect_mean[b]));
+  ck_assert_int_eq(msc_options_get_floats(o, "modality.1.std", got, 12, &n), MSC_OK);
+  for (int b = 0; b < 12; b++)
+    ck_assert(got[b] == (float)(b + 1));
+  /* S1 has published statistics: auto takes them. */
+  ck_assert_int_eq(msc_options_get_floats(o, "modality.0.mean", got, 2, &n), MSC_OK);
+  ck_assert_uint_eq(fbits(got[0]), fbits(-12.620f));
+  /* Computed: S1 too, over all samples (0). */
+  msc_options *c = new_opts();
+  ck_assert_int_eq(msc_options_from_dataset(c, ds, MSC_STATS_COMPUTED, 0), MSC_OK);
+  ck_assert_int_eq(msc_dataset_compute_stats(ds, 0, 0, expect_mean, expect_sd, 2), MSC_OK);
+  ck_assert_int_eq(msc_options_get_floats(c, "modality.0.std", got, 2, &n), MSC_OK);
+  ck_assert_uint_eq(fbits(got[0]), fbits(expect_sd[0]));
+  ck_assert_uint_eq(fbits(got[1]), fbits(expect_sd[1]));
+  /* Arguments. */
+  ck_assert_int_eq(msc_options_from_dataset(NULL, ds, 0, 0), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_from_dataset(c, NULL, 0, 0), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_from_dataset(c, ds, 3, 0), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_from_dataset(c, ds, MSC_STATS_AUTO, -1), MSC_E_INVALID_ARGUMENT);
+  msc_options_free(c);
+  msc_options_free(o);
+  msc_dataset_free(ds);
+}
+END_TEST
+
 static Suite *options_suite(void) {
   Suite *s = suite_create("options");
   TCase *tc = tcase_create("options");
@@ -1069,6 +1424,14 @@ static Suite *options_suite(void) {
   tcase_add_test(tc, split_lists);
   tcase_add_test(tc, schema_accessors);
   tcase_add_test(tc, formatted_getters);
+  tcase_add_test(tc, floats_set_get);
+  tcase_add_test(tc, floats_size_protocol);
+  tcase_add_test(tc, floats_validation);
+  tcase_add_test(tc, floats_text_form);
+  tcase_add_test(tc, floats_text_round_trip_exact);
+  tcase_add_test(tc, floats_model_config_identical);
+  tcase_add_test(tc, from_dataset_published);
+  tcase_add_test(tc, from_dataset_computed_and_kept);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -11,8 +11,11 @@
  *    "optim.lr": 0.003, "modality": [{"encoder": "tiny"}, {"encoder": "tiny"}]}
  *
  * Everything but "tool" goes to msc_options_from_json, so nested and flat keys both
- * work. The tool writes the effective configuration in the same form next to its
- * outputs (cli_write_config), so `--config that.json` repeats a run.
+ * work. Library options of the command line are applied after the file with the typed
+ * setters (--lr 0.003 is msc_options_set_float("optim.lr", 0.003)); only a --set value
+ * written as a JSON array goes through msc_options_from_json. The tool writes the
+ * effective configuration in the same form next to its outputs (cli_write_config), so
+ * `--config that.json` repeats a run.
  */
 #include <errno.h>
 #include <math.h>
@@ -232,19 +235,116 @@ static const char *check_tool_value(const char *key, json_t *v) {
   return NULL;
 }
 
-/* A command-line value as JSON of the key's type; NULL when it does not parse. */
-static json_t *parse_value(const char *text, int type) {
-  if (type == KEY_STRING) return json_string(text);
+/* ---- library options of the command line ---------------------------------------------- */
+
+/* The library options given on the command line (--lr, --set optim.lr=...), typed, in
+ * the order each key was first given; a key given again replaces its value in place.
+ * Applied with the typed setters once the configuration file has been. */
+enum { LIB_INT, LIB_FLOAT, LIB_STRING, LIB_JSON };
+
+typedef struct lib_value {
+  char *key;
+  int type;   /* LIB_*; LIB_JSON: text is a JSON array given with --set */
+  int64_t i;
+  double f;
+  char *text; /* LIB_STRING, LIB_JSON */
+} lib_value;
+
+typedef struct lib_values {
+  lib_value *v;
+  size_t n, cap;
+} lib_values;
+
+static void lib_values_free(lib_values *l) {
+  for (size_t k = 0; k < l->n; ++k) free(l->v[k].key), free(l->v[k].text);
+  free(l->v);
+  memset(l, 0, sizeof *l);
+}
+
+/* Records key = value (text copied for LIB_STRING / LIB_JSON). Returns 0 when out of
+ * memory. */
+static int lib_values_put(lib_values *l, const char *key, int type, int64_t i, double f,
+                          const char *text) {
+  char *t = text ? strdup(text) : NULL;
+  if (text && !t) return 0;
+  lib_value *e = NULL;
+  for (size_t k = 0; k < l->n && !e; ++k)
+    if (strcmp(l->v[k].key, key) == 0) e = &l->v[k];
+  if (!e) {
+    if (l->n == l->cap) {
+      size_t cap = l->cap ? 2 * l->cap : 8;
+      lib_value *v = realloc(l->v, cap * sizeof *v);
+      if (!v) return free(t), 0;
+      l->v = v, l->cap = cap;
+    }
+    e = &l->v[l->n];
+    memset(e, 0, sizeof *e);
+    if (!(e->key = strdup(key))) return free(t), 0;
+    l->n++;
+  }
+  free(e->text);
+  e->type = type, e->i = i, e->f = f, e->text = t;
+  return 1;
+}
+
+/* A --set value for a library key, by its JSON type (parse_set_value): numbers and
+ * true/false as such, an array as JSON (msc_options_from_json turns it into a list),
+ * anything else a string. Returns 0 when out of memory. */
+static int lib_values_put_json(lib_values *l, const char *key, json_t *v) {
+  if (json_is_integer(v)) return lib_values_put(l, key, LIB_INT, json_integer_value(v), 0, NULL);
+  if (json_is_real(v)) return lib_values_put(l, key, LIB_FLOAT, 0, json_real_value(v), NULL);
+  if (json_is_boolean(v)) return lib_values_put(l, key, LIB_INT, json_is_true(v), 0, NULL);
+  if (json_is_string(v)) return lib_values_put(l, key, LIB_STRING, 0, 0, json_string_value(v));
+  json_t *doc = json_object();
+  char *text = NULL;
+  if (doc && json_object_set(doc, key, v) == 0) text = json_dumps(doc, JSON_COMPACT);
+  json_decref(doc);
+  int ok = text && lib_values_put(l, key, LIB_JSON, 0, 0, text);
+  free(text);
+  return ok;
+}
+
+/* Applies the values to opts in order; a refused value is a usage error naming it. */
+static int apply_lib_values(const char *command, msc_options *opts, const lib_values *l) {
+  for (size_t k = 0; k < l->n; ++k) {
+    const lib_value *e = &l->v[k];
+    msc_status st = e->type == LIB_INT     ? msc_options_set_int(opts, e->key, e->i)
+                    : e->type == LIB_FLOAT ? msc_options_set_float(opts, e->key, e->f)
+                    : e->type == LIB_JSON  ? msc_options_from_json(opts, e->text)
+                                           : msc_options_set_string(opts, e->key, e->text);
+    if (st != MSC_OK) {
+      char msg[1024];
+      snprintf(msg, sizeof msg, "%s", msc_last_error());
+      return cli_usage(command, "command line: %s", msg[0] ? msg : msc_status_string(st));
+    }
+  }
+  return -1;
+}
+
+/* A command-line number of the key's type (KEY_INT or KEY_FLOAT) into *i or *f; 0 when
+ * it does not parse. */
+static int parse_number(const char *text, int type, int64_t *i, double *f) {
   char *end = NULL;
   errno = 0;
   if (type == KEY_INT) {
     long long v = strtoll(text, &end, 10);
-    if (errno || end == text || *end) return NULL;
-    return json_integer(v);
+    if (errno || end == text || *end) return 0;
+    *i = v;
+    return 1;
   }
   double v = strtod(text, &end);
-  if (errno || end == text || *end || !isfinite(v)) return NULL;
-  return json_real(v);
+  if (errno || end == text || *end || !isfinite(v)) return 0;
+  *f = v;
+  return 1;
+}
+
+/* A command-line value as JSON of the key's type; NULL when it does not parse. */
+static json_t *parse_value(const char *text, int type) {
+  if (type == KEY_STRING) return json_string(text);
+  int64_t i = 0;
+  double f = 0;
+  if (!parse_number(text, type, &i, &f)) return NULL;
+  return type == KEY_INT ? json_integer(i) : json_real(f);
 }
 
 /* --set values: a JSON number, true/false or array as such, anything else a string. */
@@ -321,7 +421,8 @@ int cli_parse(cli_ctx *ctx, const char *command, const char *help,
   ctx->verbosity = verbosity;
   ctx->tool = json_object();
   ctx->positional = json_array();
-  json_t *cli_tool = json_object(), *cli_opts = json_object(), *base_opts = NULL;
+  json_t *cli_tool = json_object(), *base_opts = NULL;
+  lib_values cli_opts = {0};
   const char *config = NULL;
   int rc = -1;
   int only_positional = 0;
@@ -420,7 +521,25 @@ int cli_parse(cli_ctx *ctx, const char *command, const char *help,
         }
         json_object_set_new(cli_tool, key + 5, v);
       } else {
-        json_object_set_new(cli_opts, key, v);
+        int put = lib_values_put_json(&cli_opts, key, v);
+        json_decref(v);
+        if (!put) {
+          rc = cli_error("out of memory");
+          break;
+        }
+      }
+    } else if (d->lib && !d->flag) { /* a library option: typed, no JSON */
+      int64_t iv = 0;
+      double fv = 0;
+      if (d->type != KEY_STRING && !parse_number(value, d->type, &iv, &fv)) {
+        rc = cli_usage(command, "--%s: '%s' is not %s", name, value,
+                       d->type == KEY_INT ? "an integer" : "a number");
+        break;
+      }
+      int type = d->type == KEY_INT ? LIB_INT : d->type == KEY_FLOAT ? LIB_FLOAT : LIB_STRING;
+      if (!lib_values_put(&cli_opts, d->key, type, iv, fv, type == LIB_STRING ? value : NULL)) {
+        rc = cli_error("out of memory");
+        break;
       }
     } else {
       json_t *v = d->flag ? json_loads(d->flag, JSON_DECODE_ANY, NULL) : parse_value(value, d->type);
@@ -429,7 +548,7 @@ int cli_parse(cli_ctx *ctx, const char *command, const char *help,
                        d->type == KEY_INT ? "an integer" : "a number");
         break;
       }
-      json_object_set_new(d->lib ? cli_opts : cli_tool, d->key, v);
+      json_object_set_new(cli_tool, d->key, v);
     }
   }
 
@@ -461,9 +580,9 @@ int cli_parse(cli_ctx *ctx, const char *command, const char *help,
   }
   if (rc < 0 && msc_options_create(&ctx->opts) != MSC_OK) rc = cli_error("out of memory");
   if (rc < 0) rc = apply_options(command, config ? config : "configuration", ctx->opts, base_opts);
-  if (rc < 0) rc = apply_options(command, "command line", ctx->opts, cli_opts);
+  if (rc < 0) rc = apply_lib_values(command, ctx->opts, &cli_opts);
   json_decref(cli_tool);
-  json_decref(cli_opts);
+  lib_values_free(&cli_opts);
   json_decref(base_opts);
   return rc;
 }

@@ -122,9 +122,9 @@ void cli_format_duration(double seconds, char *buf, size_t cap);
  * when full is non-zero, data.fraction = 1. Prints the error; returns EXIT_*. */
 int cli_open_dataset(const cli_ctx *ctx, const msc_options *opts, const char *split,
                      int full, msc_dataset **out);
-/* Sets the model keys of opts from the dataset: modalities (names, bands, size),
- * classes and class names, the encoder (tool.encoder) and, unless set, the
- * normalisation (tool.stats: auto, published, computed). */
+/* Sets the model keys of opts from the dataset (msc_options_from_dataset: modalities,
+ * classes and class names and, unless set, the normalisation as tool.stats says: auto,
+ * published, computed over tool.stats_samples samples) and the encoder (tool.encoder). */
 int cli_model_keys_from_dataset(const cli_ctx *ctx, msc_options *opts, const msc_dataset *ds);
 /* Loads a model with the run-time keys of ctx->opts. */
 int cli_load_model(const cli_ctx *ctx, const char *path, msc_model **out);

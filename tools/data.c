@@ -4,7 +4,6 @@
  * reading a model file's metadata, and running inference over a dataset in order.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,105 +27,58 @@ int cli_open_dataset(const cli_ctx *ctx, const msc_options *opts, const char *sp
   return EXIT_OK;
 }
 
-static int set_str(msc_options *o, const char *key, const char *v) {
-  msc_status st = msc_options_set_string(o, key, v);
-  return st == MSC_OK ? EXIT_OK : cli_lib_error(st, "option %s", key);
-}
-
-static int set_int(msc_options *o, const char *key, int64_t v) {
-  msc_status st = msc_options_set_int(o, key, v);
-  return st == MSC_OK ? EXIT_OK : cli_lib_error(st, "option %s", key);
-}
-
-static char *join_floats(const float *x, int64_t n) {
-  char *s = malloc((size_t)n * 24 + 1);
-  if (!s) return NULL;
-  size_t o = 0;
-  s[0] = 0;
-  for (int64_t i = 0; i < n; ++i)
-    o += (size_t)sprintf(s + o, "%s%.9g", i ? "," : "", (double)x[i]);
-  return s;
-}
-
-int cli_model_keys_from_dataset(const cli_ctx *ctx, msc_options *opts, const msc_dataset *ds) {
-  int32_t nm = msc_dataset_modality_count(ds);
-  int rc = set_int(opts, "modality.count", nm);
-  const char *encoder = cli_str(ctx, "encoder", NULL);
-  const char *stats = cli_str(ctx, "stats", "auto");
-  int64_t stats_samples = cli_int(ctx, "stats_samples", 256);
-  for (int32_t i = 0; rc == EXIT_OK && i < nm; ++i) {
+/* What `mosaic -v` says before the library computes statistics, and the message of
+ * --stats published, as they were when the tool derived the keys itself: probes
+ * msc_dataset_stats for each modality whose normalisation is not given. */
+static int stats_notes(const cli_ctx *ctx, const msc_options *opts, const msc_dataset *ds,
+                       int32_t mode, int64_t stats_samples) {
+  for (int32_t i = 0; i < msc_dataset_modality_count(ds); ++i) {
     char key[64];
-    int64_t bands = 0, size = 0;
-    msc_status st = msc_dataset_modality_shape(ds, i, &bands, &size);
-    if (st != MSC_OK) return cli_lib_error(st, "dataset modality %d", (int)i);
-    snprintf(key, sizeof key, "modality.%d.name", (int)i);
-    rc = set_str(opts, key, msc_dataset_modality_name(ds, i));
-    snprintf(key, sizeof key, "modality.%d.bands", (int)i);
-    if (rc == EXIT_OK) rc = set_int(opts, key, bands);
-    snprintf(key, sizeof key, "modality.%d.size", (int)i);
-    if (rc == EXIT_OK) rc = set_int(opts, key, size);
-    if (rc == EXIT_OK && encoder) {
-      snprintf(key, sizeof key, "modality.%d.encoder", (int)i);
-      rc = set_str(opts, key, encoder);
-    }
-    /* Normalisation, unless given: published statistics, else computed ones. */
     int32_t mean_set = 0, std_set = 0;
     snprintf(key, sizeof key, "modality.%d.mean", (int)i);
     msc_options_is_set(opts, key, &mean_set);
     snprintf(key, sizeof key, "modality.%d.std", (int)i);
     msc_options_is_set(opts, key, &std_set);
-    if (rc != EXIT_OK || (mean_set && std_set)) continue;
-    float *mean = malloc((size_t)bands * sizeof(float)), *sd = malloc((size_t)bands * sizeof(float));
-    if (!mean || !sd) {
-      free(mean), free(sd);
-      return cli_error("out of memory");
-    }
+    if (mean_set && std_set) continue;
+    int64_t bands = 0, size = 0;
+    msc_status st = msc_dataset_modality_shape(ds, i, &bands, &size);
+    if (st != MSC_OK) return cli_lib_error(st, "dataset modality %d", (int)i);
     st = MSC_E_NOT_FOUND;
-    if (strcmp(stats, "computed") != 0) st = msc_dataset_stats(ds, i, mean, sd, (size_t)bands);
-    if (st != MSC_OK && strcmp(stats, "published") == 0) {
-      free(mean), free(sd);
-      return cli_lib_error(st, "--stats published");
+    if (mode != MSC_STATS_COMPUTED) {
+      float *buf = malloc(2 * (size_t)bands * sizeof(float));
+      if (!buf) return cli_error("out of memory");
+      st = msc_dataset_stats(ds, i, buf, buf + bands, (size_t)bands);
+      free(buf);
     }
-    if (st != MSC_OK) {
-      if (ctx->verbosity > 0)
-        cli_note("computing the normalisation of %s from %lld samples",
-                 msc_dataset_modality_name(ds, i), (long long)stats_samples);
-      st = msc_dataset_compute_stats(ds, i, stats_samples, mean, sd, (size_t)bands);
-      if (st != MSC_OK) {
-        free(mean), free(sd);
-        return cli_lib_error(st, "normalisation statistics of %s",
-                             msc_dataset_modality_name(ds, i));
-      }
-      for (int64_t b = 0; b < bands; ++b)
-        if (!(sd[b] > 1e-6f)) sd[b] = 1.0f; /* a constant band */
-    }
-    char *ms = join_floats(mean, bands), *ss = join_floats(sd, bands);
-    free(mean), free(sd);
-    if (!ms || !ss) {
-      free(ms), free(ss);
-      return cli_error("out of memory");
-    }
-    snprintf(key, sizeof key, "modality.%d.mean", (int)i);
-    if (!mean_set) rc = set_str(opts, key, ms);
-    snprintf(key, sizeof key, "modality.%d.std", (int)i);
-    if (rc == EXIT_OK && !std_set) rc = set_str(opts, key, ss);
-    free(ms), free(ss);
+    if (st != MSC_OK && mode == MSC_STATS_PUBLISHED) return cli_lib_error(st, "--stats published");
+    if (st != MSC_OK && ctx->verbosity > 0)
+      cli_note("computing the normalisation of %s from %lld samples",
+               msc_dataset_modality_name(ds, i), (long long)stats_samples);
   }
+  return EXIT_OK;
+}
+
+int cli_model_keys_from_dataset(const cli_ctx *ctx, msc_options *opts, const msc_dataset *ds) {
+  const char *encoder = cli_str(ctx, "encoder", NULL);
+  const char *stats = cli_str(ctx, "stats", "auto");
+  int64_t stats_samples = cli_int(ctx, "stats_samples", 256);
+  int32_t mode = strcmp(stats, "published") == 0  ? MSC_STATS_PUBLISHED
+                 : strcmp(stats, "computed") == 0 ? MSC_STATS_COMPUTED
+                                                  : MSC_STATS_AUTO;
+  for (int32_t i = 0; encoder && i < msc_dataset_modality_count(ds); ++i) {
+    char key[64];
+    snprintf(key, sizeof key, "modality.%d.encoder", (int)i);
+    msc_status st = msc_options_set_string(opts, key, encoder);
+    if (st != MSC_OK) return cli_lib_error(st, "option %s", key);
+  }
+  int rc = stats_notes(ctx, opts, ds, mode, stats_samples);
   if (rc != EXIT_OK) return rc;
-  int64_t c = msc_dataset_class_count(ds);
-  rc = set_int(opts, "classes", c);
-  size_t len = 1;
-  for (int64_t k = 0; k < c; ++k) len += strlen(msc_dataset_class_name(ds, k)) + 1;
-  char *names = malloc(len);
-  if (!names) return cli_error("out of memory");
-  names[0] = 0;
-  for (int64_t k = 0; k < c; ++k) {
-    if (k) strcat(names, ";");
-    strcat(names, msc_dataset_class_name(ds, k));
+  msc_status st = msc_options_from_dataset(opts, ds, mode, stats_samples);
+  if (st != MSC_OK) {
+    const char *msg = msc_last_error();
+    return cli_error("%s", msg[0] ? msg : msc_status_string(st));
   }
-  if (rc == EXIT_OK) rc = set_str(opts, "class_names", names);
-  free(names);
-  return rc;
+  return EXIT_OK;
 }
 
 int cli_load_model(const cli_ctx *ctx, const char *path, msc_model **out) {

@@ -131,6 +131,8 @@ static void put_default(FILE *out, int32_t i) {
   const char *def = msci_options_key_default(i);
   if (msci_opt_table[i].def_fn != NULL) {
     put_text(out, def); /* a description of how it is computed */
+  } else if (def[0] == '\0' && msci_options_key_type(i) == MSCI_OPT_FLOATS) {
+    fputs("none", out);
   } else if (def[0] == '\0') {
     fputs("`\"\"` (empty)", out);
   } else {
@@ -190,9 +192,9 @@ static const char k_intro[] =
     "\n"
     "An `msc_options` handle holds typed key/value settings: the model configuration for\n"
     "`msc_model_create`, the run-time settings (`backend`, `threads`) for `msc_model_load`, and\n"
-    "training. This page lists every key the library knows; each has a type (int, float or\n"
-    "string), a default and a rule for valid values, and a key that is not set holds its\n"
-    "default.\n"
+    "training. This page lists every key the library knows; each has a type (int, float,\n"
+    "string, or floats: a list of floats), a default and a rule for valid values, and a key\n"
+    "that is not set holds its default.\n"
     "\n"
     "## Setting options\n"
     "\n"
@@ -200,8 +202,17 @@ static const char k_intro[] =
     "  key; an int value is accepted for a float key. An unknown key is `MSC_E_NOT_FOUND`; a\n"
     "  value of another type or outside the key's rule is `MSC_E_INVALID_ARGUMENT`, with a\n"
     "  message naming the key and the rule. The handle is unchanged on error.\n"
+    "- `msc_options_set_floats` sets a floats key (`modality.#.mean`, `modality.#.std`) to an\n"
+    "  array of floats; NaN, infinities and values outside the key's rule are refused. A\n"
+    "  floats key also takes its text form with `msc_options_set_string`: numbers separated\n"
+    "  by `,` (`\"1.5, -2e3\"`, `\"\"` for none), each read in the C locale and rounded to\n"
+    "  float. `msc_options_get_floats` reads the values, `msc_options_get_string` the text\n"
+    "  (values set as floats are written with `%.9g`, which reads back as the same float).\n"
     "- `msc_options_get_*` read a key (its value, else its default); `msc_options_is_set`\n"
     "  says whether it was set explicitly.\n"
+    "- `msc_options_from_dataset` sets the keys a dataset determines: the modalities (count,\n"
+    "  names, bands, size), `classes`, `class_names` and, unless set already, the\n"
+    "  normalisation (`modality.#.mean`/`std`, published or computed statistics).\n"
     "- `msc_options_from_json` applies a JSON object. Nested objects join keys with `.`\n"
     "  (`{\"proj\": {\"dim\": 64}}` sets `proj.dim`); an array of objects sets `<key>.count`\n"
     "  and `<key>.<i>.*` (`{\"modality\": [{\"name\": \"s2\", \"bands\": 12}]}` sets\n"

@@ -46,7 +46,7 @@ extern "C" {
 
 /** Version of the header the program was compiled against. Since 0.1.0. */
 #define MSC_VERSION_MAJOR 0
-#define MSC_VERSION_MINOR 1
+#define MSC_VERSION_MINOR 2
 #define MSC_VERSION_PATCH 0
 /** One number for comparisons: MAJOR*10000 + MINOR*100 + PATCH. Since 0.1.0. */
 #define MSC_VERSION_NUMBER \
@@ -193,9 +193,10 @@ MSC_API msc_status msc_backend_select(const char *request, const char **chosen);
 /*
  * An msc_options handle holds typed key/value settings: the model configuration for
  * msc_model_create, run-time settings for msc_model_load. New keys never change the
- * ABI. Every key has a type (int, float or string), a default, and a rule for valid
- * values; setting an unknown key, a value of the wrong type or an invalid value is an
- * error whose message names the key. docs/options.md lists every key; the main ones:
+ * ABI. Every key has a type (int, float, string, or floats: a list of floats), a
+ * default, and a rule for valid values; setting an unknown key, a value of the wrong
+ * type or an invalid value is an error whose message names the key. docs/options.md
+ * lists every key; the main ones:
  *
  *  run time
  *   backend            string  "auto"   "auto", "cpu", "cuda" or a module's name
@@ -207,8 +208,8 @@ MSC_API msc_status msc_backend_select(const char *request, const char **chosen);
  *   modality.i.bands   int     2, 12    input channels, 1..64
  *   modality.i.size    int     120      patch height = width in pixels, 8..4096
  *   modality.i.encoder string  resnet18 "resnet18", "resnet34", "resnet50", "tiny"
- *   modality.i.mean    string  ""       per-band means, comma-separated ("" = 0)
- *   modality.i.std     string  ""       per-band standard deviations ("" = 1)
+ *   modality.i.mean    floats  none     per-band means (none: 0), one per band
+ *   modality.i.std     floats  none     per-band standard deviations > 0 (none: 1)
  *   modality.i.stem_width, .stem_kernel, .stem_stride, .maxpool (0/1),
  *   modality.i.block ("basic"/"bottleneck"), .widths ("64,128,256,512"),
  *   modality.i.depths ("2,2,2,2"): override the encoder preset's architecture.
@@ -241,7 +242,9 @@ MSC_API void msc_options_free(msc_options *opts);
 
 /**
  * Sets an integer, floating-point or string key (see the list above). A string value
- * is copied. An int value is accepted for a float key.
+ * is copied. An int value is accepted for a float key. A floats key also takes its
+ * text form with msc_options_set_string: numbers separated by ',' ("1.5, -2e3"; ""
+ * for none), each read in the C locale and rounded to float, the text kept as given.
  * Returns MSC_OK; MSC_E_NOT_FOUND for an unknown key; MSC_E_INVALID_ARGUMENT for NULL
  * arguments, a key of another type, or a value outside the key's valid range (the
  * message names the key and the rule). The handle is unchanged on error.
@@ -251,6 +254,19 @@ MSC_API msc_status msc_options_set_int(msc_options *opts, const char *key, int64
 MSC_API msc_status msc_options_set_float(msc_options *opts, const char *key, double value);
 MSC_API msc_status msc_options_set_string(msc_options *opts, const char *key,
                                           const char *value);
+
+/**
+ * Sets a floats key (a list of floats, e.g. "modality.0.mean") to values[0..n); n = 0
+ * (values may then be NULL) sets the empty list, which stands for the default. The
+ * values are copied. msc_options_get_string and msc_options_to_json then give the text
+ * form, each value written with "%.9g" (which reads back as the same float).
+ * Returns MSC_OK; MSC_E_NOT_FOUND for an unknown key; MSC_E_INVALID_ARGUMENT for NULL
+ * opts or key, NULL values with n > 0, a key of another type, more than 1024 values,
+ * a NaN or infinite value, or one outside the key's rule (std: > 0); the message names
+ * the key and the value. The handle is unchanged on error. Since 0.2.0.
+ */
+MSC_API msc_status msc_options_set_floats(msc_options *opts, const char *key,
+                                          const float *values, size_t n);
 
 /**
  * Reads a key: the value set, else its default. For strings, buf receives up to cap-1
@@ -269,6 +285,17 @@ MSC_API msc_status msc_options_get_string(const msc_options *opts, const char *k
                                           char *buf, size_t cap, size_t *len);
 
 /**
+ * Reads a floats key: the values set (or parsed from the text set), else its default.
+ * *n receives the number of values; when it is at most cap they are written to
+ * out[0..*n), so a call with cap = 0 (out may then be NULL) asks for the count.
+ * Returns MSC_OK; MSC_E_NOT_FOUND for an unknown key; MSC_E_INVALID_ARGUMENT for a key
+ * of another type, NULL opts, key or n, or NULL out with cap > 0;
+ * MSC_E_BUFFER_TOO_SMALL when cap < *n (*n is set, out is untouched). Since 0.2.0.
+ */
+MSC_API msc_status msc_options_get_floats(const msc_options *opts, const char *key,
+                                          float *out, size_t cap, size_t *n);
+
+/**
  * Whether key has been set explicitly: *out = 1 if so, 0 if it holds its default.
  * Returns MSC_OK, MSC_E_NOT_FOUND or MSC_E_INVALID_ARGUMENT. Since 0.1.0.
  */
@@ -280,7 +307,8 @@ MSC_API msc_status msc_options_is_set(const msc_options *opts, const char *key,
  * the setters. Nested objects join keys with '.' ({"proj": {"dim": 64}} sets
  * "proj.dim"); an array of objects sets "<key>.count" and "<key>.<i>.*"
  * ({"modality": [{"name": "s2", "bands": 12}]}); an array of numbers becomes a
- * comma-separated string and an array of strings a ';'-separated one.
+ * comma-separated string (integers as such, other numbers with "%.9g": the text form
+ * of a floats key) and an array of strings a ';'-separated one.
  * The whole document is checked before anything is applied: on error opts is
  * unchanged and the message names the key (or the line and column of a syntax error).
  * Returns MSC_OK, MSC_E_BAD_FORMAT (not JSON), MSC_E_NOT_FOUND (unknown key),
@@ -599,6 +627,33 @@ MSC_API msc_status msc_dataset_stats(const msc_dataset *ds, int32_t i, float *me
 MSC_API msc_status msc_dataset_compute_stats(const msc_dataset *ds, int32_t i,
                                              int64_t max_samples, float *mean, float *std,
                                              size_t cap);
+
+/* Where msc_options_from_dataset takes the normalisation statistics from (the stats
+ * argument). Values are part of the ABI. Since 0.2.0. */
+#define MSC_STATS_AUTO 0      /**< the published ones where the dataset has them, else computed */
+#define MSC_STATS_PUBLISHED 1 /**< only the published ones (msc_dataset_stats) */
+#define MSC_STATS_COMPUTED 2  /**< always computed (msc_dataset_compute_stats) */
+
+/**
+ * Sets the model keys that the dataset ds determines in opts, so that msc_model_create
+ * builds a model for it: "modality.count"; per modality i "modality.i.name", ".bands"
+ * and ".size"; "classes" and "class_names"; and the normalisation "modality.i.mean"
+ * and ".std" (as floats) unless opts holds them already. The statistics are the
+ * published ones (stats = MSC_STATS_PUBLISHED), computed by msc_dataset_compute_stats
+ * over stats_samples samples (0: all; MSC_STATS_COMPUTED), or the published ones where
+ * the dataset has them and computed ones elsewhere (MSC_STATS_AUTO). A computed band
+ * whose standard deviation is at most 1e-6 (a constant band) gets std 1. Other keys
+ * (encoder, heads, training) are left as they are.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL opts or ds, an unknown stats value,
+ * stats_samples < 0, a dataset value the options refuse); with MSC_STATS_PUBLISHED,
+ * MSC_E_NOT_FOUND when a modality has no published statistics; the errors of
+ * msc_dataset_compute_stats (reading the samples), each with a message naming the
+ * modality; MSC_E_OUT_OF_MEMORY. opts is unchanged on error. Reads samples only to
+ * compute statistics. Not thread-safe for opts (one thread per handle); ds may be used
+ * by other threads. Since 0.2.0.
+ */
+MSC_API msc_status msc_options_from_dataset(msc_options *opts, const msc_dataset *ds,
+                                            int32_t stats, int64_t stats_samples);
 
 /* ------------------------------------------------------------------------------ */
 /* Data loader                                                                     */

@@ -143,3 +143,28 @@ def test_loader_in_a_collected_cycle(synth_dir):
         del ds, ld
         gc.collect()
         assert not fin_ds.alive and not fin_ld.alive
+
+
+def test_options_from_dataset(synth_dir):
+    with mosaic.Dataset(synth_dir, "bigearthnet-v2", split="all") as ds:
+        mean, std = ds.compute_stats("s2", 4)
+        # The synthetic S2 bands include B01 and B09, which have no published statistics.
+        with pytest.raises(mosaic.NotFoundError, match="published statistics of s2"):
+            mosaic.Options.from_dataset(ds, BEN_TINY, stats="published")
+        with mosaic.Options.from_dataset(ds, BEN_TINY, stats="auto", stats_samples=4) as o:
+            assert o["modality.count"] == 2
+            assert o["modality.0.name"] == "s1" and o["modality.1.name"] == "s2"
+            assert o["modality.1.bands"] == 12 and o["modality.1.size"] == 120
+            assert o["classes"] == 19 and o["class_names"].split(";") == list(ds.class_names)
+            assert o["modality.0.encoder"] == "tiny"  # the options given are kept
+            assert np.array_equal(np.float32(o["modality.1.mean"]), mean)
+            s1_mean, _ = ds.stats("s1")  # published for S1
+            assert np.array_equal(np.float32(o["modality.0.mean"]), s1_mean)
+            with mosaic.Model.create(o) as model:
+                assert model.modalities == ds.modalities
+        # Normalisation keys already set are kept.
+        with mosaic.Options.from_dataset(ds, {"modality.0.std": [2.0, 3.0]},
+                                         stats="computed", stats_samples=2) as o:
+            assert o["modality.0.std"] == [2.0, 3.0]
+        with pytest.raises(mosaic.InvalidArgumentError):
+            mosaic.Options.from_dataset(ds, stats="sometimes")

@@ -255,3 +255,35 @@ def test_reset_classifier(tmp_path, tiny_model):
             assert not np.array_equal(other.predict(s1=s1, s2=s2), before)
             other.reset_classifier(5)
             np.testing.assert_array_equal(other.predict(s1=s1, s2=s2), before)
+
+
+def test_options_floats():
+    o = mosaic.Options()
+    assert o.key_type("modality.0.mean") == "floats"
+    assert o["modality.0.mean"] == [] and "modality.0.mean" not in o
+    # Lists and arrays of numbers go in as float32 values (msc_options_set_floats).
+    o["modality.0.mean"] = [1.5, -2, 0.1]
+    assert o["modality.0.mean"] == [1.5, -2.0, float(np.float32(0.1))]
+    assert o.to_dict() == {"modality.0.mean": "1.5,-2,0.100000001"}  # "%.9g" text form
+    o.set_floats("modality.0.std", np.array([5.116, 5.464], dtype=np.float32))
+    assert o.get_floats("modality.0.std") == [float(np.float32(5.116)),
+                                              float(np.float32(5.464))]
+    # The text form still works, and reads back as floats.
+    o["modality.1.std"] = "1, 2e-3"
+    assert o["modality.1.std"] == [1.0, float(np.float32(2e-3))]
+    # A JSON round trip gives the same float32 bits.
+    again = mosaic.Options.from_json(o.to_json())
+    assert np.array_equal(np.float32(again["modality.0.mean"]), np.float32([1.5, -2, 0.1]))
+    # Validation: NaN, std <= 0, wrong key types, unknown keys.
+    with pytest.raises(mosaic.InvalidArgumentError, match="value 2 \\(nan\\)"):
+        o["modality.0.mean"] = [1.0, float("nan")]
+    with pytest.raises(mosaic.InvalidArgumentError, match="is not > 0"):
+        o["modality.0.std"] = [1.0, 0.0]
+    with pytest.raises(mosaic.InvalidArgumentError, match="not a list of numbers"):
+        o.set_floats("classes", [1.0])
+    with pytest.raises(mosaic.NotFoundError):
+        o.set_floats("modality.9.mean", [1.0])
+    assert o.get_floats("modality.0.std") == [float(np.float32(5.116)),
+                                              float(np.float32(5.464))]  # unchanged
+    o.close()
+    again.close()

@@ -241,11 +241,13 @@ def _option_items(options, kwargs, default_prefix=None):
 class Options(_Handle):
     """Typed key/value settings (msc_options): Options({"proj.dim": 64}, classes=4).
 
-    Values: int, float, str, bool (as 0/1), a list of numbers (a comma-separated
-    string) or of strings (';'-separated). Nested dicts join keys with '.', a list of
-    dicts sets "<key>.count" and "<key>.<i>.*" (as msc_options_from_json). Mapping
-    access: opts["proj.dim"], opts["proj.dim"] = 64, "proj.dim" in opts (set
-    explicitly), opts.to_dict() / opts.to_json() (the keys set).
+    Values: int, float, str, bool (as 0/1), a list of numbers (for a floats key such as
+    "modality.0.mean" the float32 values themselves, msc_options_set_floats; for other
+    keys a comma-separated string) or of strings (';'-separated). Nested dicts join keys
+    with '.', a list of dicts sets "<key>.count" and "<key>.<i>.*" (as
+    msc_options_from_json). Mapping access: opts["proj.dim"], opts["proj.dim"] = 64,
+    "proj.dim" in opts (set explicitly), opts.to_dict() / opts.to_json() (the keys set).
+    A floats key reads back as a list of floats.
     """
 
     _free = _ffi.msc_options_free
@@ -273,6 +275,55 @@ class Options(_Handle):
         o.apply_json(text)
         return o
 
+    @classmethod
+    def from_dataset(cls, dataset, options=None, stats="auto", stats_samples=256, **kwargs):
+        """A model configuration for a Dataset (msc_options_from_dataset): the options
+        given (a dict, Options or JSON, and keyword arguments), then the keys the dataset
+        determines: modalities (count, names, bands, size), classes, class names and,
+        where not given, the normalisation: stats "published" (msc_dataset_stats),
+        "computed" (over stats_samples samples, 0: all) or "auto" (published where the
+        dataset has them, else computed)."""
+        o = cls(options, **kwargs)
+        try:
+            o.set_from_dataset(dataset, stats=stats, stats_samples=stats_samples)
+        except BaseException:
+            o.close()
+            raise
+        return o
+
+    def set_from_dataset(self, dataset, stats="auto", stats_samples=256):
+        """Sets the keys that a Dataset determines (see from_dataset); all or nothing."""
+        modes = {"auto": _ffi.MSC_STATS_AUTO, "published": _ffi.MSC_STATS_PUBLISHED,
+                 "computed": _ffi.MSC_STATS_COMPUTED}
+        if stats not in modes:
+            raise InvalidArgumentError("stats: expected one of auto, published, computed, "
+                                       "got %r" % (stats,))
+        if not isinstance(dataset, Dataset):
+            raise InvalidArgumentError("dataset: expected a mosaic.Dataset, got %s"
+                                       % type(dataset).__name__)
+        check(_ffi.msc_options_from_dataset(self._handle(), dataset._handle(), modes[stats],
+                                            int(stats_samples)))
+        return self
+
+    def set_floats(self, key, values):
+        """Sets a floats key ("modality.0.mean") to a sequence or array of numbers,
+        stored as float32 (msc_options_set_floats)."""
+        a = _arrays.as_input(values, "float32", key, ndim=1)
+        check(_ffi.msc_options_set_floats(self._handle(), _encode(key, "option key"),
+                                          a.ptr, a.size))
+
+    def get_floats(self, key):
+        """The values of a floats key as a list of Python floats (float32 values)."""
+        h, k = self._handle(), _encode(key, "option key")
+        n = ctypes.c_size_t()
+        st = _ffi.msc_options_get_floats(h, k, None, 0, ctypes.byref(n))
+        if st != _ffi.MSC_E_BUFFER_TOO_SMALL:
+            check(st)
+            return []
+        buf = (ctypes.c_float * n.value)()
+        check(_ffi.msc_options_get_floats(h, k, buf, n.value, ctypes.byref(n)))
+        return [float(v) for v in buf]
+
     def update(self, options=None, _prefix=None, **kwargs):
         for key, value in _option_items(options, kwargs, _prefix):
             self.set(key, value)
@@ -283,6 +334,11 @@ class Options(_Handle):
         k = _encode(key, "option key")
         if isinstance(value, bool):
             value = int(value)
+        if not isinstance(value, (str, bytes)) and (
+                isinstance(value, (list, tuple)) or hasattr(value, "__array__")
+                or isinstance(value, memoryview)) and self.key_type(key) == "floats":
+            self.set_floats(key, value)
+            return
         if isinstance(value, (list, tuple)):
             if all(isinstance(v, str) for v in value):
                 value = ";".join(value)
@@ -308,8 +364,12 @@ class Options(_Handle):
                                        % (key, type(value).__name__))
 
     def key_type(self, key):
-        """"int", "float" or "string"; NotFoundError for an unknown key."""
+        """"int", "float", "string" or "floats"; NotFoundError for an unknown key."""
         h, k = self._handle(), _encode(key, "option key")
+        n = ctypes.c_size_t()
+        if _ffi.msc_options_get_floats(h, k, None, 0, ctypes.byref(n)) in (
+                _ffi.MSC_OK, _ffi.MSC_E_BUFFER_TOO_SMALL):
+            return "floats"
         if _ffi.msc_options_get_int(h, k, ctypes.byref(ctypes.c_int64())) == _ffi.MSC_OK:
             return "int"
         if _ffi.msc_options_get_float(h, k, ctypes.byref(ctypes.c_double())) == _ffi.MSC_OK:
@@ -332,6 +392,8 @@ class Options(_Handle):
             v = ctypes.c_double()
             check(_ffi.msc_options_get_float(h, k, ctypes.byref(v)))
             return v.value
+        if t == "floats":
+            return self.get_floats(key)
         return _get_string(_ffi.msc_options_get_string, h, k)
 
     def is_set(self, key):

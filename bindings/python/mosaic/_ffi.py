@@ -15,7 +15,7 @@ from ._loader import load_library as _load_library
 
 # The version of the header these bindings were generated from.
 HEADER_VERSION_MAJOR = 0
-HEADER_VERSION_MINOR = 1
+HEADER_VERSION_MINOR = 2
 HEADER_VERSION_PATCH = 0
 
 # --------------------------------------------------------------------------------------
@@ -24,10 +24,10 @@ HEADER_VERSION_PATCH = 0
 
 #: Version of the header the program was compiled against. Since 0.1.0.
 MSC_VERSION_MAJOR = 0
-MSC_VERSION_MINOR = 1
+MSC_VERSION_MINOR = 2
 MSC_VERSION_PATCH = 0
 #: One number for comparisons: MAJOR*10000 + MINOR*100 + PATCH. Since 0.1.0.
-MSC_VERSION_NUMBER = 100
+MSC_VERSION_NUMBER = 200
 #: Success.
 MSC_OK = 0
 #: A NULL pointer, bad value or bad option.
@@ -62,6 +62,12 @@ MSC_LOG_ERROR = 0
 MSC_LOG_WARNING = 1
 MSC_LOG_INFO = 2
 MSC_LOG_DEBUG = 3
+#: the published ones where the dataset has them, else computed
+MSC_STATS_AUTO = 0
+#: only the published ones (msc_dataset_stats)
+MSC_STATS_PUBLISHED = 1
+#: always computed (msc_dataset_compute_stats)
+MSC_STATS_COMPUTED = 2
 #: h_f: concatenated encoder features (D_f)
 MSC_EMBED_FUSED = 0
 #: ẑ_f: unit-norm fused projection (P)
@@ -210,6 +216,16 @@ FUNCTIONS = (
     ('msc_options_set_string', msc_status,
      (ctypes.POINTER(msc_options), ctypes.c_char_p, ctypes.c_char_p,),
      ('opts', 'key', 'value',)),
+    # msc_status msc_options_set_floats(msc_options *opts, const char *key, const float
+    # *values, size_t n);
+    ('msc_options_set_floats', msc_status,
+     (
+         ctypes.POINTER(msc_options),
+         ctypes.c_char_p,
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.c_size_t,
+     ),
+     ('opts', 'key', 'values', 'n',)),
     # msc_status msc_options_get_int(const msc_options *opts, const char *key, int64_t
     # *out);
     ('msc_options_get_int', msc_status,
@@ -231,6 +247,17 @@ FUNCTIONS = (
          ctypes.POINTER(ctypes.c_size_t),
      ),
      ('opts', 'key', 'buf', 'cap', 'len',)),
+    # msc_status msc_options_get_floats(const msc_options *opts, const char *key, float
+    # *out, size_t cap, size_t *n);
+    ('msc_options_get_floats', msc_status,
+     (
+         ctypes.POINTER(msc_options),
+         ctypes.c_char_p,
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.c_size_t,
+         ctypes.POINTER(ctypes.c_size_t),
+     ),
+     ('opts', 'key', 'out', 'cap', 'n',)),
     # msc_status msc_options_is_set(const msc_options *opts, const char *key, int32_t
     # *out);
     ('msc_options_is_set', msc_status,
@@ -455,6 +482,16 @@ FUNCTIONS = (
          ctypes.c_size_t,
      ),
      ('ds', 'i', 'max_samples', 'mean', 'std', 'cap',)),
+    # msc_status msc_options_from_dataset(msc_options *opts, const msc_dataset *ds,
+    # int32_t stats, int64_t stats_samples);
+    ('msc_options_from_dataset', msc_status,
+     (
+         ctypes.POINTER(msc_options),
+         ctypes.POINTER(msc_dataset),
+         ctypes.c_int32,
+         ctypes.c_int64,
+     ),
+     ('opts', 'ds', 'stats', 'stats_samples',)),
     # msc_status msc_loader_create(msc_dataset *ds, int64_t batch_size, uint64_t seed,
     # int32_t workers, int32_t drop_last, msc_loader **out);
     ('msc_loader_create', msc_status,

@@ -1,6 +1,8 @@
 /*
- * cuda_internal.h — shared pieces of the CUDA backend module (libmosaic-cuda.so). Every
- * CUDA, cuBLAS and cuDNN call of the project lives in this folder.
+ * cuda_internal.h — shared pieces of the CUDA backend module (libmosaic-cuda.so; layer:
+ * CUDA backend, which includes only the backend contract of the core: backend.h,
+ * backend_op.h, loss_core.h, optim_core.h). Every CUDA, cuBLAS and cuDNN call of the
+ * project lives in this folder.
  *
  * Layout policy: unlike the oneDNN backend, tensors are always plain row-major (NCHW),
  * which is what cuDNN's NCHW descriptors, cuBLAS (through transposition) and the own
@@ -30,6 +32,7 @@
 #include <cudnn.h>
 
 #include "backend.h"
+#include "backend_op.h"
 
 /* The host services given at init (error messages, logging). */
 extern const mbk_host *cuda_host;
@@ -139,28 +142,9 @@ msc_status cu_tensor_expect(const mbk_tensor *t, int32_t ndim, const int64_t *di
 msc_status cu_tensor_zero(mbk_tensor *t, int32_t ndim, const int64_t *dims);
 
 /* ---- ops ------------------------------------------------------------------------------- */
-typedef struct cu_op_vt {
-  const char *name;
-  int32_t n_in_fwd, n_out_fwd, n_in_bwd, n_out_bwd; /* -1: variable (concat) */
-  msc_status (*forward)(mbk_op *op, int32_t training, mbk_tensor *const *in,
-                        mbk_tensor *const *out);
-  msc_status (*backward)(mbk_op *op, mbk_tensor *const *in, mbk_tensor *const *out);
-  void (*destroy)(mbk_op *op);
-} cu_op_vt;
-
-struct mbk_op {
-  mbk_ctx *ctx;
-  mbk_op_desc desc;
-  const cu_op_vt *vt;
-  int32_t trained; /* a training forward has run: backward may use its state */
-};
-
-/* Allocates a zeroed op of size bytes and fills the common header. */
-msc_status cu_op_alloc(mbk_ctx *ctx, const mbk_op_desc *d, const cu_op_vt *vt, size_t size,
-                       mbk_op **out);
-/* Input logical dims of the op (from its description). */
-int32_t cu_op_in_dims(const mbk_op_desc *d, int64_t *dims);
-
+/* Every op starts with struct mbk_op and has an mbk_op_vt (backend_op.h); they are made
+ * with mbk_op_alloc(cuda_host, "cuda", ...) and find their input shape with
+ * mbk_op_in_dims (backend.h). Their arguments were checked by the core's frame. */
 msc_status cu_conv_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
 msc_status cu_bnorm_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
 msc_status cu_maxpool_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);

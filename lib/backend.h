@@ -94,6 +94,13 @@ typedef msc_status (*mbk_fail_fn)(msc_status code, const char *fmt, ...)
 #endif
     ;
 
+/* Returns the status of expr from the calling function when it is not MSC_OK. */
+#define MBK_TRY(expr)                                                                  \
+  do {                                                                                 \
+    msc_status mbk_st_ = (expr);                                                       \
+    if (mbk_st_ != MSC_OK) return mbk_st_;                                             \
+  } while (0)
+
 /* Services of the core a backend may use; passed to the module's init function. */
 typedef struct mbk_host {
   uint32_t api_version; /* MBK_API_VERSION of the core */

@@ -27,11 +27,6 @@
 #include "loss_core.h"
 #include "loss_rows.h"
 
-#define TRY(expr)                                                                      \
-  do {                                                                                 \
-    msc_status st_ = (expr);                                                           \
-    if (st_ != MSC_OK) return st_;                                                     \
-  } while (0)
 
 /* Below this much arithmetic a parallel region costs more than it saves. */
 #define PAR_MIN_WORK 65536.0
@@ -205,15 +200,15 @@ static double sum_serial(const double *v, int64_t n) {
 msc_status mbk_loss_rows_ntxent(mbk_fail_fn fail, const float *za, const float *zb, int64_t n, int64_t d, float tau,
                             double *loss, float *grad_a, float *grad_b) {
   static const char T[] = "NT-Xent";
-  TRY(check_ptr(fail, T, "za", za));
-  TRY(check_ptr(fail, T, "zb", zb));
-  TRY(check_ptr(fail, T, "loss", loss));
-  TRY(check_dim(fail, T, "n", n));
-  TRY(check_dim(fail, T, "d", d));
-  TRY(check_extent(fail, T, "n × d", n, d, 2 * sizeof(float)));
-  TRY(check_tau(fail, T, tau));
-  TRY(check_finite(fail, T, "za", za, n, d));
-  TRY(check_finite(fail, T, "zb", zb, n, d));
+  MBK_TRY(check_ptr(fail, T, "za", za));
+  MBK_TRY(check_ptr(fail, T, "zb", zb));
+  MBK_TRY(check_ptr(fail, T, "loss", loss));
+  MBK_TRY(check_dim(fail, T, "n", n));
+  MBK_TRY(check_dim(fail, T, "d", d));
+  MBK_TRY(check_extent(fail, T, "n × d", n, d, 2 * sizeof(float)));
+  MBK_TRY(check_tau(fail, T, tau));
+  MBK_TRY(check_finite(fail, T, "za", za, n, d));
+  MBK_TRY(check_finite(fail, T, "zb", zb, n, d));
 
   const int64_t k = 2 * n;
   size_t total = 0;
@@ -221,7 +216,7 @@ msc_status mbk_loss_rows_ntxent(mbk_fail_fn fail, const float *za, const float *
   int ok = add_doubles(&total, k, d) && add_doubles(&total, np, 1) &&
            add_doubles(&total, k, k) && add_doubles(&total, k, d) && add_doubles(&total, k, 2);
   double *buf;
-  TRY(alloc_doubles(fail, T, total, ok, &buf));
+  MBK_TRY(alloc_doubles(fail, T, total, ok, &buf));
   double *zhat = buf, *panel = zhat + k * d, *s = panel + np, *gz = s + k * k,
          *norm = gz + k * d, *lrow = norm + k;
 
@@ -263,15 +258,15 @@ msc_status mbk_loss_rows_ntxent(mbk_fail_fn fail, const float *za, const float *
 msc_status mbk_loss_rows_infonce(mbk_fail_fn fail, const float *zp, const float *zq, int64_t n, int64_t d, float tau,
                              double *loss, float *grad_p, float *grad_q) {
   static const char T[] = "InfoNCE";
-  TRY(check_ptr(fail, T, "zp", zp));
-  TRY(check_ptr(fail, T, "zq", zq));
-  TRY(check_ptr(fail, T, "loss", loss));
-  TRY(check_dim(fail, T, "n", n));
-  TRY(check_dim(fail, T, "d", d));
-  TRY(check_extent(fail, T, "n × d", n, d, 2 * sizeof(float)));
-  TRY(check_tau(fail, T, tau));
-  TRY(check_finite(fail, T, "zp", zp, n, d));
-  TRY(check_finite(fail, T, "zq", zq, n, d));
+  MBK_TRY(check_ptr(fail, T, "zp", zp));
+  MBK_TRY(check_ptr(fail, T, "zq", zq));
+  MBK_TRY(check_ptr(fail, T, "loss", loss));
+  MBK_TRY(check_dim(fail, T, "n", n));
+  MBK_TRY(check_dim(fail, T, "d", d));
+  MBK_TRY(check_extent(fail, T, "n × d", n, d, 2 * sizeof(float)));
+  MBK_TRY(check_tau(fail, T, tau));
+  MBK_TRY(check_finite(fail, T, "zp", zp, n, d));
+  MBK_TRY(check_finite(fail, T, "zq", zq, n, d));
 
   size_t total = 0;
   /* p̂, q̂ (n×d each), panels, S and T (n×n each), ∂p, ∂q, norms and row losses. */
@@ -280,7 +275,7 @@ msc_status mbk_loss_rows_infonce(mbk_fail_fn fail, const float *zp, const float 
            add_doubles(&total, 2 * n, n) && add_doubles(&total, 2 * n, d) &&
            add_doubles(&total, 2 * n, 2);
   double *buf;
-  TRY(alloc_doubles(fail, T, total, ok, &buf));
+  MBK_TRY(alloc_doubles(fail, T, total, ok, &buf));
   double *ph = buf, *qh = ph + n * d, *panel = qh + n * d, *s = panel + np, *st = s + n * n,
          *gp = st + n * n, *gq = gp + n * d, *norm = gq + n * d, *lrow = norm + 2 * n;
 
@@ -338,17 +333,17 @@ msc_status mbk_loss_rows_mulsupcon(mbk_fail_fn fail, const float *e, const uint8
                                int64_t c, float tau, int32_t per_anchor_weight, double *loss,
                                float *grad) {
   static const char T[] = "MulSupCon";
-  TRY(check_ptr(fail, T, "e", e));
-  TRY(check_ptr(fail, T, "y", y));
-  TRY(check_ptr(fail, T, "loss", loss));
-  TRY(check_dim(fail, T, "k", k));
-  TRY(check_dim(fail, T, "d", d));
-  TRY(check_dim(fail, T, "c", c));
-  TRY(check_extent(fail, T, "k × d", k, d, sizeof(float)));
-  TRY(check_extent(fail, T, "k × c", k, c, 1));
-  TRY(check_tau(fail, T, tau));
-  TRY(check_labels(fail, T, "y", y, k, c, NULL));
-  TRY(check_finite(fail, T, "e", e, k, d));
+  MBK_TRY(check_ptr(fail, T, "e", e));
+  MBK_TRY(check_ptr(fail, T, "y", y));
+  MBK_TRY(check_ptr(fail, T, "loss", loss));
+  MBK_TRY(check_dim(fail, T, "k", k));
+  MBK_TRY(check_dim(fail, T, "d", d));
+  MBK_TRY(check_dim(fail, T, "c", c));
+  MBK_TRY(check_extent(fail, T, "k × d", k, d, sizeof(float)));
+  MBK_TRY(check_extent(fail, T, "k × c", k, c, 1));
+  MBK_TRY(check_tau(fail, T, tau));
+  MBK_TRY(check_labels(fail, T, "y", y, k, c, NULL));
+  MBK_TRY(check_finite(fail, T, "e", e, k, d));
 
   size_t total = 0;
   /* ê (k×d), panels, S (k×k), ∂e (k×d), norms, row losses, weights; inv_pos (c). */
@@ -357,7 +352,7 @@ msc_status mbk_loss_rows_mulsupcon(mbk_fail_fn fail, const float *e, const uint8
            add_doubles(&total, k, k) && add_doubles(&total, k, d) &&
            add_doubles(&total, k, 3) && add_doubles(&total, c, 1);
   double *buf;
-  TRY(alloc_doubles(fail, T, total, ok, &buf));
+  MBK_TRY(alloc_doubles(fail, T, total, ok, &buf));
   double *zhat = buf, *panel = zhat + k * d, *s = panel + np, *gz = s + k * k,
          *norm = gz + k * d, *lrow = norm + k, *w = lrow + k, *inv_pos = w + k;
 
@@ -400,14 +395,14 @@ msc_status mbk_loss_rows_mulsupcon(mbk_fail_fn fail, const float *e, const uint8
 msc_status mbk_loss_rows_bce(mbk_fail_fn fail, const float *logits, const uint8_t *y, int64_t n, int64_t c,
                          const uint8_t *row_mask, double *loss, float *grad) {
   static const char T[] = "BCE";
-  TRY(check_ptr(fail, T, "logits", logits));
-  TRY(check_ptr(fail, T, "y", y));
-  TRY(check_ptr(fail, T, "loss", loss));
-  TRY(check_dim(fail, T, "n", n));
-  TRY(check_dim(fail, T, "c", c));
-  TRY(check_extent(fail, T, "n × c", n, c, sizeof(float)));
-  TRY(check_labels(fail, T, "y", y, n, c, row_mask));
-  TRY(check_finite(fail, T, "logits", logits, n, c));
+  MBK_TRY(check_ptr(fail, T, "logits", logits));
+  MBK_TRY(check_ptr(fail, T, "y", y));
+  MBK_TRY(check_ptr(fail, T, "loss", loss));
+  MBK_TRY(check_dim(fail, T, "n", n));
+  MBK_TRY(check_dim(fail, T, "c", c));
+  MBK_TRY(check_extent(fail, T, "n × c", n, c, sizeof(float)));
+  MBK_TRY(check_labels(fail, T, "y", y, n, c, row_mask));
+  MBK_TRY(check_finite(fail, T, "logits", logits, n, c));
 
   int64_t kept = 0;
   for (int64_t i = 0; i < n; ++i) kept += !row_mask || row_mask[i];
@@ -417,7 +412,7 @@ msc_status mbk_loss_rows_bce(mbk_fail_fn fail, const float *logits, const uint8_
     return MSC_OK;
   }
   double *lrow;
-  TRY(alloc_doubles(fail, T, (size_t)n, 1, &lrow));
+  MBK_TRY(alloc_doubles(fail, T, (size_t)n, 1, &lrow));
   const double scale = 1.0 / ((double)kept * (double)c);
 #pragma omp parallel for schedule(static) if ((double)n * (double)c >= PAR_MIN_WORK)
   for (int64_t i = 0; i < n; ++i) {

@@ -189,12 +189,8 @@ static msc_status cpu_ctx_create(const mbk_ctx_params *params, mbk_ctx **out) {
 /* ---- ops ------------------------------------------------------------------------------ */
 /* The core's frame has validated the description and the arguments (backend.h). */
 
-static const mbk_op_create_fn cpu_creators[MBK_OP_COUNT_] = {
-    [MBK_OP_CONV2D] = cpu_conv_create,     [MBK_OP_BATCHNORM] = cpu_bnorm_create,
-    [MBK_OP_RELU] = cpu_relu_create,       [MBK_OP_MAXPOOL] = cpu_maxpool_create,
-    [MBK_OP_GAVGPOOL] = cpu_gavgpool_create, [MBK_OP_LINEAR] = cpu_linear_create,
-    [MBK_OP_ADD] = cpu_add_create,         [MBK_OP_CONCAT] = cpu_concat_create,
-};
+#define CPU_CREATOR(kind) cpu_##kind##_create,
+static const mbk_op_create_fn cpu_creators[MBK_OP_COUNT_] = {NULL, MBK_OP_KINDS(CPU_CREATOR)};
 
 static msc_status cpu_op_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   return mbk_op_create_by_type(cpu_host, "cpu", cpu_creators, ctx, d, out);

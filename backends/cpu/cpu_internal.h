@@ -83,11 +83,7 @@ msc_status cpu_dnnl_fail(dnnl_status_t s, const char *what);
     dnnl_status_t s_ = (call);                                                         \
     if (s_ != dnnl_success) return cpu_dnnl_fail(s_, (what));                          \
   } while (0)
-#define CPU_CHECK(expr)                                                                \
-  do {                                                                                 \
-    msc_status st_ = (expr);                                                           \
-    if (st_ != MSC_OK) return st_;                                                     \
-  } while (0)
+#define CPU_CHECK(expr) MBK_TRY(expr)
 
 /* ---- memory descriptors ------------------------------------------------------------ */
 /* Plain row-major layout for ndim 1, 2 or 4. */
@@ -139,14 +135,10 @@ void *cpu_aligned_alloc(size_t bytes);
 /* Every op starts with struct mbk_op and has an mbk_op_vt (backend_op.h); they are made
  * with mbk_op_alloc(cpu_host, "cpu", ...) and find their input shape with
  * mbk_op_in_dims (backend.h). Their arguments were checked by the core's frame. */
-msc_status cpu_conv_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cpu_bnorm_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cpu_maxpool_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cpu_gavgpool_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cpu_relu_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cpu_add_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cpu_linear_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cpu_concat_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
+/* cpu_conv_create, cpu_bnorm_create, ... cpu_concat_create (cpu_conv.c, cpu_bnorm.c,
+ * cpu_eltwise.c, cpu_pool.c, cpu_linear.c, cpu_concat.c). */
+#define CPU_DECLARE_CREATE(kind) MBK_OP_DECLARE_CREATE(cpu, kind)
+MBK_OP_KINDS(CPU_DECLARE_CREATE)
 
 /* The backend's entry (same contract as a module's init; the registry calls it). */
 msc_status mbk_cpu_init(const mbk_host *host, const mbk_iface **out);

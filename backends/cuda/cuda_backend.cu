@@ -186,7 +186,8 @@ static msc_status cu_ctx_create(const mbk_ctx_params *params, mbk_ctx **out) {
 /* The core's frame has validated the description and the arguments (backend.h); this
  * part only selects the device and orders the op's tensors between streams. */
 
-static mbk_op_create_fn cu_creators[MBK_OP_COUNT_];
+#define CU_CREATOR(kind) cu_##kind##_create,
+static const mbk_op_create_fn cu_creators[MBK_OP_COUNT_] = {NULL, MBK_OP_KINDS(CU_CREATOR)};
 
 static msc_status cu_op_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   CU_CHECK(cu_enter(ctx));
@@ -257,14 +258,6 @@ extern "C" msc_status msc_backend_module_init(const mbk_host *host, const mbk_if
   /* Another init (the module opened twice) must not blank a table already in use. */
   if (g_iface.api_version == MBK_API_VERSION) return MSC_OK;
   /* Filled here rather than by a C++ initializer list: member order stays explicit. */
-  cu_creators[MBK_OP_CONV2D] = cu_conv_create;
-  cu_creators[MBK_OP_BATCHNORM] = cu_bnorm_create;
-  cu_creators[MBK_OP_RELU] = cu_relu_create;
-  cu_creators[MBK_OP_MAXPOOL] = cu_maxpool_create;
-  cu_creators[MBK_OP_GAVGPOOL] = cu_gavgpool_create;
-  cu_creators[MBK_OP_LINEAR] = cu_linear_create;
-  cu_creators[MBK_OP_ADD] = cu_add_create;
-  cu_creators[MBK_OP_CONCAT] = cu_concat_create;
   g_iface.struct_size = sizeof(mbk_iface);
   g_iface.name = "cuda";
   g_iface.probe = cu_probe;

@@ -45,11 +45,7 @@ msc_status cu_rt_fail(cudaError_t e, const char *what);
 msc_status cu_blas_fail(cublasStatus_t s, const char *what);
 msc_status cu_dnn_fail(cudnnStatus_t s, const char *what);
 
-#define CU_CHECK(expr)                                                                 \
-  do {                                                                                 \
-    msc_status st_ = (expr);                                                           \
-    if (st_ != MSC_OK) return st_;                                                     \
-  } while (0)
+#define CU_CHECK(expr) MBK_TRY(expr)
 #define CU_RT(call, what)                                                              \
   do {                                                                                 \
     cudaError_t e_ = (call);                                                           \
@@ -145,14 +141,10 @@ msc_status cu_tensor_zero(mbk_tensor *t, int32_t ndim, const int64_t *dims);
 /* Every op starts with struct mbk_op and has an mbk_op_vt (backend_op.h); they are made
  * with mbk_op_alloc(cuda_host, "cuda", ...) and find their input shape with
  * mbk_op_in_dims (backend.h). Their arguments were checked by the core's frame. */
-msc_status cu_conv_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cu_bnorm_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cu_maxpool_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cu_gavgpool_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cu_relu_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cu_add_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cu_concat_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cu_linear_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
+/* cu_conv_create, cu_bnorm_create, ... cu_concat_create (cuda_conv.cu, cuda_bnorm.cu,
+ * cuda_eltwise.cu, cuda_pool.cu, cuda_linear.cu, cuda_concat.cu). */
+#define CU_DECLARE_CREATE(kind) MBK_OP_DECLARE_CREATE(cu, kind)
+MBK_OP_KINDS(CU_DECLARE_CREATE)
 
 /* ---- shared kernels (cuda_eltwise.cu) ------------------------------------------------------ */
 /* Threads per block of the element-wise kernels, and the grid for count elements. */

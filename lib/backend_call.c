@@ -76,7 +76,8 @@ msc_status msci_be_op_create(const mbk_iface *be, mbk_ctx *ctx, const mbk_op_des
   msc_status st = mbk_op_desc_validate(desc, why, sizeof why);
   if (st != MSC_OK) return msci_fail(st, "%s: %s", be_name(be), why);
   msci_be_op *op = calloc(1, sizeof *op);
-  if (!op) return msci_fail(MSC_E_OUT_OF_MEMORY, "%s: %s op", be_name(be), mbk_op_name(desc->type));
+  if (!op)
+    return msci_fail(MSC_E_OUT_OF_MEMORY, "%s: %s op", be_name(be), mbk_op_name(desc->type));
   op->be = be;
   op->desc = *desc;
   st = be->op_create(ctx, &op->desc, &op->op);

@@ -33,7 +33,8 @@
 
 /* ---- validation ----------------------------------------------------------------------- */
 
-static msc_status check_ptr(mbk_fail_fn fail, const char *term, const char *name, const void *p) {
+static msc_status check_ptr(mbk_fail_fn fail, const char *term, const char *name,
+                            const void *p) {
   if (!p) return fail(MSC_E_INVALID_ARGUMENT, "%s: %s is NULL", term, name);
   return MSC_OK;
 }
@@ -46,8 +47,8 @@ static msc_status check_dim(mbk_fail_fn fail, const char *term, const char *name
 }
 
 /* rows × cols elements of elem bytes must be addressable. */
-static msc_status check_extent(mbk_fail_fn fail, const char *term, const char *what, int64_t rows, int64_t cols,
-                               size_t elem) {
+static msc_status check_extent(mbk_fail_fn fail, const char *term, const char *what,
+                               int64_t rows, int64_t cols, size_t elem) {
   if (rows > (int64_t)(PTRDIFF_MAX / elem) / cols)
     return fail(MSC_E_INVALID_ARGUMENT, "%s: %s = %lld × %lld is too large", term, what,
                      (long long)rows, (long long)cols);
@@ -61,8 +62,8 @@ static msc_status check_tau(mbk_fail_fn fail, const char *term, float tau) {
   return MSC_OK;
 }
 
-static msc_status check_finite(mbk_fail_fn fail, const char *term, const char *name, const float *x,
-                               int64_t rows, int64_t cols) {
+static msc_status check_finite(mbk_fail_fn fail, const char *term, const char *name,
+                               const float *x, int64_t rows, int64_t cols) {
   int64_t count = rows * cols;
   for (int64_t i = 0; i < count; ++i)
     if (!isfinite(x[i]))
@@ -73,8 +74,8 @@ static msc_status check_finite(mbk_fail_fn fail, const char *term, const char *n
 }
 
 /* Labels of the rows kept by mask (NULL: all) must be 0 or 1. */
-static msc_status check_labels(mbk_fail_fn fail, const char *term, const char *name, const uint8_t *y,
-                               int64_t rows, int64_t c, const uint8_t *mask) {
+static msc_status check_labels(mbk_fail_fn fail, const char *term, const char *name,
+                               const uint8_t *y, int64_t rows, int64_t c, const uint8_t *mask) {
   for (int64_t i = 0; i < rows; ++i) {
     if (mask && !mask[i]) continue;
     for (int64_t t = 0; t < c; ++t)
@@ -100,7 +101,8 @@ static int add_doubles(size_t *total, int64_t a, int64_t b) {
   return 1;
 }
 
-static msc_status alloc_doubles(mbk_fail_fn fail, const char *term, size_t count, int ok, double **out) {
+static msc_status alloc_doubles(mbk_fail_fn fail, const char *term, size_t count, int ok,
+                                double **out) {
   *out = ok ? malloc(count * sizeof(double)) : NULL;
   if (!*out)
     return fail(MSC_E_OUT_OF_MEMORY, "%s: out of memory for the scratch (%s%zu doubles)",
@@ -172,8 +174,8 @@ static void grad_rows(const double *g, const double *keys, double *panel, int64_
 }
 
 /* Every value of g must fit in a float (it can overflow only for tiny τ and ‖z‖). */
-static msc_status check_grad_range(mbk_fail_fn fail, const char *term, const char *name, const double *g,
-                                   int64_t rows, int64_t cols) {
+static msc_status check_grad_range(mbk_fail_fn fail, const char *term, const char *name,
+                                   const double *g, int64_t rows, int64_t cols) {
   int64_t count = rows * cols;
   for (int64_t i = 0; i < count; ++i)
     if (!(fabs(g[i]) <= (double)FLT_MAX))
@@ -197,8 +199,9 @@ static double sum_serial(const double *v, int64_t n) {
 
 /* ---- NT-Xent ---------------------------------------------------------------------------- */
 
-msc_status mbk_loss_rows_ntxent(mbk_fail_fn fail, const float *za, const float *zb, int64_t n, int64_t d, float tau,
-                            double *loss, float *grad_a, float *grad_b) {
+msc_status mbk_loss_rows_ntxent(mbk_fail_fn fail, const float *za, const float *zb, int64_t n,
+                                int64_t d, float tau, double *loss, float *grad_a,
+                                float *grad_b) {
   static const char T[] = "NT-Xent";
   MBK_TRY(check_ptr(fail, T, "za", za));
   MBK_TRY(check_ptr(fail, T, "zb", zb));
@@ -255,8 +258,9 @@ msc_status mbk_loss_rows_ntxent(mbk_fail_fn fail, const float *za, const float *
 
 /* ---- InfoNCE ---------------------------------------------------------------------------- */
 
-msc_status mbk_loss_rows_infonce(mbk_fail_fn fail, const float *zp, const float *zq, int64_t n, int64_t d, float tau,
-                             double *loss, float *grad_p, float *grad_q) {
+msc_status mbk_loss_rows_infonce(mbk_fail_fn fail, const float *zp, const float *zq, int64_t n,
+                                 int64_t d, float tau, double *loss, float *grad_p,
+                                 float *grad_q) {
   static const char T[] = "InfoNCE";
   MBK_TRY(check_ptr(fail, T, "zp", zp));
   MBK_TRY(check_ptr(fail, T, "zq", zq));
@@ -329,9 +333,9 @@ msc_status mbk_loss_rows_infonce(mbk_fail_fn fail, const float *zp, const float 
 
 /* ---- MulSupCon -------------------------------------------------------------------------- */
 
-msc_status mbk_loss_rows_mulsupcon(mbk_fail_fn fail, const float *e, const uint8_t *y, int64_t k, int64_t d,
-                               int64_t c, float tau, int32_t per_anchor_weight, double *loss,
-                               float *grad) {
+msc_status mbk_loss_rows_mulsupcon(mbk_fail_fn fail, const float *e, const uint8_t *y,
+                                   int64_t k, int64_t d, int64_t c, float tau,
+                                   int32_t per_anchor_weight, double *loss, float *grad) {
   static const char T[] = "MulSupCon";
   MBK_TRY(check_ptr(fail, T, "e", e));
   MBK_TRY(check_ptr(fail, T, "y", y));
@@ -392,8 +396,8 @@ msc_status mbk_loss_rows_mulsupcon(mbk_fail_fn fail, const float *e, const uint8
 
 /* ---- BCE -------------------------------------------------------------------------------- */
 
-msc_status mbk_loss_rows_bce(mbk_fail_fn fail, const float *logits, const uint8_t *y, int64_t n, int64_t c,
-                         const uint8_t *row_mask, double *loss, float *grad) {
+msc_status mbk_loss_rows_bce(mbk_fail_fn fail, const float *logits, const uint8_t *y, int64_t n,
+                             int64_t c, const uint8_t *row_mask, double *loss, float *grad) {
   static const char T[] = "BCE";
   MBK_TRY(check_ptr(fail, T, "logits", logits));
   MBK_TRY(check_ptr(fail, T, "y", y));

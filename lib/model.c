@@ -120,7 +120,8 @@ void msc_model_free(msc_model *m) {
     msci_exec_free(m, e);
   }
   if (m->be) {
-    for (int32_t i = 0; i < m->graph.n_params; ++i) msci_be_tensor_free(m->be, m->graph.params[i].t);
+    for (int32_t i = 0; i < m->graph.n_params; ++i)
+      msci_be_tensor_free(m->be, m->graph.params[i].t);
     msci_be_ctx_free(m->be, m->ctx);
   }
   pthread_mutex_destroy(&m->pool_lock);

@@ -18,7 +18,8 @@ void msci_exec_free(const msc_model *m, msci_exec *e) {
   }
   for (int32_t i = 0; e->acc_ops && i < m->graph.n_nodes; ++i) msci_be_op_free(e->acc_ops[i]);
   for (int32_t i = 0; i < e->n_gpool; ++i) msci_be_tensor_free(be, e->gpool[i]);
-  for (int32_t i = 0; e->pgrad && i < m->graph.n_params; ++i) msci_be_tensor_free(be, e->pgrad[i]);
+  for (int32_t i = 0; e->pgrad && i < m->graph.n_params; ++i)
+    msci_be_tensor_free(be, e->pgrad[i]);
   free(e->grad);
   free(e->has_grad);
   free(e->gpool);
@@ -73,7 +74,8 @@ static msc_status exec_create(msc_model *m, int64_t n, int32_t training, msci_ex
     if (!e->grad || !e->has_grad || !e->gpool || !e->gfree || !e->acc_ops || !e->pgrad ||
         !e->pgrad_valid)
       st = msci_fail(MSC_E_OUT_OF_MEMORY, "training executor");
-    for (int32_t i = 0; st == MSC_OK && i < np; ++i) st = msci_be_tensor_create(be, e->ctx, &e->pgrad[i]);
+    for (int32_t i = 0; st == MSC_OK && i < np; ++i)
+      st = msci_be_tensor_create(be, e->ctx, &e->pgrad[i]);
   }
   for (int32_t i = 0; st == MSC_OK && i < m->cfg.n_mod; ++i)
     st = msci_be_tensor_create(be, e->ctx, &e->input[i]);

@@ -322,8 +322,8 @@ static msc_status zero_grad_of(msc_model *m, msci_exec *e, int32_t node, int64_t
 /* One term on the backend: value into *value, weight × gradient into the nodes' grads. */
 static msc_status term(msc_model *m, msci_exec *e, mbk_loss_desc *d, int32_t node,
                        int32_t node2, double *value) {
-  return msci_be_loss(m->be, e->ctx, d, e->act[node], node2 >= 0 ? e->act[node2] : NULL, value,
-                     e->grad[node], node2 >= 0 ? e->grad[node2] : NULL);
+  return msci_be_loss(m->be, e->ctx, d, e->act[node], node2 >= 0 ? e->act[node2] : NULL,
+                      value, e->grad[node], node2 >= 0 ? e->grad[node2] : NULL);
 }
 
 static msc_status compute_objective(msc_model *m, msci_exec *e, const objective *o,

@@ -112,11 +112,7 @@ typedef struct mbk_host {
 #endif
       ;
   /* Sets the calling thread's msc_last_error() message and returns code. */
-  msc_status (*fail)(msc_status code, const char *fmt, ...)
-#if defined(__GNUC__)
-      __attribute__((format(printf, 2, 3)))
-#endif
-      ;
+  mbk_fail_fn fail;
 } mbk_host;
 
 typedef enum mbk_op_type {

@@ -79,7 +79,8 @@ msc_status mbk_loss_desc_validate(const mbk_loss_desc *d, const mbk_tensor *x,
     msg = "loss: unknown loss type";
   else if (!x || !value || !grad || (d->type == MBK_LOSS_INFONCE && (!x2 || !grad2)))
     msg = "loss: NULL argument";
-  else if (d->n <= 0 || d->d <= 0 || d->row0 < 0 || (d->type >= MBK_LOSS_MULSUPCON && d->c <= 0))
+  else if (d->n <= 0 || d->d <= 0 || d->row0 < 0 ||
+           (d->type >= MBK_LOSS_MULSUPCON && d->c <= 0))
     msg = "loss: bad sizes";
   else if (d->type == MBK_LOSS_MULSUPCON && (!d->rows || !d->labels))
     msg = "mulsupcon: rows and labels are required";

@@ -170,8 +170,7 @@ static msc_status bnorm_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor
   return copy_param_grad(op, &op->dbeta, out[2]);
 }
 
-static const mbk_op_vt bnorm_vt = {"batchnorm", bnorm_forward, bnorm_backward,
-                                   bnorm_destroy};
+static const mbk_op_vt bnorm_vt = {"batchnorm", bnorm_forward, bnorm_backward, bnorm_destroy};
 
 msc_status cpu_bnorm_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   mbk_op *base;

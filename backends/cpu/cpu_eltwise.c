@@ -85,8 +85,7 @@ static msc_status relu_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor 
   return cpu_prim_exec(base->ctx, &op->bwd, 3, args);
 }
 
-static const mbk_op_vt relu_vt = {"relu", relu_forward, relu_backward,
-                                  elt_destroy};
+static const mbk_op_vt relu_vt = {"relu", relu_forward, relu_backward, elt_destroy};
 
 msc_status cpu_relu_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   return elt_alloc(ctx, d, &relu_vt, out);

@@ -64,14 +64,15 @@ static msc_status run_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tenso
   case MBK_LOSS_NTXENT:
     CPU_CHECK(plain_rows(ctx, x, d->row0 + 2 * d->n, d->d, "x", r1, &a));
     a += d->row0 * d->d;
-    CPU_CHECK(mbk_loss_rows_ntxent(cpu_host->fail, a, a + d->n * d->d, d->n, d->d, d->tau, value, ga, gb));
+    CPU_CHECK(mbk_loss_rows_ntxent(cpu_host->fail, a, a + d->n * d->d, d->n, d->d, d->tau,
+                                   value, ga, gb));
     CPU_CHECK(add_into(grad, x, d->row0, d->n, d->d, ga, d->weight));
     return add_into(grad, x, d->row0 + d->n, d->n, d->d, gb, d->weight);
   case MBK_LOSS_INFONCE:
     CPU_CHECK(plain_rows(ctx, x, d->row0 + d->n, d->d, "x", r1, &a));
     CPU_CHECK(plain_rows(ctx, x2, d->row0 + d->n, d->d, "x2", r2, &b));
-    CPU_CHECK(mbk_loss_rows_infonce(cpu_host->fail, a + d->row0 * d->d, b + d->row0 * d->d, d->n, d->d, d->tau,
-                                value, ga, gb));
+    CPU_CHECK(mbk_loss_rows_infonce(cpu_host->fail, a + d->row0 * d->d, b + d->row0 * d->d,
+                                    d->n, d->d, d->tau, value, ga, gb));
     CPU_CHECK(add_into(grad, x, d->row0, d->n, d->d, ga, d->weight));
     return add_into(grad2, x2, d->row0, d->n, d->d, gb, d->weight);
   case MBK_LOSS_MULSUPCON: {
@@ -82,15 +83,16 @@ static msc_status run_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tenso
                         (int)d->rows[k]);
       memcpy(e + k * d->d, a + (int64_t)d->rows[k] * d->d, (size_t)d->d * sizeof(float));
     }
-    CPU_CHECK(mbk_loss_rows_mulsupcon(cpu_host->fail, e, d->labels, d->n, d->d, d->c, d->tau, d->per_anchor, value,
-                                  ga));
+    CPU_CHECK(mbk_loss_rows_mulsupcon(cpu_host->fail, e, d->labels, d->n, d->d, d->c, d->tau,
+                                      d->per_anchor, value, ga));
     for (int64_t k = 0; k < d->n; ++k)
       CPU_CHECK(add_into(grad, x, d->rows[k], 1, d->d, ga + k * d->d, d->weight));
     return MSC_OK;
   }
   case MBK_LOSS_BCE:
     CPU_CHECK(plain_rows(ctx, x, d->row0 + d->n, d->c, "logits", r1, &a));
-    CPU_CHECK(mbk_loss_rows_bce(cpu_host->fail, a + d->row0 * d->c, d->labels, d->n, d->c, d->row_mask, value, ga));
+    CPU_CHECK(mbk_loss_rows_bce(cpu_host->fail, a + d->row0 * d->c, d->labels, d->n, d->c,
+                                d->row_mask, value, ga));
     return add_into(grad, x, d->row0, d->n, d->c, ga, d->weight);
   default:
     return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: unknown loss type %d", (int)d->type);

@@ -169,10 +169,8 @@ static msc_status pool_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor 
   return cpu_prim_exec(ctx, &op->bwd, n, args);
 }
 
-static const mbk_op_vt maxpool_vt = {"maxpool", pool_forward, pool_backward,
-                                     pool_destroy};
-static const mbk_op_vt gavgpool_vt = {"gavgpool", pool_forward, pool_backward,
-                                      pool_destroy};
+static const mbk_op_vt maxpool_vt = {"maxpool", pool_forward, pool_backward, pool_destroy};
+static const mbk_op_vt gavgpool_vt = {"gavgpool", pool_forward, pool_backward, pool_destroy};
 
 static msc_status pool_create(mbk_ctx *ctx, const mbk_op_desc *d, const mbk_op_vt *vt,
                               int global, mbk_op **out) {

@@ -210,8 +210,7 @@ static void bnorm_destroy(mbk_op *base) {
   free(op);
 }
 
-static const mbk_op_vt bnorm_vt = {"batchnorm", bnorm_forward, bnorm_backward,
-                                  bnorm_destroy};
+static const mbk_op_vt bnorm_vt = {"batchnorm", bnorm_forward, bnorm_backward, bnorm_destroy};
 
 msc_status cu_bnorm_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   mbk_op *base;

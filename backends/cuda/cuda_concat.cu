@@ -71,8 +71,7 @@ static msc_status concat_backward(mbk_op *base, mbk_tensor *const *in,
   return MSC_OK;
 }
 
-static const mbk_op_vt concat_vt = {"concat", concat_forward, concat_backward,
-                                   concat_destroy};
+static const mbk_op_vt concat_vt = {"concat", concat_forward, concat_backward, concat_destroy};
 
 msc_status cu_concat_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   mbk_op *base;

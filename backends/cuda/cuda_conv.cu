@@ -192,8 +192,7 @@ static msc_status conv_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor 
   return MSC_OK;
 }
 
-static const mbk_op_vt conv_vt = {"conv2d", conv_forward, conv_backward,
-                                 conv_destroy};
+static const mbk_op_vt conv_vt = {"conv2d", conv_forward, conv_backward, conv_destroy};
 
 msc_status cu_conv_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   mbk_op *base;

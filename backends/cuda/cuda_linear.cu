@@ -96,8 +96,7 @@ static msc_status linear_backward(mbk_op *base, mbk_tensor *const *in, mbk_tenso
   return MSC_OK;
 }
 
-static const mbk_op_vt linear_vt = {"linear", linear_forward, linear_backward,
-                                   linear_destroy};
+static const mbk_op_vt linear_vt = {"linear", linear_forward, linear_backward, linear_destroy};
 
 msc_status cu_linear_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   CU_CHECK(check_int("linear", d->n, d->c, d->u.linear.out_f));

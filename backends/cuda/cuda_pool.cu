@@ -173,9 +173,8 @@ static void pool_destroy(mbk_op *base) {
 }
 
 static const mbk_op_vt maxpool_vt = {"maxpool", maxpool_forward, maxpool_backward,
-                                    pool_destroy};
-static const mbk_op_vt gavgpool_vt = {"gavgpool", gavg_forward, gavg_backward,
                                      pool_destroy};
+static const mbk_op_vt gavgpool_vt = {"gavgpool", gavg_forward, gavg_backward, pool_destroy};
 
 static msc_status pool_create(mbk_ctx *ctx, const mbk_op_desc *d, const mbk_op_vt *vt,
                               mbk_op **out) {

@@ -303,7 +303,6 @@ static inline const char *mbk_op_name(int32_t type) {
  * description: the table at the top of this file. Returns 0 for an unknown type. */
 static inline int32_t mbk_op_arity(const mbk_op_desc *d, int32_t backward, int32_t *n_in,
                                    int32_t *n_out) {
-  int32_t k = d->u.concat.count;
   int32_t fi, fo, bi, bo; /* forward in/out, backward in/out */
   switch (d->type) {
   case MBK_OP_CONV2D: fi = 3, fo = 1, bi = 3, bo = 3; break;
@@ -313,7 +312,7 @@ static inline int32_t mbk_op_arity(const mbk_op_desc *d, int32_t backward, int32
   case MBK_OP_GAVGPOOL: fi = 1, fo = 1, bi = 1, bo = 1; break;
   case MBK_OP_LINEAR: fi = 3, fo = 1, bi = 3, bo = 3; break;
   case MBK_OP_ADD: fi = 2, fo = 1, bi = 1, bo = 2; break;
-  case MBK_OP_CONCAT: fi = k, fo = 1, bi = 1, bo = k; break;
+  case MBK_OP_CONCAT: fi = d->u.concat.count, fo = 1, bi = 1, bo = d->u.concat.count; break;
   default: return 0;
   }
   *n_in = backward ? bi : fi;

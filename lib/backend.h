@@ -1,5 +1,5 @@
 /*
- * backend.h — the internal, versioned interface between the core and a backend.
+ * backend.h — the contract between the core and a backend (layer: backend contract).
  *
  * The core owns the model graph; a backend owns memory and arithmetic. The built-in
  * CPU backend (backends/cpu) and every loadable module (backends/cuda) implement the
@@ -7,6 +7,12 @@
  * mbk_module_init_fn; the core passes it an mbk_host (services the module may call)
  * and gets back the table. Both sides check MBK_API_VERSION: any change to the layout
  * or meaning of anything in this file bumps it.
+ *
+ * The contract is this header plus the files it names: backend_op.h/.c (the op frame a
+ * backend builds its ops on), loss_core.h, loss_rows.h/.c and optim_core.h (shared
+ * arithmetic), op_desc.c (description and argument checks). They include only
+ * mosaic/mosaic.h, the C library and each other; a backend includes nothing else of the
+ * core (tests/check_layering.sh checks it).
  *
  * Objects:
  *  - mbk_ctx: one backend instance (engine, stream, scratch memory). A context and
@@ -22,6 +28,13 @@
  *  - mbk_op: an operation prepared for one shape (mbk_op_desc), with whatever the
  *    backend caches for it (primitives, reorders, workspaces). Backward uses what the
  *    latest training forward of the same op saved.
+ *
+ * Who checks what: the core reaches a table only through its frame (lib/backend_call.c),
+ * which validates the description at op_create (mbk_op_desc_validate), the argument
+ * counts of every op_forward / op_backward (mbk_op_arity), the entries that must not be
+ * NULL (mbk_op_arg_optional) and the arguments of loss (mbk_loss_desc_validate). A
+ * backend's op functions may rely on all of that; they check only what depends on the
+ * tensors (shapes, saved state).
  *
  * Arguments of op_forward / op_backward, per op type ("in" then "out"; an entry marked
  * optional may be NULL, which skips that input or output):
@@ -50,6 +63,7 @@
  *             bwd in  {dy}                out {da (opt), db (opt)}
  *  CONCAT     fwd in  {x_1..x_k}          out {y}     (along dimension 1, channels)
  *             bwd in  {dy}                out {dx_1..dx_k} (each optional)
+ * mbk_op_arity and mbk_op_arg_optional below are this table in code.
  *
  * Every function returns MSC_OK or an msc_status, after setting the thread's error
  * message through mbk_host.fail (which names the op and the shape).
@@ -75,6 +89,21 @@ typedef struct mbk_ctx mbk_ctx;
 typedef struct mbk_tensor mbk_tensor;
 typedef struct mbk_op mbk_op;
 
+/* The signature of mbk_host.fail: sets the calling thread's msc_last_error() message and
+ * returns code. Shared code of the contract (loss_rows.c) reports errors through one. */
+typedef msc_status (*mbk_fail_fn)(msc_status code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Returns the status of expr from the calling function when it is not MSC_OK. */
+#define MBK_TRY(expr)                                                                  \
+  do {                                                                                 \
+    msc_status mbk_st_ = (expr);                                                       \
+    if (mbk_st_ != MSC_OK) return mbk_st_;                                             \
+  } while (0)
+
 /* Services of the core a backend may use; passed to the module's init function. */
 typedef struct mbk_host {
   uint32_t api_version; /* MBK_API_VERSION of the core */
@@ -86,11 +115,7 @@ typedef struct mbk_host {
 #endif
       ;
   /* Sets the calling thread's msc_last_error() message and returns code. */
-  msc_status (*fail)(msc_status code, const char *fmt, ...)
-#if defined(__GNUC__)
-      __attribute__((format(printf, 2, 3)))
-#endif
-      ;
+  mbk_fail_fn fail;
 } mbk_host;
 
 typedef enum mbk_op_type {
@@ -253,6 +278,84 @@ typedef msc_status (*mbk_module_init_fn)(const mbk_host *host, const mbk_iface *
  * why. Defined in lib/op_desc.c, which every backend module compiles in as well. */
 msc_status mbk_op_desc_validate(const mbk_op_desc *d, char *why, size_t why_len);
 
+/* Checks the arguments of a loss call (see mbk_loss_desc): the pointers a term needs
+ * (x, value, grad; x2 and grad2 for InfoNCE; rows and labels for MulSupCon, labels for
+ * BCE), a known type and positive sizes. MSC_OK, or MSC_E_INVALID_ARGUMENT with the
+ * reason in why. Shapes of the tensors are the backend's to check. In op_desc.c. */
+msc_status mbk_loss_desc_validate(const mbk_loss_desc *d, const mbk_tensor *x,
+                                  const mbk_tensor *x2, const double *value,
+                                  const mbk_tensor *grad, const mbk_tensor *grad2, char *why,
+                                  size_t why_len);
+
+/* Name of an op type in messages ("conv2d", "batchnorm", ...; "op" when unknown). */
+static inline const char *mbk_op_name(int32_t type) {
+  switch (type) {
+  case MBK_OP_CONV2D: return "conv2d";
+  case MBK_OP_BATCHNORM: return "batchnorm";
+  case MBK_OP_RELU: return "relu";
+  case MBK_OP_MAXPOOL: return "maxpool";
+  case MBK_OP_GAVGPOOL: return "gavgpool";
+  case MBK_OP_LINEAR: return "linear";
+  case MBK_OP_ADD: return "add";
+  case MBK_OP_CONCAT: return "concat";
+  default: return "op";
+  }
+}
+
+/* Argument counts of op_forward (backward = 0) or op_backward (backward = 1) for a valid
+ * description: the table at the top of this file. Returns 0 for an unknown type. */
+static inline int32_t mbk_op_arity(const mbk_op_desc *d, int32_t backward, int32_t *n_in,
+                                   int32_t *n_out) {
+  int32_t fi, fo, bi, bo; /* forward in/out, backward in/out */
+  switch (d->type) {
+  case MBK_OP_CONV2D: fi = 3, fo = 1, bi = 3, bo = 3; break;
+  case MBK_OP_BATCHNORM: fi = 5, fo = 1, bi = 3, bo = 3; break;
+  case MBK_OP_RELU: fi = 1, fo = 1, bi = 2, bo = 1; break;
+  case MBK_OP_MAXPOOL: fi = 1, fo = 1, bi = 1, bo = 1; break;
+  case MBK_OP_GAVGPOOL: fi = 1, fo = 1, bi = 1, bo = 1; break;
+  case MBK_OP_LINEAR: fi = 3, fo = 1, bi = 3, bo = 3; break;
+  case MBK_OP_ADD: fi = 2, fo = 1, bi = 1, bo = 2; break;
+  case MBK_OP_CONCAT: fi = d->u.concat.count, fo = 1, bi = 1, bo = d->u.concat.count; break;
+  default: return 0;
+  }
+  *n_in = backward ? bi : fi;
+  *n_out = backward ? bo : fo;
+  return 1;
+}
+
+/* 1 when entry i of the inputs (is_out = 0) or outputs (is_out = 1) of a pass may be
+ * NULL: a bias without desc bias; the parameter and input gradients marked (opt). */
+static inline int32_t mbk_op_arg_optional(const mbk_op_desc *d, int32_t backward,
+                                          int32_t is_out, int32_t i) {
+  if (!backward) {
+    if (is_out) return 0;
+    if (d->type == MBK_OP_CONV2D) return i == 2 && !d->u.conv.bias;
+    if (d->type == MBK_OP_LINEAR) return i == 2 && !d->u.linear.bias;
+    return 0;
+  }
+  if (!is_out) return 0;
+  switch (d->type) {
+  case MBK_OP_CONV2D:
+  case MBK_OP_LINEAR:
+  case MBK_OP_ADD:
+  case MBK_OP_CONCAT: return 1;
+  case MBK_OP_BATCHNORM: return i > 0;
+  default: return 0;
+  }
+}
+
+/* Logical shape of an op's (first) input from its description: fills dims, returns
+ * ndim. For CONCAT, channel count c is the output's; u.concat.c[i] those of input i. */
+static inline int32_t mbk_op_in_dims(const mbk_op_desc *d, int64_t *dims) {
+  dims[0] = d->n;
+  dims[1] = d->c;
+  if (d->ndim == 4) {
+    dims[2] = d->h;
+    dims[3] = d->w;
+  }
+  return d->ndim;
+}
+
 /* Output shape of an op from its description: fills dims, returns ndim (0 if the
  * description is invalid). Shared by the core, the backends and the tests. */
 static inline int32_t mbk_op_out_dims(const mbk_op_desc *d, int64_t *dims) {
@@ -281,13 +384,7 @@ static inline int32_t mbk_op_out_dims(const mbk_op_desc *d, int64_t *dims) {
   case MBK_OP_RELU:
   case MBK_OP_ADD:
   case MBK_OP_CONCAT:
-    dims[0] = d->n;
-    dims[1] = d->c;
-    if (d->ndim == 4) {
-      dims[2] = d->h;
-      dims[3] = d->w;
-    }
-    return d->ndim;
+    return mbk_op_in_dims(d, dims);
   default:
     return 0;
   }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "backend_call.h"
 #include "internal.h"
 #include "model.h"
 
@@ -57,7 +58,7 @@ static msc_status stage_input(msc_model *m, msci_exec *e, int32_t k, const msc_b
     if (at >= 0) return msci_model_nonfinite(m, k, bm, n, at);
   }
   int64_t dims[4] = {b->n, bm->c, bm->h, bm->w};
-  return m->be->tensor_upload(e->input[k], 4, dims, e->stage);
+  return msci_be_tensor_upload(m->be, e->input[k], 4, dims, e->stage);
 }
 
 /* Runs the graph up to t->node for the batch and copies the n × dim result out. */
@@ -77,7 +78,7 @@ static msc_status run(msc_model *m, const msc_batch *b, const target *t, float *
   for (int32_t k = 0; st == MSC_OK && k < m->cfg.n_mod; ++k)
     if (need_input[k]) st = stage_input(m, e, k, b);
   if (st == MSC_OK) st = msci_exec_forward(m, e, e->need);
-  if (st == MSC_OK) st = m->be->tensor_download(e->act[t->node], out, need_len);
+  if (st == MSC_OK) st = msci_be_tensor_download(m->be, e->act[t->node], out, need_len);
   msci_exec_release(m, e);
   return st;
 }

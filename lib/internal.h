@@ -17,11 +17,7 @@
 #endif
 
 /* Returns the status of expr from the calling function when it is not MSC_OK. */
-#define MSCI_TRY(expr)                                                                 \
-  do {                                                                                 \
-    msc_status msci_st_ = (expr);                                                      \
-    if (msci_st_ != MSC_OK) return msci_st_;                                           \
-  } while (0)
+#define MSCI_TRY(expr) MBK_TRY(expr)
 
 /* Sets the calling thread's msc_last_error() message and returns code, so that an
  * error path reads `return msci_fail(MSC_E_SHAPE, "conv2d: x is %dx%d", h, w);`. */

@@ -1,6 +1,8 @@
 /*
  * loss.h — the four MoSAiC loss terms on host float arrays (LOSSES.md), value and exact
- * gradient, used by the training step and by the public msc_loss_* functions.
+ * gradient, used by the public msc_loss_* functions (layer: core). Each is the term of
+ * loss_rows.h (the contract's host driver, shared with the CPU backend) with errors
+ * reported through msci_fail.
  *
  * Common rules:
  *  - Embeddings are the UNNORMALISED projections; each term normalises its rows
@@ -54,28 +56,5 @@ msc_status msci_loss_mulsupcon(const float *e, const uint8_t *y, int64_t k, int6
  * Logits are checked for finiteness in every row. */
 msc_status msci_loss_bce(const float *logits, const uint8_t *y, int64_t n, int64_t c,
                          const uint8_t *row_mask, double *loss, float *grad);
-
-/* A workspace for the terms' scratch: the *_ws forms take their scratch from it, grown
- * when a call needs more and kept, so repeated calls of one size allocate nothing (the
- * training step's backend loss). Zero-initialise it; one thread at a time. */
-typedef struct msci_loss_ws {
-  double *buf;
-  size_t cap; /* doubles */
-} msci_loss_ws;
-void msci_loss_ws_free(msci_loss_ws *ws);
-
-/* The terms above with a workspace (NULL: allocate per call, as the plain forms). */
-msc_status msci_loss_ntxent_ws(msci_loss_ws *ws, const float *za, const float *zb, int64_t n,
-                               int64_t d, float tau, double *loss, float *grad_a,
-                               float *grad_b);
-msc_status msci_loss_infonce_ws(msci_loss_ws *ws, const float *zp, const float *zq, int64_t n,
-                                int64_t d, float tau, double *loss, float *grad_p,
-                                float *grad_q);
-msc_status msci_loss_mulsupcon_ws(msci_loss_ws *ws, const float *e, const uint8_t *y,
-                                  int64_t k, int64_t d, int64_t c, float tau,
-                                  int32_t per_anchor_weight, double *loss, float *grad);
-msc_status msci_loss_bce_ws(msci_loss_ws *ws, const float *logits, const uint8_t *y,
-                            int64_t n, int64_t c, const uint8_t *row_mask, double *loss,
-                            float *grad);
 
 #endif /* MOSAIC_LIB_LOSS_H */

@@ -2,9 +2,11 @@
  * loss_core.h — the per-row numerical core of the MoSAiC loss terms (LOSSES.md):
  * normalisation and its Jacobian, blocks of similarity and gradient rows (a small
  * register-tiled product over packed panels), log-sum-exp softmax cross-entropy rows,
- * the MulSupCon row, the logistic BCE element and row.
+ * the MulSupCon weights and row, the logistic BCE element and row (layer: backend
+ * contract: shared by the core, the CPU backend and the CUDA module).
  *
- * Every function here is a pure function of its arguments: no library calls, no
+ * Every function here (but msci_mulsupcon_weights, which is host-only) runs on the host
+ * and on a device. Each is a pure function of its arguments: no library calls, no
  * allocation, no global state, no error reporting (callers validate first and pass
  * scratch). They are `static inline` in this header rather than defined in a .c file
  * so that the CUDA backend (issue 8) can compile exactly the same code as device code:
@@ -203,6 +205,41 @@ static inline MSCI_HD int64_t msci_mulsupcon_row_count(const uint8_t *y_i, int64
   int64_t r = 0;
   for (int64_t t = 0; t < c; ++t) r += (y_i[t] && inv_pos[t] > 0.0) ? 1 : 0;
   return r;
+}
+
+/*
+ * The host part of MulSupCon, before any row: inv_pos[t] = 1/(n_t − 1) for classes with
+ * n_t >= 2 positives among the k samples (else 0: rows skipped), and the weight w[i] of
+ * every anchor: 1/R, or with per_anchor 1/(|y_i|·K_a) (K_a anchors with at least one
+ * row; |y_i| all of the anchor's labels, skipped rows included); 0 for a sample that is
+ * no anchor. y is k×c (0/1). Returns R, the number of rows (0: w is left at 0 and the
+ * term is 0). Shared by every loss driver (loss_rows.c on the host, the CUDA backend).
+ */
+static inline int64_t msci_mulsupcon_weights(const uint8_t *y, int64_t k, int64_t c,
+                                             int32_t per_anchor, double *inv_pos, double *w) {
+  for (int64_t t = 0; t < c; ++t) inv_pos[t] = 0.0;
+  for (int64_t i = 0; i < k; ++i)
+    for (int64_t t = 0; t < c; ++t) inv_pos[t] += (double)y[i * c + t];
+  for (int64_t t = 0; t < c; ++t) inv_pos[t] = inv_pos[t] >= 2.0 ? 1.0 / (inv_pos[t] - 1.0) : 0.0;
+  /* Rows per anchor: R in all, K_a anchors with at least one row. */
+  int64_t rows = 0, anchors = 0;
+  for (int64_t i = 0; i < k; ++i) {
+    int64_t r = msci_mulsupcon_row_count(y + i * c, c, inv_pos);
+    rows += r;
+    anchors += r > 0;
+    w[i] = (double)r; /* the weights come below, once R and K_a are known */
+  }
+  for (int64_t i = 0; rows > 0 && i < k; ++i) {
+    if (w[i] == 0.0) continue;
+    if (per_anchor) {
+      int64_t labels = 0;
+      for (int64_t t = 0; t < c; ++t) labels += y[i * c + t];
+      w[i] = 1.0 / ((double)labels * (double)anchors);
+    } else {
+      w[i] = 1.0 / (double)rows;
+    }
+  }
+  return rows;
 }
 
 /*

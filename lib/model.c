@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_call.h"
 #include "internal.h"
 #include "model.h"
 #include "options.h"
@@ -119,8 +120,9 @@ void msc_model_free(msc_model *m) {
     msci_exec_free(m, e);
   }
   if (m->be) {
-    for (int32_t i = 0; i < m->graph.n_params; ++i) m->be->tensor_free(m->graph.params[i].t);
-    m->be->ctx_free(m->ctx);
+    for (int32_t i = 0; i < m->graph.n_params; ++i)
+      msci_be_tensor_free(m->be, m->graph.params[i].t);
+    msci_be_ctx_free(m->be, m->ctx);
   }
   pthread_mutex_destroy(&m->pool_lock);
   msci_graph_clear(&m->graph);
@@ -155,9 +157,9 @@ msc_status msci_model_alloc(const msc_options *opts, const msc_options *runtime,
   msc_options_free(defaults);
   if (st == MSC_OK) st = msci_graph_build(&m->cfg, &m->graph);
   mbk_ctx_params p = {sizeof p, m->threads, 0};
-  if (st == MSC_OK) st = m->be->ctx_create(&p, &m->ctx);
+  if (st == MSC_OK) st = msci_be_ctx_create(m->be, &p, &m->ctx);
   for (int32_t i = 0; st == MSC_OK && i < m->graph.n_params; ++i)
-    st = m->be->tensor_create(m->ctx, &m->graph.params[i].t);
+    st = msci_be_tensor_create(m->be, m->ctx, &m->graph.params[i].t);
   if (st != MSC_OK) {
     msc_model_free(m);
     return st;
@@ -213,7 +215,7 @@ static msc_status init_params_matching(msc_model *m, const char *prefix, uint64_
       }
     }
     init_values(p, seed, buf, n);
-    st = m->be->tensor_upload(p->t, p->ndim, p->dims, buf);
+    st = msci_be_tensor_upload(m->be, p->t, p->ndim, p->dims, buf);
     if (st == MSC_OK && t && t->master && t->master[i]) memcpy(t->master[i], buf, n * sizeof(float));
     if (st == MSC_OK && t && t->m1 && t->m1[i]) memset(t->m1[i], 0, n * sizeof(float));
     if (st == MSC_OK && t && t->m2 && t->m2[i]) memset(t->m2[i], 0, n * sizeof(float));
@@ -273,7 +275,7 @@ MSC_API msc_status msc_model_save(const msc_model *m, const char *path) {
       st = msci_fail(MSC_E_OUT_OF_MEMORY, "msc_model_save: %s", p->name);
       break;
     }
-    st = m->be->tensor_download(p->t, data[i], n);
+    st = msci_be_tensor_download(m->be, p->t, data[i], n);
     ts[i] = (msci_st_tensor_in){p->name, p->ndim, p->dims, data[i]};
   }
   if (st == MSC_OK && with_optim && !names) st = msci_fail(MSC_E_OUT_OF_MEMORY, "msc_model_save");
@@ -346,7 +348,7 @@ static msc_status load_params(msc_model *m, const msci_st_file *f, const char *p
       if (!isfinite(buf[k]))
         st = msci_fail(MSC_E_BAD_FORMAT, "%s: tensor '%s' holds a NaN or infinity at %zu", path,
                        p->name, k);
-    if (st == MSC_OK) st = m->be->tensor_upload(p->t, p->ndim, p->dims, buf);
+    if (st == MSC_OK) st = msci_be_tensor_upload(m->be, p->t, p->ndim, p->dims, buf);
     matched++;
   }
   free(buf);

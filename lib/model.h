@@ -15,7 +15,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "backend.h"
+#include "backend_call.h"
 #include "mosaic/mosaic.h"
 
 #define MSCI_MAX_MODALITIES 8
@@ -148,7 +148,7 @@ struct msci_exec {
   int64_t n;
   int32_t training;
   mbk_ctx *ctx;
-  mbk_op **ops;       /* per node, made on first use */
+  msci_be_op **ops;   /* per node, made on first use */
   mbk_tensor **act;   /* per node output: own tensors when training (backward reads
                          them); in inference, borrowed from slots */
   mbk_tensor **slot;  /* inference: tensors shared by nodes whose lifetimes do not
@@ -165,7 +165,7 @@ struct msci_exec {
                             at the widest cut of the backward pass, not its sum) */
   mbk_tensor **gfree;    /* the free ones, a stack */
   int32_t n_gpool, n_gfree, cap_gpool;
-  mbk_op **acc_ops;      /* per node: the ADD op that sums a second gradient in */
+  msci_be_op **acc_ops;  /* per node: the ADD op that sums a second gradient in */
   mbk_tensor **pgrad;    /* per parameter */
   uint8_t *pgrad_valid;  /* pgrad[p] was written in this backward pass */
   int32_t frozen_encoders; /* encoders run in inference mode and get no gradient */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_call.h"
 #include "internal.h"
 #include "model.h"
 
@@ -12,12 +13,13 @@ void msci_exec_free(const msc_model *m, msci_exec *e) {
   if (!e) return;
   const mbk_iface *be = m->be;
   for (int32_t i = 0; i < m->graph.n_nodes; ++i) {
-    if (e->ops) be->op_free(e->ops[i]);
-    if (e->act && e->training) be->tensor_free(e->act[i]);
+    if (e->ops) msci_be_op_free(e->ops[i]);
+    if (e->act && e->training) msci_be_tensor_free(be, e->act[i]);
   }
-  for (int32_t i = 0; e->acc_ops && i < m->graph.n_nodes; ++i) be->op_free(e->acc_ops[i]);
-  for (int32_t i = 0; i < e->n_gpool; ++i) be->tensor_free(e->gpool[i]);
-  for (int32_t i = 0; e->pgrad && i < m->graph.n_params; ++i) be->tensor_free(e->pgrad[i]);
+  for (int32_t i = 0; e->acc_ops && i < m->graph.n_nodes; ++i) msci_be_op_free(e->acc_ops[i]);
+  for (int32_t i = 0; i < e->n_gpool; ++i) msci_be_tensor_free(be, e->gpool[i]);
+  for (int32_t i = 0; e->pgrad && i < m->graph.n_params; ++i)
+    msci_be_tensor_free(be, e->pgrad[i]);
   free(e->grad);
   free(e->has_grad);
   free(e->gpool);
@@ -25,8 +27,8 @@ void msci_exec_free(const msc_model *m, msci_exec *e) {
   free(e->acc_ops);
   free(e->pgrad);
   free(e->pgrad_valid);
-  for (int32_t i = 0; i < e->n_slots; ++i) be->tensor_free(e->slot[i]);
-  for (int32_t i = 0; i < MSCI_MAX_MODALITIES; ++i) be->tensor_free(e->input[i]);
+  for (int32_t i = 0; i < e->n_slots; ++i) msci_be_tensor_free(be, e->slot[i]);
+  for (int32_t i = 0; i < MSCI_MAX_MODALITIES; ++i) msci_be_tensor_free(be, e->input[i]);
   free(e->ops);
   free(e->act);
   free(e->slot);
@@ -37,7 +39,7 @@ void msci_exec_free(const msc_model *m, msci_exec *e) {
   free(e->need);
   free(e->mark);
   for (int32_t i = 0; i < MSCI_EXEC_HOST_SLOTS; ++i) free(e->host[i]);
-  be->ctx_free(e->ctx);
+  msci_be_ctx_free(be, e->ctx);
   free(e);
 }
 
@@ -61,9 +63,9 @@ static msc_status exec_create(msc_model *m, int64_t n, int32_t training, msci_ex
                       ? MSC_OK
                       : msci_fail(MSC_E_OUT_OF_MEMORY, "executor");
   mbk_ctx_params p = {sizeof p, m->threads, 0};
-  if (st == MSC_OK) st = be->ctx_create(&p, &e->ctx);
+  if (st == MSC_OK) st = msci_be_ctx_create(be, &p, &e->ctx);
   for (int32_t i = 0; st == MSC_OK && training && i < nn; ++i)
-    st = be->tensor_create(e->ctx, &e->act[i]);
+    st = msci_be_tensor_create(be, e->ctx, &e->act[i]);
   if (st == MSC_OK && training) {
     int32_t np = m->graph.n_params;
     e->grad = calloc((size_t)nn, sizeof *e->grad);
@@ -78,10 +80,11 @@ static msc_status exec_create(msc_model *m, int64_t n, int32_t training, msci_ex
     if (!e->grad || !e->has_grad || !e->gpool || !e->gfree || !e->acc_ops || !e->pgrad ||
         !e->pgrad_valid)
       st = msci_fail(MSC_E_OUT_OF_MEMORY, "training executor");
-    for (int32_t i = 0; st == MSC_OK && i < np; ++i) st = be->tensor_create(e->ctx, &e->pgrad[i]);
+    for (int32_t i = 0; st == MSC_OK && i < np; ++i)
+      st = msci_be_tensor_create(be, e->ctx, &e->pgrad[i]);
   }
   for (int32_t i = 0; st == MSC_OK && i < m->cfg.n_mod; ++i)
-    st = be->tensor_create(e->ctx, &e->input[i]);
+    st = msci_be_tensor_create(be, e->ctx, &e->input[i]);
   if (st != MSC_OK) {
     msci_exec_free(m, e);
     return st;
@@ -137,7 +140,7 @@ static msc_status assign_slots(msc_model *m, msci_exec *e, const uint8_t *need) 
     if (!need[i]) continue;
     int32_t s = n_free > 0 ? stack[--n_free] : used++;
     if (s >= e->n_slots) {
-      MSCI_TRY(m->be->tensor_create(e->ctx, &e->slot[s]));
+      MSCI_TRY(msci_be_tensor_create(m->be, e->ctx, &e->slot[s]));
       e->n_slots = s + 1;
     }
     owner[i] = s;
@@ -164,7 +167,7 @@ msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need) {
     if (!e->ops[i]) {
       mbk_op_desc d = nd->desc;
       d.n = e->n;
-      MSCI_TRY(be->op_create(e->ctx, &d, &e->ops[i]));
+      MSCI_TRY(msci_be_op_create(be, e->ctx, &d, &e->ops[i]));
     }
     mbk_tensor *in[MBK_MAX_CONCAT + MSCI_MAX_NODE_PARAMS];
     int32_t k = 0;
@@ -174,7 +177,7 @@ msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need) {
     if (nd->desc.type == MBK_OP_CONV2D) in[k++] = NULL;
     /* Frozen encoders run in inference mode: running statistics stay as they are. */
     int32_t training = e->training && !(e->frozen_encoders && i <= g->last_encoder_node);
-    MSCI_TRY(be->op_forward(e->ops[i], training, in, k, &e->act[i], 1));
+    MSCI_TRY(msci_be_op_forward(e->ops[i], training, in, k, &e->act[i], 1));
   }
   return MSC_OK;
 }
@@ -189,7 +192,7 @@ static msc_status gpool_take(msc_model *m, msci_exec *e, mbk_tensor **out) {
   }
   if (e->n_gpool == e->cap_gpool)
     return msci_fail(MSC_E_INTERNAL, "gradient pool exhausted (%d tensors)", (int)e->cap_gpool);
-  MSCI_TRY(m->be->tensor_create(e->ctx, &e->gpool[e->n_gpool]));
+  MSCI_TRY(msci_be_tensor_create(m->be, e->ctx, &e->gpool[e->n_gpool]));
   *out = e->gpool[e->n_gpool++];
   return MSC_OK;
 }
@@ -237,16 +240,16 @@ static msc_status add_pending(msc_model *m, msci_exec *e, int32_t v, mbk_tensor 
   const mbk_iface *be = m->be;
   if (!e->acc_ops[v]) {
     int64_t dims[MBK_MAX_DIMS];
-    int32_t nd = be->tensor_shape(e->grad[v], dims);
+    int32_t nd = msci_be_tensor_shape(be, e->grad[v], dims);
     mbk_op_desc d = {.type = MBK_OP_ADD, .ndim = nd, .n = dims[0], .c = dims[1]};
     d.h = nd == 4 ? dims[2] : 1;
     d.w = nd == 4 ? dims[3] : 1;
-    MSCI_TRY(be->op_create(e->ctx, &d, &e->acc_ops[v]));
+    MSCI_TRY(msci_be_op_create(be, e->ctx, &d, &e->acc_ops[v]));
   }
   mbk_tensor *sum = NULL;
   MSCI_TRY(gpool_take(m, e, &sum));
   mbk_tensor *in[2] = {e->grad[v], extra};
-  MSCI_TRY(be->op_forward(e->acc_ops[v], 0, in, 2, &sum, 1));
+  MSCI_TRY(msci_be_op_forward(e->acc_ops[v], 0, in, 2, &sum, 1));
   gpool_give(e, e->grad[v]);
   gpool_give(e, extra);
   e->grad[v] = sum;
@@ -260,7 +263,6 @@ static int param_trainable(const msc_model *m, const msci_exec *e, int32_t p) {
 }
 
 msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
-  const mbk_iface *be = m->be;
   const msci_graph *g = &m->graph;
   for (int32_t i = g->n_nodes - 1; i >= 0; --i) {
     if (!need[i] || !e->has_grad[i]) continue;
@@ -311,7 +313,7 @@ msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
       MSCI_TRY(gpool_take(m, e, &scratch));
       out[0] = scratch;
     }
-    MSCI_TRY(be->op_backward(e->ops[i], in, n_in, out, n_out));
+    MSCI_TRY(msci_be_op_backward(e->ops[i], in, n_in, out, n_out));
     gpool_give(e, scratch);
     for (int32_t k = 0; k < n_values; ++k) {
       int32_t v = nd->in[k];

@@ -1,6 +1,8 @@
 /*
- * op_desc.c — validation of backend op descriptions, shared by every backend so that a
- * bad description fails the same way (and with the same message) everywhere.
+ * op_desc.c — validation of op descriptions and loss arguments (layer: backend
+ * contract, compiled into the core and into every backend module). The core's frame
+ * (backend_call.c) runs it before a call reaches a backend, so that a bad description
+ * fails the same way (and with the same message) on every backend.
  */
 #include <stdio.h>
 
@@ -64,4 +66,33 @@ msc_status mbk_op_desc_validate(const mbk_op_desc *d, char *why, size_t n) {
     break;
   }
   return MSC_OK;
+}
+
+msc_status mbk_loss_desc_validate(const mbk_loss_desc *d, const mbk_tensor *x,
+                                  const mbk_tensor *x2, const double *value,
+                                  const mbk_tensor *grad, const mbk_tensor *grad2, char *why,
+                                  size_t n) {
+  const char *msg = NULL;
+  if (!d)
+    msg = "loss: the description is NULL";
+  else if (d->type < MBK_LOSS_NTXENT || d->type > MBK_LOSS_BCE)
+    msg = "loss: unknown loss type";
+  else if (!x || !value || !grad || (d->type == MBK_LOSS_INFONCE && (!x2 || !grad2)))
+    msg = "loss: NULL argument";
+  else if (d->n <= 0 || d->d <= 0 || d->row0 < 0 ||
+           (d->type >= MBK_LOSS_MULSUPCON && d->c <= 0))
+    msg = "loss: bad sizes";
+  else if (d->type == MBK_LOSS_MULSUPCON && (!d->rows || !d->labels))
+    msg = "mulsupcon: rows and labels are required";
+  else if (d->type == MBK_LOSS_BCE && !d->labels)
+    msg = "bce: labels are required";
+  if (!msg) return MSC_OK;
+  if (why && n) {
+    if (d)
+      snprintf(why, n, "%s (type %d, n=%lld d=%lld c=%lld row0=%lld)", msg, (int)d->type,
+               (long long)d->n, (long long)d->d, (long long)d->c, (long long)d->row0);
+    else
+      snprintf(why, n, "%s", msg);
+  }
+  return MSC_E_INVALID_ARGUMENT;
 }

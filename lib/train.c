@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "backend_call.h"
 #include "internal.h"
 #include "loss.h"
 #include "options.h"
@@ -76,8 +77,8 @@ void msci_train_free(const msc_model *m, msci_train *t) {
     if (t->m1) free(t->m1[p]);
     if (t->m2) free(t->m2[p]);
     if (t->grad) free(t->grad[p]);
-    if (t->dm1) m->be->tensor_free(t->dm1[p]);
-    if (t->dm2) m->be->tensor_free(t->dm2[p]);
+    if (t->dm1) msci_be_tensor_free(m->be, t->dm1[p]);
+    if (t->dm2) msci_be_tensor_free(m->be, t->dm2[p]);
   }
   free(t->dm1);
   free(t->dm2);
@@ -164,7 +165,7 @@ msc_status msci_train_ensure_ready(msc_model *m) {
     size_t n = (size_t)count_of(pr);
     if (!t->master[p]) t->master[p] = malloc(n * sizeof(float));
     if (!t->master[p]) return msci_fail(MSC_E_OUT_OF_MEMORY, "training state: %s", pr->name);
-    MSCI_TRY(m->be->tensor_download(pr->t, t->master[p], n));
+    MSCI_TRY(msci_be_tensor_download(m->be, pr->t, t->master[p], n));
     if (pr->kind == MSCI_PARAM_BN_MEAN || pr->kind == MSCI_PARAM_BN_VAR) continue;
     if (!t->m1[p]) t->m1[p] = calloc(n, sizeof(float));
     if (!t->m2[p]) t->m2[p] = calloc(n, sizeof(float));
@@ -184,8 +185,8 @@ msc_status msci_train_moments_to_host(const msc_model *m) {
   for (int32_t p = 0; p < m->graph.n_params; ++p) {
     if (!t->dm1[p] || !t->m1[p]) continue;
     size_t n = (size_t)count_of(&m->graph.params[p]);
-    MSCI_TRY(m->be->tensor_download(t->dm1[p], t->m1[p], n));
-    MSCI_TRY(m->be->tensor_download(t->dm2[p], t->m2[p], n));
+    MSCI_TRY(msci_be_tensor_download(m->be, t->dm1[p], t->m1[p], n));
+    MSCI_TRY(msci_be_tensor_download(m->be, t->dm2[p], t->m2[p], n));
   }
   return MSC_OK;
 }
@@ -209,17 +210,17 @@ static msc_status device_moments_ready(msc_model *m) {
     if (!t->m1[p]) continue; /* running statistics */
     int fresh = !t->dm1[p];
     if (fresh) {
-      msc_status st = m->be->tensor_create(m->ctx, &t->dm1[p]);
-      if (st == MSC_OK) st = m->be->tensor_create(m->ctx, &t->dm2[p]);
+      msc_status st = msci_be_tensor_create(m->be, m->ctx, &t->dm1[p]);
+      if (st == MSC_OK) st = msci_be_tensor_create(m->be, m->ctx, &t->dm2[p]);
       if (st != MSC_OK) {
-        m->be->tensor_free(t->dm1[p]), m->be->tensor_free(t->dm2[p]);
+        msci_be_tensor_free(m->be, t->dm1[p]), msci_be_tensor_free(m->be, t->dm2[p]);
         t->dm1[p] = t->dm2[p] = NULL;
         return st;
       }
     }
     if (fresh || !t->dm_valid) {
-      MSCI_TRY(m->be->tensor_upload(t->dm1[p], pr->ndim, pr->dims, t->m1[p]));
-      MSCI_TRY(m->be->tensor_upload(t->dm2[p], pr->ndim, pr->dims, t->m2[p]));
+      MSCI_TRY(msci_be_tensor_upload(m->be, t->dm1[p], pr->ndim, pr->dims, t->m1[p]));
+      MSCI_TRY(msci_be_tensor_upload(m->be, t->dm2[p], pr->ndim, pr->dims, t->m2[p]));
     }
   }
   t->dm_valid = 1;
@@ -270,7 +271,7 @@ static msc_status stage_views(msc_model *m, msci_exec *e, int32_t k, const msc_b
   if (err_pixel >= 0) return msci_model_nonfinite(m, k, bm, err_at, err_pixel);
   if (err != MSC_OK) return msci_fail(err, "modality %s: augmentation failed", mc->name);
   int64_t dims[4] = {views * b->n, bm->c, bm->h, bm->w};
-  return m->be->tensor_upload(e->input[k], 4, dims, e->stage);
+  return msci_be_tensor_upload(m->be, e->input[k], 4, dims, e->stage);
 }
 
 /* ---- the objective ------------------------------------------------------------------------ */
@@ -329,14 +330,14 @@ static msc_status zero_grad_of(msc_model *m, msci_exec *e, int32_t node, int64_t
   mbk_tensor *t = NULL;
   int64_t dims[2] = {rows, cols};
   MSCI_TRY(msci_exec_grad_for(m, e, node, &t));
-  return m->be->tensor_zero(t, 2, dims);
+  return msci_be_tensor_zero(m->be, t, 2, dims);
 }
 
 /* One term on the backend: value into *value, weight × gradient into the nodes' grads. */
 static msc_status term(msc_model *m, msci_exec *e, mbk_loss_desc *d, int32_t node,
                        int32_t node2, double *value) {
-  return m->be->loss(e->ctx, d, e->act[node], node2 >= 0 ? e->act[node2] : NULL, value,
-                     e->grad[node], node2 >= 0 ? e->grad[node2] : NULL);
+  return msci_be_loss(m->be, e->ctx, d, e->act[node], node2 >= 0 ? e->act[node2] : NULL,
+                      value, e->grad[node], node2 >= 0 ? e->grad[node2] : NULL);
 }
 
 static msc_status compute_objective(msc_model *m, msci_exec *e, const objective *o,
@@ -416,7 +417,7 @@ static msc_status restore_running_stats(msc_model *m) {
   for (int32_t p = 0; p < m->graph.n_params; ++p) {
     msci_param *pr = &m->graph.params[p];
     if (pr->kind == MSCI_PARAM_BN_MEAN || pr->kind == MSCI_PARAM_BN_VAR)
-      MSCI_TRY(m->be->tensor_upload(pr->t, pr->ndim, pr->dims, m->train->master[p]));
+      MSCI_TRY(msci_be_tensor_upload(m->be, pr->t, pr->ndim, pr->dims, m->train->master[p]));
   }
   return MSC_OK;
 }
@@ -435,7 +436,7 @@ static msc_status optimiser_step(msc_model *m, msci_exec *e, int *skipped) {
   for (int32_t p = 0; st == MSC_OK && p < np; ++p) {
     if (!is_trainable(m, t, p) || !e->pgrad_valid[p]) continue;
     int64_t n = count_of(&m->graph.params[p]);
-    st = m->be->tensor_download(e->pgrad[p], t->grad[p], (size_t)n);
+    st = msci_be_tensor_download(m->be, e->pgrad[p], t->grad[p], (size_t)n);
     if (st == MSC_OK && !all_finite(t->grad[p], n)) {
       *skipped = 1;
       st = msci_fail(MSC_E_NUMERICAL, "gradient of %s is not finite: step %lld skipped",
@@ -446,7 +447,7 @@ static msc_status optimiser_step(msc_model *m, msci_exec *e, int *skipped) {
   }
   /* Clipping as PyTorch's clip_grad_norm_ (optim.clip_norm; 0 = off): the host copies
    * are scaled in place, or the backend's update scales as it reads (grad_scale). */
-  const int on_backend = m->be->optim_update != NULL;
+  const int on_backend = msci_be_has_optim_update(m->be);
   double scale = 1.0;
   if (st == MSC_OK && t->opt.clip_norm > 0) {
     if (on_backend)
@@ -461,7 +462,7 @@ static msc_status optimiser_step(msc_model *m, msci_exec *e, int *skipped) {
     msci_param *pr = &m->graph.params[p];
     if (pr->kind == MSCI_PARAM_BN_MEAN || pr->kind == MSCI_PARAM_BN_VAR) {
       /* Accepted step: the running statistics the forward updated are the new state. */
-      MSCI_TRY(m->be->tensor_download(pr->t, t->master[p], (size_t)count_of(pr)));
+      MSCI_TRY(msci_be_tensor_download(m->be, pr->t, t->master[p], (size_t)count_of(pr)));
       continue;
     }
     if (!is_trainable(m, t, p) || !e->pgrad_valid[p]) continue;
@@ -481,12 +482,12 @@ static msc_status optimiser_step(msc_model *m, msci_exec *e, int *skipped) {
           .grad_scale = scale,
       };
       mbk_tensor *m1 = sgd && t->opt.momentum == 0 ? NULL : t->dm1[p];
-      MSCI_TRY(m->be->optim_update(e->ctx, &d, pr->t, e->pgrad[p], m1, t->dm2[p]));
+      MSCI_TRY(msci_be_optim_update(m->be, e->ctx, &d, pr->t, e->pgrad[p], m1, t->dm2[p]));
       continue;
     }
     msci_optim_update(&t->opt, t->step, t->master[p], t->grad[p], t->m1[p], t->m2[p],
                       count_of(pr), pr->kind == MSCI_PARAM_WEIGHT, lr);
-    MSCI_TRY(m->be->tensor_upload(pr->t, pr->ndim, pr->dims, t->master[p]));
+    MSCI_TRY(msci_be_tensor_upload(m->be, pr->t, pr->ndim, pr->dims, t->master[p]));
   }
   t->step++;
   return MSC_OK;

@@ -2,7 +2,9 @@
  * fake_backend.c — backend modules for the registry tests, one source built five ways:
  *
  *   FAKE_VARIANT_GOOD        libmosaic-fakegood.so: a complete, working table (tensors
- *                            keep plain row-major data; every op is unsupported)
+ *                            keep plain row-major data; ADD ops can be made, but running
+ *                            one, like making any other op, is unsupported: the core's
+ *                            frame tests see which calls reach the module)
  *   FAKE_VARIANT_BADVERSION  libmosaic-fakebadversion.so: api_version 99
  *   FAKE_VARIANT_NOSYMBOL    libmosaic-fakenosymbol.so: no MBK_MODULE_INIT_SYMBOL
  *   FAKE_VARIANT_INITFAIL    libmosaic-fakeinitfail.so: init fails ("no device found")
@@ -52,6 +54,10 @@ static const mbk_host *g_host;
 
 struct mbk_ctx {
   int32_t threads;
+};
+
+struct mbk_op {
+  int32_t type;
 };
 
 struct mbk_tensor {
@@ -161,12 +167,19 @@ static int32_t fake_tensor_shape(const mbk_tensor *t, int64_t *dims) {
 
 static msc_status fake_op_create(mbk_ctx *ctx, const mbk_op_desc *desc, mbk_op **out) {
   (void)ctx;
-  (void)out;
+  if (desc != NULL && desc->type == MBK_OP_ADD && out != NULL) {
+    mbk_op *op = calloc(1, sizeof *op);
+    if (op == NULL)
+      return g_host->fail(MSC_E_OUT_OF_MEMORY, FAKE_NAME ": op_create: out of memory");
+    op->type = desc->type;
+    *out = op;
+    return MSC_OK;
+  }
   return g_host->fail(MSC_E_UNSUPPORTED, FAKE_NAME ": op type %d is not supported",
                       desc ? (int)desc->type : -1);
 }
 
-static void fake_op_free(mbk_op *op) { (void)op; }
+static void fake_op_free(mbk_op *op) { free(op); }
 
 static msc_status fake_op_forward(mbk_op *op, int32_t training, mbk_tensor *const *in,
                                   int32_t n_in, mbk_tensor *const *out, int32_t n_out) {

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "backend_call.h"
 #include "internal.h"
 #include "optim_core.h"
 
@@ -650,22 +651,26 @@ static void test_optim(void) {
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
+/* Descriptions and argument counts are checked by the core's frame (backend_call.c)
+ * before the module sees them; shapes by the module. */
 static void test_errors(void) {
   mbk_op_desc bad = linear(2, 3, 0, 0);
-  mbk_op *op = NULL;
-  CHECK(GPU->op_create(GCTX, &bad, &op) == MSC_E_INVALID_ARGUMENT && !op,
+  msci_be_op *op = NULL;
+  CHECK(msci_be_op_create(GPU, GCTX, &bad, &op) == MSC_E_INVALID_ARGUMENT && !op,
         "invalid description accepted");
   mbk_op_desc d = linear(2, 3, 4, 0);
-  OK(GPU->op_create(GCTX, &d, &op), GPU);
+  OK(msci_be_op_create(GPU, GCTX, &d, &op), GPU);
   int64_t wrong[2] = {2, 5};
   pair *x = pair_random(2, wrong, F_UNIF), *w = pair_new(), *y = pair_new();
   mbk_tensor *in[3] = {x->g, w->g, NULL};
-  CHECK(GPU->op_forward(op, 0, in, 3, &y->g, 1) == MSC_E_SHAPE, "wrong shape accepted");
+  CHECK(msci_be_op_forward(op, 0, in, 3, &y->g, 1) == MSC_E_SHAPE, "wrong shape accepted");
   CHECK(strstr(msc_last_error(), "cuda: linear") != NULL, "message: '%s'", msc_last_error());
-  CHECK(GPU->op_forward(op, 0, in, 2, &y->g, 1) == MSC_E_INVALID_ARGUMENT, "wrong count");
+  CHECK(msci_be_op_forward(op, 0, in, 2, &y->g, 1) == MSC_E_INVALID_ARGUMENT, "wrong count");
+  CHECK(strstr(msc_last_error(), "cuda: linear forward takes 3 inputs") != NULL,
+        "message: '%s'", msc_last_error());
   float small[3];
   CHECK(GPU->tensor_download(x->g, small, 3) == MSC_E_BUFFER_TOO_SMALL, "small buffer");
-  GPU->op_free(op);
+  msci_be_op_free(op);
   GPU->op_free(NULL);
   GPU->tensor_free(NULL);
   GPU->ctx_free(NULL);

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "backend_call.h"
 #include "internal.h"
 #include "ref_ops.h"
 
@@ -79,6 +80,8 @@ static mbk_tensor *g_tensors[MAX_TRACKED];
 static int g_ntensors;
 static mbk_op *g_ops[MAX_TRACKED];
 static int g_nops;
+static msci_be_op *g_fops[MAX_TRACKED]; /* ops made through the core's frame */
+static int g_nfops;
 static void *g_mem[MAX_TRACKED];
 static int g_nmem;
 
@@ -93,14 +96,15 @@ static void setup(void) {
   st = B->ctx_create(&p, &CTX);
   ck_assert_msg(st == MSC_OK, "ctx_create: %d (%s)", (int)st, msc_last_error());
   ck_assert_ptr_nonnull(CTX);
-  g_ntensors = g_nops = g_nmem = 0;
+  g_ntensors = g_nops = g_nmem = g_nfops = 0;
 }
 
 static void teardown(void) {
+  for (int i = g_nfops - 1; i >= 0; --i) msci_be_op_free(g_fops[i]);
   for (int i = g_nops - 1; i >= 0; --i) B->op_free(g_ops[i]);
   for (int i = g_ntensors - 1; i >= 0; --i) B->tensor_free(g_tensors[i]);
   for (int i = g_nmem - 1; i >= 0; --i) free(g_mem[i]);
-  g_ntensors = g_nops = g_nmem = 0;
+  g_ntensors = g_nops = g_nmem = g_nfops = 0;
   if (B) B->ctx_free(CTX);
   CTX = NULL;
 }
@@ -1128,16 +1132,29 @@ END_TEST
 
 /* ================================= error paths =================================== */
 
+/* Descriptions and op arguments are checked by the core's frame (backend_call.c) before
+ * a backend sees them, so the error paths go through it, with the CPU backend behind. */
 static void expect_create_fails(const char *what, const mbk_op_desc *d) {
   int sentinel;
-  mbk_op *op = (mbk_op *)(void *)&sentinel;
+  msci_be_op *op = (msci_be_op *)(void *)&sentinel;
   msc_clear_error();
-  const msc_status st = B->op_create(CTX, d, &op);
-  if (st == MSC_OK && op != (mbk_op *)(void *)&sentinel) B->op_free(op);
-  ck_assert_msg(st < 0, "op_create accepted an invalid description: %s", what);
+  const msc_status st = msci_be_op_create(B, CTX, d, &op);
+  if (st == MSC_OK && op != (msci_be_op *)(void *)&sentinel) msci_be_op_free(op);
+  ck_assert_msg(st == MSC_E_INVALID_ARGUMENT,
+                "op_create accepted an invalid description: %s (status %d)", what, (int)st);
   ck_assert_msg(msc_last_error()[0] != '\0', "op_create (%s): no error message", what);
-  ck_assert_msg(op == (mbk_op *)(void *)&sentinel, "op_create (%s) wrote *out on error",
+  ck_assert_msg(op == (msci_be_op *)(void *)&sentinel, "op_create (%s) wrote *out on error",
                 what);
+}
+
+/* An op made through the frame, freed in teardown. */
+static msci_be_op *fop_make(const mbk_op_desc *d) {
+  ck_assert_int_lt(g_nfops, MAX_TRACKED);
+  msci_be_op *op = NULL;
+  msc_status st = msci_be_op_create(B, CTX, d, &op);
+  ck_assert_msg(st == MSC_OK, "op_create: %d (%s)", (int)st, msc_last_error());
+  g_fops[g_nfops++] = op;
+  return op;
 }
 
 START_TEST(test_invalid_desc) {
@@ -1214,10 +1231,12 @@ START_TEST(test_invalid_desc) {
   expect_create_fails("concat input of 0 channels", &d);
 
   /* NULL arguments. */
-  mbk_op *op = NULL;
+  msci_be_op *op = NULL;
   d = conv_desc(&cp, 1);
-  ck_assert_int_eq(B->op_create(CTX, NULL, &op), MSC_E_INVALID_ARGUMENT);
-  ck_assert_int_eq(B->op_create(CTX, &d, NULL), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msci_be_op_create(B, CTX, NULL, &op), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msci_be_op_create(B, CTX, &d, NULL), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msci_be_op_create(B, NULL, &d, &op), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msci_be_op_create(NULL, CTX, &d, &op), MSC_E_INVALID_ARGUMENT);
   ck_assert_ptr_null(op);
 }
 END_TEST
@@ -1235,7 +1254,7 @@ START_TEST(test_wrong_arguments) {
   fill_unif(&r, buf, 4096, -1, 1);
   const ref_conv cp = {2, 3, 7, 9, 16, 3, 3, 1, 1, 1, 1};
   mbk_op_desc d = conv_desc(&cp, 1);
-  mbk_op *conv = op_make(&d);
+  msci_be_op *conv = fop_make(&d);
   const int64_t xd[4] = {2, 3, 7, 9}, xbad[4] = {2, 3, 7, 8}, wd[4] = {16, 3, 3, 3};
   const int64_t wbad[4] = {16, 3, 3, 2}, bd[1] = {16}, bbad[1] = {15};
   const int64_t yd[4] = {2, 16, 7, 9}, ybad[4] = {2, 16, 7, 8};
@@ -1251,75 +1270,75 @@ START_TEST(test_wrong_arguments) {
   mbk_tensor *in_badb[3] = {tx, tw, tbb}, *in_empty[3] = {tempty, tw, tb};
   msc_clear_error();
   expect_status("conv forward, x 7x8 for a 7x9 op",
-                B->op_forward(conv, 1, in_badx, 3, out, 1), MSC_E_SHAPE);
+                msci_be_op_forward(conv, 1, in_badx, 3, out, 1), MSC_E_SHAPE);
   msc_clear_error();
-  expect_status("conv forward, w 3x2 for 3x3", B->op_forward(conv, 1, in_badw, 3, out, 1),
+  expect_status("conv forward, w 3x2 for 3x3", msci_be_op_forward(conv, 1, in_badw, 3, out, 1),
                 MSC_E_SHAPE);
   msc_clear_error();
-  expect_status("conv forward, b of 15", B->op_forward(conv, 1, in_badb, 3, out, 1),
+  expect_status("conv forward, b of 15", msci_be_op_forward(conv, 1, in_badb, 3, out, 1),
                 MSC_E_SHAPE);
   msc_clear_error();
-  ck_assert_int_lt(B->op_forward(conv, 1, in_empty, 3, out, 1), 0);
+  ck_assert_int_lt(msci_be_op_forward(conv, 1, in_empty, 3, out, 1), 0);
   ck_assert_str_ne(msc_last_error(), "");
 
   /* Argument counts and NULL required entries. */
   /* One entry more than needed, so a wrong count never reads past an array. */
   mbk_tensor *in[4] = {tx, tw, tb, tb}, *in_nullx[3] = {NULL, tw, tb};
   msc_clear_error();
-  expect_status("conv forward, n_in 1", B->op_forward(conv, 1, in, 1, out, 1),
+  expect_status("conv forward, n_in 1", msci_be_op_forward(conv, 1, in, 1, out, 1),
                 MSC_E_INVALID_ARGUMENT);
   msc_clear_error();
-  expect_status("conv forward, n_in 4", B->op_forward(conv, 1, in, 4, out, 1),
+  expect_status("conv forward, n_in 4", msci_be_op_forward(conv, 1, in, 4, out, 1),
                 MSC_E_INVALID_ARGUMENT);
   msc_clear_error();
-  expect_status("conv forward, n_out 0", B->op_forward(conv, 1, in, 3, out, 0),
+  expect_status("conv forward, n_out 0", msci_be_op_forward(conv, 1, in, 3, out, 0),
                 MSC_E_INVALID_ARGUMENT);
   msc_clear_error();
-  expect_status("conv forward, n_out 2", B->op_forward(conv, 1, in, 3, out, 2),
+  expect_status("conv forward, n_out 2", msci_be_op_forward(conv, 1, in, 3, out, 2),
                 MSC_E_INVALID_ARGUMENT);
   msc_clear_error();
-  expect_status("conv forward, x NULL", B->op_forward(conv, 1, in_nullx, 3, out, 1),
+  expect_status("conv forward, x NULL", msci_be_op_forward(conv, 1, in_nullx, 3, out, 1),
                 MSC_E_INVALID_ARGUMENT);
   mbk_tensor *null_out[1] = {NULL};
   msc_clear_error();
-  expect_status("conv forward, y NULL", B->op_forward(conv, 1, in, 3, null_out, 1),
+  expect_status("conv forward, y NULL", msci_be_op_forward(conv, 1, in, 3, null_out, 1),
                 MSC_E_INVALID_ARGUMENT);
 
   /* The op still works after all that. */
-  expect_status("conv forward", B->op_forward(conv, 1, in, 3, out, 1), MSC_OK);
+  expect_status("conv forward", msci_be_op_forward(conv, 1, in, 3, out, 1), MSC_OK);
 
   mbk_tensor *bin[3] = {tx, tw, tdy}, *bin_bad[3] = {tx, tw, tdyb};
   mbk_tensor *bout[4] = {tdx, tdw, tdb, tdb};
   msc_clear_error();
-  expect_status("conv backward, dy 7x8", B->op_backward(conv, bin_bad, 3, bout, 3),
+  expect_status("conv backward, dy 7x8", msci_be_op_backward(conv, bin_bad, 3, bout, 3),
                 MSC_E_SHAPE);
   msc_clear_error();
-  expect_status("conv backward, n_in 2", B->op_backward(conv, bin, 2, bout, 3),
+  expect_status("conv backward, n_in 2", msci_be_op_backward(conv, bin, 2, bout, 3),
                 MSC_E_INVALID_ARGUMENT);
   msc_clear_error();
-  expect_status("conv backward, n_out 4", B->op_backward(conv, bin, 3, bout, 4),
+  expect_status("conv backward, n_out 4", msci_be_op_backward(conv, bin, 3, bout, 4),
                 MSC_E_INVALID_ARGUMENT);
-  expect_status("conv backward", B->op_backward(conv, bin, 3, bout, 3), MSC_OK);
+  expect_status("conv backward", msci_be_op_backward(conv, bin, 3, bout, 3), MSC_OK);
 
   /* Other ops. */
   const int64_t ad[2] = {3, 7}, abad[2] = {3, 6}, cd[1] = {5}, cbad[1] = {4};
   const int64_t bnd[4] = {2, 5, 3, 3};
   mbk_op_desc da = desc_zero(MBK_OP_ADD, 2, 3, 7, 1, 1);
-  mbk_op *add = op_make(&da);
+  msci_be_op *add = fop_make(&da);
   mbk_tensor *ta = t_from(2, ad, buf), *tab = t_from(2, abad, buf);
   mbk_tensor *add_in[3] = {ta, ta, ta}, *add_bad[2] = {ta, tab};
   msc_clear_error();
-  expect_status("add, b 3x6 for 3x7", B->op_forward(add, 1, add_bad, 2, out, 1),
+  expect_status("add, b 3x6 for 3x7", msci_be_op_forward(add, 1, add_bad, 2, out, 1),
                 MSC_E_SHAPE);
   msc_clear_error();
-  expect_status("add, n_in 3", B->op_forward(add, 1, add_in, 3, out, 1),
+  expect_status("add, n_in 3", msci_be_op_forward(add, 1, add_in, 3, out, 1),
                 MSC_E_INVALID_ARGUMENT);
   msc_clear_error();
-  expect_status("add, n_in 1", B->op_forward(add, 1, add_in, 1, out, 1),
+  expect_status("add, n_in 1", msci_be_op_forward(add, 1, add_in, 1, out, 1),
                 MSC_E_INVALID_ARGUMENT);
 
   mbk_op_desc dbn = bn_desc(4, 2, 5, 3, 3, 1e-5f, 0.1f, 0);
-  mbk_op *bn = op_make(&dbn);
+  msci_be_op *bn = fop_make(&dbn);
   for (int i = 0; i < 5; ++i) buf[300 + i] = 1.0f + (float)i; /* a valid running var */
   mbk_tensor *tbx = t_from(4, bnd, buf), *tgam = t_from(1, cd, buf + 100);
   mbk_tensor *tbet = t_from(1, cd, buf + 110), *trm = t_from(1, cd, buf + 120);
@@ -1328,41 +1347,76 @@ START_TEST(test_wrong_arguments) {
   mbk_tensor *bn_bad[5] = {tbx, tgb, tbet, trm, trv};
   msc_clear_error();
   expect_status("batchnorm, gamma of 4 for 5 channels",
-                B->op_forward(bn, 1, bn_bad, 5, out, 1), MSC_E_SHAPE);
+                msci_be_op_forward(bn, 1, bn_bad, 5, out, 1), MSC_E_SHAPE);
   msc_clear_error();
-  expect_status("batchnorm, n_in 4", B->op_forward(bn, 1, bn_in, 4, out, 1),
+  expect_status("batchnorm, n_in 4", msci_be_op_forward(bn, 1, bn_in, 4, out, 1),
                 MSC_E_INVALID_ARGUMENT);
-  expect_status("batchnorm", B->op_forward(bn, 1, bn_in, 5, out, 1), MSC_OK);
+  expect_status("batchnorm", msci_be_op_forward(bn, 1, bn_in, 5, out, 1), MSC_OK);
 
   const int64_t cs[2] = {3, 5}, c1d[4] = {2, 3, 4, 5}, c2d[4] = {2, 5, 4, 5};
   const int64_t c2bad[4] = {2, 4, 4, 5};
   mbk_op_desc dc = concat_desc(4, 2, 4, 5, 2, cs);
-  mbk_op *cat = op_make(&dc);
+  msci_be_op *cat = fop_make(&dc);
   mbk_tensor *tc1 = t_from(4, c1d, buf), *tc2 = t_from(4, c2d, buf);
   mbk_tensor *tc2b = t_from(4, c2bad, buf);
   mbk_tensor *cat_in[3] = {tc1, tc2, tc2}, *cat_bad[2] = {tc1, tc2b};
   msc_clear_error();
   expect_status("concat, second input of 4 channels for 5",
-                B->op_forward(cat, 1, cat_bad, 2, out, 1), MSC_E_SHAPE);
+                msci_be_op_forward(cat, 1, cat_bad, 2, out, 1), MSC_E_SHAPE);
   msc_clear_error();
-  expect_status("concat, n_in 3 for 2 inputs", B->op_forward(cat, 1, cat_in, 3, out, 1),
+  expect_status("concat, n_in 3 for 2 inputs", msci_be_op_forward(cat, 1, cat_in, 3, out, 1),
                 MSC_E_INVALID_ARGUMENT);
 
   /* Max-pool backward needs a training forward first. */
   const ref_pool pp = {2, 3, 7, 7, 3, 3, 2, 2, 1, 1};
   mbk_op_desc dp = pool_desc(&pp);
-  mbk_op *mp = op_make(&dp);
+  msci_be_op *mp = fop_make(&dp);
   const int64_t pyd[4] = {2, 3, 4, 4};
   mbk_tensor *tpdy = t_from(4, pyd, buf), *pin[1] = {tpdy}, *pout[1] = {tdx};
   msc_clear_error();
-  ck_assert_int_lt(B->op_backward(mp, pin, 1, pout, 1), 0);
+  ck_assert_int_lt(msci_be_op_backward(mp, pin, 1, pout, 1), 0);
   ck_assert_str_ne(msc_last_error(), "");
 
+  /* The frame's messages name the backend, the op, the pass and the argument. */
+  msc_clear_error();
+  expect_status("conv forward, n_in 1", msci_be_op_forward(conv, 1, in, 1, out, 1),
+                MSC_E_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(msc_last_error(),
+                       "cpu: conv2d forward takes 3 inputs and 1 output, got 1 and 1") != NULL,
+                "%s", msc_last_error());
+  mbk_tensor *in_nullb[3] = {tx, tw, NULL};
+  msc_clear_error();
+  expect_status("conv forward with bias, b NULL",
+                msci_be_op_forward(conv, 1, in_nullb, 3, out, 1), MSC_E_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(msc_last_error(), "input 2 is NULL") != NULL, "%s", msc_last_error());
+  mbk_op_desc dnb = conv_desc(&cp, 0); /* without bias, b may be NULL */
+  msci_be_op *conv_nb = fop_make(&dnb);
+  expect_status("conv forward without bias, b NULL",
+                msci_be_op_forward(conv_nb, 1, in_nullb, 3, out, 1), MSC_OK);
+  mbk_tensor *bin_null[3] = {tx, NULL, tdy};
+  msc_clear_error();
+  expect_status("conv backward, w NULL", msci_be_op_backward(conv, bin_null, 3, bout, 3),
+                MSC_E_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(msc_last_error(), "cpu: conv2d backward: input 1 is NULL") != NULL,
+                "%s", msc_last_error());
+  mbk_tensor *bn_bin[3] = {tbx, tgam, tbx}, *bn_bout[3] = {NULL, NULL, NULL};
+  msc_clear_error();
+  expect_status("batchnorm backward, dx NULL", msci_be_op_backward(bn, bn_bin, 3, bn_bout, 3),
+                MSC_E_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(msc_last_error(), "output 0 is NULL") != NULL, "%s", msc_last_error());
+  mbk_tensor *cat_bout[3] = {tdx, tdx, tdx};
+  msc_clear_error();
+  expect_status("concat backward, 3 outputs for 2 inputs",
+                msci_be_op_backward(cat, bin, 1, cat_bout, 3), MSC_E_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(msc_last_error(), "concat backward takes 1 input and 2 outputs") != NULL,
+                "%s", msc_last_error());
+
   /* NULL op / arrays. */
-  ck_assert_int_eq(B->op_forward(NULL, 1, in, 3, out, 1), MSC_E_INVALID_ARGUMENT);
-  ck_assert_int_eq(B->op_forward(conv, 1, NULL, 3, out, 1), MSC_E_INVALID_ARGUMENT);
-  ck_assert_int_eq(B->op_forward(conv, 1, in, 3, NULL, 1), MSC_E_INVALID_ARGUMENT);
-  ck_assert_int_eq(B->op_backward(NULL, bin, 3, bout, 3), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msci_be_op_forward(NULL, 1, in, 3, out, 1), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msci_be_op_forward(conv, 1, NULL, 3, out, 1), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msci_be_op_forward(conv, 1, in, 3, NULL, 1), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msci_be_op_backward(NULL, bin, 3, bout, 3), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msci_be_op_backward(conv, bin, 3, NULL, 3), MSC_E_INVALID_ARGUMENT);
 }
 END_TEST
 

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend_call.h"
 #include "internal.h"
 #include "mosaic/mosaic.h"
 
@@ -385,6 +386,111 @@ START_TEST(concurrent_first_calls) {
 }
 END_TEST
 
+/* The core's frame (backend_call.c) checks arguments before a module sees them: what it
+ * rejects fails with MSC_E_INVALID_ARGUMENT and a message of its own, what it accepts
+ * reaches the fake module, which answers MSC_E_UNSUPPORTED. */
+static void expect_frame(const char *what, msc_status got, msc_status want, const char *msg) {
+  ck_assert_msg(got == want, "%s: status %d, expected %d (%s)", what, (int)got, (int)want,
+                msc_last_error());
+  ck_assert_msg(strstr(msc_last_error(), msg) != NULL, "%s: message \"%s\" lacks \"%s\"",
+                what, msc_last_error(), msg);
+  msc_clear_error();
+}
+
+START_TEST(frame_checks_module_calls) {
+  const mbk_iface *be = NULL;
+  const char *name = NULL;
+  ck_assert_int_eq(msci_backend_resolve("fakegood", &be, &name), MSC_OK);
+  mbk_ctx *ctx = NULL;
+  ck_assert_int_eq(msci_be_ctx_create(be, NULL, &ctx), MSC_OK);
+  mbk_tensor *a = NULL, *b = NULL, *y = NULL;
+  ck_assert_int_eq(msci_be_tensor_create(be, ctx, &a), MSC_OK);
+  ck_assert_int_eq(msci_be_tensor_create(be, ctx, &b), MSC_OK);
+  ck_assert_int_eq(msci_be_tensor_create(be, ctx, &y), MSC_OK);
+  msc_clear_error();
+
+  /* Descriptions: an invalid one never reaches the module. */
+  mbk_op_desc d;
+  memset(&d, 0, sizeof d);
+  d.type = MBK_OP_ADD;
+  d.ndim = 2;
+  d.n = 2;
+  d.c = 3;
+  d.h = d.w = 1;
+  msci_be_op *op = NULL;
+  mbk_op_desc bad = d;
+  bad.n = 0;
+  expect_frame("op_create, n = 0", msci_be_op_create(be, ctx, &bad, &op),
+               MSC_E_INVALID_ARGUMENT, "fakegood: op type 7: n and c must be positive");
+  ck_assert_ptr_null(op);
+  bad = d;
+  bad.type = MBK_OP_RELU; /* valid, but the module has no relu */
+  expect_frame("op_create, relu", msci_be_op_create(be, ctx, &bad, &op), MSC_E_UNSUPPORTED,
+               "fakegood: op type 3 is not supported");
+  ck_assert_int_eq(msci_be_op_create(be, ctx, &d, &op), MSC_OK);
+  ck_assert_ptr_nonnull(op);
+
+  /* Argument counts and NULL entries of each pass. */
+  mbk_tensor *in[3] = {a, b, b}, *out[2] = {y, y}, *in_null[2] = {a, NULL};
+  expect_frame("add forward, 1 input", msci_be_op_forward(op, 0, in, 1, out, 1),
+               MSC_E_INVALID_ARGUMENT,
+               "fakegood: add forward takes 2 inputs and 1 output, got 1 and 1");
+  expect_frame("add forward, 3 inputs", msci_be_op_forward(op, 0, in, 3, out, 1),
+               MSC_E_INVALID_ARGUMENT, "takes 2 inputs and 1 output, got 3 and 1");
+  expect_frame("add forward, 2 outputs", msci_be_op_forward(op, 0, in, 2, out, 2),
+               MSC_E_INVALID_ARGUMENT, "got 2 and 2");
+  expect_frame("add forward, b NULL", msci_be_op_forward(op, 0, in_null, 2, out, 1),
+               MSC_E_INVALID_ARGUMENT, "fakegood: add forward: input 1 is NULL");
+  mbk_tensor *null_out[1] = {NULL};
+  expect_frame("add forward, y NULL", msci_be_op_forward(op, 0, in, 2, null_out, 1),
+               MSC_E_INVALID_ARGUMENT, "fakegood: add forward: output 0 is NULL");
+  expect_frame("add forward, no inputs", msci_be_op_forward(op, 0, NULL, 2, out, 1),
+               MSC_E_INVALID_ARGUMENT, "the input array is NULL");
+  expect_frame("add forward", msci_be_op_forward(op, 0, in, 2, out, 1), MSC_E_UNSUPPORTED,
+               "fakegood: op_forward is not supported");
+  expect_frame("add backward, 2 inputs", msci_be_op_backward(op, in, 2, out, 2),
+               MSC_E_INVALID_ARGUMENT, "add backward takes 1 input and 2 outputs");
+  mbk_tensor *grads[2] = {NULL, NULL}; /* both input gradients are optional */
+  expect_frame("add backward", msci_be_op_backward(op, in, 1, grads, 2), MSC_E_UNSUPPORTED,
+               "fakegood: op_backward is not supported");
+  expect_frame("forward, NULL op", msci_be_op_forward(NULL, 0, in, 2, out, 1),
+               MSC_E_INVALID_ARGUMENT, "NULL");
+
+  /* Loss arguments. */
+  double v = 0;
+  mbk_loss_desc ld;
+  memset(&ld, 0, sizeof ld);
+  ld.type = MBK_LOSS_INFONCE;
+  ld.n = 1;
+  ld.d = 3;
+  ld.tau = 0.1f;
+  expect_frame("infonce without x2", msci_be_loss(be, ctx, &ld, a, NULL, &v, y, NULL),
+               MSC_E_INVALID_ARGUMENT, "fakegood: loss: NULL argument");
+  ld.type = MBK_LOSS_MULSUPCON;
+  ld.c = 2;
+  expect_frame("mulsupcon without rows", msci_be_loss(be, ctx, &ld, a, NULL, &v, y, NULL),
+               MSC_E_INVALID_ARGUMENT, "fakegood: mulsupcon: rows and labels are required");
+  ld.type = MBK_LOSS_NTXENT;
+  ld.n = 0;
+  expect_frame("ntxent n = 0", msci_be_loss(be, ctx, &ld, a, NULL, &v, y, NULL),
+               MSC_E_INVALID_ARGUMENT, "fakegood: loss: bad sizes");
+  ld.n = 1;
+  expect_frame("ntxent", msci_be_loss(be, ctx, &ld, a, NULL, &v, y, NULL), MSC_E_UNSUPPORTED,
+               "fakegood: loss is not supported");
+
+  /* Tensors. */
+  const int64_t dims[2] = {2, 3};
+  expect_frame("upload, NULL data", msci_be_tensor_upload(be, a, 2, dims, NULL),
+               MSC_E_INVALID_ARGUMENT, "fakegood: tensor_upload: NULL argument");
+
+  msci_be_op_free(op);
+  msci_be_tensor_free(be, a);
+  msci_be_tensor_free(be, b);
+  msci_be_tensor_free(be, y);
+  msci_be_ctx_free(be, ctx);
+}
+END_TEST
+
 static Suite *registry_suite(void) {
   Suite *s = suite_create("registry");
 
@@ -392,6 +498,7 @@ static Suite *registry_suite(void) {
   tcase_add_test(tc, listing);
   tcase_add_test(tc, cpu_available);
   tcase_add_test(tc, fakegood_available);
+  tcase_add_test(tc, frame_checks_module_calls);
   tcase_add_test(tc, fakebadversion_unavailable);
   tcase_add_test(tc, fakenosymbol_unavailable);
   tcase_add_test(tc, fakeinitfail_unavailable);

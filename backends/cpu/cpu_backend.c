@@ -1,5 +1,7 @@
 /*
- * cpu_backend.c — the oneDNN CPU backend's table, contexts, primitives and op dispatch.
+ * cpu_backend.c — the oneDNN CPU backend's table, contexts, primitives and op dispatch
+ * (layer: CPU backend). Built into libmosaic, it is still reached only through the table
+ * (mbk_cpu_init) and includes nothing of the core but the backend contract.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +11,6 @@
 #include <pthread.h>
 
 #include "cpu_internal.h"
-#include "internal.h"
 
 const mbk_host *cpu_host;
 
@@ -154,7 +155,7 @@ static void cpu_ctx_free(mbk_ctx *ctx) {
   if (ctx->attr) dnnl_primitive_attr_destroy(ctx->attr);
   if (ctx->stream) dnnl_stream_destroy(ctx->stream);
   free(ctx->scratch);
-  msci_loss_ws_free(&ctx->loss_ws);
+  mbk_loss_ws_free(&ctx->loss_ws);
   free(ctx->loss_buf);
   free(ctx);
 }
@@ -188,90 +189,23 @@ static msc_status cpu_ctx_create(const mbk_ctx_params *params, mbk_ctx **out) {
 }
 
 /* ---- ops ------------------------------------------------------------------------------ */
+/* The core's frame has validated the description and the arguments (backend.h). */
 
-int32_t cpu_op_in_dims(const mbk_op_desc *d, int64_t *dims) {
-  dims[0] = d->n;
-  dims[1] = d->c;
-  if (d->ndim == 4) {
-    dims[2] = d->h;
-    dims[3] = d->w;
-  }
-  return d->ndim;
-}
-
-msc_status cpu_op_alloc(mbk_ctx *ctx, const mbk_op_desc *d, const cpu_op_vt *vt,
-                        size_t size, mbk_op **out) {
-  mbk_op *op = calloc(1, size);
-  if (!op) return CPU_FAIL(MSC_E_OUT_OF_MEMORY, "cpu: %s op", vt->name);
-  op->ctx = ctx;
-  op->desc = *d;
-  op->vt = vt;
-  *out = op;
-  return MSC_OK;
-}
+#define CPU_CREATOR(kind) cpu_##kind##_create,
+static const mbk_op_create_fn cpu_creators[MBK_OP_COUNT_] = {NULL, MBK_OP_KINDS(CPU_CREATOR)};
 
 static msc_status cpu_op_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
-  if (!ctx || !d || !out)
-    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: op_create: NULL argument");
-  char why[256];
-  msc_status st = mbk_op_desc_validate(d, why, sizeof why);
-  if (st != MSC_OK) return CPU_FAIL(st, "cpu: %s", why);
-  switch (d->type) {
-  case MBK_OP_CONV2D: return cpu_conv_create(ctx, d, out);
-  case MBK_OP_BATCHNORM: return cpu_bnorm_create(ctx, d, out);
-  case MBK_OP_RELU: return cpu_relu_create(ctx, d, out);
-  case MBK_OP_MAXPOOL: return cpu_maxpool_create(ctx, d, out);
-  case MBK_OP_GAVGPOOL: return cpu_gavgpool_create(ctx, d, out);
-  case MBK_OP_LINEAR: return cpu_linear_create(ctx, d, out);
-  case MBK_OP_ADD: return cpu_add_create(ctx, d, out);
-  case MBK_OP_CONCAT: return cpu_concat_create(ctx, d, out);
-  default: return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: unknown op type %d", (int)d->type);
-  }
-}
-
-static void cpu_op_free(mbk_op *op) {
-  if (op) op->vt->destroy(op);
-}
-
-static msc_status check_args(const mbk_op *op, const char *pass, int32_t want_in,
-                             mbk_tensor *const *in, int32_t n_in, int32_t want_out,
-                             int32_t n_out) {
-  if (op->desc.type == MBK_OP_CONCAT) {
-    int32_t k = op->desc.u.concat.count;
-    if (want_in < 0) want_in = k;
-    if (want_out < 0) want_out = k;
-  }
-  if (n_in != want_in || n_out != want_out || (n_in > 0 && !in))
-    return CPU_FAIL(MSC_E_INVALID_ARGUMENT,
-                    "cpu: %s %s takes %d inputs and %d outputs, got %d and %d",
-                    op->vt->name, pass, (int)want_in, (int)want_out, (int)n_in, (int)n_out);
-  return MSC_OK;
+  return mbk_op_create_by_type(cpu_host, "cpu", cpu_creators, ctx, d, out);
 }
 
 static msc_status cpu_op_forward(mbk_op *op, int32_t training, mbk_tensor *const *in,
                                  int32_t n_in, mbk_tensor *const *out, int32_t n_out) {
-  if (!op) return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: op_forward: op is NULL");
-  CPU_CHECK(check_args(op, "forward", op->vt->n_in_fwd, in, n_in, op->vt->n_out_fwd, n_out));
-  if (!out || !out[0])
-    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: %s forward: output tensor is NULL",
-                    op->vt->name);
-  msc_status st = op->vt->forward(op, training, in, out);
-  if (st == MSC_OK && training) op->trained = 1;
-  return st;
+  return mbk_op_run_forward(op, training, in, out);
 }
 
 static msc_status cpu_op_backward(mbk_op *op, mbk_tensor *const *in, int32_t n_in,
                                   mbk_tensor *const *out, int32_t n_out) {
-  if (!op) return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: op_backward: op is NULL");
-  CPU_CHECK(check_args(op, "backward", op->vt->n_in_bwd, in, n_in, op->vt->n_out_bwd, n_out));
-  if (n_out > 0 && !out)
-    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: %s backward: outputs are NULL",
-                    op->vt->name);
-  for (int32_t i = 0; i < n_in; ++i)
-    if (!in[i])
-      return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: %s backward: input %d is NULL",
-                      op->vt->name, (int)i);
-  return op->vt->backward(op, in, out);
+  return mbk_op_run_backward(op, in, out);
 }
 
 /* ---- tensors (public part of the table; helpers in cpu_tensor.c) ----------------------- */
@@ -358,7 +292,7 @@ static const mbk_iface cpu_iface = {
     .tensor_download = cpu_tensor_download,
     .tensor_shape = cpu_tensor_shape,
     .op_create = cpu_op_create,
-    .op_free = cpu_op_free,
+    .op_free = mbk_op_destroy,
     .op_forward = cpu_op_forward,
     .op_backward = cpu_op_backward,
     .tensor_zero = cpu_tensor_zero,

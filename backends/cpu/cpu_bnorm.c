@@ -128,7 +128,6 @@ static msc_status bnorm_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor
   CPU_CHECK(cpu_tensor_expect(in[0], op->ndim, op->x_dims, "batchnorm", "x"));
   CPU_CHECK(cpu_tensor_expect(in[1], 1, op->c_dims, "batchnorm", "gamma"));
   CPU_CHECK(cpu_tensor_expect(in[2], op->ndim, op->x_dims, "batchnorm", "dy"));
-  if (!out[0]) return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: batchnorm backward: dx is NULL");
   if (!base->trained || !cpu_md_equal(&op->train_md, &in[0]->md))
     return CPU_FAIL(MSC_E_INVALID_ARGUMENT,
                     "cpu: batchnorm backward needs a training forward on the same x first");
@@ -171,14 +170,13 @@ static msc_status bnorm_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor
   return copy_param_grad(op, &op->dbeta, out[2]);
 }
 
-static const cpu_op_vt bnorm_vt = {"batchnorm", 5, 1, 3, 3, bnorm_forward, bnorm_backward,
-                                   bnorm_destroy};
+static const mbk_op_vt bnorm_vt = {"batchnorm", bnorm_forward, bnorm_backward, bnorm_destroy};
 
 msc_status cpu_bnorm_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   mbk_op *base;
-  CPU_CHECK(cpu_op_alloc(ctx, d, &bnorm_vt, sizeof(cpu_bnorm), &base));
+  CPU_CHECK(mbk_op_alloc(cpu_host, "cpu", ctx, d, &bnorm_vt, sizeof(cpu_bnorm), &base));
   cpu_bnorm *op = (cpu_bnorm *)base;
-  op->ndim = cpu_op_in_dims(d, op->x_dims);
+  op->ndim = mbk_op_in_dims(d, op->x_dims);
   op->c_dims[0] = d->c;
   *out = base;
   return MSC_OK;

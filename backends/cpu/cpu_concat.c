@@ -91,12 +91,11 @@ static msc_status concat_backward(mbk_op *base, mbk_tensor *const *in,
   return MSC_OK;
 }
 
-static const cpu_op_vt concat_vt = {"concat", -1, 1, 1, -1, concat_forward, concat_backward,
-                                    concat_destroy};
+static const mbk_op_vt concat_vt = {"concat", concat_forward, concat_backward, concat_destroy};
 
 msc_status cpu_concat_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   mbk_op *base;
-  CPU_CHECK(cpu_op_alloc(ctx, d, &concat_vt, sizeof(cpu_concat), &base));
+  CPU_CHECK(mbk_op_alloc(cpu_host, "cpu", ctx, d, &concat_vt, sizeof(cpu_concat), &base));
   cpu_concat *op = (cpu_concat *)base;
   op->ndim = mbk_op_out_dims(d, op->y_dims);
   *out = base;

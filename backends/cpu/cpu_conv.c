@@ -64,10 +64,11 @@ static msc_status conv_bwd_weights(cpu_weighted *op, dnnl_primitive_desc_t *pd) 
 
 msc_status cpu_conv_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   mbk_op *base;
-  CPU_CHECK(cpu_op_alloc(ctx, d, &cpu_weighted_vt_conv, sizeof(cpu_weighted), &base));
+  CPU_CHECK(mbk_op_alloc(cpu_host, "cpu", ctx, d, &cpu_weighted_vt_conv, sizeof(cpu_weighted),
+                         &base));
   cpu_weighted *op = (cpu_weighted *)base;
   op->bias = d->u.conv.bias != 0;
-  op->x_ndim = cpu_op_in_dims(d, op->x_dims);
+  op->x_ndim = mbk_op_in_dims(d, op->x_dims);
   op->w_ndim = 4;
   op->w_dims[0] = d->u.conv.out_c;
   op->w_dims[1] = d->c;

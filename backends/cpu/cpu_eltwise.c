@@ -27,12 +27,12 @@ static void elt_destroy(mbk_op *base) {
   free(op);
 }
 
-static msc_status elt_alloc(mbk_ctx *ctx, const mbk_op_desc *d, const cpu_op_vt *vt,
+static msc_status elt_alloc(mbk_ctx *ctx, const mbk_op_desc *d, const mbk_op_vt *vt,
                             mbk_op **out) {
   mbk_op *base;
-  CPU_CHECK(cpu_op_alloc(ctx, d, vt, sizeof(cpu_elt), &base));
+  CPU_CHECK(mbk_op_alloc(cpu_host, "cpu", ctx, d, vt, sizeof(cpu_elt), &base));
   cpu_elt *op = (cpu_elt *)base;
-  op->ndim = cpu_op_in_dims(d, op->dims);
+  op->ndim = mbk_op_in_dims(d, op->dims);
   *out = base;
   return MSC_OK;
 }
@@ -67,7 +67,6 @@ static msc_status relu_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor 
   cpu_elt *op = (cpu_elt *)base;
   CPU_CHECK(cpu_tensor_expect(in[0], op->ndim, op->dims, "relu", "x"));
   CPU_CHECK(cpu_tensor_expect(in[1], op->ndim, op->dims, "relu", "dy"));
-  if (!out[0]) return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: relu backward: dx is NULL");
   const dnnl_memory_desc_t *md = &in[0]->md;
   CPU_CHECK(relu_make_fwd(op, md));
   if (!op->bwd.prim) {
@@ -86,8 +85,7 @@ static msc_status relu_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor 
   return cpu_prim_exec(base->ctx, &op->bwd, 3, args);
 }
 
-static const cpu_op_vt relu_vt = {"relu", 1, 1, 2, 1, relu_forward, relu_backward,
-                                  elt_destroy};
+static const mbk_op_vt relu_vt = {"relu", relu_forward, relu_backward, elt_destroy};
 
 msc_status cpu_relu_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   return elt_alloc(ctx, d, &relu_vt, out);
@@ -128,7 +126,7 @@ static msc_status add_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor *
   return MSC_OK;
 }
 
-static const cpu_op_vt add_vt = {"add", 2, 1, 1, 2, add_forward, add_backward, elt_destroy};
+static const mbk_op_vt add_vt = {"add", add_forward, add_backward, elt_destroy};
 
 msc_status cpu_add_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   return elt_alloc(ctx, d, &add_vt, out);

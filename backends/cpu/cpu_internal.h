@@ -1,6 +1,7 @@
 /*
- * cpu_internal.h — shared pieces of the oneDNN CPU backend. Every oneDNN call of the
- * project lives in this folder, so a move to oneDNN 3.x touches nothing else.
+ * cpu_internal.h — shared pieces of the oneDNN CPU backend (layer: CPU backend; it
+ * includes only the backend contract of the core: backend.h, backend_op.h). Every oneDNN
+ * call of the project lives in this folder, so a move to oneDNN 3.x touches nothing else.
  *
  * Layout policy: a tensor keeps whatever layout the op that wrote it chose (oneDNN's
  * blocked formats, e.g. nChw16c). The consuming op converts an input only when its
@@ -18,7 +19,8 @@
 #include <oneapi/dnnl/dnnl.h>
 
 #include "backend.h"
-#include "loss.h"
+#include "backend_op.h"
+#include "loss_rows.h"
 
 /* The host services given at init (error messages, logging). */
 extern const mbk_host *cpu_host;
@@ -34,7 +36,7 @@ struct mbk_ctx {
   uint64_t scratch_gen;       /* bumps when scratch moves */
   int32_t threads;
   /* The loss terms' host scratch (cpu_loss.c), kept: steady steps allocate nothing. */
-  msci_loss_ws loss_ws;
+  mbk_loss_ws loss_ws;
   float *loss_buf;
   size_t loss_cap;            /* floats at loss_buf */
 };
@@ -86,11 +88,7 @@ msc_status cpu_dnnl_fail(dnnl_status_t s, const char *what);
     dnnl_status_t s_ = (call);                                                         \
     if (s_ != dnnl_success) return cpu_dnnl_fail(s_, (what));                          \
   } while (0)
-#define CPU_CHECK(expr)                                                                \
-  do {                                                                                 \
-    msc_status st_ = (expr);                                                           \
-    if (st_ != MSC_OK) return st_;                                                     \
-  } while (0)
+#define CPU_CHECK(expr) MBK_TRY(expr)
 
 /* ---- memory descriptors ------------------------------------------------------------ */
 /* Plain row-major layout for ndim 1, 2 or 4. */
@@ -139,42 +137,20 @@ void cpu_buf_destroy(cpu_buf *b);
 void *cpu_aligned_alloc(size_t bytes);
 
 /* ---- ops ------------------------------------------------------------------------------ */
-/* Each op type implements this table; mbk_op is the common header of every op. */
-typedef struct cpu_op_vt {
-  const char *name;
-  int32_t n_in_fwd, n_out_fwd, n_in_bwd, n_out_bwd; /* -1: variable (concat) */
-  msc_status (*forward)(mbk_op *op, int32_t training, mbk_tensor *const *in,
-                        mbk_tensor *const *out);
-  msc_status (*backward)(mbk_op *op, mbk_tensor *const *in, mbk_tensor *const *out);
-  void (*destroy)(mbk_op *op);
-} cpu_op_vt;
+/* Every op starts with struct mbk_op and has an mbk_op_vt (backend_op.h); they are made
+ * with mbk_op_alloc(cpu_host, "cpu", ...) and find their input shape with
+ * mbk_op_in_dims (backend.h). Their arguments were checked by the core's frame. */
+/* cpu_conv_create, cpu_bnorm_create, ... cpu_concat_create (cpu_conv.c, cpu_bnorm.c,
+ * cpu_eltwise.c, cpu_pool.c, cpu_linear.c, cpu_concat.c). */
+#define CPU_DECLARE_CREATE(kind) MBK_OP_DECLARE_CREATE(cpu, kind)
+MBK_OP_KINDS(CPU_DECLARE_CREATE)
 
-struct mbk_op {
-  mbk_ctx *ctx;
-  mbk_op_desc desc;
-  const cpu_op_vt *vt;
-  int32_t trained; /* a training forward has run: backward may use its state */
-};
-
-msc_status cpu_conv_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cpu_bnorm_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cpu_maxpool_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cpu_gavgpool_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cpu_relu_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cpu_add_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cpu_linear_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cpu_concat_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
+/* The backend's entry (same contract as a module's init; the registry calls it). */
+msc_status mbk_cpu_init(const mbk_host *host, const mbk_iface **out);
 
 /* Loss terms and zeroed tensors (cpu_loss.c). */
 msc_status cpu_tensor_zero(mbk_tensor *t, int32_t ndim, const int64_t *dims);
 msc_status cpu_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tensor *x,
                     const mbk_tensor *x2, double *value, mbk_tensor *grad, mbk_tensor *grad2);
-
-/* Allocates a zeroed op of size bytes and fills the common header. */
-msc_status cpu_op_alloc(mbk_ctx *ctx, const mbk_op_desc *d, const cpu_op_vt *vt,
-                        size_t size, mbk_op **out);
-
-/* Input logical dims of the op (from its description). */
-int32_t cpu_op_in_dims(const mbk_op_desc *d, int64_t *dims);
 
 #endif /* MOSAIC_BACKENDS_CPU_INTERNAL_H */

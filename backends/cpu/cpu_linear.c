@@ -44,7 +44,8 @@ static msc_status linear_bwd_weights(cpu_weighted *op, dnnl_primitive_desc_t *pd
 
 msc_status cpu_linear_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   mbk_op *base;
-  CPU_CHECK(cpu_op_alloc(ctx, d, &cpu_weighted_vt_linear, sizeof(cpu_weighted), &base));
+  CPU_CHECK(mbk_op_alloc(cpu_host, "cpu", ctx, d, &cpu_weighted_vt_linear, sizeof(cpu_weighted),
+                         &base));
   cpu_weighted *op = (cpu_weighted *)base;
   op->bias = d->u.linear.bias != 0;
   op->x_ndim = 2;

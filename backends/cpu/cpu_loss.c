@@ -1,13 +1,14 @@
 /*
- * cpu_loss.c — the loss terms on CPU tensors. The tensors live in host memory, so the
- * terms run the core's own implementation (lib/loss.c) on their rows directly, and the
- * weighted gradient is added into the gradient tensor in place.
+ * cpu_loss.c — the loss terms on CPU tensors (layer: CPU backend). The tensors live in
+ * host memory, so the terms run the contract's host driver (loss_rows.h, the same code
+ * as the core's msc_loss_* functions, hence the same bits) on their rows directly, and
+ * the weighted gradient is added into the gradient tensor in place.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cpu_internal.h"
-#include "loss.h"
+#include "loss_rows.h"
 
 msc_status cpu_tensor_zero(mbk_tensor *t, int32_t ndim, const int64_t *dims) {
   if (!t || !dims) return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: tensor_zero: NULL argument");
@@ -63,20 +64,18 @@ static msc_status run_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tenso
   case MBK_LOSS_NTXENT:
     CPU_CHECK(plain_rows(ctx, x, d->row0 + 2 * d->n, d->d, "x", r1, &a));
     a += d->row0 * d->d;
-    CPU_CHECK(msci_loss_ntxent_ws(&ctx->loss_ws, a, a + d->n * d->d, d->n, d->d, d->tau, value,
-                                  ga, gb));
+    CPU_CHECK(mbk_loss_rows_ntxent(cpu_host->fail, &ctx->loss_ws, a, a + d->n * d->d, d->n, d->d, d->tau,
+                                   value, ga, gb));
     CPU_CHECK(add_into(grad, x, d->row0, d->n, d->d, ga, d->weight));
     return add_into(grad, x, d->row0 + d->n, d->n, d->d, gb, d->weight);
   case MBK_LOSS_INFONCE:
     CPU_CHECK(plain_rows(ctx, x, d->row0 + d->n, d->d, "x", r1, &a));
     CPU_CHECK(plain_rows(ctx, x2, d->row0 + d->n, d->d, "x2", r2, &b));
-    CPU_CHECK(msci_loss_infonce_ws(&ctx->loss_ws, a + d->row0 * d->d, b + d->row0 * d->d, d->n,
-                                   d->d, d->tau, value, ga, gb));
+    CPU_CHECK(mbk_loss_rows_infonce(cpu_host->fail, &ctx->loss_ws, a + d->row0 * d->d, b + d->row0 * d->d,
+                                    d->n, d->d, d->tau, value, ga, gb));
     CPU_CHECK(add_into(grad, x, d->row0, d->n, d->d, ga, d->weight));
     return add_into(grad2, x2, d->row0, d->n, d->d, gb, d->weight);
   case MBK_LOSS_MULSUPCON: {
-    if (!d->rows || !d->labels)
-      return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: mulsupcon: rows and labels are required");
     CPU_CHECK(plain_rows(ctx, x, 1, d->d, "x", r1, &a));
     for (int64_t k = 0; k < d->n; ++k) {
       if (d->rows[k] < 0 || d->rows[k] >= x->dims[0])
@@ -84,17 +83,16 @@ static msc_status run_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tenso
                         (int)d->rows[k]);
       memcpy(e + k * d->d, a + (int64_t)d->rows[k] * d->d, (size_t)d->d * sizeof(float));
     }
-    CPU_CHECK(msci_loss_mulsupcon_ws(&ctx->loss_ws, e, d->labels, d->n, d->d, d->c, d->tau,
-                                     d->per_anchor, value, ga));
+    CPU_CHECK(mbk_loss_rows_mulsupcon(cpu_host->fail, &ctx->loss_ws, e, d->labels, d->n, d->d, d->c, d->tau,
+                                      d->per_anchor, value, ga));
     for (int64_t k = 0; k < d->n; ++k)
       CPU_CHECK(add_into(grad, x, d->rows[k], 1, d->d, ga + k * d->d, d->weight));
     return MSC_OK;
   }
   case MBK_LOSS_BCE:
-    if (!d->labels) return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: bce: labels are required");
     CPU_CHECK(plain_rows(ctx, x, d->row0 + d->n, d->c, "logits", r1, &a));
-    CPU_CHECK(msci_loss_bce_ws(&ctx->loss_ws, a + d->row0 * d->c, d->labels, d->n, d->c,
-                               d->row_mask, value, ga));
+    CPU_CHECK(mbk_loss_rows_bce(cpu_host->fail, &ctx->loss_ws, a + d->row0 * d->c, d->labels, d->n, d->c,
+                                d->row_mask, value, ga));
     return add_into(grad, x, d->row0, d->n, d->c, ga, d->weight);
   default:
     return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: unknown loss type %d", (int)d->type);
@@ -103,11 +101,10 @@ static msc_status run_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tenso
 
 msc_status cpu_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tensor *x,
                     const mbk_tensor *x2, double *value, mbk_tensor *grad, mbk_tensor *grad2) {
-  if (!ctx || !d || !x || !value || !grad || (d->type == MBK_LOSS_INFONCE && (!x2 || !grad2)))
-    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: loss: NULL argument");
-  if (d->n <= 0 || d->d <= 0 || d->row0 < 0 || (d->type >= MBK_LOSS_MULSUPCON && d->c <= 0))
-    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: loss: bad sizes n=%lld d=%lld c=%lld row0=%lld",
-                    (long long)d->n, (long long)d->d, (long long)d->c, (long long)d->row0);
+  /* The core's frame checked these already; the entry is also called directly (tests). */
+  char why[256];
+  msc_status bad = mbk_loss_desc_validate(d, x, x2, value, grad, grad2, why, sizeof why);
+  if (bad != MSC_OK) return CPU_FAIL(bad, "cpu: %s", why);
   int64_t width = d->type == MBK_LOSS_BCE ? d->c : d->d;
   size_t count = (size_t)d->n * (size_t)width;
   /* ga, gb and e in the context's buffer, grown when a call needs more and kept. */

@@ -129,7 +129,6 @@ static msc_status pool_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor 
   mbk_ctx *ctx = base->ctx;
   const char *name = base->vt->name;
   CPU_CHECK(cpu_tensor_expect(in[0], op->global ? 2 : 4, op->y_dims, name, "dy"));
-  if (!out[0]) return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: %s backward: dx is NULL", name);
   if (!base->trained)
     return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: %s backward needs a training forward first",
                     name);
@@ -170,18 +169,16 @@ static msc_status pool_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor 
   return cpu_prim_exec(ctx, &op->bwd, n, args);
 }
 
-static const cpu_op_vt maxpool_vt = {"maxpool", 1, 1, 1, 1, pool_forward, pool_backward,
-                                     pool_destroy};
-static const cpu_op_vt gavgpool_vt = {"gavgpool", 1, 1, 1, 1, pool_forward, pool_backward,
-                                      pool_destroy};
+static const mbk_op_vt maxpool_vt = {"maxpool", pool_forward, pool_backward, pool_destroy};
+static const mbk_op_vt gavgpool_vt = {"gavgpool", pool_forward, pool_backward, pool_destroy};
 
-static msc_status pool_create(mbk_ctx *ctx, const mbk_op_desc *d, const cpu_op_vt *vt,
+static msc_status pool_create(mbk_ctx *ctx, const mbk_op_desc *d, const mbk_op_vt *vt,
                               int global, mbk_op **out) {
   mbk_op *base;
-  CPU_CHECK(cpu_op_alloc(ctx, d, vt, sizeof(cpu_pool), &base));
+  CPU_CHECK(mbk_op_alloc(cpu_host, "cpu", ctx, d, vt, sizeof(cpu_pool), &base));
   cpu_pool *op = (cpu_pool *)base;
   op->global = global;
-  cpu_op_in_dims(d, op->x_dims);
+  mbk_op_in_dims(d, op->x_dims);
   mbk_op_out_dims(d, op->y_dims);
   *out = base;
   return MSC_OK;

@@ -126,10 +126,10 @@ static msc_status weighted_backward(mbk_op *base, mbk_tensor *const *in,
   return MSC_OK;
 }
 
-const cpu_op_vt cpu_weighted_vt_conv = {"conv2d", 3, 1, 3, 3, weighted_forward,
-                                        weighted_backward, weighted_destroy};
-const cpu_op_vt cpu_weighted_vt_linear = {"linear", 3, 1, 3, 3, weighted_forward,
-                                          weighted_backward, weighted_destroy};
+const mbk_op_vt cpu_weighted_vt_conv = {"conv2d", weighted_forward, weighted_backward,
+                                        weighted_destroy};
+const mbk_op_vt cpu_weighted_vt_linear = {"linear", weighted_forward, weighted_backward,
+                                          weighted_destroy};
 
 msc_status cpu_weighted_finish(cpu_weighted *op, mbk_op **out) {
   dnnl_primitive_desc_t pd;

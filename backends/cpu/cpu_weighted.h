@@ -21,8 +21,8 @@ struct cpu_weighted {
   cpu_buf dw_buf, db_buf; /* gradients in the primitive's layout before going plain */
 };
 
-extern const cpu_op_vt cpu_weighted_vt_conv;
-extern const cpu_op_vt cpu_weighted_vt_linear;
+extern const mbk_op_vt cpu_weighted_vt_conv;
+extern const mbk_op_vt cpu_weighted_vt_linear;
 
 /* Creates the forward primitive and hands the op out; frees op on failure. */
 msc_status cpu_weighted_finish(cpu_weighted *op, mbk_op **out);

@@ -1,6 +1,7 @@
 /*
  * cuda_backend.cu — the CUDA backend's table, probe, contexts, error mapping and op
- * dispatch; the module's one exported symbol is msc_backend_module_init.
+ * dispatch (layer: CUDA backend); the module's one exported symbol is
+ * msc_backend_module_init.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -182,67 +183,21 @@ static msc_status cu_ctx_create(const mbk_ctx_params *params, mbk_ctx **out) {
 }
 
 /* ---- ops ----------------------------------------------------------------------------------- */
+/* The core's frame has validated the description and the arguments (backend.h); this
+ * part only selects the device and orders the op's tensors between streams. */
 
-int32_t cu_op_in_dims(const mbk_op_desc *d, int64_t *dims) {
-  dims[0] = d->n;
-  dims[1] = d->c;
-  if (d->ndim == 4) {
-    dims[2] = d->h;
-    dims[3] = d->w;
-  }
-  return d->ndim;
-}
-
-msc_status cu_op_alloc(mbk_ctx *ctx, const mbk_op_desc *d, const cu_op_vt *vt, size_t size,
-                       mbk_op **out) {
-  mbk_op *op = (mbk_op *)calloc(1, size);
-  if (!op) return CU_FAIL(MSC_E_OUT_OF_MEMORY, "cuda: %s op", vt->name);
-  op->ctx = ctx;
-  op->desc = *d;
-  op->vt = vt;
-  *out = op;
-  return MSC_OK;
-}
+#define CU_CREATOR(kind) cu_##kind##_create,
+static const mbk_op_create_fn cu_creators[MBK_OP_COUNT_] = {NULL, MBK_OP_KINDS(CU_CREATOR)};
 
 static msc_status cu_op_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
-  if (!ctx || !d || !out)
-    return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: op_create: NULL argument");
-  char why[256];
-  msc_status st = mbk_op_desc_validate(d, why, sizeof why);
-  if (st != MSC_OK) return CU_FAIL(st, "cuda: %s", why);
   CU_CHECK(cu_enter(ctx));
-  switch (d->type) {
-  case MBK_OP_CONV2D: return cu_conv_create(ctx, d, out);
-  case MBK_OP_BATCHNORM: return cu_bnorm_create(ctx, d, out);
-  case MBK_OP_RELU: return cu_relu_create(ctx, d, out);
-  case MBK_OP_MAXPOOL: return cu_maxpool_create(ctx, d, out);
-  case MBK_OP_GAVGPOOL: return cu_gavgpool_create(ctx, d, out);
-  case MBK_OP_LINEAR: return cu_linear_create(ctx, d, out);
-  case MBK_OP_ADD: return cu_add_create(ctx, d, out);
-  case MBK_OP_CONCAT: return cu_concat_create(ctx, d, out);
-  default: return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: unknown op type %d", (int)d->type);
-  }
+  return mbk_op_create_by_type(cuda_host, "cuda", cu_creators, ctx, d, out);
 }
 
 static void cu_op_free(mbk_op *op) {
   if (!op) return;
   cudaSetDevice(op->ctx->device);
-  op->vt->destroy(op);
-}
-
-static msc_status check_args(const mbk_op *op, const char *pass, int32_t want_in,
-                             mbk_tensor *const *in, int32_t n_in, int32_t want_out,
-                             int32_t n_out) {
-  if (op->desc.type == MBK_OP_CONCAT) {
-    int32_t k = op->desc.u.concat.count;
-    if (want_in < 0) want_in = k;
-    if (want_out < 0) want_out = k;
-  }
-  if (n_in != want_in || n_out != want_out || (n_in > 0 && !in))
-    return CU_FAIL(MSC_E_INVALID_ARGUMENT,
-                   "cuda: %s %s takes %d inputs and %d outputs, got %d and %d", op->vt->name,
-                   pass, (int)want_in, (int)want_out, (int)n_in, (int)n_out);
-  return MSC_OK;
+  mbk_op_destroy(op);
 }
 
 /* Waits for pending foreign writes of every tensor an op touches. */
@@ -260,39 +215,24 @@ static msc_status wrote_all(mbk_ctx *ctx, mbk_tensor *const *ts, int32_t n) {
 
 static msc_status cu_op_forward(mbk_op *op, int32_t training, mbk_tensor *const *in,
                                 int32_t n_in, mbk_tensor *const *out, int32_t n_out) {
-  if (!op) return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: op_forward: op is NULL");
-  CU_CHECK(check_args(op, "forward", op->vt->n_in_fwd, in, n_in, op->vt->n_out_fwd, n_out));
-  if (!out || !out[0])
-    return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: %s forward: output tensor is NULL",
-                   op->vt->name);
   mbk_ctx *ctx = op->ctx;
   CU_CHECK(cu_enter(ctx));
   CU_CHECK(use_all(ctx, in, n_in));
   CU_CHECK(use_all(ctx, out, n_out));
-  CU_CHECK(op->vt->forward(op, training, in, out));
+  CU_CHECK(mbk_op_run_forward(op, training, in, out));
   CU_CHECK(wrote_all(ctx, out, n_out));
   /* Batch norm updates its running statistics (inputs 3 and 4) in training. */
   if (training && op->desc.type == MBK_OP_BATCHNORM) CU_CHECK(wrote_all(ctx, in + 3, 2));
-  if (training) op->trained = 1;
   return MSC_OK;
 }
 
 static msc_status cu_op_backward(mbk_op *op, mbk_tensor *const *in, int32_t n_in,
                                  mbk_tensor *const *out, int32_t n_out) {
-  if (!op) return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: op_backward: op is NULL");
-  CU_CHECK(check_args(op, "backward", op->vt->n_in_bwd, in, n_in, op->vt->n_out_bwd, n_out));
-  if (n_out > 0 && !out)
-    return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: %s backward: outputs are NULL",
-                   op->vt->name);
-  for (int32_t i = 0; i < n_in; ++i)
-    if (!in[i])
-      return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: %s backward: input %d is NULL",
-                     op->vt->name, (int)i);
   mbk_ctx *ctx = op->ctx;
   CU_CHECK(cu_enter(ctx));
   CU_CHECK(use_all(ctx, in, n_in));
   CU_CHECK(use_all(ctx, out, n_out));
-  CU_CHECK(op->vt->backward(op, in, out));
+  CU_CHECK(mbk_op_run_backward(op, in, out));
   return wrote_all(ctx, out, n_out);
 }
 

@@ -183,7 +183,6 @@ static msc_status bnorm_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor
   CU_CHECK(cu_tensor_expect(in[0], op->ndim, op->x_dims, "batchnorm", "x"));
   CU_CHECK(cu_tensor_expect(in[1], 1, op->c_dims, "batchnorm", "gamma"));
   CU_CHECK(cu_tensor_expect(in[2], op->ndim, op->x_dims, "batchnorm", "dy"));
-  if (!out[0]) return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: batchnorm backward: dx is NULL");
   if (!base->trained || !op->stats.p)
     return CU_FAIL(MSC_E_INVALID_ARGUMENT,
                    "cuda: batchnorm backward needs a training forward on the same x first");
@@ -211,14 +210,13 @@ static void bnorm_destroy(mbk_op *base) {
   free(op);
 }
 
-static const cu_op_vt bnorm_vt = {"batchnorm", 5, 1, 3, 3, bnorm_forward, bnorm_backward,
-                                  bnorm_destroy};
+static const mbk_op_vt bnorm_vt = {"batchnorm", bnorm_forward, bnorm_backward, bnorm_destroy};
 
 msc_status cu_bnorm_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   mbk_op *base;
-  CU_CHECK(cu_op_alloc(ctx, d, &bnorm_vt, sizeof(cu_bnorm), &base));
+  CU_CHECK(mbk_op_alloc(cuda_host, "cuda", ctx, d, &bnorm_vt, sizeof(cu_bnorm), &base));
   cu_bnorm *op = (cu_bnorm *)base;
-  op->ndim = cu_op_in_dims(d, op->x_dims);
+  op->ndim = mbk_op_in_dims(d, op->x_dims);
   op->c_dims[0] = d->c;
   op->n = d->n;
   op->c = d->c;

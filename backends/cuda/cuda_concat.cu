@@ -71,12 +71,11 @@ static msc_status concat_backward(mbk_op *base, mbk_tensor *const *in,
   return MSC_OK;
 }
 
-static const cu_op_vt concat_vt = {"concat", -1, 1, 1, -1, concat_forward, concat_backward,
-                                   concat_destroy};
+static const mbk_op_vt concat_vt = {"concat", concat_forward, concat_backward, concat_destroy};
 
 msc_status cu_concat_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   mbk_op *base;
-  CU_CHECK(cu_op_alloc(ctx, d, &concat_vt, sizeof(cu_concat), &base));
+  CU_CHECK(mbk_op_alloc(cuda_host, "cuda", ctx, d, &concat_vt, sizeof(cu_concat), &base));
   cu_concat *op = (cu_concat *)base;
   op->ndim = mbk_op_out_dims(d, op->y_dims);
   *out = base;

@@ -192,14 +192,13 @@ static msc_status conv_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor 
   return MSC_OK;
 }
 
-static const cu_op_vt conv_vt = {"conv2d", 3, 1, 3, 3, conv_forward, conv_backward,
-                                 conv_destroy};
+static const mbk_op_vt conv_vt = {"conv2d", conv_forward, conv_backward, conv_destroy};
 
 msc_status cu_conv_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   mbk_op *base;
-  CU_CHECK(cu_op_alloc(ctx, d, &conv_vt, sizeof(cu_conv), &base));
+  CU_CHECK(mbk_op_alloc(cuda_host, "cuda", ctx, d, &conv_vt, sizeof(cu_conv), &base));
   cu_conv *op = (cu_conv *)base;
-  cu_op_in_dims(d, op->x_dims);
+  mbk_op_in_dims(d, op->x_dims);
   op->w_dims[0] = d->u.conv.out_c;
   op->w_dims[1] = d->c;
   op->w_dims[2] = d->u.conv.kh;

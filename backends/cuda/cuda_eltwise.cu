@@ -130,7 +130,6 @@ static msc_status relu_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor 
   cu_elt *op = (cu_elt *)base;
   CU_CHECK(cu_tensor_expect(in[0], op->ndim, op->dims, "relu", "x"));
   CU_CHECK(cu_tensor_expect(in[1], op->ndim, op->dims, "relu", "dy"));
-  if (!out[0]) return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: relu backward: dx is NULL");
   CU_CHECK(cu_tensor_set(base->ctx, out[0], op->ndim, op->dims));
   int64_t count = cu_numel(op->ndim, op->dims);
   k_relu_bwd<<<cu_grid(count), CU_THREADS, 0, base->ctx->stream>>>(in[0]->data, in[1]->data,
@@ -165,15 +164,15 @@ static msc_status add_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor *
   return MSC_OK;
 }
 
-static const cu_op_vt relu_vt = {"relu", 1, 1, 2, 1, relu_forward, relu_backward, elt_destroy};
-static const cu_op_vt add_vt = {"add", 2, 1, 1, 2, add_forward, add_backward, elt_destroy};
+static const mbk_op_vt relu_vt = {"relu", relu_forward, relu_backward, elt_destroy};
+static const mbk_op_vt add_vt = {"add", add_forward, add_backward, elt_destroy};
 
-static msc_status elt_create(mbk_ctx *ctx, const mbk_op_desc *d, const cu_op_vt *vt,
+static msc_status elt_create(mbk_ctx *ctx, const mbk_op_desc *d, const mbk_op_vt *vt,
                              mbk_op **out) {
   mbk_op *base;
-  CU_CHECK(cu_op_alloc(ctx, d, vt, sizeof(cu_elt), &base));
+  CU_CHECK(mbk_op_alloc(cuda_host, "cuda", ctx, d, vt, sizeof(cu_elt), &base));
   cu_elt *op = (cu_elt *)base;
-  op->ndim = cu_op_in_dims(d, op->dims);
+  op->ndim = mbk_op_in_dims(d, op->dims);
   *out = base;
   return MSC_OK;
 }

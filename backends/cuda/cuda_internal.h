@@ -1,6 +1,8 @@
 /*
- * cuda_internal.h — shared pieces of the CUDA backend module (libmosaic-cuda.so). Every
- * CUDA, cuBLAS and cuDNN call of the project lives in this folder.
+ * cuda_internal.h — shared pieces of the CUDA backend module (libmosaic-cuda.so; layer:
+ * CUDA backend, which includes only the backend contract of the core: backend.h,
+ * backend_op.h, loss_core.h, optim_core.h). Every CUDA, cuBLAS and cuDNN call of the
+ * project lives in this folder.
  *
  * Layout policy: unlike the oneDNN backend, tensors are always plain row-major (NCHW),
  * which is what cuDNN's NCHW descriptors, cuBLAS (through transposition) and the own
@@ -30,6 +32,7 @@
 #include <cudnn.h>
 
 #include "backend.h"
+#include "backend_op.h"
 
 /* The host services given at init (error messages, logging). */
 extern const mbk_host *cuda_host;
@@ -42,11 +45,7 @@ msc_status cu_rt_fail(cudaError_t e, const char *what);
 msc_status cu_blas_fail(cublasStatus_t s, const char *what);
 msc_status cu_dnn_fail(cudnnStatus_t s, const char *what);
 
-#define CU_CHECK(expr)                                                                 \
-  do {                                                                                 \
-    msc_status st_ = (expr);                                                           \
-    if (st_ != MSC_OK) return st_;                                                     \
-  } while (0)
+#define CU_CHECK(expr) MBK_TRY(expr)
 #define CU_RT(call, what)                                                              \
   do {                                                                                 \
     cudaError_t e_ = (call);                                                           \
@@ -139,36 +138,13 @@ msc_status cu_tensor_expect(const mbk_tensor *t, int32_t ndim, const int64_t *di
 msc_status cu_tensor_zero(mbk_tensor *t, int32_t ndim, const int64_t *dims);
 
 /* ---- ops ------------------------------------------------------------------------------- */
-typedef struct cu_op_vt {
-  const char *name;
-  int32_t n_in_fwd, n_out_fwd, n_in_bwd, n_out_bwd; /* -1: variable (concat) */
-  msc_status (*forward)(mbk_op *op, int32_t training, mbk_tensor *const *in,
-                        mbk_tensor *const *out);
-  msc_status (*backward)(mbk_op *op, mbk_tensor *const *in, mbk_tensor *const *out);
-  void (*destroy)(mbk_op *op);
-} cu_op_vt;
-
-struct mbk_op {
-  mbk_ctx *ctx;
-  mbk_op_desc desc;
-  const cu_op_vt *vt;
-  int32_t trained; /* a training forward has run: backward may use its state */
-};
-
-/* Allocates a zeroed op of size bytes and fills the common header. */
-msc_status cu_op_alloc(mbk_ctx *ctx, const mbk_op_desc *d, const cu_op_vt *vt, size_t size,
-                       mbk_op **out);
-/* Input logical dims of the op (from its description). */
-int32_t cu_op_in_dims(const mbk_op_desc *d, int64_t *dims);
-
-msc_status cu_conv_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cu_bnorm_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cu_maxpool_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cu_gavgpool_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cu_relu_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cu_add_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cu_concat_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
-msc_status cu_linear_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
+/* Every op starts with struct mbk_op and has an mbk_op_vt (backend_op.h); they are made
+ * with mbk_op_alloc(cuda_host, "cuda", ...) and find their input shape with
+ * mbk_op_in_dims (backend.h). Their arguments were checked by the core's frame. */
+/* cu_conv_create, cu_bnorm_create, ... cu_concat_create (cuda_conv.cu, cuda_bnorm.cu,
+ * cuda_eltwise.cu, cuda_pool.cu, cuda_linear.cu, cuda_concat.cu). */
+#define CU_DECLARE_CREATE(kind) MBK_OP_DECLARE_CREATE(cu, kind)
+MBK_OP_KINDS(CU_DECLARE_CREATE)
 
 /* ---- shared kernels (cuda_eltwise.cu) ------------------------------------------------------ */
 /* Threads per block of the element-wise kernels, and the grid for count elements. */

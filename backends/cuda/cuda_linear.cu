@@ -96,13 +96,12 @@ static msc_status linear_backward(mbk_op *base, mbk_tensor *const *in, mbk_tenso
   return MSC_OK;
 }
 
-static const cu_op_vt linear_vt = {"linear", 3, 1, 3, 3, linear_forward, linear_backward,
-                                   linear_destroy};
+static const mbk_op_vt linear_vt = {"linear", linear_forward, linear_backward, linear_destroy};
 
 msc_status cu_linear_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   CU_CHECK(check_int("linear", d->n, d->c, d->u.linear.out_f));
   mbk_op *base;
-  CU_CHECK(cu_op_alloc(ctx, d, &linear_vt, sizeof(cu_linear), &base));
+  CU_CHECK(mbk_op_alloc(cuda_host, "cuda", ctx, d, &linear_vt, sizeof(cu_linear), &base));
   cu_linear *op = (cu_linear *)base;
   op->n = d->n;
   op->k = d->c;

@@ -1,7 +1,7 @@
 /*
- * cuda_loss.cu — the four loss terms (LOSSES.md) on device tensors, following the plan
- * of lib/loss.c step by step, so that values and gradients agree with the CPU backend
- * to rounding:
+ * cuda_loss.cu — the four loss terms (LOSSES.md) on device tensors (layer: CUDA
+ * backend), following the plan of the host driver (lib/loss_rows.c) step by step, so
+ * that values and gradients agree with the CPU backend to rounding:
  *   1. rows normalised into double (msci_unit_normalise_row, one thread per row);
  *   2. similarities S = ÊÊᵀ/τ (or P̂Q̂ᵀ/τ) by a double cuBLAS product;
  *   3. per row, the loss and ∂L/∂S in place (msci_softmax_ce_row, msci_mulsupcon_row,
@@ -11,9 +11,10 @@
  *   6. checks (non-finite input, gradient beyond float) raise flags; the kernel that adds
  *      weight × gradient into the gradient tensors does nothing when a flag is up, so on
  *      error the outputs are untouched, as the CPU backend promises.
- * The host arrays of a call (labels, row lists, row mask) are validated on the host and
- * copied to the device; everything else stays there. One synchronisation per call, to
- * hand back the value and the flags.
+ * The host part of MulSupCon (class counts, anchor weights) is msci_mulsupcon_weights of
+ * loss_core.h, as on the host. The host arrays of a call (labels, row lists, row mask)
+ * are validated on the host and copied to the device; everything else stays there. One
+ * synchronisation per call, to hand back the value and the flags.
  */
 #include <float.h>
 #include <limits.h>
@@ -325,35 +326,6 @@ static msc_status infonce(loss_call *L, const mbk_tensor *x, const mbk_tensor *x
   return MSC_OK;
 }
 
-/* The host part of MulSupCon: 1/(n_c − 1) per class and the weight of every anchor, as
- * lib/loss.c computes them; returns the number of rows R. */
-static int64_t mulsupcon_weights(const mbk_loss_desc *d, double *inv_pos, double *w) {
-  const int64_t k = d->n, c = d->c;
-  const uint8_t *y = d->labels;
-  for (int64_t t = 0; t < c; ++t) inv_pos[t] = 0.0;
-  for (int64_t i = 0; i < k; ++i)
-    for (int64_t t = 0; t < c; ++t) inv_pos[t] += (double)y[i * c + t];
-  for (int64_t t = 0; t < c; ++t) inv_pos[t] = inv_pos[t] >= 2.0 ? 1.0 / (inv_pos[t] - 1.0) : 0.0;
-  int64_t rows = 0, anchors = 0;
-  for (int64_t i = 0; i < k; ++i) {
-    int64_t r = msci_mulsupcon_row_count(y + i * c, c, inv_pos);
-    rows += r;
-    anchors += r > 0;
-    w[i] = (double)r;
-  }
-  for (int64_t i = 0; rows > 0 && i < k; ++i) {
-    if (w[i] == 0.0) continue;
-    if (d->per_anchor) {
-      int64_t labels = 0;
-      for (int64_t t = 0; t < c; ++t) labels += y[i * c + t];
-      w[i] = 1.0 / ((double)labels * (double)anchors);
-    } else {
-      w[i] = 1.0 / (double)rows;
-    }
-  }
-  return rows;
-}
-
 static msc_status mulsupcon(loss_call *L, const mbk_tensor *x, mbk_tensor *grad, size_t *need,
                             int *nothing) {
   const mbk_loss_desc *d = L->d;
@@ -361,8 +333,6 @@ static msc_status mulsupcon(loss_call *L, const mbk_tensor *x, mbk_tensor *grad,
   *need = doubles(k * dd) * 2 + doubles(k) * 4 + doubles(k * k) + doubles(c) +
           align16((size_t)(k * c)) + align16((size_t)k * sizeof(int32_t));
   if (!L->s.base) {
-    if (!d->rows || !d->labels)
-      return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: %s: rows and labels are required", L->term);
     CU_CHECK(check_rows(L->term, "x", x, 1, dd));
     for (int64_t i = 0; i < k; ++i)
       if (d->rows[i] < 0 || d->rows[i] >= x->dims[0])
@@ -380,7 +350,7 @@ static msc_status mulsupcon(loss_call *L, const mbk_tensor *x, mbk_tensor *grad,
   int32_t *rows = take<int32_t>(&L->s, k);
   double *hw = (double *)malloc((size_t)(k + c) * sizeof(double));
   if (!hw) return CU_FAIL(MSC_E_OUT_OF_MEMORY, "cuda: %s: weights", L->term);
-  int64_t r = mulsupcon_weights(d, hw + k, hw);
+  int64_t r = msci_mulsupcon_weights(d->labels, k, c, d->per_anchor, hw + k, hw);
   msc_status st = MSC_OK;
   if (r > 0) {
     st = cu_upload_small(ctx, w, hw, (size_t)k * sizeof(double));
@@ -413,8 +383,6 @@ static msc_status bce(loss_call *L, const mbk_tensor *x, mbk_tensor *grad, size_
   *need = doubles(n) + align16((size_t)(n * c) * sizeof(float)) + align16((size_t)(n * c)) +
           align16((size_t)n);
   if (!L->s.base) {
-    if (!d->labels)
-      return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: %s: labels are required", L->term);
     CU_CHECK(check_rows(L->term, "logits", x, d->row0 + n, c));
     CU_CHECK(check_grad(L->term, grad, x));
     return labels_01(L->term, d->labels, n, c, d->row_mask);
@@ -478,12 +446,10 @@ static msc_status report(const loss_call *L, const cu_flags *h) {
 
 msc_status cu_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tensor *x,
                    const mbk_tensor *x2, double *value, mbk_tensor *grad, mbk_tensor *grad2) {
-  if (!ctx || !d || !x || !value || !grad || (d->type == MBK_LOSS_INFONCE && (!x2 || !grad2)))
-    return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: loss: NULL argument");
-  if (d->n <= 0 || d->d <= 0 || d->row0 < 0 || (d->type >= MBK_LOSS_MULSUPCON && d->c <= 0))
-    return CU_FAIL(MSC_E_INVALID_ARGUMENT,
-                   "cuda: loss: bad sizes n=%lld d=%lld c=%lld row0=%lld", (long long)d->n,
-                   (long long)d->d, (long long)d->c, (long long)d->row0);
+  /* The core's frame checked these already; the entry is also called directly (tests). */
+  char why[256];
+  msc_status bad = mbk_loss_desc_validate(d, x, x2, value, grad, grad2, why, sizeof why);
+  if (bad != MSC_OK) return CU_FAIL(bad, "cuda: %s", why);
   loss_call L;
   memset(&L, 0, sizeof L);
   L.ctx = ctx;

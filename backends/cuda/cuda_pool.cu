@@ -109,7 +109,6 @@ static msc_status maxpool_backward(mbk_op *base, mbk_tensor *const *in, mbk_tens
   cu_pool *op = (cu_pool *)base;
   mbk_ctx *ctx = base->ctx;
   CU_CHECK(cu_tensor_expect(in[0], 4, op->y_dims, "maxpool", "dy"));
-  if (!out[0]) return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: maxpool backward: dx is NULL");
   if (!base->trained || !op->argmax.p)
     return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: maxpool backward needs a training forward first");
   CU_CHECK(cu_tensor_set(ctx, out[0], 4, op->x_dims));
@@ -156,7 +155,6 @@ static msc_status gavg_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor 
   cu_pool *op = (cu_pool *)base;
   mbk_ctx *ctx = base->ctx;
   CU_CHECK(cu_tensor_expect(in[0], 2, op->y_dims, "gavgpool", "dy"));
-  if (!out[0]) return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: gavgpool backward: dx is NULL");
   if (!base->trained)
     return CU_FAIL(MSC_E_INVALID_ARGUMENT,
                    "cuda: gavgpool backward needs a training forward first");
@@ -174,17 +172,16 @@ static void pool_destroy(mbk_op *base) {
   free(op);
 }
 
-static const cu_op_vt maxpool_vt = {"maxpool", 1, 1, 1, 1, maxpool_forward, maxpool_backward,
-                                    pool_destroy};
-static const cu_op_vt gavgpool_vt = {"gavgpool", 1, 1, 1, 1, gavg_forward, gavg_backward,
+static const mbk_op_vt maxpool_vt = {"maxpool", maxpool_forward, maxpool_backward,
                                      pool_destroy};
+static const mbk_op_vt gavgpool_vt = {"gavgpool", gavg_forward, gavg_backward, pool_destroy};
 
-static msc_status pool_create(mbk_ctx *ctx, const mbk_op_desc *d, const cu_op_vt *vt,
+static msc_status pool_create(mbk_ctx *ctx, const mbk_op_desc *d, const mbk_op_vt *vt,
                               mbk_op **out) {
   mbk_op *base;
-  CU_CHECK(cu_op_alloc(ctx, d, vt, sizeof(cu_pool), &base));
+  CU_CHECK(mbk_op_alloc(cuda_host, "cuda", ctx, d, vt, sizeof(cu_pool), &base));
   cu_pool *op = (cu_pool *)base;
-  cu_op_in_dims(d, op->x_dims);
+  mbk_op_in_dims(d, op->x_dims);
   mbk_op_out_dims(d, op->y_dims);
   *out = base;
   return MSC_OK;

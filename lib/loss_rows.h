@@ -1,0 +1,79 @@
+/*
+ * loss_rows.h — the four MoSAiC loss terms on plain host float rows (LOSSES.md), value
+ * and exact gradient (layer: backend contract). The one host driver of the per-row core
+ * of loss_core.h: the core's msci_loss_* (loss.h) and the CPU backend's loss entry both
+ * call it, so the two give the same bits. Errors are reported through fail (msci_fail
+ * in the core, mbk_host.fail in a backend), with the term's name first ("NT-Xent: ...").
+ *
+ * Common rules:
+ *  - Embeddings are the UNNORMALISED projections; each term normalises its rows
+ *    (ẑ = z / max(‖z‖, 1e-12)) and returns the gradient with respect to z itself,
+ *    through the normalisation Jacobian.
+ *  - *loss is written in double; gradients (each may be NULL) are overwritten, never
+ *    accumulated into, and must not overlap the inputs or each other.
+ *  - Everything is validated before anything is written: on error the outputs are
+ *    untouched and msc_last_error() names the argument (or the array and index of a
+ *    non-finite value). Statuses: MSC_E_INVALID_ARGUMENT (a NULL required pointer, a
+ *    size <= 0 or too large, τ not finite or <= 0, a label other than 0/1),
+ *    MSC_E_NUMERICAL (a NaN/Inf input, or a gradient too large for float),
+ *    MSC_E_OUT_OF_MEMORY (the scratch).
+ *  - Scratch: with ws NULL one allocation per call; with a workspace (mbk_loss_ws) its
+ *    buffer, grown when too small and kept, so a steady caller allocates nothing. A
+ *    workspace is used by one thread at a time. Rows are processed in parallel with OpenMP and
+ *    reduced in a fixed order, so results are bit-identical for any thread count.
+ *  - Thread-safe and reentrant.
+ */
+#ifndef MOSAIC_LIB_LOSS_ROWS_H
+#define MOSAIC_LIB_LOSS_ROWS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A reusable scratch buffer for the terms (zero-initialise; mbk_loss_ws_free). */
+typedef struct mbk_loss_ws {
+  double *buf;
+  size_t cap; /* doubles */
+} mbk_loss_ws;
+void mbk_loss_ws_free(mbk_loss_ws *ws); /* accepts NULL; leaves an empty workspace */
+
+/* NT-Xent over the 2N rows u = (za rows, then zb rows), each N×D; pos(i) = i ± N:
+ * L = (1/2N) Σ_i [ −s(u_i,u_pos(i)) + log Σ_{k≠i} exp s(u_i,u_k) ]. */
+msc_status mbk_loss_rows_ntxent(mbk_fail_fn fail, mbk_loss_ws *ws, const float *za, const float *zb, int64_t n,
+                                int64_t d, float tau, double *loss, float *grad_a,
+                                float *grad_b);
+
+/* Symmetric InfoNCE between zp and zq (N×D each): S_ij = s(p_i, q_j),
+ * L = ½ [CE(S) + CE(Sᵀ)], CE(S) = (1/N) Σ_i [ −S_ii + log Σ_j exp S_ij ]. */
+msc_status mbk_loss_rows_infonce(mbk_fail_fn fail, mbk_loss_ws *ws, const float *zp, const float *zq, int64_t n,
+                                 int64_t d, float tau, double *loss, float *grad_p,
+                                 float *grad_q);
+
+/* MulSupCon over K embeddings e (K×D) with multi-hot labels y (K×C bytes, 0/1): one row
+ * per (anchor i, class c) with y_ic = 1 and P_r = {j ≠ i : y_jc = 1} non-empty,
+ * loss_r = −(1/|P_r|) Σ_{p∈P_r} [ s(e_i,e_p) − log Σ_{j≠i} exp s(e_i,e_j) ],
+ * L = (1/R) Σ_r loss_r, or with per_anchor_weight != 0 L = Σ_r w_r loss_r with
+ * w_r = 1/(|y_i|·K_a). L = 0 and a zero gradient when R = 0. Samples without any label
+ * are keys only. */
+msc_status mbk_loss_rows_mulsupcon(mbk_fail_fn fail, mbk_loss_ws *ws, const float *e, const uint8_t *y,
+                                   int64_t k, int64_t d, int64_t c, float tau,
+                                   int32_t per_anchor_weight, double *loss, float *grad);
+
+/* BCE with logits over N×C logits and 0/1 targets: mean over kept rows × classes of
+ * max(x,0) − x·y + log(1 + e^{−|x|}); grad = (σ(x) − y)/(kept·C) on kept rows, 0 on the
+ * others. row_mask (N bytes) NULL keeps every row; a 0 entry ignores the row
+ * (unlabelled: its labels are not read). No kept row: loss 0 and a zero gradient.
+ * Logits are checked for finiteness in every row. */
+msc_status mbk_loss_rows_bce(mbk_fail_fn fail, mbk_loss_ws *ws, const float *logits, const uint8_t *y, int64_t n,
+                             int64_t c, const uint8_t *row_mask, double *loss, float *grad);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOSAIC_LIB_LOSS_ROWS_H */

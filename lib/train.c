@@ -4,12 +4,16 @@
  *
  * Views of modality m: rows 0..N-1 are view a, rows N..2N-1 view b, and both views go
  * through the encoder as one batch of V·N (LOSSES.md, "Conventions"). Loss terms run on
- * the host on the downloaded projections and logits; their gradients go back to the
- * backend and through the graph. Gradients come to the host, where a non-finite one
- * skips the step and the clipping norm is computed. The update itself runs on the host
- * on float master copies of the parameters (the CPU backend), or, for a backend with
- * optim_update (CUDA), where the parameters live, with the moments kept there too: the
- * same optim_core.h arithmetic either way.
+ * the backend (mbk_iface.loss) over the projections and logits where they are, adding
+ * their weighted gradients into the graph's output gradients; only the terms' values
+ * come to the host. The optimiser has one path for every backend: the backend reports
+ * whether the parameter gradients are finite and their sum of squares (grad_stats), a
+ * non-finite one skips the step, the clipping factor follows from the sum, and the
+ * backend updates each trainable parameter where it lives (optim_update, the
+ * optim_core.h arithmetic), with the moments kept there. No gradient, parameter or
+ * moment comes to the host in a step; the moments do for checkpoints and classifier
+ * resets (msci_train_moments_to_host), and the running statistics after each step, to
+ * undo a skipped one.
  */
 #include <math.h>
 #include <stdio.h>
@@ -74,7 +78,6 @@ void msci_train_free(const msc_model *m, msci_train *t) {
     if (t->master) free(t->master[p]);
     if (t->m1) free(t->m1[p]);
     if (t->m2) free(t->m2[p]);
-    if (t->grad) free(t->grad[p]);
     if (t->dm1) m->be->tensor_free(t->dm1[p]);
     if (t->dm2) m->be->tensor_free(t->dm2[p]);
   }
@@ -83,7 +86,6 @@ void msci_train_free(const msc_model *m, msci_train *t) {
   free(t->master);
   free(t->m1);
   free(t->m2);
-  free(t->grad);
   msci_exec_free(m, t->exec);
   msc_options_free(t->opts);
   free(t);
@@ -127,14 +129,13 @@ msc_status msci_train_configure(msc_model *m, const msc_options *opts) {
     return st;
   }
   t->seed = (uint64_t)seed;
-  /* A new configuration keeps what was learnt: step, master copies and moments. */
+  /* A new configuration keeps what was learnt: step, running statistics and moments. */
   if (m->train) {
     t->step = m->train->step;
     t->ready = m->train->ready;
     t->master = m->train->master, m->train->master = NULL;
     t->m1 = m->train->m1, m->train->m1 = NULL;
     t->m2 = m->train->m2, m->train->m2 = NULL;
-    t->grad = m->train->grad, m->train->grad = NULL;
     t->dm1 = m->train->dm1, m->train->dm1 = NULL;
     t->dm2 = m->train->dm2, m->train->dm2 = NULL;
     t->dm_valid = m->train->dm_valid;
@@ -144,8 +145,9 @@ msc_status msci_train_configure(msc_model *m, const msc_options *opts) {
   return MSC_OK;
 }
 
-/* Host copies of every parameter (running statistics included, to undo a skipped
- * step) and zeroed moments, made on the first step or before saving a checkpoint. */
+/* Host copies of the running statistics (to undo a skipped step) and zeroed host moments
+ * of every other parameter (the staging copies of the backend's moments: checkpoints,
+ * classifier resets), made on the first step or before a checkpoint is read or written. */
 msc_status msci_train_ensure_ready(msc_model *m) {
   msci_train *t = m->train;
   if (t->ready) return MSC_OK;
@@ -154,28 +156,27 @@ msc_status msci_train_ensure_ready(msc_model *m) {
     t->master = calloc((size_t)np, sizeof(float *));
     t->m1 = calloc((size_t)np, sizeof(float *));
     t->m2 = calloc((size_t)np, sizeof(float *));
-    t->grad = calloc((size_t)np, sizeof(float *));
-    if (!t->master || !t->m1 || !t->m2 || !t->grad)
-      return msci_fail(MSC_E_OUT_OF_MEMORY, "training state");
+    if (!t->master || !t->m1 || !t->m2) return msci_fail(MSC_E_OUT_OF_MEMORY, "training state");
   }
   for (int32_t p = 0; p < np; ++p) {
     const msci_param *pr = &m->graph.params[p];
     size_t n = (size_t)count_of(pr);
-    if (!t->master[p]) t->master[p] = malloc(n * sizeof(float));
-    if (!t->master[p]) return msci_fail(MSC_E_OUT_OF_MEMORY, "training state: %s", pr->name);
-    MSCI_TRY(m->be->tensor_download(pr->t, t->master[p], n));
-    if (pr->kind == MSCI_PARAM_BN_MEAN || pr->kind == MSCI_PARAM_BN_VAR) continue;
+    if (pr->kind == MSCI_PARAM_BN_MEAN || pr->kind == MSCI_PARAM_BN_VAR) {
+      if (!t->master[p]) t->master[p] = malloc(n * sizeof(float));
+      if (!t->master[p]) return msci_fail(MSC_E_OUT_OF_MEMORY, "training state: %s", pr->name);
+      MSCI_TRY(m->be->tensor_download(pr->t, t->master[p], n));
+      continue;
+    }
     if (!t->m1[p]) t->m1[p] = calloc(n, sizeof(float));
     if (!t->m2[p]) t->m2[p] = calloc(n, sizeof(float));
-    if (!t->grad[p]) t->grad[p] = malloc(n * sizeof(float));
-    if (!t->m1[p] || !t->m2[p] || !t->grad[p])
+    if (!t->m1[p] || !t->m2[p])
       return msci_fail(MSC_E_OUT_OF_MEMORY, "training state: %s", pr->name);
   }
   t->ready = 1;
   return MSC_OK;
 }
 
-/* ---- moments on the backend (optim_update) ------------------------------------------------ */
+/* ---- moments on the backend ---------------------------------------------------------------- */
 
 msc_status msci_train_moments_to_host(const msc_model *m) {
   const msci_train *t = m->train;
@@ -382,12 +383,6 @@ static msc_status compute_objective(msc_model *m, msci_exec *e, const objective 
   return MSC_OK;
 }
 
-static int all_finite(const float *x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i)
-    if (!isfinite(x[i])) return 0;
-  return 1;
-}
-
 /* ---- the step ----------------------------------------------------------------------------- */
 
 static void mark_union(const msc_model *m, int32_t target, uint8_t *need, uint8_t *scratch,
@@ -407,45 +402,50 @@ static msc_status restore_running_stats(msc_model *m) {
   return MSC_OK;
 }
 
+/* Training runs through the backend's optim_update and grad_stats (mbk_iface). */
+static msc_status check_can_train(const msc_model *m) {
+  if (m->be->optim_update && m->be->grad_stats) return MSC_OK;
+  return msci_fail(MSC_E_UNSUPPORTED, "backend '%s' cannot train: it has no %s", m->be->name,
+                   m->be->optim_update ? "grad_stats" : "optim_update");
+}
+
+/* One optimiser step on the backend: the gradients' finiteness and sum of squares
+ * (grad_stats; a non-finite gradient skips the step), the clipping factor as PyTorch's
+ * clip_grad_norm_ (optim.clip_norm; 0 = off), then optim_update on every trainable
+ * parameter with a gradient, the moments resident on the backend. */
 static msc_status optimiser_step(msc_model *m, msci_exec *e, int *skipped) {
   msci_train *t = m->train;
   int32_t np = m->graph.n_params, n_used = 0;
   *skipped = 0;
-  float **grads = malloc((size_t)np * sizeof(float *));
-  int64_t *counts = malloc((size_t)np * sizeof(int64_t));
-  if (!grads || !counts) {
-    free(grads), free(counts);
+  const mbk_tensor **grads = malloc((size_t)np * sizeof *grads);
+  int32_t *which = malloc((size_t)np * sizeof *which);
+  if (!grads || !which) {
+    free(grads), free(which);
     return msci_fail(MSC_E_OUT_OF_MEMORY, "optimiser");
   }
-  /* Gradients to the host; a non-finite one anywhere skips the whole update. */
-  msc_status st = MSC_OK;
-  for (int32_t p = 0; st == MSC_OK && p < np; ++p) {
+  for (int32_t p = 0; p < np; ++p) {
     if (!is_trainable(m, t, p) || !e->pgrad_valid[p]) continue;
-    int64_t n = count_of(&m->graph.params[p]);
-    st = m->be->tensor_download(e->pgrad[p], t->grad[p], (size_t)n);
-    if (st == MSC_OK && !all_finite(t->grad[p], n)) {
-      *skipped = 1;
-      st = msci_fail(MSC_E_NUMERICAL, "gradient of %s is not finite: step %lld skipped",
-                     m->graph.params[p].name, (long long)t->step);
-    }
-    grads[n_used] = t->grad[p];
-    counts[n_used++] = n;
+    grads[n_used] = e->pgrad[p];
+    which[n_used++] = p;
   }
-  /* Clipping as PyTorch's clip_grad_norm_ (optim.clip_norm; 0 = off): the host copies
-   * are scaled in place, or the backend's update scales as it reads (grad_scale). */
-  const int on_backend = m->be->optim_update != NULL;
-  double scale = 1.0;
-  if (st == MSC_OK && t->opt.clip_norm > 0) {
-    if (on_backend)
-      scale = msci_grad_clip_scale(msci_grad_global_norm(grads, counts, n_used), t->opt.clip_norm);
-    else
-      msci_grad_clip(grads, counts, n_used, t->opt.clip_norm);
+  const int clip = t->opt.clip_norm > 0;
+  int32_t bad = -1;
+  double sumsq = 0.0;
+  msc_status st = m->be->grad_stats(e->ctx, grads, n_used, &bad, clip ? &sumsq : NULL);
+  if (st == MSC_OK && bad >= 0) {
+    *skipped = 1;
+    st = msci_fail(MSC_E_NUMERICAL, "gradient of %s is not finite: step %lld skipped",
+                   m->graph.params[which[bad]].name, (long long)t->step);
   }
   free(grads);
-  free(counts);
+  free(which);
   MSCI_TRY(st);
-  if (on_backend) MSCI_TRY(device_moments_ready(m));
+  /* The factor the gradients are multiplied by (in float, as they are read): the norm
+   * is √Σg² over every trainable gradient, as msci_grad_global_norm. */
+  double scale = clip ? msci_grad_clip_scale(sqrt(sumsq), t->opt.clip_norm) : 1.0;
+  MSCI_TRY(device_moments_ready(m));
   double lr = msci_optim_lr(&t->opt, t->step);
+  const int sgd = t->opt.kind == MSCI_OPTIM_SGD;
   for (int32_t p = 0; p < np; ++p) {
     msci_param *pr = &m->graph.params[p];
     if (pr->kind == MSCI_PARAM_BN_MEAN || pr->kind == MSCI_PARAM_BN_VAR) {
@@ -454,28 +454,21 @@ static msc_status optimiser_step(msc_model *m, msci_exec *e, int *skipped) {
       continue;
     }
     if (!is_trainable(m, t, p) || !e->pgrad_valid[p]) continue;
-    if (on_backend) {
-      int sgd = t->opt.kind == MSCI_OPTIM_SGD;
-      mbk_optim_desc d = {
-          .type = sgd ? MBK_OPTIM_SGD : MBK_OPTIM_ADAMW,
-          .nesterov = t->opt.nesterov,
-          .n = count_of(pr),
-          .step = t->step,
-          .lr = lr,
-          .weight_decay = pr->kind == MSCI_PARAM_WEIGHT ? t->opt.weight_decay : 0.0,
-          .beta1 = t->opt.beta1,
-          .beta2 = t->opt.beta2,
-          .eps = t->opt.eps,
-          .momentum = t->opt.momentum,
-          .grad_scale = scale,
-      };
-      mbk_tensor *m1 = sgd && t->opt.momentum == 0 ? NULL : t->dm1[p];
-      MSCI_TRY(m->be->optim_update(e->ctx, &d, pr->t, e->pgrad[p], m1, t->dm2[p]));
-      continue;
-    }
-    msci_optim_update(&t->opt, t->step, t->master[p], t->grad[p], t->m1[p], t->m2[p],
-                      count_of(pr), pr->kind == MSCI_PARAM_WEIGHT, lr);
-    MSCI_TRY(m->be->tensor_upload(pr->t, pr->ndim, pr->dims, t->master[p]));
+    mbk_optim_desc d = {
+        .type = sgd ? MBK_OPTIM_SGD : MBK_OPTIM_ADAMW,
+        .nesterov = t->opt.nesterov,
+        .n = count_of(pr),
+        .step = t->step,
+        .lr = lr,
+        .weight_decay = pr->kind == MSCI_PARAM_WEIGHT ? t->opt.weight_decay : 0.0,
+        .beta1 = t->opt.beta1,
+        .beta2 = t->opt.beta2,
+        .eps = t->opt.eps,
+        .momentum = t->opt.momentum,
+        .grad_scale = scale,
+    };
+    mbk_tensor *m1 = sgd && t->opt.momentum == 0 ? NULL : t->dm1[p];
+    MSCI_TRY(m->be->optim_update(e->ctx, &d, pr->t, e->pgrad[p], m1, t->dm2[p]));
   }
   t->step++;
   return MSC_OK;
@@ -487,6 +480,7 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
   const msci_graph *g = &m->graph;
   if (b->n < 2)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "training needs a batch of at least 2 samples");
+  MSCI_TRY(check_can_train(m));
   MSCI_TRY(msci_train_ensure_ready(m));
   int64_t rows = c->views * b->n;
   if (t->exec && t->exec->n != rows) {

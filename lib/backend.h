@@ -254,8 +254,8 @@ typedef struct mbk_iface {
    *               square. Undefined when *first_bad >= 0. NULL: not wanted (no
    *               clipping), and a backend may check finiteness only.
    * The sum's order: the CPU backend adds the squares one by one in t's order and each
-   * tensor's plain row-major order, which is msci_grad_global_norm's order on the host
-   * (the same bits). A device backend may use any fixed order (same bits from run to
+   * tensor's plain row-major order, the order of the host sum the core used before API 3
+   * (the same bits; tests/test_train.c keeps it as a reference). A device backend may use any fixed order (same bits from run to
    * run); the double sum then differs from the host's only in its last bits. No tensor
    * is modified; the tensors may belong to other contexts of the backend. */
   msc_status (*grad_stats)(mbk_ctx *ctx, const mbk_tensor *const *t, int32_t n,

@@ -441,7 +441,7 @@ static msc_status optimiser_step(msc_model *m, msci_exec *e, int *skipped) {
   free(which);
   MSCI_TRY(st);
   /* The factor the gradients are multiplied by (in float, as they are read): the norm
-   * is √Σg² over every trainable gradient, as msci_grad_global_norm. */
+   * is √Σg² over every trainable gradient, as clip_grad_norm_'s. */
   double scale = clip ? msci_grad_clip_scale(sqrt(sumsq), t->opt.clip_norm) : 1.0;
   MSCI_TRY(device_moments_ready(m));
   double lr = msci_optim_lr(&t->opt, t->step);

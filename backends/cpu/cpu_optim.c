@@ -15,8 +15,8 @@
  * (AdamW: 0·decay − step·(0/ε) = 0; SGD: 0 + (−lr)·0 = 0), so it stays zero.
  *
  * grad_stats adds the squares in double one by one, tensor by tensor in the order given
- * and element by element in plain row-major order: msci_grad_global_norm's order, so the
- * clipping norm has the bits the host computed before the update moved here. That sum is
+ * and element by element in plain row-major order: the host's order before the update
+ * moved to the backends (API 3), so the clipping norm has the bits it had then. That sum is
  * serial (its rounding depends on the order); without it (no clipping) the finite check
  * runs in parallel.
  */
@@ -100,7 +100,7 @@ msc_status cpu_optim_update(mbk_ctx *ctx, const mbk_optim_desc *d, mbk_tensor *p
   const int64_t count = (int64_t)(dnnl_memory_desc_get_size(&param->md) / sizeof(float));
   float *p = param->data;
   float *a = (adamw || momentum) ? m1->data : NULL, *v = adamw ? m2->data : NULL;
-  /* msci_grad_scale leaves the gradient alone at exactly 1, else multiplies in float. */
+  /* The clipping factor: exactly 1 leaves the gradient alone, else g·(float)scale. */
   const int scaled = d->grad_scale != 1.0;
   const float gs = (float)d->grad_scale;
   cpu_ctx_threads(ctx);

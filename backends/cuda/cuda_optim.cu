@@ -10,7 +10,7 @@
  * reduce them in a fixed tree; one block per tensor then adds the partial sums in a fixed
  * tree; the host adds the per-tensor sums in the tensors' order and finds the first one
  * that is not finite. Same bits from run to run; against the host's serial sum
- * (msci_grad_global_norm, the CPU backend) the double differs in its last bits only.
+ * (the CPU backend's) the double differs in its last bits only.
  * Only one double per tensor comes to the host.
  */
 #include <math.h>
@@ -66,7 +66,7 @@ msc_status cu_optim_update(mbk_ctx *ctx, const mbk_optim_desc *d, mbk_tensor *pa
   CU_CHECK(cu_tensor_use(ctx, grad));
   for (int i = 0; i < 3; ++i)
     if (touched[i]) CU_CHECK(cu_tensor_use(ctx, touched[i]));
-  /* msci_grad_scale leaves the gradient alone at exactly 1, else multiplies in float. */
+  /* The clipping factor: exactly 1 leaves the gradient alone, else g·(float)scale. */
   const int32_t scaled = d->grad_scale != 1.0;
   const float gs = (float)d->grad_scale;
   if (adamw) {

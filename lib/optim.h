@@ -36,14 +36,6 @@ typedef struct msci_optim_cfg {
   double min_lr_ratio;               /* floor of the cosine multiplier (no key yet: 0) */
 } msci_optim_cfg;
 
-/* The moments of one parameter tensor (m: AdamW first moment or SGD momentum buffer;
- * v: AdamW second moment), both n floats starting at 0, and the steps taken. */
-typedef struct msci_optim_state {
-  float *m, *v;
-  int64_t n;
-  int64_t step;
-} msci_optim_state;
-
 /* Reads the optim.* keys of o. Checks that total_steps is 0 or greater than
  * warmup_steps, and that SGD with nesterov has a momentum > 0 (as PyTorch). *cfg is
  * untouched on error. Returns MSC_OK or MSC_E_INVALID_ARGUMENT (NULL, inconsistent

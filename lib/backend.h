@@ -6,7 +6,8 @@
  * same table, mbk_iface. A module exports one symbol, MBK_MODULE_INIT_SYMBOL, of type
  * mbk_module_init_fn; the core passes it an mbk_host (services the module may call)
  * and gets back the table. Both sides check MBK_API_VERSION: any change to the layout
- * or meaning of anything in this file bumps it.
+ * or meaning of anything in this file bumps it (2: optim_update; 3: grad_stats, and the
+ * core trains only through optim_update and grad_stats).
  *
  * The contract is this header plus the files it names: backend_op.h/.c (the op frame a
  * backend builds its ops on), loss_core.h, loss_rows.h/.c and optim_core.h (shared
@@ -80,7 +81,7 @@
 extern "C" {
 #endif
 
-#define MBK_API_VERSION 2u
+#define MBK_API_VERSION 3u
 #define MBK_MODULE_INIT_SYMBOL "msc_backend_module_init"
 #define MBK_MAX_DIMS 4
 #define MBK_MAX_CONCAT 16
@@ -205,9 +206,12 @@ typedef struct mbk_loss_desc {
  *          msci_adamw_elem per element; m1 = first moment, m2 = second moment.
  *   SGD    msci_sgd_elem(p, m1, g, (float)lr, (float)weight_decay, (float)momentum,
  *          nesterov); m1 = momentum buffer (NULL when momentum is 0), m2 unused.
- * Before the update the gradient is multiplied by grad_scale in float (the clipping
- * factor of msci_grad_scale; 1 leaves it alone) without changing grad itself. The
- * moments start as zeros (tensor_zero) before step 0.
+ * Before the update the gradient is multiplied by grad_scale in float (g·(float)scale,
+ * PyTorch's mul_ of clip_grad_norm_; exactly 1 leaves it alone) without changing grad
+ * itself. The moments start as zeros (tensor_zero) before step 0. param, grad, m1 and m2
+ * must hold the same logical shape; a backend whose tensors have layouts (the CPU's
+ * oneDNN formats) updates param in its own layout and may convert grad and the moments
+ * to it (the moments keep the converted layout; padding stays zero).
  */
 typedef enum mbk_optim_type { MBK_OPTIM_ADAMW = 1, MBK_OPTIM_SGD = 2 } mbk_optim_type;
 
@@ -264,10 +268,26 @@ typedef struct mbk_iface {
                      const mbk_tensor *x2, double *value, mbk_tensor *grad, mbk_tensor *grad2);
 
   /* Optional (API 2): one optimiser step on a parameter tensor where it lives (see
-   * mbk_optim_desc). NULL: the backend has none, and the core updates parameters on the
-   * host (download, msci_optim_update, upload), as for the CPU backend. */
+   * mbk_optim_desc). Training needs it (and grad_stats): the core updates parameters
+   * only through it; a backend without it can run inference only. */
   msc_status (*optim_update)(mbk_ctx *ctx, const mbk_optim_desc *desc, mbk_tensor *param,
                              const mbk_tensor *grad, mbk_tensor *m1, mbk_tensor *m2);
+
+  /* Optional (API 3; training needs it): what the core needs to know about a step's
+   * parameter gradients t[0..n), without them leaving the backend.
+   *   *first_bad: the index in t of the first tensor holding a NaN or an infinity, or -1
+   *               when every element is finite (n = 0: -1).
+   *   *sumsq:     when sumsq is not NULL and *first_bad is -1, Σ g² over all elements of
+   *               all tensors, each square and the sum in double: the clipping norm's
+   *               square. Undefined when *first_bad >= 0. NULL: not wanted (no
+   *               clipping), and a backend may check finiteness only.
+   * The sum's order: the CPU backend adds the squares one by one in t's order and each
+   * tensor's plain row-major order, the order of the host sum the core used before API 3
+   * (the same bits; tests/test_train.c keeps it as a reference). A device backend may use any fixed order (same bits from run to
+   * run); the double sum then differs from the host's only in its last bits. No tensor
+   * is modified; the tensors may belong to other contexts of the backend. */
+  msc_status (*grad_stats)(mbk_ctx *ctx, const mbk_tensor *const *t, int32_t n,
+                           int32_t *first_bad, double *sumsq);
 } mbk_iface;
 
 /* The one symbol a backend module exports (see MBK_MODULE_INIT_SYMBOL). */

@@ -149,7 +149,23 @@ msc_status msci_be_loss(const mbk_iface *be, mbk_ctx *ctx, const mbk_loss_desc *
   return be->loss(ctx, desc, x, x2, value, grad, grad2);
 }
 
-int msci_be_has_optim_update(const mbk_iface *be) { return be && be->optim_update != NULL; }
+msc_status msci_be_can_train(const mbk_iface *be) {
+  NEED(be, be, "can_train");
+  if (be->optim_update && be->grad_stats) return MSC_OK;
+  return msci_fail(MSC_E_UNSUPPORTED, "backend '%s' cannot train: it has no %s", be_name(be),
+                   be->optim_update ? "grad_stats" : "optim_update");
+}
+
+msc_status msci_be_grad_stats(const mbk_iface *be, mbk_ctx *ctx, const mbk_tensor *const *t,
+                              int32_t n, int32_t *first_bad, double *sumsq) {
+  NEED(be && ctx && first_bad && (n == 0 || t), be, "grad_stats");
+  for (int32_t i = 0; i < n; ++i)
+    if (!t[i]) return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: grad_stats: tensor %d is NULL",
+                                be_name(be), (int)i);
+  if (!be->grad_stats)
+    return msci_fail(MSC_E_UNSUPPORTED, "%s: grad_stats: the backend has none", be_name(be));
+  return be->grad_stats(ctx, t, n, first_bad, sumsq);
+}
 
 msc_status msci_be_optim_update(const mbk_iface *be, mbk_ctx *ctx, const mbk_optim_desc *desc,
                                 mbk_tensor *param, const mbk_tensor *grad, mbk_tensor *m1,

@@ -57,8 +57,12 @@ msc_status msci_be_loss(const mbk_iface *be, mbk_ctx *ctx, const mbk_loss_desc *
                         const mbk_tensor *x, const mbk_tensor *x2, double *value,
                         mbk_tensor *grad, mbk_tensor *grad2);
 
-/* 1 when the backend updates parameters where they live (mbk_iface.optim_update). */
-int msci_be_has_optim_update(const mbk_iface *be);
+/* MSC_OK when the backend can train (it has optim_update and grad_stats); otherwise
+ * MSC_E_UNSUPPORTED naming what it lacks. */
+msc_status msci_be_can_train(const mbk_iface *be);
+/* The finite check and sum of squares of n gradient tensors (mbk_iface.grad_stats). */
+msc_status msci_be_grad_stats(const mbk_iface *be, mbk_ctx *ctx, const mbk_tensor *const *t,
+                              int32_t n, int32_t *first_bad, double *sumsq);
 msc_status msci_be_optim_update(const mbk_iface *be, mbk_ctx *ctx, const mbk_optim_desc *desc,
                                 mbk_tensor *param, const mbk_tensor *grad, mbk_tensor *m1,
                                 mbk_tensor *m2);

@@ -1,6 +1,6 @@
 /*
- * optim.c — AdamW / SGD updates, the learning-rate schedule and gradient clipping
- * (optim.h); the per-element formulas live in optim_core.h.
+ * optim.c — AdamW / SGD updates on host arrays, the learning-rate schedule and the
+ * gradient-clipping factor (optim.h); the per-element formulas live in optim_core.h.
  */
 #include "optim.h"
 
@@ -86,37 +86,8 @@ void msci_optim_update(const msci_optim_cfg *c, int64_t step, float *param,
   for (int64_t i = 0; i < n; ++i) msci_adamw_elem(&param[i], &m[i], &v[i], grad[i], &k);
 }
 
-double msci_grad_global_norm(float *const *grads, const int64_t *counts,
-                             int32_t n_tensors) {
-  double sumsq = 0.0;
-  for (int32_t t = 0; t < n_tensors; ++t) {
-    const float *g = grads[t];
-    if (g == NULL) continue;
-    for (int64_t i = 0; i < counts[t]; ++i) sumsq += (double)g[i] * (double)g[i];
-  }
-  return sqrt(sumsq);
-}
-
 double msci_grad_clip_scale(double norm, double clip) {
   if (!(clip > 0)) return 1.0;
   double coef = clip / (norm + 1e-6);
   return coef > 1.0 ? 1.0 : coef; /* NaN stays NaN, as torch.clamp(max=1) */
-}
-
-void msci_grad_scale(float *const *grads, const int64_t *counts, int32_t n_tensors,
-                     double scale) {
-  if (scale == 1.0) return;
-  float s = (float)scale;
-  for (int32_t t = 0; t < n_tensors; ++t) {
-    float *g = grads[t];
-    if (g == NULL) continue;
-    for (int64_t i = 0; i < counts[t]; ++i) g[i] = g[i] * s;
-  }
-}
-
-double msci_grad_clip(float *const *grads, const int64_t *counts, int32_t n_tensors,
-                      double clip) {
-  double norm = msci_grad_global_norm(grads, counts, n_tensors);
-  msci_grad_scale(grads, counts, n_tensors, msci_grad_clip_scale(norm, clip));
-  return norm;
 }

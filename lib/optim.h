@@ -5,6 +5,11 @@
  * torch.optim.SGD, torch.nn.utils.clip_grad_norm_). The per-element arithmetic is in
  * optim_core.h.
  *
+ * Training updates parameters on the backend (mbk_iface.optim_update, which runs the
+ * optim_core.h elements) and gets the gradients' sum of squares from it
+ * (mbk_iface.grad_stats); msci_optim_update is the same update over host arrays, for
+ * custom loops and as the tests' reference.
+ *
  * NaN and infinities are the caller's job: nothing here checks for them. A non-finite
  * gradient makes the parameters and moments it touches non-finite, and a non-finite
  * global norm gives a NaN clipping scale (as clip_grad_norm_ with
@@ -31,14 +36,6 @@ typedef struct msci_optim_cfg {
   double min_lr_ratio;               /* floor of the cosine multiplier (no key yet: 0) */
 } msci_optim_cfg;
 
-/* The moments of one parameter tensor (m: AdamW first moment or SGD momentum buffer;
- * v: AdamW second moment), both n floats starting at 0, and the steps taken. */
-typedef struct msci_optim_state {
-  float *m, *v;
-  int64_t n;
-  int64_t step;
-} msci_optim_state;
-
 /* Reads the optim.* keys of o. Checks that total_steps is 0 or greater than
  * warmup_steps, and that SGD with nesterov has a momentum > 0 (as PyTorch). *cfg is
  * untouched on error. Returns MSC_OK or MSC_E_INVALID_ARGUMENT (NULL, inconsistent
@@ -64,24 +61,10 @@ void msci_optim_update(const msci_optim_cfg *c, int64_t step, float *param,
                        const float *grad, float *m, float *v, int64_t n, int32_t decay,
                        double lr_now);
 
-/* √(Σ g²) over n_tensors gradient tensors of counts[i] floats, accumulated in double in
- * order (tensor by tensor, element by element), so the result does not depend on the
- * thread count. A NULL tensor (or count <= 0) is skipped. */
-double msci_grad_global_norm(float *const *grads, const int64_t *counts, int32_t n_tensors);
-
 /* The factor clip_grad_norm_ multiplies the gradients by: min(1, clip/(norm + 1e-6)); 1
- * when clip <= 0 (off). NaN when norm is NaN. */
+ * when clip <= 0 (off). NaN when norm is NaN. norm is √(Σ g²) over every trainable
+ * gradient (mbk_iface.grad_stats); the gradients are then multiplied by (float)factor
+ * as they are read (mbk_optim_desc.grad_scale; exactly 1 leaves them alone). */
 double msci_grad_clip_scale(double norm, double clip);
-
-/* Multiplies every gradient by scale (float arithmetic, as PyTorch's mul_); a no-op
- * when scale is 1. */
-void msci_grad_scale(float *const *grads, const int64_t *counts, int32_t n_tensors,
-                     double scale);
-
-/* Clips in place as clip_grad_norm_(max_norm = clip): computes the global norm, scales
- * the gradients by msci_grad_clip_scale, returns the norm before clipping. clip <= 0:
- * only computes the norm. */
-double msci_grad_clip(float *const *grads, const int64_t *counts, int32_t n_tensors,
-                      double clip);
 
 #endif /* MOSAIC_LIB_OPTIM_H */

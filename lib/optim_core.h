@@ -1,8 +1,10 @@
 /*
  * optim_core.h — the per-element arithmetic of the optimisers (LOSSES.md, "Optimiser"),
  * as pure inline functions with no dependency on the rest of the library, so that the
- * same code runs in lib/optim.c and, later, in CUDA kernels (define MSCI_HD as
- * `__host__ __device__` before including this header there).
+ * same code runs on host arrays (lib/optim.c), in the CPU backend's update
+ * (backends/cpu/cpu_optim.c) and in the CUDA kernels of backends/cuda/cuda_optim.cu,
+ * which define MSCI_HD as `__host__ __device__` before including this header and are
+ * compiled without FMA contraction, so every backend rounds each element alike.
  *
  * The formulas and their order of float operations follow PyTorch's single-tensor
  * (foreach=False) torch.optim.AdamW and torch.optim.SGD (dampening 0):

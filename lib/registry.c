@@ -135,7 +135,8 @@ static const char *missing_function(const mbk_iface *it) {
   MSCI_REQUIRE(op_backward)
   MSCI_REQUIRE(tensor_zero)
   MSCI_REQUIRE(loss)
-  /* optim_update is optional (API 2): NULL means the core updates on the host. */
+  /* optim_update (API 2) and grad_stats (API 3) are optional: without them the backend
+   * runs inference only (msc_train_step says so). */
 #undef MSCI_REQUIRE
   return NULL;
 }

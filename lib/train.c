@@ -4,12 +4,16 @@
  *
  * Views of modality m: rows 0..N-1 are view a, rows N..2N-1 view b, and both views go
  * through the encoder as one batch of V·N (LOSSES.md, "Conventions"). Loss terms run on
- * the host on the downloaded projections and logits; their gradients go back to the
- * backend and through the graph. Gradients come to the host, where a non-finite one
- * skips the step and the clipping norm is computed. The update itself runs on the host
- * on float master copies of the parameters (the CPU backend), or, for a backend with
- * optim_update (CUDA), where the parameters live, with the moments kept there too: the
- * same optim_core.h arithmetic either way.
+ * the backend (mbk_iface.loss) over the projections and logits where they are, adding
+ * their weighted gradients into the graph's output gradients; only the terms' values
+ * come to the host. The optimiser has one path for every backend: the backend reports
+ * whether the parameter gradients are finite and their sum of squares (grad_stats), a
+ * non-finite one skips the step, the clipping factor follows from the sum, and the
+ * backend updates each trainable parameter where it lives (optim_update, the
+ * optim_core.h arithmetic), with the moments kept there. No gradient, parameter or
+ * moment comes to the host in a step; the moments do for checkpoints and classifier
+ * resets (msci_train_moments_to_host), and the running statistics after each step, to
+ * undo a skipped one.
  */
 #include <math.h>
 #include <omp.h>
@@ -76,7 +80,6 @@ void msci_train_free(const msc_model *m, msci_train *t) {
     if (t->master) free(t->master[p]);
     if (t->m1) free(t->m1[p]);
     if (t->m2) free(t->m2[p]);
-    if (t->grad) free(t->grad[p]);
     if (t->dm1) msci_be_tensor_free(m->be, t->dm1[p]);
     if (t->dm2) msci_be_tensor_free(m->be, t->dm2[p]);
   }
@@ -85,7 +88,6 @@ void msci_train_free(const msc_model *m, msci_train *t) {
   free(t->master);
   free(t->m1);
   free(t->m2);
-  free(t->grad);
   msci_exec_free(m, t->exec);
   msc_options_free(t->opts);
   free(t);
@@ -129,14 +131,13 @@ msc_status msci_train_configure(msc_model *m, const msc_options *opts) {
     return st;
   }
   t->seed = (uint64_t)seed;
-  /* A new configuration keeps what was learnt: step, master copies and moments. */
+  /* A new configuration keeps what was learnt: step, running statistics and moments. */
   if (m->train) {
     t->step = m->train->step;
     t->ready = m->train->ready;
     t->master = m->train->master, m->train->master = NULL;
     t->m1 = m->train->m1, m->train->m1 = NULL;
     t->m2 = m->train->m2, m->train->m2 = NULL;
-    t->grad = m->train->grad, m->train->grad = NULL;
     t->dm1 = m->train->dm1, m->train->dm1 = NULL;
     t->dm2 = m->train->dm2, m->train->dm2 = NULL;
     t->dm_valid = m->train->dm_valid;
@@ -146,8 +147,9 @@ msc_status msci_train_configure(msc_model *m, const msc_options *opts) {
   return MSC_OK;
 }
 
-/* Host copies of every parameter (running statistics included, to undo a skipped
- * step) and zeroed moments, made on the first step or before saving a checkpoint. */
+/* Host copies of the running statistics (to undo a skipped step) and zeroed host moments
+ * of every other parameter (the staging copies of the backend's moments: checkpoints,
+ * classifier resets), made on the first step or before a checkpoint is read or written. */
 msc_status msci_train_ensure_ready(msc_model *m) {
   msci_train *t = m->train;
   if (t->ready) return MSC_OK;
@@ -156,28 +158,27 @@ msc_status msci_train_ensure_ready(msc_model *m) {
     t->master = calloc((size_t)np, sizeof(float *));
     t->m1 = calloc((size_t)np, sizeof(float *));
     t->m2 = calloc((size_t)np, sizeof(float *));
-    t->grad = calloc((size_t)np, sizeof(float *));
-    if (!t->master || !t->m1 || !t->m2 || !t->grad)
-      return msci_fail(MSC_E_OUT_OF_MEMORY, "training state");
+    if (!t->master || !t->m1 || !t->m2) return msci_fail(MSC_E_OUT_OF_MEMORY, "training state");
   }
   for (int32_t p = 0; p < np; ++p) {
     const msci_param *pr = &m->graph.params[p];
     size_t n = (size_t)count_of(pr);
-    if (!t->master[p]) t->master[p] = malloc(n * sizeof(float));
-    if (!t->master[p]) return msci_fail(MSC_E_OUT_OF_MEMORY, "training state: %s", pr->name);
-    MSCI_TRY(msci_be_tensor_download(m->be, pr->t, t->master[p], n));
-    if (pr->kind == MSCI_PARAM_BN_MEAN || pr->kind == MSCI_PARAM_BN_VAR) continue;
+    if (pr->kind == MSCI_PARAM_BN_MEAN || pr->kind == MSCI_PARAM_BN_VAR) {
+      if (!t->master[p]) t->master[p] = malloc(n * sizeof(float));
+      if (!t->master[p]) return msci_fail(MSC_E_OUT_OF_MEMORY, "training state: %s", pr->name);
+      MSCI_TRY(msci_be_tensor_download(m->be, pr->t, t->master[p], n));
+      continue;
+    }
     if (!t->m1[p]) t->m1[p] = calloc(n, sizeof(float));
     if (!t->m2[p]) t->m2[p] = calloc(n, sizeof(float));
-    if (!t->grad[p]) t->grad[p] = malloc(n * sizeof(float));
-    if (!t->m1[p] || !t->m2[p] || !t->grad[p])
+    if (!t->m1[p] || !t->m2[p])
       return msci_fail(MSC_E_OUT_OF_MEMORY, "training state: %s", pr->name);
   }
   t->ready = 1;
   return MSC_OK;
 }
 
-/* ---- moments on the backend (optim_update) ------------------------------------------------ */
+/* ---- moments on the backend ---------------------------------------------------------------- */
 
 msc_status msci_train_moments_to_host(const msc_model *m) {
   const msci_train *t = m->train;
@@ -397,12 +398,6 @@ static msc_status compute_objective(msc_model *m, msci_exec *e, const objective 
   return MSC_OK;
 }
 
-static int all_finite(const float *x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i)
-    if (!isfinite(x[i])) return 0;
-  return 1;
-}
-
 /* ---- the step ----------------------------------------------------------------------------- */
 
 static void mark_union(const msc_model *m, int32_t target, uint8_t *need, uint8_t *scratch,
@@ -422,42 +417,43 @@ static msc_status restore_running_stats(msc_model *m) {
   return MSC_OK;
 }
 
+/* Training runs through the backend's optim_update and grad_stats (mbk_iface). */
+static msc_status check_can_train(const msc_model *m) { return msci_be_can_train(m->be); }
+
+/* One optimiser step on the backend: the gradients' finiteness and sum of squares
+ * (grad_stats; a non-finite gradient skips the step), the clipping factor as PyTorch's
+ * clip_grad_norm_ (optim.clip_norm; 0 = off), then optim_update on every trainable
+ * parameter with a gradient, the moments resident on the backend. */
 static msc_status optimiser_step(msc_model *m, msci_exec *e, int *skipped) {
   msci_train *t = m->train;
   int32_t np = m->graph.n_params, n_used = 0;
   *skipped = 0;
   /* The lists live in the executor's workspace: a steady step allocates nothing. */
-  int64_t *counts = msci_exec_host(e, MSCI_EXEC_HOST_OPTIM,
-                                   (size_t)np * (sizeof(int64_t) + sizeof(float *)));
-  if (!counts) return MSC_E_OUT_OF_MEMORY;
-  float **grads = (float **)(counts + np);
-  /* Gradients to the host; a non-finite one anywhere skips the whole update. */
-  msc_status st = MSC_OK;
-  for (int32_t p = 0; st == MSC_OK && p < np; ++p) {
+  const mbk_tensor **grads = msci_exec_host(
+      e, MSCI_EXEC_HOST_OPTIM, (size_t)np * (sizeof(const mbk_tensor *) + sizeof(int32_t)));
+  if (!grads) return MSC_E_OUT_OF_MEMORY;
+  int32_t *which = (int32_t *)(grads + np);
+  for (int32_t p = 0; p < np; ++p) {
     if (!is_trainable(m, t, p) || !e->pgrad_valid[p]) continue;
-    int64_t n = count_of(&m->graph.params[p]);
-    st = msci_be_tensor_download(m->be, e->pgrad[p], t->grad[p], (size_t)n);
-    if (st == MSC_OK && !all_finite(t->grad[p], n)) {
-      *skipped = 1;
-      st = msci_fail(MSC_E_NUMERICAL, "gradient of %s is not finite: step %lld skipped",
-                     m->graph.params[p].name, (long long)t->step);
-    }
-    grads[n_used] = t->grad[p];
-    counts[n_used++] = n;
+    grads[n_used] = e->pgrad[p];
+    which[n_used++] = p;
   }
-  /* Clipping as PyTorch's clip_grad_norm_ (optim.clip_norm; 0 = off): the host copies
-   * are scaled in place, or the backend's update scales as it reads (grad_scale). */
-  const int on_backend = msci_be_has_optim_update(m->be);
-  double scale = 1.0;
-  if (st == MSC_OK && t->opt.clip_norm > 0) {
-    if (on_backend)
-      scale = msci_grad_clip_scale(msci_grad_global_norm(grads, counts, n_used), t->opt.clip_norm);
-    else
-      msci_grad_clip(grads, counts, n_used, t->opt.clip_norm);
+  const int clip = t->opt.clip_norm > 0;
+  int32_t bad = -1;
+  double sumsq = 0.0;
+  msc_status st = msci_be_grad_stats(m->be, e->ctx, grads, n_used, &bad, clip ? &sumsq : NULL);
+  if (st == MSC_OK && bad >= 0) {
+    *skipped = 1;
+    st = msci_fail(MSC_E_NUMERICAL, "gradient of %s is not finite: step %lld skipped",
+                   m->graph.params[which[bad]].name, (long long)t->step);
   }
   MSCI_TRY(st);
-  if (on_backend) MSCI_TRY(device_moments_ready(m));
+  /* The factor the gradients are multiplied by (in float, as they are read): the norm
+   * is √Σg² over every trainable gradient, as clip_grad_norm_'s. */
+  double scale = clip ? msci_grad_clip_scale(sqrt(sumsq), t->opt.clip_norm) : 1.0;
+  MSCI_TRY(device_moments_ready(m));
   double lr = msci_optim_lr(&t->opt, t->step);
+  const int sgd = t->opt.kind == MSCI_OPTIM_SGD;
   for (int32_t p = 0; p < np; ++p) {
     msci_param *pr = &m->graph.params[p];
     if (pr->kind == MSCI_PARAM_BN_MEAN || pr->kind == MSCI_PARAM_BN_VAR) {
@@ -466,28 +462,21 @@ static msc_status optimiser_step(msc_model *m, msci_exec *e, int *skipped) {
       continue;
     }
     if (!is_trainable(m, t, p) || !e->pgrad_valid[p]) continue;
-    if (on_backend) {
-      int sgd = t->opt.kind == MSCI_OPTIM_SGD;
-      mbk_optim_desc d = {
-          .type = sgd ? MBK_OPTIM_SGD : MBK_OPTIM_ADAMW,
-          .nesterov = t->opt.nesterov,
-          .n = count_of(pr),
-          .step = t->step,
-          .lr = lr,
-          .weight_decay = pr->kind == MSCI_PARAM_WEIGHT ? t->opt.weight_decay : 0.0,
-          .beta1 = t->opt.beta1,
-          .beta2 = t->opt.beta2,
-          .eps = t->opt.eps,
-          .momentum = t->opt.momentum,
-          .grad_scale = scale,
-      };
-      mbk_tensor *m1 = sgd && t->opt.momentum == 0 ? NULL : t->dm1[p];
-      MSCI_TRY(msci_be_optim_update(m->be, e->ctx, &d, pr->t, e->pgrad[p], m1, t->dm2[p]));
-      continue;
-    }
-    msci_optim_update(&t->opt, t->step, t->master[p], t->grad[p], t->m1[p], t->m2[p],
-                      count_of(pr), pr->kind == MSCI_PARAM_WEIGHT, lr);
-    MSCI_TRY(msci_be_tensor_upload(m->be, pr->t, pr->ndim, pr->dims, t->master[p]));
+    mbk_optim_desc d = {
+        .type = sgd ? MBK_OPTIM_SGD : MBK_OPTIM_ADAMW,
+        .nesterov = t->opt.nesterov,
+        .n = count_of(pr),
+        .step = t->step,
+        .lr = lr,
+        .weight_decay = pr->kind == MSCI_PARAM_WEIGHT ? t->opt.weight_decay : 0.0,
+        .beta1 = t->opt.beta1,
+        .beta2 = t->opt.beta2,
+        .eps = t->opt.eps,
+        .momentum = t->opt.momentum,
+        .grad_scale = scale,
+    };
+    mbk_tensor *m1 = sgd && t->opt.momentum == 0 ? NULL : t->dm1[p];
+    MSCI_TRY(msci_be_optim_update(m->be, e->ctx, &d, pr->t, e->pgrad[p], m1, t->dm2[p]));
   }
   t->step++;
   return MSC_OK;
@@ -499,6 +488,7 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
   const msci_graph *g = &m->graph;
   if (b->n < 2)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "training needs a batch of at least 2 samples");
+  MSCI_TRY(check_can_train(m));
   MSCI_TRY(msci_train_ensure_ready(m));
   int64_t rows = c->views * b->n;
   if (t->exec && t->exec->n != rows) {

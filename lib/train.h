@@ -1,7 +1,8 @@
 /*
  * train.h — the training state of a model: the objective's configuration, the
- * augmentation and optimiser settings, host master copies of the parameters with their
- * optimiser moments, and the training executor.
+ * augmentation and optimiser settings, the optimiser moments (on the backend, with host
+ * staging copies for checkpoints), host copies of the running statistics, and the
+ * training executor.
  */
 #ifndef MOSAIC_LIB_TRAIN_H
 #define MOSAIC_LIB_TRAIN_H
@@ -27,14 +28,15 @@ typedef struct msci_train {
   msc_options *opts; /* the training keys as configured (saved in checkpoints) */
   uint64_t seed;
   int64_t step;      /* optimiser steps taken */
-  int32_t ready;     /* master copies and moments exist */
-  float **master;    /* per parameter: host copy (trainable ones and running stats) */
-  float **m1, **m2;  /* per trainable parameter: optimiser moments (m2 unused by SGD) */
-  float **grad;      /* per trainable parameter: host gradient */
-  /* Backends that update parameters where they live (optim_update): the moments as
-   * backend tensors, owned by the model's context. While dm_valid is 1 they are the
-   * truth and m1/m2 above may be stale: msci_train_moments_to_host refreshes them;
-   * whoever writes m1/m2 sets dm_valid to 0 so that the next step uploads them. */
+  int32_t ready;     /* master copies and host moments exist */
+  float **master;    /* per parameter: host copy of the running statistics (BatchNorm
+                      * mean and variance, to undo a skipped step); NULL for the others */
+  float **m1, **m2;  /* per parameter that is not a running statistic: host copies of the
+                      * optimiser moments (m2 unused by SGD), for checkpoints and resets */
+  /* The moments as backend tensors, owned by the model's context: the optimiser
+   * (optim_update) updates them there. While dm_valid is 1 they are the truth and m1/m2
+   * above may be stale: msci_train_moments_to_host refreshes them; whoever writes m1/m2
+   * sets dm_valid to 0 so that the next step uploads them. */
   mbk_tensor **dm1, **dm2;
   int32_t dm_valid;
   msci_exec *exec;   /* training executor (kept between steps of the same size) */
@@ -47,7 +49,7 @@ void msci_train_free(const msc_model *m, msci_train *t);
 /* Checkpoint support (model.c): the state's tensors and metadata. */
 msc_status msci_train_ensure_ready(msc_model *m);
 /* Copies the backend's moments (dm1/dm2) into the host copies m1/m2 when those are
- * stale; a no-op for backends that update on the host. */
+ * stale (a no-op before the first step and after one). */
 msc_status msci_train_moments_to_host(const msc_model *m);
 
 #endif

@@ -11,7 +11,8 @@
  * debug level; a steady state has none). Every loss term with row offsets, gathered
  * rows, a row mask and weighted accumulation; a non-finite input must fail with
  * MSC_E_NUMERICAL and leave the gradient alone. The optimiser update (optim_update)
- * against the host functions of optim_core.h. A batch norm whose running statistics
+ * against the host functions of optim_core.h; the gradient statistics (grad_stats)
+ * against the CPU backend's. A batch norm whose running statistics
  * belong to another context (as the model's parameters do) exercises the cross-stream
  * ordering.
  *
@@ -591,7 +592,7 @@ static void run_optim(const char *name, mbk_optim_desc d, int use_m1, int use_m2
     d.step = s;
     d.grad_scale = s == 1 ? 0.5 : 1.0;
     OK(GPU->optim_update(GCTX, &d, tp, tg, use_m1 ? tm : NULL, use_m2 ? tv : NULL), GPU);
-    /* The host: msci_grad_scale's rounding, then the core's elements. */
+    /* The host: the clipping factor's float rounding, then the core's elements. */
     if (d.grad_scale != 1.0)
       for (int64_t i = 0; i < n; ++i) g[i] = g[i] * (float)d.grad_scale;
     if (d.type == MBK_OPTIM_ADAMW) {
@@ -649,6 +650,55 @@ static void test_optim(void) {
   GPU->tensor_free(a);
 }
 
+/* grad_stats against the CPU backend (whose sum is the host's serial one): the same first
+ * non-finite tensor, the sum of squares within a few double ulps (another order), and the
+ * same bits when repeated. Sizes around the block size and above the partial-sum cap. */
+static void test_grad_stats(void) {
+  CHECK(GPU->grad_stats != NULL, "the CUDA backend has no grad_stats");
+  if (!GPU->grad_stats) return;
+  enum { NT = 7 };
+  const int64_t sizes[NT] = {1, 255, 256, 257, 1037, 300007, 840};
+  mbk_tensor *c[NT], *g[NT];
+  float *x[NT];
+  for (int i = 0; i < NT; ++i) {
+    const int64_t dims[1] = {sizes[i]};
+    x[i] = malloc((size_t)sizes[i] * sizeof(float));
+    if (!x[i]) exit(1);
+    fill(x[i], (size_t)sizes[i], F_SIGNED);
+    OK(CPU->tensor_create(CCTX, &c[i]), CPU);
+    OK(GPU->tensor_create(GCTX, &g[i]), GPU);
+    OK(CPU->tensor_upload(c[i], 1, dims, x[i]), CPU);
+    OK(GPU->tensor_upload(g[i], 1, dims, x[i]), GPU);
+  }
+  int32_t bc = 9, bg = 9;
+  double sc = 0, sg = 0, sg2 = 0;
+  OK(CPU->grad_stats(CCTX, (const mbk_tensor *const *)c, NT, &bc, &sc), CPU);
+  OK(GPU->grad_stats(GCTX, (const mbk_tensor *const *)g, NT, &bg, &sg), GPU);
+  OK(GPU->grad_stats(GCTX, (const mbk_tensor *const *)g, NT, &bg, &sg2), GPU);
+  CHECK(bc == -1 && bg == -1, "grad_stats: first bad %d (cpu) %d (cuda), expected -1", bc, bg);
+  CHECK(fabs(sg - sc) <= 1e-12 * sc, "grad_stats: sum %.17g (cuda), %.17g (cpu)", sg, sc);
+  CHECK(memcmp(&sg, &sg2, sizeof sg) == 0, "grad_stats: not repeatable (%.17g, %.17g)", sg, sg2);
+  OK(GPU->grad_stats(GCTX, (const mbk_tensor *const *)g, 0, &bg, &sg), GPU);
+  CHECK(bg == -1 && sg == 0.0, "grad_stats: no tensors: %d, %g", bg, sg);
+  /* A NaN in tensor 2, an infinity at the end of tensor 5. */
+  x[2][17] = NAN;
+  x[5][sizes[5] - 1] = INFINITY;
+  for (int i = 2; i <= 5; i += 3) {
+    const int64_t dims[1] = {sizes[i]};
+    OK(CPU->tensor_upload(c[i], 1, dims, x[i]), CPU);
+    OK(GPU->tensor_upload(g[i], 1, dims, x[i]), GPU);
+  }
+  for (int with_sum = 0; with_sum <= 1; ++with_sum) {
+    OK(CPU->grad_stats(CCTX, (const mbk_tensor *const *)c, NT, &bc, with_sum ? &sc : NULL), CPU);
+    OK(GPU->grad_stats(GCTX, (const mbk_tensor *const *)g, NT, &bg, with_sum ? &sg : NULL), GPU);
+    CHECK(bc == 2 && bg == 2, "grad_stats: first bad %d (cpu) %d (cuda), expected 2", bc, bg);
+    OK(GPU->grad_stats(GCTX, (const mbk_tensor *const *)g + 3, NT - 3, &bg,
+                       with_sum ? &sg : NULL), GPU);
+    CHECK(bg == 2, "grad_stats: the infinity: first bad %d, expected 2", bg);
+  }
+  for (int i = 0; i < NT; ++i) CPU->tensor_free(c[i]), GPU->tensor_free(g[i]), free(x[i]);
+}
+
 /* ---- errors ---------------------------------------------------------------------------- */
 
 /* Descriptions and argument counts are checked by the core's frame (backend_call.c)
@@ -692,6 +742,7 @@ int main(void) {
   test_foreign_running_stats();
   test_losses();
   test_optim();
+  test_grad_stats();
   test_errors();
   CPU->ctx_free(CCTX);
   GPU->ctx_free(GCTX);

@@ -106,6 +106,7 @@ static void direct_open_without_device(const char *dir) {
     CHECK(init(msci_host(), &it) == MSC_OK && it, "init failed: %s", msc_last_error());
     if (it) {
       CHECK(it->optim_update != NULL, "the CUDA table has no optim_update");
+      CHECK(it->grad_stats != NULL, "the CUDA table has no grad_stats");
       char why[256] = "";
       CHECK(it->probe(why, sizeof why) == MSC_E_BACKEND_UNAVAILABLE && known_reason(why),
             "probe: '%s'", why);

@@ -1,7 +1,9 @@
 /*
  * test_optim.c — the optimisers (lib/optim.h, lib/optim_core.h): AdamW and SGD steps
  * worked out by hand, cross-checked against a naive double-precision implementation
- * of the textbook formulas; the learning-rate schedule; gradient clipping; parsing.
+ * of the textbook formulas; the learning-rate schedule; gradient clipping; parsing; the
+ * CPU backend's update (optim_update, plain and blocked layouts) and gradient statistics
+ * (grad_stats) against the host functions, bit for bit.
  *
  * Hand values are derived in the comments from the formulas of LOSSES.md / PyTorch
  * (torch.optim.AdamW, torch.optim.SGD, clip_grad_norm_), never from the code under test.
@@ -16,6 +18,8 @@
 #include "optim.h"
 #include "optim_core.h"
 #include "options.h"
+#include "cpu/cpu_internal.h"
+#include "internal.h"
 
 /* float results against double expectations: a few float ulps. */
 #define ASSERT_CLOSE(got, want, tol)                                                 \
@@ -277,28 +281,256 @@ END_TEST
 
 /* ---- clipping ----------------------------------------------------------------------- */
 
+/* ---- the CPU backend's update and gradient statistics ---------------------------------- */
+
+static const mbk_iface *CPU;
+static mbk_ctx *CTX;
+
+static void cpu_setup(void) {
+  ck_assert_int_eq(mbk_cpu_init(msci_host(), &CPU), MSC_OK);
+  mbk_ctx_params prm = {sizeof prm, 0, 0};
+  ck_assert_int_eq(CPU->ctx_create(&prm, &CTX), MSC_OK);
+}
+
+static void cpu_teardown(void) {
+  CPU->ctx_free(CTX);
+  CTX = NULL;
+}
+
+static mbk_tensor *tensor_of(int32_t ndim, const int64_t *dims, const float *x) {
+  mbk_tensor *t = NULL;
+  ck_assert_int_eq(CPU->tensor_create(CTX, &t), MSC_OK);
+  ck_assert_int_eq(CPU->tensor_upload(t, ndim, dims, x), MSC_OK);
+  return t;
+}
+
+/* Rewrites t (4-D) in the blocked layout tag, e.g. dnnl_aBcd8b (channels padded to 8). */
+static void make_blocked(mbk_tensor *t, dnnl_format_tag_t tag) {
+  dnnl_memory_desc_t md;
+  dnnl_dims_t dd;
+  for (int i = 0; i < 4; ++i) dd[i] = t->dims[i];
+  ck_assert_int_eq(dnnl_memory_desc_init_by_tag(&md, 4, dd, dnnl_f32, tag), dnnl_success);
+  cpu_reorder r;
+  memset(&r, 0, sizeof r);
+  dnnl_memory_t conv = NULL;
+  ck_assert_int_eq(cpu_view_as(CTX, t, &md, &r, &conv), MSC_OK);
+  int64_t dims[4] = {t->dims[0], t->dims[1], t->dims[2], t->dims[3]};
+  ck_assert_int_eq(cpu_tensor_set(t, 4, dims, &md), MSC_OK);
+  memcpy(t->data, r.buf, dnnl_memory_desc_get_size(&md));
+  cpu_reorder_destroy(&r);
+}
+
+/* Floats of t's storage that are padding (the storage minus the logical elements) are 0. */
+static void expect_zero_padding(const mbk_tensor *t, const char *what) {
+  size_t floats = dnnl_memory_desc_get_size(&t->md) / sizeof(float), logical = 1, nonzero = 0;
+  for (int32_t i = 0; i < t->ndim; ++i) logical *= (size_t)t->dims[i];
+  for (size_t i = 0; i < floats; ++i) nonzero += ((const float *)t->data)[i] != 0.0f;
+  /* Random logical values are never exactly 0 here, so every nonzero float is logical. */
+  ck_assert_msg(nonzero <= logical, "%s: %zu nonzero floats in %zu logical elements", what,
+                nonzero, logical);
+}
+
+static void fill_random(float *x, size_t n, uint64_t *state) {
+  for (size_t i = 0; i < n; ++i) {
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    x[i] = (float)((double)(*state >> 11) / 9007199254740992.0 * 2.0 - 1.0) + 0.001f;
+  }
+}
+
+/* optim_update on the CPU backend against msci_optim_update on host copies: `steps`
+ * steps, the gradient scaled by 0.5 on step 1 (as msci_grad_clip_scale's factor is applied:
+ * g·(float)scale), bit for bit; layouts: 0 all plain, 1 a blocked parameter, 2 a blocked
+ * gradient. */
+static void cpu_update_case(const msci_optim_cfg *c, int32_t ndim, const int64_t *dims,
+                            int decay, int layout, int steps) {
+  size_t n = 1;
+  for (int32_t i = 0; i < ndim; ++i) n *= (size_t)dims[i];
+  uint64_t state = n * 31 + (uint64_t)layout;
+  float *p = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float));
+  float *m = calloc(n, sizeof(float)), *v = calloc(n, sizeof(float));
+  float *got = malloc(n * sizeof(float));
+  ck_assert(p && g && m && v && got);
+  fill_random(p, n, &state);
+  mbk_tensor *tp = tensor_of(ndim, dims, p), *tm = tensor_of(ndim, dims, m);
+  mbk_tensor *tv = tensor_of(ndim, dims, v), *tg = NULL;
+  if (layout == 1) make_blocked(tp, dnnl_aBcd8b);
+  const int adamw = c->kind == MSCI_OPTIM_ADAMW, mom = !adamw && c->momentum != 0;
+  for (int s = 0; s < steps; ++s) {
+    fill_random(g, n, &state);
+    if (tg) CPU->tensor_free(tg);
+    tg = tensor_of(ndim, dims, g);
+    if (layout == 2) make_blocked(tg, dnnl_aBcd16b);
+    double lr = msci_optim_lr(c, s), scale = s == 1 ? 0.5 : 1.0;
+    mbk_optim_desc d = {.type = adamw ? MBK_OPTIM_ADAMW : MBK_OPTIM_SGD,
+                        .nesterov = c->nesterov,
+                        .n = (int64_t)n,
+                        .step = s,
+                        .lr = lr,
+                        .weight_decay = decay ? c->weight_decay : 0.0,
+                        .beta1 = c->beta1,
+                        .beta2 = c->beta2,
+                        .eps = c->eps,
+                        .momentum = c->momentum,
+                        .grad_scale = scale};
+    ck_assert_int_eq(CPU->optim_update(CTX, &d, tp, tg, adamw || mom ? tm : NULL, tv), MSC_OK);
+    if (scale != 1.0)
+      for (size_t i = 0; i < n; ++i) g[i] = g[i] * (float)scale;
+    msci_optim_update(c, s, p, g, m, v, (int64_t)n, decay, lr);
+  }
+  ck_assert_int_eq(CPU->tensor_download(tp, got, n), MSC_OK);
+  ck_assert_msg(memcmp(got, p, n * sizeof(float)) == 0, "parameters differ (layout %d)", layout);
+  if (adamw || mom) {
+    ck_assert_int_eq(CPU->tensor_download(tm, got, n), MSC_OK);
+    ck_assert_msg(memcmp(got, m, n * sizeof(float)) == 0, "m1 differs (layout %d)", layout);
+  }
+  if (adamw) {
+    ck_assert_int_eq(CPU->tensor_download(tv, got, n), MSC_OK);
+    ck_assert_msg(memcmp(got, v, n * sizeof(float)) == 0, "m2 differs (layout %d)", layout);
+  }
+  if (layout == 1) {
+    /* The parameter kept its layout; the moments took it; padding stayed zero. */
+    ck_assert(cpu_md_equal(&tm->md, &tp->md) || !(adamw || mom));
+    ck_assert(dnnl_memory_desc_get_size(&tp->md) > n * sizeof(float));
+    expect_zero_padding(tp, "param");
+    if (adamw || mom) expect_zero_padding(tm, "m1");
+    if (adamw) expect_zero_padding(tv, "m2");
+  }
+  CPU->tensor_free(tp), CPU->tensor_free(tg), CPU->tensor_free(tm), CPU->tensor_free(tv);
+  free(p), free(g), free(m), free(v), free(got);
+}
+
+START_TEST(cpu_update_matches_host) {
+  cpu_setup();
+  const int64_t small[1] = {1037}, big[2] = {300, 211}, conv[4] = {3, 5, 3, 2};
+  msci_optim_cfg cfgs[5];
+  cfgs[0] = adamw_cfg(1e-3, 0.05);
+  cfgs[1] = adamw_cfg(3e-2, 0.0);
+  cfgs[2] = sgd_cfg(0.1, 1e-4, 0.9, 1);
+  cfgs[3] = sgd_cfg(0.1, 1e-2, 0.9, 0);
+  cfgs[4] = sgd_cfg(0.05, 1e-2, 0.0, 0);
+  for (int k = 0; k < 5; ++k) {
+    cfgs[k].warmup_steps = 2;
+    cpu_update_case(&cfgs[k], 1, small, 1, 0, 3);
+    cpu_update_case(&cfgs[k], 1, small, 0, 0, 3);
+    cpu_update_case(&cfgs[k], 2, big, 1, 0, 3); /* above the parallel threshold */
+    cpu_update_case(&cfgs[k], 4, conv, 1, 1, 3);
+    cpu_update_case(&cfgs[k], 4, conv, 1, 2, 3);
+  }
+  /* Errors: sizes, a missing moment, aliasing. */
+  const int64_t five[1] = {5}, six[1] = {6};
+  float z[6] = {0};
+  mbk_tensor *a = tensor_of(1, five, z), *b = tensor_of(1, five, z), *c6 = tensor_of(1, six, z);
+  mbk_optim_desc d = {.type = MBK_OPTIM_ADAMW, .n = 6, .lr = 0.1, .beta1 = 0.9, .beta2 = 0.999,
+                      .eps = 1e-8, .grad_scale = 1.0};
+  ck_assert_int_eq(CPU->optim_update(CTX, &d, a, b, b, b), MSC_E_SHAPE);
+  d.n = 5;
+  ck_assert_int_eq(CPU->optim_update(CTX, &d, a, c6, b, b), MSC_E_SHAPE);
+  ck_assert_int_eq(CPU->optim_update(CTX, &d, a, b, b, NULL), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(CPU->optim_update(CTX, &d, a, a, b, b), MSC_E_INVALID_ARGUMENT);
+  d.type = 7;
+  ck_assert_int_eq(CPU->optim_update(CTX, &d, a, b, NULL, NULL), MSC_E_INVALID_ARGUMENT);
+  CPU->tensor_free(a), CPU->tensor_free(b), CPU->tensor_free(c6);
+  cpu_teardown();
+}
+END_TEST
+
 /* Tensors (3, 4) and (12): norm √(9 + 16 + 144) = 13. clip 6.5: scale 6.5/(13 + 1e-6)
- * = 0.499999962; the clipped norm is 6.5·13/(13 + 1e-6) ≈ 6.4999995. */
+ * = 0.499999962; the gradients the update reads are then halved (up to the 1e-6). */
 START_TEST(clip_by_hand) {
-  float a[2] = {3.0f, 4.0f}, b[1] = {12.0f};
-  float *const grads[3] = {a, NULL, b};
-  const int64_t counts[3] = {2, 5, 1};
-  ck_assert(msci_grad_global_norm(grads, counts, 3) == 13.0);
+  cpu_setup();
   ASSERT_CLOSE(msci_grad_clip_scale(13.0, 6.5), 0.49999996153846454, 1e-15);
   ck_assert(msci_grad_clip_scale(13.0, 20.0) == 1.0);
   ck_assert(msci_grad_clip_scale(13.0, 0.0) == 1.0); /* off */
   ck_assert(isnan(msci_grad_clip_scale(NAN, 1.0)));  /* the caller's job */
-  /* clip 20: untouched */
-  ck_assert(msci_grad_clip(grads, counts, 3, 20.0) == 13.0);
-  ck_assert(a[0] == 3.0f && a[1] == 4.0f && b[0] == 12.0f);
-  /* clip 6.5: halved (up to the 1e-6) */
-  ck_assert(msci_grad_clip(grads, counts, 3, 6.5) == 13.0);
-  ASSERT_CLOSE(a[0], 1.5, 1e-6);
-  ASSERT_CLOSE(a[1], 2.0, 1e-6);
-  ASSERT_CLOSE(b[0], 6.0, 1e-6);
-  ASSERT_CLOSE(msci_grad_global_norm(grads, counts, 3), 6.5, 1e-6);
-  /* no tensors: norm 0 */
-  ck_assert(msci_grad_global_norm(grads, counts, 0) == 0.0);
+  const float a[2] = {3.0f, 4.0f}, b[1] = {12.0f};
+  const int64_t two[1] = {2}, one[1] = {1};
+  mbk_tensor *ta = tensor_of(1, two, a), *tb = tensor_of(1, one, b);
+  const mbk_tensor *ts[2] = {ta, tb};
+  int32_t bad = 7;
+  double sumsq = -1;
+  ck_assert_int_eq(CPU->grad_stats(CTX, ts, 2, &bad, &sumsq), MSC_OK);
+  ck_assert(bad == -1 && sumsq == 169.0);
+  double none = -1;
+  ck_assert_int_eq(CPU->grad_stats(CTX, ts, 0, &bad, &none), MSC_OK); /* no tensors */
+  ck_assert(bad == -1 && none == 0.0);
+  /* SGD at lr 1 from 0 without decay or momentum: p = −g·scale. */
+  float zero[2] = {0, 0}, got[2];
+  mbk_tensor *p = tensor_of(1, two, zero);
+  mbk_optim_desc d = {.type = MBK_OPTIM_SGD, .n = 2, .lr = 1.0,
+                      .grad_scale = msci_grad_clip_scale(sqrt(sumsq), 6.5)};
+  ck_assert_int_eq(CPU->optim_update(CTX, &d, p, ta, NULL, NULL), MSC_OK);
+  ck_assert_int_eq(CPU->tensor_download(p, got, 2), MSC_OK);
+  ASSERT_CLOSE(got[0], -1.5, 1e-6);
+  ASSERT_CLOSE(got[1], -2.0, 1e-6);
+  ck_assert(got[0] == -(3.0f * (float)d.grad_scale));
+  /* clip 20: scale exactly 1, the gradient as it is. */
+  d.grad_scale = msci_grad_clip_scale(13.0, 20.0);
+  ck_assert_int_eq(CPU->tensor_upload(p, 1, two, zero), MSC_OK);
+  ck_assert_int_eq(CPU->optim_update(CTX, &d, p, ta, NULL, NULL), MSC_OK);
+  ck_assert_int_eq(CPU->tensor_download(p, got, 2), MSC_OK);
+  ck_assert(got[0] == -3.0f && got[1] == -4.0f);
+  CPU->tensor_free(ta), CPU->tensor_free(tb), CPU->tensor_free(p);
+  cpu_teardown();
+}
+END_TEST
+
+START_TEST(grad_stats_order_and_non_finite) {
+  /* The sum of squares is the serial double sum in the tensors' order and each tensor's
+   * row-major order (the host's order before the update moved to the backend), bit for
+   * bit, whatever the layout; the first tensor holding a NaN or an infinity is named. */
+  cpu_setup();
+  const int64_t d1[1] = {4099}, d2[2] = {37, 129}, d4[4] = {3, 5, 3, 2}, d5[4] = {2, 17, 4, 3};
+  const int64_t *dims[4] = {d1, d2, d4, d5};
+  const int32_t nd[4] = {1, 2, 4, 4};
+  float *x[4];
+  size_t n[4];
+  mbk_tensor *t[4];
+  uint64_t state = 99;
+  for (int i = 0; i < 4; ++i) {
+    n[i] = 1;
+    for (int32_t k = 0; k < nd[i]; ++k) n[i] *= (size_t)dims[i][k];
+    x[i] = malloc(n[i] * sizeof(float));
+    fill_random(x[i], n[i], &state);
+    for (size_t k = 0; k < n[i]; ++k) x[i][k] *= (float)(1 + k % 1000); /* mixed magnitudes */
+    t[i] = tensor_of(nd[i], dims[i], x[i]);
+  }
+  make_blocked(t[2], dnnl_aBcd8b);
+  make_blocked(t[3], dnnl_aBcd16b);
+  double want = 0.0;
+  for (int i = 0; i < 4; ++i)
+    for (size_t k = 0; k < n[i]; ++k) want += (double)x[i][k] * (double)x[i][k];
+  const mbk_tensor *ts[4] = {t[0], t[1], t[2], t[3]};
+  int32_t bad = 5;
+  double got = 0;
+  ck_assert_int_eq(CPU->grad_stats(CTX, ts, 4, &bad, &got), MSC_OK);
+  ck_assert_int_eq(bad, -1);
+  ck_assert_msg(memcmp(&got, &want, sizeof got) == 0, "sum %.17g, host %.17g", got, want);
+  ck_assert_int_eq(CPU->grad_stats(CTX, ts, 4, &bad, NULL), MSC_OK);
+  ck_assert_int_eq(bad, -1);
+  /* A NaN in tensor 1, an infinity in tensor 3 (blocked): tensor 1 is named. */
+  x[1][100] = NAN;
+  CPU->tensor_free(t[1]);
+  t[1] = tensor_of(2, d2, x[1]);
+  x[3][n[3] - 1] = -INFINITY;
+  CPU->tensor_free(t[3]);
+  t[3] = tensor_of(4, d5, x[3]);
+  make_blocked(t[3], dnnl_aBcd16b);
+  const mbk_tensor *ts2[4] = {t[0], t[1], t[2], t[3]};
+  ck_assert_int_eq(CPU->grad_stats(CTX, ts2, 4, &bad, &got), MSC_OK);
+  ck_assert_int_eq(bad, 1);
+  ck_assert_int_eq(CPU->grad_stats(CTX, ts2, 4, &bad, NULL), MSC_OK);
+  ck_assert_int_eq(bad, 1);
+  const mbk_tensor *ts3[2] = {t[2], t[3]};
+  ck_assert_int_eq(CPU->grad_stats(CTX, ts3, 2, &bad, &got), MSC_OK);
+  ck_assert_int_eq(bad, 1);
+  ck_assert_int_eq(CPU->grad_stats(CTX, ts3, 2, &bad, NULL), MSC_OK);
+  ck_assert_int_eq(bad, 1);
+  /* Errors. */
+  const mbk_tensor *none[1] = {NULL};
+  ck_assert_int_eq(CPU->grad_stats(CTX, none, 1, &bad, &got), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(CPU->grad_stats(CTX, ts, 4, NULL, &got), MSC_E_INVALID_ARGUMENT);
+  for (int i = 0; i < 4; ++i) CPU->tensor_free(t[i]), free(x[i]);
+  cpu_teardown();
 }
 END_TEST
 
@@ -366,6 +598,8 @@ static Suite *optim_suite(void) {
   tcase_add_test(tc, sgd_plain_and_no_decay);
   tcase_add_test(tc, lr_schedule);
   tcase_add_test(tc, clip_by_hand);
+  tcase_add_test(tc, cpu_update_matches_host);
+  tcase_add_test(tc, grad_stats_order_and_non_finite);
   tcase_add_test(tc, parse_defaults_and_errors);
   suite_add_tcase(s, tc);
   return s;

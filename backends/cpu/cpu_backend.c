@@ -297,6 +297,8 @@ static const mbk_iface cpu_iface = {
     .op_backward = cpu_op_backward,
     .tensor_zero = cpu_tensor_zero,
     .loss = cpu_loss,
+    .optim_update = cpu_optim_update,
+    .grad_stats = cpu_grad_stats,
 };
 
 msc_status mbk_cpu_init(const mbk_host *host, const mbk_iface **out) {

@@ -153,4 +153,10 @@ msc_status cpu_tensor_zero(mbk_tensor *t, int32_t ndim, const int64_t *dims);
 msc_status cpu_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tensor *x,
                     const mbk_tensor *x2, double *value, mbk_tensor *grad, mbk_tensor *grad2);
 
+/* The optimiser step and the gradient statistics (cpu_optim.c). */
+msc_status cpu_optim_update(mbk_ctx *ctx, const mbk_optim_desc *d, mbk_tensor *param,
+                            const mbk_tensor *grad, mbk_tensor *m1, mbk_tensor *m2);
+msc_status cpu_grad_stats(mbk_ctx *ctx, const mbk_tensor *const *t, int32_t n,
+                          int32_t *first_bad, double *sumsq);
+
 #endif /* MOSAIC_BACKENDS_CPU_INTERNAL_H */

@@ -275,6 +275,7 @@ extern "C" msc_status msc_backend_module_init(const mbk_host *host, const mbk_if
   g_iface.tensor_zero = cu_tensor_zero;
   g_iface.loss = cu_loss;
   g_iface.optim_update = cu_optim_update;
+  g_iface.grad_stats = cu_grad_stats;
   g_iface.api_version = MBK_API_VERSION; /* last: marks the table complete */
   return MSC_OK;
 }

@@ -165,6 +165,8 @@ msc_status cu_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tensor *x,
                    const mbk_tensor *x2, double *value, mbk_tensor *grad, mbk_tensor *grad2);
 msc_status cu_optim_update(mbk_ctx *ctx, const mbk_optim_desc *d, mbk_tensor *param,
                            const mbk_tensor *grad, mbk_tensor *m1, mbk_tensor *m2);
+msc_status cu_grad_stats(mbk_ctx *ctx, const mbk_tensor *const *t, int32_t n,
+                         int32_t *first_bad, double *sumsq);
 
 /* Row-major products on ctx's cuBLAS handle (double, for the loss terms):
  *   C[m×n] = alpha · A[m×p] · B[n×p]ᵀ   (cu_dgemm_abt)

@@ -1,5 +1,5 @@
 /*
- * bench_data.c — the "data" workload of PERFORMANCE.md: BigEarthNet v2 patches read,
+ * bench_data.c — the "data" workload of docs/performance.md: BigEarthNet v2 patches read,
  * resampled, normalised and augmented per second per core.
  *
  *   bench_data [--patches 64] [--batch 16] [--iters 3] [--threads 1] [--views 2]
@@ -27,7 +27,7 @@
 #include "mosaic/mosaic.h"
 
 
-/* DATA.md's BigEarthNet v2 statistics by band name. Bands without published statistics
+/* docs/data.md's BigEarthNet v2 statistics by band name. Bands without published statistics
  * (B01, B09) use mean 0, std 1000. */
 static void stats_for(const char *band, float *mean, float *std) {
   static const struct {

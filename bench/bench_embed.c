@@ -1,5 +1,5 @@
 /*
- * bench_embed.c — inference throughput of fused embeddings (PERFORMANCE.md workloads
+ * bench_embed.c — inference throughput of fused embeddings (docs/performance.md workloads
  * "embed" and "tiny embed"): an S1 encoder (2 bands) and an S2 encoder (12 bands),
  * 120×120 patches, in samples per second, with the peak RSS.
  *

@@ -1,5 +1,5 @@
 /*
- * bench_train.c — one MoSAiC training step (PERFORMANCE.md workloads "train-step" and
+ * bench_train.c — one MoSAiC training step (docs/performance.md workloads "train-step" and
  * "tiny train-step"): mosaic1 with two augmented views per modality, an S1 encoder (2
  * bands) and an S2 encoder (12 bands), 120×120 patches, every loss term, backward and
  * AdamW; in samples per second, with the peak RSS.

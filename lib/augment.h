@@ -1,5 +1,5 @@
 /*
- * augment.h — the training augmentations of DATA.md ("Augmentations"): random resized
+ * augment.h — the training augmentations of docs/data.md ("Augmentations"): random resized
  * crop, flips, quarter-turn rotations, Gaussian noise, brightness/contrast jitter for
  * optical modalities and multiplicative speckle for SAR, all seeded and reproducible.
  *

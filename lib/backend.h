@@ -166,7 +166,7 @@ typedef struct mbk_op_desc {
 } mbk_op_desc;
 
 /*
- * Loss terms (LOSSES.md) on backend tensors, so the projections never leave the device.
+ * Loss terms (docs/losses.md) on backend tensors, so the projections never leave the device.
  * Every embedding/logit tensor is 2-D, rows × d (rows × c for BCE). Labels, row masks and
  * row lists are host arrays (small). A call adds weight × (the term's gradient) into
  * grad (which has the input's shape and must hold a gradient or zeros: tensor_zero),
@@ -198,7 +198,7 @@ typedef struct mbk_loss_desc {
 } mbk_loss_desc;
 
 /*
- * One optimiser step on one parameter tensor (LOSSES.md, "Optimiser"), with the
+ * One optimiser step on one parameter tensor (docs/losses.md, "Optimiser"), with the
  * per-element arithmetic of optim_core.h, for backends that keep parameters on a
  * device (optim_update below). Every tensor holds n floats (any shape); param, m1 and m2
  * are updated in place, grad is only read. The scalars are those of msci_optim_update:

@@ -115,7 +115,7 @@ msc_status msci_dataset_read(const msc_dataset *ds, int64_t i, int32_t k, float 
 
 /* ---- openers (one per format), called by msc_dataset_open after the common options ------ */
 
-/* BigEarthNet's 19 classes in index order (DATA.md), shared by v1, v2 and synthetic data. */
+/* BigEarthNet's 19 classes in index order (docs/data.md), shared by v1, v2 and synthetic data. */
 extern const char *const msci_ben_classes[19];
 /* BigEarthNet's bands (v1 and v2) with the published statistics. */
 extern const msci_band_info msci_ben_s1_bands[2];

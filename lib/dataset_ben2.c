@@ -1,7 +1,7 @@
 /*
  * dataset_ben2.c — BigEarthNet v2.0 (reBEN): metadata.tsv (or metadata.tsv.zst, or the
  * table named by data.metadata) with one row per patch, S1 and S2 band files in the
- * layout of DATA.md, 19 classes. Rows of other splits are passed over before any file is
+ * layout of docs/data.md, 19 classes. Rows of other splits are passed over before any file is
  * looked at; rows with snow, cloud or shadow are left out unless
  * data.include_snow_cloud = 1; every file of a kept row must exist (data.on_missing).
  */

@@ -1,6 +1,6 @@
 /*
  * dataset_manifest.c — any co-registered data, described by a TSV manifest with a header
- * (DATA.md): one column per modality holding a file path (a multi-band GeoTIFF, or a
+ * (docs/data.md): one column per modality holding a file path (a multi-band GeoTIFF, or a
  * ','-separated list of single-band files, one per band),
  * "labels" (class names joined with ';', may be empty), "split" (train, validation or
  * val, test; optional) and "id" (optional; otherwise the first file's name without its

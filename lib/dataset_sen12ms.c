@@ -4,7 +4,7 @@
  * becomes 0, then values are clipped to [-25, 0]); S2 is 13 bands uint16 (B01..B08, B8A,
  * B09..B12); lc is 4 bands, the first IGBP.
  *
- * Labels (DATA.md): the patch's IGBP class fractions summed into the simplified 10 classes,
+ * Labels (docs/data.md): the patch's IGBP class fractions summed into the simplified 10 classes,
  * a class present when its fraction is >= 0.1. The fractions come from a table
  * (data.metadata: TSV with a column "id" — the sample id ROIsXXXX_<season>_<scene>_p<n> —
  * and columns igbp_1 .. igbp_17) or, without one, from the lc rasters, which are read at

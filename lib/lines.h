@@ -1,6 +1,6 @@
 /*
  * lines.h — reading a text table line by line, plain or zstd-compressed (detected by the
- * magic number), so metadata tables can be shipped compressed (DATA.md). Used by the
+ * magic number), so metadata tables can be shipped compressed (docs/data.md). Used by the
  * dataset openers.
  */
 #ifndef MOSAIC_LIB_LINES_H

@@ -1,5 +1,5 @@
 /*
- * loss_core.h — the per-row numerical core of the MoSAiC loss terms (LOSSES.md):
+ * loss_core.h — the per-row numerical core of the MoSAiC loss terms (docs/losses.md):
  * normalisation and its Jacobian, blocks of similarity and gradient rows (a small
  * register-tiled product over packed panels), log-sum-exp softmax cross-entropy rows,
  * the MulSupCon weights and row, the logistic BCE element and row (layer: backend
@@ -9,7 +9,7 @@
  * and on a device. Each is a pure function of its arguments: no library calls, no
  * allocation, no global state, no error reporting (callers validate first and pass
  * scratch). They are `static inline` in this header rather than defined in a .c file
- * so that the CUDA backend (issue 8) can compile exactly the same code as device code:
+ * so that the CUDA backend (backends/cuda/cuda_loss.cu) can compile the same code as device code:
  * it defines MSCI_HD as `__host__ __device__` before including this header, and each
  * translation unit gets its own copy without relocatable device code (-rdc) or a
  * separate device link step. The header is also valid C++ (no VLAs, no compound
@@ -35,7 +35,7 @@
 #define MSCI_HD
 #endif
 
-/* The floor of ẑ = z / max(‖z‖₂, 1e-12) (LOSSES.md, "Model"). */
+/* The floor of ẑ = z / max(‖z‖₂, 1e-12) (docs/losses.md, "Conventions"). */
 #define MSCI_NORM_EPS 1e-12
 
 /* Dot product of two double vectors of length d, accumulated in index order. */

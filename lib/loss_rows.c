@@ -1,5 +1,5 @@
 /*
- * loss_rows.c — the four MoSAiC loss terms on plain host rows (LOSSES.md), value and
+ * loss_rows.c — the four MoSAiC loss terms on plain host rows (docs/losses.md), value and
  * gradient (layer: backend contract; compiled once into libmosaic, where the core's
  * msci_loss_* / msc_loss_* functions (loss.c, loss_api.c) and the CPU backend
  * (backends/cpu/cpu_loss.c) both run it). Validation, one scratch allocation per call,

@@ -1,5 +1,5 @@
 /*
- * loss_rows.h — the four MoSAiC loss terms on plain host float rows (LOSSES.md), value
+ * loss_rows.h — the four MoSAiC loss terms on plain host float rows (docs/losses.md), value
  * and exact gradient (layer: backend contract). The one host driver of the per-row core
  * of loss_core.h: the core's msci_loss_* (loss.h) and the CPU backend's loss entry both
  * call it, so the two give the same bits. Errors are reported through fail (msci_fail

@@ -1,5 +1,5 @@
 /*
- * metrics.c — multi-label evaluation metrics (METRICS.md) with scikit-learn's
+ * metrics.c — multi-label evaluation metrics (docs/metrics.md) with scikit-learn's
  * definitions: average precision without interpolation over the distinct score
  * thresholds (tied scores form one threshold), F1 at a fixed threshold with 0/0 = 0,
  * Hamming loss and Brier score.

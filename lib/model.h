@@ -4,7 +4,7 @@
  * A model is a fixed graph of backend ops (mbk_op_desc without the batch size) built
  * once from its configuration: one ResNet encoder per modality, global average pooling
  * to the feature h_m, a projection head per modality, the concatenation h_f, the fused
- * head and the classifier (LOSSES.md, "Model"). Parameters are backend tensors owned
+ * head and the classifier (docs/model.md). Parameters are backend tensors owned
  * by the model. Running the graph needs an executor: ops prepared for one batch size
  * plus activation tensors, on a backend context of its own. Executors are pooled, so
  * concurrent msc_embed calls each take one and the steady state allocates nothing.

@@ -1,5 +1,5 @@
 /*
- * optim.h — the optimisers of LOSSES.md ("Optimiser"): AdamW (default) or SGD with
+ * optim.h — the optimisers of docs/losses.md ("Optimiser"): AdamW (default) or SGD with
  * momentum, the learning-rate schedule (linear warm-up, then cosine) and global
  * gradient-norm clipping, all as PyTorch computes them (torch.optim.AdamW,
  * torch.optim.SGD, torch.nn.utils.clip_grad_norm_). The per-element arithmetic is in

@@ -89,7 +89,7 @@ static msc_status def_modality_bands(const msc_options *o, int32_t index, char *
   return int_text(index == 0 ? 2 : index == 1 ? 12 : 3, out);
 }
 
-/* Sentinel-1 is radar and Sentinel-2 optical (DATA.md): the augmentations they get. */
+/* Sentinel-1 is radar and Sentinel-2 optical (docs/data.md): the augmentations they get. */
 static msc_status def_modality_kind(const msc_options *o, int32_t index, char **out) {
   char *name = NULL;
   msc_status rc = msci_options_get_string_allocf(o, &name, "modality.%d.name", (int)index);
@@ -101,7 +101,7 @@ static msc_status def_modality_kind(const msc_options *o, int32_t index, char **
   return dup_text(kind, out);
 }
 
-/* The architecture of each encoder preset (LOSSES.md, "Model"): torchvision's ResNets
+/* The architecture of each encoder preset (docs/model.md, "Presets"): torchvision's ResNets
  * and the small `tiny` test encoder. For bottleneck blocks the widths are the inner
  * (3x3) widths; a stage's output has 4x as many channels. */
 typedef struct encoder_preset {
@@ -151,7 +151,7 @@ PRESET_DEFAULT(def_block, block, dup_text)
 PRESET_DEFAULT(def_widths, widths, dup_text)
 PRESET_DEFAULT(def_depths, depths, dup_text)
 
-/* The loss presets of LOSSES.md: the λ of each term and the number of views. */
+/* The loss presets of docs/losses.md: the λ of each term and the number of views. */
 typedef struct loss_preset {
   const char *name;
   const char *intra, *inter, *fused, *views, *bce;
@@ -197,7 +197,7 @@ LOSS_DEFAULT(def_lambda_views, views)
 LOSS_DEFAULT(def_lambda_bce, bce)
 LOSS_DEFAULT(def_views, n_views)
 
-/* BigEarthNet v2's 19 classes, in index order (DATA.md). */
+/* BigEarthNet v2's 19 classes, in index order (docs/data.md, "Classes"). */
 static const char g_bigearthnet_names[] =
     "Urban fabric;"
     "Industrial or commercial units;"
@@ -299,7 +299,7 @@ const msci_opt_def msci_opt_table[] = {
     OPT_INT("proj.bn", "0", 0, 1,
             "BatchNorm between the projection heads' first Linear and ReLU (0/1)"),
     OPT_INT("fused.hidden", "0", 0, 65536, "hidden width H_f of the fused head (0: D_f)"),
-    /* training objective (LOSSES.md) */
+    /* training objective (docs/losses.md) */
     OPT_CHOICE("train.preset", "mosaic1", "mosaic1|mosaic2|dual|simclr|supervised|pimc",
                "loss preset: the weights of the terms and the number of views"),
     OPT_INT_FN("train.views", "the preset's: 2 (dual, supervised, pimc: 1)", def_views, 1, 2,
@@ -322,7 +322,7 @@ const msci_opt_def msci_opt_table[] = {
             "weight MulSupCon rows per anchor (1/(|y_i| K_a)) instead of per row"),
     OPT_INT("train.freeze_encoders", "0", 0, 1,
             "train the heads only, encoders frozen (linear probe)"),
-    /* augmentations (DATA.md, lib/augment.h) */
+    /* augmentations (docs/data.md, lib/augment.h) */
     OPT_INT("aug.crop", "1", 0, 1,
             "random resized crop, resampled back to the patch size (0/1)"),
     OPT_FLOAT_GT("aug.crop_scale_min", "0.5", 0.0, 1.0,
@@ -347,7 +347,7 @@ const msci_opt_def msci_opt_table[] = {
               "SAR: x(1 + s N(0,1)) in input units, i.e. before normalisation"),
     OPT_INT("aug.shared_geometry", "1", 0, 1,
             "the modalities of a sample share crop, flips and rotation (0/1)"),
-    /* optimiser (LOSSES.md, lib/optim.h) */
+    /* optimiser (docs/losses.md, lib/optim.h) */
     OPT_CHOICE("optim.kind", "adamw", "adamw|sgd", "optimiser: AdamW, or SGD with momentum"),
     OPT_FLOAT_GT("optim.lr", "0.001", 0.0, 1000.0, "peak learning rate"),
     OPT_FLOAT("optim.beta1", "0.9", 0.0, 0.999999, "AdamW: decay of the first moment"),
@@ -362,7 +362,7 @@ const msci_opt_def msci_opt_table[] = {
             "steps of the whole schedule, warm-up included (0: constant after warm-up)"),
     OPT_FLOAT("optim.clip_norm", "0", 0.0, 1e9,
               "clip the global gradient norm to this value (0: off)"),
-    /* datasets (DATA.md, lib/dataset.h) */
+    /* datasets (docs/data.md, lib/dataset.h) */
     OPT_CHOICE("data.split", "train", "train|validation|test|all",
                "dataset split to open (formats without splits: all)"),
     OPT_FLOAT_GT("data.fraction", "1", 0.0, 1.0,

@@ -1,6 +1,6 @@
 /*
  * synth.c — synthetic datasets in a real format (msc_synth_write): BigEarthNet v2 layout
- * (DATA.md) with labels that can be recovered from the pixels, for tests, benchmarks and
+ * (docs/data.md) with labels that can be recovered from the pixels, for tests, benchmarks and
  * demos without downloading anything.
  *
  * Every patch gets 1–3 of the 19 classes. The 120×120 ground of a patch is split into

@@ -1,9 +1,9 @@
 /*
- * train.c — msc_train_step: augmented views, forward, the MoSAiC objective (LOSSES.md),
+ * train.c — msc_train_step: augmented views, forward, the MoSAiC objective (docs/losses.md),
  * backward and the optimiser, with a non-finite step skipped and undone.
  *
  * Views of modality m: rows 0..N-1 are view a, rows N..2N-1 view b, and both views go
- * through the encoder as one batch of V·N (LOSSES.md, "Conventions"). Loss terms run on
+ * through the encoder as one batch of V·N (docs/losses.md, "Conventions"). Loss terms run on
  * the backend (mbk_iface.loss) over the projections and logits where they are, adding
  * their weighted gradients into the graph's output gradients; only the terms' values
  * come to the host. The optimiser has one path for every backend: the backend reports

@@ -1,6 +1,6 @@
 /*
  * test_backend_loss.c — the backend's loss entry (mbk_iface.loss) against the public
- * host functions (msc_loss_*), which test_loss.c checks against LOSSES.md: row offsets,
+ * host functions (msc_loss_*), which test_loss.c checks against docs/losses.md: row offsets,
  * the gathered rows of MulSupCon, the BCE row mask, and gradients added (weighted) into
  * the gradient tensors rather than written over them. Any backend must pass this.
  */

@@ -4,7 +4,7 @@
  * msci_optim_update. The CUDA backend compiles these very functions as device code
  * (MSCI_HD = __host__ __device__), so each must be right on its own, whatever calls it:
  * msci_dot, msci_row_max, msci_exp_row, msci_mulsupcon_row_count, msci_mulsupcon_row,
- * msci_bce_row and msci_sgd_elem. Expectations come from the definitions in LOSSES.md
+ * msci_bce_row and msci_sgd_elem. Expectations come from the definitions in docs/losses.md
  * (naive double loops here) or from hand arithmetic, never from the code under test.
  */
 #include <check.h>

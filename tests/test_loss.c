@@ -1,10 +1,10 @@
 /*
  * test_loss.c — the four MoSAiC loss terms (lib/loss.c, lib/loss_api.c) against the
- * contract of LOSSES.md:
+ * contract of docs/losses.md:
  *  (a) small cases worked out by hand, whose expected values are closed forms
  *      evaluated here with exp/log (never by running the implementation);
  *  (b) an independent, deliberately naive double-precision reference written from
- *      LOSSES.md (all similarities, then loops over anchors and rows), on random cases;
+ *      docs/losses.md (all similarities, then loops over anchors and rows), on random cases;
  *  (c) every gradient coordinate against central finite differences of that reference;
  *  (d) MulSupCon's "one row per (anchor, positive class)" rule against a set-based
  *      variant that gives a different number;
@@ -61,7 +61,7 @@ static double *to_double(const float *x, int64_t n) {
 }
 
 /* ===================================================================================== */
-/* The reference: LOSSES.md transcribed as directly as possible, in double.              */
+/* The reference: docs/losses.md transcribed as directly as possible, in double.         */
 /* ===================================================================================== */
 
 /* û = u / max(‖u‖, 1e-12), row by row. */
@@ -124,7 +124,7 @@ static double ref_infonce(const double *zp, const double *zq, int64_t n, int64_t
 /* MulSupCon: one row per (anchor i, class c) with y_ic = 1 and P_r = {j ≠ i : y_jc = 1}
  * non-empty; loss_r = −(1/|P_r|) Σ_{p∈P_r} [ s_ip − log Σ_{j≠i} exp s_ij ];
  * L = (1/R) Σ loss_r, or Σ loss_r / (|y_i|·K_a) per anchor; 0 when R = 0.
- * set_based != 0 gives the variant LOSSES.md rejects: one row per anchor, with the
+ * set_based != 0 gives the variant docs/losses.md rejects: one row per anchor, with the
  * positives {j ≠ i : y_i·y_j > 0} (a key sharing two labels counts once). */
 static double ref_mulsupcon_any(const double *e, const uint8_t *y, int64_t k, int64_t d,
                                 int64_t c, double tau, int per_anchor, int set_based) {

@@ -1,6 +1,6 @@
 /*
  * test_metrics.c — msc_metrics_compute and msc_metrics_per_class (lib/metrics.c)
- * against METRICS.md and scikit-learn's definitions:
+ * against docs/metrics.md and scikit-learn's definitions:
  *  (a) cases worked out by hand: tied scores as one threshold, sklearn's docstring
  *      example, a 4 × 3 problem with a class without positives (skipped in macro AP,
  *      counted as 0 in MSC_METRIC_MACRO_AP_ZERO), F1 with 0/0, Hamming, Brier, micro AP;

@@ -5,7 +5,7 @@
  * errors, seeded initialisation, the parameter count of a ResNet-18 against
  * torchvision's, and concurrent msc_embed calls.
  *
- * The reference forward knows the architecture only from LOSSES.md (tiny encoder,
+ * The reference forward knows the architecture only from docs/model.md (tiny encoder,
  * heads, concat fusion) and the tensor names from torchvision's state_dict layout; it
  * reads weights from a file this test writes itself with random values everywhere
  * (BatchNorm statistics too), so every parameter matters.
@@ -112,7 +112,7 @@ static void add_linear(weights *w, msci_rng *r, const char *prefix, int64_t in, 
   add(w, r, name, 1, out, 0, 0, 0);
 }
 
-/* The tiny encoder's tensors (LOSSES.md) under torchvision's names. */
+/* The tiny encoder's tensors (docs/model.md, "Presets") under torchvision's names. */
 static void add_tiny_encoder(weights *w, msci_rng *r, const char *m, int64_t bands) {
   char p[96];
 #define NAME(fmt) (snprintf(p, sizeof p, "enc.%s." fmt, m), p)

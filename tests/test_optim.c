@@ -5,7 +5,7 @@
  * CPU backend's update (optim_update, plain and blocked layouts) and gradient statistics
  * (grad_stats) against the host functions, bit for bit.
  *
- * Hand values are derived in the comments from the formulas of LOSSES.md / PyTorch
+ * Hand values are derived in the comments from the formulas of docs/losses.md / PyTorch
  * (torch.optim.AdamW, torch.optim.SGD, clip_grad_norm_), never from the code under test.
  */
 #include <check.h>

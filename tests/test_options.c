@@ -5,7 +5,7 @@
  * msc_options_from_dataset.
  *
  * Every expected value is written out by hand from the documentation (mosaic.h,
- * options.h, DATA.md), never computed by the code under test.
+ * options.h, docs/data.md), never computed by the code under test.
  */
 #include <check.h>
 #include <float.h>
@@ -1321,7 +1321,7 @@ START_TEST(from_dataset_published) {
   ck_assert_int_eq(geti(o, "modality.0.size"), 120);
   ck_assert_int_eq(geti(o, "modality.1.size"), 120);
   ck_assert_str_eq(gets_(o, "modality.0.encoder"), "tiny"); /* left as it was */
-  /* BigEarthNet's published S1 statistics (DATA.md): VV -12.620 / 5.116, VH -19.290 /
+  /* BigEarthNet's published S1 statistics (docs/data.md): VV -12.620 / 5.116, VH -19.290 /
    * 5.464, as floats. */
   float v[2];
   size_t n = 0;

@@ -3,7 +3,7 @@
  *  - the gradient of the whole objective (every loss term, backward through heads,
  *    fusion, residual blocks and batch norm) against central finite differences of the
  *    loss the step reports (learning rate 0, so a step changes nothing);
- *  - the presets switch terms on and off as LOSSES.md's table says;
+ *  - the presets switch terms on and off as docs/losses.md's table says;
  *  - unlabelled samples feed only the self-supervised terms;
  *  - a non-finite loss skips the update and leaves the weights bit for bit as they were;
  *  - stop-and-resume through a checkpoint gives the same weights as an uninterrupted run;

@@ -1,5 +1,5 @@
 /*
- * evaluate.c — the evaluation protocols (METRICS.md) and how results are shown.
+ * evaluate.c — the evaluation protocols (docs/metrics.md) and how results are shown.
  *
  *   model     the model's own classifier, as trained (no training here);
  *   linear    linear probe: encoders frozen (train.freeze_encoders = 1), only the

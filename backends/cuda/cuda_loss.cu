@@ -1,5 +1,5 @@
 /*
- * cuda_loss.cu — the four loss terms (LOSSES.md) on device tensors (layer: CUDA
+ * cuda_loss.cu — the four loss terms (docs/losses.md) on device tensors (layer: CUDA
  * backend), following the plan of the host driver (lib/loss_rows.c) step by step, so
  * that values and gradients agree with the CPU backend to rounding:
  *   1. rows normalised into double (msci_unit_normalise_row, one thread per row);

@@ -497,7 +497,7 @@ MSC_API msc_status msc_batch_labels(const msc_batch *batch, uint8_t *out, size_t
  * An msc_dataset is the list of samples of one dataset on disk — BigEarthNet v2
  * ("bigearthnet-v2"), BigEarthNet v1 with S1 ("bigearthnet-v1"), SEN12MS ("sen12ms"),
  * EuroSAT multispectral ("eurosat") or a TSV manifest of the user's own patches
- * ("manifest"); DATA.md gives each layout — with its labels, read into batches on
+ * ("manifest"); docs/data.md gives each layout — with its labels, read into batches on
  * demand. Opening reads the metadata only (and checks that every file exists); pixels
  * are read by msc_dataset_fill_batch. Values are raw (reflectance, dB): the model
  * applies its normalisation statistics (modality.#.mean / .std), for which
@@ -606,7 +606,7 @@ MSC_API msc_status msc_dataset_fill_batch(const msc_dataset *ds, const int64_t *
 
 /**
  * The published per-band mean and standard deviation of modality i for the selected
- * bands in their order (DATA.md: BigEarthNet v2, SEN12MS), written to mean[0..bands)
+ * bands in their order (BigEarthNet v2, SEN12MS: docs/data.md), written to mean[0..bands)
  * and std[0..bands).
  * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL); MSC_E_NOT_FOUND (i out of range, or no
  * published statistics for one of the selected bands, e.g. BigEarthNet's B01 and B09:
@@ -730,7 +730,7 @@ MSC_API void msc_loader_free(msc_loader *loader);
 /**
  * Writes a synthetic dataset of n patches in the on-disk layout of a real format, for
  * tests, benchmarks and demos; msc_dataset_open(dir, format, ...) then reads it like the
- * real thing. Supported formats: "bigearthnet-v2" (DATA.md): per patch the 12 Sentinel-2
+ * real thing. Supported formats: "bigearthnet-v2" (docs/data.md): per patch the 12 Sentinel-2
  * bands as uint16 GeoTIFFs at their native sizes (120, 60 and 20 pixels), Sentinel-1 VV
  * and VH as float32 dB 120×120, and metadata.tsv (splits train/validation/test about
  * 70/15/15 %, no snow or cloud). Each patch carries 1 to 3 of the 19 classes, each
@@ -801,7 +801,7 @@ MSC_API msc_status msc_predict(msc_model *model, const msc_batch *batch, float *
 
 /*
  * Training runs the MoSAiC objective (docs/training.md; the exact definitions are in
- * LOSSES.md): per modality, two augmented views of every sample pass through the
+ * docs/losses.md): per modality, two augmented views of every sample pass through the
  * encoder as one batch; the loss terms NT-Xent (within a modality), InfoNCE (between
  * modalities), MulSupCon (multi-label supervised, on the fused or per-modality
  * projections) and BCE (classifier) are weighted by the preset's λ; then backward and
@@ -877,7 +877,7 @@ MSC_API msc_status msc_train_step(msc_model *model, const msc_batch *batch,
 
 /*
  * Multi-label evaluation metrics of N samples × C classes with scikit-learn's
- * definitions (METRICS.md), so that results compare with published numbers.
+ * definitions (docs/metrics.md), so that results compare with published numbers.
  * scores: N × C row-major, e.g. the probabilities of msc_predict (any finite value is
  * accepted; the Brier score assumes probabilities in [0, 1]). labels: N × C multi-hot
  * bytes, each 0 or 1. Predictions at a threshold t are ŷ = 1 where score ≥ t.
@@ -964,7 +964,7 @@ MSC_API msc_status msc_metrics_per_class(const float *scores, const uint8_t *lab
 /*
  * The terms of the MoSAiC objective as plain functions of host arrays, with the exact
  * gradient, for use outside msc_train_step (custom training loops, tests, checks of
- * other implementations). They compute exactly what msc_train_step uses (LOSSES.md).
+ * other implementations). They compute exactly what msc_train_step uses (docs/losses.md).
  *
  * Common rules:
  *  - Embeddings are given UNNORMALISED, row-major float32. Each function normalises

@@ -1,4 +1,4 @@
-"""mosaic.losses against NumPy references written from LOSSES.md's formulas, with the
+"""mosaic.losses against NumPy references written from docs/losses.md's formulas, with the
 gradients checked against central finite differences of the references."""
 
 import pytest

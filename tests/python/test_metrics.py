@@ -1,4 +1,4 @@
-"""mosaic.metrics against NumPy references of scikit-learn's definitions (METRICS.md).
+"""mosaic.metrics against NumPy references of scikit-learn's definitions (docs/metrics.md).
 Skipped while the library has no msc_metrics_* functions."""
 
 import math

@@ -3,7 +3,7 @@
 Embeddings are given unnormalised (the functions normalise every row), as 2-D float32
 arrays; labels as multi-hot arrays of 0/1. Each function returns the loss as a float,
 or with grad=True a tuple (loss, gradient(s)) whose gradients have the shapes of the
-inputs and are with respect to the unnormalised embeddings. Definitions: LOSSES.md and
+inputs and are with respect to the unnormalised embeddings. Definitions: docs/losses.md and
 the header's documentation of msc_loss_ntxent, msc_loss_infonce, msc_loss_mulsupcon
 and msc_loss_bce.
 """

@@ -21,8 +21,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "augment.h"
-#include "batch.h"
+#include "train/augment.h"
+#include "data/batch.h"
 #include "bench_util.h"
 #include "mosaic/mosaic.h"
 

@@ -1,5 +1,5 @@
 /*
- * bench_loss.c — the MoSAiC loss terms on the host (lib/loss.c), forward and backward,
+ * bench_loss.c — the MoSAiC loss terms on the host (lib/train/loss.c), forward and backward,
  * at the sizes of a training step: N samples, projections of size D, C classes.
  *
  *   bench_loss [--n 256] [--d 128] [--c 19] [--iters 20] [--threads 0]
@@ -18,7 +18,7 @@
 #endif
 
 #include "bench_util.h"
-#include "loss.h"
+#include "train/loss.h"
 #include "mosaic/mosaic.h"
 
 typedef struct inputs {

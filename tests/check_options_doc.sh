@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # check_options_doc.sh GEN DOC
 #
-# docs/options.md is generated from the option schema (lib/options_schema.c) by
+# docs/options.md is generated from the option schema (lib/options/options_schema.c) by
 # tools/gen_options_doc.c. This check runs the generator GEN and compares its output
 # with the committed file DOC, byte for byte. Exits 0 when they are equal; 1 when they
 # differ (printing the diff, generated output on the '+' side, and the command that

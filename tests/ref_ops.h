@@ -1,5 +1,5 @@
 /*
- * ref_ops.h — plain C reference implementations of every op of lib/backend.h, forward
+ * ref_ops.h — plain C reference implementations of every op of lib/contract/backend.h, forward
  * and backward, used by the backend op tests (test_cpu_ops.c and later cross-backend
  * tests) as the ground truth.
  *

@@ -1,5 +1,5 @@
 /*
- * test_alloc.c — steady calls do not allocate (lib/backend.h, lib/batch.h).
+ * test_alloc.c — steady calls do not allocate (lib/contract/backend.h, lib/data/batch.h).
  *
  * This program defines malloc, calloc, realloc, posix_memalign, aligned_alloc, memalign
  * and valloc itself (passing on to glibc's __libc_* functions). An executable's symbols
@@ -35,7 +35,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "batch.h"
+#include "data/batch.h"
 #include "mosaic/mosaic.h"
 
 #ifndef MSC_TEST_DATA

@@ -1,5 +1,5 @@
 /*
- * test_augment.c — the augmentations (lib/augment.h): exact transforms with explicit
+ * test_augment.c — the augmentations (lib/train/augment.h): exact transforms with explicit
  * parameters on hand-written images, the random draws (torchvision's
  * RandomResizedCrop rules, flips, quarter turns), determinism independent of order and
  * threads, shared geometry, which kinds get speckle and jitter, and the statistics of
@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "augment.h"
+#include "train/augment.h"
 #include "mosaic/mosaic.h"
-#include "options.h"
+#include "options/options.h"
 
 /* Every option off; kinds SAR, optical, other for modalities 0, 1, 2. */
 static msci_aug_cfg cfg_off(void) {

@@ -9,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-#include "rng.h"
+#include "backend/registry.h"
+#include "common/internal.h"
+#include "common/rng.h"
 
 static const mbk_iface *be;
 static mbk_ctx *ctx;

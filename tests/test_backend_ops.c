@@ -32,10 +32,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "backend_call.h"
-#include "internal.h"
-#include "optim_core.h"
+#include "contract/backend.h"
+#include "backend/backend_call.h"
+#include "backend/registry.h"
+#include "common/internal.h"
+#include "contract/optim_core.h"
 
 #define TOL 1e-4
 #define TOL_LOSS_VALUE 1e-9

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loss_core.h"
-#include "optim_core.h"
+#include "contract/loss_core.h"
+#include "contract/optim_core.h"
 
 #define CLOSE(got, want, tol)                                                        \
   ck_assert_msg(fabs((double)(got) - (double)(want)) <= (tol)*fmax(1.0, fabs((double)(want))), \

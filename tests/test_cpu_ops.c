@@ -1,5 +1,5 @@
 /*
- * test_cpu_ops.c — the CPU backend's ops (lib/backend.h) against the plain-C reference
+ * test_cpu_ops.c — the CPU backend's ops (lib/contract/backend.h) against the plain-C reference
  * (ref_ops.c) and against finite differences of the backend's own forward.
  *
  * Why: the backend keeps oneDNN's preferred (blocked) memory layouts between ops and
@@ -28,9 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "backend_call.h"
-#include "internal.h"
+#include "contract/backend.h"
+#include "backend/backend_call.h"
+#include "backend/registry.h"
+#include "common/internal.h"
 #include "ref_ops.h"
 
 /*

@@ -22,8 +22,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "backend.h"
-#include "internal.h"
+#include "contract/backend.h"
+#include "backend/registry.h"
+#include "common/internal.h"
 
 static int g_failures;
 

@@ -12,11 +12,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "batch.h"
+#include "data/batch.h"
 #include "mosaic/mosaic.h"
-#include "dataset.h"
-#include "raster.h"
-#include "stratify.h"
+#include "data/dataset.h"
+#include "data/raster.h"
+#include "data/stratify.h"
 
 #ifndef MSC_TEST_DATA
 #error "MSC_TEST_DATA must name examples/data"

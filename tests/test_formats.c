@@ -21,10 +21,10 @@
 #include <tiffio.h>
 #include <unistd.h>
 
-#include "batch.h"
-#include "dataset.h"
+#include "data/batch.h"
+#include "data/dataset.h"
 #include "mosaic/mosaic.h"
-#include "raster.h"
+#include "data/raster.h"
 
 #ifndef MSC_TEST_DATA
 #error "MSC_TEST_DATA must name examples/data"

@@ -20,11 +20,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "batch.h"
-#include "internal.h"
-#include "loader.h"
+#include "data/batch.h"
+#include "common/internal.h"
+#include "data/loader.h"
 #include "mosaic/mosaic.h"
-#include "raster.h"
+#include "data/raster.h"
 
 
 #define S2P "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"

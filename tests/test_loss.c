@@ -1,5 +1,5 @@
 /*
- * test_loss.c — the four MoSAiC loss terms (lib/loss.c, lib/loss_api.c) against the
+ * test_loss.c — the four MoSAiC loss terms (lib/train/loss.c, lib/train/loss_api.c) against the
  * contract of docs/losses.md:
  *  (a) small cases worked out by hand, whose expected values are closed forms
  *      evaluated here with exp/log (never by running the implementation);
@@ -25,8 +25,8 @@
 #include <omp.h>
 #endif
 
-#include "loss.h"
-#include "loss_core.h"
+#include "train/loss.h"
+#include "contract/loss_core.h"
 #include "mosaic/mosaic.h"
 
 static const double E = 2.718281828459045235360287;
@@ -251,7 +251,7 @@ static void fd_check(const char *what, const fd_ctx *f, const float *x0, int64_t
 }
 
 /* ===================================================================================== */
-/* The per-row core (lib/loss_core.h)                                                    */
+/* The per-row core (lib/contract/loss_core.h)                                                    */
 /* ===================================================================================== */
 
 START_TEST(core_functions) {

@@ -1,5 +1,5 @@
 /*
- * test_metrics.c — msc_metrics_compute and msc_metrics_per_class (lib/metrics.c)
+ * test_metrics.c — msc_metrics_compute and msc_metrics_per_class (lib/eval/metrics.c)
  * against docs/metrics.md and scikit-learn's definitions:
  *  (a) cases worked out by hand: tied scores as one threshold, sklearn's docstring
  *      example, a 4 × 3 problem with a class without positives (skipped in macro AP,

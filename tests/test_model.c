@@ -21,8 +21,8 @@
 
 #include "mosaic/mosaic.h"
 #include "ref_ops.h"
-#include "rng.h"
-#include "safetensors.h"
+#include "common/rng.h"
+#include "model/safetensors.h"
 
 #define N 3
 #define SIZE 12

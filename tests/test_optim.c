@@ -1,5 +1,5 @@
 /*
- * test_optim.c — the optimisers (lib/optim.h, lib/optim_core.h): AdamW and SGD steps
+ * test_optim.c — the optimisers (lib/train/optim.h, lib/contract/optim_core.h): AdamW and SGD steps
  * worked out by hand, cross-checked against a naive double-precision implementation
  * of the textbook formulas; the learning-rate schedule; gradient clipping; parsing; the
  * CPU backend's update (optim_update, plain and blocked layouts) and gradient statistics
@@ -15,11 +15,12 @@
 #include <string.h>
 
 #include "mosaic/mosaic.h"
-#include "optim.h"
-#include "optim_core.h"
-#include "options.h"
+#include "train/optim.h"
+#include "contract/optim_core.h"
+#include "options/options.h"
 #include "cpu/cpu_internal.h"
-#include "internal.h"
+#include "backend/registry.h"
+#include "common/internal.h"
 
 /* float results against double expectations: a few float ulps. */
 #define ASSERT_CLOSE(got, want, tol)                                                 \

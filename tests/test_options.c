@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "common/internal.h"
 #include "mosaic/mosaic.h"
-#include "options.h"
+#include "options/options.h"
 
 static msc_options *new_opts(void) {
   msc_options *o = NULL;

@@ -23,7 +23,7 @@
 #include <tiffio.h>
 #include <unistd.h>
 
-#include "raster.h"
+#include "data/raster.h"
 
 #ifndef MSC_TEST_DATA
 #error "MSC_TEST_DATA must name examples/data"

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "mosaic/mosaic.h"
-#include "raster.h"
+#include "data/raster.h"
 
 #ifndef MSC_TEST_DATA
 #error "MSC_TEST_DATA must name examples/data"

@@ -16,8 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backend_call.h"
-#include "internal.h"
+#include "backend/backend_call.h"
+#include "backend/registry.h"
+#include "common/internal.h"
 #include "mosaic/mosaic.h"
 
 /* ------------------------------------------------------------------------------ */

@@ -1,5 +1,5 @@
 /*
- * test_safetensors.c — the safetensors writer and reader (lib/safetensors.c).
+ * test_safetensors.c — the safetensors writer and reader (lib/model/safetensors.c).
  *
  *  - round trips: names, shapes, metadata and bit-identical values; deterministic bytes;
  *  - the bytes of a written file checked by hand against the format specification;
@@ -24,9 +24,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "common/internal.h"
 #include "mosaic/mosaic.h"
-#include "safetensors.h"
+#include "model/safetensors.h"
 
 /* ------------------------------------------------------------------------------ */
 /* Helpers                                                                         */

@@ -14,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "backend/registry.h"
+#include "common/internal.h"
 #include "mosaic/mosaic.h"
 
 #define STR_(x) #x

@@ -18,10 +18,10 @@
 #include <unistd.h>
 
 #include "mosaic/mosaic.h"
-#include "model.h"
-#include "optim_core.h"
-#include "rng.h"
-#include "train.h"
+#include "model/model.h"
+#include "contract/optim_core.h"
+#include "common/rng.h"
+#include "train/train.h"
 #include "cpu/cpu_internal.h"
 
 #define SIZE 16

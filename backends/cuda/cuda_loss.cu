@@ -1,6 +1,6 @@
 /*
  * cuda_loss.cu — the four loss terms (docs/losses.md) on device tensors (layer: CUDA
- * backend), following the plan of the host driver (lib/loss_rows.c) step by step, so
+ * backend), following the plan of the host driver (lib/contract/loss_rows.c) step by step, so
  * that values and gradients agree with the CPU backend to rounding:
  *   1. rows normalised into double (msci_unit_normalise_row, one thread per row);
  *   2. similarities S = ÊÊᵀ/τ (or P̂Q̂ᵀ/τ) by a double cuBLAS product;

@@ -1,5 +1,5 @@
 /*
- * fuzz_safetensors.c — fuzz target for the safetensors reader (lib/safetensors.c).
+ * fuzz_safetensors.c — fuzz target for the safetensors reader (lib/model/safetensors.c).
  *
  * Each input is opened with msci_st_open_memory; when it is accepted, every tensor's
  * shape, dtype and raw bytes are fetched and the tensor is read as float32, and the
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "safetensors.h"
+#include "model/safetensors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,0 +1,417 @@
+/*
+ * backend.h — the contract between the core and a backend (layer: backend contract).
+ *
+ * The core owns the model graph; a backend owns memory and arithmetic. The built-in
+ * CPU backend (backends/cpu) and every loadable module (backends/cuda) implement the
+ * same table, mbk_iface. A module exports one symbol, MBK_MODULE_INIT_SYMBOL, of type
+ * mbk_module_init_fn; the core passes it an mbk_host (services the module may call)
+ * and gets back the table. Both sides check MBK_API_VERSION: any change to the layout
+ * or meaning of anything in this file bumps it (2: optim_update; 3: grad_stats, and the
+ * core trains only through optim_update and grad_stats).
+ *
+ * The contract is this header plus the files it names: backend_op.h/.c (the op frame a
+ * backend builds its ops on), loss_core.h, loss_rows.h/.c and optim_core.h (shared
+ * arithmetic), op_desc.c (description and argument checks). They include only
+ * mosaic/mosaic.h, the C library and each other; a backend includes nothing else of the
+ * core (tests/check_layering.sh checks it).
+ *
+ * Objects:
+ *  - mbk_ctx: one backend instance (engine, stream, scratch memory). A context and
+ *    everything created from it is used by one thread at a time; concurrency comes
+ *    from several contexts.
+ *  - mbk_tensor: float32 storage with a logical shape (1-D C, 2-D N×C or 4-D NCHW) and
+ *    a layout the backend chooses. A tensor starts empty; upload or an op's output sets
+ *    its shape and layout. Storage is reused when a later write fits, so a steady
+ *    training loop does not allocate: neither does the backend's other per-call host
+ *    memory (the CPU context keeps its loss scratch), nor the core's (the executor
+ *    keeps staging, marks and workspaces; tests/test_alloc.c checks the whole process).
+ *    Upload/download always speak plain row-major.
+ *  - mbk_op: an operation prepared for one shape (mbk_op_desc), with whatever the
+ *    backend caches for it (primitives, reorders, workspaces). Backward uses what the
+ *    latest training forward of the same op saved.
+ *
+ * Who checks what: the core reaches a table only through its frame (lib/backend/backend_call.c),
+ * which validates the description at op_create (mbk_op_desc_validate), the argument
+ * counts of every op_forward / op_backward (mbk_op_arity), the entries that must not be
+ * NULL (mbk_op_arg_optional) and the arguments of loss (mbk_loss_desc_validate). A
+ * backend's op functions may rely on all of that; they check only what depends on the
+ * tensors (shapes, saved state).
+ *
+ * Arguments of op_forward / op_backward, per op type ("in" then "out"; an entry marked
+ * optional may be NULL, which skips that input or output):
+ *
+ *  CONV2D     fwd in  {x[N,C,H,W], w[OC,C,KH,KW], b[OC] (optional, only if desc bias)}
+ *                 out {y[N,OC,OH,OW]}
+ *             bwd in  {x, w, dy}          out {dx (opt), dw (opt), db (opt)}
+ *  BATCHNORM  fwd in  {x, gamma[C], beta[C], running_mean[C], running_var[C]}
+ *                 out {y}
+ *             (x is [N,C,H,W] or [N,C]; statistics per channel over all other dims)
+ *             training: normalises with the batch statistics, saves them, and updates
+ *             running_mean/running_var in place: r = (1-m) r + m s, with the unbiased
+ *             batch variance for running_var (PyTorch's rule). Inference: uses the
+ *             running statistics. With desc.u.bn.relu the output is ReLU(BN(x)).
+ *             bwd in  {x, gamma, dy}      out {dx, dgamma (opt), dbeta (opt)}
+ *  RELU       fwd in  {x}                 out {y}
+ *             bwd in  {x, dy}             out {dx}
+ *  MAXPOOL    fwd in  {x}                 out {y}     (padding never wins the max)
+ *             bwd in  {dy}                out {dx}    (after a training forward)
+ *  GAVGPOOL   fwd in  {x[N,C,H,W]}        out {y[N,C]}   (mean over H×W)
+ *             bwd in  {dy[N,C]}           out {dx[N,C,H,W]}
+ *  LINEAR     fwd in  {x[N,K], w[O,K], b[O] (optional, only if desc bias)}
+ *                 out {y[N,O]}            (y = x·wᵀ + b)
+ *             bwd in  {x, w, dy}          out {dx (opt), dw (opt), db (opt)}
+ *  ADD        fwd in  {a, b}              out {y}     (same shape; y = a + b)
+ *             bwd in  {dy}                out {da (opt), db (opt)}
+ *  CONCAT     fwd in  {x_1..x_k}          out {y}     (along dimension 1, channels)
+ *             bwd in  {dy}                out {dx_1..dx_k} (each optional)
+ * mbk_op_arity and mbk_op_arg_optional below are this table in code.
+ *
+ * Every function returns MSC_OK or an msc_status, after setting the thread's error
+ * message through mbk_host.fail (which names the op and the shape).
+ */
+#ifndef MOSAIC_LIB_BACKEND_H
+#define MOSAIC_LIB_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mosaic/mosaic.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MBK_API_VERSION 3u
+#define MBK_MODULE_INIT_SYMBOL "msc_backend_module_init"
+#define MBK_MAX_DIMS 4
+#define MBK_MAX_CONCAT 16
+
+typedef struct mbk_ctx mbk_ctx;
+typedef struct mbk_tensor mbk_tensor;
+typedef struct mbk_op mbk_op;
+
+/* The signature of mbk_host.fail: sets the calling thread's msc_last_error() message and
+ * returns code. Shared code of the contract (loss_rows.c) reports errors through one. */
+typedef msc_status (*mbk_fail_fn)(msc_status code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Returns the status of expr from the calling function when it is not MSC_OK. */
+#define MBK_TRY(expr)                                                                  \
+  do {                                                                                 \
+    msc_status mbk_st_ = (expr);                                                       \
+    if (mbk_st_ != MSC_OK) return mbk_st_;                                             \
+  } while (0)
+
+/* Services of the core a backend may use; passed to the module's init function. */
+typedef struct mbk_host {
+  uint32_t api_version; /* MBK_API_VERSION of the core */
+  uint32_t struct_size; /* sizeof(mbk_host) of the core */
+  /* Sends one line to the user's log callback (no-op without one). */
+  void (*log)(int32_t level, const char *fmt, ...)
+#if defined(__GNUC__)
+      __attribute__((format(printf, 2, 3)))
+#endif
+      ;
+  /* Sets the calling thread's msc_last_error() message and returns code. */
+  mbk_fail_fn fail;
+} mbk_host;
+
+typedef enum mbk_op_type {
+  MBK_OP_CONV2D = 1,
+  MBK_OP_BATCHNORM = 2,
+  MBK_OP_RELU = 3,
+  MBK_OP_MAXPOOL = 4,
+  MBK_OP_GAVGPOOL = 5,
+  MBK_OP_LINEAR = 6,
+  MBK_OP_ADD = 7,
+  MBK_OP_CONCAT = 8,
+  MBK_OP_COUNT_ /* one past the last; not an op */
+} mbk_op_type;
+
+/*
+ * What an op computes and on which input shape. ndim is 4 (NCHW) or 2 (N×C, h = w = 1)
+ * for RELU, ADD and CONCAT; 4 for CONV2D, BATCHNORM, MAXPOOL and GAVGPOOL; 2 for
+ * LINEAR (c = in features). For CONCAT, c is the output's channel count and
+ * u.concat.c[i] the channels of input i (they sum to c).
+ */
+typedef struct mbk_op_desc {
+  int32_t type;  /* mbk_op_type */
+  int32_t ndim;  /* 2 or 4 */
+  int64_t n, c, h, w;
+  union {
+    struct {
+      int64_t out_c, kh, kw, sh, sw, ph, pw; /* symmetric zero padding */
+      int32_t bias;
+    } conv;
+    struct {
+      float eps;       /* 1e-5 in torchvision */
+      float momentum;  /* 0.1 in torchvision */
+      int32_t relu;    /* fuse a ReLU after the normalisation */
+    } bn;
+    struct {
+      int64_t kh, kw, sh, sw, ph, pw;
+    } pool;
+    struct {
+      int64_t out_f;
+      int32_t bias;
+    } linear;
+    struct {
+      int32_t count;
+      int64_t c[MBK_MAX_CONCAT];
+    } concat;
+  } u;
+} mbk_op_desc;
+
+/*
+ * Loss terms (docs/losses.md) on backend tensors, so the projections never leave the device.
+ * Every embedding/logit tensor is 2-D, rows × d (rows × c for BCE). Labels, row masks and
+ * row lists are host arrays (small). A call adds weight × (the term's gradient) into
+ * grad (which has the input's shape and must hold a gradient or zeros: tensor_zero),
+ * and returns the term's value. Rows used:
+ *   NTXENT     x: the 2·n rows [row0, row0 + 2n): view a then view b
+ *   INFONCE    x, x2: rows [row0, row0 + n) of each; grad and grad2 receive theirs
+ *   MULSUPCON  x: the k rows listed in rows[] (labels: k × c, in the same order)
+ *   BCE        x: logits, n rows from row0 (labels: n × c); row_mask (n, may be NULL)
+ *              drops unlabelled rows from the mean
+ */
+typedef enum mbk_loss_type {
+  MBK_LOSS_NTXENT = 1,
+  MBK_LOSS_INFONCE = 2,
+  MBK_LOSS_MULSUPCON = 3,
+  MBK_LOSS_BCE = 4
+} mbk_loss_type;
+
+typedef struct mbk_loss_desc {
+  int32_t type;       /* mbk_loss_type */
+  int64_t n;          /* pairs (NT-Xent, InfoNCE), rows (BCE) or keys k (MulSupCon) */
+  int64_t row0;       /* first row used (NT-Xent, InfoNCE, BCE) */
+  int64_t d, c;       /* embedding size; classes */
+  float tau;
+  int32_t per_anchor; /* MulSupCon weighting */
+  double weight;      /* scale of the gradient added into grad */
+  const int32_t *rows;      /* MulSupCon: the rows of x to use */
+  const uint8_t *labels;    /* MulSupCon, BCE */
+  const uint8_t *row_mask;  /* BCE: 1 = labelled row */
+} mbk_loss_desc;
+
+/*
+ * One optimiser step on one parameter tensor (docs/losses.md, "Optimiser"), with the
+ * per-element arithmetic of optim_core.h, for backends that keep parameters on a
+ * device (optim_update below). Every tensor holds n floats (any shape); param, m1 and m2
+ * are updated in place, grad is only read. The scalars are those of msci_optim_update:
+ *   ADAMW  msci_adamw_coefs(lr, beta1, beta2, eps, weight_decay, step), then
+ *          msci_adamw_elem per element; m1 = first moment, m2 = second moment.
+ *   SGD    msci_sgd_elem(p, m1, g, (float)lr, (float)weight_decay, (float)momentum,
+ *          nesterov); m1 = momentum buffer (NULL when momentum is 0), m2 unused.
+ * Before the update the gradient is multiplied by grad_scale in float (g·(float)scale,
+ * PyTorch's mul_ of clip_grad_norm_; exactly 1 leaves it alone) without changing grad
+ * itself. The moments start as zeros (tensor_zero) before step 0. param, grad, m1 and m2
+ * must hold the same logical shape; a backend whose tensors have layouts (the CPU's
+ * oneDNN formats) updates param in its own layout and may convert grad and the moments
+ * to it (the moments keep the converted layout; padding stays zero).
+ */
+typedef enum mbk_optim_type { MBK_OPTIM_ADAMW = 1, MBK_OPTIM_SGD = 2 } mbk_optim_type;
+
+typedef struct mbk_optim_desc {
+  int32_t type;          /* mbk_optim_type */
+  int32_t nesterov;      /* SGD */
+  int64_t n;             /* elements of param, grad, m1, m2 */
+  int64_t step;          /* 0-based step; AdamW's bias correction uses step + 1 */
+  double lr;             /* learning rate of this step (schedule applied) */
+  double weight_decay;   /* 0 for tensors without decay (biases, norm parameters) */
+  double beta1, beta2, eps; /* AdamW */
+  double momentum;       /* SGD */
+  double grad_scale;     /* gradient multiplier (clipping); 1 = none */
+} mbk_optim_desc;
+
+typedef struct mbk_ctx_params {
+  uint32_t struct_size; /* sizeof(mbk_ctx_params) */
+  int32_t threads;      /* 0 = backend default */
+  int32_t device;       /* device index for GPU backends */
+} mbk_ctx_params;
+
+typedef struct mbk_iface {
+  uint32_t api_version; /* MBK_API_VERSION the backend was built with */
+  uint32_t struct_size; /* sizeof(mbk_iface) the backend was built with */
+  const char *name;     /* "cpu", "cuda", ... (static storage) */
+
+  /* MSC_OK if the backend can run here; otherwise writes the reason into why. */
+  msc_status (*probe)(char *why, size_t why_len);
+
+  msc_status (*ctx_create)(const mbk_ctx_params *params, mbk_ctx **out);
+  void (*ctx_free)(mbk_ctx *ctx); /* accepts NULL */
+
+  msc_status (*tensor_create)(mbk_ctx *ctx, mbk_tensor **out);
+  void (*tensor_free)(mbk_tensor *t); /* accepts NULL */
+  /* Sets shape (ndim 1, 2 or 4) and contents from a plain row-major array. */
+  msc_status (*tensor_upload)(mbk_tensor *t, int32_t ndim, const int64_t *dims,
+                              const float *src);
+  /* Copies the contents out in plain row-major order; n is dst's capacity. */
+  msc_status (*tensor_download)(const mbk_tensor *t, float *dst, size_t n);
+  /* Writes the logical shape into dims[MBK_MAX_DIMS]; returns ndim (0 when empty). */
+  int32_t (*tensor_shape)(const mbk_tensor *t, int64_t *dims);
+
+  msc_status (*op_create)(mbk_ctx *ctx, const mbk_op_desc *desc, mbk_op **out);
+  void (*op_free)(mbk_op *op); /* accepts NULL */
+  msc_status (*op_forward)(mbk_op *op, int32_t training, mbk_tensor *const *in,
+                           int32_t n_in, mbk_tensor *const *out, int32_t n_out);
+  msc_status (*op_backward)(mbk_op *op, mbk_tensor *const *in, int32_t n_in,
+                            mbk_tensor *const *out, int32_t n_out);
+
+  /* Sets t's shape (ndim 1, 2 or 4) with every element 0. */
+  msc_status (*tensor_zero)(mbk_tensor *t, int32_t ndim, const int64_t *dims);
+  /* One loss term (see mbk_loss_desc): *value = the term, grad (grad2) += weight × ∂/∂x. */
+  msc_status (*loss)(mbk_ctx *ctx, const mbk_loss_desc *desc, const mbk_tensor *x,
+                     const mbk_tensor *x2, double *value, mbk_tensor *grad, mbk_tensor *grad2);
+
+  /* Optional (API 2): one optimiser step on a parameter tensor where it lives (see
+   * mbk_optim_desc). Training needs it (and grad_stats): the core updates parameters
+   * only through it; a backend without it can run inference only. */
+  msc_status (*optim_update)(mbk_ctx *ctx, const mbk_optim_desc *desc, mbk_tensor *param,
+                             const mbk_tensor *grad, mbk_tensor *m1, mbk_tensor *m2);
+
+  /* Optional (API 3; training needs it): what the core needs to know about a step's
+   * parameter gradients t[0..n), without them leaving the backend.
+   *   *first_bad: the index in t of the first tensor holding a NaN or an infinity, or -1
+   *               when every element is finite (n = 0: -1).
+   *   *sumsq:     when sumsq is not NULL and *first_bad is -1, Σ g² over all elements of
+   *               all tensors, each square and the sum in double: the clipping norm's
+   *               square. Undefined when *first_bad >= 0. NULL: not wanted (no
+   *               clipping), and a backend may check finiteness only.
+   * The sum's order: the CPU backend adds the squares one by one in t's order and each
+   * tensor's plain row-major order, the order of the host sum the core used before API 3
+   * (the same bits; tests/test_train.c keeps it as a reference). A device backend may use any fixed order (same bits from run to
+   * run); the double sum then differs from the host's only in its last bits. No tensor
+   * is modified; the tensors may belong to other contexts of the backend. */
+  msc_status (*grad_stats)(mbk_ctx *ctx, const mbk_tensor *const *t, int32_t n,
+                           int32_t *first_bad, double *sumsq);
+} mbk_iface;
+
+/* The one symbol a backend module exports (see MBK_MODULE_INIT_SYMBOL). */
+typedef msc_status (*mbk_module_init_fn)(const mbk_host *host, const mbk_iface **out);
+
+/* Checks that a description makes sense (positive sizes, a kernel that fits the padded
+ * input, concat parts that sum to c, ...). MSC_OK, or an error code with the reason in
+ * why. Defined in lib/contract/op_desc.c, which every backend module compiles in as well. */
+msc_status mbk_op_desc_validate(const mbk_op_desc *d, char *why, size_t why_len);
+
+/* Checks the arguments of a loss call (see mbk_loss_desc): the pointers a term needs
+ * (x, value, grad; x2 and grad2 for InfoNCE; rows and labels for MulSupCon, labels for
+ * BCE), a known type and positive sizes. MSC_OK, or MSC_E_INVALID_ARGUMENT with the
+ * reason in why. Shapes of the tensors are the backend's to check. In op_desc.c. */
+msc_status mbk_loss_desc_validate(const mbk_loss_desc *d, const mbk_tensor *x,
+                                  const mbk_tensor *x2, const double *value,
+                                  const mbk_tensor *grad, const mbk_tensor *grad2, char *why,
+                                  size_t why_len);
+
+/* Name of an op type in messages ("conv2d", "batchnorm", ...; "op" when unknown). */
+static inline const char *mbk_op_name(int32_t type) {
+  switch (type) {
+  case MBK_OP_CONV2D: return "conv2d";
+  case MBK_OP_BATCHNORM: return "batchnorm";
+  case MBK_OP_RELU: return "relu";
+  case MBK_OP_MAXPOOL: return "maxpool";
+  case MBK_OP_GAVGPOOL: return "gavgpool";
+  case MBK_OP_LINEAR: return "linear";
+  case MBK_OP_ADD: return "add";
+  case MBK_OP_CONCAT: return "concat";
+  default: return "op";
+  }
+}
+
+/* Argument counts of op_forward (backward = 0) or op_backward (backward = 1) for a valid
+ * description: the table at the top of this file. Returns 0 for an unknown type. */
+static inline int32_t mbk_op_arity(const mbk_op_desc *d, int32_t backward, int32_t *n_in,
+                                   int32_t *n_out) {
+  int32_t fi, fo, bi, bo; /* forward in/out, backward in/out */
+  switch (d->type) {
+  case MBK_OP_CONV2D: fi = 3, fo = 1, bi = 3, bo = 3; break;
+  case MBK_OP_BATCHNORM: fi = 5, fo = 1, bi = 3, bo = 3; break;
+  case MBK_OP_RELU: fi = 1, fo = 1, bi = 2, bo = 1; break;
+  case MBK_OP_MAXPOOL: fi = 1, fo = 1, bi = 1, bo = 1; break;
+  case MBK_OP_GAVGPOOL: fi = 1, fo = 1, bi = 1, bo = 1; break;
+  case MBK_OP_LINEAR: fi = 3, fo = 1, bi = 3, bo = 3; break;
+  case MBK_OP_ADD: fi = 2, fo = 1, bi = 1, bo = 2; break;
+  case MBK_OP_CONCAT: fi = d->u.concat.count, fo = 1, bi = 1, bo = d->u.concat.count; break;
+  default: return 0;
+  }
+  *n_in = backward ? bi : fi;
+  *n_out = backward ? bo : fo;
+  return 1;
+}
+
+/* 1 when entry i of the inputs (is_out = 0) or outputs (is_out = 1) of a pass may be
+ * NULL: a bias without desc bias; the parameter and input gradients marked (opt). */
+static inline int32_t mbk_op_arg_optional(const mbk_op_desc *d, int32_t backward,
+                                          int32_t is_out, int32_t i) {
+  if (!backward) {
+    if (is_out) return 0;
+    if (d->type == MBK_OP_CONV2D) return i == 2 && !d->u.conv.bias;
+    if (d->type == MBK_OP_LINEAR) return i == 2 && !d->u.linear.bias;
+    return 0;
+  }
+  if (!is_out) return 0;
+  switch (d->type) {
+  case MBK_OP_CONV2D:
+  case MBK_OP_LINEAR:
+  case MBK_OP_ADD:
+  case MBK_OP_CONCAT: return 1;
+  case MBK_OP_BATCHNORM: return i > 0;
+  default: return 0;
+  }
+}
+
+/* Logical shape of an op's (first) input from its description: fills dims, returns
+ * ndim. For CONCAT, channel count c is the output's; u.concat.c[i] those of input i. */
+static inline int32_t mbk_op_in_dims(const mbk_op_desc *d, int64_t *dims) {
+  dims[0] = d->n;
+  dims[1] = d->c;
+  if (d->ndim == 4) {
+    dims[2] = d->h;
+    dims[3] = d->w;
+  }
+  return d->ndim;
+}
+
+/* Output shape of an op from its description: fills dims, returns ndim (0 if the
+ * description is invalid). Shared by the core, the backends and the tests. */
+static inline int32_t mbk_op_out_dims(const mbk_op_desc *d, int64_t *dims) {
+  switch (d->type) {
+  case MBK_OP_CONV2D:
+    dims[0] = d->n;
+    dims[1] = d->u.conv.out_c;
+    dims[2] = (d->h + 2 * d->u.conv.ph - d->u.conv.kh) / d->u.conv.sh + 1;
+    dims[3] = (d->w + 2 * d->u.conv.pw - d->u.conv.kw) / d->u.conv.sw + 1;
+    return 4;
+  case MBK_OP_MAXPOOL:
+    dims[0] = d->n;
+    dims[1] = d->c;
+    dims[2] = (d->h + 2 * d->u.pool.ph - d->u.pool.kh) / d->u.pool.sh + 1;
+    dims[3] = (d->w + 2 * d->u.pool.pw - d->u.pool.kw) / d->u.pool.sw + 1;
+    return 4;
+  case MBK_OP_GAVGPOOL:
+    dims[0] = d->n;
+    dims[1] = d->c;
+    return 2;
+  case MBK_OP_LINEAR:
+    dims[0] = d->n;
+    dims[1] = d->u.linear.out_f;
+    return 2;
+  case MBK_OP_BATCHNORM:
+  case MBK_OP_RELU:
+  case MBK_OP_ADD:
+  case MBK_OP_CONCAT:
+    return mbk_op_in_dims(d, dims);
+  default:
+    return 0;
+  }
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOSAIC_LIB_BACKEND_H */

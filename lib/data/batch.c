@@ -1,0 +1,193 @@
+/*
+ * batch.c — msc_batch: the samples of one call (patches per modality, labels, flags).
+ * Arrays are copied in, so callers may reuse their buffers at once. The batch keeps its
+ * storage (batch.h): an array of a size it already holds is written in place.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/batch.h"
+#include "common/internal.h"
+
+MSC_API msc_status msc_batch_create(msc_batch **out) {
+  if (!out) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_create: out is NULL");
+  msc_batch *b = calloc(1, sizeof *b);
+  if (!b) return msci_fail(MSC_E_OUT_OF_MEMORY, "batch");
+  *out = b;
+  return MSC_OK;
+}
+
+MSC_API void msc_batch_free(msc_batch *b) {
+  if (!b) return;
+  for (int32_t i = 0; i < MSCI_MAX_MODALITIES; ++i) free(b->mod[i].data);
+  free(b->labels_buf);
+  free(b->labeled_buf);
+  free(b);
+}
+
+void msci_batch_reset(msc_batch *b) {
+  /* Dropped arrays stay in their slots with their storage: mod[n_mod..) are spares. */
+  for (int32_t i = 0; i < b->n_mod; ++i) {
+    b->mod[i].name[0] = '\0';
+    b->mod[i].c = b->mod[i].h = b->mod[i].w = 0;
+  }
+  b->n_mod = 0;
+  b->n = 0;
+  b->classes = 0;
+  b->labels = NULL;
+  b->labeled = NULL;
+}
+
+MSC_API int64_t msc_batch_size(const msc_batch *b) { return b ? b->n : 0; }
+
+const msci_batch_modality *msci_batch_find(const msc_batch *b, const char *name) {
+  for (int32_t i = 0; i < b->n_mod; ++i)
+    if (strcmp(b->mod[i].name, name) == 0) return &b->mod[i];
+  return NULL;
+}
+
+static msc_status check_n(const msc_batch *b, int64_t n, const char *what) {
+  if (n <= 0) return msci_fail(MSC_E_SHAPE, "%s: n = %lld must be positive", what, (long long)n);
+  if (b->n != 0 && b->n != n)
+    return msci_fail(MSC_E_SHAPE, "%s: n = %lld but the batch already holds %lld samples", what,
+                     (long long)n, (long long)b->n);
+  return MSC_OK;
+}
+
+/* n·a·b·... as size_t, failing on overflow (shapes come from callers). */
+static int count_of(size_t *out, int64_t a, int64_t b, int64_t c, int64_t d) {
+  size_t r = 1;
+  int64_t v[4] = {a, b, c, d};
+  for (int i = 0; i < 4; ++i)
+    if (v[i] <= 0 || __builtin_mul_overflow(r, (size_t)v[i], &r)) return 0;
+  if (__builtin_mul_overflow(r, sizeof(float), &(size_t){0})) return 0;
+  *out = r;
+  return 1;
+}
+
+/* The slot for modality name (its own, or the next free one) with at least count
+ * floats of storage. Nothing else in the batch changes. */
+static msc_status slot_for(msc_batch *b, const char *name, size_t count,
+                           msci_batch_modality **out) {
+  msci_batch_modality *m = (msci_batch_modality *)msci_batch_find(b, name);
+  if (!m && b->n_mod == MSCI_MAX_MODALITIES)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "a batch holds at most %d modalities",
+                     MSCI_MAX_MODALITIES);
+  if (!m) m = &b->mod[b->n_mod];
+  if (m->cap < count) {
+    /* The old contents are not kept: a fresh array, not a realloc that copies. */
+    float *p = malloc(count * sizeof(float));
+    if (!p) return msci_fail(MSC_E_OUT_OF_MEMORY, "modality %s: %zu floats", name, count);
+    free(m->data);
+    m->data = p;
+    m->cap = count;
+  }
+  *out = m;
+  return MSC_OK;
+}
+
+msc_status msci_batch_reserve(msc_batch *b, const char *name, int64_t n, int64_t c,
+                              int64_t h, int64_t w, float **out) {
+  if (!b || !name || !out)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_set_modality: NULL argument");
+  size_t len = strlen(name);
+  if (len == 0 || len >= MSCI_NAME_LEN)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_set_modality: bad modality name '%s'", name);
+  MSCI_TRY(check_n(b, n, name));
+  size_t count;
+  if (!count_of(&count, n, c, h, w))
+    return msci_fail(MSC_E_SHAPE, "modality %s: shape %lldx%lldx%lldx%lld is not valid", name,
+                     (long long)n, (long long)c, (long long)h, (long long)w);
+  msci_batch_modality *m = NULL;
+  MSCI_TRY(slot_for(b, name, count, &m));
+  if (m == &b->mod[b->n_mod]) {
+    memcpy(m->name, name, len + 1);
+    b->n_mod++;
+  }
+  m->c = c, m->h = h, m->w = w;
+  b->n = n;
+  *out = m->data;
+  return MSC_OK;
+}
+
+MSC_API msc_status msc_batch_set_modality(msc_batch *b, const char *name, const float *nchw,
+                                          int64_t n, int64_t c, int64_t h, int64_t w) {
+  if (!b || !name || !nchw)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_set_modality: NULL argument");
+  float *dst = NULL;
+  MSCI_TRY(msci_batch_reserve(b, name, n, c, h, w, &dst));
+  memcpy(dst, nchw, (size_t)n * (size_t)c * (size_t)h * (size_t)w * sizeof(float));
+  return MSC_OK;
+}
+
+/* Grows *buf to at least count bytes (contents not kept). */
+static int bytes_fit(uint8_t **buf, size_t *cap, size_t count) {
+  if (*cap >= count) return 1;
+  uint8_t *p = malloc(count);
+  if (!p) return 0;
+  free(*buf);
+  *buf = p;
+  *cap = count;
+  return 1;
+}
+
+msc_status msci_batch_reserve_labels(msc_batch *b, int64_t n, int64_t c, uint8_t **out) {
+  MSCI_TRY(check_n(b, n, "labels"));
+  size_t count;
+  if (!count_of(&count, n, c, 1, 1))
+    return msci_fail(MSC_E_SHAPE, "labels: shape %lldx%lld is not valid", (long long)n,
+                     (long long)c);
+  if (!bytes_fit(&b->labels_buf, &b->labels_cap, count))
+    return msci_fail(MSC_E_OUT_OF_MEMORY, "labels");
+  b->labels = b->labels_buf;
+  b->classes = c;
+  b->n = n;
+  *out = b->labels;
+  return MSC_OK;
+}
+
+MSC_API msc_status msc_batch_set_labels(msc_batch *b, const uint8_t *multi_hot, int64_t n,
+                                        int64_t c) {
+  if (!b || !multi_hot)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_set_labels: NULL argument");
+  MSCI_TRY(check_n(b, n, "labels"));
+  size_t count;
+  if (!count_of(&count, n, c, 1, 1))
+    return msci_fail(MSC_E_SHAPE, "labels: shape %lldx%lld is not valid", (long long)n,
+                     (long long)c);
+  for (size_t i = 0; i < count; ++i)
+    if (multi_hot[i] > 1)
+      return msci_fail(MSC_E_INVALID_ARGUMENT, "labels: value %u at sample %lld class %lld "
+                       "(multi-hot labels are 0 or 1)", multi_hot[i],
+                       (long long)(i / (size_t)c), (long long)(i % (size_t)c));
+  uint8_t *dst = NULL;
+  MSCI_TRY(msci_batch_reserve_labels(b, n, c, &dst));
+  memcpy(dst, multi_hot, count);
+  return MSC_OK;
+}
+
+MSC_API msc_status msc_batch_set_labeled(msc_batch *b, const uint8_t *flags, int64_t n) {
+  if (!b || !flags)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_set_labeled: NULL argument");
+  MSCI_TRY(check_n(b, n, "labelled flags"));
+  if (!bytes_fit(&b->labeled_buf, &b->labeled_cap, (size_t)n))
+    return msci_fail(MSC_E_OUT_OF_MEMORY, "labelled flags");
+  for (int64_t i = 0; i < n; ++i) b->labeled_buf[i] = flags[i] != 0;
+  b->labeled = b->labeled_buf;
+  b->n = n;
+  return MSC_OK;
+}
+
+MSC_API msc_status msc_batch_labels(const msc_batch *b, uint8_t *out, size_t out_len,
+                                    int64_t *classes) {
+  if (!b) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_labels: batch is NULL");
+  if (!b->labels) return msci_fail(MSC_E_NOT_FOUND, "msc_batch_labels: the batch has no labels");
+  if (classes) *classes = b->classes;
+  if (!out) return MSC_OK;
+  size_t need = (size_t)b->n * (size_t)b->classes;
+  if (out_len < need)
+    return msci_fail(MSC_E_BUFFER_TOO_SMALL, "msc_batch_labels: %zu bytes needed, %zu given",
+                     need, out_len);
+  memcpy(out, b->labels, need);
+  return MSC_OK;
+}

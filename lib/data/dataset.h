@@ -1,0 +1,147 @@
+/*
+ * dataset.h — datasets inside the library: one table of samples, whatever the format.
+ *
+ * A format's opener (dataset_<format>.c) fills the table: per sample an id, the files
+ * that hold each modality's bands (a band is a file, or one band of a multi-band file),
+ * a multi-hot label vector and a split. Reading is generic: msci_dataset_read_sample
+ * reads every band of a modality with libtiff (lib/data/raster.h), resamples it to the
+ * modality's patch size and returns raw values (reflectance, dB); the model applies its
+ * normalisation (modality.i.mean/std). So a new format is one opener, nothing else.
+ */
+#ifndef MOSAIC_LIB_DATASET_H
+#define MOSAIC_LIB_DATASET_H
+
+#include <stdint.h>
+
+#include "common/internal.h"
+#include "mosaic/mosaic.h"
+#include "data/dataset_files.h"
+#include "data/raster.h"
+
+#define MSCI_SPLIT_TRAIN 0
+#define MSCI_SPLIT_VALIDATION 1
+#define MSCI_SPLIT_TEST 2
+#define MSCI_SPLIT_NONE 3 /* a format without splits: every sample is in "all" */
+
+/* One band of a sample: a file and the band (0-based) to take from it. */
+typedef struct msci_band_source {
+  char *path; /* owned */
+  int32_t band;
+} msci_band_source;
+
+typedef struct msci_sample {
+  char *id;                                      /* owned, e.g. the patch name */
+  msci_band_source *bands[MSCI_MAX_MODALITIES];  /* modality k: ds->mod[k].bands entries */
+  uint8_t *labels;                               /* ds->classes bytes, owned */
+  int32_t split;                                 /* MSCI_SPLIT_* */
+} msci_sample;
+
+typedef struct msci_ds_modality {
+  char name[MSCI_NAME_LEN];
+  int64_t bands, size;      /* bands per sample, patch size after resampling */
+  char **band_names;        /* bands names, owned ("B02", "VV", ...) */
+  /* Fix-ups applied before resampling (SEN12MS S1 has NaN: 0, then clip to [-25, 0]). */
+  int32_t nan_to_zero;      /* replace NaN by 0 (else a NaN is an error naming the file) */
+  int32_t clip;             /* clip to [clip_lo, clip_hi] */
+  float clip_lo, clip_hi;
+  /* Published statistics for this band order, when the format has them (has_stats). */
+  int32_t has_stats;
+  float *mean, *std;        /* bands values, owned */
+} msci_ds_modality;
+
+struct msc_dataset {
+  char format[32];
+  char *root;
+  int32_t n_mod;
+  msci_ds_modality mod[MSCI_MAX_MODALITIES];
+  int64_t classes;
+  char **class_names;       /* owned */
+  msci_sample *samples;     /* the selected samples (split, exclusions, fraction) */
+  int64_t n_samples, cap_samples;
+  int64_t n_skipped;        /* patches dropped for missing or unreadable files */
+  char **skipped_ids;       /* their ids (first 1000), owned */
+  msci_resample_mode resample;
+};
+
+/* ---- building the table (used by the openers) ------------------------------------------ */
+
+/* Appends a zeroed sample with id (copied) and returns it, or NULL (out of memory). */
+msci_sample *msci_dataset_add(msc_dataset *ds, const char *id);
+/* Removes the last sample (an opener that found it incomplete). */
+void msci_dataset_drop_last(msc_dataset *ds);
+/* Records a skipped patch (counted; its id kept for the first 1000). */
+void msci_dataset_note_skipped(msc_dataset *ds, const char *id);
+/* Sets band b of modality k of sample s to (path, band in file). */
+msc_status msci_sample_set_band(msci_sample *s, const msc_dataset *ds, int32_t k, int32_t b,
+                                const char *path, int32_t band_in_file);
+/* Sets up modality k: name, band names (copied), patch size. */
+msc_status msci_dataset_set_modality(msc_dataset *ds, int32_t k, const char *name,
+                                     int64_t size, const char *const *band_names,
+                                     int64_t bands);
+/* Sets the class names (copied). */
+msc_status msci_dataset_set_classes(msc_dataset *ds, const char *const *names, int64_t n);
+/* A label vector for sample s from class names (unknown names are an error naming the
+ * sample and the name). */
+msc_status msci_sample_set_label_names(msci_sample *s, const msc_dataset *ds,
+                                       const char *const *names, int32_t n);
+
+/* ---- band selection (data.s1_bands / data.s2_bands) ------------------------------------ */
+
+
+/* A band a format offers: its name, and the published statistics when there are some. */
+typedef struct msci_band_info {
+  const char *name;
+  int has_stats;
+  float mean, std;
+} msci_band_info;
+
+/* Parses the value s of option key into indices of table[0..nt): "default" gives the
+ * format's default list def[0..ndef) (def NULL: 0..ndef-1), "none" or "" gives 0 (no such
+ * modality), else a ','-separated list of band names in the wanted order. Returns the
+ * count, or -1 with the error set (an unknown or repeated name; the message lists the
+ * bands). idx needs nt entries. */
+int msci_parse_bands(const char *key, const char *s, const msci_band_info *table, int nt,
+                     const int *def, int ndef, int *idx);
+/* msci_dataset_set_modality with the names of table[idx[0..n)], and their statistics when
+ * every selected band has some. */
+msc_status msci_dataset_set_bands(msc_dataset *ds, int32_t k, const char *name, int64_t size,
+                                  const msci_band_info *table, const int *idx, int n);
+
+/* ---- reading -------------------------------------------------------------------------------- */
+
+/* Reads modality k of sample i into dst (bands × size × size), resampled. Errors name
+ * the sample and the file. */
+msc_status msci_dataset_read(const msc_dataset *ds, int64_t i, int32_t k, float *dst);
+
+/* ---- openers (one per format), called by msc_dataset_open after the common options ------ */
+
+/* BigEarthNet's 19 classes in index order (docs/data.md), shared by v1, v2 and synthetic data. */
+extern const char *const msci_ben_classes[19];
+/* BigEarthNet's bands (v1 and v2) with the published statistics. */
+extern const msci_band_info msci_ben_s1_bands[2];
+extern const msci_band_info msci_ben_s2_bands[12];
+/* The v2 class index of a v1 (43-class) label name; -1 for the 11 names that drop out,
+ * -2 for a name that is not a v1 label. */
+int msci_ben1_map_label(const char *name);
+
+/* SEN12MS labels: IGBP fractions (codes 1..17) → the 10 simplified classes, present at a
+ * fraction >= 0.1. */
+void msci_sen12ms_labels(const double *frac17, uint8_t *labels10);
+
+/* Optional split lists: files[i] (train, validation, test) in root, each read into
+ * sets[i] when present (names without extension when strip_ext). *found is set when
+ * any list exists; sets are sealed. */
+msc_status msci_split_lists_load(const char *root, const char *const files[3], int strip_ext,
+                                 msci_name_set sets[3], int *found);
+/* The split of name by the lists: MSCI_SPLIT_NONE without lists, -1 when in none. */
+int msci_split_lists_find(const msci_name_set sets[3], int found, const char *name);
+
+typedef msc_status (*msci_dataset_opener)(msc_dataset *ds, const char *root,
+                                          const msc_options *opts);
+msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root, const msc_options *opts);
+msc_status msci_open_bigearthnet_v1(msc_dataset *ds, const char *root, const msc_options *opts);
+msc_status msci_open_sen12ms(msc_dataset *ds, const char *root, const msc_options *opts);
+msc_status msci_open_eurosat(msc_dataset *ds, const char *root, const msc_options *opts);
+msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_options *opts);
+
+#endif

@@ -1,0 +1,121 @@
+/*
+ * embed.c — inference: msc_embed (features, fused features, unit projections) and
+ * msc_predict (class probabilities). Each call takes an executor from the model's pool,
+ * so calls on one model may run concurrently from several threads.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/batch.h"
+#include "backend/backend_call.h"
+#include "common/internal.h"
+#include "model/model.h"
+
+typedef struct target {
+  int32_t node;
+  int64_t dim;
+  int normalise; /* unit-normalise each row (projections) */
+} target;
+
+static msc_status resolve(const msc_model *m, int32_t which, target *t) {
+  const msci_graph *g = &m->graph;
+  int32_t i = which & 0xff;
+  memset(t, 0, sizeof *t);
+  if (which == MSC_EMBED_FUSED) {
+    t->node = g->fused, t->dim = g->fused_dim;
+  } else if (which == MSC_EMBED_FUSED_PROJECTION) {
+    t->node = g->fused_proj, t->dim = g->proj_dim, t->normalise = 1;
+  } else if ((which & ~0xff) == MSC_EMBED_MODALITY(0) && i < m->cfg.n_mod) {
+    t->node = g->feat[i], t->dim = g->feat_dim[i];
+  } else if ((which & ~0xff) == MSC_EMBED_MODALITY_PROJECTION(0) && i < m->cfg.n_mod) {
+    t->node = g->proj[i], t->dim = g->proj_dim, t->normalise = 1;
+  } else {
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "embedding selector 0x%x is not valid for a model "
+                     "with %d modalities", (unsigned)which, (int)m->cfg.n_mod);
+  }
+  return MSC_OK;
+}
+
+MSC_API msc_status msc_model_embedding_size(const msc_model *m, int32_t which, int64_t *size) {
+  if (!m || !size)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_model_embedding_size: NULL argument");
+  target t;
+  MSCI_TRY(resolve(m, which, &t));
+  *size = t.dim;
+  return MSC_OK;
+}
+
+/* Normalises one modality's patches with the model's statistics into the executor's
+ * staging buffer, refusing a non-finite pixel in the same pass, and uploads them. */
+static msc_status stage_input(msc_model *m, msci_exec *e, int32_t k, const msc_batch *b) {
+  const msci_batch_modality *bm = NULL;
+  MSCI_TRY(msci_model_input(m, k, b, &bm));
+  int64_t plane = bm->h * bm->w, chw = bm->c * plane;
+  MSCI_TRY(msci_exec_stage(e, (size_t)(b->n * chw)));
+  for (int64_t n = 0; n < b->n; ++n) {
+    int64_t at = msci_model_normalise(m, k, bm, n, e->stage + n * chw);
+    if (at >= 0) return msci_model_nonfinite(m, k, bm, n, at);
+  }
+  int64_t dims[4] = {b->n, bm->c, bm->h, bm->w};
+  return msci_be_tensor_upload(m->be, e->input[k], 4, dims, e->stage);
+}
+
+/* Runs the graph up to t->node for the batch and copies the n × dim result out. */
+static msc_status run(msc_model *m, const msc_batch *b, const target *t, float *out,
+                      size_t out_len) {
+  if (b->n == 0) return msci_fail(MSC_E_INVALID_ARGUMENT, "the batch is empty");
+  size_t need_len = (size_t)b->n * (size_t)t->dim;
+  if (out_len < need_len)
+    return msci_fail(MSC_E_BUFFER_TOO_SMALL, "output holds %zu floats, %zu needed (%lld × %lld)",
+                     out_len, need_len, (long long)b->n, (long long)t->dim);
+  uint8_t need_input[MSCI_MAX_MODALITIES];
+  msci_exec *e = NULL;
+  MSCI_TRY(msci_exec_acquire(m, b->n, 0, &e));
+  /* The executor's own marks: a steady call allocates nothing here. */
+  msci_graph_mark(&m->graph, t->node, e->need, need_input);
+  msc_status st = MSC_OK;
+  for (int32_t k = 0; st == MSC_OK && k < m->cfg.n_mod; ++k)
+    if (need_input[k]) st = stage_input(m, e, k, b);
+  if (st == MSC_OK) st = msci_exec_forward(m, e, e->need);
+  if (st == MSC_OK) st = msci_be_tensor_download(m->be, e->act[t->node], out, need_len);
+  msci_exec_release(m, e);
+  return st;
+}
+
+static msc_status check_args(const msc_model *m, const msc_batch *b, const float *out,
+                             const char *fn) {
+  if (!m || !b || !out) return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: NULL argument", fn);
+  return MSC_OK;
+}
+
+MSC_API msc_status msc_embed(msc_model *m, const msc_batch *b, int32_t which, float *out,
+                             size_t out_len) {
+  MSCI_TRY(check_args(m, b, out, "msc_embed"));
+  target t;
+  MSCI_TRY(resolve(m, which, &t));
+  MSCI_TRY(run(m, b, &t, out, out_len));
+  if (t.normalise)
+    for (int64_t n = 0; n < b->n; ++n) {
+      float *row = out + n * t.dim;
+      double ss = 0;
+      for (int64_t k = 0; k < t.dim; ++k) ss += (double)row[k] * row[k];
+      double norm = sqrt(ss);
+      float inv = (float)(1.0 / (norm > 1e-12 ? norm : 1e-12));
+      for (int64_t k = 0; k < t.dim; ++k) row[k] *= inv;
+    }
+  return MSC_OK;
+}
+
+MSC_API msc_status msc_predict(msc_model *m, const msc_batch *b, float *probs, size_t len) {
+  MSCI_TRY(check_args(m, b, probs, "msc_predict"));
+  target t = {m->graph.logits, m->graph.classes, 0};
+  MSCI_TRY(run(m, b, &t, probs, len));
+  size_t count = (size_t)b->n * (size_t)t.dim;
+  for (size_t i = 0; i < count; ++i) {
+    float x = probs[i];
+    /* Stable logistic for either sign of x. */
+    probs[i] = x >= 0 ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x));
+  }
+  return MSC_OK;
+}

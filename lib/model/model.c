@@ -1,0 +1,500 @@
+/*
+ * model.c — model lifecycle: create (seeded initialisation), free, save and load as
+ * safetensors, and the configuration getters.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend_call.h"
+#include "backend/registry.h"
+#include "common/internal.h"
+#include "model/model.h"
+#include "options/options.h"
+#include "common/rng.h"
+#include "model/safetensors.h"
+#include "train/train.h"
+
+#define MODEL_FORMAT_VERSION "1"
+
+static int64_t param_count(const msci_param *p) {
+  int64_t n = 1;
+  for (int32_t i = 0; i < p->ndim; ++i) n *= p->dims[i];
+  return n;
+}
+
+/* ---- the resolved configuration kept in model files ----------------------------------- */
+
+static msc_status set_list(msc_options *o, const char *key, const int64_t *v, int32_t n) {
+  char buf[256];
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int32_t i = 0; i < n && used < sizeof buf; ++i)
+    used += (size_t)snprintf(buf + used, sizeof buf - used, i ? ",%lld" : "%lld", (long long)v[i]);
+  return msc_options_set_string(o, key, buf);
+}
+
+static msc_status set_floats(msc_options *o, const char *key, const float *v, int64_t n) {
+  char *buf = malloc((size_t)n * 32 + 1);
+  if (!buf) return msci_fail(MSC_E_OUT_OF_MEMORY, "options");
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int64_t i = 0; i < n; ++i) {
+    if (i) buf[used++] = ',';
+    /* Locale-independent: a host program's decimal comma must not split values. */
+    used += (size_t)msci_format_double(buf + used, 31, 9, (double)v[i]);
+  }
+  msc_status st = msc_options_set_string(o, key, buf);
+  free(buf);
+  return st;
+}
+
+/* Every model key with its effective value, so a file never depends on defaults. */
+static msc_status resolve_options(const msci_model_cfg *c, msc_options **out) {
+  msc_options *o = NULL;
+  MSCI_TRY(msc_options_create(&o));
+  msc_status st = MSC_OK;
+  char key[64];
+#define SET(call)                                                                       \
+  do {                                                                                  \
+    if (st == MSC_OK) st = (call);                                                      \
+  } while (0)
+  SET(msc_options_set_int(o, "modality.count", c->n_mod));
+  for (int32_t i = 0; i < c->n_mod; ++i) {
+    const msci_modality_cfg *m = &c->mod[i];
+    const msci_encoder_cfg *e = &m->enc;
+#define KEY(suffix) (snprintf(key, sizeof key, "modality.%d." suffix, (int)i), key)
+    SET(msc_options_set_string(o, KEY("name"), m->name));
+    SET(msc_options_set_int(o, KEY("bands"), m->bands));
+    SET(msc_options_set_int(o, KEY("size"), m->size));
+    SET(set_floats(o, KEY("mean"), m->mean, m->bands));
+    SET(set_floats(o, KEY("std"), m->std, m->bands));
+    SET(msc_options_set_int(o, KEY("stem_width"), e->stem_width));
+    SET(msc_options_set_int(o, KEY("stem_kernel"), e->stem_kernel));
+    SET(msc_options_set_int(o, KEY("stem_stride"), e->stem_stride));
+    SET(msc_options_set_int(o, KEY("maxpool"), e->maxpool));
+    SET(msc_options_set_string(o, KEY("block"),
+                               e->block == MSCI_BLOCK_BOTTLENECK ? "bottleneck" : "basic"));
+    SET(set_list(o, KEY("widths"), e->widths, e->n_stages));
+    SET(set_list(o, KEY("depths"), e->depths, e->n_stages));
+#undef KEY
+  }
+  SET(msc_options_set_int(o, "classes", c->classes));
+  size_t len = 1;
+  for (int64_t k = 0; k < c->classes; ++k) len += strlen(c->class_names[k]) + 1;
+  char *names = malloc(len);
+  if (!names) st = msci_fail(MSC_E_OUT_OF_MEMORY, "class names");
+  if (names) {
+    names[0] = '\0';
+    for (int64_t k = 0; k < c->classes; ++k) {
+      if (k) strcat(names, ";");
+      strcat(names, c->class_names[k]);
+    }
+  }
+  SET(msc_options_set_string(o, "class_names", names));
+  free(names);
+  SET(msc_options_set_int(o, "proj.hidden", c->proj_hidden));
+  SET(msc_options_set_int(o, "proj.dim", c->proj_dim));
+  SET(msc_options_set_int(o, "proj.bn", c->proj_bn));
+  SET(msc_options_set_int(o, "fused.hidden", c->fused_hidden));
+  SET(msc_options_set_int(o, "seed", (int64_t)c->seed));
+  SET(msc_options_set_float(o, "bn.momentum", c->bn_momentum));
+  SET(msc_options_set_float(o, "bn.eps", c->bn_eps));
+#undef SET
+  if (st != MSC_OK) {
+    msc_options_free(o);
+    return st;
+  }
+  *out = o;
+  return MSC_OK;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+void msc_model_free(msc_model *m) {
+  if (!m) return;
+  msci_train_free(m, m->train);
+  while (m->pool) {
+    msci_exec *e = m->pool;
+    m->pool = e->next;
+    msci_exec_free(m, e);
+  }
+  if (m->be) {
+    for (int32_t i = 0; i < m->graph.n_params; ++i)
+      msci_be_tensor_free(m->be, m->graph.params[i].t);
+    msci_be_ctx_free(m->be, m->ctx);
+  }
+  pthread_mutex_destroy(&m->pool_lock);
+  msci_graph_clear(&m->graph);
+  msci_model_cfg_clear(&m->cfg);
+  msc_options_free(m->opts);
+  free(m);
+}
+
+msc_status msci_model_alloc(const msc_options *opts, const msc_options *runtime,
+                            msc_model **out) {
+  msc_options *defaults = NULL;
+  if (!opts || !runtime) {
+    MSCI_TRY(msc_options_create(&defaults));
+    if (!opts) opts = defaults;
+    if (!runtime) runtime = defaults;
+  }
+  msc_model *m = calloc(1, sizeof *m);
+  if (!m) {
+    msc_options_free(defaults);
+    return msci_fail(MSC_E_OUT_OF_MEMORY, "model");
+  }
+  pthread_mutex_init(&m->pool_lock, NULL);
+  char *backend = NULL;
+  int64_t threads = 0;
+  msc_status st = msci_model_cfg_parse(opts, &m->cfg);
+  if (st == MSC_OK) st = resolve_options(&m->cfg, &m->opts);
+  if (st == MSC_OK) st = msci_options_get_string_alloc(runtime, "backend", &backend);
+  if (st == MSC_OK) st = msc_options_get_int(runtime, "threads", &threads);
+  if (st == MSC_OK) st = msci_backend_resolve(backend, &m->be, &m->backend_name);
+  m->threads = (int32_t)threads;
+  free(backend);
+  msc_options_free(defaults);
+  if (st == MSC_OK) st = msci_graph_build(&m->cfg, &m->graph);
+  mbk_ctx_params p = {sizeof p, m->threads, 0};
+  if (st == MSC_OK) st = msci_be_ctx_create(m->be, &p, &m->ctx);
+  for (int32_t i = 0; st == MSC_OK && i < m->graph.n_params; ++i)
+    st = msci_be_tensor_create(m->be, m->ctx, &m->graph.params[i].t);
+  if (st != MSC_OK) {
+    msc_model_free(m);
+    return st;
+  }
+  *out = m;
+  return MSC_OK;
+}
+
+/* Fills buf with the seeded initial values of parameter p: Kaiming normal, fan-out, for
+ * convolutions (torchvision's ResNet); PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+ * for linear weights and biases; batch-norm scale 1, shift 0 and running statistics 0/1.
+ * The stream depends on the seed and the parameter's name only. */
+static void init_values(const msci_param *p, uint64_t seed, float *buf, size_t n) {
+  msci_rng r;
+  msci_rng_seed(&r, seed, p->name);
+  int is_conv = p->ndim == 4;
+  double conv_std = sqrt(2.0 / (double)p->fan_out);
+  double bound = 1.0 / sqrt((double)p->fan_in);
+  for (size_t k = 0; k < n; ++k) {
+    switch (p->kind) {
+    case MSCI_PARAM_BN_SCALE:
+    case MSCI_PARAM_BN_VAR: buf[k] = 1.f; break;
+    case MSCI_PARAM_BN_SHIFT:
+    case MSCI_PARAM_BN_MEAN: buf[k] = 0.f; break;
+    default:
+      buf[k] = is_conv ? (float)(conv_std * msci_rng_normal(&r))
+                       : (float)(bound * (2.0 * msci_rng_uniform(&r) - 1.0));
+    }
+  }
+}
+
+/* Initialises the parameters whose names start with prefix ("" = all) from seed; with
+ * training state, their master copies follow and their optimiser moments restart at 0. */
+static msc_status init_params_matching(msc_model *m, const char *prefix, uint64_t seed) {
+  float *buf = NULL;
+  size_t cap = 0, plen = strlen(prefix);
+  msc_status st = MSC_OK;
+  msci_train *t = m->train;
+  /* The moments of the other parameters must survive: bring those a backend holds to
+   * the host first, since the next step uploads them all from there. */
+  if (t) st = msci_train_moments_to_host(m);
+  for (int32_t i = 0; st == MSC_OK && i < m->graph.n_params; ++i) {
+    msci_param *p = &m->graph.params[i];
+    if (strncmp(p->name, prefix, plen) != 0) continue;
+    size_t n = (size_t)param_count(p);
+    if (n > cap) {
+      free(buf);
+      buf = malloc(n * sizeof(float));
+      cap = buf ? n : 0;
+      if (!buf) {
+        st = msci_fail(MSC_E_OUT_OF_MEMORY, "parameter %s", p->name);
+        break;
+      }
+    }
+    init_values(p, seed, buf, n);
+    st = msci_be_tensor_upload(m->be, p->t, p->ndim, p->dims, buf);
+    if (st == MSC_OK && t && t->master && t->master[i]) memcpy(t->master[i], buf, n * sizeof(float));
+    if (st == MSC_OK && t && t->m1 && t->m1[i]) memset(t->m1[i], 0, n * sizeof(float));
+    if (st == MSC_OK && t && t->m2 && t->m2[i]) memset(t->m2[i], 0, n * sizeof(float));
+  }
+  if (t) t->dm_valid = 0;
+  free(buf);
+  return st;
+}
+
+msc_status msci_model_init_params(msc_model *m) { return init_params_matching(m, "", m->cfg.seed); }
+
+MSC_API msc_status msc_model_reset_classifier(msc_model *m, uint64_t seed) {
+  if (!m) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_model_reset_classifier: model is NULL");
+  return init_params_matching(m, "classifier.", seed);
+}
+
+MSC_API int64_t msc_model_step(const msc_model *m) { return m && m->train ? m->train->step : 0; }
+
+MSC_API msc_status msc_model_create(const msc_options *opts, msc_model **out) {
+  if (!out) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_model_create: out is NULL");
+  msc_model *m = NULL;
+  MSCI_TRY(msci_model_alloc(opts, opts, &m));
+  msc_status st = msci_model_init_params(m);
+  if (st == MSC_OK) st = msci_train_configure(m, opts);
+  if (st != MSC_OK) {
+    msc_model_free(m);
+    return st;
+  }
+  *out = m;
+  return MSC_OK;
+}
+
+/* ---- files ------------------------------------------------------------------------------------- */
+
+/* Names of a checkpoint's optimiser tensors: optim.m1.<param>, optim.m2.<param>. */
+static void optim_name(char *buf, size_t n, int which, const char *param) {
+  snprintf(buf, n, "optim.m%d.%s", which, param);
+}
+
+MSC_API msc_status msc_model_save(const msc_model *m, const char *path) {
+  if (!m || !path) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_model_save: NULL argument");
+  const msci_graph *g = &m->graph;
+  const msci_train *t = m->train;
+  int with_optim = t && t->ready && t->step > 0;
+  size_t n_ts = (size_t)g->n_params * (with_optim ? 3 : 1);
+  msci_st_tensor_in *ts = calloc(n_ts, sizeof *ts);
+  char (*names)[MSCI_PARAM_NAME_LEN + 16] = with_optim ? calloc((size_t)g->n_params * 2, sizeof *names) : NULL;
+  float **data = calloc((size_t)g->n_params, sizeof *data);
+  char *config = NULL, *train_config = NULL, step[32];
+  size_t count = (size_t)g->n_params;
+  msc_status st = (ts && data) ? MSC_OK : msci_fail(MSC_E_OUT_OF_MEMORY, "msc_model_save");
+  for (int32_t i = 0; st == MSC_OK && i < g->n_params; ++i) {
+    const msci_param *p = &g->params[i];
+    size_t n = (size_t)param_count(p);
+    data[i] = malloc(n * sizeof(float));
+    if (!data[i]) {
+      st = msci_fail(MSC_E_OUT_OF_MEMORY, "msc_model_save: %s", p->name);
+      break;
+    }
+    st = msci_be_tensor_download(m->be, p->t, data[i], n);
+    ts[i] = (msci_st_tensor_in){p->name, p->ndim, p->dims, data[i]};
+  }
+  if (st == MSC_OK && with_optim && !names) st = msci_fail(MSC_E_OUT_OF_MEMORY, "msc_model_save");
+  /* A checkpoint: the optimiser's moments of every trainable parameter and the step, so
+   * that training resumes exactly (the augmentation streams derive from seed and step). */
+  if (st == MSC_OK && with_optim) st = msci_train_moments_to_host(m);
+  for (int32_t i = 0; st == MSC_OK && with_optim && i < g->n_params; ++i) {
+    const msci_param *p = &g->params[i];
+    if (!t->m1[i]) continue;
+    for (int which = 1; which <= 2; ++which) {
+      char *name = names[2 * i + which - 1];
+      optim_name(name, MSCI_PARAM_NAME_LEN + 16, which, p->name);
+      ts[count++] = (msci_st_tensor_in){name, p->ndim, p->dims, which == 1 ? t->m1[i] : t->m2[i]};
+    }
+  }
+  if (st == MSC_OK) st = msci_options_to_json_alloc(m->opts, &config);
+  if (st == MSC_OK && t) st = msci_options_to_json_alloc(t->opts, &train_config);
+  if (st == MSC_OK) {
+    snprintf(step, sizeof step, "%lld", (long long)(t ? t->step : 0));
+    msci_st_meta meta[] = {{"mosaic.format", MODEL_FORMAT_VERSION},
+                           {"mosaic.version", msc_version_string()},
+                           {"mosaic.config", config},
+                           {"mosaic.step", step},
+                           {"mosaic.train", train_config ? train_config : "{}"}};
+    st = msci_st_write(path, meta, sizeof meta / sizeof meta[0], ts, count);
+  }
+  free(train_config);
+  free(names);
+  for (int32_t i = 0; data && i < g->n_params; ++i) free(data[i]);
+  free(data);
+  free(ts);
+  free(config);
+  return st;
+}
+
+static msc_status load_params(msc_model *m, const msci_st_file *f, const char *path) {
+  const msci_graph *g = &m->graph;
+  size_t matched = 0;
+  float *buf = NULL;
+  size_t cap = 0;
+  msc_status st = MSC_OK;
+  for (int32_t i = 0; st == MSC_OK && i < g->n_params; ++i) {
+    const msci_param *p = &g->params[i];
+    int32_t ndim = 0;
+    int64_t dims[8];
+    st = msci_st_shape(f, p->name, &ndim, dims);
+    if (st != MSC_OK) {
+      st = msci_fail(MSC_E_BAD_FORMAT, "%s: tensor '%s' is missing", path, p->name);
+      break;
+    }
+    int same = ndim == p->ndim;
+    for (int32_t k = 0; same && k < ndim; ++k) same = dims[k] == p->dims[k];
+    if (!same) {
+      st = msci_fail(MSC_E_BAD_FORMAT, "%s: tensor '%s' has %d dimensions or a size that does "
+                     "not match the configuration", path, p->name, (int)ndim);
+      break;
+    }
+    size_t n = (size_t)param_count(p);
+    if (n > cap) {
+      free(buf);
+      buf = malloc(n * sizeof(float));
+      cap = buf ? n : 0;
+      if (!buf) {
+        st = msci_fail(MSC_E_OUT_OF_MEMORY, "%s: tensor '%s'", path, p->name);
+        break;
+      }
+    }
+    st = msci_st_read_f32(f, p->name, buf, n);
+    for (size_t k = 0; st == MSC_OK && k < n; ++k)
+      if (!isfinite(buf[k]))
+        st = msci_fail(MSC_E_BAD_FORMAT, "%s: tensor '%s' holds a NaN or infinity at %zu", path,
+                       p->name, k);
+    if (st == MSC_OK) st = msci_be_tensor_upload(m->be, p->t, p->ndim, p->dims, buf);
+    matched++;
+  }
+  free(buf);
+  if (st != MSC_OK) return st;
+  /* Tensors under "optim." are a checkpoint's optimiser state, read by training. */
+  for (size_t i = 0; i < msci_st_count(f); ++i) {
+    const char *name = msci_st_name(f, i);
+    if (strncmp(name, "optim.", 6) == 0) continue;
+    int known = 0;
+    for (int32_t k = 0; !known && k < g->n_params; ++k) known = strcmp(g->params[k].name, name) == 0;
+    if (!known)
+      return msci_fail(MSC_E_BAD_FORMAT, "%s: unexpected tensor '%s' for this configuration",
+                       path, name);
+  }
+  return MSC_OK;
+}
+
+/* Training state of a checkpoint: its training options, step and optimiser moments. */
+static msc_status load_training(msc_model *m, const msci_st_file *f, const char *path,
+                                const msc_options *runtime) {
+  const char *train = msci_st_meta_get(f, "mosaic.train");
+  const char *step = msci_st_meta_get(f, "mosaic.step");
+  msc_options *o = NULL;
+  MSCI_TRY(msc_options_create(&o));
+  msc_status st = MSC_OK;
+  if (train) {
+    st = msc_options_from_json(o, train);
+    if (st != MSC_OK)
+      st = msci_fail(MSC_E_BAD_FORMAT, "%s: bad 'mosaic.train': %s", path, msc_last_error());
+  }
+  /* The run-time keys the caller gave win over those saved. */
+  char backend[64];
+  int64_t threads = 0;
+  if (st == MSC_OK && runtime) {
+    st = msc_options_get_string(runtime, "backend", backend, sizeof backend, NULL);
+    if (st == MSC_OK) st = msc_options_set_string(o, "backend", backend);
+    if (st == MSC_OK) st = msc_options_get_int(runtime, "threads", &threads);
+    if (st == MSC_OK) st = msc_options_set_int(o, "threads", threads);
+  }
+  if (st == MSC_OK) st = msci_train_configure(m, o);
+  msc_options_free(o);
+  MSCI_TRY(st);
+  char *end = NULL;
+  long long n = step ? strtoll(step, &end, 10) : 0;
+  if (step && (*end != '\0' || n < 0))
+    return msci_fail(MSC_E_BAD_FORMAT, "%s: bad 'mosaic.step' '%s'", path, step);
+  if (n == 0) return MSC_OK;
+  msci_train *t = m->train;
+  MSCI_TRY(msci_train_ensure_ready(m));
+  t->step = n;
+  for (int32_t i = 0; i < m->graph.n_params; ++i) {
+    const msci_param *p = &m->graph.params[i];
+    if (!t->m1[i]) continue;
+    size_t count = (size_t)param_count(p);
+    for (int which = 1; which <= 2; ++which) {
+      char name[MSCI_PARAM_NAME_LEN + 16];
+      int32_t ndim = 0;
+      int64_t dims[8];
+      optim_name(name, sizeof name, which, p->name);
+      if (msci_st_shape(f, name, &ndim, dims) != MSC_OK)
+        return msci_fail(MSC_E_BAD_FORMAT, "%s: checkpoint at step %lld lacks '%s'", path, n, name);
+      MSCI_TRY(msci_st_read_f32(f, name, which == 1 ? t->m1[i] : t->m2[i], count));
+    }
+  }
+  return MSC_OK;
+}
+
+MSC_API msc_status msc_model_load(const char *path, const msc_options *runtime,
+                                  msc_model **out) {
+  if (!path || !out) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_model_load: NULL argument");
+  msci_st_file *f = NULL;
+  MSCI_TRY(msci_st_open(path, &f));
+  const char *format = msci_st_meta_get(f, "mosaic.format");
+  const char *config = msci_st_meta_get(f, "mosaic.config");
+  msc_status st = MSC_OK;
+  if (!config)
+    st = msci_fail(MSC_E_BAD_FORMAT, "%s: not a libmosaic model (no 'mosaic.config' in "
+                   "__metadata__)", path);
+  else if (format && strcmp(format, MODEL_FORMAT_VERSION) != 0)
+    st = msci_fail(MSC_E_VERSION, "%s: model format %s, this libmosaic reads format %s", path,
+                   format, MODEL_FORMAT_VERSION);
+  msc_options *opts = NULL;
+  msc_model *m = NULL;
+  if (st == MSC_OK) st = msc_options_create(&opts);
+  if (st == MSC_OK) {
+    st = msc_options_from_json(opts, config);
+    if (st != MSC_OK)
+      st = msci_fail(MSC_E_BAD_FORMAT, "%s: bad 'mosaic.config': %s", path, msc_last_error());
+  }
+  if (st == MSC_OK) {
+    st = msci_model_alloc(opts, runtime, &m);
+    if (st == MSC_E_INVALID_ARGUMENT || st == MSC_E_NOT_FOUND)
+      st = msci_fail(MSC_E_BAD_FORMAT, "%s: bad 'mosaic.config': %s", path, msc_last_error());
+  }
+  if (st == MSC_OK) st = load_params(m, f, path);
+  if (st == MSC_OK) st = load_training(m, f, path, runtime);
+  msc_options_free(opts);
+  msci_st_close(f);
+  if (st != MSC_OK) {
+    msc_model_free(m);
+    return st;
+  }
+  *out = m;
+  return MSC_OK;
+}
+
+/* ---- getters ---------------------------------------------------------------------------------- */
+
+MSC_API const char *msc_model_backend(const msc_model *m) { return m ? m->backend_name : NULL; }
+
+MSC_API int32_t msc_model_modality_count(const msc_model *m) { return m ? m->cfg.n_mod : 0; }
+
+MSC_API const char *msc_model_modality_name(const msc_model *m, int32_t i) {
+  return (m && i >= 0 && i < m->cfg.n_mod) ? m->cfg.mod[i].name : NULL;
+}
+
+MSC_API msc_status msc_model_modality_shape(const msc_model *m, int32_t i, int64_t *bands,
+                                            int64_t *size) {
+  if (!m || !bands || !size)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_model_modality_shape: NULL argument");
+  if (i < 0 || i >= m->cfg.n_mod)
+    return msci_fail(MSC_E_NOT_FOUND, "modality index %d (the model has %d)", (int)i,
+                     (int)m->cfg.n_mod);
+  *bands = m->cfg.mod[i].bands;
+  *size = m->cfg.mod[i].size;
+  return MSC_OK;
+}
+
+MSC_API int64_t msc_model_class_count(const msc_model *m) { return m ? m->cfg.classes : 0; }
+
+MSC_API const char *msc_model_class_name(const msc_model *m, int64_t i) {
+  return (m && i >= 0 && i < m->cfg.classes) ? m->cfg.class_names[i] : NULL;
+}
+
+MSC_API int64_t msc_model_parameter_count(const msc_model *m) {
+  if (!m) return 0;
+  int64_t total = 0;
+  for (int32_t i = 0; i < m->graph.n_params; ++i) {
+    const msci_param *p = &m->graph.params[i];
+    if (p->kind != MSCI_PARAM_BN_MEAN && p->kind != MSCI_PARAM_BN_VAR) total += param_count(p);
+  }
+  return total;
+}
+
+MSC_API msc_status msc_model_options(const msc_model *m, msc_options **out) {
+  if (!m || !out) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_model_options: NULL argument");
+  return msci_options_copy(m->opts, out);
+}

@@ -1,0 +1,219 @@
+/*
+ * model.h — the model inside libmosaic: configuration, graph, parameters, executors.
+ *
+ * A model is a fixed graph of backend ops (mbk_op_desc without the batch size) built
+ * once from its configuration: one ResNet encoder per modality, global average pooling
+ * to the feature h_m, a projection head per modality, the concatenation h_f, the fused
+ * head and the classifier (docs/model.md). Parameters are backend tensors owned
+ * by the model. Running the graph needs an executor: ops prepared for one batch size
+ * plus activation tensors, on a backend context of its own. Executors are pooled, so
+ * concurrent msc_embed calls each take one and the steady state allocates nothing.
+ */
+#ifndef MOSAIC_LIB_MODEL_H
+#define MOSAIC_LIB_MODEL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "backend/backend_call.h"
+#include "common/internal.h"
+#include "mosaic/mosaic.h"
+
+#define MSCI_MAX_STAGES 8
+#define MSCI_PARAM_NAME_LEN 96
+
+/* ---- configuration ------------------------------------------------------------------ */
+
+typedef enum { MSCI_BLOCK_BASIC = 0, MSCI_BLOCK_BOTTLENECK = 1 } msci_block_kind;
+
+typedef struct msci_encoder_cfg {
+  int64_t stem_width, stem_kernel, stem_stride;
+  int32_t maxpool;
+  int32_t block; /* msci_block_kind */
+  int32_t n_stages;
+  int64_t widths[MSCI_MAX_STAGES], depths[MSCI_MAX_STAGES];
+} msci_encoder_cfg;
+
+typedef struct msci_modality_cfg {
+  char name[MSCI_NAME_LEN];
+  int64_t bands, size;
+  float mean[MSCI_MAX_BANDS], std[MSCI_MAX_BANDS];
+  msci_encoder_cfg enc;
+} msci_modality_cfg;
+
+typedef struct msci_model_cfg {
+  int32_t n_mod;
+  msci_modality_cfg mod[MSCI_MAX_MODALITIES];
+  int64_t classes;
+  char **class_names; /* classes entries, owned */
+  int64_t proj_hidden, proj_dim, fused_hidden; /* 0 hidden = input width */
+  int32_t proj_bn;
+  float bn_momentum, bn_eps;
+  uint64_t seed;
+} msci_model_cfg;
+
+/* Reads and cross-checks the model keys of opts (errors name the key). */
+msc_status msci_model_cfg_parse(const msc_options *opts, msci_model_cfg *cfg);
+void msci_model_cfg_clear(msci_model_cfg *cfg);
+
+/* ---- graph -------------------------------------------------------------------------- */
+
+typedef enum {
+  MSCI_PARAM_WEIGHT = 0, /* decayed by the optimiser */
+  MSCI_PARAM_BIAS = 1,
+  MSCI_PARAM_BN_SCALE = 2,
+  MSCI_PARAM_BN_SHIFT = 3,
+  MSCI_PARAM_BN_MEAN = 4, /* running statistics: saved, never trained */
+  MSCI_PARAM_BN_VAR = 5
+} msci_param_kind;
+
+typedef struct msci_param {
+  char name[MSCI_PARAM_NAME_LEN];
+  int32_t kind;
+  int32_t ndim;
+  int64_t dims[MBK_MAX_DIMS];
+  int64_t fan_in, fan_out; /* for initialisation */
+  mbk_tensor *t;
+} msci_param;
+
+/* A value is a node's output (index >= 0) or a model input (MSCI_INPUT(m) < 0). */
+#define MSCI_INPUT(m) (-1 - (m))
+#define MSCI_MAX_NODE_PARAMS 4
+
+typedef struct msci_node {
+  mbk_op_desc desc; /* desc.n is set per executor */
+  int32_t n_in;
+  int32_t in[MBK_MAX_CONCAT];
+  int32_t n_param;
+  int32_t param[MSCI_MAX_NODE_PARAMS];
+  int32_t ndim; /* output shape without the batch dimension */
+  int64_t out[MBK_MAX_DIMS];
+} msci_node;
+
+typedef struct msci_graph {
+  msci_node *nodes;
+  int32_t n_nodes, cap_nodes;
+  msci_param *params;
+  int32_t n_params, cap_params;
+  int32_t feat[MSCI_MAX_MODALITIES]; /* h_m */
+  int32_t proj[MSCI_MAX_MODALITIES]; /* z_m (unnormalised) */
+  int32_t fused, fused_proj, logits; /* h_f, z_f, classifier logits */
+  int32_t last_encoder_node;         /* nodes 0..this belong to the encoders */
+  int64_t feat_dim[MSCI_MAX_MODALITIES], fused_dim, proj_dim, classes;
+} msci_graph;
+
+msc_status msci_graph_build(const msci_model_cfg *cfg, msci_graph *g);
+void msci_graph_clear(msci_graph *g);
+/* Marks in need[] (n_nodes bytes) every node that output node `target` depends on,
+ * and in need_input[] the model inputs it reads. */
+void msci_graph_mark(const msci_graph *g, int32_t target, uint8_t *need, uint8_t *need_input);
+
+/* ---- model ---------------------------------------------------------------------------- */
+
+typedef struct msci_exec msci_exec;
+
+struct msc_model {
+  msci_model_cfg cfg;
+  msc_options *opts; /* resolved model configuration, as saved in files */
+  msci_graph graph;
+  const mbk_iface *be;
+  const char *backend_name;
+  int32_t threads;
+  mbk_ctx *ctx; /* owns the parameter tensors */
+  pthread_mutex_t pool_lock;
+  msci_exec *pool; /* idle executors */
+  struct msci_train *train; /* training state (train.h) */
+};
+
+/* Allocates the backend tensors of every parameter (uninitialised). */
+msc_status msci_model_alloc(const msc_options *opts, const msc_options *runtime,
+                            msc_model **out);
+/* Seeded initialisation (Kaiming fan-out for convolutions, PyTorch's default for
+ * linear layers, BatchNorm 1/0 with running statistics 0/1). */
+msc_status msci_model_init_params(msc_model *m);
+
+/* ---- executors ---------------------------------------------------------------------------- */
+
+/* Roles of the executor's host workspaces (msci_exec_host). */
+enum {
+  MSCI_EXEC_HOST_AUG,       /* training: augmentation scratch, per OpenMP thread */
+  MSCI_EXEC_HOST_OBJECTIVE, /* training: the objective's label arrays */
+  MSCI_EXEC_HOST_OPTIM,     /* training: the optimiser's gradient lists */
+  MSCI_EXEC_HOST_SLOTS
+};
+
+struct msci_exec {
+  int64_t n;
+  int32_t training;
+  mbk_ctx *ctx;
+  msci_be_op **ops;   /* per node, made on first use */
+  mbk_tensor **act;   /* per node output: own tensors when training (backward reads
+                         them); in inference, borrowed from slots */
+  mbk_tensor **slot;  /* inference: tensors shared by nodes whose lifetimes do not
+                         overlap, so memory is the widest cut of the graph, not its sum */
+  int32_t n_slots;
+  int32_t *last_use;   /* inference scratch: last node reading each node's output, */
+  int32_t *free_slots; /* the stack of free slots, */
+  int32_t *owner;      /* and the slot holding each node's output */
+  /* training only: gradients of node outputs and parameters */
+  mbk_tensor **grad;     /* per node output: borrowed from the gradient pool while live */
+  uint8_t *has_grad;     /* grad[i] holds a gradient in this backward pass */
+  mbk_tensor **gpool;    /* every gradient tensor made (a gradient lives from its first
+                            consumer's backward to its own node's: the pool keeps memory
+                            at the widest cut of the backward pass, not its sum) */
+  mbk_tensor **gfree;    /* the free ones, a stack */
+  int32_t n_gpool, n_gfree, cap_gpool;
+  msci_be_op **acc_ops;  /* per node: the ADD op that sums a second gradient in */
+  mbk_tensor **pgrad;    /* per parameter */
+  uint8_t *pgrad_valid;  /* pgrad[p] was written in this backward pass */
+  int32_t frozen_encoders; /* encoders run in inference mode and get no gradient */
+  mbk_tensor *input[MSCI_MAX_MODALITIES];
+  float *stage; /* host staging for normalised inputs */
+  size_t stage_cap;
+  /* Host memory of a call, made with the executor or grown on first use and kept, so
+   * that steady calls on one executor do not allocate (lib/contract/backend.h's promise). */
+  uint8_t *need, *mark;                /* per node: what a call runs; marking scratch */
+  void *host[MSCI_EXEC_HOST_SLOTS];    /* workspaces by role (MSCI_EXEC_HOST_*) */
+  size_t host_cap[MSCI_EXEC_HOST_SLOTS];
+  msci_exec *next;
+};
+
+/* ---- inputs (model_input.c) ------------------------------------------------------------ */
+
+struct msci_batch_modality;
+/* The batch's array for modality k, checked against the model: present and of the
+ * model's shape (errors name the modality and the expected shape). */
+msc_status msci_model_input(const msc_model *m, int32_t k, const msc_batch *b,
+                            const struct msci_batch_modality **out);
+/* Normalises sample i of bm (bands × plane floats) with modality k's mean and std into
+ * dst, checking the input in the same pass: returns -1, or the offset within the sample
+ * (band × plane + pixel) of its first non-finite value (dst is then partly written).
+ * Sets no error, so it may run on any thread. */
+int64_t msci_model_normalise(const msc_model *m, int32_t k,
+                             const struct msci_batch_modality *bm, int64_t i, float *dst);
+/* MSC_E_NUMERICAL with the message naming the modality, sample, band and pixel of the
+ * non-finite value msci_model_normalise found at offset `at` of sample i. */
+msc_status msci_model_nonfinite(const msc_model *m, int32_t k,
+                                const struct msci_batch_modality *bm, int64_t i, int64_t at);
+/* Grows the executor's host staging buffer to at least count floats. */
+msc_status msci_exec_stage(msci_exec *e, size_t count);
+/* The executor's host workspace `slot` (MSCI_EXEC_HOST_*), grown to at least bytes
+ * (contents not kept when it grows; 64-byte aligned); NULL with the error set when out
+ * of memory. */
+void *msci_exec_host(msci_exec *e, int32_t slot, size_t bytes);
+
+/* Takes an idle executor for batch size n from the pool, or makes one. */
+msc_status msci_exec_acquire(msc_model *m, int64_t n, int32_t training, msci_exec **out);
+void msci_exec_release(msc_model *m, msci_exec *e);
+void msci_exec_free(const msc_model *m, msci_exec *e);
+/* Runs the nodes marked in need (inputs already uploaded). */
+msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need);
+/* Training executors: back-propagates from the gradients already placed in grad[]
+ * (has_grad set) through the nodes marked in need, filling pgrad[] / pgrad_valid[]. */
+msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need);
+/* Clears the gradient marks before a backward pass. */
+void msci_exec_zero_grad(const msc_model *m, msci_exec *e);
+/* The tensor that receives the gradient of node's output (to seed backward). */
+msc_status msci_exec_grad_for(msc_model *m, msci_exec *e, int32_t node, mbk_tensor **out);
+
+#endif /* MOSAIC_LIB_MODEL_H */

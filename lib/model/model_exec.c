@@ -1,0 +1,329 @@
+/*
+ * model_exec.c — executors: the model's graph prepared for one batch size on a backend
+ * context of its own, and the pool that lets several threads run one model at once.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend_call.h"
+#include "common/internal.h"
+#include "model/model.h"
+
+void msci_exec_free(const msc_model *m, msci_exec *e) {
+  if (!e) return;
+  const mbk_iface *be = m->be;
+  for (int32_t i = 0; i < m->graph.n_nodes; ++i) {
+    if (e->ops) msci_be_op_free(e->ops[i]);
+    if (e->act && e->training) msci_be_tensor_free(be, e->act[i]);
+  }
+  for (int32_t i = 0; e->acc_ops && i < m->graph.n_nodes; ++i) msci_be_op_free(e->acc_ops[i]);
+  for (int32_t i = 0; i < e->n_gpool; ++i) msci_be_tensor_free(be, e->gpool[i]);
+  for (int32_t i = 0; e->pgrad && i < m->graph.n_params; ++i)
+    msci_be_tensor_free(be, e->pgrad[i]);
+  free(e->grad);
+  free(e->has_grad);
+  free(e->gpool);
+  free(e->gfree);
+  free(e->acc_ops);
+  free(e->pgrad);
+  free(e->pgrad_valid);
+  for (int32_t i = 0; i < e->n_slots; ++i) msci_be_tensor_free(be, e->slot[i]);
+  for (int32_t i = 0; i < MSCI_MAX_MODALITIES; ++i) msci_be_tensor_free(be, e->input[i]);
+  free(e->ops);
+  free(e->act);
+  free(e->slot);
+  free(e->last_use);
+  free(e->free_slots);
+  free(e->owner);
+  free(e->stage);
+  free(e->need);
+  free(e->mark);
+  for (int32_t i = 0; i < MSCI_EXEC_HOST_SLOTS; ++i) free(e->host[i]);
+  msci_be_ctx_free(be, e->ctx);
+  free(e);
+}
+
+static msc_status exec_create(msc_model *m, int64_t n, int32_t training, msci_exec **out) {
+  const mbk_iface *be = m->be;
+  msci_exec *e = calloc(1, sizeof *e);
+  if (!e) return msci_fail(MSC_E_OUT_OF_MEMORY, "executor");
+  e->n = n;
+  e->training = training;
+  int32_t nn = m->graph.n_nodes;
+  e->ops = calloc((size_t)nn, sizeof *e->ops);
+  e->act = calloc((size_t)nn, sizeof *e->act);
+  e->slot = calloc((size_t)nn, sizeof *e->slot);
+  e->last_use = calloc((size_t)nn, sizeof *e->last_use);
+  e->free_slots = calloc((size_t)nn, sizeof *e->free_slots);
+  e->owner = calloc((size_t)nn, sizeof *e->owner);
+  e->need = calloc((size_t)nn, 1);
+  e->mark = calloc((size_t)nn, 1);
+  msc_status st = (e->ops && e->act && e->slot && e->last_use && e->free_slots && e->owner &&
+                   e->need && e->mark)
+                      ? MSC_OK
+                      : msci_fail(MSC_E_OUT_OF_MEMORY, "executor");
+  mbk_ctx_params p = {sizeof p, m->threads, 0};
+  if (st == MSC_OK) st = msci_be_ctx_create(be, &p, &e->ctx);
+  for (int32_t i = 0; st == MSC_OK && training && i < nn; ++i)
+    st = msci_be_tensor_create(be, e->ctx, &e->act[i]);
+  if (st == MSC_OK && training) {
+    int32_t np = m->graph.n_params;
+    e->grad = calloc((size_t)nn, sizeof *e->grad);
+    e->has_grad = calloc((size_t)nn, 1);
+    /* At most one live gradient per node plus one being summed in: 2 per node. */
+    e->cap_gpool = 2 * nn + 2;
+    e->gpool = calloc((size_t)e->cap_gpool, sizeof *e->gpool);
+    e->gfree = calloc((size_t)e->cap_gpool, sizeof *e->gfree);
+    e->acc_ops = calloc((size_t)nn, sizeof *e->acc_ops);
+    e->pgrad = calloc((size_t)np, sizeof *e->pgrad);
+    e->pgrad_valid = calloc((size_t)np, 1);
+    if (!e->grad || !e->has_grad || !e->gpool || !e->gfree || !e->acc_ops || !e->pgrad ||
+        !e->pgrad_valid)
+      st = msci_fail(MSC_E_OUT_OF_MEMORY, "training executor");
+    for (int32_t i = 0; st == MSC_OK && i < np; ++i)
+      st = msci_be_tensor_create(be, e->ctx, &e->pgrad[i]);
+  }
+  for (int32_t i = 0; st == MSC_OK && i < m->cfg.n_mod; ++i)
+    st = msci_be_tensor_create(be, e->ctx, &e->input[i]);
+  if (st != MSC_OK) {
+    msci_exec_free(m, e);
+    return st;
+  }
+  *out = e;
+  return MSC_OK;
+}
+
+msc_status msci_exec_acquire(msc_model *m, int64_t n, int32_t training, msci_exec **out) {
+  pthread_mutex_lock(&m->pool_lock);
+  msci_exec **link = &m->pool;
+  while (*link && ((*link)->n != n || (*link)->training != training)) link = &(*link)->next;
+  msci_exec *e = *link;
+  if (e) *link = e->next;
+  pthread_mutex_unlock(&m->pool_lock);
+  if (e) {
+    e->next = NULL;
+    *out = e;
+    return MSC_OK;
+  }
+  /* Made outside the lock: preparing primitives takes a while and needs no sharing. */
+  return exec_create(m, n, training, out);
+}
+
+void msci_exec_release(msc_model *m, msci_exec *e) {
+  if (!e) return;
+  pthread_mutex_lock(&m->pool_lock);
+  e->next = m->pool;
+  m->pool = e;
+  pthread_mutex_unlock(&m->pool_lock);
+}
+
+static mbk_tensor *value_tensor(const msci_exec *e, int32_t v) {
+  return v >= 0 ? e->act[v] : e->input[-1 - v];
+}
+
+/* Inference: gives every needed node an output tensor from the slots, reusing a slot
+ * once the last reader of its previous value has run. The assignment depends only on
+ * `need`, so repeated calls reuse the same tensors (and their layouts) every time. */
+static msc_status assign_slots(msc_model *m, msci_exec *e, const uint8_t *need) {
+  const msci_graph *g = &m->graph;
+  int32_t n = g->n_nodes, n_free = 0, used = 0;
+  for (int32_t i = 0; i < n; ++i) e->last_use[i] = need[i] ? i : -1;
+  for (int32_t i = 0; i < n; ++i)
+    if (need[i])
+      for (int32_t k = 0; k < g->nodes[i].n_in; ++k)
+        if (g->nodes[i].in[k] >= 0) e->last_use[g->nodes[i].in[k]] = i;
+  /* A node nobody reads is an output of this call: it keeps its slot to the end. */
+  for (int32_t i = 0; i < n; ++i)
+    if (need[i] && e->last_use[i] == i) e->last_use[i] = n;
+  int32_t *stack = e->free_slots, *owner = e->owner;
+  for (int32_t i = 0; i < n; ++i) {
+    if (!need[i]) continue;
+    int32_t s = n_free > 0 ? stack[--n_free] : used++;
+    if (s >= e->n_slots) {
+      MSCI_TRY(msci_be_tensor_create(m->be, e->ctx, &e->slot[s]));
+      e->n_slots = s + 1;
+    }
+    owner[i] = s;
+    e->act[i] = e->slot[s];
+    /* Release the inputs whose last reader is this node (after taking the output, so an
+     * op never writes into its own input). */
+    for (int32_t k = 0; k < g->nodes[i].n_in; ++k) {
+      int32_t v = g->nodes[i].in[k];
+      if (v < 0 || e->last_use[v] != i) continue;
+      e->last_use[v] = -1; /* released once even if read twice by this node */
+      stack[n_free++] = owner[v];
+    }
+  }
+  return MSC_OK;
+}
+
+msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need) {
+  const mbk_iface *be = m->be;
+  const msci_graph *g = &m->graph;
+  if (!e->training) MSCI_TRY(assign_slots(m, e, need));
+  for (int32_t i = 0; i < g->n_nodes; ++i) {
+    if (!need[i]) continue;
+    const msci_node *nd = &g->nodes[i];
+    if (!e->ops[i]) {
+      mbk_op_desc d = nd->desc;
+      d.n = e->n;
+      MSCI_TRY(msci_be_op_create(be, e->ctx, &d, &e->ops[i]));
+    }
+    mbk_tensor *in[MBK_MAX_CONCAT + MSCI_MAX_NODE_PARAMS];
+    int32_t k = 0;
+    for (int32_t j = 0; j < nd->n_in; ++j) in[k++] = value_tensor(e, nd->in[j]);
+    for (int32_t j = 0; j < nd->n_param; ++j) in[k++] = g->params[nd->param[j]].t;
+    /* Convolutions have no bias: their third input is an explicit NULL. */
+    if (nd->desc.type == MBK_OP_CONV2D) in[k++] = NULL;
+    /* Frozen encoders run in inference mode: running statistics stay as they are. */
+    int32_t training = e->training && !(e->frozen_encoders && i <= g->last_encoder_node);
+    MSCI_TRY(msci_be_op_forward(e->ops[i], training, in, k, &e->act[i], 1));
+  }
+  return MSC_OK;
+}
+
+/* The gradient pool: take() hands out a free tensor (made on demand), give() returns
+ * one. Backward visits nodes in the same order every step, so each step gets the same
+ * tensors in the same roles and their storage is reused, never reallocated. */
+static msc_status gpool_take(msc_model *m, msci_exec *e, mbk_tensor **out) {
+  if (e->n_gfree > 0) {
+    *out = e->gfree[--e->n_gfree];
+    return MSC_OK;
+  }
+  if (e->n_gpool == e->cap_gpool)
+    return msci_fail(MSC_E_INTERNAL, "gradient pool exhausted (%d tensors)", (int)e->cap_gpool);
+  MSCI_TRY(msci_be_tensor_create(m->be, e->ctx, &e->gpool[e->n_gpool]));
+  *out = e->gpool[e->n_gpool++];
+  return MSC_OK;
+}
+
+static void gpool_give(msci_exec *e, mbk_tensor *t) {
+  if (t) e->gfree[e->n_gfree++] = t;
+}
+
+void msci_exec_zero_grad(const msc_model *m, msci_exec *e) {
+  memset(e->has_grad, 0, (size_t)m->graph.n_nodes);
+  memset(e->grad, 0, (size_t)m->graph.n_nodes * sizeof *e->grad);
+  memset(e->pgrad_valid, 0, (size_t)m->graph.n_params);
+  /* Every tensor free again, in the same order as after the first step. */
+  for (int32_t i = 0; i < e->n_gpool; ++i) e->gfree[i] = e->gpool[e->n_gpool - 1 - i];
+  e->n_gfree = e->n_gpool;
+}
+
+msc_status msci_exec_grad_for(msc_model *m, msci_exec *e, int32_t node, mbk_tensor **out) {
+  if (!e->grad[node]) MSCI_TRY(gpool_take(m, e, &e->grad[node]));
+  e->has_grad[node] = 1;
+  *out = e->grad[node];
+  return MSC_OK;
+}
+
+/* Where the gradient of value v goes: grad[v] if it is the first, else a pool tensor
+ * (*pending) that add_pending sums in afterwards. NULL for model inputs and frozen
+ * encoders. */
+static msc_status grad_target(msc_model *m, msci_exec *e, int32_t v, mbk_tensor **out,
+                              mbk_tensor **pending) {
+  *out = NULL;
+  *pending = NULL;
+  if (v < 0 || (e->frozen_encoders && v <= m->graph.last_encoder_node)) return MSC_OK;
+  if (!e->has_grad[v]) {
+    if (!e->grad[v]) MSCI_TRY(gpool_take(m, e, &e->grad[v]));
+    *out = e->grad[v];
+    return MSC_OK;
+  }
+  MSCI_TRY(gpool_take(m, e, pending));
+  *out = *pending;
+  return MSC_OK;
+}
+
+/* grad[v] += extra, through the backend's ADD op (made on first use). */
+static msc_status add_pending(msc_model *m, msci_exec *e, int32_t v, mbk_tensor *extra) {
+  const mbk_iface *be = m->be;
+  if (!e->acc_ops[v]) {
+    int64_t dims[MBK_MAX_DIMS];
+    int32_t nd = msci_be_tensor_shape(be, e->grad[v], dims);
+    mbk_op_desc d = {.type = MBK_OP_ADD, .ndim = nd, .n = dims[0], .c = dims[1]};
+    d.h = nd == 4 ? dims[2] : 1;
+    d.w = nd == 4 ? dims[3] : 1;
+    MSCI_TRY(msci_be_op_create(be, e->ctx, &d, &e->acc_ops[v]));
+  }
+  mbk_tensor *sum = NULL;
+  MSCI_TRY(gpool_take(m, e, &sum));
+  mbk_tensor *in[2] = {e->grad[v], extra};
+  MSCI_TRY(msci_be_op_forward(e->acc_ops[v], 0, in, 2, &sum, 1));
+  gpool_give(e, e->grad[v]);
+  gpool_give(e, extra);
+  e->grad[v] = sum;
+  return MSC_OK;
+}
+
+static int param_trainable(const msc_model *m, const msci_exec *e, int32_t p) {
+  const msci_param *pr = &m->graph.params[p];
+  if (pr->kind == MSCI_PARAM_BN_MEAN || pr->kind == MSCI_PARAM_BN_VAR) return 0;
+  return !(e->frozen_encoders && strncmp(pr->name, "enc.", 4) == 0);
+}
+
+msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
+  const msci_graph *g = &m->graph;
+  for (int32_t i = g->n_nodes - 1; i >= 0; --i) {
+    if (!need[i] || !e->has_grad[i]) continue;
+    if (e->frozen_encoders && i <= g->last_encoder_node) continue;
+    const msci_node *nd = &g->nodes[i];
+    mbk_tensor *in[MBK_MAX_CONCAT + 3], *out[MBK_MAX_CONCAT + 3];
+    mbk_tensor *pending[MBK_MAX_CONCAT], *scratch = NULL;
+    int32_t n_in = 0, n_out = 0;
+    memset(pending, 0, sizeof pending);
+    mbk_tensor *x = nd->n_in > 0 ? (nd->in[0] >= 0 ? e->act[nd->in[0]] : e->input[-1 - nd->in[0]])
+                                 : NULL;
+    /* Inputs of each op's backward (lib/contract/backend.h). */
+    switch (nd->desc.type) {
+    case MBK_OP_CONV2D:
+    case MBK_OP_LINEAR:
+      in[n_in++] = x;
+      in[n_in++] = g->params[nd->param[0]].t;
+      break;
+    case MBK_OP_BATCHNORM:
+      in[n_in++] = x;
+      in[n_in++] = g->params[nd->param[0]].t;
+      break;
+    case MBK_OP_RELU:
+      in[n_in++] = x;
+      break;
+    default:
+      break;
+    }
+    in[n_in++] = e->grad[i];
+    /* Outputs: the input values' gradients, then the parameters'. */
+    int32_t n_values = nd->desc.type == MBK_OP_CONCAT || nd->desc.type == MBK_OP_ADD ? nd->n_in : 1;
+    for (int32_t k = 0; k < n_values; ++k)
+      MSCI_TRY(grad_target(m, e, nd->in[k], &out[n_out++], &pending[k]));
+    int has_params = nd->desc.type == MBK_OP_CONV2D || nd->desc.type == MBK_OP_LINEAR ||
+                     nd->desc.type == MBK_OP_BATCHNORM;
+    if (has_params) {
+      for (int32_t k = 0; k < 2; ++k) {
+        int32_t p = k < nd->n_param ? nd->param[k] : -1;
+        /* conv2d has no bias: its third output is an explicit NULL. */
+        int usable = p >= 0 && !(nd->desc.type == MBK_OP_CONV2D && k == 1) &&
+                     param_trainable(m, e, p);
+        out[n_out++] = usable ? e->pgrad[p] : NULL;
+        if (usable) e->pgrad_valid[p] = 1;
+      }
+    }
+    if (nd->desc.type == MBK_OP_BATCHNORM && !out[0]) {
+      /* The backend's batch norm always produces dx: a scratch tensor takes it. */
+      MSCI_TRY(gpool_take(m, e, &scratch));
+      out[0] = scratch;
+    }
+    MSCI_TRY(msci_be_op_backward(e->ops[i], in, n_in, out, n_out));
+    gpool_give(e, scratch);
+    for (int32_t k = 0; k < n_values; ++k) {
+      int32_t v = nd->in[k];
+      if (v < 0 || !out[k]) continue;
+      if (pending[k]) MSCI_TRY(add_pending(m, e, v, pending[k]));
+      else if (!(e->frozen_encoders && v <= g->last_encoder_node)) e->has_grad[v] = 1;
+    }
+    /* This node's gradient has been used up. */
+    gpool_give(e, e->grad[i]);
+    e->grad[i] = NULL;
+  }
+  return MSC_OK;
+}

@@ -1,0 +1,274 @@
+/*
+ * model_graph.c — builds the model's graph from its configuration.
+ *
+ * Parameter names follow PyTorch's state_dict of torchvision's ResNet under a prefix
+ * per modality ("enc.s2.layer1.0.conv1.weight", "enc.s2.bn1.running_var", ...), so
+ * a model file lines up with the weights users know.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/internal.h"
+#include "model/model.h"
+
+typedef struct builder {
+  msci_graph *g;
+  const msci_model_cfg *cfg;
+  msc_status st; /* first error; later calls do nothing */
+} builder;
+
+static int grow(void **ptr, int32_t *cap, int32_t need, size_t elem) {
+  if (need <= *cap) return 1;
+  int32_t ncap = *cap ? *cap * 2 : 64;
+  while (ncap < need) ncap *= 2;
+  void *n = realloc(*ptr, (size_t)ncap * elem);
+  if (!n) return 0;
+  memset((char *)n + (size_t)*cap * elem, 0, (size_t)(ncap - *cap) * elem);
+  *ptr = n;
+  *cap = ncap;
+  return 1;
+}
+
+static int32_t add_param(builder *b, const char *prefix, const char *name, int32_t kind,
+                         int32_t ndim, const int64_t *dims, int64_t fan_in, int64_t fan_out) {
+  if (b->st != MSC_OK) return -1;
+  msci_graph *g = b->g;
+  if (!grow((void **)&g->params, &g->cap_params, g->n_params + 1, sizeof(msci_param))) {
+    b->st = msci_fail(MSC_E_OUT_OF_MEMORY, "model parameters");
+    return -1;
+  }
+  msci_param *p = &g->params[g->n_params];
+  memset(p, 0, sizeof *p);
+  if ((size_t)snprintf(p->name, sizeof p->name, "%s.%s", prefix, name) >= sizeof p->name) {
+    b->st = msci_fail(MSC_E_INVALID_ARGUMENT, "parameter name %s.%s is too long", prefix, name);
+    return -1;
+  }
+  p->kind = kind;
+  p->ndim = ndim;
+  memcpy(p->dims, dims, (size_t)ndim * sizeof(int64_t));
+  p->fan_in = fan_in;
+  p->fan_out = fan_out;
+  return g->n_params++;
+}
+
+/* Shape (without batch) of a value: channels, height, width (h = w = 1 for 2-D). */
+static int32_t value_shape(const builder *b, int32_t v, int64_t *dims) {
+  if (v < 0) {
+    const msci_modality_cfg *m = &b->cfg->mod[-1 - v];
+    dims[0] = m->bands;
+    dims[1] = dims[2] = m->size;
+    return 3;
+  }
+  const msci_node *nd = &b->g->nodes[v];
+  for (int32_t i = 1; i < nd->ndim; ++i) dims[i - 1] = nd->out[i];
+  return nd->ndim - 1;
+}
+
+/* Adds a node whose input shape is taken from in[0]; returns its value index. */
+static int32_t add_node(builder *b, mbk_op_desc d, const int32_t *in, int32_t n_in,
+                        const int32_t *params, int32_t n_param) {
+  if (b->st != MSC_OK) return -1;
+  msci_graph *g = b->g;
+  int64_t s[3] = {0, 0, 0};
+  int32_t sd = value_shape(b, in[0], s);
+  d.n = 1;
+  if (d.type != MBK_OP_CONCAT) d.c = s[0];
+  d.ndim = sd == 3 ? 4 : 2;
+  d.h = sd == 3 ? s[1] : 1;
+  d.w = sd == 3 ? s[2] : 1;
+  char why[256];
+  msc_status st = mbk_op_desc_validate(&d, why, sizeof why);
+  if (st != MSC_OK) {
+    b->st = msci_fail(st, "model configuration gives an impossible layer: %s", why);
+    return -1;
+  }
+  if (!grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes + 1, sizeof(msci_node))) {
+    b->st = msci_fail(MSC_E_OUT_OF_MEMORY, "model graph");
+    return -1;
+  }
+  msci_node *nd = &g->nodes[g->n_nodes];
+  memset(nd, 0, sizeof *nd);
+  nd->desc = d;
+  nd->n_in = n_in;
+  memcpy(nd->in, in, (size_t)n_in * sizeof(int32_t));
+  nd->n_param = n_param;
+  memcpy(nd->param, params, (size_t)n_param * sizeof(int32_t));
+  nd->ndim = mbk_op_out_dims(&d, nd->out);
+  return g->n_nodes++;
+}
+
+static int64_t channels(const builder *b, int32_t v) {
+  int64_t s[3] = {0, 0, 0};
+  value_shape(b, v, s);
+  return s[0];
+}
+
+static int32_t conv(builder *b, int32_t x, const char *prefix, const char *name, int64_t out_c,
+                    int64_t k, int64_t stride) {
+  int64_t in_c = channels(b, x);
+  int64_t dims[4] = {out_c, in_c, k, k};
+  char pname[MSCI_PARAM_NAME_LEN];
+  snprintf(pname, sizeof pname, "%s.weight", name);
+  int32_t w = add_param(b, prefix, pname, MSCI_PARAM_WEIGHT, 4, dims, in_c * k * k,
+                        out_c * k * k);
+  mbk_op_desc d = {.type = MBK_OP_CONV2D};
+  d.u.conv.out_c = out_c;
+  d.u.conv.kh = d.u.conv.kw = k;
+  d.u.conv.sh = d.u.conv.sw = stride;
+  d.u.conv.ph = d.u.conv.pw = k / 2;
+  return add_node(b, d, &x, 1, &w, 1);
+}
+
+static int32_t bnorm(builder *b, int32_t x, const char *prefix, const char *name, int relu) {
+  int64_t c = channels(b, x);
+  static const char *const suffix[4] = {"weight", "bias", "running_mean", "running_var"};
+  static const int32_t kinds[4] = {MSCI_PARAM_BN_SCALE, MSCI_PARAM_BN_SHIFT, MSCI_PARAM_BN_MEAN,
+                                   MSCI_PARAM_BN_VAR};
+  int32_t p[4];
+  for (int i = 0; i < 4; ++i) {
+    char pname[MSCI_PARAM_NAME_LEN];
+    snprintf(pname, sizeof pname, "%s.%s", name, suffix[i]);
+    p[i] = add_param(b, prefix, pname, kinds[i], 1, &c, c, c);
+  }
+  mbk_op_desc d = {.type = MBK_OP_BATCHNORM};
+  d.u.bn.eps = b->cfg->bn_eps;
+  d.u.bn.momentum = b->cfg->bn_momentum;
+  d.u.bn.relu = relu;
+  return add_node(b, d, &x, 1, p, 4);
+}
+
+static int32_t simple(builder *b, int32_t type, int32_t a, int32_t second) {
+  mbk_op_desc d = {.type = type};
+  int32_t in[2] = {a, second};
+  return add_node(b, d, in, second == INT32_MIN ? 1 : 2, NULL, 0);
+}
+
+static int32_t linear(builder *b, int32_t x, const char *prefix, const char *name,
+                      int64_t out_f) {
+  int64_t in_f = channels(b, x);
+  int64_t wd[2] = {out_f, in_f};
+  char pname[MSCI_PARAM_NAME_LEN];
+  snprintf(pname, sizeof pname, "%s.weight", name);
+  int32_t p[2];
+  p[0] = add_param(b, prefix, pname, MSCI_PARAM_WEIGHT, 2, wd, in_f, out_f);
+  snprintf(pname, sizeof pname, "%s.bias", name);
+  p[1] = add_param(b, prefix, pname, MSCI_PARAM_BIAS, 1, &out_f, in_f, out_f);
+  mbk_op_desc d = {.type = MBK_OP_LINEAR};
+  d.u.linear.out_f = out_f;
+  d.u.linear.bias = 1;
+  return add_node(b, d, &x, 1, p, 2);
+}
+
+/* torchvision's BasicBlock / Bottleneck, stride on the 3×3 convolution. */
+static int32_t block(builder *b, int32_t x, const char *prefix, const char *name,
+                     const msci_encoder_cfg *e, int64_t width, int64_t stride) {
+  char n1[96], n2[96];
+  int64_t expansion = e->block == MSCI_BLOCK_BOTTLENECK ? 4 : 1;
+  int64_t out_c = width * expansion;
+  int32_t y;
+  if (e->block == MSCI_BLOCK_BOTTLENECK) {
+    snprintf(n1, sizeof n1, "%s.conv1", name), snprintf(n2, sizeof n2, "%s.bn1", name);
+    y = bnorm(b, conv(b, x, prefix, n1, width, 1, 1), prefix, n2, 1);
+    snprintf(n1, sizeof n1, "%s.conv2", name), snprintf(n2, sizeof n2, "%s.bn2", name);
+    y = bnorm(b, conv(b, y, prefix, n1, width, 3, stride), prefix, n2, 1);
+    snprintf(n1, sizeof n1, "%s.conv3", name), snprintf(n2, sizeof n2, "%s.bn3", name);
+    y = bnorm(b, conv(b, y, prefix, n1, out_c, 1, 1), prefix, n2, 0);
+  } else {
+    snprintf(n1, sizeof n1, "%s.conv1", name), snprintf(n2, sizeof n2, "%s.bn1", name);
+    y = bnorm(b, conv(b, x, prefix, n1, width, 3, stride), prefix, n2, 1);
+    snprintf(n1, sizeof n1, "%s.conv2", name), snprintf(n2, sizeof n2, "%s.bn2", name);
+    y = bnorm(b, conv(b, y, prefix, n1, out_c, 3, 1), prefix, n2, 0);
+  }
+  int32_t shortcut = x;
+  if (b->st == MSC_OK && (stride != 1 || channels(b, x) != out_c)) {
+    snprintf(n1, sizeof n1, "%s.downsample.0", name);
+    snprintf(n2, sizeof n2, "%s.downsample.1", name);
+    shortcut = bnorm(b, conv(b, x, prefix, n1, out_c, 1, stride), prefix, n2, 0);
+  }
+  return simple(b, MBK_OP_RELU, simple(b, MBK_OP_ADD, y, shortcut), INT32_MIN);
+}
+
+static int32_t encoder(builder *b, int32_t m) {
+  const msci_modality_cfg *mc = &b->cfg->mod[m];
+  const msci_encoder_cfg *e = &mc->enc;
+  char prefix[64];
+  snprintf(prefix, sizeof prefix, "enc.%s", mc->name);
+  int32_t x = conv(b, MSCI_INPUT(m), prefix, "conv1", e->stem_width, e->stem_kernel,
+                   e->stem_stride);
+  x = bnorm(b, x, prefix, "bn1", 1);
+  if (e->maxpool) {
+    mbk_op_desc d = {.type = MBK_OP_MAXPOOL};
+    d.u.pool.kh = d.u.pool.kw = 3;
+    d.u.pool.sh = d.u.pool.sw = 2;
+    d.u.pool.ph = d.u.pool.pw = 1;
+    x = add_node(b, d, &x, 1, NULL, 0);
+  }
+  for (int32_t s = 0; s < e->n_stages; ++s)
+    for (int64_t k = 0; k < e->depths[s]; ++k) {
+      char name[48];
+      snprintf(name, sizeof name, "layer%d.%lld", (int)s + 1, (long long)k);
+      x = block(b, x, prefix, name, e, e->widths[s], (s > 0 && k == 0) ? 2 : 1);
+    }
+  return simple(b, MBK_OP_GAVGPOOL, x, INT32_MIN);
+}
+
+/* Linear(in→hidden) [→ BatchNorm] → ReLU → Linear(hidden→out). */
+static int32_t head(builder *b, int32_t x, const char *prefix, int64_t hidden, int64_t out,
+                    int with_bn) {
+  if (hidden == 0) hidden = channels(b, x);
+  int32_t y = linear(b, x, prefix, "fc1", hidden);
+  y = with_bn ? bnorm(b, y, prefix, "bn", 1) : simple(b, MBK_OP_RELU, y, INT32_MIN);
+  return linear(b, y, prefix, "fc2", out);
+}
+
+msc_status msci_graph_build(const msci_model_cfg *cfg, msci_graph *g) {
+  memset(g, 0, sizeof *g);
+  builder b = {g, cfg, MSC_OK};
+  int32_t feats[MBK_MAX_CONCAT];
+  mbk_op_desc cat = {.type = MBK_OP_CONCAT};
+  for (int32_t m = 0; m < cfg->n_mod; ++m) {
+    g->feat[m] = feats[m] = encoder(&b, m);
+    g->feat_dim[m] = b.st == MSC_OK ? channels(&b, feats[m]) : 0;
+    cat.u.concat.c[m] = g->feat_dim[m];
+    cat.c += g->feat_dim[m];
+  }
+  g->last_encoder_node = g->n_nodes - 1;
+  for (int32_t m = 0; m < cfg->n_mod; ++m) {
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "proj.%s", cfg->mod[m].name);
+    g->proj[m] = head(&b, feats[m], prefix, cfg->proj_hidden, cfg->proj_dim, cfg->proj_bn);
+  }
+  cat.u.concat.count = cfg->n_mod;
+  g->fused = add_node(&b, cat, feats, cfg->n_mod, NULL, 0);
+  g->fused_proj = head(&b, g->fused, "proj_fused", cfg->fused_hidden, cfg->proj_dim, 0);
+  g->logits = linear(&b, g->fused, "classifier", "fc", cfg->classes);
+  g->fused_dim = cat.c;
+  g->proj_dim = cfg->proj_dim;
+  g->classes = cfg->classes;
+  if (b.st != MSC_OK) msci_graph_clear(g);
+  return b.st;
+}
+
+void msci_graph_clear(msci_graph *g) {
+  free(g->nodes);
+  free(g->params);
+  memset(g, 0, sizeof *g);
+}
+
+void msci_graph_mark(const msci_graph *g, int32_t target, uint8_t *need, uint8_t *need_input) {
+  memset(need, 0, (size_t)g->n_nodes);
+  memset(need_input, 0, MSCI_MAX_MODALITIES);
+  need[target] = 1;
+  /* Nodes only read earlier nodes, so one backward sweep finds every dependency. */
+  for (int32_t i = target; i >= 0; --i) {
+    if (!need[i]) continue;
+    for (int32_t k = 0; k < g->nodes[i].n_in; ++k) {
+      int32_t v = g->nodes[i].in[k];
+      if (v >= 0)
+        need[v] = 1;
+      else
+        need_input[-1 - v] = 1;
+    }
+  }
+}

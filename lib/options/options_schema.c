@@ -1,0 +1,390 @@
+/*
+ * options_schema.c — every option key: type, default, rule, description.
+ *
+ * Adding a key is one line in msci_opt_table below, with one of the OPT_* macros:
+ *   OPT_INT(pattern, "default", min, max, help)
+ *   OPT_FLOAT(pattern, "default", min, max, help)       min <= v <= max
+ *   OPT_FLOAT_GT(pattern, "default", min, max, help)    min <  v <= max
+ *   OPT_CHOICE(pattern, "default", "a|b|c", help)      one of the listed strings
+ *   OPT_STRING(pattern, "default", &check, help)        check: a msci_opt_check, or NULL
+ *   OPT_FLOATS(pattern, min, open, help)              a list of floats, each >= min (> min
+ *                                                     when open; -FLT_MAX: any), default none
+ * and the *_FN variants, whose default is computed by a function of the other keys
+ * (the text then says how, for --help and docs/options.md). A '#' in a pattern is a
+ * modality index 0..7 (options.h). Keys are listed as `mosaic --help` shows them.
+ */
+#include <float.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/internal.h"
+#include "options/options.h"
+
+#define OPT_INT(pat, def_, lo, hi, help_)                                                  \
+  {.pattern = (pat), .type = MSCI_OPT_INT, .def = (def_), .imin = (lo), .imax = (hi),      \
+   .help = (help_)}
+#define OPT_INT_FN(pat, how, fn, lo, hi, help_)                                            \
+  {.pattern = (pat), .type = MSCI_OPT_INT, .def = (how), .def_fn = (fn), .imin = (lo),     \
+   .imax = (hi), .help = (help_)}
+#define OPT_FLOAT(pat, def_, lo, hi, help_)                                                \
+  {.pattern = (pat), .type = MSCI_OPT_FLOAT, .def = (def_), .fmin = (lo), .fmax = (hi),    \
+   .help = (help_)}
+#define OPT_FLOAT_GT(pat, def_, lo, hi, help_)                                             \
+  {.pattern = (pat), .type = MSCI_OPT_FLOAT, .def = (def_), .fmin = (lo), .fmax = (hi),    \
+   .fmin_open = 1, .help = (help_)}
+#define OPT_FLOAT_FN(pat, how, fn, lo, hi, help_)                                          \
+  {.pattern = (pat), .type = MSCI_OPT_FLOAT, .def = (how), .def_fn = (fn), .fmin = (lo),   \
+   .fmax = (hi), .help = (help_)}
+#define OPT_CHOICE(pat, def_, list, help_)                                                 \
+  {.pattern = (pat), .type = MSCI_OPT_STRING, .def = (def_), .choices = (list),            \
+   .help = (help_)}
+#define OPT_CHOICE_FN(pat, how, fn, list, help_)                                           \
+  {.pattern = (pat), .type = MSCI_OPT_STRING, .def = (how), .def_fn = (fn),                \
+   .choices = (list), .help = (help_)}
+#define OPT_FLOATS(pat, lo, lo_open, help_)                                                \
+  {.pattern = (pat), .type = MSCI_OPT_FLOATS, .def = "", .fmin = (lo), .fmin_open = (lo_open), \
+   .help = (help_)}
+#define OPT_STRING(pat, def_, chk, help_)                                                  \
+  {.pattern = (pat), .type = MSCI_OPT_STRING, .def = (def_), .check = (chk),               \
+   .help = (help_)}
+#define OPT_STRING_FN(pat, how, fn, chk, help_)                                            \
+  {.pattern = (pat), .type = MSCI_OPT_STRING, .def = (how), .def_fn = (fn),                \
+   .check = (chk), .help = (help_)}
+
+/* ---------------------------------------------------------------------------------- */
+/* Computed defaults                                                                   */
+/* ---------------------------------------------------------------------------------- */
+
+static msc_status dup_text(const char *s, char **out) {
+  size_t n = strlen(s) + 1;
+  char *p = malloc(n);
+  if (p == NULL)
+    return msci_fail(MSC_E_OUT_OF_MEMORY, "options: out of memory (%zu bytes)", n);
+  memcpy(p, s, n);
+  *out = p;
+  return MSC_OK;
+}
+
+static msc_status int_text(int64_t v, char **out) {
+  char tmp[24];
+  snprintf(tmp, sizeof tmp, "%lld", (long long)v);
+  return dup_text(tmp, out);
+}
+
+/* modality.0 is Sentinel-1 (VV, VH), modality.1 Sentinel-2 (12 L2A bands). */
+static msc_status def_modality_name(const msc_options *o, int32_t index, char **out) {
+  (void)o;
+  if (index == 0)
+    return dup_text("s1", out);
+  if (index == 1)
+    return dup_text("s2", out);
+  char tmp[16];
+  snprintf(tmp, sizeof tmp, "m%d", (int)index);
+  return dup_text(tmp, out);
+}
+
+static msc_status def_modality_bands(const msc_options *o, int32_t index, char **out) {
+  (void)o;
+  return int_text(index == 0 ? 2 : index == 1 ? 12 : 3, out);
+}
+
+/* Sentinel-1 is radar and Sentinel-2 optical (docs/data.md): the augmentations they get. */
+static msc_status def_modality_kind(const msc_options *o, int32_t index, char **out) {
+  char *name = NULL;
+  msc_status rc = msci_options_get_string_allocf(o, &name, "modality.%d.name", (int)index);
+  if (rc != MSC_OK)
+    return rc;
+  const char *kind = strcmp(name, "s1") == 0 ? "sar" : strcmp(name, "s2") == 0 ? "optical"
+                                                                               : "other";
+  free(name);
+  return dup_text(kind, out);
+}
+
+/* The architecture of each encoder preset (docs/model.md, "Presets"): torchvision's ResNets
+ * and the small `tiny` test encoder. For bottleneck blocks the widths are the inner
+ * (3x3) widths; a stage's output has 4x as many channels. */
+typedef struct encoder_preset {
+  const char *name;
+  int64_t stem_width, stem_kernel, stem_stride, maxpool;
+  const char *block, *widths, *depths;
+} encoder_preset;
+
+static const encoder_preset g_presets[] = {
+    {"resnet18", 64, 7, 2, 1, "basic", "64,128,256,512", "2,2,2,2"},
+    {"resnet34", 64, 7, 2, 1, "basic", "64,128,256,512", "3,4,6,3"},
+    {"resnet50", 64, 7, 2, 1, "bottleneck", "64,128,256,512", "3,4,6,3"},
+    {"tiny", 8, 3, 1, 0, "basic", "8,16", "1,1"},
+};
+
+/* The preset named by modality.<index>.encoder (always a listed one: the setter only
+ * accepts those). */
+static msc_status preset_of(const msc_options *o, int32_t index, const encoder_preset **p) {
+  char *enc = NULL;
+  msc_status rc = msci_options_get_string_allocf(o, &enc, "modality.%d.encoder", (int)index);
+  if (rc != MSC_OK)
+    return rc;
+  for (size_t i = 0; i < sizeof g_presets / sizeof g_presets[0]; i++) {
+    if (strcmp(enc, g_presets[i].name) == 0) {
+      *p = &g_presets[i];
+      free(enc);
+      return MSC_OK;
+    }
+  }
+  rc = msci_fail(MSC_E_INTERNAL, "options: modality.%d.encoder '%s' has no preset",
+                 (int)index, enc);
+  free(enc);
+  return rc;
+}
+
+#define PRESET_DEFAULT(fname, field, conv)                                                 \
+  static msc_status fname(const msc_options *o, int32_t index, char **out) {               \
+    const encoder_preset *p = NULL;                                                        \
+    msc_status rc = preset_of(o, index, &p);                                               \
+    return rc != MSC_OK ? rc : conv(p->field, out);                                        \
+  }
+PRESET_DEFAULT(def_stem_width, stem_width, int_text)
+PRESET_DEFAULT(def_stem_kernel, stem_kernel, int_text)
+PRESET_DEFAULT(def_stem_stride, stem_stride, int_text)
+PRESET_DEFAULT(def_maxpool, maxpool, int_text)
+PRESET_DEFAULT(def_block, block, dup_text)
+PRESET_DEFAULT(def_widths, widths, dup_text)
+PRESET_DEFAULT(def_depths, depths, dup_text)
+
+/* The loss presets of docs/losses.md: the λ of each term and the number of views. */
+typedef struct loss_preset {
+  const char *name;
+  const char *intra, *inter, *fused, *views, *bce;
+  const char *n_views;
+} loss_preset;
+
+static const loss_preset g_loss_presets[] = {
+    {"mosaic1", "1", "1", "1", "0", "1", "2"},
+    {"mosaic2", "0", "1", "1", "1", "1", "2"},
+    {"dual", "0", "1", "0", "0", "0", "1"},
+    {"simclr", "1", "0", "0", "0", "0", "2"},
+    {"supervised", "0", "0", "0", "0", "1", "1"},
+    {"pimc", "0", "1", "0", "0", "0", "1"},
+};
+
+static msc_status loss_preset_of(const msc_options *o, const loss_preset **p) {
+  char *name = NULL;
+  msc_status rc = msci_options_get_string_alloc(o, "train.preset", &name);
+  if (rc != MSC_OK)
+    return rc;
+  for (size_t i = 0; i < sizeof g_loss_presets / sizeof g_loss_presets[0]; i++)
+    if (strcmp(name, g_loss_presets[i].name) == 0) {
+      *p = &g_loss_presets[i];
+      free(name);
+      return MSC_OK;
+    }
+  rc = msci_fail(MSC_E_INTERNAL, "options: train.preset '%s' has no definition", name);
+  free(name);
+  return rc;
+}
+
+#define LOSS_DEFAULT(fname, field)                                                         \
+  static msc_status fname(const msc_options *o, int32_t index, char **out) {               \
+    const loss_preset *p = NULL;                                                           \
+    (void)index;                                                                           \
+    msc_status rc = loss_preset_of(o, &p);                                                 \
+    return rc != MSC_OK ? rc : dup_text(p->field, out);                                    \
+  }
+LOSS_DEFAULT(def_lambda_intra, intra)
+LOSS_DEFAULT(def_lambda_inter, inter)
+LOSS_DEFAULT(def_lambda_fused, fused)
+LOSS_DEFAULT(def_lambda_views, views)
+LOSS_DEFAULT(def_lambda_bce, bce)
+LOSS_DEFAULT(def_views, n_views)
+
+/* BigEarthNet v2's 19 classes, in index order (docs/data.md, "Classes"). */
+static const char g_bigearthnet_names[] =
+    "Urban fabric;"
+    "Industrial or commercial units;"
+    "Arable land;"
+    "Permanent crops;"
+    "Pastures;"
+    "Complex cultivation patterns;"
+    "Land principally occupied by agriculture, with significant areas of natural "
+    "vegetation;"
+    "Agro-forestry areas;"
+    "Broad-leaved forest;"
+    "Coniferous forest;"
+    "Mixed forest;"
+    "Natural grassland and sparsely vegetated areas;"
+    "Moors, heathland and sclerophyllous vegetation;"
+    "Transitional woodland, shrub;"
+    "Beaches, dunes, sands;"
+    "Inland wetlands;"
+    "Coastal wetlands;"
+    "Inland waters;"
+    "Marine waters";
+
+static msc_status def_class_names(const msc_options *o, int32_t index, char **out) {
+  (void)index;
+  int64_t classes = 0;
+  msc_status rc = msc_options_get_int(o, "classes", &classes);
+  if (rc != MSC_OK)
+    return rc;
+  if (classes == 19)
+    return dup_text(g_bigearthnet_names, out);
+  /* "class0;class1;...": at most 10 bytes per name ("class4095;") for classes <= 4096;
+   * 24 per name leaves room for any int64. */
+  size_t cap = (size_t)(classes > 0 ? classes : 0) * 24 + 1;
+  char *p = malloc(cap);
+  if (p == NULL)
+    return msci_fail(MSC_E_OUT_OF_MEMORY, "options: out of memory (%zu bytes)", cap);
+  size_t len = 0;
+  p[0] = '\0';
+  for (int64_t c = 0; c < classes; c++)
+    len += (size_t)snprintf(p + len, cap - len, "%sclass%lld", c > 0 ? ";" : "",
+                            (long long)c);
+  *out = p;
+  return MSC_OK;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The keys                                                                            */
+/* ---------------------------------------------------------------------------------- */
+
+const msci_opt_def msci_opt_table[] = {
+    /* run time */
+    OPT_STRING("backend", "auto", &msci_check_name,
+               "backend: \"auto\" (cuda when usable, else cpu), \"cpu\", \"cuda\" or a "
+               "module's name"),
+    OPT_INT("threads", "0", 0, 4096, "CPU threads per call (0: the OpenMP default)"),
+    OPT_INT("seed", "42", 0, INT64_MAX, "initialisation and sampling seed"),
+    /* modalities */
+    OPT_INT("modality.count", "2", 1, MSCI_MAX_MODALITIES, "number of modalities"),
+    OPT_STRING_FN("modality.#.name", "s1, s2, then m<i>", def_modality_name,
+                  &msci_check_name, "name of modality i (unique)"),
+    OPT_INT_FN("modality.#.bands", "2, 12, then 3", def_modality_bands, 1, 64,
+               "input channels (bands) of modality i"),
+    OPT_INT("modality.#.size", "120", 8, 4096, "patch height = width in pixels"),
+    OPT_CHOICE("modality.#.encoder", "resnet18", "resnet18|resnet34|resnet50|tiny",
+               "encoder preset of modality i"),
+    OPT_FLOATS("modality.#.mean", -FLT_MAX, 0,
+               "per-band means subtracted from the input (none: 0)"),
+    OPT_FLOATS("modality.#.std", 0.0, 1,
+               "per-band standard deviations dividing the input (none: 1)"),
+    OPT_CHOICE_FN("modality.#.kind", "sar for a modality named s1, optical for s2, else other",
+                  def_modality_kind, "sar|optical|other",
+                  "sensor kind for augmentations: sar speckle, optical brightness/contrast"),
+    OPT_INT_FN("modality.#.stem_width", "the encoder's: 64 (tiny: 8)", def_stem_width, 1,
+               4096, "output channels of the stem convolution"),
+    OPT_INT_FN("modality.#.stem_kernel", "the encoder's: 7 (tiny: 3)", def_stem_kernel, 1,
+               15, "kernel size of the stem convolution"),
+    OPT_INT_FN("modality.#.stem_stride", "the encoder's: 2 (tiny: 1)", def_stem_stride, 1,
+               8, "stride of the stem convolution"),
+    OPT_INT_FN("modality.#.maxpool", "the encoder's: 1 (tiny: 0)", def_maxpool, 0, 1,
+               "3x3 stride-2 max-pool after the stem (0/1)"),
+    OPT_CHOICE_FN("modality.#.block", "the encoder's: basic (resnet50: bottleneck)",
+                  def_block, "basic|bottleneck", "residual block of the encoder's stages"),
+    OPT_STRING_FN("modality.#.widths", "the encoder's: 64,128,256,512 (tiny: 8,16)",
+                  def_widths, &msci_check_pos_ints,
+                  "channels of each stage (bottleneck: inner width, output 4x)"),
+    OPT_STRING_FN("modality.#.depths",
+                  "the encoder's: 2,2,2,2 (resnet34, resnet50: 3,4,6,3; tiny: 1,1)",
+                  def_depths, &msci_check_pos_ints, "blocks in each stage"),
+    OPT_FLOAT_GT("bn.momentum", "0.1", 0.0, 1.0,
+                 "BatchNorm running-statistics momentum"),
+    OPT_FLOAT_GT("bn.eps", "1e-05", 0.0, 1.0, "BatchNorm epsilon"),
+    /* heads */
+    OPT_INT("classes", "19", 1, 4096, "number of classes C"),
+    OPT_STRING_FN("class_names",
+                  "BigEarthNet's 19 names when classes = 19, else class0;class1;...",
+                  def_class_names, &msci_check_names_list, "class names joined with ';'"),
+    OPT_INT("proj.hidden", "0", 0, 65536, "hidden width H of each projection head (0: D_m)"),
+    OPT_INT("proj.dim", "128", 1, 65536, "projection size P"),
+    OPT_INT("proj.bn", "0", 0, 1,
+            "BatchNorm between the projection heads' first Linear and ReLU (0/1)"),
+    OPT_INT("fused.hidden", "0", 0, 65536, "hidden width H_f of the fused head (0: D_f)"),
+    /* training objective (docs/losses.md) */
+    OPT_CHOICE("train.preset", "mosaic1", "mosaic1|mosaic2|dual|simclr|supervised|pimc",
+               "loss preset: the weights of the terms and the number of views"),
+    OPT_INT_FN("train.views", "the preset's: 2 (dual, supervised, pimc: 1)", def_views, 1, 2,
+               "augmented views per sample and modality"),
+    OPT_FLOAT_FN("lambda.intra", "the preset's", def_lambda_intra, 0.0, 1e6,
+                 "weight of the intra-modal NT-Xent term"),
+    OPT_FLOAT_FN("lambda.inter", "the preset's", def_lambda_inter, 0.0, 1e6,
+                 "weight of the inter-modal InfoNCE term"),
+    OPT_FLOAT_FN("lambda.fused", "the preset's", def_lambda_fused, 0.0, 1e6,
+                 "weight of MulSupCon on the fused projections"),
+    OPT_FLOAT_FN("lambda.views", "the preset's", def_lambda_views, 0.0, 1e6,
+                 "weight of MulSupCon on each modality's projections"),
+    OPT_FLOAT_FN("lambda.bce", "the preset's", def_lambda_bce, 0.0, 1e6,
+                 "weight of the classification (BCE) term"),
+    OPT_FLOAT_GT("tau.intra", "0.1", 0.0, 100.0, "temperature of NT-Xent"),
+    OPT_FLOAT_GT("tau.inter", "0.1", 0.0, 100.0, "temperature of InfoNCE"),
+    OPT_FLOAT_GT("tau.fused", "0.1", 0.0, 100.0, "temperature of fused MulSupCon"),
+    OPT_FLOAT_GT("tau.views", "0.1", 0.0, 100.0, "temperature of per-modality MulSupCon"),
+    OPT_INT("mulsupcon.per_anchor", "0", 0, 1,
+            "weight MulSupCon rows per anchor (1/(|y_i| K_a)) instead of per row"),
+    OPT_INT("train.freeze_encoders", "0", 0, 1,
+            "train the heads only, encoders frozen (linear probe)"),
+    /* augmentations (docs/data.md, lib/train/augment.h) */
+    OPT_INT("aug.crop", "1", 0, 1,
+            "random resized crop, resampled back to the patch size (0/1)"),
+    OPT_FLOAT_GT("aug.crop_scale_min", "0.5", 0.0, 1.0,
+                 "smallest crop area, fraction of the patch"),
+    OPT_FLOAT_GT("aug.crop_scale_max", "1", 0.0, 1.0,
+                 "largest crop area, fraction of the patch"),
+    OPT_FLOAT_GT("aug.crop_ratio_min", "0.75", 0.0, 100.0,
+                 "smallest crop aspect ratio (width/height, log-uniform)"),
+    OPT_FLOAT_GT("aug.crop_ratio_max", "1.3333", 0.0, 100.0,
+                 "largest crop aspect ratio (width/height, log-uniform)"),
+    OPT_INT("aug.hflip", "1", 0, 1, "random horizontal flip, probability 1/2 (0/1)"),
+    OPT_INT("aug.vflip", "1", 0, 1, "random vertical flip, probability 1/2 (0/1)"),
+    OPT_INT("aug.rot90", "1", 0, 1,
+            "random rotation by 0, 90, 180 or 270 degrees, square patches (0/1)"),
+    OPT_FLOAT("aug.noise_std", "0", 0.0, 100.0,
+              "std of additive Gaussian noise, in normalised units"),
+    OPT_FLOAT("aug.jitter_brightness", "0.1", 0.0, 100.0,
+              "optical: per-band offset ~ U(-b, b), in normalised units"),
+    OPT_FLOAT("aug.jitter_contrast", "0.1", 0.0, 1.0,
+              "optical: per-band gain ~ U(1-c, 1+c) around the band mean"),
+    OPT_FLOAT("aug.speckle", "0.1", 0.0, 10.0,
+              "SAR: x(1 + s N(0,1)) in input units, i.e. before normalisation"),
+    OPT_INT("aug.shared_geometry", "1", 0, 1,
+            "the modalities of a sample share crop, flips and rotation (0/1)"),
+    /* optimiser (docs/losses.md, lib/train/optim.h) */
+    OPT_CHOICE("optim.kind", "adamw", "adamw|sgd", "optimiser: AdamW, or SGD with momentum"),
+    OPT_FLOAT_GT("optim.lr", "0.001", 0.0, 1000.0, "peak learning rate"),
+    OPT_FLOAT("optim.beta1", "0.9", 0.0, 0.999999, "AdamW: decay of the first moment"),
+    OPT_FLOAT("optim.beta2", "0.999", 0.0, 0.999999, "AdamW: decay of the second moment"),
+    OPT_FLOAT_GT("optim.eps", "1e-08", 0.0, 1.0, "AdamW: added to the denominator"),
+    OPT_FLOAT("optim.weight_decay", "0.0001", 0.0, 10.0,
+              "weight decay (AdamW: decoupled; none on biases and norm parameters)"),
+    OPT_FLOAT("optim.momentum", "0.9", 0.0, 1.0, "SGD: momentum"),
+    OPT_INT("optim.nesterov", "0", 0, 1, "SGD: Nesterov momentum (0/1)"),
+    OPT_INT("optim.warmup_steps", "0", 0, INT64_MAX, "steps of linear learning-rate warm-up"),
+    OPT_INT("optim.total_steps", "0", 0, INT64_MAX,
+            "steps of the whole schedule, warm-up included (0: constant after warm-up)"),
+    OPT_FLOAT("optim.clip_norm", "0", 0.0, 1e9,
+              "clip the global gradient norm to this value (0: off)"),
+    /* datasets (docs/data.md, lib/data/dataset.h) */
+    OPT_CHOICE("data.split", "train", "train|validation|test|all",
+               "dataset split to open (formats without splits: all)"),
+    OPT_FLOAT_GT("data.fraction", "1", 0.0, 1.0,
+                 "share of the split kept, drawn by iterative stratification with seed"),
+    OPT_CHOICE("data.resample", "bilinear", "bilinear|nearest",
+               "resampling of bands below the patch size"),
+    OPT_CHOICE("data.on_missing", "fail", "fail|skip",
+               "a patch with a missing file fails the open, or is skipped and counted"),
+    OPT_INT("data.include_snow_cloud", "0", 0, 1,
+            "BigEarthNet v2: keep patches with seasonal snow, cloud or shadow (0/1)"),
+    OPT_STRING("data.metadata", "", NULL,
+               "metadata table (TSV, or zstd-compressed TSV) instead of the one in the root: "
+               "BigEarthNet v2's metadata.tsv, the manifest's manifest.tsv, SEN12MS's IGBP "
+               "fraction table"),
+    OPT_STRING("data.s1_bands", "default", NULL,
+               "S1 bands in order, ','-separated (e.g. \"VH,VV\"); \"default\": the format's "
+               "set (VV,VH); \"none\": no S1 modality"),
+    OPT_STRING("data.s2_bands", "default", NULL,
+               "S2 bands in order, ','-separated (e.g. \"B04,B03,B02\"); \"default\": the "
+               "format's set (BigEarthNet: its 12 bands; SEN12MS: the standard 10; EuroSAT: "
+               "all 13, B8A after B08); \"none\": no S2 modality"),
+};
+
+const int32_t msci_opt_table_count =
+    (int32_t)(sizeof msci_opt_table / sizeof msci_opt_table[0]);

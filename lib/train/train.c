@@ -1,0 +1,574 @@
+/*
+ * train.c — msc_train_step: augmented views, forward, the MoSAiC objective (docs/losses.md),
+ * backward and the optimiser, with a non-finite step skipped and undone.
+ *
+ * Views of modality m: rows 0..N-1 are view a, rows N..2N-1 view b, and both views go
+ * through the encoder as one batch of V·N (docs/losses.md, "Conventions"). Loss terms run on
+ * the backend (mbk_iface.loss) over the projections and logits where they are, adding
+ * their weighted gradients into the graph's output gradients; only the terms' values
+ * come to the host. The optimiser has one path for every backend: the backend reports
+ * whether the parameter gradients are finite and their sum of squares (grad_stats), a
+ * non-finite one skips the step, the clipping factor follows from the sum, and the
+ * backend updates each trainable parameter where it lives (optim_update, the
+ * optim_core.h arithmetic), with the moments kept there. No gradient, parameter or
+ * moment comes to the host in a step; the moments do for checkpoints and classifier
+ * resets (msci_train_moments_to_host), and the running statistics after each step, to
+ * undo a skipped one.
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/batch.h"
+#include "backend/backend_call.h"
+#include "common/internal.h"
+#include "train/loss.h"
+#include "options/options.h"
+#include "train/train.h"
+
+/* ---- configuration ------------------------------------------------------------------ */
+
+static msc_status get_f(const msc_options *o, const char *key, double *v) {
+  return msc_options_get_float(o, key, v);
+}
+
+static msc_status parse_cfg(const msc_options *o, msci_train_cfg *c) {
+  double t;
+  int64_t v;
+  MSCI_TRY(get_f(o, "lambda.intra", &c->lambda_intra));
+  MSCI_TRY(get_f(o, "lambda.inter", &c->lambda_inter));
+  MSCI_TRY(get_f(o, "lambda.fused", &c->lambda_fused));
+  MSCI_TRY(get_f(o, "lambda.views", &c->lambda_views));
+  MSCI_TRY(get_f(o, "lambda.bce", &c->lambda_bce));
+  MSCI_TRY(get_f(o, "tau.intra", &t));
+  c->tau_intra = (float)t;
+  MSCI_TRY(get_f(o, "tau.inter", &t));
+  c->tau_inter = (float)t;
+  MSCI_TRY(get_f(o, "tau.fused", &t));
+  c->tau_fused = (float)t;
+  MSCI_TRY(get_f(o, "tau.views", &t));
+  c->tau_views = (float)t;
+  MSCI_TRY(msc_options_get_int(o, "train.views", &v));
+  c->views = (int32_t)v;
+  MSCI_TRY(msc_options_get_int(o, "mulsupcon.per_anchor", &v));
+  c->per_anchor = (int32_t)v;
+  MSCI_TRY(msc_options_get_int(o, "train.freeze_encoders", &v));
+  c->freeze_encoders = (int32_t)v;
+  if (c->lambda_intra > 0 && c->views != 2)
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "option 'lambda.intra' > 0 needs two views (train.views = 2)");
+  return MSC_OK;
+}
+
+static int is_trainable(const msc_model *m, const msci_train *t, int32_t p) {
+  const msci_param *pr = &m->graph.params[p];
+  if (pr->kind == MSCI_PARAM_BN_MEAN || pr->kind == MSCI_PARAM_BN_VAR) return 0;
+  return !(t->cfg.freeze_encoders && strncmp(pr->name, "enc.", 4) == 0);
+}
+
+static int64_t count_of(const msci_param *p) {
+  int64_t n = 1;
+  for (int32_t i = 0; i < p->ndim; ++i) n *= p->dims[i];
+  return n;
+}
+
+void msci_train_free(const msc_model *m, msci_train *t) {
+  if (!t) return;
+  for (int32_t p = 0; p < m->graph.n_params; ++p) {
+    if (t->master) free(t->master[p]);
+    if (t->m1) free(t->m1[p]);
+    if (t->m2) free(t->m2[p]);
+    if (t->dm1) msci_be_tensor_free(m->be, t->dm1[p]);
+    if (t->dm2) msci_be_tensor_free(m->be, t->dm2[p]);
+  }
+  free(t->dm1);
+  free(t->dm2);
+  free(t->master);
+  free(t->m1);
+  free(t->m2);
+  msci_exec_free(m, t->exec);
+  msc_options_free(t->opts);
+  free(t);
+}
+
+msc_status msci_train_configure(msc_model *m, const msc_options *opts) {
+  msc_options *empty = NULL;
+  if (!opts) {
+    MSCI_TRY(msc_options_create(&empty));
+    opts = empty;
+  }
+  msci_train *t = calloc(1, sizeof *t);
+  msc_status st = t ? MSC_OK : msci_fail(MSC_E_OUT_OF_MEMORY, "training state");
+  int64_t seed = 0;
+  if (st == MSC_OK) st = parse_cfg(opts, &t->cfg);
+  if (st == MSC_OK) st = msci_aug_cfg_parse(opts, &t->aug);
+  /* The kind of a modality follows the model's own names unless set explicitly (the
+   * options given here need not name the modalities as the model does). */
+  for (int32_t k = 0; st == MSC_OK && k < m->cfg.n_mod; ++k) {
+    char key[48];
+    int32_t set = 0;
+    snprintf(key, sizeof key, "modality.%d.kind", (int)k);
+    st = msc_options_is_set(opts, key, &set);
+    if (st == MSC_OK && !set) {
+      const char *name = m->cfg.mod[k].name;
+      t->aug.kind[k] = strcmp(name, "s1") == 0   ? MSCI_KIND_SAR
+                       : strcmp(name, "s2") == 0 ? MSCI_KIND_OPTICAL
+                                                 : MSCI_KIND_OTHER;
+    }
+  }
+  /* Speckle works in input units: it needs the model's own normalisation. */
+  for (int32_t k = 0; st == MSC_OK && k < m->cfg.n_mod; ++k)
+    st = msci_aug_cfg_set_norm(&t->aug, k, (int32_t)m->cfg.mod[k].bands, m->cfg.mod[k].mean,
+                               m->cfg.mod[k].std);
+  if (st == MSC_OK) st = msci_optim_cfg_parse(opts, &t->opt);
+  if (st == MSC_OK) st = msc_options_get_int(opts, "seed", &seed);
+  if (st == MSC_OK) st = msci_options_copy(opts, &t->opts);
+  msc_options_free(empty);
+  if (st != MSC_OK) {
+    msci_train_free(m, t);
+    return st;
+  }
+  t->seed = (uint64_t)seed;
+  /* A new configuration keeps what was learnt: step, running statistics and moments. */
+  if (m->train) {
+    t->step = m->train->step;
+    t->ready = m->train->ready;
+    t->master = m->train->master, m->train->master = NULL;
+    t->m1 = m->train->m1, m->train->m1 = NULL;
+    t->m2 = m->train->m2, m->train->m2 = NULL;
+    t->dm1 = m->train->dm1, m->train->dm1 = NULL;
+    t->dm2 = m->train->dm2, m->train->dm2 = NULL;
+    t->dm_valid = m->train->dm_valid;
+    msci_train_free(m, m->train);
+  }
+  m->train = t;
+  return MSC_OK;
+}
+
+/* Host copies of the running statistics (to undo a skipped step) and zeroed host moments
+ * of every other parameter (the staging copies of the backend's moments: checkpoints,
+ * classifier resets), made on the first step or before a checkpoint is read or written. */
+msc_status msci_train_ensure_ready(msc_model *m) {
+  msci_train *t = m->train;
+  if (t->ready) return MSC_OK;
+  int32_t np = m->graph.n_params;
+  if (!t->master) {
+    t->master = calloc((size_t)np, sizeof(float *));
+    t->m1 = calloc((size_t)np, sizeof(float *));
+    t->m2 = calloc((size_t)np, sizeof(float *));
+    if (!t->master || !t->m1 || !t->m2) return msci_fail(MSC_E_OUT_OF_MEMORY, "training state");
+  }
+  for (int32_t p = 0; p < np; ++p) {
+    const msci_param *pr = &m->graph.params[p];
+    size_t n = (size_t)count_of(pr);
+    if (pr->kind == MSCI_PARAM_BN_MEAN || pr->kind == MSCI_PARAM_BN_VAR) {
+      if (!t->master[p]) t->master[p] = malloc(n * sizeof(float));
+      if (!t->master[p]) return msci_fail(MSC_E_OUT_OF_MEMORY, "training state: %s", pr->name);
+      MSCI_TRY(msci_be_tensor_download(m->be, pr->t, t->master[p], n));
+      continue;
+    }
+    if (!t->m1[p]) t->m1[p] = calloc(n, sizeof(float));
+    if (!t->m2[p]) t->m2[p] = calloc(n, sizeof(float));
+    if (!t->m1[p] || !t->m2[p])
+      return msci_fail(MSC_E_OUT_OF_MEMORY, "training state: %s", pr->name);
+  }
+  t->ready = 1;
+  return MSC_OK;
+}
+
+/* ---- moments on the backend ---------------------------------------------------------------- */
+
+msc_status msci_train_moments_to_host(const msc_model *m) {
+  const msci_train *t = m->train;
+  if (!t || !t->dm_valid || !t->dm1) return MSC_OK;
+  for (int32_t p = 0; p < m->graph.n_params; ++p) {
+    if (!t->dm1[p] || !t->m1[p]) continue;
+    size_t n = (size_t)count_of(&m->graph.params[p]);
+    MSCI_TRY(msci_be_tensor_download(m->be, t->dm1[p], t->m1[p], n));
+    MSCI_TRY(msci_be_tensor_download(m->be, t->dm2[p], t->m2[p], n));
+  }
+  return MSC_OK;
+}
+
+/* Backend tensors for the moments of every parameter that has host moments; uploads
+ * the host copies into new ones, and into all of them when the host copies are newer. */
+static msc_status device_moments_ready(msc_model *m) {
+  msci_train *t = m->train;
+  int32_t np = m->graph.n_params;
+  if (!t->dm1) {
+    t->dm1 = calloc((size_t)np, sizeof(mbk_tensor *));
+    t->dm2 = calloc((size_t)np, sizeof(mbk_tensor *));
+    if (!t->dm1 || !t->dm2) {
+      free(t->dm1), free(t->dm2);
+      t->dm1 = t->dm2 = NULL;
+      return msci_fail(MSC_E_OUT_OF_MEMORY, "training state: moments");
+    }
+  }
+  for (int32_t p = 0; p < np; ++p) {
+    const msci_param *pr = &m->graph.params[p];
+    if (!t->m1[p]) continue; /* running statistics */
+    int fresh = !t->dm1[p];
+    if (fresh) {
+      msc_status st = msci_be_tensor_create(m->be, m->ctx, &t->dm1[p]);
+      if (st == MSC_OK) st = msci_be_tensor_create(m->be, m->ctx, &t->dm2[p]);
+      if (st != MSC_OK) {
+        msci_be_tensor_free(m->be, t->dm1[p]), msci_be_tensor_free(m->be, t->dm2[p]);
+        t->dm1[p] = t->dm2[p] = NULL;
+        return st;
+      }
+    }
+    if (fresh || !t->dm_valid) {
+      MSCI_TRY(msci_be_tensor_upload(m->be, t->dm1[p], pr->ndim, pr->dims, t->m1[p]));
+      MSCI_TRY(msci_be_tensor_upload(m->be, t->dm2[p], pr->ndim, pr->dims, t->m2[p]));
+    }
+  }
+  t->dm_valid = 1;
+  return MSC_OK;
+}
+
+/* ---- views ------------------------------------------------------------------------------ */
+
+/* Normalises and augments every sample of modality k into the executor's input:
+ * V·N rows, view a first. Streams depend on (seed, step, sample, view), never on the
+ * thread that computes them. The normalised sample and the augmentation's scratch live
+ * in the executor's workspace, one pair per OpenMP thread, so a steady step allocates
+ * nothing; a non-finite input pixel is found by the normalising pass itself. */
+static msc_status stage_views(msc_model *m, msci_exec *e, int32_t k, const msc_batch *b) {
+  const msci_modality_cfg *mc = &m->cfg.mod[k];
+  const msci_batch_modality *bm = NULL;
+  MSCI_TRY(msci_model_input(m, k, b, &bm));
+  int32_t views = m->train->cfg.views;
+  size_t chw = (size_t)(bm->c * bm->h * bm->w);
+  MSCI_TRY(msci_exec_stage(e, (size_t)views * (size_t)b->n * chw));
+  /* A team never has more threads than omp_get_max_threads() says here. */
+  const size_t threads = (size_t)omp_get_max_threads();
+  float *work = msci_exec_host(e, MSCI_EXEC_HOST_AUG, threads * 2 * chw * sizeof(float));
+  if (!work) return MSC_E_OUT_OF_MEMORY;
+  uint64_t seed = m->train->seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(m->train->step + 1));
+  /* The error of the lowest failing sample wins, whatever the threads did. */
+  int64_t err_at = b->n, err_pixel = -1;
+  msc_status err = MSC_OK;
+#pragma omp parallel for schedule(dynamic) if (b->n > 1)
+  for (int64_t i = 0; i < b->n; ++i) {
+    float *norm = work + (size_t)omp_get_thread_num() * 2 * chw, *scratch = norm + chw;
+    int64_t at = msci_model_normalise(m, k, bm, i, norm);
+    msc_status local = at >= 0 ? MSC_E_NUMERICAL : MSC_OK;
+    for (int32_t v = 0; local == MSC_OK && v < views; ++v)
+      local = msci_augment_view(&m->train->aug, seed, i, v, k, m->train->aug.kind[k], norm,
+                                bm->c, bm->h, bm->w,
+                                e->stage + ((size_t)v * (size_t)b->n + (size_t)i) * chw,
+                                scratch);
+    if (local != MSC_OK) {
+#pragma omp critical(msci_stage_views)
+      if (i < err_at) {
+        err_at = i;
+        err_pixel = at;
+        err = local;
+      }
+    }
+  }
+  if (err_pixel >= 0) return msci_model_nonfinite(m, k, bm, err_at, err_pixel);
+  if (err != MSC_OK) return msci_fail(err, "modality %s: augmentation failed", mc->name);
+  int64_t dims[4] = {views * b->n, bm->c, bm->h, bm->w};
+  return msci_be_tensor_upload(m->be, e->input[k], 4, dims, e->stage);
+}
+
+/* ---- the objective ------------------------------------------------------------------------ */
+
+/* Host-side facts about the batch's labels; the embeddings stay on the backend. */
+typedef struct objective {
+  int64_t n, rows;  /* samples, rows = V·N */
+  int64_t p, c;     /* projection size, classes */
+  uint8_t *y;       /* rows × c labels (row r is sample r mod N) */
+  uint8_t *lab;     /* rows: labelled? */
+  int32_t *keys;    /* labelled rows, in row order */
+  int64_t n_keys;
+  uint8_t *ey;      /* the keys' labels */
+} objective;
+
+/* The objective's arrays, in the executor's workspace (kept from step to step). */
+static msc_status alloc_objective(const msc_model *m, msci_exec *e, const msc_batch *b,
+                                  objective *o) {
+  memset(o, 0, sizeof *o);
+  o->n = b->n;
+  o->rows = m->train->cfg.views * b->n;
+  o->p = m->graph.proj_dim;
+  o->c = m->graph.classes;
+  const size_t rows = (size_t)o->rows, yc = rows * (size_t)o->c;
+  uint8_t *w = msci_exec_host(e, MSCI_EXEC_HOST_OBJECTIVE,
+                              rows * sizeof(int32_t) + 2 * yc + rows);
+  if (!w) return MSC_E_OUT_OF_MEMORY;
+  o->keys = (int32_t *)w;
+  o->y = w + rows * sizeof(int32_t);
+  o->ey = o->y + yc;
+  o->lab = o->ey + yc;
+  memset(o->y, 0, yc);
+  memset(o->lab, 0, rows);
+  /* Labels: a sample is labelled when the batch has labels and its flag (if any) is set.
+   * Unlabelled samples feed only the self-supervised terms. */
+  if (b->labels) {
+    if (b->classes != o->c)
+      return msci_fail(MSC_E_SHAPE, "labels have %lld classes, the model %lld",
+                       (long long)b->classes, (long long)o->c);
+    for (int64_t r = 0; r < o->rows; ++r) {
+      int64_t i = r % o->n;
+      o->lab[r] = b->labeled ? b->labeled[i] : 1;
+      memcpy(o->y + r * o->c, b->labels + i * o->c, (size_t)o->c);
+      if (o->lab[r]) {
+        memcpy(o->ey + o->n_keys * o->c, o->y + r * o->c, (size_t)o->c);
+        o->keys[o->n_keys++] = (int32_t)r;
+      }
+    }
+  }
+  return MSC_OK;
+}
+
+/* Zeroed gradient tensors for the outputs the objective reads. */
+static msc_status zero_grad_of(msc_model *m, msci_exec *e, int32_t node, int64_t rows,
+                               int64_t cols) {
+  mbk_tensor *t = NULL;
+  int64_t dims[2] = {rows, cols};
+  MSCI_TRY(msci_exec_grad_for(m, e, node, &t));
+  return msci_be_tensor_zero(m->be, t, 2, dims);
+}
+
+/* One term on the backend: value into *value, weight × gradient into the nodes' grads. */
+static msc_status term(msc_model *m, msci_exec *e, mbk_loss_desc *d, int32_t node,
+                       int32_t node2, double *value) {
+  return msci_be_loss(m->be, e->ctx, d, e->act[node], node2 >= 0 ? e->act[node2] : NULL,
+                      value, e->grad[node], node2 >= 0 ? e->grad[node2] : NULL);
+}
+
+static msc_status compute_objective(msc_model *m, msci_exec *e, const objective *o,
+                                    msc_step_result *res, double *total) {
+  const msci_train_cfg *c = &m->train->cfg;
+  const msci_graph *g = &m->graph;
+  int32_t nm = m->cfg.n_mod, views = c->views;
+  int64_t n = o->n;
+  double l;
+  double l_intra = 0, l_inter = 0, l_fused = 0, l_views = 0, l_bce = 0;
+  if (c->lambda_intra > 0)
+    for (int32_t k = 0; k < nm; ++k) {
+      mbk_loss_desc d = {.type = MBK_LOSS_NTXENT, .n = n, .d = o->p, .tau = c->tau_intra,
+                         .weight = c->lambda_intra / nm};
+      MSCI_TRY(term(m, e, &d, g->proj[k], -1, &l));
+      l_intra += l / nm;
+    }
+  int32_t combos = nm * (nm - 1) / 2 * views;
+  if (c->lambda_inter > 0 && combos > 0)
+    for (int32_t a = 0; a < nm; ++a)
+      for (int32_t b = a + 1; b < nm; ++b)
+        for (int32_t v = 0; v < views; ++v) {
+          mbk_loss_desc d = {.type = MBK_LOSS_INFONCE, .n = n, .row0 = v * n, .d = o->p,
+                             .tau = c->tau_inter, .weight = c->lambda_inter / combos};
+          MSCI_TRY(term(m, e, &d, g->proj[a], g->proj[b], &l));
+          l_inter += l / combos;
+        }
+  /* MulSupCon needs two labelled rows at least; otherwise R = 0 and the term is 0. */
+  mbk_loss_desc msc = {.type = MBK_LOSS_MULSUPCON, .n = o->n_keys, .d = o->p, .c = o->c,
+                       .per_anchor = c->per_anchor, .rows = o->keys, .labels = o->ey};
+  if (c->lambda_fused > 0 && o->n_keys >= 2) {
+    msc.tau = c->tau_fused;
+    msc.weight = c->lambda_fused;
+    MSCI_TRY(term(m, e, &msc, g->fused_proj, -1, &l_fused));
+  }
+  if (c->lambda_views > 0 && o->n_keys >= 2)
+    for (int32_t k = 0; k < nm; ++k) {
+      msc.tau = c->tau_views;
+      msc.weight = c->lambda_views / nm;
+      MSCI_TRY(term(m, e, &msc, g->proj[k], -1, &l));
+      l_views += l / nm;
+    }
+  if (c->lambda_bce > 0) {
+    mbk_loss_desc d = {.type = MBK_LOSS_BCE, .n = o->rows, .c = o->c, .d = o->c,
+                       .weight = c->lambda_bce, .labels = o->y, .row_mask = o->lab};
+    MSCI_TRY(term(m, e, &d, g->logits, -1, &l_bce));
+  }
+  double sum = c->lambda_intra * l_intra + c->lambda_inter * l_inter +
+               c->lambda_fused * l_fused + c->lambda_views * l_views + c->lambda_bce * l_bce;
+  res->loss = sum;
+  res->loss_intra = l_intra;
+  res->loss_inter = l_inter;
+  res->loss_fused = l_fused;
+  res->loss_views = l_views;
+  res->loss_bce = l_bce;
+  *total = sum;
+  return MSC_OK;
+}
+
+/* ---- the step ----------------------------------------------------------------------------- */
+
+static void mark_union(const msc_model *m, int32_t target, uint8_t *need, uint8_t *scratch,
+                       uint8_t *need_input) {
+  uint8_t in[MSCI_MAX_MODALITIES];
+  msci_graph_mark(&m->graph, target, scratch, in);
+  for (int32_t i = 0; i < m->graph.n_nodes; ++i) need[i] |= scratch[i];
+  for (int32_t k = 0; k < MSCI_MAX_MODALITIES; ++k) need_input[k] |= in[k];
+}
+
+static msc_status restore_running_stats(msc_model *m) {
+  for (int32_t p = 0; p < m->graph.n_params; ++p) {
+    msci_param *pr = &m->graph.params[p];
+    if (pr->kind == MSCI_PARAM_BN_MEAN || pr->kind == MSCI_PARAM_BN_VAR)
+      MSCI_TRY(msci_be_tensor_upload(m->be, pr->t, pr->ndim, pr->dims, m->train->master[p]));
+  }
+  return MSC_OK;
+}
+
+/* Training runs through the backend's optim_update and grad_stats (mbk_iface). */
+static msc_status check_can_train(const msc_model *m) { return msci_be_can_train(m->be); }
+
+/* One optimiser step on the backend: the gradients' finiteness and sum of squares
+ * (grad_stats; a non-finite gradient skips the step), the clipping factor as PyTorch's
+ * clip_grad_norm_ (optim.clip_norm; 0 = off), then optim_update on every trainable
+ * parameter with a gradient, the moments resident on the backend. */
+static msc_status optimiser_step(msc_model *m, msci_exec *e, int *skipped) {
+  msci_train *t = m->train;
+  int32_t np = m->graph.n_params, n_used = 0;
+  *skipped = 0;
+  /* The lists live in the executor's workspace: a steady step allocates nothing. */
+  const mbk_tensor **grads = msci_exec_host(
+      e, MSCI_EXEC_HOST_OPTIM, (size_t)np * (sizeof(const mbk_tensor *) + sizeof(int32_t)));
+  if (!grads) return MSC_E_OUT_OF_MEMORY;
+  int32_t *which = (int32_t *)(grads + np);
+  for (int32_t p = 0; p < np; ++p) {
+    if (!is_trainable(m, t, p) || !e->pgrad_valid[p]) continue;
+    grads[n_used] = e->pgrad[p];
+    which[n_used++] = p;
+  }
+  const int clip = t->opt.clip_norm > 0;
+  int32_t bad = -1;
+  double sumsq = 0.0;
+  msc_status st = msci_be_grad_stats(m->be, e->ctx, grads, n_used, &bad, clip ? &sumsq : NULL);
+  if (st == MSC_OK && bad >= 0) {
+    *skipped = 1;
+    st = msci_fail(MSC_E_NUMERICAL, "gradient of %s is not finite: step %lld skipped",
+                   m->graph.params[which[bad]].name, (long long)t->step);
+  }
+  MSCI_TRY(st);
+  /* The factor the gradients are multiplied by (in float, as they are read): the norm
+   * is √Σg² over every trainable gradient, as clip_grad_norm_'s. */
+  double scale = clip ? msci_grad_clip_scale(sqrt(sumsq), t->opt.clip_norm) : 1.0;
+  MSCI_TRY(device_moments_ready(m));
+  double lr = msci_optim_lr(&t->opt, t->step);
+  const int sgd = t->opt.kind == MSCI_OPTIM_SGD;
+  for (int32_t p = 0; p < np; ++p) {
+    msci_param *pr = &m->graph.params[p];
+    if (pr->kind == MSCI_PARAM_BN_MEAN || pr->kind == MSCI_PARAM_BN_VAR) {
+      /* Accepted step: the running statistics the forward updated are the new state. */
+      MSCI_TRY(msci_be_tensor_download(m->be, pr->t, t->master[p], (size_t)count_of(pr)));
+      continue;
+    }
+    if (!is_trainable(m, t, p) || !e->pgrad_valid[p]) continue;
+    mbk_optim_desc d = {
+        .type = sgd ? MBK_OPTIM_SGD : MBK_OPTIM_ADAMW,
+        .nesterov = t->opt.nesterov,
+        .n = count_of(pr),
+        .step = t->step,
+        .lr = lr,
+        .weight_decay = pr->kind == MSCI_PARAM_WEIGHT ? t->opt.weight_decay : 0.0,
+        .beta1 = t->opt.beta1,
+        .beta2 = t->opt.beta2,
+        .eps = t->opt.eps,
+        .momentum = t->opt.momentum,
+        .grad_scale = scale,
+    };
+    mbk_tensor *m1 = sgd && t->opt.momentum == 0 ? NULL : t->dm1[p];
+    MSCI_TRY(msci_be_optim_update(m->be, e->ctx, &d, pr->t, e->pgrad[p], m1, t->dm2[p]));
+  }
+  t->step++;
+  return MSC_OK;
+}
+
+static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *res) {
+  msci_train *t = m->train;
+  const msci_train_cfg *c = &t->cfg;
+  const msci_graph *g = &m->graph;
+  if (b->n < 2)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "training needs a batch of at least 2 samples");
+  MSCI_TRY(check_can_train(m));
+  MSCI_TRY(msci_train_ensure_ready(m));
+  int64_t rows = c->views * b->n;
+  if (t->exec && t->exec->n != rows) {
+    msci_exec_free(m, t->exec);
+    t->exec = NULL;
+  }
+  if (!t->exec) MSCI_TRY(msci_exec_acquire(m, rows, 1, &t->exec));
+  msci_exec *e = t->exec;
+  e->frozen_encoders = c->freeze_encoders;
+
+  /* Marks and objective arrays are the executor's: a steady step allocates nothing. */
+  uint8_t *need = e->need, *scratch = e->mark;
+  uint8_t need_input[MSCI_MAX_MODALITIES] = {0};
+  memset(need, 0, (size_t)g->n_nodes);
+  objective o;
+  msc_status st = alloc_objective(m, e, b, &o);
+  int want_proj = c->lambda_intra > 0 || c->lambda_inter > 0 || c->lambda_views > 0;
+  if (st == MSC_OK) {
+    for (int32_t k = 0; want_proj && k < m->cfg.n_mod; ++k)
+      mark_union(m, g->proj[k], need, scratch, need_input);
+    if (c->lambda_fused > 0) mark_union(m, g->fused_proj, need, scratch, need_input);
+    if (c->lambda_bce > 0) mark_union(m, g->logits, need, scratch, need_input);
+  }
+  for (int32_t k = 0; st == MSC_OK && k < m->cfg.n_mod; ++k)
+    if (need_input[k]) st = stage_views(m, e, k, b);
+  if (st == MSC_OK) st = msci_exec_forward(m, e, need);
+  /* The objective reads the projections and logits where they are and adds the
+   * weighted gradients of its terms into zeroed gradient tensors. */
+  if (st == MSC_OK) msci_exec_zero_grad(m, e);
+  for (int32_t k = 0; st == MSC_OK && want_proj && k < m->cfg.n_mod; ++k)
+    st = zero_grad_of(m, e, g->proj[k], rows, o.p);
+  if (st == MSC_OK && c->lambda_fused > 0) st = zero_grad_of(m, e, g->fused_proj, rows, o.p);
+  if (st == MSC_OK && c->lambda_bce > 0) st = zero_grad_of(m, e, g->logits, rows, o.c);
+  double total = 0;
+  int skipped = 0;
+  if (st == MSC_OK) {
+    st = compute_objective(m, e, &o, res, &total);
+    /* A term that meets non-finite projections reports MSC_E_NUMERICAL: a skipped step
+     * (unlike a non-finite input pixel, refused above before anything ran). */
+    skipped = st == MSC_E_NUMERICAL;
+  }
+  if (st == MSC_OK && !isfinite(total)) {
+    skipped = 1;
+    st = msci_fail(MSC_E_NUMERICAL, "the loss is not finite: step %lld skipped", (long long)t->step);
+  }
+  if (st == MSC_OK) st = msci_exec_backward(m, e, need);
+  if (st == MSC_OK) st = optimiser_step(m, e, &skipped);
+  if (skipped) {
+    /* Undo the running statistics the forward pass already updated. */
+    msc_status keep = st;
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", msc_last_error());
+    if (restore_running_stats(m) != MSC_OK) keep = MSC_E_INTERNAL;
+    msci_fail(keep, "%s", msg);
+    st = keep;
+  }
+  res->step = t->step;
+  res->lr = msci_optim_lr(&t->opt, skipped ? t->step : t->step - 1);
+  res->skipped = skipped;
+  return st;
+}
+
+MSC_API msc_status msc_train_configure(msc_model *m, const msc_options *opts) {
+  if (!m) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_train_configure: model is NULL");
+  return msci_train_configure(m, opts);
+}
+
+MSC_API msc_status msc_train_step(msc_model *m, const msc_batch *b, msc_step_result *out) {
+  if (!m || !b || !out)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_train_step: NULL argument");
+  if (out->struct_size < sizeof(msc_step_result))
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_train_step: out->struct_size is %u, this "
+                     "library needs %zu (set it to sizeof(msc_step_result))",
+                     out->struct_size, sizeof(msc_step_result));
+  if (!m->train) MSCI_TRY(msci_train_configure(m, NULL));
+  msc_step_result res;
+  memset(&res, 0, sizeof res);
+  res.struct_size = out->struct_size;
+  msc_status st = train_step(m, b, &res);
+  /* A skipped step still reports its losses; other errors leave *out untouched. */
+  if (st == MSC_OK || res.skipped) *out = res;
+  return st;
+}

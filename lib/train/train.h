@@ -1,0 +1,55 @@
+/*
+ * train.h — the training state of a model: the objective's configuration, the
+ * augmentation and optimiser settings, the optimiser moments (on the backend, with host
+ * staging copies for checkpoints), host copies of the running statistics, and the
+ * training executor.
+ */
+#ifndef MOSAIC_LIB_TRAIN_H
+#define MOSAIC_LIB_TRAIN_H
+
+#include <stdint.h>
+
+#include "train/augment.h"
+#include "model/model.h"
+#include "train/optim.h"
+
+typedef struct msci_train_cfg {
+  double lambda_intra, lambda_inter, lambda_fused, lambda_views, lambda_bce;
+  float tau_intra, tau_inter, tau_fused, tau_views;
+  int32_t views; /* 1 or 2 */
+  int32_t per_anchor;
+  int32_t freeze_encoders;
+} msci_train_cfg;
+
+typedef struct msci_train {
+  msci_train_cfg cfg;
+  msci_aug_cfg aug;
+  msci_optim_cfg opt;
+  msc_options *opts; /* the training keys as configured (saved in checkpoints) */
+  uint64_t seed;
+  int64_t step;      /* optimiser steps taken */
+  int32_t ready;     /* master copies and host moments exist */
+  float **master;    /* per parameter: host copy of the running statistics (BatchNorm
+                      * mean and variance, to undo a skipped step); NULL for the others */
+  float **m1, **m2;  /* per parameter that is not a running statistic: host copies of the
+                      * optimiser moments (m2 unused by SGD), for checkpoints and resets */
+  /* The moments as backend tensors, owned by the model's context: the optimiser
+   * (optim_update) updates them there. While dm_valid is 1 they are the truth and m1/m2
+   * above may be stale: msci_train_moments_to_host refreshes them; whoever writes m1/m2
+   * sets dm_valid to 0 so that the next step uploads them. */
+  mbk_tensor **dm1, **dm2;
+  int32_t dm_valid;
+  msci_exec *exec;   /* training executor (kept between steps of the same size) */
+} msci_train;
+
+/* Reads the training keys of opts into a new state for m (replacing any). */
+msc_status msci_train_configure(msc_model *m, const msc_options *opts);
+void msci_train_free(const msc_model *m, msci_train *t);
+
+/* Checkpoint support (model.c): the state's tensors and metadata. */
+msc_status msci_train_ensure_ready(msc_model *m);
+/* Copies the backend's moments (dm1/dm2) into the host copies m1/m2 when those are
+ * stale (a no-op before the first step and after one). */
+msc_status msci_train_moments_to_host(const msc_model *m);
+
+#endif

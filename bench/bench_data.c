@@ -26,19 +26,17 @@
 #include "bench_util.h"
 #include "mosaic/mosaic.h"
 
-
 /* docs/data.md's BigEarthNet v2 statistics by band name. Bands without published statistics
  * (B01, B09) use mean 0, std 1000. */
 static void stats_for(const char *band, float *mean, float *std) {
   static const struct {
     const char *name;
     float mean, std;
-  } t[] = {{"VV", -12.620f, 5.116f},     {"VH", -19.290f, 5.464f},
-           {"B02", 429.94f, 572.42f},    {"B03", 614.22f, 582.88f},
-           {"B04", 590.24f, 675.89f},    {"B05", 950.68f, 729.90f},
-           {"B06", 1792.46f, 1096.01f},  {"B07", 2075.47f, 1273.45f},
-           {"B08", 2218.95f, 1365.46f},  {"B8A", 2266.46f, 1356.14f},
-           {"B11", 1594.43f, 1079.19f},  {"B12", 1009.33f, 818.87f}};
+  } t[] = {
+      {"VV", -12.620f, 5.116f},    {"VH", -19.290f, 5.464f},    {"B02", 429.94f, 572.42f},
+      {"B03", 614.22f, 582.88f},   {"B04", 590.24f, 675.89f},   {"B05", 950.68f, 729.90f},
+      {"B06", 1792.46f, 1096.01f}, {"B07", 2075.47f, 1273.45f}, {"B08", 2218.95f, 1365.46f},
+      {"B8A", 2266.46f, 1356.14f}, {"B11", 1594.43f, 1079.19f}, {"B12", 1009.33f, 818.87f}};
   for (size_t i = 0; i < sizeof t / sizeof *t; ++i)
     if (band && strcmp(band, t[i].name) == 0) {
       *mean = t[i].mean;
@@ -149,8 +147,8 @@ int main(int argc, char **argv) {
             for (size_t p = 0; p < plane; ++p)
               normed[j * plane + p] = (src[j * plane + p] - mean[j]) / std[j];
           for (int v = 0; v < views; ++v)
-            CHECK(msci_augment_view(&cfg, 1, start + s, v, k, kind, normed, bm->c, bm->h,
-                                    bm->w, view, scratch));
+            CHECK(msci_augment_view(&cfg, 1, start + s, v, k, kind, normed, bm->c, bm->h, bm->w,
+                                    view, scratch));
         }
       }
       t_aug[it] += bench_now() - r;

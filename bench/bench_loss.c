@@ -85,8 +85,8 @@ int main(int argc, char **argv) {
     printf("{\"workload\":\"loss\",\"term\":\"%s\",\"n\":%lld,\"rows\":%lld,\"d\":%lld,"
            "\"c\":%lld,\"threads\":%d,\"iters\":%d,\"median_ms\":%.4f,"
            "\"samples_per_s\":%.1f}\n",
-           names[term], (long long)n, (long long)rows, (long long)d,
-           (long long)c, used, iters, med, (double)n / (med * 1e-3));
+           names[term], (long long)n, (long long)rows, (long long)d, (long long)c, used, iters,
+           med, (double)n / (med * 1e-3));
   }
   free(ms);
   free(in.za), free(in.ga), free(in.logits), free(in.glog), free(in.y);

@@ -48,8 +48,8 @@ int main(int argc, char **argv) {
     free(x);
   }
   uint8_t *y = calloc((size_t)(batch * classes), 1);
-  for (int64_t i = 0; i < batch; ++i) y[i * classes + (i * 7) % classes] = 1,
-                                      y[i * classes + (i * 3 + 1) % classes] = 1;
+  for (int64_t i = 0; i < batch; ++i)
+    y[i * classes + (i * 7) % classes] = 1, y[i * classes + (i * 3 + 1) % classes] = 1;
   CHECK(msc_batch_set_labels(b, y, batch, classes));
   msc_step_result r;
   memset(&r, 0, sizeof r);
@@ -64,11 +64,12 @@ int main(int argc, char **argv) {
     rates[i] = (double)batch / (bench_now() - t0);
   }
   double rate = bench_median(rates, iters);
-  printf("{\"workload\":\"train-step\",\"preset\":\"mosaic1\",\"encoder\":\"%s\",\"batch\":%lld,"
-         "\"size\":%lld,\"bands\":[2,12],\"threads\":%lld,\"backend\":\"%s\",\"iters\":%d,"
-         "\"warmup_s\":%.3f,\"samples_per_s\":%.2f,\"loss\":%.4f,\"peak_rss_mib\":%.1f}\n",
-         encoder, (long long)batch, (long long)size, (long long)threads, msc_model_backend(m),
-         iters, warmup, rate, r.loss, bench_peak_rss_mib());
+  printf(
+      "{\"workload\":\"train-step\",\"preset\":\"mosaic1\",\"encoder\":\"%s\",\"batch\":%lld,"
+      "\"size\":%lld,\"bands\":[2,12],\"threads\":%lld,\"backend\":\"%s\",\"iters\":%d,"
+      "\"warmup_s\":%.3f,\"samples_per_s\":%.2f,\"loss\":%.4f,\"peak_rss_mib\":%.1f}\n",
+      encoder, (long long)batch, (long long)size, (long long)threads, msc_model_backend(m),
+      iters, warmup, rate, r.loss, bench_peak_rss_mib());
   free(rates);
   free(y);
   msc_batch_free(b);

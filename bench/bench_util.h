@@ -9,13 +9,13 @@
 #include "mosaic/mosaic.h"
 
 /* Benchmarks stop at the first failing call, saying which and why. */
-#define CHECK(call)                                                                     \
-  do {                                                                                  \
-    msc_status st_ = (call);                                                            \
-    if (st_ != MSC_OK) {                                                                \
-      fprintf(stderr, "%s: %s\n", #call, msc_last_error());                             \
-      exit(1);                                                                          \
-    }                                                                                   \
+#define CHECK(call)                                                                            \
+  do {                                                                                         \
+    msc_status st_ = (call);                                                                   \
+    if (st_ != MSC_OK) {                                                                       \
+      fprintf(stderr, "%s: %s\n", #call, msc_last_error());                                    \
+      exit(1);                                                                                 \
+    }                                                                                          \
   } while (0)
 
 /* Monotonic time in seconds. */

@@ -1,11 +1,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <mosaic/mosaic.h>
-#define CHECK(call) do { if ((st = (call)) != MSC_OK) goto done; } while (0)
+#define CHECK(call)                                                                            \
+  do {                                                                                         \
+    if ((st = (call)) != MSC_OK) goto done;                                                    \
+  } while (0)
 int main(void) {
-  enum { N = 2, P = 120 * 120 }; static float s1[N * 2 * P], s2[N * 12 * P], h[N * 32];
+  enum { N = 2, P = 120 * 120 };
+  static float s1[N * 2 * P], s2[N * 12 * P], h[N * 32];
   for (int i = 0; i < N * 12 * P; i++) s2[i] = rand() % 3000, s1[i / 6] = -(rand() % 25);
-  msc_options *opts = NULL; msc_model *model = NULL, *loaded = NULL; msc_batch *batch = NULL;
+  msc_options *opts = NULL;
+  msc_model *model = NULL, *loaded = NULL;
+  msc_batch *batch = NULL;
   msc_status st;
   CHECK(msc_options_create(&opts));
   CHECK(msc_options_set_string(opts, "modality.0.encoder", "tiny")); /* S1, 2 bands */

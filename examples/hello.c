@@ -27,8 +27,8 @@ static void print_log(int32_t level, const char *message, void *user) {
 
 int main(void) {
   /* 1. Versions: MSC_VERSION_* describe the header, msc_version() the library. */
-  printf("libmosaic %s (compiled against %d.%d.%d)\n", msc_version_string(),
-         MSC_VERSION_MAJOR, MSC_VERSION_MINOR, MSC_VERSION_PATCH);
+  printf("libmosaic %s (compiled against %d.%d.%d)\n", msc_version_string(), MSC_VERSION_MAJOR,
+         MSC_VERSION_MINOR, MSC_VERSION_PATCH);
   if (msc_version() / 10000 != MSC_VERSION_MAJOR) {
     fprintf(stderr, "hello: library major version differs from the header's\n");
     return 1;

@@ -9,9 +9,12 @@
 #include <stdlib.h>
 #include <mosaic/mosaic.h>
 
-#define N 8
+#define N    8
 #define SIZE 32
-#define CHECK(call) do { if ((st = (call)) != MSC_OK) goto done; } while (0)
+#define CHECK(call)                                                                            \
+  do {                                                                                         \
+    if ((st = (call)) != MSC_OK) goto done;                                                    \
+  } while (0)
 
 int main(int argc, char **argv) {
   msc_status st = MSC_OK;
@@ -20,15 +23,18 @@ int main(int argc, char **argv) {
   msc_batch *batch = NULL;
   static float s1[N * 2 * SIZE * SIZE], s2[N * 12 * SIZE * SIZE];
   static uint8_t labels[N * 19];
-  for (size_t i = 0; i < sizeof s1 / sizeof s1[0]; ++i) s1[i] = -20.0f + (float)(rand() % 1000) / 100;
+  for (size_t i = 0; i < sizeof s1 / sizeof s1[0]; ++i)
+    s1[i] = -20.0f + (float)(rand() % 1000) / 100;
   for (size_t i = 0; i < sizeof s2 / sizeof s2[0]; ++i) s2[i] = (float)(rand() % 3000);
   for (int i = 0; i < N; ++i) labels[i * 19 + i % 19] = labels[i * 19 + (i + 4) % 19] = 1;
 
   CHECK(msc_options_create(&opts));
-  CHECK(msc_options_from_json(opts,
+  CHECK(msc_options_from_json(
+      opts,
       "{\"modality\": [{\"name\": \"s1\", \"bands\": 2, \"size\": 32, \"encoder\": \"tiny\"},"
       "                {\"name\": \"s2\", \"bands\": 12, \"size\": 32, \"encoder\": \"tiny\"}],"
-      " \"train\": {\"preset\": \"mosaic1\"}, \"optim\": {\"lr\": 0.001, \"warmup_steps\": 2}}"));
+      " \"train\": {\"preset\": \"mosaic1\"}, \"optim\": {\"lr\": 0.001, \"warmup_steps\": "
+      "2}}"));
   CHECK(msc_model_create(opts, &model));
   CHECK(msc_batch_create(&batch));
   CHECK(msc_batch_set_modality(batch, "s1", s1, N, 2, SIZE, SIZE));
@@ -43,7 +49,8 @@ int main(int argc, char **argv) {
   }
   CHECK(msc_model_save(model, argc > 1 ? argv[1] : "model.safetensors"));
 done:
-  if (st != MSC_OK) fprintf(stderr, "error: %s (%s)\n", msc_status_string(st), msc_last_error());
+  if (st != MSC_OK)
+    fprintf(stderr, "error: %s (%s)\n", msc_status_string(st), msc_last_error());
   msc_batch_free(batch);
   msc_model_free(model);
   msc_options_free(opts);

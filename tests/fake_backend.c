@@ -20,8 +20,8 @@
 
 #include "backend.h"
 
-#if !defined(FAKE_VARIANT_GOOD) && !defined(FAKE_VARIANT_BADVERSION) &&                \
-    !defined(FAKE_VARIANT_NOSYMBOL) && !defined(FAKE_VARIANT_INITFAIL) &&                \
+#if !defined(FAKE_VARIANT_GOOD) && !defined(FAKE_VARIANT_BADVERSION) &&                        \
+    !defined(FAKE_VARIANT_NOSYMBOL) && !defined(FAKE_VARIANT_INITFAIL) &&                      \
     !defined(FAKE_VARIANT_NODEVICE)
 #error "define one of FAKE_VARIANT_GOOD, _BADVERSION, _NOSYMBOL, _INITFAIL, _NODEVICE"
 #endif
@@ -32,21 +32,23 @@
 
 /* Some exported function, but not the init symbol. */
 FAKE_EXPORT int fake_backend_something_else(void);
-FAKE_EXPORT int fake_backend_something_else(void) { return 42; }
+FAKE_EXPORT int fake_backend_something_else(void) {
+  return 42;
+}
 
 #else
 
 #if defined(FAKE_VARIANT_GOOD)
-#define FAKE_NAME "fakegood"
+#define FAKE_NAME        "fakegood"
 #define FAKE_API_VERSION MBK_API_VERSION
 #elif defined(FAKE_VARIANT_BADVERSION)
-#define FAKE_NAME "fakebadversion"
+#define FAKE_NAME        "fakebadversion"
 #define FAKE_API_VERSION 99u
 #elif defined(FAKE_VARIANT_NODEVICE)
-#define FAKE_NAME "fakenodevice"
+#define FAKE_NAME        "fakenodevice"
 #define FAKE_API_VERSION MBK_API_VERSION
 #else
-#define FAKE_NAME "fakeinitfail"
+#define FAKE_NAME        "fakeinitfail"
 #define FAKE_API_VERSION MBK_API_VERSION
 #endif
 
@@ -92,7 +94,9 @@ static msc_status fake_ctx_create(const mbk_ctx_params *params, mbk_ctx **out) {
   return MSC_OK;
 }
 
-static void fake_ctx_free(mbk_ctx *ctx) { free(ctx); }
+static void fake_ctx_free(mbk_ctx *ctx) {
+  free(ctx);
+}
 
 static msc_status fake_tensor_create(mbk_ctx *ctx, mbk_tensor **out) {
   if (ctx == NULL || out == NULL)
@@ -105,8 +109,7 @@ static msc_status fake_tensor_create(mbk_ctx *ctx, mbk_tensor **out) {
 }
 
 static void fake_tensor_free(mbk_tensor *t) {
-  if (t == NULL)
-    return;
+  if (t == NULL) return;
   free(t->data);
   free(t);
 }
@@ -120,8 +123,8 @@ static msc_status fake_tensor_upload(mbk_tensor *t, int32_t ndim, const int64_t 
   size_t count = 1;
   for (int32_t i = 0; i < ndim; i++) {
     if (dims[i] <= 0)
-      return g_host->fail(MSC_E_SHAPE, FAKE_NAME ": tensor_upload: dims[%d] = %lld",
-                          (int)i, (long long)dims[i]);
+      return g_host->fail(MSC_E_SHAPE, FAKE_NAME ": tensor_upload: dims[%d] = %lld", (int)i,
+                          (long long)dims[i]);
     count *= (size_t)dims[i];
   }
   if (count > t->count) {
@@ -133,15 +136,13 @@ static msc_status fake_tensor_upload(mbk_tensor *t, int32_t ndim, const int64_t 
   }
   memcpy(t->data, src, count * sizeof *src);
   t->ndim = ndim;
-  for (int32_t i = 0; i < MBK_MAX_DIMS; i++)
-    t->dims[i] = i < ndim ? dims[i] : 0;
+  for (int32_t i = 0; i < MBK_MAX_DIMS; i++) t->dims[i] = i < ndim ? dims[i] : 0;
   return MSC_OK;
 }
 
 static size_t fake_elements(const mbk_tensor *t) {
   size_t count = t->ndim > 0 ? 1 : 0;
-  for (int32_t i = 0; i < t->ndim; i++)
-    count *= (size_t)t->dims[i];
+  for (int32_t i = 0; i < t->ndim; i++) count *= (size_t)t->dims[i];
   return count;
 }
 
@@ -152,16 +153,13 @@ static msc_status fake_tensor_download(const mbk_tensor *t, float *dst, size_t n
   if (n < count)
     return g_host->fail(MSC_E_BUFFER_TOO_SMALL,
                         FAKE_NAME ": tensor_download: %zu elements, room for %zu", count, n);
-  if (count > 0)
-    memcpy(dst, t->data, count * sizeof *dst);
+  if (count > 0) memcpy(dst, t->data, count * sizeof *dst);
   return MSC_OK;
 }
 
 static int32_t fake_tensor_shape(const mbk_tensor *t, int64_t *dims) {
-  if (t == NULL || dims == NULL)
-    return 0;
-  for (int32_t i = 0; i < MBK_MAX_DIMS; i++)
-    dims[i] = t->dims[i];
+  if (t == NULL || dims == NULL) return 0;
+  for (int32_t i = 0; i < MBK_MAX_DIMS; i++) dims[i] = t->dims[i];
   return t->ndim;
 }
 
@@ -179,7 +177,9 @@ static msc_status fake_op_create(mbk_ctx *ctx, const mbk_op_desc *desc, mbk_op *
                       desc ? (int)desc->type : -1);
 }
 
-static void fake_op_free(mbk_op *op) { free(op); }
+static void fake_op_free(mbk_op *op) {
+  free(op);
+}
 
 static msc_status fake_op_forward(mbk_op *op, int32_t training, mbk_tensor *const *in,
                                   int32_t n_in, mbk_tensor *const *out, int32_t n_out) {
@@ -229,8 +229,7 @@ FAKE_EXPORT msc_status msc_backend_module_init(const mbk_host *host, const mbk_i
 
 FAKE_EXPORT msc_status msc_backend_module_init(const mbk_host *host, const mbk_iface **out) {
   /* A real module checks the host before using it, as the core checks the module. */
-  if (host == NULL || out == NULL)
-    return MSC_E_INVALID_ARGUMENT;
+  if (host == NULL || out == NULL) return MSC_E_INVALID_ARGUMENT;
   if (host->api_version != MBK_API_VERSION || host->struct_size < sizeof(mbk_host))
     return MSC_E_VERSION;
   g_host = host;

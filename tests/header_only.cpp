@@ -7,16 +7,14 @@
 // Only mosaic.h is included: every type used below must come from it.
 
 extern "C" {
-static void on_log(int32_t level, const char *message, void *user)
-{
+static void on_log(int32_t level, const char *message, void *user) {
   static_cast<void>(level);
   static_cast<void>(message);
   static_cast<void>(user);
 }
 }
 
-int main()
-{
+int main() {
   msc_status st = MSC_OK;
   msc_log_fn fn = on_log;
   const char *chosen = nullptr;
@@ -29,7 +27,6 @@ int main()
 
   static_cast<void>(fn);
   static_cast<void>(chosen);
-  if (msc_status_string(st) == nullptr)
-    return 1;
+  if (msc_status_string(st) == nullptr) return 1;
   return msc_version() == static_cast<uint32_t>(MSC_VERSION_NUMBER) ? 0 : 1;
 }

@@ -28,8 +28,12 @@ static void store(size_t count, const double *src, float *dst) {
 
 /* ==================================== conv2d ===================================== */
 
-int64_t ref_conv_oh(const ref_conv *p) { return (p->h + 2 * p->ph - p->kh) / p->sh + 1; }
-int64_t ref_conv_ow(const ref_conv *p) { return (p->w + 2 * p->pw - p->kw) / p->sw + 1; }
+int64_t ref_conv_oh(const ref_conv *p) {
+  return (p->h + 2 * p->ph - p->kh) / p->sh + 1;
+}
+int64_t ref_conv_ow(const ref_conv *p) {
+  return (p->w + 2 * p->pw - p->kw) / p->sw + 1;
+}
 
 /* Index helpers for NCHW / OIHW. */
 #define IX4(a, b, c, d, B, C, D) ((((size_t)(a) * (B) + (b)) * (C) + (c)) * (D) + (d))
@@ -79,8 +83,7 @@ void ref_conv2d_bwd_data(const ref_conv *p, const float *w, const float *dy, flo
   free(acc);
 }
 
-void ref_conv2d_bwd_weights(const ref_conv *p, const float *x, const float *dy,
-                            float *dw) {
+void ref_conv2d_bwd_weights(const ref_conv *p, const float *x, const float *dy, float *dw) {
   const int64_t oh_n = ref_conv_oh(p), ow_n = ref_conv_ow(p);
   for (int64_t oc = 0; oc < p->oc; ++oc)
     for (int64_t c = 0; c < p->c; ++c)
@@ -117,8 +120,8 @@ void ref_conv2d_bwd_bias(const ref_conv *p, const float *dy, float *db) {
 #define IX3(n, c, s, C, S) (((size_t)(n) * (C) + (c)) * (S) + (s))
 
 /* Batch mean and biased variance of channel ch, in double (two passes). */
-static void bn_stats(int64_t n, int64_t c, int64_t hw, const float *x, int64_t ch,
-                     double *mean, double *var) {
+static void bn_stats(int64_t n, int64_t c, int64_t hw, const float *x, int64_t ch, double *mean,
+                     double *var) {
   const double count = (double)(n * hw);
   double s = 0.0;
   for (int64_t i = 0; i < n; ++i)
@@ -164,15 +167,15 @@ void ref_bn_update_running(int64_t c, int64_t count, float momentum, const float
 }
 
 void ref_bn_fwd_infer(int64_t n, int64_t c, int64_t hw, const float *x, const float *gamma,
-                      const float *beta, const float *running_mean,
-                      const float *running_var, float eps, int relu, float *y) {
+                      const float *beta, const float *running_mean, const float *running_var,
+                      float eps, int relu, float *y) {
   for (int64_t ch = 0; ch < c; ++ch) {
     const double inv = 1.0 / sqrt((double)running_var[ch] + (double)eps);
     for (int64_t i = 0; i < n; ++i)
       for (int64_t k = 0; k < hw; ++k) {
         const size_t at = IX3(i, ch, k, c, hw);
-        double z = (double)gamma[ch] * ((double)x[at] - running_mean[ch]) * inv +
-                   (double)beta[ch];
+        double z =
+            (double)gamma[ch] * ((double)x[at] - running_mean[ch]) * inv + (double)beta[ch];
         if (relu && z < 0.0) z = 0.0;
         y[at] = (float)z;
       }
@@ -210,7 +213,8 @@ void ref_bn_bwd(int64_t n, int64_t c, int64_t hw, const float *x, const float *g
         const double xhat = (x[at] - m) * inv;
         double g = dy[at];
         if (relu && !((double)gamma[ch] * xhat + (double)beta[ch] > 0.0)) g = 0.0;
-        if (dx) dx[at] = (float)((double)gamma[ch] * inv * (g - sg / count - xhat * sgx / count));
+        if (dx)
+          dx[at] = (float)((double)gamma[ch] * inv * (g - sg / count - xhat * sgx / count));
       }
     if (dgamma) dgamma[ch] = (float)sgx;
     if (dbeta) dbeta[ch] = (float)sg;
@@ -229,12 +233,16 @@ void ref_relu_bwd(size_t count, const float *x, const float *dy, float *dx) {
 
 /* =================================== max pool ==================================== */
 
-int64_t ref_pool_oh(const ref_pool *p) { return (p->h + 2 * p->ph - p->kh) / p->sh + 1; }
-int64_t ref_pool_ow(const ref_pool *p) { return (p->w + 2 * p->pw - p->kw) / p->sw + 1; }
+int64_t ref_pool_oh(const ref_pool *p) {
+  return (p->h + 2 * p->ph - p->kh) / p->sh + 1;
+}
+int64_t ref_pool_ow(const ref_pool *p) {
+  return (p->w + 2 * p->pw - p->kw) / p->sw + 1;
+}
 
 /* Flat index in x of the max of window (n, c, oh, ow), or -1 if it has no element. */
-static int64_t pool_argmax(const ref_pool *p, const float *x, int64_t n, int64_t c,
-                           int64_t oh, int64_t ow) {
+static int64_t pool_argmax(const ref_pool *p, const float *x, int64_t n, int64_t c, int64_t oh,
+                           int64_t ow) {
   int64_t best = -1;
   for (int64_t i = 0; i < p->kh; ++i)
     for (int64_t j = 0; j < p->kw; ++j) {
@@ -360,8 +368,8 @@ void ref_concat_fwd(int64_t n, int64_t inner, int32_t count, const int64_t *cs,
   }
 }
 
-void ref_concat_bwd(int64_t n, int64_t inner, int32_t count, const int64_t *cs,
-                    const float *dy, float *const *dxs) {
+void ref_concat_bwd(int64_t n, int64_t inner, int32_t count, const int64_t *cs, const float *dy,
+                    float *const *dxs) {
   int64_t total = 0;
   for (int32_t t = 0; t < count; ++t) total += cs[t];
   for (int64_t i = 0; i < n; ++i) {

@@ -24,9 +24,9 @@ extern "C" {
 
 /* ---- conv2d: x[N,C,H,W] * w[OC,C,KH,KW] (+ b[OC]) -> y[N,OC,OH,OW] ------------------- */
 typedef struct ref_conv {
-  int64_t n, c, h, w;         /* input */
-  int64_t oc, kh, kw;         /* output channels, kernel */
-  int64_t sh, sw, ph, pw;     /* stride, symmetric zero padding */
+  int64_t n, c, h, w;     /* input */
+  int64_t oc, kh, kw;     /* output channels, kernel */
+  int64_t sh, sw, ph, pw; /* stride, symmetric zero padding */
 } ref_conv;
 
 int64_t ref_conv_oh(const ref_conv *p); /* (h + 2 ph - kh) / sh + 1 */
@@ -37,8 +37,7 @@ void ref_conv2d_fwd(const ref_conv *p, const float *x, const float *w, const flo
 /* dx = dL/dx given dy = dL/dy. */
 void ref_conv2d_bwd_data(const ref_conv *p, const float *w, const float *dy, float *dx);
 /* dw = dL/dw. */
-void ref_conv2d_bwd_weights(const ref_conv *p, const float *x, const float *dy,
-                            float *dw);
+void ref_conv2d_bwd_weights(const ref_conv *p, const float *x, const float *dy, float *dw);
 /* db[oc] = sum of dy over n, oh, ow. */
 void ref_conv2d_bwd_bias(const ref_conv *p, const float *dy, float *db);
 
@@ -56,8 +55,8 @@ void ref_bn_update_running(int64_t c, int64_t count, float momentum, const float
                            const float *var, float *running_mean, float *running_var);
 /* Inference forward with the running statistics. */
 void ref_bn_fwd_infer(int64_t n, int64_t c, int64_t hw, const float *x, const float *gamma,
-                      const float *beta, const float *running_mean,
-                      const float *running_var, float eps, int relu, float *y);
+                      const float *beta, const float *running_mean, const float *running_var,
+                      float eps, int relu, float *y);
 /* Backward of the training forward (batch statistics recomputed from x). With relu, dy
  * is first masked by y > 0, where y = relu(bn(x)) (hence beta is needed). dgamma and
  * dbeta are optional. */
@@ -104,8 +103,8 @@ void ref_add_bwd(size_t count, const float *dy, float *da, float *db);
 void ref_concat_fwd(int64_t n, int64_t inner, int32_t count, const int64_t *cs,
                     const float *const *xs, float *y);
 /* dxs[i] (each optional) receives the slice of dy that x_i went to. */
-void ref_concat_bwd(int64_t n, int64_t inner, int32_t count, const int64_t *cs,
-                    const float *dy, float *const *dxs);
+void ref_concat_bwd(int64_t n, int64_t inner, int32_t count, const int64_t *cs, const float *dy,
+                    float *const *dxs);
 
 #ifdef __cplusplus
 }

@@ -119,10 +119,10 @@ static long count_stop(long *largest) {
 
 /* ---- a tiny model and in-memory data ------------------------------------------------- */
 
-#define N 8
+#define N    8
 #define SIZE 16
-#define C 4
-#define K 4 /* measured calls */
+#define C    4
+#define K    4 /* measured calls */
 
 static float g_s1[N * 2 * SIZE * SIZE], g_s2[N * 4 * SIZE * SIZE];
 static uint8_t g_y[N * C];
@@ -140,10 +140,9 @@ static void make_data(void) {
 static msc_model *tiny_model(const char *preset) {
   msc_options *o = NULL;
   ck_assert_int_eq(msc_options_create(&o), MSC_OK);
-  const char *json =
-      "{\"modality.0.encoder\":\"tiny\",\"modality.1.encoder\":\"tiny\","
-      "\"modality.0.size\":16,\"modality.1.size\":16,\"modality.1.bands\":4,"
-      "\"classes\":4,\"class_names\":\"a;b;c;d\",\"proj.dim\":16,\"seed\":7}";
+  const char *json = "{\"modality.0.encoder\":\"tiny\",\"modality.1.encoder\":\"tiny\","
+                     "\"modality.0.size\":16,\"modality.1.size\":16,\"modality.1.bands\":4,"
+                     "\"classes\":4,\"class_names\":\"a;b;c;d\",\"proj.dim\":16,\"seed\":7}";
   ck_assert_int_eq(msc_options_from_json(o, json), MSC_OK);
   ck_assert_int_eq(msc_options_set_string(o, "train.preset", preset), MSC_OK);
   msc_model *m = NULL;
@@ -185,8 +184,10 @@ static void steady_training(const char *preset) {
   for (int i = 0; i < K; ++i) sts[i] = train(m, b);
   long count = count_stop(&largest);
   for (int i = 0; i < K; ++i) ck_assert_msg(sts[i] == MSC_OK, "step %d: %d", i, sts[i]);
-  ck_assert_msg(count == 0, "%s: %ld allocations in %d steady training steps (largest %ld "
-                "bytes; MSC_ALLOC_TRACE=1 shows where)", preset, count, K, largest);
+  ck_assert_msg(count == 0,
+                "%s: %ld allocations in %d steady training steps (largest %ld "
+                "bytes; MSC_ALLOC_TRACE=1 shows where)",
+                preset, count, K, largest);
   msc_batch_free(b);
   msc_model_free(m);
 }
@@ -205,7 +206,8 @@ START_TEST(test_embed_does_not_allocate) {
   ck_assert_int_eq(fill(b), MSC_OK);
   int64_t fused = 0, proj = 0;
   ck_assert_int_eq(msc_model_embedding_size(m, MSC_EMBED_FUSED, &fused), MSC_OK);
-  ck_assert_int_eq(msc_model_embedding_size(m, MSC_EMBED_MODALITY_PROJECTION(1), &proj), MSC_OK);
+  ck_assert_int_eq(msc_model_embedding_size(m, MSC_EMBED_MODALITY_PROJECTION(1), &proj),
+                   MSC_OK);
   float *out = malloc((size_t)(N * (fused > proj ? fused : proj)) * sizeof(float));
   float probs[N * C];
   msc_status sts[3 * K];
@@ -224,8 +226,10 @@ START_TEST(test_embed_does_not_allocate) {
   }
   long count = count_stop(&largest);
   for (int i = 0; i < 3 * K; ++i) ck_assert_int_eq(sts[i], MSC_OK);
-  ck_assert_msg(count == 0, "%ld allocations in %d steady embed/predict calls (largest %ld "
-                "bytes)", count, 3 * K, largest);
+  ck_assert_msg(count == 0,
+                "%ld allocations in %d steady embed/predict calls (largest %ld "
+                "bytes)",
+                count, 3 * K, largest);
   free(out);
   msc_batch_free(b);
   msc_model_free(m);
@@ -276,7 +280,8 @@ END_TEST
 
 static msc_dataset *open_v2(void) {
   msc_dataset *ds = NULL;
-  msc_status st = msc_dataset_open(MSC_TEST_DATA "/bigearthnet-v2", "bigearthnet-v2", NULL, &ds);
+  msc_status st =
+      msc_dataset_open(MSC_TEST_DATA "/bigearthnet-v2", "bigearthnet-v2", NULL, &ds);
   ck_assert_msg(st == MSC_OK, "%s", msc_last_error());
   return ds;
 }
@@ -315,10 +320,14 @@ START_TEST(test_fill_batch_reuses_storage) {
   for (int32_t k = 0; k < b->n_mod; ++k) ck_assert_ptr_eq(b->mod[k].data, data[k]);
   ck_assert_ptr_eq(b->labels, labels);
   const long bound = sample_bytes(ds);
-  fprintf(stderr, "fill_batch: %ld allocations (file decoding) in %d fills of 2 samples, "
-          "largest %ld bytes, bound %ld\n", count, K, largest, bound);
-  ck_assert_msg(largest < bound, "an allocation of %ld bytes in fill_batch (one sample of "
-                "the smallest modality is %ld)", largest, bound);
+  fprintf(stderr,
+          "fill_batch: %ld allocations (file decoding) in %d fills of 2 samples, "
+          "largest %ld bytes, bound %ld\n",
+          count, K, largest, bound);
+  ck_assert_msg(largest < bound,
+                "an allocation of %ld bytes in fill_batch (one sample of "
+                "the smallest modality is %ld)",
+                largest, bound);
   /* A shorter batch (the end of an epoch) and back: still the same storage. */
   ck_assert_int_eq(msc_dataset_fill_batch(ds, idx, 1, b), MSC_OK);
   count_start();

@@ -65,8 +65,8 @@ START_TEST(identity_when_off) {
   msci_aug_cfg c = cfg_off();
   for (int32_t k = 0; k < 3; ++k) {
     memset(dst, 0xff, n * sizeof(float));
-    ck_assert_int_eq(
-        msci_augment_view(&c, 42, 3, 1, k, c.kind[k], src, C, H, W, dst, scratch), MSC_OK);
+    ck_assert_int_eq(msci_augment_view(&c, 42, 3, 1, k, c.kind[k], src, C, H, W, dst, scratch),
+                     MSC_OK);
     ck_assert(memcmp(src, dst, n * sizeof(float)) == 0);
   }
   /* the same through the options: every aug.* key off */
@@ -82,16 +82,15 @@ START_TEST(identity_when_off) {
   ck_assert_int_eq(msci_aug_cfg_parse(o, &p), MSC_OK);
   msc_options_free(o);
   for (int32_t k = 0; k < 3; ++k) {
-    ck_assert_int_eq(
-        msci_augment_view(&p, 7, 0, 0, k, p.kind[k], src, C, H, W, dst, scratch), MSC_OK);
+    ck_assert_int_eq(msci_augment_view(&p, 7, 0, 0, k, p.kind[k], src, C, H, W, dst, scratch),
+                     MSC_OK);
     ck_assert(memcmp(src, dst, n * sizeof(float)) == 0);
   }
   /* in place */
   float *copy = buf(n);
   memcpy(copy, src, n * sizeof(float));
   ck_assert_int_eq(
-      msci_augment_view(&p, 7, 0, 0, 0, MSCI_KIND_SAR, copy, C, H, W, copy, scratch),
-      MSC_OK);
+      msci_augment_view(&p, 7, 0, 0, 0, MSCI_KIND_SAR, copy, C, H, W, copy, scratch), MSC_OK);
   ck_assert(memcmp(src, copy, n * sizeof(float)) == 0);
   free(copy);
   free(src);
@@ -205,8 +204,8 @@ START_TEST(crop_by_hand) {
   static const double f[4] = {0, 0.25, 0.75, 1};
   for (int y = 0; y < 4; ++y)
     for (int x = 0; x < 4; ++x)
-      ck_assert_msg(fabs(dst[y * 4 + x] - (12 + 10 * f[y] + f[x])) < 1e-6, "(%d,%d): %g", y,
-                    x, (double)dst[y * 4 + x]);
+      ck_assert_msg(fabs(dst[y * 4 + x] - (12 + 10 * f[y] + f[x])) < 1e-6, "(%d,%d): %g", y, x,
+                    (double)dst[y * 4 + x]);
   /* then a horizontal flip of the result */
   p.hflip = 1;
   ck_assert_int_eq(msci_augment_apply(&p, src, 1, 4, 4, dst, scratch), MSC_OK);
@@ -246,8 +245,7 @@ START_TEST(crop_full_is_identity) {
     msci_aug_draw_geometry(&c, 5, s, 0, 0, S, S, &p);
     ck_assert(p.crop == 1 && p.crop_w == 1.0 && p.crop_h == 1.0);
     ck_assert_int_eq(
-        msci_augment_view(&c, 5, s, 0, 0, MSCI_KIND_SAR, src, C, S, S, dst, scratch),
-        MSC_OK);
+        msci_augment_view(&c, 5, s, 0, 0, MSCI_KIND_SAR, src, C, S, S, dst, scratch), MSC_OK);
     ck_assert(memcmp(src, dst, n * sizeof(float)) == 0);
   }
   /* a full window given explicitly also copies exactly */
@@ -332,8 +330,7 @@ START_TEST(flip_rotation_frequencies) {
   }
   /* binomial: std √(N/4) ≈ 45 for 1/2, √(N·3/16) ≈ 39 for 1/4; 5 sigmas */
   ck_assert_msg(abs(hf - N / 2) < 225 && abs(vf - N / 2) < 225, "%d %d", hf, vf);
-  for (int k = 0; k < 4; ++k)
-    ck_assert_msg(abs(rot[k] - N / 4) < 195, "rot %d: %d", k, rot[k]);
+  for (int k = 0; k < 4; ++k) ck_assert_msg(abs(rot[k] - N / 4) < 195, "rot %d: %d", k, rot[k]);
 }
 END_TEST
 
@@ -353,8 +350,8 @@ static msci_aug_cfg det_cfg(void) {
 static void det_view(const msci_aug_cfg *c, const float *src, int64_t i, int32_t v,
                      float *out) {
   float scratch[DPLANE];
-  ck_assert_int_eq(msci_augment_view(c, 1234, i, v, 1, MSCI_KIND_OPTICAL, src + i * DPLANE,
-                                     DC, DH, DW, out, scratch),
+  ck_assert_int_eq(msci_augment_view(c, 1234, i, v, 1, MSCI_KIND_OPTICAL, src + i * DPLANE, DC,
+                                     DH, DW, out, scratch),
                    MSC_OK);
 }
 
@@ -366,22 +363,18 @@ START_TEST(same_arguments_same_bytes) {
                    MSC_OK);
   float scratch[DPLANE];
   ck_assert_int_eq(
-      msci_augment_view(&c, 99, 7, 0, 0, MSCI_KIND_SAR, src, DC, DH, DW, b, scratch),
-      MSC_OK);
+      msci_augment_view(&c, 99, 7, 0, 0, MSCI_KIND_SAR, src, DC, DH, DW, b, scratch), MSC_OK);
   ck_assert(memcmp(a, b, sizeof a) == 0);
   ck_assert(memcmp(a, src, sizeof a) != 0);
   /* another view, sample or seed: other bytes */
   ck_assert_int_eq(
-      msci_augment_view(&c, 99, 7, 1, 0, MSCI_KIND_SAR, src, DC, DH, DW, b, scratch),
-      MSC_OK);
+      msci_augment_view(&c, 99, 7, 1, 0, MSCI_KIND_SAR, src, DC, DH, DW, b, scratch), MSC_OK);
   ck_assert(memcmp(a, b, sizeof a) != 0);
   ck_assert_int_eq(
-      msci_augment_view(&c, 99, 8, 0, 0, MSCI_KIND_SAR, src, DC, DH, DW, b, scratch),
-      MSC_OK);
+      msci_augment_view(&c, 99, 8, 0, 0, MSCI_KIND_SAR, src, DC, DH, DW, b, scratch), MSC_OK);
   ck_assert(memcmp(a, b, sizeof a) != 0);
   ck_assert_int_eq(
-      msci_augment_view(&c, 100, 7, 0, 0, MSCI_KIND_SAR, src, DC, DH, DW, b, scratch),
-      MSC_OK);
+      msci_augment_view(&c, 100, 7, 0, 0, MSCI_KIND_SAR, src, DC, DH, DW, b, scratch), MSC_OK);
   ck_assert(memcmp(a, b, sizeof a) != 0);
   free(src);
 }
@@ -410,8 +403,7 @@ START_TEST(order_and_threads) {
   for (int i = 0; i < DN; ++i)
     for (int32_t v = 0; v < DV; ++v) det_view(&c, src, i, v, fwd + (v * DN + i) * DPLANE);
   for (int i = DN - 1; i >= 0; --i)
-    for (int32_t v = DV - 1; v >= 0; --v)
-      det_view(&c, src, i, v, rev + (v * DN + i) * DPLANE);
+    for (int32_t v = DV - 1; v >= 0; --v) det_view(&c, src, i, v, rev + (v * DN + i) * DPLANE);
   ck_assert(memcmp(fwd, rev, total * sizeof(float)) == 0);
   /* two threads at once, interleaved samples */
   worker w[2] = {{&c, src, thr, 0, 2}, {&c, src, thr, 1, 2}};
@@ -442,8 +434,7 @@ START_TEST(shared_geometry) {
   int differ = 0, changed = 0;
   for (int64_t s = 0; s < 32; ++s) {
     ck_assert_int_eq(
-        msci_augment_view(&c, 5, s, 1, 0, MSCI_KIND_SAR, src, DC, DH, DW, a, scratch),
-        MSC_OK);
+        msci_augment_view(&c, 5, s, 1, 0, MSCI_KIND_SAR, src, DC, DH, DW, a, scratch), MSC_OK);
     ck_assert_int_eq(
         msci_augment_view(&c, 5, s, 1, 1, MSCI_KIND_OPTICAL, src, DC, DH, DW, b, scratch),
         MSC_OK);
@@ -460,8 +451,7 @@ START_TEST(shared_geometry) {
   c.shared_geometry = 0;
   for (int64_t s = 0; s < 32; ++s) {
     ck_assert_int_eq(
-        msci_augment_view(&c, 5, s, 1, 0, MSCI_KIND_SAR, src, DC, DH, DW, a, scratch),
-        MSC_OK);
+        msci_augment_view(&c, 5, s, 1, 0, MSCI_KIND_SAR, src, DC, DH, DW, a, scratch), MSC_OK);
     ck_assert_int_eq(
         msci_augment_view(&c, 5, s, 1, 1, MSCI_KIND_OPTICAL, src, DC, DH, DW, b, scratch),
         MSC_OK);
@@ -482,8 +472,7 @@ START_TEST(same_geometry_all_bands) {
   for (int b = 0; b < C; ++b) memcpy(src + b * S * S, band, sizeof(float) * S * S);
   for (int64_t s = 0; s < 16; ++s) {
     ck_assert_int_eq(
-        msci_augment_view(&c, 1, s, 0, 2, MSCI_KIND_OTHER, src, C, S, S, dst, scratch),
-        MSC_OK);
+        msci_augment_view(&c, 1, s, 0, 2, MSCI_KIND_OTHER, src, C, S, S, dst, scratch), MSC_OK);
     for (int b = 1; b < C; ++b)
       ck_assert(memcmp(dst, dst + b * S * S, sizeof(float) * S * S) == 0);
   }
@@ -501,31 +490,27 @@ START_TEST(speckle_sar_jitter_optical) {
   msci_aug_cfg c = cfg_off();
   c.speckle = 0.2;
   /* speckle: SAR only */
-  ck_assert_int_eq(
-      msci_augment_view(&c, 1, 0, 0, 0, MSCI_KIND_SAR, src, C, S, S, dst, scratch), MSC_OK);
+  ck_assert_int_eq(msci_augment_view(&c, 1, 0, 0, 0, MSCI_KIND_SAR, src, C, S, S, dst, scratch),
+                   MSC_OK);
   ck_assert(memcmp(src, dst, n * sizeof(float)) != 0);
   ck_assert_int_eq(
-      msci_augment_view(&c, 1, 0, 0, 1, MSCI_KIND_OPTICAL, src, C, S, S, dst, scratch),
-      MSC_OK);
+      msci_augment_view(&c, 1, 0, 0, 1, MSCI_KIND_OPTICAL, src, C, S, S, dst, scratch), MSC_OK);
   ck_assert(memcmp(src, dst, n * sizeof(float)) == 0);
   ck_assert_int_eq(
-      msci_augment_view(&c, 1, 0, 0, 2, MSCI_KIND_OTHER, src, C, S, S, dst, scratch),
-      MSC_OK);
+      msci_augment_view(&c, 1, 0, 0, 2, MSCI_KIND_OTHER, src, C, S, S, dst, scratch), MSC_OK);
   ck_assert(memcmp(src, dst, n * sizeof(float)) == 0);
   /* jitter: optical only */
   c.speckle = 0;
   c.jitter_brightness = 0.1;
   c.jitter_contrast = 0.1;
   ck_assert_int_eq(
-      msci_augment_view(&c, 1, 0, 0, 1, MSCI_KIND_OPTICAL, src, C, S, S, dst, scratch),
-      MSC_OK);
+      msci_augment_view(&c, 1, 0, 0, 1, MSCI_KIND_OPTICAL, src, C, S, S, dst, scratch), MSC_OK);
   ck_assert(memcmp(src, dst, n * sizeof(float)) != 0);
-  ck_assert_int_eq(
-      msci_augment_view(&c, 1, 0, 0, 0, MSCI_KIND_SAR, src, C, S, S, dst, scratch), MSC_OK);
+  ck_assert_int_eq(msci_augment_view(&c, 1, 0, 0, 0, MSCI_KIND_SAR, src, C, S, S, dst, scratch),
+                   MSC_OK);
   ck_assert(memcmp(src, dst, n * sizeof(float)) == 0);
   ck_assert_int_eq(
-      msci_augment_view(&c, 1, 0, 0, 2, MSCI_KIND_OTHER, src, C, S, S, dst, scratch),
-      MSC_OK);
+      msci_augment_view(&c, 1, 0, 0, 2, MSCI_KIND_OTHER, src, C, S, S, dst, scratch), MSC_OK);
   ck_assert(memcmp(src, dst, n * sizeof(float)) == 0);
   free(src);
   free(dst);
@@ -542,8 +527,7 @@ START_TEST(jitter_shape) {
   msci_aug_cfg c = cfg_off();
   c.jitter_brightness = 0.3;
   ck_assert_int_eq(
-      msci_augment_view(&c, 2, 4, 1, 1, MSCI_KIND_OPTICAL, src, C, S, S, dst, scratch),
-      MSC_OK);
+      msci_augment_view(&c, 2, 4, 1, 1, MSCI_KIND_OPTICAL, src, C, S, S, dst, scratch), MSC_OK);
   double offs[C];
   for (int b = 0; b < C; ++b) {
     offs[b] = dst[b * plane] - src[b * plane];
@@ -555,8 +539,7 @@ START_TEST(jitter_shape) {
   c.jitter_brightness = 0;
   c.jitter_contrast = 0.4;
   ck_assert_int_eq(
-      msci_augment_view(&c, 2, 4, 1, 1, MSCI_KIND_OPTICAL, src, C, S, S, dst, scratch),
-      MSC_OK);
+      msci_augment_view(&c, 2, 4, 1, 1, MSCI_KIND_OPTICAL, src, C, S, S, dst, scratch), MSC_OK);
   for (int b = 0; b < C; ++b) {
     double ms = 0, md = 0;
     for (size_t i = 0; i < plane; ++i) {
@@ -597,8 +580,8 @@ START_TEST(noise_statistics) {
   msci_aug_cfg c = cfg_off();
   c.noise_std = 0.3;
   for (int32_t k = 0; k < 3; ++k) { /* every kind gets it */
-    ck_assert_int_eq(
-        msci_augment_view(&c, 77, 1, 0, k, c.kind[k], src, 1, S, S, dst, scratch), MSC_OK);
+    ck_assert_int_eq(msci_augment_view(&c, 77, 1, 0, k, c.kind[k], src, 1, S, S, dst, scratch),
+                     MSC_OK);
     double m, sd;
     mean_std(dst, n, &m, &sd);
     ck_assert_msg(fabs(sd - 0.3) < 0.05 * 0.3, "std %g", sd);
@@ -629,8 +612,8 @@ START_TEST(speckle_input_units) {
   c.crop = c.hflip = c.vflip = c.rot90 = 0;
   c.speckle = 0.2;
   for (size_t i = 0; i < n; ++i) src[n + i] = 1.0f; /* band 1: normalised 1 */
-  ck_assert_int_eq(
-      msci_augment_view(&c, 8, 0, 0, 0, MSCI_KIND_SAR, src, 2, S, S, dst, scratch), MSC_OK);
+  ck_assert_int_eq(msci_augment_view(&c, 8, 0, 0, 0, MSCI_KIND_SAR, src, 2, S, S, dst, scratch),
+                   MSC_OK);
   double m, sd;
   mean_std(dst, n, &m, &sd);
   ck_assert_msg(fabs(sd - 1.0) < 0.05, "band 0 std %g, expected 5·0.2 = 1", sd);
@@ -638,20 +621,19 @@ START_TEST(speckle_input_units) {
   ck_assert_msg(fabs(sd - 0.2) < 0.05 * 0.2, "band 1 std %g, expected 0.2", sd);
   ck_assert(fabs(m - 1.0) < 0.01);
   /* modality 2 has no normalisation: a zero image stays zero */
-  ck_assert_int_eq(
-      msci_augment_view(&c, 8, 0, 0, 2, MSCI_KIND_SAR, src, 1, S, S, dst, scratch), MSC_OK);
+  ck_assert_int_eq(msci_augment_view(&c, 8, 0, 0, 2, MSCI_KIND_SAR, src, 1, S, S, dst, scratch),
+                   MSC_OK);
   for (size_t i = 0; i < n; ++i) ck_assert(dst[i] == 0.0f);
   /* set_norm replaces it (mean 4, std 4: std of the result 1·0.2) */
   float mean1[1] = {4.0f}, std1[1] = {4.0f};
   ck_assert_int_eq(msci_aug_cfg_set_norm(&c, 2, 1, mean1, std1), MSC_OK);
-  ck_assert_int_eq(
-      msci_augment_view(&c, 8, 0, 0, 2, MSCI_KIND_SAR, src, 1, S, S, dst, scratch), MSC_OK);
+  ck_assert_int_eq(msci_augment_view(&c, 8, 0, 0, 2, MSCI_KIND_SAR, src, 1, S, S, dst, scratch),
+                   MSC_OK);
   mean_std(dst, n, &m, &sd);
   ck_assert_msg(fabs(sd - 0.2) < 0.05 * 0.2, "std %g", sd);
   /* a normalisation of 2 bands for a 1-band image is a shape error */
-  ck_assert_int_eq(
-      msci_augment_view(&c, 8, 0, 0, 0, MSCI_KIND_SAR, src, 1, S, S, dst, scratch),
-      MSC_E_SHAPE);
+  ck_assert_int_eq(msci_augment_view(&c, 8, 0, 0, 0, MSCI_KIND_SAR, src, 1, S, S, dst, scratch),
+                   MSC_E_SHAPE);
   float bad[1] = {0.0f};
   ck_assert_int_eq(msci_aug_cfg_set_norm(&c, 2, 1, mean1, bad), MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(msci_aug_cfg_set_norm(&c, 8, 0, NULL, NULL), MSC_E_INVALID_ARGUMENT);
@@ -675,8 +657,7 @@ START_TEST(cfg_defaults_and_kinds) {
   ck_assert(c.speckle == 0.1 && c.shared_geometry == 1);
   ck_assert_int_eq(c.kind[0], MSCI_KIND_SAR);     /* s1 */
   ck_assert_int_eq(c.kind[1], MSCI_KIND_OPTICAL); /* s2 */
-  for (int k = 2; k < MSCI_MAX_MODALITIES; ++k)
-    ck_assert_int_eq(c.kind[k], MSCI_KIND_OTHER);
+  for (int k = 2; k < MSCI_MAX_MODALITIES; ++k) ck_assert_int_eq(c.kind[k], MSCI_KIND_OTHER);
   for (int k = 0; k < MSCI_MAX_MODALITIES; ++k) ck_assert_int_eq(c.norm_bands[k], 0);
 
   msc_options *o = NULL;
@@ -705,10 +686,8 @@ START_TEST(cfg_defaults_and_kinds) {
   ck_assert_int_eq(c.kind[2], MSCI_KIND_SAR);
   ck_assert_int_eq(c.kind[3], MSCI_KIND_SAR);
   /* the setters' rules */
-  ck_assert_int_eq(msc_options_set_float(o, "aug.crop_scale_min", 0.0),
-                   MSC_E_INVALID_ARGUMENT);
-  ck_assert_int_eq(msc_options_set_float(o, "aug.crop_scale_max", 1.5),
-                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_set_float(o, "aug.crop_scale_min", 0.0), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_set_float(o, "aug.crop_scale_max", 1.5), MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(msc_options_set_float(o, "aug.noise_std", -0.1), MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(msc_options_set_int(o, "aug.hflip", 2), MSC_E_INVALID_ARGUMENT);
   /* cross-key rules, cfg untouched on error */

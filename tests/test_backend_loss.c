@@ -22,7 +22,9 @@ static void setup(void) {
   ck_assert_int_eq(be->ctx_create(&p, &ctx), MSC_OK);
 }
 
-static void teardown(void) { be->ctx_free(ctx); }
+static void teardown(void) {
+  be->ctx_free(ctx);
+}
 
 static float *random_rows(int64_t n, int64_t d, uint64_t seed) {
   msci_rng r;
@@ -65,7 +67,8 @@ START_TEST(test_ntxent_and_infonce_rows) {
   mbk_tensor *tx = tensor_of(x, rows, d), *ty = tensor_of(y, rows, d);
   mbk_tensor *gx = zeros(rows, d), *gy = zeros(rows, d);
   double v = 0;
-  mbk_loss_desc nt = {.type = MBK_LOSS_NTXENT, .n = n, .row0 = 2, .d = d, .tau = 0.2f, .weight = 0.5};
+  mbk_loss_desc nt = {
+      .type = MBK_LOSS_NTXENT, .n = n, .row0 = 2, .d = d, .tau = 0.2f, .weight = 0.5};
   ck_assert_int_eq(be->loss(ctx, &nt, tx, NULL, &v, gx, NULL), MSC_OK);
   /* The same term again with weight 1: gradients accumulate to 1.5×. */
   nt.weight = 1.0;
@@ -76,12 +79,15 @@ START_TEST(test_ntxent_and_infonce_rows) {
   float *g = download(gx, rows * d);
   for (int64_t i = 0; i < rows * d; ++i) {
     int64_t r = i / d;
-    float w = r >= 2 && r < 5 ? 1.5f * ga[i - 2 * d] : r >= 5 && r < 8 ? 1.5f * gb[i - 5 * d] : 0.f;
+    float w = r >= 2 && r < 5   ? 1.5f * ga[i - 2 * d]
+              : r >= 5 && r < 8 ? 1.5f * gb[i - 5 * d]
+                                : 0.f;
     close_to(g[i], w);
   }
   free(g);
   /* InfoNCE between rows 4..6 of x and of y. */
-  mbk_loss_desc nce = {.type = MBK_LOSS_INFONCE, .n = n, .row0 = 4, .d = d, .tau = 0.3f, .weight = 2.0};
+  mbk_loss_desc nce = {
+      .type = MBK_LOSS_INFONCE, .n = n, .row0 = 4, .d = d, .tau = 0.3f, .weight = 2.0};
   mbk_tensor *gx2 = zeros(rows, d);
   ck_assert_int_eq(be->loss(ctx, &nce, tx, ty, &v, gx2, gy), MSC_OK);
   ck_assert_int_eq(msc_loss_infonce(x + 4 * d, y + 4 * d, n, d, 0.3f, &want, ga, gb), MSC_OK);
@@ -105,8 +111,15 @@ START_TEST(test_mulsupcon_rows_and_bce_mask) {
   mbk_tensor *tx = tensor_of(x, rows, d), *gx = zeros(rows, d);
   const int32_t keys[4] = {6, 1, 3, 0};
   const uint8_t ky[4 * 3] = {1, 0, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0};
-  mbk_loss_desc ms = {.type = MBK_LOSS_MULSUPCON, .n = 4, .d = d, .c = c, .tau = 0.5f,
-                      .per_anchor = 1, .weight = 1.0, .rows = keys, .labels = ky};
+  mbk_loss_desc ms = {.type = MBK_LOSS_MULSUPCON,
+                      .n = 4,
+                      .d = d,
+                      .c = c,
+                      .tau = 0.5f,
+                      .per_anchor = 1,
+                      .weight = 1.0,
+                      .rows = keys,
+                      .labels = ky};
   double v = 0;
   ck_assert_int_eq(be->loss(ctx, &ms, tx, NULL, &v, gx, NULL), MSC_OK);
   float e[4 * 4], ge[4 * 4], want = 0;
@@ -127,7 +140,12 @@ START_TEST(test_mulsupcon_rows_and_bce_mask) {
   mbk_tensor *tz = tensor_of(z, rows, c), *gz = zeros(rows, c);
   uint8_t y[6 * 3] = {1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 0, 1};
   uint8_t mask[6] = {1, 1, 0, 1, 0, 1};
-  mbk_loss_desc bce = {.type = MBK_LOSS_BCE, .n = 6, .d = c, .c = c, .weight = 1.0, .labels = y,
+  mbk_loss_desc bce = {.type = MBK_LOSS_BCE,
+                       .n = 6,
+                       .d = c,
+                       .c = c,
+                       .weight = 1.0,
+                       .labels = y,
                        .row_mask = mask};
   ck_assert_int_eq(be->loss(ctx, &bce, tz, NULL, &v, gz, NULL), MSC_OK);
   /* Reference: the public BCE on the four labelled rows only (mean over 4 × 3). */

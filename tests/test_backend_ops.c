@@ -38,31 +38,31 @@
 #include "common/internal.h"
 #include "contract/optim_core.h"
 
-#define TOL 1e-4
+#define TOL            1e-4
 #define TOL_LOSS_VALUE 1e-9
 
 static int g_failures, g_checks;
 static int g_mallocs; /* cudaMalloc lines logged by the module */
 
-#define CHECK(cond, ...)                                                               \
-  do {                                                                                 \
-    ++g_checks;                                                                        \
-    if (!(cond)) {                                                                     \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                             \
-      fprintf(stderr, __VA_ARGS__);                                                    \
-      fprintf(stderr, "\n");                                                           \
-      ++g_failures;                                                                    \
-    }                                                                                  \
+#define CHECK(cond, ...)                                                                       \
+  do {                                                                                         \
+    ++g_checks;                                                                                \
+    if (!(cond)) {                                                                             \
+      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                     \
+      fprintf(stderr, __VA_ARGS__);                                                            \
+      fprintf(stderr, "\n");                                                                   \
+      ++g_failures;                                                                            \
+    }                                                                                          \
   } while (0)
 
-#define OK(call, be)                                                                   \
-  do {                                                                                 \
-    msc_status st_ = (call);                                                           \
-    if (st_ != MSC_OK) {                                                               \
-      fprintf(stderr, "FAIL %s:%d: %s on %s: status %d: %s\n", __FILE__, __LINE__,    \
-              #call, (be)->name, (int)st_, msc_last_error());                          \
-      exit(1);                                                                         \
-    }                                                                                  \
+#define OK(call, be)                                                                           \
+  do {                                                                                         \
+    msc_status st_ = (call);                                                                   \
+    if (st_ != MSC_OK) {                                                                       \
+      fprintf(stderr, "FAIL %s:%d: %s on %s: status %d: %s\n", __FILE__, __LINE__, #call,      \
+              (be)->name, (int)st_, msc_last_error());                                         \
+      exit(1);                                                                                 \
+    }                                                                                          \
   } while (0)
 
 static void on_log(int32_t level, const char *message, void *user) {
@@ -126,7 +126,7 @@ static void fill(float *a, size_t n, int how) {
   for (size_t i = 0; i < n; ++i) {
     double u = unit();
     switch (how) {
-    case F_POS: a[i] = (float)(0.5 + u); break;                   /* variances, scales */
+    case F_POS: a[i] = (float)(0.5 + u); break; /* variances, scales */
     case F_SIGNED: a[i] = (float)((unit() < 0.5 ? -1 : 1) * (0.05 + u)); break; /* off 0 */
     case F_DISTINCT: a[i] = (float)(((double)i - (double)n / 2 + 0.5) * 0.01); break;
     default: a[i] = (float)(2.0 * u - 1.0); break;
@@ -180,8 +180,9 @@ static double compare_tensors(const char *what, const mbk_tensor *c, const mbk_t
     double e = fabs((double)a[i] - (double)b[i]);
     if (!(e <= worst)) worst = e, wi = i;
   }
-  CHECK(worst <= tol * scale, "%s: element %zu: cuda %.9g, cpu %.9g (|diff| %.3g > %.1e x %.3g)",
-        what, wi, (double)b[wi], (double)a[wi], worst, tol, scale);
+  CHECK(worst <= tol * scale,
+        "%s: element %zu: cuda %.9g, cpu %.9g (|diff| %.3g > %.1e x %.3g)", what, wi,
+        (double)b[wi], (double)a[wi], worst, tol, scale);
   if (getenv("MSC_OPS_TEST_VERBOSE"))
     printf("  %-44s max|diff|/scale %.2e\n", what, worst / scale);
   free(a), free(b);
@@ -304,9 +305,7 @@ static int32_t backward_args(const mbk_op_desc *d, pair **fin, pair *dy, pair **
                              int32_t *n_in) {
   switch (d->type) {
   case MBK_OP_CONV2D:
-  case MBK_OP_LINEAR:
-    bin[0] = fin[0], bin[1] = fin[1], bin[2] = dy, *n_in = 3;
-    return 3;
+  case MBK_OP_LINEAR: bin[0] = fin[0], bin[1] = fin[1], bin[2] = dy, *n_in = 3; return 3;
   case MBK_OP_BATCHNORM: bin[0] = fin[0], bin[1] = fin[1], bin[2] = dy, *n_in = 3; return 3;
   case MBK_OP_RELU: bin[0] = fin[0], bin[1] = dy, *n_in = 2; return 1;
   case MBK_OP_ADD: bin[0] = dy, *n_in = 1; return 2;
@@ -545,7 +544,8 @@ static void test_losses(void) {
   uint8_t y6[6 * 3] = {1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 0, 1};
   const uint8_t mask[6] = {1, 1, 0, 1, 0, 1};
   y6[2 * 3] = 7; /* an unlabelled row's labels are never read */
-  d.type = MBK_LOSS_BCE, d.n = 6, d.row0 = 1, d.d = 3, d.c = 3, d.labels = y6, d.row_mask = mask;
+  d.type = MBK_LOSS_BCE, d.n = 6, d.row0 = 1, d.d = 3, d.c = 3, d.labels = y6,
+  d.row_mask = mask;
   run_loss("BCE masked, row0 1", d, rows(8, 3), NULL, 1.0, 3.0);
   uint8_t *y64 = random_labels(64, 19, 0.2);
   d.n = 64, d.row0 = 0, d.d = 19, d.c = 19, d.labels = y64, d.row_mask = NULL;
@@ -597,7 +597,8 @@ static void run_optim(const char *name, mbk_optim_desc d, int use_m1, int use_m2
     if (d.grad_scale != 1.0)
       for (int64_t i = 0; i < n; ++i) g[i] = g[i] * (float)d.grad_scale;
     if (d.type == MBK_OPTIM_ADAMW) {
-      msci_adamw_coef k = msci_adamw_coefs(d.lr, d.beta1, d.beta2, d.eps, d.weight_decay, d.step);
+      msci_adamw_coef k =
+          msci_adamw_coefs(d.lr, d.beta1, d.beta2, d.eps, d.weight_decay, d.step);
       for (int64_t i = 0; i < n; ++i) msci_adamw_elem(&p[i], &m[i], &v[i], g[i], &k);
     } else {
       for (int64_t i = 0; i < n; ++i)
@@ -678,7 +679,8 @@ static void test_grad_stats(void) {
   OK(GPU->grad_stats(GCTX, (const mbk_tensor *const *)g, NT, &bg, &sg2), GPU);
   CHECK(bc == -1 && bg == -1, "grad_stats: first bad %d (cpu) %d (cuda), expected -1", bc, bg);
   CHECK(fabs(sg - sc) <= 1e-12 * sc, "grad_stats: sum %.17g (cuda), %.17g (cpu)", sg, sc);
-  CHECK(memcmp(&sg, &sg2, sizeof sg) == 0, "grad_stats: not repeatable (%.17g, %.17g)", sg, sg2);
+  CHECK(memcmp(&sg, &sg2, sizeof sg) == 0, "grad_stats: not repeatable (%.17g, %.17g)", sg,
+        sg2);
   OK(GPU->grad_stats(GCTX, (const mbk_tensor *const *)g, 0, &bg, &sg), GPU);
   CHECK(bg == -1 && sg == 0.0, "grad_stats: no tensors: %d, %g", bg, sg);
   /* A NaN in tensor 2, an infinity at the end of tensor 5. */
@@ -690,11 +692,14 @@ static void test_grad_stats(void) {
     OK(GPU->tensor_upload(g[i], 1, dims, x[i]), GPU);
   }
   for (int with_sum = 0; with_sum <= 1; ++with_sum) {
-    OK(CPU->grad_stats(CCTX, (const mbk_tensor *const *)c, NT, &bc, with_sum ? &sc : NULL), CPU);
-    OK(GPU->grad_stats(GCTX, (const mbk_tensor *const *)g, NT, &bg, with_sum ? &sg : NULL), GPU);
+    OK(CPU->grad_stats(CCTX, (const mbk_tensor *const *)c, NT, &bc, with_sum ? &sc : NULL),
+       CPU);
+    OK(GPU->grad_stats(GCTX, (const mbk_tensor *const *)g, NT, &bg, with_sum ? &sg : NULL),
+       GPU);
     CHECK(bc == 2 && bg == 2, "grad_stats: first bad %d (cpu) %d (cuda), expected 2", bc, bg);
     OK(GPU->grad_stats(GCTX, (const mbk_tensor *const *)g + 3, NT - 3, &bg,
-                       with_sum ? &sg : NULL), GPU);
+                       with_sum ? &sg : NULL),
+       GPU);
     CHECK(bg == 2, "grad_stats: the infinity: first bad %d, expected 2", bg);
   }
   for (int i = 0; i < NT; ++i) CPU->tensor_free(c[i]), GPU->tensor_free(g[i]), free(x[i]);

@@ -15,7 +15,7 @@
 #include "contract/loss_core.h"
 #include "contract/optim_core.h"
 
-#define CLOSE(got, want, tol)                                                        \
+#define CLOSE(got, want, tol)                                                                  \
   ck_assert_msg(fabs((double)(got) - (double)(want)) <= (tol)*fmax(1.0, fabs((double)(want))), \
                 "%s = %.17g, expected %.17g", #got, (double)(got), (double)(want))
 
@@ -105,7 +105,8 @@ START_TEST(mulsupcon_row_against_definition) {
   inv_pos_of(y, K, C, inv);
   for (int64_t i = 0; i < K; ++i) {
     double s[K], g[K];
-    for (int64_t j = 0; j < K; ++j) s[j] = 3.0 * sin(1.7 * (double)(i * K + j)); /* ±3: τ-sized */
+    for (int64_t j = 0; j < K; ++j)
+      s[j] = 3.0 * sin(1.7 * (double)(i * K + j)); /* ±3: τ-sized */
     double want = naive_mulsupcon(s, y, K, C, i, 0.37, g);
     double got = msci_mulsupcon_row(s, y, K, C, i, inv, 0.37);
     CLOSE(got, want, 1e-13);

@@ -53,13 +53,13 @@
  * comparison was 7e-7 of its scale (MSC_OPS_TEST_VERBOSE=1 prints every margin).
  */
 #define TOL_EXACT 1e-6
-#define TOL_FWD 1e-5
-#define TOL_GRAD 1e-5
+#define TOL_FWD   1e-5
+#define TOL_GRAD  1e-5
 #define TOL_CHAIN 1e-5
 
 /* Finite differences: coordinates per tensor, relative tolerance (see fd_check). */
 #define FD_COORDS 6
-#define FD_RTOL 1e-2
+#define FD_RTOL   1e-2
 
 /* ================================ harness ======================================== */
 
@@ -142,9 +142,13 @@ static uint64_t rng_u64(rng *r) {
   return r->s * 0x2545F4914F6CDD1Dull;
 }
 
-static double rng_unit(rng *r) { return (double)(rng_u64(r) >> 11) * (1.0 / 9007199254740992.0); }
+static double rng_unit(rng *r) {
+  return (double)(rng_u64(r) >> 11) * (1.0 / 9007199254740992.0);
+}
 
-static size_t rng_index(rng *r, size_t n) { return (size_t)(rng_unit(r) * (double)n) % n; }
+static size_t rng_index(rng *r, size_t n) {
+  return (size_t)(rng_unit(r) * (double)n) % n;
+}
 
 static void fill_unif(rng *r, float *a, size_t n, double lo, double hi) {
   for (size_t i = 0; i < n; ++i) a[i] = (float)(lo + (hi - lo) * rng_unit(r));
@@ -213,8 +217,7 @@ static void t_get(const char *what, const mbk_tensor *t, int32_t ndim, const int
                 (long long)(ndim > 1 ? dims[1] : 0), (long long)(ndim > 2 ? dims[2] : 0),
                 (long long)(ndim > 3 ? dims[3] : 0));
   msc_status st = B->tensor_download(t, dst, numel(ndim, dims));
-  ck_assert_msg(st == MSC_OK, "%s: tensor_download: %d (%s)", what, (int)st,
-                msc_last_error());
+  ck_assert_msg(st == MSC_OK, "%s: tensor_download: %d (%s)", what, (int)st, msc_last_error());
 }
 
 /* ---- ops ---- */
@@ -268,8 +271,8 @@ static mbk_op_desc conv_desc(const ref_conv *p, int32_t bias) {
   return d;
 }
 
-static mbk_op_desc bn_desc(int32_t ndim, int64_t n, int64_t c, int64_t h, int64_t w,
-                           float eps, float momentum, int32_t relu) {
+static mbk_op_desc bn_desc(int32_t ndim, int64_t n, int64_t c, int64_t h, int64_t w, float eps,
+                           float momentum, int32_t relu) {
   mbk_op_desc d = desc_zero(MBK_OP_BATCHNORM, ndim, n, c, h, w);
   d.u.bn.eps = eps;
   d.u.bn.momentum = momentum;
@@ -295,8 +298,8 @@ static mbk_op_desc linear_desc(int64_t n, int64_t k, int64_t o, int32_t bias) {
   return d;
 }
 
-static mbk_op_desc concat_desc(int32_t ndim, int64_t n, int64_t h, int64_t w,
-                               int32_t count, const int64_t *cs) {
+static mbk_op_desc concat_desc(int32_t ndim, int64_t n, int64_t h, int64_t w, int32_t count,
+                               const int64_t *cs) {
   int64_t total = 0;
   for (int32_t i = 0; i < count; ++i) total += cs[i];
   mbk_op_desc d = desc_zero(MBK_OP_CONCAT, ndim, n, total, h, w);
@@ -325,20 +328,19 @@ static void expect_close(const char *what, const float *got, const float *want, 
     }
   }
   if (verbose())
-    fprintf(stderr, "  %-48s max|diff|/scale %.2e  (rtol %.0e)\n", what, werr / scale,
-            rtol);
+    fprintf(stderr, "  %-48s max|diff|/scale %.2e  (rtol %.0e)\n", what, werr / scale, rtol);
   ck_assert_msg(bad == 0,
                 "%s: %zu of %zu elements off; worst [%zu]: got %.9g, want %.9g, "
                 "|diff| %.3g > tol %.3g (rtol %.0e x scale %.4g)",
-                what, bad, n, worst, (double)got[worst], (double)want[worst], werr, tol,
-                rtol, scale);
+                what, bad, n, worst, (double)got[worst], (double)want[worst], werr, tol, rtol,
+                scale);
 }
 
 /* Bit-for-bit the same values (same op, same data, run again). */
 static void expect_same(const char *what, const float *got, const float *want, size_t n) {
   for (size_t i = 0; i < n; ++i)
-    ck_assert_msg(got[i] == want[i], "%s: element %zu changed between runs: %.9g vs %.9g",
-                  what, i, (double)got[i], (double)want[i]);
+    ck_assert_msg(got[i] == want[i], "%s: element %zu changed between runs: %.9g vs %.9g", what,
+                  i, (double)got[i], (double)want[i]);
 }
 
 /* ---- finite differences ---- */
@@ -363,7 +365,7 @@ typedef struct fd_case {
   mbk_tensor *y; /* forward output */
   int32_t y_ndim;
   const int64_t *y_dims;
-  const float *r; /* L = sum r * y */
+  const float *r;  /* L = sum r * y */
   mbk_tensor *var; /* the input that is perturbed ... */
   int32_t var_ndim;
   const int64_t *var_dims;
@@ -416,8 +418,7 @@ static void fd_check(const fd_case *c, rng *r, int ncoords) {
   }
   if (verbose())
     fprintf(stderr, "  %-48s finite differences: worst |diff|/tol %.3f\n", c->what, worst);
-  ck_assert_msg(done == ncoords, "%s: only %d usable coordinates (test design)", c->what,
-                done);
+  ck_assert_msg(done == ncoords, "%s: only %d usable coordinates (test design)", c->what, done);
 }
 
 /* ================================ basics ========================================= */
@@ -536,11 +537,12 @@ START_TEST(test_conv2d) {
   fill_unif(&r, w, nw, -1, 1);
   fill_unif(&r, b, nb, -1, 1);
   fill_unif(&r, dy, ny, -1, 1);
-  snprintf(what, sizeof what, "conv2d case %d [%lld,%lld,%lld,%lld] k%lldx%lld s%lldx%lld "
-           "p%lldx%lld oc %lld bias %d", _i, (long long)p->n, (long long)p->c,
-           (long long)p->h, (long long)p->w, (long long)p->kh, (long long)p->kw,
-           (long long)p->sh, (long long)p->sw, (long long)p->ph, (long long)p->pw,
-           (long long)p->oc, (int)cc->bias);
+  snprintf(what, sizeof what,
+           "conv2d case %d [%lld,%lld,%lld,%lld] k%lldx%lld s%lldx%lld "
+           "p%lldx%lld oc %lld bias %d",
+           _i, (long long)p->n, (long long)p->c, (long long)p->h, (long long)p->w,
+           (long long)p->kh, (long long)p->kw, (long long)p->sh, (long long)p->sw,
+           (long long)p->ph, (long long)p->pw, (long long)p->oc, (int)cc->bias);
 
   mbk_op_desc d = conv_desc(p, cc->bias);
   int64_t od[MBK_MAX_DIMS];
@@ -630,11 +632,11 @@ static const bn_case BN_CASES[] = {
 /* Where the fused ReLU's kink is, for choosing finite-difference coordinates. */
 typedef struct bn_kink {
   int64_t n, c, hw;
-  int which;           /* 0: x, 1: gamma, 2: beta */
+  int which; /* 0: x, 1: gamma, 2: beta */
   double h;
-  const double *z;     /* pre-ReLU output gamma * xhat + beta, per element */
-  const double *xhat;  /* normalised input, per element */
-  const double *gi;    /* |gamma| / sqrt(var + eps), per channel */
+  const double *z;    /* pre-ReLU output gamma * xhat + beta, per element */
+  const double *xhat; /* normalised input, per element */
+  const double *gi;   /* |gamma| / sqrt(var + eps), per channel */
 } bn_kink;
 
 /* Skips a coordinate if perturbing it by h may move some element's pre-ReLU value
@@ -683,8 +685,8 @@ START_TEST(test_batchnorm) {
   memcpy(rvr, rv, nc * sizeof *rv);
   snprintf(what, sizeof what,
            "batchnorm case %d (%d-D) [%lld,%lld,%lld,%lld] eps %g m %g relu %d", _i, (int)nd,
-           (long long)bc->n, (long long)C, (long long)bc->h, (long long)bc->w,
-           (double)bc->eps, (double)bc->momentum, (int)bc->relu);
+           (long long)bc->n, (long long)C, (long long)bc->h, (long long)bc->w, (double)bc->eps,
+           (double)bc->momentum, (int)bc->relu);
 
   mbk_op_desc d = bn_desc(nd, bc->n, C, bc->h, bc->w, bc->eps, bc->momentum, bc->relu);
   mbk_op *op = op_make(&d);
@@ -768,8 +770,9 @@ START_TEST(test_batchnorm) {
   /* With the ReLU a smaller step keeps fewer elements near the kink (skipped anyway). */
   const double h = bc->relu ? 1e-3 : 1e-2;
   bn_kink kink = {bc->n, C, hw, 0, h, z, xhat, gi};
-  fd_case c = {what, op, 1, in, 5, ty, nd, xd, dy, tx, nd, xd, x2, dx, h,
-               bc->relu ? bn_skip : NULL, &kink};
+  fd_case c = {what, op, 1,  in, 5,  ty, nd, xd,
+               dy,   tx, nd, xd, x2, dx, h,  bc->relu ? bn_skip : NULL,
+               &kink};
   fd_check(&c, &r, FD_COORDS);
   kink.which = 1;
   c.var = tg;
@@ -821,8 +824,8 @@ START_TEST(test_relu) {
   t_get(what, tdx, sc->ndim, sc->d, dx);
   ref_relu_bwd(n, x, dy, dxr);
   expect_close("relu dx", dx, dxr, n, TOL_EXACT);
-  fd_case c = {what, op, 1, in, 1, ty, sc->ndim, sc->d, dy, tx, sc->ndim, sc->d, x, dx,
-               1e-2, NULL, NULL};
+  fd_case c = {what, op,       1,     in, 1,  ty,   sc->ndim, sc->d, dy,
+               tx,   sc->ndim, sc->d, x,  dx, 1e-2, NULL,     NULL};
   fd_check(&c, &r, FD_COORDS);
 
   /* ... and exact zeros (+0 and -0), whose gradient is 0. */
@@ -865,8 +868,8 @@ START_TEST(test_maxpool) {
   const size_t nx = numel(4, xd), ny = numel(4, yd);
   float *x = fbuf(nx), *y = fbuf(ny), *yr = fbuf(ny), *dy = fbuf(ny), *dx = fbuf(nx);
   float *dxr = fbuf(nx);
-  snprintf(what, sizeof what, "maxpool case %d [%lld,%lld,%lld,%lld] %s", _i,
-           (long long)p->n, (long long)p->c, (long long)p->h, (long long)p->w,
+  snprintf(what, sizeof what, "maxpool case %d [%lld,%lld,%lld,%lld] %s", _i, (long long)p->n,
+           (long long)p->c, (long long)p->h, (long long)p->w,
            mc->all_negative ? "all negative" : "mixed signs");
   /* Distinct values 0.05 apart: no ties, and a step of 1e-2 never reorders them. With
    * all values negative, a zero from the padding would win every border window. */
@@ -898,8 +901,8 @@ END_TEST
 
 /* ============================== global average pool ============================== */
 
-static const shape_case GAP_CASES[] = {{4, {2, 16, 5, 7}}, {4, {3, 5, 4, 4}}, {4, {2, 32, 3, 3}},
-                                       {4, {2, 3, 1, 1}}};
+static const shape_case GAP_CASES[] = {
+    {4, {2, 16, 5, 7}}, {4, {3, 5, 4, 4}}, {4, {2, 32, 3, 3}}, {4, {2, 3, 1, 1}}};
 
 START_TEST(test_gavgpool) {
   const shape_case *sc = &GAP_CASES[_i];
@@ -1044,8 +1047,8 @@ START_TEST(test_add) {
   t_get(what, tdb2, sc->ndim, sc->d, y);
   expect_close("add db alone", y, dbr, n, TOL_EXACT);
 
-  fd_case c = {what, op, 1, in, 2, ty, sc->ndim, sc->d, dy, ta, sc->ndim, sc->d, a, da,
-               1e-2, NULL, NULL};
+  fd_case c = {what, op,       1,     in, 2,  ty,   sc->ndim, sc->d, dy,
+               ta,   sc->ndim, sc->d, a,  da, 1e-2, NULL,     NULL};
   fd_check(&c, &r, FD_COORDS);
   c.var = tb;
   c.host = b;
@@ -1120,12 +1123,11 @@ START_TEST(test_concat) {
   for (int32_t t = 2; t < cc->count; ++t) part[t] = t_new();
   bwd(op, bin, 1, part, cc->count);
   t_get(what, part[1], cc->ndim, xds[1], y);
-  expect_close("concat dx_2 with dx_1 skipped", y, dxrs[1], numel(cc->ndim, xds[1]),
-               TOL_EXACT);
+  expect_close("concat dx_2 with dx_1 skipped", y, dxrs[1], numel(cc->ndim, xds[1]), TOL_EXACT);
 
   for (int32_t t = 0; t < cc->count; ++t) {
-    fd_case c = {what, op, 1, tx, cc->count, ty, cc->ndim, yd, dy, tx[t], cc->ndim,
-                 xds[t], xs[t], dxs[t], 1e-2, NULL, NULL};
+    fd_case c = {what,  op,       1,      tx,    cc->count, ty,   cc->ndim, yd,  dy,
+                 tx[t], cc->ndim, xds[t], xs[t], dxs[t],    1e-2, NULL,     NULL};
     fd_check(&c, &r, 3);
   }
 }
@@ -1245,8 +1247,7 @@ END_TEST
 static void expect_status(const char *what, msc_status got, msc_status want) {
   ck_assert_msg(got == want, "%s: status %d, expected %d (%s)", what, (int)got, (int)want,
                 msc_last_error());
-  if (want != MSC_OK)
-    ck_assert_msg(msc_last_error()[0] != '\0', "%s: no error message", what);
+  if (want != MSC_OK) ck_assert_msg(msc_last_error()[0] != '\0', "%s: no error message", what);
 }
 
 START_TEST(test_wrong_arguments) {
@@ -1398,8 +1399,8 @@ START_TEST(test_wrong_arguments) {
   msc_clear_error();
   expect_status("conv backward, w NULL", msci_be_op_backward(conv, bin_null, 3, bout, 3),
                 MSC_E_INVALID_ARGUMENT);
-  ck_assert_msg(strstr(msc_last_error(), "cpu: conv2d backward: input 1 is NULL") != NULL,
-                "%s", msc_last_error());
+  ck_assert_msg(strstr(msc_last_error(), "cpu: conv2d backward: input 1 is NULL") != NULL, "%s",
+                msc_last_error());
   mbk_tensor *bn_bin[3] = {tbx, tgam, tbx}, *bn_bout[3] = {NULL, NULL, NULL};
   msc_clear_error();
   expect_status("batchnorm backward, dx NULL", msci_be_op_backward(bn, bn_bin, 3, bn_bout, 3),

@@ -28,14 +28,14 @@
 
 static int g_failures;
 
-#define CHECK(cond, ...)                                                               \
-  do {                                                                                 \
-    if (!(cond)) {                                                                     \
-      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                  \
-      fprintf(stderr, __VA_ARGS__);                                                    \
-      fprintf(stderr, "\n");                                                           \
-      ++g_failures;                                                                    \
-    }                                                                                  \
+#define CHECK(cond, ...)                                                                       \
+  do {                                                                                         \
+    if (!(cond)) {                                                                             \
+      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                          \
+      fprintf(stderr, __VA_ARGS__);                                                            \
+      fprintf(stderr, "\n");                                                                   \
+      ++g_failures;                                                                            \
+    }                                                                                          \
   } while (0)
 
 static char g_log[4096];
@@ -51,10 +51,10 @@ static void on_log(int32_t level, const char *message, void *user) {
 /* The reasons cuda_backend.cu's probe gives (or the loader's, if the module's own
  * libraries are missing on this machine). */
 static int known_reason(const char *msg) {
-  static const char *const known[] = {"no CUDA device", "no NVIDIA driver",
-                                      "the NVIDIA driver supports CUDA", "busy or unavailable",
-                                      "cannot run this build", "cuDNN", "CUDA runtime:",
-                                      "dlopen failed"};
+  static const char *const known[] = {
+      "no CUDA device",      "no NVIDIA driver",      "the NVIDIA driver supports CUDA",
+      "busy or unavailable", "cannot run this build", "cuDNN",
+      "CUDA runtime:",       "dlopen failed"};
   for (size_t i = 0; i < sizeof known / sizeof known[0]; ++i)
     if (strstr(msg, known[i])) return 1;
   return 0;
@@ -197,7 +197,8 @@ int main(int argc, char **argv) {
   if (!dir || !dir[0]) return 1;
   const int expect = getenv("MSC_TEST_EXPECT_CUDA") && atoi(getenv("MSC_TEST_EXPECT_CUDA"));
 
-  CHECK(msc_backend_count() >= 2 && strcmp(msc_backend_name(1), "cuda") == 0, "cuda not listed");
+  CHECK(msc_backend_count() >= 2 && strcmp(msc_backend_name(1), "cuda") == 0,
+        "cuda not listed");
   msc_status st = msc_backend_available("cuda");
   char reason[1024];
   snprintf(reason, sizeof reason, "%s", st == MSC_OK ? "" : msc_last_error());
@@ -223,7 +224,8 @@ int main(int argc, char **argv) {
           "the unusable module was not reported through the log callback");
     const char *untouched = "untouched";
     chosen = untouched;
-    CHECK(msc_backend_select("cuda", &chosen) == MSC_E_BACKEND_UNAVAILABLE && chosen == untouched,
+    CHECK(msc_backend_select("cuda", &chosen) == MSC_E_BACKEND_UNAVAILABLE &&
+              chosen == untouched,
           "an explicit cuda request must fail, not fall back");
     CHECK(strstr(msc_last_error(), "probe") || strstr(msc_last_error(), "dlopen"),
           "the failure of 'cuda' should carry the reason: '%s'", msc_last_error());

@@ -27,7 +27,8 @@
 
 #define V2 MSC_TEST_DATA "/bigearthnet-v2"
 #define P1 "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_87_48"
-#define B01 V2 "/BigEarthNet-S2/S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP/" P1 "/" P1 "_B01.tif"
+#define B01                                                                                    \
+  V2 "/BigEarthNet-S2/S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP/" P1 "/" P1 "_B01.tif"
 
 static uint32_t bits_of(float f) {
   uint32_t u;
@@ -46,7 +47,9 @@ static int have_file(const char *p) {
 }
 
 /* The data is part of the repository (tests/data): its absence is a failure. */
-static void skipped(const char *what) { ck_abort_msg("missing test data for %s", what); }
+static void skipped(const char *what) {
+  ck_abort_msg("missing test data for %s", what);
+}
 
 static msc_options *opts_with(const char *k1, const char *v1, const char *k2, const char *v2) {
   msc_options *o = NULL;
@@ -128,7 +131,10 @@ START_TEST(test_labels_match_metadata) {
     for (char *p = line; n < 8; ++n) {
       cols[n] = p;
       char *t = strchr(p, '\t');
-      if (!t) { n++; break; }
+      if (!t) {
+        n++;
+        break;
+      }
       *t = '\0';
       p = t + 1;
     }
@@ -179,7 +185,7 @@ START_TEST(test_fill_batch_golden) {
   ck_assert_int_eq(s2->h, 120);
   ck_assert_int_eq(s2->w, 120);
   ck_assert_uint_eq(bits_of(s1->data[0]), 0xc12d9d2fu); /* VV (0,0) of P1 */
-  ck_assert_float_eq(s2->data[0], 610.f);                /* B01 (0,0): 20 -> 120, clamped */
+  ck_assert_float_eq(s2->data[0], 610.f);               /* B01 (0,0): 20 -> 120, clamped */
   /* The whole B01 band against the resampler on the raw raster. */
   msci_raster r;
   ck_assert_int_eq(msci_raster_read(B01, &r), MSC_OK);
@@ -435,7 +441,8 @@ START_TEST(test_zst_metadata) {
   snprintf(cmd, sizeof cmd,
            "zstdcat '%s' | awk -F'\\t' 'NR==1{for(i=1;i<=NF;i++)c[$i]=i;next} "
            "$c[\"split\"]==\"train\" && $c[\"contains_seasonal_snow\"]!=\"true\" && "
-           "$c[\"contains_cloud_or_shadow\"]!=\"true\"{n++} END{print n+0}'", zst);
+           "$c[\"contains_cloud_or_shadow\"]!=\"true\"{n++} END{print n+0}'",
+           zst);
   FILE *p = popen(cmd, "r");
   ck_assert_ptr_nonnull(p);
   long long train = -1;
@@ -493,8 +500,10 @@ START_TEST(test_corrupt_copy) {
   char cmd[1024], path[1024];
   snprintf(cmd, sizeof cmd, "cp -r '%s/.' '%s/'", V2, dir);
   ck_assert_int_eq(system(cmd), 0);
-  snprintf(path, sizeof path, "%s/BigEarthNet-S2/S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP/"
-           P1 "/" P1 "_B05.tif", dir);
+  snprintf(path, sizeof path,
+           "%s/BigEarthNet-S2/S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP/" P1 "/" P1
+           "_B05.tif",
+           dir);
   ck_assert_int_eq(truncate(path, 300), 0);
   msc_dataset *ds = open_ok(dir, NULL);
   int64_t i = find_id(ds, P1);
@@ -503,7 +512,8 @@ START_TEST(test_corrupt_copy) {
   ck_assert_int_eq(msc_batch_create(&batch), MSC_OK);
   msc_status st = msc_dataset_fill_batch(ds, &i, 1, batch);
   ck_assert_msg(st == MSC_E_BAD_FORMAT || st == MSC_E_IO, "%d", st);
-  ck_assert_msg(strstr(msc_last_error(), P1 "_B05.tif") && strstr(msc_last_error(), "sample " P1),
+  ck_assert_msg(strstr(msc_last_error(), P1 "_B05.tif") &&
+                    strstr(msc_last_error(), "sample " P1),
                 "%s", msc_last_error());
   int64_t other = 1 - i;
   ck_assert_int_eq(msc_dataset_fill_batch(ds, &other, 1, batch), MSC_OK);
@@ -517,14 +527,17 @@ START_TEST(test_corrupt_copy) {
   snprintf(path, sizeof path, "%s/metadata.tsv", dir);
   FILE *f = fopen(path, "w");
   ck_assert_ptr_nonnull(f);
-  fprintf(f, "labels\tsplit\tpatch_id\ts1_name\n"
-             "Arable land;Lava fields\ttest\tS2A_MSIL2A_20171221T112501_N9999_R037_T29SND_56_35\t"
-             "S1A_IW_GRDH_1SDV_20171221T064238_29SND_56_35\n");
+  fprintf(f,
+          "labels\tsplit\tpatch_id\ts1_name\n"
+          "Arable land;Lava fields\ttest\tS2A_MSIL2A_20171221T112501_N9999_R037_T29SND_56_35\t"
+          "S1A_IW_GRDH_1SDV_20171221T064238_29SND_56_35\n");
   fclose(f);
   msc_options *o = opts_with("data.split", "test", NULL, NULL);
   ck_assert_int_eq(msc_dataset_open(dir, "bigearthnet-v2", o, &ds), MSC_E_BAD_FORMAT);
-  ck_assert_msg(strstr(msc_last_error(), "S2A_MSIL2A_20171221T112501_N9999_R037_T29SND_56_35") &&
-                strstr(msc_last_error(), "Lava fields"), "%s", msc_last_error());
+  ck_assert_msg(
+      strstr(msc_last_error(), "S2A_MSIL2A_20171221T112501_N9999_R037_T29SND_56_35") &&
+          strstr(msc_last_error(), "Lava fields"),
+      "%s", msc_last_error());
   /* Columns in another order, CRLF line ends, no snow/cloud columns: fine. */
   f = fopen(path, "w");
   fprintf(f, "labels\tsplit\tpatch_id\ts1_name\r\n"

@@ -33,8 +33,8 @@
 #error "MSC_SHARED_DATA must name tests/data"
 #endif
 
-#define V1 MSC_SHARED_DATA "/bigearthnet-v1"
-#define V2 MSC_TEST_DATA "/bigearthnet-v2"
+#define V1      MSC_SHARED_DATA "/bigearthnet-v1"
+#define V2      MSC_TEST_DATA "/bigearthnet-v2"
 #define EUROSAT MSC_SHARED_DATA "/eurosat-ms"
 
 /* ---- helpers ------------------------------------------------------------------------- */
@@ -42,8 +42,9 @@
 static msc_options *opts_kv(const char *const *kv) {
   msc_options *o = NULL;
   ck_assert_int_eq(msc_options_create(&o), MSC_OK);
-  for (; kv && kv[0]; kv += 2) ck_assert_msg(msc_options_set_string(o, kv[0], kv[1]) == MSC_OK,
-                                             "%s: %s", kv[0], msc_last_error());
+  for (; kv && kv[0]; kv += 2)
+    ck_assert_msg(msc_options_set_string(o, kv[0], kv[1]) == MSC_OK, "%s: %s", kv[0],
+                  msc_last_error());
   return o;
 }
 
@@ -94,7 +95,8 @@ static void write_text(const char *path, const char *text) {
 }
 
 /* Writes a chunky, uncompressed TIFF: bits 16 uint or 32 float. */
-static void write_tiff(const char *path, int w, int h, int spp, int is_float, const void *data) {
+static void write_tiff(const char *path, int w, int h, int spp, int is_float,
+                       const void *data) {
   TIFF *t = TIFFOpen(path, "w");
   ck_assert_ptr_nonnull(t);
   TIFFSetField(t, TIFFTAG_IMAGEWIDTH, w);
@@ -107,7 +109,8 @@ static void write_tiff(const char *path, int w, int h, int spp, int is_float, co
   TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, 16);
   const size_t row = (size_t)w * (size_t)spp * 2 * (is_float ? 2 : 1);
   for (int y = 0; y < h; ++y)
-    ck_assert_int_eq(TIFFWriteScanline(t, (uint8_t *)data + (size_t)y * row, (uint32_t)y, 0), 1);
+    ck_assert_int_eq(TIFFWriteScanline(t, (uint8_t *)data + (size_t)y * row, (uint32_t)y, 0),
+                     1);
   TIFFClose(t);
 }
 
@@ -125,9 +128,12 @@ START_TEST(test_v1_same_as_v2) {
   ck_assert_int_eq(msc_dataset_class_count(d1), 19);
   ck_assert_int_eq(msc_dataset_modality_count(d1), 2);
   static const char *const pairs[3][2] = {
-      {"S2A_MSIL2A_20170613T101031_87_48", "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_87_48"},
-      {"S2A_MSIL2A_20170617T113321_36_85", "S2A_MSIL2A_20170617T113321_N9999_R080_T29UPU_36_85"},
-      {"S2A_MSIL2A_20171221T112501_56_35", "S2A_MSIL2A_20171221T112501_N9999_R037_T29SND_56_35"}};
+      {"S2A_MSIL2A_20170613T101031_87_48",
+       "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_87_48"},
+      {"S2A_MSIL2A_20170617T113321_36_85",
+       "S2A_MSIL2A_20170617T113321_N9999_R080_T29UPU_36_85"},
+      {"S2A_MSIL2A_20171221T112501_56_35",
+       "S2A_MSIL2A_20171221T112501_N9999_R037_T29SND_56_35"}};
   msc_batch *b1 = NULL, *b2 = NULL;
   ck_assert_int_eq(msc_batch_create(&b1), MSC_OK);
   ck_assert_int_eq(msc_batch_create(&b2), MSC_OK);
@@ -245,8 +251,8 @@ START_TEST(test_eurosat) {
   /* Canonical order B01..B08, B8A, B09..B12. File values at (0,0): 1120 806 811 429 944
    * 2760 3573 4354 837 9 1563 768 3812 (B8A last); at (10,20): ... 4952 1399 9 1776 688
    * 5522. */
-  static const float at00[13] = {1120, 806, 811, 429, 944, 2760, 3573, 4354, 3812, 837, 9,
-                                 1563, 768};
+  static const float at00[13] = {1120, 806,  811, 429, 944,  2760, 3573,
+                                 4354, 3812, 837, 9,   1563, 768};
   for (int c = 0; c < 13; ++c) ck_assert_float_eq(x[(size_t)c * 4096], at00[c]);
   ck_assert_float_eq(x[8 * 4096 + 10 * 64 + 20], 5522.0f); /* B8A */
   ck_assert_float_eq(x[9 * 4096 + 10 * 64 + 20], 1399.0f); /* B09 */
@@ -355,8 +361,10 @@ START_TEST(test_sen12ms_faithful) {
   fputs("id", f);
   for (int g = 1; g <= 17; ++g) fprintf(f, "\tigbp_%d", g);
   for (int p = 3; p <= 4; ++p) {
-    snprintf(row, sizeof row, "\nROIs1158_spring_7_p%d\t0.4\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0"
-             "\t0.1\t0\t0\t0\t0.5", p);
+    snprintf(row, sizeof row,
+             "\nROIs1158_spring_7_p%d\t0.4\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0"
+             "\t0.1\t0\t0\t0\t0.5",
+             p);
     fputs(row, f);
   }
   fputs("\n", f);
@@ -386,8 +394,10 @@ END_TEST
 START_TEST(test_sen12ms_labels_rule) {
   double f[17] = {0};
   uint8_t y[10];
-  f[5] = 0.05; f[6] = 0.05; /* IGBP 6 and 7 (Shrubland): 0.1 together → present */
-  f[11] = 0.09; f[13] = 0.02; /* Croplands 12 + 14: 0.11 → present */
+  f[5] = 0.05;
+  f[6] = 0.05; /* IGBP 6 and 7 (Shrubland): 0.1 together → present */
+  f[11] = 0.09;
+  f[13] = 0.02;  /* Croplands 12 + 14: 0.11 → present */
   f[16] = 0.099; /* Water below 0.1 */
   msci_sen12ms_labels(f, y);
   for (int c = 0; c < 10; ++c) ck_assert_int_eq(y[c], c == 1 || c == 5);
@@ -425,13 +435,13 @@ START_TEST(test_manifest) {
                          "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_87_48";
   /* Column "optical": a 13-band EuroSAT file; column "rgb": three single-band files
    * (20 m B05 is 60 px: resampled to the largest, 120). */
-  snprintf(text, sizeof text,
-           "id\toptical\trgb\tlabels\tsplit\n"
-           "a\t%s/Pasture/Pasture_300.tif\t%s_B04.tif,%s_B03.tif,%s_B05.tif\tgrass;field\ttrain\n"
-           "b\t%s/SeaLake/SeaLake_3000.tif\t%s_B04.tif,%s_B03.tif,%s_B05.tif\twater\ttest\n"
-           "c\t%s/AnnualCrop/AnnualCrop_1.tif\t%s_B04.tif,%s_B03.tif,%s_B05.tif\t\tval\n",
-           EUROSAT, s2dir, s2dir, s2dir, EUROSAT, s2dir, s2dir, s2dir, EUROSAT, s2dir, s2dir,
-           s2dir);
+  snprintf(
+      text, sizeof text,
+      "id\toptical\trgb\tlabels\tsplit\n"
+      "a\t%s/Pasture/Pasture_300.tif\t%s_B04.tif,%s_B03.tif,%s_B05.tif\tgrass;field\ttrain\n"
+      "b\t%s/SeaLake/SeaLake_3000.tif\t%s_B04.tif,%s_B03.tif,%s_B05.tif\twater\ttest\n"
+      "c\t%s/AnnualCrop/AnnualCrop_1.tif\t%s_B04.tif,%s_B03.tif,%s_B05.tif\t\tval\n",
+      EUROSAT, s2dir, s2dir, s2dir, EUROSAT, s2dir, s2dir, s2dir, EUROSAT, s2dir, s2dir, s2dir);
   snprintf(path, sizeof path, "%s/manifest.tsv", root);
   write_text(path, text);
   static const char *const all[] = {"data.split", "all", NULL};

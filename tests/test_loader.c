@@ -26,7 +26,6 @@
 #include "mosaic/mosaic.h"
 #include "data/raster.h"
 
-
 #define S2P "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
 #define S1P "S1A_IW_GRDH_1SDV_20170613T165043"
 
@@ -70,7 +69,9 @@ static void setup(void) {
   ck_assert_int_eq(mkdir(g_tmp, 0777), 0);
 }
 
-static void teardown(void) { rm_rf(g_tmp); }
+static void teardown(void) {
+  rm_rf(g_tmp);
+}
 
 static char *read_all(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
@@ -99,15 +100,14 @@ static int same_bytes(const char *a, const char *b) {
 
 static void s2_path(char *out, size_t cap, const char *root, int row, int col,
                     const char *band) {
-  snprintf(out, cap, "%s/BigEarthNet-S2/" S2P "/" S2P "_%d_%d/" S2P "_%d_%d_%s.tif", root,
-           row, col, row, col, band);
+  snprintf(out, cap, "%s/BigEarthNet-S2/" S2P "/" S2P "_%d_%d/" S2P "_%d_%d_%s.tif", root, row,
+           col, row, col, band);
 }
 
 static void s1_path(char *out, size_t cap, const char *root, int row, int col,
                     const char *pol) {
-  snprintf(out, cap,
-           "%s/BigEarthNet-S1/" S1P "/" S1P "_33UUP_%d_%d/" S1P "_33UUP_%d_%d_%s.tif", root,
-           row, col, row, col, pol);
+  snprintf(out, cap, "%s/BigEarthNet-S1/" S1P "/" S1P "_33UUP_%d_%d/" S1P "_33UUP_%d_%d_%s.tif",
+           root, row, col, row, col, pol);
 }
 
 /* Checks a TIFF's size and sample format with libtiff, and its values with the
@@ -175,13 +175,24 @@ static int count_tmp(const char *path) {
 }
 
 static const char *const k_classes[19] = {
-    "Urban fabric", "Industrial or commercial units", "Arable land", "Permanent crops",
-    "Pastures", "Complex cultivation patterns",
+    "Urban fabric",
+    "Industrial or commercial units",
+    "Arable land",
+    "Permanent crops",
+    "Pastures",
+    "Complex cultivation patterns",
     "Land principally occupied by agriculture, with significant areas of natural vegetation",
-    "Agro-forestry areas", "Broad-leaved forest", "Coniferous forest", "Mixed forest",
+    "Agro-forestry areas",
+    "Broad-leaved forest",
+    "Coniferous forest",
+    "Mixed forest",
     "Natural grassland and sparsely vegetated areas",
-    "Moors, heathland and sclerophyllous vegetation", "Transitional woodland, shrub",
-    "Beaches, dunes, sands", "Inland wetlands", "Coastal wetlands", "Inland waters",
+    "Moors, heathland and sclerophyllous vegetation",
+    "Transitional woodland, shrub",
+    "Beaches, dunes, sands",
+    "Inland wetlands",
+    "Coastal wetlands",
+    "Inland waters",
     "Marine waters"};
 
 static int class_index(const char *name) {
@@ -310,8 +321,7 @@ START_TEST(synth_refuses_foreign_dir) {
   ck_assert_int_ne(access(path, F_OK), 0); /* nothing written */
 
   ck_assert_int_eq(msc_synth_write(tmpdir("x"), "sen12ms", 2, 1, NULL), MSC_E_UNSUPPORTED);
-  ck_assert_int_eq(msc_synth_write(NULL, "bigearthnet-v2", 2, 1, NULL),
-                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_synth_write(NULL, "bigearthnet-v2", 2, 1, NULL), MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(msc_synth_write(tmpdir("x"), "bigearthnet-v2", 0, 1, NULL),
                    MSC_E_INVALID_ARGUMENT);
   /* A file where the directory should be. */
@@ -333,7 +343,8 @@ START_TEST(synth_labels_in_pixels) {
   ck_assert_ptr_nonnull(tsv);
   int row = -1, checked = 0;
   char *save = NULL;
-  for (char *line = strtok_r(tsv, "\n", &save); line; line = strtok_r(NULL, "\n", &save), ++row) {
+  for (char *line = strtok_r(tsv, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save), ++row) {
     if (row < 0) continue;
     const char *labels = strrchr(line, '\t') + 1;
     if (strchr(labels, ';')) continue;
@@ -396,9 +407,9 @@ END_TEST
 /* ---- the loader over a fake dataset --------------------------------------------------- */
 
 typedef struct fake {
-  int64_t fail_index;  /* a sample whose "file" is unreadable, or -1 */
-  int32_t delay_us;    /* per batch, to let batches pile up in flight */
-  int32_t calls;       /* fills started (atomic enough under the mutex below) */
+  int64_t fail_index; /* a sample whose "file" is unreadable, or -1 */
+  int32_t delay_us;   /* per batch, to let batches pile up in flight */
+  int32_t calls;      /* fills started (atomic enough under the mutex below) */
   pthread_mutex_t mu;
 } fake;
 

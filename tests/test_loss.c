@@ -32,18 +32,20 @@
 static const double E = 2.718281828459045235360287;
 
 /* |got − want| <= rel·|want| (+ a tiny absolute floor for values near 0). */
-#define ck_assert_close(got, want, rel)                                                 \
-  do {                                                                                  \
-    double g_ = (double)(got), w_ = (double)(want);                                     \
-    ck_assert_msg(fabs(g_ - w_) <= (rel) * fabs(w_) + 1e-12,                            \
-                  "%s = %.17g, expected %.17g (rel %.3g)", #got, g_, w_,                \
-                  fabs(g_ - w_) / (fabs(w_) > 0 ? fabs(w_) : 1.0));                     \
+#define ck_assert_close(got, want, rel)                                                        \
+  do {                                                                                         \
+    double g_ = (double)(got), w_ = (double)(want);                                            \
+    ck_assert_msg(fabs(g_ - w_) <= (rel)*fabs(w_) + 1e-12,                                     \
+                  "%s = %.17g, expected %.17g (rel %.3g)", #got, g_, w_,                       \
+                  fabs(g_ - w_) / (fabs(w_) > 0 ? fabs(w_) : 1.0));                            \
   } while (0)
 
 /* ---- a small PRNG (xorshift64*) -------------------------------------------------------- */
 
 static uint64_t rng_s;
-static void rng_seed(uint64_t s) { rng_s = s * 0x9E3779B97F4A7C15ull + 0x1234567ull; }
+static void rng_seed(uint64_t s) {
+  rng_s = s * 0x9E3779B97F4A7C15ull + 0x1234567ull;
+}
 static double rng_u(void) { /* [0, 1) */
   rng_s ^= rng_s >> 12, rng_s ^= rng_s << 25, rng_s ^= rng_s >> 27;
   return (double)((rng_s * 0x2545F4914F6CDD1Dull) >> 11) * (1.0 / 9007199254740992.0);
@@ -104,7 +106,8 @@ static double ref_ntxent(const double *za, const double *zb, int64_t n, int64_t 
 /* ½ [CE(S) + CE(Sᵀ)], S_ij = s(p_i, q_j), CE(S) = (1/N) Σ_i [−S_ii + log Σ_j exp S_ij]. */
 static double ref_infonce(const double *zp, const double *zq, int64_t n, int64_t d,
                           double tau) {
-  double *p = malloc((size_t)(n * d) * sizeof(double)), *q = malloc((size_t)(n * d) * sizeof(double));
+  double *p = malloc((size_t)(n * d) * sizeof(double)),
+         *q = malloc((size_t)(n * d) * sizeof(double));
   ref_normalise(zp, n, d, p);
   ref_normalise(zq, n, d, q);
   double ce_s = 0, ce_st = 0;
@@ -330,8 +333,10 @@ START_TEST(ntxent_hand_identical_views) {
   const double want_a[4] = {0, 1 / (3 * z), 1 / (3 * z), 0};
   const double want_b[4] = {0, 2 / z, 2 / z, 0};
   for (int i = 0; i < 4; ++i) {
-    ck_assert_msg(fabs(ga[i] - want_a[i]) <= 1e-6, "grad_a[%d] = %g, want %g", i, ga[i], want_a[i]);
-    ck_assert_msg(fabs(gb[i] - want_b[i]) <= 1e-6, "grad_b[%d] = %g, want %g", i, gb[i], want_b[i]);
+    ck_assert_msg(fabs(ga[i] - want_a[i]) <= 1e-6, "grad_a[%d] = %g, want %g", i, ga[i],
+                  want_a[i]);
+    ck_assert_msg(fabs(gb[i] - want_b[i]) <= 1e-6, "grad_b[%d] = %g, want %g", i, gb[i],
+                  want_b[i]);
   }
   /* τ = ½ doubles every similarity: l = −2 + log(1 + e² + 1) = log(1 + 2e⁻²). */
   ck_assert_int_eq(msci_loss_ntxent(za, zb, 2, 2, 0.5f, &l, NULL, NULL), MSC_OK);
@@ -369,8 +374,10 @@ START_TEST(infonce_hand) {
   const double g = 1 / (2 * (1 + E));
   const double want_p[4] = {0, g, g, 0}, want_q[4] = {0, g / 2, g / 2, 0};
   for (int i = 0; i < 4; ++i) {
-    ck_assert_msg(fabs(gp[i] - want_p[i]) <= 1e-6, "grad_p[%d] = %g, want %g", i, gp[i], want_p[i]);
-    ck_assert_msg(fabs(gq[i] - want_q[i]) <= 1e-6, "grad_q[%d] = %g, want %g", i, gq[i], want_q[i]);
+    ck_assert_msg(fabs(gp[i] - want_p[i]) <= 1e-6, "grad_p[%d] = %g, want %g", i, gp[i],
+                  want_p[i]);
+    ck_assert_msg(fabs(gq[i] - want_q[i]) <= 1e-6, "grad_q[%d] = %g, want %g", i, gq[i],
+                  want_q[i]);
   }
   ck_assert_int_eq(msci_loss_infonce(zp, zq, 2, 2, 0.5f, &l, NULL, NULL), MSC_OK);
   ck_assert_close(l, log(1 + 1 / (E * E)), 1e-12);
@@ -388,8 +395,9 @@ START_TEST(bce_hand_large_logits) {
   const float x[8] = {0, 80, -80, 2, -80, 80, 3, -0.5f};
   const uint8_t y[8] = {1, 0, 0, 1, 1, 1, 0, 0};
   const double tiny = log1p(exp(-80.0));
-  const double elem[8] = {log(2.0), 80 + tiny, tiny, log1p(exp(-2.0)),
-                          80 + tiny, tiny, 3 + log1p(exp(-3.0)), log1p(exp(-0.5))};
+  const double elem[8] = {
+      log(2.0),        80 + tiny, tiny, log1p(exp(-2.0)), 80 + tiny, tiny, 3 + log1p(exp(-3.0)),
+      log1p(exp(-0.5))};
   double want = 0;
   for (int i = 0; i < 8; ++i) want += elem[i];
   want /= 8;
@@ -398,7 +406,8 @@ START_TEST(bce_hand_large_logits) {
   ck_assert_int_eq(msci_loss_bce(x, y, 2, 4, NULL, &l, g), MSC_OK);
   ck_assert_close(l, want, 1e-14);
   for (int i = 0; i < 8; ++i) {
-    double sig = x[i] >= 0 ? 1 / (1 + exp(-(double)x[i])) : exp((double)x[i]) / (1 + exp((double)x[i]));
+    double sig =
+        x[i] >= 0 ? 1 / (1 + exp(-(double)x[i])) : exp((double)x[i]) / (1 + exp((double)x[i]));
     double gw = (sig - y[i]) / 8;
     ck_assert_msg(fabs(g[i] - gw) <= 1e-7 * fabs(gw) + 1e-40, "grad[%d] = %g, want %g", i,
                   (double)g[i], gw);
@@ -561,7 +570,8 @@ START_TEST(ntxent_matches_reference) {
     for (size_t t = 0; t < 4; ++t) {
       int64_t n = sizes[s][0], d = sizes[s][1];
       rng_seed(100 * s + t);
-      float *za = malloc((size_t)(n * d) * sizeof(float)), *zb = malloc((size_t)(n * d) * sizeof(float));
+      float *za = malloc((size_t)(n * d) * sizeof(float)),
+            *zb = malloc((size_t)(n * d) * sizeof(float));
       fill(za, n * d, -2, 2), fill(zb, n * d, -2, 2);
       double *a = to_double(za, n * d), *b = to_double(zb, n * d);
       double l;
@@ -582,7 +592,8 @@ START_TEST(infonce_matches_reference) {
     for (size_t t = 0; t < 4; ++t) {
       int64_t n = sizes[s][0], d = sizes[s][1];
       rng_seed(200 * s + t);
-      float *zp = malloc((size_t)(n * d) * sizeof(float)), *zq = malloc((size_t)(n * d) * sizeof(float));
+      float *zp = malloc((size_t)(n * d) * sizeof(float)),
+            *zq = malloc((size_t)(n * d) * sizeof(float));
       fill(zp, n * d, -2, 2), fill(zq, n * d, -2, 2);
       double *p = to_double(zp, n * d), *q = to_double(zq, n * d);
       double l;
@@ -783,7 +794,8 @@ START_TEST(stable_extreme_magnitudes) {
   rng_seed(900);
   fill(z, 2 * N * D, -1, 1);
   for (int i = 0; i < 2 * N; ++i)
-    for (int t = 0; t < D; ++t) zs[i * D + t] = z[i * D + t] * (i % 3 == 0 ? 1e30f : i % 3 == 1 ? 1e-10f : 1.0f);
+    for (int t = 0; t < D; ++t)
+      zs[i * D + t] = z[i * D + t] * (i % 3 == 0 ? 1e30f : i % 3 == 1 ? 1e-10f : 1.0f);
   double l0, l1;
   for (int term = 0; term < 3; ++term) {
     msc_status s0, s1;
@@ -865,9 +877,14 @@ START_TEST(bit_identical_for_any_thread_count) {
   for (int run = 0; run < 2; ++run) {
     omp_set_num_threads(run ? 4 : 1);
     for (int t = 0; t < 4; ++t) g[run][t] = malloc(2 * N * D * sizeof(float));
-    ck_assert_int_eq(msci_loss_ntxent(z, z + N * D, N, D, 0.1f, &l[run][0], g[run][0], g[run][0] + N * D), MSC_OK);
-    ck_assert_int_eq(msci_loss_infonce(z, z + N * D, N, D, 0.1f, &l[run][1], g[run][1], g[run][1] + N * D), MSC_OK);
-    ck_assert_int_eq(msci_loss_mulsupcon(z, y, 2 * N, D, C, 0.1f, 1, &l[run][2], g[run][2]), MSC_OK);
+    ck_assert_int_eq(
+        msci_loss_ntxent(z, z + N * D, N, D, 0.1f, &l[run][0], g[run][0], g[run][0] + N * D),
+        MSC_OK);
+    ck_assert_int_eq(
+        msci_loss_infonce(z, z + N * D, N, D, 0.1f, &l[run][1], g[run][1], g[run][1] + N * D),
+        MSC_OK);
+    ck_assert_int_eq(msci_loss_mulsupcon(z, y, 2 * N, D, C, 0.1f, 1, &l[run][2], g[run][2]),
+                     MSC_OK);
     ck_assert_int_eq(msci_loss_bce(x, y, 2 * N, C, NULL, &l[run][3], g[run][3]), MSC_OK);
   }
   omp_set_num_threads(saved);
@@ -887,13 +904,13 @@ END_TEST
 /* ===================================================================================== */
 
 /* st must be `want`, the message must contain `needle`, and loss/grads stay untouched. */
-#define EXPECT_FAIL(call, want, needle)                                                  \
-  do {                                                                                   \
-    msc_clear_error();                                                                   \
-    msc_status st_ = (call);                                                             \
+#define EXPECT_FAIL(call, want, needle)                                                        \
+  do {                                                                                         \
+    msc_clear_error();                                                                         \
+    msc_status st_ = (call);                                                                   \
     ck_assert_msg(st_ == (want), "%s returned %d, expected %d", #call, (int)st_, (int)(want)); \
     ck_assert_msg(strstr(msc_last_error(), needle) != NULL, "%s: message \"%s\" lacks \"%s\"", \
-                  #call, msc_last_error(), needle);                                      \
+                  #call, msc_last_error(), needle);                                            \
   } while (0)
 
 START_TEST(errors_contrastive) {
@@ -904,51 +921,68 @@ START_TEST(errors_contrastive) {
   EXPECT_FAIL(msci_loss_ntxent(a, NULL, 2, 3, 0.1f, &l, ga, gb), MSC_E_INVALID_ARGUMENT, "zb");
   EXPECT_FAIL(msci_loss_ntxent(a, b, 2, 3, 0.1f, NULL, ga, gb), MSC_E_INVALID_ARGUMENT, "loss");
   EXPECT_FAIL(msci_loss_ntxent(a, b, 0, 3, 0.1f, &l, ga, gb), MSC_E_INVALID_ARGUMENT, "n = 0");
-  EXPECT_FAIL(msci_loss_ntxent(a, b, -2, 3, 0.1f, &l, ga, gb), MSC_E_INVALID_ARGUMENT, "n = -2");
+  EXPECT_FAIL(msci_loss_ntxent(a, b, -2, 3, 0.1f, &l, ga, gb), MSC_E_INVALID_ARGUMENT,
+              "n = -2");
   EXPECT_FAIL(msci_loss_ntxent(a, b, 2, 0, 0.1f, &l, ga, gb), MSC_E_INVALID_ARGUMENT, "d = 0");
   EXPECT_FAIL(msci_loss_ntxent(a, b, INT64_C(1) << 40, INT64_C(1) << 40, 0.1f, &l, ga, gb),
               MSC_E_INVALID_ARGUMENT, "too large");
   EXPECT_FAIL(msci_loss_ntxent(a, b, 2, 3, 0.0f, &l, ga, gb), MSC_E_INVALID_ARGUMENT, "tau");
   EXPECT_FAIL(msci_loss_ntxent(a, b, 2, 3, -0.1f, &l, ga, gb), MSC_E_INVALID_ARGUMENT, "tau");
   EXPECT_FAIL(msci_loss_ntxent(a, b, 2, 3, NAN, &l, ga, gb), MSC_E_INVALID_ARGUMENT, "tau");
-  EXPECT_FAIL(msci_loss_ntxent(a, b, 2, 3, INFINITY, &l, ga, gb), MSC_E_INVALID_ARGUMENT, "tau");
+  EXPECT_FAIL(msci_loss_ntxent(a, b, 2, 3, INFINITY, &l, ga, gb), MSC_E_INVALID_ARGUMENT,
+              "tau");
   b[4] = NAN;
-  EXPECT_FAIL(msci_loss_ntxent(a, b, 2, 3, 0.1f, &l, ga, gb), MSC_E_NUMERICAL, "zb[4] (row 1, column 1) is NaN");
+  EXPECT_FAIL(msci_loss_ntxent(a, b, 2, 3, 0.1f, &l, ga, gb), MSC_E_NUMERICAL,
+              "zb[4] (row 1, column 1) is NaN");
   b[4] = 2;
   a[0] = -INFINITY;
-  EXPECT_FAIL(msci_loss_ntxent(a, b, 2, 3, 0.1f, &l, ga, gb), MSC_E_NUMERICAL, "za[0] (row 0, column 0) is -Inf");
+  EXPECT_FAIL(msci_loss_ntxent(a, b, 2, 3, 0.1f, &l, ga, gb), MSC_E_NUMERICAL,
+              "za[0] (row 0, column 0) is -Inf");
   EXPECT_FAIL(msc_loss_ntxent(a, b, 2, 3, 0.1f, &lf, ga, gb), MSC_E_NUMERICAL, "za[0]");
   a[0] = 1;
   EXPECT_FAIL(msc_loss_ntxent(a, b, 2, 3, 0.1f, NULL, ga, gb), MSC_E_INVALID_ARGUMENT, "loss");
 
   EXPECT_FAIL(msci_loss_infonce(NULL, b, 2, 3, 0.1f, &l, ga, gb), MSC_E_INVALID_ARGUMENT, "zp");
   EXPECT_FAIL(msci_loss_infonce(a, NULL, 2, 3, 0.1f, &l, ga, gb), MSC_E_INVALID_ARGUMENT, "zq");
-  EXPECT_FAIL(msci_loss_infonce(a, b, 2, 3, 0.1f, NULL, ga, gb), MSC_E_INVALID_ARGUMENT, "loss");
+  EXPECT_FAIL(msci_loss_infonce(a, b, 2, 3, 0.1f, NULL, ga, gb), MSC_E_INVALID_ARGUMENT,
+              "loss");
   EXPECT_FAIL(msci_loss_infonce(a, b, 0, 3, 0.1f, &l, ga, gb), MSC_E_INVALID_ARGUMENT, "n = 0");
-  EXPECT_FAIL(msci_loss_infonce(a, b, 2, -1, 0.1f, &l, ga, gb), MSC_E_INVALID_ARGUMENT, "d = -1");
+  EXPECT_FAIL(msci_loss_infonce(a, b, 2, -1, 0.1f, &l, ga, gb), MSC_E_INVALID_ARGUMENT,
+              "d = -1");
   EXPECT_FAIL(msci_loss_infonce(a, b, 2, 3, -1.0f, &l, ga, gb), MSC_E_INVALID_ARGUMENT, "tau");
   a[5] = INFINITY;
-  EXPECT_FAIL(msci_loss_infonce(a, b, 2, 3, 0.1f, &l, ga, gb), MSC_E_NUMERICAL, "zp[5] (row 1, column 2) is +Inf");
+  EXPECT_FAIL(msci_loss_infonce(a, b, 2, 3, 0.1f, &l, ga, gb), MSC_E_NUMERICAL,
+              "zp[5] (row 1, column 2) is +Inf");
   EXPECT_FAIL(msc_loss_infonce(a, b, 2, 3, 0.1f, &lf, ga, gb), MSC_E_NUMERICAL, "zp[5]");
   a[5] = 6;
   EXPECT_FAIL(msc_loss_infonce(a, b, 2, 3, 0.1f, NULL, ga, gb), MSC_E_INVALID_ARGUMENT, "loss");
 
   const uint8_t y[4] = {1, 0, 2, 1};
   const uint8_t ok[4] = {1, 0, 1, 1};
-  EXPECT_FAIL(msci_loss_mulsupcon(NULL, ok, 2, 3, 2, 0.1f, 0, &l, ga), MSC_E_INVALID_ARGUMENT, "e is NULL");
-  EXPECT_FAIL(msci_loss_mulsupcon(a, NULL, 2, 3, 2, 0.1f, 0, &l, ga), MSC_E_INVALID_ARGUMENT, "y is NULL");
-  EXPECT_FAIL(msci_loss_mulsupcon(a, ok, 2, 3, 2, 0.1f, 0, NULL, ga), MSC_E_INVALID_ARGUMENT, "loss");
-  EXPECT_FAIL(msci_loss_mulsupcon(a, ok, 0, 3, 2, 0.1f, 0, &l, ga), MSC_E_INVALID_ARGUMENT, "k = 0");
-  EXPECT_FAIL(msci_loss_mulsupcon(a, ok, 2, 0, 2, 0.1f, 0, &l, ga), MSC_E_INVALID_ARGUMENT, "d = 0");
-  EXPECT_FAIL(msci_loss_mulsupcon(a, ok, 2, 3, 0, 0.1f, 0, &l, ga), MSC_E_INVALID_ARGUMENT, "c = 0");
-  EXPECT_FAIL(msci_loss_mulsupcon(a, ok, 2, 3, 2, 0.0f, 0, &l, ga), MSC_E_INVALID_ARGUMENT, "tau");
+  EXPECT_FAIL(msci_loss_mulsupcon(NULL, ok, 2, 3, 2, 0.1f, 0, &l, ga), MSC_E_INVALID_ARGUMENT,
+              "e is NULL");
+  EXPECT_FAIL(msci_loss_mulsupcon(a, NULL, 2, 3, 2, 0.1f, 0, &l, ga), MSC_E_INVALID_ARGUMENT,
+              "y is NULL");
+  EXPECT_FAIL(msci_loss_mulsupcon(a, ok, 2, 3, 2, 0.1f, 0, NULL, ga), MSC_E_INVALID_ARGUMENT,
+              "loss");
+  EXPECT_FAIL(msci_loss_mulsupcon(a, ok, 0, 3, 2, 0.1f, 0, &l, ga), MSC_E_INVALID_ARGUMENT,
+              "k = 0");
+  EXPECT_FAIL(msci_loss_mulsupcon(a, ok, 2, 0, 2, 0.1f, 0, &l, ga), MSC_E_INVALID_ARGUMENT,
+              "d = 0");
+  EXPECT_FAIL(msci_loss_mulsupcon(a, ok, 2, 3, 0, 0.1f, 0, &l, ga), MSC_E_INVALID_ARGUMENT,
+              "c = 0");
+  EXPECT_FAIL(msci_loss_mulsupcon(a, ok, 2, 3, 2, 0.0f, 0, &l, ga), MSC_E_INVALID_ARGUMENT,
+              "tau");
   EXPECT_FAIL(msci_loss_mulsupcon(a, y, 2, 3, 2, 0.1f, 0, &l, ga), MSC_E_INVALID_ARGUMENT,
               "y[2] (row 1, class 0) is 2");
-  EXPECT_FAIL(msc_loss_mulsupcon(a, y, 2, 3, 2, 0.1f, 1, &lf, ga), MSC_E_INVALID_ARGUMENT, "y[2]");
+  EXPECT_FAIL(msc_loss_mulsupcon(a, y, 2, 3, 2, 0.1f, 1, &lf, ga), MSC_E_INVALID_ARGUMENT,
+              "y[2]");
   a[3] = NAN;
-  EXPECT_FAIL(msci_loss_mulsupcon(a, ok, 2, 3, 2, 0.1f, 0, &l, ga), MSC_E_NUMERICAL, "e[3] (row 1, column 0) is NaN");
+  EXPECT_FAIL(msci_loss_mulsupcon(a, ok, 2, 3, 2, 0.1f, 0, &l, ga), MSC_E_NUMERICAL,
+              "e[3] (row 1, column 0) is NaN");
   a[3] = 4;
-  EXPECT_FAIL(msc_loss_mulsupcon(a, ok, 2, 3, 2, 0.1f, 0, NULL, ga), MSC_E_INVALID_ARGUMENT, "loss");
+  EXPECT_FAIL(msc_loss_mulsupcon(a, ok, 2, 3, 2, 0.1f, 0, NULL, ga), MSC_E_INVALID_ARGUMENT,
+              "loss");
 
   /* Nothing was written by any failing call. */
   ck_assert(l == 42 && lf == 42);
@@ -966,7 +1000,8 @@ START_TEST(errors_bce) {
   EXPECT_FAIL(msci_loss_bce(x, y, 0, 2, NULL, &l, g), MSC_E_INVALID_ARGUMENT, "n = 0");
   EXPECT_FAIL(msci_loss_bce(x, y, 2, -3, NULL, &l, g), MSC_E_INVALID_ARGUMENT, "c = -3");
   y[3] = 2;
-  EXPECT_FAIL(msci_loss_bce(x, y, 2, 2, NULL, &l, g), MSC_E_INVALID_ARGUMENT, "y[3] (row 1, class 1) is 2");
+  EXPECT_FAIL(msci_loss_bce(x, y, 2, 2, NULL, &l, g), MSC_E_INVALID_ARGUMENT,
+              "y[3] (row 1, class 1) is 2");
   EXPECT_FAIL(msc_loss_bce(x, y, 2, 2, &lf, g), MSC_E_INVALID_ARGUMENT, "y[3]");
   /* ... unless the row is masked out (its labels are unknown and never read). */
   const uint8_t mask[2] = {1, 0};
@@ -974,7 +1009,8 @@ START_TEST(errors_bce) {
   y[3] = 1;
   l = 42;
   x[2] = NAN;
-  EXPECT_FAIL(msci_loss_bce(x, y, 2, 2, NULL, &l, g), MSC_E_NUMERICAL, "logits[2] (row 1, column 0) is NaN");
+  EXPECT_FAIL(msci_loss_bce(x, y, 2, 2, NULL, &l, g), MSC_E_NUMERICAL,
+              "logits[2] (row 1, column 0) is NaN");
   EXPECT_FAIL(msc_loss_bce(x, y, 2, 2, &lf, g), MSC_E_NUMERICAL, "logits[2]");
   x[2] = 0.5f;
   EXPECT_FAIL(msc_loss_bce(x, y, 2, 2, NULL, g), MSC_E_INVALID_ARGUMENT, "loss");

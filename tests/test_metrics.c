@@ -22,16 +22,18 @@
 
 #include "mosaic/mosaic.h"
 
-#define ck_assert_near(got, want, tol)                                                  \
-  do {                                                                                  \
-    double g_ = (double)(got), w_ = (double)(want);                                     \
-    ck_assert_msg(fabs(g_ - w_) <= (tol), "%s = %.17g, expected %.17g", #got, g_, w_);  \
+#define ck_assert_near(got, want, tol)                                                         \
+  do {                                                                                         \
+    double g_ = (double)(got), w_ = (double)(want);                                            \
+    ck_assert_msg(fabs(g_ - w_) <= (tol), "%s = %.17g, expected %.17g", #got, g_, w_);         \
   } while (0)
 
 /* ---- a small PRNG (xorshift64*) -------------------------------------------------------- */
 
 static uint64_t rng_s;
-static void rng_seed(uint64_t s) { rng_s = s * 0x9E3779B97F4A7C15ull + 0x1234567ull; }
+static void rng_seed(uint64_t s) {
+  rng_s = s * 0x9E3779B97F4A7C15ull + 0x1234567ull;
+}
 static double rng_u(void) { /* [0, 1) */
   rng_s ^= rng_s >> 12, rng_s ^= rng_s << 25, rng_s ^= rng_s >> 27;
   return (double)((rng_s * 0x2545F4914F6CDD1Dull) >> 11) * (1.0 / 9007199254740992.0);
@@ -41,8 +43,7 @@ static double rng_u(void) { /* [0, 1) */
 
 /* AP of class k: take the largest unused score, then every unused sample with exactly
  * that score (one threshold), add (ΔR)·P. NaN without positives. O(N²). */
-static double ref_ap(const float *s, const uint8_t *y, int64_t n, int64_t stride,
-                     int64_t k) {
+static double ref_ap(const float *s, const uint8_t *y, int64_t n, int64_t stride, int64_t k) {
   int64_t pos = 0;
   for (int64_t i = 0; i < n; ++i) pos += y[i * stride + k];
   if (pos == 0) return NAN;
@@ -172,9 +173,9 @@ START_TEST(test_sklearn_docstring_example) {
 END_TEST
 
 /* 4 samples × 3 classes; class 2 has no positive. */
-static const float H_S[] = {0.9f, 0.2f, 0.6f,  /* */
-                            0.4f, 0.7f, 0.1f,  /* */
-                            0.6f, 0.7f, 0.3f,  /* */
+static const float H_S[] = {0.9f, 0.2f, 0.6f, /* */
+                            0.4f, 0.7f, 0.1f, /* */
+                            0.6f, 0.7f, 0.3f, /* */
                             0.1f, 0.5f, 0.2f};
 static const uint8_t H_Y[] = {1, 0, 0, /* */ 0, 1, 0, /* */ 1, 0, 0, /* */ 0, 1, 0};
 
@@ -281,8 +282,9 @@ START_TEST(test_random_against_reference) {
     ck_assert_int_eq(msc_metrics_per_class(s, y, n, c, t, ap, f1, ham, br, sup, (size_t)c),
                      MSC_OK);
     for (int64_t k = 0; k < c; ++k) {
-      ck_assert_msg(same_or_nan(ap[k], r.ap[k], 1e-12), "trial %d class %lld: AP %.17g vs %.17g",
-                    trial, (long long)k, ap[k], r.ap[k]);
+      ck_assert_msg(same_or_nan(ap[k], r.ap[k], 1e-12),
+                    "trial %d class %lld: AP %.17g vs %.17g", trial, (long long)k, ap[k],
+                    r.ap[k]);
       ck_assert(same_or_nan(f1[k], r.f1[k], 1e-15));
       ck_assert(same_or_nan(ham[k], r.ham[k], 1e-15));
       ck_assert(same_or_nan(br[k], r.brier[k], 1e-12));

@@ -24,10 +24,10 @@
 #include "common/rng.h"
 #include "model/safetensors.h"
 
-#define N 3
+#define N    3
 #define SIZE 12
-#define P 8
-#define C 5
+#define P    8
+#define C    5
 static const int64_t BANDS[2] = {2, 4};
 static const char *const MOD[2] = {"s1", "s2"};
 
@@ -351,7 +351,8 @@ START_TEST(test_tiny_forward_matches_reference) {
   int64_t size = 0;
   ck_assert_int_eq(msc_model_embedding_size(m, MSC_EMBED_FUSED, &size), MSC_OK);
   ck_assert_int_eq(size, 32);
-  ck_assert_int_eq(msc_model_embedding_size(m, MSC_EMBED_MODALITY_PROJECTION(0), &size), MSC_OK);
+  ck_assert_int_eq(msc_model_embedding_size(m, MSC_EMBED_MODALITY_PROJECTION(0), &size),
+                   MSC_OK);
   ck_assert_int_eq(size, P);
   ck_assert_int_eq(msc_model_embedding_size(m, MSC_EMBED_MODALITY(2), &size),
                    MSC_E_INVALID_ARGUMENT);
@@ -543,8 +544,10 @@ START_TEST(test_corrupt_files_refused) {
     copy[i] ^= 0x5a;
     write_bytes(bad, copy, len);
     msc_model *m = NULL;
-    if (msc_model_load(bad, NULL, &m) == MSC_OK) msc_model_free(m);
-    else ck_assert(strlen(msc_last_error()) > 0);
+    if (msc_model_load(bad, NULL, &m) == MSC_OK)
+      msc_model_free(m);
+    else
+      ck_assert(strlen(msc_last_error()) > 0);
   }
   free(copy);
   free(bytes);
@@ -650,7 +653,8 @@ START_TEST(test_batch_errors) {
   ck_assert_int_eq(msc_embed(m, b, MSC_EMBED_FUSED, out, N * 32), MSC_E_SHAPE);
   ck_assert_ptr_nonnull(strstr(msc_last_error(), "3x2x12x12"));
   /* A batch of another size is refused at once. */
-  ck_assert_int_eq(msc_batch_set_modality(b, "s1", inputs[0], N - 1, 2, SIZE, SIZE), MSC_E_SHAPE);
+  ck_assert_int_eq(msc_batch_set_modality(b, "s1", inputs[0], N - 1, 2, SIZE, SIZE),
+                   MSC_E_SHAPE);
   ck_assert_int_eq(msc_batch_set_modality(b, "s1", inputs[0], N, 2, SIZE, SIZE), MSC_OK);
   /* Output too small. */
   ck_assert_int_eq(msc_embed(m, b, MSC_EMBED_FUSED, out, N * 32 - 1), MSC_E_BUFFER_TOO_SMALL);

@@ -23,8 +23,8 @@
 #include "common/internal.h"
 
 /* float results against double expectations: a few float ulps. */
-#define ASSERT_CLOSE(got, want, tol)                                                 \
-  ck_assert_msg(fabs((double)(got) - (double)(want)) <= (tol)*fmax(1.0, fabs(want)), \
+#define ASSERT_CLOSE(got, want, tol)                                                           \
+  ck_assert_msg(fabs((double)(got) - (double)(want)) <= (tol)*fmax(1.0, fabs(want)),           \
                 "%s = %.9g, expected %.9g", #got, (double)(got), (double)(want))
 
 static msci_optim_cfg adamw_cfg(double lr, double wd) {
@@ -82,9 +82,8 @@ static const float k_grads[3][2] = {{0.5f, -1.0f}, {-0.25f, 2.0f}, {1.0f, 0.5f}}
 START_TEST(adamw_by_hand) {
   msci_optim_cfg c = adamw_cfg(0.1, 0.01);
   float p[2] = {1.0f, -2.0f}, m[2] = {0, 0}, v[2] = {0, 0};
-  static const double want_p[3][2] = {{0.899000002, -1.898000001},
-                                      {0.871467299, -1.932712353},
-                                      {0.804784672, -1.972344761}};
+  static const double want_p[3][2] = {
+      {0.899000002, -1.898000001}, {0.871467299, -1.932712353}, {0.804784672, -1.972344761}};
   static const double want_m[3][2] = {{0.05, -0.1}, {0.02, 0.11}, {0.118, 0.149}};
   static const double want_v[3][2] = {
       {0.00025, 0.001}, {0.00031225, 0.004999}, {0.00131193775, 0.005244001}};
@@ -379,7 +378,8 @@ static void cpu_update_case(const msci_optim_cfg *c, int32_t ndim, const int64_t
     msci_optim_update(c, s, p, g, m, v, (int64_t)n, decay, lr);
   }
   ck_assert_int_eq(CPU->tensor_download(tp, got, n), MSC_OK);
-  ck_assert_msg(memcmp(got, p, n * sizeof(float)) == 0, "parameters differ (layout %d)", layout);
+  ck_assert_msg(memcmp(got, p, n * sizeof(float)) == 0, "parameters differ (layout %d)",
+                layout);
   if (adamw || mom) {
     ck_assert_int_eq(CPU->tensor_download(tm, got, n), MSC_OK);
     ck_assert_msg(memcmp(got, m, n * sizeof(float)) == 0, "m1 differs (layout %d)", layout);
@@ -421,8 +421,13 @@ START_TEST(cpu_update_matches_host) {
   const int64_t five[1] = {5}, six[1] = {6};
   float z[6] = {0};
   mbk_tensor *a = tensor_of(1, five, z), *b = tensor_of(1, five, z), *c6 = tensor_of(1, six, z);
-  mbk_optim_desc d = {.type = MBK_OPTIM_ADAMW, .n = 6, .lr = 0.1, .beta1 = 0.9, .beta2 = 0.999,
-                      .eps = 1e-8, .grad_scale = 1.0};
+  mbk_optim_desc d = {.type = MBK_OPTIM_ADAMW,
+                      .n = 6,
+                      .lr = 0.1,
+                      .beta1 = 0.9,
+                      .beta2 = 0.999,
+                      .eps = 1e-8,
+                      .grad_scale = 1.0};
   ck_assert_int_eq(CPU->optim_update(CTX, &d, a, b, b, b), MSC_E_SHAPE);
   d.n = 5;
   ck_assert_int_eq(CPU->optim_update(CTX, &d, a, c6, b, b), MSC_E_SHAPE);
@@ -457,7 +462,9 @@ START_TEST(clip_by_hand) {
   /* SGD at lr 1 from 0 without decay or momentum: p = −g·scale. */
   float zero[2] = {0, 0}, got[2];
   mbk_tensor *p = tensor_of(1, two, zero);
-  mbk_optim_desc d = {.type = MBK_OPTIM_SGD, .n = 2, .lr = 1.0,
+  mbk_optim_desc d = {.type = MBK_OPTIM_SGD,
+                      .n = 2,
+                      .lr = 1.0,
                       .grad_scale = msci_grad_clip_scale(sqrt(sumsq), 6.5)};
   ck_assert_int_eq(CPU->optim_update(CTX, &d, p, ta, NULL, NULL), MSC_OK);
   ck_assert_int_eq(CPU->tensor_download(p, got, 2), MSC_OK);
@@ -556,8 +563,8 @@ START_TEST(parse_defaults_and_errors) {
   ck_assert_int_eq(msc_options_set_float(o, "optim.clip_norm", 1.5), MSC_OK);
   ck_assert_int_eq(msci_optim_cfg_parse(o, &c), MSC_OK);
   ck_assert_int_eq(c.kind, MSCI_OPTIM_SGD);
-  ck_assert(c.lr == 0.05 && c.nesterov == 1 && c.warmup_steps == 10 &&
-            c.total_steps == 100 && c.clip_norm == 1.5);
+  ck_assert(c.lr == 0.05 && c.nesterov == 1 && c.warmup_steps == 10 && c.total_steps == 100 &&
+            c.clip_norm == 1.5);
 
   /* the setters' rules */
   ck_assert_int_eq(msc_options_set_string(o, "optim.kind", "adam"), MSC_E_INVALID_ARGUMENT);
@@ -565,8 +572,7 @@ START_TEST(parse_defaults_and_errors) {
   ck_assert_int_eq(msc_options_set_float(o, "optim.beta2", 1.0), MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(msc_options_set_float(o, "optim.weight_decay", -1.0),
                    MSC_E_INVALID_ARGUMENT);
-  ck_assert_int_eq(msc_options_set_int(o, "optim.warmup_steps", -1),
-                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_set_int(o, "optim.warmup_steps", -1), MSC_E_INVALID_ARGUMENT);
 
   /* cross-key rules; cfg untouched on error */
   msci_optim_cfg before = c;

@@ -58,8 +58,7 @@ static int32_t is_set(const msc_options *o, const char *key) {
 
 static void assert_error_contains(const char *needle) {
   const char *e = msc_last_error();
-  ck_assert_msg(strstr(e, needle) != NULL, "msc_last_error() = \"%s\" lacks \"%s\"", e,
-                needle);
+  ck_assert_msg(strstr(e, needle) != NULL, "msc_last_error() = \"%s\" lacks \"%s\"", e, needle);
 }
 
 /* The set keys as JSON (through the public protocol). */
@@ -325,8 +324,7 @@ START_TEST(out_of_range_floats) {
   ck_assert_str_eq(msc_last_error(), "option 'bn.momentum': 1.5 is out of range (0, 1]");
   ck_assert_int_eq(msc_options_set_float(o, "bn.momentum", -0.1), MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(msc_options_set_float(o, "bn.momentum", NAN), MSC_E_INVALID_ARGUMENT);
-  ck_assert_int_eq(msc_options_set_float(o, "bn.momentum", INFINITY),
-                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_set_float(o, "bn.momentum", INFINITY), MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(msc_options_set_int(o, "bn.momentum", 0), MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(is_set(o, "bn.momentum"), 0);
   ck_assert_int_eq(msc_options_set_float(o, "bn.momentum", 1.0), MSC_OK);
@@ -346,25 +344,22 @@ START_TEST(string_rules) {
                    "resnet34, resnet50, tiny");
   ck_assert_int_eq(msc_options_set_string(o, "modality.0.encoder", "resnet1"),
                    MSC_E_INVALID_ARGUMENT);
-  ck_assert_int_eq(msc_options_set_string(o, "modality.0.encoder", ""),
-                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_set_string(o, "modality.0.encoder", ""), MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(msc_options_set_string(o, "modality.0.block", "Basic"),
                    MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(msc_options_set_string(o, "modality.0.block", "bottleneck"), MSC_OK);
 
   /* names: [a-z0-9_]+, at most 31 characters */
-  ck_assert_int_eq(msc_options_set_string(o, "modality.0.name", "S1"),
-                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_set_string(o, "modality.0.name", "S1"), MSC_E_INVALID_ARGUMENT);
   assert_error_contains("modality.0.name");
   ck_assert_int_eq(msc_options_set_string(o, "modality.0.name", ""), MSC_E_INVALID_ARGUMENT);
-  ck_assert_int_eq(msc_options_set_string(o, "modality.0.name", "s-1"),
-                   MSC_E_INVALID_ARGUMENT);
-  ck_assert_int_eq(msc_options_set_string(o, "modality.0.name",
-                                          "abcdefghijklmnopqrstuvwxyz_01234"), /* 32 */
-                   MSC_E_INVALID_ARGUMENT);
-  ck_assert_int_eq(msc_options_set_string(o, "modality.0.name",
-                                          "abcdefghijklmnopqrstuvwxyz_0123"), /* 31 */
-                   MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "modality.0.name", "s-1"), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(
+      msc_options_set_string(o, "modality.0.name", "abcdefghijklmnopqrstuvwxyz_01234"), /* 32 */
+      MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(
+      msc_options_set_string(o, "modality.0.name", "abcdefghijklmnopqrstuvwxyz_0123"), /* 31 */
+      MSC_OK);
   ck_assert_int_eq(msc_options_set_string(o, "backend", "Cuda"), MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(msc_options_set_string(o, "backend", "my_module2"), MSC_OK);
 
@@ -387,31 +382,25 @@ START_TEST(string_rules) {
   /* number lists */
   ck_assert_int_eq(msc_options_set_string(o, "modality.1.mean", "1.5,-2e3,0"), MSC_OK);
   ck_assert_int_eq(msc_options_set_string(o, "modality.1.mean", ""), MSC_OK);
-  ck_assert_int_eq(msc_options_set_string(o, "modality.1.mean", "1,x"),
-                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_set_string(o, "modality.1.mean", "1,x"), MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(msc_options_set_string(o, "modality.1.mean", "1,nan"),
                    MSC_E_INVALID_ARGUMENT);
-  ck_assert_int_eq(msc_options_set_string(o, "modality.1.mean", "inf"),
-                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_set_string(o, "modality.1.mean", "inf"), MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(msc_options_set_string(o, "modality.1.std", "5.116,5.464"), MSC_OK);
-  ck_assert_int_eq(msc_options_set_string(o, "modality.1.std", "1,0"),
-                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_set_string(o, "modality.1.std", "1,0"), MSC_E_INVALID_ARGUMENT);
   assert_error_contains("modality.1.std");
-  ck_assert_int_eq(msc_options_set_string(o, "modality.1.std", "1,-2"),
-                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_set_string(o, "modality.1.std", "1,-2"), MSC_E_INVALID_ARGUMENT);
   ck_assert_str_eq(gets_(o, "modality.1.std"), "5.116,5.464");
 
   /* class names */
   ck_assert_int_eq(msc_options_set_string(o, "class_names", "a;;b"), MSC_E_INVALID_ARGUMENT);
   assert_error_contains("class_names");
   ck_assert_int_eq(msc_options_set_string(o, "class_names", ""), MSC_E_INVALID_ARGUMENT);
-  ck_assert_int_eq(msc_options_set_string(o, "class_names", "a;b\tc"),
-                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_set_string(o, "class_names", "a;b\tc"), MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(msc_options_set_string(o, "class_names", "Forest, mixed;Water;Caf\xc3\xa9"),
                    MSC_OK);
   /* every string must be valid UTF-8 */
-  ck_assert_int_eq(msc_options_set_string(o, "class_names", "a;b\xff"),
-                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_set_string(o, "class_names", "a;b\xff"), MSC_E_INVALID_ARGUMENT);
   assert_error_contains("UTF-8");
   ck_assert_int_eq(msc_options_set_string(o, "class_names", "a;\xc0\xaf"), /* overlong */
                    MSC_E_INVALID_ARGUMENT);
@@ -484,8 +473,7 @@ START_TEST(string_size_protocol) {
   ck_assert_str_eq(buf, "optical");
   ck_assert_uint_eq(len, 7);
   /* len may be NULL */
-  ck_assert_int_eq(msc_options_get_string(o, "modality.0.name", buf, sizeof buf, NULL),
-                   MSC_OK);
+  ck_assert_int_eq(msc_options_get_string(o, "modality.0.name", buf, sizeof buf, NULL), MSC_OK);
   ck_assert_str_eq(buf, "optical");
   /* cap 1: only the NUL */
   ck_assert_int_eq(msc_options_get_string(o, "modality.0.name", buf, 1, &len),
@@ -683,9 +671,10 @@ START_TEST(json_round_trip) {
   ck_assert_int_eq(msc_options_set_int(o, "classes", 3), MSC_OK);
   ck_assert_int_eq(msc_options_set_string(o, "backend", "cpu"), MSC_OK);
   char *json = to_json(o);
-  ck_assert_str_eq(json, "{\"backend\":\"cpu\",\"bn.eps\":1.0,\"bn.momentum\":0.29999999999999999,"
-                         "\"class_names\":\"a \\\"quoted\\\" name;back\\\\slash;Caf\xc3\xa9, bar\","
-                         "\"classes\":3,\"modality.1.mean\":\"1.5,-2\",\"seed\":7}");
+  ck_assert_str_eq(json,
+                   "{\"backend\":\"cpu\",\"bn.eps\":1.0,\"bn.momentum\":0.29999999999999999,"
+                   "\"class_names\":\"a \\\"quoted\\\" name;back\\\\slash;Caf\xc3\xa9, bar\","
+                   "\"classes\":3,\"modality.1.mean\":\"1.5,-2\",\"seed\":7}");
 
   msc_options *p = new_opts();
   ck_assert_int_eq(msc_options_from_json(p, json), MSC_OK);
@@ -795,10 +784,8 @@ START_TEST(check_model_cases) {
                    "options: modality.0.widths has 3 stages but modality.0.depths has 4");
   ck_assert_int_eq(msc_options_set_string(o, "modality.0.depths", "1,1,1"), MSC_OK);
   ck_assert_int_eq(msci_options_check_model(o), MSC_OK);
-  ck_assert_int_eq(msc_options_set_string(o, "modality.0.widths", "1,2,3,4,5,6,7,8,9"),
-                   MSC_OK);
-  ck_assert_int_eq(msc_options_set_string(o, "modality.0.depths", "1,1,1,1,1,1,1,1,1"),
-                   MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "modality.0.widths", "1,2,3,4,5,6,7,8,9"), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "modality.0.depths", "1,1,1,1,1,1,1,1,1"), MSC_OK);
   ck_assert_int_eq(msci_options_check_model(o), MSC_E_INVALID_ARGUMENT);
   ck_assert_str_eq(msc_last_error(), "options: modality.0.widths has 9 stages, expected 1..8");
   ck_assert_int_eq(msc_options_set_string(o, "modality.0.widths", "1,2,3,4,5,6,7,8"), MSC_OK);
@@ -1065,8 +1052,7 @@ START_TEST(floats_set_get) {
   ck_assert_int_eq(is_set(o, "modality.0.mean"), 1);
   ck_assert_int_eq(msc_options_get_floats(o, "modality.0.mean", out, 4, &n), MSC_OK);
   ck_assert_uint_eq(n, 3);
-  for (int i = 0; i < 3; i++)
-    ck_assert_uint_eq(fbits(out[i]), fbits(v[i]));
+  for (int i = 0; i < 3; i++) ck_assert_uint_eq(fbits(out[i]), fbits(v[i]));
   ck_assert(out[3] == 9.0f);
   /* The text form: "%.9g" of each float (0.1f is 0.100000001490116...). */
   ck_assert_str_eq(gets_(o, "modality.0.mean"), "1.5,-2,0.100000001");
@@ -1144,8 +1130,7 @@ START_TEST(floats_validation) {
                    MSC_E_INVALID_ARGUMENT);
   ck_assert_str_eq(msc_last_error(), "option 'modality.0.std': value 2 (0) is not > 0");
   const float neg[1] = {-0.5f};
-  ck_assert_int_eq(msc_options_set_floats(o, "modality.0.std", neg, 1),
-                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_set_floats(o, "modality.0.std", neg, 1), MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(msc_options_set_floats(o, "modality.0.mean", neg, 1), MSC_OK);
   /* Count limit: 1024 values. */
   float *many = calloc(1025, sizeof *many);
@@ -1159,21 +1144,26 @@ START_TEST(floats_validation) {
   ck_assert_int_eq(msc_options_set_floats(o, "modality.8.mean", ok, 2), MSC_E_NOT_FOUND);
   ck_assert_int_eq(msc_options_set_floats(o, "modality.0.means", ok, 2), MSC_E_NOT_FOUND);
   ck_assert_int_eq(msc_options_set_floats(o, "classes", ok, 2), MSC_E_INVALID_ARGUMENT);
-  ck_assert_str_eq(msc_last_error(), "option 'classes' takes an integer, not a list of numbers");
+  ck_assert_str_eq(msc_last_error(),
+                   "option 'classes' takes an integer, not a list of numbers");
   ck_assert_int_eq(msc_options_set_floats(o, "bn.eps", ok, 1), MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(msc_options_set_floats(o, "modality.0.widths", ok, 2),
                    MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(msc_options_set_float(o, "modality.0.mean", 1.0), MSC_E_INVALID_ARGUMENT);
-  ck_assert_str_eq(msc_last_error(), "option 'modality.0.mean' takes a list of numbers, not a number");
+  ck_assert_str_eq(msc_last_error(),
+                   "option 'modality.0.mean' takes a list of numbers, not a number");
   ck_assert_int_eq(msc_options_set_int(o, "modality.0.mean", 1), MSC_E_INVALID_ARGUMENT);
-  ck_assert_int_eq(msc_options_set_floats(o, "modality.0.mean", NULL, 2), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_set_floats(o, "modality.0.mean", NULL, 2),
+                   MSC_E_INVALID_ARGUMENT);
   ck_assert_str_eq(msc_last_error(), "msc_options_set_floats: values is NULL");
-  ck_assert_int_eq(msc_options_set_floats(NULL, "modality.0.mean", ok, 2), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_set_floats(NULL, "modality.0.mean", ok, 2),
+                   MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(msc_options_set_floats(o, NULL, ok, 2), MSC_E_INVALID_ARGUMENT);
   float out[2];
   size_t n = 0;
   ck_assert_int_eq(msc_options_get_floats(o, "classes", out, 2, &n), MSC_E_INVALID_ARGUMENT);
-  ck_assert_str_eq(msc_last_error(), "option 'classes' holds an integer, not a list of numbers");
+  ck_assert_str_eq(msc_last_error(),
+                   "option 'classes' holds an integer, not a list of numbers");
   ck_assert_int_eq(msc_options_get_floats(o, "modality.9.std", out, 2, &n), MSC_E_NOT_FOUND);
   /* The handle kept the values of the successful calls only. */
   ck_assert_str_eq(gets_(o, "modality.0.std"), "1,2");
@@ -1219,8 +1209,8 @@ END_TEST
  * a model configuration written as text and read again is bit-identical). */
 START_TEST(floats_text_round_trip_exact) {
   msc_options *o = new_opts(), *p = new_opts();
-  const float special[] = {FLT_MAX, -FLT_MAX, FLT_MIN, 1e-45f, -0.0f, 0.1f, 1370.19238f,
-                           -12.62f, 5.116f, 16777217.0f, 3.4028233e38f};
+  const float special[] = {FLT_MAX,     -FLT_MAX, FLT_MIN, 1e-45f,      -0.0f,        0.1f,
+                           1370.19238f, -12.62f,  5.116f,  16777217.0f, 3.4028233e38f};
   float v[64];
   size_t count = 0;
   uint32_t u = 0x3f800000u;
@@ -1231,12 +1221,10 @@ START_TEST(floats_text_round_trip_exact) {
     } else {
       u = u * 1664525u + 1013904223u; /* every exponent, every mantissa pattern */
       memcpy(&f, &u, sizeof f);
-      if (!isfinite(f))
-        continue;
+      if (!isfinite(f)) continue;
     }
     v[count++] = f;
-    if (count < 64)
-      continue;
+    if (count < 64) continue;
     ck_assert_int_eq(msc_options_set_floats(o, "modality.0.mean", v, count), MSC_OK);
     ck_assert_int_eq(msc_options_set_string(p, "modality.0.mean", gets_(o, "modality.0.mean")),
                      MSC_OK);
@@ -1299,8 +1287,7 @@ END_TEST
 static msc_dataset *open_v2(const char *s2_bands) {
   msc_options *o = new_opts();
   ck_assert_int_eq(msc_options_set_string(o, "data.split", "all"), MSC_OK);
-  if (s2_bands)
-    ck_assert_int_eq(msc_options_set_string(o, "data.s2_bands", s2_bands), MSC_OK);
+  if (s2_bands) ck_assert_int_eq(msc_options_set_string(o, "data.s2_bands", s2_bands), MSC_OK);
   msc_dataset *ds = NULL;
   msc_status st = msc_dataset_open(V2, "bigearthnet-v2", o, &ds);
   ck_assert_msg(st == MSC_OK, "open: %s", msc_last_error());
@@ -1339,12 +1326,11 @@ START_TEST(from_dataset_published) {
   ck_assert_int_eq(msc_dataset_stats(ds, 1, mean, sd, 3), MSC_OK);
   ck_assert_int_eq(msc_options_get_floats(o, "modality.1.mean", got, 3, &n), MSC_OK);
   ck_assert_uint_eq(n, 3);
-  for (int b = 0; b < 3; b++)
-    ck_assert_uint_eq(fbits(got[b]), fbits(mean[b]));
+  for (int b = 0; b < 3; b++) ck_assert_uint_eq(fbits(got[b]), fbits(mean[b]));
   /* Classes: BigEarthNet's 19, the names joined with ';'. */
   ck_assert_int_eq(geti(o, "classes"), 19);
-  ck_assert(strncmp(gets_(o, "class_names"), "Urban fabric;Industrial or commercial units;", 44) ==
-            0);
+  ck_assert(strncmp(gets_(o, "class_names"), "Urban fabric;Industrial or commercial units;",
+                    44) == 0);
   ck_assert_int_eq(msci_options_check_model(o), MSC_OK);
   msc_options_free(o);
   msc_dataset_free(ds);
@@ -1369,11 +1355,9 @@ START_TEST(from_dataset_computed_and_kept) {
   size_t n = 0;
   ck_assert_int_eq(msc_options_get_floats(o, "modality.1.mean", got, 12, &n), MSC_OK);
   ck_assert_uint_eq(n, 12);
-  for (int b = 0; b < 12; b++)
-    ck_assert_uint_eq(fbits(got[b]), fbits(expect_mean[b]));
+  for (int b = 0; b < 12; b++) ck_assert_uint_eq(fbits(got[b]), fbits(expect_mean[b]));
   ck_assert_int_eq(msc_options_get_floats(o, "modality.1.std", got, 12, &n), MSC_OK);
-  for (int b = 0; b < 12; b++)
-    ck_assert(got[b] == (float)(b + 1));
+  for (int b = 0; b < 12; b++) ck_assert(got[b] == (float)(b + 1));
   /* S1 has published statistics: auto takes them. */
   ck_assert_int_eq(msc_options_get_floats(o, "modality.0.mean", got, 2, &n), MSC_OK);
   ck_assert_uint_eq(fbits(got[0]), fbits(-12.620f));

@@ -33,24 +33,30 @@
 #endif
 
 #define V2 MSC_TEST_DATA "/bigearthnet-v2/"
-#define B01 V2 "BigEarthNet-S2/S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP/" \
-  "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_87_48/" \
-  "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_87_48_B01.tif"
-#define VV V2 "BigEarthNet-S1/S1A_IW_GRDH_1SDV_20170613T165043/" \
-  "S1A_IW_GRDH_1SDV_20170613T165043_33UUP_87_48/S1A_IW_GRDH_1SDV_20170613T165043_33UUP_87_48_VV.tif"
+#define B01                                                                                    \
+  V2 "BigEarthNet-S2/S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP/"                            \
+     "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_87_48/"                                     \
+     "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_87_48_B01.tif"
+#define VV                                                                                     \
+  V2 "BigEarthNet-S1/S1A_IW_GRDH_1SDV_20170613T165043/"                                        \
+     "S1A_IW_GRDH_1SDV_20170613T165043_33UUP_87_48/"                                           \
+     "S1A_IW_GRDH_1SDV_20170613T165043_33UUP_87_48_VV.tif"
 #define UNPAIRED MSC_SHARED_DATA "/bigearthnet-v2-unpaired/"
-#define B04_120 UNPAIRED "BigEarthNet-S2/S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP/" \
-  "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_75_43/" \
-  "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_75_43_B04.tif"
-#define REFMAP UNPAIRED "Reference_Maps/S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP/" \
-  "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_26_57/" \
-  "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_26_57_reference_map.tif"
-#define MT MSC_SHARED_DATA "/major-tom-s2-scene/S2L2A/0U/0U_199R/" \
-  "S2A_MSIL2A_20220706T085611_N0400_R007_T33NZA_20220706T153419/"
-#define MT_B04 MT "B04.tif"
-#define MT_B8A MT "B8A.tif"
+#define B04_120                                                                                \
+  UNPAIRED "BigEarthNet-S2/S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP/"                      \
+           "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_75_43/"                               \
+           "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_75_43_B04.tif"
+#define REFMAP                                                                                 \
+  UNPAIRED "Reference_Maps/S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP/"                      \
+           "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_26_57/"                               \
+           "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_26_57_reference_map.tif"
+#define MT                                                                                     \
+  MSC_SHARED_DATA "/major-tom-s2-scene/S2L2A/0U/0U_199R/"                                      \
+                  "S2A_MSIL2A_20220706T085611_N0400_R007_T33NZA_20220706T153419/"
+#define MT_B04   MT "B04.tif"
+#define MT_B8A   MT "B8A.tif"
 #define MT_CLOUD MT "cloud_mask.tif"
-#define EUROSAT MSC_SHARED_DATA "/eurosat-ms/AnnualCrop/AnnualCrop_1.tif"
+#define EUROSAT  MSC_SHARED_DATA "/eurosat-ms/AnnualCrop/AnnualCrop_1.tif"
 
 static uint32_t bits_of(float f) {
   uint32_t u;
@@ -99,8 +105,8 @@ static msc_status read_quietly_window(const char *path, int64_t x0, int64_t y0, 
   msc_status ist = msci_raster_info_read(path, &info);
   msci_raster_info_free(&info);
   msci_raster r;
-  msc_status st = w == 0 ? msci_raster_read(path, &r)
-                         : msci_raster_read_window(path, x0, y0, w, h, &r);
+  msc_status st =
+      w == 0 ? msci_raster_read(path, &r) : msci_raster_read_window(path, x0, y0, w, h, &r);
   msci_raster_free(&r);
   quiet_end(&q, path);
   /* A file whose layout cannot be read cannot be read either. */
@@ -108,7 +114,9 @@ static msc_status read_quietly_window(const char *path, int64_t x0, int64_t y0, 
   return st;
 }
 
-static msc_status read_quietly(const char *path) { return read_quietly_window(path, 0, 0, 0, 0); }
+static msc_status read_quietly(const char *path) {
+  return read_quietly_window(path, 0, 0, 0, 0);
+}
 
 /* ---- golden values ------------------------------------------------------------------- */
 
@@ -214,10 +222,12 @@ END_TEST
 START_TEST(test_golden_major_tom) {
   /* 1068 × 1068 uint16, LZW, 1024 × 1024 tiles: 4 tiles, three of them partial.
    * Values from the Python reader (its LZW decoder, tile offsets from the IFD). */
-  static const struct { int x, y; float v; } want[] = {
-      {0, 0, 2032},       {1, 0, 2056},       {0, 1, 2204},       {1023, 1023, 1821},
-      {1024, 0, 2860},    {1067, 0, 2540},    {0, 1067, 2652},    {1024, 1024, 1872},
-      {1067, 1067, 1764}, {1030, 1050, 1996}, {500, 500, 3266}};
+  static const struct {
+    int x, y;
+    float v;
+  } want[] = {{0, 0, 2032},       {1, 0, 2056},       {0, 1, 2204},    {1023, 1023, 1821},
+              {1024, 0, 2860},    {1067, 0, 2540},    {0, 1067, 2652}, {1024, 1024, 1872},
+              {1067, 1067, 1764}, {1030, 1050, 1996}, {500, 500, 3266}};
   msci_raster r;
   ck_assert_int_eq(msci_raster_read(MT_B04, &r), MSC_OK);
   ck_assert_int_eq(r.width, 1068);
@@ -256,8 +266,8 @@ static void check_window(const char *path, const msci_raster *whole, int64_t x0,
   for (int64_t b = 0; b < r.bands; ++b)
     for (int64_t y = 0; y < h; ++y)
       for (int64_t x = 0; x < w; ++x)
-        if (memcmp(&r.data[(b * h + y) * w + x], &whole->data[(b * whole->height + y0 + y) *
-                                                                  whole->width + x0 + x],
+        if (memcmp(&r.data[(b * h + y) * w + x],
+                   &whole->data[(b * whole->height + y0 + y) * whole->width + x0 + x],
                    sizeof(float)) != 0)
           ck_abort_msg("window %lld,%lld %lldx%lld of %s: band %lld (%lld, %lld) differs",
                        (long long)x0, (long long)y0, (long long)w, (long long)h, path,
@@ -275,8 +285,8 @@ START_TEST(test_windows_major_tom) {
   check_window(MT_B04, &whole, 1024, 1024, 44, 44); /* exactly the corner edge tile */
   check_window(MT_B04, &whole, 1060, 1050, 8, 18);  /* touching the bottom-right corner */
   check_window(MT_B04, &whole, 1067, 1067, 1, 1);
-  check_window(MT_B04, &whole, 1024, 0, 44, 1068);  /* the right column of edge tiles */
-  check_window(MT_B04, &whole, 0, 1030, 1068, 38);  /* full-width rows */
+  check_window(MT_B04, &whole, 1024, 0, 44, 1068); /* the right column of edge tiles */
+  check_window(MT_B04, &whole, 0, 1030, 1068, 38); /* full-width rows */
   check_window(MT_B04, &whole, 0, 0, 1068, 1068);
   /* The window carries the file's georeferencing. */
   msci_raster r;
@@ -299,12 +309,14 @@ END_TEST
 
 START_TEST(test_window_outside) {
   static const int64_t bad[][4] = {
-      {1068, 0, 1, 1}, {0, 1068, 1, 1}, {0, 0, 1069, 1}, {0, 0, 1, 1069}, {-1, 0, 1, 1},
-      {0, -1, 1, 1},   {0, 0, 0, 1},    {0, 0, 1, 0},    {0, 0, 1, -5},   {1060, 0, 9, 1},
-      {INT64_MAX, 0, 1, 1}, {1, 1, INT64_MAX, 1}, {1, 1, 1, INT64_MAX}, {INT64_MIN, 0, 1, 1}};
+      {1068, 0, 1, 1},      {0, 1068, 1, 1},     {0, 0, 1069, 1},      {0, 0, 1, 1069},
+      {-1, 0, 1, 1},        {0, -1, 1, 1},       {0, 0, 0, 1},         {0, 0, 1, 0},
+      {0, 0, 1, -5},        {1060, 0, 9, 1},     {INT64_MAX, 0, 1, 1}, {1, 1, INT64_MAX, 1},
+      {1, 1, 1, INT64_MAX}, {INT64_MIN, 0, 1, 1}};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
     msci_raster r;
-    msc_status st = msci_raster_read_window(MT_B04, bad[i][0], bad[i][1], bad[i][2], bad[i][3], &r);
+    msc_status st =
+        msci_raster_read_window(MT_B04, bad[i][0], bad[i][1], bad[i][2], bad[i][3], &r);
     ck_assert_msg(st == MSC_E_INVALID_ARGUMENT, "window %zu: %d", i, st);
     ck_assert_ptr_null(r.data);
     ck_assert_ptr_nonnull(strstr(msc_last_error(), MT_B04));
@@ -319,10 +331,9 @@ END_TEST
 static void check_utm33_keys(const msci_raster_info *info) {
   /* tiffinfo: Tag 34735: 1,1,0,7,1024,0,1,1,1025,0,1,1,1026,34737,22,0,2049,34737,7,22,
    * 2054,0,1,9102,3072,0,1,32633,3076,0,1,9001; Tag 34737: WGS 84 / UTM zone 33N|WGS 84| */
-  static const uint16_t keys[32] = {1,    1, 0, 7,     1024, 0,     1,  1,    1025, 0, 1,
-                                    1,    1026, 34737, 22,   0,     2049, 34737, 7, 22,
-                                    2054, 0, 1, 9102,  3072, 0,     1,  32633, 3076, 0,
-                                    1,    9001};
+  static const uint16_t keys[32] = {1, 1,    0,     7,  1024, 0,     1,     1, 1025, 0,    1,
+                                    1, 1026, 34737, 22, 0,    2049,  34737, 7, 22,   2054, 0,
+                                    1, 9102, 3072,  0,  1,    32633, 3076,  0, 1,    9001};
   ck_assert_int_eq(info->has_geokeys, 1);
   ck_assert_int_eq(info->n_geokeys, 32);
   for (int i = 0; i < 32; ++i) ck_assert_uint_eq(info->geokeys[i], keys[i]);
@@ -424,7 +435,8 @@ typedef struct spec {
  * and float types, fractions for floats). */
 static double value_at(const spec *s, uint32_t b, uint32_t x, uint32_t y) {
   int64_t k = (int64_t)b * 7919 + (int64_t)y * 131 + (int64_t)x * 17 + ((x * y) % 13);
-  if (s->fmt == SAMPLEFORMAT_IEEEFP) return (double)(k % 2000 - 1000) * 0.125 + (x % 3) * 0.0625;
+  if (s->fmt == SAMPLEFORMAT_IEEEFP)
+    return (double)(k % 2000 - 1000) * 0.125 + (x % 3) * 0.0625;
   int64_t range = (int64_t)1 << (s->bits > 24 ? 24 : s->bits);
   int64_t v = k % range;
   if (s->fmt == SAMPLEFORMAT_INT) v -= range / 2;
@@ -434,15 +446,30 @@ static double value_at(const spec *s, uint32_t b, uint32_t x, uint32_t y) {
 
 static void put(const spec *s, uint8_t *dst, double v) {
   switch (s->bits * 4 + s->fmt) {
-    case 8 * 4 + 1: *(uint8_t *)dst = (uint8_t)v; break;
-    case 8 * 4 + 2: *(int8_t *)dst = (int8_t)v; break;
-    case 16 * 4 + 1: { uint16_t t = (uint16_t)v; memcpy(dst, &t, 2); } break;
-    case 16 * 4 + 2: { int16_t t = (int16_t)v; memcpy(dst, &t, 2); } break;
-    case 32 * 4 + 1: { uint32_t t = (uint32_t)v; memcpy(dst, &t, 4); } break;
-    case 32 * 4 + 2: { int32_t t = (int32_t)v; memcpy(dst, &t, 4); } break;
-    case 32 * 4 + 3: { float t = (float)v; memcpy(dst, &t, 4); } break;
-    case 64 * 4 + 3: memcpy(dst, &v, 8); break;
-    default: ck_abort_msg("bad spec");
+  case 8 * 4 + 1: *(uint8_t *)dst = (uint8_t)v; break;
+  case 8 * 4 + 2: *(int8_t *)dst = (int8_t)v; break;
+  case 16 * 4 + 1: {
+    uint16_t t = (uint16_t)v;
+    memcpy(dst, &t, 2);
+  } break;
+  case 16 * 4 + 2: {
+    int16_t t = (int16_t)v;
+    memcpy(dst, &t, 2);
+  } break;
+  case 32 * 4 + 1: {
+    uint32_t t = (uint32_t)v;
+    memcpy(dst, &t, 4);
+  } break;
+  case 32 * 4 + 2: {
+    int32_t t = (int32_t)v;
+    memcpy(dst, &t, 4);
+  } break;
+  case 32 * 4 + 3: {
+    float t = (float)v;
+    memcpy(dst, &t, 4);
+  } break;
+  case 64 * 4 + 3: memcpy(dst, &v, 8); break;
+  default: ck_abort_msg("bad spec");
   }
 }
 
@@ -469,8 +496,8 @@ static void write_spec(const char *path, const spec *s, const char *nodata) {
   }
   if (nodata) {
     /* libtiff 4.5 names the tag in tiff.h but does not register it: do so on this handle. */
-    static const TIFFFieldInfo fi[] = {
-        {TIFFTAG_GDAL_NODATA, -1, -1, TIFF_ASCII, FIELD_CUSTOM, 1, 0, (char *)"GDALNoDataValue"}};
+    static const TIFFFieldInfo fi[] = {{TIFFTAG_GDAL_NODATA, -1, -1, TIFF_ASCII, FIELD_CUSTOM,
+                                        1, 0, (char *)"GDALNoDataValue"}};
     if (!TIFFFindField(t, TIFFTAG_GDAL_NODATA, TIFF_ANY)) TIFFMergeFieldInfo(t, fi, 1);
     ck_assert_int_eq(TIFFSetField(t, TIFFTAG_GDAL_NODATA, nodata), 1);
   }
@@ -501,8 +528,8 @@ static void write_spec(const char *path, const spec *s, const char *nodata) {
             }
         tmsize_t n = (tmsize_t)((size_t)rows * bw * spb * bps);
         if (s->tile_w)
-          ck_assert_int_eq(TIFFWriteEncodedTile(t, TIFFComputeTile(t, bx, by, 0, (uint16_t)p),
-                                                buf, n), n);
+          ck_assert_int_eq(
+              TIFFWriteEncodedTile(t, TIFFComputeTile(t, bx, by, 0, (uint16_t)p), buf, n), n);
         else
           ck_assert_int_eq(
               TIFFWriteEncodedStrip(t, TIFFComputeStrip(t, by, (uint16_t)p), buf, n), n);
@@ -519,14 +546,34 @@ static void check_against_spec(const spec *s, const msci_raster *r, int64_t x0, 
         put(s, raw, value_at(s, (uint32_t)b, (uint32_t)(x0 + x), (uint32_t)(y0 + y)));
         float want;
         switch (s->bits * 4 + s->fmt) {
-          case 8 * 4 + 1: want = *(uint8_t *)raw; break;
-          case 8 * 4 + 2: want = *(int8_t *)raw; break;
-          case 16 * 4 + 1: { uint16_t v; memcpy(&v, raw, 2); want = v; } break;
-          case 16 * 4 + 2: { int16_t v; memcpy(&v, raw, 2); want = v; } break;
-          case 32 * 4 + 1: { uint32_t v; memcpy(&v, raw, 4); want = (float)v; } break;
-          case 32 * 4 + 2: { int32_t v; memcpy(&v, raw, 4); want = (float)v; } break;
-          case 32 * 4 + 3: memcpy(&want, raw, 4); break;
-          default: { double v; memcpy(&v, raw, 8); want = (float)v; } break;
+        case 8 * 4 + 1: want = *(uint8_t *)raw; break;
+        case 8 * 4 + 2: want = *(int8_t *)raw; break;
+        case 16 * 4 + 1: {
+          uint16_t v;
+          memcpy(&v, raw, 2);
+          want = v;
+        } break;
+        case 16 * 4 + 2: {
+          int16_t v;
+          memcpy(&v, raw, 2);
+          want = v;
+        } break;
+        case 32 * 4 + 1: {
+          uint32_t v;
+          memcpy(&v, raw, 4);
+          want = (float)v;
+        } break;
+        case 32 * 4 + 2: {
+          int32_t v;
+          memcpy(&v, raw, 4);
+          want = (float)v;
+        } break;
+        case 32 * 4 + 3: memcpy(&want, raw, 4); break;
+        default: {
+          double v;
+          memcpy(&v, raw, 8);
+          want = (float)v;
+        } break;
         }
         float got = r->data[(b * r->height + y) * r->width + x];
         if (got != want)
@@ -535,8 +582,8 @@ static void check_against_spec(const spec *s, const msci_raster *r, int64_t x0, 
       }
 }
 
-#define NONE COMPRESSION_NONE
-#define LZW COMPRESSION_LZW
+#define NONE    COMPRESSION_NONE
+#define LZW     COMPRESSION_LZW
 #define DEFLATE COMPRESSION_ADOBE_DEFLATE
 
 START_TEST(test_written_files) {
@@ -754,7 +801,13 @@ START_TEST(test_corrupt_major_tom) {
     if (garble) ck_assert_ptr_nonnull(strstr(msc_last_error(), "tile at (1024, 1024)"));
   }
   /* Flipped bytes, one at a time. */
-  struct { const char *what; uint16_t tag; int index; uint32_t value; msc_status want; } flips[] = {
+  struct {
+    const char *what;
+    uint16_t tag;
+    int index;
+    uint32_t value;
+    msc_status want;
+  } flips[] = {
       {"tile offset past the end", 324, 0, 0xFFFFFF00u, MSC_E_BAD_FORMAT},
       {"tile offset 0", 324, 2, 0, MSC_E_BAD_FORMAT},
       {"last tile byte count too large", 325, 3, 0x7FFFFFFFu, MSC_E_BAD_FORMAT},
@@ -772,17 +825,22 @@ START_TEST(test_corrupt_major_tom) {
   for (size_t i = 0; i < sizeof flips / sizeof flips[0]; ++i) {
     memcpy(buf, orig, len);
     unsigned char *e = entry_of(buf, flips[i].tag);
-    if (flips[i].index < 0) put_le16(e + 8, (uint16_t)flips[i].value); /* SHORT in place */
-    else put_le32(buf + le32(e + 8) + 4 * (uint32_t)flips[i].index, flips[i].value);
+    if (flips[i].index < 0)
+      put_le16(e + 8, (uint16_t)flips[i].value); /* SHORT in place */
+    else
+      put_le32(buf + le32(e + 8) + 4 * (uint32_t)flips[i].index, flips[i].value);
     spill(path, buf, len);
     expect_refused(path, flips[i].want, flips[i].what);
   }
   /* The header: byte order, magic number, first IFD offset (all refused); the IFD's
    * entry count (libtiff may read the extra "entries" as unknown tags: then it only
    * must not crash, and an error must name the file). */
-  const struct { size_t at; unsigned char v; int refuse; } bytes[] = {
-      {0, 'X', 1}, {1, 'X', 1}, {2, 43, 1}, {4, 0xFF, 1}, {7, 0x7F, 1}, {5, 0xFF, 1},
-      {8, 0xFF, 0}, {9, 0xFF, 0}, {8, 0, 0}, {8, 3, 0}};
+  const struct {
+    size_t at;
+    unsigned char v;
+    int refuse;
+  } bytes[] = {{0, 'X', 1},  {1, 'X', 1},  {2, 43, 1},   {4, 0xFF, 1}, {7, 0x7F, 1},
+               {5, 0xFF, 1}, {8, 0xFF, 0}, {9, 0xFF, 0}, {8, 0, 0},    {8, 3, 0}};
   for (size_t i = 0; i < sizeof bytes / sizeof bytes[0]; ++i) {
     memcpy(buf, orig, len);
     buf[bytes[i].at] = bytes[i].v;

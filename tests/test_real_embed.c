@@ -42,8 +42,10 @@ static int read_band(const char *path, float *dst) {
     fprintf(stderr, "%s\n", msc_last_error());
     return 0;
   }
-  if (r.width == 120) memcpy(dst, r.data, 120 * 120 * sizeof(float));
-  else msci_resample(r.data, r.height, r.width, dst, 120, 120, MSCI_RESAMPLE_BILINEAR);
+  if (r.width == 120)
+    memcpy(dst, r.data, 120 * 120 * sizeof(float));
+  else
+    msci_resample(r.data, r.height, r.width, dst, 120, 120, MSCI_RESAMPLE_BILINEAR);
   msci_raster_free(&r);
   return 1;
 }
@@ -57,7 +59,8 @@ static int64_t load_samples(msc_batch *b) {
   int64_t n = 0;
   int ok = fgets(line, sizeof line, f) != NULL; /* header */
   while (ok && n < MAXN && fgets(line, sizeof line, f)) {
-    char *save = NULL, *patch = strtok_r(line, "\t", &save), *s1name = strtok_r(NULL, "\t", &save);
+    char *save = NULL, *patch = strtok_r(line, "\t", &save),
+         *s1name = strtok_r(NULL, "\t", &save);
     if (!patch || !s1name) break;
     char prod[256], path[1024];
     drop_parts(prod, sizeof prod, patch, 2);

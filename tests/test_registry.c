@@ -38,8 +38,7 @@ static int g_ncaptured;
 static int g_capture_user;
 
 static void capture_log(int32_t level, const char *message, void *user) {
-  if (user != &g_capture_user)
-    return;
+  if (user != &g_capture_user) return;
   pthread_mutex_lock(&g_capture_lock);
   if (g_ncaptured < MAX_CAPTURED) {
     g_captured[g_ncaptured].level = level;
@@ -76,8 +75,7 @@ static void dump_captured(void) {
 static int backend_index(const char *name) {
   int32_t n = msc_backend_count();
   for (int32_t i = 0; i < n; i++)
-    if (strcmp(msc_backend_name(i), name) == 0)
-      return (int)i;
+    if (strcmp(msc_backend_name(i), name) == 0) return (int)i;
   return -1;
 }
 
@@ -89,8 +87,7 @@ static void assert_unavailable(const char *name, const char *needle1, const char
   const char *e = msc_last_error();
   ck_assert_msg(strstr(e, needle1) != NULL, "'%s': \"%s\" lacks \"%s\"", name, e, needle1);
   if (needle2 != NULL)
-    ck_assert_msg(strstr(e, needle2) != NULL, "'%s': \"%s\" lacks \"%s\"", name, e,
-                  needle2);
+    ck_assert_msg(strstr(e, needle2) != NULL, "'%s': \"%s\" lacks \"%s\"", name, e, needle2);
 }
 
 /* ------------------------------------------------------------------------------ */
@@ -116,8 +113,8 @@ START_TEST(listing) {
   }
   /* cpu, cuda, then the fake directory's modules; the nonexistent one is skipped. */
   ck_assert_str_eq(msc_backend_name(1), "cuda");
-  const char *fakes[] = {"fakebadversion", "fakegood", "fakeinitfail", "fakenodevice",
-                         "fakenosymbol", "notelf"};
+  const char *fakes[] = {"fakebadversion", "fakegood",     "fakeinitfail",
+                         "fakenodevice",   "fakenosymbol", "notelf"};
   for (size_t i = 0; i < sizeof fakes / sizeof fakes[0]; i++)
     ck_assert_msg(backend_index(fakes[i]) == (int)i + 2, "'%s' at %d", fakes[i],
                   backend_index(fakes[i]));
@@ -211,8 +208,7 @@ START_TEST(select_cuda_never_falls_back) {
   const char *chosen = sentinel;
   ck_assert_int_eq(msc_backend_select("cuda", &chosen), MSC_E_BACKEND_UNAVAILABLE);
   ck_assert_ptr_eq(chosen, sentinel);
-  ck_assert_msg(strstr(msc_last_error(), "libmosaic-cuda.so") != NULL, "%s",
-                msc_last_error());
+  ck_assert_msg(strstr(msc_last_error(), "libmosaic-cuda.so") != NULL, "%s", msc_last_error());
   ck_assert_int_eq(msc_backend_select("fakeinitfail", &chosen), MSC_E_BACKEND_UNAVAILABLE);
   ck_assert_ptr_eq(chosen, sentinel);
 }
@@ -309,8 +305,7 @@ START_TEST(warnings_for_broken_modules) {
            count_captured(MSC_LOG_WARNING, "notelf", "dlopen") == 1 &&
            count_captured(MSC_LOG_WARNING, "fakegood", NULL) == 0 &&
            count_captured(MSC_LOG_WARNING, "'cpu'", NULL) == 0;
-  if (!ok)
-    dump_captured();
+  if (!ok) dump_captured();
   ck_assert_msg(ok, "warnings for the broken modules were not logged as expected");
   /* A missing optional module, or one whose probe finds no device, is not a warning;
    * it is reported at INFO. */
@@ -342,9 +337,7 @@ static void *race_first_call(void *arg) {
   racer *r = arg;
   pthread_barrier_wait(r->barrier);
   switch (r->kind % 3) { /* different entry points race for the same discovery */
-  case 0:
-    r->count = msc_backend_count();
-    break;
+  case 0: r->count = msc_backend_count(); break;
   case 1:
     r->available = msc_backend_available("fakegood");
     r->count = msc_backend_count();
@@ -372,8 +365,7 @@ START_TEST(concurrent_first_calls) {
     r[i].kind = i;
     ck_assert_int_eq(pthread_create(&t[i], NULL, race_first_call, &r[i]), 0);
   }
-  for (int i = 0; i < RACERS; i++)
-    ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+  for (int i = 0; i < RACERS; i++) ck_assert_int_eq(pthread_join(t[i], NULL), 0);
   pthread_barrier_destroy(&barrier);
   int32_t n = msc_backend_count();
   for (int i = 0; i < RACERS; i++) {
@@ -393,8 +385,8 @@ END_TEST
 static void expect_frame(const char *what, msc_status got, msc_status want, const char *msg) {
   ck_assert_msg(got == want, "%s: status %d, expected %d (%s)", what, (int)got, (int)want,
                 msc_last_error());
-  ck_assert_msg(strstr(msc_last_error(), msg) != NULL, "%s: message \"%s\" lacks \"%s\"",
-                what, msc_last_error(), msg);
+  ck_assert_msg(strstr(msc_last_error(), msg) != NULL, "%s: message \"%s\" lacks \"%s\"", what,
+                msc_last_error(), msg);
   msc_clear_error();
 }
 

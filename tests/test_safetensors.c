@@ -34,8 +34,7 @@
 
 static void make_dir(char *dir, size_t cap) {
   const char *base = getenv("TMPDIR");
-  if (base == NULL || base[0] == '\0')
-    base = "/tmp";
+  if (base == NULL || base[0] == '\0') base = "/tmp";
   snprintf(dir, cap, "%s/msc_st_XXXXXX", base);
   ck_assert_ptr_nonnull(mkdtemp(dir));
 }
@@ -47,24 +46,20 @@ static int dir_entries(const char *dir) {
   int n = 0;
   struct dirent *e;
   while ((e = readdir(d)) != NULL)
-    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-      n++;
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) n++;
   closedir(d);
   return n;
 }
 
 static void remove_dir(const char *dir) {
   DIR *d = opendir(dir);
-  if (d == NULL)
-    return;
+  if (d == NULL) return;
   struct dirent *e;
   char p[4096];
   while ((e = readdir(d)) != NULL) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-      continue;
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
     snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-    if (unlink(p) != 0)
-      rmdir(p);
+    if (unlink(p) != 0) rmdir(p);
   }
   closedir(d);
   rmdir(dir);
@@ -88,39 +83,34 @@ static unsigned char *read_all(const char *path, size_t *len) {
 static void write_raw(const char *path, const void *buf, size_t len) {
   FILE *fp = fopen(path, "wb");
   ck_assert_ptr_nonnull(fp);
-  if (len > 0)
-    ck_assert_uint_eq(fwrite(buf, 1, len, fp), len);
+  if (len > 0) ck_assert_uint_eq(fwrite(buf, 1, len, fp), len);
   ck_assert_int_eq(fclose(fp), 0);
 }
 
 static void put_le64(unsigned char *p, uint64_t v) {
-  for (int i = 0; i < 8; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
+  for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
 static uint64_t get_le64(const unsigned char *p) {
   uint64_t v = 0;
-  for (int i = 7; i >= 0; i--)
-    v = v << 8 | p[i];
+  for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
   return v;
 }
 
 /* A safetensors image made by hand: length field, header text of hlen bytes (which may
  * contain NULs), data. */
-static unsigned char *build_n(const char *header, size_t hlen, const void *data,
-                              size_t dlen, size_t *len) {
+static unsigned char *build_n(const char *header, size_t hlen, const void *data, size_t dlen,
+                              size_t *len) {
   unsigned char *buf = malloc(8 + hlen + dlen + 1);
   ck_assert_ptr_nonnull(buf);
   put_le64(buf, hlen);
   memcpy(buf + 8, header, hlen);
-  if (dlen > 0)
-    memcpy(buf + 8 + hlen, data, dlen);
+  if (dlen > 0) memcpy(buf + 8 + hlen, data, dlen);
   *len = 8 + hlen + dlen;
   return buf;
 }
 
-static unsigned char *build(const char *header, const void *data, size_t dlen,
-                            size_t *len) {
+static unsigned char *build(const char *header, const void *data, size_t dlen, size_t *len) {
   return build_n(header, strlen(header), data, dlen, len);
 }
 
@@ -145,12 +135,11 @@ static void expect_bad_buf(const unsigned char *buf, size_t len, const char *wan
   ck_assert_msg(strstr(msc_last_error(), "<memory>") != NULL, "%s: message \"%s\"", what,
                 msc_last_error());
   if (want != NULL)
-    ck_assert_msg(strstr(msc_last_error(), want) != NULL,
-                  "%s: message \"%s\" lacks \"%s\"", what, msc_last_error(), want);
+    ck_assert_msg(strstr(msc_last_error(), want) != NULL, "%s: message \"%s\" lacks \"%s\"",
+                  what, msc_last_error(), want);
 }
 
-static void expect_bad(const char *header, const void *data, size_t dlen,
-                       const char *want) {
+static void expect_bad(const char *header, const void *data, size_t dlen, const char *want) {
   size_t len;
   unsigned char *buf = build(header, data, dlen, &len);
   expect_bad_buf(buf, len, want, header);
@@ -172,14 +161,12 @@ static unsigned dtype_bits(const char *d) {
   static const struct {
     const char *n;
     unsigned bits;
-  } t[] = {{"BOOL", 8},     {"U8", 8},      {"I8", 8},       {"F8_E5M2", 8},
-           {"F8_E4M3", 8},  {"F8_E8M0", 8}, {"I16", 16},     {"U16", 16},
-           {"F16", 16},     {"BF16", 16},   {"I32", 32},     {"U32", 32},
-           {"F32", 32},     {"I64", 64},    {"U64", 64},     {"F64", 64},
-           {"C64", 64},     {"F4", 4},      {"F6_E2M3", 6},  {"F6_E3M2", 6}};
+  } t[] = {{"BOOL", 8},    {"U8", 8},   {"I8", 8},   {"F8_E5M2", 8}, {"F8_E4M3", 8},
+           {"F8_E8M0", 8}, {"I16", 16}, {"U16", 16}, {"F16", 16},    {"BF16", 16},
+           {"I32", 32},    {"U32", 32}, {"F32", 32}, {"I64", 64},    {"U64", 64},
+           {"F64", 64},    {"C64", 64}, {"F4", 4},   {"F6_E2M3", 6}, {"F6_E3M2", 6}};
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-    if (strcmp(d, t[i].n) == 0)
-      return t[i].bits;
+    if (strcmp(d, t[i].n) == 0) return t[i].bits;
   return 0;
 }
 
@@ -190,8 +177,7 @@ typedef struct raw_range {
 
 static int cmp_range(const void *a, const void *b) {
   const raw_range *x = a, *y = b;
-  if (x->p != y->p)
-    return x->p < y->p ? -1 : 1;
+  if (x->p != y->p) return x->p < y->p ? -1 : 1;
   return x->n < y->n ? -1 : x->n > y->n;
 }
 
@@ -220,8 +206,7 @@ static void check_consistent(const msci_st_file *f, size_t data_len, const char 
     unsigned bits = dtype_bits(dt);
     ck_assert_msg(bits > 0, "%s: unknown dtype %s accepted", what, dt);
     ck_assert_int_eq(msci_st_raw(f, name, (const void **)&r[i].p, &r[i].n), MSC_OK);
-    ck_assert_msg((uint64_t)r[i].n * 8 == count * bits, "%s: %s size %zu", what, name,
-                  r[i].n);
+    ck_assert_msg((uint64_t)r[i].n * 8 == count * bits, "%s: %s size %zu", what, name, r[i].n);
     float *buf = malloc((size_t)count * sizeof *buf + 1);
     ck_assert_ptr_nonnull(buf);
     msc_status rc = msci_st_read_f32(f, name, buf, (size_t)count);
@@ -232,12 +217,10 @@ static void check_consistent(const msci_st_file *f, size_t data_len, const char 
   qsort(r, n, sizeof *r, cmp_range);
   size_t total = 0;
   for (size_t i = 0; i < n; i++) {
-    if (i > 0)
-      ck_assert_msg(r[i - 1].p + r[i - 1].n == r[i].p, "%s: ranges do not tile", what);
+    if (i > 0) ck_assert_msg(r[i - 1].p + r[i - 1].n == r[i].p, "%s: ranges do not tile", what);
     total += r[i].n;
   }
-  ck_assert_msg(total == data_len, "%s: tensors cover %zu of %zu bytes", what, total,
-                data_len);
+  ck_assert_msg(total == data_len, "%s: tensors cover %zu of %zu bytes", what, total, data_len);
   free(r);
 }
 
@@ -249,10 +232,8 @@ static unsigned char *small_file(const char *dir, size_t *len) {
   const float b[2] = {0.125f, -7.0f};
   const float s[1] = {42.0f};
   const int64_t dw[2] = {2, 3}, db[1] = {2}, de[2] = {0, 4};
-  const msci_st_tensor_in t[] = {{"weight", 2, dw, w},
-                                 {"bias", 1, db, b},
-                                 {"scalar", 0, NULL, s},
-                                 {"empty", 2, de, NULL}};
+  const msci_st_tensor_in t[] = {
+      {"weight", 2, dw, w}, {"bias", 1, db, b}, {"scalar", 0, NULL, s}, {"empty", 2, de, NULL}};
   const msci_st_meta m[] = {{"format", "mosaic"}, {"step", "17"}};
   ck_assert_int_eq(msci_st_write(path, m, 2, t, 4), MSC_OK);
   unsigned char *buf = read_all(path, len);
@@ -307,8 +288,7 @@ START_TEST(roundtrip_values_shapes_metadata) {
   ck_assert_int_eq(msci_st_open(path, &f), MSC_OK);
   ck_assert_uint_eq(msci_st_count(f), 5);
   const char *sorted[] = {"conv1.bias", "conv1.weight", "empty", "step_scale", "z.deep"};
-  for (size_t i = 0; i < 5; i++)
-    ck_assert_str_eq(msci_st_name(f, i), sorted[i]);
+  for (size_t i = 0; i < 5; i++) ck_assert_str_eq(msci_st_name(f, i), sorted[i]);
   ck_assert_ptr_null(msci_st_name(f, 5));
 
   for (size_t i = 0; i < 5; i++) {
@@ -325,8 +305,8 @@ START_TEST(roundtrip_values_shapes_metadata) {
     float *back = malloc(count * sizeof *back + 1);
     ck_assert_int_eq(msci_st_read_f32(f, t[i].name, back, count), MSC_OK);
     if (count > 0)
-      ck_assert_msg(memcmp(back, t[i].data, count * sizeof *back) == 0,
-                    "%s not bit-identical", t[i].name);
+      ck_assert_msg(memcmp(back, t[i].data, count * sizeof *back) == 0, "%s not bit-identical",
+                    t[i].name);
     free(back);
   }
   ck_assert_uint_eq(msci_st_meta_count(f), 3);
@@ -334,8 +314,7 @@ START_TEST(roundtrip_values_shapes_metadata) {
   ck_assert_str_eq(msci_st_meta_key(f, 1), "empty");
   ck_assert_str_eq(msci_st_meta_key(f, 2), "unicode");
   ck_assert_ptr_null(msci_st_meta_key(f, 3));
-  for (size_t i = 0; i < 3; i++)
-    ck_assert_str_eq(msci_st_meta_get(f, m[i].key), m[i].value);
+  for (size_t i = 0; i < 3; i++) ck_assert_str_eq(msci_st_meta_get(f, m[i].key), m[i].value);
   ck_assert_ptr_null(msci_st_meta_get(f, "absent"));
   ck_assert_ptr_null(msci_st_meta_get(f, NULL));
 
@@ -428,8 +407,7 @@ START_TEST(roundtrip_large_tensor) {
   size_t n = (size_t)1 << 20;
   float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
   ck_assert(x != NULL && y != NULL);
-  for (size_t i = 0; i < n; i++)
-    x[i] = (float)i * 0.5f - 1000.0f;
+  for (size_t i = 0; i < n; i++) x[i] = (float)i * 0.5f - 1000.0f;
   const int64_t d[2] = {1024, 1024};
   const msci_st_tensor_in t = {"big", 2, d, x};
   ck_assert_int_eq(msci_st_write(path, NULL, 0, &t, 1), MSC_OK);
@@ -470,24 +448,21 @@ START_TEST(written_bytes_match_spec) {
   ck_assert_uint_eq(len, 8 + n + 20);
   ck_assert_int_eq(buf[8], '{');
 
-  const char *expected =
-      "{\"__metadata__\":{\"k\":\"v\"},"
-      "\"a\":{\"data_offsets\":[0,12],\"dtype\":\"F32\",\"shape\":[1,3]},"
-      "\"b\":{\"data_offsets\":[12,20],\"dtype\":\"F32\",\"shape\":[2]}}";
+  const char *expected = "{\"__metadata__\":{\"k\":\"v\"},"
+                         "\"a\":{\"data_offsets\":[0,12],\"dtype\":\"F32\",\"shape\":[1,3]},"
+                         "\"b\":{\"data_offsets\":[12,20],\"dtype\":\"F32\",\"shape\":[2]}}";
   size_t elen = strlen(expected);
   ck_assert_uint_ge(n, elen);
   ck_assert_uint_lt(n, elen + 8);
   ck_assert(memcmp(buf + 8, expected, elen) == 0);
-  for (size_t i = 8 + elen; i < 8 + n; i++)
-    ck_assert_int_eq(buf[i], ' ');
+  for (size_t i = 8 + elen; i < 8 + n; i++) ck_assert_int_eq(buf[i], ' ');
 
   /* any JSON parser reads the header */
   json_error_t err;
   json_t *root = json_loadb((const char *)buf + 8, (size_t)n, 0, &err);
   ck_assert_msg(root != NULL, "%s", err.text);
-  ck_assert_str_eq(json_string_value(json_object_get(json_object_get(root, "__metadata__"),
-                                                     "k")),
-                   "v");
+  ck_assert_str_eq(
+      json_string_value(json_object_get(json_object_get(root, "__metadata__"), "k")), "v");
   json_t *ja = json_object_get(root, "a");
   ck_assert_str_eq(json_string_value(json_object_get(ja, "dtype")), "F32");
   ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(ja, "shape"), 1)), 3);
@@ -534,18 +509,14 @@ START_TEST(hand_built_file) {
   put_f64(data + 8, -2.5);
   put_f64(data + 16, 0.333);
   put_f64(data + 24, 1e300);
-  const uint16_t half[8] = {0x3C00, 0xC100, 0x3555, 0x7BFF,
-                            0x0001, 0xFC00, 0x8000, 0x03FF};
-  for (int i = 0; i < 8; i++)
-    put_u16(data + 32 + 2 * i, half[i]);
+  const uint16_t half[8] = {0x3C00, 0xC100, 0x3555, 0x7BFF, 0x0001, 0xFC00, 0x8000, 0x03FF};
+  for (int i = 0; i < 8; i++) put_u16(data + 32 + 2 * i, half[i]);
   put_u16(data + 48, 0x3F80);
   put_u16(data + 50, 0xC020);
   put_u16(data + 52, 0x3EAA);
   uint32_t s = f32_bits(42.0f);
-  for (int i = 0; i < 4; i++)
-    data[54 + i] = (unsigned char)(s >> (8 * i));
-  for (int i = 0; i < 8; i++)
-    data[58 + i] = (unsigned char)(i == 0 ? 7 : i == 4 ? 0xFF : 0);
+  for (int i = 0; i < 4; i++) data[54 + i] = (unsigned char)(s >> (8 * i));
+  for (int i = 0; i < 8; i++) data[58 + i] = (unsigned char)(i == 0 ? 7 : i == 4 ? 0xFF : 0);
 
   /* keys in no particular order, members in another order, whitespace and newlines,
    * metadata in the middle, then spaces so that the data is not 8-byte aligned */
@@ -570,8 +541,7 @@ START_TEST(hand_built_file) {
 
   ck_assert_uint_eq(msci_st_count(f), 6);
   const char *names[] = {"brain", "dbl", "half", "ints", "nothing", "s"};
-  for (size_t i = 0; i < 6; i++)
-    ck_assert_str_eq(msci_st_name(f, i), names[i]);
+  for (size_t i = 0; i < 6; i++) ck_assert_str_eq(msci_st_name(f, i), names[i]);
   ck_assert_str_eq(msci_st_meta_get(f, "origin"), "hand");
   ck_assert_str_eq(msci_st_meta_get(f, "note"), "tab\there");
 
@@ -583,7 +553,7 @@ START_TEST(hand_built_file) {
   ck_assert_uint_eq(f32_bits(h[3]), f32_bits(65504.0f));
   ck_assert_uint_eq(f32_bits(h[4]), f32_bits(0x1p-24f)); /* smallest subnormal */
   ck_assert_uint_eq(f32_bits(h[5]), f32_bits(-INFINITY));
-  ck_assert_uint_eq(f32_bits(h[6]), 0x80000000u); /* -0 */
+  ck_assert_uint_eq(f32_bits(h[6]), 0x80000000u);               /* -0 */
   ck_assert_uint_eq(f32_bits(h[7]), f32_bits(1023 * 0x1p-24f)); /* largest subnormal */
 
   float b[3];
@@ -726,21 +696,21 @@ START_TEST(atomic_invalid_input_keeps_old_file) {
   memset(longname, 'a', 299);
   longname[299] = '\0';
   const msci_st_tensor_in bad[][2] = {
-      {{"good", 1, ok, x}, {"neg", 2, neg, x}},            /* negative dim */
-      {{"good", 1, ok, x}, {"nodata", 1, ok, NULL}},        /* NULL data */
-      {{"dup", 1, ok, x}, {"dup", 1, ok, x}},               /* duplicate name */
-      {{"good", 1, ok, x}, {"", 1, ok, x}},                 /* empty name */
-      {{"good", 1, ok, x}, {longname, 1, ok, x}},           /* name too long */
-      {{"good", 1, ok, x}, {"__metadata__", 1, ok, x}},     /* reserved name */
-      {{"good", 1, ok, x}, {"bad\xFFutf8", 1, ok, x}},      /* not UTF-8 */
-      {{"good", 1, ok, x}, {"nine", 9, ok, x}},             /* too many dims */
-      {{"good", 1, ok, x}, {"nodims", 1, NULL, x}},         /* NULL dims */
-      {{"good", 1, ok, x}, {NULL, 1, ok, x}},               /* NULL name */
+      {{"good", 1, ok, x}, {"neg", 2, neg, x}},         /* negative dim */
+      {{"good", 1, ok, x}, {"nodata", 1, ok, NULL}},    /* NULL data */
+      {{"dup", 1, ok, x}, {"dup", 1, ok, x}},           /* duplicate name */
+      {{"good", 1, ok, x}, {"", 1, ok, x}},             /* empty name */
+      {{"good", 1, ok, x}, {longname, 1, ok, x}},       /* name too long */
+      {{"good", 1, ok, x}, {"__metadata__", 1, ok, x}}, /* reserved name */
+      {{"good", 1, ok, x}, {"bad\xFFutf8", 1, ok, x}},  /* not UTF-8 */
+      {{"good", 1, ok, x}, {"nine", 9, ok, x}},         /* too many dims */
+      {{"good", 1, ok, x}, {"nodims", 1, NULL, x}},     /* NULL dims */
+      {{"good", 1, ok, x}, {NULL, 1, ok, x}},           /* NULL name */
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     msc_clear_error();
-    ck_assert_msg(msci_st_write(path, NULL, 0, bad[i], 2) == MSC_E_INVALID_ARGUMENT,
-                  "case %zu", i);
+    ck_assert_msg(msci_st_write(path, NULL, 0, bad[i], 2) == MSC_E_INVALID_ARGUMENT, "case %zu",
+                  i);
     ck_assert_msg(msc_last_error()[0] != '\0', "case %zu: no message", i);
   }
   const msci_st_meta dupmeta[2] = {{"k", "1"}, {"k", "2"}};
@@ -790,8 +760,7 @@ START_TEST(atomic_rename_failure_removes_temporary) {
 END_TEST
 
 START_TEST(atomic_readonly_directory) {
-  if (geteuid() == 0)
-    return; /* root ignores directory permissions: nothing to test */
+  if (geteuid() == 0) return; /* root ignores directory permissions: nothing to test */
   char dir[4096], path[4200];
   make_dir(dir, sizeof dir);
   snprintf(path, sizeof path, "%s/model.safetensors", dir);
@@ -876,8 +845,7 @@ START_TEST(corrupt_every_truncation) {
     /* and the same through a file on disk */
     write_raw(path, full, cut);
     f = NULL;
-    ck_assert_msg(msci_st_open(path, &f) == MSC_E_BAD_FORMAT, "%s: %s", what,
-                  msc_last_error());
+    ck_assert_msg(msci_st_open(path, &f) == MSC_E_BAD_FORMAT, "%s: %s", what, msc_last_error());
     ck_assert_ptr_null(f);
   }
   /* one byte too many is also refused (an unindexed byte) */
@@ -898,8 +866,8 @@ static int flip_one(const unsigned char *full, size_t len, unsigned char *work, 
   work[pos] = value;
   msci_st_file *f = NULL;
   msc_status rc = msci_st_open_memory(work, len, &f);
-  ck_assert_msg(rc == MSC_OK || rc == MSC_E_BAD_FORMAT,
-                "byte %zu = 0x%02x: status %d (%s)", pos, value, (int)rc, msc_last_error());
+  ck_assert_msg(rc == MSC_OK || rc == MSC_E_BAD_FORMAT, "byte %zu = 0x%02x: status %d (%s)",
+                pos, value, (int)rc, msc_last_error());
   if (rc == MSC_OK) {
     uint64_t n = get_le64(work);
     ck_assert(n <= len - 8);
@@ -988,8 +956,7 @@ END_TEST
 
 START_TEST(corrupt_header_catalogue) {
   unsigned char d[64];
-  for (size_t i = 0; i < sizeof d; i++)
-    d[i] = (unsigned char)i;
+  for (size_t i = 0; i < sizeof d; i++) d[i] = (unsigned char)i;
   /* 2^40 elements claimed: never allocated, refused because the data is not there */
   expect_bad("{\"huge\":{\"dtype\":\"F32\",\"shape\":[1048576,1048576],"
              "\"data_offsets\":[0,4398046511104]}}",
@@ -1017,13 +984,11 @@ START_TEST(corrupt_header_catalogue) {
   expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
              "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
              d, 12, "hole");
-  expect_bad("{\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", d, 8,
-             "hole");
+  expect_bad("{\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", d, 8, "hole");
   expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", d, 8,
              "unindexed");
   expect_bad("{}", d, 4, "no tensor");
-  expect_bad("{\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]}}", d, 4,
-             "hole");
+  expect_bad("{\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]}}", d, 4, "hole");
   /* duplicate names (and duplicate members) */
   expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
              "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
@@ -1044,10 +1009,8 @@ START_TEST(corrupt_header_catalogue) {
              "shape");
   expect_bad("{\"t\":{\"dtype\":\"F32\",\"shape\":[[1]],\"data_offsets\":[0,4]}}", d, 4,
              "shape");
-  expect_bad("{\"t\":{\"dtype\":\"F32\",\"shape\":4,\"data_offsets\":[0,16]}}", d, 16,
-             "shape");
-  expect_bad("{\"t\":{\"dtype\":\"F32\",\"shape\":{},\"data_offsets\":[0,4]}}", d, 4,
-             "shape");
+  expect_bad("{\"t\":{\"dtype\":\"F32\",\"shape\":4,\"data_offsets\":[0,16]}}", d, 16, "shape");
+  expect_bad("{\"t\":{\"dtype\":\"F32\",\"shape\":{},\"data_offsets\":[0,4]}}", d, 4, "shape");
   expect_bad("{\"nine\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1],"
              "\"data_offsets\":[0,1]}}",
              d, 1, "nine");
@@ -1076,17 +1039,15 @@ START_TEST(corrupt_header_catalogue) {
              "[0,18446744073709551616]}}",
              d, 4, "JSON");
   /* dtypes */
-  expect_bad("{\"f8\":{\"dtype\":\"F8\",\"shape\":[1],\"data_offsets\":[0,1]}}", d, 1,
-             "F8");
+  expect_bad("{\"f8\":{\"dtype\":\"F8\",\"shape\":[1],\"data_offsets\":[0,1]}}", d, 1, "F8");
   expect_bad("{\"lc\":{\"dtype\":\"f32\",\"shape\":[1],\"data_offsets\":[0,4]}}", d, 4,
              "unknown dtype");
-  expect_bad("{\"num\":{\"dtype\":32,\"shape\":[1],\"data_offsets\":[0,4]}}", d, 4,
-             "dtype");
+  expect_bad("{\"num\":{\"dtype\":32,\"shape\":[1],\"data_offsets\":[0,4]}}", d, 4, "dtype");
   expect_bad("{\"odd\":{\"dtype\":\"F4\",\"shape\":[3],\"data_offsets\":[0,2]}}", d, 2,
              "whole number");
   /* entry members */
-  expect_bad("{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"extra\":1}}",
-             d, 4, "extra");
+  expect_bad("{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"extra\":1}}", d,
+             4, "extra");
   expect_bad("{\"x\":{\"dtype\":\"F32\",\"shape\":[1]}}", d, 0, "data_offsets");
   expect_bad("{\"x\":{\"shape\":[1],\"data_offsets\":[0,4]}}", d, 4, "dtype");
   expect_bad("{\"x\":[1,2]}", d, 0, "not a JSON object");
@@ -1097,11 +1058,11 @@ START_TEST(corrupt_header_catalogue) {
   char hdr[1024], name[257];
   memset(name, 'n', 256);
   name[256] = '\0';
-  snprintf(hdr, sizeof hdr,
-           "{\"%s\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", name);
+  snprintf(hdr, sizeof hdr, "{\"%s\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}",
+           name);
   expect_bad(hdr, d, 1, "256 bytes");
-  expect_bad("{\"a\\u0000b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", d,
-             1, "JSON");
+  expect_bad("{\"a\\u0000b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", d, 1,
+             "JSON");
   expect_bad("{\"\xFF\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", d, 1,
              "JSON");
   /* metadata */
@@ -1120,19 +1081,15 @@ START_TEST(corrupt_header_catalogue) {
   expect_bad("{}}", NULL, 0, "JSON");
   expect_bad("{} {}", NULL, 0, "JSON");
   expect_bad("{}  ,  ", NULL, 0, "JSON");
-  expect_bad_buf((const unsigned char *)"\x04\0\0\0\0\0\0\0{}\0\0", 12, "JSON",
-                 "NUL padding");
-  expect_bad_buf((const unsigned char *)"\x04\0\0\0\0\0\0\0{\0}\0", 12, "JSON",
-                 "NUL inside");
+  expect_bad_buf((const unsigned char *)"\x04\0\0\0\0\0\0\0{}\0\0", 12, "JSON", "NUL padding");
+  expect_bad_buf((const unsigned char *)"\x04\0\0\0\0\0\0\0{\0}\0", 12, "JSON", "NUL inside");
   /* deeply nested JSON: jansson's depth limit, no stack overflow */
   size_t depth = 100000;
   char *deep = malloc(2 * depth + 64);
   size_t k = 0;
   k += (size_t)sprintf(deep, "{\"__metadata__\":{\"a\":");
-  for (size_t i = 0; i < depth; i++)
-    deep[k++] = '[';
-  for (size_t i = 0; i < depth; i++)
-    deep[k++] = ']';
+  for (size_t i = 0; i < depth; i++) deep[k++] = '[';
+  for (size_t i = 0; i < depth; i++) deep[k++] = ']';
   deep[k++] = '}';
   deep[k++] = '}';
   deep[k] = '\0';
@@ -1147,9 +1104,8 @@ START_TEST(corrupt_file_on_disk_not_half_read) {
   make_dir(dir, sizeof dir);
   snprintf(path, sizeof path, "%s/bad.safetensors", dir);
   size_t len;
-  unsigned char *buf =
-      build("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
-            "\0\0\0\0\0\0\0\0", 8, &len);
+  unsigned char *buf = build("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+                             "\0\0\0\0\0\0\0\0", 8, &len);
   write_raw(path, buf, len);
   msci_st_file *f = NULL;
   ck_assert_int_eq(msci_st_open(path, &f), MSC_E_BAD_FORMAT);

@@ -19,7 +19,7 @@
 #include "mosaic/mosaic.h"
 
 #define STR_(x) #x
-#define STR(x) STR_(x)
+#define STR(x)  STR_(x)
 
 /* ------------------------------------------------------------------------------ */
 /* Status strings                                                                  */
@@ -44,8 +44,7 @@ START_TEST(status_strings_distinct_and_nonempty) {
 END_TEST
 
 START_TEST(status_strings_unknown) {
-  const msc_status unknown[] = {1, 2, 100, MSC_E_CANCELLED - 1, -1000, INT32_MIN,
-                                INT32_MAX};
+  const msc_status unknown[] = {1, 2, 100, MSC_E_CANCELLED - 1, -1000, INT32_MIN, INT32_MAX};
   for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++)
     ck_assert_str_eq(msc_status_string(unknown[i]), "unknown status");
 }
@@ -76,15 +75,13 @@ END_TEST
 START_TEST(last_error_after_failing_call) {
   msc_clear_error();
   ck_assert_int_eq(msc_set_log_callback(NULL, NULL, 99), MSC_E_INVALID_ARGUMENT);
-  ck_assert_msg(strstr(msc_last_error(), "max_level") != NULL, "got \"%s\"",
-                msc_last_error());
+  ck_assert_msg(strstr(msc_last_error(), "max_level") != NULL, "got \"%s\"", msc_last_error());
   ck_assert_msg(strstr(msc_last_error(), "99") != NULL, "got \"%s\"", msc_last_error());
 
   ck_assert_int_eq(msc_set_log_callback(NULL, NULL, -1), MSC_E_INVALID_ARGUMENT);
 
   ck_assert_int_eq(msc_backend_available("nope"), MSC_E_NOT_FOUND);
-  ck_assert_msg(strstr(msc_last_error(), "'nope'") != NULL, "got \"%s\"",
-                msc_last_error());
+  ck_assert_msg(strstr(msc_last_error(), "'nope'") != NULL, "got \"%s\"", msc_last_error());
   ck_assert_msg(strstr(msc_last_error(), "cpu") != NULL, "got \"%s\"", msc_last_error());
 }
 END_TEST
@@ -153,8 +150,7 @@ START_TEST(last_error_is_per_thread) {
     te[i].index = i + 1;
     ck_assert_int_eq(pthread_create(&t[i], NULL, set_and_read_error, &te[i]), 0);
   }
-  for (int i = 0; i < 2; i++)
-    ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+  for (int i = 0; i < 2; i++) ck_assert_int_eq(pthread_join(t[i], NULL), 0);
   pthread_barrier_destroy(&barrier);
   ck_assert_int_eq(te[0].returned, MSC_E_DEVICE - 1);
   ck_assert_int_eq(te[1].returned, MSC_E_DEVICE - 2);
@@ -180,8 +176,7 @@ static int valid_utf8(const char *s) {
       return 0;
     p++;
     for (int i = 0; i < extra; i++, p++)
-      if ((*p & 0xC0) != 0x80)
-        return 0;
+      if ((*p & 0xC0) != 0x80) return 0;
   }
   return 1;
 }
@@ -200,8 +195,7 @@ START_TEST(last_error_truncated_safely) {
    * room hold 511 "é" (1022 bytes) and half of the 512th. */
   char *accents = malloc(2 * 2000 + 1);
   ck_assert_ptr_nonnull(accents);
-  for (int i = 0; i < 2000; i++)
-    memcpy(accents + 2 * i, "\xc3\xa9", 2);
+  for (int i = 0; i < 2000; i++) memcpy(accents + 2 * i, "\xc3\xa9", 2);
   accents[4000] = '\0';
   msci_fail(MSC_E_IO, "%s", accents);
   ck_assert_uint_eq(strlen(msc_last_error()), 1022);
@@ -214,8 +208,7 @@ START_TEST(last_error_truncated_safely) {
   for (int shift = 0; shift < 3; shift++) {
     char *euros = malloc(3 * 400 + 1);
     ck_assert_ptr_nonnull(euros);
-    for (int i = 0; i < 400; i++)
-      memcpy(euros + 3 * i, "\xe2\x82\xac", 3);
+    for (int i = 0; i < 400; i++) memcpy(euros + 3 * i, "\xe2\x82\xac", 3);
     euros[1200] = '\0';
     msci_fail(MSC_E_IO, "%.*s%s", shift, "ab", euros);
     size_t len = strlen(msc_last_error());
@@ -331,7 +324,7 @@ START_TEST(log_long_message_and_side_effects) {
   msci_fail(MSC_E_IO, "kept");
   errno = ERANGE;
   msci_log(MSC_LOG_INFO, "%s", big);
-  ck_assert_int_eq(errno, ERANGE);             /* logging keeps errno */
+  ck_assert_int_eq(errno, ERANGE);            /* logging keeps errno */
   ck_assert_str_eq(msc_last_error(), "kept"); /* and the last error */
   ck_assert_int_eq(c.count, 1);
   ck_assert_uint_gt(strlen(c.message), 100);
@@ -374,22 +367,19 @@ static int g_user_a, g_user_b;
 
 static void counting_log_a(int32_t level, const char *message, void *user) {
   (void)level, (void)message;
-  if (user != &g_user_a)
-    atomic_fetch_add(&g_torn, 1);
+  if (user != &g_user_a) atomic_fetch_add(&g_torn, 1);
   atomic_fetch_add(&g_delivered, 1);
 }
 
 static void counting_log_b(int32_t level, const char *message, void *user) {
   (void)level, (void)message;
-  if (user != &g_user_b)
-    atomic_fetch_add(&g_torn, 1);
+  if (user != &g_user_b) atomic_fetch_add(&g_torn, 1);
   atomic_fetch_add(&g_delivered, 1);
 }
 
 static void *log_a_lot(void *arg) {
   (void)arg;
-  for (int i = 0; i < 20000; i++)
-    msci_log(MSC_LOG_ERROR, "message %d", i);
+  for (int i = 0; i < 20000; i++) msci_log(MSC_LOG_ERROR, "message %d", i);
   return NULL;
 }
 
@@ -398,8 +388,7 @@ START_TEST(log_concurrent_with_changes) {
   atomic_store(&g_torn, 0);
   ck_assert_int_eq(msc_set_log_callback(counting_log_a, &g_user_a, MSC_LOG_DEBUG), MSC_OK);
   pthread_t t[4];
-  for (int i = 0; i < 4; i++)
-    ck_assert_int_eq(pthread_create(&t[i], NULL, log_a_lot, NULL), 0);
+  for (int i = 0; i < 4; i++) ck_assert_int_eq(pthread_create(&t[i], NULL, log_a_lot, NULL), 0);
   for (int i = 0; i < 2000; i++) {
     if (i % 3 == 0)
       msc_set_log_callback(counting_log_a, &g_user_a, MSC_LOG_DEBUG);
@@ -408,8 +397,7 @@ START_TEST(log_concurrent_with_changes) {
     else
       msc_set_log_callback(NULL, NULL, MSC_LOG_DEBUG);
   }
-  for (int i = 0; i < 4; i++)
-    ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+  for (int i = 0; i < 4; i++) ck_assert_int_eq(pthread_join(t[i], NULL), 0);
   ck_assert_int_eq(msc_set_log_callback(NULL, NULL, MSC_LOG_ERROR), MSC_OK);
   ck_assert_int_eq(atomic_load(&g_torn), 0);
   ck_assert_int_le(atomic_load(&g_delivered), 4 * 20000);

@@ -25,7 +25,7 @@
 #include "cpu/cpu_internal.h"
 
 #define SIZE 16
-#define C 4
+#define C    4
 
 /* ---- synthetic data: labels recoverable from spectra and textures -------------------- */
 
@@ -83,8 +83,12 @@ static void free_data(data *d) {
 static msc_batch *batch_of(const data *d, int64_t from, int64_t n, int labels) {
   msc_batch *b = NULL;
   ck_assert_int_eq(msc_batch_create(&b), MSC_OK);
-  ck_assert_int_eq(msc_batch_set_modality(b, "s1", d->s1 + from * 2 * SIZE * SIZE, n, 2, SIZE, SIZE), MSC_OK);
-  ck_assert_int_eq(msc_batch_set_modality(b, "s2", d->s2 + from * 4 * SIZE * SIZE, n, 4, SIZE, SIZE), MSC_OK);
+  ck_assert_int_eq(
+      msc_batch_set_modality(b, "s1", d->s1 + from * 2 * SIZE * SIZE, n, 2, SIZE, SIZE),
+      MSC_OK);
+  ck_assert_int_eq(
+      msc_batch_set_modality(b, "s2", d->s2 + from * 4 * SIZE * SIZE, n, 4, SIZE, SIZE),
+      MSC_OK);
   if (labels) ck_assert_int_eq(msc_batch_set_labels(b, d->y + from * C, n, C), MSC_OK);
   return b;
 }
@@ -92,10 +96,9 @@ static msc_batch *batch_of(const data *d, int64_t from, int64_t n, int labels) {
 static msc_options *tiny_options(const char *preset) {
   msc_options *o = NULL;
   ck_assert_int_eq(msc_options_create(&o), MSC_OK);
-  const char *json =
-      "{\"modality.0.encoder\":\"tiny\",\"modality.1.encoder\":\"tiny\","
-      "\"modality.0.size\":16,\"modality.1.size\":16,\"modality.1.bands\":4,"
-      "\"classes\":4,\"class_names\":\"a;b;c;d\",\"proj.dim\":16,\"seed\":7}";
+  const char *json = "{\"modality.0.encoder\":\"tiny\",\"modality.1.encoder\":\"tiny\","
+                     "\"modality.0.size\":16,\"modality.1.size\":16,\"modality.1.bands\":4,"
+                     "\"classes\":4,\"class_names\":\"a;b;c;d\",\"proj.dim\":16,\"seed\":7}";
   ck_assert_int_eq(msc_options_from_json(o, json), MSC_OK);
   ck_assert_int_eq(msc_options_set_string(o, "train.preset", preset), MSC_OK);
   return o;
@@ -151,11 +154,16 @@ START_TEST(test_gradient_matches_finite_differences) {
   msci_train *t = m->train;
   msci_graph *g = &m->graph;
   /* A few coordinates of parameters all along the graph. */
-  const char *names[] = {"enc.s1.conv1.weight",        "enc.s2.bn1.weight",
-                         "enc.s2.layer1.0.conv2.weight", "enc.s1.layer2.0.downsample.0.weight",
-                         "enc.s2.layer2.0.bn2.bias",    "proj.s1.fc1.weight",
-                         "proj.s2.fc2.bias",            "proj_fused.fc1.weight",
-                         "classifier.fc.weight",        "classifier.fc.bias"};
+  const char *names[] = {"enc.s1.conv1.weight",
+                         "enc.s2.bn1.weight",
+                         "enc.s2.layer1.0.conv2.weight",
+                         "enc.s1.layer2.0.downsample.0.weight",
+                         "enc.s2.layer2.0.bn2.bias",
+                         "proj.s1.fc1.weight",
+                         "proj.s2.fc2.bias",
+                         "proj_fused.fc1.weight",
+                         "classifier.fc.weight",
+                         "classifier.fc.bias"};
   /* The analytic gradients of that first step, before any probing step overwrites them. */
   enum { K = sizeof names / sizeof names[0] };
   int32_t pid[K];
@@ -222,17 +230,22 @@ START_TEST(test_presets_select_terms) {
   static const struct {
     const char *preset;
     int intra, inter, fused, views, bce;
-  } cases[] = {{"mosaic1", 1, 1, 1, 0, 1}, {"mosaic2", 0, 1, 1, 1, 1}, {"dual", 0, 1, 0, 0, 0},
-               {"simclr", 1, 0, 0, 0, 0},  {"supervised", 0, 0, 0, 0, 1}, {"pimc", 0, 1, 0, 0, 0}};
+  } cases[] = {{"mosaic1", 1, 1, 1, 0, 1},    {"mosaic2", 0, 1, 1, 1, 1},
+               {"dual", 0, 1, 0, 0, 0},       {"simclr", 1, 0, 0, 0, 0},
+               {"supervised", 0, 0, 0, 0, 1}, {"pimc", 0, 1, 0, 0, 0}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
     msc_options *o = tiny_options(cases[i].preset);
     msc_model *m = create(o);
     msc_step_result r;
     ck_assert_msg(step(m, b, &r) == MSC_OK, "%s: %s", cases[i].preset, msc_last_error());
-    ck_assert_msg((r.loss_intra > 0) == cases[i].intra, "%s intra %g", cases[i].preset, r.loss_intra);
-    ck_assert_msg((r.loss_inter > 0) == cases[i].inter, "%s inter %g", cases[i].preset, r.loss_inter);
-    ck_assert_msg((r.loss_fused > 0) == cases[i].fused, "%s fused %g", cases[i].preset, r.loss_fused);
-    ck_assert_msg((r.loss_views > 0) == cases[i].views, "%s views %g", cases[i].preset, r.loss_views);
+    ck_assert_msg((r.loss_intra > 0) == cases[i].intra, "%s intra %g", cases[i].preset,
+                  r.loss_intra);
+    ck_assert_msg((r.loss_inter > 0) == cases[i].inter, "%s inter %g", cases[i].preset,
+                  r.loss_inter);
+    ck_assert_msg((r.loss_fused > 0) == cases[i].fused, "%s fused %g", cases[i].preset,
+                  r.loss_fused);
+    ck_assert_msg((r.loss_views > 0) == cases[i].views, "%s views %g", cases[i].preset,
+                  r.loss_views);
     ck_assert_msg((r.loss_bce > 0) == cases[i].bce, "%s bce %g", cases[i].preset, r.loss_bce);
     double want = r.loss_intra * cases[i].intra + r.loss_inter * cases[i].inter +
                   r.loss_fused * cases[i].fused + r.loss_views * cases[i].views +
@@ -380,7 +393,8 @@ START_TEST(test_resume_is_bit_identical) {
   }
   ck_assert_int_eq(r.step, 6);
   ck_assert_int_eq(msc_model_save(m, resumed), MSC_OK);
-  ck_assert_msg(same_file(straight, resumed), "resumed training differs from the uninterrupted run");
+  ck_assert_msg(same_file(straight, resumed),
+                "resumed training differs from the uninterrupted run");
   msc_model_free(m);
   unlink(straight), unlink(ckpt), unlink(resumed), rmdir(dir);
   free_data(&d);
@@ -468,13 +482,16 @@ START_TEST(test_reset_classifier) {
     if (strncmp(pr->name, "classifier.", 11) == 0) {
       float *want = download(fresh, p);
       ck_assert_msg(memcmp(now, want, count * sizeof(float)) == 0, "%s not reset", pr->name);
-      ck_assert_msg(memcmp(now, trained[p], count * sizeof(float)) != 0, "%s unchanged", pr->name);
+      ck_assert_msg(memcmp(now, trained[p], count * sizeof(float)) != 0, "%s unchanged",
+                    pr->name);
       ck_assert_ptr_null(m->train->master[p]); /* host copies: running statistics only */
-      for (size_t k = 0; k < count; ++k) ck_assert(m->train->m1[p][k] == 0.f && m->train->m2[p][k] == 0.f);
+      for (size_t k = 0; k < count; ++k)
+        ck_assert(m->train->m1[p][k] == 0.f && m->train->m2[p][k] == 0.f);
       free(want);
       ++reset;
     } else {
-      ck_assert_msg(memcmp(now, trained[p], count * sizeof(float)) == 0, "%s changed", pr->name);
+      ck_assert_msg(memcmp(now, trained[p], count * sizeof(float)) == 0, "%s changed",
+                    pr->name);
     }
     free(now);
     free(trained[p]);
@@ -565,8 +582,8 @@ static msc_status ref_grad_stats(mbk_ctx *ctx, const mbk_tensor *const *t, int32
       const msci_param *pr = &m->graph.params[which[i]];
       float *p = malloc((size_t)counts[i] * sizeof(float));
       ck_assert_int_eq(be->tensor_download(pr->t, p, (size_t)counts[i]), MSC_OK);
-      msci_optim_update(&g_ref.opt, g_ref.step, p, g[i], g_ref.m1[which[i]],
-                        g_ref.m2[which[i]], counts[i], pr->kind == MSCI_PARAM_WEIGHT, lr);
+      msci_optim_update(&g_ref.opt, g_ref.step, p, g[i], g_ref.m1[which[i]], g_ref.m2[which[i]],
+                        counts[i], pr->kind == MSCI_PARAM_WEIGHT, lr);
       ck_assert_int_eq(be->tensor_upload(pr->t, pr->ndim, pr->dims, p), MSC_OK);
       free(p);
       ++g_ref.updates;
@@ -621,7 +638,8 @@ static void train_steps(msc_model *m, const data *d, int from, int steps, int re
         for (int32_t p = 0; p < m->graph.n_params; ++p)
           if (strncmp(m->graph.params[p].name, "classifier.", 11) == 0) {
             size_t n = (size_t)param_count(&m->graph.params[p]);
-            memset(g_ref.m1[p], 0, n * sizeof(float)), memset(g_ref.m2[p], 0, n * sizeof(float));
+            memset(g_ref.m1[p], 0, n * sizeof(float)),
+                memset(g_ref.m2[p], 0, n * sizeof(float));
           }
     }
     msc_batch *b = batch_of(d, (s % 3) * 8, 8, 1);
@@ -642,8 +660,8 @@ static void expect_same_as_reference(msc_model *m, msc_model *ref, const char *w
     const msci_param *pr = &m->graph.params[p];
     size_t n = (size_t)param_count(pr);
     float *a = download(m, p), *b = download(ref, p);
-    ck_assert_msg(memcmp(a, b, n * sizeof(float)) == 0, "%s: %s differs from the host reference",
-                  what, pr->name);
+    ck_assert_msg(memcmp(a, b, n * sizeof(float)) == 0,
+                  "%s: %s differs from the host reference", what, pr->name);
     free(a), free(b);
     if (!t->m1[p]) continue;
     int sgd = g_ref.opt.kind == MSCI_OPTIM_SGD;
@@ -669,10 +687,8 @@ START_TEST(test_update_matches_host_reference) {
     int nesterov, frozen;
   } cfgs[] = {
       {"adamw", 0.9, 0.5, 0.01, 0, 0}, /* clips: the norm is above 0.5 */
-      {"adamw", 0.9, 0.0, 0.05, 0, 0},
-      {"adamw", 0.9, 0.3, 0.01, 0, 1},
-      {"sgd", 0.9, 0.5, 0.01, 0, 0},
-      {"sgd", 0.9, 1.0, 0.001, 1, 0},
+      {"adamw", 0.9, 0.0, 0.05, 0, 0}, {"adamw", 0.9, 0.3, 0.01, 0, 1},
+      {"sgd", 0.9, 0.5, 0.01, 0, 0},   {"sgd", 0.9, 1.0, 0.001, 1, 0},
       {"sgd", 0.0, 0.0, 0.01, 0, 0},
   };
   data d;
@@ -831,8 +847,10 @@ static double average_precision(const float *score, const uint8_t *y, int64_t n,
     for (int64_t i = 0; i < n; ++i)
       if (!used[i] && score[i * c + k] == best) {
         used[i] = 1;
-        if (y[i * c + k]) tp++;
-        else fp++;
+        if (y[i * c + k])
+          tp++;
+        else
+          fp++;
       }
     double recall = (double)tp / (double)pos, precision = (double)tp / (double)(tp + fp);
     ap += (recall - prev_recall) * precision;

@@ -68,8 +68,7 @@ int cli_usage(const char *command, const char *fmt, ...) {
   vsnprintf(what, sizeof what, fmt, ap);
   va_end(ap);
   if (command)
-    fprintf(stderr, "mosaic: error: %s: %s (see 'mosaic %s --help')\n", command, what,
-            command);
+    fprintf(stderr, "mosaic: error: %s: %s (see 'mosaic %s --help')\n", command, what, command);
   else
     fprintf(stderr, "mosaic: error: %s (see 'mosaic --help')\n", what);
   fflush(stderr);
@@ -95,7 +94,9 @@ int cli_finish_output(void) {
 
 volatile sig_atomic_t cli_interrupted = 0;
 
-static void on_signal(int sig) { cli_interrupted = sig; }
+static void on_signal(int sig) {
+  cli_interrupted = sig;
+}
 
 void cli_catch_signals(void) {
   struct sigaction sa;
@@ -113,7 +114,7 @@ typedef struct {
   const char *key;    /* tool key, or a library option key when lib */
   int type;
   int lib;
-  const char *flag;   /* for options without a value: the JSON value they set */
+  const char *flag; /* for options without a value: the JSON value they set */
 } key_def;
 
 static const key_def k_keys[] = {
@@ -174,13 +175,20 @@ typedef struct {
 } key_rule;
 
 static const key_rule k_rules[] = {
-    {"epochs", 1, 1e6, NULL},        {"batch", 1, 65536, NULL},
-    {"workers", 0, 64, NULL},        {"max_steps", 0, 1e15, NULL},
-    {"k", 1, 1e9, NULL},             {"threshold", -1e30, 1e30, NULL},
-    {"probe_epochs", 0, 1e6, NULL},  {"probe_lr", 1e-12, 1000, NULL},
-    {"n", 1, 1000000, NULL},         {"val_fraction", 1e-9, 1, NULL},
-    {"stats_samples", 0, 1e15, NULL}, {"progress_interval", 0.01, 1e6, NULL},
-    {"validate", 0, 1, NULL},        {"keep_classifier", 0, 1, NULL},
+    {"epochs", 1, 1e6, NULL},
+    {"batch", 1, 65536, NULL},
+    {"workers", 0, 64, NULL},
+    {"max_steps", 0, 1e15, NULL},
+    {"k", 1, 1e9, NULL},
+    {"threshold", -1e30, 1e30, NULL},
+    {"probe_epochs", 0, 1e6, NULL},
+    {"probe_lr", 1e-12, 1000, NULL},
+    {"n", 1, 1000000, NULL},
+    {"val_fraction", 1e-9, 1, NULL},
+    {"stats_samples", 0, 1e15, NULL},
+    {"progress_interval", 0.01, 1e6, NULL},
+    {"validate", 0, 1, NULL},
+    {"keep_classifier", 0, 1, NULL},
     {"progress", 0, 0, "auto|bar|lines|none"},
     {"stats", 0, 0, "auto|published|computed"},
     {"protocol", 0, 0, "model|linear|finetune|knn"},
@@ -212,7 +220,9 @@ static const char *check_tool_value(const char *key, json_t *v) {
                                  : json_is_number(v);
   if (!ok) {
     snprintf(msg, sizeof msg, "tool.%s must be %s", key,
-             d->type == KEY_STRING ? "a string" : d->type == KEY_INT ? "an integer" : "a number");
+             d->type == KEY_STRING ? "a string"
+             : d->type == KEY_INT  ? "an integer"
+                                   : "a number");
     return msg;
   }
   for (size_t i = 0; i < sizeof k_rules / sizeof k_rules[0]; ++i) {
@@ -227,7 +237,8 @@ static const char *check_tool_value(const char *key, json_t *v) {
     } else {
       double x = json_is_boolean(v) ? (json_is_true(v) ? 1 : 0) : json_number_value(v);
       if (!(x >= r->lo && x <= r->hi)) {
-        snprintf(msg, sizeof msg, "tool.%s = %g is out of range [%g, %g]", key, x, r->lo, r->hi);
+        snprintf(msg, sizeof msg, "tool.%s = %g is out of range [%g, %g]", key, x, r->lo,
+                 r->hi);
         return msg;
       }
     }
@@ -244,7 +255,7 @@ enum { LIB_INT, LIB_FLOAT, LIB_STRING, LIB_JSON };
 
 typedef struct lib_value {
   char *key;
-  int type;   /* LIB_*; LIB_JSON: text is a JSON array given with --set */
+  int type; /* LIB_*; LIB_JSON: text is a JSON array given with --set */
   int64_t i;
   double f;
   char *text; /* LIB_STRING, LIB_JSON */
@@ -291,7 +302,8 @@ static int lib_values_put(lib_values *l, const char *key, int type, int64_t i, d
  * true/false as such, an array as JSON (msc_options_from_json turns it into a list),
  * anything else a string. Returns 0 when out of memory. */
 static int lib_values_put_json(lib_values *l, const char *key, json_t *v) {
-  if (json_is_integer(v)) return lib_values_put(l, key, LIB_INT, json_integer_value(v), 0, NULL);
+  if (json_is_integer(v))
+    return lib_values_put(l, key, LIB_INT, json_integer_value(v), 0, NULL);
   if (json_is_real(v)) return lib_values_put(l, key, LIB_FLOAT, 0, json_real_value(v), NULL);
   if (json_is_boolean(v)) return lib_values_put(l, key, LIB_INT, json_is_true(v), 0, NULL);
   if (json_is_string(v)) return lib_values_put(l, key, LIB_STRING, 0, 0, json_string_value(v));
@@ -414,8 +426,8 @@ static int apply_options(const char *command, const char *what, msc_options *opt
   return -1;
 }
 
-int cli_parse(cli_ctx *ctx, const char *command, const char *help,
-              const char *const *allowed, int max_pos, int argc, char **argv, int verbosity) {
+int cli_parse(cli_ctx *ctx, const char *command, const char *help, const char *const *allowed,
+              int max_pos, int argc, char **argv, int verbosity) {
   memset(ctx, 0, sizeof *ctx);
   ctx->command = command;
   ctx->verbosity = verbosity;
@@ -542,7 +554,8 @@ int cli_parse(cli_ctx *ctx, const char *command, const char *help,
         break;
       }
     } else {
-      json_t *v = d->flag ? json_loads(d->flag, JSON_DECODE_ANY, NULL) : parse_value(value, d->type);
+      json_t *v =
+          d->flag ? json_loads(d->flag, JSON_DECODE_ANY, NULL) : parse_value(value, d->type);
       if (!v) {
         rc = cli_usage(command, "--%s: '%s' is not %s", name, value,
                        d->type == KEY_INT ? "an integer" : "a number");
@@ -556,11 +569,12 @@ int cli_parse(cli_ctx *ctx, const char *command, const char *help,
    * checkpoint. */
   if (rc < 0 && !config && strcmp(command, "train") == 0 &&
       json_is_string(json_object_get(cli_tool, "resume"))) {
-    char *side = cli_sibling(json_string_value(json_object_get(cli_tool, "resume")),
-                             ".config.json");
+    char *side =
+        cli_sibling(json_string_value(json_object_get(cli_tool, "resume")), ".config.json");
     if (side && access(side, R_OK) == 0) {
       rc = load_config(command, side, ctx->tool, &base_opts);
-      if (rc < 0 && ctx->verbosity >= 0) cli_note("resuming with the configuration in %s", side);
+      if (rc < 0 && ctx->verbosity >= 0)
+        cli_note("resuming with the configuration in %s", side);
     }
     free(side);
   }
@@ -579,7 +593,8 @@ int cli_parse(cli_ctx *ctx, const char *command, const char *help,
     }
   }
   if (rc < 0 && msc_options_create(&ctx->opts) != MSC_OK) rc = cli_error("out of memory");
-  if (rc < 0) rc = apply_options(command, config ? config : "configuration", ctx->opts, base_opts);
+  if (rc < 0)
+    rc = apply_options(command, config ? config : "configuration", ctx->opts, base_opts);
   if (rc < 0) rc = apply_lib_values(command, ctx->opts, &cli_opts);
   json_decref(cli_tool);
   lib_values_free(&cli_opts);
@@ -700,8 +715,7 @@ int cli_write_config(const cli_ctx *ctx, const msc_options *opts, const char *pa
   char *buf = malloc(len + 1);
   if (!buf) return cli_error("out of memory");
   json_t *doc = NULL;
-  if (msc_options_to_json(opts, buf, len + 1, NULL) == MSC_OK)
-    doc = json_loads(buf, 0, NULL);
+  if (msc_options_to_json(opts, buf, len + 1, NULL) == MSC_OK) doc = json_loads(buf, 0, NULL);
   free(buf);
   if (!doc) return cli_error("cannot write the configuration %s", path);
   json_t *tool = json_deep_copy(ctx->tool);

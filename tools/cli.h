@@ -16,9 +16,9 @@
 
 /* Exit status: 0 success, 1 a runtime error, 2 bad usage, 130 interrupted (SIGINT or
  * SIGTERM; a resumable checkpoint was saved where training was running). */
-#define EXIT_OK 0
-#define EXIT_ERROR 1
-#define EXIT_USAGE 2
+#define EXIT_OK          0
+#define EXIT_ERROR       1
+#define EXIT_USAGE       2
 #define EXIT_INTERRUPTED 130
 
 #if defined(__GNUC__)
@@ -50,10 +50,10 @@ void cli_catch_signals(void);
 enum { KEY_STRING, KEY_INT, KEY_FLOAT };
 
 typedef struct cli_ctx {
-  const char *command;  /* "train", "eval", ... */
-  json_t *tool;         /* effective tool keys (name → value), owned */
-  msc_options *opts;    /* effective library options, owned */
-  json_t *positional;   /* array of the positional arguments */
+  const char *command; /* "train", "eval", ... */
+  json_t *tool;        /* effective tool keys (name → value), owned */
+  msc_options *opts;   /* effective library options, owned */
+  json_t *positional;  /* array of the positional arguments */
   int verbosity;
 } cli_ctx;
 
@@ -63,8 +63,8 @@ typedef struct cli_ctx {
  * go on, or an exit status (help printed: EXIT_OK; bad usage: EXIT_USAGE after a
  * message). allowed: the command's option names, NULL-terminated; max_pos: how many
  * positional arguments it takes. */
-int cli_parse(cli_ctx *ctx, const char *command, const char *help,
-              const char *const *allowed, int max_pos, int argc, char **argv, int verbosity);
+int cli_parse(cli_ctx *ctx, const char *command, const char *help, const char *const *allowed,
+              int max_pos, int argc, char **argv, int verbosity);
 void cli_ctx_free(cli_ctx *ctx);
 
 /* Tool keys with their defaults. */
@@ -94,13 +94,13 @@ int cli_write_file(const char *path, const void *data, size_t len);
 /* ---- progress (progress.c) ------------------------------------------------------------------- */
 
 typedef struct cli_progress {
-  int mode;             /* 0 none, 1 bar (terminal), 2 periodic lines */
-  double interval;      /* seconds between lines in mode 2 */
-  double t0, t_draw;    /* phase start, last output */
-  int64_t total, done;  /* units (samples) of the phase */
+  int mode;            /* 0 none, 1 bar (terminal), 2 periodic lines */
+  double interval;     /* seconds between lines in mode 2 */
+  double t0, t_draw;   /* phase start, last output */
+  int64_t total, done; /* units (samples) of the phase */
   char label[64];
-  int on_screen;        /* a bar is drawn and not yet cleared */
-  int width;            /* terminal columns */
+  int on_screen; /* a bar is drawn and not yet cleared */
+  int width;     /* terminal columns */
 } cli_progress;
 
 /* mode: "auto" (bar when stderr is a terminal, else lines), "bar", "lines", "none". */
@@ -120,8 +120,8 @@ void cli_format_duration(double seconds, char *buf, size_t cap);
 
 /* Opens root as format with a copy of opts whose data.split is split (NULL: keep) and,
  * when full is non-zero, data.fraction = 1. Prints the error; returns EXIT_*. */
-int cli_open_dataset(const cli_ctx *ctx, const msc_options *opts, const char *split,
-                     int full, msc_dataset **out);
+int cli_open_dataset(const cli_ctx *ctx, const msc_options *opts, const char *split, int full,
+                     msc_dataset **out);
 /* Sets the model keys of opts from the dataset (msc_options_from_dataset: modalities,
  * classes and class names and, unless set, the normalisation as tool.stats says: auto,
  * published, computed over tool.stats_samples samples) and the encoder (tool.encoder). */
@@ -136,8 +136,8 @@ json_t *cli_model_metadata(const char *path);
  * probs (n × C) and/or labels (n × C) and/or embeddings (n × dim for `which`), any may
  * be NULL. Shows progress. Returns EXIT_*. */
 int cli_infer(msc_model *model, const msc_dataset *ds, int64_t batch, cli_progress *pg,
-              const char *label, float **probs, uint8_t **labels, int32_t which,
-              float **emb, int64_t *dim);
+              const char *label, float **probs, uint8_t **labels, int32_t which, float **emb,
+              int64_t *dim);
 /* Parses "fused", "fused-projection", "modality:NAME", "modality-projection:NAME". */
 int cli_parse_which(const msc_model *model, const char *text, int32_t *which);
 
@@ -145,17 +145,17 @@ int cli_parse_which(const msc_model *model, const char *text, int32_t *which);
 
 typedef struct cli_train_job {
   msc_model *model;
-  msc_dataset *train, *val;  /* val may be NULL */
+  msc_dataset *train, *val;         /* val may be NULL */
   int64_t epochs, batch, max_steps; /* max_steps 0: no limit */
-  int64_t done_steps;        /* steps of this run already done (resume) */
+  int64_t done_steps;               /* steps of this run already done (resume) */
   int32_t workers;
   uint64_t seed;
   float threshold;
-  const char *save_path;     /* checkpoint after each epoch and on interrupt; or NULL */
-  const char *title;         /* "train", "linear probe", ... */
+  const char *save_path; /* checkpoint after each epoch and on interrupt; or NULL */
+  const char *title;     /* "train", "linear probe", ... */
   cli_progress *progress;
-  int print_epochs;          /* epoch summaries on stdout */
-  json_t *history;           /* if not NULL: one object per epoch is appended */
+  int print_epochs; /* epoch summaries on stdout */
+  json_t *history;  /* if not NULL: one object per epoch is appended */
 } cli_train_job;
 
 /* Runs the job; returns EXIT_OK, EXIT_ERROR or EXIT_INTERRUPTED (after saving). */
@@ -168,7 +168,7 @@ typedef struct cli_eval_result {
   double m[MSC_METRIC_COUNT];
   double *ap, *f1, *hamming, *brier; /* c each */
   int64_t *support;
-  char **class_names;                /* c */
+  char **class_names; /* c */
   float threshold;
 } cli_eval_result;
 

@@ -41,11 +41,15 @@ static const char help[] =
     "  --config FILE, --set KEY=VALUE    as for 'mosaic train'\n";
 
 static const char *const allowed[] = {
-    "data", "format", "presets", "fraction", "epochs", "batch", "max-steps", "encoder", "lr",
-    "protocol", "probe-epochs", "probe-lr", "k", "which", "split", "threshold", "out-dir",
-    "json", "seed", "threads", "backend", "workers", "stats", "progress", NULL};
+    "data",         "format",    "presets", "fraction", "epochs",
+    "batch",        "max-steps", "encoder", "lr",       "protocol",
+    "probe-epochs", "probe-lr",  "k",       "which",    "split",
+    "threshold",    "out-dir",   "json",    "seed",     "threads",
+    "backend",      "workers",   "stats",   "progress", NULL};
 
-static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+static json_t *num(double v) {
+  return isfinite(v) ? json_real(v) : json_null();
+}
 
 int cmd_compare(int argc, char **argv, int verbosity) {
   cli_ctx ctx;
@@ -80,7 +84,8 @@ int cmd_compare(int argc, char **argv, int verbosity) {
     msc_options_free(o);
     if (st != MSC_OK || np == 16) {
       rc = cli_usage("compare", "--presets: '%s' is not a preset (%s)", t,
-                     np == 16 ? "at most 16" : "supervised, simclr, dual, mosaic1, mosaic2, pimc");
+                     np == 16 ? "at most 16"
+                              : "supervised, simclr, dual, mosaic1, mosaic2, pimc");
       break;
     }
     names[np++] = t;
@@ -92,13 +97,15 @@ int cmd_compare(int argc, char **argv, int verbosity) {
     return rc;
   }
   cli_progress pg;
-  cli_progress_init(&pg, cli_str(&ctx, "progress", "auto"), cli_float(&ctx, "progress_interval", 10));
+  cli_progress_init(&pg, cli_str(&ctx, "progress", "auto"),
+                    cli_float(&ctx, "progress_interval", 10));
   cli_catch_signals();
   msc_dataset *train = NULL;
   rc = cli_open_dataset(&ctx, ctx.opts, NULL, 0, &train);
   int64_t n = train ? msc_dataset_size(train) : 0;
   if (rc == EXIT_OK && n < 2)
-    rc = cli_error("the training split has %lld sample(s); training needs at least 2", (long long)n);
+    rc = cli_error("the training split has %lld sample(s); training needs at least 2",
+                   (long long)n);
   if (rc == EXIT_OK) rc = cli_model_keys_from_dataset(&ctx, ctx.opts, train);
   if (rc == EXIT_OK && mkdir(dir, 0777) != 0 && errno != EEXIST)
     rc = cli_error("cannot create %s: %s", dir, strerror(errno));
@@ -115,10 +122,11 @@ int cmd_compare(int argc, char **argv, int verbosity) {
   if (rc == EXIT_OK)
     printf("compare %d presets on %lld training samples of %s (fraction %g), %lld steps each "
            "(batch %lld), protocol %s on the %s split\n",
-           np, (long long)n, cli_str(&ctx, "data", "?"), cli_opt_float(ctx.opts, "data.fraction", 1),
-           (long long)total, (long long)bsz, protocol, split);
+           np, (long long)n, cli_str(&ctx, "data", "?"),
+           cli_opt_float(ctx.opts, "data.fraction", 1), (long long)total, (long long)bsz,
+           protocol, split);
   json_t *results = json_array();
-  double (*rows)[MSC_METRIC_COUNT + 2] = calloc((size_t)np, sizeof *rows);
+  double(*rows)[MSC_METRIC_COUNT + 2] = calloc((size_t)np, sizeof *rows);
   int done = 0;
   for (int i = 0; rc == EXIT_OK && i < np; ++i) {
     const char *preset = names[i];
@@ -129,7 +137,8 @@ int cmd_compare(int argc, char **argv, int verbosity) {
     if (st == MSC_OK) st = msc_options_is_set(o, "optim.total_steps", &set);
     if (st == MSC_OK && !set) st = msc_options_set_int(o, "optim.total_steps", total);
     if (st == MSC_OK) st = msc_options_is_set(o, "optim.warmup_steps", &set);
-    if (st == MSC_OK && !set) st = msc_options_set_int(o, "optim.warmup_steps", total >= 20 ? total / 20 : 0);
+    if (st == MSC_OK && !set)
+      st = msc_options_set_int(o, "optim.warmup_steps", total >= 20 ? total / 20 : 0);
     if (st == MSC_OK) st = msc_model_create(o, &model);
     msc_options_free(o);
     if (st != MSC_OK) {
@@ -162,7 +171,8 @@ int cmd_compare(int argc, char **argv, int verbosity) {
       rows[i][MSC_METRIC_COUNT] = train_s;
       rows[i][MSC_METRIC_COUNT + 1] = cli_now() - t0 - train_s;
       printf("  %s: macro AP %.4f  micro AP %.4f  macro F1 %.4f (%s)\n", preset,
-             r.m[MSC_METRIC_MACRO_AP], r.m[MSC_METRIC_MICRO_AP], r.m[MSC_METRIC_MACRO_F1], protocol);
+             r.m[MSC_METRIC_MACRO_AP], r.m[MSC_METRIC_MICRO_AP], r.m[MSC_METRIC_MACRO_F1],
+             protocol);
       fflush(stdout);
       json_t *e = cli_eval_json(&r);
       json_object_set_new(e, "preset", json_string(preset));
@@ -189,7 +199,8 @@ int cmd_compare(int argc, char **argv, int verbosity) {
     json_t *doc = json_object();
     json_object_set_new(doc, "data", json_string(cli_str(&ctx, "data", "")));
     json_object_set_new(doc, "format", json_string(cli_str(&ctx, "format", "bigearthnet-v2")));
-    json_object_set_new(doc, "fraction", json_real(cli_opt_float(ctx.opts, "data.fraction", 1)));
+    json_object_set_new(doc, "fraction",
+                        json_real(cli_opt_float(ctx.opts, "data.fraction", 1)));
     json_object_set_new(doc, "protocol", json_string(protocol));
     json_object_set_new(doc, "split", json_string(split));
     json_object_set_new(doc, "steps", json_integer(total));

@@ -29,8 +29,9 @@ static const char help[] =
     "  --batch N           samples per call (default 64)\n"
     "  --threads N, --backend NAME, --progress MODE, --config FILE, --set KEY=VALUE\n";
 
-static const char *const allowed[] = {"model", "data", "out", "format", "split", "which",
-                                      "batch", "threads", "backend", "progress", NULL};
+static const char *const allowed[] = {"model",   "data",     "out",   "format",
+                                      "split",   "which",    "batch", "threads",
+                                      "backend", "progress", NULL};
 
 /* The .npy 1.0 file: magic, version, header length (LE u16), a Python dict literal padded
  * with spaces to a multiple of 64 bytes and ended by '\n', then the data. */
@@ -99,7 +100,8 @@ static void print_preview(const msc_dataset *ds, const float *emb, int64_t n, in
   enum { ROWS = 5, COLS = 6 };
   for (int64_t i = 0; i < n && i < ROWS; ++i) {
     char id[128];
-    if (msc_dataset_sample_id(ds, i, id, sizeof id, NULL) != MSC_OK) snprintf(id, sizeof id, "#%lld", (long long)i);
+    if (msc_dataset_sample_id(ds, i, id, sizeof id, NULL) != MSC_OK)
+      snprintf(id, sizeof id, "#%lld", (long long)i);
     printf("  %-52s", id);
     for (int64_t k = 0; k < d && k < COLS; ++k) printf(" %8.4f", emb[i * d + k]);
     printf("%s\n", d > COLS ? "  ..." : "");
@@ -115,9 +117,12 @@ int cmd_embed(int argc, char **argv, int verbosity) {
     return rc;
   }
   const char *model_path = cli_str(&ctx, "model", NULL), *out = cli_str(&ctx, "out", NULL);
-  if (!model_path) rc = cli_usage("embed", "--model PATH is required");
-  else if (!cli_has(&ctx, "data")) rc = cli_usage("embed", "--data DIR is required");
-  else if (!out) rc = cli_usage("embed", "--out FILE.npy is required");
+  if (!model_path)
+    rc = cli_usage("embed", "--model PATH is required");
+  else if (!cli_has(&ctx, "data"))
+    rc = cli_usage("embed", "--data DIR is required");
+  else if (!out)
+    rc = cli_usage("embed", "--out FILE.npy is required");
   if (rc >= 0) {
     cli_ctx_free(&ctx);
     return rc;
@@ -134,19 +139,23 @@ int cmd_embed(int argc, char **argv, int verbosity) {
     if (cfg_path) snprintf(cfg_path, ol + 16, "%s.config.json", out);
   }
   cli_progress pg;
-  cli_progress_init(&pg, cli_str(&ctx, "progress", "auto"), cli_float(&ctx, "progress_interval", 10));
+  cli_progress_init(&pg, cli_str(&ctx, "progress", "auto"),
+                    cli_float(&ctx, "progress_interval", 10));
   cli_catch_signals();
   msc_model *model = NULL;
   msc_dataset *ds = NULL;
   float *emb = NULL;
   int64_t d = 0;
   int32_t which = MSC_EMBED_FUSED;
-  if (!ids_path || !cfg_path) rc = cli_error("out of memory");
-  else rc = cli_load_model(&ctx, model_path, &model);
+  if (!ids_path || !cfg_path)
+    rc = cli_error("out of memory");
+  else
+    rc = cli_load_model(&ctx, model_path, &model);
   if (rc == EXIT_OK) rc = cli_parse_which(model, cli_str(&ctx, "which", "fused"), &which);
   if (rc == EXIT_OK) rc = cli_open_dataset(&ctx, ctx.opts, split, 1, &ds);
   if (rc == EXIT_OK)
-    rc = cli_infer(model, ds, cli_int(&ctx, "batch", 64), &pg, "embed", NULL, NULL, which, &emb, &d);
+    rc = cli_infer(model, ds, cli_int(&ctx, "batch", 64), &pg, "embed", NULL, NULL, which, &emb,
+                   &d);
   int64_t n = ds ? msc_dataset_size(ds) : 0;
   if (rc == EXIT_OK) rc = write_npy(out, emb, n, d);
   if (rc == EXIT_OK) rc = write_ids(ids_path, ds);

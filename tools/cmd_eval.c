@@ -25,7 +25,8 @@ static const char help[] =
     "  --fraction F        linear/finetune/knn: use a stratified share F of the training\n"
     "                      split (low-label protocol, fixed by --seed)\n"
     "  --probe-epochs N    linear/finetune: epochs (default 5)\n"
-    "  --probe-lr F        linear/finetune: constant learning rate (0.01 linear, 0.001 finetune)\n"
+    "  --probe-lr F        linear/finetune: constant learning rate (0.01 linear, 0.001 "
+    "finetune)\n"
     "  --batch N           linear/finetune: samples per step (default 32)\n"
     "  --keep-classifier   linear/finetune: start from the saved classifier instead of a\n"
     "                      fresh one seeded by --seed (the default: a head trained on\n"
@@ -42,9 +43,9 @@ static const char help[] =
     "Exit status: 0 done, 1 error, 2 bad usage, 130 interrupted.\n";
 
 static const char *const allowed[] = {
-    "model", "data", "format", "split", "protocol", "fraction", "probe-epochs", "probe-lr",
-    "batch", "keep-classifier", "k", "which", "threshold", "json", "out", "seed", "threads",
-    "backend", "workers", "progress", NULL};
+    "model",    "data",  "format",          "split",   "protocol", "fraction",  "probe-epochs",
+    "probe-lr", "batch", "keep-classifier", "k",       "which",    "threshold", "json",
+    "out",      "seed",  "threads",         "backend", "workers",  "progress",  NULL};
 
 int cmd_eval(int argc, char **argv, int verbosity) {
   cli_ctx ctx;
@@ -58,29 +59,34 @@ int cmd_eval(int argc, char **argv, int verbosity) {
   const char *split = cli_str(&ctx, "split", "test");
   const char *json_path = cli_str(&ctx, "json", NULL);
   const char *out = cli_str(&ctx, "out", NULL);
-  if (!model_path) rc = cli_usage("eval", "--model PATH is required");
-  else if (!cli_has(&ctx, "data")) rc = cli_usage("eval", "--data DIR is required");
+  if (!model_path)
+    rc = cli_usage("eval", "--model PATH is required");
+  else if (!cli_has(&ctx, "data"))
+    rc = cli_usage("eval", "--data DIR is required");
   if (rc >= 0) {
     cli_ctx_free(&ctx);
     return rc;
   }
   cli_progress pg;
-  cli_progress_init(&pg, cli_str(&ctx, "progress", "auto"), cli_float(&ctx, "progress_interval", 10));
+  cli_progress_init(&pg, cli_str(&ctx, "progress", "auto"),
+                    cli_float(&ctx, "progress_interval", 10));
   cli_catch_signals();
   msc_model *model = NULL;
   cli_eval_result r;
   memset(&r, 0, sizeof r);
   rc = cli_load_model(&ctx, model_path, &model);
   if (rc == EXIT_OK) rc = cli_evaluate(&ctx, model, protocol, split, &pg, &r);
-  if (rc == EXIT_OK && out && strcmp(protocol, "linear") != 0 && strcmp(protocol, "finetune") != 0)
+  if (rc == EXIT_OK && out && strcmp(protocol, "linear") != 0 &&
+      strcmp(protocol, "finetune") != 0)
     cli_note("--out is only used by the linear and finetune protocols");
   else if (rc == EXIT_OK && out) {
     msc_status st = msc_model_save(model, out);
     if (st != MSC_OK) rc = cli_lib_error(st, "cannot save %s", out);
   }
   if (rc == EXIT_OK && !(json_path && strcmp(json_path, "-") == 0)) {
-    printf("eval %s on %s (%s, split %s), protocol %s\n", model_path, cli_str(&ctx, "data", "?"),
-           cli_str(&ctx, "format", "bigearthnet-v2"), split, protocol);
+    printf("eval %s on %s (%s, split %s), protocol %s\n", model_path,
+           cli_str(&ctx, "data", "?"), cli_str(&ctx, "format", "bigearthnet-v2"), split,
+           protocol);
     cli_eval_print(&r, stdout, 1);
   }
   if (rc == EXIT_OK && json_path) {

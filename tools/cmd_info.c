@@ -43,7 +43,8 @@ int cmd_info(int argc, char **argv, int verbosity) {
   json_t *meta = NULL, *doc = json_object(), *train = NULL;
   rc = cli_load_model(&ctx, path, &model);
   if (rc == EXIT_OK && !(meta = cli_model_metadata(path))) rc = EXIT_ERROR;
-  if (rc == EXIT_OK && msc_model_options(model, &cfg) != MSC_OK) rc = cli_lib_error(MSC_E_INTERNAL, "model options");
+  if (rc == EXIT_OK && msc_model_options(model, &cfg) != MSC_OK)
+    rc = cli_lib_error(MSC_E_INTERNAL, "model options");
   if (rc == EXIT_OK) {
     struct stat sb;
     const char *ver = json_string_value(json_object_get(meta, "mosaic.version"));
@@ -51,9 +52,14 @@ int cmd_info(int argc, char **argv, int verbosity) {
     const char *tr = json_string_value(json_object_get(meta, "mosaic.train"));
     train = tr ? json_loads(tr, 0, NULL) : NULL;
     json_object_set_new(doc, "file", json_string(path));
-    if (stat(path, &sb) == 0) json_object_set_new(doc, "bytes", json_integer((json_int_t)sb.st_size));
+    if (stat(path, &sb) == 0)
+      json_object_set_new(doc, "bytes", json_integer((json_int_t)sb.st_size));
     json_object_set_new(doc, "written_by", json_string(ver ? ver : "?"));
-    json_object_set_new(doc, "format", json_string(json_string_value(json_object_get(meta, "mosaic.format")) ? json_string_value(json_object_get(meta, "mosaic.format")) : "?"));
+    json_object_set_new(
+        doc, "format",
+        json_string(json_string_value(json_object_get(meta, "mosaic.format"))
+                        ? json_string_value(json_object_get(meta, "mosaic.format"))
+                        : "?"));
     json_object_set_new(doc, "steps", json_integer(step ? strtoll(step, NULL, 10) : 0));
     json_object_set_new(doc, "backend", json_string(msc_model_backend(model)));
     json_object_set_new(doc, "parameters", json_integer(msc_model_parameter_count(model)));
@@ -88,9 +94,10 @@ int cmd_info(int argc, char **argv, int verbosity) {
         ss = cli_opt_int(cfg, k2, 0);
         snprintf(k2, sizeof k2, "modality.%d.maxpool", (int)i);
         mp = cli_opt_int(cfg, k2, 0);
-        snprintf(arch, sizeof arch, "ResNet %s widths %s depths %s, stem %lld ch %lldx%lld/%lld%s",
-                 block, widths, depths, (long long)sw, (long long)sk, (long long)sk,
-                 (long long)ss, mp ? " + max-pool" : "");
+        snprintf(arch, sizeof arch,
+                 "ResNet %s widths %s depths %s, stem %lld ch %lldx%lld/%lld%s", block, widths,
+                 depths, (long long)sw, (long long)sk, (long long)sk, (long long)ss,
+                 mp ? " + max-pool" : "");
       }
       json_t *m = json_object();
       json_object_set_new(m, "name", json_string(msc_model_modality_name(model, i)));
@@ -123,11 +130,13 @@ int cmd_info(int argc, char **argv, int verbosity) {
   if (rc == EXIT_OK && !(json_path && strcmp(json_path, "-") == 0)) {
     json_t *t = json_object_get(doc, "training");
     const char *preset = json_string_value(json_object_get(t, "train.preset"));
-    printf("model         %s (%lld bytes)\n", path, (long long)json_integer_value(json_object_get(doc, "bytes")));
+    printf("model         %s (%lld bytes)\n", path,
+           (long long)json_integer_value(json_object_get(doc, "bytes")));
     printf("written by    libmosaic %s, model format %s\n",
            json_string_value(json_object_get(doc, "written_by")),
            json_string_value(json_object_get(doc, "format")));
-    printf("trained       %lld steps%s%s\n", (long long)json_integer_value(json_object_get(doc, "steps")),
+    printf("trained       %lld steps%s%s\n",
+           (long long)json_integer_value(json_object_get(doc, "steps")),
            preset ? ", preset " : "", preset ? preset : "");
     printf("backend       %s\n", msc_model_backend(model));
     printf("parameters    %lld\n", (long long)msc_model_parameter_count(model));
@@ -150,15 +159,19 @@ int cmd_info(int argc, char **argv, int verbosity) {
     printf("classes       %lld\n", (long long)msc_model_class_count(model));
     for (int64_t k = 0; k < msc_model_class_count(model); ++k)
       printf("  %3lld  %s\n", (long long)k, msc_model_class_name(model, k));
-    char *conf = json_dumps(json_object_get(doc, "configuration"), JSON_INDENT(2) | JSON_SORT_KEYS);
+    char *conf =
+        json_dumps(json_object_get(doc, "configuration"), JSON_INDENT(2) | JSON_SORT_KEYS);
     if (conf) printf("configuration\n%s\n", conf);
     free(conf);
   }
   if (rc == EXIT_OK && json_path) {
     char *text = json_dumps(doc, JSON_INDENT(2));
-    if (!text) rc = cli_error("out of memory");
-    else if (strcmp(json_path, "-") == 0) printf("%s\n", text);
-    else rc = cli_write_file(json_path, text, strlen(text));
+    if (!text)
+      rc = cli_error("out of memory");
+    else if (strcmp(json_path, "-") == 0)
+      printf("%s\n", text);
+    else
+      rc = cli_write_file(json_path, text, strlen(text));
     free(text);
   }
   json_decref(train);

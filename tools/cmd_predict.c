@@ -25,8 +25,9 @@ static const char help[] =
     "  --batch N           samples per call (default 64)\n"
     "  --threads N, --backend NAME, --progress MODE, --config FILE, --set KEY=VALUE\n";
 
-static const char *const allowed[] = {"model", "data", "out", "format", "split", "threshold",
-                                      "batch", "threads", "backend", "progress", NULL};
+static const char *const allowed[] = {"model",   "data",      "out",   "format",
+                                      "split",   "threshold", "batch", "threads",
+                                      "backend", "progress",  NULL};
 
 typedef struct {
   char *p;
@@ -51,7 +52,9 @@ static void put(sbuf *b, const char *s, size_t n) {
   b->p[b->len] = 0;
 }
 
-static void puts_(sbuf *b, const char *s) { put(b, s, strlen(s)); }
+static void puts_(sbuf *b, const char *s) {
+  put(b, s, strlen(s));
+}
 
 int cmd_predict(int argc, char **argv, int verbosity) {
   cli_ctx ctx;
@@ -61,21 +64,25 @@ int cmd_predict(int argc, char **argv, int verbosity) {
     return rc;
   }
   const char *model_path = cli_str(&ctx, "model", NULL), *out = cli_str(&ctx, "out", NULL);
-  if (!model_path) rc = cli_usage("predict", "--model PATH is required");
-  else if (!cli_has(&ctx, "data")) rc = cli_usage("predict", "--data DIR is required");
+  if (!model_path)
+    rc = cli_usage("predict", "--model PATH is required");
+  else if (!cli_has(&ctx, "data"))
+    rc = cli_usage("predict", "--data DIR is required");
   if (rc >= 0) {
     cli_ctx_free(&ctx);
     return rc;
   }
   cli_progress pg;
-  cli_progress_init(&pg, cli_str(&ctx, "progress", "auto"), cli_float(&ctx, "progress_interval", 10));
+  cli_progress_init(&pg, cli_str(&ctx, "progress", "auto"),
+                    cli_float(&ctx, "progress_interval", 10));
   cli_catch_signals();
   msc_model *model = NULL;
   msc_dataset *ds = NULL;
   float *probs = NULL;
   uint8_t *labels = NULL;
   rc = cli_load_model(&ctx, model_path, &model);
-  if (rc == EXIT_OK) rc = cli_open_dataset(&ctx, ctx.opts, cli_str(&ctx, "split", "all"), 1, &ds);
+  if (rc == EXIT_OK)
+    rc = cli_open_dataset(&ctx, ctx.opts, cli_str(&ctx, "split", "all"), 1, &ds);
   if (rc == EXIT_OK)
     rc = cli_infer(model, ds, cli_int(&ctx, "batch", 64), &pg, "predict", &probs, &labels, 0,
                    NULL, NULL);

@@ -15,9 +15,12 @@ static const char help[] =
     "\n"
     "Options:\n"
     "  --data DIR          dataset root (required)\n"
-    "  --format NAME       bigearthnet-v2 (default), bigearthnet-v1, sen12ms, eurosat, manifest\n"
-    "  --preset NAME       loss preset: mosaic1 (default), mosaic2, dual, simclr, supervised, pimc\n"
-    "  --encoder NAME      encoder of every modality: resnet18 (default), resnet34, resnet50, tiny\n"
+    "  --format NAME       bigearthnet-v2 (default), bigearthnet-v1, sen12ms, eurosat, "
+    "manifest\n"
+    "  --preset NAME       loss preset: mosaic1 (default), mosaic2, dual, simclr, supervised, "
+    "pimc\n"
+    "  --encoder NAME      encoder of every modality: resnet18 (default), resnet34, resnet50, "
+    "tiny\n"
     "  --fraction F        train on a stratified share F of the split (low-label protocol;\n"
     "                      the same seed gives the same subset)\n"
     "  --epochs N          epochs (default 1)\n"
@@ -26,10 +29,12 @@ static const char help[] =
     "  --lr F              peak learning rate (optim.lr; default 0.001); the schedule is a\n"
     "                      warm-up over 5% of the steps, then cosine decay, unless\n"
     "                      optim.warmup_steps / optim.total_steps are set\n"
-    "  --seed N            seed of initialisation, subset, order and augmentations (default 42)\n"
+    "  --seed N            seed of initialisation, subset, order and augmentations (default "
+    "42)\n"
     "  --out PATH          model file (default model.safetensors; with --resume: that file)\n"
     "  --resume CKPT       continue from a checkpoint of an earlier run; its saved\n"
-    "                      configuration (CKPT's .config.json) is read unless --config is given\n"
+    "                      configuration (CKPT's .config.json) is read unless --config is "
+    "given\n"
     "  --no-validate       do not score the validation split after each epoch\n"
     "  --val-fraction F    score a stratified share F of the validation split (default 1)\n"
     "  --threshold T       F1 threshold of the validation metrics (default 0.5)\n"
@@ -38,7 +43,8 @@ static const char help[] =
     "  --workers N         data-loading threads (default 1)\n"
     "  --threads N         compute threads (default: all cores)\n"
     "  --backend NAME      auto (default), cpu, cuda\n"
-    "  --progress MODE     auto (a bar on a terminal, else a line every 10 s), bar, lines, none\n"
+    "  --progress MODE     auto (a bar on a terminal, else a line every 10 s), bar, lines, "
+    "none\n"
     "  --config FILE       read keys from a JSON file first (see docs/tool.md)\n"
     "  --set KEY=VALUE     set any library option (docs/options.md) or tool.KEY\n"
     "\n"
@@ -47,16 +53,17 @@ static const char help[] =
     "Exit status: 0 done, 1 error, 2 bad usage, 130 interrupted (checkpoint saved).\n";
 
 static const char *const allowed[] = {
-    "data",    "format",  "preset",  "encoder",  "fraction",    "epochs",       "batch",
-    "max-steps", "lr",    "seed",    "out",      "resume",      "no-validate",  "val-fraction",
-    "threshold", "stats", "workers", "threads",  "backend",     "progress",     NULL};
+    "data",      "format", "preset",  "encoder", "fraction", "epochs",      "batch",
+    "max-steps", "lr",     "seed",    "out",     "resume",   "no-validate", "val-fraction",
+    "threshold", "stats",  "workers", "threads", "backend",  "progress",    NULL};
 
 static int set_schedule(msc_options *o, int64_t total) {
   int32_t set = 0;
   msc_status st = msc_options_is_set(o, "optim.total_steps", &set);
   if (st == MSC_OK && !set) st = msc_options_set_int(o, "optim.total_steps", total);
   if (st == MSC_OK) st = msc_options_is_set(o, "optim.warmup_steps", &set);
-  if (st == MSC_OK && !set) st = msc_options_set_int(o, "optim.warmup_steps", total >= 20 ? total / 20 : 0);
+  if (st == MSC_OK && !set)
+    st = msc_options_set_int(o, "optim.warmup_steps", total >= 20 ? total / 20 : 0);
   return st == MSC_OK ? EXIT_OK : cli_lib_error(st, "learning-rate schedule");
 }
 
@@ -82,7 +89,8 @@ int cmd_train(int argc, char **argv, int verbosity) {
   char *history_path = cli_sibling(out, ".history.json");
   json_t *history = json_array();
   cli_progress pg;
-  cli_progress_init(&pg, cli_str(&ctx, "progress", "auto"), cli_float(&ctx, "progress_interval", 10));
+  cli_progress_init(&pg, cli_str(&ctx, "progress", "auto"),
+                    cli_float(&ctx, "progress_interval", 10));
   cli_catch_signals(); /* from here on, Ctrl-C is handled: a checkpoint once training runs */
 
   rc = cli_open_dataset(&ctx, ctx.opts, NULL, 0, &train);
@@ -114,12 +122,13 @@ int cmd_train(int argc, char **argv, int verbosity) {
   /* The validation split, when the dataset has one with samples. */
   if (rc == EXIT_OK && cli_int(&ctx, "validate", 1)) {
     msc_options *vo = cli_opts_copy(ctx.opts);
-    if (vo && msc_options_set_float(vo, "data.fraction", cli_float(&ctx, "val_fraction", 1.0)) == MSC_OK &&
+    if (vo &&
+        msc_options_set_float(vo, "data.fraction", cli_float(&ctx, "val_fraction", 1.0)) ==
+            MSC_OK &&
         msc_options_set_string(vo, "data.split", "validation") == MSC_OK) {
       msc_status st = msc_dataset_open(cli_str(&ctx, "data", ""),
                                        cli_str(&ctx, "format", "bigearthnet-v2"), vo, &val);
-      if (st != MSC_OK && verbosity > 0)
-        cli_note("no validation split (%s)", msc_last_error());
+      if (st != MSC_OK && verbosity > 0) cli_note("no validation split (%s)", msc_last_error());
       if (st == MSC_OK && msc_dataset_size(val) == 0) {
         msc_dataset_free(val);
         val = NULL;
@@ -135,11 +144,11 @@ int cmd_train(int argc, char **argv, int verbosity) {
            "(%s, fraction %g)\n",
            cli_opt_str(mopts, "train.preset"), enc, (long long)msc_model_parameter_count(model),
            msc_model_backend(model), (long long)n, cli_str(&ctx, "data", "?"),
-           cli_str(&ctx, "format", "bigearthnet-v2"), cli_opt_float(ctx.opts, "data.fraction", 1));
+           cli_str(&ctx, "format", "bigearthnet-v2"),
+           cli_opt_float(ctx.opts, "data.fraction", 1));
     printf("  %lld epoch(s) of %lld steps, batch %lld, %lld steps in all%s; validation: %s\n",
            (long long)epochs, (long long)spe, (long long)bsz, (long long)total,
-           done ? ", resuming" : "",
-           val ? "yes" : "none");
+           done ? ", resuming" : "", val ? "yes" : "none");
     if (done) printf("  resuming after step %lld of %s\n", (long long)done, resume);
     fflush(stdout);
     cli_train_job job = {
@@ -166,8 +175,10 @@ int cmd_train(int argc, char **argv, int verbosity) {
       json_t *all = NULL;
       if (resume) {
         json_t *old = json_load_file(history_path, 0, NULL);
-        if (json_is_array(old)) all = old;
-        else json_decref(old);
+        if (json_is_array(old))
+          all = old;
+        else
+          json_decref(old);
       }
       if (!all) all = json_array();
       json_array_extend(all, history);

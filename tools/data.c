@@ -9,8 +9,8 @@
 
 #include "cli.h"
 
-int cli_open_dataset(const cli_ctx *ctx, const msc_options *opts, const char *split,
-                     int full, msc_dataset **out) {
+int cli_open_dataset(const cli_ctx *ctx, const msc_options *opts, const char *split, int full,
+                     msc_dataset **out) {
   const char *root = cli_str(ctx, "data", NULL);
   const char *format = cli_str(ctx, "format", "bigearthnet-v2");
   if (!root) return cli_usage(ctx->command, "--data DIR is required");
@@ -50,7 +50,8 @@ static int stats_notes(const cli_ctx *ctx, const msc_options *opts, const msc_da
       st = msc_dataset_stats(ds, i, buf, buf + bands, (size_t)bands);
       free(buf);
     }
-    if (st != MSC_OK && mode == MSC_STATS_PUBLISHED) return cli_lib_error(st, "--stats published");
+    if (st != MSC_OK && mode == MSC_STATS_PUBLISHED)
+      return cli_lib_error(st, "--stats published");
     if (st != MSC_OK && ctx->verbosity > 0)
       cli_note("computing the normalisation of %s from %lld samples",
                msc_dataset_modality_name(ds, i), (long long)stats_samples);
@@ -134,7 +135,8 @@ int cli_parse_which(const msc_model *model, const char *text, int32_t *which) {
     return cli_error("--which %s: the model has no modality '%s'", text, name);
   }
   return cli_error("--which '%s': use fused, fused-projection, modality:NAME or "
-                   "modality-projection:NAME", text);
+                   "modality-projection:NAME",
+                   text);
 }
 
 int cli_infer(msc_model *model, const msc_dataset *ds, int64_t batch, cli_progress *pg,
@@ -171,15 +173,18 @@ int cli_infer(msc_model *model, const msc_dataset *ds, int64_t batch, cli_progre
     for (int64_t j = 0; j < m; ++j) idx[j] = i + j;
     msc_status st = msc_dataset_fill_batch(ds, idx, m, b);
     if (st != MSC_OK) {
-      rc = cli_lib_error(st, "reading samples %lld..%lld", (long long)i, (long long)(i + m - 1));
+      rc =
+          cli_lib_error(st, "reading samples %lld..%lld", (long long)i, (long long)(i + m - 1));
       break;
     }
     if (p && (st = msc_predict(model, b, p + i * c, (size_t)(m * c))) != MSC_OK) {
-      rc = cli_lib_error(st, "predicting samples %lld..%lld", (long long)i, (long long)(i + m - 1));
+      rc = cli_lib_error(st, "predicting samples %lld..%lld", (long long)i,
+                         (long long)(i + m - 1));
       break;
     }
     if (e && (st = msc_embed(model, b, which, e + i * d, (size_t)(m * d))) != MSC_OK) {
-      rc = cli_lib_error(st, "embedding samples %lld..%lld", (long long)i, (long long)(i + m - 1));
+      rc = cli_lib_error(st, "embedding samples %lld..%lld", (long long)i,
+                         (long long)(i + m - 1));
       break;
     }
     if (y) {
@@ -192,7 +197,8 @@ int cli_infer(msc_model *model, const msc_dataset *ds, int64_t batch, cli_progre
       }
       if (st == MSC_OK) st = msc_batch_labels(b, y + i * c, (size_t)(m * c), NULL);
       if (st != MSC_OK) {
-        rc = cli_lib_error(st, "labels of samples %lld..%lld", (long long)i, (long long)(i + m - 1));
+        rc = cli_lib_error(st, "labels of samples %lld..%lld", (long long)i,
+                           (long long)(i + m - 1));
         break;
       }
     }

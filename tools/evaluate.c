@@ -86,8 +86,8 @@ void cli_eval_print(const cli_eval_result *r, FILE *f, int per_class) {
     if (l > w) w = l;
   }
   if (w > 44) w = 44;
-  fprintf(f, "\n  %-*s  %7s  %6s  %6s  %7s  %6s\n", w, "class", "support", "AP", "F1", "Hamming",
-          "Brier");
+  fprintf(f, "\n  %-*s  %7s  %6s  %6s  %7s  %6s\n", w, "class", "support", "AP", "F1",
+          "Hamming", "Brier");
   for (int64_t k = 0; k < r->c; ++k) {
     char name[64];
     const char *s = r->class_names[k];
@@ -100,12 +100,14 @@ void cli_eval_print(const cli_eval_result *r, FILE *f, int per_class) {
       snprintf(ap, sizeof ap, "%6s", "-");
     else
       snprintf(ap, sizeof ap, "%6.4f", r->ap[k]);
-    fprintf(f, "  %-*s  %7lld  %s  %6.4f  %7.4f  %6.4f\n", w, name, (long long)r->support[k], ap,
-            r->f1[k], r->hamming[k], r->brier[k]);
+    fprintf(f, "  %-*s  %7lld  %s  %6.4f  %7.4f  %6.4f\n", w, name, (long long)r->support[k],
+            ap, r->f1[k], r->hamming[k], r->brier[k]);
   }
 }
 
-static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+static json_t *num(double v) {
+  return isfinite(v) ? json_real(v) : json_null();
+}
 
 json_t *cli_eval_json(const cli_eval_result *r) {
   json_t *o = json_object(), *m = json_object(), *pc = json_array();

@@ -58,7 +58,9 @@ static void log_to_stderr(int32_t level, const char *message, void *user) {
 }
 
 void cli_set_verbosity(int verbosity) {
-  int32_t level = verbosity >= 2 ? MSC_LOG_DEBUG : verbosity == 1 ? MSC_LOG_INFO : MSC_LOG_WARNING;
+  int32_t level = verbosity >= 2   ? MSC_LOG_DEBUG
+                  : verbosity == 1 ? MSC_LOG_INFO
+                                   : MSC_LOG_WARNING;
   msc_set_log_callback(log_to_stderr, NULL, level);
 }
 
@@ -68,8 +70,8 @@ static const struct {
   const char *name;
   command_fn fn;
 } k_commands[] = {
-    {"train", cmd_train},     {"eval", cmd_eval},   {"embed", cmd_embed},
-    {"predict", cmd_predict}, {"compare", cmd_compare}, {"info", cmd_info},
+    {"train", cmd_train},     {"eval", cmd_eval},         {"embed", cmd_embed},
+    {"predict", cmd_predict}, {"compare", cmd_compare},   {"info", cmd_info},
     {"synth", cmd_synth},     {"backends", cmd_backends}, {"version", cmd_version},
 };
 

@@ -55,12 +55,12 @@ void cli_progress_begin(cli_progress *p, const char *label, int64_t total) {
   p->t0 = p->t_draw = cli_now();
 }
 
-static void compose(const cli_progress *p, char *line, size_t cap, const char *extra,
-                    int bar) {
+static void compose(const cli_progress *p, char *line, size_t cap, const char *extra, int bar) {
   double el = cli_now() - p->t0;
   double rate = el > 0 ? (double)p->done / el : 0;
   char eta[32] = "?", elapsed[32];
-  if (p->done > 0 && p->total > 0) cli_format_duration(el / (double)p->done * (double)(p->total - p->done), eta, sizeof eta);
+  if (p->done > 0 && p->total > 0)
+    cli_format_duration(el / (double)p->done * (double)(p->total - p->done), eta, sizeof eta);
   cli_format_duration(el, elapsed, sizeof elapsed);
   int pct = p->total > 0 ? (int)(100.0 * (double)p->done / (double)p->total) : 0;
   size_t o = (size_t)snprintf(line, cap, "%s ", p->label);

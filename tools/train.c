@@ -15,7 +15,9 @@
 
 #include "cli.h"
 
-int64_t cli_train_batch(int64_t n, int64_t batch) { return batch < n ? batch : n; }
+int64_t cli_train_batch(int64_t n, int64_t batch) {
+  return batch < n ? batch : n;
+}
 
 typedef struct {
   double loss, intra, inter, fused, views, bce;
@@ -64,7 +66,9 @@ static int validate(cli_train_job *job, double *m, int64_t *n) {
   return st == MSC_OK ? EXIT_OK : cli_lib_error(st, "validation metrics");
 }
 
-static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+static json_t *num(double v) {
+  return isfinite(v) ? json_real(v) : json_null();
+}
 
 int cli_train_run(cli_train_job *job) {
   int64_t n = msc_dataset_size(job->train);
@@ -126,7 +130,8 @@ int cli_train_run(cli_train_job *job) {
       } else {
         acc(&ema, &r, steps == 0 && done == run_start ? 1.0 : 0.1);
         steps++;
-        losses one = {r.loss, r.loss_intra, r.loss_inter, r.loss_fused, r.loss_views, r.loss_bce};
+        losses one = {r.loss,       r.loss_intra, r.loss_inter,
+                      r.loss_fused, r.loss_views, r.loss_bce};
         sum.loss += one.loss, sum.intra += one.intra, sum.inter += one.inter;
         sum.fused += one.fused, sum.views += one.views, sum.bce += one.bce;
         lr = r.lr;
@@ -151,7 +156,8 @@ int cli_train_run(cli_train_job *job) {
       if (rc == EXIT_OK) {
         if (job->save_path)
           cli_note("interrupted after step %lld; checkpoint saved to %s (continue with "
-                   "--resume %s)", (long long)done, job->save_path, job->save_path);
+                   "--resume %s)",
+                   (long long)done, job->save_path, job->save_path);
         else
           cli_note("interrupted after step %lld", (long long)done);
         rc = EXIT_INTERRUPTED;
@@ -162,7 +168,8 @@ int cli_train_run(cli_train_job *job) {
     double secs = cli_now() - t_epoch;
     if (steps > 0) {
       double k = 1.0 / (double)steps;
-      sum.loss *= k, sum.intra *= k, sum.inter *= k, sum.fused *= k, sum.views *= k, sum.bce *= k;
+      sum.loss *= k, sum.intra *= k, sum.inter *= k, sum.fused *= k, sum.views *= k,
+          sum.bce *= k;
     }
     char desc[256], dur[32];
     describe(&sum, desc, sizeof desc);

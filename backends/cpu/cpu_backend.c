@@ -23,8 +23,7 @@ msc_status cpu_dnnl_fail(dnnl_status_t s, const char *what) {
                     what);
   case dnnl_invalid_arguments:
     return CPU_FAIL(MSC_E_INTERNAL, "cpu: %s: oneDNN rejected the arguments", what);
-  default:
-    return CPU_FAIL(MSC_E_INTERNAL, "cpu: %s: oneDNN status %d", what, (int)s);
+  default: return CPU_FAIL(MSC_E_INTERNAL, "cpu: %s: oneDNN status %d", what, (int)s);
   }
 }
 
@@ -212,7 +211,8 @@ static msc_status cpu_op_backward(mbk_op *op, mbk_tensor *const *in, int32_t n_i
 
 static msc_status cpu_tensor_create(mbk_ctx *ctx, mbk_tensor **out) {
   static uint64_t next_id = 1; /* atomic: contexts may live on different threads */
-  if (!ctx || !out) return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: tensor_create: NULL argument");
+  if (!ctx || !out)
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: tensor_create: NULL argument");
   mbk_tensor *t = calloc(1, sizeof *t);
   if (!t) return CPU_FAIL(MSC_E_OUT_OF_MEMORY, "cpu: tensor");
   t->ctx = ctx;
@@ -253,13 +253,15 @@ static int32_t cpu_tensor_shape(const mbk_tensor *t, int64_t *dims) {
 }
 
 static msc_status cpu_tensor_download(const mbk_tensor *t, float *dst, size_t n) {
-  if (!t || !dst) return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: tensor_download: NULL argument");
-  if (t->ndim == 0) return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: tensor_download: empty tensor");
+  if (!t || !dst)
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: tensor_download: NULL argument");
+  if (t->ndim == 0)
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: tensor_download: empty tensor");
   size_t count = 1;
   for (int32_t i = 0; i < t->ndim; ++i) count *= (size_t)t->dims[i];
   if (n < count)
-    return CPU_FAIL(MSC_E_BUFFER_TOO_SMALL, "cpu: tensor_download: %zu floats needed, %zu given",
-                    count, n);
+    return CPU_FAIL(MSC_E_BUFFER_TOO_SMALL,
+                    "cpu: tensor_download: %zu floats needed, %zu given", count, n);
   dnnl_memory_desc_t plain;
   CPU_CHECK(cpu_plain_md(t->ndim, t->dims, &plain));
   if (cpu_md_equal(&plain, &t->md)) {

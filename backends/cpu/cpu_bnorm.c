@@ -84,8 +84,9 @@ static msc_status bnorm_forward(mbk_op *base, int32_t training, mbk_tensor *cons
   const mbk_op_desc *d = &base->desc;
   int64_t count = d->n * (d->ndim == 4 ? d->h * d->w : 1);
   if (training && count < 2)
-    return CPU_FAIL(MSC_E_SHAPE, "cpu: batchnorm: training needs more than one value per "
-                                 "channel (N·H·W = %lld)",
+    return CPU_FAIL(MSC_E_SHAPE,
+                    "cpu: batchnorm: training needs more than one value per "
+                    "channel (N·H·W = %lld)",
                     (long long)count);
   CPU_CHECK(make_forward(op, training, &in[0]->md));
   cpu_prim *p = training ? &op->fwd_train : &op->fwd_infer;
@@ -142,8 +143,8 @@ static msc_status bnorm_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor
     CPU_CHECK(cpu_prim_init(ctx, &op->bwd, pd));
   }
   dnnl_memory_t dy;
-  CPU_CHECK(cpu_view_as(ctx, in[2], cpu_pd_md(&op->bwd, dnnl_query_diff_dst_md, 0), &op->r_dy,
-                        &dy));
+  CPU_CHECK(
+      cpu_view_as(ctx, in[2], cpu_pd_md(&op->bwd, dnnl_query_diff_dst_md, 0), &op->r_dy, &dy));
   /* Statistics and per-channel parameters are plain 1-D arrays of C floats. */
   dnnl_memory_desc_t cmd;
   CPU_CHECK(cpu_plain_md(1, op->c_dims, &cmd));

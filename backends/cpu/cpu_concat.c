@@ -52,8 +52,8 @@ static msc_status concat_forward(mbk_op *base, int32_t training, mbk_tensor *con
     CPU_CHECK(cpu_prim_init(base->ctx, &op->fwd, pd));
     memcpy(op->made_for, srcs, (size_t)k * sizeof srcs[0]);
   }
-  CPU_CHECK(cpu_tensor_set(out[0], op->ndim, op->y_dims,
-                           cpu_pd_md(&op->fwd, dnnl_query_dst_md, 0)));
+  CPU_CHECK(
+      cpu_tensor_set(out[0], op->ndim, op->y_dims, cpu_pd_md(&op->fwd, dnnl_query_dst_md, 0)));
   dnnl_exec_arg_t args[MBK_MAX_CONCAT + 2];
   for (int32_t i = 0; i < k; ++i)
     args[i] = (dnnl_exec_arg_t){DNNL_ARG_MULTIPLE_SRC + i, in[i]->mem};
@@ -61,8 +61,7 @@ static msc_status concat_forward(mbk_op *base, int32_t training, mbk_tensor *con
   return cpu_prim_exec(base->ctx, &op->fwd, k + 1, args);
 }
 
-static msc_status concat_backward(mbk_op *base, mbk_tensor *const *in,
-                                  mbk_tensor *const *out) {
+static msc_status concat_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor *const *out) {
   cpu_concat *op = (cpu_concat *)base;
   CPU_CHECK(cpu_tensor_expect(in[0], op->ndim, op->y_dims, "concat", "dy"));
   dnnl_memory_desc_t plain;

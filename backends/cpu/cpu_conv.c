@@ -12,9 +12,8 @@ static void conv_geometry(const cpu_weighted *op, dnnl_dims_t strides, dnnl_dims
   pad[1] = d->u.conv.pw;
 }
 
-static msc_status conv_mds(const cpu_weighted *op, dnnl_memory_desc_t *x,
-                           dnnl_memory_desc_t *w, dnnl_memory_desc_t *b,
-                           dnnl_memory_desc_t *y) {
+static msc_status conv_mds(const cpu_weighted *op, dnnl_memory_desc_t *x, dnnl_memory_desc_t *w,
+                           dnnl_memory_desc_t *b, dnnl_memory_desc_t *y) {
   CPU_CHECK(cpu_any_md(4, op->x_dims, x));
   CPU_CHECK(cpu_any_md(4, op->w_dims, w));
   CPU_CHECK(cpu_plain_md(1, &op->y_dims[1], b));
@@ -44,8 +43,8 @@ static msc_status conv_bwd_data(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   CPU_CHECK(conv_mds(op, &x, &w, &b, &y));
   conv_geometry(op, s, p);
   dnnl_convolution_desc_t cd;
-  CPU_TRY(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &x, &w, &y,
-                                                   s, p, p),
+  CPU_TRY(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &x, &w, &y, s,
+                                                   p, p),
           "conv2d backward-data descriptor");
   return cpu_pd_create(op->base.ctx, pd, &cd, op->fwd.pd, "conv2d backward data");
 }

@@ -42,8 +42,8 @@ static msc_status elt_alloc(mbk_ctx *ctx, const mbk_op_desc *d, const mbk_op_vt 
 static msc_status relu_make_fwd(cpu_elt *op, const dnnl_memory_desc_t *md) {
   if (op->fwd.prim && cpu_md_equal(&op->fwd_md, md)) return MSC_OK;
   dnnl_eltwise_desc_t ed;
-  CPU_TRY(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_training, dnnl_eltwise_relu, md,
-                                         0.f, 0.f),
+  CPU_TRY(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_training, dnnl_eltwise_relu, md, 0.f,
+                                         0.f),
           "relu forward descriptor");
   dnnl_primitive_desc_t pd;
   CPU_CHECK(cpu_pd_create(op->base.ctx, &pd, &ed, NULL, "relu forward"));

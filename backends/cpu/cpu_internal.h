@@ -28,29 +28,29 @@ extern const mbk_host *cpu_host;
 #define CPU_FAIL(code, ...) (cpu_host->fail((code), __VA_ARGS__))
 
 struct mbk_ctx {
-  dnnl_engine_t engine;       /* the process-wide CPU engine (not owned) */
+  dnnl_engine_t engine; /* the process-wide CPU engine (not owned) */
   dnnl_stream_t stream;
   dnnl_primitive_attr_t attr; /* user-managed scratchpad, shared by every primitive */
   void *scratch;              /* one scratchpad for the context's primitives */
   size_t scratch_cap;
-  uint64_t scratch_gen;       /* bumps when scratch moves */
+  uint64_t scratch_gen; /* bumps when scratch moves */
   int32_t threads;
   /* The loss terms' host scratch (cpu_loss.c), kept: steady steps allocate nothing. */
   mbk_loss_ws loss_ws;
   float *loss_buf;
-  size_t loss_cap;            /* floats at loss_buf */
+  size_t loss_cap; /* floats at loss_buf */
 };
 
 struct mbk_tensor {
   mbk_ctx *ctx;
-  int32_t ndim;                /* logical shape; 0 = empty */
+  int32_t ndim; /* logical shape; 0 = empty */
   int64_t dims[MBK_MAX_DIMS];
-  dnnl_memory_desc_t md;       /* physical layout of data */
-  dnnl_memory_t mem;           /* wraps data with md (NULL when empty) */
+  dnnl_memory_desc_t md; /* physical layout of data */
+  dnnl_memory_t mem;     /* wraps data with md (NULL when empty) */
   void *data;
-  size_t cap;                  /* bytes allocated at data */
-  uint64_t id;                 /* unique per tensor, never reused */
-  uint64_t version;            /* bumps at every write: lets ops skip repeated reorders */
+  size_t cap;       /* bytes allocated at data */
+  uint64_t id;      /* unique per tensor, never reused */
+  uint64_t version; /* bumps at every write: lets ops skip repeated reorders */
 };
 
 /* A primitive with its descriptor and its view of the context's scratchpad. */
@@ -69,7 +69,7 @@ typedef struct cpu_reorder {
   cpu_prim prim;
   void *buf;
   size_t cap;
-  dnnl_memory_t buf_mem; /* wraps buf with dst_md */
+  dnnl_memory_t buf_mem;        /* wraps buf with dst_md */
   uint64_t src_id, src_version; /* what buf currently holds (0 = nothing) */
 } cpu_reorder;
 
@@ -83,10 +83,10 @@ typedef struct cpu_buf {
 
 /* ---- errors ---------------------------------------------------------------------- */
 msc_status cpu_dnnl_fail(dnnl_status_t s, const char *what);
-#define CPU_TRY(call, what)                                                            \
-  do {                                                                                 \
-    dnnl_status_t s_ = (call);                                                         \
-    if (s_ != dnnl_success) return cpu_dnnl_fail(s_, (what));                          \
+#define CPU_TRY(call, what)                                                                    \
+  do {                                                                                         \
+    dnnl_status_t s_ = (call);                                                                 \
+    if (s_ != dnnl_success) return cpu_dnnl_fail(s_, (what));                                  \
   } while (0)
 #define CPU_CHECK(expr) MBK_TRY(expr)
 
@@ -125,11 +125,9 @@ msc_status cpu_view_as(mbk_ctx *ctx, const mbk_tensor *t, const dnnl_memory_desc
                        cpu_reorder *r, dnnl_memory_t *out);
 /* Writes src (any layout) into t in layout md (logical shape ndim/dims). */
 msc_status cpu_write_as(mbk_ctx *ctx, dnnl_memory_t src, mbk_tensor *t, int32_t ndim,
-                        const int64_t *dims, const dnnl_memory_desc_t *md,
-                        cpu_reorder *r);
+                        const int64_t *dims, const dnnl_memory_desc_t *md, cpu_reorder *r);
 /* Converts src into dst through r's cached primitive. */
-msc_status cpu_reorder_exec(mbk_ctx *ctx, cpu_reorder *r, dnnl_memory_t src,
-                            dnnl_memory_t dst);
+msc_status cpu_reorder_exec(mbk_ctx *ctx, cpu_reorder *r, dnnl_memory_t src, dnnl_memory_t dst);
 void cpu_reorder_destroy(cpu_reorder *r);
 /* Makes b hold at least md's size and wraps it as a memory of layout md. */
 msc_status cpu_buf_ensure(mbk_ctx *ctx, cpu_buf *b, const dnnl_memory_desc_t *md);

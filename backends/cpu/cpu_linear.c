@@ -36,8 +36,7 @@ static msc_status linear_bwd_weights(cpu_weighted *op, dnnl_primitive_desc_t *pd
   dnnl_memory_desc_t x, w, b, y;
   CPU_CHECK(linear_mds(op, &x, &w, &b, &y));
   dnnl_inner_product_desc_t id;
-  CPU_TRY(dnnl_inner_product_backward_weights_desc_init(&id, &x, &w, op->bias ? &b : NULL,
-                                                        &y),
+  CPU_TRY(dnnl_inner_product_backward_weights_desc_init(&id, &x, &w, op->bias ? &b : NULL, &y),
           "linear backward-weights descriptor");
   return cpu_pd_create(op->base.ctx, pd, &id, op->fwd.pd, "linear backward weights");
 }

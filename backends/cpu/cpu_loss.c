@@ -28,8 +28,10 @@ msc_status cpu_tensor_zero(mbk_tensor *t, int32_t ndim, const int64_t *dims) {
 static msc_status plain_rows(mbk_ctx *ctx, const mbk_tensor *t, int64_t rows, int64_t cols,
                              const char *what, cpu_reorder *r, const float **out) {
   if (!t || t->ndim != 2 || t->dims[1] != cols || t->dims[0] < rows)
-    return CPU_FAIL(MSC_E_SHAPE, "cpu: loss: %s must be a 2-D tensor of >= %lld rows and %lld "
-                    "columns", what, (long long)rows, (long long)cols);
+    return CPU_FAIL(MSC_E_SHAPE,
+                    "cpu: loss: %s must be a 2-D tensor of >= %lld rows and %lld "
+                    "columns",
+                    what, (long long)rows, (long long)cols);
   dnnl_memory_desc_t plain;
   dnnl_memory_t mem;
   CPU_CHECK(cpu_plain_md(2, t->dims, &plain));
@@ -47,7 +49,8 @@ static msc_status add_into(mbk_tensor *grad, const mbk_tensor *x, int64_t r0, in
   CPU_CHECK(cpu_plain_md(2, x->dims, &plain));
   if (!grad || grad->ndim != 2 || grad->dims[0] != x->dims[0] || grad->dims[1] != x->dims[1] ||
       !cpu_md_equal(&grad->md, &plain))
-    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: loss: the gradient tensor must be a plain "
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT,
+                    "cpu: loss: the gradient tensor must be a plain "
                     "tensor shaped like its input (made by tensor_zero)");
   float *dst = (float *)grad->data + r0 * cols;
   for (int64_t i = 0; i < n * cols; ++i) dst[i] += (float)(weight * g[i]);
@@ -64,15 +67,15 @@ static msc_status run_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tenso
   case MBK_LOSS_NTXENT:
     CPU_CHECK(plain_rows(ctx, x, d->row0 + 2 * d->n, d->d, "x", r1, &a));
     a += d->row0 * d->d;
-    CPU_CHECK(mbk_loss_rows_ntxent(cpu_host->fail, &ctx->loss_ws, a, a + d->n * d->d, d->n, d->d, d->tau,
-                                   value, ga, gb));
+    CPU_CHECK(mbk_loss_rows_ntxent(cpu_host->fail, &ctx->loss_ws, a, a + d->n * d->d, d->n,
+                                   d->d, d->tau, value, ga, gb));
     CPU_CHECK(add_into(grad, x, d->row0, d->n, d->d, ga, d->weight));
     return add_into(grad, x, d->row0 + d->n, d->n, d->d, gb, d->weight);
   case MBK_LOSS_INFONCE:
     CPU_CHECK(plain_rows(ctx, x, d->row0 + d->n, d->d, "x", r1, &a));
     CPU_CHECK(plain_rows(ctx, x2, d->row0 + d->n, d->d, "x2", r2, &b));
-    CPU_CHECK(mbk_loss_rows_infonce(cpu_host->fail, &ctx->loss_ws, a + d->row0 * d->d, b + d->row0 * d->d,
-                                    d->n, d->d, d->tau, value, ga, gb));
+    CPU_CHECK(mbk_loss_rows_infonce(cpu_host->fail, &ctx->loss_ws, a + d->row0 * d->d,
+                                    b + d->row0 * d->d, d->n, d->d, d->tau, value, ga, gb));
     CPU_CHECK(add_into(grad, x, d->row0, d->n, d->d, ga, d->weight));
     return add_into(grad2, x2, d->row0, d->n, d->d, gb, d->weight);
   case MBK_LOSS_MULSUPCON: {
@@ -83,19 +86,18 @@ static msc_status run_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tenso
                         (int)d->rows[k]);
       memcpy(e + k * d->d, a + (int64_t)d->rows[k] * d->d, (size_t)d->d * sizeof(float));
     }
-    CPU_CHECK(mbk_loss_rows_mulsupcon(cpu_host->fail, &ctx->loss_ws, e, d->labels, d->n, d->d, d->c, d->tau,
-                                      d->per_anchor, value, ga));
+    CPU_CHECK(mbk_loss_rows_mulsupcon(cpu_host->fail, &ctx->loss_ws, e, d->labels, d->n, d->d,
+                                      d->c, d->tau, d->per_anchor, value, ga));
     for (int64_t k = 0; k < d->n; ++k)
       CPU_CHECK(add_into(grad, x, d->rows[k], 1, d->d, ga + k * d->d, d->weight));
     return MSC_OK;
   }
   case MBK_LOSS_BCE:
     CPU_CHECK(plain_rows(ctx, x, d->row0 + d->n, d->c, "logits", r1, &a));
-    CPU_CHECK(mbk_loss_rows_bce(cpu_host->fail, &ctx->loss_ws, a + d->row0 * d->c, d->labels, d->n, d->c,
-                                d->row_mask, value, ga));
+    CPU_CHECK(mbk_loss_rows_bce(cpu_host->fail, &ctx->loss_ws, a + d->row0 * d->c, d->labels,
+                                d->n, d->c, d->row_mask, value, ga));
     return add_into(grad, x, d->row0, d->n, d->c, ga, d->weight);
-  default:
-    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: unknown loss type %d", (int)d->type);
+  default: return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: unknown loss type %d", (int)d->type);
   }
 }
 

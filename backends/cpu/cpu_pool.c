@@ -18,8 +18,8 @@ typedef struct cpu_pool {
   int64_t x_dims[MBK_MAX_DIMS], y_dims[MBK_MAX_DIMS];
   dnnl_memory_desc_t train_md, infer_md; /* src layouts the primitives were made for */
   cpu_prim fwd_train, fwd_infer, bwd;
-  cpu_buf ws;       /* max pooling's argmax, from the latest training forward */
-  cpu_buf pooled;   /* global: the pooled result / its gradient in oneDNN's layout */
+  cpu_buf ws;          /* max pooling's argmax, from the latest training forward */
+  cpu_buf pooled;      /* global: the pooled result / its gradient in oneDNN's layout */
   dnnl_memory_t view4; /* global: a plain N×C×1×1 view of a 2-D tensor's data */
   cpu_reorder r_dy, r_out, r_dy2;
 } cpu_pool;
@@ -69,8 +69,8 @@ static msc_status make_forward(cpu_pool *op, int32_t training, const dnnl_memory
   CPU_CHECK(cpu_any_md(4, ydims, &y));
   dnnl_pooling_v2_desc_t pd_desc;
   CPU_TRY(dnnl_pooling_v2_forward_desc_init(
-              &pd_desc, training ? dnnl_forward_training : dnnl_forward_inference,
-              pool_alg(op), md, &y, s, k, dil, pl, pr),
+              &pd_desc, training ? dnnl_forward_training : dnnl_forward_inference, pool_alg(op),
+              md, &y, s, k, dil, pl, pr),
           "pooling forward descriptor");
   dnnl_primitive_desc_t pd;
   CPU_CHECK(cpu_pd_create(op->base.ctx, &pd, &pd_desc, NULL, "pooling forward"));
@@ -136,9 +136,9 @@ static msc_status pool_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor 
     dnnl_dims_t k, s, dil, pl, pr;
     pool_geometry(op, k, s, dil, pl, pr);
     dnnl_pooling_v2_desc_t pd_desc;
-    CPU_TRY(dnnl_pooling_v2_backward_desc_init(
-                &pd_desc, pool_alg(op), &op->train_md,
-                cpu_pd_md(&op->fwd_train, dnnl_query_dst_md, 0), s, k, dil, pl, pr),
+    CPU_TRY(dnnl_pooling_v2_backward_desc_init(&pd_desc, pool_alg(op), &op->train_md,
+                                               cpu_pd_md(&op->fwd_train, dnnl_query_dst_md, 0),
+                                               s, k, dil, pl, pr),
             "pooling backward descriptor");
     dnnl_primitive_desc_t pd;
     CPU_CHECK(cpu_pd_create(ctx, &pd, &pd_desc, op->fwd_train.pd, "pooling backward"));
@@ -161,8 +161,8 @@ static msc_status pool_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor 
   } else {
     CPU_CHECK(cpu_view_as(ctx, in[0], dy_md, &op->r_dy, &dy));
   }
-  CPU_CHECK(cpu_tensor_set(out[0], 4, op->x_dims,
-                           cpu_pd_md(&op->bwd, dnnl_query_diff_src_md, 0)));
+  CPU_CHECK(
+      cpu_tensor_set(out[0], 4, op->x_dims, cpu_pd_md(&op->bwd, dnnl_query_diff_src_md, 0)));
   dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_SRC, out[0]->mem}};
   int n = 2;
   if (!op->global) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, op->ws.mem};

@@ -68,9 +68,9 @@ msc_status cpu_reorder_exec(mbk_ctx *ctx, cpu_reorder *r, dnnl_memory_t src,
   if (!r->prim.prim || !cpu_md_equal(&r->src_md, smd) || !cpu_md_equal(&r->dst_md, dmd)) {
     dnnl_primitive_desc_t pd;
     cpu_ctx_threads(ctx);
-    CPU_TRY(dnnl_reorder_primitive_desc_create(&pd, smd, ctx->engine, dmd, ctx->engine,
-                                               ctx->attr),
-            "reorder");
+    CPU_TRY(
+        dnnl_reorder_primitive_desc_create(&pd, smd, ctx->engine, dmd, ctx->engine, ctx->attr),
+        "reorder");
     CPU_CHECK(cpu_prim_init(ctx, &r->prim, pd));
     r->src_md = *smd;
     r->dst_md = *dmd;
@@ -139,8 +139,7 @@ msc_status cpu_view_as(mbk_ctx *ctx, const mbk_tensor *t, const dnnl_memory_desc
 }
 
 msc_status cpu_write_as(mbk_ctx *ctx, dnnl_memory_t src, mbk_tensor *t, int32_t ndim,
-                        const int64_t *dims, const dnnl_memory_desc_t *md,
-                        cpu_reorder *r) {
+                        const int64_t *dims, const dnnl_memory_desc_t *md, cpu_reorder *r) {
   CPU_CHECK(cpu_tensor_set(t, ndim, dims, md));
   const dnnl_memory_desc_t *smd;
   CPU_TRY(dnnl_memory_get_memory_desc(src, &smd), "write source");

@@ -17,8 +17,8 @@ static void weighted_destroy(mbk_op *base) {
   cpu_prim_destroy(&op->fwd);
   cpu_prim_destroy(&op->bwd_data);
   cpu_prim_destroy(&op->bwd_weights);
-  cpu_reorder *rs[] = {&op->r_x, &op->r_w, &op->r_dy, &op->r_wd, &op->r_xw, &op->r_dyw,
-                       &op->r_dw};
+  cpu_reorder *rs[] = {&op->r_x,  &op->r_w,   &op->r_dy, &op->r_wd,
+                       &op->r_xw, &op->r_dyw, &op->r_dw};
   for (size_t i = 0; i < sizeof rs / sizeof rs[0]; ++i) cpu_reorder_destroy(rs[i]);
   cpu_buf_destroy(&op->dw_buf);
   cpu_buf_destroy(&op->db_buf);
@@ -45,11 +45,13 @@ static msc_status weighted_forward(mbk_op *base, int32_t training, mbk_tensor *c
   }
   dnnl_memory_t x, w, b = NULL;
   CPU_CHECK(cpu_view_as(ctx, in[0], cpu_pd_md(&op->fwd, dnnl_query_src_md, 0), &op->r_x, &x));
-  CPU_CHECK(cpu_view_as(ctx, in[1], cpu_pd_md(&op->fwd, dnnl_query_weights_md, 0), &op->r_w, &w));
+  CPU_CHECK(
+      cpu_view_as(ctx, in[1], cpu_pd_md(&op->fwd, dnnl_query_weights_md, 0), &op->r_w, &w));
   if (op->bias) b = in[2]->mem; /* 1-D tensors are always plain */
   CPU_CHECK(cpu_tensor_set(out[0], op->y_ndim, op->y_dims,
                            cpu_pd_md(&op->fwd, dnnl_query_dst_md, 0)));
-  dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, out[0]->mem}};
+  dnnl_exec_arg_t args[5] = {
+      {DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, out[0]->mem}};
   int n = 3;
   if (b) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, b};
   return cpu_prim_exec(ctx, &op->fwd, n, args);
@@ -66,8 +68,8 @@ static msc_status backward_data(cpu_weighted *op, mbk_tensor *w_t, mbk_tensor *d
   dnnl_memory_t w, dy;
   CPU_CHECK(cpu_view_as(ctx, dy_t, cpu_pd_md(&op->bwd_data, dnnl_query_diff_dst_md, 0),
                         &op->r_dy, &dy));
-  CPU_CHECK(cpu_view_as(ctx, w_t, cpu_pd_md(&op->bwd_data, dnnl_query_weights_md, 0),
-                        &op->r_wd, &w));
+  CPU_CHECK(
+      cpu_view_as(ctx, w_t, cpu_pd_md(&op->bwd_data, dnnl_query_weights_md, 0), &op->r_wd, &w));
   CPU_CHECK(cpu_tensor_set(dx_t, op->x_ndim, op->x_dims,
                            cpu_pd_md(&op->bwd_data, dnnl_query_diff_src_md, 0)));
   dnnl_exec_arg_t args[4] = {
@@ -84,8 +86,8 @@ static msc_status backward_weights(cpu_weighted *op, mbk_tensor *x_t, mbk_tensor
     CPU_CHECK(cpu_prim_init(ctx, &op->bwd_weights, pd));
   }
   dnnl_memory_t x, dy;
-  CPU_CHECK(cpu_view_as(ctx, x_t, cpu_pd_md(&op->bwd_weights, dnnl_query_src_md, 0),
-                        &op->r_xw, &x));
+  CPU_CHECK(
+      cpu_view_as(ctx, x_t, cpu_pd_md(&op->bwd_weights, dnnl_query_src_md, 0), &op->r_xw, &x));
   CPU_CHECK(cpu_view_as(ctx, dy_t, cpu_pd_md(&op->bwd_weights, dnnl_query_diff_dst_md, 0),
                         &op->r_dyw, &dy));
   CPU_CHECK(cpu_buf_ensure(ctx, &op->dw_buf,
@@ -103,8 +105,8 @@ static msc_status backward_weights(cpu_weighted *op, mbk_tensor *x_t, mbk_tensor
   if (dw_t) {
     dnnl_memory_desc_t plain;
     CPU_CHECK(cpu_plain_md(op->w_ndim, op->w_dims, &plain));
-    CPU_CHECK(cpu_write_as(ctx, op->dw_buf.mem, dw_t, op->w_ndim, op->w_dims, &plain,
-                           &op->r_dw));
+    CPU_CHECK(
+        cpu_write_as(ctx, op->dw_buf.mem, dw_t, op->w_ndim, op->w_dims, &plain, &op->r_dw));
   }
   if (db_t) {
     CPU_CHECK(cpu_tensor_set(db_t, 1, &op->y_dims[1], &op->db_buf.md));

@@ -19,9 +19,9 @@
 #include "cuda_internal.h"
 
 #define CLASS_MIN_LOG 9 /* 512 bytes */
-#define CLASS_STEPS 8
+#define CLASS_STEPS   8
 #define CLASS_MAX_LOG 47 /* 128 TiB: beyond any device */
-#define N_BINS ((CLASS_MAX_LOG - CLASS_MIN_LOG + 1) * CLASS_STEPS)
+#define N_BINS        ((CLASS_MAX_LOG - CLASS_MIN_LOG + 1) * CLASS_STEPS)
 
 struct cu_block {
   void *ptr;
@@ -81,7 +81,8 @@ void cu_alloc_destroy(cu_alloc *a) {
 msc_status cu_alloc_get(cu_alloc *a, size_t bytes, void **ptr, size_t *got) {
   size_t rounded = 0;
   int32_t cls = size_class(bytes, &rounded);
-  if (cls < 0) return CU_FAIL(MSC_E_OUT_OF_MEMORY, "cuda: %zu bytes is beyond any device", bytes);
+  if (cls < 0)
+    return CU_FAIL(MSC_E_OUT_OF_MEMORY, "cuda: %zu bytes is beyond any device", bytes);
   pthread_mutex_lock(&a->lock);
   cu_block *b = a->bins[cls];
   if (b) {

@@ -23,7 +23,7 @@ msc_status cu_rt_fail(cudaError_t e, const char *what) {
 }
 
 msc_status cu_blas_fail(cublasStatus_t s, const char *what) {
-  msc_status code = s == CUBLAS_STATUS_ALLOC_FAILED ? MSC_E_OUT_OF_MEMORY
+  msc_status code = s == CUBLAS_STATUS_ALLOC_FAILED    ? MSC_E_OUT_OF_MEMORY
                     : s == CUBLAS_STATUS_INVALID_VALUE ? MSC_E_INTERNAL
                                                        : MSC_E_DEVICE;
   return CU_FAIL(code, "cuda: %s: cuBLAS: %s (%s)", what, cublasGetStatusString(s),
@@ -40,7 +40,8 @@ msc_status cu_dnn_fail(cudnnStatus_t s, const char *what) {
 
 /* ---- probe ----------------------------------------------------------------------------- */
 
-static void say(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *why, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void say(char *why, size_t len, const char *fmt, ...) {
   if (!why || !len) return;
   va_list ap;

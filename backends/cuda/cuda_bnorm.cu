@@ -89,8 +89,8 @@ __global__ void k_bn_apply_train(const float *x, const float *gamma, const float
 }
 
 __global__ void k_bn_apply_infer(const float *x, const float *gamma, const float *beta,
-                                 const float *rmean, const float *rvar, float eps, int64_t count,
-                                 int64_t c, int64_t s, int32_t relu, float *y) {
+                                 const float *rmean, const float *rvar, float eps,
+                                 int64_t count, int64_t c, int64_t s, int32_t relu, float *y) {
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < count;
        i += (int64_t)gridDim.x * blockDim.x) {
     int64_t ch = (i / s) % c;
@@ -101,8 +101,8 @@ __global__ void k_bn_apply_infer(const float *x, const float *gamma, const float
 }
 
 /* Σ g and Σ g·x̂ of channel blockIdx.x, g = dy masked by the ReLU. */
-__global__ void k_bn_bwd_sums(const float *x, const float *dy, const uint8_t *mask,
-                              int64_t n, int64_t c, int64_t s, double *stats, float *dgamma,
+__global__ void k_bn_bwd_sums(const float *x, const float *dy, const uint8_t *mask, int64_t n,
+                              int64_t c, int64_t s, double *stats, float *dgamma,
                               float *dbeta) {
   const int64_t ch = blockIdx.x, total = n * s;
   const double mean = stats[ch], inv = stats[c + ch];
@@ -148,8 +148,9 @@ static msc_status bnorm_forward(mbk_op *base, int32_t training, mbk_tensor *cons
   const int64_t m = op->n * op->s, count = m * op->c;
   const mbk_op_desc *d = &base->desc;
   if (training && m < 2)
-    return CU_FAIL(MSC_E_SHAPE, "cuda: batchnorm: training needs more than one value per "
-                                "channel (N·H·W = %lld)",
+    return CU_FAIL(MSC_E_SHAPE,
+                   "cuda: batchnorm: training needs more than one value per "
+                   "channel (N·H·W = %lld)",
                    (long long)m);
   CU_CHECK(cu_tensor_set(ctx, out[0], op->ndim, op->x_dims));
   if (!training) {
@@ -166,9 +167,9 @@ static msc_status bnorm_forward(mbk_op *base, int32_t training, mbk_tensor *cons
     mask = (uint8_t *)op->mask.p;
   }
   double *stats = (double *)op->stats.p;
-  k_bn_stats<<<(unsigned)op->c, CU_THREADS, 0, ctx->stream>>>(
-      in[0]->data, op->n, op->c, op->s, d->u.bn.eps, d->u.bn.momentum, stats, in[3]->data,
-      in[4]->data);
+  k_bn_stats<<<(unsigned)op->c, CU_THREADS, 0, ctx->stream>>>(in[0]->data, op->n, op->c, op->s,
+                                                              d->u.bn.eps, d->u.bn.momentum,
+                                                              stats, in[3]->data, in[4]->data);
   CU_LAUNCHED("batchnorm statistics");
   k_bn_apply_train<<<cu_grid(count), CU_THREADS, 0, ctx->stream>>>(
       in[0]->data, in[1]->data, in[2]->data, stats, count, op->c, op->s, d->u.bn.relu,
@@ -193,12 +194,11 @@ static msc_status bnorm_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor
   const uint8_t *mask = base->desc.u.bn.relu ? (const uint8_t *)op->mask.p : NULL;
   double *stats = (double *)op->stats.p;
   k_bn_bwd_sums<<<(unsigned)op->c, CU_THREADS, 0, ctx->stream>>>(
-      in[0]->data, in[2]->data, mask, op->n, op->c, op->s, stats,
-      out[1] ? out[1]->data : NULL, out[2] ? out[2]->data : NULL);
+      in[0]->data, in[2]->data, mask, op->n, op->c, op->s, stats, out[1] ? out[1]->data : NULL,
+      out[2] ? out[2]->data : NULL);
   CU_LAUNCHED("batchnorm backward sums");
   k_bn_bwd_dx<<<cu_grid(count), CU_THREADS, 0, ctx->stream>>>(
-      in[0]->data, in[2]->data, mask, in[1]->data, stats, count, op->c, op->s, m,
-      out[0]->data);
+      in[0]->data, in[2]->data, mask, in[1]->data, stats, count, op->c, op->s, m, out[0]->data);
   CU_LAUNCHED("batchnorm backward");
   return MSC_OK;
 }

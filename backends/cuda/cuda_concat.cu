@@ -14,7 +14,9 @@ typedef struct cu_concat {
   int64_t y_dims[MBK_MAX_DIMS];
 } cu_concat;
 
-static void concat_destroy(mbk_op *base) { free(base); }
+static void concat_destroy(mbk_op *base) {
+  free(base);
+}
 
 static void input_dims(const cu_concat *op, int32_t i, int64_t *dims) {
   memcpy(dims, op->y_dims, sizeof op->y_dims);
@@ -48,8 +50,7 @@ static msc_status concat_forward(mbk_op *base, int32_t training, mbk_tensor *con
   return MSC_OK;
 }
 
-static msc_status concat_backward(mbk_op *base, mbk_tensor *const *in,
-                                  mbk_tensor *const *out) {
+static msc_status concat_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor *const *out) {
   cu_concat *op = (cu_concat *)base;
   mbk_ctx *ctx = base->ctx;
   CU_CHECK(cu_tensor_expect(in[0], op->ndim, op->y_dims, "concat", "dy"));
@@ -61,9 +62,8 @@ static msc_status concat_backward(mbk_op *base, mbk_tensor *const *in,
       int64_t dims[MBK_MAX_DIMS];
       input_dims(op, i, dims);
       CU_CHECK(cu_tensor_set(ctx, out[i], op->ndim, dims));
-      CU_RT(cudaMemcpy2DAsync(out[i]->data, part, (const char *)in[0]->data + offset, row,
-                              part, (size_t)op->y_dims[0], cudaMemcpyDeviceToDevice,
-                              ctx->stream),
+      CU_RT(cudaMemcpy2DAsync(out[i]->data, part, (const char *)in[0]->data + offset, row, part,
+                              (size_t)op->y_dims[0], cudaMemcpyDeviceToDevice, ctx->stream),
             "concat backward");
     }
     offset += part;

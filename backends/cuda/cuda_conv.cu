@@ -66,7 +66,9 @@ static msc_status choose_algorithms(cu_conv *op) {
                                                   CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, p),
            "conv2d forward algorithm");
     int i = pick(p, n);
-    if (i < 0) return CU_FAIL(MSC_E_UNSUPPORTED, "cuda: conv2d: cuDNN has no FP32 forward algorithm for this shape");
+    if (i < 0)
+      return CU_FAIL(MSC_E_UNSUPPORTED,
+                     "cuda: conv2d: cuDNN has no FP32 forward algorithm for this shape");
     op->fwd_algo = p[i].algo;
     CU_DNN(cudnnGetConvolutionForwardWorkspaceSize(h, op->xd, op->wd, op->cd, op->yd,
                                                    op->fwd_algo, &op->fwd_ws),
@@ -74,12 +76,13 @@ static msc_status choose_algorithms(cu_conv *op) {
   }
   {
     cudnnConvolutionBwdDataAlgoPerf_t p[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    CU_DNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, op->wd, op->yd, op->cd, op->xd,
-                                                       CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
-                                                       &n, p),
+    CU_DNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+               h, op->wd, op->yd, op->cd, op->xd, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, p),
            "conv2d backward-data algorithm");
     int i = pick(p, n);
-    if (i < 0) return CU_FAIL(MSC_E_UNSUPPORTED, "cuda: conv2d: cuDNN has no FP32 backward-data algorithm for this shape");
+    if (i < 0)
+      return CU_FAIL(MSC_E_UNSUPPORTED,
+                     "cuda: conv2d: cuDNN has no FP32 backward-data algorithm for this shape");
     op->bwd_data_algo = p[i].algo;
     CU_DNN(cudnnGetConvolutionBackwardDataWorkspaceSize(h, op->wd, op->yd, op->cd, op->xd,
                                                         op->bwd_data_algo, &op->bwd_data_ws),
@@ -87,16 +90,18 @@ static msc_status choose_algorithms(cu_conv *op) {
   }
   {
     cudnnConvolutionBwdFilterAlgoPerf_t p[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    CU_DNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-               h, op->xd, op->yd, op->cd, op->wd, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n,
-               p),
-           "conv2d backward-weights algorithm");
+    CU_DNN(
+        cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+            h, op->xd, op->yd, op->cd, op->wd, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, p),
+        "conv2d backward-weights algorithm");
     int i = pick(p, n);
-    if (i < 0) return CU_FAIL(MSC_E_UNSUPPORTED, "cuda: conv2d: cuDNN has no FP32 backward-weights algorithm for this shape");
+    if (i < 0)
+      return CU_FAIL(
+          MSC_E_UNSUPPORTED,
+          "cuda: conv2d: cuDNN has no FP32 backward-weights algorithm for this shape");
     op->bwd_filter_algo = p[i].algo;
-    CU_DNN(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, op->xd, op->yd, op->cd, op->wd,
-                                                          op->bwd_filter_algo,
-                                                          &op->bwd_filter_ws),
+    CU_DNN(cudnnGetConvolutionBackwardFilterWorkspaceSize(
+               h, op->xd, op->yd, op->cd, op->wd, op->bwd_filter_algo, &op->bwd_filter_ws),
            "conv2d backward-weights workspace");
   }
   return MSC_OK;
@@ -127,10 +132,13 @@ static msc_status make_descriptors(cu_conv *op) {
   CU_DNN(cudnnGetConvolution2dForwardOutputDim(op->cd, op->xd, op->wd, &on, &oc, &oh, &ow),
          "conv2d output shape");
   if (on != op->y_dims[0] || oc != op->y_dims[1] || oh != op->y_dims[2] || ow != op->y_dims[3])
-    return CU_FAIL(MSC_E_INTERNAL, "cuda: conv2d: cuDNN's output shape %dx%dx%dx%d differs "
-                   "from the description's", on, oc, oh, ow);
-  CU_DNN(cudnnSetTensor4dDescriptor(op->yd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, on, oc, oh, ow),
-         "conv2d output descriptor");
+    return CU_FAIL(MSC_E_INTERNAL,
+                   "cuda: conv2d: cuDNN's output shape %dx%dx%dx%d differs "
+                   "from the description's",
+                   on, oc, oh, ow);
+  CU_DNN(
+      cudnnSetTensor4dDescriptor(op->yd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, on, oc, oh, ow),
+      "conv2d output descriptor");
   return choose_algorithms(op);
 }
 
@@ -179,9 +187,8 @@ static msc_status conv_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor 
     CU_CHECK(cu_tensor_set(ctx, out[1], 4, op->w_dims));
     CU_CHECK(cu_work_ensure(ctx, op->bwd_filter_ws));
     CU_DNN(cudnnConvolutionBackwardFilter(ctx->dnn, &one, op->xd, in[0]->data, op->yd,
-                                          in[2]->data, op->cd, op->bwd_filter_algo,
-                                          ctx->work.p, op->bwd_filter_ws, &zero, op->wd,
-                                          out[1]->data),
+                                          in[2]->data, op->cd, op->bwd_filter_algo, ctx->work.p,
+                                          op->bwd_filter_ws, &zero, op->wd, out[1]->data),
            "conv2d backward weights");
   }
   if (out[2]) {

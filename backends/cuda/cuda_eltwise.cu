@@ -17,8 +17,8 @@ unsigned cu_grid(int64_t count) {
   return (unsigned)(b < MAX_BLOCKS ? b : MAX_BLOCKS);
 }
 
-#define GRID_STRIDE(i, count)                                                          \
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (count);         \
+#define GRID_STRIDE(i, count)                                                                  \
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (count);                \
        i += (int64_t)gridDim.x * blockDim.x)
 
 /* ---- shared kernels ------------------------------------------------------------------ */
@@ -40,7 +40,8 @@ msc_status cu_kernel_image_check(char *why, size_t why_len) {
       snprintf(why, why_len,
                "%s (compute capability %d.%d) cannot run this build of the module: %s "
                "(rebuild with CMAKE_CUDA_ARCHITECTURES=%d%d)",
-               prop.name, prop.major, prop.minor, cudaGetErrorString(e), prop.major, prop.minor);
+               prop.name, prop.major, prop.minor, cudaGetErrorString(e), prop.major,
+               prop.minor);
     else
       snprintf(why, why_len, "the device cannot run this build of the module: %s",
                cudaGetErrorString(e));
@@ -100,7 +101,9 @@ typedef struct cu_elt {
   int64_t dims[MBK_MAX_DIMS];
 } cu_elt;
 
-static void elt_destroy(mbk_op *base) { free(base); }
+static void elt_destroy(mbk_op *base) {
+  free(base);
+}
 
 __global__ void k_relu_fwd(const float *x, float *y, int64_t count) {
   GRID_STRIDE(i, count) y[i] = x[i] > 0.f ? x[i] : 0.f;
@@ -121,7 +124,7 @@ static msc_status relu_forward(mbk_op *base, int32_t training, mbk_tensor *const
   CU_CHECK(cu_tensor_set(base->ctx, out[0], op->ndim, op->dims));
   int64_t count = cu_numel(op->ndim, op->dims);
   k_relu_fwd<<<cu_grid(count), CU_THREADS, 0, base->ctx->stream>>>(in[0]->data, out[0]->data,
-                                                                    count);
+                                                                   count);
   CU_LAUNCHED("relu forward");
   return MSC_OK;
 }
@@ -133,7 +136,7 @@ static msc_status relu_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor 
   CU_CHECK(cu_tensor_set(base->ctx, out[0], op->ndim, op->dims));
   int64_t count = cu_numel(op->ndim, op->dims);
   k_relu_bwd<<<cu_grid(count), CU_THREADS, 0, base->ctx->stream>>>(in[0]->data, in[1]->data,
-                                                                    out[0]->data, count);
+                                                                   out[0]->data, count);
   CU_LAUNCHED("relu backward");
   return MSC_OK;
 }
@@ -146,7 +149,7 @@ static msc_status add_forward(mbk_op *base, int32_t training, mbk_tensor *const 
   CU_CHECK(cu_tensor_set(base->ctx, out[0], op->ndim, op->dims));
   int64_t count = cu_numel(op->ndim, op->dims);
   k_add<<<cu_grid(count), CU_THREADS, 0, base->ctx->stream>>>(in[0]->data, in[1]->data,
-                                                               out[0]->data, count);
+                                                              out[0]->data, count);
   CU_LAUNCHED("add forward");
   return MSC_OK;
 }

@@ -46,20 +46,20 @@ msc_status cu_blas_fail(cublasStatus_t s, const char *what);
 msc_status cu_dnn_fail(cudnnStatus_t s, const char *what);
 
 #define CU_CHECK(expr) MBK_TRY(expr)
-#define CU_RT(call, what)                                                              \
-  do {                                                                                 \
-    cudaError_t e_ = (call);                                                           \
-    if (e_ != cudaSuccess) return cu_rt_fail(e_, (what));                              \
+#define CU_RT(call, what)                                                                      \
+  do {                                                                                         \
+    cudaError_t e_ = (call);                                                                   \
+    if (e_ != cudaSuccess) return cu_rt_fail(e_, (what));                                      \
   } while (0)
-#define CU_BLAS(call, what)                                                            \
-  do {                                                                                 \
-    cublasStatus_t s_ = (call);                                                        \
-    if (s_ != CUBLAS_STATUS_SUCCESS) return cu_blas_fail(s_, (what));                  \
+#define CU_BLAS(call, what)                                                                    \
+  do {                                                                                         \
+    cublasStatus_t s_ = (call);                                                                \
+    if (s_ != CUBLAS_STATUS_SUCCESS) return cu_blas_fail(s_, (what));                          \
   } while (0)
-#define CU_DNN(call, what)                                                             \
-  do {                                                                                 \
-    cudnnStatus_t s_ = (call);                                                         \
-    if (s_ != CUDNN_STATUS_SUCCESS) return cu_dnn_fail(s_, (what));                    \
+#define CU_DNN(call, what)                                                                     \
+  do {                                                                                         \
+    cudnnStatus_t s_ = (call);                                                                 \
+    if (s_ != CUDNN_STATUS_SUCCESS) return cu_dnn_fail(s_, (what));                            \
   } while (0)
 /* After a kernel launch: a bad configuration shows up here, not at the launch. */
 #define CU_LAUNCHED(what) CU_RT(cudaGetLastError(), (what))
@@ -71,8 +71,8 @@ typedef struct cu_alloc {
   pthread_mutex_t lock; /* tensors of a context may be freed from another thread */
   cu_block **bins;      /* free lists by size class */
   int32_t n_bins;
-  size_t cached;        /* bytes held in the free lists */
-  size_t in_use;        /* bytes handed out */
+  size_t cached;           /* bytes held in the free lists */
+  size_t in_use;           /* bytes handed out */
   uint64_t device_mallocs; /* cudaMalloc calls so far (tests check the steady state) */
 } cu_alloc;
 
@@ -116,13 +116,13 @@ void cu_buf_release(mbk_ctx *ctx, cu_buf *b);
 
 /* ---- tensors (cuda_tensor.cu) ----------------------------------------------------------- */
 struct mbk_tensor {
-  mbk_ctx *ctx;               /* owner: its allocator holds the storage */
-  int32_t ndim;               /* 0 = empty */
+  mbk_ctx *ctx; /* owner: its allocator holds the storage */
+  int32_t ndim; /* 0 = empty */
   int64_t dims[MBK_MAX_DIMS];
-  float *data;                /* plain row-major, device memory */
-  size_t cap;                 /* bytes at data (the allocator's class size) */
-  cudaEvent_t ev;             /* recorded after a write by another context's op */
-  cudaStream_t ev_stream;     /* the stream ev was recorded on; NULL: nothing pending */
+  float *data;            /* plain row-major, device memory */
+  size_t cap;             /* bytes at data (the allocator's class size) */
+  cudaEvent_t ev;         /* recorded after a write by another context's op */
+  cudaStream_t ev_stream; /* the stream ev was recorded on; NULL: nothing pending */
 };
 
 int64_t cu_numel(int32_t ndim, const int64_t *dims);
@@ -155,8 +155,7 @@ unsigned cu_grid(int64_t count);
 msc_status cu_channel_sum(mbk_ctx *ctx, const float *x, int64_t n, int64_t c, int64_t s,
                           float *out);
 /* y[(n·C + c)·S + s] += b[c] (bias of conv and linear). */
-msc_status cu_add_bias(mbk_ctx *ctx, float *y, const float *b, int64_t n, int64_t c,
-                       int64_t s);
+msc_status cu_add_bias(mbk_ctx *ctx, float *y, const float *b, int64_t n, int64_t c, int64_t s);
 /* Device-to-device copy on ctx's stream. */
 msc_status cu_copy(mbk_ctx *ctx, void *dst, const void *src, size_t bytes);
 

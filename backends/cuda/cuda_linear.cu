@@ -43,7 +43,9 @@ typedef struct cu_linear {
   int64_t x_dims[2], w_dims[2], y_dims[2], b_dims[1];
 } cu_linear;
 
-static void linear_destroy(mbk_op *base) { free(base); }
+static void linear_destroy(mbk_op *base) {
+  free(base);
+}
 
 static msc_status linear_forward(mbk_op *base, int32_t training, mbk_tensor *const *in,
                                  mbk_tensor *const *out) {

@@ -29,7 +29,7 @@
 
 /* Device-side results of a call: the flags of the checks and the value. */
 typedef struct cu_flags {
-  int32_t bits;              /* FLAG_* */
+  int32_t bits; /* FLAG_* */
   int32_t pad;
   unsigned long long first_in;   /* first non-finite input element (index into the rows) */
   unsigned long long first_grad; /* first gradient element beyond float */
@@ -38,10 +38,10 @@ typedef struct cu_flags {
 static_assert(sizeof(cu_flags) <= 64, "cu_flags must fit the context's flag buffer");
 
 #define FLAG_INPUT 1
-#define FLAG_GRAD 2
+#define FLAG_GRAD  2
 
-#define GRID_STRIDE(i, count)                                                          \
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (count);         \
+#define GRID_STRIDE(i, count)                                                                  \
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (count);                \
        i += (int64_t)gridDim.x * blockDim.x)
 
 /* ---- kernels ----------------------------------------------------------------------------- */
@@ -76,7 +76,8 @@ __global__ void k_normalise(const float *x, const int32_t *rows, int64_t nrows, 
 
 /* NT-Xent rows: skip i itself, target its positive i ± n. */
 __global__ void k_ntxent_rows(double *s, int64_t k, int64_t n, double scale, double *lrow) {
-  GRID_STRIDE(i, k) lrow[i] = msci_softmax_ce_row(s + i * k, k, i, i < n ? i + n : i - n, scale);
+  GRID_STRIDE(i, k)
+  lrow[i] = msci_softmax_ce_row(s + i * k, k, i, i < n ? i + n : i - n, scale);
 }
 
 /* InfoNCE rows: the n rows of S, then the n rows of Sᵀ, each with target i. */
@@ -149,7 +150,8 @@ __global__ void k_infonce_combine(double *s, double *st, int64_t n) {
 
 __global__ void k_norm_back(const double *zhat, const double *norm, double *g, int64_t rows,
                             int64_t d) {
-  GRID_STRIDE(r, rows) msci_normalise_backward_row(zhat + r * d, norm[r], g + r * d, d, g + r * d);
+  GRID_STRIDE(r, rows)
+  msci_normalise_backward_row(zhat + r * d, norm[r], g + r * d, d, g + r * d);
 }
 
 __global__ void k_check_range(const double *g, int64_t count, cu_flags *f) {
@@ -194,7 +196,9 @@ typedef struct scratch {
   size_t used, cap;
 } scratch;
 
-static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
+static size_t align16(size_t n) {
+  return (n + 15) & ~(size_t)15;
+}
 
 template <typename T> static T *take(scratch *s, int64_t count) {
   T *p = (T *)(s->base + s->used);
@@ -202,10 +206,10 @@ template <typename T> static T *take(scratch *s, int64_t count) {
   return p;
 }
 
-#define LAUNCH(kernel, count, ...)                                                     \
-  do {                                                                                 \
-    kernel<<<cu_grid(count), CU_THREADS, 0, ctx->stream>>>(__VA_ARGS__);               \
-    CU_LAUNCHED(#kernel);                                                              \
+#define LAUNCH(kernel, count, ...)                                                             \
+  do {                                                                                         \
+    kernel<<<cu_grid(count), CU_THREADS, 0, ctx->stream>>>(__VA_ARGS__);                       \
+    CU_LAUNCHED(#kernel);                                                                      \
   } while (0)
 
 typedef struct loss_call {
@@ -219,15 +223,19 @@ typedef struct loss_call {
 static msc_status check_rows(const char *term, const char *what, const mbk_tensor *t,
                              int64_t rows, int64_t cols) {
   if (!t || t->ndim != 2 || t->dims[1] != cols || t->dims[0] < rows)
-    return CU_FAIL(MSC_E_SHAPE, "cuda: %s: %s must be a 2-D tensor of >= %lld rows and %lld "
-                   "columns", term, what, (long long)rows, (long long)cols);
+    return CU_FAIL(MSC_E_SHAPE,
+                   "cuda: %s: %s must be a 2-D tensor of >= %lld rows and %lld "
+                   "columns",
+                   term, what, (long long)rows, (long long)cols);
   return MSC_OK;
 }
 
 static msc_status check_grad(const char *term, const mbk_tensor *g, const mbk_tensor *x) {
   if (!g || g->ndim != 2 || g->dims[0] != x->dims[0] || g->dims[1] != x->dims[1])
-    return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: %s: the gradient tensor must be shaped like "
-                   "its input (made by tensor_zero)", term);
+    return CU_FAIL(MSC_E_INVALID_ARGUMENT,
+                   "cuda: %s: the gradient tensor must be shaped like "
+                   "its input (made by tensor_zero)",
+                   term);
   return MSC_OK;
 }
 
@@ -239,7 +247,8 @@ static msc_status labels_01(const char *term, const uint8_t *y, int64_t rows, in
       if (y[i * c + t] > 1)
         return CU_FAIL(MSC_E_INVALID_ARGUMENT,
                        "cuda: %s: labels[%lld] (row %lld, class %lld) is %u; labels must be "
-                       "0 or 1", term, (long long)(i * c + t), (long long)i, (long long)t,
+                       "0 or 1",
+                       term, (long long)(i * c + t), (long long)i, (long long)t,
                        (unsigned)y[i * c + t]);
   }
   return MSC_OK;
@@ -267,7 +276,9 @@ static msc_status grad_rows(loss_call *L, const double *g, const double *keys, i
   return MSC_OK;
 }
 
-static size_t doubles(int64_t n) { return align16((size_t)n * sizeof(double)); }
+static size_t doubles(int64_t n) {
+  return align16((size_t)n * sizeof(double));
+}
 
 static msc_status ntxent(loss_call *L, const mbk_tensor *x, mbk_tensor *grad, size_t *need) {
   const mbk_loss_desc *d = L->d;
@@ -418,7 +429,8 @@ static msc_status run_term(loss_call *L, const mbk_tensor *x, const mbk_tensor *
   case MBK_LOSS_INFONCE: return infonce(L, x, x2, grad, grad2, need);
   case MBK_LOSS_MULSUPCON: return mulsupcon(L, x, grad, need, nothing);
   case MBK_LOSS_BCE: return bce(L, x, grad, need, nothing);
-  default: return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: unknown loss type %d", (int)L->d->type);
+  default:
+    return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: unknown loss type %d", (int)L->d->type);
   }
 }
 
@@ -436,12 +448,15 @@ static const char *term_name(int32_t type) {
 static msc_status report(const loss_call *L, const cu_flags *h) {
   const int64_t cols = L->d->type == MBK_LOSS_BCE ? L->d->c : L->d->d;
   if (h->bits & FLAG_INPUT)
-    return CU_FAIL(MSC_E_NUMERICAL, "cuda: %s: the input has a non-finite value (element %llu "
-                   "of the term's rows: row %lld, column %lld)", L->term, h->first_in,
-                   (long long)(h->first_in / (unsigned long long)cols),
+    return CU_FAIL(MSC_E_NUMERICAL,
+                   "cuda: %s: the input has a non-finite value (element %llu "
+                   "of the term's rows: row %lld, column %lld)",
+                   L->term, h->first_in, (long long)(h->first_in / (unsigned long long)cols),
                    (long long)(h->first_in % (unsigned long long)cols));
-  return CU_FAIL(MSC_E_NUMERICAL, "cuda: %s: the gradient overflows float (element %llu of the "
-                 "term's rows)", L->term, h->first_grad);
+  return CU_FAIL(MSC_E_NUMERICAL,
+                 "cuda: %s: the gradient overflows float (element %llu of the "
+                 "term's rows)",
+                 L->term, h->first_grad);
 }
 
 msc_status cu_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tensor *x,
@@ -456,8 +471,9 @@ msc_status cu_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tensor *x,
   L.d = d;
   L.term = term_name(d->type);
   if (d->type != MBK_LOSS_BCE && (!isfinite(d->tau) || !(d->tau > 0.0f)))
-    return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: %s: tau = %g, must be a finite temperature > 0",
-                   L.term, (double)d->tau);
+    return CU_FAIL(MSC_E_INVALID_ARGUMENT,
+                   "cuda: %s: tau = %g, must be a finite temperature > 0", L.term,
+                   (double)d->tau);
   size_t need = 0;
   int nothing = 0;
   CU_CHECK(run_term(&L, x, x2, grad, grad2, &need, &nothing));

@@ -100,17 +100,19 @@ static msc_status maxpool_forward(mbk_op *base, int32_t training, mbk_tensor *co
     argmax = (int32_t *)op->argmax.p;
   }
   k_maxpool_fwd<<<cu_grid(count), CU_THREADS, 0, ctx->stream>>>(geometry(op), in[0]->data,
-                                                                 out[0]->data, argmax);
+                                                                out[0]->data, argmax);
   CU_LAUNCHED("maxpool forward");
   return MSC_OK;
 }
 
-static msc_status maxpool_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor *const *out) {
+static msc_status maxpool_backward(mbk_op *base, mbk_tensor *const *in,
+                                   mbk_tensor *const *out) {
   cu_pool *op = (cu_pool *)base;
   mbk_ctx *ctx = base->ctx;
   CU_CHECK(cu_tensor_expect(in[0], 4, op->y_dims, "maxpool", "dy"));
   if (!base->trained || !op->argmax.p)
-    return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: maxpool backward needs a training forward first");
+    return CU_FAIL(MSC_E_INVALID_ARGUMENT,
+                   "cuda: maxpool backward needs a training forward first");
   CU_CHECK(cu_tensor_set(ctx, out[0], 4, op->x_dims));
   int64_t count = cu_numel(4, op->x_dims);
   k_maxpool_bwd<<<cu_grid(count), CU_THREADS, 0, ctx->stream>>>(
@@ -145,8 +147,8 @@ static msc_status gavg_forward(mbk_op *base, int32_t training, mbk_tensor *const
   CU_CHECK(cu_tensor_expect(in[0], 4, op->x_dims, "gavgpool", "x"));
   CU_CHECK(cu_tensor_set(ctx, out[0], 2, op->y_dims));
   int64_t planes = op->x_dims[0] * op->x_dims[1], hw = op->x_dims[2] * op->x_dims[3];
-  k_gavg_fwd<<<cu_grid(planes), CU_THREADS, 0, ctx->stream>>>(in[0]->data, out[0]->data,
-                                                               planes, hw);
+  k_gavg_fwd<<<cu_grid(planes), CU_THREADS, 0, ctx->stream>>>(in[0]->data, out[0]->data, planes,
+                                                              hw);
   CU_LAUNCHED("gavgpool forward");
   return MSC_OK;
 }
@@ -161,7 +163,7 @@ static msc_status gavg_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor 
   CU_CHECK(cu_tensor_set(ctx, out[0], 4, op->x_dims));
   int64_t count = cu_numel(4, op->x_dims), hw = op->x_dims[2] * op->x_dims[3];
   k_gavg_bwd<<<cu_grid(count), CU_THREADS, 0, ctx->stream>>>(in[0]->data, out[0]->data, count,
-                                                              hw);
+                                                             hw);
   CU_LAUNCHED("gavgpool backward");
   return MSC_OK;
 }

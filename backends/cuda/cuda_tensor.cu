@@ -64,10 +64,12 @@ msc_status cu_tensor_expect(const mbk_tensor *t, int32_t ndim, const int64_t *di
   char want[96], got[96];
   int w = snprintf(want, sizeof want, "[");
   for (int32_t i = 0; i < ndim && w < (int)sizeof want; ++i)
-    w += snprintf(want + w, sizeof want - (size_t)w, "%s%lld", i ? "," : "", (long long)dims[i]);
+    w +=
+        snprintf(want + w, sizeof want - (size_t)w, "%s%lld", i ? "," : "", (long long)dims[i]);
   int g = snprintf(got, sizeof got, "[");
   for (int32_t i = 0; i < t->ndim && g < (int)sizeof got; ++i)
-    g += snprintf(got + g, sizeof got - (size_t)g, "%s%lld", i ? "," : "", (long long)t->dims[i]);
+    g += snprintf(got + g, sizeof got - (size_t)g, "%s%lld", i ? "," : "",
+                  (long long)t->dims[i]);
   return CU_FAIL(MSC_E_SHAPE, "cuda: %s: %s has shape %s], expected %s]", op, arg, got, want);
 }
 
@@ -82,7 +84,8 @@ static msc_status check_shape(const char *fn, int32_t ndim, const int64_t *dims)
 }
 
 msc_status cu_tensor_create(mbk_ctx *ctx, mbk_tensor **out) {
-  if (!ctx || !out) return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: tensor_create: NULL argument");
+  if (!ctx || !out)
+    return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: tensor_create: NULL argument");
   mbk_tensor *t = (mbk_tensor *)calloc(1, sizeof *t);
   if (!t) return CU_FAIL(MSC_E_OUT_OF_MEMORY, "cuda: tensor");
   t->ctx = ctx;
@@ -100,7 +103,8 @@ void cu_tensor_free(mbk_tensor *t) {
 
 /* Upload and zero wait for their copy: the tensor may be read next by another
  * context's stream (parameters are owned by the model's context). */
-msc_status cu_tensor_upload(mbk_tensor *t, int32_t ndim, const int64_t *dims, const float *src) {
+msc_status cu_tensor_upload(mbk_tensor *t, int32_t ndim, const int64_t *dims,
+                            const float *src) {
   if (!t || !dims || !src)
     return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: tensor_upload: NULL argument");
   CU_CHECK(check_shape("tensor_upload", ndim, dims));
@@ -129,8 +133,10 @@ msc_status cu_tensor_zero(mbk_tensor *t, int32_t ndim, const int64_t *dims) {
 }
 
 msc_status cu_tensor_download(const mbk_tensor *t, float *dst, size_t n) {
-  if (!t || !dst) return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: tensor_download: NULL argument");
-  if (t->ndim == 0) return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: tensor_download: empty tensor");
+  if (!t || !dst)
+    return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: tensor_download: NULL argument");
+  if (t->ndim == 0)
+    return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: tensor_download: empty tensor");
   size_t count = (size_t)cu_numel(t->ndim, t->dims);
   if (n < count)
     return CU_FAIL(MSC_E_BUFFER_TOO_SMALL,
@@ -138,9 +144,9 @@ msc_status cu_tensor_download(const mbk_tensor *t, float *dst, size_t n) {
   mbk_ctx *ctx = t->ctx;
   CU_CHECK(cu_enter(ctx));
   CU_CHECK(cu_tensor_use(ctx, t));
-  CU_RT(cudaMemcpyAsync(dst, t->data, count * sizeof(float), cudaMemcpyDeviceToHost,
-                        ctx->stream),
-        "tensor_download");
+  CU_RT(
+      cudaMemcpyAsync(dst, t->data, count * sizeof(float), cudaMemcpyDeviceToHost, ctx->stream),
+      "tensor_download");
   return cu_sync(ctx, "tensor_download");
 }
 

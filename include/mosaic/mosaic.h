@@ -49,7 +49,7 @@ extern "C" {
 #define MSC_VERSION_MINOR 2
 #define MSC_VERSION_PATCH 0
 /** One number for comparisons: MAJOR*10000 + MINOR*100 + PATCH. Since 0.1.0. */
-#define MSC_VERSION_NUMBER \
+#define MSC_VERSION_NUMBER                                                                     \
   (MSC_VERSION_MAJOR * 10000 + MSC_VERSION_MINOR * 100 + MSC_VERSION_PATCH)
 
 /**
@@ -73,21 +73,21 @@ MSC_API const char *msc_version_string(void);
 typedef int32_t msc_status;
 
 /* Values are part of the ABI: never renumbered, never reused. New codes are appended. */
-#define MSC_OK 0                         /**< Success. */
-#define MSC_E_INVALID_ARGUMENT (-1)      /**< A NULL pointer, bad value or bad option. */
-#define MSC_E_OUT_OF_MEMORY (-2)         /**< An allocation failed. */
-#define MSC_E_IO (-3)                    /**< A file could not be opened, read or written. */
-#define MSC_E_BAD_FORMAT (-4)            /**< A file or buffer is corrupt or not of the expected format. */
-#define MSC_E_UNSUPPORTED (-5)           /**< Valid, but not supported by this build or backend. */
-#define MSC_E_BACKEND_UNAVAILABLE (-6)   /**< The requested backend cannot be used here. */
-#define MSC_E_DEVICE (-7)                /**< The compute device or its runtime reported an error. */
-#define MSC_E_NUMERICAL (-8)             /**< A NaN or infinity appeared in a result. */
-#define MSC_E_SHAPE (-9)                 /**< Array dimensions do not match what is expected. */
-#define MSC_E_NOT_FOUND (-10)            /**< A named item (key, modality, file) does not exist. */
-#define MSC_E_BUFFER_TOO_SMALL (-11)     /**< An output buffer is smaller than required. */
-#define MSC_E_VERSION (-12)              /**< A file or module was made for an incompatible version. */
-#define MSC_E_INTERNAL (-13)             /**< A bug in libmosaic: please report it. */
-#define MSC_E_CANCELLED (-14)            /**< The operation was stopped on request. */
+#define MSC_OK                    0    /**< Success. */
+#define MSC_E_INVALID_ARGUMENT    (-1) /**< A NULL pointer, bad value or bad option. */
+#define MSC_E_OUT_OF_MEMORY       (-2) /**< An allocation failed. */
+#define MSC_E_IO                  (-3) /**< A file could not be opened, read or written. */
+#define MSC_E_BAD_FORMAT          (-4) /**< A file or buffer is corrupt or not of the expected format. */
+#define MSC_E_UNSUPPORTED         (-5) /**< Valid, but not supported by this build or backend. */
+#define MSC_E_BACKEND_UNAVAILABLE (-6) /**< The requested backend cannot be used here. */
+#define MSC_E_DEVICE              (-7) /**< The compute device or its runtime reported an error. */
+#define MSC_E_NUMERICAL           (-8) /**< A NaN or infinity appeared in a result. */
+#define MSC_E_SHAPE               (-9) /**< Array dimensions do not match what is expected. */
+#define MSC_E_NOT_FOUND           (-10) /**< A named item (key, modality, file) does not exist. */
+#define MSC_E_BUFFER_TOO_SMALL    (-11) /**< An output buffer is smaller than required. */
+#define MSC_E_VERSION             (-12) /**< A file or module was made for an incompatible version. */
+#define MSC_E_INTERNAL            (-13) /**< A bug in libmosaic: please report it. */
+#define MSC_E_CANCELLED           (-14) /**< The operation was stopped on request. */
 
 /**
  * A short, static English description of a status code ("invalid argument").
@@ -115,10 +115,10 @@ MSC_API void msc_clear_error(void);
 /* ------------------------------------------------------------------------------ */
 
 /* Log levels: a message is delivered when its level <= the threshold given. */
-#define MSC_LOG_ERROR 0
+#define MSC_LOG_ERROR   0
 #define MSC_LOG_WARNING 1
-#define MSC_LOG_INFO 2
-#define MSC_LOG_DEBUG 3
+#define MSC_LOG_INFO    2
+#define MSC_LOG_DEBUG   3
 
 /**
  * A log callback: level is one of MSC_LOG_*, message is a NUL-terminated line without
@@ -277,12 +277,10 @@ MSC_API msc_status msc_options_set_floats(msc_options *opts, const char *key,
  * (buf then holds the truncated, NUL-terminated prefix if cap > 0).
  * Since 0.1.0.
  */
-MSC_API msc_status msc_options_get_int(const msc_options *opts, const char *key,
-                                       int64_t *out);
-MSC_API msc_status msc_options_get_float(const msc_options *opts, const char *key,
-                                         double *out);
-MSC_API msc_status msc_options_get_string(const msc_options *opts, const char *key,
-                                          char *buf, size_t cap, size_t *len);
+MSC_API msc_status msc_options_get_int(const msc_options *opts, const char *key, int64_t *out);
+MSC_API msc_status msc_options_get_float(const msc_options *opts, const char *key, double *out);
+MSC_API msc_status msc_options_get_string(const msc_options *opts, const char *key, char *buf,
+                                          size_t cap, size_t *len);
 
 /**
  * Reads a floats key: the values set (or parsed from the text set), else its default.
@@ -292,15 +290,14 @@ MSC_API msc_status msc_options_get_string(const msc_options *opts, const char *k
  * of another type, NULL opts, key or n, or NULL out with cap > 0;
  * MSC_E_BUFFER_TOO_SMALL when cap < *n (*n is set, out is untouched). Since 0.2.0.
  */
-MSC_API msc_status msc_options_get_floats(const msc_options *opts, const char *key,
-                                          float *out, size_t cap, size_t *n);
+MSC_API msc_status msc_options_get_floats(const msc_options *opts, const char *key, float *out,
+                                          size_t cap, size_t *n);
 
 /**
  * Whether key has been set explicitly: *out = 1 if so, 0 if it holds its default.
  * Returns MSC_OK, MSC_E_NOT_FOUND or MSC_E_INVALID_ARGUMENT. Since 0.1.0.
  */
-MSC_API msc_status msc_options_is_set(const msc_options *opts, const char *key,
-                                      int32_t *out);
+MSC_API msc_status msc_options_is_set(const msc_options *opts, const char *key, int32_t *out);
 
 /**
  * Applies a JSON document (UTF-8, NUL-terminated) to opts: every member is set as by
@@ -403,8 +400,8 @@ MSC_API const char *msc_model_modality_name(const msc_model *model, int32_t i);
  * Returns MSC_OK, MSC_E_NOT_FOUND (i out of range), MSC_E_INVALID_ARGUMENT.
  * Since 0.1.0.
  */
-MSC_API msc_status msc_model_modality_shape(const msc_model *model, int32_t i,
-                                            int64_t *bands, int64_t *size);
+MSC_API msc_status msc_model_modality_shape(const msc_model *model, int32_t i, int64_t *bands,
+                                            int64_t *size);
 
 /** Number of classes C (0 for NULL). Since 0.1.0. */
 MSC_API int64_t msc_model_class_count(const msc_model *model);
@@ -458,17 +455,16 @@ MSC_API int64_t msc_batch_size(const msc_batch *batch);
  * modalities); MSC_E_SHAPE (a non-positive size, or n differs from the batch's);
  * MSC_E_OUT_OF_MEMORY. Since 0.1.0.
  */
-MSC_API msc_status msc_batch_set_modality(msc_batch *batch, const char *name,
-                                          const float *nchw, int64_t n, int64_t c, int64_t h,
-                                          int64_t w);
+MSC_API msc_status msc_batch_set_modality(msc_batch *batch, const char *name, const float *nchw,
+                                          int64_t n, int64_t c, int64_t h, int64_t w);
 
 /**
  * Sets multi-hot labels: n×c bytes, each 0 or 1 (row-major, sample by sample).
  * Returns MSC_OK, MSC_E_INVALID_ARGUMENT (NULL, a value other than 0/1), MSC_E_SHAPE,
  * MSC_E_OUT_OF_MEMORY. Since 0.1.0.
  */
-MSC_API msc_status msc_batch_set_labels(msc_batch *batch, const uint8_t *multi_hot,
-                                        int64_t n, int64_t c);
+MSC_API msc_status msc_batch_set_labels(msc_batch *batch, const uint8_t *multi_hot, int64_t n,
+                                        int64_t c);
 
 /**
  * Sets per-sample flags: non-zero = the sample's labels are known. Without flags every
@@ -573,8 +569,8 @@ MSC_API const char *msc_dataset_modality_name(const msc_dataset *ds, int32_t i);
  * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL); MSC_E_NOT_FOUND (i out of range).
  * Since 0.1.0.
  */
-MSC_API msc_status msc_dataset_modality_shape(const msc_dataset *ds, int32_t i,
-                                              int64_t *bands, int64_t *size);
+MSC_API msc_status msc_dataset_modality_shape(const msc_dataset *ds, int32_t i, int64_t *bands,
+                                              int64_t *size);
 
 /**
  * Writes the id of sample i (e.g. the BigEarthNet patch name) into buf with the size
@@ -612,8 +608,8 @@ MSC_API msc_status msc_dataset_fill_batch(const msc_dataset *ds, const int64_t *
  * published statistics for one of the selected bands, e.g. BigEarthNet's B01 and B09:
  * use msc_dataset_compute_stats); MSC_E_BUFFER_TOO_SMALL (cap < bands). Since 0.1.0.
  */
-MSC_API msc_status msc_dataset_stats(const msc_dataset *ds, int32_t i, float *mean,
-                                     float *std, size_t cap);
+MSC_API msc_status msc_dataset_stats(const msc_dataset *ds, int32_t i, float *mean, float *std,
+                                     size_t cap);
 
 /**
  * Computes the per-band mean and (population) standard deviation of modality i over
@@ -630,9 +626,9 @@ MSC_API msc_status msc_dataset_compute_stats(const msc_dataset *ds, int32_t i,
 
 /* Where msc_options_from_dataset takes the normalisation statistics from (the stats
  * argument). Values are part of the ABI. Since 0.2.0. */
-#define MSC_STATS_AUTO 0      /**< the published ones where the dataset has them, else computed */
+#define MSC_STATS_AUTO      0 /**< the published ones where the dataset has them, else computed */
 #define MSC_STATS_PUBLISHED 1 /**< only the published ones (msc_dataset_stats) */
-#define MSC_STATS_COMPUTED 2  /**< always computed (msc_dataset_compute_stats) */
+#define MSC_STATS_COMPUTED  2 /**< always computed (msc_dataset_compute_stats) */
 
 /**
  * Sets the model keys that the dataset ds determines in opts, so that msc_model_create
@@ -756,7 +752,7 @@ MSC_API msc_status msc_synth_write(const char *dir, const char *format, int64_t 
 /* ------------------------------------------------------------------------------ */
 
 /* What msc_embed returns (the `which` argument). Values are part of the ABI. */
-#define MSC_EMBED_FUSED 0            /**< h_f: concatenated encoder features (D_f) */
+#define MSC_EMBED_FUSED            0 /**< h_f: concatenated encoder features (D_f) */
 #define MSC_EMBED_FUSED_PROJECTION 1 /**< ẑ_f: unit-norm fused projection (P) */
 /** h_i: encoder features of modality i (D_i). */
 #define MSC_EMBED_MODALITY(i) (0x100 + (i))
@@ -898,12 +894,12 @@ MSC_API msc_status msc_train_step(msc_model *model, const msc_batch *batch,
  * Indices into the array filled by msc_metrics_compute. Values are part of the ABI:
  * never renumbered or reused; new metrics are appended and MSC_METRIC_COUNT grows.
  */
-#define MSC_METRIC_MACRO_AP 0  /**< mean AP over the classes with at least one positive */
-#define MSC_METRIC_MICRO_AP 1  /**< AP of the flattened N·C problem; NaN without positives */
-#define MSC_METRIC_MACRO_F1 2  /**< mean F1 over all C classes */
-#define MSC_METRIC_MICRO_F1 3  /**< 2ΣTP / (2ΣTP + ΣFP + ΣFN) over all classes; 0 for 0/0 */
-#define MSC_METRIC_HAMMING 4   /**< Hamming loss */
-#define MSC_METRIC_BRIER 5     /**< Brier score */
+#define MSC_METRIC_MACRO_AP 0 /**< mean AP over the classes with at least one positive */
+#define MSC_METRIC_MICRO_AP 1 /**< AP of the flattened N·C problem; NaN without positives */
+#define MSC_METRIC_MACRO_F1 2 /**< mean F1 over all C classes */
+#define MSC_METRIC_MICRO_F1 3 /**< 2ΣTP / (2ΣTP + ΣFP + ΣFN) over all classes; 0 for 0/0 */
+#define MSC_METRIC_HAMMING  4 /**< Hamming loss */
+#define MSC_METRIC_BRIER    5 /**< Brier score */
 /** Macro AP counting a class without positives as AP 0, over all C classes: the number
  *  sklearn's average_precision_score(average="macro") reports. */
 #define MSC_METRIC_MACRO_AP_ZERO 6
@@ -933,8 +929,8 @@ MSC_API msc_status msc_train_step(msc_model *model, const msc_batch *batch,
  * sample and the class); MSC_E_OUT_OF_MEMORY. out is untouched on error.
  * Thread-safe. Since 0.1.0.
  */
-MSC_API msc_status msc_metrics_compute(const float *scores, const uint8_t *labels,
-                                       int64_t n, int64_t c, float threshold, double *out,
+MSC_API msc_status msc_metrics_compute(const float *scores, const uint8_t *labels, int64_t n,
+                                       int64_t c, float threshold, double *out,
                                        int32_t out_len);
 
 /**
@@ -952,10 +948,10 @@ MSC_API msc_status msc_metrics_compute(const float *scores, const uint8_t *label
  * msc_metrics_compute. The arrays are untouched on error.
  * Thread-safe. Since 0.1.0.
  */
-MSC_API msc_status msc_metrics_per_class(const float *scores, const uint8_t *labels,
-                                         int64_t n, int64_t c, float threshold, double *ap,
-                                         double *f1, double *hamming, double *brier,
-                                         int64_t *support, size_t cap);
+MSC_API msc_status msc_metrics_per_class(const float *scores, const uint8_t *labels, int64_t n,
+                                         int64_t c, float threshold, double *ap, double *f1,
+                                         double *hamming, double *brier, int64_t *support,
+                                         size_t cap);
 
 /* ------------------------------------------------------------------------------ */
 /* Loss functions                                                                  */

@@ -13,11 +13,10 @@ struct msci_be_op {
   mbk_op_desc desc;
 };
 
-#define NEED(cond, be, what)                                                           \
-  do {                                                                                 \
-    if (!(cond))                                                                       \
-      return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: %s: NULL argument", be_name(be),   \
-                       (what));                                                        \
+#define NEED(cond, be, what)                                                                   \
+  do {                                                                                         \
+    if (!(cond))                                                                               \
+      return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: %s: NULL argument", be_name(be), (what));  \
   } while (0)
 
 static const char *be_name(const mbk_iface *be) {
@@ -95,7 +94,9 @@ void msci_be_op_free(msci_be_op *op) {
   free(op);
 }
 
-const mbk_op_desc *msci_be_op_desc(const msci_be_op *op) { return &op->desc; }
+const mbk_op_desc *msci_be_op_desc(const msci_be_op *op) {
+  return &op->desc;
+}
 
 /* Counts of the pass, then the entries of in and out that must be there. */
 static msc_status check_args(const msci_be_op *op, int32_t backward, mbk_tensor *const *in,
@@ -160,8 +161,9 @@ msc_status msci_be_grad_stats(const mbk_iface *be, mbk_ctx *ctx, const mbk_tenso
                               int32_t n, int32_t *first_bad, double *sumsq) {
   NEED(be && ctx && first_bad && (n == 0 || t), be, "grad_stats");
   for (int32_t i = 0; i < n; ++i)
-    if (!t[i]) return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: grad_stats: tensor %d is NULL",
-                                be_name(be), (int)i);
+    if (!t[i])
+      return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: grad_stats: tensor %d is NULL", be_name(be),
+                       (int)i);
   if (!be->grad_stats)
     return msci_fail(MSC_E_UNSUPPORTED, "%s: grad_stats: the backend has none", be_name(be));
   return be->grad_stats(ctx, t, n, first_bad, sumsq);

@@ -28,8 +28,7 @@
 /* A backend op with its table and the description it was made for. */
 typedef struct msci_be_op msci_be_op;
 
-msc_status msci_be_ctx_create(const mbk_iface *be, const mbk_ctx_params *params,
-                              mbk_ctx **out);
+msc_status msci_be_ctx_create(const mbk_iface *be, const mbk_ctx_params *params, mbk_ctx **out);
 void msci_be_ctx_free(const mbk_iface *be, mbk_ctx *ctx); /* accepts NULL */
 
 msc_status msci_be_tensor_create(const mbk_iface *be, mbk_ctx *ctx, mbk_tensor **out);

@@ -43,19 +43,19 @@
 #define PATH_MAX 4096
 #endif
 
-#define MSCI_MAX_BACKENDS 32
-#define MSCI_NAME_CAP 64    /* backend name, NUL included */
-#define MSCI_REASON_CAP 768 /* why a backend is unavailable, NUL included */
-#define MSCI_MODULE_PREFIX "libmosaic-"
-#define MSCI_MODULE_SUFFIX ".so"
+#define MSCI_MAX_BACKENDS    32
+#define MSCI_NAME_CAP        64  /* backend name, NUL included */
+#define MSCI_REASON_CAP      768 /* why a backend is unavailable, NUL included */
+#define MSCI_MODULE_PREFIX   "libmosaic-"
+#define MSCI_MODULE_SUFFIX   ".so"
 #define MSCI_SAVED_ERROR_CAP 1024 /* the capacity of msc_last_error() (status.c) */
 
 typedef struct backend_entry {
   char name[MSCI_NAME_CAP];
-  const mbk_iface *iface;        /* non-NULL exactly when the backend is usable */
-  void *handle;                  /* dlopen handle of a module kept loaded, or NULL */
-  int found;                     /* built in, or a module file was found for it */
-  char reason[MSCI_REASON_CAP];  /* why it is unusable ("" when usable) */
+  const mbk_iface *iface;       /* non-NULL exactly when the backend is usable */
+  void *handle;                 /* dlopen handle of a module kept loaded, or NULL */
+  int found;                    /* built in, or a module file was found for it */
+  char reason[MSCI_REASON_CAP]; /* why it is unusable ("" when usable) */
 } backend_entry;
 
 /* Written only inside discover() (under pthread_once), read-only afterwards. */
@@ -72,7 +72,9 @@ static const mbk_host g_host = {
     msci_fail,
 };
 
-const mbk_host *msci_host(void) { return &g_host; }
+const mbk_host *msci_host(void) {
+  return &g_host;
+}
 
 /* ---------------------------------------------------------------------------------- */
 /* Discovery                                                                           */
@@ -82,23 +84,20 @@ static const char *errno_text(int err, char *buf, size_t cap) {
 #if defined(_GNU_SOURCE)
   return strerror_r(err, buf, cap); /* GNU variant: returns the message */
 #else
-  if (strerror_r(err, buf, cap) != 0)
-    snprintf(buf, cap, "error %d", err);
+  if (strerror_r(err, buf, cap) != 0) snprintf(buf, cap, "error %d", err);
   return buf;
 #endif
 }
 
 static backend_entry *find_entry(const char *name) {
   for (int32_t i = 0; i < g_backend_count; i++)
-    if (strcmp(g_backends[i].name, name) == 0)
-      return &g_backends[i];
+    if (strcmp(g_backends[i].name, name) == 0) return &g_backends[i];
   return NULL;
 }
 
 /* Appends an entry; NULL when the table is full. name fits in MSCI_NAME_CAP. */
 static backend_entry *add_entry(const char *name) {
-  if (g_backend_count >= MSCI_MAX_BACKENDS)
-    return NULL;
+  if (g_backend_count >= MSCI_MAX_BACKENDS) return NULL;
   backend_entry *e = &g_backends[g_backend_count++];
   memset(e, 0, sizeof *e);
   snprintf(e->name, sizeof e->name, "%s", name);
@@ -119,9 +118,8 @@ static void mark_unavailable(backend_entry *e, int32_t level, const char *fmt, .
 
 /* Name of the first NULL function of the table, or NULL when all are present. */
 static const char *missing_function(const mbk_iface *it) {
-#define MSCI_REQUIRE(f)                                                             \
-  if (it->f == NULL)                                                                \
-    return #f;
+#define MSCI_REQUIRE(f)                                                                        \
+  if (it->f == NULL) return #f;
   MSCI_REQUIRE(probe)
   MSCI_REQUIRE(ctx_create)
   MSCI_REQUIRE(ctx_free)
@@ -150,20 +148,20 @@ static void accept_iface(backend_entry *e, const char *label, const mbk_iface *i
     return;
   }
   if (it->api_version != MBK_API_VERSION) {
-    mark_unavailable(e, MSC_LOG_WARNING, "%s: API version %u, this libmosaic needs %u",
-                     label, (unsigned)it->api_version, (unsigned)MBK_API_VERSION);
+    mark_unavailable(e, MSC_LOG_WARNING, "%s: API version %u, this libmosaic needs %u", label,
+                     (unsigned)it->api_version, (unsigned)MBK_API_VERSION);
     return;
   }
   if (it->struct_size < sizeof(mbk_iface)) {
     mark_unavailable(e, MSC_LOG_WARNING,
-                     "%s: interface table of %u bytes, this libmosaic needs at least %u",
-                     label, (unsigned)it->struct_size, (unsigned)sizeof(mbk_iface));
+                     "%s: interface table of %u bytes, this libmosaic needs at least %u", label,
+                     (unsigned)it->struct_size, (unsigned)sizeof(mbk_iface));
     return;
   }
   const char *missing = missing_function(it);
   if (missing != NULL) {
-    mark_unavailable(e, MSC_LOG_WARNING, "%s: incomplete interface table: %s is NULL",
-                     label, missing);
+    mark_unavailable(e, MSC_LOG_WARNING, "%s: incomplete interface table: %s is NULL", label,
+                     missing);
     return;
   }
   if (it->name == NULL || strncmp(it->name, e->name, sizeof e->name) != 0) {
@@ -198,8 +196,7 @@ static void init_builtin_cpu(void) {
     return;
   }
   accept_iface(e, "built-in cpu backend", it);
-  if (e->iface != NULL)
-    msci_log(MSC_LOG_DEBUG, "backend 'cpu' is available (built in)");
+  if (e->iface != NULL) msci_log(MSC_LOG_DEBUG, "backend 'cpu' is available (built in)");
 }
 
 /* Opens dir/file as the module of entry e. */
@@ -221,8 +218,7 @@ static void load_module(backend_entry *e, const char *dir, const char *file) {
   dlerror();
   void *sym = dlsym(handle, MBK_MODULE_INIT_SYMBOL);
   if (sym == NULL) {
-    mark_unavailable(e, MSC_LOG_WARNING, "%s: no symbol %s", file,
-                     MBK_MODULE_INIT_SYMBOL);
+    mark_unavailable(e, MSC_LOG_WARNING, "%s: no symbol %s", file, MBK_MODULE_INIT_SYMBOL);
     dlclose(handle);
     return;
   }
@@ -242,8 +238,7 @@ static void load_module(backend_entry *e, const char *dir, const char *file) {
   }
   e->handle = handle; /* its init ran: stays loaded whatever the checks below say */
   accept_iface(e, file, it);
-  if (e->iface != NULL)
-    msci_log(MSC_LOG_INFO, "backend '%s' is available (%s)", e->name, path);
+  if (e->iface != NULL) msci_log(MSC_LOG_INFO, "backend '%s' is available (%s)", e->name, path);
 }
 
 /* If file is "libmosaic-<name>.so" with a valid name, copies name and returns 1. */
@@ -255,12 +250,10 @@ static int module_name(const char *file, char *name, size_t cap) {
       strcmp(file + len - slen, MSCI_MODULE_SUFFIX) != 0)
     return 0;
   size_t nlen = len - plen - slen;
-  if (nlen >= cap)
-    return 0;
+  if (nlen >= cap) return 0;
   for (size_t i = 0; i < nlen; i++) {
     char c = file[plen + i];
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-      return 0;
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return 0;
   }
   memcpy(name, file + plen, nlen);
   name[nlen] = '\0';
@@ -291,8 +284,8 @@ static void consider_module(const char *dir, const module_file *m) {
   }
   backend_entry *e = find_entry(m->name);
   if (e != NULL && e->found) {
-    msci_log(MSC_LOG_DEBUG, "backend module %s skipped: backend '%s' was found before",
-             path, m->name);
+    msci_log(MSC_LOG_DEBUG, "backend module %s skipped: backend '%s' was found before", path,
+             m->name);
     return;
   }
   if (e == NULL) {
@@ -323,22 +316,19 @@ static void scan_directory(const char *dir) {
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
     char name[MSCI_NAME_CAP];
-    if (!module_name(de->d_name, name, sizeof name))
-      continue;
+    if (!module_name(de->d_name, name, sizeof name)) continue;
     if (count == cap) {
       size_t ncap = cap ? 2 * cap : 8;
       module_file *grown = realloc(files, ncap * sizeof *grown);
       if (grown == NULL) {
-        msci_log(MSC_LOG_WARNING, "backend directory %s: out of memory, scan stopped",
-                 dir);
+        msci_log(MSC_LOG_WARNING, "backend directory %s: out of memory, scan stopped", dir);
         break;
       }
       files = grown;
       cap = ncap;
     }
     size_t flen = strlen(de->d_name); /* bounded by module_name's check */
-    if (flen >= sizeof files[count].file)
-      continue;
+    if (flen >= sizeof files[count].file) continue;
     memcpy(files[count].file, de->d_name, flen + 1);
     memcpy(files[count].name, name, sizeof name);
     count++;
@@ -346,10 +336,8 @@ static void scan_directory(const char *dir) {
   closedir(d);
 
   /* readdir's order is arbitrary: name order makes the result reproducible. */
-  if (count > 1)
-    qsort(files, count, sizeof *files, compare_module_files);
-  for (size_t i = 0; i < count; i++)
-    consider_module(dir, &files[i]);
+  if (count > 1) qsort(files, count, sizeof *files, compare_module_files);
+  for (size_t i = 0; i < count; i++) consider_module(dir, &files[i]);
   free(files);
 }
 
@@ -365,22 +353,18 @@ static int library_directory(char *out, size_t cap) {
   } else {
     /* The main program is named by argv[0], which may lack a directory. */
     ssize_t n = readlink("/proc/self/exe", file, sizeof file - 1);
-    if (n <= 0)
-      return 0;
+    if (n <= 0) return 0;
     file[n] = '\0';
   }
   char *slash = strrchr(file, '/');
-  if (slash == NULL)
-    return 0;
+  if (slash == NULL) return 0;
   if (slash == file)
     slash[1] = '\0'; /* "/libmosaic.so": the root directory */
   else
     *slash = '\0';
   char resolved[PATH_MAX];
-  if (realpath(file, resolved) == NULL)
-    return 0;
-  if (strlen(resolved) >= cap)
-    return 0;
+  if (realpath(file, resolved) == NULL) return 0;
+  if (strlen(resolved) >= cap) return 0;
   memcpy(out, resolved, strlen(resolved) + 1);
   return 1;
 }
@@ -409,8 +393,7 @@ static void discover(void) {
           msci_log(MSC_LOG_DEBUG, "MSC_BACKEND_PATH: a directory name is too long");
         }
       }
-      if (colon == NULL)
-        break;
+      if (colon == NULL) break;
       p = colon + 1;
     }
   }
@@ -441,7 +424,9 @@ static void discover(void) {
     msc_clear_error();
 }
 
-static void ensure_discovered(void) { pthread_once(&g_discover_once, discover); }
+static void ensure_discovered(void) {
+  pthread_once(&g_discover_once, discover);
+}
 
 /* ---------------------------------------------------------------------------------- */
 /* Lookups                                                                             */
@@ -451,13 +436,11 @@ static msc_status unknown_backend(const char *name, int allow_auto) {
   char known[512];
   size_t used = 0;
   known[0] = '\0';
-  if (allow_auto)
-    used = (size_t)snprintf(known, sizeof known, "auto");
+  if (allow_auto) used = (size_t)snprintf(known, sizeof known, "auto");
   for (int32_t i = 0; i < g_backend_count && used < sizeof known; i++) {
     int n = snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "",
                      g_backends[i].name);
-    if (n < 0)
-      break;
+    if (n < 0) break;
     used += (size_t)n;
   }
   return msci_fail(MSC_E_NOT_FOUND, "unknown backend '%.100s' (known: %s)", name, known);
@@ -489,10 +472,8 @@ static msc_status resolve_entry(const char *request, const backend_entry **out) 
                      cuda ? cuda->reason : "not listed");
   }
   const backend_entry *e = find_entry(request);
-  if (e == NULL)
-    return unknown_backend(request, 1);
-  if (e->iface == NULL)
-    return unavailable(e);
+  if (e == NULL) return unknown_backend(request, 1);
+  if (e->iface == NULL) return unavailable(e);
   *out = e;
   return MSC_OK;
 }
@@ -504,8 +485,7 @@ int32_t msc_backend_count(void) {
 
 const char *msc_backend_name(int32_t i) {
   ensure_discovered();
-  if (i < 0 || i >= g_backend_count)
-    return NULL;
+  if (i < 0 || i >= g_backend_count) return NULL;
   return g_backends[i].name;
 }
 
@@ -514,10 +494,8 @@ msc_status msc_backend_available(const char *name) {
     return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_backend_available: name is NULL");
   ensure_discovered();
   const backend_entry *e = find_entry(name);
-  if (e == NULL)
-    return unknown_backend(name, 0);
-  if (e->iface == NULL)
-    return unavailable(e);
+  if (e == NULL) return unknown_backend(name, 0);
+  if (e->iface == NULL) return unavailable(e);
   return MSC_OK;
 }
 
@@ -528,24 +506,19 @@ msc_status msc_backend_select(const char *request, const char **chosen) {
     return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_backend_select: chosen is NULL");
   const backend_entry *e = NULL;
   msc_status rc = resolve_entry(request, &e);
-  if (rc != MSC_OK)
-    return rc;
+  if (rc != MSC_OK) return rc;
   *chosen = e->name;
   return MSC_OK;
 }
 
-msc_status msci_backend_resolve(const char *request, const mbk_iface **out,
-                                const char **name) {
-  if (request == NULL)
-    return msci_fail(MSC_E_INVALID_ARGUMENT, "backend request is NULL");
+msc_status msci_backend_resolve(const char *request, const mbk_iface **out, const char **name) {
+  if (request == NULL) return msci_fail(MSC_E_INVALID_ARGUMENT, "backend request is NULL");
   if (out == NULL)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "msci_backend_resolve: out is NULL");
   const backend_entry *e = NULL;
   msc_status rc = resolve_entry(request, &e);
-  if (rc != MSC_OK)
-    return rc;
+  if (rc != MSC_OK) return rc;
   *out = e->iface;
-  if (name != NULL)
-    *name = e->name;
+  if (name != NULL) *name = e->name;
   return MSC_OK;
 }

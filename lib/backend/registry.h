@@ -14,8 +14,7 @@ const mbk_host *msci_host(void);
 
 /* Resolves a backend request ("auto", "cpu", "cuda", ...) to a usable backend table,
  * with the rules of msc_backend_select. *out and *name are untouched on error. */
-msc_status msci_backend_resolve(const char *request, const mbk_iface **out,
-                                const char **name);
+msc_status msci_backend_resolve(const char *request, const mbk_iface **out, const char **name);
 
 /* Entry point of the built-in CPU backend; same contract as a module's init. */
 msc_status mbk_cpu_init(const mbk_host *host, const mbk_iface **out);

@@ -12,8 +12,8 @@
 
 /* Limits shared by every layer (a batch, a dataset and a model agree on them). */
 #define MSCI_MAX_MODALITIES 8
-#define MSCI_MAX_BANDS 64
-#define MSCI_NAME_LEN 32
+#define MSCI_MAX_BANDS      64
+#define MSCI_NAME_LEN       32
 
 #if defined(__GNUC__)
 #define MSCI_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -22,10 +22,10 @@
 #endif
 
 /* Returns the status of expr from the calling function when it is not MSC_OK. */
-#define MSCI_TRY(expr)                                                                 \
-  do {                                                                                 \
-    msc_status msci_st_ = (expr);                                                      \
-    if (msci_st_ != MSC_OK) return msci_st_;                                           \
+#define MSCI_TRY(expr)                                                                         \
+  do {                                                                                         \
+    msc_status msci_st_ = (expr);                                                              \
+    if (msci_st_ != MSC_OK) return msci_st_;                                                   \
   } while (0)
 
 /* Sets the calling thread's msc_last_error() message and returns code, so that an

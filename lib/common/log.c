@@ -28,9 +28,9 @@
 #define MSCI_LOG_CAPACITY 1024
 
 static pthread_mutex_t g_log_lock = PTHREAD_MUTEX_INITIALIZER;
-static msc_log_fn g_log_fn;      /* guarded by g_log_lock */
-static void *g_log_user;         /* guarded by g_log_lock */
-static int32_t g_log_max;        /* guarded by g_log_lock */
+static msc_log_fn g_log_fn;        /* guarded by g_log_lock */
+static void *g_log_user;           /* guarded by g_log_lock */
+static int32_t g_log_max;          /* guarded by g_log_lock */
 static atomic_int g_log_gate = -1; /* max level, -1 when no callback */
 
 msc_status msc_set_log_callback(msc_log_fn fn, void *user, int32_t max_level) {
@@ -49,8 +49,7 @@ msc_status msc_set_log_callback(msc_log_fn fn, void *user, int32_t max_level) {
 }
 
 static void log_v(int32_t level, const char *fmt, va_list ap) {
-  if (fmt == NULL || level < MSC_LOG_ERROR || level > MSC_LOG_DEBUG)
-    return;
+  if (fmt == NULL || level < MSC_LOG_ERROR || level > MSC_LOG_DEBUG) return;
   if (level > atomic_load_explicit(&g_log_gate, memory_order_relaxed))
     return; /* nobody listens at this level: skip the formatting */
 
@@ -59,8 +58,7 @@ static void log_v(int32_t level, const char *fmt, va_list ap) {
   void *user = g_log_user;
   int32_t max = g_log_max;
   pthread_mutex_unlock(&g_log_lock);
-  if (fn == NULL || level > max)
-    return;
+  if (fn == NULL || level > max) return;
 
   int saved_errno = errno; /* logging must not disturb the caller's errno */
   char line[MSCI_LOG_CAPACITY];

@@ -21,7 +21,9 @@ void msci_rng_seed(msci_rng *r, uint64_t seed, const char *stream) {
   for (int i = 0; i < 4; ++i) r->s[i] = splitmix64(&x);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rotl(uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 
 uint64_t msci_rng_next(msci_rng *r) {
   uint64_t *s = r->s;

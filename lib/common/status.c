@@ -20,44 +20,32 @@ static _Thread_local char tls_last_error[MSCI_ERROR_CAPACITY];
 
 const char *msc_status_string(msc_status status) {
   switch (status) {
-  case MSC_OK:
-    return "success";
-  case MSC_E_INVALID_ARGUMENT:
-    return "invalid argument";
-  case MSC_E_OUT_OF_MEMORY:
-    return "out of memory";
-  case MSC_E_IO:
-    return "input/output error";
-  case MSC_E_BAD_FORMAT:
-    return "bad format";
-  case MSC_E_UNSUPPORTED:
-    return "unsupported";
-  case MSC_E_BACKEND_UNAVAILABLE:
-    return "backend unavailable";
-  case MSC_E_DEVICE:
-    return "device error";
-  case MSC_E_NUMERICAL:
-    return "numerical error";
-  case MSC_E_SHAPE:
-    return "shape mismatch";
-  case MSC_E_NOT_FOUND:
-    return "not found";
-  case MSC_E_BUFFER_TOO_SMALL:
-    return "buffer too small";
-  case MSC_E_VERSION:
-    return "incompatible version";
-  case MSC_E_INTERNAL:
-    return "internal error";
-  case MSC_E_CANCELLED:
-    return "cancelled";
-  default:
-    return "unknown status";
+  case MSC_OK: return "success";
+  case MSC_E_INVALID_ARGUMENT: return "invalid argument";
+  case MSC_E_OUT_OF_MEMORY: return "out of memory";
+  case MSC_E_IO: return "input/output error";
+  case MSC_E_BAD_FORMAT: return "bad format";
+  case MSC_E_UNSUPPORTED: return "unsupported";
+  case MSC_E_BACKEND_UNAVAILABLE: return "backend unavailable";
+  case MSC_E_DEVICE: return "device error";
+  case MSC_E_NUMERICAL: return "numerical error";
+  case MSC_E_SHAPE: return "shape mismatch";
+  case MSC_E_NOT_FOUND: return "not found";
+  case MSC_E_BUFFER_TOO_SMALL: return "buffer too small";
+  case MSC_E_VERSION: return "incompatible version";
+  case MSC_E_INTERNAL: return "internal error";
+  case MSC_E_CANCELLED: return "cancelled";
+  default: return "unknown status";
   }
 }
 
-const char *msc_last_error(void) { return tls_last_error; }
+const char *msc_last_error(void) {
+  return tls_last_error;
+}
 
-void msc_clear_error(void) { tls_last_error[0] = '\0'; }
+void msc_clear_error(void) {
+  tls_last_error[0] = '\0';
+}
 
 /* Length of the longest prefix of s[0..len) that does not end inside a UTF-8
  * multi-byte sequence. Only the tail is examined: at most 3 continuation bytes. */
@@ -68,8 +56,7 @@ static size_t utf8_complete_prefix(const char *s, size_t len) {
     i--;
     cont++;
   }
-  if (i == 0)
-    return len; /* only continuation bytes: not UTF-8 anyway, keep as is */
+  if (i == 0) return len; /* only continuation bytes: not UTF-8 anyway, keep as is */
   unsigned char lead = (unsigned char)s[i - 1];
   size_t need;
   if (lead < 0x80u)
@@ -81,10 +68,9 @@ static size_t utf8_complete_prefix(const char *s, size_t len) {
   else if ((lead & 0xF8u) == 0xF0u)
     need = 3;
   else
-    return len; /* invalid lead byte: leave it alone */
-  if (cont >= need)
-    return len; /* the last sequence is complete */
-  return i - 1;  /* drop the incomplete sequence, lead byte included */
+    return len;                 /* invalid lead byte: leave it alone */
+  if (cont >= need) return len; /* the last sequence is complete */
+  return i - 1;                 /* drop the incomplete sequence, lead byte included */
 }
 
 /* Shared by msci_fail and the host's fail (which is msci_fail itself). */

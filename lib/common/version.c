@@ -10,11 +10,14 @@
 #include "mosaic/mosaic.h"
 
 #define MSCI_STR_(x) #x
-#define MSCI_STR(x) MSCI_STR_(x)
-#define MSCI_VERSION_STRING                                                        \
-  MSCI_STR(MSC_VERSION_MAJOR) "." MSCI_STR(MSC_VERSION_MINOR) "." MSCI_STR(        \
-      MSC_VERSION_PATCH)
+#define MSCI_STR(x)  MSCI_STR_(x)
+#define MSCI_VERSION_STRING                                                                    \
+  MSCI_STR(MSC_VERSION_MAJOR) "." MSCI_STR(MSC_VERSION_MINOR) "." MSCI_STR(MSC_VERSION_PATCH)
 
-uint32_t msc_version(void) { return (uint32_t)MSC_VERSION_NUMBER; }
+uint32_t msc_version(void) {
+  return (uint32_t)MSC_VERSION_NUMBER;
+}
 
-const char *msc_version_string(void) { return MSCI_VERSION_STRING; }
+const char *msc_version_string(void) {
+  return MSCI_VERSION_STRING;
+}

@@ -81,10 +81,10 @@
 extern "C" {
 #endif
 
-#define MBK_API_VERSION 3u
+#define MBK_API_VERSION        3u
 #define MBK_MODULE_INIT_SYMBOL "msc_backend_module_init"
-#define MBK_MAX_DIMS 4
-#define MBK_MAX_CONCAT 16
+#define MBK_MAX_DIMS           4
+#define MBK_MAX_CONCAT         16
 
 typedef struct mbk_ctx mbk_ctx;
 typedef struct mbk_tensor mbk_tensor;
@@ -99,10 +99,10 @@ typedef msc_status (*mbk_fail_fn)(msc_status code, const char *fmt, ...)
     ;
 
 /* Returns the status of expr from the calling function when it is not MSC_OK. */
-#define MBK_TRY(expr)                                                                  \
-  do {                                                                                 \
-    msc_status mbk_st_ = (expr);                                                       \
-    if (mbk_st_ != MSC_OK) return mbk_st_;                                             \
+#define MBK_TRY(expr)                                                                          \
+  do {                                                                                         \
+    msc_status mbk_st_ = (expr);                                                               \
+    if (mbk_st_ != MSC_OK) return mbk_st_;                                                     \
   } while (0)
 
 /* Services of the core a backend may use; passed to the module's init function. */
@@ -138,8 +138,8 @@ typedef enum mbk_op_type {
  * u.concat.c[i] the channels of input i (they sum to c).
  */
 typedef struct mbk_op_desc {
-  int32_t type;  /* mbk_op_type */
-  int32_t ndim;  /* 2 or 4 */
+  int32_t type; /* mbk_op_type */
+  int32_t ndim; /* 2 or 4 */
   int64_t n, c, h, w;
   union {
     struct {
@@ -147,9 +147,9 @@ typedef struct mbk_op_desc {
       int32_t bias;
     } conv;
     struct {
-      float eps;       /* 1e-5 in torchvision */
-      float momentum;  /* 0.1 in torchvision */
-      int32_t relu;    /* fuse a ReLU after the normalisation */
+      float eps;      /* 1e-5 in torchvision */
+      float momentum; /* 0.1 in torchvision */
+      int32_t relu;   /* fuse a ReLU after the normalisation */
     } bn;
     struct {
       int64_t kh, kw, sh, sw, ph, pw;
@@ -185,16 +185,16 @@ typedef enum mbk_loss_type {
 } mbk_loss_type;
 
 typedef struct mbk_loss_desc {
-  int32_t type;       /* mbk_loss_type */
-  int64_t n;          /* pairs (NT-Xent, InfoNCE), rows (BCE) or keys k (MulSupCon) */
-  int64_t row0;       /* first row used (NT-Xent, InfoNCE, BCE) */
-  int64_t d, c;       /* embedding size; classes */
+  int32_t type; /* mbk_loss_type */
+  int64_t n;    /* pairs (NT-Xent, InfoNCE), rows (BCE) or keys k (MulSupCon) */
+  int64_t row0; /* first row used (NT-Xent, InfoNCE, BCE) */
+  int64_t d, c; /* embedding size; classes */
   float tau;
-  int32_t per_anchor; /* MulSupCon weighting */
-  double weight;      /* scale of the gradient added into grad */
-  const int32_t *rows;      /* MulSupCon: the rows of x to use */
-  const uint8_t *labels;    /* MulSupCon, BCE */
-  const uint8_t *row_mask;  /* BCE: 1 = labelled row */
+  int32_t per_anchor;      /* MulSupCon weighting */
+  double weight;           /* scale of the gradient added into grad */
+  const int32_t *rows;     /* MulSupCon: the rows of x to use */
+  const uint8_t *labels;   /* MulSupCon, BCE */
+  const uint8_t *row_mask; /* BCE: 1 = labelled row */
 } mbk_loss_desc;
 
 /*
@@ -216,15 +216,15 @@ typedef struct mbk_loss_desc {
 typedef enum mbk_optim_type { MBK_OPTIM_ADAMW = 1, MBK_OPTIM_SGD = 2 } mbk_optim_type;
 
 typedef struct mbk_optim_desc {
-  int32_t type;          /* mbk_optim_type */
-  int32_t nesterov;      /* SGD */
-  int64_t n;             /* elements of param, grad, m1, m2 */
-  int64_t step;          /* 0-based step; AdamW's bias correction uses step + 1 */
-  double lr;             /* learning rate of this step (schedule applied) */
-  double weight_decay;   /* 0 for tensors without decay (biases, norm parameters) */
+  int32_t type;             /* mbk_optim_type */
+  int32_t nesterov;         /* SGD */
+  int64_t n;                /* elements of param, grad, m1, m2 */
+  int64_t step;             /* 0-based step; AdamW's bias correction uses step + 1 */
+  double lr;                /* learning rate of this step (schedule applied) */
+  double weight_decay;      /* 0 for tensors without decay (biases, norm parameters) */
   double beta1, beta2, eps; /* AdamW */
-  double momentum;       /* SGD */
-  double grad_scale;     /* gradient multiplier (clipping); 1 = none */
+  double momentum;          /* SGD */
+  double grad_scale;        /* gradient multiplier (clipping); 1 = none */
 } mbk_optim_desc;
 
 typedef struct mbk_ctx_params {
@@ -256,8 +256,8 @@ typedef struct mbk_iface {
 
   msc_status (*op_create)(mbk_ctx *ctx, const mbk_op_desc *desc, mbk_op **out);
   void (*op_free)(mbk_op *op); /* accepts NULL */
-  msc_status (*op_forward)(mbk_op *op, int32_t training, mbk_tensor *const *in,
-                           int32_t n_in, mbk_tensor *const *out, int32_t n_out);
+  msc_status (*op_forward)(mbk_op *op, int32_t training, mbk_tensor *const *in, int32_t n_in,
+                           mbk_tensor *const *out, int32_t n_out);
   msc_status (*op_backward)(mbk_op *op, mbk_tensor *const *in, int32_t n_in,
                             mbk_tensor *const *out, int32_t n_out);
 
@@ -403,10 +403,8 @@ static inline int32_t mbk_op_out_dims(const mbk_op_desc *d, int64_t *dims) {
   case MBK_OP_BATCHNORM:
   case MBK_OP_RELU:
   case MBK_OP_ADD:
-  case MBK_OP_CONCAT:
-    return mbk_op_in_dims(d, dims);
-  default:
-    return 0;
+  case MBK_OP_CONCAT: return mbk_op_in_dims(d, dims);
+  default: return 0;
   }
 }
 

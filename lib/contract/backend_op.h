@@ -46,9 +46,9 @@ typedef msc_status (*mbk_op_create_fn)(mbk_ctx *ctx, const mbk_op_desc *d, mbk_o
  * as X(kind) for each. A backend names its creators <prefix>_<kind>_create, declares
  * them with MBK_OP_DECLARE_CREATE and builds its table for mbk_op_create_by_type as
  * {NULL, MBK_OP_KINDS(X)} with X(kind) expanding to `<prefix>_<kind>_create,`. */
-#define MBK_OP_KINDS(X)                                                                \
+#define MBK_OP_KINDS(X)                                                                        \
   X(conv) X(bnorm) X(relu) X(maxpool) X(gavgpool) X(linear) X(add) X(concat)
-#define MBK_OP_DECLARE_CREATE(prefix, kind)                                            \
+#define MBK_OP_DECLARE_CREATE(prefix, kind)                                                    \
   msc_status prefix##_##kind##_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
 
 /* Allocates a zeroed op of size bytes (>= sizeof(struct mbk_op)) and fills the header;

@@ -220,7 +220,8 @@ static inline int64_t msci_mulsupcon_weights(const uint8_t *y, int64_t k, int64_
   for (int64_t t = 0; t < c; ++t) inv_pos[t] = 0.0;
   for (int64_t i = 0; i < k; ++i)
     for (int64_t t = 0; t < c; ++t) inv_pos[t] += (double)y[i * c + t];
-  for (int64_t t = 0; t < c; ++t) inv_pos[t] = inv_pos[t] >= 2.0 ? 1.0 / (inv_pos[t] - 1.0) : 0.0;
+  for (int64_t t = 0; t < c; ++t)
+    inv_pos[t] = inv_pos[t] >= 2.0 ? 1.0 / (inv_pos[t] - 1.0) : 0.0;
   /* Rows per anchor: R in all, K_a anchors with at least one row. */
   int64_t rows = 0, anchors = 0;
   for (int64_t i = 0; i < k; ++i) {

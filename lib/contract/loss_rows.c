@@ -27,7 +27,6 @@
 #include "loss_core.h"
 #include "loss_rows.h"
 
-
 /* Below this much arithmetic a parallel region costs more than it saves. */
 #define PAR_MIN_WORK 65536.0
 
@@ -42,7 +41,7 @@ static msc_status check_ptr(mbk_fail_fn fail, const char *term, const char *name
 static msc_status check_dim(mbk_fail_fn fail, const char *term, const char *name, int64_t v) {
   if (v <= 0)
     return fail(MSC_E_INVALID_ARGUMENT, "%s: %s = %lld, must be positive", term, name,
-                     (long long)v);
+                (long long)v);
   return MSC_OK;
 }
 
@@ -51,14 +50,14 @@ static msc_status check_extent(mbk_fail_fn fail, const char *term, const char *w
                                int64_t rows, int64_t cols, size_t elem) {
   if (rows > (int64_t)(PTRDIFF_MAX / elem) / cols)
     return fail(MSC_E_INVALID_ARGUMENT, "%s: %s = %lld × %lld is too large", term, what,
-                     (long long)rows, (long long)cols);
+                (long long)rows, (long long)cols);
   return MSC_OK;
 }
 
 static msc_status check_tau(mbk_fail_fn fail, const char *term, float tau) {
   if (!isfinite(tau) || !(tau > 0.0f))
-    return fail(MSC_E_INVALID_ARGUMENT,
-                     "%s: tau = %g, must be a finite temperature > 0", term, (double)tau);
+    return fail(MSC_E_INVALID_ARGUMENT, "%s: tau = %g, must be a finite temperature > 0", term,
+                (double)tau);
   return MSC_OK;
 }
 
@@ -67,9 +66,9 @@ static msc_status check_finite(mbk_fail_fn fail, const char *term, const char *n
   int64_t count = rows * cols;
   for (int64_t i = 0; i < count; ++i)
     if (!isfinite(x[i]))
-      return fail(MSC_E_NUMERICAL, "%s: %s[%lld] (row %lld, column %lld) is %s", term,
-                       name, (long long)i, (long long)(i / cols), (long long)(i % cols),
-                       isnan(x[i]) ? "NaN" : (x[i] > 0 ? "+Inf" : "-Inf"));
+      return fail(MSC_E_NUMERICAL, "%s: %s[%lld] (row %lld, column %lld) is %s", term, name,
+                  (long long)i, (long long)(i / cols), (long long)(i % cols),
+                  isnan(x[i]) ? "NaN" : (x[i] > 0 ? "+Inf" : "-Inf"));
   return MSC_OK;
 }
 
@@ -81,9 +80,9 @@ static msc_status check_labels(mbk_fail_fn fail, const char *term, const char *n
     for (int64_t t = 0; t < c; ++t)
       if (y[i * c + t] > 1)
         return fail(MSC_E_INVALID_ARGUMENT,
-                         "%s: %s[%lld] (row %lld, class %lld) is %u; labels must be 0 or 1",
-                         term, name, (long long)(i * c + t), (long long)i, (long long)t,
-                         (unsigned)y[i * c + t]);
+                    "%s: %s[%lld] (row %lld, class %lld) is %u; labels must be 0 or 1", term,
+                    name, (long long)(i * c + t), (long long)i, (long long)t,
+                    (unsigned)y[i * c + t]);
   }
   return MSC_OK;
 }
@@ -186,7 +185,8 @@ static void grad_rows(const double *g, const double *keys, double *panel, int64_
                       const double *norm, double *gz) {
   msci_pack_panels(keys, d, 1, d, nkeys, panel);
   const int64_t nb = (k + BLOCK - 1) / BLOCK;
-#pragma omp parallel for schedule(static) if ((double)k * (double)nkeys * (double)d >= PAR_MIN_WORK)
+#pragma omp parallel for schedule(static) if ((double)k * (double)nkeys * (double)d >=         \
+                                              PAR_MIN_WORK)
   for (int64_t b = 0; b < nb; ++b) {
     int64_t i0 = b * BLOCK, rows = block_rows(b, k);
     msci_gemm_rows(g + i0 * nkeys, nkeys, panel, rows, d, nkeys, tau, gz + i0 * d, d);
@@ -202,9 +202,8 @@ static msc_status check_grad_range(mbk_fail_fn fail, const char *term, const cha
   for (int64_t i = 0; i < count; ++i)
     if (!(fabs(g[i]) <= (double)FLT_MAX))
       return fail(MSC_E_NUMERICAL,
-                       "%s: the gradient %s[%lld] (row %lld, column %lld) = %g overflows float",
-                       term, name, (long long)i, (long long)(i / cols), (long long)(i % cols),
-                       g[i]);
+                  "%s: the gradient %s[%lld] (row %lld, column %lld) = %g overflows float",
+                  term, name, (long long)i, (long long)(i / cols), (long long)(i % cols), g[i]);
   return MSC_OK;
 }
 
@@ -221,9 +220,9 @@ static double sum_serial(const double *v, int64_t n) {
 
 /* ---- NT-Xent ---------------------------------------------------------------------------- */
 
-msc_status mbk_loss_rows_ntxent(mbk_fail_fn fail, mbk_loss_ws *ws, const float *za, const float *zb, int64_t n,
-                                int64_t d, float tau, double *loss, float *grad_a,
-                                float *grad_b) {
+msc_status mbk_loss_rows_ntxent(mbk_fail_fn fail, mbk_loss_ws *ws, const float *za,
+                                const float *zb, int64_t n, int64_t d, float tau, double *loss,
+                                float *grad_a, float *grad_b) {
   static const char T[] = "NT-Xent";
   MBK_TRY(check_ptr(fail, T, "za", za));
   MBK_TRY(check_ptr(fail, T, "zb", zb));
@@ -280,9 +279,9 @@ msc_status mbk_loss_rows_ntxent(mbk_fail_fn fail, mbk_loss_ws *ws, const float *
 
 /* ---- InfoNCE ---------------------------------------------------------------------------- */
 
-msc_status mbk_loss_rows_infonce(mbk_fail_fn fail, mbk_loss_ws *ws, const float *zp, const float *zq, int64_t n,
-                                 int64_t d, float tau, double *loss, float *grad_p,
-                                 float *grad_q) {
+msc_status mbk_loss_rows_infonce(mbk_fail_fn fail, mbk_loss_ws *ws, const float *zp,
+                                 const float *zq, int64_t n, int64_t d, float tau, double *loss,
+                                 float *grad_p, float *grad_q) {
   static const char T[] = "InfoNCE";
   MBK_TRY(check_ptr(fail, T, "zp", zp));
   MBK_TRY(check_ptr(fail, T, "zq", zq));
@@ -355,8 +354,8 @@ msc_status mbk_loss_rows_infonce(mbk_fail_fn fail, mbk_loss_ws *ws, const float 
 
 /* ---- MulSupCon -------------------------------------------------------------------------- */
 
-msc_status mbk_loss_rows_mulsupcon(mbk_fail_fn fail, mbk_loss_ws *ws, const float *e, const uint8_t *y,
-                                   int64_t k, int64_t d, int64_t c, float tau,
+msc_status mbk_loss_rows_mulsupcon(mbk_fail_fn fail, mbk_loss_ws *ws, const float *e,
+                                   const uint8_t *y, int64_t k, int64_t d, int64_t c, float tau,
                                    int32_t per_anchor_weight, double *loss, float *grad) {
   static const char T[] = "MulSupCon";
   MBK_TRY(check_ptr(fail, T, "e", e));
@@ -418,8 +417,9 @@ msc_status mbk_loss_rows_mulsupcon(mbk_fail_fn fail, mbk_loss_ws *ws, const floa
 
 /* ---- BCE -------------------------------------------------------------------------------- */
 
-msc_status mbk_loss_rows_bce(mbk_fail_fn fail, mbk_loss_ws *ws, const float *logits, const uint8_t *y, int64_t n,
-                             int64_t c, const uint8_t *row_mask, double *loss, float *grad) {
+msc_status mbk_loss_rows_bce(mbk_fail_fn fail, mbk_loss_ws *ws, const float *logits,
+                             const uint8_t *y, int64_t n, int64_t c, const uint8_t *row_mask,
+                             double *loss, float *grad) {
   static const char T[] = "BCE";
   MBK_TRY(check_ptr(fail, T, "logits", logits));
   MBK_TRY(check_ptr(fail, T, "y", y));

@@ -44,15 +44,15 @@ void mbk_loss_ws_free(mbk_loss_ws *ws); /* accepts NULL; leaves an empty workspa
 
 /* NT-Xent over the 2N rows u = (za rows, then zb rows), each N×D; pos(i) = i ± N:
  * L = (1/2N) Σ_i [ −s(u_i,u_pos(i)) + log Σ_{k≠i} exp s(u_i,u_k) ]. */
-msc_status mbk_loss_rows_ntxent(mbk_fail_fn fail, mbk_loss_ws *ws, const float *za, const float *zb, int64_t n,
-                                int64_t d, float tau, double *loss, float *grad_a,
-                                float *grad_b);
+msc_status mbk_loss_rows_ntxent(mbk_fail_fn fail, mbk_loss_ws *ws, const float *za,
+                                const float *zb, int64_t n, int64_t d, float tau, double *loss,
+                                float *grad_a, float *grad_b);
 
 /* Symmetric InfoNCE between zp and zq (N×D each): S_ij = s(p_i, q_j),
  * L = ½ [CE(S) + CE(Sᵀ)], CE(S) = (1/N) Σ_i [ −S_ii + log Σ_j exp S_ij ]. */
-msc_status mbk_loss_rows_infonce(mbk_fail_fn fail, mbk_loss_ws *ws, const float *zp, const float *zq, int64_t n,
-                                 int64_t d, float tau, double *loss, float *grad_p,
-                                 float *grad_q);
+msc_status mbk_loss_rows_infonce(mbk_fail_fn fail, mbk_loss_ws *ws, const float *zp,
+                                 const float *zq, int64_t n, int64_t d, float tau, double *loss,
+                                 float *grad_p, float *grad_q);
 
 /* MulSupCon over K embeddings e (K×D) with multi-hot labels y (K×C bytes, 0/1): one row
  * per (anchor i, class c) with y_ic = 1 and P_r = {j ≠ i : y_jc = 1} non-empty,
@@ -60,8 +60,8 @@ msc_status mbk_loss_rows_infonce(mbk_fail_fn fail, mbk_loss_ws *ws, const float 
  * L = (1/R) Σ_r loss_r, or with per_anchor_weight != 0 L = Σ_r w_r loss_r with
  * w_r = 1/(|y_i|·K_a). L = 0 and a zero gradient when R = 0. Samples without any label
  * are keys only. */
-msc_status mbk_loss_rows_mulsupcon(mbk_fail_fn fail, mbk_loss_ws *ws, const float *e, const uint8_t *y,
-                                   int64_t k, int64_t d, int64_t c, float tau,
+msc_status mbk_loss_rows_mulsupcon(mbk_fail_fn fail, mbk_loss_ws *ws, const float *e,
+                                   const uint8_t *y, int64_t k, int64_t d, int64_t c, float tau,
                                    int32_t per_anchor_weight, double *loss, float *grad);
 
 /* BCE with logits over N×C logits and 0/1 targets: mean over kept rows × classes of
@@ -69,8 +69,9 @@ msc_status mbk_loss_rows_mulsupcon(mbk_fail_fn fail, mbk_loss_ws *ws, const floa
  * others. row_mask (N bytes) NULL keeps every row; a 0 entry ignores the row
  * (unlabelled: its labels are not read). No kept row: loss 0 and a zero gradient.
  * Logits are checked for finiteness in every row. */
-msc_status mbk_loss_rows_bce(mbk_fail_fn fail, mbk_loss_ws *ws, const float *logits, const uint8_t *y, int64_t n,
-                             int64_t c, const uint8_t *row_mask, double *loss, float *grad);
+msc_status mbk_loss_rows_bce(mbk_fail_fn fail, mbk_loss_ws *ws, const float *logits,
+                             const uint8_t *y, int64_t n, int64_t c, const uint8_t *row_mask,
+                             double *loss, float *grad);
 
 #ifdef __cplusplus
 }

@@ -25,13 +25,17 @@ msc_status mbk_op_desc_validate(const mbk_op_desc *d, char *why, size_t n) {
     if (why && n) snprintf(why, n, "op description is NULL");
     return MSC_E_INVALID_ARGUMENT;
   }
-  if (d->type < MBK_OP_CONV2D || d->type >= MBK_OP_COUNT_) return bad(why, n, "unknown op type", d);
+  if (d->type < MBK_OP_CONV2D || d->type >= MBK_OP_COUNT_)
+    return bad(why, n, "unknown op type", d);
   if (d->ndim != 2 && d->ndim != 4) return bad(why, n, "ndim must be 2 or 4", d);
   if (d->n <= 0 || d->c <= 0) return bad(why, n, "n and c must be positive", d);
-  if (d->ndim == 4 && (d->h <= 0 || d->w <= 0)) return bad(why, n, "h and w must be positive", d);
-  int needs4 = d->type == MBK_OP_CONV2D || d->type == MBK_OP_MAXPOOL || d->type == MBK_OP_GAVGPOOL;
+  if (d->ndim == 4 && (d->h <= 0 || d->w <= 0))
+    return bad(why, n, "h and w must be positive", d);
+  int needs4 =
+      d->type == MBK_OP_CONV2D || d->type == MBK_OP_MAXPOOL || d->type == MBK_OP_GAVGPOOL;
   if (needs4 && d->ndim != 4) return bad(why, n, "this op works on 4-D NCHW tensors", d);
-  if (d->type == MBK_OP_LINEAR && d->ndim != 2) return bad(why, n, "linear works on 2-D tensors", d);
+  if (d->type == MBK_OP_LINEAR && d->ndim != 2)
+    return bad(why, n, "linear works on 2-D tensors", d);
   switch (d->type) {
   case MBK_OP_CONV2D:
     if (d->u.conv.out_c <= 0) return bad(why, n, "conv2d: out_c must be positive", d);
@@ -62,8 +66,7 @@ msc_status mbk_op_desc_validate(const mbk_op_desc *d, char *why, size_t n) {
     if (sum != d->c) return bad(why, n, "concat: parts do not sum to c", d);
     break;
   }
-  default:
-    break;
+  default: break;
   }
   return MSC_OK;
 }

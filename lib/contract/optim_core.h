@@ -50,9 +50,8 @@ typedef struct msci_adamw_coef {
 
 /* The coefficients of AdamW step `step` (0-based; t = step + 1) at learning rate lr and
  * weight decay wd (pass 0 for biases and norm parameters). */
-static inline MSCI_HD msci_adamw_coef msci_adamw_coefs(double lr, double beta1,
-                                                       double beta2, double eps, double wd,
-                                                       int64_t step) {
+static inline MSCI_HD msci_adamw_coef msci_adamw_coefs(double lr, double beta1, double beta2,
+                                                       double eps, double wd, int64_t step) {
   double t = (double)(step + 1);
   double bc1 = 1.0 - pow(beta1, t), bc2 = 1.0 - pow(beta2, t);
   msci_adamw_coef k;

@@ -38,7 +38,9 @@ void msci_batch_reset(msc_batch *b) {
   b->labeled = NULL;
 }
 
-MSC_API int64_t msc_batch_size(const msc_batch *b) { return b ? b->n : 0; }
+MSC_API int64_t msc_batch_size(const msc_batch *b) {
+  return b ? b->n : 0;
+}
 
 const msci_batch_modality *msci_batch_find(const msc_batch *b, const char *name) {
   for (int32_t i = 0; i < b->n_mod; ++i)
@@ -47,7 +49,8 @@ const msci_batch_modality *msci_batch_find(const msc_batch *b, const char *name)
 }
 
 static msc_status check_n(const msc_batch *b, int64_t n, const char *what) {
-  if (n <= 0) return msci_fail(MSC_E_SHAPE, "%s: n = %lld must be positive", what, (long long)n);
+  if (n <= 0)
+    return msci_fail(MSC_E_SHAPE, "%s: n = %lld must be positive", what, (long long)n);
   if (b->n != 0 && b->n != n)
     return msci_fail(MSC_E_SHAPE, "%s: n = %lld but the batch already holds %lld samples", what,
                      (long long)n, (long long)b->n);
@@ -86,13 +89,14 @@ static msc_status slot_for(msc_batch *b, const char *name, size_t count,
   return MSC_OK;
 }
 
-msc_status msci_batch_reserve(msc_batch *b, const char *name, int64_t n, int64_t c,
-                              int64_t h, int64_t w, float **out) {
+msc_status msci_batch_reserve(msc_batch *b, const char *name, int64_t n, int64_t c, int64_t h,
+                              int64_t w, float **out) {
   if (!b || !name || !out)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_set_modality: NULL argument");
   size_t len = strlen(name);
   if (len == 0 || len >= MSCI_NAME_LEN)
-    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_set_modality: bad modality name '%s'", name);
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_set_modality: bad modality name '%s'",
+                     name);
   MSCI_TRY(check_n(b, n, name));
   size_t count;
   if (!count_of(&count, n, c, h, w))
@@ -157,9 +161,10 @@ MSC_API msc_status msc_batch_set_labels(msc_batch *b, const uint8_t *multi_hot, 
                      (long long)c);
   for (size_t i = 0; i < count; ++i)
     if (multi_hot[i] > 1)
-      return msci_fail(MSC_E_INVALID_ARGUMENT, "labels: value %u at sample %lld class %lld "
-                       "(multi-hot labels are 0 or 1)", multi_hot[i],
-                       (long long)(i / (size_t)c), (long long)(i % (size_t)c));
+      return msci_fail(MSC_E_INVALID_ARGUMENT,
+                       "labels: value %u at sample %lld class %lld "
+                       "(multi-hot labels are 0 or 1)",
+                       multi_hot[i], (long long)(i / (size_t)c), (long long)(i % (size_t)c));
   uint8_t *dst = NULL;
   MSCI_TRY(msci_batch_reserve_labels(b, n, c, &dst));
   memcpy(dst, multi_hot, count);
@@ -181,7 +186,8 @@ MSC_API msc_status msc_batch_set_labeled(msc_batch *b, const uint8_t *flags, int
 MSC_API msc_status msc_batch_labels(const msc_batch *b, uint8_t *out, size_t out_len,
                                     int64_t *classes) {
   if (!b) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_labels: batch is NULL");
-  if (!b->labels) return msci_fail(MSC_E_NOT_FOUND, "msc_batch_labels: the batch has no labels");
+  if (!b->labels)
+    return msci_fail(MSC_E_NOT_FOUND, "msc_batch_labels: the batch has no labels");
   if (classes) *classes = b->classes;
   if (!out) return MSC_OK;
   size_t need = (size_t)b->n * (size_t)b->classes;

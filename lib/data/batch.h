@@ -20,8 +20,8 @@
 typedef struct msci_batch_modality {
   char name[MSCI_NAME_LEN];
   int64_t c, h, w;
-  float *data;  /* n × c × h × w */
-  size_t cap;   /* floats data can hold */
+  float *data; /* n × c × h × w */
+  size_t cap;  /* floats data can hold */
 } msci_batch_modality;
 
 struct msc_batch {
@@ -49,12 +49,11 @@ void msci_batch_reset(msc_batch *b);
  * (its values are whatever the storage held: the caller writes all of them). Reuses
  * the modality's array, or a kept one, when its capacity fits; allocates otherwise.
  * Errors as msc_batch_set_modality (n must match the batch's unless it is empty). */
-msc_status msci_batch_reserve(msc_batch *b, const char *name, int64_t n, int64_t c,
-                              int64_t h, int64_t w, float **out);
+msc_status msci_batch_reserve(msc_batch *b, const char *name, int64_t n, int64_t c, int64_t h,
+                              int64_t w, float **out);
 
 /* Storage for n×classes labels, set in the batch (values to be written by the caller);
  * reused when it fits. */
-msc_status msci_batch_reserve_labels(msc_batch *b, int64_t n, int64_t classes,
-                                     uint8_t **out);
+msc_status msci_batch_reserve_labels(msc_batch *b, int64_t n, int64_t classes, uint8_t **out);
 
 #endif

@@ -109,9 +109,8 @@ msc_status msci_sample_set_band(msci_sample *s, const msc_dataset *ds, int32_t k
   return MSC_OK;
 }
 
-msc_status msci_dataset_set_modality(msc_dataset *ds, int32_t k, const char *name,
-                                     int64_t size, const char *const *band_names,
-                                     int64_t bands) {
+msc_status msci_dataset_set_modality(msc_dataset *ds, int32_t k, const char *name, int64_t size,
+                                     const char *const *band_names, int64_t bands) {
   if (!ds || !name || k < 0 || k >= MSCI_MAX_MODALITIES || bands <= 0 || size <= 0 ||
       strlen(name) == 0 || strlen(name) >= MSCI_NAME_LEN || ds->n_samples > 0)
     return msci_fail(MSC_E_INTERNAL, "dataset: bad modality %d", (int)k);
@@ -177,14 +176,15 @@ int msci_parse_bands(const char *key, const char *s, const msci_band_info *table
     while (len > 0 && *p == ' ') p++, len--;
     while (len > 0 && p[len - 1] == ' ') len--;
     int j = 0;
-    while (j < nt && !(strlen(table[j].name) == len && strncmp(table[j].name, p, len) == 0)) j++;
+    while (j < nt && !(strlen(table[j].name) == len && strncmp(table[j].name, p, len) == 0))
+      j++;
     if (j == nt || n == nt) {
       char names[128] = "";
       size_t w = 0;
       for (int t = 0; t < nt; ++t)
         w += (size_t)snprintf(names + w, sizeof names - w, "%s%s", t ? "," : "", table[t].name);
-      msci_fail(MSC_E_INVALID_ARGUMENT, "%s: '%.*s' is not a band (bands: %s)", key,
-                (int)len, p, names);
+      msci_fail(MSC_E_INVALID_ARGUMENT, "%s: '%.*s' is not a band (bands: %s)", key, (int)len,
+                p, names);
       return -1;
     }
     for (int t = 0; t < n; ++t)
@@ -260,8 +260,8 @@ msc_status msci_dataset_read(const msc_dataset *ds, int64_t i, int32_t k, float 
   const msci_sample *s = &ds->samples[i];
   const msci_ds_modality *m = &ds->mod[k];
   if (!s->bands[k])
-    return msci_fail(MSC_E_INTERNAL, "dataset %s: sample %s has no %s files", ds->format,
-                     s->id, m->name);
+    return msci_fail(MSC_E_INTERNAL, "dataset %s: sample %s has no %s files", ds->format, s->id,
+                     m->name);
   const int64_t nb = m->bands, size = m->size;
   /* Decoded files, each once (a multi-band file serves several bands). */
   enum { STACK_FILES = 16 };
@@ -302,9 +302,10 @@ msc_status msci_dataset_read(const msc_dataset *ds, int64_t i, int32_t k, float 
     }
     msci_raster *r = &cache[c];
     if (src->band >= r->bands) {
-      st = msci_fail(MSC_E_BAD_FORMAT, "dataset %s: sample %s: %s has %lld bands, band %d "
-                     "wanted", ds->format, s->id, src->path, (long long)r->bands,
-                     (int)src->band + 1);
+      st = msci_fail(MSC_E_BAD_FORMAT,
+                     "dataset %s: sample %s: %s has %lld bands, band %d "
+                     "wanted",
+                     ds->format, s->id, src->path, (long long)r->bands, (int)src->band + 1);
       break;
     }
     const size_t px = (size_t)(r->width * r->height);
@@ -319,8 +320,10 @@ msc_status msci_dataset_read(const msc_dataset *ds, int64_t i, int32_t k, float 
         if (isnan(v) && m->nan_to_zero) {
           v = 0.0f;
         } else if (!m->clip || isnan(v)) {
-          st = msci_fail(MSC_E_NUMERICAL, "dataset %s: sample %s: %s band %d has a %s at "
-                         "pixel (%lld, %lld)", ds->format, s->id, src->path, (int)src->band + 1,
+          st = msci_fail(MSC_E_NUMERICAL,
+                         "dataset %s: sample %s: %s band %d has a %s at "
+                         "pixel (%lld, %lld)",
+                         ds->format, s->id, src->path, (int)src->band + 1,
                          isnan(v) ? "NaN" : "infinity", (long long)(p / (size_t)r->width),
                          (long long)(p % (size_t)r->width));
           break;
@@ -348,8 +351,10 @@ typedef struct {
 } format_entry;
 
 static const format_entry formats[] = {
-    {"bigearthnet-v2", msci_open_bigearthnet_v2}, {"bigearthnet-v1", msci_open_bigearthnet_v1},
-    {"sen12ms", msci_open_sen12ms},               {"eurosat", msci_open_eurosat},
+    {"bigearthnet-v2", msci_open_bigearthnet_v2},
+    {"bigearthnet-v1", msci_open_bigearthnet_v1},
+    {"sen12ms", msci_open_sen12ms},
+    {"eurosat", msci_open_eurosat},
     {"manifest", msci_open_manifest},
 };
 #define N_FORMATS ((int)(sizeof formats / sizeof formats[0]))
@@ -455,8 +460,8 @@ MSC_API msc_status msc_dataset_open(const char *root, const char *format,
       (st = msc_options_get_float(opts, "data.fraction", &fraction)) != MSC_OK ||
       (st = msc_options_get_int(opts, "seed", &seed)) != MSC_OK)
     goto fail;
-  ds->resample = strcmp(resample, "nearest") == 0 ? MSCI_RESAMPLE_NEAREST
-                                                  : MSCI_RESAMPLE_BILINEAR;
+  ds->resample =
+      strcmp(resample, "nearest") == 0 ? MSCI_RESAMPLE_NEAREST : MSCI_RESAMPLE_BILINEAR;
   if ((st = formats[f].fn(ds, root, opts)) != MSC_OK) goto fail;
   if ((st = check_table(ds)) != MSC_OK) goto fail;
 
@@ -467,8 +472,10 @@ MSC_API msc_status msc_dataset_open(const char *root, const char *format,
     for (int64_t i = 0; i < ds->n_samples; ++i)
       with_split += ds->samples[i].split != MSCI_SPLIT_NONE;
     if (with_split == 0) {
-      st = msci_fail(MSC_E_INVALID_ARGUMENT, "msc_dataset_open: format %s has no splits: set "
-                     "data.split to \"all\" (it is \"%s\")", format, split);
+      st = msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "msc_dataset_open: format %s has no splits: set "
+                     "data.split to \"all\" (it is \"%s\")",
+                     format, split);
       goto fail;
     }
     if (!(keep = malloc((size_t)ds->n_samples))) {
@@ -495,9 +502,10 @@ MSC_API msc_status msc_dataset_open(const char *root, const char *format,
       goto fail;
     compact(ds, keep);
   }
-  msci_log(MSC_LOG_INFO, "dataset %s at %s: %lld samples (split %s, fraction %g), %lld "
-           "skipped", format, root, (long long)ds->n_samples, split, fraction,
-           (long long)ds->n_skipped);
+  msci_log(MSC_LOG_INFO,
+           "dataset %s at %s: %lld samples (split %s, fraction %g), %lld "
+           "skipped",
+           format, root, (long long)ds->n_samples, split, fraction, (long long)ds->n_skipped);
   free(split);
   free(resample);
   free(keep);
@@ -517,11 +525,17 @@ fail:
 
 /* ---- getters ------------------------------------------------------------------------- */
 
-MSC_API int64_t msc_dataset_size(const msc_dataset *ds) { return ds ? ds->n_samples : 0; }
+MSC_API int64_t msc_dataset_size(const msc_dataset *ds) {
+  return ds ? ds->n_samples : 0;
+}
 
-MSC_API int64_t msc_dataset_skipped(const msc_dataset *ds) { return ds ? ds->n_skipped : 0; }
+MSC_API int64_t msc_dataset_skipped(const msc_dataset *ds) {
+  return ds ? ds->n_skipped : 0;
+}
 
-MSC_API int64_t msc_dataset_class_count(const msc_dataset *ds) { return ds ? ds->classes : 0; }
+MSC_API int64_t msc_dataset_class_count(const msc_dataset *ds) {
+  return ds ? ds->classes : 0;
+}
 
 MSC_API const char *msc_dataset_class_name(const msc_dataset *ds, int64_t i) {
   if (!ds || i < 0 || i >= ds->classes) return NULL;
@@ -537,13 +551,13 @@ MSC_API const char *msc_dataset_modality_name(const msc_dataset *ds, int32_t i) 
   return ds->mod[i].name;
 }
 
-MSC_API msc_status msc_dataset_modality_shape(const msc_dataset *ds, int32_t i,
-                                              int64_t *bands, int64_t *size) {
+MSC_API msc_status msc_dataset_modality_shape(const msc_dataset *ds, int32_t i, int64_t *bands,
+                                              int64_t *size) {
   if (!ds || !bands || !size)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_dataset_modality_shape: NULL argument");
   if (i < 0 || i >= ds->n_mod)
-    return msci_fail(MSC_E_NOT_FOUND, "msc_dataset_modality_shape: modality %d of %d",
-                     (int)i, (int)ds->n_mod);
+    return msci_fail(MSC_E_NOT_FOUND, "msc_dataset_modality_shape: modality %d of %d", (int)i,
+                     (int)ds->n_mod);
   *bands = ds->mod[i].bands;
   *size = ds->mod[i].size;
   return MSC_OK;
@@ -554,8 +568,10 @@ MSC_API msc_status msc_dataset_sample_id(const msc_dataset *ds, int64_t i, char 
   if (!ds || (!buf && cap > 0))
     return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_dataset_sample_id: NULL argument");
   if (i < 0 || i >= ds->n_samples)
-    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_dataset_sample_id: index %lld outside "
-                     "0..%lld", (long long)i, (long long)ds->n_samples - 1);
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "msc_dataset_sample_id: index %lld outside "
+                     "0..%lld",
+                     (long long)i, (long long)ds->n_samples - 1);
   const char *id = ds->samples[i].id;
   size_t n = strlen(id);
   if (len) *len = n;
@@ -565,8 +581,7 @@ MSC_API msc_status msc_dataset_sample_id(const msc_dataset *ds, int64_t i, char 
     buf[m] = '\0';
   }
   if (cap <= n)
-    return msci_fail(MSC_E_BUFFER_TOO_SMALL, "msc_dataset_sample_id: %zu bytes needed",
-                     n + 1);
+    return msci_fail(MSC_E_BUFFER_TOO_SMALL, "msc_dataset_sample_id: %zu bytes needed", n + 1);
   return MSC_OK;
 }
 
@@ -579,9 +594,10 @@ MSC_API msc_status msc_dataset_stats(const msc_dataset *ds, int32_t modality, fl
                      (int)ds->n_mod);
   const msci_ds_modality *m = &ds->mod[modality];
   if (!m->has_stats || !m->mean || !m->std)
-    return msci_fail(MSC_E_NOT_FOUND, "msc_dataset_stats: %s has no published statistics "
-                     "for the selected %s bands (use msc_dataset_compute_stats)", ds->format,
-                     m->name);
+    return msci_fail(MSC_E_NOT_FOUND,
+                     "msc_dataset_stats: %s has no published statistics "
+                     "for the selected %s bands (use msc_dataset_compute_stats)",
+                     ds->format, m->name);
   if (cap < (size_t)m->bands)
     return msci_fail(MSC_E_BUFFER_TOO_SMALL, "msc_dataset_stats: %lld values, room for %zu",
                      (long long)m->bands, cap);
@@ -628,9 +644,10 @@ MSC_API msc_status msc_dataset_fill_batch(const msc_dataset *ds, const int64_t *
     return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_dataset_fill_batch: n = %lld", (long long)n);
   for (int64_t j = 0; j < n; ++j)
     if (indices[j] < 0 || indices[j] >= ds->n_samples)
-      return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_dataset_fill_batch: indices[%lld] = %lld "
-                       "is outside 0..%lld", (long long)j, (long long)indices[j],
-                       (long long)ds->n_samples - 1);
+      return msci_fail(MSC_E_INVALID_ARGUMENT,
+                       "msc_dataset_fill_batch: indices[%lld] = %lld "
+                       "is outside 0..%lld",
+                       (long long)j, (long long)indices[j], (long long)ds->n_samples - 1);
   /* A batch of another size (the last, shorter one of an epoch) starts afresh, its
    * storage kept; the samples are read straight into the batch's own arrays. */
   if (batch->n != 0 && batch->n != n) msci_batch_reset(batch);
@@ -663,8 +680,10 @@ MSC_API msc_status msc_dataset_compute_stats(const msc_dataset *ds, int32_t moda
                      (int)modality, (int)ds->n_mod);
   const msci_ds_modality *m = &ds->mod[modality];
   if (cap < (size_t)m->bands)
-    return msci_fail(MSC_E_BUFFER_TOO_SMALL, "msc_dataset_compute_stats: %lld values, room "
-                     "for %zu", (long long)m->bands, cap);
+    return msci_fail(MSC_E_BUFFER_TOO_SMALL,
+                     "msc_dataset_compute_stats: %lld values, room "
+                     "for %zu",
+                     (long long)m->bands, cap);
   if (ds->n_samples == 0)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_dataset_compute_stats: the dataset is empty");
   const int64_t total = ds->n_samples;
@@ -673,7 +692,8 @@ MSC_API msc_status msc_dataset_compute_stats(const msc_dataset *ds, int32_t moda
   enum { CHUNK = 32 };
   int64_t idx[CHUNK];
   float *buf = malloc((size_t)(CHUNK * nb * px) * sizeof *buf);
-  double *acc_n = calloc((size_t)nb, sizeof(double)), *acc_mean = calloc((size_t)nb, sizeof(double));
+  double *acc_n = calloc((size_t)nb, sizeof(double)),
+         *acc_mean = calloc((size_t)nb, sizeof(double));
   double *acc_m2 = calloc((size_t)nb, sizeof(double));
   msc_status st = MSC_OK;
   if (!buf || !acc_n || !acc_mean || !acc_m2) {

@@ -18,10 +18,10 @@
 #include "data/dataset_files.h"
 #include "data/raster.h"
 
-#define MSCI_SPLIT_TRAIN 0
+#define MSCI_SPLIT_TRAIN      0
 #define MSCI_SPLIT_VALIDATION 1
-#define MSCI_SPLIT_TEST 2
-#define MSCI_SPLIT_NONE 3 /* a format without splits: every sample is in "all" */
+#define MSCI_SPLIT_TEST       2
+#define MSCI_SPLIT_NONE       3 /* a format without splits: every sample is in "all" */
 
 /* One band of a sample: a file and the band (0-based) to take from it. */
 typedef struct msci_band_source {
@@ -30,23 +30,23 @@ typedef struct msci_band_source {
 } msci_band_source;
 
 typedef struct msci_sample {
-  char *id;                                      /* owned, e.g. the patch name */
-  msci_band_source *bands[MSCI_MAX_MODALITIES];  /* modality k: ds->mod[k].bands entries */
-  uint8_t *labels;                               /* ds->classes bytes, owned */
-  int32_t split;                                 /* MSCI_SPLIT_* */
+  char *id;                                     /* owned, e.g. the patch name */
+  msci_band_source *bands[MSCI_MAX_MODALITIES]; /* modality k: ds->mod[k].bands entries */
+  uint8_t *labels;                              /* ds->classes bytes, owned */
+  int32_t split;                                /* MSCI_SPLIT_* */
 } msci_sample;
 
 typedef struct msci_ds_modality {
   char name[MSCI_NAME_LEN];
-  int64_t bands, size;      /* bands per sample, patch size after resampling */
-  char **band_names;        /* bands names, owned ("B02", "VV", ...) */
+  int64_t bands, size; /* bands per sample, patch size after resampling */
+  char **band_names;   /* bands names, owned ("B02", "VV", ...) */
   /* Fix-ups applied before resampling (SEN12MS S1 has NaN: 0, then clip to [-25, 0]). */
-  int32_t nan_to_zero;      /* replace NaN by 0 (else a NaN is an error naming the file) */
-  int32_t clip;             /* clip to [clip_lo, clip_hi] */
+  int32_t nan_to_zero; /* replace NaN by 0 (else a NaN is an error naming the file) */
+  int32_t clip;        /* clip to [clip_lo, clip_hi] */
   float clip_lo, clip_hi;
   /* Published statistics for this band order, when the format has them (has_stats). */
   int32_t has_stats;
-  float *mean, *std;        /* bands values, owned */
+  float *mean, *std; /* bands values, owned */
 } msci_ds_modality;
 
 struct msc_dataset {
@@ -55,11 +55,11 @@ struct msc_dataset {
   int32_t n_mod;
   msci_ds_modality mod[MSCI_MAX_MODALITIES];
   int64_t classes;
-  char **class_names;       /* owned */
-  msci_sample *samples;     /* the selected samples (split, exclusions, fraction) */
+  char **class_names;   /* owned */
+  msci_sample *samples; /* the selected samples (split, exclusions, fraction) */
   int64_t n_samples, cap_samples;
-  int64_t n_skipped;        /* patches dropped for missing or unreadable files */
-  char **skipped_ids;       /* their ids (first 1000), owned */
+  int64_t n_skipped;  /* patches dropped for missing or unreadable files */
+  char **skipped_ids; /* their ids (first 1000), owned */
   msci_resample_mode resample;
 };
 
@@ -75,9 +75,8 @@ void msci_dataset_note_skipped(msc_dataset *ds, const char *id);
 msc_status msci_sample_set_band(msci_sample *s, const msc_dataset *ds, int32_t k, int32_t b,
                                 const char *path, int32_t band_in_file);
 /* Sets up modality k: name, band names (copied), patch size. */
-msc_status msci_dataset_set_modality(msc_dataset *ds, int32_t k, const char *name,
-                                     int64_t size, const char *const *band_names,
-                                     int64_t bands);
+msc_status msci_dataset_set_modality(msc_dataset *ds, int32_t k, const char *name, int64_t size,
+                                     const char *const *band_names, int64_t bands);
 /* Sets the class names (copied). */
 msc_status msci_dataset_set_classes(msc_dataset *ds, const char *const *names, int64_t n);
 /* A label vector for sample s from class names (unknown names are an error naming the
@@ -86,7 +85,6 @@ msc_status msci_sample_set_label_names(msci_sample *s, const msc_dataset *ds,
                                        const char *const *names, int32_t n);
 
 /* ---- band selection (data.s1_bands / data.s2_bands) ------------------------------------ */
-
 
 /* A band a format offers: its name, and the published statistics when there are some. */
 typedef struct msci_band_info {

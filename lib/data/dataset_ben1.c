@@ -47,7 +47,8 @@ static const struct {
     {"Annual crops associated with permanent crops", 3},
     {"Complex cultivation patterns", 5},
     {"Land principally occupied by agriculture, with significant areas of natural "
-     "vegetation", 6},
+     "vegetation",
+     6},
     {"Agro-forestry areas", 7},
     {"Broad-leaved forest", 8},
     {"Coniferous forest", 9},
@@ -147,7 +148,6 @@ static void fix_s2_name(ctx *c, char *name, size_t cap) {
   if (msci_is_dir(c->p2) && strlen(alt) < cap) snprintf(name, cap, "%s", alt);
 }
 
-
 /* One patch: S2 name s2 (and S1 name s1 or NULL); labels from json. */
 static msc_status add_patch(ctx *c, const char *s2, const char *s1, const char *json) {
   if (!c->include_sc && msci_name_set_has(&c->excluded, s2)) return MSC_OK;
@@ -156,8 +156,8 @@ static msc_status add_patch(ctx *c, const char *s2, const char *s1, const char *
   /* Every file must exist before the sample is added. */
   const char *missing = NULL;
   for (int b = 0; b < c->n1 && !missing; ++b) {
-    if (!msci_path_printf(&c->path, &c->cap, "%s/BigEarthNet-S1-v1.0/%s/%s_%s.tif", c->root,
-                          s1, s1, msci_ben_s1_bands[c->s1_idx[b]].name))
+    if (!msci_path_printf(&c->path, &c->cap, "%s/BigEarthNet-S1-v1.0/%s/%s_%s.tif", c->root, s1,
+                          s1, msci_ben_s1_bands[c->s1_idx[b]].name))
       return MSC_E_OUT_OF_MEMORY;
     if (!msci_is_file(c->path)) missing = c->path;
   }
@@ -169,8 +169,10 @@ static msc_status add_patch(ctx *c, const char *s2, const char *s1, const char *
   }
   if (missing) {
     if (!c->skip)
-      return msci_fail(MSC_E_NOT_FOUND, "bigearthnet-v1: patch %s: missing file %s "
-                       "(data.on_missing = \"skip\" leaves such patches out)", s2, missing);
+      return msci_fail(MSC_E_NOT_FOUND,
+                       "bigearthnet-v1: patch %s: missing file %s "
+                       "(data.on_missing = \"skip\" leaves such patches out)",
+                       s2, missing);
     msci_dataset_note_skipped(c->ds, s2);
     return MSC_OK;
   }
@@ -179,8 +181,8 @@ static msc_status add_patch(ctx *c, const char *s2, const char *s1, const char *
   s->split = split;
   msc_status st = read_labels(c, s, json);
   for (int b = 0; b < c->n1 && st == MSC_OK; ++b) {
-    if (!msci_path_printf(&c->path, &c->cap, "%s/BigEarthNet-S1-v1.0/%s/%s_%s.tif", c->root,
-                          s1, s1, msci_ben_s1_bands[c->s1_idx[b]].name))
+    if (!msci_path_printf(&c->path, &c->cap, "%s/BigEarthNet-S1-v1.0/%s/%s_%s.tif", c->root, s1,
+                          s1, msci_ben_s1_bands[c->s1_idx[b]].name))
       return MSC_E_OUT_OF_MEMORY;
     st = msci_sample_set_band(s, c->ds, c->k1, b, c->path, 0);
   }
@@ -207,7 +209,8 @@ static msc_status load_lists(ctx *c) {
   return MSC_OK;
 }
 
-msc_status msci_open_bigearthnet_v1(msc_dataset *ds, const char *root, const msc_options *opts) {
+msc_status msci_open_bigearthnet_v1(msc_dataset *ds, const char *root,
+                                    const msc_options *opts) {
   ctx c;
   memset(&c, 0, sizeof c);
   c.ds = ds;
@@ -230,12 +233,18 @@ msc_status msci_open_bigearthnet_v1(msc_dataset *ds, const char *root, const msc
   const int have_s1 = msci_is_dir(c.path);
   /* Without the S1 folder, "default" S1 bands mean none; asking for bands is an error. */
   if (!have_s1 && strcmp(s1b, "default") != 0 && strcmp(s1b, "none") != 0 && s1b[0]) {
-    st = msci_fail(MSC_E_NOT_FOUND, "bigearthnet-v1: data.s1_bands is \"%s\" but %s does not "
-                   "exist", s1b, c.path);
+    st = msci_fail(MSC_E_NOT_FOUND,
+                   "bigearthnet-v1: data.s1_bands is \"%s\" but %s does not "
+                   "exist",
+                   s1b, c.path);
     goto done;
   }
-  c.n1 = have_s1 ? msci_parse_bands("data.s1_bands", s1b, msci_ben_s1_bands, 2, NULL, 2, c.s1_idx) : 0;
-  c.n2 = c.n1 < 0 ? -1 : msci_parse_bands("data.s2_bands", s2b, msci_ben_s2_bands, 12, NULL, 12, c.s2_idx);
+  c.n1 = have_s1
+             ? msci_parse_bands("data.s1_bands", s1b, msci_ben_s1_bands, 2, NULL, 2, c.s1_idx)
+             : 0;
+  c.n2 = c.n1 < 0 ? -1
+                  : msci_parse_bands("data.s2_bands", s2b, msci_ben_s2_bands, 12, NULL, 12,
+                                     c.s2_idx);
   if (c.n1 < 0 || c.n2 < 0) {
     st = MSC_E_INVALID_ARGUMENT;
     goto done;
@@ -246,10 +255,10 @@ msc_status msci_open_bigearthnet_v1(msc_dataset *ds, const char *root, const msc
   }
   c.k1 = c.n1 > 0 ? 0 : -1;
   c.k2 = c.n2 > 0 ? (c.n1 > 0 ? 1 : 0) : -1;
-  if ((c.k1 >= 0 &&
-       (st = msci_dataset_set_bands(ds, c.k1, "s1", 120, msci_ben_s1_bands, c.s1_idx, c.n1)) != MSC_OK) ||
-      (c.k2 >= 0 &&
-       (st = msci_dataset_set_bands(ds, c.k2, "s2", 120, msci_ben_s2_bands, c.s2_idx, c.n2)) != MSC_OK) ||
+  if ((c.k1 >= 0 && (st = msci_dataset_set_bands(ds, c.k1, "s1", 120, msci_ben_s1_bands,
+                                                 c.s1_idx, c.n1)) != MSC_OK) ||
+      (c.k2 >= 0 && (st = msci_dataset_set_bands(ds, c.k2, "s2", 120, msci_ben_s2_bands,
+                                                 c.s2_idx, c.n2)) != MSC_OK) ||
       (st = msci_dataset_set_classes(ds, msci_ben_classes, 19)) != MSC_OK ||
       (st = load_lists(&c)) != MSC_OK)
     goto done;
@@ -273,7 +282,8 @@ msc_status msci_open_bigearthnet_v1(msc_dataset *ds, const char *root, const msc
       msci_sample probe = {.id = names[i]};
       json_error_t err;
       json_t *j = json_load_file(json, 0, &err);
-      const char *p = j ? json_string_value(json_object_get(j, "corresponding_s2_patch")) : NULL;
+      const char *p =
+          j ? json_string_value(json_object_get(j, "corresponding_s2_patch")) : NULL;
       if (!p || strlen(p) >= sizeof s2 || strchr(p, '/')) {
         if (!j && !msci_is_file(json) && c.skip) {
           msci_dataset_note_skipped(ds, names[i]);
@@ -310,9 +320,10 @@ msc_status msci_open_bigearthnet_v1(msc_dataset *ds, const char *root, const msc
         if (c.skip) {
           msci_dataset_note_skipped(ds, names[i]);
         } else {
-          st = msci_fail(MSC_E_NOT_FOUND, "bigearthnet-v1: patch %s: missing file %s "
-                         "(data.on_missing = \"skip\" leaves such patches out)", names[i],
-                         json);
+          st = msci_fail(MSC_E_NOT_FOUND,
+                         "bigearthnet-v1: patch %s: missing file %s "
+                         "(data.on_missing = \"skip\" leaves such patches out)",
+                         names[i], json);
         }
       } else {
         st = add_patch(&c, names[i], NULL, json);

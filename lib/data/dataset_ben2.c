@@ -38,21 +38,29 @@ const char *const msci_ben_classes[19] = {
     "Marine waters",
 };
 
-const msci_band_info msci_ben_s1_bands[2] = {{"VV", 1, -12.620f, 5.116f}, {"VH", 1, -19.290f, 5.464f}};
+const msci_band_info msci_ben_s1_bands[2] = {{"VV", 1, -12.620f, 5.116f},
+                                             {"VH", 1, -19.290f, 5.464f}};
 const msci_band_info msci_ben_s2_bands[12] = {
-    {"B01", 0, 0, 0},           {"B02", 1, 429.94f, 572.42f},   {"B03", 1, 614.22f, 582.88f},
-    {"B04", 1, 590.24f, 675.89f}, {"B05", 1, 950.68f, 729.90f}, {"B06", 1, 1792.46f, 1096.01f},
-    {"B07", 1, 2075.47f, 1273.45f}, {"B08", 1, 2218.95f, 1365.46f},
-    {"B8A", 1, 2266.46f, 1356.14f}, {"B09", 0, 0, 0},
-    {"B11", 1, 1594.43f, 1079.19f}, {"B12", 1, 1009.33f, 818.87f},
+    {"B01", 0, 0, 0},
+    {"B02", 1, 429.94f, 572.42f},
+    {"B03", 1, 614.22f, 582.88f},
+    {"B04", 1, 590.24f, 675.89f},
+    {"B05", 1, 950.68f, 729.90f},
+    {"B06", 1, 1792.46f, 1096.01f},
+    {"B07", 1, 2075.47f, 1273.45f},
+    {"B08", 1, 2218.95f, 1365.46f},
+    {"B8A", 1, 2266.46f, 1356.14f},
+    {"B09", 0, 0, 0},
+    {"B11", 1, 1594.43f, 1079.19f},
+    {"B12", 1, 1009.33f, 818.87f},
 };
 
 /* ---- rows ---------------------------------------------------------------------------- */
 
 enum { COL_PATCH, COL_S1, COL_SPLIT, COL_SNOW, COL_CLOUD, COL_LABELS, N_COLS };
-static const char *const k_cols[N_COLS] = {"patch_id", "s1_name", "split",
-                                           "contains_seasonal_snow",
-                                           "contains_cloud_or_shadow", "labels"};
+static const char *const k_cols[N_COLS] = {
+    "patch_id", "s1_name", "split", "contains_seasonal_snow", "contains_cloud_or_shadow",
+    "labels"};
 
 static int is_true(const char *s) {
   return !strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE") || !strcmp(s, "1");
@@ -77,7 +85,8 @@ static int exists(const char *path) {
   return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root, const msc_options *opts) {
+msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root,
+                                    const msc_options *opts) {
   char *meta = NULL, *split = NULL, *on_missing = NULL, *s1b = NULL, *s2b = NULL;
   char *path = NULL;
   int64_t include_sc = 0;
@@ -93,7 +102,9 @@ msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root, const msc
       (st = msc_options_get_int(opts, "data.include_snow_cloud", &include_sc)) != MSC_OK)
     goto done;
   const int n1 = msci_parse_bands("data.s1_bands", s1b, msci_ben_s1_bands, 2, NULL, 2, s1_idx);
-  const int n2 = n1 < 0 ? -1 : msci_parse_bands("data.s2_bands", s2b, msci_ben_s2_bands, 12, NULL, 12, s2_idx);
+  const int n2 =
+      n1 < 0 ? -1
+             : msci_parse_bands("data.s2_bands", s2b, msci_ben_s2_bands, 12, NULL, 12, s2_idx);
   if (n1 < 0 || n2 < 0) {
     st = MSC_E_INVALID_ARGUMENT;
     goto done;
@@ -104,14 +115,17 @@ msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root, const msc
     goto done;
   }
   const int32_t k1 = n1 > 0 ? 0 : -1, k2 = n2 > 0 ? (n1 > 0 ? 1 : 0) : -1;
-  if ((k1 >= 0 && (st = msci_dataset_set_bands(ds, k1, "s1", 120, msci_ben_s1_bands, s1_idx, n1)) != MSC_OK) ||
-      (k2 >= 0 && (st = msci_dataset_set_bands(ds, k2, "s2", 120, msci_ben_s2_bands, s2_idx, n2)) != MSC_OK) ||
+  if ((k1 >= 0 && (st = msci_dataset_set_bands(ds, k1, "s1", 120, msci_ben_s1_bands, s1_idx,
+                                               n1)) != MSC_OK) ||
+      (k2 >= 0 && (st = msci_dataset_set_bands(ds, k2, "s2", 120, msci_ben_s2_bands, s2_idx,
+                                               n2)) != MSC_OK) ||
       (st = msci_dataset_set_classes(ds, msci_ben_classes, 19)) != MSC_OK)
     goto done;
   const int skip = strcmp(on_missing, "skip") == 0;
-  const int want = !strcmp(split, "train") ? MSCI_SPLIT_TRAIN
+  const int want = !strcmp(split, "train")        ? MSCI_SPLIT_TRAIN
                    : !strcmp(split, "validation") ? MSCI_SPLIT_VALIDATION
-                   : !strcmp(split, "test") ? MSCI_SPLIT_TEST : -1;
+                   : !strcmp(split, "test")       ? MSCI_SPLIT_TEST
+                                                  : -1;
 
   /* The metadata table. */
   size_t cap = strlen(root) + 64;
@@ -129,8 +143,10 @@ msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root, const msc
     if (!exists(mpath)) {
       snprintf(mpath, cap, "%s/metadata.tsv.zst", root);
       if (!exists(mpath)) {
-        st = msci_fail(MSC_E_IO, "bigearthnet-v2: no %s/metadata.tsv or metadata.tsv.zst "
-                       "(or set data.metadata)", root);
+        st = msci_fail(MSC_E_IO,
+                       "bigearthnet-v2: no %s/metadata.tsv or metadata.tsv.zst "
+                       "(or set data.metadata)",
+                       root);
         free(mpath);
         goto done;
       }
@@ -183,18 +199,23 @@ msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root, const msc
     int need = 0;
     for (int c = 0; c < N_COLS; ++c) need = col[c] + 1 > need ? col[c] + 1 : need;
     if (nf < need) {
-      st = msci_fail(MSC_E_BAD_FORMAT, "bigearthnet-v2: %s line %lld has %d columns, %d "
-                     "expected", path, (long long)line_no, nf, ncols);
+      st = msci_fail(MSC_E_BAD_FORMAT,
+                     "bigearthnet-v2: %s line %lld has %d columns, %d "
+                     "expected",
+                     path, (long long)line_no, nf, ncols);
       break;
     }
     const char *pid = fields[col[COL_PATCH]];
     const char *sp = fields[col[COL_SPLIT]];
-    int split_v = !strcmp(sp, "train") ? MSCI_SPLIT_TRAIN
+    int split_v = !strcmp(sp, "train")        ? MSCI_SPLIT_TRAIN
                   : !strcmp(sp, "validation") ? MSCI_SPLIT_VALIDATION
-                  : !strcmp(sp, "test") ? MSCI_SPLIT_TEST : -1;
+                  : !strcmp(sp, "test")       ? MSCI_SPLIT_TEST
+                                              : -1;
     if (split_v < 0) {
-      st = msci_fail(MSC_E_BAD_FORMAT, "bigearthnet-v2: %s line %lld (patch %s): unknown "
-                     "split '%s'", path, (long long)line_no, pid, sp);
+      st = msci_fail(MSC_E_BAD_FORMAT,
+                     "bigearthnet-v2: %s line %lld (patch %s): unknown "
+                     "split '%s'",
+                     path, (long long)line_no, pid, sp);
       break;
     }
     if (want >= 0 && split_v != want) continue;
@@ -205,8 +226,10 @@ msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root, const msc
     char s2prod[256], s1prod[256];
     if (!strip_parts(pid, 2, s2prod, sizeof s2prod) ||
         (k1 >= 0 && !strip_parts(s1n, 3, s1prod, sizeof s1prod))) {
-      st = msci_fail(MSC_E_BAD_FORMAT, "bigearthnet-v2: %s line %lld: patch '%s' / S1 '%s' "
-                     "is not a BigEarthNet name", path, (long long)line_no, pid, s1n);
+      st = msci_fail(MSC_E_BAD_FORMAT,
+                     "bigearthnet-v2: %s line %lld: patch '%s' / S1 '%s' "
+                     "is not a BigEarthNet name",
+                     path, (long long)line_no, pid, s1n);
       break;
     }
     size_t need_cap = root_len + 3 * (strlen(pid) + strlen(s1n)) + 64;
@@ -233,8 +256,10 @@ msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root, const msc
     }
     if (missing) {
       if (!skip) {
-        st = msci_fail(MSC_E_NOT_FOUND, "bigearthnet-v2: patch %s: missing file %s "
-                       "(data.on_missing = \"skip\" leaves such patches out)", pid, missing);
+        st = msci_fail(MSC_E_NOT_FOUND,
+                       "bigearthnet-v2: patch %s: missing file %s "
+                       "(data.on_missing = \"skip\" leaves such patches out)",
+                       pid, missing);
         break;
       }
       msci_dataset_note_skipped(ds, pid);

@@ -43,8 +43,10 @@ msc_status msci_open_eurosat(msc_dataset *ds, const char *root, const msc_option
       (st = msci_options_get_string_alloc(opts, "data.s2_bands", &s2b)) != MSC_OK)
     goto done;
   if (strcmp(s1b, "default") != 0 && strcmp(s1b, "none") != 0 && s1b[0]) {
-    st = msci_fail(MSC_E_INVALID_ARGUMENT, "eurosat: the dataset has no S1 bands "
-                   "(data.s1_bands is \"%s\")", s1b);
+    st = msci_fail(MSC_E_INVALID_ARGUMENT,
+                   "eurosat: the dataset has no S1 bands "
+                   "(data.s1_bands is \"%s\")",
+                   s1b);
     goto done;
   }
   const int n = msci_parse_bands("data.s2_bands", s2b, k_s2, 13, NULL, 13, idx);
@@ -66,7 +68,8 @@ msc_status msci_open_eurosat(msc_dataset *ds, const char *root, const msc_option
     int c = 0;
     while (c < 10 && strcmp(k_classes[c], dirs[d]) != 0) c++;
     if (c == 10) {
-      st = msci_fail(MSC_E_BAD_FORMAT, "eurosat: %s/%s is not a EuroSAT class folder "
+      st = msci_fail(MSC_E_BAD_FORMAT,
+                     "eurosat: %s/%s is not a EuroSAT class folder "
                      "(classes: AnnualCrop, Forest, HerbaceousVegetation, Highway, "
                      "Industrial, Pasture, PermanentCrop, Residential, River, SeaLake)",
                      root, dirs[d]);
@@ -104,8 +107,10 @@ msc_status msci_open_eurosat(msc_dataset *ds, const char *root, const msc_option
     n_files = 0;
   }
   if (st == MSC_OK && n_class_dirs == 0)
-    st = msci_fail(MSC_E_IO, "eurosat: %s has no class folder (EuroSAT layout: "
-                   "<Class>/<Class>_<n>.tif)", root);
+    st = msci_fail(MSC_E_IO,
+                   "eurosat: %s has no class folder (EuroSAT layout: "
+                   "<Class>/<Class>_<n>.tif)",
+                   root);
 done:
   msci_names_free(files, n_files);
   msci_names_free(dirs, n_dirs);

@@ -79,8 +79,10 @@ msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_optio
         goto done;
       }
       if (!msci_is_file(path)) {
-        st = msci_fail(MSC_E_IO, "manifest: no %s/manifest.tsv or manifest.tsv.zst (or set "
-                       "data.metadata)", root);
+        st = msci_fail(MSC_E_IO,
+                       "manifest: no %s/manifest.tsv or manifest.tsv.zst (or set "
+                       "data.metadata)",
+                       root);
         goto done;
       }
     }
@@ -106,9 +108,12 @@ msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_optio
   int mod_col[MSCI_MAX_MODALITIES];
   char mod_name[MSCI_MAX_MODALITIES][MSCI_NAME_LEN];
   for (int c = 0; c < ncols; ++c) {
-    if (!strcmp(head[c], "labels")) col_labels = c;
-    else if (!strcmp(head[c], "split")) col_split = c;
-    else if (!strcmp(head[c], "id")) col_id = c;
+    if (!strcmp(head[c], "labels"))
+      col_labels = c;
+    else if (!strcmp(head[c], "split"))
+      col_split = c;
+    else if (!strcmp(head[c], "id"))
+      col_id = c;
     else {
       if (n_mod == MSCI_MAX_MODALITIES || !head[c][0] || strlen(head[c]) >= MSCI_NAME_LEN) {
         st = msci_fail(MSC_E_BAD_FORMAT, "manifest: %s: column '%s': %s", path, head[c],
@@ -123,8 +128,10 @@ msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_optio
     }
   }
   if (n_mod == 0) {
-    st = msci_fail(MSC_E_BAD_FORMAT, "manifest: %s has no modality column (columns other "
-                   "than id, labels and split hold the files)", path);
+    st = msci_fail(MSC_E_BAD_FORMAT,
+                   "manifest: %s has no modality column (columns other "
+                   "than id, labels and split hold the files)",
+                   path);
     goto done;
   }
 
@@ -216,12 +223,15 @@ msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_optio
       if ((st = msci_raster_info_read(path, &ras)) != MSC_OK) {
         char msg[768];
         snprintf(msg, sizeof msg, "%s", msc_last_error());
-        st = msci_fail(st, "manifest: line %lld, column %s (it fixes the modality's bands "
-                       "and size): %s", (long long)rows[0].line_no, mod_name[k], msg);
+        st = msci_fail(st,
+                       "manifest: line %lld, column %s (it fixes the modality's bands "
+                       "and size): %s",
+                       (long long)rows[0].line_no, mod_name[k], msg);
         break;
       }
       if (np > 1 && ras.bands != 1) {
-        st = msci_fail(MSC_E_BAD_FORMAT, "manifest: line %lld, column %s: %s has %lld bands "
+        st = msci_fail(MSC_E_BAD_FORMAT,
+                       "manifest: line %lld, column %s: %s has %lld bands "
                        "(a list of files must hold single-band files)",
                        (long long)rows[0].line_no, mod_name[k], path, (long long)ras.bands);
         msci_raster_info_free(&ras);
@@ -250,13 +260,15 @@ msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_optio
     int sp = MSCI_SPLIT_NONE;
     if (col_split >= 0) {
       const char *v = w->field[col_split];
-      sp = !strcmp(v, "train")                              ? MSCI_SPLIT_TRAIN
+      sp = !strcmp(v, "train")                               ? MSCI_SPLIT_TRAIN
            : (!strcmp(v, "validation") || !strcmp(v, "val")) ? MSCI_SPLIT_VALIDATION
-           : !strcmp(v, "test")                             ? MSCI_SPLIT_TEST
-                                                            : -1;
+           : !strcmp(v, "test")                              ? MSCI_SPLIT_TEST
+                                                             : -1;
       if (sp < 0) {
-        st = msci_fail(MSC_E_BAD_FORMAT, "manifest: line %lld: unknown split '%s' (train, "
-                       "validation, test)", (long long)w->line_no, v);
+        st = msci_fail(MSC_E_BAD_FORMAT,
+                       "manifest: line %lld: unknown split '%s' (train, "
+                       "validation, test)",
+                       (long long)w->line_no, v);
         break;
       }
     }
@@ -295,13 +307,16 @@ msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_optio
         if (!msci_is_file(path)) missing = path;
       }
       if (st == MSC_OK && !missing && (np[k] == 0 || (np[k] > 1 && np[k] != ds->mod[k].bands)))
-        st = msci_fail(MSC_E_BAD_FORMAT, "manifest: line %lld (sample %s): column %s has %d "
-                       "files, the first row %lld bands", (long long)w->line_no, id,
-                       mod_name[k], np[k], (long long)ds->mod[k].bands);
+        st = msci_fail(MSC_E_BAD_FORMAT,
+                       "manifest: line %lld (sample %s): column %s has %d "
+                       "files, the first row %lld bands",
+                       (long long)w->line_no, id, mod_name[k], np[k],
+                       (long long)ds->mod[k].bands);
     }
     if (st == MSC_OK && missing) {
       if (!skip)
-        st = msci_fail(MSC_E_NOT_FOUND, "manifest: line %lld (sample %s): missing file %s "
+        st = msci_fail(MSC_E_NOT_FOUND,
+                       "manifest: line %lld (sample %s): missing file %s "
                        "(data.on_missing = \"skip\" leaves such samples out)",
                        (long long)w->line_no, id, missing);
       else

@@ -25,9 +25,9 @@
 #include "options/options.h"
 #include "data/raster.h"
 
-static const char *const k_classes[10] = {"Forest",    "Shrubland", "Savanna",  "Grassland",
-                                          "Wetlands",  "Croplands", "Urban",    "Snow/ice",
-                                          "Barren",    "Water"};
+static const char *const k_classes[10] = {"Forest",   "Shrubland", "Savanna", "Grassland",
+                                          "Wetlands", "Croplands", "Urban",   "Snow/ice",
+                                          "Barren",   "Water"};
 
 /* Simplified class of IGBP code 1..17 (index 0 unused). */
 static const int k_igbp_to10[18] = {-1, 0, 0, 0, 0, 0, 1, 1, 2, 2, 3, 4, 5, 6, 5, 7, 8, 9};
@@ -109,8 +109,10 @@ static msc_status load_table(const char *path, table_row **out, int64_t *out_n) 
   for (char *save = NULL, *tok = strtok_r(rd.line, "\t", &save); tok;
        tok = strtok_r(NULL, "\t", &save), ncols++) {
     int g;
-    if (!strcmp(tok, "id")) col_id = ncols;
-    else if (sscanf(tok, "igbp_%d", &g) == 1 && g >= 1 && g <= 17) col_f[g - 1] = ncols;
+    if (!strcmp(tok, "id"))
+      col_id = ncols;
+    else if (sscanf(tok, "igbp_%d", &g) == 1 && g >= 1 && g <= 17)
+      col_f[g - 1] = ncols;
   }
   if (col_id < 0) {
     st = msci_fail(MSC_E_BAD_FORMAT, "sen12ms: %s has no column 'id'", path);
@@ -158,9 +160,10 @@ static msc_status load_table(const char *path, table_row **out, int64_t *out_n) 
       char *end;
       double v = strtod(fields[col_f[g]], &end);
       if (end == fields[col_f[g]] || *end || !(v >= 0.0 && v <= 1.0)) {
-        st = msci_fail(MSC_E_BAD_FORMAT, "sen12ms: %s line %lld: igbp_%d is '%s' (a fraction "
-                       "in [0, 1] expected)", path, (long long)line_no, g + 1,
-                       fields[col_f[g]]);
+        st = msci_fail(MSC_E_BAD_FORMAT,
+                       "sen12ms: %s line %lld: igbp_%d is '%s' (a fraction "
+                       "in [0, 1] expected)",
+                       path, (long long)line_no, g + 1, fields[col_f[g]]);
         goto done;
       }
       row->frac[g] = v;
@@ -199,8 +202,10 @@ static msc_status fractions_from_lc(const char *id, const char *path, double *fr
   }
   msci_raster_free(&r);
   if (valid == 0)
-    return msci_fail(MSC_E_BAD_FORMAT, "sen12ms: patch %s: %s has no IGBP value in 1..17 in "
-                     "its first band", id, path);
+    return msci_fail(MSC_E_BAD_FORMAT,
+                     "sen12ms: patch %s: %s has no IGBP value in 1..17 in "
+                     "its first band",
+                     id, path);
   for (int g = 1; g <= 17; ++g) frac[g - 1] = (double)count[g] / (double)valid;
   return MSC_OK;
 }
@@ -224,9 +229,8 @@ msc_status msci_open_sen12ms(msc_dataset *ds, const char *root, const msc_option
     goto done;
   const int skip = !strcmp(on_missing, "skip");
   const int n1 = msci_parse_bands("data.s1_bands", s1b, k_s1, 2, NULL, 2, s1_idx);
-  const int n2 = n1 < 0 ? -1
-                        : msci_parse_bands("data.s2_bands", s2b, k_s2, 13, k_s2_default, 10,
-                                           s2_idx);
+  const int n2 =
+      n1 < 0 ? -1 : msci_parse_bands("data.s2_bands", s2b, k_s2, 13, k_s2_default, 10, s2_idx);
   if (n1 < 0 || n2 < 0) {
     st = MSC_E_INVALID_ARGUMENT;
     goto done;
@@ -236,8 +240,10 @@ msc_status msci_open_sen12ms(msc_dataset *ds, const char *root, const msc_option
     goto done;
   }
   const int k1 = n1 > 0 ? 0 : -1, k2 = n2 > 0 ? (n1 > 0 ? 1 : 0) : -1;
-  if ((k1 >= 0 && (st = msci_dataset_set_bands(ds, k1, "s1", 256, k_s1, s1_idx, n1)) != MSC_OK) ||
-      (k2 >= 0 && (st = msci_dataset_set_bands(ds, k2, "s2", 256, k_s2, s2_idx, n2)) != MSC_OK) ||
+  if ((k1 >= 0 &&
+       (st = msci_dataset_set_bands(ds, k1, "s1", 256, k_s1, s1_idx, n1)) != MSC_OK) ||
+      (k2 >= 0 &&
+       (st = msci_dataset_set_bands(ds, k2, "s2", 256, k_s2, s2_idx, n2)) != MSC_OK) ||
       (st = msci_dataset_set_classes(ds, k_classes, 10)) != MSC_OK)
     goto done;
   if (k1 >= 0) {
@@ -316,17 +322,21 @@ msc_status msci_open_sen12ms(msc_dataset *ds, const char *root, const msc_option
                                                              : NULL;
         if (missing) {
           if (!skip) {
-            st = msci_fail(MSC_E_NOT_FOUND, "sen12ms: patch %s: missing file %s "
-                           "(data.on_missing = \"skip\" leaves such patches out)%s", id,
-                           missing, missing == plc && table ? " and no row in data.metadata" : "");
+            st = msci_fail(MSC_E_NOT_FOUND,
+                           "sen12ms: patch %s: missing file %s "
+                           "(data.on_missing = \"skip\" leaves such patches out)%s",
+                           id, missing,
+                           missing == plc && table ? " and no row in data.metadata" : "");
             break;
           }
           msci_dataset_note_skipped(ds, id);
           continue;
         }
         double frac[17];
-        if (row) memcpy(frac, row->frac, sizeof frac);
-        else if ((st = fractions_from_lc(id, plc, frac)) != MSC_OK) break;
+        if (row)
+          memcpy(frac, row->frac, sizeof frac);
+        else if ((st = fractions_from_lc(id, plc, frac)) != MSC_OK)
+          break;
         msci_sample *s = msci_dataset_add(ds, id);
         if (!s || !(s->labels = calloc(10, 1))) {
           st = msci_fail(MSC_E_OUT_OF_MEMORY, "sen12ms: out of memory");
@@ -348,8 +358,10 @@ msc_status msci_open_sen12ms(msc_dataset *ds, const char *root, const msc_option
     n_scenes = 0;
   }
   if (st == MSC_OK && n_roi_dirs == 0)
-    st = msci_fail(MSC_E_IO, "sen12ms: %s has no ROIs* folder (SEN12MS layout: "
-                   "ROIsXXXX_<season>/s2_<scene>/...)", root);
+    st = msci_fail(MSC_E_IO,
+                   "sen12ms: %s has no ROIs* folder (SEN12MS layout: "
+                   "ROIsXXXX_<season>/s2_<scene>/...)",
+                   root);
 done:
   msci_names_free(files, n_files);
   msci_names_free(scenes, n_scenes);

@@ -63,8 +63,7 @@ static int fill(msci_lines *r) {
     ZSTD_outBuffer out = {r->data + r->len, r->cap - r->len, 0};
     size_t ret = ZSTD_decompressStream(r->z, &out, &r->zin);
     if (ZSTD_isError(ret)) {
-      r->st = msci_fail(MSC_E_BAD_FORMAT, "%s: zstd: %s", r->path,
-                ZSTD_getErrorName(ret));
+      r->st = msci_fail(MSC_E_BAD_FORMAT, "%s: zstd: %s", r->path, ZSTD_getErrorName(ret));
       return -1;
     }
     r->z_done = ret == 0;
@@ -89,8 +88,7 @@ int msci_lines_next(msci_lines *r) {
     if (n + 1 > r->line_cap) {
       char *p = realloc(r->line, n + 1);
       if (!p) {
-        r->st = msci_fail(MSC_E_OUT_OF_MEMORY, "out of memory reading %s",
-                          r->path);
+        r->st = msci_fail(MSC_E_OUT_OF_MEMORY, "out of memory reading %s", r->path);
         return -1;
       }
       r->line = p;

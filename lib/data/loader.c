@@ -28,9 +28,8 @@
 #include "data/loader.h"
 #include "common/rng.h"
 
-
 #define MAX_WORKERS 64
-#define MSG_CAP 1024
+#define MSG_CAP     1024
 
 enum { SLOT_EMPTY = 0, SLOT_FILLING, SLOT_READY };
 
@@ -78,7 +77,9 @@ void msci_loader_permutation(uint64_t seed, int64_t epoch, int64_t n, int64_t *p
   }
 }
 
-int64_t msci_loader_batches_per_epoch(const msc_loader *l) { return l ? l->per_epoch : 0; }
+int64_t msci_loader_batches_per_epoch(const msc_loader *l) {
+  return l ? l->per_epoch : 0;
+}
 
 static void *worker_main(void *arg) {
   msc_loader *l = arg;
@@ -170,8 +171,8 @@ msc_status msci_loader_create_fn(int64_t n_samples, msci_loader_fill_fn fill, vo
   /* Without drop_last a batch never holds more than the whole dataset; with it,
    * n_samples >= batch_size was checked above. */
   l->batch_size = batch_size > n_samples ? n_samples : batch_size;
-  l->per_epoch = drop_last ? n_samples / l->batch_size
-                           : (n_samples + l->batch_size - 1) / l->batch_size;
+  l->per_epoch =
+      drop_last ? n_samples / l->batch_size : (n_samples + l->batch_size - 1) / l->batch_size;
   l->seed = seed;
   l->drop_last = drop_last != 0;
   l->perm_epoch = -1;

@@ -19,19 +19,19 @@
 /* A window may decode to at most this many times the compressed bytes it comes from,
  * plus MAX_RATIO_SLACK: far beyond what DEFLATE (~1000:1), LZW (~1400:1) or ZSTD's RLE
  * blocks (~32768:1) reach, yet a 1 KB file cannot ask for gigabytes. */
-#define MAX_RATIO 65536.0
+#define MAX_RATIO       65536.0
 #define MAX_RATIO_SLACK (64.0 * 1024 * 1024)
 /* libtiff's own allocations (raw strip/tile buffers, tag arrays) are capped as well. */
 #define MAX_LIBTIFF_ALLOC ((tmsize_t)1 << 30)
 
 /* GeoTIFF and GDAL tags: libtiff 4.5 registers none of them (tiff.h names 42113). */
-#define TAG_PIXEL_SCALE 33550
-#define TAG_TIEPOINT 33922
-#define TAG_TRANSFORMATION 34264
+#define TAG_PIXEL_SCALE      33550
+#define TAG_TIEPOINT         33922
+#define TAG_TRANSFORMATION   34264
 #define TAG_GEOKEY_DIRECTORY 34735
-#define TAG_GEO_DOUBLES 34736
-#define TAG_GEO_ASCII 34737
-#define TAG_GDAL_NODATA 42113
+#define TAG_GEO_DOUBLES      34736
+#define TAG_GEO_ASCII        34737
+#define TAG_GDAL_NODATA      42113
 
 /* One open file: libtiff's handle, the file size (to check block offsets against) and
  * the first error libtiff reported, which goes into our error message. */
@@ -115,20 +115,29 @@ static void close_tiff(tiff_file *f) {
 /* Converts n samples, src[first], src[first + stride], ..., to float. */
 static msc_status convert_run(const void *src, size_t first, size_t stride, size_t n,
                               uint16_t fmt, uint16_t bits, float *dst) {
-#define CONVERT(type)                                                                   \
-  do {                                                                                  \
-    const type *s_ = (const type *)src + first;                                         \
-    for (size_t i_ = 0; i_ < n; ++i_) dst[i_] = (float)s_[i_ * stride];                 \
+#define CONVERT(type)                                                                          \
+  do {                                                                                         \
+    const type *s_ = (const type *)src + first;                                                \
+    for (size_t i_ = 0; i_ < n; ++i_) dst[i_] = (float)s_[i_ * stride];                        \
   } while (0)
-  if (fmt == SAMPLEFORMAT_UINT && bits == 8) CONVERT(uint8_t);
-  else if (fmt == SAMPLEFORMAT_UINT && bits == 16) CONVERT(uint16_t);
-  else if (fmt == SAMPLEFORMAT_UINT && bits == 32) CONVERT(uint32_t);
-  else if (fmt == SAMPLEFORMAT_INT && bits == 8) CONVERT(int8_t);
-  else if (fmt == SAMPLEFORMAT_INT && bits == 16) CONVERT(int16_t);
-  else if (fmt == SAMPLEFORMAT_INT && bits == 32) CONVERT(int32_t);
-  else if (fmt == SAMPLEFORMAT_IEEEFP && bits == 32) CONVERT(float);
-  else if (fmt == SAMPLEFORMAT_IEEEFP && bits == 64) CONVERT(double);
-  else return MSC_E_UNSUPPORTED;
+  if (fmt == SAMPLEFORMAT_UINT && bits == 8)
+    CONVERT(uint8_t);
+  else if (fmt == SAMPLEFORMAT_UINT && bits == 16)
+    CONVERT(uint16_t);
+  else if (fmt == SAMPLEFORMAT_UINT && bits == 32)
+    CONVERT(uint32_t);
+  else if (fmt == SAMPLEFORMAT_INT && bits == 8)
+    CONVERT(int8_t);
+  else if (fmt == SAMPLEFORMAT_INT && bits == 16)
+    CONVERT(int16_t);
+  else if (fmt == SAMPLEFORMAT_INT && bits == 32)
+    CONVERT(int32_t);
+  else if (fmt == SAMPLEFORMAT_IEEEFP && bits == 32)
+    CONVERT(float);
+  else if (fmt == SAMPLEFORMAT_IEEEFP && bits == 64)
+    CONVERT(double);
+  else
+    return MSC_E_UNSUPPORTED;
 #undef CONVERT
   return MSC_OK;
 }
@@ -139,10 +148,10 @@ typedef struct layout {
   uint32_t width, height, tile_w, tile_h; /* a strip is a tile as wide as the image */
   uint16_t spp, bits, fmt, planar, compression, predictor;
   int tiled;
-  uint32_t spp_in_block;  /* samples per pixel inside one block: 1 when planar */
-  uint32_t planes;        /* spp when planar, else 1 */
-  uint64_t row_bytes;     /* bytes of one row of one block */
-  uint32_t n_blocks;      /* strips or tiles in the file, all planes */
+  uint32_t spp_in_block; /* samples per pixel inside one block: 1 when planar */
+  uint32_t planes;       /* spp when planar, else 1 */
+  uint64_t row_bytes;    /* bytes of one row of one block */
+  uint32_t n_blocks;     /* strips or tiles in the file, all planes */
 } layout;
 
 static msc_status read_layout(tiff_file *f, layout *l) {
@@ -165,10 +174,11 @@ static msc_status read_layout(tiff_file *f, layout *l) {
   float probe;
   uint8_t zero[8] = {0};
   if (convert_run(zero, 0, 1, 1, l->fmt, l->bits, &probe) != MSC_OK)
-    return msci_fail(MSC_E_UNSUPPORTED,
-                     "%s: samples of %u bits in sample format %u are not supported (8/16/32-bit "
-                     "integers and 32/64-bit floats are)",
-                     f->path, l->bits, l->fmt);
+    return msci_fail(
+        MSC_E_UNSUPPORTED,
+        "%s: samples of %u bits in sample format %u are not supported (8/16/32-bit "
+        "integers and 32/64-bit floats are)",
+        f->path, l->bits, l->fmt);
   if (l->planar != PLANARCONFIG_CONTIG && l->planar != PLANARCONFIG_SEPARATE)
     return msci_fail(MSC_E_BAD_FORMAT, "%s: planar configuration %u", f->path, l->planar);
   l->tiled = TIFFIsTiled(t);
@@ -259,9 +269,9 @@ static void ignore_tag(const tiff_file *f, uint32_t tag, const char *why) {
 /* Up to n values of a numeric tag as doubles: 1, or 0 for a type we do not convert. */
 static int as_doubles(const tag_values *v, double *dst, uint32_t n) {
   for (uint32_t i = 0; i < n; ++i) switch (v->type) {
-      case TIFF_DOUBLE: dst[i] = ((const double *)v->data)[i]; break;
-      case TIFF_FLOAT: dst[i] = ((const float *)v->data)[i]; break;
-      default: return 0;
+    case TIFF_DOUBLE: dst[i] = ((const double *)v->data)[i]; break;
+    case TIFF_FLOAT: dst[i] = ((const float *)v->data)[i]; break;
+    default: return 0;
     }
   return 1;
 }
@@ -324,7 +334,8 @@ static msc_status read_georef(const tiff_file *f, msci_raster_info *info) {
       ignore_tag(f, TAG_GEO_DOUBLES, "not doubles");
     } else {
       info->geo_doubles = malloc((size_t)v.count * sizeof(double));
-      if (!info->geo_doubles) return msci_fail(MSC_E_OUT_OF_MEMORY, "%s: GeoDoubleParams", f->path);
+      if (!info->geo_doubles)
+        return msci_fail(MSC_E_OUT_OF_MEMORY, "%s: GeoDoubleParams", f->path);
       as_doubles(&v, info->geo_doubles, v.count);
       info->n_geo_doubles = v.count;
       info->has_geo_doubles = 1;
@@ -451,9 +462,8 @@ static msc_status check_blocks(const tiff_file *f, const layout *l, uint32_t x0,
         if (err) return tiff_fail(f, MSC_E_BAD_FORMAT, "unreadable block offsets");
         if (cnt == 0 || off == 0)
           return msci_fail(MSC_E_BAD_FORMAT,
-                           "%s: %s %u is missing or empty (offset %llu, %llu bytes)",
-                           f->path, kind, idx, (unsigned long long)off,
-                           (unsigned long long)cnt);
+                           "%s: %s %u is missing or empty (offset %llu, %llu bytes)", f->path,
+                           kind, idx, (unsigned long long)off, (unsigned long long)cnt);
         if (off > f->size || cnt > f->size - off)
           return msci_fail(MSC_E_BAD_FORMAT,
                            "%s: %s %u (bytes %llu to %llu) lies beyond the end of the file "
@@ -544,9 +554,8 @@ static msc_status read_raster(const char *path, int whole, int64_t x0, int64_t y
     w = l.width;
     h = l.height;
   }
-  if (st == MSC_OK &&
-      (x0 < 0 || y0 < 0 || w < 1 || h < 1 || x0 >= l.width || y0 >= l.height ||
-       w > (int64_t)l.width - x0 || h > (int64_t)l.height - y0))
+  if (st == MSC_OK && (x0 < 0 || y0 < 0 || w < 1 || h < 1 || x0 >= l.width || y0 >= l.height ||
+                       w > (int64_t)l.width - x0 || h > (int64_t)l.height - y0))
     st = msci_fail(MSC_E_INVALID_ARGUMENT,
                    "%s: the window of %lldx%lld pixels at (%lld, %lld) is not inside the "
                    "image of %ux%u pixels",
@@ -604,8 +613,8 @@ static double source_coord(int64_t i, int64_t src, int64_t dst) {
   return c < 0 ? 0 : c;
 }
 
-void msci_resample(const float *src, int64_t sh, int64_t sw, float *dst, int64_t dh,
-                   int64_t dw, msci_resample_mode mode) {
+void msci_resample(const float *src, int64_t sh, int64_t sw, float *dst, int64_t dh, int64_t dw,
+                   msci_resample_mode mode) {
   for (int64_t y = 0; y < dh; ++y)
     for (int64_t x = 0; x < dw; ++x) {
       if (mode == MSCI_RESAMPLE_NEAREST) {

@@ -47,33 +47,33 @@
 /* The layout of a file's first image and its georeferencing. Pointers are owned
  * (msci_raster_info_free); a has_* flag of 0 leaves its members zero/NULL. */
 typedef struct msci_raster_info {
-  int64_t width, height, bands;       /* bands = SamplesPerPixel */
-  int32_t bits;                       /* BitsPerSample: 8, 16, 32, 64 */
-  int32_t sample_format;              /* TIFF SampleFormat: 1 uint, 2 int, 3 IEEE float */
-  int32_t tiled;                      /* 1: tiles, 0: strips */
-  int64_t block_width, block_height;  /* tile size, or width × RowsPerStrip */
-  int32_t compression;                /* TIFF Compression: 1 none, 5 LZW, 8 DEFLATE, ... */
-  int32_t predictor;                  /* 1 none, 2 horizontal, 3 floating point */
-  int32_t planar;                     /* TIFF PlanarConfig: 1 chunky, 2 separate planes */
+  int64_t width, height, bands;      /* bands = SamplesPerPixel */
+  int32_t bits;                      /* BitsPerSample: 8, 16, 32, 64 */
+  int32_t sample_format;             /* TIFF SampleFormat: 1 uint, 2 int, 3 IEEE float */
+  int32_t tiled;                     /* 1: tiles, 0: strips */
+  int64_t block_width, block_height; /* tile size, or width × RowsPerStrip */
+  int32_t compression;               /* TIFF Compression: 1 none, 5 LZW, 8 DEFLATE, ... */
+  int32_t predictor;                 /* 1 none, 2 horizontal, 3 floating point */
+  int32_t planar;                    /* TIFF PlanarConfig: 1 chunky, 2 separate planes */
 
   int32_t has_pixel_scale;
-  double pixel_scale[3];              /* ScaleX, ScaleY, ScaleZ (33550) */
+  double pixel_scale[3]; /* ScaleX, ScaleY, ScaleZ (33550) */
   int32_t has_tiepoints;
-  int64_t n_tiepoints;                /* number of tie points: 6 doubles each */
-  double *tiepoints;                  /* I, J, K, X, Y, Z per point (33922) */
+  int64_t n_tiepoints; /* number of tie points: 6 doubles each */
+  double *tiepoints;   /* I, J, K, X, Y, Z per point (33922) */
   int32_t has_transformation;
-  double transformation[16];          /* 4 × 4 row-major model transformation (34264) */
+  double transformation[16]; /* 4 × 4 row-major model transformation (34264) */
   int32_t has_geokeys;
-  int64_t n_geokeys;                  /* number of uint16 values: 4 × (NumberOfKeys + 1) */
-  uint16_t *geokeys;                  /* the raw GeoKeyDirectory (34735), header included */
+  int64_t n_geokeys; /* number of uint16 values: 4 × (NumberOfKeys + 1) */
+  uint16_t *geokeys; /* the raw GeoKeyDirectory (34735), header included */
   int32_t has_geo_doubles;
   int64_t n_geo_doubles;
-  double *geo_doubles;                /* GeoDoubleParams (34736) */
+  double *geo_doubles; /* GeoDoubleParams (34736) */
   int32_t has_geo_ascii;
-  char *geo_ascii;                    /* GeoAsciiParams (34737), NUL-terminated, '|' kept */
+  char *geo_ascii; /* GeoAsciiParams (34737), NUL-terminated, '|' kept */
   int32_t has_nodata;
-  char *nodata_text;                  /* GDAL_NODATA (42113) as stored, e.g. "0", "nan" */
-  double nodata;                      /* nodata_text parsed (strtod; NaN if unparsable) */
+  char *nodata_text; /* GDAL_NODATA (42113) as stored, e.g. "0", "nan" */
+  double nodata;     /* nodata_text parsed (strtod; NaN if unparsable) */
 } msci_raster_info;
 
 typedef struct msci_raster {
@@ -114,7 +114,7 @@ typedef enum { MSCI_RESAMPLE_NEAREST = 0, MSCI_RESAMPLE_BILINEAR = 1 } msci_resa
 /* Resamples one band of sh × sw pixels to dh × dw. Pixel centres are aligned as in
  * PyTorch's interpolate(align_corners=False), so a 60 px band and its 120 px
  * neighbours cover the same ground. */
-void msci_resample(const float *src, int64_t sh, int64_t sw, float *dst, int64_t dh,
-                   int64_t dw, msci_resample_mode mode);
+void msci_resample(const float *src, int64_t sh, int64_t sw, float *dst, int64_t dh, int64_t dw,
+                   msci_resample_mode mode);
 
 #endif

@@ -18,7 +18,9 @@
 #include "common/internal.h"
 #include "common/rng.h"
 
-static uint64_t below(msci_rng *r, uint64_t k) { return k <= 1 ? 0 : msci_rng_next(r) % k; }
+static uint64_t below(msci_rng *r, uint64_t k) {
+  return k <= 1 ? 0 : msci_rng_next(r) % k;
+}
 
 static void shuffle(int64_t *v, int64_t n, msci_rng *r) {
   for (int64_t i = n - 1; i > 0; --i) {
@@ -34,8 +36,8 @@ msc_status msci_stratified_subset(const uint8_t *y, int64_t n, int64_t c, double
   if (n < 0 || c < 0 || (((y == NULL && c > 0) || selected == NULL) && n > 0))
     return msci_fail(MSC_E_INVALID_ARGUMENT, "stratified subset: bad arguments");
   if (!(fraction >= 0.0 && fraction <= 1.0))
-    return msci_fail(MSC_E_INVALID_ARGUMENT,
-                     "stratified subset: fraction %g is not in [0, 1]", fraction);
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "stratified subset: fraction %g is not in [0, 1]",
+                     fraction);
   if (n == 0) return MSC_OK;
   const int64_t target = (int64_t)llround(fraction * (double)n);
   if (target == 0 || target == n) {
@@ -113,8 +115,10 @@ msc_status msci_stratified_subset(const uint8_t *y, int64_t n, int64_t c, double
         j = (int)below(&rng, 2);
       where[i] = (int8_t)j;
       double *w = j == 0 ? want0 : want1;
-      if (j == 0) total0 -= 1.0;
-      else total1 -= 1.0;
+      if (j == 0)
+        total0 -= 1.0;
+      else
+        total1 -= 1.0;
       for (int64_t l = 0; l < c; ++l)
         if (y[i * c + l]) {
           w[l] -= 1.0;
@@ -130,8 +134,10 @@ msc_status msci_stratified_subset(const uint8_t *y, int64_t n, int64_t c, double
     if (where[i] >= 0) continue;
     int j = total0 > 0.5 ? 0 : 1;
     where[i] = (int8_t)j;
-    if (j == 0) total0 -= 1.0;
-    else total1 -= 1.0;
+    if (j == 0)
+      total0 -= 1.0;
+    else
+      total1 -= 1.0;
   }
 
   /* Exact size: move the cheapest samples first. */

@@ -32,9 +32,8 @@
 #include "common/rng.h"
 
 #define N_CLASSES 19
-#define N_S2 12
-#define PATCH 120
-
+#define N_S2      12
+#define PATCH     120
 
 /* S2 bands in file-name order with their native sizes (10 m: 120, 20 m: 60, 60 m: 20). */
 static const char *const k_s2_bands[N_S2] = {"B01", "B02", "B03", "B04", "B05", "B06",
@@ -51,22 +50,22 @@ static const float k_group_s2[N_GROUPS][N_S2] = {
     {1500, 1800, 2200, 2600, 2900, 3100, 3200, 3300, 3400, 3400, 4200, 3500}, /* sand */
     {300, 400, 600, 450, 700, 1300, 1500, 1600, 1650, 1600, 900, 500},        /* wetland */
     {400, 500, 600, 400, 300, 250, 220, 200, 180, 150, 100, 80}};             /* water */
-static const float k_group_s1[N_GROUPS][2] = {{-4.f, -10.f}, {-11.f, -17.f}, {-7.5f, -13.f},
+static const float k_group_s1[N_GROUPS][2] = {{-4.f, -10.f},  {-11.f, -17.f}, {-7.5f, -13.f},
                                               {-12.f, -18.f}, {-16.f, -22.f}, {-9.f, -16.f},
                                               {-21.f, -24.f}};
-static const int k_class_group[N_CLASSES] = {
-    G_URBAN, G_URBAN, G_CROP,  G_CROP,    G_GRASS,   G_CROP,  G_CROP,  G_CROP,  G_FOREST,
-    G_FOREST, G_FOREST, G_GRASS, G_GRASS, G_FOREST, G_SAND, G_WETLAND, G_WETLAND, G_WATER,
-    G_WATER};
+static const int k_class_group[N_CLASSES] = {G_URBAN,   G_URBAN,   G_CROP,  G_CROP,   G_GRASS,
+                                             G_CROP,    G_CROP,    G_CROP,  G_FOREST, G_FOREST,
+                                             G_FOREST,  G_GRASS,   G_GRASS, G_FOREST, G_SAND,
+                                             G_WETLAND, G_WETLAND, G_WATER, G_WATER};
 
-static const char *const k_countries[] = {"Austria",   "Belgium",    "Finland", "Ireland",
-                                          "Kosovo",    "Lithuania",  "Luxembourg",
-                                          "Portugal",  "Serbia",     "Switzerland"};
+static const char *const k_countries[] = {"Austria", "Belgium",    "Finland",    "Ireland",
+                                          "Kosovo",  "Lithuania",  "Luxembourg", "Portugal",
+                                          "Serbia",  "Switzerland"};
 
-#define S2_PRODUCT "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
+#define S2_PRODUCT  "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
 #define S2V1_PREFIX "S2A_MSIL2A_20170613T101031"
-#define S1_PRODUCT "S1A_IW_GRDH_1SDV_20170613T165043"
-#define S1_TILE "33UUP"
+#define S1_PRODUCT  "S1A_IW_GRDH_1SDV_20170613T165043"
+#define S1_TILE     "33UUP"
 
 /* A class's optical signature, texture and backscatter: the group's, perturbed by a
  * fixed function of the class index so that classes of one group differ too. */
@@ -162,8 +161,7 @@ static int on_tiff_warning(TIFF *tif, void *user, const char *module, const char
 
 /* Writes a one-band TIFF (uint16 when is_float is 0, else float32) of w × h pixels to
  * path + ".tmp", then renames it to path. */
-static msc_status write_tiff(const char *path, const void *pixels, int w, int h,
-                             int is_float) {
+static msc_status write_tiff(const char *path, const void *pixels, int w, int h, int is_float) {
   char tmp[4096];
   if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "synth: path too long: %s", path);
@@ -222,8 +220,7 @@ static msc_status make_dirs(const char *path) {
     char c = buf[i];
     buf[i] = '\0';
     if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-      return msci_fail(MSC_E_IO, "synth: cannot create directory %s: %s", buf,
-                       strerror(errno));
+      return msci_fail(MSC_E_IO, "synth: cannot create directory %s: %s", buf, strerror(errno));
     struct stat sb;
     if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode))
       return msci_fail(MSC_E_IO, "synth: %s is not a directory", buf);
@@ -236,7 +233,8 @@ static msc_status make_dirs(const char *path) {
  * holds only what an interrupted run of this function leaves (the two image folders). */
 static msc_status check_target(const char *dir) {
   DIR *d = opendir(dir);
-  if (!d) return msci_fail(MSC_E_IO, "synth: cannot open directory %s: %s", dir, strerror(errno));
+  if (!d)
+    return msci_fail(MSC_E_IO, "synth: cannot open directory %s: %s", dir, strerror(errno));
   int has_meta = 0, foreign = 0;
   char first_foreign[256] = "";
   struct dirent *e;
@@ -337,8 +335,9 @@ static msc_status write_metadata(const char *dir, uint64_t seed, int64_t n) {
     patch_plan p;
     plan_patch(seed, i, &p);
     int row = (int)(i / 100), col = (int)(i % 100);
-    fprintf(f, S2_PRODUCT "_%d_%d\t" S1_PRODUCT "_" S1_TILE "_%d_%d\t" S2V1_PREFIX
-                          "_%d_%d\t%s\t%s\tfalse\tfalse\t",
+    fprintf(f,
+            S2_PRODUCT "_%d_%d\t" S1_PRODUCT "_" S1_TILE "_%d_%d\t" S2V1_PREFIX
+                       "_%d_%d\t%s\t%s\tfalse\tfalse\t",
             row, col, row, col, row, col, splits[p.split], k_countries[p.country]);
     for (int k = 0; k < p.n_labels; ++k)
       fprintf(f, "%s%s", k ? ";" : "", msci_ben_classes[p.labels[k]]);

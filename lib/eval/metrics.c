@@ -73,18 +73,17 @@ static msc_status check_inputs(const char *fn, const float *scores, const uint8_
   if (n > (int64_t)(PTRDIFF_MAX / (ptrdiff_t)sizeof(scored)) / c)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: n × c = %lld × %lld is too large", fn,
                      (long long)n, (long long)c);
-  if (isnan(threshold))
-    return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: threshold is NaN", fn);
+  if (isnan(threshold)) return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: threshold is NaN", fn);
   int64_t total = n * c;
   for (int64_t i = 0; i < total; ++i) {
     if (labels[i] > 1)
       return msci_fail(MSC_E_INVALID_ARGUMENT,
-                       "%s: labels[%lld] (sample %lld, class %lld) is %u, must be 0 or 1",
-                       fn, (long long)i, (long long)(i / c), (long long)(i % c),
+                       "%s: labels[%lld] (sample %lld, class %lld) is %u, must be 0 or 1", fn,
+                       (long long)i, (long long)(i / c), (long long)(i % c),
                        (unsigned)labels[i]);
     if (!isfinite(scores[i]))
-      return msci_fail(MSC_E_NUMERICAL, "%s: scores[%lld] (sample %lld, class %lld) is %s",
-                       fn, (long long)i, (long long)(i / c), (long long)(i % c),
+      return msci_fail(MSC_E_NUMERICAL, "%s: scores[%lld] (sample %lld, class %lld) is %s", fn,
+                       (long long)i, (long long)(i / c), (long long)(i % c),
                        isnan(scores[i]) ? "NaN" : "infinite");
   }
   return MSC_OK;
@@ -148,8 +147,8 @@ static msc_status all_classes(const char *fn, const float *scores, const uint8_t
   return MSC_OK;
 }
 
-MSC_API msc_status msc_metrics_compute(const float *scores, const uint8_t *labels,
-                                       int64_t n, int64_t c, float threshold, double *out,
+MSC_API msc_status msc_metrics_compute(const float *scores, const uint8_t *labels, int64_t n,
+                                       int64_t c, float threshold, double *out,
                                        int32_t out_len) {
   static const char fn[] = "msc_metrics_compute";
   MSCI_TRY(check_inputs(fn, scores, labels, n, c, threshold));
@@ -205,10 +204,10 @@ MSC_API msc_status msc_metrics_compute(const float *scores, const uint8_t *label
   return MSC_OK;
 }
 
-MSC_API msc_status msc_metrics_per_class(const float *scores, const uint8_t *labels,
-                                         int64_t n, int64_t c, float threshold, double *ap,
-                                         double *f1, double *hamming, double *brier,
-                                         int64_t *support, size_t cap) {
+MSC_API msc_status msc_metrics_per_class(const float *scores, const uint8_t *labels, int64_t n,
+                                         int64_t c, float threshold, double *ap, double *f1,
+                                         double *hamming, double *brier, int64_t *support,
+                                         size_t cap) {
   static const char fn[] = "msc_metrics_per_class";
   MSCI_TRY(check_inputs(fn, scores, labels, n, c, threshold));
   if ((ap || f1 || hamming || brier || support) && cap < (uint64_t)c)

@@ -31,8 +31,10 @@ static msc_status resolve(const msc_model *m, int32_t which, target *t) {
   } else if ((which & ~0xff) == MSC_EMBED_MODALITY_PROJECTION(0) && i < m->cfg.n_mod) {
     t->node = g->proj[i], t->dim = g->proj_dim, t->normalise = 1;
   } else {
-    return msci_fail(MSC_E_INVALID_ARGUMENT, "embedding selector 0x%x is not valid for a model "
-                     "with %d modalities", (unsigned)which, (int)m->cfg.n_mod);
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "embedding selector 0x%x is not valid for a model "
+                     "with %d modalities",
+                     (unsigned)which, (int)m->cfg.n_mod);
   }
   return MSC_OK;
 }
@@ -67,8 +69,9 @@ static msc_status run(msc_model *m, const msc_batch *b, const target *t, float *
   if (b->n == 0) return msci_fail(MSC_E_INVALID_ARGUMENT, "the batch is empty");
   size_t need_len = (size_t)b->n * (size_t)t->dim;
   if (out_len < need_len)
-    return msci_fail(MSC_E_BUFFER_TOO_SMALL, "output holds %zu floats, %zu needed (%lld × %lld)",
-                     out_len, need_len, (long long)b->n, (long long)t->dim);
+    return msci_fail(MSC_E_BUFFER_TOO_SMALL,
+                     "output holds %zu floats, %zu needed (%lld × %lld)", out_len, need_len,
+                     (long long)b->n, (long long)t->dim);
   uint8_t need_input[MSCI_MAX_MODALITIES];
   msci_exec *e = NULL;
   MSCI_TRY(msci_exec_acquire(m, b->n, 0, &e));

@@ -31,7 +31,8 @@ static msc_status set_list(msc_options *o, const char *key, const int64_t *v, in
   size_t used = 0;
   buf[0] = '\0';
   for (int32_t i = 0; i < n && used < sizeof buf; ++i)
-    used += (size_t)snprintf(buf + used, sizeof buf - used, i ? ",%lld" : "%lld", (long long)v[i]);
+    used +=
+        (size_t)snprintf(buf + used, sizeof buf - used, i ? ",%lld" : "%lld", (long long)v[i]);
   return msc_options_set_string(o, key, buf);
 }
 
@@ -56,9 +57,9 @@ static msc_status resolve_options(const msci_model_cfg *c, msc_options **out) {
   MSCI_TRY(msc_options_create(&o));
   msc_status st = MSC_OK;
   char key[64];
-#define SET(call)                                                                       \
-  do {                                                                                  \
-    if (st == MSC_OK) st = (call);                                                      \
+#define SET(call)                                                                              \
+  do {                                                                                         \
+    if (st == MSC_OK) st = (call);                                                             \
   } while (0)
   SET(msc_options_set_int(o, "modality.count", c->n_mod));
   for (int32_t i = 0; i < c->n_mod; ++i) {
@@ -217,7 +218,8 @@ static msc_status init_params_matching(msc_model *m, const char *prefix, uint64_
     }
     init_values(p, seed, buf, n);
     st = msci_be_tensor_upload(m->be, p->t, p->ndim, p->dims, buf);
-    if (st == MSC_OK && t && t->master && t->master[i]) memcpy(t->master[i], buf, n * sizeof(float));
+    if (st == MSC_OK && t && t->master && t->master[i])
+      memcpy(t->master[i], buf, n * sizeof(float));
     if (st == MSC_OK && t && t->m1 && t->m1[i]) memset(t->m1[i], 0, n * sizeof(float));
     if (st == MSC_OK && t && t->m2 && t->m2[i]) memset(t->m2[i], 0, n * sizeof(float));
   }
@@ -226,14 +228,18 @@ static msc_status init_params_matching(msc_model *m, const char *prefix, uint64_
   return st;
 }
 
-msc_status msci_model_init_params(msc_model *m) { return init_params_matching(m, "", m->cfg.seed); }
+msc_status msci_model_init_params(msc_model *m) {
+  return init_params_matching(m, "", m->cfg.seed);
+}
 
 MSC_API msc_status msc_model_reset_classifier(msc_model *m, uint64_t seed) {
   if (!m) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_model_reset_classifier: model is NULL");
   return init_params_matching(m, "classifier.", seed);
 }
 
-MSC_API int64_t msc_model_step(const msc_model *m) { return m && m->train ? m->train->step : 0; }
+MSC_API int64_t msc_model_step(const msc_model *m) {
+  return m && m->train ? m->train->step : 0;
+}
 
 MSC_API msc_status msc_model_create(const msc_options *opts, msc_model **out) {
   if (!out) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_model_create: out is NULL");
@@ -263,7 +269,8 @@ MSC_API msc_status msc_model_save(const msc_model *m, const char *path) {
   int with_optim = t && t->ready && t->step > 0;
   size_t n_ts = (size_t)g->n_params * (with_optim ? 3 : 1);
   msci_st_tensor_in *ts = calloc(n_ts, sizeof *ts);
-  char (*names)[MSCI_PARAM_NAME_LEN + 16] = with_optim ? calloc((size_t)g->n_params * 2, sizeof *names) : NULL;
+  char(*names)[MSCI_PARAM_NAME_LEN + 16] =
+      with_optim ? calloc((size_t)g->n_params * 2, sizeof *names) : NULL;
   float **data = calloc((size_t)g->n_params, sizeof *data);
   char *config = NULL, *train_config = NULL, step[32];
   size_t count = (size_t)g->n_params;
@@ -279,7 +286,8 @@ MSC_API msc_status msc_model_save(const msc_model *m, const char *path) {
     st = msci_be_tensor_download(m->be, p->t, data[i], n);
     ts[i] = (msci_st_tensor_in){p->name, p->ndim, p->dims, data[i]};
   }
-  if (st == MSC_OK && with_optim && !names) st = msci_fail(MSC_E_OUT_OF_MEMORY, "msc_model_save");
+  if (st == MSC_OK && with_optim && !names)
+    st = msci_fail(MSC_E_OUT_OF_MEMORY, "msc_model_save");
   /* A checkpoint: the optimiser's moments of every trainable parameter and the step, so
    * that training resumes exactly (the augmentation streams derive from seed and step). */
   if (st == MSC_OK && with_optim) st = msci_train_moments_to_host(m);
@@ -289,7 +297,8 @@ MSC_API msc_status msc_model_save(const msc_model *m, const char *path) {
     for (int which = 1; which <= 2; ++which) {
       char *name = names[2 * i + which - 1];
       optim_name(name, MSCI_PARAM_NAME_LEN + 16, which, p->name);
-      ts[count++] = (msci_st_tensor_in){name, p->ndim, p->dims, which == 1 ? t->m1[i] : t->m2[i]};
+      ts[count++] =
+          (msci_st_tensor_in){name, p->ndim, p->dims, which == 1 ? t->m1[i] : t->m2[i]};
     }
   }
   if (st == MSC_OK) st = msci_options_to_json_alloc(m->opts, &config);
@@ -330,8 +339,10 @@ static msc_status load_params(msc_model *m, const msci_st_file *f, const char *p
     int same = ndim == p->ndim;
     for (int32_t k = 0; same && k < ndim; ++k) same = dims[k] == p->dims[k];
     if (!same) {
-      st = msci_fail(MSC_E_BAD_FORMAT, "%s: tensor '%s' has %d dimensions or a size that does "
-                     "not match the configuration", path, p->name, (int)ndim);
+      st = msci_fail(MSC_E_BAD_FORMAT,
+                     "%s: tensor '%s' has %d dimensions or a size that does "
+                     "not match the configuration",
+                     path, p->name, (int)ndim);
       break;
     }
     size_t n = (size_t)param_count(p);
@@ -359,7 +370,8 @@ static msc_status load_params(msc_model *m, const msci_st_file *f, const char *p
     const char *name = msci_st_name(f, i);
     if (strncmp(name, "optim.", 6) == 0) continue;
     int known = 0;
-    for (int32_t k = 0; !known && k < g->n_params; ++k) known = strcmp(g->params[k].name, name) == 0;
+    for (int32_t k = 0; !known && k < g->n_params; ++k)
+      known = strcmp(g->params[k].name, name) == 0;
     if (!known)
       return msci_fail(MSC_E_BAD_FORMAT, "%s: unexpected tensor '%s' for this configuration",
                        path, name);
@@ -410,7 +422,8 @@ static msc_status load_training(msc_model *m, const msci_st_file *f, const char 
       int64_t dims[8];
       optim_name(name, sizeof name, which, p->name);
       if (msci_st_shape(f, name, &ndim, dims) != MSC_OK)
-        return msci_fail(MSC_E_BAD_FORMAT, "%s: checkpoint at step %lld lacks '%s'", path, n, name);
+        return msci_fail(MSC_E_BAD_FORMAT, "%s: checkpoint at step %lld lacks '%s'", path, n,
+                         name);
       MSCI_TRY(msci_st_read_f32(f, name, which == 1 ? t->m1[i] : t->m2[i], count));
     }
   }
@@ -426,8 +439,10 @@ MSC_API msc_status msc_model_load(const char *path, const msc_options *runtime,
   const char *config = msci_st_meta_get(f, "mosaic.config");
   msc_status st = MSC_OK;
   if (!config)
-    st = msci_fail(MSC_E_BAD_FORMAT, "%s: not a libmosaic model (no 'mosaic.config' in "
-                   "__metadata__)", path);
+    st = msci_fail(MSC_E_BAD_FORMAT,
+                   "%s: not a libmosaic model (no 'mosaic.config' in "
+                   "__metadata__)",
+                   path);
   else if (format && strcmp(format, MODEL_FORMAT_VERSION) != 0)
     st = msci_fail(MSC_E_VERSION, "%s: model format %s, this libmosaic reads format %s", path,
                    format, MODEL_FORMAT_VERSION);
@@ -458,9 +473,13 @@ MSC_API msc_status msc_model_load(const char *path, const msc_options *runtime,
 
 /* ---- getters ---------------------------------------------------------------------------------- */
 
-MSC_API const char *msc_model_backend(const msc_model *m) { return m ? m->backend_name : NULL; }
+MSC_API const char *msc_model_backend(const msc_model *m) {
+  return m ? m->backend_name : NULL;
+}
 
-MSC_API int32_t msc_model_modality_count(const msc_model *m) { return m ? m->cfg.n_mod : 0; }
+MSC_API int32_t msc_model_modality_count(const msc_model *m) {
+  return m ? m->cfg.n_mod : 0;
+}
 
 MSC_API const char *msc_model_modality_name(const msc_model *m, int32_t i) {
   return (m && i >= 0 && i < m->cfg.n_mod) ? m->cfg.mod[i].name : NULL;
@@ -478,7 +497,9 @@ MSC_API msc_status msc_model_modality_shape(const msc_model *m, int32_t i, int64
   return MSC_OK;
 }
 
-MSC_API int64_t msc_model_class_count(const msc_model *m) { return m ? m->cfg.classes : 0; }
+MSC_API int64_t msc_model_class_count(const msc_model *m) {
+  return m ? m->cfg.classes : 0;
+}
 
 MSC_API const char *msc_model_class_name(const msc_model *m, int64_t i) {
   return (m && i >= 0 && i < m->cfg.classes) ? m->cfg.class_names[i] : NULL;

@@ -19,7 +19,7 @@
 #include "common/internal.h"
 #include "mosaic/mosaic.h"
 
-#define MSCI_MAX_STAGES 8
+#define MSCI_MAX_STAGES     8
 #define MSCI_PARAM_NAME_LEN 96
 
 /* ---- configuration ------------------------------------------------------------------ */
@@ -45,7 +45,7 @@ typedef struct msci_model_cfg {
   int32_t n_mod;
   msci_modality_cfg mod[MSCI_MAX_MODALITIES];
   int64_t classes;
-  char **class_names; /* classes entries, owned */
+  char **class_names;                          /* classes entries, owned */
   int64_t proj_hidden, proj_dim, fused_hidden; /* 0 hidden = input width */
   int32_t proj_bn;
   float bn_momentum, bn_eps;
@@ -77,7 +77,7 @@ typedef struct msci_param {
 } msci_param;
 
 /* A value is a node's output (index >= 0) or a model input (MSCI_INPUT(m) < 0). */
-#define MSCI_INPUT(m) (-1 - (m))
+#define MSCI_INPUT(m)        (-1 - (m))
 #define MSCI_MAX_NODE_PARAMS 4
 
 typedef struct msci_node {
@@ -121,7 +121,7 @@ struct msc_model {
   int32_t threads;
   mbk_ctx *ctx; /* owns the parameter tensors */
   pthread_mutex_t pool_lock;
-  msci_exec *pool; /* idle executors */
+  msci_exec *pool;          /* idle executors */
   struct msci_train *train; /* training state (train.h) */
 };
 
@@ -146,34 +146,34 @@ struct msci_exec {
   int64_t n;
   int32_t training;
   mbk_ctx *ctx;
-  msci_be_op **ops;   /* per node, made on first use */
-  mbk_tensor **act;   /* per node output: own tensors when training (backward reads
+  msci_be_op **ops;  /* per node, made on first use */
+  mbk_tensor **act;  /* per node output: own tensors when training (backward reads
                          them); in inference, borrowed from slots */
-  mbk_tensor **slot;  /* inference: tensors shared by nodes whose lifetimes do not
+  mbk_tensor **slot; /* inference: tensors shared by nodes whose lifetimes do not
                          overlap, so memory is the widest cut of the graph, not its sum */
   int32_t n_slots;
   int32_t *last_use;   /* inference scratch: last node reading each node's output, */
   int32_t *free_slots; /* the stack of free slots, */
   int32_t *owner;      /* and the slot holding each node's output */
   /* training only: gradients of node outputs and parameters */
-  mbk_tensor **grad;     /* per node output: borrowed from the gradient pool while live */
-  uint8_t *has_grad;     /* grad[i] holds a gradient in this backward pass */
-  mbk_tensor **gpool;    /* every gradient tensor made (a gradient lives from its first
+  mbk_tensor **grad;  /* per node output: borrowed from the gradient pool while live */
+  uint8_t *has_grad;  /* grad[i] holds a gradient in this backward pass */
+  mbk_tensor **gpool; /* every gradient tensor made (a gradient lives from its first
                             consumer's backward to its own node's: the pool keeps memory
                             at the widest cut of the backward pass, not its sum) */
-  mbk_tensor **gfree;    /* the free ones, a stack */
+  mbk_tensor **gfree; /* the free ones, a stack */
   int32_t n_gpool, n_gfree, cap_gpool;
-  msci_be_op **acc_ops;  /* per node: the ADD op that sums a second gradient in */
-  mbk_tensor **pgrad;    /* per parameter */
-  uint8_t *pgrad_valid;  /* pgrad[p] was written in this backward pass */
+  msci_be_op **acc_ops;    /* per node: the ADD op that sums a second gradient in */
+  mbk_tensor **pgrad;      /* per parameter */
+  uint8_t *pgrad_valid;    /* pgrad[p] was written in this backward pass */
   int32_t frozen_encoders; /* encoders run in inference mode and get no gradient */
   mbk_tensor *input[MSCI_MAX_MODALITIES];
   float *stage; /* host staging for normalised inputs */
   size_t stage_cap;
   /* Host memory of a call, made with the executor or grown on first use and kept, so
    * that steady calls on one executor do not allocate (lib/contract/backend.h's promise). */
-  uint8_t *need, *mark;                /* per node: what a call runs; marking scratch */
-  void *host[MSCI_EXEC_HOST_SLOTS];    /* workspaces by role (MSCI_EXEC_HOST_*) */
+  uint8_t *need, *mark;             /* per node: what a call runs; marking scratch */
+  void *host[MSCI_EXEC_HOST_SLOTS]; /* workspaces by role (MSCI_EXEC_HOST_*) */
   size_t host_cap[MSCI_EXEC_HOST_SLOTS];
   msci_exec *next;
 };

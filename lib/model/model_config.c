@@ -51,8 +51,10 @@ static msc_status parse_encoder(const msc_options *o, int32_t i, msci_encoder_cf
   free(s);
   MSCI_TRY(st);
   if (nw != nd) /* msci_options_check_model has refused this already */
-    return msci_fail(MSC_E_INVALID_ARGUMENT, "options 'modality.%d.widths' and '.depths' differ "
-                     "in length", (int)i);
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "options 'modality.%d.widths' and '.depths' differ "
+                     "in length",
+                     (int)i);
   e->n_stages = nw;
   return MSC_OK;
 }
@@ -61,11 +63,13 @@ static msc_status parse_floats(const msc_options *o, int32_t i, const char *suff
                                int64_t bands, float fill, float *dst) {
   float v[MSCI_MAX_BANDS];
   size_t n = 0;
-  MSCI_TRY(msci_options_get_floatsf(o, v, MSCI_MAX_BANDS, &n, "modality.%d.%s", (int)i, suffix));
+  MSCI_TRY(
+      msci_options_get_floatsf(o, v, MSCI_MAX_BANDS, &n, "modality.%d.%s", (int)i, suffix));
   for (int64_t b = 0; b < bands; ++b) dst[b] = fill;
   if (n != 0 && (int64_t)n != bands)
-    return msci_fail(MSC_E_INVALID_ARGUMENT, "option 'modality.%d.%s' has %d values for %lld bands",
-                     (int)i, suffix, (int)n, (long long)bands);
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "option 'modality.%d.%s' has %d values for %lld bands", (int)i, suffix,
+                     (int)n, (long long)bands);
   for (size_t b = 0; b < n; ++b) dst[b] = v[b];
   return MSC_OK;
 }
@@ -110,8 +114,9 @@ msc_status msci_model_cfg_parse(const msc_options *o, msci_model_cfg *cfg) {
   MSCI_TRY(st);
   if (count != cfg->classes) { /* msci_options_check_model has refused this already */
     free(list);
-    return msci_fail(MSC_E_INVALID_ARGUMENT, "option 'class_names' has %d names for %lld classes",
-                     (int)count, (long long)cfg->classes);
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "option 'class_names' has %d names for %lld classes", (int)count,
+                     (long long)cfg->classes);
   }
   cfg->class_names = calloc((size_t)count, sizeof(char *));
   for (int32_t c = 0; cfg->class_names && c < count; ++c) {

@@ -272,8 +272,8 @@ msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
     mbk_tensor *pending[MBK_MAX_CONCAT], *scratch = NULL;
     int32_t n_in = 0, n_out = 0;
     memset(pending, 0, sizeof pending);
-    mbk_tensor *x = nd->n_in > 0 ? (nd->in[0] >= 0 ? e->act[nd->in[0]] : e->input[-1 - nd->in[0]])
-                                 : NULL;
+    mbk_tensor *x =
+        nd->n_in > 0 ? (nd->in[0] >= 0 ? e->act[nd->in[0]] : e->input[-1 - nd->in[0]]) : NULL;
     /* Inputs of each op's backward (lib/contract/backend.h). */
     switch (nd->desc.type) {
     case MBK_OP_CONV2D:
@@ -285,15 +285,13 @@ msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
       in[n_in++] = x;
       in[n_in++] = g->params[nd->param[0]].t;
       break;
-    case MBK_OP_RELU:
-      in[n_in++] = x;
-      break;
-    default:
-      break;
+    case MBK_OP_RELU: in[n_in++] = x; break;
+    default: break;
     }
     in[n_in++] = e->grad[i];
     /* Outputs: the input values' gradients, then the parameters'. */
-    int32_t n_values = nd->desc.type == MBK_OP_CONCAT || nd->desc.type == MBK_OP_ADD ? nd->n_in : 1;
+    int32_t n_values =
+        nd->desc.type == MBK_OP_CONCAT || nd->desc.type == MBK_OP_ADD ? nd->n_in : 1;
     for (int32_t k = 0; k < n_values; ++k)
       MSCI_TRY(grad_target(m, e, nd->in[k], &out[n_out++], &pending[k]));
     int has_params = nd->desc.type == MBK_OP_CONV2D || nd->desc.type == MBK_OP_LINEAR ||
@@ -302,8 +300,8 @@ msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
       for (int32_t k = 0; k < 2; ++k) {
         int32_t p = k < nd->n_param ? nd->param[k] : -1;
         /* conv2d has no bias: its third output is an explicit NULL. */
-        int usable = p >= 0 && !(nd->desc.type == MBK_OP_CONV2D && k == 1) &&
-                     param_trainable(m, e, p);
+        int usable =
+            p >= 0 && !(nd->desc.type == MBK_OP_CONV2D && k == 1) && param_trainable(m, e, p);
         out[n_out++] = usable ? e->pgrad[p] : NULL;
         if (usable) e->pgrad_valid[p] = 1;
       }
@@ -318,8 +316,10 @@ msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
     for (int32_t k = 0; k < n_values; ++k) {
       int32_t v = nd->in[k];
       if (v < 0 || !out[k]) continue;
-      if (pending[k]) MSCI_TRY(add_pending(m, e, v, pending[k]));
-      else if (!(e->frozen_encoders && v <= g->last_encoder_node)) e->has_grad[v] = 1;
+      if (pending[k])
+        MSCI_TRY(add_pending(m, e, v, pending[k]));
+      else if (!(e->frozen_encoders && v <= g->last_encoder_node))
+        e->has_grad[v] = 1;
     }
     /* This node's gradient has been used up. */
     gpool_give(e, e->grad[i]);

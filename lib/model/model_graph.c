@@ -110,8 +110,8 @@ static int32_t conv(builder *b, int32_t x, const char *prefix, const char *name,
   int64_t dims[4] = {out_c, in_c, k, k};
   char pname[MSCI_PARAM_NAME_LEN];
   snprintf(pname, sizeof pname, "%s.weight", name);
-  int32_t w = add_param(b, prefix, pname, MSCI_PARAM_WEIGHT, 4, dims, in_c * k * k,
-                        out_c * k * k);
+  int32_t w =
+      add_param(b, prefix, pname, MSCI_PARAM_WEIGHT, 4, dims, in_c * k * k, out_c * k * k);
   mbk_op_desc d = {.type = MBK_OP_CONV2D};
   d.u.conv.out_c = out_c;
   d.u.conv.kh = d.u.conv.kw = k;
@@ -194,8 +194,8 @@ static int32_t encoder(builder *b, int32_t m) {
   const msci_encoder_cfg *e = &mc->enc;
   char prefix[64];
   snprintf(prefix, sizeof prefix, "enc.%s", mc->name);
-  int32_t x = conv(b, MSCI_INPUT(m), prefix, "conv1", e->stem_width, e->stem_kernel,
-                   e->stem_stride);
+  int32_t x =
+      conv(b, MSCI_INPUT(m), prefix, "conv1", e->stem_width, e->stem_kernel, e->stem_stride);
   x = bnorm(b, x, prefix, "bn1", 1);
   if (e->maxpool) {
     mbk_op_desc d = {.type = MBK_OP_MAXPOOL};

@@ -18,10 +18,12 @@ msc_status msci_model_input(const msc_model *m, int32_t k, const msc_batch *b,
     return msci_fail(MSC_E_NOT_FOUND, "the batch has no modality '%s', which this call needs",
                      mc->name);
   if (bm->c != mc->bands || bm->h != mc->size || bm->w != mc->size)
-    return msci_fail(MSC_E_SHAPE, "modality %s: got %lldx%lldx%lldx%lld, expected "
-                     "%lldx%lldx%lldx%lld (N×bands×H×W)", mc->name, (long long)b->n,
-                     (long long)bm->c, (long long)bm->h, (long long)bm->w, (long long)b->n,
-                     (long long)mc->bands, (long long)mc->size, (long long)mc->size);
+    return msci_fail(MSC_E_SHAPE,
+                     "modality %s: got %lldx%lldx%lldx%lld, expected "
+                     "%lldx%lldx%lldx%lld (N×bands×H×W)",
+                     mc->name, (long long)b->n, (long long)bm->c, (long long)bm->h,
+                     (long long)bm->w, (long long)b->n, (long long)mc->bands,
+                     (long long)mc->size, (long long)mc->size);
   *out = bm;
   return MSC_OK;
 }
@@ -54,9 +56,11 @@ int64_t msci_model_normalise(const msc_model *m, int32_t k, const msci_batch_mod
 msc_status msci_model_nonfinite(const msc_model *m, int32_t k, const msci_batch_modality *bm,
                                 int64_t i, int64_t at) {
   const size_t plane = (size_t)(bm->h * bm->w), p = (size_t)at % plane;
-  return msci_fail(MSC_E_NUMERICAL, "modality %s: sample %zu band %zu has a non-finite "
-                   "value at pixel (%zu, %zu)", m->cfg.mod[k].name, (size_t)i,
-                   (size_t)at / plane, p / (size_t)bm->w, p % (size_t)bm->w);
+  return msci_fail(MSC_E_NUMERICAL,
+                   "modality %s: sample %zu band %zu has a non-finite "
+                   "value at pixel (%zu, %zu)",
+                   m->cfg.mod[k].name, (size_t)i, (size_t)at / plane, p / (size_t)bm->w,
+                   p % (size_t)bm->w);
 }
 
 msc_status msci_exec_stage(msci_exec *e, size_t count) {

@@ -78,22 +78,18 @@ static const struct {
   const char *name;
   unsigned bits; /* size of one element in bits */
 } k_dtypes[DT_COUNT] = {
-    [DT_BOOL] = {"BOOL", 8},         [DT_U8] = {"U8", 8},
-    [DT_I8] = {"I8", 8},             [DT_F8_E5M2] = {"F8_E5M2", 8},
-    [DT_F8_E4M3] = {"F8_E4M3", 8},   [DT_F8_E8M0] = {"F8_E8M0", 8},
-    [DT_I16] = {"I16", 16},          [DT_U16] = {"U16", 16},
-    [DT_F16] = {"F16", 16},          [DT_BF16] = {"BF16", 16},
-    [DT_I32] = {"I32", 32},          [DT_U32] = {"U32", 32},
-    [DT_F32] = {"F32", 32},          [DT_I64] = {"I64", 64},
-    [DT_U64] = {"U64", 64},          [DT_F64] = {"F64", 64},
-    [DT_C64] = {"C64", 64},          [DT_F4] = {"F4", 4},
-    [DT_F6_E2M3] = {"F6_E2M3", 6},   [DT_F6_E3M2] = {"F6_E3M2", 6},
+    [DT_BOOL] = {"BOOL", 8},       [DT_U8] = {"U8", 8},           [DT_I8] = {"I8", 8},
+    [DT_F8_E5M2] = {"F8_E5M2", 8}, [DT_F8_E4M3] = {"F8_E4M3", 8}, [DT_F8_E8M0] = {"F8_E8M0", 8},
+    [DT_I16] = {"I16", 16},        [DT_U16] = {"U16", 16},        [DT_F16] = {"F16", 16},
+    [DT_BF16] = {"BF16", 16},      [DT_I32] = {"I32", 32},        [DT_U32] = {"U32", 32},
+    [DT_F32] = {"F32", 32},        [DT_I64] = {"I64", 64},        [DT_U64] = {"U64", 64},
+    [DT_F64] = {"F64", 64},        [DT_C64] = {"C64", 64},        [DT_F4] = {"F4", 4},
+    [DT_F6_E2M3] = {"F6_E2M3", 6}, [DT_F6_E3M2] = {"F6_E3M2", 6},
 };
 
 static int dtype_lookup(const char *s) {
   for (int i = 0; i < DT_COUNT; i++)
-    if (strcmp(s, k_dtypes[i].name) == 0)
-      return i;
+    if (strcmp(s, k_dtypes[i].name) == 0) return i;
   return -1;
 }
 
@@ -103,14 +99,12 @@ static int dtype_lookup(const char *s) {
 
 static uint64_t load_le64(const unsigned char *p) {
   uint64_t v = 0;
-  for (int i = 7; i >= 0; i--)
-    v = (v << 8) | p[i];
+  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
   return v;
 }
 
 static void store_le64(unsigned char *p, uint64_t v) {
-  for (int i = 0; i < 8; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
+  for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
 static float f32_from_bits(uint32_t u) {
@@ -158,39 +152,37 @@ static float f16_to_f32(uint16_t h) {
 /* ------------------------------------------------------------------------------ */
 
 typedef struct st_tensor {
-  const char *name;     /* key string owned by the JSON tree */
-  const json_t *shape;  /* validated array, read on demand (keeps this entry small) */
-  uint64_t count;       /* element count */
-  size_t begin, end;    /* byte range in the data buffer */
-  unsigned char dtype;  /* enum st_dtype */
+  const char *name;    /* key string owned by the JSON tree */
+  const json_t *shape; /* validated array, read on demand (keeps this entry small) */
+  uint64_t count;      /* element count */
+  size_t begin, end;   /* byte range in the data buffer */
+  unsigned char dtype; /* enum st_dtype */
   unsigned char ndim;
 } st_tensor;
 
 struct msci_st_file {
-  char *label;                /* the path, or "<memory>", for messages */
-  unsigned char *bytes;       /* the whole file */
+  char *label;          /* the path, or "<memory>", for messages */
+  unsigned char *bytes; /* the whole file */
   size_t len;
-  const unsigned char *data;  /* start of the data buffer inside bytes */
+  const unsigned char *data; /* start of the data buffer inside bytes */
   size_t data_len;
-  json_t *root;               /* parsed header; owns names and metadata strings */
-  const char **meta_keys;     /* sorted */
+  json_t *root;           /* parsed header; owns names and metadata strings */
+  const char **meta_keys; /* sorted */
   size_t n_meta;
-  json_t *meta;               /* borrowed from root, or NULL */
-  st_tensor *tensors;         /* sorted by name */
+  json_t *meta;       /* borrowed from root, or NULL */
+  st_tensor *tensors; /* sorted by name */
   size_t n;
 };
 
 static char *dup_string(const char *s) {
   size_t n = strlen(s) + 1;
   char *d = malloc(n);
-  if (d != NULL)
-    memcpy(d, s, n);
+  if (d != NULL) memcpy(d, s, n);
   return d;
 }
 
 void msci_st_close(msci_st_file *f) {
-  if (f == NULL)
-    return;
+  if (f == NULL) return;
   free(f->tensors);
   free(f->meta_keys);
   json_decref(f->root);
@@ -206,10 +198,8 @@ static int cmp_tensor_name(const void *a, const void *b) {
 static int cmp_tensor_range(const void *a, const void *b) {
   const st_tensor *x = *(const st_tensor *const *)a;
   const st_tensor *y = *(const st_tensor *const *)b;
-  if (x->begin != y->begin)
-    return x->begin < y->begin ? -1 : 1;
-  if (x->end != y->end)
-    return x->end < y->end ? -1 : 1;
+  if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+  if (x->end != y->end) return x->end < y->end ? -1 : 1;
   return strcmp(x->name, y->name);
 }
 
@@ -219,11 +209,9 @@ static int cmp_cstr(const void *a, const void *b) {
 
 /* A JSON integer >= 0 (jansson rejects integers beyond long long while parsing). */
 static int json_nonneg_int(const json_t *v, uint64_t *out) {
-  if (!json_is_integer(v))
-    return 0;
+  if (!json_is_integer(v)) return 0;
   json_int_t i = json_integer_value(v);
-  if (i < 0)
-    return 0;
+  if (i < 0) return 0;
   *out = (uint64_t)i;
   return 1;
 }
@@ -231,15 +219,14 @@ static int json_nonneg_int(const json_t *v, uint64_t *out) {
 static msc_status parse_metadata(msci_st_file *f, json_t *meta) {
   const char *label = f->label;
   if (!json_is_object(meta))
-    return msci_fail(MSC_E_BAD_FORMAT, "%s: \"" META_KEY "\" is not a JSON object",
-                     label);
+    return msci_fail(MSC_E_BAD_FORMAT, "%s: \"" META_KEY "\" is not a JSON object", label);
   const char *key;
   json_t *value;
   size_t n = 0;
   json_object_foreach(meta, key, value) {
     if (!json_is_string(value))
-      return msci_fail(MSC_E_BAD_FORMAT,
-                       "%s: \"" META_KEY "\" entry \"%s\" is not a string", label, key);
+      return msci_fail(MSC_E_BAD_FORMAT, "%s: \"" META_KEY "\" entry \"%s\" is not a string",
+                       label, key);
     n++;
   }
   if (n > 0) {
@@ -265,15 +252,16 @@ static msc_status parse_tensor(const msci_st_file *f, const char *name, const js
     return msci_fail(MSC_E_BAD_FORMAT, "%s: tensor name \"%.40s...\" is %zu bytes (at most %d)",
                      label, name, name_len, MSCI_ST_MAX_NAME);
   if (!json_is_object(v))
-    return msci_fail(MSC_E_BAD_FORMAT, "%s: tensor \"%s\": entry is not a JSON object",
-                     label, name);
+    return msci_fail(MSC_E_BAD_FORMAT, "%s: tensor \"%s\": entry is not a JSON object", label,
+                     name);
   const json_t *jdtype = json_object_get(v, "dtype");
   const json_t *jshape = json_object_get(v, "shape");
   const json_t *joffs = json_object_get(v, "data_offsets");
   if (jdtype == NULL || jshape == NULL || joffs == NULL)
-    return msci_fail(MSC_E_BAD_FORMAT,
-                     "%s: tensor \"%s\": missing \"%s\"", label, name,
-                     jdtype == NULL ? "dtype" : jshape == NULL ? "shape" : "data_offsets");
+    return msci_fail(MSC_E_BAD_FORMAT, "%s: tensor \"%s\": missing \"%s\"", label, name,
+                     jdtype == NULL   ? "dtype"
+                     : jshape == NULL ? "shape"
+                                      : "data_offsets");
   if (json_object_size(v) != 3) {
     const char *k;
     const json_t *unused;
@@ -286,25 +274,24 @@ static msc_status parse_tensor(const msci_st_file *f, const char *name, const js
       }
     }
     (void)unused;
-    return msci_fail(MSC_E_BAD_FORMAT, "%s: tensor \"%s\": unexpected member \"%s\"",
-                     label, name, extra);
+    return msci_fail(MSC_E_BAD_FORMAT, "%s: tensor \"%s\": unexpected member \"%s\"", label,
+                     name, extra);
   }
 
   if (!json_is_string(jdtype))
-    return msci_fail(MSC_E_BAD_FORMAT, "%s: tensor \"%s\": dtype is not a string", label,
-                     name);
+    return msci_fail(MSC_E_BAD_FORMAT, "%s: tensor \"%s\": dtype is not a string", label, name);
   int dt = dtype_lookup(json_string_value(jdtype));
   if (dt < 0)
     return msci_fail(MSC_E_BAD_FORMAT, "%s: tensor \"%s\": unknown dtype \"%.32s\"", label,
                      name, json_string_value(jdtype));
 
   if (!json_is_array(jshape))
-    return msci_fail(MSC_E_BAD_FORMAT, "%s: tensor \"%s\": shape is not an array", label,
-                     name);
+    return msci_fail(MSC_E_BAD_FORMAT, "%s: tensor \"%s\": shape is not an array", label, name);
   size_t ndim = json_array_size(jshape);
   if (ndim > MSCI_ST_MAX_DIMS)
-    return msci_fail(MSC_E_BAD_FORMAT, "%s: tensor \"%s\": shape has %zu dimensions (at most %d)",
-                     label, name, ndim, MSCI_ST_MAX_DIMS);
+    return msci_fail(MSC_E_BAD_FORMAT,
+                     "%s: tensor \"%s\": shape has %zu dimensions (at most %d)", label, name,
+                     ndim, MSCI_ST_MAX_DIMS);
   uint64_t count = 1;
   int overflow = 0;
   for (size_t i = 0; i < ndim; i++) {
@@ -328,8 +315,7 @@ static msc_status parse_tensor(const msci_st_file *f, const char *name, const js
                      name);
   uint64_t bits;
   if (__builtin_mul_overflow(count, (uint64_t)k_dtypes[dt].bits, &bits))
-    return msci_fail(MSC_E_BAD_FORMAT, "%s: tensor \"%s\": byte size overflows", label,
-                     name);
+    return msci_fail(MSC_E_BAD_FORMAT, "%s: tensor \"%s\": byte size overflows", label, name);
   if (bits % 8 != 0)
     return msci_fail(MSC_E_BAD_FORMAT,
                      "%s: tensor \"%s\": %llu elements of %s are not a whole number of bytes",
@@ -338,8 +324,8 @@ static msc_status parse_tensor(const msci_st_file *f, const char *name, const js
 
   if (!json_is_array(joffs) || json_array_size(joffs) != 2)
     return msci_fail(MSC_E_BAD_FORMAT,
-                     "%s: tensor \"%s\": data_offsets is not an array of two integers",
-                     label, name);
+                     "%s: tensor \"%s\": data_offsets is not an array of two integers", label,
+                     name);
   uint64_t begin, end;
   if (!json_nonneg_int(json_array_get(joffs, 0), &begin) ||
       !json_nonneg_int(json_array_get(joffs, 1), &end))
@@ -382,10 +368,8 @@ static msc_status check_tiling(const msci_st_file *f) {
     return MSC_OK;
   }
   const st_tensor **order = malloc(f->n * sizeof *order);
-  if (order == NULL)
-    return msci_fail(MSC_E_OUT_OF_MEMORY, "%s: out of memory", f->label);
-  for (size_t i = 0; i < f->n; i++)
-    order[i] = &f->tensors[i];
+  if (order == NULL) return msci_fail(MSC_E_OUT_OF_MEMORY, "%s: out of memory", f->label);
+  for (size_t i = 0; i < f->n; i++) order[i] = &f->tensors[i];
   qsort(order, f->n, sizeof *order, cmp_tensor_range);
   msc_status rc = MSC_OK;
   size_t expected = 0;
@@ -422,12 +406,10 @@ static msc_status parse(msci_st_file *f) {
                      "safetensors file",
                      label, f->len);
   uint64_t hlen = load_le64(f->bytes);
-  if (hlen == 0)
-    return msci_fail(MSC_E_BAD_FORMAT, "%s: header length is 0", label);
+  if (hlen == 0) return msci_fail(MSC_E_BAD_FORMAT, "%s: header length is 0", label);
   if (hlen > MSCI_ST_MAX_HEADER)
-    return msci_fail(MSC_E_BAD_FORMAT,
-                     "%s: header length %llu exceeds the limit of %llu bytes", label,
-                     (unsigned long long)hlen, (unsigned long long)MSCI_ST_MAX_HEADER);
+    return msci_fail(MSC_E_BAD_FORMAT, "%s: header length %llu exceeds the limit of %llu bytes",
+                     label, (unsigned long long)hlen, (unsigned long long)MSCI_ST_MAX_HEADER);
   if (hlen > (uint64_t)(f->len - 8))
     return msci_fail(MSC_E_BAD_FORMAT,
                      "%s: header length %llu exceeds the %zu bytes after the length field",
@@ -443,8 +425,8 @@ static msc_status parse(msci_st_file *f) {
     return msci_fail(MSC_E_OUT_OF_MEMORY, "%s: out of memory parsing the %zu-byte header",
                      label, n);
   if (f->root == NULL)
-    return msci_fail(MSC_E_BAD_FORMAT, "%s: header is not valid JSON: %s (at byte %d)",
-                     label, err.text, err.position);
+    return msci_fail(MSC_E_BAD_FORMAT, "%s: header is not valid JSON: %s (at byte %d)", label,
+                     err.text, err.position);
   if (!json_is_object(f->root))
     return msci_fail(MSC_E_BAD_FORMAT, "%s: header is not a JSON object", label);
   f->data = f->bytes + 8 + n;
@@ -455,8 +437,7 @@ static msc_status parse(msci_st_file *f) {
   size_t nt = entries - (meta != NULL ? 1 : 0);
   if (meta != NULL) {
     msc_status rc = parse_metadata(f, meta);
-    if (rc != MSC_OK)
-      return rc;
+    if (rc != MSC_OK) return rc;
   }
   if (nt > 0) {
     /* nt is bounded by the header bytes actually present: every entry takes more
@@ -469,21 +450,17 @@ static msc_status parse(msci_st_file *f) {
   json_t *value;
   size_t i = 0;
   json_object_foreach(f->root, key, value) {
-    if (strcmp(key, META_KEY) == 0)
-      continue;
+    if (strcmp(key, META_KEY) == 0) continue;
     if (i >= nt) /* cannot happen: json_object_size counts every key */
       return msci_fail(MSC_E_INTERNAL, "%s: header changed while being read", label);
     msc_status rc = parse_tensor(f, key, value, &f->tensors[i]);
-    if (rc != MSC_OK)
-      return rc;
+    if (rc != MSC_OK) return rc;
     i++;
   }
   f->n = i;
   msc_status rc = check_tiling(f);
-  if (rc != MSC_OK)
-    return rc;
-  if (f->n > 1)
-    qsort(f->tensors, f->n, sizeof *f->tensors, cmp_tensor_name);
+  if (rc != MSC_OK) return rc;
+  if (f->n > 1) qsort(f->tensors, f->n, sizeof *f->tensors, cmp_tensor_name);
   return MSC_OK;
 }
 
@@ -498,21 +475,18 @@ static msc_status finish_open(msci_st_file *f, msci_st_file **out) {
 }
 
 msc_status msci_st_open_memory(const void *bytes, size_t len, msci_st_file **out) {
-  if (out == NULL)
-    return msci_fail(MSC_E_INVALID_ARGUMENT, "safetensors: out is NULL");
+  if (out == NULL) return msci_fail(MSC_E_INVALID_ARGUMENT, "safetensors: out is NULL");
   if (bytes == NULL && len != 0)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "safetensors: bytes is NULL");
   msci_st_file *f = calloc(1, sizeof *f);
-  if (f == NULL)
-    return msci_fail(MSC_E_OUT_OF_MEMORY, "safetensors: out of memory");
+  if (f == NULL) return msci_fail(MSC_E_OUT_OF_MEMORY, "safetensors: out of memory");
   f->label = dup_string("<memory>");
   f->bytes = malloc(len > 0 ? len : 1);
   if (f->label == NULL || f->bytes == NULL) {
     msci_st_close(f);
     return msci_fail(MSC_E_OUT_OF_MEMORY, "safetensors: out of memory for %zu bytes", len);
   }
-  if (len > 0)
-    memcpy(f->bytes, bytes, len);
+  if (len > 0) memcpy(f->bytes, bytes, len);
   f->len = len;
   return finish_open(f, out);
 }
@@ -524,11 +498,9 @@ msc_status msci_st_open(const char *path, msci_st_file **out) {
   /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below as not
    * a regular file); it changes nothing for reads of a regular file. */
   int fd;
-  do
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  do fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   while (fd < 0 && errno == EINTR);
-  if (fd < 0)
-    return msci_fail(MSC_E_IO, "%s: cannot open: %s", path, strerror(errno));
+  if (fd < 0) return msci_fail(MSC_E_IO, "%s: cannot open: %s", path, strerror(errno));
   struct stat st;
   if (fstat(fd, &st) != 0) {
     int e = errno;
@@ -563,16 +535,13 @@ msc_status msci_st_open(const char *path, msci_st_file **out) {
     unsigned char *dst = got < size ? f->bytes + got : &extra;
     ssize_t r = read(fd, dst, want);
     if (r < 0) {
-      if (errno == EINTR)
-        continue;
+      if (errno == EINTR) continue;
       err = errno;
       break;
     }
-    if (r == 0)
-      break;
+    if (r == 0) break;
     got += (size_t)r;
-    if (got > size)
-      break;
+    if (got > size) break;
   }
   close(fd);
   if (err != 0) {
@@ -581,8 +550,8 @@ msc_status msci_st_open(const char *path, msci_st_file **out) {
   }
   if (got != size) {
     msci_st_close(f);
-    return msci_fail(MSC_E_IO, "%s: file changed size while being read (%zu bytes, %s)",
-                     path, size, got < size ? "shrank" : "grew");
+    return msci_fail(MSC_E_IO, "%s: file changed size while being read (%zu bytes, %s)", path,
+                     size, got < size ? "shrank" : "grew");
   }
   f->len = size;
   return finish_open(f, out);
@@ -593,26 +562,28 @@ msc_status msci_st_open(const char *path, msci_st_file **out) {
 /* ------------------------------------------------------------------------------ */
 
 static const st_tensor *find(const msci_st_file *f, const char *name) {
-  if (f == NULL || name == NULL || f->n == 0)
-    return NULL;
+  if (f == NULL || name == NULL || f->n == 0) return NULL;
   st_tensor key;
   key.name = name;
   return bsearch(&key, f->tensors, f->n, sizeof *f->tensors, cmp_tensor_name);
 }
 
 const char *msci_st_meta_get(const msci_st_file *f, const char *key) {
-  if (f == NULL || key == NULL || f->meta == NULL)
-    return NULL;
+  if (f == NULL || key == NULL || f->meta == NULL) return NULL;
   return json_string_value(json_object_get(f->meta, key));
 }
 
-size_t msci_st_meta_count(const msci_st_file *f) { return f == NULL ? 0 : f->n_meta; }
+size_t msci_st_meta_count(const msci_st_file *f) {
+  return f == NULL ? 0 : f->n_meta;
+}
 
 const char *msci_st_meta_key(const msci_st_file *f, size_t i) {
   return f == NULL || i >= f->n_meta ? NULL : f->meta_keys[i];
 }
 
-size_t msci_st_count(const msci_st_file *f) { return f == NULL ? 0 : f->n; }
+size_t msci_st_count(const msci_st_file *f) {
+  return f == NULL ? 0 : f->n;
+}
 
 const char *msci_st_name(const msci_st_file *f, size_t i) {
   return f == NULL || i >= f->n ? NULL : f->tensors[i].name;
@@ -628,8 +599,7 @@ static msc_status lookup(const msci_st_file *f, const char *name, const st_tenso
     return msci_fail(MSC_E_INVALID_ARGUMENT, "safetensors: %s is NULL",
                      f == NULL ? "file" : "tensor name");
   *t = find(f, name);
-  if (*t == NULL)
-    return msci_fail(MSC_E_NOT_FOUND, "%s: no tensor \"%s\"", f->label, name);
+  if (*t == NULL) return msci_fail(MSC_E_NOT_FOUND, "%s: no tensor \"%s\"", f->label, name);
   return MSC_OK;
 }
 
@@ -640,8 +610,7 @@ msc_status msci_st_shape(const msci_st_file *f, const char *name, int32_t *ndim,
                      ndim == NULL ? "ndim" : "dims");
   const st_tensor *t;
   msc_status rc = lookup(f, name, &t);
-  if (rc != MSC_OK)
-    return rc;
+  if (rc != MSC_OK) return rc;
   for (size_t i = 0; i < t->ndim; i++)
     dims[i] = (int64_t)json_integer_value(json_array_get(t->shape, i));
   *ndim = t->ndim;
@@ -655,19 +624,16 @@ msc_status msci_st_raw(const msci_st_file *f, const char *name, const void **byt
                      bytes == NULL ? "bytes" : "nbytes");
   const st_tensor *t;
   msc_status rc = lookup(f, name, &t);
-  if (rc != MSC_OK)
-    return rc;
+  if (rc != MSC_OK) return rc;
   *bytes = f->data + t->begin;
   *nbytes = t->end - t->begin;
   return MSC_OK;
 }
 
-msc_status msci_st_read_f32(const msci_st_file *f, const char *name, float *dst,
-                            size_t n) {
+msc_status msci_st_read_f32(const msci_st_file *f, const char *name, float *dst, size_t n) {
   const st_tensor *t;
   msc_status rc = lookup(f, name, &t);
-  if (rc != MSC_OK)
-    return rc;
+  if (rc != MSC_OK) return rc;
   enum st_dtype dt = (enum st_dtype)t->dtype;
   if (dt != DT_F32 && dt != DT_F16 && dt != DT_BF16 && dt != DT_F64)
     return msci_fail(MSC_E_UNSUPPORTED,
@@ -677,10 +643,8 @@ msc_status msci_st_read_f32(const msci_st_file *f, const char *name, float *dst,
   if ((uint64_t)n != t->count)
     return msci_fail(MSC_E_SHAPE, "%s: tensor \"%s\" has %llu elements, not %zu", f->label,
                      name, (unsigned long long)t->count, n);
-  if (n == 0)
-    return MSC_OK;
-  if (dst == NULL)
-    return msci_fail(MSC_E_INVALID_ARGUMENT, "safetensors: dst is NULL");
+  if (n == 0) return MSC_OK;
+  if (dst == NULL) return msci_fail(MSC_E_INVALID_ARGUMENT, "safetensors: dst is NULL");
   const unsigned char *p = f->data + t->begin;
   switch (dt) {
   case DT_F32:
@@ -693,8 +657,7 @@ msc_status msci_st_read_f32(const msci_st_file *f, const char *name, float *dst,
 #endif
     break;
   case DT_F16:
-    for (size_t i = 0; i < n; i++, p += 2)
-      dst[i] = f16_to_f32((uint16_t)(p[0] | p[1] << 8));
+    for (size_t i = 0; i < n; i++, p += 2) dst[i] = f16_to_f32((uint16_t)(p[0] | p[1] << 8));
     break;
   case DT_BF16:
     for (size_t i = 0; i < n; i++, p += 2)
@@ -708,8 +671,7 @@ msc_status msci_st_read_f32(const msci_st_file *f, const char *name, float *dst,
       dst[i] = (float)d;
     }
     break;
-  default:
-    break;
+  default: break;
   }
   return MSC_OK;
 }
@@ -730,12 +692,10 @@ static int write_all(int fd, const void *buf, size_t len) {
     size_t chunk = len > (size_t)1 << 30 ? (size_t)1 << 30 : len;
     ssize_t w = write(fd, p, chunk);
     if (w < 0) {
-      if (errno == EINTR)
-        continue;
+      if (errno == EINTR) continue;
       return errno;
     }
-    if (w == 0)
-      return EIO;
+    if (w == 0) return EIO;
     p += w;
     len -= (size_t)w;
   }
@@ -751,12 +711,10 @@ static int write_floats_le(int fd, const float *data, size_t n) {
     size_t k = n < sizeof buf / 4 ? n : sizeof buf / 4;
     for (size_t i = 0; i < k; i++) {
       uint32_t u = bits_from_f32(data[i]);
-      for (int b = 0; b < 4; b++)
-        buf[4 * i + b] = (unsigned char)(u >> (8 * b));
+      for (int b = 0; b < 4; b++) buf[4 * i + b] = (unsigned char)(u >> (8 * b));
     }
     int e = write_all(fd, buf, 4 * k);
-    if (e != 0)
-      return e;
+    if (e != 0) return e;
     data += k;
     n -= k;
   }
@@ -776,8 +734,7 @@ static msc_status build_header(const char *path, const msci_st_meta *meta, size_
   json_t *root = json_object();
   char *text = NULL;
   unsigned char *header = NULL;
-  if (root == NULL)
-    return msci_fail(MSC_E_OUT_OF_MEMORY, "%s: out of memory", path);
+  if (root == NULL) return msci_fail(MSC_E_OUT_OF_MEMORY, "%s: out of memory", path);
 
   if (n_meta > 0) {
     json_t *jm = json_object();
@@ -787,8 +744,8 @@ static msc_status build_header(const char *path, const msci_st_meta *meta, size_
     }
     for (size_t i = 0; i < n_meta; i++) {
       if (meta[i].key == NULL || meta[i].value == NULL) {
-        rc = msci_fail(MSC_E_INVALID_ARGUMENT, "%s: metadata entry %zu has a NULL %s", path,
-                       i, meta[i].key == NULL ? "key" : "value");
+        rc = msci_fail(MSC_E_INVALID_ARGUMENT, "%s: metadata entry %zu has a NULL %s", path, i,
+                       meta[i].key == NULL ? "key" : "value");
         goto done;
       }
       if (json_object_get(jm, meta[i].key) != NULL) {
@@ -842,8 +799,8 @@ static msc_status build_header(const char *path, const msci_st_meta *meta, size_
     int overflow = 0, zero = 0;
     for (int32_t d = 0; d < t->ndim; d++) {
       if (t->dims[d] < 0) {
-        rc = msci_fail(MSC_E_INVALID_ARGUMENT, "%s: tensor \"%s\": dims[%d] = %lld < 0",
-                       path, t->name, (int)d, (long long)t->dims[d]);
+        rc = msci_fail(MSC_E_INVALID_ARGUMENT, "%s: tensor \"%s\": dims[%d] = %lld < 0", path,
+                       t->name, (int)d, (long long)t->dims[d]);
         goto done;
       }
       zero |= t->dims[d] == 0;
@@ -854,13 +811,12 @@ static msc_status build_header(const char *path, const msci_st_meta *meta, size_
     if (zero)
       count = 0;
     else if (overflow) {
-      rc = msci_fail(MSC_E_INVALID_ARGUMENT, "%s: tensor \"%s\": element count overflows",
-                     path, t->name);
+      rc = msci_fail(MSC_E_INVALID_ARGUMENT, "%s: tensor \"%s\": element count overflows", path,
+                     t->name);
       goto done;
     }
     if (count > 0 && t->data == NULL) {
-      rc = msci_fail(MSC_E_INVALID_ARGUMENT, "%s: tensor \"%s\": data is NULL", path,
-                     t->name);
+      rc = msci_fail(MSC_E_INVALID_ARGUMENT, "%s: tensor \"%s\": data is NULL", path, t->name);
       goto done;
     }
     order[i] = t;
@@ -890,8 +846,7 @@ static msc_status build_header(const char *path, const msci_st_meta *meta, size_
     int bad = jshape == NULL || joffs == NULL || entry == NULL;
     for (int32_t d = 0; !bad && d < t->ndim; d++)
       bad = json_array_append_new(jshape, json_integer((json_int_t)t->dims[d])) != 0;
-    if (!bad)
-      bad = json_object_set_new(entry, "dtype", json_string("F32")) != 0;
+    if (!bad) bad = json_object_set_new(entry, "dtype", json_string("F32")) != 0;
     if (!bad) {
       bad = json_object_set_new(entry, "shape", jshape) != 0;
       jshape = NULL;
@@ -921,8 +876,7 @@ static msc_status build_header(const char *path, const msci_st_meta *meta, size_
       rc = msci_fail(MSC_E_OUT_OF_MEMORY, "%s: out of memory", path);
       goto done;
     }
-    for (size_t i = 0; i < n_tensors; i++)
-      sorted[i] = counts[order[i] - tensors];
+    for (size_t i = 0; i < n_tensors; i++) sorted[i] = counts[order[i] - tensors];
     free(counts);
     counts = sorted;
   }
@@ -965,8 +919,7 @@ done:
 
 static int fsync_retry(int fd) {
   int r;
-  do
-    r = fsync(fd);
+  do r = fsync(fd);
   while (r != 0 && errno == EINTR);
   return r == 0 ? 0 : errno;
 }
@@ -982,10 +935,9 @@ msc_status msci_st_write(const char *path, const msci_st_meta *meta, size_t n_me
   uint64_t *counts = NULL;
   unsigned char *header = NULL;
   size_t header_len = 0;
-  msc_status rc = build_header(path, meta, n_meta, tensors, n_tensors, &order, &counts,
-                               &header, &header_len);
-  if (rc != MSC_OK)
-    return rc;
+  msc_status rc = build_header(path, meta, n_meta, tensors, n_tensors, &order, &counts, &header,
+                               &header_len);
+  if (rc != MSC_OK) return rc;
 
   /* "<dir>/.<base>.tmpXXXXXX" next to path, so the rename stays on one file system. */
   const char *slash = strrchr(path, '/');
@@ -1011,14 +963,13 @@ msc_status msci_st_write(const char *path, const msci_st_meta *meta, size_t n_me
     memcpy(dir, path, dir_len);
     dir[dir_len] = '\0';
   }
-  snprintf(tmp, plen + 16, "%.*s%s.%s.tmpXXXXXX", (int)dir_len, path,
-           slash == NULL ? "" : "/", base);
+  snprintf(tmp, plen + 16, "%.*s%s.%s.tmpXXXXXX", (int)dir_len, path, slash == NULL ? "" : "/",
+           base);
 #if defined(_GNU_SOURCE)
   fd = mkostemp(tmp, O_CLOEXEC); /* mkstemp, closed on exec from the start */
 #else
   fd = mkstemp(tmp);
-  if (fd >= 0)
-    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+  if (fd >= 0) (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 #endif
   if (fd < 0) {
     rc = msci_fail(MSC_E_IO, "%s: cannot create a temporary file in %s: %s", path, dir,
@@ -1031,13 +982,10 @@ msc_status msci_st_write(const char *path, const msci_st_meta *meta, size_t n_me
     e = errno;
     what = "chmod";
   }
-  if (e == 0)
-    e = write_all(fd, header, header_len);
+  if (e == 0) e = write_all(fd, header, header_len);
   for (size_t i = 0; e == 0 && i < n_tensors; i++)
-    if (counts[i] > 0)
-      e = write_floats_le(fd, order[i]->data, (size_t)counts[i]);
-  if (e == 0 && (e = fsync_retry(fd)) != 0)
-    what = "fsync";
+    if (counts[i] > 0) e = write_floats_le(fd, order[i]->data, (size_t)counts[i]);
+  if (e == 0 && (e = fsync_retry(fd)) != 0) what = "fsync";
   int c = close(fd);
   fd = -1;
   if (e == 0 && c != 0) {
@@ -1050,7 +998,8 @@ msc_status msci_st_write(const char *path, const msci_st_meta *meta, size_t n_me
   }
   if (e != 0) {
     unlink(tmp);
-    rc = msci_fail(MSC_E_IO, "%s: %s of temporary file %s failed: %s (the file was not "
+    rc = msci_fail(MSC_E_IO,
+                   "%s: %s of temporary file %s failed: %s (the file was not "
                    "changed)",
                    path, what, tmp, strerror(e));
     goto done;
@@ -1058,8 +1007,7 @@ msc_status msci_st_write(const char *path, const msci_st_meta *meta, size_t n_me
   /* Make the rename itself durable. Some file systems refuse fsync on a directory
    * (EINVAL): nothing more can be done there, and that is not an error. */
   int dfd;
-  do
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  do dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   while (dfd < 0 && errno == EINTR);
   if (dfd < 0) {
     rc = msci_fail(MSC_E_IO, "%s: written, but its directory %s cannot be opened to sync: %s",

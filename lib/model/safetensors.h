@@ -113,8 +113,7 @@ const char *msci_st_dtype(const msci_st_file *f, const char *name);
  * dims must have room for MSCI_ST_MAX_DIMS values. Returns MSC_OK;
  * MSC_E_NOT_FOUND if there is no such tensor; MSC_E_INVALID_ARGUMENT for NULL.
  * Outputs are untouched on error. */
-msc_status msci_st_shape(const msci_st_file *f, const char *name, int32_t *ndim,
-                         int64_t *dims);
+msc_status msci_st_shape(const msci_st_file *f, const char *name, int32_t *ndim, int64_t *dims);
 
 /* The tensor's raw bytes (little-endian, possibly unaligned) and their count; the
  * pointer lives as long as f. MSC_E_NOT_FOUND / MSC_E_INVALID_ARGUMENT as above. */
@@ -129,7 +128,6 @@ msc_status msci_st_raw(const msci_st_file *f, const char *name, const void **byt
  * MSC_E_UNSUPPORTED naming the tensor and its dtype for any other dtype;
  * MSC_E_INVALID_ARGUMENT for NULL. dst is untouched on error.
  */
-msc_status msci_st_read_f32(const msci_st_file *f, const char *name, float *dst,
-                            size_t n);
+msc_status msci_st_read_f32(const msci_st_file *f, const char *name, float *dst, size_t n);
 
 #endif /* MOSAIC_LIB_SAFETENSORS_H */

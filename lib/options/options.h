@@ -68,18 +68,18 @@ typedef struct msci_opt_check {
 } msci_opt_check;
 
 typedef struct msci_opt_def {
-  const char *pattern;          /* "classes", "modality.#.bands" */
+  const char *pattern; /* "classes", "modality.#.bands" */
   msci_opt_type type;
-  const char *def;              /* the default as text; with def_fn, how it is computed */
-  msci_opt_default_fn def_fn;   /* NULL: def is the default */
-  int64_t imin, imax;           /* int: valid range, inclusive */
-  double fmin, fmax;            /* float: valid range (always finite); floats: fmin is
+  const char *def;             /* the default as text; with def_fn, how it is computed */
+  msci_opt_default_fn def_fn;  /* NULL: def is the default */
+  int64_t imin, imax;          /* int: valid range, inclusive */
+  double fmin, fmax;           /* float: valid range (always finite); floats: fmin is
                                    each value's lower bound (-FLT_MAX: none), fmax unused */
-  int fmin_open;                /* float, floats: fmin itself excluded */
-  const char *choices;          /* string: '|'-separated allowed values, or NULL */
-  const msci_opt_check *check;  /* string: custom rule, or NULL (choices and check
+  int fmin_open;               /* float, floats: fmin itself excluded */
+  const char *choices;         /* string: '|'-separated allowed values, or NULL */
+  const msci_opt_check *check; /* string: custom rule, or NULL (choices and check
                                    may not both be set; neither: any UTF-8 text) */
-  const char *help;             /* one line */
+  const char *help;            /* one line */
 } msci_opt_def;
 
 /* The table (options_schema.c), in the order of `mosaic --help` and docs/options.md. */
@@ -87,9 +87,9 @@ extern const msci_opt_def msci_opt_table[];
 extern const int32_t msci_opt_table_count;
 
 /* Ready-made string rules for the table. */
-extern const msci_opt_check msci_check_name;          /* [a-z0-9_]+, <= 31 characters */
-extern const msci_opt_check msci_check_pos_ints;      /* "64,128": integers 1..65536 */
-extern const msci_opt_check msci_check_names_list;    /* non-empty names, ';'-sep */
+extern const msci_opt_check msci_check_name;       /* [a-z0-9_]+, <= 31 characters */
+extern const msci_opt_check msci_check_pos_ints;   /* "64,128": integers 1..65536 */
+extern const msci_opt_check msci_check_names_list; /* non-empty names, ';'-sep */
 
 /* Accessors for `mosaic --help` and docs/options.md; i in 0 .. count-1, otherwise
  * NULL / MSCI_OPT_INT / 0. */

@@ -14,7 +14,6 @@
 #include "options/options.h"
 #include "options/options_impl.h"
 
-
 /* Checks modality i: encoder, block, the lengths and values of its lists; everything
  * is reported through msci_fail. */
 static msc_status check_modality(const msc_options *o, int32_t i) {
@@ -27,8 +26,7 @@ static msc_status check_modality(const msc_options *o, int32_t i) {
   msc_status rc = msci_options_get_intf(o, &bands, "modality.%d.bands", (int)i);
   for (int k = 0; rc == MSC_OK && k < NTEXT; k++)
     rc = msci_options_get_string_allocf(o, &text[k], "modality.%d.%s", (int)i, suffix[k]);
-  if (rc != MSC_OK)
-    goto done;
+  if (rc != MSC_OK) goto done;
   const char *enc = text[ENC], *block = text[BLOCK];
 
   int known = 0;
@@ -54,8 +52,7 @@ static msc_status check_modality(const msc_options *o, int32_t i) {
     size_t n = 0;
     rc = msci_options_get_floatsf(o, vals, MSCI_OPT_MAX_FLOATS, &n, "modality.%d.%s", (int)i,
                                   names[k]);
-    if (rc != MSC_OK)
-      goto done;
+    if (rc != MSC_OK) goto done;
     if (n != 0 && (int64_t)n != bands) {
       rc = msci_fail(MSC_E_INVALID_ARGUMENT,
                      "options: modality.%d.%s has %d values but modality.%d.bands is %lld "
@@ -80,8 +77,8 @@ static msc_status check_modality(const msc_options *o, int32_t i) {
   int64_t stages[2][MSCI_MAX_STAGES];
   int32_t nstages[2] = {0, 0};
   for (int k = 0; k < 2; k++) {
-    msc_status r = msci_parse_int_list(text[WIDTHS + k], stages[k], MSCI_MAX_STAGES,
-                                       &nstages[k]);
+    msc_status r =
+        msci_parse_int_list(text[WIDTHS + k], stages[k], MSCI_MAX_STAGES, &nstages[k]);
     if (r != MSC_OK && r != MSC_E_BUFFER_TOO_SMALL) {
       rc = msci_fail(MSC_E_INVALID_ARGUMENT, "options: modality.%d.%s: %s", (int)i,
                      suffix[WIDTHS + k], msc_last_error());
@@ -92,8 +89,8 @@ static msc_status check_modality(const msc_options *o, int32_t i) {
   int32_t nw = nstages[0], nd = nstages[1];
   if (nw < 1 || nw > MSCI_MAX_STAGES) {
     rc = msci_fail(MSC_E_INVALID_ARGUMENT,
-                   "options: modality.%d.widths has %d stages, expected 1..%d", (int)i,
-                   (int)nw, MSCI_MAX_STAGES);
+                   "options: modality.%d.widths has %d stages, expected 1..%d", (int)i, (int)nw,
+                   MSCI_MAX_STAGES);
     goto done;
   }
   if (nd != nw) {
@@ -113,8 +110,7 @@ static msc_status check_modality(const msc_options *o, int32_t i) {
   }
 
 done:
-  for (int k = 0; k < NTEXT; k++)
-    free(text[k]);
+  for (int k = 0; k < NTEXT; k++) free(text[k]);
   return rc;
 }
 
@@ -130,8 +126,7 @@ static msc_status check_names_unique(const msc_options *o, int64_t count) {
                        "modality names must be unique",
                        (int)j, (int)i, names[i]);
   }
-  for (int32_t i = 0; i < MSCI_MAX_MODALITIES; i++)
-    free(names[i]);
+  for (int32_t i = 0; i < MSCI_MAX_MODALITIES; i++) free(names[i]);
   return rc;
 }
 
@@ -142,18 +137,15 @@ static int cmp_str_ptr(const void *a, const void *b) {
 static msc_status check_class_names(const msc_options *o) {
   int64_t classes = 0;
   msc_status rc = msc_options_get_int(o, "classes", &classes);
-  if (rc != MSC_OK)
-    return rc;
+  if (rc != MSC_OK) return rc;
   char *text = NULL;
   rc = msci_options_get_string_alloc(o, "class_names", &text);
-  if (rc != MSC_OK)
-    return rc;
+  if (rc != MSC_OK) return rc;
   char **names = NULL;
   int32_t n = 0;
   rc = msci_split_names(text, &names, &n);
   free(text);
-  if (rc != MSC_OK)
-    return rc;
+  if (rc != MSC_OK) return rc;
   if (n != classes) {
     rc = msci_fail(MSC_E_INVALID_ARGUMENT,
                    "options: class_names has %d names but classes is %lld", (int)n,
@@ -186,18 +178,15 @@ msc_status msci_options_check_model(const msc_options *o) {
     return msci_fail(MSC_E_INVALID_ARGUMENT, "msci_options_check_model: opts is NULL");
   int64_t count = 0;
   msc_status rc = msc_options_get_int(o, "modality.count", &count);
-  if (rc != MSC_OK)
-    return rc;
+  if (rc != MSC_OK) return rc;
   if (count < 1 || count > MSCI_MAX_MODALITIES)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "options: modality.count is %lld, expected 1..%d",
                      (long long)count, MSCI_MAX_MODALITIES);
   for (int32_t i = 0; i < count; i++) {
     rc = check_modality(o, i);
-    if (rc != MSC_OK)
-      return rc;
+    if (rc != MSC_OK) return rc;
   }
   rc = check_names_unique(o, count);
-  if (rc != MSC_OK)
-    return rc;
+  if (rc != MSC_OK) return rc;
   return check_class_names(o);
 }

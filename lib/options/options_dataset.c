@@ -29,10 +29,8 @@ static msc_status modality_stats(const msc_dataset *ds, int32_t i, int32_t mode,
   const char *name = msc_dataset_modality_name(ds, i);
   char what[96];
   msc_status st = MSC_E_NOT_FOUND;
-  if (mode != MSC_STATS_COMPUTED)
-    st = msc_dataset_stats(ds, i, mean, sd, (size_t)bands);
-  if (st == MSC_OK)
-    return MSC_OK;
+  if (mode != MSC_STATS_COMPUTED) st = msc_dataset_stats(ds, i, mean, sd, (size_t)bands);
+  if (st == MSC_OK) return MSC_OK;
   if (mode == MSC_STATS_PUBLISHED) {
     snprintf(what, sizeof what, "published statistics of %s", name);
     return wrap(st, what);
@@ -45,8 +43,7 @@ static msc_status modality_stats(const msc_dataset *ds, int32_t i, int32_t mode,
     return wrap(st, what);
   }
   for (int64_t b = 0; b < bands; ++b)
-    if (!(sd[b] > 1e-6f))
-      sd[b] = 1.0f; /* a constant band */
+    if (!(sd[b] > 1e-6f)) sd[b] = 1.0f; /* a constant band */
   return MSC_OK;
 }
 
@@ -69,15 +66,12 @@ static msc_status set_modality(msc_options *o, const msc_dataset *ds, int32_t i,
     snprintf(key, sizeof key, "modality.%d.%s", (int)i, which[k]);
     MSCI_TRY(msc_options_is_set(o, key, &set[k]));
   }
-  if (set[0] && set[1])
-    return MSC_OK;
+  if (set[0] && set[1]) return MSC_OK;
   float *vals = malloc(2 * (size_t)bands * sizeof *vals);
-  if (vals == NULL)
-    return msci_opt_oom(2 * (size_t)bands * sizeof *vals);
+  if (vals == NULL) return msci_opt_oom(2 * (size_t)bands * sizeof *vals);
   msc_status st = modality_stats(ds, i, mode, max_samples, vals, vals + bands, bands);
   for (int k = 0; st == MSC_OK && k < 2; k++) {
-    if (set[k])
-      continue;
+    if (set[k]) continue;
     snprintf(key, sizeof key, "modality.%d.%s", (int)i, which[k]);
     st = msc_options_set_floats(o, key, vals + k * bands, (size_t)bands);
   }
@@ -90,18 +84,15 @@ static msc_status set_classes(msc_options *o, const msc_dataset *ds) {
   int64_t c = msc_dataset_class_count(ds);
   MSCI_TRY(msc_options_set_int(o, "classes", c));
   size_t len = 1;
-  for (int64_t k = 0; k < c; ++k)
-    len += strlen(msc_dataset_class_name(ds, k)) + 1;
+  for (int64_t k = 0; k < c; ++k) len += strlen(msc_dataset_class_name(ds, k)) + 1;
   char *names = malloc(len);
-  if (names == NULL)
-    return msci_opt_oom(len);
+  if (names == NULL) return msci_opt_oom(len);
   size_t at = 0;
   names[0] = '\0';
   for (int64_t k = 0; k < c; ++k) {
     const char *name = msc_dataset_class_name(ds, k);
     size_t n = strlen(name);
-    if (k > 0)
-      names[at++] = ';';
+    if (k > 0) names[at++] = ';';
     memcpy(names + at, name, n + 1);
     at += n;
   }
@@ -114,23 +105,24 @@ msc_status msc_options_from_dataset(msc_options *opts, const msc_dataset *ds, in
                                     int64_t stats_samples) {
   static const char fn[] = "msc_options_from_dataset";
   if (opts == NULL || ds == NULL)
-    return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: %s is NULL", fn, opts == NULL ? "opts" : "ds");
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: %s is NULL", fn,
+                     opts == NULL ? "opts" : "ds");
   if (stats != MSC_STATS_AUTO && stats != MSC_STATS_PUBLISHED && stats != MSC_STATS_COMPUTED)
     return msci_fail(MSC_E_INVALID_ARGUMENT,
                      "%s: stats is %d, expected MSC_STATS_AUTO (0), MSC_STATS_PUBLISHED (1) "
                      "or MSC_STATS_COMPUTED (2)",
                      fn, (int)stats);
   if (stats_samples < 0)
-    return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: stats_samples is %lld, expected >= 0 (0: all)",
-                     fn, (long long)stats_samples);
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "%s: stats_samples is %lld, expected >= 0 (0: all)", fn,
+                     (long long)stats_samples);
   msc_options *o = NULL;
   MSCI_TRY(msci_options_copy(opts, &o));
   int32_t nm = msc_dataset_modality_count(ds);
   msc_status st = msc_options_set_int(o, "modality.count", nm);
   for (int32_t i = 0; st == MSC_OK && i < nm; ++i)
     st = set_modality(o, ds, i, stats, stats_samples);
-  if (st == MSC_OK)
-    st = set_classes(o, ds);
+  if (st == MSC_OK) st = set_classes(o, ds);
   if (st != MSC_OK) {
     msc_options_free(o);
     return st;

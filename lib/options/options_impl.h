@@ -14,17 +14,17 @@
 
 /* One key set explicitly. */
 typedef struct opt_entry {
-  char *key;           /* canonical key text ("modality.1.bands") */
+  char *key; /* canonical key text ("modality.1.bands") */
   const msci_opt_def *def;
-  int64_t i;           /* MSCI_OPT_INT */
-  double f;            /* MSCI_OPT_FLOAT */
-  char *s;             /* MSCI_OPT_STRING; MSCI_OPT_FLOATS: the text form (owned) */
-  float *fl;           /* MSCI_OPT_FLOATS: the values (owned, never NULL when set) */
+  int64_t i; /* MSCI_OPT_INT */
+  double f;  /* MSCI_OPT_FLOAT */
+  char *s;   /* MSCI_OPT_STRING; MSCI_OPT_FLOATS: the text form (owned) */
+  float *fl; /* MSCI_OPT_FLOATS: the values (owned, never NULL when set) */
   int32_t nfl;
 } opt_entry;
 
 struct msc_options {
-  opt_entry *items;    /* in the order they were first set */
+  opt_entry *items; /* in the order they were first set */
   int32_t count;
   int32_t cap;
 };
@@ -49,8 +49,7 @@ msc_status msci_opt_set_value(msc_options *o, const char *fn, const char *key,
 void msci_opt_replace(msc_options *dst, msc_options *src);
 /* The size protocol of msc_options_get_string and msc_options_to_json: s into
  * buf[0..cap), *len (if not NULL) = strlen(s); MSC_E_BUFFER_TOO_SMALL when cap <= it. */
-msc_status msci_opt_copy_out(const char *fn, const char *s, char *buf, size_t cap,
-                             size_t *len);
+msc_status msci_opt_copy_out(const char *fn, const char *s, char *buf, size_t cap, size_t *len);
 
 /* ---- options_keys.c ---------------------------------------------------------------- */
 
@@ -80,8 +79,8 @@ msc_status msci_opt_floats_from_text(const msci_opt_def *d, const char *key, con
  * iout) or finite numbers (into fout). Returns 1 with the count in *n and the first
  * min(count, cap) values in the output (which may be NULL), or 0 with the reason of
  * the failure ("item 2 ('x') is not a finite number") in why[0..why_cap). */
-int msci_opt_parse_list(const char *s, int is_float, int64_t *iout, double *fout,
-                        int32_t cap, int32_t *n, char *why, size_t why_cap);
+int msci_opt_parse_list(const char *s, int is_float, int64_t *iout, double *fout, int32_t cap,
+                        int32_t *n, char *why, size_t why_cap);
 /* "1.5,-2,0.100000001": values with "%.9g" in the C locale (which gives every float
  * back exactly), ','-separated; malloc'd, NULL when out of memory. */
 char *msci_opt_floats_text(const float *v, size_t n);

@@ -44,8 +44,7 @@ static int check_name(const char *v, char *why, size_t cap) {
 static int check_pos_ints(const char *v, char *why, size_t cap) {
   int64_t vals[256];
   int32_t n = 0;
-  if (!msci_opt_parse_list(v, 0, vals, NULL, 256, &n, why, cap))
-    return 0;
+  if (!msci_opt_parse_list(v, 0, vals, NULL, 256, &n, why, cap)) return 0;
   if (n == 0) {
     snprintf(why, cap, "the list is empty");
     return 0;
@@ -56,8 +55,8 @@ static int check_pos_ints(const char *v, char *why, size_t cap) {
   }
   for (int32_t i = 0; i < n; i++) {
     if (vals[i] < 1 || vals[i] > MSCI_POS_INT_MAX) {
-      snprintf(why, cap, "item %d (%lld) is out of range 1..%d", (int)i + 1,
-               (long long)vals[i], MSCI_POS_INT_MAX);
+      snprintf(why, cap, "item %d (%lld) is out of range 1..%d", (int)i + 1, (long long)vals[i],
+               MSCI_POS_INT_MAX);
       return 0;
     }
   }
@@ -77,8 +76,7 @@ static int check_names_list(const char *v, char *why, size_t cap) {
         snprintf(why, cap, "name %d is empty", item);
         return 0;
       }
-      if (*p == '\0')
-        break;
+      if (*p == '\0') break;
       item++;
       start = p + 1;
     } else if ((unsigned char)*p < 0x20u || *p == 0x7f) {
@@ -89,7 +87,8 @@ static int check_names_list(const char *v, char *why, size_t cap) {
   return 1;
 }
 
-const msci_opt_check msci_check_name = {check_name, "a name: [a-z0-9_]+, at most 31 characters"};
+const msci_opt_check msci_check_name = {check_name,
+                                        "a name: [a-z0-9_]+, at most 31 characters"};
 const msci_opt_check msci_check_pos_ints = {check_pos_ints,
                                             "integers 1..65536, ','-separated (at least one)"};
 const msci_opt_check msci_check_names_list = {
@@ -104,25 +103,20 @@ static int match_pattern(const char *pat, const char *key, int32_t *index) {
   *index = -1;
   while (*pat != '\0') {
     if (*pat == '#') {
-      if (*key < '0' || *key > '9')
-        return 0;
-      if (key[0] == '0' && key[1] >= '0' && key[1] <= '9')
-        return 0; /* leading zero */
+      if (*key < '0' || *key > '9') return 0;
+      if (key[0] == '0' && key[1] >= '0' && key[1] <= '9') return 0; /* leading zero */
       int32_t v = 0;
       int digits = 0;
       while (*key >= '0' && *key <= '9') {
-        if (++digits > 4)
-          return 0;
+        if (++digits > 4) return 0;
         v = v * 10 + (*key - '0');
         key++;
       }
-      if (v >= MSCI_OPT_MAX_INDEX)
-        return 0;
+      if (v >= MSCI_OPT_MAX_INDEX) return 0;
       *index = v;
       pat++;
     } else {
-      if (*pat != *key)
-        return 0;
+      if (*pat != *key) return 0;
       pat++;
       key++;
     }
@@ -132,12 +126,13 @@ static int match_pattern(const char *pat, const char *key, int32_t *index) {
 
 static const msci_opt_def *find_def(const char *key, int32_t *index) {
   for (int32_t i = 0; i < msci_opt_table_count; i++)
-    if (match_pattern(msci_opt_table[i].pattern, key, index))
-      return &msci_opt_table[i];
+    if (match_pattern(msci_opt_table[i].pattern, key, index)) return &msci_opt_table[i];
   return NULL;
 }
 
-int32_t msci_options_key_count(void) { return msci_opt_table_count; }
+int32_t msci_options_key_count(void) {
+  return msci_opt_table_count;
+}
 
 static const msci_opt_def *def_at(int32_t i) {
   return (i >= 0 && i < msci_opt_table_count) ? &msci_opt_table[i] : NULL;
@@ -160,17 +155,12 @@ msci_opt_type msci_options_key_type(int32_t i) {
 
 const char *msci_options_key_type_name(int32_t i) {
   const msci_opt_def *d = def_at(i);
-  if (d == NULL)
-    return NULL;
+  if (d == NULL) return NULL;
   switch (d->type) {
-  case MSCI_OPT_INT:
-    return "int";
-  case MSCI_OPT_FLOAT:
-    return "float";
-  case MSCI_OPT_FLOATS:
-    return "floats";
-  default:
-    return "string";
+  case MSCI_OPT_INT: return "int";
+  case MSCI_OPT_FLOAT: return "float";
+  case MSCI_OPT_FLOATS: return "floats";
+  default: return "string";
   }
 }
 
@@ -241,8 +231,7 @@ size_t msci_opt_rule_text(const msci_opt_def *d, char *buf, size_t cap) {
 size_t msci_options_key_rule(int32_t i, char *buf, size_t cap) {
   const msci_opt_def *d = def_at(i);
   if (d == NULL || (buf == NULL && cap > 0)) {
-    if (buf != NULL && cap > 0)
-      buf[0] = '\0';
+    if (buf != NULL && cap > 0) buf[0] = '\0';
     return 0;
   }
   return msci_opt_rule_text(d, buf, cap);
@@ -273,21 +262,18 @@ msc_status msci_opt_check_float(const msci_opt_def *d, const char *key, double v
 
 msc_status msci_opt_check_string(const msci_opt_def *d, const char *key, const char *v) {
   if (!msci_opt_utf8_valid(v))
-    return msci_fail(MSC_E_INVALID_ARGUMENT, "option '%s': the value is not valid UTF-8",
-                     key);
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "option '%s': the value is not valid UTF-8", key);
   if (d->choices != NULL) {
     size_t vlen = strlen(v);
     for (const char *p = d->choices; *p;) {
       const char *bar = strchr(p, '|');
       size_t n = bar ? (size_t)(bar - p) : strlen(p);
-      if (n == vlen && memcmp(p, v, n) == 0)
-        return MSC_OK;
+      if (n == vlen && memcmp(p, v, n) == 0) return MSC_OK;
       p += n + (bar ? 1 : 0);
     }
     char rule[256];
     msci_opt_rule_text(d, rule, sizeof rule);
-    return msci_fail(MSC_E_INVALID_ARGUMENT, "option '%s': '%.200s' is not %s", key, v,
-                     rule);
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "option '%s': '%.200s' is not %s", key, v, rule);
   }
   if (d->check != NULL) {
     char why[256];
@@ -302,8 +288,7 @@ msc_status msci_opt_check_string(const msci_opt_def *d, const char *key, const c
 /* The schema entry of key, or MSC_E_NOT_FOUND. */
 msc_status msci_opt_lookup(const char *key, const msci_opt_def **d, int32_t *index) {
   *d = find_def(key, index);
-  if (*d == NULL)
-    return msci_fail(MSC_E_NOT_FOUND, "unknown option '%s'", key);
+  if (*d == NULL) return msci_fail(MSC_E_NOT_FOUND, "unknown option '%s'", key);
   return MSC_OK;
 }
 
@@ -324,8 +309,8 @@ static int float_value_ok(const msci_opt_def *d, double v, const char *noun, siz
   if (d->fmin > -FLT_MAX && !(d->fmin_open ? v > d->fmin : v >= d->fmin)) {
     char lo[32];
     msci_format_double(lo, sizeof lo, 9, d->fmin);
-    snprintf(why, cap, "%s %zu (%s) is not %s %s", noun, item, num, d->fmin_open ? ">" : ">=",
-             lo);
+    snprintf(why, cap, "%s %zu (%s) is not %s %s", noun, item, num,
+             d->fmin_open ? ">" : ">=", lo);
     return 0;
   }
   return 1;
@@ -354,8 +339,8 @@ msc_status msci_opt_floats_from_text(const msci_opt_def *d, const char *key, con
   }
   char why[256];
   int32_t count = 0;
-  int ok = msci_opt_parse_list(text, 1, NULL, vals, MSCI_OPT_MAX_FLOATS, &count, why,
-                               sizeof why);
+  int ok =
+      msci_opt_parse_list(text, 1, NULL, vals, MSCI_OPT_MAX_FLOATS, &count, why, sizeof why);
   if (ok && count > MSCI_OPT_MAX_FLOATS) {
     snprintf(why, sizeof why, "the list has %d values, more than %d", (int)count,
              MSCI_OPT_MAX_FLOATS);

@@ -26,7 +26,9 @@
 static pthread_once_t g_c_locale_once = PTHREAD_ONCE_INIT;
 static locale_t g_c_locale = (locale_t)0;
 
-static void make_c_locale(void) { g_c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0); }
+static void make_c_locale(void) {
+  g_c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+}
 
 static locale_t c_locale(void) {
   pthread_once(&g_c_locale_once, make_c_locale);
@@ -35,19 +37,16 @@ static locale_t c_locale(void) {
 
 double msci_strtod(const char *s, char **end) {
   locale_t c = c_locale();
-  if (c != (locale_t)0)
-    return strtod_l(s, end, c);
+  if (c != (locale_t)0) return strtod_l(s, end, c);
   return strtod(s, end); /* no C locale object: the process locale's rules */
 }
 
 int msci_format_double(char *buf, size_t cap, int precision, double v) {
   locale_t c = c_locale();
   locale_t old = (locale_t)0;
-  if (c != (locale_t)0)
-    old = uselocale(c);
+  if (c != (locale_t)0) old = uselocale(c);
   int n = snprintf(buf, cap, "%.*g", precision, v);
-  if (c != (locale_t)0)
-    uselocale(old);
+  if (c != (locale_t)0) uselocale(old);
   return n;
 }
 
@@ -58,16 +57,13 @@ int msci_format_double(char *buf, size_t cap, int precision, double v) {
 /* Cuts the next ','-separated item out of *s: [*b, *e) without surrounding blanks;
  * *s moves past the separator. Returns 0 at the end of the text. */
 static int next_item(const char **s, const char **b, const char **e, int *last) {
-  if (*last)
-    return 0;
+  if (*last) return 0;
   const char *p = *s;
   const char *q = strchr(p, ',');
   const char *end = q ? q : p + strlen(p);
-  while (p < end && (*p == ' ' || *p == '\t'))
-    p++;
+  while (p < end && (*p == ' ' || *p == '\t')) p++;
   const char *t = end;
-  while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
-    t--;
+  while (t > p && (t[-1] == ' ' || t[-1] == '\t')) t--;
   *b = p;
   *e = t;
   if (q) {
@@ -80,7 +76,7 @@ static int next_item(const char **s, const char **b, const char **e, int *last) 
 }
 
 int msci_opt_parse_list(const char *s, int is_float, int64_t *iout, double *fout, int32_t cap,
-                      int32_t *n, char *why, size_t why_cap) {
+                        int32_t *n, char *why, size_t why_cap) {
   int32_t count = 0;
   if (s[0] == '\0') {
     *n = 0;
@@ -106,20 +102,17 @@ int msci_opt_parse_list(const char *s, int is_float, int64_t *iout, double *fout
     if (is_float) {
       double v = msci_strtod(item, &end);
       if (end == item || *end != '\0' || !isfinite(v) || (errno == ERANGE && fabs(v) > 1.0)) {
-        snprintf(why, why_cap, "item %d ('%s') is not a finite number", (int)count + 1,
-                 item);
+        snprintf(why, why_cap, "item %d ('%s') is not a finite number", (int)count + 1, item);
         return 0;
       }
-      if (count < cap && fout != NULL)
-        fout[count] = v;
+      if (count < cap && fout != NULL) fout[count] = v;
     } else {
       long long v = strtoll(item, &end, 10);
       if (end == item || *end != '\0' || errno == ERANGE) {
         snprintf(why, why_cap, "item %d ('%s') is not an integer", (int)count + 1, item);
         return 0;
       }
-      if (count < cap && iout != NULL)
-        iout[count] = (int64_t)v;
+      if (count < cap && iout != NULL) iout[count] = (int64_t)v;
     }
     if (count == INT32_MAX) {
       snprintf(why, why_cap, "too many items");
@@ -161,15 +154,13 @@ msc_status msci_split_list(const char *s, char sep, char ***out, int32_t *n) {
   size_t count = 0;
   if (len > 0) {
     count = 1;
-    for (size_t i = 0; i < len; i++)
-      count += s[i] == sep;
+    for (size_t i = 0; i < len; i++) count += s[i] == sep;
   }
   if (count > INT32_MAX)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "msci_split_list: too many items");
   size_t bytes = (count + 1) * sizeof(char *) + len + 1;
   char **ptrs = malloc(bytes);
-  if (ptrs == NULL)
-    return msci_opt_oom(bytes);
+  if (ptrs == NULL) return msci_opt_oom(bytes);
   char *text = (char *)(ptrs + count + 1);
   memcpy(text, s, len + 1);
   size_t k = 0;
@@ -194,13 +185,11 @@ msc_status msci_split_names(const char *s, char ***out, int32_t *n) {
 
 char *msci_opt_floats_text(const float *v, size_t n) {
   char *s = malloc(n * 24 + 1); /* "-1.17549435e-38," is 16 bytes */
-  if (s == NULL)
-    return NULL;
+  if (s == NULL) return NULL;
   size_t len = 0;
   s[0] = '\0';
   for (size_t i = 0; i < n; i++) {
-    if (i > 0)
-      s[len++] = ',';
+    if (i > 0) s[len++] = ',';
     len += (size_t)msci_format_double(s + len, 24, 9, (double)v[i]);
   }
   return s;
@@ -236,13 +225,10 @@ int msci_opt_utf8_valid(const char *str) {
     }
     s++;
     for (size_t k = 0; k < need; k++, s++) {
-      if ((*s & 0xC0u) != 0x80u)
-        return 0; /* also stops at the NUL */
+      if ((*s & 0xC0u) != 0x80u) return 0; /* also stops at the NUL */
       c = (c << 6) | (*s & 0x3Fu);
     }
-    if (c < min || c > 0x10FFFFu || (c >= 0xD800u && c <= 0xDFFFu))
-      return 0;
+    if (c < min || c > 0x10FFFFu || (c >= 0xD800u && c <= 0xDFFFu)) return 0;
   }
   return 1;
 }
-

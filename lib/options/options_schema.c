@@ -21,36 +21,55 @@
 #include "common/internal.h"
 #include "options/options.h"
 
-#define OPT_INT(pat, def_, lo, hi, help_)                                                  \
-  {.pattern = (pat), .type = MSCI_OPT_INT, .def = (def_), .imin = (lo), .imax = (hi),      \
-   .help = (help_)}
-#define OPT_INT_FN(pat, how, fn, lo, hi, help_)                                            \
-  {.pattern = (pat), .type = MSCI_OPT_INT, .def = (how), .def_fn = (fn), .imin = (lo),     \
-   .imax = (hi), .help = (help_)}
-#define OPT_FLOAT(pat, def_, lo, hi, help_)                                                \
-  {.pattern = (pat), .type = MSCI_OPT_FLOAT, .def = (def_), .fmin = (lo), .fmax = (hi),    \
-   .help = (help_)}
-#define OPT_FLOAT_GT(pat, def_, lo, hi, help_)                                             \
-  {.pattern = (pat), .type = MSCI_OPT_FLOAT, .def = (def_), .fmin = (lo), .fmax = (hi),    \
-   .fmin_open = 1, .help = (help_)}
-#define OPT_FLOAT_FN(pat, how, fn, lo, hi, help_)                                          \
-  {.pattern = (pat), .type = MSCI_OPT_FLOAT, .def = (how), .def_fn = (fn), .fmin = (lo),   \
-   .fmax = (hi), .help = (help_)}
-#define OPT_CHOICE(pat, def_, list, help_)                                                 \
-  {.pattern = (pat), .type = MSCI_OPT_STRING, .def = (def_), .choices = (list),            \
-   .help = (help_)}
-#define OPT_CHOICE_FN(pat, how, fn, list, help_)                                           \
-  {.pattern = (pat), .type = MSCI_OPT_STRING, .def = (how), .def_fn = (fn),                \
-   .choices = (list), .help = (help_)}
-#define OPT_FLOATS(pat, lo, lo_open, help_)                                                \
-  {.pattern = (pat), .type = MSCI_OPT_FLOATS, .def = "", .fmin = (lo), .fmin_open = (lo_open), \
-   .help = (help_)}
-#define OPT_STRING(pat, def_, chk, help_)                                                  \
-  {.pattern = (pat), .type = MSCI_OPT_STRING, .def = (def_), .check = (chk),               \
-   .help = (help_)}
-#define OPT_STRING_FN(pat, how, fn, chk, help_)                                            \
-  {.pattern = (pat), .type = MSCI_OPT_STRING, .def = (how), .def_fn = (fn),                \
-   .check = (chk), .help = (help_)}
+/* clang-format off: one initialiser a line reads better than what the tool makes. */
+#define OPT_INT(pat, def_, lo, hi, help_)                                                      \
+  {                                                                                            \
+    .pattern = (pat), .type = MSCI_OPT_INT, .def = (def_), .imin = (lo), .imax = (hi),         \
+    .help = (help_)                                                                            \
+  }
+#define OPT_INT_FN(pat, how, fn, lo, hi, help_)                                                \
+  {                                                                                            \
+    .pattern = (pat), .type = MSCI_OPT_INT, .def = (how), .def_fn = (fn), .imin = (lo),        \
+    .imax = (hi), .help = (help_)                                                              \
+  }
+#define OPT_FLOAT(pat, def_, lo, hi, help_)                                                    \
+  {                                                                                            \
+    .pattern = (pat), .type = MSCI_OPT_FLOAT, .def = (def_), .fmin = (lo), .fmax = (hi),       \
+    .help = (help_)                                                                            \
+  }
+#define OPT_FLOAT_GT(pat, def_, lo, hi, help_)                                                 \
+  {                                                                                            \
+    .pattern = (pat), .type = MSCI_OPT_FLOAT, .def = (def_), .fmin = (lo), .fmax = (hi),       \
+    .fmin_open = 1, .help = (help_)                                                            \
+  }
+#define OPT_FLOAT_FN(pat, how, fn, lo, hi, help_)                                              \
+  {                                                                                            \
+    .pattern = (pat), .type = MSCI_OPT_FLOAT, .def = (how), .def_fn = (fn), .fmin = (lo),      \
+    .fmax = (hi), .help = (help_)                                                              \
+  }
+#define OPT_CHOICE(pat, def_, list, help_)                                                     \
+  {                                                                                            \
+    .pattern = (pat), .type = MSCI_OPT_STRING, .def = (def_), .choices = (list),               \
+    .help = (help_)                                                                            \
+  }
+#define OPT_CHOICE_FN(pat, how, fn, list, help_)                                               \
+  {                                                                                            \
+    .pattern = (pat), .type = MSCI_OPT_STRING, .def = (how), .def_fn = (fn),                   \
+    .choices = (list), .help = (help_)                                                         \
+  }
+#define OPT_FLOATS(pat, lo, lo_open, help_)                                                    \
+  {                                                                                            \
+    .pattern = (pat), .type = MSCI_OPT_FLOATS, .def = "", .fmin = (lo),                        \
+    .fmin_open = (lo_open), .help = (help_)                                                    \
+  }
+#define OPT_STRING(pat, def_, chk, help_)                                                      \
+  { .pattern = (pat), .type = MSCI_OPT_STRING, .def = (def_), .check = (chk), .help = (help_) }
+#define OPT_STRING_FN(pat, how, fn, chk, help_)                                                \
+  {                                                                                            \
+    .pattern = (pat), .type = MSCI_OPT_STRING, .def = (how), .def_fn = (fn), .check = (chk),   \
+    .help = (help_)                                                                            \
+  }
+/* clang-format on */
 
 /* ---------------------------------------------------------------------------------- */
 /* Computed defaults                                                                   */
@@ -59,8 +78,7 @@
 static msc_status dup_text(const char *s, char **out) {
   size_t n = strlen(s) + 1;
   char *p = malloc(n);
-  if (p == NULL)
-    return msci_fail(MSC_E_OUT_OF_MEMORY, "options: out of memory (%zu bytes)", n);
+  if (p == NULL) return msci_fail(MSC_E_OUT_OF_MEMORY, "options: out of memory (%zu bytes)", n);
   memcpy(p, s, n);
   *out = p;
   return MSC_OK;
@@ -75,10 +93,8 @@ static msc_status int_text(int64_t v, char **out) {
 /* modality.0 is Sentinel-1 (VV, VH), modality.1 Sentinel-2 (12 L2A bands). */
 static msc_status def_modality_name(const msc_options *o, int32_t index, char **out) {
   (void)o;
-  if (index == 0)
-    return dup_text("s1", out);
-  if (index == 1)
-    return dup_text("s2", out);
+  if (index == 0) return dup_text("s1", out);
+  if (index == 1) return dup_text("s2", out);
   char tmp[16];
   snprintf(tmp, sizeof tmp, "m%d", (int)index);
   return dup_text(tmp, out);
@@ -93,10 +109,10 @@ static msc_status def_modality_bands(const msc_options *o, int32_t index, char *
 static msc_status def_modality_kind(const msc_options *o, int32_t index, char **out) {
   char *name = NULL;
   msc_status rc = msci_options_get_string_allocf(o, &name, "modality.%d.name", (int)index);
-  if (rc != MSC_OK)
-    return rc;
-  const char *kind = strcmp(name, "s1") == 0 ? "sar" : strcmp(name, "s2") == 0 ? "optical"
-                                                                               : "other";
+  if (rc != MSC_OK) return rc;
+  const char *kind = strcmp(name, "s1") == 0   ? "sar"
+                     : strcmp(name, "s2") == 0 ? "optical"
+                                               : "other";
   free(name);
   return dup_text(kind, out);
 }
@@ -122,8 +138,7 @@ static const encoder_preset g_presets[] = {
 static msc_status preset_of(const msc_options *o, int32_t index, const encoder_preset **p) {
   char *enc = NULL;
   msc_status rc = msci_options_get_string_allocf(o, &enc, "modality.%d.encoder", (int)index);
-  if (rc != MSC_OK)
-    return rc;
+  if (rc != MSC_OK) return rc;
   for (size_t i = 0; i < sizeof g_presets / sizeof g_presets[0]; i++) {
     if (strcmp(enc, g_presets[i].name) == 0) {
       *p = &g_presets[i];
@@ -131,17 +146,17 @@ static msc_status preset_of(const msc_options *o, int32_t index, const encoder_p
       return MSC_OK;
     }
   }
-  rc = msci_fail(MSC_E_INTERNAL, "options: modality.%d.encoder '%s' has no preset",
-                 (int)index, enc);
+  rc = msci_fail(MSC_E_INTERNAL, "options: modality.%d.encoder '%s' has no preset", (int)index,
+                 enc);
   free(enc);
   return rc;
 }
 
-#define PRESET_DEFAULT(fname, field, conv)                                                 \
-  static msc_status fname(const msc_options *o, int32_t index, char **out) {               \
-    const encoder_preset *p = NULL;                                                        \
-    msc_status rc = preset_of(o, index, &p);                                               \
-    return rc != MSC_OK ? rc : conv(p->field, out);                                        \
+#define PRESET_DEFAULT(fname, field, conv)                                                     \
+  static msc_status fname(const msc_options *o, int32_t index, char **out) {                   \
+    const encoder_preset *p = NULL;                                                            \
+    msc_status rc = preset_of(o, index, &p);                                                   \
+    return rc != MSC_OK ? rc : conv(p->field, out);                                            \
   }
 PRESET_DEFAULT(def_stem_width, stem_width, int_text)
 PRESET_DEFAULT(def_stem_kernel, stem_kernel, int_text)
@@ -159,19 +174,15 @@ typedef struct loss_preset {
 } loss_preset;
 
 static const loss_preset g_loss_presets[] = {
-    {"mosaic1", "1", "1", "1", "0", "1", "2"},
-    {"mosaic2", "0", "1", "1", "1", "1", "2"},
-    {"dual", "0", "1", "0", "0", "0", "1"},
-    {"simclr", "1", "0", "0", "0", "0", "2"},
-    {"supervised", "0", "0", "0", "0", "1", "1"},
-    {"pimc", "0", "1", "0", "0", "0", "1"},
+    {"mosaic1", "1", "1", "1", "0", "1", "2"},    {"mosaic2", "0", "1", "1", "1", "1", "2"},
+    {"dual", "0", "1", "0", "0", "0", "1"},       {"simclr", "1", "0", "0", "0", "0", "2"},
+    {"supervised", "0", "0", "0", "0", "1", "1"}, {"pimc", "0", "1", "0", "0", "0", "1"},
 };
 
 static msc_status loss_preset_of(const msc_options *o, const loss_preset **p) {
   char *name = NULL;
   msc_status rc = msci_options_get_string_alloc(o, "train.preset", &name);
-  if (rc != MSC_OK)
-    return rc;
+  if (rc != MSC_OK) return rc;
   for (size_t i = 0; i < sizeof g_loss_presets / sizeof g_loss_presets[0]; i++)
     if (strcmp(name, g_loss_presets[i].name) == 0) {
       *p = &g_loss_presets[i];
@@ -183,12 +194,12 @@ static msc_status loss_preset_of(const msc_options *o, const loss_preset **p) {
   return rc;
 }
 
-#define LOSS_DEFAULT(fname, field)                                                         \
-  static msc_status fname(const msc_options *o, int32_t index, char **out) {               \
-    const loss_preset *p = NULL;                                                           \
-    (void)index;                                                                           \
-    msc_status rc = loss_preset_of(o, &p);                                                 \
-    return rc != MSC_OK ? rc : dup_text(p->field, out);                                    \
+#define LOSS_DEFAULT(fname, field)                                                             \
+  static msc_status fname(const msc_options *o, int32_t index, char **out) {                   \
+    const loss_preset *p = NULL;                                                               \
+    (void)index;                                                                               \
+    msc_status rc = loss_preset_of(o, &p);                                                     \
+    return rc != MSC_OK ? rc : dup_text(p->field, out);                                        \
   }
 LOSS_DEFAULT(def_lambda_intra, intra)
 LOSS_DEFAULT(def_lambda_inter, inter)
@@ -224,10 +235,8 @@ static msc_status def_class_names(const msc_options *o, int32_t index, char **ou
   (void)index;
   int64_t classes = 0;
   msc_status rc = msc_options_get_int(o, "classes", &classes);
-  if (rc != MSC_OK)
-    return rc;
-  if (classes == 19)
-    return dup_text(g_bigearthnet_names, out);
+  if (rc != MSC_OK) return rc;
+  if (classes == 19) return dup_text(g_bigearthnet_names, out);
   /* "class0;class1;...": at most 10 bytes per name ("class4095;") for classes <= 4096;
    * 24 per name leaves room for any int64. */
   size_t cap = (size_t)(classes > 0 ? classes : 0) * 24 + 1;
@@ -237,8 +246,7 @@ static msc_status def_class_names(const msc_options *o, int32_t index, char **ou
   size_t len = 0;
   p[0] = '\0';
   for (int64_t c = 0; c < classes; c++)
-    len += (size_t)snprintf(p + len, cap - len, "%sclass%lld", c > 0 ? ";" : "",
-                            (long long)c);
+    len += (size_t)snprintf(p + len, cap - len, "%sclass%lld", c > 0 ? ";" : "", (long long)c);
   *out = p;
   return MSC_OK;
 }
@@ -256,8 +264,8 @@ const msci_opt_def msci_opt_table[] = {
     OPT_INT("seed", "42", 0, INT64_MAX, "initialisation and sampling seed"),
     /* modalities */
     OPT_INT("modality.count", "2", 1, MSCI_MAX_MODALITIES, "number of modalities"),
-    OPT_STRING_FN("modality.#.name", "s1, s2, then m<i>", def_modality_name,
-                  &msci_check_name, "name of modality i (unique)"),
+    OPT_STRING_FN("modality.#.name", "s1, s2, then m<i>", def_modality_name, &msci_check_name,
+                  "name of modality i (unique)"),
     OPT_INT_FN("modality.#.bands", "2, 12, then 3", def_modality_bands, 1, 64,
                "input channels (bands) of modality i"),
     OPT_INT("modality.#.size", "120", 8, 4096, "patch height = width in pixels"),
@@ -270,24 +278,23 @@ const msci_opt_def msci_opt_table[] = {
     OPT_CHOICE_FN("modality.#.kind", "sar for a modality named s1, optical for s2, else other",
                   def_modality_kind, "sar|optical|other",
                   "sensor kind for augmentations: sar speckle, optical brightness/contrast"),
-    OPT_INT_FN("modality.#.stem_width", "the encoder's: 64 (tiny: 8)", def_stem_width, 1,
-               4096, "output channels of the stem convolution"),
-    OPT_INT_FN("modality.#.stem_kernel", "the encoder's: 7 (tiny: 3)", def_stem_kernel, 1,
-               15, "kernel size of the stem convolution"),
-    OPT_INT_FN("modality.#.stem_stride", "the encoder's: 2 (tiny: 1)", def_stem_stride, 1,
-               8, "stride of the stem convolution"),
+    OPT_INT_FN("modality.#.stem_width", "the encoder's: 64 (tiny: 8)", def_stem_width, 1, 4096,
+               "output channels of the stem convolution"),
+    OPT_INT_FN("modality.#.stem_kernel", "the encoder's: 7 (tiny: 3)", def_stem_kernel, 1, 15,
+               "kernel size of the stem convolution"),
+    OPT_INT_FN("modality.#.stem_stride", "the encoder's: 2 (tiny: 1)", def_stem_stride, 1, 8,
+               "stride of the stem convolution"),
     OPT_INT_FN("modality.#.maxpool", "the encoder's: 1 (tiny: 0)", def_maxpool, 0, 1,
                "3x3 stride-2 max-pool after the stem (0/1)"),
-    OPT_CHOICE_FN("modality.#.block", "the encoder's: basic (resnet50: bottleneck)",
-                  def_block, "basic|bottleneck", "residual block of the encoder's stages"),
-    OPT_STRING_FN("modality.#.widths", "the encoder's: 64,128,256,512 (tiny: 8,16)",
-                  def_widths, &msci_check_pos_ints,
+    OPT_CHOICE_FN("modality.#.block", "the encoder's: basic (resnet50: bottleneck)", def_block,
+                  "basic|bottleneck", "residual block of the encoder's stages"),
+    OPT_STRING_FN("modality.#.widths", "the encoder's: 64,128,256,512 (tiny: 8,16)", def_widths,
+                  &msci_check_pos_ints,
                   "channels of each stage (bottleneck: inner width, output 4x)"),
     OPT_STRING_FN("modality.#.depths",
-                  "the encoder's: 2,2,2,2 (resnet34, resnet50: 3,4,6,3; tiny: 1,1)",
-                  def_depths, &msci_check_pos_ints, "blocks in each stage"),
-    OPT_FLOAT_GT("bn.momentum", "0.1", 0.0, 1.0,
-                 "BatchNorm running-statistics momentum"),
+                  "the encoder's: 2,2,2,2 (resnet34, resnet50: 3,4,6,3; tiny: 1,1)", def_depths,
+                  &msci_check_pos_ints, "blocks in each stage"),
+    OPT_FLOAT_GT("bn.momentum", "0.1", 0.0, 1.0, "BatchNorm running-statistics momentum"),
     OPT_FLOAT_GT("bn.eps", "1e-05", 0.0, 1.0, "BatchNorm epsilon"),
     /* heads */
     OPT_INT("classes", "19", 1, 4096, "number of classes C"),

@@ -31,32 +31,24 @@ msc_status msci_opt_oom(size_t bytes) {
 char *msci_opt_strdup(const char *s) {
   size_t n = strlen(s) + 1;
   char *p = malloc(n);
-  if (p != NULL)
-    memcpy(p, s, n);
+  if (p != NULL) memcpy(p, s, n);
   return p;
 }
 
 const char *msci_opt_type_noun(msci_opt_type t) {
   switch (t) {
-  case MSCI_OPT_INT:
-    return "an integer";
-  case MSCI_OPT_FLOAT:
-    return "a number";
-  case MSCI_OPT_FLOATS:
-    return "a list of numbers";
-  default:
-    return "a string";
+  case MSCI_OPT_INT: return "an integer";
+  case MSCI_OPT_FLOAT: return "a number";
+  case MSCI_OPT_FLOATS: return "a list of numbers";
+  default: return "a string";
   }
 }
 
-
 opt_entry *msci_opt_find_entry(const msc_options *o, const char *key) {
   for (int32_t i = 0; i < o->count; i++)
-    if (strcmp(o->items[i].key, key) == 0)
-      return &o->items[i];
+    if (strcmp(o->items[i].key, key) == 0) return &o->items[i];
   return NULL;
 }
-
 
 /* The first steps of every accessor: NULL checks (out, named out_name in the message,
  * is the value or out-parameter), then the key's schema entry. */
@@ -65,15 +57,16 @@ static msc_status resolve(const msc_options *o, const char *fn, const char *key,
                           int32_t *index) {
   if (o == NULL || key == NULL || out == NULL)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: %s is NULL", fn,
-                     o == NULL ? "opts" : key == NULL ? "key" : out_name);
+                     o == NULL     ? "opts"
+                     : key == NULL ? "key"
+                                   : out_name);
   return msci_opt_lookup(key, d, index);
 }
 
 /* Copies n floats into a new block (at least one element, so that NULL means failure). */
 static float *dup_floats(const float *v, size_t n) {
   float *p = malloc((n ? n : 1) * sizeof *p);
-  if (p != NULL && n > 0)
-    memcpy(p, v, n * sizeof *p);
+  if (p != NULL && n > 0) memcpy(p, v, n * sizeof *p);
   return p;
 }
 
@@ -81,11 +74,9 @@ static float *dup_floats(const float *v, size_t n) {
  * holds no value. NULL when out of memory (the handle is unchanged). */
 static opt_entry *entry_for(msc_options *o, const char *key, const msci_opt_def *d) {
   opt_entry *e = msci_opt_find_entry(o, key);
-  if (e != NULL)
-    return e;
+  if (e != NULL) return e;
   char *kcopy = msci_opt_strdup(key);
-  if (kcopy == NULL)
-    return NULL;
+  if (kcopy == NULL) return NULL;
   if (o->count == o->cap) {
     int32_t cap = o->cap ? o->cap * 2 : 16;
     opt_entry *items = realloc(o->items, (size_t)cap * sizeof *items);
@@ -118,30 +109,24 @@ typedef struct set_arg {
 static msc_status set_checked(msc_options *o, const char *fn, const char *key, set_arg v) {
   const msci_opt_def *d;
   int32_t index;
-  const void *given = v.type == MSCI_OPT_STRING                  ? (const void *)v.s
+  const void *given = v.type == MSCI_OPT_STRING                ? (const void *)v.s
                       : v.type == MSCI_OPT_FLOATS && v.nfl > 0 ? (const void *)v.fl
-                                                                  : (const void *)fn;
-  msc_status rc = resolve(o, fn, key, given, v.type == MSCI_OPT_FLOATS ? "values" : "value",
-                          &d, &index);
-  if (rc != MSC_OK)
-    return rc;
+                                                               : (const void *)fn;
+  msc_status rc =
+      resolve(o, fn, key, given, v.type == MSCI_OPT_FLOATS ? "values" : "value", &d, &index);
+  if (rc != MSC_OK) return rc;
   int type_ok = v.type == d->type || (d->type == MSCI_OPT_FLOAT && v.type == MSCI_OPT_INT) ||
                 (d->type == MSCI_OPT_FLOATS && v.type == MSCI_OPT_STRING);
   if (!type_ok)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "option '%s' takes %s, not %s", key,
                      msci_opt_type_noun(d->type), msci_opt_type_noun(v.type));
-  if (d->type == MSCI_OPT_FLOAT && v.type == MSCI_OPT_INT)
-    v.f = (double)v.i;
+  if (d->type == MSCI_OPT_FLOAT && v.type == MSCI_OPT_INT) v.f = (double)v.i;
   char *scopy = NULL;   /* STRING and FLOATS: the text */
   float *flcopy = NULL; /* FLOATS: the values */
   int32_t nfl = 0;
   switch (d->type) {
-  case MSCI_OPT_INT:
-    rc = msci_opt_check_int(d, key, v.i);
-    break;
-  case MSCI_OPT_FLOAT:
-    rc = msci_opt_check_float(d, key, v.f);
-    break;
+  case MSCI_OPT_INT: rc = msci_opt_check_int(d, key, v.i); break;
+  case MSCI_OPT_FLOAT: rc = msci_opt_check_float(d, key, v.f); break;
   case MSCI_OPT_FLOATS:
     if (v.type == MSCI_OPT_STRING) { /* the text form: kept as given */
       rc = msci_opt_floats_from_text(d, key, v.s, &flcopy, &nfl);
@@ -153,8 +138,7 @@ static msc_status set_checked(msc_options *o, const char *fn, const char *key, s
         nfl = (int32_t)v.nfl;
         flcopy = dup_floats(v.fl, v.nfl);
         scopy = msci_opt_floats_text(v.fl, v.nfl);
-        if (flcopy == NULL || scopy == NULL)
-          rc = msci_opt_oom(v.nfl * 24 + 1);
+        if (flcopy == NULL || scopy == NULL) rc = msci_opt_oom(v.nfl * 24 + 1);
       }
     }
     break;
@@ -173,12 +157,8 @@ static msc_status set_checked(msc_options *o, const char *fn, const char *key, s
     return rc;
   }
   switch (d->type) {
-  case MSCI_OPT_INT:
-    e->i = v.i;
-    break;
-  case MSCI_OPT_FLOAT:
-    e->f = v.f;
-    break;
+  case MSCI_OPT_INT: e->i = v.i; break;
+  case MSCI_OPT_FLOAT: e->f = v.f; break;
   default:
     free(e->s);
     e->s = scopy;
@@ -205,8 +185,7 @@ static msc_status default_text(const msc_options *o, const msci_opt_def *d, int3
     return MSC_OK;
   }
   msc_status rc = d->def_fn(o, index, heap);
-  if (rc != MSC_OK)
-    return rc;
+  if (rc != MSC_OK) return rc;
   *text = *heap;
   return MSC_OK;
 }
@@ -216,8 +195,7 @@ static msc_status get_prepare(const msc_options *o, const char *fn, const char *
                               const void *out, msci_opt_type want, const msci_opt_def **d,
                               int32_t *index, const opt_entry **e) {
   msc_status rc = resolve(o, fn, key, out, "out", d, index);
-  if (rc != MSC_OK)
-    return rc;
+  if (rc != MSC_OK) return rc;
   /* A float list reads as a string too: its text form. */
   int as_text = want == MSCI_OPT_STRING && (*d)->type == MSCI_OPT_FLOATS;
   if ((*d)->type != want && !as_text)
@@ -235,8 +213,7 @@ static msc_status get_number(const msc_options *o, const char *fn, const char *k
   const opt_entry *e;
   const void *out = want == MSCI_OPT_INT ? (const void *)iout : (const void *)fout;
   msc_status rc = get_prepare(o, fn, key, out, want, &d, &index, &e);
-  if (rc != MSC_OK)
-    return rc;
+  if (rc != MSC_OK) return rc;
   if (e != NULL) {
     if (want == MSCI_OPT_INT)
       *iout = e->i;
@@ -247,8 +224,7 @@ static msc_status get_number(const msc_options *o, const char *fn, const char *k
   const char *text;
   char *heap;
   rc = default_text(o, d, index, &text, &heap);
-  if (rc != MSC_OK)
-    return rc;
+  if (rc != MSC_OK) return rc;
   char *end = NULL;
   int ok;
   long long iv = 0;
@@ -262,8 +238,7 @@ static msc_status get_number(const msc_options *o, const char *fn, const char *k
     ok = end != text && *end == '\0' && isfinite(fv);
   }
   free(heap);
-  if (!ok)
-    return msci_fail(MSC_E_INTERNAL, "option '%s': bad default", key);
+  if (!ok) return msci_fail(MSC_E_INTERNAL, "option '%s': bad default", key);
   if (want == MSCI_OPT_INT)
     *iout = (int64_t)iv;
   else
@@ -280,8 +255,7 @@ static msc_status get_string_ref(const msc_options *o, const char *fn, const cha
   const opt_entry *e;
   *heap = NULL;
   msc_status rc = get_prepare(o, fn, key, out, MSCI_OPT_STRING, &d, &index, &e);
-  if (rc != MSC_OK)
-    return rc;
+  if (rc != MSC_OK) return rc;
   if (e != NULL) {
     *text = e->s;
     return MSC_OK;
@@ -291,10 +265,9 @@ static msc_status get_string_ref(const msc_options *o, const char *fn, const cha
 
 /* The size protocol of msc_options_get_string and msc_options_to_json. */
 msc_status msci_opt_copy_out(const char *fn, const char *s, char *buf, size_t cap,
-                           size_t *len) {
+                             size_t *len) {
   size_t n = strlen(s);
-  if (len != NULL)
-    *len = n;
+  if (len != NULL) *len = n;
   if (cap > n) {
     memcpy(buf, s, n + 1);
     return MSC_OK;
@@ -303,8 +276,8 @@ msc_status msci_opt_copy_out(const char *fn, const char *s, char *buf, size_t ca
     memcpy(buf, s, cap - 1);
     buf[cap - 1] = '\0';
   }
-  return msci_fail(MSC_E_BUFFER_TOO_SMALL, "%s: the text has %zu bytes, the buffer %zu",
-                   fn, n + 1, cap);
+  return msci_fail(MSC_E_BUFFER_TOO_SMALL, "%s: the text has %zu bytes, the buffer %zu", fn,
+                   n + 1, cap);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -312,11 +285,9 @@ msc_status msci_opt_copy_out(const char *fn, const char *s, char *buf, size_t ca
 /* ---------------------------------------------------------------------------------- */
 
 msc_status msc_options_create(msc_options **out) {
-  if (out == NULL)
-    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_options_create: out is NULL");
+  if (out == NULL) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_options_create: out is NULL");
   msc_options *o = calloc(1, sizeof *o);
-  if (o == NULL)
-    return msci_opt_oom(sizeof *o);
+  if (o == NULL) return msci_opt_oom(sizeof *o);
   *out = o;
   return MSC_OK;
 }
@@ -333,8 +304,7 @@ static void clear_items(msc_options *o) {
 }
 
 void msc_options_free(msc_options *opts) {
-  if (opts == NULL)
-    return;
+  if (opts == NULL) return;
   clear_items(opts);
   free(opts);
 }
@@ -356,7 +326,8 @@ msc_status msc_options_set_float(msc_options *opts, const char *key, double valu
 }
 
 msc_status msc_options_set_string(msc_options *opts, const char *key, const char *value) {
-  return msci_opt_set_value(opts, "msc_options_set_string", key, MSCI_OPT_STRING, 0, 0.0, value);
+  return msci_opt_set_value(opts, "msc_options_set_string", key, MSCI_OPT_STRING, 0, 0.0,
+                            value);
 }
 
 msc_status msc_options_set_floats(msc_options *opts, const char *key, const float *values,
@@ -374,8 +345,7 @@ static msc_status get_floats_ref(const msc_options *o, const char *fn, const cha
   int32_t index;
   *heap = NULL;
   msc_status rc = resolve(o, fn, key, out, "n", &d, &index);
-  if (rc != MSC_OK)
-    return rc;
+  if (rc != MSC_OK) return rc;
   if (d->type != MSCI_OPT_FLOATS)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "option '%s' holds %s, not %s", key,
                      msci_opt_type_noun(d->type), msci_opt_type_noun(MSCI_OPT_FLOATS));
@@ -388,8 +358,7 @@ static msc_status get_floats_ref(const msc_options *o, const char *fn, const cha
   const char *text;
   char *text_heap;
   rc = default_text(o, d, index, &text, &text_heap);
-  if (rc == MSC_OK)
-    rc = msci_opt_floats_from_text(d, key, text, heap, n);
+  if (rc == MSC_OK) rc = msci_opt_floats_from_text(d, key, text, heap, n);
   free(text_heap);
   *vals = *heap;
   return rc;
@@ -407,8 +376,8 @@ msc_status msc_options_get_floats(const msc_options *opts, const char *key, floa
   if (rc == MSC_OK) {
     *n = (size_t)count;
     if ((size_t)count > cap)
-      rc = msci_fail(MSC_E_BUFFER_TOO_SMALL, "%s: option '%s' has %d values, room for %zu",
-                     fn, key, (int)count, cap);
+      rc = msci_fail(MSC_E_BUFFER_TOO_SMALL, "%s: option '%s' has %d values, room for %zu", fn,
+                     key, (int)count, cap);
     else if (count > 0)
       memcpy(out, vals, (size_t)count * sizeof *out);
   }
@@ -420,8 +389,7 @@ msc_status msc_options_get_int(const msc_options *opts, const char *key, int64_t
   int64_t v = 0;
   msc_status rc =
       get_number(opts, "msc_options_get_int", key, MSCI_OPT_INT, out ? &v : NULL, NULL);
-  if (rc == MSC_OK)
-    *out = v;
+  if (rc == MSC_OK) *out = v;
   return rc;
 }
 
@@ -429,8 +397,7 @@ msc_status msc_options_get_float(const msc_options *opts, const char *key, doubl
   double v = 0;
   msc_status rc =
       get_number(opts, "msc_options_get_float", key, MSCI_OPT_FLOAT, NULL, out ? &v : NULL);
-  if (rc == MSC_OK)
-    *out = v;
+  if (rc == MSC_OK) *out = v;
   return rc;
 }
 
@@ -443,8 +410,7 @@ msc_status msc_options_get_string(const msc_options *opts, const char *key, char
   char *heap;
   /* out is checked for NULL by get_prepare: pass something non-NULL. */
   msc_status rc = get_string_ref(opts, fn, key, fn, &text, &heap);
-  if (rc != MSC_OK)
-    return rc;
+  if (rc != MSC_OK) return rc;
   rc = msci_opt_copy_out(fn, text, buf, cap, len);
   free(heap);
   return rc;
@@ -454,8 +420,7 @@ msc_status msc_options_is_set(const msc_options *opts, const char *key, int32_t 
   const msci_opt_def *d;
   int32_t index;
   msc_status rc = resolve(opts, "msc_options_is_set", key, out, "out", &d, &index);
-  if (rc != MSC_OK)
-    return rc;
+  if (rc != MSC_OK) return rc;
   *out = msci_opt_find_entry(opts, key) != NULL;
   return MSC_OK;
 }
@@ -465,8 +430,7 @@ msc_status msci_options_copy(const msc_options *src, msc_options **out) {
     return msci_fail(MSC_E_INVALID_ARGUMENT, "msci_options_copy: %s is NULL",
                      src == NULL ? "src" : "out");
   msc_options *o = calloc(1, sizeof *o);
-  if (o == NULL)
-    return msci_opt_oom(sizeof *o);
+  if (o == NULL) return msci_opt_oom(sizeof *o);
   if (src->count > 0) {
     o->items = calloc((size_t)src->count, sizeof *o->items);
     if (o->items == NULL) {
@@ -497,15 +461,13 @@ msc_status msci_options_get_string_alloc(const msc_options *o, const char *key, 
   const char *text;
   char *heap;
   msc_status rc = get_string_ref(o, fn, key, out, &text, &heap);
-  if (rc != MSC_OK)
-    return rc;
+  if (rc != MSC_OK) return rc;
   if (heap != NULL) {
     *out = heap;
     return MSC_OK;
   }
   char *p = msci_opt_strdup(text);
-  if (p == NULL)
-    return msci_opt_oom(strlen(text) + 1);
+  if (p == NULL) return msci_opt_oom(strlen(text) + 1);
   *out = p;
   return MSC_OK;
 }
@@ -513,8 +475,7 @@ msc_status msci_options_get_string_alloc(const msc_options *o, const char *key, 
 #define MSCI_KEY_CAP 256
 
 static msc_status format_key(char *key, const char *fn, const char *fmt, va_list ap) {
-  if (fmt == NULL)
-    return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: fmt is NULL", fn);
+  if (fmt == NULL) return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: fmt is NULL", fn);
   int n = vsnprintf(key, MSCI_KEY_CAP, fmt, ap);
   if (n < 0 || n >= MSCI_KEY_CAP)
     return msci_fail(MSC_E_NOT_FOUND, "%s: option key too long", fn);
@@ -523,14 +484,13 @@ static msc_status format_key(char *key, const char *fn, const char *fmt, va_list
 
 /* The body of the getters whose key is a printf format: formats fmt's arguments into
  * key, or returns the error. */
-#define WITH_FORMATTED_KEY(fn)                                                              \
-  char key[MSCI_KEY_CAP];                                                                  \
-  va_list ap;                                                                              \
-  va_start(ap, fmt);                                                                       \
-  msc_status rc = format_key(key, fn, fmt, ap);                                            \
-  va_end(ap);                                                                              \
-  if (rc != MSC_OK)                                                                        \
-  return rc
+#define WITH_FORMATTED_KEY(fn)                                                                 \
+  char key[MSCI_KEY_CAP];                                                                      \
+  va_list ap;                                                                                  \
+  va_start(ap, fmt);                                                                           \
+  msc_status rc = format_key(key, fn, fmt, ap);                                                \
+  va_end(ap);                                                                                  \
+  if (rc != MSC_OK) return rc
 
 msc_status msci_options_get_intf(const msc_options *o, int64_t *out, const char *fmt, ...) {
   WITH_FORMATTED_KEY("msci_options_get_intf");

@@ -77,8 +77,7 @@ msc_status msci_aug_cfg_parse(const msc_options *o, msci_aug_cfg *cfg) {
   if (st == MSC_OK) st = msc_options_get_float(o, "aug.noise_std", &c->noise_std);
   if (st == MSC_OK)
     st = msc_options_get_float(o, "aug.jitter_brightness", &c->jitter_brightness);
-  if (st == MSC_OK)
-    st = msc_options_get_float(o, "aug.jitter_contrast", &c->jitter_contrast);
+  if (st == MSC_OK) st = msc_options_get_float(o, "aug.jitter_contrast", &c->jitter_contrast);
   if (st == MSC_OK) st = msc_options_get_float(o, "aug.speckle", &c->speckle);
   if (st == MSC_OK) st = get_flag(o, "aug.shared_geometry", &c->shared_geometry);
   if (st == MSC_OK && c->crop_scale_min > c->crop_scale_max)
@@ -240,8 +239,8 @@ static void transpose_square(float *x, int64_t n) {
     }
 }
 
-msc_status msci_augment_apply(const msci_aug_params *p, const float *src, int64_t c,
-                              int64_t h, int64_t w, float *dst, float *scratch) {
+msc_status msci_augment_apply(const msci_aug_params *p, const float *src, int64_t c, int64_t h,
+                              int64_t w, float *dst, float *scratch) {
   if (p == NULL || src == NULL || dst == NULL || c < 1 || h < 1 || w < 1 ||
       (p->crop && scratch == NULL))
     return msci_fail(MSC_E_INVALID_ARGUMENT,
@@ -287,8 +286,7 @@ msc_status msci_augment_apply(const msci_aug_params *p, const float *src, int64_
 
 msc_status msci_augment_photometric(const msci_aug_cfg *cfg, uint64_t seed,
                                     int64_t sample_index, int32_t view, int32_t modality,
-                                    int32_t kind, float *x, int64_t c, int64_t h,
-                                    int64_t w) {
+                                    int32_t kind, float *x, int64_t c, int64_t h, int64_t w) {
   if (cfg == NULL || x == NULL || c < 1 || h < 1 || w < 1 || modality < 0 ||
       modality >= MSCI_MAX_MODALITIES)
     return msci_fail(MSC_E_INVALID_ARGUMENT,
@@ -316,8 +314,7 @@ msc_status msci_augment_photometric(const msci_aug_cfg *cfg, uint64_t seed,
       }
     }
   }
-  if (kind == MSCI_KIND_OPTICAL &&
-      (cfg->jitter_brightness > 0 || cfg->jitter_contrast > 0)) {
+  if (kind == MSCI_KIND_OPTICAL && (cfg->jitter_brightness > 0 || cfg->jitter_contrast > 0)) {
     seed_stream(&r, seed, sample_index, view, modality, "jitter");
     double cb = cfg->jitter_brightness, cc = cfg->jitter_contrast;
     for (int64_t b = 0; b < c; ++b) {
@@ -351,16 +348,14 @@ msc_status msci_augment_photometric(const msci_aug_cfg *cfg, uint64_t seed,
 msc_status msci_augment_view(const msci_aug_cfg *cfg, uint64_t seed, int64_t sample_index,
                              int32_t view, int32_t modality, int32_t kind, const float *src,
                              int64_t c, int64_t h, int64_t w, float *dst, float *scratch) {
-  if (cfg == NULL || src == NULL || dst == NULL || scratch == NULL || c < 1 || h < 1 ||
-      w < 1 || modality < 0 || modality >= MSCI_MAX_MODALITIES || kind < MSCI_KIND_OTHER ||
+  if (cfg == NULL || src == NULL || dst == NULL || scratch == NULL || c < 1 || h < 1 || w < 1 ||
+      modality < 0 || modality >= MSCI_MAX_MODALITIES || kind < MSCI_KIND_OTHER ||
       kind > MSCI_KIND_OPTICAL)
-    return msci_fail(
-        MSC_E_INVALID_ARGUMENT,
-        "msci_augment_view: bad argument (modality %d, kind %d, %lldx%lldx%lld)",
-        (int)modality, (int)kind, (long long)c, (long long)h, (long long)w);
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "msci_augment_view: bad argument (modality %d, kind %d, %lldx%lldx%lld)",
+                     (int)modality, (int)kind, (long long)c, (long long)h, (long long)w);
   msci_aug_params p;
   msci_aug_draw_geometry(cfg, seed, sample_index, view, modality, h, w, &p);
   MSCI_TRY(msci_augment_apply(&p, src, c, h, w, dst, scratch));
-  return msci_augment_photometric(cfg, seed, sample_index, view, modality, kind, dst, c, h,
-                                  w);
+  return msci_augment_photometric(cfg, seed, sample_index, view, modality, kind, dst, c, h, w);
 }

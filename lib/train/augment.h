@@ -120,8 +120,8 @@ void msci_aug_draw_geometry(const msci_aug_cfg *cfg, uint64_t seed, int64_t samp
  * rotation (skipped when h != w). A crop covering the whole image and no flip or
  * rotation copy src exactly. scratch holds at least h × w floats. src may equal dst
  * (then scratch must not overlap them). Returns MSC_OK or MSC_E_INVALID_ARGUMENT. */
-msc_status msci_augment_apply(const msci_aug_params *p, const float *src, int64_t c,
-                              int64_t h, int64_t w, float *dst, float *scratch);
+msc_status msci_augment_apply(const msci_aug_params *p, const float *src, int64_t c, int64_t h,
+                              int64_t w, float *dst, float *scratch);
 
 /* The photometric part of a view, in place on x (c × h × w, normalised): speckle
  * (kind SAR, speckle > 0), brightness/contrast (kind optical, either > 0), Gaussian
@@ -131,8 +131,7 @@ msc_status msci_augment_apply(const msci_aug_params *p, const float *src, int64_
  * nor c). */
 msc_status msci_augment_photometric(const msci_aug_cfg *cfg, uint64_t seed,
                                     int64_t sample_index, int32_t view, int32_t modality,
-                                    int32_t kind, float *x, int64_t c, int64_t h,
-                                    int64_t w);
+                                    int32_t kind, float *x, int64_t c, int64_t h, int64_t w);
 
 /* One augmented view of one sample of modality `modality` (0..MSCI_MAX_MODALITIES-1)
  * of kind `kind` (msci_modality_kind; normally cfg->kind[modality]): draws the

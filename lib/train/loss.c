@@ -19,7 +19,8 @@ msc_status msci_loss_infonce(const float *zp, const float *zq, int64_t n, int64_
 msc_status msci_loss_mulsupcon(const float *e, const uint8_t *y, int64_t k, int64_t d,
                                int64_t c, float tau, int32_t per_anchor_weight, double *loss,
                                float *grad) {
-  return mbk_loss_rows_mulsupcon(msci_fail, NULL, e, y, k, d, c, tau, per_anchor_weight, loss, grad);
+  return mbk_loss_rows_mulsupcon(msci_fail, NULL, e, y, k, d, c, tau, per_anchor_weight, loss,
+                                 grad);
 }
 
 msc_status msci_loss_bce(const float *logits, const uint8_t *y, int64_t n, int64_t c,

@@ -72,9 +72,8 @@ double msci_optim_lr(const msci_optim_cfg *c, int64_t step) {
   return c->lr * msci_optim_lr_mult(c, step);
 }
 
-void msci_optim_update(const msci_optim_cfg *c, int64_t step, float *param,
-                       const float *grad, float *m, float *v, int64_t n, int32_t decay,
-                       double lr_now) {
+void msci_optim_update(const msci_optim_cfg *c, int64_t step, float *param, const float *grad,
+                       float *m, float *v, int64_t n, int32_t decay, double lr_now) {
   double wd = decay ? c->weight_decay : 0.0;
   if (c->kind == MSCI_OPTIM_SGD) {
     float lr = (float)lr_now, wdf = (float)wd, mom = (float)c->momentum;

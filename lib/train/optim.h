@@ -57,9 +57,8 @@ double msci_optim_lr(const msci_optim_cfg *c, int64_t step);
  * be NULL for SGD, m too when momentum is 0. grad is not modified. No checks: the
  * arrays must be valid (see the NaN note above). Deterministic: each element depends
  * only on its own values. */
-void msci_optim_update(const msci_optim_cfg *c, int64_t step, float *param,
-                       const float *grad, float *m, float *v, int64_t n, int32_t decay,
-                       double lr_now);
+void msci_optim_update(const msci_optim_cfg *c, int64_t step, float *param, const float *grad,
+                       float *m, float *v, int64_t n, int32_t decay, double lr_now);
 
 /* The factor clip_grad_norm_ multiplies the gradients by: min(1, clip/(norm + 1e-6)); 1
  * when clip <= 0 (off). NaN when norm is NaN. norm is √(Σ g²) over every trainable

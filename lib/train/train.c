@@ -256,10 +256,9 @@ static msc_status stage_views(msc_model *m, msci_exec *e, int32_t k, const msc_b
     int64_t at = msci_model_normalise(m, k, bm, i, norm);
     msc_status local = at >= 0 ? MSC_E_NUMERICAL : MSC_OK;
     for (int32_t v = 0; local == MSC_OK && v < views; ++v)
-      local = msci_augment_view(&m->train->aug, seed, i, v, k, m->train->aug.kind[k], norm,
-                                bm->c, bm->h, bm->w,
-                                e->stage + ((size_t)v * (size_t)b->n + (size_t)i) * chw,
-                                scratch);
+      local = msci_augment_view(
+          &m->train->aug, seed, i, v, k, m->train->aug.kind[k], norm, bm->c, bm->h, bm->w,
+          e->stage + ((size_t)v * (size_t)b->n + (size_t)i) * chw, scratch);
     if (local != MSC_OK) {
 #pragma omp critical(msci_stage_views)
       if (i < err_at) {
@@ -279,13 +278,13 @@ static msc_status stage_views(msc_model *m, msci_exec *e, int32_t k, const msc_b
 
 /* Host-side facts about the batch's labels; the embeddings stay on the backend. */
 typedef struct objective {
-  int64_t n, rows;  /* samples, rows = V·N */
-  int64_t p, c;     /* projection size, classes */
-  uint8_t *y;       /* rows × c labels (row r is sample r mod N) */
-  uint8_t *lab;     /* rows: labelled? */
-  int32_t *keys;    /* labelled rows, in row order */
+  int64_t n, rows; /* samples, rows = V·N */
+  int64_t p, c;    /* projection size, classes */
+  uint8_t *y;      /* rows × c labels (row r is sample r mod N) */
+  uint8_t *lab;    /* rows: labelled? */
+  int32_t *keys;   /* labelled rows, in row order */
   int64_t n_keys;
-  uint8_t *ey;      /* the keys' labels */
+  uint8_t *ey; /* the keys' labels */
 } objective;
 
 /* The objective's arrays, in the executor's workspace (kept from step to step). */
@@ -297,8 +296,8 @@ static msc_status alloc_objective(const msc_model *m, msci_exec *e, const msc_ba
   o->p = m->graph.proj_dim;
   o->c = m->graph.classes;
   const size_t rows = (size_t)o->rows, yc = rows * (size_t)o->c;
-  uint8_t *w = msci_exec_host(e, MSCI_EXEC_HOST_OBJECTIVE,
-                              rows * sizeof(int32_t) + 2 * yc + rows);
+  uint8_t *w =
+      msci_exec_host(e, MSCI_EXEC_HOST_OBJECTIVE, rows * sizeof(int32_t) + 2 * yc + rows);
   if (!w) return MSC_E_OUT_OF_MEMORY;
   o->keys = (int32_t *)w;
   o->y = w + rows * sizeof(int32_t);
@@ -337,8 +336,8 @@ static msc_status zero_grad_of(msc_model *m, msci_exec *e, int32_t node, int64_t
 /* One term on the backend: value into *value, weight × gradient into the nodes' grads. */
 static msc_status term(msc_model *m, msci_exec *e, mbk_loss_desc *d, int32_t node,
                        int32_t node2, double *value) {
-  return msci_be_loss(m->be, e->ctx, d, e->act[node], node2 >= 0 ? e->act[node2] : NULL,
-                      value, e->grad[node], node2 >= 0 ? e->grad[node2] : NULL);
+  return msci_be_loss(m->be, e->ctx, d, e->act[node], node2 >= 0 ? e->act[node2] : NULL, value,
+                      e->grad[node], node2 >= 0 ? e->grad[node2] : NULL);
 }
 
 static msc_status compute_objective(msc_model *m, msci_exec *e, const objective *o,
@@ -351,7 +350,10 @@ static msc_status compute_objective(msc_model *m, msci_exec *e, const objective 
   double l_intra = 0, l_inter = 0, l_fused = 0, l_views = 0, l_bce = 0;
   if (c->lambda_intra > 0)
     for (int32_t k = 0; k < nm; ++k) {
-      mbk_loss_desc d = {.type = MBK_LOSS_NTXENT, .n = n, .d = o->p, .tau = c->tau_intra,
+      mbk_loss_desc d = {.type = MBK_LOSS_NTXENT,
+                         .n = n,
+                         .d = o->p,
+                         .tau = c->tau_intra,
                          .weight = c->lambda_intra / nm};
       MSCI_TRY(term(m, e, &d, g->proj[k], -1, &l));
       l_intra += l / nm;
@@ -361,14 +363,23 @@ static msc_status compute_objective(msc_model *m, msci_exec *e, const objective 
     for (int32_t a = 0; a < nm; ++a)
       for (int32_t b = a + 1; b < nm; ++b)
         for (int32_t v = 0; v < views; ++v) {
-          mbk_loss_desc d = {.type = MBK_LOSS_INFONCE, .n = n, .row0 = v * n, .d = o->p,
-                             .tau = c->tau_inter, .weight = c->lambda_inter / combos};
+          mbk_loss_desc d = {.type = MBK_LOSS_INFONCE,
+                             .n = n,
+                             .row0 = v * n,
+                             .d = o->p,
+                             .tau = c->tau_inter,
+                             .weight = c->lambda_inter / combos};
           MSCI_TRY(term(m, e, &d, g->proj[a], g->proj[b], &l));
           l_inter += l / combos;
         }
   /* MulSupCon needs two labelled rows at least; otherwise R = 0 and the term is 0. */
-  mbk_loss_desc msc = {.type = MBK_LOSS_MULSUPCON, .n = o->n_keys, .d = o->p, .c = o->c,
-                       .per_anchor = c->per_anchor, .rows = o->keys, .labels = o->ey};
+  mbk_loss_desc msc = {.type = MBK_LOSS_MULSUPCON,
+                       .n = o->n_keys,
+                       .d = o->p,
+                       .c = o->c,
+                       .per_anchor = c->per_anchor,
+                       .rows = o->keys,
+                       .labels = o->ey};
   if (c->lambda_fused > 0 && o->n_keys >= 2) {
     msc.tau = c->tau_fused;
     msc.weight = c->lambda_fused;
@@ -382,8 +393,13 @@ static msc_status compute_objective(msc_model *m, msci_exec *e, const objective 
       l_views += l / nm;
     }
   if (c->lambda_bce > 0) {
-    mbk_loss_desc d = {.type = MBK_LOSS_BCE, .n = o->rows, .c = o->c, .d = o->c,
-                       .weight = c->lambda_bce, .labels = o->y, .row_mask = o->lab};
+    mbk_loss_desc d = {.type = MBK_LOSS_BCE,
+                       .n = o->rows,
+                       .c = o->c,
+                       .d = o->c,
+                       .weight = c->lambda_bce,
+                       .labels = o->y,
+                       .row_mask = o->lab};
     MSCI_TRY(term(m, e, &d, g->logits, -1, &l_bce));
   }
   double sum = c->lambda_intra * l_intra + c->lambda_inter * l_inter +
@@ -418,7 +434,9 @@ static msc_status restore_running_stats(msc_model *m) {
 }
 
 /* Training runs through the backend's optim_update and grad_stats (mbk_iface). */
-static msc_status check_can_train(const msc_model *m) { return msci_be_can_train(m->be); }
+static msc_status check_can_train(const msc_model *m) {
+  return msci_be_can_train(m->be);
+}
 
 /* One optimiser step on the backend: the gradients' finiteness and sum of squares
  * (grad_stats; a non-finite gradient skips the step), the clipping factor as PyTorch's
@@ -532,7 +550,8 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
   }
   if (st == MSC_OK && !isfinite(total)) {
     skipped = 1;
-    st = msci_fail(MSC_E_NUMERICAL, "the loss is not finite: step %lld skipped", (long long)t->step);
+    st = msci_fail(MSC_E_NUMERICAL, "the loss is not finite: step %lld skipped",
+                   (long long)t->step);
   }
   if (st == MSC_OK) st = msci_exec_backward(m, e, need);
   if (st == MSC_OK) st = optimiser_step(m, e, &skipped);
@@ -560,7 +579,8 @@ MSC_API msc_status msc_train_step(msc_model *m, const msc_batch *b, msc_step_res
   if (!m || !b || !out)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_train_step: NULL argument");
   if (out->struct_size < sizeof(msc_step_result))
-    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_train_step: out->struct_size is %u, this "
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "msc_train_step: out->struct_size is %u, this "
                      "library needs %zu (set it to sizeof(msc_step_result))",
                      out->struct_size, sizeof(msc_step_result));
   if (!m->train) MSCI_TRY(msci_train_configure(m, NULL));

@@ -27,11 +27,11 @@ typedef struct msci_train {
   msci_optim_cfg opt;
   msc_options *opts; /* the training keys as configured (saved in checkpoints) */
   uint64_t seed;
-  int64_t step;      /* optimiser steps taken */
-  int32_t ready;     /* master copies and host moments exist */
-  float **master;    /* per parameter: host copy of the running statistics (BatchNorm
+  int64_t step;     /* optimiser steps taken */
+  int32_t ready;    /* master copies and host moments exist */
+  float **master;   /* per parameter: host copy of the running statistics (BatchNorm
                       * mean and variance, to undo a skipped step); NULL for the others */
-  float **m1, **m2;  /* per parameter that is not a running statistic: host copies of the
+  float **m1, **m2; /* per parameter that is not a running statistic: host copies of the
                       * optimiser moments (m2 unused by SGD), for checkpoints and resets */
   /* The moments as backend tensors, owned by the model's context: the optimiser
    * (optim_update) updates them there. While dm_valid is 1 they are the truth and m1/m2
@@ -39,7 +39,7 @@ typedef struct msci_train {
    * sets dm_valid to 0 so that the next step uploads them. */
   mbk_tensor **dm1, **dm2;
   int32_t dm_valid;
-  msci_exec *exec;   /* training executor (kept between steps of the same size) */
+  msci_exec *exec; /* training executor (kept between steps of the same size) */
 } msci_train;
 
 /* Reads the training keys of opts into a new state for m (replacing any). */

@@ -19,12 +19,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_CHECK(cond)                                                                 \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      fprintf(stderr, "fuzz_options_json: check failed: %s (line %d)\n", #cond, __LINE__); \
-      abort();                                                                           \
-    }                                                                                    \
+#define FUZZ_CHECK(cond)                                                                       \
+  do {                                                                                         \
+    if (!(cond)) {                                                                             \
+      fprintf(stderr, "fuzz_options_json: check failed: %s (line %d)\n", #cond, __LINE__);     \
+      abort();                                                                                 \
+    }                                                                                          \
   } while (0)
 
 static char *to_json(const msc_options *o) {

@@ -22,12 +22,12 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Aborting is how a fuzz target reports a broken promise. */
-#define FUZZ_CHECK(cond)                                                                 \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      fprintf(stderr, "fuzz_safetensors: check failed: %s (line %d)\n", #cond, __LINE__); \
-      abort();                                                                           \
-    }                                                                                    \
+#define FUZZ_CHECK(cond)                                                                       \
+  do {                                                                                         \
+    if (!(cond)) {                                                                             \
+      fprintf(stderr, "fuzz_safetensors: check failed: %s (line %d)\n", #cond, __LINE__);      \
+      abort();                                                                                 \
+    }                                                                                          \
   } while (0)
 
 static unsigned dtype_bits(const char *d) {
@@ -36,21 +36,15 @@ static unsigned dtype_bits(const char *d) {
   static const char *const b32[] = {"I32", "U32", "F32"};
   static const char *const b64[] = {"I64", "U64", "F64", "C64"};
   for (size_t i = 0; i < sizeof b8 / sizeof b8[0]; i++)
-    if (strcmp(d, b8[i]) == 0)
-      return 8;
+    if (strcmp(d, b8[i]) == 0) return 8;
   for (size_t i = 0; i < sizeof b16 / sizeof b16[0]; i++)
-    if (strcmp(d, b16[i]) == 0)
-      return 16;
+    if (strcmp(d, b16[i]) == 0) return 16;
   for (size_t i = 0; i < sizeof b32 / sizeof b32[0]; i++)
-    if (strcmp(d, b32[i]) == 0)
-      return 32;
+    if (strcmp(d, b32[i]) == 0) return 32;
   for (size_t i = 0; i < sizeof b64 / sizeof b64[0]; i++)
-    if (strcmp(d, b64[i]) == 0)
-      return 64;
-  if (strcmp(d, "F4") == 0)
-    return 4;
-  if (strcmp(d, "F6_E2M3") == 0 || strcmp(d, "F6_E3M2") == 0)
-    return 6;
+    if (strcmp(d, b64[i]) == 0) return 64;
+  if (strcmp(d, "F4") == 0) return 4;
+  if (strcmp(d, "F6_E2M3") == 0 || strcmp(d, "F6_E3M2") == 0) return 6;
   return 0;
 }
 
@@ -89,12 +83,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(total <= size);
     /* count * bits / 8 bytes lie in the input, so count <= 2 * size here */
     float *dst = malloc((size_t)count * sizeof *dst + 1);
-    if (dst == NULL)
-      continue;
+    if (dst == NULL) continue;
     rc = msci_st_read_f32(f, name, dst, (size_t)count);
     FUZZ_CHECK(rc == MSC_OK || rc == MSC_E_UNSUPPORTED);
-    if (count > 0)
-      FUZZ_CHECK(msci_st_read_f32(f, name, dst, (size_t)count - 1) != MSC_OK);
+    if (count > 0) FUZZ_CHECK(msci_st_read_f32(f, name, dst, (size_t)count - 1) != MSC_OK);
     free(dst);
   }
   size_t nm = msci_st_meta_count(f);
@@ -105,4 +97,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   msci_st_close(f);
   return 0;
 }
-

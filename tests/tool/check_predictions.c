@@ -14,7 +14,7 @@
 #include <mosaic/mosaic.h>
 
 #define MAX_CLASSES 256
-#define MAX_LINE (1 << 20)
+#define MAX_LINE    (1 << 20)
 
 /* Splits line at tabs in place; returns the number of fields. */
 static int split(char *line, char **fields, int max) {

@@ -13,6 +13,7 @@ packages=(
   python3 python3-numpy python3-pytest python3-pycparser
   python3-pip python3-setuptools python3-wheel   # the offline `pip install` test of the bindings
   valgrind
+  clang-format                       # test_format: sources laid out as .clang-format says
 )
 
 missing=()

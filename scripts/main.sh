@@ -108,7 +108,7 @@ fi
 # Without the install, the package and library come from the tree.
 if [ "$installed" = no ]; then
   export PYTHONPATH=$PWD/bindings/python${PYTHONPATH:+:$PYTHONPATH}
-  export MOSAIC_LIBRARY=$PWD/$build/libmosaic.so.0
+  export MOSAIC_LIBRARY=$(cd "$build" && pwd)/libmosaic.so.0
 fi
 /usr/bin/python3 -c "import mosaic; print('python3: import mosaic ->', mosaic.version(), 'from', mosaic.library_path())"
 # The first python block of README.md, run as a user would paste it, in the

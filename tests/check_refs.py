@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """check_refs.py ROOT — every repository file that a source comment, script or document
-names (lib/.../x.c, docs/x.md, tests/..., ...) exists, so that a reader who follows a
+names (lib/<layer>/<file>.c, docs/<page>.md, tests/...) exists, so that a reader who follows a
 reference finds it. A path counts when it starts at a top-level folder of the repository
 and is not part of a longer path (an install prefix, a build folder, ${VAR}/...). Prints
 each dangling reference as FILE:LINE: PATH; exits 1 if there is one."""

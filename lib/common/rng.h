@@ -1,5 +1,6 @@
 /*
  * rng.h — the library's one random generator (xoshiro256**, seeded with splitmix64):
+ * Layer: common (lib/common/README.md says what it owns and may include).
  * fast, small state, identical streams on every platform, so a seed reproduces a model.
  */
 #ifndef MOSAIC_LIB_RNG_H

@@ -1,5 +1,6 @@
 /*
  * optim_core.h — the per-element arithmetic of the optimisers (docs/losses.md, "Optimiser"),
+ * Layer: contract (lib/contract/README.md): shared with every backend.
  * as pure inline functions with no dependency on the rest of the library, so that the
  * same code runs on host arrays (lib/train/optim.c), in the CPU backend's update
  * (backends/cpu/cpu_optim.c) and in the CUDA kernels of backends/cuda/cuda_optim.cu,

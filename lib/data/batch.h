@@ -1,5 +1,6 @@
 /*
  * batch.h — the insides of msc_batch: arrays by modality name, labels, flags.
+ * Layer: data (lib/data/README.md says what it owns and may include).
  *
  * Memory: a batch owns its storage and keeps it. Every array has a capacity; writing an
  * array of the same or a smaller size reuses it, so a batch refilled with batches of one

@@ -1,5 +1,6 @@
 /*
  * dataset.h — datasets inside the library: one table of samples, whatever the format.
+ * Layer: data (lib/data/README.md says what it owns and may include).
  *
  * A format's opener (dataset_<format>.c) fills the table: per sample an id, the files
  * that hold each modality's bands (a band is a file, or one band of a multi-band file),

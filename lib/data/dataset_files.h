@@ -1,5 +1,6 @@
 /*
  * dataset_files.h — file-system helpers shared by the dataset openers: existence checks,
+ * Layer: data (lib/data/README.md says what it owns and may include).
  * sorted directory listings (so the sample order never depends on the file system), and
  * sets of names read from split / exclusion lists.
  */

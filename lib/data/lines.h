@@ -1,5 +1,6 @@
 /*
  * lines.h — reading a text table line by line, plain or zstd-compressed (detected by the
+ * Layer: data (lib/data/README.md says what it owns and may include).
  * magic number), so metadata tables can be shipped compressed (docs/data.md). Used by the
  * dataset openers.
  */

@@ -1,5 +1,6 @@
 /*
  * loader.h — the loader's insides that tests reach: the per-epoch permutation and a
+ * Layer: data (lib/data/README.md says what it owns and may include).
  * loader over any fill function (the public msc_loader_create is this over
  * msc_dataset_fill_batch).
  */

@@ -1,5 +1,6 @@
 /*
  * raster.h — reading GeoTIFF rasters into float arrays (libtiff) and resampling them.
+ * Layer: data (lib/data/README.md says what it owns and may include).
  *
  * Every band is returned as float32, band-major (bands × height × width), whatever the
  * file holds: strips or tiles (partial edge tiles included), chunky or planar samples,

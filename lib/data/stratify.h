@@ -1,5 +1,6 @@
 /*
  * stratify.h — iterative stratification of a multi-label set (Sechidis, Tsoumakas and
+ * Layer: data (lib/data/README.md says what it owns and may include).
  * Vlahavas, "On the stratification of multi-label data", ECML PKDD 2011), used to draw
  * the low-label subsets (data.fraction) so that rare classes keep their share.
  */

@@ -1,5 +1,6 @@
 /*
  * model.h — the model inside libmosaic: configuration, graph, parameters, executors.
+ * Layer: model (lib/model/README.md says what it owns and may include).
  *
  * A model is a fixed graph of backend ops (mbk_op_desc without the batch size) built
  * once from its configuration: one ResNet encoder per modality, global average pooling

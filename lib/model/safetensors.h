@@ -1,5 +1,6 @@
 /*
  * safetensors.h — reading and writing safetensors files (model files, checkpoints).
+ * Layer: model (lib/model/README.md says what it owns and may include).
  *
  * The format (huggingface/safetensors): an 8-byte little-endian unsigned header length
  * N, then N bytes of UTF-8 JSON, then the data buffer. The JSON is an object mapping

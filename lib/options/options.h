@@ -1,5 +1,6 @@
 /*
  * options.h — the msc_options handle inside the library: the schema of every key, and
+ * Layer: options (lib/options/README.md says what it owns and may include).
  * helpers for the code that reads options (model creation, training, the tool).
  *
  * The schema is one table (lib/options/options_schema.c). A key pattern may contain one '#',

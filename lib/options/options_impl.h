@@ -1,5 +1,6 @@
 /*
  * options_impl.h — what the options_*.c files share among themselves and nobody else
+ * Layer: options (lib/options/README.md says what it owns and may include).
  * sees: the layout of the handle and the entry points of the store, the schema lookup
  * and the list parser. The rest of the library includes options.h only.
  */

@@ -1,5 +1,6 @@
 /*
  * augment.h — the training augmentations of docs/data.md ("Augmentations"): random resized
+ * Layer: train (lib/train/README.md says what it owns and may include).
  * crop, flips, quarter-turn rotations, Gaussian noise, brightness/contrast jitter for
  * optical modalities and multiplicative speckle for SAR, all seeded and reproducible.
  *

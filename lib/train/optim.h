@@ -1,5 +1,6 @@
 /*
  * optim.h — the optimisers of docs/losses.md ("Optimiser"): AdamW (default) or SGD with
+ * Layer: train (lib/train/README.md says what it owns and may include).
  * momentum, the learning-rate schedule (linear warm-up, then cosine) and global
  * gradient-norm clipping, all as PyTorch computes them (torch.optim.AdamW,
  * torch.optim.SGD, torch.nn.utils.clip_grad_norm_). The per-element arithmetic is in

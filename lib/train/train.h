@@ -1,5 +1,6 @@
 /*
  * train.h — the training state of a model: the objective's configuration, the
+ * Layer: train (lib/train/README.md says what it owns and may include).
  * augmentation and optimiser settings, the optimiser moments (on the backend, with host
  * staging copies for checkpoints), host copies of the running statistics, and the
  * training executor.

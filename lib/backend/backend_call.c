@@ -1,6 +1,6 @@
 /*
  * backend_call.c — the core's frame around a backend table (backend_call.h; layer:
- * core): argument checks done once, for every backend, then the table's function.
+ * backend): argument checks done once, for every backend, then the table's function.
  */
 #include <stdlib.h>
 

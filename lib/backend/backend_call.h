@@ -1,5 +1,5 @@
 /*
- * backend_call.h — the core's frame around a backend table (layer: core).
+ * backend_call.h — the core's frame around a backend table (layer: backend).
  *
  * The core calls a backend's table (mbk_iface, backend.h) only through these functions;
  * nothing else in lib/ dereferences an mbk_iface's function pointers but registry.c,

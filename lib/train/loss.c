@@ -1,5 +1,5 @@
 /*
- * loss.c — the core's loss terms on host arrays (loss.h; layer: core): the contract's
+ * loss.c — the core's loss terms on host arrays (loss.h; layer: train): the contract's
  * host driver (loss_rows.c) with the core's error reporting.
  */
 #include "common/internal.h"

@@ -1,6 +1,6 @@
 /*
  * loss.h — the four MoSAiC loss terms on host float arrays (docs/losses.md), value and exact
- * gradient, used by the public msc_loss_* functions (layer: core). Each is the term of
+ * gradient, used by the public msc_loss_* functions (layer: train). Each is the term of
  * loss_rows.h (the contract's host driver, shared with the CPU backend) with errors
  * reported through msci_fail.
  *

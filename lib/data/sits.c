@@ -11,7 +11,6 @@
 #endif
 
 #include "common/internal.h"
-#include "data/raster.h"
 #include "data/sits.h"
 
 msci_vi_bands msci_vi_bands_pastis(void) {
@@ -221,13 +220,13 @@ static msc_status rp_cfg_check(int64_t t, const msci_rp_cfg *cfg, const char *wh
   return MSC_OK;
 }
 
-/* Scratch layout of one thread: series K×T | plots K×T×T (only when resized) |
- * distances T(T−1)/2 (only for a percentile ε). */
+/* Scratch layout of one thread: series K×T | plots K×T×T and the resize tables 3·S
+ * (only when resized) | distances T(T−1)/2 (only for a percentile ε). */
 static size_t scratch_floats(int64_t t, const msci_rp_cfg *cfg) {
   size_t k = (size_t)cfg->channels, tt = (size_t)t;
   size_t s = cfg->size ? (size_t)cfg->size : tt;
   size_t n = k * tt;
-  if (s != tt) n += k * tt * tt;
+  if (s != tt) n += k * tt * tt + 3 * s;
   if (cfg->binary && cfg->eps_is_percentile) n += tt * (tt - 1) / 2;
   return n;
 }
@@ -239,12 +238,43 @@ size_t msci_rp_scratch_floats(int64_t t, const msci_rp_cfg *cfg) {
   return scratch_floats(t, cfg);
 }
 
+/* Bilinear resampling of a t × t plot to s × s with pixel centres aligned as
+ * torch.nn.functional.interpolate(mode="bilinear", align_corners=False, antialias=False)
+ * (msci_resample's rule, lib/data/raster.c): output i reads source coordinate
+ * max(0, (i + 0.5)·t/s − 0.5). The same tables serve rows and columns. */
+static void resize_tables(int64_t t, int64_t s, int32_t *lo, int32_t *hi, float *wt) {
+  for (int64_t i = 0; i < s; ++i) {
+    double c = ((double)i + 0.5) * (double)t / (double)s - 0.5;
+    if (c < 0) c = 0;
+    int64_t a = (int64_t)c;
+    lo[i] = (int32_t)a, hi[i] = (int32_t)(a + 1 < t ? a + 1 : a),
+    wt[i] = (float)(c - (double)a);
+  }
+}
+
+static void resize(const float *r, int64_t t, float *o, int64_t s, const int32_t *lo,
+                   const int32_t *hi, const float *wt) {
+  for (int64_t y = 0; y < s; ++y) {
+    const float *ra = r + lo[y] * t, *rb = r + hi[y] * t;
+    const float wy = wt[y];
+    for (int64_t x = 0; x < s; ++x) {
+      float top = ra[lo[x]] + wt[x] * (ra[hi[x]] - ra[lo[x]]);
+      float bottom = rb[lo[x]] + wt[x] * (rb[hi[x]] - rb[lo[x]]);
+      o[y * s + x] = top + wy * (bottom - top);
+    }
+  }
+}
+
 /* The plots of the K series at the start of scratch (filled in place) into out. */
 static void rp_plot(int64_t t, const msci_rp_cfg *cfg, float *out, uint8_t *valid,
                     float *scratch) {
   const int64_t k = cfg->channels, s = cfg->size ? cfg->size : t;
   float *plots = scratch + k * t;
-  float *dist = plots + (s != t ? k * t * t : 0);
+  /* Resize tables: source rows/columns lo[i], hi[i] and weight wt[i] of output i. */
+  int32_t *lo = (int32_t *)(plots + k * t * t), *hi = lo + s;
+  float *wt = (float *)(hi + s);
+  float *dist = plots + (s != t ? k * t * t + 3 * s : 0);
+  if (s != t) resize_tables(t, s, lo, hi, wt);
   for (int64_t ch = 0; ch < k; ++ch) {
     float *x = scratch + ch * t, *o = out + ch * s * s;
     if (msci_series_fill(x, t, cfg->days) == 0) {
@@ -269,7 +299,7 @@ static void rp_plot(int64_t t, const msci_rp_cfg *cfg, float *out, uint8_t *vali
         for (int64_t j = 0; j < t; ++j)
           r[i * t + j] = (double)fabsf(x[i] - x[j]) <= eps ? 1.0f : 0.0f;
     }
-    if (s != t) msci_resample(r, t, t, o, s, s, MSCI_RESAMPLE_BILINEAR);
+    if (s != t) resize(r, t, o, s, lo, hi, wt);
   }
 }
 

@@ -276,6 +276,7 @@ static msc_status parse_descr(parser *ps, msci_npy *a) {
                        s);
     }
   }
+  /* (no byte of a string is NUL: control bytes were refused, so strchr is safe) */
   const char *kind = n > 0 && strchr("<>|=", s[0]) != NULL ? s + 1 : s;
   if (kind < s + n && *kind == 'O')
     return msci_fail(MSC_E_BAD_FORMAT,
@@ -354,10 +355,11 @@ static msc_status parse_shape(parser *ps, msci_npy *a) {
                        nd);
     uint64_t v = 0;
     while (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9') {
-      v = v * 10 + (uint64_t)(*ps->p - '0');
-      if (v > (uint64_t)INT64_MAX)
+      uint64_t digit = (uint64_t)(*ps->p - '0');
+      if (v > ((uint64_t)INT64_MAX - digit) / 10)
         return msci_fail(MSC_E_BAD_FORMAT, "%s: 'shape' dimension %d is absurd (beyond %lld)",
                          label, nd, (long long)INT64_MAX);
+      v = v * 10 + digit;
       ps->p++;
     }
     a->dims[nd++] = (int64_t)v;

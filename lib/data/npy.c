@@ -243,6 +243,15 @@ static msc_status parse_string(parser *ps, const char *what, const char **s, siz
   return MSC_OK;
 }
 
+/* How many bytes of a header string a message shows: at most 32, never cutting a UTF-8
+ * sequence (version 3.0 strings may hold any code point). */
+static int shown_len(const char *s, size_t n) {
+  if (n <= 32) return (int)n;
+  n = 32;
+  while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
+  return (int)n;
+}
+
 static int str_is(const char *s, size_t n, const char *lit) {
   return strlen(lit) == n && memcmp(s, lit, n) == 0;
 }
@@ -256,7 +265,7 @@ static msc_status parse_descr(parser *ps, msci_npy *a) {
   const char *s;
   size_t n;
   MSCI_TRY(parse_string(ps, "'descr'", &s, &n));
-  int shown = n > 32 ? 32 : (int)n;
+  int shown = shown_len(s, n);
   if (n == 3) {
     for (size_t i = 0; i < N_DTYPES; i++) {
       if (s[1] != k_dtypes[i].kind || s[2] != k_dtypes[i].size) continue;
@@ -406,7 +415,7 @@ static msc_status parse_dict(parser *ps, msci_npy *a) {
       return msci_fail(MSC_E_BAD_FORMAT,
                        "%s: unknown header key '%.*s' (a header has exactly 'descr', "
                        "'fortran_order' and 'shape')",
-                       label, kn > 32 ? 32 : (int)kn, k);
+                       label, shown_len(k, kn), k);
     if (seen[key])
       return msci_fail(MSC_E_BAD_FORMAT, "%s: duplicate header key '%s'", label, k_keys[key]);
     seen[key] = 1;

@@ -1,0 +1,105 @@
+/*
+ * fuzz_npy.c — fuzz target for the NumPy .npy reader (lib/data/npy.c).
+ *
+ * Each input is opened with msci_npy_open_memory. A refused input must be refused with
+ * MSC_E_BAD_FORMAT (or MSC_E_OUT_OF_MEMORY) and leave the output untouched. When it is
+ * accepted, the promises of an accepted file are checked: the dims are non-negative,
+ * at most MSCI_NPY_MAX_DIMS, and their product times the item size is exactly the raw
+ * data's byte count, which lies inside the input; read_f32 succeeds and refuses a
+ * buffer one element short without writing to it; each index of axis 0 read alone is
+ * bit for bit the matching slab of the whole array. Any other status, a crash or a
+ * sanitizer report is a bug.
+ *
+ * Built by CMake: with -DMSC_BUILD_FUZZERS=ON and clang as a libFuzzer program
+ * (tests/fuzz/CMakeLists.txt, docs/conventions.md "Fuzzing"); always as a replay program
+ * (replay_main.c) that ctest runs over tests/fuzz/corpus/npy.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/npy.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Aborting is how a fuzz target reports a broken promise. */
+#define FUZZ_CHECK(cond)                                                                       \
+  do {                                                                                         \
+    if (!(cond)) {                                                                             \
+      fprintf(stderr, "fuzz_npy: check failed: %s (line %d)\n", #cond, __LINE__);              \
+      abort();                                                                                 \
+    }                                                                                          \
+  } while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  msci_npy *sentinel = (msci_npy *)&sentinel;
+  msci_npy *a = sentinel;
+  msc_status rc = msci_npy_open_memory(data, size, &a);
+  if (rc != MSC_OK) {
+    FUZZ_CHECK(rc == MSC_E_BAD_FORMAT || rc == MSC_E_OUT_OF_MEMORY);
+    FUZZ_CHECK(a == sentinel);
+    return 0;
+  }
+  int32_t ndim = -1;
+  int64_t dims[MSCI_NPY_MAX_DIMS];
+  FUZZ_CHECK(msci_npy_shape(a, &ndim, dims) == MSC_OK);
+  FUZZ_CHECK(ndim >= 0 && ndim <= MSCI_NPY_MAX_DIMS);
+  uint64_t count = 1;
+  int zero = 0;
+  for (int32_t d = 0; d < ndim; d++) {
+    FUZZ_CHECK(dims[d] >= 0);
+    if (dims[d] == 0) zero = 1;
+  }
+  if (zero)
+    count = 0;
+  else
+    for (int32_t d = 0; d < ndim; d++) count *= (uint64_t)dims[d]; /* validated: no overflow */
+  FUZZ_CHECK(msci_npy_count(a) == count);
+  size_t isz = msci_npy_itemsize(a);
+  FUZZ_CHECK(isz == 1 || isz == 2 || isz == 4 || isz == 8);
+  FUZZ_CHECK(strcmp(msci_npy_dtype_name(msci_npy_dtype(a)), "unknown") != 0);
+  int32_t v = msci_npy_version(a);
+  FUZZ_CHECK(v >= 1 && v <= 3);
+  const void *raw = NULL;
+  size_t nbytes = 0;
+  FUZZ_CHECK(msci_npy_raw(a, &raw, &nbytes) == MSC_OK);
+  FUZZ_CHECK((uint64_t)nbytes == count * isz);
+  FUZZ_CHECK(nbytes < size);
+  /* count <= size here, so these allocations are bounded by the input */
+  float *all = malloc(((size_t)count + 1) * sizeof *all);
+  float *one = malloc(((size_t)count + 1) * sizeof *one);
+  if (all == NULL || one == NULL) {
+    free(all);
+    free(one);
+    msci_npy_close(a);
+    return 0;
+  }
+  if (count > 0) {
+    all[0] = 1234.5f;
+    FUZZ_CHECK(msci_npy_read_f32(a, all, (size_t)count - 1) == MSC_E_BUFFER_TOO_SMALL);
+    FUZZ_CHECK(all[0] == 1234.5f);
+  }
+  all[count] = -7.0f;
+  FUZZ_CHECK(msci_npy_read_f32(a, all, (size_t)count + 1) == MSC_OK);
+  FUZZ_CHECK(all[count] == -7.0f);
+  if (ndim == 0) {
+    FUZZ_CHECK(msci_npy_read_index_f32(a, 0, one, 1) == MSC_E_SHAPE);
+  } else {
+    FUZZ_CHECK(msci_npy_read_index_f32(a, -1, one, (size_t)count) == MSC_E_INVALID_ARGUMENT);
+    FUZZ_CHECK(msci_npy_read_index_f32(a, dims[0], one, (size_t)count) ==
+               MSC_E_INVALID_ARGUMENT);
+    size_t inner = dims[0] > 0 ? (size_t)count / (size_t)dims[0] : 0;
+    /* every index when the slabs are not empty; at most the first few when they are */
+    int64_t n = inner > 0 ? dims[0] : (dims[0] < 4 ? dims[0] : 4);
+    for (int64_t t = 0; t < n; t++) {
+      FUZZ_CHECK(msci_npy_read_index_f32(a, t, one, inner) == MSC_OK);
+      FUZZ_CHECK(memcmp(one, all + (size_t)t * inner, inner * sizeof *one) == 0);
+    }
+  }
+  free(all);
+  free(one);
+  msci_npy_close(a);
+  return 0;
+}

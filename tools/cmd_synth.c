@@ -1,5 +1,6 @@
 /*
- * cmd_synth.c — `mosaic synth DIR`: a synthetic dataset in a real on-disk format.
+ * cmd_synth.c — `mosaic synth DIR`: a synthetic dataset in a real on-disk format
+ * (bigearthnet-v2 or pastis).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +16,15 @@ static const char help[] =
     "can be learnt from the pixels: for tests, demos and benchmarks. DIR must be empty,\n"
     "missing or hold a dataset already. The same seed and N give identical files.\n"
     "\n"
+    "pastis: satellite image time series in the PASTIS layout (DATA_S2/S2_<id>.npy int16\n"
+    "T x 10 x 32 x 32 with T = 20..28 dates, ANNOTATIONS/TARGET_<id>.npy,\n"
+    "INSTANCE_ANNOTATIONS/INSTANCES_<id>.npy, metadata.geojson with dates-S2): crop\n"
+    "parcels whose NDVI follows a per-class seasonal curve, with noise and cloudy dates.\n"
+    "\n"
     "Options:\n"
     "  --n N               number of patches (default 100)\n"
     "  --seed S            seed (default 42)\n"
-    "  --format NAME       bigearthnet-v2 (default)\n"
+    "  --format NAME       bigearthnet-v2 (default) or pastis\n"
     "  --config FILE, --set KEY=VALUE\n";
 
 static const char *const allowed[] = {"n", "seed", "format", "data", NULL};

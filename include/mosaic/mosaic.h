@@ -725,24 +725,39 @@ MSC_API void msc_loader_free(msc_loader *loader);
 
 /**
  * Writes a synthetic dataset of n patches in the on-disk layout of a real format, for
- * tests, benchmarks and demos; msc_dataset_open(dir, format, ...) then reads it like the
- * real thing. Supported formats: "bigearthnet-v2" (docs/data.md): per patch the 12 Sentinel-2
- * bands as uint16 GeoTIFFs at their native sizes (120, 60 and 20 pixels), Sentinel-1 VV
- * and VH as float32 dB 120×120, and metadata.tsv (splits train/validation/test about
- * 70/15/15 %, no snow or cloud). Each patch carries 1 to 3 of the 19 classes, each
- * drawn as a region with a class-specific spectral signature, texture and backscatter,
- * so that the labels can be learnt from the pixels.
+ * tests, benchmarks and demos, readable like the real thing (msc_dataset_open(dir,
+ * "bigearthnet-v2", ...); NumPy or a PASTIS loader for "pastis"). Supported formats:
+ * - "bigearthnet-v2" (docs/data.md): per patch the 12 Sentinel-2 bands as uint16 GeoTIFFs
+ *   at their native sizes (120, 60 and 20 pixels), Sentinel-1 VV and VH as float32 dB
+ *   120×120, and metadata.tsv (splits train/validation/test about 70/15/15 %, no snow or
+ *   cloud). Each patch carries 1 to 3 of the 19 classes, each drawn as a region with a
+ *   class-specific spectral signature, texture and backscatter, so that the labels can be
+ *   learnt from the pixels.
+ * - "pastis" (docs/pimc.md, "Synthetic time series"): satellite image time series in the
+ *   PASTIS layout, patch id = 0..n−1: DATA_S2/S2_<id>.npy (int16 T × 10 × 32 × 32, bands
+ *   B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12 as L2A digital numbers, reflectance × 10000;
+ *   T = 20..28 dates of 2019, varying by patch), ANNOTATIONS/TARGET_<id>.npy (uint8
+ *   3 × 32 × 32: channel 0 the class, 0 background, 1..18 crops, 19 void; channels 1 and 2
+ *   copies of it), INSTANCE_ANNOTATIONS/INSTANCES_<id>.npy (int64 32 × 32: parcel id, 0 for
+ *   background) and metadata.geojson (a FeatureCollection, per patch ID_PATCH, Fold 1..5,
+ *   TILE, N_Parcel, Parcel_Cover, dates-S2 {"0": YYYYMMDD, ...}, synth-cloudy-S2 the
+ *   indices of the cloudy dates). A patch holds rectangular parcels of at least two crop
+ *   classes whose NDVI follows a class-specific double-logistic curve, plus noise and a
+ *   10–25 % share of cloudy dates (bright in every band).
  * dir: the directory to write to, created if missing. It must be empty, or hold a
- *   dataset already (a metadata.tsv: files of the same names are replaced); any other
- *   non-empty directory is refused, so user data is never overwritten.
- * format: "bigearthnet-v2". n: number of patches, 1..1000000. seed: any value; the same
- *   seed and n give byte-identical files. opts: reserved, NULL (no key is read yet).
- * Every file is written under a temporary name and then renamed, and metadata.tsv comes
- * last: an interrupted call never leaves a truncated file under a final name.
+ *   dataset of the same format already (metadata.tsv, metadata.geojson: files of the same
+ *   names are replaced); any other non-empty directory is refused, so user data is never
+ *   overwritten.
+ * format: "bigearthnet-v2" or "pastis". n: number of patches, 1..1000000. seed: any value;
+ *   the same seed and n give byte-identical files (whatever the number of threads).
+ *   opts: reserved, NULL (no key is read yet).
+ * Every file is written under a temporary name and then renamed, and the metadata file
+ * comes last: an interrupted call never leaves a truncated file under a final name.
  * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, n out of range, a non-empty directory
- * without metadata.tsv); MSC_E_UNSUPPORTED (another format); MSC_E_IO (the message
- * names the file); MSC_E_OUT_OF_MEMORY.
- * Thread-safe (calls writing to distinct directories are independent). Since 0.1.0.
+ * without the format's metadata file); MSC_E_UNSUPPORTED (another format); MSC_E_IO (the
+ * message names the file); MSC_E_OUT_OF_MEMORY.
+ * Thread-safe (calls writing to distinct directories are independent). Since 0.1.0;
+ * "pastis" since 0.2.0.
  */
 MSC_API msc_status msc_synth_write(const char *dir, const char *format, int64_t n,
                                    uint64_t seed, const msc_options *opts);

@@ -1,7 +1,8 @@
 /*
  * synth.c — synthetic datasets in a real format (msc_synth_write): BigEarthNet v2 layout
  * (docs/data.md) with labels that can be recovered from the pixels, for tests, benchmarks and
- * demos without downloading anything.
+ * demos without downloading anything. The PASTIS layout ("pastis") is written by
+ * lib/data/synth_pastis.c.
  *
  * Every patch gets 1–3 of the 19 classes. The 120×120 ground of a patch is split into
  * Voronoi regions around 1–3 random centres, one region per label; a pixel of a band at
@@ -28,6 +29,7 @@
 #include <unistd.h>
 
 #include "data/dataset.h" /* msci_ben_classes */
+#include "data/synth.h"
 #include "common/internal.h"
 #include "common/rng.h"
 
@@ -208,8 +210,7 @@ static msc_status write_tiff(const char *path, const void *pixels, int w, int h,
   return MSC_OK;
 }
 
-/* mkdir -p. */
-static msc_status make_dirs(const char *path) {
+msc_status msci_synth_make_dirs(const char *path) {
   char buf[4096];
   size_t len = strlen(path);
   if (len == 0 || len >= sizeof buf)
@@ -279,7 +280,7 @@ static msc_status write_patch(const char *dir, uint64_t seed, int64_t i, int row
   snprintf(s1name, sizeof s1name, S1_PRODUCT "_" S1_TILE "_%d_%d", row, col);
 
   MSCI_TRY(join(folder, sizeof folder, "%s/BigEarthNet-S2/" S2_PRODUCT "/%s", dir, patch));
-  MSCI_TRY(make_dirs(folder));
+  MSCI_TRY(msci_synth_make_dirs(folder));
   for (int b = 0; b < N_S2; ++b) {
     const int s = k_s2_size[b];
     const float scale = (float)PATCH / (float)s;
@@ -301,7 +302,7 @@ static msc_status write_patch(const char *dir, uint64_t seed, int64_t i, int row
   }
 
   MSCI_TRY(join(folder, sizeof folder, "%s/BigEarthNet-S1/" S1_PRODUCT "/%s", dir, s1name));
-  MSCI_TRY(make_dirs(folder));
+  MSCI_TRY(msci_synth_make_dirs(folder));
   for (int b = 0; b < 2; ++b) {
     msci_rng r;
     snprintf(label, sizeof label, "synth/p%lld/%s", (long long)i, b ? "VH" : "VV");
@@ -362,13 +363,16 @@ MSC_API msc_status msc_synth_write(const char *dir, const char *format, int64_t 
   (void)opts;
   if (!dir || !format) return msci_fail(MSC_E_INVALID_ARGUMENT, "synth: NULL argument");
   if (!dir[0]) return msci_fail(MSC_E_INVALID_ARGUMENT, "synth: empty directory name");
-  if (strcmp(format, "bigearthnet-v2") != 0)
+  const int pastis = !strcmp(format, "pastis");
+  if (!pastis && strcmp(format, "bigearthnet-v2") != 0)
     return msci_fail(MSC_E_UNSUPPORTED,
-                     "synth: format \"%s\" is not supported (only \"bigearthnet-v2\")", format);
+                     "synth: format \"%s\" is not supported (\"bigearthnet-v2\" or \"pastis\")",
+                     format);
   if (n < 1 || n > 1000000)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "synth: n = %lld, must be 1..1000000",
                      (long long)n);
-  MSCI_TRY(make_dirs(dir));
+  if (pastis) return msci_synth_pastis(dir, n, seed);
+  MSCI_TRY(msci_synth_make_dirs(dir));
   MSCI_TRY(check_target(dir));
 
   class_sig sig[N_CLASSES];

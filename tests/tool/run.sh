@@ -192,6 +192,12 @@ expect_error 1 "$mosaic" info data/metadata.tsv
 expect_error 1 "$mosaic" predict --model m.safetensors --data data --format no-such-format
 mkdir -p notempty && touch notempty/x
 expect_error 1 "$mosaic" synth notempty --n 5
+expect_error 1 "$mosaic" synth notempty --n 5 --format pastis
+expect 0 "$mosaic" synth pastis --format pastis --n 2 --seed 3
+for f in metadata.geojson DATA_S2/S2_1.npy ANNOTATIONS/TARGET_1.npy INSTANCE_ANNOTATIONS/INSTANCES_1.npy; do
+  [ -f "pastis/$f" ] || fail "synth --format pastis wrote no $f"
+done
+json pastis/metadata.geojson 'len(d["features"])' | grep -qx 2 || fail "pastis metadata.geojson"
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed" >&2

@@ -1,8 +1,8 @@
 /*
  * test_options.c — the msc_options handle: schema, defaults, setters and getters,
  * index patterns, the string size protocol, JSON in and out, the cross-key checks of
- * a model configuration, the list parsers, float lists (msc_options_set_floats) and
- * msc_options_from_dataset.
+ * a model configuration, the list parsers, float lists (msc_options_set_floats),
+ * msc_options_from_dataset and msc_options_copy.
  *
  * Every expected value is written out by hand from the documentation (mosaic.h,
  * options.h, docs/data.md), never computed by the code under test.
@@ -1278,6 +1278,234 @@ START_TEST(floats_model_config_identical) {
 END_TEST
 
 /* ------------------------------------------------------------------------------ */
+/* msc_options_copy                                                                */
+/* ------------------------------------------------------------------------------ */
+
+/* The keys of copy_public_* and their types: every kind of value the store holds. */
+typedef struct copy_key {
+  const char *key;
+  char type; /* 'i', 'f', 's', 'l' (floats) */
+} copy_key;
+
+static const copy_key k_copy_keys[] = {
+    {"seed", 'i'},
+    {"classes", 'i'},
+    {"proj.dim", 'i'},
+    {"bn.momentum", 'f'},
+    {"optim.lr", 'f'},
+    {"optim.clip_norm", 'f'},
+    {"modality.0.name", 's'},
+    {"modality.1.widths", 's'},
+    {"class_names", 's'},
+    {"modality.0.mean", 'l'},
+    {"modality.0.std", 'l'},
+    {"modality.1.mean", 'l'},
+    {"modality.1.std", 'l'},
+    {"proj.hidden", 'i'},        /* never set: its default */
+    {"modality.2.encoder", 's'}, /* never set */
+    {"modality.3.mean", 'l'},    /* never set: the empty list */
+};
+
+static uint64_t dbits(double d) {
+  uint64_t u;
+  memcpy(&u, &d, sizeof u);
+  return u;
+}
+
+/* a and b hold the same keys with the same values: JSON text, is_set and the typed
+ * getters (floats bit for bit, the text form of float lists byte for byte). */
+static void assert_same_options(const msc_options *a, const msc_options *b) {
+  char *ja = to_json(a), *jb = to_json(b);
+  ck_assert_str_eq(ja, jb);
+  free(ja);
+  free(jb);
+  for (size_t k = 0; k < sizeof k_copy_keys / sizeof k_copy_keys[0]; k++) {
+    const char *key = k_copy_keys[k].key;
+    ck_assert_int_eq(is_set(a, key), is_set(b, key));
+    switch (k_copy_keys[k].type) {
+    case 'i': ck_assert_int_eq(geti(a, key), geti(b, key)); break;
+    case 'f':
+      ck_assert_msg(dbits(getf(a, key)) == dbits(getf(b, key)), "%s: %.17g vs %.17g", key,
+                    getf(a, key), getf(b, key));
+      break;
+    case 's': {
+      char sa[4096];
+      snprintf(sa, sizeof sa, "%s", gets_(a, key));
+      ck_assert_str_eq(gets_(b, key), sa);
+      break;
+    }
+    default: {
+      char sa[4096];
+      snprintf(sa, sizeof sa, "%s", gets_(a, key)); /* the text form */
+      ck_assert_str_eq(gets_(b, key), sa);
+      float fa[64], fb[64];
+      size_t na = 0, nb = 0;
+      ck_assert_int_eq(msc_options_get_floats(a, key, fa, 64, &na), MSC_OK);
+      ck_assert_int_eq(msc_options_get_floats(b, key, fb, 64, &nb), MSC_OK);
+      ck_assert_uint_eq(na, nb);
+      for (size_t j = 0; j < na; j++)
+        ck_assert_msg(fbits(fa[j]) == fbits(fb[j]), "%s[%zu]: 0x%08x vs 0x%08x", key, j,
+                      fbits(fa[j]), fbits(fb[j]));
+      break;
+    }
+    }
+  }
+}
+
+static const float k_copy_mean[] = {FLT_MAX, -FLT_MAX, FLT_MIN, 1e-45f,      -0.0f,
+                                    0.1f,    -12.62f,  5.116f,  16777217.0f, 3.4028233e38f};
+
+/* A handle with a value of every kind set (and some keys left at their defaults). */
+static msc_options *copy_source(void) {
+  msc_options *o = new_opts();
+  ck_assert_int_eq(msc_options_set_int(o, "seed", INT64_MAX), MSC_OK);
+  ck_assert_int_eq(msc_options_set_int(o, "classes", 4), MSC_OK);
+  ck_assert_int_eq(msc_options_set_float(o, "bn.momentum", 1.0 / 3.0), MSC_OK);
+  ck_assert_int_eq(msc_options_set_float(o, "optim.lr", 0.012345678901234567), MSC_OK);
+  ck_assert_int_eq(msc_options_set_int(o, "optim.clip_norm", 5), MSC_OK); /* int -> float */
+  ck_assert_int_eq(msc_options_set_string(o, "modality.0.name", "first"), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "modality.1.widths", "8,16,32,64"), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "class_names", "a;b;c;d"), MSC_OK);
+  /* typed floats (written with %.9g), the text form kept as given, the empty list */
+  ck_assert_int_eq(msc_options_set_floats(o, "modality.0.mean", k_copy_mean,
+                                          sizeof k_copy_mean / sizeof k_copy_mean[0]),
+                   MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "modality.0.std", " 1.5,  2e-3 ,0.1"), MSC_OK);
+  ck_assert_int_eq(msc_options_set_floats(o, "modality.1.mean", NULL, 0), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "modality.1.std", ""), MSC_OK);
+  return o;
+}
+
+START_TEST(copy_public_equal) {
+  msc_options *o = copy_source();
+  msc_options *c = NULL;
+  ck_assert_int_eq(msc_options_copy(o, &c), MSC_OK);
+  ck_assert_ptr_nonnull(c);
+  ck_assert_ptr_ne(c, o);
+  assert_same_options(o, c);
+  /* spot checks against the values written out by hand */
+  ck_assert_int_eq(geti(c, "seed"), INT64_MAX);
+  ck_assert(getf(c, "bn.momentum") == 1.0 / 3.0);
+  ck_assert(getf(c, "optim.lr") == 0.012345678901234567);
+  ck_assert(getf(c, "optim.clip_norm") == 5.0);
+  ck_assert_str_eq(gets_(c, "modality.0.std"), " 1.5,  2e-3 ,0.1"); /* the text as given */
+  ck_assert_str_eq(gets_(c, "modality.1.mean"), "");
+  ck_assert_int_eq(is_set(c, "modality.1.mean"), 1);
+  ck_assert_int_eq(is_set(c, "proj.hidden"), 0);
+  float v[16];
+  size_t n = 0;
+  ck_assert_int_eq(msc_options_get_floats(c, "modality.0.mean", v, 16, &n), MSC_OK);
+  ck_assert_uint_eq(n, sizeof k_copy_mean / sizeof k_copy_mean[0]);
+  for (size_t j = 0; j < n; j++) ck_assert_uint_eq(fbits(v[j]), fbits(k_copy_mean[j]));
+  ck_assert_int_eq(msc_options_get_floats(c, "modality.0.std", v, 16, &n), MSC_OK);
+  ck_assert_uint_eq(n, 3);
+  ck_assert_uint_eq(fbits(v[0]), fbits(1.5f));
+  ck_assert_uint_eq(fbits(v[1]), fbits(2e-3f));
+  ck_assert_uint_eq(fbits(v[2]), fbits(0.1f));
+  /* a copy of the copy, and of an empty handle */
+  msc_options *cc = NULL;
+  ck_assert_int_eq(msc_options_copy(c, &cc), MSC_OK);
+  assert_same_options(o, cc);
+  msc_options *e = new_opts(), *ec = NULL;
+  ck_assert_int_eq(msc_options_copy(e, &ec), MSC_OK);
+  char *je = to_json(ec);
+  ck_assert_str_eq(je, "{}");
+  free(je);
+  assert_same_options(e, ec);
+  msc_options_free(e);
+  msc_options_free(ec);
+  msc_options_free(cc);
+  msc_options_free(c);
+  msc_options_free(o);
+}
+END_TEST
+
+START_TEST(copy_public_independent) {
+  msc_options *o = copy_source();
+  char *before = to_json(o);
+  msc_options *c = NULL;
+  ck_assert_int_eq(msc_options_copy(o, &c), MSC_OK);
+  /* Changing the source leaves the copy as it was. */
+  const float other[] = {7.0f, 8.0f};
+  ck_assert_int_eq(msc_options_set_int(o, "classes", 9), MSC_OK);
+  ck_assert_int_eq(msc_options_set_float(o, "optim.lr", 0.5), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "modality.0.name", "changed"), MSC_OK);
+  ck_assert_int_eq(msc_options_set_floats(o, "modality.0.mean", other, 2), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "modality.0.std", "3,4"), MSC_OK);
+  ck_assert_int_eq(msc_options_set_int(o, "proj.hidden", 16), MSC_OK); /* a new key */
+  char *now = to_json(c);
+  ck_assert_str_eq(now, before);
+  free(now);
+  ck_assert_int_eq(is_set(c, "proj.hidden"), 0);
+  /* Changing the copy (new keys too: it grows) leaves the source as it was. */
+  char *changed = to_json(o);
+  ck_assert_int_eq(msc_options_set_int(c, "classes", 2), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(c, "modality.0.name", "mine"), MSC_OK);
+  ck_assert_int_eq(msc_options_set_floats(c, "modality.1.mean", other, 2), MSC_OK);
+  for (int i = 0; i < 8; i++) {
+    char key[64];
+    snprintf(key, sizeof key, "modality.%d.size", i);
+    ck_assert_int_eq(msc_options_set_int(c, key, 16 + i), MSC_OK);
+  }
+  now = to_json(o);
+  ck_assert_str_eq(now, changed);
+  free(now);
+  ck_assert_int_eq(is_set(o, "modality.7.size"), 0);
+  /* Freeing the source leaves the copy readable (valgrind checks no memory is shared). */
+  msc_options *c2 = NULL;
+  ck_assert_int_eq(msc_options_copy(o, &c2), MSC_OK);
+  msc_options_free(o);
+  now = to_json(c2);
+  ck_assert_str_eq(now, changed);
+  free(now);
+  ck_assert_int_eq(geti(c2, "classes"), 9);
+  ck_assert_str_eq(gets_(c2, "modality.0.std"), "3,4");
+  float v[4];
+  size_t n = 0;
+  ck_assert_int_eq(msc_options_get_floats(c2, "modality.0.mean", v, 4, &n), MSC_OK);
+  ck_assert_uint_eq(n, 2);
+  ck_assert_uint_eq(fbits(v[0]), fbits(7.0f));
+  ck_assert_uint_eq(fbits(v[1]), fbits(8.0f));
+  /* ... and the other way round: freeing a copy leaves its source intact. */
+  msc_options *c3 = NULL;
+  ck_assert_int_eq(msc_options_copy(c2, &c3), MSC_OK);
+  msc_options_free(c3);
+  now = to_json(c2);
+  ck_assert_str_eq(now, changed);
+  free(now);
+  ck_assert_int_eq(geti(c, "classes"), 2);
+  ck_assert_str_eq(gets_(c, "modality.0.name"), "mine");
+  free(before);
+  free(changed);
+  msc_options_free(c2);
+  msc_options_free(c);
+}
+END_TEST
+
+START_TEST(copy_public_null_arguments) {
+  msc_options *o = copy_source();
+  msc_options *const sentinel = (msc_options *)&o;
+  msc_options *c = sentinel;
+  msc_clear_error();
+  ck_assert_int_eq(msc_options_copy(NULL, &c), MSC_E_INVALID_ARGUMENT);
+  ck_assert_ptr_eq(c, sentinel); /* untouched */
+  assert_error_contains("msc_options_copy");
+  assert_error_contains("src is NULL");
+  msc_clear_error();
+  ck_assert_int_eq(msc_options_copy(o, NULL), MSC_E_INVALID_ARGUMENT);
+  assert_error_contains("msc_options_copy");
+  assert_error_contains("out is NULL");
+  ck_assert_int_eq(msc_options_copy(NULL, NULL), MSC_E_INVALID_ARGUMENT);
+  assert_error_contains("src is NULL");
+  /* the source is unchanged by the failed calls */
+  msc_options *ref = copy_source();
+  assert_same_options(ref, o);
+  msc_options_free(ref);
+  msc_options_free(o);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------ */
 /* msc_options_from_dataset (examples/data/bigearthnet-v2: 2 S1 bands with         */
 /* published statistics; S2 with B01 and B09, which have none)                     */
 /* ------------------------------------------------------------------------------ */
@@ -1414,6 +1642,9 @@ static Suite *options_suite(void) {
   tcase_add_test(tc, floats_text_form);
   tcase_add_test(tc, floats_text_round_trip_exact);
   tcase_add_test(tc, floats_model_config_identical);
+  tcase_add_test(tc, copy_public_equal);
+  tcase_add_test(tc, copy_public_independent);
+  tcase_add_test(tc, copy_public_null_arguments);
   tcase_add_test(tc, from_dataset_published);
   tcase_add_test(tc, from_dataset_computed_and_kept);
   suite_add_tcase(s, tc);

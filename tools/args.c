@@ -641,16 +641,8 @@ void cli_set_int(cli_ctx *ctx, const char *key, int64_t value) {
 }
 
 msc_options *cli_opts_copy(const msc_options *opts) {
-  size_t len = 0;
-  msc_options_to_json(opts, NULL, 0, &len); /* asks for the size */
-  char *buf = malloc(len + 1);
   msc_options *out = NULL;
-  if (buf && msc_options_to_json(opts, buf, len + 1, NULL) == MSC_OK &&
-      msc_options_create(&out) == MSC_OK && msc_options_from_json(out, buf) != MSC_OK) {
-    msc_options_free(out);
-    out = NULL;
-  }
-  free(buf);
+  if (msc_options_copy(opts, &out) != MSC_OK) return NULL;
   return out;
 }
 

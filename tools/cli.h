@@ -75,7 +75,8 @@ int cli_has(const cli_ctx *ctx, const char *key);
 void cli_set_str(cli_ctx *ctx, const char *key, const char *value);
 void cli_set_int(cli_ctx *ctx, const char *key, int64_t value);
 
-/* Library option helpers: a copy of opts, and getters that fall back to def. */
+/* Library option helpers: a deep copy of opts (msc_options_copy; NULL on failure), and
+ * getters that fall back to def. */
 msc_options *cli_opts_copy(const msc_options *opts);
 int64_t cli_opt_int(const msc_options *opts, const char *key, int64_t def);
 double cli_opt_float(const msc_options *opts, const char *key, double def);

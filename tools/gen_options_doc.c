@@ -222,7 +222,14 @@ static const char k_intro[] =
     "- `msc_options_to_json` writes the keys that are set as one flat JSON object with "
     "dotted,\n"
     "  sorted keys; `msc_options_from_json` reads that form too.\n"
-    "\n"
+    "- `msc_options_copy` makes an independent deep copy of a handle: every key that is set,\n"
+    "  with its type and exact value (a floats key keeps its values bit for bit and its text\n"
+    "  form).\n"
+    "\n";
+
+/* The rest of the introduction (a second array: each stays below the 4095 characters a
+ * C compiler must support in one string literal). */
+static const char k_intro_keys[] =
     "A `#` in a key stands for a modality index written in decimal without leading zeros,\n"
     "0 .. 7: `modality.#.bands` is `modality.0.bands`, `modality.1.bands`, ... Only the "
     "indices\n"
@@ -257,8 +264,8 @@ static const char k_intro[] =
     "build.\n";
 
 /* The intro names these limits in words. */
-_Static_assert(MSCI_OPT_MAX_INDEX == 8, "update '0 .. 7' in k_intro");
-_Static_assert(MSCI_MAX_STAGES == 8, "update '1 .. 8' in k_intro");
+_Static_assert(MSCI_OPT_MAX_INDEX == 8, "update '0 .. 7' in k_intro_keys");
+_Static_assert(MSCI_MAX_STAGES == 8, "update '1 .. 8' in k_intro_keys");
 
 int main(void) {
   FILE *out = stdout;
@@ -284,6 +291,7 @@ int main(void) {
   }
 
   fputs(k_intro, out);
+  fputs(k_intro_keys, out);
   for (size_t k = 0; k < sizeof k_groups / sizeof k_groups[0]; k++) {
     int any = 0;
     for (int32_t i = 0; i < count && !any; i++) {

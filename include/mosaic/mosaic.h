@@ -241,6 +241,17 @@ MSC_API msc_status msc_options_create(msc_options **out);
 MSC_API void msc_options_free(msc_options *opts);
 
 /**
+ * Creates *out, a deep copy of src: every key that is set, with its type and exact value
+ * (a floats key keeps its float values bit for bit and its text form as given); keys not
+ * set read their defaults, as in src. The copy is independent: setting keys in or freeing
+ * either handle leaves the other intact. Free the copy with msc_options_free.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (src or out is NULL, with a message naming it);
+ * MSC_E_OUT_OF_MEMORY. *out is untouched on error. Reads src only; as for every call on a
+ * handle, no other thread may change src during the call. Since 0.2.0.
+ */
+MSC_API msc_status msc_options_copy(const msc_options *src, msc_options **out);
+
+/**
  * Sets an integer, floating-point or string key (see the list above). A string value
  * is copied. An int value is accepted for a float key. A floats key also takes its
  * text form with msc_options_set_string: numbers separated by ',' ("1.5, -2e3"; ""

@@ -110,7 +110,8 @@ size_t msci_options_key_rule(int32_t i, char *buf, size_t cap);
 /* ---------------------------------------------------------------------------------- */
 
 /* A deep copy of src (set keys only; defaults stay computed). *out untouched on error.
- * Returns MSC_OK, MSC_E_INVALID_ARGUMENT (NULL) or MSC_E_OUT_OF_MEMORY. */
+ * Returns MSC_OK, MSC_E_INVALID_ARGUMENT (NULL) or MSC_E_OUT_OF_MEMORY. msc_options_copy
+ * is its public form (the same, with messages naming msc_options_copy). */
 msc_status msci_options_copy(const msc_options *src, msc_options **out);
 
 /* The set keys as one compact JSON object sorted by key, malloc'd (caller frees).

@@ -456,6 +456,13 @@ msc_status msci_options_copy(const msc_options *src, msc_options **out) {
   return MSC_OK;
 }
 
+msc_status msc_options_copy(const msc_options *src, msc_options **out) {
+  if (src == NULL || out == NULL)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_options_copy: %s is NULL",
+                     src == NULL ? "src" : "out");
+  return msci_options_copy(src, out);
+}
+
 msc_status msci_options_get_string_alloc(const msc_options *o, const char *key, char **out) {
   static const char fn[] = "msci_options_get_string_alloc";
   const char *text;

@@ -60,6 +60,9 @@ def test_options_and_errors_do_not_leak(tmp_path):
         with mosaic.Options({"modality.0.encoder": "tiny", "class_names": "a;b"},
                             classes=2) as o:
             o.to_json()
+            c = o.copy()  # msc_options_copy: half closed, half freed by the collector
+            if i % 2:
+                c.close()
         try:
             mosaic.Model.load(missing)
         except mosaic.IOError:

@@ -1,5 +1,6 @@
 """Models through the Pythonic layer: create/save/load/embed/predict/train_step, options."""
 
+import copy
 import json
 import threading
 
@@ -287,3 +288,40 @@ def test_options_floats():
                                               float(np.float32(5.464))]  # unchanged
     o.close()
     again.close()
+
+
+def test_options_copy():
+    o = mosaic.Options(TINY, **{"optim.lr": 0.012345678901234567, "seed": 7})
+    o["modality.0.mean"] = [1.5, -2, 0.1, -0.0]               # float32 values
+    o["modality.0.std"] = " 1, 2e-3 "                         # the text form, as given
+    o["modality.1.mean"] = []
+    c = o.copy()
+    assert isinstance(c, mosaic.Options) and c is not o
+    assert c.to_json() == o.to_json()
+    for key in ("classes", "seed", "optim.lr", "class_names", "modality.0.encoder",
+                "modality.0.std", "modality.1.mean", "proj.hidden"):
+        assert c[key] == o[key] and type(c[key]) is type(o[key])
+        assert (key in c) == (key in o)
+    assert "proj.hidden" not in c
+    assert c["optim.lr"] == 0.012345678901234567              # the exact double
+    assert c.to_dict()["modality.0.std"] == " 1, 2e-3 "      # the text form kept
+    # float lists bit for bit (-0.0 included)
+    assert (np.float32(c["modality.0.mean"]).view(np.uint32)
+            == np.float32([1.5, -2, 0.1, -0.0]).view(np.uint32)).all()
+    # independent: changes to one do not reach the other, closing one keeps the other
+    c["classes"] = 2
+    c["modality.0.mean"] = [3.0]
+    o["seed"] = 9
+    assert o["classes"] == C and o["modality.0.mean"][0] == 1.5 and c["seed"] == 7
+    before = c.to_json()
+    o.close()
+    assert c.to_json() == before
+    # copy.copy and copy.deepcopy give the same kind of copy
+    for d in (copy.copy(c), copy.deepcopy(c)):
+        assert d.to_json() == before and d is not c
+        d["classes"] = 3
+        assert c["classes"] == 2
+        d.close()
+    c.close()
+    with pytest.raises(mosaic.InvalidArgumentError, match="closed"):
+        c.copy()

@@ -247,7 +247,8 @@ class Options(_Handle):
     with '.', a list of dicts sets "<key>.count" and "<key>.<i>.*" (as
     msc_options_from_json). Mapping access: opts["proj.dim"], opts["proj.dim"] = 64,
     "proj.dim" in opts (set explicitly), opts.to_dict() / opts.to_json() (the keys set).
-    A floats key reads back as a list of floats.
+    A floats key reads back as a list of floats. opts.copy() (or copy.copy / copy.deepcopy)
+    is an independent copy.
     """
 
     _free = _ffi.msc_options_free
@@ -274,6 +275,18 @@ class Options(_Handle):
         o = cls()
         o.apply_json(text)
         return o
+
+    def copy(self):
+        """An independent deep copy (msc_options_copy): every key set, with its type and
+        exact value (floats keys bit for bit, with their text form)."""
+        ptr = ctypes.POINTER(_ffi.msc_options)()
+        check(_ffi.msc_options_copy(self._handle(), ctypes.byref(ptr)))
+        return type(self)._wrap(ptr)
+
+    __copy__ = copy
+
+    def __deepcopy__(self, memo):
+        return self.copy()
 
     @classmethod
     def from_dataset(cls, dataset, options=None, stats="auto", stats_samples=256, **kwargs):

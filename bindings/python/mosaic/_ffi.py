@@ -202,6 +202,10 @@ FUNCTIONS = (
     ('msc_options_free', None,
      (ctypes.POINTER(msc_options),),
      ('opts',)),
+    # msc_status msc_options_copy(const msc_options *src, msc_options **out);
+    ('msc_options_copy', msc_status,
+     (ctypes.POINTER(msc_options), ctypes.POINTER(ctypes.POINTER(msc_options)),),
+     ('src', 'out',)),
     # msc_status msc_options_set_int(msc_options *opts, const char *key, int64_t value);
     ('msc_options_set_int', msc_status,
      (ctypes.POINTER(msc_options), ctypes.c_char_p, ctypes.c_int64,),

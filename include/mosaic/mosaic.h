@@ -1072,6 +1072,130 @@ MSC_API msc_status msc_loss_mulsupcon(const float *e, const uint8_t *y, int64_t 
 MSC_API msc_status msc_loss_bce(const float *logits, const uint8_t *y, int64_t n, int64_t c,
                                 float *loss, float *grad);
 
+/* ------------------------------------------------------------------------------ */
+/* Satellite image time series: vegetation indices, recurrence plots               */
+/* ------------------------------------------------------------------------------ */
+
+/*
+ * Vegetation and water indices of Sentinel-2 images, and recurrence plots of a pixel's
+ * index series (the inputs of PIMC's pixel encoder), as plain functions of host arrays
+ * (docs/pimc.md has the formulas, the policies and the percentile definition).
+ *
+ * Arrays are float32, row-major. A series is T × C × P: T dates, C bands, P pixels per
+ * band (a T × C × H × W array such as PASTIS's DATA_S2 is the case P = H·W; a single
+ * image is T = 1). Values are digital numbers; a band table (msc_vi_bands) says which
+ * channel holds which band and how they become reflectances ρ:
+ *   ρ = (DN + offset) / scale      (scale 10000, offset 0 for PASTIS; offset −1000 for
+ *                                   products of processing baseline 04.00 or later).
+ * Indices, computed in double and rounded to float once:
+ *   NDVI = (ρ8 − ρ4) / (ρ8 + ρ4)
+ *   EVI  = 2.5 (ρ8 − ρ4) / (ρ8 + 6 ρ4 − 7.5 ρ2 + 1)
+ *   SAVI = 1.5 (ρ8 − ρ4) / (ρ8 + ρ4 + 0.5)
+ *   NDWI = (ρ3 − ρ8) / (ρ3 + ρ8)          (McFeeters: green / NIR)
+ *   NBR  = (ρ8 − ρ12) / (ρ8 + ρ12)
+ * Invalid values: an index is NaN, and its valid flag 0, where a band it uses is not
+ * finite, where its denominator's magnitude is below 1e-12, or where the value does not
+ * fit a float; otherwise it is finite and its flag 1. No clamp is applied.
+ * Both functions validate every input before writing anything (outputs are untouched on
+ * error; the message names the argument), keep no state, and are thread-safe and
+ * reentrant. Results are bit-identical for any number of threads.
+ */
+
+/*
+ * Index kinds. Values are part of the ABI: never renumbered or reused; new kinds are
+ * appended and MSC_VI_COUNT grows. Since 0.2.0.
+ */
+#define MSC_VI_NDVI 0 /**< normalised difference vegetation index (B8, B4) */
+#define MSC_VI_EVI  1 /**< enhanced vegetation index (B8, B4, B2) */
+#define MSC_VI_SAVI 2 /**< soil-adjusted vegetation index, L = 0.5 (B8, B4) */
+#define MSC_VI_NDWI 3 /**< normalised difference water index, McFeeters (B3, B8) */
+#define MSC_VI_NBR  4 /**< normalised burn ratio (B8, B12) */
+/** Number of index kinds this header knows. Since 0.2.0. */
+#define MSC_VI_COUNT 5
+
+/**
+ * A band table: the channel of each band an index may need (−1: absent; only the bands
+ * the index uses must be present, in [0, C)), and the reflectance scale and offset.
+ * Set struct_size = sizeof(msc_vi_bands). The PASTIS DATA_S2 table (bands B2, B3, B4,
+ * B5, B6, B7, B8, B8A, B11, B12 as channels 0..9) is b2 0, b3 1, b4 2, b8 6, b12 9,
+ * scale 10000, offset 0; passing NULL for a table means that one. Since 0.2.0.
+ */
+typedef struct msc_vi_bands {
+  uint32_t struct_size; /**< in: sizeof(msc_vi_bands) as the caller knows it */
+  int32_t b2;           /**< channel of B2 (blue), or −1 */
+  int32_t b3;           /**< channel of B3 (green), or −1 */
+  int32_t b4;           /**< channel of B4 (red), or −1 */
+  int32_t b8;           /**< channel of B8 (near infrared), or −1 */
+  int32_t b12;          /**< channel of B12 (short-wave infrared), or −1 */
+  double scale;         /**< ρ = (DN + offset) / scale; finite and > 0 */
+  double offset;        /**< finite; 0, or −1000 for processing baseline >= 04.00 */
+} msc_vi_bands;
+
+/**
+ * Computes index kind over a T × C × P series x: out[t·P + p] for every date t and
+ * pixel p (T × P floats), NaN where invalid (above).
+ * kind: an MSC_VI_* value. x: T × C × P digital numbers (required; any value, a NaN or
+ * infinite one makes the indices using it invalid). t: T >= 1. c: C >= 1. p: P >= 1
+ * (T·C·P must fit int64_t). bands: the band table, or NULL for the PASTIS one.
+ * out: T × P floats (required). valid: T × P bytes, 1 where out is finite and 0 where it
+ * is NaN, or NULL.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL x or out; a size < 1 or too large; an
+ * unknown kind; bands->struct_size too small; a band the index needs absent or out of
+ * range; a scale not finite or <= 0, an offset not finite). out and valid are untouched
+ * on error. Thread-safe. Since 0.2.0.
+ */
+MSC_API msc_status msc_vegetation_index(int32_t kind, const float *x, int64_t t, int64_t c,
+                                        int64_t p, const msc_vi_bands *bands, float *out,
+                                        uint8_t *valid);
+
+/**
+ * Parameters of recurrence plots. Set struct_size = sizeof(msc_rp_params).
+ * A plot of a series x_1..x_T is the T × T matrix R_ij = |x_i − x_j| (continuous), or
+ * R_ij = Θ(ε − |x_i − x_j|) with Θ(0) = 1 (binary), where ε is eps itself or, with
+ * eps_is_percentile, the eps-th percentile (numpy's linear definition) of the T(T−1)/2
+ * off-diagonal distances of that series; then resized to S × S (bilinear,
+ * align_corners = False, no antialiasing) unless size is 0. Before the plot a NaN or
+ * infinite date is filled by linear interpolation in time between the nearest finite
+ * dates (the nearest finite value before the first or after the last); a series with
+ * no finite date gives a plot of zeros and the valid flag 0. Since 0.2.0.
+ */
+typedef struct msc_rp_params {
+  uint32_t struct_size;      /**< in: sizeof(msc_rp_params) as the caller knows it */
+  int32_t n_indices;         /**< K, the plots per pixel: 1..MSC_VI_COUNT */
+  const int32_t *indices;    /**< K MSC_VI_* values: the index of plot k (required) */
+  int32_t binary;            /**< 0: continuous; 1: binary */
+  int32_t eps_is_percentile; /**< binary only: 0: ε = eps; 1: eps is a percentile */
+  double eps;                /**< binary only: ε >= 0 finite, or a percentile in [0, 100] */
+  int64_t size;              /**< S, 1..4096, or 0 to keep S = T */
+  const double *days;        /**< NULL (dates 0, 1, ..., T−1) or T strictly increasing
+                                  finite times (e.g. days of year) for the filling */
+} msc_rp_params;
+
+/**
+ * The recurrence plots of n pixels of a T × C × H × W series x: for pixel i at row
+ * yx[2i] and column yx[2i+1], the K index series of that pixel (as msc_vegetation_index)
+ * give out[(i·K + k)·S·S ...], the S × S plot of index params->indices[k], and
+ * valid[i·K + k] (0 for a series without any finite date, whose plot is zeros).
+ * x: T × C × H × W digital numbers (required). t: T, 1..4096. c, h, w: >= 1.
+ * bands: the band table, or NULL for the PASTIS one. params: required.
+ * yx: n (row, column) pairs inside the image (required unless n is 0). n: >= 0.
+ * out: n·K·S·S floats (required). valid: n·K bytes, or NULL.
+ * This is a convenience function: each call allocates its own scratch and frees it
+ * before returning, K·T floats (plus K·T² + 3S when S ≠ T, and T(T−1)/2 for a
+ * percentile ε) for each of up to omp_get_max_threads() threads (at most n). Pixels are shared among OpenMP threads,
+ * each computed by one thread alone: the result does not depend on the thread count.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL x, params, params->indices, out or yx;
+ * params->struct_size or bands->struct_size too small; a size out of range; an unknown
+ * index; binary or eps_is_percentile other than 0 or 1; a bad eps; days not finite or
+ * not increasing; a band an index needs absent; a bad scale or offset; a pixel outside
+ * the image: the message names it); MSC_E_OUT_OF_MEMORY. out and valid are untouched on
+ * error. Thread-safe. Since 0.2.0.
+ */
+MSC_API msc_status msc_recurrence_plots(const float *x, int64_t t, int64_t c, int64_t h,
+                                        int64_t w, const msc_vi_bands *bands,
+                                        const msc_rp_params *params, const int64_t *yx,
+                                        int64_t n, float *out, uint8_t *valid);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

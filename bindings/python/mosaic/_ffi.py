@@ -104,6 +104,18 @@ MSC_METRIC_MACRO_AP_ZERO = 6
 MSC_METRIC_SKIPPED_CLASSES = 7
 #: Number of metrics this header knows. Since 0.1.0.
 MSC_METRIC_COUNT = 8
+#: normalised difference vegetation index (B8, B4)
+MSC_VI_NDVI = 0
+#: enhanced vegetation index (B8, B4, B2)
+MSC_VI_EVI = 1
+#: soil-adjusted vegetation index, L = 0.5 (B8, B4)
+MSC_VI_SAVI = 2
+#: normalised difference water index, McFeeters (B3, B8)
+MSC_VI_NDWI = 3
+#: normalised burn ratio (B8, B12)
+MSC_VI_NBR = 4
+#: Number of index kinds this header knows. Since 0.2.0.
+MSC_VI_COUNT = 5
 
 # --------------------------------------------------------------------------------------
 # Types
@@ -134,6 +146,14 @@ class msc_step_result(ctypes.Structure):
     """struct msc_step_result."""
 
 
+class msc_vi_bands(ctypes.Structure):
+    """struct msc_vi_bands."""
+
+
+class msc_rp_params(ctypes.Structure):
+    """struct msc_rp_params."""
+
+
 msc_status = ctypes.c_int32
 msc_log_fn = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_char_p, ctypes.c_void_p)
 msc_step_result._fields_ = [
@@ -147,6 +167,26 @@ msc_step_result._fields_ = [
     ('loss_views', ctypes.c_double),
     ('loss_bce', ctypes.c_double),
     ('lr', ctypes.c_double),
+]
+msc_vi_bands._fields_ = [
+    ('struct_size', ctypes.c_uint32),
+    ('b2', ctypes.c_int32),
+    ('b3', ctypes.c_int32),
+    ('b4', ctypes.c_int32),
+    ('b8', ctypes.c_int32),
+    ('b12', ctypes.c_int32),
+    ('scale', ctypes.c_double),
+    ('offset', ctypes.c_double),
+]
+msc_rp_params._fields_ = [
+    ('struct_size', ctypes.c_uint32),
+    ('n_indices', ctypes.c_int32),
+    ('indices', ctypes.POINTER(ctypes.c_int32)),
+    ('binary', ctypes.c_int32),
+    ('eps_is_percentile', ctypes.c_int32),
+    ('eps', ctypes.c_double),
+    ('size', ctypes.c_int64),
+    ('days', ctypes.POINTER(ctypes.c_double)),
 ]
 
 # --------------------------------------------------------------------------------------
@@ -672,6 +712,38 @@ FUNCTIONS = (
          ctypes.POINTER(ctypes.c_float),
      ),
      ('logits', 'y', 'n', 'c', 'loss', 'grad',)),
+    # msc_status msc_vegetation_index(int32_t kind, const float *x, int64_t t, int64_t
+    # c, int64_t p, const msc_vi_bands *bands, float *out, uint8_t *valid);
+    ('msc_vegetation_index', msc_status,
+     (
+         ctypes.c_int32,
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.POINTER(msc_vi_bands),
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.POINTER(ctypes.c_uint8),
+     ),
+     ('kind', 'x', 't', 'c', 'p', 'bands', 'out', 'valid',)),
+    # msc_status msc_recurrence_plots(const float *x, int64_t t, int64_t c, int64_t h,
+    # int64_t w, const msc_vi_bands *bands, const msc_rp_params *params, const int64_t
+    # *yx, int64_t n, float *out, uint8_t *valid);
+    ('msc_recurrence_plots', msc_status,
+     (
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.POINTER(msc_vi_bands),
+         ctypes.POINTER(msc_rp_params),
+         ctypes.POINTER(ctypes.c_int64),
+         ctypes.c_int64,
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.POINTER(ctypes.c_uint8),
+     ),
+     ('x', 't', 'c', 'h', 'w', 'bands', 'params', 'yx', 'n', 'out', 'valid',)),
 )
 
 #: The loaded shared library (a ctypes.CDLL), checked against HEADER_VERSION_MAJOR.

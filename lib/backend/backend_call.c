@@ -94,10 +94,6 @@ void msci_be_op_free(msci_be_op *op) {
   free(op);
 }
 
-const mbk_op_desc *msci_be_op_desc(const msci_be_op *op) {
-  return &op->desc;
-}
-
 /* Counts of the pass, then the entries of in and out that must be there. */
 static msc_status check_args(const msci_be_op *op, int32_t backward, mbk_tensor *const *in,
                              int32_t n_in, mbk_tensor *const *out, int32_t n_out) {

@@ -46,7 +46,6 @@ msc_status msci_be_tensor_zero(const mbk_iface *be, mbk_tensor *t, int32_t ndim,
 msc_status msci_be_op_create(const mbk_iface *be, mbk_ctx *ctx, const mbk_op_desc *desc,
                              msci_be_op **out);
 void msci_be_op_free(msci_be_op *op); /* accepts NULL */
-const mbk_op_desc *msci_be_op_desc(const msci_be_op *op);
 msc_status msci_be_op_forward(msci_be_op *op, int32_t training, mbk_tensor *const *in,
                               int32_t n_in, mbk_tensor *const *out, int32_t n_out);
 msc_status msci_be_op_backward(msci_be_op *op, mbk_tensor *const *in, int32_t n_in,

@@ -1,7 +1,7 @@
 /*
  * npy.c — a strict reader of NumPy .npy files (npy.h; docs/data.md, "NumPy arrays").
  *
- * The whole file is read into one malloc'd buffer sized by fstat (msci_npy_open) or
+ * The whole file is read into one malloc'd buffer (msci_file_read_all, msci_npy_open) or
  * copied (msci_npy_open_memory), then validated in place; no allocation depends on a
  * header value. Validation, in this order, every failure MSC_E_BAD_FORMAT naming the
  * input and the fault:
@@ -33,15 +33,11 @@
  */
 #include "data/npy.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <unistd.h>
 
+#include "common/file_read.h"
 #include "common/internal.h"
 
 struct msci_npy {
@@ -566,12 +562,17 @@ void msci_npy_close(msci_npy *npy) {
   free(npy);
 }
 
-static msci_npy *alloc_npy(const char *label, size_t size) {
+/* A new array that owns bytes (NULL: size bytes are allocated for it; a non-NULL buffer
+ * is freed on failure too). */
+static msci_npy *alloc_npy(const char *label, unsigned char *bytes, size_t size) {
   msci_npy *a = calloc(1, sizeof *a);
-  if (a == NULL) return NULL;
+  if (a == NULL) {
+    free(bytes);
+    return NULL;
+  }
   size_t n = strlen(label) + 1;
   a->label = malloc(n);
-  a->bytes = malloc(size > 0 ? size : 1);
+  a->bytes = bytes != NULL ? bytes : malloc(size > 0 ? size : 1);
   if (a->label == NULL || a->bytes == NULL) {
     msci_npy_close(a);
     return NULL;
@@ -593,7 +594,7 @@ static msc_status finish_open(msci_npy *a, msci_npy **out) {
 msc_status msci_npy_open_memory(const void *data, size_t size, msci_npy **out) {
   if (out == NULL) return msci_fail(MSC_E_INVALID_ARGUMENT, "npy: out is NULL");
   if (data == NULL && size != 0) return msci_fail(MSC_E_INVALID_ARGUMENT, "npy: data is NULL");
-  msci_npy *a = alloc_npy("<memory>", size);
+  msci_npy *a = alloc_npy("<memory>", NULL, size);
   if (a == NULL)
     return msci_fail(MSC_E_OUT_OF_MEMORY, "npy: out of memory for %zu bytes", size);
   if (size > 0) memcpy(a->bytes, data, size);
@@ -604,59 +605,12 @@ msc_status msci_npy_open_memory(const void *data, size_t size, msci_npy **out) {
 msc_status msci_npy_open(const char *path, msci_npy **out) {
   if (path == NULL || out == NULL)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "npy: %s is NULL", path == NULL ? "path" : "out");
-  /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below as not a
-   * regular file); it changes nothing for reads of a regular file. */
-  int fd;
-  do fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  while (fd < 0 && errno == EINTR);
-  if (fd < 0) return msci_fail(MSC_E_IO, "%s: cannot open: %s", path, strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int e = errno;
-    close(fd);
-    return msci_fail(MSC_E_IO, "%s: cannot stat: %s", path, strerror(e));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    return msci_fail(MSC_E_IO, "%s: not a regular file", path);
-  }
-  if (st.st_size < 0 || (uintmax_t)st.st_size > (uintmax_t)SIZE_MAX - 1) {
-    close(fd);
-    return msci_fail(MSC_E_IO, "%s: file too large for this address space", path);
-  }
-  size_t size = (size_t)st.st_size;
-  msci_npy *a = alloc_npy(path, size);
-  if (a == NULL) {
-    close(fd);
+  unsigned char *bytes;
+  size_t size;
+  MSCI_TRY(msci_file_read_all(path, &bytes, &size));
+  msci_npy *a = alloc_npy(path, bytes, size);
+  if (a == NULL)
     return msci_fail(MSC_E_OUT_OF_MEMORY, "%s: out of memory for %zu bytes", path, size);
-  }
-  /* Read exactly size bytes, then make sure the file did not grow meanwhile. */
-  size_t got = 0;
-  int err = 0;
-  for (;;) {
-    unsigned char extra;
-    size_t want = got < size ? size - got : 1;
-    unsigned char *dst = got < size ? a->bytes + got : &extra;
-    ssize_t r = read(fd, dst, want);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      err = errno;
-      break;
-    }
-    if (r == 0) break;
-    got += (size_t)r;
-    if (got > size) break;
-  }
-  close(fd);
-  if (err != 0) {
-    msci_npy_close(a);
-    return msci_fail(MSC_E_IO, "%s: read failed: %s", path, strerror(err));
-  }
-  if (got != size) {
-    msci_npy_close(a);
-    return msci_fail(MSC_E_IO, "%s: file changed size while being read (%zu bytes, %s)", path,
-                     size, got < size ? "shrank" : "grew");
-  }
   a->len = size;
   return finish_open(a, out);
 }

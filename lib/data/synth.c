@@ -230,37 +230,54 @@ msc_status msci_synth_make_dirs(const char *path) {
   return MSC_OK;
 }
 
-/* The directory may be written to when it is empty, holds a dataset (metadata.tsv), or
- * holds only what an interrupted run of this function leaves (the two image folders). */
-static msc_status check_target(const char *dir) {
+/* What an interrupted run leaves besides metadata.tsv.tmp: the two image folders. */
+static const char *const k_ben2_leftovers[] = {"BigEarthNet-S1", "BigEarthNet-S2", NULL};
+
+msc_status msci_synth_check_target(const char *dir, const char *meta,
+                                   const char *const *leftovers) {
   DIR *d = opendir(dir);
   if (!d)
     return msci_fail(MSC_E_IO, "synth: cannot open directory %s: %s", dir, strerror(errno));
+  char meta_tmp[64];
+  snprintf(meta_tmp, sizeof meta_tmp, "%s.tmp", meta);
   int has_meta = 0, foreign = 0;
   char first_foreign[256] = "";
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {
     const char *n = e->d_name;
     if (!strcmp(n, ".") || !strcmp(n, "..")) continue;
-    if (!strcmp(n, "metadata.tsv")) {
+    if (!strcmp(n, meta)) {
       has_meta = 1;
-    } else if (strcmp(n, "BigEarthNet-S1") && strcmp(n, "BigEarthNet-S2") &&
-               strcmp(n, "metadata.tsv.tmp")) {
-      if (!foreign) snprintf(first_foreign, sizeof first_foreign, "%s", n);
-      foreign = 1;
+      continue;
     }
+    int known = !strcmp(n, meta_tmp);
+    for (const char *const *l = leftovers; !known && *l; ++l) known = !strcmp(n, *l);
+    if (!known && !foreign) snprintf(first_foreign, sizeof first_foreign, "%s", n);
+    foreign |= !known;
   }
   closedir(d);
   if (foreign && !has_meta)
     return msci_fail(MSC_E_INVALID_ARGUMENT,
-                     "synth: %s is not empty (it holds \"%s\") and has no metadata.tsv: "
+                     "synth: %s is not empty (it holds \"%s\") and has no %s: "
                      "refusing to write a dataset into it",
-                     dir, first_foreign);
+                     dir, first_foreign, meta);
   return MSC_OK;
 }
 
-static msc_status join(char *out, size_t cap, const char *fmt, ...) MSCI_PRINTF(3, 4);
-static msc_status join(char *out, size_t cap, const char *fmt, ...) {
+msc_status msci_synth_commit(const char *tmp, const char *path, int failed) {
+  if (failed) {
+    unlink(tmp);
+    return msci_fail(MSC_E_IO, "synth: cannot write %s", tmp);
+  }
+  if (rename(tmp, path) != 0) {
+    int e = errno;
+    unlink(tmp);
+    return msci_fail(MSC_E_IO, "synth: cannot rename %s: %s", tmp, strerror(e));
+  }
+  return MSC_OK;
+}
+
+msc_status msci_synth_join(char *out, size_t cap, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   int n = vsnprintf(out, cap, fmt, ap);
@@ -279,7 +296,8 @@ static msc_status write_patch(const char *dir, uint64_t seed, int64_t i, int row
   snprintf(patch, sizeof patch, S2_PRODUCT "_%d_%d", row, col);
   snprintf(s1name, sizeof s1name, S1_PRODUCT "_" S1_TILE "_%d_%d", row, col);
 
-  MSCI_TRY(join(folder, sizeof folder, "%s/BigEarthNet-S2/" S2_PRODUCT "/%s", dir, patch));
+  MSCI_TRY(msci_synth_join(folder, sizeof folder, "%s/BigEarthNet-S2/" S2_PRODUCT "/%s", dir,
+                           patch));
   MSCI_TRY(msci_synth_make_dirs(folder));
   for (int b = 0; b < N_S2; ++b) {
     const int s = k_s2_size[b];
@@ -297,11 +315,12 @@ static msc_status write_patch(const char *dir, uint64_t seed, int64_t i, int row
         v = v < 0.f ? 0.f : v > 6000.f ? 6000.f : v;
         u16[y * s + x] = (uint16_t)lrintf(v);
       }
-    MSCI_TRY(join(path, sizeof path, "%s/%s_%s.tif", folder, patch, k_s2_bands[b]));
+    MSCI_TRY(msci_synth_join(path, sizeof path, "%s/%s_%s.tif", folder, patch, k_s2_bands[b]));
     MSCI_TRY(write_tiff(path, u16, s, s, 0));
   }
 
-  MSCI_TRY(join(folder, sizeof folder, "%s/BigEarthNet-S1/" S1_PRODUCT "/%s", dir, s1name));
+  MSCI_TRY(msci_synth_join(folder, sizeof folder, "%s/BigEarthNet-S1/" S1_PRODUCT "/%s", dir,
+                           s1name));
   MSCI_TRY(msci_synth_make_dirs(folder));
   for (int b = 0; b < 2; ++b) {
     msci_rng r;
@@ -316,7 +335,8 @@ static msc_status write_patch(const char *dir, uint64_t seed, int64_t i, int row
                   (float)(1.2 * msci_rng_normal(&r));
         buf[y * PATCH + x] = v < -25.f ? -25.f : v > 0.f ? 0.f : v;
       }
-    MSCI_TRY(join(path, sizeof path, "%s/%s_%s.tif", folder, s1name, b ? "VH" : "VV"));
+    MSCI_TRY(
+        msci_synth_join(path, sizeof path, "%s/%s_%s.tif", folder, s1name, b ? "VH" : "VV"));
     MSCI_TRY(write_tiff(path, buf, PATCH, PATCH, 1));
   }
   return MSC_OK;
@@ -324,7 +344,7 @@ static msc_status write_patch(const char *dir, uint64_t seed, int64_t i, int row
 
 static msc_status write_metadata(const char *dir, uint64_t seed, int64_t n) {
   char path[4200], tmp[4300];
-  MSCI_TRY(join(path, sizeof path, "%s/metadata.tsv", dir));
+  MSCI_TRY(msci_synth_join(path, sizeof path, "%s/metadata.tsv", dir));
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   FILE *f = fopen(tmp, "w");
   if (!f) return msci_fail(MSC_E_IO, "synth: cannot create %s: %s", tmp, strerror(errno));
@@ -346,16 +366,7 @@ static msc_status write_metadata(const char *dir, uint64_t seed, int64_t n) {
   }
   int bad = ferror(f);
   if (fclose(f) != 0) bad = 1;
-  if (bad) {
-    unlink(tmp);
-    return msci_fail(MSC_E_IO, "synth: cannot write %s", tmp);
-  }
-  if (rename(tmp, path) != 0) {
-    int e = errno;
-    unlink(tmp);
-    return msci_fail(MSC_E_IO, "synth: cannot rename %s: %s", tmp, strerror(e));
-  }
-  return MSC_OK;
+  return msci_synth_commit(tmp, path, bad);
 }
 
 MSC_API msc_status msc_synth_write(const char *dir, const char *format, int64_t n,
@@ -373,7 +384,7 @@ MSC_API msc_status msc_synth_write(const char *dir, const char *format, int64_t 
                      (long long)n);
   if (pastis) return msci_synth_pastis(dir, n, seed);
   MSCI_TRY(msci_synth_make_dirs(dir));
-  MSCI_TRY(check_target(dir));
+  MSCI_TRY(msci_synth_check_target(dir, "metadata.tsv", k_ben2_leftovers));
 
   class_sig sig[N_CLASSES];
   for (int c = 0; c < N_CLASSES; ++c) class_signature(c, &sig[c]);

@@ -9,10 +9,25 @@
 
 #include <stdint.h>
 
+#include "common/internal.h"
 #include "mosaic/mosaic.h"
 
 /* mkdir -p path. Returns MSC_OK, MSC_E_INVALID_ARGUMENT (empty or too long), MSC_E_IO. */
 msc_status msci_synth_make_dirs(const char *path);
+
+/* The directory may be written to when it is empty, holds a dataset (its metadata file
+ * meta), or holds only what an interrupted run leaves: meta + ".tmp" and the folders
+ * named in leftovers (NULL-terminated). MSC_E_INVALID_ARGUMENT names the first foreign
+ * entry; MSC_E_IO when dir cannot be read. */
+msc_status msci_synth_check_target(const char *dir, const char *meta,
+                                   const char *const *leftovers);
+
+/* The last step of an atomic write: removes tmp and fails (MSC_E_IO) when writing it
+ * failed, else renames it to path. */
+msc_status msci_synth_commit(const char *tmp, const char *path, int failed);
+
+/* snprintf into out, refusing a path that does not fit (MSC_E_INVALID_ARGUMENT). */
+msc_status msci_synth_join(char *out, size_t cap, const char *fmt, ...) MSCI_PRINTF(3, 4);
 
 /* Writes n (1..1000000, checked by the caller) synthetic patches in the PASTIS layout
  * into dir (docs/pimc.md, "Synthetic time series"): creates dir, refuses a non-empty one

@@ -21,15 +21,11 @@
  * one thread writes everything, and the JSON is written in insertion order: the same seed
  * and n give byte-identical files.
  */
-#include <dirent.h>
-#include <errno.h>
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "data/npy_write.h"
 #include "data/synth.h"
@@ -172,45 +168,9 @@ static int field_of(const pastis_plan *p, int y, int x) {
 
 /* ---- files ------------------------------------------------------------------------------- */
 
-static msc_status join(char *out, size_t cap, const char *fmt, ...) MSCI_PRINTF(3, 4);
-static msc_status join(char *out, size_t cap, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(out, cap, fmt, ap);
-  va_end(ap);
-  if (n < 0 || (size_t)n >= cap)
-    return msci_fail(MSC_E_INVALID_ARGUMENT, "synth: path too long (%s...)", out);
-  return MSC_OK;
-}
-
-/* The directory may be written to when it is empty, holds a dataset (metadata.geojson), or
- * holds only what an interrupted run leaves (the three array folders). */
-static msc_status check_target(const char *dir) {
-  DIR *d = opendir(dir);
-  if (!d)
-    return msci_fail(MSC_E_IO, "synth: cannot open directory %s: %s", dir, strerror(errno));
-  int has_meta = 0, foreign = 0;
-  char first_foreign[256] = "";
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    const char *n = e->d_name;
-    if (!strcmp(n, ".") || !strcmp(n, "..")) continue;
-    if (!strcmp(n, "metadata.geojson")) {
-      has_meta = 1;
-    } else if (strcmp(n, "DATA_S2") && strcmp(n, "ANNOTATIONS") &&
-               strcmp(n, "INSTANCE_ANNOTATIONS") && strcmp(n, "metadata.geojson.tmp")) {
-      if (!foreign) snprintf(first_foreign, sizeof first_foreign, "%s", n);
-      foreign = 1;
-    }
-  }
-  closedir(d);
-  if (foreign && !has_meta)
-    return msci_fail(MSC_E_INVALID_ARGUMENT,
-                     "synth: %s is not empty (it holds \"%s\") and has no metadata.geojson: "
-                     "refusing to write a dataset into it",
-                     dir, first_foreign);
-  return MSC_OK;
-}
+/* What an interrupted run leaves besides metadata.geojson.tmp: the array folders. */
+static const char *const k_pastis_leftovers[] = {"DATA_S2", "ANNOTATIONS",
+                                                 "INSTANCE_ANNOTATIONS", NULL};
 
 /* What a patch's writer needs besides its plan. */
 typedef struct pastis_bufs {
@@ -283,12 +243,13 @@ static msc_status write_patch(const char *dir, uint64_t seed, int64_t i, const p
   series_patch(seed, i, p, b->s2);
   const int64_t s2_shape[4] = {p->t, P_BANDS, P_SIZE, P_SIZE};
   const int64_t target_shape[3] = {3, P_SIZE, P_SIZE}, inst_shape[2] = {P_SIZE, P_SIZE};
-  MSCI_TRY(join(path, sizeof path, "%s/DATA_S2/S2_%lld.npy", dir, (long long)i));
+  MSCI_TRY(msci_synth_join(path, sizeof path, "%s/DATA_S2/S2_%lld.npy", dir, (long long)i));
   MSCI_TRY(msci_npy_write(path, "<i2", 4, s2_shape, b->s2));
-  MSCI_TRY(join(path, sizeof path, "%s/ANNOTATIONS/TARGET_%lld.npy", dir, (long long)i));
-  MSCI_TRY(msci_npy_write(path, "|u1", 3, target_shape, b->target));
   MSCI_TRY(
-      join(path, sizeof path, "%s/INSTANCE_ANNOTATIONS/INSTANCES_%lld.npy", dir, (long long)i));
+      msci_synth_join(path, sizeof path, "%s/ANNOTATIONS/TARGET_%lld.npy", dir, (long long)i));
+  MSCI_TRY(msci_npy_write(path, "|u1", 3, target_shape, b->target));
+  MSCI_TRY(msci_synth_join(path, sizeof path, "%s/INSTANCE_ANNOTATIONS/INSTANCES_%lld.npy", dir,
+                           (long long)i));
   MSCI_TRY(msci_npy_write(path, "<i8", 2, inst_shape, b->inst));
   return MSC_OK;
 }
@@ -351,7 +312,7 @@ fail:
 static msc_status write_metadata(const char *dir, uint64_t seed, int64_t n, const int *n_parcel,
                                  const double *cover) {
   char path[4200], tmp[4300];
-  MSCI_TRY(join(path, sizeof path, "%s/metadata.geojson", dir));
+  MSCI_TRY(msci_synth_join(path, sizeof path, "%s/metadata.geojson", dir));
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   json_t *root =
       json_pack("{s:s, s:{s:s, s:{s:s}}}", "type", "FeatureCollection", "crs", "type", "name",
@@ -376,25 +337,16 @@ static msc_status write_metadata(const char *dir, uint64_t seed, int64_t n, cons
   int rc =
       json_dump_file(root, tmp, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
   json_decref(root);
-  if (rc != 0) {
-    unlink(tmp);
-    return msci_fail(MSC_E_IO, "synth: cannot write %s", tmp);
-  }
-  if (rename(tmp, path) != 0) {
-    int e = errno;
-    unlink(tmp);
-    return msci_fail(MSC_E_IO, "synth: cannot rename %s: %s", tmp, strerror(e));
-  }
-  return MSC_OK;
+  return msci_synth_commit(tmp, path, rc != 0);
 }
 
 msc_status msci_synth_pastis(const char *dir, int64_t n, uint64_t seed) {
   char path[4200];
   MSCI_TRY(msci_synth_make_dirs(dir));
-  MSCI_TRY(check_target(dir));
+  MSCI_TRY(msci_synth_check_target(dir, "metadata.geojson", k_pastis_leftovers));
   static const char *const folders[3] = {"DATA_S2", "ANNOTATIONS", "INSTANCE_ANNOTATIONS"};
   for (int k = 0; k < 3; ++k) {
-    MSCI_TRY(join(path, sizeof path, "%s/%s", dir, folders[k]));
+    MSCI_TRY(msci_synth_join(path, sizeof path, "%s/%s", dir, folders[k]));
     MSCI_TRY(msci_synth_make_dirs(path));
   }
   pastis_bufs b;

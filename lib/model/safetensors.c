@@ -42,6 +42,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "common/file_read.h"
 #include "common/internal.h"
 
 #define META_KEY "__metadata__"
@@ -495,64 +496,17 @@ msc_status msci_st_open(const char *path, msci_st_file **out) {
   if (path == NULL || out == NULL)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "safetensors: %s is NULL",
                      path == NULL ? "path" : "out");
-  /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below as not
-   * a regular file); it changes nothing for reads of a regular file. */
-  int fd;
-  do fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  while (fd < 0 && errno == EINTR);
-  if (fd < 0) return msci_fail(MSC_E_IO, "%s: cannot open: %s", path, strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int e = errno;
-    close(fd);
-    return msci_fail(MSC_E_IO, "%s: cannot stat: %s", path, strerror(e));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    return msci_fail(MSC_E_IO, "%s: not a regular file", path);
-  }
-  if (st.st_size < 0 || (uintmax_t)st.st_size > (uintmax_t)SIZE_MAX - 1) {
-    close(fd);
-    return msci_fail(MSC_E_IO, "%s: file too large for this address space", path);
-  }
-  size_t size = (size_t)st.st_size;
+  unsigned char *bytes;
+  size_t size;
+  MSCI_TRY(msci_file_read_all(path, &bytes, &size));
   msci_st_file *f = calloc(1, sizeof *f);
-  if (f != NULL) {
-    f->label = dup_string(path);
-    f->bytes = malloc(size > 0 ? size : 1);
-  }
-  if (f == NULL || f->label == NULL || f->bytes == NULL) {
-    close(fd);
+  if (f != NULL) f->label = dup_string(path);
+  if (f == NULL || f->label == NULL) {
+    free(bytes);
     msci_st_close(f);
     return msci_fail(MSC_E_OUT_OF_MEMORY, "%s: out of memory for %zu bytes", path, size);
   }
-  /* Read exactly size bytes, then make sure the file did not grow meanwhile. */
-  size_t got = 0;
-  int err = 0;
-  for (;;) {
-    unsigned char extra;
-    size_t want = got < size ? size - got : 1;
-    unsigned char *dst = got < size ? f->bytes + got : &extra;
-    ssize_t r = read(fd, dst, want);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      err = errno;
-      break;
-    }
-    if (r == 0) break;
-    got += (size_t)r;
-    if (got > size) break;
-  }
-  close(fd);
-  if (err != 0) {
-    msci_st_close(f);
-    return msci_fail(MSC_E_IO, "%s: read failed: %s", path, strerror(err));
-  }
-  if (got != size) {
-    msci_st_close(f);
-    return msci_fail(MSC_E_IO, "%s: file changed size while being read (%zu bytes, %s)", path,
-                     size, got < size ? "shrank" : "grew");
-  }
+  f->bytes = bytes;
   f->len = size;
   return finish_open(f, out);
 }

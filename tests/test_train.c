@@ -235,6 +235,9 @@ START_TEST(test_presets_select_terms) {
                {"supervised", 0, 0, 0, 0, 1}, {"pimc", 0, 1, 0, 0, 0}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
     msc_options *o = tiny_options(cases[i].preset);
+    /* PIMC needs a recurrence-plot modality: s1 stands in for one here. */
+    if (strcmp(cases[i].preset, "pimc") == 0)
+      ck_assert_int_eq(msc_options_set_string(o, "modality.0.kind", "plot"), MSC_OK);
     msc_model *m = create(o);
     msc_step_result r;
     ck_assert_msg(step(m, b, &r) == MSC_OK, "%s: %s", cases[i].preset, msc_last_error());
@@ -258,6 +261,23 @@ START_TEST(test_presets_select_terms) {
   }
   msc_batch_free(b);
   free_data(&d);
+}
+END_TEST
+
+/* pimc is not dual under another name: without a recurrence-plot modality it is refused
+ * (docs/pimc.md), where dual trains on the same model. */
+START_TEST(test_pimc_needs_plots) {
+  msc_options *o = tiny_options("pimc");
+  msc_model *m = NULL;
+  ck_assert_int_eq(msc_model_create(o, &m), MSC_E_INVALID_ARGUMENT);
+  ck_assert_ptr_null(m);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "recurrence plots"));
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "s1, s2"));
+  msc_options_free(o);
+  o = tiny_options("dual");
+  ck_assert_int_eq(msc_model_create(o, &m), MSC_OK);
+  msc_model_free(m);
+  msc_options_free(o);
 }
 END_TEST
 
@@ -906,6 +926,7 @@ int main(void) {
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, test_gradient_matches_finite_differences);
   tcase_add_test(tc, test_presets_select_terms);
+  tcase_add_test(tc, test_pimc_needs_plots);
   tcase_add_test(tc, test_unlabelled_samples);
   tcase_add_test(tc, test_non_finite_step_skipped);
   tcase_add_test(tc, test_resume_is_bit_identical);

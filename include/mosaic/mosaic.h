@@ -503,9 +503,9 @@ MSC_API msc_status msc_batch_labels(const msc_batch *batch, uint8_t *out, size_t
 /*
  * An msc_dataset is the list of samples of one dataset on disk — BigEarthNet v2
  * ("bigearthnet-v2"), BigEarthNet v1 with S1 ("bigearthnet-v1"), SEN12MS ("sen12ms"),
- * EuroSAT multispectral ("eurosat") or a TSV manifest of the user's own patches
- * ("manifest"); docs/data.md gives each layout — with its labels, read into batches on
- * demand. Opening reads the metadata only (and checks that every file exists); pixels
+ * EuroSAT multispectral ("eurosat"), a TSV manifest of the user's own patches
+ * ("manifest") or PASTIS Sentinel-2 time series ("pastis", since 0.3.0); docs/data.md
+ * gives each layout — with its labels, read into batches on demand. Opening reads the metadata only (and checks that every file exists); pixels
  * are read by msc_dataset_fill_batch. Values are raw (reflectance, dB): the model
  * applies its normalisation statistics (modality.#.mean / .std), for which
  * msc_dataset_stats and msc_dataset_compute_stats give the numbers.
@@ -515,6 +515,16 @@ MSC_API msc_status msc_batch_labels(const msc_batch *batch, uint8_t *out, size_t
  * (bilinear or nearest, for bands below the patch size), data.on_missing (fail or skip
  * patches with missing files), data.include_snow_cloud, data.metadata, data.s1_bands /
  * data.s2_bands (band selection and order).
+ *
+ * Time series (format "pastis", docs/pimc.md): a sample is a pixel (data.sits.sample =
+ * "pixel": data.sits.pixels drawn per patch, seeded, never a void pixel; labelled with
+ * its one class) or a whole patch ("patch"). Its modalities are computed when it is read:
+ * "rp", K × S × S recurrence plots of the vegetation indices data.sits.indices of the
+ * pixel's series (the patch's mean series), and "s2", the C × P × P image around the
+ * pixel (a composite or one date, data.sits.image). Every series is put on one time axis
+ * of data.sits.length dates first (data.sits.time: "resample" onto a regular grid of
+ * days by linear interpolation, or "pad" with missing dates); msc_dataset_series gives
+ * it. The official folds map to splits by data.pastis.folds.
  *
  * Thread safety: an open dataset is read-only; every function may be called
  * concurrently from any number of threads on the same dataset (each filling its own
@@ -593,6 +603,24 @@ MSC_API msc_status msc_dataset_modality_shape(const msc_dataset *ds, int32_t i, 
  */
 MSC_API msc_status msc_dataset_sample_id(const msc_dataset *ds, int64_t i, char *buf,
                                          size_t cap, size_t *len);
+
+/**
+ * The time series behind sample i of a time-series dataset (format "pastis"), on the
+ * dataset's time axis (data.sits.time, data.sits.length): *t dates × *c bands into out
+ * (row-major, date-major), in the files' units (PASTIS: L2A digital numbers). A pixel
+ * sample gives its pixel's series, a patch sample the mean over the patch's pixels that
+ * are not missing. NaN marks a missing value: a date masked as cloudy
+ * (data.sits.cloud_blue), a padded date, a pixel with no valid date. days (NULL, or room
+ * for *t values) receives each date as days since 1970-01-01 (the resampling grid; the
+ * padded series' own dates, NaN for padding).
+ * Call with out NULL and cap 0 to learn *t and *c.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL ds, t or c; out NULL with cap > 0; i out of
+ * range); MSC_E_UNSUPPORTED (a format without time series); MSC_E_BUFFER_TOO_SMALL (cap
+ * < t·c; nothing written); MSC_E_IO / MSC_E_BAD_FORMAT (the file, named). Thread-safe.
+ * Since 0.3.0.
+ */
+MSC_API msc_status msc_dataset_series(const msc_dataset *ds, int64_t i, float *out, size_t cap,
+                                      double *days, int64_t *t, int64_t *c);
 
 /**
  * Reads samples indices[0..n) into batch: one n×bands×size×size float32 array per

@@ -257,6 +257,7 @@ int msci_split_lists_find(const msci_name_set sets[3], int found, const char *na
 msc_status msci_dataset_read(const msc_dataset *ds, int64_t i, int32_t k, float *dst) {
   if (!ds || !dst || i < 0 || i >= ds->n_samples || k < 0 || k >= ds->n_mod)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "dataset: bad read request");
+  if (ds->reader) return ds->reader->read(ds, i, k, dst);
   const msci_sample *s = &ds->samples[i];
   const msci_ds_modality *m = &ds->mod[k];
   if (!s->bands[k])
@@ -356,6 +357,7 @@ static const format_entry formats[] = {
     {"sen12ms", msci_open_sen12ms},
     {"eurosat", msci_open_eurosat},
     {"manifest", msci_open_manifest},
+    {"pastis", msci_open_pastis},
 };
 #define N_FORMATS ((int)(sizeof formats / sizeof formats[0]))
 
@@ -369,6 +371,7 @@ MSC_API void msc_dataset_free(msc_dataset *ds) {
     free(ds->mod[k].std);
   }
   free_names(ds->class_names, ds->classes);
+  if (ds->reader && ds->reader->free) ds->reader->free(ds->reader_state);
   if (ds->skipped_ids) {
     int64_t kept = ds->n_skipped < MAX_SKIPPED_IDS ? ds->n_skipped : MAX_SKIPPED_IDS;
     for (int64_t i = 0; i < kept; ++i) free(ds->skipped_ids[i]);
@@ -406,7 +409,7 @@ static msc_status check_table(const msc_dataset *ds) {
                        (int)k);
   for (int64_t i = 0; i < ds->n_samples; ++i) {
     const msci_sample *s = &ds->samples[i];
-    for (int32_t k = 0; k < ds->n_mod; ++k)
+    for (int32_t k = 0; k < ds->n_mod && !ds->reader; ++k)
       for (int64_t b = 0; b < ds->mod[k].bands; ++b)
         if (!s->bands[k] || !s->bands[k][b].path)
           return msci_fail(MSC_E_INTERNAL, "dataset %s: sample %s lacks band %lld of %s",

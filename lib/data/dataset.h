@@ -35,7 +35,21 @@ typedef struct msci_sample {
   msci_band_source *bands[MSCI_MAX_MODALITIES]; /* modality k: ds->mod[k].bands entries */
   uint8_t *labels;                              /* ds->classes bytes, owned */
   int32_t split;                                /* MSCI_SPLIT_* */
+  /* Where a computed sample comes from, for formats with a reader (below): PASTIS
+   * pixel samples are {patch, row, column}, patch samples {patch, -1, -1}. */
+  int64_t pos[3];
 } msci_sample;
+
+/* A format whose modalities are computed rather than read from band files (PASTIS:
+ * recurrence plots and image patches from a time series) sets msc_dataset.reader; its
+ * samples then have no band files and msci_dataset_read calls reader->read. */
+typedef struct msci_ds_reader {
+  /* Modality k of sample i into dst (bands × size × size). Called from several threads at
+   * once: must be thread-safe. Errors name the sample. */
+  msc_status (*read)(const msc_dataset *ds, int64_t i, int32_t k, float *dst);
+  /* Releases reader_state (at msc_dataset_free). */
+  void (*free)(void *state);
+} msci_ds_reader;
 
 typedef struct msci_ds_modality {
   char name[MSCI_NAME_LEN];
@@ -62,6 +76,9 @@ struct msc_dataset {
   int64_t n_skipped;  /* patches dropped for missing or unreadable files */
   char **skipped_ids; /* their ids (first 1000), owned */
   msci_resample_mode resample;
+  const msci_ds_reader *reader; /* NULL: modalities are read from band files */
+  void *reader_state;           /* the reader's, released by reader->free */
+  int32_t single_label;         /* every labelled sample has exactly one class */
 };
 
 /* ---- building the table (used by the openers) ------------------------------------------ */
@@ -142,5 +159,6 @@ msc_status msci_open_bigearthnet_v1(msc_dataset *ds, const char *root, const msc
 msc_status msci_open_sen12ms(msc_dataset *ds, const char *root, const msc_options *opts);
 msc_status msci_open_eurosat(msc_dataset *ds, const char *root, const msc_options *opts);
 msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_options *opts);
+msc_status msci_open_pastis(msc_dataset *ds, const char *root, const msc_options *opts);
 
 #endif

@@ -105,13 +105,15 @@ static msc_status def_modality_bands(const msc_options *o, int32_t index, char *
   return int_text(index == 0 ? 2 : index == 1 ? 12 : 3, out);
 }
 
-/* Sentinel-1 is radar and Sentinel-2 optical (docs/data.md): the augmentations they get. */
+/* Sentinel-1 is radar and Sentinel-2 optical (docs/data.md), "rp" holds recurrence plots
+ * (docs/pimc.md): the augmentations they get. */
 static msc_status def_modality_kind(const msc_options *o, int32_t index, char **out) {
   char *name = NULL;
   msc_status rc = msci_options_get_string_allocf(o, &name, "modality.%d.name", (int)index);
   if (rc != MSC_OK) return rc;
   const char *kind = strcmp(name, "s1") == 0   ? "sar"
                      : strcmp(name, "s2") == 0 ? "optical"
+                     : strcmp(name, "rp") == 0 ? "plot"
                                                : "other";
   free(name);
   return dup_text(kind, out);
@@ -275,9 +277,11 @@ const msci_opt_def msci_opt_table[] = {
                "per-band means subtracted from the input (none: 0)"),
     OPT_FLOATS("modality.#.std", 0.0, 1,
                "per-band standard deviations dividing the input (none: 1)"),
-    OPT_CHOICE_FN("modality.#.kind", "sar for a modality named s1, optical for s2, else other",
-                  def_modality_kind, "sar|optical|other",
-                  "sensor kind for augmentations: sar speckle, optical brightness/contrast"),
+    OPT_CHOICE_FN("modality.#.kind",
+                  "sar for a modality named s1, optical for s2, plot for rp, else other",
+                  def_modality_kind, "sar|optical|other|plot",
+                  "sensor kind for augmentations: sar speckle, optical brightness/contrast, "
+                  "plot none at all (recurrence plots)"),
     OPT_INT_FN("modality.#.stem_width", "the encoder's: 64 (tiny: 8)", def_stem_width, 1, 4096,
                "output channels of the stem convolution"),
     OPT_INT_FN("modality.#.stem_kernel", "the encoder's: 7 (tiny: 3)", def_stem_kernel, 1, 15,
@@ -391,6 +395,48 @@ const msci_opt_def msci_opt_table[] = {
                "S2 bands in order, ','-separated (e.g. \"B04,B03,B02\"); \"default\": the "
                "format's set (BigEarthNet: its 12 bands; SEN12MS: the standard 10; EuroSAT: "
                "all 13, B8A after B08); \"none\": no S2 modality"),
+    /* satellite image time series: PASTIS (docs/pimc.md, lib/data/sits_reader.h) */
+    OPT_STRING("data.pastis.folds", "1,2,3;4;5", NULL,
+               "PASTIS: the official folds (1-5) of the train, validation and test splits, "
+               "';'-separated lists of ','-separated folds"),
+    OPT_CHOICE("data.sits.sample", "pixel", "pixel|patch",
+               "time series samples: a pixel (its series and the patch around it) or a whole "
+               "patch (its mean series and the patch)"),
+    OPT_INT("data.sits.pixels", "16", 1, 1000000,
+            "pixel samples drawn per patch (seeded, distinct, void pixels excluded)"),
+    OPT_CHOICE(
+        "data.sits.time", "resample", "resample|pad",
+        "different numbers of dates: resample onto a regular grid of data.sits.length "
+        "days (linear interpolation), or pad with missing dates (cut beyond the length)"),
+    OPT_INT("data.sits.length", "32", 2, 4096, "dates per series after resampling or padding"),
+    OPT_INT("data.sits.start", "0", 0, 99991231,
+            "first day of the resampling grid, YYYYMMDD (0: the dataset's first date)"),
+    OPT_INT("data.sits.end", "0", 0, 99991231,
+            "last day of the resampling grid, YYYYMMDD (0: the dataset's last date)"),
+    OPT_INT("data.sits.history", "0", 0, 4095,
+            "leave the last N dates of the series out of the recurrence plots (forecasting)"),
+    OPT_STRING("data.sits.indices", "ndvi,evi,savi", NULL,
+               "vegetation indices of the recurrence plots, one channel each "
+               "(ndvi, evi, savi, ndwi, nbr)"),
+    OPT_CHOICE("data.sits.plot", "continuous", "continuous|binary",
+               "recurrence plot: |x_i - x_j| or the threshold of it at eps"),
+    OPT_FLOAT("data.sits.eps", "0.1", 0.0, 1e9, "binary plots: the threshold eps"),
+    OPT_FLOAT("data.sits.eps_percentile", "0", 0.0, 100.0,
+              "binary plots: eps as this percentile of each plot's distances (0: use "
+              "data.sits.eps)"),
+    OPT_INT("data.sits.plot_size", "0", 0, 4096,
+            "recurrence plots resized to this side (0: the number of dates plotted)"),
+    OPT_INT("data.sits.patch", "32", 8, 4096, "side of the image patch around a pixel"),
+    OPT_STRING("data.sits.image", "median", NULL,
+               "the image of a sample: \"median\" or \"mean\" of the dates, or one date: "
+               "\"first\", \"middle\", \"last\" or its position 0..length-1"),
+    OPT_FLOAT_GT("data.sits.scale", "10000", 0.0, 1e12,
+                 "reflectance = (value + offset) / scale, for the indices"),
+    OPT_FLOAT("data.sits.offset", "0", -1e12, 1e12,
+              "see data.sits.scale (-1000 for Sentinel-2 processing baseline 04.00 and later)"),
+    OPT_FLOAT("data.sits.cloud_blue", "0", 0.0, 1e9,
+              "a date whose blue (B2) reflectance exceeds this is cloudy: missing for that "
+              "pixel (0: off)"),
 };
 
 const int32_t msci_opt_table_count =

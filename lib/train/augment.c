@@ -23,6 +23,7 @@ int32_t msci_aug_kind_from_name(const char *name) {
   if (strcmp(name, "sar") == 0) return MSCI_KIND_SAR;
   if (strcmp(name, "optical") == 0) return MSCI_KIND_OPTICAL;
   if (strcmp(name, "other") == 0) return MSCI_KIND_OTHER;
+  if (strcmp(name, "plot") == 0) return MSCI_KIND_PLOT;
   return -1;
 }
 
@@ -350,10 +351,14 @@ msc_status msci_augment_view(const msci_aug_cfg *cfg, uint64_t seed, int64_t sam
                              int64_t c, int64_t h, int64_t w, float *dst, float *scratch) {
   if (cfg == NULL || src == NULL || dst == NULL || scratch == NULL || c < 1 || h < 1 || w < 1 ||
       modality < 0 || modality >= MSCI_MAX_MODALITIES || kind < MSCI_KIND_OTHER ||
-      kind > MSCI_KIND_OPTICAL)
+      kind > MSCI_KIND_PLOT)
     return msci_fail(MSC_E_INVALID_ARGUMENT,
                      "msci_augment_view: bad argument (modality %d, kind %d, %lldx%lldx%lld)",
                      (int)modality, (int)kind, (long long)c, (long long)h, (long long)w);
+  if (kind == MSCI_KIND_PLOT) {
+    memcpy(dst, src, (size_t)(c * h * w) * sizeof *dst);
+    return MSC_OK;
+  }
   msci_aug_params p;
   msci_aug_draw_geometry(cfg, seed, sample_index, view, modality, h, w, &p);
   MSCI_TRY(msci_augment_apply(&p, src, c, h, w, dst, scratch));

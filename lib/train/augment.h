@@ -45,9 +45,11 @@
 
 /* modality.#.kind */
 typedef enum {
-  MSCI_KIND_OTHER = 0,  /* "other": geometry and Gaussian noise only */
-  MSCI_KIND_SAR = 1,    /* "sar": + speckle */
-  MSCI_KIND_OPTICAL = 2 /* "optical": + brightness/contrast jitter */
+  MSCI_KIND_OTHER = 0,   /* "other": geometry and Gaussian noise only */
+  MSCI_KIND_SAR = 1,     /* "sar": + speckle */
+  MSCI_KIND_OPTICAL = 2, /* "optical": + brightness/contrast jitter */
+  MSCI_KIND_PLOT = 3     /* "plot": recurrence plots, never augmented (a flipped, cropped,
+                            rotated or noisy plot is the plot of no series) */
 } msci_modality_kind;
 
 typedef struct msci_aug_cfg {

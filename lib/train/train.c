@@ -93,6 +93,31 @@ void msci_train_free(const msc_model *m, msci_train *t) {
   free(t);
 }
 
+/* train.preset "pimc" needs a recurrence-plot modality (kind "plot") and another one. */
+static msc_status check_pimc(const msc_options *opts, const msc_model *m,
+                             const msci_aug_cfg *aug) {
+  char *preset = NULL;
+  MSCI_TRY(msci_options_get_string_alloc(opts, "train.preset", &preset));
+  const int pimc = strcmp(preset, "pimc") == 0;
+  free(preset);
+  if (!pimc) return MSC_OK;
+  int32_t plots = 0;
+  char names[256] = "";
+  size_t len = 0;
+  for (int32_t k = 0; k < m->cfg.n_mod; ++k) {
+    plots += aug->kind[k] == MSCI_KIND_PLOT;
+    len += (size_t)snprintf(names + len, len < sizeof names ? sizeof names - len : 0, "%s%s",
+                            k ? ", " : "", m->cfg.mod[k].name);
+  }
+  if (plots == 0 || m->cfg.n_mod < 2)
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "train.preset pimc aligns recurrence plots (a modality of kind \"plot\", "
+                     "e.g. \"rp\" of the pastis format) with the images around the pixels; "
+                     "this model's modalities are %s",
+                     names);
+  return MSC_OK;
+}
+
 msc_status msci_train_configure(msc_model *m, const msc_options *opts) {
   msc_options *empty = NULL;
   if (!opts) {
@@ -115,9 +140,13 @@ msc_status msci_train_configure(msc_model *m, const msc_options *opts) {
       const char *name = m->cfg.mod[k].name;
       t->aug.kind[k] = strcmp(name, "s1") == 0   ? MSCI_KIND_SAR
                        : strcmp(name, "s2") == 0 ? MSCI_KIND_OPTICAL
+                       : strcmp(name, "rp") == 0 ? MSCI_KIND_PLOT
                                                  : MSCI_KIND_OTHER;
     }
   }
+  /* PIMC aligns a pixel's recurrence plots with the image around it: without a plot
+   * modality it would silently be the dual-encoder objective (docs/pimc.md). */
+  if (st == MSC_OK) st = check_pimc(opts, m, &t->aug);
   /* Speckle works in input units: it needs the model's own normalisation. */
   for (int32_t k = 0; st == MSC_OK && k < m->cfg.n_mod; ++k)
     st = msci_aug_cfg_set_norm(&t->aug, k, (int32_t)m->cfg.mod[k].bands, m->cfg.mod[k].mean,

@@ -133,6 +133,8 @@ static const key_def k_keys[] = {
     {"workers", "workers", KEY_INT, 0, NULL},
     {"out", "out", KEY_STRING, 0, NULL},
     {"resume", "resume", KEY_STRING, 0, NULL},
+    {"init", "init", KEY_STRING, 0, NULL},
+    {"init-prefix", "init_prefix", KEY_STRING, 0, NULL},
     {"max-steps", "max_steps", KEY_INT, 0, NULL},
     {"model", "model", KEY_STRING, 0, NULL},
     {"protocol", "protocol", KEY_STRING, 0, NULL},

@@ -32,6 +32,9 @@ static const char help[] =
     "  --seed N            seed of initialisation, subset, order and augmentations (default "
     "42)\n"
     "  --out PATH          model file (default model.safetensors; with --resume: that file)\n"
+    "  --init MODEL        start from the weights of another model file whose names start\n"
+    "                      with --init-prefix (default \"enc.\": every encoder of a modality\n"
+    "                      of the same name), e.g. a PIMC image encoder for EuroSAT\n"
     "  --resume CKPT       continue from a checkpoint of an earlier run; its saved\n"
     "                      configuration (CKPT's .config.json) is read unless --config is "
     "given\n"
@@ -55,6 +58,7 @@ static const char help[] =
 static const char *const allowed[] = {
     "data",      "format", "preset",  "encoder", "fraction", "epochs",      "batch",
     "max-steps", "lr",     "seed",    "out",     "resume",   "no-validate", "val-fraction",
+    "init",      "init-prefix",
     "threshold", "stats",  "workers", "threads", "backend",  "progress",    NULL};
 
 static int set_schedule(msc_options *o, int64_t total) {
@@ -65,6 +69,21 @@ static int set_schedule(msc_options *o, int64_t total) {
   if (st == MSC_OK && !set)
     st = msc_options_set_int(o, "optim.warmup_steps", total >= 20 ? total / 20 : 0);
   return st == MSC_OK ? EXIT_OK : cli_lib_error(st, "learning-rate schedule");
+}
+
+/* --init: the weights of another model file whose names start with --init-prefix
+ * (default "enc.": the encoders), e.g. a PIMC-pretrained "s2" encoder under a new head. */
+static int init_from(const cli_ctx *ctx, msc_model *model, const char *path) {
+  msc_model *src = NULL;
+  int rc = cli_load_model(ctx, path, &src);
+  if (rc != EXIT_OK) return rc;
+  const char *prefix = cli_str(ctx, "init_prefix", "enc.");
+  int64_t copied = 0;
+  msc_status st = msc_model_copy_weights(model, src, prefix, &copied);
+  msc_model_free(src);
+  if (st != MSC_OK) return cli_lib_error(st, "--init %s", path);
+  printf("initialised %lld tensors (%s*) from %s\n", (long long)copied, prefix, path);
+  return EXIT_OK;
 }
 
 int cmd_train(int argc, char **argv, int verbosity) {
@@ -118,6 +137,8 @@ int cmd_train(int argc, char **argv, int verbosity) {
   } else if (rc == EXIT_OK) {
     msc_status st = msc_model_create(mopts, &model);
     if (st != MSC_OK) rc = cli_lib_error(st, "cannot create the model");
+    const char *init = cli_str(&ctx, "init", NULL);
+    if (rc == EXIT_OK && init) rc = init_from(&ctx, model, init);
   }
   /* The validation split, when the dataset has one with samples. */
   if (rc == EXIT_OK && cli_int(&ctx, "validate", 1)) {

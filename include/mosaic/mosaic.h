@@ -428,6 +428,24 @@ MSC_API const char *msc_model_class_name(const msc_model *model, int64_t i);
 MSC_API int64_t msc_model_parameter_count(const msc_model *model);
 
 /**
+ * Copies into dst every weight of src that dst has under the same name and with the same
+ * shape — all of them, or those whose name starts with prefix (e.g. "enc." for the
+ * encoders, "enc.s2." for one modality's encoder; NULL or "" for every tensor) — and sets
+ * *copied to their number. Tensor names say where a weight sits
+ * ("enc.<modality>.layer1.0.conv1.weight", docs/model.md), so an encoder moves to any
+ * model with a modality of the same name and architecture, whatever its other
+ * modalities, patch size or classes: a PIMC-pretrained "s2" encoder under a fresh EuroSAT
+ * classifier, for instance. BatchNorm running statistics are copied with their layer.
+ * Call it before training dst (optimiser moments are not touched).
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, dst == src); MSC_E_SHAPE (a tensor of the
+ * same name has another shape, named in the message: nothing is copied);
+ * MSC_E_NOT_FOUND (no tensor matches); errors of the backends. dst and src may be on
+ * different backends. Since 0.3.0.
+ */
+MSC_API msc_status msc_model_copy_weights(msc_model *dst, const msc_model *src,
+                                          const char *prefix, int64_t *copied);
+
+/**
  * Optimiser steps taken by the model: those of msc_train_step since it was created,
  * plus those recorded in the checkpoint it was loaded from. 0 for NULL and for a model
  * that was never trained. Since 0.1.0.

@@ -46,7 +46,7 @@ extern "C" {
 
 /** Version of the header the program was compiled against. Since 0.1.0. */
 #define MSC_VERSION_MAJOR 0
-#define MSC_VERSION_MINOR 2
+#define MSC_VERSION_MINOR 3
 #define MSC_VERSION_PATCH 0
 /** One number for comparisons: MAJOR*10000 + MINOR*100 + PATCH. Since 0.1.0. */
 #define MSC_VERSION_NUMBER                                                                     \
@@ -1024,6 +1024,86 @@ MSC_API msc_status msc_metrics_per_class(const float *scores, const uint8_t *lab
                                          int64_t c, float threshold, double *ap, double *f1,
                                          double *hamming, double *brier, int64_t *support,
                                          size_t cap);
+
+/*
+ * Single-label (multi-class) metrics: every sample (an image, a pixel) has one true
+ * class and one predicted class, integers in [0, C). A confusion matrix is counted
+ * first (msc_metrics_confusion: row = true class, column = predicted class, optionally
+ * skipping an ignored "void" truth), and the summary metrics are derived from it
+ * (msc_metrics_from_confusion), so matrices of several batches can be added before the
+ * metrics are taken. With TP_k = M[k][k], FP_k = Σ_{i≠k} M[i][k], FN_k = Σ_{j≠k} M[k][j]:
+ *  - accuracy = Σ_k M[k][k] / Σ M (sklearn.metrics.accuracy_score);
+ *  - F1_k = 2TP_k / (2TP_k + FP_k + FN_k), IoU_k = TP_k / (TP_k + FP_k + FN_k);
+ *  - macro F1 and mIoU are the means of F1_k and IoU_k over the classes PRESENT, i.e.
+ *    occurring in the truth or in the predictions (TP_k + FP_k + FN_k > 0). This is
+ *    scikit-learn's default label set of f1_score(average="macro") and
+ *    jaccard_score(average="macro") (the sorted union of y_true and y_pred); a class
+ *    absent from both has no F1 or IoU (NaN in the per-class arrays) and is left out.
+ *    A class that is predicted but never true has F1 = IoU = 0 and counts.
+ * docs/metrics.md ("Single-label metrics") has the details. Thread-safe, reentrant.
+ */
+
+/**
+ * Counts the confusion matrix of n (prediction, truth) pairs.
+ * pred, truth: n class indices each (required).
+ * n: the number of pairs, >= 0. classes: C >= 1 (C·C must fit in memory).
+ * ignore_index: pairs whose truth equals it are skipped (a void class: PASTIS's 19, or
+ *   255); any negative value ignores nothing. It may lie inside [0, C): the row of that
+ *   class then stays 0, while predictions of it still count in its column (the metrics
+ *   are then those of scikit-learn on the pairs kept).
+ * confusion: C × C int64, row-major, row = true class, column = predicted class
+ *   (required); overwritten (not accumulated into).
+ * Every pair not skipped must have truth and prediction in [0, C).
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (a NULL pointer, n < 0, C < 1 or too large, or
+ *   a truth or prediction outside [0, C): the message names the row and the value).
+ * confusion is untouched on error. Thread-safe. Since 0.3.0.
+ */
+MSC_API msc_status msc_metrics_confusion(const int32_t *pred, const int32_t *truth, int64_t n,
+                                         int64_t classes, int32_t ignore_index,
+                                         int64_t *confusion);
+
+/** Summary of a confusion matrix (msc_metrics_from_confusion). Set struct_size =
+ *  sizeof(msc_class_metrics) before the call. Since 0.3.0. */
+typedef struct msc_class_metrics {
+  uint32_t struct_size; /**< in: sizeof(msc_class_metrics) as the caller knows it */
+  int32_t present;      /**< classes occurring in the truth or the predictions */
+  int64_t counted;      /**< pairs in the matrix (Σ M) */
+  double accuracy;      /**< Σ_k M[k][k] / counted; NaN when counted = 0 */
+  double macro_f1;      /**< mean F1 over the present classes; NaN when none */
+  double miou;          /**< mean IoU over the present classes; NaN when none */
+} msc_class_metrics;
+
+/**
+ * Accuracy, macro F1 and mean IoU of a C × C confusion matrix (row = true class, column
+ * = predicted class, as msc_metrics_confusion writes it), with the conventions above.
+ * confusion: C × C counts, each >= 0 (required). classes: C >= 1.
+ * out: receives the summary (required; out->struct_size must be set by the caller).
+ * per_class_f1, per_class_iou: C doubles each, or NULL: F1_k and IoU_k of every class,
+ *   NaN for a class absent from both the truth and the predictions.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (a NULL confusion or out, C < 1 or too large,
+ *   out->struct_size smaller than the 0.3 struct, a negative count or a total that
+ *   overflows int64: the message names the entry). Outputs are untouched on error.
+ * Thread-safe. Since 0.3.0.
+ */
+MSC_API msc_status msc_metrics_from_confusion(const int64_t *confusion, int64_t classes,
+                                              msc_class_metrics *out, double *per_class_f1,
+                                              double *per_class_iou);
+
+/**
+ * Regression errors of n predictions against n targets, over the m pairs whose truth
+ * is finite (a NaN or infinite truth marks a missing target: the pair is skipped):
+ *   MAE = (1/m) Σ |pred − truth|,   RMSE = sqrt((1/m) Σ (pred − truth)²),
+ * accumulated in double. When no pair is counted (n = 0 or every truth non-finite),
+ * both are NaN and the call succeeds.
+ * pred, truth: n floats each (required). n >= 0.
+ * mae, rmse: receive the values (each may be NULL, not both).
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL pred or truth, both outputs NULL,
+ *   n < 0); MSC_E_NUMERICAL (a NaN or infinite prediction where the truth is finite:
+ *   the message names the row). Outputs are untouched on error.
+ * Thread-safe. Since 0.3.0.
+ */
+MSC_API msc_status msc_metrics_regression(const float *pred, const float *truth, int64_t n,
+                                          double *mae, double *rmse);
 
 /* ------------------------------------------------------------------------------ */
 /* Loss functions                                                                  */

@@ -30,6 +30,8 @@ _KINDS = {
     "float32": (ctypes.c_float, "f", "float32", ("f",)),
     "float64": (ctypes.c_double, "d", "float64", ("d",)),
     "uint8": (ctypes.c_uint8, "B", "uint8", ("B",)),
+    "int32": (ctypes.c_int32, "i", "int32", ("i", "l") if ctypes.sizeof(ctypes.c_long) == 4
+              else ("i",)),
     "int64": (ctypes.c_int64, "q", "int64", ("q", "l") if ctypes.sizeof(ctypes.c_long) == 8
               else ("q",)),
 }
@@ -94,7 +96,7 @@ def _is_buffer_and_shape(obj):
 
 
 def as_input(obj, kind, name, ndim=None):
-    """obj as an Input of elements `kind` ("float32", "uint8", "int64", "float64")."""
+    """obj as an Input of elements `kind` ("float32", "uint8", "int32", "int64", "float64")."""
     ctype, code, dtype, formats = _KINDS[kind]
     if obj is None:
         raise InvalidArgumentError("%s: an array is required, got None" % name)
@@ -111,9 +113,12 @@ def as_input(obj, kind, name, ndim=None):
         elif kind in ("float32", "float64") and a.dtype.kind not in "biuf":
             raise InvalidArgumentError("%s: expected numbers, got an array of dtype %s"
                                        % (name, a.dtype))
-        elif kind == "int64" and a.dtype.kind not in "biu":
+        elif kind in ("int32", "int64") and a.dtype.kind not in "biu":
             raise InvalidArgumentError("%s: expected integers, got an array of dtype %s"
                                        % (name, a.dtype))
+        if kind == "int32" and a.dtype.kind in "iu" and a.size and \
+                (int(a.min()) < -2**31 or int(a.max()) >= 2**31):
+            raise InvalidArgumentError("%s: a value does not fit int32" % name)
         _check_ndim(a.shape, ndim, name)
         a = np.ascontiguousarray(a, dtype=dtype)  # no copy when already so
         return Input(a.ctypes.data_as(ctypes.POINTER(ctype)), a.shape, a)
@@ -129,7 +134,7 @@ def as_input(obj, kind, name, ndim=None):
         if kind == "uint8":
             _check_binary(flat, name)
             flat = [int(v) for v in flat]
-        elif kind == "int64":
+        elif kind in ("int32", "int64"):
             flat = [int(v) for v in flat]
         buf = array.array(code, flat)
         if len(buf) != math.prod(nshape):
@@ -167,7 +172,7 @@ def as_input(obj, kind, name, ndim=None):
     flat, nshape = _flatten_nested(values, name)
     if math.prod(shape) != len(flat):
         raise ShapeError("%s: %d values do not fill shape %s" % (name, len(flat), shape))
-    return as_input((array.array(code, [int(v) if kind in ("uint8", "int64") else v
+    return as_input((array.array(code, [int(v) if kind in ("uint8", "int32", "int64") else v
                                         for v in flat]), shape), kind, name, ndim)
 
 

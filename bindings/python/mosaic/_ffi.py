@@ -15,7 +15,7 @@ from ._loader import load_library as _load_library
 
 # The version of the header these bindings were generated from.
 HEADER_VERSION_MAJOR = 0
-HEADER_VERSION_MINOR = 2
+HEADER_VERSION_MINOR = 3
 HEADER_VERSION_PATCH = 0
 
 # --------------------------------------------------------------------------------------
@@ -24,10 +24,10 @@ HEADER_VERSION_PATCH = 0
 
 #: Version of the header the program was compiled against. Since 0.1.0.
 MSC_VERSION_MAJOR = 0
-MSC_VERSION_MINOR = 2
+MSC_VERSION_MINOR = 3
 MSC_VERSION_PATCH = 0
 #: One number for comparisons: MAJOR*10000 + MINOR*100 + PATCH. Since 0.1.0.
-MSC_VERSION_NUMBER = 200
+MSC_VERSION_NUMBER = 300
 #: Success.
 MSC_OK = 0
 #: A NULL pointer, bad value or bad option.
@@ -146,6 +146,10 @@ class msc_step_result(ctypes.Structure):
     """struct msc_step_result."""
 
 
+class msc_class_metrics(ctypes.Structure):
+    """struct msc_class_metrics."""
+
+
 class msc_vi_bands(ctypes.Structure):
     """struct msc_vi_bands."""
 
@@ -167,6 +171,14 @@ msc_step_result._fields_ = [
     ('loss_views', ctypes.c_double),
     ('loss_bce', ctypes.c_double),
     ('lr', ctypes.c_double),
+]
+msc_class_metrics._fields_ = [
+    ('struct_size', ctypes.c_uint32),
+    ('present', ctypes.c_int32),
+    ('counted', ctypes.c_int64),
+    ('accuracy', ctypes.c_double),
+    ('macro_f1', ctypes.c_double),
+    ('miou', ctypes.c_double),
 ]
 msc_vi_bands._fields_ = [
     ('struct_size', ctypes.c_uint32),
@@ -657,6 +669,40 @@ FUNCTIONS = (
          'support',
          'cap',
      )),
+    # msc_status msc_metrics_confusion(const int32_t *pred, const int32_t *truth,
+    # int64_t n, int64_t classes, int32_t ignore_index, int64_t *confusion);
+    ('msc_metrics_confusion', msc_status,
+     (
+         ctypes.POINTER(ctypes.c_int32),
+         ctypes.POINTER(ctypes.c_int32),
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.c_int32,
+         ctypes.POINTER(ctypes.c_int64),
+     ),
+     ('pred', 'truth', 'n', 'classes', 'ignore_index', 'confusion',)),
+    # msc_status msc_metrics_from_confusion(const int64_t *confusion, int64_t classes,
+    # msc_class_metrics *out, double *per_class_f1, double *per_class_iou);
+    ('msc_metrics_from_confusion', msc_status,
+     (
+         ctypes.POINTER(ctypes.c_int64),
+         ctypes.c_int64,
+         ctypes.POINTER(msc_class_metrics),
+         ctypes.POINTER(ctypes.c_double),
+         ctypes.POINTER(ctypes.c_double),
+     ),
+     ('confusion', 'classes', 'out', 'per_class_f1', 'per_class_iou',)),
+    # msc_status msc_metrics_regression(const float *pred, const float *truth, int64_t
+    # n, double *mae, double *rmse);
+    ('msc_metrics_regression', msc_status,
+     (
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.c_int64,
+         ctypes.POINTER(ctypes.c_double),
+         ctypes.POINTER(ctypes.c_double),
+     ),
+     ('pred', 'truth', 'n', 'mae', 'rmse',)),
     # msc_status msc_loss_ntxent(const float *za, const float *zb, int64_t n, int64_t d,
     # float tau, float *loss, float *grad_a, float *grad_b);
     ('msc_loss_ntxent', msc_status,

@@ -1,10 +1,16 @@
-"""Multi-label evaluation metrics with scikit-learn's definitions (msc_metrics_*).
+"""Evaluation metrics with scikit-learn's definitions (msc_metrics_*, docs/metrics.md).
 
-scores: N × C (e.g. Model.predict's probabilities); labels: N × C multi-hot (0/1).
-compute() returns the summary metrics as a dict named after the header's MSC_METRIC_*
-constants (macro_ap, micro_ap, macro_f1, micro_f1, hamming, brier, ...);
+Multi-label: scores N × C (e.g. Model.predict's probabilities); labels N × C multi-hot
+(0/1). compute() returns the summary metrics as a dict named after the header's
+MSC_METRIC_* constants (macro_ap, micro_ap, macro_f1, micro_f1, hamming, brier, ...);
 per_class() the per-class arrays. available() says whether the loaded library has
 the metrics functions.
+
+Single-label: confusion(pred, truth, classes, ignore_index) counts the C × C confusion
+matrix of class indices (row = true class, column = predicted); class_metrics(matrix)
+gives accuracy, macro F1, mIoU and the per-class F1/IoU (macro means over the classes
+present in the truth or the predictions, as scikit-learn). Regression: regression(pred,
+truth) gives MAE and RMSE, skipping non-finite targets.
 """
 
 import ctypes
@@ -14,7 +20,8 @@ from . import _ffi
 from ._core import check
 from ._errors import ShapeError, UnsupportedError
 
-__all__ = ["available", "compute", "per_class", "NAMES"]
+__all__ = ["available", "compute", "per_class", "confusion", "class_metrics", "regression",
+           "NAMES"]
 
 #: Metric names in the order of their MSC_METRIC_* indices (the header's).
 NAMES = tuple(name[len("MSC_METRIC_"):].lower() for _, name in sorted(
@@ -69,3 +76,52 @@ def per_class(scores, labels, threshold=0.5):
     check(_ffi.msc_metrics_per_class(s.ptr, y.ptr, s.shape[0], c, float(threshold),
                                      *ptrs, psup, c))
     return res
+
+
+def _pair(pred, truth, kind):
+    p = _arrays.as_input(pred, kind, "pred", ndim=1)
+    t = _arrays.as_input(truth, kind, "truth", ndim=1)
+    if p.shape != t.shape:
+        raise ShapeError("pred is %s but truth is %s" % (p.shape, t.shape))
+    return p, t
+
+
+def confusion(pred, truth, classes, ignore_index=-1):
+    """The classes × classes confusion matrix (int64; row = true class, column =
+    predicted) of two 1-D arrays of class indices; pairs whose truth equals
+    ignore_index are skipped (negative: none)."""
+    _require("msc_metrics_confusion")
+    p, t = _pair(pred, truth, "int32")
+    c = int(classes)
+    m, pm = _arrays.output((max(c, 0), max(c, 0)), "int64")
+    check(_ffi.msc_metrics_confusion(p.ptr, t.ptr, p.shape[0], c, int(ignore_index), pm))
+    return m
+
+
+def class_metrics(matrix):
+    """Summary of a confusion matrix: {"accuracy", "macro_f1", "miou": float (NaN when
+    undefined), "counted", "present": int, "f1", "iou": per-class float64 arrays (NaN
+    for a class absent from both the truth and the predictions)}."""
+    _require("msc_metrics_from_confusion")
+    m = _arrays.as_input(matrix, "int64", "matrix", ndim=2)
+    c = m.shape[0]
+    if m.shape[1] != c:
+        raise ShapeError("the confusion matrix is %s, expected a square matrix" % (m.shape,))
+    out = _ffi.msc_class_metrics()
+    out.struct_size = ctypes.sizeof(out)
+    f1, pf1 = _arrays.output((c,), "float64")
+    iou, piou = _arrays.output((c,), "float64")
+    check(_ffi.msc_metrics_from_confusion(m.ptr, c, ctypes.byref(out), pf1, piou))
+    return {"accuracy": out.accuracy, "macro_f1": out.macro_f1, "miou": out.miou,
+            "counted": int(out.counted), "present": int(out.present), "f1": f1, "iou": iou}
+
+
+def regression(pred, truth):
+    """{"mae", "rmse"} of pred against truth (1-D float arrays), over the pairs whose
+    truth is finite; NaN when there is none."""
+    _require("msc_metrics_regression")
+    p, t = _pair(pred, truth, "float32")
+    mae, rmse = ctypes.c_double(), ctypes.c_double()
+    check(_ffi.msc_metrics_regression(p.ptr, t.ptr, p.shape[0], ctypes.byref(mae),
+                                      ctypes.byref(rmse)))
+    return {"mae": mae.value, "rmse": rmse.value}

@@ -690,6 +690,17 @@ class Model(_Handle):
         """Optimiser steps taken, including those of the checkpoint it was loaded from."""
         return int(_ffi.msc_model_step(self._handle()))
 
+    def copy_weights(self, source, prefix="enc."):
+        """Copies the weights of Model `source` that this model has under the same name and
+        shape, those whose names start with prefix ("enc.": every encoder; None: all), e.g.
+        a PIMC-pretrained "s2" encoder into a EuroSAT model (msc_model_copy_weights).
+        Returns the number of tensors copied."""
+        copied = ctypes.c_int64()
+        check(_ffi.msc_model_copy_weights(self._handle(), source._handle(),
+                                          None if prefix is None else prefix.encode(),
+                                          ctypes.byref(copied)))
+        return copied.value
+
     def reset_classifier(self, seed):
         """Reinitialises the classification head from seed, as a fresh model with that
         seed has it (msc_model_reset_classifier): the start of a linear probe."""
@@ -892,6 +903,22 @@ class Dataset(_Handle):
 
     def sample_ids(self):
         return [self.sample_id(i) for i in range(len(self))]
+
+    def series(self, i):
+        """The time series behind sample i of a time-series dataset (format "pastis"):
+        (values, days), values a T × C float32 array on the dataset's time axis (NaN where
+        missing), days the T dates as days since 1970-01-01 (msc_dataset_series)."""
+        if i < 0:
+            i += len(self)
+        t = ctypes.c_int64()
+        c = ctypes.c_int64()
+        check(_ffi.msc_dataset_series(self._handle(), int(i), None, 0, None,
+                                      ctypes.byref(t), ctypes.byref(c)))
+        values, pv = _arrays.output((t.value, c.value), "float32")
+        days, pd = _arrays.output((t.value,), "float64")
+        check(_ffi.msc_dataset_series(self._handle(), int(i), pv, t.value * c.value, pd,
+                                      ctypes.byref(t), ctypes.byref(c)))
+        return values, days
 
     def fill_batch(self, indices, batch=None):
         """Reads the samples `indices` into batch (a new Batch if None) and returns it."""

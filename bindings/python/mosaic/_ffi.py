@@ -392,6 +392,16 @@ FUNCTIONS = (
     ('msc_model_parameter_count', ctypes.c_int64,
      (ctypes.POINTER(msc_model),),
      ('model',)),
+    # msc_status msc_model_copy_weights(msc_model *dst, const msc_model *src, const char
+    # *prefix, int64_t *copied);
+    ('msc_model_copy_weights', msc_status,
+     (
+         ctypes.POINTER(msc_model),
+         ctypes.POINTER(msc_model),
+         ctypes.c_char_p,
+         ctypes.POINTER(ctypes.c_int64),
+     ),
+     ('dst', 'src', 'prefix', 'copied',)),
     # int64_t msc_model_step(const msc_model *model);
     ('msc_model_step', ctypes.c_int64,
      (ctypes.POINTER(msc_model),),
@@ -505,6 +515,19 @@ FUNCTIONS = (
          ctypes.POINTER(ctypes.c_size_t),
      ),
      ('ds', 'i', 'buf', 'cap', 'len',)),
+    # msc_status msc_dataset_series(const msc_dataset *ds, int64_t i, float *out, size_t
+    # cap, double *days, int64_t *t, int64_t *c);
+    ('msc_dataset_series', msc_status,
+     (
+         ctypes.POINTER(msc_dataset),
+         ctypes.c_int64,
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.c_size_t,
+         ctypes.POINTER(ctypes.c_double),
+         ctypes.POINTER(ctypes.c_int64),
+         ctypes.POINTER(ctypes.c_int64),
+     ),
+     ('ds', 'i', 'out', 'cap', 'days', 't', 'c',)),
     # msc_status msc_dataset_fill_batch(const msc_dataset *ds, const int64_t *indices,
     # int64_t n, msc_batch *batch);
     ('msc_dataset_fill_batch', msc_status,

@@ -177,7 +177,7 @@ typedef struct {
 } key_rule;
 
 static const key_rule k_rules[] = {
-    {"epochs", 1, 1e6, NULL},
+    {"epochs", 0, 1e6, NULL},
     {"batch", 1, 65536, NULL},
     {"workers", 0, 64, NULL},
     {"max_steps", 0, 1e15, NULL},

@@ -23,7 +23,7 @@ static const char help[] =
     "tiny\n"
     "  --fraction F        train on a stratified share F of the split (low-label protocol;\n"
     "                      the same seed gives the same subset)\n"
-    "  --epochs N          epochs (default 1)\n"
+    "  --epochs N          epochs (default 1; 0 saves the initialised model: a baseline)\n"
     "  --batch N           samples per step (default 32; at most the split's size)\n"
     "  --max-steps N       stop after N steps in all (default: no limit)\n"
     "  --lr F              peak learning rate (optim.lr; default 0.001); the schedule is a\n"

@@ -83,7 +83,8 @@ int cli_train_run(cli_train_job *job) {
   if (done >= total) {
     cli_note("%s: %lld of %lld steps are done already; nothing to train", job->title,
              (long long)done, (long long)total);
-    return EXIT_OK;
+    /* --epochs 0: the initialised model is the result (a random-encoder baseline). */
+    return total == 0 ? save(job) : EXIT_OK;
   }
   msc_batch *b = NULL;
   if (msc_batch_create(&b) != MSC_OK) return cli_error("out of memory");

@@ -14,9 +14,10 @@
 
 #include "common/internal.h"
 
-msc_status msci_file_read_all(const char *path, unsigned char **bytes, size_t *len) {
+msc_status msci_file_open_regular(const char *path, int *fd_out, uint64_t *size) {
   /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below as not
-   * a regular file); it changes nothing for reads of a regular file. */
+   * a regular file); it is cleared afterwards, though it changes nothing for a regular
+   * file. */
   int fd;
   do fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   while (fd < 0 && errno == EINTR);
@@ -35,7 +36,45 @@ msc_status msci_file_read_all(const char *path, unsigned char **bytes, size_t *l
     close(fd);
     return msci_fail(MSC_E_IO, "%s: file too large for this address space", path);
   }
-  size_t size = (size_t)st.st_size;
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+    int e = errno;
+    close(fd);
+    return msci_fail(MSC_E_IO, "%s: cannot clear O_NONBLOCK: %s", path, strerror(e));
+  }
+  *fd_out = fd;
+  *size = (uint64_t)st.st_size;
+  return MSC_OK;
+}
+
+msc_status msci_file_pread(int fd, const char *path, void *buf, size_t n, uint64_t off) {
+  unsigned char *p = buf;
+  size_t got = 0;
+  while (got < n) {
+    if (off + got > (uint64_t)INT64_MAX)
+      return msci_fail(MSC_E_IO, "%s: offset %llu is past any file", path,
+                       (unsigned long long)(off + got));
+    ssize_t r = pread(fd, p + got, n - got, (off_t)(off + got));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return msci_fail(MSC_E_IO, "%s: read of %zu bytes at offset %llu failed: %s", path, n,
+                       (unsigned long long)off, strerror(errno));
+    }
+    if (r == 0)
+      return msci_fail(MSC_E_IO,
+                       "%s: end of file at offset %llu while reading %zu bytes at offset %llu "
+                       "(the file shrank after it was opened)",
+                       path, (unsigned long long)(off + got), n, (unsigned long long)off);
+    got += (size_t)r;
+  }
+  return MSC_OK;
+}
+
+msc_status msci_file_read_all(const char *path, unsigned char **bytes, size_t *len) {
+  int fd;
+  uint64_t fsize;
+  MSCI_TRY(msci_file_open_regular(path, &fd, &fsize));
+  size_t size = (size_t)fsize;
   unsigned char *buf = malloc(size > 0 ? size : 1);
   if (buf == NULL) {
     close(fd);

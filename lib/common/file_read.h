@@ -1,12 +1,13 @@
 /*
- * file_read.h — reading a whole file into memory, for the parsers of untrusted files
- * (safetensors model files, NumPy arrays).
+ * file_read.h — reading a whole file into memory, or parts of it with pread, for the
+ * parsers of untrusted files (safetensors model files, NumPy arrays).
  * Layer: common (lib/common/README.md says what it owns and may include).
  */
 #ifndef MOSAIC_LIB_FILE_READ_H
 #define MOSAIC_LIB_FILE_READ_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mosaic/mosaic.h"
 
@@ -18,5 +19,18 @@
  * was read. MSC_E_OUT_OF_MEMORY when the buffer cannot be had. *bytes and *len are
  * untouched on error. */
 msc_status msci_file_read_all(const char *path, unsigned char **bytes, size_t *len);
+
+/* Opens the regular file at path for reading (O_CLOEXEC) and gives its descriptor and
+ * size. The open is non-blocking, so a FIFO is refused at once rather than waiting for a
+ * writer; the flag is cleared again before returning (reads of a regular file block as
+ * usual). MSC_E_IO naming the path: cannot open or stat, not a regular file, a size past
+ * the address space. *fd and *size are untouched on error; the caller closes *fd. */
+msc_status msci_file_open_regular(const char *path, int *fd, uint64_t *size);
+
+/* Reads exactly n bytes at offset off of fd into buf with pread (retried on EINTR and
+ * after partial reads; no file position is used, so threads may share fd). MSC_E_IO
+ * naming path: a read error (strerror) or end of file before n bytes (the file is
+ * shorter than its size when opened: it shrank). */
+msc_status msci_file_pread(int fd, const char *path, void *buf, size_t n, uint64_t off);
 
 #endif /* MOSAIC_LIB_FILE_READ_H */

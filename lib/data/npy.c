@@ -30,15 +30,35 @@
  *     bytes mean a concatenation or a corrupt header).
  * The data need not be aligned (elements are loaded byte by byte), and the header's
  * padding to 64 bytes is not required.
+ *
+ * The file reader (msci_npy_file, at the end) runs the same checks on the preamble and
+ * header read with pread, takes the file's size for the input's, and converts boxes of
+ * the array with the same convert_run; box_plan there says how a box is split in reads.
  */
 #include "data/npy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/file_read.h"
 #include "common/internal.h"
+
+/* What a validated header says; shared by the in-memory reader (msci_npy) and the file
+ * reader (msci_npy_file, at the end of this file). */
+typedef struct npy_header {
+  int64_t dims[MSCI_NPY_MAX_DIMS];
+  int32_t ndim;
+  int32_t dtype;
+  int32_t itemsize;
+  int32_t big;
+  int32_t fortran;
+  int32_t version;
+  uint64_t count;    /* elements (fits in size_t once the data size is checked) */
+  uint64_t nbytes;   /* count × itemsize, overflow-checked */
+  uint64_t data_off; /* preamble + header: where the array's bytes start */
+} npy_header;
 
 struct msci_npy {
   char *label;          /* the path, or "<memory>", for messages */
@@ -47,13 +67,7 @@ struct msci_npy {
   const unsigned char *data; /* the array's bytes inside bytes */
   size_t data_len;
   size_t count;
-  int64_t dims[MSCI_NPY_MAX_DIMS];
-  int32_t ndim;
-  int32_t dtype;
-  int32_t itemsize;
-  int32_t big;
-  int32_t fortran;
-  int32_t version;
+  npy_header h;
 };
 
 /* ------------------------------------------------------------------------------ */
@@ -144,44 +158,47 @@ static float f16_to_f32(uint16_t h) {
   return f32_from_bits(bits);
 }
 
-/* Converts n elements starting at src, stride bytes apart, to dst[0..n). Integer and
- * float64 conversions round to nearest (C's conversions, in the default rounding mode). */
-static void convert_run(const msci_npy *a, const unsigned char *src, size_t stride, size_t n,
-                        float *dst) {
+/* Converts n elements starting at src, stride bytes apart, to dst[0], dst[ds], ...,
+ * dst[(n-1) ds]. Integer and float64 conversions round to nearest (C's conversions, in
+ * the default rounding mode). Shared by both readers: one conversion for every path. */
+static void convert_run(const npy_header *a, const unsigned char *src, size_t stride, size_t n,
+                        float *dst, size_t ds) {
   int big = a->big;
   switch (a->dtype) {
   case MSCI_NPY_U8:
-    for (size_t i = 0; i < n; i++) dst[i] = (float)src[i * stride];
+    for (size_t i = 0; i < n; i++) dst[i * ds] = (float)src[i * stride];
     break;
   case MSCI_NPY_I16:
     for (size_t i = 0; i < n; i++) {
       uint16_t u = load16(src + i * stride, big);
-      dst[i] = (float)(u >= 0x8000u ? (int32_t)u - 65536 : (int32_t)u);
+      dst[i * ds] = (float)(u >= 0x8000u ? (int32_t)u - 65536 : (int32_t)u);
     }
     break;
   case MSCI_NPY_U16:
-    for (size_t i = 0; i < n; i++) dst[i] = (float)load16(src + i * stride, big);
+    for (size_t i = 0; i < n; i++) dst[i * ds] = (float)load16(src + i * stride, big);
     break;
   case MSCI_NPY_I32:
     for (size_t i = 0; i < n; i++) {
       uint32_t u = load32(src + i * stride, big);
-      dst[i] = (float)(u >> 31 ? -(int64_t)(~u) - 1 : (int64_t)u);
+      dst[i * ds] = (float)(u >> 31 ? -(int64_t)(~u) - 1 : (int64_t)u);
     }
     break;
   case MSCI_NPY_U32:
-    for (size_t i = 0; i < n; i++) dst[i] = (float)load32(src + i * stride, big);
+    for (size_t i = 0; i < n; i++) dst[i * ds] = (float)load32(src + i * stride, big);
     break;
   case MSCI_NPY_I64:
-    for (size_t i = 0; i < n; i++) dst[i] = (float)i64_from_bits(load64(src + i * stride, big));
+    for (size_t i = 0; i < n; i++)
+      dst[i * ds] = (float)i64_from_bits(load64(src + i * stride, big));
     break;
   case MSCI_NPY_F16:
-    for (size_t i = 0; i < n; i++) dst[i] = f16_to_f32(load16(src + i * stride, big));
+    for (size_t i = 0; i < n; i++) dst[i * ds] = f16_to_f32(load16(src + i * stride, big));
     break;
   case MSCI_NPY_F32:
-    for (size_t i = 0; i < n; i++) dst[i] = f32_from_bits(load32(src + i * stride, big));
+    for (size_t i = 0; i < n; i++) dst[i * ds] = f32_from_bits(load32(src + i * stride, big));
     break;
   case MSCI_NPY_F64:
-    for (size_t i = 0; i < n; i++) dst[i] = (float)f64_from_bits(load64(src + i * stride, big));
+    for (size_t i = 0; i < n; i++)
+      dst[i * ds] = (float)f64_from_bits(load64(src + i * stride, big));
     break;
   default: break; /* unreachable: the dtype was validated at open */
   }
@@ -252,7 +269,7 @@ static int str_is(const char *s, size_t n, const char *lit) {
   return strlen(lit) == n && memcmp(s, lit, n) == 0;
 }
 
-static msc_status parse_descr(parser *ps, msci_npy *a) {
+static msc_status parse_descr(parser *ps, npy_header *a) {
   const char *label = ps->label;
   if (ps->p < ps->end && (*ps->p == '[' || *ps->p == '{'))
     return msci_fail(MSC_E_BAD_FORMAT,
@@ -300,7 +317,7 @@ static msc_status parse_descr(parser *ps, msci_npy *a) {
                    label, shown, s);
 }
 
-static msc_status parse_fortran(parser *ps, msci_npy *a) {
+static msc_status parse_fortran(parser *ps, npy_header *a) {
   const char *b = ps->p;
   while (ps->p < ps->end &&
          (*ps->p == '_' || (*ps->p >= 'a' && *ps->p <= 'z') ||
@@ -323,7 +340,7 @@ static msc_status parse_fortran(parser *ps, msci_npy *a) {
                    ps->label, n > 32 ? 32 : (int)n, b);
 }
 
-static msc_status parse_shape(parser *ps, msci_npy *a) {
+static msc_status parse_shape(parser *ps, npy_header *a) {
   const char *label = ps->label;
   char buf[64];
   if (ps->p >= ps->end || *ps->p != '(')
@@ -382,7 +399,7 @@ static msc_status parse_shape(parser *ps, msci_npy *a) {
 enum { KEY_DESCR, KEY_FORTRAN, KEY_SHAPE, N_KEYS };
 static const char *const k_keys[N_KEYS] = {"descr", "fortran_order", "shape"};
 
-static msc_status parse_dict(parser *ps, msci_npy *a) {
+static msc_status parse_dict(parser *ps, npy_header *a) {
   const char *label = ps->label;
   char buf[64];
   skip_ws(ps);
@@ -480,7 +497,7 @@ static msc_status check_header_bytes(const char *label, const unsigned char *h, 
 }
 
 /* Writes "(d0, d1, ...)" into buf, cut short with "..." when it does not fit. */
-static const char *shape_text(const msci_npy *a, char *buf, size_t cap) {
+static const char *shape_text(const npy_header *a, char *buf, size_t cap) {
   size_t o = (size_t)snprintf(buf, cap, "(");
   for (int32_t i = 0; i < a->ndim && o < cap; i++)
     o += (size_t)snprintf(buf + o, cap - o, "%s%lld", i ? ", " : "", (long long)a->dims[i]);
@@ -489,11 +506,12 @@ static const char *shape_text(const msci_npy *a, char *buf, size_t cap) {
   return buf;
 }
 
-/* Validates a->bytes[0..len) and fills the rest of a. */
-static msc_status parse(msci_npy *a) {
-  const char *label = a->label;
-  const unsigned char *b = a->bytes;
-  if (a->len < 8 || memcmp(b, "\x93NUMPY", 6) != 0)
+/* Validates the preamble: b holds the file's first avail bytes (at least min(total, 12))
+ * of total. Gives the version, the preamble's size and the header's length, which is
+ * known to fit in the file. */
+static msc_status parse_preamble(const char *label, const unsigned char *b, uint64_t total,
+                                 int *major_out, size_t *pre_out, size_t *hlen_out) {
+  if (total < 8 || memcmp(b, "\x93NUMPY", 6) != 0)
     return msci_fail(MSC_E_BAD_FORMAT, "%s: not a .npy file (no \\x93NUMPY magic)", label);
   int major = b[6], minor = b[7];
   if ((major != 1 && major != 2 && major != 3) || minor != 0)
@@ -501,16 +519,25 @@ static msc_status parse(msci_npy *a) {
                      "%s: unknown .npy format version %d.%d (1.0, 2.0 and 3.0 are known)",
                      label, major, minor);
   size_t pre = major == 1 ? 10 : 12;
-  if (a->len < pre)
-    return msci_fail(MSC_E_BAD_FORMAT, "%s: %zu bytes, too short for a version %d.0 preamble",
-                     label, a->len, major);
+  if (total < pre)
+    return msci_fail(MSC_E_BAD_FORMAT, "%s: %llu bytes, too short for a version %d.0 preamble",
+                     label, (unsigned long long)total, major);
   size_t hlen = major == 1 ? (size_t)load16(b + 8, 0) : (size_t)load32(b + 8, 0);
-  if (hlen > a->len - pre)
+  if (hlen > total - pre)
     return msci_fail(MSC_E_BAD_FORMAT,
-                     "%s: header length %zu is past the end (%zu bytes follow the preamble)",
-                     label, hlen, a->len - pre);
+                     "%s: header length %zu is past the end (%llu bytes follow the preamble)",
+                     label, hlen, (unsigned long long)(total - pre));
   if (hlen == 0) return msci_fail(MSC_E_BAD_FORMAT, "%s: the header is empty", label);
-  const unsigned char *h = b + pre;
+  *major_out = major;
+  *pre_out = pre;
+  *hlen_out = hlen;
+  return MSC_OK;
+}
+
+/* Validates the header's hlen bytes at h (version major, after a pre-byte preamble) and
+ * fills a, the element count and byte size included (overflow-checked). */
+static msc_status parse_header(const char *label, const unsigned char *h, size_t hlen,
+                               int major, size_t pre, npy_header *a) {
   if (h[hlen - 1] != '\n')
     return msci_fail(MSC_E_BAD_FORMAT, "%s: the header does not end with a newline", label);
   MSCI_TRY(check_header_bytes(label, h, hlen - 1, major));
@@ -532,22 +559,43 @@ static msc_status parse(msci_npy *a) {
   if (overflow || __builtin_mul_overflow(count, (uint64_t)a->itemsize, &nbytes))
     return msci_fail(MSC_E_BAD_FORMAT, "%s: shape %s of %s: the byte size overflows", label,
                      shape_text(a, sbuf, sizeof sbuf), msci_npy_dtype_name(a->dtype));
-  size_t have = a->len - pre - hlen;
-  if (nbytes > (uint64_t)have)
+  a->count = count;
+  a->nbytes = nbytes;
+  a->data_off = (uint64_t)pre + hlen;
+  return MSC_OK;
+}
+
+/* Checks that a total-byte input holds exactly the header and the array's bytes. */
+static msc_status check_data_size(const char *label, const npy_header *a, uint64_t total) {
+  uint64_t have = total - a->data_off;
+  char sbuf[96];
+  if (a->nbytes > have)
     return msci_fail(MSC_E_BAD_FORMAT,
-                     "%s: truncated: shape %s of %s needs %llu data bytes but %zu follow the "
-                     "header",
+                     "%s: truncated: shape %s of %s needs %llu data bytes but %llu follow the "
+                     "header (%llu bytes, %llu expected)",
                      label, shape_text(a, sbuf, sizeof sbuf), msci_npy_dtype_name(a->dtype),
-                     (unsigned long long)nbytes, have);
-  if (nbytes < (uint64_t)have)
+                     (unsigned long long)a->nbytes, (unsigned long long)have,
+                     (unsigned long long)total, (unsigned long long)(a->data_off + a->nbytes));
+  if (a->nbytes < have)
     return msci_fail(MSC_E_BAD_FORMAT,
-                     "%s: %zu bytes follow the header but shape %s of %s needs %llu (extra "
-                     "data after the array)",
-                     label, have, shape_text(a, sbuf, sizeof sbuf),
-                     msci_npy_dtype_name(a->dtype), (unsigned long long)nbytes);
-  a->count = (size_t)count;
-  a->data = h + hlen;
-  a->data_len = have;
+                     "%s: %llu bytes follow the header but shape %s of %s needs %llu (extra "
+                     "data after the array; %llu bytes, %llu expected)",
+                     label, (unsigned long long)have, shape_text(a, sbuf, sizeof sbuf),
+                     msci_npy_dtype_name(a->dtype), (unsigned long long)a->nbytes,
+                     (unsigned long long)total, (unsigned long long)(a->data_off + a->nbytes));
+  return MSC_OK;
+}
+
+/* Validates a->bytes[0..len) and fills the rest of a. */
+static msc_status parse(msci_npy *a) {
+  int major = 0;
+  size_t pre = 0, hlen = 0;
+  MSCI_TRY(parse_preamble(a->label, a->bytes, a->len, &major, &pre, &hlen));
+  MSCI_TRY(parse_header(a->label, a->bytes + pre, hlen, major, pre, &a->h));
+  MSCI_TRY(check_data_size(a->label, &a->h, a->len));
+  a->count = (size_t)a->h.count; /* at most nbytes <= len */
+  a->data = a->bytes + a->h.data_off;
+  a->data_len = (size_t)a->h.nbytes;
   return MSC_OK;
 }
 
@@ -622,8 +670,9 @@ msc_status msci_npy_open(const char *path, msci_npy **out) {
 msc_status msci_npy_shape(const msci_npy *npy, int32_t *ndim, int64_t *dims) {
   if (npy == NULL || ndim == NULL)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "npy: %s is NULL", npy == NULL ? "npy" : "ndim");
-  if (dims != NULL && npy->ndim > 0) memcpy(dims, npy->dims, (size_t)npy->ndim * sizeof *dims);
-  *ndim = npy->ndim;
+  if (dims != NULL && npy->h.ndim > 0)
+    memcpy(dims, npy->h.dims, (size_t)npy->h.ndim * sizeof *dims);
+  *ndim = npy->h.ndim;
   return MSC_OK;
 }
 
@@ -631,19 +680,19 @@ size_t msci_npy_count(const msci_npy *npy) {
   return npy ? npy->count : 0;
 }
 int32_t msci_npy_dtype(const msci_npy *npy) {
-  return npy ? npy->dtype : 0;
+  return npy ? npy->h.dtype : 0;
 }
 size_t msci_npy_itemsize(const msci_npy *npy) {
-  return npy ? (size_t)npy->itemsize : 0;
+  return npy ? (size_t)npy->h.itemsize : 0;
 }
 int32_t msci_npy_big_endian(const msci_npy *npy) {
-  return npy ? npy->big : 0;
+  return npy ? npy->h.big : 0;
 }
 int32_t msci_npy_fortran_order(const msci_npy *npy) {
-  return npy ? npy->fortran : 0;
+  return npy ? npy->h.fortran : 0;
 }
 int32_t msci_npy_version(const msci_npy *npy) {
-  return npy ? npy->version : 0;
+  return npy ? npy->h.version : 0;
 }
 
 msc_status msci_npy_raw(const msci_npy *npy, const void **bytes, size_t *nbytes) {
@@ -663,17 +712,18 @@ msc_status msci_npy_raw(const msci_npy *npy, const void **bytes, size_t *nbytes)
 
 /* Converts indices [first, first + n) of axis 0 (the whole array when ndim is 0) into
  * dst in C order. The caller has checked the range and dst's size. */
-static void read_rows(const msci_npy *a, int64_t first, int64_t n, float *dst) {
+static void read_rows(const msci_npy *npy, int64_t first, int64_t n, float *dst) {
+  const npy_header *a = &npy->h;
   size_t isz = (size_t)a->itemsize;
   if (a->ndim == 0) {
-    convert_run(a, a->data, isz, a->count, dst);
+    convert_run(a, npy->data, isz, npy->count, dst, 1);
     return;
   }
-  size_t inner = a->dims[0] > 0 ? a->count / (size_t)a->dims[0] : 0; /* per index */
+  size_t inner = a->dims[0] > 0 ? npy->count / (size_t)a->dims[0] : 0; /* per index */
   size_t total = (size_t)n * inner;
   if (total == 0) return;
   if (!a->fortran || a->ndim == 1) {
-    convert_run(a, a->data + (size_t)first * inner * isz, isz, total, dst);
+    convert_run(a, npy->data + (size_t)first * inner * isz, isz, total, dst, 1);
     return;
   }
   /* Fortran order: element (i0, ..., i{d-1}) lies at sum_k ik * fs[k], fs[0] = 1 and
@@ -691,7 +741,7 @@ static void read_rows(const msci_npy *a, int64_t first, int64_t n, float *dst) {
   for (size_t r = 0; r < runs; r++) {
     size_t off = 0;
     for (int32_t k = 0; k < d - 1; k++) off += idx[k] * fs[k];
-    convert_run(a, a->data + off * isz, fs[d - 1] * isz, last, dst + r * last);
+    convert_run(a, npy->data + off * isz, fs[d - 1] * isz, last, dst + r * last, 1);
     /* next outer index in C order (axis 0 stays within [first, first + n)) */
     for (int32_t k = d - 2; k >= 0; k--) {
       if (++idx[k] < (size_t)a->dims[k] || k == 0) break;
@@ -709,19 +759,19 @@ msc_status msci_npy_read_f32(const msci_npy *npy, float *dst, size_t cap) {
   if (dst == NULL && npy->count > 0)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "npy: dst is NULL");
   if (npy->count == 0) return MSC_OK;
-  read_rows(npy, 0, npy->ndim > 0 ? npy->dims[0] : 1, dst);
+  read_rows(npy, 0, npy->h.ndim > 0 ? npy->h.dims[0] : 1, dst);
   return MSC_OK;
 }
 
 msc_status msci_npy_read_index_f32(const msci_npy *npy, int64_t index, float *dst, size_t cap) {
   if (npy == NULL) return msci_fail(MSC_E_INVALID_ARGUMENT, "npy: npy is NULL");
-  if (npy->ndim == 0)
+  if (npy->h.ndim == 0)
     return msci_fail(MSC_E_SHAPE, "%s: the array is a scalar: it has no axis 0 to index",
                      npy->label);
-  if (index < 0 || index >= npy->dims[0])
+  if (index < 0 || index >= npy->h.dims[0])
     return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: index %lld is outside axis 0 [0, %lld)",
-                     npy->label, (long long)index, (long long)npy->dims[0]);
-  size_t inner = npy->count / (size_t)npy->dims[0];
+                     npy->label, (long long)index, (long long)npy->h.dims[0]);
+  size_t inner = npy->count / (size_t)npy->h.dims[0];
   if (cap < inner)
     return msci_fail(MSC_E_BUFFER_TOO_SMALL,
                      "%s: index %lld of axis 0 has %zu elements but the buffer holds %zu",
@@ -729,4 +779,253 @@ msc_status msci_npy_read_index_f32(const msci_npy *npy, int64_t index, float *ds
   if (dst == NULL && inner > 0) return msci_fail(MSC_E_INVALID_ARGUMENT, "npy: dst is NULL");
   read_rows(npy, index, 1, dst);
   return MSC_OK;
+}
+
+/* ------------------------------------------------------------------------------ */
+/* The file reader: windowed reads with pread                                      */
+/* ------------------------------------------------------------------------------ */
+
+struct msci_npy_file {
+  char *label; /* the path, for messages */
+  int fd;
+  uint64_t size;
+  npy_header h;
+};
+
+void msci_npy_file_close(msci_npy_file *f) {
+  if (f == NULL) return;
+  if (f->fd >= 0) close(f->fd);
+  free(f->label);
+  free(f);
+}
+
+/* Reads and validates the header of the open file fd of size bytes into h. */
+static msc_status file_header(int fd, const char *path, uint64_t size, npy_header *h) {
+  unsigned char pre_buf[12] = {0};
+  MSCI_TRY(msci_file_pread(fd, path, pre_buf, size < 12 ? (size_t)size : 12, 0));
+  int major = 0;
+  size_t pre = 0, hlen = 0;
+  MSCI_TRY(parse_preamble(path, pre_buf, size, &major, &pre, &hlen));
+  /* hlen <= size - pre: sized by bytes present, not by the claim alone */
+  unsigned char *hbuf = malloc(hlen);
+  if (hbuf == NULL)
+    return msci_fail(MSC_E_OUT_OF_MEMORY, "%s: out of memory for a %zu-byte header", path,
+                     hlen);
+  msc_status rc = msci_file_pread(fd, path, hbuf, hlen, pre);
+  if (rc == MSC_OK) rc = parse_header(path, hbuf, hlen, major, pre, h);
+  free(hbuf);
+  if (rc == MSC_OK) rc = check_data_size(path, h, size);
+  return rc;
+}
+
+msc_status msci_npy_file_open(const char *path, msci_npy_file **out) {
+  if (path == NULL || out == NULL)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "npy: %s is NULL", path == NULL ? "path" : "out");
+  int fd;
+  uint64_t size;
+  MSCI_TRY(msci_file_open_regular(path, &fd, &size));
+  msci_npy_file *f = calloc(1, sizeof *f);
+  size_t n = strlen(path) + 1;
+  if (f == NULL || (f->label = malloc(n)) == NULL) {
+    free(f);
+    close(fd);
+    return msci_fail(MSC_E_OUT_OF_MEMORY, "%s: out of memory", path);
+  }
+  memcpy(f->label, path, n);
+  f->fd = fd;
+  f->size = size;
+  msc_status rc = file_header(fd, path, size, &f->h);
+  if (rc != MSC_OK) {
+    msci_npy_file_close(f);
+    return rc;
+  }
+  *out = f;
+  return MSC_OK;
+}
+
+int32_t msci_npy_file_ndim(const msci_npy_file *f) {
+  return f ? f->h.ndim : -1;
+}
+const int64_t *msci_npy_file_dims(const msci_npy_file *f) {
+  return f ? f->h.dims : NULL;
+}
+int32_t msci_npy_file_dtype(const msci_npy_file *f) {
+  return f ? f->h.dtype : 0;
+}
+
+/* The largest pread of a box read, in bytes (at least one element): it bounds the
+ * scratch. A T×C×H×W plane of PASTIS (128 × 128 int16, 32 KiB) fits many times. */
+#define BOX_CHUNK ((uint64_t)1 << 20)
+
+/* How a box is read (box_plan), worked out the same way by msci_npy_file_box_scratch and
+ * msci_npy_file_read_box, so the scratch size always matches the reads.
+ *   - segments (C order; and a scalar or one dimension): the box's trailing axes after
+ *     seg_axis are whole, so for each index of the axes before seg_axis the box's
+ *     elements are one contiguous run of seg_len elements, converted in order into out;
+ *   - rows (C order with a partial last axis; every Fortran file with 2 or more
+ *     dimensions): a run is cnt[fast] contiguous elements along the fastest file axis
+ *     (last in C, first in Fortran); per_group runs along grp (the next slowest file
+ *     axis, row_stride elements apart) are read in one pread covering their span, the
+ *     gaps included, then each run converted to its place in out.
+ * A single run longer than the chunk is read in chunk-sized pieces. */
+typedef struct box_plan {
+  int rows;
+  int32_t seg_axis;
+  uint64_t seg_len;
+  int32_t fast, grp;
+  uint64_t row_stride, per_group;
+  uint64_t chunk; /* elements per pread of a contiguous run */
+  size_t scratch; /* bytes */
+} box_plan;
+
+/* cnt is within the dims and no count is 0. */
+static void plan_box(const npy_header *h, const int64_t *cnt, box_plan *p) {
+  uint64_t isz = (uint64_t)h->itemsize;
+  int32_t d = h->ndim;
+  memset(p, 0, sizeof *p);
+  p->chunk = BOX_CHUNK / isz;
+  if (d >= 2 && (h->fortran || cnt[d - 1] < h->dims[d - 1])) {
+    p->rows = 1;
+    p->fast = h->fortran ? 0 : d - 1;
+    p->grp = h->fortran ? 1 : d - 2;
+    p->row_stride = (uint64_t)h->dims[p->fast];
+    uint64_t rlen = (uint64_t)cnt[p->fast], nrows = (uint64_t)cnt[p->grp];
+    if (rlen > p->chunk) {
+      p->per_group = 1;
+      p->scratch = (size_t)(p->chunk * isz);
+    } else {
+      p->per_group = 1 + (p->chunk - rlen) / p->row_stride;
+      if (p->per_group > nrows) p->per_group = nrows;
+      p->scratch = (size_t)(((p->per_group - 1) * p->row_stride + rlen) * isz);
+    }
+    return;
+  }
+  int32_t s = d > 0 ? d - 1 : 0;
+  while (s > 0 && cnt[s] == h->dims[s]) s--;
+  uint64_t len = d > 0 ? (uint64_t)cnt[s] : 1;
+  for (int32_t k = s + 1; k < d; k++) len *= (uint64_t)h->dims[k];
+  p->seg_axis = s;
+  p->seg_len = len;
+  p->scratch = (size_t)((len < p->chunk ? len : p->chunk) * isz);
+}
+
+/* 1 when cnt (ndim values) fits the dims; *empty when a count is 0. */
+static int box_counts_ok(const npy_header *h, const int64_t *cnt, int *empty) {
+  *empty = 0;
+  for (int32_t k = 0; k < h->ndim; k++) {
+    if (cnt[k] < 0 || cnt[k] > h->dims[k]) return 0;
+    if (cnt[k] == 0) *empty = 1;
+  }
+  return 1;
+}
+
+size_t msci_npy_file_box_scratch(const msci_npy_file *f, const int64_t *cnt) {
+  if (f == NULL || (cnt == NULL && f->h.ndim > 0)) return 0;
+  int empty;
+  if (!box_counts_ok(&f->h, cnt, &empty) || empty) return 0;
+  box_plan p;
+  plan_box(&f->h, cnt, &p);
+  return p.scratch;
+}
+
+/* Reads the n contiguous elements from element index off of the file into out[0], out[ds],
+ * ..., in preads of at most p->chunk elements through scratch. */
+static msc_status read_run(const msci_npy_file *f, const box_plan *p, uint64_t off, uint64_t n,
+                           unsigned char *scratch, float *out, size_t ds) {
+  const npy_header *h = &f->h;
+  uint64_t isz = (uint64_t)h->itemsize;
+  for (uint64_t pos = 0; pos < n; pos += p->chunk) {
+    uint64_t m = n - pos < p->chunk ? n - pos : p->chunk;
+    MSCI_TRY(msci_file_pread(f->fd, f->label, scratch, (size_t)(m * isz),
+                             h->data_off + (off + pos) * isz));
+    convert_run(h, scratch, (size_t)isz, (size_t)m, out + pos * ds, ds);
+  }
+  return MSC_OK;
+}
+
+msc_status msci_npy_file_read_box(const msci_npy_file *f, const int64_t *lo, const int64_t *cnt,
+                                  float *out, void *scratch, size_t scratch_size) {
+  if (f == NULL) return msci_fail(MSC_E_INVALID_ARGUMENT, "npy: f is NULL");
+  const npy_header *h = &f->h;
+  int32_t d = h->ndim;
+  if (d > 0 && (lo == NULL || cnt == NULL))
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: %s is NULL", f->label,
+                     lo == NULL ? "lo" : "cnt");
+  for (int32_t k = 0; k < d; k++)
+    if (lo[k] < 0 || cnt[k] < 0 || lo[k] > h->dims[k] || cnt[k] > h->dims[k] - lo[k])
+      return msci_fail(MSC_E_INVALID_ARGUMENT,
+                       "%s: box axis %d: lo %lld, cnt %lld is outside [0, %lld)", f->label, k,
+                       (long long)lo[k], (long long)cnt[k], (long long)h->dims[k]);
+  int empty;
+  box_counts_ok(h, cnt, &empty);
+  if (empty) return MSC_OK;
+  if (out == NULL) return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: out is NULL", f->label);
+  box_plan p;
+  plan_box(h, cnt, &p);
+  unsigned char *buf = scratch;
+  if (buf == NULL) {
+    buf = malloc(p.scratch);
+    if (buf == NULL)
+      return msci_fail(MSC_E_OUT_OF_MEMORY, "%s: out of memory for %zu bytes of scratch",
+                       f->label, p.scratch);
+  } else if (scratch_size < p.scratch) {
+    return msci_fail(MSC_E_BUFFER_TOO_SMALL,
+                     "%s: the box needs %zu bytes of scratch but %zu were given", f->label,
+                     p.scratch, scratch_size);
+  }
+
+  /* File strides (elements) in the file's order, out strides in C order of the box. */
+  uint64_t fs[MSCI_NPY_MAX_DIMS], os[MSCI_NPY_MAX_DIMS];
+  int64_t idx[MSCI_NPY_MAX_DIMS];
+  int inner[MSCI_NPY_MAX_DIMS];
+  for (int32_t k = 0; k < d; k++) {
+    int32_t kc = d - 1 - k; /* C strides from the last axis, Fortran from the first */
+    int32_t kf = k;
+    if (h->fortran)
+      fs[kf] = kf == 0 ? 1 : fs[kf - 1] * (uint64_t)h->dims[kf - 1];
+    else
+      fs[kc] = kc == d - 1 ? 1 : fs[kc + 1] * (uint64_t)h->dims[kc + 1];
+    os[kc] = kc == d - 1 ? 1 : os[kc + 1] * (uint64_t)cnt[kc + 1];
+    idx[k] = 0;
+    inner[k] = p.rows ? (k == p.fast || k == p.grp) : k >= p.seg_axis;
+  }
+  uint64_t isz = (uint64_t)h->itemsize;
+  msc_status rc = MSC_OK;
+  for (;;) {
+    uint64_t foff = 0, ooff = 0;
+    for (int32_t k = 0; k < d; k++) {
+      foff += (uint64_t)(lo[k] + idx[k]) * fs[k];
+      ooff += (uint64_t)idx[k] * os[k];
+    }
+    if (!p.rows) {
+      rc = read_run(f, &p, foff, p.seg_len, buf, out + ooff, 1);
+    } else {
+      uint64_t rlen = (uint64_t)cnt[p.fast], nrows = (uint64_t)cnt[p.grp];
+      for (uint64_t g = 0; g < nrows && rc == MSC_OK; g += p.per_group) {
+        uint64_t n = nrows - g < p.per_group ? nrows - g : p.per_group;
+        float *o = out + ooff + g * os[p.grp];
+        uint64_t at = foff + g * p.row_stride;
+        if (rlen > p.chunk) {
+          rc = read_run(f, &p, at, rlen, buf, o, (size_t)os[p.fast]);
+          continue;
+        }
+        rc = msci_file_pread(f->fd, f->label, buf,
+                             (size_t)(((n - 1) * p.row_stride + rlen) * isz),
+                             h->data_off + at * isz);
+        for (uint64_t j = 0; j < n && rc == MSC_OK; j++)
+          convert_run(h, buf + j * p.row_stride * isz, (size_t)isz, (size_t)rlen,
+                      o + j * os[p.grp], (size_t)os[p.fast]);
+      }
+    }
+    if (rc != MSC_OK) break;
+    int32_t k = d - 1;
+    for (; k >= 0; k--) {
+      if (inner[k]) continue;
+      if (++idx[k] < cnt[k]) break;
+      idx[k] = 0;
+    }
+    if (k < 0) break;
+  }
+  if (scratch == NULL) free(buf);
+  return rc;
 }

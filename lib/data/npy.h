@@ -18,8 +18,14 @@
  * MSC_E_BAD_FORMAT with a message naming the file and what is wrong. No allocation is
  * ever sized by a header value: only by the bytes actually present.
  *
- * Thread safety: an open msci_npy is read-only, so every getter and reader may be
- * called concurrently on one handle.
+ * Two readers share the header parser and the element conversions: msci_npy reads the
+ * whole file into memory; msci_npy_file keeps the file open and reads boxes (windows) of
+ * the array with pread, for samples that need a few pixels of a large file (a PASTIS
+ * DATA_S2 array is T × 10 × 128 × 128 int16, about 20 MB).
+ *
+ * Thread safety: an open msci_npy or msci_npy_file is read-only (the file reader uses
+ * only pread, no file position), so every getter and reader may be called concurrently
+ * on one handle.
  */
 #ifndef MOSAIC_LIB_NPY_H
 #define MOSAIC_LIB_NPY_H
@@ -123,5 +129,74 @@ msc_status msci_npy_read_f32(const msci_npy *npy, float *dst, size_t cap);
  * than the sub-array's count. dst is untouched on error.
  */
 msc_status msci_npy_read_index_f32(const msci_npy *npy, int64_t index, float *dst, size_t cap);
+
+/* ------------------------------------------------------------------------------ */
+/* Windowed reads from an open file                                                */
+/* ------------------------------------------------------------------------------ */
+
+/* An open .npy file whose header is validated; the array is read in boxes. */
+typedef struct msci_npy_file msci_npy_file;
+
+/*
+ * Opens path and reads and validates only its header, with the same rules and messages
+ * as msci_npy_open. The path must name a regular file (checked on a non-blocking
+ * descriptor before anything is read: a FIFO is refused at once, never waited on) whose
+ * size is exactly the header plus count × itemsize bytes. The descriptor stays open
+ * (O_CLOEXEC) until msci_npy_file_close. The file is read with pread, never mapped: a
+ * file that shrinks later gives MSC_E_IO from msci_npy_file_read_box, not SIGBUS.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT for NULL; MSC_E_IO (file named) when it cannot
+ * be opened, stat'ed or read or is not a regular file; MSC_E_BAD_FORMAT naming the file
+ * and the fault (a size mismatch names the actual and the expected file sizes);
+ * MSC_E_OUT_OF_MEMORY. *out is untouched on error.
+ */
+msc_status msci_npy_file_open(const char *path, msci_npy_file **out);
+
+/* Closes the file and releases f; accepts NULL. */
+void msci_npy_file_close(msci_npy_file *f);
+
+/* Number of dimensions (0..MSCI_NPY_MAX_DIMS; 0 for a scalar); -1 for NULL. */
+int32_t msci_npy_file_ndim(const msci_npy_file *f);
+
+/* The ndim dimensions (each >= 0), valid as long as f; NULL for NULL. */
+const int64_t *msci_npy_file_dims(const msci_npy_file *f);
+
+/* MSCI_NPY_* of the elements; 0 for NULL. */
+int32_t msci_npy_file_dtype(const msci_npy_file *f);
+
+/*
+ * Bytes of scratch msci_npy_file_read_box needs for a box of cnt[0..ndim) elements per
+ * dimension, whatever its position: at most 1 MiB (reads are split to that size), and
+ * much less for small boxes (a run of rows of one T×C plane spans at most one plane). 0
+ * for an empty box, for f NULL, cnt NULL with ndim > 0, or a count outside [0, dims[d]]
+ * (read_box refuses those). A loader thread can size one buffer for its largest box and
+ * reuse it for every call.
+ */
+size_t msci_npy_file_box_scratch(const msci_npy_file *f, const int64_t *cnt);
+
+/*
+ * Reads the box lo[d] .. lo[d] + cnt[d] - 1 of every dimension d (ndim entries in lo and
+ * cnt; both may be NULL for a scalar) as float32 into out: prod(cnt) floats in C order of
+ * the box, with the conversions of msci_npy_read_f32, for C- and Fortran-order files of
+ * any supported dtype and byte order. An empty box (a count of 0) reads nothing.
+ *
+ * Reads: C order — when the box's trailing dimensions are whole, each contiguous run is
+ * one pread; when the last dimension is partial, the box's rows of one index of the other
+ * dimensions (e.g. one (t, c) of a T×C×H×W box) are one pread covering the rows' span,
+ * gaps included. Fortran order is read by runs along the first dimension, one pread per
+ * span of runs along the second: a box of a Fortran file takes more preads (one per
+ * index of dimensions 2..ndim-1). Every pread is at most 1 MiB (longer runs are split).
+ *
+ * scratch: a buffer of scratch_size bytes, at least msci_npy_file_box_scratch(f, cnt),
+ * used for the raw bytes; or NULL, and the call allocates the buffer and frees it before
+ * returning. Thread-safe on one handle with a scratch per thread.
+ *
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT for NULL (out may be NULL only for an empty box)
+ * or a box outside the dims (named); MSC_E_BUFFER_TOO_SMALL when scratch_size is short
+ * (both sizes named); MSC_E_IO naming the file when a pread fails or ends early (the file
+ * shrank after it was opened); MSC_E_OUT_OF_MEMORY. out is untouched on an argument
+ * error; on MSC_E_IO part of it may have been written.
+ */
+msc_status msci_npy_file_read_box(const msci_npy_file *f, const int64_t *lo, const int64_t *cnt,
+                                  float *out, void *scratch, size_t scratch_size);
 
 #endif /* MOSAIC_LIB_NPY_H */

@@ -55,7 +55,7 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 step() { printf '\n=== %s\n' "$*"; }
 
-step "1/6 synthetic dataset"
+step "1/7 synthetic dataset"
 "$mosaic" synth "$data" --n "${MSC_MAIN_PATCHES:-1200}" --seed 42
 
 # The training configuration: tiny encoders (two stages, 16 and 32 channels) with a
@@ -73,26 +73,46 @@ cat >"$out/train.json" <<EOF
 }
 EOF
 
-step "2/6 training mosaic1 (configuration $out/train.json)"
+step "2/7 training mosaic1 (configuration $out/train.json)"
 "$mosaic" train --config "$out/train.json" --out "$out/model.safetensors"
 
-step "3/6 evaluation on the synthetic test split"
+step "3/7 evaluation on the synthetic test split"
 "$mosaic" eval --model "$out/model.safetensors" --data "$data" --split test \
   --json "$out/eval-test.json"
 echo
 "$mosaic" eval --model "$out/model.safetensors" --data "$data" --split test \
   --protocol knn --k 10 --json "$out/eval-test-knn.json" | sed -n '1,9p'
 
-step "4/6 the real BigEarthNet v2 samples ($real)"
+step "4/7 the real BigEarthNet v2 samples ($real)"
 "$mosaic" embed --model "$out/model.safetensors" --data "$real" --split all \
   --out "$out/real-embeddings.npy"
 "$mosaic" predict --model "$out/model.safetensors" --data "$real" --split all \
   --out "$out/real-predictions.tsv"
 
-step "5/6 the model"
+step "5/7 the model"
 "$mosaic" info "$out/model.safetensors" | sed -n '1,10p'
 
-step "6/6 installing to ${MSC_MAIN_PREFIX:-/usr/local}; the README's Python example"
+step "6/7 PIMC on synthetic satellite image time series (docs/pimc.md)"
+# Pixel samples of a synthetic PASTIS layout: recurrence plots of NDVI/EVI/SAVI ("rp")
+# aligned with the median image around each pixel ("s2"); then pixel classification by a
+# linear probe on the pre-trained encoders and, as the baseline, on random ones.
+sits=$out/sits
+"$mosaic" synth "$sits" --format pastis --n "${MSC_MAIN_SITS_PATCHES:-120}" --seed 42
+sitsopt=(--data "$sits" --format pastis --set data.sits.cloud_blue=0.25
+         --set data.sits.length=24 --set data.sits.patch=16)
+pimc=("${sitsopt[@]}" --encoder tiny --batch 64 --workers 2)
+"$mosaic" train "${pimc[@]}" --preset pimc --epochs "${MSC_MAIN_SITS_EPOCHS:-4}" \
+  --lr 0.005 --no-validate --progress lines --out "$out/pimc.safetensors"
+"$mosaic" train "${pimc[@]}" --preset pimc --epochs 0 --no-validate --progress none \
+  --out "$out/pimc-random.safetensors" >/dev/null
+for m in pimc pimc-random; do
+  echo "--- linear probe, pixel classification, encoders of $m"
+  "$mosaic" eval --model "$out/$m.safetensors" "${sitsopt[@]}" --split test \
+    --protocol linear --probe-epochs 3 --progress none --json "$out/eval-$m.json" \
+    | sed -n '1,8p'
+done
+
+step "7/7 installing to ${MSC_MAIN_PREFIX:-/usr/local}; the README's Python example"
 installed=no
 if [ "${MSC_MAIN_INSTALL:-1}" != 0 ]; then
   as_root=()

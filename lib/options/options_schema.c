@@ -161,9 +161,32 @@ static msc_status preset_of(const msc_options *o, int32_t index, const encoder_p
     return rc != MSC_OK ? rc : conv(p->field, out);                                            \
   }
 PRESET_DEFAULT(def_stem_width, stem_width, int_text)
-PRESET_DEFAULT(def_stem_kernel, stem_kernel, int_text)
-PRESET_DEFAULT(def_stem_stride, stem_stride, int_text)
-PRESET_DEFAULT(def_maxpool, maxpool, int_text)
+PRESET_DEFAULT(preset_stem_kernel, stem_kernel, int_text)
+PRESET_DEFAULT(preset_stem_stride, stem_stride, int_text)
+PRESET_DEFAULT(preset_maxpool, maxpool, int_text)
+
+/* Recurrence plots (kind "plot") are small, T × T with T ≈ 24–61 dates: their encoders get
+ * a 3×3 stride-1 stem without max-pool, which keeps the plot's resolution (as CIFAR-style
+ * ResNets do for 32 × 32 images), whatever the encoder preset (docs/pimc.md). */
+static msc_status plot_stem(const msc_options *o, int32_t index, const char *value,
+                            msc_status (*preset)(const msc_options *, int32_t, char **),
+                            char **out) {
+  char *kind = NULL;
+  msc_status rc = msci_options_get_string_allocf(o, &kind, "modality.%d.kind", (int)index);
+  if (rc != MSC_OK) return rc;
+  const int plot = strcmp(kind, "plot") == 0;
+  free(kind);
+  return plot ? dup_text(value, out) : preset(o, index, out);
+}
+static msc_status def_stem_kernel(const msc_options *o, int32_t index, char **out) {
+  return plot_stem(o, index, "3", preset_stem_kernel, out);
+}
+static msc_status def_stem_stride(const msc_options *o, int32_t index, char **out) {
+  return plot_stem(o, index, "1", preset_stem_stride, out);
+}
+static msc_status def_maxpool(const msc_options *o, int32_t index, char **out) {
+  return plot_stem(o, index, "0", preset_maxpool, out);
+}
 PRESET_DEFAULT(def_block, block, dup_text)
 PRESET_DEFAULT(def_widths, widths, dup_text)
 PRESET_DEFAULT(def_depths, depths, dup_text)
@@ -284,12 +307,12 @@ const msci_opt_def msci_opt_table[] = {
                   "plot none at all (recurrence plots)"),
     OPT_INT_FN("modality.#.stem_width", "the encoder's: 64 (tiny: 8)", def_stem_width, 1, 4096,
                "output channels of the stem convolution"),
-    OPT_INT_FN("modality.#.stem_kernel", "the encoder's: 7 (tiny: 3)", def_stem_kernel, 1, 15,
-               "kernel size of the stem convolution"),
-    OPT_INT_FN("modality.#.stem_stride", "the encoder's: 2 (tiny: 1)", def_stem_stride, 1, 8,
-               "stride of the stem convolution"),
-    OPT_INT_FN("modality.#.maxpool", "the encoder's: 1 (tiny: 0)", def_maxpool, 0, 1,
-               "3x3 stride-2 max-pool after the stem (0/1)"),
+    OPT_INT_FN("modality.#.stem_kernel", "the encoder's: 7 (tiny and kind plot: 3)",
+               def_stem_kernel, 1, 15, "kernel size of the stem convolution"),
+    OPT_INT_FN("modality.#.stem_stride", "the encoder's: 2 (tiny and kind plot: 1)",
+               def_stem_stride, 1, 8, "stride of the stem convolution"),
+    OPT_INT_FN("modality.#.maxpool", "the encoder's: 1 (tiny and kind plot: 0)", def_maxpool, 0,
+               1, "3x3 stride-2 max-pool after the stem (0/1)"),
     OPT_CHOICE_FN("modality.#.block", "the encoder's: basic (resnet50: bottleneck)", def_block,
                   "basic|bottleneck", "residual block of the encoder's stages"),
     OPT_STRING_FN("modality.#.widths", "the encoder's: 64,128,256,512 (tiny: 8,16)", def_widths,

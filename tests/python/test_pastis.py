@@ -86,3 +86,17 @@ def test_copy_weights_moves_one_encoder():
             dst.copy_weights(src)
         with pytest.raises(mosaic.Error, match="no tensor"):
             dst.copy_weights(src, prefix="enc.nothing.")
+
+
+def test_plot_modalities_get_a_small_stem():
+    # docs/pimc.md: a modality of kind "plot" (the default kind of one named "rp") keeps
+    # its resolution: 3x3 stride-1 stem, no max-pool, whatever the encoder preset.
+    with mosaic.Options({"modality.0.name": "rp", "modality.0.bands": 3,
+                         "modality.1.name": "s2", "modality.1.bands": 10}) as o:
+        assert o.get("modality.0.kind") == "plot"
+        assert (o.get("modality.0.stem_kernel"), o.get("modality.0.stem_stride"),
+                o.get("modality.0.maxpool")) == (3, 1, 0)
+        assert (o.get("modality.1.stem_kernel"), o.get("modality.1.stem_stride"),
+                o.get("modality.1.maxpool")) == (7, 2, 1)
+        o.set("modality.0.stem_stride", 2)            # an explicit value still wins
+        assert o.get("modality.0.stem_stride") == 2

@@ -522,7 +522,8 @@ MSC_API msc_status msc_batch_labels(const msc_batch *batch, uint8_t *out, size_t
  * An msc_dataset is the list of samples of one dataset on disk — BigEarthNet v2
  * ("bigearthnet-v2"), BigEarthNet v1 with S1 ("bigearthnet-v1"), SEN12MS ("sen12ms"),
  * EuroSAT multispectral ("eurosat"), a TSV manifest of the user's own patches
- * ("manifest") or PASTIS Sentinel-2 time series ("pastis", since 0.3.0); docs/data.md
+ * ("manifest"), PASTIS Sentinel-2 time series ("pastis", since 0.3.0) or the user's own
+ * time series of GeoTIFFs listed by date in a TSV ("series", since 0.3.0); docs/data.md
  * gives each layout — with its labels, read into batches on demand. Opening reads the metadata only (and checks that every file exists); pixels
  * are read by msc_dataset_fill_batch. Values are raw (reflectance, dB): the model
  * applies its normalisation statistics (modality.#.mean / .std), for which
@@ -534,7 +535,7 @@ MSC_API msc_status msc_batch_labels(const msc_batch *batch, uint8_t *out, size_t
  * patches with missing files), data.include_snow_cloud, data.metadata, data.s1_bands /
  * data.s2_bands (band selection and order).
  *
- * Time series (format "pastis", docs/pimc.md): a sample is a pixel (data.sits.sample =
+ * Time series (formats "pastis" and "series", docs/pimc.md): a sample is a pixel (data.sits.sample =
  * "pixel": data.sits.pixels drawn per patch, seeded, never a void pixel; labelled with
  * its one class) or a whole patch ("patch"). Its modalities are computed when it is read:
  * "rp", K × S × S recurrence plots of the vegetation indices data.sits.indices of the
@@ -542,7 +543,9 @@ MSC_API msc_status msc_batch_labels(const msc_batch *batch, uint8_t *out, size_t
  * pixel (a composite or one date, data.sits.image). Every series is put on one time axis
  * of data.sits.length dates first (data.sits.time: "resample" onto a regular grid of
  * days by linear interpolation, or "pad" with missing dates); msc_dataset_series gives
- * it. The official folds map to splits by data.pastis.folds.
+ * it. The official folds map to splits by data.pastis.folds; the series manifest names
+ * its bands with data.series.bands and its target classes with data.series.classes and
+ * data.series.ignore.
  *
  * Thread safety: an open dataset is read-only; every function may be called
  * concurrently from any number of threads on the same dataset (each filling its own
@@ -623,7 +626,7 @@ MSC_API msc_status msc_dataset_sample_id(const msc_dataset *ds, int64_t i, char 
                                          size_t cap, size_t *len);
 
 /**
- * The time series behind sample i of a time-series dataset (format "pastis"), on the
+ * The time series behind sample i of a time-series dataset ("pastis", "series"), on the
  * dataset's time axis (data.sits.time, data.sits.length): *t dates × *c bands into out
  * (row-major, date-major), in the files' units (PASTIS: L2A digital numbers). A pixel
  * sample gives its pixel's series, a patch sample the mean over the patch's pixels that

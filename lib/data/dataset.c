@@ -358,6 +358,7 @@ static const format_entry formats[] = {
     {"eurosat", msci_open_eurosat},
     {"manifest", msci_open_manifest},
     {"pastis", msci_open_pastis},
+    {"series", msci_open_series},
 };
 #define N_FORMATS ((int)(sizeof formats / sizeof formats[0]))
 

@@ -160,5 +160,6 @@ msc_status msci_open_sen12ms(msc_dataset *ds, const char *root, const msc_option
 msc_status msci_open_eurosat(msc_dataset *ds, const char *root, const msc_options *opts);
 msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_options *opts);
 msc_status msci_open_pastis(msc_dataset *ds, const char *root, const msc_options *opts);
+msc_status msci_open_series(msc_dataset *ds, const char *root, const msc_options *opts);
 
 #endif

@@ -52,6 +52,7 @@ msc_status msci_sits_add_patch(msci_sits *s, const char *path, int64_t t, int64_
 void msci_sits_free(void *state) {
   msci_sits *s = state;
   if (!s) return;
+  if (s->format_free) s->format_free(s);
   for (int64_t i = 0; i < s->n_patches; ++i) {
     free(s->patches[i].path);
     free(s->patches[i].days);
@@ -391,9 +392,10 @@ MSC_API msc_status msc_dataset_series(const msc_dataset *ds, int64_t i, float *o
   if (!ds || !t || !c || (!out && cap > 0))
     return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_dataset_series: NULL argument");
   if (ds->reader != &msci_sits_reader)
-    return msci_fail(MSC_E_UNSUPPORTED,
-                     "msc_dataset_series: format %s holds no time series (pastis does)",
-                     ds->format);
+    return msci_fail(
+        MSC_E_UNSUPPORTED,
+        "msc_dataset_series: format %s holds no time series (pastis and series do)",
+        ds->format);
   if (i < 0 || i >= ds->n_samples)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_dataset_series: index %lld outside 0..%lld",
                      (long long)i, (long long)ds->n_samples - 1);

@@ -5,7 +5,7 @@
  * loader's workers). docs/pimc.md ("Samples") describes what is computed.
  * Layer: data (lib/data/README.md says what it owns and may include).
  *
- * A format (dataset_pastis.c) fills an msci_sits: one msci_sits_patch per series (its
+ * A format (dataset_pastis.c, dataset_series.c) fills an msci_sits: one msci_sits_patch per series (its
  * dates and size) and a read_box function giving any window of one series as
  * T × C × h × w floats. msci_sits_setup then reads the options, builds the time grid and
  * declares the dataset's two modalities:
@@ -56,6 +56,9 @@ struct msci_sits {
   msci_sits_patch *patches;
   int64_t n_patches, cap_patches;
   msci_sits_read_box_fn read_box;
+  /* Releases what the format keeps beside the msci_sits (NULL: nothing); called by
+   * msci_sits_free before it frees the rest. */
+  void (*format_free)(msci_sits *s);
   /* From the options (msci_sits_setup). */
   int32_t patch_samples;   /* data.sits.sample = patch */
   int32_t pad;             /* data.sits.time = pad */

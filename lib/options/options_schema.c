@@ -422,6 +422,16 @@ const msci_opt_def msci_opt_table[] = {
     OPT_STRING("data.pastis.folds", "1,2,3;4;5", NULL,
                "PASTIS: the official folds (1-5) of the train, validation and test splits, "
                "';'-separated lists of ','-separated folds"),
+    /* the series manifest (docs/data.md "Series manifest", lib/data/dataset_series.c) */
+    OPT_STRING("data.series.bands", "B2,B3,B4,B5,B6,B7,B8,B8A,B11,B12", NULL,
+               "series manifest: the names of the bands in file order, ','-separated (the "
+               "indices find B2, B3, B4, B8, B12 by name; B02 etc. also match)"),
+    OPT_STRING("data.series.classes", "", NULL,
+               "series manifest with a target column: class names, ','-separated, in the "
+               "order of the target's values 0, 1, ... (\"\": numbered by value, 0..the "
+               "largest found)"),
+    OPT_INT("data.series.ignore", "-1", -1, 65535,
+            "series manifest: the target value never drawn nor counted as a class (-1: none)"),
     OPT_CHOICE("data.sits.sample", "pixel", "pixel|patch",
                "time series samples: a pixel (its series and the patch around it) or a whole "
                "patch (its mean series and the patch)"),

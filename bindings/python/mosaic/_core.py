@@ -17,7 +17,7 @@ import weakref
 from . import _arrays
 from . import _errors
 from . import _ffi
-from ._errors import InvalidArgumentError, NotFoundError
+from ._errors import InvalidArgumentError, NotFoundError, UnsupportedError
 
 _NULL_OPTIONS = ctypes.POINTER(_ffi.msc_options)()
 
@@ -892,6 +892,24 @@ class Dataset(_Handle):
 
     def sample_ids(self):
         return [self.sample_id(i) for i in range(len(self))]
+
+    def series(self, i):
+        """The time series of sample i of a time-series dataset (format "pastis"), on the
+        dataset's time axis: (values, days), float32 T × C digital numbers (NaN where
+        missing) and float64 T dates as days since 1970-01-01 (msc_dataset_series)."""
+        if not hasattr(_ffi, "msc_dataset_series"):
+            raise UnsupportedError("the loaded libmosaic has no msc_dataset_series (0.3)")
+        if i < 0:
+            i += len(self)
+        t, c = ctypes.c_int64(), ctypes.c_int64()
+        h = self._handle()
+        check(_ffi.msc_dataset_series(h, int(i), None, 0, None, ctypes.byref(t),
+                                      ctypes.byref(c)))
+        out, ptr = _arrays.output((t.value, c.value), "float32")
+        days, pdays = _arrays.output((t.value,), "float64")
+        check(_ffi.msc_dataset_series(h, int(i), ptr, t.value * c.value, pdays,
+                                      ctypes.byref(t), ctypes.byref(c)))
+        return out, days
 
     def fill_batch(self, indices, batch=None):
         """Reads the samples `indices` into batch (a new Batch if None) and returns it."""

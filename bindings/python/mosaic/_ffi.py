@@ -15,7 +15,7 @@ from ._loader import load_library as _load_library
 
 # The version of the header these bindings were generated from.
 HEADER_VERSION_MAJOR = 0
-HEADER_VERSION_MINOR = 2
+HEADER_VERSION_MINOR = 3
 HEADER_VERSION_PATCH = 0
 
 # --------------------------------------------------------------------------------------
@@ -24,10 +24,10 @@ HEADER_VERSION_PATCH = 0
 
 #: Version of the header the program was compiled against. Since 0.1.0.
 MSC_VERSION_MAJOR = 0
-MSC_VERSION_MINOR = 2
+MSC_VERSION_MINOR = 3
 MSC_VERSION_PATCH = 0
 #: One number for comparisons: MAJOR*10000 + MINOR*100 + PATCH. Since 0.1.0.
-MSC_VERSION_NUMBER = 200
+MSC_VERSION_NUMBER = 300
 #: Success.
 MSC_OK = 0
 #: A NULL pointer, bad value or bad option.
@@ -493,6 +493,19 @@ FUNCTIONS = (
          ctypes.POINTER(ctypes.c_size_t),
      ),
      ('ds', 'i', 'buf', 'cap', 'len',)),
+    # msc_status msc_dataset_series(const msc_dataset *ds, int64_t i, float *out, size_t
+    # cap, double *days, int64_t *t, int64_t *c);
+    ('msc_dataset_series', msc_status,
+     (
+         ctypes.POINTER(msc_dataset),
+         ctypes.c_int64,
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.c_size_t,
+         ctypes.POINTER(ctypes.c_double),
+         ctypes.POINTER(ctypes.c_int64),
+         ctypes.POINTER(ctypes.c_int64),
+     ),
+     ('ds', 'i', 'out', 'cap', 'days', 't', 'c',)),
     # msc_status msc_dataset_fill_batch(const msc_dataset *ds, const int64_t *indices,
     # int64_t n, msc_batch *batch);
     ('msc_dataset_fill_batch', msc_status,

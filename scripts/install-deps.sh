@@ -8,6 +8,7 @@ packages=(
   build-essential cmake pkg-config   # compiler, binutils (nm, objdump), build system
   libdnnl-dev ocl-icd-opencl-dev     # oneDNN 2.x for the CPU backend (its CMake files need OpenCL)
   libtiff-dev libzstd-dev libjansson-dev
+  libpng-dev                         # the tool's `mosaic rplot` (optional: built without it)
   check                              # C unit tests
   abigail-tools                      # abidw/abidiff: ABI check against abi/libmosaic.abi
   python3 python3-numpy python3-pytest python3-pycparser

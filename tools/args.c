@@ -152,6 +152,14 @@ static const key_def k_keys[] = {
     {"no-validate", "validate", KEY_INT, 0, "0"},
     {"val-fraction", "val_fraction", KEY_FLOAT, 0, NULL},
     {"keep-classifier", "keep_classifier", KEY_INT, 0, "1"},
+    {"horizon", "horizon", KEY_INT, 0, NULL},
+    {"index", "index", KEY_STRING, 0, NULL},
+    {"lambda", "lambda", KEY_FLOAT, 0, NULL},
+    {"sample", "sample", KEY_STRING, 0, NULL},
+    {"first", "first", KEY_INT, 0, NULL},
+    {"upscale", "upscale", KEY_INT, 0, NULL},
+    {"colormap", "colormap", KEY_STRING, 0, NULL},
+    {"panels", "panels", KEY_INT, 0, "1"},
     {NULL, "stats_samples", KEY_INT, 0, NULL},
     {NULL, "progress_interval", KEY_FLOAT, 0, NULL},
 };
@@ -193,7 +201,14 @@ static const key_rule k_rules[] = {
     {"keep_classifier", 0, 1, NULL},
     {"progress", 0, 0, "auto|bar|lines|none"},
     {"stats", 0, 0, "auto|published|computed"},
-    {"protocol", 0, 0, "model|linear|finetune|knn"},
+    {"protocol", 0, 0, "model|linear|finetune|knn|forecast"},
+    {"horizon", 1, 4095, NULL},
+    {"lambda", 0, 1e300, NULL},
+    {"first", 1, 1e9, NULL},
+    {"upscale", 1, 64, NULL},
+    {"panels", 0, 1, NULL},
+    {"index", 0, 0, "ndvi|evi|savi|ndwi|nbr"},
+    {"colormap", 0, 0, "grey|viridis"},
 };
 
 static int in_choices(const char *v, const char *choices) {
@@ -562,6 +577,23 @@ int cli_parse(cli_ctx *ctx, const char *command, const char *help, const char *c
         rc = cli_usage(command, "--%s: '%s' is not %s", name, value,
                        d->type == KEY_INT ? "an integer" : "a number");
         break;
+      }
+      /* --sample may be repeated: the values are joined with ','. */
+      json_t *prev = json_object_get(cli_tool, d->key);
+      if (strcmp(d->key, "sample") == 0 && json_is_string(prev)) {
+        size_t la = strlen(json_string_value(prev)), lb = strlen(json_string_value(v));
+        char *joined = malloc(la + lb + 2);
+        if (!joined) {
+          json_decref(v);
+          rc = cli_error("out of memory");
+          break;
+        }
+        memcpy(joined, json_string_value(prev), la);
+        joined[la] = ',';
+        memcpy(joined + la + 1, json_string_value(v), lb + 1);
+        json_decref(v);
+        v = json_string(joined);
+        free(joined);
       }
       json_object_set_new(cli_tool, d->key, v);
     }

@@ -191,6 +191,31 @@ int cli_knn_scores(const float *ref, const uint8_t *ref_labels, int64_t nr, cons
 int cli_evaluate(cli_ctx *ctx, msc_model *model, const char *protocol, const char *split,
                  cli_progress *pg, cli_eval_result *r);
 
+/* ---- forecasting (forecast.c) -------------------------------------------------------------- */
+
+typedef struct cli_forecast_result {
+  int64_t horizon, train_samples, test_samples, skipped_train, skipped_test, features;
+  char index[16];
+  double *lambda; /* horizon: the ridge λ of each step */
+  int64_t *count; /* horizon + 1: finite targets of each step, then of all */
+  /* 2 × (horizon + 1): [0] the model, [1] persistence; per step, then over all steps */
+  double *mae, *rmse;
+} cli_forecast_result;
+
+/* The forecasting protocol (forecast.c's comment): tool keys horizon, index, lambda; fits
+ * on the training split of ctx, scores `split`. */
+int cli_forecast(cli_ctx *ctx, msc_model *model, const char *split, cli_progress *pg,
+                 cli_forecast_result *r);
+void cli_forecast_print(const cli_forecast_result *r, FILE *f);
+json_t *cli_forecast_json(const cli_forecast_result *r);
+void cli_forecast_free(cli_forecast_result *r);
+/* MSC_VI_* of an index name ("ndvi", ...). */
+int cli_vi_kind(const char *name, int32_t *kind);
+/* The PASTIS band table with data.sits.scale / data.sits.offset of opts. */
+int cli_vi_bands(const msc_options *opts, msc_vi_bands *b);
+/* The model's "rp" modality and its plot size. */
+int cli_model_rp(const msc_model *model, int32_t *modality, int64_t *size);
+
 /* ---- commands ------------------------------------------------------------------------------- */
 
 int cmd_train(int argc, char **argv, int verbosity);
@@ -200,6 +225,7 @@ int cmd_predict(int argc, char **argv, int verbosity);
 int cmd_info(int argc, char **argv, int verbosity);
 int cmd_synth(int argc, char **argv, int verbosity);
 int cmd_compare(int argc, char **argv, int verbosity);
+int cmd_rplot(int argc, char **argv, int verbosity);
 int cmd_version(int argc, char **argv, int verbosity);
 int cmd_backends(int argc, char **argv, int verbosity);
 

@@ -21,7 +21,10 @@ static const char help[] =
     "  --protocol NAME     model (default): the model's classifier as it is;\n"
     "                      linear: train the classifier on frozen encoders first;\n"
     "                      finetune: train every weight (supervised) first;\n"
-    "                      knn: k nearest neighbours on embeddings, cosine similarity\n"
+    "                      knn: k nearest neighbours on embeddings, cosine similarity;\n"
+    "                      forecast: predict the last --horizon values of a vegetation\n"
+    "                      index from the rp embedding (ridge regression fitted on the\n"
+    "                      training split), beside persistence (docs/pimc.md)\n"
     "  --fraction F        linear/finetune/knn: use a stratified share F of the training\n"
     "                      split (low-label protocol, fixed by --seed)\n"
     "  --probe-epochs N    linear/finetune: epochs (default 5)\n"
@@ -34,6 +37,9 @@ static const char help[] =
     "  --k N               knn: neighbours (default 10)\n"
     "  --which NAME        knn: fused (default), fused-projection, modality:NAME,\n"
     "                      modality-projection:NAME\n"
+    "  --horizon K         forecast: dates forecast, left out of the plots (default 1)\n"
+    "  --index NAME        forecast: ndvi (default), evi, savi, ndwi, nbr\n"
+    "  --lambda F          forecast: ridge penalty (default 1e-3 x trace(X'X) / features)\n"
     "  --threshold T       F1 and Hamming threshold on the scores (default 0.5)\n"
     "  --json PATH         also write the results as JSON ('-': standard output)\n"
     "  --out PATH          linear/finetune: save the trained model there\n"
@@ -43,9 +49,56 @@ static const char help[] =
     "Exit status: 0 done, 1 error, 2 bad usage, 130 interrupted.\n";
 
 static const char *const allowed[] = {
-    "model",    "data",  "format",          "split",   "protocol", "fraction",  "probe-epochs",
-    "probe-lr", "batch", "keep-classifier", "k",       "which",    "threshold", "json",
-    "out",      "seed",  "threads",         "backend", "workers",  "progress",  NULL};
+    "model",    "data",         "format",    "split",   "protocol",
+    "fraction", "probe-epochs", "probe-lr",  "batch",   "keep-classifier",
+    "k",        "which",        "threshold", "json",    "out",
+    "seed",     "threads",      "backend",   "workers", "progress",
+    "horizon",  "index",        "lambda",    NULL};
+
+/* Writes a JSON document to path ('-': standard output) and the configuration beside it. */
+static int write_json(cli_ctx *ctx, json_t *doc, const char *json_path) {
+  char *text = json_dumps(doc, JSON_INDENT(2));
+  int rc = EXIT_OK;
+  if (!text) {
+    rc = cli_error("out of memory");
+  } else if (strcmp(json_path, "-") == 0) {
+    printf("%s\n", text);
+  } else {
+    rc = cli_write_file(json_path, text, strlen(text));
+    if (rc == EXIT_OK) {
+      char *cfg = cli_sibling(json_path, ".config.json");
+      rc = cfg ? cli_write_config(ctx, ctx->opts, cfg) : cli_error("out of memory");
+      free(cfg);
+    }
+  }
+  free(text);
+  return rc;
+}
+
+/* --protocol forecast (forecast.c): its own table and JSON. */
+static int eval_forecast(cli_ctx *ctx, msc_model *model, const char *model_path,
+                         const char *split, const char *json_path, cli_progress *pg) {
+  cli_forecast_result f;
+  int rc = cli_forecast(ctx, model, split, pg, &f);
+  if (rc != EXIT_OK) return rc;
+  if (!(json_path && strcmp(json_path, "-") == 0)) {
+    printf("eval %s on %s (%s, split %s), protocol forecast\n", model_path,
+           cli_str(ctx, "data", "?"), cli_str(ctx, "format", "bigearthnet-v2"), split);
+    cli_forecast_print(&f, stdout);
+  }
+  if (json_path) {
+    json_t *doc = cli_forecast_json(&f);
+    json_object_set_new(doc, "model", json_string(model_path));
+    json_object_set_new(doc, "data", json_string(cli_str(ctx, "data", "")));
+    json_object_set_new(doc, "format", json_string(cli_str(ctx, "format", "bigearthnet-v2")));
+    json_object_set_new(doc, "split", json_string(split));
+    json_object_set_new(doc, "protocol", json_string("forecast"));
+    rc = write_json(ctx, doc, json_path);
+    json_decref(doc);
+  }
+  cli_forecast_free(&f);
+  return rc;
+}
 
 int cmd_eval(int argc, char **argv, int verbosity) {
   cli_ctx ctx;
@@ -75,6 +128,13 @@ int cmd_eval(int argc, char **argv, int verbosity) {
   cli_eval_result r;
   memset(&r, 0, sizeof r);
   rc = cli_load_model(&ctx, model_path, &model);
+  if (rc == EXIT_OK && strcmp(protocol, "forecast") == 0) {
+    rc = eval_forecast(&ctx, model, model_path, split, json_path, &pg);
+    msc_model_free(model);
+    cli_ctx_free(&ctx);
+    if (rc == EXIT_OK) rc = cli_finish_output();
+    return rc;
+  }
   if (rc == EXIT_OK) rc = cli_evaluate(&ctx, model, protocol, split, &pg, &r);
   if (rc == EXIT_OK && out && strcmp(protocol, "linear") != 0 &&
       strcmp(protocol, "finetune") != 0)

@@ -28,10 +28,12 @@ static const char usage_text[] =
     "Commands:\n"
     "  train       train a model on a dataset (progress, validation, checkpoints, resume)\n"
     "  eval        score a model: macro/micro AP and F1, Hamming, Brier, per class;\n"
-    "              protocols: the model's classifier, linear probe, fine-tune, kNN\n"
+    "              protocols: the model's classifier, linear probe, fine-tune, kNN;\n"
+    "              forecasting of a vegetation index (PIMC models)\n"
     "  embed       write the embeddings of a dataset's samples as .npy (+ ids)\n"
     "  predict     write per-class probabilities of a dataset's samples as TSV\n"
     "  compare     train and score several loss presets on the same data, one table\n"
+    "  rplot       write the recurrence plots of time-series samples as PNG\n"
     "  info        show what a model file holds\n"
     "  synth       write a synthetic dataset in the BigEarthNet v2 layout\n"
     "  backends    list the compute backends, whether each is usable and why not\n"
@@ -73,6 +75,7 @@ static const struct {
     {"train", cmd_train},     {"eval", cmd_eval},         {"embed", cmd_embed},
     {"predict", cmd_predict}, {"compare", cmd_compare},   {"info", cmd_info},
     {"synth", cmd_synth},     {"backends", cmd_backends}, {"version", cmd_version},
+    {"rplot", cmd_rplot},
 };
 
 int main(int argc, char **argv) {

@@ -17,7 +17,7 @@ import weakref
 from . import _arrays
 from . import _errors
 from . import _ffi
-from ._errors import InvalidArgumentError, NotFoundError
+from ._errors import InvalidArgumentError, NotFoundError, UnsupportedError
 
 _NULL_OPTIONS = ctypes.POINTER(_ffi.msc_options)()
 

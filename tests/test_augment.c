@@ -745,7 +745,8 @@ START_TEST(bad_arguments) {
   ck_assert_ptr_nonnull(strstr(msc_last_error(), "kind 4"));
   /* kind 3 (plot): recurrence plots pass through untouched, whatever the settings. */
   float px[4] = {0.5f, 1.5f, 2.5f, 3.5f}, py[4] = {0};
-  ck_assert_int_eq(msci_augment_view(&c, 0, 0, 0, 0, MSCI_KIND_PLOT, px, 1, 2, 2, py, s), MSC_OK);
+  ck_assert_int_eq(msci_augment_view(&c, 0, 0, 0, 0, MSCI_KIND_PLOT, px, 1, 2, 2, py, s),
+                   MSC_OK);
   for (int i = 0; i < 4; ++i) ck_assert_float_eq(py[i], px[i]);
   ck_assert_int_eq(msci_augment_view(&c, 0, 0, 0, 0, 0, x, 1, 2, 2, y, s), MSC_OK);
   /* a 1x1 image with every transform on */

@@ -56,10 +56,10 @@ static const char help[] =
     "Exit status: 0 done, 1 error, 2 bad usage, 130 interrupted (checkpoint saved).\n";
 
 static const char *const allowed[] = {
-    "data",      "format", "preset",  "encoder", "fraction", "epochs",      "batch",
-    "max-steps", "lr",     "seed",    "out",     "resume",   "no-validate", "val-fraction",
-    "init",      "init-prefix",
-    "threshold", "stats",  "workers", "threads", "backend",  "progress",    NULL};
+    "data",        "format",       "preset",  "encoder",     "fraction",  "epochs",
+    "batch",       "max-steps",    "lr",      "seed",        "out",       "resume",
+    "no-validate", "val-fraction", "init",    "init-prefix", "threshold", "stats",
+    "workers",     "threads",      "backend", "progress",    NULL};
 
 static int set_schedule(msc_options *o, int64_t total) {
   int32_t set = 0;

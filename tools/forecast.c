@@ -4,10 +4,10 @@
  *
  * Both splits are opened with data.sits.history = k (the plots show only the first L − k
  * dates of each series) and data.sits.plot_size = the model's "rp" size. A sample's
- * features are its rp-encoder embedding h_rp (MSC_EMBED_MODALITY) and the last finite
- * history value of the index; its targets are the index at the last k dates of its series
+ * features are its rp-encoder embedding h_rp (MSC_EMBED_MODALITY) and the last
+ * FC_RECENT (8) history values of the index, newest first; its targets are the index at the last k dates of its series
  * (msc_dataset_series + msc_vegetation_index). One ridge regression per horizon step
- * (ridge.c) is fitted on the training split over the samples whose target is finite;
+ * (ridge.c) of the change from the last history value (target − last) is fitted on the training split over the samples whose target is finite;
  * MAE and RMSE are taken over the finite targets of the scored split, per step and over
  * all steps, for the model and for persistence (the last finite history value held).
  * A sample without any finite history value has no persistence forecast: it is left out
@@ -60,6 +60,10 @@ void cli_forecast_free(cli_forecast_result *r) {
   memset(r, 0, sizeof *r);
 }
 
+/* History values among the features: the trend of the last dates, which persistence
+ * ignores, and the level, which recurrence plots do not hold (|x_i − x_j| forgets it). */
+#define FC_RECENT 8
+
 /* One split: features x (n × dx), targets y (n × k, NaN where absent) and the
  * persistence forecast last (n). */
 typedef struct fc_split {
@@ -92,7 +96,7 @@ static int fc_read(const cli_ctx *ctx, msc_model *model, const msc_options *o,
     rc =
         cli_error("--horizon %lld leaves no history of %lld dates", (long long)k, (long long)t);
   if (rc == EXIT_OK) {
-    s->n = n, s->dx = d + 1;
+    s->n = n, s->dx = d + (t - k < FC_RECENT ? t - k : FC_RECENT);
     s->x = malloc((size_t)(n * s->dx) * sizeof(double));
     s->y = malloc((size_t)(n * k) * sizeof(double));
     s->last = malloc((size_t)n * sizeof(double));
@@ -116,7 +120,13 @@ static int fc_read(const cli_ctx *ctx, msc_model *model, const msc_options *o,
     if (isnan(last)) s->skipped++;
     for (int64_t j = 0; j < k; ++j) s->y[i * k + j] = isnan(last) ? NAN : (double)vi[t - k + j];
     for (int64_t j = 0; j < d; ++j) s->x[i * s->dx + j] = emb[i * d + j];
-    s->x[i * s->dx + d] = isnan(last) ? 0.0 : last;
+    /* The most recent history values, newest first; a missing one repeats the newer. */
+    double prev = isnan(last) ? 0.0 : last;
+    for (int64_t j = 0; j < s->dx - d; ++j) {
+      float v = vi[t - k - 1 - j];
+      if (isfinite(v) && !isnan(last)) prev = v;
+      s->x[i * s->dx + d + j] = prev;
+    }
   }
   free(emb), free(series), free(vi);
   msc_dataset_free(ds);
@@ -167,7 +177,9 @@ int cli_forecast(cli_ctx *ctx, msc_model *model, const char *split, cli_progress
   }
   /* mae[m·(k+1) + j], m = 0 model, 1 persistence; j = k is over all steps. */
   for (int64_t j = 0; rc == EXIT_OK && j < k; ++j) {
-    for (int64_t i = 0; i < tr.n; ++i) ycol[i] = tr.y[i * k + j];
+    /* The ridge predicts the change from the last history value: its shrinkage then pulls
+     * towards persistence, not towards the mean level. */
+    for (int64_t i = 0; i < tr.n; ++i) ycol[i] = tr.y[i * k + j] - tr.last[i];
     ridge_model m;
     int fr = ridge_fit(tr.x, ycol, tr.n, tr.dx, lambda, &m);
     if (fr != RIDGE_OK) {
@@ -183,7 +195,7 @@ int cli_forecast(cli_ctx *ctx, msc_model *model, const char *split, cli_progress
     for (int64_t i = 0; i < te.n; ++i) {
       double y = te.y[i * k + j];
       if (!isfinite(y)) continue;
-      double e[2] = {ridge_predict(&m, te.x + i * te.dx) - y, te.last[i] - y};
+      double e[2] = {te.last[i] + ridge_predict(&m, te.x + i * te.dx) - y, te.last[i] - y};
       for (int w = 0; w < 2; ++w) {
         r->mae[w * (k + 1) + j] += fabs(e[w]), r->rmse[w * (k + 1) + j] += e[w] * e[w];
         r->mae[w * (k + 1) + k] += fabs(e[w]), r->rmse[w * (k + 1) + k] += e[w] * e[w];
@@ -211,7 +223,7 @@ void cli_forecast_print(const cli_forecast_result *r, FILE *f) {
           "a finite history value: %lld and %lld)\n",
           r->index, (long long)k, (long long)r->train_samples, (long long)r->test_samples,
           (long long)r->skipped_train, (long long)r->skipped_test);
-  fprintf(f, "  features %lld (rp embedding + last history value), ridge lambda %.4g",
+  fprintf(f, "  features %lld (rp embedding + the last history values), ridge lambda %.4g",
           (long long)r->features, r->lambda[0]);
   for (int64_t j = 1; j < k; ++j) fprintf(f, ", %.4g", r->lambda[j]);
   fprintf(f, "\n\n  %-12s  %7s  %8s  %8s", "method", "targets", "MAE", "RMSE");

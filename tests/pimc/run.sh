@@ -3,7 +3,8 @@
 # synthetic PASTIS layout (crop classes with distinct NDVI phenology, noise, cloudy dates),
 # PIMC pre-training of tiny encoders (recurrence plots ↔ image patches, no labels), then a
 # linear probe for pixel classification on the pre-trained encoders must beat the same probe
-# on randomly initialised encoders (the same architecture and seed, --epochs 0).
+# on randomly initialised encoders (the same architecture and seed, --epochs 0), and a
+# ridge forecast of NDVI from the PIMC embedding must beat persistence at horizon 4.
 # Seeds are fixed, so the numbers are the same on every run of one build; both are printed.
 # Then the PIMC image encoder ("s2", 10 bands) under a EuroSAT classifier (--init with the
 # real EuroSAT sample EUROSAT, its bands in PASTIS's order): the copy and a probe run.
@@ -37,6 +38,19 @@ key = "macro_ap"
 p, r = res["pimc"][key], res["random"][key]
 assert p > r + 0.02, f"PIMC pre-training does not beat random encoders: {key} {p:.4f} vs {r:.4f}"
 print(f"PIMC {key} {p:.4f} > random {r:.4f}: ok")
+PY
+
+# Forecasting: the next 4 NDVI values from the rp embedding and the recent history, by a
+# ridge regression, must beat persistence (docs/pimc.md, "Forecasting").
+"$mosaic" eval --model pimc.safetensors "${data[@]}" --split test --protocol forecast \
+  --horizon 4 --progress none --json forecast.json >forecast.txt
+python3 - <<'PY'
+import json
+m = json.load(open("forecast.json"))["methods"]
+a, p = m["model"]["mae"], m["persistence"]["mae"]
+print(f"forecast h=4: model MAE {a:.4f} RMSE {m['model']['rmse']:.4f}, "
+      f"persistence MAE {p:.4f} RMSE {m['persistence']['rmse']:.4f}")
+assert a < p, f"forecasting does not beat persistence: MAE {a:.4f} vs {p:.4f}"
 PY
 
 # EuroSAT land cover from the PIMC image encoder: a frozen copy, a fresh classifier.

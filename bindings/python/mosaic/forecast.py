@@ -4,9 +4,10 @@ embedding, reported beside persistence: the protocol of `mosaic eval --protocol 
 
 Both splits are opened with data.sits.history = k (the plots show the first L − k dates)
 and data.sits.plot_size = the model's "rp" size. Features: the rp-encoder embedding
-(Model.embed(kind="features", modality="rp")) and the last finite history value of the
+(Model.embed(kind="features", modality="rp")) and the newest history values of the
 index; targets: the index at the last k dates (Dataset.series + sits.vegetation_index),
-NaN targets skipped. One ridge regression per step, fitted on the training split in closed
+NaN targets skipped. One ridge regression per step of the change from the last history
+value (target − last; the forecast is last + the prediction), fitted on the training split in closed
 form (features standardised on the fitting rows, target centred, λ default
 1e-3 · trace(X̃ᵀX̃) / D, Cholesky in float64). Persistence holds the last finite history
 value; a sample without one is left out of both.
@@ -79,8 +80,9 @@ def _rp_modality(model):
 
 def split_features(model, dataset, horizon, index="ndvi", scale=10000, offset=0,
                    batch_size=64):
-    """(x, y, last) of an open dataset (opened with data.sits.history = horizon): x N × (D+1)
-    the rp embedding and the last finite history value (0 where none), y N × horizon the
+    """(x, y, last) of an open dataset (opened with data.sits.history = horizon): x N × (D+m)
+    the rp embedding and the m = min(8, T − horizon) newest history values (recent_values),
+    y N × horizon the
     index at the last dates (NaN where missing, and for a sample without a finite history
     value), last N the persistence forecast (NaN where none). The index is computed with
     the PASTIS band table and the given reflectance scale and offset."""
@@ -107,8 +109,36 @@ def split_features(model, dataset, horizon, index="ndvi", scale=10000, offset=0,
         if finite.size:
             last[i] = hist[finite[-1]]
             y[i] = vi[t - k:]
-    x = np.concatenate([emb, np.nan_to_num(last, nan=0.0)[:, None]], axis=1)
+    x = np.concatenate([emb, recent_values(dataset, k, index, scale, offset, last)], axis=1)
     return x, y, last
+
+
+RECENT = 8  # history values among the features, as tools/forecast.c (FC_RECENT)
+
+
+def recent_values(dataset, horizon, index, scale, offset, last):
+    """N × min(RECENT, T − horizon): the newest history values of the index, newest first,
+    a missing one repeating the newer one (0 for a sample without a finite history)."""
+    np = _np()
+    k = int(horizon)
+    n = len(dataset)
+    out = None
+    for i in range(n):
+        series, _ = dataset.series(i)
+        t = series.shape[0]
+        vi = sits.vegetation_index(index, series.reshape(t, -1, 1), scale=scale,
+                                   offset=offset)
+        vi = np.asarray(vi, dtype=np.float64).reshape(t)
+        m = min(RECENT, t - k)
+        if out is None:
+            out = np.zeros((n, m))
+        prev = 0.0 if np.isnan(last[i]) else last[i]
+        for j in range(m):
+            v = vi[t - k - 1 - j]
+            if np.isfinite(v) and not np.isnan(last[i]):
+                prev = v
+            out[i, j] = prev
+    return out
 
 
 def _errors(pred, y):
@@ -146,15 +176,16 @@ def evaluate(model, root, horizon, index="ndvi", options=None, split="test",
     te_opts["data.fraction"] = 1.0
     with tr_opts, te_opts:
         with _core.Dataset(root, "pastis", tr_opts) as tr:
-            xtr, ytr, _ = split_features(model, tr, k, index, sc, off, batch_size)
+            xtr, ytr, ltr = split_features(model, tr, k, index, sc, off, batch_size)
         with _core.Dataset(root, "pastis", te_opts) as te:
             xte, yte, last = split_features(model, te, k, index, sc, off, batch_size)
     pred = np.full_like(yte, np.nan)
     lams = []
     for j in range(k):
-        m = ridge_fit(xtr, ytr[:, j], lam)
+        # The change from the last history value: shrinkage pulls towards persistence.
+        m = ridge_fit(xtr, ytr[:, j] - ltr, lam)
         lams.append(m["lam"])
-        pred[:, j] = ridge_predict(m, xte)
+        pred[:, j] = last + ridge_predict(m, xte)
     pers = np.repeat(last[:, None], k, axis=1)
     out = {"horizon": k, "index": index, "train_samples": int(xtr.shape[0]),
            "samples": int(xte.shape[0]), "lam": lams,

@@ -22,7 +22,6 @@
 
 #include "common/file_read.h"
 #include "common/internal.h"
-#include "common/rng.h"
 #include "data/dataset.h"
 #include "data/dataset_files.h"
 #include "data/npy.h"
@@ -219,8 +218,9 @@ static msc_status data_shape(const char *path, int64_t dims_out[4]) {
   return st;
 }
 
-/* Channel 0 of TARGET (3 × H × W or H × W) as classes, checked against H × W. */
-static msc_status read_target(const char *path, int64_t h, int64_t w, uint8_t *cls) {
+/* Channel 0 of TARGET (3 × H × W or H × W) as classes, checked against H × W; void
+ * (19) becomes -1, a pixel never drawn nor counted. */
+static msc_status read_target(const char *path, int64_t h, int64_t w, int32_t *cls) {
   msci_npy_file *f = NULL;
   MSCI_TRY(msci_npy_file_open(path, &f));
   msc_status st = MSC_OK;
@@ -251,60 +251,13 @@ static msc_status read_target(const char *path, int64_t h, int64_t w, uint8_t *c
                      path, (long long)(q / w), (long long)(q % w), (double)c);
       goto done;
     }
-    cls[q] = (uint8_t)c;
+    cls[q] = c == PASTIS_VOID ? -1 : (int32_t)c;
   }
 done:
   free(v);
   free(scratch);
   msci_npy_file_close(f);
   return st;
-}
-
-/* The samples of patch i (table index pi): pixels or the patch. */
-static msc_status add_samples(msc_dataset *ds, const msci_sits *s, int64_t pi, int64_t id,
-                              int split, const uint8_t *cls, int64_t pixels, int64_t seed,
-                              int64_t *cand) {
-  const msci_sits_patch *p = &s->patches[pi];
-  const int64_t hw = p->h * p->w;
-  char sid[96];
-  if (s->patch_samples) {
-    snprintf(sid, sizeof sid, "%lld", (long long)id);
-    msci_sample *smp = msci_dataset_add(ds, sid);
-    if (!smp || (cls && !(smp->labels = calloc(PASTIS_CLASSES, 1))))
-      return msci_fail(MSC_E_OUT_OF_MEMORY, "dataset pastis: out of memory");
-    smp->split = split;
-    smp->pos[0] = pi;
-    smp->pos[1] = smp->pos[2] = -1;
-    for (int64_t q = 0; cls && q < hw; ++q)
-      if (cls[q] != PASTIS_VOID) smp->labels[cls[q]] = 1;
-    return MSC_OK;
-  }
-  /* Candidates: the non-void pixels; a seeded partial Fisher–Yates draw of them. */
-  int64_t n = 0;
-  for (int64_t q = 0; q < hw; ++q)
-    if (!cls || cls[q] != PASTIS_VOID) cand[n++] = q;
-  const int64_t take = pixels < n ? pixels : n;
-  char stream[64];
-  snprintf(stream, sizeof stream, "pastis/pixels/%lld", (long long)id);
-  msci_rng rng;
-  msci_rng_seed(&rng, (uint64_t)seed, stream);
-  for (int64_t j = 0; j < take; ++j) {
-    int64_t r = j + (int64_t)(msci_rng_next(&rng) % (uint64_t)(n - j));
-    int64_t q = cand[r];
-    cand[r] = cand[j];
-    cand[j] = q;
-    snprintf(sid, sizeof sid, "%lld:%lld:%lld", (long long)id, (long long)(q / p->w),
-             (long long)(q % p->w));
-    msci_sample *smp = msci_dataset_add(ds, sid);
-    if (!smp || (cls && !(smp->labels = calloc(PASTIS_CLASSES, 1))))
-      return msci_fail(MSC_E_OUT_OF_MEMORY, "dataset pastis: out of memory");
-    smp->split = split;
-    smp->pos[0] = pi;
-    smp->pos[1] = q / p->w;
-    smp->pos[2] = q % p->w;
-    if (cls) smp->labels[cls[q]] = 1;
-  }
-  return MSC_OK;
 }
 
 msc_status msci_open_pastis(msc_dataset *ds, const char *root, const msc_options *opts) {
@@ -316,7 +269,7 @@ msc_status msci_open_pastis(msc_dataset *ds, const char *root, const msc_options
   json_t *rootj = NULL;
   int64_t *ids = NULL, *cand = NULL;
   int *splits = NULL;
-  uint8_t *cls = NULL;
+  int32_t *cls = NULL;
   int64_t pixels = 16, seed = 0;
   int fold_split[6];
   msc_status st = MSC_OK;
@@ -421,7 +374,7 @@ msc_status msci_open_pastis(msc_dataset *ds, const char *root, const msc_options
                    : strcmp(want_split, "validation") == 0 ? MSCI_SPLIT_VALIDATION
                    : strcmp(want_split, "test") == 0       ? MSCI_SPLIT_TEST
                                                            : -2;
-  cls = malloc((size_t)max_hw);
+  cls = malloc((size_t)max_hw * sizeof *cls);
   cand = malloc((size_t)max_hw * sizeof *cand);
   if (!cls || !cand) goto oom;
   for (int64_t pi = 0; pi < s->n_patches; ++pi) {
@@ -441,8 +394,10 @@ msc_status msci_open_pastis(msc_dataset *ds, const char *root, const msc_options
         continue;
       }
     }
-    if ((st = add_samples(ds, s, pi, ids[pi], splits[pi], labelled > 0 ? cls : NULL, pixels,
-                          seed, cand)) != MSC_OK)
+    char sid[32];
+    snprintf(sid, sizeof sid, "%lld", (long long)ids[pi]);
+    if ((st = msci_sits_add_samples(ds, s, pi, sid, splits[pi], labelled > 0 ? cls : NULL,
+                                    pixels, seed, cand, NULL, 0)) != MSC_OK)
       goto done;
   }
   goto done;

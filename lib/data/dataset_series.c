@@ -542,63 +542,6 @@ done:
   return st;
 }
 
-/* The samples of series pi: its pixels (a seeded draw of data.sits.pixels among those not
- * ignored) or the whole series. cls: the target's classes (NULL without targets). */
-static msc_status add_samples(msc_dataset *ds, const series_state *ss, int64_t pi,
-                              const int32_t *cls, int64_t pixels, int64_t seed, int64_t *cand,
-                              const char *const *names, int n_names) {
-  const msci_sits_patch *p = &ss->sits.patches[pi];
-  const series_files *f = &ss->sf[pi];
-  const int64_t hw = p->h * p->w;
-  char sid[600];
-  if (ss->sits.patch_samples) {
-    snprintf(sid, sizeof sid, "%s", f->id);
-    msci_sample *smp = msci_dataset_add(ds, sid);
-    if (!smp) return msci_fail(MSC_E_OUT_OF_MEMORY, "series: out of memory");
-    smp->split = f->split;
-    smp->pos[0] = pi;
-    smp->pos[1] = smp->pos[2] = -1;
-    if (cls) {
-      if (!(smp->labels = calloc((size_t)ds->classes, 1)))
-        return msci_fail(MSC_E_OUT_OF_MEMORY, "series: out of memory");
-      for (int64_t q = 0; q < hw; ++q)
-        if (cls[q] >= 0) smp->labels[cls[q]] = 1;
-      return MSC_OK;
-    }
-    return ds->classes > 0 ? msci_sample_set_label_names(smp, ds, names, n_names) : MSC_OK;
-  }
-  int64_t n = 0;
-  for (int64_t q = 0; q < hw; ++q)
-    if (!cls || cls[q] >= 0) cand[n++] = q;
-  const int64_t take = pixels < n ? pixels : n;
-  char stream[600];
-  snprintf(stream, sizeof stream, "series/pixels/%s", f->id);
-  msci_rng rng;
-  msci_rng_seed(&rng, (uint64_t)seed, stream);
-  for (int64_t j = 0; j < take; ++j) {
-    int64_t r = j + (int64_t)(msci_rng_next(&rng) % (uint64_t)(n - j));
-    int64_t q = cand[r];
-    cand[r] = cand[j];
-    cand[j] = q;
-    snprintf(sid, sizeof sid, "%s:%lld:%lld", f->id, (long long)(q / p->w),
-             (long long)(q % p->w));
-    msci_sample *smp = msci_dataset_add(ds, sid);
-    if (!smp) return msci_fail(MSC_E_OUT_OF_MEMORY, "series: out of memory");
-    smp->split = f->split;
-    smp->pos[0] = pi;
-    smp->pos[1] = q / p->w;
-    smp->pos[2] = q % p->w;
-    if (cls) {
-      if (!(smp->labels = calloc((size_t)ds->classes, 1)))
-        return msci_fail(MSC_E_OUT_OF_MEMORY, "series: out of memory");
-      smp->labels[cls[q]] = 1;
-    } else if (ds->classes > 0) {
-      MSCI_TRY(msci_sample_set_label_names(smp, ds, names, n_names));
-    }
-  }
-  return MSC_OK;
-}
-
 /* (first line, group) pairs by first line. */
 static int cmp_first(const void *a, const void *b) {
   const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -879,7 +822,8 @@ msc_status msci_open_series(msc_dataset *ds, const char *root, const msc_options
       for (int q = 0; q < np; ++q)
         if (parts[q][0]) names[n_names++] = parts[q];
     }
-    st = add_samples(ds, ss, pi, pc, pixels, seed, cand, names, n_names);
+    st = msci_sits_add_samples(ds, s, pi, ss->sf[pi].id, ss->sf[pi].split, pc, pixels, seed,
+                               cand, names, n_names);
     free(tmp);
     if (st != MSC_OK) goto done;
   }

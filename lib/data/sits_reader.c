@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/internal.h"
+#include "common/rng.h"
 #include "data/raster.h"
 #include "data/series.h"
 #include "options/options.h"
@@ -207,6 +208,62 @@ done:
   free(plot);
   free(image);
   return st;
+}
+
+/* ---- samples ----------------------------------------------------------------------------- */
+
+msc_status msci_sits_add_samples(msc_dataset *ds, const msci_sits *s, int64_t pi,
+                                 const char *id, int32_t split, const int32_t *cls,
+                                 int64_t pixels, int64_t seed, int64_t *cand,
+                                 const char *const *names, int n_names) {
+  const msci_sits_patch *p = &s->patches[pi];
+  const int64_t hw = p->h * p->w;
+  char sid[600];
+  if (s->patch_samples) {
+    msci_sample *smp = msci_dataset_add(ds, id);
+    if (!smp) return msci_fail(MSC_E_OUT_OF_MEMORY, "dataset %s: out of memory", s->format);
+    smp->split = split;
+    smp->pos[0] = pi;
+    smp->pos[1] = smp->pos[2] = -1;
+    if (cls) {
+      if (!(smp->labels = calloc((size_t)ds->classes, 1)))
+        return msci_fail(MSC_E_OUT_OF_MEMORY, "dataset %s: out of memory", s->format);
+      for (int64_t q = 0; q < hw; ++q)
+        if (cls[q] >= 0) smp->labels[cls[q]] = 1;
+      return MSC_OK;
+    }
+    return ds->classes > 0 ? msci_sample_set_label_names(smp, ds, names, n_names) : MSC_OK;
+  }
+  /* Candidates: the pixels not ignored; a seeded partial Fisher–Yates draw of them. */
+  int64_t n = 0;
+  for (int64_t q = 0; q < hw; ++q)
+    if (!cls || cls[q] >= 0) cand[n++] = q;
+  const int64_t take = pixels < n ? pixels : n;
+  char stream[600];
+  snprintf(stream, sizeof stream, "%s/pixels/%s", s->format, id);
+  msci_rng rng;
+  msci_rng_seed(&rng, (uint64_t)seed, stream);
+  for (int64_t j = 0; j < take; ++j) {
+    int64_t r = j + (int64_t)(msci_rng_next(&rng) % (uint64_t)(n - j));
+    int64_t q = cand[r];
+    cand[r] = cand[j];
+    cand[j] = q;
+    snprintf(sid, sizeof sid, "%s:%lld:%lld", id, (long long)(q / p->w), (long long)(q % p->w));
+    msci_sample *smp = msci_dataset_add(ds, sid);
+    if (!smp) return msci_fail(MSC_E_OUT_OF_MEMORY, "dataset %s: out of memory", s->format);
+    smp->split = split;
+    smp->pos[0] = pi;
+    smp->pos[1] = q / p->w;
+    smp->pos[2] = q % p->w;
+    if (cls) {
+      if (!(smp->labels = calloc((size_t)ds->classes, 1)))
+        return msci_fail(MSC_E_OUT_OF_MEMORY, "dataset %s: out of memory", s->format);
+      smp->labels[cls[q]] = 1;
+    } else if (ds->classes > 0) {
+      MSCI_TRY(msci_sample_set_label_names(smp, ds, names, n_names));
+    }
+  }
+  return MSC_OK;
 }
 
 /* ---- reading ---------------------------------------------------------------------------- */

@@ -85,6 +85,17 @@ msc_status msci_sits_add_patch(msci_sits *s, const char *path, int64_t t, int64_
  * NaN for padding). A patch sample gives the mean over the patch's valid pixels. */
 msc_status msci_sits_series(const msci_sits *s, const int64_t pos[3], float *out, double *days);
 
+/* Adds the samples of patch pi, id its id: one patch sample (data.sits.sample = patch:
+ * labels = every class of cls present, else the names), or up to `pixels` pixels drawn
+ * without replacement among those with cls >= 0 (cls NULL: every pixel) by a partial
+ * Fisher–Yates draw seeded by seed and the stream "<format>/pixels/<id>", ids
+ * "<id>:<row>:<column>", each labelled with its class (cls) or the names (n_names class
+ * names, when the dataset has classes). cand: room for the patch's H·W pixel indices. */
+msc_status msci_sits_add_samples(msc_dataset *ds, const msci_sits *s, int64_t pi,
+                                 const char *id, int32_t split, const int32_t *cls,
+                                 int64_t pixels, int64_t seed, int64_t *cand,
+                                 const char *const *names, int n_names);
+
 /* The dataset reader of a SITS format (reader_state is the msci_sits). */
 extern const msci_ds_reader msci_sits_reader;
 

@@ -57,6 +57,7 @@ struct msc_dataset {
   msci_ds_modality mod[MSCI_MAX_MODALITIES];
   int64_t classes;
   char **class_names;   /* owned */
+  int32_t single_label; /* the format has exactly one label per sample (EuroSAT) */
   msci_sample *samples; /* the selected samples (split, exclusions, fraction) */
   int64_t n_samples, cap_samples;
   int64_t n_skipped;  /* patches dropped for missing or unreadable files */

@@ -171,11 +171,22 @@ typedef struct cli_eval_result {
   int64_t *support;
   char **class_names; /* c */
   float threshold;
+  /* Single-label scoring (single = 1): the arg max of each row against the sample's one
+   * class (samples without exactly one label left out, `unlabelled` of them). */
+  int single;
+  msc_class_metrics cm;
+  double *argmax_f1, *iou; /* c each (NaN: class absent from truth and predictions) */
+  int64_t *confusion;      /* c × c, row = true class */
+  int64_t unlabelled;
 } cli_eval_result;
 
-/* Metrics of probs against labels into r (allocated; free with cli_eval_free). */
+/* 1 when the model is single-label (option labels = single): softmax outputs. */
+int cli_model_single_label(const msc_model *model);
+
+/* Metrics of probs against labels into r (allocated; free with cli_eval_free); with
+ * single, the single-label metrics too. */
 int cli_eval_metrics(const float *probs, const uint8_t *labels, int64_t n, int64_t c,
-                     float threshold, const msc_model *model, cli_eval_result *r);
+                     float threshold, int single, const msc_model *model, cli_eval_result *r);
 void cli_eval_free(cli_eval_result *r);
 void cli_eval_print(const cli_eval_result *r, FILE *f, int per_class);
 json_t *cli_eval_json(const cli_eval_result *r);

@@ -127,7 +127,10 @@ int cmd_compare(int argc, char **argv, int verbosity) {
            protocol, split);
   json_t *results = json_array();
   double(*rows)[MSC_METRIC_COUNT + 2] = calloc((size_t)np, sizeof *rows);
+  double(*acc)[2] = calloc((size_t)np, sizeof *acc); /* single-label accuracy, macro F1 */
+  int any_single = 0;
   int done = 0;
+  if (rc == EXIT_OK && (!rows || !acc)) rc = cli_error("out of memory");
   for (int i = 0; rc == EXIT_OK && i < np; ++i) {
     const char *preset = names[i];
     msc_options *o = cli_opts_copy(ctx.opts);
@@ -170,9 +173,15 @@ int cmd_compare(int argc, char **argv, int verbosity) {
       memcpy(rows[i], r.m, sizeof r.m);
       rows[i][MSC_METRIC_COUNT] = train_s;
       rows[i][MSC_METRIC_COUNT + 1] = cli_now() - t0 - train_s;
-      printf("  %s: macro AP %.4f  micro AP %.4f  macro F1 %.4f (%s)\n", preset,
-             r.m[MSC_METRIC_MACRO_AP], r.m[MSC_METRIC_MICRO_AP], r.m[MSC_METRIC_MACRO_F1],
-             protocol);
+      printf("  %s: macro AP %.4f  micro AP %.4f  macro F1 %.4f", preset,
+             r.m[MSC_METRIC_MACRO_AP], r.m[MSC_METRIC_MICRO_AP], r.m[MSC_METRIC_MACRO_F1]);
+      if (r.single) {
+        printf("  accuracy %.4f  macro F1 (arg max) %.4f", r.cm.accuracy, r.cm.macro_f1);
+        acc[i][0] = r.cm.accuracy;
+        acc[i][1] = r.cm.macro_f1;
+        any_single = 1;
+      }
+      printf(" (%s)\n", protocol);
       fflush(stdout);
       json_t *e = cli_eval_json(&r);
       json_object_set_new(e, "preset", json_string(preset));
@@ -186,15 +195,19 @@ int cmd_compare(int argc, char **argv, int verbosity) {
     msc_model_free(model);
   }
   if (done > 0) {
-    printf("\n%-12s %9s %9s %9s %9s %9s %9s %10s\n", "preset", "macro AP", "micro AP",
-           "macro F1", "micro F1", "Hamming", "Brier", "train");
+    printf("\n%-12s", "preset");
+    if (any_single) printf(" %9s %9s", "accuracy", "F1 argmax");
+    printf(" %9s %9s %9s %9s %9s %9s %10s\n", "macro AP", "micro AP", "macro F1", "micro F1",
+           "Hamming", "Brier", "train");
     for (int i = 0; i < done; ++i) {
       char dur[32];
       cli_format_duration(rows[i][MSC_METRIC_COUNT], dur, sizeof dur);
-      printf("%-12s %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f %10s\n", names[i],
-             rows[i][MSC_METRIC_MACRO_AP], rows[i][MSC_METRIC_MICRO_AP],
-             rows[i][MSC_METRIC_MACRO_F1], rows[i][MSC_METRIC_MICRO_F1],
-             rows[i][MSC_METRIC_HAMMING], rows[i][MSC_METRIC_BRIER], dur);
+      printf("%-12s", names[i]);
+      if (any_single) printf(" %9.4f %9.4f", acc[i][0], acc[i][1]);
+      printf(" %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f %10s\n", rows[i][MSC_METRIC_MACRO_AP],
+             rows[i][MSC_METRIC_MICRO_AP], rows[i][MSC_METRIC_MACRO_F1],
+             rows[i][MSC_METRIC_MICRO_F1], rows[i][MSC_METRIC_HAMMING],
+             rows[i][MSC_METRIC_BRIER], dur);
     }
     json_t *doc = json_object();
     json_object_set_new(doc, "data", json_string(cli_str(&ctx, "data", "")));
@@ -217,6 +230,7 @@ int cmd_compare(int argc, char **argv, int verbosity) {
   }
   json_decref(results);
   free(rows);
+  free(acc);
   free(path);
   free(list);
   msc_dataset_free(train);

@@ -20,7 +20,8 @@ static const char help[] =
     "  --out FILE          output file (default: standard output)\n"
     "  --format NAME       dataset format (default bigearthnet-v2)\n"
     "  --split NAME        all (default), train, validation, test\n"
-    "  --threshold T       with --out: also print the predicted classes (score >= T) of\n"
+    "  --threshold T       with --out: also print the predicted classes (score >= T; the\n"
+    "                      arg max for a single-label model) of\n"
     "                      the first samples (default 0.5)\n"
     "  --batch N           samples per call (default 64)\n"
     "  --threads N, --backend NAME, --progress MODE, --config FILE, --set KEY=VALUE\n";
@@ -123,10 +124,19 @@ int cmd_predict(int argc, char **argv, int verbosity) {
         printf("probabilities of %lld samples × %lld classes written to %s\n", (long long)n,
                (long long)c, out);
         float t = (float)cli_float(&ctx, "threshold", 0.5);
+        int single = cli_model_single_label(model);
         for (int64_t i = 0; i < n && i < 5; ++i) {
           char id[512];
           msc_dataset_sample_id(ds, i, id, sizeof id, NULL);
           printf("  %s:", id);
+          if (single) { /* softmax rows: the predicted class is the arg max */
+            int64_t best = 0;
+            for (int64_t k = 1; k < c; ++k)
+              if (probs[i * c + k] > probs[i * c + best]) best = k;
+            printf(" %s (%.2f)\n", msc_model_class_name(model, best),
+                   (double)probs[i * c + best]);
+            continue;
+          }
           int any = 0;
           for (int64_t k = 0; k < c; ++k)
             if (probs[i * c + k] >= t) {

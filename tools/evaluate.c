@@ -3,7 +3,8 @@
  *
  *   model     the model's own classifier, as trained (no training here);
  *   linear    linear probe: encoders frozen (train.freeze_encoders = 1), only the
- *             classifier trains (preset "supervised", BCE), on the training split with
+ *             classifier trains (preset "supervised": BCE, or softmax cross-entropy for
+ *             a single-label model, train.labels = auto), on the training split with
  *             data.fraction (the low-label protocol), for tool.probe_epochs epochs;
  *   finetune  the same with every weight training;
  *   knn       k nearest neighbours on embeddings (tool.which, default the fused
@@ -14,6 +15,8 @@
  * run saw every label and would leak them into a low-label evaluation; with
  * tool.keep_classifier = 1 they start from the classifier as loaded. Their learning
  * rate is constant (tool.probe_lr).
+ * Single-label models and datasets (EuroSAT) are also scored as such: accuracy, macro
+ * F1 and mean IoU of the arg max (docs/metrics.md, "Single-label metrics").
  */
 #include <math.h>
 #include <stdlib.h>
@@ -23,14 +26,60 @@
 
 void cli_eval_free(cli_eval_result *r) {
   free(r->ap), free(r->f1), free(r->hamming), free(r->brier), free(r->support);
+  free(r->argmax_f1), free(r->iou), free(r->confusion);
   if (r->class_names)
     for (int64_t k = 0; k < r->c; ++k) free(r->class_names[k]);
   free(r->class_names);
   memset(r, 0, sizeof *r);
 }
 
+int cli_model_single_label(const msc_model *model) {
+  msc_options *o = NULL;
+  char mode[16] = "";
+  if (!model || msc_model_options(model, &o) != MSC_OK) return 0;
+  msc_status st = msc_options_get_string(o, "labels", mode, sizeof mode, NULL);
+  msc_options_free(o);
+  return st == MSC_OK && strcmp(mode, "single") == 0;
+}
+
+/* Single-label metrics: predicted class = the arg max of each row (the first of equal
+ * maxima), true class = the sample's one label; a sample without exactly one label
+ * gets the out-of-range class c, which is the ignored index. */
+static int single_label_metrics(const float *probs, const uint8_t *labels, int64_t n, int64_t c,
+                                cli_eval_result *r) {
+  int32_t *pred = malloc((size_t)n * sizeof(int32_t));
+  int32_t *truth = malloc((size_t)n * sizeof(int32_t));
+  r->argmax_f1 = malloc((size_t)c * sizeof(double));
+  r->iou = malloc((size_t)c * sizeof(double));
+  r->confusion = malloc((size_t)(c * c) * sizeof(int64_t));
+  if (!pred || !truth || !r->argmax_f1 || !r->iou || !r->confusion) {
+    free(pred), free(truth);
+    return cli_error("out of memory");
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const float *p = probs + i * c;
+    const uint8_t *y = labels + i * c;
+    int32_t best = 0, t = -1, count = 0;
+    for (int64_t k = 1; k < c; ++k)
+      if (p[k] > p[best]) best = (int32_t)k;
+    for (int64_t k = 0; k < c; ++k)
+      if (y[k]) t = (int32_t)k, count++;
+    pred[i] = best;
+    truth[i] = count == 1 ? t : (int32_t)c;
+    r->unlabelled += count != 1;
+  }
+  r->cm.struct_size = sizeof r->cm;
+  msc_status st = msc_metrics_confusion(pred, truth, n, c, (int32_t)c, r->confusion);
+  if (st == MSC_OK)
+    st = msc_metrics_from_confusion(r->confusion, c, &r->cm, r->argmax_f1, r->iou);
+  free(pred), free(truth);
+  if (st != MSC_OK) return cli_lib_error(st, "single-label metrics");
+  r->single = 1;
+  return EXIT_OK;
+}
+
 int cli_eval_metrics(const float *probs, const uint8_t *labels, int64_t n, int64_t c,
-                     float threshold, const msc_model *model, cli_eval_result *r) {
+                     float threshold, int single, const msc_model *model, cli_eval_result *r) {
   memset(r, 0, sizeof *r);
   r->n = n, r->c = c, r->threshold = threshold;
   r->ap = malloc((size_t)c * sizeof(double));
@@ -57,6 +106,13 @@ int cli_eval_metrics(const float *probs, const uint8_t *labels, int64_t n, int64
     cli_eval_free(r);
     return cli_lib_error(st, "metrics");
   }
+  if (single && c <= INT32_MAX - 1) {
+    int rc = single_label_metrics(probs, labels, n, c, r);
+    if (rc != EXIT_OK) {
+      cli_eval_free(r);
+      return rc;
+    }
+  }
   return EXIT_OK;
 }
 
@@ -65,6 +121,18 @@ void cli_eval_print(const cli_eval_result *r, FILE *f, int per_class) {
   int64_t skipped = (int64_t)m[MSC_METRIC_SKIPPED_CLASSES];
   fprintf(f, "  samples %lld, classes %lld, threshold %g\n", (long long)r->n, (long long)r->c,
           (double)r->threshold);
+  if (r->single) {
+    fprintf(f, "  single-label (arg max of each row)%s\n",
+            r->unlabelled ? "" : ", every sample counted");
+    if (r->unlabelled)
+      fprintf(f, "    %lld samples without exactly one label left out\n",
+              (long long)r->unlabelled);
+    fprintf(f, "  accuracy        %.4f\n", r->cm.accuracy);
+    fprintf(f, "  macro F1        %.4f   (arg max; over the %d classes present)\n",
+            r->cm.macro_f1, (int)r->cm.present);
+    fprintf(f, "  mean IoU        %.4f\n", r->cm.miou);
+    fprintf(f, "  multi-label view (threshold %g):\n", (double)r->threshold);
+  }
   fprintf(f, "  macro AP        %.4f", m[MSC_METRIC_MACRO_AP]);
   if (skipped)
     fprintf(f, "   (over %lld classes; %lld without positives left out)\n",
@@ -86,8 +154,10 @@ void cli_eval_print(const cli_eval_result *r, FILE *f, int per_class) {
     if (l > w) w = l;
   }
   if (w > 44) w = 44;
-  fprintf(f, "\n  %-*s  %7s  %6s  %6s  %7s  %6s\n", w, "class", "support", "AP", "F1",
-          "Hamming", "Brier");
+  fprintf(f, "\n  %-*s  %7s  %6s  %6s  %7s  %6s", w, "class", "support", "AP", "F1", "Hamming",
+          "Brier");
+  if (r->single) fprintf(f, "  %9s  %6s", "F1 argmax", "IoU");
+  fputc('\n', f);
   for (int64_t k = 0; k < r->c; ++k) {
     char name[64];
     const char *s = r->class_names[k];
@@ -100,8 +170,15 @@ void cli_eval_print(const cli_eval_result *r, FILE *f, int per_class) {
       snprintf(ap, sizeof ap, "%6s", "-");
     else
       snprintf(ap, sizeof ap, "%6.4f", r->ap[k]);
-    fprintf(f, "  %-*s  %7lld  %s  %6.4f  %7.4f  %6.4f\n", w, name, (long long)r->support[k],
-            ap, r->f1[k], r->hamming[k], r->brier[k]);
+    fprintf(f, "  %-*s  %7lld  %s  %6.4f  %7.4f  %6.4f", w, name, (long long)r->support[k], ap,
+            r->f1[k], r->hamming[k], r->brier[k]);
+    if (r->single) {
+      if (isnan(r->argmax_f1[k]))
+        fprintf(f, "  %9s  %6s", "-", "-");
+      else
+        fprintf(f, "  %9.4f  %6.4f", r->argmax_f1[k], r->iou[k]);
+    }
+    fputc('\n', f);
   }
 }
 
@@ -123,6 +200,23 @@ json_t *cli_eval_json(const cli_eval_result *r) {
   json_object_set_new(m, "macro_ap_zero", num(r->m[MSC_METRIC_MACRO_AP_ZERO]));
   json_object_set_new(m, "skipped_classes",
                       json_integer((json_int_t)r->m[MSC_METRIC_SKIPPED_CLASSES]));
+  if (r->single) {
+    json_t *s = json_object(), *cm = json_array();
+    json_object_set_new(s, "accuracy", num(r->cm.accuracy));
+    json_object_set_new(s, "macro_f1", num(r->cm.macro_f1));
+    json_object_set_new(s, "miou", num(r->cm.miou));
+    json_object_set_new(s, "counted", json_integer(r->cm.counted));
+    json_object_set_new(s, "present_classes", json_integer(r->cm.present));
+    json_object_set_new(s, "left_out", json_integer(r->unlabelled));
+    for (int64_t t = 0; t < r->c; ++t) {
+      json_t *row = json_array();
+      for (int64_t p = 0; p < r->c; ++p)
+        json_array_append_new(row, json_integer(r->confusion[t * r->c + p]));
+      json_array_append_new(cm, row);
+    }
+    json_object_set_new(s, "confusion", cm);
+    json_object_set_new(o, "single_label", s);
+  }
   json_object_set_new(o, "metrics", m);
   for (int64_t k = 0; k < r->c; ++k) {
     json_t *e = json_object();
@@ -132,6 +226,10 @@ json_t *cli_eval_json(const cli_eval_result *r) {
     json_object_set_new(e, "f1", num(r->f1[k]));
     json_object_set_new(e, "hamming", num(r->hamming[k]));
     json_object_set_new(e, "brier", num(r->brier[k]));
+    if (r->single) {
+      json_object_set_new(e, "argmax_f1", num(r->argmax_f1[k]));
+      json_object_set_new(e, "iou", num(r->iou[k]));
+    }
     json_array_append_new(pc, e);
   }
   json_object_set_new(o, "per_class", pc);
@@ -270,7 +368,8 @@ int cli_evaluate(cli_ctx *ctx, msc_model *model, const char *protocol, const cha
   } else {
     rc = cli_infer(model, test, 64, pg, "predict", &probs, &labels, 0, NULL, NULL);
   }
-  if (rc == EXIT_OK) rc = cli_eval_metrics(probs, labels, n, c, threshold, model, r);
+  int single = cli_model_single_label(model) || msc_dataset_single_label(test);
+  if (rc == EXIT_OK) rc = cli_eval_metrics(probs, labels, n, c, threshold, single, model, r);
   free(probs);
   free(labels);
   msc_dataset_free(test);

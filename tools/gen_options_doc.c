@@ -28,11 +28,12 @@ typedef struct group_map {
 } group_map;
 
 static const group_map k_map[] = {
-    {"backend", "Run time"},    {"threads", "Run time"}, {"seed", "Run time"},
-    {"modality", "Modalities"}, {"classes", "Heads"},    {"class_names", "Heads"},
-    {"proj", "Heads"},          {"fused", "Heads"},      {"bn", "BatchNorm"},
-    {"train", "Training"},      {"lambda", "Training"},  {"tau", "Training"},
-    {"mulsupcon", "Training"},  {"optim", "Optimiser"},  {"aug", "Augmentation"},
+    {"backend", "Run time"},    {"threads", "Run time"},   {"seed", "Run time"},
+    {"modality", "Modalities"}, {"classes", "Heads"},      {"class_names", "Heads"},
+    {"labels", "Heads"},        {"proj", "Heads"},         {"fused", "Heads"},
+    {"bn", "BatchNorm"},        {"train", "Training"},     {"lambda", "Training"},
+    {"tau", "Training"},        {"mulsupcon", "Training"}, {"optim", "Optimiser"},
+    {"aug", "Augmentation"},
 };
 
 /* The named groups, in document order, with the sentence that opens each. */
@@ -205,7 +206,8 @@ static const char k_intro[] =
     "- `msc_options_get_*` read a key (its value, else its default); `msc_options_is_set`\n"
     "  says whether it was set explicitly.\n"
     "- `msc_options_from_dataset` sets the keys a dataset determines: the modalities (count,\n"
-    "  names, bands, size), `classes`, `class_names` and, unless set already, the\n"
+    "  names, bands, size), `classes`, `class_names` and, unless set already, the label\n"
+    "  mode `labels` (`single` for a single-label dataset such as EuroSAT) and the\n"
     "  normalisation (`modality.#.mean`/`std`, published or computed statistics).\n"
     "- `msc_options_from_json` applies a JSON object. Nested objects join keys with `.`\n"
     "  (`{\"proj\": {\"dim\": 64}}` sets `proj.dim`); an array of objects sets `<key>.count`\n"

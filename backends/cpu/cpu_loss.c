@@ -97,6 +97,11 @@ static msc_status run_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tenso
     CPU_CHECK(mbk_loss_rows_bce(cpu_host->fail, &ctx->loss_ws, a + d->row0 * d->c, d->labels,
                                 d->n, d->c, d->row_mask, value, ga));
     return add_into(grad, x, d->row0, d->n, d->c, ga, d->weight);
+  case MBK_LOSS_SOFTMAX_CE:
+    CPU_CHECK(plain_rows(ctx, x, d->row0 + d->n, d->c, "logits", r1, &a));
+    CPU_CHECK(mbk_loss_rows_softmax_ce(cpu_host->fail, &ctx->loss_ws, a + d->row0 * d->c,
+                                       d->labels, d->n, d->c, d->row_mask, value, ga));
+    return add_into(grad, x, d->row0, d->n, d->c, ga, d->weight);
   default: return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: unknown loss type %d", (int)d->type);
   }
 }
@@ -107,7 +112,7 @@ msc_status cpu_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tensor *x,
   char why[256];
   msc_status bad = mbk_loss_desc_validate(d, x, x2, value, grad, grad2, why, sizeof why);
   if (bad != MSC_OK) return CPU_FAIL(bad, "cpu: %s", why);
-  int64_t width = d->type == MBK_LOSS_BCE ? d->c : d->d;
+  int64_t width = d->type == MBK_LOSS_BCE || d->type == MBK_LOSS_SOFTMAX_CE ? d->c : d->d;
   size_t count = (size_t)d->n * (size_t)width;
   /* ga, gb and e in the context's buffer, grown when a call needs more and kept. */
   if (ctx->loss_cap < 3 * count) {

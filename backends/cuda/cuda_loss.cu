@@ -1,11 +1,12 @@
 /*
- * cuda_loss.cu — the four loss terms (docs/losses.md) on device tensors (layer: CUDA
+ * cuda_loss.cu — the loss terms (docs/losses.md) on device tensors (layer: CUDA
  * backend), following the plan of the host driver (lib/contract/loss_rows.c) step by step, so
  * that values and gradients agree with the CPU backend to rounding:
  *   1. rows normalised into double (msci_unit_normalise_row, one thread per row);
  *   2. similarities S = ÊÊᵀ/τ (or P̂Q̂ᵀ/τ) by a double cuBLAS product;
  *   3. per row, the loss and ∂L/∂S in place (msci_softmax_ce_row, msci_mulsupcon_row,
- *      msci_bce_row: the very functions of loss_core.h, compiled as device code);
+ *      msci_bce_row, msci_softmax_ce_logits_row: the very functions of loss_core.h,
+ *      compiled as device code);
  *   4. the rows' losses summed serially in row order (one thread: same order as the CPU);
  *   5. G symmetrised, G·keys/τ by cuBLAS, then msci_normalise_backward_row per row;
  *   6. checks (non-finite input, gradient beyond float) raise flags; the kernel that adds
@@ -104,6 +105,21 @@ __global__ void k_bce_rows(const float *x, const uint8_t *y, const uint8_t *mask
       lrow[i] = 0.0;
     } else {
       lrow[i] = msci_bce_row(x + i * c, y + i * c, c, scale, g + i * c);
+    }
+  }
+}
+
+/* Single-label softmax CE rows (one-hot targets, checked on the host) into a float
+ * gradient (zero rows where the mask drops them). */
+__global__ void k_softmax_ce_rows(const float *x, const uint8_t *y, const uint8_t *mask,
+                                  int64_t n, int64_t c, double scale, float *g, double *lrow) {
+  GRID_STRIDE(i, n) {
+    if (mask && !mask[i]) {
+      for (int64_t t = 0; t < c; ++t) g[i * c + t] = 0.f;
+      lrow[i] = 0.0;
+    } else {
+      lrow[i] = msci_softmax_ce_logits_row(x + i * c, c, msci_onehot_index(y + i * c, c), scale,
+                                           g + i * c);
     }
   }
 }
@@ -420,6 +436,58 @@ static msc_status bce(loss_call *L, const mbk_tensor *x, mbk_tensor *grad, size_
   return MSC_OK;
 }
 
+/* Every kept row one-hot, in the CPU's words (loss_rows.c). */
+static msc_status labels_onehot(const char *term, const uint8_t *y, int64_t rows, int64_t c,
+                                const uint8_t *mask) {
+  CU_CHECK(labels_01(term, y, rows, c, mask));
+  for (int64_t i = 0; i < rows; ++i) {
+    if (mask && !mask[i]) continue;
+    if (msci_onehot_index(y + i * c, c) < 0) {
+      int64_t pos = 0;
+      for (int64_t t = 0; t < c; ++t) pos += y[i * c + t];
+      return CU_FAIL(MSC_E_INVALID_ARGUMENT,
+                     "cuda: %s: row %lld has %lld positive labels; single-label training "
+                     "needs exactly one per labelled row",
+                     term, (long long)i, (long long)pos);
+    }
+  }
+  return MSC_OK;
+}
+
+/* Single-label softmax CE: BCE's plan with the softmax row and a 1/kept scale. */
+static msc_status softmax_ce(loss_call *L, const mbk_tensor *x, mbk_tensor *grad, size_t *need,
+                             int *nothing) {
+  const mbk_loss_desc *d = L->d;
+  const int64_t n = d->n, c = d->c;
+  *need = doubles(n) + align16((size_t)(n * c) * sizeof(float)) + align16((size_t)(n * c)) +
+          align16((size_t)n);
+  if (!L->s.base) {
+    CU_CHECK(check_rows(L->term, "logits", x, d->row0 + n, c));
+    CU_CHECK(check_grad(L->term, grad, x));
+    return labels_onehot(L->term, d->labels, n, c, d->row_mask);
+  }
+  mbk_ctx *ctx = L->ctx;
+  double *lrow = take<double>(&L->s, n);
+  float *g = take<float>(&L->s, n * c);
+  uint8_t *y = take<uint8_t>(&L->s, n * c), *mask = take<uint8_t>(&L->s, n);
+  const float *logits = x->data + d->row0 * c;
+  LAUNCH(k_check_finite, n * c, logits, (const int32_t *)NULL, n, c, L->f);
+  int64_t kept = 0;
+  for (int64_t i = 0; i < n; ++i) kept += !d->row_mask || d->row_mask[i];
+  if (kept == 0) { /* no labelled row: 0 with a zero gradient */
+    *nothing = 1;
+    return MSC_OK;
+  }
+  CU_CHECK(cu_upload_small(ctx, y, d->labels, (size_t)(n * c)));
+  if (d->row_mask) CU_CHECK(cu_upload_small(ctx, mask, d->row_mask, (size_t)n));
+  const double scale = 1.0 / (double)kept;
+  LAUNCH(k_softmax_ce_rows, n, logits, y, d->row_mask ? mask : NULL, n, c, scale, g, lrow);
+  k_sum_serial<<<1, 1, 0, ctx->stream>>>(lrow, n, scale, L->f);
+  CU_LAUNCHED("loss sum");
+  LAUNCH(k_add_grad_f, n * c, grad->data + d->row0 * c, g, n * c, d->weight, L->f);
+  return MSC_OK;
+}
+
 /* One pass of the term: sizing (L->s.base NULL: validates the host arrays and shapes,
  * sets *need) or running. */
 static msc_status run_term(loss_call *L, const mbk_tensor *x, const mbk_tensor *x2,
@@ -429,6 +497,7 @@ static msc_status run_term(loss_call *L, const mbk_tensor *x, const mbk_tensor *
   case MBK_LOSS_INFONCE: return infonce(L, x, x2, grad, grad2, need);
   case MBK_LOSS_MULSUPCON: return mulsupcon(L, x, grad, need, nothing);
   case MBK_LOSS_BCE: return bce(L, x, grad, need, nothing);
+  case MBK_LOSS_SOFTMAX_CE: return softmax_ce(L, x, grad, need, nothing);
   default:
     return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: unknown loss type %d", (int)L->d->type);
   }
@@ -440,13 +509,15 @@ static const char *term_name(int32_t type) {
   case MBK_LOSS_INFONCE: return "InfoNCE";
   case MBK_LOSS_MULSUPCON: return "MulSupCon";
   case MBK_LOSS_BCE: return "BCE";
+  case MBK_LOSS_SOFTMAX_CE: return "softmax CE";
   default: return "loss";
   }
 }
 
 /* The error of a failed device check, in the CPU's words where it can. */
 static msc_status report(const loss_call *L, const cu_flags *h) {
-  const int64_t cols = L->d->type == MBK_LOSS_BCE ? L->d->c : L->d->d;
+  const int64_t cols =
+      L->d->type == MBK_LOSS_BCE || L->d->type == MBK_LOSS_SOFTMAX_CE ? L->d->c : L->d->d;
   if (h->bits & FLAG_INPUT)
     return CU_FAIL(MSC_E_NUMERICAL,
                    "cuda: %s: the input has a non-finite value (element %llu "
@@ -470,7 +541,8 @@ msc_status cu_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tensor *x,
   L.ctx = ctx;
   L.d = d;
   L.term = term_name(d->type);
-  if (d->type != MBK_LOSS_BCE && (!isfinite(d->tau) || !(d->tau > 0.0f)))
+  if (d->type != MBK_LOSS_BCE && d->type != MBK_LOSS_SOFTMAX_CE &&
+      (!isfinite(d->tau) || !(d->tau > 0.0f)))
     return CU_FAIL(MSC_E_INVALID_ARGUMENT,
                    "cuda: %s: tau = %g, must be a finite temperature > 0", L.term,
                    (double)d->tau);

@@ -592,6 +592,18 @@ MSC_API int64_t msc_dataset_skipped(const msc_dataset *ds);
 MSC_API int64_t msc_dataset_class_count(const msc_dataset *ds);
 
 /**
+ * 1 when the dataset is single-label: every sample has exactly one class (EuroSAT; the
+ * pixel samples of PASTIS and of a series manifest with targets), and models for it
+ * should be trained with softmax cross-entropy and scored by accuracy
+ * (msc_options_from_dataset sets the option labels = single). 0 for a multi-label
+ * dataset (BigEarthNet, SEN12MS, patch samples of a time series, manifests: a manifest
+ * whose rows happen to carry one label each is still 0; set labels = single yourself)
+ * and for NULL.
+ * Thread-safe. Since 0.3.0.
+ */
+MSC_API int32_t msc_dataset_single_label(const msc_dataset *ds);
+
+/**
  * Name of class i (0 ≤ i < C), owned by the dataset and valid until msc_dataset_free;
  * NULL for NULL or i out of range. Since 0.1.0.
  */
@@ -693,8 +705,10 @@ MSC_API msc_status msc_dataset_compute_stats(const msc_dataset *ds, int32_t i,
 /**
  * Sets the model keys that the dataset ds determines in opts, so that msc_model_create
  * builds a model for it: "modality.count"; per modality i "modality.i.name", ".bands"
- * and ".size"; "classes" and "class_names"; and the normalisation "modality.i.mean"
- * and ".std" (as floats) unless opts holds them already. The statistics are the
+ * and ".size"; "classes" and "class_names"; since 0.3.0 the label mode "labels"
+ * ("single" when msc_dataset_single_label(ds), else "multi") unless opts holds it
+ * already; and the normalisation "modality.i.mean" and ".std" (as floats) unless opts
+ * holds them already. The statistics are the
  * published ones (stats = MSC_STATS_PUBLISHED), computed by msc_dataset_compute_stats
  * over stats_samples samples (0: all; MSC_STATS_COMPUTED), or the published ones where
  * the dataset has them and computed ones elsewhere (MSC_STATS_AUTO). A computed band
@@ -859,8 +873,11 @@ MSC_API msc_status msc_embed(msc_model *model, const msc_batch *batch, int32_t w
                              float *out, size_t out_len);
 
 /**
- * Per-class probabilities (sigmoid of the classifier's logits on the fused features),
- * N × C row-major into probs (len >= N × C). Every modality must be in the batch.
+ * Per-class probabilities of the classifier's logits on the fused features, N × C
+ * row-major into probs (len >= N × C): for a multi-label model (option labels = multi,
+ * the default) the sigmoid of every logit; for a single-label model (labels = single,
+ * since 0.3.0) the softmax of each row, so that a row sums to 1 and its arg max is the
+ * predicted class. Every modality must be in the batch.
  * Returns and thread safety as msc_embed. Since 0.1.0.
  */
 MSC_API msc_status msc_predict(msc_model *model, const msc_batch *batch, float *probs,
@@ -875,7 +892,8 @@ MSC_API msc_status msc_predict(msc_model *model, const msc_batch *batch, float *
  * docs/losses.md): per modality, two augmented views of every sample pass through the
  * encoder as one batch; the loss terms NT-Xent (within a modality), InfoNCE (between
  * modalities), MulSupCon (multi-label supervised, on the fused or per-modality
- * projections) and BCE (classifier) are weighted by the preset's λ; then backward and
+ * projections) and BCE (classifier; softmax cross-entropy instead for single-label
+ * training, option train.labels) are weighted by the preset's λ; then backward and
  * one AdamW (or SGD) update. The training keys of msc_options (docs/options.md):
  *   train.preset          "mosaic1" | "mosaic2" | "dual" | "simclr" | "supervised" | "pimc"
  *   train.views           1 or 2 (the preset's)        train.freeze_encoders  0/1
@@ -900,7 +918,7 @@ typedef struct msc_step_result {
   double loss_inter;    /**< L_inter */
   double loss_fused;    /**< L_msc_fused */
   double loss_views;    /**< L_msc_views */
-  double loss_bce;      /**< L_bce */
+  double loss_bce;      /**< L_bce (softmax CE when training single-label) */
   double lr;            /**< learning rate used by this step */
 } msc_step_result;
 
@@ -1200,6 +1218,22 @@ MSC_API msc_status msc_loss_mulsupcon(const float *e, const uint8_t *y, int64_t 
  */
 MSC_API msc_status msc_loss_bce(const float *logits, const uint8_t *y, int64_t n, int64_t c,
                                 float *loss, float *grad);
+
+/**
+ * Single-label softmax cross-entropy over the logits of N samples × C classes, each row
+ * of y one-hot (exactly one 1, at the true class t_i), averaged over the N rows:
+ *   *loss = (1/N) Σ_i [ −x_{i,t_i} + log Σ_j exp x_ij ],
+ *   grad_ij = (p_ij − [j = t_i]) / N,   p_i = softmax(x_i).
+ * Log-sum-exp with the row maximum subtracted, in double: exact for any finite logit.
+ * This is the classification term of single-label training (train.labels = single,
+ * docs/losses.md).
+ * logits: N × C (required). y: N × C one-hot targets (required). n: N >= 1. c: C >= 1.
+ * loss: receives the value (required). grad: N × C, ∂loss/∂logits, or NULL.
+ * Returns MSC_OK or a common status (above); a row of y without exactly one 1 is
+ * MSC_E_INVALID_ARGUMENT naming the row. Thread-safe. Since 0.3.0.
+ */
+MSC_API msc_status msc_loss_softmax_ce(const float *logits, const uint8_t *y, int64_t n,
+                                       int64_t c, float *loss, float *grad);
 
 /* ------------------------------------------------------------------------------ */
 /* Satellite image time series: vegetation indices, recurrence plots               */

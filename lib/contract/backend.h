@@ -81,7 +81,7 @@
 extern "C" {
 #endif
 
-#define MBK_API_VERSION        3u
+#define MBK_API_VERSION        4u
 #define MBK_MODULE_INIT_SYMBOL "msc_backend_module_init"
 #define MBK_MAX_DIMS           4
 #define MBK_MAX_CONCAT         16
@@ -176,25 +176,27 @@ typedef struct mbk_op_desc {
  *   MULSUPCON  x: the k rows listed in rows[] (labels: k × c, in the same order)
  *   BCE        x: logits, n rows from row0 (labels: n × c); row_mask (n, may be NULL)
  *              drops unlabelled rows from the mean
+ *   SOFTMAX_CE as BCE, single-label: every kept row of labels is one-hot (API 4)
  */
 typedef enum mbk_loss_type {
   MBK_LOSS_NTXENT = 1,
   MBK_LOSS_INFONCE = 2,
   MBK_LOSS_MULSUPCON = 3,
-  MBK_LOSS_BCE = 4
+  MBK_LOSS_BCE = 4,
+  MBK_LOSS_SOFTMAX_CE = 5
 } mbk_loss_type;
 
 typedef struct mbk_loss_desc {
   int32_t type; /* mbk_loss_type */
-  int64_t n;    /* pairs (NT-Xent, InfoNCE), rows (BCE) or keys k (MulSupCon) */
-  int64_t row0; /* first row used (NT-Xent, InfoNCE, BCE) */
+  int64_t n;    /* pairs (NT-Xent, InfoNCE), rows (BCE, softmax CE) or keys k (MulSupCon) */
+  int64_t row0; /* first row used (NT-Xent, InfoNCE, BCE, softmax CE) */
   int64_t d, c; /* embedding size; classes */
   float tau;
   int32_t per_anchor;      /* MulSupCon weighting */
   double weight;           /* scale of the gradient added into grad */
   const int32_t *rows;     /* MulSupCon: the rows of x to use */
-  const uint8_t *labels;   /* MulSupCon, BCE */
-  const uint8_t *row_mask; /* BCE: 1 = labelled row */
+  const uint8_t *labels;   /* MulSupCon, BCE, softmax CE */
+  const uint8_t *row_mask; /* BCE, softmax CE: 1 = labelled row */
 } mbk_loss_desc;
 
 /*

@@ -2,7 +2,8 @@
  * loss_core.h — the per-row numerical core of the MoSAiC loss terms (docs/losses.md):
  * normalisation and its Jacobian, blocks of similarity and gradient rows (a small
  * register-tiled product over packed panels), log-sum-exp softmax cross-entropy rows,
- * the MulSupCon weights and row, the logistic BCE element and row (layer: backend
+ * the MulSupCon weights and row, the logistic BCE element and row, the single-label
+ * softmax cross-entropy row over logits (layer: backend
  * contract: shared by the core, the CPU backend and the CUDA module).
  *
  * Every function here (but msci_mulsupcon_weights, which is host-only) runs on the host
@@ -315,6 +316,44 @@ static inline MSCI_HD double msci_bce_row(const float *x, const uint8_t *y, int6
     if (grad) grad[t] = (float)(scale * g);
   }
   return sum;
+}
+
+/*
+ * Index of the single positive label of a row of c 0/1 bytes, or −1 when the row does
+ * not have exactly one positive (none, or several): single-label rows are one-hot.
+ */
+static inline MSCI_HD int64_t msci_onehot_index(const uint8_t *y, int64_t c) {
+  int64_t at = -1;
+  for (int64_t t = 0; t < c; ++t) {
+    if (!y[t]) continue;
+    if (at >= 0) return -1;
+    at = t;
+  }
+  return at;
+}
+
+/*
+ * One single-label softmax cross-entropy row of c logits with target class `target`:
+ *   returns −x_target + log Σ_j exp x_j, computed as log(sum) + (max − x_target) with
+ *   sum = Σ_j exp(x_j − max) ∈ [1, c] (log-sum-exp stable: no overflow for any finite x);
+ *   grad (when not NULL): grad[j] = scale · (p_j − [j = target]), p = softmax(x).
+ * Two passes of exp over the row rather than a scratch row, so that a device thread
+ * needs no memory beyond its output.
+ */
+static inline MSCI_HD double msci_softmax_ce_logits_row(const float *x, int64_t c,
+                                                        int64_t target, double scale,
+                                                        float *grad) {
+  double m = -HUGE_VAL;
+  for (int64_t j = 0; j < c; ++j)
+    if ((double)x[j] > m) m = (double)x[j];
+  double sum = 0.0;
+  for (int64_t j = 0; j < c; ++j) sum += exp((double)x[j] - m);
+  if (grad) {
+    double inv = 1.0 / sum;
+    for (int64_t j = 0; j < c; ++j)
+      grad[j] = (float)(scale * (exp((double)x[j] - m) * inv - (j == target ? 1.0 : 0.0)));
+  }
+  return log(sum) + (m - (double)x[target]);
 }
 
 #endif /* MOSAIC_LIB_LOSS_CORE_H */

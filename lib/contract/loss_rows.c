@@ -1,5 +1,5 @@
 /*
- * loss_rows.c — the four MoSAiC loss terms on plain host rows (docs/losses.md), value and
+ * loss_rows.c — the MoSAiC loss terms on plain host rows (docs/losses.md), value and
  * gradient (layer: backend contract; compiled once into libmosaic, where the core's
  * msci_loss_* / msc_loss_* functions (loss.c, loss_api.c) and the CPU backend
  * (backends/cpu/cpu_loss.c) both run it). Validation, one scratch allocation per call,
@@ -448,6 +448,57 @@ msc_status mbk_loss_rows_bce(mbk_fail_fn fail, mbk_loss_ws *ws, const float *log
       lrow[i] = 0.0;
     } else {
       lrow[i] = msci_bce_row(logits + i * c, y + i * c, c, scale, gi);
+    }
+  }
+  *loss = sum_serial(lrow, n) * scale;
+  release(ws, lrow);
+  return MSC_OK;
+}
+
+/* ---- single-label softmax cross-entropy ------------------------------------------------ */
+
+msc_status mbk_loss_rows_softmax_ce(mbk_fail_fn fail, mbk_loss_ws *ws, const float *logits,
+                                    const uint8_t *y, int64_t n, int64_t c,
+                                    const uint8_t *row_mask, double *loss, float *grad) {
+  static const char T[] = "softmax CE";
+  MBK_TRY(check_ptr(fail, T, "logits", logits));
+  MBK_TRY(check_ptr(fail, T, "y", y));
+  MBK_TRY(check_ptr(fail, T, "loss", loss));
+  MBK_TRY(check_dim(fail, T, "n", n));
+  MBK_TRY(check_dim(fail, T, "c", c));
+  MBK_TRY(check_extent(fail, T, "n × c", n, c, sizeof(float)));
+  MBK_TRY(check_labels(fail, T, "y", y, n, c, row_mask));
+  int64_t kept = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (row_mask && !row_mask[i]) continue;
+    kept++;
+    if (msci_onehot_index(y + i * c, c) < 0) {
+      int64_t pos = 0;
+      for (int64_t t = 0; t < c; ++t) pos += y[i * c + t];
+      return fail(MSC_E_INVALID_ARGUMENT,
+                  "%s: row %lld has %lld positive labels; single-label training needs "
+                  "exactly one per labelled row",
+                  T, (long long)i, (long long)pos);
+    }
+  }
+  MBK_TRY(check_finite(fail, T, "logits", logits, n, c));
+  if (kept == 0) { /* no labelled row: 0 with a zero gradient */
+    if (grad) memset(grad, 0, (size_t)(n * c) * sizeof(float));
+    *loss = 0.0;
+    return MSC_OK;
+  }
+  double *lrow;
+  MBK_TRY(alloc_doubles(fail, ws, T, (size_t)n, 1, &lrow));
+  const double scale = 1.0 / (double)kept;
+#pragma omp parallel for schedule(static) if ((double)n * (double)c >= PAR_MIN_WORK)
+  for (int64_t i = 0; i < n; ++i) {
+    float *gi = grad ? grad + i * c : NULL;
+    if (row_mask && !row_mask[i]) {
+      if (gi) memset(gi, 0, (size_t)c * sizeof(float));
+      lrow[i] = 0.0;
+    } else {
+      lrow[i] = msci_softmax_ce_logits_row(logits + i * c, c, msci_onehot_index(y + i * c, c),
+                                           scale, gi);
     }
   }
   *loss = sum_serial(lrow, n) * scale;

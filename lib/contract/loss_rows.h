@@ -1,5 +1,5 @@
 /*
- * loss_rows.h — the four MoSAiC loss terms on plain host float rows (docs/losses.md), value
+ * loss_rows.h — the MoSAiC loss terms (NT-Xent, InfoNCE, MulSupCon, BCE, softmax CE) on plain host float rows (docs/losses.md), value
  * and exact gradient (layer: backend contract). The one host driver of the per-row core
  * of loss_core.h: the core's msci_loss_* (loss.h) and the CPU backend's loss entry both
  * call it, so the two give the same bits. Errors are reported through fail (msci_fail
@@ -72,6 +72,15 @@ msc_status mbk_loss_rows_mulsupcon(mbk_fail_fn fail, mbk_loss_ws *ws, const floa
 msc_status mbk_loss_rows_bce(mbk_fail_fn fail, mbk_loss_ws *ws, const float *logits,
                              const uint8_t *y, int64_t n, int64_t c, const uint8_t *row_mask,
                              double *loss, float *grad);
+
+/* Single-label softmax cross-entropy over N×C logits with one-hot targets y (every kept
+ * row exactly one 1): mean over kept rows of −x_{i,t_i} + log Σ_j exp x_ij;
+ * grad = (softmax(x_i) − onehot(t_i))/kept on kept rows, 0 on the others. row_mask as
+ * for BCE. A kept row without exactly one positive label is MSC_E_INVALID_ARGUMENT
+ * naming the row. No kept row: loss 0 and a zero gradient. */
+msc_status mbk_loss_rows_softmax_ce(mbk_fail_fn fail, mbk_loss_ws *ws, const float *logits,
+                                    const uint8_t *y, int64_t n, int64_t c,
+                                    const uint8_t *row_mask, double *loss, float *grad);
 
 #ifdef __cplusplus
 }

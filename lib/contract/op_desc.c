@@ -78,7 +78,7 @@ msc_status mbk_loss_desc_validate(const mbk_loss_desc *d, const mbk_tensor *x,
   const char *msg = NULL;
   if (!d)
     msg = "loss: the description is NULL";
-  else if (d->type < MBK_LOSS_NTXENT || d->type > MBK_LOSS_BCE)
+  else if (d->type < MBK_LOSS_NTXENT || d->type > MBK_LOSS_SOFTMAX_CE)
     msg = "loss: unknown loss type";
   else if (!x || !value || !grad || (d->type == MBK_LOSS_INFONCE && (!x2 || !grad2)))
     msg = "loss: NULL argument";
@@ -89,6 +89,8 @@ msc_status mbk_loss_desc_validate(const mbk_loss_desc *d, const mbk_tensor *x,
     msg = "mulsupcon: rows and labels are required";
   else if (d->type == MBK_LOSS_BCE && !d->labels)
     msg = "bce: labels are required";
+  else if (d->type == MBK_LOSS_SOFTMAX_CE && !d->labels)
+    msg = "softmax CE: labels are required";
   if (!msg) return MSC_OK;
   if (why && n) {
     if (d)

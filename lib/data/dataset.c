@@ -541,6 +541,10 @@ MSC_API int64_t msc_dataset_class_count(const msc_dataset *ds) {
   return ds ? ds->classes : 0;
 }
 
+MSC_API int32_t msc_dataset_single_label(const msc_dataset *ds) {
+  return ds ? ds->single_label : 0;
+}
+
 MSC_API const char *msc_dataset_class_name(const msc_dataset *ds, int64_t i) {
   if (!ds || i < 0 || i >= ds->classes) return NULL;
   return ds->class_names[i];

@@ -71,6 +71,7 @@ struct msc_dataset {
   msci_ds_modality mod[MSCI_MAX_MODALITIES];
   int64_t classes;
   char **class_names;   /* owned */
+  int32_t single_label; /* exactly one label per sample: EuroSAT, PASTIS pixel samples */
   msci_sample *samples; /* the selected samples (split, exclusions, fraction) */
   int64_t n_samples, cap_samples;
   int64_t n_skipped;  /* patches dropped for missing or unreadable files */
@@ -78,7 +79,6 @@ struct msc_dataset {
   msci_resample_mode resample;
   const msci_ds_reader *reader; /* NULL: modalities are read from band files */
   void *reader_state;           /* the reader's, released by reader->free */
-  int32_t single_label;         /* every labelled sample has exactly one class */
 };
 
 /* ---- building the table (used by the openers) ------------------------------------------ */

@@ -58,6 +58,7 @@ msc_status msci_open_eurosat(msc_dataset *ds, const char *root, const msc_option
   if ((st = msci_dataset_set_bands(ds, 0, "s2", 64, k_s2, idx, n)) != MSC_OK ||
       (st = msci_dataset_set_classes(ds, k_classes, 10)) != MSC_OK)
     goto done;
+  ds->single_label = 1; /* one class directory per image */
   static const char *const split_files[3] = {"eurosat-train.txt", "eurosat-val.txt",
                                              "eurosat-test.txt"};
   if ((st = msci_split_lists_load(root, split_files, 1, split, &have_splits)) != MSC_OK)

@@ -114,6 +114,18 @@ MSC_API msc_status msc_predict(msc_model *m, const msc_batch *b, float *probs, s
   MSCI_TRY(check_args(m, b, probs, "msc_predict"));
   target t = {m->graph.logits, m->graph.classes, 0};
   MSCI_TRY(run(m, b, &t, probs, len));
+  if (m->cfg.single_label) { /* one class per sample: softmax over each row */
+    for (int64_t n = 0; n < b->n; ++n) {
+      float *row = probs + n * t.dim;
+      float mx = row[0];
+      for (int64_t k = 1; k < t.dim; ++k)
+        if (row[k] > mx) mx = row[k];
+      double sum = 0.0; /* every term <= 1, the maximum's exactly 1: no overflow */
+      for (int64_t k = 0; k < t.dim; ++k) sum += exp((double)row[k] - (double)mx);
+      for (int64_t k = 0; k < t.dim; ++k) row[k] = (float)(exp((double)row[k] - mx) / sum);
+    }
+    return MSC_OK;
+  }
   size_t count = (size_t)b->n * (size_t)t.dim;
   for (size_t i = 0; i < count; ++i) {
     float x = probs[i];

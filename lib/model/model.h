@@ -49,6 +49,7 @@ typedef struct msci_model_cfg {
   char **class_names;                          /* classes entries, owned */
   int64_t proj_hidden, proj_dim, fused_hidden; /* 0 hidden = input width */
   int32_t proj_bn;
+  int32_t single_label; /* option 'labels': 1 = single (softmax outputs), 0 = multi */
   float bn_momentum, bn_eps;
   uint64_t seed;
 } msci_model_cfg;

@@ -99,6 +99,10 @@ msc_status msci_model_cfg_parse(const msc_options *o, msci_model_cfg *cfg) {
   MSCI_TRY(msc_options_get_int(o, "proj.bn", &v));
   cfg->proj_bn = v != 0;
   MSCI_TRY(msc_options_get_int(o, "fused.hidden", &cfg->fused_hidden));
+  char *mode = NULL;
+  MSCI_TRY(msci_options_get_string_alloc(o, "labels", &mode));
+  cfg->single_label = strcmp(mode, "single") == 0;
+  free(mode);
   double f;
   MSCI_TRY(msc_options_get_float(o, "bn.momentum", &f));
   cfg->bn_momentum = (float)f;

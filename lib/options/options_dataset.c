@@ -1,7 +1,7 @@
 /*
  * options_dataset.c — msc_options_from_dataset: the model keys a dataset determines
  * (modalities with their names, bands and patch size; classes and class names; the
- * normalisation statistics, published or computed), set on a copy of the handle that
+ * label mode, single for a single-label format unless set; the normalisation statistics, published or computed), set on a copy of the handle that
  * replaces its contents only when every key was accepted.
  */
 #include <stdio.h>
@@ -123,6 +123,11 @@ msc_status msc_options_from_dataset(msc_options *opts, const msc_dataset *ds, in
   for (int32_t i = 0; st == MSC_OK && i < nm; ++i)
     st = set_modality(o, ds, i, stats, stats_samples);
   if (st == MSC_OK) st = set_classes(o, ds);
+  /* The label mode, unless the caller chose one (labels = single on a manifest). */
+  int32_t mode_set = 0;
+  if (st == MSC_OK) st = msc_options_is_set(o, "labels", &mode_set);
+  if (st == MSC_OK && !mode_set)
+    st = msc_options_set_string(o, "labels", msc_dataset_single_label(ds) ? "single" : "multi");
   if (st != MSC_OK) {
     msc_options_free(o);
     return st;

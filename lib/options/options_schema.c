@@ -328,6 +328,9 @@ const msci_opt_def msci_opt_table[] = {
     OPT_STRING_FN("class_names",
                   "BigEarthNet's 19 names when classes = 19, else class0;class1;...",
                   def_class_names, &msci_check_names_list, "class names joined with ';'"),
+    OPT_CHOICE("labels", "multi", "multi|single",
+               "label mode: multi (any number of classes per sample, sigmoid outputs) or "
+               "single (exactly one class per sample, softmax outputs)"),
     OPT_INT("proj.hidden", "0", 0, 65536, "hidden width H of each projection head (0: D_m)"),
     OPT_INT("proj.dim", "128", 1, 65536, "projection size P"),
     OPT_INT("proj.bn", "0", 0, 1,
@@ -348,6 +351,9 @@ const msci_opt_def msci_opt_table[] = {
                  "weight of MulSupCon on each modality's projections"),
     OPT_FLOAT_FN("lambda.bce", "the preset's", def_lambda_bce, 0.0, 1e6,
                  "weight of the classification (BCE) term"),
+    OPT_CHOICE("train.labels", "auto", "auto|multi|single",
+               "classification term: multi = sigmoid BCE, single = softmax cross-entropy; "
+               "auto: the model's labels"),
     OPT_FLOAT_GT("tau.intra", "0.1", 0.0, 100.0, "temperature of NT-Xent"),
     OPT_FLOAT_GT("tau.inter", "0.1", 0.0, 100.0, "temperature of InfoNCE"),
     OPT_FLOAT_GT("tau.fused", "0.1", 0.0, 100.0, "temperature of fused MulSupCon"),

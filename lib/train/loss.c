@@ -27,3 +27,8 @@ msc_status msci_loss_bce(const float *logits, const uint8_t *y, int64_t n, int64
                          const uint8_t *row_mask, double *loss, float *grad) {
   return mbk_loss_rows_bce(msci_fail, NULL, logits, y, n, c, row_mask, loss, grad);
 }
+
+msc_status msci_loss_softmax_ce(const float *logits, const uint8_t *y, int64_t n, int64_t c,
+                                const uint8_t *row_mask, double *loss, float *grad) {
+  return mbk_loss_rows_softmax_ce(msci_fail, NULL, logits, y, n, c, row_mask, loss, grad);
+}

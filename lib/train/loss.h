@@ -1,5 +1,5 @@
 /*
- * loss.h — the four MoSAiC loss terms on host float arrays (docs/losses.md), value and exact
+ * loss.h — the MoSAiC loss terms on host float arrays (docs/losses.md), value and exact
  * gradient, used by the public msc_loss_* functions (layer: train). Each is the term of
  * loss_rows.h (the contract's host driver, shared with the CPU backend) with errors
  * reported through msci_fail.
@@ -56,5 +56,12 @@ msc_status msci_loss_mulsupcon(const float *e, const uint8_t *y, int64_t k, int6
  * Logits are checked for finiteness in every row. */
 msc_status msci_loss_bce(const float *logits, const uint8_t *y, int64_t n, int64_t c,
                          const uint8_t *row_mask, double *loss, float *grad);
+
+/* Single-label softmax cross-entropy over N×C logits with one-hot targets (every kept
+ * row exactly one 1, else MSC_E_INVALID_ARGUMENT naming the row): mean over kept rows of
+ * −x_{i,t_i} + log Σ_j exp x_ij; grad = (softmax(x_i) − onehot(t_i))/kept on kept rows,
+ * 0 on the others. row_mask as for BCE. */
+msc_status msci_loss_softmax_ce(const float *logits, const uint8_t *y, int64_t n, int64_t c,
+                                const uint8_t *row_mask, double *loss, float *grad);
 
 #endif /* MOSAIC_LIB_LOSS_H */

@@ -91,3 +91,20 @@ MSC_API msc_status msc_loss_bce(const float *logits, const uint8_t *y, int64_t n
   *loss = f;
   return MSC_OK;
 }
+
+/* Softmax CE: the value is at most max x − min x + log C; loss_to_float checks it. */
+MSC_API msc_status msc_loss_softmax_ce(const float *logits, const uint8_t *y, int64_t n,
+                                       int64_t c, float *loss, float *grad) {
+  static const char T[] = "softmax CE";
+  if (!loss) return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: loss is NULL", T);
+  double v = 0.0;
+  float f = 0.0f;
+  if (grad) { /* the value must fit before any gradient is written */
+    MSCI_TRY(msci_loss_softmax_ce(logits, y, n, c, NULL, &v, NULL));
+    MSCI_TRY(loss_to_float(T, v, &f));
+  }
+  MSCI_TRY(msci_loss_softmax_ce(logits, y, n, c, NULL, &v, grad));
+  MSCI_TRY(loss_to_float(T, v, &f));
+  *loss = f;
+  return MSC_OK;
+}

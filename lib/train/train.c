@@ -62,6 +62,17 @@ static msc_status parse_cfg(const msc_options *o, msci_train_cfg *c) {
   return MSC_OK;
 }
 
+/* train.labels: multi or single, auto following the model's own label mode (the option
+ * 'labels', stored in model files). */
+static msc_status parse_labels(const msc_model *m, const msc_options *o, msci_train_cfg *c) {
+  char *mode = NULL;
+  MSCI_TRY(msci_options_get_string_alloc(o, "train.labels", &mode));
+  c->single_label =
+      strcmp(mode, "auto") == 0 ? m->cfg.single_label : strcmp(mode, "single") == 0;
+  free(mode);
+  return MSC_OK;
+}
+
 static int is_trainable(const msc_model *m, const msci_train *t, int32_t p) {
   const msci_param *pr = &m->graph.params[p];
   if (pr->kind == MSCI_PARAM_BN_MEAN || pr->kind == MSCI_PARAM_BN_VAR) return 0;
@@ -128,6 +139,7 @@ msc_status msci_train_configure(msc_model *m, const msc_options *opts) {
   msc_status st = t ? MSC_OK : msci_fail(MSC_E_OUT_OF_MEMORY, "training state");
   int64_t seed = 0;
   if (st == MSC_OK) st = parse_cfg(opts, &t->cfg);
+  if (st == MSC_OK) st = parse_labels(m, opts, &t->cfg);
   if (st == MSC_OK) st = msci_aug_cfg_parse(opts, &t->aug);
   /* The kind of a modality follows the model's own names unless set explicitly (the
    * options given here need not name the modalities as the model does). */
@@ -340,6 +352,18 @@ static msc_status alloc_objective(const msc_model *m, msci_exec *e, const msc_ba
     if (b->classes != o->c)
       return msci_fail(MSC_E_SHAPE, "labels have %lld classes, the model %lld",
                        (long long)b->classes, (long long)o->c);
+    /* Single-label training needs one class per labelled sample: say which one has not. */
+    const msci_train_cfg *tc = &m->train->cfg;
+    for (int64_t i = 0; tc->single_label && tc->lambda_bce > 0 && i < o->n; ++i) {
+      if (b->labeled && !b->labeled[i]) continue;
+      int64_t pos = 0;
+      for (int64_t k = 0; k < o->c; ++k) pos += b->labels[i * o->c + k] != 0;
+      if (pos != 1)
+        return msci_fail(MSC_E_INVALID_ARGUMENT,
+                         "single-label training (train.labels): sample %lld of the batch has "
+                         "%lld labels, expected exactly one",
+                         (long long)i, (long long)pos);
+    }
     for (int64_t r = 0; r < o->rows; ++r) {
       int64_t i = r % o->n;
       o->lab[r] = b->labeled ? b->labeled[i] : 1;
@@ -422,7 +446,8 @@ static msc_status compute_objective(msc_model *m, msci_exec *e, const objective 
       l_views += l / nm;
     }
   if (c->lambda_bce > 0) {
-    mbk_loss_desc d = {.type = MBK_LOSS_BCE,
+    /* The classification term: sigmoid BCE, or softmax CE for single-label training. */
+    mbk_loss_desc d = {.type = c->single_label ? MBK_LOSS_SOFTMAX_CE : MBK_LOSS_BCE,
                        .n = o->rows,
                        .c = o->c,
                        .d = o->c,

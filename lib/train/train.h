@@ -20,6 +20,7 @@ typedef struct msci_train_cfg {
   int32_t views; /* 1 or 2 */
   int32_t per_anchor;
   int32_t freeze_encoders;
+  int32_t single_label; /* classification term: 1 = softmax CE, 0 = BCE (train.labels) */
 } msci_train_cfg;
 
 typedef struct msci_train {

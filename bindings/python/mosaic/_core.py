@@ -761,7 +761,9 @@ class Model(_Handle):
             return out
 
     def predict(self, batch=None, **arrays):
-        """Per-class probabilities, N × C float32 (every modality must be given)."""
+        """Per-class probabilities, N × C float32 (every modality must be given): the
+        sigmoid of each logit, or for a single-label model (option labels="single")
+        the softmax of each row."""
         with _BatchArg(batch, arrays) as b:
             n, c = len(b), self.num_classes
             out, ptr = _arrays.output((n, c), "float32")
@@ -862,6 +864,13 @@ class Dataset(_Handle):
     @property
     def num_classes(self):
         return int(_ffi.msc_dataset_class_count(self._handle()))
+
+    @property
+    def single_label(self):
+        """True for a single-label format (EuroSAT: one class per sample)."""
+        if not hasattr(_ffi, "msc_dataset_single_label"):
+            return False
+        return bool(_ffi.msc_dataset_single_label(self._handle()))
 
     @property
     def class_names(self):

@@ -482,6 +482,10 @@ FUNCTIONS = (
     ('msc_dataset_class_count', ctypes.c_int64,
      (ctypes.POINTER(msc_dataset),),
      ('ds',)),
+    # int32_t msc_dataset_single_label(const msc_dataset *ds);
+    ('msc_dataset_single_label', ctypes.c_int32,
+     (ctypes.POINTER(msc_dataset),),
+     ('ds',)),
     # const char *msc_dataset_class_name(const msc_dataset *ds, int64_t i);
     ('msc_dataset_class_name', ctypes.c_char_p,
      (ctypes.POINTER(msc_dataset), ctypes.c_int64,),
@@ -772,6 +776,18 @@ FUNCTIONS = (
     # msc_status msc_loss_bce(const float *logits, const uint8_t *y, int64_t n, int64_t
     # c, float *loss, float *grad);
     ('msc_loss_bce', msc_status,
+     (
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.POINTER(ctypes.c_uint8),
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.POINTER(ctypes.c_float),
+     ),
+     ('logits', 'y', 'n', 'c', 'loss', 'grad',)),
+    # msc_status msc_loss_softmax_ce(const float *logits, const uint8_t *y, int64_t n,
+    # int64_t c, float *loss, float *grad);
+    ('msc_loss_softmax_ce', msc_status,
      (
          ctypes.POINTER(ctypes.c_float),
          ctypes.POINTER(ctypes.c_uint8),

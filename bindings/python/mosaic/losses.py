@@ -4,8 +4,8 @@ Embeddings are given unnormalised (the functions normalise every row), as 2-D fl
 arrays; labels as multi-hot arrays of 0/1. Each function returns the loss as a float,
 or with grad=True a tuple (loss, gradient(s)) whose gradients have the shapes of the
 inputs and are with respect to the unnormalised embeddings. Definitions: docs/losses.md and
-the header's documentation of msc_loss_ntxent, msc_loss_infonce, msc_loss_mulsupcon
-and msc_loss_bce.
+the header's documentation of msc_loss_ntxent, msc_loss_infonce, msc_loss_mulsupcon,
+msc_loss_bce and msc_loss_softmax_ce.
 """
 
 import ctypes
@@ -13,9 +13,9 @@ import ctypes
 from . import _arrays
 from . import _ffi
 from ._core import check
-from ._errors import ShapeError
+from ._errors import InvalidArgumentError, ShapeError
 
-__all__ = ["ntxent", "infonce", "mulsupcon", "bce"]
+__all__ = ["ntxent", "infonce", "mulsupcon", "bce", "softmax_ce"]
 
 
 def _pair(x, y, names):
@@ -82,4 +82,34 @@ def bce(logits, y, grad=False):
     loss = ctypes.c_float()
     g, pg = _grad(grad, x.shape)
     check(_ffi.msc_loss_bce(x.ptr, ya.ptr, x.shape[0], x.shape[1], ctypes.byref(loss), pg))
+    return (loss.value, g) if grad else loss.value
+
+
+def softmax_ce(logits, y, grad=False):
+    """Single-label softmax cross-entropy of logits (N × C) against one-hot targets y
+    (N × C, exactly one 1 per row; or N class indices), averaged over the N rows.
+    Returns loss, or (loss, grad) with grad=True: grad = (softmax − onehot)/N."""
+    if not hasattr(_ffi, "msc_loss_softmax_ce"):
+        from ._errors import UnsupportedError
+        raise UnsupportedError("the loaded libmosaic has no msc_loss_softmax_ce")
+    x = _arrays.as_input(logits, "float32", "logits", ndim=2)
+    if _arrays.have_numpy():
+        import numpy as np
+        yy = np.asarray(y)
+        if yy.ndim == 1 and yy.shape[0] == x.shape[0]:  # class indices → one-hot rows
+            if yy.dtype.kind not in "iu":
+                raise InvalidArgumentError("class indices must be integers, got dtype %s"
+                                           % yy.dtype)
+            if yy.size and (yy.min() < 0 or yy.max() >= x.shape[1]):
+                raise InvalidArgumentError("a class index is outside [0, %d)" % x.shape[1])
+            onehot = np.zeros(x.shape, np.uint8)
+            onehot[np.arange(x.shape[0]), yy] = 1
+            y = onehot
+    ya = _arrays.as_input(y, "uint8", "y", ndim=2)
+    if ya.shape != x.shape:
+        raise ShapeError("logits are %s but y is %s" % (x.shape, ya.shape))
+    loss = ctypes.c_float()
+    g, pg = _grad(grad, x.shape)
+    check(_ffi.msc_loss_softmax_ce(x.ptr, ya.ptr, x.shape[0], x.shape[1], ctypes.byref(loss),
+                                   pg))
     return (loss.value, g) if grad else loss.value

@@ -6,9 +6,11 @@
  * 0–255 by its own range, v = round(255 · (x − min) / (max − min)) (0 for a constant
  * plot), then enlarged by pixel replication. Needs libpng (MOSAIC_TOOL_PNG).
  */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -34,7 +36,7 @@ static const char help[] =
     "  --sample ID         a sample id (e.g. 10000:3:7), or else its index in the split;\n"
     "                      repeatable, or ','-separated\n"
     "  --first N           the first N samples (default 1 without --sample)\n"
-    "  --out DIR           where the files go (default '.'; it must exist)\n"
+    "  --out DIR           where the files go (default '.'; made when missing)\n"
     "  --upscale N         each plot pixel becomes N x N pixels (default 1, at most 64)\n"
     "  --colormap NAME     grey (default: 8-bit grey) or viridis (RGB)\n"
     "  --panels            one file per sample with the plots side by side\n"
@@ -306,7 +308,12 @@ int cmd_rplot(int argc, char **argv, int verbosity) {
     rc = cli_usage("rplot", "--sample and --first exclude each other");
   } else {
 #ifdef MOSAIC_TOOL_PNG
-    rc = run(&ctx);
+    /* The output folder is made when missing (its parent must exist). */
+    const char *dir = cli_str(&ctx, "out", ".");
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+      rc = cli_error("cannot make the folder %s: %s", dir, strerror(errno));
+    else
+      rc = run(&ctx);
 #else
     rc = cli_error("rplot: this mosaic was built without libpng (install libpng-dev and "
                    "configure again)");

@@ -173,7 +173,13 @@ expect_error 2 "$mosaic" frobnicate
 expect_error 2 "$mosaic" train
 expect_error 2 "$mosaic" train --data data --bogus
 expect_error 2 "$mosaic" train --data data --epochs abc
-expect_error 2 "$mosaic" train --data data --epochs 0
+expect_error 2 "$mosaic" train --data data --epochs -1
+# --epochs 0 saves the initialised model (a random-encoder baseline) and trains nothing.
+expect 0 "$mosaic" train --data data --encoder tiny --epochs 0 --no-validate --progress none \
+  --out init.safetensors
+[ -s init.safetensors ] || fail "--epochs 0 wrote no model"
+"$mosaic" info init.safetensors | grep -q '^trained  *0 steps' ||
+  fail "--epochs 0: the model is not at step 0"
 expect_error 2 "$mosaic" train --data data --set optim.lr=-1
 expect_error 2 "$mosaic" train --data data --set no.such.key=1
 expect_error 2 "$mosaic" train --config missing.json

@@ -13,6 +13,10 @@
 #     (`mosaic eval`: macro/micro AP and F1, Hamming loss, Brier score, per class);
 #  6. embeds and predicts the real BigEarthNet v2 samples in examples/data
 #     (`mosaic embed`, `mosaic predict`);
+#  6b. PIMC on synthetic satellite image time series (PASTIS layout): pre-training, pixel
+#     classification by linear probes (pre-trained vs random encoders), forecasting,
+#     recurrence plots as PNG (`mosaic synth --format pastis`, `train --preset pimc`,
+#     `eval --protocol linear|forecast`, `rplot`);
 #  7. installs the library, the tool and the Python package under /usr/local
 #     ($MSC_MAIN_PREFIX; MSC_MAIN_INSTALL=0 skips it), so that `mosaic`, pkg-config's
 #     mosaic and `import mosaic` work from anywhere, and runs the README's Python
@@ -111,6 +115,12 @@ for m in pimc pimc-random; do
     --protocol linear --probe-epochs 3 --progress none --json "$out/eval-$m.json" \
     | sed -n '1,8p'
 done
+echo "--- forecasting the next 4 NDVI values of each test pixel (ridge on the embedding)"
+"$mosaic" eval --model "$out/pimc.safetensors" "${sitsopt[@]}" --split test \
+  --protocol forecast --horizon 4 --progress none --json "$out/eval-pimc-forecast.json" \
+  | cut -c1-64
+"$mosaic" rplot "${sitsopt[@]}" --split test --first 3 --panels --colormap viridis \
+  --upscale 4 --out "$out/plots"
 
 step "7/7 installing to ${MSC_MAIN_PREFIX:-/usr/local}; the README's Python example"
 installed=no
@@ -146,5 +156,6 @@ cat <<EOF
   test metrics     $out/eval-test.json, $out/eval-test-knn.json
   real samples     $out/real-embeddings.npy (+ .ids.txt), $out/real-predictions.tsv
   synthetic data   $data
+  PIMC             $out/pimc.safetensors, $out/eval-pimc*.json, recurrence plots in $out/plots
   the tool         $mosaic --help    (docs/tool.md); installed: $installed
 EOF

@@ -80,11 +80,12 @@ int cli_train_run(cli_train_job *job) {
   int64_t total = job->epochs * spe;
   if (job->max_steps > 0 && job->max_steps < total) total = job->max_steps;
   int64_t done = job->done_steps;
+  /* --epochs 0: the initialised model is the result (a random-encoder baseline). */
+  if (total == 0 && done == 0) return save(job);
   if (done >= total) {
     cli_note("%s: %lld of %lld steps are done already; nothing to train", job->title,
              (long long)done, (long long)total);
-    /* --epochs 0: the initialised model is the result (a random-encoder baseline). */
-    return total == 0 ? save(job) : EXIT_OK;
+    return EXIT_OK;
   }
   msc_batch *b = NULL;
   if (msc_batch_create(&b) != MSC_OK) return cli_error("out of memory");

@@ -118,7 +118,7 @@ done
 echo "--- forecasting the next 4 NDVI values of each test pixel (ridge on the embedding)"
 "$mosaic" eval --model "$out/pimc.safetensors" "${sitsopt[@]}" --split test \
   --protocol forecast --horizon 4 --progress none --json "$out/eval-pimc-forecast.json" \
-  | cut -c1-64
+  | cut -c1-100
 "$mosaic" rplot "${sitsopt[@]}" --split test --first 3 --panels --colormap viridis \
   --upscale 4 --out "$out/plots"
 

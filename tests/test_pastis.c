@@ -12,6 +12,8 @@
  *  - patch samples: multi-hot labels of the classes present, plots of the mean series;
  *  - pad mode with the blue-reflectance cloud mask: the missing dates of a pixel are
  *    exactly the cloudy dates the generator recorded (synth-cloudy-S2);
+ *  - data.sits.modalities = "series,rp": the batch's stack of dates holds the pixel's
+ *    series at the window's centre;
  *  - errors: bad folds, a bad date, a DATA_S2 of the wrong shape (fail and skip), a
  *    format without series in msc_dataset_series.
  */
@@ -457,6 +459,59 @@ START_TEST(test_synthetic_pixels) {
 }
 END_TEST
 
+/* data.sits.modalities = "series,rp": the time axis in the batch; its centre pixel is the
+ * pixel's series on the axis (msc_dataset_series), date-major, missing values 0. */
+START_TEST(test_series_modality) {
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/synth_series", g_tmp);
+  ck_assert_int_eq(msc_synth_write(dir, "pastis", 3, 9, NULL), MSC_OK);
+  msc_options *o = opts("all");
+  const int64_t L = 12, P = 8, C = 10;
+  ck_assert_int_eq(msc_options_set_string(o, "data.sits.modalities", "series,rp"), MSC_OK);
+  ck_assert_int_eq(msc_options_set_int(o, "data.sits.length", L), MSC_OK);
+  ck_assert_int_eq(msc_options_set_int(o, "data.sits.patch", P), MSC_OK);
+  ck_assert_int_eq(msc_options_set_float(o, "data.sits.cloud_blue", 0.25), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "data.sits.time", "pad"), MSC_OK);
+  msc_dataset *ds = open_ok(dir, o);
+  ck_assert_int_eq(msc_dataset_modality_count(ds), 2);
+  ck_assert_str_eq(msc_dataset_modality_name(ds, 0), "series");
+  ck_assert_str_eq(msc_dataset_modality_name(ds, 1), "rp");
+  int64_t bands, size;
+  ck_assert_int_eq(msc_dataset_modality_shape(ds, 0, &bands, &size), MSC_OK);
+  ck_assert_int_eq(bands, L * C);
+  ck_assert_int_eq(size, P);
+  msc_batch *b = NULL;
+  ck_assert_int_eq(msc_batch_create(&b), MSC_OK);
+  int64_t idx[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+  ck_assert_msg(msc_dataset_fill_batch(ds, idx, 8, b) == MSC_OK, "%s", msc_last_error());
+  int saw_missing = 0;
+  for (int64_t i = 0; i < 8; ++i) {
+    float ser[12 * 10];
+    int64_t t, c;
+    ck_assert_int_eq(msc_dataset_series(ds, i, ser, 120, NULL, &t, &c), MSC_OK);
+    for (int64_t l = 0; l < L; ++l)
+      for (int64_t band = 0; band < C; ++band) {
+        float want = ser[l * C + band];
+        saw_missing |= isnan(want);
+        if (isnan(want)) want = 0.0f;
+        float got = b->mod[0].data[((i * L * C + l * C + band) * P + P / 2) * P + P / 2];
+        ck_assert_msg(got == want, "sample %lld date %lld band %lld: %g vs %g", (long long)i,
+                      (long long)l, (long long)band, (double)got, (double)want);
+      }
+  }
+  ck_assert_msg(saw_missing, "pad mode with clouds should have missing dates");
+  msc_batch_free(b);
+  msc_dataset_free(ds);
+  ck_assert_int_eq(msc_options_set_string(o, "data.sits.modalities", "rp,rp"), MSC_OK);
+  ck_assert_int_eq(msc_dataset_open(dir, "pastis", o, &ds), MSC_E_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "listed twice"));
+  ck_assert_int_eq(msc_options_set_string(o, "data.sits.modalities", "rp,s1"), MSC_OK);
+  ck_assert_int_eq(msc_dataset_open(dir, "pastis", o, &ds), MSC_E_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "'s1'"));
+  msc_options_free(o);
+}
+END_TEST
+
 START_TEST(test_errors) {
   char dir[512];
   snprintf(dir, sizeof dir, "%s/broken", g_tmp);
@@ -514,6 +569,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_fixture_without_dates);
   tcase_add_test(tc, test_fixture_with_dates);
   tcase_add_test(tc, test_synthetic_pixels);
+  tcase_add_test(tc, test_series_modality);
   tcase_add_test(tc, test_errors);
   suite_add_tcase(s, tc);
   return s;

@@ -93,6 +93,33 @@ static msc_status parse_indices(const char *text, msci_rp_cfg *cfg) {
   return MSC_OK;
 }
 
+/* data.sits.modalities: a ','-list of rp, s2 and series, each once, in modality order. */
+static msc_status parse_modalities(const char *text, msci_sits *s) {
+  static const char *const names[3] = {"rp", "s2", "series"};
+  static const int32_t roles[3] = {MSCI_SITS_RP, MSCI_SITS_IMAGE, MSCI_SITS_SERIES};
+  s->n_roles = 0;
+  const char *p = text;
+  for (;;) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    while (len > 0 && *p == ' ') p++, len--;
+    while (len > 0 && p[len - 1] == ' ') len--;
+    int j = 0;
+    while (j < 3 && !(strlen(names[j]) == len && strncmp(names[j], p, len) == 0)) j++;
+    if (j == 3)
+      return msci_fail(MSC_E_INVALID_ARGUMENT,
+                       "data.sits.modalities: '%.*s' is not rp, s2 or series", (int)len, p);
+    for (int32_t k = 0; k < s->n_roles; ++k)
+      if (s->role[k] == roles[j])
+        return msci_fail(MSC_E_INVALID_ARGUMENT, "data.sits.modalities: %s listed twice",
+                         names[j]);
+    s->role[s->n_roles++] = roles[j];
+    if (!e) break;
+    p = e + 1;
+  }
+  return MSC_OK;
+}
+
 static msc_status parse_image(const char *text, int64_t dates, int32_t *mode) {
   if (strcmp(text, "median") == 0)
     *mode = MSCI_SITS_IMAGE_MEDIAN;
@@ -119,10 +146,12 @@ static msc_status parse_image(const char *text, int64_t dates, int32_t *mode) {
 
 msc_status msci_sits_setup(msci_sits *s, msc_dataset *ds, const msc_options *o) {
   char *sample = NULL, *time = NULL, *indices = NULL, *plot = NULL, *image = NULL;
+  char *modalities = NULL;
   int64_t start = 0, end = 0, plot_size = 0;
   double eps = 0, eps_pct = 0;
   msc_status st = MSC_OK;
   if ((st = msci_options_get_string_alloc(o, "data.sits.sample", &sample)) != MSC_OK ||
+      (st = msci_options_get_string_alloc(o, "data.sits.modalities", &modalities)) != MSC_OK ||
       (st = msci_options_get_string_alloc(o, "data.sits.time", &time)) != MSC_OK ||
       (st = msci_options_get_string_alloc(o, "data.sits.indices", &indices)) != MSC_OK ||
       (st = msci_options_get_string_alloc(o, "data.sits.plot", &plot)) != MSC_OK ||
@@ -139,6 +168,7 @@ msc_status msci_sits_setup(msci_sits *s, msc_dataset *ds, const msc_options *o) 
       (st = msc_options_get_float(o, "data.sits.offset", &s->bands.offset)) != MSC_OK ||
       (st = msc_options_get_float(o, "data.sits.cloud_blue", &s->cloud_blue)) != MSC_OK)
     goto done;
+  if ((st = parse_modalities(modalities, s)) != MSC_OK) goto done;
   s->patch_samples = strcmp(sample, "patch") == 0;
   s->pad = strcmp(time, "pad") == 0;
   const int64_t plotted = s->length - s->history;
@@ -196,13 +226,30 @@ declare:;
   const char *rp_names[MSCI_VI_COUNT];
   for (int k = 0; k < s->rp.channels; ++k) rp_names[k] = msci_vi_name((msci_vi)s->rp.index[k]);
   const int64_t S = plot_size > 0 ? plot_size : plotted;
-  if ((st = msci_dataset_set_modality(ds, MSCI_SITS_RP, "rp", S, rp_names, s->rp.channels)) !=
-          MSC_OK ||
-      (st = msci_dataset_set_modality(ds, MSCI_SITS_IMAGE, "s2", s->image_size, s->band_names,
-                                      s->c)) != MSC_OK)
-    goto done;
+  for (int32_t k = 0; k < s->n_roles && st == MSC_OK; ++k) {
+    if (s->role[k] == MSCI_SITS_RP) {
+      st = msci_dataset_set_modality(ds, k, "rp", S, rp_names, s->rp.channels);
+    } else if (s->role[k] == MSCI_SITS_IMAGE) {
+      st = msci_dataset_set_modality(ds, k, "s2", s->image_size, s->band_names, s->c);
+    } else {
+      /* The stack's bands are named <band>@<date>, date-major. */
+      const int64_t nb = plotted * s->c;
+      char **names = calloc((size_t)nb, sizeof *names);
+      for (int64_t b = 0; names && b < nb; ++b) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s@%lld", s->band_names[b % s->c], (long long)(b / s->c));
+        names[b] = strdup(buf);
+      }
+      st = names ? msci_dataset_set_modality(ds, k, "series", s->image_size,
+                                             (const char *const *)names, nb)
+                 : msci_fail(MSC_E_OUT_OF_MEMORY, "dataset %s: out of memory", s->format);
+      for (int64_t b = 0; names && b < nb; ++b) free(names[b]);
+      free(names);
+    }
+  }
 done:
   free(sample);
+  free(modalities);
   free(time);
   free(indices);
   free(plot);
@@ -381,8 +428,9 @@ static float image_value(const msci_sits *s, const float *v, int64_t n, int64_t 
   return isfinite(r) ? r : 0.0f;
 }
 
-/* The C × P × P image of sample pos into dst. */
-static msc_status read_image(const msci_sits *s, const int64_t pos[3], float *dst) {
+/* The C × P × P image of sample pos into dst, or with stack set the (L − history)·C × P × P
+ * stack of its dates (date-major: plane l·C + b is band b on date l; missing values 0). */
+static msc_status read_window(const msci_sits *s, const int64_t pos[3], int stack, float *dst) {
   const msci_sits_patch *p = &s->patches[pos[0]];
   const int64_t c = s->c, t = p->t, L = s->length, Lh = L - s->history, P = s->image_size;
   const int pixel = pos[1] >= 0;
@@ -395,7 +443,8 @@ static msc_status read_image(const msci_sits *s, const int64_t pos[3], float *ds
   const int64_t bh = by1 - by0, bw = bx1 - bx0, np = bh * bw;
   float *box = malloc((size_t)(t * c * np) * sizeof *box);
   float *axis = malloc((size_t)(L * c * np) * sizeof *axis);
-  float *img = malloc((size_t)(c * np) * sizeof *img);
+  const int64_t planes = stack ? Lh * c : c;
+  float *img = malloc((size_t)(planes * np) * sizeof *img);
   float *tmp = malloc((size_t)L * sizeof *tmp);
   msc_status st = MSC_OK;
   if (!box || !axis || !img || !tmp) {
@@ -405,12 +454,15 @@ static msc_status read_image(const msci_sits *s, const int64_t pos[3], float *ds
   if ((st = s->read_box(s, pos[0], by0, bx0, bh, bw, box)) != MSC_OK) goto done;
   mask_clouds(s, box, t, np);
   if ((st = to_axis(s, p, box, np, axis)) != MSC_OK) goto done;
-  for (int64_t i = 0; i < c * np; ++i) img[i] = image_value(s, axis + i, Lh, c * np, tmp);
+  if (stack) /* the axis is already date-major L × C × np: its first Lh dates */
+    for (int64_t i = 0; i < planes * np; ++i) img[i] = isfinite(axis[i]) ? axis[i] : 0.0f;
+  else
+    for (int64_t i = 0; i < c * np; ++i) img[i] = image_value(s, axis + i, Lh, c * np, tmp);
   if (!pixel) {
-    for (int64_t b = 0; b < c; ++b)
+    for (int64_t b = 0; b < planes; ++b)
       msci_resample(img + b * np, bh, bw, dst + b * P * P, P, P, MSCI_RESAMPLE_BILINEAR);
   } else {
-    for (int64_t b = 0; b < c; ++b)
+    for (int64_t b = 0; b < planes; ++b)
       for (int64_t y = 0; y < P; ++y) {
         int64_t sy = y0 + y < by0 ? by0 : y0 + y >= by1 ? by1 - 1 : y0 + y;
         for (int64_t x = 0; x < P; ++x) {
@@ -430,8 +482,10 @@ done:
 static msc_status sits_read(const msc_dataset *ds, int64_t i, int32_t k, float *dst) {
   const msci_sits *s = ds->reader_state;
   const msci_sample *smp = &ds->samples[i];
-  msc_status st =
-      k == MSCI_SITS_RP ? read_plots(s, smp->pos, dst) : read_image(s, smp->pos, dst);
+  const int32_t role = s->role[k];
+  msc_status st = role == MSCI_SITS_RP
+                      ? read_plots(s, smp->pos, dst)
+                      : read_window(s, smp->pos, role == MSCI_SITS_SERIES, dst);
   if (st != MSC_OK) {
     char msg[768];
     snprintf(msg, sizeof msg, "%s", msc_last_error());

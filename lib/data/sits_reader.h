@@ -8,10 +8,13 @@
  * A format (dataset_pastis.c, dataset_series.c) fills an msci_sits: one msci_sits_patch per series (its
  * dates and size) and a read_box function giving any window of one series as
  * T × C × h × w floats. msci_sits_setup then reads the options, builds the time grid and
- * declares the dataset's two modalities:
- *   0 "rp": K × S × S recurrence plots (K indices, S = data.sits.plot_size or the dates
- *           plotted);
- *   1 "s2": C × P × P, the image patch (P = data.sits.patch) centred on the pixel.
+ * declares the dataset's modalities, those of data.sits.modalities in its order (default
+ * "rp,s2"):
+ *   "rp":     K × S × S recurrence plots (K indices, S = data.sits.plot_size or the dates
+ *             plotted);
+ *   "s2":     C × P × P, the image patch (P = data.sits.patch) centred on the pixel;
+ *   "series": (L − history)·C × P × P, every date of that patch, date-major: the time axis
+ *             in the batch, for models that take the dates as channels.
  * The format adds one sample per pixel (pos = {patch, row, column}) or per patch
  * (pos = {patch, -1, -1}) and sets the dataset's reader to msci_sits_reader.
  */
@@ -24,9 +27,10 @@
 #include "data/sits.h"
 #include "mosaic/mosaic.h"
 
-/* Modality indices of a SITS dataset. */
-#define MSCI_SITS_RP    0
-#define MSCI_SITS_IMAGE 1
+/* What a modality of a SITS dataset holds (data.sits.modalities lists them in order). */
+#define MSCI_SITS_RP     0 /* "rp": recurrence plots */
+#define MSCI_SITS_IMAGE  1 /* "s2": the composite or one date of the window */
+#define MSCI_SITS_SERIES 2 /* "series": every date of the window, date-major */
 
 /* data.sits.image: a composite of the dates, or one date (>= 0). */
 #define MSCI_SITS_IMAGE_MEDIAN (-1)
@@ -60,14 +64,15 @@ struct msci_sits {
    * msci_sits_free before it frees the rest. */
   void (*format_free)(msci_sits *s);
   /* From the options (msci_sits_setup). */
-  int32_t patch_samples;   /* data.sits.sample = patch */
-  int32_t pad;             /* data.sits.time = pad */
-  int64_t length, history; /* L, and the last dates left out of the plots */
-  int64_t image_size;      /* P */
-  int32_t image_mode;      /* MSCI_SITS_IMAGE_* or a date >= 0 */
-  double cloud_blue;       /* B2 reflectance above which a date is missing; 0 off */
-  msci_rp_cfg rp;          /* K indices, binary/eps, size S (0: L − history) */
-  double *grid;            /* L days (resample mode), owned */
+  int32_t patch_samples;    /* data.sits.sample = patch */
+  int32_t pad;              /* data.sits.time = pad */
+  int64_t length, history;  /* L, and the last dates left out of the plots */
+  int64_t image_size;       /* P */
+  int32_t image_mode;       /* MSCI_SITS_IMAGE_* or a date >= 0 */
+  double cloud_blue;        /* B2 reflectance above which a date is missing; 0 off */
+  msci_rp_cfg rp;           /* K indices, binary/eps, size S (0: L − history) */
+  int32_t n_roles, role[3]; /* modality k holds MSCI_SITS_* role[k] */
+  double *grid;             /* L days (resample mode), owned */
 };
 
 /* Reads the data.sits.* options into s (its format fields set, its patches listed),

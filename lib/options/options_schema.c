@@ -438,6 +438,10 @@ const msci_opt_def msci_opt_table[] = {
                "largest found)"),
     OPT_INT("data.series.ignore", "-1", -1, 65535,
             "series manifest: the target value never drawn nor counted as a class (-1: none)"),
+    OPT_STRING("data.sits.modalities", "rp,s2", NULL,
+               "the modalities of a time-series sample, in order: rp (recurrence plots), s2 "
+               "(the image: a composite or one date), series (every date of the window as "
+               "channels, date-major)"),
     OPT_CHOICE("data.sits.sample", "pixel", "pixel|patch",
                "time series samples: a pixel (its series and the patch around it) or a whole "
                "patch (its mean series and the patch)"),

@@ -233,6 +233,24 @@ LOSS_DEFAULT(def_lambda_views, views)
 LOSS_DEFAULT(def_lambda_bce, bce)
 LOSS_DEFAULT(def_views, n_views)
 
+/* The dual-encoder paper pre-trains without hand-made augmentations: co-registered pairs
+ * are the positives. The preset dual therefore turns them off by default; explicit
+ * aug.* values still win (docs/losses.md, "Presets"). */
+static msc_status aug_default(const msc_options *o, const char *on, char **out) {
+  const loss_preset *p = NULL;
+  msc_status rc = loss_preset_of(o, &p);
+  if (rc != MSC_OK) return rc;
+  return dup_text(strcmp(p->name, "dual") == 0 ? "0" : on, out);
+}
+static msc_status def_aug_on(const msc_options *o, int32_t index, char **out) {
+  (void)index;
+  return aug_default(o, "1", out);
+}
+static msc_status def_aug_jitter(const msc_options *o, int32_t index, char **out) {
+  (void)index;
+  return aug_default(o, "0.1", out);
+}
+
 /* BigEarthNet v2's 19 classes, in index order (docs/data.md, "Classes"). */
 static const char g_bigearthnet_names[] =
     "Urban fabric;"
@@ -363,8 +381,8 @@ const msci_opt_def msci_opt_table[] = {
     OPT_INT("train.freeze_encoders", "0", 0, 1,
             "train the heads only, encoders frozen (linear probe)"),
     /* augmentations (docs/data.md, lib/train/augment.h) */
-    OPT_INT("aug.crop", "1", 0, 1,
-            "random resized crop, resampled back to the patch size (0/1)"),
+    OPT_INT_FN("aug.crop", "1 (dual: 0)", def_aug_on, 0, 1,
+               "random resized crop, resampled back to the patch size (0/1)"),
     OPT_FLOAT_GT("aug.crop_scale_min", "0.5", 0.0, 1.0,
                  "smallest crop area, fraction of the patch"),
     OPT_FLOAT_GT("aug.crop_scale_max", "1", 0.0, 1.0,
@@ -373,18 +391,20 @@ const msci_opt_def msci_opt_table[] = {
                  "smallest crop aspect ratio (width/height, log-uniform)"),
     OPT_FLOAT_GT("aug.crop_ratio_max", "1.3333", 0.0, 100.0,
                  "largest crop aspect ratio (width/height, log-uniform)"),
-    OPT_INT("aug.hflip", "1", 0, 1, "random horizontal flip, probability 1/2 (0/1)"),
-    OPT_INT("aug.vflip", "1", 0, 1, "random vertical flip, probability 1/2 (0/1)"),
-    OPT_INT("aug.rot90", "1", 0, 1,
-            "random rotation by 0, 90, 180 or 270 degrees, square patches (0/1)"),
+    OPT_INT_FN("aug.hflip", "1 (dual: 0)", def_aug_on, 0, 1,
+               "random horizontal flip, probability 1/2 (0/1)"),
+    OPT_INT_FN("aug.vflip", "1 (dual: 0)", def_aug_on, 0, 1,
+               "random vertical flip, probability 1/2 (0/1)"),
+    OPT_INT_FN("aug.rot90", "1 (dual: 0)", def_aug_on, 0, 1,
+               "random rotation by 0, 90, 180 or 270 degrees, square patches (0/1)"),
     OPT_FLOAT("aug.noise_std", "0", 0.0, 100.0,
               "std of additive Gaussian noise, in normalised units"),
-    OPT_FLOAT("aug.jitter_brightness", "0.1", 0.0, 100.0,
-              "optical: per-band offset ~ U(-b, b), in normalised units"),
-    OPT_FLOAT("aug.jitter_contrast", "0.1", 0.0, 1.0,
-              "optical: per-band gain ~ U(1-c, 1+c) around the band mean"),
-    OPT_FLOAT("aug.speckle", "0.1", 0.0, 10.0,
-              "SAR: x(1 + s N(0,1)) in input units, i.e. before normalisation"),
+    OPT_FLOAT_FN("aug.jitter_brightness", "0.1 (dual: 0)", def_aug_jitter, 0.0, 100.0,
+                 "optical: per-band offset ~ U(-b, b), in normalised units"),
+    OPT_FLOAT_FN("aug.jitter_contrast", "0.1 (dual: 0)", def_aug_jitter, 0.0, 1.0,
+                 "optical: per-band gain ~ U(1-c, 1+c) around the band mean"),
+    OPT_FLOAT_FN("aug.speckle", "0.1 (dual: 0)", def_aug_jitter, 0.0, 10.0,
+                 "SAR: x(1 + s N(0,1)) in input units, i.e. before normalisation"),
     OPT_INT("aug.shared_geometry", "1", 0, 1,
             "the modalities of a sample share crop, flips and rotation (0/1)"),
     /* optimiser (docs/losses.md, lib/train/optim.h) */

@@ -59,6 +59,24 @@ static msc_status parse_cfg(const msc_options *o, msci_train_cfg *c) {
   if (c->lambda_intra > 0 && c->views != 2)
     return msci_fail(MSC_E_INVALID_ARGUMENT,
                      "option 'lambda.intra' > 0 needs two views (train.views = 2)");
+  if (c->lambda_intra <= 0 && c->lambda_inter <= 0 && c->lambda_fused <= 0 &&
+      c->lambda_views <= 0 && c->lambda_bce <= 0)
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "every loss term has weight 0 (lambda.intra, lambda.inter, lambda.fused, "
+                     "lambda.views, lambda.bce): nothing would be trained");
+  return MSC_OK;
+}
+
+/* Terms that cannot be computed on this model are refused rather than trained at 0: the
+ * cross-modal InfoNCE needs two modalities (docs/losses.md). */
+static msc_status check_terms(const msci_train_cfg *c, const msc_model *m) {
+  if (c->lambda_inter > 0 && m->cfg.n_mod < 2)
+    return msci_fail(
+        MSC_E_INVALID_ARGUMENT,
+        "lambda.inter > 0 (the cross-modal InfoNCE term of presets mosaic1, mosaic2, "
+        "dual and pimc) needs two modalities; this model has one (%s): set "
+        "lambda.inter = 0 or choose simclr or supervised",
+        m->cfg.mod[0].name);
   return MSC_OK;
 }
 
@@ -159,6 +177,7 @@ msc_status msci_train_configure(msc_model *m, const msc_options *opts) {
   /* PIMC aligns a pixel's recurrence plots with the image around it: without a plot
    * modality it would silently be the dual-encoder objective (docs/pimc.md). */
   if (st == MSC_OK) st = check_pimc(opts, m, &t->aug);
+  if (st == MSC_OK) st = check_terms(&t->cfg, m);
   /* Speckle works in input units: it needs the model's own normalisation. */
   for (int32_t k = 0; st == MSC_OK && k < m->cfg.n_mod; ++k)
     st = msci_aug_cfg_set_norm(&t->aug, k, (int32_t)m->cfg.mod[k].bands, m->cfg.mod[k].mean,

@@ -476,8 +476,8 @@ static void compare_value(const char *what, double c, double g) {
 static void run_loss(const char *name, mbk_loss_desc desc, pair *x, pair *x2, double w1,
                      double w2) {
   pair *gx = pair_new(), *gx2 = x2 ? pair_new() : NULL;
-  OK(CPU->tensor_zero(gx->c, 2, x->dims), CPU);
-  OK(GPU->tensor_zero(gx->g, 2, x->dims), GPU);
+  OK(CPU->tensor_zero(gx->c, x->ndim, x->dims), CPU);
+  OK(GPU->tensor_zero(gx->g, x->ndim, x->dims), GPU);
   if (x2) {
     OK(CPU->tensor_zero(gx2->c, 2, x2->dims), CPU);
     OK(GPU->tensor_zero(gx2->g, 2, x2->dims), GPU);
@@ -550,6 +550,39 @@ static void test_losses(void) {
   uint8_t *y64 = random_labels(64, 19, 0.2);
   d.n = 64, d.row0 = 0, d.d = 19, d.c = 19, d.labels = y64, d.row_mask = NULL;
   run_loss("BCE 64x19", d, rows(64, 19), NULL, 1.0, 1.0);
+
+  /* Per-pixel terms on 4-D logits (backend API 5): images row0.. of N × C × H × W. */
+  const float cw[4] = {1.0f, 0.5f, 2.0f, 0.0f}, pw[4] = {1.0f, 3.0f, 0.5f, 2.0f};
+  int32_t *pt = malloc(3 * 64 * 64 * sizeof(int32_t));
+  float *soft = malloc(3 * 4 * 64 * 64 * sizeof(float));
+  uint8_t *pm = random_labels(3 * 4 * 64, 64, 0.8);
+  if (!pt || !soft) exit(1);
+  for (int i = 0; i < 3 * 64 * 64; ++i) pt[i] = unit() < 0.15 ? -1 : (int32_t)(unit() * 4) % 4;
+  for (int i = 0; i < 3 * 4 * 64 * 64; ++i) soft[i] = (float)unit();
+  const int64_t small[4] = {3, 4, 5, 6}, big[4] = {3, 4, 64, 64};
+  memset(&d, 0, sizeof d);
+  d.type = MBK_LOSS_PIXEL_CE, d.n = 2, d.row0 = 1, d.c = 4, d.h = 5, d.w = 6;
+  d.targets = pt, d.ignore_index = -1, d.class_weight = cw;
+  run_loss("pixel CE weighted, row0 1", d, pair_random(4, small, F_UNIF), NULL, 1.0, 0.5);
+  d.n = 3, d.row0 = 0, d.h = 64, d.w = 64, d.class_weight = NULL;
+  run_loss("pixel CE 3x4x64x64", d, pair_random(4, big, F_UNIF), NULL, 1.0, 1.0);
+  d.type = MBK_LOSS_DICE;
+  run_loss("Dice 3x4x64x64", d, pair_random(4, big, F_UNIF), NULL, 1.0, 2.0);
+  d.n = 2, d.row0 = 1, d.h = 5, d.w = 6;
+  run_loss("Dice, row0 1", d, pair_random(4, small, F_UNIF), NULL, 0.5, 1.0);
+  memset(&d, 0, sizeof d);
+  d.type = MBK_LOSS_PIXEL_BCE, d.n = 2, d.row0 = 1, d.c = 4, d.h = 5, d.w = 6;
+  d.soft_targets = soft, d.pixel_mask = pm, d.pos_weight = pw;
+  run_loss("pixel BCE masked, pos_weight, row0 1", d, pair_random(4, small, F_UNIF), NULL, 1.0,
+           3.0);
+  d.n = 3, d.row0 = 0, d.h = 64, d.w = 64, d.pixel_mask = NULL, d.pos_weight = NULL;
+  run_loss("pixel BCE 3x4x64x64", d, pair_random(4, big, F_UNIF), NULL, 1.0, 1.0);
+  for (int i = 0; i < 3 * 64 * 64; ++i) pt[i] = -1; /* nothing counted: 0, zero gradient */
+  memset(&d, 0, sizeof d);
+  d.type = MBK_LOSS_DICE, d.n = 3, d.c = 4, d.h = 5, d.w = 6, d.targets = pt,
+  d.ignore_index = -1;
+  run_loss("Dice, every pixel ignored", d, pair_random(4, small, F_UNIF), NULL, 1.0, 1.0);
+  free(pt), free(soft), free(pm);
 
   /* A NaN in the rows: MSC_E_NUMERICAL, and the gradient stays as it was. */
   pair *x = rows(6, 4), *g = pair_new();

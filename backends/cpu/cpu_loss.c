@@ -4,6 +4,7 @@
  * as the core's msc_loss_* functions, hence the same bits) on their rows directly, and
  * the weighted gradient is added into the gradient tensor in place.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,13 +43,35 @@ static msc_status plain_rows(mbk_ctx *ctx, const mbk_tensor *t, int64_t rows, in
   return MSC_OK;
 }
 
-/* grad[rows r0..] += weight × g, for a plain gradient tensor shaped like x. */
+/* The plain NCHW contents of a 4-D tensor of c channels, h × w pixels and at least n
+ * images: its own data when plain, else a converted copy made in r. */
+static msc_status plain_images(mbk_ctx *ctx, const mbk_tensor *t, int64_t n, int64_t c,
+                               int64_t h, int64_t w, cpu_reorder *r, const float **out) {
+  if (!t || t->ndim != 4 || t->dims[0] < n || t->dims[1] != c || t->dims[2] != h ||
+      t->dims[3] != w)
+    return CPU_FAIL(MSC_E_SHAPE,
+                    "cpu: loss: logits must be a 4-D tensor of >= %lld images × %lld "
+                    "channels × %lld × %lld",
+                    (long long)n, (long long)c, (long long)h, (long long)w);
+  dnnl_memory_desc_t plain;
+  dnnl_memory_t mem;
+  CPU_CHECK(cpu_plain_md(4, t->dims, &plain));
+  CPU_CHECK(cpu_view_as(ctx, t, &plain, r, &mem));
+  void *p = NULL;
+  CPU_TRY(dnnl_memory_get_data_handle(mem, &p), "loss input");
+  *out = p;
+  return MSC_OK;
+}
+
+/* grad[rows r0..] += weight × g, for a plain gradient tensor shaped like x (2-D rows, or
+ * 4-D images of cols = C·H·W floats each). */
 static msc_status add_into(mbk_tensor *grad, const mbk_tensor *x, int64_t r0, int64_t n,
                            int64_t cols, const float *g, double weight) {
   dnnl_memory_desc_t plain;
-  CPU_CHECK(cpu_plain_md(2, x->dims, &plain));
-  if (!grad || grad->ndim != 2 || grad->dims[0] != x->dims[0] || grad->dims[1] != x->dims[1] ||
-      !cpu_md_equal(&grad->md, &plain))
+  CPU_CHECK(cpu_plain_md(x->ndim, x->dims, &plain));
+  int same = grad && grad->ndim == x->ndim;
+  for (int32_t i = 0; same && i < x->ndim; ++i) same = grad->dims[i] == x->dims[i];
+  if (!same || !cpu_md_equal(&grad->md, &plain))
     return CPU_FAIL(MSC_E_INVALID_ARGUMENT,
                     "cpu: loss: the gradient tensor must be a plain "
                     "tensor shaped like its input (made by tensor_zero)");
@@ -102,6 +125,25 @@ static msc_status run_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tenso
     CPU_CHECK(mbk_loss_rows_softmax_ce(cpu_host->fail, &ctx->loss_ws, a + d->row0 * d->c,
                                        d->labels, d->n, d->c, d->row_mask, value, ga));
     return add_into(grad, x, d->row0, d->n, d->c, ga, d->weight);
+  case MBK_LOSS_PIXEL_CE:
+  case MBK_LOSS_PIXEL_BCE:
+  case MBK_LOSS_DICE: {
+    const int64_t img = d->c * d->h * d->w;
+    CPU_CHECK(plain_images(ctx, x, d->row0 + d->n, d->c, d->h, d->w, r1, &a));
+    a += d->row0 * img;
+    if (d->type == MBK_LOSS_PIXEL_CE)
+      CPU_CHECK(mbk_loss_rows_pixel_ce(cpu_host->fail, &ctx->loss_ws, a, d->targets, d->n, d->c,
+                                       d->h, d->w, d->ignore_index, d->class_weight, value,
+                                       ga));
+    else if (d->type == MBK_LOSS_PIXEL_BCE)
+      CPU_CHECK(mbk_loss_rows_pixel_bce(cpu_host->fail, &ctx->loss_ws, a, d->soft_targets,
+                                        d->pixel_mask, d->n, d->c, d->h, d->w, d->pos_weight,
+                                        value, ga));
+    else
+      CPU_CHECK(mbk_loss_rows_dice(cpu_host->fail, &ctx->loss_ws, a, d->targets, d->n, d->c,
+                                   d->h, d->w, d->ignore_index, value, ga));
+    return add_into(grad, x, d->row0, d->n, img, ga, d->weight);
+  }
   default: return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: unknown loss type %d", (int)d->type);
   }
 }
@@ -113,6 +155,12 @@ msc_status cpu_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tensor *x,
   msc_status bad = mbk_loss_desc_validate(d, x, x2, value, grad, grad2, why, sizeof why);
   if (bad != MSC_OK) return CPU_FAIL(bad, "cpu: %s", why);
   int64_t width = d->type == MBK_LOSS_BCE || d->type == MBK_LOSS_SOFTMAX_CE ? d->c : d->d;
+  if (d->type >= MBK_LOSS_PIXEL_CE) { /* one "row" per image: C·H·W floats */
+    if (d->c > INT64_MAX / d->h || d->c * d->h > INT64_MAX / d->w ||
+        d->n > (int64_t)(PTRDIFF_MAX / (3 * (int64_t)sizeof(float))) / (d->c * d->h * d->w))
+      return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: loss: n × c × h × w is too large");
+    width = d->c * d->h * d->w;
+  }
   size_t count = (size_t)d->n * (size_t)width;
   /* ga, gb and e in the context's buffer, grown when a call needs more and kept. */
   if (ctx->loss_cap < 3 * count) {

@@ -7,6 +7,11 @@
  *   3. per row, the loss and ∂L/∂S in place (msci_softmax_ce_row, msci_mulsupcon_row,
  *      msci_bce_row, msci_softmax_ce_logits_row: the very functions of loss_core.h,
  *      compiled as device code);
+ *      the per-pixel terms (pixel CE, pixel BCE, Dice) need no similarities: one thread
+ *      per image row runs the row's pixels in x order with msci_softmax_ce_strided,
+ *      msci_bce_soft_elem or msci_dice_pixel_sums / msci_dice_pixel_grad, exactly as
+ *      loss_rows.c does, and the row results are reduced serially (Dice: then
+ *      msci_dice_coefs on one thread);
  *   4. the rows' losses summed serially in row order (one thread: same order as the CPU);
  *   5. G symmetrised, G·keys/τ by cuBLAS, then msci_normalise_backward_row per row;
  *   6. checks (non-finite input, gradient beyond float) raise flags; the kernel that adds
@@ -120,6 +125,94 @@ __global__ void k_softmax_ce_rows(const float *x, const uint8_t *y, const uint8_
     } else {
       lrow[i] = msci_softmax_ce_logits_row(x + i * c, c, msci_onehot_index(y + i * c, c), scale,
                                            g + i * c);
+    }
+  }
+}
+
+/* ---- per-pixel terms: one thread per image row, its pixels in x order (as loss_rows.c) -- */
+
+/* Pixel softmax CE rows (image r / h, row r % h) into a float gradient; zero at ignored
+ * pixels. lrow[r] = Σ_x w_t·l over the row's counted pixels. */
+__global__ void k_pixel_ce_rows(const float *x, const int32_t *t, const float *cw, int64_t rows,
+                                int64_t c, int64_t h, int64_t w, int32_t ignore, double scale,
+                                float *g, double *lrow) {
+  const int64_t hw = h * w;
+  GRID_STRIDE(r, rows) {
+    const int64_t off = (r / h) * c * hw + (r % h) * w;
+    double acc = 0.0;
+    for (int64_t xx = 0; xx < w; ++xx) {
+      const int32_t tt = t[r * w + xx];
+      float *gp = g + off + xx;
+      if (tt == ignore) {
+        for (int64_t j = 0; j < c; ++j) gp[j * hw] = 0.f;
+        continue;
+      }
+      const double wt = cw ? (double)cw[tt] : 1.0;
+      acc += wt * msci_softmax_ce_strided(x + off + xx, c, hw, tt, wt * scale, gp);
+    }
+    lrow[r] = acc;
+  }
+}
+
+/* Pixel BCE rows of w elements (image, channel (r / h) % k, y); zero where masked. */
+__global__ void k_pixel_bce_rows(const float *x, const float *y, const uint8_t *mask,
+                                 const float *pw, int64_t rows, int64_t k, int64_t h, int64_t w,
+                                 double scale, float *g, double *lrow) {
+  GRID_STRIDE(r, rows) {
+    const double p = pw ? (double)pw[r / h % k] : 1.0;
+    double acc = 0.0;
+    for (int64_t i = r * w; i < (r + 1) * w; ++i) {
+      if (mask && !mask[i]) {
+        g[i] = 0.f;
+        continue;
+      }
+      double d;
+      acc += msci_bce_soft_elem((double)x[i], (double)y[i], p, &d);
+      g[i] = (float)(scale * d);
+    }
+    lrow[r] = acc;
+  }
+}
+
+/* Dice: I, P, G (3c doubles) of each image row's counted pixels. */
+__global__ void k_dice_sums(const float *x, const int32_t *t, int64_t rows, int64_t c,
+                            int64_t h, int64_t w, int32_t ignore, double *part) {
+  const int64_t hw = h * w;
+  GRID_STRIDE(r, rows) {
+    double *in = part + r * 3 * c, *ps = in + c, *gs = ps + c;
+    for (int64_t j = 0; j < 3 * c; ++j) in[j] = 0.0;
+    const int64_t off = (r / h) * c * hw + (r % h) * w;
+    for (int64_t xx = 0; xx < w; ++xx) {
+      const int32_t tt = t[r * w + xx];
+      if (tt != ignore) msci_dice_pixel_sums(x + off + xx, c, hw, tt, in, ps, gs);
+    }
+  }
+}
+
+/* Dice: the rows' sums reduced serially in row order (the CPU's order), then the loss
+ * and the coefficients a, b (one thread). */
+__global__ void k_dice_reduce(const double *part, int64_t rows, int64_t c, double *sums,
+                              double *a, double *b, cu_flags *f) {
+  if (blockIdx.x != 0 || threadIdx.x != 0) return;
+  for (int64_t j = 0; j < 3 * c; ++j) sums[j] = 0.0;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < 3 * c; ++j) sums[j] += part[r * 3 * c + j];
+  f->value = msci_dice_coefs(sums, sums + c, sums + 2 * c, c, a, b);
+}
+
+__global__ void k_dice_grad(const float *x, const int32_t *t, int64_t rows, int64_t c,
+                            int64_t h, int64_t w, int32_t ignore, const double *a,
+                            const double *b, float *g) {
+  const int64_t hw = h * w;
+  GRID_STRIDE(r, rows) {
+    const int64_t off = (r / h) * c * hw + (r % h) * w;
+    for (int64_t xx = 0; xx < w; ++xx) {
+      const int32_t tt = t[r * w + xx];
+      float *gp = g + off + xx;
+      if (tt == ignore)
+        for (int64_t j = 0; j < c; ++j) gp[j * hw] = 0.f;
+      else
+        msci_dice_pixel_grad(x + off + xx, c, hw, tt, a, b, gp);
     }
   }
 }
@@ -488,6 +581,142 @@ static msc_status softmax_ce(loss_call *L, const mbk_tensor *x, mbk_tensor *grad
   return MSC_OK;
 }
 
+/* ---- per-pixel terms ------------------------------------------------------------------ */
+
+static int is_pixel(int32_t type) {
+  return type == MBK_LOSS_PIXEL_CE || type == MBK_LOSS_PIXEL_BCE || type == MBK_LOSS_DICE;
+}
+
+/* x (and grad, shaped like it) 4-D with >= rows images of c × h × w. */
+static msc_status check_images(const char *term, const mbk_tensor *x, const mbk_tensor *g,
+                               int64_t n, int64_t c, int64_t h, int64_t w) {
+  if (!x || x->ndim != 4 || x->dims[0] < n || x->dims[1] != c || x->dims[2] != h ||
+      x->dims[3] != w)
+    return CU_FAIL(MSC_E_SHAPE,
+                   "cuda: %s: logits must be a 4-D tensor of >= %lld images × %lld "
+                   "channels × %lld × %lld",
+                   term, (long long)n, (long long)c, (long long)h, (long long)w);
+  int same = g && g->ndim == 4;
+  for (int i = 0; same && i < 4; ++i) same = g->dims[i] == x->dims[i];
+  if (!same)
+    return CU_FAIL(MSC_E_INVALID_ARGUMENT,
+                   "cuda: %s: the gradient tensor must be shaped like "
+                   "its input (made by tensor_zero)",
+                   term);
+  if (c > INT64_MAX / h || c * h > INT64_MAX / w || n > (INT64_MAX / 16) / (c * h * w))
+    return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: %s: n × c × h × w is too large", term);
+  return MSC_OK;
+}
+
+/* The host arrays of a pixel term, in the CPU's words (loss_rows.c). */
+static msc_status check_pixel_args(const char *term, const mbk_loss_desc *d) {
+  const int64_t hw = d->h * d->w, w = d->w;
+  const float *wv = d->type == MBK_LOSS_PIXEL_BCE ? d->pos_weight : d->class_weight;
+  const char *wname = d->type == MBK_LOSS_PIXEL_BCE ? "pos_weight" : "class_weight";
+  if (d->type != MBK_LOSS_PIXEL_BCE) {
+    int64_t i = msci_first_bad_target(d->targets, d->n * hw, d->c, d->ignore_index);
+    if (i >= 0)
+      return CU_FAIL(MSC_E_INVALID_ARGUMENT,
+                     "cuda: %s: target[%lld] (image %lld, y %lld, x %lld) = %d is neither a "
+                     "class in [0, %lld) nor the ignore index %d",
+                     term, (long long)i, (long long)(i / hw), (long long)(i % hw / w),
+                     (long long)(i % w), (int)d->targets[i], (long long)d->c,
+                     (int)d->ignore_index);
+  } else {
+    const int64_t count = d->n * d->c * hw;
+    for (int64_t i = 0; i < count; ++i) {
+      if (d->pixel_mask && !d->pixel_mask[i]) continue;
+      float v = d->soft_targets[i];
+      if (!(v >= 0.0f && v <= 1.0f))
+        return CU_FAIL(MSC_E_INVALID_ARGUMENT,
+                       "cuda: %s: target[%lld] (image %lld, channel %lld, y %lld, x %lld) = "
+                       "%g, must be in [0, 1]",
+                       term, (long long)i, (long long)(i / (d->c * hw)),
+                       (long long)(i / hw % d->c), (long long)(i % hw / w), (long long)(i % w),
+                       (double)v);
+    }
+  }
+  if (d->type != MBK_LOSS_DICE)
+    for (int64_t j = 0; wv && j < d->c; ++j)
+      if (!isfinite(wv[j]) || wv[j] < 0.0f)
+        return CU_FAIL(MSC_E_INVALID_ARGUMENT,
+                       "cuda: %s: %s[%lld] = %g, must be finite and >= 0", term, wname,
+                       (long long)j, (double)wv[j]);
+  return MSC_OK;
+}
+
+/* Pixel CE, pixel BCE and Dice: host checks, then one kernel per image row (see the top). */
+static msc_status pixel_term(loss_call *L, const mbk_tensor *x, mbk_tensor *grad, size_t *need,
+                             int *nothing) {
+  const mbk_loss_desc *d = L->d;
+  const int64_t n = d->n, c = d->c, h = d->h, w = d->w, hw = h * w, img = c * hw;
+  const int64_t count = n * img, rows = d->type == MBK_LOSS_PIXEL_BCE ? n * c * h : n * h;
+  const int bce_term = d->type == MBK_LOSS_PIXEL_BCE, dice = d->type == MBK_LOSS_DICE;
+  if (!L->s.base) {
+    CU_CHECK(check_images(L->term, x, grad, d->row0 + n, c, h, w));
+    CU_CHECK(check_pixel_args(L->term, d));
+    *need = doubles(dice ? rows * 3 * c + 5 * c : rows) +
+            align16((size_t)count * sizeof(float)) +
+            (bce_term ? align16((size_t)count * sizeof(float)) + align16((size_t)count)
+                      : align16((size_t)(n * hw) * sizeof(int32_t))) +
+            align16((size_t)c * sizeof(float));
+    return MSC_OK;
+  }
+  mbk_ctx *ctx = L->ctx;
+  const float *logits = x->data + d->row0 * img;
+  LAUNCH(k_check_finite, count, logits, (const int32_t *)NULL, n, img, L->f);
+  /* What is counted: pixels (CE, Dice: Σ w_t) or elements (BCE), from the host arrays. */
+  double total = 0.0;
+  if (bce_term) {
+    for (int64_t i = 0; i < count; ++i) total += !d->pixel_mask || d->pixel_mask[i];
+  } else {
+    for (int64_t i = 0; i < n * hw; ++i)
+      if (d->targets[i] != d->ignore_index)
+        total += d->class_weight && !dice ? (double)d->class_weight[d->targets[i]] : 1.0;
+  }
+  if (!(total > 0.0)) { /* nothing counted: 0 with a zero gradient */
+    *nothing = 1;
+    return MSC_OK;
+  }
+  double *part = take<double>(&L->s, dice ? rows * 3 * c + 5 * c : rows);
+  float *g = take<float>(&L->s, count);
+  if (bce_term) {
+    float *y = take<float>(&L->s, count);
+    uint8_t *mask = take<uint8_t>(&L->s, count);
+    float *pw = take<float>(&L->s, c);
+    CU_CHECK(cu_upload_small(ctx, y, d->soft_targets, (size_t)count * sizeof(float)));
+    if (d->pixel_mask) CU_CHECK(cu_upload_small(ctx, mask, d->pixel_mask, (size_t)count));
+    if (d->pos_weight)
+      CU_CHECK(cu_upload_small(ctx, pw, d->pos_weight, (size_t)c * sizeof(float)));
+    const double scale = 1.0 / total;
+    LAUNCH(k_pixel_bce_rows, rows, logits, y, d->pixel_mask ? mask : NULL,
+           d->pos_weight ? pw : NULL, rows, c, h, w, scale, g, part);
+    k_sum_serial<<<1, 1, 0, ctx->stream>>>(part, rows, scale, L->f);
+    CU_LAUNCHED("loss sum");
+  } else {
+    int32_t *t = take<int32_t>(&L->s, n * hw);
+    float *cw = take<float>(&L->s, c);
+    CU_CHECK(cu_upload_small(ctx, t, d->targets, (size_t)(n * hw) * sizeof(int32_t)));
+    if (dice) {
+      double *sums = part + rows * 3 * c, *a = sums + 3 * c, *b = a + c;
+      LAUNCH(k_dice_sums, rows, logits, t, rows, c, h, w, d->ignore_index, part);
+      k_dice_reduce<<<1, 1, 0, ctx->stream>>>(part, rows, c, sums, a, b, L->f);
+      CU_LAUNCHED("dice reduce");
+      LAUNCH(k_dice_grad, rows, logits, t, rows, c, h, w, d->ignore_index, a, b, g);
+    } else {
+      if (d->class_weight)
+        CU_CHECK(cu_upload_small(ctx, cw, d->class_weight, (size_t)c * sizeof(float)));
+      const double scale = 1.0 / total;
+      LAUNCH(k_pixel_ce_rows, rows, logits, t, d->class_weight ? cw : NULL, rows, c, h, w,
+             d->ignore_index, scale, g, part);
+      k_sum_serial<<<1, 1, 0, ctx->stream>>>(part, rows, scale, L->f);
+      CU_LAUNCHED("loss sum");
+    }
+  }
+  LAUNCH(k_add_grad_f, count, grad->data + d->row0 * img, g, count, d->weight, L->f);
+  return MSC_OK;
+}
+
 /* One pass of the term: sizing (L->s.base NULL: validates the host arrays and shapes,
  * sets *need) or running. */
 static msc_status run_term(loss_call *L, const mbk_tensor *x, const mbk_tensor *x2,
@@ -498,6 +727,9 @@ static msc_status run_term(loss_call *L, const mbk_tensor *x, const mbk_tensor *
   case MBK_LOSS_MULSUPCON: return mulsupcon(L, x, grad, need, nothing);
   case MBK_LOSS_BCE: return bce(L, x, grad, need, nothing);
   case MBK_LOSS_SOFTMAX_CE: return softmax_ce(L, x, grad, need, nothing);
+  case MBK_LOSS_PIXEL_CE:
+  case MBK_LOSS_PIXEL_BCE:
+  case MBK_LOSS_DICE: return pixel_term(L, x, grad, need, nothing);
   default:
     return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: unknown loss type %d", (int)L->d->type);
   }
@@ -510,12 +742,23 @@ static const char *term_name(int32_t type) {
   case MBK_LOSS_MULSUPCON: return "MulSupCon";
   case MBK_LOSS_BCE: return "BCE";
   case MBK_LOSS_SOFTMAX_CE: return "softmax CE";
+  case MBK_LOSS_PIXEL_CE: return "pixel CE";
+  case MBK_LOSS_PIXEL_BCE: return "pixel BCE";
+  case MBK_LOSS_DICE: return "Dice";
   default: return "loss";
   }
 }
 
 /* The error of a failed device check, in the CPU's words where it can. */
 static msc_status report(const loss_call *L, const cu_flags *h) {
+  if ((h->bits & FLAG_INPUT) && is_pixel(L->d->type)) {
+    const unsigned long long i = h->first_in, hw = (unsigned long long)(L->d->h * L->d->w),
+                             c = (unsigned long long)L->d->c, w = (unsigned long long)L->d->w;
+    return CU_FAIL(MSC_E_NUMERICAL,
+                   "cuda: %s: logits[%llu] (image %llu, channel %llu, y %llu, x %llu) is not "
+                   "finite",
+                   L->term, i, i / (c * hw), i / hw % c, i % hw / w, i % w);
+  }
   const int64_t cols =
       L->d->type == MBK_LOSS_BCE || L->d->type == MBK_LOSS_SOFTMAX_CE ? L->d->c : L->d->d;
   if (h->bits & FLAG_INPUT)
@@ -541,7 +784,7 @@ msc_status cu_loss(mbk_ctx *ctx, const mbk_loss_desc *d, const mbk_tensor *x,
   L.ctx = ctx;
   L.d = d;
   L.term = term_name(d->type);
-  if (d->type != MBK_LOSS_BCE && d->type != MBK_LOSS_SOFTMAX_CE &&
+  if (d->type != MBK_LOSS_BCE && d->type != MBK_LOSS_SOFTMAX_CE && !is_pixel(d->type) &&
       (!isfinite(d->tau) || !(d->tau > 0.0f)))
     return CU_FAIL(MSC_E_INVALID_ARGUMENT,
                    "cuda: %s: tau = %g, must be a finite temperature > 0", L.term,

@@ -1235,6 +1235,72 @@ MSC_API msc_status msc_loss_bce(const float *logits, const uint8_t *y, int64_t n
 MSC_API msc_status msc_loss_softmax_ce(const float *logits, const uint8_t *y, int64_t n,
                                        int64_t c, float *loss, float *grad);
 
+/*
+ * Per-pixel losses (segmentation; docs/losses.md, "Per-pixel losses"). Logits are
+ * N × C × H × W float32 in NCHW order (C classes or K channels per pixel), grad has the
+ * same shape and is 0 at every pixel not counted. All sums are in double, log-sum-exp
+ * stable; the value is a mean over the pixels counted, and when none is counted *loss is
+ * 0 and the gradient is zero (not NaN, unlike PyTorch's mean over nothing).
+ */
+
+/**
+ * Per-pixel softmax cross-entropy against class indices, PyTorch's
+ * F.cross_entropy(logits, target, weight=class_weight, ignore_index=ignore_index,
+ * reduction="mean"): at pixel p with target t_p,
+ *   l_p = −x_{t_p,p} + log Σ_j exp x_{j,p},
+ *   *loss = Σ_p w_{t_p} l_p / Σ_p w_{t_p}   over the counted pixels (t_p ≠ ignore_index),
+ *   grad_{j,p} = w_{t_p} (softmax_j(x_p) − [j = t_p]) / Σ_p w_{t_p},
+ * with w = class_weight (all 1 when NULL: then the plain mean over counted pixels).
+ * Σ w = 0 (no counted pixel, or only classes of weight 0): *loss = 0, zero gradient.
+ * logits: N × C × H × W (required). target: N × H × W class indices (required), each in
+ * [0, C) or equal to ignore_index (−1 is the usual choice; a value in [0, C) ignores that
+ * class). n, c, h, w: N, C, H, W >= 1. class_weight: C weights, finite and >= 0, or NULL.
+ * loss: receives the value (required). grad: N × C × H × W, ∂loss/∂logits, or NULL.
+ * Returns MSC_OK or a common status (above); a target outside [0, C) other than
+ * ignore_index is MSC_E_INVALID_ARGUMENT naming the image, y and x. Thread-safe.
+ * Since 0.3.0.
+ */
+MSC_API msc_status msc_loss_pixel_ce(const float *logits, const int32_t *target, int64_t n,
+                                     int64_t c, int64_t h, int64_t w, int32_t ignore_index,
+                                     const float *class_weight, float *loss, float *grad);
+
+/**
+ * Per-pixel binary cross-entropy with logits against soft targets, PyTorch's
+ * BCEWithLogitsLoss(pos_weight=pos_weight, reduction="mean") over the counted elements:
+ *   l = −pw_k·y·log σ(x) − (1 − y)·log(1 − σ(x))   (stable for any finite x),
+ *   *loss = mean of l over the counted elements (mask ≠ 0),
+ *   grad = ((1 + (pw_k − 1)·y)·σ(x) − pw_k·y) / counted,
+ * pw_k the positive weight of channel k (1 when pos_weight is NULL). One channel (K = 1)
+ * is a binary map (water / no water); K > 1 is multi-label per pixel.
+ * logits: N × K × H × W (required). target: N × K × H × W, each in [0, 1] where counted
+ * (required). mask: N × K × H × W bytes, 0 = not counted (its target is not read), or NULL
+ * (all counted). n, k, h, w: N, K, H, W >= 1. pos_weight: K weights, finite and >= 0, or
+ * NULL. loss: receives the value (required). grad: N × K × H × W, or NULL.
+ * Returns MSC_OK or a common status (above); a target outside [0, 1] is
+ * MSC_E_INVALID_ARGUMENT naming the element. Thread-safe. Since 0.3.0.
+ */
+MSC_API msc_status msc_loss_pixel_bce(const float *logits, const float *target,
+                                      const uint8_t *mask, int64_t n, int64_t k, int64_t h,
+                                      int64_t w, const float *pos_weight, float *loss,
+                                      float *grad);
+
+/**
+ * Soft Dice loss on the per-pixel softmax p = softmax over C of the logits, against
+ * class indices. Over the counted pixels (target ≠ ignore_index) of the whole batch, for
+ * each class j: I_j = Σ p_j·[t = j], P_j = Σ p_j, G_j = Σ [t = j], and
+ *   *loss = 1 − (1/|S|) Σ_{j∈S} (2 I_j + ε) / (P_j + G_j + ε),   ε = 1,
+ * averaged over S, the classes present in the counted targets (G_j > 0): a class absent
+ * from the batch is not averaged (its ratio would be ε/(P_j + ε), rewarding it for
+ * predicting nothing). grad: ∂loss/∂logits through the softmax; 0 at ignored pixels.
+ * No counted pixel: *loss = 0, zero gradient. Arguments as msc_loss_pixel_ce (without
+ * class weights); C = 1 gives loss 0 (p = 1, D = 1) and a zero gradient.
+ * Returns MSC_OK or a common status (above); errors as msc_loss_pixel_ce. Thread-safe.
+ * Since 0.3.0.
+ */
+MSC_API msc_status msc_loss_dice(const float *logits, const int32_t *target, int64_t n,
+                                 int64_t c, int64_t h, int64_t w, int32_t ignore_index,
+                                 float *loss, float *grad);
+
 /* ------------------------------------------------------------------------------ */
 /* Satellite image time series: vegetation indices, recurrence plots               */
 /* ------------------------------------------------------------------------------ */

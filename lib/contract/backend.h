@@ -177,13 +177,24 @@ typedef struct mbk_op_desc {
  *   BCE        x: logits, n rows from row0 (labels: n × c); row_mask (n, may be NULL)
  *              drops unlabelled rows from the mean
  *   SOFTMAX_CE as BCE, single-label: every kept row of labels is one-hot (API 4)
+ * Per-pixel terms (API 5; MBK_API_VERSION must be 5 or more for them): x is a 4-D
+ * N×C×H×W logit tensor, the n images [row0, row0 + n) of it are used, c is C (K, the
+ * channels, for PIXEL_BCE), h × w the image size; d is not used. Host arrays:
+ *   PIXEL_CE   targets (n×h×w class indices; ignore_index not counted), class_weight
+ *              (c, may be NULL: all 1); mean = Σ w_t·l / Σ w_t over counted pixels
+ *   PIXEL_BCE  soft_targets (n×c×h×w in [0, 1]), pixel_mask (n×c×h×w, may be NULL;
+ *              0 = not counted), pos_weight (c, may be NULL: all 1)
+ *   DICE       targets and ignore_index as PIXEL_CE; soft Dice on the softmax
  */
 typedef enum mbk_loss_type {
   MBK_LOSS_NTXENT = 1,
   MBK_LOSS_INFONCE = 2,
   MBK_LOSS_MULSUPCON = 3,
   MBK_LOSS_BCE = 4,
-  MBK_LOSS_SOFTMAX_CE = 5
+  MBK_LOSS_SOFTMAX_CE = 5,
+  MBK_LOSS_PIXEL_CE = 6,
+  MBK_LOSS_PIXEL_BCE = 7,
+  MBK_LOSS_DICE = 8
 } mbk_loss_type;
 
 typedef struct mbk_loss_desc {
@@ -197,6 +208,14 @@ typedef struct mbk_loss_desc {
   const int32_t *rows;     /* MulSupCon: the rows of x to use */
   const uint8_t *labels;   /* MulSupCon, BCE, softmax CE */
   const uint8_t *row_mask; /* BCE, softmax CE: 1 = labelled row */
+  /* Per-pixel terms (API 5), appended: */
+  int64_t h, w;              /* image height and width */
+  const int32_t *targets;    /* PIXEL_CE, DICE: n×h×w class indices */
+  int32_t ignore_index;      /* PIXEL_CE, DICE: the target value of pixels not counted */
+  const float *class_weight; /* PIXEL_CE: c class weights (NULL: all 1) */
+  const float *soft_targets; /* PIXEL_BCE: n×c×h×w targets in [0, 1] */
+  const uint8_t *pixel_mask; /* PIXEL_BCE: n×c×h×w, 0 = not counted (NULL: all) */
+  const float *pos_weight;   /* PIXEL_BCE: c positive weights (NULL: all 1) */
 } mbk_loss_desc;
 
 /*

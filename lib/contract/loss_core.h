@@ -3,13 +3,15 @@
  * normalisation and its Jacobian, blocks of similarity and gradient rows (a small
  * register-tiled product over packed panels), log-sum-exp softmax cross-entropy rows,
  * the MulSupCon weights and row, the logistic BCE element and row, the single-label
- * softmax cross-entropy row over logits (layer: backend
+ * softmax cross-entropy row over logits, and the per-pixel terms (softmax CE of one
+ * pixel, soft-target BCE with a positive weight, soft Dice sums, coefficients and
+ * gradient) (layer: backend
  * contract: shared by the core, the CPU backend and the CUDA module).
  *
- * Every function here (but msci_mulsupcon_weights, which is host-only) runs on the host
- * and on a device. Each is a pure function of its arguments: no library calls, no
- * allocation, no global state, no error reporting (callers validate first and pass
- * scratch). They are `static inline` in this header rather than defined in a .c file
+ * Every function here (but msci_mulsupcon_weights and msci_first_bad_target, which are
+ * host-only) runs on the host and on a device. Each is a pure function of its
+ * arguments: no library calls, no allocation, no global state, no error reporting
+ * (callers validate first and pass scratch). They are `static inline` in this header rather than defined in a .c file
  * so that the CUDA backend (backends/cuda/cuda_loss.cu) can compile the same code as device code:
  * it defines MSCI_HD as `__host__ __device__` before including this header, and each
  * translation unit gets its own copy without relocatable device code (-rdc) or a
@@ -333,27 +335,146 @@ static inline MSCI_HD int64_t msci_onehot_index(const uint8_t *y, int64_t c) {
 }
 
 /*
- * One single-label softmax cross-entropy row of c logits with target class `target`:
+ * One softmax cross-entropy over c logits spaced `stride` floats apart (x[j·stride]) with
+ * target class `target`:
  *   returns −x_target + log Σ_j exp x_j, computed as log(sum) + (max − x_target) with
  *   sum = Σ_j exp(x_j − max) ∈ [1, c] (log-sum-exp stable: no overflow for any finite x);
- *   grad (when not NULL): grad[j] = scale · (p_j − [j = target]), p = softmax(x).
- * Two passes of exp over the row rather than a scratch row, so that a device thread
- * needs no memory beyond its output.
+ *   grad (when not NULL): grad[j·stride] = scale · (p_j − [j = target]), p = softmax(x).
+ * Two passes of exp over the logits rather than a scratch row, so that a device thread
+ * needs no memory beyond its output. A row of logits has stride 1; one pixel of an
+ * N×C×H×W tensor has stride H·W.
  */
-static inline MSCI_HD double msci_softmax_ce_logits_row(const float *x, int64_t c,
-                                                        int64_t target, double scale,
-                                                        float *grad) {
+static inline MSCI_HD double msci_softmax_ce_strided(const float *x, int64_t c, int64_t stride,
+                                                     int64_t target, double scale,
+                                                     float *grad) {
   double m = -HUGE_VAL;
   for (int64_t j = 0; j < c; ++j)
-    if ((double)x[j] > m) m = (double)x[j];
+    if ((double)x[j * stride] > m) m = (double)x[j * stride];
   double sum = 0.0;
-  for (int64_t j = 0; j < c; ++j) sum += exp((double)x[j] - m);
+  for (int64_t j = 0; j < c; ++j) sum += exp((double)x[j * stride] - m);
   if (grad) {
     double inv = 1.0 / sum;
     for (int64_t j = 0; j < c; ++j)
-      grad[j] = (float)(scale * (exp((double)x[j] - m) * inv - (j == target ? 1.0 : 0.0)));
+      grad[j * stride] =
+          (float)(scale * (exp((double)x[j * stride] - m) * inv - (j == target ? 1.0 : 0.0)));
   }
-  return log(sum) + (m - (double)x[target]);
+  return log(sum) + (m - (double)x[target * stride]);
+}
+
+/* The single-label softmax cross-entropy row of c contiguous logits (see above). */
+static inline MSCI_HD double msci_softmax_ce_logits_row(const float *x, int64_t c,
+                                                        int64_t target, double scale,
+                                                        float *grad) {
+  return msci_softmax_ce_strided(x, c, 1, target, scale, grad);
+}
+
+/* ---- per-pixel terms (N×C×H×W logits; docs/losses.md, "Per-pixel losses") ------------- */
+
+/*
+ * Index of the first class index of t[0..count-1] that is neither `ignore` nor in
+ * [0, c), or −1 when every one is valid (host-only: the callers name the pixel).
+ */
+static inline int64_t msci_first_bad_target(const int32_t *t, int64_t count, int64_t c,
+                                            int32_t ignore) {
+  for (int64_t i = 0; i < count; ++i)
+    if (t[i] != ignore && (t[i] < 0 || (int64_t)t[i] >= c)) return i;
+  return -1;
+}
+
+/*
+ * Logistic BCE of one logit x with a soft target y ∈ [0, 1] and a positive weight pw
+ * (PyTorch's BCEWithLogitsLoss(pos_weight=)): l = −pw·y·log σ(x) − (1−y)·log(1−σ(x)),
+ *   returns (1−y)·x + (1 + (pw−1)·y)·(log(1 + e^{−|x|}) + max(−x, 0))
+ *   *grad = (1 + (pw−1)·y)·σ(x) − pw·y                  (its derivative in x)
+ * with one exp, e^{−|x|} <= 1 (as msci_bce_elem, which this equals for pw = 1, y ∈ {0,1}).
+ */
+static inline MSCI_HD double msci_bce_soft_elem(double x, double y, double pw, double *grad) {
+  double e = exp(-fabs(x));
+  double sig = x >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+  double k = 1.0 + (pw - 1.0) * y;
+  *grad = k * sig - pw * y;
+  return (1.0 - y) * x + k * (log1p(e) + (x < 0.0 ? -x : 0.0));
+}
+
+/* Smoothing ε of the soft Dice ratio (2·I + ε)/(P + G + ε). */
+#define MSCI_DICE_EPS 1.0
+
+/*
+ * The softmax of one pixel's c logits (stride apart): *m = max x_j and returns
+ * Σ_j exp(x_j − m) ∈ [1, c]; p_j = exp(x_j − m) / sum.
+ */
+static inline MSCI_HD double msci_softmax_stats(const float *x, int64_t c, int64_t stride,
+                                                double *m) {
+  double mx = -HUGE_VAL;
+  for (int64_t j = 0; j < c; ++j)
+    if ((double)x[j * stride] > mx) mx = (double)x[j * stride];
+  double sum = 0.0;
+  for (int64_t j = 0; j < c; ++j) sum += exp((double)x[j * stride] - mx);
+  *m = mx;
+  return sum;
+}
+
+/*
+ * Dice sums of one counted pixel with class `target`: psum[j] += p_j for every class,
+ * inter[target] += p_target, gsum[target] += 1 (p = softmax of its logits).
+ */
+static inline MSCI_HD void msci_dice_pixel_sums(const float *x, int64_t c, int64_t stride,
+                                                int64_t target, double *inter, double *psum,
+                                                double *gsum) {
+  double m;
+  double inv = 1.0 / msci_softmax_stats(x, c, stride, &m);
+  for (int64_t j = 0; j < c; ++j) {
+    double p = exp((double)x[j * stride] - m) * inv;
+    psum[j] += p;
+    if (j == target) inter[j] += p;
+  }
+  gsum[target] += 1.0;
+}
+
+/*
+ * From the summed I_j, P_j, G_j: the soft Dice loss L = 1 − (1/|S|) Σ_{j∈S} D_j with
+ * D_j = (2 I_j + ε)/(P_j + G_j + ε) over the classes present, S = {j : G_j > 0}, and the
+ * coefficients of ∂L/∂p_j = a[j] − [j = target]·b[j]:
+ *   a[j] = (2 I_j + ε)/(|S|·(P_j + G_j + ε)²),  b[j] = 2/(|S|·(P_j + G_j + ε)),
+ * both 0 for classes not present. No class present (no counted pixel): returns 0 with
+ * a = b = 0.
+ */
+static inline MSCI_HD double msci_dice_coefs(const double *inter, const double *psum,
+                                             const double *gsum, int64_t c, double *a,
+                                             double *b) {
+  int64_t present = 0;
+  for (int64_t j = 0; j < c; ++j) present += gsum[j] > 0.0;
+  double acc = 0.0;
+  for (int64_t j = 0; j < c; ++j) {
+    a[j] = b[j] = 0.0;
+    if (!(gsum[j] > 0.0)) continue;
+    double num = 2.0 * inter[j] + MSCI_DICE_EPS, den = psum[j] + gsum[j] + MSCI_DICE_EPS;
+    acc += num / den;
+    a[j] = num / ((double)present * den * den);
+    b[j] = 2.0 / ((double)present * den);
+  }
+  return present ? 1.0 - acc / (double)present : 0.0;
+}
+
+/*
+ * The Dice gradient of one counted pixel with class `target`, through its softmax:
+ * with u_j = a[j] − [j = target]·b[j] (= ∂L/∂p_j), grad[k·stride] = p_k·(u_k − Σ_j p_j u_j).
+ */
+static inline MSCI_HD void msci_dice_pixel_grad(const float *x, int64_t c, int64_t stride,
+                                                int64_t target, const double *a,
+                                                const double *b, float *grad) {
+  double m;
+  double inv = 1.0 / msci_softmax_stats(x, c, stride, &m);
+  double dot = 0.0;
+  for (int64_t j = 0; j < c; ++j) {
+    double u = a[j] - (j == target ? b[j] : 0.0);
+    dot += exp((double)x[j * stride] - m) * inv * u;
+  }
+  for (int64_t j = 0; j < c; ++j) {
+    double p = exp((double)x[j * stride] - m) * inv;
+    double u = a[j] - (j == target ? b[j] : 0.0);
+    grad[j * stride] = (float)(p * (u - dot));
+  }
 }
 
 #endif /* MOSAIC_LIB_LOSS_CORE_H */

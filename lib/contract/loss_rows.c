@@ -505,3 +505,215 @@ msc_status mbk_loss_rows_softmax_ce(mbk_fail_fn fail, mbk_loss_ws *ws, const flo
   release(ws, lrow);
   return MSC_OK;
 }
+
+/* ---- per-pixel terms (N×C×H×W logits) ------------------------------------------------ */
+
+/* n, c, h, w positive and n·c·h·w floats addressable. */
+static msc_status check_image_dims(mbk_fail_fn fail, const char *term, int64_t n, int64_t c,
+                                   int64_t h, int64_t w) {
+  MBK_TRY(check_dim(fail, term, "n", n));
+  MBK_TRY(check_dim(fail, term, "c", c));
+  MBK_TRY(check_dim(fail, term, "h", h));
+  MBK_TRY(check_dim(fail, term, "w", w));
+  MBK_TRY(check_extent(fail, term, "h × w", h, w, sizeof(float)));
+  MBK_TRY(check_extent(fail, term, "n × c", n, c, sizeof(float)));
+  MBK_TRY(check_extent(fail, term, "n × c × h × w", n * c, h * w, sizeof(float)));
+  return MSC_OK;
+}
+
+/* Every logit finite; a bad one is named by image, channel and pixel. */
+static msc_status check_finite_images(mbk_fail_fn fail, const char *term, const float *x,
+                                      int64_t n, int64_t c, int64_t h, int64_t w) {
+  const int64_t hw = h * w, count = n * c * hw;
+  for (int64_t i = 0; i < count; ++i)
+    if (!isfinite(x[i]))
+      return fail(MSC_E_NUMERICAL,
+                  "%s: logits[%lld] (image %lld, channel %lld, y %lld, x %lld) is %s", term,
+                  (long long)i, (long long)(i / (c * hw)), (long long)(i / hw % c),
+                  (long long)(i % hw / w), (long long)(i % w),
+                  isnan(x[i]) ? "NaN" : (x[i] > 0 ? "+Inf" : "-Inf"));
+  return MSC_OK;
+}
+
+/* Every class index a class of [0, c) or the ignore index; a bad one named by pixel. */
+static msc_status check_targets(mbk_fail_fn fail, const char *term, const int32_t *t, int64_t n,
+                                int64_t c, int64_t h, int64_t w, int32_t ignore) {
+  const int64_t hw = h * w;
+  int64_t i = msci_first_bad_target(t, n * hw, c, ignore);
+  if (i < 0) return MSC_OK;
+  return fail(MSC_E_INVALID_ARGUMENT,
+              "%s: target[%lld] (image %lld, y %lld, x %lld) = %d is neither a class in "
+              "[0, %lld) nor the ignore index %d",
+              term, (long long)i, (long long)(i / hw), (long long)(i % hw / w),
+              (long long)(i % w), (int)t[i], (long long)c, (int)ignore);
+}
+
+/* c weights, each finite and >= 0 (NULL: none given). */
+static msc_status check_weights(mbk_fail_fn fail, const char *term, const char *name,
+                                const float *v, int64_t c) {
+  for (int64_t j = 0; v && j < c; ++j)
+    if (!isfinite(v[j]) || v[j] < 0.0f)
+      return fail(MSC_E_INVALID_ARGUMENT, "%s: %s[%lld] = %g, must be finite and >= 0", term,
+                  name, (long long)j, (double)v[j]);
+  return MSC_OK;
+}
+
+msc_status mbk_loss_rows_pixel_ce(mbk_fail_fn fail, mbk_loss_ws *ws, const float *logits,
+                                  const int32_t *target, int64_t n, int64_t c, int64_t h,
+                                  int64_t w, int32_t ignore_index, const float *class_weight,
+                                  double *loss, float *grad) {
+  static const char T[] = "pixel CE";
+  MBK_TRY(check_ptr(fail, T, "logits", logits));
+  MBK_TRY(check_ptr(fail, T, "target", target));
+  MBK_TRY(check_ptr(fail, T, "loss", loss));
+  MBK_TRY(check_image_dims(fail, T, n, c, h, w));
+  MBK_TRY(check_targets(fail, T, target, n, c, h, w, ignore_index));
+  MBK_TRY(check_weights(fail, T, "class_weight", class_weight, c));
+  MBK_TRY(check_finite_images(fail, T, logits, n, c, h, w));
+  const int64_t hw = h * w, rows = n * h;
+  /* Σ w_t over counted pixels, serially in pixel order. */
+  double wsum = 0.0;
+  for (int64_t i = 0; i < n * hw; ++i)
+    if (target[i] != ignore_index) wsum += class_weight ? (double)class_weight[target[i]] : 1.0;
+  if (!(wsum > 0.0)) { /* nothing counted (or only weight 0): 0 with a zero gradient */
+    if (grad) memset(grad, 0, (size_t)(n * c * hw) * sizeof(float));
+    *loss = 0.0;
+    return MSC_OK;
+  }
+  double *lrow;
+  MBK_TRY(alloc_doubles(fail, ws, T, (size_t)rows, 1, &lrow));
+  const double scale = 1.0 / wsum;
+  /* One image row (image b, row yy) per iteration: its pixels in x order. */
+#pragma omp parallel for schedule(static) if ((double)rows * (double)w * (double)c >=          \
+                                              PAR_MIN_WORK)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t b = r / h, off = b * c * hw + (r % h) * w;
+    double acc = 0.0;
+    for (int64_t x = 0; x < w; ++x) {
+      const int32_t t = target[r * w + x];
+      float *g = grad ? grad + off + x : NULL;
+      if (t == ignore_index) {
+        for (int64_t j = 0; g && j < c; ++j) g[j * hw] = 0.0f;
+        continue;
+      }
+      const double wt = class_weight ? (double)class_weight[t] : 1.0;
+      acc += wt * msci_softmax_ce_strided(logits + off + x, c, hw, t, wt * scale, g);
+    }
+    lrow[r] = acc;
+  }
+  *loss = sum_serial(lrow, rows) * scale;
+  release(ws, lrow);
+  return MSC_OK;
+}
+
+msc_status mbk_loss_rows_pixel_bce(mbk_fail_fn fail, mbk_loss_ws *ws, const float *logits,
+                                   const float *target, const uint8_t *mask, int64_t n,
+                                   int64_t k, int64_t h, int64_t w, const float *pos_weight,
+                                   double *loss, float *grad) {
+  static const char T[] = "pixel BCE";
+  MBK_TRY(check_ptr(fail, T, "logits", logits));
+  MBK_TRY(check_ptr(fail, T, "target", target));
+  MBK_TRY(check_ptr(fail, T, "loss", loss));
+  MBK_TRY(check_image_dims(fail, T, n, k, h, w));
+  MBK_TRY(check_weights(fail, T, "pos_weight", pos_weight, k));
+  const int64_t hw = h * w, count = n * k * hw;
+  int64_t counted = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    if (mask && !mask[i]) continue;
+    counted++;
+    if (!(target[i] >= 0.0f && target[i] <= 1.0f))
+      return fail(MSC_E_INVALID_ARGUMENT,
+                  "%s: target[%lld] (image %lld, channel %lld, y %lld, x %lld) = %g, must be "
+                  "in [0, 1]",
+                  T, (long long)i, (long long)(i / (k * hw)), (long long)(i / hw % k),
+                  (long long)(i % hw / w), (long long)(i % w), (double)target[i]);
+  }
+  MBK_TRY(check_finite_images(fail, T, logits, n, k, h, w));
+  if (counted == 0) { /* nothing counted: 0 with a zero gradient */
+    if (grad) memset(grad, 0, (size_t)count * sizeof(float));
+    *loss = 0.0;
+    return MSC_OK;
+  }
+  const int64_t rows = n * k * h; /* rows of w elements: (image, channel, y) */
+  double *lrow;
+  MBK_TRY(alloc_doubles(fail, ws, T, (size_t)rows, 1, &lrow));
+  const double scale = 1.0 / (double)counted;
+#pragma omp parallel for schedule(static) if ((double)count >= PAR_MIN_WORK)
+  for (int64_t r = 0; r < rows; ++r) {
+    const double pw = pos_weight ? (double)pos_weight[r / h % k] : 1.0;
+    double acc = 0.0;
+    for (int64_t i = r * w; i < (r + 1) * w; ++i) {
+      if (mask && !mask[i]) {
+        if (grad) grad[i] = 0.0f;
+        continue;
+      }
+      double g;
+      acc += msci_bce_soft_elem((double)logits[i], (double)target[i], pw, &g);
+      if (grad) grad[i] = (float)(scale * g);
+    }
+    lrow[r] = acc;
+  }
+  *loss = sum_serial(lrow, rows) * scale;
+  release(ws, lrow);
+  return MSC_OK;
+}
+
+msc_status mbk_loss_rows_dice(mbk_fail_fn fail, mbk_loss_ws *ws, const float *logits,
+                              const int32_t *target, int64_t n, int64_t c, int64_t h, int64_t w,
+                              int32_t ignore_index, double *loss, float *grad) {
+  static const char T[] = "Dice";
+  MBK_TRY(check_ptr(fail, T, "logits", logits));
+  MBK_TRY(check_ptr(fail, T, "target", target));
+  MBK_TRY(check_ptr(fail, T, "loss", loss));
+  MBK_TRY(check_image_dims(fail, T, n, c, h, w));
+  MBK_TRY(check_targets(fail, T, target, n, c, h, w, ignore_index));
+  MBK_TRY(check_finite_images(fail, T, logits, n, c, h, w));
+  const int64_t hw = h * w, rows = n * h;
+  int64_t counted = 0;
+  for (int64_t i = 0; i < n * hw; ++i) counted += target[i] != ignore_index;
+  if (counted == 0) { /* nothing counted: 0 with a zero gradient */
+    if (grad) memset(grad, 0, (size_t)(n * c * hw) * sizeof(float));
+    *loss = 0.0;
+    return MSC_OK;
+  }
+  /* Per image row: I, P, G (3c doubles), reduced serially in row order; then the totals
+   * (3c) and the coefficients a, b (2c). */
+  size_t total = 0;
+  int ok = add_doubles(&total, rows + 1, 3 * c) && add_doubles(&total, 2, c);
+  double *buf;
+  MBK_TRY(alloc_doubles(fail, ws, T, total, ok, &buf));
+  double *part = buf, *sums = part + rows * 3 * c, *a = sums + 3 * c, *b = a + c;
+#pragma omp parallel for schedule(static) if ((double)rows * (double)w * (double)c >=          \
+                                              PAR_MIN_WORK)
+  for (int64_t r = 0; r < rows; ++r) {
+    double *in = part + r * 3 * c, *ps = in + c, *gs = ps + c;
+    for (int64_t j = 0; j < 3 * c; ++j) in[j] = 0.0;
+    const int64_t off = (r / h) * c * hw + (r % h) * w;
+    for (int64_t x = 0; x < w; ++x) {
+      const int32_t t = target[r * w + x];
+      if (t != ignore_index) msci_dice_pixel_sums(logits + off + x, c, hw, t, in, ps, gs);
+    }
+  }
+  for (int64_t j = 0; j < 3 * c; ++j) sums[j] = 0.0;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < 3 * c; ++j) sums[j] += part[r * 3 * c + j];
+  double value = msci_dice_coefs(sums, sums + c, sums + 2 * c, c, a, b);
+  if (grad) {
+#pragma omp parallel for schedule(static) if ((double)rows * (double)w * (double)c >=          \
+                                              PAR_MIN_WORK)
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t off = (r / h) * c * hw + (r % h) * w;
+      for (int64_t x = 0; x < w; ++x) {
+        const int32_t t = target[r * w + x];
+        float *g = grad + off + x;
+        if (t == ignore_index)
+          for (int64_t j = 0; j < c; ++j) g[j * hw] = 0.0f;
+        else
+          msci_dice_pixel_grad(logits + off + x, c, hw, t, a, b, g);
+      }
+    }
+  }
+  *loss = value;
+  release(ws, buf);
+  return MSC_OK;
+}

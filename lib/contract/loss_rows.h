@@ -1,5 +1,6 @@
 /*
- * loss_rows.h — the MoSAiC loss terms (NT-Xent, InfoNCE, MulSupCon, BCE, softmax CE) on plain host float rows (docs/losses.md), value
+ * loss_rows.h — the MoSAiC loss terms (NT-Xent, InfoNCE, MulSupCon, BCE, softmax CE, and
+ * the per-pixel CE, BCE and Dice) on plain host float arrays (docs/losses.md), value
  * and exact gradient (layer: backend contract). The one host driver of the per-row core
  * of loss_core.h: the core's msci_loss_* (loss.h) and the CPU backend's loss entry both
  * call it, so the two give the same bits. Errors are reported through fail (msci_fail
@@ -81,6 +82,44 @@ msc_status mbk_loss_rows_bce(mbk_fail_fn fail, mbk_loss_ws *ws, const float *log
 msc_status mbk_loss_rows_softmax_ce(mbk_fail_fn fail, mbk_loss_ws *ws, const float *logits,
                                     const uint8_t *y, int64_t n, int64_t c,
                                     const uint8_t *row_mask, double *loss, float *grad);
+
+/*
+ * Per-pixel terms (docs/losses.md, "Per-pixel losses"): logits are N×C×H×W (NCHW,
+ * contiguous), grad has the same shape and is 0 at every pixel (element) not counted.
+ * Statistics are summed per image row and the rows reduced serially, so results are
+ * bit-identical for any thread count. Nothing counted: loss 0 and a zero gradient.
+ */
+
+/* Per-pixel softmax cross-entropy against class indices target (N×H×W int32): a pixel
+ * whose target is ignore_index is not counted; any other target outside [0, C) is
+ * MSC_E_INVALID_ARGUMENT naming the pixel (image, y, x). With class weights w (C, finite,
+ * >= 0; NULL: all 1), l_p = −x_{t_p} + log Σ_j exp x_j at pixel p and
+ * L = Σ_p w_{t_p} l_p / Σ_p w_{t_p} over counted pixels (PyTorch's cross_entropy with
+ * weight, ignore_index, reduction "mean"); grad = w_t (softmax − onehot(t)) / Σ w_t.
+ * Σ w_t = 0 (no counted pixel, or only classes of weight 0): loss 0, zero gradient. */
+msc_status mbk_loss_rows_pixel_ce(mbk_fail_fn fail, mbk_loss_ws *ws, const float *logits,
+                                  const int32_t *target, int64_t n, int64_t c, int64_t h,
+                                  int64_t w, int32_t ignore_index, const float *class_weight,
+                                  double *loss, float *grad);
+
+/* Per-element binary cross-entropy with logits (N×K×H×W) against soft targets of the same
+ * shape in [0, 1], mask (same shape, NULL: all counted; 0 = not counted, its target is not
+ * read), pos_weight (K, finite, >= 0; NULL: all 1; PyTorch's BCEWithLogitsLoss):
+ * l = −pw_k·y·log σ(x) − (1 − y)·log(1 − σ(x)), L = mean over counted elements,
+ * grad = ((1 + (pw_k − 1)·y)·σ(x) − pw_k·y) / counted. */
+msc_status mbk_loss_rows_pixel_bce(mbk_fail_fn fail, mbk_loss_ws *ws, const float *logits,
+                                   const float *target, const uint8_t *mask, int64_t n,
+                                   int64_t k, int64_t h, int64_t w, const float *pos_weight,
+                                   double *loss, float *grad);
+
+/* Soft Dice on the per-pixel softmax p (over C) against class indices (ignore_index and
+ * errors as pixel CE). Over the counted pixels of the whole batch, per class j:
+ * I_j = Σ p_j·[t = j], P_j = Σ p_j, G_j = Σ [t = j]; L = 1 − (1/|S|) Σ_{j∈S}
+ * (2 I_j + ε)/(P_j + G_j + ε), ε = 1 (MSCI_DICE_EPS), S = the classes present in the
+ * targets (G_j > 0). grad: ∂L/∂x through the softmax. */
+msc_status mbk_loss_rows_dice(mbk_fail_fn fail, mbk_loss_ws *ws, const float *logits,
+                              const int32_t *target, int64_t n, int64_t c, int64_t h, int64_t w,
+                              int32_t ignore_index, double *loss, float *grad);
 
 #ifdef __cplusplus
 }

@@ -78,12 +78,13 @@ msc_status mbk_loss_desc_validate(const mbk_loss_desc *d, const mbk_tensor *x,
   const char *msg = NULL;
   if (!d)
     msg = "loss: the description is NULL";
-  else if (d->type < MBK_LOSS_NTXENT || d->type > MBK_LOSS_SOFTMAX_CE)
+  else if (d->type < MBK_LOSS_NTXENT || d->type > MBK_LOSS_DICE)
     msg = "loss: unknown loss type";
   else if (!x || !value || !grad || (d->type == MBK_LOSS_INFONCE && (!x2 || !grad2)))
     msg = "loss: NULL argument";
-  else if (d->n <= 0 || d->d <= 0 || d->row0 < 0 ||
-           (d->type >= MBK_LOSS_MULSUPCON && d->c <= 0))
+  else if (d->n <= 0 || d->row0 < 0 || (d->type <= MBK_LOSS_SOFTMAX_CE && d->d <= 0) ||
+           (d->type >= MBK_LOSS_MULSUPCON && d->c <= 0) ||
+           (d->type >= MBK_LOSS_PIXEL_CE && (d->h <= 0 || d->w <= 0)))
     msg = "loss: bad sizes";
   else if (d->type == MBK_LOSS_MULSUPCON && (!d->rows || !d->labels))
     msg = "mulsupcon: rows and labels are required";
@@ -91,6 +92,10 @@ msc_status mbk_loss_desc_validate(const mbk_loss_desc *d, const mbk_tensor *x,
     msg = "bce: labels are required";
   else if (d->type == MBK_LOSS_SOFTMAX_CE && !d->labels)
     msg = "softmax CE: labels are required";
+  else if ((d->type == MBK_LOSS_PIXEL_CE || d->type == MBK_LOSS_DICE) && !d->targets)
+    msg = "pixel loss: targets are required";
+  else if (d->type == MBK_LOSS_PIXEL_BCE && !d->soft_targets)
+    msg = "pixel BCE: soft_targets are required";
   if (!msg) return MSC_OK;
   if (why && n) {
     if (d)

@@ -32,3 +32,24 @@ msc_status msci_loss_softmax_ce(const float *logits, const uint8_t *y, int64_t n
                                 const uint8_t *row_mask, double *loss, float *grad) {
   return mbk_loss_rows_softmax_ce(msci_fail, NULL, logits, y, n, c, row_mask, loss, grad);
 }
+
+msc_status msci_loss_pixel_ce(const float *logits, const int32_t *target, int64_t n, int64_t c,
+                              int64_t h, int64_t w, int32_t ignore_index,
+                              const float *class_weight, double *loss, float *grad) {
+  return mbk_loss_rows_pixel_ce(msci_fail, NULL, logits, target, n, c, h, w, ignore_index,
+                                class_weight, loss, grad);
+}
+
+msc_status msci_loss_pixel_bce(const float *logits, const float *target, const uint8_t *mask,
+                               int64_t n, int64_t k, int64_t h, int64_t w,
+                               const float *pos_weight, double *loss, float *grad) {
+  return mbk_loss_rows_pixel_bce(msci_fail, NULL, logits, target, mask, n, k, h, w, pos_weight,
+                                 loss, grad);
+}
+
+msc_status msci_loss_dice(const float *logits, const int32_t *target, int64_t n, int64_t c,
+                          int64_t h, int64_t w, int32_t ignore_index, double *loss,
+                          float *grad) {
+  return mbk_loss_rows_dice(msci_fail, NULL, logits, target, n, c, h, w, ignore_index, loss,
+                            grad);
+}

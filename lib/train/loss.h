@@ -64,4 +64,18 @@ msc_status msci_loss_bce(const float *logits, const uint8_t *y, int64_t n, int64
 msc_status msci_loss_softmax_ce(const float *logits, const uint8_t *y, int64_t n, int64_t c,
                                 const uint8_t *row_mask, double *loss, float *grad);
 
+/* The per-pixel terms on N×C×H×W logits (loss_rows.h, "Per-pixel terms"; docs/losses.md,
+ * "Per-pixel losses"): softmax cross-entropy against class indices with an ignore index
+ * and optional class weights, soft-target BCE with an optional mask and positive
+ * weights, soft Dice on the softmax. Nothing counted: loss 0 and a zero gradient. */
+msc_status msci_loss_pixel_ce(const float *logits, const int32_t *target, int64_t n, int64_t c,
+                              int64_t h, int64_t w, int32_t ignore_index,
+                              const float *class_weight, double *loss, float *grad);
+msc_status msci_loss_pixel_bce(const float *logits, const float *target, const uint8_t *mask,
+                               int64_t n, int64_t k, int64_t h, int64_t w,
+                               const float *pos_weight, double *loss, float *grad);
+msc_status msci_loss_dice(const float *logits, const int32_t *target, int64_t n, int64_t c,
+                          int64_t h, int64_t w, int32_t ignore_index, double *loss,
+                          float *grad);
+
 #endif /* MOSAIC_LIB_LOSS_H */

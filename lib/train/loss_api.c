@@ -108,3 +108,56 @@ MSC_API msc_status msc_loss_softmax_ce(const float *logits, const uint8_t *y, in
   *loss = f;
   return MSC_OK;
 }
+
+/* Pixel CE: the value is at most max x − min x + log C per pixel, a weighted mean of those;
+ * computed alone first so that a value beyond float fails before any gradient is written. */
+MSC_API msc_status msc_loss_pixel_ce(const float *logits, const int32_t *target, int64_t n,
+                                     int64_t c, int64_t h, int64_t w, int32_t ignore_index,
+                                     const float *class_weight, float *loss, float *grad) {
+  static const char T[] = "pixel CE";
+  if (!loss) return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: loss is NULL", T);
+  double v = 0.0;
+  float f = 0.0f;
+  if (grad) {
+    MSCI_TRY(
+        msci_loss_pixel_ce(logits, target, n, c, h, w, ignore_index, class_weight, &v, NULL));
+    MSCI_TRY(loss_to_float(T, v, &f));
+  }
+  MSCI_TRY(
+      msci_loss_pixel_ce(logits, target, n, c, h, w, ignore_index, class_weight, &v, grad));
+  MSCI_TRY(loss_to_float(T, v, &f));
+  *loss = f;
+  return MSC_OK;
+}
+
+/* Pixel BCE: a positive weight multiplies the value, which may then pass FLT_MAX; the
+ * value alone first, as for pixel CE. */
+MSC_API msc_status msc_loss_pixel_bce(const float *logits, const float *target,
+                                      const uint8_t *mask, int64_t n, int64_t k, int64_t h,
+                                      int64_t w, const float *pos_weight, float *loss,
+                                      float *grad) {
+  static const char T[] = "pixel BCE";
+  if (!loss) return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: loss is NULL", T);
+  double v = 0.0;
+  float f = 0.0f;
+  if (grad) {
+    MSCI_TRY(msci_loss_pixel_bce(logits, target, mask, n, k, h, w, pos_weight, &v, NULL));
+    MSCI_TRY(loss_to_float(T, v, &f));
+  }
+  MSCI_TRY(msci_loss_pixel_bce(logits, target, mask, n, k, h, w, pos_weight, &v, grad));
+  MSCI_TRY(loss_to_float(T, v, &f));
+  *loss = f;
+  return MSC_OK;
+}
+
+/* Dice: the value is in [0, 1]. */
+MSC_API msc_status msc_loss_dice(const float *logits, const int32_t *target, int64_t n,
+                                 int64_t c, int64_t h, int64_t w, int32_t ignore_index,
+                                 float *loss, float *grad) {
+  static const char T[] = "Dice";
+  if (!loss) return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: loss is NULL", T);
+  double v = 0.0;
+  MSCI_TRY(msci_loss_dice(logits, target, n, c, h, w, ignore_index, &v, grad));
+  *loss = (float)v;
+  return MSC_OK;
+}

@@ -797,6 +797,66 @@ FUNCTIONS = (
          ctypes.POINTER(ctypes.c_float),
      ),
      ('logits', 'y', 'n', 'c', 'loss', 'grad',)),
+    # msc_status msc_loss_pixel_ce(const float *logits, const int32_t *target, int64_t
+    # n, int64_t c, int64_t h, int64_t w, int32_t ignore_index, const float
+    # *class_weight, float *loss, float *grad);
+    ('msc_loss_pixel_ce', msc_status,
+     (
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.POINTER(ctypes.c_int32),
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.c_int32,
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.POINTER(ctypes.c_float),
+     ),
+     (
+         'logits',
+         'target',
+         'n',
+         'c',
+         'h',
+         'w',
+         'ignore_index',
+         'class_weight',
+         'loss',
+         'grad',
+     )),
+    # msc_status msc_loss_pixel_bce(const float *logits, const float *target, const
+    # uint8_t *mask, int64_t n, int64_t k, int64_t h, int64_t w, const float
+    # *pos_weight, float *loss, float *grad);
+    ('msc_loss_pixel_bce', msc_status,
+     (
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.POINTER(ctypes.c_uint8),
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.POINTER(ctypes.c_float),
+     ),
+     ('logits', 'target', 'mask', 'n', 'k', 'h', 'w', 'pos_weight', 'loss', 'grad',)),
+    # msc_status msc_loss_dice(const float *logits, const int32_t *target, int64_t n,
+    # int64_t c, int64_t h, int64_t w, int32_t ignore_index, float *loss, float *grad);
+    ('msc_loss_dice', msc_status,
+     (
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.POINTER(ctypes.c_int32),
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.c_int32,
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.POINTER(ctypes.c_float),
+     ),
+     ('logits', 'target', 'n', 'c', 'h', 'w', 'ignore_index', 'loss', 'grad',)),
     # msc_status msc_vegetation_index(int32_t kind, const float *x, int64_t t, int64_t
     # c, int64_t p, const msc_vi_bands *bands, float *out, uint8_t *valid);
     ('msc_vegetation_index', msc_status,

@@ -6,6 +6,10 @@ or with grad=True a tuple (loss, gradient(s)) whose gradients have the shapes of
 inputs and are with respect to the unnormalised embeddings. Definitions: docs/losses.md and
 the header's documentation of msc_loss_ntxent, msc_loss_infonce, msc_loss_mulsupcon,
 msc_loss_bce and msc_loss_softmax_ce.
+
+The per-pixel losses pixel_ce, pixel_bce and dice take N × C × H × W logits (NCHW) and
+return gradients of that shape (docs/losses.md, "Per-pixel losses"; msc_loss_pixel_ce,
+msc_loss_pixel_bce, msc_loss_dice).
 """
 
 import ctypes
@@ -15,7 +19,8 @@ from . import _ffi
 from ._core import check
 from ._errors import InvalidArgumentError, ShapeError
 
-__all__ = ["ntxent", "infonce", "mulsupcon", "bce", "softmax_ce"]
+__all__ = ["ntxent", "infonce", "mulsupcon", "bce", "softmax_ce", "pixel_ce", "pixel_bce",
+           "dice"]
 
 
 def _pair(x, y, names):
@@ -112,4 +117,89 @@ def softmax_ce(logits, y, grad=False):
     g, pg = _grad(grad, x.shape)
     check(_ffi.msc_loss_softmax_ce(x.ptr, ya.ptr, x.shape[0], x.shape[1], ctypes.byref(loss),
                                    pg))
+    return (loss.value, g) if grad else loss.value
+
+
+def _need(name):
+    if not hasattr(_ffi, name):
+        from ._errors import UnsupportedError
+        raise UnsupportedError("the loaded libmosaic has no %s" % name)
+
+
+def _images(logits, target, target_kind):
+    """logits N × C × H × W; class-index targets N × H × W (BCE: N × C × H × W floats)."""
+    x = _arrays.as_input(logits, "float32", "logits", ndim=4)
+    n, c, h, w = x.shape
+    t = _arrays.as_input(target, target_kind, "target",
+                         ndim=3 if target_kind == "int32" else 4)
+    want = (n, h, w) if target_kind == "int32" else (n, c, h, w)
+    if tuple(t.shape) != want:
+        raise ShapeError("logits are %s, so target must be %s, got %s"
+                         % (tuple(x.shape), want, tuple(t.shape)))
+    return x, t
+
+
+def _per_channel(v, c, name):
+    if v is None:
+        return None
+    a = _arrays.as_input(v, "float32", name, ndim=1)
+    if a.shape[0] != c:
+        raise ShapeError("%s has %d entries but there are %d channels" % (name, a.shape[0], c))
+    return a
+
+
+def pixel_ce(logits, target, ignore_index=-1, weight=None, grad=False):
+    """Per-pixel softmax cross-entropy of logits (N × C × H × W) against class indices
+    target (N × H × W integers); pixels whose target is ignore_index are not counted.
+    weight: optional C class weights; the value is then Σ w_t·l / Σ w_t over counted
+    pixels (PyTorch's F.cross_entropy(weight=, ignore_index=, reduction="mean")).
+    Nothing counted: 0 and a zero gradient. Returns loss, or (loss, grad) with grad=True."""
+    _need("msc_loss_pixel_ce")
+    x, t = _images(logits, target, "int32")
+    n, c, h, w = x.shape
+    cw = _per_channel(weight, c, "weight")
+    loss = ctypes.c_float()
+    g, pg = _grad(grad, x.shape)
+    check(_ffi.msc_loss_pixel_ce(x.ptr, t.ptr, n, c, h, w, int(ignore_index),
+                                 cw.ptr if cw is not None else None, ctypes.byref(loss), pg))
+    return (loss.value, g) if grad else loss.value
+
+
+def pixel_bce(logits, target, mask=None, pos_weight=None, grad=False):
+    """Per-pixel binary cross-entropy with logits (N × K × H × W) against soft targets of
+    the same shape in [0, 1]. mask: optional array of that shape, 0 = not counted.
+    pos_weight: optional K positive weights (PyTorch's BCEWithLogitsLoss). The mean over
+    counted elements; nothing counted: 0 and a zero gradient.
+    Returns loss, or (loss, grad) with grad=True."""
+    _need("msc_loss_pixel_bce")
+    x, t = _images(logits, target, "float32")
+    n, k, h, w = x.shape
+    m = None
+    if mask is not None:
+        if _arrays.have_numpy():
+            import numpy as np
+            mask = (np.asarray(mask) != 0).astype(np.uint8)
+        m = _arrays.as_input(mask, "uint8", "mask", ndim=4)
+        if tuple(m.shape) != tuple(x.shape):
+            raise ShapeError("mask is %s but logits are %s" % (tuple(m.shape), tuple(x.shape)))
+    pw = _per_channel(pos_weight, k, "pos_weight")
+    loss = ctypes.c_float()
+    g, pg = _grad(grad, x.shape)
+    check(_ffi.msc_loss_pixel_bce(x.ptr, t.ptr, m.ptr if m is not None else None, n, k, h, w,
+                                  pw.ptr if pw is not None else None, ctypes.byref(loss), pg))
+    return (loss.value, g) if grad else loss.value
+
+
+def dice(logits, target, ignore_index=-1, grad=False):
+    """Soft Dice loss on the per-pixel softmax of logits (N × C × H × W) against class
+    indices target (N × H × W): 1 − mean over the classes present in the counted targets
+    of (2·Σp·g + 1)/(Σp + Σg + 1), sums over the whole batch. ignore_index as pixel_ce.
+    Returns loss, or (loss, grad) with grad=True."""
+    _need("msc_loss_dice")
+    x, t = _images(logits, target, "int32")
+    n, c, h, w = x.shape
+    loss = ctypes.c_float()
+    g, pg = _grad(grad, x.shape)
+    check(_ffi.msc_loss_dice(x.ptr, t.ptr, n, c, h, w, int(ignore_index), ctypes.byref(loss),
+                             pg))
     return (loss.value, g) if grad else loss.value

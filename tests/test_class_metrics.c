@@ -50,7 +50,7 @@ START_TEST(test_hand_three_classes) {
   const int32_t pred[] = {0, 1, 0, 1, 2, 2, 2, 0, 2};
   const int64_t want[9] = {2, 1, 0, 0, 1, 1, 1, 0, 3};
   int64_t m[9];
-  ck_assert_int_eq(msc_metrics_confusion(pred, truth, 9, 3, -1, m), MSC_OK);
+  ck_assert_int_eq(msc_metrics_confusion(pred, truth, 9, 3, MSC_IGNORE_NONE, m), MSC_OK);
   for (int i = 0; i < 9; ++i) ck_assert_int_eq(m[i], want[i]);
   double f1[3], iou[3];
   msc_class_metrics r = summary(m, 3, f1, iou);
@@ -81,7 +81,8 @@ START_TEST(test_ignore_outside) {
   ck_assert_int_eq(msc_metrics_confusion(pred, truth, 12, 3, 255, m), MSC_OK);
   for (int i = 0; i < 9; ++i) ck_assert_int_eq(m[i], want[i]);
   /* Without the ignore index the 255 truth is an error naming row 0. */
-  ck_assert_int_eq(msc_metrics_confusion(pred, truth, 12, 3, -1, m), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_metrics_confusion(pred, truth, 12, 3, MSC_IGNORE_NONE, m),
+                   MSC_E_INVALID_ARGUMENT);
   ck_assert_ptr_nonnull(strstr(msc_last_error(), "truth[0]"));
 }
 END_TEST
@@ -121,7 +122,7 @@ START_TEST(test_sklearn_label_set) {
   const int32_t truth[] = {0, 1, 2, 2};
   const int32_t pred[] = {0, 1, 2, 3};
   int64_t m[25];
-  ck_assert_int_eq(msc_metrics_confusion(pred, truth, 4, 5, -1, m), MSC_OK);
+  ck_assert_int_eq(msc_metrics_confusion(pred, truth, 4, 5, MSC_IGNORE_NONE, m), MSC_OK);
   double f1[5], iou[5];
   msc_class_metrics r = summary(m, 5, f1, iou);
   ck_assert_int_eq(r.present, 4);
@@ -148,7 +149,7 @@ START_TEST(test_nothing_counted) {
   ck_assert_int_eq(r.present, 0);
   ck_assert(isnan(r.accuracy) && isnan(r.macro_f1) && isnan(r.miou));
   ck_assert(isnan(f1[0]) && isnan(f1[1]));
-  ck_assert_int_eq(msc_metrics_confusion(pred, truth, 0, 2, -1, m), MSC_OK);
+  ck_assert_int_eq(msc_metrics_confusion(pred, truth, 0, 2, MSC_IGNORE_NONE, m), MSC_OK);
 }
 END_TEST
 
@@ -256,9 +257,15 @@ START_TEST(test_errors) {
   const int32_t neg[] = {0, 0, -1};
   ck_assert_int_eq(msc_metrics_confusion(neg, truth, 3, 3, -1, m), MSC_E_INVALID_ARGUMENT);
   ck_assert_ptr_nonnull(strstr(msc_last_error(), "pred[2]"));
-  /* A truth equal to a negative ignore index is not ignored (negative: none ignored). */
-  ck_assert_int_eq(msc_metrics_confusion(truth, neg, 3, 3, -1, m), MSC_E_INVALID_ARGUMENT);
+  /* A negative truth is an error unless it is the ignore index (then it is skipped). */
+  ck_assert_int_eq(msc_metrics_confusion(truth, neg, 3, 3, MSC_IGNORE_NONE, m),
+                   MSC_E_INVALID_ARGUMENT);
   ck_assert_ptr_nonnull(strstr(msc_last_error(), "truth[2]"));
+  int64_t skipped[9];
+  ck_assert_int_eq(msc_metrics_confusion(truth, neg, 3, 3, -1, skipped), MSC_OK);
+  int64_t kept = 0;
+  for (int i = 0; i < 9; ++i) kept += skipped[i];
+  ck_assert_int_eq(kept, 2);
   ck_assert_int_eq(msc_metrics_confusion(NULL, truth, 3, 3, -1, m), MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(msc_metrics_confusion(pred, NULL, 3, 3, -1, m), MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(msc_metrics_confusion(pred, truth, 3, 3, -1, NULL), MSC_E_INVALID_ARGUMENT);

@@ -570,12 +570,20 @@ START_TEST(segmentation_metrics) {
   ck_assert_int_eq(msc_metrics_confusion(pred, truth, 6, 3, 255, m0), MSC_OK);
   ck_assert_int_eq(msc_metrics_confusion(pred + 6, truth + 6, 6, 3, 255, m1), MSC_OK);
   for (int i = 0; i < 9; ++i) ck_assert_int_eq(m0[i] + m1[i], want[i]);
-  /* A truth of −1 (Sen1Floods11's no data) is not a valid void value for the metrics
-   * (a negative ignore_index ignores nothing): map it to a non-negative void first. */
+  /* A truth of −1 (Sen1Floods11's no data) is ignored with ignore_index −1, as by the
+   * losses; with MSC_IGNORE_NONE it is an error. */
   int32_t t2[12];
   memcpy(t2, truth, sizeof t2);
   t2[5] = -1;
-  ck_assert_int_eq(msc_metrics_confusion(pred, t2, 12, 3, -1, m), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_metrics_confusion(pred, t2, 12, 3, MSC_IGNORE_NONE, m),
+                   MSC_E_INVALID_ARGUMENT);
+  int64_t m2[9];
+  int32_t t3[12];
+  memcpy(t3, truth, sizeof t3);
+  for (int i = 0; i < 12; ++i)
+    if (t3[i] == 255) t3[i] = -1;
+  ck_assert_int_eq(msc_metrics_confusion(pred, t3, 12, 3, -1, m2), MSC_OK);
+  for (int i = 0; i < 9; ++i) ck_assert_int_eq(m2[i], want[i]);
 }
 END_TEST
 

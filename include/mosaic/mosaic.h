@@ -1064,12 +1064,16 @@ MSC_API msc_status msc_metrics_per_class(const float *scores, const uint8_t *lab
  * docs/metrics.md ("Single-label metrics") has the details. Thread-safe, reentrant.
  */
 
+/** ignore_index of msc_metrics_confusion that ignores no pair (INT32_MIN). Since 0.3.0. */
+#define MSC_IGNORE_NONE (-2147483647 - 1)
+
 /**
  * Counts the confusion matrix of n (prediction, truth) pairs.
  * pred, truth: n class indices each (required).
  * n: the number of pairs, >= 0. classes: C >= 1 (C·C must fit in memory).
- * ignore_index: pairs whose truth equals it are skipped (a void class: PASTIS's 19, or
- *   255); any negative value ignores nothing. It may lie inside [0, C): the row of that
+ * ignore_index: pairs whose truth equals it are skipped (a void class: PASTIS's 19, 255,
+ *   or Sen1Floods11's −1 no data — the same convention as the per-pixel losses);
+ *   MSC_IGNORE_NONE ignores nothing. It may lie inside [0, C): the row of that
  *   class then stays 0, while predictions of it still count in its column (the metrics
  *   are then those of scikit-learn on the pairs kept).
  * confusion: C × C int64, row-major, row = true class, column = predicted class

@@ -81,7 +81,7 @@
 extern "C" {
 #endif
 
-#define MBK_API_VERSION        4u
+#define MBK_API_VERSION        5u
 #define MBK_MODULE_INIT_SYMBOL "msc_backend_module_init"
 #define MBK_MAX_DIMS           4
 #define MBK_MAX_CONCAT         16

@@ -40,7 +40,7 @@ MSC_API msc_status msc_metrics_confusion(const int32_t *pred, const int32_t *tru
     return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: n = %lld, must be >= 0", fn, (long long)n);
   MSCI_TRY(check_classes(fn, classes));
   for (int64_t i = 0; i < n; ++i) {
-    if (ignore_index >= 0 && truth[i] == ignore_index) continue;
+    if (ignore_index != MSC_IGNORE_NONE && truth[i] == ignore_index) continue;
     if (truth[i] < 0 || truth[i] >= classes)
       return msci_fail(MSC_E_INVALID_ARGUMENT,
                        "%s: truth[%lld] = %d is outside [0, %lld) and not the ignore index %d",
@@ -52,7 +52,7 @@ MSC_API msc_status msc_metrics_confusion(const int32_t *pred, const int32_t *tru
   /* Everything is valid: the caller's matrix is written in place from here on. */
   memset(confusion, 0, (size_t)(classes * classes) * sizeof *confusion);
   for (int64_t i = 0; i < n; ++i) {
-    if (ignore_index >= 0 && truth[i] == ignore_index) continue;
+    if (ignore_index != MSC_IGNORE_NONE && truth[i] == ignore_index) continue;
     confusion[(int64_t)truth[i] * classes + pred[i]]++;
   }
   return MSC_OK;

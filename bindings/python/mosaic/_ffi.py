@@ -104,6 +104,8 @@ MSC_METRIC_MACRO_AP_ZERO = 6
 MSC_METRIC_SKIPPED_CLASSES = 7
 #: Number of metrics this header knows. Since 0.1.0.
 MSC_METRIC_COUNT = 8
+#: ignore_index of msc_metrics_confusion that ignores no pair (INT32_MIN). Since 0.3.0.
+MSC_IGNORE_NONE = -2147483648
 #: normalised difference vegetation index (B8, B4)
 MSC_VI_NDVI = 0
 #: enhanced vegetation index (B8, B4, B2)

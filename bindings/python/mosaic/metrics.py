@@ -86,15 +86,16 @@ def _pair(pred, truth, kind):
     return p, t
 
 
-def confusion(pred, truth, classes, ignore_index=-1):
+def confusion(pred, truth, classes, ignore_index=None):
     """The classes × classes confusion matrix (int64; row = true class, column =
     predicted) of two 1-D arrays of class indices; pairs whose truth equals
-    ignore_index are skipped (negative: none)."""
+    ignore_index (e.g. -1 or 255) are skipped (None: none)."""
     _require("msc_metrics_confusion")
     p, t = _pair(pred, truth, "int32")
     c = int(classes)
     m, pm = _arrays.output((max(c, 0), max(c, 0)), "int64")
-    check(_ffi.msc_metrics_confusion(p.ptr, t.ptr, p.shape[0], c, int(ignore_index), pm))
+    ignore = _ffi.MSC_IGNORE_NONE if ignore_index is None else int(ignore_index)
+    check(_ffi.msc_metrics_confusion(p.ptr, t.ptr, p.shape[0], c, ignore, pm))
     return m
 
 

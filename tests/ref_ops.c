@@ -383,3 +383,148 @@ void ref_concat_bwd(int64_t n, int64_t inner, int32_t count, const int64_t *cs, 
     }
   }
 }
+
+/* =================================== upsample ==================================== */
+
+/* The source taps of output index i along one axis of extent n upsampled by s: i0, i1
+ * and the weight l of i1 (1 - l of i0). Nearest: i0 = i1 = i / s, l = 0. */
+static void upsample_taps(int64_t i, int64_t s, int64_t n, int bilinear, int64_t *i0,
+                          int64_t *i1, double *l) {
+  if (!bilinear) {
+    *i0 = *i1 = i / s;
+    *l = 0.0;
+    return;
+  }
+  double src = ((double)i + 0.5) / (double)s - 0.5;
+  if (src < 0.0) src = 0.0;
+  *i0 = (int64_t)floor(src);
+  if (*i0 > n - 1) *i0 = n - 1;
+  *i1 = *i0 + 1 < n ? *i0 + 1 : n - 1;
+  *l = src - (double)*i0;
+}
+
+void ref_upsample_fwd(int64_t n, int64_t c, int64_t h, int64_t w, int64_t sh, int64_t sw,
+                      int bilinear, const float *x, float *y) {
+  const int64_t oh_n = h * sh, ow_n = w * sw;
+  for (int64_t p = 0; p < n * c; ++p)
+    for (int64_t i = 0; i < oh_n; ++i)
+      for (int64_t j = 0; j < ow_n; ++j) {
+        int64_t a0, a1, b0, b1;
+        double la, lb;
+        upsample_taps(i, sh, h, bilinear, &a0, &a1, &la);
+        upsample_taps(j, sw, w, bilinear, &b0, &b1, &lb);
+        const float *xp = x + (size_t)(p * h * w);
+        const double v = (1 - la) * ((1 - lb) * xp[a0 * w + b0] + lb * xp[a0 * w + b1]) +
+                         la * ((1 - lb) * xp[a1 * w + b0] + lb * xp[a1 * w + b1]);
+        y[(size_t)((p * oh_n + i) * ow_n + j)] = (float)v;
+      }
+}
+
+void ref_upsample_bwd(int64_t n, int64_t c, int64_t h, int64_t w, int64_t sh, int64_t sw,
+                      int bilinear, const float *dy, float *dx) {
+  const int64_t oh_n = h * sh, ow_n = w * sw;
+  const size_t nx = (size_t)(n * c * h * w);
+  double *acc = dbuf(nx);
+  for (int64_t p = 0; p < n * c; ++p)
+    for (int64_t i = 0; i < oh_n; ++i)
+      for (int64_t j = 0; j < ow_n; ++j) {
+        int64_t a0, a1, b0, b1;
+        double la, lb;
+        upsample_taps(i, sh, h, bilinear, &a0, &a1, &la);
+        upsample_taps(j, sw, w, bilinear, &b0, &b1, &lb);
+        const double g = dy[(size_t)((p * oh_n + i) * ow_n + j)];
+        double *ap = acc + (size_t)(p * h * w);
+        ap[a0 * w + b0] += g * (1 - la) * (1 - lb);
+        ap[a0 * w + b1] += g * (1 - la) * lb;
+        ap[a1 * w + b0] += g * la * (1 - lb);
+        ap[a1 * w + b1] += g * la * lb;
+      }
+  store(nx, acc, dx);
+  free(acc);
+}
+
+/* ================================ transposed conv ================================ */
+
+int64_t ref_deconv_oh(const ref_deconv *p) {
+  return (p->h - 1) * p->sh - 2 * p->ph + p->kh + p->oph;
+}
+int64_t ref_deconv_ow(const ref_deconv *p) {
+  return (p->w - 1) * p->sw - 2 * p->pw + p->kw + p->opw;
+}
+
+/* PyTorch's definition, a scatter: every input pixel stamps its kernel onto the output. */
+void ref_deconv2d_fwd(const ref_deconv *p, const float *x, const float *w, const float *b,
+                      float *y) {
+  const int64_t oh_n = ref_deconv_oh(p), ow_n = ref_deconv_ow(p);
+  const size_t ny = (size_t)(p->n * p->oc * oh_n * ow_n);
+  double *acc = dbuf(ny);
+  for (int64_t n = 0; n < p->n; ++n)
+    for (int64_t c = 0; c < p->c; ++c)
+      for (int64_t i = 0; i < p->h; ++i)
+        for (int64_t j = 0; j < p->w; ++j) {
+          const double v = x[IX4(n, c, i, j, p->c, p->h, p->w)];
+          for (int64_t o = 0; o < p->oc; ++o)
+            for (int64_t a = 0; a < p->kh; ++a)
+              for (int64_t bb = 0; bb < p->kw; ++bb) {
+                const int64_t oh = i * p->sh - p->ph + a, ow = j * p->sw - p->pw + bb;
+                if (oh < 0 || oh >= oh_n || ow < 0 || ow >= ow_n) continue; /* cropped */
+                acc[IX4(n, o, oh, ow, p->oc, oh_n, ow_n)] +=
+                    v * (double)w[IX4(c, o, a, bb, p->oc, p->kh, p->kw)];
+              }
+        }
+  if (b)
+    for (size_t k = 0; k < ny; ++k)
+      acc[k] += (double)b[(k / (size_t)(oh_n * ow_n)) % (size_t)p->oc];
+  store(ny, acc, y);
+  free(acc);
+}
+
+/* A gather (a plain convolution of dy), unlike the forward's scatter. */
+void ref_deconv2d_bwd_data(const ref_deconv *p, const float *w, const float *dy, float *dx) {
+  const int64_t oh_n = ref_deconv_oh(p), ow_n = ref_deconv_ow(p);
+  for (int64_t n = 0; n < p->n; ++n)
+    for (int64_t c = 0; c < p->c; ++c)
+      for (int64_t i = 0; i < p->h; ++i)
+        for (int64_t j = 0; j < p->w; ++j) {
+          double s = 0.0;
+          for (int64_t o = 0; o < p->oc; ++o)
+            for (int64_t a = 0; a < p->kh; ++a)
+              for (int64_t bb = 0; bb < p->kw; ++bb) {
+                const int64_t oh = i * p->sh - p->ph + a, ow = j * p->sw - p->pw + bb;
+                if (oh < 0 || oh >= oh_n || ow < 0 || ow >= ow_n) continue;
+                s += (double)dy[IX4(n, o, oh, ow, p->oc, oh_n, ow_n)] *
+                     (double)w[IX4(c, o, a, bb, p->oc, p->kh, p->kw)];
+              }
+          dx[IX4(n, c, i, j, p->c, p->h, p->w)] = (float)s;
+        }
+}
+
+void ref_deconv2d_bwd_weights(const ref_deconv *p, const float *x, const float *dy, float *dw) {
+  const int64_t oh_n = ref_deconv_oh(p), ow_n = ref_deconv_ow(p);
+  for (int64_t c = 0; c < p->c; ++c)
+    for (int64_t o = 0; o < p->oc; ++o)
+      for (int64_t a = 0; a < p->kh; ++a)
+        for (int64_t bb = 0; bb < p->kw; ++bb) {
+          double s = 0.0;
+          for (int64_t n = 0; n < p->n; ++n)
+            for (int64_t i = 0; i < p->h; ++i)
+              for (int64_t j = 0; j < p->w; ++j) {
+                const int64_t oh = i * p->sh - p->ph + a, ow = j * p->sw - p->pw + bb;
+                if (oh < 0 || oh >= oh_n || ow < 0 || ow >= ow_n) continue;
+                s += (double)x[IX4(n, c, i, j, p->c, p->h, p->w)] *
+                     (double)dy[IX4(n, o, oh, ow, p->oc, oh_n, ow_n)];
+              }
+          dw[IX4(c, o, a, bb, p->oc, p->kh, p->kw)] = (float)s;
+        }
+}
+
+void ref_deconv2d_bwd_bias(const ref_deconv *p, const float *dy, float *db) {
+  const int64_t plane = ref_deconv_oh(p) * ref_deconv_ow(p);
+  for (int64_t o = 0; o < p->oc; ++o) {
+    double s = 0.0;
+    for (int64_t n = 0; n < p->n; ++n)
+      for (int64_t k = 0; k < plane; ++k)
+        s += (double)dy[(size_t)((n * p->oc + o) * plane + k)];
+    db[o] = (float)s;
+  }
+}

@@ -1,11 +1,13 @@
 /*
  * ref_ops.h — plain C reference implementations of every op of lib/contract/backend.h, forward
- * and backward, used by the backend op tests (test_cpu_ops.c and later cross-backend
- * tests) as the ground truth.
+ * and backward, used by the backend op tests (test_cpu_ops.c, test_dense_ops.c) as the
+ * ground truth.
  *
  * Everything here is written to be obviously correct rather than fast: straightforward
  * loops over plain row-major float32 arrays (NCHW activations, OIHW weights), every sum
- * accumulated in double, backward passes that scatter into double buffers. Nothing
+ * accumulated in double, backward passes that scatter into double buffers (the
+ * transposed convolution's forward scatters and its backward gathers, its definition
+ * being PyTorch's scatter). Nothing
  * depends on a backend; the only shared notion is the shape arithmetic, which is written
  * out again here (floor division, like mbk_op_out_dims) so a mistake there is caught.
  *
@@ -105,6 +107,37 @@ void ref_concat_fwd(int64_t n, int64_t inner, int32_t count, const int64_t *cs,
 /* dxs[i] (each optional) receives the slice of dy that x_i went to. */
 void ref_concat_bwd(int64_t n, int64_t inner, int32_t count, const int64_t *cs, const float *dy,
                     float *const *dxs);
+
+/* ---- upsample: x[N,C,H,W] -> y[N,C,H*sh,W*sw] (sh, sw integers >= 1) -------------------- */
+/* bilinear = 0: nearest, y[i,j] = x[i/sh, j/sw] (floor). bilinear = 1: PyTorch's
+ * F.interpolate(mode="bilinear", align_corners=False): source coordinate
+ * (i + 0.5)/sh - 0.5, negative ones clamped to 0, neighbours i0 = floor, i1 =
+ * min(i0 + 1, H - 1), weights 1 - l and l (l = coordinate - i0); columns alike. */
+void ref_upsample_fwd(int64_t n, int64_t c, int64_t h, int64_t w, int64_t sh, int64_t sw,
+                      int bilinear, const float *x, float *y);
+/* dx: each dy sent back to the source pixels with the forward's weights. */
+void ref_upsample_bwd(int64_t n, int64_t c, int64_t h, int64_t w, int64_t sh, int64_t sw,
+                      int bilinear, const float *dy, float *dx);
+
+/* ---- transposed conv (PyTorch's ConvTranspose2d): x[N,C,H,W], w[C,OC,KH,KW] ------------- */
+typedef struct ref_deconv {
+  int64_t n, c, h, w;
+  int64_t oc, kh, kw;
+  int64_t sh, sw, ph, pw; /* stride, padding */
+  int64_t oph, opw;       /* output padding */
+} ref_deconv;
+
+int64_t ref_deconv_oh(const ref_deconv *p); /* (h - 1) sh - 2 ph + kh + oph */
+int64_t ref_deconv_ow(const ref_deconv *p);
+/* y[n,o,i*sh - ph + a, j*sw - pw + b] += x[n,c,i,j] w[c,o,a,b] (+ b[o]); b optional. */
+void ref_deconv2d_fwd(const ref_deconv *p, const float *x, const float *w, const float *b,
+                      float *y);
+/* dx[n,c,i,j] = sum over o, a, b of dy[n,o,i*sh - ph + a, j*sw - pw + b] w[c,o,a,b]. */
+void ref_deconv2d_bwd_data(const ref_deconv *p, const float *w, const float *dy, float *dx);
+/* dw[c,o,a,b] = sum over n, i, j of x[n,c,i,j] dy[n,o,i*sh - ph + a, j*sw - pw + b]. */
+void ref_deconv2d_bwd_weights(const ref_deconv *p, const float *x, const float *dy, float *dw);
+/* db[o] = sum of dy over n and the output plane. */
+void ref_deconv2d_bwd_bias(const ref_deconv *p, const float *dy, float *db);
 
 #ifdef __cplusplus
 }

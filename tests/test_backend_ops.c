@@ -4,17 +4,16 @@
  * references and finite differences (test_cpu_ops.c), so agreement here carries that
  * over to CUDA.
  *
- * For every op type, on a few shapes including odd ones: inference forward, training
- * forward (batch norm's running statistics too), backward with a random dy into every
- * output; then the training step again, which must give the same bits (deterministic
- * kernels and algorithms) and must not reach cudaMalloc (the module logs each call at
- * debug level; a steady state has none). Every loss term with row offsets, gathered
- * rows, a row mask and weighted accumulation; a non-finite input must fail with
- * MSC_E_NUMERICAL and leave the gradient alone. The optimiser update (optim_update)
- * against the host functions of optim_core.h; the gradient statistics (grad_stats)
- * against the CPU backend's. A batch norm whose running statistics
- * belong to another context (as the model's parameters do) exercises the cross-stream
- * ordering.
+ * For every op type (UPSAMPLE and DECONV2D too), on a few shapes including odd ones:
+ * inference forward, training forward (batch norm's running statistics too), backward with
+ * a random dy into every output; then the training step again, which must give the same
+ * bits (deterministic kernels and algorithms) and must not reach cudaMalloc (the module
+ * logs each call at debug level; a steady state has none). Every loss term with row
+ * offsets, gathered rows, a row mask and weighted accumulation; a non-finite input must
+ * fail with MSC_E_NUMERICAL and leave the gradient alone. The optimiser update
+ * (optim_update) against the host functions of optim_core.h; the gradient statistics
+ * (grad_stats) against the CPU backend's. A batch norm whose running statistics belong to
+ * another context (as the model's parameters do) exercises the cross-stream ordering.
  *
  * Tolerances: |cuda − cpu| <= TOL × max(1, max |cpu|) over each output. Both backends
  * sum in different orders (cuDNN/cuBLAS vs oneDNN), in float for convolutions and
@@ -242,6 +241,22 @@ static mbk_op_desc maxpool(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k
   return d;
 }
 
+static mbk_op_desc upsample(int64_t n, int64_t c, int64_t h, int64_t w, int64_t sh, int64_t sw,
+                            int32_t mode) {
+  mbk_op_desc d = base_desc(MBK_OP_UPSAMPLE, 4, n, c, h, w);
+  d.u.upsample.sh = sh, d.u.upsample.sw = sw, d.u.upsample.mode = mode;
+  return d;
+}
+
+static mbk_op_desc deconv(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oc, int64_t k,
+                          int64_t s, int64_t p, int64_t op, int bias) {
+  mbk_op_desc d = base_desc(MBK_OP_DECONV2D, 4, n, c, h, w);
+  d.u.deconv.out_c = oc, d.u.deconv.kh = d.u.deconv.kw = k, d.u.deconv.sh = d.u.deconv.sw = s;
+  d.u.deconv.ph = d.u.deconv.pw = p, d.u.deconv.oph = d.u.deconv.opw = op;
+  d.u.deconv.bias = bias;
+  return d;
+}
+
 static mbk_op_desc linear(int64_t n, int64_t k, int64_t o, int bias) {
   mbk_op_desc d = base_desc(MBK_OP_LINEAR, 2, n, k, 1, 1);
   d.u.linear.out_f = o, d.u.linear.bias = bias;
@@ -289,6 +304,14 @@ static int32_t make_inputs(const mbk_op_desc *d, pair **in) {
     in[0] = pair_random(d->ndim, x, F_UNIF);
     in[1] = pair_random(d->ndim, x, F_UNIF);
     return 2;
+  case MBK_OP_UPSAMPLE: in[0] = pair_random(4, x, F_UNIF); return 1;
+  case MBK_OP_DECONV2D: /* weights [in, out, KH, KW] */
+    in[0] = pair_random(4, x, F_UNIF);
+    v[0] = d->c, v[1] = d->u.deconv.out_c, v[2] = d->u.deconv.kh, v[3] = d->u.deconv.kw;
+    in[1] = pair_random(4, v, F_UNIF);
+    v[0] = d->u.deconv.out_c;
+    in[2] = d->u.deconv.bias ? pair_random(1, v, F_UNIF) : NULL;
+    return 3;
   case MBK_OP_CONCAT:
     for (int32_t i = 0; i < d->u.concat.count; ++i) {
       x[1] = d->u.concat.c[i];
@@ -305,6 +328,7 @@ static int32_t backward_args(const mbk_op_desc *d, pair **fin, pair *dy, pair **
                              int32_t *n_in) {
   switch (d->type) {
   case MBK_OP_CONV2D:
+  case MBK_OP_DECONV2D:
   case MBK_OP_LINEAR: bin[0] = fin[0], bin[1] = fin[1], bin[2] = dy, *n_in = 3; return 3;
   case MBK_OP_BATCHNORM: bin[0] = fin[0], bin[1] = fin[1], bin[2] = dy, *n_in = 3; return 3;
   case MBK_OP_RELU: bin[0] = fin[0], bin[1] = dy, *n_in = 2; return 1;
@@ -357,6 +381,7 @@ static void run_op(const opcase *oc) {
     nbo = backward_args(d, fin, dy, bin, &nbi);
     for (int32_t i = 0; pass == 0 && i < nbo; ++i) {
       int absent = (d->type == MBK_OP_CONV2D && i == 2 && !d->u.conv.bias) ||
+                   (d->type == MBK_OP_DECONV2D && i == 2 && !d->u.deconv.bias) ||
                    (d->type == MBK_OP_LINEAR && i == 2 && !d->u.linear.bias);
       outs[i] = absent ? NULL : pair_new();
     }
@@ -424,6 +449,15 @@ static void test_ops(void) {
       {"add 2-D", base_desc(MBK_OP_ADD, 2, 3, 7, 1, 1)},
       {"concat 4-D x3", concat(4, 2, 5, 3, 3, c3)},
       {"concat 2-D x2", concat(2, 3, 1, 1, 2, c2)},
+      {"upsample nearest x2", upsample(2, 3, 5, 7, 2, 2, MBK_UPSAMPLE_NEAREST)},
+      {"upsample nearest x(3,1)", upsample(1, 4, 3, 4, 3, 1, MBK_UPSAMPLE_NEAREST)},
+      {"upsample bilinear x2", upsample(2, 3, 5, 7, 2, 2, MBK_UPSAMPLE_BILINEAR)},
+      {"upsample bilinear x(4,3) 17ch", upsample(1, 17, 6, 5, 4, 3, MBK_UPSAMPLE_BILINEAR)},
+      {"upsample bilinear x1", upsample(2, 2, 4, 5, 1, 1, MBK_UPSAMPLE_BILINEAR)},
+      {"deconv k2 s2 bias", deconv(2, 3, 5, 4, 4, 2, 2, 0, 0, 1)},
+      {"deconv k3 s1 p1", deconv(1, 5, 4, 5, 3, 3, 1, 1, 0, 0)},
+      {"deconv k3 s2 p1 op1 bias", deconv(2, 4, 3, 5, 6, 3, 2, 1, 1, 1)},
+      {"deconv k4 s2 p1 64ch", deconv(3, 64, 8, 8, 32, 4, 2, 1, 0, 1)},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) run_op(&cases[i]);
 }

@@ -4,8 +4,10 @@
  * msci_optim_update. The CUDA backend compiles these very functions as device code
  * (MSCI_HD = __host__ __device__), so each must be right on its own, whatever calls it:
  * msci_dot, msci_row_max, msci_exp_row, msci_mulsupcon_row_count, msci_mulsupcon_row,
- * msci_bce_row and msci_sgd_elem. Expectations come from the definitions in docs/losses.md
- * (naive double loops here) or from hand arithmetic, never from the code under test.
+ * msci_bce_row and msci_sgd_elem; and msci_upsample_taps (upsample_core.h), which only
+ * the CUDA kernels use (test_dense_ops.c checks the CPU backend's upsampling).
+ * Expectations come from the definitions in docs/losses.md (naive double loops here) or
+ * from hand arithmetic, never from the code under test.
  */
 #include <check.h>
 #include <math.h>
@@ -14,6 +16,7 @@
 
 #include "contract/loss_core.h"
 #include "contract/optim_core.h"
+#include "contract/upsample_core.h"
 
 #define CLOSE(got, want, tol)                                                                  \
   ck_assert_msg(fabs((double)(got) - (double)(want)) <= (tol)*fmax(1.0, fabs((double)(want))), \
@@ -173,6 +176,41 @@ START_TEST(sgd_elem_by_hand) {
 }
 END_TEST
 
+/* Taps by hand: x = (i + 0.5)/s - 0.5, clamped at 0; nearest is i/s. */
+START_TEST(upsample_taps_by_hand) {
+  int64_t a, b;
+  float l;
+  for (int64_t i = 0; i < 6; ++i) { /* nearest, n = 3, s = 2: 0 0 1 1 2 2 */
+    msci_upsample_taps(i, 2, 3, 0, &a, &b, &l);
+    ck_assert(a == i / 2 && b == i / 2 && l == 0.0f);
+  }
+  /* bilinear, n = 2, s = 2: x = -0.25 (clamped to 0), 0.25, 0.75, 1.25 */
+  const int64_t w0[4] = {0, 0, 0, 1}, w1[4] = {1, 1, 1, 1};
+  const float wl[4] = {0.0f, 0.25f, 0.75f, 0.25f};
+  for (int64_t i = 0; i < 4; ++i) {
+    msci_upsample_taps(i, 2, 2, 1, &a, &b, &l);
+    ck_assert_msg(a == w0[i] && b == w1[i] && l == wl[i], "i %lld: %lld %lld %g", (long long)i,
+                  (long long)a, (long long)b, (double)l);
+  }
+  /* s = 3, n = 4: i = 4 gives x = 1.5 - 0.5 = 1 exactly; i = 5 gives 4/3. */
+  msci_upsample_taps(4, 3, 4, 1, &a, &b, &l);
+  ck_assert(a == 1 && b == 2 && l == 0.0f);
+  msci_upsample_taps(5, 3, 4, 1, &a, &b, &l);
+  ck_assert(a == 1 && b == 2);
+  CLOSE(l, 1.0 / 3.0, 1e-6);
+  /* The last output of the axis: x = 11.5/3 - 0.5 = 3.33 > n - 1 = 3: both taps 3. */
+  msci_upsample_taps(11, 3, 4, 1, &a, &b, &l);
+  ck_assert(a == 3 && b == 3);
+  /* s = 1 is the identity; n = 1 reads the one input. */
+  for (int64_t i = 0; i < 5; ++i) {
+    msci_upsample_taps(i, 1, 5, 1, &a, &b, &l);
+    ck_assert(a == i && l == 0.0f && b == (i < 4 ? i + 1 : 4));
+    msci_upsample_taps(i, 5, 1, 1, &a, &b, &l);
+    ck_assert(a == 0 && b == 0);
+  }
+}
+END_TEST
+
 static Suite *core_suite(void) {
   Suite *s = suite_create("core_hd");
   TCase *tc = tcase_create("core");
@@ -182,6 +220,7 @@ static Suite *core_suite(void) {
   tcase_add_test(tc, mulsupcon_row_against_definition);
   tcase_add_test(tc, bce_row);
   tcase_add_test(tc, sgd_elem_by_hand);
+  tcase_add_test(tc, upsample_taps_by_hand);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -138,8 +138,9 @@ void *cpu_aligned_alloc(size_t bytes);
 /* Every op starts with struct mbk_op and has an mbk_op_vt (backend_op.h); they are made
  * with mbk_op_alloc(cpu_host, "cpu", ...) and find their input shape with
  * mbk_op_in_dims (backend.h). Their arguments were checked by the core's frame. */
-/* cpu_conv_create, cpu_bnorm_create, ... cpu_concat_create (cpu_conv.c, cpu_bnorm.c,
- * cpu_eltwise.c, cpu_pool.c, cpu_linear.c, cpu_concat.c). */
+/* cpu_conv_create, cpu_bnorm_create, ... cpu_deconv_create (cpu_conv.c, cpu_bnorm.c,
+ * cpu_eltwise.c, cpu_pool.c, cpu_linear.c, cpu_concat.c, cpu_upsample.c,
+ * cpu_deconv.c). */
 #define CPU_DECLARE_CREATE(kind) MBK_OP_DECLARE_CREATE(cpu, kind)
 MBK_OP_KINDS(CPU_DECLARE_CREATE)
 

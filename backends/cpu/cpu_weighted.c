@@ -1,9 +1,11 @@
 /*
- * cpu_weighted.c — the machinery shared by convolution and linear (inner product):
+ * cpu_weighted.c — the machinery shared by convolution, transposed convolution and
+ * linear (inner product):
  * both are "y = W ⊛ x + b" with a forward primitive, a backward-data primitive and a
  * backward-weights primitive, all created with format "any" so that oneDNN picks its
  * fastest layouts, and inputs converted only when they arrive in another layout.
- * cpu_conv.c and cpu_linear.c only say how to build the three oneDNN descriptors.
+ * cpu_conv.c, cpu_deconv.c and cpu_linear.c only say how to build the three oneDNN
+ * descriptors (and cpu_deconv.c that its weights come with two axes swapped).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +24,53 @@ static void weighted_destroy(mbk_op *base) {
   for (size_t i = 0; i < sizeof rs / sizeof rs[0]; ++i) cpu_reorder_destroy(rs[i]);
   cpu_buf_destroy(&op->dw_buf);
   cpu_buf_destroy(&op->db_buf);
+  if (op->w_view) dnnl_memory_destroy(op->w_view);
+  if (op->dw_view) dnnl_memory_destroy(op->dw_view);
   free(op);
+}
+
+/* Points *view (a memory of layout md) at data, making it when the layout changed. */
+static msc_status view_at(mbk_ctx *ctx, dnnl_memory_t *view, const dnnl_memory_desc_t *md,
+                          void *data) {
+  const dnnl_memory_desc_t *cur = NULL;
+  if (*view) dnnl_memory_get_memory_desc(*view, &cur);
+  if (*view && cpu_md_equal(cur, md)) {
+    CPU_TRY(dnnl_memory_set_data_handle(*view, data), "weight view");
+    return MSC_OK;
+  }
+  if (*view) dnnl_memory_destroy(*view);
+  *view = NULL;
+  CPU_TRY(dnnl_memory_create(view, md, ctx->engine, data), "weight view");
+  return MSC_OK;
+}
+
+/* The md of t's bytes with the first two axes swapped (any blocked layout). */
+static msc_status swapped_md(const dnnl_memory_desc_t *md, dnnl_memory_desc_t *out) {
+  static const int perm[4] = {1, 0, 2, 3};
+  CPU_TRY(dnnl_memory_desc_permute_axes(out, md, perm), "weight axes");
+  return MSC_OK;
+}
+
+/* The weights of t in layout want, as cpu_view_as, through the swapped view if w_swap. */
+static msc_status weights_as(cpu_weighted *op, const mbk_tensor *t,
+                             const dnnl_memory_desc_t *want, cpu_reorder *r,
+                             dnnl_memory_t *out) {
+  mbk_ctx *ctx = op->base.ctx;
+  if (!op->w_swap) return cpu_view_as(ctx, t, want, r, out);
+  /* A stand-in for t with the same identity (so r's cache still applies) whose memory
+   * is the permuted view of t's bytes. */
+  mbk_tensor v = *t;
+  CPU_CHECK(swapped_md(&t->md, &v.md));
+  CPU_CHECK(view_at(ctx, &op->w_view, &v.md, t->data));
+  v.mem = op->w_view;
+  return cpu_view_as(ctx, &v, want, r, out);
 }
 
 static msc_status check_params(cpu_weighted *op, mbk_tensor *const *in) {
   const char *name = op->base.vt->name;
   CPU_CHECK(cpu_tensor_expect(in[0], op->x_ndim, op->x_dims, name, ARG_NAMES[0]));
-  CPU_CHECK(cpu_tensor_expect(in[1], op->w_ndim, op->w_dims, name, ARG_NAMES[1]));
+  CPU_CHECK(cpu_tensor_expect(in[1], op->w_ndim, op->w_swap ? op->w_user_dims : op->w_dims,
+                              name, ARG_NAMES[1]));
   return MSC_OK;
 }
 
@@ -45,8 +87,7 @@ static msc_status weighted_forward(mbk_op *base, int32_t training, mbk_tensor *c
   }
   dnnl_memory_t x, w, b = NULL;
   CPU_CHECK(cpu_view_as(ctx, in[0], cpu_pd_md(&op->fwd, dnnl_query_src_md, 0), &op->r_x, &x));
-  CPU_CHECK(
-      cpu_view_as(ctx, in[1], cpu_pd_md(&op->fwd, dnnl_query_weights_md, 0), &op->r_w, &w));
+  CPU_CHECK(weights_as(op, in[1], cpu_pd_md(&op->fwd, dnnl_query_weights_md, 0), &op->r_w, &w));
   if (op->bias) b = in[2]->mem; /* 1-D tensors are always plain */
   CPU_CHECK(cpu_tensor_set(out[0], op->y_ndim, op->y_dims,
                            cpu_pd_md(&op->fwd, dnnl_query_dst_md, 0)));
@@ -69,7 +110,7 @@ static msc_status backward_data(cpu_weighted *op, mbk_tensor *w_t, mbk_tensor *d
   CPU_CHECK(cpu_view_as(ctx, dy_t, cpu_pd_md(&op->bwd_data, dnnl_query_diff_dst_md, 0),
                         &op->r_dy, &dy));
   CPU_CHECK(
-      cpu_view_as(ctx, w_t, cpu_pd_md(&op->bwd_data, dnnl_query_weights_md, 0), &op->r_wd, &w));
+      weights_as(op, w_t, cpu_pd_md(&op->bwd_data, dnnl_query_weights_md, 0), &op->r_wd, &w));
   CPU_CHECK(cpu_tensor_set(dx_t, op->x_ndim, op->x_dims,
                            cpu_pd_md(&op->bwd_data, dnnl_query_diff_src_md, 0)));
   dnnl_exec_arg_t args[4] = {
@@ -102,7 +143,15 @@ static msc_status backward_weights(cpu_weighted *op, mbk_tensor *x_t, mbk_tensor
   }
   CPU_CHECK(cpu_prim_exec(ctx, &op->bwd_weights, n, args));
   /* Parameter gradients leave in plain layout (see cpu_internal.h). */
-  if (dw_t) {
+  if (dw_t && op->w_swap) {
+    /* Plain in the user's axis order; written through a view with oneDNN's order. */
+    dnnl_memory_desc_t plain, swapped;
+    CPU_CHECK(cpu_plain_md(op->w_ndim, op->w_user_dims, &plain));
+    CPU_CHECK(cpu_tensor_set(dw_t, op->w_ndim, op->w_user_dims, &plain));
+    CPU_CHECK(swapped_md(&plain, &swapped));
+    CPU_CHECK(view_at(ctx, &op->dw_view, &swapped, dw_t->data));
+    CPU_CHECK(cpu_reorder_exec(ctx, &op->r_dw, op->dw_buf.mem, op->dw_view));
+  } else if (dw_t) {
     dnnl_memory_desc_t plain;
     CPU_CHECK(cpu_plain_md(op->w_ndim, op->w_dims, &plain));
     CPU_CHECK(
@@ -131,6 +180,8 @@ static msc_status weighted_backward(mbk_op *base, mbk_tensor *const *in,
 const mbk_op_vt cpu_weighted_vt_conv = {"conv2d", weighted_forward, weighted_backward,
                                         weighted_destroy};
 const mbk_op_vt cpu_weighted_vt_linear = {"linear", weighted_forward, weighted_backward,
+                                          weighted_destroy};
+const mbk_op_vt cpu_weighted_vt_deconv = {"deconv2d", weighted_forward, weighted_backward,
                                           weighted_destroy};
 
 msc_status cpu_weighted_finish(cpu_weighted *op, mbk_op **out) {

@@ -1,6 +1,7 @@
 /*
- * cpu_weighted.h — convolution and linear share one implementation (cpu_weighted.c);
- * each fills in the shapes and the three descriptor builders.
+ * cpu_weighted.h — convolution, transposed convolution and linear share one
+ * implementation (cpu_weighted.c); each fills in the shapes and the three descriptor
+ * builders.
  */
 #ifndef MOSAIC_BACKENDS_CPU_WEIGHTED_H
 #define MOSAIC_BACKENDS_CPU_WEIGHTED_H
@@ -15,6 +16,13 @@ struct cpu_weighted {
   int32_t bias;
   int32_t x_ndim, w_ndim, y_ndim;
   int64_t x_dims[MBK_MAX_DIMS], w_dims[MBK_MAX_DIMS], y_dims[MBK_MAX_DIMS];
+  /* w_swap: the weight tensors (w and dw) hold the first two axes of w_dims (oneDNN's
+   * order) swapped, in w_user_dims: deconvolution takes PyTorch's [in, out, KH, KW]
+   * while oneDNN's deconvolution wants [out, in, KH, KW]. The data are read and written
+   * through views with permuted axes (w_view, dw_view), not copied. */
+  int32_t w_swap;
+  int64_t w_user_dims[MBK_MAX_DIMS];
+  dnnl_memory_t w_view, dw_view;
   cpu_weighted_pd_fn make_fwd, make_bwd_data, make_bwd_weights;
   cpu_prim fwd, bwd_data, bwd_weights; /* backward ones are made on first use */
   cpu_reorder r_x, r_w, r_dy, r_wd, r_xw, r_dyw, r_dw;
@@ -23,6 +31,7 @@ struct cpu_weighted {
 
 extern const mbk_op_vt cpu_weighted_vt_conv;
 extern const mbk_op_vt cpu_weighted_vt_linear;
+extern const mbk_op_vt cpu_weighted_vt_deconv;
 
 /* Creates the forward primitive and hands the op out; frees op on failure. */
 msc_status cpu_weighted_finish(cpu_weighted *op, mbk_op **out);

@@ -1,8 +1,8 @@
 /*
  * cuda_internal.h — shared pieces of the CUDA backend module (libmosaic-cuda.so; layer:
  * CUDA backend, which includes only the backend contract of the core: backend.h,
- * backend_op.h, loss_core.h, optim_core.h). Every CUDA, cuBLAS and cuDNN call of the
- * project lives in this folder.
+ * backend_op.h, loss_core.h, optim_core.h, upsample_core.h). Every CUDA, cuBLAS and
+ * cuDNN call of the project lives in this folder.
  *
  * Layout policy: unlike the oneDNN backend, tensors are always plain row-major (NCHW),
  * which is what cuDNN's NCHW descriptors, cuBLAS (through transposition) and the own
@@ -141,8 +141,9 @@ msc_status cu_tensor_zero(mbk_tensor *t, int32_t ndim, const int64_t *dims);
 /* Every op starts with struct mbk_op and has an mbk_op_vt (backend_op.h); they are made
  * with mbk_op_alloc(cuda_host, "cuda", ...) and find their input shape with
  * mbk_op_in_dims (backend.h). Their arguments were checked by the core's frame. */
-/* cu_conv_create, cu_bnorm_create, ... cu_concat_create (cuda_conv.cu, cuda_bnorm.cu,
- * cuda_eltwise.cu, cuda_pool.cu, cuda_linear.cu, cuda_concat.cu). */
+/* cu_conv_create, cu_bnorm_create, ... cu_deconv_create (cuda_conv.cu, cuda_bnorm.cu,
+ * cuda_eltwise.cu, cuda_pool.cu, cuda_linear.cu, cuda_concat.cu, cuda_upsample.cu,
+ * cuda_deconv.cu). */
 #define CU_DECLARE_CREATE(kind) MBK_OP_DECLARE_CREATE(cu, kind)
 MBK_OP_KINDS(CU_DECLARE_CREATE)
 

@@ -7,13 +7,14 @@
  * mbk_module_init_fn; the core passes it an mbk_host (services the module may call)
  * and gets back the table. Both sides check MBK_API_VERSION: any change to the layout
  * or meaning of anything in this file bumps it (2: optim_update; 3: grad_stats, and the
- * core trains only through optim_update and grad_stats).
+ * core trains only through optim_update and grad_stats; 4: softmax CE; 5: UPSAMPLE and
+ * DECONV2D).
  *
  * The contract is this header plus the files it names: backend_op.h/.c (the op frame a
- * backend builds its ops on), loss_core.h, loss_rows.h/.c and optim_core.h (shared
- * arithmetic), op_desc.c (description and argument checks). They include only
- * mosaic/mosaic.h, the C library and each other; a backend includes nothing else of the
- * core (tests/check_layering.sh checks it).
+ * backend builds its ops on), loss_core.h, loss_rows.h/.c, optim_core.h and
+ * upsample_core.h (shared arithmetic), op_desc.c (description and argument checks).
+ * They include only mosaic/mosaic.h, the C library and each other; a backend includes
+ * nothing else of the core (tests/check_layering.sh checks it).
  *
  * Objects:
  *  - mbk_ctx: one backend instance (engine, stream, scratch memory). A context and
@@ -64,6 +65,21 @@
  *             bwd in  {dy}                out {da (opt), db (opt)}
  *  CONCAT     fwd in  {x_1..x_k}          out {y}     (along dimension 1, channels)
  *             bwd in  {dy}                out {dx_1..dx_k} (each optional)
+ *  UPSAMPLE   fwd in  {x[N,C,H,W]}        out {y[N,C,H·sh,W·sw]}
+ *             bwd in  {dy}                out {dx}    (needs no training forward)
+ *             nearest: y[i,j] = x[⌊i/sh⌋, ⌊j/sw⌋]. bilinear: PyTorch's
+ *             F.interpolate(mode="bilinear", align_corners=False) and oneDNN's
+ *             resampling_linear: the source coordinate of output row i is
+ *             (i + 0.5)/sh − 0.5, clamped below at 0; the two neighbouring rows
+ *             (the upper one clamped to H − 1) are weighted linearly; columns alike.
+ *  DECONV2D   fwd in  {x[N,C,H,W], w[C,OC,KH,KW], b[OC] (optional, only if desc bias)}
+ *                 out {y[N,OC,OH,OW]}     (OH = (H−1)·sh − 2·ph + KH + oph)
+ *             bwd in  {x, w, dy}          out {dx (opt), dw (opt), db (opt)}
+ *             PyTorch's ConvTranspose2d (dilation 1, groups 1), weights in its layout
+ *             [in_channels, out_channels, KH, KW]: y[n,o,i·sh − ph + a, j·sw − pw + b]
+ *             += x[n,c,i,j] · w[c,o,a,b], plus b[o]; oph/opw (output_padding) add
+ *             rows/columns at the bottom/right. It is the adjoint of CONV2D with the
+ *             same geometry and the weights read as [OC_conv = C, C_conv = OC, KH, KW].
  * mbk_op_arity and mbk_op_arg_optional below are this table in code.
  *
  * Every function returns MSC_OK or an msc_status, after setting the thread's error
@@ -128,14 +144,25 @@ typedef enum mbk_op_type {
   MBK_OP_LINEAR = 6,
   MBK_OP_ADD = 7,
   MBK_OP_CONCAT = 8,
-  MBK_OP_COUNT_ /* one past the last; not an op */
+  MBK_OP_UPSAMPLE = 9,  /* API 5 */
+  MBK_OP_DECONV2D = 10, /* API 5 */
+  MBK_OP_COUNT_         /* one past the last; not an op */
 } mbk_op_type;
+
+/* UPSAMPLE's interpolation (u.upsample.mode; 0 is invalid). */
+typedef enum mbk_upsample_mode {
+  MBK_UPSAMPLE_NEAREST = 1,
+  MBK_UPSAMPLE_BILINEAR = 2 /* align_corners = False */
+} mbk_upsample_mode;
+
+/* The largest UPSAMPLE factor per dimension (keeps H·sh far from any overflow). */
+#define MBK_MAX_UPSAMPLE 1024
 
 /*
  * What an op computes and on which input shape. ndim is 4 (NCHW) or 2 (N×C, h = w = 1)
- * for RELU, ADD and CONCAT; 4 for CONV2D, BATCHNORM, MAXPOOL and GAVGPOOL; 2 for
- * LINEAR (c = in features). For CONCAT, c is the output's channel count and
- * u.concat.c[i] the channels of input i (they sum to c).
+ * for RELU, ADD and CONCAT; 4 for CONV2D, BATCHNORM, MAXPOOL, GAVGPOOL, UPSAMPLE and
+ * DECONV2D; 2 for LINEAR (c = in features). For CONCAT, c is the output's channel
+ * count and u.concat.c[i] the channels of input i (they sum to c).
  */
 typedef struct mbk_op_desc {
   int32_t type; /* mbk_op_type */
@@ -162,6 +189,16 @@ typedef struct mbk_op_desc {
       int32_t count;
       int64_t c[MBK_MAX_CONCAT];
     } concat;
+    struct {
+      int64_t sh, sw; /* integer factors, 1..MBK_MAX_UPSAMPLE */
+      int32_t mode;   /* mbk_upsample_mode */
+    } upsample;
+    struct {
+      int64_t out_c, kh, kw, sh, sw;
+      int64_t ph, pw;   /* PyTorch's padding: 0 <= p < k */
+      int64_t oph, opw; /* PyTorch's output_padding: 0 <= op < stride */
+      int32_t bias;
+    } deconv;
   } u;
 } mbk_op_desc;
 
@@ -339,6 +376,8 @@ static inline const char *mbk_op_name(int32_t type) {
   case MBK_OP_LINEAR: return "linear";
   case MBK_OP_ADD: return "add";
   case MBK_OP_CONCAT: return "concat";
+  case MBK_OP_UPSAMPLE: return "upsample";
+  case MBK_OP_DECONV2D: return "deconv2d";
   default: return "op";
   }
 }
@@ -357,6 +396,8 @@ static inline int32_t mbk_op_arity(const mbk_op_desc *d, int32_t backward, int32
   case MBK_OP_LINEAR: fi = 3, fo = 1, bi = 3, bo = 3; break;
   case MBK_OP_ADD: fi = 2, fo = 1, bi = 1, bo = 2; break;
   case MBK_OP_CONCAT: fi = d->u.concat.count, fo = 1, bi = 1, bo = d->u.concat.count; break;
+  case MBK_OP_UPSAMPLE: fi = 1, fo = 1, bi = 1, bo = 1; break;
+  case MBK_OP_DECONV2D: fi = 3, fo = 1, bi = 3, bo = 3; break;
   default: return 0;
   }
   *n_in = backward ? bi : fi;
@@ -372,11 +413,13 @@ static inline int32_t mbk_op_arg_optional(const mbk_op_desc *d, int32_t backward
     if (is_out) return 0;
     if (d->type == MBK_OP_CONV2D) return i == 2 && !d->u.conv.bias;
     if (d->type == MBK_OP_LINEAR) return i == 2 && !d->u.linear.bias;
+    if (d->type == MBK_OP_DECONV2D) return i == 2 && !d->u.deconv.bias;
     return 0;
   }
   if (!is_out) return 0;
   switch (d->type) {
   case MBK_OP_CONV2D:
+  case MBK_OP_DECONV2D:
   case MBK_OP_LINEAR:
   case MBK_OP_ADD:
   case MBK_OP_CONCAT: return 1;
@@ -417,6 +460,20 @@ static inline int32_t mbk_op_out_dims(const mbk_op_desc *d, int64_t *dims) {
     dims[0] = d->n;
     dims[1] = d->c;
     return 2;
+  case MBK_OP_UPSAMPLE:
+    dims[0] = d->n;
+    dims[1] = d->c;
+    dims[2] = d->h * d->u.upsample.sh;
+    dims[3] = d->w * d->u.upsample.sw;
+    return 4;
+  case MBK_OP_DECONV2D:
+    dims[0] = d->n;
+    dims[1] = d->u.deconv.out_c;
+    dims[2] =
+        (d->h - 1) * d->u.deconv.sh - 2 * d->u.deconv.ph + d->u.deconv.kh + d->u.deconv.oph;
+    dims[3] =
+        (d->w - 1) * d->u.deconv.sw - 2 * d->u.deconv.pw + d->u.deconv.kw + d->u.deconv.opw;
+    return 4;
   case MBK_OP_LINEAR:
     dims[0] = d->n;
     dims[1] = d->u.linear.out_f;

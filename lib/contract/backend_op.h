@@ -42,12 +42,13 @@ struct mbk_op {
 /* Makes an op of one type for a validated description. */
 typedef msc_status (*mbk_op_create_fn)(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
 
-/* The op kinds of a complete backend in mbk_op_type order (CONV2D = 1 ... CONCAT = 8),
+/* The op kinds of a complete backend in mbk_op_type order (CONV2D = 1 ... DECONV2D = 10),
  * as X(kind) for each. A backend names its creators <prefix>_<kind>_create, declares
  * them with MBK_OP_DECLARE_CREATE and builds its table for mbk_op_create_by_type as
  * {NULL, MBK_OP_KINDS(X)} with X(kind) expanding to `<prefix>_<kind>_create,`. */
 #define MBK_OP_KINDS(X)                                                                        \
-  X(conv) X(bnorm) X(relu) X(maxpool) X(gavgpool) X(linear) X(add) X(concat)
+  X(conv)                                                                                      \
+  X(bnorm) X(relu) X(maxpool) X(gavgpool) X(linear) X(add) X(concat) X(upsample) X(deconv)
 #define MBK_OP_DECLARE_CREATE(prefix, kind)                                                    \
   msc_status prefix##_##kind##_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
 

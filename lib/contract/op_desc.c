@@ -20,6 +20,13 @@ static int window_ok(int64_t extent, int64_t k, int64_t s, int64_t p) {
   return k > 0 && s > 0 && p >= 0 && p < k && extent + 2 * p >= k;
 }
 
+/* A transposed window (PyTorch's ConvTranspose2d): kernel k, stride s, padding p and
+ * output padding op. p < k as for CONV2D (cuDNN and oneDNN need it); op < s as in
+ * PyTorch (a larger one would add rows no input reaches). */
+static int deconv_ok(int64_t k, int64_t s, int64_t p, int64_t op) {
+  return k > 0 && s > 0 && p >= 0 && p < k && op >= 0 && op < s;
+}
+
 msc_status mbk_op_desc_validate(const mbk_op_desc *d, char *why, size_t n) {
   if (!d) {
     if (why && n) snprintf(why, n, "op description is NULL");
@@ -31,8 +38,9 @@ msc_status mbk_op_desc_validate(const mbk_op_desc *d, char *why, size_t n) {
   if (d->n <= 0 || d->c <= 0) return bad(why, n, "n and c must be positive", d);
   if (d->ndim == 4 && (d->h <= 0 || d->w <= 0))
     return bad(why, n, "h and w must be positive", d);
-  int needs4 =
-      d->type == MBK_OP_CONV2D || d->type == MBK_OP_MAXPOOL || d->type == MBK_OP_GAVGPOOL;
+  int needs4 = d->type == MBK_OP_CONV2D || d->type == MBK_OP_MAXPOOL ||
+               d->type == MBK_OP_GAVGPOOL || d->type == MBK_OP_UPSAMPLE ||
+               d->type == MBK_OP_DECONV2D;
   if (needs4 && d->ndim != 4) return bad(why, n, "this op works on 4-D NCHW tensors", d);
   if (d->type == MBK_OP_LINEAR && d->ndim != 2)
     return bad(why, n, "linear works on 2-D tensors", d);
@@ -55,6 +63,27 @@ msc_status mbk_op_desc_validate(const mbk_op_desc *d, char *why, size_t n) {
   case MBK_OP_LINEAR:
     if (d->u.linear.out_f <= 0) return bad(why, n, "linear: out_f must be positive", d);
     break;
+  case MBK_OP_UPSAMPLE:
+    if (d->u.upsample.mode != MBK_UPSAMPLE_NEAREST &&
+        d->u.upsample.mode != MBK_UPSAMPLE_BILINEAR)
+      return bad(why, n, "upsample: mode must be nearest (1) or bilinear (2)", d);
+    if (d->u.upsample.sh < 1 || d->u.upsample.sh > MBK_MAX_UPSAMPLE || d->u.upsample.sw < 1 ||
+        d->u.upsample.sw > MBK_MAX_UPSAMPLE)
+      return bad(why, n, "upsample: scale factors must be 1..1024", d);
+    break;
+  case MBK_OP_DECONV2D: {
+    if (d->u.deconv.out_c <= 0) return bad(why, n, "deconv2d: out_c must be positive", d);
+    if (!deconv_ok(d->u.deconv.kh, d->u.deconv.sh, d->u.deconv.ph, d->u.deconv.oph) ||
+        !deconv_ok(d->u.deconv.kw, d->u.deconv.sw, d->u.deconv.pw, d->u.deconv.opw))
+      return bad(why, n,
+                 "deconv2d: needs k >= 1, stride >= 1, 0 <= padding < k and "
+                 "0 <= output padding < stride",
+                 d);
+    int64_t od[MBK_MAX_DIMS];
+    mbk_op_out_dims(d, od);
+    if (od[2] < 1 || od[3] < 1) return bad(why, n, "deconv2d: the output would be empty", d);
+    break;
+  }
   case MBK_OP_CONCAT: {
     if (d->u.concat.count < 1 || d->u.concat.count > MBK_MAX_CONCAT)
       return bad(why, n, "concat: count must be 1..16", d);

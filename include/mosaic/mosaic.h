@@ -514,6 +514,33 @@ MSC_API msc_status msc_batch_set_labeled(msc_batch *batch, const uint8_t *flags,
 MSC_API msc_status msc_batch_labels(const msc_batch *batch, uint8_t *out, size_t out_len,
                                     int64_t *classes);
 
+/**
+ * Sets the batch's per-pixel label map (the target of segmentation): n×h×w int32 values,
+ * row-major sample by sample, each a class index 0..K−1 or an ignore value for pixels
+ * without a class. The batch stores the values as given; which value means "ignore" is
+ * the convention of whoever uses the mask (a dataset declares its own: msc_dataset_mask_info,
+ * −1 for every built-in format). A batch holds at most one mask, replaced by the next
+ * call; its n must equal the batch's (its h and w need not match the patches'). The
+ * storage is kept as for msc_batch_set_modality: a mask no larger than the last one
+ * allocates nothing.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL); MSC_E_SHAPE (a non-positive size, or n
+ * differs from the batch's); MSC_E_OUT_OF_MEMORY. Since 0.3.0.
+ */
+MSC_API msc_status msc_batch_set_mask(msc_batch *batch, const int32_t *mask, int64_t n,
+                                      int64_t h, int64_t w);
+
+/**
+ * Copies the batch's mask (N×H×W int32 values, sample by sample) into out and its height
+ * and width into *h and *w (each may be NULL). out may be NULL to ask for the shape only;
+ * then out_len is ignored. A batch filled by msc_dataset_fill_batch or msc_loader_next
+ * has a mask when its dataset does (msc_dataset_mask_info), of mask_size × mask_size.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (batch NULL); MSC_E_NOT_FOUND (the batch has
+ * no mask); MSC_E_BUFFER_TOO_SMALL (out_len < N×H×W; *h and *w are still set). out is
+ * untouched on error. Since 0.3.0.
+ */
+MSC_API msc_status msc_batch_mask(const msc_batch *batch, int32_t *out, size_t out_len,
+                                  int64_t *h, int64_t *w);
+
 /* ------------------------------------------------------------------------------ */
 /* Datasets                                                                        */
 /* ------------------------------------------------------------------------------ */
@@ -609,6 +636,30 @@ MSC_API int32_t msc_dataset_single_label(const msc_dataset *ds);
  */
 MSC_API const char *msc_dataset_class_name(const msc_dataset *ds, int64_t i);
 
+/**
+ * Whether the dataset's samples carry a per-pixel label map (a mask, docs/data.md
+ * "Masks"): Sen1Floods11 ("sen1floods11": not water / water), BigEarthNet v2 with
+ * data.reference_maps = 1 (the 19 classes from CORINE reference maps). When they do,
+ * msc_dataset_fill_batch and the loader put each sample's mask into the batch
+ * (msc_batch_mask): size × size int32 values, each a class 0..classes−1 or ignore_index
+ * for a pixel without a class (no data, a code outside the nomenclature, a NaN input
+ * pixel where the format says so). ignore_index is −1 for every built-in format. The
+ * mask's classes are their own list (msc_dataset_mask_class_name), which may differ from
+ * the patch labels (msc_dataset_class_name): Sen1Floods11 has masks and no patch labels.
+ * Any of classes, ignore_index and size may be NULL.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (ds NULL); MSC_E_NOT_FOUND (the samples have no
+ * mask; outputs untouched). Thread-safe. Since 0.3.0.
+ */
+MSC_API msc_status msc_dataset_mask_info(const msc_dataset *ds, int64_t *classes,
+                                         int32_t *ignore_index, int64_t *size);
+
+/**
+ * Name of mask class i (0 ≤ i < the classes of msc_dataset_mask_info), owned by the
+ * dataset and valid until msc_dataset_free; NULL for NULL, a dataset without masks or i
+ * out of range. Thread-safe. Since 0.3.0.
+ */
+MSC_API const char *msc_dataset_mask_class_name(const msc_dataset *ds, int64_t i);
+
 /** Number of modalities of each sample (0 for NULL). Since 0.1.0. */
 MSC_API int32_t msc_dataset_modality_count(const msc_dataset *ds);
 
@@ -659,6 +710,8 @@ MSC_API msc_status msc_dataset_series(const msc_dataset *ds, int64_t i, float *o
  * Reads samples indices[0..n) into batch: one n×bands×size×size float32 array per
  * modality, under the dataset's modality names (msc_batch_set_modality), and the n×C
  * multi-hot labels; the batch's "labelled" flags are cleared (every sample has labels).
+ * Since 0.3.0 also the samples' masks when the dataset has them (msc_dataset_mask_info),
+ * read into the batch's own storage; otherwise the batch is left without a mask.
  * A batch that held another number of samples is emptied first, so one batch can be
  * reused for every step. Samples are read on OpenMP threads; the result does not depend
  * on their number. Bands below the patch size are resampled (data.resample).

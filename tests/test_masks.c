@@ -1,7 +1,8 @@
 /*
  * test_masks.c — per-pixel label maps (masks): the batch's mask (set, read back, storage
  * reuse, errors), the generic mask reading of datasets (nearest resampling, the value
- * table), checked against pixels read here with libtiff.
+ * table), Sen1Floods11 (synthetic chips: masks, NaN policy, splits, the loader, sizes),
+ * each checked against pixels read here with libtiff.
  */
 #include <check.h>
 #include <dirent.h>
@@ -15,6 +16,8 @@
 
 #include "data/batch.h"
 #include "data/dataset.h"
+#include "data/loader.h"
+#include "data/synth.h"
 #include "mosaic/mosaic.h"
 
 #ifndef MSC_TEST_DATA
@@ -26,9 +29,9 @@
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
-/* The first band of a single-image TIFF in strips (uint16, int16 or float32 samples, any
- * compression libtiff decodes), read with libtiff alone: w × h doubles (malloc'ed). */
-static double *tiff_band0(const char *path, int64_t *w_out, int64_t *h_out) {
+/* Band k of a single-image TIFF in strips (uint16, int16 or float32 samples, chunky,
+ * any compression libtiff decodes), read with libtiff alone: w × h doubles (malloc'ed). */
+static double *tiff_band(const char *path, int k, int64_t *w_out, int64_t *h_out) {
   TIFF *t = TIFFOpen(path, "r");
   ck_assert_msg(t != NULL, "cannot open %s", path);
   uint32_t w = 0, h = 0;
@@ -40,14 +43,15 @@ static double *tiff_band0(const char *path, int64_t *w_out, int64_t *h_out) {
   TIFFGetFieldDefaulted(t, TIFFTAG_SAMPLESPERPIXEL, &spp);
   TIFFGetFieldDefaulted(t, TIFFTAG_PLANARCONFIG, &planar);
   ck_assert_msg(!TIFFIsTiled(t), "%s is tiled", path);
-  ck_assert_msg(spp == 1 || planar == PLANARCONFIG_SEPARATE, "%s: chunky samples", path);
+  ck_assert_msg(spp == 1 || planar == PLANARCONFIG_CONTIG, "%s: planar samples", path);
+  ck_assert_int_lt(k, spp);
   const size_t sz = bps / 8;
   uint8_t *row = malloc(TIFFScanlineSize(t));
   double *out = malloc((size_t)w * h * sizeof *out);
   for (uint32_t y = 0; y < h; ++y) {
     ck_assert_int_eq(TIFFReadScanline(t, row, y, 0), 1);
     for (uint32_t x = 0; x < w; ++x) {
-      const uint8_t *p = row + x * sz;
+      const uint8_t *p = row + ((size_t)x * spp + (size_t)k) * sz;
       double v;
       if (fmt == SAMPLEFORMAT_IEEEFP && bps == 32) {
         float f;
@@ -73,6 +77,10 @@ static double *tiff_band0(const char *path, int64_t *w_out, int64_t *h_out) {
   return out;
 }
 
+static double *tiff_band0(const char *path, int64_t *w_out, int64_t *h_out) {
+  return tiff_band(path, 0, w_out, h_out);
+}
+
 static void rm_rf(const char *path) {
   struct stat sb;
   if (lstat(path, &sb) != 0) return;
@@ -96,7 +104,7 @@ static void rm_rf(const char *path) {
 
 static char g_tmp[256];
 
-static __attribute__((unused)) const char *tmpdir(const char *tag) {
+static const char *tmpdir(const char *tag) {
   static int counter = 0;
   static char buf[8][300];
   char *b = buf[counter % 8];
@@ -283,6 +291,256 @@ START_TEST(test_generic_mask_read) {
 }
 END_TEST
 
+/* ---- Sen1Floods11 ---------------------------------------------------------------------- */
+
+#define FS 64 /* chip size of the synthetic chips (real ones: 512) */
+
+static const char *write_floods(int64_t n, uint64_t seed) {
+  const char *dir = tmpdir("floods");
+  msc_options *o = NULL;
+  ck_assert_int_eq(msc_options_create(&o), MSC_OK);
+  ck_assert_int_eq(msc_options_set_int(o, "synth.size", FS), MSC_OK);
+  ck_assert_int_eq(msc_synth_write(dir, "sen1floods11", n, seed, o), MSC_OK);
+  msc_options_free(o);
+  return dir;
+}
+
+static msc_dataset *open_floods(const char *dir, const char *split) {
+  msc_options *o = NULL;
+  ck_assert_int_eq(msc_options_create(&o), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "data.split", split), MSC_OK);
+  msc_dataset *ds = NULL;
+  msc_status st = msc_dataset_open(dir, "sen1floods11", o, &ds);
+  ck_assert_msg(st == MSC_OK, "open %s: %s", dir, msc_last_error());
+  msc_options_free(o);
+  return ds;
+}
+
+/* The chips listed in a split file, in order: "<chip>" for "<chip>_S1Hand.tif,...". */
+static int64_t list_chips(const char *dir, const char *file, char ids[][64], int64_t cap) {
+  char path[512], line[256];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  FILE *f = fopen(path, "r");
+  ck_assert_ptr_nonnull(f);
+  int64_t n = 0;
+  while (fgets(line, sizeof line, f)) {
+    char *e = strstr(line, "_S1Hand.tif,");
+    ck_assert_ptr_nonnull(e);
+    ck_assert_ptr_nonnull(strstr(e, "_LabelHand.tif"));
+    ck_assert_int_lt(n, cap);
+    snprintf(ids[n++], 64, "%.*s", (int)(e - line), line);
+  }
+  fclose(f);
+  return n;
+}
+
+/* The expected mask and S1 of one chip, from its files read here: LabelHand −1/0/1 as is,
+ * −1 where VV or VH is NaN; S1 with NaN as 0. Counts what it saw. */
+static void expected_chip(const char *dir, const char *id, int32_t *mask, float *s1,
+                          int64_t counts[4]) {
+  char path[512];
+  int64_t w, h;
+  snprintf(path, sizeof path, "%s/LabelHand/%s_LabelHand.tif", dir, id);
+  double *lab = tiff_band0(path, &w, &h);
+  ck_assert_int_eq(w, FS);
+  ck_assert_int_eq(h, FS);
+  snprintf(path, sizeof path, "%s/S1Hand/%s_S1Hand.tif", dir, id);
+  double *vv = tiff_band(path, 0, &w, &h), *vh = tiff_band(path, 1, &w, &h);
+  for (int64_t q = 0; q < FS * FS; ++q) {
+    ck_assert(lab[q] == -1 || lab[q] == 0 || lab[q] == 1);
+    const int nan = isnan(vv[q]) || isnan(vh[q]);
+    mask[q] = nan ? -1 : (int32_t)lab[q];
+    s1[q] = isnan(vv[q]) ? 0.f : (float)vv[q];
+    s1[FS * FS + q] = isnan(vh[q]) ? 0.f : (float)vh[q];
+    counts[0] += lab[q] == -1;
+    counts[1] += nan && lab[q] != -1;
+    counts[2] += mask[q] == 1;
+    counts[3] += mask[q] == 0;
+  }
+  free(lab);
+  free(vv);
+  free(vh);
+}
+
+START_TEST(test_floods_read) {
+  const int64_t N = 12;
+  const char *dir = write_floods(N, 5);
+  msc_dataset *ds = open_floods(dir, "all");
+  ck_assert_int_eq(msc_dataset_size(ds), N);
+  ck_assert_int_eq(msc_dataset_class_count(ds), 0); /* no patch labels */
+  int64_t classes = 0, size = 0;
+  int32_t ignore = 0;
+  ck_assert_int_eq(msc_dataset_mask_info(ds, &classes, &ignore, &size), MSC_OK);
+  ck_assert_int_eq(classes, 2);
+  ck_assert_int_eq(ignore, -1);
+  ck_assert_int_eq(size, FS);
+  ck_assert_str_eq(msc_dataset_mask_class_name(ds, 0), "not water");
+  ck_assert_str_eq(msc_dataset_mask_class_name(ds, 1), "water");
+  ck_assert_int_eq(msc_dataset_modality_count(ds), 2);
+  int64_t bands = 0, msize = 0;
+  ck_assert_int_eq(msc_dataset_modality_shape(ds, 0, &bands, &msize), MSC_OK);
+  ck_assert_str_eq(msc_dataset_modality_name(ds, 0), "s1");
+  ck_assert_int_eq(bands, 2);
+  ck_assert_int_eq(msize, FS);
+  ck_assert_int_eq(msc_dataset_modality_shape(ds, 1, &bands, &msize), MSC_OK);
+  ck_assert_str_eq(msc_dataset_modality_name(ds, 1), "s2");
+  ck_assert_int_eq(bands, 13);
+
+  int64_t *idx = malloc(N * sizeof *idx);
+  for (int64_t i = 0; i < N; ++i) idx[i] = N - 1 - i;
+  msc_batch *b = NULL;
+  ck_assert_int_eq(msc_batch_create(&b), MSC_OK);
+  ck_assert_int_eq(msc_dataset_fill_batch(ds, idx, N, b), MSC_OK);
+  int32_t *got = malloc(N * FS * FS * sizeof *got), *want = malloc(FS * FS * sizeof *want);
+  float *s1want = malloc(2 * FS * FS * sizeof *s1want);
+  int64_t h = 0, w = 0, counts[4] = {0};
+  ck_assert_int_eq(msc_batch_mask(b, got, N * FS * FS, &h, &w), MSC_OK);
+  ck_assert_int_eq(h, FS);
+  const msci_batch_modality *s1 = msci_batch_find(b, "s1"), *s2 = msci_batch_find(b, "s2");
+  ck_assert_ptr_nonnull(s1);
+  ck_assert_ptr_nonnull(s2);
+  double water_vv = 0, land_vv = 0, water_ndwi = 0, land_ndwi = 0;
+  int64_t n_water = 0, n_land = 0;
+  for (int64_t j = 0; j < N; ++j) {
+    char id[64];
+    ck_assert_int_eq(msc_dataset_sample_id(ds, idx[j], id, sizeof id, NULL), MSC_OK);
+    expected_chip(dir, id, want, s1want, counts);
+    for (int64_t q = 0; q < FS * FS; ++q) {
+      ck_assert_msg(got[j * FS * FS + q] == want[q], "chip %s pixel %lld: %d, want %d", id,
+                    (long long)q, got[j * FS * FS + q], want[q]);
+      ck_assert_msg(s1->data[j * 2 * FS * FS + q] == s1want[q] &&
+                        s1->data[(j * 2 + 1) * FS * FS + q] == s1want[FS * FS + q],
+                    "chip %s S1 pixel %lld", id, (long long)q);
+      /* What makes water learnable: low VV, high NDWI (B03 vs B08, bands 2 and 7). */
+      const float *p2 = s2->data + j * 13 * FS * FS;
+      const double g = p2[2 * FS * FS + q], nir = p2[7 * FS * FS + q];
+      const double ndwi = (g - nir) / (g + nir);
+      if (want[q] == 1) {
+        water_vv += s1want[q], water_ndwi += ndwi, n_water++;
+      } else if (want[q] == 0) {
+        land_vv += s1want[q], land_ndwi += ndwi, n_land++;
+      }
+    }
+  }
+  /* The scenes hold every case the reader has to handle. */
+  ck_assert_int_gt(counts[0], 0); /* −1 in LabelHand */
+  ck_assert_int_gt(counts[1], 0); /* NaN S1 under a valid label: ignored */
+  ck_assert_int_gt(counts[2], 0);
+  ck_assert_int_gt(counts[3], 0);
+  printf("sen1floods11 synthetic: water %.1f %% of labelled pixels; VV water %.1f dB, land "
+         "%.1f dB; NDWI water %.2f, land %.2f\n",
+         100.0 * (double)n_water / (double)(n_water + n_land), water_vv / (double)n_water,
+         land_vv / (double)n_land, water_ndwi / (double)n_water, land_ndwi / (double)n_land);
+  ck_assert_double_lt(water_vv / (double)n_water, -17.0);
+  ck_assert_double_gt(land_vv / (double)n_land, -13.0);
+  ck_assert_double_gt(water_ndwi / (double)n_water, 0.3);
+  ck_assert_double_lt(land_ndwi / (double)n_land, -0.3);
+
+  /* The loader: its first batch (epoch 0's permutation, seeded) carries the same masks. */
+  msc_loader *ld = NULL;
+  ck_assert_int_eq(msc_loader_create(ds, 4, 9, 2, 1, &ld), MSC_OK);
+  int64_t perm[12];
+  msci_loader_permutation(9, 0, N, perm);
+  msc_batch *lb = NULL;
+  ck_assert_int_eq(msc_batch_create(&lb), MSC_OK);
+  ck_assert_int_eq(msc_loader_next(ld, lb, NULL), MSC_OK);
+  ck_assert_int_eq(msc_batch_mask(lb, got, N * FS * FS, &h, &w), MSC_OK);
+  for (int64_t j = 0; j < 4; ++j) {
+    char id[64];
+    ck_assert_int_eq(msc_dataset_sample_id(ds, perm[j], id, sizeof id, NULL), MSC_OK);
+    expected_chip(dir, id, want, s1want, counts);
+    ck_assert_mem_eq(got + j * FS * FS, want, FS * FS * sizeof *want);
+  }
+  msc_loader_free(ld);
+  msc_batch_free(lb);
+  free(idx);
+  free(got);
+  free(want);
+  free(s1want);
+  msc_batch_free(b);
+  msc_dataset_free(ds);
+}
+END_TEST
+
+START_TEST(test_floods_splits) {
+  const int64_t N = 20;
+  const char *dir = write_floods(N, 11);
+  static const char *const files[3] = {"flood_train_data.csv", "flood_valid_data.csv",
+                                       "flood_test_data.csv"};
+  static const char *const splits[3] = {"train", "validation", "test"};
+  char ids[32][64];
+  int64_t total = 0;
+  for (int k = 0; k < 3; ++k) {
+    int64_t n = list_chips(dir, files[k], ids, 32);
+    total += n;
+    msc_dataset *ds = open_floods(dir, splits[k]);
+    ck_assert_int_eq(msc_dataset_size(ds), n);
+    for (int64_t i = 0; i < n; ++i) {
+      char id[64];
+      ck_assert_int_eq(msc_dataset_sample_id(ds, i, id, sizeof id, NULL), MSC_OK);
+      ck_assert_str_eq(id, ids[i]);
+    }
+    msc_dataset_free(ds);
+  }
+  ck_assert_int_eq(total, N);
+  /* Without split lists: every chip of S1Hand, sorted, and only data.split = all. */
+  for (int k = 0; k < 3; ++k) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, files[k]);
+    ck_assert_int_eq(unlink(path), 0);
+  }
+  msc_dataset *ds = open_floods(dir, "all");
+  ck_assert_int_eq(msc_dataset_size(ds), N);
+  char prev[64] = "", id[64];
+  for (int64_t i = 0; i < N; ++i) {
+    ck_assert_int_eq(msc_dataset_sample_id(ds, i, id, sizeof id, NULL), MSC_OK);
+    ck_assert_int_gt(strcmp(id, prev), 0);
+    snprintf(prev, sizeof prev, "%s", id);
+  }
+  msc_dataset_free(ds);
+  msc_options *o = NULL;
+  ck_assert_int_eq(msc_options_create(&o), MSC_OK);
+  ck_assert_int_eq(msc_dataset_open(dir, "sen1floods11", o, &ds), MSC_E_INVALID_ARGUMENT);
+  msc_options_free(o);
+}
+END_TEST
+
+/* Files of another size than the chip's, and missing files. */
+START_TEST(test_floods_errors) {
+  const char *dir = write_floods(3, 2);
+  msc_dataset *ds = open_floods(dir, "all");
+  char id[64], path[512];
+  ck_assert_int_eq(msc_dataset_sample_id(ds, 1, id, sizeof id, NULL), MSC_OK);
+  snprintf(path, sizeof path, "%s/LabelHand/%s_LabelHand.tif", dir, id);
+  int16_t small[32 * 32] = {0};
+  ck_assert_int_eq(msci_synth_write_tiff(path, small, 32, 32, 1, SAMPLEFORMAT_INT, 16), MSC_OK);
+  msc_batch *b = NULL;
+  ck_assert_int_eq(msc_batch_create(&b), MSC_OK);
+  const int64_t idx[2] = {0, 1};
+  ck_assert_int_eq(msc_dataset_fill_batch(ds, idx, 2, b), MSC_E_BAD_FORMAT);
+  ck_assert_msg(strstr(msc_last_error(), "32x32") && strstr(msc_last_error(), id), "%s",
+                msc_last_error());
+  ck_assert_int_eq(msc_batch_size(b), 0); /* a failed fill leaves the batch empty */
+  msc_batch_free(b);
+  msc_dataset_free(ds);
+  /* A missing S2 file fails the open, or leaves the chip out. */
+  snprintf(path, sizeof path, "%s/S2Hand/%s_S2Hand.tif", dir, id);
+  ck_assert_int_eq(unlink(path), 0);
+  msc_options *o = NULL;
+  ck_assert_int_eq(msc_options_create(&o), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "data.split", "all"), MSC_OK);
+  ds = NULL;
+  ck_assert_int_eq(msc_dataset_open(dir, "sen1floods11", o, &ds), MSC_E_NOT_FOUND);
+  ck_assert_ptr_null(ds);
+  ck_assert_int_eq(msc_options_set_string(o, "data.on_missing", "skip"), MSC_OK);
+  ck_assert_int_eq(msc_dataset_open(dir, "sen1floods11", o, &ds), MSC_OK);
+  ck_assert_int_eq(msc_dataset_size(ds), 2);
+  ck_assert_int_eq(msc_dataset_skipped(ds), 1);
+  msc_dataset_free(ds);
+  msc_options_free(o);
+}
+END_TEST
+
 Suite *masks_suite(void) {
   Suite *s = suite_create("masks");
   TCase *tc = tcase_create("core");
@@ -291,6 +549,9 @@ Suite *masks_suite(void) {
   tcase_add_test(tc, test_batch_mask);
   tcase_add_test(tc, test_no_masks);
   tcase_add_test(tc, test_generic_mask_read);
+  tcase_add_test(tc, test_floods_read);
+  tcase_add_test(tc, test_floods_splits);
+  tcase_add_test(tc, test_floods_errors);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -550,7 +550,8 @@ MSC_API msc_status msc_batch_mask(const msc_batch *batch, int32_t *out, size_t o
  * ("bigearthnet-v2"), BigEarthNet v1 with S1 ("bigearthnet-v1"), SEN12MS ("sen12ms"),
  * EuroSAT multispectral ("eurosat"), a TSV manifest of the user's own patches
  * ("manifest"), PASTIS Sentinel-2 time series ("pastis", since 0.3.0) or the user's own
- * time series of GeoTIFFs listed by date in a TSV ("series", since 0.3.0); docs/data.md
+ * time series of GeoTIFFs listed by date in a TSV ("series", since 0.3.0), Sen1Floods11
+ * hand-labelled flood chips with per-pixel masks ("sen1floods11", since 0.3.0); docs/data.md
  * gives each layout — with its labels, read into batches on demand. Opening reads the metadata only (and checks that every file exists); pixels
  * are read by msc_dataset_fill_batch. Values are raw (reflectance, dB): the model
  * applies its normalisation statistics (modality.#.mean / .std), for which
@@ -560,7 +561,8 @@ MSC_API msc_status msc_batch_mask(const msc_batch *batch, int32_t *out, size_t o
  * all), data.fraction with seed (a stratified low-label subset), data.resample
  * (bilinear or nearest, for bands below the patch size), data.on_missing (fail or skip
  * patches with missing files), data.include_snow_cloud, data.metadata, data.s1_bands /
- * data.s2_bands (band selection and order).
+ * data.s2_bands (band selection and order), data.reference_maps (BigEarthNet v2: per-pixel
+ * masks from the reference maps, since 0.3.0).
  *
  * Time series (formats "pastis" and "series", docs/pimc.md): a sample is a pixel (data.sits.sample =
  * "pixel": data.sits.pixels drawn per patch, seeded, never a void pixel; labelled with
@@ -871,20 +873,29 @@ MSC_API void msc_loader_free(msc_loader *loader);
  *   indices of the cloudy dates). A patch holds rectangular parcels of at least two crop
  *   classes whose NDVI follows a class-specific double-logistic curve, plus noise and a
  *   10–25 % share of cloudy dates (bright in every band).
+ * - "sen1floods11" (docs/data.md, "Sen1Floods11"): hand-labelled flood chips, id
+ *   <region>_<number>: S1Hand/<id>_S1Hand.tif (float32 VV, VH in dB, NaN where missing),
+ *   S2Hand/<id>_S2Hand.tif (13 bands uint16, B1..B8, B8A, B9..B12),
+ *   LabelHand/<id>_LabelHand.tif (int16: −1 no data, 0 not water, 1 water) and the split
+ *   lists flood_train_data.csv, flood_valid_data.csv, flood_test_data.csv (about
+ *   60/20/20 %). Rivers and flooded areas are dark in S1 (VV ≈ −20 dB) and have a high
+ *   NDWI in S2; clouds (labelled −1) and NaN S1 pixels occur as in the real data. Chips
+ *   are 512 × 512 like the real ones, or synth.size × synth.size (16..512) from opts.
  * dir: the directory to write to, created if missing. It must be empty, or hold a
  *   dataset of the same format already (metadata.tsv, metadata.geojson: files of the same
  *   names are replaced); any other non-empty directory is refused, so user data is never
  *   overwritten.
- * format: "bigearthnet-v2" or "pastis". n: number of patches, 1..1000000. seed: any value;
- *   the same seed and n give byte-identical files (whatever the number of threads).
- *   opts: reserved, NULL (no key is read yet).
+ * format: "bigearthnet-v2", "pastis" or "sen1floods11". n: number of patches,
+ *   1..1000000. seed: any value; the same seed and n give byte-identical files (whatever
+ *   the number of threads). opts: NULL, or options of which "synth.size" is read
+ *   (sen1floods11 only; other keys are ignored).
  * Every file is written under a temporary name and then renamed, and the metadata file
  * comes last: an interrupted call never leaves a truncated file under a final name.
  * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, n out of range, a non-empty directory
  * without the format's metadata file); MSC_E_UNSUPPORTED (another format); MSC_E_IO (the
  * message names the file); MSC_E_OUT_OF_MEMORY.
  * Thread-safe (calls writing to distinct directories are independent). Since 0.1.0;
- * "pastis" since 0.2.0.
+ * "pastis" since 0.2.0; "sen1floods11" since 0.3.0.
  */
 MSC_API msc_status msc_synth_write(const char *dir, const char *format, int64_t n,
                                    uint64_t seed, const msc_options *opts);

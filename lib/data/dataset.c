@@ -368,6 +368,13 @@ msc_status msci_dataset_read_masked(const msc_dataset *ds, int64_t i, int32_t k,
                      ds->format, s->id, src->path, (long long)r->bands, (int)src->band + 1);
       break;
     }
+    if (ds->exact_size && (r->height != size || r->width != size)) {
+      st = msci_fail(MSC_E_BAD_FORMAT,
+                     "dataset %s: sample %s: %s is %lldx%lld, the sample's files are %lldx%lld",
+                     ds->format, s->id, src->path, (long long)r->width, (long long)r->height,
+                     (long long)size, (long long)size);
+      break;
+    }
     const size_t px = (size_t)(r->width * r->height);
     float *out = dst + (size_t)b * (size_t)(size * size);
     const int same = r->height == size && r->width == size;
@@ -442,6 +449,14 @@ msc_status msci_dataset_read_mask(const msc_dataset *ds, int64_t i, int32_t *dst
   /* Class labels are never interpolated: another size is resampled by nearest
    * neighbour, the rule of msci_resample. */
   const int64_t ms = ds->mask_size, sh = r.height, sw = r.width;
+  if (ds->exact_size && (sh != ms || sw != ms)) {
+    st = msci_fail(MSC_E_BAD_FORMAT,
+                   "dataset %s: sample %s: %s is %lldx%lld, the sample's files are %lldx%lld",
+                   ds->format, s->id, s->mask.path, (long long)sw, (long long)sh, (long long)ms,
+                   (long long)ms);
+    msci_raster_free(&r);
+    return st;
+  }
   const float *band = r.data + (size_t)s->mask.band * (size_t)(sh * sw);
   for (int64_t y = 0; y < ms; ++y) {
     int64_t sy = sh == ms ? y : (int64_t)floor((double)y * (double)sh / (double)ms);
@@ -471,6 +486,7 @@ static const format_entry formats[] = {
     {"manifest", msci_open_manifest},
     {"pastis", msci_open_pastis},
     {"series", msci_open_series},
+    {"sen1floods11", msci_open_sen1floods11},
 };
 #define N_FORMATS ((int)(sizeof formats / sizeof formats[0]))
 

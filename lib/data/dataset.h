@@ -93,6 +93,9 @@ struct msc_dataset {
   int64_t mask_size;
   int32_t *mask_lut; /* owned */
   int64_t mask_lut_lo, mask_lut_n;
+  /* Every band and mask file must be exactly its modality's (the mask's) size: another
+   * size is an error naming the file rather than resampled (Sen1Floods11 chips). */
+  int32_t exact_size;
   const msci_ds_reader *reader; /* NULL: modalities are read from band files */
   void *reader_state;           /* the reader's, released by reader->free */
 };
@@ -191,5 +194,6 @@ msc_status msci_open_eurosat(msc_dataset *ds, const char *root, const msc_option
 msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_options *opts);
 msc_status msci_open_pastis(msc_dataset *ds, const char *root, const msc_options *opts);
 msc_status msci_open_series(msc_dataset *ds, const char *root, const msc_options *opts);
+msc_status msci_open_sen1floods11(msc_dataset *ds, const char *root, const msc_options *opts);
 
 #endif

@@ -32,3 +32,20 @@ def test_dataset_without_masks():
     assert b.mask is None
     b.close()
     ds.close()
+
+
+@needs_numpy
+def test_sen1floods11_masks(tmp_path):
+    d = mosaic.synth_write(tmp_path / "floods", 6, seed=3, format="sen1floods11",
+                           options={"synth.size": 32})
+    ds = mosaic.Dataset(d, "sen1floods11", split="all")
+    assert ds.mask_info == (2, -1, 32)
+    assert ds.mask_class_names == ("not water", "water")
+    assert ds.num_classes == 0
+    b = ds.fill_batch(range(len(ds)))
+    m = b.mask
+    assert m.shape == (6, 32, 32) and m.dtype == np.int32
+    assert set(np.unique(m)) <= {-1, 0, 1}
+    assert (m == 1).any() and (m == 0).any()
+    b.close()
+    ds.close()

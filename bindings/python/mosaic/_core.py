@@ -157,10 +157,16 @@ def _remove_log_callback_at_exit():
             pass
 
 
-def synth_write(directory, n, seed=0, format="bigearthnet-v2"):
-    """Writes a synthetic dataset of n patches under directory (msc_synth_write)."""
-    check(_ffi.msc_synth_write(_encode(directory, "directory"), _encode(format, "format"),
-                               int(n), int(seed) & 0xFFFFFFFFFFFFFFFF, None))
+def synth_write(directory, n, seed=0, format="bigearthnet-v2", options=None):
+    """Writes a synthetic dataset of n patches under directory (msc_synth_write);
+    options: a dict of keys it reads (sen1floods11: {"synth.size": 64})."""
+    opts, h = _options_handle(options, {})
+    try:
+        check(_ffi.msc_synth_write(_encode(directory, "directory"), _encode(format, "format"),
+                                   int(n), int(seed) & 0xFFFFFFFFFFFFFFFF, h))
+    finally:
+        if opts is not None:
+            opts.close()
     return os.fspath(directory)
 
 

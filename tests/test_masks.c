@@ -2,6 +2,7 @@
  * test_masks.c — per-pixel label maps (masks): the batch's mask (set, read back, storage
  * reuse, errors), the generic mask reading of datasets (nearest resampling, the value
  * table), Sen1Floods11 (synthetic chips: masks, NaN policy, splits, the loader, sizes),
+ * BigEarthNet v2 reference maps (the real one in tests/data/bigearthnet-v2-unpaired),
  * each checked against pixels read here with libtiff.
  */
 #include <check.h>
@@ -541,6 +542,131 @@ START_TEST(test_floods_errors) {
 }
 END_TEST
 
+/* ---- BigEarthNet v2 reference maps ----------------------------------------------------- */
+
+#define UNP       MSC_SHARED_DATA "/bigearthnet-v2-unpaired"
+#define REF_TILE  "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
+#define REF_PATCH REF_TILE "_26_57"
+#define REF_MAP   UNP "/Reference_Maps/" REF_TILE "/" REF_PATCH "/" REF_PATCH "_reference_map.tif"
+#define DONOR     REF_TILE "_75_43" /* a patch whose S2 bands are in the unpaired data */
+
+/* CORINE Land Cover level-3 codes → BigEarthNet's 19 classes, written out here from the
+ * nomenclature (BigEarthNet-19's label conversion): -1 for the 11 codes that drop out. */
+static int corine19(int code) {
+  static const int table[][2] = {
+      {111, 0},  {112, 0},  {121, 1},  {122, -1}, {123, -1}, {124, -1}, {131, -1}, {132, -1},
+      {133, -1}, {141, -1}, {142, -1}, {211, 2},  {212, 2},  {213, 2},  {221, 3},  {222, 3},
+      {223, 3},  {231, 4},  {241, 3},  {242, 5},  {243, 6},  {244, 7},  {311, 8},  {312, 9},
+      {313, 10}, {321, 11}, {322, 12}, {323, 12}, {324, 13}, {331, 14}, {332, -1}, {333, 11},
+      {334, -1}, {411, 15}, {412, 15}, {421, 16}, {422, 16}, {423, -1}, {511, 17}, {512, 17},
+      {521, 18}, {522, 18}, {523, 18}};
+  for (size_t i = 0; i < sizeof table / sizeof *table; ++i)
+    if (table[i][0] == code) return table[i][1];
+  return -1;
+}
+
+/* The real reference map of patch 26_57 (its S2 bands are not in the sample: a root is
+ * built with links to another patch's bands under its name, and to the map). The mask's
+ * class histogram must equal the one of the map read here with libtiff and mapped with the
+ * table above; the classes present must be the patch's labels in metadata.tsv. */
+START_TEST(test_reference_map) {
+  const char *root = tmpdir("refmap");
+  char path[1024], target[1024];
+  snprintf(path, sizeof path, "%s/BigEarthNet-S2/%s/%s", root, REF_TILE, REF_PATCH);
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "mkdir -p '%s' '%s/Reference_Maps/%s/%s'", path, root, REF_TILE,
+           REF_PATCH);
+  ck_assert_int_eq(system(cmd), 0);
+  static const char *const bands[12] = {"B01", "B02", "B03", "B04", "B05", "B06",
+                                        "B07", "B08", "B8A", "B09", "B11", "B12"};
+  for (int b = 0; b < 12; ++b) {
+    snprintf(target, sizeof target, UNP "/BigEarthNet-S2/%s/%s/%s_%s.tif", REF_TILE, DONOR,
+             DONOR, bands[b]);
+    char link[1200];
+    snprintf(link, sizeof link, "%s/%s_%s.tif", path, REF_PATCH, bands[b]);
+    ck_assert_int_eq(symlink(target, link), 0);
+  }
+  snprintf(path, sizeof path, "%s/Reference_Maps/%s/%s/%s_reference_map.tif", root, REF_TILE,
+           REF_PATCH, REF_PATCH);
+  ck_assert_int_eq(symlink(REF_MAP, path), 0);
+  /* metadata.tsv: the header and the row of the patch, from the real table. */
+  snprintf(
+      cmd, sizeof cmd,
+      "(head -n 1 '%s/metadata.tsv'; grep '^%s	' '%s/metadata.tsv') > '%s/metadata.tsv'", UNP,
+      REF_PATCH, UNP, root);
+  ck_assert_int_eq(system(cmd), 0);
+
+  msc_options *o = NULL;
+  ck_assert_int_eq(msc_options_create(&o), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "data.split", "all"), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "data.s1_bands", "none"), MSC_OK);
+  msc_dataset *ds = NULL;
+  ck_assert_int_eq(msc_dataset_open(root, "bigearthnet-v2", o, &ds), MSC_OK);
+  ck_assert_int_eq(msc_dataset_mask_info(ds, NULL, NULL, NULL), MSC_E_NOT_FOUND);
+  msc_dataset_free(ds);
+  ck_assert_int_eq(msc_options_set_int(o, "data.reference_maps", 1), MSC_OK);
+  ds = NULL;
+  msc_status st = msc_dataset_open(root, "bigearthnet-v2", o, &ds);
+  ck_assert_msg(st == MSC_OK, "%s", msc_last_error());
+  ck_assert_int_eq(msc_dataset_size(ds), 1);
+  int64_t classes = 0, size = 0;
+  int32_t ignore = 0;
+  ck_assert_int_eq(msc_dataset_mask_info(ds, &classes, &ignore, &size), MSC_OK);
+  ck_assert_int_eq(classes, 19);
+  ck_assert_int_eq(ignore, -1);
+  ck_assert_int_eq(size, 120);
+  for (int64_t c = 0; c < 19; ++c)
+    ck_assert_str_eq(msc_dataset_mask_class_name(ds, c), msc_dataset_class_name(ds, c));
+
+  msc_batch *b = NULL;
+  ck_assert_int_eq(msc_batch_create(&b), MSC_OK);
+  const int64_t idx0 = 0;
+  ck_assert_int_eq(msc_dataset_fill_batch(ds, &idx0, 1, b), MSC_OK);
+  int32_t *got = malloc(120 * 120 * sizeof *got);
+  ck_assert_int_eq(msc_batch_mask(b, got, 120 * 120, NULL, NULL), MSC_OK);
+
+  int64_t w = 0, h = 0;
+  double *raw = tiff_band0(REF_MAP, &w, &h);
+  ck_assert_int_eq(w, 120);
+  ck_assert_int_eq(h, 120);
+  int64_t want[20] = {0}, have[20] = {0}; /* [19]: ignored */
+  for (int64_t q = 0; q < 120 * 120; ++q) {
+    int c = corine19((int)raw[q]);
+    want[c < 0 ? 19 : c]++;
+    ck_assert_int_ge(got[q], -1);
+    ck_assert_int_lt(got[q], 19);
+    have[got[q] < 0 ? 19 : got[q]]++;
+  }
+  printf("reference map %s:", REF_PATCH);
+  for (int c = 0; c < 20; ++c)
+    if (want[c])
+      printf(" %s %lld", c < 19 ? msc_dataset_class_name(ds, c) : "ignored",
+             (long long)want[c]);
+  printf("\n");
+  for (int c = 0; c < 20; ++c)
+    ck_assert_msg(have[c] == want[c], "class %d: %lld pixels, want %lld", c, (long long)have[c],
+                  (long long)want[c]);
+  /* The map agrees with the patch's labels (metadata.tsv): Arable land, Broad-leaved forest,
+   * Mixed forest, Pastures — every one is drawn. */
+  static const int labels[4] = {2, 8, 10, 4};
+  for (int k = 0; k < 4; ++k) ck_assert_int_gt(want[labels[k]], 0);
+  uint8_t patch_labels[19];
+  ck_assert_int_eq(msc_batch_labels(b, patch_labels, 19, NULL), MSC_OK);
+  for (int k = 0; k < 4; ++k) ck_assert_int_eq(patch_labels[labels[k]], 1);
+  free(raw);
+  free(got);
+
+  /* A patch without its map is a missing file. */
+  ck_assert_int_eq(unlink(path), 0);
+  msc_dataset_free(ds);
+  ds = NULL;
+  ck_assert_int_eq(msc_dataset_open(root, "bigearthnet-v2", o, &ds), MSC_E_NOT_FOUND);
+  ck_assert_msg(strstr(msc_last_error(), "reference_map.tif"), "%s", msc_last_error());
+  msc_batch_free(b);
+  msc_options_free(o);
+}
+END_TEST
+
 Suite *masks_suite(void) {
   Suite *s = suite_create("masks");
   TCase *tc = tcase_create("core");
@@ -552,6 +678,7 @@ Suite *masks_suite(void) {
   tcase_add_test(tc, test_floods_read);
   tcase_add_test(tc, test_floods_splits);
   tcase_add_test(tc, test_floods_errors);
+  tcase_add_test(tc, test_reference_map);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -172,6 +172,9 @@ extern const msci_band_info msci_ben_s2_bands[12];
 /* The v2 class index of a v1 (43-class) label name; -1 for the 11 names that drop out,
  * -2 for a name that is not a v1 label. */
 int msci_ben1_map_label(const char *name);
+/* The same for a CORINE level-3 code (111 .. 523) of a reference map pixel: the class
+ * index, -1 for the codes of the 11 dropped names, -2 for any other value. */
+int msci_ben_corine_class(int code);
 
 /* SEN12MS labels: IGBP fractions (codes 1..17) → the 10 simplified classes, present at a
  * fraction >= 0.1. */

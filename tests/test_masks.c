@@ -3,6 +3,7 @@
  * reuse, errors), the generic mask reading of datasets (nearest resampling, the value
  * table), Sen1Floods11 (synthetic chips: masks, NaN policy, splits, the loader, sizes),
  * BigEarthNet v2 reference maps (the real one in tests/data/bigearthnet-v2-unpaired),
+ * SEN12MS land cover (tests/data/sen12ms-layout), the manifest's mask column,
  * each checked against pixels read here with libtiff.
  */
 #include <check.h>
@@ -604,7 +605,7 @@ START_TEST(test_reference_map) {
   ck_assert_int_eq(msc_dataset_open(root, "bigearthnet-v2", o, &ds), MSC_OK);
   ck_assert_int_eq(msc_dataset_mask_info(ds, NULL, NULL, NULL), MSC_E_NOT_FOUND);
   msc_dataset_free(ds);
-  ck_assert_int_eq(msc_options_set_int(o, "data.reference_maps", 1), MSC_OK);
+  ck_assert_int_eq(msc_options_set_int(o, "data.masks", 1), MSC_OK);
   ds = NULL;
   msc_status st = msc_dataset_open(root, "bigearthnet-v2", o, &ds);
   ck_assert_msg(st == MSC_OK, "%s", msc_last_error());
@@ -667,6 +668,128 @@ START_TEST(test_reference_map) {
 }
 END_TEST
 
+/* ---- SEN12MS land cover ---------------------------------------------------------------- */
+
+/* The layout sample (64×64 lc rasters of random values, tests/data/sen12ms-layout) with
+ * data.masks = 1: each mask is lc band 1 resampled to 256 by nearest neighbour (source
+ * pixel y / 4) and mapped IGBP 1..17 → 10 classes by a table written out here. */
+START_TEST(test_sen12ms_masks) {
+  const char *root = MSC_SHARED_DATA "/sen12ms-layout";
+  msc_options *o = NULL;
+  ck_assert_int_eq(msc_options_create(&o), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "data.split", "all"), MSC_OK);
+  ck_assert_int_eq(msc_options_set_int(o, "data.masks", 1), MSC_OK);
+  msc_dataset *ds = NULL;
+  msc_status st = msc_dataset_open(root, "sen12ms", o, &ds);
+  ck_assert_msg(st == MSC_OK, "%s", msc_last_error());
+  int64_t classes = 0, size = 0;
+  int32_t ignore = 0;
+  ck_assert_int_eq(msc_dataset_mask_info(ds, &classes, &ignore, &size), MSC_OK);
+  ck_assert_int_eq(classes, 10);
+  ck_assert_int_eq(size, 256);
+  ck_assert_str_eq(msc_dataset_mask_class_name(ds, 9), "Water");
+  /* Forest 1-5, Shrubland 6-7, Savanna 8-9, Grassland 10, Wetlands 11, Croplands 12 and
+   * 14, Urban 13, Snow/ice 15, Barren 16, Water 17. */
+  static const int igbp10[18] = {-1, 0, 0, 0, 0, 0, 1, 1, 2, 2, 3, 4, 5, 6, 5, 7, 8, 9};
+  const int64_t n = msc_dataset_size(ds);
+  ck_assert_int_ge(n, 1);
+  int64_t idx[16];
+  for (int64_t i = 0; i < n && i < 16; ++i) idx[i] = i;
+  msc_batch *b = NULL;
+  ck_assert_int_eq(msc_batch_create(&b), MSC_OK);
+  ck_assert_int_eq(msc_dataset_fill_batch(ds, idx, n, b), MSC_OK);
+  int32_t *got = malloc((size_t)n * 256 * 256 * sizeof *got);
+  ck_assert_int_eq(msc_batch_mask(b, got, (size_t)n * 256 * 256, NULL, NULL), MSC_OK);
+  int64_t classed = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    char id[128], path[1024];
+    ck_assert_int_eq(msc_dataset_sample_id(ds, j, id, sizeof id, NULL), MSC_OK);
+    /* ROIs2017_winter_1_p2 → ROIs2017_winter/lc_1/ROIs2017_winter_lc_1_p2.tif */
+    const char *last = strrchr(id, '_'), *prev = last - 1;
+    while (prev > id && *prev != '_') prev--;
+    const int roi_len = (int)(prev - id), scene_len = (int)(last - prev - 1);
+    snprintf(path, sizeof path, "%s/%.*s/lc_%.*s/%.*s_lc_%.*s%s.tif", root, roi_len, id,
+             scene_len, prev + 1, roi_len, id, scene_len, prev + 1, last);
+    int64_t w = 0, h = 0;
+    double *raw = tiff_band0(path, &w, &h);
+    for (int64_t y = 0; y < 256; ++y)
+      for (int64_t x = 0; x < 256; ++x) {
+        const double v = raw[(y * h / 256) * w + x * w / 256];
+        const int want = (v >= 1 && v <= 17 && v == floor(v)) ? igbp10[(int)v] : -1;
+        classed += want >= 0;
+        ck_assert_msg(got[(j * 256 + y) * 256 + x] == want, "%s (%lld, %lld): %d, want %d", id,
+                      (long long)y, (long long)x, got[(j * 256 + y) * 256 + x], want);
+      }
+    free(raw);
+  }
+  ck_assert_int_gt(classed, 0);
+  free(got);
+  msc_batch_free(b);
+  msc_dataset_free(ds);
+  msc_options_free(o);
+}
+END_TEST
+
+/* ---- manifest mask column -------------------------------------------------------------- */
+
+/* Two rows: a 2-band 64×64 image and a 32×32 int16 mask of values -1..3 per row; classes
+ * "land,water" (values 0, 1). Expected: the mask written here, value v at (y / 2, x / 2),
+ * kept when 0 <= v < 2, else -1. */
+START_TEST(test_manifest_mask) {
+  const char *dir = tmpdir("manifest");
+  ck_assert_int_eq(mkdir(dir, 0755), 0);
+  float img[2 * 64 * 64];
+  for (int q = 0; q < 2 * 64 * 64; ++q) img[q] = (float)(q % 97);
+  int16_t masks[2][32 * 32];
+  FILE *f;
+  char path[512];
+  snprintf(path, sizeof path, "%s/manifest.tsv", dir);
+  ck_assert_ptr_nonnull(f = fopen(path, "w"));
+  fprintf(f, "id\timage\tmask\tsplit\n");
+  for (int r = 0; r < 2; ++r) {
+    for (int q = 0; q < 32 * 32; ++q) masks[r][q] = (int16_t)((q * 7 + r * 3) % 5 - 1);
+    snprintf(path, sizeof path, "%s/img%d.tif", dir, r);
+    ck_assert_int_eq(msci_synth_write_tiff(path, img, 64, 64, 2, SAMPLEFORMAT_IEEEFP, 32),
+                     MSC_OK);
+    snprintf(path, sizeof path, "%s/mask%d.tif", dir, r);
+    ck_assert_int_eq(msci_synth_write_tiff(path, masks[r], 32, 32, 1, SAMPLEFORMAT_INT, 16),
+                     MSC_OK);
+    fprintf(f, "row%d\timg%d.tif\tmask%d.tif\ttrain\n", r, r, r);
+  }
+  fclose(f);
+  msc_options *o = NULL;
+  ck_assert_int_eq(msc_options_create(&o), MSC_OK);
+  msc_dataset *ds = NULL;
+  ck_assert_int_eq(msc_dataset_open(dir, "manifest", o, &ds), MSC_E_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "data.mask_classes"));
+  ck_assert_int_eq(msc_options_set_string(o, "data.mask_classes", "land,water"), MSC_OK);
+  msc_status st = msc_dataset_open(dir, "manifest", o, &ds);
+  ck_assert_msg(st == MSC_OK, "%s", msc_last_error());
+  int64_t classes = 0, size = 0;
+  ck_assert_int_eq(msc_dataset_mask_info(ds, &classes, NULL, &size), MSC_OK);
+  ck_assert_int_eq(classes, 2);
+  ck_assert_int_eq(size, 64);
+  ck_assert_str_eq(msc_dataset_mask_class_name(ds, 1), "water");
+  ck_assert_int_eq(msc_dataset_modality_count(ds), 1); /* "mask" is no modality */
+  msc_batch *b = NULL;
+  ck_assert_int_eq(msc_batch_create(&b), MSC_OK);
+  const int64_t idx[2] = {1, 0};
+  ck_assert_int_eq(msc_dataset_fill_batch(ds, idx, 2, b), MSC_OK);
+  int32_t got[2 * 64 * 64];
+  ck_assert_int_eq(msc_batch_mask(b, got, 2 * 64 * 64, NULL, NULL), MSC_OK);
+  for (int j = 0; j < 2; ++j)
+    for (int y = 0; y < 64; ++y)
+      for (int x = 0; x < 64; ++x) {
+        const int v = masks[idx[j]][(y / 2) * 32 + x / 2];
+        const int want = v >= 0 && v < 2 ? v : -1;
+        ck_assert_int_eq(got[(j * 64 + y) * 64 + x], want);
+      }
+  msc_batch_free(b);
+  msc_dataset_free(ds);
+  msc_options_free(o);
+}
+END_TEST
+
 Suite *masks_suite(void) {
   Suite *s = suite_create("masks");
   TCase *tc = tcase_create("core");
@@ -679,6 +802,8 @@ Suite *masks_suite(void) {
   tcase_add_test(tc, test_floods_splits);
   tcase_add_test(tc, test_floods_errors);
   tcase_add_test(tc, test_reference_map);
+  tcase_add_test(tc, test_sen12ms_masks);
+  tcase_add_test(tc, test_manifest_mask);
   suite_add_tcase(s, tc);
   return s;
 }

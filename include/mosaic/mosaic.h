@@ -561,8 +561,8 @@ MSC_API msc_status msc_batch_mask(const msc_batch *batch, int32_t *out, size_t o
  * all), data.fraction with seed (a stratified low-label subset), data.resample
  * (bilinear or nearest, for bands below the patch size), data.on_missing (fail or skip
  * patches with missing files), data.include_snow_cloud, data.metadata, data.s1_bands /
- * data.s2_bands (band selection and order), data.reference_maps (BigEarthNet v2: per-pixel
- * masks from the reference maps, since 0.3.0).
+ * data.s2_bands (band selection and order), data.masks (the optional per-pixel masks:
+ * BigEarthNet v2 reference maps, SEN12MS land cover; since 0.3.0).
  *
  * Time series (formats "pastis" and "series", docs/pimc.md): a sample is a pixel (data.sits.sample =
  * "pixel": data.sits.pixels drawn per patch, seeded, never a void pixel; labelled with
@@ -640,8 +640,9 @@ MSC_API const char *msc_dataset_class_name(const msc_dataset *ds, int64_t i);
 
 /**
  * Whether the dataset's samples carry a per-pixel label map (a mask, docs/data.md
- * "Masks"): Sen1Floods11 ("sen1floods11": not water / water), BigEarthNet v2 with
- * data.reference_maps = 1 (the 19 classes from CORINE reference maps). When they do,
+ * "Masks"): Sen1Floods11 ("sen1floods11": not water / water); with the option
+ * data.masks = 1, BigEarthNet v2 (the 19 classes from the CORINE reference maps) and
+ * SEN12MS (the 10 simplified IGBP classes from the land-cover rasters). When they do,
  * msc_dataset_fill_batch and the loader put each sample's mask into the batch
  * (msc_batch_mask): size × size int32 values, each a class 0..classes−1 or ignore_index
  * for a pixel without a class (no data, a code outside the nomenclature, a NaN input

@@ -686,9 +686,11 @@ MSC_API msc_status msc_dataset_mask_info(const msc_dataset *ds, int64_t *classes
                                          int32_t *ignore_index, int64_t *size) {
   if (!ds) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_dataset_mask_info: ds is NULL");
   if (ds->mask_classes <= 0)
-    return msci_fail(
-        MSC_E_NOT_FOUND, "msc_dataset_mask_info: %s samples carry no mask%s", ds->format,
-        strcmp(ds->format, "bigearthnet-v2") == 0 ? " (set data.reference_maps = 1)" : "");
+    return msci_fail(MSC_E_NOT_FOUND, "msc_dataset_mask_info: %s samples carry no mask%s",
+                     ds->format,
+                     !strcmp(ds->format, "bigearthnet-v2") || !strcmp(ds->format, "sen12ms")
+                         ? " (set data.masks = 1)"
+                         : "");
   if (classes) *classes = ds->mask_classes;
   if (ignore_index) *ignore_index = ds->mask_ignore;
   if (size) *size = ds->mask_size;

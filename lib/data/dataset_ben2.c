@@ -4,7 +4,7 @@
  * layout of docs/data.md, 19 classes. Rows of other splits are passed over before any file is
  * looked at; rows with snow, cloud or shadow are left out unless
  * data.include_snow_cloud = 1; every file of a kept row must exist (data.on_missing).
- * With data.reference_maps = 1 each patch's mask is its CORINE reference map,
+ * With data.masks = 1 each patch's mask is its CORINE reference map,
  * Reference_Maps/<S2 product>/<patch>/<patch>_reference_map.tif, mapped to the 19 classes.
  */
 #include <errno.h>
@@ -106,7 +106,7 @@ msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root,
       (st = msci_options_get_string_alloc(opts, "data.s1_bands", &s1b)) != MSC_OK ||
       (st = msci_options_get_string_alloc(opts, "data.s2_bands", &s2b)) != MSC_OK ||
       (st = msc_options_get_int(opts, "data.include_snow_cloud", &include_sc)) != MSC_OK ||
-      (st = msc_options_get_int(opts, "data.reference_maps", &ref_maps)) != MSC_OK)
+      (st = msc_options_get_int(opts, "data.masks", &ref_maps)) != MSC_OK)
     goto done;
   const int n1 = msci_parse_bands("data.s1_bands", s1b, msci_ben_s1_bands, 2, NULL, 2, s1_idx);
   const int n2 =

@@ -424,9 +424,12 @@ const msci_opt_def msci_opt_table[] = {
                "S2 bands in order, ','-separated (e.g. \"B04,B03,B02\"); \"default\": the "
                "format's set (BigEarthNet: its 12 bands; SEN12MS: the standard 10; EuroSAT: "
                "all 13, B8A after B08); \"none\": no S2 modality"),
-    OPT_INT("data.reference_maps", "0", 0, 1,
-            "BigEarthNet v2: read each patch's CORINE reference map as its per-pixel mask "
-            "(19 classes; docs/data.md \"Masks\") (0/1)"),
+    OPT_INT("data.masks", "0", 0, 1,
+            "read the optional per-pixel masks of a format (docs/data.md \"Masks\"): "
+            "BigEarthNet v2 reference maps, SEN12MS land cover (0/1)"),
+    OPT_STRING("data.mask_classes", "", NULL,
+               "manifest with a mask column: the mask's class names, ','-separated; value i of "
+               "a mask raster is class i, any other value is ignored (-1)"),
     /* synthetic datasets (msc_synth_write, docs/data.md "Synthetic data") */
     OPT_INT("synth.size", "512", 16, 512,
             "sen1floods11 synthetic data: chip size in pixels (the real chips are 512)"),

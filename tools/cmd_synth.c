@@ -1,6 +1,6 @@
 /*
  * cmd_synth.c — `mosaic synth DIR`: a synthetic dataset in a real on-disk format
- * (bigearthnet-v2 or pastis).
+ * (bigearthnet-v2, pastis or sen1floods11).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,10 +21,15 @@ static const char help[] =
     "INSTANCE_ANNOTATIONS/INSTANCES_<id>.npy, metadata.geojson with dates-S2): crop\n"
     "parcels whose NDVI follows a per-class seasonal curve, with noise and cloudy dates.\n"
     "\n"
+    "sen1floods11: hand-labelled flood chips (S1Hand VV/VH float32 dB, S2Hand 13 bands\n"
+    "uint16, LabelHand int16 -1/0/1, flood_{train,valid,test}_data.csv): rivers and\n"
+    "flooded areas dark in S1 and with a high NDWI in S2, clouds, NaN S1 pixels; chips\n"
+    "of 512 x 512 pixels (--set synth.size=64 for smaller ones).\n"
+    "\n"
     "Options:\n"
     "  --n N               number of patches (default 100)\n"
     "  --seed S            seed (default 42)\n"
-    "  --format NAME       bigearthnet-v2 (default) or pastis\n"
+    "  --format NAME       bigearthnet-v2 (default), pastis or sen1floods11\n"
     "  --config FILE, --set KEY=VALUE\n";
 
 static const char *const allowed[] = {"n", "seed", "format", "data", NULL};
@@ -48,7 +53,7 @@ int cmd_synth(int argc, char **argv, int verbosity) {
   int64_t seed = cli_opt_int(ctx.opts, "seed", 42);
   const char *format = cli_str(&ctx, "format", "bigearthnet-v2");
   double t0 = cli_now();
-  msc_status st = msc_synth_write(dir, format, n, (uint64_t)seed, NULL);
+  msc_status st = msc_synth_write(dir, format, n, (uint64_t)seed, ctx.opts);
   if (st != MSC_OK) {
     rc = cli_lib_error(st, "cannot write the synthetic dataset %s", dir);
   } else {

@@ -514,6 +514,33 @@ MSC_API msc_status msc_batch_set_labeled(msc_batch *batch, const uint8_t *flags,
 MSC_API msc_status msc_batch_labels(const msc_batch *batch, uint8_t *out, size_t out_len,
                                     int64_t *classes);
 
+/**
+ * Sets the batch's per-pixel label map (the target of segmentation): n×h×w int32 values,
+ * row-major sample by sample, each a class index 0..K−1 or an ignore value for pixels
+ * without a class. The batch stores the values as given; which value means "ignore" is
+ * the convention of whoever uses the mask (a dataset declares its own: msc_dataset_mask_info,
+ * −1 for every built-in format). A batch holds at most one mask, replaced by the next
+ * call; its n must equal the batch's (its h and w need not match the patches'). The
+ * storage is kept as for msc_batch_set_modality: a mask no larger than the last one
+ * allocates nothing.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL); MSC_E_SHAPE (a non-positive size, or n
+ * differs from the batch's); MSC_E_OUT_OF_MEMORY. Since 0.3.0.
+ */
+MSC_API msc_status msc_batch_set_mask(msc_batch *batch, const int32_t *mask, int64_t n,
+                                      int64_t h, int64_t w);
+
+/**
+ * Copies the batch's mask (N×H×W int32 values, sample by sample) into out and its height
+ * and width into *h and *w (each may be NULL). out may be NULL to ask for the shape only;
+ * then out_len is ignored. A batch filled by msc_dataset_fill_batch or msc_loader_next
+ * has a mask when its dataset does (msc_dataset_mask_info), of mask_size × mask_size.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (batch NULL); MSC_E_NOT_FOUND (the batch has
+ * no mask); MSC_E_BUFFER_TOO_SMALL (out_len < N×H×W; *h and *w are still set). out is
+ * untouched on error. Since 0.3.0.
+ */
+MSC_API msc_status msc_batch_mask(const msc_batch *batch, int32_t *out, size_t out_len,
+                                  int64_t *h, int64_t *w);
+
 /* ------------------------------------------------------------------------------ */
 /* Datasets                                                                        */
 /* ------------------------------------------------------------------------------ */
@@ -523,7 +550,8 @@ MSC_API msc_status msc_batch_labels(const msc_batch *batch, uint8_t *out, size_t
  * ("bigearthnet-v2"), BigEarthNet v1 with S1 ("bigearthnet-v1"), SEN12MS ("sen12ms"),
  * EuroSAT multispectral ("eurosat"), a TSV manifest of the user's own patches
  * ("manifest"), PASTIS Sentinel-2 time series ("pastis", since 0.3.0) or the user's own
- * time series of GeoTIFFs listed by date in a TSV ("series", since 0.3.0); docs/data.md
+ * time series of GeoTIFFs listed by date in a TSV ("series", since 0.3.0), Sen1Floods11
+ * hand-labelled flood chips with per-pixel masks ("sen1floods11", since 0.3.0); docs/data.md
  * gives each layout — with its labels, read into batches on demand. Opening reads the metadata only (and checks that every file exists); pixels
  * are read by msc_dataset_fill_batch. Values are raw (reflectance, dB): the model
  * applies its normalisation statistics (modality.#.mean / .std), for which
@@ -533,7 +561,8 @@ MSC_API msc_status msc_batch_labels(const msc_batch *batch, uint8_t *out, size_t
  * all), data.fraction with seed (a stratified low-label subset), data.resample
  * (bilinear or nearest, for bands below the patch size), data.on_missing (fail or skip
  * patches with missing files), data.include_snow_cloud, data.metadata, data.s1_bands /
- * data.s2_bands (band selection and order).
+ * data.s2_bands (band selection and order), data.masks (the optional per-pixel masks:
+ * BigEarthNet v2 reference maps, SEN12MS land cover; since 0.3.0).
  *
  * Time series (formats "pastis" and "series", docs/pimc.md): a sample is a pixel (data.sits.sample =
  * "pixel": data.sits.pixels drawn per patch, seeded, never a void pixel; labelled with
@@ -609,6 +638,31 @@ MSC_API int32_t msc_dataset_single_label(const msc_dataset *ds);
  */
 MSC_API const char *msc_dataset_class_name(const msc_dataset *ds, int64_t i);
 
+/**
+ * Whether the dataset's samples carry a per-pixel label map (a mask, docs/data.md
+ * "Masks"): Sen1Floods11 ("sen1floods11": not water / water); with the option
+ * data.masks = 1, BigEarthNet v2 (the 19 classes from the CORINE reference maps) and
+ * SEN12MS (the 10 simplified IGBP classes from the land-cover rasters). When they do,
+ * msc_dataset_fill_batch and the loader put each sample's mask into the batch
+ * (msc_batch_mask): size × size int32 values, each a class 0..classes−1 or ignore_index
+ * for a pixel without a class (no data, a code outside the nomenclature, a NaN input
+ * pixel where the format says so). ignore_index is −1 for every built-in format. The
+ * mask's classes are their own list (msc_dataset_mask_class_name), which may differ from
+ * the patch labels (msc_dataset_class_name): Sen1Floods11 has masks and no patch labels.
+ * Any of classes, ignore_index and size may be NULL.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (ds NULL); MSC_E_NOT_FOUND (the samples have no
+ * mask; outputs untouched). Thread-safe. Since 0.3.0.
+ */
+MSC_API msc_status msc_dataset_mask_info(const msc_dataset *ds, int64_t *classes,
+                                         int32_t *ignore_index, int64_t *size);
+
+/**
+ * Name of mask class i (0 ≤ i < the classes of msc_dataset_mask_info), owned by the
+ * dataset and valid until msc_dataset_free; NULL for NULL, a dataset without masks or i
+ * out of range. Thread-safe. Since 0.3.0.
+ */
+MSC_API const char *msc_dataset_mask_class_name(const msc_dataset *ds, int64_t i);
+
 /** Number of modalities of each sample (0 for NULL). Since 0.1.0. */
 MSC_API int32_t msc_dataset_modality_count(const msc_dataset *ds);
 
@@ -659,6 +713,8 @@ MSC_API msc_status msc_dataset_series(const msc_dataset *ds, int64_t i, float *o
  * Reads samples indices[0..n) into batch: one n×bands×size×size float32 array per
  * modality, under the dataset's modality names (msc_batch_set_modality), and the n×C
  * multi-hot labels; the batch's "labelled" flags are cleared (every sample has labels).
+ * Since 0.3.0 also the samples' masks when the dataset has them (msc_dataset_mask_info),
+ * read into the batch's own storage; otherwise the batch is left without a mask.
  * A batch that held another number of samples is emptied first, so one batch can be
  * reused for every step. Samples are read on OpenMP threads; the result does not depend
  * on their number. Bands below the patch size are resampled (data.resample).
@@ -818,20 +874,29 @@ MSC_API void msc_loader_free(msc_loader *loader);
  *   indices of the cloudy dates). A patch holds rectangular parcels of at least two crop
  *   classes whose NDVI follows a class-specific double-logistic curve, plus noise and a
  *   10–25 % share of cloudy dates (bright in every band).
+ * - "sen1floods11" (docs/data.md, "Sen1Floods11"): hand-labelled flood chips, id
+ *   <region>_<number>: S1Hand/<id>_S1Hand.tif (float32 VV, VH in dB, NaN where missing),
+ *   S2Hand/<id>_S2Hand.tif (13 bands uint16, B1..B8, B8A, B9..B12),
+ *   LabelHand/<id>_LabelHand.tif (int16: −1 no data, 0 not water, 1 water) and the split
+ *   lists flood_train_data.csv, flood_valid_data.csv, flood_test_data.csv (about
+ *   60/20/20 %). Rivers and flooded areas are dark in S1 (VV ≈ −20 dB) and have a high
+ *   NDWI in S2; clouds (labelled −1) and NaN S1 pixels occur as in the real data. Chips
+ *   are 512 × 512 like the real ones, or synth.size × synth.size (16..512) from opts.
  * dir: the directory to write to, created if missing. It must be empty, or hold a
  *   dataset of the same format already (metadata.tsv, metadata.geojson: files of the same
  *   names are replaced); any other non-empty directory is refused, so user data is never
  *   overwritten.
- * format: "bigearthnet-v2" or "pastis". n: number of patches, 1..1000000. seed: any value;
- *   the same seed and n give byte-identical files (whatever the number of threads).
- *   opts: reserved, NULL (no key is read yet).
+ * format: "bigearthnet-v2", "pastis" or "sen1floods11". n: number of patches,
+ *   1..1000000. seed: any value; the same seed and n give byte-identical files (whatever
+ *   the number of threads). opts: NULL, or options of which "synth.size" is read
+ *   (sen1floods11 only; other keys are ignored).
  * Every file is written under a temporary name and then renamed, and the metadata file
  * comes last: an interrupted call never leaves a truncated file under a final name.
  * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, n out of range, a non-empty directory
  * without the format's metadata file); MSC_E_UNSUPPORTED (another format); MSC_E_IO (the
  * message names the file); MSC_E_OUT_OF_MEMORY.
  * Thread-safe (calls writing to distinct directories are independent). Since 0.1.0;
- * "pastis" since 0.2.0.
+ * "pastis" since 0.2.0; "sen1floods11" since 0.3.0.
  */
 MSC_API msc_status msc_synth_write(const char *dir, const char *format, int64_t n,
                                    uint64_t seed, const msc_options *opts);

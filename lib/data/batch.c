@@ -1,5 +1,6 @@
 /*
- * batch.c — msc_batch: the samples of one call (patches per modality, labels, flags).
+ * batch.c — msc_batch: the samples of one call (patches per modality, labels, flags,
+ * per-pixel mask).
  * Arrays are copied in, so callers may reuse their buffers at once. The batch keeps its
  * storage (batch.h): an array of a size it already holds is written in place.
  */
@@ -22,6 +23,7 @@ MSC_API void msc_batch_free(msc_batch *b) {
   for (int32_t i = 0; i < MSCI_MAX_MODALITIES; ++i) free(b->mod[i].data);
   free(b->labels_buf);
   free(b->labeled_buf);
+  free(b->mask_buf);
   free(b);
 }
 
@@ -36,6 +38,8 @@ void msci_batch_reset(msc_batch *b) {
   b->classes = 0;
   b->labels = NULL;
   b->labeled = NULL;
+  b->mask = NULL;
+  b->mask_h = b->mask_w = 0;
 }
 
 MSC_API int64_t msc_batch_size(const msc_batch *b) {
@@ -195,5 +199,55 @@ MSC_API msc_status msc_batch_labels(const msc_batch *b, uint8_t *out, size_t out
     return msci_fail(MSC_E_BUFFER_TOO_SMALL, "msc_batch_labels: %zu bytes needed, %zu given",
                      need, out_len);
   memcpy(out, b->labels, need);
+  return MSC_OK;
+}
+
+/* ---- per-pixel mask ------------------------------------------------------------------ */
+
+msc_status msci_batch_reserve_mask(msc_batch *b, int64_t n, int64_t h, int64_t w,
+                                   int32_t **out) {
+  MSCI_TRY(check_n(b, n, "mask"));
+  size_t count; /* count_of checks count × sizeof(float), the size of an int32 too */
+  if (!count_of(&count, n, 1, h, w))
+    return msci_fail(MSC_E_SHAPE, "mask: shape %lldx%lldx%lld is not valid", (long long)n,
+                     (long long)h, (long long)w);
+  if (b->mask_cap < count) {
+    int32_t *p = malloc(count * sizeof(int32_t));
+    if (!p) return msci_fail(MSC_E_OUT_OF_MEMORY, "mask: %zu values", count);
+    free(b->mask_buf);
+    b->mask_buf = p;
+    b->mask_cap = count;
+  }
+  b->mask = b->mask_buf;
+  b->mask_h = h;
+  b->mask_w = w;
+  b->n = n;
+  *out = b->mask;
+  return MSC_OK;
+}
+
+MSC_API msc_status msc_batch_set_mask(msc_batch *b, const int32_t *mask, int64_t n, int64_t h,
+                                      int64_t w) {
+  if (!b || !mask)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_set_mask: NULL argument");
+  int32_t *dst = NULL;
+  MSCI_TRY(msci_batch_reserve_mask(b, n, h, w, &dst));
+  memcpy(dst, mask, (size_t)n * (size_t)h * (size_t)w * sizeof(int32_t));
+  return MSC_OK;
+}
+
+MSC_API msc_status msc_batch_mask(const msc_batch *b, int32_t *out, size_t out_len, int64_t *h,
+                                  int64_t *w) {
+  if (!b) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_mask: batch is NULL");
+  if (!b->mask) return msci_fail(MSC_E_NOT_FOUND, "msc_batch_mask: the batch has no mask");
+  size_t need = (size_t)b->n * (size_t)b->mask_h * (size_t)b->mask_w;
+  /* As msc_batch_labels: the shape is given even when out is too small. */
+  if (h) *h = b->mask_h;
+  if (w) *w = b->mask_w;
+  if (!out) return MSC_OK;
+  if (out_len < need)
+    return msci_fail(MSC_E_BUFFER_TOO_SMALL, "msc_batch_mask: %zu values needed, %zu given",
+                     need, out_len);
+  memcpy(out, b->mask, need * sizeof(int32_t));
   return MSC_OK;
 }

@@ -1,5 +1,5 @@
 /*
- * batch.h — the insides of msc_batch: arrays by modality name, labels, flags.
+ * batch.h — the insides of msc_batch: arrays by modality name, labels, flags, mask.
  * Layer: data (lib/data/README.md says what it owns and may include).
  *
  * Memory: a batch owns its storage and keeps it. Every array has a capacity; writing an
@@ -37,6 +37,11 @@ struct msc_batch {
                        labeled_buf) */
   uint8_t *labels_buf, *labeled_buf; /* their storage, kept while the batch lives */
   size_t labels_cap, labeled_cap;
+  /* The per-pixel label map: n × mask_h × mask_w class indices (or the dataset's ignore
+   * value), NULL when unset (else mask_buf, kept like the other arrays). */
+  int32_t *mask, *mask_buf;
+  int64_t mask_h, mask_w;
+  size_t mask_cap; /* int32 values mask_buf can hold */
 };
 
 /* The array of a modality, or NULL when the batch has none by that name. */
@@ -56,5 +61,10 @@ msc_status msci_batch_reserve(msc_batch *b, const char *name, int64_t n, int64_t
 /* Storage for n×classes labels, set in the batch (values to be written by the caller);
  * reused when it fits. */
 msc_status msci_batch_reserve_labels(msc_batch *b, int64_t n, int64_t classes, uint8_t **out);
+
+/* Storage for the n×h×w mask, set in the batch with that shape (values to be written by
+ * the caller); reused when it fits. Errors as msc_batch_set_mask. */
+msc_status msci_batch_reserve_mask(msc_batch *b, int64_t n, int64_t h, int64_t w,
+                                   int32_t **out);
 
 #endif

@@ -52,6 +52,7 @@ static void free_sample(const msc_dataset *ds, msci_sample *s) {
     free(s->bands[k]);
   }
   free(s->labels);
+  free(s->mask.path);
   memset(s, 0, sizeof *s);
 }
 
@@ -135,6 +136,43 @@ msc_status msci_dataset_set_classes(msc_dataset *ds, const char *const *names, i
   free_names(ds->class_names, ds->classes);
   ds->class_names = c;
   ds->classes = n;
+  return MSC_OK;
+}
+
+msc_status msci_dataset_set_mask(msc_dataset *ds, const char *const *names, int64_t classes,
+                                 int32_t ignore, int64_t size, int64_t lo, const int32_t *lut,
+                                 int64_t lut_n) {
+  if (!ds || !names || classes <= 0 || size <= 0 || lut_n <= 0 || lut_n > (1 << 24) ||
+      ds->n_samples > 0)
+    return msci_fail(MSC_E_INTERNAL, "dataset: bad mask declaration");
+  char **c = copy_names(names, classes);
+  int32_t *t = malloc((size_t)lut_n * sizeof *t);
+  if (!c || !t) {
+    free_names(c, classes);
+    free(t);
+    return msci_fail(MSC_E_OUT_OF_MEMORY, "dataset: out of memory");
+  }
+  for (int64_t v = 0; v < lut_n; ++v) t[v] = lut ? lut[v] : (int32_t)v;
+  free_names(ds->mask_class_names, ds->mask_classes);
+  free(ds->mask_lut);
+  ds->mask_class_names = c;
+  ds->mask_classes = classes;
+  ds->mask_ignore = ignore;
+  ds->mask_size = size;
+  ds->mask_lut = t;
+  ds->mask_lut_lo = lo;
+  ds->mask_lut_n = lut_n;
+  return MSC_OK;
+}
+
+msc_status msci_sample_set_mask(msci_sample *s, const char *path, int32_t band_in_file) {
+  if (!s || !path || band_in_file < 0)
+    return msci_fail(MSC_E_INTERNAL, "dataset: bad mask file");
+  char *p = dup_str(path);
+  if (!p) return msci_fail(MSC_E_OUT_OF_MEMORY, "dataset: out of memory");
+  free(s->mask.path);
+  s->mask.path = p;
+  s->mask.band = band_in_file;
   return MSC_OK;
 }
 
@@ -252,9 +290,30 @@ int msci_split_lists_find(const msci_name_set sets[3], int found, const char *na
 
 /* ---- reading ------------------------------------------------------------------------- */
 
+/* Sets the mask pixels whose nearest source pixel (msci_resample's nearest rule) is NaN
+ * in band (sh × sw) to the ignore value. */
+static void ignore_nan_pixels(const msc_dataset *ds, const float *band, int64_t sh, int64_t sw,
+                              int32_t *mask) {
+  const int64_t ms = ds->mask_size;
+  for (int64_t y = 0; y < ms; ++y) {
+    int64_t sy = (int64_t)floor((double)y * (double)sh / (double)ms);
+    sy = sy < sh ? sy : sh - 1;
+    for (int64_t x = 0; x < ms; ++x) {
+      int64_t sx = (int64_t)floor((double)x * (double)sw / (double)ms);
+      sx = sx < sw ? sx : sw - 1;
+      if (isnan(band[sy * sw + sx])) mask[y * ms + x] = ds->mask_ignore;
+    }
+  }
+}
+
+msc_status msci_dataset_read(const msc_dataset *ds, int64_t i, int32_t k, float *dst) {
+  return msci_dataset_read_masked(ds, i, k, dst, NULL);
+}
+
 /* Reads modality k of sample i. Rasters are cached within the call, so a multi-band file
  * is decoded once. */
-msc_status msci_dataset_read(const msc_dataset *ds, int64_t i, int32_t k, float *dst) {
+msc_status msci_dataset_read_masked(const msc_dataset *ds, int64_t i, int32_t k, float *dst,
+                                    int32_t *mask) {
   if (!ds || !dst || i < 0 || i >= ds->n_samples || k < 0 || k >= ds->n_mod)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "dataset: bad read request");
   if (ds->reader) return ds->reader->read(ds, i, k, dst);
@@ -309,12 +368,21 @@ msc_status msci_dataset_read(const msc_dataset *ds, int64_t i, int32_t k, float 
                      ds->format, s->id, src->path, (long long)r->bands, (int)src->band + 1);
       break;
     }
+    if (ds->exact_size && (r->height != size || r->width != size)) {
+      st = msci_fail(MSC_E_BAD_FORMAT,
+                     "dataset %s: sample %s: %s is %lldx%lld, the sample's files are %lldx%lld",
+                     ds->format, s->id, src->path, (long long)r->width, (long long)r->height,
+                     (long long)size, (long long)size);
+      break;
+    }
     const size_t px = (size_t)(r->width * r->height);
     float *out = dst + (size_t)b * (size_t)(size * size);
     const int same = r->height == size && r->width == size;
     /* The fix-ups in one pass, into the output when no resampling follows, else in
      * place in the decoded band (they are idempotent: a band read twice is the same). */
     float *band = r->data + (size_t)src->band * px, *fixed = same ? out : band;
+    if (mask && m->nan_to_zero && m->nan_ignores_mask && ds->mask_classes > 0)
+      ignore_nan_pixels(ds, band, r->height, r->width, mask);
     for (size_t p = 0; p < px; ++p) {
       float v = band[p];
       if (!isfinite(v)) {
@@ -344,6 +412,65 @@ done:
   return st;
 }
 
+/* The class of a mask file's raw value v. */
+static int32_t mask_class(const msc_dataset *ds, float v) {
+  if (!isfinite(v) || v != floorf(v)) return ds->mask_ignore;
+  const double idx = (double)v - (double)ds->mask_lut_lo;
+  if (idx < 0 || idx >= (double)ds->mask_lut_n) return ds->mask_ignore;
+  return ds->mask_lut[(int64_t)idx];
+}
+
+msc_status msci_dataset_read_mask(const msc_dataset *ds, int64_t i, int32_t *dst) {
+  if (!ds || !dst || i < 0 || i >= ds->n_samples || ds->mask_classes <= 0)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "dataset: bad mask read request");
+  if (ds->reader) {
+    if (!ds->reader->read_mask)
+      return msci_fail(MSC_E_INTERNAL, "dataset %s: masks without a mask reader", ds->format);
+    return ds->reader->read_mask(ds, i, dst);
+  }
+  const msci_sample *s = &ds->samples[i];
+  if (!s->mask.path)
+    return msci_fail(MSC_E_INTERNAL, "dataset %s: sample %s has no mask file", ds->format,
+                     s->id);
+  msci_raster r;
+  msc_status st = msci_raster_read(s->mask.path, &r);
+  if (st != MSC_OK) {
+    char msg[768];
+    snprintf(msg, sizeof msg, "%s", msc_last_error());
+    msci_raster_free(&r);
+    return msci_fail(st, "dataset %s: sample %s: %s", ds->format, s->id, msg);
+  }
+  if (s->mask.band >= r.bands) {
+    st = msci_fail(MSC_E_BAD_FORMAT, "dataset %s: sample %s: %s has %lld bands, band %d wanted",
+                   ds->format, s->id, s->mask.path, (long long)r.bands, (int)s->mask.band + 1);
+    msci_raster_free(&r);
+    return st;
+  }
+  /* Class labels are never interpolated: another size is resampled by nearest
+   * neighbour, the rule of msci_resample. */
+  const int64_t ms = ds->mask_size, sh = r.height, sw = r.width;
+  if (ds->exact_size && (sh != ms || sw != ms)) {
+    st = msci_fail(MSC_E_BAD_FORMAT,
+                   "dataset %s: sample %s: %s is %lldx%lld, the sample's files are %lldx%lld",
+                   ds->format, s->id, s->mask.path, (long long)sw, (long long)sh, (long long)ms,
+                   (long long)ms);
+    msci_raster_free(&r);
+    return st;
+  }
+  const float *band = r.data + (size_t)s->mask.band * (size_t)(sh * sw);
+  for (int64_t y = 0; y < ms; ++y) {
+    int64_t sy = sh == ms ? y : (int64_t)floor((double)y * (double)sh / (double)ms);
+    sy = sy < sh ? sy : sh - 1;
+    for (int64_t x = 0; x < ms; ++x) {
+      int64_t sx = sw == ms ? x : (int64_t)floor((double)x * (double)sw / (double)ms);
+      sx = sx < sw ? sx : sw - 1;
+      dst[y * ms + x] = mask_class(ds, band[sy * sw + sx]);
+    }
+  }
+  msci_raster_free(&r);
+  return MSC_OK;
+}
+
 /* ---- opening ------------------------------------------------------------------------- */
 
 typedef struct {
@@ -359,6 +486,7 @@ static const format_entry formats[] = {
     {"manifest", msci_open_manifest},
     {"pastis", msci_open_pastis},
     {"series", msci_open_series},
+    {"sen1floods11", msci_open_sen1floods11},
 };
 #define N_FORMATS ((int)(sizeof formats / sizeof formats[0]))
 
@@ -372,6 +500,8 @@ MSC_API void msc_dataset_free(msc_dataset *ds) {
     free(ds->mod[k].std);
   }
   free_names(ds->class_names, ds->classes);
+  free_names(ds->mask_class_names, ds->mask_classes);
+  free(ds->mask_lut);
   if (ds->reader && ds->reader->free) ds->reader->free(ds->reader_state);
   if (ds->skipped_ids) {
     int64_t kept = ds->n_skipped < MAX_SKIPPED_IDS ? ds->n_skipped : MAX_SKIPPED_IDS;
@@ -418,6 +548,8 @@ static msc_status check_table(const msc_dataset *ds) {
     if (ds->classes > 0 && !s->labels)
       return msci_fail(MSC_E_INTERNAL, "dataset %s: sample %s has no labels", ds->format,
                        s->id);
+    if (ds->mask_classes > 0 && !ds->reader && !s->mask.path)
+      return msci_fail(MSC_E_INTERNAL, "dataset %s: sample %s has no mask", ds->format, s->id);
   }
   return MSC_OK;
 }
@@ -550,6 +682,26 @@ MSC_API const char *msc_dataset_class_name(const msc_dataset *ds, int64_t i) {
   return ds->class_names[i];
 }
 
+MSC_API msc_status msc_dataset_mask_info(const msc_dataset *ds, int64_t *classes,
+                                         int32_t *ignore_index, int64_t *size) {
+  if (!ds) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_dataset_mask_info: ds is NULL");
+  if (ds->mask_classes <= 0)
+    return msci_fail(MSC_E_NOT_FOUND, "msc_dataset_mask_info: %s samples carry no mask%s",
+                     ds->format,
+                     !strcmp(ds->format, "bigearthnet-v2") || !strcmp(ds->format, "sen12ms")
+                         ? " (set data.masks = 1)"
+                         : "");
+  if (classes) *classes = ds->mask_classes;
+  if (ignore_index) *ignore_index = ds->mask_ignore;
+  if (size) *size = ds->mask_size;
+  return MSC_OK;
+}
+
+MSC_API const char *msc_dataset_mask_class_name(const msc_dataset *ds, int64_t i) {
+  if (!ds || i < 0 || i >= ds->mask_classes) return NULL;
+  return ds->mask_class_names[i];
+}
+
 MSC_API int32_t msc_dataset_modality_count(const msc_dataset *ds) {
   return ds ? ds->n_mod : 0;
 }
@@ -614,11 +766,14 @@ MSC_API msc_status msc_dataset_stats(const msc_dataset *ds, int32_t modality, fl
   return MSC_OK;
 }
 
-/* Runs msci_dataset_read for several samples on OpenMP threads; the error of the lowest
- * failing position wins (deterministic), its message moved to the calling thread. */
+/* Runs msci_dataset_read_masked (k >= 0; masks, the samples' masks or NULL) or
+ * msci_dataset_read_mask (k < 0, into masks) for several samples on OpenMP threads; the
+ * error of the lowest failing position wins (deterministic), its message moved to the
+ * calling thread. */
 static msc_status read_many(const msc_dataset *ds, const int64_t *idx, int64_t n, int32_t k,
-                            float *dst) {
-  const size_t per = (size_t)(ds->mod[k].bands * ds->mod[k].size * ds->mod[k].size);
+                            float *dst, int32_t *masks) {
+  const size_t per = k < 0 ? 0 : (size_t)(ds->mod[k].bands * ds->mod[k].size * ds->mod[k].size);
+  const size_t per_mask = (size_t)(ds->mask_size * ds->mask_size);
   int64_t err_at = n;
   msc_status err = MSC_OK;
   char msg[1024] = "";
@@ -628,7 +783,10 @@ static msc_status read_many(const msc_dataset *ds, const int64_t *idx, int64_t n
 #pragma omp atomic read
     seen = err_at;
     if (j > seen) continue;
-    msc_status st = msci_dataset_read(ds, idx[j], k, dst + (size_t)j * per);
+    int32_t *mask = masks ? masks + (size_t)j * per_mask : NULL;
+    msc_status st = k < 0
+                        ? msci_dataset_read_mask(ds, idx[j], mask)
+                        : msci_dataset_read_masked(ds, idx[j], k, dst + (size_t)j * per, mask);
     if (st != MSC_OK) {
 #pragma omp critical(msci_dataset_err)
       {
@@ -661,11 +819,20 @@ MSC_API msc_status msc_dataset_fill_batch(const msc_dataset *ds, const int64_t *
   if (batch->n != 0 && batch->n != n) msci_batch_reset(batch);
   batch->labeled = NULL; /* every sample of a dataset is labelled */
   msc_status st = MSC_OK;
+  /* The mask first: reading a modality may mark pixels of it as ignored (NaN). A batch
+   * filled from a dataset without masks has none. */
+  int32_t *masks = NULL;
+  batch->mask = NULL;
+  batch->mask_h = batch->mask_w = 0;
+  if (ds->mask_classes > 0) {
+    st = msci_batch_reserve_mask(batch, n, ds->mask_size, ds->mask_size, &masks);
+    if (st == MSC_OK) st = read_many(ds, indices, n, -1, NULL, masks);
+  }
   for (int32_t k = 0; k < ds->n_mod && st == MSC_OK; ++k) {
     const msci_ds_modality *m = &ds->mod[k];
     float *dst = NULL;
     st = msci_batch_reserve(batch, m->name, n, m->bands, m->size, m->size, &dst);
-    if (st == MSC_OK) st = read_many(ds, indices, n, k, dst);
+    if (st == MSC_OK) st = read_many(ds, indices, n, k, dst, masks);
   }
   if (st == MSC_OK && ds->classes > 0) {
     uint8_t *labels = NULL;
@@ -714,7 +881,7 @@ MSC_API msc_status msc_dataset_compute_stats(const msc_dataset *ds, int32_t moda
   for (int64_t first = 0; first < use && st == MSC_OK; first += CHUNK) {
     int64_t cnt = use - first < CHUNK ? use - first : CHUNK;
     for (int64_t j = 0; j < cnt; ++j) idx[j] = (first + j) * total / use;
-    if ((st = read_many(ds, idx, cnt, modality, buf)) != MSC_OK) break;
+    if ((st = read_many(ds, idx, cnt, modality, buf, NULL)) != MSC_OK) break;
     for (int64_t j = 0; j < cnt; ++j)
       for (int64_t b = 0; b < nb; ++b) {
         const float *p = buf + (size_t)((j * nb + b) * px);

@@ -35,6 +35,7 @@ typedef struct msci_sample {
   msci_band_source *bands[MSCI_MAX_MODALITIES]; /* modality k: ds->mod[k].bands entries */
   uint8_t *labels;                              /* ds->classes bytes, owned */
   int32_t split;                                /* MSCI_SPLIT_* */
+  msci_band_source mask; /* the label map (path owned, NULL without), ds->mask_* */
   /* Where a computed sample comes from, for formats with a reader (below): PASTIS
    * pixel samples are {patch, row, column}, patch samples {patch, -1, -1}. */
   int64_t pos[3];
@@ -49,6 +50,9 @@ typedef struct msci_ds_reader {
   msc_status (*read)(const msc_dataset *ds, int64_t i, int32_t k, float *dst);
   /* Releases reader_state (at msc_dataset_free). */
   void (*free)(void *state);
+  /* The mask of sample i into dst (mask_size × mask_size), for a reader format whose
+   * dataset declares masks (msci_dataset_set_mask); NULL otherwise. Thread-safe. */
+  msc_status (*read_mask)(const msc_dataset *ds, int64_t i, int32_t *dst);
 } msci_ds_reader;
 
 typedef struct msci_ds_modality {
@@ -56,8 +60,10 @@ typedef struct msci_ds_modality {
   int64_t bands, size; /* bands per sample, patch size after resampling */
   char **band_names;   /* bands names, owned ("B02", "VV", ...) */
   /* Fix-ups applied before resampling (SEN12MS S1 has NaN: 0, then clip to [-25, 0]). */
-  int32_t nan_to_zero; /* replace NaN by 0 (else a NaN is an error naming the file) */
-  int32_t clip;        /* clip to [clip_lo, clip_hi] */
+  int32_t nan_to_zero;      /* replace NaN by 0 (else a NaN is an error naming the file) */
+  int32_t nan_ignores_mask; /* with nan_to_zero: a NaN pixel (any band) sets the mask
+                               pixels it covers to the ignore value (Sen1Floods11 S1) */
+  int32_t clip;             /* clip to [clip_lo, clip_hi] */
   float clip_lo, clip_hi;
   /* Published statistics for this band order, when the format has them (has_stats). */
   int32_t has_stats;
@@ -77,6 +83,19 @@ struct msc_dataset {
   int64_t n_skipped;  /* patches dropped for missing or unreadable files */
   char **skipped_ids; /* their ids (first 1000), owned */
   msci_resample_mode resample;
+  /* Per-pixel label maps (docs/data.md, "Masks"), when mask_classes > 0: every sample's
+   * mask is mask_size × mask_size class indices, mask_ignore where a pixel has none. A
+   * file's raw value v (an integer) becomes mask_lut[v - mask_lut_lo] when 0 <= v -
+   * mask_lut_lo < mask_lut_n, else mask_ignore (a lut entry may be mask_ignore too). */
+  int64_t mask_classes;
+  char **mask_class_names; /* owned */
+  int32_t mask_ignore;
+  int64_t mask_size;
+  int32_t *mask_lut; /* owned */
+  int64_t mask_lut_lo, mask_lut_n;
+  /* Every band and mask file must be exactly its modality's (the mask's) size: another
+   * size is an error naming the file rather than resampled (Sen1Floods11 chips). */
+  int32_t exact_size;
   const msci_ds_reader *reader; /* NULL: modalities are read from band files */
   void *reader_state;           /* the reader's, released by reader->free */
 };
@@ -97,6 +116,13 @@ msc_status msci_dataset_set_modality(msc_dataset *ds, int32_t k, const char *nam
                                      const char *const *band_names, int64_t bands);
 /* Sets the class names (copied). */
 msc_status msci_dataset_set_classes(msc_dataset *ds, const char *const *names, int64_t n);
+/* Declares per-pixel masks: class names (copied), ignore value, size, and the table of
+ * raw values lo .. lo + lut_n - 1 (copied; NULL: identity, value v is class v - lo). */
+msc_status msci_dataset_set_mask(msc_dataset *ds, const char *const *names, int64_t classes,
+                                 int32_t ignore, int64_t size, int64_t lo, const int32_t *lut,
+                                 int64_t lut_n);
+/* Sets the mask file of sample s (band band_in_file, 0-based). */
+msc_status msci_sample_set_mask(msci_sample *s, const char *path, int32_t band_in_file);
 /* A label vector for sample s from class names (unknown names are an error naming the
  * sample and the name). */
 msc_status msci_sample_set_label_names(msci_sample *s, const msc_dataset *ds,
@@ -128,6 +154,13 @@ msc_status msci_dataset_set_bands(msc_dataset *ds, int32_t k, const char *name, 
 /* Reads modality k of sample i into dst (bands × size × size), resampled. Errors name
  * the sample and the file. */
 msc_status msci_dataset_read(const msc_dataset *ds, int64_t i, int32_t k, float *dst);
+/* As msci_dataset_read; mask (the sample's mask, already read, or NULL) gets the ignore
+ * value where a NaN pixel of a nan_ignores_mask modality lies. */
+msc_status msci_dataset_read_masked(const msc_dataset *ds, int64_t i, int32_t k, float *dst,
+                                    int32_t *mask);
+/* Reads the mask of sample i into dst (mask_size × mask_size), raw values mapped through
+ * the dataset's table; a file of another size is resampled by nearest neighbour. */
+msc_status msci_dataset_read_mask(const msc_dataset *ds, int64_t i, int32_t *dst);
 
 /* ---- openers (one per format), called by msc_dataset_open after the common options ------ */
 
@@ -139,6 +172,9 @@ extern const msci_band_info msci_ben_s2_bands[12];
 /* The v2 class index of a v1 (43-class) label name; -1 for the 11 names that drop out,
  * -2 for a name that is not a v1 label. */
 int msci_ben1_map_label(const char *name);
+/* The same for a CORINE level-3 code (111 .. 523) of a reference map pixel: the class
+ * index, -1 for the codes of the 11 dropped names, -2 for any other value. */
+int msci_ben_corine_class(int code);
 
 /* SEN12MS labels: IGBP fractions (codes 1..17) → the 10 simplified classes, present at a
  * fraction >= 0.1. */
@@ -161,5 +197,6 @@ msc_status msci_open_eurosat(msc_dataset *ds, const char *root, const msc_option
 msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_options *opts);
 msc_status msci_open_pastis(msc_dataset *ds, const char *root, const msc_options *opts);
 msc_status msci_open_series(msc_dataset *ds, const char *root, const msc_options *opts);
+msc_status msci_open_sen1floods11(msc_dataset *ds, const char *root, const msc_options *opts);
 
 #endif

@@ -20,62 +20,71 @@
 #include "common/internal.h"
 #include "options/options.h"
 
-/* The 43 v1 names and the v2 class (index into the 19 of dataset_ben2.c) each maps to;
- * -1: dropped (BigEarthNet-19's label_conversion). */
+/* The 43 v1 names with their CORINE codes (CLC level 3; 335 "Glaciers and perpetual
+ * snow" is not among BigEarthNet's labels) and the v2 class (index into the 19 of
+ * dataset_ben2.c) each maps to; -1: dropped (BigEarthNet-19's label_conversion). */
 static const struct {
+  int code; /* CORINE Land Cover level-3 code (the reference maps' pixel values) */
   const char *name;
   int to19;
 } k_v1[43] = {
-    {"Continuous urban fabric", 0},
-    {"Discontinuous urban fabric", 0},
-    {"Industrial or commercial units", 1},
-    {"Road and rail networks and associated land", -1},
-    {"Port areas", -1},
-    {"Airports", -1},
-    {"Mineral extraction sites", -1},
-    {"Dump sites", -1},
-    {"Construction sites", -1},
-    {"Green urban areas", -1},
-    {"Sport and leisure facilities", -1},
-    {"Non-irrigated arable land", 2},
-    {"Permanently irrigated land", 2},
-    {"Rice fields", 2},
-    {"Vineyards", 3},
-    {"Fruit trees and berry plantations", 3},
-    {"Olive groves", 3},
-    {"Pastures", 4},
-    {"Annual crops associated with permanent crops", 3},
-    {"Complex cultivation patterns", 5},
-    {"Land principally occupied by agriculture, with significant areas of natural "
+    {111, "Continuous urban fabric", 0},
+    {112, "Discontinuous urban fabric", 0},
+    {121, "Industrial or commercial units", 1},
+    {122, "Road and rail networks and associated land", -1},
+    {123, "Port areas", -1},
+    {124, "Airports", -1},
+    {131, "Mineral extraction sites", -1},
+    {132, "Dump sites", -1},
+    {133, "Construction sites", -1},
+    {141, "Green urban areas", -1},
+    {142, "Sport and leisure facilities", -1},
+    {211, "Non-irrigated arable land", 2},
+    {212, "Permanently irrigated land", 2},
+    {213, "Rice fields", 2},
+    {221, "Vineyards", 3},
+    {222, "Fruit trees and berry plantations", 3},
+    {223, "Olive groves", 3},
+    {231, "Pastures", 4},
+    {241, "Annual crops associated with permanent crops", 3},
+    {242, "Complex cultivation patterns", 5},
+    {243,
+     "Land principally occupied by agriculture, with significant areas of natural "
      "vegetation",
      6},
-    {"Agro-forestry areas", 7},
-    {"Broad-leaved forest", 8},
-    {"Coniferous forest", 9},
-    {"Mixed forest", 10},
-    {"Natural grassland", 11},
-    {"Moors and heathland", 12},
-    {"Sclerophyllous vegetation", 12},
-    {"Transitional woodland/shrub", 13},
-    {"Beaches, dunes, sands", 14},
-    {"Bare rock", -1},
-    {"Sparsely vegetated areas", 11},
-    {"Burnt areas", -1},
-    {"Inland marshes", 15},
-    {"Peatbogs", 15},
-    {"Salt marshes", 16},
-    {"Salines", 16},
-    {"Intertidal flats", -1},
-    {"Water courses", 17},
-    {"Water bodies", 17},
-    {"Coastal lagoons", 18},
-    {"Estuaries", 18},
-    {"Sea and ocean", 18},
+    {244, "Agro-forestry areas", 7},
+    {311, "Broad-leaved forest", 8},
+    {312, "Coniferous forest", 9},
+    {313, "Mixed forest", 10},
+    {321, "Natural grassland", 11},
+    {322, "Moors and heathland", 12},
+    {323, "Sclerophyllous vegetation", 12},
+    {324, "Transitional woodland/shrub", 13},
+    {331, "Beaches, dunes, sands", 14},
+    {332, "Bare rock", -1},
+    {333, "Sparsely vegetated areas", 11},
+    {334, "Burnt areas", -1},
+    {411, "Inland marshes", 15},
+    {412, "Peatbogs", 15},
+    {421, "Salt marshes", 16},
+    {422, "Salines", 16},
+    {423, "Intertidal flats", -1},
+    {511, "Water courses", 17},
+    {512, "Water bodies", 17},
+    {521, "Coastal lagoons", 18},
+    {522, "Estuaries", 18},
+    {523, "Sea and ocean", 18},
 };
 
 int msci_ben1_map_label(const char *name) {
   for (int i = 0; i < 43; ++i)
     if (!strcmp(k_v1[i].name, name)) return k_v1[i].to19;
+  return -2;
+}
+
+int msci_ben_corine_class(int code) {
+  for (int i = 0; i < 43; ++i)
+    if (k_v1[i].code == code) return k_v1[i].to19;
   return -2;
 }
 

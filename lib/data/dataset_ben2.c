@@ -4,6 +4,8 @@
  * layout of docs/data.md, 19 classes. Rows of other splits are passed over before any file is
  * looked at; rows with snow, cloud or shadow are left out unless
  * data.include_snow_cloud = 1; every file of a kept row must exist (data.on_missing).
+ * With data.masks = 1 each patch's mask is its CORINE reference map,
+ * Reference_Maps/<S2 product>/<patch>/<patch>_reference_map.tif, mapped to the 19 classes.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -80,6 +82,10 @@ static int strip_parts(const char *name, int drop, char *out, size_t cap) {
   return 1;
 }
 
+/* The CORINE codes of the reference maps: 111 .. 523. */
+#define MASK_LO    111
+#define MASK_CODES (523 - 111 + 1)
+
 static int exists(const char *path) {
   struct stat sb;
   return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
@@ -89,7 +95,7 @@ msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root,
                                     const msc_options *opts) {
   char *meta = NULL, *split = NULL, *on_missing = NULL, *s1b = NULL, *s2b = NULL;
   char *path = NULL;
-  int64_t include_sc = 0;
+  int64_t include_sc = 0, ref_maps = 0;
   msci_lines rd;
   int rd_open = 0;
   msc_status st;
@@ -99,7 +105,8 @@ msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root,
       (st = msci_options_get_string_alloc(opts, "data.on_missing", &on_missing)) != MSC_OK ||
       (st = msci_options_get_string_alloc(opts, "data.s1_bands", &s1b)) != MSC_OK ||
       (st = msci_options_get_string_alloc(opts, "data.s2_bands", &s2b)) != MSC_OK ||
-      (st = msc_options_get_int(opts, "data.include_snow_cloud", &include_sc)) != MSC_OK)
+      (st = msc_options_get_int(opts, "data.include_snow_cloud", &include_sc)) != MSC_OK ||
+      (st = msc_options_get_int(opts, "data.masks", &ref_maps)) != MSC_OK)
     goto done;
   const int n1 = msci_parse_bands("data.s1_bands", s1b, msci_ben_s1_bands, 2, NULL, 2, s1_idx);
   const int n2 =
@@ -121,6 +128,18 @@ msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root,
                                                n2)) != MSC_OK) ||
       (st = msci_dataset_set_classes(ds, msci_ben_classes, 19)) != MSC_OK)
     goto done;
+  if (ref_maps) {
+    /* CORINE codes 111..523 → the 19 classes (the mapping of the patch labels); the
+     * dropped codes and every other value are ignored (-1). */
+    int32_t lut[MASK_CODES];
+    for (int v = 0; v < MASK_CODES; ++v) {
+      int c = msci_ben_corine_class(MASK_LO + v);
+      lut[v] = c >= 0 ? c : -1;
+    }
+    if ((st = msci_dataset_set_mask(ds, msci_ben_classes, 19, -1, 120, MASK_LO, lut,
+                                    MASK_CODES)) != MSC_OK)
+      goto done;
+  }
   const int skip = strcmp(on_missing, "skip") == 0;
   const int want = !strcmp(split, "train")        ? MSCI_SPLIT_TRAIN
                    : !strcmp(split, "validation") ? MSCI_SPLIT_VALIDATION
@@ -254,6 +273,11 @@ msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root,
                msci_ben_s2_bands[s2_idx[b]].name);
       if (!exists(fpath)) missing = fpath;
     }
+    if (ref_maps && !missing) {
+      snprintf(fpath, fcap, "%s/Reference_Maps/%s/%s/%s_reference_map.tif", root, s2prod, pid,
+               pid);
+      if (!exists(fpath)) missing = fpath;
+    }
     if (missing) {
       if (!skip) {
         st = msci_fail(MSC_E_NOT_FOUND,
@@ -280,6 +304,11 @@ msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root,
       snprintf(fpath, fcap, "%s/BigEarthNet-S2/%s/%s/%s_%s.tif", root, s2prod, pid, pid,
                msci_ben_s2_bands[s2_idx[b]].name);
       st = msci_sample_set_band(s, ds, k2, b, fpath, 0);
+    }
+    if (ref_maps && st == MSC_OK) {
+      snprintf(fpath, fcap, "%s/Reference_Maps/%s/%s/%s_reference_map.tif", root, s2prod, pid,
+               pid);
+      st = msci_sample_set_mask(s, fpath, 0);
     }
     if (st != MSC_OK) break;
     char *lab = (char *)fields[col[COL_LABELS]];

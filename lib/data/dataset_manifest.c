@@ -4,8 +4,10 @@
  * ','-separated list of single-band files, one per band),
  * "labels" (class names joined with ';', may be empty), "split" (train, validation or
  * val, test; optional) and "id" (optional; otherwise the first file's name without its
- * extension). Every other column is a modality, named by its header ("s1", "s2",
- * "optical", ...), in column order.
+ * extension). A "mask" column (optional) names a single-band class raster per row: value i
+ * is class i of data.mask_classes, any other value the ignore index -1 (docs/data.md
+ * "Masks"); the mask has the size of the largest modality. Every other column is a
+ * modality, named by its header ("s1", "s2", "optical", ...), in column order.
  *
  * The manifest is data.metadata, or <root>/manifest.tsv (or .tsv.zst); relative paths
  * are relative to the manifest's directory. The first row fixes each modality's band
@@ -104,7 +106,7 @@ msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_optio
   }
   char *head[MAX_COLS];
   int ncols = split_list(rd.line, '\t', head, MAX_COLS);
-  int col_labels = -1, col_split = -1, col_id = -1, n_mod = 0;
+  int col_labels = -1, col_split = -1, col_id = -1, col_mask = -1, n_mod = 0;
   int mod_col[MSCI_MAX_MODALITIES];
   char mod_name[MSCI_MAX_MODALITIES][MSCI_NAME_LEN];
   for (int c = 0; c < ncols; ++c) {
@@ -114,6 +116,8 @@ msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_optio
       col_split = c;
     else if (!strcmp(head[c], "id"))
       col_id = c;
+    else if (!strcmp(head[c], "mask"))
+      col_mask = c;
     else {
       if (n_mod == MSCI_MAX_MODALITIES || !head[c][0] || strlen(head[c]) >= MSCI_NAME_LEN) {
         st = msci_fail(MSC_E_BAD_FORMAT, "manifest: %s: column '%s': %s", path, head[c],
@@ -254,6 +258,25 @@ msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_optio
       goto done;
   }
 
+  /* The mask: classes 0..K-1 named by data.mask_classes, the size of the largest
+   * modality. */
+  if (col_mask >= 0) {
+    char *names_opt = NULL, *parts[256];
+    if ((st = msci_options_get_string_alloc(opts, "data.mask_classes", &names_opt)) != MSC_OK)
+      goto done;
+    int nk = names_opt[0] ? split_list(names_opt, ',', parts, 256) : 0;
+    int64_t msize = 0;
+    for (int k = 0; k < n_mod; ++k) msize = ds->mod[k].size > msize ? ds->mod[k].size : msize;
+    if (nk == 0)
+      st = msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "manifest: the table has a mask column: name its classes with "
+                     "data.mask_classes (\"background,water,...\": value i is class i)");
+    else
+      st = msci_dataset_set_mask(ds, (const char *const *)parts, nk, -1, msize, 0, NULL, nk);
+    free(names_opt);
+    if (st != MSC_OK) goto done;
+  }
+
   /* Samples. */
   for (int64_t i = 0; i < n_rows && st == MSC_OK; ++i) {
     const row *w = &rows[i];
@@ -313,6 +336,17 @@ msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_optio
                        (long long)w->line_no, id, mod_name[k], np[k],
                        (long long)ds->mod[k].bands);
     }
+    if (st == MSC_OK && !missing && col_mask >= 0) {
+      const char *m = w->field[col_mask];
+      if (!m[0])
+        st = msci_fail(MSC_E_BAD_FORMAT, "manifest: line %lld (sample %s): empty mask cell",
+                       (long long)w->line_no, id);
+      else if (!msci_path_printf(&path, &cap, m[0] == '/' ? "%s%s" : "%s/%s",
+                                 m[0] == '/' ? "" : base, m))
+        st = MSC_E_OUT_OF_MEMORY;
+      else if (!msci_is_file(path))
+        missing = path;
+    }
     if (st == MSC_OK && missing) {
       if (!skip)
         st = msci_fail(MSC_E_NOT_FOUND,
@@ -339,6 +373,14 @@ msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_optio
           }
           st = msci_sample_set_band(s, ds, k, (int32_t)b, path, in_file);
         }
+      }
+      if (st == MSC_OK && col_mask >= 0) {
+        const char *m = w->field[col_mask];
+        if (!msci_path_printf(&path, &cap, m[0] == '/' ? "%s%s" : "%s/%s",
+                              m[0] == '/' ? "" : base, m))
+          st = MSC_E_OUT_OF_MEMORY;
+        else
+          st = msci_sample_set_mask(s, path, 0);
       }
       if (st == MSC_OK && n_classes > 0) {
         const char *names[256];

@@ -12,6 +12,8 @@
  * the pixels whose IGBP value is 1..17; a patch without such a pixel is an error.
  * Splits: optional train_list.txt / val_list.txt / test_list.txt in the root (one file or
  * sample name per line, any of the s1/s2/lc names); without them there is no split.
+ * With data.masks = 1 the mask of a patch is its lc band 1 mapped to the 10 classes per
+ * pixel (IGBP values outside 1..17 ignored); the lc raster must then exist.
  */
 #include <math.h>
 #include <stdio.h>
@@ -213,7 +215,7 @@ static msc_status fractions_from_lc(const char *id, const char *path, double *fr
 msc_status msci_open_sen12ms(msc_dataset *ds, const char *root, const msc_options *opts) {
   char *s1b = NULL, *s2b = NULL, *on_missing = NULL, *meta = NULL;
   char **rois = NULL, **scenes = NULL, **files = NULL;
-  int64_t n_rois = 0, n_scenes = 0, n_files = 0, n_table = 0;
+  int64_t n_rois = 0, n_scenes = 0, n_files = 0, n_table = 0, masks = 0;
   table_row *table = NULL;
   msci_name_set split[3];
   memset(split, 0, sizeof split);
@@ -225,7 +227,8 @@ msc_status msci_open_sen12ms(msc_dataset *ds, const char *root, const msc_option
   if ((st = msci_options_get_string_alloc(opts, "data.on_missing", &on_missing)) != MSC_OK ||
       (st = msci_options_get_string_alloc(opts, "data.s1_bands", &s1b)) != MSC_OK ||
       (st = msci_options_get_string_alloc(opts, "data.s2_bands", &s2b)) != MSC_OK ||
-      (st = msci_options_get_string_alloc(opts, "data.metadata", &meta)) != MSC_OK)
+      (st = msci_options_get_string_alloc(opts, "data.metadata", &meta)) != MSC_OK ||
+      (st = msc_options_get_int(opts, "data.masks", &masks)) != MSC_OK)
     goto done;
   const int skip = !strcmp(on_missing, "skip");
   const int n1 = msci_parse_bands("data.s1_bands", s1b, k_s1, 2, NULL, 2, s1_idx);
@@ -246,6 +249,13 @@ msc_status msci_open_sen12ms(msc_dataset *ds, const char *root, const msc_option
        (st = msci_dataset_set_bands(ds, k2, "s2", 256, k_s2, s2_idx, n2)) != MSC_OK) ||
       (st = msci_dataset_set_classes(ds, k_classes, 10)) != MSC_OK)
     goto done;
+  if (masks) {
+    /* lc band 1, IGBP 1..17 → the 10 classes; 0 and any other value are ignored. */
+    int32_t lut[17];
+    for (int g = 1; g <= 17; ++g) lut[g - 1] = k_igbp_to10[g];
+    if ((st = msci_dataset_set_mask(ds, k_classes, 10, -1, 256, 1, lut, 17)) != MSC_OK)
+      goto done;
+  }
   if (k1 >= 0) {
     ds->mod[k1].nan_to_zero = 1;
     ds->mod[k1].clip = 1;
@@ -317,9 +327,9 @@ msc_status msci_open_sen12ms(msc_dataset *ds, const char *root, const msc_option
           table_row key = {.id = id};
           row = bsearch(&key, table, (size_t)n_table, sizeof *table, cmp_row);
         }
-        const char *missing = (k1 >= 0 && !msci_is_file(p1)) ? p1
-                              : (!row && !msci_is_file(plc)) ? plc
-                                                             : NULL;
+        const char *missing = (k1 >= 0 && !msci_is_file(p1))            ? p1
+                              : ((!row || masks) && !msci_is_file(plc)) ? plc
+                                                                        : NULL;
         if (missing) {
           if (!skip) {
             st = msci_fail(MSC_E_NOT_FOUND,
@@ -348,6 +358,7 @@ msc_status msci_open_sen12ms(msc_dataset *ds, const char *root, const msc_option
           st = msci_sample_set_band(s, ds, k1, i, p1, s1_idx[i]);
         for (int i = 0; i < n2 && st == MSC_OK; ++i)
           st = msci_sample_set_band(s, ds, k2, i, path, s2_idx[i]);
+        if (masks && st == MSC_OK) st = msci_sample_set_mask(s, plc, 0);
       }
       msci_names_free(files, n_files);
       files = NULL;

@@ -494,7 +494,7 @@ static msc_status sits_read(const msc_dataset *ds, int64_t i, int32_t k, float *
   return MSC_OK;
 }
 
-const msci_ds_reader msci_sits_reader = {sits_read, msci_sits_free};
+const msci_ds_reader msci_sits_reader = {sits_read, msci_sits_free, NULL}; /* no masks */
 
 /* ---- public ------------------------------------------------------------------------------ */
 

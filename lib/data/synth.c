@@ -2,7 +2,7 @@
  * synth.c — synthetic datasets in a real format (msc_synth_write): BigEarthNet v2 layout
  * (docs/data.md) with labels that can be recovered from the pixels, for tests, benchmarks and
  * demos without downloading anything. The PASTIS layout ("pastis") is written by
- * lib/data/synth_pastis.c.
+ * lib/data/synth_pastis.c, Sen1Floods11 ("sen1floods11") by lib/data/synth_floods.c.
  *
  * Every patch gets 1–3 of the 19 classes. The 120×120 ground of a patch is split into
  * Voronoi regions around 1–3 random centres, one region per label; a pixel of a band at
@@ -164,39 +164,66 @@ static int on_tiff_warning(TIFF *tif, void *user, const char *module, const char
 /* Writes a one-band TIFF (uint16 when is_float is 0, else float32) of w × h pixels to
  * path + ".tmp", then renames it to path. */
 static msc_status write_tiff(const char *path, const void *pixels, int w, int h, int is_float) {
+  return msci_synth_write_tiff(path, pixels, w, h, 1,
+                               is_float ? SAMPLEFORMAT_IEEEFP : SAMPLEFORMAT_UINT,
+                               is_float ? 32 : 16);
+}
+
+msc_status msci_synth_write_tiff(const char *path, const void *pixels, int w, int h, int bands,
+                                 int sample_format, int bits) {
   char tmp[4096];
   if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "synth: path too long: %s", path);
+  const size_t bpv = (size_t)(bits / 8), row_bytes = (size_t)w * (size_t)bands * bpv;
+  const int rows_per_strip = 16;
+  /* Pixel-interleaved (chunky) strips, GDAL's default layout for multi-band files. */
+  unsigned char *strip = NULL;
+  if (bands > 1 && !(strip = malloc(row_bytes * (size_t)rows_per_strip)))
+    return msci_fail(MSC_E_OUT_OF_MEMORY, "synth: strip buffer");
   tiff_msg m = {{0}};
   TIFFOpenOptions *o = TIFFOpenOptionsAlloc();
-  if (!o) return msci_fail(MSC_E_OUT_OF_MEMORY, "synth: libtiff options");
+  if (!o) {
+    free(strip);
+    return msci_fail(MSC_E_OUT_OF_MEMORY, "synth: libtiff options");
+  }
   TIFFOpenOptionsSetErrorHandlerExtR(o, on_tiff_error, &m);
   TIFFOpenOptionsSetWarningHandlerExtR(o, on_tiff_warning, NULL);
   TIFF *t = TIFFOpenExt(tmp, "w", o);
   TIFFOpenOptionsFree(o);
-  if (!t)
+  if (!t) {
+    free(strip);
     return msci_fail(MSC_E_IO, "synth: cannot create %s: %s", tmp,
                      m.text[0] ? m.text : strerror(errno));
-  const int bps = is_float ? 32 : 16, rows_per_strip = 16;
+  }
   int ok = TIFFSetField(t, TIFFTAG_IMAGEWIDTH, (uint32_t)w) &&
            TIFFSetField(t, TIFFTAG_IMAGELENGTH, (uint32_t)h) &&
-           TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, (uint16_t)bps) &&
-           TIFFSetField(t, TIFFTAG_SAMPLEFORMAT,
-                        (uint16_t)(is_float ? SAMPLEFORMAT_IEEEFP : SAMPLEFORMAT_UINT)) &&
-           TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, (uint16_t)1) &&
+           TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, (uint16_t)bits) &&
+           TIFFSetField(t, TIFFTAG_SAMPLEFORMAT, (uint16_t)sample_format) &&
+           TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, (uint16_t)bands) &&
            TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, (uint32_t)rows_per_strip) &&
            TIFFSetField(t, TIFFTAG_PHOTOMETRIC, (uint16_t)PHOTOMETRIC_MINISBLACK) &&
            TIFFSetField(t, TIFFTAG_PLANARCONFIG, (uint16_t)PLANARCONFIG_CONTIG) &&
            TIFFSetField(t, TIFFTAG_COMPRESSION, (uint16_t)COMPRESSION_NONE);
-  const size_t row_bytes = (size_t)w * (size_t)(bps / 8);
+  const size_t plane = (size_t)w * (size_t)h * bpv;
   for (int y = 0; ok && y < h; y += rows_per_strip) {
     int rows = h - y < rows_per_strip ? h - y : rows_per_strip;
     const unsigned char *src = (const unsigned char *)pixels + (size_t)y * row_bytes;
+    if (strip) { /* band-major in, interleaved out */
+      const unsigned char *in = pixels;
+      for (int r = 0; r < rows; ++r)
+        for (int x = 0; x < w; ++x)
+          for (int b = 0; b < bands; ++b)
+            memcpy(strip + ((size_t)r * (size_t)w + (size_t)x) * (size_t)bands * bpv + b * bpv,
+                   in + (size_t)b * plane + ((size_t)(y + r) * (size_t)w + (size_t)x) * bpv,
+                   bpv);
+      src = strip;
+    }
     ok = TIFFWriteEncodedStrip(t, (uint32_t)(y / rows_per_strip), (void *)src,
                                (tmsize_t)(row_bytes * (size_t)rows)) >= 0;
   }
   if (ok) ok = TIFFWriteDirectory(t) != 0;
   TIFFClose(t);
+  free(strip);
   if (!ok) {
     unlink(tmp);
     return msci_fail(MSC_E_IO, "synth: cannot write %s: %s", tmp,
@@ -371,18 +398,23 @@ static msc_status write_metadata(const char *dir, uint64_t seed, int64_t n) {
 
 MSC_API msc_status msc_synth_write(const char *dir, const char *format, int64_t n,
                                    uint64_t seed, const msc_options *opts) {
-  (void)opts;
   if (!dir || !format) return msci_fail(MSC_E_INVALID_ARGUMENT, "synth: NULL argument");
   if (!dir[0]) return msci_fail(MSC_E_INVALID_ARGUMENT, "synth: empty directory name");
-  const int pastis = !strcmp(format, "pastis");
-  if (!pastis && strcmp(format, "bigearthnet-v2") != 0)
+  const int pastis = !strcmp(format, "pastis"), floods = !strcmp(format, "sen1floods11");
+  if (!pastis && !floods && strcmp(format, "bigearthnet-v2") != 0)
     return msci_fail(MSC_E_UNSUPPORTED,
-                     "synth: format \"%s\" is not supported (\"bigearthnet-v2\" or \"pastis\")",
+                     "synth: format \"%s\" is not supported (\"bigearthnet-v2\", \"pastis\" "
+                     "or \"sen1floods11\")",
                      format);
   if (n < 1 || n > 1000000)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "synth: n = %lld, must be 1..1000000",
                      (long long)n);
   if (pastis) return msci_synth_pastis(dir, n, seed);
+  if (floods) {
+    int64_t size = 512;
+    if (opts) MSCI_TRY(msc_options_get_int(opts, "synth.size", &size));
+    return msci_synth_floods(dir, n, seed, size);
+  }
   MSCI_TRY(msci_synth_make_dirs(dir));
   MSCI_TRY(msci_synth_check_target(dir, "metadata.tsv", k_ben2_leftovers));
 

@@ -1,7 +1,7 @@
 /*
  * synth.h — the generators behind msc_synth_write (include/mosaic/mosaic.h), one file a
- * layout: lib/data/synth.c (BigEarthNet v2, and the public entry point) and
- * lib/data/synth_pastis.c (PASTIS). Layer: data (lib/data/README.md says what it owns and
+ * layout: lib/data/synth.c (BigEarthNet v2, and the public entry point),
+ * lib/data/synth_pastis.c (PASTIS) and lib/data/synth_floods.c (Sen1Floods11). Layer: data (lib/data/README.md says what it owns and
  * may include).
  */
 #ifndef MOSAIC_LIB_SYNTH_H
@@ -28,6 +28,18 @@ msc_status msci_synth_commit(const char *tmp, const char *path, int failed);
 
 /* snprintf into out, refusing a path that does not fit (MSC_E_INVALID_ARGUMENT). */
 msc_status msci_synth_join(char *out, size_t cap, const char *fmt, ...) MSCI_PRINTF(3, 4);
+
+/* Writes a TIFF of w × h pixels and `bands` bands (pixels band-major: band 0's rows,
+ * then band 1's, ...; stored pixel-interleaved in uncompressed strips of 16 rows),
+ * samples of TIFF SampleFormat sample_format (1 uint, 2 int, 3 IEEE float) and `bits`
+ * bits, to path + ".tmp", then renamed to path. */
+msc_status msci_synth_write_tiff(const char *path, const void *pixels, int w, int h, int bands,
+                                 int sample_format, int bits);
+
+/* Writes n (1..1000000, checked by the caller) Sen1Floods11-like chips of size × size
+ * (16..512) into dir (docs/data.md, "Sen1Floods11"): S1Hand/, S2Hand/, LabelHand/ and the
+ * three split lists, flood_train_data.csv last. Returns the statuses of msc_synth_write. */
+msc_status msci_synth_floods(const char *dir, int64_t n, uint64_t seed, int64_t size);
 
 /* Writes n (1..1000000, checked by the caller) synthetic patches in the PASTIS layout
  * into dir (docs/pimc.md, "Synthetic time series"): creates dir, refuses a non-empty one

@@ -444,6 +444,15 @@ const msci_opt_def msci_opt_table[] = {
                "S2 bands in order, ','-separated (e.g. \"B04,B03,B02\"); \"default\": the "
                "format's set (BigEarthNet: its 12 bands; SEN12MS: the standard 10; EuroSAT: "
                "all 13, B8A after B08); \"none\": no S2 modality"),
+    OPT_INT("data.masks", "0", 0, 1,
+            "read the optional per-pixel masks of a format (docs/data.md \"Masks\"): "
+            "BigEarthNet v2 reference maps, SEN12MS land cover (0/1)"),
+    OPT_STRING("data.mask_classes", "", NULL,
+               "manifest with a mask column: the mask's class names, ','-separated; value i of "
+               "a mask raster is class i, any other value is ignored (-1)"),
+    /* synthetic datasets (msc_synth_write, docs/data.md "Synthetic data") */
+    OPT_INT("synth.size", "512", 16, 512,
+            "sen1floods11 synthetic data: chip size in pixels (the real chips are 512)"),
     /* satellite image time series: PASTIS (docs/pimc.md, lib/data/sits_reader.h) */
     OPT_STRING("data.pastis.folds", "1,2,3;4;5", NULL,
                "PASTIS: the official folds (1-5) of the train, validation and test splits, "

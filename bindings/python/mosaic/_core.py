@@ -157,10 +157,16 @@ def _remove_log_callback_at_exit():
             pass
 
 
-def synth_write(directory, n, seed=0, format="bigearthnet-v2"):
-    """Writes a synthetic dataset of n patches under directory (msc_synth_write)."""
-    check(_ffi.msc_synth_write(_encode(directory, "directory"), _encode(format, "format"),
-                               int(n), int(seed) & 0xFFFFFFFFFFFFFFFF, None))
+def synth_write(directory, n, seed=0, format="bigearthnet-v2", options=None):
+    """Writes a synthetic dataset of n patches under directory (msc_synth_write);
+    options: a dict of keys it reads (sen1floods11: {"synth.size": 64})."""
+    opts, h = _options_handle(options, {})
+    try:
+        check(_ffi.msc_synth_write(_encode(directory, "directory"), _encode(format, "format"),
+                                   int(n), int(seed) & 0xFFFFFFFFFFFFFFFF, h))
+    finally:
+        if opts is not None:
+            opts.close()
     return os.fspath(directory)
 
 
@@ -459,9 +465,10 @@ class Batch(_Handle):
 
     Modalities are N×C×H×W float32 arrays under the model's modality names; labels an
     N×C multi-hot array (0/1); labeled N per-sample flags. The arrays are copied into
-    the batch, so the caller's buffers may be reused at once. Batches filled by a
-    Dataset or a Loader cannot be read back (the C API has no getter); pass them to
-    Model.embed / predict / train_step.
+    the batch, so the caller's buffers may be reused at once; mask (set_mask) an N×H×W
+    int32 per-pixel label map. The labels and the mask can be read back (labels, mask);
+    the patches of batches filled by a Dataset or a Loader cannot (the C API has no
+    getter): pass them to Model.embed / predict / train_step.
     """
 
     _free = _ffi.msc_batch_free
@@ -517,6 +524,28 @@ class Batch(_Handle):
         n, c = len(self), classes.value
         out, ptr = _arrays.output((n, c), "uint8")
         check(_ffi.msc_batch_labels(h, ptr, n * c, None))
+        return out
+
+    def set_mask(self, mask):
+        """Sets the N×H×W per-pixel label map (int32 class indices, or the ignore value
+        for pixels without a class; msc_batch_set_mask)."""
+        a = _arrays.as_input(mask, "int32", "mask", ndim=3)
+        n, h, w = a.shape
+        check(_ffi.msc_batch_set_mask(self._handle(), a.ptr, n, h, w))
+        return self
+
+    @property
+    def mask(self):
+        """The N×H×W int32 label map (msc_batch_mask), or None without a mask."""
+        hd = self._handle()
+        h, w = ctypes.c_int64(), ctypes.c_int64()
+        st = _ffi.msc_batch_mask(hd, None, 0, ctypes.byref(h), ctypes.byref(w))
+        if st == _ffi.MSC_E_NOT_FOUND:
+            return None
+        check(st)
+        shape = (len(self), h.value, w.value)
+        out, ptr = _arrays.output(shape, "int32")
+        check(_ffi.msc_batch_mask(hd, ptr, shape[0] * shape[1] * shape[2], None, None))
         return out
 
     def __len__(self):
@@ -877,6 +906,26 @@ class Dataset(_Handle):
         h = self._handle()
         return tuple(_decode(_ffi.msc_dataset_class_name(h, i))
                      for i in range(_ffi.msc_dataset_class_count(h)))
+
+    @property
+    def mask_info(self):
+        """(classes, ignore_index, size) of the samples' per-pixel masks, or None when
+        they carry none (msc_dataset_mask_info)."""
+        h = self._handle()
+        c, ig, sz = ctypes.c_int64(), ctypes.c_int32(), ctypes.c_int64()
+        st = _ffi.msc_dataset_mask_info(h, ctypes.byref(c), ctypes.byref(ig), ctypes.byref(sz))
+        if st == _ffi.MSC_E_NOT_FOUND:
+            return None
+        check(st)
+        return (c.value, ig.value, sz.value)
+
+    @property
+    def mask_class_names(self):
+        """The names of the mask's classes (empty without masks)."""
+        info = self.mask_info
+        h = self._handle()
+        return tuple(_decode(_ffi.msc_dataset_mask_class_name(h, i))
+                     for i in range(info[0] if info else 0))
 
     @property
     def modality_names(self):

@@ -458,6 +458,28 @@ FUNCTIONS = (
          ctypes.POINTER(ctypes.c_int64),
      ),
      ('batch', 'out', 'out_len', 'classes',)),
+    # msc_status msc_batch_set_mask(msc_batch *batch, const int32_t *mask, int64_t n,
+    # int64_t h, int64_t w);
+    ('msc_batch_set_mask', msc_status,
+     (
+         ctypes.POINTER(msc_batch),
+         ctypes.POINTER(ctypes.c_int32),
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.c_int64,
+     ),
+     ('batch', 'mask', 'n', 'h', 'w',)),
+    # msc_status msc_batch_mask(const msc_batch *batch, int32_t *out, size_t out_len,
+    # int64_t *h, int64_t *w);
+    ('msc_batch_mask', msc_status,
+     (
+         ctypes.POINTER(msc_batch),
+         ctypes.POINTER(ctypes.c_int32),
+         ctypes.c_size_t,
+         ctypes.POINTER(ctypes.c_int64),
+         ctypes.POINTER(ctypes.c_int64),
+     ),
+     ('batch', 'out', 'out_len', 'h', 'w',)),
     # msc_status msc_dataset_open(const char *root, const char *format, const
     # msc_options *opts, msc_dataset **out);
     ('msc_dataset_open', msc_status,
@@ -490,6 +512,20 @@ FUNCTIONS = (
      ('ds',)),
     # const char *msc_dataset_class_name(const msc_dataset *ds, int64_t i);
     ('msc_dataset_class_name', ctypes.c_char_p,
+     (ctypes.POINTER(msc_dataset), ctypes.c_int64,),
+     ('ds', 'i',)),
+    # msc_status msc_dataset_mask_info(const msc_dataset *ds, int64_t *classes, int32_t
+    # *ignore_index, int64_t *size);
+    ('msc_dataset_mask_info', msc_status,
+     (
+         ctypes.POINTER(msc_dataset),
+         ctypes.POINTER(ctypes.c_int64),
+         ctypes.POINTER(ctypes.c_int32),
+         ctypes.POINTER(ctypes.c_int64),
+     ),
+     ('ds', 'classes', 'ignore_index', 'size',)),
+    # const char *msc_dataset_mask_class_name(const msc_dataset *ds, int64_t i);
+    ('msc_dataset_mask_class_name', ctypes.c_char_p,
      (ctypes.POINTER(msc_dataset), ctypes.c_int64,),
      ('ds', 'i',)),
     # int32_t msc_dataset_modality_count(const msc_dataset *ds);

@@ -124,6 +124,7 @@ static const key_def k_keys[] = {
     {"preset", "train.preset", KEY_STRING, 1, NULL},
     {"encoder", "encoder", KEY_STRING, 0, NULL},
     {"fraction", "data.fraction", KEY_FLOAT, 1, NULL},
+    {"labeled-fraction", "data.labeled_fraction", KEY_FLOAT, 1, NULL},
     {"epochs", "epochs", KEY_INT, 0, NULL},
     {"batch", "batch", KEY_INT, 0, NULL},
     {"lr", "optim.lr", KEY_FLOAT, 1, NULL},

@@ -23,7 +23,11 @@ static const char help[] =
     "  --data DIR          dataset root (required)\n"
     "  --format NAME       dataset format (default bigearthnet-v2)\n"
     "  --presets LIST      ','-separated (default supervised,simclr,dual,mosaic1,mosaic2)\n"
-    "  --fraction F        stratified share of the training split (low-label protocol)\n"
+    "  --fraction F        stratified share of the training split; the rest is dropped\n"
+    "  --labeled-fraction F  every training sample kept, a stratified share F labelled:\n"
+    "                      the self-supervised terms see all, the supervised ones the\n"
+    "                      labelled share (MoSAiC's experiment); linear and fine-tune\n"
+    "                      probes train on the labelled share\n"
     "  --epochs N          training epochs per preset (default 1)\n"
     "  --batch N           samples per step (default 32)\n"
     "  --max-steps N       at most N training steps per preset\n"
@@ -40,15 +44,51 @@ static const char help[] =
     "  --seed N, --threads N, --backend NAME, --workers N, --stats MODE, --progress MODE,\n"
     "  --config FILE, --set KEY=VALUE    as for 'mosaic train'\n";
 
-static const char *const allowed[] = {
-    "data",         "format",    "presets", "fraction", "epochs",
-    "batch",        "max-steps", "encoder", "lr",       "protocol",
-    "probe-epochs", "probe-lr",  "k",       "which",    "split",
-    "threshold",    "out-dir",   "json",    "seed",     "threads",
-    "backend",      "workers",   "stats",   "progress", NULL};
+static const char *const allowed[] = {"data",
+                                      "format",
+                                      "presets",
+                                      "fraction",
+                                      "epochs",
+                                      "batch",
+                                      "max-steps",
+                                      "encoder",
+                                      "lr",
+                                      "protocol",
+                                      "probe-epochs",
+                                      "probe-lr",
+                                      "k",
+                                      "which",
+                                      "split",
+                                      "threshold",
+                                      "out-dir",
+                                      "json",
+                                      "seed",
+                                      "threads",
+                                      "backend",
+                                      "workers",
+                                      "stats",
+                                      "progress",
+                                      "labeled-fraction",
+                                      NULL};
 
 static json_t *num(double v) {
   return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* Which samples each non-zero term of a preset sees: the self-supervised terms every
+ * training sample, the supervised ones the labelled share (--labeled-fraction). */
+static void print_term_shares(const msc_options *o, const char *preset, int64_t n,
+                              int64_t labeled) {
+  static const char *const terms[5] = {"intra", "inter", "fused", "views", "bce"};
+  printf("  %s: terms see", preset);
+  for (int t = 0; t < 5; ++t) {
+    char key[32];
+    snprintf(key, sizeof key, "lambda.%s", terms[t]);
+    if (cli_opt_float(o, key, 0) <= 0) continue;
+    const int64_t k = t < 2 ? n : labeled;
+    printf(" %s %.0f%%", terms[t], n > 0 ? 100.0 * (double)k / (double)n : 0.0);
+  }
+  printf(" of %lld samples\n", (long long)n);
 }
 
 int cmd_compare(int argc, char **argv, int verbosity) {
@@ -120,10 +160,11 @@ int cmd_compare(int argc, char **argv, int verbosity) {
   int64_t total = epochs * spe, max_steps = cli_int(&ctx, "max_steps", 0);
   if (max_steps > 0 && max_steps < total) total = max_steps;
   if (rc == EXIT_OK)
-    printf("compare %d presets on %lld training samples of %s (fraction %g), %lld steps each "
-           "(batch %lld), protocol %s on the %s split\n",
+    printf("compare %d presets on %lld training samples of %s (fraction %g, %lld labelled), "
+           "%lld steps each (batch %lld), protocol %s on the %s split\n",
            np, (long long)n, cli_str(&ctx, "data", "?"),
-           cli_opt_float(ctx.opts, "data.fraction", 1), (long long)total, (long long)bsz,
+           cli_opt_float(ctx.opts, "data.fraction", 1),
+           (long long)msc_dataset_labeled_count(train), (long long)total, (long long)bsz,
            protocol, split);
   json_t *results = json_array();
   double(*rows)[MSC_METRIC_COUNT + 2] = calloc((size_t)np, sizeof *rows);
@@ -143,6 +184,7 @@ int cmd_compare(int argc, char **argv, int verbosity) {
     if (st == MSC_OK && !set)
       st = msc_options_set_int(o, "optim.warmup_steps", total >= 20 ? total / 20 : 0);
     if (st == MSC_OK) st = msc_model_create(o, &model);
+    if (st == MSC_OK) print_term_shares(o, preset, n, msc_dataset_labeled_count(train));
     msc_options_free(o);
     if (st != MSC_OK) {
       rc = cli_lib_error(st, "%s: cannot create the model", preset);
@@ -214,6 +256,9 @@ int cmd_compare(int argc, char **argv, int verbosity) {
     json_object_set_new(doc, "format", json_string(cli_str(&ctx, "format", "bigearthnet-v2")));
     json_object_set_new(doc, "fraction",
                         json_real(cli_opt_float(ctx.opts, "data.fraction", 1)));
+    json_object_set_new(doc, "labeled_fraction",
+                        json_real(cli_opt_float(ctx.opts, "data.labeled_fraction", 1)));
+    json_object_set_new(doc, "labeled_samples", json_integer(msc_dataset_labeled_count(train)));
     json_object_set_new(doc, "protocol", json_string(protocol));
     json_object_set_new(doc, "split", json_string(split));
     json_object_set_new(doc, "steps", json_integer(total));

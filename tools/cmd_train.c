@@ -26,6 +26,9 @@ static const char help[] =
     "tiny\n"
     "  --fraction F        train on a stratified share F of the split (low-label protocol;\n"
     "                      the same seed gives the same subset)\n"
+    "  --labeled-fraction F  keep every sample, but only a stratified share F with its\n"
+    "                      labels: the supervised terms see those, the self-supervised\n"
+    "                      terms all (MoSAiC's low-label regime)\n"
     "  --epochs N          epochs (default 1; 0 saves the initialised model: a baseline)\n"
     "  --batch N           samples per step (default 32; at most the split's size)\n"
     "  --max-steps N       stop after N steps in all (default: no limit)\n"
@@ -58,11 +61,30 @@ static const char help[] =
     "the run) and .history.json (losses and validation metrics per epoch).\n"
     "Exit status: 0 done, 1 error, 2 bad usage, 130 interrupted (checkpoint saved).\n";
 
-static const char *const allowed[] = {
-    "data",        "format",       "preset",  "encoder",     "fraction",  "epochs",
-    "batch",       "max-steps",    "lr",      "seed",        "out",       "resume",
-    "no-validate", "val-fraction", "init",    "init-prefix", "threshold", "stats",
-    "workers",     "threads",      "backend", "progress",    NULL};
+static const char *const allowed[] = {"data",
+                                      "format",
+                                      "preset",
+                                      "encoder",
+                                      "fraction",
+                                      "epochs",
+                                      "batch",
+                                      "max-steps",
+                                      "lr",
+                                      "seed",
+                                      "out",
+                                      "resume",
+                                      "no-validate",
+                                      "val-fraction",
+                                      "init",
+                                      "init-prefix",
+                                      "threshold",
+                                      "stats",
+                                      "workers",
+                                      "threads",
+                                      "backend",
+                                      "progress",
+                                      "labeled-fraction",
+                                      NULL};
 
 static int set_schedule(msc_options *o, int64_t total) {
   int32_t set = 0;
@@ -149,6 +171,7 @@ int cmd_train(int argc, char **argv, int verbosity) {
     if (vo &&
         msc_options_set_float(vo, "data.fraction", cli_float(&ctx, "val_fraction", 1.0)) ==
             MSC_OK &&
+        msc_options_set_float(vo, "data.labeled_fraction", 1.0) == MSC_OK &&
         msc_options_set_string(vo, "data.split", "validation") == MSC_OK) {
       msc_status st = msc_dataset_open(cli_str(&ctx, "data", ""),
                                        cli_str(&ctx, "format", "bigearthnet-v2"), vo, &val);
@@ -165,11 +188,12 @@ int cmd_train(int argc, char **argv, int verbosity) {
     char enc[64];
     snprintf(enc, sizeof enc, "%s", cli_opt_str(ctx.opts, "modality.0.encoder"));
     printf("training %s (%s encoders, %lld parameters, backend %s) on %lld samples of %s "
-           "(%s, fraction %g)\n",
+           "(%s, fraction %g, %lld labelled)\n",
            cli_opt_str(mopts, "train.preset"), enc, (long long)msc_model_parameter_count(model),
            msc_model_backend(model), (long long)n, cli_str(&ctx, "data", "?"),
            cli_str(&ctx, "format", "bigearthnet-v2"),
-           cli_opt_float(ctx.opts, "data.fraction", 1));
+           cli_opt_float(ctx.opts, "data.fraction", 1),
+           (long long)msc_dataset_labeled_count(train));
     printf("  %lld epoch(s) of %lld steps, batch %lld, %lld steps in all%s; validation: %s\n",
            (long long)epochs, (long long)spe, (long long)bsz, (long long)total,
            done ? ", resuming" : "", val ? "yes" : "none");

@@ -18,7 +18,9 @@ int cli_open_dataset(const cli_ctx *ctx, const msc_options *opts, const char *sp
   if (!o) return cli_error("out of memory");
   msc_status st = MSC_OK;
   if (split) st = msc_options_set_string(o, "data.split", split);
+  /* A scored split is scored whole, with every label. */
   if (st == MSC_OK && full) st = msc_options_set_float(o, "data.fraction", 1.0);
+  if (st == MSC_OK && full) st = msc_options_set_float(o, "data.labeled_fraction", 1.0);
   if (st == MSC_OK) st = msc_dataset_open(root, format, o, out);
   msc_options_free(o);
   if (st != MSC_OK)

@@ -515,6 +515,15 @@ MSC_API msc_status msc_batch_labels(const msc_batch *batch, uint8_t *out, size_t
                                     int64_t *classes);
 
 /**
+ * Copies the batch's labelled flags into out (N bytes): 1 for a sample whose labels the
+ * supervised terms use, 0 for an unlabelled one (msc_batch_set_labeled, or a dataset
+ * opened with data.labeled_fraction < 1); every sample is 0 when the batch has no labels.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL); MSC_E_BUFFER_TOO_SMALL (out_len < N).
+ * Since 0.3.0.
+ */
+MSC_API msc_status msc_batch_labeled(const msc_batch *batch, uint8_t *out, size_t out_len);
+
+/**
  * Sets the batch's per-pixel label map (the target of segmentation): n×h×w int32 values,
  * row-major sample by sample, each a class index 0..K−1 or an ignore value for pixels
  * without a class. The batch stores the values as given; which value means "ignore" is
@@ -558,7 +567,10 @@ MSC_API msc_status msc_batch_mask(const msc_batch *batch, int32_t *out, size_t o
  * msc_dataset_stats and msc_dataset_compute_stats give the numbers.
  *
  * Options (keys "data.*", see docs/options.md): data.split (train, validation, test or
- * all), data.fraction with seed (a stratified low-label subset), data.resample
+ * all), data.fraction with seed (a stratified subset: the rest of the split is dropped),
+ * data.labeled_fraction with seed (every sample kept, a stratified share labelled: the
+ * low-label regime of MoSAiC, where the self-supervised terms see every sample and the
+ * supervised ones the labelled share only), data.resample
  * (bilinear or nearest, for bands below the patch size), data.on_missing (fail or skip
  * patches with missing files), data.include_snow_cloud, data.metadata, data.s1_bands /
  * data.s2_bands (band selection and order), data.masks (the optional per-pixel masks:
@@ -616,6 +628,14 @@ MSC_API int64_t msc_dataset_size(const msc_dataset *ds);
  * "skip"); 0 for NULL. Their ids go to the log callback at debug level. Since 0.1.0.
  */
 MSC_API int64_t msc_dataset_skipped(const msc_dataset *ds);
+
+/**
+ * Number of samples whose labels the supervised terms see: all of them, unless the
+ * dataset was opened with data.labeled_fraction < 1 (then a stratified share, the others
+ * being marked unlabelled in every batch: msc_batch_labeled); 0 for a dataset without
+ * labels and for NULL. Since 0.3.0.
+ */
+MSC_API int64_t msc_dataset_labeled_count(const msc_dataset *ds);
 
 /** Number of classes C of the labels (0 for NULL). Since 0.1.0. */
 MSC_API int64_t msc_dataset_class_count(const msc_dataset *ds);

@@ -175,6 +175,25 @@ MSC_API msc_status msc_batch_set_labels(msc_batch *b, const uint8_t *multi_hot, 
   return MSC_OK;
 }
 
+msc_status msci_batch_reserve_labeled(msc_batch *b, int64_t n, uint8_t **out) {
+  MSCI_TRY(check_n(b, n, "labelled flags"));
+  if (!bytes_fit(&b->labeled_buf, &b->labeled_cap, (size_t)n))
+    return msci_fail(MSC_E_OUT_OF_MEMORY, "labelled flags");
+  b->labeled = b->labeled_buf;
+  b->n = n;
+  *out = b->labeled;
+  return MSC_OK;
+}
+
+MSC_API msc_status msc_batch_labeled(const msc_batch *b, uint8_t *out, size_t out_len) {
+  if (!b || !out) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_labeled: NULL argument");
+  if (out_len < (size_t)b->n)
+    return msci_fail(MSC_E_BUFFER_TOO_SMALL, "msc_batch_labeled: %lld bytes needed, %zu given",
+                     (long long)b->n, out_len);
+  for (int64_t i = 0; i < b->n; ++i) out[i] = b->labels && (!b->labeled || b->labeled[i]);
+  return MSC_OK;
+}
+
 MSC_API msc_status msc_batch_set_labeled(msc_batch *b, const uint8_t *flags, int64_t n) {
   if (!b || !flags)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_set_labeled: NULL argument");

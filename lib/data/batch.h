@@ -61,6 +61,8 @@ msc_status msci_batch_reserve(msc_batch *b, const char *name, int64_t n, int64_t
 /* Storage for n×classes labels, set in the batch (values to be written by the caller);
  * reused when it fits. */
 msc_status msci_batch_reserve_labels(msc_batch *b, int64_t n, int64_t classes, uint8_t **out);
+/* Storage for n labelled flags, set in the batch (values written by the caller). */
+msc_status msci_batch_reserve_labeled(msc_batch *b, int64_t n, uint8_t **out);
 
 /* Storage for the n×h×w mask, set in the batch with that shape (values to be written by
  * the caller); reused when it fits. Errors as msc_batch_set_mask. */

@@ -589,11 +589,13 @@ MSC_API msc_status msc_dataset_open(const char *root, const char *format,
     goto fail;
   }
   snprintf(ds->format, sizeof ds->format, "%s", format);
-  double fraction = 1.0;
+  double fraction = 1.0, labeled_fraction = 1.0;
   int64_t seed = 0;
   if ((st = msci_options_get_string_alloc(opts, "data.split", &split)) != MSC_OK ||
       (st = msci_options_get_string_alloc(opts, "data.resample", &resample)) != MSC_OK ||
       (st = msc_options_get_float(opts, "data.fraction", &fraction)) != MSC_OK ||
+      (st = msc_options_get_float(opts, "data.labeled_fraction", &labeled_fraction)) !=
+          MSC_OK ||
       (st = msc_options_get_int(opts, "seed", &seed)) != MSC_OK)
     goto fail;
   ds->resample =
@@ -638,10 +640,35 @@ MSC_API msc_status msc_dataset_open(const char *root, const char *format,
       goto fail;
     compact(ds, keep);
   }
+  /* The labelled share: every sample stays, a stratified share keeps its labels for the
+   * supervised terms, the others are marked unlabelled (a draw of its own: the seed's
+   * bits reversed, so that it does not repeat the data.fraction draw). */
+  if (labeled_fraction < 1.0 && ds->n_samples > 0 && ds->classes > 0) {
+    const int64_t n = ds->n_samples, c = ds->classes;
+    free(keep);
+    free(y);
+    keep = malloc((size_t)n);
+    y = calloc((size_t)(n * c), 1);
+    if (!keep || !y) {
+      st = msci_fail(MSC_E_OUT_OF_MEMORY, "msc_dataset_open: out of memory");
+      goto fail;
+    }
+    for (int64_t i = 0; i < n; ++i) memcpy(y + i * c, ds->samples[i].labels, (size_t)c);
+    uint64_t s2 = 0;
+    for (int b = 0; b < 64; ++b) s2 |= (((uint64_t)seed >> b) & 1u) << (63 - b);
+    if ((st = msci_stratified_subset(y, n, c, labeled_fraction, s2 ^ 0x9e3779b97f4a7c15u,
+                                     keep)) != MSC_OK)
+      goto fail;
+    for (int64_t i = 0; i < n; ++i) {
+      ds->samples[i].unlabeled = !keep[i];
+      ds->n_unlabeled += !keep[i];
+    }
+  }
   msci_log(MSC_LOG_INFO,
-           "dataset %s at %s: %lld samples (split %s, fraction %g), %lld "
+           "dataset %s at %s: %lld samples (split %s, fraction %g), %lld labelled, %lld "
            "skipped",
-           format, root, (long long)ds->n_samples, split, fraction, (long long)ds->n_skipped);
+           format, root, (long long)ds->n_samples, split, fraction,
+           (long long)msc_dataset_labeled_count(ds), (long long)ds->n_skipped);
   free(split);
   free(resample);
   free(keep);
@@ -663,6 +690,10 @@ fail:
 
 MSC_API int64_t msc_dataset_size(const msc_dataset *ds) {
   return ds ? ds->n_samples : 0;
+}
+
+MSC_API int64_t msc_dataset_labeled_count(const msc_dataset *ds) {
+  return ds && ds->classes > 0 ? ds->n_samples - ds->n_unlabeled : 0;
 }
 
 MSC_API int64_t msc_dataset_skipped(const msc_dataset *ds) {
@@ -817,7 +848,7 @@ MSC_API msc_status msc_dataset_fill_batch(const msc_dataset *ds, const int64_t *
   /* A batch of another size (the last, shorter one of an epoch) starts afresh, its
    * storage kept; the samples are read straight into the batch's own arrays. */
   if (batch->n != 0 && batch->n != n) msci_batch_reset(batch);
-  batch->labeled = NULL; /* every sample of a dataset is labelled */
+  batch->labeled = NULL; /* every sample labelled, unless data.labeled_fraction < 1 */
   msc_status st = MSC_OK;
   /* The mask first: reading a modality may mark pixels of it as ignored (NaN). A batch
    * filled from a dataset without masks has none. */
@@ -839,6 +870,10 @@ MSC_API msc_status msc_dataset_fill_batch(const msc_dataset *ds, const int64_t *
     st = msci_batch_reserve_labels(batch, n, ds->classes, &labels);
     for (int64_t j = 0; st == MSC_OK && j < n; ++j)
       memcpy(labels + j * ds->classes, ds->samples[indices[j]].labels, (size_t)ds->classes);
+    uint8_t *flags = NULL;
+    if (st == MSC_OK && ds->n_unlabeled > 0) st = msci_batch_reserve_labeled(batch, n, &flags);
+    for (int64_t j = 0; flags && st == MSC_OK && j < n; ++j)
+      flags[j] = !ds->samples[indices[j]].unlabeled;
   }
   /* Half-read arrays are no batch: a failed fill leaves it empty (storage kept). */
   if (st != MSC_OK) msci_batch_reset(batch);

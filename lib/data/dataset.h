@@ -39,6 +39,7 @@ typedef struct msci_sample {
   /* Where a computed sample comes from, for formats with a reader (below): PASTIS
    * pixel samples are {patch, row, column}, patch samples {patch, -1, -1}. */
   int64_t pos[3];
+  uint8_t unlabeled; /* data.labeled_fraction left its labels out of the supervised terms */
 } msci_sample;
 
 /* A format whose modalities are computed rather than read from band files (PASTIS:
@@ -80,7 +81,8 @@ struct msc_dataset {
   int32_t single_label; /* exactly one label per sample: EuroSAT, PASTIS pixel samples */
   msci_sample *samples; /* the selected samples (split, exclusions, fraction) */
   int64_t n_samples, cap_samples;
-  int64_t n_skipped;  /* patches dropped for missing or unreadable files */
+  int64_t n_unlabeled; /* samples marked unlabelled by data.labeled_fraction */
+  int64_t n_skipped;    /* patches dropped for missing or unreadable files */
   char **skipped_ids; /* their ids (first 1000), owned */
   msci_resample_mode resample;
   /* Per-pixel label maps (docs/data.md, "Masks"), when mask_classes > 0: every sample's

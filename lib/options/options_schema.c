@@ -427,6 +427,9 @@ const msci_opt_def msci_opt_table[] = {
                "dataset split to open (formats without splits: all)"),
     OPT_FLOAT_GT("data.fraction", "1", 0.0, 1.0,
                  "share of the split kept, drawn by iterative stratification with seed"),
+    OPT_FLOAT_GT("data.labeled_fraction", "1", 0.0, 1.0,
+                 "share of the split that keeps its labels (stratified, seeded); the others "
+                 "stay as unlabelled samples for the self-supervised terms"),
     OPT_CHOICE("data.resample", "bilinear", "bilinear|nearest",
                "resampling of bands below the patch size"),
     OPT_CHOICE("data.on_missing", "fail", "fail|skip",

@@ -526,6 +526,15 @@ class Batch(_Handle):
         check(_ffi.msc_batch_labels(h, ptr, n * c, None))
         return out
 
+    @property
+    def labeled(self):
+        """N uint8 flags: 1 where the supervised terms use the sample's labels, 0 for an
+        unlabelled sample (set_labeled, or a dataset with data.labeled_fraction < 1)."""
+        n = len(self)
+        out, ptr = _arrays.output((n,), "uint8")
+        check(_ffi.msc_batch_labeled(self._handle(), ptr, n))
+        return out
+
     def set_mask(self, mask):
         """Sets the N×H×W per-pixel label map (int32 class indices, or the ignore value
         for pixels without a class; msc_batch_set_mask)."""
@@ -889,6 +898,12 @@ class Dataset(_Handle):
     def skipped(self):
         """Patches left out at open because a file was missing (data.on_missing=skip)."""
         return int(_ffi.msc_dataset_skipped(self._handle()))
+
+    @property
+    def labeled_count(self):
+        """Samples whose labels the supervised terms see (all, unless data.labeled_fraction
+        < 1 marked the others unlabelled; 0 without labels)."""
+        return int(_ffi.msc_dataset_labeled_count(self._handle()))
 
     @property
     def num_classes(self):

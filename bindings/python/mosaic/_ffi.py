@@ -458,6 +458,11 @@ FUNCTIONS = (
          ctypes.POINTER(ctypes.c_int64),
      ),
      ('batch', 'out', 'out_len', 'classes',)),
+    # msc_status msc_batch_labeled(const msc_batch *batch, uint8_t *out, size_t
+    # out_len);
+    ('msc_batch_labeled', msc_status,
+     (ctypes.POINTER(msc_batch), ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t,),
+     ('batch', 'out', 'out_len',)),
     # msc_status msc_batch_set_mask(msc_batch *batch, const int32_t *mask, int64_t n,
     # int64_t h, int64_t w);
     ('msc_batch_set_mask', msc_status,
@@ -500,6 +505,10 @@ FUNCTIONS = (
      ('ds',)),
     # int64_t msc_dataset_skipped(const msc_dataset *ds);
     ('msc_dataset_skipped', ctypes.c_int64,
+     (ctypes.POINTER(msc_dataset),),
+     ('ds',)),
+    # int64_t msc_dataset_labeled_count(const msc_dataset *ds);
+    ('msc_dataset_labeled_count', ctypes.c_int64,
      (ctypes.POINTER(msc_dataset),),
      ('ds',)),
     # int64_t msc_dataset_class_count(const msc_dataset *ds);

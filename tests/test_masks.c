@@ -455,6 +455,17 @@ START_TEST(test_floods_read) {
   }
   msc_loader_free(ld);
   msc_batch_free(lb);
+  /* Model options from a dataset without patch labels: classes are left as they were. */
+  msc_options *mo = NULL;
+  ck_assert_int_eq(msc_options_create(&mo), MSC_OK);
+  ck_assert_int_eq(msc_options_set_int(mo, "classes", 2), MSC_OK);
+  ck_assert_int_eq(msc_options_from_dataset(mo, ds, MSC_STATS_AUTO, 4), MSC_OK);
+  int64_t mc = 0, mb = 0;
+  ck_assert_int_eq(msc_options_get_int(mo, "classes", &mc), MSC_OK);
+  ck_assert_int_eq(mc, 2);
+  ck_assert_int_eq(msc_options_get_int(mo, "modality.1.bands", &mb), MSC_OK);
+  ck_assert_int_eq(mb, 13);
+  msc_options_free(mo);
   free(idx);
   free(got);
   free(want);

@@ -82,6 +82,8 @@ static msc_status set_modality(msc_options *o, const msc_dataset *ds, int32_t i,
 /* classes and class_names (joined with ';'). */
 static msc_status set_classes(msc_options *o, const msc_dataset *ds) {
   int64_t c = msc_dataset_class_count(ds);
+  /* A dataset without patch labels (Sen1Floods11: masks only) leaves them as they are. */
+  if (c == 0) return MSC_OK;
   MSCI_TRY(msc_options_set_int(o, "classes", c));
   size_t len = 1;
   for (int64_t k = 0; k < c; ++k) len += strlen(msc_dataset_class_name(ds, k)) + 1;

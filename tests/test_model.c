@@ -724,6 +724,37 @@ START_TEST(test_resnet18_parameter_count) {
 }
 END_TEST
 
+/* torchvision's resnet34 (21,797,672 parameters, fc 512 -> 1000) and resnet50
+ * (25,557,032, fc 2048 -> 1000), for 3 bands; the bodies without fc, with the stem
+ * re-counted for the band counts of S1 (2) and S2 (12), plus the heads. */
+static void check_resnet_count(const char *encoder, int64_t torchvision, int64_t feat) {
+  msc_options *o = NULL;
+  ck_assert_int_eq(msc_options_create(&o), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "modality.0.encoder", encoder), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "modality.1.encoder", encoder), MSC_OK);
+  msc_model *m = NULL;
+  ck_assert_msg(msc_model_create(o, &m) == MSC_OK, "%s: %s", encoder, msc_last_error());
+  int64_t body3 = torchvision - (feat * 1000 + 1000);
+  int64_t enc_s1 = body3 - 3 * 64 * 49 + 2 * 64 * 49;
+  int64_t enc_s2 = body3 - 3 * 64 * 49 + 12 * 64 * 49;
+  int64_t proj = (feat * feat + feat) + (feat * 128 + 128);
+  int64_t f = 2 * feat;
+  int64_t fused = (f * f + f) + (f * 128 + 128);
+  int64_t cls = f * 19 + 19;
+  ck_assert_int_eq(msc_model_parameter_count(m), enc_s1 + enc_s2 + 2 * proj + fused + cls);
+  int64_t size = 0;
+  ck_assert_int_eq(msc_model_embedding_size(m, MSC_EMBED_MODALITY(1), &size), MSC_OK);
+  ck_assert_int_eq(size, feat);
+  msc_model_free(m);
+  msc_options_free(o);
+}
+
+START_TEST(test_resnet34_50_parameter_count) {
+  check_resnet_count("resnet34", 21797672, 512);
+  check_resnet_count("resnet50", 25557032, 2048);
+}
+END_TEST
+
 typedef struct worker {
   msc_model *m;
   msc_batch *b;
@@ -776,6 +807,7 @@ static Suite *model_suite(void) {
   tcase_add_test(tc, test_bad_configurations);
   tcase_add_test(tc, test_batch_errors);
   tcase_add_test(tc, test_resnet18_parameter_count);
+  tcase_add_test(tc, test_resnet34_50_parameter_count);
   tcase_add_test(tc, test_concurrent_embed);
   suite_add_tcase(s, tc);
   return s;

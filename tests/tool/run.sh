@@ -90,6 +90,13 @@ json k.json 'd["protocol"]' | grep -qx knn || fail "knn protocol"
 expect 0 "$mosaic" eval --model m.safetensors --data data --protocol linear --probe-epochs 1 \
   --batch 16 --fraction 0.5 --json l.json --progress none
 json l.json 'd["protocol"]' | grep -qx linear || fail "linear protocol"
+# Fine-tuning trains every weight: the same epochs, batch, subset and seed as the linear
+# probe above, but a different result (the encoders moved).
+expect 0 "$mosaic" eval --model m.safetensors --data data --protocol finetune --probe-epochs 1 \
+  --batch 16 --fraction 0.5 --json ft.json --progress none
+json ft.json 'd["protocol"]' | grep -qx finetune || fail "finetune protocol"
+[ "$(json ft.json 'repr(d["metrics"]["brier"])')" != "$(json l.json 'repr(d["metrics"]["brier"])')" ] ||
+  fail "fine-tuning scored exactly as the linear probe: were the encoders frozen?"
 # The low-label subset is a function of the seed: the same seed, the same probe.
 expect 0 "$mosaic" eval --model m.safetensors --data data --protocol linear --probe-epochs 1 \
   --batch 16 --fraction 0.5 --json l2.json --progress none

@@ -296,10 +296,54 @@ START_TEST(test_errors) {
 }
 END_TEST
 
+/* Top-k accuracy, worked by hand with scikit-learn's tie rule (equal scores: the larger
+ * class index ranks first). */
+START_TEST(test_top_k) {
+  const float scores[4 * 4] = {
+      0.1f, 0.5f, 0.3f, 0.1f, /* truth 2: rank 2 (0.5 above)            */
+      0.2f, 0.2f, 0.2f, 0.4f, /* truth 0: 3 above (0.4, ties 1 and 2)       */
+      0.9f, 0.0f, 0.0f, 0.1f, /* truth 0: rank 1                          */
+      0.3f, 0.3f, 0.3f, 0.1f, /* truth 0: ties with 1 and 2, both above   */
+  };
+  const int32_t truth[4] = {2, 0, 0, 0};
+  double acc = -1;
+  int64_t counted = -1;
+  ck_assert_int_eq(msc_metrics_top_k(scores, truth, 4, 4, 1, MSC_IGNORE_NONE, &acc, &counted),
+                   MSC_OK);
+  ck_assert_double_eq_tol(acc, 1.0 / 4.0, 1e-15);
+  ck_assert_int_eq(counted, 4);
+  ck_assert_int_eq(msc_metrics_top_k(scores, truth, 4, 4, 2, MSC_IGNORE_NONE, &acc, NULL),
+                   MSC_OK);
+  ck_assert_double_eq_tol(acc, 2.0 / 4.0, 1e-15);
+  ck_assert_int_eq(msc_metrics_top_k(scores, truth, 4, 4, 3, MSC_IGNORE_NONE, &acc, NULL),
+                   MSC_OK);
+  ck_assert_double_eq_tol(acc, 3.0 / 4.0, 1e-15);
+  ck_assert_int_eq(msc_metrics_top_k(scores, truth, 4, 4, 4, MSC_IGNORE_NONE, &acc, NULL),
+                   MSC_OK);
+  ck_assert_double_eq_tol(acc, 1.0, 1e-15);
+  /* The ignored row leaves 3 rows: at k = 1 one of them is right. */
+  const int32_t t2[4] = {2, -1, 0, 0};
+  ck_assert_int_eq(msc_metrics_top_k(scores, t2, 4, 4, 1, -1, &acc, &counted), MSC_OK);
+  ck_assert_double_eq_tol(acc, 1.0 / 3.0, 1e-15);
+  ck_assert_int_eq(counted, 3);
+  /* Errors leave the outputs alone. */
+  acc = 7;
+  ck_assert_int_eq(msc_metrics_top_k(scores, t2, 4, 4, 1, MSC_IGNORE_NONE, &acc, NULL),
+                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "truth[1]"));
+  ck_assert_int_eq(msc_metrics_top_k(scores, truth, 4, 4, 0, -1, &acc, NULL),
+                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_metrics_top_k(NULL, truth, 4, 4, 1, -1, &acc, NULL),
+                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_double_eq(acc, 7);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("class_metrics");
   TCase *tc = tcase_create("core");
   tcase_add_test(tc, test_hand_three_classes);
+  tcase_add_test(tc, test_top_k);
   tcase_add_test(tc, test_ignore_outside);
   tcase_add_test(tc, test_ignore_inside);
   tcase_add_test(tc, test_sklearn_label_set);

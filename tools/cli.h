@@ -175,6 +175,8 @@ typedef struct cli_eval_result {
    * class (samples without exactly one label left out, `unlabelled` of them). */
   int single;
   msc_class_metrics cm;
+  int64_t top_k; /* single-label: k of the top-k accuracy, min(5, classes) */
+  double top_k_acc;
   double *argmax_f1, *iou; /* c each (NaN: class absent from truth and predictions) */
   int64_t *confusion;      /* c × c, row = true class */
   int64_t unlabelled;

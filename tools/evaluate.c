@@ -69,7 +69,10 @@ static int single_label_metrics(const float *probs, const uint8_t *labels, int64
     r->unlabelled += count != 1;
   }
   r->cm.struct_size = sizeof r->cm;
-  msc_status st = msc_metrics_confusion(pred, truth, n, c, (int32_t)c, r->confusion);
+  r->top_k = c < 5 ? c : 5;
+  msc_status st =
+      msc_metrics_top_k(probs, truth, n, c, r->top_k, (int32_t)c, &r->top_k_acc, NULL);
+  if (st == MSC_OK) st = msc_metrics_confusion(pred, truth, n, c, (int32_t)c, r->confusion);
   if (st == MSC_OK)
     st = msc_metrics_from_confusion(r->confusion, c, &r->cm, r->argmax_f1, r->iou);
   free(pred), free(truth);
@@ -128,6 +131,7 @@ void cli_eval_print(const cli_eval_result *r, FILE *f, int per_class) {
       fprintf(f, "    %lld samples without exactly one label left out\n",
               (long long)r->unlabelled);
     fprintf(f, "  accuracy        %.4f\n", r->cm.accuracy);
+    fprintf(f, "  top-%lld accuracy  %.4f\n", (long long)r->top_k, r->top_k_acc);
     fprintf(f, "  macro F1        %.4f   (arg max; over the %d classes present)\n",
             r->cm.macro_f1, (int)r->cm.present);
     fprintf(f, "  mean IoU        %.4f\n", r->cm.miou);
@@ -203,6 +207,8 @@ json_t *cli_eval_json(const cli_eval_result *r) {
   if (r->single) {
     json_t *s = json_object(), *cm = json_array();
     json_object_set_new(s, "accuracy", num(r->cm.accuracy));
+    json_object_set_new(s, "top_k", json_integer(r->top_k));
+    json_object_set_new(s, "top_k_accuracy", num(r->top_k_acc));
     json_object_set_new(s, "macro_f1", num(r->cm.macro_f1));
     json_object_set_new(s, "miou", num(r->cm.miou));
     json_object_set_new(s, "counted", json_integer(r->cm.counted));

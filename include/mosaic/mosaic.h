@@ -1201,6 +1201,22 @@ MSC_API msc_status msc_metrics_from_confusion(const int64_t *confusion, int64_t 
                                               double *per_class_iou);
 
 /**
+ * Top-k accuracy of n rows of class scores (N × C, any monotone score: logits or
+ * probabilities) against true class indices, as scikit-learn's top_k_accuracy_score: a
+ * row counts as right when its true class is among the k highest-ranked classes, the
+ * classes ranked by score with ties broken towards the larger class index (scikit-learn's
+ * stable sort, reversed). k ≥ C gives 1. Rows whose truth is ignore_index are skipped
+ * (MSC_IGNORE_NONE: none); *counted (may be NULL) receives the rows counted, and
+ * *accuracy is NaN when none is.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, n < 0, C < 1, k < 1, a truth outside
+ * [0, C) that is not ignored, a NaN score: the message names the row). Outputs are
+ * untouched on error. Thread-safe. Since 0.3.0.
+ */
+MSC_API msc_status msc_metrics_top_k(const float *scores, const int32_t *truth, int64_t n,
+                                     int64_t classes, int64_t k, int32_t ignore_index,
+                                     double *accuracy, int64_t *counted);
+
+/**
  * Regression errors of n predictions against n targets, over the m pairs whose truth
  * is finite (a NaN or infinite truth marks a missing target: the pair is skipped):
  *   MAE = (1/m) Σ |pred − truth|,   RMSE = sqrt((1/m) Σ (pred − truth)²),

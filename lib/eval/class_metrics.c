@@ -111,3 +111,45 @@ MSC_API msc_status msc_metrics_from_confusion(const int64_t *confusion, int64_t 
   out->miou = present > 0 ? iou_sum / (double)present : NAN;
   return MSC_OK;
 }
+
+/* scikit-learn's top_k_accuracy_score ranks the classes of a row by a stable ascending
+ * sort reversed: among equal scores the larger class index ranks first. The true class t
+ * is in the top k when fewer than k classes rank above it: those with a larger score, and
+ * those with an equal score and a larger index. */
+MSC_API msc_status msc_metrics_top_k(const float *scores, const int32_t *truth, int64_t n,
+                                     int64_t classes, int64_t k, int32_t ignore_index,
+                                     double *accuracy, int64_t *counted) {
+  if (!scores || !truth || !accuracy)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_metrics_top_k: NULL argument");
+  if (n < 0 || classes < 1 || k < 1)
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "msc_metrics_top_k: n = %lld, classes = %lld, k = %lld (n >= 0, "
+                     "classes >= 1, k >= 1)",
+                     (long long)n, (long long)classes, (long long)k);
+  for (int64_t i = 0; i < n; ++i) {
+    if (ignore_index != MSC_IGNORE_NONE && truth[i] == ignore_index) continue;
+    if (truth[i] < 0 || truth[i] >= classes)
+      return msci_fail(MSC_E_INVALID_ARGUMENT,
+                       "msc_metrics_top_k: truth[%lld] = %d is outside [0, %lld) and not the "
+                       "ignore index",
+                       (long long)i, (int)truth[i], (long long)classes);
+    for (int64_t c = 0; c < classes; ++c)
+      if (isnan(scores[i * classes + c]))
+        return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_metrics_top_k: scores[%lld][%lld] is NaN",
+                         (long long)i, (long long)c);
+  }
+  int64_t hits = 0, m = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (ignore_index != MSC_IGNORE_NONE && truth[i] == ignore_index) continue;
+    const float *row = scores + i * classes;
+    const int32_t t = truth[i];
+    int64_t above = 0;
+    for (int64_t c = 0; c < classes; ++c)
+      above += row[c] > row[t] || (row[c] == row[t] && c > t);
+    hits += above < k;
+    m++;
+  }
+  *accuracy = m > 0 ? (double)hits / (double)m : NAN;
+  if (counted) *counted = m;
+  return MSC_OK;
+}

@@ -96,3 +96,25 @@ def test_errors():
         metrics.class_metrics(np.zeros((2, 3), np.int64))
     with pytest.raises(mosaic.NumericalError, match=r"pred\[0\]"):
         metrics.regression([float("inf")], [1.0])
+
+
+def _sklearn_top_k(scores, truth, k):
+    # scikit-learn's top_k_accuracy_score: a stable ascending sort, reversed.
+    order = np.argsort(scores, axis=1, kind="mergesort")[:, ::-1][:, :k]
+    return float(np.mean([t in row for t, row in zip(truth, order)]))
+
+
+def test_top_k_accuracy_against_sklearn_rule():
+    rng = np.random.default_rng(4)
+    # Coarse scores so that ties are frequent.
+    scores = rng.integers(0, 4, size=(200, 6)).astype(np.float32)
+    truth = rng.integers(0, 6, size=200).astype(np.int32)
+    for k in (1, 2, 3, 6):
+        acc, counted = metrics.top_k_accuracy(scores, truth, k=k)
+        assert counted == 200
+        assert acc == pytest.approx(_sklearn_top_k(scores, truth, k), abs=1e-12)
+    truth2 = truth.copy()
+    truth2[:50] = -1
+    acc, counted = metrics.top_k_accuracy(scores, truth2, k=2, ignore_index=-1)
+    assert counted == 150
+    assert acc == pytest.approx(_sklearn_top_k(scores[50:], truth[50:], 2), abs=1e-12)

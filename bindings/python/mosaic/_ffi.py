@@ -766,6 +766,21 @@ FUNCTIONS = (
          ctypes.POINTER(ctypes.c_double),
      ),
      ('confusion', 'classes', 'out', 'per_class_f1', 'per_class_iou',)),
+    # msc_status msc_metrics_top_k(const float *scores, const int32_t *truth, int64_t n,
+    # int64_t classes, int64_t k, int32_t ignore_index, double *accuracy, int64_t
+    # *counted);
+    ('msc_metrics_top_k', msc_status,
+     (
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.POINTER(ctypes.c_int32),
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.c_int32,
+         ctypes.POINTER(ctypes.c_double),
+         ctypes.POINTER(ctypes.c_int64),
+     ),
+     ('scores', 'truth', 'n', 'classes', 'k', 'ignore_index', 'accuracy', 'counted',)),
     # msc_status msc_metrics_regression(const float *pred, const float *truth, int64_t
     # n, double *mae, double *rmse);
     ('msc_metrics_regression', msc_status,

@@ -20,7 +20,7 @@ from . import _ffi
 from ._core import check
 from ._errors import ShapeError, UnsupportedError
 
-__all__ = ["available", "compute", "per_class", "confusion", "class_metrics", "regression",
+__all__ = ["available", "compute", "per_class", "confusion", "class_metrics", "regression", "top_k_accuracy",
            "NAMES"]
 
 #: Metric names in the order of their MSC_METRIC_* indices (the header's).
@@ -126,3 +126,20 @@ def regression(pred, truth):
     check(_ffi.msc_metrics_regression(p.ptr, t.ptr, p.shape[0], ctypes.byref(mae),
                                       ctypes.byref(rmse)))
     return {"mae": mae.value, "rmse": rmse.value}
+
+
+def top_k_accuracy(scores, truth, k=5, ignore_index=None):
+    """Top-k accuracy of N × C scores against N true class indices, as scikit-learn's
+    top_k_accuracy_score (ties ranked towards the larger class index); rows whose truth
+    is ignore_index are skipped (None: none). Returns (accuracy, rows counted)."""
+    _require("msc_metrics_top_k")
+    s = _arrays.as_input(scores, "float32", "scores", ndim=2)
+    t = _arrays.as_input(truth, "int32", "truth", ndim=1)
+    if s.shape[0] != t.shape[0]:
+        raise ShapeError("scores has %d rows but truth %d" % (s.shape[0], t.shape[0]))
+    acc = ctypes.c_double()
+    counted = ctypes.c_int64()
+    ignore = _ffi.MSC_IGNORE_NONE if ignore_index is None else int(ignore_index)
+    check(_ffi.msc_metrics_top_k(s.ptr, t.ptr, s.shape[0], s.shape[1], int(k), ignore,
+                                 ctypes.byref(acc), ctypes.byref(counted)))
+    return acc.value, counted.value

@@ -128,6 +128,9 @@ int cli_open_dataset(const cli_ctx *ctx, const msc_options *opts, const char *sp
  * published, computed over tool.stats_samples samples) and the encoder (tool.encoder). */
 int cli_model_keys_from_dataset(const cli_ctx *ctx, msc_options *opts, const msc_dataset *ds);
 /* Loads a model with the run-time keys of ctx->opts. */
+/* A supervised term (lambda.fused, lambda.views, lambda.bce > 0) on a dataset without
+ * labels is refused with a message naming the term. */
+int cli_check_labels(const msc_options *o, const msc_dataset *ds);
 int cli_load_model(const cli_ctx *ctx, const char *path, msc_model **out);
 /* Reads mosaic.* entries of a model file's safetensors header: a new JSON object of the
  * __metadata__ (NULL with a message on error). */

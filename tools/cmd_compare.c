@@ -183,6 +183,11 @@ int cmd_compare(int argc, char **argv, int verbosity) {
     if (st == MSC_OK) st = msc_options_is_set(o, "optim.warmup_steps", &set);
     if (st == MSC_OK && !set)
       st = msc_options_set_int(o, "optim.warmup_steps", total >= 20 ? total / 20 : 0);
+    if (st == MSC_OK && cli_check_labels(o, train) != EXIT_OK) {
+      msc_options_free(o);
+      rc = EXIT_ERROR;
+      break;
+    }
     if (st == MSC_OK) st = msc_model_create(o, &model);
     if (st == MSC_OK) print_term_shares(o, preset, n, msc_dataset_labeled_count(train));
     msc_options_free(o);

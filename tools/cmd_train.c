@@ -149,6 +149,7 @@ int cmd_train(int argc, char **argv, int verbosity) {
   /* The schedule follows the run's length; it goes into the model's options only, so a
    * resumed run with more epochs gets a schedule for its own length. */
   if (rc == EXIT_OK && !(mopts = cli_opts_copy(ctx.opts))) rc = cli_error("out of memory");
+  if (rc == EXIT_OK) rc = cli_check_labels(mopts, train);
   if (rc == EXIT_OK) rc = set_schedule(mopts, total);
 
   int64_t done = 0;

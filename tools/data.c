@@ -223,3 +223,18 @@ int cli_infer(msc_model *model, const msc_dataset *ds, int64_t batch, cli_progre
   if (emb) *emb = e, *dim = d;
   return EXIT_OK;
 }
+
+int cli_check_labels(const msc_options *o, const msc_dataset *ds) {
+  if (msc_dataset_class_count(ds) > 0) return EXIT_OK;
+  static const char *const terms[3] = {"fused", "views", "bce"};
+  for (int t = 0; t < 3; ++t) {
+    char key[32];
+    snprintf(key, sizeof key, "lambda.%s", terms[t]);
+    if (cli_opt_float(o, key, 0) > 0)
+      return cli_error("lambda.%s > 0 (a supervised term of preset %s) needs labels, and this "
+                       "dataset has none: choose a self-supervised preset (simclr, dual, pimc) "
+                       "or set lambda.%s = 0",
+                       terms[t], cli_opt_str(o, "train.preset"), terms[t]);
+  }
+  return EXIT_OK;
+}

@@ -175,6 +175,21 @@ print(json.loads(b.read(n))['__metadata__']['mosaic.step'])")
 expect 0 "$mosaic" train --resume int.safetensors --max-steps $((step + 1)) --progress none
 grep -q "resuming after step $step" out || fail "resume did not continue after step $step"
 
+# --- guards: terms the data cannot feed are refused, never trained at loss 0 ------------------
+"$mosaic" synth floods --format sen1floods11 --n 4 --set synth.size=32 >/dev/null ||
+  fail "synth sen1floods11"
+expect_error 1 "$mosaic" train --data floods --format sen1floods11 --encoder tiny --epochs 1 \
+  --batch 2 --no-validate --progress none --out g.safetensors
+grep -q "lambda.fused > 0 (a supervised term of preset mosaic1) needs labels" err ||
+  fail "no labels: the refusal does not name the term"
+expect_error 1 "$mosaic" train --data data --encoder tiny --epochs 1 --batch 2 --no-validate \
+  --progress none --out g.safetensors --set data.s1_bands=none
+grep -q "lambda.inter > 0 .* needs two modalities" err ||
+  fail "one modality: the refusal does not name the term"
+expect_error 1 "$mosaic" train --data data --encoder tiny --epochs 1 --batch 2 --no-validate \
+  --progress none --out g.safetensors --preset supervised --set lambda.bce=0
+grep -q "every loss term has weight 0" err || fail "all-zero objective accepted"
+
 # --- errors: one line, documented exit status ------------------------------------------------
 expect_error 2 "$mosaic" frobnicate
 expect_error 2 "$mosaic" train

@@ -281,6 +281,26 @@ START_TEST(test_pimc_needs_plots) {
 }
 END_TEST
 
+/* Terms that cannot be computed are refused, naming the option (docs/losses.md). */
+START_TEST(test_terms_the_model_cannot_feed) {
+  msc_options *o = tiny_options("supervised");
+  ck_assert_int_eq(msc_options_set_float(o, "lambda.bce", 0), MSC_OK);
+  msc_model *m = NULL;
+  ck_assert_int_eq(msc_model_create(o, &m), MSC_E_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "every loss term has weight 0"));
+  msc_options_free(o);
+  o = tiny_options("dual");
+  ck_assert_int_eq(msc_options_set_int(o, "modality.count", 1), MSC_OK);
+  ck_assert_int_eq(msc_model_create(o, &m), MSC_E_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "lambda.inter > 0"));
+  ck_assert_int_eq(msc_options_set_float(o, "lambda.inter", 0), MSC_OK);
+  ck_assert_int_eq(msc_options_set_float(o, "lambda.bce", 1), MSC_OK);
+  ck_assert_int_eq(msc_model_create(o, &m), MSC_OK);
+  msc_model_free(m);
+  msc_options_free(o);
+}
+END_TEST
+
 START_TEST(test_unlabelled_samples) {
   data d;
   make_data(&d, 8, 6);
@@ -927,6 +947,7 @@ int main(void) {
   tcase_add_test(tc, test_gradient_matches_finite_differences);
   tcase_add_test(tc, test_presets_select_terms);
   tcase_add_test(tc, test_pimc_needs_plots);
+  tcase_add_test(tc, test_terms_the_model_cannot_feed);
   tcase_add_test(tc, test_unlabelled_samples);
   tcase_add_test(tc, test_non_finite_step_skipped);
   tcase_add_test(tc, test_resume_is_bit_identical);

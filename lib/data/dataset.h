@@ -82,8 +82,8 @@ struct msc_dataset {
   msci_sample *samples; /* the selected samples (split, exclusions, fraction) */
   int64_t n_samples, cap_samples;
   int64_t n_unlabeled; /* samples marked unlabelled by data.labeled_fraction */
-  int64_t n_skipped;    /* patches dropped for missing or unreadable files */
-  char **skipped_ids; /* their ids (first 1000), owned */
+  int64_t n_skipped;   /* patches dropped for missing or unreadable files */
+  char **skipped_ids;  /* their ids (first 1000), owned */
   msci_resample_mode resample;
   /* Per-pixel label maps (docs/data.md, "Masks"), when mask_classes > 0: every sample's
    * mask is mask_size × mask_size class indices, mask_ignore where a pixel has none. A

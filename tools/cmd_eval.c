@@ -27,6 +27,8 @@ static const char help[] =
     "                      training split), beside persistence (docs/pimc.md)\n"
     "  --fraction F        linear/finetune/knn: use a stratified share F of the training\n"
     "                      split (low-label protocol, fixed by --seed)\n"
+    "  --labeled-fraction F  linear/finetune: train the probe on a stratified share F of\n"
+    "                      the training split's labels (the others unlabelled)\n"
     "  --probe-epochs N    linear/finetune: epochs (default 5)\n"
     "  --probe-lr F        linear/finetune: constant learning rate (0.01 linear, 0.001 "
     "finetune)\n"
@@ -48,12 +50,31 @@ static const char help[] =
     "\n"
     "Exit status: 0 done, 1 error, 2 bad usage, 130 interrupted.\n";
 
-static const char *const allowed[] = {
-    "model",    "data",         "format",    "split",   "protocol",
-    "fraction", "probe-epochs", "probe-lr",  "batch",   "keep-classifier",
-    "k",        "which",        "threshold", "json",    "out",
-    "seed",     "threads",      "backend",   "workers", "progress",
-    "horizon",  "index",        "lambda",    NULL};
+static const char *const allowed[] = {"model",
+                                      "data",
+                                      "format",
+                                      "split",
+                                      "protocol",
+                                      "fraction",
+                                      "probe-epochs",
+                                      "probe-lr",
+                                      "batch",
+                                      "keep-classifier",
+                                      "k",
+                                      "which",
+                                      "threshold",
+                                      "json",
+                                      "out",
+                                      "seed",
+                                      "threads",
+                                      "backend",
+                                      "workers",
+                                      "progress",
+                                      "horizon",
+                                      "index",
+                                      "lambda",
+                                      "labeled-fraction",
+                                      NULL};
 
 /* Writes a JSON document to path ('-': standard output) and the configuration beside it. */
 static int write_json(cli_ctx *ctx, json_t *doc, const char *json_path) {

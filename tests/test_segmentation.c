@@ -1,0 +1,276 @@
+/*
+ * test_segmentation.c — the segmentation model (docs/segmentation.md):
+ *  - the decoder's parameters against a hand count for the tiny encoder, its tensor
+ *    names, and the configurations it refuses (patch sizes differ, not divisible);
+ *  - the gradient of the per-pixel cross-entropy through the whole decoder (bilinear and
+ *    deconv), the skips and the encoders against central finite differences of the loss
+ *    the step reports (learning rate ~0, so a step changes nothing).
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mosaic/mosaic.h"
+#include "model/model.h"
+#include "common/rng.h"
+#include "train/train.h"
+
+#define SIZE 16
+#define C    3
+
+static msc_options *seg_options(const char *task, const char *up) {
+  msc_options *o = NULL;
+  ck_assert_int_eq(msc_options_create(&o), MSC_OK);
+  const char *json = "{\"modality.0.encoder\":\"tiny\",\"modality.1.encoder\":\"tiny\","
+                     "\"modality.0.size\":16,\"modality.1.size\":16,\"modality.1.bands\":4,"
+                     "\"classes\":3,\"class_names\":\"a;b;c\",\"proj.dim\":16,\"seed\":7}";
+  ck_assert_int_eq(msc_options_from_json(o, json), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "task", task), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "seg.upsample", up), MSC_OK);
+  return o;
+}
+
+static msc_model *create(const msc_options *o) {
+  msc_model *m = NULL;
+  msc_status st = msc_model_create(o, &m);
+  ck_assert_msg(st == MSC_OK, "%s", msc_last_error());
+  return m;
+}
+
+static const msci_param *find(const msc_model *m, const char *name) {
+  for (int32_t i = 0; i < m->graph.n_params; ++i)
+    if (strcmp(m->graph.params[i].name, name) == 0) return &m->graph.params[i];
+  return NULL;
+}
+
+START_TEST(test_parameter_count) {
+  msc_options *oc = seg_options("contrastive", "bilinear");
+  msc_options *ob = seg_options("segmentation", "bilinear");
+  msc_options *od = seg_options("segmentation", "deconv");
+  msc_model *mc = create(oc), *mb = create(ob), *md = create(od);
+  /* Tiny encoders: layer1 8 channels at 16×16, layer2 16 at 8×8. The decoder takes the
+   * 16 + 16 channels of both layer2 outputs, ×2, concatenates both layer1 outputs (8 + 8):
+   * 48 channels; conv 3×3 48→8 (3456) + BN (16), conv 3×3 8→8 (576) + BN (16); then the
+   * head's 1×1 conv 8→3 with bias (27). Deconv instead: ConvTranspose2d(32, 16, 2) with
+   * bias (2048 + 16) to layer2's width, so the first conv reads 16 + 16: 32→8 (2304). */
+  const int64_t bilinear = 3456 + 16 + 576 + 16 + 27;
+  const int64_t deconv = 2048 + 16 + 2304 + 16 + 576 + 16 + 27;
+  ck_assert_int_eq(msc_model_parameter_count(mb) - msc_model_parameter_count(mc), bilinear);
+  ck_assert_int_eq(msc_model_parameter_count(md) - msc_model_parameter_count(mc), deconv);
+  const msci_param *p = find(mb, "dec.layer1.conv1.weight");
+  ck_assert_ptr_nonnull(p);
+  ck_assert(p->ndim == 4 && p->dims[0] == 8 && p->dims[1] == 48 && p->dims[2] == 3);
+  ck_assert_ptr_nonnull(find(mb, "dec.layer1.bn2.running_var"));
+  p = find(mb, "seg_head.conv.weight");
+  ck_assert(p && p->dims[0] == C && p->dims[1] == 8 && p->dims[2] == 1);
+  ck_assert_ptr_nonnull(find(mb, "seg_head.conv.bias"));
+  ck_assert_ptr_null(find(mb, "dec.layer1.up.weight"));
+  p = find(md, "dec.layer1.up.weight");
+  ck_assert(p && p->dims[0] == 32 && p->dims[1] == 16 && p->dims[2] == 2);
+  ck_assert_ptr_null(find(mc, "seg_head.conv.weight"));
+  /* The logits are C × H × W at the input size. */
+  const msci_node *n = &mb->graph.nodes[mb->graph.seg_logits];
+  ck_assert(n->out[1] == C && n->out[2] == SIZE && n->out[3] == SIZE);
+  ck_assert_int_eq(mc->graph.seg_logits, -1);
+  msc_model_free(mc), msc_model_free(mb), msc_model_free(md);
+  msc_options_free(oc), msc_options_free(ob), msc_options_free(od);
+}
+END_TEST
+
+/* A ResNet-style stem (stride 2, max-pool) is undone: stem skip, then ×2 at the end. */
+START_TEST(test_strided_stem_reaches_input_size) {
+  msc_options *o = seg_options("segmentation", "bilinear");
+  for (int i = 0; i < 2; ++i) {
+    char key[64];
+    snprintf(key, sizeof key, "modality.%d.stem_stride", i);
+    ck_assert_int_eq(msc_options_set_int(o, key, 2), MSC_OK);
+    snprintf(key, sizeof key, "modality.%d.maxpool", i);
+    ck_assert_int_eq(msc_options_set_int(o, key, 1), MSC_OK);
+    snprintf(key, sizeof key, "modality.%d.size", i);
+    ck_assert_int_eq(msc_options_set_int(o, key, 32), MSC_OK);
+  }
+  msc_model *m = create(o);
+  const msci_node *n = &m->graph.nodes[m->graph.seg_logits];
+  ck_assert(n->out[1] == C && n->out[2] == 32 && n->out[3] == 32);
+  ck_assert_ptr_nonnull(find(m, "dec.stem.conv1.weight"));
+  msc_model_free(m);
+  /* 36 is not divisible by the total stride 8 (stem 2, max-pool 2, layer2 2). */
+  ck_assert_int_eq(msc_options_set_int(o, "modality.0.size", 36), MSC_OK);
+  ck_assert_int_eq(msc_options_set_int(o, "modality.1.size", 36), MSC_OK);
+  msc_model *bad = NULL;
+  ck_assert_int_eq(msc_model_create(o, &bad), MSC_E_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "divisible"));
+  /* Patch sizes must be the same, and the error names the modalities. */
+  ck_assert_int_eq(msc_options_set_int(o, "modality.1.size", 32), MSC_OK);
+  ck_assert_int_eq(msc_model_create(o, &bad), MSC_E_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "s1"));
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "s2"));
+  ck_assert_ptr_null(bad);
+  msc_options_free(o);
+}
+END_TEST
+
+/* ---- gradient ---------------------------------------------------------------------------- */
+
+static msc_batch *random_batch(int64_t n, uint64_t seed, float **s1, float **s2,
+                               int32_t **mask) {
+  msci_rng r;
+  msci_rng_seed(&r, seed, "seg");
+  *s1 = malloc((size_t)(n * 2 * SIZE * SIZE) * sizeof(float));
+  *s2 = malloc((size_t)(n * 4 * SIZE * SIZE) * sizeof(float));
+  *mask = malloc((size_t)(n * SIZE * SIZE) * sizeof(int32_t));
+  for (int64_t k = 0; k < n * 2 * SIZE * SIZE; ++k) (*s1)[k] = (float)msci_rng_normal(&r);
+  for (int64_t k = 0; k < n * 4 * SIZE * SIZE; ++k) (*s2)[k] = (float)msci_rng_normal(&r);
+  for (int64_t k = 0; k < n * SIZE * SIZE; ++k) {
+    uint64_t v = msci_rng_next(&r) % 8;
+    (*mask)[k] = v < 3 ? (int32_t)v : v == 7 ? -1 : (int32_t)(v % 3); /* some ignored */
+  }
+  msc_batch *b = NULL;
+  ck_assert_int_eq(msc_batch_create(&b), MSC_OK);
+  ck_assert_int_eq(msc_batch_set_modality(b, "s1", *s1, n, 2, SIZE, SIZE), MSC_OK);
+  ck_assert_int_eq(msc_batch_set_modality(b, "s2", *s2, n, 4, SIZE, SIZE), MSC_OK);
+  ck_assert_int_eq(msc_batch_set_mask(b, *mask, n, SIZE, SIZE), MSC_OK);
+  return b;
+}
+
+static msc_status step(msc_model *m, msc_batch *b, msc_step_result *r) {
+  memset(r, 0, sizeof *r);
+  r->struct_size = sizeof *r;
+  return msc_train_step(m, b, r);
+}
+
+static void check_gradient(const char *up) {
+  msc_options *o = seg_options("segmentation", up);
+  ck_assert_int_eq(msc_options_set_float(o, "optim.lr", 1e-30), MSC_OK);
+  ck_assert_int_eq(msc_options_set_float(o, "optim.weight_decay", 0.0), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "seg.class_weights", "1,2,0.5"), MSC_OK);
+  msc_model *m = create(o);
+  ck_assert_int_eq(msc_train_configure(m, o), MSC_OK);
+  ck_assert(m->train->cfg.views == 1 && m->train->cfg.lambda_inter == 0 &&
+            m->train->cfg.lambda_seg == 1.0);
+  float *s1, *s2;
+  int32_t *mask;
+  msc_batch *b = random_batch(3, 5, &s1, &s2, &mask);
+  msc_step_result r;
+  msc_status st = step(m, b, &r);
+  ck_assert_msg(st == MSC_OK, "%s", msc_last_error());
+  ck_assert(r.loss > 0 && r.loss == r.loss_bce);
+  const char *names[] = {"seg_head.conv.weight",
+                         "seg_head.conv.bias",
+                         "dec.layer1.conv1.weight",
+                         "dec.layer1.bn1.weight",
+                         "dec.layer1.conv2.weight",
+                         "dec.layer1.bn2.bias",
+                         "enc.s2.layer2.0.conv2.weight",
+                         "enc.s1.layer1.0.conv1.weight",
+                         "enc.s1.conv1.weight",
+                         "dec.layer1.up.weight",
+                         "dec.layer1.up.bias"};
+  size_t count_names = sizeof names / sizeof names[0];
+  if (strcmp(up, "deconv") != 0) count_names -= 2;
+  msci_train *t = m->train;
+  int checked = 0;
+  float *grads[16];
+  const msci_param *ps[16];
+  for (size_t k = 0; k < count_names; ++k) {
+    ps[k] = find(m, names[k]);
+    ck_assert_msg(ps[k] != NULL, "no parameter %s", names[k]);
+    int32_t pid = (int32_t)(ps[k] - m->graph.params);
+    int64_t count = 1;
+    for (int32_t i = 0; i < ps[k]->ndim; ++i) count *= ps[k]->dims[i];
+    grads[k] = malloc((size_t)count * sizeof(float));
+    ck_assert_msg(t->exec->pgrad_valid[pid], "no gradient for %s", names[k]);
+    ck_assert_int_eq(m->be->tensor_download(t->exec->pgrad[pid], grads[k], (size_t)count),
+                     MSC_OK);
+  }
+  for (size_t k = 0; k < count_names; ++k) {
+    const msci_param *pr = ps[k];
+    int64_t count = 1;
+    for (int32_t i = 0; i < pr->ndim; ++i) count *= pr->dims[i];
+    float *w = malloc((size_t)count * sizeof(float));
+    ck_assert_int_eq(m->be->tensor_download(pr->t, w, (size_t)count), MSC_OK);
+    for (int trial = 0; trial < 2; ++trial) {
+      int64_t idx = (int64_t)((k * 7 + (size_t)trial * 13) % (size_t)count);
+      float keep = w[idx];
+      /* 1e-4: the encoders see many ReLU kinks across 3 × 16 × 16 pixels; float32
+       * rounding of the loss stays far below the tolerance. */
+      double eps = 1e-4 * fmax(1.0, fabs(keep)), lp, lm;
+      w[idx] = (float)(keep + eps);
+      ck_assert_int_eq(m->be->tensor_upload(pr->t, pr->ndim, pr->dims, w), MSC_OK);
+      ck_assert_int_eq(step(m, b, &r), MSC_OK);
+      lp = r.loss;
+      w[idx] = (float)(keep - eps);
+      ck_assert_int_eq(m->be->tensor_upload(pr->t, pr->ndim, pr->dims, w), MSC_OK);
+      ck_assert_int_eq(step(m, b, &r), MSC_OK);
+      lm = r.loss;
+      w[idx] = keep;
+      ck_assert_int_eq(m->be->tensor_upload(pr->t, pr->ndim, pr->dims, w), MSC_OK);
+      double fd = (lp - lm) / (2 * eps), an = grads[k][idx];
+      ck_assert_msg(fabs(fd - an) <= 0.1 * fmax(fabs(fd), fabs(an)) + 1e-3,
+                    "%s %s[%lld]: analytic %.6g, finite differences %.6g", up, names[k],
+                    (long long)idx, an, fd);
+      checked++;
+    }
+    free(w);
+    free(grads[k]);
+  }
+  ck_assert_int_eq(checked, 2 * (int)count_names);
+  msc_batch_free(b);
+  free(s1), free(s2), free(mask);
+  msc_model_free(m);
+  msc_options_free(o);
+}
+
+START_TEST(test_gradient_bilinear) {
+  check_gradient("bilinear");
+}
+END_TEST
+
+START_TEST(test_gradient_deconv) {
+  check_gradient("deconv");
+}
+END_TEST
+
+/* A batch without a mask cannot train a segmentation model. */
+START_TEST(test_needs_mask) {
+  msc_options *o = seg_options("segmentation", "bilinear");
+  msc_model *m = create(o);
+  float *s1, *s2;
+  int32_t *mask;
+  msc_batch *b = random_batch(2, 1, &s1, &s2, &mask);
+  msc_batch *nb = NULL;
+  ck_assert_int_eq(msc_batch_create(&nb), MSC_OK);
+  ck_assert_int_eq(msc_batch_set_modality(nb, "s1", s1, 2, 2, SIZE, SIZE), MSC_OK);
+  ck_assert_int_eq(msc_batch_set_modality(nb, "s2", s2, 2, 4, SIZE, SIZE), MSC_OK);
+  msc_step_result r;
+  ck_assert_int_eq(step(m, nb, &r), MSC_E_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "mask"));
+  msc_batch_free(nb), msc_batch_free(b);
+  free(s1), free(s2), free(mask);
+  msc_model_free(m);
+  msc_options_free(o);
+}
+END_TEST
+
+static Suite *seg_suite(void) {
+  Suite *s = suite_create("segmentation");
+  TCase *tc = tcase_create("segmentation");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, test_parameter_count);
+  tcase_add_test(tc, test_strided_stem_reaches_input_size);
+  tcase_add_test(tc, test_gradient_bilinear);
+  tcase_add_test(tc, test_gradient_deconv);
+  tcase_add_test(tc, test_needs_mask);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(seg_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

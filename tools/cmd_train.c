@@ -24,6 +24,9 @@ static const char help[] =
     "format)\n"
     "  --encoder NAME      encoder of every modality: resnet18 (default), resnet34, resnet50, "
     "tiny\n"
+    "  --task NAME         contrastive (default) or segmentation: a U-Net decoder trained on\n"
+    "                      the dataset's masks (e.g. --format sen1floods11; no validation\n"
+    "                      pass: score it with 'mosaic eval'; docs/segmentation.md)\n"
     "  --fraction F        train on a stratified share F of the split (low-label protocol;\n"
     "                      the same seed gives the same subset)\n"
     "  --epochs N          epochs (default 1; 0 saves the initialised model: a baseline)\n"
@@ -62,7 +65,7 @@ static const char *const allowed[] = {
     "data",        "format",       "preset",  "encoder",     "fraction",  "epochs",
     "batch",       "max-steps",    "lr",      "seed",        "out",       "resume",
     "no-validate", "val-fraction", "init",    "init-prefix", "threshold", "stats",
-    "workers",     "threads",      "backend", "progress",    NULL};
+    "workers",     "threads",      "backend", "progress",    "task",      NULL};
 
 static int set_schedule(msc_options *o, int64_t total) {
   int32_t set = 0;
@@ -115,6 +118,7 @@ int cmd_train(int argc, char **argv, int verbosity) {
                     cli_float(&ctx, "progress_interval", 10));
   cli_catch_signals(); /* from here on, Ctrl-C is handled: a checkpoint once training runs */
 
+  const int seg = strcmp(cli_opt_str(ctx.opts, "task"), "segmentation") == 0;
   rc = cli_open_dataset(&ctx, ctx.opts, NULL, 0, &train);
   int64_t n = train ? msc_dataset_size(train) : 0;
   if (rc == EXIT_OK && n < 2)
@@ -144,7 +148,11 @@ int cmd_train(int argc, char **argv, int verbosity) {
     if (rc == EXIT_OK && init) rc = init_from(&ctx, model, init);
   }
   /* The validation split, when the dataset has one with samples. */
-  if (rc == EXIT_OK && cli_int(&ctx, "validate", 1)) {
+  /* The validation pass scores patch labels; a segmentation model is scored per pixel
+   * by 'mosaic eval'. */
+  if (rc == EXIT_OK && seg && cli_int(&ctx, "validate", 1) && verbosity > 0)
+    cli_note("no validation pass for a segmentation model: score it with 'mosaic eval'");
+  if (rc == EXIT_OK && !seg && cli_int(&ctx, "validate", 1)) {
     msc_options *vo = cli_opts_copy(ctx.opts);
     if (vo &&
         msc_options_set_float(vo, "data.fraction", cli_float(&ctx, "val_fraction", 1.0)) ==
@@ -166,9 +174,9 @@ int cmd_train(int argc, char **argv, int verbosity) {
     snprintf(enc, sizeof enc, "%s", cli_opt_str(ctx.opts, "modality.0.encoder"));
     printf("training %s (%s encoders, %lld parameters, backend %s) on %lld samples of %s "
            "(%s, fraction %g)\n",
-           cli_opt_str(mopts, "train.preset"), enc, (long long)msc_model_parameter_count(model),
-           msc_model_backend(model), (long long)n, cli_str(&ctx, "data", "?"),
-           cli_str(&ctx, "format", "bigearthnet-v2"),
+           seg ? "segmentation" : cli_opt_str(mopts, "train.preset"), enc,
+           (long long)msc_model_parameter_count(model), msc_model_backend(model), (long long)n,
+           cli_str(&ctx, "data", "?"), cli_str(&ctx, "format", "bigearthnet-v2"),
            cli_opt_float(ctx.opts, "data.fraction", 1));
     printf("  %lld epoch(s) of %lld steps, batch %lld, %lld steps in all%s; validation: %s\n",
            (long long)epochs, (long long)spe, (long long)bsz, (long long)total,

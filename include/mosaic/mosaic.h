@@ -767,7 +767,9 @@ MSC_API msc_status msc_dataset_compute_stats(const msc_dataset *ds, int32_t i,
 /**
  * Sets the model keys that the dataset ds determines in opts, so that msc_model_create
  * builds a model for it: "modality.count"; per modality i "modality.i.name", ".bands"
- * and ".size"; "classes" and "class_names"; since 0.3.0 the label mode "labels"
+ * and ".size"; "classes" and "class_names" (since 0.3.0, of a dataset without patch
+ * labels but with masks, such as Sen1Floods11, the mask's classes:
+ * msc_dataset_mask_info); since 0.3.0 the label mode "labels"
  * ("single" when msc_dataset_single_label(ds), else "multi") unless opts holds it
  * already; and the normalisation "modality.i.mean" and ".std" (as floats) unless opts
  * holds them already. The statistics are the

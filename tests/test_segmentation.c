@@ -260,6 +260,46 @@ START_TEST(test_needs_mask) {
 }
 END_TEST
 
+/* A saved segmentation model loads with its decoder and predicts the same masks bit for
+ * bit; a contrastive model's encoders move into it by name (msc_model_copy_weights). */
+START_TEST(test_save_load_and_copy_encoders) {
+  msc_options *o = seg_options("segmentation", "deconv"),
+              *oc = seg_options("contrastive", "bilinear");
+  ck_assert_int_eq(msc_options_set_int(oc, "seed", 99), MSC_OK);
+  msc_model *m = create(o), *c = create(oc), *back = NULL;
+  int64_t copied = 0, enc = 0;
+  for (int32_t i = 0; i < c->graph.n_params; ++i)
+    enc += strncmp(c->graph.params[i].name, "enc.", 4) == 0;
+  ck_assert_int_eq(msc_model_copy_weights(m, c, "enc.", &copied), MSC_OK);
+  ck_assert_int_eq(copied, enc);
+  char path[128];
+  snprintf(path, sizeof path, "/tmp/msc_seg_model_%d.safetensors", (int)getpid());
+  ck_assert_int_eq(msc_model_save(m, path), MSC_OK);
+  msc_status st = msc_model_load(path, NULL, &back);
+  ck_assert_msg(st == MSC_OK, "%s", msc_last_error());
+  unlink(path);
+  ck_assert_int_eq(msc_model_parameter_count(back), msc_model_parameter_count(m));
+  float *s1, *s2;
+  int32_t *mask;
+  msc_batch *b = random_batch(2, 9, &s1, &s2, &mask);
+  enum { PX = 2 * SIZE * SIZE };
+  int32_t ca[PX], cb[PX];
+  static float pa[PX * C], pb[PX * C];
+  ck_assert_int_eq(msc_predict_mask(m, b, ca, PX, pa, PX * C), MSC_OK);
+  ck_assert_int_eq(msc_predict_mask(back, b, cb, PX, pb, PX * C), MSC_OK);
+  ck_assert_mem_eq(ca, cb, sizeof ca);
+  ck_assert_mem_eq(pa, pb, sizeof pa);
+  /* Too small outputs and a model without a decoder are refused. */
+  ck_assert_int_eq(msc_predict_mask(m, b, ca, PX - 1, NULL, 0), MSC_E_BUFFER_TOO_SMALL);
+  ck_assert_int_eq(msc_predict_mask(m, b, ca, PX, pa, PX * C - 1), MSC_E_BUFFER_TOO_SMALL);
+  ck_assert_int_eq(msc_predict_mask(c, b, ca, PX, NULL, 0), MSC_E_INVALID_ARGUMENT);
+  msc_batch_free(b);
+  free(s1), free(s2), free(mask);
+  msc_model_free(m), msc_model_free(c), msc_model_free(back);
+  msc_options_free(o), msc_options_free(oc);
+}
+END_TEST
+
 /* ---- learning on synthetic flood chips ---------------------------------------------------- */
 
 #define FS 32 /* chip size */
@@ -394,15 +434,22 @@ END_TEST
 
 static Suite *seg_suite(void) {
   Suite *s = suite_create("segmentation");
-  TCase *tc = tcase_create("segmentation");
-  tcase_set_timeout(tc, 120);
-  tcase_add_test(tc, test_parameter_count);
-  tcase_add_test(tc, test_strided_stem_reaches_input_size);
-  tcase_add_test(tc, test_gradient_bilinear);
-  tcase_add_test(tc, test_gradient_deconv);
-  tcase_add_test(tc, test_needs_mask);
-  tcase_add_test(tc, test_learns_water);
-  suite_add_tcase(s, tc);
+  /* Separate cases, so that CK_RUN_CASE=model runs the quick ones (e.g. under valgrind). */
+  TCase *model = tcase_create("model"), *grad = tcase_create("gradient");
+  TCase *learn = tcase_create("learning");
+  tcase_set_timeout(model, 120);
+  tcase_set_timeout(grad, 120);
+  tcase_set_timeout(learn, 120);
+  tcase_add_test(model, test_parameter_count);
+  tcase_add_test(model, test_strided_stem_reaches_input_size);
+  tcase_add_test(model, test_needs_mask);
+  tcase_add_test(model, test_save_load_and_copy_encoders);
+  tcase_add_test(grad, test_gradient_bilinear);
+  tcase_add_test(grad, test_gradient_deconv);
+  tcase_add_test(learn, test_learns_water);
+  suite_add_tcase(s, model);
+  suite_add_tcase(s, grad);
+  suite_add_tcase(s, learn);
   return s;
 }
 

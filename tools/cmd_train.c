@@ -24,6 +24,9 @@ static const char help[] =
     "format)\n"
     "  --encoder NAME      encoder of every modality: resnet18 (default), resnet34, resnet50, "
     "tiny\n"
+    "  --task NAME         contrastive (default) or segmentation: a U-Net decoder trained on\n"
+    "                      the dataset's masks (e.g. --format sen1floods11; no validation\n"
+    "                      pass: score it with 'mosaic eval'; docs/segmentation.md)\n"
     "  --fraction F        train on a stratified share F of the split (low-label protocol;\n"
     "                      the same seed gives the same subset)\n"
     "  --labeled-fraction F  keep every sample, but only a stratified share F with its\n"
@@ -61,30 +64,12 @@ static const char help[] =
     "the run) and .history.json (losses and validation metrics per epoch).\n"
     "Exit status: 0 done, 1 error, 2 bad usage, 130 interrupted (checkpoint saved).\n";
 
-static const char *const allowed[] = {"data",
-                                      "format",
-                                      "preset",
-                                      "encoder",
-                                      "fraction",
-                                      "epochs",
-                                      "batch",
-                                      "max-steps",
-                                      "lr",
-                                      "seed",
-                                      "out",
-                                      "resume",
-                                      "no-validate",
-                                      "val-fraction",
-                                      "init",
-                                      "init-prefix",
-                                      "threshold",
-                                      "stats",
-                                      "workers",
-                                      "threads",
-                                      "backend",
-                                      "progress",
-                                      "labeled-fraction",
-                                      NULL};
+static const char *const allowed[] = {
+    "data",        "format",       "preset",  "encoder",     "fraction",  "epochs",
+    "batch",       "max-steps",    "lr",      "seed",        "out",       "resume",
+    "no-validate", "val-fraction", "init",    "init-prefix", "threshold", "stats",
+    "workers",     "threads",      "backend", "progress",    "task",      "labeled-fraction",
+    NULL};
 
 static int set_schedule(msc_options *o, int64_t total) {
   int32_t set = 0;
@@ -137,6 +122,7 @@ int cmd_train(int argc, char **argv, int verbosity) {
                     cli_float(&ctx, "progress_interval", 10));
   cli_catch_signals(); /* from here on, Ctrl-C is handled: a checkpoint once training runs */
 
+  const int seg = strcmp(cli_opt_str(ctx.opts, "task"), "segmentation") == 0;
   rc = cli_open_dataset(&ctx, ctx.opts, NULL, 0, &train);
   int64_t n = train ? msc_dataset_size(train) : 0;
   if (rc == EXIT_OK && n < 2)
@@ -149,7 +135,7 @@ int cmd_train(int argc, char **argv, int verbosity) {
   /* The schedule follows the run's length; it goes into the model's options only, so a
    * resumed run with more epochs gets a schedule for its own length. */
   if (rc == EXIT_OK && !(mopts = cli_opts_copy(ctx.opts))) rc = cli_error("out of memory");
-  if (rc == EXIT_OK) rc = cli_check_labels(mopts, train);
+  if (rc == EXIT_OK && !seg) rc = cli_check_labels(mopts, train); /* masks are its labels */
   if (rc == EXIT_OK) rc = set_schedule(mopts, total);
 
   int64_t done = 0;
@@ -167,7 +153,11 @@ int cmd_train(int argc, char **argv, int verbosity) {
     if (rc == EXIT_OK && init) rc = init_from(&ctx, model, init);
   }
   /* The validation split, when the dataset has one with samples. */
-  if (rc == EXIT_OK && cli_int(&ctx, "validate", 1)) {
+  /* The validation pass scores patch labels; a segmentation model is scored per pixel
+   * by 'mosaic eval'. */
+  if (rc == EXIT_OK && seg && cli_int(&ctx, "validate", 1) && verbosity > 0)
+    cli_note("no validation pass for a segmentation model: score it with 'mosaic eval'");
+  if (rc == EXIT_OK && !seg && cli_int(&ctx, "validate", 1)) {
     msc_options *vo = cli_opts_copy(ctx.opts);
     if (vo &&
         msc_options_set_float(vo, "data.fraction", cli_float(&ctx, "val_fraction", 1.0)) ==
@@ -190,9 +180,9 @@ int cmd_train(int argc, char **argv, int verbosity) {
     snprintf(enc, sizeof enc, "%s", cli_opt_str(ctx.opts, "modality.0.encoder"));
     printf("training %s (%s encoders, %lld parameters, backend %s) on %lld samples of %s "
            "(%s, fraction %g, %lld labelled)\n",
-           cli_opt_str(mopts, "train.preset"), enc, (long long)msc_model_parameter_count(model),
-           msc_model_backend(model), (long long)n, cli_str(&ctx, "data", "?"),
-           cli_str(&ctx, "format", "bigearthnet-v2"),
+           seg ? "segmentation" : cli_opt_str(mopts, "train.preset"), enc,
+           (long long)msc_model_parameter_count(model), msc_model_backend(model), (long long)n,
+           cli_str(&ctx, "data", "?"), cli_str(&ctx, "format", "bigearthnet-v2"),
            cli_opt_float(ctx.opts, "data.fraction", 1),
            (long long)msc_dataset_labeled_count(train));
     printf("  %lld epoch(s) of %lld steps, batch %lld, %lld steps in all%s; validation: %s\n",

@@ -223,6 +223,12 @@ MSC_API msc_status msc_backend_select(const char *request, const char **chosen);
  *   fused.hidden       int     0        hidden width of the fused head (0: D_f)
  *   bn.momentum        float   0.1      BatchNorm running-statistics momentum, (0, 1]
  *   bn.eps             float   1e-5     BatchNorm epsilon
+ *  dense prediction (docs/segmentation.md; since 0.3.0)
+ *   task               string  contrastive "contrastive" or "segmentation" (adds a U-Net
+ *                              decoder with per-pixel logits: msc_predict_mask)
+ *   seg.decoder        string  unet     the decoder's architecture
+ *   seg.upsample       string  bilinear "bilinear" or "deconv" (ConvTranspose2d 2x2/2)
+ *   seg.convs          int     2        conv3x3+BN+ReLU layers per decoder level, 1..2
  *
  * Handles are not thread-safe: one thread at a time per handle (distinct handles are
  * independent). The library copies what it needs from options; they can be freed
@@ -781,8 +787,9 @@ MSC_API msc_status msc_dataset_compute_stats(const msc_dataset *ds, int32_t i,
 /**
  * Sets the model keys that the dataset ds determines in opts, so that msc_model_create
  * builds a model for it: "modality.count"; per modality i "modality.i.name", ".bands"
- * and ".size"; "classes" and "class_names" (left as they are for a dataset without patch
- * labels, since 0.3.0: Sen1Floods11); since 0.3.0 the label mode "labels"
+ * and ".size"; "classes" and "class_names" (since 0.3.0, of a dataset without patch
+ * labels but with masks, such as Sen1Floods11, the mask's classes:
+ * msc_dataset_mask_info); since 0.3.0 the label mode "labels"
  * ("single" when msc_dataset_single_label(ds), else "multi") unless opts holds it
  * already; and the normalisation "modality.i.mean" and ".std" (as floats) unless opts
  * holds them already. The statistics are the
@@ -968,6 +975,21 @@ MSC_API msc_status msc_embed(msc_model *model, const msc_batch *batch, int32_t w
  */
 MSC_API msc_status msc_predict(msc_model *model, const msc_batch *batch, float *probs,
                                size_t len);
+
+/**
+ * Per-pixel classes of a segmentation model (option task = segmentation;
+ * docs/segmentation.md): runs the encoders and the U-Net decoder and writes the arg max
+ * over the C classes of each pixel's logits into classes, N × H × W int32 values sample
+ * by sample (H = W = the patch size; classes_len >= N × H × W; of equal maxima the
+ * lowest class). With probs non-NULL (probs_len >= N × C × H × W) also the softmax over
+ * the classes of every pixel, N × C × H × W (NCHW: a pixel's C values sum to 1); with
+ * probs NULL, probs_len is not read. Every modality must be in the batch.
+ * Returns MSC_E_INVALID_ARGUMENT (a NULL model, batch or classes; an empty batch; a
+ * model without a decoder); MSC_E_BUFFER_TOO_SMALL; otherwise as msc_embed. The outputs
+ * may be partly written on error. Thread safety as msc_embed. Since 0.3.0.
+ */
+MSC_API msc_status msc_predict_mask(msc_model *model, const msc_batch *batch, int32_t *classes,
+                                    size_t classes_len, float *probs, size_t probs_len);
 
 /* ------------------------------------------------------------------------------ */
 /* Training                                                                        */

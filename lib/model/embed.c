@@ -1,6 +1,6 @@
 /*
  * embed.c — inference: msc_embed (features, fused features, unit projections) and
- * msc_predict (class probabilities). Each call takes an executor from the model's pool,
+ * msc_predict (class probabilities), msc_predict_mask (per-pixel classes). Each call takes an executor from the model's pool,
  * so calls on one model may run concurrently from several threads.
  */
 #include <math.h>
@@ -133,4 +133,50 @@ MSC_API msc_status msc_predict(msc_model *m, const msc_batch *b, float *probs, s
     probs[i] = x >= 0 ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x));
   }
   return MSC_OK;
+}
+
+MSC_API msc_status msc_predict_mask(msc_model *m, const msc_batch *b, int32_t *classes,
+                                    size_t classes_len, float *probs, size_t probs_len) {
+  if (!m || !b || !classes)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_predict_mask: NULL argument");
+  const msci_graph *g = &m->graph;
+  if (g->seg_logits < 0)
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "msc_predict_mask: the model has no decoder (option task = contrastive); "
+                     "create it with task = segmentation");
+  const int64_t *od = g->nodes[g->seg_logits].out;
+  const int64_t c = od[1], plane = od[2] * od[3];
+  if (b->n == 0) return msci_fail(MSC_E_INVALID_ARGUMENT, "the batch is empty");
+  const size_t pixels = (size_t)b->n * (size_t)plane, values = pixels * (size_t)c;
+  if (classes_len < pixels)
+    return msci_fail(MSC_E_BUFFER_TOO_SMALL,
+                     "classes holds %zu values, %zu needed (%lld × %lld × %lld)", classes_len,
+                     pixels, (long long)b->n, (long long)od[2], (long long)od[3]);
+  if (probs && probs_len < values)
+    return msci_fail(MSC_E_BUFFER_TOO_SMALL,
+                     "probs holds %zu floats, %zu needed (%lld × %lld × %lld × %lld)",
+                     probs_len, values, (long long)b->n, (long long)c, (long long)od[2],
+                     (long long)od[3]);
+  /* The logits go where the probabilities will be, or into scratch of this call. */
+  float *logits = probs ? probs : malloc(values * sizeof(float));
+  if (!logits) return msci_fail(MSC_E_OUT_OF_MEMORY, "msc_predict_mask: %zu logits", values);
+  target t = {g->seg_logits, c * plane, 0};
+  msc_status st = run(m, b, &t, logits, values);
+  for (int64_t n = 0; st == MSC_OK && n < b->n; ++n)
+    for (int64_t p = 0; p < plane; ++p) {
+      float *x = logits + (size_t)n * (size_t)(c * plane) + (size_t)p;
+      /* The first of equal maxima wins, as numpy's and torch's argmax. */
+      int32_t best = 0;
+      for (int64_t k = 1; k < c; ++k)
+        if (x[k * plane] > x[best * plane]) best = (int32_t)k;
+      classes[(size_t)n * (size_t)plane + (size_t)p] = best;
+      if (!probs) continue;
+      const double mx = x[best * plane];
+      double sum = 0.0; /* every term <= 1, the maximum's exactly 1 */
+      for (int64_t k = 0; k < c; ++k) sum += exp((double)x[k * plane] - mx);
+      for (int64_t k = 0; k < c; ++k)
+        x[k * plane] = (float)(exp((double)x[k * plane] - mx) / sum);
+    }
+  if (!probs) free(logits);
+  return st;
 }

@@ -103,6 +103,13 @@ static msc_status resolve_options(const msci_model_cfg *c, msc_options **out) {
   SET(msc_options_set_int(o, "seed", (int64_t)c->seed));
   SET(msc_options_set_float(o, "bn.momentum", c->bn_momentum));
   SET(msc_options_set_float(o, "bn.eps", c->bn_eps));
+  /* Only segmentation models store the task keys: contrastive files stay as before. */
+  if (c->segmentation) {
+    SET(msc_options_set_string(o, "task", "segmentation"));
+    SET(msc_options_set_string(o, "seg.decoder", "unet"));
+    SET(msc_options_set_string(o, "seg.upsample", c->seg_deconv ? "deconv" : "bilinear"));
+    SET(msc_options_set_int(o, "seg.convs", c->seg_convs));
+  }
 #undef SET
   if (st != MSC_OK) {
     msc_options_free(o);

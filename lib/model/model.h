@@ -52,6 +52,9 @@ typedef struct msci_model_cfg {
   int32_t single_label; /* option 'labels': 1 = single (softmax outputs), 0 = multi */
   float bn_momentum, bn_eps;
   uint64_t seed;
+  int32_t segmentation; /* option 'task': 1 = segmentation (a U-Net decoder too) */
+  int32_t seg_deconv;   /* option 'seg.upsample': 1 = deconv, 0 = bilinear */
+  int32_t seg_convs;    /* option 'seg.convs': conv3x3+BN+ReLU per decoder level */
 } msci_model_cfg;
 
 /* Reads and cross-checks the model keys of opts (errors name the key). */
@@ -100,6 +103,7 @@ typedef struct msci_graph {
   int32_t feat[MSCI_MAX_MODALITIES]; /* h_m */
   int32_t proj[MSCI_MAX_MODALITIES]; /* z_m (unnormalised) */
   int32_t fused, fused_proj, logits; /* h_f, z_f, classifier logits */
+  int32_t seg_logits;                /* segmentation: N×C×H×W per-pixel logits, else -1 */
   int32_t last_encoder_node;         /* nodes 0..this belong to the encoders */
   int64_t feat_dim[MSCI_MAX_MODALITIES], fused_dim, proj_dim, classes;
 } msci_graph;

@@ -110,6 +110,23 @@ msc_status msci_model_cfg_parse(const msc_options *o, msci_model_cfg *cfg) {
   cfg->bn_eps = (float)f;
   MSCI_TRY(msc_options_get_int(o, "seed", &v));
   cfg->seed = (uint64_t)v;
+  char *task = NULL;
+  MSCI_TRY(msci_options_get_string_alloc(o, "task", &task));
+  cfg->segmentation = strcmp(task, "segmentation") == 0;
+  free(task);
+  MSCI_TRY(msci_options_get_string_alloc(o, "seg.upsample", &task));
+  cfg->seg_deconv = strcmp(task, "deconv") == 0;
+  free(task);
+  MSCI_TRY(msc_options_get_int(o, "seg.convs", &v));
+  cfg->seg_convs = (int32_t)v;
+  /* The decoder concatenates every modality's stage outputs at each resolution. */
+  for (int32_t i = 1; cfg->segmentation && i < cfg->n_mod; ++i)
+    if (cfg->mod[i].size != cfg->mod[0].size)
+      return msci_fail(MSC_E_INVALID_ARGUMENT,
+                       "task segmentation needs one patch size for every modality: %s has "
+                       "%lld, %s %lld (modality.#.size)",
+                       cfg->mod[0].name, (long long)cfg->mod[0].size, cfg->mod[i].name,
+                       (long long)cfg->mod[i].size);
   char *names = NULL, **list = NULL;
   int32_t count = 0;
   MSCI_TRY(msci_options_get_string_alloc(o, "class_names", &names));

@@ -174,7 +174,7 @@ msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need) {
     for (int32_t j = 0; j < nd->n_in; ++j) in[k++] = value_tensor(e, nd->in[j]);
     for (int32_t j = 0; j < nd->n_param; ++j) in[k++] = g->params[nd->param[j]].t;
     /* Convolutions have no bias: their third input is an explicit NULL. */
-    if (nd->desc.type == MBK_OP_CONV2D) in[k++] = NULL;
+    if (nd->desc.type == MBK_OP_CONV2D && !nd->desc.u.conv.bias) in[k++] = NULL;
     /* Frozen encoders run in inference mode: running statistics stay as they are. */
     int32_t training = e->training && !(e->frozen_encoders && i <= g->last_encoder_node);
     MSCI_TRY(msci_be_op_forward(e->ops[i], training, in, k, &e->act[i], 1));
@@ -277,6 +277,7 @@ msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
     /* Inputs of each op's backward (lib/contract/backend.h). */
     switch (nd->desc.type) {
     case MBK_OP_CONV2D:
+    case MBK_OP_DECONV2D:
     case MBK_OP_LINEAR:
       in[n_in++] = x;
       in[n_in++] = g->params[nd->param[0]].t;
@@ -295,13 +296,14 @@ msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
     for (int32_t k = 0; k < n_values; ++k)
       MSCI_TRY(grad_target(m, e, nd->in[k], &out[n_out++], &pending[k]));
     int has_params = nd->desc.type == MBK_OP_CONV2D || nd->desc.type == MBK_OP_LINEAR ||
-                     nd->desc.type == MBK_OP_BATCHNORM;
+                     nd->desc.type == MBK_OP_BATCHNORM || nd->desc.type == MBK_OP_DECONV2D;
     if (has_params) {
       for (int32_t k = 0; k < 2; ++k) {
         int32_t p = k < nd->n_param ? nd->param[k] : -1;
-        /* conv2d has no bias: its third output is an explicit NULL. */
-        int usable =
-            p >= 0 && !(nd->desc.type == MBK_OP_CONV2D && k == 1) && param_trainable(m, e, p);
+        /* An encoder's conv2d has no bias: its third output is an explicit NULL. */
+        int usable = p >= 0 &&
+                     !(nd->desc.type == MBK_OP_CONV2D && k == 1 && !nd->desc.u.conv.bias) &&
+                     param_trainable(m, e, p);
         out[n_out++] = usable ? e->pgrad[p] : NULL;
         if (usable) e->pgrad_valid[p] = 1;
       }

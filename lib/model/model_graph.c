@@ -189,7 +189,16 @@ static int32_t block(builder *b, int32_t x, const char *prefix, const char *name
   return simple(b, MBK_OP_RELU, simple(b, MBK_OP_ADD, y, shortcut), INT32_MIN);
 }
 
-static int32_t encoder(builder *b, int32_t m) {
+/* Levels of an encoder the decoder reads: the stem's output before the max-pool (only
+ * when there is one, since otherwise it has stage 1's resolution) and each stage's. */
+typedef struct skips {
+  int32_t n;                          /* levels, shallowest first */
+  int32_t node[MSCI_MAX_STAGES + 1];  /* their values */
+  int64_t width[MSCI_MAX_STAGES + 1]; /* the decoder's channels at that level */
+  char name[MSCI_MAX_STAGES + 1][16]; /* "stem", "layer1", ... */
+} skips;
+
+static int32_t encoder(builder *b, int32_t m, skips *sk) {
   const msci_modality_cfg *mc = &b->cfg->mod[m];
   const msci_encoder_cfg *e = &mc->enc;
   char prefix[64];
@@ -197,7 +206,10 @@ static int32_t encoder(builder *b, int32_t m) {
   int32_t x =
       conv(b, MSCI_INPUT(m), prefix, "conv1", e->stem_width, e->stem_kernel, e->stem_stride);
   x = bnorm(b, x, prefix, "bn1", 1);
+  sk->n = 0;
   if (e->maxpool) {
+    sk->node[sk->n] = x, sk->width[sk->n] = e->stem_width;
+    snprintf(sk->name[sk->n++], sizeof sk->name[0], "stem");
     mbk_op_desc d = {.type = MBK_OP_MAXPOOL};
     d.u.pool.kh = d.u.pool.kw = 3;
     d.u.pool.sh = d.u.pool.sw = 2;
@@ -209,6 +221,10 @@ static int32_t encoder(builder *b, int32_t m) {
       char name[48];
       snprintf(name, sizeof name, "layer%d.%lld", (int)s + 1, (long long)k);
       x = block(b, x, prefix, name, e, e->widths[s], (s > 0 && k == 0) ? 2 : 1);
+      if (k + 1 == e->depths[s]) {
+        sk->node[sk->n] = x, sk->width[sk->n] = e->widths[s];
+        snprintf(sk->name[sk->n++], sizeof sk->name[0], "layer%d", (int)s + 1);
+      }
     }
   return simple(b, MBK_OP_GAVGPOOL, x, INT32_MIN);
 }
@@ -222,13 +238,131 @@ static int32_t head(builder *b, int32_t x, const char *prefix, int64_t hidden, i
   return linear(b, y, prefix, "fc2", out);
 }
 
+static int32_t concat(builder *b, const int32_t *in, int32_t n) {
+  mbk_op_desc cat = {.type = MBK_OP_CONCAT};
+  cat.u.concat.count = n;
+  for (int32_t i = 0; i < n; ++i) {
+    cat.u.concat.c[i] = b->st == MSC_OK ? channels(b, in[i]) : 0;
+    cat.c += cat.u.concat.c[i];
+  }
+  return add_node(b, cat, in, n, NULL, 0);
+}
+
+static int32_t upsample(builder *b, int32_t x, int64_t factor) {
+  mbk_op_desc d = {.type = MBK_OP_UPSAMPLE};
+  d.u.upsample.sh = d.u.upsample.sw = factor;
+  d.u.upsample.mode = MBK_UPSAMPLE_BILINEAR;
+  return add_node(b, d, &x, 1, NULL, 0);
+}
+
+/* PyTorch's ConvTranspose2d(in, out_c, 2, stride=2) with bias: exactly ×2. */
+static int32_t deconv2x(builder *b, int32_t x, const char *prefix, const char *name,
+                        int64_t out_c) {
+  int64_t in_c = channels(b, x);
+  int64_t dims[4] = {in_c, out_c, 2, 2};
+  char pname[MSCI_PARAM_NAME_LEN];
+  int32_t p[2];
+  snprintf(pname, sizeof pname, "%s.weight", name);
+  p[0] = add_param(b, prefix, pname, MSCI_PARAM_WEIGHT, 4, dims, in_c * 4, out_c * 4);
+  snprintf(pname, sizeof pname, "%s.bias", name);
+  p[1] = add_param(b, prefix, pname, MSCI_PARAM_BIAS, 1, &out_c, in_c * 4, out_c * 4);
+  mbk_op_desc d = {.type = MBK_OP_DECONV2D};
+  d.u.deconv.out_c = out_c;
+  d.u.deconv.kh = d.u.deconv.kw = 2;
+  d.u.deconv.sh = d.u.deconv.sw = 2;
+  d.u.deconv.bias = 1;
+  return add_node(b, d, &x, 1, p, 2);
+}
+
+static int same_hw(const builder *b, int32_t u, int32_t v) {
+  int64_t a[3] = {0, 0, 0}, c[3] = {0, 0, 0};
+  value_shape(b, u, a);
+  value_shape(b, v, c);
+  return a[1] == c[1] && a[2] == c[2];
+}
+
+/* The U-Net decoder (docs/segmentation.md): from the concatenated deepest stage outputs
+ * of every modality up, level by level: ×2 (bilinear or deconv), concatenation with
+ * every modality's output at that resolution, seg.convs × (conv3×3 → BN → ReLU) of the
+ * level's width; then a 1×1 convolution with bias to the classes, and a bilinear
+ * upsampling by the stem stride back to the input size (it commutes with the 1×1
+ * convolution, whose weights see the same values either way, and costs C channels
+ * instead of the level's). */
+static int32_t decoder(builder *b, const skips *sk) {
+  const msci_model_cfg *cfg = b->cfg;
+  int32_t nm = cfg->n_mod, in[MBK_MAX_CONCAT];
+  for (int32_t m = 1; m < nm; ++m)
+    if (sk[m].n != sk[0].n || cfg->mod[m].enc.stem_stride != cfg->mod[0].enc.stem_stride) {
+      b->st = msci_fail(MSC_E_INVALID_ARGUMENT,
+                        "task segmentation needs encoders of the same strides: %s and %s "
+                        "differ in stages, stem_stride or maxpool",
+                        cfg->mod[0].name, cfg->mod[m].name);
+      return -1;
+    }
+  int32_t top = sk[0].n - 1;
+  for (int32_t m = 0; m < nm; ++m) in[m] = sk[m].node[top];
+  int32_t x = nm > 1 ? concat(b, in, nm) : in[0];
+  for (int32_t l = top - 1; l >= 0 && b->st == MSC_OK; --l) {
+    char prefix[48], name[32];
+    snprintf(prefix, sizeof prefix, "dec.%s", sk[0].name[l]);
+    x = cfg->seg_deconv ? deconv2x(b, x, prefix, "up", sk[0].width[l + 1]) : upsample(b, x, 2);
+    in[0] = x;
+    for (int32_t m = 0; m < nm && b->st == MSC_OK; ++m) {
+      in[1 + m] = sk[m].node[l];
+      if (!same_hw(b, x, in[1 + m])) {
+        int64_t s[3] = {0, 0, 0};
+        value_shape(b, in[1 + m], s);
+        b->st = msci_fail(MSC_E_INVALID_ARGUMENT,
+                          "task segmentation: %s's %s output is %lldx%lld, not twice the "
+                          "level below; the patch size (modality.#.size = %lld) must be "
+                          "divisible by the encoder's total stride",
+                          cfg->mod[m].name, sk[m].name[l], (long long)s[1], (long long)s[2],
+                          (long long)cfg->mod[m].size);
+        return -1;
+      }
+    }
+    x = concat(b, in, nm + 1);
+    for (int32_t k = 0; k < cfg->seg_convs; ++k) {
+      char bn[32];
+      snprintf(name, sizeof name, "conv%d", (int)k + 1);
+      snprintf(bn, sizeof bn, "bn%d", (int)k + 1);
+      x = bnorm(b, conv(b, x, prefix, name, sk[0].width[l], 3, 1), prefix, bn, 1);
+    }
+  }
+  /* seg_head: 1×1 convolution with bias to C classes. */
+  int64_t in_c = channels(b, x), out_c = cfg->classes, dims[4] = {out_c, in_c, 1, 1};
+  int32_t p[2];
+  p[0] = add_param(b, "seg_head", "conv.weight", MSCI_PARAM_WEIGHT, 4, dims, in_c, out_c);
+  p[1] = add_param(b, "seg_head", "conv.bias", MSCI_PARAM_BIAS, 1, &out_c, in_c, out_c);
+  mbk_op_desc d = {.type = MBK_OP_CONV2D};
+  d.u.conv.out_c = out_c;
+  d.u.conv.kh = d.u.conv.kw = d.u.conv.sh = d.u.conv.sw = 1;
+  d.u.conv.bias = 1;
+  x = add_node(b, d, &x, 1, p, 2);
+  int64_t stem = cfg->mod[0].enc.stem_stride;
+  if (stem > 1) x = upsample(b, x, stem);
+  if (b->st == MSC_OK) {
+    int64_t s[3] = {0, 0, 0};
+    value_shape(b, x, s);
+    if (s[1] != cfg->mod[0].size || s[2] != cfg->mod[0].size) {
+      b->st = msci_fail(MSC_E_INVALID_ARGUMENT,
+                        "task segmentation: the decoder ends at %lldx%lld, not the patch size "
+                        "%lld; the patch size must be divisible by the encoder's total stride",
+                        (long long)s[1], (long long)s[2], (long long)cfg->mod[0].size);
+      return -1;
+    }
+  }
+  return x;
+}
+
 msc_status msci_graph_build(const msci_model_cfg *cfg, msci_graph *g) {
   memset(g, 0, sizeof *g);
   builder b = {g, cfg, MSC_OK};
   int32_t feats[MBK_MAX_CONCAT];
   mbk_op_desc cat = {.type = MBK_OP_CONCAT};
+  skips sk[MSCI_MAX_MODALITIES];
   for (int32_t m = 0; m < cfg->n_mod; ++m) {
-    g->feat[m] = feats[m] = encoder(&b, m);
+    g->feat[m] = feats[m] = encoder(&b, m, &sk[m]);
     g->feat_dim[m] = b.st == MSC_OK ? channels(&b, feats[m]) : 0;
     cat.u.concat.c[m] = g->feat_dim[m];
     cat.c += g->feat_dim[m];
@@ -243,6 +377,8 @@ msc_status msci_graph_build(const msci_model_cfg *cfg, msci_graph *g) {
   g->fused = add_node(&b, cat, feats, cfg->n_mod, NULL, 0);
   g->fused_proj = head(&b, g->fused, "proj_fused", cfg->fused_hidden, cfg->proj_dim, 0);
   g->logits = linear(&b, g->fused, "classifier", "fc", cfg->classes);
+  /* The decoder comes after the heads: nodes 0..last_encoder_node stay the encoders'. */
+  g->seg_logits = cfg->segmentation ? decoder(&b, sk) : -1;
   g->fused_dim = cat.c;
   g->proj_dim = cfg->proj_dim;
   g->classes = cfg->classes;

@@ -79,20 +79,29 @@ static msc_status set_modality(msc_options *o, const msc_dataset *ds, int32_t i,
   return st;
 }
 
-/* classes and class_names (joined with ';'). */
+/* The name of class k: of the patch labels, or of the mask when there are none. */
+static const char *class_name(const msc_dataset *ds, int32_t from_mask, int64_t k) {
+  return from_mask ? msc_dataset_mask_class_name(ds, k) : msc_dataset_class_name(ds, k);
+}
+
+/* classes and class_names (joined with ';'): the patch labels', or, for a dataset with
+ * masks and no patch labels (Sen1Floods11), the mask's classes (a segmentation model's
+ * per-pixel classes, docs/segmentation.md). */
 static msc_status set_classes(msc_options *o, const msc_dataset *ds) {
-  int64_t c = msc_dataset_class_count(ds);
-  /* A dataset without patch labels (Sen1Floods11: masks only) leaves them as they are. */
-  if (c == 0) return MSC_OK;
+  int64_t c = msc_dataset_class_count(ds), mc = 0, msize = 0;
+  int32_t ignore = 0, from_mask = 0;
+  if (c == 0 && msc_dataset_mask_info(ds, &mc, &ignore, &msize) == MSC_OK && mc > 0)
+    c = mc, from_mask = 1;
+  msc_clear_error();
   MSCI_TRY(msc_options_set_int(o, "classes", c));
   size_t len = 1;
-  for (int64_t k = 0; k < c; ++k) len += strlen(msc_dataset_class_name(ds, k)) + 1;
+  for (int64_t k = 0; k < c; ++k) len += strlen(class_name(ds, from_mask, k)) + 1;
   char *names = malloc(len);
   if (names == NULL) return msci_opt_oom(len);
   size_t at = 0;
   names[0] = '\0';
   for (int64_t k = 0; k < c; ++k) {
-    const char *name = msc_dataset_class_name(ds, k);
+    const char *name = class_name(ds, from_mask, k);
     size_t n = strlen(name);
     if (k > 0) names[at++] = ';';
     memcpy(names + at, name, n + 1);

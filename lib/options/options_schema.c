@@ -354,6 +354,15 @@ const msci_opt_def msci_opt_table[] = {
     OPT_INT("proj.bn", "0", 0, 1,
             "BatchNorm between the projection heads' first Linear and ReLU (0/1)"),
     OPT_INT("fused.hidden", "0", 0, 65536, "hidden width H_f of the fused head (0: D_f)"),
+    /* dense prediction (docs/segmentation.md) */
+    OPT_CHOICE("task", "contrastive", "contrastive|segmentation",
+               "model task: contrastive (encoders, heads, classifier) or segmentation (also "
+               "a U-Net decoder giving per-pixel logits N x C x H x W)"),
+    OPT_CHOICE("seg.decoder", "unet", "unet", "segmentation decoder architecture"),
+    OPT_CHOICE("seg.upsample", "bilinear", "bilinear|deconv",
+               "decoder upsampling: bilinear x2, or a learnt 2x2 stride-2 transposed "
+               "convolution"),
+    OPT_INT("seg.convs", "2", 1, 2, "conv3x3+BN+ReLU layers per decoder level"),
     /* training objective (docs/losses.md) */
     OPT_CHOICE("train.preset", "mosaic1", "mosaic1|mosaic2|dual|simclr|supervised|pimc",
                "loss preset: the weights of the terms and the number of views"),
@@ -369,6 +378,12 @@ const msci_opt_def msci_opt_table[] = {
                  "weight of MulSupCon on each modality's projections"),
     OPT_FLOAT_FN("lambda.bce", "the preset's", def_lambda_bce, 0.0, 1e6,
                  "weight of the classification (BCE) term"),
+    OPT_FLOAT("lambda.seg", "1", 0.0, 1e6,
+              "weight of the per-pixel softmax cross-entropy of a segmentation model"),
+    OPT_INT("seg.ignore_index", "-1", INT32_MIN, INT32_MAX,
+            "mask value of pixels the segmentation loss does not count"),
+    OPT_FLOATS("seg.class_weights", 0.0, 0,
+               "per-class weights of the segmentation loss (none: all 1)"),
     OPT_CHOICE("train.labels", "auto", "auto|multi|single",
                "classification term: multi = sigmoid BCE, single = softmax cross-entropy; "
                "auto: the model's labels"),

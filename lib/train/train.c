@@ -56,14 +56,58 @@ static msc_status parse_cfg(const msc_options *o, msci_train_cfg *c) {
   c->per_anchor = (int32_t)v;
   MSCI_TRY(msc_options_get_int(o, "train.freeze_encoders", &v));
   c->freeze_encoders = (int32_t)v;
+  MSCI_TRY(get_f(o, "lambda.seg", &c->lambda_seg));
+  MSCI_TRY(msc_options_get_int(o, "seg.ignore_index", &v));
+  c->seg_ignore = (int32_t)v;
+  size_t nw = 0;
+  MSCI_TRY(msci_options_get_floatsf(o, c->class_weights, MSCI_MAX_SEG_CLASSES, &nw,
+                                    "seg.class_weights"));
+  c->n_class_weights = (int32_t)nw;
+  return MSC_OK;
+}
+
+/* A segmentation model trains the per-pixel term (lambda.seg) on un-augmented single
+ * views, since the mask would need the same geometry as the pixels: the other terms count
+ * only where set explicitly, and two views or geometric augmentations are refused. A
+ * contrastive model has no decoder, so lambda.seg is not used there. */
+static msc_status segmentation_terms(const msc_options *o, const msc_model *m,
+                                     msci_train_cfg *c) {
+  if (!m->cfg.segmentation) {
+    c->lambda_seg = 0;
+    return MSC_OK;
+  }
+  static const char *const keys[] = {"lambda.intra", "lambda.inter", "lambda.fused",
+                                     "lambda.views", "lambda.bce"};
+  double *vals[] = {&c->lambda_intra, &c->lambda_inter, &c->lambda_fused, &c->lambda_views,
+                    &c->lambda_bce};
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; ++i) {
+    int32_t set = 0;
+    MSCI_TRY(msc_options_is_set(o, keys[i], &set));
+    if (!set) *vals[i] = 0;
+  }
+  int32_t set = 0;
+  MSCI_TRY(msc_options_is_set(o, "train.views", &set));
+  if (set && c->views != 1)
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "task segmentation trains on one view (train.views = 1): the mask "
+                     "would need the views' augmentations");
+  c->views = 1;
+  if (c->n_class_weights != 0 && c->n_class_weights != m->cfg.classes)
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "option 'seg.class_weights' has %d values for %lld classes",
+                     (int)c->n_class_weights, (long long)m->cfg.classes);
+  return MSC_OK;
+}
+
+static msc_status check_weights(const msci_train_cfg *c) {
   if (c->lambda_intra > 0 && c->views != 2)
     return msci_fail(MSC_E_INVALID_ARGUMENT,
                      "option 'lambda.intra' > 0 needs two views (train.views = 2)");
   if (c->lambda_intra <= 0 && c->lambda_inter <= 0 && c->lambda_fused <= 0 &&
-      c->lambda_views <= 0 && c->lambda_bce <= 0)
+      c->lambda_views <= 0 && c->lambda_bce <= 0 && c->lambda_seg <= 0)
     return msci_fail(MSC_E_INVALID_ARGUMENT,
                      "every loss term has weight 0 (lambda.intra, lambda.inter, lambda.fused, "
-                     "lambda.views, lambda.bce): nothing would be trained");
+                     "lambda.views, lambda.bce, lambda.seg): nothing would be trained");
   return MSC_OK;
 }
 
@@ -157,6 +201,8 @@ msc_status msci_train_configure(msc_model *m, const msc_options *opts) {
   msc_status st = t ? MSC_OK : msci_fail(MSC_E_OUT_OF_MEMORY, "training state");
   int64_t seed = 0;
   if (st == MSC_OK) st = parse_cfg(opts, &t->cfg);
+  if (st == MSC_OK) st = segmentation_terms(opts, m, &t->cfg);
+  if (st == MSC_OK) st = check_weights(&t->cfg);
   if (st == MSC_OK) st = parse_labels(m, opts, &t->cfg);
   if (st == MSC_OK) st = msci_aug_cfg_parse(opts, &t->aug);
   /* The kind of a modality follows the model's own names unless set explicitly (the
@@ -315,7 +361,9 @@ static msc_status stage_views(msc_model *m, msci_exec *e, int32_t k, const msc_b
     float *norm = work + (size_t)omp_get_thread_num() * 2 * chw, *scratch = norm + chw;
     int64_t at = msci_model_normalise(m, k, bm, i, norm);
     msc_status local = at >= 0 ? MSC_E_NUMERICAL : MSC_OK;
-    for (int32_t v = 0; local == MSC_OK && v < views; ++v)
+    if (local == MSC_OK && m->cfg.segmentation) /* one view, as the mask is */
+      memcpy(e->stage + (size_t)i * chw, norm, chw * sizeof(float));
+    for (int32_t v = 0; local == MSC_OK && !m->cfg.segmentation && v < views; ++v)
       local = msci_augment_view(
           &m->train->aug, seed, i, v, k, m->train->aug.kind[k], norm, bm->c, bm->h, bm->w,
           e->stage + ((size_t)v * (size_t)b->n + (size_t)i) * chw, scratch);
@@ -344,7 +392,8 @@ typedef struct objective {
   uint8_t *lab;    /* rows: labelled? */
   int32_t *keys;   /* labelled rows, in row order */
   int64_t n_keys;
-  uint8_t *ey; /* the keys' labels */
+  uint8_t *ey;         /* the keys' labels */
+  const int32_t *mask; /* segmentation: the batch's n × H × W mask */
 } objective;
 
 /* The objective's arrays, in the executor's workspace (kept from step to step). */
@@ -365,6 +414,18 @@ static msc_status alloc_objective(const msc_model *m, msci_exec *e, const msc_ba
   o->lab = o->ey + yc;
   memset(o->y, 0, yc);
   memset(o->lab, 0, rows);
+  if (m->train->cfg.lambda_seg > 0) {
+    const msci_node *sl = &m->graph.nodes[m->graph.seg_logits];
+    if (!b->mask)
+      return msci_fail(MSC_E_INVALID_ARGUMENT,
+                       "task segmentation: the batch has no mask (msc_batch_set_mask)");
+    if (b->mask_h != sl->out[2] || b->mask_w != sl->out[3])
+      return msci_fail(MSC_E_SHAPE,
+                       "the batch's mask is %lldx%lld, the model's output %lldx%lld",
+                       (long long)b->mask_h, (long long)b->mask_w, (long long)sl->out[2],
+                       (long long)sl->out[3]);
+    o->mask = b->mask;
+  }
   /* Labels: a sample is labelled when the batch has labels and its flag (if any) is set.
    * Unlabelled samples feed only the self-supervised terms. */
   if (b->labels) {
@@ -475,14 +536,32 @@ static msc_status compute_objective(msc_model *m, msci_exec *e, const objective 
                        .row_mask = o->lab};
     MSCI_TRY(term(m, e, &d, g->logits, -1, &l_bce));
   }
+  double l_seg = 0;
+  if (c->lambda_seg > 0) {
+    /* Per-pixel softmax cross-entropy of the decoder's logits against the batch's mask. */
+    const int64_t *dims = g->nodes[g->seg_logits].out;
+    mbk_loss_desc d = {.type = MBK_LOSS_PIXEL_CE,
+                       .n = o->rows,
+                       .c = dims[1],
+                       .h = dims[2],
+                       .w = dims[3],
+                       .weight = c->lambda_seg,
+                       .targets = o->mask,
+                       .ignore_index = c->seg_ignore,
+                       .class_weight = c->n_class_weights ? c->class_weights : NULL};
+    MSCI_TRY(term(m, e, &d, g->seg_logits, -1, &l_seg));
+  }
   double sum = c->lambda_intra * l_intra + c->lambda_inter * l_inter +
-               c->lambda_fused * l_fused + c->lambda_views * l_views + c->lambda_bce * l_bce;
+               c->lambda_fused * l_fused + c->lambda_views * l_views + c->lambda_bce * l_bce +
+               c->lambda_seg * l_seg;
   res->loss = sum;
   res->loss_intra = l_intra;
   res->loss_inter = l_inter;
   res->loss_fused = l_fused;
   res->loss_views = l_views;
-  res->loss_bce = l_bce;
+  /* msc_step_result has no field of its own for it (its size is part of the ABI): a
+   * segmentation model reports the per-pixel term as its classification term. */
+  res->loss_bce = c->lambda_seg > 0 ? l_seg : l_bce;
   *total = sum;
   return MSC_OK;
 }
@@ -602,6 +681,7 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
       mark_union(m, g->proj[k], need, scratch, need_input);
     if (c->lambda_fused > 0) mark_union(m, g->fused_proj, need, scratch, need_input);
     if (c->lambda_bce > 0) mark_union(m, g->logits, need, scratch, need_input);
+    if (c->lambda_seg > 0) mark_union(m, g->seg_logits, need, scratch, need_input);
   }
   for (int32_t k = 0; st == MSC_OK && k < m->cfg.n_mod; ++k)
     if (need_input[k]) st = stage_views(m, e, k, b);
@@ -613,6 +693,13 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
     st = zero_grad_of(m, e, g->proj[k], rows, o.p);
   if (st == MSC_OK && c->lambda_fused > 0) st = zero_grad_of(m, e, g->fused_proj, rows, o.p);
   if (st == MSC_OK && c->lambda_bce > 0) st = zero_grad_of(m, e, g->logits, rows, o.c);
+  if (st == MSC_OK && c->lambda_seg > 0) {
+    mbk_tensor *sg = NULL;
+    const int64_t *od = g->nodes[g->seg_logits].out;
+    int64_t dims[4] = {rows, od[1], od[2], od[3]};
+    st = msci_exec_grad_for(m, e, g->seg_logits, &sg);
+    if (st == MSC_OK) st = msci_be_tensor_zero(m->be, sg, 4, dims);
+  }
   double total = 0;
   int skipped = 0;
   if (st == MSC_OK) {

@@ -14,6 +14,9 @@
 #include "model/model.h"
 #include "train/optim.h"
 
+/* The most classes seg.class_weights may list. */
+#define MSCI_MAX_SEG_CLASSES 256
+
 typedef struct msci_train_cfg {
   double lambda_intra, lambda_inter, lambda_fused, lambda_views, lambda_bce;
   float tau_intra, tau_inter, tau_fused, tau_views;
@@ -21,6 +24,11 @@ typedef struct msci_train_cfg {
   int32_t per_anchor;
   int32_t freeze_encoders;
   int32_t single_label; /* classification term: 1 = softmax CE, 0 = BCE (train.labels) */
+  /* Segmentation models (docs/segmentation.md): per-pixel softmax CE on the decoder. */
+  double lambda_seg;
+  int32_t seg_ignore;                        /* seg.ignore_index */
+  int32_t n_class_weights;                   /* 0: all 1 */
+  float class_weights[MSCI_MAX_SEG_CLASSES]; /* seg.class_weights */
 } msci_train_cfg;
 
 typedef struct msci_train {

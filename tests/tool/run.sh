@@ -227,6 +227,21 @@ for f in metadata.geojson DATA_S2/S2_1.npy ANNOTATIONS/TARGET_1.npy INSTANCE_ANN
 done
 json pastis/metadata.geojson 'len(d["features"])' | grep -qx 2 || fail "pastis metadata.geojson"
 
+# --- segmentation (docs/segmentation.md): train on Sen1Floods11 masks, eval per pixel ----
+expect 0 "$mosaic" synth floods --format sen1floods11 --n 60 --seed 11 --set synth.size=32
+expect 0 "$mosaic" train --data floods --format sen1floods11 --task segmentation \
+  --encoder tiny --batch 8 --epochs 6 --lr 0.01 --stats computed --progress none \
+  --out seg.safetensors
+json seg.config.json 'd["task"]' | grep -qx segmentation || fail "train --task: config"
+expect 0 "$mosaic" eval --model seg.safetensors --data floods --format sen1floods11 \
+  --json seg.json --progress none
+grep -q 'mIoU' out || fail "eval of a segmentation model prints no mIoU"
+# mIoU is the mean of the per-class IoUs; water (class 1) far above all-land's 0.
+json seg.json 'abs(d["miou"] - sum(c["iou"] for c in d["classes"]) / 2) < 1e-9' |
+  grep -qx True || fail "segmentation eval: mIoU is not the mean of the class IoUs"
+json seg.json 'd["classes"][1]["iou"] > 0.5' | grep -qx True ||
+  fail "segmentation eval: water IoU $(json seg.json 'd["classes"][1]["iou"]') <= 0.5"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed" >&2
   exit 1

@@ -808,6 +808,20 @@ class Model(_Handle):
             check(_ffi.msc_predict(self._handle(), b._handle(), ptr, n * c))
             return out
 
+    def predict_mask(self, batch=None, *, probs=False, **arrays):
+        """Per-pixel classes of a segmentation model (option task="segmentation"):
+        N × H × W int32 arg max of the decoder's logits; with probs=True the pair
+        (classes, probabilities), the latter N × C × H × W float32, a softmax over the
+        classes of every pixel (msc_predict_mask; docs/segmentation.md)."""
+        with _BatchArg(batch, arrays) as b:
+            n, c = len(b), self.num_classes
+            size = self.modality_shape(0)[1]
+            classes, cptr = _arrays.output((n, size, size), "int32")
+            p, pptr = _arrays.output((n, c, size, size), "float32") if probs else (None, None)
+            check(_ffi.msc_predict_mask(self._handle(), b._handle(), cptr, n * size * size,
+                                        pptr, n * c * size * size if probs else 0))
+            return (classes, p) if probs else classes
+
     # -- training ------------------------------------------------------------------
     def configure_training(self, options=None, **kwargs):
         """Sets the training configuration from training keys (msc_train_configure);

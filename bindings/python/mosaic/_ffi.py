@@ -683,6 +683,18 @@ FUNCTIONS = (
          ctypes.c_size_t,
      ),
      ('model', 'batch', 'probs', 'len',)),
+    # msc_status msc_predict_mask(msc_model *model, const msc_batch *batch, int32_t
+    # *classes, size_t classes_len, float *probs, size_t probs_len);
+    ('msc_predict_mask', msc_status,
+     (
+         ctypes.POINTER(msc_model),
+         ctypes.POINTER(msc_batch),
+         ctypes.POINTER(ctypes.c_int32),
+         ctypes.c_size_t,
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.c_size_t,
+     ),
+     ('model', 'batch', 'classes', 'classes_len', 'probs', 'probs_len',)),
     # msc_status msc_train_configure(msc_model *model, const msc_options *opts);
     ('msc_train_configure', msc_status,
      (ctypes.POINTER(msc_model), ctypes.POINTER(msc_options),),

@@ -1,0 +1,50 @@
+"""Segmentation models from Python: Model.predict_mask (msc_predict_mask) gives the arg
+max of its own per-pixel probabilities, which sum to 1 over the classes; training on a
+mask through Batch.set_mask lowers the per-pixel loss; a contrastive model is refused
+(docs/segmentation.md)."""
+
+import pytest
+
+import mosaic
+from mosaic import _ffi
+
+np = pytest.importorskip("numpy")
+pytestmark = pytest.mark.skipif(not hasattr(_ffi, "msc_predict_mask"),
+                                reason="libmosaic has no msc_predict_mask yet")
+
+from conftest import SIZE, TINY, random_inputs  # noqa: E402
+
+SEG = dict(TINY, task="segmentation")
+
+
+def test_predict_mask_matches_probabilities():
+    s1, s2, _ = random_inputs(3, seed=2)
+    with mosaic.Model.create(SEG) as m:
+        classes, p = m.predict_mask(s1=s1, s2=s2, probs=True)
+        assert classes.shape == (3, SIZE, SIZE) and classes.dtype == np.int32
+        assert p.shape == (3, m.num_classes, SIZE, SIZE) and p.dtype == np.float32
+        np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
+        np.testing.assert_array_equal(classes, p.argmax(axis=1))
+        np.testing.assert_array_equal(m.predict_mask(s1=s1, s2=s2), classes)
+
+
+def test_training_on_a_mask_lowers_the_loss():
+    s1, s2, _ = random_inputs(4, seed=3)
+    # Class of a pixel: from the sign of S1's first band around its mean (learnable).
+    mask = (s1[:, 0] > -10).astype(np.int32)
+    mask[:, 0, :] = -1  # ignored row
+    with mosaic.Model.create(SEG) as m:
+        m.configure_training({"optim.lr": 0.01})
+        with mosaic.Batch(s1=s1, s2=s2) as b:
+            b.set_mask(mask)
+            first = m.train_step(b).loss
+            for _ in range(15):
+                last = m.train_step(b).loss
+        assert last < 0.7 * first
+
+
+def test_contrastive_model_refused():
+    s1, s2, _ = random_inputs(2)
+    with mosaic.Model.create(TINY) as m:
+        with pytest.raises(mosaic.InvalidArgumentError, match="decoder"):
+            m.predict_mask(s1=s1, s2=s2)

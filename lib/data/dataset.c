@@ -554,6 +554,26 @@ static msc_status check_table(const msc_dataset *ds) {
   return MSC_OK;
 }
 
+/* keep[i] (n bytes, new, the caller frees it) for a stratified share of the samples,
+ * drawn over their labels with seed (msci_stratified_subset). */
+static msc_status stratified_keep(const msc_dataset *ds, double share, uint64_t seed,
+                                  uint8_t **keep) {
+  const int64_t n = ds->n_samples, c = ds->classes;
+  uint8_t *k = malloc((size_t)n), *y = calloc((size_t)(n * (c > 0 ? c : 1)), 1);
+  msc_status st = MSC_OK;
+  if (!k || !y) st = msci_fail(MSC_E_OUT_OF_MEMORY, "msc_dataset_open: out of memory");
+  for (int64_t i = 0; st == MSC_OK && i < n && c > 0; ++i)
+    memcpy(y + i * c, ds->samples[i].labels, (size_t)c);
+  if (st == MSC_OK) st = msci_stratified_subset(y, n, c, share, seed, k);
+  free(y);
+  if (st != MSC_OK) {
+    free(k);
+    return st;
+  }
+  *keep = k;
+  return MSC_OK;
+}
+
 MSC_API msc_status msc_dataset_open(const char *root, const char *format,
                                     const msc_options *opts, msc_dataset **out) {
   if (!root || !format || !out)
@@ -583,7 +603,7 @@ MSC_API msc_status msc_dataset_open(const char *root, const char *format,
   msc_status st = MSC_OK;
   msc_dataset *ds = calloc(1, sizeof *ds);
   char *split = NULL, *resample = NULL;
-  uint8_t *keep = NULL, *y = NULL;
+  uint8_t *keep = NULL;
   if (!ds || !(ds->root = dup_str(root))) {
     st = msci_fail(MSC_E_OUT_OF_MEMORY, "msc_dataset_open: out of memory");
     goto fail;
@@ -627,39 +647,20 @@ MSC_API msc_status msc_dataset_open(const char *root, const char *format,
   }
   /* The low-label subset, stratified over the labels. */
   if (fraction < 1.0 && ds->n_samples > 0) {
-    const int64_t n = ds->n_samples, c = ds->classes;
-    keep = malloc((size_t)n);
-    y = calloc((size_t)(n * (c > 0 ? c : 1)), 1);
-    if (!keep || !y) {
-      st = msci_fail(MSC_E_OUT_OF_MEMORY, "msc_dataset_open: out of memory");
-      goto fail;
-    }
-    for (int64_t i = 0; i < n && c > 0; ++i)
-      memcpy(y + i * c, ds->samples[i].labels, (size_t)c);
-    if ((st = msci_stratified_subset(y, n, c, fraction, (uint64_t)seed, keep)) != MSC_OK)
-      goto fail;
+    if ((st = stratified_keep(ds, fraction, (uint64_t)seed, &keep)) != MSC_OK) goto fail;
     compact(ds, keep);
   }
   /* The labelled share: every sample stays, a stratified share keeps its labels for the
    * supervised terms, the others are marked unlabelled (a draw of its own: the seed's
    * bits reversed, so that it does not repeat the data.fraction draw). */
   if (labeled_fraction < 1.0 && ds->n_samples > 0 && ds->classes > 0) {
-    const int64_t n = ds->n_samples, c = ds->classes;
-    free(keep);
-    free(y);
-    keep = malloc((size_t)n);
-    y = calloc((size_t)(n * c), 1);
-    if (!keep || !y) {
-      st = msci_fail(MSC_E_OUT_OF_MEMORY, "msc_dataset_open: out of memory");
-      goto fail;
-    }
-    for (int64_t i = 0; i < n; ++i) memcpy(y + i * c, ds->samples[i].labels, (size_t)c);
     uint64_t s2 = 0;
     for (int b = 0; b < 64; ++b) s2 |= (((uint64_t)seed >> b) & 1u) << (63 - b);
-    if ((st = msci_stratified_subset(y, n, c, labeled_fraction, s2 ^ 0x9e3779b97f4a7c15u,
-                                     keep)) != MSC_OK)
+    free(keep);
+    keep = NULL;
+    if ((st = stratified_keep(ds, labeled_fraction, s2 ^ 0x9e3779b97f4a7c15u, &keep)) != MSC_OK)
       goto fail;
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t i = 0; i < ds->n_samples; ++i) {
       ds->samples[i].unlabeled = !keep[i];
       ds->n_unlabeled += !keep[i];
     }
@@ -672,7 +673,6 @@ MSC_API msc_status msc_dataset_open(const char *root, const char *format,
   free(split);
   free(resample);
   free(keep);
-  free(y);
   msc_options_free(own);
   *out = ds;
   return MSC_OK;
@@ -680,7 +680,6 @@ fail:
   free(split);
   free(resample);
   free(keep);
-  free(y);
   msc_options_free(own);
   msc_dataset_free(ds);
   return st;

@@ -57,11 +57,6 @@ static const char *const k_classes[PASTIS_CLASSES] = {"background",
 static const char *const k_bands[PASTIS_BANDS] = {"B2", "B3", "B4",  "B5",  "B6",
                                                   "B7", "B8", "B8A", "B11", "B12"};
 
-/* The state of the reader: the generic part first (sits_reader.c frees it). */
-typedef struct pastis {
-  msci_sits sits;
-} pastis;
-
 static msc_status pastis_read_box(const msci_sits *s, int64_t p, int64_t y0, int64_t x0,
                                   int64_t h, int64_t w, float *out) {
   const msci_sits_patch *pt = &s->patches[p];
@@ -75,13 +70,7 @@ static msc_status pastis_read_box(const msci_sits *s, int64_t p, int64_t y0, int
       dims[3] != pt->w) {
     st = msci_fail(MSC_E_BAD_FORMAT, "%s changed shape since the dataset was opened", pt->path);
   } else {
-    size_t need = msci_npy_file_box_scratch(f, cnt);
-    void *scratch = need ? malloc(need) : NULL;
-    if (need && !scratch)
-      st = msci_fail(MSC_E_OUT_OF_MEMORY, "dataset pastis: out of memory");
-    else
-      st = msci_npy_file_read_box(f, lo, cnt, out, scratch, need);
-    free(scratch);
+    st = msci_npy_file_read_box(f, lo, cnt, out, NULL, 0);
   }
   msci_npy_file_close(f);
   return st;
@@ -227,7 +216,6 @@ static msc_status read_target(const char *path, int64_t h, int64_t w, int32_t *c
   const int32_t nd = msci_npy_file_ndim(f);
   const int64_t *d = msci_npy_file_dims(f);
   float *v = NULL;
-  void *scratch = NULL;
   if (!((nd == 3 && d[0] >= 1 && d[1] == h && d[2] == w) ||
         (nd == 2 && d[0] == h && d[1] == w))) {
     st = msci_fail(MSC_E_BAD_FORMAT, "%s is not a [3 x] %lld x %lld array", path, (long long)h,
@@ -236,14 +224,11 @@ static msc_status read_target(const char *path, int64_t h, int64_t w, int32_t *c
   }
   const int64_t lo[3] = {0, 0, 0}, cnt3[3] = {1, h, w};
   const int64_t *cnt = nd == 3 ? cnt3 : cnt3 + 1;
-  size_t need = msci_npy_file_box_scratch(f, cnt);
-  v = malloc((size_t)(h * w) * sizeof *v);
-  scratch = need ? malloc(need) : NULL;
-  if (!v || (need && !scratch)) {
+  if (!(v = malloc((size_t)(h * w) * sizeof *v))) {
     st = msci_fail(MSC_E_OUT_OF_MEMORY, "dataset pastis: out of memory");
     goto done;
   }
-  if ((st = msci_npy_file_read_box(f, lo, cnt, v, scratch, need)) != MSC_OK) goto done;
+  if ((st = msci_npy_file_read_box(f, lo, cnt, v, NULL, 0)) != MSC_OK) goto done;
   for (int64_t q = 0; q < h * w; ++q) {
     float c = v[q];
     if (!(c >= 0 && c <= PASTIS_VOID && c == (float)(int)c)) {
@@ -255,7 +240,6 @@ static msc_status read_target(const char *path, int64_t h, int64_t w, int32_t *c
   }
 done:
   free(v);
-  free(scratch);
   msci_npy_file_close(f);
   return st;
 }
@@ -273,16 +257,15 @@ msc_status msci_open_pastis(msc_dataset *ds, const char *root, const msc_options
   int64_t pixels = 16, seed = 0;
   int fold_split[6];
   msc_status st = MSC_OK;
-  pastis *ps = calloc(1, sizeof *ps);
-  if (!ps) return msci_fail(MSC_E_OUT_OF_MEMORY, "dataset pastis: out of memory");
-  msci_sits *s = &ps->sits;
+  msci_sits *s = calloc(1, sizeof *s);
+  if (!s) return msci_fail(MSC_E_OUT_OF_MEMORY, "dataset pastis: out of memory");
   snprintf(s->format, sizeof s->format, "pastis");
   s->c = PASTIS_BANDS;
   s->band_names = k_bands;
   s->bands = msci_vi_bands_pastis();
   s->read_box = pastis_read_box;
-  ds->reader = &msci_sits_reader; /* from here msc_dataset_free releases ps */
-  ds->reader_state = ps;
+  ds->reader = &msci_sits_reader; /* from here msc_dataset_free releases s */
+  ds->reader_state = s;
 
   if ((st = msci_options_get_string_alloc(opts, "data.metadata", &meta_opt)) != MSC_OK ||
       (st = msci_options_get_string_alloc(opts, "data.pastis.folds", &folds)) != MSC_OK ||

@@ -78,14 +78,18 @@ def _rp_modality(model):
     return model.modality_shape("rp")[1]
 
 
+RECENT = 8  # history values among the features, as tools/forecast.c (FC_RECENT)
+
+
 def split_features(model, dataset, horizon, index="ndvi", scale=10000, offset=0,
                    batch_size=64):
     """(x, y, last) of an open dataset (opened with data.sits.history = horizon): x N × (D+m)
-    the rp embedding and the m = min(8, T − horizon) newest history values (recent_values),
-    y N × horizon the
-    index at the last dates (NaN where missing, and for a sample without a finite history
-    value), last N the persistence forecast (NaN where none). The index is computed with
-    the PASTIS band table and the given reflectance scale and offset."""
+    the rp embedding and the m = min(8, T − horizon) newest history values of the index,
+    newest first (a missing one repeats the newer one; 0 for a sample without a finite
+    history), y N × horizon the index at the last dates (NaN where missing, and for a
+    sample without a finite history value), last N the persistence forecast (NaN where
+    none). The index is computed with the PASTIS band table and the given reflectance
+    scale and offset."""
     np = _np()
     k = int(horizon)
     n = len(dataset)
@@ -96,6 +100,7 @@ def split_features(model, dataset, horizon, index="ndvi", scale=10000, offset=0,
     emb = np.concatenate(emb, axis=0).astype(np.float64)
     y = np.full((n, k), np.nan)
     last = np.full(n, np.nan)
+    recent = None
     for i in range(n):
         series, _ = dataset.series(i)
         t = series.shape[0]
@@ -109,36 +114,16 @@ def split_features(model, dataset, horizon, index="ndvi", scale=10000, offset=0,
         if finite.size:
             last[i] = hist[finite[-1]]
             y[i] = vi[t - k:]
-    x = np.concatenate([emb, recent_values(dataset, k, index, scale, offset, last)], axis=1)
-    return x, y, last
-
-
-RECENT = 8  # history values among the features, as tools/forecast.c (FC_RECENT)
-
-
-def recent_values(dataset, horizon, index, scale, offset, last):
-    """N × min(RECENT, T − horizon): the newest history values of the index, newest first,
-    a missing one repeating the newer one (0 for a sample without a finite history)."""
-    np = _np()
-    k = int(horizon)
-    n = len(dataset)
-    out = None
-    for i in range(n):
-        series, _ = dataset.series(i)
-        t = series.shape[0]
-        vi = sits.vegetation_index(index, series.reshape(t, -1, 1), scale=scale,
-                                   offset=offset)
-        vi = np.asarray(vi, dtype=np.float64).reshape(t)
-        m = min(RECENT, t - k)
-        if out is None:
-            out = np.zeros((n, m))
+        if recent is None:
+            recent = np.zeros((n, min(RECENT, t - k)))
         prev = 0.0 if np.isnan(last[i]) else last[i]
-        for j in range(m):
-            v = vi[t - k - 1 - j]
+        for j in range(recent.shape[1]):
+            v = hist[t - k - 1 - j]
             if np.isfinite(v) and not np.isnan(last[i]):
                 prev = v
-            out[i, j] = prev
-    return out
+            recent[i, j] = prev
+    x = np.concatenate([emb, recent], axis=1)
+    return x, y, last
 
 
 def _errors(pred, y):

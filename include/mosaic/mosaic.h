@@ -46,7 +46,7 @@ extern "C" {
 
 /** Version of the header the program was compiled against. Since 0.1.0. */
 #define MSC_VERSION_MAJOR 0
-#define MSC_VERSION_MINOR 3
+#define MSC_VERSION_MINOR 4
 #define MSC_VERSION_PATCH 0
 /** One number for comparisons: MAJOR*10000 + MINOR*100 + PATCH. Since 0.1.0. */
 #define MSC_VERSION_NUMBER                                                                     \

@@ -386,16 +386,17 @@ void ref_concat_bwd(int64_t n, int64_t inner, int32_t count, const int64_t *cs, 
 
 /* =================================== upsample ==================================== */
 
-/* The source taps of output index i along one axis of extent n upsampled by s: i0, i1
- * and the weight l of i1 (1 - l of i0). Nearest: i0 = i1 = i / s, l = 0. */
-static void upsample_taps(int64_t i, int64_t s, int64_t n, int bilinear, int64_t *i0,
+/* The source taps of output index i along one axis of n inputs and `out` outputs: i0, i1
+ * and the weight l of i1 (1 - l of i0), in double. Nearest: i0 = i1 = floor(i·n/out)
+ * (exact, in integers), l = 0. */
+static void upsample_taps(int64_t i, int64_t n, int64_t out, int bilinear, int64_t *i0,
                           int64_t *i1, double *l) {
   if (!bilinear) {
-    *i0 = *i1 = i / s;
+    *i0 = *i1 = i * n / out;
     *l = 0.0;
     return;
   }
-  double src = ((double)i + 0.5) / (double)s - 0.5;
+  double src = ((double)i + 0.5) * (double)n / (double)out - 0.5;
   if (src < 0.0) src = 0.0;
   *i0 = (int64_t)floor(src);
   if (*i0 > n - 1) *i0 = n - 1;
@@ -403,16 +404,15 @@ static void upsample_taps(int64_t i, int64_t s, int64_t n, int bilinear, int64_t
   *l = src - (double)*i0;
 }
 
-void ref_upsample_fwd(int64_t n, int64_t c, int64_t h, int64_t w, int64_t sh, int64_t sw,
+void ref_upsample_fwd(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oh_n, int64_t ow_n,
                       int bilinear, const float *x, float *y) {
-  const int64_t oh_n = h * sh, ow_n = w * sw;
   for (int64_t p = 0; p < n * c; ++p)
     for (int64_t i = 0; i < oh_n; ++i)
       for (int64_t j = 0; j < ow_n; ++j) {
         int64_t a0, a1, b0, b1;
         double la, lb;
-        upsample_taps(i, sh, h, bilinear, &a0, &a1, &la);
-        upsample_taps(j, sw, w, bilinear, &b0, &b1, &lb);
+        upsample_taps(i, h, oh_n, bilinear, &a0, &a1, &la);
+        upsample_taps(j, w, ow_n, bilinear, &b0, &b1, &lb);
         const float *xp = x + (size_t)(p * h * w);
         const double v = (1 - la) * ((1 - lb) * xp[a0 * w + b0] + lb * xp[a0 * w + b1]) +
                          la * ((1 - lb) * xp[a1 * w + b0] + lb * xp[a1 * w + b1]);
@@ -420,9 +420,8 @@ void ref_upsample_fwd(int64_t n, int64_t c, int64_t h, int64_t w, int64_t sh, in
       }
 }
 
-void ref_upsample_bwd(int64_t n, int64_t c, int64_t h, int64_t w, int64_t sh, int64_t sw,
+void ref_upsample_bwd(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oh_n, int64_t ow_n,
                       int bilinear, const float *dy, float *dx) {
-  const int64_t oh_n = h * sh, ow_n = w * sw;
   const size_t nx = (size_t)(n * c * h * w);
   double *acc = dbuf(nx);
   for (int64_t p = 0; p < n * c; ++p)
@@ -430,8 +429,8 @@ void ref_upsample_bwd(int64_t n, int64_t c, int64_t h, int64_t w, int64_t sh, in
       for (int64_t j = 0; j < ow_n; ++j) {
         int64_t a0, a1, b0, b1;
         double la, lb;
-        upsample_taps(i, sh, h, bilinear, &a0, &a1, &la);
-        upsample_taps(j, sw, w, bilinear, &b0, &b1, &lb);
+        upsample_taps(i, h, oh_n, bilinear, &a0, &a1, &la);
+        upsample_taps(j, w, ow_n, bilinear, &b0, &b1, &lb);
         const double g = dy[(size_t)((p * oh_n + i) * ow_n + j)];
         double *ap = acc + (size_t)(p * h * w);
         ap[a0 * w + b0] += g * (1 - la) * (1 - lb);

@@ -108,15 +108,15 @@ void ref_concat_fwd(int64_t n, int64_t inner, int32_t count, const int64_t *cs,
 void ref_concat_bwd(int64_t n, int64_t inner, int32_t count, const int64_t *cs, const float *dy,
                     float *const *dxs);
 
-/* ---- upsample: x[N,C,H,W] -> y[N,C,H*sh,W*sw] (sh, sw integers >= 1) -------------------- */
-/* bilinear = 0: nearest, y[i,j] = x[i/sh, j/sw] (floor). bilinear = 1: PyTorch's
- * F.interpolate(mode="bilinear", align_corners=False): source coordinate
- * (i + 0.5)/sh - 0.5, negative ones clamped to 0, neighbours i0 = floor, i1 =
- * min(i0 + 1, H - 1), weights 1 - l and l (l = coordinate - i0); columns alike. */
-void ref_upsample_fwd(int64_t n, int64_t c, int64_t h, int64_t w, int64_t sh, int64_t sw,
+/* ---- upsample: x[N,C,H,W] -> y[N,C,OH,OW] (OH >= H, OW >= W) ---------------------------- */
+/* PyTorch's F.interpolate(x, size=(OH, OW)), scale H/OH per axis. bilinear = 0: nearest,
+ * y[i,j] = x[floor(i·H/OH), floor(j·W/OW)]. bilinear = 1: align_corners=False: source
+ * coordinate (i + 0.5)·H/OH - 0.5, negative ones clamped to 0, neighbours i0 = floor,
+ * i1 = min(i0 + 1, H - 1), weights 1 - l and l (l = coordinate - i0); columns alike. */
+void ref_upsample_fwd(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oh, int64_t ow,
                       int bilinear, const float *x, float *y);
 /* dx: each dy sent back to the source pixels with the forward's weights. */
-void ref_upsample_bwd(int64_t n, int64_t c, int64_t h, int64_t w, int64_t sh, int64_t sw,
+void ref_upsample_bwd(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oh, int64_t ow,
                       int bilinear, const float *dy, float *dx);
 
 /* ---- transposed conv (PyTorch's ConvTranspose2d): x[N,C,H,W], w[C,OC,KH,KW] ------------- */

@@ -241,10 +241,11 @@ static mbk_op_desc maxpool(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k
   return d;
 }
 
-static mbk_op_desc upsample(int64_t n, int64_t c, int64_t h, int64_t w, int64_t sh, int64_t sw,
+/* Upsampling of [n, c, h, w] to oh × ow. */
+static mbk_op_desc upsample(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oh, int64_t ow,
                             int32_t mode) {
   mbk_op_desc d = base_desc(MBK_OP_UPSAMPLE, 4, n, c, h, w);
-  d.u.upsample.sh = sh, d.u.upsample.sw = sw, d.u.upsample.mode = mode;
+  d.u.upsample.oh = oh, d.u.upsample.ow = ow, d.u.upsample.mode = mode;
   return d;
 }
 
@@ -449,11 +450,13 @@ static void test_ops(void) {
       {"add 2-D", base_desc(MBK_OP_ADD, 2, 3, 7, 1, 1)},
       {"concat 4-D x3", concat(4, 2, 5, 3, 3, c3)},
       {"concat 2-D x2", concat(2, 3, 1, 1, 2, c2)},
-      {"upsample nearest x2", upsample(2, 3, 5, 7, 2, 2, MBK_UPSAMPLE_NEAREST)},
-      {"upsample nearest x(3,1)", upsample(1, 4, 3, 4, 3, 1, MBK_UPSAMPLE_NEAREST)},
-      {"upsample bilinear x2", upsample(2, 3, 5, 7, 2, 2, MBK_UPSAMPLE_BILINEAR)},
-      {"upsample bilinear x(4,3) 17ch", upsample(1, 17, 6, 5, 4, 3, MBK_UPSAMPLE_BILINEAR)},
-      {"upsample bilinear x1", upsample(2, 2, 4, 5, 1, 1, MBK_UPSAMPLE_BILINEAR)},
+      {"upsample nearest x2", upsample(2, 3, 5, 7, 10, 14, MBK_UPSAMPLE_NEAREST)},
+      {"upsample nearest x(3,1)", upsample(1, 4, 3, 4, 9, 4, MBK_UPSAMPLE_NEAREST)},
+      {"upsample bilinear x2", upsample(2, 3, 5, 7, 10, 14, MBK_UPSAMPLE_BILINEAR)},
+      {"upsample bilinear x(4,3) 17ch", upsample(1, 17, 6, 5, 24, 15, MBK_UPSAMPLE_BILINEAR)},
+      {"upsample bilinear x1", upsample(2, 2, 4, 5, 4, 5, MBK_UPSAMPLE_BILINEAR)},
+      {"upsample bilinear 8x8 -> 15x15", upsample(2, 3, 8, 8, 15, 15, MBK_UPSAMPLE_BILINEAR)},
+      {"upsample bilinear 3x5 -> 5x13", upsample(1, 4, 3, 5, 5, 13, MBK_UPSAMPLE_BILINEAR)},
       {"deconv k2 s2 bias", deconv(2, 3, 5, 4, 4, 2, 2, 0, 0, 1)},
       {"deconv k3 s1 p1", deconv(1, 5, 4, 5, 3, 3, 1, 1, 0, 0)},
       {"deconv k3 s2 p1 op1 bias", deconv(2, 4, 3, 5, 6, 3, 2, 1, 1, 1)},

@@ -4,8 +4,8 @@
  * msci_optim_update. The CUDA backend compiles these very functions as device code
  * (MSCI_HD = __host__ __device__), so each must be right on its own, whatever calls it:
  * msci_dot, msci_row_max, msci_exp_row, msci_mulsupcon_row_count, msci_mulsupcon_row,
- * msci_bce_row and msci_sgd_elem; and msci_upsample_taps (upsample_core.h), which only
- * the CUDA kernels use (test_dense_ops.c checks the CPU backend's upsampling).
+ * msci_bce_row and msci_sgd_elem; and msci_upsample_taps and msci_upsample_reach
+ * (upsample_core.h), which only the CUDA kernels use (test_dense_ops.c checks the CPU backend's upsampling).
  * Expectations come from the definitions in docs/losses.md (naive double loops here) or
  * from hand arithmetic, never from the code under test.
  */
@@ -176,38 +176,102 @@ START_TEST(sgd_elem_by_hand) {
 }
 END_TEST
 
-/* Taps by hand: x = (i + 0.5)/s - 0.5, clamped at 0; nearest is i/s. */
+/* Taps by hand: the scale is n/out; x = (i + 0.5)·n/out - 0.5, clamped at 0; nearest is
+ * floor(i·n/out). The integer ratios first (out = s·n). */
 START_TEST(upsample_taps_by_hand) {
   int64_t a, b;
   float l;
-  for (int64_t i = 0; i < 6; ++i) { /* nearest, n = 3, s = 2: 0 0 1 1 2 2 */
-    msci_upsample_taps(i, 2, 3, 0, &a, &b, &l);
+  for (int64_t i = 0; i < 6; ++i) { /* nearest, n = 3, out = 6: 0 0 1 1 2 2 */
+    msci_upsample_taps(i, 3, 6, 0, &a, &b, &l);
     ck_assert(a == i / 2 && b == i / 2 && l == 0.0f);
   }
-  /* bilinear, n = 2, s = 2: x = -0.25 (clamped to 0), 0.25, 0.75, 1.25 */
+  /* bilinear, n = 2, out = 4: x = -0.25 (clamped to 0), 0.25, 0.75, 1.25 */
   const int64_t w0[4] = {0, 0, 0, 1}, w1[4] = {1, 1, 1, 1};
   const float wl[4] = {0.0f, 0.25f, 0.75f, 0.25f};
   for (int64_t i = 0; i < 4; ++i) {
-    msci_upsample_taps(i, 2, 2, 1, &a, &b, &l);
+    msci_upsample_taps(i, 2, 4, 1, &a, &b, &l);
     ck_assert_msg(a == w0[i] && b == w1[i] && l == wl[i], "i %lld: %lld %lld %g", (long long)i,
                   (long long)a, (long long)b, (double)l);
   }
-  /* s = 3, n = 4: i = 4 gives x = 1.5 - 0.5 = 1 exactly; i = 5 gives 4/3. */
-  msci_upsample_taps(4, 3, 4, 1, &a, &b, &l);
-  ck_assert(a == 1 && b == 2 && l == 0.0f);
-  msci_upsample_taps(5, 3, 4, 1, &a, &b, &l);
+  /* n = 4, out = 12: i = 4 gives x = 4.5/3 - 0.5 = 1; i = 5 gives 4/3. */
+  msci_upsample_taps(4, 4, 12, 1, &a, &b, &l);
+  ck_assert(a == 1 && b == 2);
+  CLOSE(l, 0.0, 1e-6);
+  msci_upsample_taps(5, 4, 12, 1, &a, &b, &l);
   ck_assert(a == 1 && b == 2);
   CLOSE(l, 1.0 / 3.0, 1e-6);
   /* The last output of the axis: x = 11.5/3 - 0.5 = 3.33 > n - 1 = 3: both taps 3. */
-  msci_upsample_taps(11, 3, 4, 1, &a, &b, &l);
+  msci_upsample_taps(11, 4, 12, 1, &a, &b, &l);
   ck_assert(a == 3 && b == 3);
-  /* s = 1 is the identity; n = 1 reads the one input. */
+  /* out = n is the identity; n = 1 reads the one input. */
   for (int64_t i = 0; i < 5; ++i) {
-    msci_upsample_taps(i, 1, 5, 1, &a, &b, &l);
+    msci_upsample_taps(i, 5, 5, 1, &a, &b, &l);
     ck_assert(a == i && l == 0.0f && b == (i < 4 ? i + 1 : 4));
-    msci_upsample_taps(i, 5, 1, 1, &a, &b, &l);
+    msci_upsample_taps(i, 1, 5, 1, &a, &b, &l);
     ck_assert(a == 0 && b == 0);
   }
+}
+END_TEST
+
+/* Non-integer ratios, as F.interpolate(size=...) computes them (by hand). */
+START_TEST(upsample_taps_non_integer) {
+  int64_t a, b;
+  float l;
+  /* n = 2, out = 3: x = 0.5·2/3 - 0.5 < 0 -> 0; 1.5·2/3 - 0.5 = 0.5; 2.5·2/3 - 0.5 = 7/6. */
+  msci_upsample_taps(0, 2, 3, 1, &a, &b, &l);
+  ck_assert(a == 0 && b == 1 && l == 0.0f);
+  msci_upsample_taps(1, 2, 3, 1, &a, &b, &l);
+  ck_assert(a == 0 && b == 1);
+  CLOSE(l, 0.5, 1e-6);
+  msci_upsample_taps(2, 2, 3, 1, &a, &b, &l);
+  ck_assert(a == 1 && b == 1); /* the upper tap clamped to n - 1 */
+  CLOSE(l, 1.0 / 6.0, 1e-6);
+  /* n = 8, out = 15 (a ResNet's 4x4 -> 8x8 -> 15x15 level on 120x120 patches):
+   * i = 0: 0.5·8/15 - 0.5 < 0; i = 7: 7.5·8/15 - 0.5 = 3.5; i = 14: 14.5·8/15 - 0.5 = 7.23. */
+  msci_upsample_taps(0, 8, 15, 1, &a, &b, &l);
+  ck_assert(a == 0 && b == 1 && l == 0.0f);
+  msci_upsample_taps(7, 8, 15, 1, &a, &b, &l);
+  ck_assert(a == 3 && b == 4);
+  CLOSE(l, 0.5, 1e-6);
+  msci_upsample_taps(14, 8, 15, 1, &a, &b, &l);
+  ck_assert(a == 7 && b == 7);
+  /* i = 3: 3.5·8/15 - 0.5 = 1.3667. */
+  msci_upsample_taps(3, 8, 15, 1, &a, &b, &l);
+  ck_assert(a == 1 && b == 2);
+  CLOSE(l, 3.5 * 8.0 / 15.0 - 1.5, 1e-6);
+  /* nearest, n = 3, out = 5: floor(i·0.6) = 0 0 1 1 2 */
+  const int64_t want[5] = {0, 0, 1, 1, 2};
+  for (int64_t i = 0; i < 5; ++i) {
+    msci_upsample_taps(i, 3, 5, 0, &a, &b, &l);
+    ck_assert_msg(a == want[i] && b == want[i] && l == 0.0f, "nearest 3->5, i %lld: %lld",
+                  (long long)i, (long long)a);
+  }
+}
+END_TEST
+
+/* The backward's gather window (msci_upsample_reach) holds every output that reads an
+ * input with a non-zero weight, for every ratio from 1 to about 3, integer or not. */
+START_TEST(upsample_reach_covers_taps) {
+  for (int64_t n = 1; n <= 9; ++n)
+    for (int64_t out = n; out <= 3 * n + 2; ++out)
+      for (int32_t bl = 0; bl <= 1; ++bl)
+        for (int64_t o = 0; o < out; ++o) {
+          int64_t i0, i1, r0, r1;
+          float l;
+          msci_upsample_taps(o, n, out, bl, &i0, &i1, &l);
+          ck_assert(i0 >= 0 && i0 < n && i1 >= i0 && i1 < n && l >= 0.0f && l <= 1.0f);
+          const int64_t read[2] = {i0, i1};
+          const float w[2] = {1.0f - l, l};
+          for (int k = 0; k < 2; ++k) {
+            if (w[k] == 0.0f) continue;
+            msci_upsample_reach(read[k], n, out, &r0, &r1);
+            ck_assert_msg(
+                r0 <= o && o < r1 && r0 >= 0 && r1 <= out,
+                "n %lld out %lld bilinear %d: output %lld reads %lld, reach [%lld, %lld)",
+                (long long)n, (long long)out, (int)bl, (long long)o, (long long)read[k],
+                (long long)r0, (long long)r1);
+          }
+        }
 }
 END_TEST
 
@@ -221,6 +285,8 @@ static Suite *core_suite(void) {
   tcase_add_test(tc, bce_row);
   tcase_add_test(tc, sgd_elem_by_hand);
   tcase_add_test(tc, upsample_taps_by_hand);
+  tcase_add_test(tc, upsample_taps_non_integer);
+  tcase_add_test(tc, upsample_reach_covers_taps);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -278,10 +278,11 @@ static mbk_op_desc desc4(int32_t type, int64_t n, int64_t c, int64_t h, int64_t 
   return d;
 }
 
-static mbk_op_desc up_desc(int64_t n, int64_t c, int64_t h, int64_t w, int64_t sh, int64_t sw,
+/* Upsampling of [n, c, h, w] to the output size oh × ow. */
+static mbk_op_desc up_desc(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oh, int64_t ow,
                            int32_t mode) {
   mbk_op_desc d = desc4(MBK_OP_UPSAMPLE, n, c, h, w);
-  d.u.upsample.sh = sh, d.u.upsample.sw = sw, d.u.upsample.mode = mode;
+  d.u.upsample.oh = oh, d.u.upsample.ow = ow, d.u.upsample.mode = mode;
   return d;
 }
 
@@ -307,7 +308,7 @@ START_TEST(test_upsample_by_hand) {
   float got[24], ones[24];
   for (int i = 0; i < 24; ++i) ones[i] = 1.0f;
 
-  mbk_op_desc d = up_desc(1, 1, 2, 2, 2, 2, MBK_UPSAMPLE_BILINEAR);
+  mbk_op_desc d = up_desc(1, 1, 2, 2, 4, 4, MBK_UPSAMPLE_BILINEAR);
   msci_be_op *bl = op_make(&d);
   mbk_tensor *tx = t_from(4, xd, x), *ty = t_new(), *tdx = t_new();
   fwd(bl, 0, &tx, 1, ty);
@@ -320,7 +321,7 @@ START_TEST(test_upsample_by_hand) {
   const float four[4] = {4, 4, 4, 4};
   expect_close("bilinear backward of ones", got, four, 4, 1e-7);
 
-  d = up_desc(1, 1, 2, 2, 2, 3, MBK_UPSAMPLE_NEAREST);
+  d = up_desc(1, 1, 2, 2, 4, 6, MBK_UPSAMPLE_NEAREST);
   msci_be_op *nn = op_make(&d);
   fwd(nn, 1, &tx, 1, ty);
   t_get("nearest 2x2 -> 4x6", ty, 4, y3d, got);
@@ -330,6 +331,24 @@ START_TEST(test_upsample_by_hand) {
   t_get("nearest dx", tdx, 4, xd, got);
   const float six[4] = {6, 6, 6, 6};
   expect_close("nearest backward of ones: sh*sw each", got, six, 4, 0);
+
+  /* A non-integer scale: F.interpolate(x, size=(3, 3), mode="bilinear",
+   * align_corners=False) of [[1, 2], [3, 4]]. Per axis the scale is 2/3: output 0 reads
+   * coordinate 0.5·2/3 - 0.5 < 0 (clamped: input 0), output 1 reads 0.5 (half of each),
+   * output 2 reads 7/6 (both taps clamped to input 1). */
+  const int64_t y33[4] = {1, 1, 3, 3};
+  const float want33[9] = {1.0f, 1.5f, 2.0f, 2.0f, 2.5f, 3.0f, 3.0f, 3.5f, 4.0f};
+  d = up_desc(1, 1, 2, 2, 3, 3, MBK_UPSAMPLE_BILINEAR);
+  msci_be_op *b3 = op_make(&d);
+  fwd(b3, 0, &tx, 1, ty);
+  t_get("bilinear 2x2 -> 3x3", ty, 4, y33, got);
+  expect_close("bilinear [[1,2],[3,4]] to 3x3", got, want33, 9, 1e-6);
+  /* dy = 1: per axis input 0 gets 1 + 0.5, input 1 gets 0.5 + 1: 1.5 · 1.5 each. */
+  mbk_tensor *tdy33 = t_from(4, y33, ones);
+  bwd(b3, &tdy33, 1, &tdx, 1);
+  t_get("bilinear 3x3 dx", tdx, 4, xd, got);
+  const float w225[4] = {2.25f, 2.25f, 2.25f, 2.25f};
+  expect_close("bilinear 2x2 -> 3x3 backward of ones", got, w225, 4, 1e-6);
 }
 END_TEST
 
@@ -397,16 +416,28 @@ END_TEST
 /* ================================== upsample ===================================== */
 
 typedef struct up_case {
-  int64_t n, c, h, w, sh, sw;
+  int64_t n, c, h, w, oh, ow; /* input and output sizes */
   int32_t mode;
 } up_case;
 
 static const up_case UP_CASES[] = {
-    {2, 3, 5, 7, 2, 2, MBK_UPSAMPLE_NEAREST},   {1, 4, 3, 4, 3, 2, MBK_UPSAMPLE_NEAREST},
-    {2, 2, 4, 3, 1, 1, MBK_UPSAMPLE_NEAREST},   {1, 16, 1, 1, 4, 4, MBK_UPSAMPLE_NEAREST},
-    {2, 3, 5, 7, 2, 2, MBK_UPSAMPLE_BILINEAR},  {1, 5, 3, 4, 3, 2, MBK_UPSAMPLE_BILINEAR},
-    {2, 2, 4, 5, 1, 1, MBK_UPSAMPLE_BILINEAR},  {1, 17, 6, 5, 4, 4, MBK_UPSAMPLE_BILINEAR},
-    {3, 16, 7, 9, 2, 3, MBK_UPSAMPLE_BILINEAR}, {1, 2, 1, 3, 5, 1, MBK_UPSAMPLE_BILINEAR},
+    {2, 3, 5, 7, 10, 14, MBK_UPSAMPLE_NEAREST},
+    {1, 4, 3, 4, 9, 8, MBK_UPSAMPLE_NEAREST},
+    {2, 2, 4, 3, 4, 3, MBK_UPSAMPLE_NEAREST},
+    {1, 16, 1, 1, 4, 4, MBK_UPSAMPLE_NEAREST},
+    {2, 3, 5, 7, 10, 14, MBK_UPSAMPLE_BILINEAR},
+    {1, 5, 3, 4, 9, 8, MBK_UPSAMPLE_BILINEAR},
+    {2, 2, 4, 5, 4, 5, MBK_UPSAMPLE_BILINEAR},
+    {1, 17, 6, 5, 24, 20, MBK_UPSAMPLE_BILINEAR},
+    {3, 16, 7, 9, 14, 27, MBK_UPSAMPLE_BILINEAR},
+    {1, 2, 1, 3, 5, 3, MBK_UPSAMPLE_BILINEAR},
+    /* Non-integer scales: a ResNet decoder on 120x120 patches (4 -> 8 -> 15 -> 30),
+     * odd patches (8 -> 15, 3 -> 5), ratios in (1, 2) and above 2, one axis exact. */
+    {2, 3, 8, 8, 15, 15, MBK_UPSAMPLE_BILINEAR},
+    {1, 4, 3, 5, 5, 7, MBK_UPSAMPLE_BILINEAR},
+    {2, 16, 7, 4, 13, 11, MBK_UPSAMPLE_BILINEAR},
+    {1, 3, 4, 6, 4, 17, MBK_UPSAMPLE_BILINEAR},
+    {1, 2, 1, 2, 3, 5, MBK_UPSAMPLE_BILINEAR},
 };
 
 typedef struct up_ref {
@@ -415,7 +446,7 @@ typedef struct up_ref {
 
 static void up_ref_fwd(const void *ctx, const float *x, float *y) {
   const up_case *u = ((const up_ref *)ctx)->u;
-  ref_upsample_fwd(u->n, u->c, u->h, u->w, u->sh, u->sw, u->mode == MBK_UPSAMPLE_BILINEAR, x,
+  ref_upsample_fwd(u->n, u->c, u->h, u->w, u->oh, u->ow, u->mode == MBK_UPSAMPLE_BILINEAR, x,
                    y);
 }
 
@@ -423,35 +454,35 @@ START_TEST(test_upsample) {
   const up_case *u = &UP_CASES[_i];
   const int bl = u->mode == MBK_UPSAMPLE_BILINEAR;
   char what[128];
-  snprintf(what, sizeof what, "upsample case %d [%lld,%lld,%lld,%lld] x(%lld,%lld) %s", _i,
-           (long long)u->n, (long long)u->c, (long long)u->h, (long long)u->w, (long long)u->sh,
-           (long long)u->sw, bl ? "bilinear" : "nearest");
+  snprintf(what, sizeof what, "upsample case %d [%lld,%lld,%lld,%lld] to %lldx%lld %s", _i,
+           (long long)u->n, (long long)u->c, (long long)u->h, (long long)u->w, (long long)u->oh,
+           (long long)u->ow, bl ? "bilinear" : "nearest");
   rng r = rng_make(300 + (uint64_t)_i);
-  const int64_t xd[4] = {u->n, u->c, u->h, u->w},
-                yd[4] = {u->n, u->c, u->h * u->sh, u->w * u->sw};
+  const int64_t xd[4] = {u->n, u->c, u->h, u->w}, yd[4] = {u->n, u->c, u->oh, u->ow};
   const size_t nx = numel(4, xd), ny = numel(4, yd);
   float *x = fbuf(nx), *y = fbuf(ny), *yr = fbuf(ny), *dy = fbuf(ny), *dx = fbuf(nx);
   float *dxr = fbuf(nx);
   fill_unif(&r, x, nx);
   fill_unif(&r, dy, ny);
-  mbk_op_desc d = up_desc(u->n, u->c, u->h, u->w, u->sh, u->sw, u->mode);
+  mbk_op_desc d = up_desc(u->n, u->c, u->h, u->w, u->oh, u->ow, u->mode);
   int64_t od[MBK_MAX_DIMS];
   ck_assert_int_eq(mbk_op_out_dims(&d, od), 4);
   ck_assert(od[2] == yd[2] && od[3] == yd[3]);
   msci_be_op *op = op_make(&d);
   mbk_tensor *tx = t_from(4, xd, x), *ty = t_new(), *tdy = t_from(4, yd, dy), *tdx = t_new();
 
-  ref_upsample_fwd(u->n, u->c, u->h, u->w, u->sh, u->sw, bl, x, yr);
+  ref_upsample_fwd(u->n, u->c, u->h, u->w, u->oh, u->ow, bl, x, yr);
   fwd(op, 0, &tx, 1, ty);
   t_get(what, ty, 4, yd, y);
   expect_close("upsample forward (inference)", y, yr, ny, TOL_FWD);
   fwd(op, 1, &tx, 1, ty);
   t_get(what, ty, 4, yd, y);
   expect_close("upsample forward (training)", y, yr, ny, TOL_FWD);
-  if (u->sh == 1 && u->sw == 1) expect_close("upsample by 1 is the identity", y, x, nx, 0);
+  if (u->oh == u->h && u->ow == u->w)
+    expect_close("upsample by 1 is the identity", y, x, nx, 0);
 
   bwd(op, &tdy, 1, &tdx, 1);
-  ref_upsample_bwd(u->n, u->c, u->h, u->w, u->sh, u->sw, bl, dy, dxr);
+  ref_upsample_bwd(u->n, u->c, u->h, u->w, u->oh, u->ow, bl, dy, dxr);
   t_get(what, tdx, 4, xd, dx);
   expect_close("upsample dx", dx, dxr, nx, TOL_GRAD);
 
@@ -606,7 +637,8 @@ START_TEST(test_chain) {
   fill_unif(&r, w2, nw2);
   fill_unif(&r, dy, ny);
 
-  mbk_op_desc d1 = deconv_desc(&p1, 1), du_ = up_desc(2, 16, 6, 8, 2, 2, MBK_UPSAMPLE_BILINEAR);
+  mbk_op_desc d1 = deconv_desc(&p1, 1),
+              du_ = up_desc(2, 16, 6, 8, 12, 16, MBK_UPSAMPLE_BILINEAR);
   mbk_op_desc d2 = deconv_desc(&p2, 0);
   msci_be_op *o1 = op_make(&d1), *ou = op_make(&du_), *o2 = op_make(&d2);
   mbk_tensor *tx = t_from(4, xd, x), *tw1 = t_from(4, w1d, w1), *tb1 = t_from(1, b1d, b1);
@@ -617,7 +649,7 @@ START_TEST(test_chain) {
   fwd(o2, 1, in2, 3, ty);
 
   ref_deconv2d_fwd(&p1, x, w1, b1, h);
-  ref_upsample_fwd(2, 16, 6, 8, 2, 2, 1, h, u);
+  ref_upsample_fwd(2, 16, 6, 8, 12, 16, 1, h, u);
   ref_deconv2d_fwd(&p2, u, w2, NULL, yr);
   t_get("chain y", ty, 4, yd, got);
   expect_close("chain forward", got, yr, ny, TOL_FWD);
@@ -632,7 +664,7 @@ START_TEST(test_chain) {
 
   ref_deconv2d_bwd_data(&p2, w2, dy, du);
   ref_deconv2d_bwd_weights(&p2, u, dy, dw2r);
-  ref_upsample_bwd(2, 16, 6, 8, 2, 2, 1, du, dh);
+  ref_upsample_bwd(2, 16, 6, 8, 12, 16, 1, du, dh);
   ref_deconv2d_bwd_data(&p1, w1, dh, dxr);
   ref_deconv2d_bwd_weights(&p1, x, dh, dw1r);
   ref_deconv2d_bwd_bias(&p1, dh, db1r);
@@ -652,7 +684,7 @@ START_TEST(test_chain) {
   fwd(ou, 1, &th, 1, tu);
   fwd(o2, 1, in2, 3, ty);
   ref_deconv2d_fwd(&p1, x, w1, b1, h);
-  ref_upsample_fwd(2, 16, 6, 8, 2, 2, 1, h, u);
+  ref_upsample_fwd(2, 16, 6, 8, 12, 16, 1, h, u);
   ref_deconv2d_fwd(&p2, u, w2, NULL, yr);
   t_get("chain y (new w1)", ty, 4, yd, got);
   expect_close("chain forward with new w1", got, yr, ny, TOL_FWD);
@@ -687,19 +719,23 @@ static void expect_status(const char *what, msc_status got, msc_status want,
 
 START_TEST(test_refusals) {
   mbk_op_desc d;
-  d = up_desc(2, 3, 4, 5, 0, 2, MBK_UPSAMPLE_NEAREST);
-  expect_create_fails("upsample sh = 0", &d);
-  d = up_desc(2, 3, 4, 5, 2, -1, MBK_UPSAMPLE_NEAREST);
-  expect_create_fails("upsample sw = -1", &d);
-  d = up_desc(2, 3, 4, 5, MBK_MAX_UPSAMPLE + 1, 2, MBK_UPSAMPLE_BILINEAR);
-  expect_create_fails("upsample sh above the maximum", &d);
-  d = up_desc(2, 3, 4, 5, 2, 2, 0);
+  d = up_desc(2, 3, 4, 5, 0, 10, MBK_UPSAMPLE_NEAREST);
+  expect_create_fails("upsample oh = 0", &d);
+  d = up_desc(2, 3, 4, 5, 8, -1, MBK_UPSAMPLE_NEAREST);
+  expect_create_fails("upsample ow = -1", &d);
+  d = up_desc(2, 3, 4, 5, 3, 5, MBK_UPSAMPLE_BILINEAR);
+  expect_create_fails("upsample oh below h (downsampling)", &d);
+  d = up_desc(2, 3, 4, 5, 4 * MBK_MAX_UPSAMPLE + 1, 10, MBK_UPSAMPLE_BILINEAR);
+  expect_create_fails("upsample oh above the maximum ratio", &d);
+  d = up_desc(2, 3, 4, 5, 6, 10, MBK_UPSAMPLE_NEAREST);
+  expect_create_fails("upsample nearest 4 -> 6 (not a multiple)", &d);
+  d = up_desc(2, 3, 4, 5, 8, 10, 0);
   expect_create_fails("upsample mode 0", &d);
-  d = up_desc(2, 3, 4, 5, 2, 2, 3);
+  d = up_desc(2, 3, 4, 5, 8, 10, 3);
   expect_create_fails("upsample mode 3", &d);
-  d = up_desc(2, 3, 4, 5, 2, 2, MBK_UPSAMPLE_NEAREST), d.ndim = 2;
+  d = up_desc(2, 3, 4, 5, 8, 10, MBK_UPSAMPLE_NEAREST), d.ndim = 2;
   expect_create_fails("upsample ndim 2", &d);
-  d = up_desc(2, 3, 0, 5, 2, 2, MBK_UPSAMPLE_NEAREST);
+  d = up_desc(2, 3, 0, 5, 8, 10, MBK_UPSAMPLE_NEAREST);
   expect_create_fails("upsample h = 0", &d);
 
   const ref_deconv p = {2, 3, 4, 5, 6, 3, 3, 2, 2, 1, 1, 1, 1};
@@ -727,7 +763,7 @@ START_TEST(test_refusals) {
   rng r = rng_make(600);
   float *buf = fbuf(4096);
   fill_unif(&r, buf, 4096);
-  d = up_desc(2, 3, 4, 5, 2, 2, MBK_UPSAMPLE_BILINEAR);
+  d = up_desc(2, 3, 4, 5, 8, 10, MBK_UPSAMPLE_BILINEAR);
   msci_be_op *up = op_make(&d);
   const int64_t uxd[4] = {2, 3, 4, 5}, uxbad[4] = {2, 3, 5, 4}, uyd[4] = {2, 3, 8, 10};
   const int64_t uybad[4] = {2, 3, 8, 9};

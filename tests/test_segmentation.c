@@ -1,10 +1,17 @@
 /*
  * test_segmentation.c — the segmentation model (docs/segmentation.md):
  *  - the decoder's parameters against a hand count for the tiny encoder, its tensor
- *    names, and the configurations it refuses (patch sizes differ, not divisible);
+ *    names, and the configurations it refuses (patch sizes differ, deconv on a level
+ *    that is not twice the one below);
+ *  - patch sizes not divisible by the total stride (36, 13): the decoder interpolates to
+ *    each level's exact size and ends at the input's;
+ *  - a decoder on one modality of two (seg.modalities): hand count, the other modality
+ *    of another size and strides, predict_mask from a batch with that modality only,
+ *    saved in the model file, refusals;
  *  - the gradient of the per-pixel cross-entropy through the whole decoder (bilinear and
- *    deconv), the skips and the encoders against central finite differences of the loss
- *    the step reports (learning rate ~0, so a step changes nothing);
+ *    deconv, and bilinear at 13 × 13 with non-integer scales), the skips and the
+ *    encoders against central finite differences of the loss the step reports (learning
+ *    rate ~0, so a step changes nothing);
  *  - learning: on synthetic Sen1Floods11 chips (msc_synth_write), a tiny segmentation
  *    model trained a few epochs maps water with an IoU far above the all-land baseline's
  *    (0), scored with msc_metrics_confusion and the ignore index; msc_predict_mask's
@@ -85,29 +92,65 @@ START_TEST(test_parameter_count) {
 }
 END_TEST
 
+/* Modality i gets a ResNet-style stem (stride 2, then a max-pool) and patch size. */
+static void resnet_like(msc_options *o, int i, int64_t size) {
+  char key[64];
+  snprintf(key, sizeof key, "modality.%d.stem_stride", i);
+  ck_assert_int_eq(msc_options_set_int(o, key, 2), MSC_OK);
+  snprintf(key, sizeof key, "modality.%d.maxpool", i);
+  ck_assert_int_eq(msc_options_set_int(o, key, 1), MSC_OK);
+  snprintf(key, sizeof key, "modality.%d.size", i);
+  ck_assert_int_eq(msc_options_set_int(o, key, size), MSC_OK);
+}
+
+/* The output sizes of the graph's upsampling nodes, in graph order, into hw (pairs). */
+static int up_sizes(const msc_model *m, int64_t *hw, int cap) {
+  int k = 0;
+  for (int32_t i = 0; i < m->graph.n_nodes; ++i)
+    if (m->graph.nodes[i].desc.type == MBK_OP_UPSAMPLE && k < cap) {
+      hw[2 * k] = m->graph.nodes[i].out[2], hw[2 * k + 1] = m->graph.nodes[i].out[3];
+      ++k;
+    }
+  return k;
+}
+
 /* A ResNet-style stem (stride 2, max-pool) is undone: stem skip, then ×2 at the end. */
 START_TEST(test_strided_stem_reaches_input_size) {
   msc_options *o = seg_options("segmentation", "bilinear");
-  for (int i = 0; i < 2; ++i) {
-    char key[64];
-    snprintf(key, sizeof key, "modality.%d.stem_stride", i);
-    ck_assert_int_eq(msc_options_set_int(o, key, 2), MSC_OK);
-    snprintf(key, sizeof key, "modality.%d.maxpool", i);
-    ck_assert_int_eq(msc_options_set_int(o, key, 1), MSC_OK);
-    snprintf(key, sizeof key, "modality.%d.size", i);
-    ck_assert_int_eq(msc_options_set_int(o, key, 32), MSC_OK);
-  }
+  for (int i = 0; i < 2; ++i) resnet_like(o, i, 32);
   msc_model *m = create(o);
   const msci_node *n = &m->graph.nodes[m->graph.seg_logits];
   ck_assert(n->out[1] == C && n->out[2] == 32 && n->out[3] == 32);
   ck_assert_ptr_nonnull(find(m, "dec.stem.conv1.weight"));
+  int64_t hw[8];
+  /* 32 -> stem 16 -> max-pool 8 -> layer1 8 -> layer2 4; up 4 -> 8 -> 16, head, -> 32. */
+  ck_assert_int_eq(up_sizes(m, hw, 4), 3);
+  ck_assert(hw[0] == 8 && hw[2] == 16 && hw[4] == 32 && hw[5] == 32);
+  const int64_t params32 = msc_model_parameter_count(m);
   msc_model_free(m);
-  /* 36 is not divisible by the total stride 8 (stem 2, max-pool 2, layer2 2). */
+  /* 36 is not divisible by the total stride 8 (stem 2, max-pool 2, layer2 2): each
+   * stride-2 layer halves rounding up, 36 -> 18 -> 9 -> 9 -> 5, and the decoder goes
+   * back to the exact sizes, 5 -> 9 -> 18, head, -> 36, with the same parameters. */
   ck_assert_int_eq(msc_options_set_int(o, "modality.0.size", 36), MSC_OK);
   ck_assert_int_eq(msc_options_set_int(o, "modality.1.size", 36), MSC_OK);
+  m = create(o);
+  n = &m->graph.nodes[m->graph.seg_logits];
+  ck_assert(n->out[1] == C && n->out[2] == 36 && n->out[3] == 36);
+  ck_assert_int_eq(up_sizes(m, hw, 4), 3);
+  ck_assert(hw[0] == 9 && hw[1] == 9 && hw[2] == 18 && hw[4] == 36 && hw[5] == 36);
+  ck_assert_int_eq(msc_model_parameter_count(m), params32);
+  msc_model_free(m);
+  /* A ×2 deconvolution cannot reach 9 from 5: refused, naming the levels and the way out. */
   msc_model *bad = NULL;
+  ck_assert_int_eq(msc_options_set_string(o, "seg.upsample", "deconv"), MSC_OK);
   ck_assert_int_eq(msc_model_create(o, &bad), MSC_E_INVALID_ARGUMENT);
-  ck_assert_ptr_nonnull(strstr(msc_last_error(), "divisible"));
+  const char *why = msc_last_error();
+  ck_assert_msg(strstr(why, "layer2") && strstr(why, "layer1") && strstr(why, "5x5") &&
+                    strstr(why, "10x10") && strstr(why, "9x9") &&
+                    strstr(why, "seg.upsample = bilinear"),
+                "%s", why);
+  ck_assert_ptr_null(bad);
+  ck_assert_int_eq(msc_options_set_string(o, "seg.upsample", "bilinear"), MSC_OK);
   /* Patch sizes must be the same, and the error names the modalities. */
   ck_assert_int_eq(msc_options_set_int(o, "modality.1.size", 32), MSC_OK);
   ck_assert_int_eq(msc_model_create(o, &bad), MSC_E_INVALID_ARGUMENT);
@@ -120,25 +163,33 @@ END_TEST
 
 /* ---- gradient ---------------------------------------------------------------------------- */
 
-static msc_batch *random_batch(int64_t n, uint64_t seed, float **s1, float **s2,
-                               int32_t **mask) {
+/* n random samples: s1 (2 bands) and the mask of size1 × size1, s2 (4 bands) of
+ * size2 × size2 (size2 = 0: no s2 in the batch). */
+static msc_batch *random_batch_sized(int64_t n, uint64_t seed, int64_t size1, int64_t size2,
+                                     float **s1, float **s2, int32_t **mask) {
   msci_rng r;
   msci_rng_seed(&r, seed, "seg");
-  *s1 = malloc((size_t)(n * 2 * SIZE * SIZE) * sizeof(float));
-  *s2 = malloc((size_t)(n * 4 * SIZE * SIZE) * sizeof(float));
-  *mask = malloc((size_t)(n * SIZE * SIZE) * sizeof(int32_t));
-  for (int64_t k = 0; k < n * 2 * SIZE * SIZE; ++k) (*s1)[k] = (float)msci_rng_normal(&r);
-  for (int64_t k = 0; k < n * 4 * SIZE * SIZE; ++k) (*s2)[k] = (float)msci_rng_normal(&r);
-  for (int64_t k = 0; k < n * SIZE * SIZE; ++k) {
+  const int64_t p1 = size1 * size1, p2 = size2 * size2;
+  *s1 = malloc((size_t)(n * 2 * p1) * sizeof(float));
+  *s2 = malloc((size_t)(n * 4 * p2 + 1) * sizeof(float));
+  *mask = malloc((size_t)(n * p1) * sizeof(int32_t));
+  for (int64_t k = 0; k < n * 2 * p1; ++k) (*s1)[k] = (float)msci_rng_normal(&r);
+  for (int64_t k = 0; k < n * 4 * p2; ++k) (*s2)[k] = (float)msci_rng_normal(&r);
+  for (int64_t k = 0; k < n * p1; ++k) {
     uint64_t v = msci_rng_next(&r) % 8;
     (*mask)[k] = v < 3 ? (int32_t)v : v == 7 ? -1 : (int32_t)(v % 3); /* some ignored */
   }
   msc_batch *b = NULL;
   ck_assert_int_eq(msc_batch_create(&b), MSC_OK);
-  ck_assert_int_eq(msc_batch_set_modality(b, "s1", *s1, n, 2, SIZE, SIZE), MSC_OK);
-  ck_assert_int_eq(msc_batch_set_modality(b, "s2", *s2, n, 4, SIZE, SIZE), MSC_OK);
-  ck_assert_int_eq(msc_batch_set_mask(b, *mask, n, SIZE, SIZE), MSC_OK);
+  ck_assert_int_eq(msc_batch_set_modality(b, "s1", *s1, n, 2, size1, size1), MSC_OK);
+  if (size2) ck_assert_int_eq(msc_batch_set_modality(b, "s2", *s2, n, 4, size2, size2), MSC_OK);
+  ck_assert_int_eq(msc_batch_set_mask(b, *mask, n, size1, size1), MSC_OK);
   return b;
+}
+
+static msc_batch *random_batch(int64_t n, uint64_t seed, float **s1, float **s2,
+                               int32_t **mask) {
+  return random_batch_sized(n, seed, SIZE, SIZE, s1, s2, mask);
 }
 
 static msc_status step(msc_model *m, msc_batch *b, msc_step_result *r) {
@@ -147,8 +198,12 @@ static msc_status step(msc_model *m, msc_batch *b, msc_step_result *r) {
   return msc_train_step(m, b, r);
 }
 
-static void check_gradient(const char *up) {
+/* size = SIZE: the tiny encoders as they are; another size: ResNet-like stems
+ * (resnet_like) at that patch size, whose decoder has a stem level. */
+static void check_gradient(const char *up, int64_t size) {
   msc_options *o = seg_options("segmentation", up);
+  if (size != SIZE)
+    for (int i = 0; i < 2; ++i) resnet_like(o, i, size);
   ck_assert_int_eq(msc_options_set_float(o, "optim.lr", 1e-30), MSC_OK);
   ck_assert_int_eq(msc_options_set_float(o, "optim.weight_decay", 0.0), MSC_OK);
   ck_assert_int_eq(msc_options_set_string(o, "seg.class_weights", "1,2,0.5"), MSC_OK);
@@ -158,7 +213,9 @@ static void check_gradient(const char *up) {
             m->train->cfg.lambda_seg == 1.0);
   float *s1, *s2;
   int32_t *mask;
-  msc_batch *b = random_batch(3, 5, &s1, &s2, &mask);
+  msc_batch *b = random_batch_sized(3, 5, size, size, &s1, &s2, &mask);
+  const msci_node *out = &m->graph.nodes[m->graph.seg_logits];
+  ck_assert(out->out[1] == C && out->out[2] == size && out->out[3] == size);
   msc_step_result r;
   msc_status st = step(m, b, &r);
   ck_assert_msg(st == MSC_OK, "%s", msc_last_error());
@@ -174,8 +231,16 @@ static void check_gradient(const char *up) {
                          "enc.s1.conv1.weight",
                          "dec.layer1.up.weight",
                          "dec.layer1.up.bias"};
+  const char *stem_names[] = {"seg_head.conv.weight",         "seg_head.conv.bias",
+                              "dec.stem.conv1.weight",        "dec.stem.bn2.weight",
+                              "dec.layer1.conv1.weight",      "dec.layer1.bn1.bias",
+                              "enc.s1.layer2.0.conv1.weight", "enc.s2.conv1.weight"};
   size_t count_names = sizeof names / sizeof names[0];
   if (strcmp(up, "deconv") != 0) count_names -= 2;
+  if (size != SIZE) {
+    memcpy(names, stem_names, sizeof stem_names);
+    count_names = sizeof stem_names / sizeof stem_names[0];
+  }
   msci_train *t = m->train;
   int checked = 0;
   float *grads[16];
@@ -230,12 +295,19 @@ static void check_gradient(const char *up) {
 }
 
 START_TEST(test_gradient_bilinear) {
-  check_gradient("bilinear");
+  check_gradient("bilinear", SIZE);
 }
 END_TEST
 
 START_TEST(test_gradient_deconv) {
-  check_gradient("deconv");
+  check_gradient("deconv", SIZE);
+}
+END_TEST
+
+/* 13 × 13 patches: 13 -> stem 7 -> max-pool 4 -> layer1 4 -> layer2 2; the decoder
+ * upsamples 2 -> 4, 4 -> 7 (scale 4/7) and, after the head, 7 -> 13 (scale 7/13). */
+START_TEST(test_gradient_odd_size) {
+  check_gradient("bilinear", 13);
 }
 END_TEST
 
@@ -297,6 +369,115 @@ START_TEST(test_save_load_and_copy_encoders) {
   free(s1), free(s2), free(mask);
   msc_model_free(m), msc_model_free(c), msc_model_free(back);
   msc_options_free(o), msc_options_free(oc);
+}
+END_TEST
+
+/* ---- a decoder on one modality of two (seg.modalities) ------------------------------------ */
+
+/* s1: the tiny encoder at 16 × 16; s2: a ResNet-like stem at 24 × 24 (another patch size
+ * and other strides, which a decoder that does not read s2 does not care about). */
+static msc_options *s1_decoder_options(const char *task) {
+  msc_options *o = seg_options(task, "bilinear");
+  resnet_like(o, 1, 24);
+  if (strcmp(task, "segmentation") == 0)
+    ck_assert_int_eq(msc_options_set_string(o, "seg.modalities", "s1"), MSC_OK);
+  return o;
+}
+
+START_TEST(test_one_modality_decoder) {
+  msc_options *oc = s1_decoder_options("contrastive"), *o = s1_decoder_options("segmentation");
+  msc_model *mc = create(oc), *m = create(o);
+  /* By hand: s1's layer2 (16 channels, 8 × 8) up to 16 × 16, concatenated with s1's
+   * layer1 (8): conv 3×3 24→8 (1728) + BN (16) + conv 8→8 (576) + BN (16) + head 8→3
+   * with bias (27) = 2,363. */
+  ck_assert_int_eq(msc_model_parameter_count(m) - msc_model_parameter_count(mc),
+                   1728 + 16 + 576 + 16 + 27);
+  const msci_param *p = find(m, "dec.layer1.conv1.weight");
+  ck_assert(p && p->dims[0] == 8 && p->dims[1] == 24);
+  ck_assert_ptr_null(find(m, "dec.stem.conv1.weight")); /* s2's stem level is not read */
+  const msci_node *n = &m->graph.nodes[m->graph.seg_logits];
+  ck_assert(n->out[1] == C && n->out[2] == SIZE && n->out[3] == SIZE);
+
+  /* Predicting needs s1 only: a batch without s2 gives what a batch with both gives. */
+  float *s1, *s2, *t1, *t2;
+  int32_t *mask, *tmask;
+  msc_batch *both = random_batch_sized(2, 21, SIZE, 24, &s1, &s2, &mask);
+  msc_batch *only = random_batch_sized(2, 21, SIZE, 0, &t1, &t2, &tmask);
+  enum { PX = 2 * SIZE * SIZE };
+  int32_t ca[PX], cb[PX];
+  static float pa[PX * C], pb[PX * C];
+  msc_status st = msc_predict_mask(m, only, cb, PX, pb, PX * C);
+  ck_assert_msg(st == MSC_OK, "%s", msc_last_error());
+  ck_assert_int_eq(msc_predict_mask(m, both, ca, PX, pa, PX * C), MSC_OK);
+  ck_assert_mem_eq(ca, cb, sizeof ca);
+  ck_assert_mem_eq(pa, pb, sizeof pa);
+  /* A batch without s1 is refused, naming it. */
+  msc_batch *no_s1 = NULL;
+  ck_assert_int_eq(msc_batch_create(&no_s1), MSC_OK);
+  ck_assert_int_eq(msc_batch_set_modality(no_s1, "s2", s2, 2, 4, 24, 24), MSC_OK);
+  ck_assert_int_eq(msc_predict_mask(m, no_s1, ca, PX, NULL, 0), MSC_E_NOT_FOUND);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "'s1'"));
+  /* Training takes the mask at s1's size. */
+  ck_assert_int_eq(msc_train_configure(m, o), MSC_OK);
+  msc_step_result r;
+  st = step(m, both, &r);
+  ck_assert_msg(st == MSC_OK, "%s", msc_last_error());
+  ck_assert(r.loss > 0 && isfinite(r.loss));
+
+  /* The file keeps the choice: the loaded model has the same decoder and masks. */
+  char path[128], got[64];
+  snprintf(path, sizeof path, "/tmp/msc_seg_one_%d.safetensors", (int)getpid());
+  ck_assert_int_eq(msc_model_save(m, path), MSC_OK);
+  msc_model *back = NULL;
+  st = msc_model_load(path, NULL, &back);
+  ck_assert_msg(st == MSC_OK, "%s", msc_last_error());
+  unlink(path);
+  msc_options *saved = NULL;
+  ck_assert_int_eq(msc_model_options(back, &saved), MSC_OK);
+  ck_assert_int_eq(msc_options_get_string(saved, "seg.modalities", got, sizeof got, NULL),
+                   MSC_OK);
+  ck_assert_str_eq(got, "s1");
+  ck_assert_int_eq(msc_model_parameter_count(back), msc_model_parameter_count(m));
+  ck_assert_int_eq(msc_predict_mask(m, only, ca, PX, pa, PX * C), MSC_OK);
+  ck_assert_int_eq(msc_predict_mask(back, only, cb, PX, pb, PX * C), MSC_OK);
+  ck_assert_mem_eq(ca, cb, sizeof ca);
+  ck_assert_mem_eq(pa, pb, sizeof pa);
+  msc_options_free(saved);
+  /* A contrastive model stores no seg.* key (its files stay as before). */
+  int32_t set = 1;
+  ck_assert_int_eq(msc_model_options(mc, &saved), MSC_OK);
+  ck_assert_int_eq(msc_options_is_set(saved, "seg.modalities", &set), MSC_OK);
+  ck_assert_int_eq(set, 0);
+  msc_options_free(saved);
+
+  /* Refusals: an unknown name, a name twice, and both modalities (two patch sizes). */
+  msc_model *bad = NULL;
+  ck_assert_int_eq(msc_options_set_string(o, "seg.modalities", "s1, s3"), MSC_OK);
+  ck_assert_int_eq(msc_model_create(o, &bad), MSC_E_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(msc_last_error(), "seg.modalities") &&
+                    strstr(msc_last_error(), "'s3' is not one of s1, s2"),
+                "%s", msc_last_error());
+  ck_assert_int_eq(msc_options_set_string(o, "seg.modalities", "s1,s1"), MSC_OK);
+  ck_assert_int_eq(msc_model_create(o, &bad), MSC_E_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "s1 listed twice"));
+  ck_assert_int_eq(msc_options_set_string(o, "seg.modalities", "s2,s1"), MSC_OK);
+  ck_assert_int_eq(msc_model_create(o, &bad), MSC_E_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(msc_last_error(), "s1 has 16, s2 24"), "%s", msc_last_error());
+  ck_assert_int_eq(msc_options_set_string(o, "seg.modalities", ""), MSC_OK); /* all */
+  ck_assert_int_eq(msc_model_create(o, &bad), MSC_E_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "s1 has 16, s2 24"));
+  ck_assert_ptr_null(bad);
+  /* seg.modalities = s2 alone: a decoder on s2's ResNet-like levels at 24 × 24. */
+  ck_assert_int_eq(msc_options_set_string(o, "seg.modalities", "s2"), MSC_OK);
+  msc_model *m2 = create(o);
+  n = &m2->graph.nodes[m2->graph.seg_logits];
+  ck_assert(n->out[2] == 24 && n->out[3] == 24);
+  ck_assert_ptr_nonnull(find(m2, "dec.stem.conv1.weight"));
+
+  msc_batch_free(both), msc_batch_free(only), msc_batch_free(no_s1);
+  free(s1), free(s2), free(mask), free(t1), free(t2), free(tmask);
+  msc_model_free(mc), msc_model_free(m), msc_model_free(back), msc_model_free(m2);
+  msc_options_free(oc), msc_options_free(o);
 }
 END_TEST
 
@@ -444,8 +625,10 @@ static Suite *seg_suite(void) {
   tcase_add_test(model, test_strided_stem_reaches_input_size);
   tcase_add_test(model, test_needs_mask);
   tcase_add_test(model, test_save_load_and_copy_encoders);
+  tcase_add_test(model, test_one_modality_decoder);
   tcase_add_test(grad, test_gradient_bilinear);
   tcase_add_test(grad, test_gradient_deconv);
+  tcase_add_test(grad, test_gradient_odd_size);
   tcase_add_test(learn, test_learns_water);
   suite_add_tcase(s, model);
   suite_add_tcase(s, grad);

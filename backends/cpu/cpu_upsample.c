@@ -1,10 +1,13 @@
 /*
- * cpu_upsample.c — nearest and bilinear upsampling by integer factors (a decoder's
+ * cpu_upsample.c — nearest and bilinear upsampling to an output size (a decoder's
  * "make it bigger again") as oneDNN resampling primitives.
  *
- * oneDNN's resampling_nearest picks source row round((i + 0.5)/s − 0.5), which for an
- * integer factor s is ⌊i/s⌋ (PyTorch's nearest); resampling_linear is PyTorch's
- * bilinear with align_corners=False (half-pixel centres, edges clamped). Backward needs
+ * The primitives get the destination's dimensions and no factors, so oneDNN takes the
+ * ratio OH/H itself and no float factor can round the output size off by one.
+ * resampling_nearest picks source row round((i + 0.5)·H/OH − 0.5), which for an integer
+ * ratio s is ⌊i/s⌋ (PyTorch's nearest; the contract allows nearest only there);
+ * resampling_linear is PyTorch's bilinear with align_corners=False (half-pixel centres,
+ * edges clamped), any ratio. Backward needs
  * nothing saved from a forward (the op is linear in x), so it does not ask for one: its
  * primitive is made from a forward descriptor of its own, as oneDNN wants a hint.
  */
@@ -33,20 +36,13 @@ static dnnl_alg_kind_t upsample_alg(const cpu_upsample *op) {
                                                                 : dnnl_resampling_nearest;
 }
 
-static void upsample_factors(const cpu_upsample *op, float f[2]) {
-  f[0] = (float)op->base.desc.u.upsample.sh;
-  f[1] = (float)op->base.desc.u.upsample.sw;
-}
-
 /* A forward primitive descriptor for source layout src (destination: oneDNN's choice). */
 static msc_status forward_pd(cpu_upsample *op, const dnnl_memory_desc_t *src,
                              dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t y;
-  float f[2];
-  upsample_factors(op, f);
   CPU_CHECK(cpu_any_md(4, op->y_dims, &y));
   dnnl_resampling_desc_t rd;
-  CPU_TRY(dnnl_resampling_forward_desc_init(&rd, dnnl_forward_training, upsample_alg(op), f,
+  CPU_TRY(dnnl_resampling_forward_desc_init(&rd, dnnl_forward_training, upsample_alg(op), NULL,
                                             src, &y),
           "upsample forward descriptor");
   return cpu_pd_create(op->base.ctx, pd, &rd, NULL, "upsample forward");
@@ -76,10 +72,8 @@ static msc_status make_backward(cpu_upsample *op) {
   CPU_CHECK(cpu_plain_md(4, op->x_dims, &plain));
   CPU_CHECK(cpu_any_md(4, op->x_dims, &dx));
   CPU_CHECK(cpu_any_md(4, op->y_dims, &dy));
-  float f[2];
-  upsample_factors(op, f);
   dnnl_resampling_desc_t rd;
-  CPU_TRY(dnnl_resampling_backward_desc_init(&rd, upsample_alg(op), f, &dx, &dy),
+  CPU_TRY(dnnl_resampling_backward_desc_init(&rd, upsample_alg(op), NULL, &dx, &dy),
           "upsample backward descriptor");
   dnnl_primitive_desc_t hint, pd;
   CPU_CHECK(forward_pd(op, &plain, &hint));

@@ -1,12 +1,12 @@
 /*
- * cuda_upsample.cu — nearest and bilinear upsampling by integer factors (backend.h,
+ * cuda_upsample.cu — nearest and bilinear upsampling to an output size (backend.h,
  * UPSAMPLE) as own kernels: both are memory-bound one-pass loops over the output, and
  * the taps come from the contract's msci_upsample_taps (upsample_core.h), the same
  * function the host tests check, so the semantics (PyTorch's align_corners=False) are
  * fixed here rather than left to a library.
  *
  * Backward gathers rather than scatters: each input element visits the outputs that may
- * read it (the rows and columns within one factor on either side) and adds their dy
+ * read it (the rows and columns within about one ratio OH/H on either side) and adds their dy
  * times its weight, in a fixed order: no atomics, the same bits on every run. It needs
  * nothing from a forward.
  */
@@ -23,7 +23,7 @@ typedef struct cu_upsample {
 } cu_upsample;
 
 typedef struct up_geom {
-  int64_t planes, h, w, oh, ow, sh, sw;
+  int64_t planes, h, w, oh, ow;
   int32_t bilinear;
 } up_geom;
 
@@ -33,7 +33,6 @@ static up_geom geometry(const cu_upsample *op) {
   g.planes = d->n * d->c;
   g.h = d->h, g.w = d->w;
   g.oh = op->y_dims[2], g.ow = op->y_dims[3];
-  g.sh = d->u.upsample.sh, g.sw = d->u.upsample.sw;
   g.bilinear = d->u.upsample.mode == MBK_UPSAMPLE_BILINEAR;
   return g;
 }
@@ -45,19 +44,20 @@ __global__ void k_upsample_fwd(up_geom g, const float *x, float *y) {
     int64_t j = k % g.ow, i = (k / g.ow) % g.oh, p = k / (g.ow * g.oh);
     int64_t a0, a1, b0, b1;
     float la, lb;
-    msci_upsample_taps(i, g.sh, g.h, g.bilinear, &a0, &a1, &la);
-    msci_upsample_taps(j, g.sw, g.w, g.bilinear, &b0, &b1, &lb);
+    msci_upsample_taps(i, g.h, g.oh, g.bilinear, &a0, &a1, &la);
+    msci_upsample_taps(j, g.w, g.ow, g.bilinear, &b0, &b1, &lb);
     const float *xp = x + p * g.h * g.w;
     y[k] = (1.f - la) * ((1.f - lb) * xp[a0 * g.w + b0] + lb * xp[a0 * g.w + b1]) +
            la * ((1.f - lb) * xp[a1 * g.w + b0] + lb * xp[a1 * g.w + b1]);
   }
 }
 
-/* The weight with which output index o of an axis reads input index i. */
-__device__ static float tap_weight(int64_t o, int64_t i, int64_t s, int64_t n, int32_t bl) {
+/* The weight with which output index o of an axis of n inputs and `out` outputs reads
+ * input index i. */
+__device__ static float tap_weight(int64_t o, int64_t i, int64_t n, int64_t out, int32_t bl) {
   int64_t i0, i1;
   float l;
-  msci_upsample_taps(o, s, n, bl, &i0, &i1, &l);
+  msci_upsample_taps(o, n, out, bl, &i0, &i1, &l);
   return (i0 == i ? 1.f - l : 0.f) + (i1 == i ? l : 0.f);
 }
 
@@ -66,19 +66,16 @@ __global__ void k_upsample_bwd(up_geom g, const float *dy, float *dx) {
   for (int64_t k = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; k < count;
        k += (int64_t)gridDim.x * blockDim.x) {
     int64_t j = k % g.w, i = (k / g.w) % g.h, p = k / (g.w * g.h);
-    /* Outputs whose taps can reach (i, j): within one factor before and two after. */
-    int64_t r0 = (i - 1) * g.sh, r1 = (i + 2) * g.sh, c0 = (j - 1) * g.sw, c1 = (j + 2) * g.sw;
-    if (r0 < 0) r0 = 0;
-    if (c0 < 0) c0 = 0;
-    if (r1 > g.oh) r1 = g.oh;
-    if (c1 > g.ow) c1 = g.ow;
+    int64_t r0, r1, c0, c1; /* the outputs whose taps can reach (i, j) */
+    msci_upsample_reach(i, g.h, g.oh, &r0, &r1);
+    msci_upsample_reach(j, g.w, g.ow, &c0, &c1);
     const float *dp = dy + p * g.oh * g.ow;
     float acc = 0.f;
     for (int64_t r = r0; r < r1; ++r) {
-      float wr = tap_weight(r, i, g.sh, g.h, g.bilinear);
+      float wr = tap_weight(r, i, g.h, g.oh, g.bilinear);
       if (wr == 0.f) continue;
       for (int64_t c = c0; c < c1; ++c) {
-        float wc = tap_weight(c, j, g.sw, g.w, g.bilinear);
+        float wc = tap_weight(c, j, g.w, g.ow, g.bilinear);
         if (wc != 0.f) acc += wr * wc * dp[r * g.ow + c];
       }
     }

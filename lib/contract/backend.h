@@ -8,7 +8,7 @@
  * and gets back the table. Both sides check MBK_API_VERSION: any change to the layout
  * or meaning of anything in this file bumps it (2: optim_update; 3: grad_stats, and the
  * core trains only through optim_update and grad_stats; 4: softmax CE; 5: UPSAMPLE and
- * DECONV2D).
+ * DECONV2D; 6: UPSAMPLE to an output size instead of by integer factors).
  *
  * The contract is this header plus the files it names: backend_op.h/.c (the op frame a
  * backend builds its ops on), loss_core.h, loss_rows.h/.c, optim_core.h and
@@ -65,13 +65,14 @@
  *             bwd in  {dy}                out {da (opt), db (opt)}
  *  CONCAT     fwd in  {x_1..x_k}          out {y}     (along dimension 1, channels)
  *             bwd in  {dy}                out {dx_1..dx_k} (each optional)
- *  UPSAMPLE   fwd in  {x[N,C,H,W]}        out {y[N,C,H·sh,W·sw]}
+ *  UPSAMPLE   fwd in  {x[N,C,H,W]}        out {y[N,C,OH,OW]}  (OH >= H, OW >= W)
  *             bwd in  {dy}                out {dx}    (needs no training forward)
- *             nearest: y[i,j] = x[⌊i/sh⌋, ⌊j/sw⌋]. bilinear: PyTorch's
- *             F.interpolate(mode="bilinear", align_corners=False) and oneDNN's
- *             resampling_linear: the source coordinate of output row i is
- *             (i + 0.5)/sh − 0.5, clamped below at 0; the two neighbouring rows
- *             (the upper one clamped to H − 1) are weighted linearly; columns alike.
+ *             PyTorch's F.interpolate(x, size=(OH, OW), mode=...), whose scale per
+ *             axis is H/OH (float): nearest: y[i,j] = x[⌊i·H/OH⌋, ⌊j·W/OW⌋] (OH and OW
+ *             multiples of H and W: see op_desc.c). bilinear (align_corners=False,
+ *             oneDNN's resampling_linear): the source coordinate of output row i is
+ *             (i + 0.5)·H/OH − 0.5, clamped below at 0; the two neighbouring rows (the
+ *             upper one clamped to H − 1) are weighted linearly; columns alike.
  *  DECONV2D   fwd in  {x[N,C,H,W], w[C,OC,KH,KW], b[OC] (optional, only if desc bias)}
  *                 out {y[N,OC,OH,OW]}     (OH = (H−1)·sh − 2·ph + KH + oph)
  *             bwd in  {x, w, dy}          out {dx (opt), dw (opt), db (opt)}
@@ -97,7 +98,7 @@
 extern "C" {
 #endif
 
-#define MBK_API_VERSION        5u
+#define MBK_API_VERSION        6u
 #define MBK_MODULE_INIT_SYMBOL "msc_backend_module_init"
 #define MBK_MAX_DIMS           4
 #define MBK_MAX_CONCAT         16
@@ -155,7 +156,7 @@ typedef enum mbk_upsample_mode {
   MBK_UPSAMPLE_BILINEAR = 2 /* align_corners = False */
 } mbk_upsample_mode;
 
-/* The largest UPSAMPLE factor per dimension (keeps H·sh far from any overflow). */
+/* The largest UPSAMPLE ratio OH/H, OW/W (keeps the output far from any overflow). */
 #define MBK_MAX_UPSAMPLE 1024
 
 /*
@@ -190,7 +191,7 @@ typedef struct mbk_op_desc {
       int64_t c[MBK_MAX_CONCAT];
     } concat;
     struct {
-      int64_t sh, sw; /* integer factors, 1..MBK_MAX_UPSAMPLE */
+      int64_t oh, ow; /* output size (API 6): h <= oh <= h·MBK_MAX_UPSAMPLE, w alike */
       int32_t mode;   /* mbk_upsample_mode */
     } upsample;
     struct {
@@ -463,8 +464,8 @@ static inline int32_t mbk_op_out_dims(const mbk_op_desc *d, int64_t *dims) {
   case MBK_OP_UPSAMPLE:
     dims[0] = d->n;
     dims[1] = d->c;
-    dims[2] = d->h * d->u.upsample.sh;
-    dims[3] = d->w * d->u.upsample.sw;
+    dims[2] = d->u.upsample.oh;
+    dims[3] = d->u.upsample.ow;
     return 4;
   case MBK_OP_DECONV2D:
     dims[0] = d->n;

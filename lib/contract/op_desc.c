@@ -67,9 +67,15 @@ msc_status mbk_op_desc_validate(const mbk_op_desc *d, char *why, size_t n) {
     if (d->u.upsample.mode != MBK_UPSAMPLE_NEAREST &&
         d->u.upsample.mode != MBK_UPSAMPLE_BILINEAR)
       return bad(why, n, "upsample: mode must be nearest (1) or bilinear (2)", d);
-    if (d->u.upsample.sh < 1 || d->u.upsample.sh > MBK_MAX_UPSAMPLE || d->u.upsample.sw < 1 ||
-        d->u.upsample.sw > MBK_MAX_UPSAMPLE)
-      return bad(why, n, "upsample: scale factors must be 1..1024", d);
+    if (d->u.upsample.oh < d->h || d->u.upsample.oh > d->h * MBK_MAX_UPSAMPLE ||
+        d->u.upsample.ow < d->w || d->u.upsample.ow > d->w * MBK_MAX_UPSAMPLE)
+      return bad(why, n, "upsample: the output size must be 1..1024 times the input's", d);
+    /* oneDNN's nearest rounds the half-pixel coordinate, PyTorch's floors i·H/OH: the two
+     * agree only when the ratio is an integer, so that is all the contract promises. */
+    if (d->u.upsample.mode == MBK_UPSAMPLE_NEAREST &&
+        (d->u.upsample.oh % d->h != 0 || d->u.upsample.ow % d->w != 0))
+      return bad(why, n,
+                 "upsample: nearest needs an output size that is a multiple of the input's", d);
     break;
   case MBK_OP_DECONV2D: {
     if (d->u.deconv.out_c <= 0) return bad(why, n, "deconv2d: out_c must be positive", d);

@@ -15,27 +15,47 @@
 #endif
 
 /*
- * Output index i of an axis of n inputs upsampled by the integer factor s reads
- * inputs *i0 and *i1 with weights 1 − *l and *l.
- *  - nearest (bilinear = 0): *i0 = *i1 = ⌊i/s⌋, *l = 0.
- *  - bilinear: PyTorch's align_corners=False (half-pixel centres): the source coordinate
- *    x = (i + 0.5)/s − 0.5, clamped below at 0; *i0 = ⌊x⌋, *i1 = min(*i0 + 1, n − 1),
- *    *l = x − *i0. In float, as PyTorch and oneDNN compute it.
+ * Output index i of an axis of n inputs upsampled to `out` outputs (out >= n; PyTorch's
+ * F.interpolate with size=, whose scale is n/out in float) reads inputs *i0 and *i1
+ * with weights 1 − *l and *l.
+ *  - nearest (bilinear = 0): *i0 = *i1 = ⌊i·n/out⌋ (at most n − 1), *l = 0. For an
+ *    integer ratio out/n = s this is ⌊i/s⌋, computed exactly in integers.
+ *  - bilinear: align_corners=False (half-pixel centres): the source coordinate
+ *    x = (i + 0.5)·(n/out) − 0.5, clamped below at 0; *i0 = ⌊x⌋, *i1 = min(*i0 + 1,
+ *    n − 1), *l = x − *i0. In float, as PyTorch computes it (oneDNN's CPU resampling
+ *    forms ((i + 0.5)·n)/out, which can differ in the last bit of x).
  */
-static inline MSCI_HD void msci_upsample_taps(int64_t i, int64_t s, int64_t n, int32_t bilinear,
-                                              int64_t *i0, int64_t *i1, float *l) {
+static inline MSCI_HD void msci_upsample_taps(int64_t i, int64_t n, int64_t out,
+                                              int32_t bilinear, int64_t *i0, int64_t *i1,
+                                              float *l) {
   if (!bilinear) {
-    *i0 = *i1 = i / s;
+    int64_t a = out % n == 0 ? i / (out / n) : (int64_t)((float)i * ((float)n / (float)out));
+    if (a > n - 1) a = n - 1;
+    *i0 = *i1 = a;
     *l = 0.0f;
     return;
   }
-  float x = ((float)i + 0.5f) / (float)s - 0.5f;
+  float x = ((float)i + 0.5f) * ((float)n / (float)out) - 0.5f;
   if (x < 0.0f) x = 0.0f;
   int64_t a = (int64_t)x; /* x >= 0: truncation is the floor */
   if (a > n - 1) a = n - 1;
   *i0 = a;
   *i1 = a + 1 < n ? a + 1 : n - 1;
   *l = x - (float)a;
+}
+
+/*
+ * The outputs [*o0, *o1) of an axis (n inputs, `out` outputs) whose taps can include
+ * input i: the backward gathers over them. Output o reads source coordinate
+ * (o + 0.5)·n/out − 0.5 in (i − 1, i + 1) (nearest: ⌊o·n/out⌋ = i), so o lies in
+ * ((i − 1)·out/n − 1, (i + 2)·out/n); one more on either side absorbs the float
+ * rounding of the taps, and tests/test_core_hd.c checks that nothing falls outside.
+ */
+static inline MSCI_HD void msci_upsample_reach(int64_t i, int64_t n, int64_t out, int64_t *o0,
+                                               int64_t *o1) {
+  int64_t a = (i - 1) * out / n - 2, b = (i + 2) * out / n + 2;
+  *o0 = a < 0 ? 0 : a;
+  *o1 = b > out ? out : b;
 }
 
 #endif /* MOSAIC_LIB_UPSAMPLE_CORE_H */

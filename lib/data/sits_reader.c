@@ -63,41 +63,12 @@ void msci_sits_free(void *state) {
   free(s);
 }
 
-/* Option key's ','-list of names, each one of names[0..n) at most once, into out (indices
- * into names, in list order; *count of them). Errors name the key and the bad entry. */
-static msc_status parse_name_list(const char *key, const char *text, const char *const *names,
-                                  int32_t n, int32_t *out, int32_t *count) {
-  char all[128] = "";
-  for (int32_t j = 0, w = 0; j < n; ++j)
-    w += snprintf(all + w, sizeof all - (size_t)w, "%s%s", j ? ", " : "", names[j]);
-  *count = 0;
-  const char *p = text;
-  for (;;) {
-    const char *e = strchr(p, ',');
-    size_t len = e ? (size_t)(e - p) : strlen(p);
-    while (len > 0 && *p == ' ') p++, len--;
-    while (len > 0 && p[len - 1] == ' ') len--;
-    int32_t j = 0;
-    while (j < n && !(strlen(names[j]) == len && strncmp(names[j], p, len) == 0)) j++;
-    if (j == n)
-      return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: '%.*s' is not one of %s", key, (int)len, p,
-                       all);
-    for (int32_t k = 0; k < *count; ++k)
-      if (out[k] == j)
-        return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: %s listed twice", key, names[j]);
-    out[(*count)++] = j;
-    if (!e) break;
-    p = e + 1;
-  }
-  return MSC_OK;
-}
-
 /* data.sits.indices into cfg->index (msci_vi values). */
 static msc_status parse_indices(const char *text, msci_rp_cfg *cfg) {
   const char *names[MSCI_VI_COUNT];
   for (int k = 0; k < MSCI_VI_COUNT; ++k) names[k] = msci_vi_name((msci_vi)k);
-  return parse_name_list("data.sits.indices", text, names, MSCI_VI_COUNT, cfg->index,
-                         &cfg->channels);
+  return msci_parse_name_list("data.sits.indices", text, names, MSCI_VI_COUNT, cfg->index,
+                              &cfg->channels);
 }
 
 /* data.sits.modalities: rp, s2 and series (MSCI_SITS_* 0, 1, 2), in modality order. */
@@ -105,7 +76,7 @@ static msc_status parse_modalities(const char *text, msci_sits *s) {
   static const char *const names[3] = {"rp", "s2", "series"};
   _Static_assert(MSCI_SITS_RP == 0 && MSCI_SITS_IMAGE == 1 && MSCI_SITS_SERIES == 2,
                  "roles are the positions in names");
-  return parse_name_list("data.sits.modalities", text, names, 3, s->role, &s->n_roles);
+  return msci_parse_name_list("data.sits.modalities", text, names, 3, s->role, &s->n_roles);
 }
 
 static msc_status parse_image(const char *text, int64_t dates, int32_t *mode) {

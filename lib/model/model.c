@@ -109,6 +109,12 @@ static msc_status resolve_options(const msci_model_cfg *c, msc_options **out) {
     SET(msc_options_set_string(o, "seg.decoder", "unet"));
     SET(msc_options_set_string(o, "seg.upsample", c->seg_deconv ? "deconv" : "bilinear"));
     SET(msc_options_set_int(o, "seg.convs", c->seg_convs));
+    /* The decoder's modalities, in model order (all of them when none were named). */
+    char mods[MSCI_MAX_MODALITIES * (MSCI_NAME_LEN + 1)] = "";
+    for (int32_t k = 0, w = 0; k < c->seg_n_mod; ++k)
+      w += snprintf(mods + w, sizeof mods - (size_t)w, "%s%s", k ? "," : "",
+                    c->mod[c->seg_mod[k]].name);
+    SET(msc_options_set_string(o, "seg.modalities", mods));
   }
 #undef SET
   if (st != MSC_OK) {

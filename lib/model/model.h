@@ -55,6 +55,8 @@ typedef struct msci_model_cfg {
   int32_t segmentation; /* option 'task': 1 = segmentation (a U-Net decoder too) */
   int32_t seg_deconv;   /* option 'seg.upsample': 1 = deconv, 0 = bilinear */
   int32_t seg_convs;    /* option 'seg.convs': conv3x3+BN+ReLU per decoder level */
+  int32_t seg_n_mod;    /* option 'seg.modalities': the decoder's modalities, */
+  int32_t seg_mod[MSCI_MAX_MODALITIES]; /* indices into mod, in model order */
 } msci_model_cfg;
 
 /* Reads and cross-checks the model keys of opts (errors name the key). */

@@ -74,6 +74,41 @@ static msc_status parse_floats(const msc_options *o, int32_t i, const char *suff
   return MSC_OK;
 }
 
+/* seg.modalities: the modalities whose levels the decoder reads (empty: all), kept in
+ * model order. They concatenate at every resolution, so they need one patch size; the
+ * others may have any. */
+static msc_status parse_seg_modalities(const msc_options *o, msci_model_cfg *cfg) {
+  cfg->seg_n_mod = cfg->n_mod; /* a contrastive model has no decoder: key ignored */
+  for (int32_t i = 0; i < cfg->n_mod; ++i) cfg->seg_mod[i] = i;
+  if (!cfg->segmentation) return MSC_OK;
+  char *text = NULL;
+  MSCI_TRY(msci_options_get_string_alloc(o, "seg.modalities", &text));
+  const char *names[MSCI_MAX_MODALITIES];
+  for (int32_t i = 0; i < cfg->n_mod; ++i) names[i] = cfg->mod[i].name;
+  int32_t listed[MSCI_MAX_MODALITIES], count = 0;
+  msc_status st = text[0] ? msci_parse_name_list("option 'seg.modalities'", text, names,
+                                                 cfg->n_mod, listed, &count)
+                          : MSC_OK;
+  free(text);
+  MSCI_TRY(st);
+  uint8_t in[MSCI_MAX_MODALITIES] = {0};
+  for (int32_t k = 0; k < count; ++k) in[listed[k]] = 1;
+  cfg->seg_n_mod = 0;
+  for (int32_t i = 0; i < cfg->n_mod; ++i)
+    if (count == 0 || in[i]) cfg->seg_mod[cfg->seg_n_mod++] = i;
+  const msci_modality_cfg *m0 = &cfg->mod[cfg->seg_mod[0]];
+  for (int32_t k = 1; k < cfg->seg_n_mod; ++k) {
+    const msci_modality_cfg *mk = &cfg->mod[cfg->seg_mod[k]];
+    if (mk->size != m0->size)
+      return msci_fail(MSC_E_INVALID_ARGUMENT,
+                       "task segmentation needs one patch size for the decoder's modalities: "
+                       "%s has %lld, %s %lld (modality.#.size; seg.modalities chooses the "
+                       "decoder's modalities)",
+                       m0->name, (long long)m0->size, mk->name, (long long)mk->size);
+  }
+  return MSC_OK;
+}
+
 msc_status msci_model_cfg_parse(const msc_options *o, msci_model_cfg *cfg) {
   memset(cfg, 0, sizeof *cfg);
   msc_status st = msci_options_check_model(o);
@@ -119,14 +154,7 @@ msc_status msci_model_cfg_parse(const msc_options *o, msci_model_cfg *cfg) {
   free(task);
   MSCI_TRY(msc_options_get_int(o, "seg.convs", &v));
   cfg->seg_convs = (int32_t)v;
-  /* The decoder concatenates every modality's stage outputs at each resolution. */
-  for (int32_t i = 1; cfg->segmentation && i < cfg->n_mod; ++i)
-    if (cfg->mod[i].size != cfg->mod[0].size)
-      return msci_fail(MSC_E_INVALID_ARGUMENT,
-                       "task segmentation needs one patch size for every modality: %s has "
-                       "%lld, %s %lld (modality.#.size)",
-                       cfg->mod[0].name, (long long)cfg->mod[0].size, cfg->mod[i].name,
-                       (long long)cfg->mod[i].size);
+  MSCI_TRY(parse_seg_modalities(o, cfg));
   char *names = NULL, **list = NULL;
   int32_t count = 0;
   MSCI_TRY(msci_options_get_string_alloc(o, "class_names", &names));

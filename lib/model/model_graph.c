@@ -248,9 +248,11 @@ static int32_t concat(builder *b, const int32_t *in, int32_t n) {
   return add_node(b, cat, in, n, NULL, 0);
 }
 
-static int32_t upsample(builder *b, int32_t x, int64_t factor) {
+/* Bilinear upsampling to exactly oh × ow: PyTorch's F.interpolate(x, size=(oh, ow),
+ * mode="bilinear", align_corners=False), whose scale per axis is in/out. */
+static int32_t upsample(builder *b, int32_t x, int64_t oh, int64_t ow) {
   mbk_op_desc d = {.type = MBK_OP_UPSAMPLE};
-  d.u.upsample.sh = d.u.upsample.sw = factor;
+  d.u.upsample.oh = oh, d.u.upsample.ow = ow;
   d.u.upsample.mode = MBK_UPSAMPLE_BILINEAR;
   return add_node(b, d, &x, 1, NULL, 0);
 }
@@ -274,59 +276,79 @@ static int32_t deconv2x(builder *b, int32_t x, const char *prefix, const char *n
   return add_node(b, d, &x, 1, p, 2);
 }
 
-static int same_hw(const builder *b, int32_t u, int32_t v) {
-  int64_t a[3] = {0, 0, 0}, c[3] = {0, 0, 0};
-  value_shape(b, u, a);
-  value_shape(b, v, c);
-  return a[1] == c[1] && a[2] == c[2];
+static void hw_of(const builder *b, int32_t v, int64_t *h, int64_t *w) {
+  int64_t s[3] = {0, 0, 0};
+  value_shape(b, v, s);
+  *h = s[1], *w = s[2];
 }
 
-/* The U-Net decoder (docs/segmentation.md): from the concatenated deepest stage outputs
- * of every modality up, level by level: ×2 (bilinear or deconv), concatenation with
- * every modality's output at that resolution, seg.convs × (conv3×3 → BN → ReLU) of the
- * level's width; then a 1×1 convolution with bias to the classes, and a bilinear
- * upsampling by the stem stride back to the input size (it commutes with the 1×1
+/* The U-Net decoder (docs/segmentation.md) over the modalities of seg.modalities
+ * (cfg->seg_mod, in model order; "the selection" below): from the concatenated deepest
+ * stage outputs of the selection up, level by level: up to the exact size of the next
+ * level (bilinear, or a ×2 deconv that must land on it), concatenation with the
+ * selection's outputs at that level, seg.convs × (conv3×3 → BN → ReLU) of the level's
+ * width; then a 1×1 convolution with bias to the classes, and a bilinear upsampling to
+ * the patch size when the shallowest level is smaller (it commutes with the 1×1
  * convolution, whose weights see the same values either way, and costs C channels
- * instead of the level's). */
+ * instead of the level's). Exact sizes rather than ×2 make any patch size work: a
+ * stride-2 layer halves rounding up (120 → 60 → 30 → 15 → 8 → 4), and the way back
+ * interpolates 4 → 8 → 15 → 30 → 60 → 120. */
 static int32_t decoder(builder *b, const skips *sk) {
   const msci_model_cfg *cfg = b->cfg;
-  int32_t nm = cfg->n_mod, in[MBK_MAX_CONCAT];
-  for (int32_t m = 1; m < nm; ++m)
-    if (sk[m].n != sk[0].n || cfg->mod[m].enc.stem_stride != cfg->mod[0].enc.stem_stride) {
+  const int32_t ns = cfg->seg_n_mod, *sel = cfg->seg_mod, m0 = sel[0];
+  int32_t in[MBK_MAX_CONCAT];
+  for (int32_t k = 1; k < ns; ++k)
+    if (sk[sel[k]].n != sk[m0].n ||
+        cfg->mod[sel[k]].enc.stem_stride != cfg->mod[m0].enc.stem_stride) {
       b->st = msci_fail(MSC_E_INVALID_ARGUMENT,
-                        "task segmentation needs encoders of the same strides: %s and %s "
-                        "differ in stages, stem_stride or maxpool",
-                        cfg->mod[0].name, cfg->mod[m].name);
+                        "task segmentation needs decoder modalities (seg.modalities) of the "
+                        "same strides: %s and %s differ in stages, stem_stride or maxpool",
+                        cfg->mod[m0].name, cfg->mod[sel[k]].name);
       return -1;
     }
-  int32_t top = sk[0].n - 1;
-  for (int32_t m = 0; m < nm; ++m) in[m] = sk[m].node[top];
-  int32_t x = nm > 1 ? concat(b, in, nm) : in[0];
+  int32_t top = sk[m0].n - 1;
+  for (int32_t k = 0; k < ns; ++k) in[k] = sk[sel[k]].node[top];
+  int32_t x = ns > 1 ? concat(b, in, ns) : in[0];
   for (int32_t l = top - 1; l >= 0 && b->st == MSC_OK; --l) {
     char prefix[48], name[32];
-    snprintf(prefix, sizeof prefix, "dec.%s", sk[0].name[l]);
-    x = cfg->seg_deconv ? deconv2x(b, x, prefix, "up", sk[0].width[l + 1]) : upsample(b, x, 2);
-    in[0] = x;
-    for (int32_t m = 0; m < nm && b->st == MSC_OK; ++m) {
-      in[1 + m] = sk[m].node[l];
-      if (!same_hw(b, x, in[1 + m])) {
-        int64_t s[3] = {0, 0, 0};
-        value_shape(b, in[1 + m], s);
+    int64_t th, tw, h, w;
+    snprintf(prefix, sizeof prefix, "dec.%s", sk[m0].name[l]);
+    hw_of(b, sk[m0].node[l], &th, &tw);
+    if (cfg->seg_deconv) {
+      hw_of(b, x, &h, &w);
+      x = deconv2x(b, x, prefix, "up", sk[m0].width[l + 1]);
+      if (b->st == MSC_OK && (2 * h != th || 2 * w != tw)) {
         b->st = msci_fail(MSC_E_INVALID_ARGUMENT,
-                          "task segmentation: %s's %s output is %lldx%lld, not twice the "
-                          "level below; the patch size (modality.#.size = %lld) must be "
-                          "divisible by the encoder's total stride",
-                          cfg->mod[m].name, sk[m].name[l], (long long)s[1], (long long)s[2],
-                          (long long)cfg->mod[m].size);
+                          "task segmentation: seg.upsample = deconv doubles %s's %s output "
+                          "(%lldx%lld) to %lldx%lld, but level %s is %lldx%lld; a patch size "
+                          "(modality.#.size = %lld) not divisible by the encoder's total "
+                          "stride needs seg.upsample = bilinear",
+                          cfg->mod[m0].name, sk[m0].name[l + 1], (long long)h, (long long)w,
+                          (long long)(2 * h), (long long)(2 * w), sk[m0].name[l], (long long)th,
+                          (long long)tw, (long long)cfg->mod[m0].size);
+        return -1;
+      }
+    } else {
+      x = upsample(b, x, th, tw);
+    }
+    in[0] = x;
+    for (int32_t k = 0; k < ns && b->st == MSC_OK; ++k) {
+      in[1 + k] = sk[sel[k]].node[l];
+      hw_of(b, in[1 + k], &h, &w);
+      if (h != th || w != tw) { /* same patch size and strides: cannot happen */
+        b->st = msci_fail(MSC_E_INVALID_ARGUMENT,
+                          "task segmentation: %s's %s output is %lldx%lld, %s's %lldx%lld",
+                          cfg->mod[sel[k]].name, sk[m0].name[l], (long long)h, (long long)w,
+                          cfg->mod[m0].name, (long long)th, (long long)tw);
         return -1;
       }
     }
-    x = concat(b, in, nm + 1);
+    x = concat(b, in, ns + 1);
     for (int32_t k = 0; k < cfg->seg_convs; ++k) {
       char bn[32];
       snprintf(name, sizeof name, "conv%d", (int)k + 1);
       snprintf(bn, sizeof bn, "bn%d", (int)k + 1);
-      x = bnorm(b, conv(b, x, prefix, name, sk[0].width[l], 3, 1), prefix, bn, 1);
+      x = bnorm(b, conv(b, x, prefix, name, sk[m0].width[l], 3, 1), prefix, bn, 1);
     }
   }
   /* seg_head: 1×1 convolution with bias to C classes. */
@@ -339,19 +361,10 @@ static int32_t decoder(builder *b, const skips *sk) {
   d.u.conv.kh = d.u.conv.kw = d.u.conv.sh = d.u.conv.sw = 1;
   d.u.conv.bias = 1;
   x = add_node(b, d, &x, 1, p, 2);
-  int64_t stem = cfg->mod[0].enc.stem_stride;
-  if (stem > 1) x = upsample(b, x, stem);
-  if (b->st == MSC_OK) {
-    int64_t s[3] = {0, 0, 0};
-    value_shape(b, x, s);
-    if (s[1] != cfg->mod[0].size || s[2] != cfg->mod[0].size) {
-      b->st = msci_fail(MSC_E_INVALID_ARGUMENT,
-                        "task segmentation: the decoder ends at %lldx%lld, not the patch size "
-                        "%lld; the patch size must be divisible by the encoder's total stride",
-                        (long long)s[1], (long long)s[2], (long long)cfg->mod[0].size);
-      return -1;
-    }
-  }
+  const int64_t size = cfg->mod[m0].size;
+  int64_t h = 0, w = 0;
+  if (b->st == MSC_OK) hw_of(b, x, &h, &w);
+  if (b->st == MSC_OK && (h != size || w != size)) x = upsample(b, x, size, size);
   return x;
 }
 

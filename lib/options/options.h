@@ -162,6 +162,11 @@ msc_status msci_parse_float_list(const char *s, double *out, int32_t cap, int32_
 msc_status msci_split_list(const char *s, char sep, char ***out, int32_t *n);
 /* msci_split_list with ';', the separator of class_names. */
 msc_status msci_split_names(const char *s, char ***out, int32_t *n);
+/* Option key's ','-list of names (spaces around each trimmed), each one of names[0..n)
+ * at most once, into out (indices into names, in list order; *count of them; out holds
+ * n). Errors name the key and the bad entry (data.sits.modalities, seg.modalities). */
+msc_status msci_parse_name_list(const char *key, const char *text, const char *const *names,
+                                int32_t n, int32_t *out, int32_t *count);
 
 /* Locale-independent number text: strtod in the C locale, and "%.*g" with '.' as the
  * decimal point (buf NUL-terminated when cap > 0; returns snprintf's length). */

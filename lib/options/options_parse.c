@@ -183,6 +183,33 @@ msc_status msci_split_names(const char *s, char ***out, int32_t *n) {
   return msci_split_list(s, ';', out, n);
 }
 
+msc_status msci_parse_name_list(const char *key, const char *text, const char *const *names,
+                                int32_t n, int32_t *out, int32_t *count) {
+  char all[256] = "";
+  for (int32_t j = 0, w = 0; j < n && (size_t)w < sizeof all; ++j) /* truncated if long */
+    w += snprintf(all + w, sizeof all - (size_t)w, "%s%s", j ? ", " : "", names[j]);
+  *count = 0;
+  const char *p = text;
+  for (;;) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    while (len > 0 && *p == ' ') p++, len--;
+    while (len > 0 && p[len - 1] == ' ') len--;
+    int32_t j = 0;
+    while (j < n && !(strlen(names[j]) == len && strncmp(names[j], p, len) == 0)) j++;
+    if (j == n)
+      return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: '%.*s' is not one of %s", key, (int)len, p,
+                       all);
+    for (int32_t k = 0; k < *count; ++k)
+      if (out[k] == j)
+        return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: %s listed twice", key, names[j]);
+    out[(*count)++] = j;
+    if (!e) break;
+    p = e + 1;
+  }
+  return MSC_OK;
+}
+
 char *msci_opt_floats_text(const float *v, size_t n) {
   char *s = malloc(n * 24 + 1); /* "-1.17549435e-38," is 16 bytes */
   if (s == NULL) return NULL;

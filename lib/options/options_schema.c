@@ -360,9 +360,11 @@ const msci_opt_def msci_opt_table[] = {
                "a U-Net decoder giving per-pixel logits N x C x H x W)"),
     OPT_CHOICE("seg.decoder", "unet", "unet", "segmentation decoder architecture"),
     OPT_CHOICE("seg.upsample", "bilinear", "bilinear|deconv",
-               "decoder upsampling: bilinear x2, or a learnt 2x2 stride-2 transposed "
-               "convolution"),
+               "decoder upsampling: bilinear to the next level's size, or a learnt 2x2 "
+               "stride-2 transposed convolution (x2 exactly)"),
     OPT_INT("seg.convs", "2", 1, 2, "conv3x3+BN+ReLU layers per decoder level"),
+    OPT_STRING("seg.modalities", "", NULL,
+               "modalities the decoder reads, names joined with ',' (empty: all)"),
     /* training objective (docs/losses.md) */
     OPT_CHOICE("train.preset", "mosaic1", "mosaic1|mosaic2|dual|simclr|supervised|pimc",
                "loss preset: the weights of the terms and the number of views"),

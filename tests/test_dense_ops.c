@@ -1,10 +1,11 @@
 /*
  * test_dense_ops.c — the ops a dense-prediction (segmentation) decoder adds to the
- * backend contract (lib/contract/backend.h, API 5): UPSAMPLE (nearest, bilinear with
- * align_corners=False) and DECONV2D (PyTorch's ConvTranspose2d, weights [in, out, KH,
+ * backend contract (lib/contract/backend.h, API 5; UPSAMPLE to an output size since API
+ * 6): UPSAMPLE (nearest, bilinear with align_corners=False at integer and non-integer
+ * scales) and DECONV2D (PyTorch's ConvTranspose2d, weights [in, out, KH,
  * KW]), on the CPU backend, in the manner of test_cpu_ops.c:
  *  - hand-computed cases that pin the semantics independently of any reference code
- *    (PyTorch's documented bilinear result for [[1, 2], [3, 4]], the weight layout of a
+ *    (PyTorch's bilinear result for [[1, 2], [3, 4]] at ×2 and 3 × 3, the weight layout of a
  *    1×1 transposed convolution, a stride-2 stamp);
  *  - forward, inference and training, against the plain references of ref_ops.c on odd,
  *    non-square, scale-1, batch > 1 and 16/17-channel shapes (16 and 17 channels make
@@ -15,7 +16,8 @@
  *    backend's own forward at random coordinates;
  *  - a chain deconv → upsample → deconv run without downloads (blocked layouts between
  *    the ops), forward and every gradient;
- *  - the frame's refusals: bad scales and modes, bad deconvolution geometry, wrong
+ *  - the frame's refusals: bad output sizes (smaller, too large, nearest at a
+ *    non-integer ratio) and modes, bad deconvolution geometry, wrong
  *    shapes (weights in oneDNN's [out, in] order among them), wrong argument counts,
  *    a missing bias, and a bias gradient asked of an op without bias.
  * Tolerances as in test_cpu_ops.c: |got − want| <= TOL · max(1, max |want|).

@@ -417,10 +417,13 @@ START_TEST(test_one_modality_decoder) {
   ck_assert_int_eq(msc_batch_set_modality(no_s1, "s2", s2, 2, 4, 24, 24), MSC_OK);
   ck_assert_int_eq(msc_predict_mask(m, no_s1, ca, PX, NULL, 0), MSC_E_NOT_FOUND);
   ck_assert_ptr_nonnull(strstr(msc_last_error(), "'s1'"));
-  /* Training takes the mask at s1's size. */
+  /* Training takes the mask at s1's size; with only the per-pixel term it needs s1 only. */
   ck_assert_int_eq(msc_train_configure(m, o), MSC_OK);
   msc_step_result r;
   st = step(m, both, &r);
+  ck_assert_msg(st == MSC_OK, "%s", msc_last_error());
+  ck_assert(r.loss > 0 && isfinite(r.loss));
+  st = step(m, only, &r);
   ck_assert_msg(st == MSC_OK, "%s", msc_last_error());
   ck_assert(r.loss > 0 && isfinite(r.loss));
 

@@ -23,7 +23,7 @@
  *  - bilinear: align_corners=False (half-pixel centres): the source coordinate
  *    x = (i + 0.5)·(n/out) − 0.5, clamped below at 0; *i0 = ⌊x⌋, *i1 = min(*i0 + 1,
  *    n − 1), *l = x − *i0. In float, as PyTorch computes it (oneDNN's CPU resampling
- *    forms ((i + 0.5)·n)/out, which can differ in the last bit of x).
+ *    orders the float operations its own way, which can differ in the last bit of x).
  */
 static inline MSCI_HD void msci_upsample_taps(int64_t i, int64_t n, int64_t out,
                                               int32_t bilinear, int64_t *i0, int64_t *i1,

@@ -48,3 +48,29 @@ def test_contrastive_model_refused():
     with mosaic.Model.create(TINY) as m:
         with pytest.raises(mosaic.InvalidArgumentError, match="decoder"):
             m.predict_mask(s1=s1, s2=s2)
+
+
+def test_decoder_on_one_modality_predicts_from_it_alone():
+    # seg.modalities = s1: S2 may have another patch size and is not needed to predict.
+    opts = dict(SEG, **{"seg.modalities": "s1", "modality.1.size": 24})
+    s1, _, _ = random_inputs(2, seed=4)
+    s2 = np.random.default_rng(5).uniform(0, 3000, size=(2, 4, 24, 24)).astype(np.float32)
+    with mosaic.Model.create(opts) as m:
+        alone = m.predict_mask(s1=s1)
+        assert alone.shape == (2, SIZE, SIZE)
+        np.testing.assert_array_equal(m.predict_mask(s1=s1, s2=s2), alone)
+    with pytest.raises(mosaic.InvalidArgumentError, match="seg.modalities"):
+        mosaic.Model.create(dict(SEG, **{"seg.modalities": "s3"}))
+
+
+def test_odd_patch_size_gives_masks_of_that_size():
+    # 15 is not divisible by the tiny encoder's total stride 2: the decoder interpolates
+    # layer2's 8x8 to layer1's 15x15.
+    opts = dict(SEG, **{"modality.0.size": 15, "modality.1.size": 15})
+    rng = np.random.default_rng(6)
+    s1 = rng.normal(-10, 3, size=(2, 2, 15, 15)).astype(np.float32)
+    s2 = rng.uniform(0, 3000, size=(2, 4, 15, 15)).astype(np.float32)
+    with mosaic.Model.create(opts) as m:
+        classes, p = m.predict_mask(s1=s1, s2=s2, probs=True)
+        assert classes.shape == (2, 15, 15) and p.shape == (2, m.num_classes, 15, 15)
+        np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)

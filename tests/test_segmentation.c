@@ -12,6 +12,7 @@
  */
 #include <check.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,22 +148,55 @@ static msc_status step(msc_model *m, msc_batch *b, msc_step_result *r) {
   return msc_train_step(m, b, r);
 }
 
-static void check_gradient(const char *up) {
+/* The step's per-pixel terms against the public loss functions on the logits the
+ * step's own forward pass left in the training executor (training-mode BatchNorm, as the
+ * step saw them): loss_seg is msc_loss_pixel_ce's, loss_dice msc_loss_dice's. */
+static void check_terms_on_logits(const msc_model *m, const int32_t *mask, int64_t n,
+                                  const msc_step_result *r, double seg, double dice) {
+  const msci_exec *e = m->train->exec;
+  size_t count = (size_t)(n * C * SIZE * SIZE);
+  float *logits = malloc(count * sizeof(float)), want = 0;
+  ck_assert_int_eq(m->be->tensor_download(e->act[m->graph.seg_logits], logits, count), MSC_OK);
+  const float cw[C] = {1, 2, 0.5f};
+  ck_assert_int_eq(msc_loss_pixel_ce(logits, mask, n, C, SIZE, SIZE, -1, cw, &want, NULL),
+                   MSC_OK);
+  if (seg > 0)
+    ck_assert_msg(fabs(r->loss_seg - want) <= 1e-5 * want, "loss_seg %.8g, pixel_ce %.8g",
+                  r->loss_seg, (double)want);
+  else
+    ck_assert(r->loss_seg == 0);
+  ck_assert_int_eq(msc_loss_dice(logits, mask, n, C, SIZE, SIZE, -1, &want, NULL), MSC_OK);
+  if (dice > 0)
+    ck_assert_msg(want > 0.1 && fabs(r->loss_dice - want) <= 1e-5 * want,
+                  "loss_dice %.8g, msc_loss_dice %.8g", r->loss_dice, (double)want);
+  else
+    ck_assert(r->loss_dice == 0);
+  ck_assert(r->loss_bce == 0 && r->loss_intra == 0 && r->loss_inter == 0);
+  ck_assert(fabs(r->loss - (seg * r->loss_seg + dice * r->loss_dice)) <= 1e-12 * r->loss);
+  free(logits);
+}
+
+/* seg, dice: lambda.seg and lambda.dice (dice < 0: the option is left unset). */
+static void check_gradient(const char *up, double seg, double dice) {
   msc_options *o = seg_options("segmentation", up);
   ck_assert_int_eq(msc_options_set_float(o, "optim.lr", 1e-30), MSC_OK);
   ck_assert_int_eq(msc_options_set_float(o, "optim.weight_decay", 0.0), MSC_OK);
   ck_assert_int_eq(msc_options_set_string(o, "seg.class_weights", "1,2,0.5"), MSC_OK);
+  ck_assert_int_eq(msc_options_set_float(o, "lambda.seg", seg), MSC_OK);
+  if (dice >= 0) ck_assert_int_eq(msc_options_set_float(o, "lambda.dice", dice), MSC_OK);
+  dice = fmax(dice, 0.0); /* the default */
   msc_model *m = create(o);
   ck_assert_int_eq(msc_train_configure(m, o), MSC_OK);
   ck_assert(m->train->cfg.views == 1 && m->train->cfg.lambda_inter == 0 &&
-            m->train->cfg.lambda_seg == 1.0);
+            m->train->cfg.lambda_seg == seg && m->train->cfg.lambda_dice == dice);
   float *s1, *s2;
   int32_t *mask;
   msc_batch *b = random_batch(3, 5, &s1, &s2, &mask);
   msc_step_result r;
   msc_status st = step(m, b, &r);
   ck_assert_msg(st == MSC_OK, "%s", msc_last_error());
-  ck_assert(r.loss > 0 && r.loss == r.loss_bce);
+  ck_assert(r.loss > 0);
+  check_terms_on_logits(m, mask, 3, &r, seg, dice);
   const char *names[] = {"seg_head.conv.weight",
                          "seg_head.conv.bias",
                          "dec.layer1.conv1.weight",
@@ -230,12 +264,72 @@ static void check_gradient(const char *up) {
 }
 
 START_TEST(test_gradient_bilinear) {
-  check_gradient("bilinear");
+  check_gradient("bilinear", 1.0, -1);
 }
 END_TEST
 
 START_TEST(test_gradient_deconv) {
-  check_gradient("deconv");
+  check_gradient("deconv", 1.0, -1);
+}
+END_TEST
+
+/* lambda.dice: the soft Dice term added to the cross-entropy, and alone. */
+START_TEST(test_gradient_dice) {
+  check_gradient("bilinear", 0.5, 2.0);
+  check_gradient("deconv", 0.0, 1.0);
+}
+END_TEST
+
+/* msc_step_result grows at its end (include/mosaic/mosaic.h): a caller with the 0.1.0
+ * size gets the 0.1.0 fields and nothing past them is written; one with a size between
+ * two fields gets the whole fields below it; a smaller size is refused untouched. */
+START_TEST(test_step_result_sizes) {
+  msc_options *o = seg_options("segmentation", "bilinear");
+  ck_assert_int_eq(msc_options_set_float(o, "optim.lr", 1e-30), MSC_OK);
+  ck_assert_int_eq(msc_options_set_float(o, "optim.weight_decay", 0.0), MSC_OK);
+  ck_assert_int_eq(msc_options_set_float(o, "lambda.dice", 1.0), MSC_OK);
+  msc_model *m = create(o);
+  ck_assert_int_eq(msc_train_configure(m, o), MSC_OK);
+  float *s1, *s2;
+  int32_t *mask;
+  msc_batch *b = random_batch(2, 3, &s1, &s2, &mask);
+  msc_step_result full;
+  ck_assert_int_eq(step(m, b, &full), MSC_OK);
+  ck_assert(full.loss_seg > 0 && full.loss_dice > 0 && full.loss_bce == 0);
+  const size_t v010 = 72; /* 4 + 4 + 8 (step) + 7 doubles (loss .. lr): 0.1.0, by hand */
+  ck_assert_uint_eq(offsetof(msc_step_result, loss_seg), v010);
+  const uint32_t sizes[] = {(uint32_t)v010, (uint32_t)v010 + 4, (uint32_t)v010 + 8,
+                            (uint32_t)v010 + 12, (uint32_t)v010 - 1};
+  const size_t written[] = {v010, v010, v010 + 8, v010 + 8, 0};
+  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; ++k) {
+    union {
+      msc_step_result r;
+      unsigned char bytes[sizeof(msc_step_result) + 32];
+    } g;
+    memset(&g, 0xA5, sizeof g);
+    g.r.struct_size = sizes[k];
+    const int64_t before = msc_model_step(m);
+    msc_status st = msc_train_step(m, b, &g.r);
+    for (size_t i = written[k] > 4 ? written[k] : 4; i < sizeof g.bytes; ++i)
+      ck_assert_msg(g.bytes[i] == 0xA5, "struct_size %u: byte %zu written", sizes[k], i);
+    ck_assert_uint_eq(g.r.struct_size, sizes[k]);
+    if (written[k] == 0) {
+      ck_assert_int_eq(st, MSC_E_INVALID_ARGUMENT);
+      ck_assert_ptr_nonnull(strstr(msc_last_error(), "72"));
+      continue;
+    }
+    ck_assert_int_eq(st, MSC_OK);
+    /* lr 1e-30: the weights stay, so the losses repeat (BatchNorm uses the batch). */
+    ck_assert(g.r.skipped == 0 && g.r.step == before + 1 && g.r.lr == full.lr);
+    ck_assert(fabs(g.r.loss - full.loss) <= 1e-6 * full.loss);
+    ck_assert(g.r.loss_bce == 0 && g.r.loss_intra == 0 && g.r.loss_views == 0);
+    if (written[k] > v010)
+      ck_assert(fabs(g.r.loss_seg - full.loss_seg) <= 1e-6 * full.loss_seg);
+  }
+  msc_batch_free(b);
+  free(s1), free(s2), free(mask);
+  msc_model_free(m);
+  msc_options_free(o);
 }
 END_TEST
 
@@ -446,6 +540,8 @@ static Suite *seg_suite(void) {
   tcase_add_test(model, test_save_load_and_copy_encoders);
   tcase_add_test(grad, test_gradient_bilinear);
   tcase_add_test(grad, test_gradient_deconv);
+  tcase_add_test(grad, test_gradient_dice);
+  tcase_add_test(model, test_step_result_sizes);
   tcase_add_test(learn, test_learns_water);
   suite_add_tcase(s, model);
   suite_add_tcase(s, grad);

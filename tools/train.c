@@ -20,7 +20,7 @@ int64_t cli_train_batch(int64_t n, int64_t batch) {
 }
 
 typedef struct {
-  double loss, intra, inter, fused, views, bce;
+  double loss, intra, inter, fused, views, bce, seg, dice;
 } losses;
 
 static void acc(losses *a, const msc_step_result *r, double w) {
@@ -30,14 +30,16 @@ static void acc(losses *a, const msc_step_result *r, double w) {
   a->fused = a->fused * (1 - w) + r->loss_fused * w;
   a->views = a->views * (1 - w) + r->loss_views * w;
   a->bce = a->bce * (1 - w) + r->loss_bce * w;
+  a->seg = a->seg * (1 - w) + r->loss_seg * w;
+  a->dice = a->dice * (1 - w) + r->loss_dice * w;
 }
 
 static void describe(const losses *l, char *buf, size_t cap) {
   size_t o = (size_t)snprintf(buf, cap, "loss %.4f", l->loss);
-  const char *names[] = {"intra", "inter", "fused", "views", "bce"};
-  double v[] = {l->intra, l->inter, l->fused, l->views, l->bce};
+  const char *names[] = {"intra", "inter", "fused", "views", "bce", "seg", "dice"};
+  double v[] = {l->intra, l->inter, l->fused, l->views, l->bce, l->seg, l->dice};
   int first = 1;
-  for (int i = 0; i < 5 && o < cap; ++i) {
+  for (int i = 0; i < 7 && o < cap; ++i) {
     if (v[i] == 0) continue;
     o += (size_t)snprintf(buf + o, cap - o, "%s%s %.3f", first ? " (" : " ", names[i], v[i]);
     first = 0;
@@ -132,10 +134,9 @@ int cli_train_run(cli_train_job *job) {
       } else {
         acc(&ema, &r, steps == 0 && done == run_start ? 1.0 : 0.1);
         steps++;
-        losses one = {r.loss,       r.loss_intra, r.loss_inter,
-                      r.loss_fused, r.loss_views, r.loss_bce};
-        sum.loss += one.loss, sum.intra += one.intra, sum.inter += one.inter;
-        sum.fused += one.fused, sum.views += one.views, sum.bce += one.bce;
+        sum.loss += r.loss, sum.intra += r.loss_intra, sum.inter += r.loss_inter;
+        sum.fused += r.loss_fused, sum.views += r.loss_views, sum.bce += r.loss_bce;
+        sum.seg += r.loss_seg, sum.dice += r.loss_dice;
         lr = r.lr;
       }
       done++;
@@ -171,7 +172,7 @@ int cli_train_run(cli_train_job *job) {
     if (steps > 0) {
       double k = 1.0 / (double)steps;
       sum.loss *= k, sum.intra *= k, sum.inter *= k, sum.fused *= k, sum.views *= k,
-          sum.bce *= k;
+          sum.bce *= k, sum.seg *= k, sum.dice *= k;
     }
     char desc[256], dur[32];
     describe(&sum, desc, sizeof desc);
@@ -192,6 +193,8 @@ int cli_train_run(cli_train_job *job) {
       json_object_set_new(entry, "loss_fused", num(sum.fused));
       json_object_set_new(entry, "loss_views", num(sum.views));
       json_object_set_new(entry, "loss_bce", num(sum.bce));
+      json_object_set_new(entry, "loss_seg", num(sum.seg));
+      json_object_set_new(entry, "loss_dice", num(sum.dice));
       json_object_set_new(entry, "lr", num(lr));
       json_object_set_new(entry, "seconds", num(secs));
       json_object_set_new(entry, "skipped_steps", json_integer(skipped));

@@ -354,6 +354,97 @@ START_TEST(test_needs_mask) {
 }
 END_TEST
 
+/* One of the 8 flips/rotations of an n × n map, applied forward step by step: k bit 0 a
+ * horizontal flip, bit 1 a vertical flip, k >> 2 counter-clockwise quarter turns. */
+static void dihedral(const int32_t *src, int64_t n, int k, int32_t *dst) {
+  int32_t a[SIZE * SIZE], t[SIZE * SIZE];
+  memcpy(a, src, sizeof a);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) t[i * n + j] = a[i * n + (k & 1 ? n - 1 - j : j)];
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) a[i * n + j] = t[(k & 2 ? n - 1 - i : i) * n + j];
+  for (int r = 0; r < k >> 2; ++r) {
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) t[i * n + j] = a[j * n + (n - 1 - i)];
+    memcpy(a, t, sizeof a);
+  }
+  memcpy(dst, a, sizeof a);
+}
+
+/* Training with flips and rotations: the mask a step trains on is, for every sample, a
+ * flip/rotation of the batch's mask (a plain reference above), and it stays the
+ * threshold of the step's own augmented pixels (the staged, normalised S2 band 0; the
+ * model normalises with mean 0, std 1), so the pixels and the mask moved together.
+ * Photometric augmentations are off here (they never touch the mask); without any aug.*
+ * key set a segmentation model trains on the batch's own mask. */
+START_TEST(test_mask_follows_augmentation) {
+  msc_options *o = seg_options("segmentation", "bilinear");
+  ck_assert_int_eq(msc_options_set_float(o, "optim.lr", 1e-30), MSC_OK);
+  msc_model *m = create(o);
+  float *s1, *s2;
+  int32_t *mask;
+  const int64_t n = 6, hw = SIZE * SIZE;
+  msc_batch *b = random_batch(n, 21, &s1, &s2, &mask);
+  for (int64_t i = 0; i < n; ++i) /* threshold of S2 band 0, -1 near 0 */
+    for (int64_t p = 0; p < hw; ++p) {
+      float v = s2[(i * 4) * hw + p];
+      mask[i * hw + p] = fabsf(v) < 0.2f ? -1 : v > 0;
+    }
+  ck_assert_int_eq(msc_batch_set_mask(b, mask, n, SIZE, SIZE), MSC_OK);
+  msc_step_result r;
+  ck_assert_int_eq(msc_train_configure(m, o), MSC_OK);
+  ck_assert(!m->train->aug.hflip && !m->train->aug.crop && m->train->aug.jitter_contrast == 0);
+  ck_assert_int_eq(step(m, b, &r), MSC_OK);
+  int32_t *own = malloc((size_t)(n * hw) * sizeof(int32_t));
+  int64_t mh = 0, mw = 0;
+  ck_assert_int_eq(msc_batch_mask(b, own, (size_t)(n * hw), &mh, &mw), MSC_OK);
+  ck_assert_mem_eq(m->train->view_mask, own, (size_t)(n * hw) * sizeof(int32_t));
+
+  ck_assert_int_eq(msc_options_set_int(o, "aug.hflip", 1), MSC_OK);
+  ck_assert_int_eq(msc_options_set_int(o, "aug.vflip", 1), MSC_OK);
+  ck_assert_int_eq(msc_options_set_int(o, "aug.rot90", 1), MSC_OK);
+  ck_assert_int_eq(msc_train_configure(m, o), MSC_OK);
+  int moved = 0;
+  for (int s = 0; s < 3; ++s) {
+    ck_assert_int_eq(step(m, b, &r), MSC_OK);
+    const int32_t *vm = m->train->view_mask;
+    const float *px = m->train->exec->stage; /* S2 was staged last: n × 4 × H × W */
+    for (int64_t i = 0; i < n; ++i) {
+      int match = -1;
+      int32_t cand[SIZE * SIZE];
+      for (int k = 0; k < 16 && match < 0; ++k) {
+        dihedral(own + i * hw, SIZE, k, cand);
+        if (memcmp(cand, vm + i * hw, sizeof cand) == 0) match = k;
+      }
+      ck_assert_msg(match >= 0, "step %d sample %lld: the mask is no flip/rotation", s,
+                    (long long)i);
+      moved += match != 0; /* the first match: 0 when the map did not move */
+      for (int64_t p = 0; p < hw; ++p) {
+        float v = px[(i * 4) * hw + p];
+        ck_assert_int_eq(vm[i * hw + p], fabsf(v) < 0.2f ? -1 : v > 0);
+      }
+    }
+  }
+  ck_assert_int_gt(moved, 6); /* of 18 views, each unmoved with probability 1/4 */
+  /* A crop and photometric jitter train too (the mask takes the crop by nearest
+   * neighbour: tests/test_augment.c). */
+  ck_assert_int_eq(msc_options_set_int(o, "aug.crop", 1), MSC_OK);
+  ck_assert_int_eq(msc_options_set_float(o, "aug.jitter_contrast", 0.2), MSC_OK);
+  ck_assert_int_eq(msc_train_configure(m, o), MSC_OK);
+  ck_assert_int_eq(step(m, b, &r), MSC_OK);
+  ck_assert(isfinite(r.loss) && r.loss_seg > 0);
+  /* Per-modality geometries would move the mask for one modality only: refused. */
+  ck_assert_int_eq(msc_options_set_int(o, "aug.shared_geometry", 0), MSC_OK);
+  ck_assert_int_eq(msc_train_configure(m, o), MSC_E_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "aug.shared_geometry"));
+  free(own);
+  msc_batch_free(b);
+  free(s1), free(s2), free(mask);
+  msc_model_free(m);
+  msc_options_free(o);
+}
+END_TEST
+
 /* A saved segmentation model loads with its decoder and predicts the same masks bit for
  * bit; a contrastive model's encoders move into it by name (msc_model_copy_weights). */
 START_TEST(test_save_load_and_copy_encoders) {
@@ -542,6 +633,7 @@ static Suite *seg_suite(void) {
   tcase_add_test(grad, test_gradient_deconv);
   tcase_add_test(grad, test_gradient_dice);
   tcase_add_test(model, test_step_result_sizes);
+  tcase_add_test(model, test_mask_follows_augmentation);
   tcase_add_test(learn, test_learns_water);
   suite_add_tcase(s, model);
   suite_add_tcase(s, grad);

@@ -7,7 +7,8 @@
  * batches whenever it runs. A run that stopped after s steps (Ctrl-C, or a finished
  * shorter run) therefore resumes exactly: epoch s / steps_per_epoch, after skipping its
  * first s % steps_per_epoch batches. After every epoch the model is saved (weights and
- * optimiser state: a resumable checkpoint) and scored on the validation split.
+ * optimiser state: a resumable checkpoint) and scored on the validation split (per pixel
+ * for a segmentation model: segscore.c).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -70,6 +71,34 @@ static int validate(cli_train_job *job, double *m, int64_t *n) {
 
 static json_t *num(double v) {
   return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* A segmentation model's validation pass: per pixel, exactly as `mosaic eval` scores it
+ * (cli_seg_score with the training batch size), printed and put into entry (if any). */
+static int validate_segmentation(cli_train_job *job, json_t *entry) {
+  cli_seg_result r = {0};
+  int rc = cli_seg_score(job->model, job->val, job->batch, job->progress, "validation", &r);
+  if (rc != EXIT_OK) return rc;
+  const msc_class_metrics *m = &r.metrics;
+  if (job->print_epochs) {
+    printf("  validation (%lld samples, %lld pixels): pixel accuracy %.4f  mIoU %.4f  "
+           "macro F1 %.4f\n",
+           (long long)r.n, (long long)m->counted, m->accuracy, m->miou, m->macro_f1);
+    fflush(stdout);
+  }
+  if (entry) {
+    json_t *v = json_object(), *iou = json_array();
+    json_object_set_new(v, "samples", json_integer(r.n));
+    json_object_set_new(v, "pixels", json_integer(m->counted));
+    json_object_set_new(v, "pixel_accuracy", num(m->accuracy));
+    json_object_set_new(v, "miou", num(m->miou));
+    json_object_set_new(v, "macro_f1", num(m->macro_f1));
+    for (int64_t k = 0; k < r.c; ++k) json_array_append_new(iou, num(r.iou[k]));
+    json_object_set_new(v, "iou", iou);
+    json_object_set_new(entry, "validation", v);
+  }
+  cli_seg_free(&r);
+  return EXIT_OK;
 }
 
 int cli_train_run(cli_train_job *job) {
@@ -199,7 +228,21 @@ int cli_train_run(cli_train_job *job) {
       json_object_set_new(entry, "seconds", num(secs));
       json_object_set_new(entry, "skipped_steps", json_integer(skipped));
     }
-    if (job->val && msc_dataset_size(job->val) > 0) {
+    if (job->val && msc_dataset_size(job->val) > 0 && job->segmentation) {
+      rc = validate_segmentation(job, entry);
+      if (rc == EXIT_INTERRUPTED) { /* stopped while validating: still save */
+        rc = save(job);
+        if (rc == EXIT_OK) {
+          cli_note("interrupted after step %lld; checkpoint saved to %s", (long long)done,
+                   job->save_path ? job->save_path : "(nowhere)");
+          rc = EXIT_INTERRUPTED;
+        }
+      }
+      if (rc != EXIT_OK) {
+        json_decref(entry);
+        break;
+      }
+    } else if (job->val && msc_dataset_size(job->val) > 0) {
       double m[MSC_METRIC_COUNT];
       int64_t nv = 0;
       rc = validate(job, m, &nv);

@@ -754,6 +754,93 @@ START_TEST(bad_arguments) {
 }
 END_TEST
 
+/* ---- masks ---------------------------------------------------------------------------- */
+
+/* The forward transforms, one after the other, on an n × n int map: a plain reference
+ * for msci_augment_mask (which maps every output pixel back to its source instead). */
+static void ref_dihedral(const int32_t *src, int64_t n, int hflip, int vflip, int rot,
+                         int32_t *dst) {
+  int32_t a[64], b[64];
+  memcpy(a, src, (size_t)(n * n) * sizeof *a);
+  if (hflip)
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) b[i * n + j] = a[i * n + (n - 1 - j)];
+  if (hflip) memcpy(a, b, sizeof b);
+  if (vflip)
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) b[i * n + j] = a[(n - 1 - i) * n + j];
+  if (vflip) memcpy(a, b, sizeof b);
+  for (int r = 0; r < rot; ++r) { /* one counter-clockwise quarter turn: in[j][n-1-i] */
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) b[i * n + j] = a[j * n + (n - 1 - i)];
+    memcpy(a, b, sizeof b);
+  }
+  memcpy(dst, a, (size_t)(n * n) * sizeof *dst);
+}
+
+/* A mask derived from band 0 of an image: 1 above 0, 0 below, -1 (ignored) near 0. */
+static int32_t threshold(float v) {
+  return fabsf(v) < 0.2f ? -1 : v > 0;
+}
+
+/* Every flip and rotation: the mask moves as the reference says, and stays the threshold
+ * of the moved pixels (msci_augment_apply), so pixels and mask stay aligned. */
+START_TEST(mask_follows_flips_and_rotations) {
+  enum { N = 6, P = N * N };
+  float *x = pattern(2 * P, 5), moved[2 * P], scratch[2 * P];
+  int32_t mask[P], got[P], want[P];
+  int ignored = 0;
+  for (int i = 0; i < P; ++i) ignored += (mask[i] = threshold(x[i])) < 0;
+  ck_assert(ignored > 0 && ignored < P / 2);
+  for (int combo = 0; combo < 16; ++combo) {
+    msci_aug_params p;
+    memset(&p, 0, sizeof p);
+    p.hflip = combo & 1;
+    p.vflip = (combo >> 1) & 1;
+    p.rot = combo >> 2;
+    ck_assert_int_eq(msci_augment_mask(&p, mask, N, N, got), MSC_OK);
+    ref_dihedral(mask, N, p.hflip, p.vflip, p.rot, want);
+    ck_assert_mem_eq(got, want, sizeof got);
+    ck_assert_int_eq(msci_augment_apply(&p, x, 2, N, N, moved, scratch), MSC_OK);
+    for (int i = 0; i < P; ++i)
+      ck_assert_msg(got[i] == threshold(moved[i]), "combo %d pixel %d: mask %d, pixel %g",
+                    combo, i, (int)got[i], (double)moved[i]);
+  }
+  /* A non-square map is not rotated (as the pixels). */
+  msci_aug_params p;
+  memset(&p, 0, sizeof p);
+  p.rot = 1;
+  int32_t m23[6] = {1, 2, 3, 4, 5, 6}, o23[6];
+  ck_assert_int_eq(msci_augment_mask(&p, m23, 2, 3, o23), MSC_OK);
+  ck_assert_mem_eq(o23, m23, sizeof m23);
+  ck_assert_int_eq(msci_augment_mask(&p, m23, 2, 3, m23), MSC_E_INVALID_ARGUMENT);
+  free(x);
+}
+END_TEST
+
+/* A crop: the window's classes, each repeated by nearest neighbour (never blended). */
+START_TEST(mask_crop_nearest_by_hand) {
+  int32_t src[16], got[16];
+  for (int i = 0; i < 16; ++i) src[i] = i; /* [[0..3],[4..7],[8..11],[12..15]] */
+  msci_aug_params p;
+  memset(&p, 0, sizeof p);
+  p.crop = 1;
+  p.crop_centre = 1;
+  p.crop_w = p.crop_h = 0.5; /* the central 2 × 2 window [[5,6],[9,10]] */
+  static const int32_t want[16] = {5, 5, 6, 6, 5, 5, 6, 6, 9, 9, 10, 10, 9, 9, 10, 10};
+  ck_assert_int_eq(msci_augment_mask(&p, src, 4, 4, got), MSC_OK);
+  ck_assert_mem_eq(got, want, sizeof want);
+  /* A 3 × 2 window at the top left (crop_x = crop_y = 0), then a horizontal flip:
+   * rows floor(y·3/4) = 0,0,1,2 and columns floor(x·2/4) = 0,0,1,1, mirrored. */
+  p.crop_centre = 0;
+  p.crop_h = 0.75;
+  p.hflip = 1;
+  static const int32_t want2[16] = {1, 1, 0, 0, 1, 1, 0, 0, 5, 5, 4, 4, 9, 9, 8, 8};
+  ck_assert_int_eq(msci_augment_mask(&p, src, 4, 4, got), MSC_OK);
+  ck_assert_mem_eq(got, want2, sizeof want2);
+}
+END_TEST
+
 static Suite *augment_suite(void) {
   Suite *s = suite_create("augment");
   TCase *tc = tcase_create("core");
@@ -775,6 +862,8 @@ static Suite *augment_suite(void) {
   tcase_add_test(tc, speckle_input_units);
   tcase_add_test(tc, cfg_defaults_and_kinds);
   tcase_add_test(tc, bad_arguments);
+  tcase_add_test(tc, mask_follows_flips_and_rotations);
+  tcase_add_test(tc, mask_crop_nearest_by_hand);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -19,6 +19,7 @@
  */
 #include <check.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,19 +199,52 @@ static msc_status step(msc_model *m, msc_batch *b, msc_step_result *r) {
   return msc_train_step(m, b, r);
 }
 
+/* The step's per-pixel terms against the public loss functions on the logits the
+ * step's own forward pass left in the training executor (training-mode BatchNorm, as the
+ * step saw them): loss_seg is msc_loss_pixel_ce's, loss_dice msc_loss_dice's. */
+static void check_terms_on_logits(const msc_model *m, const int32_t *mask, int64_t n,
+                                  int64_t size, const msc_step_result *r, double seg,
+                                  double dice) {
+  const msci_exec *e = m->train->exec;
+  size_t count = (size_t)(n * C * size * size);
+  float *logits = malloc(count * sizeof(float)), want = 0;
+  ck_assert_int_eq(m->be->tensor_download(e->act[m->graph.seg_logits], logits, count), MSC_OK);
+  const float cw[C] = {1, 2, 0.5f};
+  ck_assert_int_eq(msc_loss_pixel_ce(logits, mask, n, C, size, size, -1, cw, &want, NULL),
+                   MSC_OK);
+  if (seg > 0)
+    ck_assert_msg(fabs(r->loss_seg - want) <= 1e-5 * want, "loss_seg %.8g, pixel_ce %.8g",
+                  r->loss_seg, (double)want);
+  else
+    ck_assert(r->loss_seg == 0);
+  ck_assert_int_eq(msc_loss_dice(logits, mask, n, C, size, size, -1, &want, NULL), MSC_OK);
+  if (dice > 0)
+    ck_assert_msg(want > 0.1 && fabs(r->loss_dice - want) <= 1e-5 * want,
+                  "loss_dice %.8g, msc_loss_dice %.8g", r->loss_dice, (double)want);
+  else
+    ck_assert(r->loss_dice == 0);
+  ck_assert(r->loss_bce == 0 && r->loss_intra == 0 && r->loss_inter == 0);
+  ck_assert(fabs(r->loss - (seg * r->loss_seg + dice * r->loss_dice)) <= 1e-12 * r->loss);
+  free(logits);
+}
+
 /* size = SIZE: the tiny encoders as they are; another size: ResNet-like stems
- * (resnet_like) at that patch size, whose decoder has a stem level. */
-static void check_gradient(const char *up, int64_t size) {
+ * (resnet_like) at that patch size, whose decoder has a stem level. seg, dice:
+ * lambda.seg and lambda.dice (dice < 0: the option is left unset). */
+static void check_gradient(const char *up, int64_t size, double seg, double dice) {
   msc_options *o = seg_options("segmentation", up);
   if (size != SIZE)
     for (int i = 0; i < 2; ++i) resnet_like(o, i, size);
   ck_assert_int_eq(msc_options_set_float(o, "optim.lr", 1e-30), MSC_OK);
   ck_assert_int_eq(msc_options_set_float(o, "optim.weight_decay", 0.0), MSC_OK);
   ck_assert_int_eq(msc_options_set_string(o, "seg.class_weights", "1,2,0.5"), MSC_OK);
+  ck_assert_int_eq(msc_options_set_float(o, "lambda.seg", seg), MSC_OK);
+  if (dice >= 0) ck_assert_int_eq(msc_options_set_float(o, "lambda.dice", dice), MSC_OK);
+  dice = fmax(dice, 0.0); /* the default */
   msc_model *m = create(o);
   ck_assert_int_eq(msc_train_configure(m, o), MSC_OK);
   ck_assert(m->train->cfg.views == 1 && m->train->cfg.lambda_inter == 0 &&
-            m->train->cfg.lambda_seg == 1.0);
+            m->train->cfg.lambda_seg == seg && m->train->cfg.lambda_dice == dice);
   float *s1, *s2;
   int32_t *mask;
   msc_batch *b = random_batch_sized(3, 5, size, size, &s1, &s2, &mask);
@@ -219,7 +253,8 @@ static void check_gradient(const char *up, int64_t size) {
   msc_step_result r;
   msc_status st = step(m, b, &r);
   ck_assert_msg(st == MSC_OK, "%s", msc_last_error());
-  ck_assert(r.loss > 0 && r.loss == r.loss_bce);
+  ck_assert(r.loss > 0);
+  check_terms_on_logits(m, mask, 3, size, &r, seg, dice);
   const char *names[] = {"seg_head.conv.weight",
                          "seg_head.conv.bias",
                          "dec.layer1.conv1.weight",
@@ -295,19 +330,79 @@ static void check_gradient(const char *up, int64_t size) {
 }
 
 START_TEST(test_gradient_bilinear) {
-  check_gradient("bilinear", SIZE);
+  check_gradient("bilinear", SIZE, 1.0, -1);
 }
 END_TEST
 
 START_TEST(test_gradient_deconv) {
-  check_gradient("deconv", SIZE);
+  check_gradient("deconv", SIZE, 1.0, -1);
 }
 END_TEST
 
 /* 13 × 13 patches: 13 -> stem 7 -> max-pool 4 -> layer1 4 -> layer2 2; the decoder
  * upsamples 2 -> 4, 4 -> 7 (scale 4/7) and, after the head, 7 -> 13 (scale 7/13). */
 START_TEST(test_gradient_odd_size) {
-  check_gradient("bilinear", 13);
+  check_gradient("bilinear", 13, 1.0, -1);
+}
+END_TEST
+
+/* lambda.dice: the soft Dice term added to the cross-entropy, and alone. */
+START_TEST(test_gradient_dice) {
+  check_gradient("bilinear", SIZE, 0.5, 2.0);
+  check_gradient("deconv", SIZE, 0.0, 1.0);
+}
+END_TEST
+
+/* msc_step_result grows at its end (include/mosaic/mosaic.h): a caller with the 0.1.0
+ * size gets the 0.1.0 fields and nothing past them is written; one with a size between
+ * two fields gets the whole fields below it; a smaller size is refused untouched. */
+START_TEST(test_step_result_sizes) {
+  msc_options *o = seg_options("segmentation", "bilinear");
+  ck_assert_int_eq(msc_options_set_float(o, "optim.lr", 1e-30), MSC_OK);
+  ck_assert_int_eq(msc_options_set_float(o, "optim.weight_decay", 0.0), MSC_OK);
+  ck_assert_int_eq(msc_options_set_float(o, "lambda.dice", 1.0), MSC_OK);
+  msc_model *m = create(o);
+  ck_assert_int_eq(msc_train_configure(m, o), MSC_OK);
+  float *s1, *s2;
+  int32_t *mask;
+  msc_batch *b = random_batch(2, 3, &s1, &s2, &mask);
+  msc_step_result full;
+  ck_assert_int_eq(step(m, b, &full), MSC_OK);
+  ck_assert(full.loss_seg > 0 && full.loss_dice > 0 && full.loss_bce == 0);
+  const size_t v010 = 72; /* 4 + 4 + 8 (step) + 7 doubles (loss .. lr): 0.1.0, by hand */
+  ck_assert_uint_eq(offsetof(msc_step_result, loss_seg), v010);
+  const uint32_t sizes[] = {(uint32_t)v010, (uint32_t)v010 + 4, (uint32_t)v010 + 8,
+                            (uint32_t)v010 + 12, (uint32_t)v010 - 1};
+  const size_t written[] = {v010, v010, v010 + 8, v010 + 8, 0};
+  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; ++k) {
+    union {
+      msc_step_result r;
+      unsigned char bytes[sizeof(msc_step_result) + 32];
+    } g;
+    memset(&g, 0xA5, sizeof g);
+    g.r.struct_size = sizes[k];
+    const int64_t before = msc_model_step(m);
+    msc_status st = msc_train_step(m, b, &g.r);
+    for (size_t i = written[k] > 4 ? written[k] : 4; i < sizeof g.bytes; ++i)
+      ck_assert_msg(g.bytes[i] == 0xA5, "struct_size %u: byte %zu written", sizes[k], i);
+    ck_assert_uint_eq(g.r.struct_size, sizes[k]);
+    if (written[k] == 0) {
+      ck_assert_int_eq(st, MSC_E_INVALID_ARGUMENT);
+      ck_assert_ptr_nonnull(strstr(msc_last_error(), "72"));
+      continue;
+    }
+    ck_assert_int_eq(st, MSC_OK);
+    /* lr 1e-30: the weights stay, so the losses repeat (BatchNorm uses the batch). */
+    ck_assert(g.r.skipped == 0 && g.r.step == before + 1 && g.r.lr == full.lr);
+    ck_assert(fabs(g.r.loss - full.loss) <= 1e-6 * full.loss);
+    ck_assert(g.r.loss_bce == 0 && g.r.loss_intra == 0 && g.r.loss_views == 0);
+    if (written[k] > v010)
+      ck_assert(fabs(g.r.loss_seg - full.loss_seg) <= 1e-6 * full.loss_seg);
+  }
+  msc_batch_free(b);
+  free(s1), free(s2), free(mask);
+  msc_model_free(m);
+  msc_options_free(o);
 }
 END_TEST
 
@@ -326,6 +421,97 @@ START_TEST(test_needs_mask) {
   ck_assert_int_eq(step(m, nb, &r), MSC_E_INVALID_ARGUMENT);
   ck_assert_ptr_nonnull(strstr(msc_last_error(), "mask"));
   msc_batch_free(nb), msc_batch_free(b);
+  free(s1), free(s2), free(mask);
+  msc_model_free(m);
+  msc_options_free(o);
+}
+END_TEST
+
+/* One of the 8 flips/rotations of an n × n map, applied forward step by step: k bit 0 a
+ * horizontal flip, bit 1 a vertical flip, k >> 2 counter-clockwise quarter turns. */
+static void dihedral(const int32_t *src, int64_t n, int k, int32_t *dst) {
+  int32_t a[SIZE * SIZE], t[SIZE * SIZE];
+  memcpy(a, src, sizeof a);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) t[i * n + j] = a[i * n + (k & 1 ? n - 1 - j : j)];
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) a[i * n + j] = t[(k & 2 ? n - 1 - i : i) * n + j];
+  for (int r = 0; r < k >> 2; ++r) {
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) t[i * n + j] = a[j * n + (n - 1 - i)];
+    memcpy(a, t, sizeof a);
+  }
+  memcpy(dst, a, sizeof a);
+}
+
+/* Training with flips and rotations: the mask a step trains on is, for every sample, a
+ * flip/rotation of the batch's mask (a plain reference above), and it stays the
+ * threshold of the step's own augmented pixels (the staged, normalised S2 band 0; the
+ * model normalises with mean 0, std 1), so the pixels and the mask moved together.
+ * Photometric augmentations are off here (they never touch the mask); without any aug.*
+ * key set a segmentation model trains on the batch's own mask. */
+START_TEST(test_mask_follows_augmentation) {
+  msc_options *o = seg_options("segmentation", "bilinear");
+  ck_assert_int_eq(msc_options_set_float(o, "optim.lr", 1e-30), MSC_OK);
+  msc_model *m = create(o);
+  float *s1, *s2;
+  int32_t *mask;
+  const int64_t n = 6, hw = SIZE * SIZE;
+  msc_batch *b = random_batch(n, 21, &s1, &s2, &mask);
+  for (int64_t i = 0; i < n; ++i) /* threshold of S2 band 0, -1 near 0 */
+    for (int64_t p = 0; p < hw; ++p) {
+      float v = s2[(i * 4) * hw + p];
+      mask[i * hw + p] = fabsf(v) < 0.2f ? -1 : v > 0;
+    }
+  ck_assert_int_eq(msc_batch_set_mask(b, mask, n, SIZE, SIZE), MSC_OK);
+  msc_step_result r;
+  ck_assert_int_eq(msc_train_configure(m, o), MSC_OK);
+  ck_assert(!m->train->aug.hflip && !m->train->aug.crop && m->train->aug.jitter_contrast == 0);
+  ck_assert_int_eq(step(m, b, &r), MSC_OK);
+  int32_t *own = malloc((size_t)(n * hw) * sizeof(int32_t));
+  int64_t mh = 0, mw = 0;
+  ck_assert_int_eq(msc_batch_mask(b, own, (size_t)(n * hw), &mh, &mw), MSC_OK);
+  ck_assert_mem_eq(m->train->view_mask, own, (size_t)(n * hw) * sizeof(int32_t));
+
+  ck_assert_int_eq(msc_options_set_int(o, "aug.hflip", 1), MSC_OK);
+  ck_assert_int_eq(msc_options_set_int(o, "aug.vflip", 1), MSC_OK);
+  ck_assert_int_eq(msc_options_set_int(o, "aug.rot90", 1), MSC_OK);
+  ck_assert_int_eq(msc_train_configure(m, o), MSC_OK);
+  int moved = 0;
+  for (int s = 0; s < 3; ++s) {
+    ck_assert_int_eq(step(m, b, &r), MSC_OK);
+    const int32_t *vm = m->train->view_mask;
+    const float *px = m->train->exec->stage; /* S2 was staged last: n × 4 × H × W */
+    for (int64_t i = 0; i < n; ++i) {
+      int match = -1;
+      int32_t cand[SIZE * SIZE];
+      for (int k = 0; k < 16 && match < 0; ++k) {
+        dihedral(own + i * hw, SIZE, k, cand);
+        if (memcmp(cand, vm + i * hw, sizeof cand) == 0) match = k;
+      }
+      ck_assert_msg(match >= 0, "step %d sample %lld: the mask is no flip/rotation", s,
+                    (long long)i);
+      moved += match != 0; /* the first match: 0 when the map did not move */
+      for (int64_t p = 0; p < hw; ++p) {
+        float v = px[(i * 4) * hw + p];
+        ck_assert_int_eq(vm[i * hw + p], fabsf(v) < 0.2f ? -1 : v > 0);
+      }
+    }
+  }
+  ck_assert_int_gt(moved, 6); /* of 18 views, each unmoved with probability 1/4 */
+  /* A crop and photometric jitter train too (the mask takes the crop by nearest
+   * neighbour: tests/test_augment.c). */
+  ck_assert_int_eq(msc_options_set_int(o, "aug.crop", 1), MSC_OK);
+  ck_assert_int_eq(msc_options_set_float(o, "aug.jitter_contrast", 0.2), MSC_OK);
+  ck_assert_int_eq(msc_train_configure(m, o), MSC_OK);
+  ck_assert_int_eq(step(m, b, &r), MSC_OK);
+  ck_assert(isfinite(r.loss) && r.loss_seg > 0);
+  /* Per-modality geometries would move the mask for one modality only: refused. */
+  ck_assert_int_eq(msc_options_set_int(o, "aug.shared_geometry", 0), MSC_OK);
+  ck_assert_int_eq(msc_train_configure(m, o), MSC_E_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "aug.shared_geometry"));
+  free(own);
+  msc_batch_free(b);
   free(s1), free(s2), free(mask);
   msc_model_free(m);
   msc_options_free(o);
@@ -632,6 +818,9 @@ static Suite *seg_suite(void) {
   tcase_add_test(grad, test_gradient_bilinear);
   tcase_add_test(grad, test_gradient_deconv);
   tcase_add_test(grad, test_gradient_odd_size);
+  tcase_add_test(grad, test_gradient_dice);
+  tcase_add_test(model, test_step_result_sizes);
+  tcase_add_test(model, test_mask_follows_augmentation);
   tcase_add_test(learn, test_learns_water);
   suite_add_tcase(s, model);
   suite_add_tcase(s, grad);

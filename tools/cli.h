@@ -147,6 +147,22 @@ int cli_parse_which(const msc_model *model, const char *text, int32_t *which);
 
 /* ---- training and evaluation (train.c, evaluate.c) ---------------------------------------- */
 
+/* A segmentation model scored per pixel (segscore.c). */
+typedef struct cli_seg_result {
+  int64_t n, c;              /* samples, classes */
+  msc_class_metrics metrics; /* pixel accuracy, mIoU, macro F1, pixels counted */
+  int64_t *confusion;        /* c × c, row = true class */
+  double *iou, *f1;          /* c each (NaN: class absent from truth and predictions) */
+} cli_seg_result;
+
+/* msc_predict_mask over every sample of ds in order, batches of `batch`, one confusion
+ * matrix of the counted pixels against the masks (the dataset's ignore index), then
+ * msc_metrics_from_confusion; the arrays of *r are allocated (cli_seg_free; freed on
+ * error). Shows progress. Returns EXIT_* (EXIT_INTERRUPTED on Ctrl-C). */
+int cli_seg_score(msc_model *model, const msc_dataset *ds, int64_t batch, cli_progress *pg,
+                  const char *label, cli_seg_result *r);
+void cli_seg_free(cli_seg_result *r);
+
 typedef struct cli_train_job {
   msc_model *model;
   msc_dataset *train, *val;         /* val may be NULL */
@@ -160,6 +176,7 @@ typedef struct cli_train_job {
   cli_progress *progress;
   int print_epochs; /* epoch summaries on stdout */
   json_t *history;  /* if not NULL: one object per epoch is appended */
+  int segmentation; /* val is scored per pixel (cli_seg_score) */
 } cli_train_job;
 
 /* Runs the job; returns EXIT_OK, EXIT_ERROR or EXIT_INTERRUPTED (after saving). */

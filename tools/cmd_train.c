@@ -25,8 +25,8 @@ static const char help[] =
     "  --encoder NAME      encoder of every modality: resnet18 (default), resnet34, resnet50, "
     "tiny\n"
     "  --task NAME         contrastive (default) or segmentation: a U-Net decoder trained on\n"
-    "                      the dataset's masks (e.g. --format sen1floods11; no validation\n"
-    "                      pass: score it with 'mosaic eval'; docs/segmentation.md)\n"
+    "                      the dataset's masks (e.g. --format sen1floods11), validated per\n"
+    "                      pixel (pixel accuracy, mIoU; docs/segmentation.md)\n"
     "  --fraction F        train on a stratified share F of the split (low-label protocol;\n"
     "                      the same seed gives the same subset)\n"
     "  --labeled-fraction F  keep every sample, but only a stratified share F with its\n"
@@ -152,16 +152,14 @@ int cmd_train(int argc, char **argv, int verbosity) {
     const char *init = cli_str(&ctx, "init", NULL);
     if (rc == EXIT_OK && init) rc = init_from(&ctx, model, init);
   }
-  /* The validation split, when the dataset has one with samples. */
-  /* The validation pass scores patch labels; a segmentation model is scored per pixel
-   * by 'mosaic eval'. */
-  if (rc == EXIT_OK && seg && cli_int(&ctx, "validate", 1) && verbosity > 0)
-    cli_note("no validation pass for a segmentation model: score it with 'mosaic eval'");
-  if (rc == EXIT_OK && !seg && cli_int(&ctx, "validate", 1)) {
+  /* The validation split, when the dataset has one with samples. A segmentation model
+   * is scored per pixel on all of it (its samples have no patch labels to stratify a
+   * share by: --val-fraction is not used). */
+  if (rc == EXIT_OK && cli_int(&ctx, "validate", 1)) {
     msc_options *vo = cli_opts_copy(ctx.opts);
     if (vo &&
-        msc_options_set_float(vo, "data.fraction", cli_float(&ctx, "val_fraction", 1.0)) ==
-            MSC_OK &&
+        msc_options_set_float(vo, "data.fraction",
+                              seg ? 1.0 : cli_float(&ctx, "val_fraction", 1.0)) == MSC_OK &&
         msc_options_set_float(vo, "data.labeled_fraction", 1.0) == MSC_OK &&
         msc_options_set_string(vo, "data.split", "validation") == MSC_OK) {
       msc_status st = msc_dataset_open(cli_str(&ctx, "data", ""),
@@ -206,6 +204,7 @@ int cmd_train(int argc, char **argv, int verbosity) {
         .progress = &pg,
         .print_epochs = 1,
         .history = history,
+        .segmentation = seg,
     };
     double t0 = cli_now();
     rc = cli_train_run(&job);

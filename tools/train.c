@@ -7,7 +7,8 @@
  * batches whenever it runs. A run that stopped after s steps (Ctrl-C, or a finished
  * shorter run) therefore resumes exactly: epoch s / steps_per_epoch, after skipping its
  * first s % steps_per_epoch batches. After every epoch the model is saved (weights and
- * optimiser state: a resumable checkpoint) and scored on the validation split.
+ * optimiser state: a resumable checkpoint) and scored on the validation split (per pixel
+ * for a segmentation model: segscore.c).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@ int64_t cli_train_batch(int64_t n, int64_t batch) {
 }
 
 typedef struct {
-  double loss, intra, inter, fused, views, bce;
+  double loss, intra, inter, fused, views, bce, seg, dice;
 } losses;
 
 static void acc(losses *a, const msc_step_result *r, double w) {
@@ -30,14 +31,16 @@ static void acc(losses *a, const msc_step_result *r, double w) {
   a->fused = a->fused * (1 - w) + r->loss_fused * w;
   a->views = a->views * (1 - w) + r->loss_views * w;
   a->bce = a->bce * (1 - w) + r->loss_bce * w;
+  a->seg = a->seg * (1 - w) + r->loss_seg * w;
+  a->dice = a->dice * (1 - w) + r->loss_dice * w;
 }
 
 static void describe(const losses *l, char *buf, size_t cap) {
   size_t o = (size_t)snprintf(buf, cap, "loss %.4f", l->loss);
-  const char *names[] = {"intra", "inter", "fused", "views", "bce"};
-  double v[] = {l->intra, l->inter, l->fused, l->views, l->bce};
+  const char *names[] = {"intra", "inter", "fused", "views", "bce", "seg", "dice"};
+  double v[] = {l->intra, l->inter, l->fused, l->views, l->bce, l->seg, l->dice};
   int first = 1;
-  for (int i = 0; i < 5 && o < cap; ++i) {
+  for (int i = 0; i < 7 && o < cap; ++i) {
     if (v[i] == 0) continue;
     o += (size_t)snprintf(buf + o, cap - o, "%s%s %.3f", first ? " (" : " ", names[i], v[i]);
     first = 0;
@@ -68,6 +71,34 @@ static int validate(cli_train_job *job, double *m, int64_t *n) {
 
 static json_t *num(double v) {
   return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* A segmentation model's validation pass: per pixel, exactly as `mosaic eval` scores it
+ * (cli_seg_score with the training batch size), printed and put into entry (if any). */
+static int validate_segmentation(cli_train_job *job, json_t *entry) {
+  cli_seg_result r = {0};
+  int rc = cli_seg_score(job->model, job->val, job->batch, job->progress, "validation", &r);
+  if (rc != EXIT_OK) return rc;
+  const msc_class_metrics *m = &r.metrics;
+  if (job->print_epochs) {
+    printf("  validation (%lld samples, %lld pixels): pixel accuracy %.4f  mIoU %.4f  "
+           "macro F1 %.4f\n",
+           (long long)r.n, (long long)m->counted, m->accuracy, m->miou, m->macro_f1);
+    fflush(stdout);
+  }
+  if (entry) {
+    json_t *v = json_object(), *iou = json_array();
+    json_object_set_new(v, "samples", json_integer(r.n));
+    json_object_set_new(v, "pixels", json_integer(m->counted));
+    json_object_set_new(v, "pixel_accuracy", num(m->accuracy));
+    json_object_set_new(v, "miou", num(m->miou));
+    json_object_set_new(v, "macro_f1", num(m->macro_f1));
+    for (int64_t k = 0; k < r.c; ++k) json_array_append_new(iou, num(r.iou[k]));
+    json_object_set_new(v, "iou", iou);
+    json_object_set_new(entry, "validation", v);
+  }
+  cli_seg_free(&r);
+  return EXIT_OK;
 }
 
 int cli_train_run(cli_train_job *job) {
@@ -132,10 +163,9 @@ int cli_train_run(cli_train_job *job) {
       } else {
         acc(&ema, &r, steps == 0 && done == run_start ? 1.0 : 0.1);
         steps++;
-        losses one = {r.loss,       r.loss_intra, r.loss_inter,
-                      r.loss_fused, r.loss_views, r.loss_bce};
-        sum.loss += one.loss, sum.intra += one.intra, sum.inter += one.inter;
-        sum.fused += one.fused, sum.views += one.views, sum.bce += one.bce;
+        sum.loss += r.loss, sum.intra += r.loss_intra, sum.inter += r.loss_inter;
+        sum.fused += r.loss_fused, sum.views += r.loss_views, sum.bce += r.loss_bce;
+        sum.seg += r.loss_seg, sum.dice += r.loss_dice;
         lr = r.lr;
       }
       done++;
@@ -171,7 +201,7 @@ int cli_train_run(cli_train_job *job) {
     if (steps > 0) {
       double k = 1.0 / (double)steps;
       sum.loss *= k, sum.intra *= k, sum.inter *= k, sum.fused *= k, sum.views *= k,
-          sum.bce *= k;
+          sum.bce *= k, sum.seg *= k, sum.dice *= k;
     }
     char desc[256], dur[32];
     describe(&sum, desc, sizeof desc);
@@ -192,11 +222,27 @@ int cli_train_run(cli_train_job *job) {
       json_object_set_new(entry, "loss_fused", num(sum.fused));
       json_object_set_new(entry, "loss_views", num(sum.views));
       json_object_set_new(entry, "loss_bce", num(sum.bce));
+      json_object_set_new(entry, "loss_seg", num(sum.seg));
+      json_object_set_new(entry, "loss_dice", num(sum.dice));
       json_object_set_new(entry, "lr", num(lr));
       json_object_set_new(entry, "seconds", num(secs));
       json_object_set_new(entry, "skipped_steps", json_integer(skipped));
     }
-    if (job->val && msc_dataset_size(job->val) > 0) {
+    if (job->val && msc_dataset_size(job->val) > 0 && job->segmentation) {
+      rc = validate_segmentation(job, entry);
+      if (rc == EXIT_INTERRUPTED) { /* stopped while validating: still save */
+        rc = save(job);
+        if (rc == EXIT_OK) {
+          cli_note("interrupted after step %lld; checkpoint saved to %s", (long long)done,
+                   job->save_path ? job->save_path : "(nowhere)");
+          rc = EXIT_INTERRUPTED;
+        }
+      }
+      if (rc != EXIT_OK) {
+        json_decref(entry);
+        break;
+      }
+    } else if (job->val && msc_dataset_size(job->val) > 0) {
       double m[MSC_METRIC_COUNT];
       int64_t nv = 0;
       rc = validate(job, m, &nv);

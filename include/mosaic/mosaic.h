@@ -1016,7 +1016,15 @@ MSC_API msc_status msc_predict_mask(msc_model *model, const msc_batch *batch, in
  * with msc_model_save resumes exactly.
  */
 
-/** What one training step did. Set struct_size = sizeof(msc_step_result) before the call. */
+/**
+ * What one training step did. Set struct_size = sizeof(msc_step_result) before the call.
+ * How the struct grows: new fields are only ever appended at the end, and
+ * msc_train_step accepts any struct_size from the 0.1.0 size (offsetof(msc_step_result,
+ * loss_seg), up to and including lr) on, writing only the fields that lie entirely
+ * within struct_size bytes; nothing past struct_size is written. A caller built
+ * against an older header so gets the fields it knows, one built against a newer
+ * header gets the newer ones too. Since 0.1.0 (loss_seg, loss_dice since 0.4.0).
+ */
 typedef struct msc_step_result {
   uint32_t struct_size; /**< in: sizeof(msc_step_result) as the caller knows it */
   int32_t skipped;      /**< 1 when a non-finite loss or gradient skipped the update */
@@ -1028,6 +1036,12 @@ typedef struct msc_step_result {
   double loss_views;    /**< L_msc_views */
   double loss_bce;      /**< L_bce (softmax CE when training single-label) */
   double lr;            /**< learning rate used by this step */
+  /** Per-pixel softmax cross-entropy of a segmentation model (unweighted); 0 when
+   * lambda.seg is 0 or the model has no decoder. Since 0.4.0. */
+  double loss_seg;
+  /** Soft multi-class Dice loss of a segmentation model (unweighted, msc_loss_dice of the
+   * decoder's probabilities); 0 when lambda.dice is 0. Since 0.4.0. */
+  double loss_dice;
 } msc_step_result;
 
 /**
@@ -1059,7 +1073,7 @@ MSC_API msc_status msc_model_reset_classifier(msc_model *model, uint64_t seed);
  * is skipped, the weights and running statistics are left exactly as they were, *out
  * is filled with skipped = 1, and training may go on with the next batch (a non-finite
  * input pixel also gives MSC_E_NUMERICAL, before anything runs, with *out untouched);
- * MSC_E_INVALID_ARGUMENT (NULL, struct_size too small, N < 2); MSC_E_NOT_FOUND (a
+ * MSC_E_INVALID_ARGUMENT (NULL, struct_size below the 0.1.0 size, N < 2); MSC_E_NOT_FOUND (a
  * modality missing); MSC_E_SHAPE (arrays or labels that do not fit the model);
  * MSC_E_OUT_OF_MEMORY; a backend error. On errors other than a skipped step *out is
  * untouched. Needs exclusive access to the model (no concurrent msc_embed).

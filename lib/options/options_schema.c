@@ -382,6 +382,8 @@ const msci_opt_def msci_opt_table[] = {
                  "weight of the classification (BCE) term"),
     OPT_FLOAT("lambda.seg", "1", 0.0, 1e6,
               "weight of the per-pixel softmax cross-entropy of a segmentation model"),
+    OPT_FLOAT("lambda.dice", "0", 0.0, 1e6,
+              "weight of the soft multi-class Dice loss of a segmentation model"),
     OPT_INT("seg.ignore_index", "-1", INT32_MIN, INT32_MAX,
             "mask value of pixels the segmentation loss does not count"),
     OPT_FLOATS("seg.class_weights", 0.0, 0,

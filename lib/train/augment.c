@@ -282,6 +282,37 @@ msc_status msci_augment_apply(const msci_aug_params *p, const float *src, int64_
   return MSC_OK;
 }
 
+/* Each output pixel reads its source pixel: the transforms undone in reverse order
+ * (rotation, vertical flip, horizontal flip), then the nearest pixel of the crop window. */
+msc_status msci_augment_mask(const msci_aug_params *p, const int32_t *src, int64_t h, int64_t w,
+                             int32_t *dst) {
+  if (p == NULL || src == NULL || dst == NULL || h < 1 || w < 1 || src == dst)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msci_augment_mask: bad argument (%lldx%lld)",
+                     (long long)h, (long long)w);
+  int64_t y0, x0, ch, cw;
+  msci_aug_crop_window(p, h, w, &y0, &x0, &ch, &cw);
+  int rot = (h == w) ? (p->rot & 3) : 0;
+  for (int64_t i = 0; i < h; ++i)
+    for (int64_t j = 0; j < w; ++j) {
+      /* Inverse rotation (msci_augment_apply's counter-clockwise quarter turns). */
+      int64_t y = i, x = j;
+      if (rot == 1)
+        y = j, x = w - 1 - i;
+      else if (rot == 2)
+        y = h - 1 - i, x = w - 1 - j;
+      else if (rot == 3)
+        y = h - 1 - j, x = i;
+      if (p->vflip) y = h - 1 - y;
+      if (p->hflip) x = w - 1 - x;
+      int64_t sy = (int64_t)floor((double)y * (double)ch / (double)h);
+      int64_t sx = (int64_t)floor((double)x * (double)cw / (double)w);
+      sy = sy < ch ? sy : ch - 1;
+      sx = sx < cw ? sx : cw - 1;
+      dst[i * w + j] = src[(y0 + sy) * w + (x0 + sx)];
+    }
+  return MSC_OK;
+}
+
 /* ---- photometric ----------------------------------------------------------------------
  */
 

@@ -126,6 +126,15 @@ void msci_aug_draw_geometry(const msci_aug_cfg *cfg, uint64_t seed, int64_t samp
 msc_status msci_augment_apply(const msci_aug_params *p, const float *src, int64_t c, int64_t h,
                               int64_t w, float *dst, float *scratch);
 
+/* Applies the geometry p to one h × w map of class indices (a segmentation mask), src
+ * into dst, as msci_augment_apply does to a band but with the crop window resampled by
+ * nearest neighbour (msci_resample's MSCI_RESAMPLE_NEAREST rule: source row
+ * floor(y·ch/h), as PyTorch's "nearest"), so that a class is never blended; flips and
+ * the rotation as msci_augment_apply. The same p on the pixels and on their mask keeps
+ * them aligned. src and dst must not overlap. Returns MSC_OK or MSC_E_INVALID_ARGUMENT. */
+msc_status msci_augment_mask(const msci_aug_params *p, const int32_t *src, int64_t h, int64_t w,
+                             int32_t *dst);
+
 /* The photometric part of a view, in place on x (c × h × w, normalised): speckle
  * (kind SAR, speckle > 0), brightness/contrast (kind optical, either > 0), Gaussian
  * noise (noise_std > 0), from the streams of (seed, sample_index, view, modality).

@@ -16,6 +16,7 @@
  * undo a skipped one.
  */
 #include <math.h>
+#include <stddef.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,7 @@ static msc_status parse_cfg(const msc_options *o, msci_train_cfg *c) {
   MSCI_TRY(msc_options_get_int(o, "train.freeze_encoders", &v));
   c->freeze_encoders = (int32_t)v;
   MSCI_TRY(get_f(o, "lambda.seg", &c->lambda_seg));
+  MSCI_TRY(get_f(o, "lambda.dice", &c->lambda_dice));
   MSCI_TRY(msc_options_get_int(o, "seg.ignore_index", &v));
   c->seg_ignore = (int32_t)v;
   size_t nw = 0;
@@ -66,14 +68,14 @@ static msc_status parse_cfg(const msc_options *o, msci_train_cfg *c) {
   return MSC_OK;
 }
 
-/* A segmentation model trains the per-pixel term (lambda.seg) on un-augmented single
- * views, since the mask would need the same geometry as the pixels: the other terms count
- * only where set explicitly, and two views or geometric augmentations are refused. A
- * contrastive model has no decoder, so lambda.seg is not used there. */
+/* A segmentation model trains the per-pixel terms (lambda.seg, lambda.dice) on single
+ * views, since the mask follows one view's geometry: the other terms count only where
+ * set explicitly, and two views are refused. A contrastive model has no decoder, so the
+ * per-pixel weights are not used there. */
 static msc_status segmentation_terms(const msc_options *o, const msc_model *m,
                                      msci_train_cfg *c) {
   if (!m->cfg.segmentation) {
-    c->lambda_seg = 0;
+    c->lambda_seg = c->lambda_dice = 0;
     return MSC_OK;
   }
   static const char *const keys[] = {"lambda.intra", "lambda.inter", "lambda.fused",
@@ -99,15 +101,55 @@ static msc_status segmentation_terms(const msc_options *o, const msc_model *m,
   return MSC_OK;
 }
 
+/* Whether the augmentations move pixels (a crop, flip or rotation). */
+static int moves_pixels(const msci_aug_cfg *a) {
+  return a->crop || a->hflip || a->vflip || a->rot90;
+}
+
+/* A segmentation model augments only with the aug.* keys set explicitly (the presets'
+ * augmentations are for contrastive views; un-augmented stays the default), and its
+ * mask takes the pixels' geometry: that needs one geometry for every modality
+ * (aug.shared_geometry) and no modality that geometry does not move (recurrence
+ * plots). */
+static msc_status segmentation_augment(const msc_options *o, const msc_model *m,
+                                       msci_aug_cfg *a) {
+  if (!m->cfg.segmentation) return MSC_OK;
+  static const char *const flags[] = {"aug.crop", "aug.hflip", "aug.vflip", "aug.rot90"};
+  int32_t *fv[] = {&a->crop, &a->hflip, &a->vflip, &a->rot90};
+  static const char *const amounts[] = {"aug.noise_std", "aug.jitter_brightness",
+                                        "aug.jitter_contrast", "aug.speckle"};
+  double *av[] = {&a->noise_std, &a->jitter_brightness, &a->jitter_contrast, &a->speckle};
+  for (size_t i = 0; i < 4; ++i) {
+    int32_t set = 0;
+    MSCI_TRY(msc_options_is_set(o, flags[i], &set));
+    if (!set) *fv[i] = 0;
+    MSCI_TRY(msc_options_is_set(o, amounts[i], &set));
+    if (!set) *av[i] = 0;
+  }
+  if (!moves_pixels(a)) return MSC_OK;
+  if (!a->shared_geometry)
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "task segmentation with a crop, flip or rotation (aug.*) needs "
+                     "aug.shared_geometry = 1: the mask has one geometry for all modalities");
+  for (int32_t k = 0; k < m->cfg.n_mod; ++k)
+    if (a->kind[k] == MSCI_KIND_PLOT)
+      return msci_fail(MSC_E_INVALID_ARGUMENT,
+                       "task segmentation with a crop, flip or rotation (aug.*): modality %s "
+                       "is of kind plot, which is never moved, so it would not match the mask",
+                       m->cfg.mod[k].name);
+  return MSC_OK;
+}
+
 static msc_status check_weights(const msci_train_cfg *c) {
   if (c->lambda_intra > 0 && c->views != 2)
     return msci_fail(MSC_E_INVALID_ARGUMENT,
                      "option 'lambda.intra' > 0 needs two views (train.views = 2)");
   if (c->lambda_intra <= 0 && c->lambda_inter <= 0 && c->lambda_fused <= 0 &&
-      c->lambda_views <= 0 && c->lambda_bce <= 0 && c->lambda_seg <= 0)
+      c->lambda_views <= 0 && c->lambda_bce <= 0 && c->lambda_seg <= 0 && c->lambda_dice <= 0)
     return msci_fail(MSC_E_INVALID_ARGUMENT,
                      "every loss term has weight 0 (lambda.intra, lambda.inter, lambda.fused, "
-                     "lambda.views, lambda.bce, lambda.seg): nothing would be trained");
+                     "lambda.views, lambda.bce, lambda.seg, lambda.dice): nothing would be "
+                     "trained");
   return MSC_OK;
 }
 
@@ -220,6 +262,7 @@ msc_status msci_train_configure(msc_model *m, const msc_options *opts) {
                                                  : MSCI_KIND_OTHER;
     }
   }
+  if (st == MSC_OK) st = segmentation_augment(opts, m, &t->aug);
   /* PIMC aligns a pixel's recurrence plots with the image around it: without a plot
    * modality it would silently be the dual-encoder objective (docs/pimc.md). */
   if (st == MSC_OK) st = check_pimc(opts, m, &t->aug);
@@ -336,6 +379,11 @@ static msc_status device_moments_ready(msc_model *m) {
 
 /* ---- views ------------------------------------------------------------------------------ */
 
+/* The augmentations' seed of the coming step: every modality and the mask draw from it. */
+static uint64_t step_seed(const msc_model *m) {
+  return m->train->seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(m->train->step + 1));
+}
+
 /* Normalises and augments every sample of modality k into the executor's input:
  * V·N rows, view a first. Streams depend on (seed, step, sample, view), never on the
  * thread that computes them. The normalised sample and the augmentation's scratch live
@@ -352,7 +400,7 @@ static msc_status stage_views(msc_model *m, msci_exec *e, int32_t k, const msc_b
   const size_t threads = (size_t)omp_get_max_threads();
   float *work = msci_exec_host(e, MSCI_EXEC_HOST_AUG, threads * 2 * chw * sizeof(float));
   if (!work) return MSC_E_OUT_OF_MEMORY;
-  uint64_t seed = m->train->seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(m->train->step + 1));
+  uint64_t seed = step_seed(m);
   /* The error of the lowest failing sample wins, whatever the threads did. */
   int64_t err_at = b->n, err_pixel = -1;
   msc_status err = MSC_OK;
@@ -361,9 +409,7 @@ static msc_status stage_views(msc_model *m, msci_exec *e, int32_t k, const msc_b
     float *norm = work + (size_t)omp_get_thread_num() * 2 * chw, *scratch = norm + chw;
     int64_t at = msci_model_normalise(m, k, bm, i, norm);
     msc_status local = at >= 0 ? MSC_E_NUMERICAL : MSC_OK;
-    if (local == MSC_OK && m->cfg.segmentation) /* one view, as the mask is */
-      memcpy(e->stage + (size_t)i * chw, norm, chw * sizeof(float));
-    for (int32_t v = 0; local == MSC_OK && !m->cfg.segmentation && v < views; ++v)
+    for (int32_t v = 0; local == MSC_OK && v < views; ++v)
       local = msci_augment_view(
           &m->train->aug, seed, i, v, k, m->train->aug.kind[k], norm, bm->c, bm->h, bm->w,
           e->stage + ((size_t)v * (size_t)b->n + (size_t)i) * chw, scratch);
@@ -384,6 +430,11 @@ static msc_status stage_views(msc_model *m, msci_exec *e, int32_t k, const msc_b
 
 /* ---- the objective ------------------------------------------------------------------------ */
 
+/* Whether a per-pixel term on the decoder's logits trains (it needs the batch's mask). */
+static int per_pixel(const msci_train_cfg *c) {
+  return c->lambda_seg > 0 || c->lambda_dice > 0;
+}
+
 /* Host-side facts about the batch's labels; the embeddings stay on the backend. */
 typedef struct objective {
   int64_t n, rows; /* samples, rows = V·N */
@@ -393,7 +444,8 @@ typedef struct objective {
   int32_t *keys;   /* labelled rows, in row order */
   int64_t n_keys;
   uint8_t *ey;         /* the keys' labels */
-  const int32_t *mask; /* segmentation: the batch's n × H × W mask */
+  const int32_t *mask; /* segmentation: the n × H × W mask of the view (the batch's own
+                          mask, or its copy under the view's geometry) */
 } objective;
 
 /* The objective's arrays, in the executor's workspace (kept from step to step). */
@@ -405,16 +457,22 @@ static msc_status alloc_objective(const msc_model *m, msci_exec *e, const msc_ba
   o->p = m->graph.proj_dim;
   o->c = m->graph.classes;
   const size_t rows = (size_t)o->rows, yc = rows * (size_t)o->c;
-  uint8_t *w =
-      msci_exec_host(e, MSCI_EXEC_HOST_OBJECTIVE, rows * sizeof(int32_t) + 2 * yc + rows);
+  /* A mask under augmented geometry: n × H × W more int32, after the keys. */
+  const msci_train *t = m->train;
+  const size_t moved = per_pixel(&t->cfg) && b->mask && moves_pixels(&t->aug)
+                           ? (size_t)(b->n * b->mask_h * b->mask_w)
+                           : 0;
+  uint8_t *w = msci_exec_host(e, MSCI_EXEC_HOST_OBJECTIVE,
+                              (rows + moved) * sizeof(int32_t) + 2 * yc + rows);
   if (!w) return MSC_E_OUT_OF_MEMORY;
   o->keys = (int32_t *)w;
-  o->y = w + rows * sizeof(int32_t);
+  int32_t *view_mask = o->keys + rows;
+  o->y = w + (rows + moved) * sizeof(int32_t);
   o->ey = o->y + yc;
   o->lab = o->ey + yc;
   memset(o->y, 0, yc);
   memset(o->lab, 0, rows);
-  if (m->train->cfg.lambda_seg > 0) {
+  if (per_pixel(&m->train->cfg)) {
     const msci_node *sl = &m->graph.nodes[m->graph.seg_logits];
     if (!b->mask)
       return msci_fail(MSC_E_INVALID_ARGUMENT,
@@ -425,7 +483,20 @@ static msc_status alloc_objective(const msc_model *m, msci_exec *e, const msc_ba
                        (long long)b->mask_h, (long long)b->mask_w, (long long)sl->out[2],
                        (long long)sl->out[3]);
     o->mask = b->mask;
+    if (moved) {
+      /* The pixels' geometry of each sample (one view, shared by the modalities:
+       * stage_views draws the same), applied to its mask by nearest neighbour. */
+      const int64_t hw = b->mask_h * b->mask_w;
+      for (int64_t i = 0; i < b->n; ++i) {
+        msci_aug_params p;
+        msci_aug_draw_geometry(&t->aug, step_seed(m), i, 0, 0, b->mask_h, b->mask_w, &p);
+        MSCI_TRY(
+            msci_augment_mask(&p, b->mask + i * hw, b->mask_h, b->mask_w, view_mask + i * hw));
+      }
+      o->mask = view_mask;
+    }
   }
+  m->train->view_mask = o->mask;
   /* Labels: a sample is labelled when the batch has labels and its flag (if any) is set.
    * Unlabelled samples feed only the self-supervised terms. */
   if (b->labels) {
@@ -536,32 +607,44 @@ static msc_status compute_objective(msc_model *m, msci_exec *e, const objective 
                        .row_mask = o->lab};
     MSCI_TRY(term(m, e, &d, g->logits, -1, &l_bce));
   }
-  double l_seg = 0;
+  double l_seg = 0, l_dice = 0;
+  const int64_t *sdims = per_pixel(c) ? g->nodes[g->seg_logits].out : NULL;
   if (c->lambda_seg > 0) {
     /* Per-pixel softmax cross-entropy of the decoder's logits against the batch's mask. */
-    const int64_t *dims = g->nodes[g->seg_logits].out;
     mbk_loss_desc d = {.type = MBK_LOSS_PIXEL_CE,
                        .n = o->rows,
-                       .c = dims[1],
-                       .h = dims[2],
-                       .w = dims[3],
+                       .c = sdims[1],
+                       .h = sdims[2],
+                       .w = sdims[3],
                        .weight = c->lambda_seg,
                        .targets = o->mask,
                        .ignore_index = c->seg_ignore,
                        .class_weight = c->n_class_weights ? c->class_weights : NULL};
     MSCI_TRY(term(m, e, &d, g->seg_logits, -1, &l_seg));
   }
+  if (c->lambda_dice > 0) {
+    /* Soft Dice of the decoder's softmax against the mask (the batch's counted pixels). */
+    mbk_loss_desc d = {.type = MBK_LOSS_DICE,
+                       .n = o->rows,
+                       .c = sdims[1],
+                       .h = sdims[2],
+                       .w = sdims[3],
+                       .weight = c->lambda_dice,
+                       .targets = o->mask,
+                       .ignore_index = c->seg_ignore};
+    MSCI_TRY(term(m, e, &d, g->seg_logits, -1, &l_dice));
+  }
   double sum = c->lambda_intra * l_intra + c->lambda_inter * l_inter +
                c->lambda_fused * l_fused + c->lambda_views * l_views + c->lambda_bce * l_bce +
-               c->lambda_seg * l_seg;
+               c->lambda_seg * l_seg + c->lambda_dice * l_dice;
   res->loss = sum;
   res->loss_intra = l_intra;
   res->loss_inter = l_inter;
   res->loss_fused = l_fused;
   res->loss_views = l_views;
-  /* msc_step_result has no field of its own for it (its size is part of the ABI): a
-   * segmentation model reports the per-pixel term as its classification term. */
-  res->loss_bce = c->lambda_seg > 0 ? l_seg : l_bce;
+  res->loss_bce = l_bce;
+  res->loss_seg = l_seg;
+  res->loss_dice = l_dice;
   *total = sum;
   return MSC_OK;
 }
@@ -681,7 +764,7 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
       mark_union(m, g->proj[k], need, scratch, need_input);
     if (c->lambda_fused > 0) mark_union(m, g->fused_proj, need, scratch, need_input);
     if (c->lambda_bce > 0) mark_union(m, g->logits, need, scratch, need_input);
-    if (c->lambda_seg > 0) mark_union(m, g->seg_logits, need, scratch, need_input);
+    if (per_pixel(c)) mark_union(m, g->seg_logits, need, scratch, need_input);
   }
   for (int32_t k = 0; st == MSC_OK && k < m->cfg.n_mod; ++k)
     if (need_input[k]) st = stage_views(m, e, k, b);
@@ -693,7 +776,7 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
     st = zero_grad_of(m, e, g->proj[k], rows, o.p);
   if (st == MSC_OK && c->lambda_fused > 0) st = zero_grad_of(m, e, g->fused_proj, rows, o.p);
   if (st == MSC_OK && c->lambda_bce > 0) st = zero_grad_of(m, e, g->logits, rows, o.c);
-  if (st == MSC_OK && c->lambda_seg > 0) {
+  if (st == MSC_OK && per_pixel(c)) {
     mbk_tensor *sg = NULL;
     const int64_t *od = g->nodes[g->seg_logits].out;
     int64_t dims[4] = {rows, od[1], od[2], od[3]};
@@ -730,6 +813,21 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
   return st;
 }
 
+/* The bytes of msc_step_result that a caller's struct_size holds whole fields of (the
+ * header's rule: fields are appended, a field past struct_size is not written); 0 when
+ * struct_size is below the 0.1.0 size. Each entry is the end of one version's struct. */
+static size_t step_result_fits(uint32_t struct_size) {
+  static const size_t ends[] = {
+      offsetof(msc_step_result, loss_seg),  /* 0.1.0: up to and including lr */
+      offsetof(msc_step_result, loss_dice), /* 0.4.0: loss_seg */
+      sizeof(msc_step_result),              /* 0.4.0: loss_dice */
+  };
+  size_t fits = 0;
+  for (size_t i = 0; i < sizeof ends / sizeof ends[0]; ++i)
+    if (struct_size >= ends[i]) fits = ends[i];
+  return fits;
+}
+
 MSC_API msc_status msc_train_configure(msc_model *m, const msc_options *opts) {
   if (!m) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_train_configure: model is NULL");
   return msci_train_configure(m, opts);
@@ -738,17 +836,18 @@ MSC_API msc_status msc_train_configure(msc_model *m, const msc_options *opts) {
 MSC_API msc_status msc_train_step(msc_model *m, const msc_batch *b, msc_step_result *out) {
   if (!m || !b || !out)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_train_step: NULL argument");
-  if (out->struct_size < sizeof(msc_step_result))
+  const size_t fits = step_result_fits(out->struct_size);
+  if (fits == 0)
     return msci_fail(MSC_E_INVALID_ARGUMENT,
-                     "msc_train_step: out->struct_size is %u, this "
-                     "library needs %zu (set it to sizeof(msc_step_result))",
-                     out->struct_size, sizeof(msc_step_result));
+                     "msc_train_step: out->struct_size is %u, this library needs at least "
+                     "%zu (set it to sizeof(msc_step_result))",
+                     out->struct_size, offsetof(msc_step_result, loss_seg));
   if (!m->train) MSCI_TRY(msci_train_configure(m, NULL));
   msc_step_result res;
   memset(&res, 0, sizeof res);
   res.struct_size = out->struct_size;
   msc_status st = train_step(m, b, &res);
   /* A skipped step still reports its losses; other errors leave *out untouched. */
-  if (st == MSC_OK || res.skipped) *out = res;
+  if (st == MSC_OK || res.skipped) memcpy(out, &res, fits);
   return st;
 }

@@ -24,8 +24,9 @@ typedef struct msci_train_cfg {
   int32_t per_anchor;
   int32_t freeze_encoders;
   int32_t single_label; /* classification term: 1 = softmax CE, 0 = BCE (train.labels) */
-  /* Segmentation models (docs/segmentation.md): per-pixel softmax CE on the decoder. */
-  double lambda_seg;
+  /* Segmentation models (docs/segmentation.md): per-pixel softmax CE and soft Dice on
+   * the decoder's logits. */
+  double lambda_seg, lambda_dice;
   int32_t seg_ignore;                        /* seg.ignore_index */
   int32_t n_class_weights;                   /* 0: all 1 */
   float class_weights[MSCI_MAX_SEG_CLASSES]; /* seg.class_weights */
@@ -50,6 +51,9 @@ typedef struct msci_train {
   mbk_tensor **dm1, **dm2;
   int32_t dm_valid;
   msci_exec *exec; /* training executor (kept between steps of the same size) */
+  /* Segmentation: the n × H × W mask the last step trained on, under its view's
+   * geometry (the batch's own array, or a copy in exec's workspace); NULL otherwise. */
+  const int32_t *view_mask;
 } msci_train;
 
 /* Reads the training keys of opts into a new state for m (replacing any). */

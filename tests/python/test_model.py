@@ -124,7 +124,8 @@ def test_train_step(tiny_model):
     assert r.step == 1 and not r.skipped and np.isfinite(r.loss) and r.lr > 0
     d = r.as_dict()
     assert set(d) == {"step", "loss", "loss_intra", "loss_inter", "loss_fused", "loss_views",
-                      "loss_bce", "lr", "skipped"}
+                      "loss_bce", "lr", "skipped", "loss_seg", "loss_dice"}
+    assert d["loss_seg"] == 0 and d["loss_dice"] == 0  # a contrastive model
     assert d["loss_bce"] > 0 and d["loss_intra"] > 0
     assert not np.array_equal(m.embed(s1=s1, s2=s2), before)  # the weights moved
     # A Batch object, bool labels, labelled flags (half unlabelled).

@@ -34,10 +34,14 @@ def test_training_on_a_mask_lowers_the_loss():
     mask = (s1[:, 0] > -10).astype(np.int32)
     mask[:, 0, :] = -1  # ignored row
     with mosaic.Model.create(SEG) as m:
-        m.configure_training({"optim.lr": 0.01})
+        m.configure_training({"optim.lr": 0.01, "lambda.dice": 0.5})
         with mosaic.Batch(s1=s1, s2=s2) as b:
             b.set_mask(mask)
-            first = m.train_step(b).loss
+            r = m.train_step(b)
+            first = r.loss
+            # The per-pixel terms have their own fields (0.4.0); loss_bce is the patch term.
+            assert r.loss_seg > 0 and 0 < r.loss_dice < 1 and r.loss_bce == 0
+            assert r.loss == pytest.approx(r.loss_seg + 0.5 * r.loss_dice, rel=1e-12)
             for _ in range(15):
                 last = m.train_step(b).loss
         assert last < 0.7 * first

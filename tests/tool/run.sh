@@ -233,6 +233,32 @@ expect 0 "$mosaic" train --data floods --format sen1floods11 --task segmentation
   --encoder tiny --batch 8 --epochs 6 --lr 0.01 --stats computed --progress none \
   --out seg.safetensors
 json seg.config.json 'd["task"]' | grep -qx segmentation || fail "train --task: config"
+# The validation pass per pixel: every epoch has its metrics in the history and a line
+# on stdout; the saved model is the last epoch's, so `mosaic eval` on the validation
+# split (same batch size) reports exactly the last entry's numbers.
+grep -q '^  validation (.*pixels): pixel accuracy .* mIoU ' out ||
+  fail "train --task segmentation prints no validation line"
+json seg.history.json 'len(d) == 6 and all(0 < e["validation"]["miou"] <= 1 and
+  0 < e["validation"]["pixel_accuracy"] <= 1 and len(e["validation"]["iou"]) == 2 and
+  e["loss_bce"] == 0 and e["loss_seg"] > 0 for e in d)' | grep -qx True ||
+  fail "segmentation history: no per-epoch validation metrics"
+expect 0 "$mosaic" eval --model seg.safetensors --data floods --format sen1floods11 \
+  --split validation --batch 8 --json segval.json --progress none
+python3 - seg.history.json segval.json <<'PY' || fail "segmentation validation != eval"
+import json, sys
+h = json.load(open(sys.argv[1]))
+v = json.load(open(sys.argv[2]))
+last = h[-1]["validation"]
+best = max(range(len(h)), key=lambda e: h[e]["validation"]["miou"])
+print("validation mIoU per epoch:", [round(e["validation"]["miou"], 4) for e in h],
+      "best epoch", best + 1, "eval of the saved (last) model", round(v["miou"], 4))
+for k in ("miou", "pixel_accuracy", "macro_f1"):
+    assert last[k] == v[k], (k, last[k], v[k])
+assert last["pixels"] == v["pixels"] and last["samples"] == 13
+assert [c["iou"] for c in v["classes"]] == last["iou"]
+if best == len(h) - 1:  # the saved model is the best epoch's: its score is the best
+    assert v["miou"] == max(e["validation"]["miou"] for e in h)
+PY
 expect 0 "$mosaic" eval --model seg.safetensors --data floods --format sen1floods11 \
   --json seg.json --progress none
 grep -q 'mIoU' out || fail "eval of a segmentation model prints no mIoU"

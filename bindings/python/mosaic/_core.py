@@ -610,6 +610,8 @@ class StepResult:
     loss_bce: float
     lr: float
     skipped: bool
+    loss_seg: float = 0.0  # per-pixel cross-entropy of a segmentation model (0.4.0)
+    loss_dice: float = 0.0  # soft Dice loss of a segmentation model (0.4.0)
 
     def as_dict(self):
         return dataclasses.asdict(self)
@@ -852,7 +854,8 @@ class Model(_Handle):
             return StepResult(step=r.step, loss=r.loss, loss_intra=r.loss_intra,
                               loss_inter=r.loss_inter, loss_fused=r.loss_fused,
                               loss_views=r.loss_views, loss_bce=r.loss_bce, lr=r.lr,
-                              skipped=bool(r.skipped == 1))
+                              skipped=bool(r.skipped == 1), loss_seg=r.loss_seg,
+                              loss_dice=r.loss_dice)
 
     def __repr__(self):
         if self.closed:

@@ -173,6 +173,8 @@ msc_step_result._fields_ = [
     ('loss_views', ctypes.c_double),
     ('loss_bce', ctypes.c_double),
     ('lr', ctypes.c_double),
+    ('loss_seg', ctypes.c_double),
+    ('loss_dice', ctypes.c_double),
 ]
 msc_class_metrics._fields_ = [
     ('struct_size', ctypes.c_uint32),

@@ -123,95 +123,32 @@ static int eval_forecast(cli_ctx *ctx, msc_model *model, const char *model_path,
   return rc;
 }
 
-/* 1 when the model has a segmentation decoder (its option task). */
-static int is_segmentation(const msc_model *model) {
-  msc_options *o = NULL;
-  char task[32] = "";
-  if (msc_model_options(model, &o) == MSC_OK)
-    msc_options_get_string(o, "task", task, sizeof task, NULL);
-  msc_options_free(o);
-  return strcmp(task, "segmentation") == 0;
-}
-
-/* A segmentation model (docs/segmentation.md): msc_predict_mask over the split, one
- * confusion matrix of every counted pixel against the masks (the dataset's ignore index),
- * then pixel accuracy, per-class IoU and F1, mIoU. */
+/* A segmentation model (docs/segmentation.md): cli_eval_segmentation's per-pixel scores,
+ * printed and written as JSON. */
 static int eval_segmentation(cli_ctx *ctx, msc_model *model, const char *model_path,
                              const char *split, const char *json_path, cli_progress *pg) {
-  msc_dataset *ds = NULL;
-  int rc = cli_open_dataset(ctx, ctx->opts, split, 0, &ds);
+  cli_seg_result r;
+  int rc = cli_eval_segmentation(ctx, model, split, pg, &r);
   if (rc != EXIT_OK) return rc;
-  int64_t c = msc_model_class_count(model), mc = 0, size = 0, n = msc_dataset_size(ds);
-  int32_t ignore = -1;
-  msc_status st = msc_dataset_mask_info(ds, &mc, &ignore, &size);
-  if (st != MSC_OK || mc != c) {
-    msc_dataset_free(ds);
-    return st != MSC_OK ? cli_lib_error(st, "the dataset has no masks to score against")
-                        : cli_error("the dataset's masks have %lld classes, the model %lld",
-                                    (long long)mc, (long long)c);
-  }
-  const int64_t bs = cli_int(ctx, "batch", 32) > 0 ? cli_int(ctx, "batch", 32) : 32;
-  int64_t *total = calloc((size_t)(c * c), sizeof *total);
-  int64_t *cm = calloc((size_t)(c * c), sizeof *cm), *idx = malloc((size_t)bs * sizeof *idx);
-  size_t px = (size_t)bs * (size_t)size * (size_t)size;
-  int32_t *pred = malloc(px * sizeof *pred), *truth = malloc(px * sizeof *truth);
-  msc_batch *b = NULL;
-  if (!total || !cm || !idx || !pred || !truth || msc_batch_create(&b) != MSC_OK)
-    rc = cli_error("out of memory");
-  cli_progress_begin(pg, "segmentation", n);
-  for (int64_t from = 0; rc == EXIT_OK && from < n && !cli_interrupted; from += bs) {
-    int64_t k = n - from < bs ? n - from : bs, h = 0, w = 0;
-    for (int64_t i = 0; i < k; ++i) idx[i] = from + i;
-    st = msc_dataset_fill_batch(ds, idx, k, b);
-    if (st == MSC_OK) st = msc_batch_mask(b, truth, px, &h, &w);
-    if (st == MSC_OK) st = msc_predict_mask(model, b, pred, px, NULL, 0);
-    if (st == MSC_OK) st = msc_metrics_confusion(pred, truth, k * h * w, c, ignore, cm);
-    if (st != MSC_OK) {
-      rc = cli_lib_error(st, "samples %lld..%lld", (long long)from, (long long)(from + k - 1));
-      break;
-    }
-    for (int64_t i = 0; i < c * c; ++i) total[i] += cm[i];
-    cli_progress_update(pg, from + k, "");
-  }
-  cli_progress_end(pg, NULL);
-  if (rc == EXIT_OK && cli_interrupted) rc = EXIT_INTERRUPTED;
-  msc_class_metrics m = {.struct_size = sizeof m};
-  double *iou = calloc((size_t)c, sizeof *iou), *f1 = calloc((size_t)c, sizeof *f1);
-  if (rc == EXIT_OK && (!iou || !f1)) rc = cli_error("out of memory");
-  if (rc == EXIT_OK && (st = msc_metrics_from_confusion(total, c, &m, f1, iou)) != MSC_OK)
-    rc = cli_lib_error(st, "metrics");
-  if (rc == EXIT_OK && !(json_path && strcmp(json_path, "-") == 0)) {
+  if (!(json_path && strcmp(json_path, "-") == 0)) {
     printf("eval %s on %s (%s, split %s), segmentation: %lld samples, %lld pixels counted\n",
            model_path, cli_str(ctx, "data", "?"), cli_str(ctx, "format", "bigearthnet-v2"),
-           split, (long long)n, (long long)m.counted);
-    printf("  pixel accuracy %.4f  mIoU %.4f  macro F1 %.4f\n", m.accuracy, m.miou, m.macro_f1);
-    for (int64_t k = 0; k < c; ++k)
-      printf("  %-28s IoU %.4f  F1 %.4f\n", msc_model_class_name(model, k), iou[k], f1[k]);
+           split, (long long)r.n, (long long)r.m.counted);
+    cli_seg_print(&r, model, stdout);
   }
-  if (rc == EXIT_OK && json_path) {
-    json_t *doc = json_object(), *classes = json_array();
+  if (json_path) {
+    json_t *doc = json_object();
     json_object_set_new(doc, "model", json_string(model_path));
     json_object_set_new(doc, "data", json_string(cli_str(ctx, "data", "")));
     json_object_set_new(doc, "split", json_string(split));
     json_object_set_new(doc, "protocol", json_string("segmentation"));
-    json_object_set_new(doc, "pixels", json_integer(m.counted));
-    json_object_set_new(doc, "pixel_accuracy", json_real(m.accuracy));
-    json_object_set_new(doc, "miou", json_real(m.miou));
-    json_object_set_new(doc, "macro_f1", json_real(m.macro_f1));
-    for (int64_t k = 0; k < c; ++k) {
-      json_t *e = json_object();
-      json_object_set_new(e, "name", json_string(msc_model_class_name(model, k)));
-      json_object_set_new(e, "iou", iou[k] == iou[k] ? json_real(iou[k]) : json_null());
-      json_object_set_new(e, "f1", f1[k] == f1[k] ? json_real(f1[k]) : json_null());
-      json_array_append_new(classes, e);
-    }
-    json_object_set_new(doc, "classes", classes);
+    json_t *scores = cli_seg_json(&r, model);
+    json_object_update(doc, scores);
+    json_decref(scores);
     rc = write_json(ctx, doc, json_path);
     json_decref(doc);
   }
-  free(iou), free(f1), free(total), free(cm), free(idx), free(pred), free(truth);
-  msc_batch_free(b);
-  msc_dataset_free(ds);
+  cli_seg_free(&r);
   return rc;
 }
 
@@ -243,7 +180,7 @@ int cmd_eval(int argc, char **argv, int verbosity) {
   cli_eval_result r;
   memset(&r, 0, sizeof r);
   rc = cli_load_model(&ctx, model_path, &model);
-  const int seg = rc == EXIT_OK && is_segmentation(model);
+  const int seg = rc == EXIT_OK && cli_model_segmentation(model);
   if (rc == EXIT_OK && (strcmp(protocol, "forecast") == 0 || seg)) {
     if (seg && strcmp(protocol, "model") != 0)
       cli_note("a segmentation model is scored per pixel as it is; --protocol %s not used",

@@ -381,3 +381,100 @@ int cli_evaluate(cli_ctx *ctx, msc_model *model, const char *protocol, const cha
   msc_dataset_free(test);
   return rc;
 }
+
+/* ---- segmentation ------------------------------------------------------------------------- */
+
+int cli_model_segmentation(const msc_model *model) {
+  msc_options *o = NULL;
+  char task[32] = "";
+  if (msc_model_options(model, &o) == MSC_OK)
+    msc_options_get_string(o, "task", task, sizeof task, NULL);
+  msc_options_free(o);
+  return strcmp(task, "segmentation") == 0;
+}
+
+void cli_seg_free(cli_seg_result *r) {
+  free(r->iou), free(r->f1);
+  memset(r, 0, sizeof *r);
+}
+
+int cli_eval_segmentation(cli_ctx *ctx, msc_model *model, const char *split, cli_progress *pg,
+                          cli_seg_result *r) {
+  memset(r, 0, sizeof *r);
+  msc_dataset *ds = NULL;
+  /* The whole split, as the other protocols score it: --fraction and --labeled-fraction
+   * say what trains, not what is scored. */
+  int rc = cli_open_dataset(ctx, ctx->opts, split, 1, &ds);
+  if (rc != EXIT_OK) return rc;
+  int64_t c = msc_model_class_count(model), mc = 0, size = 0, n = msc_dataset_size(ds);
+  int32_t ignore = -1;
+  msc_status st = msc_dataset_mask_info(ds, &mc, &ignore, &size);
+  if (st != MSC_OK || mc != c) {
+    msc_dataset_free(ds);
+    return st != MSC_OK ? cli_lib_error(st, "the dataset has no masks to score against")
+                        : cli_error("the dataset's masks have %lld classes, the model %lld",
+                                    (long long)mc, (long long)c);
+  }
+  const int64_t bs = cli_int(ctx, "batch", 32) > 0 ? cli_int(ctx, "batch", 32) : 32;
+  int64_t *total = calloc((size_t)(c * c), sizeof *total);
+  int64_t *cm = calloc((size_t)(c * c), sizeof *cm), *idx = malloc((size_t)bs * sizeof *idx);
+  size_t px = (size_t)bs * (size_t)size * (size_t)size;
+  int32_t *pred = malloc(px * sizeof *pred), *truth = malloc(px * sizeof *truth);
+  msc_batch *b = NULL;
+  if (!total || !cm || !idx || !pred || !truth || msc_batch_create(&b) != MSC_OK)
+    rc = cli_error("out of memory");
+  cli_progress_begin(pg, "segmentation", n);
+  for (int64_t from = 0; rc == EXIT_OK && from < n && !cli_interrupted; from += bs) {
+    int64_t k = n - from < bs ? n - from : bs, h = 0, w = 0;
+    for (int64_t i = 0; i < k; ++i) idx[i] = from + i;
+    st = msc_dataset_fill_batch(ds, idx, k, b);
+    if (st == MSC_OK) st = msc_batch_mask(b, truth, px, &h, &w);
+    if (st == MSC_OK) st = msc_predict_mask(model, b, pred, px, NULL, 0);
+    if (st == MSC_OK) st = msc_metrics_confusion(pred, truth, k * h * w, c, ignore, cm);
+    if (st != MSC_OK) {
+      rc = cli_lib_error(st, "samples %lld..%lld", (long long)from, (long long)(from + k - 1));
+      break;
+    }
+    for (int64_t i = 0; i < c * c; ++i) total[i] += cm[i];
+    cli_progress_update(pg, from + k, "");
+  }
+  cli_progress_end(pg, NULL);
+  if (rc == EXIT_OK && cli_interrupted) rc = EXIT_INTERRUPTED;
+  r->n = n, r->c = c;
+  r->m.struct_size = sizeof r->m;
+  r->iou = calloc((size_t)c, sizeof *r->iou), r->f1 = calloc((size_t)c, sizeof *r->f1);
+  if (rc == EXIT_OK && (!r->iou || !r->f1)) rc = cli_error("out of memory");
+  if (rc == EXIT_OK &&
+      (st = msc_metrics_from_confusion(total, c, &r->m, r->f1, r->iou)) != MSC_OK)
+    rc = cli_lib_error(st, "metrics");
+  if (rc != EXIT_OK) cli_seg_free(r);
+  free(total), free(cm), free(idx), free(pred), free(truth);
+  msc_batch_free(b);
+  msc_dataset_free(ds);
+  return rc;
+}
+
+void cli_seg_print(const cli_seg_result *r, const msc_model *model, FILE *f) {
+  fprintf(f, "  pixel accuracy %.4f  mIoU %.4f  macro F1 %.4f\n", r->m.accuracy, r->m.miou,
+          r->m.macro_f1);
+  for (int64_t k = 0; k < r->c; ++k)
+    fprintf(f, "  %-28s IoU %.4f  F1 %.4f\n", msc_model_class_name(model, k), r->iou[k],
+            r->f1[k]);
+}
+
+json_t *cli_seg_json(const cli_seg_result *r, const msc_model *model) {
+  json_t *doc = json_object(), *classes = json_array();
+  json_object_set_new(doc, "pixels", json_integer(r->m.counted));
+  json_object_set_new(doc, "pixel_accuracy", json_real(r->m.accuracy));
+  json_object_set_new(doc, "miou", json_real(r->m.miou));
+  json_object_set_new(doc, "macro_f1", json_real(r->m.macro_f1));
+  for (int64_t k = 0; k < r->c; ++k) {
+    json_t *e = json_object();
+    json_object_set_new(e, "name", json_string(msc_model_class_name(model, k)));
+    json_object_set_new(e, "iou", num(r->iou[k]));
+    json_object_set_new(e, "f1", num(r->f1[k]));
+    json_array_append_new(classes, e);
+  }
+  json_object_set_new(doc, "classes", classes);
+  return doc;
+}

@@ -224,6 +224,18 @@ int cli_knn_scores(const float *ref, const uint8_t *ref_labels, int64_t nr, cons
 int cli_evaluate(cli_ctx *ctx, msc_model *model, const char *protocol, const char *split,
                  cli_progress *pg, cli_eval_result *r);
 
+/* 1 when the model has a segmentation decoder (its option task = segmentation). */
+int cli_model_segmentation(const msc_model *model);
+
+/* cli_seg_score over the whole split `split` of ctx's dataset (batch: option --batch).
+ * What `mosaic eval` and `mosaic compare --task segmentation` report. */
+int cli_eval_segmentation(cli_ctx *ctx, msc_model *model, const char *split, cli_progress *pg,
+                          cli_seg_result *r);
+/* "pixel accuracy ... mIoU ..." and one line per class (names from the model). */
+void cli_seg_print(const cli_seg_result *r, const msc_model *model, FILE *f);
+/* {"pixels", "pixel_accuracy", "miou", "macro_f1", "classes": [{"name", "iou", "f1"}]} */
+json_t *cli_seg_json(const cli_seg_result *r, const msc_model *model);
+
 /* ---- forecasting (forecast.c) -------------------------------------------------------------- */
 
 typedef struct cli_forecast_result {
@@ -258,6 +270,8 @@ int cmd_predict(int argc, char **argv, int verbosity);
 int cmd_info(int argc, char **argv, int verbosity);
 int cmd_synth(int argc, char **argv, int verbosity);
 int cmd_compare(int argc, char **argv, int verbosity);
+/* `mosaic compare --task segmentation` (compare_seg.c), after cmd_compare parsed ctx. */
+int cli_compare_segmentation(cli_ctx *ctx, cli_progress *pg);
 int cmd_rplot(int argc, char **argv, int verbosity);
 int cmd_version(int argc, char **argv, int verbosity);
 int cmd_backends(int argc, char **argv, int verbosity);

@@ -23,6 +23,7 @@ static const char help[] =
     "  --data DIR          dataset root (required)\n"
     "  --format NAME       dataset format (default bigearthnet-v2)\n"
     "  --presets LIST      ','-separated (default supervised,simclr,dual,mosaic1,mosaic2)\n"
+    "  --task NAME         contrastive (default) or segmentation (below)\n"
     "  --fraction F        stratified share of the training split; the rest is dropped\n"
     "  --labeled-fraction F  every training sample kept, a stratified share F labelled:\n"
     "                      the self-supervised terms see all, the supervised ones the\n"
@@ -42,34 +43,32 @@ static const char help[] =
     "  --out-dir DIR       where models and results go (default compare)\n"
     "  --json PATH         results as JSON (default DIR/compare.json)\n"
     "  --seed N, --threads N, --backend NAME, --workers N, --stats MODE, --progress MODE,\n"
-    "  --config FILE, --set KEY=VALUE    as for 'mosaic train'\n";
+    "  --config FILE, --set KEY=VALUE    as for 'mosaic train'\n"
+    "\n"
+    "With --task segmentation (a dataset with masks, e.g. --format sen1floods11; the\n"
+    "dual-encoder paper's experiment, docs/segmentation.md \"Comparing pre-training\"),\n"
+    "every arm of --presets (default dual,simclr,scratch) is a contrastive pre-training\n"
+    "preset, or scratch for none:\n"
+    "  pre-training        a contrastive model of the preset on every training chip\n"
+    "                      (--fraction: that share; masks unused), --epochs, --lr,\n"
+    "                      saved as DIR/ARM.pretrain.safetensors\n"
+    "  fine-tuning         a segmentation model (encoders copied from the pre-trained\n"
+    "                      model, decoder fresh) on the labelled share: a draw of\n"
+    "                      --labeled-fraction of the training split, the same chips for\n"
+    "                      every arm; --probe-epochs (default 5), --probe-lr (default\n"
+    "                      --lr), warm-up and cosine as 'mosaic train'; DIR/ARM.safetensors\n"
+    "  scoring             per pixel on --split as 'mosaic eval': pixel accuracy, mIoU,\n"
+    "                      per-class IoU and F1\n"
+    "  --max-steps N caps each phase. Every arm has the same seed, so the same decoder\n"
+    "  initialisation, chips and batches.\n";
 
-static const char *const allowed[] = {"data",
-                                      "format",
-                                      "presets",
-                                      "fraction",
-                                      "epochs",
-                                      "batch",
-                                      "max-steps",
-                                      "encoder",
-                                      "lr",
-                                      "protocol",
-                                      "probe-epochs",
-                                      "probe-lr",
-                                      "k",
-                                      "which",
-                                      "split",
-                                      "threshold",
-                                      "out-dir",
-                                      "json",
-                                      "seed",
-                                      "threads",
-                                      "backend",
-                                      "workers",
-                                      "stats",
-                                      "progress",
-                                      "labeled-fraction",
-                                      NULL};
+static const char *const allowed[] = {
+    "data",         "format",    "presets", "fraction", "epochs",
+    "batch",        "max-steps", "encoder", "lr",       "protocol",
+    "probe-epochs", "probe-lr",  "k",       "which",    "split",
+    "threshold",    "out-dir",   "json",    "seed",     "threads",
+    "backend",      "workers",   "stats",   "progress", "labeled-fraction",
+    "task",         NULL};
 
 static json_t *num(double v) {
   return isfinite(v) ? json_real(v) : json_null();
@@ -111,6 +110,16 @@ int cmd_compare(int argc, char **argv, int verbosity) {
   if (batch < 2) {
     rc = cli_usage("compare", "--batch must be at least 2");
     cli_ctx_free(&ctx);
+    return rc;
+  }
+  if (strcmp(cli_opt_str(ctx.opts, "task"), "segmentation") == 0) {
+    cli_progress pg;
+    cli_progress_init(&pg, cli_str(&ctx, "progress", "auto"),
+                      cli_float(&ctx, "progress_interval", 10));
+    cli_catch_signals();
+    rc = cli_compare_segmentation(&ctx, &pg);
+    cli_ctx_free(&ctx);
+    if (rc == EXIT_OK) rc = cli_finish_output();
     return rc;
   }
   /* Check every preset name before anything long starts. */

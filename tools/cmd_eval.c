@@ -123,57 +123,28 @@ static int eval_forecast(cli_ctx *ctx, msc_model *model, const char *model_path,
   return rc;
 }
 
-/* 1 when the model has a segmentation decoder (its option task). */
-static int is_segmentation(const msc_model *model) {
-  msc_options *o = NULL;
-  char task[32] = "";
-  if (msc_model_options(model, &o) == MSC_OK)
-    msc_options_get_string(o, "task", task, sizeof task, NULL);
-  msc_options_free(o);
-  return strcmp(task, "segmentation") == 0;
-}
-
-/* A segmentation model (docs/segmentation.md): msc_predict_mask over the split, one
- * confusion matrix of every counted pixel against the masks (the dataset's ignore index),
- * then pixel accuracy, per-class IoU and F1, mIoU (cli_seg_score, as the validation pass
- * of `mosaic train --task segmentation`). */
+/* A segmentation model (docs/segmentation.md): cli_eval_segmentation's per-pixel scores,
+ * printed and written as JSON. */
 static int eval_segmentation(cli_ctx *ctx, msc_model *model, const char *model_path,
                              const char *split, const char *json_path, cli_progress *pg) {
-  msc_dataset *ds = NULL;
-  int rc = cli_open_dataset(ctx, ctx->opts, split, 0, &ds);
+  cli_seg_result r;
+  int rc = cli_eval_segmentation(ctx, model, split, pg, &r);
   if (rc != EXIT_OK) return rc;
-  cli_seg_result r = {0};
-  rc = cli_seg_score(model, ds, cli_int(ctx, "batch", 32), pg, "segmentation", &r);
-  msc_dataset_free(ds);
-  if (rc != EXIT_OK) return rc;
-  const msc_class_metrics *m = &r.metrics;
   if (!(json_path && strcmp(json_path, "-") == 0)) {
     printf("eval %s on %s (%s, split %s), segmentation: %lld samples, %lld pixels counted\n",
            model_path, cli_str(ctx, "data", "?"), cli_str(ctx, "format", "bigearthnet-v2"),
-           split, (long long)r.n, (long long)m->counted);
-    printf("  pixel accuracy %.4f  mIoU %.4f  macro F1 %.4f\n", m->accuracy, m->miou,
-           m->macro_f1);
-    for (int64_t k = 0; k < r.c; ++k)
-      printf("  %-28s IoU %.4f  F1 %.4f\n", msc_model_class_name(model, k), r.iou[k], r.f1[k]);
+           split, (long long)r.n, (long long)r.metrics.counted);
+    cli_seg_print(&r, model, stdout);
   }
   if (json_path) {
-    json_t *doc = json_object(), *classes = json_array();
+    json_t *doc = json_object();
     json_object_set_new(doc, "model", json_string(model_path));
     json_object_set_new(doc, "data", json_string(cli_str(ctx, "data", "")));
     json_object_set_new(doc, "split", json_string(split));
     json_object_set_new(doc, "protocol", json_string("segmentation"));
-    json_object_set_new(doc, "pixels", json_integer(m->counted));
-    json_object_set_new(doc, "pixel_accuracy", json_real(m->accuracy));
-    json_object_set_new(doc, "miou", json_real(m->miou));
-    json_object_set_new(doc, "macro_f1", json_real(m->macro_f1));
-    for (int64_t k = 0; k < r.c; ++k) {
-      json_t *e = json_object();
-      json_object_set_new(e, "name", json_string(msc_model_class_name(model, k)));
-      json_object_set_new(e, "iou", r.iou[k] == r.iou[k] ? json_real(r.iou[k]) : json_null());
-      json_object_set_new(e, "f1", r.f1[k] == r.f1[k] ? json_real(r.f1[k]) : json_null());
-      json_array_append_new(classes, e);
-    }
-    json_object_set_new(doc, "classes", classes);
+    json_t *scores = cli_seg_json(&r, model);
+    json_object_update(doc, scores);
+    json_decref(scores);
     rc = write_json(ctx, doc, json_path);
     json_decref(doc);
   }
@@ -209,7 +180,7 @@ int cmd_eval(int argc, char **argv, int verbosity) {
   cli_eval_result r;
   memset(&r, 0, sizeof r);
   rc = cli_load_model(&ctx, model_path, &model);
-  const int seg = rc == EXIT_OK && is_segmentation(model);
+  const int seg = rc == EXIT_OK && cli_model_segmentation(model);
   if (rc == EXIT_OK && (strcmp(protocol, "forecast") == 0 || seg)) {
     if (seg && strcmp(protocol, "model") != 0)
       cli_note("a segmentation model is scored per pixel as it is; --protocol %s not used",

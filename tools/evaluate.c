@@ -381,3 +381,52 @@ int cli_evaluate(cli_ctx *ctx, msc_model *model, const char *protocol, const cha
   msc_dataset_free(test);
   return rc;
 }
+
+/* ---- segmentation ------------------------------------------------------------------------- */
+
+int cli_model_segmentation(const msc_model *model) {
+  msc_options *o = NULL;
+  char task[32] = "";
+  if (msc_model_options(model, &o) == MSC_OK)
+    msc_options_get_string(o, "task", task, sizeof task, NULL);
+  msc_options_free(o);
+  return strcmp(task, "segmentation") == 0;
+}
+
+int cli_eval_segmentation(cli_ctx *ctx, msc_model *model, const char *split, cli_progress *pg,
+                          cli_seg_result *r) {
+  memset(r, 0, sizeof *r);
+  msc_dataset *ds = NULL;
+  /* The whole split, as the other protocols score it: --fraction and --labeled-fraction
+   * say what trains, not what is scored. */
+  int rc = cli_open_dataset(ctx, ctx->opts, split, 1, &ds);
+  if (rc != EXIT_OK) return rc;
+  rc = cli_seg_score(model, ds, cli_int(ctx, "batch", 32), pg, "segmentation", r);
+  msc_dataset_free(ds);
+  return rc;
+}
+
+void cli_seg_print(const cli_seg_result *r, const msc_model *model, FILE *f) {
+  fprintf(f, "  pixel accuracy %.4f  mIoU %.4f  macro F1 %.4f\n", r->metrics.accuracy,
+          r->metrics.miou, r->metrics.macro_f1);
+  for (int64_t k = 0; k < r->c; ++k)
+    fprintf(f, "  %-28s IoU %.4f  F1 %.4f\n", msc_model_class_name(model, k), r->iou[k],
+            r->f1[k]);
+}
+
+json_t *cli_seg_json(const cli_seg_result *r, const msc_model *model) {
+  json_t *doc = json_object(), *classes = json_array();
+  json_object_set_new(doc, "pixels", json_integer(r->metrics.counted));
+  json_object_set_new(doc, "pixel_accuracy", json_real(r->metrics.accuracy));
+  json_object_set_new(doc, "miou", json_real(r->metrics.miou));
+  json_object_set_new(doc, "macro_f1", json_real(r->metrics.macro_f1));
+  for (int64_t k = 0; k < r->c; ++k) {
+    json_t *e = json_object();
+    json_object_set_new(e, "name", json_string(msc_model_class_name(model, k)));
+    json_object_set_new(e, "iou", num(r->iou[k]));
+    json_object_set_new(e, "f1", num(r->f1[k]));
+    json_array_append_new(classes, e);
+  }
+  json_object_set_new(doc, "classes", classes);
+  return doc;
+}

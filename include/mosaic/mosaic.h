@@ -910,6 +910,8 @@ MSC_API void msc_loader_free(msc_loader *loader);
  *   60/20/20 %). Rivers and flooded areas are dark in S1 (VV ≈ −20 dB) and have a high
  *   NDWI in S2; clouds (labelled −1) and NaN S1 pixels occur as in the real data. Chips
  *   are 512 × 512 like the real ones, or synth.size × synth.size (16..512) from opts.
+ *   Since 0.4.0 every file is georeferenced like the real chips (EPSG:4326, a tie point
+ *   and a 10 m pixel scale; the three files of a chip share one grid).
  * dir: the directory to write to, created if missing. It must be empty, or hold a
  *   dataset of the same format already (metadata.tsv, metadata.geojson: files of the same
  *   names are replaced); any other non-empty directory is refused, so user data is never

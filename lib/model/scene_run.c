@@ -235,6 +235,12 @@ static msc_status flush_rows(run *r, int64_t n) {
 static msc_status infer(run *r, const int64_t *kx, int64_t n, int64_t ky) {
   const msc_scene *s = r->s;
   const int64_t P = r->P, W = r->W, PW = P * W;
+  if (msc_batch_size(r->batch) != 0 && msc_batch_size(r->batch) != n) {
+    /* A batch keeps one sample count: the short last batch of a row needs a new one. */
+    msc_batch_free(r->batch);
+    r->batch = NULL;
+    MSCI_TRY(msc_batch_create(&r->batch));
+  }
   for (int32_t m = 0; m < s->n; ++m) {
     const int64_t bands = s->mod[m].bands;
     for (int64_t t = 0; t < n; ++t)

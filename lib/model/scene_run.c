@@ -91,7 +91,7 @@ static msc_status read_rows(run *r, int32_t mi, int64_t y) {
     if (nearest || f == 1) {
       lo = hi = Y / f;
     } else {
-      double fy = ((double)Y + 0.5) / (double)f - 0.5;
+      double fy = ((double)Y + 0.5) * (double)h / (double)r->s->height - 0.5;
       lo = fy < 0 ? 0 : (int64_t)fy;
       hi = lo + 1 < h ? lo + 1 : lo;
     }
@@ -120,8 +120,10 @@ static msc_status read_rows(run *r, int32_t mi, int64_t y) {
           dst[yy * W + x] = src[(Y / f - c0) * w + x / f];
           continue;
         }
-        double fy = ((double)Y + 0.5) / (double)f - 0.5,
-               fx = ((double)x + 0.5) / (double)f - 0.5;
+        /* The very expressions of msci_resample (lib/data/raster.c), so that a row of
+         * tiles gets the same floats as the whole raster resampled at once. */
+        double fy = ((double)Y + 0.5) * (double)h / (double)r->s->height - 0.5,
+               fx = ((double)x + 0.5) * (double)w / (double)W - 0.5;
         fy = fy < 0 ? 0 : fy, fx = fx < 0 ? 0 : fx;
         int64_t y0 = (int64_t)fy, x0 = (int64_t)fx;
         int64_t y1 = y0 + 1 < h ? y0 + 1 : y0, x1 = x0 + 1 < w ? x0 + 1 : x0;

@@ -15,6 +15,7 @@ packages=(
   python3-pip python3-setuptools python3-wheel   # the offline `pip install` test of the bindings
   valgrind
   clang-format                       # test_format: sources laid out as .clang-format says
+  gdal-bin                           # test_tool_map: gdalinfo/gdal_translate read the maps
 )
 
 missing=()

@@ -162,6 +162,13 @@ static const key_def k_keys[] = {
     {"upscale", "upscale", KEY_INT, 0, NULL},
     {"colormap", "colormap", KEY_STRING, 0, NULL},
     {"panels", "panels", KEY_INT, 0, "1"},
+    {"input", "input", KEY_STRING, 0, NULL},
+    {"s1", "s1", KEY_STRING, 0, NULL},
+    {"s2", "s2", KEY_STRING, 0, NULL},
+    {"probs", "probs", KEY_STRING, 0, NULL},
+    {"stride", "stride", KEY_INT, 0, NULL},
+    {"blend", "blend", KEY_STRING, 0, NULL},
+    {"resample", "resample", KEY_STRING, 0, NULL},
     {NULL, "stats_samples", KEY_INT, 0, NULL},
     {NULL, "progress_interval", KEY_FLOAT, 0, NULL},
 };
@@ -580,9 +587,10 @@ int cli_parse(cli_ctx *ctx, const char *command, const char *help, const char *c
                        d->type == KEY_INT ? "an integer" : "a number");
         break;
       }
-      /* --sample may be repeated: the values are joined with ','. */
+      /* --sample and --input may be repeated: the values are joined with ','. */
       json_t *prev = json_object_get(cli_tool, d->key);
-      if (strcmp(d->key, "sample") == 0 && json_is_string(prev)) {
+      if ((strcmp(d->key, "sample") == 0 || strcmp(d->key, "input") == 0) &&
+          json_is_string(prev)) {
         size_t la = strlen(json_string_value(prev)), lb = strlen(json_string_value(v));
         char *joined = malloc(la + lb + 2);
         if (!joined) {

@@ -267,6 +267,7 @@ int cmd_train(int argc, char **argv, int verbosity);
 int cmd_eval(int argc, char **argv, int verbosity);
 int cmd_embed(int argc, char **argv, int verbosity);
 int cmd_predict(int argc, char **argv, int verbosity);
+int cmd_map(int argc, char **argv, int verbosity);
 int cmd_info(int argc, char **argv, int verbosity);
 int cmd_synth(int argc, char **argv, int verbosity);
 int cmd_compare(int argc, char **argv, int verbosity);

@@ -32,6 +32,7 @@ static const char usage_text[] =
     "              forecasting of a vegetation index (PIMC models)\n"
     "  embed       write the embeddings of a dataset's samples as .npy (+ ids)\n"
     "  predict     write per-class probabilities of a dataset's samples as TSV\n"
+    "  map         map a whole scene (one GeoTIFF per modality) into a GeoTIFF class map\n"
     "  compare     train and score several loss presets on the same data, one table\n"
     "  rplot       write the recurrence plots of time-series samples as PNG\n"
     "  info        show what a model file holds\n"
@@ -75,7 +76,7 @@ static const struct {
     {"train", cmd_train},     {"eval", cmd_eval},         {"embed", cmd_embed},
     {"predict", cmd_predict}, {"compare", cmd_compare},   {"info", cmd_info},
     {"synth", cmd_synth},     {"backends", cmd_backends}, {"version", cmd_version},
-    {"rplot", cmd_rplot},
+    {"rplot", cmd_rplot},     {"map", cmd_map},
 };
 
 int main(int argc, char **argv) {

@@ -910,6 +910,8 @@ MSC_API void msc_loader_free(msc_loader *loader);
  *   60/20/20 %). Rivers and flooded areas are dark in S1 (VV ≈ −20 dB) and have a high
  *   NDWI in S2; clouds (labelled −1) and NaN S1 pixels occur as in the real data. Chips
  *   are 512 × 512 like the real ones, or synth.size × synth.size (16..512) from opts.
+ *   Since 0.4.0 every file is georeferenced like the real chips (EPSG:4326, a tie point
+ *   and a 10 m pixel scale; the three files of a chip share one grid).
  * dir: the directory to write to, created if missing. It must be empty, or hold a
  *   dataset of the same format already (metadata.tsv, metadata.geojson: files of the same
  *   names are replaced); any other non-empty directory is refused, so user data is never
@@ -990,6 +992,118 @@ MSC_API msc_status msc_predict(msc_model *model, const msc_batch *batch, float *
  */
 MSC_API msc_status msc_predict_mask(msc_model *model, const msc_batch *batch, int32_t *classes,
                                     size_t classes_len, float *probs, size_t probs_len);
+
+/* ------------------------------------------------------------------------------ */
+/* Scenes                                                                          */
+/* ------------------------------------------------------------------------------ */
+
+/*
+ * An msc_scene maps a whole scene, any number of pixels, with a model trained on patches
+ * (docs/scenes.md): one GeoTIFF per modality of the model, cut into tiles of the model's
+ * patch size P, inferred in batches and stitched into a class map (and optionally the
+ * class probabilities) written as tiled, compressed GeoTIFFs with the input's
+ * georeferencing.
+ *
+ * Grid. The scene's grid is that of the finest raster (the widest). Every other raster
+ * must cover the same extent at a resolution coarser by an integer factor f (its width
+ * and height are the scene's divided by f); it is resampled to the scene's grid
+ * (option scene.resample: "bilinear", the default, or "nearest"; pixel centres aligned
+ * as in msc_dataset_fill_batch). When two files are georeferenced, their tie points must
+ * agree and their pixel scales must differ by f, and their EPSG codes must match; any
+ * other mismatch is refused. Every modality of the model needs the same patch size P.
+ *
+ * Tiles. Tiles of P × P pixels start every scene.stride pixels (0, the default: P, no
+ * overlap; a smaller stride makes them overlap) in both directions; the last tile of a
+ * row or column is shifted inward so that it ends at the raster's edge (a scene smaller
+ * than P in either direction is refused). Overlaps are resolved by scene.blend:
+ * "centre" (the default) takes each output pixel from the tile whose centre is nearest
+ * to it (ties: the tile above or to the left), so that pixels near a tile's border,
+ * which see less context, are used only where no other tile sees them better; "mean"
+ * averages the class probabilities of every tile covering the pixel and takes the arg
+ * max of the average. scene.batch tiles (default 8) go through the model at once.
+ *
+ * Models. A segmentation model (task = segmentation) gives per-pixel classes and
+ * probabilities (msc_predict_mask). A classification model gives one probability vector
+ * per tile (msc_predict): every pixel a tile provides (by the blend rule above) gets
+ * that tile's probabilities and its arg max, a map at tile resolution drawn on the
+ * pixel grid.
+ *
+ * Missing pixels. A pixel is missing when any band of any modality is NaN or equals its
+ * file's GDAL nodata value (after resampling: a coarse pixel's neighbours count). Missing
+ * pixels are given the band's normalisation mean (modality.i.mean, 0 without one) before
+ * inference, so that a tile with some of them still runs, and are nodata in every output;
+ * a tile with no valid pixel is not run at all.
+ *
+ * Memory is bounded by one row of tiles: per modality bands × P × width floats of input
+ * (and the coarse rows it is resampled from), the batch, and one row of output tiles per
+ * output; never the scene's size. Every input raster is read in windows (only the
+ * strips or tiles the window crosses are decoded).
+ *
+ * Thread safety: a scene is used by one thread at a time; it borrows its model, which
+ * must outlive it (other threads may run inference on the model meanwhile).
+ */
+typedef struct msc_scene msc_scene;
+
+/**
+ * Progress of a long call: done of total units (tiles) finished. Returning non-zero
+ * cancels the call, which then returns MSC_E_CANCELLED. Called on the caller's thread.
+ * Since 0.4.0.
+ */
+typedef int32_t (*msc_progress_fn)(int64_t done, int64_t total, void *user);
+
+/**
+ * Opens a scene: reads the layout and georeferencing of every raster (no pixels) and
+ * checks that they fit the model and each other (above).
+ * paths: n GeoTIFF paths, one per modality of the model, in the model's modality order
+ *   (msc_model_modality_name); each raster's band count must be the modality's bands.
+ * n: msc_model_modality_count(model).
+ * model: the model to map with (required); borrowed, it must outlive the scene.
+ * opts: NULL (defaults) or options of which "scene.stride" (0: P; 1..P), "scene.batch"
+ *   (1..1024), "scene.resample" and "scene.blend" are read (other keys are ignored).
+ * out: receives the scene (required).
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, n other than the model's modality count,
+ * a stride above P); MSC_E_IO / MSC_E_BAD_FORMAT (a raster cannot be read: the message
+ * names it); MSC_E_SHAPE (a raster with the wrong band count, smaller than a tile, or
+ * not on the scene's grid: named); MSC_E_UNSUPPORTED (modalities with different patch
+ * sizes; georeferencing that cannot be carried over, such as ground control points);
+ * MSC_E_OUT_OF_MEMORY. *out is untouched on error. Since 0.4.0.
+ */
+MSC_API msc_status msc_scene_open(const char *const *paths, int32_t n, msc_model *model,
+                                  const msc_options *opts, msc_scene **out);
+
+/** Frees a scene (not its model); NULL is accepted. Since 0.4.0. */
+MSC_API void msc_scene_free(msc_scene *scene);
+
+/**
+ * The scene's grid: width and height in pixels of the finest raster, which the outputs
+ * have too, and the number of tiles the model will see (any of the outputs may be NULL).
+ * Returns MSC_OK or MSC_E_INVALID_ARGUMENT (scene NULL). Since 0.4.0.
+ */
+MSC_API msc_status msc_scene_size(const msc_scene *scene, int64_t *width, int64_t *height,
+                                  int64_t *tiles);
+
+/**
+ * Runs the model over the scene and writes the outputs, in one pass over the tiles:
+ * mask_path (or NULL): the class map, one band, uint8 when the model has at most 255
+ *   classes (nodata 255, a colour table), else uint16 (nodata 65535);
+ * probs_path (or NULL): the class probabilities, C float32 bands (nodata NaN), band i
+ *   described by class i's name.
+ * At least one must be given. Both are GeoTIFFs of the scene's size, tiled 256 × 256,
+ * DEFLATE-compressed, with the finest raster's georeferencing (GeoKeys copied, tie point
+ * and pixel scale or transformation), the class names in GDAL metadata
+ * (CLASS_<i> items) and band descriptions. Each is written to a temporary file and
+ * renamed into place only when complete: an error or a cancellation leaves no file and
+ * an older file at the path untouched.
+ * progress (or NULL) is called after every row of tiles with (tiles done, total);
+ * returning non-zero cancels.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (scene NULL, both paths NULL or the same);
+ * MSC_E_CANCELLED; MSC_E_IO (an output cannot be written, an input cannot be read: the
+ * message names the file); MSC_E_BAD_FORMAT; the errors of msc_predict_mask /
+ * msc_predict; MSC_E_OUT_OF_MEMORY. Since 0.4.0.
+ */
+MSC_API msc_status msc_scene_write(msc_scene *scene, const char *mask_path,
+                                   const char *probs_path, msc_progress_fn progress,
+                                   void *user);
 
 /* ------------------------------------------------------------------------------ */
 /* Training                                                                        */

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "data/dataset.h" /* msci_ben_classes */
+#include "data/geotiff_write.h"
 #include "data/synth.h"
 #include "common/internal.h"
 #include "common/rng.h"
@@ -171,6 +172,22 @@ static msc_status write_tiff(const char *path, const void *pixels, int w, int h,
 
 msc_status msci_synth_write_tiff(const char *path, const void *pixels, int w, int h, int bands,
                                  int sample_format, int bits) {
+  return msci_synth_write_geotiff(path, pixels, w, h, bands, sample_format, bits, NULL);
+}
+
+/* Sets EPSG:4326 georeferencing: tie point, pixel scale and the GeoKeys of a geographic
+ * WGS 84 raster (model type 2, PixelIsArea, GCS 4326, angular unit degree 9102). */
+static int set_lonlat(TIFF *t, const double *ll) {
+  static const uint16_t keys[20] = {1, 1, 0,    4, 1024, 0,    1,    2, 1025, 0,
+                                    1, 1, 2048, 0, 1,    4326, 2054, 0, 1,    9102};
+  double tie[6] = {0, 0, 0, ll[0], ll[1], 0}, scale[3] = {ll[2], ll[2], 0};
+  return msci_geotiff_register_tags(t) && TIFFSetField(t, 33922, 6, tie) &&
+         TIFFSetField(t, 33550, 3, scale) && TIFFSetField(t, 34735, 20, keys);
+}
+
+msc_status msci_synth_write_geotiff(const char *path, const void *pixels, int w, int h,
+                                    int bands, int sample_format, int bits,
+                                    const double *lonlat_deg) {
   char tmp[4096];
   if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "synth: path too long: %s", path);
@@ -204,6 +221,11 @@ msc_status msci_synth_write_tiff(const char *path, const void *pixels, int w, in
            TIFFSetField(t, TIFFTAG_PHOTOMETRIC, (uint16_t)PHOTOMETRIC_MINISBLACK) &&
            TIFFSetField(t, TIFFTAG_PLANARCONFIG, (uint16_t)PLANARCONFIG_CONTIG) &&
            TIFFSetField(t, TIFFTAG_COMPRESSION, (uint16_t)COMPRESSION_NONE);
+  if (ok && bands > 1) { /* the bands past the first are data, not colour (as GDAL writes) */
+    uint16_t extra[64] = {0};
+    ok = bands <= 65 && TIFFSetField(t, TIFFTAG_EXTRASAMPLES, (uint16_t)(bands - 1), extra);
+  }
+  if (ok && lonlat_deg) ok = set_lonlat(t, lonlat_deg);
   const size_t plane = (size_t)w * (size_t)h * bpv;
   for (int y = 0; ok && y < h; y += rows_per_strip) {
     int rows = h - y < rows_per_strip ? h - y : rows_per_strip;

@@ -36,6 +36,15 @@ msc_status msci_synth_join(char *out, size_t cap, const char *fmt, ...) MSCI_PRI
 msc_status msci_synth_write_tiff(const char *path, const void *pixels, int w, int h, int bands,
                                  int sample_format, int bits);
 
+/* msci_synth_write_tiff with GeoTIFF georeferencing in EPSG:4326 (WGS 84 longitude and
+ * latitude, PixelIsArea): the upper-left corner of pixel (0, 0) at lonlat_deg[0],
+ * lonlat_deg[1], and square pixels of lonlat_deg[2] degrees (ModelTiepoint,
+ * ModelPixelScale, GeoKeyDirectory as Google Earth Engine writes Sen1Floods11's chips).
+ * lonlat_deg NULL writes no georeferencing. */
+msc_status msci_synth_write_geotiff(const char *path, const void *pixels, int w, int h,
+                                    int bands, int sample_format, int bits,
+                                    const double *lonlat_deg);
+
 /* Writes n (1..1000000, checked by the caller) Sen1Floods11-like chips of size × size
  * (16..512) into dir (docs/data.md, "Sen1Floods11"): S1Hand/, S2Hand/, LabelHand/ and the
  * three split lists, flood_train_data.csv last. Returns the statuses of msc_synth_write. */

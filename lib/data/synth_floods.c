@@ -14,7 +14,13 @@
  * every chip ~0.2 % scattered NaN S1 pixels; the label itself does not know the NaN S1
  * pixels (the reader ignores them: docs/data.md).
  *
- * Files (uncompressed, pixel-interleaved strips; msci_synth_write_tiff):
+ * Georeferencing: like the real chips (exported from Google Earth Engine), every file is
+ * a GeoTIFF in EPSG:4326 with a tie point and a pixel scale of 0.00008983152841195215°
+ * (10 m at the equator); chip i lies in its region (a fixed corner per region), shifted
+ * east by i chip widths so that no two chips overlap. The three files of a chip share
+ * one grid.
+ *
+ * Files (uncompressed, pixel-interleaved strips; msci_synth_write_geotiff):
  *   S1Hand/<region>_<id>_S1Hand.tif       2 bands float32 dB (VV, VH)
  *   S2Hand/<region>_<id>_S2Hand.tif       13 bands uint16 (B1..B8, B8A, B9..B12)
  *   LabelHand/<region>_<id>_LabelHand.tif 1 band int16 (−1 no data, 0 not water, 1 water)
@@ -39,6 +45,12 @@ static const char *const k_regions[] = {"Bolivia", "Ghana",     "India",    "Mek
                                         "Nigeria", "Pakistan",  "Paraguay", "Somalia",
                                         "Spain",   "Sri-Lanka", "USA"};
 #define N_REGIONS ((int)(sizeof k_regions / sizeof *k_regions))
+
+/* Upper-left corner (longitude, latitude in degrees) of each region's chips. */
+static const double k_region_ll[][2] = {
+    {-65.0, -14.0}, {-1.0, 9.0}, {86.0, 26.0}, {105.0, 11.0}, {7.0, 8.0},   {68.0, 27.0},
+    {-58.0, -24.0}, {45.0, 3.0}, {-2.0, 41.0}, {81.0, 7.5},   {-91.0, 35.0}};
+#define DEG_PER_PX 0.00008983152841195215
 
 /* Reflectance × 10000 of land and water in band order B1..B8, B8A, B9..B12. */
 static const float k_land[13] = {1200, 1000, 1100, 1000, 1500, 2500, 2900,
@@ -136,12 +148,16 @@ static msc_status write_chip(const char *dir, uint64_t seed, int64_t i, int64_t 
       s2[(size_t)b * (size_t)px + (size_t)q] = (uint16_t)lrintf(v);
     }
   }
+  const double *corner = k_region_ll[i % N_REGIONS];
+  const double ll[3] = {corner[0] + (double)(i / N_REGIONS) * (double)size * DEG_PER_PX,
+                        corner[1], DEG_PER_PX};
+  const int n = (int)size;
   MSCI_TRY(msci_synth_join(path, sizeof path, "%s/S1Hand/%s_S1Hand.tif", dir, id));
-  MSCI_TRY(msci_synth_write_tiff(path, s1, (int)size, (int)size, 2, SAMPLEFORMAT_IEEEFP, 32));
+  MSCI_TRY(msci_synth_write_geotiff(path, s1, n, n, 2, SAMPLEFORMAT_IEEEFP, 32, ll));
   MSCI_TRY(msci_synth_join(path, sizeof path, "%s/S2Hand/%s_S2Hand.tif", dir, id));
-  MSCI_TRY(msci_synth_write_tiff(path, s2, (int)size, (int)size, 13, SAMPLEFORMAT_UINT, 16));
+  MSCI_TRY(msci_synth_write_geotiff(path, s2, n, n, 13, SAMPLEFORMAT_UINT, 16, ll));
   MSCI_TRY(msci_synth_join(path, sizeof path, "%s/LabelHand/%s_LabelHand.tif", dir, id));
-  return msci_synth_write_tiff(path, lab, (int)size, (int)size, 1, SAMPLEFORMAT_INT, 16);
+  return msci_synth_write_geotiff(path, lab, n, n, 1, SAMPLEFORMAT_INT, 16, ll);
 }
 
 static void chip_id(int64_t i, char *out, size_t cap) {

@@ -472,6 +472,15 @@ const msci_opt_def msci_opt_table[] = {
     OPT_STRING("data.mask_classes", "", NULL,
                "manifest with a mask column: the mask's class names, ','-separated; value i of "
                "a mask raster is class i, any other value is ignored (-1)"),
+    /* scenes (msc_scene_open, docs/scenes.md) */
+    OPT_INT(
+        "scene.stride", "0", 0, 4096,
+        "pixels between tiles of a scene (0: the patch size, no overlap; smaller: overlap)"),
+    OPT_INT("scene.batch", "8", 1, 1024, "tiles of a scene inferred at once"),
+    OPT_CHOICE("scene.resample", "bilinear", "bilinear|nearest",
+               "resampling of a scene's coarser modalities to the finest grid"),
+    OPT_CHOICE("scene.blend", "centre", "centre|mean",
+               "overlapping tiles: the tile whose centre is nearest, or the mean probability"),
     /* synthetic datasets (msc_synth_write, docs/data.md "Synthetic data") */
     OPT_INT("synth.size", "512", 16, 512,
             "sen1floods11 synthetic data: chip size in pixels (the real chips are 512)"),

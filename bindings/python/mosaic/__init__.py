@@ -32,6 +32,7 @@ from . import losses  # noqa: E402,F401
 from . import metrics  # noqa: E402,F401
 from . import sits  # noqa: E402,F401
 from . import forecast  # noqa: E402,F401
+from .scene import Scene  # noqa: E402,F401 - also adds Model.map
 
 import atexit as _atexit  # noqa: E402
 from ._core import _remove_log_callback_at_exit  # noqa: E402

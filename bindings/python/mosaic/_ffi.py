@@ -144,6 +144,10 @@ class msc_loader(ctypes.Structure):
     """struct msc_loader: an opaque handle, only used through pointers."""
 
 
+class msc_scene(ctypes.Structure):
+    """struct msc_scene: an opaque handle, only used through pointers."""
+
+
 class msc_step_result(ctypes.Structure):
     """struct msc_step_result."""
 
@@ -162,6 +166,7 @@ class msc_rp_params(ctypes.Structure):
 
 msc_status = ctypes.c_int32
 msc_log_fn = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_char_p, ctypes.c_void_p)
+msc_progress_fn = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
 msc_step_result._fields_ = [
     ('struct_size', ctypes.c_uint32),
     ('skipped', ctypes.c_int32),
@@ -697,6 +702,42 @@ FUNCTIONS = (
          ctypes.c_size_t,
      ),
      ('model', 'batch', 'classes', 'classes_len', 'probs', 'probs_len',)),
+    # msc_status msc_scene_open(const char * const *paths, int32_t n, msc_model *model,
+    # const msc_options *opts, msc_scene **out);
+    ('msc_scene_open', msc_status,
+     (
+         ctypes.POINTER(ctypes.c_char_p),
+         ctypes.c_int32,
+         ctypes.POINTER(msc_model),
+         ctypes.POINTER(msc_options),
+         ctypes.POINTER(ctypes.POINTER(msc_scene)),
+     ),
+     ('paths', 'n', 'model', 'opts', 'out',)),
+    # void msc_scene_free(msc_scene *scene);
+    ('msc_scene_free', None,
+     (ctypes.POINTER(msc_scene),),
+     ('scene',)),
+    # msc_status msc_scene_size(const msc_scene *scene, int64_t *width, int64_t *height,
+    # int64_t *tiles);
+    ('msc_scene_size', msc_status,
+     (
+         ctypes.POINTER(msc_scene),
+         ctypes.POINTER(ctypes.c_int64),
+         ctypes.POINTER(ctypes.c_int64),
+         ctypes.POINTER(ctypes.c_int64),
+     ),
+     ('scene', 'width', 'height', 'tiles',)),
+    # msc_status msc_scene_write(msc_scene *scene, const char *mask_path, const char
+    # *probs_path, msc_progress_fn progress, void *user);
+    ('msc_scene_write', msc_status,
+     (
+         ctypes.POINTER(msc_scene),
+         ctypes.c_char_p,
+         ctypes.c_char_p,
+         msc_progress_fn,
+         ctypes.c_void_p,
+     ),
+     ('scene', 'mask_path', 'probs_path', 'progress', 'user',)),
     # msc_status msc_train_configure(msc_model *model, const msc_options *opts);
     ('msc_train_configure', msc_status,
      (ctypes.POINTER(msc_model), ctypes.POINTER(msc_options),),

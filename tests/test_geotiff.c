@@ -1,0 +1,327 @@
+/*
+ * test_geotiff.c — the GeoTIFF writer (lib/data/geotiff_write.c): samples read back by the
+ * reader (lib/data/raster.c, which test_raster checks against od/tiffdump), rounding and
+ * clamping, NaN to nodata, streaming in uneven row chunks, tiles and compression, the
+ * colour table (read with libtiff directly), atomic writes, and the georeferencing moved
+ * to an output grid against hand-computed tie points and transformations.
+ * gdalinfo's view of written files is checked by tests/tool/map.sh.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <tiffio.h>
+#include <unistd.h>
+
+#include "data/geotiff_write.h"
+#include "data/raster.h"
+
+static char g_dir[256];
+
+static void setup(void) {
+  snprintf(g_dir, sizeof g_dir, "/tmp/msc_geotiff_XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(g_dir));
+}
+
+static void teardown(void) {
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+
+static void path_in(char *out, size_t cap, const char *name) {
+  snprintf(out, cap, "%s/%s", g_dir, name);
+}
+
+/* Number of entries in the test directory (leftover temporary files show up here). */
+static int dir_entries(void) {
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "ls -A %s | wc -l", g_dir);
+  FILE *p = popen(cmd, "r");
+  int n = -1;
+  ck_assert_int_eq(fscanf(p, "%d", &n), 1);
+  pclose(p);
+  return n;
+}
+
+static msci_geotiff_spec spec_of(int64_t w, int64_t h, int64_t b, int fmt, int bits) {
+  msci_geotiff_spec s;
+  memset(&s, 0, sizeof s);
+  s.width = w, s.height = h, s.bands = b, s.sample_format = fmt, s.bits = bits, s.tile = 16;
+  return s;
+}
+
+/* float32, 3 bands, not a multiple of the tile, written in chunks of 7 rows, both planar
+ * configurations and every compression: read back exactly. */
+START_TEST(float_roundtrip) {
+  const int64_t W = 37, H = 23, B = 3;
+  float *x = malloc((size_t)(W * H * B) * sizeof *x);
+  for (int64_t i = 0; i < W * H * B; ++i) x[i] = (float)sin(0.37 * (double)i) * 1000.f;
+  x[5] = NAN;
+  const int comps[3] = {COMPRESSION_NONE, COMPRESSION_ADOBE_DEFLATE, COMPRESSION_ZSTD};
+  for (int planar = 1; planar <= 2; ++planar)
+    for (int c = 0; c < 3; ++c) {
+      if (comps[c] == COMPRESSION_ZSTD && !msci_geotiff_has_zstd()) continue;
+      char path[300];
+      path_in(path, sizeof path, "f.tif");
+      msci_geotiff_spec s = spec_of(W, H, B, SAMPLEFORMAT_IEEEFP, 32);
+      s.planar = planar, s.compression = comps[c], s.has_nodata = 1, s.nodata = NAN;
+      msci_geotiff *g;
+      ck_assert_int_eq(msci_geotiff_open(path, &s, &g), MSC_OK);
+      float *chunk = malloc((size_t)(W * 7 * B) * sizeof *chunk);
+      for (int64_t y = 0; y < H; y += 7) {
+        int64_t n = H - y < 7 ? H - y : 7;
+        for (int64_t b = 0; b < B; ++b)
+          memcpy(chunk + b * n * W, x + (b * H + y) * W, (size_t)(n * W) * sizeof(float));
+        ck_assert_int_eq(msci_geotiff_write_rows(g, chunk, n), MSC_OK);
+      }
+      free(chunk);
+      ck_assert_int_eq(msci_geotiff_close(g), MSC_OK);
+      ck_assert_int_eq(dir_entries(), 1);
+      msci_raster r;
+      ck_assert_int_eq(msci_raster_read(path, &r), MSC_OK);
+      ck_assert_int_eq(r.width, W);
+      ck_assert_int_eq(r.height, H);
+      ck_assert_int_eq(r.bands, B);
+      ck_assert_int_eq(r.info.tiled, 1);
+      ck_assert_int_eq(r.info.block_width, 16);
+      ck_assert_int_eq(r.info.planar, planar);
+      ck_assert_int_eq(r.info.compression, comps[c]);
+      ck_assert_int_eq(r.info.has_nodata, 1);
+      ck_assert(isnan(r.info.nodata));
+      ck_assert(isnan(r.data[5]));
+      for (int64_t i = 0; i < W * H * B; ++i)
+        if (i != 5) ck_assert_float_eq(r.data[i], x[i]);
+      msci_raster_free(&r);
+    }
+  free(x);
+}
+END_TEST
+
+/* Integer types: round to nearest, clamp to the range, NaN to the nodata value. */
+START_TEST(integer_types) {
+  const float in[6] = {-3.6f, 2.5f, 254.4f, 300.f, NAN, 70000.f};
+  const struct {
+    int fmt, bits;
+    double nodata;
+    float want[6];
+  } cases[4] = {
+      {SAMPLEFORMAT_UINT, 8, 255, {0, 2, 254, 255, 255, 255}},
+      {SAMPLEFORMAT_UINT, 16, 65535, {0, 2, 254, 300, 65535, 65535}},
+      {SAMPLEFORMAT_INT, 16, -1, {-4, 2, 254, 300, -1, 32767}},
+      {SAMPLEFORMAT_INT, 32, -9999, {-4, 2, 254, 300, -9999, 70000}},
+  };
+  for (int k = 0; k < 4; ++k) {
+    char path[300];
+    path_in(path, sizeof path, "i.tif");
+    msci_geotiff_spec s = spec_of(3, 2, 1, cases[k].fmt, cases[k].bits);
+    s.has_nodata = 1, s.nodata = cases[k].nodata;
+    ck_assert_int_eq(msci_geotiff_write(path, &s, in), MSC_OK);
+    msci_raster r;
+    ck_assert_int_eq(msci_raster_read(path, &r), MSC_OK);
+    ck_assert_int_eq(r.info.bits, cases[k].bits);
+    ck_assert_int_eq(r.info.sample_format, cases[k].fmt);
+    ck_assert_double_eq(r.info.nodata, cases[k].nodata);
+    for (int i = 0; i < 6; ++i) ck_assert_float_eq(r.data[i], cases[k].want[i]);
+    msci_raster_free(&r);
+  }
+}
+END_TEST
+
+/* A uint8 class map with a colour table: TIFF stores 16-bit colours (v · 257). */
+START_TEST(palette) {
+  char path[300];
+  path_in(path, sizeof path, "p.tif");
+  const float px[4] = {0, 1, 1, 0};
+  const uint8_t pal[6] = {10, 20, 30, 0, 0, 255};
+  const char *names[2] = {"not water", "water & <lakes>"};
+  msci_geotiff_spec s = spec_of(2, 2, 1, SAMPLEFORMAT_UINT, 8);
+  s.palette = pal, s.n_palette = 2, s.class_names = names, s.n_classes = 2;
+  s.band_names = names + 1;
+  ck_assert_int_eq(msci_geotiff_write(path, &s, px), MSC_OK);
+  TIFF *t = TIFFOpen(path, "r");
+  ck_assert_ptr_nonnull(t);
+  uint16_t photo = 0, *r = NULL, *g = NULL, *b = NULL;
+  ck_assert(TIFFGetField(t, TIFFTAG_PHOTOMETRIC, &photo));
+  ck_assert_int_eq(photo, PHOTOMETRIC_PALETTE);
+  ck_assert(TIFFGetField(t, TIFFTAG_COLORMAP, &r, &g, &b));
+  ck_assert_int_eq(r[0], 10 * 257);
+  ck_assert_int_eq(g[0], 20 * 257);
+  ck_assert_int_eq(b[1], 65535);
+  ck_assert_int_eq(r[5], 0);
+  TIFFClose(t);
+  /* The metadata XML, escaped, read back as raw bytes of the file. */
+  FILE *f = fopen(path, "rb");
+  char buf[8192];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  for (size_t i = 0; i < n; ++i)
+    if (!buf[i]) buf[i] = ' ';
+  ck_assert_ptr_nonnull(strstr(buf, "<Item name=\"CLASS_1\">water &amp; &lt;lakes&gt;</Item>"));
+  ck_assert_ptr_nonnull(strstr(buf,
+                               "<Item name=\"DESCRIPTION\" sample=\"0\" role=\"description\">"
+                               "water &amp; &lt;lakes&gt;</Item>"));
+}
+END_TEST
+
+/* Refusals, and nothing left behind by an unfinished or failed write. */
+START_TEST(refusals_and_atomicity) {
+  char path[300];
+  path_in(path, sizeof path, "a.tif");
+  msci_geotiff *g;
+  msci_geotiff_spec s = spec_of(4, 4, 1, SAMPLEFORMAT_UINT, 32);
+  ck_assert_int_eq(msci_geotiff_open(path, &s, &g), MSC_E_INVALID_ARGUMENT);
+  s = spec_of(4, 4, 1, SAMPLEFORMAT_IEEEFP, 32);
+  s.tile = 20;
+  ck_assert_int_eq(msci_geotiff_open(path, &s, &g), MSC_E_INVALID_ARGUMENT);
+  s.tile = 16;
+  ck_assert_int_eq(msci_geotiff_open(path, &s, &g), MSC_OK);
+  float rows[8] = {0};
+  ck_assert_int_eq(msci_geotiff_write_rows(g, rows, 2), MSC_OK);
+  ck_assert_int_eq(dir_entries(), 1); /* the temporary file only */
+  ck_assert_int_eq(access(path, F_OK), -1);
+  ck_assert_int_eq(msci_geotiff_close(g), MSC_E_INVALID_ARGUMENT); /* 2 of 4 rows */
+  ck_assert_int_eq(dir_entries(), 0);
+  ck_assert_int_eq(msci_geotiff_open(path, &s, &g), MSC_OK);
+  msci_geotiff_abort(g);
+  ck_assert_int_eq(dir_entries(), 0);
+  ck_assert_int_eq(msci_geotiff_open(path, &s, &g), MSC_OK);
+  float many[20] = {0};
+  ck_assert_int_eq(msci_geotiff_write_rows(g, many, 5), MSC_E_INVALID_ARGUMENT); /* aborted */
+  ck_assert_int_eq(dir_entries(), 0);
+  ck_assert_int_eq(msci_geotiff_open("/nonexistent-dir/x.tif", &s, &g), MSC_E_IO);
+}
+END_TEST
+
+static msci_raster_info geo_info(int point) {
+  msci_raster_info in;
+  memset(&in, 0, sizeof in);
+  static uint16_t keys_area[8] = {1, 1, 0, 1, 1025, 0, 1, 1};
+  static uint16_t keys_point[8] = {1, 1, 0, 1, 1025, 0, 1, 2};
+  in.has_geokeys = 1, in.n_geokeys = 8, in.geokeys = point ? keys_point : keys_area;
+  return in;
+}
+
+/* Tie point + scale. PixelIsArea: output raster coordinate u' is input u = r·u' + x0, so
+ * the tie point (I, J) = (2, 3) moves to ((2 − 10)/4, (3 − 6)/4) = (−2, −0.75) and the
+ * scale becomes 4 × (10, 20). PixelIsPoint: u = r·u' + x0 + r/2 − 1/2 = 4u' + 11.5, so
+ * I' = (2 − 11.5)/4 = −2.375 and J' = (3 − 7.5)/4 = −1.125. */
+START_TEST(georef_tiepoint) {
+  double tie[6] = {2, 3, 0, 500000, 4000000, 0};
+  for (int point = 0; point <= 1; ++point) {
+    msci_raster_info in = geo_info(point);
+    in.has_tiepoints = 1, in.n_tiepoints = 1, in.tiepoints = tie;
+    in.has_pixel_scale = 1, in.pixel_scale[0] = 10, in.pixel_scale[1] = 20;
+    msci_georef g;
+    ck_assert_int_eq(msci_georef_window(&in, 10, 6, 4, &g), MSC_OK);
+    ck_assert(g.has_tiepoint && g.has_scale && !g.has_transformation);
+    ck_assert_double_eq_tol(g.tiepoint[0], point ? -2.375 : -2.0, 1e-12);
+    ck_assert_double_eq_tol(g.tiepoint[1], point ? -1.125 : -0.75, 1e-12);
+    ck_assert_double_eq(g.tiepoint[3], 500000);
+    ck_assert_double_eq(g.tiepoint[4], 4000000);
+    ck_assert_double_eq(g.scale[0], 40);
+    ck_assert_double_eq(g.scale[1], 80);
+    /* The same ground point: output pixel corner (0, 0) in the input's coordinates. For
+     * area: X = 500000 + (0 − (−2))·40 = 500080 = 500000 + (10 − 2)·10. */
+    if (!point)
+      ck_assert_double_eq_tol(500000 + (0 - g.tiepoint[0]) * g.scale[0],
+                              500000 + (10 - 2) * 10.0, 1e-9);
+  }
+  /* Ground control points and half georeferencing are refused. */
+  msci_raster_info in = geo_info(0);
+  double gcps[12] = {0};
+  in.has_tiepoints = 1, in.n_tiepoints = 2, in.tiepoints = gcps, in.has_pixel_scale = 1;
+  msci_georef g;
+  ck_assert_int_eq(msci_georef_window(&in, 0, 0, 1, &g), MSC_E_UNSUPPORTED);
+  in.n_tiepoints = 1, in.has_pixel_scale = 0;
+  ck_assert_int_eq(msci_georef_window(&in, 0, 0, 1, &g), MSC_E_UNSUPPORTED);
+  ck_assert_int_eq(msci_georef_window(&in, 0, 0, 0, &g), MSC_E_INVALID_ARGUMENT);
+  msci_raster_info none = geo_info(0);
+  ck_assert_int_eq(msci_georef_window(&none, 5, 5, 2, &g), MSC_OK);
+  ck_assert(!g.has_tiepoint && !g.has_scale && !g.has_transformation);
+}
+END_TEST
+
+/* A rotated ModelTransformation: the output's map must send output (u', v') to the same
+ * ground point as the input's map at (x0 + r·u', y0 + r·v'), checked at four points. */
+START_TEST(georef_transformation) {
+  msci_raster_info in = geo_info(0);
+  const double m[16] = {8.66, -5, 0, 300000, 5, 8.66, 0, 5000000, 0, 0, 1, 0, 0, 0, 0, 1};
+  in.has_transformation = 1;
+  memcpy(in.transformation, m, sizeof m);
+  msci_georef g;
+  ck_assert_int_eq(msci_georef_window(&in, 7, 3, 2, &g), MSC_OK);
+  ck_assert(g.has_transformation && !g.has_tiepoint);
+  const double pts[4][2] = {{0, 0}, {1, 0}, {0, 1}, {13.5, 7.25}};
+  for (int k = 0; k < 4; ++k) {
+    double u = 7 + 2 * pts[k][0], v = 3 + 2 * pts[k][1];
+    for (int row = 0; row < 2; ++row) {
+      double want = m[4 * row] * u + m[4 * row + 1] * v + m[4 * row + 3];
+      double got = g.transformation[4 * row] * pts[k][0] +
+                   g.transformation[4 * row + 1] * pts[k][1] + g.transformation[4 * row + 3];
+      ck_assert_double_eq_tol(got, want, 1e-6);
+    }
+  }
+  double tie[6] = {0};
+  in.has_tiepoints = 1, in.n_tiepoints = 1, in.tiepoints = tie;
+  ck_assert_int_eq(msci_georef_window(&in, 0, 0, 1, &g), MSC_E_UNSUPPORTED);
+}
+END_TEST
+
+/* Georeferencing written and read back by the reader: keys, ascii and the moved grid. */
+START_TEST(georef_written) {
+  char path[300];
+  path_in(path, sizeof path, "g.tif");
+  msci_raster_info in = geo_info(0);
+  double tie[6] = {0, 0, 0, 10.5, 45.25, 0}, dbl[2] = {6378137.0, 298.257223563};
+  char ascii[] = "WGS 84|";
+  in.has_tiepoints = 1, in.n_tiepoints = 1, in.tiepoints = tie;
+  in.has_pixel_scale = 1, in.pixel_scale[0] = in.pixel_scale[1] = 0.001;
+  in.has_geo_doubles = 1, in.n_geo_doubles = 2, in.geo_doubles = dbl;
+  in.has_geo_ascii = 1, in.geo_ascii = ascii;
+  msci_georef grid;
+  ck_assert_int_eq(msci_georef_window(&in, 32, 16, 2, &grid), MSC_OK);
+  float px[4] = {1, 2, 3, 4};
+  msci_geotiff_spec s = spec_of(2, 2, 1, SAMPLEFORMAT_IEEEFP, 32);
+  s.geo = &in, s.grid = &grid;
+  ck_assert_int_eq(msci_geotiff_write(path, &s, px), MSC_OK);
+  msci_raster_info out;
+  ck_assert_int_eq(msci_raster_info_read(path, &out), MSC_OK);
+  ck_assert(out.has_geokeys && out.n_geokeys == 8);
+  ck_assert_int_eq(out.geokeys[7], 1);
+  ck_assert(out.has_geo_doubles && out.geo_doubles[1] == 298.257223563);
+  ck_assert_str_eq(out.geo_ascii, "WGS 84|");
+  ck_assert(out.has_tiepoints && out.n_tiepoints == 1);
+  ck_assert_double_eq(out.tiepoints[0], -16);
+  ck_assert_double_eq(out.tiepoints[1], -8);
+  ck_assert_double_eq(out.tiepoints[3], 10.5);
+  ck_assert_double_eq(out.pixel_scale[0], 0.002);
+  msci_raster_info_free(&out);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("geotiff");
+  TCase *tc = tcase_create("core");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, float_roundtrip);
+  tcase_add_test(tc, integer_types);
+  tcase_add_test(tc, palette);
+  tcase_add_test(tc, refusals_and_atomicity);
+  tcase_add_test(tc, georef_tiepoint);
+  tcase_add_test(tc, georef_transformation);
+  tcase_add_test(tc, georef_written);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *r = srunner_create(suite());
+  srunner_run_all(r, CK_NORMAL);
+  int failed = srunner_ntests_failed(r);
+  srunner_free(r);
+  return failed ? 1 : 0;
+}

@@ -51,6 +51,25 @@ static msc_status set_floats(msc_options *o, const char *key, const float *v, in
   return st;
 }
 
+/* names[0..n) joined with ','. */
+static msc_status set_names(msc_options *o, const char *key, char *const *names, int64_t n) {
+  size_t len = 1;
+  for (int64_t i = 0; i < n; ++i) len += strlen(names[i]) + 1;
+  char *buf = malloc(len);
+  if (!buf) return msci_fail(MSC_E_OUT_OF_MEMORY, "options");
+  size_t used = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    size_t k = strlen(names[i]);
+    if (i) buf[used++] = ',';
+    memcpy(buf + used, names[i], k);
+    used += k;
+  }
+  buf[used] = '\0';
+  msc_status st = msc_options_set_string(o, key, buf);
+  free(buf);
+  return st;
+}
+
 /* Every model key with its effective value, so a file never depends on defaults. */
 static msc_status resolve_options(const msci_model_cfg *c, msc_options **out) {
   msc_options *o = NULL;
@@ -71,6 +90,11 @@ static msc_status resolve_options(const msci_model_cfg *c, msc_options **out) {
     SET(msc_options_set_int(o, KEY("size"), m->size));
     SET(set_floats(o, KEY("mean"), m->mean, m->bands));
     SET(set_floats(o, KEY("std"), m->std, m->bands));
+    /* The inputs' description only where given, so that files of models made without it
+     * stay byte for byte as before. */
+    if (m->band_names) SET(set_names(o, KEY("band_names"), m->band_names, m->bands));
+    if (m->has_scale) SET(set_floats(o, KEY("scale"), m->scale, m->bands));
+    if (m->has_offset) SET(set_floats(o, KEY("offset"), m->offset, m->bands));
     SET(msc_options_set_int(o, KEY("stem_width"), e->stem_width));
     SET(msc_options_set_int(o, KEY("stem_kernel"), e->stem_kernel));
     SET(msc_options_set_int(o, KEY("stem_stride"), e->stem_stride));
@@ -508,6 +532,30 @@ MSC_API msc_status msc_model_modality_shape(const msc_model *m, int32_t i, int64
                      (int)m->cfg.n_mod);
   *bands = m->cfg.mod[i].bands;
   *size = m->cfg.mod[i].size;
+  return MSC_OK;
+}
+
+MSC_API const char *msc_model_band_name(const msc_model *m, int32_t i, int64_t b) {
+  if (!m || i < 0 || i >= m->cfg.n_mod) return NULL;
+  const msci_modality_cfg *c = &m->cfg.mod[i];
+  return (c->band_names && b >= 0 && b < c->bands) ? c->band_names[b] : NULL;
+}
+
+MSC_API msc_status msc_model_band_info(const msc_model *m, int32_t i, int64_t b, double *scale,
+                                       double *offset, double *mean, double *std) {
+  if (!m || !scale || !offset || !mean || !std)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_model_band_info: NULL argument");
+  if (i < 0 || i >= m->cfg.n_mod)
+    return msci_fail(MSC_E_NOT_FOUND, "modality index %d (the model has %d)", (int)i,
+                     (int)m->cfg.n_mod);
+  const msci_modality_cfg *c = &m->cfg.mod[i];
+  if (b < 0 || b >= c->bands)
+    return msci_fail(MSC_E_NOT_FOUND, "band %lld of modality %s (it has %lld)", (long long)b,
+                     c->name, (long long)c->bands);
+  *scale = c->scale[b];
+  *offset = c->offset[b];
+  *mean = c->mean[b];
+  *std = c->std[b];
   return MSC_OK;
 }
 

@@ -339,6 +339,107 @@ START_TEST(test_real_series_and_plots) {
 }
 END_TEST
 
+/* ---- processing baselines ------------------------------------------------------------------ */
+
+/* Processing baseline 04.00 (from 25 January 2022) adds 1000 to every digital number: a
+ * copy of the sample whose second date says "04.00" reads 1000 lower on that date only. */
+START_TEST(test_baseline_shift) {
+  ck_assert_double_eq_tol(msci_series_baseline(S2A "/" DATE1 "/B4.tif"), 2.14, 1e-12);
+  ck_assert_double_eq_tol(msci_series_baseline(MSC_SHARED_DATA
+                                               "/major-tom-s2-scene/S2L2A/0U/0U_199R/"
+                                               "S2A_MSIL2A_20220706T085611_N0400_R007_T33NZA_"
+                                               "20220706T153419/B04.tif"),
+                          4.0, 1e-12);
+  ck_assert(msci_series_baseline("/nowhere/field_N0400_x/B04.tif") == 0);
+  ck_assert(msci_series_baseline("B04.tif") == 0);
+
+  const char *tmp = make_tmp("baseline");
+  char dir[600], cmd[2000];
+  snprintf(dir, sizeof dir, "%s", tmp);
+  snprintf(cmd, sizeof cmd,
+           "cp -r '%s' '%s/loc' && sed -i 's/\"PROCESSING_BASELINE\": \"02.14\"/"
+           "\"PROCESSING_BASELINE\": \"04.00\"/' '%s/loc/%s/metadata.json'",
+           S2A, dir, dir, DATE1);
+  ck_assert_int_eq(system(cmd), 0);
+  char meta_path[700];
+  snprintf(meta_path, sizeof meta_path, "%s/loc/%s/B4.tif", dir, DATE1);
+  ck_assert_double_eq_tol(msci_series_baseline(meta_path), 4.0, 1e-12);
+  char text[8192];
+  size_t len = (size_t)snprintf(text, sizeof text, "date\tseries\ts2\n");
+  const char *dates[2][2] = {{"20200604", DATE0}, {"20200813", DATE1}};
+  for (int d = 0; d < 2; ++d) {
+    len += (size_t)snprintf(text + len, sizeof text - len, "%s\t0000200\t", dates[d][0]);
+    for (int b = 0; b < 12; ++b)
+      len += (size_t)snprintf(text + len, sizeof text - len, "%sloc/%s/%s.tif", b ? "," : "",
+                              dates[d][1], k_bands[b]);
+    len += (size_t)snprintf(text + len, sizeof text - len, "\n");
+  }
+  write_text(dir, "series.tsv", text);
+  real_bands rb;
+  real_load(&rb);
+  /* The patch series is the mean of each band over the patch: by hand from libtiff's
+   * values, minus 1000 on the 04.00 date (B4 and B8 are at full size, no resampling). */
+  double mean[2][2] = {{0}};
+  for (int d = 0; d < 2; ++d)
+    for (int q = 0; q < N * N; ++q) {
+      mean[d][0] += rb.v[d][3][q] / (double)(N * N);
+      mean[d][1] += rb.v[d][7][q] / (double)(N * N);
+    }
+  for (int harmonize = 0; harmonize <= 1; ++harmonize) {
+    const char *kv[] = {"data.split",
+                        "all",
+                        "data.series.bands",
+                        BANDS_OPT,
+                        "data.sits.sample",
+                        "patch",
+                        "data.sits.time",
+                        "pad",
+                        "data.sits.length",
+                        "2",
+                        "data.series.harmonize",
+                        harmonize ? "1" : "0",
+                        NULL};
+    msc_dataset *ds = NULL;
+    ck_assert_msg(open_kv(dir, kv, &ds) == MSC_OK, "%s", msc_last_error());
+    float series[24];
+    int64_t t = 0, c = 0;
+    ck_assert_int_eq(msc_dataset_series(ds, 0, series, 24, NULL, &t, &c), MSC_OK);
+    ck_assert_int_eq(t, 2);
+    for (int d = 0; d < 2; ++d) {
+      const double shift = harmonize && d == 1 ? 1000.0 : 0.0;
+      ck_assert_double_eq_tol(series[d * 12 + 3], mean[d][0] - shift, 1e-2);
+      ck_assert_double_eq_tol(series[d * 12 + 7], mean[d][1] - shift, 1e-2);
+    }
+    msc_dataset_free(ds);
+  }
+  /* Without harmonisation, the 04.00 convention for every date is data.sits.offset -1000:
+   * reflectance = (DN - 1000) / 10000 = DN × 1e-4 - 0.1, what the dataset (and a model
+   * made from it) records as scale and offset of the image modality. */
+  const char *kv[] = {"data.split",
+                      "all",
+                      "data.series.bands",
+                      BANDS_OPT,
+                      "data.sits.offset",
+                      "-1000",
+                      "data.series.harmonize",
+                      "0",
+                      NULL};
+  msc_dataset *ds = NULL;
+  ck_assert_msg(open_kv(dir, kv, &ds) == MSC_OK, "%s", msc_last_error());
+  double scale = 0, offset = 0;
+  ck_assert_int_eq(msc_dataset_band_scale(ds, 1, 11, &scale, &offset), MSC_OK);
+  ck_assert_double_eq_tol(scale, 1e-4, 1e-15);
+  ck_assert_double_eq_tol(offset, -0.1, 1e-12);
+  ck_assert_str_eq(msc_dataset_band_name(ds, 1, 11), "B12");
+  ck_assert_int_eq(msc_dataset_band_scale(ds, 0, 0, &scale, &offset), MSC_OK); /* rp: NDVI */
+  ck_assert(scale == 1 && offset == 0);
+  ck_assert_int_eq(msc_dataset_band_scale(ds, 1, 12, &scale, &offset), MSC_E_NOT_FOUND);
+  msc_dataset_free(ds);
+  real_free(&rb);
+  rm_tree(dir);
+}
+END_TEST
+
 /* ---- small written series: labels, targets, splits ---------------------------------------- */
 
 /* Writes 2-band 4 × 4 files a_<d>.tif (value 100·d + 10·band + pixel) for dates d. */
@@ -577,6 +678,7 @@ static Suite *series_suite(void) {
   tcase_add_test(tc, test_real_series_and_plots);
   tcase_add_test(tc, test_target_and_splits);
   tcase_add_test(tc, test_labels);
+  tcase_add_test(tc, test_baseline_shift);
   tcase_add_test(tc, test_invalid_tables);
   suite_add_tcase(s, tc);
   return s;

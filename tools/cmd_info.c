@@ -11,14 +11,56 @@ static const char help[] =
     "usage: mosaic info MODEL [--json PATH] [--backend NAME]\n"
     "\n"
     "Shows a model file: the library version that wrote it, training steps, the backend\n"
-    "it loads on, its modalities (bands, patch size, encoder, feature size), projection\n"
-    "and fused sizes, classes, parameter count, training preset and the full\n"
+    "it loads on, its modalities (bands, patch size, encoder, feature size) with their\n"
+    "expected inputs (per band in order: name, raw -> physical scale and offset,\n"
+    "normalisation mean and std), projection and fused sizes, classes, parameter count, "
+    "training preset and the full\n"
     "configuration.\n"
     "\n"
     "Options:\n"
     "  --json PATH         also write the information as JSON ('-': standard output only)\n"
     "  --backend NAME      load on this backend (default auto)\n"
     "  --threads N\n";
+
+/* What each band of modality i expects, in order: its name (null when the model has
+ * none), raw -> physical as raw * scale + offset, and the normalisation mean and std. */
+static json_t *inputs_of(const msc_model *model, int32_t i, int64_t bands) {
+  json_t *a = json_array();
+  for (int64_t b = 0; b < bands; ++b) {
+    double scale = 1, offset = 0, mean = 0, sd = 1;
+    const char *name = msc_model_band_name(model, i, b);
+    msc_model_band_info(model, i, b, &scale, &offset, &mean, &sd);
+    json_t *e = json_object();
+    json_object_set_new(e, "band", json_integer(b));
+    json_object_set_new(e, "name", name ? json_string(name) : json_null());
+    json_object_set_new(e, "scale", json_real(scale));
+    json_object_set_new(e, "offset", json_real(offset));
+    json_object_set_new(e, "mean", json_real(mean));
+    json_object_set_new(e, "std", json_real(sd));
+    json_array_append_new(a, e);
+  }
+  return a;
+}
+
+/* The table of a modality's inputs (the "inputs" of inputs_of). */
+static void print_inputs(const json_t *inputs, int64_t size) {
+  printf(
+      "    inputs %lld×%lld, raw: physical = raw × scale + offset, normalised (raw − mean) / "
+      "std\n",
+      (long long)size, (long long)size);
+  printf("    %4s  %-8s  %-12s  %-12s  %-12s  %s\n", "band", "name", "scale", "offset", "mean",
+         "std");
+  for (size_t b = 0; b < json_array_size(inputs); ++b) {
+    const json_t *e = json_array_get(inputs, b);
+    const char *name = json_string_value(json_object_get(e, "name"));
+    printf("    %4lld  %-8s  %-12.6g  %-12.6g  %-12.6g  %.6g\n",
+           (long long)json_integer_value(json_object_get(e, "band")), name ? name : "-",
+           json_real_value(json_object_get(e, "scale")),
+           json_real_value(json_object_get(e, "offset")),
+           json_real_value(json_object_get(e, "mean")),
+           json_real_value(json_object_get(e, "std")));
+  }
+}
 
 static const char *const allowed[] = {"json", "backend", "threads", "model", NULL};
 
@@ -106,6 +148,7 @@ int cmd_info(int argc, char **argv, int verbosity) {
       json_object_set_new(m, "encoder", json_string(arch));
       json_object_set_new(m, "features", json_integer(d));
       json_object_set_new(m, "projection", json_integer(p));
+      json_object_set_new(m, "inputs", inputs_of(model, i, bands));
       json_array_append_new(mods, m);
     }
     json_object_set_new(doc, "modalities", mods);
@@ -152,6 +195,8 @@ int cmd_info(int argc, char **argv, int verbosity) {
              (long long)json_integer_value(json_object_get(m, "features")),
              (long long)json_integer_value(json_object_get(m, "projection")),
              json_string_value(json_object_get(m, "encoder")));
+      print_inputs(json_object_get(m, "inputs"),
+                   json_integer_value(json_object_get(m, "size")));
     }
     printf("fused         features %lld, projection %lld\n",
            (long long)json_integer_value(json_object_get(doc, "fused_features")),

@@ -210,6 +210,12 @@ MSC_API msc_status msc_backend_select(const char *request, const char **chosen);
  *   modality.i.encoder string  resnet18 "resnet18", "resnet34", "resnet50", "tiny"
  *   modality.i.mean    floats  none     per-band means (none: 0), one per band
  *   modality.i.std     floats  none     per-band standard deviations > 0 (none: 1)
+ *   modality.i.band_names string ""     the input bands by name, in order, joined with ','
+ *                                       (none: unnamed); one per band. Since 0.4.0.
+ *   modality.i.scale   floats  none     per band, raw -> physical = raw * scale + offset
+ *   modality.i.offset  floats  none     (none: 1 and 0; scale != 0). Recorded, not applied:
+ *                                       the model reads raw values, as it was trained
+ *                                       (docs/model.md, "Inputs"). Since 0.4.0.
  *   modality.i.stem_width, .stem_kernel, .stem_stride, .maxpool (0/1),
  *   modality.i.block ("basic"/"bottleneck"), .widths ("64,128,256,512"),
  *   modality.i.depths ("2,2,2,2"): override the encoder preset's architecture.
@@ -419,6 +425,28 @@ MSC_API const char *msc_model_modality_name(const msc_model *model, int32_t i);
  */
 MSC_API msc_status msc_model_modality_shape(const msc_model *model, int32_t i, int64_t *bands,
                                             int64_t *size);
+
+/**
+ * Name of band b of modality i as the model expects it ("B04", "VV"; option
+ * modality.i.band_names, filled by msc_options_from_dataset), or NULL when the model has
+ * no band names (made without a dataset, or from a file before 0.4.0), or for NULL or i
+ * or b out of range. Lives as long as the model. Thread-safe. Since 0.4.0.
+ */
+MSC_API const char *msc_model_band_name(const msc_model *model, int32_t i, int64_t b);
+
+/**
+ * What band b of modality i expects: the raw value's conversion to the physical quantity,
+ * physical = raw × *scale + *offset (options modality.i.scale / .offset; 1 and 0 when
+ * not recorded), and the normalisation the model applies to the raw value,
+ * (raw − *mean) / *std (modality.i.mean / .std). The model reads raw values: an input
+ * given in physical units p converts back as raw = (p − offset) / scale (docs/model.md,
+ * "Inputs"). All four outputs are required and written only on success.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL); MSC_E_NOT_FOUND (i or b out of range).
+ * Thread-safe. Since 0.4.0.
+ */
+MSC_API msc_status msc_model_band_info(const msc_model *model, int32_t i, int64_t b,
+                                       double *scale, double *offset, double *mean,
+                                       double *std);
 
 /** Number of classes C (0 for NULL). Since 0.1.0. */
 MSC_API int64_t msc_model_class_count(const msc_model *model);
@@ -707,6 +735,27 @@ MSC_API msc_status msc_dataset_modality_shape(const msc_dataset *ds, int32_t i, 
                                               int64_t *size);
 
 /**
+ * Name of band b of modality i ("B02", "VV", "NDVI"; the selection of data.s1_bands /
+ * data.s2_bands in its order), owned by the dataset; NULL for a format without band
+ * names (manifest), for NULL, or i or b out of range. Since 0.4.0.
+ */
+MSC_API const char *msc_dataset_band_name(const msc_dataset *ds, int32_t i, int64_t b);
+
+/**
+ * The unit of the values the dataset gives for band b of modality i: physical = value ×
+ * *scale + *offset. Sentinel-2 digital numbers (BigEarthNet, EuroSAT, SEN12MS,
+ * Sen1Floods11): scale 1e-4, offset 0 (reflectance); Sentinel-1 in dB: 1 and 0; series
+ * and PASTIS: 1 / data.sits.scale and data.sits.offset / data.sits.scale (recurrence
+ * plots: 1 and 0); manifest: 1 and 0 (unknown). Sentinel-2 dates of processing baseline
+ * 04.00 or later are shifted back to the earlier convention when read (docs/data.md,
+ * "Processing baselines"), so one scale and offset hold for every date.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL); MSC_E_NOT_FOUND (i or b out of range).
+ * Since 0.4.0.
+ */
+MSC_API msc_status msc_dataset_band_scale(const msc_dataset *ds, int32_t i, int64_t b,
+                                          double *scale, double *offset);
+
+/**
  * Writes the id of sample i (e.g. the BigEarthNet patch name) into buf with the size
  * protocol of msc_options_get_string: up to cap-1 bytes and a NUL; *len (if not NULL)
  * receives the full length, so cap = 0 (buf may then be NULL) asks for the size.
@@ -792,7 +841,9 @@ MSC_API msc_status msc_dataset_compute_stats(const msc_dataset *ds, int32_t i,
  * msc_dataset_mask_info); since 0.3.0 the label mode "labels"
  * ("single" when msc_dataset_single_label(ds), else "multi") unless opts holds it
  * already; and the normalisation "modality.i.mean" and ".std" (as floats) unless opts
- * holds them already. The statistics are the
+ * holds them already; since 0.4.0 the inputs' description: "modality.i.band_names"
+ * (msc_dataset_band_name, left unset for a dataset without names) and ".scale" /
+ * ".offset" (msc_dataset_band_scale). The statistics are the
  * published ones (stats = MSC_STATS_PUBLISHED), computed by msc_dataset_compute_stats
  * over stats_samples samples (0: all; MSC_STATS_COMPUTED), or the published ones where
  * the dataset has them and computed ones elsewhere (MSC_STATS_AUTO). A computed band

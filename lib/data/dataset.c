@@ -124,6 +124,8 @@ msc_status msci_dataset_set_modality(msc_dataset *ds, int32_t k, const char *nam
   m->band_names = names;
   m->bands = bands;
   m->size = size;
+  m->scale = 1.0; /* the values as read, unless the opener says what they measure */
+  m->offset = 0.0;
   if (k + 1 > ds->n_mod) ds->n_mod = k + 1;
   return MSC_OK;
 }
@@ -244,6 +246,9 @@ msc_status msci_dataset_set_bands(msc_dataset *ds, int32_t k, const char *name, 
   for (int b = 0; b < n; ++b) names[b] = table[idx[b]].name;
   MSCI_TRY(msci_dataset_set_modality(ds, k, name, size, names, n));
   msci_ds_modality *m = &ds->mod[k];
+  /* Every format with a band table stores Sentinel-2 as reflectance × 10000 (digital
+   * numbers) and Sentinel-1 as backscatter in dB (docs/data.md, "Band units"). */
+  if (strcmp(name, "s2") == 0) m->scale = 1e-4;
   m->has_stats = 1;
   for (int b = 0; b < n; ++b) m->has_stats &= table[idx[b]].has_stats;
   if (m->has_stats) {
@@ -750,6 +755,27 @@ MSC_API msc_status msc_dataset_modality_shape(const msc_dataset *ds, int32_t i, 
                      (int)ds->n_mod);
   *bands = ds->mod[i].bands;
   *size = ds->mod[i].size;
+  return MSC_OK;
+}
+
+MSC_API const char *msc_dataset_band_name(const msc_dataset *ds, int32_t i, int64_t b) {
+  if (!ds || i < 0 || i >= ds->n_mod) return NULL;
+  const msci_ds_modality *m = &ds->mod[i];
+  return (m->band_names && b >= 0 && b < m->bands) ? m->band_names[b] : NULL;
+}
+
+MSC_API msc_status msc_dataset_band_scale(const msc_dataset *ds, int32_t i, int64_t b,
+                                          double *scale, double *offset) {
+  if (!ds || !scale || !offset)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_dataset_band_scale: NULL argument");
+  if (i < 0 || i >= ds->n_mod)
+    return msci_fail(MSC_E_NOT_FOUND, "msc_dataset_band_scale: modality %d of %d", (int)i,
+                     (int)ds->n_mod);
+  if (b < 0 || b >= ds->mod[i].bands)
+    return msci_fail(MSC_E_NOT_FOUND, "msc_dataset_band_scale: band %lld of %lld", (long long)b,
+                     (long long)ds->mod[i].bands);
+  *scale = ds->mod[i].scale;
+  *offset = ds->mod[i].offset;
   return MSC_OK;
 }
 

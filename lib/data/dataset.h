@@ -60,6 +60,9 @@ typedef struct msci_ds_modality {
   char name[MSCI_NAME_LEN];
   int64_t bands, size; /* bands per sample, patch size after resampling */
   char **band_names;   /* bands names, owned ("B02", "VV", ...) */
+  /* What the values read measure: physical = value * scale + offset (1 and 0 unless the
+   * opener sets them after msci_dataset_set_modality; msc_dataset_band_scale). */
+  double scale, offset;
   /* Fix-ups applied before resampling (SEN12MS S1 has NaN: 0, then clip to [-25, 0]). */
   int32_t nan_to_zero;      /* replace NaN by 0 (else a NaN is an error naming the file) */
   int32_t nan_ignores_mask; /* with nan_to_zero: a NaN pixel (any band) sets the mask
@@ -189,6 +192,12 @@ msc_status msci_split_lists_load(const char *root, const char *const files[3], i
                                  msci_name_set sets[3], int *found);
 /* The split of name by the lists: MSCI_SPLIT_NONE without lists, -1 when in none. */
 int msci_split_lists_find(const msci_name_set sets[3], int found, const char *name);
+
+/* The Sentinel-2 processing baseline of the date whose (first) file is path (4.0 for
+ * "04.00"), 0 when unknown: PROCESSING_BASELINE of metadata.json in the file's folder,
+ * else the N<xxyy> field of a product name (..._MSIL2A_..._N0400_...) in the path.
+ * Sets no error (dataset_series.c; docs/data.md, "Processing baselines"). */
+double msci_series_baseline(const char *path);
 
 typedef msc_status (*msci_dataset_opener)(msc_dataset *ds, const char *root,
                                           const msc_options *opts);

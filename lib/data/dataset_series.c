@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/file_read.h"
 #include "common/internal.h"
 #include "common/rng.h"
 #include "data/dataset.h"
@@ -59,6 +60,7 @@ typedef struct series_files {
   int32_t split; /* MSCI_SPLIT_* */
   char *labels;  /* the labels cell, owned, or NULL */
   int64_t t;     /* dates (for freeing files) */
+  float *shift;  /* t values subtracted from each date's values (1000: baseline >= 04.00) */
 } series_files;
 
 /* The reader's state: the generic part first (sits_reader.c frees it). */
@@ -80,6 +82,7 @@ static void files_free(series_files *f) {
   free(f->target);
   free(f->id);
   free(f->labels);
+  free(f->shift);
   memset(f, 0, sizeof *f);
 }
 
@@ -187,6 +190,8 @@ static msc_status series_read_box(const msci_sits *s, int64_t p, int64_t y0, int
       }
       msci_raster_free(&r);
     }
+    if (f->shift && f->shift[d] != 0) /* NaN (nodata) stays NaN */
+      for (int64_t q = 0; q < c * hw; ++q) od[q] -= f->shift[d];
   }
   return MSC_OK;
 }
@@ -456,11 +461,59 @@ static msc_status date_file(const table *tb, const row *w, const char *path, int
   return st;
 }
 
+/* ---- processing baselines ------------------------------------------------------------ */
+
+/* The Sentinel-2 processing baseline of a date whose file is path, as a number (4.0 for
+ * "04.00"), or 0 when unknown: PROCESSING_BASELINE of a metadata.json in the file's folder
+ * (SSL4EO-S12, Earth Engine's properties), else the product name's N<xxyy> field in the
+ * path (S2A_MSIL2A_20220706T085611_N0400_R007_..., Major-TOM's folders). */
+double msci_series_baseline(const char *path) {
+  const char *slash = strrchr(path, '/');
+  size_t dir = slash ? (size_t)(slash - path) + 1 : 0;
+  char *meta = malloc(dir + sizeof "metadata.json");
+  double v = 0;
+  if (meta) {
+    memcpy(meta, path, dir);
+    memcpy(meta + dir, "metadata.json", sizeof "metadata.json");
+    unsigned char *text = NULL;
+    size_t len = 0;
+    if (msci_is_file(meta) && msci_file_read_all(meta, &text, &len) == MSC_OK) {
+      char *buf = realloc(text, len + 1); /* NUL-terminated for strstr */
+      if (buf) {
+        buf[len] = '\0';
+        const char *k = strstr(buf, "\"PROCESSING_BASELINE\"");
+        if (k) {
+          k += strlen("\"PROCESSING_BASELINE\"");
+          while (*k == ' ' || *k == ':' || *k == '"' || *k == '\t') k++;
+          v = msci_strtod(k, NULL);
+        }
+        free(buf);
+      } else {
+        free(text);
+      }
+    }
+    msc_clear_error(); /* an unreadable metadata.json only means "unknown" */
+    free(meta);
+  }
+  if (v > 0) return v;
+  /* Only in a product name (..._MSIL1C_ or _MSIL2A_, then _N<xxyy>_), so that a user's
+   * folder named "x_N1234_y" means nothing. */
+  const char *product = strstr(path, "_MSIL");
+  for (const char *p = product ? strstr(product, "_N") : NULL; p; p = strstr(p + 1, "_N")) {
+    int ok = p[6] == '_';
+    for (int i = 2; ok && i < 6; ++i) ok = p[i] >= '0' && p[i] <= '9';
+    if (ok)
+      return (p[2] - '0') * 10 + (p[3] - '0') + ((p[4] - '0') * 10 + (p[5] - '0')) / 100.0;
+  }
+  return 0;
+}
+
 /* The files of the series of rows g[0..t) (sorted by date) into f. *missing is set (and
  * MSC_OK returned) when a file does not exist. */
 static msc_status series_files_load(const table *tb, row *const *g, int64_t t, int64_t c,
                                     const char *base, series_files *f, int64_t *h, int64_t *w,
-                                    const char **missing, char **pbuf, size_t *pcap) {
+                                    const char **missing, char **pbuf, size_t *pcap,
+                                    int harmonize) {
   *missing = NULL;
   *h = *w = 0;
   char *parts[MSCI_MAX_BANDS + 1];
@@ -476,7 +529,9 @@ static msc_status series_files_load(const table *tb, row *const *g, int64_t t, i
       f->bh = calloc((size_t)c, sizeof *f->bh);
       f->bw = calloc((size_t)c, sizeof *f->bw);
       f->t = t;
-      if (!f->files || !f->bh || !f->bw) st = msci_fail(MSC_E_OUT_OF_MEMORY, "series: oom");
+      f->shift = calloc((size_t)t, sizeof *f->shift);
+      if (!f->files || !f->bh || !f->bw || !f->shift)
+        st = msci_fail(MSC_E_OUT_OF_MEMORY, "series: oom");
     }
     if (st == MSC_OK && np != f->nf)
       st = msci_fail(MSC_E_BAD_FORMAT,
@@ -499,6 +554,10 @@ static msc_status series_files_load(const table *tb, row *const *g, int64_t t, i
     }
     free(list);
     if (st != MSC_OK || *missing) return st;
+    /* Baseline 04.00 (25 January 2022) added 1000 to every digital number (BOA_ADD_OFFSET
+     * -1000): subtracting it puts the date in the convention of the earlier ones. */
+    if (harmonize && msci_series_baseline(f->files[d * f->nf]) >= 4.0 - 1e-9)
+      f->shift[d] = 1000.0f;
   }
   return MSC_OK;
 }
@@ -600,7 +659,7 @@ msc_status msci_open_series(msc_dataset *ds, const char *root, const msc_options
   int64_t n_classes = 0;
   int32_t *cls = NULL;
   int64_t *cand = NULL;
-  int64_t pixels = 16, seed = 0, ignore = -1;
+  int64_t pixels = 16, seed = 0, ignore = -1, harmonize = 1;
   msc_status st = MSC_OK;
   series_state *ss = calloc(1, sizeof *ss);
   if (!ss) return msci_fail(MSC_E_OUT_OF_MEMORY, "series: out of memory");
@@ -619,6 +678,7 @@ msc_status msci_open_series(msc_dataset *ds, const char *root, const msc_options
       (st = msci_options_get_string_alloc(opts, "data.series.classes", &classes_opt)) !=
           MSC_OK ||
       (st = msc_options_get_int(opts, "data.series.ignore", &ignore)) != MSC_OK ||
+      (st = msc_options_get_int(opts, "data.series.harmonize", &harmonize)) != MSC_OK ||
       (st = msc_options_get_int(opts, "data.sits.pixels", &pixels)) != MSC_OK ||
       (st = msc_options_get_int(opts, "seed", &seed)) != MSC_OK)
     goto done;
@@ -722,7 +782,8 @@ msc_status msci_open_series(msc_dataset *ds, const char *root, const msc_options
     }
     int64_t h = 0, w = 0;
     const char *missing = NULL;
-    st = series_files_load(&tb, rows, t, s->c, base, f, &h, &w, &missing, &buf, &bcap);
+    st = series_files_load(&tb, rows, t, s->c, base, f, &h, &w, &missing, &buf, &bcap,
+                           (int)harmonize);
     if (st == MSC_OK && !missing && f->target && !msci_is_file(f->target)) missing = f->target;
     if (st != MSC_OK || missing) {
       if (st == MSC_OK && !skip)

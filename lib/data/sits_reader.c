@@ -103,6 +103,14 @@ static msc_status parse_image(const char *text, int64_t dates, int32_t *mode) {
   return MSC_OK;
 }
 
+/* The unit of an image or series modality: the files' values, reflectance = (value +
+ * data.sits.offset) / data.sits.scale, i.e. value * (1 / scale) + offset / scale. The
+ * plots (vegetation indices) are physical already: 1 and 0. */
+static void set_units(msc_dataset *ds, int32_t k, const msci_sits *s) {
+  ds->mod[k].scale = 1.0 / s->bands.scale;
+  ds->mod[k].offset = s->bands.offset / s->bands.scale;
+}
+
 msc_status msci_sits_setup(msci_sits *s, msc_dataset *ds, const msc_options *o) {
   char *sample = NULL, *time = NULL, *indices = NULL, *plot = NULL, *image = NULL;
   char *modalities = NULL;
@@ -190,6 +198,7 @@ declare:;
       st = msci_dataset_set_modality(ds, k, "rp", S, rp_names, s->rp.channels);
     } else if (s->role[k] == MSCI_SITS_IMAGE) {
       st = msci_dataset_set_modality(ds, k, "s2", s->image_size, s->band_names, s->c);
+      if (st == MSC_OK) set_units(ds, k, s);
     } else {
       /* The stack's bands are named <band>@<date>, date-major. */
       const int64_t nb = plotted * s->c;
@@ -204,6 +213,7 @@ declare:;
                  : msci_fail(MSC_E_OUT_OF_MEMORY, "dataset %s: out of memory", s->format);
       for (int64_t b = 0; names && b < nb; ++b) free(names[b]);
       free(names);
+      if (st == MSC_OK) set_units(ds, k, s);
     }
   }
 done:

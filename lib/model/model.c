@@ -36,7 +36,10 @@ static msc_status set_list(msc_options *o, const char *key, const int64_t *v, in
   return msc_options_set_string(o, key, buf);
 }
 
-static msc_status set_floats(msc_options *o, const char *key, const float *v, int64_t n) {
+/* shortest: each value with the fewest digits (6..9) that read back as the same float
+ * ("0.0001" rather than "9.99999975e-05"); else 9 digits, as every key before 0.4.0. */
+static msc_status set_floats_as(msc_options *o, const char *key, const float *v, int64_t n,
+                                int shortest) {
   char *buf = malloc((size_t)n * 32 + 1);
   if (!buf) return msci_fail(MSC_E_OUT_OF_MEMORY, "options");
   size_t used = 0;
@@ -44,8 +47,38 @@ static msc_status set_floats(msc_options *o, const char *key, const float *v, in
   for (int64_t i = 0; i < n; ++i) {
     if (i) buf[used++] = ',';
     /* Locale-independent: a host program's decimal comma must not split values. */
-    used += (size_t)msci_format_double(buf + used, 31, 9, (double)v[i]);
+    int digits = shortest ? 6 : 9;
+    while (digits < 9) {
+      char tmp[32];
+      msci_format_double(tmp, sizeof tmp, digits, (double)v[i]);
+      if ((float)msci_strtod(tmp, NULL) == v[i]) break;
+      digits++;
+    }
+    used += (size_t)msci_format_double(buf + used, 31, digits, (double)v[i]);
   }
+  msc_status st = msc_options_set_string(o, key, buf);
+  free(buf);
+  return st;
+}
+
+static msc_status set_floats(msc_options *o, const char *key, const float *v, int64_t n) {
+  return set_floats_as(o, key, v, n, 0);
+}
+
+/* names[0..n) joined with ','. */
+static msc_status set_names(msc_options *o, const char *key, char *const *names, int64_t n) {
+  size_t len = 1;
+  for (int64_t i = 0; i < n; ++i) len += strlen(names[i]) + 1;
+  char *buf = malloc(len);
+  if (!buf) return msci_fail(MSC_E_OUT_OF_MEMORY, "options");
+  size_t used = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    size_t k = strlen(names[i]);
+    if (i) buf[used++] = ',';
+    memcpy(buf + used, names[i], k);
+    used += k;
+  }
+  buf[used] = '\0';
   msc_status st = msc_options_set_string(o, key, buf);
   free(buf);
   return st;
@@ -71,6 +104,11 @@ static msc_status resolve_options(const msci_model_cfg *c, msc_options **out) {
     SET(msc_options_set_int(o, KEY("size"), m->size));
     SET(set_floats(o, KEY("mean"), m->mean, m->bands));
     SET(set_floats(o, KEY("std"), m->std, m->bands));
+    /* The inputs' description only where given, so that files of models made without it
+     * stay byte for byte as before. */
+    if (m->band_names) SET(set_names(o, KEY("band_names"), m->band_names, m->bands));
+    if (m->has_scale) SET(set_floats_as(o, KEY("scale"), m->scale, m->bands, 1));
+    if (m->has_offset) SET(set_floats_as(o, KEY("offset"), m->offset, m->bands, 1));
     SET(msc_options_set_int(o, KEY("stem_width"), e->stem_width));
     SET(msc_options_set_int(o, KEY("stem_kernel"), e->stem_kernel));
     SET(msc_options_set_int(o, KEY("stem_stride"), e->stem_stride));
@@ -508,6 +546,30 @@ MSC_API msc_status msc_model_modality_shape(const msc_model *m, int32_t i, int64
                      (int)m->cfg.n_mod);
   *bands = m->cfg.mod[i].bands;
   *size = m->cfg.mod[i].size;
+  return MSC_OK;
+}
+
+MSC_API const char *msc_model_band_name(const msc_model *m, int32_t i, int64_t b) {
+  if (!m || i < 0 || i >= m->cfg.n_mod) return NULL;
+  const msci_modality_cfg *c = &m->cfg.mod[i];
+  return (c->band_names && b >= 0 && b < c->bands) ? c->band_names[b] : NULL;
+}
+
+MSC_API msc_status msc_model_band_info(const msc_model *m, int32_t i, int64_t b, double *scale,
+                                       double *offset, double *mean, double *std) {
+  if (!m || !scale || !offset || !mean || !std)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_model_band_info: NULL argument");
+  if (i < 0 || i >= m->cfg.n_mod)
+    return msci_fail(MSC_E_NOT_FOUND, "modality index %d (the model has %d)", (int)i,
+                     (int)m->cfg.n_mod);
+  const msci_modality_cfg *c = &m->cfg.mod[i];
+  if (b < 0 || b >= c->bands)
+    return msci_fail(MSC_E_NOT_FOUND, "band %lld of modality %s (it has %lld)", (long long)b,
+                     c->name, (long long)c->bands);
+  *scale = c->scale[b];
+  *offset = c->offset[b];
+  *mean = c->mean[b];
+  *std = c->std[b];
   return MSC_OK;
 }
 

@@ -39,6 +39,12 @@ typedef struct msci_modality_cfg {
   char name[MSCI_NAME_LEN];
   int64_t bands, size;
   float mean[MSCI_MAX_BANDS], std[MSCI_MAX_BANDS];
+  /* The inputs' description (docs/model.md, "Inputs"): band names (bands entries, one
+   * malloc'd block, or NULL: unnamed) and raw -> physical as raw * scale + offset. Only
+   * recorded: the graph reads the raw values (mean/std were computed on them). */
+  char **band_names;
+  float scale[MSCI_MAX_BANDS], offset[MSCI_MAX_BANDS];
+  int32_t has_scale, has_offset; /* the keys were given (resolve_options stores them) */
   msci_encoder_cfg enc;
 } msci_modality_cfg;
 

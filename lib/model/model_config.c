@@ -59,8 +59,8 @@ static msc_status parse_encoder(const msc_options *o, int32_t i, msci_encoder_cf
   return MSC_OK;
 }
 
-static msc_status parse_floats(const msc_options *o, int32_t i, const char *suffix,
-                               int64_t bands, float fill, float *dst) {
+static msc_status parse_floats_n(const msc_options *o, int32_t i, const char *suffix,
+                                 int64_t bands, float fill, float *dst, int32_t *given) {
   float v[MSCI_MAX_BANDS];
   size_t n = 0;
   MSCI_TRY(
@@ -71,6 +71,32 @@ static msc_status parse_floats(const msc_options *o, int32_t i, const char *suff
                      "option 'modality.%d.%s' has %d values for %lld bands", (int)i, suffix,
                      (int)n, (long long)bands);
   for (size_t b = 0; b < n; ++b) dst[b] = v[b];
+  if (given) *given = n != 0;
+  return MSC_OK;
+}
+
+static msc_status parse_floats(const msc_options *o, int32_t i, const char *suffix,
+                               int64_t bands, float fill, float *dst) {
+  return parse_floats_n(o, i, suffix, bands, fill, dst, NULL);
+}
+
+/* modality.i.band_names into m->band_names (NULL when empty); the count was checked by
+ * msci_options_check_model. */
+static msc_status parse_band_names(const msc_options *o, int32_t i, msci_modality_cfg *m) {
+  char *text = NULL, **list = NULL;
+  int32_t n = 0;
+  MSCI_TRY(get_str(o, i, "band_names", &text));
+  msc_status st = text[0] ? msci_split_list(text, ',', &list, &n) : MSC_OK;
+  free(text);
+  MSCI_TRY(st);
+  if (n != 0 && n != m->bands) {
+    free(list);
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "option 'modality.%d.band_names' has %d names for %lld bands", (int)i,
+                     (int)n, (long long)m->bands);
+  }
+  m->band_names = n ? list : NULL;
+  if (!n) free(list);
   return MSC_OK;
 }
 
@@ -126,6 +152,9 @@ msc_status msci_model_cfg_parse(const msc_options *o, msci_model_cfg *cfg) {
     MSCI_TRY(get_int(o, i, "size", &m->size));
     MSCI_TRY(parse_floats(o, i, "mean", m->bands, 0.f, m->mean));
     MSCI_TRY(parse_floats(o, i, "std", m->bands, 1.f, m->std));
+    MSCI_TRY(parse_floats_n(o, i, "scale", m->bands, 1.f, m->scale, &m->has_scale));
+    MSCI_TRY(parse_floats_n(o, i, "offset", m->bands, 0.f, m->offset, &m->has_offset));
+    MSCI_TRY(parse_band_names(o, i, m));
     MSCI_TRY(parse_encoder(o, i, &m->enc));
   }
   MSCI_TRY(msc_options_get_int(o, "classes", &cfg->classes));
@@ -181,6 +210,10 @@ msc_status msci_model_cfg_parse(const msc_options *o, msci_model_cfg *cfg) {
 }
 
 void msci_model_cfg_clear(msci_model_cfg *cfg) {
+  for (int32_t i = 0; i < cfg->n_mod && i < MSCI_MAX_MODALITIES; ++i) {
+    free(cfg->mod[i].band_names);
+    cfg->mod[i].band_names = NULL;
+  }
   if (cfg->class_names)
     for (int64_t c = 0; c < cfg->classes; ++c) free(cfg->class_names[c]);
   free(cfg->class_names);

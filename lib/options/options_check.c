@@ -1,7 +1,7 @@
 /*
  * options_check.c — the rules of a model configuration that tie several keys together
- * (msci_options_check_model): per modality a known encoder and block, mean/std with one
- * value per band or none, matching widths and depths; unique modality names; class
+ * (msci_options_check_model): per modality a known encoder and block, mean/std and
+ * scale/offset with one value per band or none, band names one per band or none, matching widths and depths; unique modality names; class
  * names that fit classes. The setters check each value on its own (options_keys.c).
  */
 #include <math.h>
@@ -13,6 +13,33 @@
 #include "mosaic/mosaic.h"
 #include "options/options.h"
 #include "options/options_impl.h"
+
+/* modality.i.band_names: empty, or exactly `bands` non-empty names, each once. */
+static msc_status check_band_names(const msc_options *o, int32_t i, int64_t bands) {
+  char *text = NULL, **names = NULL;
+  int32_t n = 0;
+  msc_status rc = msci_options_get_string_allocf(o, &text, "modality.%d.band_names", (int)i);
+  if (rc == MSC_OK && text[0]) rc = msci_split_list(text, ',', &names, &n);
+  free(text);
+  if (rc != MSC_OK || n == 0) return rc;
+  if (n != bands)
+    rc = msci_fail(MSC_E_INVALID_ARGUMENT,
+                   "options: modality.%d.band_names has %d names but modality.%d.bands is "
+                   "%lld (give one per band, or none)",
+                   (int)i, (int)n, (int)i, (long long)bands);
+  for (int32_t b = 0; rc == MSC_OK && b < n; b++) {
+    if (names[b][0] == '\0')
+      rc = msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "options: modality.%d.band_names: name %d is empty", (int)i, (int)b + 1);
+    for (int32_t c = 0; rc == MSC_OK && c < b; c++)
+      if (strcmp(names[b], names[c]) == 0)
+        rc = msci_fail(MSC_E_INVALID_ARGUMENT,
+                       "options: modality.%d.band_names: '%.100s' appears more than once",
+                       (int)i, names[b]);
+  }
+  free(names);
+  return rc;
+}
 
 /* Checks modality i: encoder, block, the lengths and values of its lists; everything
  * is reported through msci_fail. */
@@ -72,6 +99,31 @@ static msc_status check_modality(const msc_options *o, int32_t i) {
       }
     }
   }
+
+  /* scale and offset: empty, or exactly `bands` values (scale non-zero). */
+  const char *conv[2] = {"scale", "offset"};
+  for (int k = 0; k < 2; k++) {
+    size_t n = 0;
+    rc = msci_options_get_floatsf(o, vals, MSCI_OPT_MAX_FLOATS, &n, "modality.%d.%s", (int)i,
+                                  conv[k]);
+    if (rc != MSC_OK) goto done;
+    if (n != 0 && (int64_t)n != bands) {
+      rc = msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "options: modality.%d.%s has %d values but modality.%d.bands is %lld "
+                     "(give one per band, or none)",
+                     (int)i, conv[k], (int)n, (int)i, (long long)bands);
+      goto done;
+    }
+    for (size_t j = 0; k == 0 && j < n; j++)
+      if (vals[j] == 0.0f) {
+        rc = msci_fail(MSC_E_INVALID_ARGUMENT,
+                       "options: modality.%d.scale value %d is 0; a scale must not be 0",
+                       (int)i, (int)j + 1);
+        goto done;
+      }
+  }
+  rc = check_band_names(o, i, bands);
+  if (rc != MSC_OK) goto done;
 
   /* widths and depths: the same number of stages, 1..8, positive entries. */
   int64_t stages[2][MSCI_MAX_STAGES];

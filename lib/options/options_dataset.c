@@ -1,6 +1,7 @@
 /*
  * options_dataset.c — msc_options_from_dataset: the model keys a dataset determines
- * (modalities with their names, bands and patch size; classes and class names; the
+ * (modalities with their names, bands and patch size, and their inputs' band names,
+ * scale and offset; classes and class names; the
  * label mode, single for a single-label format unless set; the normalisation statistics, published or computed), set on a copy of the handle that
  * replaces its contents only when every key was accepted.
  */
@@ -47,6 +48,46 @@ static msc_status modality_stats(const msc_dataset *ds, int32_t i, int32_t mode,
   return MSC_OK;
 }
 
+/* The inputs' description of modality i: band_names (cleared for a dataset without
+ * names, so that none of another dataset stays), scale and offset. */
+static msc_status set_inputs(msc_options *o, const msc_dataset *ds, int32_t i, int64_t bands) {
+  char key[MSCI_KEY_CAP];
+  size_t len = 1;
+  int named = 1;
+  for (int64_t b = 0; b < bands; ++b) {
+    const char *n = msc_dataset_band_name(ds, i, b);
+    named &= n != NULL;
+    len += n ? strlen(n) + 1 : 0;
+  }
+  char *names = malloc(len);
+  float *conv = malloc(2 * (size_t)bands * sizeof *conv);
+  msc_status st = names && conv ? MSC_OK : msci_opt_oom(len);
+  size_t at = 0;
+  if (names) names[0] = '\0';
+  for (int64_t b = 0; st == MSC_OK && named && b < bands; ++b) {
+    const char *n = msc_dataset_band_name(ds, i, b);
+    size_t k = strlen(n);
+    if (b > 0) names[at++] = ',';
+    memcpy(names + at, n, k + 1);
+    at += k;
+  }
+  snprintf(key, sizeof key, "modality.%d.band_names", (int)i);
+  if (st == MSC_OK) st = msc_options_set_string(o, key, named ? names : "");
+  for (int64_t b = 0; st == MSC_OK && b < bands; ++b) {
+    double scale = 1, offset = 0;
+    st = msc_dataset_band_scale(ds, i, b, &scale, &offset);
+    conv[b] = (float)scale;
+    conv[bands + b] = (float)offset;
+  }
+  snprintf(key, sizeof key, "modality.%d.scale", (int)i);
+  if (st == MSC_OK) st = msc_options_set_floats(o, key, conv, (size_t)bands);
+  snprintf(key, sizeof key, "modality.%d.offset", (int)i);
+  if (st == MSC_OK) st = msc_options_set_floats(o, key, conv + bands, (size_t)bands);
+  free(names);
+  free(conv);
+  return st;
+}
+
 /* The keys of modality i; mean and std only where o does not hold them yet. */
 static msc_status set_modality(msc_options *o, const msc_dataset *ds, int32_t i, int32_t mode,
                                int64_t max_samples) {
@@ -59,6 +100,8 @@ static msc_status set_modality(msc_options *o, const msc_dataset *ds, int32_t i,
   MSCI_TRY(msc_options_set_int(o, key, bands));
   snprintf(key, sizeof key, "modality.%d.size", (int)i);
   MSCI_TRY(msc_options_set_int(o, key, size));
+
+  MSCI_TRY(set_inputs(o, ds, i, bands));
 
   static const char *const which[2] = {"mean", "std"};
   int32_t set[2] = {0, 0};

@@ -318,6 +318,13 @@ const msci_opt_def msci_opt_table[] = {
                "per-band means subtracted from the input (none: 0)"),
     OPT_FLOATS("modality.#.std", 0.0, 1,
                "per-band standard deviations dividing the input (none: 1)"),
+    OPT_STRING("modality.#.band_names", "", NULL,
+               "the input bands by name, in order, joined with ',' (none: unnamed); "
+               "msc_options_from_dataset fills it"),
+    OPT_FLOATS("modality.#.scale", -FLT_MAX, 0,
+               "per-band scale of the raw input: physical = raw * scale + offset "
+               "(none: 1; recorded, not applied)"),
+    OPT_FLOATS("modality.#.offset", -FLT_MAX, 0, "per-band offset, see scale (none: 0)"),
     OPT_CHOICE_FN("modality.#.kind",
                   "sar for a modality named s1, optical for s2, plot for rp, else other",
                   def_modality_kind, "sar|optical|other|plot",
@@ -496,6 +503,10 @@ const msci_opt_def msci_opt_table[] = {
                "series manifest with a target column: class names, ','-separated, in the "
                "order of the target's values 0, 1, ... (\"\": numbered by value, 0..the "
                "largest found)"),
+    OPT_INT("data.series.harmonize", "1", 0, 1,
+            "series: subtract the 1000 offset of Sentinel-2 dates of processing baseline "
+            "04.00 or later (metadata.json beside the file, or _N0400_ in its path), so that "
+            "every date is in the earlier convention (0/1)"),
     OPT_INT("data.series.ignore", "-1", -1, 65535,
             "series manifest: the target value never drawn nor counted as a class (-1: none)"),
     OPT_STRING("data.sits.modalities", "rp,s2", NULL,

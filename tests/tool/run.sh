@@ -139,6 +139,26 @@ expect 0 "$mosaic" info m.safetensors
 grep -q 'classes *19' out || fail "info shows no classes"
 expect 0 "$mosaic" info m.safetensors --json i.json
 json i.json 'd["modalities"][1]["bands"]' | grep -qx 12 || fail "info --json"
+# The expected inputs: BigEarthNet v2's bands in the synthetic data's order (S1 VV, VH in
+# dB; S2 digital numbers = reflectance × 10000), the normalisation as in the configuration.
+python3 - i.json <<'EOF' || fail "info --json: the modalities' inputs"
+import json, sys
+d = json.load(open(sys.argv[1]))
+s1, s2 = d["modalities"]
+want = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12"]
+assert [e["name"] for e in s2["inputs"]] == want, s2["inputs"]
+assert [e["name"] for e in s1["inputs"]] == ["VV", "VH"], s1["inputs"]
+assert all(abs(e["scale"] - 1e-4) < 1e-10 and e["offset"] == 0 for e in s2["inputs"])
+assert all(e["scale"] == 1 and e["offset"] == 0 for e in s1["inputs"])
+mean = [float(v) for v in d["configuration"]["modality.1.mean"].split(",")]
+std = [float(v) for v in d["configuration"]["modality.1.std"].split(",")]
+for e, m, s in zip(s2["inputs"], mean, std):
+    assert abs(e["mean"] - m) <= 1e-6 * abs(m) and abs(e["std"] - s) <= 1e-6 * s, (e, m, s)
+assert d["configuration"]["modality.1.band_names"] == ",".join(want)
+EOF
+expect 0 "$mosaic" info m.safetensors
+grep -Eq '^ +8 +B8A +0.0001 +0 ' out || fail "info prints no input table (band 8 of s2: B8A)"
+grep -Eq '^ +1 +VH +1 +0 ' out || fail "info prints no input table (band 1 of s1: VH)"
 
 # --- compare: two presets, same data, one table ----------------------------------------------
 expect 0 "$mosaic" compare --data data "${common[@]}" --presets supervised,dual --max-steps 1 \

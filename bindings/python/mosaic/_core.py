@@ -298,7 +298,8 @@ class Options(_Handle):
     def from_dataset(cls, dataset, options=None, stats="auto", stats_samples=256, **kwargs):
         """A model configuration for a Dataset (msc_options_from_dataset): the options
         given (a dict, Options or JSON, and keyword arguments), then the keys the dataset
-        determines: modalities (count, names, bands, size), classes, class names and,
+        determines: modalities (count, names, bands, size; since 0.4.0 band names, scale
+        and offset), classes, class names and,
         where not given, the normalisation: stats "published" (msc_dataset_stats),
         "computed" (over stats_samples samples, 0: all) or "auto" (published where the
         dataset has them, else computed)."""
@@ -711,6 +712,30 @@ class Model(_Handle):
         """{name: (bands, size)} in the model's order."""
         return {n: self.modality_shape(i) for i, n in enumerate(self.modality_names)}
 
+    def band_names(self, modality):
+        """The band names a modality expects, in order (a tuple of str, None where the
+        model has no names: made without a dataset, or saved before 0.4.0)."""
+        i = self._modality_index(modality)
+        bands, _ = self.modality_shape(i)
+        h = self._handle()
+        return tuple(_decode(_ffi.msc_model_band_name(h, i, b)) if
+                     _ffi.msc_model_band_name(h, i, b) else None for b in range(bands))
+
+    def inputs(self, modality):
+        """What a modality expects, band by band in order: a list of dicts with name,
+        scale and offset (physical = raw * scale + offset) and the normalisation mean and
+        std applied to the raw value (msc_model_band_info)."""
+        i = self._modality_index(modality)
+        bands, _ = self.modality_shape(i)
+        names = self.band_names(i)
+        out = []
+        for b in range(bands):
+            v = [ctypes.c_double() for _ in range(4)]
+            check(_ffi.msc_model_band_info(self._handle(), i, b, *[ctypes.byref(x) for x in v]))
+            out.append({"name": names[b], "scale": v[0].value, "offset": v[1].value,
+                        "mean": v[2].value, "std": v[3].value})
+        return out
+
     @property
     def num_classes(self):
         return int(_ffi.msc_model_class_count(self._handle()))
@@ -984,6 +1009,23 @@ class Dataset(_Handle):
     @property
     def modalities(self):
         return {n: self.modality_shape(i) for i, n in enumerate(self.modality_names)}
+
+    def band_names(self, modality):
+        """The band names of a modality (name or index) in order; None for a format
+        without names (manifest)."""
+        i = self._modality_index(modality)
+        bands, _ = self.modality_shape(i)
+        h = self._handle()
+        names = [_ffi.msc_dataset_band_name(h, i, b) for b in range(bands)]
+        return tuple(_decode(n) for n in names) if all(names) else None
+
+    def band_scale(self, modality, band):
+        """(scale, offset) of a band's values: physical = value * scale + offset
+        (msc_dataset_band_scale)."""
+        s, o = ctypes.c_double(), ctypes.c_double()
+        check(_ffi.msc_dataset_band_scale(self._handle(), self._modality_index(modality), band,
+                                          ctypes.byref(s), ctypes.byref(o)))
+        return (s.value, o.value)
 
     def sample_id(self, i):
         """The id of sample i (e.g. the BigEarthNet patch name)."""

@@ -389,6 +389,23 @@ FUNCTIONS = (
          ctypes.POINTER(ctypes.c_int64),
      ),
      ('model', 'i', 'bands', 'size',)),
+    # const char *msc_model_band_name(const msc_model *model, int32_t i, int64_t b);
+    ('msc_model_band_name', ctypes.c_char_p,
+     (ctypes.POINTER(msc_model), ctypes.c_int32, ctypes.c_int64,),
+     ('model', 'i', 'b',)),
+    # msc_status msc_model_band_info(const msc_model *model, int32_t i, int64_t b,
+    # double *scale, double *offset, double *mean, double *std);
+    ('msc_model_band_info', msc_status,
+     (
+         ctypes.POINTER(msc_model),
+         ctypes.c_int32,
+         ctypes.c_int64,
+         ctypes.POINTER(ctypes.c_double),
+         ctypes.POINTER(ctypes.c_double),
+         ctypes.POINTER(ctypes.c_double),
+         ctypes.POINTER(ctypes.c_double),
+     ),
+     ('model', 'i', 'b', 'scale', 'offset', 'mean', 'std',)),
     # int64_t msc_model_class_count(const msc_model *model);
     ('msc_model_class_count', ctypes.c_int64,
      (ctypes.POINTER(msc_model),),
@@ -562,6 +579,21 @@ FUNCTIONS = (
          ctypes.POINTER(ctypes.c_int64),
      ),
      ('ds', 'i', 'bands', 'size',)),
+    # const char *msc_dataset_band_name(const msc_dataset *ds, int32_t i, int64_t b);
+    ('msc_dataset_band_name', ctypes.c_char_p,
+     (ctypes.POINTER(msc_dataset), ctypes.c_int32, ctypes.c_int64,),
+     ('ds', 'i', 'b',)),
+    # msc_status msc_dataset_band_scale(const msc_dataset *ds, int32_t i, int64_t b,
+    # double *scale, double *offset);
+    ('msc_dataset_band_scale', msc_status,
+     (
+         ctypes.POINTER(msc_dataset),
+         ctypes.c_int32,
+         ctypes.c_int64,
+         ctypes.POINTER(ctypes.c_double),
+         ctypes.POINTER(ctypes.c_double),
+     ),
+     ('ds', 'i', 'b', 'scale', 'offset',)),
     # msc_status msc_dataset_sample_id(const msc_dataset *ds, int64_t i, char *buf,
     # size_t cap, size_t *len);
     ('msc_dataset_sample_id', msc_status,

@@ -384,11 +384,12 @@ START_TEST(test_missing_modality_matches_reference) {
     memset(fused, 0, sizeof fused);
     for (int i = 0; i < N; ++i)
       for (int k = 0; k < 16; ++k) fused[i * 32 + present * 16 + k] = 2.0f * f[i * 16 + k];
-    msc_batch *b = NULL;
-    ck_assert_int_eq(msc_batch_create(&b), MSC_OK);
-    ck_assert_int_eq(
-        msc_batch_set_modality(b, MOD[present], inputs[present], N, BANDS[present], SIZE, SIZE),
-        MSC_OK);
+    /* A full batch less one modality (msc_batch_remove_modality). */
+    msc_batch *b = full_batch();
+    ck_assert_int_eq(msc_batch_remove_modality(b, MOD[1 - present]), MSC_OK);
+    ck_assert_int_eq(msc_batch_remove_modality(b, MOD[1 - present]), MSC_E_NOT_FOUND);
+    ck_assert_int_eq(msc_batch_remove_modality(NULL, "s1"), MSC_E_INVALID_ARGUMENT);
+    ck_assert_int_eq(msc_batch_size(b), N);
     ck_assert_int_eq(msc_embed(m, b, MSC_EMBED_FUSED, got, N * 32), MSC_OK);
     assert_close(got, fused, N * 32, 1e-4, "h_f, one modality");
     ref_head(&w, "proj_fused", fused, 32, 32, z);

@@ -494,6 +494,15 @@ MSC_API msc_status msc_batch_set_modality(msc_batch *batch, const char *name, co
                                           int64_t n, int64_t c, int64_t h, int64_t w);
 
 /**
+ * Removes the patches of the modality called name from the batch (its storage is kept
+ * for a later msc_batch_set_modality), e.g. to run a fused model without one modality
+ * (docs/model.md, "Missing modalities"). Labels, flags and mask stay. Returns MSC_OK;
+ * MSC_E_INVALID_ARGUMENT (NULL); MSC_E_NOT_FOUND (the batch has no such modality).
+ * Since 0.4.0.
+ */
+MSC_API msc_status msc_batch_remove_modality(msc_batch *batch, const char *name);
+
+/**
  * Sets multi-hot labels: n×c bytes, each 0 or 1 (row-major, sample by sample).
  * Returns MSC_OK, MSC_E_INVALID_ARGUMENT (NULL, a value other than 0/1), MSC_E_SHAPE,
  * MSC_E_OUT_OF_MEMORY. Since 0.1.0.

@@ -22,6 +22,7 @@
 #include "mosaic/mosaic.h"
 #include "ref_ops.h"
 #include "common/rng.h"
+#include "model/model.h"
 #include "model/safetensors.h"
 
 #define N    3
@@ -364,6 +365,73 @@ START_TEST(test_tiny_forward_matches_reference) {
 }
 END_TEST
 
+/* A batch without one modality: h_f is the present features scaled by n_mod / n_present
+ * = 2 and zeros for the absent one (docs/model.md, "Missing modalities"), and the fused
+ * head and classifier read that; the reference applies the rule by hand to the plain
+ * reference encoder and heads. The absent encoder is not run. */
+START_TEST(test_missing_modality_matches_reference) {
+  weights w;
+  make_weights(&w, 3);
+  char path[300];
+  path_in_tmp(path, sizeof path, "missing.safetensors");
+  write_weights(&w, path, CONFIG);
+  msc_model *m = load_ok(path);
+  const float mean[2][4] = {{-12.5f, -19.25f}, {0, 0, 0, 0}};
+  const float std[2][4] = {{5.f, 5.5f}, {1, 1, 1, 1}};
+  for (int present = 0; present < 2; ++present) {
+    float f[N * 16], fused[N * 32], z[N * P], probs[N * C], got[N * 32];
+    ref_encoder(&w, present, inputs[present], mean[present], std[present], f);
+    memset(fused, 0, sizeof fused);
+    for (int i = 0; i < N; ++i)
+      for (int k = 0; k < 16; ++k) fused[i * 32 + present * 16 + k] = 2.0f * f[i * 16 + k];
+    /* A full batch less one modality (msc_batch_remove_modality). */
+    msc_batch *b = full_batch();
+    ck_assert_int_eq(msc_batch_remove_modality(b, MOD[1 - present]), MSC_OK);
+    ck_assert_int_eq(msc_batch_remove_modality(b, MOD[1 - present]), MSC_E_NOT_FOUND);
+    ck_assert_int_eq(msc_batch_remove_modality(NULL, "s1"), MSC_E_INVALID_ARGUMENT);
+    ck_assert_int_eq(msc_batch_size(b), N);
+    ck_assert_int_eq(msc_embed(m, b, MSC_EMBED_FUSED, got, N * 32), MSC_OK);
+    assert_close(got, fused, N * 32, 1e-4, "h_f, one modality");
+    ref_head(&w, "proj_fused", fused, 32, 32, z);
+    unit_rows(z, N, P);
+    ck_assert_int_eq(msc_embed(m, b, MSC_EMBED_FUSED_PROJECTION, got, N * P), MSC_OK);
+    assert_close(got, z, N * P, 1e-4, "z_f, one modality");
+    ref_linear_fwd(N, 32, C, fused, get(&w, "classifier.fc.weight%s%s", "", ""),
+                   get(&w, "classifier.fc.bias%s%s", "", ""), probs);
+    for (int i = 0; i < N * C; ++i) probs[i] = (float)(1.0 / (1.0 + exp(-probs[i])));
+    ck_assert_int_eq(msc_predict(m, b, got, N * C), MSC_OK);
+    assert_close(got, probs, N * C, 1e-5, "probabilities, one modality");
+    msc_batch_free(b);
+    /* The pooled executor is as before for a full batch: plain concatenation. */
+    b = full_batch();
+    float other[N * 16], full[N * 32];
+    ref_encoder(&w, 1 - present, inputs[1 - present], mean[1 - present], std[1 - present],
+                other);
+    for (int i = 0; i < N; ++i)
+      for (int k = 0; k < 16; ++k) {
+        full[i * 32 + present * 16 + k] = f[i * 16 + k];
+        full[i * 32 + (1 - present) * 16 + k] = other[i * 16 + k];
+      }
+    ck_assert_int_eq(msc_embed(m, b, MSC_EMBED_FUSED, got, N * 32), MSC_OK);
+    assert_close(got, full, N * 32, 1e-4, "h_f after a call without a modality");
+    msc_batch_free(b);
+  }
+  /* Without S2, the classifier's graph needs no S2 input and no S2 encoder node. */
+  const msci_graph *g = &m->graph;
+  uint8_t *need = calloc((size_t)g->n_nodes, 1), need_input[MSCI_MAX_MODALITIES];
+  const uint8_t absent[MSCI_MAX_MODALITIES] = {0, 1};
+  msci_graph_mark_present(g, g->logits, absent, need, need_input);
+  ck_assert(need_input[0] && !need_input[1]);
+  ck_assert(need[g->feat[0]] && !need[g->feat[1]] && need[g->fused]);
+  int s2_nodes = 0;
+  for (int32_t i = g->feat[0] + 1; i <= g->feat[1]; ++i) s2_nodes += need[i];
+  ck_assert_int_eq(s2_nodes, 0);
+  free(need);
+  msc_model_free(m);
+  free_weights(&w);
+}
+END_TEST
+
 START_TEST(test_getters) {
   weights w;
   make_weights(&w, 2);
@@ -643,10 +711,18 @@ START_TEST(test_batch_errors) {
   ck_assert_int_eq(msc_batch_create(&b), MSC_OK);
   float out[N * 32];
   ck_assert_int_eq(msc_embed(m, b, MSC_EMBED_FUSED, out, N * 32), MSC_E_INVALID_ARGUMENT);
-  /* Only S2: its own features work, the fused ones need S1. */
+  /* None of the model's modalities: nothing to fuse. */
+  ck_assert_int_eq(msc_batch_set_modality(b, "s3", inputs[1], N, 4, SIZE, SIZE), MSC_OK);
+  ck_assert_int_eq(msc_embed(m, b, MSC_EMBED_FUSED, out, N * 32), MSC_E_NOT_FOUND);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "none of the model's modalities"));
+  ck_assert_int_eq(msc_predict(m, b, out, N * 5), MSC_E_NOT_FOUND);
+  ck_assert_int_eq(msc_embed(m, b, MSC_EMBED_MODALITY(1), out, N * 16), MSC_E_NOT_FOUND);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "s2"));
+  /* Only S2: its own features and, without S1, the fused ones (docs/model.md). */
   ck_assert_int_eq(msc_batch_set_modality(b, "s2", inputs[1], N, 4, SIZE, SIZE), MSC_OK);
   ck_assert_int_eq(msc_embed(m, b, MSC_EMBED_MODALITY(1), out, N * 16), MSC_OK);
-  ck_assert_int_eq(msc_embed(m, b, MSC_EMBED_FUSED, out, N * 32), MSC_E_NOT_FOUND);
+  ck_assert_int_eq(msc_embed(m, b, MSC_EMBED_FUSED, out, N * 32), MSC_OK);
+  ck_assert_int_eq(msc_embed(m, b, MSC_EMBED_MODALITY(0), out, N * 16), MSC_E_NOT_FOUND);
   ck_assert_ptr_nonnull(strstr(msc_last_error(), "s1"));
   /* Wrong band count for S1: the message gives the expected shape. */
   ck_assert_int_eq(msc_batch_set_modality(b, "s1", inputs[1], N, 4, SIZE, SIZE), MSC_OK);
@@ -800,6 +876,7 @@ static Suite *model_suite(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_tiny_forward_matches_reference);
+  tcase_add_test(tc, test_missing_modality_matches_reference);
   tcase_add_test(tc, test_getters);
   tcase_add_test(tc, test_save_load_bit_identical);
   tcase_add_test(tc, test_save_is_atomic);

@@ -146,6 +146,7 @@ static const key_def k_keys[] = {
     {"probe-lr", "probe_lr", KEY_FLOAT, 0, NULL},
     {"json", "json", KEY_STRING, 0, NULL},
     {"which", "which", KEY_STRING, 0, NULL},
+    {"modalities", "modalities", KEY_STRING, 0, NULL},
     {"n", "n", KEY_INT, 0, NULL},
     {"presets", "presets", KEY_STRING, 0, NULL},
     {"out-dir", "out_dir", KEY_STRING, 0, NULL},

@@ -142,6 +142,10 @@ json_t *cli_model_metadata(const char *path);
 int cli_infer(msc_model *model, const msc_dataset *ds, int64_t batch, cli_progress *pg,
               const char *label, float **probs, uint8_t **labels, int32_t which, float **emb,
               int64_t *dim);
+/* --modalities LIST for cli_infer: the comma-separated dataset modalities its batches
+ * keep (the others are removed from every batch, msc_batch_remove_modality), NULL for
+ * all. Checks the names against ds; prints the error and returns EXIT_* otherwise. */
+int cli_infer_modalities(const char *list, const msc_dataset *ds);
 /* Parses "fused", "fused-projection", "modality:NAME", "modality-projection:NAME". */
 int cli_parse_which(const msc_model *model, const char *text, int32_t *which);
 

@@ -26,12 +26,14 @@ static const char help[] =
     "                      fused-projection (unit-norm fused projection),\n"
     "                      modality:NAME (one encoder's features, e.g. modality:s2),\n"
     "                      modality-projection:NAME\n"
+    "  --modalities LIST   the dataset modalities to use, comma-separated (default: all);\n"
+    "                      a fused output without the others (docs/model.md)\n"
     "  --batch N           samples per call (default 64)\n"
     "  --threads N, --backend NAME, --progress MODE, --config FILE, --set KEY=VALUE\n";
 
-static const char *const allowed[] = {"model",   "data",     "out",   "format",
-                                      "split",   "which",    "batch", "threads",
-                                      "backend", "progress", NULL};
+static const char *const allowed[] = {"model",   "data",     "out",        "format",
+                                      "split",   "which",    "batch",      "threads",
+                                      "backend", "progress", "modalities", NULL};
 
 /* The .npy 1.0 file: magic, version, header length (LE u16), a Python dict literal padded
  * with spaces to a multiple of 64 bytes and ended by '\n', then the data. */
@@ -153,6 +155,7 @@ int cmd_embed(int argc, char **argv, int verbosity) {
     rc = cli_load_model(&ctx, model_path, &model);
   if (rc == EXIT_OK) rc = cli_parse_which(model, cli_str(&ctx, "which", "fused"), &which);
   if (rc == EXIT_OK) rc = cli_open_dataset(&ctx, ctx.opts, split, 1, &ds);
+  if (rc == EXIT_OK) rc = cli_infer_modalities(cli_str(&ctx, "modalities", NULL), ds);
   if (rc == EXIT_OK)
     rc = cli_infer(model, ds, cli_int(&ctx, "batch", 64), &pg, "embed", NULL, NULL, which, &emb,
                    &d);

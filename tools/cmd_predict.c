@@ -23,12 +23,14 @@ static const char help[] =
     "  --threshold T       with --out: also print the predicted classes (score >= T; the\n"
     "                      arg max for a single-label model) of\n"
     "                      the first samples (default 0.5)\n"
+    "  --modalities LIST   the dataset modalities to use, comma-separated (default: all);\n"
+    "                      a fused output without the others (docs/model.md)\n"
     "  --batch N           samples per call (default 64)\n"
     "  --threads N, --backend NAME, --progress MODE, --config FILE, --set KEY=VALUE\n";
 
-static const char *const allowed[] = {"model",   "data",      "out",   "format",
-                                      "split",   "threshold", "batch", "threads",
-                                      "backend", "progress",  NULL};
+static const char *const allowed[] = {"model",   "data",      "out",        "format",
+                                      "split",   "threshold", "batch",      "threads",
+                                      "backend", "progress",  "modalities", NULL};
 
 typedef struct {
   char *p;
@@ -84,6 +86,7 @@ int cmd_predict(int argc, char **argv, int verbosity) {
   rc = cli_load_model(&ctx, model_path, &model);
   if (rc == EXIT_OK)
     rc = cli_open_dataset(&ctx, ctx.opts, cli_str(&ctx, "split", "all"), 1, &ds);
+  if (rc == EXIT_OK) rc = cli_infer_modalities(cli_str(&ctx, "modalities", NULL), ds);
   if (rc == EXIT_OK)
     rc = cli_infer(model, ds, cli_int(&ctx, "batch", 64), &pg, "predict", &probs, &labels, 0,
                    NULL, NULL);

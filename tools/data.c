@@ -141,6 +141,40 @@ int cli_parse_which(const msc_model *model, const char *text, int32_t *which) {
                    text);
 }
 
+#define MSC_MAX_MODALITIES_CLI 8
+
+/* The modalities every batch of cli_infer drops (cli_infer_modalities). */
+static char infer_drop[MSC_MAX_MODALITIES_CLI][64];
+static int infer_n_drop;
+
+int cli_infer_modalities(const char *list, const msc_dataset *ds) {
+  infer_n_drop = 0;
+  if (!list) return EXIT_OK;
+  int32_t nm = msc_dataset_modality_count(ds);
+  int kept = 0;
+  /* Every name of the list must be a dataset modality. */
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s", list);
+  for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    int found = 0;
+    for (int32_t k = 0; k < nm; ++k) found |= strcmp(t, msc_dataset_modality_name(ds, k)) == 0;
+    if (!found) return cli_error("--modalities: the dataset has no modality '%s'", t);
+  }
+  for (int32_t k = 0; k < nm && k < MSC_MAX_MODALITIES_CLI; ++k) {
+    const char *name = msc_dataset_modality_name(ds, k);
+    int listed = 0;
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+      listed |= strcmp(t, name) == 0;
+    if (listed)
+      kept++;
+    else
+      snprintf(infer_drop[infer_n_drop++], sizeof infer_drop[0], "%s", name);
+  }
+  if (kept == 0) return cli_error("--modalities: no modality given");
+  return EXIT_OK;
+}
+
 int cli_infer(msc_model *model, const msc_dataset *ds, int64_t batch, cli_progress *pg,
               const char *label, float **probs, uint8_t **labels, int32_t which, float **emb,
               int64_t *dim) {
@@ -177,6 +211,12 @@ int cli_infer(msc_model *model, const msc_dataset *ds, int64_t batch, cli_progre
     if (st != MSC_OK) {
       rc =
           cli_lib_error(st, "reading samples %lld..%lld", (long long)i, (long long)(i + m - 1));
+      break;
+    }
+    for (int k = 0; k < infer_n_drop && st == MSC_OK; ++k)
+      st = msc_batch_remove_modality(b, infer_drop[k]);
+    if (st != MSC_OK) {
+      rc = cli_lib_error(st, "--modalities");
       break;
     }
     if (p && (st = msc_predict(model, b, p + i * c, (size_t)(m * c))) != MSC_OK) {

@@ -522,6 +522,15 @@ MSC_API msc_status msc_batch_set_modality(msc_batch *batch, const char *name, co
                                           int64_t n, int64_t c, int64_t h, int64_t w);
 
 /**
+ * Removes the patches of the modality called name from the batch (its storage is kept
+ * for a later msc_batch_set_modality), e.g. to run a fused model without one modality
+ * (docs/model.md, "Missing modalities"). Labels, flags and mask stay. Returns MSC_OK;
+ * MSC_E_INVALID_ARGUMENT (NULL); MSC_E_NOT_FOUND (the batch has no such modality).
+ * Since 0.4.0.
+ */
+MSC_API msc_status msc_batch_remove_modality(msc_batch *batch, const char *name);
+
+/**
  * Sets multi-hot labels: n×c bytes, each 0 or 1 (row-major, sample by sample).
  * Returns MSC_OK, MSC_E_INVALID_ARGUMENT (NULL, a value other than 0/1), MSC_E_SHAPE,
  * MSC_E_OUT_OF_MEMORY. Since 0.1.0.
@@ -1006,9 +1015,13 @@ MSC_API msc_status msc_model_embedding_size(const msc_model *model, int32_t whic
  * Computes embeddings of the batch's samples in inference mode (BatchNorm running
  * statistics) into out, N × size row-major (size from msc_model_embedding_size).
  * Only the modalities the chosen output needs must be in the batch: a single modality's
- * features need only that modality.
+ * features need only that modality. The fused kinds take any non-empty subset of the
+ * model's modalities (since 0.4.0; before, all of them): an absent modality's features
+ * are zeros and the present ones are scaled by n_mod / n_present (docs/model.md,
+ * "Missing modalities"), and the absent encoders do not run.
  * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, empty batch, bad `which`);
- * MSC_E_NOT_FOUND (a needed modality is missing); MSC_E_SHAPE (an array does not fit the
+ * MSC_E_NOT_FOUND (a needed modality is missing; for the fused kinds, none of the
+ * model's modalities is in the batch); MSC_E_SHAPE (an array does not fit the
  * model: the message gives the expected shape); MSC_E_NUMERICAL (a NaN or infinite
  * pixel: the message says where); MSC_E_BUFFER_TOO_SMALL (out_len < N × size);
  * MSC_E_OUT_OF_MEMORY; a backend error. out may be partly written on error.
@@ -1023,7 +1036,8 @@ MSC_API msc_status msc_embed(msc_model *model, const msc_batch *batch, int32_t w
  * row-major into probs (len >= N × C): for a multi-label model (option labels = multi,
  * the default) the sigmoid of every logit; for a single-label model (labels = single,
  * since 0.3.0) the softmax of each row, so that a row sums to 1 and its arg max is the
- * predicted class. Every modality must be in the batch.
+ * predicted class. The batch holds any non-empty subset of the model's modalities, the
+ * fused features computed as msc_embed's (since 0.4.0; before, every modality).
  * Returns and thread safety as msc_embed. Since 0.1.0.
  */
 MSC_API msc_status msc_predict(msc_model *model, const msc_batch *batch, float *probs,
@@ -1173,6 +1187,8 @@ MSC_API msc_status msc_scene_write(msc_scene *scene, const char *mask_path,
  *   lambda.intra/.inter/.fused/.views/.bce   term weights (the preset's)
  *   tau.intra/.inter/.fused/.views           temperatures (0.1)
  *   mulsupcon.per_anchor  0/1                aug.*  augmentations
+ *   train.modality_dropout  p in [0, 1] (0): per sample, each modality left out of the
+ *                         fused features with probability p, never all (since 0.4.0)
  *   optim.kind ("adamw"/"sgd"), optim.lr, optim.weight_decay, optim.warmup_steps,
  *   optim.total_steps, optim.clip_norm, ...  the optimiser and its schedule
  * Unlabelled samples (no labels in the batch, or a 0 flag) feed only the

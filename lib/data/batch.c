@@ -42,6 +42,21 @@ void msci_batch_reset(msc_batch *b) {
   b->mask_h = b->mask_w = 0;
 }
 
+MSC_API msc_status msc_batch_remove_modality(msc_batch *b, const char *name) {
+  if (!b || !name)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_remove_modality: NULL argument");
+  int32_t j = 0;
+  while (j < b->n_mod && strcmp(b->mod[j].name, name) != 0) ++j;
+  if (j == b->n_mod) return msci_fail(MSC_E_NOT_FOUND, "the batch has no modality '%s'", name);
+  /* The others keep their order; the removed array becomes the first spare. */
+  msci_batch_modality gone = b->mod[j];
+  memmove(&b->mod[j], &b->mod[j + 1], (size_t)(b->n_mod - 1 - j) * sizeof gone);
+  gone.name[0] = '\0';
+  gone.c = gone.h = gone.w = 0;
+  b->mod[--b->n_mod] = gone;
+  return MSC_OK;
+}
+
 MSC_API int64_t msc_batch_size(const msc_batch *b) {
   return b ? b->n : 0;
 }

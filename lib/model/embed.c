@@ -16,6 +16,7 @@ typedef struct target {
   int32_t node;
   int64_t dim;
   int normalise; /* unit-normalise each row (projections) */
+  int fused;     /* reads h_f: a batch may lack modalities (docs/model.md) */
 } target;
 
 static msc_status resolve(const msc_model *m, int32_t which, target *t) {
@@ -23,9 +24,9 @@ static msc_status resolve(const msc_model *m, int32_t which, target *t) {
   int32_t i = which & 0xff;
   memset(t, 0, sizeof *t);
   if (which == MSC_EMBED_FUSED) {
-    t->node = g->fused, t->dim = g->fused_dim;
+    t->node = g->fused, t->dim = g->fused_dim, t->fused = 1;
   } else if (which == MSC_EMBED_FUSED_PROJECTION) {
-    t->node = g->fused_proj, t->dim = g->proj_dim, t->normalise = 1;
+    t->node = g->fused_proj, t->dim = g->proj_dim, t->normalise = 1, t->fused = 1;
   } else if ((which & ~0xff) == MSC_EMBED_MODALITY(0) && i < m->cfg.n_mod) {
     t->node = g->feat[i], t->dim = g->feat_dim[i];
   } else if ((which & ~0xff) == MSC_EMBED_MODALITY_PROJECTION(0) && i < m->cfg.n_mod) {
@@ -63,6 +64,43 @@ static msc_status stage_input(msc_model *m, msci_exec *e, int32_t k, const msc_b
   return msci_be_tensor_upload(m->be, e->input[k], 4, dims, e->stage);
 }
 
+/* Which modalities a call on h_f runs without (docs/model.md, "Missing modalities"):
+ * those the batch has no array for, with at least one present; the executor then reads
+ * zeros for their features (uploaded here), scales the present blocks by
+ * n_mod / n_present, and never runs their encoders. */
+static msc_status prepare_absent(msc_model *m, msci_exec *e, const msc_batch *b) {
+  const int32_t nm = m->cfg.n_mod;
+  int32_t present = 0;
+  for (int32_t k = 0; k < nm; ++k) {
+    e->absent[k] = msci_batch_find(b, m->cfg.mod[k].name) == NULL;
+    present += !e->absent[k];
+  }
+  if (present == 0) {
+    memset(e->absent, 0, sizeof e->absent);
+    return msci_fail(MSC_E_NOT_FOUND,
+                     "the batch has none of the model's modalities (%s%s%s): the fused "
+                     "features need at least one",
+                     m->cfg.mod[0].name, nm > 1 ? ", " : "", nm > 1 ? m->cfg.mod[1].name : "");
+  }
+  if (present == nm) return MSC_OK;
+  /* One mask row per sample: every sample lacks the same modalities. */
+  uint8_t *keep = msci_exec_host(e, MSCI_EXEC_HOST_AUG, (size_t)(b->n * nm));
+  if (!keep) return MSC_E_OUT_OF_MEMORY;
+  for (int64_t r = 0; r < b->n; ++r)
+    for (int32_t k = 0; k < nm; ++k) keep[r * nm + k] = !e->absent[k];
+  MSCI_TRY(msci_exec_set_fuse_mask(m, e, b->n, keep));
+  for (int32_t k = 0; k < nm; ++k) {
+    if (!e->absent[k]) continue;
+    size_t count = (size_t)b->n * (size_t)m->graph.feat_dim[k];
+    if (!e->zero_feat[k]) MSCI_TRY(msci_be_tensor_create(m->be, e->ctx, &e->zero_feat[k]));
+    MSCI_TRY(msci_exec_stage(e, count));
+    memset(e->stage, 0, count * sizeof(float));
+    int64_t dims[2] = {b->n, m->graph.feat_dim[k]};
+    MSCI_TRY(msci_be_tensor_upload(m->be, e->zero_feat[k], 2, dims, e->stage));
+  }
+  return MSC_OK;
+}
+
 /* Runs the graph up to t->node for the batch and copies the n × dim result out. */
 static msc_status run(msc_model *m, const msc_batch *b, const target *t, float *out,
                       size_t out_len) {
@@ -75,13 +113,16 @@ static msc_status run(msc_model *m, const msc_batch *b, const target *t, float *
   uint8_t need_input[MSCI_MAX_MODALITIES];
   msci_exec *e = NULL;
   MSCI_TRY(msci_exec_acquire(m, b->n, 0, &e));
+  msc_status st = t->fused ? prepare_absent(m, e, b) : MSC_OK;
   /* The executor's own marks: a steady call allocates nothing here. */
-  msci_graph_mark(&m->graph, t->node, e->need, need_input);
-  msc_status st = MSC_OK;
+  msci_graph_mark_present(&m->graph, t->node, e->absent, e->need, need_input);
   for (int32_t k = 0; st == MSC_OK && k < m->cfg.n_mod; ++k)
     if (need_input[k]) st = stage_input(m, e, k, b);
   if (st == MSC_OK) st = msci_exec_forward(m, e, e->need);
   if (st == MSC_OK) st = msci_be_tensor_download(m->be, e->act[t->node], out, need_len);
+  /* The executor goes back to the pool as it came: every modality present. */
+  e->fuse_scale = NULL;
+  memset(e->absent, 0, sizeof e->absent);
   msci_exec_release(m, e);
   return st;
 }
@@ -112,7 +153,7 @@ MSC_API msc_status msc_embed(msc_model *m, const msc_batch *b, int32_t which, fl
 
 MSC_API msc_status msc_predict(msc_model *m, const msc_batch *b, float *probs, size_t len) {
   MSCI_TRY(check_args(m, b, probs, "msc_predict"));
-  target t = {m->graph.logits, m->graph.classes, 0};
+  target t = {m->graph.logits, m->graph.classes, 0, 1};
   MSCI_TRY(run(m, b, &t, probs, len));
   if (m->cfg.single_label) { /* one class per sample: softmax over each row */
     for (int64_t n = 0; n < b->n; ++n) {
@@ -160,7 +201,7 @@ MSC_API msc_status msc_predict_mask(msc_model *m, const msc_batch *b, int32_t *c
   /* The logits go where the probabilities will be, or into scratch of this call. */
   float *logits = probs ? probs : malloc(values * sizeof(float));
   if (!logits) return msci_fail(MSC_E_OUT_OF_MEMORY, "msc_predict_mask: %zu logits", values);
-  target t = {g->seg_logits, c * plane, 0};
+  target t = {g->seg_logits, c * plane, 0, 0};
   msc_status st = run(m, b, &t, logits, values);
   for (int64_t n = 0; st == MSC_OK && n < b->n; ++n)
     for (int64_t p = 0; p < plane; ++p) {

@@ -121,6 +121,11 @@ void msci_graph_clear(msci_graph *g);
 /* Marks in need[] (n_nodes bytes) every node that output node `target` depends on,
  * and in need_input[] the model inputs it reads. */
 void msci_graph_mark(const msci_graph *g, int32_t target, uint8_t *need, uint8_t *need_input);
+/* As msci_graph_mark, except that the concatenation h_f does not depend on the features
+ * of the modalities with absent[m] set: their encoders are not marked (unless another
+ * marked node reads them) and their inputs are not needed. */
+void msci_graph_mark_present(const msci_graph *g, int32_t target, const uint8_t *absent,
+                             uint8_t *need, uint8_t *need_input);
 
 /* ---- model ---------------------------------------------------------------------------- */
 
@@ -153,6 +158,7 @@ enum {
   MSCI_EXEC_HOST_AUG,       /* training: augmentation scratch, per OpenMP thread */
   MSCI_EXEC_HOST_OBJECTIVE, /* training: the objective's label arrays */
   MSCI_EXEC_HOST_OPTIM,     /* training: the optimiser's gradient lists */
+  MSCI_EXEC_HOST_FUSE,      /* absent or dropped modalities: per-row scales and h_f */
   MSCI_EXEC_HOST_SLOTS
 };
 
@@ -182,6 +188,15 @@ struct msci_exec {
   uint8_t *pgrad_valid;    /* pgrad[p] was written in this backward pass */
   int32_t frozen_encoders; /* encoders run in inference mode and get no gradient */
   mbk_tensor *input[MSCI_MAX_MODALITIES];
+  /* Absent or dropped modalities (docs/model.md, "Missing modalities"). When fuse_scale
+   * is set (rows × n_mod floats in the host workspace MSCI_EXEC_HOST_FUSE), the forward
+   * pass multiplies block m of row r of h_f by fuse_scale[r · n_mod + m] right after the
+   * concatenation, and the backward pass multiplies the gradient of h_f the same way
+   * before the concatenation's backward. absent[m] (inference): the concatenation reads
+   * zero_feat[m], zeros, instead of modality m's encoder, which does not run. */
+  const float *fuse_scale;
+  uint8_t absent[MSCI_MAX_MODALITIES];
+  mbk_tensor *zero_feat[MSCI_MAX_MODALITIES];
   float *stage; /* host staging for normalised inputs */
   size_t stage_cap;
   /* Host memory of a call, made with the executor or grown on first use and kept, so
@@ -227,6 +242,14 @@ msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need);
 msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need);
 /* Clears the gradient marks before a backward pass. */
 void msci_exec_zero_grad(const msc_model *m, msci_exec *e);
+/* Scales h_f (forward) or its gradient (backward) in tensor t by e->fuse_scale, row by
+ * row and modality block by block, through the host workspace MSCI_EXEC_HOST_FUSE. */
+msc_status msci_exec_scale_fused(msc_model *m, msci_exec *e, mbk_tensor *t);
+/* Sets e->fuse_scale for the modality mask keep[r · n_mod + m] (1 = present) of each of
+ * the rows: block m of row r gets n_mod / n_present(r) when kept, 0 otherwise; NULL (no
+ * scaling) when every row keeps every modality. Refuses a row that keeps none. */
+msc_status msci_exec_set_fuse_mask(msc_model *m, msci_exec *e, int64_t rows,
+                                   const uint8_t *keep);
 /* The tensor that receives the gradient of node's output (to seed backward). */
 msc_status msci_exec_grad_for(msc_model *m, msci_exec *e, int32_t node, mbk_tensor **out);
 

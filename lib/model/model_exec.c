@@ -29,6 +29,7 @@ void msci_exec_free(const msc_model *m, msci_exec *e) {
   free(e->pgrad_valid);
   for (int32_t i = 0; i < e->n_slots; ++i) msci_be_tensor_free(be, e->slot[i]);
   for (int32_t i = 0; i < MSCI_MAX_MODALITIES; ++i) msci_be_tensor_free(be, e->input[i]);
+  for (int32_t i = 0; i < MSCI_MAX_MODALITIES; ++i) msci_be_tensor_free(be, e->zero_feat[i]);
   free(e->ops);
   free(e->act);
   free(e->slot);
@@ -131,7 +132,8 @@ static msc_status assign_slots(msc_model *m, msci_exec *e, const uint8_t *need) 
   for (int32_t i = 0; i < n; ++i)
     if (need[i])
       for (int32_t k = 0; k < g->nodes[i].n_in; ++k)
-        if (g->nodes[i].in[k] >= 0) e->last_use[g->nodes[i].in[k]] = i;
+        if (g->nodes[i].in[k] >= 0 && need[g->nodes[i].in[k]])
+          e->last_use[g->nodes[i].in[k]] = i;
   /* A node nobody reads is an output of this call: it keeps its slot to the end. */
   for (int32_t i = 0; i < n; ++i)
     if (need[i] && e->last_use[i] == i) e->last_use[i] = n;
@@ -149,7 +151,8 @@ static msc_status assign_slots(msc_model *m, msci_exec *e, const uint8_t *need) 
      * op never writes into its own input). */
     for (int32_t k = 0; k < g->nodes[i].n_in; ++k) {
       int32_t v = g->nodes[i].in[k];
-      if (v < 0 || e->last_use[v] != i) continue;
+      /* An input not computed here (an absent modality's features) holds no slot. */
+      if (v < 0 || !need[v] || e->last_use[v] != i) continue;
       e->last_use[v] = -1; /* released once even if read twice by this node */
       stack[n_free++] = owner[v];
     }
@@ -171,15 +174,63 @@ msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need) {
     }
     mbk_tensor *in[MBK_MAX_CONCAT + MSCI_MAX_NODE_PARAMS];
     int32_t k = 0;
-    for (int32_t j = 0; j < nd->n_in; ++j) in[k++] = value_tensor(e, nd->in[j]);
+    for (int32_t j = 0; j < nd->n_in; ++j)
+      in[k++] = i == g->fused && e->absent[j] ? e->zero_feat[j] : value_tensor(e, nd->in[j]);
     for (int32_t j = 0; j < nd->n_param; ++j) in[k++] = g->params[nd->param[j]].t;
     /* Convolutions have no bias: their third input is an explicit NULL. */
     if (nd->desc.type == MBK_OP_CONV2D && !nd->desc.u.conv.bias) in[k++] = NULL;
     /* Frozen encoders run in inference mode: running statistics stay as they are. */
     int32_t training = e->training && !(e->frozen_encoders && i <= g->last_encoder_node);
     MSCI_TRY(msci_be_op_forward(e->ops[i], training, in, k, &e->act[i], 1));
+    if (i == g->fused && e->fuse_scale) MSCI_TRY(msci_exec_scale_fused(m, e, e->act[i]));
   }
   return MSC_OK;
+}
+
+msc_status msci_exec_set_fuse_mask(msc_model *m, msci_exec *e, int64_t rows,
+                                   const uint8_t *keep) {
+  const int32_t nm = m->cfg.n_mod;
+  e->fuse_scale = NULL;
+  int all = 1;
+  for (int64_t r = 0; r < rows; ++r) {
+    int32_t present = 0;
+    for (int32_t k = 0; k < nm; ++k) present += keep[r * nm + k] != 0;
+    if (present == 0)
+      return msci_fail(MSC_E_INVALID_ARGUMENT, "row %lld of the batch has no modality",
+                       (long long)r);
+    all &= present == nm;
+  }
+  if (all) return MSC_OK;
+  /* Scales and the h_f buffer of msci_exec_scale_fused, in one workspace. */
+  size_t count = (size_t)rows * (size_t)nm + (size_t)rows * (size_t)m->graph.fused_dim;
+  float *scale = msci_exec_host(e, MSCI_EXEC_HOST_FUSE, count * sizeof(float));
+  if (!scale) return MSC_E_OUT_OF_MEMORY;
+  for (int64_t r = 0; r < rows; ++r) {
+    int32_t present = 0;
+    for (int32_t k = 0; k < nm; ++k) present += keep[r * nm + k] != 0;
+    /* As inverted dropout: the kept blocks are scaled up so that h_f keeps its size. */
+    float up = (float)nm / (float)present;
+    for (int32_t k = 0; k < nm; ++k) scale[r * nm + k] = keep[r * nm + k] ? up : 0.0f;
+  }
+  e->fuse_scale = scale;
+  return MSC_OK;
+}
+
+msc_status msci_exec_scale_fused(msc_model *m, msci_exec *e, mbk_tensor *t) {
+  const msci_graph *g = &m->graph;
+  const int32_t nm = m->cfg.n_mod;
+  const int64_t rows = e->n, df = g->fused_dim;
+  float *h = (float *)e->host[MSCI_EXEC_HOST_FUSE] + rows * nm;
+  MSCI_TRY(msci_be_tensor_download(m->be, t, h, (size_t)(rows * df)));
+  for (int64_t r = 0; r < rows; ++r) {
+    float *row = h + r * df;
+    for (int32_t k = 0, at = 0; k < nm; at += (int32_t)g->feat_dim[k], ++k) {
+      const float s = e->fuse_scale[r * nm + k];
+      for (int64_t j = 0; j < g->feat_dim[k]; ++j) row[at + j] *= s;
+    }
+  }
+  int64_t dims[2] = {rows, df};
+  return msci_be_tensor_upload(m->be, t, 2, dims, h);
 }
 
 /* The gradient pool: take() hands out a free tensor (made on demand), give() returns
@@ -268,6 +319,8 @@ msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
     if (!need[i] || !e->has_grad[i]) continue;
     if (e->frozen_encoders && i <= g->last_encoder_node) continue;
     const msci_node *nd = &g->nodes[i];
+    /* h_f was scaled after the concatenation: its gradient is scaled the same way. */
+    if (i == g->fused && e->fuse_scale) MSCI_TRY(msci_exec_scale_fused(m, e, e->grad[i]));
     mbk_tensor *in[MBK_MAX_CONCAT + 3], *out[MBK_MAX_CONCAT + 3];
     mbk_tensor *pending[MBK_MAX_CONCAT], *scratch = NULL;
     int32_t n_in = 0, n_out = 0;

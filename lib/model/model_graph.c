@@ -406,6 +406,11 @@ void msci_graph_clear(msci_graph *g) {
 }
 
 void msci_graph_mark(const msci_graph *g, int32_t target, uint8_t *need, uint8_t *need_input) {
+  msci_graph_mark_present(g, target, NULL, need, need_input);
+}
+
+void msci_graph_mark_present(const msci_graph *g, int32_t target, const uint8_t *absent,
+                             uint8_t *need, uint8_t *need_input) {
   memset(need, 0, (size_t)g->n_nodes);
   memset(need_input, 0, MSCI_MAX_MODALITIES);
   need[target] = 1;
@@ -414,6 +419,8 @@ void msci_graph_mark(const msci_graph *g, int32_t target, uint8_t *need, uint8_t
     if (!need[i]) continue;
     for (int32_t k = 0; k < g->nodes[i].n_in; ++k) {
       int32_t v = g->nodes[i].in[k];
+      /* h_f's input k is modality k's features: an absent one is read as zeros. */
+      if (absent && i == g->fused && absent[k]) continue;
       if (v >= 0)
         need[v] = 1;
       else

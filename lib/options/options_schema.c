@@ -406,6 +406,9 @@ const msci_opt_def msci_opt_table[] = {
             "weight MulSupCon rows per anchor (1/(|y_i| K_a)) instead of per row"),
     OPT_INT("train.freeze_encoders", "0", 0, 1,
             "train the heads only, encoders frozen (linear probe)"),
+    OPT_FLOAT("train.modality_dropout", "0", 0.0, 1.0,
+              "per sample, drop each modality from the fused features with this "
+              "probability (never all; docs/losses.md)"),
     /* augmentations (docs/data.md, lib/train/augment.h) */
     OPT_INT_FN("aug.crop", "1 (dual: 0)", def_aug_on, 0, 1,
                "random resized crop, resampled back to the patch size (0/1)"),

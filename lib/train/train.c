@@ -25,6 +25,7 @@
 #include "data/batch.h"
 #include "backend/backend_call.h"
 #include "common/internal.h"
+#include "common/rng.h"
 #include "train/loss.h"
 #include "options/options.h"
 #include "train/train.h"
@@ -57,6 +58,7 @@ static msc_status parse_cfg(const msc_options *o, msci_train_cfg *c) {
   c->per_anchor = (int32_t)v;
   MSCI_TRY(msc_options_get_int(o, "train.freeze_encoders", &v));
   c->freeze_encoders = (int32_t)v;
+  MSCI_TRY(get_f(o, "train.modality_dropout", &c->modality_dropout));
   MSCI_TRY(get_f(o, "lambda.seg", &c->lambda_seg));
   MSCI_TRY(get_f(o, "lambda.dice", &c->lambda_dice));
   MSCI_TRY(msc_options_get_int(o, "seg.ignore_index", &v));
@@ -428,6 +430,48 @@ static msc_status stage_views(msc_model *m, msci_exec *e, int32_t k, const msc_b
   return msci_be_tensor_upload(m->be, e->input[k], 4, dims, e->stage);
 }
 
+/* Modality dropout: sample i draws u_k ~ U[0, 1) per modality k from its own stream of
+ * the step's seed and drops k when u_k < p; when that would drop them all it keeps
+ * modality floor(u · n_mod) of one more draw u. */
+void msci_train_dropout_draw(const msc_model *m, int64_t n, uint8_t *keep) {
+  const int32_t nm = m->cfg.n_mod;
+  const double p = m->train->cfg.modality_dropout;
+  const uint64_t seed = step_seed(m);
+  for (int64_t i = 0; i < n; ++i) {
+    msci_rng r;
+    msci_rng_seed(&r, seed ^ (0xd1b54a32d192ed03ull * (uint64_t)(i + 1)), "modality_dropout");
+    int32_t kept = 0;
+    for (int32_t k = 0; k < nm; ++k) {
+      keep[i * nm + k] = msci_rng_uniform(&r) >= p;
+      kept += keep[i * nm + k];
+    }
+    if (kept == 0) {
+      int32_t k = (int32_t)(msci_rng_uniform(&r) * nm);
+      keep[i * nm + (k < nm ? k : nm - 1)] = 1;
+    }
+  }
+}
+
+/* Sets the training executor's scaling of h_f for this step: the dropout draw of each
+ * sample, shared by its views (row r is sample r mod N); none when nothing reads h_f or
+ * p = 0. */
+static msc_status fuse_dropout(msc_model *m, msci_exec *e, const msc_batch *b,
+                               const uint8_t *need) {
+  const int32_t nm = m->cfg.n_mod;
+  e->fuse_scale = NULL;
+  if (m->train->cfg.modality_dropout <= 0 || nm < 2 || !need[m->graph.fused]) return MSC_OK;
+  /* The draw (N rows) and its copy per view (V·N rows) are scratch of this call only:
+   * the optimiser's workspace, whose lists are made after the backward pass. */
+  const size_t rows = (size_t)e->n;
+  uint8_t *keep = msci_exec_host(e, MSCI_EXEC_HOST_OPTIM, (rows + (size_t)b->n) * (size_t)nm);
+  if (!keep) return MSC_E_OUT_OF_MEMORY;
+  uint8_t *draw = keep + rows * (size_t)nm;
+  msci_train_dropout_draw(m, b->n, draw);
+  for (size_t r = 0; r < rows; ++r)
+    memcpy(keep + r * (size_t)nm, draw + (r % (size_t)b->n) * (size_t)nm, (size_t)nm);
+  return msci_exec_set_fuse_mask(m, e, (int64_t)rows, keep);
+}
+
 /* ---- the objective ------------------------------------------------------------------------ */
 
 /* Whether a per-pixel term on the decoder's logits trains (it needs the batch's mask). */
@@ -768,6 +812,7 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
   }
   for (int32_t k = 0; st == MSC_OK && k < m->cfg.n_mod; ++k)
     if (need_input[k]) st = stage_views(m, e, k, b);
+  if (st == MSC_OK) st = fuse_dropout(m, e, b, need);
   if (st == MSC_OK) st = msci_exec_forward(m, e, need);
   /* The objective reads the projections and logits where they are and adds the
    * weighted gradients of its terms into zeroed gradient tensors. */

@@ -23,7 +23,8 @@ typedef struct msci_train_cfg {
   int32_t views; /* 1 or 2 */
   int32_t per_anchor;
   int32_t freeze_encoders;
-  int32_t single_label; /* classification term: 1 = softmax CE, 0 = BCE (train.labels) */
+  double modality_dropout; /* train.modality_dropout: per sample and modality */
+  int32_t single_label;    /* classification term: 1 = softmax CE, 0 = BCE (train.labels) */
   /* Segmentation models (docs/segmentation.md): per-pixel softmax CE and soft Dice on
    * the decoder's logits. */
   double lambda_seg, lambda_dice;
@@ -59,6 +60,11 @@ typedef struct msci_train {
 /* Reads the training keys of opts into a new state for m (replacing any). */
 msc_status msci_train_configure(msc_model *m, const msc_options *opts);
 void msci_train_free(const msc_model *m, msci_train *t);
+
+/* The modality-dropout draw of the coming step (docs/losses.md, "Modality dropout"):
+ * keep[i · n_mod + k] = 0 when sample i of an n-sample batch drops modality k. A
+ * function of (seed, step, sample) only; never all of a sample's modalities. */
+void msci_train_dropout_draw(const msc_model *m, int64_t n, uint8_t *keep);
 
 /* Checkpoint support (model.c): the state's tensors and metadata. */
 msc_status msci_train_ensure_ready(msc_model *m);

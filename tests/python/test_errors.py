@@ -73,9 +73,11 @@ def test_shape_and_input_errors(tiny_model):
     with pytest.raises(mosaic.ShapeError):
         tiny_model.embed(s1=s1, s2=s2[:2])             # N differs
     with pytest.raises(mosaic.NotFoundError):
-        tiny_model.predict(s1=s1)                      # s2 missing
+        tiny_model.predict(s3=s2)                      # none of the model's modalities
     with pytest.raises(mosaic.NotFoundError):
-        tiny_model.embed(s1=s1, s3=s2)
+        tiny_model.embed(s1=s1, kind="features", modality="s2")  # s2 missing
+    with pytest.raises(mosaic.NotFoundError):
+        tiny_model.embed(s3=s2)
     with pytest.raises(mosaic.InvalidArgumentError):
         tiny_model.embed()                             # nothing given
     with pytest.raises(mosaic.InvalidArgumentError):

@@ -135,6 +135,27 @@ for i, r in enumerate(rows):
     assert r[0] == ids[i] and r[-1] == "...", r
     assert all(abs(float(x) - v) <= 5.001e-5 for x, v in zip(r[1:7], vals[i * d:i * d + 6])), r
 EOF
+# Without S2 (--modalities s1): h_f is S1's features times n_mod / n_present = 2, then
+# zeros (docs/model.md, "Missing modalities"); predict runs on the same fused features.
+expect 0 "$mosaic" embed --model m.safetensors --data data --out e1.npy --which modality:s1 --progress none
+expect 0 "$mosaic" embed --model m.safetensors --data data --out ef.npy --modalities s1 --progress none
+python3 - <<'EOF' || fail "embed --modalities s1 is not [2 h_s1, 0]"
+import ast, struct
+def load(p):
+    b = open(p, "rb").read()
+    hl = struct.unpack("<H", b[8:10])[0]
+    n, d = ast.literal_eval(b[10:10 + hl].decode())["shape"]
+    v = struct.unpack("<%df" % (n * d), b[10 + hl:])
+    return [v[i * d:(i + 1) * d] for i in range(n)]
+h1, hf = load("e1.npy"), load("ef.npy")
+assert len(hf) == 60 and len(hf[0]) == 32 and len(h1[0]) == 16
+for a, f in zip(h1, hf):
+    assert all(abs(2 * x - y) <= 1e-5 * max(1, abs(y)) for x, y in zip(a, f[:16])), (a, f)
+    assert all(y == 0 for y in f[16:]), f
+EOF
+expect 0 "$mosaic" predict --model m.safetensors --data data --modalities s2 --out p2.tsv --progress none
+[ "$(wc -l <p2.tsv)" -eq 61 ] || fail "predict --modalities s2 wrote $(wc -l <p2.tsv) lines"
+expect_error 1 "$mosaic" predict --model m.safetensors --data data --modalities s3 --progress none
 expect 0 "$mosaic" info m.safetensors
 grep -q 'classes *19' out || fail "info shows no classes"
 expect 0 "$mosaic" info m.safetensors --json i.json

@@ -501,6 +501,14 @@ class Batch(_Handle):
 
     __setitem__ = set
 
+    def remove(self, name):
+        """Removes modality `name` from the batch (msc_batch_remove_modality): a fused
+        model then embeds and predicts without it (docs/model.md, "Missing modalities")."""
+        check(_ffi.msc_batch_remove_modality(self._handle(), _encode(name, "modality")))
+        return self
+
+    __delitem__ = remove
+
     def set_labels(self, multi_hot):
         """Sets the N×C multi-hot labels (each 0 or 1; bool arrays are fine)."""
         a = _arrays.as_input(multi_hot, "uint8", "labels", ndim=2)
@@ -813,7 +821,9 @@ class Model(_Handle):
         N×C×H×W. kind: "fused" (h_f, the default), "fused_projection" (ẑ_f),
         "features" / "projection" of one modality (modality=<name or index>; or
         kind=<name> / "<name>_projection"), or an MSC_EMBED_* value. Only the
-        modalities the output needs must be given.
+        modalities the output needs must be given; the fused kinds take any non-empty
+        subset of the model's modalities (an absent one's features are zeros and the
+        present ones are scaled by n_mod / n_present: docs/model.md).
         """
         which = self._which(kind, modality, arrays or None)
         with _BatchArg(batch, arrays) as b:
@@ -826,9 +836,10 @@ class Model(_Handle):
             return out
 
     def predict(self, batch=None, **arrays):
-        """Per-class probabilities, N × C float32 (every modality must be given): the
-        sigmoid of each logit, or for a single-label model (option labels="single")
-        the softmax of each row."""
+        """Per-class probabilities, N × C float32 from any non-empty subset of the
+        model's modalities (the classifier reads the fused features, absent modalities
+        as docs/model.md says): the sigmoid of each logit, or for a single-label model
+        (option labels="single") the softmax of each row."""
         with _BatchArg(batch, arrays) as b:
             n, c = len(b), self.num_classes
             out, ptr = _arrays.output((n, c), "float32")

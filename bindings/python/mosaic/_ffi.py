@@ -457,6 +457,10 @@ FUNCTIONS = (
          ctypes.c_int64,
      ),
      ('batch', 'name', 'nchw', 'n', 'c', 'h', 'w',)),
+    # msc_status msc_batch_remove_modality(msc_batch *batch, const char *name);
+    ('msc_batch_remove_modality', msc_status,
+     (ctypes.POINTER(msc_batch), ctypes.c_char_p,),
+     ('batch', 'name',)),
     # msc_status msc_batch_set_labels(msc_batch *batch, const uint8_t *multi_hot,
     # int64_t n, int64_t c);
     ('msc_batch_set_labels', msc_status,

@@ -1073,9 +1073,10 @@ typedef int32_t (*msc_progress_fn)(int64_t done, int64_t total, void *user);
  * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, n other than the model's modality count,
  * a stride above P); MSC_E_IO / MSC_E_BAD_FORMAT (a raster cannot be read: the message
  * names it); MSC_E_SHAPE (a raster with the wrong band count, smaller than a tile, or
- * not on the scene's grid: named; a mask with more than one band or off the grid); MSC_E_UNSUPPORTED (modalities with different patch
- * sizes; georeferencing that cannot be carried over, such as ground control points);
- * MSC_E_OUT_OF_MEMORY. *out is untouched on error. Since 0.4.0.
+ * not on the scene's grid: named; a mask with more than one band or off the grid);
+ * MSC_E_UNSUPPORTED (modalities with different patch sizes; georeferencing that cannot
+ * be carried over, such as ground control points); MSC_E_OUT_OF_MEMORY. *out is
+ * untouched on error. Since 0.4.0.
  */
 MSC_API msc_status msc_scene_open(const char *const *paths, int32_t n, msc_model *model,
                                   const msc_options *opts, msc_scene **out);
@@ -1100,9 +1101,10 @@ MSC_API msc_status msc_scene_size(const msc_scene *scene, int64_t *width, int64_
  * At least one must be given. Both are GeoTIFFs of the scene's size, tiled 256 × 256,
  * DEFLATE-compressed, with the finest raster's georeferencing (GeoKeys copied, tie point
  * and pixel scale or transformation), the class names in GDAL metadata
- * (CLASS_<i> items) and band descriptions. Each is written to a temporary file and
- * renamed into place only when complete: an error or a cancellation leaves no file and
- * an older file at the path untouched.
+ * (CLASS_<i> items) and band descriptions, and (scene.overviews, the default) overviews:
+ * nearest for the class map, averaged for the probabilities. Each is written to a
+ * temporary file and renamed into place only when complete: an error or a cancellation
+ * leaves no file and an older file at the path untouched.
  * progress (or NULL) is called after every row of tiles with (tiles done, total);
  * returning non-zero cancels.
  * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (scene NULL, both paths NULL or the same);

@@ -2,7 +2,8 @@
  * test_geotiff.c — the GeoTIFF writer (lib/data/geotiff_write.c): samples read back by the
  * reader (lib/data/raster.c, which test_raster checks against od/tiffdump), rounding and
  * clamping, NaN to nodata, streaming in uneven row chunks, tiles and compression, the
- * colour table (read with libtiff directly), atomic writes, and the georeferencing moved
+ * colour table (read with libtiff directly), atomic writes, float16 samples (bits worked
+ * out by hand), overviews (against block means computed here), and the georeferencing moved
  * to an output grid against hand-computed tie points and transformations.
  * gdalinfo's view of written files is checked by tests/tool/map.sh.
  */
@@ -303,6 +304,162 @@ START_TEST(georef_written) {
 }
 END_TEST
 
+/* IEEE half precision: bits worked out by hand (1 = 0x3c00, −2 = 0xc000, 65504 the
+ * largest = 0x7bff, 65520 rounds up to inf 0x7c00, 0.1 = 0x2e66 (0.0999755859375),
+ * 2^−24 the smallest subnormal = 0x0001, 1e−7 = 1.68 × 2^−24 → 0x0002), written by the
+ * writer as float16 samples and read back raw with libtiff. */
+START_TEST(float16) {
+  const float v[8] = {1.f, -2.f, 65504.f, 65520.f, 0.1f, 5.9604644775390625e-8f, 1e-7f, NAN};
+  const uint16_t want[8] = {0x3c00, 0xc000, 0x7bff, 0x7c00, 0x2e66, 0x0001, 0x0002, 0x7e00};
+  for (int i = 0; i < 7; ++i) {
+    ck_assert_uint_eq(msci_half_from_float(v[i]), want[i]);
+    if (i != 3)
+      ck_assert_float_eq(msci_half_to_float(want[i]), i == 4   ? 0.0999755859375f
+                                                      : i == 6 ? 1.1920928955078125e-7f
+                                                               : v[i]);
+  }
+  ck_assert(isnan(msci_half_to_float(msci_half_from_float(NAN))));
+  char path[300];
+  path_in(path, sizeof path, "h.tif");
+  msci_geotiff_spec s = spec_of(8, 1, 1, SAMPLEFORMAT_IEEEFP, 16);
+  s.has_nodata = 1, s.nodata = NAN;
+  ck_assert_int_eq(msci_geotiff_write(path, &s, v), MSC_OK);
+  TIFF *t = TIFFOpen(path, "r");
+  ck_assert_ptr_nonnull(t);
+  uint16_t bits = 0, fmt = 0;
+  TIFFGetField(t, TIFFTAG_BITSPERSAMPLE, &bits);
+  TIFFGetField(t, TIFFTAG_SAMPLEFORMAT, &fmt);
+  ck_assert(bits == 16 && fmt == SAMPLEFORMAT_IEEEFP);
+  uint16_t tile[16 * 16];
+  ck_assert_int_ge(TIFFReadEncodedTile(t, 0, tile, sizeof tile), 0);
+  for (int i = 0; i < 7; ++i) ck_assert_uint_eq(tile[i], want[i]);
+  ck_assert_uint_eq(tile[7] & 0x7c00, 0x7c00); /* NaN: exponent all ones, */
+  ck_assert_uint_ne(tile[7] & 0x3ff, 0);       /* a nonzero significand */
+  TIFFClose(t);
+}
+END_TEST
+
+/* Reads directory `dir` of path (one band, float32 or uint8) whole into a w × h array. */
+static float *read_level(const char *path, int dir, uint32_t *w, uint32_t *h, uint32_t *sub) {
+  TIFF *t = TIFFOpen(path, "r");
+  ck_assert_ptr_nonnull(t);
+  ck_assert_int_eq(TIFFSetDirectory(t, (tdir_t)dir), 1);
+  uint32_t tw = 0, th = 0;
+  uint16_t bits = 0;
+  *sub = 0;
+  TIFFGetField(t, TIFFTAG_IMAGEWIDTH, w);
+  TIFFGetField(t, TIFFTAG_IMAGELENGTH, h);
+  TIFFGetField(t, TIFFTAG_TILEWIDTH, &tw);
+  TIFFGetField(t, TIFFTAG_TILELENGTH, &th);
+  TIFFGetField(t, TIFFTAG_BITSPERSAMPLE, &bits);
+  TIFFGetField(t, TIFFTAG_SUBFILETYPE, sub);
+  float *out = malloc((size_t)*w * *h * sizeof *out);
+  unsigned char *buf = malloc((size_t)tw * th * 4);
+  for (uint32_t y0 = 0; y0 < *h; y0 += th)
+    for (uint32_t x0 = 0; x0 < *w; x0 += tw) {
+      ck_assert_int_ge(TIFFReadEncodedTile(t, TIFFComputeTile(t, x0, y0, 0, 0), buf,
+                                           (tmsize_t)tw * th * bits / 8),
+                       0);
+      for (uint32_t r = 0; r < th && y0 + r < *h; ++r)
+        for (uint32_t c = 0; c < tw && x0 + c < *w; ++c) {
+          float v;
+          if (bits == 8)
+            v = buf[r * tw + c];
+          else
+            memcpy(&v, buf + 4 * (r * tw + c), 4);
+          out[(size_t)(y0 + r) * *w + x0 + c] = v;
+        }
+    }
+  free(buf);
+  TIFFClose(t);
+  return out;
+}
+
+/* Overviews: a 75 × 37 image with 16-pixel tiles has levels of 38 × 19, 19 × 10 and
+ * 10 × 5 (each halves the previous one, rounded up, until it fits a tile: 19 > 16 still
+ * halves).
+ * Average: the mean of the valid samples of each 2 × 2 block of the previous level (a
+ * block partly outside, or with NaN, averages what it has; all NaN stays nodata),
+ * computed here from the full image by hand. Nearest (uint8): level k is pixel
+ * (2^k·i, 2^k·j) of the image. Levels are NewSubfileType 1. */
+START_TEST(overviews) {
+  const int64_t W = 75, H = 37;
+  float *x = malloc((size_t)(W * H) * sizeof *x);
+  for (int64_t i = 0; i < W * H; ++i) x[i] = (float)((i * 37) % 101);
+  for (int64_t y = 0; y < 4; ++y) /* a 4 × 4 block of NaN: nodata at level 1 and 2 */
+    for (int64_t c = 8; c < 12; ++c) x[y * W + c] = NAN;
+  x[20 * W + 30] = NAN; /* one NaN in a block: the mean of the other three */
+  char path[300];
+  path_in(path, sizeof path, "o.tif");
+  msci_geotiff_spec s = spec_of(W, H, 1, SAMPLEFORMAT_IEEEFP, 32);
+  s.has_nodata = 1, s.nodata = NAN, s.overviews = MSCI_OVERVIEW_AVERAGE;
+  ck_assert_int_eq(msci_geotiff_write(path, &s, x), MSC_OK);
+  const float *prev = x;
+  float *lv[4] = {x, NULL, NULL, NULL};
+  int64_t pw = W, ph = H;
+  for (int k = 1; k <= 3; ++k) {
+    uint32_t w, h, sub;
+    lv[k] = read_level(path, k, &w, &h, &sub);
+    ck_assert_uint_eq(sub, FILETYPE_REDUCEDIMAGE);
+    ck_assert_uint_eq(w, (uint32_t)((pw + 1) / 2));
+    ck_assert_uint_eq(h, (uint32_t)((ph + 1) / 2));
+    for (int64_t j = 0; j < h; ++j)
+      for (int64_t i = 0; i < w; ++i) {
+        double sum = 0;
+        int n = 0;
+        for (int64_t dy = 0; dy < 2; ++dy)
+          for (int64_t dx = 0; dx < 2; ++dx) {
+            int64_t yy = 2 * j + dy, xx = 2 * i + dx;
+            if (yy < ph && xx < pw && !isnan(prev[yy * pw + xx]))
+              sum += prev[yy * pw + xx], ++n;
+          }
+        const float got = lv[k][j * w + i];
+        if (n == 0)
+          ck_assert(isnan(got));
+        else
+          ck_assert_float_eq_tol(got, (float)(sum / n), 1e-4f);
+      }
+    prev = lv[k], pw = w, ph = h;
+  }
+  ck_assert(isnan(lv[1][0 * 38 + 4]) && isnan(lv[2][0 * 19 + 2]));
+  ck_assert_float_eq_tol(lv[1][10 * 38 + 15],
+                         (x[20 * W + 31] + x[21 * W + 30] + x[21 * W + 31]) / 3.f, 1e-4f);
+  TIFF *t = TIFFOpen(path, "r");
+  ck_assert_int_eq(TIFFNumberOfDirectories(t), 4);
+  TIFFClose(t);
+  free(lv[1]), free(lv[2]), free(lv[3]);
+  /* Nearest, uint8 with a colour table (a class map). */
+  for (int64_t i = 0; i < W * H; ++i) x[i] = (float)((i * 7) % 5);
+  uint8_t pal[3 * 5] = {0};
+  s = spec_of(W, H, 1, SAMPLEFORMAT_UINT, 8);
+  s.has_nodata = 1, s.nodata = 255, s.overviews = MSCI_OVERVIEW_NEAREST;
+  s.palette = pal, s.n_palette = 5;
+  ck_assert_int_eq(msci_geotiff_write(path, &s, x), MSC_OK);
+  for (int k = 1; k <= 3; ++k) {
+    uint32_t w, h, sub;
+    float *l = read_level(path, k, &w, &h, &sub);
+    for (int64_t j = 0; j < h; ++j)
+      for (int64_t i = 0; i < w; ++i)
+        ck_assert_float_eq(l[j * w + i], x[(j << k) * W + (i << k)]);
+    free(l);
+  }
+  /* No overviews for an image that fits a tile; none without the option. */
+  s.overviews = 0;
+  ck_assert_int_eq(msci_geotiff_write(path, &s, x), MSC_OK);
+  t = TIFFOpen(path, "r");
+  ck_assert_int_eq(TIFFNumberOfDirectories(t), 1);
+  TIFFClose(t);
+  s = spec_of(16, 16, 1, SAMPLEFORMAT_UINT, 8);
+  s.overviews = MSCI_OVERVIEW_NEAREST;
+  ck_assert_int_eq(msci_geotiff_write(path, &s, x), MSC_OK);
+  t = TIFFOpen(path, "r");
+  ck_assert_int_eq(TIFFNumberOfDirectories(t), 1);
+  TIFFClose(t);
+  ck_assert_int_eq(dir_entries(), 1);
+  free(x);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("geotiff");
   TCase *tc = tcase_create("core");
@@ -314,6 +471,8 @@ static Suite *suite(void) {
   tcase_add_test(tc, georef_tiepoint);
   tcase_add_test(tc, georef_transformation);
   tcase_add_test(tc, georef_written);
+  tcase_add_test(tc, float16);
+  tcase_add_test(tc, overviews);
   suite_add_tcase(s, tc);
   return s;
 }

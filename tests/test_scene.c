@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <tiffio.h>
 #include <unistd.h>
 
 #include "mosaic/mosaic.h"
@@ -97,8 +98,10 @@ static void map(msc_model *m, const char *s2, const char *opts_json, msci_raster
  * bands already on the scene's grid, N × N, or NULL to read the S2 file's window), NaN
  * pixels filled with the means, through msc_predict_mask. valid[P·P] marks pixels
  * without NaN. */
-static void reference(msc_model *m, int64_t x0, int64_t y0, const float *s2_full, int32_t *cls,
-                      float *prob, uint8_t *valid) {
+static const uint8_t *g_force; /* P × P pixels also missing (masked), or NULL */
+
+/* The batch of the tile at (x0, y0) as the reference reads it (below). */
+static msc_batch *ref_batch(int64_t x0, int64_t y0, const float *s2_full, uint8_t *valid) {
   msci_raster r1, r2;
   ck_assert_int_eq(msci_raster_read_window(g_s1, x0, y0, P, P, &r1), MSC_OK);
   float s2[NB2 * P * P];
@@ -116,6 +119,7 @@ static void reference(msc_model *m, int64_t x0, int64_t y0, const float *s2_full
     valid[i] = 1;
     for (int b = 0; b < NB1; ++b) valid[i] &= isfinite(r1.data[b * P * P + i]) != 0;
     for (int b = 0; b < NB2; ++b) valid[i] &= isfinite(s2[b * P * P + i]) != 0;
+    if (g_force && g_force[i]) valid[i] = 0;
   }
   for (int i = 0; i < P * P; ++i)
     if (!valid[i]) {
@@ -126,13 +130,19 @@ static void reference(msc_model *m, int64_t x0, int64_t y0, const float *s2_full
   ck_assert_int_eq(msc_batch_create(&bt), MSC_OK);
   ck_assert_int_eq(msc_batch_set_modality(bt, "s1", r1.data, 1, NB1, P, P), MSC_OK);
   ck_assert_int_eq(msc_batch_set_modality(bt, "s2", s2, 1, NB2, P, P), MSC_OK);
+  msci_raster_free(&r1);
+  return bt;
+}
+
+static void reference(msc_model *m, int64_t x0, int64_t y0, const float *s2_full, int32_t *cls,
+                      float *prob, uint8_t *valid) {
+  msc_batch *bt = ref_batch(x0, y0, s2_full, valid);
   if (cls) {
     ck_assert_int_eq(msc_predict_mask(m, bt, cls, P * P, prob, 2 * P * P), MSC_OK);
   } else {
     ck_assert_int_eq(msc_predict(m, bt, prob, 2), MSC_OK);
   }
   msc_batch_free(bt);
-  msci_raster_free(&r1);
 }
 
 /* The scene's pixels [x0 + a, x0 + b) × [y0 + a, y0 + b) against the reference tile at
@@ -392,6 +402,190 @@ START_TEST(cancel_and_refusals) {
 }
 END_TEST
 
+/* The affine origin and pixel size of a raster with a tie point and a pixel scale. */
+static void origin_of(const msci_raster_info *in, double *x, double *y, double *sx,
+                      double *sy) {
+  ck_assert(in->has_tiepoints && in->has_pixel_scale);
+  *sx = in->pixel_scale[0], *sy = in->pixel_scale[1];
+  *x = in->tiepoints[3] - in->tiepoints[0] * *sx;
+  *y = in->tiepoints[4] + in->tiepoints[1] * *sy;
+}
+
+/* Embedding map, stride 16: tiles at 0, 16, 32, 48, 64 ((100 − 32) / 16 + 1 = 5 per
+ * axis; 68 would need a shifted tile). Pixel (i, j) against msc_embed of the tile at
+ * (16i, 16j) read from the files; the grid: pixel size 16 × the input's, origin
+ * (32 − 16) / 2 = 8 input pixels in. */
+START_TEST(embedding_map) {
+  msc_model *m = make_model("segmentation");
+  const char *paths[2] = {g_s1, g_s2};
+  msc_options *o = NULL;
+  ck_assert_int_eq(msc_options_create(&o), MSC_OK);
+  ck_assert_int_eq(msc_options_set_int(o, "scene.stride", 16), MSC_OK);
+  ck_assert_int_eq(msc_options_set_int(o, "scene.batch", 3), MSC_OK);
+  msc_scene *sc = NULL;
+  ck_assert_int_eq(msc_scene_open(paths, 2, m, o, &sc), MSC_OK);
+  msc_options_free(o);
+  char ep[400];
+  snprintf(ep, sizeof ep, "%s/emb.tif", g_dir);
+  ck_assert_int_eq(msc_scene_write_embeddings(sc, ep, MSC_EMBED_FUSED, NULL, NULL), MSC_OK);
+  ck_assert_int_eq(msc_scene_write_embeddings(sc, ep, 0x7777, NULL, NULL),
+                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_scene_write_embeddings(sc, NULL, 0, NULL, NULL), MSC_E_INVALID_ARGUMENT);
+  int64_t D = 0;
+  ck_assert_int_eq(msc_model_embedding_size(m, MSC_EMBED_FUSED, &D), MSC_OK);
+  msci_raster e;
+  ck_assert_int_eq(msci_raster_read(ep, &e), MSC_OK);
+  ck_assert(e.width == 5 && e.height == 5 && e.bands == D);
+  const int64_t at[4][2] = {{0, 0}, {4, 1}, {2, 3}, {4, 4}};
+  float *ref = malloc((size_t)D * sizeof *ref);
+  uint8_t valid[P * P];
+  for (int k = 0; k < 4; ++k) {
+    const int64_t i = at[k][0], j = at[k][1];
+    msc_batch *bt = ref_batch(16 * i, 16 * j, NULL, valid);
+    ck_assert_int_eq(msc_embed(m, bt, MSC_EMBED_FUSED, ref, (size_t)D), MSC_OK);
+    msc_batch_free(bt);
+    for (int64_t d = 0; d < D; ++d)
+      ck_assert_float_eq_tol(e.data[(d * 5 + j) * 5 + i], ref[d],
+                             1e-5f + 1e-5f * fabsf(ref[d]));
+  }
+  msci_raster s1;
+  ck_assert_int_eq(msci_raster_read(g_s1, &s1), MSC_OK);
+  double x, y, sx, sy, ex, ey, esx, esy;
+  origin_of(&s1.info, &x, &y, &sx, &sy);
+  origin_of(&e.info, &ex, &ey, &esx, &esy);
+  ck_assert_double_eq_tol(esx, 16 * sx, 1e-12);
+  ck_assert_double_eq_tol(esy, 16 * sy, 1e-12);
+  ck_assert_double_eq_tol(ex, x + 8 * sx, 1e-9);
+  ck_assert_double_eq_tol(ey, y - 8 * sy, 1e-9);
+  ck_assert_int_eq(msci_raster_info_epsg(&e.info), 4326);
+  /* float16: the same values to half precision (relative 2^-11). */
+  msc_scene_free(sc);
+  ck_assert_int_eq(msc_options_create(&o), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "scene.embedding_type", "float16"), MSC_OK);
+  ck_assert_int_eq(msc_options_set_int(o, "scene.stride", 16), MSC_OK);
+  ck_assert_int_eq(msc_scene_open(paths, 2, m, o, &sc), MSC_OK);
+  msc_options_free(o);
+  ck_assert_int_eq(msc_scene_write_embeddings(sc, ep, MSC_EMBED_FUSED, NULL, NULL), MSC_OK);
+  msc_scene_free(sc);
+  TIFF *t = TIFFOpen(ep, "r");
+  ck_assert_ptr_nonnull(t);
+  uint16_t bits = 0;
+  TIFFGetField(t, TIFFTAG_BITSPERSAMPLE, &bits);
+  ck_assert_int_eq(bits, 16);
+  uint16_t *h = malloc((size_t)TIFFTileSize(t));
+  ck_assert_int_ge(TIFFReadEncodedTile(t, 0, h, TIFFTileSize(t)), 0);
+  for (int64_t j = 0; j < 5; ++j)
+    for (int64_t i = 0; i < 5; ++i)
+      for (int64_t d = 0; d < D; ++d) {
+        const uint16_t v = h[(j * 256 + i) * D + d];
+        const int ex16 = (v >> 10) & 31, mant = v & 1023;
+        double f = ex16 ? ldexp(1024 + mant, ex16 - 25) : ldexp(mant, -24);
+        if (v & 0x8000) f = -f;
+        const float want = e.data[(d * 5 + j) * 5 + i];
+        ck_assert_double_eq_tol(f, want, 6.2e-5 + fabs(want) / 2048);
+      }
+  free(h);
+  TIFFClose(t);
+  free(ref);
+  msci_raster_free(&s1);
+  msci_raster_free(&e);
+  msc_model_free(m);
+}
+END_TEST
+
+/* A cloud mask at half resolution (50 × 50, factor 2, nearest): mask pixels [0, 16)²
+ * cover tile (0, 0) wholly (not run: nodata); mask rows [0, 10) of columns [16, 32) are
+ * 20 of tile (32, 0)'s 32 rows, 62.5 % > 0.5 (not run); mask rows [0, 4) of columns
+ * [32, 48) are 8 of tile (64, 0)'s rows, 25 % (runs, those pixels nodata); mask pixel
+ * (30, 30) is scene pixels (60..61, 60..61) of tile (32, 32) (runs, masked pixels filled
+ * like NaN ones and nodata). */
+START_TEST(cloud_mask) {
+  msc_model *m = make_model("segmentation");
+  char mp[400];
+  snprintf(mp, sizeof mp, "%s/clouds.tif", g_dir);
+  static float cm[50 * 50];
+  memset(cm, 0, sizeof cm);
+  for (int y = 0; y < 16; ++y)
+    for (int x = 0; x < 16; ++x) cm[y * 50 + x] = 1;
+  for (int y = 0; y < 10; ++y)
+    for (int x = 16; x < 32; ++x) cm[y * 50 + x] = 3;
+  for (int y = 0; y < 4; ++y)
+    for (int x = 32; x < 48; ++x) cm[y * 50 + x] = 1;
+  cm[30 * 50 + 30] = 1;
+  msci_geotiff_spec sp;
+  memset(&sp, 0, sizeof sp);
+  sp.width = sp.height = 50, sp.bands = 1, sp.sample_format = 1, sp.bits = 8;
+  sp.has_nodata = 1, sp.nodata = 0; /* a nodata of 0 must not mask the clear pixels */
+  ck_assert_int_eq(msci_geotiff_write(mp, &sp, cm), MSC_OK);
+  char json[600];
+  snprintf(json, sizeof json, "{\"scene.mask\":\"%s\"}", mp);
+  msci_raster mask, probs;
+  map(m, NULL, json, &mask, &probs);
+  for (int64_t y = 0; y < 32; ++y)
+    for (int64_t x = 0; x < 64; ++x) ck_assert_float_eq(mask.data[y * N + x], 255.f);
+  int32_t cls[P * P];
+  float prob[2 * P * P];
+  uint8_t valid[P * P], force[P * P];
+  memset(force, 0, sizeof force);
+  for (int y = 0; y < 8; ++y)
+    for (int x = 0; x < P; ++x) force[y * P + x] = 1;
+  g_force = force;
+  reference(m, 64, 0, NULL, cls, prob, valid); /* owns columns [64, 82) */
+  check_region(&mask, &probs, 64, 0, 0, 82 - 64, 0, P, cls, prob, valid);
+  memset(force, 0, sizeof force);
+  for (int y = 28; y < 30; ++y)
+    for (int x = 28; x < 30; ++x) force[y * P + x] = 1;
+  reference(m, 32, 32, NULL, cls, prob, valid);
+  check_region(&mask, &probs, 32, 32, 0, P, 0, P, cls, prob, valid);
+  g_force = NULL;
+  for (int y = 60; y < 62; ++y)
+    for (int x = 60; x < 62; ++x) ck_assert_float_eq(mask.data[y * N + x], 255.f);
+  msci_raster_free(&mask);
+  msci_raster_free(&probs);
+  /* A masked share of 0.7 allowed: tile (32, 0) runs (masked rows nodata, row 20 not). */
+  snprintf(json, sizeof json, "{\"scene.mask\":\"%s\",\"scene.max_masked\":0.7}", mp);
+  map(m, NULL, json, &mask, &probs);
+  memset(force, 0, sizeof force);
+  for (int y = 0; y < 20; ++y)
+    for (int x = 0; x < P; ++x) force[y * P + x] = 1;
+  g_force = force;
+  reference(m, 32, 0, NULL, cls, prob, valid);
+  check_region(&mask, &probs, 32, 0, 0, P, 0, P, cls, prob, valid);
+  g_force = NULL;
+  ck_assert_float_eq(mask.data[19 * N + 40], 255.f);
+  ck_assert_float_eq(mask.data[31 * N + 20], 255.f); /* tile (0, 0): fully masked */
+  msci_raster_free(&mask);
+  msci_raster_free(&probs);
+  /* Embeddings: the fully masked tile (0, 0) is NaN. */
+  const char *paths[2] = {g_s1, g_s2};
+  msc_options *o = NULL;
+  ck_assert_int_eq(msc_options_create(&o), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "scene.mask", mp), MSC_OK);
+  msc_scene *sc = NULL;
+  ck_assert_int_eq(msc_scene_open(paths, 2, m, o, &sc), MSC_OK);
+  char ep[400];
+  snprintf(ep, sizeof ep, "%s/emb.tif", g_dir);
+  ck_assert_int_eq(msc_scene_write_embeddings(sc, ep, MSC_EMBED_FUSED, NULL, NULL), MSC_OK);
+  msc_scene_free(sc);
+  msci_raster e;
+  ck_assert_int_eq(msci_raster_read(ep, &e), MSC_OK);
+  ck_assert(e.width == 3 && e.height == 3);
+  ck_assert(isnan(e.data[0]) && isnan(e.data[1]) && !isnan(e.data[2]) && !isnan(e.data[4]));
+  msci_raster_free(&e);
+  /* Refused: a mask of another size, or with two bands. */
+  sp.width = sp.height = 60;
+  ck_assert_int_eq(msci_geotiff_write(mp, &sp, cm), MSC_OK);
+  ck_assert_int_eq(msc_scene_open(paths, 2, m, o, &sc), MSC_E_SHAPE);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "mask"));
+  sp.width = sp.height = 25, sp.bands = 2;
+  ck_assert_int_eq(msci_geotiff_write(mp, &sp, cm), MSC_OK);
+  ck_assert_int_eq(msc_scene_open(paths, 2, m, o, &sc), MSC_E_SHAPE);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "2 bands"));
+  msc_options_free(o);
+  msc_model_free(m);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("scene");
   TCase *tc = tcase_create("core");
@@ -403,6 +597,8 @@ static Suite *suite(void) {
   tcase_add_test(tc, coarse_modality);
   tcase_add_test(tc, classification);
   tcase_add_test(tc, cancel_and_refusals);
+  tcase_add_test(tc, embedding_map);
+  tcase_add_test(tc, cloud_mask);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -170,6 +170,13 @@ static const key_def k_keys[] = {
     {"stride", "stride", KEY_INT, 0, NULL},
     {"blend", "blend", KEY_STRING, 0, NULL},
     {"resample", "resample", KEY_STRING, 0, NULL},
+    {"what", "what", KEY_STRING, 0, NULL},
+    {"mask", "scene.mask", KEY_STRING, 1, NULL},
+    {"max-masked", "scene.max_masked", KEY_FLOAT, 1, NULL},
+    {"overviews", "scene.overviews", KEY_INT, 1, NULL},
+    {"embedding-type", "scene.embedding_type", KEY_STRING, 1, NULL},
+    {"quicklook", "quicklook", KEY_STRING, 0, NULL},
+    {"quicklook-size", "quicklook_size", KEY_INT, 0, NULL},
     {NULL, "stats_samples", KEY_INT, 0, NULL},
     {NULL, "progress_interval", KEY_FLOAT, 0, NULL},
 };
@@ -219,6 +226,8 @@ static const key_rule k_rules[] = {
     {"panels", 0, 1, NULL},
     {"index", 0, 0, "ndvi|evi|savi|ndwi|nbr"},
     {"colormap", 0, 0, "grey|viridis"},
+    {"what", 0, 0, "classes|probabilities|embeddings"},
+    {"quicklook_size", 16, 65536, NULL},
 };
 
 static int in_choices(const char *v, const char *choices) {

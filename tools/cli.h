@@ -92,6 +92,16 @@ char *cli_sibling(const char *path, const char *suffix);
 /* Writes data to path through a temporary file and rename. */
 int cli_write_file(const char *path, const void *data, size_t len);
 
+#ifdef MOSAIC_TOOL_PNG
+/* Writes an image (rows × cols, channels 1 or 3, row-major bytes) as PNG to path and
+ * prints the path (cmd_rplot.c). */
+int cli_write_png(const char *path, const unsigned char *img, int64_t rows, int64_t cols,
+                  int channels);
+#endif
+
+/* `mosaic map --quicklook`: a PNG of a written scene output (tools/quicklook.c). */
+int cli_quicklook(const char *tif, const char *png, int64_t max_side);
+
 /* ---- progress (progress.c) ------------------------------------------------------------------- */
 
 typedef struct cli_progress {

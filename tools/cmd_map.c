@@ -1,7 +1,8 @@
 /*
  * cmd_map.c — `mosaic map`: a whole scene mapped with a model (msc_scene_*,
  * docs/scenes.md): one GeoTIFF per modality in, a georeferenced class map (and the class
- * probabilities) out.
+ * probabilities), the probabilities alone, or an embedding map out; optionally a cloud
+ * mask in and a PNG quicklook out.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,17 +22,46 @@ static const char help[] =
     "  --model PATH        the model file (required)\n"
     "  --input NAME=FILE   the raster of modality NAME (repeat for each modality)\n"
     "  --s1 FILE, --s2 FILE  the same for modalities named s1 and s2\n"
-    "  --out FILE          the class map (required unless --probs)\n"
-    "  --probs FILE        the class probabilities (float32, one band per class)\n"
+    "  --what KIND         what --out holds: classes (default), probabilities (float32, one\n"
+    "                      band per class) or embeddings (one pixel per tile, --which)\n"
+    "  --out FILE          the output of --what (required unless --probs)\n"
+    "  --probs FILE        also the class probabilities (with --what classes)\n"
+    "  --which KIND        embeddings: fused (default), fused-projection, modality:NAME,\n"
+    "                      modality-projection:NAME\n"
+    "  --embedding-type T  embeddings: float32 (default) or float16\n"
+    "  --mask FILE         cloud / no-data mask (one band, nonzero = masked) on the grid\n"
+    "  --max-masked F      tiles more masked than this share are not run (default 0.5)\n"
+    "  --overviews 0|1     reduced-resolution overviews in the outputs (default 1)\n"
+    "  --quicklook FILE    a PNG preview of --out (from an overview of at most\n"
+    "                      --quicklook-size pixels a side, default 1024)\n"
     "  --stride N          pixels between tiles (default: the patch size; smaller overlaps)\n"
     "  --blend MODE        overlaps: centre (the nearest tile's centre, default) or mean\n"
     "  --resample MODE     coarser modalities: bilinear (default) or nearest\n"
     "  --batch N           tiles per inference call (default 8)\n"
     "  --threads N, --backend NAME, --progress MODE, --config FILE, --set KEY=VALUE\n";
 
-static const char *const allowed[] = {"model",   "input",   "s1",       "s2",       "out",
-                                      "probs",   "stride",  "blend",    "resample", "batch",
-                                      "threads", "backend", "progress", NULL};
+static const char *const allowed[] = {"model",
+                                      "input",
+                                      "s1",
+                                      "s2",
+                                      "out",
+                                      "probs",
+                                      "stride",
+                                      "blend",
+                                      "resample",
+                                      "batch",
+                                      "threads",
+                                      "backend",
+                                      "progress",
+                                      "what",
+                                      "which",
+                                      "mask",
+                                      "max-masked",
+                                      "overviews",
+                                      "embedding-type",
+                                      "quicklook",
+                                      "quicklook-size",
+                                      NULL};
 
 /* The file of modality name: from --input NAME=FILE (a ','-joined list) or --NAME. */
 static char *modality_path(const cli_ctx *ctx, const char *name) {
@@ -71,11 +101,21 @@ int cmd_map(int argc, char **argv, int verbosity) {
     return rc;
   }
   const char *model_path = cli_str(&ctx, "model", NULL), *out = cli_str(&ctx, "out", NULL),
-             *probs = cli_str(&ctx, "probs", NULL);
-  if (!model_path)
+             *probs = cli_str(&ctx, "probs", NULL), *what = cli_str(&ctx, "what", "classes"),
+             *quicklook = cli_str(&ctx, "quicklook", NULL);
+  const int embeddings = strcmp(what, "embeddings") == 0;
+  if (strcmp(what, "probabilities") == 0 && out) { /* --out holds the probabilities */
+    if (probs) rc = cli_usage("map", "--what probabilities writes --out; drop --probs");
+    probs = out, out = NULL;
+  }
+  if (rc >= 0) {
+  } else if (!model_path) {
     rc = cli_usage("map", "--model PATH is required");
-  else if (!out && !probs)
+  } else if (!out && !probs) {
     rc = cli_usage("map", "--out FILE (or --probs FILE) is required");
+  } else if (embeddings && probs) {
+    rc = cli_usage("map", "--what embeddings writes --out only; drop --probs");
+  }
   if (rc >= 0) {
     cli_ctx_free(&ctx);
     return rc;
@@ -118,11 +158,22 @@ int cmd_map(int argc, char **argv, int verbosity) {
     if (st != MSC_OK) rc = cli_lib_error(st, "map");
   }
   int64_t w = 0, h = 0, tiles = 0;
+  int32_t which = MSC_EMBED_FUSED;
+  if (rc == EXIT_OK && embeddings)
+    rc = cli_parse_which(model, cli_str(&ctx, "which", "fused"), &which);
   if (rc == EXIT_OK) {
     msc_scene_size(scene, &w, &h, &tiles);
-    cli_progress_begin(&pg, "map", tiles);
+    if (embeddings) { /* the embedding map's tiles: those inside the scene at the stride */
+      int64_t P = 0, S = 0, bands = 0;
+      msc_model_modality_shape(model, 0, &bands, &P);
+      msc_options_get_int(o, "scene.stride", &S);
+      S = S ? S : P;
+      tiles = ((w - P) / S + 1) * ((h - P) / S + 1);
+    }
+    cli_progress_begin(&pg, embeddings ? "embed" : "map", tiles);
     map_progress mp = {&pg};
-    msc_status st = msc_scene_write(scene, out, probs, on_progress, &mp);
+    msc_status st = embeddings ? msc_scene_write_embeddings(scene, out, which, on_progress, &mp)
+                               : msc_scene_write(scene, out, probs, on_progress, &mp);
     cli_progress_end(&pg, NULL);
     if (st == MSC_E_CANCELLED && cli_interrupted)
       rc = EXIT_INTERRUPTED;
@@ -132,10 +183,12 @@ int cmd_map(int argc, char **argv, int verbosity) {
   if (rc == EXIT_OK) {
     printf("scene of %lld x %lld pixels mapped in %lld tiles:", (long long)w, (long long)h,
            (long long)tiles);
-    if (out) printf(" classes in %s", out);
+    if (out) printf(" %s in %s", embeddings ? "embeddings" : "classes", out);
     if (probs) printf("%s probabilities in %s", out ? ";" : "", probs);
     printf("\n");
   }
+  if (rc == EXIT_OK && quicklook)
+    rc = cli_quicklook(out ? out : probs, quicklook, cli_int(&ctx, "quicklook_size", 1024));
   for (int32_t i = 0; i < 8; ++i) free(paths[i]);
   msc_options_free(o);
   msc_scene_free(scene);

@@ -99,9 +99,9 @@ static void mem_flush(png_structp png) {
   (void)png;
 }
 
-/* Writes the image (rows × cols, channels 1 or 3, row-major bytes) to path. */
-static int write_png(const char *path, const unsigned char *img, int64_t rows, int64_t cols,
-                     int channels) {
+/* Writes the image (rows × cols, channels 1 or 3, row-major bytes) to path (cli.h). */
+int cli_write_png(const char *path, const unsigned char *img, int64_t rows, int64_t cols,
+                  int channels) {
   png_mem mem = {0};
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
   png_infop info = png ? png_create_info_struct(png) : NULL;
@@ -151,7 +151,7 @@ static int render(const char *path, const float *plots, int64_t s, int64_t p0, i
           px[0] = (unsigned char)v;
       }
   }
-  int rc = write_png(path, img, side, cols, rgb ? 3 : 1);
+  int rc = cli_write_png(path, img, side, cols, rgb ? 3 : 1);
   free(bytes), free(img);
   return rc;
 }

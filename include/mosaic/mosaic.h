@@ -1124,14 +1124,24 @@ typedef int32_t (*msc_progress_fn)(int64_t done, int64_t total, void *user);
  * n: msc_model_modality_count(model).
  * model: the model to map with (required); borrowed, it must outlive the scene.
  * opts: NULL (defaults) or options of which "scene.stride" (0: P; 1..P), "scene.batch"
- *   (1..1024), "scene.resample" and "scene.blend" are read (other keys are ignored).
+ *   (1..1024), "scene.resample", "scene.blend", "scene.mask", "scene.max_masked",
+ *   "scene.overviews" and "scene.embedding_type" are read (other keys are ignored).
+ *   scene.mask (since 0.4.0): a one-band GeoTIFF cloud / no-data mask on the scene's
+ *   grid or coarser by an integer factor (nearest-neighbour upsampled), georeferenced
+ *   like the rasters (checked as they are); a nonzero (or NaN) value masks the pixel.
+ *   A tile whose masked share exceeds scene.max_masked (default 0.5) is not run (its
+ *   pixels are nodata); in the other tiles masked pixels are treated as missing pixels
+ *   (filled with the band means, nodata in the outputs). scene.overviews (default 1):
+ *   the outputs get reduced-resolution overviews (nearest for the class map, average
+ *   for probabilities and embeddings).
  * out: receives the scene (required).
  * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, n other than the model's modality count,
  * a stride above P); MSC_E_IO / MSC_E_BAD_FORMAT (a raster cannot be read: the message
  * names it); MSC_E_SHAPE (a raster with the wrong band count, smaller than a tile, or
- * not on the scene's grid: named); MSC_E_UNSUPPORTED (modalities with different patch
- * sizes; georeferencing that cannot be carried over, such as ground control points);
- * MSC_E_OUT_OF_MEMORY. *out is untouched on error. Since 0.4.0.
+ * not on the scene's grid: named; a mask with more than one band or off the grid);
+ * MSC_E_UNSUPPORTED (modalities with different patch sizes; georeferencing that cannot
+ * be carried over, such as ground control points); MSC_E_OUT_OF_MEMORY. *out is
+ * untouched on error. Since 0.4.0.
  */
 MSC_API msc_status msc_scene_open(const char *const *paths, int32_t n, msc_model *model,
                                   const msc_options *opts, msc_scene **out);
@@ -1156,9 +1166,10 @@ MSC_API msc_status msc_scene_size(const msc_scene *scene, int64_t *width, int64_
  * At least one must be given. Both are GeoTIFFs of the scene's size, tiled 256 × 256,
  * DEFLATE-compressed, with the finest raster's georeferencing (GeoKeys copied, tie point
  * and pixel scale or transformation), the class names in GDAL metadata
- * (CLASS_<i> items) and band descriptions. Each is written to a temporary file and
- * renamed into place only when complete: an error or a cancellation leaves no file and
- * an older file at the path untouched.
+ * (CLASS_<i> items) and band descriptions, and (scene.overviews, the default) overviews:
+ * nearest for the class map, averaged for the probabilities. Each is written to a
+ * temporary file and renamed into place only when complete: an error or a cancellation
+ * leaves no file and an older file at the path untouched.
  * progress (or NULL) is called after every row of tiles with (tiles done, total);
  * returning non-zero cancels.
  * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (scene NULL, both paths NULL or the same);
@@ -1169,6 +1180,30 @@ MSC_API msc_status msc_scene_size(const msc_scene *scene, int64_t *width, int64_
 MSC_API msc_status msc_scene_write(msc_scene *scene, const char *mask_path,
                                    const char *probs_path, msc_progress_fn progress,
                                    void *user);
+
+/**
+ * Writes an embedding map: the model's embedding `which` (MSC_EMBED_FUSED, ...; as
+ * msc_embed) of every tile, one output pixel per tile, at tile resolution. The tiles are
+ * those at (i·S, j·S), S = scene.stride, for every i, j with the tile inside the scene
+ * (no tile is shifted inward: (width − P) / S + 1 by (height − P) / S + 1 pixels, any
+ * remainder narrower than S at the right and bottom edges is left out). Output pixel
+ * (i, j) stands for the S × S centre block of its tile: its pixel size is S times the
+ * scene's, its origin (P − S) / 2 scene pixels in from the scene's (msci_georef_window;
+ * with the default stride the pixel is the tile's footprint). Its value is exactly what
+ * msc_embed gives for that tile's window with missing pixels given the band means (as
+ * msc_scene_write); a tile that does not run (no valid pixel, or a masked share above
+ * scene.max_masked) is NaN in every band.
+ * The file: size-of-embedding bands, float32 (or IEEE float16 with option
+ * scene.embedding_type = float16, read by GDAL as Float32), nodata NaN, tiled 256 × 256,
+ * DEFLATE, the scene's georeferencing moved to the tile grid, averaged overviews unless
+ * scene.overviews = 0; written atomically as msc_scene_write's outputs. Progress counts
+ * tiles of the map after each row.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (scene or path NULL, `which` not valid for the
+ * model); MSC_E_CANCELLED; MSC_E_IO; the errors of msc_embed; MSC_E_OUT_OF_MEMORY.
+ * Since 0.4.0.
+ */
+MSC_API msc_status msc_scene_write_embeddings(msc_scene *scene, const char *path, int32_t which,
+                                              msc_progress_fn progress, void *user);
 
 /* ------------------------------------------------------------------------------ */
 /* Training                                                                        */

@@ -88,6 +88,9 @@ struct msci_geotiff {
   char *path, *tmp;
   msci_geotiff_spec s; /* pointers cleared: nothing borrowed is kept */
   int64_t tile, rows_done, buf_rows;
+  int64_t lw, lh; /* the size of the level being written (the image, then overviews) */
+  int32_t has_pal;
+  uint8_t pal[768];
   size_t bpv;
   float *rows;        /* bands × tile × width: the current row of tiles */
   unsigned char *blk; /* one encoded tile's samples */
@@ -107,6 +110,36 @@ static int on_warning(TIFF *tif, void *user, const char *module, const char *fmt
   vsnprintf(buf, sizeof buf, fmt, ap);
   msci_log(MSC_LOG_DEBUG, "libtiff warning: %s", buf);
   return 1;
+}
+
+uint16_t msci_half_from_float(float f) {
+  uint32_t x;
+  memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000u, e = (x >> 23) & 0xffu, m = x & 0x7fffffu;
+  if (e == 0xff) return (uint16_t)(sign | 0x7c00u | (m ? 0x200u : 0));
+  const int32_t E = (int32_t)e - 127 + 15;
+  if (E >= 31) return (uint16_t)(sign | 0x7c00u);
+  if (E <= 0) { /* subnormal: the 24-bit significand shifted to units of 2^-24 */
+    if (E < -10) return (uint16_t)sign;
+    const uint32_t M = m | 0x800000u, shift = (uint32_t)(14 - E);
+    uint32_t h = M >> shift;
+    const uint32_t rem = M & ((1u << shift) - 1), half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (h & 1))) ++h;
+    return (uint16_t)(sign | h);
+  }
+  uint32_t h = ((uint32_t)E << 10) | (m >> 13);
+  const uint32_t rem = m & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) ++h; /* a carry may round up to inf */
+  return (uint16_t)(sign | h);
+}
+
+float msci_half_to_float(uint16_t h) {
+  const uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+  if (e == 0) return (sign ? -1.f : 1.f) * ldexpf((float)m, -24);
+  uint32_t x = e == 31 ? sign | 0x7f800000u | (m << 13) : sign | ((e + 112) << 23) | (m << 13);
+  float f;
+  memcpy(&f, &x, 4);
+  return f;
 }
 
 int msci_geotiff_has_zstd(void) {
@@ -199,10 +232,10 @@ static msc_status check_spec(const char *path, const msci_geotiff_spec *s) {
   int f = s->sample_format, b = s->bits;
   if (!((f == SAMPLEFORMAT_UINT && (b == 8 || b == 16)) ||
         (f == SAMPLEFORMAT_INT && (b == 16 || b == 32)) ||
-        (f == SAMPLEFORMAT_IEEEFP && b == 32)))
+        (f == SAMPLEFORMAT_IEEEFP && (b == 16 || b == 32))))
     return msci_fail(MSC_E_INVALID_ARGUMENT,
                      "%s: sample format %d with %d bits is not written (uint8, uint16, int16, "
-                     "int32, float32)",
+                     "int32, float16, float32)",
                      path, f, b);
   if (s->tile < 0 || s->tile % 16 != 0 || s->tile > 4096)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: tile %lld is not a multiple of 16 (16..4096)",
@@ -220,6 +253,8 @@ static msc_status check_spec(const char *path, const msci_geotiff_spec *s) {
   if (!TIFFIsCODECConfigured((uint16_t)c))
     return msci_fail(MSC_E_UNSUPPORTED, "%s: this libtiff cannot encode compression %d", path,
                      c);
+  if (s->overviews < 0 || s->overviews > MSCI_OVERVIEW_AVERAGE)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: overviews %d", path, s->overviews);
   if (s->grid && !s->geo)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: a grid without the input's info", path);
   return MSC_OK;
@@ -243,13 +278,14 @@ int msci_geotiff_register_tags(TIFF *t) {
   return 1;
 }
 
-static int set_tags(msci_geotiff *g, const msci_geotiff_spec *s) {
+/* The tags of one level (the image or an overview) of size w × h: layout, samples,
+ * compression and colours. */
+static int set_level_tags(msci_geotiff *g, const msci_geotiff_spec *s, int64_t w, int64_t h) {
   TIFF *t = g->t;
   const int comp = s->compression ? s->compression : COMPRESSION_ADOBE_DEFLATE;
   int ok =
-      msci_geotiff_register_tags(t) &&
-      TIFFSetField(t, TIFFTAG_IMAGEWIDTH, (uint32_t)s->width) &&
-      TIFFSetField(t, TIFFTAG_IMAGELENGTH, (uint32_t)s->height) &&
+      TIFFSetField(t, TIFFTAG_IMAGEWIDTH, (uint32_t)w) &&
+      TIFFSetField(t, TIFFTAG_IMAGELENGTH, (uint32_t)h) &&
       TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, (uint16_t)s->bits) &&
       TIFFSetField(t, TIFFTAG_SAMPLEFORMAT, (uint16_t)s->sample_format) &&
       TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, (uint16_t)s->bands) &&
@@ -263,18 +299,23 @@ static int set_tags(msci_geotiff *g, const msci_geotiff_spec *s) {
     ok = extra && TIFFSetField(t, TIFFTAG_PHOTOMETRIC, (uint16_t)PHOTOMETRIC_MINISBLACK) &&
          TIFFSetField(t, TIFFTAG_EXTRASAMPLES, (uint16_t)(s->bands - 1), extra);
     free(extra);
-  } else if (ok && s->palette) {
+  } else if (ok && g->has_pal) {
     uint16_t r[256] = {0}, gr[256] = {0}, b[256] = {0};
-    for (int64_t i = 0; i < s->n_palette; ++i) /* 8-bit colours to TIFF's 16-bit ones */
-      r[i] = (uint16_t)(s->palette[3 * i] * 257),
-      gr[i] = (uint16_t)(s->palette[3 * i + 1] * 257),
-      b[i] = (uint16_t)(s->palette[3 * i + 2] * 257);
+    for (int64_t i = 0; i < 256; ++i) /* 8-bit colours to TIFF's 16-bit ones */
+      r[i] = (uint16_t)(g->pal[3 * i] * 257), gr[i] = (uint16_t)(g->pal[3 * i + 1] * 257),
+      b[i] = (uint16_t)(g->pal[3 * i + 2] * 257);
     ok = TIFFSetField(t, TIFFTAG_PHOTOMETRIC, (uint16_t)PHOTOMETRIC_PALETTE) &&
          TIFFSetField(t, TIFFTAG_COLORMAP, r, gr, b);
   } else if (ok) {
     ok = TIFFSetField(t, TIFFTAG_PHOTOMETRIC, (uint16_t)PHOTOMETRIC_MINISBLACK);
   }
   if (ok && comp == COMPRESSION_ADOBE_DEFLATE) ok = TIFFSetField(t, TIFFTAG_ZIPQUALITY, 6);
+  return ok;
+}
+
+static int set_tags(msci_geotiff *g, const msci_geotiff_spec *s) {
+  TIFF *t = g->t;
+  int ok = msci_geotiff_register_tags(t) && set_level_tags(g, s, s->width, s->height);
   if (ok && s->has_nodata) {
     char txt[64];
     if (isnan(s->nodata))
@@ -317,6 +358,11 @@ msc_status msci_geotiff_open(const char *path, const msci_geotiff_spec *spec,
   g->s = *spec;
   g->tile = spec->tile ? spec->tile : 256;
   g->bpv = (size_t)spec->bits / 8;
+  g->lw = spec->width, g->lh = spec->height;
+  if (spec->palette) {
+    g->has_pal = 1;
+    memcpy(g->pal, spec->palette, (size_t)spec->n_palette * 3);
+  }
   size_t plen = strlen(path);
   g->path = malloc(plen + 1);
   g->tmp = malloc(plen + 16);
@@ -365,6 +411,11 @@ msc_status msci_geotiff_open(const char *path, const msci_geotiff_spec *spec,
 static void put(const msci_geotiff *g, unsigned char *p, float v) {
   const msci_geotiff_spec *s = &g->s;
   if (isnan(v)) v = s->has_nodata ? (float)s->nodata : 0.f;
+  if (s->sample_format == SAMPLEFORMAT_IEEEFP && s->bits == 16) {
+    uint16_t h = msci_half_from_float(v);
+    memcpy(p, &h, 2);
+    return;
+  }
   if (s->sample_format == SAMPLEFORMAT_IEEEFP) {
     memcpy(p, &v, 4);
     return;
@@ -392,7 +443,7 @@ static void put(const msci_geotiff *g, unsigned char *p, float v) {
 /* Encodes the buffered row of tiles (buf_rows rows starting at row y0). */
 static int flush_tiles(msci_geotiff *g, int64_t y0) {
   const msci_geotiff_spec *s = &g->s;
-  const int64_t T = g->tile, W = s->width, B = s->bands, R = g->buf_rows;
+  const int64_t T = g->tile, W = g->lw, B = s->bands, R = g->buf_rows;
   const float pad = s->has_nodata ? (float)s->nodata : 0.f;
   const int64_t planes = s->planar == 2 ? B : 1, per = s->planar == 2 ? 1 : B;
   for (int64_t x0 = 0; x0 < W; x0 += T)
@@ -416,13 +467,13 @@ msc_status msci_geotiff_write_rows(msci_geotiff *g, const float *rows, int64_t n
   if (!g || (!rows && n > 0) || n < 0)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "geotiff: bad rows");
   const msci_geotiff_spec *s = &g->s;
-  if (g->rows_done + n > s->height) {
+  if (g->rows_done + n > g->lh) {
     msc_status st = msci_fail(MSC_E_INVALID_ARGUMENT, "%s: %lld rows past the height %lld",
-                              g->path, (long long)(g->rows_done + n), (long long)s->height);
+                              g->path, (long long)(g->rows_done + n), (long long)g->lh);
     msci_geotiff_abort(g);
     return st;
   }
-  const int64_t W = s->width, T = g->tile;
+  const int64_t W = g->lw, T = g->tile;
   int64_t done = 0;
   while (done < n) {
     int64_t k = T - g->buf_rows < n - done ? T - g->buf_rows : n - done;
@@ -430,13 +481,138 @@ msc_status msci_geotiff_write_rows(msci_geotiff *g, const float *rows, int64_t n
       memcpy(g->rows + (b * T + g->buf_rows) * W, rows + (b * n + done) * W,
              (size_t)(k * W) * sizeof(float));
     g->buf_rows += k, done += k, g->rows_done += k;
-    if (g->buf_rows == T || g->rows_done == s->height) {
+    if (g->buf_rows == T || g->rows_done == g->lh) {
       if (!flush_tiles(g, g->rows_done - g->buf_rows))
         return fail_abort(g, MSC_E_IO, "cannot write a tile");
       g->buf_rows = 0;
     }
   }
   return MSC_OK;
+}
+
+/* ---- overviews ------------------------------------------------------------------------ */
+
+/* One stored sample at p as a float; the nodata value becomes NaN. */
+static float get(const msci_geotiff *g, const unsigned char *p) {
+  const msci_geotiff_spec *s = &g->s;
+  float v;
+  if (s->sample_format == SAMPLEFORMAT_IEEEFP && s->bits == 16) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    v = msci_half_to_float(h);
+  } else if (s->sample_format == SAMPLEFORMAT_IEEEFP) {
+    memcpy(&v, p, 4);
+  } else if (s->sample_format == SAMPLEFORMAT_UINT && s->bits == 8) {
+    v = *p;
+  } else if (s->sample_format == SAMPLEFORMAT_UINT) {
+    uint16_t u;
+    memcpy(&u, p, 2);
+    v = u;
+  } else if (s->bits == 16) {
+    int16_t u;
+    memcpy(&u, p, 2);
+    v = u;
+  } else {
+    int32_t u;
+    memcpy(&u, p, 4);
+    v = (float)u;
+  }
+  if (s->has_nodata && (v == (float)s->nodata || (isnan(s->nodata) && isnan(v)))) return NAN;
+  return v;
+}
+
+/* Rows [y0, y0 + T) ∩ [0, h) of directory `dir` (w × h) re-read from the temporary file
+ * into out (bands × T × w floats). */
+static int read_tile_row(msci_geotiff *g, TIFF *rd, int64_t w, int64_t h, int64_t y0,
+                         float *out) {
+  const msci_geotiff_spec *s = &g->s;
+  const int64_t T = g->tile, B = s->bands, planes = s->planar == 2 ? B : 1;
+  const int64_t per = s->planar == 2 ? 1 : B;
+  for (int64_t x0 = 0; x0 < w; x0 += T)
+    for (int64_t pl = 0; pl < planes; ++pl) {
+      uint32_t tile = TIFFComputeTile(rd, (uint32_t)x0, (uint32_t)y0, 0, (uint16_t)pl);
+      if (TIFFReadEncodedTile(rd, tile, g->blk, (tmsize_t)((size_t)(T * T * per) * g->bpv)) < 0)
+        return 0;
+      for (int64_t r = 0; r < T && y0 + r < h; ++r)
+        for (int64_t c = 0; c < T && x0 + c < w; ++c)
+          for (int64_t k = 0; k < per; ++k)
+            out[((pl + k) * T + r) * w + x0 + c] =
+                get(g, g->blk + ((size_t)((r * T + c) * per + k)) * g->bpv);
+    }
+  return 1;
+}
+
+/* Level `level` (≥ 1) of size w × h from level − 1 (pw × ph, directory level − 1). */
+static msc_status write_level(msci_geotiff *g, int level, int64_t pw, int64_t ph, int64_t w,
+                              int64_t h, float *src, float *dst) {
+  const msci_geotiff_spec *s = &g->s;
+  const int64_t T = g->tile, B = s->bands;
+  TIFF *rd = NULL;
+  TIFFOpenOptions *o = TIFFOpenOptionsAlloc();
+  if (o) {
+    TIFFOpenOptionsSetErrorHandlerExtR(o, on_error, g);
+    TIFFOpenOptionsSetWarningHandlerExtR(o, on_warning, g);
+    rd = TIFFOpenExt(g->tmp, "r", o);
+    TIFFOpenOptionsFree(o);
+  }
+  if (!rd || !TIFFSetDirectory(rd, (tdir_t)(level - 1))) {
+    if (rd) TIFFClose(rd);
+    return fail_abort(g, MSC_E_IO, "cannot re-read the previous level for the overviews");
+  }
+  int ok = TIFFSetField(g->t, TIFFTAG_SUBFILETYPE, (uint32_t)FILETYPE_REDUCEDIMAGE) &&
+           set_level_tags(g, s, w, h);
+  g->lw = w, g->lh = h, g->rows_done = 0, g->buf_rows = 0;
+  /* A row of tiles of the previous level (T rows, T even) gives T / 2 rows of this one. */
+  for (int64_t y0 = 0; ok && y0 < ph; y0 += T) {
+    ok = read_tile_row(g, rd, pw, ph, y0, src);
+    const int64_t n = ((y0 + T < ph ? y0 + T : ph) - y0 + 1) / 2;
+    for (int64_t b = 0; ok && b < B; ++b)
+      for (int64_t r = 0; r < n; ++r)
+        for (int64_t x = 0; x < w; ++x) {
+          const float *p = src + (b * T + 2 * r) * pw + 2 * x;
+          float v = p[0];
+          if (s->overviews == MSCI_OVERVIEW_AVERAGE) {
+            const int right = 2 * x + 1 < pw, down = y0 + 2 * r + 1 < ph;
+            const float q[4] = {p[0], right ? p[1] : NAN, down ? p[pw] : NAN,
+                                right && down ? p[pw + 1] : NAN};
+            double sum = 0;
+            int cnt = 0;
+            for (int i = 0; i < 4; ++i)
+              if (!isnan(q[i])) sum += q[i], ++cnt;
+            v = cnt ? (float)(sum / cnt) : NAN;
+          }
+          dst[(b * n + r) * w + x] = v;
+        }
+    if (ok && msci_geotiff_write_rows(g, dst, n) != MSC_OK) {
+      TIFFClose(rd);
+      return MSC_E_IO; /* the writer aborted itself */
+    }
+  }
+  TIFFClose(rd);
+  if (!ok || TIFFWriteDirectory(g->t) == 0)
+    return fail_abort(g, MSC_E_IO, "cannot write an overview");
+  return MSC_OK;
+}
+
+/* The levels after the image, each half the previous one, until one fits a tile. */
+static msc_status write_overviews(msci_geotiff *g) {
+  const size_t B = (size_t)g->s.bands, T = (size_t)g->tile, W = (size_t)g->s.width;
+  const int64_t tile = g->tile;
+  int64_t pw = g->s.width, ph = g->s.height;
+  float *src = malloc(B * T * W * sizeof(float)), *dst = malloc(B * T * W * sizeof(float));
+  msc_status st = MSC_OK;
+  if (!src || !dst) {
+    st = msci_fail(MSC_E_OUT_OF_MEMORY, "%s: overview buffers", g->path);
+    msci_geotiff_abort(g);
+  }
+  for (int level = 1; st == MSC_OK && (pw > tile || ph > tile); ++level) {
+    const int64_t w = (pw + 1) / 2, h = (ph + 1) / 2;
+    st = write_level(g, level, pw, ph, w, h, src, dst);
+    pw = w, ph = h;
+  }
+  free(src);
+  free(dst);
+  return st;
 }
 
 msc_status msci_geotiff_close(msci_geotiff *g) {
@@ -447,10 +623,11 @@ msc_status msci_geotiff_close(msci_geotiff *g) {
     msci_geotiff_abort(g);
     return st;
   }
-  int ok = TIFFWriteDirectory(g->t) != 0;
+  if (TIFFWriteDirectory(g->t) == 0)
+    return fail_abort(g, MSC_E_IO, "cannot write the directory");
+  if (g->s.overviews) MSCI_TRY(write_overviews(g));
   TIFFClose(g->t);
   g->t = NULL;
-  if (!ok) return fail_abort(g, MSC_E_IO, "cannot write the directory");
   /* On disk before the rename, so a crash leaves the old file or the whole new one. */
   int fd = open(g->tmp, O_RDONLY);
   if (fd < 0 || fsync(fd) != 0) {

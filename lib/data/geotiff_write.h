@@ -4,7 +4,7 @@
  * Layer: data (lib/data/README.md says what it owns and may include).
  *
  * The writer takes float32 rows, band-major (bands × rows × width), and stores them as
- * uint8, uint16, int16, int32 or float32 samples: integers are rounded to nearest and
+ * uint8, uint16, int16, int32, float16 or float32 samples: integers are rounded to nearest and
  * clamped to the type's range; a NaN becomes the nodata value (0 without one). The file
  * is tiled (tile × tile pixels, partial edge tiles padded with nodata), compressed
  * (DEFLATE, ZSTD when libtiff has it, or none) and pixel-interleaved (PlanarConfig 1)
@@ -63,8 +63,8 @@ msc_status msci_georef_window(const msci_raster_info *in, double x0, double y0, 
 /* What to write. Pointers are borrowed until msci_geotiff_open returns (copied). */
 typedef struct msci_geotiff_spec {
   int64_t width, height, bands;
-  int32_t
-      sample_format; /* TIFF SampleFormat: 1 uint (8, 16 bits), 2 int (16, 32), 3 float (32) */
+  int32_t sample_format; /* TIFF SampleFormat: 1 uint (8, 16 bits), 2 int (16, 32), 3 float
+                          * (32, or 16: IEEE half precision, rounded to nearest even) */
   int32_t bits;
   int32_t planar;      /* 0 or 1: pixel-interleaved; 2: planar */
   int64_t tile;        /* tile size, a multiple of 16 (0: 256) */
@@ -81,7 +81,16 @@ typedef struct msci_geotiff_spec {
   const char *const *band_names;  /* bands descriptions, or NULL */
   const char *const *class_names; /* n_classes class names (CLASS_<i> items), or NULL */
   int64_t n_classes;
+  /* Reduced-resolution levels written after the image by msci_geotiff_close (GDAL reads
+   * them as overviews): 0 none; MSCI_OVERVIEW_NEAREST (the upper-left pixel of every
+   * 2 × 2 block: class maps) or MSCI_OVERVIEW_AVERAGE (the mean of the block's valid
+   * samples, nodata where none is). Each level halves the previous one (sizes rounded
+   * up) until it fits one tile. */
+  int32_t overviews;
 } msci_geotiff_spec;
+
+#define MSCI_OVERVIEW_NEAREST 1
+#define MSCI_OVERVIEW_AVERAGE 2
 
 typedef struct msci_geotiff msci_geotiff;
 
@@ -97,7 +106,12 @@ msc_status msci_geotiff_open(const char *path, const msci_geotiff_spec *spec,
 msc_status msci_geotiff_write_rows(msci_geotiff *g, const float *rows, int64_t n);
 
 /* Finishes the file and renames it to its final path; every row must have been written
- * (MSC_E_INVALID_ARGUMENT otherwise, the file removed). Frees g in every case. */
+ * (MSC_E_INVALID_ARGUMENT otherwise, the file removed). With spec.overviews, the levels
+ * are computed first, each from the previous one re-read from the temporary file one row
+ * of tiles at a time (memory: two rows of tiles), and written as further IFDs
+ * (NewSubfileType 1, reduced image) after the full-resolution one: GDAL lists them under
+ * "Overviews". The IFDs follow their data, so the file is not a strict Cloud-Optimised
+ * GeoTIFF (whose IFDs come first). Frees g in every case. */
 msc_status msci_geotiff_close(msci_geotiff *g);
 
 /* Removes the temporary file and frees g; NULL is accepted. */
@@ -112,6 +126,11 @@ msc_status msci_geotiff_write(const char *path, const msci_geotiff_spec *spec,
  * arrays: an int count, then the values); 1 on success. */
 struct tiff;
 int msci_geotiff_register_tags(struct tiff *t);
+
+/* IEEE half precision: float to its bits (rounded to nearest even, overflow to ±inf,
+ * NaN kept) and back. */
+uint16_t msci_half_from_float(float f);
+float msci_half_to_float(uint16_t h);
 
 /* 1 if this libtiff encodes ZSTD (COMPRESSION_ZSTD, 50000). */
 int msci_geotiff_has_zstd(void);

@@ -85,15 +85,31 @@ void msc_scene_free(msc_scene *scene) {
     free(scene->mod[i].path);
     msci_raster_info_free(&scene->mod[i].info);
   }
+  free(scene->mask.path);
+  msci_raster_info_free(&scene->mask.info);
   free(scene->xs);
   free(scene->ys);
   free(scene);
 }
 
 static msc_status read_options(const msc_options *opts, msc_scene *s) {
-  int64_t stride = 0, batch = 8;
-  char resample[16] = "bilinear", blend[16] = "centre";
+  int64_t stride = 0, batch = 8, overviews = 1;
+  double max_masked = 0.5;
+  char resample[16] = "bilinear", blend[16] = "centre", type[16] = "float32";
+  size_t mlen = 0;
   if (opts) {
+    MSCI_TRY(msc_options_get_int(opts, "scene.overviews", &overviews));
+    MSCI_TRY(msc_options_get_float(opts, "scene.max_masked", &max_masked));
+    MSCI_TRY(msc_options_get_string(opts, "scene.embedding_type", type, sizeof type, NULL));
+    char one[1];
+    msc_status st = msc_options_get_string(opts, "scene.mask", one, sizeof one, &mlen);
+    if (st != MSC_OK && st != MSC_E_BUFFER_TOO_SMALL) return st;
+    if (mlen > 0) {
+      if (!(s->mask.path = malloc(mlen + 1)))
+        return msci_fail(MSC_E_OUT_OF_MEMORY, "scene: mask path");
+      MSCI_TRY(msc_options_get_string(opts, "scene.mask", s->mask.path, mlen + 1, NULL));
+      s->has_mask = 1;
+    }
     MSCI_TRY(msc_options_get_int(opts, "scene.stride", &stride));
     MSCI_TRY(msc_options_get_int(opts, "scene.batch", &batch));
     MSCI_TRY(msc_options_get_string(opts, "scene.resample", resample, sizeof resample, NULL));
@@ -108,6 +124,9 @@ static msc_status read_options(const msc_options *opts, msc_scene *s) {
   s->batch = batch;
   s->nearest = strcmp(resample, "nearest") == 0;
   s->mean = strcmp(blend, "mean") == 0;
+  s->overviews = overviews != 0;
+  s->max_masked = max_masked;
+  s->half = strcmp(type, "float16") == 0;
   return MSC_OK;
 }
 
@@ -154,6 +173,23 @@ static msc_status open_rasters(const char *const *paths, msc_scene *s) {
   if (s->width < s->P || s->height < s->P)
     return msci_fail(MSC_E_SHAPE, "scene: %s is %lld x %lld pixels, smaller than a tile (%lld)",
                      g->path, (long long)s->width, (long long)s->height, (long long)s->P);
+  if (s->has_mask) { /* one band, on the grid or coarser by an integer factor */
+    msci_scene_mod *m = &s->mask;
+    MSCI_TRY(msci_raster_info_read(m->path, &m->info));
+    m->bands = 1;
+    const int64_t f = s->width / m->info.width;
+    if (m->info.bands != 1)
+      return msci_fail(MSC_E_SHAPE, "scene: the mask %s has %lld bands, not 1", m->path,
+                       (long long)m->info.bands);
+    if (f * m->info.width != s->width || f * m->info.height != s->height)
+      return msci_fail(MSC_E_SHAPE,
+                       "scene: the mask %s is %lld x %lld pixels, not the %lld x %lld of the "
+                       "scene (%s) divided by an integer factor",
+                       m->path, (long long)m->info.width, (long long)m->info.height,
+                       (long long)s->width, (long long)s->height, g->path);
+    m->factor = f;
+    MSCI_TRY(check_extent(m, g));
+  }
   msci_georef gr;
   MSCI_TRY(msci_georef_window(&g->info, 0, 0, 1, &gr));
   s->georef = gr;

@@ -34,7 +34,12 @@ struct msc_scene {
   int64_t nx, ny;   /* tiles per row and per column */
   int64_t *xs, *ys; /* tile origins, owned */
   int32_t has_georef;
-  msci_georef georef; /* the output grid (that of the grid raster) */
+  msci_georef georef;  /* the output grid (that of the grid raster) */
+  int32_t has_mask;    /* scene.mask: a cloud / no-data mask (nonzero = masked) */
+  msci_scene_mod mask; /* its raster (one band; factor as a modality's) */
+  double max_masked;   /* scene.max_masked: a tile with a larger masked share is skipped */
+  int32_t overviews;   /* scene.overviews */
+  int32_t half;        /* scene.embedding_type = float16 */
 };
 
 /* Origin of tile k of n along an axis of `size` pixels: k·stride, the last one at

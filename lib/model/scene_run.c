@@ -30,6 +30,7 @@ typedef struct run {
   int32_t seg;
   float *in[MSCI_MAX_MODALITIES];    /* bands × P × W: the tile row's input */
   uint8_t *valid;                    /* P × W */
+  uint8_t *masked;                   /* P × W: scene.mask nonzero */
   float *patch[MSCI_MAX_MODALITIES]; /* B × bands × P × P */
   int32_t *cls;                      /* B × P × P (segmentation) */
   float *prob;                       /* B × C × P × P, or B × C (classification) */
@@ -46,22 +47,29 @@ typedef struct run {
 
 static void run_free(run *r) {
   for (int i = 0; i < MSCI_MAX_MODALITIES; ++i) free(r->in[i]), free(r->patch[i]);
-  free(r->valid), free(r->cls), free(r->prob);
+  free(r->valid), free(r->masked), free(r->cls), free(r->prob);
   free(r->o_cls), free(r->o_sum), free(r->o_cnt), free(r->rows_m), free(r->rows_p);
   msc_batch_free(r->batch);
   msci_geotiff_abort(r->wm);
   msci_geotiff_abort(r->wp);
 }
 
-static msc_status run_alloc(run *r) {
-  const size_t W = (size_t)r->W, P = (size_t)r->P, C = (size_t)r->C, B = (size_t)r->B;
+/* The input side: a row of tiles, its masks and a batch of patches. */
+static int alloc_input(run *r) {
+  const size_t W = (size_t)r->W, P = (size_t)r->P, B = (size_t)r->B;
   int ok = 1;
   for (int32_t m = 0; m < r->s->n; ++m) {
     const size_t bands = (size_t)r->s->mod[m].bands;
     ok = ok && (r->in[m] = malloc(bands * P * W * sizeof(float)));
     ok = ok && (r->patch[m] = malloc(B * bands * P * P * sizeof(float)));
   }
-  ok = ok && (r->valid = malloc(P * W)) && (r->cls = malloc(B * P * P * sizeof(int32_t))) &&
+  return ok && (r->valid = malloc(P * W)) && (r->masked = calloc(P * W, 1));
+}
+
+static msc_status run_alloc(run *r) {
+  const size_t W = (size_t)r->W, P = (size_t)r->P, C = (size_t)r->C, B = (size_t)r->B;
+  int ok = alloc_input(r);
+  ok = ok && (r->cls = malloc(B * P * P * sizeof(int32_t))) &&
        (r->prob = malloc(B * C * P * P * sizeof(float))) &&
        (r->o_cls = malloc(P * W * sizeof(float))) &&
        (r->o_sum = malloc(C * P * W * sizeof(float))) &&
@@ -78,11 +86,11 @@ static msc_status run_alloc(run *r) {
 
 /* ---- input ----------------------------------------------------------------------------- */
 
-/* Scene rows [y, y + P) of modality m into r->in[m], missing values as NaN. */
-static msc_status read_rows(run *r, int32_t mi, int64_t y) {
-  const msci_scene_mod *m = &r->s->mod[mi];
+/* Scene rows [y, y + P) of raster m into dst (bands × P × W), missing values as NaN;
+ * nearest: nearest-neighbour resampling whatever scene.resample says (the mask). */
+static msc_status read_rows(run *r, const msci_scene_mod *m, int64_t y, float *out,
+                            int nearest) {
   const int64_t f = m->factor, P = r->P, W = r->W, w = m->info.width, h = m->info.height;
-  const int nearest = r->s->nearest;
   /* The coarse rows the scene rows read (msci_resample's maps, at scale 1/f). */
   int64_t c0 = 0, c1 = 0;
   for (int64_t k = 0; k < 2; ++k) {
@@ -103,12 +111,12 @@ static msc_status read_rows(run *r, int32_t mi, int64_t y) {
   msci_raster win;
   MSCI_TRY(msci_raster_read_window(m->path, 0, c0, w, c1 - c0 + 1, &win));
   const int64_t wh = c1 - c0 + 1, npx = wh * w;
-  if (m->info.has_nodata && !isnan(m->info.nodata))
+  if (m != &r->s->mask && m->info.has_nodata && !isnan(m->info.nodata)) /* mask: values */
     for (int64_t i = 0; i < m->bands * npx; ++i)
       if (win.data[i] == (float)m->info.nodata) win.data[i] = NAN;
   for (int64_t b = 0; b < m->bands; ++b) {
     const float *src = win.data + b * npx;
-    float *dst = r->in[mi] + b * P * W;
+    float *dst = out + b * P * W;
     if (f == 1) {
       memcpy(dst, src, (size_t)(P * W) * sizeof(float));
       continue;
@@ -143,8 +151,13 @@ static msc_status read_rows(run *r, int32_t mi, int64_t y) {
 static msc_status read_tile_row(run *r, int64_t y) {
   const int64_t PW = r->P * r->W;
   memset(r->valid, 1, (size_t)PW);
+  if (r->s->has_mask) { /* the mask read through the first input row's buffer */
+    MSCI_TRY(read_rows(r, &r->s->mask, y, r->in[0], 1));
+    for (int64_t i = 0; i < PW; ++i)
+      r->masked[i] = r->in[0][i] != 0, r->valid[i] = !r->masked[i];
+  }
   for (int32_t m = 0; m < r->s->n; ++m) {
-    MSCI_TRY(read_rows(r, m, y));
+    MSCI_TRY(read_rows(r, &r->s->mod[m], y, r->in[m], r->s->nearest));
     for (int64_t b = 0; b < r->s->mod[m].bands; ++b)
       for (int64_t i = 0; i < PW; ++i)
         if (!isfinite(r->in[m][b * PW + i])) r->valid[i] = 0;
@@ -262,15 +275,23 @@ static msc_status infer(run *r, const int64_t *kx, int64_t n, int64_t ky) {
   return MSC_OK;
 }
 
-/* The tiles of tile row ky: those with a valid pixel, in batches. */
+/* Whether the tile at column x0 of the current row runs: it has a valid pixel, and its
+ * masked share does not exceed scene.max_masked. */
+static int tile_runs(const run *r, int64_t x0) {
+  int64_t any = 0, masked = 0;
+  for (int64_t y = 0; y < r->P; ++y)
+    for (int64_t x = 0; x < r->P; ++x)
+      any |= r->valid[y * r->W + x0 + x], masked += r->masked[y * r->W + x0 + x];
+  return any && (double)masked <= r->s->max_masked * (double)(r->P * r->P);
+}
+
+/* The tiles of tile row ky: those that run (tile_runs), in batches. */
 static msc_status tile_row(run *r, int64_t ky) {
   const msc_scene *s = r->s;
   int64_t kx[1024], n = 0;
   for (int64_t k = 0; k < s->nx; ++k) {
-    int any = 0;
-    for (int64_t y = 0; y < r->P && !any; ++y)
-      for (int64_t x = 0; x < r->P && !any; ++x) any = r->valid[y * r->W + s->xs[k] + x];
-    if (!any) { /* no inference; its pixels are missing wherever it is their tile */
+    if (!tile_runs(
+            r, s->xs[k])) { /* no inference; its pixels are missing where it is their tile */
       if (s->mean) continue;
       int64_t xlo, xhi, ylo, yhi;
       msci_scene_owned(s->xs, s->nx, k, r->P, s->width, &xlo, &xhi);
@@ -313,11 +334,13 @@ static msc_status open_outputs(run *r, const char *mask_path, const char *probs_
   if (!s->has_georef) sp.geo = NULL;
   sp.class_names = (const char *const *)cfg->class_names, sp.n_classes = cfg->classes;
   sp.has_nodata = 1;
+  sp.overviews = s->overviews ? MSCI_OVERVIEW_AVERAGE : 0;
   if (mask_path) {
     static const char *const name[1] = {"class"};
     uint8_t pal[768];
     msci_geotiff_spec m = sp;
     m.bands = 1, m.band_names = name;
+    m.overviews = s->overviews ? MSCI_OVERVIEW_NEAREST : 0;
     if (r->C <= 255) {
       palette(pal);
       m.sample_format = SAMPLEFORMAT_UINT, m.bits = 8, m.nodata = 255;
@@ -384,6 +407,97 @@ msc_status msc_scene_write(msc_scene *scene, const char *mask_path, const char *
     st = msci_geotiff_close(r.wp);
     r.wp = NULL;
   }
+  run_free(&r);
+  return st;
+}
+
+/* ---- embedding maps -------------------------------------------------------------------- */
+
+/* The tiles of an embedding map: origins i·stride while the tile fits (no tile shifted
+ * inward, so the map is a regular grid). */
+static int64_t emb_count(int64_t size, int64_t P, int64_t stride) {
+  return (size - P) / stride + 1;
+}
+
+msc_status msc_scene_write_embeddings(msc_scene *scene, const char *path, int32_t which,
+                                      msc_progress_fn progress, void *user) {
+  if (!scene || !path)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "scene embeddings: NULL scene or path");
+  int64_t D = 0;
+  MSCI_TRY(msc_model_embedding_size(scene->model, which, &D));
+  const int64_t P = scene->P, S = scene->stride;
+  const int64_t ex = emb_count(scene->width, P, S), ey = emb_count(scene->height, P, S);
+  run r;
+  memset(&r, 0, sizeof r);
+  r.s = scene, r.W = scene->width, r.P = P, r.B = scene->batch < ex ? scene->batch : ex;
+  float *emb = NULL, *row = NULL;
+  msci_geotiff *w = NULL;
+  msc_status st = MSC_OK;
+  if (!alloc_input(&r) || !(emb = malloc((size_t)(r.B * D) * sizeof(float))) ||
+      !(row = malloc((size_t)(D * ex) * sizeof(float))))
+    st = msci_fail(MSC_E_OUT_OF_MEMORY, "scene embeddings: buffers");
+  if (st == MSC_OK) st = msc_batch_create(&r.batch);
+  /* Output pixel (i, j) is tile (i·S, j·S): its S × S centre block, which starts
+   * (P − S) / 2 pixels into the tile, is the pixel's footprint on the scene. */
+  msci_georef gr;
+  memset(&gr, 0, sizeof gr);
+  if (st == MSC_OK && scene->has_georef)
+    st = msci_georef_window(&scene->mod[scene->grid].info, 0.5 * (double)(P - S),
+                            0.5 * (double)(P - S), (double)S, &gr);
+  if (st == MSC_OK) {
+    msci_geotiff_spec sp;
+    memset(&sp, 0, sizeof sp);
+    sp.width = ex, sp.height = ey, sp.bands = D, sp.tile = 256;
+    sp.sample_format = SAMPLEFORMAT_IEEEFP, sp.bits = scene->half ? 16 : 32;
+    sp.has_nodata = 1, sp.nodata = NAN;
+    sp.geo = scene->has_georef ? &scene->mod[scene->grid].info : NULL;
+    sp.grid = scene->has_georef ? &gr : NULL;
+    sp.overviews = scene->overviews ? MSCI_OVERVIEW_AVERAGE : 0;
+    st = msci_geotiff_open(path, &sp, &w);
+  }
+  const int64_t total = ex * ey;
+  for (int64_t j = 0; st == MSC_OK && j < ey; ++j) {
+    st = read_tile_row(&r, j * S);
+    for (int64_t i = 0; i < D * ex; ++i) row[i] = NAN;
+    int64_t kx[1024], n = 0;
+    for (int64_t i = 0; st == MSC_OK && i < ex; ++i) {
+      if (tile_runs(&r, i * S)) kx[n++] = i;
+      if (n == 0 || (n < r.B && i + 1 < ex)) continue;
+      if (msc_batch_size(r.batch) != 0 && msc_batch_size(r.batch) != n) {
+        msc_batch_free(r.batch);
+        r.batch = NULL;
+        st = msc_batch_create(&r.batch);
+      }
+      for (int32_t m = 0; st == MSC_OK && m < scene->n; ++m) {
+        const int64_t bands = scene->mod[m].bands;
+        for (int64_t t = 0; t < n; ++t)
+          for (int64_t b = 0; b < bands; ++b)
+            for (int64_t y = 0; y < P; ++y)
+              memcpy(r.patch[m] + ((t * bands + b) * P + y) * P,
+                     r.in[m] + b * P * r.W + y * r.W + kx[t] * S, (size_t)P * sizeof(float));
+        st = msc_batch_set_modality(r.batch, scene->model->cfg.mod[m].name, r.patch[m], n,
+                                    bands, P, P);
+      }
+      if (st == MSC_OK) st = msc_embed(scene->model, r.batch, which, emb, (size_t)(n * D));
+      for (int64_t t = 0; st == MSC_OK && t < n; ++t)
+        for (int64_t d = 0; d < D; ++d) row[d * ex + kx[t]] = emb[t * D + d];
+      n = 0;
+    }
+    if (st == MSC_OK) {
+      st = msci_geotiff_write_rows(w, row, 1);
+      if (st != MSC_OK) w = NULL; /* the writer aborted itself */
+    }
+    if (st == MSC_OK && progress && progress((j + 1) * ex, total, user) != 0)
+      st = msci_fail(MSC_E_CANCELLED, "scene embeddings: cancelled after %lld of %lld tiles",
+                     (long long)((j + 1) * ex), (long long)total);
+  }
+  if (st == MSC_OK) {
+    st = msci_geotiff_close(w);
+    w = NULL;
+  }
+  msci_geotiff_abort(w);
+  free(emb);
+  free(row);
   run_free(&r);
   return st;
 }

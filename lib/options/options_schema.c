@@ -491,6 +491,16 @@ const msci_opt_def msci_opt_table[] = {
                "resampling of a scene's coarser modalities to the finest grid"),
     OPT_CHOICE("scene.blend", "centre", "centre|mean",
                "overlapping tiles: the tile whose centre is nearest, or the mean probability"),
+    OPT_STRING("scene.mask", "", NULL,
+               "a scene's cloud / no-data mask: a one-band GeoTIFF on the scene's grid (or "
+               "coarser by an integer factor), nonzero = masked (\"\": none)"),
+    OPT_FLOAT("scene.max_masked", "0.5", 0, 1,
+              "a tile whose masked share (scene.mask) exceeds this is not run: nodata"),
+    OPT_INT("scene.overviews", "1", 0, 1,
+            "scene outputs get reduced-resolution overviews (halving down to one 256-pixel "
+            "tile; 0/1)"),
+    OPT_CHOICE("scene.embedding_type", "float32", "float32|float16",
+               "sample type of a scene's embedding map (msc_scene_write_embeddings)"),
     /* synthetic datasets (msc_synth_write, docs/data.md "Synthetic data") */
     OPT_INT("synth.size", "512", 16, 512,
             "sen1floods11 synthetic data: chip size in pixels (the real chips are 512)"),

@@ -107,3 +107,33 @@ def test_map_equals_predict_mask(scene_files, model, tmp_path):
     sure = valid & (np.abs(p[0, 0] - p[0, 1]) > 1e-4)
     np.testing.assert_array_equal(got[sure], cls[0][sure])
     assert (got[~valid] == 255).all()
+
+
+def test_embedding_map(scene_files, model, tmp_path):
+    """Stride 16 over 64 pixels: tiles at 0, 16, 32 (3 × 3 map); pixel (i, j) is
+    Model.embed of the tile at (16 i, 16 j), read here with the GeoTIFF reader's window
+    through numpy (the synthetic chip's S1 has NaN: filled with the means)."""
+    calls = []
+    with mosaic.Scene(model, scene_files, stride=16) as scene:
+        scene.write_embeddings(tmp_path / "e.tif", progress=lambda d, t: calls.append(d))
+    assert calls == [3, 6, 9]
+    if shutil.which("gdal_translate") is None:
+        pytest.skip("no gdal_translate")
+
+    def cut(path, bands, x, y, w):
+        out = tmp_path / ("cut_%s_%d_%d.raw" % (os.path.basename(str(path)), x, y))
+        subprocess.run(["gdal_translate", "-q", "-of", "ENVI", "-co", "INTERLEAVE=BSQ",
+                        "-ot", "Float32", "-srcwin", str(x), str(y), str(w), str(w),
+                        str(path), str(out)], check=True)
+        return np.fromfile(out, np.float32).reshape(bands, w, w)
+
+    d = model.embedding_size()
+    emb = cut(tmp_path / "e.tif", d, 0, 0, 3)
+    for i, j in [(0, 0), (2, 1)]:
+        s1 = cut(scene_files["s1"], 2, 16 * i, 16 * j, 32)
+        s2 = cut(scene_files["s2"], 13, 16 * i, 16 * j, 32)
+        valid = np.isfinite(s1).all(0) & np.isfinite(s2).all(0)
+        s1 = np.where(valid, s1, np.array(MEAN1, np.float32)[:, None, None])
+        s2 = np.where(valid, s2, np.array(MEAN2, np.float32)[:, None, None])
+        ref = model.embed(s1=s1[None].astype(np.float32), s2=s2[None].astype(np.float32))
+        np.testing.assert_allclose(emb[:, j, i], ref[0], rtol=1e-5, atol=1e-5)

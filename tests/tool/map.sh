@@ -12,6 +12,10 @@
 #    gdal_translate reads them).
 # Without gdalinfo/gdal_translate (Debian: gdal-bin; scripts/install-deps.sh installs it)
 # the test is skipped (exit 77).
+# Also: --what probabilities/embeddings (the embedding map's geotransform and a pixel
+# against Model.embed, float16), --mask (a half-resolution cloud mask), --quicklook
+# (colours against the colour table, embeddings' bands scaled), overviews, and the real
+# Major-TOM scene in tests/data against Model.predict_mask.
 set -uo pipefail
 mosaic=$1
 export MOSAIC_LIBRARY=$2
@@ -171,6 +175,193 @@ if bad:
     print("\n".join(bad))
     sys.exit(1)
 PY
+
+# --what probabilities: the very file --probs writes.
+expect 0 "$mosaic" map --model seg.safetensors --s1 "$s1" --s2 "$s2" --what probabilities \
+  --out probs2.tif --stride 24 --batch 3 --progress none
+cmp -s probs.tif probs2.tif || fail "--what probabilities differs from --probs"
+
+# --what embeddings, stride 24: tiles at 0, 24, 48 ((100 − 32) / 24 + 1 = 3 a side), one
+# pixel each, 24 input pixels wide, the grid's origin (32 − 24) / 2 = 4 pixels in.
+expect 0 "$mosaic" map --model seg.safetensors --s1 "$s1" --s2 "$s2" --what embeddings \
+  --out emb.tif --stride 24 --progress none --quicklook emb.png
+grep -q "embeddings in emb.tif" out || fail "map embeddings: $(cat out)"
+expect 0 "$mosaic" map --model seg.safetensors --s1 "$s1" --s2 "$s2" --what embeddings \
+  --out emb16.tif --stride 24 --embedding-type float16 --progress none
+gdalinfo -json emb.tif >emb.json 2>/dev/null || fail "gdalinfo emb.tif"
+gdal_translate -q -of ENVI -co INTERLEAVE=BSQ -ot Float32 emb.tif emb.raw || fail "cut emb"
+gdal_translate -q -of ENVI -co INTERLEAVE=BSQ -ot Float32 emb16.tif emb16.raw || fail "cut emb16"
+gdal_translate -q -of ENVI -co INTERLEAVE=BSQ -ot Byte emb.png emb_png.raw || fail "cut emb.png"
+cut "$s1" 48 24 s1_e.raw
+cut "$s2" 48 24 s2_e.raw
+/usr/bin/python3 - "$(basename "$s1").json" <<'PY' || fail "embedding map"
+import json, sys
+import numpy as np
+import mosaic
+src, e = json.load(open(sys.argv[1])), json.load(open("emb.json"))
+m = mosaic.Model.load("seg.safetensors")
+d = m.embedding_size()
+bad = []
+g, h = e["geoTransform"], src["geoTransform"]
+want = [h[0] + 4 * h[1], 24 * h[1], 0, h[3] + 4 * h[5], 0, 24 * h[5]]
+if e["size"] != [3, 3] or len(e["bands"]) != d or e["bands"][0]["type"] != "Float32":
+    bad.append("size %s, %d bands" % (e["size"], len(e["bands"])))
+if any(abs(a - b) > 1e-9 * max(1, abs(b)) for a, b in zip(g, want)):
+    bad.append("geotransform %s, expected %s" % (g, want))
+if 'ID["EPSG",4326]' not in e["coordinateSystem"]["wkt"]:
+    bad.append("not EPSG:4326")
+opts = m.options()
+def floats(v):
+    return np.array([float(t) for t in v.split(",")] if isinstance(v, str) else v, np.float32)
+mean1, mean2 = floats(opts["modality.0.mean"]), floats(opts["modality.1.mean"])
+s1 = np.fromfile("s1_e.raw", np.float32).reshape(2, 32, 32)
+s2 = np.fromfile("s2_e.raw", np.float32).reshape(13, 32, 32)
+valid = np.isfinite(s1).all(0) & np.isfinite(s2).all(0)
+s1 = np.where(valid, s1, mean1[:, None, None]).astype(np.float32)
+s2 = np.where(valid, s2, mean2[:, None, None]).astype(np.float32)
+ref = m.embed(s1=s1[None], s2=s2[None])[0]
+emb = np.fromfile("emb.raw", np.float32).reshape(d, 3, 3)
+if not np.allclose(emb[:, 1, 2], ref, rtol=1e-5, atol=1e-5):
+    bad.append("pixel (2, 1) differs from Model.embed by %g" % np.abs(emb[:, 1, 2] - ref).max())
+e16 = np.fromfile("emb16.raw", np.float32).reshape(d, 3, 3)
+if not (np.abs(e16 - emb) <= 6.2e-5 + np.abs(emb) / 2048).all():
+    bad.append("float16 map off by %g" % np.abs(e16 - emb).max())
+# The quicklook: bands 0, 1, 2 each scaled from its minimum to its maximum.
+png = np.fromfile("emb_png.raw", np.uint8).reshape(3, 3, 3)
+for b in range(3):
+    x = emb[b]
+    want = np.rint(255 * (x - x.min()) / (x.max() - x.min()))
+    if np.abs(png[b].astype(int) - want).max() > 1:
+        bad.append("quicklook band %d: %s vs %s" % (b, png[b].tolist(), want.tolist()))
+if bad:
+    print("\n".join(bad))
+    sys.exit(1)
+PY
+
+# A cloud mask at half resolution (50 × 50, factor 2): its upper-left 25 × 25 pixels set,
+# the scene's [0, 50)² masked: the whole tile (0, 0) (tiles of 32 at the default stride)
+# is not run, its 2 neighbours are (50 − 32) · 32 / 32² = 56 % masked, over 0.5, so not
+# run either; tile (32, 32): 18² / 32² = 32 % masked, runs. Outside [0, 64)² the map
+# equals the map without a mask; [0, 64)² \ [0, 50)² only in tile (32, 32). Written as
+# ENVI bytes and converted by GDAL.
+/usr/bin/python3 -c "
+import numpy as np
+m = np.zeros((50, 50), np.uint8); m[:25, :25] = 1; m.tofile('clouds.raw')
+open('clouds.hdr', 'w').write('ENVI\nsamples = 50\nlines = 50\nbands = 1\nheader offset = 0\n'
+                              'data type = 1\ninterleave = bsq\nbyte order = 0\n')
+m = np.zeros((30, 30), np.uint8); m.tofile('bad.raw')
+open('bad.hdr', 'w').write('ENVI\nsamples = 30\nlines = 30\nbands = 1\nheader offset = 0\n'
+                           'data type = 1\ninterleave = bsq\nbyte order = 0\n')
+" || fail "mask files"
+gdal_translate -q -of GTiff clouds.raw clouds.tif || fail "clouds.tif"
+gdal_translate -q -of GTiff bad.raw bad.tif || fail "bad.tif"
+expect 0 "$mosaic" map --model seg.safetensors --s1 "$s1" --s2 "$s2" --out plain.tif \
+  --progress none --quicklook plain.png
+expect 0 "$mosaic" map --model seg.safetensors --s1 "$s1" --s2 "$s2" --out clouds_map.tif \
+  --mask clouds.tif --progress none
+expect 1 "$mosaic" map --model seg.safetensors --s1 "$s1" --s2 "$s2" --out x.tif --mask bad.tif
+grep -q "mask bad.tif is 30 x 30" err || fail "a mask of another size: $(cat err)"
+for f in plain clouds_map; do
+  gdal_translate -q -of ENVI -ot Float32 $f.tif $f.raw || fail "cut $f"
+done
+gdal_translate -q -of ENVI -ot Byte -co INTERLEAVE=BSQ plain.png plain_png.raw || fail "cut plain.png"
+gdalinfo -json plain.tif >plain.json 2>/dev/null || fail "gdalinfo plain.tif"
+/usr/bin/python3 - <<'PY' || fail "cloud mask, class quicklook"
+import json, sys
+import numpy as np
+a = np.fromfile("plain.raw", np.float32).reshape(100, 100)
+b = np.fromfile("clouds_map.raw", np.float32).reshape(100, 100)
+bad = []
+if not (b[:50, :50] == 255).all():
+    bad.append("masked pixels are not nodata")
+if not (b[:32, 32:64] == 255).all() or not (b[32:64, :32] == 255).all():
+    bad.append("the 56 %-masked tiles ran")
+outside = np.ones((100, 100), bool); outside[:64, :64] = False
+if not (a[outside] == b[outside]).all():
+    bad.append("unmasked tiles differ from the map without a mask")
+ring = np.zeros((100, 100), bool); ring[32:64, 32:64] = True; ring[:50, :50] = False
+if (b[ring] == 255).all():
+    bad.append("tile (32, 32) did not run")
+# The class quicklook: every pixel in its class's colour from the map's colour table.
+table = np.array([e[:3] for e in json.load(open("plain.json"))["bands"][0]["colorTable"]["entries"]])
+png = np.fromfile("plain_png.raw", np.uint8).reshape(3, 100, 100)
+want = table[a.astype(int)].transpose(2, 0, 1)
+if not (png == want).all():
+    bad.append("class quicklook colours differ from the colour table")
+if bad:
+    print("\n".join(bad))
+    sys.exit(1)
+PY
+
+# The real Major-TOM S2 L2A cell (tests/data, tests/data/SOURCES.md): B04 (1068 × 1068,
+# 10 m) and B8A (534 × 534, 20 m: factor 2, nearest) with its cloud mask, mapped by an
+# untrained two-modality model with 128-pixel tiles. gdalinfo: the same CRS (EPSG:32633)
+# and geotransform as B04, overviews 534, 267, 134; a window's classes against
+# Model.predict_mask on the same window cut by GDAL (B8A upsampled by repetition).
+real=$here/../data/major-tom-s2-scene/S2L2A/0U/0U_199R/S2A_MSIL2A_20220706T085611_N0400_R007_T33NZA_20220706T153419
+if [ -f "$real/B04.tif" ]; then
+  /usr/bin/python3 -c "
+import mosaic
+cfg = {'modality.count': 2, 'modality.0.name': 'b04', 'modality.0.bands': 1,
+       'modality.0.encoder': 'tiny', 'modality.0.size': 128, 'modality.1.name': 'b8a',
+       'modality.1.bands': 1, 'modality.1.encoder': 'tiny', 'modality.1.size': 128,
+       'classes': 3, 'class_names': 'a;b;c', 'proj.dim': 8, 'seed': 1,
+       'task': 'segmentation', 'labels': 'single', 'modality.0.mean': [1000.0],
+       'modality.0.std': [1000.0], 'modality.1.mean': [2000.0], 'modality.1.std': [1000.0]}
+mosaic.Model.create(cfg).save('real.safetensors')
+" || fail "real: model"
+  expect 0 "$mosaic" map --model real.safetensors --input "b04=$real/B04.tif" \
+    --input "b8a=$real/B8A.tif" --mask "$real/cloud_mask.tif" --resample nearest \
+    --out real.tif --quicklook real.png --progress none
+  grep -q "1068 x 1068 pixels mapped in 81 tiles" out || fail "real: $(cat out)"
+  gdalinfo -json "$real/B04.tif" >b04.json 2>/dev/null || fail "gdalinfo B04"
+  gdalinfo -json real.tif >real.json 2>/dev/null || fail "gdalinfo real.tif"
+  gdalinfo real.tif >real.txt 2>/dev/null # (a file: grep -q would SIGPIPE gdalinfo)
+  grep -q "Overviews: 534x534, 267x267, 134x134" real.txt || fail "real: overviews"
+  gdal_translate -q -of ENVI -ot Float32 -srcwin 256 384 128 128 "$real/B04.tif" r_b04.raw
+  gdal_translate -q -of ENVI -ot Float32 -srcwin 128 192 64 64 "$real/B8A.tif" r_b8a.raw
+  gdal_translate -q -of ENVI -ot Float32 -srcwin 256 384 128 128 real.tif r_map.raw
+  /usr/bin/python3 - <<'PY' || fail "real scene"
+import json, sys
+import numpy as np
+import mosaic
+src, out = json.load(open("b04.json")), json.load(open("real.json"))
+bad = []
+if out["size"] != [1068, 1068] or out["geoTransform"] != src["geoTransform"]:
+    bad.append("grid %s %s vs %s" % (out["size"], out["geoTransform"], src["geoTransform"]))
+if 'ID["EPSG",32633]' not in out["coordinateSystem"]["wkt"]:
+    bad.append("CRS is not EPSG:32633")
+m = mosaic.Model.load("real.safetensors")
+b04 = np.fromfile("r_b04.raw", np.float32).reshape(1, 1, 128, 128)
+b8a = np.fromfile("r_b8a.raw", np.float32).reshape(64, 64).repeat(2, 0).repeat(2, 1)
+cls, p = m.predict_mask(b04=b04, b8a=b8a.reshape(1, 1, 128, 128), probs=True)
+got = np.fromfile("r_map.raw", np.float32).reshape(128, 128)
+top = np.sort(p[0], axis=0)
+sure = top[-1] - top[-2] > 1e-4
+if sure.sum() < 1000 or not (got[sure] == cls[0][sure]).all():
+    bad.append("window (256, 384): %d of %d sure pixels differ"
+               % ((got[sure] != cls[0][sure]).sum(), sure.sum()))
+if bad:
+    print("\n".join(bad))
+    sys.exit(1)
+PY
+else
+  echo "note: $real absent: the real-scene checks are skipped"
+fi
+
+# Overviews appear once a map is larger than one 256-pixel tile (the 100-pixel maps above
+# have none): gdalinfo lists the halved level.
+expect 0 "$mosaic" synth big --format sen1floods11 --n 1 --seed 5 --set synth.size=288
+expect 0 "$mosaic" map --model seg.safetensors --s1 big/S1Hand/Bolivia_100000_S1Hand.tif \
+  --s2 big/S2Hand/Bolivia_100000_S2Hand.tif --out big.tif --probs bigp.tif --progress none
+for f in big bigp; do # through a file: grep -q would SIGPIPE gdalinfo under pipefail
+  gdalinfo $f.tif >$f.txt 2>/dev/null
+  grep -q "Overviews: 144x144" $f.txt || fail "no overview in $f.tif"
+done
+expect 0 "$mosaic" map --model seg.safetensors --s1 big/S1Hand/Bolivia_100000_S1Hand.tif \
+  --s2 big/S2Hand/Bolivia_100000_S2Hand.tif --out big0.tif --overviews 0 --progress none
+gdalinfo big0.tif >big0.txt 2>/dev/null
+grep -q "Overviews" big0.txt && fail "--overviews 0 wrote overviews"
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed" >&2

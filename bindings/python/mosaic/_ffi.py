@@ -774,6 +774,17 @@ FUNCTIONS = (
          ctypes.c_void_p,
      ),
      ('scene', 'mask_path', 'probs_path', 'progress', 'user',)),
+    # msc_status msc_scene_write_embeddings(msc_scene *scene, const char *path, int32_t
+    # which, msc_progress_fn progress, void *user);
+    ('msc_scene_write_embeddings', msc_status,
+     (
+         ctypes.POINTER(msc_scene),
+         ctypes.c_char_p,
+         ctypes.c_int32,
+         msc_progress_fn,
+         ctypes.c_void_p,
+     ),
+     ('scene', 'path', 'which', 'progress', 'user',)),
     # msc_status msc_train_configure(msc_model *model, const msc_options *opts);
     ('msc_train_configure', msc_status,
      (ctypes.POINTER(msc_model), ctypes.POINTER(msc_options),),

@@ -5,11 +5,12 @@
     with mosaic.Scene(model, {"s1": "S1.tif", "s2": "S2.tif"}, stride=384) as scene:
         print(scene.size)                       # (width, height, tiles)
         scene.write(mask="map.tif", probs="probs.tif", progress=print)
+        scene.write_embeddings("emb.tif")       # one pixel per tile, fused embedding
     # or in one call:
     model.map({"s1": "S1.tif", "s2": "S2.tif"}, mask="map.tif")
 
-Options are the scene.* keys without their prefix (stride, batch, resample, blend) or
-with it. progress(done, total) is called after every row of tiles; returning True
+Options are the scene.* keys without their prefix (stride, batch, resample, blend, mask,
+max_masked, overviews, embedding_type) or with it. progress(done, total) is called after every row of tiles; returning True
 cancels, and write() raises mosaic.CancelledError (an exception raised by progress
 cancels too and is re-raised). The outputs are georeferenced GeoTIFFs written
 atomically; docs/scenes.md has the rules (grid, tiles, blending, missing pixels).
@@ -81,6 +82,28 @@ class Scene(_Handle):
                                   _encode(mask, "mask path") if mask is not None else None,
                                   _encode(probs, "probs path") if probs is not None else None,
                                   cb, None)
+        if raised:
+            raise raised[0]
+        check(st)
+
+    def write_embeddings(self, path, kind="fused", modality=None, progress=None):
+        """Writes the embedding map (msc_scene_write_embeddings): the model's embedding
+        of every tile at (i·stride, j·stride), one pixel per tile, as a GeoTIFF of
+        embedding-size bands at stride × the scene's pixel size. kind/modality as
+        Model.embed ("fused", the default, "fused_projection", a modality name, ...)."""
+        which = self._model._which(kind, modality, None)
+        st, raised = None, []
+
+        def on_progress(done, total, user):
+            try:
+                return 1 if progress(done, total) else 0
+            except BaseException as e:  # noqa: B902 - re-raised below
+                raised.append(e)
+                return 1
+
+        cb = _ffi.msc_progress_fn(on_progress) if progress else _ffi.msc_progress_fn()
+        st = _ffi.msc_scene_write_embeddings(self._handle(), _encode(path, "embeddings path"),
+                                             which, cb, None)
         if raised:
             raise raised[0]
         check(st)

@@ -586,6 +586,78 @@ START_TEST(cloud_mask) {
 }
 END_TEST
 
+/* A NULL path makes a modality absent (include/mosaic/mosaic.h, msc_scene_open): without
+ * S2 the class probabilities of the tile at (32, 64) are msc_predict's on a batch holding
+ * only that window of S1 (S1's NaN pixels filled with its means), and they differ from
+ * the map with both modalities; a decoder that reads S2 cannot map without it, and no
+ * path at all is refused. */
+START_TEST(absent_modality) {
+  msc_model *m = make_model("contrastive");
+  const char *paths[2] = {g_s1, NULL};
+  msc_scene *sc = NULL;
+  msc_status st = msc_scene_open(paths, 2, m, NULL, &sc);
+  ck_assert_msg(st == MSC_OK, "%s", msc_last_error());
+  char pp[400], mp[400];
+  snprintf(pp, sizeof pp, "%s/probs_s1.tif", g_dir);
+  st = msc_scene_write(sc, NULL, pp, NULL, NULL);
+  ck_assert_msg(st == MSC_OK, "%s", msc_last_error());
+  msc_scene_free(sc);
+  msci_raster probs, both, mask;
+  ck_assert_int_eq(msci_raster_read(pp, &probs), MSC_OK);
+  map(m, NULL, NULL, &mask, &both);
+
+  msci_raster r1;
+  ck_assert_int_eq(msci_raster_read_window(g_s1, 32, 64, P, P, &r1), MSC_OK);
+  uint8_t valid[P * P];
+  for (int i = 0; i < P * P; ++i) {
+    valid[i] = 1;
+    for (int b = 0; b < NB1; ++b) valid[i] &= isfinite(r1.data[b * P * P + i]) != 0;
+  }
+  for (int i = 0; i < P * P; ++i)
+    for (int b = 0; !valid[i] && b < NB1; ++b) r1.data[b * P * P + i] = k_mean1[b];
+  msc_batch *bt = NULL;
+  ck_assert_int_eq(msc_batch_create(&bt), MSC_OK);
+  ck_assert_int_eq(msc_batch_set_modality(bt, "s1", r1.data, 1, NB1, P, P), MSC_OK);
+  float prob[2];
+  ck_assert_int_eq(msc_predict(m, bt, prob, 2), MSC_OK);
+  msc_batch_free(bt);
+  msci_raster_free(&r1);
+  int checked = 0, differ = 0;
+  for (int y = 64; y < 82; ++y) /* tile row 2 (origin 64) owns rows [64, 82) */
+    for (int x = 32; x < 64; ++x) {
+      const int o = y * N + x;
+      if (!valid[(y - 64) * P + x - 32]) {
+        ck_assert(isnan(probs.data[o]));
+        continue;
+      }
+      ck_assert_float_eq_tol(probs.data[o], prob[0], 1e-5f);
+      ck_assert_float_eq_tol(probs.data[N * N + o], prob[1], 1e-5f);
+      differ += fabsf(both.data[o] - prob[0]) > 1e-6f;
+      ++checked;
+    }
+  ck_assert_int_gt(checked, 0);
+  ck_assert_int_gt(differ, 0);
+  msci_raster_free(&probs);
+  msci_raster_free(&both);
+  msci_raster_free(&mask);
+  msc_model_free(m);
+
+  /* The decoder reads S2's levels: msc_predict_mask refuses the batch, nothing is left. */
+  m = make_model("segmentation");
+  ck_assert_int_eq(msc_scene_open(paths, 2, m, NULL, &sc), MSC_OK);
+  snprintf(mp, sizeof mp, "%s/mask_s1.tif", g_dir);
+  ck_assert_int_ne(msc_scene_write(sc, mp, NULL, NULL, NULL), MSC_OK);
+  ck_assert_int_ne(access(mp, F_OK), 0);
+  msc_scene_free(sc);
+  const char *none[2] = {NULL, NULL};
+  sc = NULL;
+  ck_assert_int_eq(msc_scene_open(none, 2, m, NULL, &sc), MSC_E_INVALID_ARGUMENT);
+  ck_assert_ptr_null(sc);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "every path is NULL"));
+  msc_model_free(m);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("scene");
   TCase *tc = tcase_create("core");
@@ -599,6 +671,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, cancel_and_refusals);
   tcase_add_test(tc, embedding_map);
   tcase_add_test(tc, cloud_mask);
+  tcase_add_test(tc, absent_modality);
   suite_add_tcase(s, tc);
   return s;
 }

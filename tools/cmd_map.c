@@ -131,12 +131,13 @@ int cmd_map(int argc, char **argv, int verbosity) {
   rc = cli_load_model(&ctx, model_path, &model);
   if (rc == EXIT_OK) {
     n = msc_model_modality_count(model);
-    for (int32_t i = 0; i < n && i < 8 && rc == EXIT_OK; ++i) {
-      const char *name = msc_model_modality_name(model, i);
-      if (!(paths[i] = modality_path(&ctx, name)))
-        rc = cli_usage("map", "no raster for the model's modality '%s' (--input %s=FILE)", name,
-                       name);
-    }
+    /* A modality without a raster is absent: the model maps without it if it can
+     * (docs/scenes.md, "Missing modalities"). */
+    int32_t given = 0;
+    for (int32_t i = 0; i < n && i < 8; ++i)
+      given += (paths[i] = modality_path(&ctx, msc_model_modality_name(model, i))) != NULL;
+    if (given == 0)
+      rc = cli_usage("map", "no raster for any of the model's modalities (--input NAME=FILE)");
   }
   msc_options *o = NULL;
   if (rc == EXIT_OK) {

@@ -1121,6 +1121,11 @@ typedef int32_t (*msc_progress_fn)(int64_t done, int64_t total, void *user);
  * checks that they fit the model and each other (above).
  * paths: n GeoTIFF paths, one per modality of the model, in the model's modality order
  *   (msc_model_modality_name); each raster's band count must be the modality's bands.
+ *   A NULL path (at least one must not be) makes that modality absent: it is neither
+ *   read nor put into the batches, and the outputs are what the model computes without
+ *   it (fused embeddings and msc_predict accept any non-empty subset of modalities; a
+ *   decoder or a per-modality embedding needing the absent one fails in msc_scene_write
+ *   with that call's error).
  * n: msc_model_modality_count(model).
  * model: the model to map with (required); borrowed, it must outlive the scene.
  * opts: NULL (defaults) or options of which "scene.stride" (0: P; 1..P), "scene.batch"
@@ -1135,8 +1140,8 @@ typedef int32_t (*msc_progress_fn)(int64_t done, int64_t total, void *user);
  *   the outputs get reduced-resolution overviews (nearest for the class map, average
  *   for probabilities and embeddings).
  * out: receives the scene (required).
- * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, n other than the model's modality count,
- * a stride above P); MSC_E_IO / MSC_E_BAD_FORMAT (a raster cannot be read: the message
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, every path NULL, n other than the model's
+ * modality count, a stride above P); MSC_E_IO / MSC_E_BAD_FORMAT (a raster cannot be read: the message
  * names it); MSC_E_SHAPE (a raster with the wrong band count, smaller than a tile, or
  * not on the scene's grid: named; a mask with more than one band or off the grid);
  * MSC_E_UNSUPPORTED (modalities with different patch sizes; georeferencing that cannot

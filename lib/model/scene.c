@@ -133,11 +133,13 @@ static msc_status read_options(const msc_options *opts, msc_scene *s) {
 /* Reads the modalities' rasters and checks them against the model. */
 static msc_status open_rasters(const char *const *paths, msc_scene *s) {
   const msci_model_cfg *cfg = &s->model->cfg;
+  s->grid = -1;
   for (int32_t i = 0; i < s->n; ++i) {
     msci_scene_mod *m = &s->mod[i];
-    if (!paths[i])
-      return msci_fail(MSC_E_INVALID_ARGUMENT, "scene: the path of modality %d (%s) is NULL",
-                       (int)i, cfg->mod[i].name);
+    if (!paths[i]) { /* an absent modality: the model decides whether it can do without */
+      m->absent = 1;
+      continue;
+    }
     size_t len = strlen(paths[i]);
     if (!(m->path = malloc(len + 1))) return msci_fail(MSC_E_OUT_OF_MEMORY, "scene: path");
     memcpy(m->path, paths[i], len + 1);
@@ -154,12 +156,16 @@ static msc_status open_rasters(const char *const *paths, msc_scene *s) {
           "scene: modality %s has patches of %lld pixels, %s of %lld; a scene needs "
           "one patch size",
           cfg->mod[i].name, (long long)cfg->mod[i].size, cfg->mod[0].name, (long long)s->P);
-    if (m->info.width > s->mod[s->grid].info.width) s->grid = i;
+    if (s->grid < 0 || m->info.width > s->mod[s->grid].info.width) s->grid = i;
   }
+  if (s->grid < 0)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "scene: every path is NULL: a scene needs at "
+                                             "least one modality's raster");
   const msci_scene_mod *g = &s->mod[s->grid];
   s->width = g->info.width, s->height = g->info.height;
   for (int32_t i = 0; i < s->n; ++i) {
     msci_scene_mod *m = &s->mod[i];
+    if (m->absent) continue;
     const int64_t f = s->width / m->info.width;
     if (f * m->info.width != s->width || f * m->info.height != s->height)
       return msci_fail(MSC_E_SHAPE,

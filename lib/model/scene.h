@@ -15,7 +15,8 @@
 #include "data/raster.h"
 
 typedef struct msci_scene_mod {
-  char *path;            /* owned */
+  char *path;            /* owned; NULL for an absent modality */
+  int32_t absent;        /* no raster (msc_scene_open got a NULL path): not read, not batched */
   msci_raster_info info; /* layout and georeferencing, owned */
   int64_t factor;        /* scene pixels per raster pixel (1: the scene's grid) */
   int64_t bands;
@@ -26,7 +27,7 @@ struct msc_scene {
   msc_model *model; /* borrowed */
   int32_t n;
   msci_scene_mod mod[MSCI_MAX_MODALITIES];
-  int32_t grid;          /* the modality whose raster defines the grid */
+  int32_t grid;          /* the modality whose raster defines the grid (a present one) */
   int64_t width, height; /* the scene's grid */
   int64_t P, stride, batch;
   int32_t nearest;  /* scene.resample = nearest */

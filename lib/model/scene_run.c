@@ -59,6 +59,7 @@ static int alloc_input(run *r) {
   const size_t W = (size_t)r->W, P = (size_t)r->P, B = (size_t)r->B;
   int ok = 1;
   for (int32_t m = 0; m < r->s->n; ++m) {
+    if (r->s->mod[m].absent) continue;
     const size_t bands = (size_t)r->s->mod[m].bands;
     ok = ok && (r->in[m] = malloc(bands * P * W * sizeof(float)));
     ok = ok && (r->patch[m] = malloc(B * bands * P * P * sizeof(float)));
@@ -151,19 +152,20 @@ static msc_status read_rows(run *r, const msci_scene_mod *m, int64_t y, float *o
 static msc_status read_tile_row(run *r, int64_t y) {
   const int64_t PW = r->P * r->W;
   memset(r->valid, 1, (size_t)PW);
-  if (r->s->has_mask) { /* the mask read through the first input row's buffer */
-    MSCI_TRY(read_rows(r, &r->s->mask, y, r->in[0], 1));
-    for (int64_t i = 0; i < PW; ++i)
-      r->masked[i] = r->in[0][i] != 0, r->valid[i] = !r->masked[i];
+  if (r->s->has_mask) { /* the mask read through the grid raster's row buffer */
+    float *buf = r->in[r->s->grid];
+    MSCI_TRY(read_rows(r, &r->s->mask, y, buf, 1));
+    for (int64_t i = 0; i < PW; ++i) r->masked[i] = buf[i] != 0, r->valid[i] = !r->masked[i];
   }
   for (int32_t m = 0; m < r->s->n; ++m) {
+    if (r->s->mod[m].absent) continue;
     MSCI_TRY(read_rows(r, &r->s->mod[m], y, r->in[m], r->s->nearest));
     for (int64_t b = 0; b < r->s->mod[m].bands; ++b)
       for (int64_t i = 0; i < PW; ++i)
         if (!isfinite(r->in[m][b * PW + i])) r->valid[i] = 0;
   }
   for (int32_t m = 0; m < r->s->n; ++m)
-    for (int64_t b = 0; b < r->s->mod[m].bands; ++b)
+    for (int64_t b = 0; !r->s->mod[m].absent && b < r->s->mod[m].bands; ++b)
       for (int64_t i = 0; i < PW; ++i)
         if (!r->valid[i]) r->in[m][b * PW + i] = r->s->mod[m].fill[b];
   return MSC_OK;
@@ -257,6 +259,7 @@ static msc_status infer(run *r, const int64_t *kx, int64_t n, int64_t ky) {
     MSCI_TRY(msc_batch_create(&r->batch));
   }
   for (int32_t m = 0; m < s->n; ++m) {
+    if (s->mod[m].absent) continue;
     const int64_t bands = s->mod[m].bands;
     for (int64_t t = 0; t < n; ++t)
       for (int64_t b = 0; b < bands; ++b)
@@ -469,6 +472,7 @@ msc_status msc_scene_write_embeddings(msc_scene *scene, const char *path, int32_
         st = msc_batch_create(&r.batch);
       }
       for (int32_t m = 0; st == MSC_OK && m < scene->n; ++m) {
+        if (scene->mod[m].absent) continue;
         const int64_t bands = scene->mod[m].bands;
         for (int64_t t = 0; t < n; ++t)
           for (int64_t b = 0; b < bands; ++b)

@@ -70,8 +70,15 @@ def test_cancel_leaves_no_file(scene_files, model, tmp_path):
 
 
 def test_refusals(scene_files, model, tmp_path):
-    with pytest.raises(mosaic.InvalidArgumentError):
-        mosaic.Scene(model, {"s1": scene_files["s1"]})
+    # S2 left out is absent; this model's decoder reads S2, so the map fails, leaving nothing.
+    with mosaic.Scene(model, {"s1": scene_files["s1"]}) as scene:
+        with pytest.raises(mosaic.NotFoundError, match="no modality 's2'"):
+            scene.write(mask=tmp_path / "x.tif")
+    assert not (tmp_path / "x.tif").exists()
+    with pytest.raises(mosaic.InvalidArgumentError, match="every path is NULL"):
+        mosaic.Scene(model, {})
+    with pytest.raises(mosaic.InvalidArgumentError, match="unknown"):
+        mosaic.Scene(model, {"s3": scene_files["s1"]})
     with pytest.raises(mosaic.ShapeError):
         mosaic.Scene(model, [scene_files["s2"], scene_files["s1"]])
     with pytest.raises(mosaic.InvalidArgumentError):

@@ -64,8 +64,12 @@ grep -q "100 x 100 pixels mapped in 16 tiles" out || fail "map: $(cat out)"
 expect 0 "$mosaic" map --model seg.safetensors --input "s1=$s1" --input "s2=$s2" \
   --out mask2.tif --stride 24 --progress none
 cmp -s mask.tif mask2.tif || fail "map: the class map depends on --probs or on --input"
-expect 2 "$mosaic" map --model seg.safetensors --s1 "$s1" --out x.tif
-grep -q "no raster for the model's modality 's2'" err || fail "map without s2: $(cat err)"
+# Without an S2 raster S2 is absent: the decoder reads S2's levels, so the map fails (the
+# library's message) and leaves nothing; no raster at all is a usage error.
+expect 1 "$mosaic" map --model seg.safetensors --s1 "$s1" --out x.tif --progress none
+grep -q "no modality 's2'" err || fail "map without s2: $(cat err)"
+expect 2 "$mosaic" map --model seg.safetensors --out x.tif
+grep -q "no raster for any of the model's modalities" err || fail "map without rasters: $(cat err)"
 expect 1 "$mosaic" map --model seg.safetensors --s1 "$s2" --s2 "$s1" --out x.tif
 grep -q "bands" err || fail "map with swapped rasters: $(cat err)"
 [ ! -e x.tif ] || fail "map: a refused call left x.tif"

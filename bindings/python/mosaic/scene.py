@@ -33,19 +33,19 @@ class Scene(_Handle):
 
     def __init__(self, model, inputs, options=None, **kwargs):
         """inputs: {modality name: path} or a list of paths in the model's modality
-        order. options/keywords: scene.* keys (the prefix may be left out)."""
+        order; a modality left out (or None) is absent, and the model maps without it
+        where it can (docs/scenes.md, "Missing modalities"). options/keywords: scene.*
+        keys (the prefix may be left out)."""
         names = model.modality_names
         if isinstance(inputs, dict):
-            missing = [n for n in names if n not in inputs]
             extra = [n for n in inputs if n not in names]
-            if missing or extra:
+            if extra:
                 raise InvalidArgumentError(
-                    "inputs: the model's modalities are %s; missing %s, unknown %s"
-                    % (names, missing, extra))
-            paths = [inputs[n] for n in names]
+                    "inputs: the model's modalities are %s; unknown %s" % (names, extra))
+            paths = [inputs.get(n) for n in names]
         else:
             paths = list(inputs)
-        enc = [_encode(p, "input path") for p in paths]
+        enc = [None if p is None else _encode(p, "input path") for p in paths]
         arr = (ctypes.c_char_p * max(1, len(enc)))(*enc)
         opts, h = _options_handle(options, kwargs, prefix="scene.")
         try:

@@ -9,14 +9,15 @@
  *               [--encoder tiny|resnet18] [--task segmentation|classification]
  *               [--tile 256] [--stride 0] [--batch 8] [--classes 2] [--threads 2]
  *               [--compress none|deflate] [--dir DIR] [--regen 1] [--npy 1]
- *               [--probs 1] [--save MODEL.safetensors] [--compare MAP.npy]
+ *               [--probs 1] [--save MODEL.safetensors] [--compare MAP.npy] [--gen-only 1]
  *
  * The inputs go to DIR (default $TMPDIR or /tmp, + "/bench_scene"), named after their
  * size and compression, and are reused by later runs (--regen 1 rewrites them): a
  * 10980² S1 + S2 pair is 3.9 GB uncompressed. They are written by a child process, so
- * that the generation's buffers do not count in this process's peak RSS. --npy 1 also
- * writes the same pixels as NumPy arrays (s2_*.npy: uint16 12 × H × W, s1_*.npy: float32
- * 2 × H × W) for a reader without GDAL (the PyTorch sliding-window comparison).
+ * that the generation's buffers do not count in this process's peak RSS. --gen-only 1
+ * writes the inputs and stops. --npy 1 also writes the same pixels as NumPy arrays
+ * (s2_*.npy: uint16 12 × H × W, s1_*.npy: float32 2 × H × W) for a reader without GDAL
+ * (the PyTorch sliding-window comparison).
  *
  * Pixels (deterministic, so another program can rebuild them from the .npy files): S2
  * band b at (x, y): 300 + ((x/32)·37 + (y/32)·91 + 53b) mod 4000 + (hash mod 512); S1:
@@ -250,6 +251,7 @@ int main(int argc, char **argv) {
   const int regen = atoi(bench_arg(argc, argv, "--regen", "0"));
   const int npy = atoi(bench_arg(argc, argv, "--npy", "0"));
   const int probs = atoi(bench_arg(argc, argv, "--probs", "0"));
+  const int gen_only = atoi(bench_arg(argc, argv, "--gen-only", "0"));
   const char *save = bench_arg(argc, argv, "--save", NULL);
   const char *cmp = bench_arg(argc, argv, "--compare", NULL);
   const int seg = strcmp(task, "segmentation") == 0, deflate = strcmp(compress, "deflate") == 0;
@@ -295,6 +297,11 @@ int main(int argc, char **argv) {
     gen_s += bench_now() - t0;
   }
 
+  if (gen_only) {
+    printf("{\"workload\":\"scene-gen\",\"width\":%lld,\"height\":%lld,\"gen_s\":%.1f}\n",
+           (long long)W, (long long)H, gen_s);
+    return 0;
+  }
   msc_options *o = NULL;
   CHECK(msc_options_create(&o));
   if (seg) CHECK(msc_options_set_string(o, "task", "segmentation"));

@@ -19,11 +19,11 @@
  * (s2_*.npy: uint16 12 × H × W, s1_*.npy: float32 2 × H × W) for a reader without GDAL
  * (the PyTorch sliding-window comparison).
  *
- * Pixels (deterministic, so another program can rebuild them from the .npy files): S2
+ * Pixels (deterministic: another program can rebuild them from this formula): S2
  * band b at (x, y): 300 + ((x/32)·37 + (y/32)·91 + 53b) mod 4000 + (hash mod 512); S1:
- * −20 + ((x/64) + (y/64)) mod 10 + (hash mod 1024)/256, with hash a 32-bit mix of
- * (y·W + x)·16 + b. Georeferencing: EPSG:32633 (UTM 33N), upper-left (399960, 5000040),
- * 10 m pixels, as Sentinel-2 tile 33UVP.
+ * −20 + ((x/64) + (y/64)) mod 10 + (hash mod 1024)/256, with hash the low 32 bits of
+ * MurmurHash3's 64-bit finaliser of (y·W + x)·16 + b. Georeferencing: EPSG:32633 (UTM
+ * 33N), upper-left corner (399960, 5000040), 10 m pixels, as a Sentinel-2 tile's grid.
  *
  * The model: task segmentation (U-Net, docs/segmentation.md) or classification, every
  * modality's encoder --encoder at patch size --tile, normalised with mean 1500, std 1000

@@ -365,7 +365,7 @@ START_TEST(cancel_and_refusals) {
   g_calls = 0;
   ck_assert_int_eq(msc_scene_write(sc, mp, NULL, cancel_at_2, NULL), MSC_E_CANCELLED);
   ck_assert_int_eq(g_calls, 2);
-  char cmd[512];
+  char cmd[1400];
   snprintf(cmd, sizeof cmd, "test -z \"$(ls %s | grep cancelled)\"", g_dir);
   ck_assert_int_eq(system(cmd), 0);
   ck_assert_int_eq(msc_scene_write(sc, NULL, NULL, NULL, NULL), MSC_E_INVALID_ARGUMENT);
@@ -398,6 +398,24 @@ START_TEST(cancel_and_refusals) {
   ck_assert_ptr_nonnull(strstr(msc_last_error(), "smaller than a tile"));
   ck_assert_ptr_null(sc);
   ck_assert_int_eq(msc_scene_size(NULL, &w, &h, &t), MSC_E_INVALID_ARGUMENT);
+  /* A truncated S1 raster (the downlink cut short): refused when opened (its directory
+   * lost) or when its missing tiles are read; either way MSC_E_IO or MSC_E_BAD_FORMAT
+   * and no output file. */
+  char cut[400];
+  snprintf(cut, sizeof cut, "%s/cut.tif", g_dir);
+  snprintf(cmd, sizeof cmd, "head -c $(( $(stat -c %%s %s) * 3 / 5 )) %s > %s", g_s1, g_s1,
+           cut);
+  ck_assert_int_eq(system(cmd), 0);
+  const char *cut_paths[2] = {cut, g_s2};
+  msc_status st = msc_scene_open(cut_paths, 2, m, NULL, &sc);
+  snprintf(mp, sizeof mp, "%s/from_cut.tif", g_dir);
+  if (st == MSC_OK) {
+    st = msc_scene_write(sc, mp, NULL, NULL, NULL);
+    msc_scene_free(sc);
+  }
+  ck_assert_msg(st == MSC_E_IO || st == MSC_E_BAD_FORMAT, "truncated raster: status %d: %s",
+                (int)st, msc_last_error());
+  ck_assert_int_ne(access(mp, F_OK), 0);
   msc_model_free(m);
 }
 END_TEST

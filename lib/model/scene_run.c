@@ -249,7 +249,9 @@ static msc_status flush_rows(run *r, int64_t n) {
 /* ---- inference ------------------------------------------------------------------------- */
 
 /* Runs the n tiles kx[0..n) of tile row ky and adds them to the output. */
-static msc_status infer(run *r, const int64_t *kx, int64_t n, int64_t ky) {
+/* r->batch holds the n tiles of the current row of tiles whose left columns are x0[0..n),
+ * cut from every present modality's input rows. */
+static msc_status stage_batch(run *r, const int64_t *x0, int64_t n) {
   const msc_scene *s = r->s;
   const int64_t P = r->P, W = r->W, PW = P * W;
   if (msc_batch_size(r->batch) != 0 && msc_batch_size(r->batch) != n) {
@@ -264,11 +266,20 @@ static msc_status infer(run *r, const int64_t *kx, int64_t n, int64_t ky) {
     for (int64_t t = 0; t < n; ++t)
       for (int64_t b = 0; b < bands; ++b)
         for (int64_t y = 0; y < P; ++y)
-          memcpy(r->patch[m] + ((t * bands + b) * P + y) * P,
-                 r->in[m] + b * PW + y * W + s->xs[kx[t]], (size_t)P * sizeof(float));
+          memcpy(r->patch[m] + ((t * bands + b) * P + y) * P, r->in[m] + b * PW + y * W + x0[t],
+                 (size_t)P * sizeof(float));
     MSCI_TRY(msc_batch_set_modality(r->batch, s->model->cfg.mod[m].name, r->patch[m], n, bands,
                                     P, P));
   }
+  return MSC_OK;
+}
+
+static msc_status infer(run *r, const int64_t *kx, int64_t n, int64_t ky) {
+  const msc_scene *s = r->s;
+  const int64_t P = r->P;
+  int64_t x0[1024]; /* n ≤ scene.batch ≤ 1024 */
+  for (int64_t t = 0; t < n; ++t) x0[t] = s->xs[kx[t]];
+  MSCI_TRY(stage_batch(r, x0, n));
   if (r->seg)
     MSCI_TRY(msc_predict_mask(s->model, r->batch, r->cls, (size_t)(n * P * P), r->prob,
                               (size_t)(n * r->C * P * P)));
@@ -466,22 +477,9 @@ msc_status msc_scene_write_embeddings(msc_scene *scene, const char *path, int32_
     for (int64_t i = 0; st == MSC_OK && i < ex; ++i) {
       if (tile_runs(&r, i * S)) kx[n++] = i;
       if (n == 0 || (n < r.B && i + 1 < ex)) continue;
-      if (msc_batch_size(r.batch) != 0 && msc_batch_size(r.batch) != n) {
-        msc_batch_free(r.batch);
-        r.batch = NULL;
-        st = msc_batch_create(&r.batch);
-      }
-      for (int32_t m = 0; st == MSC_OK && m < scene->n; ++m) {
-        if (scene->mod[m].absent) continue;
-        const int64_t bands = scene->mod[m].bands;
-        for (int64_t t = 0; t < n; ++t)
-          for (int64_t b = 0; b < bands; ++b)
-            for (int64_t y = 0; y < P; ++y)
-              memcpy(r.patch[m] + ((t * bands + b) * P + y) * P,
-                     r.in[m] + b * P * r.W + y * r.W + kx[t] * S, (size_t)P * sizeof(float));
-        st = msc_batch_set_modality(r.batch, scene->model->cfg.mod[m].name, r.patch[m], n,
-                                    bands, P, P);
-      }
+      int64_t x0[1024];
+      for (int64_t t = 0; t < n; ++t) x0[t] = kx[t] * S;
+      st = stage_batch(&r, x0, n);
       if (st == MSC_OK) st = msc_embed(scene->model, r.batch, which, emb, (size_t)(n * D));
       for (int64_t t = 0; st == MSC_OK && t < n; ++t)
         for (int64_t d = 0; d < D; ++d) row[d * ex + kx[t]] = emb[t * D + d];

@@ -197,6 +197,11 @@ typedef struct cli_train_job {
 int cli_train_run(cli_train_job *job);
 /* Steps per epoch for n samples (drop_last) and the effective batch. */
 int64_t cli_train_batch(int64_t n, int64_t batch);
+/* The tool's learning-rate schedule for a run of `total` steps: optim.total_steps = total
+ * and optim.warmup_steps = total / 20 (0 below 20 steps), each unless o sets it. */
+msc_status cli_default_schedule(msc_options *o, int64_t total);
+/* A JSON number, or null for NaN and infinities (JSON has neither). */
+json_t *cli_json_num(double v);
 
 typedef struct cli_eval_result {
   int64_t n, c;

@@ -70,10 +70,6 @@ static const char *const allowed[] = {
     "backend",      "workers",   "stats",   "progress", "labeled-fraction",
     "task",         NULL};
 
-static json_t *num(double v) {
-  return isfinite(v) ? json_real(v) : json_null();
-}
-
 /* Which samples each non-zero term of a preset sees: the self-supervised terms every
  * training sample, the supervised ones the labelled share (--labeled-fraction). */
 static void print_term_shares(const msc_options *o, const char *preset, int64_t n,
@@ -186,12 +182,7 @@ int cmd_compare(int argc, char **argv, int verbosity) {
     msc_options *o = cli_opts_copy(ctx.opts);
     msc_model *model = NULL;
     msc_status st = o ? msc_options_set_string(o, "train.preset", preset) : MSC_E_OUT_OF_MEMORY;
-    int32_t set = 0;
-    if (st == MSC_OK) st = msc_options_is_set(o, "optim.total_steps", &set);
-    if (st == MSC_OK && !set) st = msc_options_set_int(o, "optim.total_steps", total);
-    if (st == MSC_OK) st = msc_options_is_set(o, "optim.warmup_steps", &set);
-    if (st == MSC_OK && !set)
-      st = msc_options_set_int(o, "optim.warmup_steps", total >= 20 ? total / 20 : 0);
+    if (st == MSC_OK) st = cli_default_schedule(o, total);
     if (st == MSC_OK && cli_check_labels(o, train) != EXIT_OK) {
       msc_options_free(o);
       rc = EXIT_ERROR;
@@ -242,8 +233,8 @@ int cmd_compare(int argc, char **argv, int verbosity) {
       json_t *e = cli_eval_json(&r);
       json_object_set_new(e, "preset", json_string(preset));
       json_object_set_new(e, "model", json_string(path));
-      json_object_set_new(e, "train_seconds", num(train_s));
-      json_object_set_new(e, "eval_seconds", num(rows[i][MSC_METRIC_COUNT + 1]));
+      json_object_set_new(e, "train_seconds", cli_json_num(train_s));
+      json_object_set_new(e, "eval_seconds", cli_json_num(rows[i][MSC_METRIC_COUNT + 1]));
       json_array_append_new(results, e);
       done++;
     }

@@ -72,12 +72,7 @@ static const char *const allowed[] = {
     NULL};
 
 static int set_schedule(msc_options *o, int64_t total) {
-  int32_t set = 0;
-  msc_status st = msc_options_is_set(o, "optim.total_steps", &set);
-  if (st == MSC_OK && !set) st = msc_options_set_int(o, "optim.total_steps", total);
-  if (st == MSC_OK) st = msc_options_is_set(o, "optim.warmup_steps", &set);
-  if (st == MSC_OK && !set)
-    st = msc_options_set_int(o, "optim.warmup_steps", total >= 20 ? total / 20 : 0);
+  msc_status st = cli_default_schedule(o, total);
   return st == MSC_OK ? EXIT_OK : cli_lib_error(st, "learning-rate schedule");
 }
 

@@ -22,22 +22,6 @@
 
 #define MAX_ARMS 16
 
-static json_t *num(double v) {
-  return isfinite(v) ? json_real(v) : json_null();
-}
-
-/* Sets the warm-up-then-cosine schedule of `mosaic train` for a run of total steps,
- * unless the configuration sets it. */
-static msc_status schedule(msc_options *o, int64_t total) {
-  int32_t set = 0;
-  msc_status st = msc_options_is_set(o, "optim.total_steps", &set);
-  if (st == MSC_OK && !set) st = msc_options_set_int(o, "optim.total_steps", total);
-  if (st == MSC_OK) st = msc_options_is_set(o, "optim.warmup_steps", &set);
-  if (st == MSC_OK && !set)
-    st = msc_options_set_int(o, "optim.warmup_steps", total >= 20 ? total / 20 : 0);
-  return st;
-}
-
 /* Steps of a run over n samples: epochs × steps per epoch, at most max_steps (> 0). */
 static int64_t run_steps(int64_t n, int64_t batch, int64_t epochs, int64_t max_steps) {
   int64_t bsz = cli_train_batch(n, batch);
@@ -58,7 +42,7 @@ static int pretrain(cli_ctx *ctx, const char *preset, msc_dataset *train, int64_
   msc_options *o = cli_opts_copy(ctx->opts);
   msc_status st = o ? msc_options_set_string(o, "task", "contrastive") : MSC_E_OUT_OF_MEMORY;
   if (st == MSC_OK) st = msc_options_set_string(o, "train.preset", preset);
-  if (st == MSC_OK) st = schedule(o, total);
+  if (st == MSC_OK) st = cli_default_schedule(o, total);
   if (st != MSC_OK) {
     msc_options_free(o);
     return cli_lib_error(st, "%s: pre-training options", preset);
@@ -94,7 +78,7 @@ static int finetune(cli_ctx *ctx, const char *name, msc_model *src, msc_dataset 
   msc_status st = o ? msc_options_set_string(o, "task", "segmentation") : MSC_E_OUT_OF_MEMORY;
   if (st == MSC_OK && cli_has(ctx, "probe_lr"))
     st = msc_options_set_float(o, "optim.lr", cli_float(ctx, "probe_lr", 0.001));
-  if (st == MSC_OK) st = schedule(o, total);
+  if (st == MSC_OK) st = cli_default_schedule(o, total);
   if (st == MSC_OK) st = msc_model_create(o, out);
   msc_options_free(o);
   if (st != MSC_OK) return cli_lib_error(st, "%s: cannot create the segmentation model", name);
@@ -273,10 +257,11 @@ int cli_compare_segmentation(cli_ctx *ctx, cli_progress *pg) {
         snprintf(path, dl, "%s/%s.pretrain.safetensors", dir, arms[i].name);
         json_object_set_new(e, "pretrain_model", json_string(path));
       }
-      json_object_set_new(e, "pretrain_seconds", num(arms[i].pretrain_s));
-      json_object_set_new(e, "finetune_seconds", num(arms[i].finetune_s));
-      json_object_set_new(e, "train_seconds", num(arms[i].pretrain_s + arms[i].finetune_s));
-      json_object_set_new(e, "eval_seconds", num(arms[i].eval_s));
+      json_object_set_new(e, "pretrain_seconds", cli_json_num(arms[i].pretrain_s));
+      json_object_set_new(e, "finetune_seconds", cli_json_num(arms[i].finetune_s));
+      json_object_set_new(e, "train_seconds",
+                          cli_json_num(arms[i].pretrain_s + arms[i].finetune_s));
+      json_object_set_new(e, "eval_seconds", cli_json_num(arms[i].eval_s));
       json_array_append_new(results, e);
     }
     json_object_set_new(doc, "results", results);

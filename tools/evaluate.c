@@ -186,31 +186,27 @@ void cli_eval_print(const cli_eval_result *r, FILE *f, int per_class) {
   }
 }
 
-static json_t *num(double v) {
-  return isfinite(v) ? json_real(v) : json_null();
-}
-
 json_t *cli_eval_json(const cli_eval_result *r) {
   json_t *o = json_object(), *m = json_object(), *pc = json_array();
   json_object_set_new(o, "samples", json_integer(r->n));
   json_object_set_new(o, "classes", json_integer(r->c));
   json_object_set_new(o, "threshold", json_real(r->threshold));
-  json_object_set_new(m, "macro_ap", num(r->m[MSC_METRIC_MACRO_AP]));
-  json_object_set_new(m, "micro_ap", num(r->m[MSC_METRIC_MICRO_AP]));
-  json_object_set_new(m, "macro_f1", num(r->m[MSC_METRIC_MACRO_F1]));
-  json_object_set_new(m, "micro_f1", num(r->m[MSC_METRIC_MICRO_F1]));
-  json_object_set_new(m, "hamming", num(r->m[MSC_METRIC_HAMMING]));
-  json_object_set_new(m, "brier", num(r->m[MSC_METRIC_BRIER]));
-  json_object_set_new(m, "macro_ap_zero", num(r->m[MSC_METRIC_MACRO_AP_ZERO]));
+  json_object_set_new(m, "macro_ap", cli_json_num(r->m[MSC_METRIC_MACRO_AP]));
+  json_object_set_new(m, "micro_ap", cli_json_num(r->m[MSC_METRIC_MICRO_AP]));
+  json_object_set_new(m, "macro_f1", cli_json_num(r->m[MSC_METRIC_MACRO_F1]));
+  json_object_set_new(m, "micro_f1", cli_json_num(r->m[MSC_METRIC_MICRO_F1]));
+  json_object_set_new(m, "hamming", cli_json_num(r->m[MSC_METRIC_HAMMING]));
+  json_object_set_new(m, "brier", cli_json_num(r->m[MSC_METRIC_BRIER]));
+  json_object_set_new(m, "macro_ap_zero", cli_json_num(r->m[MSC_METRIC_MACRO_AP_ZERO]));
   json_object_set_new(m, "skipped_classes",
                       json_integer((json_int_t)r->m[MSC_METRIC_SKIPPED_CLASSES]));
   if (r->single) {
     json_t *s = json_object(), *cm = json_array();
-    json_object_set_new(s, "accuracy", num(r->cm.accuracy));
+    json_object_set_new(s, "accuracy", cli_json_num(r->cm.accuracy));
     json_object_set_new(s, "top_k", json_integer(r->top_k));
-    json_object_set_new(s, "top_k_accuracy", num(r->top_k_acc));
-    json_object_set_new(s, "macro_f1", num(r->cm.macro_f1));
-    json_object_set_new(s, "miou", num(r->cm.miou));
+    json_object_set_new(s, "top_k_accuracy", cli_json_num(r->top_k_acc));
+    json_object_set_new(s, "macro_f1", cli_json_num(r->cm.macro_f1));
+    json_object_set_new(s, "miou", cli_json_num(r->cm.miou));
     json_object_set_new(s, "counted", json_integer(r->cm.counted));
     json_object_set_new(s, "present_classes", json_integer(r->cm.present));
     json_object_set_new(s, "left_out", json_integer(r->unlabelled));
@@ -228,13 +224,13 @@ json_t *cli_eval_json(const cli_eval_result *r) {
     json_t *e = json_object();
     json_object_set_new(e, "name", json_string(r->class_names[k]));
     json_object_set_new(e, "support", json_integer(r->support[k]));
-    json_object_set_new(e, "ap", num(r->ap[k]));
-    json_object_set_new(e, "f1", num(r->f1[k]));
-    json_object_set_new(e, "hamming", num(r->hamming[k]));
-    json_object_set_new(e, "brier", num(r->brier[k]));
+    json_object_set_new(e, "ap", cli_json_num(r->ap[k]));
+    json_object_set_new(e, "f1", cli_json_num(r->f1[k]));
+    json_object_set_new(e, "hamming", cli_json_num(r->hamming[k]));
+    json_object_set_new(e, "brier", cli_json_num(r->brier[k]));
     if (r->single) {
-      json_object_set_new(e, "argmax_f1", num(r->argmax_f1[k]));
-      json_object_set_new(e, "iou", num(r->iou[k]));
+      json_object_set_new(e, "argmax_f1", cli_json_num(r->argmax_f1[k]));
+      json_object_set_new(e, "iou", cli_json_num(r->iou[k]));
     }
     json_array_append_new(pc, e);
   }
@@ -423,8 +419,8 @@ json_t *cli_seg_json(const cli_seg_result *r, const msc_model *model) {
   for (int64_t k = 0; k < r->c; ++k) {
     json_t *e = json_object();
     json_object_set_new(e, "name", json_string(msc_model_class_name(model, k)));
-    json_object_set_new(e, "iou", num(r->iou[k]));
-    json_object_set_new(e, "f1", num(r->f1[k]));
+    json_object_set_new(e, "iou", cli_json_num(r->iou[k]));
+    json_object_set_new(e, "f1", cli_json_num(r->f1[k]));
     json_array_append_new(classes, e);
   }
   json_object_set_new(doc, "classes", classes);

@@ -244,10 +244,6 @@ void cli_forecast_print(const cli_forecast_result *r, FILE *f) {
   }
 }
 
-static json_t *num(double v) {
-  return isfinite(v) ? json_real(v) : json_null();
-}
-
 json_t *cli_forecast_json(const cli_forecast_result *r) {
   const int64_t k = r->horizon;
   json_t *o = json_object();
@@ -259,7 +255,7 @@ json_t *cli_forecast_json(const cli_forecast_result *r) {
   json_object_set_new(o, "skipped", json_integer(r->skipped_test));
   json_object_set_new(o, "features", json_integer(r->features));
   json_t *lam = json_array(), *counts = json_array();
-  for (int64_t j = 0; j < k; ++j) json_array_append_new(lam, num(r->lambda[j]));
+  for (int64_t j = 0; j < k; ++j) json_array_append_new(lam, cli_json_num(r->lambda[j]));
   for (int64_t j = 0; j < k; ++j) json_array_append_new(counts, json_integer(r->count[j]));
   json_object_set_new(o, "lambda", lam);
   json_object_set_new(o, "targets_per_step", counts);
@@ -268,11 +264,11 @@ json_t *cli_forecast_json(const cli_forecast_result *r) {
   json_t *methods = json_object();
   for (int w = 0; w < 2; ++w) {
     json_t *m = json_object(), *mae = json_array(), *rmse = json_array();
-    json_object_set_new(m, "mae", num(r->mae[w * (k + 1) + k]));
-    json_object_set_new(m, "rmse", num(r->rmse[w * (k + 1) + k]));
+    json_object_set_new(m, "mae", cli_json_num(r->mae[w * (k + 1) + k]));
+    json_object_set_new(m, "rmse", cli_json_num(r->rmse[w * (k + 1) + k]));
     for (int64_t j = 0; j < k; ++j) {
-      json_array_append_new(mae, num(r->mae[w * (k + 1) + j]));
-      json_array_append_new(rmse, num(r->rmse[w * (k + 1) + j]));
+      json_array_append_new(mae, cli_json_num(r->mae[w * (k + 1) + j]));
+      json_array_append_new(rmse, cli_json_num(r->rmse[w * (k + 1) + j]));
     }
     json_object_set_new(m, "mae_per_step", mae);
     json_object_set_new(m, "rmse_per_step", rmse);

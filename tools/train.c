@@ -20,6 +20,20 @@ int64_t cli_train_batch(int64_t n, int64_t batch) {
   return batch < n ? batch : n;
 }
 
+msc_status cli_default_schedule(msc_options *o, int64_t total) {
+  int32_t set = 0;
+  msc_status st = msc_options_is_set(o, "optim.total_steps", &set);
+  if (st == MSC_OK && !set) st = msc_options_set_int(o, "optim.total_steps", total);
+  if (st == MSC_OK) st = msc_options_is_set(o, "optim.warmup_steps", &set);
+  if (st == MSC_OK && !set)
+    st = msc_options_set_int(o, "optim.warmup_steps", total >= 20 ? total / 20 : 0);
+  return st;
+}
+
+json_t *cli_json_num(double v) {
+  return isfinite(v) ? json_real(v) : json_null();
+}
+
 typedef struct {
   double loss, intra, inter, fused, views, bce, seg, dice;
 } losses;
@@ -69,10 +83,6 @@ static int validate(cli_train_job *job, double *m, int64_t *n) {
   return st == MSC_OK ? EXIT_OK : cli_lib_error(st, "validation metrics");
 }
 
-static json_t *num(double v) {
-  return isfinite(v) ? json_real(v) : json_null();
-}
-
 /* A segmentation model's validation pass: per pixel, exactly as `mosaic eval` scores it
  * (cli_seg_score with the training batch size), printed and put into entry (if any). */
 static int validate_segmentation(cli_train_job *job, json_t *entry) {
@@ -90,10 +100,10 @@ static int validate_segmentation(cli_train_job *job, json_t *entry) {
     json_t *v = json_object(), *iou = json_array();
     json_object_set_new(v, "samples", json_integer(r.n));
     json_object_set_new(v, "pixels", json_integer(m->counted));
-    json_object_set_new(v, "pixel_accuracy", num(m->accuracy));
-    json_object_set_new(v, "miou", num(m->miou));
-    json_object_set_new(v, "macro_f1", num(m->macro_f1));
-    for (int64_t k = 0; k < r.c; ++k) json_array_append_new(iou, num(r.iou[k]));
+    json_object_set_new(v, "pixel_accuracy", cli_json_num(m->accuracy));
+    json_object_set_new(v, "miou", cli_json_num(m->miou));
+    json_object_set_new(v, "macro_f1", cli_json_num(m->macro_f1));
+    for (int64_t k = 0; k < r.c; ++k) json_array_append_new(iou, cli_json_num(r.iou[k]));
     json_object_set_new(v, "iou", iou);
     json_object_set_new(entry, "validation", v);
   }
@@ -216,16 +226,16 @@ int cli_train_run(cli_train_job *job) {
     if (entry) {
       json_object_set_new(entry, "epoch", json_integer(epoch + 1));
       json_object_set_new(entry, "step", json_integer(done));
-      json_object_set_new(entry, "loss", num(sum.loss));
-      json_object_set_new(entry, "loss_intra", num(sum.intra));
-      json_object_set_new(entry, "loss_inter", num(sum.inter));
-      json_object_set_new(entry, "loss_fused", num(sum.fused));
-      json_object_set_new(entry, "loss_views", num(sum.views));
-      json_object_set_new(entry, "loss_bce", num(sum.bce));
-      json_object_set_new(entry, "loss_seg", num(sum.seg));
-      json_object_set_new(entry, "loss_dice", num(sum.dice));
-      json_object_set_new(entry, "lr", num(lr));
-      json_object_set_new(entry, "seconds", num(secs));
+      json_object_set_new(entry, "loss", cli_json_num(sum.loss));
+      json_object_set_new(entry, "loss_intra", cli_json_num(sum.intra));
+      json_object_set_new(entry, "loss_inter", cli_json_num(sum.inter));
+      json_object_set_new(entry, "loss_fused", cli_json_num(sum.fused));
+      json_object_set_new(entry, "loss_views", cli_json_num(sum.views));
+      json_object_set_new(entry, "loss_bce", cli_json_num(sum.bce));
+      json_object_set_new(entry, "loss_seg", cli_json_num(sum.seg));
+      json_object_set_new(entry, "loss_dice", cli_json_num(sum.dice));
+      json_object_set_new(entry, "lr", cli_json_num(lr));
+      json_object_set_new(entry, "seconds", cli_json_num(secs));
       json_object_set_new(entry, "skipped_steps", json_integer(skipped));
     }
     if (job->val && msc_dataset_size(job->val) > 0 && job->segmentation) {
@@ -270,10 +280,10 @@ int cli_train_run(cli_train_job *job) {
       if (entry) {
         json_t *v = json_object();
         json_object_set_new(v, "samples", json_integer(nv));
-        json_object_set_new(v, "macro_ap", num(m[MSC_METRIC_MACRO_AP]));
-        json_object_set_new(v, "micro_ap", num(m[MSC_METRIC_MICRO_AP]));
-        json_object_set_new(v, "macro_f1", num(m[MSC_METRIC_MACRO_F1]));
-        json_object_set_new(v, "micro_f1", num(m[MSC_METRIC_MICRO_F1]));
+        json_object_set_new(v, "macro_ap", cli_json_num(m[MSC_METRIC_MACRO_AP]));
+        json_object_set_new(v, "micro_ap", cli_json_num(m[MSC_METRIC_MICRO_AP]));
+        json_object_set_new(v, "macro_f1", cli_json_num(m[MSC_METRIC_MACRO_F1]));
+        json_object_set_new(v, "micro_f1", cli_json_num(m[MSC_METRIC_MICRO_F1]));
         json_object_set_new(entry, "validation", v);
       }
     }

@@ -17,6 +17,7 @@
 #include "data/dataset.h"
 #include "data/raster.h"
 #include "data/stratify.h"
+#include "data/synth.h"
 
 #ifndef MSC_TEST_DATA
 #error "MSC_TEST_DATA must name examples/data"
@@ -556,6 +557,136 @@ START_TEST(test_corrupt_copy) {
 }
 END_TEST
 
+/* Hostile tables and rasters in a copy of the samples (issue: duplicated rows became
+ * duplicated samples, "maybe" read as false, a raster of any size was resampled into its
+ * band's slot). The expected outcomes follow docs/data.md, "BigEarthNet v2". */
+static void write_meta(const char *dir, const char *rows) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/metadata.tsv", dir);
+  FILE *f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  fprintf(f,
+          "patch_id\ts1_name\tsplit\tcontains_seasonal_snow\tcontains_cloud_or_shadow\t"
+          "labels\n%s",
+          rows);
+  fclose(f);
+}
+
+#define P2 "S2A_MSIL2A_20170617T113321_N9999_R080_T29UPU_36_85"
+#define ROW1(split, snow, cloud)                                                               \
+  P1 "\tS1A_IW_GRDH_1SDV_20170613T165043_33UUP_87_48\t" split "\t" snow "\t" cloud             \
+     "\tArable land\n"
+#define ROW2(split, snow, cloud)                                                               \
+  P2 "\tS1A_IW_GRDH_1SDV_20170617T064724_29UPU_36_85\t" split "\t" snow "\t" cloud             \
+     "\tPastures\n"
+
+static msc_status open_split(const char *dir, const char *split, msc_dataset **ds) {
+  msc_options *o = opts_with("data.split", split, NULL, NULL);
+  msc_status st = msc_dataset_open(dir, "bigearthnet-v2", o, ds);
+  msc_options_free(o);
+  return st;
+}
+
+START_TEST(test_hostile_tables) {
+  char dir[] = "/tmp/msc_ds_XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "cp -r '%s/.' '%s/'", V2, dir);
+  ck_assert_int_eq(system(cmd), 0);
+  msc_dataset *ds = NULL;
+  /* Accepted spellings: both samples in, the flagged one left out by default. */
+  write_meta(dir, ROW1("train", "false", "0") ROW2("train", "FALSE", "False"));
+  ck_assert_int_eq(open_split(dir, "train", &ds), MSC_OK);
+  ck_assert_int_eq(msc_dataset_size(ds), 2);
+  msc_dataset_free(ds);
+  ds = NULL;
+  write_meta(dir, ROW1("train", "0", "1") ROW2("train", "false", "false"));
+  ck_assert_int_eq(open_split(dir, "train", &ds), MSC_OK);
+  ck_assert_int_eq(msc_dataset_size(ds), 1);
+  ck_assert_int_ge(find_id(ds, P2), 0);
+  msc_dataset_free(ds);
+  ds = NULL;
+  /* An unknown flag value, in a row of the split loaded and in one of another split. */
+  write_meta(dir, ROW1("train", "maybe", "false") ROW2("train", "false", "false"));
+  ck_assert_int_eq(open_split(dir, "train", &ds), MSC_E_BAD_FORMAT);
+  ck_assert_ptr_null(ds);
+  ck_assert_msg(strstr(msc_last_error(), "'maybe'") &&
+                    strstr(msc_last_error(), "contains_seasonal_snow") &&
+                    strstr(msc_last_error(), "line 2"),
+                "%s", msc_last_error());
+  write_meta(dir, ROW1("train", "false", "false") ROW2("test", "false", ""));
+  ck_assert_int_eq(open_split(dir, "train", &ds), MSC_E_BAD_FORMAT);
+  ck_assert_msg(strstr(msc_last_error(), "contains_cloud_or_shadow") &&
+                    strstr(msc_last_error(), "line 3"),
+                "%s", msc_last_error());
+  /* A duplicated row: in the split loaded, and across splits. */
+  write_meta(dir, ROW1("train", "false", "false") ROW2("train", "false", "false")
+                      ROW1("train", "false", "false"));
+  ck_assert_int_eq(open_split(dir, "train", &ds), MSC_E_BAD_FORMAT);
+  ck_assert_ptr_null(ds);
+  ck_assert_msg(strstr(msc_last_error(), "patch " P1) &&
+                    strstr(msc_last_error(), "more than one"),
+                "%s", msc_last_error());
+  write_meta(dir, ROW1("train", "false", "false") ROW2("train", "false", "false")
+                      ROW2("test", "false", "false"));
+  ck_assert_int_eq(open_split(dir, "test", &ds), MSC_E_BAD_FORMAT);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "patch " P2));
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* Band files must have their band's size in the format: 120, 60 or 20 pixels for 10, 20
+ * or 60 m (B05 is 20 m, B02 10 m). Another size fails fill_batch naming the file and
+ * the size wanted, instead of being resampled into the slot. */
+START_TEST(test_raster_sizes) {
+  char dir[] = "/tmp/msc_ds_XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char cmd[4096], b05[1024], b02[1024];
+  snprintf(cmd, sizeof cmd, "cp -r '%s/.' '%s/'", V2, dir);
+  ck_assert_int_eq(system(cmd), 0);
+  const char *pre = "BigEarthNet-S2/S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP/" P1 "/" P1;
+  snprintf(b05, sizeof b05, "%s/%s_B05.tif", dir, pre);
+  snprintf(b02, sizeof b02, "%s/%s_B02.tif", dir, pre);
+  msc_batch *batch = NULL;
+  ck_assert_int_eq(msc_batch_create(&batch), MSC_OK);
+  static uint16_t px[240 * 240];
+  for (int i = 0; i < 240 * 240; ++i) px[i] = (uint16_t)(1000 + i % 97);
+  static const int sizes[][3] = {
+      /* file, w, h */ {5, 120, 120}, {5, 30, 30}, {2, 1, 1}, {2, 120, 7}, {2, 240, 240}};
+  for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; ++c) {
+    snprintf(cmd, sizeof cmd, "cp '%s/%s_B05.tif' '%s' && cp '%s/%s_B02.tif' '%s'", V2, pre,
+             b05, V2, pre, b02);
+    ck_assert_int_eq(system(cmd), 0);
+    const char *path = sizes[c][0] == 5 ? b05 : b02;
+    ck_assert_int_eq(msci_synth_write_tiff(path, px, sizes[c][1], sizes[c][2], 1, 1, 16),
+                     MSC_OK);
+    msc_dataset *ds = open_ok(dir, NULL);
+    int64_t i = find_id(ds, P1);
+    ck_assert_int_ge(i, 0);
+    ck_assert_int_eq(msc_dataset_fill_batch(ds, &i, 1, batch), MSC_E_BAD_FORMAT);
+    char want[64];
+    snprintf(want, sizeof want, "%dx%d", sizes[c][0] == 5 ? 60 : 120,
+             sizes[c][0] == 5 ? 60 : 120);
+    ck_assert_msg(strstr(msc_last_error(), path + strlen(dir)) &&
+                      strstr(msc_last_error(), want),
+                  "%s", msc_last_error());
+    msc_dataset_free(ds);
+  }
+  /* The files as distributed read fine. */
+  snprintf(cmd, sizeof cmd, "cp '%s/%s_B05.tif' '%s' && cp '%s/%s_B02.tif' '%s'", V2, pre, b05,
+           V2, pre, b02);
+  ck_assert_int_eq(system(cmd), 0);
+  msc_dataset *ds = open_ok(dir, NULL);
+  int64_t i = find_id(ds, P1);
+  ck_assert_int_eq(msc_dataset_fill_batch(ds, &i, 1, batch), MSC_OK);
+  msc_dataset_free(ds);
+  msc_batch_free(batch);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("dataset");
   TCase *tc = tcase_create("core");
@@ -572,6 +703,8 @@ int main(void) {
   tcase_add_test(tc, test_zst_metadata);
   tcase_add_test(tc, test_errors);
   tcase_add_test(tc, test_corrupt_copy);
+  tcase_add_test(tc, test_hostile_tables);
+  tcase_add_test(tc, test_raster_sizes);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -228,6 +228,50 @@ START_TEST(test_v1_layout_cases) {
 }
 END_TEST
 
+/* With the S1 folder, the S2 JSON is read too: garbage in it, a missing one, or labels
+ * other than the S1 JSON's are refused naming the file (issue: the S2 JSON went unread). */
+START_TEST(test_v1_s2_json_checked) {
+  const char *root = make_tmp("v1json");
+  char cmd[4096], json[1024];
+  snprintf(cmd, sizeof cmd, "cp -r '%s/BigEarthNet-v1.0' '%s/BigEarthNet-S1-v1.0' '%s/'", V1,
+           V1, root);
+  ck_assert_int_eq(system(cmd), 0);
+  const char *p2 = "S2A_MSIL2A_20170613T101031_87_48";
+  snprintf(json, sizeof json, "%s/BigEarthNet-v1.0/%s/%s_labels_metadata.json", root, p2, p2);
+  static const char *const all[] = {"data.split", "all", NULL};
+  static const char *const skip[] = {"data.split", "all", "data.on_missing", "skip", NULL};
+  msc_dataset *ds = NULL;
+  ck_assert_msg(open_fmt(root, "bigearthnet-v1", all, &ds) == MSC_OK, "%s", msc_last_error());
+  ck_assert_int_eq(msc_dataset_size(ds), 3);
+  msc_dataset_free(ds);
+  ds = NULL;
+  /* Garbage. */
+  write_text(json, "{\"labels\": [\"Non-irrigated arable land\",");
+  ck_assert_int_eq(open_fmt(root, "bigearthnet-v1", all, &ds), MSC_E_BAD_FORMAT);
+  ck_assert_ptr_null(ds);
+  ck_assert_msg(strstr(msc_last_error(), "_87_48_labels_metadata.json") &&
+                    strstr(msc_last_error(), "BigEarthNet-v1.0/"),
+                "%s", msc_last_error());
+  /* Valid JSON, other labels than the S1 side's. */
+  write_text(json, "{\"labels\": [\"Non-irrigated arable land\"]}");
+  ck_assert_int_eq(open_fmt(root, "bigearthnet-v1", all, &ds), MSC_E_BAD_FORMAT);
+  ck_assert_msg(strstr(msc_last_error(), "differ"), "%s", msc_last_error());
+  /* An unknown label on the S2 side. */
+  write_text(json, "{\"labels\": [\"Non-irrigated arable land\", \"Lava fields\"]}");
+  ck_assert_int_eq(open_fmt(root, "bigearthnet-v1", all, &ds), MSC_E_BAD_FORMAT);
+  ck_assert_msg(strstr(msc_last_error(), "Lava fields"), "%s", msc_last_error());
+  /* Missing: an error, or a skipped patch with data.on_missing = skip. */
+  ck_assert_int_eq(unlink(json), 0);
+  ck_assert_int_eq(open_fmt(root, "bigearthnet-v1", all, &ds), MSC_E_NOT_FOUND);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "_87_48_labels_metadata.json"));
+  ck_assert_msg(open_fmt(root, "bigearthnet-v1", skip, &ds) == MSC_OK, "%s", msc_last_error());
+  ck_assert_int_eq(msc_dataset_size(ds), 2);
+  ck_assert_int_eq(msc_dataset_skipped(ds), 1);
+  msc_dataset_free(ds);
+  rm_tree(root);
+}
+END_TEST
+
 /* ---- EuroSAT ---------------------------------------------------------------------------- */
 
 START_TEST(test_eurosat) {
@@ -523,6 +567,7 @@ static Suite *formats_suite(void) {
   tcase_add_test(tc, test_v1_same_as_v2);
   tcase_add_test(tc, test_v1_label_map);
   tcase_add_test(tc, test_v1_layout_cases);
+  tcase_add_test(tc, test_v1_s2_json_checked);
   tcase_add_test(tc, test_eurosat);
   tcase_add_test(tc, test_sen12ms_faithful);
   tcase_add_test(tc, test_sen12ms_labels_rule);

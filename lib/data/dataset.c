@@ -249,6 +249,7 @@ msc_status msci_dataset_set_bands(msc_dataset *ds, int32_t k, const char *name, 
   /* Every format with a band table stores Sentinel-2 as reflectance × 10000 (digital
    * numbers) and Sentinel-1 as backscatter in dB (docs/data.md, "Band units"). */
   if (strcmp(name, "s2") == 0) m->scale = 1e-4;
+  for (int b = 0; b < n; ++b) m->file_px[b] = table[idx[b]].file_px;
   m->has_stats = 1;
   for (int b = 0; b < n; ++b) m->has_stats &= table[idx[b]].has_stats;
   if (m->has_stats) {
@@ -378,6 +379,15 @@ msc_status msci_dataset_read_masked(const msc_dataset *ds, int64_t i, int32_t k,
                      "dataset %s: sample %s: %s is %lldx%lld, the sample's files are %lldx%lld",
                      ds->format, s->id, src->path, (long long)r->width, (long long)r->height,
                      (long long)size, (long long)size);
+      break;
+    }
+    const int64_t fpx = m->file_px[b];
+    if (fpx > 0 && (r->height != fpx || r->width != fpx)) {
+      st = msci_fail(MSC_E_BAD_FORMAT,
+                     "dataset %s: sample %s: %s is %lldx%lld; band %s files are %lldx%lld in "
+                     "this format",
+                     ds->format, s->id, src->path, (long long)r->width, (long long)r->height,
+                     m->band_names ? m->band_names[b] : "?", (long long)fpx, (long long)fpx);
       break;
     }
     const size_t px = (size_t)(r->width * r->height);

@@ -69,6 +69,9 @@ typedef struct msci_ds_modality {
                                pixels it covers to the ignore value (Sen1Floods11 S1) */
   int32_t clip;             /* clip to [clip_lo, clip_hi] */
   float clip_lo, clip_hi;
+  /* Per band, the size its files must have (msci_band_info.file_px); 0: any. A file of
+   * another size is refused, not resampled into the band's slot. */
+  int32_t file_px[MSCI_MAX_BANDS];
   /* Published statistics for this band order, when the format has them (has_stats). */
   int32_t has_stats;
   float *mean, *std; /* bands values, owned */
@@ -140,6 +143,9 @@ typedef struct msci_band_info {
   const char *name;
   int has_stats;
   float mean, std;
+  /* The width and height every file of this band has in the format (BigEarthNet: 120, 60
+   * or 20 pixels for 10, 20 or 60 m); 0: any size, resampled to the patch size. */
+  int32_t file_px;
 } msci_band_info;
 
 /* Parses the value s of option key into indices of table[0..nt): "default" gives the

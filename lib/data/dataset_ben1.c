@@ -4,7 +4,8 @@
  *   <root>/BigEarthNet-S1-v1.0/<S1 name>/<S1 name>_{VV,VH}.tif and _labels_metadata.json
  * Labels are the JSON's 43 CORINE names mapped to the 19 classes of v2 (11 names drop
  * out). With S1, samples are the S1 folders and each names its S2 partner
- * (corresponding_s2_patch); S2 alone, samples are the S2 folders. The sample id is the
+ * (corresponding_s2_patch); S2 alone, samples are the S2 folders. Labels come from the S2
+ * JSON; with S1, the S1 JSON must hold the same ones (a mismatch is refused). The sample id is the
  * S2 name. Optional lists in the root, as distributed with the dataset: train.csv,
  * val.csv, test.csv (the split; first field of each line is the S2 name) and
  * patches_with_seasonal_snow.csv, patches_with_cloud_and_shadow.csv (left out unless
@@ -99,40 +100,59 @@ typedef struct ctx {
   size_t cap, cap2;
 } ctx;
 
-/* Reads the labels of a JSON file into the sample (19-class multi-hot). */
-static msc_status read_labels(ctx *c, msci_sample *s, const char *json_path) {
+/* Reads the labels of a JSON file into labels (19-class multi-hot, zeroed first); id names
+ * the patch in messages. */
+static msc_status read_labels(const char *id, const char *json_path, uint8_t *labels,
+                              int64_t classes) {
   json_error_t err;
   json_t *j = json_load_file(json_path, 0, &err);
   if (!j)
     return msci_fail(msci_is_file(json_path) ? MSC_E_BAD_FORMAT : MSC_E_IO,
-                     "bigearthnet-v1: patch %s: %s: %s (line %d)", s->id, json_path, err.text,
+                     "bigearthnet-v1: patch %s: %s: %s (line %d)", id, json_path, err.text,
                      err.line);
   msc_status st = MSC_OK;
-  json_t *labels = json_object_get(j, "labels");
-  if (!json_is_array(labels)) {
-    st = msci_fail(MSC_E_BAD_FORMAT, "bigearthnet-v1: patch %s: %s has no \"labels\" list",
-                   s->id, json_path);
+  json_t *list = json_object_get(j, "labels");
+  if (!json_is_array(list)) {
+    st = msci_fail(MSC_E_BAD_FORMAT, "bigearthnet-v1: patch %s: %s has no \"labels\" list", id,
+                   json_path);
     goto done;
   }
-  if (!(s->labels = calloc((size_t)c->ds->classes, 1))) {
-    st = msci_fail(MSC_E_OUT_OF_MEMORY, "bigearthnet-v1: out of memory");
-    goto done;
-  }
+  memset(labels, 0, (size_t)classes);
   size_t i;
   json_t *v;
-  json_array_foreach(labels, i, v) {
+  json_array_foreach(list, i, v) {
     const char *name = json_string_value(v);
     int k = name ? msci_ben1_map_label(name) : -2;
     if (k == -2) {
-      st = msci_fail(MSC_E_BAD_FORMAT, "bigearthnet-v1: patch %s: %s: unknown label '%s'",
-                     s->id, json_path, name ? name : "(not a string)");
+      st = msci_fail(MSC_E_BAD_FORMAT, "bigearthnet-v1: patch %s: %s: unknown label '%s'", id,
+                     json_path, name ? name : "(not a string)");
       goto done;
     }
-    if (k >= 0) s->labels[k] = 1;
+    if (k >= 0) labels[k] = 1;
   }
 done:
   json_decref(j);
   return st;
+}
+
+/* The sample's labels: from the S2 JSON s2_json; with an S1 partner, its JSON s1_json is
+ * read too and must hold the same labels (BigEarthNet-MM copies them from S2), so that a
+ * damaged file on either side is found rather than one of them being ignored. */
+static msc_status sample_labels(ctx *c, msci_sample *s, const char *s2_json,
+                                const char *s1_json) {
+  const int64_t n = c->ds->classes;
+  if (!(s->labels = calloc((size_t)n, 1)))
+    return msci_fail(MSC_E_OUT_OF_MEMORY, "bigearthnet-v1: out of memory");
+  MSCI_TRY(read_labels(s->id, s2_json, s->labels, n));
+  if (!s1_json) return MSC_OK;
+  uint8_t other[64];
+  if (n > (int64_t)sizeof other) return msci_fail(MSC_E_INTERNAL, "bigearthnet-v1: classes");
+  MSCI_TRY(read_labels(s->id, s1_json, other, n));
+  if (memcmp(other, s->labels, (size_t)n) != 0)
+    return msci_fail(MSC_E_BAD_FORMAT,
+                     "bigearthnet-v1: patch %s: the labels of %s differ from those of %s",
+                     s->id, s1_json, s2_json);
+  return MSC_OK;
 }
 
 /* Some S2 names lost the leading zero of the acquisition time (T93020 for T093020); the
@@ -157,8 +177,9 @@ static void fix_s2_name(ctx *c, char *name, size_t cap) {
   if (msci_is_dir(c->p2) && strlen(alt) < cap) snprintf(name, cap, "%s", alt);
 }
 
-/* One patch: S2 name s2 (and S1 name s1 or NULL); labels from json. */
-static msc_status add_patch(ctx *c, const char *s2, const char *s1, const char *json) {
+/* One patch: S2 name s2 (and S1 name s1 with its JSON s1_json, or NULL); labels from the S2
+ * JSON, checked against the S1 one. */
+static msc_status add_patch(ctx *c, const char *s2, const char *s1, const char *s1_json) {
   if (!c->include_sc && msci_name_set_has(&c->excluded, s2)) return MSC_OK;
   const int split = msci_split_lists_find(c->split, c->have_splits, s2);
   if (split < 0) return MSC_OK; /* in no list: not part of any split */
@@ -176,6 +197,12 @@ static msc_status add_patch(ctx *c, const char *s2, const char *s1, const char *
       return MSC_E_OUT_OF_MEMORY;
     if (!msci_is_file(c->path)) missing = c->path;
   }
+  if (!missing) {
+    if (!msci_path_printf(&c->p2, &c->cap2, "%s/BigEarthNet-v1.0/%s/%s_labels_metadata.json",
+                          c->root, s2, s2))
+      return MSC_E_OUT_OF_MEMORY;
+    if (!msci_is_file(c->p2)) missing = c->p2;
+  }
   if (missing) {
     if (!c->skip)
       return msci_fail(MSC_E_NOT_FOUND,
@@ -188,7 +215,7 @@ static msc_status add_patch(ctx *c, const char *s2, const char *s1, const char *
   msci_sample *s = msci_dataset_add(c->ds, s2);
   if (!s) return msci_fail(MSC_E_OUT_OF_MEMORY, "bigearthnet-v1: out of memory");
   s->split = split;
-  msc_status st = read_labels(c, s, json);
+  msc_status st = sample_labels(c, s, c->p2, s1_json);
   for (int b = 0; b < c->n1 && st == MSC_OK; ++b) {
     if (!msci_path_printf(&c->path, &c->cap, "%s/BigEarthNet-S1-v1.0/%s/%s_%s.tif", c->root, s1,
                           s1, msci_ben_s1_bands[c->s1_idx[b]].name))
@@ -335,7 +362,7 @@ msc_status msci_open_bigearthnet_v1(msc_dataset *ds, const char *root,
                          names[i], json);
         }
       } else {
-        st = add_patch(&c, names[i], NULL, json);
+        st = add_patch(&c, names[i], NULL, NULL);
       }
       free(json);
     }

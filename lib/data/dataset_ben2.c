@@ -40,21 +40,21 @@ const char *const msci_ben_classes[19] = {
     "Marine waters",
 };
 
-const msci_band_info msci_ben_s1_bands[2] = {{"VV", 1, -12.620f, 5.116f},
-                                             {"VH", 1, -19.290f, 5.464f}};
+const msci_band_info msci_ben_s1_bands[2] = {{"VV", 1, -12.620f, 5.116f, 120},
+                                             {"VH", 1, -19.290f, 5.464f, 120}};
 const msci_band_info msci_ben_s2_bands[12] = {
-    {"B01", 0, 0, 0},
-    {"B02", 1, 429.94f, 572.42f},
-    {"B03", 1, 614.22f, 582.88f},
-    {"B04", 1, 590.24f, 675.89f},
-    {"B05", 1, 950.68f, 729.90f},
-    {"B06", 1, 1792.46f, 1096.01f},
-    {"B07", 1, 2075.47f, 1273.45f},
-    {"B08", 1, 2218.95f, 1365.46f},
-    {"B8A", 1, 2266.46f, 1356.14f},
-    {"B09", 0, 0, 0},
-    {"B11", 1, 1594.43f, 1079.19f},
-    {"B12", 1, 1009.33f, 818.87f},
+    {"B01", 0, 0, 0, 20},
+    {"B02", 1, 429.94f, 572.42f, 120},
+    {"B03", 1, 614.22f, 582.88f, 120},
+    {"B04", 1, 590.24f, 675.89f, 120},
+    {"B05", 1, 950.68f, 729.90f, 60},
+    {"B06", 1, 1792.46f, 1096.01f, 60},
+    {"B07", 1, 2075.47f, 1273.45f, 60},
+    {"B08", 1, 2218.95f, 1365.46f, 120},
+    {"B8A", 1, 2266.46f, 1356.14f, 60},
+    {"B09", 0, 0, 0, 20},
+    {"B11", 1, 1594.43f, 1079.19f, 60},
+    {"B12", 1, 1009.33f, 818.87f, 60},
 };
 
 /* ---- rows ---------------------------------------------------------------------------- */
@@ -64,11 +64,16 @@ static const char *const k_cols[N_COLS] = {
     "patch_id", "s1_name", "split", "contains_seasonal_snow", "contains_cloud_or_shadow",
     "labels"};
 
-static int is_true(const char *s) {
-  return !strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE") || !strcmp(s, "1");
+/* A contains_* value: 1 true, 0 false, -1 neither (refused: a damaged table must not
+ * read as "false" and let flagged patches in). */
+static int parse_flag(const char *s) {
+  if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE") || !strcmp(s, "1"))
+    return 1;
+  if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE") || !strcmp(s, "0"))
+    return 0;
+  return -1;
 }
 
-/* Copies name without its last `drop` '_'-separated parts into out; 0 if it has too few. */
 static int strip_parts(const char *name, int drop, char *out, size_t cap) {
   size_t len = strlen(name);
   for (int d = 0; d < drop; ++d) {
@@ -98,6 +103,7 @@ msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root,
   int64_t include_sc = 0, ref_maps = 0;
   msci_lines rd;
   int rd_open = 0;
+  msci_name_set ids = {0};
   msc_status st;
   int s1_idx[2], s2_idx[12];
   if ((st = msci_options_get_string_alloc(opts, "data.metadata", &meta)) != MSC_OK ||
@@ -237,10 +243,22 @@ msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root,
                      path, (long long)line_no, pid, sp);
       break;
     }
+    int flagged = 0;
+    for (int c = COL_SNOW; c <= COL_CLOUD && st == MSC_OK; ++c) {
+      if (col[c] < 0) continue;
+      const int f = parse_flag(fields[col[c]]);
+      if (f < 0)
+        st = msci_fail(MSC_E_BAD_FORMAT,
+                       "bigearthnet-v2: %s line %lld (patch %s): %s is '%s', not true or false",
+                       path, (long long)line_no, pid, k_cols[c], fields[col[c]]);
+      flagged |= f > 0;
+    }
+    if (st != MSC_OK) break;
+    /* Every row's id, whatever its split: a patch listed twice (in one split or two) is
+     * a damaged table, not two samples. */
+    if ((st = msci_name_set_add(&ids, pid)) != MSC_OK) break;
     if (want >= 0 && split_v != want) continue;
-    if (!include_sc && ((col[COL_SNOW] >= 0 && is_true(fields[col[COL_SNOW]])) ||
-                        (col[COL_CLOUD] >= 0 && is_true(fields[col[COL_CLOUD]]))))
-      continue;
+    if (!include_sc && flagged) continue;
     const char *s1n = k1 >= 0 ? fields[col[COL_S1]] : "";
     char s2prod[256], s1prod[256];
     if (!strip_parts(pid, 2, s2prod, sizeof s2prod) ||
@@ -330,8 +348,16 @@ msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root,
     if (st != MSC_OK) break;
   }
   if (r < 0 && st == MSC_OK) st = rd.st; /* the reader set the message */
+  if (st == MSC_OK) {
+    msci_name_set_seal(&ids);
+    const char *dup = msci_name_set_duplicate(&ids);
+    if (dup)
+      st = msci_fail(MSC_E_BAD_FORMAT, "bigearthnet-v2: %s lists patch %s on more than one row",
+                     path, dup);
+  }
   free(fpath);
 done:
+  msci_name_set_free(&ids);
   if (rd_open) msci_lines_close(&rd);
   free(path);
   free(meta);

@@ -123,6 +123,12 @@ int msci_name_set_has(const msci_name_set *s, const char *name) {
   return bsearch(&name, s->names, (size_t)s->n, sizeof *s->names, cmp_str) != NULL;
 }
 
+const char *msci_name_set_duplicate(const msci_name_set *s) {
+  for (int64_t i = 1; i < s->n; ++i)
+    if (!strcmp(s->names[i - 1], s->names[i])) return s->names[i];
+  return NULL;
+}
+
 void msci_name_set_free(msci_name_set *s) {
   msci_names_free(s->names, s->n);
   memset(s, 0, sizeof *s);

@@ -35,6 +35,8 @@ msc_status msci_name_set_load(msci_name_set *s, const char *path, int strip_ext)
 msc_status msci_name_set_add(msci_name_set *s, const char *name);
 void msci_name_set_seal(msci_name_set *s);
 int msci_name_set_has(const msci_name_set *s, const char *name);
+/* A name the sealed set holds more than once, or NULL. */
+const char *msci_name_set_duplicate(const msci_name_set *s);
 void msci_name_set_free(msci_name_set *s);
 
 /* Formats into a growing buffer: *buf (realloc'd, owned by the caller) receives the

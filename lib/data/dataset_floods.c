@@ -23,11 +23,12 @@
 #include "options/options.h"
 #include "data/raster.h"
 
-static const msci_band_info k_s1[2] = {{"VV", 0, 0, 0}, {"VH", 0, 0, 0}};
+static const msci_band_info k_s1[2] = {{"VV", 0, 0, 0, 0}, {"VH", 0, 0, 0, 0}};
 static const msci_band_info k_s2[13] = {
-    {"B01", 0, 0, 0}, {"B02", 0, 0, 0}, {"B03", 0, 0, 0}, {"B04", 0, 0, 0}, {"B05", 0, 0, 0},
-    {"B06", 0, 0, 0}, {"B07", 0, 0, 0}, {"B08", 0, 0, 0}, {"B8A", 0, 0, 0}, {"B09", 0, 0, 0},
-    {"B10", 0, 0, 0}, {"B11", 0, 0, 0}, {"B12", 0, 0, 0}};
+    {"B01", 0, 0, 0, 0}, {"B02", 0, 0, 0, 0}, {"B03", 0, 0, 0, 0}, {"B04", 0, 0, 0, 0},
+    {"B05", 0, 0, 0, 0}, {"B06", 0, 0, 0, 0}, {"B07", 0, 0, 0, 0}, {"B08", 0, 0, 0, 0},
+    {"B8A", 0, 0, 0, 0}, {"B09", 0, 0, 0, 0}, {"B10", 0, 0, 0, 0}, {"B11", 0, 0, 0, 0},
+    {"B12", 0, 0, 0, 0}};
 static const char *const k_mask_classes[2] = {"not water", "water"};
 /* LabelHand values −1, 0, 1 → ignore, 0, 1 (anything else is ignored too). */
 static const int32_t k_label_lut[3] = {-1, 0, 1};

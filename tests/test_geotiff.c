@@ -54,6 +54,110 @@ static msci_geotiff_spec spec_of(int64_t w, int64_t h, int64_t b, int fmt, int b
   return s;
 }
 
+/* ---- the Cloud-Optimised layout, read from the file's bytes (no libtiff) ------------- */
+
+static uint32_t le16(const unsigned char *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8;
+}
+static uint32_t le32(const unsigned char *p) {
+  return le16(p) | (uint32_t)le16(p + 2) << 16;
+}
+
+/* The whole file in memory (the test files are small). */
+static unsigned char *slurp(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  ck_assert_ptr_nonnull(f);
+  fseek(f, 0, SEEK_END);
+  *n = (size_t)ftell(f);
+  fseek(f, 0, SEEK_SET);
+  unsigned char *b = malloc(*n);
+  ck_assert_uint_eq(fread(b, 1, *n, f), *n);
+  fclose(f);
+  return b;
+}
+
+/* One entry's values (SHORT or LONG), count of them in *count. */
+static void entry_values(const unsigned char *b, size_t n, const unsigned char *e,
+                         uint32_t *vals, uint32_t cap, uint32_t *count, uint64_t *data_end) {
+  const uint32_t type = le16(e + 2), cnt = le32(e + 4), size = type == 3 ? 2 : 4;
+  ck_assert(type == 3 || type == 4);
+  ck_assert_uint_le(cnt, cap);
+  const unsigned char *d = (uint64_t)cnt * size <= 4 ? e + 8 : b + le32(e + 8);
+  if ((uint64_t)cnt * size > 4) {
+    ck_assert_uint_le((uint64_t)le32(e + 8) + (uint64_t)cnt * size, n);
+    if (le32(e + 8) + (uint64_t)cnt * size > *data_end) *data_end = le32(e + 8) + cnt * size;
+  }
+  for (uint32_t i = 0; i < cnt; ++i) vals[i] = size == 2 ? le16(d + 2 * i) : le32(d + 4 * i);
+  *count = cnt;
+}
+
+/* Checks, from the bytes of a classic little-endian TIFF, the layout GDAL's COG driver
+ * writes and its validator wants: the ghost area right after the header declaring
+ * IFDS_BEFORE_DATA, ROW_MAJOR, SIZE_AS_UINT4 leaders and LAST_4_BYTES_REPEATED trailers;
+ * the first IFD right after it (on an even offset); every IFD and every tile offset/byte
+ * count array before the first tile; the tiles of the smallest level first, each level's
+ * after the next smaller one's, and within a level in increasing offsets by tile index
+ * (row-major); every tile's leader equal to its byte count and its trailer equal to its
+ * last 4 bytes. Returns the number of IFDs. */
+static int check_cog(const char *path) {
+  size_t n;
+  unsigned char *b = slurp(path, &n);
+  ck_assert(b[0] == 'I' && b[1] == 'I' && le16(b + 2) == 42);
+  const char *key = "GDAL_STRUCTURAL_METADATA_SIZE=";
+  ck_assert(memcmp(b + 8, key, strlen(key)) == 0);
+  const int size = atoi((const char *)b + 8 + strlen(key));
+  ck_assert(memcmp(b + 8 + strlen(key) + 6, " bytes\n", 7) == 0);
+  char *ghost = calloc(1, (size_t)size + 1);
+  memcpy(ghost, b + 8 + 43, (size_t)size);
+  ck_assert_ptr_nonnull(strstr(ghost, "LAYOUT=IFDS_BEFORE_DATA\n"));
+  ck_assert_ptr_nonnull(strstr(ghost, "BLOCK_ORDER=ROW_MAJOR\n"));
+  ck_assert_ptr_nonnull(strstr(ghost, "BLOCK_LEADER=SIZE_AS_UINT4\n"));
+  ck_assert_ptr_nonnull(strstr(ghost, "BLOCK_TRAILER=LAST_4_BYTES_REPEATED\n"));
+  ck_assert_ptr_nonnull(strstr(ghost, "KNOWN_INCOMPATIBLE_EDITION=NO\n"));
+  free(ghost);
+  const uint32_t first = (uint32_t)(8 + 43 + size + 1) & ~1u;
+  ck_assert_uint_eq(le32(b + 4), first);
+  uint64_t head_end = 0, prev_min = UINT64_MAX;
+  static uint32_t off[4096], cnt[4096];
+  int levels = 0;
+  uint64_t lo[16], hi[16];
+  for (uint32_t ifd = le32(b + 4); ifd; ++levels) {
+    ck_assert_int_lt(levels, 16);
+    const uint32_t ne = le16(b + ifd);
+    const uint64_t end = ifd + 2 + 12ull * ne + 4;
+    ck_assert_uint_le(end, n);
+    if (end > head_end) head_end = end;
+    uint32_t no = 0, nc = 0;
+    for (uint32_t i = 0; i < ne; ++i) {
+      const unsigned char *e = b + ifd + 2 + 12 * i;
+      if (le16(e) == 324) entry_values(b, n, e, off, 4096, &no, &head_end);
+      if (le16(e) == 325) entry_values(b, n, e, cnt, 4096, &nc, &head_end);
+    }
+    ck_assert_uint_gt(no, 0);
+    ck_assert_uint_eq(no, nc);
+    lo[levels] = UINT64_MAX, hi[levels] = 0;
+    for (uint32_t t = 0; t < no; ++t) {
+      ck_assert_uint_gt(cnt[t], 0);
+      ck_assert_uint_ge(off[t], 4);
+      ck_assert_uint_le((uint64_t)off[t] + cnt[t] + 4, n);
+      if (t > 0) ck_assert_uint_gt(off[t], off[t - 1]); /* row-major */
+      ck_assert_uint_eq(le32(b + off[t] - 4), cnt[t]);  /* the leader */
+      if (cnt[t] >= 4) ck_assert(memcmp(b + off[t] + cnt[t] - 4, b + off[t] + cnt[t], 4) == 0);
+      if (off[t] < lo[levels]) lo[levels] = off[t];
+      if (off[t] + cnt[t] + 4 > hi[levels]) hi[levels] = off[t] + cnt[t] + 4;
+    }
+    ifd = le32(b + end - 4);
+  }
+  for (int l = 0; l < levels; ++l) {
+    ck_assert_uint_le(head_end, lo[l] - 4); /* every IFD and array before any tile */
+    if (l + 1 < levels) ck_assert_uint_le(hi[l + 1], lo[l] - 4); /* smaller level first */
+    if (lo[l] < prev_min) prev_min = lo[l];
+  }
+  ck_assert_uint_eq(prev_min, lo[levels - 1]); /* the smallest level's tiles come first */
+  free(b);
+  return levels;
+}
+
 /* float32, 3 bands, not a multiple of the tile, written in chunks of 7 rows, both planar
  * configurations and every compression: read back exactly. */
 START_TEST(float_roundtrip) {
@@ -69,6 +173,7 @@ START_TEST(float_roundtrip) {
       path_in(path, sizeof path, "f.tif");
       msci_geotiff_spec s = spec_of(W, H, B, SAMPLEFORMAT_IEEEFP, 32);
       s.planar = planar, s.compression = comps[c], s.has_nodata = 1, s.nodata = NAN;
+      s.overviews = MSCI_OVERVIEW_AVERAGE; /* 19 × 12 and 10 × 6 after the image */
       msci_geotiff *g;
       ck_assert_int_eq(msci_geotiff_open(path, &s, &g), MSC_OK);
       float *chunk = malloc((size_t)(W * 7 * B) * sizeof *chunk);
@@ -81,6 +186,7 @@ START_TEST(float_roundtrip) {
       free(chunk);
       ck_assert_int_eq(msci_geotiff_close(g), MSC_OK);
       ck_assert_int_eq(dir_entries(), 1);
+      ck_assert_int_eq(check_cog(path), 3);
       msci_raster r;
       ck_assert_int_eq(msci_raster_read(path, &r), MSC_OK);
       ck_assert_int_eq(r.width, W);
@@ -182,7 +288,7 @@ START_TEST(refusals_and_atomicity) {
   ck_assert_int_eq(msci_geotiff_open(path, &s, &g), MSC_OK);
   float rows[8] = {0};
   ck_assert_int_eq(msci_geotiff_write_rows(g, rows, 2), MSC_OK);
-  ck_assert_int_eq(dir_entries(), 1); /* the temporary file only */
+  ck_assert_int_eq(dir_entries(), 2); /* the temporary files only (levels, final layout) */
   ck_assert_int_eq(access(path, F_OK), -1);
   ck_assert_int_eq(msci_geotiff_close(g), MSC_E_INVALID_ARGUMENT); /* 2 of 4 rows */
   ck_assert_int_eq(dir_entries(), 0);
@@ -394,6 +500,7 @@ START_TEST(overviews) {
   msci_geotiff_spec s = spec_of(W, H, 1, SAMPLEFORMAT_IEEEFP, 32);
   s.has_nodata = 1, s.nodata = NAN, s.overviews = MSCI_OVERVIEW_AVERAGE;
   ck_assert_int_eq(msci_geotiff_write(path, &s, x), MSC_OK);
+  ck_assert_int_eq(check_cog(path), 4);
   const float *prev = x;
   float *lv[4] = {x, NULL, NULL, NULL};
   int64_t pw = W, ph = H;
@@ -435,6 +542,7 @@ START_TEST(overviews) {
   s.has_nodata = 1, s.nodata = 255, s.overviews = MSCI_OVERVIEW_NEAREST;
   s.palette = pal, s.n_palette = 5;
   ck_assert_int_eq(msci_geotiff_write(path, &s, x), MSC_OK);
+  ck_assert_int_eq(check_cog(path), 4);
   for (int k = 1; k <= 3; ++k) {
     uint32_t w, h, sub;
     float *l = read_level(path, k, &w, &h, &sub);
@@ -444,8 +552,9 @@ START_TEST(overviews) {
     free(l);
   }
   /* No overviews for an image that fits a tile; none without the option. */
-  s.overviews = 0;
+  s.overviews = 0; /* one level: its IFD still before its tiles */
   ck_assert_int_eq(msci_geotiff_write(path, &s, x), MSC_OK);
+  ck_assert_int_eq(check_cog(path), 1);
   t = TIFFOpen(path, "r");
   ck_assert_int_eq(TIFFNumberOfDirectories(t), 1);
   TIFFClose(t);

@@ -676,6 +676,67 @@ START_TEST(absent_modality) {
 }
 END_TEST
 
+/* A copy of the S2 raster with 1000 added to every value (NaN kept), as baseline 04.00
+ * stores the same reflectances, at path (its folder created). */
+static void write_offset_copy(const char *dir, const char *path) {
+  ck_assert_int_eq(mkdir(dir, 0755), 0);
+  msci_raster r;
+  ck_assert_int_eq(msci_raster_read(g_s2, &r), MSC_OK);
+  for (int64_t i = 0; i < r.bands * r.width * r.height; ++i) r.data[i] += 1000.f;
+  msci_georef gr;
+  ck_assert_int_eq(msci_georef_window(&r.info, 0, 0, 1, &gr), MSC_OK);
+  msci_geotiff_spec sp;
+  memset(&sp, 0, sizeof sp);
+  sp.width = r.width, sp.height = r.height, sp.bands = r.bands;
+  sp.sample_format = SAMPLEFORMAT_IEEEFP, sp.bits = 32, sp.geo = &r.info, sp.grid = &gr;
+  ck_assert_int_eq(msci_geotiff_write(path, &sp, r.data), MSC_OK);
+  msci_raster_free(&r);
+}
+
+/* Sentinel-2 processing baseline 04.00 (scene.harmonize, the default): a raster whose
+ * metadata.json says PROCESSING_BASELINE 04.00, or whose product name says _N0400_, holding
+ * the S2 values + 1000 maps exactly as the original raster does (the reader subtracts the
+ * offset, msci_series_baseline decides); with scene.harmonize = 0 it does not. */
+START_TEST(s2_baseline) {
+  msc_model *m = make_model("segmentation");
+  msci_raster mask0, probs0, mask, probs;
+  map(m, NULL, NULL, &mask0, &probs0);
+  char dir[2][400], path[2][1024];
+  snprintf(dir[0], sizeof dir[0], "%s/b4", g_dir);
+  snprintf(dir[1], sizeof dir[1], "%s/S2B_MSIL2A_20220706T085611_N0400_R007_T20KPB", g_dir);
+  for (int k = 0; k < 2; ++k) {
+    snprintf(path[k], sizeof path[k], "%s/s2.tif", dir[k]);
+    write_offset_copy(dir[k], path[k]);
+  }
+  char meta[1024];
+  snprintf(meta, sizeof meta, "%s/metadata.json", dir[0]);
+  FILE *f = fopen(meta, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs("{\"PROCESSING_BASELINE\": \"04.00\", \"SPACECRAFT_NAME\": \"Sentinel-2B\"}\n", f);
+  fclose(f);
+  for (int k = 0; k < 2; ++k) {
+    map(m, path[k], NULL, &mask, &probs);
+    for (int64_t i = 0; i < 2 * N * N; ++i)
+      if (isnan(probs0.data[i]))
+        ck_assert(isnan(probs.data[i]));
+      else
+        ck_assert_float_eq_tol(probs.data[i], probs0.data[i], 1e-5f);
+    msci_raster_free(&mask);
+    msci_raster_free(&probs);
+  }
+  map(m, path[0], "{\"scene.harmonize\": 0}", &mask, &probs);
+  int differ = 0;
+  for (int64_t i = 0; i < 2 * N * N; ++i)
+    differ += !isnan(probs0.data[i]) && fabsf(probs.data[i] - probs0.data[i]) > 1e-3f;
+  ck_assert_int_gt(differ, 0);
+  msci_raster_free(&mask);
+  msci_raster_free(&probs);
+  msci_raster_free(&mask0);
+  msci_raster_free(&probs0);
+  msc_model_free(m);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("scene");
   TCase *tc = tcase_create("core");
@@ -690,6 +751,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, embedding_map);
   tcase_add_test(tc, cloud_mask);
   tcase_add_test(tc, absent_modality);
+  tcase_add_test(tc, s2_baseline);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -1130,7 +1130,8 @@ typedef int32_t (*msc_progress_fn)(int64_t done, int64_t total, void *user);
  * model: the model to map with (required); borrowed, it must outlive the scene.
  * opts: NULL (defaults) or options of which "scene.stride" (0: P; 1..P), "scene.batch"
  *   (1..1024), "scene.resample", "scene.blend", "scene.mask", "scene.max_masked",
- *   "scene.overviews" and "scene.embedding_type" are read (other keys are ignored).
+ *   "scene.overviews", "scene.embedding_type" and "scene.harmonize" are read (other keys
+ *   are ignored).
  *   scene.mask (since 0.4.0): a one-band GeoTIFF cloud / no-data mask on the scene's
  *   grid or coarser by an integer factor (nearest-neighbour upsampled), georeferenced
  *   like the rasters (checked as they are); a nonzero (or NaN) value masks the pixel.
@@ -1138,7 +1139,12 @@ typedef int32_t (*msc_progress_fn)(int64_t done, int64_t total, void *user);
  *   pixels are nodata); in the other tiles masked pixels are treated as missing pixels
  *   (filled with the band means, nodata in the outputs). scene.overviews (default 1):
  *   the outputs get reduced-resolution overviews (nearest for the class map, average
- *   for probabilities and embeddings).
+ *   for probabilities and embeddings). scene.harmonize (since 0.5.0, default 1): a
+ *   modality whose name starts with "s2" (any case) and whose raster is of Sentinel-2
+ *   processing baseline 04.00 or later (PROCESSING_BASELINE in a metadata.json beside
+ *   it, else the N<xxyy> field of a product name in its path, as the series reader
+ *   decides) has 1000 subtracted from every value read, putting it in the convention of
+ *   earlier baselines; 0 reads values as they are.
  * out: receives the scene (required).
  * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, every path NULL, n other than the model's
  * modality count, a stride above P); MSC_E_IO / MSC_E_BAD_FORMAT (a raster cannot be read: the message
@@ -1172,9 +1178,11 @@ MSC_API msc_status msc_scene_size(const msc_scene *scene, int64_t *width, int64_
  * DEFLATE-compressed, with the finest raster's georeferencing (GeoKeys copied, tie point
  * and pixel scale or transformation), the class names in GDAL metadata
  * (CLASS_<i> items) and band descriptions, and (scene.overviews, the default) overviews:
- * nearest for the class map, averaged for the probabilities. Each is written to a
- * temporary file and renamed into place only when complete: an error or a cancellation
- * leaves no file and an older file at the path untouched.
+ * nearest for the class map, averaged for the probabilities. Since 0.5.0 each is a
+ * Cloud-Optimised GeoTIFF (GDAL reports LAYOUT=COG: every IFD before the data, the
+ * smallest overview's tiles first; docs/scenes.md), also without overviews. Each is
+ * written through temporary files next to it and renamed into place only when complete:
+ * an error or a cancellation leaves no file and an older file at the path untouched.
  * progress (or NULL) is called after every row of tiles with (tiles done, total);
  * returning non-zero cancels.
  * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (scene NULL, both paths NULL or the same);

@@ -1,7 +1,9 @@
 /*
  * geotiff_write.c — the tiled, compressed GeoTIFF writer of geotiff_write.h: rows in,
- * one row of tiles buffered, tiles encoded as soon as their row is complete, the file
- * renamed into place at the end.
+ * one row of tiles buffered, tiles encoded as soon as their row is complete into a
+ * temporary file of levels, then copied raw into the Cloud-Optimised layout whose IFDs
+ * were written first (TIFFDeferStrileArrayWriting / TIFFForceStrileArrayWriting, as
+ * GDAL's COG driver does), the file renamed into place at the end.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -83,9 +85,16 @@ msc_status msci_georef_window(const msci_raster_info *in, double x0, double y0, 
 
 /* ---- the writer ---------------------------------------------------------------------- */
 
+#define MAX_LEVELS 40 /* 2^40 pixels a side: more than any TIFF holds */
+
 struct msci_geotiff {
-  TIFF *t;
-  char *path, *tmp;
+  TIFF *t; /* the levels, as they are computed (tmp: the image, then overviews) */
+  TIFF *c; /* the final layout (ctmp): IFDs first, then the tiles, smallest level first */
+  char *path, *tmp, *ctmp;
+  int nlev;                                     /* the image and its overviews */
+  int64_t lev_w[MAX_LEVELS], lev_h[MAX_LEVELS]; /* their sizes */
+  unsigned char *raw;                           /* one compressed tile being copied */
+  size_t raw_cap;
   msci_geotiff_spec s; /* pointers cleared: nothing borrowed is kept */
   int64_t tile, rows_done, buf_rows;
   int64_t lw, lh; /* the size of the level being written (the image, then overviews) */
@@ -150,6 +159,8 @@ static void free_writer(msci_geotiff *g) {
   if (!g) return;
   free(g->path);
   free(g->tmp);
+  free(g->ctmp);
+  free(g->raw);
   free(g->rows);
   free(g->blk);
   free(g);
@@ -158,7 +169,9 @@ static void free_writer(msci_geotiff *g) {
 void msci_geotiff_abort(msci_geotiff *g) {
   if (!g) return;
   if (g->t) TIFFClose(g->t);
+  if (g->c) TIFFClose(g->c);
   if (g->tmp) unlink(g->tmp);
+  if (g->ctmp) unlink(g->ctmp);
   free_writer(g);
 }
 
@@ -280,8 +293,8 @@ int msci_geotiff_register_tags(TIFF *t) {
 
 /* The tags of one level (the image or an overview) of size w × h: layout, samples,
  * compression and colours. */
-static int set_level_tags(msci_geotiff *g, const msci_geotiff_spec *s, int64_t w, int64_t h) {
-  TIFF *t = g->t;
+static int set_level_tags(msci_geotiff *g, TIFF *t, const msci_geotiff_spec *s, int64_t w,
+                          int64_t h) {
   const int comp = s->compression ? s->compression : COMPRESSION_ADOBE_DEFLATE;
   int ok =
       TIFFSetField(t, TIFFTAG_IMAGEWIDTH, (uint32_t)w) &&
@@ -313,9 +326,8 @@ static int set_level_tags(msci_geotiff *g, const msci_geotiff_spec *s, int64_t w
   return ok;
 }
 
-static int set_tags(msci_geotiff *g, const msci_geotiff_spec *s) {
-  TIFF *t = g->t;
-  int ok = msci_geotiff_register_tags(t) && set_level_tags(g, s, s->width, s->height);
+static int set_tags(msci_geotiff *g, TIFF *t, const msci_geotiff_spec *s) {
+  int ok = msci_geotiff_register_tags(t) && set_level_tags(g, t, s, s->width, s->height);
   if (ok && s->has_nodata) {
     char txt[64];
     if (isnan(s->nodata))
@@ -348,6 +360,72 @@ static int set_tags(msci_geotiff *g, const msci_geotiff_spec *s) {
   return ok;
 }
 
+/* GDAL's "ghost area" (the bytes between the TIFF header and the first IFD, which readers
+ * skip): the layout promises this writer keeps. GDAL reports LAYOUT=COG for a file that
+ * declares all four; its validator (validate_cloud_optimized_geotiff.py) checks them. The
+ * space after the last line leaves room for GDAL to change NO to YES in place. */
+static const char ghost_body[] = "LAYOUT=IFDS_BEFORE_DATA\n"
+                                 "BLOCK_ORDER=ROW_MAJOR\n"
+                                 "BLOCK_LEADER=SIZE_AS_UINT4\n"
+                                 "BLOCK_TRAILER=LAST_4_BYTES_REPEATED\n"
+                                 "KNOWN_INCOMPATIBLE_EDITION=NO\n ";
+
+/* A temporary file next to path (path + ".tmpXXXXXX", readable by others) opened by
+ * libtiff for writing with our handlers; NULL (errno set, *name freed) on failure. */
+static TIFF *create_temp(msci_geotiff *g, char **name, const char *mode) {
+  const size_t plen = strlen(g->path);
+  *name = malloc(plen + 16);
+  if (!*name) return errno = ENOMEM, NULL;
+  snprintf(*name, plen + 16, "%s.tmpXXXXXX", g->path);
+  int fd = mkstemp(*name);
+  if (fd < 0) {
+    int e = errno;
+    free(*name);
+    *name = NULL;
+    return errno = e, NULL;
+  }
+  (void)fchmod(fd, 0644); /* mkstemp's 0600 would hide the map from other users */
+  TIFF *t = NULL;
+  TIFFOpenOptions *o = TIFFOpenOptionsAlloc();
+  if (o) {
+    TIFFOpenOptionsSetErrorHandlerExtR(o, on_error, g);
+    TIFFOpenOptionsSetWarningHandlerExtR(o, on_warning, g);
+    t = TIFFFdOpenExt(fd, *name, mode, o);
+    TIFFOpenOptionsFree(o);
+  }
+  if (!t) close(fd), errno = EIO; /* the name stays: abort unlinks it */
+  return t;
+}
+
+/* The final file's head: the ghost area, then the IFD of every level (the image's with
+ * all tags, the overviews' with NewSubfileType 1, layout and colours), each with its
+ * tile offset and byte count arrays deferred (TIFFDeferStrileArrayWriting) and then
+ * written as zeros right after the IFDs (TIFFForceStrileArrayWriting), to be filled in
+ * place once the tiles are copied. Nothing of the data comes before them. */
+static int write_head(msci_geotiff *g, const msci_geotiff_spec *s) {
+  TIFF *c = g->c;
+  char head[64];
+  const int n = snprintf(head, sizeof head, "GDAL_STRUCTURAL_METADATA_SIZE=%06d bytes\n",
+                         (int)(sizeof ghost_body - 1));
+  const off_t ghost = TIFFIsBigTIFF(c) ? 16 : 8; /* right after the header */
+  const int fd = TIFFFileno(c);
+  if (pwrite(fd, head, (size_t)n, ghost) != n ||
+      pwrite(fd, ghost_body, sizeof ghost_body - 1, ghost + n) !=
+          (ssize_t)(sizeof ghost_body - 1))
+    return 0;
+  for (int l = 0; l < g->nlev; ++l) {
+    int ok = l == 0 ? set_tags(g, c, s)
+                    : TIFFSetField(c, TIFFTAG_SUBFILETYPE, (uint32_t)FILETYPE_REDUCEDIMAGE) &&
+                          set_level_tags(g, c, s, g->lev_w[l], g->lev_h[l]);
+    if (!ok || !TIFFDeferStrileArrayWriting(c) || !TIFFWriteCheck(c, 1, "geotiff") ||
+        !TIFFWriteDirectory(c))
+      return 0;
+  }
+  for (int l = 0; l < g->nlev; ++l)
+    if (!TIFFSetDirectory(c, (tdir_t)l) || !TIFFForceStrileArrayWriting(c)) return 0;
+  return 1;
+}
+
 msc_status msci_geotiff_open(const char *path, const msci_geotiff_spec *spec,
                              msci_geotiff **out) {
   if (!path || !spec || !out)
@@ -363,44 +441,38 @@ msc_status msci_geotiff_open(const char *path, const msci_geotiff_spec *spec,
     g->has_pal = 1;
     memcpy(g->pal, spec->palette, (size_t)spec->n_palette * 3);
   }
+  /* The levels: the image, then (with overviews) each half the previous one, sizes
+   * rounded up, until one fits a tile. */
+  g->lev_w[0] = spec->width, g->lev_h[0] = spec->height, g->nlev = 1;
+  while (spec->overviews && g->nlev < MAX_LEVELS &&
+         (g->lev_w[g->nlev - 1] > g->tile || g->lev_h[g->nlev - 1] > g->tile)) {
+    g->lev_w[g->nlev] = (g->lev_w[g->nlev - 1] + 1) / 2;
+    g->lev_h[g->nlev] = (g->lev_h[g->nlev - 1] + 1) / 2;
+    ++g->nlev;
+  }
   size_t plen = strlen(path);
   g->path = malloc(plen + 1);
-  g->tmp = malloc(plen + 16);
   g->rows = malloc((size_t)spec->bands * (size_t)g->tile * (size_t)spec->width * sizeof(float));
   g->blk = malloc((size_t)g->tile * (size_t)g->tile * (size_t)spec->bands * g->bpv);
-  if (!g->path || !g->tmp || !g->rows || !g->blk) {
+  if (!g->path || !g->rows || !g->blk) {
     const long long tile = (long long)g->tile;
     free_writer(g);
     return msci_fail(MSC_E_OUT_OF_MEMORY, "%s: writer buffers (%lld bands x %lld x %lld)", path,
                      (long long)spec->bands, tile, (long long)spec->width);
   }
   memcpy(g->path, path, plen + 1);
-  snprintf(g->tmp, plen + 16, "%s.tmpXXXXXX", path);
-  int fd = mkstemp(g->tmp);
-  if (fd < 0) {
-    msc_status st =
-        msci_fail(MSC_E_IO, "%s: cannot create a temporary file: %s", path, strerror(errno));
-    free(g->tmp);
-    g->tmp = NULL;
-    free_writer(g);
-    return st;
-  }
-  (void)fchmod(fd, 0644); /* mkstemp's 0600 would hide the map from other users */
   /* BigTIFF once the samples pass 2 GiB (compression may not save us below 4 GiB). */
   double bytes =
       (double)spec->width * (double)spec->height * (double)spec->bands * (double)g->bpv;
-  TIFFOpenOptions *o = TIFFOpenOptionsAlloc();
-  if (o) {
-    TIFFOpenOptionsSetErrorHandlerExtR(o, on_error, g);
-    TIFFOpenOptionsSetWarningHandlerExtR(o, on_warning, g);
-    g->t = TIFFFdOpenExt(fd, g->tmp, bytes > 2147483648.0 ? "w8" : "w", o);
-    TIFFOpenOptionsFree(o);
+  const char *mode = bytes > 2147483648.0 ? "w8" : "w";
+  g->t = create_temp(g, &g->tmp, mode);
+  if (g->t) g->c = create_temp(g, &g->ctmp, mode);
+  if (!g->t || !g->c) {
+    if (!g->error[0]) snprintf(g->error, sizeof g->error, "%s", strerror(errno));
+    return fail_abort(g, MSC_E_IO, "cannot create a temporary file");
   }
-  if (!g->t) {
-    close(fd);
-    return fail_abort(g, MSC_E_IO, "cannot open for writing");
-  }
-  if (!set_tags(g, spec)) return fail_abort(g, MSC_E_IO, "cannot set the tags");
+  if (!set_level_tags(g, g->t, spec, spec->width, spec->height) || !write_head(g, spec))
+    return fail_abort(g, MSC_E_IO, "cannot write the tags");
   g->s.geo = NULL, g->s.grid = NULL, g->s.palette = NULL; /* borrowed: not kept */
   g->s.band_names = NULL, g->s.class_names = NULL;
   *out = g;
@@ -560,7 +632,7 @@ static msc_status write_level(msci_geotiff *g, int level, int64_t pw, int64_t ph
     return fail_abort(g, MSC_E_IO, "cannot re-read the previous level for the overviews");
   }
   int ok = TIFFSetField(g->t, TIFFTAG_SUBFILETYPE, (uint32_t)FILETYPE_REDUCEDIMAGE) &&
-           set_level_tags(g, s, w, h);
+           set_level_tags(g, g->t, s, w, h);
   g->lw = w, g->lh = h, g->rows_done = 0, g->buf_rows = 0;
   /* A row of tiles of the previous level (T rows, T even) gives T / 2 rows of this one. */
   for (int64_t y0 = 0; ok && y0 < ph; y0 += T) {
@@ -594,10 +666,9 @@ static msc_status write_level(msci_geotiff *g, int level, int64_t pw, int64_t ph
   return MSC_OK;
 }
 
-/* The levels after the image, each half the previous one, until one fits a tile. */
+/* The levels after the image (g->lev_w, g->lev_h), appended to the temporary file. */
 static msc_status write_overviews(msci_geotiff *g) {
   const size_t B = (size_t)g->s.bands, T = (size_t)g->tile, W = (size_t)g->s.width;
-  const int64_t tile = g->tile;
   int64_t pw = g->s.width, ph = g->s.height;
   float *src = malloc(B * T * W * sizeof(float)), *dst = malloc(B * T * W * sizeof(float));
   msc_status st = MSC_OK;
@@ -605,14 +676,76 @@ static msc_status write_overviews(msci_geotiff *g) {
     st = msci_fail(MSC_E_OUT_OF_MEMORY, "%s: overview buffers", g->path);
     msci_geotiff_abort(g);
   }
-  for (int level = 1; st == MSC_OK && (pw > tile || ph > tile); ++level) {
-    const int64_t w = (pw + 1) / 2, h = (ph + 1) / 2;
+  for (int level = 1; st == MSC_OK && level < g->nlev; ++level) {
+    const int64_t w = g->lev_w[level], h = g->lev_h[level];
     st = write_level(g, level, pw, ph, w, h, src, dst);
     pw = w, ph = h;
   }
   free(src);
   free(dst);
   return st;
+}
+
+/* Appends one compressed tile (n bytes at p) of the current directory of the final file,
+ * between its leader (the size, uint32 little-endian) and its trailer (its last 4 bytes
+ * again), as the ghost area promises. */
+static int put_raw_tile(msci_geotiff *g, uint32_t tile, const unsigned char *p, uint64_t n) {
+  const int fd = TIFFFileno(g->c);
+  struct stat st;
+  if (n == 0 || n > 0xffffffffu || fstat(fd, &st) != 0) return 0;
+  const off_t end = st.st_size;
+  const unsigned char lead[4] = {(unsigned char)n, (unsigned char)(n >> 8),
+                                 (unsigned char)(n >> 16), (unsigned char)(n >> 24)};
+  unsigned char trail[4] = {0, 0, 0, 0};
+  memcpy(trail, p + (n >= 4 ? n - 4 : 0), n >= 4 ? 4 : (size_t)n);
+  if (pwrite(fd, lead, 4, end) != 4) return 0;
+  /* libtiff appends a tile it has no offset for at the end of the file: after the leader. */
+  if (TIFFWriteRawTile(g->c, tile, (void *)p, (tmsize_t)n) != (tmsize_t)n) return 0;
+  if (TIFFGetStrileOffset(g->c, tile) != (uint64_t)end + 4) {
+    snprintf(g->error, sizeof g->error, "tile %u not where its leader is", tile);
+    return 0;
+  }
+  return pwrite(fd, trail, 4, end + 4 + (off_t)n) == 4;
+}
+
+/* Copies every level's compressed tiles from the temporary file to the final one without
+ * decoding them: the smallest overview first, the image last, each level's tiles in
+ * their order (row-major, plane after plane when planar); then its offset and byte count
+ * arrays are rewritten in place. Memory: one compressed tile. */
+static msc_status assemble(msci_geotiff *g) {
+  TIFF *src = NULL;
+  TIFFOpenOptions *o = TIFFOpenOptionsAlloc();
+  if (o) {
+    TIFFOpenOptionsSetErrorHandlerExtR(o, on_error, g);
+    TIFFOpenOptionsSetWarningHandlerExtR(o, on_warning, g);
+    src = TIFFOpenExt(g->tmp, "r", o);
+    TIFFOpenOptionsFree(o);
+  }
+  int ok = src != NULL;
+  for (int l = g->nlev - 1; ok && l >= 0; --l) {
+    ok = TIFFSetDirectory(src, (tdir_t)l) && TIFFSetDirectory(g->c, (tdir_t)l) &&
+         TIFFNumberOfTiles(src) == TIFFNumberOfTiles(g->c);
+    const uint32_t n = ok ? TIFFNumberOfTiles(src) : 0;
+    for (uint32_t i = 0; ok && i < n; ++i) {
+      const uint64_t bc = TIFFGetStrileByteCount(src, i);
+      if (bc > g->raw_cap) {
+        unsigned char *r = realloc(g->raw, (size_t)bc);
+        if (!r) {
+          snprintf(g->error, sizeof g->error, "out of memory for a tile of %llu bytes",
+                   (unsigned long long)bc);
+          ok = 0;
+          break;
+        }
+        g->raw = r, g->raw_cap = (size_t)bc;
+      }
+      ok = bc > 0 && TIFFReadRawTile(src, i, g->raw, (tmsize_t)bc) == (tmsize_t)bc &&
+           put_raw_tile(g, i, g->raw, bc);
+    }
+    ok = ok && TIFFForceStrileArrayWriting(g->c);
+  }
+  if (src) TIFFClose(src);
+  if (!ok) return fail_abort(g, MSC_E_IO, "cannot copy the tiles into the final layout");
+  return MSC_OK;
 }
 
 msc_status msci_geotiff_close(msci_geotiff *g) {
@@ -628,8 +761,12 @@ msc_status msci_geotiff_close(msci_geotiff *g) {
   if (g->s.overviews) MSCI_TRY(write_overviews(g));
   TIFFClose(g->t);
   g->t = NULL;
+  MSCI_TRY(assemble(g));
+  if (!TIFFFlush(g->c)) return fail_abort(g, MSC_E_IO, "cannot finish the file");
+  TIFFClose(g->c);
+  g->c = NULL;
   /* On disk before the rename, so a crash leaves the old file or the whole new one. */
-  int fd = open(g->tmp, O_RDONLY);
+  int fd = open(g->ctmp, O_RDONLY);
   if (fd < 0 || fsync(fd) != 0) {
     int e = errno;
     if (fd >= 0) close(fd);
@@ -637,11 +774,13 @@ msc_status msci_geotiff_close(msci_geotiff *g) {
     return fail_abort(g, MSC_E_IO, "cannot flush to disk");
   }
   close(fd);
-  if (rename(g->tmp, g->path) != 0) {
+  if (rename(g->ctmp, g->path) != 0) {
     snprintf(g->error, sizeof g->error, "%s", strerror(errno));
     return fail_abort(g, MSC_E_IO, "cannot rename the temporary file");
   }
-  free_writer(g);
+  free(g->ctmp);
+  g->ctmp = NULL;
+  msci_geotiff_abort(g); /* removes the levels' temporary file */
   return MSC_OK;
 }
 

@@ -21,9 +21,21 @@
  * ModelTransformation moved to the output's grid. The GeoTIFF and GDAL tags are
  * registered on the file's own handle (TIFFMergeFieldInfo), never process-wide.
  *
- * Atomic: the data go to a temporary file next to path (path + ".tmpXXXXXX"), flushed
- * to disk and renamed over path by msci_geotiff_close once every row is written; an
- * error or msci_geotiff_abort removes it. A half-written file never has the final name.
+ * Layout: a Cloud-Optimised GeoTIFF as GDAL's COG driver writes it (docs/scenes.md): the
+ * header, GDAL's structural metadata ("ghost area": LAYOUT=IFDS_BEFORE_DATA,
+ * BLOCK_ORDER=ROW_MAJOR, BLOCK_LEADER=SIZE_AS_UINT4, BLOCK_TRAILER=LAST_4_BYTES_REPEATED),
+ * every IFD (the image's, then the overviews' from largest to smallest) with their tile
+ * offset and byte count arrays, then the tiles: the smallest overview's first, the
+ * image's last, each level's in row-major order (plane after plane when planar), each
+ * tile between a 4-byte little-endian size and a repeat of its last 4 bytes. Without
+ * overviews the single IFD still comes first.
+ *
+ * Atomic, with two temporary files next to path (path + ".tmpXXXXXX"): the levels, as
+ * they are computed (the image streamed in, the overviews appended), and the final
+ * layout, whose IFDs are written by msci_geotiff_open. msci_geotiff_close copies the
+ * compressed tiles from the first into the second without decoding them, flushes it to
+ * disk, renames it over path and removes the first; an error or msci_geotiff_abort
+ * removes both. A half-written file never has the final name.
  * libtiff's messages go to per-file handlers (never stderr); the first error is in ours.
  * Thread-safe: one writer per thread, no global state.
  */
@@ -81,8 +93,8 @@ typedef struct msci_geotiff_spec {
   const char *const *band_names;  /* bands descriptions, or NULL */
   const char *const *class_names; /* n_classes class names (CLASS_<i> items), or NULL */
   int64_t n_classes;
-  /* Reduced-resolution levels written after the image by msci_geotiff_close (GDAL reads
-   * them as overviews): 0 none; MSCI_OVERVIEW_NEAREST (the upper-left pixel of every
+  /* Reduced-resolution levels computed by msci_geotiff_close (GDAL reads them as
+   * overviews): 0 none; MSCI_OVERVIEW_NEAREST (the upper-left pixel of every
    * 2 × 2 block: class maps) or MSCI_OVERVIEW_AVERAGE (the mean of the block's valid
    * samples, nodata where none is). Each level halves the previous one (sizes rounded
    * up) until it fits one tile. */
@@ -106,12 +118,12 @@ msc_status msci_geotiff_open(const char *path, const msci_geotiff_spec *spec,
 msc_status msci_geotiff_write_rows(msci_geotiff *g, const float *rows, int64_t n);
 
 /* Finishes the file and renames it to its final path; every row must have been written
- * (MSC_E_INVALID_ARGUMENT otherwise, the file removed). With spec.overviews, the levels
- * are computed first, each from the previous one re-read from the temporary file one row
- * of tiles at a time (memory: two rows of tiles), and written as further IFDs
- * (NewSubfileType 1, reduced image) after the full-resolution one: GDAL lists them under
- * "Overviews". The IFDs follow their data, so the file is not a strict Cloud-Optimised
- * GeoTIFF (whose IFDs come first). Frees g in every case. */
+ * (MSC_E_INVALID_ARGUMENT otherwise, the files removed). With spec.overviews, the levels
+ * are computed first, each from the previous one re-read from the levels' temporary file
+ * one row of tiles at a time (memory: two rows of tiles), as further IFDs (NewSubfileType
+ * 1, reduced image): GDAL lists them under "Overviews". Then every level's compressed
+ * tiles are copied into the final layout (memory: one compressed tile). Frees g in every
+ * case. */
 msc_status msci_geotiff_close(msci_geotiff *g);
 
 /* Removes the temporary file and frees g; NULL is accepted. */

@@ -7,9 +7,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "model/model.h"
 #include "model/scene.h"
+#include "data/dataset.h"
 
 int64_t msci_scene_tile_count(int64_t size, int64_t P, int64_t stride) {
   return size <= P ? 1 : (size - P + stride - 1) / stride + 1;
@@ -93,12 +95,13 @@ void msc_scene_free(msc_scene *scene) {
 }
 
 static msc_status read_options(const msc_options *opts, msc_scene *s) {
-  int64_t stride = 0, batch = 8, overviews = 1;
+  int64_t stride = 0, batch = 8, overviews = 1, harmonize = 1;
   double max_masked = 0.5;
   char resample[16] = "bilinear", blend[16] = "centre", type[16] = "float32";
   size_t mlen = 0;
   if (opts) {
     MSCI_TRY(msc_options_get_int(opts, "scene.overviews", &overviews));
+    MSCI_TRY(msc_options_get_int(opts, "scene.harmonize", &harmonize));
     MSCI_TRY(msc_options_get_float(opts, "scene.max_masked", &max_masked));
     MSCI_TRY(msc_options_get_string(opts, "scene.embedding_type", type, sizeof type, NULL));
     char one[1];
@@ -125,6 +128,7 @@ static msc_status read_options(const msc_options *opts, msc_scene *s) {
   s->nearest = strcmp(resample, "nearest") == 0;
   s->mean = strcmp(blend, "mean") == 0;
   s->overviews = overviews != 0;
+  s->harmonize = harmonize != 0;
   s->max_masked = max_masked;
   s->half = strcmp(type, "float16") == 0;
   return MSC_OK;
@@ -150,6 +154,12 @@ static msc_status open_rasters(const char *const *paths, msc_scene *s) {
                        m->path, (long long)m->info.bands, cfg->mod[i].name,
                        (long long)m->bands);
     for (int64_t b = 0; b < m->bands; ++b) m->fill[b] = cfg->mod[i].mean[b];
+    /* Sentinel-2 of processing baseline 04.00 or later (25 January 2022) has 1000 added
+     * to every digital number: subtracted, the raster is in the earlier convention, the
+     * one the series reader puts every date in (msci_series_baseline, docs/scenes.md). */
+    if (s->harmonize && strncasecmp(cfg->mod[i].name, "s2", 2) == 0 &&
+        msci_series_baseline(m->path) >= 4.0 - 1e-9)
+      m->shift = 1000.0f;
     if (cfg->mod[i].size != s->P)
       return msci_fail(
           MSC_E_UNSUPPORTED,

@@ -21,6 +21,7 @@ typedef struct msci_scene_mod {
   int64_t factor;        /* scene pixels per raster pixel (1: the scene's grid) */
   int64_t bands;
   float fill[MSCI_MAX_BANDS]; /* the model's mean of each band: missing pixels get it */
+  float shift; /* subtracted from every value read (S2 baseline ≥ 04.00: 1000), or 0 */
 } msci_scene_mod;
 
 struct msc_scene {
@@ -41,6 +42,7 @@ struct msc_scene {
   double max_masked;   /* scene.max_masked: a tile with a larger masked share is skipped */
   int32_t overviews;   /* scene.overviews */
   int32_t half;        /* scene.embedding_type = float16 */
+  int32_t harmonize;   /* scene.harmonize */
 };
 
 /* Origin of tile k of n along an axis of `size` pixels: k·stride, the last one at

@@ -115,6 +115,8 @@ static msc_status read_rows(run *r, const msci_scene_mod *m, int64_t y, float *o
   if (m != &r->s->mask && m->info.has_nodata && !isnan(m->info.nodata)) /* mask: values */
     for (int64_t i = 0; i < m->bands * npx; ++i)
       if (win.data[i] == (float)m->info.nodata) win.data[i] = NAN;
+  if (m->shift != 0) /* the S2 baseline offset (scene.harmonize); NaN stays NaN */
+    for (int64_t i = 0; i < m->bands * npx; ++i) win.data[i] -= m->shift;
   for (int64_t b = 0; b < m->bands; ++b) {
     const float *src = win.data + b * npx;
     float *dst = out + b * P * W;

@@ -498,7 +498,11 @@ const msci_opt_def msci_opt_table[] = {
               "a tile whose masked share (scene.mask) exceeds this is not run: nodata"),
     OPT_INT("scene.overviews", "1", 0, 1,
             "scene outputs get reduced-resolution overviews (halving down to one 256-pixel "
-            "tile; 0/1)"),
+            "tile; 0/1); the files are Cloud-Optimised GeoTIFFs either way"),
+    OPT_INT("scene.harmonize", "1", 0, 1,
+            "scene: subtract the 1000 offset from a Sentinel-2 modality (named s2...) whose "
+            "raster is of processing baseline 04.00 or later (metadata.json beside the file, "
+            "or _N0400_ in its path), as data.series.harmonize does (0/1)"),
     OPT_CHOICE("scene.embedding_type", "float32", "float32|float16",
                "sample type of a scene's embedding map (msc_scene_write_embeddings)"),
     /* synthetic datasets (msc_synth_write, docs/data.md "Synthetic data") */

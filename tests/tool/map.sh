@@ -366,6 +366,22 @@ expect 0 "$mosaic" map --model seg.safetensors --s1 big/S1Hand/Bolivia_100000_S1
   --s2 big/S2Hand/Bolivia_100000_S2Hand.tif --out big0.tif --overviews 0 --progress none
 gdalinfo big0.tif >big0.txt 2>/dev/null
 grep -q "Overviews" big0.txt && fail "--overviews 0 wrote overviews"
+# Cloud-Optimised layout (docs/scenes.md): GDAL reports LAYOUT=COG for a file whose ghost
+# area declares IFDs before the data with block leaders and trailers, and GDAL's own
+# validator checks the offsets (IFDs first, smallest overview's tiles first, row-major,
+# every leader and trailer with --full-check) where its Python modules are installed.
+for f in big bigp big0; do
+  grep -q "LAYOUT=COG" $f.txt || fail "gdalinfo does not report LAYOUT=COG for $f.tif"
+done
+validator=osgeo_utils.samples.validate_cloud_optimized_geotiff
+if /usr/bin/python3 -c "import $validator" 2>/dev/null; then
+  for f in big bigp big0; do
+    /usr/bin/python3 -m $validator --full-check=yes $f.tif >cog_$f.txt 2>&1 ||
+      fail "$f.tif is not a valid COG: $(head -5 cog_$f.txt)"
+  done
+else
+  echo "note: GDAL's Python modules absent: the COG validator is skipped"
+fi
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed" >&2

@@ -10,10 +10,10 @@
     model.map({"s1": "S1.tif", "s2": "S2.tif"}, mask="map.tif")
 
 Options are the scene.* keys without their prefix (stride, batch, resample, blend, mask,
-max_masked, overviews, embedding_type) or with it. progress(done, total) is called after every row of tiles; returning True
+max_masked, overviews, embedding_type, harmonize) or with it. progress(done, total) is called after every row of tiles; returning True
 cancels, and write() raises mosaic.CancelledError (an exception raised by progress
-cancels too and is re-raised). The outputs are georeferenced GeoTIFFs written
-atomically; docs/scenes.md has the rules (grid, tiles, blending, missing pixels).
+cancels too and is re-raised). The outputs are georeferenced Cloud-Optimised GeoTIFFs
+written atomically; docs/scenes.md has the rules (grid, tiles, blending, missing pixels).
 """
 
 import ctypes

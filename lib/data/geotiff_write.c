@@ -95,7 +95,78 @@ struct msci_geotiff {
   float *rows;        /* bands × tile × width: the current row of tiles */
   unsigned char *blk; /* one encoded tile's samples */
   char error[256];    /* libtiff's first error */
+  int fd;             /* the temporary file, written through the procs below */
+  int io_errno;       /* errno of the first failed write/seek/close on it, else 0 */
+  const char *io_op;  /* that call's name */
 };
+
+/* libtiff reaches the file through these (TIFFClientOpenExt) rather than its own fd
+ * procedures, so that a failed write, seek or close keeps its errno and name for the
+ * message ("write failed: No space left on device"), whatever libtiff says about it. */
+static void io_failed(msci_geotiff *g, const char *op) {
+  if (!g->io_errno) g->io_errno = errno ? errno : EIO, g->io_op = op;
+}
+
+static tmsize_t io_read(thandle_t h, void *buf, tmsize_t n) {
+  msci_geotiff *g = (msci_geotiff *)h;
+  size_t done = 0;
+  while (done < (size_t)n) {
+    ssize_t r = read(g->fd, (char *)buf + done, (size_t)n - done);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      io_failed(g, "read");
+      return -1;
+    }
+    if (r == 0) break;
+    done += (size_t)r;
+  }
+  return (tmsize_t)done;
+}
+
+static tmsize_t io_write(thandle_t h, void *buf, tmsize_t n) {
+  msci_geotiff *g = (msci_geotiff *)h;
+  size_t done = 0;
+  while (done < (size_t)n) {
+    ssize_t w = write(g->fd, (const char *)buf + done, (size_t)n - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      if (w == 0) errno = EIO;
+      io_failed(g, "write");
+      return -1;
+    }
+    done += (size_t)w;
+  }
+  return (tmsize_t)done;
+}
+
+static toff_t io_seek(thandle_t h, toff_t off, int whence) {
+  msci_geotiff *g = (msci_geotiff *)h;
+  off_t r = lseek(g->fd, (off_t)off, whence);
+  if (r < 0) {
+    io_failed(g, "seek");
+    return (toff_t)-1;
+  }
+  return (toff_t)r;
+}
+
+static int io_close(thandle_t h) {
+  (void)h; /* the writer syncs and closes the file itself, after TIFFClose */
+  return 0;
+}
+
+static toff_t io_size(thandle_t h) {
+  struct stat sb;
+  return fstat(((msci_geotiff *)h)->fd, &sb) == 0 ? (toff_t)sb.st_size : 0;
+}
+
+static int io_map(thandle_t h, void **base, toff_t *size) {
+  (void)h, (void)base, (void)size;
+  return 0; /* no memory mapping: libtiff reads through io_read */
+}
+
+static void io_unmap(thandle_t h, void *base, toff_t size) {
+  (void)h, (void)base, (void)size;
+}
 
 static int on_error(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap) {
   msci_geotiff *g = user;
@@ -158,13 +229,20 @@ static void free_writer(msci_geotiff *g) {
 void msci_geotiff_abort(msci_geotiff *g) {
   if (!g) return;
   if (g->t) TIFFClose(g->t);
+  if (g->fd >= 0) close(g->fd);
   if (g->tmp) unlink(g->tmp);
   free_writer(g);
 }
 
+/* The message names the file, what was being done and, for a failed system call, which
+ * one and why (the temporary file is removed; the file under path is untouched). */
 static msc_status fail_abort(msci_geotiff *g, msc_status code, const char *what) {
-  msc_status st =
-      msci_fail(code, "%s: %s: %s", g->path, what, g->error[0] ? g->error : "libtiff error");
+  msc_status st;
+  if (g->io_errno)
+    st = msci_fail(code, "%s: %s: %s of temporary file %s failed: %s", g->path, what, g->io_op,
+                   g->tmp, strerror(g->io_errno));
+  else
+    st = msci_fail(code, "%s: %s: %s", g->path, what, g->error[0] ? g->error : "libtiff error");
   msci_geotiff_abort(g);
   return st;
 }
@@ -355,6 +433,7 @@ msc_status msci_geotiff_open(const char *path, const msci_geotiff_spec *spec,
   MSCI_TRY(check_spec(path, spec));
   msci_geotiff *g = calloc(1, sizeof *g);
   if (!g) return msci_fail(MSC_E_OUT_OF_MEMORY, "geotiff: writer");
+  g->fd = -1;
   g->s = *spec;
   g->tile = spec->tile ? spec->tile : 256;
   g->bpv = (size_t)spec->bits / 8;
@@ -386,6 +465,7 @@ msc_status msci_geotiff_open(const char *path, const msci_geotiff_spec *spec,
     return st;
   }
   (void)fchmod(fd, 0644); /* mkstemp's 0600 would hide the map from other users */
+  g->fd = fd;
   /* BigTIFF once the samples pass 2 GiB (compression may not save us below 4 GiB). */
   double bytes =
       (double)spec->width * (double)spec->height * (double)spec->bands * (double)g->bpv;
@@ -393,13 +473,11 @@ msc_status msci_geotiff_open(const char *path, const msci_geotiff_spec *spec,
   if (o) {
     TIFFOpenOptionsSetErrorHandlerExtR(o, on_error, g);
     TIFFOpenOptionsSetWarningHandlerExtR(o, on_warning, g);
-    g->t = TIFFFdOpenExt(fd, g->tmp, bytes > 2147483648.0 ? "w8" : "w", o);
+    g->t = TIFFClientOpenExt(g->tmp, bytes > 2147483648.0 ? "w8" : "w", (thandle_t)g, io_read,
+                             io_write, io_seek, io_close, io_size, io_map, io_unmap, o);
     TIFFOpenOptionsFree(o);
   }
-  if (!g->t) {
-    close(fd);
-    return fail_abort(g, MSC_E_IO, "cannot open for writing");
-  }
+  if (!g->t) return fail_abort(g, MSC_E_IO, "cannot open for writing");
   if (!set_tags(g, spec)) return fail_abort(g, MSC_E_IO, "cannot set the tags");
   g->s.geo = NULL, g->s.grid = NULL, g->s.palette = NULL; /* borrowed: not kept */
   g->s.band_names = NULL, g->s.class_names = NULL;
@@ -626,19 +704,25 @@ msc_status msci_geotiff_close(msci_geotiff *g) {
   if (TIFFWriteDirectory(g->t) == 0)
     return fail_abort(g, MSC_E_IO, "cannot write the directory");
   if (g->s.overviews) MSCI_TRY(write_overviews(g));
-  TIFFClose(g->t);
+  TIFFClose(g->t); /* writes whatever libtiff still holds, through io_write */
   g->t = NULL;
+  if (g->io_errno) return fail_abort(g, MSC_E_IO, "cannot write the file");
   /* On disk before the rename, so a crash leaves the old file or the whole new one. */
-  int fd = open(g->tmp, O_RDONLY);
-  if (fd < 0 || fsync(fd) != 0) {
-    int e = errno;
-    if (fd >= 0) close(fd);
-    snprintf(g->error, sizeof g->error, "%s", strerror(e));
+  int r;
+  do r = fsync(g->fd);
+  while (r != 0 && errno == EINTR);
+  if (r != 0) {
+    io_failed(g, "fsync");
     return fail_abort(g, MSC_E_IO, "cannot flush to disk");
   }
-  close(fd);
+  r = close(g->fd);
+  g->fd = -1;
+  if (r != 0) {
+    io_failed(g, "close");
+    return fail_abort(g, MSC_E_IO, "cannot close");
+  }
   if (rename(g->tmp, g->path) != 0) {
-    snprintf(g->error, sizeof g->error, "%s", strerror(errno));
+    io_failed(g, "rename");
     return fail_abort(g, MSC_E_IO, "cannot rename the temporary file");
   }
   free_writer(g);

@@ -643,6 +643,9 @@ int cli_parse(cli_ctx *ctx, const char *command, const char *help, const char *c
       }
       free(side);
     }
+    /* --out defaults to the checkpoint itself, not to where the run first saved it (a
+     * copied or moved checkpoint must not overwrite the original). */
+    json_object_del(ctx->tool, "out");
   }
   if (rc < 0 && config) rc = load_config(command, config, ctx->tool, &base_opts);
   if (rc < 0) {

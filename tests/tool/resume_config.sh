@@ -72,6 +72,18 @@ import json; d = json.load(open('info.json')); r = d['run_configuration']
 assert r['proj.dim'] == 16 and r['optim.lr'] == 0.003, r
 assert 'train.run_config' not in d['training']" || fail "info: run_configuration"
 
+# A copied checkpoint resumes into itself (--out defaults to CKPT), never into the file
+# its run first saved to.
+cp m.safetensors moved.safetensors
+cp m.safetensors before_move.safetensors
+step=$(meta moved.safetensors 'm["mosaic.step"]')
+"$mosaic" train --resume moved.safetensors --epochs 2 --max-steps $((step + 1)) \
+  >mv.out 2>mv.err ||
+  fail "resume of a copy: $(cat mv.err)"
+cmp -s m.safetensors before_move.safetensors || fail "resuming a copy overwrote m.safetensors"
+[ "$(meta moved.safetensors 'm["mosaic.step"]')" = $((step + 1)) ] ||
+  fail "the copy did not advance to step $((step + 1))"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures failure(s)" >&2
   exit 1

@@ -619,18 +619,33 @@ int cli_parse(cli_ctx *ctx, const char *command, const char *help, const char *c
     }
   }
 
-  /* The base: --config, or for a resumed training the configuration saved next to the
-   * checkpoint. */
+  /* The base: --config, or for a resumed training the configuration saved in the
+   * checkpoint itself (option train.run_config, written atomically with the weights), so
+   * that a checkpoint is never paired with another run's configuration. A checkpoint
+   * written before the tool stored it there (0.4 and earlier) falls back to the
+   * configuration file next to it, as those versions did. */
   if (rc < 0 && !config && strcmp(command, "train") == 0 &&
       json_is_string(json_object_get(cli_tool, "resume"))) {
-    char *side =
-        cli_sibling(json_string_value(json_object_get(cli_tool, "resume")), ".config.json");
-    if (side && access(side, R_OK) == 0) {
-      rc = load_config(command, side, ctx->tool, &base_opts);
+    const char *ckpt = json_string_value(json_object_get(cli_tool, "resume"));
+    json_t *saved = cli_checkpoint_config(ckpt);
+    if (saved) {
+      rc = split_config(command, ckpt, saved, ctx->tool, &base_opts);
+      json_decref(saved);
       if (rc < 0 && ctx->verbosity >= 0)
-        cli_note("resuming with the configuration in %s", side);
+        cli_note("resuming with the configuration saved in %s", ckpt);
+    } else {
+      char *side = cli_sibling(ckpt, ".config.json");
+      if (side && access(side, R_OK) == 0) {
+        rc = load_config(command, side, ctx->tool, &base_opts);
+        if (rc < 0 && ctx->verbosity >= 0)
+          cli_note("resuming with the configuration in %s (%s holds none of its own)", side,
+                   ckpt);
+      }
+      free(side);
     }
-    free(side);
+    /* --out defaults to the checkpoint itself, not to where the run first saved it (a
+     * copied or moved checkpoint must not overwrite the original). */
+    json_object_del(ctx->tool, "out");
   }
   if (rc < 0 && config) rc = load_config(command, config, ctx->tool, &base_opts);
   if (rc < 0) {
@@ -755,30 +770,63 @@ int cli_write_file(const char *path, const void *data, size_t len) {
   return EXIT_OK;
 }
 
-int cli_write_config(const cli_ctx *ctx, const msc_options *opts, const char *path) {
+char *cli_config_text(const cli_ctx *ctx, const msc_options *opts) {
   size_t len = 0;
   msc_options_to_json(opts, NULL, 0, &len);
   char *buf = malloc(len + 1);
-  if (!buf) return cli_error("out of memory");
+  if (!buf) {
+    cli_error("out of memory");
+    return NULL;
+  }
   json_t *doc = NULL;
   if (msc_options_to_json(opts, buf, len + 1, NULL) == MSC_OK) doc = json_loads(buf, 0, NULL);
   free(buf);
-  if (!doc) return cli_error("cannot write the configuration %s", path);
+  if (!doc) {
+    cli_error("cannot serialise the configuration");
+    return NULL;
+  }
+  /* A checkpoint's copy of the configuration is never part of the configuration. */
+  json_object_del(doc, "train.run_config");
   json_t *tool = json_deep_copy(ctx->tool);
   json_object_del(tool, "resume");
   json_object_set_new(doc, "tool", tool);
   char *text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
   json_decref(doc);
-  if (!text) return cli_error("out of memory");
+  if (!text) {
+    cli_error("out of memory");
+    return NULL;
+  }
   size_t n = strlen(text);
   char *with_nl = realloc(text, n + 2);
   if (!with_nl) {
     free(text);
-    return cli_error("out of memory");
+    cli_error("out of memory");
+    return NULL;
   }
   with_nl[n] = '\n';
   with_nl[n + 1] = 0;
-  int rc = cli_write_file(path, with_nl, n + 1);
-  free(with_nl);
+  return with_nl;
+}
+
+int cli_write_config(const cli_ctx *ctx, const msc_options *opts, const char *path) {
+  char *text = cli_config_text(ctx, opts);
+  if (!text) return EXIT_ERROR;
+  int rc = cli_write_file(path, text, strlen(text));
+  free(text);
   return rc;
+}
+
+json_t *cli_checkpoint_config(const char *path) {
+  json_t *meta = cli_model_metadata_quiet(path);
+  const char *train = json_string_value(json_object_get(meta, "mosaic.train"));
+  json_t *opts = train ? json_loads(train, 0, NULL) : NULL;
+  const char *text = json_string_value(json_object_get(opts, "train.run_config"));
+  json_t *doc = text && text[0] ? json_loads(text, 0, NULL) : NULL;
+  json_decref(opts);
+  json_decref(meta);
+  if (doc && !json_is_object(doc)) {
+    json_decref(doc);
+    doc = NULL;
+  }
+  return doc;
 }

@@ -85,7 +85,13 @@ const char *cli_opt_str(const msc_options *opts, const char *key);
 
 /* Writes {"tool": {...}, <option keys>...} to path (atomically). Keys named in skip
  * (NULL-terminated) are left out of "tool". Returns EXIT_OK or EXIT_ERROR. */
+/* The effective configuration as the JSON text cli_write_config writes (library options
+ * and "tool" keys, newline-terminated), malloc'd; NULL after printing an error. */
+char *cli_config_text(const cli_ctx *ctx, const msc_options *opts);
 int cli_write_config(const cli_ctx *ctx, const msc_options *opts, const char *path);
+/* The run configuration a checkpoint of `mosaic train` carries (option train.run_config in
+ * its 'mosaic.train' metadata), parsed; NULL if it has none or cannot be read (quietly). */
+json_t *cli_checkpoint_config(const char *path);
 /* path with its extension (after the last '.' of the last component) replaced by
  * suffix, e.g. ("m.safetensors", ".config.json") → "m.config.json". malloc'd. */
 char *cli_sibling(const char *path, const char *suffix);
@@ -145,6 +151,8 @@ int cli_load_model(const cli_ctx *ctx, const char *path, msc_model **out);
 /* Reads mosaic.* entries of a model file's safetensors header: a new JSON object of the
  * __metadata__ (NULL with a message on error). */
 json_t *cli_model_metadata(const char *path);
+/* The same without an error message: NULL when it cannot be read. */
+json_t *cli_model_metadata_quiet(const char *path);
 
 /* Batches of a dataset in order, for inference: n samples of ds in batches of `batch`;
  * probs (n × C) and/or labels (n × C) and/or embeddings (n × dim for `which`), any may
@@ -191,6 +199,7 @@ typedef struct cli_train_job {
   int print_epochs; /* epoch summaries on stdout */
   json_t *history;  /* if not NULL: one object per epoch is appended */
   int segmentation; /* val is scored per pixel (cli_seg_score) */
+  int64_t saves;    /* out: checkpoints written to save_path */
 } cli_train_job;
 
 /* Runs the job; returns EXIT_OK, EXIT_ERROR or EXIT_INTERRUPTED (after saving). */

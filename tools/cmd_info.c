@@ -15,7 +15,8 @@ static const char help[] =
     "expected inputs (per band in order: name, raw -> physical scale and offset,\n"
     "normalisation mean and std), projection and fused sizes, classes, parameter count, "
     "training preset and the full\n"
-    "configuration.\n"
+    "configuration (--json: also the training options and, for a checkpoint of `mosaic "
+    "train`, the run's configuration as --config reads it: run_configuration).\n"
     "\n"
     "Options:\n"
     "  --json PATH         also write the information as JSON ('-': standard output only)\n"
@@ -93,6 +94,12 @@ int cmd_info(int argc, char **argv, int verbosity) {
     const char *step = json_string_value(json_object_get(meta, "mosaic.step"));
     const char *tr = json_string_value(json_object_get(meta, "mosaic.train"));
     train = tr ? json_loads(tr, 0, NULL) : NULL;
+    /* The configuration of the `mosaic train` run that wrote a checkpoint (the tool's
+     * keys too): shown as an object of its own, not as one long training option. */
+    const char *run = json_string_value(json_object_get(train, "train.run_config"));
+    json_t *run_doc = run && run[0] ? json_loads(run, 0, NULL) : NULL;
+    json_object_set_new(doc, "run_configuration", run_doc ? run_doc : json_null());
+    json_object_del(train, "train.run_config");
     json_object_set_new(doc, "file", json_string(path));
     if (stat(path, &sb) == 0)
       json_object_set_new(doc, "bytes", json_integer((json_int_t)sb.st_size));

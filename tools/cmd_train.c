@@ -45,7 +45,7 @@ static const char help[] =
     "                      with --init-prefix (default \"enc.\": every encoder of a modality\n"
     "                      of the same name), e.g. a PIMC image encoder for EuroSAT\n"
     "  --resume CKPT       continue from a checkpoint of an earlier run; its saved\n"
-    "                      configuration (CKPT's .config.json) is read unless --config is "
+    "                      configuration (stored in CKPT) is read unless --config is "
     "given\n"
     "  --no-validate       do not score the validation split after each epoch\n"
     "  --val-fraction F    score a stratified share F of the validation split (default 1)\n"
@@ -132,6 +132,18 @@ int cmd_train(int argc, char **argv, int verbosity) {
   if (rc == EXIT_OK && !(mopts = cli_opts_copy(ctx.opts))) rc = cli_error("out of memory");
   if (rc == EXIT_OK && !seg) rc = cli_check_labels(mopts, train); /* masks are its labels */
   if (rc == EXIT_OK) rc = set_schedule(mopts, total);
+  /* The run's configuration travels inside every checkpoint (option train.run_config, in
+   * the same atomic write as the weights): --resume reads it from there, so a run killed
+   * before its first save can never leave a checkpoint beside another run's
+   * configuration. The file PATH.config.json is a copy, written after a save. */
+  if (rc == EXIT_OK) {
+    char *text = cli_config_text(&ctx, ctx.opts);
+    if (!text)
+      rc = EXIT_ERROR;
+    else if (msc_options_set_string(mopts, "train.run_config", text) != MSC_OK)
+      rc = cli_lib_error(MSC_E_INTERNAL, "train.run_config");
+    free(text);
+  }
 
   int64_t done = 0;
   if (rc == EXIT_OK && resume) {
@@ -167,7 +179,6 @@ int cmd_train(int argc, char **argv, int verbosity) {
     }
     msc_options_free(vo);
   }
-  if (rc == EXIT_OK) rc = cli_write_config(&ctx, ctx.opts, config_path);
   if (rc == EXIT_OK) {
     char enc[64];
     snprintf(enc, sizeof enc, "%s", cli_opt_str(ctx.opts, "modality.0.encoder"));
@@ -203,6 +214,10 @@ int cmd_train(int argc, char **argv, int verbosity) {
     };
     double t0 = cli_now();
     rc = cli_train_run(&job);
+    if (job.saves > 0) { /* the copy of the configuration the checkpoint now holds */
+      int wrc = cli_write_config(&ctx, ctx.opts, config_path);
+      if (rc == EXIT_OK) rc = wrc;
+    }
     if (json_array_size(history) > 0 || rc == EXIT_OK) {
       /* Append to the history of the run being resumed. */
       json_t *all = NULL;

@@ -91,11 +91,22 @@ int cli_load_model(const cli_ctx *ctx, const char *path, msc_model **out) {
 }
 
 json_t *cli_model_metadata(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    cli_error("cannot open %s: %s", path, strerror(errno));
-    return NULL;
+  json_t *meta = cli_model_metadata_quiet(path);
+  if (!meta) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+      cli_error("cannot open %s: %s", path, strerror(errno));
+      return NULL;
+    }
+    fclose(f);
+    cli_error("%s: not a safetensors file with metadata", path);
   }
+  return meta;
+}
+
+json_t *cli_model_metadata_quiet(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
   unsigned char h8[8];
   json_t *meta = NULL;
   if (fread(h8, 1, 8, f) == 8) {
@@ -113,7 +124,6 @@ json_t *cli_model_metadata(const char *path) {
     }
   }
   fclose(f);
-  if (!meta) cli_error("%s: not a safetensors file with metadata", path);
   return meta;
 }
 

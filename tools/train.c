@@ -62,9 +62,10 @@ static void describe(const losses *l, char *buf, size_t cap) {
   if (!first && o < cap) snprintf(buf + o, cap - o, ")");
 }
 
-static int save(const cli_train_job *job) {
+static int save(cli_train_job *job) {
   if (!job->save_path) return EXIT_OK;
   msc_status st = msc_model_save(job->model, job->save_path);
+  if (st == MSC_OK) job->saves++;
   return st == MSC_OK ? EXIT_OK : cli_lib_error(st, "cannot save %s", job->save_path);
 }
 

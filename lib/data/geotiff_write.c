@@ -104,7 +104,86 @@ struct msci_geotiff {
   float *rows;        /* bands × tile × width: the current row of tiles */
   unsigned char *blk; /* one encoded tile's samples */
   char error[256];    /* libtiff's first error */
+  /* The two temporary files (t on ft, c on fc), written through the procs below. */
+  struct msci_gt_file {
+    msci_geotiff *g;
+    int fd;
+    const char *name; /* g->tmp or g->ctmp */
+  } ft, fc;
+  int io_errno;        /* errno of the first failed read/write/seek/fsync/close/rename */
+  const char *io_op;   /* that call's name */
+  const char *io_file; /* and the file it failed on */
 };
+typedef struct msci_gt_file msci_gt_file;
+
+/* libtiff reaches the files through these (TIFFClientOpenExt) rather than its own fd
+ * procedures, so that a failed write, seek or close keeps its errno and name for the
+ * message ("write of ... failed: No space left on device"), whatever libtiff says. */
+static void io_failed(msci_gt_file *f, const char *op) {
+  msci_geotiff *g = f->g;
+  if (!g->io_errno) g->io_errno = errno ? errno : EIO, g->io_op = op, g->io_file = f->name;
+}
+
+static tmsize_t io_read(thandle_t h, void *buf, tmsize_t n) {
+  msci_gt_file *f = (msci_gt_file *)h;
+  size_t done = 0;
+  while (done < (size_t)n) {
+    ssize_t r = read(f->fd, (char *)buf + done, (size_t)n - done);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      io_failed(f, "read");
+      return -1;
+    }
+    if (r == 0) break;
+    done += (size_t)r;
+  }
+  return (tmsize_t)done;
+}
+
+static tmsize_t io_write(thandle_t h, void *buf, tmsize_t n) {
+  msci_gt_file *f = (msci_gt_file *)h;
+  size_t done = 0;
+  while (done < (size_t)n) {
+    ssize_t w = write(f->fd, (const char *)buf + done, (size_t)n - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      if (w == 0) errno = EIO;
+      io_failed(f, "write");
+      return -1;
+    }
+    done += (size_t)w;
+  }
+  return (tmsize_t)done;
+}
+
+static toff_t io_seek(thandle_t h, toff_t off, int whence) {
+  msci_gt_file *f = (msci_gt_file *)h;
+  off_t r = lseek(f->fd, (off_t)off, whence);
+  if (r < 0) {
+    io_failed(f, "seek");
+    return (toff_t)-1;
+  }
+  return (toff_t)r;
+}
+
+static int io_close(thandle_t h) {
+  (void)h; /* the writer syncs and closes the files itself, after TIFFClose */
+  return 0;
+}
+
+static toff_t io_size(thandle_t h) {
+  struct stat sb;
+  return fstat(((msci_gt_file *)h)->fd, &sb) == 0 ? (toff_t)sb.st_size : 0;
+}
+
+static int io_map(thandle_t h, void **base, toff_t *size) {
+  (void)h, (void)base, (void)size;
+  return 0; /* no memory mapping: libtiff reads through io_read */
+}
+
+static void io_unmap(thandle_t h, void *base, toff_t size) {
+  (void)h, (void)base, (void)size;
+}
 
 static int on_error(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap) {
   msci_geotiff *g = user;
@@ -170,14 +249,22 @@ void msci_geotiff_abort(msci_geotiff *g) {
   if (!g) return;
   if (g->t) TIFFClose(g->t);
   if (g->c) TIFFClose(g->c);
+  if (g->ft.fd >= 0) close(g->ft.fd);
+  if (g->fc.fd >= 0) close(g->fc.fd);
   if (g->tmp) unlink(g->tmp);
   if (g->ctmp) unlink(g->ctmp);
   free_writer(g);
 }
 
+/* The message names the file, what was being done and, for a failed system call, which
+ * one and why (the temporary file is removed; the file under path is untouched). */
 static msc_status fail_abort(msci_geotiff *g, msc_status code, const char *what) {
-  msc_status st =
-      msci_fail(code, "%s: %s: %s", g->path, what, g->error[0] ? g->error : "libtiff error");
+  msc_status st;
+  if (g->io_errno)
+    st = msci_fail(code, "%s: %s: %s of temporary file %s failed: %s", g->path, what, g->io_op,
+                   g->io_file ? g->io_file : "?", strerror(g->io_errno));
+  else
+    st = msci_fail(code, "%s: %s: %s", g->path, what, g->error[0] ? g->error : "libtiff error");
   msci_geotiff_abort(g);
   return st;
 }
@@ -372,7 +459,7 @@ static const char ghost_body[] = "LAYOUT=IFDS_BEFORE_DATA\n"
 
 /* A temporary file next to path (path + ".tmpXXXXXX", readable by others) opened by
  * libtiff for writing with our handlers; NULL (errno set, *name freed) on failure. */
-static TIFF *create_temp(msci_geotiff *g, char **name, const char *mode) {
+static TIFF *create_temp(msci_geotiff *g, char **name, const char *mode, msci_gt_file *f) {
   const size_t plen = strlen(g->path);
   *name = malloc(plen + 16);
   if (!*name) return errno = ENOMEM, NULL;
@@ -385,15 +472,17 @@ static TIFF *create_temp(msci_geotiff *g, char **name, const char *mode) {
     return errno = e, NULL;
   }
   (void)fchmod(fd, 0644); /* mkstemp's 0600 would hide the map from other users */
+  f->g = g, f->fd = fd, f->name = *name;
   TIFF *t = NULL;
   TIFFOpenOptions *o = TIFFOpenOptionsAlloc();
   if (o) {
     TIFFOpenOptionsSetErrorHandlerExtR(o, on_error, g);
     TIFFOpenOptionsSetWarningHandlerExtR(o, on_warning, g);
-    t = TIFFFdOpenExt(fd, *name, mode, o);
+    t = TIFFClientOpenExt(*name, mode, (thandle_t)f, io_read, io_write, io_seek, io_close,
+                          io_size, io_map, io_unmap, o);
     TIFFOpenOptionsFree(o);
   }
-  if (!t) close(fd), errno = EIO; /* the name stays: abort unlinks it */
+  if (!t) errno = EIO; /* the name and fd stay: abort closes and unlinks them */
   return t;
 }
 
@@ -402,16 +491,30 @@ static TIFF *create_temp(msci_geotiff *g, char **name, const char *mode) {
  * tile offset and byte count arrays deferred (TIFFDeferStrileArrayWriting) and then
  * written as zeros right after the IFDs (TIFFForceStrileArrayWriting), to be filled in
  * place once the tiles are copied. Nothing of the data comes before them. */
+/* n bytes at offset `at` of file f; 0 (the call and errno recorded) when that fails. */
+static int put_at(msci_gt_file *f, const void *p, size_t n, off_t at) {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t w = pwrite(f->fd, (const char *)p + done, n - done, at + (off_t)done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      if (w == 0) errno = EIO;
+      io_failed(f, "write");
+      return 0;
+    }
+    done += (size_t)w;
+  }
+  return 1;
+}
+
 static int write_head(msci_geotiff *g, const msci_geotiff_spec *s) {
   TIFF *c = g->c;
   char head[64];
   const int n = snprintf(head, sizeof head, "GDAL_STRUCTURAL_METADATA_SIZE=%06d bytes\n",
                          (int)(sizeof ghost_body - 1));
   const off_t ghost = TIFFIsBigTIFF(c) ? 16 : 8; /* right after the header */
-  const int fd = TIFFFileno(c);
-  if (pwrite(fd, head, (size_t)n, ghost) != n ||
-      pwrite(fd, ghost_body, sizeof ghost_body - 1, ghost + n) !=
-          (ssize_t)(sizeof ghost_body - 1))
+  if (!put_at(&g->fc, head, (size_t)n, ghost) ||
+      !put_at(&g->fc, ghost_body, sizeof ghost_body - 1, ghost + n))
     return 0;
   for (int l = 0; l < g->nlev; ++l) {
     int ok = l == 0 ? set_tags(g, c, s)
@@ -433,6 +536,7 @@ msc_status msci_geotiff_open(const char *path, const msci_geotiff_spec *spec,
   MSCI_TRY(check_spec(path, spec));
   msci_geotiff *g = calloc(1, sizeof *g);
   if (!g) return msci_fail(MSC_E_OUT_OF_MEMORY, "geotiff: writer");
+  g->ft.fd = g->fc.fd = -1;
   g->s = *spec;
   g->tile = spec->tile ? spec->tile : 256;
   g->bpv = (size_t)spec->bits / 8;
@@ -465,8 +569,8 @@ msc_status msci_geotiff_open(const char *path, const msci_geotiff_spec *spec,
   double bytes =
       (double)spec->width * (double)spec->height * (double)spec->bands * (double)g->bpv;
   const char *mode = bytes > 2147483648.0 ? "w8" : "w";
-  g->t = create_temp(g, &g->tmp, mode);
-  if (g->t) g->c = create_temp(g, &g->ctmp, mode);
+  g->t = create_temp(g, &g->tmp, mode, &g->ft);
+  if (g->t) g->c = create_temp(g, &g->ctmp, mode, &g->fc);
   if (!g->t || !g->c) {
     if (!g->error[0]) snprintf(g->error, sizeof g->error, "%s", strerror(errno));
     return fail_abort(g, MSC_E_IO, "cannot create a temporary file");
@@ -690,7 +794,7 @@ static msc_status write_overviews(msci_geotiff *g) {
  * between its leader (the size, uint32 little-endian) and its trailer (its last 4 bytes
  * again), as the ghost area promises. */
 static int put_raw_tile(msci_geotiff *g, uint32_t tile, const unsigned char *p, uint64_t n) {
-  const int fd = TIFFFileno(g->c);
+  const int fd = g->fc.fd;
   struct stat st;
   if (n == 0 || n > 0xffffffffu || fstat(fd, &st) != 0) return 0;
   const off_t end = st.st_size;
@@ -698,14 +802,14 @@ static int put_raw_tile(msci_geotiff *g, uint32_t tile, const unsigned char *p, 
                                  (unsigned char)(n >> 16), (unsigned char)(n >> 24)};
   unsigned char trail[4] = {0, 0, 0, 0};
   memcpy(trail, p + (n >= 4 ? n - 4 : 0), n >= 4 ? 4 : (size_t)n);
-  if (pwrite(fd, lead, 4, end) != 4) return 0;
+  if (!put_at(&g->fc, lead, 4, end)) return 0;
   /* libtiff appends a tile it has no offset for at the end of the file: after the leader. */
   if (TIFFWriteRawTile(g->c, tile, (void *)p, (tmsize_t)n) != (tmsize_t)n) return 0;
   if (TIFFGetStrileOffset(g->c, tile) != (uint64_t)end + 4) {
     snprintf(g->error, sizeof g->error, "tile %u not where its leader is", tile);
     return 0;
   }
-  return pwrite(fd, trail, 4, end + 4 + (off_t)n) == 4;
+  return put_at(&g->fc, trail, 4, end + 4 + (off_t)n);
 }
 
 /* Copies every level's compressed tiles from the temporary file to the final one without
@@ -759,23 +863,29 @@ msc_status msci_geotiff_close(msci_geotiff *g) {
   if (TIFFWriteDirectory(g->t) == 0)
     return fail_abort(g, MSC_E_IO, "cannot write the directory");
   if (g->s.overviews) MSCI_TRY(write_overviews(g));
-  TIFFClose(g->t);
+  TIFFClose(g->t); /* writes whatever libtiff still holds, through io_write */
   g->t = NULL;
+  if (g->io_errno) return fail_abort(g, MSC_E_IO, "cannot write the levels");
   MSCI_TRY(assemble(g));
-  if (!TIFFFlush(g->c)) return fail_abort(g, MSC_E_IO, "cannot finish the file");
-  TIFFClose(g->c);
+  if (!TIFFFlush(g->c) || g->io_errno) return fail_abort(g, MSC_E_IO, "cannot finish the file");
+  TIFFClose(g->c); /* io_close leaves the descriptor to the checks below */
   g->c = NULL;
   /* On disk before the rename, so a crash leaves the old file or the whole new one. */
-  int fd = open(g->ctmp, O_RDONLY);
-  if (fd < 0 || fsync(fd) != 0) {
-    int e = errno;
-    if (fd >= 0) close(fd);
-    snprintf(g->error, sizeof g->error, "%s", strerror(e));
+  int r;
+  do r = fsync(g->fc.fd);
+  while (r != 0 && errno == EINTR);
+  if (r != 0) {
+    io_failed(&g->fc, "fsync");
     return fail_abort(g, MSC_E_IO, "cannot flush to disk");
   }
-  close(fd);
+  r = close(g->fc.fd);
+  g->fc.fd = -1;
+  if (r != 0) {
+    io_failed(&g->fc, "close");
+    return fail_abort(g, MSC_E_IO, "cannot close");
+  }
   if (rename(g->ctmp, g->path) != 0) {
-    snprintf(g->error, sizeof g->error, "%s", strerror(errno));
+    io_failed(&g->fc, "rename");
     return fail_abort(g, MSC_E_IO, "cannot rename the temporary file");
   }
   free(g->ctmp);

@@ -3,6 +3,7 @@
  * lib/data/npy_write.h has the contract.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,23 @@ static int host_is_little_endian(void) {
   unsigned char b;
   memcpy(&b, &one, 1);
   return b == 1;
+}
+
+/* Writes all of buf, retrying after EINTR and short writes; 0 or an errno value. */
+static int write_all(int fd, const void *buf, size_t len) {
+  const unsigned char *p = buf;
+  while (len > 0) {
+    size_t chunk = len > (size_t)1 << 30 ? (size_t)1 << 30 : len;
+    ssize_t w = write(fd, p, chunk);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (w == 0) return EIO;
+    p += w;
+    len -= (size_t)w;
+  }
+  return 0;
 }
 
 /* The header, magic to '\n', into out (cap bytes); its length, or 0 if it does not fit. */
@@ -79,35 +97,42 @@ msc_status msci_npy_write(const char *path, const char *dtype, int32_t ndim,
   char tmp[4200];
   if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "npy: path too long: %s", path);
-  FILE *f = fopen(tmp, "wb");
-  if (!f) return msci_fail(MSC_E_IO, "npy: cannot create %s: %s", tmp, strerror(errno));
-  int ok = fwrite(header, 1, hlen, f) == hlen;
+  /* write(2), not stdio: every failure keeps its errno for the message, and fsync before
+   * the rename means a crash leaves the old file or the whole new one, never a torn one. */
+  int fd;
+  do fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) return msci_fail(MSC_E_IO, "npy: cannot create %s: %s", tmp, strerror(errno));
+  const char *what = "write";
+  int e = write_all(fd, header, hlen);
   const unsigned char *src = data;
   const uint64_t bytes = count * esize;
   if (host_is_little_endian() || esize == 1) {
-    ok = ok && (bytes == 0 || fwrite(src, 1, (size_t)bytes, f) == (size_t)bytes);
+    if (e == 0 && bytes > 0) e = write_all(fd, src, (size_t)bytes);
   } else {
     /* Big-endian host: reverse each element, a chunk at a time. */
     unsigned char chunk[8192];
     uint64_t done = 0;
-    while (ok && done < bytes) {
+    while (e == 0 && done < bytes) {
       size_t len = bytes - done < sizeof chunk ? (size_t)(bytes - done) : sizeof chunk;
       for (size_t i = 0; i < len; i += esize)
         for (size_t k = 0; k < esize; ++k) chunk[i + k] = src[done + i + esize - 1 - k];
-      ok = fwrite(chunk, 1, len, f) == len;
+      e = write_all(fd, chunk, len);
       done += len;
     }
   }
-  if (ferror(f)) ok = 0;
-  if (fclose(f) != 0) ok = 0;
-  if (!ok) {
-    unlink(tmp);
-    return msci_fail(MSC_E_IO, "npy: cannot write %s", tmp);
+  if (e == 0) {
+    int r;
+    do r = fsync(fd);
+    while (r != 0 && errno == EINTR);
+    if (r != 0) e = errno, what = "fsync";
   }
-  if (rename(tmp, path) != 0) {
-    int e = errno;
+  if (close(fd) != 0 && e == 0) e = errno, what = "close";
+  if (e == 0 && rename(tmp, path) != 0) e = errno, what = "rename";
+  if (e != 0) {
     unlink(tmp);
-    return msci_fail(MSC_E_IO, "npy: cannot rename %s: %s", tmp, strerror(e));
+    return msci_fail(MSC_E_IO, "npy: %s: %s of temporary file %s failed: %s", path, what, tmp,
+                     strerror(e));
   }
   return MSC_OK;
 }

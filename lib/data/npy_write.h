@@ -26,7 +26,9 @@
  * scalar, one element); every shape[d] >= 0; data may be NULL only when there is no
  * element.
  * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, an unknown dtype, a bad ndim or shape);
- * MSC_E_IO (the message names the file; the temporary file is removed).
+ * MSC_E_IO (the message names the file, the operation that failed — create, write, fsync,
+ * close, rename — and the system's reason; the temporary file is removed and path is
+ * untouched). The data is on disk (fsync) before the rename.
  * Thread-safe (calls writing to distinct paths are independent). */
 msc_status msci_npy_write(const char *path, const char *dtype, int32_t ndim,
                           const int64_t *shape, const void *data);

@@ -431,6 +431,14 @@ static msc_status load_params(msc_model *m, const msci_st_file *f, const char *p
   return MSC_OK;
 }
 
+/* A metadata entry of path that could not be applied: MSC_E_BAD_FORMAT naming it — unless
+ * memory ran out, which says nothing about the file and stays MSC_E_OUT_OF_MEMORY. */
+static msc_status bad_entry(msc_status st, const char *path, const char *entry) {
+  if (st == MSC_E_OUT_OF_MEMORY)
+    return msci_fail(st, "%s: reading '%s': %s", path, entry, msc_last_error());
+  return msci_fail(MSC_E_BAD_FORMAT, "%s: bad '%s': %s", path, entry, msc_last_error());
+}
+
 /* Training state of a checkpoint: its training options, step and optimiser moments. */
 static msc_status load_training(msc_model *m, const msci_st_file *f, const char *path,
                                 const msc_options *runtime) {
@@ -441,8 +449,7 @@ static msc_status load_training(msc_model *m, const msci_st_file *f, const char 
   msc_status st = MSC_OK;
   if (train) {
     st = msc_options_from_json(o, train);
-    if (st != MSC_OK)
-      st = msci_fail(MSC_E_BAD_FORMAT, "%s: bad 'mosaic.train': %s", path, msc_last_error());
+    if (st != MSC_OK) st = bad_entry(st, path, "mosaic.train");
   }
   /* The run-time keys the caller gave win over those saved. */
   char backend[64];
@@ -503,13 +510,12 @@ MSC_API msc_status msc_model_load(const char *path, const msc_options *runtime,
   if (st == MSC_OK) st = msc_options_create(&opts);
   if (st == MSC_OK) {
     st = msc_options_from_json(opts, config);
-    if (st != MSC_OK)
-      st = msci_fail(MSC_E_BAD_FORMAT, "%s: bad 'mosaic.config': %s", path, msc_last_error());
+    if (st != MSC_OK) st = bad_entry(st, path, "mosaic.config");
   }
   if (st == MSC_OK) {
     st = msci_model_alloc(opts, runtime, &m);
     if (st == MSC_E_INVALID_ARGUMENT || st == MSC_E_NOT_FOUND)
-      st = msci_fail(MSC_E_BAD_FORMAT, "%s: bad 'mosaic.config': %s", path, msc_last_error());
+      st = bad_entry(st, path, "mosaic.config");
   }
   if (st == MSC_OK) st = load_params(m, f, path);
   if (st == MSC_OK) st = load_training(m, f, path, runtime);

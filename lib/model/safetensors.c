@@ -971,7 +971,7 @@ msc_status msci_st_write(const char *path, const msci_st_meta *meta, size_t n_me
   e = fsync_retry(dfd);
   close(dfd);
   if (e != 0 && e != EINVAL && e != ENOTSUP && e != EROFS)
-    rc = msci_fail(MSC_E_IO, "%s: written, but syncing directory %s failed: %s", path, dir,
+    rc = msci_fail(MSC_E_IO, "%s: written, but fsync of its directory %s failed: %s", path, dir,
                    strerror(e));
 done:
   if (fd >= 0) {

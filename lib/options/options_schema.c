@@ -409,6 +409,10 @@ const msci_opt_def msci_opt_table[] = {
     OPT_FLOAT("train.modality_dropout", "0", 0.0, 1.0,
               "per sample, drop each modality from the fused features with this "
               "probability (never all; docs/losses.md)"),
+    OPT_STRING("train.run_config", "", NULL,
+               "text a checkpoint carries with its training options and gives back on "
+               "load; the mosaic tool keeps its run's configuration there (JSON) so that "
+               "--resume never pairs a checkpoint with another run's (docs/training.md)"),
     /* augmentations (docs/data.md, lib/train/augment.h) */
     OPT_INT_FN("aug.crop", "1 (dual: 0)", def_aug_on, 0, 1,
                "random resized crop, resampled back to the patch size (0/1)"),

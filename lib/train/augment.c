@@ -39,13 +39,16 @@ static msc_status parse_norm(const msc_options *o, int32_t k, msci_aug_cfg *cfg)
   static const char *const which[2] = {"mean", "std"};
   float vals[2][MSCI_AUG_MAX_BANDS];
   size_t count[2] = {0, 0};
-  for (int w = 0; w < 2; ++w)
-    if (msci_options_get_floatsf(o, vals[w], MSCI_AUG_MAX_BANDS, &count[w], "modality.%d.%s",
-                                 (int)k, which[w]) != MSC_OK)
+  for (int w = 0; w < 2; ++w) {
+    msc_status st = msci_options_get_floatsf(o, vals[w], MSCI_AUG_MAX_BANDS, &count[w],
+                                             "modality.%d.%s", (int)k, which[w]);
+    if (st == MSC_E_OUT_OF_MEMORY) return st; /* its message says so; not a bad value */
+    if (st != MSC_OK)
       return msci_fail(MSC_E_INVALID_ARGUMENT,
                        "modality.%d.%s: more than %d values or "
                        "not a list of numbers",
                        (int)k, which[w], MSCI_AUG_MAX_BANDS);
+  }
   const float *mean = vals[0], *sd = vals[1];
   size_t nm = count[0], ns = count[1];
   if (nm != 0 && ns != 0 && nm != ns)

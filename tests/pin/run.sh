@@ -72,9 +72,25 @@ if [ "$regen" = --regenerate ]; then
   exit 0
 fi
 
-# A model file names the library version that wrote it; a new version is not a new
-# number, so both sides read "mosaic.version":"X" before they are compared.
-unversion() { perl -0777 -pe 's/"mosaic\.version":"[0-9.]+"/"mosaic.version":"X"/' "$1"; }
+# A model file names the library version that wrote it, and a checkpoint of `mosaic
+# train` carries its run's configuration (train.run_config: paths of this work folder);
+# neither is a number, so both sides are rewritten with "mosaic.version" X and without
+# train.run_config (header re-serialised the same way for both) before they are compared.
+unversion() {
+  python3 - "$1" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+m = h["__metadata__"]
+m["mosaic.version"] = "X"
+t = json.loads(m.get("mosaic.train", "{}"))
+t.pop("train.run_config", None)
+m["mosaic.train"] = json.dumps(t, sort_keys=True)
+text = json.dumps(h, sort_keys=True).encode()
+sys.stdout.buffer.write(struct.pack("<Q", len(text)) + text + b[8 + n:])
+PY
+}
 unversion "$pins/model.safetensors" >"$work/pinned-model.safetensors"
 unversion "$work/model.safetensors" >"$work/model.unversioned"
 mv "$work/model.unversioned" "$work/model.safetensors"

@@ -199,7 +199,7 @@ loss2=$(json m_again.history.json 'd[0]["loss"]')
 "$mosaic" train --data data "${common[@]}" --epochs 1000 --out int.safetensors >int.out 2>int.err &
 pid=$!
 for _ in $(seq 1 200); do
-  [ -f int.config.json ] && break
+  grep -q '^training ' int.out 2>/dev/null && break
   sleep 0.05
 done
 sleep 1

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "data/geotiff_write.h"
+#include "common/file_read.h"
 #include "common/internal.h"
 
 /* GeoTIFF and GDAL tags (libtiff 4.5 registers none of them). */
@@ -629,11 +630,11 @@ msc_status msci_geotiff_close(msci_geotiff *g) {
   TIFFClose(g->t);
   g->t = NULL;
   /* On disk before the rename, so a crash leaves the old file or the whole new one. */
-  int fd = open(g->tmp, O_RDONLY);
-  if (fd < 0 || fsync(fd) != 0) {
-    int e = errno;
+  int fd = -1;
+  uint64_t size = 0;
+  if (msci_file_open_regular(g->tmp, &fd, &size) != MSC_OK || fsync(fd) != 0) {
+    snprintf(g->error, sizeof g->error, "%s", fd < 0 ? msc_last_error() : strerror(errno));
     if (fd >= 0) close(fd);
-    snprintf(g->error, sizeof g->error, "%s", strerror(e));
     return fail_abort(g, MSC_E_IO, "cannot flush to disk");
   }
   close(fd);

@@ -25,6 +25,7 @@
 #include "data/dataset.h"
 #include "mosaic/mosaic.h"
 #include "data/raster.h"
+#include "data/synth.h"
 
 #ifndef MSC_TEST_DATA
 #error "MSC_TEST_DATA must name examples/data"
@@ -42,9 +43,14 @@
 static msc_options *opts_kv(const char *const *kv) {
   msc_options *o = NULL;
   ck_assert_int_eq(msc_options_create(&o), MSC_OK);
-  for (; kv && kv[0]; kv += 2)
-    ck_assert_msg(msc_options_set_string(o, kv[0], kv[1]) == MSC_OK, "%s: %s", kv[0],
-                  msc_last_error());
+  for (; kv && kv[0]; kv += 2) {
+    /* Integer options (data.allow_outside_root) take "1" as a number. */
+    char *end = NULL;
+    long long i = strtoll(kv[1], &end, 10);
+    msc_status st = msc_options_set_string(o, kv[0], kv[1]);
+    if (st != MSC_OK && end != kv[1] && *end == '\0') st = msc_options_set_int(o, kv[0], i);
+    ck_assert_msg(st == MSC_OK, "%s: %s", kv[0], msc_last_error());
+  }
   return o;
 }
 
@@ -488,7 +494,8 @@ START_TEST(test_manifest) {
       EUROSAT, s2dir, s2dir, s2dir, EUROSAT, s2dir, s2dir, s2dir, EUROSAT, s2dir, s2dir, s2dir);
   snprintf(path, sizeof path, "%s/manifest.tsv", root);
   write_text(path, text);
-  static const char *const all[] = {"data.split", "all", NULL};
+  /* The files are the shared samples, outside this root. */
+  static const char *const all[] = {"data.split", "all", "data.allow_outside_root", "1", NULL};
   msc_dataset *ds = NULL;
   ck_assert_msg(open_fmt(root, "manifest", all, &ds) == MSC_OK, "%s", msc_last_error());
   ck_assert_int_eq(msc_dataset_size(ds), 3);
@@ -525,7 +532,8 @@ START_TEST(test_manifest) {
   msci_raster_free(&r);
   msc_dataset_free(ds);
   /* Splits: "val" is validation. */
-  static const char *const val[] = {"data.split", "validation", NULL};
+  static const char *const val[] = {"data.split", "validation", "data.allow_outside_root", "1",
+                                    NULL};
   ck_assert_msg(open_fmt(root, "manifest", val, &ds) == MSC_OK, "%s", msc_last_error());
   ck_assert_int_eq(msc_dataset_size(ds), 1);
   ck_assert_int_eq(find_id(ds, "c"), 0);
@@ -539,7 +547,8 @@ START_TEST(test_manifest) {
   ck_assert_int_eq(open_fmt(root, "manifest", all, &ds), MSC_E_NOT_FOUND);
   ck_assert_ptr_nonnull(strstr(msc_last_error(), "line 3"));
   ck_assert_ptr_nonnull(strstr(msc_last_error(), "none.tif"));
-  static const char *const skip[] = {"data.split", "all", "data.on_missing", "skip", NULL};
+  static const char *const skip[] = {
+      "data.split", "all", "data.on_missing", "skip", "data.allow_outside_root", "1", NULL};
   ck_assert_msg(open_fmt(root, "manifest", skip, &ds) == MSC_OK, "%s", msc_last_error());
   ck_assert_int_eq(msc_dataset_size(ds), 1);
   ck_assert_int_eq(msc_dataset_skipped(ds), 1);
@@ -560,6 +569,141 @@ START_TEST(test_manifest) {
 }
 END_TEST
 
+/* The table's limits (issue 19, defect 7): more files in a cell than MSCI_MAX_BANDS (64),
+ * more labels in a row than 256 and a repeated column were cut or accepted silently; each
+ * is refused now with a message naming the limit or the column. The cells hold existing
+ * single-band files, so only the limit can refuse them. */
+START_TEST(test_manifest_limits) {
+  const char *root = make_tmp("manifest_limits");
+  char path[600];
+  static float px[4 * 4];
+  for (int q = 0; q < 16; ++q) px[q] = (float)q;
+  snprintf(path, sizeof path, "%s/b.tif", root);
+  ck_assert_int_eq(msci_synth_write_tiff(path, px, 4, 4, 1, SAMPLEFORMAT_IEEEFP, 32), MSC_OK);
+  static const char *const all[] = {"data.split", "all", NULL};
+  msc_dataset *ds = NULL;
+  char *text = malloc(1 << 16);
+  ck_assert_ptr_nonnull(text);
+  snprintf(path, sizeof path, "%s/manifest.tsv", root);
+  /* n files in the "bands" cell of both rows: 64 open as 64 bands, 65 are refused. */
+  for (int n = 64; n <= 65; ++n) {
+    size_t len = (size_t)snprintf(text, 1 << 16, "bands\tlabels\n");
+    for (int row = 0; row < 2; ++row) {
+      for (int j = 0; j < n; ++j) len += (size_t)sprintf(text + len, "%sb.tif", j ? "," : "");
+      len += (size_t)sprintf(text + len, "\tx\n");
+    }
+    write_text(path, text);
+    msc_status st = open_fmt(root, "manifest", all, &ds);
+    if (n == 64) {
+      ck_assert_msg(st == MSC_OK, "%s", msc_last_error());
+      int64_t bands = 0, size = 0;
+      ck_assert_int_eq(msc_dataset_modality_shape(ds, 0, &bands, &size), MSC_OK);
+      ck_assert_int_eq(bands, 64);
+      msc_dataset_free(ds);
+    } else {
+      ck_assert_int_eq(st, MSC_E_BAD_FORMAT);
+      ck_assert_msg(strstr(msc_last_error(), "more than 64 files") &&
+                        strstr(msc_last_error(), "bands"),
+                    "%s", msc_last_error());
+    }
+  }
+  /* 256 labels in a row are 256 classes; 257 are refused, naming the line. */
+  for (int n = 256; n <= 257; ++n) {
+    size_t len = (size_t)snprintf(text, 1 << 16, "img\tlabels\nb.tif\t");
+    for (int j = 0; j < n; ++j) len += (size_t)sprintf(text + len, "%sc%d", j ? ";" : "", j);
+    sprintf(text + len, "\n");
+    write_text(path, text);
+    msc_status st = open_fmt(root, "manifest", all, &ds);
+    if (n == 256) {
+      ck_assert_msg(st == MSC_OK, "%s", msc_last_error());
+      ck_assert_int_eq(msc_dataset_class_count(ds), 256);
+      msc_dataset_free(ds);
+    } else {
+      ck_assert_int_eq(st, MSC_E_BAD_FORMAT);
+      ck_assert_msg(strstr(msc_last_error(), "more than 256 labels") &&
+                        strstr(msc_last_error(), "line 2"),
+                    "%s", msc_last_error());
+    }
+  }
+  /* A repeated column: two "s2" modalities, or two "labels". */
+  write_text(path, "s2\ts2\nb.tif\tb.tif\n");
+  ck_assert_int_eq(open_fmt(root, "manifest", all, &ds), MSC_E_BAD_FORMAT);
+  ck_assert_msg(strstr(msc_last_error(), "'s2' appears twice"), "%s", msc_last_error());
+  write_text(path, "img\tlabels\tlabels\nb.tif\tx\ty\n");
+  ck_assert_int_eq(open_fmt(root, "manifest", all, &ds), MSC_E_BAD_FORMAT);
+  ck_assert_msg(strstr(msc_last_error(), "'labels' appears twice"), "%s", msc_last_error());
+  free(text);
+  rm_tree(root);
+}
+END_TEST
+
+/* Cells leading out of the dataset root (issue 19, defect 11): the library opened
+ * /etc/passwd and /proc/self/environ before refusing them as non-TIFF. Now "../", absolute
+ * paths, a symbolic link to a file outside, and a mask outside are refused before anything
+ * is opened, naming the line, the column and data.allow_outside_root; a valid raster
+ * outside the root (so only the check can refuse it) opens with the option set. */
+START_TEST(test_manifest_outside_root) {
+  const char *tmp = make_tmp("manifest_outside");
+  char dir[600], root[700], path[800], text[2048];
+  snprintf(dir, sizeof dir, "%s", tmp);
+  snprintf(root, sizeof root, "%s/root", dir);
+  ck_assert_int_eq(mkdir(root, 0755), 0);
+  static float px[4 * 4];
+  snprintf(path, sizeof path, "%s/out.tif", dir);
+  ck_assert_int_eq(msci_synth_write_tiff(path, px, 4, 4, 1, SAMPLEFORMAT_IEEEFP, 32), MSC_OK);
+  snprintf(path, sizeof path, "%s/in.tif", root);
+  ck_assert_int_eq(msci_synth_write_tiff(path, px, 4, 4, 1, SAMPLEFORMAT_IEEEFP, 32), MSC_OK);
+  char out_abs[700], link[800];
+  snprintf(out_abs, sizeof out_abs, "%s/out.tif", dir);
+  snprintf(link, sizeof link, "%s/link.tif", root);
+  ck_assert_int_eq(symlink(out_abs, link), 0);
+  static const char *const all[] = {"data.split", "all", NULL};
+  static const char *const skip[] = {"data.split", "all", "data.on_missing", "skip", NULL};
+  static const char *const allow[] = {"data.split", "all", "data.allow_outside_root", "1",
+                                      NULL};
+  const char *cells[] = {"../out.tif", out_abs, "link.tif", "/etc/passwd",
+                         "/proc/self/environ"};
+  msc_dataset *ds = NULL;
+  snprintf(path, sizeof path, "%s/manifest.tsv", root);
+  for (int c = 0; c < 5; ++c)
+    for (int row = 0; row < 2; ++row) { /* the first row (read for its layout), a later one */
+      snprintf(text, sizeof text, "img\n%s\n%s\n", row ? "in.tif" : cells[c],
+               row ? cells[c] : "in.tif");
+      write_text(path, text);
+      ck_assert_int_eq(open_fmt(root, "manifest", all, &ds), MSC_E_BAD_FORMAT);
+      ck_assert_msg(strstr(msc_last_error(), "outside the dataset root") &&
+                        strstr(msc_last_error(), row ? "line 3" : "line 2") &&
+                        strstr(msc_last_error(), "column img") &&
+                        strstr(msc_last_error(), "data.allow_outside_root"),
+                    "cell %s: %s", cells[c], msc_last_error());
+      if (c < 3) {
+        ck_assert_msg(open_fmt(root, "manifest", allow, &ds) == MSC_OK, "cell %s: %s", cells[c],
+                      msc_last_error());
+        ck_assert_int_eq(msc_dataset_size(ds), 2);
+        msc_dataset_free(ds);
+      }
+    }
+  /* A missing file outside is refused, not counted as missing; a mask outside too. */
+  write_text(path, "img\nin.tif\n../none.tif\n");
+  ck_assert_int_eq(open_fmt(root, "manifest", skip, &ds), MSC_E_BAD_FORMAT);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "outside the dataset root"));
+  write_text(path, "img\tmask\nin.tif\t../out.tif\n");
+  static const char *const mask[] = {"data.split", "all", "data.mask_classes", "a,b", NULL};
+  ck_assert_int_eq(open_fmt(root, "manifest", mask, &ds), MSC_E_BAD_FORMAT);
+  ck_assert_msg(strstr(msc_last_error(), "outside the dataset root") &&
+                    strstr(msc_last_error(), "column mask"),
+                "%s", msc_last_error());
+  /* "sub/../in.tif" stays inside. */
+  snprintf(path, sizeof path, "%s/sub", root);
+  ck_assert_int_eq(mkdir(path, 0755), 0);
+  snprintf(path, sizeof path, "%s/manifest.tsv", root);
+  write_text(path, "img\nsub/../in.tif\n");
+  ck_assert_msg(open_fmt(root, "manifest", all, &ds) == MSC_OK, "%s", msc_last_error());
+  msc_dataset_free(ds);
+  rm_tree(dir);
+}
+END_TEST
+
 static Suite *formats_suite(void) {
   Suite *s = suite_create("formats");
   TCase *tc = tcase_create("formats");
@@ -573,6 +717,8 @@ static Suite *formats_suite(void) {
   tcase_add_test(tc, test_sen12ms_labels_rule);
   tcase_add_test(tc, test_sen12ms_fixture_layout);
   tcase_add_test(tc, test_manifest);
+  tcase_add_test(tc, test_manifest_limits);
+  tcase_add_test(tc, test_manifest_outside_root);
   suite_add_tcase(s, tc);
   return s;
 }

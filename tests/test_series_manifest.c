@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <tiffio.h>
 #include <unistd.h>
 
@@ -149,7 +150,8 @@ static double upsampled(const uint16_t *v, int n, int y, int x) {
 }
 
 /* series.tsv for the real sample: one row per date, the later date first, one file per
- * band (absolute paths). */
+ * band (absolute paths, outside the table's root: opened with
+ * data.allow_outside_root). */
 static void write_real_table(const char *dir) {
   char text[8192];
   size_t len = (size_t)snprintf(text, sizeof text, "date\tseries\ts2\n");
@@ -198,27 +200,30 @@ START_TEST(test_real_series_and_plots) {
   write_real_table(dir);
   real_bands rb;
   real_load(&rb);
-  static const char *const kv[] = {"data.split",
-                                   "all",
-                                   "data.series.bands",
-                                   BANDS_OPT,
-                                   "data.sits.time",
-                                   "pad",
-                                   "data.sits.length",
-                                   "2",
-                                   "data.sits.indices",
-                                   "ndvi",
-                                   "data.sits.offset",
-                                   "0",
-                                   "data.sits.pixels",
-                                   "12",
-                                   "data.sits.patch",
-                                   "8",
-                                   "data.sits.image",
-                                   "first",
-                                   "seed",
-                                   "3",
-                                   NULL};
+  static const char *const kv[] = {
+      "data.allow_outside_root", /* the table names the shared files */
+      "1",
+      "data.split",
+      "all",
+      "data.series.bands",
+      BANDS_OPT,
+      "data.sits.time",
+      "pad",
+      "data.sits.length",
+      "2",
+      "data.sits.indices",
+      "ndvi",
+      "data.sits.offset",
+      "0",
+      "data.sits.pixels",
+      "12",
+      "data.sits.patch",
+      "8",
+      "data.sits.image",
+      "first",
+      "seed",
+      "3",
+      NULL};
   msc_dataset *ds = NULL;
   ck_assert_msg(open_kv(dir, kv, &ds) == MSC_OK, "%s", msc_last_error());
   ck_assert_int_eq(msc_dataset_size(ds), 12);
@@ -287,15 +292,18 @@ START_TEST(test_real_series_and_plots) {
   msc_dataset_free(ds);
 
   /* Resampled onto 3 days: the middle one (35 days after each date) is their mean. */
-  static const char *const kv3[] = {"data.split",
-                                    "all",
-                                    "data.series.bands",
-                                    BANDS_OPT,
-                                    "data.sits.length",
-                                    "3",
-                                    "data.sits.pixels",
-                                    "4",
-                                    NULL};
+  static const char *const kv3[] = {
+      "data.allow_outside_root", /* the table names the shared files */
+      "1",
+      "data.split",
+      "all",
+      "data.series.bands",
+      BANDS_OPT,
+      "data.sits.length",
+      "3",
+      "data.sits.pixels",
+      "4",
+      NULL};
   ck_assert_msg(open_kv(dir, kv3, &ds) == MSC_OK, "%s", msc_last_error());
   for (int64_t i = 0; i < msc_dataset_size(ds); ++i) {
     int y, x;
@@ -315,17 +323,20 @@ START_TEST(test_real_series_and_plots) {
   msc_dataset_free(ds);
 
   /* A patch sample: the mean series of all 264 × 264 pixels, date 0, band B4. */
-  static const char *const kvp[] = {"data.split",
-                                    "all",
-                                    "data.series.bands",
-                                    BANDS_OPT,
-                                    "data.sits.sample",
-                                    "patch",
-                                    "data.sits.time",
-                                    "pad",
-                                    "data.sits.length",
-                                    "2",
-                                    NULL};
+  static const char *const kvp[] = {
+      "data.allow_outside_root", /* the table names the shared files */
+      "1",
+      "data.split",
+      "all",
+      "data.series.bands",
+      BANDS_OPT,
+      "data.sits.sample",
+      "patch",
+      "data.sits.time",
+      "pad",
+      "data.sits.length",
+      "2",
+      NULL};
   ck_assert_msg(open_kv(dir, kvp, &ds) == MSC_OK, "%s", msc_last_error());
   ck_assert_int_eq(msc_dataset_size(ds), 1);
   float series[24];
@@ -557,6 +568,79 @@ START_TEST(test_target_and_splits) {
 }
 END_TEST
 
+/* Cells that lead out of the dataset root (issue 19, defect 11): "../", an absolute path,
+ * a symbolic link inside the root to a file outside it, and a target outside it, are
+ * refused before any file is opened, naming the cell's line and the option; the same table
+ * opens with data.allow_outside_root = 1. The files outside are valid rasters, so the
+ * refusal can only come from the check. */
+START_TEST(test_outside_root) {
+  const char *dir = make_tmp("outside");
+  char root[600], text[2048], abs_a0[700];
+  snprintf(root, sizeof root, "%s/root", dir);
+  ck_assert_int_eq(mkdir(root, 0755), 0);
+  write_dates(dir, 2); /* a_0.tif, a_1.tif beside the root, not in it */
+  write_dates(root, 2);
+  uint16_t tg[16] = {0};
+  write_tiff(dir, "t.tif", 4, 4, 1, tg);
+  snprintf(abs_a0, sizeof abs_a0, "%s/a_0.tif", dir);
+  char link[700];
+  snprintf(link, sizeof link, "%s/link.tif", root);
+  ck_assert_int_eq(symlink(abs_a0, link), 0);
+  static const char *const kv[] = {"data.series.bands",
+                                   "B4,B8",
+                                   "data.sits.indices",
+                                   "ndvi",
+                                   "data.split",
+                                   "all",
+                                   "data.sits.sample",
+                                   "patch",
+                                   NULL};
+  static const char *const kv_skip[] = {
+      "data.series.bands", "B4,B8", "data.sits.indices", "ndvi", "data.split", "all",
+      "data.sits.sample",  "patch", "data.on_missing",   "skip", NULL};
+  static const char *const kv_allow[] = {
+      "data.series.bands", "B4,B8", "data.sits.indices",       "ndvi", "data.split", "all",
+      "data.sits.sample",  "patch", "data.allow_outside_root", "1",    NULL};
+  const char *cells[4] = {"../a_0.tif", abs_a0, "link.tif", "sub/../../a_0.tif"};
+  ck_assert_int_eq(mkdir(strcat(strcpy(text, root), "/sub"), 0755), 0);
+  msc_dataset *ds = NULL;
+  for (int c = 0; c < 4; ++c) {
+    snprintf(text, sizeof text,
+             "series\tdate\ts2\n"
+             "p\t20200101\ta_1.tif\n"
+             "p\t20200110\t%s\n",
+             cells[c]);
+    write_text(root, "series.tsv", text);
+    ck_assert_int_eq(open_kv(root, kv, &ds), MSC_E_BAD_FORMAT);
+    ck_assert_msg(strstr(msc_last_error(), "outside the dataset root") &&
+                      strstr(msc_last_error(), "line 3") &&
+                      strstr(msc_last_error(), "data.allow_outside_root"),
+                  "cell %s: %s", cells[c], msc_last_error());
+    ck_assert_msg(open_kv(root, kv_allow, &ds) == MSC_OK, "cell %s: %s", cells[c],
+                  msc_last_error());
+    ck_assert_int_eq(msc_dataset_size(ds), 1);
+    msc_dataset_free(ds);
+  }
+  /* A missing file outside the root is refused too, not skipped as missing. */
+  write_text(root, "series.tsv", "series\tdate\ts2\np\t20200101\t../none.tif\n");
+  ck_assert_int_eq(open_kv(root, kv_skip, &ds), MSC_E_BAD_FORMAT);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "outside the dataset root"));
+  /* A target outside the root. */
+  write_text(root, "series.tsv", "series\tdate\ts2\ttarget\np\t20200101\ta_0.tif\t../t.tif\n");
+  ck_assert_int_eq(open_kv(root, kv, &ds), MSC_E_BAD_FORMAT);
+  ck_assert_msg(strstr(msc_last_error(), "outside the dataset root") &&
+                    strstr(msc_last_error(), "target"),
+                "%s", msc_last_error());
+  ck_assert_msg(open_kv(root, kv_allow, &ds) == MSC_OK, "%s", msc_last_error());
+  msc_dataset_free(ds);
+  /* Inside the root, through a subfolder and "..", is fine. */
+  write_text(root, "series.tsv", "series\tdate\ts2\np\t20200101\tsub/../a_0.tif\n");
+  ck_assert_msg(open_kv(root, kv, &ds) == MSC_OK, "%s", msc_last_error());
+  msc_dataset_free(ds);
+  rm_tree(dir);
+}
+END_TEST
+
 START_TEST(test_labels) {
   const char *dir = make_tmp("labels");
   write_dates(dir, 2);
@@ -680,6 +764,7 @@ static Suite *series_suite(void) {
   tcase_add_test(tc, test_labels);
   tcase_add_test(tc, test_baseline_shift);
   tcase_add_test(tc, test_invalid_tables);
+  tcase_add_test(tc, test_outside_root);
   suite_add_tcase(s, tc);
   return s;
 }

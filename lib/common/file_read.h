@@ -1,6 +1,9 @@
 /*
  * file_read.h — reading a whole file into memory, or parts of it with pread, for the
- * parsers of untrusted files (safetensors model files, NumPy arrays).
+ * parsers of untrusted files (safetensors model files, NumPy arrays, JSON and GeoJSON
+ * tables). msci_file_open_regular is the one way the library opens a file it reads: the
+ * line reader of tables (data/lines.c) and the GeoTIFF reader (data/raster.c) use it too,
+ * so that a FIFO or a device named by a data file never blocks or feeds a parser.
  * Layer: common (lib/common/README.md says what it owns and may include).
  */
 #ifndef MOSAIC_LIB_FILE_READ_H

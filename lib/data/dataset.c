@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "data/batch.h"
+#include "data/dataset_files.h"
 #include "common/internal.h"
 #include "options/options.h"
 #include "data/stratify.h"
@@ -524,6 +525,7 @@ MSC_API void msc_dataset_free(msc_dataset *ds) {
     free(ds->skipped_ids);
   }
   free(ds->root);
+  free(ds->root_real);
   free(ds);
 }
 
@@ -623,6 +625,16 @@ MSC_API msc_status msc_dataset_open(const char *root, const char *format,
     st = msci_fail(MSC_E_OUT_OF_MEMORY, "msc_dataset_open: out of memory");
     goto fail;
   }
+  if (!(ds->root_real = realpath(root, NULL))) {
+    st = errno == ENOMEM
+             ? msci_fail(MSC_E_OUT_OF_MEMORY, "msc_dataset_open: out of memory")
+             : msci_fail(MSC_E_IO, "msc_dataset_open: %s: %s", root, strerror(errno));
+    goto fail;
+  }
+  int64_t allow_outside = 0;
+  if ((st = msc_options_get_int(opts, "data.allow_outside_root", &allow_outside)) != MSC_OK)
+    goto fail;
+  ds->allow_outside = allow_outside != 0;
   snprintf(ds->format, sizeof ds->format, "%s", format);
   double fraction = 1.0, labeled_fraction = 1.0;
   int64_t seed = 0;
@@ -698,6 +710,17 @@ fail:
   msc_options_free(own);
   msc_dataset_free(ds);
   return st;
+}
+
+msc_status msci_dataset_check_path(const msc_dataset *ds, const char *path) {
+  if (ds->allow_outside) return MSC_OK;
+  const int in = msci_path_inside(ds->root_real, path);
+  if (in < 0) return MSC_E_OUT_OF_MEMORY;
+  if (in) return MSC_OK;
+  return msci_fail(MSC_E_BAD_FORMAT,
+                   "%s is outside the dataset root %s (symbolic links resolved; "
+                   "data.allow_outside_root = 1 allows it)",
+                   path, ds->root_real);
 }
 
 /* ---- getters ------------------------------------------------------------------------- */

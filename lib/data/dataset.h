@@ -80,6 +80,10 @@ typedef struct msci_ds_modality {
 struct msc_dataset {
   char format[32];
   char *root;
+  /* realpath of root, and data.allow_outside_root: the files a table names must lie
+   * under root_real unless allow_outside (msci_dataset_check_path; docs/data.md). */
+  char *root_real;
+  int32_t allow_outside;
   int32_t n_mod;
   msci_ds_modality mod[MSCI_MAX_MODALITIES];
   int64_t classes;
@@ -109,6 +113,13 @@ struct msc_dataset {
 };
 
 /* ---- building the table (used by the openers) ------------------------------------------ */
+
+/* MSC_OK if path, a file named by a table (a manifest cell, a series table cell), may be
+ * opened: it lies under the dataset root once symbolic links are resolved
+ * (msci_path_inside), or data.allow_outside_root is set. Else MSC_E_BAD_FORMAT naming the
+ * path, the root and the option. Checked before anything is opened or stat'ed as a data
+ * file, so that a table cannot make the library read /etc/passwd or /proc/self/environ. */
+msc_status msci_dataset_check_path(const msc_dataset *ds, const char *path);
 
 /* Appends a zeroed sample with id (copied) and returns it, or NULL (out of memory). */
 msci_sample *msci_dataset_add(msc_dataset *ds, const char *id);

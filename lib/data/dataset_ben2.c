@@ -261,8 +261,9 @@ msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root,
     if (!include_sc && flagged) continue;
     const char *s1n = k1 >= 0 ? fields[col[COL_S1]] : "";
     char s2prod[256], s1prod[256];
-    if (!strip_parts(pid, 2, s2prod, sizeof s2prod) ||
-        (k1 >= 0 && !strip_parts(s1n, 3, s1prod, sizeof s1prod))) {
+    /* A name with '/' could lead out of the root ("../../x"): names are file names. */
+    if (!strip_parts(pid, 2, s2prod, sizeof s2prod) || strchr(pid, '/') ||
+        (k1 >= 0 && (!strip_parts(s1n, 3, s1prod, sizeof s1prod) || strchr(s1n, '/')))) {
       st = msci_fail(MSC_E_BAD_FORMAT,
                      "bigearthnet-v2: %s line %lld: patch '%s' / S1 '%s' "
                      "is not a BigEarthNet name",

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
 
 #include "common/internal.h"
@@ -157,4 +158,44 @@ char *msci_path_printf(char **buf, size_t *cap, const char *fmt, ...) {
     va_end(ap);
   }
   return *buf;
+}
+
+int msci_path_inside(const char *root_real, const char *path) {
+  /* The deepest existing prefix of path, resolved by realpath, then the missing tail as
+   * written: a tail with ".." could climb out once created, so it counts as outside. */
+  const size_t n = strlen(path);
+  char *head = malloc(n + 2), resolved[PATH_MAX];
+  if (!head) {
+    msci_fail(MSC_E_OUT_OF_MEMORY, "out of memory checking %s", path);
+    return -1;
+  }
+  memcpy(head, path, n + 1);
+  const char *tail = NULL;
+  size_t cut = n;
+  for (;;) {
+    if (realpath(head[0] ? head : ".", resolved)) break;
+    if (errno != ENOENT && errno != ENOTDIR) {
+      free(head);
+      return 0; /* unresolvable (a loop, permissions, too long): not provably inside */
+    }
+    while (cut > 0 && head[cut - 1] != '/') cut--;
+    if (cut == 0 && head[0] == '\0') {
+      free(head);
+      return 0;
+    }
+    tail = path + cut;
+    head[cut > 1 ? cut - 1 : cut] = '\0'; /* "/x" keeps "/" */
+    if (cut > 0) cut--; /* "a/b" with no "a" ends with head "" : the working directory */
+  }
+  free(head);
+  if (tail) /* a ".." component in the part that does not exist yet */
+    for (const char *c = tail; *c;) {
+      size_t len = strcspn(c, "/");
+      if (len == 2 && c[0] == '.' && c[1] == '.') return 0;
+      c += len;
+      while (*c == '/') c++;
+    }
+  const size_t rl = strlen(root_real);
+  if (rl == 1 && root_real[0] == '/') return 1;
+  return strncmp(resolved, root_real, rl) == 0 && (resolved[rl] == '\0' || resolved[rl] == '/');
 }

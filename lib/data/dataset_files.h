@@ -39,6 +39,14 @@ int msci_name_set_has(const msci_name_set *s, const char *name);
 const char *msci_name_set_duplicate(const msci_name_set *s);
 void msci_name_set_free(msci_name_set *s);
 
+/* Whether path (absolute, or relative to the working directory) lies inside root_real (a
+ * folder's realpath), symbolic links resolved: 1 inside (or root_real itself), 0 outside.
+ * A path that does not exist is judged by its deepest existing folder, resolved, and the
+ * rest of its components, of which a ".." counts as outside; so a missing file is never
+ * "inside" by a trick, and nothing is opened (only stat'ed through realpath). -1 with the
+ * error set on out of memory. */
+int msci_path_inside(const char *root_real, const char *path);
+
 /* Formats into a growing buffer: *buf (realloc'd, owned by the caller) receives the
  * string. NULL on out of memory (with the error set). */
 char *msci_path_printf(char **buf, size_t *cap, const char *fmt, ...)

@@ -10,9 +10,12 @@
  * modality, named by its header ("s1", "s2", "optical", ...), in column order.
  *
  * The manifest is data.metadata, or <root>/manifest.tsv (or .tsv.zst); relative paths
- * are relative to the manifest's directory. The first row fixes each modality's band
- * count and patch size (the largest width of its files): smaller bands are resampled,
- * and a later file with fewer bands is an error when it is read. Classes are every name
+ * are relative to the manifest's directory, and every path must lie inside the dataset
+ * root unless data.allow_outside_root (checked before the file is looked at). A repeated
+ * column, more than 64 files in a cell or more than 256 labels in a row are refused. The
+ * first row fixes each modality's band count and patch size (the largest width of its
+ * files): smaller bands are resampled, and a later file with fewer bands is an error when
+ * it is read. Classes are every name
  * found in the labels column of the whole table (all splits), sorted byte-wise, so their
  * indices do not depend on the row order or the split.
  */
@@ -27,7 +30,11 @@
 #include "options/options.h"
 #include "data/raster.h"
 
-#define MAX_COLS 64
+/* Limits of the table: columns, files in a modality cell (MSCI_MAX_BANDS, one per band),
+ * labels in a labels cell, class names in data.mask_classes. More is refused with a
+ * message naming the limit, never cut silently (docs/data.md, "Limits"). */
+#define MAX_COLS   64
+#define MAX_LABELS 256
 
 typedef struct row {
   char *text; /* the line, fields separated by '\0' */
@@ -39,11 +46,13 @@ static int cmp_str(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Splits list (modifiable) at sep into parts; returns the count (at most max). */
+/* Splits list (modifiable) at sep into parts; returns the count, or -1 when there are
+ * more than max parts (parts then holds the first max). */
 static int split_list(char *list, char sep, char **parts, int max) {
   int n = 0;
   if (!*list) return 0;
-  for (char *p = list; n < max;) {
+  for (char *p = list;;) {
+    if (n == max) return -1;
     parts[n++] = p;
     char *e = strchr(p, sep);
     if (!e) break;
@@ -51,6 +60,22 @@ static int split_list(char *list, char sep, char **parts, int max) {
     p = e + 1;
   }
   return n;
+}
+
+/* path of a table cell: absolute, or relative to the manifest's folder; checked against
+ * the dataset root before anything opens it (msci_dataset_check_path). */
+static msc_status cell_path(const msc_dataset *ds, char **buf, size_t *cap, const char *base,
+                            const char *cell, int64_t line_no, const char *column) {
+  if (!(cell[0] == '/' ? msci_path_printf(buf, cap, "%s", cell)
+                       : msci_path_printf(buf, cap, "%s/%s", base, cell)))
+    return MSC_E_OUT_OF_MEMORY;
+  msc_status st = msci_dataset_check_path(ds, *buf);
+  if (st == MSC_E_BAD_FORMAT) {
+    char msg[768];
+    snprintf(msg, sizeof msg, "%s", msc_last_error());
+    st = msci_fail(st, "manifest: line %lld, column %s: %s", (long long)line_no, column, msg);
+  }
+  return st;
 }
 
 msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_options *opts) {
@@ -106,6 +131,18 @@ msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_optio
   }
   char *head[MAX_COLS];
   int ncols = split_list(rd.line, '\t', head, MAX_COLS);
+  if (ncols < 0) {
+    st = msci_fail(MSC_E_BAD_FORMAT, "manifest: %s: more than %d columns", path, MAX_COLS);
+    goto done;
+  }
+  for (int c = 0; c < ncols; ++c)
+    for (int d = 0; d < c; ++d)
+      if (!strcmp(head[c], head[d])) {
+        st = msci_fail(MSC_E_BAD_FORMAT,
+                       "manifest: %s: column '%s' appears twice (columns %d and %d)", path,
+                       head[c], d + 1, c + 1);
+        goto done;
+      }
   int col_labels = -1, col_split = -1, col_id = -1, col_mask = -1, n_mod = 0;
   int mod_col[MSCI_MAX_MODALITIES];
   char mod_name[MSCI_MAX_MODALITIES][MSCI_NAME_LEN];
@@ -165,18 +202,26 @@ msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_optio
     char *f[MAX_COLS];
     int nf = split_list(w->text, '\t', f, MAX_COLS);
     if (nf != ncols) {
-      st = msci_fail(MSC_E_BAD_FORMAT, "manifest: %s line %lld has %d columns, %d expected",
-                     path, (long long)line_no, nf, ncols);
+      st = msci_fail(MSC_E_BAD_FORMAT, "manifest: %s line %lld has %s columns, %d expected",
+                     path, (long long)line_no,
+                     nf < 0       ? "too many"
+                     : nf < ncols ? "fewer"
+                                  : "more",
+                     ncols);
       goto done;
     }
     for (int c = 0; c < nf; ++c) w->field[c] = f[c];
     if (col_labels >= 0 && f[col_labels][0]) {
-      char *tmp = strdup(f[col_labels]), *parts[256];
+      char *tmp = strdup(f[col_labels]), *parts[MAX_LABELS];
       if (!tmp) {
         st = msci_fail(MSC_E_OUT_OF_MEMORY, "manifest: out of memory");
         goto done;
       }
-      int np = split_list(tmp, ';', parts, 256);
+      int np = split_list(tmp, ';', parts, MAX_LABELS);
+      if (np < 0)
+        st = msci_fail(MSC_E_BAD_FORMAT,
+                       "manifest: %s line %lld: more than %d labels in column labels", path,
+                       (long long)line_no, MAX_LABELS);
       for (int i = 0; i < np && st == MSC_OK; ++i) {
         int64_t k = 0;
         while (k < n_classes && strcmp(classes[k], parts[i]) != 0) k++;
@@ -215,13 +260,14 @@ msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_optio
       goto done;
     }
     int np = split_list(list, ',', parts, MSCI_MAX_BANDS);
+    if (np < 0)
+      st = msci_fail(MSC_E_BAD_FORMAT, "manifest: line %lld, column %s: more than %d files",
+                     (long long)rows[0].line_no, mod_name[k], MSCI_MAX_BANDS);
     int64_t bands = 0, size = 0;
     for (int i = 0; i < np && st == MSC_OK; ++i) {
-      if (!msci_path_printf(&path, &cap, parts[i][0] == '/' ? "%s%s" : "%s/%s",
-                            parts[i][0] == '/' ? "" : base, parts[i])) {
-        st = MSC_E_OUT_OF_MEMORY;
+      if ((st = cell_path(ds, &path, &cap, base, parts[i], rows[0].line_no, mod_name[k])) !=
+          MSC_OK)
         break;
-      }
       /* The layout only: a scene-sized first row is not decoded to learn its shape. */
       msci_raster_info ras;
       if ((st = msci_raster_info_read(path, &ras)) != MSC_OK) {
@@ -261,13 +307,16 @@ msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_optio
   /* The mask: classes 0..K-1 named by data.mask_classes, the size of the largest
    * modality. */
   if (col_mask >= 0) {
-    char *names_opt = NULL, *parts[256];
+    char *names_opt = NULL, *parts[MAX_LABELS];
     if ((st = msci_options_get_string_alloc(opts, "data.mask_classes", &names_opt)) != MSC_OK)
       goto done;
-    int nk = names_opt[0] ? split_list(names_opt, ',', parts, 256) : 0;
+    int nk = names_opt[0] ? split_list(names_opt, ',', parts, MAX_LABELS) : 0;
     int64_t msize = 0;
     for (int k = 0; k < n_mod; ++k) msize = ds->mod[k].size > msize ? ds->mod[k].size : msize;
-    if (nk == 0)
+    if (nk < 0)
+      st = msci_fail(MSC_E_INVALID_ARGUMENT, "data.mask_classes: more than %d classes",
+                     MAX_LABELS);
+    else if (nk == 0)
       st = msci_fail(MSC_E_INVALID_ARGUMENT,
                      "manifest: the table has a mask column: name its classes with "
                      "data.mask_classes (\"background,water,...\": value i is class i)");
@@ -321,12 +370,16 @@ msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_optio
         break;
       }
       np[k] = split_list(lists[k], ',', parts[k], MSCI_MAX_BANDS);
+      if (np[k] < 0) {
+        st = msci_fail(MSC_E_BAD_FORMAT,
+                       "manifest: line %lld (sample %s): column %s has more than %d files",
+                       (long long)w->line_no, id, mod_name[k], MSCI_MAX_BANDS);
+        break;
+      }
       for (int j = 0; j < np[k] && !missing; ++j) {
-        if (!msci_path_printf(&path, &cap, parts[k][j][0] == '/' ? "%s%s" : "%s/%s",
-                              parts[k][j][0] == '/' ? "" : base, parts[k][j])) {
-          st = MSC_E_OUT_OF_MEMORY;
+        if ((st = cell_path(ds, &path, &cap, base, parts[k][j], w->line_no, mod_name[k])) !=
+            MSC_OK)
           break;
-        }
         if (!msci_is_file(path)) missing = path;
       }
       if (st == MSC_OK && !missing && (np[k] == 0 || (np[k] > 1 && np[k] != ds->mod[k].bands)))
@@ -341,10 +394,8 @@ msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_optio
       if (!m[0])
         st = msci_fail(MSC_E_BAD_FORMAT, "manifest: line %lld (sample %s): empty mask cell",
                        (long long)w->line_no, id);
-      else if (!msci_path_printf(&path, &cap, m[0] == '/' ? "%s%s" : "%s/%s",
-                                 m[0] == '/' ? "" : base, m))
-        st = MSC_E_OUT_OF_MEMORY;
-      else if (!msci_is_file(path))
+      else if ((st = cell_path(ds, &path, &cap, base, m, w->line_no, "mask")) == MSC_OK &&
+               !msci_is_file(path))
         missing = path;
     }
     if (st == MSC_OK && missing) {
@@ -383,13 +434,13 @@ msc_status msci_open_manifest(msc_dataset *ds, const char *root, const msc_optio
           st = msci_sample_set_mask(s, path, 0);
       }
       if (st == MSC_OK && n_classes > 0) {
-        const char *names[256];
+        const char *names[MAX_LABELS];
         char *tmp = col_labels >= 0 ? strdup(w->field[col_labels]) : strdup("");
         if (!tmp) {
           st = msci_fail(MSC_E_OUT_OF_MEMORY, "manifest: out of memory");
         } else {
-          char *lp[256];
-          int nl = split_list(tmp, ';', lp, 256), m = 0;
+          char *lp[MAX_LABELS];
+          int nl = split_list(tmp, ';', lp, MAX_LABELS), m = 0; /* counted when read */
           for (int q = 0; q < nl; ++q)
             if (lp[q][0]) names[m++] = lp[q];
           st = msci_sample_set_label_names(s, ds, names, m);

@@ -4,7 +4,9 @@
  * dates (docs/data.md, "Series manifest"; docs/pimc.md, "Formats").
  *
  * The table is data.metadata, or <root>/series.tsv (or .tsv.zst); relative paths are
- * relative to the table's folder. One row per (series, date), in any order:
+ * relative to the table's folder, and every path must lie inside the dataset root unless
+ * data.allow_outside_root (checked before the file is looked at). One row per (series,
+ * date), in any order:
  *   series  the series id (required);
  *   date    YYYYMMDD (required; two rows of one series with the same date are an error);
  *   s2      a multi-band GeoTIFF, or a ','-list of single-band files in band order
@@ -357,6 +359,19 @@ static char *cell_path(char **buf, size_t *cap, const char *base, const char *ce
                         : msci_path_printf(buf, cap, "%s/%s", base, cell);
 }
 
+/* msci_dataset_check_path on a cell's path, before anything opens it: the message names
+ * the table and where the cell is (where, e.g. "line 3"). */
+static msc_status cell_check(const msc_dataset *ds, const table *tb, const char *where,
+                             const char *path) {
+  msc_status st = msci_dataset_check_path(ds, path);
+  if (st == MSC_E_BAD_FORMAT) {
+    char msg[768];
+    snprintf(msg, sizeof msg, "%s", msc_last_error());
+    st = msci_fail(st, "series: %s %s: %s", tb->path, where, msg);
+  }
+  return st;
+}
+
 /* data.series.bands into names; the index bands found by name. */
 static msc_status parse_bands(const char *text, series_state *ss) {
   char *tmp = strdup(text), *parts[MSCI_MAX_BANDS + 1];
@@ -510,10 +525,10 @@ double msci_series_baseline(const char *path) {
 
 /* The files of the series of rows g[0..t) (sorted by date) into f. *missing is set (and
  * MSC_OK returned) when a file does not exist. */
-static msc_status series_files_load(const table *tb, row *const *g, int64_t t, int64_t c,
-                                    const char *base, series_files *f, int64_t *h, int64_t *w,
-                                    const char **missing, char **pbuf, size_t *pcap,
-                                    int harmonize) {
+static msc_status series_files_load(const msc_dataset *ds, const table *tb, row *const *g,
+                                    int64_t t, int64_t c, const char *base, series_files *f,
+                                    int64_t *h, int64_t *w, const char **missing, char **pbuf,
+                                    size_t *pcap, int harmonize) {
   *missing = NULL;
   *h = *w = 0;
   char *parts[MSCI_MAX_BANDS + 1];
@@ -546,6 +561,9 @@ static msc_status series_files_load(const table *tb, row *const *g, int64_t t, i
         st = msci_fail(MSC_E_OUT_OF_MEMORY, "series: out of memory");
         break;
       }
+      char where[48];
+      snprintf(where, sizeof where, "line %lld", (long long)rw->line_no);
+      if ((st = cell_check(ds, tb, where, *pbuf)) != MSC_OK) break;
       if (!msci_is_file(*pbuf)) {
         *missing = f->files[d * f->nf + j];
         break;
@@ -779,10 +797,16 @@ msc_status msci_open_series(msc_dataset *ds, const char *root, const msc_options
     f->split = sp;
     if (target_v) {
       if (!cell_path(&buf, &bcap, base, target_v) || !(f->target = strdup(buf))) goto oom;
+      char where[160];
+      snprintf(where, sizeof where, "series %.100s, column target", f->id);
+      if ((st = cell_check(ds, &tb, where, f->target)) != MSC_OK) {
+        files_free(f);
+        break;
+      }
     }
     int64_t h = 0, w = 0;
     const char *missing = NULL;
-    st = series_files_load(&tb, rows, t, s->c, base, f, &h, &w, &missing, &buf, &bcap,
+    st = series_files_load(ds, &tb, rows, t, s->c, base, f, &h, &w, &missing, &buf, &bcap,
                            (int)harmonize);
     if (st == MSC_OK && !missing && f->target && !msci_is_file(f->target)) missing = f->target;
     if (st != MSC_OK || missing) {

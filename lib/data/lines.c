@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "common/file_read.h"
 #include "common/internal.h"
 
 /* Appends up to 64 KiB of decoded bytes; returns 0 at end of input, 1 if bytes came,
@@ -77,6 +79,13 @@ int msci_lines_next(msci_lines *r) {
   for (;;) {
     char *nl = r->len > r->pos ? memchr(r->data + r->pos, '\n', r->len - r->pos) : NULL;
     int got = 1;
+    /* + 1: a line of MSCI_LINE_MAX bytes may still have its "\r" of "\r\n" buffered. */
+    if (!nl && r->len - r->pos > MSCI_LINE_MAX + 1) {
+      r->st = msci_fail(MSC_E_BAD_FORMAT,
+                        "%s line %lld: longer than %zu bytes (the limit of a line)", r->path,
+                        (long long)(r->line_no + 1), MSCI_LINE_MAX);
+      return -1;
+    }
     if (!nl) {
       got = fill(r);
       if (got < 0) return -1;
@@ -85,6 +94,12 @@ int msci_lines_next(msci_lines *r) {
     }
     const size_t raw = nl ? (size_t)(nl - (r->data + r->pos)) : r->len - r->pos;
     size_t n = raw;
+    if (n - (n > 0 && r->data[r->pos + n - 1] == '\r') > MSCI_LINE_MAX) {
+      r->st = msci_fail(MSC_E_BAD_FORMAT,
+                        "%s line %lld: longer than %zu bytes (the limit of a line)", r->path,
+                        (long long)(r->line_no + 1), MSCI_LINE_MAX);
+      return -1;
+    }
     if (n + 1 > r->line_cap) {
       char *p = realloc(r->line, n + 1);
       if (!p) {
@@ -98,6 +113,7 @@ int msci_lines_next(msci_lines *r) {
     if (n > 0 && r->line[n - 1] == '\r') n--;
     r->line[n] = '\0';
     r->pos += raw + (nl ? 1 : 0);
+    r->line_no++;
     return 1;
   }
 }
@@ -105,8 +121,15 @@ int msci_lines_next(msci_lines *r) {
 msc_status msci_lines_open(msci_lines *r, const char *path) {
   memset(r, 0, sizeof *r);
   r->path = path;
-  if (!(r->f = fopen(path, "rb")))
-    return msci_fail(MSC_E_IO, "cannot open %s: %s", path, strerror(errno));
+  /* Not fopen: a FIFO named as a table would block it until a writer comes. */
+  int fd;
+  uint64_t size;
+  MSCI_TRY(msci_file_open_regular(path, &fd, &size));
+  if (!(r->f = fdopen(fd, "rb"))) {
+    int e = errno;
+    close(fd);
+    return msci_fail(MSC_E_IO, "cannot open %s: %s", path, strerror(e));
+  }
   unsigned char magic[4] = {0};
   size_t got = fread(magic, 1, 4, r->f);
   rewind(r->f);

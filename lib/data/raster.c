@@ -11,6 +11,7 @@
 #include <tiffio.h>
 #include <unistd.h>
 
+#include "common/file_read.h"
 #include "common/internal.h"
 #include "data/raster.h"
 
@@ -78,14 +79,10 @@ static msc_status tiff_fail(const tiff_file *f, msc_status code, const char *wha
 static msc_status open_tiff(const char *path, tiff_file *f) {
   memset(f, 0, sizeof *f);
   f->path = path;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return msci_fail(MSC_E_IO, "%s: cannot open: %s", path, strerror(errno));
-  struct stat sb;
-  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-    close(fd);
-    return msci_fail(MSC_E_IO, "%s: cannot open: not a regular file", path);
-  }
-  f->size = (uint64_t)sb.st_size;
+  /* Opened here, not by TIFFOpen: a FIFO or device is refused before any read waits on
+   * it (msci_file_open_regular opens non-blocking and checks the type with fstat). */
+  int fd;
+  MSCI_TRY(msci_file_open_regular(path, &fd, &f->size));
   TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
   if (!opts) {
     close(fd);

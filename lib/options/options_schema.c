@@ -467,6 +467,9 @@ const msci_opt_def msci_opt_table[] = {
                "resampling of bands below the patch size"),
     OPT_CHOICE("data.on_missing", "fail", "fail|skip",
                "a patch with a missing file fails the open, or is skipped and counted"),
+    OPT_INT("data.allow_outside_root", "0", 0, 1,
+            "files named by a table (manifest, series table) may lie outside the dataset "
+            "root (0: refused before anything is opened; symbolic links are resolved)"),
     OPT_INT("data.include_snow_cloud", "0", 0, 1,
             "BigEarthNet v2: keep patches with seasonal snow, cloud or shadow (0/1)"),
     OPT_STRING("data.metadata", "", NULL,

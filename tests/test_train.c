@@ -6,6 +6,9 @@
  *  - the presets switch terms on and off as docs/losses.md's table says;
  *  - unlabelled samples feed only the self-supervised terms;
  *  - a non-finite loss skips the update and leaves the weights bit for bit as they were;
+ *    so does a BatchNorm running statistic overflowed by finite pixels of 1e19..1e25;
+ *  - msc_model_save refuses, and msc_model_load refuses, a NaN or infinity in any tensor
+ *    (weights, running statistics, optimiser moments);
  *  - stop-and-resume through a checkpoint gives the same weights as an uninterrupted run;
  *  - learning works: on synthetic data whose labels are recoverable from the pixels, the
  *    loss falls and held-out macro average precision is far above chance.

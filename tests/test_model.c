@@ -870,6 +870,64 @@ START_TEST(test_concurrent_embed) {
 }
 END_TEST
 
+/* Finite inputs so large (±3e38) that the activations overflow float32: no output call
+ * returns MSC_OK with a NaN or infinity in its output. Each refuses with MSC_E_NUMERICAL
+ * and a message saying so, or succeeds with finite values; the fused features (a sum of
+ * overflowing convolutions) are certainly refused. */
+START_TEST(test_huge_inputs_non_finite_outputs) {
+  msc_options *o = tiny_options(4);
+  msc_model *m = NULL;
+  ck_assert_int_eq(msc_model_create(o, &m), MSC_OK);
+  float *huge[2];
+  msc_batch *b = NULL;
+  ck_assert_int_eq(msc_batch_create(&b), MSC_OK);
+  for (int k = 0; k < 2; ++k) {
+    size_t count = (size_t)(N * BANDS[k] * SIZE * SIZE);
+    huge[k] = malloc(count * sizeof(float));
+    for (size_t i = 0; i < count; ++i) huge[k][i] = (i * 7 % 3 == 0) ? -3e38f : 3e38f;
+    ck_assert_int_eq(msc_batch_set_modality(b, MOD[k], huge[k], N, BANDS[k], SIZE, SIZE),
+                     MSC_OK);
+  }
+  const int32_t kinds[] = {MSC_EMBED_FUSED,
+                           MSC_EMBED_FUSED_PROJECTION,
+                           MSC_EMBED_MODALITY(0),
+                           MSC_EMBED_MODALITY(1),
+                           MSC_EMBED_MODALITY_PROJECTION(0),
+                           MSC_EMBED_MODALITY_PROJECTION(1),
+                           -1 /* msc_predict */};
+  int refused = 0;
+  for (size_t c = 0; c < sizeof kinds / sizeof kinds[0]; ++c) {
+    int64_t dim = C;
+    if (kinds[c] >= 0) ck_assert_int_eq(msc_model_embedding_size(m, kinds[c], &dim), MSC_OK);
+    float out[N * 32];
+    msc_status st = kinds[c] >= 0 ? msc_embed(m, b, kinds[c], out, (size_t)(N * dim))
+                                  : msc_predict(m, b, out, (size_t)(N * dim));
+    if (st == MSC_OK) {
+      for (int64_t i = 0; i < N * dim; ++i)
+        ck_assert_msg(isfinite(out[i]), "output 0x%x: MSC_OK with %g at %lld", kinds[c], out[i],
+                      (long long)i);
+      continue;
+    }
+    ck_assert_msg(st == MSC_E_NUMERICAL, "output 0x%x: status %d (%s)", kinds[c], st,
+                  msc_last_error());
+    ck_assert_msg(strstr(msc_last_error(), "not finite") &&
+                      strstr(msc_last_error(), kinds[c] >= 0 ? "msc_embed" : "msc_predict"),
+                  "message '%s'", msc_last_error());
+    refused += kinds[c] == MSC_EMBED_FUSED;
+  }
+  ck_assert_int_eq(refused, 1);
+  /* The model still embeds ordinary inputs. */
+  msc_batch *good = full_batch();
+  float out[N * 32];
+  ck_assert_int_eq(msc_embed(m, good, MSC_EMBED_FUSED, out, N * 32), MSC_OK);
+  msc_batch_free(good);
+  msc_batch_free(b);
+  free(huge[0]), free(huge[1]);
+  msc_model_free(m);
+  msc_options_free(o);
+}
+END_TEST
+
 static Suite *model_suite(void) {
   Suite *s = suite_create("model");
   TCase *tc = tcase_create("model");
@@ -886,6 +944,7 @@ static Suite *model_suite(void) {
   tcase_add_test(tc, test_resnet18_parameter_count);
   tcase_add_test(tc, test_resnet34_50_parameter_count);
   tcase_add_test(tc, test_concurrent_embed);
+  tcase_add_test(tc, test_huge_inputs_non_finite_outputs);
   suite_add_tcase(s, tc);
   return s;
 }

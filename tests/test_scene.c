@@ -420,6 +420,60 @@ START_TEST(cancel_and_refusals) {
 }
 END_TEST
 
+/* Finite pixels up to ±3e38 overflow the model's activations: msc_scene_write never
+ * writes NaN probabilities for pixels that are not missing. It refuses with
+ * MSC_E_NUMERICAL (the message of the output call) and leaves no output file; for the
+ * segmentation model it may also succeed when the overflow died in a ReLU, and then
+ * every probability is finite. */
+START_TEST(huge_pixels) {
+  char h1[400], h2[400];
+  snprintf(h1, sizeof h1, "%s/huge1.tif", g_dir);
+  snprintf(h2, sizeof h2, "%s/huge2.tif", g_dir);
+  float *px = malloc((size_t)NB2 * N * N * sizeof(float));
+  for (int64_t i = 0; i < (int64_t)NB2 * N * N; ++i) /* up to ±3e38, both signs */
+    px[i] = 3e38f / 7 * (float)(i % 7) * (i % 3 ? 1 : -1);
+  msci_geotiff_spec sp;
+  memset(&sp, 0, sizeof sp);
+  sp.width = sp.height = N, sp.bands = NB1, sp.sample_format = 3, sp.bits = 32;
+  ck_assert_int_eq(msci_geotiff_write(h1, &sp, px), MSC_OK);
+  sp.bands = NB2;
+  ck_assert_int_eq(msci_geotiff_write(h2, &sp, px), MSC_OK);
+  free(px);
+  const char *paths[2] = {h1, h2};
+  const char *tasks[2] = {"segmentation", "contrastive"};
+  for (int k = 0; k < 2; ++k) {
+    msc_model *m = make_model(tasks[k]);
+    msc_scene *sc = NULL;
+    ck_assert_int_eq(msc_scene_open(paths, 2, m, NULL, &sc), MSC_OK);
+    char mp[400], pp[400];
+    snprintf(mp, sizeof mp, "%s/huge_mask.tif", g_dir);
+    snprintf(pp, sizeof pp, "%s/huge_probs.tif", g_dir);
+    msc_status st = msc_scene_write(sc, mp, pp, NULL, NULL);
+    msc_scene_free(sc);
+    if (st == MSC_OK && k == 0) {
+      /* The decoder's ReLUs may turn the overflow into finite values: then every pixel
+       * (none is missing) has finite probabilities. */
+      msci_raster probs;
+      ck_assert_int_eq(msci_raster_read(pp, &probs), MSC_OK);
+      for (int64_t i = 0; i < 2 * N * N; ++i)
+        ck_assert_msg(isfinite(probs.data[i]), "MSC_OK with probability %g at %lld",
+                      probs.data[i], (long long)i);
+      msci_raster_free(&probs);
+      unlink(mp), unlink(pp);
+      msc_model_free(m);
+      continue;
+    }
+    /* The fused features of the classifier certainly overflow. */
+    ck_assert_msg(st == MSC_E_NUMERICAL, "%s: status %d (%s)", tasks[k], (int)st,
+                  msc_last_error());
+    ck_assert_msg(strstr(msc_last_error(), "not finite"), "message '%s'", msc_last_error());
+    ck_assert_int_ne(access(mp, F_OK), 0);
+    ck_assert_int_ne(access(pp, F_OK), 0);
+    msc_model_free(m);
+  }
+}
+END_TEST
+
 /* The affine origin and pixel size of a raster with a tie point and a pixel scale. */
 static void origin_of(const msci_raster_info *in, double *x, double *y, double *sx,
                       double *sy) {
@@ -748,6 +802,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, coarse_modality);
   tcase_add_test(tc, classification);
   tcase_add_test(tc, cancel_and_refusals);
+  tcase_add_test(tc, huge_pixels);
   tcase_add_test(tc, embedding_map);
   tcase_add_test(tc, cloud_mask);
   tcase_add_test(tc, absent_modality);

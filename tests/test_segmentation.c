@@ -558,6 +558,45 @@ START_TEST(test_save_load_and_copy_encoders) {
 }
 END_TEST
 
+/* Finite inputs up to ±3e38 overflow the decoder's activations: msc_predict_mask refuses
+ * with MSC_E_NUMERICAL (never MSC_OK with NaN probabilities or classes argmaxed over
+ * NaN), with and without probabilities, and leaves the outputs as they were. */
+START_TEST(test_huge_inputs_refused) {
+  msc_options *o = seg_options("segmentation", "bilinear");
+  msc_model *m = create(o);
+  enum { PX = 2 * SIZE * SIZE };
+  float *s1 = malloc(2 * 2 * SIZE * SIZE * sizeof(float));
+  float *s2 = malloc(2 * 4 * SIZE * SIZE * sizeof(float));
+  /* Magnitudes up to 3e38 of both signs: the decoder's last convolution overflows. */
+  for (int i = 0; i < 2 * 2 * SIZE * SIZE; ++i)
+    s1[i] = 3e38f / 7 * (float)(i % 7) * (i % 3 ? 1 : -1);
+  for (int i = 0; i < 2 * 4 * SIZE * SIZE; ++i)
+    s2[i] = 3e38f / 5 * (float)(i % 5) * (i % 2 ? 1 : -1);
+  msc_batch *b = NULL;
+  ck_assert_int_eq(msc_batch_create(&b), MSC_OK);
+  ck_assert_int_eq(msc_batch_set_modality(b, "s1", s1, 2, 2, SIZE, SIZE), MSC_OK);
+  ck_assert_int_eq(msc_batch_set_modality(b, "s2", s2, 2, 4, SIZE, SIZE), MSC_OK);
+  static int32_t cls[PX];
+  static float probs[PX * C];
+  for (int with_probs = 0; with_probs <= 1; ++with_probs) {
+    for (int i = 0; i < PX; ++i) cls[i] = -7;
+    msc_status st = msc_predict_mask(m, b, cls, PX, with_probs ? probs : NULL, PX * C);
+    if (st == MSC_OK)
+      for (int i = 0; with_probs && i < PX * C; ++i)
+        ck_assert_msg(isfinite(probs[i]), "MSC_OK with probability %g at %d", probs[i], i);
+    ck_assert_msg(st == MSC_E_NUMERICAL, "status %d (%s)", st, msc_last_error());
+    ck_assert_msg(strstr(msc_last_error(), "msc_predict_mask") &&
+                      strstr(msc_last_error(), "not finite"),
+                  "message '%s'", msc_last_error());
+    for (int i = 0; i < PX; ++i) ck_assert_int_eq(cls[i], -7);
+  }
+  msc_batch_free(b);
+  free(s1), free(s2);
+  msc_model_free(m);
+  msc_options_free(o);
+}
+END_TEST
+
 /* ---- a decoder on one modality of two (seg.modalities) ------------------------------------ */
 
 /* s1: the tiny encoder at 16 × 16; s2: a ResNet-like stem at 24 × 24 (another patch size
@@ -815,6 +854,7 @@ static Suite *seg_suite(void) {
   tcase_add_test(model, test_needs_mask);
   tcase_add_test(model, test_save_load_and_copy_encoders);
   tcase_add_test(model, test_one_modality_decoder);
+  tcase_add_test(model, test_huge_inputs_refused);
   tcase_add_test(grad, test_gradient_bilinear);
   tcase_add_test(grad, test_gradient_deconv);
   tcase_add_test(grad, test_gradient_odd_size);

@@ -6,6 +6,9 @@
  *  - the presets switch terms on and off as docs/losses.md's table says;
  *  - unlabelled samples feed only the self-supervised terms;
  *  - a non-finite loss skips the update and leaves the weights bit for bit as they were;
+ *    so does a BatchNorm running statistic overflowed by finite pixels of 1e19..1e25;
+ *  - msc_model_save refuses, and msc_model_load refuses, a NaN or infinity in any tensor
+ *    (weights, running statistics, optimiser moments);
  *  - stop-and-resume through a checkpoint gives the same weights as an uninterrupted run;
  *  - learning works: on synthetic data whose labels are recoverable from the pixels, the
  *    loss falls and held-out macro average precision is far above chance.
@@ -22,6 +25,7 @@
 #include "contract/optim_core.h"
 #include "common/rng.h"
 #include "train/train.h"
+#include "model/safetensors.h"
 #include "cpu/cpu_internal.h"
 
 #define SIZE 16
@@ -571,6 +575,7 @@ typedef struct host_ref {
 
 static host_ref g_ref;
 static mbk_iface g_ref_iface;
+static const mbk_iface *g_ref_real; /* the CPU backend's table */
 
 static int64_t param_count(const msci_param *pr) {
   int64_t n = 1;
@@ -599,6 +604,12 @@ static msc_status ref_grad_stats(mbk_ctx *ctx, const mbk_tensor *const *t, int32
   const msc_model *m = g_ref.m;
   const msci_exec *e = m->train->exec;
   const mbk_iface *be = &g_ref_iface;
+  /* The core's other call, on the running statistics (finiteness only): the backend's. */
+  if (n > 0 && !sumsq) {
+    int grads = 0;
+    for (int32_t p = 0; p < m->graph.n_params; ++p) grads |= e->pgrad[p] == t[0];
+    if (!grads) return g_ref_real->grad_stats(ctx, t, n, first_bad, sumsq);
+  }
   int32_t *which = malloc((size_t)n * sizeof(int32_t) + 1);
   float **g = calloc((size_t)n + 1, sizeof(float *));
   int64_t *counts = malloc((size_t)n * sizeof(int64_t) + 1);
@@ -655,6 +666,7 @@ static void use_host_reference(msc_model *m, const msc_options *o) {
     g_ref.m1[p] = calloc((size_t)param_count(&m->graph.params[p]), sizeof(float));
     g_ref.m2[p] = calloc((size_t)param_count(&m->graph.params[p]), sizeof(float));
   }
+  g_ref_real = m->be;
   g_ref_iface = *m->be;
   g_ref_iface.grad_stats = ref_grad_stats;
   g_ref_iface.optim_update = ref_optim_update;
@@ -845,6 +857,221 @@ START_TEST(test_non_finite_gradient_skipped) {
 }
 END_TEST
 
+/* ---- non-finite state: running statistics, saving, loading ----------------------------------- */
+
+/* Finite S1 pixels from 1e19 to 1e25 (issue 19): the batch variance of the first batch
+ * norm overflows float, so its running variance would become infinite while the loss and
+ * every gradient stay finite. */
+static float *huge_s1(int64_t n) {
+  size_t count = (size_t)(n * 2 * SIZE * SIZE);
+  float *s1 = malloc(count * sizeof(float));
+  for (size_t i = 0; i < count; ++i)
+    s1[i] = powf(10.0f, 19.0f + 6.0f * (float)(i % 97) / 96.0f);
+  return s1;
+}
+
+START_TEST(test_non_finite_running_stats_skip_step) {
+  data d;
+  make_data(&d, 8, 7);
+  msc_options *o = tiny_options("mosaic1");
+  msc_model *m = create(o);
+  msc_batch *b = batch_of(&d, 0, 8, 1);
+  msc_step_result r;
+  ck_assert_int_eq(step(m, b, &r), MSC_OK);
+  char dir[] = "/tmp/msc_runstat_XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char before[400], after[400];
+  snprintf(before, sizeof before, "%s/before.safetensors", dir);
+  snprintf(after, sizeof after, "%s/after.safetensors", dir);
+  ck_assert_int_eq(msc_model_save(m, before), MSC_OK);
+  float *huge = huge_s1(8);
+  msc_batch *bad = batch_of(&d, 0, 8, 1);
+  ck_assert_int_eq(msc_batch_set_modality(bad, "s1", huge, 8, 2, SIZE, SIZE), MSC_OK);
+  msc_status st = step(m, bad, &r);
+  ck_assert_msg(st == MSC_E_NUMERICAL, "step on 1e19..1e25 pixels: status %d (%s), loss %g", st,
+                msc_last_error(), r.loss);
+  ck_assert_int_eq(r.skipped, 1);
+  ck_assert_int_eq(r.step, 1);
+  ck_assert_msg(strstr(msc_last_error(), "running statistic enc.s1.") &&
+                    strstr(msc_last_error(), "is not finite: step 1 skipped"),
+                "message '%s'", msc_last_error());
+  /* Nothing changed: the model saves to the same bytes, and the file loads. */
+  ck_assert_int_eq(msc_model_save(m, after), MSC_OK);
+  ck_assert_msg(same_file(before, after), "a skipped step changed the model");
+  msc_model *l = NULL;
+  ck_assert_msg(msc_model_load(after, NULL, &l) == MSC_OK, "%s", msc_last_error());
+  msc_model_free(l);
+  /* Training goes on with the next batch. */
+  ck_assert_int_eq(step(m, b, &r), MSC_OK);
+  ck_assert_int_eq(r.step, 2);
+  free(huge);
+  msc_batch_free(bad);
+  msc_batch_free(b);
+  unlink(before), unlink(after), rmdir(dir);
+  free_data(&d);
+  msc_model_free(m);
+  msc_options_free(o);
+}
+END_TEST
+
+static int32_t param_index(const msc_model *m, const char *name) {
+  for (int32_t p = 0; p < m->graph.n_params; ++p)
+    if (strcmp(m->graph.params[p].name, name) == 0) return p;
+  ck_abort_msg("no parameter %s", name);
+  return -1;
+}
+
+/* Sets element k of backend tensor t (shape of parameter p) to v. */
+static void poke(msc_model *m, mbk_tensor *t, int32_t p, size_t k, float v) {
+  const msci_param *pr = &m->graph.params[p];
+  size_t n = 1;
+  for (int32_t i = 0; i < pr->ndim; ++i) n *= (size_t)pr->dims[i];
+  float *h = malloc(n * sizeof(float));
+  ck_assert_int_eq(m->be->tensor_download(t, h, n), MSC_OK);
+  h[k] = v;
+  ck_assert_int_eq(m->be->tensor_upload(t, pr->ndim, pr->dims, h), MSC_OK);
+  free(h);
+}
+
+START_TEST(test_save_refuses_non_finite_state) {
+  /* msc_model_save refuses what msc_model_load would refuse (a NaN or infinity in a
+   * weight, a running statistic or an optimiser moment), with MSC_E_NUMERICAL naming the
+   * tensor, and leaves the file already at the destination as it was. */
+  data d;
+  make_data(&d, 8, 7);
+  msc_options *o = tiny_options("mosaic1");
+  msc_model *m = create(o);
+  msc_batch *b = batch_of(&d, 0, 8, 1);
+  msc_step_result r;
+  ck_assert_int_eq(step(m, b, &r), MSC_OK);
+  char dir[] = "/tmp/msc_savenan_XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char path[400], copy[400], cmd[1000];
+  snprintf(path, sizeof path, "%s/m.safetensors", dir);
+  snprintf(copy, sizeof copy, "%s/copy.safetensors", dir);
+  ck_assert_int_eq(msc_model_save(m, path), MSC_OK);
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", path, copy);
+  ck_assert_int_eq(system(cmd), 0);
+  struct {
+    const char *param, *file_name;
+    int moment; /* 0: the parameter itself, 1/2: its optimiser moment on the backend */
+    float value;
+  } cases[] = {
+      {"enc.s1.bn1.running_var", "enc.s1.bn1.running_var", 0, INFINITY},
+      {"enc.s2.bn1.running_mean", "enc.s2.bn1.running_mean", 0, NAN},
+      {"proj.s1.fc1.weight", "proj.s1.fc1.weight", 0, -INFINITY},
+      {"enc.s2.conv1.weight", "optim.m1.enc.s2.conv1.weight", 1, NAN},
+      {"classifier.fc.bias", "optim.m2.classifier.fc.bias", 2, INFINITY},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+    msc_model *w = create(o); /* a fresh trained model for each case */
+    ck_assert_int_eq(step(w, b, &r), MSC_OK);
+    int32_t p = param_index(w, cases[c].param);
+    mbk_tensor *t = cases[c].moment == 0   ? w->graph.params[p].t
+                    : cases[c].moment == 1 ? w->train->dm1[p]
+                                           : w->train->dm2[p];
+    ck_assert_ptr_nonnull(t);
+    poke(w, t, p, 1, cases[c].value);
+    msc_status st = msc_model_save(w, path);
+    ck_assert_msg(st == MSC_E_NUMERICAL, "case %zu: status %d (%s)", c, st, msc_last_error());
+    char want[300];
+    snprintf(want, sizeof want, "tensor '%s' holds a NaN or infinity at 1", cases[c].file_name);
+    ck_assert_msg(strstr(msc_last_error(), want), "case %zu: message '%s', expected '%s'", c,
+                  msc_last_error(), want);
+    ck_assert_msg(same_file(path, copy), "case %zu: a refused save changed the file", c);
+    msc_model_free(w);
+  }
+  msc_model *l = NULL;
+  ck_assert_msg(msc_model_load(path, NULL, &l) == MSC_OK, "%s", msc_last_error());
+  msc_model_free(l);
+  unlink(path), unlink(copy), rmdir(dir);
+  msc_batch_free(b);
+  free_data(&d);
+  msc_model_free(m);
+  msc_options_free(o);
+}
+END_TEST
+
+/* Rewrites checkpoint src into dst with element k of tensor `name` set to v. */
+static void rewrite_with(const char *src, const char *dst, const char *name, size_t k,
+                         float v) {
+  msci_st_file *f = NULL;
+  ck_assert_int_eq(msci_st_open(src, &f), MSC_OK);
+  size_t nt = msci_st_count(f), nm = msci_st_meta_count(f);
+  msci_st_tensor_in *ts = calloc(nt, sizeof *ts);
+  msci_st_meta *meta = calloc(nm, sizeof *meta);
+  int64_t(*dims)[8] = calloc(nt, sizeof *dims);
+  int found = 0;
+  for (size_t i = 0; i < nt; ++i) {
+    ts[i].name = msci_st_name(f, i);
+    ck_assert_int_eq(msci_st_shape(f, ts[i].name, &ts[i].ndim, dims[i]), MSC_OK);
+    ts[i].dims = dims[i];
+    size_t n = 1;
+    for (int32_t j = 0; j < ts[i].ndim; ++j) n *= (size_t)dims[i][j];
+    float *x = malloc(n * sizeof(float));
+    ck_assert_int_eq(msci_st_read_f32(f, ts[i].name, x, n), MSC_OK);
+    if (strcmp(ts[i].name, name) == 0) x[k] = v, found = 1;
+    ts[i].data = x;
+  }
+  ck_assert_msg(found, "%s: no tensor %s", src, name);
+  for (size_t i = 0; i < nm; ++i) {
+    meta[i].key = msci_st_meta_key(f, i);
+    meta[i].value = msci_st_meta_get(f, meta[i].key);
+  }
+  ck_assert_int_eq(msci_st_write(dst, meta, nm, ts, nt), MSC_OK);
+  for (size_t i = 0; i < nt; ++i) free((void *)ts[i].data);
+  free(ts), free(meta), free(dims);
+  msci_st_close(f);
+}
+
+START_TEST(test_load_refuses_non_finite_state) {
+  /* A NaN or infinity in any tensor a checkpoint holds is refused, the optimiser's moments
+   * as the weights and running statistics (MSC_E_BAD_FORMAT naming the tensor). */
+  data d;
+  make_data(&d, 8, 7);
+  msc_options *o = tiny_options("mosaic1");
+  msc_model *m = create(o);
+  msc_batch *b = batch_of(&d, 0, 8, 1);
+  msc_step_result r;
+  ck_assert_int_eq(step(m, b, &r), MSC_OK);
+  char dir[] = "/tmp/msc_loadnan_XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char good[400], bad[400];
+  snprintf(good, sizeof good, "%s/good.safetensors", dir);
+  snprintf(bad, sizeof bad, "%s/bad.safetensors", dir);
+  ck_assert_int_eq(msc_model_save(m, good), MSC_OK);
+  /* The rewrite itself changes nothing that matters: the copy loads. */
+  rewrite_with(good, bad, "optim.m1.enc.s1.conv1.weight", 0, 0.0f);
+  msc_model *l = NULL;
+  ck_assert_msg(msc_model_load(bad, NULL, &l) == MSC_OK, "%s", msc_last_error());
+  msc_model_free(l);
+  const struct {
+    const char *name;
+    float v;
+  } cases[] = {{"optim.m1.enc.s1.conv1.weight", NAN},
+               {"optim.m2.proj_fused.fc2.bias", INFINITY},
+               {"optim.m1.classifier.fc.weight", -INFINITY},
+               {"enc.s2.bn1.running_var", INFINITY}};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+    rewrite_with(good, bad, cases[c].name, 3, cases[c].v);
+    l = (msc_model *)0x1;
+    msc_status st = msc_model_load(bad, NULL, &l);
+    ck_assert_msg(st == MSC_E_BAD_FORMAT, "%s: status %d (%s)", cases[c].name, st,
+                  st == MSC_OK ? "loaded" : msc_last_error());
+    ck_assert_ptr_eq(l, (msc_model *)0x1);
+    char want[300];
+    snprintf(want, sizeof want, "tensor '%s' holds a NaN or infinity at 3", cases[c].name);
+    ck_assert_msg(strstr(msc_last_error(), want), "message '%s', expected '%s'",
+                  msc_last_error(), want);
+  }
+  unlink(good), unlink(bad), rmdir(dir);
+  msc_batch_free(b);
+  free_data(&d);
+  msc_model_free(m);
+  msc_options_free(o);
+}
+END_TEST
+
 START_TEST(test_backend_without_update_cannot_train) {
   data d;
   make_data(&d, 8, 7);
@@ -955,6 +1182,9 @@ int main(void) {
   tcase_add_test(tc, test_reset_classifier);
   tcase_add_test(tc, test_update_matches_host_reference);
   tcase_add_test(tc, test_non_finite_gradient_skipped);
+  tcase_add_test(tc, test_non_finite_running_stats_skip_step);
+  tcase_add_test(tc, test_save_refuses_non_finite_state);
+  tcase_add_test(tc, test_load_refuses_non_finite_state);
   tcase_add_test(tc, test_backend_without_update_cannot_train);
   tcase_add_test(tc, test_learning_works);
   suite_add_tcase(s, tc);

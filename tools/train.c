@@ -154,7 +154,7 @@ int cli_train_run(cli_train_job *job) {
              (long long)job->epochs);
     cli_progress_begin(job->progress, label, (last - first) * bsz);
     losses sum = {0};
-    int64_t steps = 0;
+    int64_t steps = 0, epoch_skipped = 0;
     double t_epoch = cli_now();
     double lr = 0;
     for (int64_t j = first; rc == EXIT_OK && j < last && !cli_interrupted; ++j) {
@@ -165,7 +165,7 @@ int cli_train_run(cli_train_job *job) {
       msc_step_result r = {.struct_size = sizeof r};
       st = msc_train_step(job->model, b, &r);
       if (st == MSC_E_NUMERICAL && r.skipped) {
-        skipped++;
+        skipped++, epoch_skipped++;
         cli_progress_clear(job->progress);
         cli_note("step %lld skipped: %s", (long long)done + 1, msc_last_error());
       } else if (st != MSC_OK) {
@@ -215,7 +215,17 @@ int cli_train_run(cli_train_job *job) {
           sum.bce *= k, sum.seg *= k, sum.dice *= k;
     }
     char desc[256], dur[32];
-    describe(&sum, desc, sizeof desc);
+    if (steps > 0)
+      describe(&sum, desc, sizeof desc);
+    else /* every step skipped: there is no loss to report */
+      snprintf(desc, sizeof desc, "no step taken");
+    if (epoch_skipped > 0) {
+      size_t o = strlen(desc);
+      snprintf(desc + o, sizeof desc - o, "  %lld step(s) skipped", (long long)epoch_skipped);
+    }
+    if (steps == 0) /* the history's losses are null */
+      sum.loss = sum.intra = sum.inter = sum.fused = sum.views = sum.bce = sum.seg = sum.dice =
+          NAN;
     cli_format_duration(secs, dur, sizeof dur);
     if (job->print_epochs) {
       printf("%s epoch %lld/%lld  step %lld  %s  %.1f samples/s  %s\n", job->title,

@@ -46,7 +46,7 @@ extern "C" {
 
 /** Version of the header the program was compiled against. Since 0.1.0. */
 #define MSC_VERSION_MAJOR 0
-#define MSC_VERSION_MINOR 4
+#define MSC_VERSION_MINOR 5
 #define MSC_VERSION_PATCH 0
 /** One number for comparisons: MAJOR*10000 + MINOR*100 + PATCH. Since 0.1.0. */
 #define MSC_VERSION_NUMBER                                                                     \
@@ -381,9 +381,13 @@ MSC_API void msc_model_free(msc_model *model);
  * Saves the model (configuration, weights, BatchNorm running statistics) to path as
  * safetensors (float32). The save is atomic: the data goes to a temporary file in the
  * same directory, which is flushed to disk and renamed over path; if anything fails,
- * a file already at path is left as it was.
+ * a file already at path is left as it was. A save never writes a file that
+ * msc_model_load would refuse: a NaN or infinity in any tensor it would write (weights,
+ * running statistics, a checkpoint's optimiser moments) is refused before anything is
+ * written (since 0.5.0; docs/model.md, "What saving checks").
  * Returns MSC_OK, MSC_E_INVALID_ARGUMENT, MSC_E_IO (with the OS reason),
- * MSC_E_OUT_OF_MEMORY. Not concurrent with training the same model. Since 0.1.0.
+ * MSC_E_NUMERICAL (a tensor holds a NaN or infinity: the message names it and the
+ * index), MSC_E_OUT_OF_MEMORY. Not concurrent with training the same model. Since 0.1.0.
  */
 MSC_API msc_status msc_model_save(const msc_model *model, const char *path);
 
@@ -393,8 +397,11 @@ MSC_API msc_status msc_model_save(const msc_model *model, const char *path);
  * are accepted). runtime may be NULL or hold "backend" and "threads"; other keys in
  * it are ignored. Every length, offset, dtype and shape is validated before any data
  * is used; a truncated, corrupt or hostile file is refused with a message naming the
- * file and the problem, never a crash.
- * Returns MSC_OK; MSC_E_IO (cannot read); MSC_E_BAD_FORMAT (corrupt or not a model);
+ * file and the problem, never a crash. Every value of every tensor it reads must be
+ * finite: weights, running statistics and (since 0.5.0) a checkpoint's optimiser
+ * moments optim.m1.* and optim.m2.*.
+ * Returns MSC_OK; MSC_E_IO (cannot read); MSC_E_BAD_FORMAT (corrupt or not a model, a
+ * NaN or infinity in a tensor: the message names the tensor and the index);
  * MSC_E_VERSION (a newer model format); MSC_E_UNSUPPORTED (a dtype it cannot read);
  * MSC_E_BACKEND_UNAVAILABLE; MSC_E_INVALID_ARGUMENT; MSC_E_OUT_OF_MEMORY.
  * *out is untouched on error. Since 0.1.0.
@@ -1023,7 +1030,10 @@ MSC_API msc_status msc_model_embedding_size(const msc_model *model, int32_t whic
  * MSC_E_NOT_FOUND (a needed modality is missing; for the fused kinds, none of the
  * model's modalities is in the batch); MSC_E_SHAPE (an array does not fit the
  * model: the message gives the expected shape); MSC_E_NUMERICAL (a NaN or infinite
- * pixel: the message says where); MSC_E_BUFFER_TOO_SMALL (out_len < N × size);
+ * pixel: the message says where; or, since 0.5.0, an output that is not finite because
+ * finite inputs are so large, e.g. ±3e38, that the activations overflow float32: the
+ * message names the function, the sample and the value; never MSC_OK with a NaN or an
+ * infinity in out); MSC_E_BUFFER_TOO_SMALL (out_len < N × size);
  * MSC_E_OUT_OF_MEMORY; a backend error. out may be partly written on error.
  * Thread-safe: concurrent calls on one model are allowed and give the same results as
  * serial calls. Since 0.1.0.
@@ -1038,7 +1048,8 @@ MSC_API msc_status msc_embed(msc_model *model, const msc_batch *batch, int32_t w
  * since 0.3.0) the softmax of each row, so that a row sums to 1 and its arg max is the
  * predicted class. The batch holds any non-empty subset of the model's modalities, the
  * fused features computed as msc_embed's (since 0.4.0; before, every modality).
- * Returns and thread safety as msc_embed. Since 0.1.0.
+ * Returns and thread safety as msc_embed: a logit that is not finite is MSC_E_NUMERICAL
+ * (since 0.5.0), never MSC_OK with NaN probabilities. Since 0.1.0.
  */
 MSC_API msc_status msc_predict(msc_model *model, const msc_batch *batch, float *probs,
                                size_t len);
@@ -1052,8 +1063,10 @@ MSC_API msc_status msc_predict(msc_model *model, const msc_batch *batch, float *
  * the classes of every pixel, N × C × H × W (NCHW: a pixel's C values sum to 1); with
  * probs NULL, probs_len is not read. Every modality must be in the batch.
  * Returns MSC_E_INVALID_ARGUMENT (a NULL model, batch or classes; an empty batch; a
- * model without a decoder); MSC_E_BUFFER_TOO_SMALL; otherwise as msc_embed. The outputs
- * may be partly written on error. Thread safety as msc_embed. Since 0.3.0.
+ * model without a decoder); MSC_E_BUFFER_TOO_SMALL; otherwise as msc_embed (a logit
+ * that is not finite is MSC_E_NUMERICAL, since 0.5.0: classes is then untouched, probs
+ * may be partly written). The outputs may be partly written on error. Thread safety as
+ * msc_embed. Since 0.3.0.
  */
 MSC_API msc_status msc_predict_mask(msc_model *model, const msc_batch *batch, int32_t *classes,
                                     size_t classes_len, float *probs, size_t probs_len);
@@ -1188,7 +1201,9 @@ MSC_API msc_status msc_scene_size(const msc_scene *scene, int64_t *width, int64_
  * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (scene NULL, both paths NULL or the same);
  * MSC_E_CANCELLED; MSC_E_IO (an output cannot be written, an input cannot be read: the
  * message names the file); MSC_E_BAD_FORMAT; the errors of msc_predict_mask /
- * msc_predict; MSC_E_OUT_OF_MEMORY. Since 0.4.0.
+ * msc_predict (among them MSC_E_NUMERICAL when finite but huge pixels overflow the
+ * model's activations, since 0.5.0: no output is written rather than NaN probabilities
+ * for pixels that are not missing); MSC_E_OUT_OF_MEMORY. Since 0.4.0.
  */
 MSC_API msc_status msc_scene_write(msc_scene *scene, const char *mask_path,
                                    const char *probs_path, msc_progress_fn progress,
@@ -1256,7 +1271,8 @@ MSC_API msc_status msc_scene_write_embeddings(msc_scene *scene, const char *path
  */
 typedef struct msc_step_result {
   uint32_t struct_size; /**< in: sizeof(msc_step_result) as the caller knows it */
-  int32_t skipped;      /**< 1 when a non-finite loss or gradient skipped the update */
+  int32_t skipped;      /**< 1 when a non-finite loss, gradient or running statistic
+                             skipped the update (running statistics since 0.5.0) */
   int64_t step;         /**< optimiser steps taken so far, after this call */
   double loss;          /**< the weighted total L */
   double loss_intra;    /**< L_intra (unweighted); 0 when its λ is 0 */
@@ -1298,7 +1314,9 @@ MSC_API msc_status msc_model_reset_classifier(msc_model *model, uint64_t seed);
  * One training step on a batch of N >= 2 samples with every modality of the model (and
  * labels for the supervised terms). On MSC_OK, *out holds the step's losses, learning
  * rate and step count.
- * Returns MSC_OK; MSC_E_NUMERICAL when the loss or a gradient is not finite: the update
+ * Returns MSC_OK; MSC_E_NUMERICAL when the loss, a gradient or (since 0.5.0) a BatchNorm
+ * running statistic the forward pass updated is not finite (finite pixels of 1e20 can
+ * overflow a batch's variance while loss and gradients stay finite): the update
  * is skipped, the weights and running statistics are left exactly as they were, *out
  * is filled with skipped = 1, and training may go on with the next batch (a non-finite
  * input pixel also gives MSC_E_NUMERICAL, before anything runs, with *out untouched);

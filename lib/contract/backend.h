@@ -344,7 +344,9 @@ typedef struct mbk_iface {
    * tensor's plain row-major order, the order of the host sum the core used before API 3
    * (the same bits; tests/test_train.c keeps it as a reference). A device backend may use any fixed order (same bits from run to
    * run); the double sum then differs from the host's only in its last bits. No tensor
-   * is modified; the tensors may belong to other contexts of the backend. */
+   * is modified; the tensors may belong to other contexts of the backend. The core also
+   * calls it with sumsq NULL on the BatchNorm running statistics after a training
+   * forward (any float tensors: nothing here is specific to gradients). */
   msc_status (*grad_stats)(mbk_ctx *ctx, const mbk_tensor *const *t, int32_t n,
                            int32_t *first_bad, double *sumsq);
 } mbk_iface;

@@ -101,9 +101,26 @@ static msc_status prepare_absent(msc_model *m, msci_exec *e, const msc_batch *b)
   return MSC_OK;
 }
 
-/* Runs the graph up to t->node for the batch and copies the n × dim result out. */
+/* Finite inputs can still overflow float32 inside the network (pixels of ±3e38, or of
+ * 1e20 whose squares the batch norm would need): the output is then NaN or infinite,
+ * and every output API refuses it rather than hand it out. One pass over the values
+ * just copied out, while they are in cache; the probabilities, classes and unit rows
+ * computed from finite values are finite. */
+static msc_status check_output(const float *out, size_t len, int64_t dim, const char *fn) {
+  for (size_t i = 0; i < len; ++i)
+    if (!isfinite(out[i]))
+      return msci_fail(MSC_E_NUMERICAL,
+                       "%s: the model's output is not finite (sample %lld, value %lld): the "
+                       "input values are finite but so large that the activations overflow "
+                       "float32",
+                       fn, (long long)(i / (size_t)dim), (long long)(i % (size_t)dim));
+  return MSC_OK;
+}
+
+/* Runs the graph up to t->node for the batch and copies the n × dim result out, refusing
+ * a non-finite one (MSC_E_NUMERICAL; fn names the API function in the message). */
 static msc_status run(msc_model *m, const msc_batch *b, const target *t, float *out,
-                      size_t out_len) {
+                      size_t out_len, const char *fn) {
   if (b->n == 0) return msci_fail(MSC_E_INVALID_ARGUMENT, "the batch is empty");
   size_t need_len = (size_t)b->n * (size_t)t->dim;
   if (out_len < need_len)
@@ -120,6 +137,7 @@ static msc_status run(msc_model *m, const msc_batch *b, const target *t, float *
     if (need_input[k]) st = stage_input(m, e, k, b);
   if (st == MSC_OK) st = msci_exec_forward(m, e, e->need);
   if (st == MSC_OK) st = msci_be_tensor_download(m->be, e->act[t->node], out, need_len);
+  if (st == MSC_OK) st = check_output(out, need_len, t->dim, fn);
   /* The executor goes back to the pool as it came: every modality present. */
   e->fuse_scale = NULL;
   memset(e->absent, 0, sizeof e->absent);
@@ -138,7 +156,7 @@ MSC_API msc_status msc_embed(msc_model *m, const msc_batch *b, int32_t which, fl
   MSCI_TRY(check_args(m, b, out, "msc_embed"));
   target t;
   MSCI_TRY(resolve(m, which, &t));
-  MSCI_TRY(run(m, b, &t, out, out_len));
+  MSCI_TRY(run(m, b, &t, out, out_len, "msc_embed"));
   if (t.normalise)
     for (int64_t n = 0; n < b->n; ++n) {
       float *row = out + n * t.dim;
@@ -154,7 +172,7 @@ MSC_API msc_status msc_embed(msc_model *m, const msc_batch *b, int32_t which, fl
 MSC_API msc_status msc_predict(msc_model *m, const msc_batch *b, float *probs, size_t len) {
   MSCI_TRY(check_args(m, b, probs, "msc_predict"));
   target t = {m->graph.logits, m->graph.classes, 0, 1};
-  MSCI_TRY(run(m, b, &t, probs, len));
+  MSCI_TRY(run(m, b, &t, probs, len, "msc_predict"));
   if (m->cfg.single_label) { /* one class per sample: softmax over each row */
     for (int64_t n = 0; n < b->n; ++n) {
       float *row = probs + n * t.dim;
@@ -202,7 +220,7 @@ MSC_API msc_status msc_predict_mask(msc_model *m, const msc_batch *b, int32_t *c
   float *logits = probs ? probs : malloc(values * sizeof(float));
   if (!logits) return msci_fail(MSC_E_OUT_OF_MEMORY, "msc_predict_mask: %zu logits", values);
   target t = {g->seg_logits, c * plane, 0, 0};
-  msc_status st = run(m, b, &t, logits, values);
+  msc_status st = run(m, b, &t, logits, values, "msc_predict_mask");
   for (int64_t n = 0; st == MSC_OK && n < b->n; ++n)
     for (int64_t p = 0; p < plane; ++p) {
       float *x = logits + (size_t)n * (size_t)(c * plane) + (size_t)p;

@@ -309,6 +309,15 @@ MSC_API msc_status msc_model_create(const msc_options *opts, msc_model **out) {
 
 /* ---- files ------------------------------------------------------------------------------------- */
 
+/* The index of the first NaN or infinity of x[0..n), or n when every value is finite:
+ * what msc_model_load refuses in any tensor it reads, and so what msc_model_save refuses
+ * to write (a save must never produce a file that load refuses). */
+static size_t first_non_finite(const float *x, size_t n) {
+  for (size_t k = 0; k < n; ++k)
+    if (!isfinite(x[k])) return k;
+  return n;
+}
+
 /* Names of a checkpoint's optimiser tensors: optim.m1.<param>, optim.m2.<param>. */
 static void optim_name(char *buf, size_t n, int which, const char *param) {
   snprintf(buf, n, "optim.m%d.%s", which, param);
@@ -353,6 +362,18 @@ MSC_API msc_status msc_model_save(const msc_model *m, const char *path) {
           (msci_st_tensor_in){name, p->ndim, p->dims, which == 1 ? t->m1[i] : t->m2[i]};
     }
   }
+  /* Every tensor finite, checked before anything is written: the file at path, if any,
+   * stays as it was. */
+  for (size_t i = 0; st == MSC_OK && i < count; ++i) {
+    size_t n = 1;
+    for (int32_t d = 0; d < ts[i].ndim; ++d) n *= (size_t)ts[i].dims[d];
+    size_t k = first_non_finite(ts[i].data, n);
+    if (k < n)
+      st = msci_fail(MSC_E_NUMERICAL,
+                     "msc_model_save: tensor '%s' holds a NaN or infinity at %zu: %s not "
+                     "written (msc_model_load would refuse it)",
+                     ts[i].name, k, path);
+  }
   if (st == MSC_OK) st = msci_options_to_json_alloc(m->opts, &config);
   if (st == MSC_OK && t) st = msci_options_to_json_alloc(t->opts, &train_config);
   if (st == MSC_OK) {
@@ -371,6 +392,14 @@ MSC_API msc_status msc_model_save(const msc_model *m, const char *path) {
   free(ts);
   free(config);
   return st;
+}
+
+/* Load's refusal of a non-finite value, the same for every tensor of the file. */
+static msc_status check_finite(const float *x, size_t n, const char *path, const char *name) {
+  size_t k = first_non_finite(x, n);
+  if (k == n) return MSC_OK;
+  return msci_fail(MSC_E_BAD_FORMAT, "%s: tensor '%s' holds a NaN or infinity at %zu", path,
+                   name, k);
 }
 
 static msc_status load_params(msc_model *m, const msci_st_file *f, const char *path) {
@@ -408,10 +437,7 @@ static msc_status load_params(msc_model *m, const msci_st_file *f, const char *p
       }
     }
     st = msci_st_read_f32(f, p->name, buf, n);
-    for (size_t k = 0; st == MSC_OK && k < n; ++k)
-      if (!isfinite(buf[k]))
-        st = msci_fail(MSC_E_BAD_FORMAT, "%s: tensor '%s' holds a NaN or infinity at %zu", path,
-                       p->name, k);
+    if (st == MSC_OK) st = check_finite(buf, n, path, p->name);
     if (st == MSC_OK) st = msci_be_tensor_upload(m->be, p->t, p->ndim, p->dims, buf);
     matched++;
   }
@@ -483,7 +509,9 @@ static msc_status load_training(msc_model *m, const msci_st_file *f, const char 
       if (msci_st_shape(f, name, &ndim, dims) != MSC_OK)
         return msci_fail(MSC_E_BAD_FORMAT, "%s: checkpoint at step %lld lacks '%s'", path, n,
                          name);
-      MSCI_TRY(msci_st_read_f32(f, name, which == 1 ? t->m1[i] : t->m2[i], count));
+      float *dst = which == 1 ? t->m1[i] : t->m2[i];
+      MSCI_TRY(msci_st_read_f32(f, name, dst, count));
+      MSCI_TRY(check_finite(dst, count, path, name));
     }
   }
   return MSC_OK;

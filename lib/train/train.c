@@ -8,7 +8,8 @@
  * their weighted gradients into the graph's output gradients; only the terms' values
  * come to the host. The optimiser has one path for every backend: the backend reports
  * whether the parameter gradients are finite and their sum of squares (grad_stats), a
- * non-finite one skips the step, the clipping factor follows from the sum, and the
+ * non-finite one skips the step (as does a non-finite BatchNorm running statistic, checked
+ * by the same grad_stats), the clipping factor follows from the sum, and the
  * backend updates each trainable parameter where it lives (optim_update, the
  * optim_core.h arithmetic), with the moments kept there. No gradient, parameter or
  * moment comes to the host in a step; the moments do for checkpoints and classifier
@@ -718,7 +719,8 @@ static msc_status check_can_train(const msc_model *m) {
 }
 
 /* One optimiser step on the backend: the gradients' finiteness and sum of squares
- * (grad_stats; a non-finite gradient skips the step), the clipping factor as PyTorch's
+ * (grad_stats; a non-finite gradient skips the step), the running statistics'
+ * finiteness (grad_stats again; a non-finite one skips it too), the clipping factor as PyTorch's
  * clip_grad_norm_ (optim.clip_norm; 0 = off), then optim_update on every trainable
  * parameter with a gradient, the moments resident on the backend. */
 static msc_status optimiser_step(msc_model *m, msci_exec *e, int *skipped) {
@@ -742,6 +744,26 @@ static msc_status optimiser_step(msc_model *m, msci_exec *e, int *skipped) {
   if (st == MSC_OK && bad >= 0) {
     *skipped = 1;
     st = msci_fail(MSC_E_NUMERICAL, "gradient of %s is not finite: step %lld skipped",
+                   m->graph.params[which[bad]].name, (long long)t->step);
+  }
+  MSCI_TRY(st);
+  /* The running statistics the forward pass updated are state too: finite inputs large
+   * enough to overflow a batch's variance (pixels of 1e20) make them infinite while the
+   * loss and every gradient stay finite. Such a step is skipped like a non-finite
+   * gradient, so that no model holds what msc_model_load refuses. The same finiteness
+   * check on the backend, over a few small vectors; the lists are reused. */
+  int32_t n_stats = 0;
+  for (int32_t p = 0; p < np; ++p) {
+    const msci_param *pr = &m->graph.params[p];
+    if (pr->kind != MSCI_PARAM_BN_MEAN && pr->kind != MSCI_PARAM_BN_VAR) continue;
+    grads[n_stats] = pr->t;
+    which[n_stats++] = p;
+  }
+  bad = -1;
+  st = msci_be_grad_stats(m->be, e->ctx, grads, n_stats, &bad, NULL);
+  if (st == MSC_OK && bad >= 0) {
+    *skipped = 1;
+    st = msci_fail(MSC_E_NUMERICAL, "running statistic %s is not finite: step %lld skipped",
                    m->graph.params[which[bad]].name, (long long)t->step);
   }
   MSCI_TRY(st);

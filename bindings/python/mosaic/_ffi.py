@@ -15,7 +15,7 @@ from ._loader import load_library as _load_library
 
 # The version of the header these bindings were generated from.
 HEADER_VERSION_MAJOR = 0
-HEADER_VERSION_MINOR = 4
+HEADER_VERSION_MINOR = 5
 HEADER_VERSION_PATCH = 0
 
 # --------------------------------------------------------------------------------------
@@ -24,10 +24,10 @@ HEADER_VERSION_PATCH = 0
 
 #: Version of the header the program was compiled against. Since 0.1.0.
 MSC_VERSION_MAJOR = 0
-MSC_VERSION_MINOR = 4
+MSC_VERSION_MINOR = 5
 MSC_VERSION_PATCH = 0
 #: One number for comparisons: MAJOR*10000 + MINOR*100 + PATCH. Since 0.1.0.
-MSC_VERSION_NUMBER = 400
+MSC_VERSION_NUMBER = 500
 #: Success.
 MSC_OK = 0
 #: A NULL pointer, bad value or bad option.

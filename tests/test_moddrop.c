@@ -6,10 +6,12 @@
  *  - dropout reaches only the fused head and classifier: the per-modality terms of a step
  *    are unchanged, the fused ones change, and the gradient of the whole objective under
  *    a fixed draw matches central finite differences of the loss;
- *  - learning: on test_train.c's synthetic data (S1 a noisier view of the same classes),
- *    a supervised model trained with dropout keeps its macro AP with both modalities and
- *    scores above one trained without dropout when S2 is absent. The margin is small
- *    here: the rescaled zeros already make a model without dropout fairly robust.
+ *  - learning (docs/losses.md, "Modality dropout", has the numbers): on synthetic data
+ *    where S2 is the rich modality (spectra and textures, little noise: a model trained
+ *    without dropout leans on it) and S1 carries the classes through texture alone under
+ *    heavy noise, a model trained with dropout keeps its macro AP when S2 is absent, close
+ *    to its AP with both, and clearly above a model trained without dropout, for the
+ *    supervised and the mosaic1 presets.
  */
 #include <check.h>
 #include <math.h>
@@ -21,6 +23,7 @@
 #include "model/model.h"
 #include "common/rng.h"
 #include "train/train.h"
+#include "ref_ap.h"
 
 #define SIZE 16
 #define C    4
@@ -33,11 +36,17 @@ typedef struct data {
   uint8_t *y;
 } data;
 
-/* test_train.c's data with one change: S1 has 4 bands, a permutation of S2's signature
- * under 30 times S2's noise, so that S1 alone can tell the classes apart, less well than
- * S2 (a stand-in when S2 is missing). Each class has a spectral
- * signature and a texture frequency; a sample is the sum of its classes' patterns plus
- * noise. */
+/* Each class c has a spectral signature sig[c] and a texture frequency freq[c]; a sample
+ * holds each of its classes' patterns (random phases), plus noise:
+ *   S2 band b: Σ_c sig[c][b] · (1 + 0.5 sin(freq[c] (x + y) + φ_c)) + N(0, 0.1²) — the rich
+ *     modality: the class shows in the spectrum (a shortcut the encoder needs no texture
+ *     filter for) and in the texture, with little noise (test_train.c's S2);
+ *   S1 band b: Σ_c sin(freq[c] (x − y) + φ'_c) + N(0, 1.5²) — the same on every band, so no
+ *     spectral cue: the classes are there only as textures under heavy noise, found by
+ *     filters tuned to the frequencies, which an encoder learns only when it must.
+ * A model trained on both fits the labels through S2 early and its S1 block stays weak;
+ * S1 alone still separates the classes (a model trained with dropout reaches macro AP
+ * near 1 on it). */
 static void make_data(data *d, int64_t n, uint64_t seed) {
   static const float sig[C][4] = {{1.0f, 0.2f, 0.1f, 0.6f},
                                   {0.1f, 1.0f, 0.3f, 0.2f},
@@ -59,20 +68,22 @@ static void make_data(data *d, int64_t n, uint64_t seed) {
     if (!any) d->y[i * C + (msci_rng_next(&r) % C)] = 1;
     for (int c = 0; c < C; ++c) {
       if (!d->y[i * C + c]) continue;
-      float phase = (float)(6.283 * msci_rng_uniform(&r));
+      float phase2 = (float)(6.283 * msci_rng_uniform(&r));
+      float phase1 = (float)(6.283 * msci_rng_uniform(&r));
       for (int yy = 0; yy < SIZE; ++yy)
         for (int xx = 0; xx < SIZE; ++xx) {
-          float tex = 1.0f + 0.5f * sinf(freq[c] * (float)(xx + yy) + phase);
-          for (int b = 0; b < 4; ++b)
-            d->s2[((i * 4 + b) * SIZE + yy) * SIZE + xx] += sig[c][b] * tex;
-          for (int b = 0; b < 4; ++b)
-            d->s1[((i * 4 + b) * SIZE + yy) * SIZE + xx] += sig[c][(b + 2) % 4] * tex;
+          float tex2 = 1.0f + 0.5f * sinf(freq[c] * (float)(xx + yy) + phase2);
+          float tex1 = sinf(freq[c] * (float)(xx - yy) + phase1);
+          for (int b = 0; b < 4; ++b) {
+            d->s2[((i * 4 + b) * SIZE + yy) * SIZE + xx] += sig[c][b] * tex2;
+            d->s1[((i * 4 + b) * SIZE + yy) * SIZE + xx] += tex1;
+          }
         }
     }
     for (int64_t k = 0; k < 4 * SIZE * SIZE; ++k)
       d->s2[i * 4 * SIZE * SIZE + k] += (float)(0.1 * msci_rng_normal(&r));
     for (int64_t k = 0; k < 4 * SIZE * SIZE; ++k)
-      d->s1[i * 4 * SIZE * SIZE + k] += (float)(3.0 * msci_rng_normal(&r));
+      d->s1[i * 4 * SIZE * SIZE + k] += (float)(1.5 * msci_rng_normal(&r));
   }
 }
 
@@ -128,38 +139,6 @@ static void no_augmentation(msc_options *o) {
                                      "aug.jitter_contrast", "aug.speckle"};
   for (size_t i = 0; i < sizeof zero / sizeof zero[0]; ++i)
     ck_assert_int_eq(msc_options_set_float(o, zero[i], 0.0), MSC_OK);
-}
-
-/* Average precision of one class, scikit-learn's definition (ties form one threshold). */
-static double average_precision(const float *score, const uint8_t *y, int64_t n, int64_t c,
-                                int64_t k) {
-  int64_t pos = 0;
-  for (int64_t i = 0; i < n; ++i) pos += y[i * c + k];
-  if (pos == 0) return NAN;
-  double ap = 0, prev_recall = 0;
-  uint8_t *used = calloc((size_t)n, 1);
-  int64_t tp = 0, fp = 0;
-  for (;;) {
-    /* Next threshold: the largest unused score; take all samples with that score. */
-    float best = -INFINITY;
-    int found = 0;
-    for (int64_t i = 0; i < n; ++i)
-      if (!used[i] && (!found || score[i * c + k] > best)) best = score[i * c + k], found = 1;
-    if (!found) break;
-    for (int64_t i = 0; i < n; ++i)
-      if (!used[i] && score[i * c + k] == best) {
-        used[i] = 1;
-        if (y[i * c + k])
-          tp++;
-        else
-          fp++;
-      }
-    double recall = (double)tp / (double)pos, precision = (double)tp / (double)(tp + fp);
-    ap += (recall - prev_recall) * precision;
-    prev_recall = recall;
-  }
-  free(used);
-  return ap;
 }
 
 /* ---- tests ---------------------------------------------------------------------------------- */
@@ -343,22 +322,27 @@ static double macro_ap(msc_model *m, msc_batch *b, const data *test) {
   msc_status st = msc_predict(m, b, probs, (size_t)(n * C));
   ck_assert_msg(st == MSC_OK, "%s", msc_last_error());
   double macro = 0;
-  for (int k = 0; k < C; ++k) macro += average_precision(probs, test->y, n, C, k) / C;
+  for (int k = 0; k < C; ++k) macro += ref_average_precision(probs, test->y, n, C, k) / C;
   free(probs);
   return macro;
 }
 
-/* Trains 120 steps of 32 (the supervised preset: BCE on the fused features, the term
- * dropout reaches) and returns macro AP on the test set: ap[0] with both
+/* Trains `steps` steps of 32 of `preset` with train.modality_dropout = p, no augmentation
+ * (the random resized crop rescales textures, S1's only cue here), on one thread (the same
+ * sums, hence the same numbers, on any machine; and no team waiting for a thread another
+ * test holds the core of), and returns macro AP on the test set: ap[0] with both
  * modalities, ap[1] without S2, ap[2] without S1. */
-static void train_and_score(double dropout, const data *train, const data *test, double *ap) {
-  msc_options *o = tiny_options("supervised", dropout);
+static void train_and_score(const char *preset, int steps, double p, const data *train,
+                            const data *test, double *ap) {
+  msc_options *o = tiny_options(preset, p);
   ck_assert_int_eq(msc_options_set_float(o, "optim.lr", 3e-3), MSC_OK);
   ck_assert_int_eq(msc_options_set_int(o, "optim.warmup_steps", 10), MSC_OK);
-  ck_assert_int_eq(msc_options_set_int(o, "optim.total_steps", 120), MSC_OK);
+  ck_assert_int_eq(msc_options_set_int(o, "optim.total_steps", steps), MSC_OK);
+  no_augmentation(o);
+  ck_assert_int_eq(msc_options_set_int(o, "threads", 1), MSC_OK);
   msc_model *m = create(o);
   msc_step_result r;
-  for (int s = 0; s < 120; ++s) {
+  for (int s = 0; s < steps; ++s) {
     msc_batch *b = batch_of(train, (s % 8) * 32, 32, 1);
     ck_assert_msg(step(m, b, &r) == MSC_OK, "step %d: %s", s, msc_last_error());
     msc_batch_free(b);
@@ -375,25 +359,56 @@ static void train_and_score(double dropout, const data *train, const data *test,
   msc_options_free(o);
 }
 
-START_TEST(test_learning_without_s2) {
+/* The learning claim of docs/losses.md ("Modality dropout") for one preset, with its
+ * tolerances: with dropout (p = 0.5), (a) AP without S2 ≥ AP with both − close, (b) AP
+ * without S2 ≥ the AP without S2 of the model trained without dropout + margin, (c) AP
+ * with both ≥ the no-dropout model's − cost. */
+typedef struct claim {
+  const char *preset;
+  int steps;
+  double close, margin, cost;
+} claim;
+
+static void check_claim(const claim *cl) {
   data train, test;
   make_data(&train, 256, 11);
-  make_data(&test, 96, 12);
+  make_data(&test, 96, 1011);
   double plain[3], drop[3];
-  train_and_score(0.0, &train, &test, plain);
-  train_and_score(0.5, &train, &test, drop);
-  printf("macro AP, trained without dropout: both %.3f, S2 absent %.3f, S1 absent %.3f\n",
-         plain[0], plain[1], plain[2]);
-  printf("macro AP, modality_dropout 0.5:    both %.3f, S2 absent %.3f, S1 absent %.3f\n",
-         drop[0], drop[1], drop[2]);
-  /* Measured (CPU, this seed): without dropout 1.000 / 0.886 (S2 absent); with dropout
-   * 1.000 / 0.905. The thresholds leave room for other thread counts. */
-  ck_assert_msg(drop[0] > 0.97, "both present after dropout: %.3f", drop[0]);
-  ck_assert_msg(drop[1] > 0.85, "S2 absent after dropout: %.3f", drop[1]);
-  ck_assert_msg(drop[1] > plain[1] + 0.005, "S2 absent: %.3f with dropout, %.3f without",
-                drop[1], plain[1]);
+  train_and_score(cl->preset, cl->steps, 0.0, &train, &test, plain);
+  train_and_score(cl->preset, cl->steps, 0.5, &train, &test, drop);
+  printf("%s, macro AP without dropout: both %.3f, S2 absent %.3f, S1 absent %.3f\n",
+         cl->preset, plain[0], plain[1], plain[2]);
+  printf("%s, macro AP, dropout 0.5:    both %.3f, S2 absent %.3f, S1 absent %.3f\n",
+         cl->preset, drop[0], drop[1], drop[2]);
+  ck_assert_msg(drop[1] >= drop[0] - cl->close,
+                "%s: S2 absent %.3f, both %.3f (tolerance %.2f)", cl->preset, drop[1], drop[0],
+                cl->close);
+  ck_assert_msg(drop[1] >= plain[1] + cl->margin,
+                "%s: S2 absent %.3f with dropout, %.3f without (margin %.2f)", cl->preset,
+                drop[1], plain[1], cl->margin);
+  ck_assert_msg(drop[0] >= plain[0] - cl->cost,
+                "%s: both present %.3f with dropout, %.3f without (tolerance %.2f)", cl->preset,
+                drop[0], plain[0], cl->cost);
   free_data(&train);
   free_data(&test);
+}
+
+/* Tolerances from 5 (supervised) and 6 (mosaic1) runs over data seeds 11 to 41 and model
+ * seeds 7 to 9, this one among them (docs/losses.md): supervised, AP without S2 with
+ * dropout 1.000 in every run, 0.769 to 0.919 without (the difference at least 0.081), both
+ * present 1.000 either way; mosaic1 (360 steps: its contrastive terms train slower),
+ * without S2 0.957 to 0.986 with dropout (at most 0.038 under its AP with both), 0.818 to
+ * 0.933 without (the difference 0.050 to 0.150), both present 0.995 to 1.000 with dropout,
+ * 1.000 without. */
+START_TEST(test_learning_supervised) {
+  const claim cl = {"supervised", 240, 0.02, 0.05, 0.01};
+  check_claim(&cl);
+}
+END_TEST
+
+START_TEST(test_learning_mosaic1) {
+  const claim cl = {"mosaic1", 360, 0.06, 0.03, 0.02};
+  check_claim(&cl);
 }
 END_TEST
 
@@ -403,7 +418,8 @@ int main(void) {
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, test_draw);
   tcase_add_test(tc, test_dropout_gradient);
-  tcase_add_test(tc, test_learning_without_s2);
+  tcase_add_test(tc, test_learning_supervised);
+  tcase_add_test(tc, test_learning_mosaic1);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

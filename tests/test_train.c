@@ -27,6 +27,7 @@
 #include "train/train.h"
 #include "model/safetensors.h"
 #include "cpu/cpu_internal.h"
+#include "ref_ap.h"
 
 #define SIZE 16
 #define C    4
@@ -1095,38 +1096,6 @@ START_TEST(test_backend_without_update_cannot_train) {
 }
 END_TEST
 
-/* Average precision of one class, scikit-learn's definition (ties form one threshold). */
-static double average_precision(const float *score, const uint8_t *y, int64_t n, int64_t c,
-                                int64_t k) {
-  int64_t pos = 0;
-  for (int64_t i = 0; i < n; ++i) pos += y[i * c + k];
-  if (pos == 0) return NAN;
-  double ap = 0, prev_recall = 0;
-  uint8_t *used = calloc((size_t)n, 1);
-  int64_t tp = 0, fp = 0;
-  for (;;) {
-    /* Next threshold: the largest unused score; take all samples with that score. */
-    float best = -INFINITY;
-    int found = 0;
-    for (int64_t i = 0; i < n; ++i)
-      if (!used[i] && (!found || score[i * c + k] > best)) best = score[i * c + k], found = 1;
-    if (!found) break;
-    for (int64_t i = 0; i < n; ++i)
-      if (!used[i] && score[i * c + k] == best) {
-        used[i] = 1;
-        if (y[i * c + k])
-          tp++;
-        else
-          fp++;
-      }
-    double recall = (double)tp / (double)pos, precision = (double)tp / (double)(tp + fp);
-    ap += (recall - prev_recall) * precision;
-    prev_recall = recall;
-  }
-  free(used);
-  return ap;
-}
-
 START_TEST(test_learning_works) {
   data train, test;
   make_data(&train, 256, 11);
@@ -1151,7 +1120,7 @@ START_TEST(test_learning_works) {
   ck_assert_int_eq(msc_predict(m, tb, probs, 96 * C), MSC_OK);
   double macro = 0, chance = 0;
   for (int k = 0; k < C; ++k) {
-    macro += average_precision(probs, test.y, 96, C, k) / C;
+    macro += ref_average_precision(probs, test.y, 96, C, k) / C;
     int64_t pos = 0;
     for (int i = 0; i < 96; ++i) pos += test.y[i * C + k];
     chance += (double)pos / 96 / C; /* the AP of a random ranking is the prevalence */

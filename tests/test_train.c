@@ -956,6 +956,12 @@ int main(void) {
   tcase_add_test(tc, test_update_matches_host_reference);
   tcase_add_test(tc, test_non_finite_gradient_skipped);
   tcase_add_test(tc, test_backend_without_update_cannot_train);
+  suite_add_tcase(s, tc);
+  /* Training runs long enough to learn: tagged, so that the sanitizer stage can leave it
+   * out for time (CK_EXCLUDE_TAGS=learning, scripts/test-sanitize.sh). */
+  tc = tcase_create("learning");
+  tcase_set_tags(tc, "learning");
+  tcase_set_timeout(tc, 300);
   tcase_add_test(tc, test_learning_works);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);

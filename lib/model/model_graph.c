@@ -93,7 +93,8 @@ static int32_t add_node(builder *b, mbk_op_desc d, const int32_t *in, int32_t n_
   nd->n_in = n_in;
   memcpy(nd->in, in, (size_t)n_in * sizeof(int32_t));
   nd->n_param = n_param;
-  memcpy(nd->param, params, (size_t)n_param * sizeof(int32_t));
+  if (n_param > 0) /* (params may be NULL for an op without parameters) */
+    memcpy(nd->param, params, (size_t)n_param * sizeof(int32_t));
   nd->ndim = mbk_op_out_dims(&d, nd->out);
   return g->n_nodes++;
 }

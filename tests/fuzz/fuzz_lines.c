@@ -10,7 +10,8 @@
  * '\n' (a line with a NUL byte is compared up to it: readers see C strings). An input
  * that is itself zstd (its magic number) is compared with ZSTD_decompress of it when that
  * succeeds with a known size; otherwise it may be refused, with MSC_E_BAD_FORMAT or
- * MSC_E_IO and a message. Any other status, a crash or a sanitizer report is a bug.
+ * MSC_E_IO and a message; it must be refused (MSC_E_BAD_FORMAT) when its first frame
+ * announces a window of more than 128 MiB (lines.h). Any other status, a crash or a sanitizer report is a bug.
  *
  * Built by tests/fuzz/CMakeLists.txt as a replay program (corpus/lines) and, with
  * -DMSC_FUZZ=ON and clang, as the libFuzzer program fuzz_lines (docs/testing.md).
@@ -87,6 +88,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
   }
   msc_status st = read_and_compare(path, plain, pn);
+  /* The first frame's window, from its header (RFC 8878, 3.1.1.1): more than 128 MiB is
+   * refused (lines.h) before the decoder allocates it. */
+  if (size >= 6 && !(data[4] & 0x20)) {
+    const uint64_t base = (uint64_t)1 << (10 + (data[5] >> 3));
+    if (base + base / 8 * (data[5] & 7) > ((uint64_t)1 << 27)) {
+      FUZZ_CHECK(st == MSC_E_BAD_FORMAT);
+      return 0;
+    }
+  }
   if (plain) FUZZ_CHECK(st == MSC_OK); /* decodable: the reader decodes it too */
   free(plain);
   return 0;

@@ -106,6 +106,9 @@ static inline int fuzz_open_status_ok(msc_status st) {
          st == MSC_E_OUT_OF_MEMORY;
 }
 
+/* The status of the last fuzz_open_dataset. */
+static msc_status fuzz_open_status;
+
 /* Options from key/value string pairs (NULL-terminated; a value "#<n>" sets the integer n). */
 static inline msc_options *fuzz_options(const char *const *kv) {
   msc_options *o = NULL;
@@ -130,6 +133,7 @@ static inline msc_dataset *fuzz_open_dataset(const char *root, const char *forma
   msc_dataset *ds = sentinel;
   msc_status st = msc_dataset_open(root, format, o, &ds);
   msc_options_free(o);
+  fuzz_open_status = st;
   if (st != MSC_OK) {
     const int ok = fuzz_open_status_ok(st) || st == also_ok;
     if (!ok || getenv("MSC_FUZZ_VERBOSE"))

@@ -68,9 +68,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                             "data.mask_classes",
                             (flags & 8) ? "a,b" : "",
                             NULL};
-  /* (a table without a split column has no "train": MSC_E_INVALID_ARGUMENT, documented) */
-  msc_dataset *ds =
-      fuzz_open_dataset(root, "manifest", kv, (flags & 4) ? MSC_E_INVALID_ARGUMENT : MSC_OK);
+  /* A table the options do not fit (data.split "train" without a split column, a mask
+   * column without data.mask_classes) is MSC_E_INVALID_ARGUMENT naming the option. */
+  msc_dataset *ds = fuzz_open_dataset(root, "manifest", kv, MSC_E_INVALID_ARGUMENT);
+  if (fuzz_open_status == MSC_E_INVALID_ARGUMENT)
+    FUZZ_CHECK(strstr(msc_last_error(), "data.split") != NULL ||
+               strstr(msc_last_error(), "data.mask_classes") != NULL);
   if (ds) fuzz_check_dataset(ds, 2, 0);
   msc_dataset_free(ds);
   return 0;

@@ -61,7 +61,7 @@ configure() { # dir sanitizers extra-cmake-args...
 # --- 1. ASan + UBSan -----------------------------------------------------------------
 asan_build() {
   configure "$san" address,undefined -DMSC_FUZZ=ON &&
-    cmake --build "$san" --parallel "$jobs" >"$san.log" 2>&1 || { tail -40 "$san.log"; return 1; }
+    cmake --build "$san" --parallel "$jobs" >"$san/build.log" 2>&1 || { tail -40 "$san/build.log"; return 1; }
 }
 # Left out: the Python tests (an uninstrumented python3 cannot load a sanitized
 # libmosaic.so), the install test and the ABI/export checks (they build and inspect the
@@ -93,8 +93,8 @@ stage "libFuzzer targets" fuzz_short
 tsan_targets=(test_model test_loader test_status)
 tsan_build() {
   configure "$tsan" thread &&
-    cmake --build "$tsan" --parallel "$jobs" --target "${tsan_targets[@]}" >"$tsan.log" 2>&1 ||
-    { tail -40 "$tsan.log"; return 1; }
+    cmake --build "$tsan" --parallel "$jobs" --target "${tsan_targets[@]}" >"$tsan/build.log" 2>&1 ||
+    { tail -40 "$tsan/build.log"; return 1; }
 }
 tsan_tests() {
   local t rc=0

@@ -5,7 +5,10 @@
 #
 # Installs missing Debian packages, configures a RelWithDebInfo build (optimised, with
 # the debug info the ABI check needs) in ./build or $MSC_BUILD_DIR, builds it on every
-# core and runs ctest. The exit status is ctest's.
+# core and runs ctest. Then the sanitizer stage, scripts/test-sanitize.sh: the unit
+# tests built with ASan + UBSan, each libFuzzer target for a short run, the threaded
+# tests under TSan (docs/testing.md; MSC_TEST_SANITIZE=0 leaves it out). The exit status
+# is 0 only if every stage passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +25,16 @@ fi
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$build" --parallel "$(nproc)"
 
-cd "$build"
 status=0
-ctest --output-on-failure -j "$(nproc)" || status=$?
+t0=$SECONDS
+(cd "$build" && ctest --output-on-failure -j "$(nproc)") || status=$?
+echo "test.sh: main ctest took $((SECONDS - t0)) s (exit $status)"
+
+if [ "${MSC_TEST_SANITIZE:-1}" != 0 ]; then
+  t0=$SECONDS
+  san=0
+  bash scripts/test-sanitize.sh || san=$?
+  echo "test.sh: sanitizer stage took $((SECONDS - t0)) s (exit $san)"
+  [ "$san" -eq 0 ] || [ "$status" -ne 0 ] || status=$san
+fi
 exit "$status"

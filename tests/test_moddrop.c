@@ -418,6 +418,12 @@ int main(void) {
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, test_draw);
   tcase_add_test(tc, test_dropout_gradient);
+  suite_add_tcase(s, tc);
+  /* Training runs long enough to learn: tagged, so that the sanitizer stage can leave it
+   * out for time (CK_EXCLUDE_TAGS=learning, scripts/test-sanitize.sh). */
+  tc = tcase_create("learning");
+  tcase_set_tags(tc, "learning");
+  tcase_set_timeout(tc, 300);
   tcase_add_test(tc, test_learning_supervised);
   tcase_add_test(tc, test_learning_mosaic1);
   suite_add_tcase(s, tc);

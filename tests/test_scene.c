@@ -575,7 +575,7 @@ START_TEST(cloud_mask) {
   msc_model *m = make_model("segmentation");
   char mp[400];
   snprintf(mp, sizeof mp, "%s/clouds.tif", g_dir);
-  static float cm[50 * 50];
+  static float cm[60 * 60]; /* (60 × 60: the mask of another size refused below) */
   memset(cm, 0, sizeof cm);
   for (int y = 0; y < 16; ++y)
     for (int x = 0; x < 16; ++x) cm[y * 50 + x] = 1;

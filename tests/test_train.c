@@ -1155,6 +1155,12 @@ int main(void) {
   tcase_add_test(tc, test_save_refuses_non_finite_state);
   tcase_add_test(tc, test_load_refuses_non_finite_state);
   tcase_add_test(tc, test_backend_without_update_cannot_train);
+  suite_add_tcase(s, tc);
+  /* Training runs long enough to learn: tagged, so that the sanitizer stage can leave it
+   * out for time (CK_EXCLUDE_TAGS=learning, scripts/test-sanitize.sh). */
+  tc = tcase_create("learning");
+  tcase_set_tags(tc, "learning");
+  tcase_set_timeout(tc, 300);
   tcase_add_test(tc, test_learning_works);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);

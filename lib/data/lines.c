@@ -140,6 +140,11 @@ msc_status msci_lines_open(msci_lines *r, const char *path) {
       return msci_fail(MSC_E_OUT_OF_MEMORY, "zstd stream");
     }
     ZSTD_initDStream(r->z);
+    /* A frame header alone makes the decoder allocate its window: bounded here, as the
+     * zstd tool bounds it without --memory (2^27 = 128 MiB), so that a tiny hostile
+     * file cannot claim more (found by tests/fuzz/fuzz_lines.c; the BigEarthNet v2
+     * table has an 8 MiB window). A larger window is refused as MSC_E_BAD_FORMAT. */
+    ZSTD_DCtx_setParameter(r->z, ZSTD_d_windowLogMax, 27);
   }
   return MSC_OK;
 }

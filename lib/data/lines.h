@@ -2,7 +2,8 @@
  * lines.h — reading a text table line by line, plain or zstd-compressed (detected by the
  * Layer: data (lib/data/README.md says what it owns and may include).
  * magic number), so metadata tables can be shipped compressed (docs/data.md). Used by the
- * dataset openers.
+ * dataset openers. A zstd frame may use a window of at most 128 MiB (the zstd tool's own
+ * limit without --memory), which the decoder allocates when the frame starts.
  */
 #ifndef MOSAIC_LIB_LINES_H
 #define MOSAIC_LIB_LINES_H

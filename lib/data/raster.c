@@ -500,6 +500,12 @@ static msc_status read_blocks(tiff_file *f, const layout *l, uint32_t x0, uint32
       for (uint32_t bx = bx_first; st == MSC_OK && bx <= bx_last; ++bx) {
         uint32_t idx = block_index(f->t, l, bx, by, p);
         tmsize_t want = (tmsize_t)((uint64_t)rows_needed(l, by, y0 + h) * l->row_bytes);
+        /* libtiff can report a corrupt DEFLATE block as fully decoded yet leave its last
+         * bytes unwritten (tests/fuzz/corpus/tiff/deflate_pred2_short_strip.tif): cleared
+         * first, such bytes read as 0, never as what the buffer held before (the previous
+         * block's pixels, or uninitialised memory), so a window reads what the whole
+         * image does. */
+        memset(buf, 0, (size_t)want);
         tmsize_t got = l->tiled ? TIFFReadEncodedTile(f->t, idx, buf, want)
                                 : TIFFReadEncodedStrip(f->t, idx, buf, want);
         if (got != want) {

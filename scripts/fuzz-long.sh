@@ -65,13 +65,16 @@ for t in $targets; do
     # (-jobs writes each process's output to fuzz-<n>.log in the current folder)
     (cd "$work" && "$bin" "${args[@]}" -jobs="$jobs" -workers="$jobs" "$work/$t" \
        "$corpus/$t") >"$log" 2>&1 || rc=$?
-    cat "$work"/fuzz-*.log >>"$log" 2>/dev/null || true
+    # The runs are counted from the jobs' own logs: libFuzzer 14 also echoes them into the
+    # parent's output, so counting "$log" would count every run twice.
+    runs=$(cat "$work"/fuzz-*.log 2>/dev/null | grep -h 'stat::number_of_executed_units' |
+      awk '{s += $2} END {print s + 0}')
     rm -f "$work"/fuzz-*.log
   else
     "$bin" "${args[@]}" "$work/$t" "$corpus/$t" >"$log" 2>&1 || rc=$?
+    runs=$(grep -h 'stat::number_of_executed_units' "$log" | awk '{s += $2} END {print s + 0}')
   fi
   secs=$(($(date +%s) - start))
-  runs=$(grep -h 'stat::number_of_executed_units' "$log" | awk '{s += $2} END {print s + 0}')
   if [ "$rc" -ne 0 ]; then
     status=1
     echo "fuzz-long: fuzz_$t FAILED (exit $rc); see $log and $work/$t/crash-*" >&2

@@ -54,9 +54,9 @@ for t in $targets; do
   # -malloc_limit_mb: an allocation sized by a claim of the input rather than by the input
   # fails (a GeoTIFF may legitimately decode to 64 MiB + 65536 × its bytes: raster.h).
   malloc=64
-  # (lines: a zstd frame header makes the decoder allocate its window, up to 128 MiB:
-  # lib/data/lines.h)
-  case "$t" in tiff) malloc=1024 ;; lines) malloc=160 ;; esac
+  # (lines, and the targets whose tables go through it: a zstd frame header makes the
+  # decoder allocate its window, up to 128 MiB: lib/data/lines.h)
+  case "$t" in tiff) malloc=1024 ;; lines | manifest | ben2_metadata) malloc=160 ;; esac
   start=$(date +%s)
   args=("${budget[@]}" -max_len=8192 -malloc_limit_mb="$malloc" -rss_limit_mb=2048 -timeout=30
         -artifact_prefix="$work/$t/" -print_final_stats=1)

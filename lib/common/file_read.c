@@ -111,3 +111,19 @@ msc_status msci_file_read_all(const char *path, unsigned char **bytes, size_t *l
   *len = size;
   return MSC_OK;
 }
+
+int msci_file_write_all(int fd, const void *buf, size_t len) {
+  const unsigned char *p = buf;
+  while (len > 0) {
+    size_t chunk = len > (size_t)1 << 30 ? (size_t)1 << 30 : len;
+    ssize_t w = write(fd, p, chunk);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (w == 0) return EIO;
+    p += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}

@@ -36,4 +36,8 @@ msc_status msci_file_open_regular(const char *path, int *fd, uint64_t *size);
  * shorter than its size when opened: it shrank). */
 msc_status msci_file_pread(int fd, const char *path, void *buf, size_t n, uint64_t off);
 
+/* Writes all of buf to fd, retrying after EINTR and short writes: 0, or an errno value
+ * (EIO for a write that wrote nothing). The savers (model files, .npy) use it. */
+int msci_file_write_all(int fd, const void *buf, size_t len);
+
 #endif /* MOSAIC_LIB_FILE_READ_H */

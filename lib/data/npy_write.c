@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "data/npy_write.h"
+#include "common/file_read.h"
 #include "common/internal.h"
 
 /* The element size of a supported descr, 0 for another string. */
@@ -29,23 +30,6 @@ static int host_is_little_endian(void) {
   unsigned char b;
   memcpy(&b, &one, 1);
   return b == 1;
-}
-
-/* Writes all of buf, retrying after EINTR and short writes; 0 or an errno value. */
-static int write_all(int fd, const void *buf, size_t len) {
-  const unsigned char *p = buf;
-  while (len > 0) {
-    size_t chunk = len > (size_t)1 << 30 ? (size_t)1 << 30 : len;
-    ssize_t w = write(fd, p, chunk);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (w == 0) return EIO;
-    p += w;
-    len -= (size_t)w;
-  }
-  return 0;
 }
 
 /* The header, magic to '\n', into out (cap bytes); its length, or 0 if it does not fit. */
@@ -104,11 +88,11 @@ msc_status msci_npy_write(const char *path, const char *dtype, int32_t ndim,
   while (fd < 0 && errno == EINTR);
   if (fd < 0) return msci_fail(MSC_E_IO, "npy: cannot create %s: %s", tmp, strerror(errno));
   const char *what = "write";
-  int e = write_all(fd, header, hlen);
+  int e = msci_file_write_all(fd, header, hlen);
   const unsigned char *src = data;
   const uint64_t bytes = count * esize;
   if (host_is_little_endian() || esize == 1) {
-    if (e == 0 && bytes > 0) e = write_all(fd, src, (size_t)bytes);
+    if (e == 0 && bytes > 0) e = msci_file_write_all(fd, src, (size_t)bytes);
   } else {
     /* Big-endian host: reverse each element, a chunk at a time. */
     unsigned char chunk[8192];
@@ -117,7 +101,7 @@ msc_status msci_npy_write(const char *path, const char *dtype, int32_t ndim,
       size_t len = bytes - done < sizeof chunk ? (size_t)(bytes - done) : sizeof chunk;
       for (size_t i = 0; i < len; i += esize)
         for (size_t k = 0; k < esize; ++k) chunk[i + k] = src[done + i + esize - 1 - k];
-      e = write_all(fd, chunk, len);
+      e = msci_file_write_all(fd, chunk, len);
       done += len;
     }
   }

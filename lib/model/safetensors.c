@@ -639,26 +639,9 @@ static int cmp_tensor_in_ptr(const void *a, const void *b) {
                 (*(const msci_st_tensor_in *const *)b)->name);
 }
 
-/* Writes all of buf, retrying after EINTR and short writes; 0 or an errno value. */
-static int write_all(int fd, const void *buf, size_t len) {
-  const unsigned char *p = buf;
-  while (len > 0) {
-    size_t chunk = len > (size_t)1 << 30 ? (size_t)1 << 30 : len;
-    ssize_t w = write(fd, p, chunk);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (w == 0) return EIO;
-    p += w;
-    len -= (size_t)w;
-  }
-  return 0;
-}
-
 static int write_floats_le(int fd, const float *data, size_t n) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  return write_all(fd, data, n * sizeof *data);
+  return msci_file_write_all(fd, data, n * sizeof *data);
 #else
   unsigned char buf[4096];
   while (n > 0) {
@@ -667,7 +650,7 @@ static int write_floats_le(int fd, const float *data, size_t n) {
       uint32_t u = bits_from_f32(data[i]);
       for (int b = 0; b < 4; b++) buf[4 * i + b] = (unsigned char)(u >> (8 * b));
     }
-    int e = write_all(fd, buf, 4 * k);
+    int e = msci_file_write_all(fd, buf, 4 * k);
     if (e != 0) return e;
     data += k;
     n -= k;
@@ -936,7 +919,7 @@ msc_status msci_st_write(const char *path, const msci_st_meta *meta, size_t n_me
     e = errno;
     what = "chmod";
   }
-  if (e == 0) e = write_all(fd, header, header_len);
+  if (e == 0) e = msci_file_write_all(fd, header, header_len);
   for (size_t i = 0; e == 0 && i < n_tensors; i++)
     if (counts[i] > 0) e = write_floats_le(fd, order[i]->data, (size_t)counts[i]);
   if (e == 0 && (e = fsync_retry(fd)) != 0) what = "fsync";

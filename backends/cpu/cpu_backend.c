@@ -154,6 +154,7 @@ static void cpu_ctx_free(mbk_ctx *ctx) {
   if (ctx->attr) dnnl_primitive_attr_destroy(ctx->attr);
   if (ctx->stream) dnnl_stream_destroy(ctx->stream);
   free(ctx->scratch);
+  cpu_shared_free(ctx);
   mbk_loss_ws_free(&ctx->loss_ws);
   free(ctx->loss_buf);
   free(ctx);

@@ -27,6 +27,27 @@ extern const mbk_host *cpu_host;
 
 #define CPU_FAIL(code, ...) (cpu_host->fail((code), __VA_ARGS__))
 
+/* Storage shared by the transient conversions of a context's ops (cpu_view_shared,
+ * cpu_buf_shared): a training step converts activations, gradients and weights that
+ * change at every step, so a cache per op would only hold a copy of each tensor for
+ * nothing; one buffer per role, as large as the largest conversion of that role, does
+ * the same work. Each remembers what it holds so that two ops converting the same
+ * tensor to the same layout in a row (backward-data and backward-weights reading dy)
+ * convert once. */
+typedef enum cpu_shared_role {
+  CPU_SHARED_X,  /* an op's input activation (forward x, backward-weights x) */
+  CPU_SHARED_DY, /* an incoming gradient (backward dy) */
+  CPU_SHARED_W,  /* weights, and weight gradients in the primitive's layout */
+  CPU_SHARED_ROLES
+} cpu_shared_role;
+
+typedef struct cpu_shared {
+  void *data;
+  size_t cap;
+  uint64_t src_id, src_version; /* the tensor data holds a conversion of (0 = nothing) */
+  dnnl_memory_desc_t md;        /* its layout there */
+} cpu_shared;
+
 struct mbk_ctx {
   dnnl_engine_t engine; /* the process-wide CPU engine (not owned) */
   dnnl_stream_t stream;
@@ -39,6 +60,7 @@ struct mbk_ctx {
   mbk_loss_ws loss_ws;
   float *loss_buf;
   size_t loss_cap; /* floats at loss_buf */
+  cpu_shared shared[CPU_SHARED_ROLES];
 };
 
 struct mbk_tensor {
@@ -123,6 +145,17 @@ msc_status cpu_tensor_expect(const mbk_tensor *t, int32_t ndim, const int64_t *d
  * else a converted copy kept in r (reused while t's version is unchanged). */
 msc_status cpu_view_as(mbk_ctx *ctx, const mbk_tensor *t, const dnnl_memory_desc_t *want,
                        cpu_reorder *r, dnnl_memory_t *out);
+/* As cpu_view_as, but the converted copy lives in the context's buffer for role
+ * (valid until the next conversion of that role); r keeps the primitive and the memory
+ * object, whose data handle follows the shared buffer. For tensors that change between
+ * two uses anyway (the training path). */
+msc_status cpu_view_shared(mbk_ctx *ctx, const mbk_tensor *t, const dnnl_memory_desc_t *want,
+                           cpu_shared_role role, cpu_reorder *r, dnnl_memory_t *out);
+/* As cpu_buf_ensure, with b's storage the context's buffer for role (b->data stays NULL:
+ * b owns only its memory object). The buffer's earlier contents are forgotten. */
+msc_status cpu_buf_shared(mbk_ctx *ctx, cpu_buf *b, const dnnl_memory_desc_t *md,
+                          cpu_shared_role role);
+void cpu_shared_free(mbk_ctx *ctx);
 /* Writes src (any layout) into t in layout md (logical shape ndim/dims). */
 msc_status cpu_write_as(mbk_ctx *ctx, dnnl_memory_t src, mbk_tensor *t, int32_t ndim,
                         const int64_t *dims, const dnnl_memory_desc_t *md, cpu_reorder *r);

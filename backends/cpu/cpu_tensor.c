@@ -138,6 +138,74 @@ msc_status cpu_view_as(mbk_ctx *ctx, const mbk_tensor *t, const dnnl_memory_desc
   return MSC_OK;
 }
 
+/* Makes the shared buffer of role hold bytes (forgetting its contents when it moves). */
+static msc_status shared_reserve(mbk_ctx *ctx, cpu_shared_role role, size_t bytes) {
+  cpu_shared *s = &ctx->shared[role];
+  if (bytes <= s->cap) return MSC_OK;
+  void *n = cpu_aligned_alloc(bytes);
+  if (!n) return CPU_FAIL(MSC_E_OUT_OF_MEMORY, "cpu: shared buffer of %zu bytes", bytes);
+  free(s->data);
+  s->data = n;
+  s->cap = bytes;
+  s->src_id = 0;
+  return MSC_OK;
+}
+
+/* Points *mem (a memory of layout md, made when absent or of another layout) at data.
+ * The handle is set only when it moves: setting it zero-fills a padded layout's tail. */
+static msc_status memory_at(mbk_ctx *ctx, dnnl_memory_t *mem, const dnnl_memory_desc_t *md,
+                            void *data) {
+  const dnnl_memory_desc_t *cur = NULL;
+  if (*mem) dnnl_memory_get_memory_desc(*mem, &cur);
+  if (*mem && !cpu_md_equal(cur, md)) {
+    dnnl_memory_destroy(*mem);
+    *mem = NULL;
+  }
+  if (!*mem) {
+    CPU_TRY(dnnl_memory_create(mem, md, ctx->engine, data), "shared buffer memory");
+    return MSC_OK;
+  }
+  void *h = NULL;
+  CPU_TRY(dnnl_memory_get_data_handle(*mem, &h), "shared buffer memory");
+  if (h != data) CPU_TRY(dnnl_memory_set_data_handle(*mem, data), "shared buffer memory");
+  return MSC_OK;
+}
+
+msc_status cpu_view_shared(mbk_ctx *ctx, const mbk_tensor *t, const dnnl_memory_desc_t *want,
+                           cpu_shared_role role, cpu_reorder *r, dnnl_memory_t *out) {
+  if (cpu_md_equal(&t->md, want)) {
+    *out = t->mem;
+    return MSC_OK;
+  }
+  CPU_CHECK(shared_reserve(ctx, role, dnnl_memory_desc_get_size(want)));
+  cpu_shared *s = &ctx->shared[role];
+  CPU_CHECK(memory_at(ctx, &r->buf_mem, want, s->data));
+  *out = r->buf_mem;
+  if (s->src_id == t->id && s->src_version == t->version && cpu_md_equal(&s->md, want))
+    return MSC_OK; /* the previous conversion of this role was the same one */
+  s->src_id = 0;   /* invalid until the conversion succeeds */
+  CPU_CHECK(cpu_reorder_exec(ctx, r, t->mem, r->buf_mem));
+  s->src_id = t->id;
+  s->src_version = t->version;
+  s->md = *want;
+  return MSC_OK;
+}
+
+msc_status cpu_buf_shared(mbk_ctx *ctx, cpu_buf *b, const dnnl_memory_desc_t *md,
+                          cpu_shared_role role) {
+  CPU_CHECK(shared_reserve(ctx, role, dnnl_memory_desc_get_size(md)));
+  cpu_shared *s = &ctx->shared[role];
+  s->src_id = 0; /* whoever writes b overwrites the conversion held there */
+  CPU_CHECK(memory_at(ctx, &b->mem, md, s->data));
+  b->md = *md;
+  return MSC_OK;
+}
+
+void cpu_shared_free(mbk_ctx *ctx) {
+  for (int i = 0; i < CPU_SHARED_ROLES; ++i) free(ctx->shared[i].data);
+  memset(ctx->shared, 0, sizeof ctx->shared);
+}
+
 msc_status cpu_write_as(mbk_ctx *ctx, dnnl_memory_t src, mbk_tensor *t, int32_t ndim,
                         const int64_t *dims, const dnnl_memory_desc_t *md, cpu_reorder *r) {
   CPU_CHECK(cpu_tensor_set(t, ndim, dims, md));

@@ -19,8 +19,8 @@ static void weighted_destroy(mbk_op *base) {
   cpu_prim_destroy(&op->fwd);
   cpu_prim_destroy(&op->bwd_data);
   cpu_prim_destroy(&op->bwd_weights);
-  cpu_reorder *rs[] = {&op->r_x,  &op->r_w,   &op->r_dy, &op->r_wd,
-                       &op->r_xw, &op->r_dyw, &op->r_dw};
+  cpu_reorder *rs[] = {&op->r_x,  &op->r_w,  &op->r_xs,  &op->r_ws, &op->r_dy,
+                       &op->r_wd, &op->r_xw, &op->r_dyw, &op->r_dw};
   for (size_t i = 0; i < sizeof rs / sizeof rs[0]; ++i) cpu_reorder_destroy(rs[i]);
   cpu_buf_destroy(&op->dw_buf);
   cpu_buf_destroy(&op->db_buf);
@@ -51,19 +51,28 @@ static msc_status swapped_md(const dnnl_memory_desc_t *md, dnnl_memory_desc_t *o
   return MSC_OK;
 }
 
-/* The weights of t in layout want, as cpu_view_as, through the swapped view if w_swap. */
+/* A view of t in layout want: in r's own buffer (cached while t is unchanged) when
+ * shared is 0, else in the context's buffer for role (cpu_view_shared). */
+static msc_status view_of(mbk_ctx *ctx, const mbk_tensor *t, const dnnl_memory_desc_t *want,
+                          int shared, cpu_shared_role role, cpu_reorder *r,
+                          dnnl_memory_t *out) {
+  return shared ? cpu_view_shared(ctx, t, want, role, r, out)
+                : cpu_view_as(ctx, t, want, r, out);
+}
+
+/* The weights of t in layout want, as view_of, through the swapped view if w_swap. */
 static msc_status weights_as(cpu_weighted *op, const mbk_tensor *t,
-                             const dnnl_memory_desc_t *want, cpu_reorder *r,
+                             const dnnl_memory_desc_t *want, int shared, cpu_reorder *r,
                              dnnl_memory_t *out) {
   mbk_ctx *ctx = op->base.ctx;
-  if (!op->w_swap) return cpu_view_as(ctx, t, want, r, out);
+  if (!op->w_swap) return view_of(ctx, t, want, shared, CPU_SHARED_W, r, out);
   /* A stand-in for t with the same identity (so r's cache still applies) whose memory
    * is the permuted view of t's bytes. */
   mbk_tensor v = *t;
   CPU_CHECK(swapped_md(&t->md, &v.md));
   CPU_CHECK(view_at(ctx, &op->w_view, &v.md, t->data));
   v.mem = op->w_view;
-  return cpu_view_as(ctx, &v, want, r, out);
+  return view_of(ctx, &v, want, shared, CPU_SHARED_W, r, out);
 }
 
 static msc_status check_params(cpu_weighted *op, mbk_tensor *const *in) {
@@ -86,8 +95,12 @@ static msc_status weighted_forward(mbk_op *base, int32_t training, mbk_tensor *c
     return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: %s: b given to an op without bias", name);
   }
   dnnl_memory_t x, w, b = NULL;
-  CPU_CHECK(cpu_view_as(ctx, in[0], cpu_pd_md(&op->fwd, dnnl_query_src_md, 0), &op->r_x, &x));
-  CPU_CHECK(weights_as(op, in[1], cpu_pd_md(&op->fwd, dnnl_query_weights_md, 0), &op->r_w, &w));
+  /* Training: x and w change at every step, so their conversions go to the context's
+   * shared buffers; inference keeps them per op (frozen weights convert once). */
+  CPU_CHECK(view_of(ctx, in[0], cpu_pd_md(&op->fwd, dnnl_query_src_md, 0), training,
+                    CPU_SHARED_X, training ? &op->r_xs : &op->r_x, &x));
+  CPU_CHECK(weights_as(op, in[1], cpu_pd_md(&op->fwd, dnnl_query_weights_md, 0), training,
+                       training ? &op->r_ws : &op->r_w, &w));
   if (op->bias) b = in[2]->mem; /* 1-D tensors are always plain */
   CPU_CHECK(cpu_tensor_set(out[0], op->y_ndim, op->y_dims,
                            cpu_pd_md(&op->fwd, dnnl_query_dst_md, 0)));
@@ -107,10 +120,11 @@ static msc_status backward_data(cpu_weighted *op, mbk_tensor *w_t, mbk_tensor *d
     CPU_CHECK(cpu_prim_init(ctx, &op->bwd_data, pd));
   }
   dnnl_memory_t w, dy;
-  CPU_CHECK(cpu_view_as(ctx, dy_t, cpu_pd_md(&op->bwd_data, dnnl_query_diff_dst_md, 0),
-                        &op->r_dy, &dy));
-  CPU_CHECK(
-      weights_as(op, w_t, cpu_pd_md(&op->bwd_data, dnnl_query_weights_md, 0), &op->r_wd, &w));
+  /* Backward is training: every conversion goes to the context's shared buffers. */
+  CPU_CHECK(cpu_view_shared(ctx, dy_t, cpu_pd_md(&op->bwd_data, dnnl_query_diff_dst_md, 0),
+                            CPU_SHARED_DY, &op->r_dy, &dy));
+  CPU_CHECK(weights_as(op, w_t, cpu_pd_md(&op->bwd_data, dnnl_query_weights_md, 0), 1,
+                       &op->r_wd, &w));
   CPU_CHECK(cpu_tensor_set(dx_t, op->x_ndim, op->x_dims,
                            cpu_pd_md(&op->bwd_data, dnnl_query_diff_src_md, 0)));
   dnnl_exec_arg_t args[4] = {
@@ -127,12 +141,14 @@ static msc_status backward_weights(cpu_weighted *op, mbk_tensor *x_t, mbk_tensor
     CPU_CHECK(cpu_prim_init(ctx, &op->bwd_weights, pd));
   }
   dnnl_memory_t x, dy;
-  CPU_CHECK(
-      cpu_view_as(ctx, x_t, cpu_pd_md(&op->bwd_weights, dnnl_query_src_md, 0), &op->r_xw, &x));
-  CPU_CHECK(cpu_view_as(ctx, dy_t, cpu_pd_md(&op->bwd_weights, dnnl_query_diff_dst_md, 0),
-                        &op->r_dyw, &dy));
-  CPU_CHECK(cpu_buf_ensure(ctx, &op->dw_buf,
-                           cpu_pd_md(&op->bwd_weights, dnnl_query_diff_weights_md, 0)));
+  CPU_CHECK(cpu_view_shared(ctx, x_t, cpu_pd_md(&op->bwd_weights, dnnl_query_src_md, 0),
+                            CPU_SHARED_X, &op->r_xw, &x));
+  CPU_CHECK(cpu_view_shared(ctx, dy_t, cpu_pd_md(&op->bwd_weights, dnnl_query_diff_dst_md, 0),
+                            CPU_SHARED_DY, &op->r_dyw, &dy));
+  /* dw in the primitive's layout lives only until it is written out plain below. */
+  CPU_CHECK(cpu_buf_shared(ctx, &op->dw_buf,
+                           cpu_pd_md(&op->bwd_weights, dnnl_query_diff_weights_md, 0),
+                           CPU_SHARED_W));
   dnnl_exec_arg_t args[5] = {
       {DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, op->dw_buf.mem}};
   int n = 3;

@@ -25,8 +25,12 @@ struct cpu_weighted {
   dnnl_memory_t w_view, dw_view;
   cpu_weighted_pd_fn make_fwd, make_bwd_data, make_bwd_weights;
   cpu_prim fwd, bwd_data, bwd_weights; /* backward ones are made on first use */
-  cpu_reorder r_x, r_w, r_dy, r_wd, r_xw, r_dyw, r_dw;
-  cpu_buf dw_buf, db_buf; /* gradients in the primitive's layout before going plain */
+  /* r_x, r_w: inference forward, with a buffer of their own; the others (training)
+   * convert into the context's shared buffers (cpu_view_shared). */
+  cpu_reorder r_x, r_w, r_xs, r_ws, r_dy, r_wd, r_xw, r_dyw, r_dw;
+  /* Gradients in the primitive's layout before going plain: dw in the context's shared
+   * buffer (cpu_buf_shared), db (small) in its own. */
+  cpu_buf dw_buf, db_buf;
 };
 
 extern const mbk_op_vt cpu_weighted_vt_conv;

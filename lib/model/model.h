@@ -167,14 +167,17 @@ struct msci_exec {
   int32_t training;
   mbk_ctx *ctx;
   msci_be_op **ops;  /* per node, made on first use */
-  mbk_tensor **act;  /* per node output: own tensors when training (backward reads
-                         them); in inference, borrowed from slots */
-  mbk_tensor **slot; /* inference: tensors shared by nodes whose lifetimes do not
-                         overlap, so memory is the widest cut of the graph, not its sum */
+  mbk_tensor **act;  /* per node output, borrowed from the slots */
+  mbk_tensor **slot; /* tensors shared by nodes whose lifetimes do not overlap, so memory
+                         is the widest cut of the graph, not its sum. Training keeps a
+                         value to the end of the step only where a backward reads it
+                         (docs/memory.md) */
   int32_t n_slots;
-  int32_t *last_use;   /* inference scratch: last node reading each node's output, */
+  int32_t *last_use;   /* scratch: last node reading each node's output, */
   int32_t *free_slots; /* the stack of free slots, */
   int32_t *owner;      /* and the slot holding each node's output */
+  int32_t *slot_node;  /* training: the node whose output each slot holds (its shape) */
+  uint8_t *saved;      /* training scratch: outputs a backward reads */
   /* training only: gradients of node outputs and parameters */
   mbk_tensor **grad;  /* per node output: borrowed from the gradient pool while live */
   uint8_t *has_grad;  /* grad[i] holds a gradient in this backward pass */

@@ -14,7 +14,6 @@ void msci_exec_free(const msc_model *m, msci_exec *e) {
   const mbk_iface *be = m->be;
   for (int32_t i = 0; i < m->graph.n_nodes; ++i) {
     if (e->ops) msci_be_op_free(e->ops[i]);
-    if (e->act && e->training) msci_be_tensor_free(be, e->act[i]);
   }
   for (int32_t i = 0; e->acc_ops && i < m->graph.n_nodes; ++i) msci_be_op_free(e->acc_ops[i]);
   for (int32_t i = 0; i < e->n_gpool; ++i) msci_be_tensor_free(be, e->gpool[i]);
@@ -36,6 +35,8 @@ void msci_exec_free(const msc_model *m, msci_exec *e) {
   free(e->last_use);
   free(e->free_slots);
   free(e->owner);
+  free(e->slot_node);
+  free(e->saved);
   free(e->stage);
   free(e->need);
   free(e->mark);
@@ -65,10 +66,10 @@ static msc_status exec_create(msc_model *m, int64_t n, int32_t training, msci_ex
                       : msci_fail(MSC_E_OUT_OF_MEMORY, "executor");
   mbk_ctx_params p = {sizeof p, m->threads, 0};
   if (st == MSC_OK) st = msci_be_ctx_create(be, &p, &e->ctx);
-  for (int32_t i = 0; st == MSC_OK && training && i < nn; ++i)
-    st = msci_be_tensor_create(be, e->ctx, &e->act[i]);
   if (st == MSC_OK && training) {
     int32_t np = m->graph.n_params;
+    e->slot_node = calloc((size_t)nn, sizeof *e->slot_node);
+    e->saved = calloc((size_t)nn, 1);
     e->grad = calloc((size_t)nn, sizeof *e->grad);
     e->has_grad = calloc((size_t)nn, 1);
     /* At most one live gradient per node plus one being summed in: 2 per node. */
@@ -79,7 +80,7 @@ static msc_status exec_create(msc_model *m, int64_t n, int32_t training, msci_ex
     e->pgrad = calloc((size_t)np, sizeof *e->pgrad);
     e->pgrad_valid = calloc((size_t)np, 1);
     if (!e->grad || !e->has_grad || !e->gpool || !e->gfree || !e->acc_ops || !e->pgrad ||
-        !e->pgrad_valid)
+        !e->pgrad_valid || !e->slot_node || !e->saved)
       st = msci_fail(MSC_E_OUT_OF_MEMORY, "training executor");
     for (int32_t i = 0; st == MSC_OK && i < np; ++i)
       st = msci_be_tensor_create(be, e->ctx, &e->pgrad[i]);
@@ -160,10 +161,102 @@ static msc_status assign_slots(msc_model *m, msci_exec *e, const uint8_t *need) 
   return MSC_OK;
 }
 
+/* Training: the outputs some backward reads, which live to the end of the step. The
+ * input x of conv2d, deconv2d, linear and batchnorm (their backward takes x), a ReLU's
+ * own output (msci_exec_backward gives its backward y for x: y > 0 exactly where x > 0,
+ * so the mask is the same), and the values the loss terms read. Every other output (a
+ * batch norm's before its ReLU, a residual sum's, a pooling's input) is dropped after
+ * its last reader in the forward pass, as in inference. */
+static void mark_saved(const msc_model *m, const uint8_t *need, uint8_t *saved) {
+  const msci_graph *g = &m->graph;
+  memset(saved, 0, (size_t)g->n_nodes);
+  for (int32_t i = 0; i < g->n_nodes; ++i) {
+    if (!need[i]) continue;
+    const msci_node *nd = &g->nodes[i];
+    switch (nd->desc.type) {
+    case MBK_OP_CONV2D:
+    case MBK_OP_DECONV2D:
+    case MBK_OP_LINEAR:
+    case MBK_OP_BATCHNORM:
+      if (nd->in[0] >= 0) saved[nd->in[0]] = 1;
+      break;
+    case MBK_OP_RELU: saved[i] = 1; break;
+    default: break;
+    }
+  }
+  int32_t targets[MSCI_MAX_MODALITIES + 3], nt = 0;
+  for (int32_t k = 0; k < m->cfg.n_mod; ++k) targets[nt++] = g->proj[k];
+  targets[nt++] = g->fused_proj;
+  targets[nt++] = g->logits;
+  targets[nt++] = g->seg_logits;
+  for (int32_t k = 0; k < nt; ++k)
+    if (targets[k] >= 0 && targets[k] < g->n_nodes) saved[targets[k]] = 1;
+}
+
+static int same_shape(const msci_graph *g, int32_t a, int32_t b) {
+  const msci_node *x = &g->nodes[a], *y = &g->nodes[b];
+  if (x->ndim != y->ndim) return 0;
+  for (int32_t k = 0; k < x->ndim; ++k)
+    if (x->out[k] != y->out[k]) return 0;
+  return 1;
+}
+
+/* Training: a free slot that last held an output of node i's shape, so that its backend
+ * tensor keeps its storage and layout from step to step; else a new slot. */
+static msc_status take_slot_like(msc_model *m, msci_exec *e, int32_t i, int32_t *n_free,
+                                 int32_t *used, int32_t *out) {
+  int32_t *stack = e->free_slots;
+  for (int32_t k = *n_free - 1; k >= 0; --k) {
+    if (!same_shape(&m->graph, e->slot_node[stack[k]], i)) continue;
+    *out = stack[k];
+    stack[k] = stack[--*n_free];
+    return MSC_OK;
+  }
+  int32_t s = (*used)++;
+  if (s >= e->n_slots) {
+    MSCI_TRY(msci_be_tensor_create(m->be, e->ctx, &e->slot[s]));
+    e->n_slots = s + 1;
+  }
+  *out = s;
+  return MSC_OK;
+}
+
+/* Training: as assign_slots, except that the outputs a backward reads (mark_saved) keep
+ * their slots to the end of the step, and slots are reused only between outputs of one
+ * shape. The assignment depends only on `need`: every step gets the same tensors. */
+static msc_status assign_train_slots(msc_model *m, msci_exec *e, const uint8_t *need) {
+  const msci_graph *g = &m->graph;
+  int32_t n = g->n_nodes, n_free = 0, used = 0;
+  mark_saved(m, need, e->saved);
+  for (int32_t i = 0; i < n; ++i) e->last_use[i] = need[i] ? i : -1;
+  for (int32_t i = 0; i < n; ++i)
+    if (need[i])
+      for (int32_t k = 0; k < g->nodes[i].n_in; ++k)
+        if (g->nodes[i].in[k] >= 0 && need[g->nodes[i].in[k]])
+          e->last_use[g->nodes[i].in[k]] = i;
+  for (int32_t i = 0; i < n; ++i)
+    if (need[i] && (e->last_use[i] == i || e->saved[i])) e->last_use[i] = n;
+  for (int32_t i = 0; i < n; ++i) {
+    if (!need[i]) continue;
+    int32_t s = 0;
+    MSCI_TRY(take_slot_like(m, e, i, &n_free, &used, &s));
+    e->owner[i] = s;
+    e->slot_node[s] = i;
+    e->act[i] = e->slot[s];
+    for (int32_t k = 0; k < g->nodes[i].n_in; ++k) {
+      int32_t v = g->nodes[i].in[k];
+      if (v < 0 || !need[v] || e->last_use[v] != i) continue;
+      e->last_use[v] = -1;
+      e->free_slots[n_free++] = e->owner[v];
+    }
+  }
+  return MSC_OK;
+}
+
 msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need) {
   const mbk_iface *be = m->be;
   const msci_graph *g = &m->graph;
-  if (!e->training) MSCI_TRY(assign_slots(m, e, need));
+  MSCI_TRY(e->training ? assign_train_slots(m, e, need) : assign_slots(m, e, need));
   for (int32_t i = 0; i < g->n_nodes; ++i) {
     if (!need[i]) continue;
     const msci_node *nd = &g->nodes[i];
@@ -339,7 +432,8 @@ msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
       in[n_in++] = x;
       in[n_in++] = g->params[nd->param[0]].t;
       break;
-    case MBK_OP_RELU: in[n_in++] = x; break;
+    /* Its own output y for x: the only input of a ReLU's backward kept (mark_saved). */
+    case MBK_OP_RELU: in[n_in++] = e->act[i]; break;
     default: break;
     }
     in[n_in++] = e->grad[i];

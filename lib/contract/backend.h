@@ -53,7 +53,9 @@
  *             running statistics. With desc.u.bn.relu the output is ReLU(BN(x)).
  *             bwd in  {x, gamma, dy}      out {dx, dgamma (opt), dbeta (opt)}
  *  RELU       fwd in  {x}                 out {y}
- *             bwd in  {x, dy}             out {dx}
+ *             bwd in  {x, dy}             out {dx}    (dx = dy where x > 0, else 0; the
+ *             core's training step passes the forward's y for x, which is > 0 exactly
+ *             where x is: docs/memory.md)
  *  MAXPOOL    fwd in  {x}                 out {y}     (padding never wins the max)
  *             bwd in  {dy}                out {dx}    (after a training forward)
  *  GAVGPOOL   fwd in  {x[N,C,H,W]}        out {y[N,C]}   (mean over H×W)

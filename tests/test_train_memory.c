@@ -1,0 +1,214 @@
+/*
+ * test_train_memory.c — the training step's memory plan (docs/memory.md):
+ *  - the CPU backend's shared conversion buffers (cpu_view_shared, cpu_buf_shared): a
+ *    plain tensor converted to a blocked layout holds, at each blocked offset computed
+ *    here by hand, the value of its plain element; two tensors converted in turn through
+ *    one buffer each come back right (no stale copy), and so does a tensor rewritten
+ *    with new values (its version changes);
+ *  - the training executor's slots (assign_train_slots), checked against the graph
+ *    itself after a step of the tiny model: no two outputs a backward reads share a
+ *    tensor, a tensor is reused only after every forward reader of its previous value
+ *    ran, and fewer tensors are used than there are nodes (what the plan is for).
+ * That the values survive where they must is also what test_train's finite-difference
+ * and resume tests check end to end.
+ */
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mosaic/mosaic.h"
+#include "backend/registry.h"
+#include "common/internal.h"
+#include "model/model.h"
+#include "train/train.h"
+#include "cpu/cpu_internal.h"
+
+/* ---- the backend's shared conversion buffers ----------------------------------------- */
+
+enum { N = 2, C = 16, H = 3, W = 5, COUNT = N * C * H * W };
+
+static void fill(float *x, float base) {
+  for (int i = 0; i < COUNT; ++i) x[i] = base + (float)i;
+}
+
+/* Checks that mem holds plain (nchw) x in layout nChw16c: element (n,c,h,w) at
+ * ((n·(C/16) + c/16)·H + h)·W·16 + w·16 + c%16. */
+static void expect_blocked(dnnl_memory_t mem, const float *x) {
+  void *h = NULL;
+  ck_assert_int_eq(dnnl_memory_get_data_handle(mem, &h), dnnl_success);
+  const float *b = h;
+  for (int n = 0; n < N; ++n)
+    for (int c = 0; c < C; ++c)
+      for (int y = 0; y < H; ++y)
+        for (int w = 0; w < W; ++w) {
+          size_t at = (((size_t)n * (C / 16) + (size_t)c / 16) * H + (size_t)y) * W * 16 +
+                      (size_t)w * 16 + (size_t)c % 16;
+          float want = x[((n * C + c) * H + y) * W + w];
+          ck_assert_msg(b[at] == want, "(%d,%d,%d,%d): %g, want %g", n, c, y, w, b[at], want);
+        }
+}
+
+START_TEST(test_shared_conversions) {
+  const mbk_iface *be = NULL;
+  ck_assert_int_eq(mbk_cpu_init(msci_host(), &be), MSC_OK);
+  mbk_ctx_params p = {sizeof p, 1, 0};
+  mbk_ctx *ctx = NULL;
+  ck_assert_int_eq(be->ctx_create(&p, &ctx), MSC_OK);
+  mbk_tensor *a = NULL, *b = NULL;
+  ck_assert_int_eq(be->tensor_create(ctx, &a), MSC_OK);
+  ck_assert_int_eq(be->tensor_create(ctx, &b), MSC_OK);
+  const int64_t dims[4] = {N, C, H, W};
+  float xa[COUNT], xb[COUNT];
+  fill(xa, 0.f);
+  fill(xb, 1000.f);
+  ck_assert_int_eq(be->tensor_upload(a, 4, dims, xa), MSC_OK);
+  ck_assert_int_eq(be->tensor_upload(b, 4, dims, xb), MSC_OK);
+  dnnl_memory_desc_t blocked;
+  dnnl_dims_t d = {N, C, H, W};
+  ck_assert_int_eq(dnnl_memory_desc_init_by_tag(&blocked, 4, d, dnnl_f32, dnnl_aBcd16b),
+                   dnnl_success);
+  cpu_reorder ra, rb;
+  memset(&ra, 0, sizeof ra);
+  memset(&rb, 0, sizeof rb);
+  dnnl_memory_t m = NULL;
+  /* a, then b through the same buffer, then a again: each time its own values. */
+  ck_assert_int_eq(cpu_view_shared(ctx, a, &blocked, CPU_SHARED_X, &ra, &m), MSC_OK);
+  expect_blocked(m, xa);
+  ck_assert_int_eq(cpu_view_shared(ctx, b, &blocked, CPU_SHARED_X, &rb, &m), MSC_OK);
+  expect_blocked(m, xb);
+  ck_assert_int_eq(cpu_view_shared(ctx, a, &blocked, CPU_SHARED_X, &ra, &m), MSC_OK);
+  expect_blocked(m, xa);
+  /* The same conversion twice in a row (another op's reorder): one buffer, a's values. */
+  ck_assert_int_eq(cpu_view_shared(ctx, a, &blocked, CPU_SHARED_X, &rb, &m), MSC_OK);
+  expect_blocked(m, xa);
+  /* New values in a: the held conversion is stale and is redone. */
+  fill(xa, -500.f);
+  ck_assert_int_eq(be->tensor_upload(a, 4, dims, xa), MSC_OK);
+  ck_assert_int_eq(cpu_view_shared(ctx, a, &blocked, CPU_SHARED_X, &ra, &m), MSC_OK);
+  expect_blocked(m, xa);
+  /* Another role is another buffer: b in DY leaves a's conversion in X valid. */
+  dnnl_memory_t mb = NULL;
+  ck_assert_int_eq(cpu_view_shared(ctx, b, &blocked, CPU_SHARED_DY, &rb, &mb), MSC_OK);
+  ck_assert_int_eq(cpu_view_shared(ctx, a, &blocked, CPU_SHARED_X, &ra, &m), MSC_OK);
+  expect_blocked(mb, xb);
+  expect_blocked(m, xa);
+  /* A buffer written through cpu_buf_shared forgets the conversion it held. */
+  cpu_buf buf;
+  memset(&buf, 0, sizeof buf);
+  ck_assert_int_eq(cpu_buf_shared(ctx, &buf, &blocked, CPU_SHARED_X), MSC_OK);
+  ck_assert_ptr_null(buf.data); /* not owned */
+  void *h = NULL;
+  ck_assert_int_eq(dnnl_memory_get_data_handle(buf.mem, &h), dnnl_success);
+  memset(h, 0, (size_t)COUNT * sizeof(float));
+  ck_assert_int_eq(cpu_view_shared(ctx, a, &blocked, CPU_SHARED_X, &ra, &m), MSC_OK);
+  expect_blocked(m, xa);
+  cpu_buf_destroy(&buf);
+  cpu_reorder_destroy(&ra);
+  cpu_reorder_destroy(&rb);
+  be->tensor_free(a);
+  be->tensor_free(b);
+  be->ctx_free(ctx);
+}
+END_TEST
+
+/* ---- the training executor's slots ----------------------------------------------------- */
+
+static int reads(const msci_node *nd, int32_t v) {
+  for (int32_t k = 0; k < nd->n_in; ++k)
+    if (nd->in[k] == v) return 1;
+  return 0;
+}
+
+/* Whether some backward reads v's output: the x of conv2d, deconv2d, linear and batch
+ * norm, a ReLU's own output, the loss terms' inputs (written from the contract, not
+ * from the executor's code). */
+static int backward_reads(const msc_model *m, const uint8_t *need, int32_t v) {
+  const msci_graph *g = &m->graph;
+  if (g->nodes[v].desc.type == MBK_OP_RELU) return 1;
+  if (v == g->fused_proj || v == g->logits || v == g->seg_logits) return 1;
+  for (int32_t k = 0; k < m->cfg.n_mod; ++k)
+    if (v == g->proj[k]) return 1;
+  for (int32_t r = v + 1; r < g->n_nodes; ++r) {
+    if (!need[r]) continue;
+    int32_t t = g->nodes[r].desc.type;
+    if ((t == MBK_OP_CONV2D || t == MBK_OP_DECONV2D || t == MBK_OP_LINEAR ||
+         t == MBK_OP_BATCHNORM) &&
+        g->nodes[r].in[0] == v)
+      return 1;
+  }
+  return 0;
+}
+
+START_TEST(test_train_slots) {
+  msc_options *o = NULL;
+  ck_assert_int_eq(msc_options_create(&o), MSC_OK);
+  const char *json = "{\"modality.0.encoder\":\"tiny\",\"modality.1.encoder\":\"tiny\","
+                     "\"modality.0.size\":16,\"modality.1.size\":16,\"modality.1.bands\":4,"
+                     "\"classes\":4,\"class_names\":\"a;b;c;d\",\"proj.dim\":16,\"seed\":7,"
+                     "\"train.preset\":\"mosaic2\",\"lambda.intra\":0.5}";
+  ck_assert_int_eq(msc_options_from_json(o, json), MSC_OK);
+  msc_model *m = NULL;
+  ck_assert_int_eq(msc_model_create(o, &m), MSC_OK);
+  const int64_t n = 4, bands[2] = {2, 4};
+  const char *names[2] = {"s1", "s2"};
+  msc_batch *b = NULL;
+  ck_assert_int_eq(msc_batch_create(&b), MSC_OK);
+  for (int k = 0; k < 2; ++k) {
+    int64_t count = n * bands[k] * 16 * 16;
+    float *x = malloc((size_t)count * sizeof(float));
+    for (int64_t i = 0; i < count; ++i) x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+    ck_assert_int_eq(msc_batch_set_modality(b, names[k], x, n, bands[k], 16, 16), MSC_OK);
+    free(x);
+  }
+  uint8_t y[4 * 4] = {1, 0, 0, 1, 0, 1, 0, 0, 1, 1, 0, 0, 0, 0, 1, 0};
+  ck_assert_int_eq(msc_batch_set_labels(b, y, n, 4), MSC_OK);
+  msc_step_result r;
+  memset(&r, 0, sizeof r);
+  r.struct_size = sizeof r;
+  ck_assert_int_eq(msc_train_step(m, b, &r), MSC_OK);
+  const msci_exec *e = m->train->exec;
+  const msci_graph *g = &m->graph;
+  const uint8_t *need = e->need;
+  int32_t n_need = 0;
+  for (int32_t v = 0; v < g->n_nodes; ++v) {
+    if (!need[v]) continue;
+    n_need++;
+    ck_assert_ptr_eq(e->act[v], e->slot[e->owner[v]]);
+    for (int32_t k = v + 1; k < g->n_nodes; ++k) {
+      if (!need[k] || e->owner[k] != e->owner[v]) continue;
+      /* k took v's tensor: v must be dead by then, every reader of v before k. */
+      ck_assert_msg(!backward_reads(m, need, v),
+                    "node %d (read by a backward) shares its "
+                    "tensor with node %d",
+                    (int)v, (int)k);
+      for (int32_t q = k; q < g->n_nodes; ++q)
+        ck_assert_msg(!(need[q] && reads(&g->nodes[q], v)),
+                      "node %d reads node %d after node %d took its tensor", (int)q, (int)v,
+                      (int)k);
+    }
+  }
+  ck_assert_msg(e->n_slots < n_need, "%d tensors for %d outputs", (int)e->n_slots, (int)n_need);
+  /* A second step reuses the same assignment (the tensors keep their storage). */
+  int32_t slots = e->n_slots;
+  ck_assert_int_eq(msc_train_step(m, b, &r), MSC_OK);
+  ck_assert_int_eq(m->train->exec->n_slots, slots);
+  msc_batch_free(b);
+  msc_model_free(m);
+  msc_options_free(o);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("train_memory");
+  TCase *tc = tcase_create("core");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, test_shared_conversions);
+  tcase_add_test(tc, test_train_slots);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

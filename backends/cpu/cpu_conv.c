@@ -12,18 +12,23 @@ static void conv_geometry(const cpu_weighted *op, dnnl_dims_t strides, dnnl_dims
   pad[1] = d->u.conv.pw;
 }
 
-static msc_status conv_mds(const cpu_weighted *op, dnnl_memory_desc_t *x, dnnl_memory_desc_t *w,
-                           dnnl_memory_desc_t *b, dnnl_memory_desc_t *y) {
-  CPU_CHECK(cpu_any_md(4, op->x_dims, x));
-  CPU_CHECK(cpu_any_md(4, op->w_dims, w));
+/* Source, weights, bias and destination: the context's compute type (cpu_op_dt) for
+ * all but the bias, or, with grad_w, float32 weights: backward-weights writes float32
+ * gradients of the float32 master weights whatever the precision. */
+static msc_status conv_mds(const cpu_weighted *op, int grad_w, dnnl_memory_desc_t *x,
+                           dnnl_memory_desc_t *w, dnnl_memory_desc_t *b,
+                           dnnl_memory_desc_t *y) {
+  dnnl_data_type_t dt = cpu_op_dt(op->base.ctx);
+  CPU_CHECK(cpu_any_md_dt(4, op->x_dims, dt, x));
+  CPU_CHECK(cpu_any_md_dt(4, op->w_dims, grad_w ? dnnl_f32 : dt, w));
   CPU_CHECK(cpu_plain_md(1, &op->y_dims[1], b));
-  return cpu_any_md(4, op->y_dims, y);
+  return cpu_any_md_dt(4, op->y_dims, dt, y);
 }
 
 static msc_status conv_fwd(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
   dnnl_dims_t s, p;
-  CPU_CHECK(conv_mds(op, &x, &w, &b, &y));
+  CPU_CHECK(conv_mds(op, 0, &x, &w, &b, &y));
   conv_geometry(op, s, p);
   dnnl_convolution_desc_t cd;
   /* forward_training for inference too: with forward_inference oneDNN 2.6 picks its
@@ -40,7 +45,7 @@ static msc_status conv_fwd(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
 static msc_status conv_bwd_data(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
   dnnl_dims_t s, p;
-  CPU_CHECK(conv_mds(op, &x, &w, &b, &y));
+  CPU_CHECK(conv_mds(op, 0, &x, &w, &b, &y));
   conv_geometry(op, s, p);
   dnnl_convolution_desc_t cd;
   CPU_TRY(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &x, &w, &y, s,
@@ -52,7 +57,7 @@ static msc_status conv_bwd_data(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
 static msc_status conv_bwd_weights(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
   dnnl_dims_t s, p;
-  CPU_CHECK(conv_mds(op, &x, &w, &b, &y));
+  CPU_CHECK(conv_mds(op, 1, &x, &w, &b, &y));
   conv_geometry(op, s, p);
   dnnl_convolution_desc_t cd;
   CPU_TRY(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &x, &w,

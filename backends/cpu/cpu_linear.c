@@ -4,18 +4,22 @@
  */
 #include "cpu_weighted.h"
 
-static msc_status linear_mds(const cpu_weighted *op, dnnl_memory_desc_t *x,
+/* Source, weights, bias and destination: the context's compute type (cpu_op_dt) for
+ * all but the bias, or, with grad_w, float32 weights: backward-weights writes float32
+ * gradients of the float32 master weights whatever the precision. */
+static msc_status linear_mds(const cpu_weighted *op, int grad_w, dnnl_memory_desc_t *x,
                              dnnl_memory_desc_t *w, dnnl_memory_desc_t *b,
                              dnnl_memory_desc_t *y) {
-  CPU_CHECK(cpu_any_md(2, op->x_dims, x));
-  CPU_CHECK(cpu_any_md(2, op->w_dims, w));
+  dnnl_data_type_t dt = cpu_op_dt(op->base.ctx);
+  CPU_CHECK(cpu_any_md_dt(2, op->x_dims, dt, x));
+  CPU_CHECK(cpu_any_md_dt(2, op->w_dims, grad_w ? dnnl_f32 : dt, w));
   CPU_CHECK(cpu_plain_md(1, &op->y_dims[1], b));
-  return cpu_any_md(2, op->y_dims, y);
+  return cpu_any_md_dt(2, op->y_dims, dt, y);
 }
 
 static msc_status linear_fwd(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
-  CPU_CHECK(linear_mds(op, &x, &w, &b, &y));
+  CPU_CHECK(linear_mds(op, 0, &x, &w, &b, &y));
   dnnl_inner_product_desc_t id;
   CPU_TRY(dnnl_inner_product_forward_desc_init(&id, dnnl_forward_training, &x, &w,
                                                op->bias ? &b : NULL, &y),
@@ -25,7 +29,7 @@ static msc_status linear_fwd(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
 
 static msc_status linear_bwd_data(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
-  CPU_CHECK(linear_mds(op, &x, &w, &b, &y));
+  CPU_CHECK(linear_mds(op, 0, &x, &w, &b, &y));
   dnnl_inner_product_desc_t id;
   CPU_TRY(dnnl_inner_product_backward_data_desc_init(&id, &x, &w, &y),
           "linear backward-data descriptor");
@@ -34,7 +38,7 @@ static msc_status linear_bwd_data(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
 
 static msc_status linear_bwd_weights(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
-  CPU_CHECK(linear_mds(op, &x, &w, &b, &y));
+  CPU_CHECK(linear_mds(op, 1, &x, &w, &b, &y));
   dnnl_inner_product_desc_t id;
   CPU_TRY(dnnl_inner_product_backward_weights_desc_init(&id, &x, &w, op->bias ? &b : NULL, &y),
           "linear backward-weights descriptor");

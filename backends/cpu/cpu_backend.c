@@ -64,6 +64,17 @@ dnnl_data_type_t cpu_op_dt(const mbk_ctx *ctx) {
   return ctx->precision == MBK_PRECISION_BF16 ? dnnl_bf16 : dnnl_f32;
 }
 
+dnnl_data_type_t cpu_grad_w_dt(const mbk_ctx *ctx) {
+  (void)ctx;
+  /* oneDNN 2.6's bf16 convolution backward-weights kernels are 5-6x slower than its
+   * f32 ones on this project's machines (bench_train --precision bf16, ResNet-18,
+   * batch 32, 2 threads, onednn_verbose: 11.3 s per step with AMX
+   * (jit:avx512_core_amx_bf16), 7.7-15 s with jit_bf16:avx512_core_bf16, against 1.8 s
+   * for jit:avx512_core on float32 copies of the same bf16 activations). Converting x
+   * and dy to float32 costs a reorder each. */
+  return dnnl_f32;
+}
+
 int cpu_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b) {
   return dnnl_memory_desc_equal(a, b) != 0;
 }

@@ -24,15 +24,14 @@ static void deconv_geometry(const cpu_weighted *op, dnnl_dims_t strides, dnnl_di
   pr[1] = d->u.deconv.pw - d->u.deconv.opw;
 }
 
-/* Source, weights, bias and destination: the context's compute type (cpu_op_dt) for
- * all but the bias, or, with grad_w, float32 weights: backward-weights writes float32
- * gradients of the float32 master weights whatever the precision. */
+/* Source, weights and destination in the context's compute type (cpu_op_dt), the bias
+ * in float32; with grad_w (backward-weights) all in float32 (cpu_grad_w_dt). */
 static msc_status deconv_mds(const cpu_weighted *op, int grad_w, dnnl_memory_desc_t *x,
                              dnnl_memory_desc_t *w, dnnl_memory_desc_t *b,
                              dnnl_memory_desc_t *y) {
-  dnnl_data_type_t dt = cpu_op_dt(op->base.ctx);
+  dnnl_data_type_t dt = grad_w ? cpu_grad_w_dt(op->base.ctx) : cpu_op_dt(op->base.ctx);
   CPU_CHECK(cpu_any_md_dt(4, op->x_dims, dt, x));
-  CPU_CHECK(cpu_any_md_dt(4, op->w_dims, grad_w ? dnnl_f32 : dt, w));
+  CPU_CHECK(cpu_any_md_dt(4, op->w_dims, dt, w));
   CPU_CHECK(cpu_plain_md(1, &op->y_dims[1], b));
   return cpu_any_md_dt(4, op->y_dims, dt, y);
 }

@@ -18,7 +18,8 @@
  * and a consumer that wants another type gets a reorder, as for a layout. Everything
  * the host reads or the optimiser updates stays float32: uploads, downloads, the loss
  * inputs (viewed as plain f32), parameters (f32 master weights, converted to bf16 by
- * the op's cached weight reorder), their gradients (backward-weights writes f32),
+ * the op's cached weight reorder), their gradients (backward-weights runs in f32 on
+ * converted copies of the bf16 activations: cpu_grad_w_dt),
  * batch-norm scale, shift and statistics. With f32 nothing changes.
  */
 #ifndef MOSAIC_BACKENDS_CPU_INTERNAL_H
@@ -113,6 +114,9 @@ msc_status cpu_any_md_dt(int32_t ndim, const int64_t *dims, dnnl_data_type_t dt,
 /* The data type of a compute op's source, weights and destination in ctx (see the
  * precision policy above): dnnl_f32, or dnnl_bf16 with precision bf16. */
 dnnl_data_type_t cpu_op_dt(const mbk_ctx *ctx);
+/* The data type backward-weights computes in: float32 whatever the precision (its
+ * inputs are converted; the reason is in cpu_backend.c). */
+dnnl_data_type_t cpu_grad_w_dt(const mbk_ctx *ctx);
 int cpu_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b);
 const dnnl_memory_desc_t *cpu_pd_md(const cpu_prim *p, dnnl_query_t what, int index);
 

@@ -4,7 +4,7 @@
  * 120×120 patches, in samples per second, with the peak RSS.
  *
  *   bench_embed [--encoder resnet18|tiny] [--batch 64] [--iters 5] [--threads 0]
- *              [--backend cpu|cuda|auto]
+ *              [--backend cpu|cuda|auto] [--precision f32|bf16]
  *
  * Prints one JSON line. The first call (primitive creation, allocation) is reported
  * separately as warmup_s and excluded from the rate, which is the median over iters.
@@ -30,6 +30,8 @@ int main(int argc, char **argv) {
   CHECK(msc_options_set_string(o, "modality.1.encoder", encoder));
   CHECK(msc_options_set_string(o, "backend", bench_arg(argc, argv, "--backend", "cpu")));
   CHECK(msc_options_set_int(o, "threads", threads));
+  const char *precision = bench_arg(argc, argv, "--precision", "f32");
+  CHECK(msc_options_set_string(o, "precision", precision));
   msc_model *m = NULL;
   CHECK(msc_model_create(o, &m));
   const int64_t bands[2] = {2, 12}, size = 120;
@@ -59,10 +61,11 @@ int main(int argc, char **argv) {
   }
   double rate = bench_median(rates, iters);
   printf("{\"workload\":\"embed\",\"encoder\":\"%s\",\"batch\":%lld,\"size\":%lld,"
-         "\"bands\":[2,12],\"threads\":%lld,\"backend\":\"%s\",\"iters\":%d,"
+         "\"bands\":[2,12],\"threads\":%lld,\"backend\":\"%s\",\"precision\":\"%s\","
+         "\"iters\":%d,"
          "\"warmup_s\":%.3f,\"samples_per_s\":%.2f,\"peak_rss_mib\":%.1f}\n",
          encoder, (long long)batch, (long long)size, (long long)threads, msc_model_backend(m),
-         iters, warmup, rate, bench_peak_rss_mib());
+         precision, iters, warmup, rate, bench_peak_rss_mib());
   free(rates);
   free(out);
   msc_batch_free(b);

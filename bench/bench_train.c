@@ -5,7 +5,7 @@
  * AdamW; in samples per second, with the peak RSS.
  *
  *   bench_train [--encoder resnet18|tiny] [--batch 32] [--iters 3] [--threads 0]
- *              [--backend cpu|cuda|auto]
+ *              [--backend cpu|cuda|auto] [--precision f32|bf16]
  *
  * Prints one JSON line. The first step (primitive creation, allocation) is reported as
  * warmup_s and excluded; the rate is the median over iters.
@@ -32,6 +32,8 @@ int main(int argc, char **argv) {
   CHECK(msc_options_set_string(o, "modality.1.encoder", encoder));
   CHECK(msc_options_set_string(o, "backend", bench_arg(argc, argv, "--backend", "cpu")));
   CHECK(msc_options_set_int(o, "threads", threads));
+  const char *precision = bench_arg(argc, argv, "--precision", "f32");
+  CHECK(msc_options_set_string(o, "precision", precision));
   CHECK(msc_options_set_string(o, "train.preset", "mosaic1"));
   msc_model *m = NULL;
   CHECK(msc_model_create(o, &m));
@@ -66,10 +68,11 @@ int main(int argc, char **argv) {
   double rate = bench_median(rates, iters);
   printf(
       "{\"workload\":\"train-step\",\"preset\":\"mosaic1\",\"encoder\":\"%s\",\"batch\":%lld,"
-      "\"size\":%lld,\"bands\":[2,12],\"threads\":%lld,\"backend\":\"%s\",\"iters\":%d,"
+      "\"size\":%lld,\"bands\":[2,12],\"threads\":%lld,\"backend\":\"%s\",\"precision\":\"%s\","
+      "\"iters\":%d,"
       "\"warmup_s\":%.3f,\"samples_per_s\":%.2f,\"loss\":%.4f,\"peak_rss_mib\":%.1f}\n",
       encoder, (long long)batch, (long long)size, (long long)threads, msc_model_backend(m),
-      iters, warmup, rate, r.loss, bench_peak_rss_mib());
+      precision, iters, warmup, rate, r.loss, bench_peak_rss_mib());
   free(rates);
   free(y);
   msc_batch_free(b);

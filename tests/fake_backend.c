@@ -86,6 +86,8 @@ static msc_status fake_probe(char *why, size_t why_len) {
 static msc_status fake_ctx_create(const mbk_ctx_params *params, mbk_ctx **out) {
   if (out == NULL)
     return g_host->fail(MSC_E_INVALID_ARGUMENT, FAKE_NAME ": ctx_create: out is NULL");
+  if (params && params->precision != MBK_PRECISION_F32)
+    return g_host->fail(MSC_E_UNSUPPORTED, FAKE_NAME ": ctx_create: float32 only");
   mbk_ctx *ctx = calloc(1, sizeof *ctx);
   if (ctx == NULL)
     return g_host->fail(MSC_E_OUT_OF_MEMORY, FAKE_NAME ": ctx_create: out of memory");

@@ -92,7 +92,7 @@ static void setup(void) {
   ck_assert_msg(st == MSC_OK, "mbk_cpu_init: %d (%s)", (int)st, msc_last_error());
   ck_assert_ptr_nonnull(iface);
   B = iface;
-  mbk_ctx_params p = {sizeof p, 0, 0};
+  mbk_ctx_params p = {sizeof p, 0, 0, MBK_PRECISION_F32};
   CTX = NULL;
   st = B->ctx_create(&p, &CTX);
   ck_assert_msg(st == MSC_OK, "ctx_create: %d (%s)", (int)st, msc_last_error());
@@ -431,7 +431,7 @@ START_TEST(test_iface) {
   char why[256] = "";
   ck_assert_int_eq(B->probe(why, sizeof why), MSC_OK);
   /* A second context can live next to the first. */
-  mbk_ctx_params p = {sizeof p, 1, 0};
+  mbk_ctx_params p = {sizeof p, 1, 0, MBK_PRECISION_F32};
   mbk_ctx *c2 = NULL;
   ck_assert_int_eq(B->ctx_create(&p, &c2), MSC_OK);
   ck_assert_ptr_nonnull(c2);

@@ -42,6 +42,7 @@ static const char help[] =
     "  --threshold T       F1 threshold (default 0.5)\n"
     "  --out-dir DIR       where models and results go (default compare)\n"
     "  --json PATH         results as JSON (default DIR/compare.json)\n"
+    "  --precision f32|bf16  compute precision (bf16: AVX-512/AMX CPUs, docs/precision.md)\n"
     "  --seed N, --threads N, --backend NAME, --workers N, --stats MODE, --progress MODE,\n"
     "  --config FILE, --set KEY=VALUE    as for 'mosaic train'\n"
     "\n"
@@ -68,7 +69,7 @@ static const char *const allowed[] = {
     "probe-epochs", "probe-lr",  "k",       "which",    "split",
     "threshold",    "out-dir",   "json",    "seed",     "threads",
     "backend",      "workers",   "stats",   "progress", "labeled-fraction",
-    "task",         NULL};
+    "task",         "precision", NULL};
 
 /* Which samples each non-zero term of a preset sees: the self-supervised terms every
  * training sample, the supervised ones the labelled share (--labeled-fraction). */

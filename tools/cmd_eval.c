@@ -47,6 +47,7 @@ static const char help[] =
     "  --threshold T       F1 and Hamming threshold on the scores (default 0.5)\n"
     "  --json PATH         also write the results as JSON ('-': standard output)\n"
     "  --out PATH          linear/finetune: save the trained model there\n"
+    "  --precision f32|bf16  compute precision (bf16: AVX-512/AMX CPUs, docs/precision.md)\n"
     "  --seed N, --threads N, --backend NAME, --workers N, --progress MODE,\n"
     "  --config FILE, --set KEY=VALUE    as for 'mosaic train'\n"
     "\n"
@@ -76,6 +77,7 @@ static const char *const allowed[] = {"model",
                                       "index",
                                       "lambda",
                                       "labeled-fraction",
+                                      "precision",
                                       NULL};
 
 /* Writes a JSON document to path ('-': standard output) and the configuration beside it. */

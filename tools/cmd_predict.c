@@ -26,11 +26,12 @@ static const char help[] =
     "  --modalities LIST   the dataset modalities to use, comma-separated (default: all);\n"
     "                      a fused output without the others (docs/model.md)\n"
     "  --batch N           samples per call (default 64)\n"
+    "  --precision f32|bf16  compute precision (bf16: AVX-512/AMX CPUs, docs/precision.md)\n"
     "  --threads N, --backend NAME, --progress MODE, --config FILE, --set KEY=VALUE\n";
 
-static const char *const allowed[] = {"model",   "data",      "out",        "format",
-                                      "split",   "threshold", "batch",      "threads",
-                                      "backend", "progress",  "modalities", NULL};
+static const char *const allowed[] = {
+    "model",   "data",    "out",      "format",     "split",     "threshold", "batch",
+    "threads", "backend", "progress", "modalities", "precision", NULL};
 
 typedef struct {
   char *p;

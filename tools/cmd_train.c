@@ -55,6 +55,7 @@ static const char help[] =
     "  --workers N         data-loading threads (default 1)\n"
     "  --threads N         compute threads (default: all cores)\n"
     "  --backend NAME      auto (default), cpu, cuda\n"
+    "  --precision P       f32 (default) or bf16 (AVX-512/AMX CPUs; docs/precision.md)\n"
     "  --progress MODE     auto (a bar on a terminal, else a line every 10 s), bar, lines, "
     "none\n"
     "  --config FILE       read keys from a JSON file first (see docs/tool.md)\n"
@@ -64,12 +65,19 @@ static const char help[] =
     "the run) and .history.json (losses and validation metrics per epoch).\n"
     "Exit status: 0 done, 1 error, 2 bad usage, 130 interrupted (checkpoint saved).\n";
 
-static const char *const allowed[] = {
-    "data",        "format",       "preset",  "encoder",     "fraction",  "epochs",
-    "batch",       "max-steps",    "lr",      "seed",        "out",       "resume",
-    "no-validate", "val-fraction", "init",    "init-prefix", "threshold", "stats",
-    "workers",     "threads",      "backend", "progress",    "task",      "labeled-fraction",
-    NULL};
+static const char *const allowed[] = {"data",        "format",
+                                      "preset",      "encoder",
+                                      "fraction",    "epochs",
+                                      "batch",       "max-steps",
+                                      "lr",          "seed",
+                                      "out",         "resume",
+                                      "no-validate", "val-fraction",
+                                      "init",        "init-prefix",
+                                      "threshold",   "stats",
+                                      "workers",     "threads",
+                                      "backend",     "progress",
+                                      "task",        "labeled-fraction",
+                                      "precision",   NULL};
 
 static int set_schedule(msc_options *o, int64_t total) {
   msc_status st = cli_default_schedule(o, total);

@@ -28,12 +28,12 @@ typedef struct group_map {
 } group_map;
 
 static const group_map k_map[] = {
-    {"backend", "Run time"},    {"threads", "Run time"},   {"seed", "Run time"},
-    {"modality", "Modalities"}, {"classes", "Heads"},      {"class_names", "Heads"},
-    {"labels", "Heads"},        {"proj", "Heads"},         {"fused", "Heads"},
-    {"bn", "BatchNorm"},        {"train", "Training"},     {"lambda", "Training"},
-    {"tau", "Training"},        {"mulsupcon", "Training"}, {"optim", "Optimiser"},
-    {"aug", "Augmentation"},
+    {"backend", "Run time"},   {"threads", "Run time"},    {"seed", "Run time"},
+    {"precision", "Run time"}, {"modality", "Modalities"}, {"classes", "Heads"},
+    {"class_names", "Heads"},  {"labels", "Heads"},        {"proj", "Heads"},
+    {"fused", "Heads"},        {"bn", "BatchNorm"},        {"train", "Training"},
+    {"lambda", "Training"},    {"tau", "Training"},        {"mulsupcon", "Training"},
+    {"optim", "Optimiser"},    {"aug", "Augmentation"},
 };
 
 /* The named groups, in document order, with the sentence that opens each. */

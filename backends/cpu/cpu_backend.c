@@ -3,6 +3,7 @@
  * (layer: CPU backend). Built into libmosaic, it is still reached only through the table
  * (mbk_cpu_init) and includes nothing of the core but the backend contract.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ msc_status cpu_dnnl_fail(dnnl_status_t s, const char *what) {
 /* ---- memory descriptors ------------------------------------------------------------ */
 
 static msc_status md_init(int32_t ndim, const int64_t *dims, dnnl_format_tag_t four,
-                          dnnl_memory_desc_t *md) {
+                          dnnl_data_type_t dt, dnnl_memory_desc_t *md) {
   dnnl_dims_t dd;
   dnnl_format_tag_t tag;
   switch (ndim) {
@@ -42,16 +43,36 @@ static msc_status md_init(int32_t ndim, const int64_t *dims, dnnl_format_tag_t f
                     (int)ndim);
   }
   for (int32_t i = 0; i < ndim; ++i) dd[i] = dims[i];
-  CPU_TRY(dnnl_memory_desc_init_by_tag(md, ndim, dd, dnnl_f32, tag), "memory descriptor");
+  CPU_TRY(dnnl_memory_desc_init_by_tag(md, ndim, dd, dt, tag), "memory descriptor");
   return MSC_OK;
 }
 
 msc_status cpu_plain_md(int32_t ndim, const int64_t *dims, dnnl_memory_desc_t *md) {
-  return md_init(ndim, dims, dnnl_abcd, md);
+  return md_init(ndim, dims, dnnl_abcd, dnnl_f32, md);
 }
 
 msc_status cpu_any_md(int32_t ndim, const int64_t *dims, dnnl_memory_desc_t *md) {
-  return md_init(ndim, dims, dnnl_format_tag_any, md);
+  return md_init(ndim, dims, dnnl_format_tag_any, dnnl_f32, md);
+}
+
+msc_status cpu_any_md_dt(int32_t ndim, const int64_t *dims, dnnl_data_type_t dt,
+                         dnnl_memory_desc_t *md) {
+  return md_init(ndim, dims, dnnl_format_tag_any, dt, md);
+}
+
+dnnl_data_type_t cpu_op_dt(const mbk_ctx *ctx) {
+  return ctx->precision == MBK_PRECISION_BF16 ? dnnl_bf16 : dnnl_f32;
+}
+
+dnnl_data_type_t cpu_grad_w_dt(const mbk_ctx *ctx) {
+  (void)ctx;
+  /* oneDNN 2.6's bf16 convolution backward-weights kernels are 5-6x slower than its
+   * f32 ones on this project's machines (bench_train --precision bf16, ResNet-18,
+   * batch 32, 2 threads, onednn_verbose: 11.3 s per step with AMX
+   * (jit:avx512_core_amx_bf16), 7.7-15 s with jit_bf16:avx512_core_bf16, against 1.8 s
+   * for jit:avx512_core on float32 copies of the same bf16 activations). Converting x
+   * and dy to float32 costs a reorder each. */
+  return dnnl_f32;
 }
 
 int cpu_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b) {
@@ -171,14 +192,47 @@ static msc_status ctx_init(mbk_ctx *ctx) {
   return MSC_OK;
 }
 
+/* 1 when oneDNN can run bf16 convolutions, inner products and batch norms here: from
+ * AVX-512 (avx512_core: bf16 emulated in f32 registers; avx512_core_bf16: native dot
+ * products; avx512_core_amx: AMX tiles). The effective ISA honours ONEDNN_MAX_CPU_ISA,
+ * which is how tests/test_precision.c sees a CPU without bf16. */
+static int cpu_has_bf16(void) {
+  unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+  return (isa & (unsigned)dnnl_cpu_isa_avx512_core) == (unsigned)dnnl_cpu_isa_avx512_core;
+}
+
+static msc_status ctx_precision(const mbk_ctx_params *params, int32_t *out) {
+  *out = MBK_PRECISION_F32;
+  /* A caller built before API 7 has no precision field: float32. */
+  if (!params || params->struct_size < offsetof(mbk_ctx_params, precision) + sizeof(int32_t))
+    return MSC_OK;
+  switch (params->precision) {
+  case MBK_PRECISION_F32: return MSC_OK;
+  case MBK_PRECISION_BF16:
+    if (!cpu_has_bf16())
+      return CPU_FAIL(MSC_E_UNSUPPORTED,
+                      "cpu: precision bf16 needs AVX-512 (avx512_core, avx512_bf16 or AMX); "
+                      "oneDNN reports ISA 0x%x on this CPU: use precision f32",
+                      (unsigned)dnnl_get_effective_cpu_isa());
+    *out = MBK_PRECISION_BF16;
+    return MSC_OK;
+  default:
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: ctx_create: unknown precision %d",
+                    (int)params->precision);
+  }
+}
+
 static msc_status cpu_ctx_create(const mbk_ctx_params *params, mbk_ctx **out) {
   if (!out) return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: ctx_create: out is NULL");
   if (params && params->struct_size < sizeof(uint32_t) + sizeof(int32_t))
     return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: ctx_create: bad params struct_size %u",
                     params->struct_size);
+  int32_t precision;
+  CPU_CHECK(ctx_precision(params, &precision));
   mbk_ctx *ctx = calloc(1, sizeof *ctx);
   if (!ctx) return CPU_FAIL(MSC_E_OUT_OF_MEMORY, "cpu: context");
   ctx->threads = params ? params->threads : 0;
+  ctx->precision = precision;
   msc_status st = ctx_init(ctx);
   if (st != MSC_OK) {
     cpu_ctx_free(ctx);

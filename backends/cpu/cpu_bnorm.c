@@ -4,7 +4,8 @@
  * workspace instead of a second pass over the activations).
  *
  * Primitives take the input's layout as it comes (oneDNN's batch norm has no "any"),
- * so they are made on first use and remade only if that layout changes.
+ * so they are made on first use and remade only if that layout changes; the one
+ * exception is bf16 channels-last input (bn_layout).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ typedef struct cpu_bnorm {
   cpu_prim fwd_train, fwd_infer, bwd;
   cpu_buf mean, var, ws, dgamma, dbeta; /* batch statistics saved for backward */
   cpu_reorder r_dy;
+  cpu_reorder r_x; /* x in the layout of bn_layout, when it differs from x's */
 } cpu_bnorm;
 
 static unsigned bn_flags(const cpu_bnorm *op) {
@@ -35,7 +37,26 @@ static void bnorm_destroy(mbk_op *base) {
   cpu_buf *bufs[] = {&op->mean, &op->var, &op->ws, &op->dgamma, &op->dbeta};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) cpu_buf_destroy(bufs[i]);
   cpu_reorder_destroy(&op->r_dy);
+  cpu_reorder_destroy(&op->r_x);
   free(op);
+}
+
+/* The layout the primitives run in for input layout in: in itself, except for bf16
+ * 4-D activations that are not blocked by channels, i.e. the channels-last layout the
+ * AMX convolutions write (precision bf16). For those oneDNN 2.6 has only slow kernels:
+ * a generic one (nspc_bnorm) for small C, 0.9-1.4 s per call on 32×8×120×120 (tiny
+ * encoder), and a jit one 3× slower than the blocked f32 kernel on ResNet-18
+ * (onednn_verbose, bench_train). The blocked bf16 layout nChw16c costs one reorder. */
+static msc_status bn_layout(const cpu_bnorm *op, const dnnl_memory_desc_t *in,
+                            dnnl_memory_desc_t *out) {
+  *out = *in;
+  if (in->data_type != dnnl_bf16 || op->ndim != 4 || in->format_kind != dnnl_blocked ||
+      in->format_desc.blocking.inner_nblks > 0)
+    return MSC_OK;
+  dnnl_dims_t dd = {op->x_dims[0], op->x_dims[1], op->x_dims[2], op->x_dims[3]};
+  CPU_TRY(dnnl_memory_desc_init_by_tag(out, 4, dd, dnnl_bf16, dnnl_aBcd16b),
+          "batchnorm layout");
+  return MSC_OK;
 }
 
 static msc_status make_forward(cpu_bnorm *op, int32_t training, const dnnl_memory_desc_t *md) {
@@ -88,10 +109,14 @@ static msc_status bnorm_forward(mbk_op *base, int32_t training, mbk_tensor *cons
                     "cpu: batchnorm: training needs more than one value per "
                     "channel (N·H·W = %lld)",
                     (long long)count);
-  CPU_CHECK(make_forward(op, training, &in[0]->md));
+  dnnl_memory_desc_t md;
+  dnnl_memory_t x;
+  CPU_CHECK(bn_layout(op, &in[0]->md, &md));
+  CPU_CHECK(cpu_view_as(ctx, in[0], &md, &op->r_x, &x));
+  CPU_CHECK(make_forward(op, training, &md));
   cpu_prim *p = training ? &op->fwd_train : &op->fwd_infer;
   CPU_CHECK(cpu_tensor_set(out[0], op->ndim, op->x_dims, cpu_pd_md(p, dnnl_query_dst_md, 0)));
-  dnnl_exec_arg_t args[9] = {{DNNL_ARG_SRC, in[0]->mem},
+  dnnl_exec_arg_t args[9] = {{DNNL_ARG_SRC, x},
                              {DNNL_ARG_DST, out[0]->mem},
                              {DNNL_ARG_SCALE, in[1]->mem},
                              {DNNL_ARG_SHIFT, in[2]->mem}};
@@ -129,9 +154,13 @@ static msc_status bnorm_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor
   CPU_CHECK(cpu_tensor_expect(in[0], op->ndim, op->x_dims, "batchnorm", "x"));
   CPU_CHECK(cpu_tensor_expect(in[1], 1, op->c_dims, "batchnorm", "gamma"));
   CPU_CHECK(cpu_tensor_expect(in[2], op->ndim, op->x_dims, "batchnorm", "dy"));
-  if (!base->trained || !cpu_md_equal(&op->train_md, &in[0]->md))
+  dnnl_memory_desc_t md;
+  CPU_CHECK(bn_layout(op, &in[0]->md, &md));
+  if (!base->trained || !cpu_md_equal(&op->train_md, &md))
     return CPU_FAIL(MSC_E_INVALID_ARGUMENT,
                     "cpu: batchnorm backward needs a training forward on the same x first");
+  dnnl_memory_t x; /* the forward's converted copy while x is unchanged */
+  CPU_CHECK(cpu_view_as(ctx, in[0], &md, &op->r_x, &x));
   if (!op->bwd.prim) {
     dnnl_batch_normalization_desc_t bd;
     CPU_TRY(dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward, &op->train_md,
@@ -152,7 +181,7 @@ static msc_status bnorm_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor
   CPU_CHECK(cpu_buf_ensure(ctx, &op->dbeta, &cmd));
   CPU_CHECK(cpu_tensor_set(out[0], op->ndim, op->x_dims,
                            cpu_pd_md(&op->bwd, dnnl_query_diff_src_md, 0)));
-  dnnl_exec_arg_t args[12] = {{DNNL_ARG_SRC, in[0]->mem},
+  dnnl_exec_arg_t args[12] = {{DNNL_ARG_SRC, x},
                               {DNNL_ARG_MEAN, op->mean.mem},
                               {DNNL_ARG_VARIANCE, op->var.mem},
                               {DNNL_ARG_DIFF_DST, dy},

@@ -2,7 +2,9 @@
  * cpu_concat.c — concatenation along channels: the fusion of per-modality features
  * (2-D) and, in general, of 4-D maps. Forward is oneDNN's concat on the inputs' own
  * layouts; backward slices a plain copy of the gradient, which is contiguous per
- * sample, so each input's gradient is N memcpy calls.
+ * sample, so each input's gradient is N memcpy calls. oneDNN's concat wants one data
+ * type: with precision bf16 a float32 input (a pooled feature) next to a bf16 one (a
+ * linear layer's output) is converted, in its own layout, to the first input's type.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +18,14 @@ typedef struct cpu_concat {
   dnnl_memory_desc_t made_for[MBK_MAX_CONCAT];
   cpu_prim fwd;
   cpu_reorder r_dy;
+  cpu_reorder r_in[MBK_MAX_CONCAT]; /* inputs converted to the first one's data type */
 } cpu_concat;
 
 static void concat_destroy(mbk_op *base) {
   cpu_concat *op = (cpu_concat *)base;
   cpu_prim_destroy(&op->fwd);
   cpu_reorder_destroy(&op->r_dy);
+  for (int32_t i = 0; i < MBK_MAX_CONCAT; ++i) cpu_reorder_destroy(&op->r_in[i]);
   free(op);
 }
 
@@ -35,15 +39,21 @@ static msc_status concat_forward(mbk_op *base, int32_t training, mbk_tensor *con
   cpu_concat *op = (cpu_concat *)base;
   int32_t k = base->desc.u.concat.count;
   int same = op->fwd.prim != NULL;
+  dnnl_memory_desc_t srcs[MBK_MAX_CONCAT];
+  dnnl_memory_t src_mem[MBK_MAX_CONCAT];
   for (int32_t i = 0; i < k; ++i) {
     int64_t dims[MBK_MAX_DIMS];
     input_dims(op, i, dims);
     CPU_CHECK(cpu_tensor_expect(in[i], op->ndim, dims, "concat", "x_i"));
-    same = same && cpu_md_equal(&op->made_for[i], &in[i]->md);
+    srcs[i] = in[i]->md;
+    src_mem[i] = in[i]->mem;
+    if (srcs[i].data_type != in[0]->md.data_type) {
+      srcs[i].data_type = in[0]->md.data_type; /* same layout, the first input's type */
+      CPU_CHECK(cpu_view_as(base->ctx, in[i], &srcs[i], &op->r_in[i], &src_mem[i]));
+    }
+    same = same && cpu_md_equal(&op->made_for[i], &srcs[i]);
   }
   if (!same) {
-    dnnl_memory_desc_t srcs[MBK_MAX_CONCAT];
-    for (int32_t i = 0; i < k; ++i) srcs[i] = in[i]->md;
     dnnl_primitive_desc_t pd;
     cpu_ctx_threads(base->ctx);
     CPU_TRY(dnnl_concat_primitive_desc_create(&pd, NULL, k, 1, srcs, base->ctx->attr,
@@ -56,7 +66,7 @@ static msc_status concat_forward(mbk_op *base, int32_t training, mbk_tensor *con
       cpu_tensor_set(out[0], op->ndim, op->y_dims, cpu_pd_md(&op->fwd, dnnl_query_dst_md, 0)));
   dnnl_exec_arg_t args[MBK_MAX_CONCAT + 2];
   for (int32_t i = 0; i < k; ++i)
-    args[i] = (dnnl_exec_arg_t){DNNL_ARG_MULTIPLE_SRC + i, in[i]->mem};
+    args[i] = (dnnl_exec_arg_t){DNNL_ARG_MULTIPLE_SRC + i, src_mem[i]};
   args[k] = (dnnl_exec_arg_t){DNNL_ARG_DST, out[0]->mem};
   return cpu_prim_exec(base->ctx, &op->fwd, k + 1, args);
 }

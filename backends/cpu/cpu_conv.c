@@ -12,18 +12,22 @@ static void conv_geometry(const cpu_weighted *op, dnnl_dims_t strides, dnnl_dims
   pad[1] = d->u.conv.pw;
 }
 
-static msc_status conv_mds(const cpu_weighted *op, dnnl_memory_desc_t *x, dnnl_memory_desc_t *w,
-                           dnnl_memory_desc_t *b, dnnl_memory_desc_t *y) {
-  CPU_CHECK(cpu_any_md(4, op->x_dims, x));
-  CPU_CHECK(cpu_any_md(4, op->w_dims, w));
+/* Source, weights and destination in the context's compute type (cpu_op_dt), the bias
+ * in float32; with grad_w (backward-weights) all in float32 (cpu_grad_w_dt). */
+static msc_status conv_mds(const cpu_weighted *op, int grad_w, dnnl_memory_desc_t *x,
+                           dnnl_memory_desc_t *w, dnnl_memory_desc_t *b,
+                           dnnl_memory_desc_t *y) {
+  dnnl_data_type_t dt = grad_w ? cpu_grad_w_dt(op->base.ctx) : cpu_op_dt(op->base.ctx);
+  CPU_CHECK(cpu_any_md_dt(4, op->x_dims, dt, x));
+  CPU_CHECK(cpu_any_md_dt(4, op->w_dims, dt, w));
   CPU_CHECK(cpu_plain_md(1, &op->y_dims[1], b));
-  return cpu_any_md(4, op->y_dims, y);
+  return cpu_any_md_dt(4, op->y_dims, dt, y);
 }
 
 static msc_status conv_fwd(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
   dnnl_dims_t s, p;
-  CPU_CHECK(conv_mds(op, &x, &w, &b, &y));
+  CPU_CHECK(conv_mds(op, 0, &x, &w, &b, &y));
   conv_geometry(op, s, p);
   dnnl_convolution_desc_t cd;
   /* forward_training for inference too: with forward_inference oneDNN 2.6 picks its
@@ -40,7 +44,7 @@ static msc_status conv_fwd(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
 static msc_status conv_bwd_data(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
   dnnl_dims_t s, p;
-  CPU_CHECK(conv_mds(op, &x, &w, &b, &y));
+  CPU_CHECK(conv_mds(op, 0, &x, &w, &b, &y));
   conv_geometry(op, s, p);
   dnnl_convolution_desc_t cd;
   CPU_TRY(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &x, &w, &y, s,
@@ -52,7 +56,7 @@ static msc_status conv_bwd_data(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
 static msc_status conv_bwd_weights(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
   dnnl_dims_t s, p;
-  CPU_CHECK(conv_mds(op, &x, &w, &b, &y));
+  CPU_CHECK(conv_mds(op, 1, &x, &w, &b, &y));
   conv_geometry(op, s, p);
   dnnl_convolution_desc_t cd;
   CPU_TRY(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &x, &w,

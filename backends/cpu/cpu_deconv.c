@@ -24,19 +24,22 @@ static void deconv_geometry(const cpu_weighted *op, dnnl_dims_t strides, dnnl_di
   pr[1] = d->u.deconv.pw - d->u.deconv.opw;
 }
 
-static msc_status deconv_mds(const cpu_weighted *op, dnnl_memory_desc_t *x,
+/* Source, weights and destination in the context's compute type (cpu_op_dt), the bias
+ * in float32; with grad_w (backward-weights) all in float32 (cpu_grad_w_dt). */
+static msc_status deconv_mds(const cpu_weighted *op, int grad_w, dnnl_memory_desc_t *x,
                              dnnl_memory_desc_t *w, dnnl_memory_desc_t *b,
                              dnnl_memory_desc_t *y) {
-  CPU_CHECK(cpu_any_md(4, op->x_dims, x));
-  CPU_CHECK(cpu_any_md(4, op->w_dims, w));
+  dnnl_data_type_t dt = grad_w ? cpu_grad_w_dt(op->base.ctx) : cpu_op_dt(op->base.ctx);
+  CPU_CHECK(cpu_any_md_dt(4, op->x_dims, dt, x));
+  CPU_CHECK(cpu_any_md_dt(4, op->w_dims, dt, w));
   CPU_CHECK(cpu_plain_md(1, &op->y_dims[1], b));
-  return cpu_any_md(4, op->y_dims, y);
+  return cpu_any_md_dt(4, op->y_dims, dt, y);
 }
 
 static msc_status deconv_fwd(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
   dnnl_dims_t s, pl, pr;
-  CPU_CHECK(deconv_mds(op, &x, &w, &b, &y));
+  CPU_CHECK(deconv_mds(op, 0, &x, &w, &b, &y));
   deconv_geometry(op, s, pl, pr);
   dnnl_deconvolution_desc_t dd;
   /* forward_training for inference too, as conv2d (cpu_conv.c): one primitive. */
@@ -50,7 +53,7 @@ static msc_status deconv_fwd(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
 static msc_status deconv_bwd_data(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
   dnnl_dims_t s, pl, pr;
-  CPU_CHECK(deconv_mds(op, &x, &w, &b, &y));
+  CPU_CHECK(deconv_mds(op, 0, &x, &w, &b, &y));
   deconv_geometry(op, s, pl, pr);
   dnnl_deconvolution_desc_t dd;
   CPU_TRY(dnnl_deconvolution_backward_data_desc_init(&dd, dnnl_deconvolution_direct, &x, &w, &y,
@@ -62,7 +65,7 @@ static msc_status deconv_bwd_data(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
 static msc_status deconv_bwd_weights(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
   dnnl_dims_t s, pl, pr;
-  CPU_CHECK(deconv_mds(op, &x, &w, &b, &y));
+  CPU_CHECK(deconv_mds(op, 1, &x, &w, &b, &y));
   deconv_geometry(op, s, pl, pr);
   dnnl_deconvolution_desc_t dd;
   CPU_TRY(dnnl_deconvolution_backward_weights_desc_init(&dd, dnnl_deconvolution_direct, &x, &w,

@@ -9,6 +9,18 @@
  * a chain conv → bn → relu → pool stays blocked and the steady state allocates nothing.
  * Parameter gradients (dw, db, dgamma, dbeta) are always written in plain layout so
  * that the optimiser can treat parameters and gradients as flat arrays.
+ *
+ * Precision policy (the context's precision, mbk_ctx_params): the data type travels in
+ * the memory descriptor like the layout. With bf16, convolution, transposed convolution
+ * and linear create their primitives with bf16 source, weights and destination
+ * (cpu_op_dt) and so produce bf16 activations; the ops that take their input's layout
+ * as it comes (batch norm, ReLU, add, pooling, upsampling, concat) keep its data type,
+ * and a consumer that wants another type gets a reorder, as for a layout. Everything
+ * the host reads or the optimiser updates stays float32: uploads, downloads, the loss
+ * inputs (viewed as plain f32), parameters (f32 master weights, converted to bf16 by
+ * the op's cached weight reorder), their gradients (backward-weights runs in f32 on
+ * converted copies of the bf16 activations: cpu_grad_w_dt),
+ * batch-norm scale, shift and statistics. With f32 nothing changes.
  */
 #ifndef MOSAIC_BACKENDS_CPU_INTERNAL_H
 #define MOSAIC_BACKENDS_CPU_INTERNAL_H
@@ -56,6 +68,7 @@ struct mbk_ctx {
   size_t scratch_cap;
   uint64_t scratch_gen; /* bumps when scratch moves */
   int32_t threads;
+  int32_t precision; /* mbk_precision: the data type of compute ops (cpu_op_dt) */
   /* The loss terms' host scratch (cpu_loss.c), kept: steady steps allocate nothing. */
   mbk_loss_ws loss_ws;
   float *loss_buf;
@@ -117,6 +130,15 @@ msc_status cpu_dnnl_fail(dnnl_status_t s, const char *what);
 msc_status cpu_plain_md(int32_t ndim, const int64_t *dims, dnnl_memory_desc_t *md);
 /* Format-"any" descriptor, letting a primitive choose. */
 msc_status cpu_any_md(int32_t ndim, const int64_t *dims, dnnl_memory_desc_t *md);
+/* Format "any" with data type dt (a compute op's cpu_op_dt, or its input's type). */
+msc_status cpu_any_md_dt(int32_t ndim, const int64_t *dims, dnnl_data_type_t dt,
+                         dnnl_memory_desc_t *md);
+/* The data type of a compute op's source, weights and destination in ctx (see the
+ * precision policy above): dnnl_f32, or dnnl_bf16 with precision bf16. */
+dnnl_data_type_t cpu_op_dt(const mbk_ctx *ctx);
+/* The data type backward-weights computes in: float32 whatever the precision (its
+ * inputs are converted; the reason is in cpu_backend.c). */
+dnnl_data_type_t cpu_grad_w_dt(const mbk_ctx *ctx);
 int cpu_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b);
 const dnnl_memory_desc_t *cpu_pd_md(const cpu_prim *p, dnnl_query_t what, int index);
 

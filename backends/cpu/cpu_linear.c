@@ -4,18 +4,21 @@
  */
 #include "cpu_weighted.h"
 
-static msc_status linear_mds(const cpu_weighted *op, dnnl_memory_desc_t *x,
+/* Source, weights and destination in the context's compute type (cpu_op_dt), the bias
+ * in float32; with grad_w (backward-weights) all in float32 (cpu_grad_w_dt). */
+static msc_status linear_mds(const cpu_weighted *op, int grad_w, dnnl_memory_desc_t *x,
                              dnnl_memory_desc_t *w, dnnl_memory_desc_t *b,
                              dnnl_memory_desc_t *y) {
-  CPU_CHECK(cpu_any_md(2, op->x_dims, x));
-  CPU_CHECK(cpu_any_md(2, op->w_dims, w));
+  dnnl_data_type_t dt = grad_w ? cpu_grad_w_dt(op->base.ctx) : cpu_op_dt(op->base.ctx);
+  CPU_CHECK(cpu_any_md_dt(2, op->x_dims, dt, x));
+  CPU_CHECK(cpu_any_md_dt(2, op->w_dims, dt, w));
   CPU_CHECK(cpu_plain_md(1, &op->y_dims[1], b));
-  return cpu_any_md(2, op->y_dims, y);
+  return cpu_any_md_dt(2, op->y_dims, dt, y);
 }
 
 static msc_status linear_fwd(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
-  CPU_CHECK(linear_mds(op, &x, &w, &b, &y));
+  CPU_CHECK(linear_mds(op, 0, &x, &w, &b, &y));
   dnnl_inner_product_desc_t id;
   CPU_TRY(dnnl_inner_product_forward_desc_init(&id, dnnl_forward_training, &x, &w,
                                                op->bias ? &b : NULL, &y),
@@ -25,7 +28,7 @@ static msc_status linear_fwd(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
 
 static msc_status linear_bwd_data(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
-  CPU_CHECK(linear_mds(op, &x, &w, &b, &y));
+  CPU_CHECK(linear_mds(op, 0, &x, &w, &b, &y));
   dnnl_inner_product_desc_t id;
   CPU_TRY(dnnl_inner_product_backward_data_desc_init(&id, &x, &w, &y),
           "linear backward-data descriptor");
@@ -34,7 +37,7 @@ static msc_status linear_bwd_data(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
 
 static msc_status linear_bwd_weights(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
-  CPU_CHECK(linear_mds(op, &x, &w, &b, &y));
+  CPU_CHECK(linear_mds(op, 1, &x, &w, &b, &y));
   dnnl_inner_product_desc_t id;
   CPU_TRY(dnnl_inner_product_backward_weights_desc_init(&id, &x, &w, op->bias ? &b : NULL, &y),
           "linear backward-weights descriptor");

@@ -66,7 +66,7 @@ static msc_status make_forward(cpu_pool *op, int32_t training, const dnnl_memory
   pool_geometry(op, k, s, dil, pl, pr);
   if (!op->global) memcpy(ydims, op->y_dims, 4 * sizeof(int64_t));
   dnnl_memory_desc_t y;
-  CPU_CHECK(cpu_any_md(4, ydims, &y));
+  CPU_CHECK(cpu_any_md_dt(4, ydims, md->data_type, &y)); /* the input's type (bf16 too) */
   dnnl_pooling_v2_desc_t pd_desc;
   CPU_TRY(dnnl_pooling_v2_forward_desc_init(
               &pd_desc, training ? dnnl_forward_training : dnnl_forward_inference, pool_alg(op),

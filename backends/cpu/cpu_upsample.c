@@ -40,7 +40,7 @@ static dnnl_alg_kind_t upsample_alg(const cpu_upsample *op) {
 static msc_status forward_pd(cpu_upsample *op, const dnnl_memory_desc_t *src,
                              dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t y;
-  CPU_CHECK(cpu_any_md(4, op->y_dims, &y));
+  CPU_CHECK(cpu_any_md_dt(4, op->y_dims, src->data_type, &y)); /* the input's type */
   dnnl_resampling_desc_t rd;
   CPU_TRY(dnnl_resampling_forward_desc_init(&rd, dnnl_forward_training, upsample_alg(op), NULL,
                                             src, &y),

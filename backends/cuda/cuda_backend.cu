@@ -165,6 +165,13 @@ static msc_status cu_ctx_create(const mbk_ctx_params *params, mbk_ctx **out) {
   if (params && params->struct_size < need)
     return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: ctx_create: bad params struct_size %u",
                    params->struct_size);
+  /* Only float32 kernels here (API 7's precision): refuse the rest, never downgrade. */
+  if (params && params->struct_size >= offsetof(mbk_ctx_params, precision) + sizeof(int32_t) &&
+      params->precision != MBK_PRECISION_F32)
+    return CU_FAIL(MSC_E_UNSUPPORTED,
+                   "cuda: precision %s is not supported by the cuda backend (float32 only): "
+                   "use precision f32 or backend cpu",
+                   params->precision == MBK_PRECISION_BF16 ? "bf16" : "(unknown)");
   mbk_ctx *ctx = (mbk_ctx *)calloc(1, sizeof *ctx);
   if (!ctx) return CU_FAIL(MSC_E_OUT_OF_MEMORY, "cuda: context");
   if (params && params->struct_size >= offsetof(mbk_ctx_params, device) + sizeof(int32_t))

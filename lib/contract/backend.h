@@ -8,7 +8,7 @@
  * and gets back the table. Both sides check MBK_API_VERSION: any change to the layout
  * or meaning of anything in this file bumps it (2: optim_update; 3: grad_stats, and the
  * core trains only through optim_update and grad_stats; 4: softmax CE; 5: UPSAMPLE and
- * DECONV2D; 6: UPSAMPLE to an output size instead of by integer factors).
+ * DECONV2D; 6: UPSAMPLE to an output size instead of by integer factors; 7: mbk_ctx_params.precision).
  *
  * The contract is this header plus the files it names: backend_op.h/.c (the op frame a
  * backend builds its ops on), loss_core.h, loss_rows.h/.c, optim_core.h and
@@ -100,7 +100,7 @@
 extern "C" {
 #endif
 
-#define MBK_API_VERSION        6u
+#define MBK_API_VERSION        7u
 #define MBK_MODULE_INIT_SYMBOL "msc_backend_module_init"
 #define MBK_MAX_DIMS           4
 #define MBK_MAX_CONCAT         16
@@ -288,10 +288,20 @@ typedef struct mbk_optim_desc {
   double grad_scale;        /* gradient multiplier (clipping); 1 = none */
 } mbk_optim_desc;
 
+/* The arithmetic a context computes in (API 7; the "precision" option, docs/precision.md).
+ * F32: everything in float32. BF16: the compute-heavy ops (convolutions, linear) take
+ * bfloat16 inputs and weights and may keep activations in bfloat16 between ops, while
+ * everything a host reads (downloads, loss inputs) and every parameter, gradient and
+ * statistic stays float32; tensor_upload/download still speak float32. A backend that
+ * cannot compute in a precision here refuses ctx_create with MSC_E_UNSUPPORTED and says
+ * why; it never silently computes in another one. */
+typedef enum mbk_precision { MBK_PRECISION_F32 = 0, MBK_PRECISION_BF16 = 1 } mbk_precision;
+
 typedef struct mbk_ctx_params {
   uint32_t struct_size; /* sizeof(mbk_ctx_params) */
   int32_t threads;      /* 0 = backend default */
   int32_t device;       /* device index for GPU backends */
+  int32_t precision;    /* mbk_precision (API 7); 0 = F32 */
 } mbk_ctx_params;
 
 typedef struct mbk_iface {

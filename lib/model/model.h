@@ -138,7 +138,8 @@ struct msc_model {
   const mbk_iface *be;
   const char *backend_name;
   int32_t threads;
-  mbk_ctx *ctx; /* owns the parameter tensors */
+  int32_t precision; /* mbk_precision of every context (the "precision" option) */
+  mbk_ctx *ctx;      /* owns the parameter tensors */
   pthread_mutex_t pool_lock;
   msci_exec *pool;          /* idle executors */
   struct msci_train *train; /* training state (train.h) */

@@ -237,7 +237,8 @@ def _option_items(options, kwargs, default_prefix=None):
         _flatten_options(options, "", flat)
     for k, v in kwargs.items():
         k = k.replace("__", ".")
-        if default_prefix and "." not in k and k not in ("seed", "threads", "backend"):
+        if default_prefix and "." not in k and k not in ("seed", "threads", "backend",
+                                                         "precision"):
             k = default_prefix + k
         _flatten_options(v, k, flat)
     # Counts first, so that indexed keys come after the count that makes them valid.
@@ -665,7 +666,7 @@ class Model(_Handle):
     @classmethod
     def load(cls, path, options=None, **kwargs):
         """Loads a model saved by save(); options/keywords: run-time keys ("backend",
-        "threads")."""
+        "threads", "precision")."""
         opts, h = _options_handle(options, kwargs)
         try:
             ptr = ctypes.POINTER(_ffi.msc_model)()

@@ -52,7 +52,7 @@ static void expect_blocked(dnnl_memory_t mem, const float *x) {
 START_TEST(test_shared_conversions) {
   const mbk_iface *be = NULL;
   ck_assert_int_eq(mbk_cpu_init(msci_host(), &be), MSC_OK);
-  mbk_ctx_params p = {sizeof p, 1, 0};
+  mbk_ctx_params p = {sizeof p, 1, 0, MBK_PRECISION_F32};
   mbk_ctx *ctx = NULL;
   ck_assert_int_eq(be->ctx_create(&p, &ctx), MSC_OK);
   mbk_tensor *a = NULL, *b = NULL;

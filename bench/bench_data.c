@@ -13,12 +13,15 @@
  *             views per sample and modality (msci_augment_view, the default aug.*)
  *   total     the two together
  * each the median of iters passes over all patches, with the CPU threads set to
- * --threads (OMP_NUM_THREADS, before anything starts). Prints one JSON line per stage;
+ * --threads (omp_set_num_threads and OMP_NUM_THREADS, before anything starts): the read spreads the samples of a
+ * batch over them (msc_dataset_fill_batch), and so does the augmentation, as the training
+ * step's staging of views does. Prints one JSON line per stage;
  * patches_per_s_per_core = patches_per_s / threads.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <omp.h>
 #include <unistd.h>
 
 #include "train/augment.h"
@@ -67,6 +70,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   setenv("OMP_NUM_THREADS", threads_s, 1);
+  /* The OpenMP runtime read its environment when it was loaded, before main: the
+   * variable above reaches only threads started later (oneDNN's); set the team here. */
+  omp_set_num_threads(threads);
 
   char dir[4096];
   if (user_dir) {
@@ -100,8 +106,13 @@ int main(int argc, char **argv) {
   if (!idx || !t_read || !t_aug || !t_tot) return 1;
   msc_batch *b = NULL;
   CHECK(msc_batch_create(&b));
-  float *view = NULL, *scratch = NULL, *normed = NULL;
-  size_t view_cap = 0;
+  /* As the training step stages its views (lib/train/train.c, stage_views): samples
+   * spread over the OpenMP threads, each thread normalising into its own buffer and
+   * augmenting from it with its own scratch, the views written to one batch-sized
+   * array (view v of sample s at row v·n + s). */
+  float *work = NULL, *stage = NULL;
+  size_t work_cap = 0, stage_cap = 0;
+  const int team = omp_get_max_threads();
   int norm_set = 0;
 
   for (int it = 0; it < iters; ++it) {
@@ -116,13 +127,17 @@ int main(int argc, char **argv) {
       for (int32_t k = 0; k < b->n_mod; ++k) {
         const msci_batch_modality *bm = &b->mod[k];
         const size_t per = (size_t)(bm->c * bm->h * bm->w);
-        if (per > view_cap) {
-          free(view), free(scratch), free(normed);
-          view = malloc(per * sizeof(float));
-          scratch = malloc(per * sizeof(float));
-          normed = malloc(per * sizeof(float));
-          if (!view || !scratch || !normed) return 1;
-          view_cap = per;
+        if ((size_t)team * 2 * per > work_cap) {
+          free(work);
+          work_cap = (size_t)team * 2 * per;
+          work = malloc(work_cap * sizeof(float));
+          if (!work) return 1;
+        }
+        if ((size_t)views * (size_t)b->n * per > stage_cap) {
+          free(stage);
+          stage_cap = (size_t)views * (size_t)b->n * per;
+          stage = malloc(stage_cap * sizeof(float));
+          if (!stage) return 1;
         }
         const int32_t kind = strcmp(bm->name, "s1") == 0   ? MSCI_KIND_SAR
                              : strcmp(bm->name, "s2") == 0 ? MSCI_KIND_OPTICAL
@@ -141,14 +156,27 @@ int main(int argc, char **argv) {
           ++norm_set;
         }
         const size_t plane = (size_t)(bm->h * bm->w);
+        int failed = 0;
+#pragma omp parallel for schedule(dynamic) reduction(| : failed)
         for (int64_t s = 0; s < b->n; ++s) {
+          float *normed = work + (size_t)omp_get_thread_num() * 2 * per,
+                *scratch = normed + per;
           const float *src = bm->data + (size_t)s * per;
-          for (int32_t j = 0; j < c; ++j)
+          /* msci_model_normalise's arithmetic: (x - mean) · (1 / std). */
+          for (int32_t j = 0; j < c; ++j) {
+            const float mu = mean[j], inv = 1.0f / std[j];
             for (size_t p = 0; p < plane; ++p)
-              normed[j * plane + p] = (src[j * plane + p] - mean[j]) / std[j];
+              normed[j * plane + p] = (src[j * plane + p] - mu) * inv;
+          }
           for (int v = 0; v < views; ++v)
-            CHECK(msci_augment_view(&cfg, 1, start + s, v, k, kind, normed, bm->c, bm->h, bm->w,
-                                    view, scratch));
+            failed |=
+                msci_augment_view(&cfg, 1, start + s, v, k, kind, normed, bm->c, bm->h, bm->w,
+                                  stage + ((size_t)v * (size_t)b->n + (size_t)s) * per,
+                                  scratch) != MSC_OK;
+        }
+        if (failed) {
+          fprintf(stderr, "bench_data: augmentation failed: %s\n", msc_last_error());
+          return 1;
         }
       }
       t_aug[it] += bench_now() - r;
@@ -167,7 +195,7 @@ int main(int argc, char **argv) {
            stages[s], (long long)n, (long long)batch, views, threads, iters, synth_s,
            (double)n / secs[s], (double)n / secs[s] / threads, bench_peak_rss_mib());
 
-  free(view), free(scratch), free(normed);
+  free(work), free(stage);
   free(idx), free(t_read), free(t_aug), free(t_tot);
   msc_batch_free(b);
   msc_dataset_free(ds);

@@ -959,12 +959,14 @@ START_TEST(view_matches_reference) {
   c.kind[0] = MSCI_KIND_SAR;
   c.kind[1] = MSCI_KIND_OPTICAL;
   c.kind[2] = MSCI_KIND_OTHER;
-  const float mean[3] = {-12.6f, -19.3f, 3.0f}, std[3] = {5.1f, 5.5f, 2.0f};
-  ck_assert_int_eq(msci_aug_cfg_set_norm(&c, 0, 3, mean, std), MSC_OK);
+  /* Six bands: the band means are summed four bands at a time, then two. */
+  const float mean[6] = {-12.6f, -19.3f, 3.0f, 0.5f, -1.0f, 7.0f},
+              std[6] = {5.1f, 5.5f, 2.0f, 1.0f, 0.25f, 3.0f};
+  ck_assert_int_eq(msci_aug_cfg_set_norm(&c, 0, 6, mean, std), MSC_OK);
   static const int64_t shapes[][2] = {{24, 24}, {17, 23}, {5, 5}, {1, 9}};
   int turned = 0, cropped = 0;
   for (size_t sh = 0; sh < sizeof shapes / sizeof *shapes; ++sh) {
-    const int64_t h = shapes[sh][0], w = shapes[sh][1], C = 3;
+    const int64_t h = shapes[sh][0], w = shapes[sh][1], C = 6;
     const size_t n = (size_t)(C * h * w);
     float *src = pattern(n, (unsigned)sh), *got = buf(n), *want = buf(n), *scratch = buf(n);
     float *inplace = buf(n);

@@ -645,6 +645,7 @@ static void resample_pixels(const float *src, int64_t sh, int64_t sw, int64_t st
  * "top" (or "bottom") double of the per-pixel definition. */
 static void resample_row(const float *row, const int32_t *x0, const int32_t *x1,
                          const double *a, const double *b, int64_t dw, double *out) {
+#pragma omp simd
   for (int64_t x = 0; x < dw; ++x)
     out[x] = a[x] * (double)row[x0[x]] + b[x] * (double)row[x1[x]];
 }
@@ -722,6 +723,7 @@ void msci_resample_strided(const float *src, int64_t sh, int64_t sw, int64_t str
         bot = bottom;
       }
       float *out = dst + y * dw;
+#pragma omp simd
       for (int64_t x = 0; x < dw; ++x) out[x] = (float)(wt * top[x] + wy * bot[x]);
     }
   }

@@ -379,6 +379,30 @@ msc_status msci_augment_mask(const msci_aug_params *p, const int32_t *src, int64
 /* ---- photometric ----------------------------------------------------------------------
  */
 
+/* The means of n <= 4 consecutive bands, each the double sum of its pixels in order
+ * (the rounding of the definition: a sum is never reassociated), four sums advancing
+ * together so that their additions overlap instead of waiting on one another. */
+static void band_means(const float *x, int64_t n, size_t plane, double *mean) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  if (n == 4) {
+    const float *x1 = x + plane, *x2 = x1 + plane, *x3 = x2 + plane;
+    for (size_t i = 0; i < plane; ++i) {
+      s0 += (double)x[i];
+      s1 += (double)x1[i];
+      s2 += (double)x2[i];
+      s3 += (double)x3[i];
+    }
+    mean[0] = s0, mean[1] = s1, mean[2] = s2, mean[3] = s3;
+  } else {
+    for (int64_t k = 0; k < n; ++k) {
+      double sum = 0;
+      for (size_t i = 0; i < plane; ++i) sum += (double)x[(size_t)k * plane + i];
+      mean[k] = sum;
+    }
+  }
+  for (int64_t k = 0; k < n; ++k) mean[k] /= (double)plane;
+}
+
 msc_status msci_augment_photometric(const msci_aug_cfg *cfg, uint64_t seed,
                                     int64_t sample_index, int32_t view, int32_t modality,
                                     int32_t kind, float *x, int64_t c, int64_t h, int64_t w) {
@@ -410,6 +434,7 @@ msc_status msci_augment_photometric(const msci_aug_cfg *cfg, uint64_t seed,
       for (size_t at = 0; at < plane; at += NORMALS) {
         const size_t m = plane - at < NORMALS ? plane - at : NORMALS;
         msci_rng_normals(&r, normals, m);
+#pragma omp simd
         for (size_t i = 0; i < m; ++i) {
           double z = xb[at + i];
           xb[at + i] = (float)(z + (z + off) * cfg->speckle * normals[i]);
@@ -420,18 +445,20 @@ msc_status msci_augment_photometric(const msci_aug_cfg *cfg, uint64_t seed,
   if (kind == MSCI_KIND_OPTICAL && (cfg->jitter_brightness > 0 || cfg->jitter_contrast > 0)) {
     seed_stream(&r, seed, sample_index, view, modality, "jitter");
     double cb = cfg->jitter_brightness, cc = cfg->jitter_contrast;
+    double means[4] = {0, 0, 0, 0}; /* of bands b - b % 4 .. + 3 */
     for (int64_t b = 0; b < c; ++b) {
       /* Two draws per band whatever is enabled: gain, then offset. */
       double gain = 1.0 - cc + 2.0 * cc * msci_rng_uniform(&r);
       double offset = -cb + 2.0 * cb * msci_rng_uniform(&r);
       float *xb = x + (size_t)b * plane;
       if (cc > 0) {
-        double mean = 0;
-        for (size_t i = 0; i < plane; ++i) mean += (double)xb[i];
-        mean /= (double)plane;
+        if (b % 4 == 0) band_means(xb, c - b < 4 ? c - b : 4, plane, means);
+        const double mean = means[b % 4];
+#pragma omp simd
         for (size_t i = 0; i < plane; ++i)
           xb[i] = (float)(mean + gain * ((double)xb[i] - mean) + offset);
       } else {
+#pragma omp simd
         for (size_t i = 0; i < plane; ++i) xb[i] = (float)((double)xb[i] + offset);
       }
     }
@@ -442,6 +469,7 @@ msc_status msci_augment_photometric(const msci_aug_cfg *cfg, uint64_t seed,
     for (size_t at = 0; at < n; at += NORMALS) {
       const size_t m = n - at < NORMALS ? n - at : NORMALS;
       msci_rng_normals(&r, normals, m);
+#pragma omp simd
       for (size_t i = 0; i < m; ++i)
         x[at + i] = (float)((double)x[at + i] + cfg->noise_std * normals[i]);
     }

@@ -13,12 +13,18 @@
  *             views per sample and modality (msci_augment_view, the default aug.*)
  *   total     the two together
  * each the median of iters passes over all patches, with the CPU threads set to
- * --threads (OMP_NUM_THREADS, before anything starts). Prints one JSON line per stage;
+ * --threads (omp_set_num_threads and OMP_NUM_THREADS, before anything starts): the read spreads the samples of a
+ * batch over them (msc_dataset_fill_batch), and so does the augmentation, as the training
+ * step's staging of views does. cpu_ms_per_patch is the process's CPU time of the stage
+ * per patch (all threads): flat from 1 to N threads means no serial part and no
+ * contention, whatever else runs on the machine. Prints one JSON line per stage;
  * patches_per_s_per_core = patches_per_s / threads.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <omp.h>
 #include <unistd.h>
 
 #include "train/augment.h"
@@ -47,6 +53,14 @@ static void stats_for(const char *band, float *mean, float *std) {
   *std = 1000.f;
 }
 
+/* CPU seconds of the whole process (every thread): with other work on the machine the
+ * wall time of a stage says little about scaling, its CPU time per patch does. */
+static double cpu_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 static void rm_rf(const char *dir) {
   char cmd[4200];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
@@ -67,6 +81,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   setenv("OMP_NUM_THREADS", threads_s, 1);
+  /* The OpenMP runtime read its environment when it was loaded, before main: the
+   * variable above reaches only threads started later (oneDNN's); set the team here. */
+  omp_set_num_threads(threads);
 
   char dir[4096];
   if (user_dir) {
@@ -97,32 +114,43 @@ int main(int argc, char **argv) {
   double *t_read = calloc((size_t)iters, sizeof(double));
   double *t_aug = calloc((size_t)iters, sizeof(double));
   double *t_tot = calloc((size_t)iters, sizeof(double));
+  double cpu_read = 0, cpu_aug = 0; /* summed over all passes */
   if (!idx || !t_read || !t_aug || !t_tot) return 1;
   msc_batch *b = NULL;
   CHECK(msc_batch_create(&b));
-  float *view = NULL, *scratch = NULL, *normed = NULL;
-  size_t view_cap = 0;
+  /* As the training step stages its views (lib/train/train.c, stage_views): samples
+   * spread over the OpenMP threads, each thread normalising into its own buffer and
+   * augmenting from it with its own scratch, the views written to one batch-sized
+   * array (view v of sample s at row v·n + s). */
+  float *work = NULL, *stage = NULL;
+  size_t work_cap = 0, stage_cap = 0;
+  const int team = omp_get_max_threads();
   int norm_set = 0;
 
   for (int it = 0; it < iters; ++it) {
     for (int64_t start = 0; start < n; start += batch) {
       const int64_t m = n - start < batch ? n - start : batch;
       for (int64_t i = 0; i < m; ++i) idx[i] = start + i;
-      double a = bench_now();
+      double a = bench_now(), ca = cpu_now();
       CHECK(msc_dataset_fill_batch(ds, idx, m, b));
-      double r = bench_now();
+      double r = bench_now(), cr = cpu_now();
       t_read[it] += r - a;
+      cpu_read += cr - ca;
 
       for (int32_t k = 0; k < b->n_mod; ++k) {
         const msci_batch_modality *bm = &b->mod[k];
         const size_t per = (size_t)(bm->c * bm->h * bm->w);
-        if (per > view_cap) {
-          free(view), free(scratch), free(normed);
-          view = malloc(per * sizeof(float));
-          scratch = malloc(per * sizeof(float));
-          normed = malloc(per * sizeof(float));
-          if (!view || !scratch || !normed) return 1;
-          view_cap = per;
+        if ((size_t)team * 2 * per > work_cap) {
+          free(work);
+          work_cap = (size_t)team * 2 * per;
+          work = malloc(work_cap * sizeof(float));
+          if (!work) return 1;
+        }
+        if ((size_t)views * (size_t)b->n * per > stage_cap) {
+          free(stage);
+          stage_cap = (size_t)views * (size_t)b->n * per;
+          stage = malloc(stage_cap * sizeof(float));
+          if (!stage) return 1;
         }
         const int32_t kind = strcmp(bm->name, "s1") == 0   ? MSCI_KIND_SAR
                              : strcmp(bm->name, "s2") == 0 ? MSCI_KIND_OPTICAL
@@ -141,17 +169,31 @@ int main(int argc, char **argv) {
           ++norm_set;
         }
         const size_t plane = (size_t)(bm->h * bm->w);
+        int failed = 0;
+#pragma omp parallel for schedule(dynamic) reduction(| : failed)
         for (int64_t s = 0; s < b->n; ++s) {
+          float *normed = work + (size_t)omp_get_thread_num() * 2 * per,
+                *scratch = normed + per;
           const float *src = bm->data + (size_t)s * per;
-          for (int32_t j = 0; j < c; ++j)
+          /* msci_model_normalise's arithmetic: (x - mean) · (1 / std). */
+          for (int32_t j = 0; j < c; ++j) {
+            const float mu = mean[j], inv = 1.0f / std[j];
             for (size_t p = 0; p < plane; ++p)
-              normed[j * plane + p] = (src[j * plane + p] - mean[j]) / std[j];
+              normed[j * plane + p] = (src[j * plane + p] - mu) * inv;
+          }
           for (int v = 0; v < views; ++v)
-            CHECK(msci_augment_view(&cfg, 1, start + s, v, k, kind, normed, bm->c, bm->h, bm->w,
-                                    view, scratch));
+            failed |=
+                msci_augment_view(&cfg, 1, start + s, v, k, kind, normed, bm->c, bm->h, bm->w,
+                                  stage + ((size_t)v * (size_t)b->n + (size_t)s) * per,
+                                  scratch) != MSC_OK;
+        }
+        if (failed) {
+          fprintf(stderr, "bench_data: augmentation failed: %s\n", msc_last_error());
+          return 1;
         }
       }
       t_aug[it] += bench_now() - r;
+      cpu_aug += cpu_now() - cr;
     }
     t_tot[it] = t_read[it] + t_aug[it];
   }
@@ -159,15 +201,17 @@ int main(int argc, char **argv) {
                tot_s = bench_median(t_tot, iters);
   const char *stages[3] = {"read_resample", "normalise_augment", "total"};
   const double secs[3] = {read_s, aug_s, tot_s};
+  const double cpu[3] = {cpu_read, cpu_aug, cpu_read + cpu_aug};
   for (int s = 0; s < 3; ++s)
     printf("{\"workload\":\"data\",\"stage\":\"%s\",\"dataset\":\"bigearthnet-v2-synthetic\","
            "\"patches\":%lld,\"batch\":%lld,\"views\":%d,\"threads\":%d,\"iters\":%d,"
            "\"synth_write_s\":%.3f,\"patches_per_s\":%.1f,\"patches_per_s_per_core\":%.1f,"
-           "\"peak_rss_mib\":%.1f}\n",
+           "\"cpu_ms_per_patch\":%.3f,\"peak_rss_mib\":%.1f}\n",
            stages[s], (long long)n, (long long)batch, views, threads, iters, synth_s,
-           (double)n / secs[s], (double)n / secs[s] / threads, bench_peak_rss_mib());
+           (double)n / secs[s], (double)n / secs[s] / threads,
+           1e3 * cpu[s] / ((double)n * (double)iters), bench_peak_rss_mib());
 
-  free(view), free(scratch), free(normed);
+  free(work), free(stage);
   free(idx), free(t_read), free(t_aug), free(t_tot);
   msc_batch_free(b);
   msc_dataset_free(ds);

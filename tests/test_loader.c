@@ -11,6 +11,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "data/loader.h"
 #include "mosaic/mosaic.h"
 #include "data/raster.h"
+#include "train/augment.h"
 
 #define S2P "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
 #define S1P "S1A_IW_GRDH_1SDV_20170613T165043"
@@ -744,6 +746,82 @@ START_TEST(loader_over_synthetic_dataset) {
 }
 END_TEST
 
+/* The whole data pipeline on 1 or 3 threads: batches from the loader (1 or 3 workers),
+ * the same batches filled directly on an OpenMP team of 1 or 3, and two augmented views
+ * of every sample and modality computed on that team (as the training step stages them,
+ * each thread with its own scratch). Every byte must be the same whatever the counts. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+  const unsigned char *c = p;
+  for (size_t i = 0; i < n; ++i) h = (h ^ c[i]) * 1099511628211ull;
+  return h;
+}
+
+static uint64_t pipeline_hash(msc_dataset *ds, int32_t workers, int threads) {
+  enum { BS = 5, BATCHES = 4, VIEWS = 2 };
+  omp_set_num_threads(threads);
+  msc_options *o = NULL;
+  ck_assert_int_eq(msc_options_create(&o), MSC_OK);
+  ck_assert_int_eq(msc_options_set_float(o, "aug.noise_std", 0.05), MSC_OK);
+  msci_aug_cfg cfg;
+  ck_assert_int_eq(msci_aug_cfg_parse(o, &cfg), MSC_OK);
+  msc_options_free(o);
+  uint64_t h = 1469598103934665603ull;
+  msc_loader *l = NULL;
+  ck_assert_int_eq(msc_loader_create(ds, BS, 3, workers, 0, &l), MSC_OK);
+  msc_batch *b = NULL, *direct = NULL;
+  ck_assert_int_eq(msc_batch_create(&b), MSC_OK);
+  ck_assert_int_eq(msc_batch_create(&direct), MSC_OK);
+  int64_t perm[64];
+  const int64_t n_all = msc_dataset_size(ds);
+  ck_assert_int_eq(n_all, 12); /* 3 batches an epoch: 5, 5, 2 */
+  for (int k = 0; k < BATCHES; ++k) {
+    ck_assert_int_eq(msc_loader_next(l, b, NULL), MSC_OK);
+    msci_loader_permutation(3, k / 3, n_all, perm);
+    const int64_t first = (k % 3) * BS, n = n_all - first < BS ? n_all - first : BS;
+    ck_assert_int_eq(msc_dataset_fill_batch(ds, perm + first, n, direct), MSC_OK);
+    ck_assert_int_eq(b->n, n);
+    for (int32_t m = 0; m < b->n_mod; ++m) {
+      const msci_batch_modality *bm = &b->mod[m];
+      const size_t per = (size_t)(bm->c * bm->h * bm->w);
+      ck_assert_mem_eq(bm->data, direct->mod[m].data, (size_t)n * per * sizeof(float));
+      h = fnv(h, bm->data, (size_t)n * per * sizeof(float));
+      float *views = malloc((size_t)VIEWS * (size_t)n * per * sizeof(float));
+      float *scratch = malloc((size_t)threads * per * sizeof(float));
+      ck_assert_ptr_nonnull(views);
+      ck_assert_ptr_nonnull(scratch);
+      const int32_t kind = strcmp(bm->name, "s1") == 0 ? 1 /* SAR */ : 2 /* optical */;
+      int failed = 0;
+#pragma omp parallel for schedule(dynamic) num_threads(threads) reduction(| : failed)
+      for (int64_t i = 0; i < n; ++i)
+        for (int32_t v = 0; v < VIEWS; ++v)
+          failed |=
+              msci_augment_view(&cfg, 17, i, v, m, kind, bm->data + (size_t)i * per, bm->c,
+                                bm->h, bm->w, views + ((size_t)v * (size_t)n + (size_t)i) * per,
+                                scratch + (size_t)omp_get_thread_num() * per) != MSC_OK;
+      ck_assert_int_eq(failed, 0);
+      h = fnv(h, views, (size_t)VIEWS * (size_t)n * per * sizeof(float));
+      free(views), free(scratch);
+    }
+  }
+  msc_loader_free(l);
+  msc_batch_free(b);
+  msc_batch_free(direct);
+  return h;
+}
+
+START_TEST(pipeline_same_bytes_any_threads) {
+  const char *dir = tmpdir("pipe");
+  ck_assert_int_eq(msc_synth_write(dir, "bigearthnet-v2", 12, 4, NULL), MSC_OK);
+  msc_dataset *ds = open_synth(dir);
+  const int max = omp_get_max_threads();
+  const uint64_t one = pipeline_hash(ds, 1, 1);
+  ck_assert(pipeline_hash(ds, 3, 3) == one);
+  ck_assert(pipeline_hash(ds, 2, 1) == one);
+  omp_set_num_threads(max);
+  msc_dataset_free(ds);
+}
+END_TEST
+
 START_TEST(loader_dataset_file_error) {
   const char *dir = tmpdir("dserr");
   ck_assert_int_eq(msc_synth_write(dir, "bigearthnet-v2", 6, 2, NULL), MSC_OK);
@@ -787,6 +865,7 @@ static Suite *loader_suite(void) {
   tcase_add_test(tc, permutation_properties);
   tcase_add_test(tc, loader_epochs_and_order);
   tcase_add_test(tc, loader_same_batches_any_workers);
+  tcase_add_test(tc, pipeline_same_bytes_any_threads);
   tcase_add_test(tc, loader_free_mid_epoch);
   tcase_add_test(tc, loader_worker_error);
   tcase_add_test(tc, loader_bad_arguments);

@@ -6,6 +6,7 @@
 #ifndef MOSAIC_LIB_RNG_H
 #define MOSAIC_LIB_RNG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct msci_rng {
@@ -20,5 +21,7 @@ uint64_t msci_rng_next(msci_rng *r);
 double msci_rng_uniform(msci_rng *r);
 /* Standard normal (Box–Muller). */
 double msci_rng_normal(msci_rng *r);
+/* n standard normals into out: exactly the numbers of n msci_rng_normal calls, faster. */
+void msci_rng_normals(msci_rng *r, double *out, size_t n);
 
 #endif

@@ -616,22 +616,121 @@ static double source_coord(int64_t i, int64_t src, int64_t dst) {
   return c < 0 ? 0 : c;
 }
 
-void msci_resample(const float *src, int64_t sh, int64_t sw, float *dst, int64_t dh, int64_t dw,
-                   msci_resample_mode mode) {
+/* Destination columns whose tables live on the stack; wider outputs allocate them. */
+#define RESAMPLE_STACK_COLS 512
+
+/* The per-pixel definition, for outputs too wide for the tables when memory is short:
+ * the table-driven path below computes exactly these doubles, in this order. */
+static void resample_pixels(const float *src, int64_t sh, int64_t sw, int64_t stride,
+                            float *dst, int64_t dh, int64_t dw, msci_resample_mode mode) {
   for (int64_t y = 0; y < dh; ++y)
     for (int64_t x = 0; x < dw; ++x) {
       if (mode == MSCI_RESAMPLE_NEAREST) {
         int64_t sy = (int64_t)floor((double)y * (double)sh / (double)dh);
         int64_t sx = (int64_t)floor((double)x * (double)sw / (double)dw);
-        dst[y * dw + x] = src[(sy < sh ? sy : sh - 1) * sw + (sx < sw ? sx : sw - 1)];
+        dst[y * dw + x] = src[(sy < sh ? sy : sh - 1) * stride + (sx < sw ? sx : sw - 1)];
         continue;
       }
       double fy = source_coord(y, sh, dh), fx = source_coord(x, sw, dw);
       int64_t y0 = (int64_t)fy, x0 = (int64_t)fx;
       int64_t y1 = y0 + 1 < sh ? y0 + 1 : y0, x1 = x0 + 1 < sw ? x0 + 1 : x0;
       double wy = fy - (double)y0, wx = fx - (double)x0;
-      double top = (1 - wx) * src[y0 * sw + x0] + wx * src[y0 * sw + x1];
-      double bottom = (1 - wx) * src[y1 * sw + x0] + wx * src[y1 * sw + x1];
+      double top = (1 - wx) * src[y0 * stride + x0] + wx * src[y0 * stride + x1];
+      double bottom = (1 - wx) * src[y1 * stride + x0] + wx * src[y1 * stride + x1];
       dst[y * dw + x] = (float)((1 - wy) * top + wy * bottom);
     }
+}
+
+/* One source row interpolated across: out[x] = a[x]·row[x0[x]] + b[x]·row[x1[x]], the
+ * "top" (or "bottom") double of the per-pixel definition. */
+static void resample_row(const float *row, const int32_t *x0, const int32_t *x1,
+                         const double *a, const double *b, int64_t dw, double *out) {
+#pragma omp simd
+  for (int64_t x = 0; x < dw; ++x)
+    out[x] = a[x] * (double)row[x0[x]] + b[x] * (double)row[x1[x]];
+}
+
+/* Separable and table-driven: the column indices and weights are computed once per call
+ * (not per pixel, with two divisions each), each source row is interpolated across once
+ * and kept while consecutive output rows use it, and the output rows blend two of them.
+ * Every value is the same double expression as resample_pixels, evaluated in the same
+ * order (the library is compiled without floating-point contraction), so the results
+ * are bit for bit those of the per-pixel definition. */
+void msci_resample_strided(const float *src, int64_t sh, int64_t sw, int64_t stride, float *dst,
+                           int64_t dh, int64_t dw, msci_resample_mode mode) {
+  if (sh < 1 || sw < 1 || dh < 1 || dw < 1) return;
+  /* x0, x1 (int32) and a, b, two rows (double) per destination column. */
+  const size_t per_col = 2 * sizeof(int32_t) + 4 * sizeof(double);
+  _Alignas(
+      64) unsigned char stack[RESAMPLE_STACK_COLS * (2 * sizeof(int32_t) + 4 * sizeof(double))];
+  unsigned char *mem = stack;
+  if (dw > RESAMPLE_STACK_COLS || sw > INT32_MAX) {
+    mem = sw > INT32_MAX || (uint64_t)dw > SIZE_MAX / per_col ? NULL
+                                                              : malloc((size_t)dw * per_col);
+    if (!mem) {
+      resample_pixels(src, sh, sw, stride, dst, dh, dw, mode);
+      return;
+    }
+  }
+  double *a = (double *)mem, *b = a + dw, *row_a = b + dw, *row_b = row_a + dw;
+  int32_t *x0 = (int32_t *)(row_b + dw), *x1 = x0 + dw;
+  if (mode == MSCI_RESAMPLE_NEAREST) {
+    for (int64_t x = 0; x < dw; ++x) {
+      int64_t sx = (int64_t)floor((double)x * (double)sw / (double)dw);
+      x0[x] = (int32_t)(sx < sw ? sx : sw - 1);
+    }
+    for (int64_t y = 0; y < dh; ++y) {
+      int64_t sy = (int64_t)floor((double)y * (double)sh / (double)dh);
+      const float *row = src + (sy < sh ? sy : sh - 1) * stride;
+      float *out = dst + y * dw;
+      for (int64_t x = 0; x < dw; ++x) out[x] = row[x0[x]];
+    }
+  } else {
+    for (int64_t x = 0; x < dw; ++x) {
+      double fx = source_coord(x, sw, dw);
+      int64_t i0 = (int64_t)fx;
+      double wx = fx - (double)i0;
+      x0[x] = (int32_t)i0;
+      x1[x] = (int32_t)(i0 + 1 < sw ? i0 + 1 : i0);
+      a[x] = 1 - wx;
+      b[x] = wx;
+    }
+    /* top holds source row top_y interpolated across, bottom row bottom_y (-1: none). */
+    double *top = row_a, *bottom = row_b;
+    int64_t top_y = -1, bottom_y = -1;
+    for (int64_t y = 0; y < dh; ++y) {
+      double fy = source_coord(y, sh, dh);
+      int64_t y0 = (int64_t)fy, y1 = y0 + 1 < sh ? y0 + 1 : y0;
+      double wy = fy - (double)y0, wt = 1 - wy;
+      if (top_y != y0) {
+        if (bottom_y == y0) { /* moving down by one row: the old bottom is the new top */
+          double *t = top;
+          top = bottom;
+          bottom = t;
+          top_y = y0;
+          bottom_y = -1;
+        } else {
+          resample_row(src + y0 * stride, x0, x1, a, b, dw, top);
+          top_y = y0;
+        }
+      }
+      const double *bot = top;
+      if (y1 != y0) {
+        if (bottom_y != y1) {
+          resample_row(src + y1 * stride, x0, x1, a, b, dw, bottom);
+          bottom_y = y1;
+        }
+        bot = bottom;
+      }
+      float *out = dst + y * dw;
+#pragma omp simd
+      for (int64_t x = 0; x < dw; ++x) out[x] = (float)(wt * top[x] + wy * bot[x]);
+    }
+  }
+  if (mem != stack) free(mem);
+}
+
+void msci_resample(const float *src, int64_t sh, int64_t sw, float *dst, int64_t dh, int64_t dw,
+                   msci_resample_mode mode) {
+  msci_resample_strided(src, sh, sw, sw, dst, dh, dw, mode);
 }

@@ -118,4 +118,11 @@ typedef enum { MSCI_RESAMPLE_NEAREST = 0, MSCI_RESAMPLE_BILINEAR = 1 } msci_resa
 void msci_resample(const float *src, int64_t sh, int64_t sw, float *dst, int64_t dh, int64_t dw,
                    msci_resample_mode mode);
 
+/* msci_resample of the sh × sw window whose rows start stride floats apart (a crop of a
+ * larger band, read in place). dst (dh × dw, contiguous) must not overlap the window.
+ * Allocates nothing for dw <= 512; wider outputs allocate their column tables (and fall
+ * back to a per-pixel loop, same results, when that fails). */
+void msci_resample_strided(const float *src, int64_t sh, int64_t sw, int64_t stride, float *dst,
+                           int64_t dh, int64_t dw, msci_resample_mode mode);
+
 #endif

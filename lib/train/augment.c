@@ -243,6 +243,39 @@ static void transpose_square(float *x, int64_t n) {
     }
 }
 
+/* Flips then the quarter turns in one pass: d[i][j] = t[Y][X] with (Y, X) the source of
+ * (i, j) under the rotation undone, then the vertical and horizontal flips undone (as
+ * msci_augment_mask). Along an output row the source index moves by a constant step:
+ * ±1 (no turn, half turn) or ±w (quarter turns, square images), so a row is one strided
+ * copy. t and d must not overlap. */
+static int64_t source_index(int64_t i, int64_t j, int64_t h, int64_t w, int hflip, int vflip,
+                            int rot) {
+  int64_t y = i, x = j;
+  if (rot == 1)
+    y = j, x = w - 1 - i;
+  else if (rot == 2)
+    y = h - 1 - i, x = w - 1 - j;
+  else if (rot == 3)
+    y = h - 1 - j, x = i;
+  if (vflip) y = h - 1 - y;
+  if (hflip) x = w - 1 - x;
+  return y * w + x;
+}
+
+static void permute_plane(const float *restrict t, float *restrict d, int64_t h, int64_t w,
+                          int hflip, int vflip, int rot) {
+  for (int64_t i = 0; i < h; ++i) {
+    const int64_t first = source_index(i, 0, h, w, hflip, vflip, rot);
+    const int64_t step = w > 1 ? source_index(i, 1, h, w, hflip, vflip, rot) - first : 0;
+    const float *s = t + first;
+    float *o = d + i * w;
+    if (step == 1)
+      memcpy(o, s, (size_t)w * sizeof(float));
+    else
+      for (int64_t j = 0; j < w; ++j) o[j] = s[j * step];
+  }
+}
+
 msc_status msci_augment_apply(const msci_aug_params *p, const float *src, int64_t c, int64_t h,
                               int64_t w, float *dst, float *scratch) {
   if (p == NULL || src == NULL || dst == NULL || c < 1 || h < 1 || w < 1 ||
@@ -254,33 +287,60 @@ msc_status msci_augment_apply(const msci_aug_params *p, const float *src, int64_
   msci_aug_crop_window(p, h, w, &y0, &x0, &ch, &cw);
   int full = (ch == h && cw == w);
   int rot = (h == w) ? (p->rot & 3) : 0;
+  int permute = p->hflip || p->vflip || rot;
   size_t plane = (size_t)h * (size_t)w;
   for (int64_t b = 0; b < c; ++b) {
     const float *s = src + (size_t)b * plane;
     float *d = dst + (size_t)b * plane;
+    if (scratch == NULL) {
+      /* No crop and nowhere to stage a copy: the flips and turns in place. */
+      if (d != s) memcpy(d, s, plane * sizeof(float));
+      if (p->hflip) hflip_plane(d, h, w);
+      if (p->vflip) vflip_plane(d, h, w);
+      /* Counter-clockwise quarter turns: out[i][j] = in[j][n-1-i] is the transpose with
+       * its rows reversed; a half turn reverses both axes; three quarters is the
+       * transpose with its columns reversed. */
+      if (rot == 1) {
+        transpose_square(d, h);
+        vflip_plane(d, h, w);
+      } else if (rot == 2) {
+        hflip_plane(d, h, w);
+        vflip_plane(d, h, w);
+      } else if (rot == 3) {
+        transpose_square(d, h);
+        hflip_plane(d, h, w);
+      }
+      continue;
+    }
+    /* The geometry as at most two passes: the window resampled straight from the band
+     * (msci_resample_strided reads it in place), then one permuting copy. In place
+     * (d == s) the source goes through scratch first. */
+    const float *from = s;
     if (!full) {
-      for (int64_t y = 0; y < ch; ++y)
-        memcpy(scratch + (size_t)(y * cw), s + (size_t)((y0 + y) * w + x0),
-               (size_t)cw * sizeof(float));
-      msci_resample(scratch, ch, cw, d, h, w, MSCI_RESAMPLE_BILINEAR);
-    } else if (d != s) {
-      memcpy(d, s, plane * sizeof(float));
+      const float *win = s + (size_t)(y0 * w + x0);
+      int64_t stride = w;
+      if (d == s) {
+        for (int64_t y = 0; y < ch; ++y)
+          memcpy(scratch + (size_t)(y * cw), win + (size_t)(y * w), (size_t)cw * sizeof(float));
+        win = scratch;
+        stride = cw;
+      }
+      if (!permute || d == s) {
+        msci_resample_strided(win, ch, cw, stride, d, h, w, MSCI_RESAMPLE_BILINEAR);
+        if (!permute) continue;
+        memcpy(scratch, d, plane * sizeof(float));
+      } else {
+        msci_resample_strided(win, ch, cw, stride, scratch, h, w, MSCI_RESAMPLE_BILINEAR);
+      }
+      from = scratch;
+    } else if (!permute) {
+      if (d != s) memcpy(d, s, plane * sizeof(float));
+      continue;
+    } else if (d == s) {
+      memcpy(scratch, s, plane * sizeof(float));
+      from = scratch;
     }
-    if (p->hflip) hflip_plane(d, h, w);
-    if (p->vflip) vflip_plane(d, h, w);
-    /* Counter-clockwise quarter turns: out[i][j] = in[j][n-1-i] is the transpose with
-     * its rows reversed; a half turn reverses both axes; three quarters is the
-     * transpose with its columns reversed. */
-    if (rot == 1) {
-      transpose_square(d, h);
-      vflip_plane(d, h, w);
-    } else if (rot == 2) {
-      hflip_plane(d, h, w);
-      vflip_plane(d, h, w);
-    } else if (rot == 3) {
-      transpose_square(d, h);
-      hflip_plane(d, h, w);
-    }
+    permute_plane(from, d, h, w, p->hflip, p->vflip, rot);
   }
   return MSC_OK;
 }
@@ -319,6 +379,30 @@ msc_status msci_augment_mask(const msci_aug_params *p, const int32_t *src, int64
 /* ---- photometric ----------------------------------------------------------------------
  */
 
+/* The means of n <= 4 consecutive bands, each the double sum of its pixels in order
+ * (the rounding of the definition: a sum is never reassociated), four sums advancing
+ * together so that their additions overlap instead of waiting on one another. */
+static void band_means(const float *x, int64_t n, size_t plane, double *mean) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  if (n == 4) {
+    const float *x1 = x + plane, *x2 = x1 + plane, *x3 = x2 + plane;
+    for (size_t i = 0; i < plane; ++i) {
+      s0 += (double)x[i];
+      s1 += (double)x1[i];
+      s2 += (double)x2[i];
+      s3 += (double)x3[i];
+    }
+    mean[0] = s0, mean[1] = s1, mean[2] = s2, mean[3] = s3;
+  } else {
+    for (int64_t k = 0; k < n; ++k) {
+      double sum = 0;
+      for (size_t i = 0; i < plane; ++i) sum += (double)x[(size_t)k * plane + i];
+      mean[k] = sum;
+    }
+  }
+  for (int64_t k = 0; k < n; ++k) mean[k] /= (double)plane;
+}
+
 msc_status msci_augment_photometric(const msci_aug_cfg *cfg, uint64_t seed,
                                     int64_t sample_index, int32_t view, int32_t modality,
                                     int32_t kind, float *x, int64_t c, int64_t h, int64_t w) {
@@ -329,6 +413,10 @@ msc_status msci_augment_photometric(const msci_aug_cfg *cfg, uint64_t seed,
                      (int)modality, (long long)c, (long long)h, (long long)w);
   size_t plane = (size_t)h * (size_t)w;
   msci_rng r;
+  /* Speckle and noise draw their normals a block at a time (msci_rng_normals: the same
+   * numbers as one msci_rng_normal per pixel, in the same order). */
+  enum { NORMALS = 512 };
+  double normals[NORMALS];
   if (kind == MSCI_KIND_SAR && cfg->speckle > 0) {
     int32_t nb = cfg->norm_bands[modality];
     if (nb != 0 && nb != c)
@@ -343,27 +431,34 @@ msc_status msci_augment_photometric(const msci_aug_cfg *cfg, uint64_t seed,
       double off =
           nb ? (double)cfg->norm_mean[modality][b] / (double)cfg->norm_std[modality][b] : 0;
       float *xb = x + (size_t)b * plane;
-      for (size_t i = 0; i < plane; ++i) {
-        double z = xb[i];
-        xb[i] = (float)(z + (z + off) * cfg->speckle * msci_rng_normal(&r));
+      for (size_t at = 0; at < plane; at += NORMALS) {
+        const size_t m = plane - at < NORMALS ? plane - at : NORMALS;
+        msci_rng_normals(&r, normals, m);
+#pragma omp simd
+        for (size_t i = 0; i < m; ++i) {
+          double z = xb[at + i];
+          xb[at + i] = (float)(z + (z + off) * cfg->speckle * normals[i]);
+        }
       }
     }
   }
   if (kind == MSCI_KIND_OPTICAL && (cfg->jitter_brightness > 0 || cfg->jitter_contrast > 0)) {
     seed_stream(&r, seed, sample_index, view, modality, "jitter");
     double cb = cfg->jitter_brightness, cc = cfg->jitter_contrast;
+    double means[4] = {0, 0, 0, 0}; /* of bands b - b % 4 .. + 3 */
     for (int64_t b = 0; b < c; ++b) {
       /* Two draws per band whatever is enabled: gain, then offset. */
       double gain = 1.0 - cc + 2.0 * cc * msci_rng_uniform(&r);
       double offset = -cb + 2.0 * cb * msci_rng_uniform(&r);
       float *xb = x + (size_t)b * plane;
       if (cc > 0) {
-        double mean = 0;
-        for (size_t i = 0; i < plane; ++i) mean += (double)xb[i];
-        mean /= (double)plane;
+        if (b % 4 == 0) band_means(xb, c - b < 4 ? c - b : 4, plane, means);
+        const double mean = means[b % 4];
+#pragma omp simd
         for (size_t i = 0; i < plane; ++i)
           xb[i] = (float)(mean + gain * ((double)xb[i] - mean) + offset);
       } else {
+#pragma omp simd
         for (size_t i = 0; i < plane; ++i) xb[i] = (float)((double)xb[i] + offset);
       }
     }
@@ -371,8 +466,13 @@ msc_status msci_augment_photometric(const msci_aug_cfg *cfg, uint64_t seed,
   if (cfg->noise_std > 0) {
     seed_stream(&r, seed, sample_index, view, modality, "noise");
     size_t n = (size_t)c * plane;
-    for (size_t i = 0; i < n; ++i)
-      x[i] = (float)((double)x[i] + cfg->noise_std * msci_rng_normal(&r));
+    for (size_t at = 0; at < n; at += NORMALS) {
+      const size_t m = n - at < NORMALS ? n - at : NORMALS;
+      msci_rng_normals(&r, normals, m);
+#pragma omp simd
+      for (size_t i = 0; i < m; ++i)
+        x[at + i] = (float)((double)x[at + i] + cfg->noise_std * normals[i]);
+    }
   }
   return MSC_OK;
 }

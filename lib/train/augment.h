@@ -30,7 +30,9 @@
  * z' = z + (z + mean/std)·s·n, which is what is computed, with the mean/std held in
  * the configuration (norm_mean/norm_std, from the options or msci_aug_cfg_set_norm).
  *
- * Everything here is thread-safe: the functions keep no state.
+ * Everything here is thread-safe: the functions keep no state. The training step runs
+ * them for the samples of a batch on its OpenMP threads (lib/train/train.c, stage_views),
+ * each thread with its own scratch, so the views are the same bytes on any thread count.
  */
 #ifndef MOSAIC_LIB_AUGMENT_H
 #define MOSAIC_LIB_AUGMENT_H
@@ -121,8 +123,12 @@ void msci_aug_draw_geometry(const msci_aug_cfg *cfg, uint64_t seed, int64_t samp
 /* Applies explicit geometric parameters to src (c × h × w) into dst (c × h × w):
  * crop window resampled back to h × w (bilinear, msci_resample), then flips, then the
  * rotation (skipped when h != w). A crop covering the whole image and no flip or
- * rotation copy src exactly. scratch holds at least h × w floats. src may equal dst
- * (then scratch must not overlap them). Returns MSC_OK or MSC_E_INVALID_ARGUMENT. */
+ * rotation copy src exactly. scratch holds at least h × w floats; it may be NULL when
+ * p has no crop (the flips and turns then run in place in dst, a little slower). src may
+ * equal dst (then scratch must not overlap them). A band costs at most two passes: the
+ * window resampled straight from src (msci_resample_strided), then one copy that does
+ * the flips and the turn together; nothing is allocated. Returns MSC_OK or
+ * MSC_E_INVALID_ARGUMENT. */
 msc_status msci_augment_apply(const msci_aug_params *p, const float *src, int64_t c, int64_t h,
                               int64_t w, float *dst, float *scratch);
 

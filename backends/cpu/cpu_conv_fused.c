@@ -4,7 +4,7 @@
  * post-op and a ReLU through an eltwise post-op, so that conv → BN (→ ReLU) and
  * conv → BN → add → ReLU each run as one convolution (docs/performance.md).
  *
- * The folded weights are computed on the host in plain OIHW and converted once into the
+ * The folded weights are made by one reorder with per-channel scales straight into the
  * primitive's layout; they are kept until one of the five tensors they come from (w,
  * gamma, beta, running_mean, running_var) changes identity or version. Every write to a
  * CPU tensor bumps its version (upload, optimiser step, a training batch norm's
@@ -21,11 +21,9 @@ enum { FOLD_SRC = 5 }; /* w, gamma, beta, running_mean, running_var */
 struct cpu_conv_fold {
   int32_t valid;
   uint64_t id[FOLD_SRC], version[FOLD_SRC]; /* what w_buf and b_buf were folded from */
-  cpu_buf w_plain;                          /* folded weights, plain OIHW */
-  cpu_buf w_buf;                            /* the same in the primitive's layout */
+  cpu_buf w_buf;                            /* folded weights in the primitive's layout */
   cpu_buf b_buf;                            /* folded bias, plain */
-  cpu_reorder r_plain;                      /* w in plain layout (when it is not) */
-  cpu_reorder r_fold;                       /* w_plain → w_buf */
+  cpu_buf scale;                            /* per output channel: γ/√(σ²+ε) */
   cpu_reorder r_res;                        /* the residual in the output's layout */
 };
 
@@ -37,11 +35,9 @@ msc_status cpu_conv_fold_create(cpu_weighted *op) {
 
 void cpu_conv_fold_destroy(cpu_conv_fold *f) {
   if (!f) return;
-  cpu_buf_destroy(&f->w_plain);
   cpu_buf_destroy(&f->w_buf);
   cpu_buf_destroy(&f->b_buf);
-  cpu_reorder_destroy(&f->r_plain);
-  cpu_reorder_destroy(&f->r_fold);
+  cpu_buf_destroy(&f->scale);
   cpu_reorder_destroy(&f->r_res);
   free(f);
 }
@@ -68,15 +64,13 @@ msc_status cpu_conv_post_ops(mbk_ctx *ctx, const mbk_op_desc *d, dnnl_primitive_
   return MSC_OK;
 }
 
-/* w'[o,…] = w[o,…]·s[o] and b'[o] = β[o] − μ[o]·s[o] with s = γ/√(σ²+ε), in float as
- * oneDNN's batch norm computes its scale. */
-static void fold_arith(const float *w, const float *gamma, const float *beta,
-                       const float *mean, const float *var, float eps, int64_t oc,
-                       int64_t per_oc, float *wf, float *bf) {
+/* s[o] = γ[o]/√(σ²[o]+ε) and b'[o] = β[o] − μ[o]·s[o], in float as oneDNN's batch norm
+ * computes its scale. */
+static void fold_arith(const float *gamma, const float *beta, const float *mean,
+                       const float *var, float eps, int64_t oc, float *scale, float *bf) {
   for (int64_t o = 0; o < oc; ++o) {
-    const float s = gamma[o] / sqrtf(var[o] + eps);
-    for (int64_t k = 0; k < per_oc; ++k) wf[o * per_oc + k] = w[o * per_oc + k] * s;
-    bf[o] = beta[o] - mean[o] * s;
+    scale[o] = gamma[o] / sqrtf(var[o] + eps);
+    bf[o] = beta[o] - mean[o] * scale[o];
   }
 }
 
@@ -87,32 +81,49 @@ static int fold_fresh(const cpu_conv_fold *f, const mbk_tensor *const *src) {
   return 1;
 }
 
+/* dst = w·scale[o] per output channel, converted into dst's layout by one reorder with
+ * per-channel output scales (mask 1: axis 0), so no plain copy of the weights is kept.
+ * The scales are baked into the primitive: it is made for each fold (rare). */
+static msc_status scaled_reorder(mbk_ctx *ctx, dnnl_memory_t src, dnnl_memory_t dst,
+                                 int64_t oc, const float *scale) {
+  const dnnl_memory_desc_t *smd, *dmd;
+  CPU_TRY(dnnl_memory_get_memory_desc(src, &smd), "conv2d fold");
+  CPU_TRY(dnnl_memory_get_memory_desc(dst, &dmd), "conv2d fold");
+  dnnl_primitive_attr_t attr = NULL;
+  dnnl_primitive_desc_t pd = NULL;
+  CPU_TRY(dnnl_primitive_attr_clone(&attr, ctx->attr), "conv2d fold attributes");
+  cpu_ctx_threads(ctx);
+  dnnl_status_t s = dnnl_primitive_attr_set_output_scales(attr, oc, 1, scale);
+  if (s == dnnl_success)
+    s = dnnl_reorder_primitive_desc_create(&pd, smd, ctx->engine, dmd, ctx->engine, attr);
+  dnnl_primitive_attr_destroy(attr);
+  if (s != dnnl_success) return cpu_dnnl_fail(s, "conv2d fold reorder");
+  cpu_prim p;
+  memset(&p, 0, sizeof p);
+  msc_status st = cpu_prim_init(ctx, &p, pd);
+  dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
+  if (st == MSC_OK) st = cpu_prim_exec(ctx, &p, 2, args);
+  cpu_prim_destroy(&p);
+  return st;
+}
+
 /* Refolds when a source changed; *w and *b are then the primitive's weights and bias. */
 static msc_status fold_refresh(cpu_weighted *op, const mbk_tensor *const *src, dnnl_memory_t *w,
                                dnnl_memory_t *b) {
   mbk_ctx *ctx = op->base.ctx;
   cpu_conv_fold *f = op->fold;
-  const dnnl_memory_desc_t *want = cpu_pd_md(&op->fwd, dnnl_query_weights_md, 0);
   if (!fold_fresh(f, src)) {
     f->valid = 0;
-    dnnl_memory_desc_t plain, bmd;
-    CPU_CHECK(cpu_plain_md(4, op->w_dims, &plain));
+    const int64_t oc = op->y_dims[1];
+    dnnl_memory_desc_t bmd;
     CPU_CHECK(cpu_plain_md(1, &op->y_dims[1], &bmd));
-    dnnl_memory_t wp;
-    void *wdata = NULL;
-    CPU_CHECK(cpu_view_as(ctx, src[0], &plain, &f->r_plain, &wp));
-    CPU_TRY(dnnl_memory_get_data_handle(wp, &wdata), "conv2d fold");
-    CPU_CHECK(cpu_buf_ensure(ctx, &f->w_plain, &plain));
     CPU_CHECK(cpu_buf_ensure(ctx, &f->b_buf, &bmd));
-    const int64_t oc = op->w_dims[0], per_oc = op->w_dims[1] * op->w_dims[2] * op->w_dims[3];
+    CPU_CHECK(cpu_buf_ensure(ctx, &f->scale, &bmd));
     /* 1-D tensors are always plain (cpu_internal.h). */
-    fold_arith(wdata, src[1]->data, src[2]->data, src[3]->data, src[4]->data,
-               op->base.desc.u.conv.bn_eps, oc, per_oc, f->w_plain.data, f->b_buf.data);
-    CPU_CHECK(cpu_buf_ensure(ctx, &f->w_buf, want));
-    if (cpu_md_equal(want, &plain))
-      memcpy(f->w_buf.data, f->w_plain.data, dnnl_memory_desc_get_size(&plain));
-    else
-      CPU_CHECK(cpu_reorder_exec(ctx, &f->r_fold, f->w_plain.mem, f->w_buf.mem));
+    fold_arith(src[1]->data, src[2]->data, src[3]->data, src[4]->data,
+               op->base.desc.u.conv.bn_eps, oc, f->scale.data, f->b_buf.data);
+    CPU_CHECK(cpu_buf_ensure(ctx, &f->w_buf, cpu_pd_md(&op->fwd, dnnl_query_weights_md, 0)));
+    CPU_CHECK(scaled_reorder(ctx, src[0]->mem, f->w_buf.mem, oc, f->scale.data));
     for (int i = 0; i < FOLD_SRC; ++i) f->id[i] = src[i]->id, f->version[i] = src[i]->version;
     f->valid = 1;
   }

@@ -686,8 +686,9 @@ START_TEST(test_conv2d_fused) {
     mbk_tensor *out = round == 2 && res ? tr : ty;
     fwd(op, 0, in, n_in, out);
     t_get("conv2d fused", out, 4, yd, y);
-    expect_close(round == 0 ? "conv2d fused" : round == 1 ? "conv2d fused, refolded"
-                                                          : "conv2d fused, in place",
+    expect_close(round == 0   ? "conv2d fused"
+                 : round == 1 ? "conv2d fused, refolded"
+                              : "conv2d fused, in place",
                  y, yr, ny, TOL_FWD);
   }
   /* Inference only: a training forward and a backward are refused. */

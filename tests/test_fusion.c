@@ -139,8 +139,7 @@ START_TEST(test_fused_matches_plain) {
   ck_assert_int_gt(copied, 0);
   /* The executors really differ: one has fused steps, the other none. */
   const double worst = expect_same(m, plain, b, ENCODERS[_i]);
-  if (getenv("MSC_FUSION_TEST_VERBOSE"))
-    fprintf(stderr, "%s: worst %g\n", ENCODERS[_i], worst);
+  if (getenv("MSC_FUSION_TEST_VERBOSE")) fprintf(stderr, "%s: worst %g\n", ENCODERS[_i], worst);
   msci_exec *e = NULL;
   ck_assert_int_eq(msci_exec_acquire(m, N, 0, &e), MSC_OK);
   ck_assert_ptr_nonnull(e->fz_conv);

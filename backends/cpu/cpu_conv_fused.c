@@ -84,8 +84,8 @@ static int fold_fresh(const cpu_conv_fold *f, const mbk_tensor *const *src) {
 /* dst = w·scale[o] per output channel, converted into dst's layout by one reorder with
  * per-channel output scales (mask 1: axis 0), so no plain copy of the weights is kept.
  * The scales are baked into the primitive: it is made for each fold (rare). */
-static msc_status scaled_reorder(mbk_ctx *ctx, dnnl_memory_t src, dnnl_memory_t dst,
-                                 int64_t oc, const float *scale) {
+static msc_status scaled_reorder(mbk_ctx *ctx, dnnl_memory_t src, dnnl_memory_t dst, int64_t oc,
+                                 const float *scale) {
   const dnnl_memory_desc_t *smd, *dmd;
   CPU_TRY(dnnl_memory_get_memory_desc(src, &smd), "conv2d fold");
   CPU_TRY(dnnl_memory_get_memory_desc(dst, &dmd), "conv2d fold");

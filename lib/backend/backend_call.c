@@ -75,8 +75,10 @@ msc_status msci_be_op_create(const mbk_iface *be, mbk_ctx *ctx, const mbk_op_des
   msc_status st = mbk_op_desc_validate(desc, why, sizeof why);
   if (st != MSC_OK) return msci_fail(st, "%s: %s", be_name(be), why);
   if (mbk_conv_fused(desc) && !(be->caps & MBK_CAP_CONV_FUSED))
-    return msci_fail(MSC_E_UNSUPPORTED, "%s: conv2d fusions (fold_bn, residual, relu) are "
-                     "not supported by this backend", be_name(be));
+    return msci_fail(MSC_E_UNSUPPORTED,
+                     "%s: conv2d fusions (fold_bn, residual, relu) are "
+                     "not supported by this backend",
+                     be_name(be));
   msci_be_op *op = calloc(1, sizeof *op);
   if (!op)
     return msci_fail(MSC_E_OUT_OF_MEMORY, "%s: %s op", be_name(be), mbk_op_name(desc->type));

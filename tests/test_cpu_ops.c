@@ -613,6 +613,98 @@ START_TEST(test_conv2d) {
 }
 END_TEST
 
+/* CONV2D's inference fusions (API 7): y = relu?(BN_inference(conv(x, w) [+ b]) + r),
+ * against the plain references chained: ref_conv2d_fwd, ref_bn_fwd_infer, ref_add_fwd,
+ * ref_relu_fwd. Flags per combination: bit 0 fold_bn, bit 1 residual, bit 2 relu. The
+ * folded weights w·γ/√(σ²+ε) round once more than the chain, an error of one ulp per
+ * product: within TOL_FWD like any dot product of these sizes. Then the refold: new
+ * gamma and running_var (uploads bump the tensors' versions) must change the output, and
+ * the residual may be the output tensor itself (the executor hands it over). */
+static const int32_t FUSED_FLAGS[] = {1, 1 | 4, 1 | 2 | 4, 1 | 2, 2 | 4, 4};
+
+START_TEST(test_conv2d_fused) {
+  const int32_t flags = FUSED_FLAGS[_i % (int)(sizeof FUSED_FLAGS / sizeof FUSED_FLAGS[0])];
+  const conv_case *cc = &CONV_CASES[_i / (int)(sizeof FUSED_FLAGS / sizeof FUSED_FLAGS[0])];
+  const ref_conv *p = &cc->p;
+  const int fold = flags & 1, res = (flags & 2) != 0, relu = (flags & 4) != 0;
+  const int bias = fold ? 0 : cc->bias;
+  rng r = rng_make(900 + (uint64_t)_i);
+  const int64_t oh = ref_conv_oh(p), ow = ref_conv_ow(p), c = p->oc;
+  const int64_t xd[4] = {p->n, p->c, p->h, p->w}, wd[4] = {p->oc, p->c, p->kh, p->kw};
+  const int64_t yd[4] = {p->n, p->oc, oh, ow};
+  const size_t nx = numel(4, xd), nw = numel(4, wd), ny = numel(4, yd), nc = (size_t)c;
+  float *x = fbuf(nx), *w = fbuf(nw), *b = fbuf(nc), *y = fbuf(ny), *yr = fbuf(ny);
+  float *rr = fbuf(ny), *t1 = fbuf(ny), *bn[4] = {fbuf(nc), fbuf(nc), fbuf(nc), fbuf(nc)};
+  fill_unif(&r, x, nx, -1, 1);
+  fill_unif(&r, w, nw, -1, 1);
+  fill_unif(&r, b, nc, -1, 1);
+  fill_unif(&r, rr, ny, -1, 1);
+  fill_unif(&r, bn[0], nc, 0.5, 1.5);  /* gamma */
+  fill_unif(&r, bn[1], nc, -0.5, 0.5); /* beta */
+  fill_unif(&r, bn[2], nc, -0.5, 0.5); /* running mean */
+  fill_unif(&r, bn[3], nc, 0.2, 2.0);  /* running var */
+  const float eps = 1e-5f;
+
+  mbk_op_desc d = conv_desc(p, bias);
+  d.u.conv.fold_bn = fold;
+  d.u.conv.bn_eps = fold ? eps : 0.0f;
+  d.u.conv.residual = res;
+  d.u.conv.relu = relu;
+  int32_t n_in = 0, n_out = 0;
+  ck_assert(mbk_op_arity(&d, 0, &n_in, &n_out));
+  ck_assert_int_eq(n_in, 3 + (fold ? 4 : 0) + res);
+  mbk_op *op = op_make(&d);
+  mbk_tensor *in[8] = {t_from(4, xd, x), t_from(4, wd, w), bias ? t_from(1, &c, b) : NULL};
+  int32_t k = 3;
+  mbk_tensor *tbn[4] = {NULL, NULL, NULL, NULL};
+  for (int i = 0; fold && i < 4; ++i) in[k++] = tbn[i] = t_from(1, &c, bn[i]);
+  mbk_tensor *tr = res ? t_from(4, yd, rr) : NULL, *ty = t_new();
+  if (res) in[k++] = tr;
+  ck_assert_int_eq(k, n_in);
+
+  for (int round = 0; round < 3; ++round) {
+    if (round == 1 && fold) { /* new statistics: the folded weights must follow */
+      fill_unif(&r, bn[0], nc, 0.5, 1.5);
+      fill_unif(&r, bn[3], nc, 0.2, 2.0);
+      t_set(tbn[0], 1, &c, bn[0]);
+      t_set(tbn[3], 1, &c, bn[3]);
+    }
+    ref_conv2d_fwd(p, x, w, bias ? b : NULL, yr);
+    if (fold) {
+      memcpy(t1, yr, ny * sizeof *t1);
+      ref_bn_fwd_infer(p->n, c, oh * ow, t1, bn[0], bn[1], bn[2], bn[3], eps, 0, yr);
+    }
+    if (res) {
+      memcpy(t1, yr, ny * sizeof *t1);
+      ref_add_fwd(ny, t1, rr, yr);
+    }
+    if (relu) {
+      memcpy(t1, yr, ny * sizeof *t1);
+      ref_relu_fwd(ny, t1, yr);
+    }
+    /* Round 2: the residual's own tensor takes the output (in place). */
+    mbk_tensor *out = round == 2 && res ? tr : ty;
+    fwd(op, 0, in, n_in, out);
+    t_get("conv2d fused", out, 4, yd, y);
+    expect_close(round == 0   ? "conv2d fused"
+                 : round == 1 ? "conv2d fused, refolded"
+                              : "conv2d fused, in place",
+                 y, yr, ny, TOL_FWD);
+  }
+  /* Inference only: a training forward and a backward are refused. */
+  mbk_tensor *out[3] = {ty, NULL, NULL};
+  ck_assert_int_ne(B->op_forward(op, 1, in, n_in, out, 1), MSC_OK);
+  mbk_tensor *bin[3] = {in[0], in[1], ty};
+  mbk_tensor *bout[3] = {t_new(), NULL, NULL};
+  ck_assert_int_ne(B->op_backward(op, bin, 3, bout, 3), MSC_OK);
+  /* A folded batch norm with a bias is an invalid description. */
+  mbk_op_desc bad = conv_desc(p, 1);
+  bad.u.conv.fold_bn = 1;
+  bad.u.conv.bn_eps = eps;
+  ck_assert_int_eq(mbk_op_desc_validate(&bad, NULL, 0), MSC_E_INVALID_ARGUMENT);
+}
+END_TEST
+
 /* ================================ batch norm ===================================== */
 
 typedef struct bn_case {
@@ -2073,6 +2165,7 @@ static Suite *cpu_ops_suite(void) {
 
   tc = tcase("conv2d");
   tcase_add_loop_test(tc, test_conv2d, 0, NELEM(CONV_CASES));
+  tcase_add_loop_test(tc, test_conv2d_fused, 0, NELEM(CONV_CASES) * NELEM(FUSED_FLAGS));
   suite_add_tcase(s, tc);
 
   tc = tcase("batchnorm");

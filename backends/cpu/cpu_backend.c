@@ -356,6 +356,7 @@ static const mbk_iface cpu_iface = {
     .loss = cpu_loss,
     .optim_update = cpu_optim_update,
     .grad_stats = cpu_grad_stats,
+    .caps = MBK_CAP_CONV_FUSED,
 };
 
 msc_status mbk_cpu_init(const mbk_host *host, const mbk_iface **out) {

@@ -9,6 +9,7 @@
 #include "cpu_internal.h"
 
 typedef struct cpu_weighted cpu_weighted;
+typedef struct cpu_conv_fold cpu_conv_fold;
 typedef msc_status (*cpu_weighted_pd_fn)(cpu_weighted *op, dnnl_primitive_desc_t *pd);
 
 struct cpu_weighted {
@@ -31,6 +32,7 @@ struct cpu_weighted {
   /* Gradients in the primitive's layout before going plain: dw in the context's shared
    * buffer (cpu_buf_shared), db (small) in its own. */
   cpu_buf dw_buf, db_buf;
+  cpu_conv_fold *fold; /* a fused conv2d's state (cpu_conv_fused.c); NULL otherwise */
 };
 
 extern const mbk_op_vt cpu_weighted_vt_conv;
@@ -39,5 +41,14 @@ extern const mbk_op_vt cpu_weighted_vt_deconv;
 
 /* Creates the forward primitive and hands the op out; frees op on failure. */
 msc_status cpu_weighted_finish(cpu_weighted *op, mbk_op **out);
+
+/* CONV2D's inference fusions (cpu_conv_fused.c). */
+msc_status cpu_conv_fold_create(cpu_weighted *op);
+void cpu_conv_fold_destroy(cpu_conv_fold *f); /* accepts NULL */
+/* The context's attributes plus the post-ops of d's residual and relu (caller destroys). */
+msc_status cpu_conv_post_ops(mbk_ctx *ctx, const mbk_op_desc *d, dnnl_primitive_attr_t *out);
+/* The forward of a fused conv2d: inputs as in backend.h's table. */
+msc_status cpu_conv_fused_forward(cpu_weighted *op, mbk_tensor *const *in,
+                                  mbk_tensor *const *out);
 
 #endif

@@ -74,6 +74,11 @@ msc_status msci_be_op_create(const mbk_iface *be, mbk_ctx *ctx, const mbk_op_des
   char why[256];
   msc_status st = mbk_op_desc_validate(desc, why, sizeof why);
   if (st != MSC_OK) return msci_fail(st, "%s: %s", be_name(be), why);
+  if (mbk_conv_fused(desc) && !(be->caps & MBK_CAP_CONV_FUSED))
+    return msci_fail(MSC_E_UNSUPPORTED,
+                     "%s: conv2d fusions (fold_bn, residual, relu) are "
+                     "not supported by this backend",
+                     be_name(be));
   msci_be_op *op = calloc(1, sizeof *op);
   if (!op)
     return msci_fail(MSC_E_OUT_OF_MEMORY, "%s: %s op", be_name(be), mbk_op_name(desc->type));
@@ -124,6 +129,9 @@ msc_status msci_be_op_forward(msci_be_op *op, int32_t training, mbk_tensor *cons
                               int32_t n_in, mbk_tensor *const *out, int32_t n_out) {
   NEED(op, (const mbk_iface *)NULL, "op_forward");
   MSCI_TRY(check_args(op, 0, in, n_in, out, n_out));
+  if (training && mbk_conv_fused(&op->desc))
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: a fused conv2d runs in inference only",
+                     be_name(op->be));
   return op->be->op_forward(op->op, training, in, n_in, out, n_out);
 }
 
@@ -131,6 +139,9 @@ msc_status msci_be_op_backward(msci_be_op *op, mbk_tensor *const *in, int32_t n_
                                mbk_tensor *const *out, int32_t n_out) {
   NEED(op, (const mbk_iface *)NULL, "op_backward");
   MSCI_TRY(check_args(op, 1, in, n_in, out, n_out));
+  if (mbk_conv_fused(&op->desc))
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "%s: a fused conv2d has no backward",
+                     be_name(op->be));
   return op->be->op_backward(op->op, in, n_in, out, n_out);
 }
 

@@ -8,7 +8,9 @@
  * and gets back the table. Both sides check MBK_API_VERSION: any change to the layout
  * or meaning of anything in this file bumps it (2: optim_update; 3: grad_stats, and the
  * core trains only through optim_update and grad_stats; 4: softmax CE; 5: UPSAMPLE and
- * DECONV2D; 6: UPSAMPLE to an output size instead of by integer factors; 7: mbk_ctx_params.precision).
+ * DECONV2D; 6: UPSAMPLE to an output size instead of by integer factors; 7:
+ * mbk_ctx_params.precision; 8: CONV2D's inference fusions fold_bn, residual and relu,
+ * and mbk_iface.caps to announce them).
  *
  * The contract is this header plus the files it names: backend_op.h/.c (the op frame a
  * backend builds its ops on), loss_core.h, loss_rows.h/.c, optim_core.h and
@@ -44,6 +46,15 @@
  *  CONV2D     fwd in  {x[N,C,H,W], w[OC,C,KH,KW], b[OC] (optional, only if desc bias)}
  *                 out {y[N,OC,OH,OW]}
  *             bwd in  {x, w, dy}          out {dx (opt), dw (opt), db (opt)}
+ *             Inference fusions (API 8; only for a backend whose caps has
+ *             MBK_CAP_CONV_FUSED, and only in inference: training = 0, no backward):
+ *             with u.conv.fold_bn the inputs go on {.., gamma, beta, running_mean,
+ *             running_var} of an inference BATCHNORM with eps u.conv.bn_eps applied to
+ *             the convolution (no bias then); with u.conv.residual one more input r
+ *             (y's shape) is added; with u.conv.relu the result goes through ReLU:
+ *             y = relu?(BN(conv(x, w)) + r). A backend may fold the normalisation into
+ *             the weights (w·γ/√(σ²+ε), bias β − μ·γ/√(σ²+ε)): it must notice when any of
+ *             those five tensors is written again.
  *  BATCHNORM  fwd in  {x, gamma[C], beta[C], running_mean[C], running_var[C]}
  *                 out {y}
  *             (x is [N,C,H,W] or [N,C]; statistics per channel over all other dims)
@@ -100,7 +111,7 @@
 extern "C" {
 #endif
 
-#define MBK_API_VERSION        7u
+#define MBK_API_VERSION        8u
 #define MBK_MODULE_INIT_SYMBOL "msc_backend_module_init"
 #define MBK_MAX_DIMS           4
 #define MBK_MAX_CONCAT         16
@@ -175,6 +186,11 @@ typedef struct mbk_op_desc {
     struct {
       int64_t out_c, kh, kw, sh, sw, ph, pw; /* symmetric zero padding */
       int32_t bias;
+      /* Inference fusions (API 8; see the table at the top; all 0 = a plain conv2d): */
+      int32_t fold_bn;  /* a batch norm (4 more inputs) applied to the output; no bias */
+      float bn_eps;     /* its eps */
+      int32_t residual; /* one more input added to the output (after the batch norm) */
+      int32_t relu;     /* ReLU last */
     } conv;
     struct {
       float eps;      /* 1e-5 in torchvision */
@@ -304,6 +320,9 @@ typedef struct mbk_ctx_params {
   int32_t precision;    /* mbk_precision (API 7); 0 = F32 */
 } mbk_ctx_params;
 
+/* Bits of mbk_iface.caps: what a backend does beyond the required ops. */
+#define MBK_CAP_CONV_FUSED 1u /* CONV2D's fold_bn, residual and relu (API 8) */
+
 typedef struct mbk_iface {
   uint32_t api_version; /* MBK_API_VERSION the backend was built with */
   uint32_t struct_size; /* sizeof(mbk_iface) the backend was built with */
@@ -361,6 +380,9 @@ typedef struct mbk_iface {
    * forward (any float tensors: nothing here is specific to gradients). */
   msc_status (*grad_stats)(mbk_ctx *ctx, const mbk_tensor *const *t, int32_t n,
                            int32_t *first_bad, double *sumsq);
+
+  /* API 8: MBK_CAP_* bits; the core asks only for what a backend announces here. */
+  uint32_t caps;
 } mbk_iface;
 
 /* The one symbol a backend module exports (see MBK_MODULE_INIT_SYMBOL). */
@@ -403,7 +425,10 @@ static inline int32_t mbk_op_arity(const mbk_op_desc *d, int32_t backward, int32
                                    int32_t *n_out) {
   int32_t fi, fo, bi, bo; /* forward in/out, backward in/out */
   switch (d->type) {
-  case MBK_OP_CONV2D: fi = 3, fo = 1, bi = 3, bo = 3; break;
+  case MBK_OP_CONV2D:
+    fi = 3 + (d->u.conv.fold_bn ? 4 : 0) + (d->u.conv.residual ? 1 : 0);
+    fo = 1, bi = 3, bo = 3;
+    break;
   case MBK_OP_BATCHNORM: fi = 5, fo = 1, bi = 3, bo = 3; break;
   case MBK_OP_RELU: fi = 1, fo = 1, bi = 2, bo = 1; break;
   case MBK_OP_MAXPOOL: fi = 1, fo = 1, bi = 1, bo = 1; break;
@@ -418,6 +443,12 @@ static inline int32_t mbk_op_arity(const mbk_op_desc *d, int32_t backward, int32
   *n_in = backward ? bi : fi;
   *n_out = backward ? bo : fo;
   return 1;
+}
+
+/* 1 when d is a CONV2D with any of the inference fusions of API 8. */
+static inline int32_t mbk_conv_fused(const mbk_op_desc *d) {
+  return d->type == MBK_OP_CONV2D &&
+         (d->u.conv.fold_bn || d->u.conv.residual || d->u.conv.relu);
 }
 
 /* 1 when entry i of the inputs (is_out = 0) or outputs (is_out = 1) of a pass may be

@@ -50,6 +50,8 @@ msc_status mbk_op_desc_validate(const mbk_op_desc *d, char *why, size_t n) {
     if (!window_ok(d->h, d->u.conv.kh, d->u.conv.sh, d->u.conv.ph) ||
         !window_ok(d->w, d->u.conv.kw, d->u.conv.sw, d->u.conv.pw))
       return bad(why, n, "conv2d: kernel, stride or padding do not fit the input", d);
+    if (d->u.conv.fold_bn && (d->u.conv.bias || !(d->u.conv.bn_eps > 0.f)))
+      return bad(why, n, "conv2d: fold_bn needs no bias and bn_eps > 0", d);
     break;
   case MBK_OP_MAXPOOL:
     if (!window_ok(d->h, d->u.pool.kh, d->u.pool.sh, d->u.pool.ph) ||

@@ -143,6 +143,8 @@ struct msc_model {
   pthread_mutex_t pool_lock;
   msci_exec *pool;          /* idle executors */
   struct msci_train *train; /* training state (train.h) */
+  int32_t fuse_off;         /* no inference fusions in executors made from now on (tests
+                               compare the fused forward with the plain one) */
 };
 
 /* Allocates the backend tensors of every parameter (uninitialised). */
@@ -201,7 +203,11 @@ struct msci_exec {
   const float *fuse_scale;
   uint8_t absent[MSCI_MAX_MODALITIES];
   mbk_tensor *zero_feat[MSCI_MAX_MODALITIES];
-  float *stage; /* host staging for normalised inputs */
+  /* Inference fusions (model_fuse.c; NULL when the executor has none): per node. */
+  int32_t *fz_conv; /* at the last node of a fused step: the step's conv2d node, else -1 */
+  int32_t *fz_res;  /* there: the value added as the residual, or MSCI_FZ_NONE */
+  uint8_t *fz_skip; /* 1: the node runs inside a later fused step */
+  float *stage;     /* host staging for normalised inputs */
   size_t stage_cap;
   /* Host memory of a call, made with the executor or grown on first use and kept, so
    * that steady calls on one executor do not allocate (lib/contract/backend.h's promise). */
@@ -241,6 +247,20 @@ void msci_exec_release(msc_model *m, msci_exec *e);
 void msci_exec_free(const msc_model *m, msci_exec *e);
 /* Runs the nodes marked in need (inputs already uploaded). */
 msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need);
+
+/* ---- inference fusions (model_fuse.c) ------------------------------------------------- */
+
+#define MSCI_FZ_NONE INT32_MIN
+/* Plans e's fused steps (an inference executor of a backend with MBK_CAP_CONV_FUSED and
+ * a model without fuse_off; otherwise leaves the fz_ arrays NULL): conv2d → batchnorm
+ * (→ ReLU), and conv2d → batchnorm → add → ReLU with the add's other input as residual,
+ * where every node but the last has no other reader and is no output of the graph. */
+msc_status msci_fuse_plan(const msc_model *m, msci_exec *e);
+/* The values node i reads when e runs it (a fused step reads its conv's input and its
+ * residual); writes at most MBK_MAX_CONCAT entries into v, returns the count. */
+int32_t msci_fuse_reads(const msc_model *m, const msci_exec *e, int32_t i, int32_t *v);
+/* Runs the fused step ending at node i into e->act[i] (its op made on first use). */
+msc_status msci_fuse_forward(msc_model *m, msci_exec *e, int32_t i);
 /* Training executors: back-propagates from the gradients already placed in grad[]
  * (has_grad set) through the nodes marked in need, filling pgrad[] / pgrad_valid[]. */
 msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need);

@@ -40,6 +40,9 @@ void msci_exec_free(const msc_model *m, msci_exec *e) {
   free(e->stage);
   free(e->need);
   free(e->mark);
+  free(e->fz_conv);
+  free(e->fz_res);
+  free(e->fz_skip);
   for (int32_t i = 0; i < MSCI_EXEC_HOST_SLOTS; ++i) free(e->host[i]);
   msci_be_ctx_free(be, e->ctx);
   free(e);
@@ -87,6 +90,7 @@ static msc_status exec_create(msc_model *m, int64_t n, int32_t training, msci_ex
   }
   for (int32_t i = 0; st == MSC_OK && i < m->cfg.n_mod; ++i)
     st = msci_be_tensor_create(be, e->ctx, &e->input[i]);
+  if (st == MSC_OK) st = msci_fuse_plan(m, e);
   if (st != MSC_OK) {
     msci_exec_free(m, e);
     return st;
@@ -123,25 +127,41 @@ static mbk_tensor *value_tensor(const msci_exec *e, int32_t v) {
   return v >= 0 ? e->act[v] : e->input[-1 - v];
 }
 
-/* Inference: gives every needed node an output tensor from the slots, reusing a slot
+/* 1 when node i runs in this call: needed, and not inside a later fused step. */
+static int runs(const msci_exec *e, const uint8_t *need, int32_t i) {
+  return need[i] && !(e->fz_skip && e->fz_skip[i]);
+}
+
+/* A fused step's residual value when its slot may take the step's output (the sum
+ * post-op then adds in place): nothing reads it later and the conv does not read it. */
+static int32_t inplace_residual(const msc_model *m, const msci_exec *e, const uint8_t *need,
+                                int32_t i) {
+  if (!e->fz_conv || e->fz_conv[i] < 0 || e->fz_res[i] == MSCI_FZ_NONE) return -1;
+  int32_t r = e->fz_res[i];
+  if (r < 0 || !need[r] || e->last_use[r] != i) return -1;
+  return m->graph.nodes[e->fz_conv[i]].in[0] == r ? -1 : r;
+}
+
+/* Inference: gives every node that runs an output tensor from the slots, reusing a slot
  * once the last reader of its previous value has run. The assignment depends only on
  * `need`, so repeated calls reuse the same tensors (and their layouts) every time. */
 static msc_status assign_slots(msc_model *m, msci_exec *e, const uint8_t *need) {
   const msci_graph *g = &m->graph;
-  int32_t n = g->n_nodes, n_free = 0, used = 0;
-  for (int32_t i = 0; i < n; ++i) e->last_use[i] = need[i] ? i : -1;
+  int32_t n = g->n_nodes, n_free = 0, used = 0, v[MBK_MAX_CONCAT];
+  for (int32_t i = 0; i < n; ++i) e->last_use[i] = runs(e, need, i) ? i : -1;
   for (int32_t i = 0; i < n; ++i)
-    if (need[i])
-      for (int32_t k = 0; k < g->nodes[i].n_in; ++k)
-        if (g->nodes[i].in[k] >= 0 && need[g->nodes[i].in[k]])
-          e->last_use[g->nodes[i].in[k]] = i;
+    if (runs(e, need, i))
+      for (int32_t k = 0, nr = msci_fuse_reads(m, e, i, v); k < nr; ++k)
+        if (v[k] >= 0 && need[v[k]]) e->last_use[v[k]] = i;
   /* A node nobody reads is an output of this call: it keeps its slot to the end. */
   for (int32_t i = 0; i < n; ++i)
-    if (need[i] && e->last_use[i] == i) e->last_use[i] = n;
+    if (runs(e, need, i) && e->last_use[i] == i) e->last_use[i] = n;
   int32_t *stack = e->free_slots, *owner = e->owner;
   for (int32_t i = 0; i < n; ++i) {
-    if (!need[i]) continue;
-    int32_t s = n_free > 0 ? stack[--n_free] : used++;
+    if (!runs(e, need, i)) continue;
+    int32_t res = inplace_residual(m, e, need, i);
+    int32_t s = res >= 0 ? owner[res] : n_free > 0 ? stack[--n_free] : used++;
+    if (res >= 0) e->last_use[res] = -1; /* its slot passes to this node's output */
     if (s >= e->n_slots) {
       MSCI_TRY(msci_be_tensor_create(m->be, e->ctx, &e->slot[s]));
       e->n_slots = s + 1;
@@ -149,13 +169,12 @@ static msc_status assign_slots(msc_model *m, msci_exec *e, const uint8_t *need) 
     owner[i] = s;
     e->act[i] = e->slot[s];
     /* Release the inputs whose last reader is this node (after taking the output, so an
-     * op never writes into its own input). */
-    for (int32_t k = 0; k < g->nodes[i].n_in; ++k) {
-      int32_t v = g->nodes[i].in[k];
+     * op never writes into its own input, but for the residual handed over above). */
+    for (int32_t k = 0, nr = msci_fuse_reads(m, e, i, v); k < nr; ++k) {
       /* An input not computed here (an absent modality's features) holds no slot. */
-      if (v < 0 || !need[v] || e->last_use[v] != i) continue;
-      e->last_use[v] = -1; /* released once even if read twice by this node */
-      stack[n_free++] = owner[v];
+      if (v[k] < 0 || !need[v[k]] || e->last_use[v[k]] != i) continue;
+      e->last_use[v[k]] = -1; /* released once even if read twice by this node */
+      stack[n_free++] = owner[v[k]];
     }
   }
   return MSC_OK;
@@ -258,7 +277,11 @@ msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need) {
   const msci_graph *g = &m->graph;
   MSCI_TRY(e->training ? assign_train_slots(m, e, need) : assign_slots(m, e, need));
   for (int32_t i = 0; i < g->n_nodes; ++i) {
-    if (!need[i]) continue;
+    if (!runs(e, need, i)) continue;
+    if (e->fz_conv && e->fz_conv[i] >= 0) {
+      MSCI_TRY(msci_fuse_forward(m, e, i));
+      continue;
+    }
     const msci_node *nd = &g->nodes[i];
     if (!e->ops[i]) {
       mbk_op_desc d = nd->desc;

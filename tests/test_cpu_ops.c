@@ -519,6 +519,8 @@ static const conv_case CONV_CASES[] = {
     {{1, 16, 9, 7, 17, 3, 3, 2, 2, 1, 1}, 1},  /* 16 -> 17, s2, odd */
     {{2, 5, 6, 7, 3, 3, 1, 1, 2, 1, 0}, 1},    /* non-square kernel, stride, padding */
     {{2, 3, 6, 6, 4, 2, 2, 2, 2, 0, 0}, 0},    /* even kernel, no padding */
+    {{2, 8, 9, 11, 8, 3, 3, 1, 1, 1, 1}, 0},   /* 8 -> 8: fused, runs channels-last */
+    {{2, 12, 9, 7, 8, 3, 3, 1, 1, 1, 1}, 1},   /* 12 -> 8, the tiny encoder's stem */
 };
 
 START_TEST(test_conv2d) {

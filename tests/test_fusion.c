@@ -143,6 +143,12 @@ START_TEST(test_fused_matches_plain) {
   msci_exec *e = NULL;
   ck_assert_int_eq(msci_exec_acquire(m, N, 0, &e), MSC_OK);
   ck_assert_ptr_nonnull(e->fz_conv);
+  /* Every encoder batch norm runs inside its conv's step, the first modality's stem
+   * (graph node 0's reader) included. */
+  for (int32_t i = 0; i <= m->graph.last_encoder_node; ++i)
+    if (m->graph.nodes[i].desc.type == MBK_OP_BATCHNORM)
+      ck_assert_msg(e->fz_skip[i] || e->fz_conv[i] >= 0, "%s: batch norm %d not fused",
+                    ENCODERS[_i], (int)i);
   msci_exec_release(m, e);
   ck_assert_int_eq(msci_exec_acquire(plain, N, 0, &e), MSC_OK);
   ck_assert_ptr_null(e->fz_conv);

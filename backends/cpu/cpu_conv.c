@@ -2,6 +2,8 @@
  * cpu_conv.c — 2-D convolution (NCHW, OIHW weights, symmetric zero padding) as oneDNN
  * direct convolution; the forward/backward machinery is in cpu_weighted.c.
  */
+#include <string.h>
+
 #include "cpu_weighted.h"
 
 static void conv_geometry(const cpu_weighted *op, dnnl_dims_t strides, dnnl_dims_t pad) {
@@ -22,6 +24,46 @@ static msc_status conv_mds(const cpu_weighted *op, int grad_w, dnnl_memory_desc_
   CPU_CHECK(cpu_any_md_dt(4, op->w_dims, dt, w));
   CPU_CHECK(cpu_plain_md(1, &op->y_dims[1], b));
   return cpu_any_md_dt(4, op->y_dims, dt, y);
+}
+
+/* Fused (inference) convolutions whose input and output both have at most this many
+ * channels run channels-last (NHWC) in and out. With format "any" oneDNN 2.6 gives an
+ * 8-channel layer a plain NCHW source (its jit kernel reads fewer than 16 input
+ * channels only that way) and a 16-padded blocked destination, so each such layer
+ * wrote twice its data and the next one converted it back to NCHW: in the tiny
+ * encoder three 64x8x120x120 reorders per encoder per pass, as long as the
+ * convolutions themselves. Channels-last needs no padding and every small layer reads
+ * what the previous one wrote (tiny encoder, batch 64, 2 threads: docs/performance.md).
+ * ResNet layers (64 channels and up) keep oneDNN's choice. */
+enum { CPU_NHWC_MAX_C = 16 };
+
+static int small_channels(const cpu_weighted *op) {
+  return op->x_dims[1] <= CPU_NHWC_MAX_C && op->y_dims[1] <= CPU_NHWC_MAX_C;
+}
+
+/* cd with source and destination forced to NHWC; dnnl_unimplemented when oneDNN has
+ * only its reference kernel for that (far slower than a reorder plus a jit kernel). */
+static dnnl_status_t channels_last_pd(cpu_weighted *op, const dnnl_convolution_desc_t *cd,
+                                      const_dnnl_primitive_attr_t attr,
+                                      dnnl_primitive_desc_t *pd) {
+  dnnl_convolution_desc_t nd = *cd;
+  dnnl_data_type_t dt = cpu_op_dt(op->base.ctx);
+  dnnl_dims_t xd = {0}, yd = {0}; /* the API reads dnnl_dims_t-sized arrays */
+  memcpy(xd, op->x_dims, 4 * sizeof xd[0]);
+  memcpy(yd, op->y_dims, 4 * sizeof yd[0]);
+  dnnl_status_t st = dnnl_memory_desc_init_by_tag(&nd.src_desc, 4, xd, dt, dnnl_nhwc);
+  if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&nd.dst_desc, 4, yd, dt, dnnl_nhwc);
+  if (st != dnnl_success) return st;
+  cpu_ctx_threads(op->base.ctx);
+  st = dnnl_primitive_desc_create(pd, &nd, attr, op->base.ctx->engine, NULL);
+  if (st != dnnl_success) return st;
+  const char *impl = NULL;
+  if (dnnl_primitive_desc_query(*pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
+      impl && strncmp(impl, "ref", 3) != 0)
+    return dnnl_success;
+  dnnl_primitive_desc_destroy(*pd);
+  *pd = NULL;
+  return dnnl_unimplemented;
 }
 
 static msc_status conv_fwd(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
@@ -46,8 +88,12 @@ static msc_status conv_fwd(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
    * slower than the jit direct kernels (ResNet-18, batch 64, 2 threads, 2026-12-04). */
   dnnl_primitive_attr_t attr;
   CPU_CHECK(cpu_conv_post_ops(op->base.ctx, d, &attr));
-  cpu_ctx_threads(op->base.ctx);
-  dnnl_status_t st = dnnl_primitive_desc_create(pd, &cd, attr, op->base.ctx->engine, NULL);
+  dnnl_status_t st = dnnl_unimplemented;
+  if (small_channels(op)) st = channels_last_pd(op, &cd, attr, pd);
+  if (st != dnnl_success) {
+    cpu_ctx_threads(op->base.ctx);
+    st = dnnl_primitive_desc_create(pd, &cd, attr, op->base.ctx->engine, NULL);
+  }
   dnnl_primitive_attr_destroy(attr);
   CPU_TRY(st, "conv2d forward (fused)");
   return MSC_OK;

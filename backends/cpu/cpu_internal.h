@@ -7,6 +7,9 @@
  * blocked formats, e.g. nChw16c). The consuming op converts an input only when its
  * primitive wants another layout, through a cpu_reorder cache that lives in the op, so
  * a chain conv → bn → relu → pool stays blocked and the steady state allocates nothing.
+ * One exception: fused (inference) convolutions with at most 16 input and output
+ * channels ask for NHWC in and out (cpu_conv.c, CPU_NHWC_MAX_C), which oneDNN's "any"
+ * would give a plain source and a padded blocked destination, a reorder per layer.
  * Parameter gradients (dw, db, dgamma, dbeta) are always written in plain layout so
  * that the optimiser can treat parameters and gradients as flat arrays.
  *

@@ -14,20 +14,26 @@
 #include "common/internal.h"
 #include "model/model.h"
 
-/* 1 when value v is read by callers of the graph (embeddings, logits): never absorbed. */
-static int is_output(const msci_graph *g, int32_t v) {
-  if (v == g->fused || v == g->fused_proj || v == g->logits || v == g->seg_logits) return 1;
-  for (int32_t k = 0; k < MSCI_MAX_MODALITIES; ++k)
-    if (v == g->feat[k] || v == g->proj[k]) return 1;
-  return 0;
+/* Counts the graph's outputs (embeddings, logits) as read once more, by the caller, so
+ * that they are never absorbed. Only the model's n_mod modalities: the feat and proj
+ * entries past them are 0, not outputs (counting them pinned node 0, the first
+ * encoder's stem conv, unfused). */
+static void count_outputs(const msci_graph *g, int32_t n_mod, int32_t *readers) {
+  const int32_t heads[4] = {g->fused, g->fused_proj, g->logits, g->seg_logits};
+  for (int32_t k = 0; k < 4; ++k)
+    if (heads[k] >= 0 && heads[k] < g->n_nodes) readers[heads[k]]++;
+  for (int32_t k = 0; k < n_mod; ++k) {
+    if (g->feat[k] >= 0 && g->feat[k] < g->n_nodes) readers[g->feat[k]]++;
+    if (g->proj[k] >= 0 && g->proj[k] < g->n_nodes) readers[g->proj[k]]++;
+  }
 }
 
 /* 1 when node v may run inside a later step: a node (not a model input) of type `type`
- * whose only reader is the next node of the chain, no output, not absorbed yet. */
+ * whose only reader is the next node of the chain (so no output), not absorbed yet. */
 static int absorbable(const msci_graph *g, const int32_t *readers, const msci_exec *e,
                       int32_t v, int32_t type) {
-  return v >= 0 && g->nodes[v].desc.type == type && readers[v] == 1 && !is_output(g, v) &&
-         !e->fz_skip[v] && e->fz_conv[v] < 0;
+  return v >= 0 && g->nodes[v].desc.type == type && readers[v] == 1 && !e->fz_skip[v] &&
+         e->fz_conv[v] < 0;
 }
 
 /* conv2d (no bias) → batchnorm ending at BN node j: the conv node, or -1. */
@@ -83,6 +89,7 @@ msc_status msci_fuse_plan(const msc_model *m, msci_exec *e) {
     for (int32_t k = 0; k < g->nodes[i].n_in; ++k)
       if (g->nodes[i].in[k] >= 0) readers[g->nodes[i].in[k]]++;
   }
+  count_outputs(g, m->cfg.n_mod, readers);
   /* The residual blocks first: their batch norms must not become steps of their own. */
   for (int32_t t = 0; t < n; ++t) plan_residual(g, readers, e, t);
   for (int32_t j = 0; j < n; ++j) {

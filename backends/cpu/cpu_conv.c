@@ -2,6 +2,8 @@
  * cpu_conv.c — 2-D convolution (NCHW, OIHW weights, symmetric zero padding) as oneDNN
  * direct convolution; the forward/backward machinery is in cpu_weighted.c.
  */
+#include <string.h>
+
 #include "cpu_weighted.h"
 
 static void conv_geometry(const cpu_weighted *op, dnnl_dims_t strides, dnnl_dims_t pad) {
@@ -12,22 +14,52 @@ static void conv_geometry(const cpu_weighted *op, dnnl_dims_t strides, dnnl_dims
   pad[1] = d->u.conv.pw;
 }
 
-/* Source, weights and destination in the context's compute type (cpu_op_dt), the bias
- * in float32; with grad_w (backward-weights) all in float32 (cpu_grad_w_dt). */
-static msc_status conv_mds(const cpu_weighted *op, int grad_w, dnnl_memory_desc_t *x,
-                           dnnl_memory_desc_t *w, dnnl_memory_desc_t *b,
-                           dnnl_memory_desc_t *y) {
-  dnnl_data_type_t dt = grad_w ? cpu_grad_w_dt(op->base.ctx) : cpu_op_dt(op->base.ctx);
-  CPU_CHECK(cpu_any_md_dt(4, op->x_dims, dt, x));
-  CPU_CHECK(cpu_any_md_dt(4, op->w_dims, dt, w));
-  CPU_CHECK(cpu_plain_md(1, &op->y_dims[1], b));
-  return cpu_any_md_dt(4, op->y_dims, dt, y);
+/* The layout asked of an activation (x or y) of an op's forward and backward-data: oneDNN
+ * 2.6's choice ("any") for float32 tensors of 8, 24, 40 … channels is its 16-channel
+ * blocked layout padded with zeros (half of an 8-channel tensor is padding, which every
+ * batch norm, ReLU and sum then reads and writes) whose 3×3 kernels read 8 channels only
+ * from plain NCHW (a conversion per op) and whose backward-weights kernels are its AVX2
+ * ones on the 8-channel blocked layout (two conversions per op). With narrow set, such a
+ * tensor is asked in that 8-channel blocked layout (aBcd8b) instead: AVX2 kernels for the
+ * three passes, no padding, no conversion between the tiny encoders' 8-channel layers
+ * (bench_train --encoder tiny, docs/performance.md). bf16 keeps "any" (its kernels are
+ * AVX-512 ones, 16-channel blocked). */
+static msc_status act_md(const int64_t *dims, dnnl_data_type_t dt, int narrow,
+                         dnnl_memory_desc_t *md) {
+  if (!narrow || dt != dnnl_f32 || dims[1] % 8 != 0 || dims[1] % 16 == 0)
+    return cpu_any_md_dt(4, dims, dt, md);
+  dnnl_dims_t dd = {dims[0], dims[1], dims[2], dims[3]};
+  CPU_TRY(dnnl_memory_desc_init_by_tag(md, 4, dd, dt, dnnl_aBcd8b), "memory descriptor");
+  return MSC_OK;
 }
 
-static msc_status conv_fwd(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
+/* Source, weights and destination in the context's compute type (cpu_op_dt), the bias
+ * in float32; with grad_w (backward-weights) all in float32 (cpu_grad_w_dt) and "any"
+ * layouts; narrow: act_md. */
+static msc_status conv_mds(const cpu_weighted *op, int grad_w, int narrow,
+                           dnnl_memory_desc_t *x, dnnl_memory_desc_t *w, dnnl_memory_desc_t *b,
+                           dnnl_memory_desc_t *y) {
+  dnnl_data_type_t dt = grad_w ? cpu_grad_w_dt(op->base.ctx) : cpu_op_dt(op->base.ctx);
+  CPU_CHECK(act_md(op->x_dims, dt, narrow && !grad_w, x));
+  CPU_CHECK(cpu_any_md_dt(4, op->w_dims, dt, w));
+  CPU_CHECK(cpu_plain_md(1, &op->y_dims[1], b));
+  return act_md(op->y_dims, dt, narrow && !grad_w, y);
+}
+
+/* Whether pd is one of oneDNN's reference implementations (orders of magnitude slower):
+ * a narrow layout that no optimised kernel takes falls back to "any". */
+static int is_ref(const_dnnl_primitive_desc_t pd) {
+  const char *impl = NULL;
+  if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success ||
+      !impl)
+    return 0;
+  return strncmp(impl, "ref", 3) == 0;
+}
+
+static msc_status conv_fwd_as(cpu_weighted *op, int narrow, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
   dnnl_dims_t s, p;
-  CPU_CHECK(conv_mds(op, 0, &x, &w, &b, &y));
+  CPU_CHECK(conv_mds(op, 0, narrow, &x, &w, &b, &y));
   conv_geometry(op, s, p);
   dnnl_convolution_desc_t cd;
   /* forward_training for inference too: with forward_inference oneDNN 2.6 picks its
@@ -53,10 +85,21 @@ static msc_status conv_fwd(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   return MSC_OK;
 }
 
-static msc_status conv_bwd_data(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
+/* The forward in the narrow layouts (act_md), or in "any" where no kernel or only a
+ * reference one takes them. */
+static msc_status conv_fwd(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
+  if (conv_fwd_as(op, 1, pd) == MSC_OK) {
+    if (!is_ref(*pd)) return MSC_OK;
+    dnnl_primitive_desc_destroy(*pd);
+  }
+  *pd = NULL;
+  return conv_fwd_as(op, 0, pd);
+}
+
+static msc_status conv_bwd_data_as(cpu_weighted *op, int narrow, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
   dnnl_dims_t s, p;
-  CPU_CHECK(conv_mds(op, 0, &x, &w, &b, &y));
+  CPU_CHECK(conv_mds(op, 0, narrow, &x, &w, &b, &y));
   conv_geometry(op, s, p);
   dnnl_convolution_desc_t cd;
   CPU_TRY(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &x, &w, &y, s,
@@ -65,10 +108,20 @@ static msc_status conv_bwd_data(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   return cpu_pd_create(op->base.ctx, pd, &cd, op->fwd.pd, "conv2d backward data");
 }
 
+/* As conv_fwd: narrow layouts unless only a reference kernel takes them. */
+static msc_status conv_bwd_data(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
+  if (conv_bwd_data_as(op, 1, pd) == MSC_OK) {
+    if (!is_ref(*pd)) return MSC_OK;
+    dnnl_primitive_desc_destroy(*pd);
+  }
+  *pd = NULL;
+  return conv_bwd_data_as(op, 0, pd);
+}
+
 static msc_status conv_bwd_weights(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
   dnnl_dims_t s, p;
-  CPU_CHECK(conv_mds(op, 1, &x, &w, &b, &y));
+  CPU_CHECK(conv_mds(op, 1, 0, &x, &w, &b, &y));
   conv_geometry(op, s, p);
   dnnl_convolution_desc_t cd;
   CPU_TRY(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &x, &w,

@@ -34,16 +34,18 @@ static msc_status act_md(const int64_t *dims, dnnl_data_type_t dt, int narrow,
 }
 
 /* Source, weights and destination in the context's compute type (cpu_op_dt), the bias
- * in float32; with grad_w (backward-weights) all in float32 (cpu_grad_w_dt) and "any"
- * layouts; narrow: act_md. */
+ * in float32; with grad_w (backward-weights) all in float32 (cpu_grad_w_dt); narrow:
+ * act_md. */
 static msc_status conv_mds(const cpu_weighted *op, int grad_w, int narrow,
                            dnnl_memory_desc_t *x, dnnl_memory_desc_t *w, dnnl_memory_desc_t *b,
                            dnnl_memory_desc_t *y) {
   dnnl_data_type_t dt = grad_w ? cpu_grad_w_dt(op->base.ctx) : cpu_op_dt(op->base.ctx);
-  CPU_CHECK(act_md(op->x_dims, dt, narrow && !grad_w, x));
+  /* bf16 activations keep their layout, so does backward-weights on their copies. */
+  narrow = narrow && cpu_op_dt(op->base.ctx) == dnnl_f32;
+  CPU_CHECK(act_md(op->x_dims, dt, narrow, x));
   CPU_CHECK(cpu_any_md_dt(4, op->w_dims, dt, w));
   CPU_CHECK(cpu_plain_md(1, &op->y_dims[1], b));
-  return act_md(op->y_dims, dt, narrow && !grad_w, y);
+  return act_md(op->y_dims, dt, narrow, y);
 }
 
 /* Whether pd is one of oneDNN's reference implementations (orders of magnitude slower):
@@ -118,16 +120,31 @@ static msc_status conv_bwd_data(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   return conv_bwd_data_as(op, 0, pd);
 }
 
-static msc_status conv_bwd_weights(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
+static msc_status conv_bwd_weights_as(cpu_weighted *op, int narrow, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
   dnnl_dims_t s, p;
-  CPU_CHECK(conv_mds(op, 1, 0, &x, &w, &b, &y));
+  CPU_CHECK(conv_mds(op, 1, narrow, &x, &w, &b, &y));
   conv_geometry(op, s, p);
   dnnl_convolution_desc_t cd;
   CPU_TRY(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &x, &w,
                                                       op->bias ? &b : NULL, &y, s, p, p),
           "conv2d backward-weights descriptor");
   return cpu_pd_create(op->base.ctx, pd, &cd, op->fwd.pd, "conv2d backward weights");
+}
+
+/* x and dy as they arrive from the narrow forward and backward-data when x itself is
+ * narrow (no conversion: the 1×1 8 → 16 shortcut took a 64×8×120×120 one per step with
+ * "any"), unless only a reference kernel takes them. A stem (2 or 12 channels in) keeps
+ * "any": oneDNN's first-layer kernel for 2 channels beats its AVX2 one on an 8-channel dy
+ * by more than the dy conversion costs (bench_train --encoder tiny, onednn_verbose). */
+static msc_status conv_bwd_weights(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
+  int narrow_x = op->x_dims[1] % 8 == 0 && op->x_dims[1] % 16 != 0;
+  if (narrow_x && conv_bwd_weights_as(op, 1, pd) == MSC_OK) {
+    if (!is_ref(*pd)) return MSC_OK;
+    dnnl_primitive_desc_destroy(*pd);
+  }
+  *pd = NULL;
+  return conv_bwd_weights_as(op, 0, pd);
 }
 
 msc_status cpu_conv_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {

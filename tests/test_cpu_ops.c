@@ -521,6 +521,13 @@ static const conv_case CONV_CASES[] = {
     {{2, 3, 6, 6, 4, 2, 2, 2, 2, 0, 0}, 0},    /* even kernel, no padding */
     {{2, 8, 9, 11, 8, 3, 3, 1, 1, 1, 1}, 0},   /* 8 -> 8: fused, runs channels-last */
     {{2, 12, 9, 7, 8, 3, 3, 1, 1, 1, 1}, 1},   /* 12 -> 8, the tiny encoder's stem */
+    /* 8-channel activations in the 8-channel blocked layout (cpu_conv.c, act_md) */
+    {{2, 8, 9, 7, 8, 3, 3, 1, 1, 1, 1}, 0},   /* 8 -> 8 */
+    {{2, 8, 10, 9, 16, 3, 3, 2, 2, 1, 1}, 1}, /* 8 -> 16, s2 */
+    {{2, 8, 9, 9, 16, 1, 1, 2, 2, 0, 0}, 0},  /* 1x1 s2 8 -> 16 shortcut */
+    {{2, 12, 9, 8, 8, 3, 3, 1, 1, 1, 1}, 1},  /* stem 12 -> 8 */
+    {{2, 2, 8, 9, 8, 3, 3, 1, 1, 1, 1}, 0},   /* stem 2 -> 8 */
+    {{1, 24, 6, 5, 8, 3, 3, 1, 1, 1, 1}, 1},  /* 24 -> 8 */
 };
 
 START_TEST(test_conv2d) {

@@ -9,6 +9,12 @@
  *    itself after a step of the tiny model: no two outputs a backward reads share a
  *    tensor, a tensor is reused only after every forward reader of its previous value
  *    ran, and fewer tensors are used than there are nodes (what the plan is for).
+ *  - the narrow layouts of convolutions (backends/cpu/cpu_conv.c, act_md): a float32
+ *    conv2d from 24 to 8 channels gives its output and its input gradient in the
+ *    8-channel blocked layout, with no padding (their sizes are exactly N·C·H·W floats,
+ *    where the 16-channel layout would pad 24 and 8 channels to 32 and 16); their
+ *    values are checked against plain references in test_cpu_ops (8- and 24-channel
+ *    cases).
  * That the values survive where they must is also what test_train's finite-difference
  * and resume tests check end to end.
  */
@@ -199,12 +205,67 @@ START_TEST(test_train_slots) {
 }
 END_TEST
 
+/* ---- narrow layouts: 8-channel activations unpadded ------------------------------------ */
+
+/* t is in the 8-channel blocked layout (aBcd8b) and holds no padding. */
+static void expect_narrow(const mbk_tensor *t, const int64_t *dims, const char *what) {
+  const dnnl_memory_desc_t *md = &t->md;
+  ck_assert_msg(md->format_kind == dnnl_blocked, "%s: not blocked", what);
+  ck_assert_msg(md->format_desc.blocking.inner_nblks == 1 &&
+                    md->format_desc.blocking.inner_blks[0] == 8 &&
+                    md->format_desc.blocking.inner_idxs[0] == 1,
+                "%s: not blocked by 8 channels", what);
+  size_t want = (size_t)(dims[0] * dims[1] * dims[2] * dims[3]) * sizeof(float);
+  ck_assert_msg(dnnl_memory_desc_get_size(md) == want, "%s: %zu bytes, want %zu", what,
+                (size_t)dnnl_memory_desc_get_size(md), want);
+}
+
+START_TEST(test_narrow_layouts) {
+  const mbk_iface *be = NULL;
+  ck_assert_int_eq(mbk_cpu_init(msci_host(), &be), MSC_OK);
+  mbk_ctx_params p = {sizeof p, 1, 0, MBK_PRECISION_F32};
+  mbk_ctx *ctx = NULL;
+  ck_assert_int_eq(be->ctx_create(&p, &ctx), MSC_OK);
+  mbk_op_desc d;
+  memset(&d, 0, sizeof d);
+  d.type = MBK_OP_CONV2D;
+  d.ndim = 4;
+  d.n = 2, d.c = 24, d.h = 6, d.w = 5;
+  d.u.conv.out_c = 8, d.u.conv.kh = d.u.conv.kw = 3, d.u.conv.sh = d.u.conv.sw = 1;
+  d.u.conv.ph = d.u.conv.pw = 1;
+  mbk_op *op = NULL;
+  ck_assert_int_eq(be->op_create(ctx, &d, &op), MSC_OK);
+  const int64_t xd[4] = {2, 24, 6, 5}, wd[4] = {8, 24, 3, 3}, yd[4] = {2, 8, 6, 5};
+  float x[2 * 24 * 6 * 5], w[8 * 24 * 3 * 3], dy[2 * 8 * 6 * 5];
+  for (size_t i = 0; i < sizeof x / sizeof x[0]; ++i) x[i] = (float)(i % 7) - 3.f;
+  for (size_t i = 0; i < sizeof w / sizeof w[0]; ++i) w[i] = (float)(i % 5) - 2.f;
+  for (size_t i = 0; i < sizeof dy / sizeof dy[0]; ++i) dy[i] = (float)(i % 3) - 1.f;
+  mbk_tensor *tx = NULL, *tw = NULL, *ty = NULL, *tdy = NULL, *tdx = NULL, *tdw = NULL;
+  mbk_tensor **ts[] = {&tx, &tw, &ty, &tdy, &tdx, &tdw};
+  for (size_t i = 0; i < sizeof ts / sizeof ts[0]; ++i)
+    ck_assert_int_eq(be->tensor_create(ctx, ts[i]), MSC_OK);
+  ck_assert_int_eq(be->tensor_upload(tx, 4, xd, x), MSC_OK);
+  ck_assert_int_eq(be->tensor_upload(tw, 4, wd, w), MSC_OK);
+  ck_assert_int_eq(be->tensor_upload(tdy, 4, yd, dy), MSC_OK);
+  mbk_tensor *in[3] = {tx, tw, NULL}, *out[1] = {ty};
+  ck_assert_int_eq(be->op_forward(op, 1, in, 3, out, 1), MSC_OK);
+  expect_narrow(ty, yd, "y");
+  mbk_tensor *bin[3] = {tx, tw, tdy}, *bout[3] = {tdx, tdw, NULL};
+  ck_assert_int_eq(be->op_backward(op, bin, 3, bout, 3), MSC_OK);
+  expect_narrow(tdx, xd, "dx");
+  for (size_t i = 0; i < sizeof ts / sizeof ts[0]; ++i) be->tensor_free(*ts[i]);
+  be->op_free(op);
+  be->ctx_free(ctx);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("train_memory");
   TCase *tc = tcase_create("core");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_shared_conversions);
   tcase_add_test(tc, test_train_slots);
+  tcase_add_test(tc, test_narrow_layouts);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

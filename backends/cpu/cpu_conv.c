@@ -14,16 +14,48 @@ static void conv_geometry(const cpu_weighted *op, dnnl_dims_t strides, dnnl_dims
   pad[1] = d->u.conv.pw;
 }
 
+/* The layout asked of an activation (x or y) of an op's forward and backward-data: oneDNN
+ * 2.6's choice ("any") for float32 tensors of 8, 24, 40 … channels is its 16-channel
+ * blocked layout padded with zeros (half of an 8-channel tensor is padding, which every
+ * batch norm, ReLU and sum then reads and writes) whose 3×3 kernels read 8 channels only
+ * from plain NCHW (a conversion per op) and whose backward-weights kernels are its AVX2
+ * ones on the 8-channel blocked layout (two conversions per op). With narrow set, such a
+ * tensor is asked in that 8-channel blocked layout (aBcd8b) instead: AVX2 kernels for the
+ * three passes, no padding, no conversion between the tiny encoders' 8-channel layers
+ * (bench_train --encoder tiny, docs/performance.md). bf16 keeps "any" (its kernels are
+ * AVX-512 ones, 16-channel blocked). */
+static msc_status act_md(const int64_t *dims, dnnl_data_type_t dt, int narrow,
+                         dnnl_memory_desc_t *md) {
+  if (!narrow || dt != dnnl_f32 || dims[1] % 8 != 0 || dims[1] % 16 == 0)
+    return cpu_any_md_dt(4, dims, dt, md);
+  dnnl_dims_t dd = {dims[0], dims[1], dims[2], dims[3]};
+  CPU_TRY(dnnl_memory_desc_init_by_tag(md, 4, dd, dt, dnnl_aBcd8b), "memory descriptor");
+  return MSC_OK;
+}
+
 /* Source, weights and destination in the context's compute type (cpu_op_dt), the bias
- * in float32; with grad_w (backward-weights) all in float32 (cpu_grad_w_dt). */
-static msc_status conv_mds(const cpu_weighted *op, int grad_w, dnnl_memory_desc_t *x,
-                           dnnl_memory_desc_t *w, dnnl_memory_desc_t *b,
+ * in float32; with grad_w (backward-weights) all in float32 (cpu_grad_w_dt); narrow:
+ * act_md. */
+static msc_status conv_mds(const cpu_weighted *op, int grad_w, int narrow,
+                           dnnl_memory_desc_t *x, dnnl_memory_desc_t *w, dnnl_memory_desc_t *b,
                            dnnl_memory_desc_t *y) {
   dnnl_data_type_t dt = grad_w ? cpu_grad_w_dt(op->base.ctx) : cpu_op_dt(op->base.ctx);
-  CPU_CHECK(cpu_any_md_dt(4, op->x_dims, dt, x));
+  /* bf16 activations keep their layout, so does backward-weights on their copies. */
+  narrow = narrow && cpu_op_dt(op->base.ctx) == dnnl_f32;
+  CPU_CHECK(act_md(op->x_dims, dt, narrow, x));
   CPU_CHECK(cpu_any_md_dt(4, op->w_dims, dt, w));
   CPU_CHECK(cpu_plain_md(1, &op->y_dims[1], b));
-  return cpu_any_md_dt(4, op->y_dims, dt, y);
+  return act_md(op->y_dims, dt, narrow, y);
+}
+
+/* Whether pd is one of oneDNN's reference implementations (orders of magnitude slower):
+ * a narrow layout that no optimised kernel takes falls back to "any". */
+static int is_ref(const_dnnl_primitive_desc_t pd) {
+  const char *impl = NULL;
+  if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success ||
+      !impl)
+    return 0;
+  return strncmp(impl, "ref", 3) == 0;
 }
 
 /* Fused (inference) convolutions whose input and output both have at most this many
@@ -34,7 +66,9 @@ static msc_status conv_mds(const cpu_weighted *op, int grad_w, dnnl_memory_desc_
  * encoder three 64x8x120x120 reorders per encoder per pass, as long as the
  * convolutions themselves. Channels-last needs no padding and every small layer reads
  * what the previous one wrote (tiny encoder, batch 64, 2 threads: docs/performance.md).
- * ResNet layers (64 channels and up) keep oneDNN's choice. */
+ * ResNet layers (64 channels and up) keep oneDNN's choice. This takes precedence over
+ * act_md's 8-channel blocked layout, which is the training path's (measured slower than
+ * channels-last for the fused inference forward: 16.6 ms per 8 -> 8 layer). */
 enum { CPU_NHWC_MAX_C = 16 };
 
 static int small_channels(const cpu_weighted *op) {
@@ -66,10 +100,10 @@ static dnnl_status_t channels_last_pd(cpu_weighted *op, const dnnl_convolution_d
   return dnnl_unimplemented;
 }
 
-static msc_status conv_fwd(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
+static msc_status conv_fwd_as(cpu_weighted *op, int narrow, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
   dnnl_dims_t s, p;
-  CPU_CHECK(conv_mds(op, 0, &x, &w, &b, &y));
+  CPU_CHECK(conv_mds(op, 0, narrow, &x, &w, &b, &y));
   conv_geometry(op, s, p);
   dnnl_convolution_desc_t cd;
   /* forward_training for inference too: with forward_inference oneDNN 2.6 picks its
@@ -99,10 +133,21 @@ static msc_status conv_fwd(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   return MSC_OK;
 }
 
-static msc_status conv_bwd_data(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
+/* The forward in the narrow layouts (act_md), or in "any" where no kernel or only a
+ * reference one takes them. */
+static msc_status conv_fwd(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
+  if (conv_fwd_as(op, 1, pd) == MSC_OK) {
+    if (!is_ref(*pd)) return MSC_OK;
+    dnnl_primitive_desc_destroy(*pd);
+  }
+  *pd = NULL;
+  return conv_fwd_as(op, 0, pd);
+}
+
+static msc_status conv_bwd_data_as(cpu_weighted *op, int narrow, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
   dnnl_dims_t s, p;
-  CPU_CHECK(conv_mds(op, 0, &x, &w, &b, &y));
+  CPU_CHECK(conv_mds(op, 0, narrow, &x, &w, &b, &y));
   conv_geometry(op, s, p);
   dnnl_convolution_desc_t cd;
   CPU_TRY(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &x, &w, &y, s,
@@ -111,16 +156,41 @@ static msc_status conv_bwd_data(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   return cpu_pd_create(op->base.ctx, pd, &cd, op->fwd.pd, "conv2d backward data");
 }
 
-static msc_status conv_bwd_weights(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
+/* As conv_fwd: narrow layouts unless only a reference kernel takes them. */
+static msc_status conv_bwd_data(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
+  if (conv_bwd_data_as(op, 1, pd) == MSC_OK) {
+    if (!is_ref(*pd)) return MSC_OK;
+    dnnl_primitive_desc_destroy(*pd);
+  }
+  *pd = NULL;
+  return conv_bwd_data_as(op, 0, pd);
+}
+
+static msc_status conv_bwd_weights_as(cpu_weighted *op, int narrow, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
   dnnl_dims_t s, p;
-  CPU_CHECK(conv_mds(op, 1, &x, &w, &b, &y));
+  CPU_CHECK(conv_mds(op, 1, narrow, &x, &w, &b, &y));
   conv_geometry(op, s, p);
   dnnl_convolution_desc_t cd;
   CPU_TRY(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &x, &w,
                                                       op->bias ? &b : NULL, &y, s, p, p),
           "conv2d backward-weights descriptor");
   return cpu_pd_create(op->base.ctx, pd, &cd, op->fwd.pd, "conv2d backward weights");
+}
+
+/* x and dy as they arrive from the narrow forward and backward-data when x itself is
+ * narrow (no conversion: the 1×1 8 → 16 shortcut took a 64×8×120×120 one per step with
+ * "any"), unless only a reference kernel takes them. A stem (2 or 12 channels in) keeps
+ * "any": oneDNN's first-layer kernel for 2 channels beats its AVX2 one on an 8-channel dy
+ * by more than the dy conversion costs (bench_train --encoder tiny, onednn_verbose). */
+static msc_status conv_bwd_weights(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
+  int narrow_x = op->x_dims[1] % 8 == 0 && op->x_dims[1] % 16 != 0;
+  if (narrow_x && conv_bwd_weights_as(op, 1, pd) == MSC_OK) {
+    if (!is_ref(*pd)) return MSC_OK;
+    dnnl_primitive_desc_destroy(*pd);
+  }
+  *pd = NULL;
+  return conv_bwd_weights_as(op, 0, pd);
 }
 
 msc_status cpu_conv_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {

@@ -91,10 +91,7 @@ static dnnl_status_t channels_last_pd(cpu_weighted *op, const dnnl_convolution_d
   cpu_ctx_threads(op->base.ctx);
   st = dnnl_primitive_desc_create(pd, &nd, attr, op->base.ctx->engine, NULL);
   if (st != dnnl_success) return st;
-  const char *impl = NULL;
-  if (dnnl_primitive_desc_query(*pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
-      impl && strncmp(impl, "ref", 3) != 0)
-    return dnnl_success;
+  if (!is_ref(*pd)) return dnnl_success;
   dnnl_primitive_desc_destroy(*pd);
   *pd = NULL;
   return dnnl_unimplemented;

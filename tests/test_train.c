@@ -963,6 +963,9 @@ START_TEST(test_save_refuses_non_finite_state) {
       {"proj.s1.fc1.weight", "proj.s1.fc1.weight", 0, -INFINITY},
       {"enc.s2.conv1.weight", "optim.m1.enc.s2.conv1.weight", 1, NAN},
       {"classifier.fc.bias", "optim.m2.classifier.fc.bias", 2, INFINITY},
+      /* a variance below zero: finite, yet its square root is NaN */
+      {"enc.s2.bn1.running_var", "enc.s2.bn1.running_var", 0, -0.5f},
+      {"enc.s1.conv1.weight", "optim.m2.enc.s1.conv1.weight", 2, -1e-6f},
   };
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
     msc_model *w = create(o); /* a fresh trained model for each case */
@@ -976,7 +979,8 @@ START_TEST(test_save_refuses_non_finite_state) {
     msc_status st = msc_model_save(w, path);
     ck_assert_msg(st == MSC_E_NUMERICAL, "case %zu: status %d (%s)", c, st, msc_last_error());
     char want[300];
-    snprintf(want, sizeof want, "tensor '%s' holds a NaN or infinity at 1", cases[c].file_name);
+    snprintf(want, sizeof want, "tensor '%s' holds a %s at 1", cases[c].file_name,
+             isfinite(cases[c].value) ? "negative variance" : "NaN or infinity");
     ck_assert_msg(strstr(msc_last_error(), want), "case %zu: message '%s', expected '%s'", c,
                   msc_last_error(), want);
     ck_assert_msg(same_file(path, copy), "case %zu: a refused save changed the file", c);
@@ -1052,7 +1056,10 @@ START_TEST(test_load_refuses_non_finite_state) {
   } cases[] = {{"optim.m1.enc.s1.conv1.weight", NAN},
                {"optim.m2.proj_fused.fc2.bias", INFINITY},
                {"optim.m1.classifier.fc.weight", -INFINITY},
-               {"enc.s2.bn1.running_var", INFINITY}};
+               {"enc.s2.bn1.running_var", INFINITY},
+               /* negative variances (finite, but their square roots are NaN) */
+               {"enc.s1.bn1.running_var", -1.0f},
+               {"optim.m2.enc.s2.conv1.weight", -1e-30f}};
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
     rewrite_with(good, bad, cases[c].name, 3, cases[c].v);
     l = (msc_model *)0x1;
@@ -1061,7 +1068,8 @@ START_TEST(test_load_refuses_non_finite_state) {
                   st == MSC_OK ? "loaded" : msc_last_error());
     ck_assert_ptr_eq(l, (msc_model *)0x1);
     char want[300];
-    snprintf(want, sizeof want, "tensor '%s' holds a NaN or infinity at 3", cases[c].name);
+    snprintf(want, sizeof want, "tensor '%s' holds a %s at 3", cases[c].name,
+             isfinite(cases[c].v) ? "negative variance" : "NaN or infinity");
     ck_assert_msg(strstr(msc_last_error(), want), "message '%s', expected '%s'",
                   msc_last_error(), want);
   }

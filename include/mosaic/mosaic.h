@@ -383,11 +383,11 @@ MSC_API void msc_model_free(msc_model *model);
  * same directory, which is flushed to disk and renamed over path; if anything fails,
  * a file already at path is left as it was. A save never writes a file that
  * msc_model_load would refuse: a NaN or infinity in any tensor it would write (weights,
- * running statistics, a checkpoint's optimiser moments) is refused before anything is
- * written (since 0.5.0; docs/model.md, "What saving checks").
+ * running statistics, a checkpoint's optimiser moments), or a negative variance, is
+ * refused before anything is written (since 0.5.0; docs/model.md, "What saving checks").
  * Returns MSC_OK, MSC_E_INVALID_ARGUMENT, MSC_E_IO (with the OS reason),
- * MSC_E_NUMERICAL (a tensor holds a NaN or infinity: the message names it and the
- * index), MSC_E_OUT_OF_MEMORY. Not concurrent with training the same model. Since 0.1.0.
+ * MSC_E_NUMERICAL (a tensor holds a NaN or infinity, or a negative variance: the
+ * message names it and the index), MSC_E_OUT_OF_MEMORY. Not concurrent with training the same model. Since 0.1.0.
  */
 MSC_API msc_status msc_model_save(const msc_model *model, const char *path);
 
@@ -399,9 +399,11 @@ MSC_API msc_status msc_model_save(const msc_model *model, const char *path);
  * is used; a truncated, corrupt or hostile file is refused with a message naming the
  * file and the problem, never a crash. Every value of every tensor it reads must be
  * finite: weights, running statistics and (since 0.5.0) a checkpoint's optimiser
- * moments optim.m1.* and optim.m2.*.
+ * moments optim.m1.* and optim.m2.*; a variance (BatchNorm's *.running_var, Adam's
+ * optim.m2.*) must also not be negative (since 0.5.0).
  * Returns MSC_OK; MSC_E_IO (cannot read); MSC_E_BAD_FORMAT (corrupt or not a model, a
- * NaN or infinity in a tensor: the message names the tensor and the index);
+ * NaN or infinity in a tensor, a negative variance: the message names the tensor and
+ * the index);
  * MSC_E_VERSION (a newer model format); MSC_E_UNSUPPORTED (a dtype it cannot read);
  * MSC_E_BACKEND_UNAVAILABLE; MSC_E_INVALID_ARGUMENT; MSC_E_OUT_OF_MEMORY.
  * *out is untouched on error. Since 0.1.0.

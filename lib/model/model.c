@@ -324,6 +324,23 @@ static size_t first_non_finite(const float *x, size_t n) {
   return n;
 }
 
+/* Whether the tensor called name is a variance: batch norm's running variance or Adam's
+ * second moment. Neither is ever negative (training writes averages of squares), and a
+ * negative one would turn every output into NaN through its square root, so load refuses
+ * it and save refuses to write it, as for non-finite values. */
+static int is_variance(const char *name) {
+  const size_t n = strlen(name), k = strlen(".running_var");
+  return strncmp(name, "optim.m2.", 9) == 0 ||
+         (n >= k && strcmp(name + n - k, ".running_var") == 0);
+}
+
+/* The index of the first negative value of x[0..n), or n. */
+static size_t first_negative(const float *x, size_t n) {
+  for (size_t k = 0; k < n; ++k)
+    if (x[k] < 0.0f) return k;
+  return n;
+}
+
 /* Names of a checkpoint's optimiser tensors: optim.m1.<param>, optim.m2.<param>. */
 static void optim_name(char *buf, size_t n, int which, const char *param) {
   snprintf(buf, n, "optim.m%d.%s", which, param);
@@ -379,6 +396,11 @@ MSC_API msc_status msc_model_save(const msc_model *m, const char *path) {
                      "msc_model_save: tensor '%s' holds a NaN or infinity at %zu: %s not "
                      "written (msc_model_load would refuse it)",
                      ts[i].name, k, path);
+    else if (is_variance(ts[i].name) && (k = first_negative(ts[i].data, n)) < n)
+      st = msci_fail(MSC_E_NUMERICAL,
+                     "msc_model_save: tensor '%s' holds a negative variance at %zu: %s not "
+                     "written (msc_model_load would refuse it)",
+                     ts[i].name, k, path);
   }
   if (st == MSC_OK) st = msci_options_to_json_alloc(m->opts, &config);
   if (st == MSC_OK && t) st = msci_options_to_json_alloc(t->opts, &train_config);
@@ -400,12 +422,17 @@ MSC_API msc_status msc_model_save(const msc_model *m, const char *path) {
   return st;
 }
 
-/* Load's refusal of a non-finite value, the same for every tensor of the file. */
+/* Load's refusal of a non-finite value, the same for every tensor of the file, and of a
+ * negative variance (is_variance). */
 static msc_status check_finite(const float *x, size_t n, const char *path, const char *name) {
   size_t k = first_non_finite(x, n);
-  if (k == n) return MSC_OK;
-  return msci_fail(MSC_E_BAD_FORMAT, "%s: tensor '%s' holds a NaN or infinity at %zu", path,
-                   name, k);
+  if (k < n)
+    return msci_fail(MSC_E_BAD_FORMAT, "%s: tensor '%s' holds a NaN or infinity at %zu", path,
+                     name, k);
+  if (is_variance(name) && (k = first_negative(x, n)) < n)
+    return msci_fail(MSC_E_BAD_FORMAT, "%s: tensor '%s' holds a negative variance at %zu", path,
+                     name, k);
+  return MSC_OK;
 }
 
 static msc_status load_params(msc_model *m, const msci_st_file *f, const char *path) {

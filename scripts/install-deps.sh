@@ -12,7 +12,8 @@ packages=(
   check                              # C unit tests
   abigail-tools                      # abidw/abidiff: ABI check against abi/libmosaic.abi
   python3 python3-numpy python3-pytest python3-pycparser
-  python3-pip python3-setuptools python3-wheel   # the offline `pip install` test of the bindings
+  python3-pip python3-setuptools python3-wheel   # the offline `pip install` tests of the bindings:
+  python3-venv                       # with the system's pip, and in fresh venvs
   valgrind
   clang-format                       # test_format: sources laid out as .clang-format says
   gdal-bin                           # test_tool_map: gdalinfo/gdal_translate read the maps

@@ -849,6 +849,79 @@ START_TEST(loader_dataset_file_error) {
 }
 END_TEST
 
+/* A batch's pixels read back (msc_batch_modality and its names), and the loader's
+ * batches per epoch, against values set here and counts worked out by hand. */
+START_TEST(batch_read_back_and_epoch_length) {
+  msc_batch *b = NULL;
+  ck_assert_int_eq(msc_batch_create(&b), MSC_OK);
+  ck_assert_int_eq(msc_batch_modality_count(b), 0);
+  ck_assert_ptr_null(msc_batch_modality_name(b, 0));
+  enum { N = 2, C1 = 2, C2 = 3, H = 4, W = 5 };
+  float a[N * C1 * H * W], z[N * C2 * H * W], got[N * C2 * H * W];
+  for (int i = 0; i < N * C1 * H * W; ++i) a[i] = (float)i * 0.5f - 7.0f;
+  for (int i = 0; i < N * C2 * H * W; ++i) z[i] = 1000.0f - (float)i;
+  ck_assert_int_eq(msc_batch_set_modality(b, "s1", a, N, C1, H, W), MSC_OK);
+  ck_assert_int_eq(msc_batch_set_modality(b, "s2", z, N, C2, H, W), MSC_OK);
+  ck_assert_int_eq(msc_batch_modality_count(b), 2);
+  ck_assert_str_eq(msc_batch_modality_name(b, 0), "s1");
+  ck_assert_str_eq(msc_batch_modality_name(b, 1), "s2");
+  ck_assert_ptr_null(msc_batch_modality_name(b, 2));
+  ck_assert_ptr_null(msc_batch_modality_name(b, -1));
+  int64_t c = 0, h = 0, w = 0;
+  /* the shape alone */
+  ck_assert_int_eq(msc_batch_modality(b, "s2", NULL, 0, &c, &h, &w), MSC_OK);
+  ck_assert(c == C2 && h == H && w == W);
+  /* the values, exactly as set */
+  ck_assert_int_eq(msc_batch_modality(b, "s1", got, N * C1 * H * W, &c, NULL, NULL), MSC_OK);
+  ck_assert_int_eq(c, C1);
+  ck_assert_mem_eq(got, a, sizeof a);
+  ck_assert_int_eq(msc_batch_modality(b, "s2", got, N * C2 * H * W, NULL, NULL, NULL), MSC_OK);
+  ck_assert_mem_eq(got, z, sizeof z);
+  /* errors leave out untouched */
+  got[0] = 42.0f;
+  c = 0;
+  ck_assert_int_eq(msc_batch_modality(b, "s2", got, N * C2 * H * W - 1, &c, NULL, NULL),
+                   MSC_E_BUFFER_TOO_SMALL);
+  ck_assert_int_eq(c, C2); /* the shape is still set */
+  ck_assert_float_eq(got[0], 42.0f);
+  ck_assert_int_eq(
+      msc_batch_modality(b, "s3", got, sizeof got / sizeof got[0], NULL, NULL, NULL),
+      MSC_E_NOT_FOUND);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "'s3'"));
+  ck_assert_int_eq(msc_batch_modality(NULL, "s1", got, 1, NULL, NULL, NULL),
+                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_batch_modality(b, NULL, got, 1, NULL, NULL, NULL),
+                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_float_eq(got[0], 42.0f);
+  /* a removed modality is gone from the names */
+  ck_assert_int_eq(msc_batch_remove_modality(b, "s1"), MSC_OK);
+  ck_assert_int_eq(msc_batch_modality_count(b), 1);
+  ck_assert_str_eq(msc_batch_modality_name(b, 0), "s2");
+  ck_assert_int_eq(msc_batch_modality_count(NULL), 0);
+  ck_assert_ptr_null(msc_batch_modality_name(NULL, 0));
+  msc_batch_free(b);
+
+  /* 12 samples in batches of 5: 5 + 5 + 2 (3 batches), or 5 + 5 with drop_last (2) */
+  const char *dir = tmpdir("epoch");
+  ck_assert_int_eq(msc_synth_write(dir, "bigearthnet-v2", 12, 4, NULL), MSC_OK);
+  msc_dataset *ds = open_synth(dir);
+  ck_assert_int_eq(msc_dataset_size(ds), 12);
+  const int64_t want[2] = {3, 2};
+  for (int drop = 0; drop < 2; ++drop) {
+    msc_loader *l = NULL;
+    ck_assert_int_eq(msc_loader_create(ds, 5, 1, 1, drop, &l), MSC_OK);
+    ck_assert_int_eq(msc_loader_batches_per_epoch(l), want[drop]);
+    msc_loader_free(l);
+  }
+  msc_loader *l = NULL;
+  ck_assert_int_eq(msc_loader_create(ds, 12, 1, 1, 0, &l), MSC_OK);
+  ck_assert_int_eq(msc_loader_batches_per_epoch(l), 1);
+  msc_loader_free(l);
+  ck_assert_int_eq(msc_loader_batches_per_epoch(NULL), 0);
+  msc_dataset_free(ds);
+}
+END_TEST
+
 static Suite *loader_suite(void) {
   Suite *s = suite_create("loader");
   TCase *tc = tcase_create("synth");
@@ -871,6 +944,7 @@ static Suite *loader_suite(void) {
   tcase_add_test(tc, loader_bad_arguments);
   tcase_add_test(tc, loader_over_synthetic_dataset);
   tcase_add_test(tc, loader_dataset_file_error);
+  tcase_add_test(tc, batch_read_back_and_epoch_length);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -539,6 +539,30 @@ MSC_API msc_status msc_batch_set_modality(msc_batch *batch, const char *name, co
  */
 MSC_API msc_status msc_batch_remove_modality(msc_batch *batch, const char *name);
 
+/** Number of modalities the batch holds (0 for NULL). Since 0.5.0. */
+MSC_API int32_t msc_batch_modality_count(const msc_batch *batch);
+
+/**
+ * Name of the batch's modality i, 0 <= i < msc_batch_modality_count (in the order they
+ * were set, or the dataset's order for a batch a dataset or loader filled), or NULL for
+ * NULL or an index out of range. The string belongs to the batch and lives until the
+ * batch's modalities change. Since 0.5.0.
+ */
+MSC_API const char *msc_batch_modality_name(const msc_batch *batch, int32_t i);
+
+/**
+ * Copies the patches of the modality called name (N×C×H×W float32 values, NCHW, sample
+ * by sample: the raw values that were set, or that msc_dataset_fill_batch and
+ * msc_loader_next read, before any normalisation) into out, and their C, H and W into
+ * *c, *h and *w (each may be NULL). out may be NULL to ask for the shape only; then
+ * out_len (a count of floats) is ignored. For plots, checks and augmentation of one's own.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (batch or name NULL); MSC_E_NOT_FOUND (no such
+ * modality); MSC_E_BUFFER_TOO_SMALL (out_len < N×C×H×W; the shape is still set). out is
+ * untouched on error. Since 0.5.0.
+ */
+MSC_API msc_status msc_batch_modality(const msc_batch *batch, const char *name, float *out,
+                                      size_t out_len, int64_t *c, int64_t *h, int64_t *w);
+
 /**
  * Sets multi-hot labels: n×c bytes, each 0 or 1 (row-major, sample by sample).
  * Returns MSC_OK, MSC_E_INVALID_ARGUMENT (NULL, a value other than 0/1), MSC_E_SHAPE,
@@ -938,6 +962,12 @@ MSC_API msc_status msc_loader_create(msc_dataset *ds, int64_t batch_size, uint64
  * it. Not thread-safe: one thread per loader. Since 0.1.0.
  */
 MSC_API msc_status msc_loader_next(msc_loader *loader, msc_batch *batch, int64_t *epoch);
+
+/**
+ * Number of batches in one epoch of the loader: ceil(size / batch_size), or
+ * floor(size / batch_size) with drop_last; 0 for NULL. Since 0.5.0.
+ */
+MSC_API int64_t msc_loader_batches_per_epoch(const msc_loader *loader);
 
 /**
  * Stops the worker threads, waits for them (a batch being read is finished first, then

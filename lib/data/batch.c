@@ -67,6 +67,35 @@ const msci_batch_modality *msci_batch_find(const msc_batch *b, const char *name)
   return NULL;
 }
 
+MSC_API int32_t msc_batch_modality_count(const msc_batch *b) {
+  return b ? b->n_mod : 0;
+}
+
+MSC_API const char *msc_batch_modality_name(const msc_batch *b, int32_t i) {
+  return b && i >= 0 && i < b->n_mod ? b->mod[i].name : NULL;
+}
+
+MSC_API msc_status msc_batch_modality(const msc_batch *b, const char *name, float *out,
+                                      size_t out_len, int64_t *c, int64_t *h, int64_t *w) {
+  if (!b || !name)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_batch_modality: NULL argument");
+  const msci_batch_modality *m = msci_batch_find(b, name);
+  if (!m)
+    return msci_fail(MSC_E_NOT_FOUND, "msc_batch_modality: the batch has no modality '%s'",
+                     name);
+  if (c) *c = m->c;
+  if (h) *h = m->h;
+  if (w) *w = m->w;
+  if (!out) return MSC_OK;
+  /* (the product fits: msc_batch_set_modality checked it when the array came in) */
+  const size_t need = (size_t)b->n * (size_t)m->c * (size_t)m->h * (size_t)m->w;
+  if (out_len < need)
+    return msci_fail(MSC_E_BUFFER_TOO_SMALL, "msc_batch_modality: %zu values needed, %zu given",
+                     need, out_len);
+  memcpy(out, m->data, need * sizeof *out);
+  return MSC_OK;
+}
+
 static msc_status check_n(const msc_batch *b, int64_t n, const char *what) {
   if (n <= 0)
     return msci_fail(MSC_E_SHAPE, "%s: n = %lld must be positive", what, (long long)n);

@@ -77,6 +77,10 @@ void msci_loader_permutation(uint64_t seed, int64_t epoch, int64_t n, int64_t *p
   }
 }
 
+MSC_API int64_t msc_loader_batches_per_epoch(const msc_loader *l) {
+  return msci_loader_batches_per_epoch(l);
+}
+
 int64_t msci_loader_batches_per_epoch(const msc_loader *l) {
   return l ? l->per_epoch : 0;
 }

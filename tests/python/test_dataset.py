@@ -168,3 +168,70 @@ def test_options_from_dataset(synth_dir):
             assert o["modality.0.std"] == [2.0, 3.0]
         with pytest.raises(mosaic.InvalidArgumentError):
             mosaic.Options.from_dataset(ds, stats="sometimes")
+
+
+def test_samples_as_dicts(synth_dir):
+    """ds[i], iteration and slices against the Batch of the same samples."""
+    with mosaic.Dataset(synth_dir, split="all") as ds:
+        n = len(ds)
+        with ds.fill_batch([0, 3, n - 1]) as b:
+            s1, s2, labels = b["s1"], b.modality("s2"), b.labels
+        for row, i in enumerate([0, 3, n - 1]):
+            d = ds[i]
+            assert set(d) == {"s1", "s2", "labels", "id"}
+            assert d["s1"].shape == (2, 120, 120) and d["s1"].dtype == np.float32
+            assert d["s2"].shape == (12, 120, 120)
+            np.testing.assert_array_equal(d["s1"], s1[row])
+            np.testing.assert_array_equal(d["s2"], s2[row])
+            np.testing.assert_array_equal(d["labels"], labels[row])
+            assert d["labels"].shape == (19,) and d["id"] == ds.sample_id(i)
+        np.testing.assert_array_equal(ds[-1]["s2"], s2[2])
+        assert ds[-n]["id"] == ds.sample_id(0)
+        for bad in (n, -n - 1):
+            with pytest.raises(IndexError):
+                ds[bad]
+        with pytest.raises(TypeError):
+            ds["0"]
+        assert [d["id"] for d in ds[1:4]] == [ds.sample_id(i) for i in (1, 2, 3)]
+        ids = [d["id"] for d in ds]
+        assert ids == ds.sample_ids()
+
+
+def test_batch_pixels_read_back():
+    rng = np.random.default_rng(5)
+    s1 = rng.standard_normal((3, 2, 8, 8)).astype(np.float32)
+    s2 = rng.standard_normal((3, 4, 8, 8)).astype(np.float32)
+    with mosaic.Batch(s1=s1, s2=s2) as b:
+        assert b.modality_names == ("s1", "s2") and "s2" in b and "s3" not in b
+        np.testing.assert_array_equal(b["s1"], s1)
+        px = b.pixels
+        assert list(px) == ["s1", "s2"]
+        np.testing.assert_array_equal(px["s2"], s2)
+        # a copy: changing it changes nothing in the batch, until it is set back
+        got = b["s2"]
+        got *= 2
+        np.testing.assert_array_equal(b["s2"], s2)
+        b.set("s2", got)
+        np.testing.assert_array_equal(b["s2"], 2 * s2)
+        with pytest.raises(mosaic.NotFoundError):
+            b["s3"]
+        del b["s1"]
+        assert b.modality_names == ("s2",)
+
+
+def test_loader_epochs_as_iterations(synth_dir):
+    """len(loader) is the batches of an epoch (24 samples: 5 of 5 with 4 left, or 4
+    with drop_last), and `for` runs to the end of the current epoch."""
+    ds = mosaic.Dataset(synth_dir, split="all")
+    with ds.loader(5, seed=2) as ld:
+        assert len(ld) == 5
+        first = [(b.epoch, len(b)) for b in ld]
+        assert first == [(0, 5)] * 4 + [(0, 4)]
+        assert next(ld).epoch == 1          # one batch of epoch 1 taken by hand ...
+        rest = [b.epoch for b in ld]        # ... so the loop gives its other 4
+        assert rest == [1] * 4
+        assert [b.epoch for b in ld] == [2] * 5
+    with ds.loader(5, seed=2, drop_last=True) as ld:
+        assert len(ld) == 4
+        assert [len(b) for b in ld] == [5] * 4
+    ds.close()

@@ -47,5 +47,10 @@ def test_sen1floods11_masks(tmp_path):
     assert m.shape == (6, 32, 32) and m.dtype == np.int32
     assert set(np.unique(m)) <= {-1, 0, 1}
     assert (m == 1).any() and (m == 0).any()
+    # ds[i] carries sample i's mask (and no labels: the format has no classes)
+    d = ds[4]
+    assert "labels" not in d and d["mask"].shape == (32, 32)
+    np.testing.assert_array_equal(d["mask"], m[4])
+    np.testing.assert_array_equal(d["s1"], b["s1"][4])
     b.close()
     ds.close()

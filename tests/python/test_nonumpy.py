@@ -105,3 +105,16 @@ def test_import_without_numpy(tmp_path):
                                   PYTHONPATH="%s:%s" % (tmp_path, BINDINGS)))
     assert res.returncode == 0, res.stderr
     assert math.isfinite(float(res.stdout))
+
+
+def test_samples_and_pixels_without_numpy(no_numpy, synth_dir):
+    """ds[i] and batch pixels as memoryviews, equal to the NumPy path's values."""
+    with mosaic.Dataset(synth_dir, split="all") as ds:
+        d = ds[2]
+        assert isinstance(d["s2"], memoryview) and d["s2"].shape == (12, 120, 120)
+        assert d["labels"].shape == (19,) and d["id"] == ds.sample_id(2)
+        with ds.fill_batch([2]) as b:
+            whole = b["s2"]
+            assert isinstance(whole, memoryview) and whole.shape == (1, 12, 120, 120)
+            assert whole.tobytes() == d["s2"].tobytes()
+            assert b.pixels["s1"].tobytes() == d["s1"].tobytes()

@@ -191,6 +191,17 @@ def output(shape, kind):
     return view, ctypes.cast(carr, ctypes.POINTER(ctype))
 
 
+def row(x, i):
+    """x[i] of an output array: NumPy indexing, or for a memoryview (which has no
+    multi-dimensional indexing) the same bytes as a view of shape x.shape[1:]."""
+    if np is not None and isinstance(x, np.ndarray):
+        return x[i]
+    shape = tuple(x.shape[1:])
+    size = math.prod(shape) * x.itemsize
+    flat = x.cast("B")[i * size:(i + 1) * size]
+    return flat.cast(x.format, shape) if shape else flat.cast(x.format)
+
+
 def tolist(x):
     """A NumPy array or a memoryview output as nested lists."""
     return x.tolist()

@@ -10,6 +10,7 @@ InvalidArgumentError (a ValueError), never touches freed memory.
 import ctypes
 import dataclasses
 import json
+import operator
 import os
 import threading
 import weakref
@@ -468,9 +469,11 @@ class Batch(_Handle):
     Modalities are N×C×H×W float32 arrays under the model's modality names; labels an
     N×C multi-hot array (0/1); labeled N per-sample flags. The arrays are copied into
     the batch, so the caller's buffers may be reused at once; mask (set_mask) an N×H×W
-    int32 per-pixel label map. The labels and the mask can be read back (labels, mask);
-    the patches of batches filled by a Dataset or a Loader cannot (the C API has no
-    getter): pass them to Model.embed / predict / train_step.
+    int32 per-pixel label map. Everything can be read back: batch["s2"] (or
+    batch.modality("s2")) is an N×C×H×W float32 copy of a modality's raw values,
+    batch.modality_names their names, batch.pixels all of them as a dict, and labels,
+    labeled and mask the rest — for plots, checks or augmentation of one's own (then
+    batch.set(name, array) puts the result back).
     """
 
     _free = _ffi.msc_batch_free
@@ -509,6 +512,46 @@ class Batch(_Handle):
         return self
 
     __delitem__ = remove
+
+    @property
+    def modality_names(self):
+        """The names of the batch's modalities, in order (msc_batch_modality_name)."""
+        h = self._handle()
+        return tuple(_decode(_ffi.msc_batch_modality_name(h, i))
+                     for i in range(_ffi.msc_batch_modality_count(h)))
+
+    def modality(self, name):
+        """A copy of modality `name`: N×C×H×W float32, the raw values that were set or read
+        from the dataset (msc_batch_modality). mosaic.NotFoundError (a LookupError) if
+        the batch has no such modality."""
+        return self._modality(name, squeeze=False)
+
+    def _modality(self, name, squeeze):
+        # squeeze: the C×H×W array of a batch of one sample (Dataset.__getitem__)
+        hd = self._handle()
+        key = _encode(name, "modality")
+        c, h, w = ctypes.c_int64(), ctypes.c_int64(), ctypes.c_int64()
+        check(_ffi.msc_batch_modality(hd, key, None, 0, ctypes.byref(c), ctypes.byref(h),
+                                      ctypes.byref(w)))
+        shape = (len(self), c.value, h.value, w.value)
+        if squeeze and shape[0] == 1:
+            shape = shape[1:]
+        out, ptr = _arrays.output(shape, "float32")
+        count = 1
+        for d in shape:
+            count *= d
+        check(_ffi.msc_batch_modality(hd, key, ptr, count, None, None, None))
+        return out
+
+    __getitem__ = modality
+
+    def __contains__(self, name):
+        return name in self.modality_names
+
+    @property
+    def pixels(self):
+        """Every modality as {name: N×C×H×W float32 array} (copies)."""
+        return {n: self.modality(n) for n in self.modality_names}
 
     def set_labels(self, multi_hot):
         """Sets the N×C multi-hot labels (each 0 or 1; bool arrays are fine)."""
@@ -917,8 +960,10 @@ class Dataset(_Handle):
 
     Keyword options without a dot are data.* keys (split="train" is data.split;
     "seed" stays "seed"); options= takes a dict of full keys. len(ds) is the number of
-    samples; fill_batch(indices) reads samples into a Batch; batches(n) iterates over
-    the dataset in order; loader(...) gives shuffled, prefetched batches for training.
+    samples; ds[i] is sample i as a dict of arrays (as a TorchGeo dataset gives it) and
+    iterating gives the samples in order; fill_batch(indices) reads samples into a Batch;
+    batches(n) iterates over the dataset in Batches; loader(...) gives shuffled,
+    prefetched batches for training.
     """
 
     _free = _ffi.msc_dataset_free
@@ -1089,9 +1134,37 @@ class Dataset(_Handle):
         for start in range(0, len(idx), batch_size):
             yield self.fill_batch(idx[start:start + batch_size])
 
+    def __getitem__(self, i):
+        """Sample i as a dict: each modality's C×H×W float32 array of raw values under its
+        name ("s1", "s2", ...; see modality_names), "labels" (the K multi-hot uint8 labels,
+        when the dataset has labels), "mask" (the H×W int32 per-pixel labels, when it has
+        masks) and "id" (sample_id(i)). Negative i counts from the end; IndexError past
+        either end; a slice gives a list of such dicts. For many samples at once,
+        fill_batch or a loader reads faster."""
+        n = len(self)
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(n))]
+        i = operator.index(i)
+        if i < -n or i >= n:
+            raise IndexError("sample %d: the dataset has %d samples" % (i, n))
+        if i < 0:
+            i += n
+        with self.fill_batch([i]) as b:
+            out = {name: b._modality(name, squeeze=True) for name in b.modality_names}
+            labels = b.labels
+            if labels is not None:
+                out["labels"] = _arrays.row(labels, 0)
+            mask = b.mask
+            if mask is not None:
+                out["mask"] = _arrays.row(mask, 0)
+        out["id"] = self.sample_id(i)
+        return out
+
     def __iter__(self):
-        """Iterates over the dataset in order, in Batches of 32 samples."""
-        return self.batches(32)
+        """Iterates over the samples in order, each as ds[i] gives it (batches(n)
+        iterates in Batches)."""
+        for i in range(len(self)):
+            yield self[i]
 
     def stats(self, modality):
         """The published per-band (mean, std) of a modality's selected bands."""
@@ -1123,8 +1196,11 @@ class Dataset(_Handle):
 class Loader(_Handle):
     """Shuffled batches of a dataset, read ahead by background threads (msc_loader).
 
-    Iterating yields Batches forever, epoch after epoch (batch.epoch says which);
-    next_batch(batch) refills a batch of your own. The order depends only on the
+    len(loader) is the number of batches in an epoch; `for batch in loader` goes through
+    the rest of the current epoch (the whole next one when the last ended), as a
+    PyTorch DataLoader does, so `for epoch in range(10): for batch in loader: ...`
+    trains ten epochs. next(loader) and next_batch(batch) take the next batch whatever
+    the epoch, endlessly (batch.epoch says which). The order depends only on the
     dataset, batch_size, seed and drop_last. Close it (or leave the `with` block) to
     stop its threads; closing the dataset closes its loaders first.
     """
@@ -1142,6 +1218,7 @@ class Loader(_Handle):
         self._adopt(ptr)
         self.dataset = dataset  # the dataset must outlive the loader
         self.batch_size = int(batch_size)
+        self._taken = 0  # batches taken so far, failed ones included (the loader skips them)
         fins = dataset._loader_finalizers
         fins[:] = [f for f in fins if f.alive] + [self._finalizer]
 
@@ -1152,7 +1229,9 @@ class Loader(_Handle):
             batch = Batch()
         epoch = ctypes.c_int64()
         try:
-            check(_ffi.msc_loader_next(self._handle(), batch._handle(), ctypes.byref(epoch)))
+            st = _ffi.msc_loader_next(self._handle(), batch._handle(), ctypes.byref(epoch))
+            self._taken += 1  # (a batch a worker failed to read is skipped: counted too)
+            check(st)
         except BaseException:
             if own:
                 batch.close()
@@ -1160,8 +1239,15 @@ class Loader(_Handle):
         batch.epoch = epoch.value
         return batch
 
+    def __len__(self):
+        """The number of batches in an epoch (msc_loader_batches_per_epoch)."""
+        return int(_ffi.msc_loader_batches_per_epoch(self._handle()))
+
     def __iter__(self):
-        return self
+        """The batches left in the current epoch (all of the next one at an epoch's end)."""
+        per = len(self)
+        for _ in range(per - self._taken % per):
+            yield self.next_batch()
 
     def __next__(self):
         return self.next_batch()

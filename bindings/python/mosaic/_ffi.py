@@ -461,6 +461,27 @@ FUNCTIONS = (
     ('msc_batch_remove_modality', msc_status,
      (ctypes.POINTER(msc_batch), ctypes.c_char_p,),
      ('batch', 'name',)),
+    # int32_t msc_batch_modality_count(const msc_batch *batch);
+    ('msc_batch_modality_count', ctypes.c_int32,
+     (ctypes.POINTER(msc_batch),),
+     ('batch',)),
+    # const char *msc_batch_modality_name(const msc_batch *batch, int32_t i);
+    ('msc_batch_modality_name', ctypes.c_char_p,
+     (ctypes.POINTER(msc_batch), ctypes.c_int32,),
+     ('batch', 'i',)),
+    # msc_status msc_batch_modality(const msc_batch *batch, const char *name, float
+    # *out, size_t out_len, int64_t *c, int64_t *h, int64_t *w);
+    ('msc_batch_modality', msc_status,
+     (
+         ctypes.POINTER(msc_batch),
+         ctypes.c_char_p,
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.c_size_t,
+         ctypes.POINTER(ctypes.c_int64),
+         ctypes.POINTER(ctypes.c_int64),
+         ctypes.POINTER(ctypes.c_int64),
+     ),
+     ('batch', 'name', 'out', 'out_len', 'c', 'h', 'w',)),
     # msc_status msc_batch_set_labels(msc_batch *batch, const uint8_t *multi_hot,
     # int64_t n, int64_t c);
     ('msc_batch_set_labels', msc_status,
@@ -685,6 +706,10 @@ FUNCTIONS = (
          ctypes.POINTER(ctypes.c_int64),
      ),
      ('loader', 'batch', 'epoch',)),
+    # int64_t msc_loader_batches_per_epoch(const msc_loader *loader);
+    ('msc_loader_batches_per_epoch', ctypes.c_int64,
+     (ctypes.POINTER(msc_loader),),
+     ('loader',)),
     # void msc_loader_free(msc_loader *loader);
     ('msc_loader_free', None,
      (ctypes.POINTER(msc_loader),),

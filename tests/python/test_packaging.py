@@ -143,6 +143,8 @@ def test_venv_imports_and_embeds(venv, tmp_path):
     assert res.returncode == 0, res.stdout
     head, values = res.stdout.splitlines()[-2:]
     assert head.split() == ["False", lib]  # the venv has no NumPy: the buffer path
+    site = venv.parent.parent / "lib"
+    assert list(site.glob("python3*/site-packages/mosaic/py.typed"))  # (PEP 561)
     got = [float(v) for v in values.split()]
     want = embed_here()
     assert len(got) == 8 and all(abs(a - b) <= 1e-5 * (1 + abs(b)) for a, b in zip(got, want))

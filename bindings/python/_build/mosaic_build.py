@@ -69,10 +69,11 @@ def _library(config_settings):
 
 
 def _package_files():
-    """(path in the archive, path on disk) of every .py file of the package."""
+    """(path in the archive, path on disk) of every .py file of the package, and its
+    py.typed marker (PEP 561: the package carries its own annotations)."""
     pkg = os.path.join(_HERE, NAME)
     for entry in sorted(os.listdir(pkg)):
-        if entry.endswith(".py"):
+        if entry.endswith(".py") or entry == "py.typed":
             yield "%s/%s" % (NAME, entry), os.path.join(pkg, entry)
 
 

@@ -46,13 +46,13 @@ EMBED_MODALITY = _ffi.MSC_EMBED_MODALITY
 EMBED_MODALITY_PROJECTION = _ffi.MSC_EMBED_MODALITY_PROJECTION
 
 
-def library_path():
+def library_path() -> str:
     """The path (or SONAME) libmosaic was loaded from."""
     from . import _loader
     return _loader.loaded_from
 
 
-def have_numpy():
+def have_numpy() -> bool:
     """Whether arrays come back as NumPy arrays (else as memoryviews)."""
     return _arrays.np is not None
 

@@ -14,11 +14,14 @@ import operator
 import os
 import threading
 import weakref
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple,
+                    Union)
 
 from . import _arrays
 from . import _errors
 from . import _ffi
 from ._errors import InvalidArgumentError, NotFoundError, UnsupportedError
+from ._types import Array, ArrayLike, Modality, OptionsLike, PathLike
 
 _NULL_OPTIONS = ctypes.POINTER(_ffi.msc_options)()
 
@@ -45,17 +48,17 @@ def _encode(s, what):
     return s.encode("utf-8")
 
 
-def last_error():
+def last_error() -> str:
     """The calling thread's last error message (msc_last_error)."""
     return _decode(_ffi.msc_last_error())
 
 
-def status_string(status):
+def status_string(status: int) -> str:
     """The library's short description of a status code."""
     return _decode(_ffi.msc_status_string(int(status)))
 
 
-def check(status):
+def check(status: int) -> None:
     """Raises the mosaic.Error subclass of a non-zero status, with msc_last_error()."""
     if status != _ffi.MSC_OK:
         msg = last_error() or status_string(status)
@@ -82,28 +85,28 @@ def _get_string(fn, *args):
 # Versions, backends, logging, synthetic data
 # ---------------------------------------------------------------------------------------
 
-def version():
+def version() -> str:
     """The version of the loaded library, "MAJOR.MINOR.PATCH"."""
     return _decode(_ffi.msc_version_string())
 
 
-def version_info():
+def version_info() -> Tuple[int, int, int]:
     """The version of the loaded library as a tuple (major, minor, patch)."""
     v = int(_ffi.msc_version())
     return (v // 10000, (v // 100) % 100, v % 100)
 
 
-def header_version():
+def header_version() -> Tuple[int, int, int]:
     """The version of the header the bindings were generated from."""
     return (_ffi.HEADER_VERSION_MAJOR, _ffi.HEADER_VERSION_MINOR, _ffi.HEADER_VERSION_PATCH)
 
 
-def backends():
+def backends() -> List[str]:
     """The names of the known backends, available or not ("cpu" first)."""
     return [_decode(_ffi.msc_backend_name(i)) for i in range(_ffi.msc_backend_count())]
 
 
-def backend_available(name):
+def backend_available(name: str) -> bool:
     """Whether a known backend can be used here; NotFoundError for an unknown name."""
     st = _ffi.msc_backend_available(_encode(name, "backend"))
     if st == _ffi.MSC_E_BACKEND_UNAVAILABLE:
@@ -112,7 +115,7 @@ def backend_available(name):
     return True
 
 
-def select_backend(request="auto"):
+def select_backend(request: str = "auto") -> str:
     """The backend a model created with backend=request would run on."""
     chosen = ctypes.c_char_p()
     check(_ffi.msc_backend_select(_encode(request, "backend"), ctypes.byref(chosen)))
@@ -125,7 +128,8 @@ _log_lock = threading.Lock()
 _log_callback = None  # the CFUNCTYPE object must live as long as it is installed
 
 
-def set_log_callback(fn, level="info"):
+def set_log_callback(fn: Optional[Callable[[int, str], None]],
+                     level: Union[str, int] = "info") -> None:
     """Installs fn(level: int, message: str) as the library's log callback (None
     removes it). It may be called from the library's own threads; exceptions in it are
     ignored. level: "error", "warning", "info", "debug" or an MSC_LOG_* value."""
@@ -158,7 +162,8 @@ def _remove_log_callback_at_exit():
             pass
 
 
-def synth_write(directory, n, seed=0, format="bigearthnet-v2", options=None):
+def synth_write(directory: PathLike, n: int, seed: int = 0, format: str = "bigearthnet-v2",
+                options: OptionsLike = None) -> str:
     """Writes a synthetic dataset of n patches under directory (msc_synth_write);
     options: a dict of keys it reads (sen1floods11: {"synth.size": 64})."""
     opts, h = _options_handle(options, {})
@@ -185,7 +190,7 @@ class _Handle:
         self._ptr = ptr
         self._finalizer = weakref.finalize(self, free or type(self)._free, ptr, *extra)
 
-    def close(self):
+    def close(self) -> None:
         """Frees the C object now. Safe to call more than once."""
         fin = getattr(self, "_finalizer", None)
         if fin is not None:
@@ -193,7 +198,8 @@ class _Handle:
         self._ptr = None
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
+        """Whether close() ran (or the object was never opened)."""
         fin = getattr(self, "_finalizer", None)
         return fin is None or not fin.alive
 
@@ -262,7 +268,7 @@ class Options(_Handle):
     _free = _ffi.msc_options_free
     _what = "options handle"
 
-    def __init__(self, options=None, **kwargs):
+    def __init__(self, options: OptionsLike = None, **kwargs: Any) -> None:
         ptr = ctypes.POINTER(_ffi.msc_options)()
         check(_ffi.msc_options_create(ctypes.byref(ptr)))
         self._adopt(ptr)
@@ -279,12 +285,13 @@ class Options(_Handle):
         return self
 
     @classmethod
-    def from_json(cls, text):
+    def from_json(cls, text: str) -> "Options":
+        """New options from a JSON object of keys (msc_options_from_json)."""
         o = cls()
         o.apply_json(text)
         return o
 
-    def copy(self):
+    def copy(self) -> "Options":
         """An independent deep copy (msc_options_copy): every key set, with its type and
         exact value (floats keys bit for bit, with their text form)."""
         ptr = ctypes.POINTER(_ffi.msc_options)()
@@ -297,7 +304,9 @@ class Options(_Handle):
         return self.copy()
 
     @classmethod
-    def from_dataset(cls, dataset, options=None, stats="auto", stats_samples=256, **kwargs):
+    def from_dataset(cls, dataset: "Dataset", options: OptionsLike = None,
+                     stats: str = "auto", stats_samples: int = 256,
+                     **kwargs: Any) -> "Options":
         """A model configuration for a Dataset (msc_options_from_dataset): the options
         given (a dict, Options or JSON, and keyword arguments), then the keys the dataset
         determines: modalities (count, names, bands, size; since 0.4.0 band names, scale
@@ -313,7 +322,8 @@ class Options(_Handle):
             raise
         return o
 
-    def set_from_dataset(self, dataset, stats="auto", stats_samples=256):
+    def set_from_dataset(self, dataset: "Dataset", stats: str = "auto",
+                         stats_samples: int = 256) -> "Options":
         """Sets the keys that a Dataset determines (see from_dataset); all or nothing."""
         modes = {"auto": _ffi.MSC_STATS_AUTO, "published": _ffi.MSC_STATS_PUBLISHED,
                  "computed": _ffi.MSC_STATS_COMPUTED}
@@ -327,14 +337,14 @@ class Options(_Handle):
                                             int(stats_samples)))
         return self
 
-    def set_floats(self, key, values):
+    def set_floats(self, key: str, values: Sequence[float]) -> "Options":
         """Sets a floats key ("modality.0.mean") to a sequence or array of numbers,
         stored as float32 (msc_options_set_floats)."""
         a = _arrays.as_input(values, "float32", key, ndim=1)
         check(_ffi.msc_options_set_floats(self._handle(), _encode(key, "option key"),
                                           a.ptr, a.size))
 
-    def get_floats(self, key):
+    def get_floats(self, key: str) -> List[float]:
         """The values of a floats key as a list of Python floats (float32 values)."""
         h, k = self._handle(), _encode(key, "option key")
         n = ctypes.c_size_t()
@@ -346,12 +356,17 @@ class Options(_Handle):
         check(_ffi.msc_options_get_floats(h, k, buf, n.value, ctypes.byref(n)))
         return [float(v) for v in buf]
 
-    def update(self, options=None, _prefix=None, **kwargs):
+    def update(self, options: OptionsLike = None, _prefix: Optional[str] = None,
+               **kwargs: Any) -> "Options":
+        """Sets every key of options (a dict, nested dicts of dotted parts, or Options) and
+        of the keyword arguments; returns self."""
         for key, value in _option_items(options, kwargs, _prefix):
             self.set(key, value)
         return self
 
-    def set(self, key, value):
+    def set(self, key: str, value: Any) -> "Options":
+        """Sets one key: a bool, int, float, str or list of floats, as the key's type
+        asks (key_type); an unknown key raises NotFoundError. Returns self."""
         h = self._handle()
         k = _encode(key, "option key")
         if isinstance(value, bool):
@@ -385,7 +400,7 @@ class Options(_Handle):
             raise InvalidArgumentError("%s: unsupported value type %s"
                                        % (key, type(value).__name__))
 
-    def key_type(self, key):
+    def key_type(self, key: str) -> str:
         """"int", "float", "string" or "floats"; NotFoundError for an unknown key."""
         h, k = self._handle(), _encode(key, "option key")
         n = ctypes.c_size_t()
@@ -402,7 +417,7 @@ class Options(_Handle):
         check(st)
         raise NotFoundError("%s: unknown key" % key)
 
-    def get(self, key):
+    def get(self, key: str) -> Any:
         """The value of a key (the value set, else the default), typed as the key."""
         h, k = self._handle(), _encode(key, "option key")
         t = self.key_type(key)
@@ -418,7 +433,8 @@ class Options(_Handle):
             return self.get_floats(key)
         return _get_string(_ffi.msc_options_get_string, h, k)
 
-    def is_set(self, key):
+    def is_set(self, key: str) -> bool:
+        """Whether key was set explicitly (rather than holding its default)."""
         out = ctypes.c_int32()
         check(_ffi.msc_options_is_set(self._handle(), _encode(key, "option key"),
                                       ctypes.byref(out)))
@@ -428,18 +444,19 @@ class Options(_Handle):
     __setitem__ = set
     __contains__ = is_set
 
-    def apply_json(self, text):
+    def apply_json(self, text: str) -> "Options":
         """Applies a JSON document (msc_options_from_json): all or nothing."""
         if not isinstance(text, (str, bytes)):
             text = json.dumps(text)
         check(_ffi.msc_options_from_json(self._handle(), _encode(text, "json")))
         return self
 
-    def to_json(self):
+    def to_json(self) -> str:
         """Every key set, as one JSON object with flat dotted keys."""
         return _get_string(_ffi.msc_options_to_json, self._handle())
 
-    def to_dict(self):
+    def to_dict(self) -> Dict[str, Any]:
+        """Every key that is set, as {key: value} (to_json, parsed)."""
         return json.loads(self.to_json())
 
     def __repr__(self):
@@ -479,7 +496,8 @@ class Batch(_Handle):
     _free = _ffi.msc_batch_free
     _what = "batch"
 
-    def __init__(self, labels=None, labeled=None, **modalities):
+    def __init__(self, labels: Optional[ArrayLike] = None, labeled: Optional[ArrayLike] = None,
+                 **modalities: ArrayLike) -> None:
         ptr = ctypes.POINTER(_ffi.msc_batch)()
         check(_ffi.msc_batch_create(ctypes.byref(ptr)))
         self._adopt(ptr)
@@ -495,7 +513,7 @@ class Batch(_Handle):
             self.close()
             raise
 
-    def set(self, name, nchw):
+    def set(self, name: str, nchw: ArrayLike) -> "Batch":
         """Sets (or replaces) modality `name`: an N×C×H×W array of float32."""
         a = _arrays.as_input(nchw, "float32", "modality %s" % name, ndim=4)
         n, c, h, w = a.shape
@@ -505,7 +523,7 @@ class Batch(_Handle):
 
     __setitem__ = set
 
-    def remove(self, name):
+    def remove(self, name: str) -> "Batch":
         """Removes modality `name` from the batch (msc_batch_remove_modality): a fused
         model then embeds and predicts without it (docs/model.md, "Missing modalities")."""
         check(_ffi.msc_batch_remove_modality(self._handle(), _encode(name, "modality")))
@@ -514,13 +532,13 @@ class Batch(_Handle):
     __delitem__ = remove
 
     @property
-    def modality_names(self):
+    def modality_names(self) -> Tuple[str, ...]:
         """The names of the batch's modalities, in order (msc_batch_modality_name)."""
         h = self._handle()
         return tuple(_decode(_ffi.msc_batch_modality_name(h, i))
                      for i in range(_ffi.msc_batch_modality_count(h)))
 
-    def modality(self, name):
+    def modality(self, name: str) -> Array:
         """A copy of modality `name`: N×C×H×W float32, the raw values that were set or read
         from the dataset (msc_batch_modality). mosaic.NotFoundError (a LookupError) if
         the batch has no such modality."""
@@ -549,24 +567,24 @@ class Batch(_Handle):
         return name in self.modality_names
 
     @property
-    def pixels(self):
+    def pixels(self) -> Dict[str, Array]:
         """Every modality as {name: N×C×H×W float32 array} (copies)."""
         return {n: self.modality(n) for n in self.modality_names}
 
-    def set_labels(self, multi_hot):
+    def set_labels(self, multi_hot: ArrayLike) -> "Batch":
         """Sets the N×C multi-hot labels (each 0 or 1; bool arrays are fine)."""
         a = _arrays.as_input(multi_hot, "uint8", "labels", ndim=2)
         check(_ffi.msc_batch_set_labels(self._handle(), a.ptr, a.shape[0], a.shape[1]))
         return self
 
-    def set_labeled(self, flags):
+    def set_labeled(self, flags: ArrayLike) -> "Batch":
         """Sets the N per-sample flags (true: the sample's labels are known)."""
         a = _arrays.as_input(flags, "uint8", "labeled", ndim=1)
         check(_ffi.msc_batch_set_labeled(self._handle(), a.ptr, a.shape[0]))
         return self
 
     @property
-    def labels(self):
+    def labels(self) -> Optional[Array]:
         """The N×C multi-hot labels as uint8 (msc_batch_labels), or None without labels."""
         h = self._handle()
         classes = ctypes.c_int64()
@@ -580,7 +598,7 @@ class Batch(_Handle):
         return out
 
     @property
-    def labeled(self):
+    def labeled(self) -> Array:
         """N uint8 flags: 1 where the supervised terms use the sample's labels, 0 for an
         unlabelled sample (set_labeled, or a dataset with data.labeled_fraction < 1)."""
         n = len(self)
@@ -588,7 +606,7 @@ class Batch(_Handle):
         check(_ffi.msc_batch_labeled(self._handle(), ptr, n))
         return out
 
-    def set_mask(self, mask):
+    def set_mask(self, mask: ArrayLike) -> "Batch":
         """Sets the N×H×W per-pixel label map (int32 class indices, or the ignore value
         for pixels without a class; msc_batch_set_mask)."""
         a = _arrays.as_input(mask, "int32", "mask", ndim=3)
@@ -597,7 +615,7 @@ class Batch(_Handle):
         return self
 
     @property
-    def mask(self):
+    def mask(self) -> Optional[Array]:
         """The N×H×W int32 label map (msc_batch_mask), or None without a mask."""
         hd = self._handle()
         h, w = ctypes.c_int64(), ctypes.c_int64()
@@ -610,11 +628,13 @@ class Batch(_Handle):
         check(_ffi.msc_batch_mask(hd, ptr, shape[0] * shape[1] * shape[2], None, None))
         return out
 
-    def __len__(self):
+    def __len__(self) -> int:
+        """The number of samples N (0 while empty)."""
         return int(_ffi.msc_batch_size(self._handle()))
 
     @property
-    def size(self):
+    def size(self) -> int:
+        """len(batch)."""
         return len(self)
 
     def __repr__(self):
@@ -666,7 +686,8 @@ class StepResult:
     loss_seg: float = 0.0  # per-pixel cross-entropy of a segmentation model (0.4.0)
     loss_dice: float = 0.0  # soft Dice loss of a segmentation model (0.4.0)
 
-    def as_dict(self):
+    def as_dict(self) -> Dict[str, Any]:
+        """The fields as a dict."""
         return dataclasses.asdict(self)
 
 
@@ -679,7 +700,8 @@ class Model(_Handle):
     _free = _ffi.msc_model_free
     _what = "model"
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Not for direct use: Model.create(...) or Model.load(path)."""
         raise TypeError("use Model.create(...) or Model.load(path)")
 
     @classmethod
@@ -689,7 +711,7 @@ class Model(_Handle):
         return self
 
     @classmethod
-    def create(cls, options=None, **kwargs):
+    def create(cls, options: OptionsLike = None, **kwargs: Any) -> "Model":
         """A new model with seeded initialisation.
 
         options: a dict of option keys (dotted, e.g. {"modality.0.encoder": "tiny"},
@@ -707,7 +729,7 @@ class Model(_Handle):
                 opts.close()
 
     @classmethod
-    def load(cls, path, options=None, **kwargs):
+    def load(cls, path: PathLike, options: OptionsLike = None, **kwargs: Any) -> "Model":
         """Loads a model saved by save(); options/keywords: run-time keys ("backend",
         "threads", "precision")."""
         opts, h = _options_handle(options, kwargs)
@@ -719,12 +741,12 @@ class Model(_Handle):
             if opts is not None:
                 opts.close()
 
-    def save(self, path):
+    def save(self, path: PathLike) -> None:
         """Saves configuration, weights and training state atomically (safetensors)."""
         check(_ffi.msc_model_save(self._handle(), _encode(path, "path")))
 
     # -- description ---------------------------------------------------------------
-    def options(self):
+    def options(self) -> "Options":
         """The model's full configuration as a dict of dotted keys."""
         ptr = ctypes.POINTER(_ffi.msc_options)()
         check(_ffi.msc_model_options(self._handle(), ctypes.byref(ptr)))
@@ -732,11 +754,13 @@ class Model(_Handle):
             return o.to_dict()
 
     @property
-    def backend(self):
+    def backend(self) -> str:
+        """The backend the model runs on (\"cpu\", \"cuda\")."""
         return _decode(_ffi.msc_model_backend(self._handle()))
 
     @property
-    def modality_names(self):
+    def modality_names(self) -> Tuple[str, ...]:
+        """The names of the model's modalities, in order."""
         h = self._handle()
         return tuple(_decode(_ffi.msc_model_modality_name(h, i))
                      for i in range(_ffi.msc_model_modality_count(h)))
@@ -751,7 +775,7 @@ class Model(_Handle):
             raise NotFoundError("modality %r: the model has %s" % (modality, ", ".join(names)))
         return names.index(modality)
 
-    def modality_shape(self, modality):
+    def modality_shape(self, modality: Modality) -> Tuple[int, int]:
         """(bands, size) of a modality given by name or index."""
         i = self._modality_index(modality)
         b, s = ctypes.c_int64(), ctypes.c_int64()
@@ -760,11 +784,11 @@ class Model(_Handle):
         return (b.value, s.value)
 
     @property
-    def modalities(self):
+    def modalities(self) -> Dict[str, Tuple[int, int]]:
         """{name: (bands, size)} in the model's order."""
         return {n: self.modality_shape(i) for i, n in enumerate(self.modality_names)}
 
-    def band_names(self, modality):
+    def band_names(self, modality: Modality) -> Optional[Tuple[Optional[str], ...]]:
         """The band names a modality expects, in order (a tuple of str, None where the
         model has no names: made without a dataset, or saved before 0.4.0)."""
         i = self._modality_index(modality)
@@ -773,7 +797,7 @@ class Model(_Handle):
         return tuple(_decode(_ffi.msc_model_band_name(h, i, b)) if
                      _ffi.msc_model_band_name(h, i, b) else None for b in range(bands))
 
-    def inputs(self, modality):
+    def inputs(self, modality: Modality) -> List[Dict[str, Any]]:
         """What a modality expects, band by band in order: a list of dicts with name,
         scale and offset (physical = raw * scale + offset) and the normalisation mean and
         std applied to the raw value (msc_model_band_info)."""
@@ -789,25 +813,28 @@ class Model(_Handle):
         return out
 
     @property
-    def num_classes(self):
+    def num_classes(self) -> int:
+        """The number of classes of the classifier."""
         return int(_ffi.msc_model_class_count(self._handle()))
 
     @property
-    def class_names(self):
+    def class_names(self) -> Tuple[str, ...]:
+        """The class names, in the classifier's order."""
         h = self._handle()
         return tuple(_decode(_ffi.msc_model_class_name(h, i))
                      for i in range(_ffi.msc_model_class_count(h)))
 
     @property
-    def parameter_count(self):
+    def parameter_count(self) -> int:
+        """The number of trainable and running-statistic values of the model."""
         return int(_ffi.msc_model_parameter_count(self._handle()))
 
     @property
-    def step(self):
+    def step(self) -> int:
         """Optimiser steps taken, including those of the checkpoint it was loaded from."""
         return int(_ffi.msc_model_step(self._handle()))
 
-    def copy_weights(self, source, prefix="enc."):
+    def copy_weights(self, source: "Model", prefix: str = "enc.") -> None:
         """Copies the weights of Model `source` that this model has under the same name and
         shape, those whose names start with prefix ("enc.": every encoder; None: all), e.g.
         a PIMC-pretrained "s2" encoder into a EuroSAT model (msc_model_copy_weights).
@@ -818,7 +845,7 @@ class Model(_Handle):
                                           ctypes.byref(copied)))
         return copied.value
 
-    def reset_classifier(self, seed):
+    def reset_classifier(self, seed: int) -> None:
         """Reinitialises the classification head from seed, as a fresh model with that
         seed has it (msc_model_reset_classifier): the start of a linear probe."""
         check(_ffi.msc_model_reset_classifier(self._handle(), int(seed)))
@@ -851,14 +878,16 @@ class Model(_Handle):
             "(with modality=), a modality name, '<name>_projection' or an MSC_EMBED_* value"
             % (kind,))
 
-    def embedding_size(self, kind="fused", modality=None):
+    def embedding_size(self, kind: Union[str, int] = "fused",
+                       modality: Optional[Modality] = None) -> int:
         """The size of one sample's embedding of the given kind."""
         size = ctypes.c_int64()
         check(_ffi.msc_model_embedding_size(self._handle(), self._which(kind, modality, None),
                                             ctypes.byref(size)))
         return size.value
 
-    def embed(self, batch=None, *, kind="fused", modality=None, **arrays):
+    def embed(self, batch: Optional["Batch"] = None, *, kind: Union[str, int] = "fused",
+              modality: Optional[Modality] = None, **arrays: ArrayLike) -> Array:
         """Embeddings of the samples, N × size float32 (inference mode).
 
         Inputs: a Batch, or the modalities as keyword arrays (s1=..., s2=...), each
@@ -879,7 +908,7 @@ class Model(_Handle):
             check(_ffi.msc_embed(h, b._handle(), which, ptr, n * size.value))
             return out
 
-    def predict(self, batch=None, **arrays):
+    def predict(self, batch: Optional["Batch"] = None, **arrays: ArrayLike) -> Array:
         """Per-class probabilities, N × C float32 from any non-empty subset of the
         model's modalities (the classifier reads the fused features, absent modalities
         as docs/model.md says): the sigmoid of each logit, or for a single-label model
@@ -890,7 +919,8 @@ class Model(_Handle):
             check(_ffi.msc_predict(self._handle(), b._handle(), ptr, n * c))
             return out
 
-    def predict_mask(self, batch=None, *, probs=False, **arrays):
+    def predict_mask(self, batch: Optional["Batch"] = None, *, probs: bool = False,
+                     **arrays: ArrayLike) -> Array:
         """Per-pixel classes of a segmentation model (option task="segmentation"):
         N × H × W int32 arg max of the decoder's logits; with probs=True the pair
         (classes, probabilities), the latter N × C × H × W float32, a softmax over the
@@ -905,7 +935,7 @@ class Model(_Handle):
             return (classes, p) if probs else classes
 
     # -- training ------------------------------------------------------------------
-    def configure_training(self, options=None, **kwargs):
+    def configure_training(self, options: OptionsLike = None, **kwargs: Any) -> None:
         """Sets the training configuration from training keys (msc_train_configure);
         with no argument, the defaults (preset mosaic1, AdamW)."""
         opts, h = _options_handle(options, kwargs)
@@ -915,8 +945,9 @@ class Model(_Handle):
             if opts is not None:
                 opts.close()
 
-    def train_step(self, batch=None, *, labels=None, labeled=None, raise_on_skip=False,
-                   **arrays):
+    def train_step(self, batch: Optional["Batch"] = None, *, labels: Optional[ArrayLike] = None,
+                   labeled: Optional[ArrayLike] = None, raise_on_skip: bool = False,
+                   **arrays: ArrayLike) -> "StepResult":
         """One training step on N >= 2 samples; returns a StepResult.
 
         A step skipped because the loss or a gradient was not finite returns a result
@@ -969,7 +1000,8 @@ class Dataset(_Handle):
     _free = _ffi.msc_dataset_free
     _what = "dataset"
 
-    def __init__(self, root, format="bigearthnet-v2", options=None, **kwargs):
+    def __init__(self, root: PathLike, format: str = "bigearthnet-v2",
+                 options: OptionsLike = None, **kwargs: Any) -> None:
         opts, h = _options_handle(options, kwargs, prefix="data.")
         try:
             ptr = ctypes.POINTER(_ffi.msc_dataset)()
@@ -986,43 +1018,47 @@ class Dataset(_Handle):
         self.root = os.fspath(root)
         self.format = format
 
-    def __len__(self):
+    def __len__(self) -> int:
+        """The number of samples."""
         return int(_ffi.msc_dataset_size(self._handle()))
 
     @property
-    def size(self):
+    def size(self) -> int:
+        """len(dataset)."""
         return len(self)
 
     @property
-    def skipped(self):
+    def skipped(self) -> int:
         """Patches left out at open because a file was missing (data.on_missing=skip)."""
         return int(_ffi.msc_dataset_skipped(self._handle()))
 
     @property
-    def labeled_count(self):
+    def labeled_count(self) -> int:
         """Samples whose labels the supervised terms see (all, unless data.labeled_fraction
         < 1 marked the others unlabelled; 0 without labels)."""
         return int(_ffi.msc_dataset_labeled_count(self._handle()))
 
     @property
-    def num_classes(self):
+    def num_classes(self) -> int:
+        """The number of classes of the dataset's labels (0 without labels)."""
         return int(_ffi.msc_dataset_class_count(self._handle()))
 
     @property
-    def single_label(self):
+    def single_label(self) -> bool:
         """True for a single-label format (EuroSAT: one class per sample)."""
         if not hasattr(_ffi, "msc_dataset_single_label"):
             return False
         return bool(_ffi.msc_dataset_single_label(self._handle()))
 
     @property
-    def class_names(self):
+    def class_names(self) -> Tuple[str, ...]:
+        """The class names of the dataset's labels, in order."""
         h = self._handle()
         return tuple(_decode(_ffi.msc_dataset_class_name(h, i))
                      for i in range(_ffi.msc_dataset_class_count(h)))
 
     @property
-    def mask_info(self):
+    def mask_info(self) -> Optional[Tuple[int, int, int]]:
         """(classes, ignore_index, size) of the samples' per-pixel masks, or None when
         they carry none (msc_dataset_mask_info)."""
         h = self._handle()
@@ -1034,7 +1070,7 @@ class Dataset(_Handle):
         return (c.value, ig.value, sz.value)
 
     @property
-    def mask_class_names(self):
+    def mask_class_names(self) -> Tuple[str, ...]:
         """The names of the mask's classes (empty without masks)."""
         info = self.mask_info
         h = self._handle()
@@ -1042,7 +1078,8 @@ class Dataset(_Handle):
                      for i in range(info[0] if info else 0))
 
     @property
-    def modality_names(self):
+    def modality_names(self) -> Tuple[str, ...]:
+        """The names of the dataset's modalities, in order."""
         h = self._handle()
         return tuple(_decode(_ffi.msc_dataset_modality_name(h, i))
                      for i in range(_ffi.msc_dataset_modality_count(h)))
@@ -1056,7 +1093,7 @@ class Dataset(_Handle):
                                 % (modality, ", ".join(names)))
         return names.index(modality)
 
-    def modality_shape(self, modality):
+    def modality_shape(self, modality: Modality) -> Tuple[int, int]:
         """(bands, size) of a modality (name or index), after resampling."""
         b, s = ctypes.c_int64(), ctypes.c_int64()
         check(_ffi.msc_dataset_modality_shape(self._handle(), self._modality_index(modality),
@@ -1064,10 +1101,11 @@ class Dataset(_Handle):
         return (b.value, s.value)
 
     @property
-    def modalities(self):
+    def modalities(self) -> Dict[str, Tuple[int, int]]:
+        """{name: (bands, size)} in the dataset's order."""
         return {n: self.modality_shape(i) for i, n in enumerate(self.modality_names)}
 
-    def band_names(self, modality):
+    def band_names(self, modality: Modality) -> Optional[Tuple[str, ...]]:
         """The band names of a modality (name or index) in order; None for a format
         without names (manifest)."""
         i = self._modality_index(modality)
@@ -1076,7 +1114,7 @@ class Dataset(_Handle):
         names = [_ffi.msc_dataset_band_name(h, i, b) for b in range(bands)]
         return tuple(_decode(n) for n in names) if all(names) else None
 
-    def band_scale(self, modality, band):
+    def band_scale(self, modality: Modality, band: int) -> Tuple[float, float]:
         """(scale, offset) of a band's values: physical = value * scale + offset
         (msc_dataset_band_scale)."""
         s, o = ctypes.c_double(), ctypes.c_double()
@@ -1084,16 +1122,17 @@ class Dataset(_Handle):
                                           ctypes.byref(s), ctypes.byref(o)))
         return (s.value, o.value)
 
-    def sample_id(self, i):
+    def sample_id(self, i: int) -> str:
         """The id of sample i (e.g. the BigEarthNet patch name)."""
         if i < 0:
             i += len(self)
         return _get_string(_ffi.msc_dataset_sample_id, self._handle(), int(i))
 
-    def sample_ids(self):
+    def sample_ids(self) -> List[str]:
+        """The ids of all samples, in order."""
         return [self.sample_id(i) for i in range(len(self))]
 
-    def series(self, i):
+    def series(self, i: int) -> Tuple[Array, Array]:
         """The time series behind sample i of a time-series dataset (format "pastis"):
         (values, days), values a T × C float32 array on the dataset's time axis (NaN where
         missing), days the T dates as days since 1970-01-01 (msc_dataset_series)."""
@@ -1109,7 +1148,8 @@ class Dataset(_Handle):
                                       ctypes.byref(t), ctypes.byref(c)))
         return values, days
 
-    def fill_batch(self, indices, batch=None):
+    def fill_batch(self, indices: Union[Sequence[int], ArrayLike],
+                   batch: Optional["Batch"] = None) -> "Batch":
         """Reads the samples `indices` into batch (a new Batch if None) and returns it."""
         if isinstance(indices, range):
             indices = list(indices)
@@ -1126,7 +1166,8 @@ class Dataset(_Handle):
             raise
         return batch
 
-    def batches(self, batch_size=32, indices=None):
+    def batches(self, batch_size: int = 32,
+                indices: Optional[Iterable[int]] = None) -> Iterator["Batch"]:
         """Yields the samples (all, or `indices`) in order as Batches of batch_size."""
         if batch_size < 1:
             raise InvalidArgumentError("batch_size must be >= 1")
@@ -1134,7 +1175,7 @@ class Dataset(_Handle):
         for start in range(0, len(idx), batch_size):
             yield self.fill_batch(idx[start:start + batch_size])
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: Union[int, slice]) -> Any:
         """Sample i as a dict: each modality's C×H×W float32 array of raw values under its
         name ("s1", "s2", ...; see modality_names), "labels" (the K multi-hot uint8 labels,
         when the dataset has labels), "mask" (the H×W int32 per-pixel labels, when it has
@@ -1160,17 +1201,17 @@ class Dataset(_Handle):
         out["id"] = self.sample_id(i)
         return out
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
         """Iterates over the samples in order, each as ds[i] gives it (batches(n)
         iterates in Batches)."""
         for i in range(len(self)):
             yield self[i]
 
-    def stats(self, modality):
+    def stats(self, modality: Modality) -> Tuple[Array, Array]:
         """The published per-band (mean, std) of a modality's selected bands."""
         return self._stats(_ffi.msc_dataset_stats, modality)
 
-    def compute_stats(self, modality, max_samples=0):
+    def compute_stats(self, modality: Modality, max_samples: int = 0) -> Tuple[Array, Array]:
         """Per-band (mean, std) computed over max_samples samples (0: all)."""
         return self._stats(_ffi.msc_dataset_compute_stats, modality, int(max_samples))
 
@@ -1182,7 +1223,8 @@ class Dataset(_Handle):
         check(fn(self._handle(), i, *extra, pm, ps, bands))
         return mean, std
 
-    def loader(self, batch_size, seed=0, workers=1, drop_last=False):
+    def loader(self, batch_size: int, seed: int = 0, workers: int = 1,
+               drop_last: bool = False) -> "Loader":
         """A Loader over this dataset (shuffled epochs, background reading)."""
         return Loader(self, batch_size, seed=seed, workers=workers, drop_last=drop_last)
 
@@ -1208,7 +1250,8 @@ class Loader(_Handle):
     _free = _ffi.msc_loader_free
     _what = "loader"
 
-    def __init__(self, dataset, batch_size, seed=0, workers=1, drop_last=False):
+    def __init__(self, dataset: "Dataset", batch_size: int, seed: int = 0, workers: int = 1,
+                 drop_last: bool = False) -> None:
         if not isinstance(dataset, Dataset):
             raise InvalidArgumentError("dataset: expected a mosaic.Dataset")
         ptr = ctypes.POINTER(_ffi.msc_loader)()
@@ -1222,7 +1265,7 @@ class Loader(_Handle):
         fins = dataset._loader_finalizers
         fins[:] = [f for f in fins if f.alive] + [self._finalizer]
 
-    def next_batch(self, batch=None):
+    def next_batch(self, batch: Optional["Batch"] = None) -> "Batch":
         """The next batch (into `batch` if given); its .epoch is set."""
         own = batch is None
         if own:
@@ -1239,11 +1282,11 @@ class Loader(_Handle):
         batch.epoch = epoch.value
         return batch
 
-    def __len__(self):
+    def __len__(self) -> int:
         """The number of batches in an epoch (msc_loader_batches_per_epoch)."""
         return int(_ffi.msc_loader_batches_per_epoch(self._handle()))
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator["Batch"]:
         """The batches left in the current epoch (all of the next one at an epoch's end)."""
         per = len(self)
         for _ in range(per - self._taken % per):

@@ -18,9 +18,12 @@ value; a sample without one is left out of both.
     r["methods"]["model"]["mae"], r["methods"]["persistence"]["mae"]
 """
 
+from typing import Any, Dict, Optional, Tuple
+
 from . import _core
 from . import sits
 from ._errors import InvalidArgumentError, NotFoundError
+from ._types import Array, ArrayLike, OptionsLike, PathLike
 
 __all__ = ["ridge_fit", "ridge_predict", "split_features", "evaluate"]
 
@@ -30,7 +33,7 @@ def _np():
     return numpy
 
 
-def ridge_fit(x, y, lam=None):
+def ridge_fit(x: ArrayLike, y: ArrayLike, lam: Optional[float] = None) -> Dict[str, Any]:
     """Fits y ≈ bias + w · (x − mean) / scale on the rows whose y is finite. x: N × D,
     y: N. scale: the population standard deviation of each feature over those rows (1
     where it is below 1e-12). lam: λ ≥ 0, or None for 1e-3 · trace(X̃ᵀX̃) / D (1e-3 when
@@ -64,7 +67,7 @@ def ridge_fit(x, y, lam=None):
             "rows": int(rows.sum())}
 
 
-def ridge_predict(m, x):
+def ridge_predict(m: Dict[str, Any], x: ArrayLike) -> Array:
     """Predictions of a ridge_fit model for the rows of x (N × D)."""
     np = _np()
     x = np.asarray(x, dtype=np.float64)
@@ -81,8 +84,9 @@ def _rp_modality(model):
 RECENT = 8  # history values among the features, as tools/forecast.c (FC_RECENT)
 
 
-def split_features(model, dataset, horizon, index="ndvi", scale=10000, offset=0,
-                   batch_size=64):
+def split_features(model: "_core.Model", dataset: "_core.Dataset", horizon: int,
+                   index: str = "ndvi", scale: float = 10000, offset: float = 0,
+                   batch_size: int = 64) -> Tuple[Array, Array, Array]:
     """(x, y, last) of an open dataset (opened with data.sits.history = horizon): x N × (D+m)
     the rp embedding and the m = min(8, T − horizon) newest history values of the index,
     newest first (a missing one repeats the newer one; 0 for a sample without a finite
@@ -134,8 +138,10 @@ def _errors(pred, y):
             float(np.sqrt((e * e).mean())) if e.size else float("nan"), int(e.size))
 
 
-def evaluate(model, root, horizon, index="ndvi", options=None, split="test",
-             train_split=None, lam=None, batch_size=64):
+def evaluate(model: "_core.Model", root: PathLike, horizon: int, index: str = "ndvi",
+             options: OptionsLike = None, split: str = "test",
+             train_split: Optional[str] = None, lam: Optional[float] = None,
+             batch_size: int = 64) -> Dict[str, Any]:
     """The forecasting protocol on the PASTIS dataset at root: ridge fitted on train_split
     (None: data.split of options, default "train"), scored on split. options: the
     dataset options (dict or Options; the data.sits.* of the training run). Returns a dict

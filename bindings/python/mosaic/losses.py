@@ -13,11 +13,13 @@ msc_loss_pixel_bce, msc_loss_dice).
 """
 
 import ctypes
+from typing import Optional, Tuple, Union
 
 from . import _arrays
 from . import _ffi
 from ._core import check
 from ._errors import InvalidArgumentError, ShapeError
+from ._types import Array, ArrayLike
 
 __all__ = ["ntxent", "infonce", "mulsupcon", "bce", "softmax_ce", "pixel_ce", "pixel_bce",
            "dice"]
@@ -38,7 +40,8 @@ def _grad(want, shape):
     return _arrays.output(shape, "float32")
 
 
-def ntxent(za, zb, tau=0.1, grad=False):
+def ntxent(za: ArrayLike, zb: ArrayLike, tau: float = 0.1,
+           grad: bool = False) -> Union[float, Tuple[float, Array, Array]]:
     """NT-Xent (SimCLR) over the 2N views (rows of za, then of zb); za, zb: N × D.
     Returns loss, or (loss, grad_a, grad_b) with grad=True."""
     a, b = _pair(za, zb, ("za", "zb"))
@@ -50,7 +53,8 @@ def ntxent(za, zb, tau=0.1, grad=False):
     return (loss.value, ga, gb) if grad else loss.value
 
 
-def infonce(zp, zq, tau=0.1, grad=False):
+def infonce(zp: ArrayLike, zq: ArrayLike, tau: float = 0.1,
+            grad: bool = False) -> Union[float, Tuple[float, Array, Array]]:
     """Symmetric InfoNCE (CLIP-style) between paired rows of zp and zq (N × D each).
     Returns loss, or (loss, grad_p, grad_q) with grad=True."""
     p, q = _pair(zp, zq, ("zp", "zq"))
@@ -62,7 +66,8 @@ def infonce(zp, zq, tau=0.1, grad=False):
     return (loss.value, gp, gq) if grad else loss.value
 
 
-def mulsupcon(e, y, tau=0.1, per_anchor=False, grad=False):
+def mulsupcon(e: ArrayLike, y: ArrayLike, tau: float = 0.1, per_anchor: bool = False,
+              grad: bool = False) -> Union[float, Tuple[float, Array]]:
     """MulSupCon over K embeddings e (K × D) with multi-hot labels y (K × C).
     per_anchor: weight rows per anchor instead of the mean over rows.
     Returns loss, or (loss, grad) with grad=True."""
@@ -77,7 +82,8 @@ def mulsupcon(e, y, tau=0.1, per_anchor=False, grad=False):
     return (loss.value, g) if grad else loss.value
 
 
-def bce(logits, y, grad=False):
+def bce(logits: ArrayLike, y: ArrayLike,
+        grad: bool = False) -> Union[float, Tuple[float, Array]]:
     """Binary cross-entropy with logits (N × C) against targets y (N × C, 0/1), averaged
     over all entries. Returns loss, or (loss, grad) with grad=True."""
     x = _arrays.as_input(logits, "float32", "logits", ndim=2)
@@ -90,7 +96,8 @@ def bce(logits, y, grad=False):
     return (loss.value, g) if grad else loss.value
 
 
-def softmax_ce(logits, y, grad=False):
+def softmax_ce(logits: ArrayLike, y: ArrayLike,
+               grad: bool = False) -> Union[float, Tuple[float, Array]]:
     """Single-label softmax cross-entropy of logits (N × C) against one-hot targets y
     (N × C, exactly one 1 per row; or N class indices), averaged over the N rows.
     Returns loss, or (loss, grad) with grad=True: grad = (softmax − onehot)/N."""
@@ -148,7 +155,9 @@ def _per_channel(v, c, name):
     return a
 
 
-def pixel_ce(logits, target, ignore_index=-1, weight=None, grad=False):
+def pixel_ce(logits: ArrayLike, target: ArrayLike, ignore_index: int = -1,
+             weight: Optional[ArrayLike] = None,
+             grad: bool = False) -> Union[float, Tuple[float, Array]]:
     """Per-pixel softmax cross-entropy of logits (N × C × H × W) against class indices
     target (N × H × W integers); pixels whose target is ignore_index are not counted.
     weight: optional C class weights; the value is then Σ w_t·l / Σ w_t over counted
@@ -165,7 +174,9 @@ def pixel_ce(logits, target, ignore_index=-1, weight=None, grad=False):
     return (loss.value, g) if grad else loss.value
 
 
-def pixel_bce(logits, target, mask=None, pos_weight=None, grad=False):
+def pixel_bce(logits: ArrayLike, target: ArrayLike, mask: Optional[ArrayLike] = None,
+              pos_weight: Optional[ArrayLike] = None,
+              grad: bool = False) -> Union[float, Tuple[float, Array]]:
     """Per-pixel binary cross-entropy with logits (N × K × H × W) against soft targets of
     the same shape in [0, 1]. mask: optional array of that shape, 0 = not counted.
     pos_weight: optional K positive weights (PyTorch's BCEWithLogitsLoss). The mean over
@@ -190,7 +201,8 @@ def pixel_bce(logits, target, mask=None, pos_weight=None, grad=False):
     return (loss.value, g) if grad else loss.value
 
 
-def dice(logits, target, ignore_index=-1, grad=False):
+def dice(logits: ArrayLike, target: ArrayLike, ignore_index: int = -1,
+         grad: bool = False) -> Union[float, Tuple[float, Array]]:
     """Soft Dice loss on the per-pixel softmax of logits (N × C × H × W) against class
     indices target (N × H × W): 1 − mean over the classes present in the counted targets
     of (2·Σp·g + 1)/(Σp + Σg + 1), sums over the whole batch. ignore_index as pixel_ce.

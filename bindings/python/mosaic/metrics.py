@@ -14,11 +14,13 @@ truth) gives MAE and RMSE, skipping non-finite targets.
 """
 
 import ctypes
+from typing import Any, Dict, Optional, Tuple
 
 from . import _arrays
 from . import _ffi
 from ._core import check
 from ._errors import ShapeError, UnsupportedError
+from ._types import Array, ArrayLike
 
 __all__ = ["available", "compute", "per_class", "confusion", "class_metrics", "regression", "top_k_accuracy",
            "NAMES"]
@@ -31,7 +33,8 @@ NAMES = tuple(name[len("MSC_METRIC_"):].lower() for _, name in sorted(
 _INTEGER = ("skipped_classes",)
 
 
-def available():
+def available() -> bool:
+    """Whether the loaded library has the metric functions (libmosaic 0.2 or later)."""
     return hasattr(_ffi, "msc_metrics_compute") and hasattr(_ffi, "msc_metrics_per_class")
 
 
@@ -48,7 +51,7 @@ def _inputs(scores, labels):
     return s, y
 
 
-def compute(scores, labels, threshold=0.5):
+def compute(scores: ArrayLike, labels: ArrayLike, threshold: float = 0.5) -> Dict[str, Any]:
     """The summary metrics: {name: value} (NaN where undefined, e.g. macro_ap without
     any positive); skipped_classes is an int."""
     _require("msc_metrics_compute")
@@ -61,7 +64,8 @@ def compute(scores, labels, threshold=0.5):
             for i, name in enumerate(NAMES)}
 
 
-def per_class(scores, labels, threshold=0.5):
+def per_class(scores: ArrayLike, labels: ArrayLike,
+              threshold: float = 0.5) -> Dict[str, Array]:
     """Per-class metrics: {"ap", "f1", "hamming", "brier": C float64 values (ap NaN
     for a class without positives), "support": C int64 counts}."""
     _require("msc_metrics_per_class")
@@ -86,7 +90,8 @@ def _pair(pred, truth, kind):
     return p, t
 
 
-def confusion(pred, truth, classes, ignore_index=None):
+def confusion(pred: ArrayLike, truth: ArrayLike, classes: int,
+              ignore_index: Optional[int] = None) -> Array:
     """The classes × classes confusion matrix (int64; row = true class, column =
     predicted) of two 1-D arrays of class indices; pairs whose truth equals
     ignore_index (e.g. -1 or 255) are skipped (None: none)."""
@@ -99,7 +104,7 @@ def confusion(pred, truth, classes, ignore_index=None):
     return m
 
 
-def class_metrics(matrix):
+def class_metrics(matrix: ArrayLike) -> Dict[str, Any]:
     """Summary of a confusion matrix: {"accuracy", "macro_f1", "miou": float (NaN when
     undefined), "counted", "present": int, "f1", "iou": per-class float64 arrays (NaN
     for a class absent from both the truth and the predictions)}."""
@@ -117,7 +122,7 @@ def class_metrics(matrix):
             "counted": int(out.counted), "present": int(out.present), "f1": f1, "iou": iou}
 
 
-def regression(pred, truth):
+def regression(pred: ArrayLike, truth: ArrayLike) -> Dict[str, float]:
     """{"mae", "rmse"} of pred against truth (1-D float arrays), over the pairs whose
     truth is finite; NaN when there is none."""
     _require("msc_metrics_regression")
@@ -128,7 +133,8 @@ def regression(pred, truth):
     return {"mae": mae.value, "rmse": rmse.value}
 
 
-def top_k_accuracy(scores, truth, k=5, ignore_index=None):
+def top_k_accuracy(scores: ArrayLike, truth: ArrayLike, k: int = 5,
+                   ignore_index: Optional[int] = None) -> Tuple[float, int]:
     """Top-k accuracy of N × C scores against N true class indices, as scikit-learn's
     top_k_accuracy_score (ties ranked towards the larger class index); rows whose truth
     is ignore_index are skipped (None: none). Returns (accuracy, rows counted)."""

@@ -17,10 +17,12 @@ written atomically; docs/scenes.md has the rules (grid, tiles, blending, missing
 """
 
 import ctypes
+from typing import Any, Callable, Optional, Tuple, Union
 
 from . import _ffi
 from ._core import Model, _Handle, _encode, _options_handle, check
 from ._errors import InvalidArgumentError
+from ._types import Modality, OptionsLike, PathLike
 
 __all__ = ["Scene"]
 
@@ -31,7 +33,8 @@ class Scene(_Handle):
     _free = _ffi.msc_scene_free
     _what = "scene"
 
-    def __init__(self, model, inputs, options=None, **kwargs):
+    def __init__(self, model: Model, inputs: Any, options: OptionsLike = None,
+                 **kwargs: Any) -> None:
         """inputs: {modality name: path} or a list of paths in the model's modality
         order; a modality left out (or None) is absent, and the model maps without it
         where it can (docs/scenes.md, "Missing modalities"). options/keywords: scene.*
@@ -58,14 +61,15 @@ class Scene(_Handle):
         self._adopt(ptr)
 
     @property
-    def size(self):
+    def size(self) -> Tuple[int, int, int]:
         """(width, height, tiles) of the scene's grid."""
         w, h, t = ctypes.c_int64(), ctypes.c_int64(), ctypes.c_int64()
         check(_ffi.msc_scene_size(self._handle(), ctypes.byref(w), ctypes.byref(h),
                                   ctypes.byref(t)))
         return w.value, h.value, t.value
 
-    def write(self, mask=None, probs=None, progress=None):
+    def write(self, mask: Optional[PathLike] = None, probs: Optional[PathLike] = None,
+              progress: Optional[Callable[[int, int], Any]] = None) -> None:
         """Runs the model over the scene and writes the class map (mask) and/or the
         class probabilities (probs), GeoTIFF paths (at least one)."""
         raised = []
@@ -86,7 +90,9 @@ class Scene(_Handle):
             raise raised[0]
         check(st)
 
-    def write_embeddings(self, path, kind="fused", modality=None, progress=None):
+    def write_embeddings(self, path: PathLike, kind: Union[str, int] = "fused",
+                         modality: Optional[Modality] = None,
+                         progress: Optional[Callable[[int, int], Any]] = None) -> None:
         """Writes the embedding map (msc_scene_write_embeddings): the model's embedding
         of every tile at (i·stride, j·stride), one pixel per tile, as a GeoTIFF of
         embedding-size bands at stride × the scene's pixel size. kind/modality as
@@ -109,7 +115,10 @@ class Scene(_Handle):
         check(st)
 
 
-def _model_map(self, inputs, mask=None, probs=None, progress=None, options=None, **kwargs):
+def _model_map(self: Model, inputs: Any, mask: Optional[PathLike] = None,
+               probs: Optional[PathLike] = None,
+               progress: Optional[Callable[[int, int], Any]] = None,
+               options: OptionsLike = None, **kwargs: Any) -> Tuple[int, int, int]:
     """Maps a whole scene with this model (mosaic.Scene(...).write(...)); returns the
     scene's (width, height, tiles)."""
     with Scene(self, inputs, options, **kwargs) as scene:

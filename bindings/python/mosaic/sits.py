@@ -14,11 +14,13 @@ band it uses is not finite or its denominator is below 1e-12 in magnitude.
 """
 
 import ctypes
+from typing import Any, Optional, Sequence, Tuple, Union
 
 from . import _arrays
 from . import _ffi
 from ._core import check
 from ._errors import InvalidArgumentError, ShapeError, UnsupportedError
+from ._types import Array, ArrayLike
 
 __all__ = ["available", "vegetation_index", "recurrence_plots", "KINDS", "PASTIS_BANDS",
            "NDVI", "EVI", "SAVI", "NDWI", "NBR"]
@@ -40,7 +42,7 @@ PASTIS_BANDS = {"b2": 0, "b3": 1, "b4": 2, "b8": 6, "b12": 9}
 _BAND_NAMES = ("b2", "b3", "b4", "b8", "b12")
 
 
-def available():
+def available() -> bool:
     """Whether the loaded library has the functions (libmosaic 0.2 or later)."""
     return hasattr(_ffi, "msc_vegetation_index") and hasattr(_ffi, "msc_recurrence_plots")
 
@@ -95,7 +97,9 @@ def _series(series, name="series"):
     return x
 
 
-def vegetation_index(kind, series, bands=None, scale=10000, offset=0, return_valid=False):
+def vegetation_index(kind: Union[str, int], series: ArrayLike, bands: Any = None,
+                     scale: float = 10000, offset: float = 0,
+                     return_valid: bool = False) -> Union[Array, Tuple[Array, Array]]:
     """Index kind ("ndvi", "evi", "savi", "ndwi", "nbr" or sits.NDVI ...) of series
     (T × C × P or T × C × H × W digital numbers): a float32 array T × P (or T × H × W),
     NaN where invalid. bands: None (PASTIS), a dict {"b2": 0, "b4": 2, "b8": 6, ...}
@@ -117,9 +121,12 @@ def vegetation_index(kind, series, bands=None, scale=10000, offset=0, return_val
     return (out, valid) if return_valid else out
 
 
-def recurrence_plots(series, pixels, indices=("ndvi", "evi", "savi"), binary=False,
-                     eps=None, percentile=None, size=0, days=None, bands=None,
-                     scale=10000, offset=0):
+def recurrence_plots(series: ArrayLike, pixels: ArrayLike,
+                     indices: Sequence[Union[str, int]] = ("ndvi", "evi", "savi"),
+                     binary: bool = False, eps: Optional[float] = None,
+                     percentile: Optional[float] = None, size: int = 0,
+                     days: Optional[ArrayLike] = None, bands: Any = None,
+                     scale: float = 10000, offset: float = 0) -> Array:
     """Recurrence plots of the index series of pixels of series (T × C × H × W digital
     numbers). pixels: N (row, column) pairs. indices: the K indices (names or MSC_VI_*
     values). binary: False for R_ij = |x_i − x_j|; True for R_ij = 1 where

@@ -746,7 +746,7 @@ class Model(_Handle):
         check(_ffi.msc_model_save(self._handle(), _encode(path, "path")))
 
     # -- description ---------------------------------------------------------------
-    def options(self) -> "Options":
+    def options(self) -> Dict[str, Any]:
         """The model's full configuration as a dict of dotted keys."""
         ptr = ctypes.POINTER(_ffi.msc_options)()
         check(_ffi.msc_model_options(self._handle(), ctypes.byref(ptr)))

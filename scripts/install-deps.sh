@@ -15,6 +15,7 @@ packages=(
   python3-pip python3-setuptools python3-wheel   # the offline `pip install` tests of the bindings:
   python3-venv                       # with the system's pip, and in fresh venvs
   python3-torch                      # test_weights.py: torchvision-layout ResNet weights in
+  python3-onnx                       # mosaic.export (ONNX) and test_export.py
   valgrind
   clang-format                       # test_format: sources laid out as .clang-format says
   gdal-bin                           # test_tool_map: gdalinfo/gdal_translate read the maps

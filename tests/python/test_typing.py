@@ -10,11 +10,11 @@ import typing
 from conftest import BINDINGS
 
 import mosaic
-from mosaic import forecast, losses, metrics, scene, sits, weights
+from mosaic import export, forecast, losses, metrics, scene, sits, weights
 
 MODULES = {"mosaic": mosaic, "mosaic.losses": losses, "mosaic.metrics": metrics,
            "mosaic.scene": scene, "mosaic.sits": sits, "mosaic.forecast": forecast,
-           "mosaic.weights": weights}
+           "mosaic.weights": weights, "mosaic.export": export}
 DUNDERS = ("__init__", "__getitem__", "__iter__", "__len__")
 
 

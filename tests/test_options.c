@@ -1607,6 +1607,43 @@ START_TEST(from_dataset_computed_and_kept) {
 }
 END_TEST
 
+/* The default schedule: hand-computed values, keys already set kept, errors change nothing. */
+START_TEST(default_schedule) {
+  msc_options *o = NULL;
+  ck_assert_int_eq(msc_options_create(&o), MSC_OK);
+  int64_t v = -1;
+  int32_t set = 1;
+  ck_assert_int_eq(msc_options_default_schedule(o, 0), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_default_schedule(NULL, 10), MSC_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(msc_options_is_set(o, "optim.total_steps", &set), MSC_OK);
+  ck_assert_int_eq(set, 0);
+  ck_assert_int_eq(msc_options_default_schedule(o, 250), MSC_OK);
+  ck_assert_int_eq(msc_options_get_int(o, "optim.total_steps", &v), MSC_OK);
+  ck_assert_int_eq(v, 250);
+  ck_assert_int_eq(msc_options_get_int(o, "optim.warmup_steps", &v), MSC_OK);
+  ck_assert_int_eq(v, 12); /* 250 / 20 */
+  /* set keys are kept: a second run length changes nothing */
+  ck_assert_int_eq(msc_options_default_schedule(o, 40), MSC_OK);
+  ck_assert_int_eq(msc_options_get_int(o, "optim.total_steps", &v), MSC_OK);
+  ck_assert_int_eq(v, 250);
+  msc_options_free(o);
+  /* short runs: no warm-up; a warm-up the caller set is kept, the total still set */
+  ck_assert_int_eq(msc_options_create(&o), MSC_OK);
+  ck_assert_int_eq(msc_options_default_schedule(o, 19), MSC_OK);
+  ck_assert_int_eq(msc_options_get_int(o, "optim.warmup_steps", &v), MSC_OK);
+  ck_assert_int_eq(v, 0);
+  msc_options_free(o);
+  ck_assert_int_eq(msc_options_create(&o), MSC_OK);
+  ck_assert_int_eq(msc_options_set_int(o, "optim.warmup_steps", 3), MSC_OK);
+  ck_assert_int_eq(msc_options_default_schedule(o, 100), MSC_OK);
+  ck_assert_int_eq(msc_options_get_int(o, "optim.warmup_steps", &v), MSC_OK);
+  ck_assert_int_eq(v, 3);
+  ck_assert_int_eq(msc_options_get_int(o, "optim.total_steps", &v), MSC_OK);
+  ck_assert_int_eq(v, 100);
+  msc_options_free(o);
+}
+END_TEST
+
 static Suite *options_suite(void) {
   Suite *s = suite_create("options");
   TCase *tc = tcase_create("options");
@@ -1647,6 +1684,7 @@ static Suite *options_suite(void) {
   tcase_add_test(tc, copy_public_null_arguments);
   tcase_add_test(tc, from_dataset_published);
   tcase_add_test(tc, from_dataset_computed_and_kept);
+  tcase_add_test(tc, default_schedule);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -21,13 +21,8 @@ int64_t cli_train_batch(int64_t n, int64_t batch) {
 }
 
 msc_status cli_default_schedule(msc_options *o, int64_t total) {
-  int32_t set = 0;
-  msc_status st = msc_options_is_set(o, "optim.total_steps", &set);
-  if (st == MSC_OK && !set) st = msc_options_set_int(o, "optim.total_steps", total);
-  if (st == MSC_OK) st = msc_options_is_set(o, "optim.warmup_steps", &set);
-  if (st == MSC_OK && !set)
-    st = msc_options_set_int(o, "optim.warmup_steps", total >= 20 ? total / 20 : 0);
-  return st;
+  /* (the library's, shared with Model.fit; a run without steps keeps its options) */
+  return total < 1 ? MSC_OK : msc_options_default_schedule(o, total);
 }
 
 json_t *cli_json_num(double v) {

@@ -902,6 +902,18 @@ MSC_API msc_status msc_dataset_compute_stats(const msc_dataset *ds, int32_t i,
 MSC_API msc_status msc_options_from_dataset(msc_options *opts, const msc_dataset *ds,
                                             int32_t stats, int64_t stats_samples);
 
+/**
+ * Sets the learning-rate schedule of a training run of total_steps optimiser steps, for
+ * the keys opts does not hold yet: "optim.total_steps" = total_steps (the length of the
+ * cosine decay; without it the learning rate stays constant) and "optim.warmup_steps" =
+ * total_steps / 20 when total_steps >= 20, else 0. A key already set is left as it is.
+ * The tool's `mosaic train` (epochs × batches per epoch) and the Python Model.fit use
+ * it, so both train with the same defaults (docs/training.md).
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (opts NULL, total_steps < 1). opts is unchanged
+ * on error. Since 0.5.0.
+ */
+MSC_API msc_status msc_options_default_schedule(msc_options *opts, int64_t total_steps);
+
 /* ------------------------------------------------------------------------------ */
 /* Data loader                                                                     */
 /* ------------------------------------------------------------------------------ */

@@ -26,7 +26,7 @@ from . import _arrays  # noqa: E402
 from ._core import (  # noqa: E402,F401
     Batch, Dataset, Loader, Model, Options, StepResult, backend_available, backends,
     check, header_version, last_error, select_backend, set_log_callback, status_string,
-    synth_write, version, version_info,
+    synth_write, train, version, version_info,
 )
 from . import losses  # noqa: E402,F401
 from . import metrics  # noqa: E402,F401

@@ -968,12 +968,126 @@ class Model(_Handle):
                               skipped=bool(r.skipped == 1), loss_seg=r.loss_seg,
                               loss_dice=r.loss_dice)
 
+    def fit(self, dataset: "Dataset", epochs: int = 1, batch_size: int = 32, *,
+            seed: int = 0, workers: int = 2, options: OptionsLike = None,
+            validation: Optional["Dataset"] = None,
+            callback: Optional[Callable[[Dict[str, Any]], Any]] = None) -> List[Dict[str, Any]]:
+        """Trains on dataset for `epochs` epochs as `mosaic train` does, and returns the
+        history: one dict per epoch.
+
+        Batches of batch_size samples (at most the dataset's size) come in a seeded order,
+        new every epoch, every batch full (drop_last), read ahead by `workers` threads.
+        The training configuration is options' training keys (train.preset, optim.*,
+        lambda.*, aug.*: docs/options.md), with the learning-rate schedule over the whole
+        run for the keys not given: cosine decay over epochs × len(loader) steps with a
+        5 % warm-up (msc_options_default_schedule, the tool's default too). Each history
+        entry has epoch, steps, skipped (steps skipped for a non-finite loss), loss and
+        each loss term (means over the epoch's other steps), lr (at its end), seconds and,
+        with a validation dataset, its metrics (evaluate(validation): macro_ap, ...).
+        callback(entry) runs after every epoch; returning False stops training.
+        """
+        import time
+        if epochs < 1:
+            raise InvalidArgumentError("epochs must be >= 1, not %d" % epochs)
+        if len(dataset) < 2:
+            raise InvalidArgumentError("training needs at least 2 samples, the dataset has %d"
+                                       % len(dataset))
+        bs = max(2, min(int(batch_size), len(dataset)))
+        history = []
+        with dataset.loader(bs, seed=seed, workers=workers, drop_last=True) as loader:
+            # (the schedule goes into a copy: the caller's options stay as given)
+            opts = options.copy() if isinstance(options, Options) else Options(options)
+            try:
+                check(_ffi.msc_options_default_schedule(opts._handle(), epochs * len(loader)))
+                check(_ffi.msc_train_configure(self._handle(), opts._handle()))
+            finally:
+                opts.close()
+            names = ("loss", "loss_intra", "loss_inter", "loss_fused", "loss_views", "loss_bce",
+                     "loss_seg", "loss_dice")
+            for epoch in range(epochs):
+                start = time.monotonic()
+                sums = dict.fromkeys(names, 0.0)
+                steps = skipped = 0
+                lr = 0.0
+                for batch in loader:
+                    try:
+                        r = self.train_step(batch)
+                    finally:
+                        batch.close()
+                    steps += 1
+                    lr = r.lr
+                    if r.skipped:
+                        skipped += 1
+                        continue
+                    for k in names:
+                        sums[k] += getattr(r, k)
+                kept = steps - skipped
+                entry = {"epoch": epoch, "steps": steps, "skipped": skipped, "lr": lr}
+                entry.update({k: (v / kept if kept else float("nan")) for k, v in sums.items()})
+                entry["seconds"] = time.monotonic() - start
+                if validation is not None:
+                    entry["validation"] = self.evaluate(validation)
+                history.append(entry)
+                if callback is not None and callback(entry) is False:
+                    break
+        return history
+
+    def evaluate(self, dataset: "Dataset", batch_size: int = 64,
+                 threshold: float = 0.5) -> Dict[str, Any]:
+        """The classifier's metrics on every sample of a labelled dataset: predict() in
+        batches, then mosaic.metrics.compute (macro and micro AP, F1 at threshold,
+        Hamming loss, Brier score, ...) of the probabilities against the labels, plus
+        "samples". Needs NumPy."""
+        from . import metrics
+        if _arrays.np is None:
+            raise UnsupportedError("Model.evaluate needs NumPy")
+        np = _arrays.np
+        if dataset.num_classes == 0:
+            raise InvalidArgumentError("the dataset has no labels to evaluate against")
+        probs, labels = [], []
+        for batch in dataset.batches(max(1, int(batch_size))):
+            with batch:
+                probs.append(self.predict(batch))
+                labels.append(batch.labels)
+        out = metrics.compute(np.concatenate(probs), np.concatenate(labels), threshold)
+        out["samples"] = len(dataset)
+        return out
+
     def __repr__(self):
         if self.closed:
             return "<mosaic.Model (closed)>"
         return "<mosaic.Model %s on %s, %d classes, %d parameters>" % (
             ", ".join("%s %dx%dx%d" % (n, b, s, s) for n, (b, s) in self.modalities.items()),
             self.backend, self.num_classes, self.parameter_count)
+
+
+def train(root: PathLike, format: str = "bigearthnet-v2", *, epochs: int = 1,
+          batch_size: int = 32, model: OptionsLike = None, options: OptionsLike = None,
+          split: str = "train", validation: Optional[str] = None, stats: str = "auto",
+          stats_samples: int = 256, seed: int = 0, workers: int = 2,
+          callback: Optional[Callable[[Dict[str, Any]], Any]] = None,
+          **data: Any) -> "Model":
+    """Opens the dataset at root (split, and data.* keys as keywords: fraction=0.1, ...),
+    builds a model for it as `mosaic train` does (model: the model keys, e.g.
+    {"modality.0.encoder": "tiny"}; the modalities, classes and normalisation statistics
+    come from the dataset: Options.from_dataset with stats / stats_samples), trains it
+    with Model.fit (options: the training keys; validation: a split scored after every
+    epoch) and returns it, with the history of fit() as model.history."""
+    with Dataset(root, format, split=split, **data) as ds:
+        with Options.from_dataset(ds, model, stats=stats, stats_samples=stats_samples) as mo:
+            m = Model.create(mo)
+        try:
+            val = Dataset(root, format, split=validation, **data) if validation else None
+            try:
+                m.history = m.fit(ds, epochs, batch_size, seed=seed, workers=workers,
+                                  options=options, validation=val, callback=callback)
+            finally:
+                if val is not None:
+                    val.close()
+        except BaseException:
+            m.close()
+            raise
+    return m
 
 
 # ---------------------------------------------------------------------------------------

@@ -686,6 +686,10 @@ FUNCTIONS = (
          ctypes.c_int64,
      ),
      ('opts', 'ds', 'stats', 'stats_samples',)),
+    # msc_status msc_options_default_schedule(msc_options *opts, int64_t total_steps);
+    ('msc_options_default_schedule', msc_status,
+     (ctypes.POINTER(msc_options), ctypes.c_int64,),
+     ('opts', 'total_steps',)),
     # msc_status msc_loader_create(msc_dataset *ds, int64_t batch_size, uint64_t seed,
     # int32_t workers, int32_t drop_last, msc_loader **out);
     ('msc_loader_create', msc_status,

@@ -43,7 +43,7 @@ def test_library_errors_carry_the_message(tmp_path):
     with pytest.raises(mosaic.IOError) as e:
         mosaic.Model.load(tmp_path / "nope.safetensors")
     assert e.value.status == _ffi.MSC_E_IO and "nope.safetensors" in e.value.message
-    assert mosaic.last_error() == e.value.message
+    assert mosaic.last_error() == e.value.c_message
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header}")
     with pytest.raises(mosaic.BadFormatError):
@@ -200,3 +200,16 @@ def test_null_arguments(tiny_model):
         mosaic.Dataset(None)
     with pytest.raises(mosaic.InvalidArgumentError):
         mosaic.Options()[None]
+
+
+def test_messages_speak_python(synth_dir):
+    """A library message naming a C function names the Python one instead; c_message
+    keeps the library's text."""
+    with mosaic.Dataset(synth_dir, split="all") as ds:
+        with pytest.raises(mosaic.NotFoundError) as e:
+            ds.stats("s2")  # B01 and B09 have no published statistics
+    assert "use Dataset.compute_stats()" in e.value.message
+    assert "msc_" not in e.value.message
+    assert "use msc_dataset_compute_stats" in e.value.c_message
+    assert e.value.c_message.startswith("msc_dataset_stats:")
+    assert e.value.message.startswith("Dataset.stats():")

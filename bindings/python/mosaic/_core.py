@@ -12,6 +12,7 @@ import dataclasses
 import json
 import operator
 import os
+import re
 import threading
 import weakref
 from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple,
@@ -58,11 +59,41 @@ def status_string(status: int) -> str:
     return _decode(_ffi.msc_status_string(int(status)))
 
 
+# The C functions a library message may name, and what a Python user calls instead:
+# messages speak Python (e.g. "use msc_dataset_compute_stats" -> "use
+# Dataset.compute_stats()"); the library's own text stays in e.c_message.
+_PYTHON_NAMES = {
+    "msc_dataset_open": "mosaic.Dataset()", "msc_dataset_stats": "Dataset.stats()",
+    "msc_dataset_compute_stats": "Dataset.compute_stats()",
+    "msc_dataset_fill_batch": "Dataset.fill_batch()", "msc_dataset_series": "Dataset.series()",
+    "msc_loader_create": "Dataset.loader()", "msc_loader_next": "next(loader)",
+    "msc_model_create": "Model.create()", "msc_model_load": "Model.load()",
+    "msc_model_save": "Model.save()", "msc_model_copy_weights": "Model.copy_weights()",
+    "msc_embed": "Model.embed()", "msc_predict": "Model.predict()",
+    "msc_predict_mask": "Model.predict_mask()", "msc_train_step": "Model.train_step()",
+    "msc_train_configure": "Model.configure_training()",
+    "msc_options_from_dataset": "Options.from_dataset()",
+    "msc_options_default_schedule": "Model.fit()'s schedule",
+    "msc_batch_set_modality": "Batch.set()", "msc_batch_set_labels": "Batch.set_labels()",
+    "msc_batch_set_mask": "Batch.set_mask()", "msc_batch_modality": "Batch.modality()",
+    "msc_scene_open": "mosaic.Scene()", "msc_scene_write": "Scene.write()",
+}
+_C_NAME = re.compile(r"\bmsc_[a-z0-9_]+\b")
+
+
+def _pythonise(message: str) -> str:
+    return _C_NAME.sub(lambda m: _PYTHON_NAMES.get(m.group(0), m.group(0)), message)
+
+
 def check(status: int) -> None:
-    """Raises the mosaic.Error subclass of a non-zero status, with msc_last_error()."""
+    """Raises the mosaic.Error subclass of a non-zero status, with msc_last_error()
+    (C function names in it replaced by their Python counterparts; e.c_message keeps
+    the library's text)."""
     if status != _ffi.MSC_OK:
         msg = last_error() or status_string(status)
-        raise _errors.error_for(status, msg)
+        e = _errors.error_for(status, _pythonise(msg))
+        e.c_message = msg
+        raise e
 
 
 def _get_string(fn, *args):

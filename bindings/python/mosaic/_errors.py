@@ -25,11 +25,15 @@ class Error(Exception):
 
     status: the MSC_E_* code (an int; None for errors that have no code, such as a
     library that cannot be found). str(e) and e.message: what went wrong, from
-    msc_last_error() when the library raised the error.
+    msc_last_error() when the library raised the error, with the C functions it names
+    replaced by their Python counterparts ("use Dataset.compute_stats()"); c_message:
+    the library's text as it was (None for errors the package raises itself).
     """
 
     #: The status code of the class; an instance of Error itself may carry its own.
     status = None
+    #: msc_last_error() as the library wrote it, when the library raised the error.
+    c_message = None
 
     @property
     def message(self):

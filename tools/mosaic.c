@@ -79,6 +79,16 @@ static const struct {
     {"rplot", cmd_rplot},     {"map", cmd_map},
 };
 
+/* "unknown command 'trian'; did you mean 'train'?" */
+static int unknown_command(const char *name) {
+  cli_suggest sg;
+  cli_suggest_init(&sg, name);
+  for (size_t k = 0; k < sizeof k_commands / sizeof k_commands[0]; ++k)
+    cli_suggest_add(&sg, k_commands[k].name);
+  cli_suggest_add(&sg, "help");
+  return cli_usage(NULL, "unknown command '%s'%s", name, cli_suggest_text(&sg, NULL));
+}
+
 int main(int argc, char **argv) {
   int verbosity = 0;
   int i = 1;
@@ -94,7 +104,10 @@ int main(int argc, char **argv) {
     } else if (strcmp(opt, "--version") == 0) {
       return cmd_version(0, NULL, 0);
     } else {
-      return cli_usage(NULL, "unknown option '%s'", opt);
+      cli_suggest sg;
+      cli_suggest_init(&sg, opt + strspn(opt, "-"));
+      cli_suggest_add_list(&sg, "help|verbose|version", "|");
+      return cli_usage(NULL, "unknown option '%s'%s", opt, cli_suggest_text(&sg, "--"));
     }
   }
   if (i >= argc) {
@@ -118,10 +131,10 @@ int main(int argc, char **argv) {
           char *h[] = {"--help"};
           return k_commands[k].fn(1, h, verbosity);
         }
-      return cli_usage(NULL, "unknown command '%s'", sub_argv[0]);
+      return unknown_command(sub_argv[0]);
     }
     fputs(usage_text, stdout);
     return cli_finish_output();
   }
-  return cli_usage(NULL, "unknown command '%s'", command);
+  return unknown_command(command);
 }

@@ -260,7 +260,7 @@ expect_error 1 "$mosaic" train --data no-such-dir "${common[@]}"
 expect_error 1 "$mosaic" eval --model missing.safetensors --data data
 expect_error 1 "$mosaic" info missing.safetensors
 expect_error 1 "$mosaic" info data/metadata.tsv
-expect_error 1 "$mosaic" predict --model m.safetensors --data data --format no-such-format
+expect_error 2 "$mosaic" predict --model m.safetensors --data data --format no-such-format
 mkdir -p notempty && touch notempty/x
 expect_error 1 "$mosaic" synth notempty --n 5
 expect_error 1 "$mosaic" synth notempty --n 5 --format pastis

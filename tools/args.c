@@ -88,6 +88,12 @@ void cli_note(const char *fmt, ...) {
   va_end(ap);
 }
 
+void cli_help_footer(void) {
+  printf("\nManual: 'man mosaic'. The documents named (tool.md, options.md, ...) are\n"
+         "installed in %s.\n",
+         MOSAIC_DOCDIR);
+}
+
 int cli_finish_output(void) {
   if (fflush(stdout) != 0 || ferror(stdout)) {
     fprintf(stderr, "mosaic: error: writing to standard output failed\n");
@@ -566,6 +572,7 @@ int cli_parse(cli_ctx *ctx, const char *command, const char *help, const char *c
     }
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       fputs(help, stdout);
+      cli_help_footer();
       rc = cli_finish_output();
       break;
     }

@@ -342,6 +342,14 @@ int cmd_backends(int argc, char **argv, int verbosity);
  * 2 debug. */
 void cli_set_verbosity(int verbosity);
 
+/* Where `cmake --install` puts the documentation (<prefix>/share/doc/mosaic; set by
+ * tools/CMakeLists.txt), and the lines every --help ends with: the man page and that
+ * folder. */
+#ifndef MOSAIC_DOCDIR
+#define MOSAIC_DOCDIR "/usr/local/share/doc/mosaic"
+#endif
+void cli_help_footer(void);
+
 /* Flushes stdout; an error writing it is EXIT_ERROR with a message. */
 int cli_finish_output(void);
 

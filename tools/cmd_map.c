@@ -38,7 +38,7 @@ static const char help[] =
     "  --blend MODE        overlaps: centre (the nearest tile's centre, default) or mean\n"
     "  --resample MODE     coarser modalities: bilinear (default) or nearest\n"
     "  --batch N           tiles per inference call (default 8)\n"
-    "  --precision f32|bf16  compute precision (bf16: AVX-512/AMX CPUs, docs/precision.md)\n"
+    "  --precision f32|bf16  compute precision (bf16: AVX-512/AMX CPUs, precision.md)\n"
     "  --threads N, --backend NAME, --progress MODE, --config FILE, --set KEY=VALUE\n";
 
 static const char *const allowed[] = {"model",

@@ -45,9 +45,10 @@ static const char usage_text[] =
     "  -v, --verbose   show the library's informational messages (twice: debug)\n"
     "\n"
     "Every command also takes --config FILE (JSON: library options and \"tool\" keys)\n"
-    "and --set KEY=VALUE; see docs/tool.md and docs/options.md.\n"
+    "and --set KEY=VALUE; see tool.md and options.md.\n"
     "\n"
-    "Exit status: 0 success, 1 error, 2 bad usage, 130 interrupted.\n"
+    "Exit status: 0 success, 1 a runtime error (I/O, bad data, numerical), 2 bad usage\n"
+    "(an unknown or mistyped name, bad syntax, a missing argument), 130 interrupted.\n"
     "\n"
     "Environment:\n"
     "  MSC_BACKEND_PATH   ':'-separated directories searched for backend modules\n"
@@ -96,6 +97,7 @@ int main(int argc, char **argv) {
     const char *opt = argv[i];
     if (strcmp(opt, "-h") == 0 || strcmp(opt, "--help") == 0) {
       fputs(usage_text, stdout);
+      cli_help_footer();
       return cli_finish_output();
     } else if (strcmp(opt, "-v") == 0 || strcmp(opt, "--verbose") == 0) {
       verbosity++;
@@ -134,6 +136,7 @@ int main(int argc, char **argv) {
       return unknown_command(sub_argv[0]);
     }
     fputs(usage_text, stdout);
+    cli_help_footer();
     return cli_finish_output();
   }
   return unknown_command(command);

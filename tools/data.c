@@ -22,6 +22,30 @@ static int unknown_format(const char *command, const char *format) {
                    cli_suggest_text(&sg, NULL), names);
 }
 
+/* BigEarthNet v2 without the table the library reads: the official download has
+ * metadata.parquet, which no Debian package reads, so the message says how to convert
+ * it (README.md, "Training on the real BigEarthNet v2"; docs/data.md). */
+static int ben2_no_table(const char *root, msc_status st) {
+  char parquet[4096];
+  snprintf(parquet, sizeof parquet, "%s/metadata.parquet", root);
+  FILE *f = fopen(parquet, "rb");
+  if (!f)
+    return cli_lib_error(st,
+                         "cannot open bigearthnet-v2 dataset %s (the official metadata.parquet "
+                         "converted to TSV: see %s/data.md, \"BigEarthNet v2\")",
+                         root, MOSAIC_DOCDIR);
+  fclose(f);
+  return cli_error("cannot open bigearthnet-v2 dataset %s: it has metadata.parquet, which "
+                   "mosaic cannot read; convert it once to metadata.tsv with pandas and "
+                   "pyarrow: python3 -c \"import pandas as pd; d = "
+                   "pd.read_parquet('%s/metadata.parquet'); d['labels'] = "
+                   "d['labels'].map(';'.join); d.to_csv('%s/metadata.tsv', sep='\\t', "
+                   "index=False)\" (or copy the converted table of the whole dataset, "
+                   "tests/data/bigearthnet-v2-metadata.tsv.zst in the source tree, to "
+                   "%s/metadata.tsv.zst; %s/data.md)",
+                   root, root, root, root, MOSAIC_DOCDIR);
+}
+
 int cli_check_format(const char *command, const char *format) {
   /* msc_dataset_open checks the format before it looks at the root: with an empty root a
    * known format fails with MSC_E_IO, an unknown one with MSC_E_NOT_FOUND. Should the
@@ -50,6 +74,9 @@ int cli_open_dataset(const cli_ctx *ctx, const msc_options *opts, const char *sp
   msc_options_free(o);
   if (st == MSC_E_NOT_FOUND && strstr(msc_last_error(), "unknown format '"))
     return unknown_format(ctx->command, format);
+  if (st == MSC_E_IO && strcmp(format, "bigearthnet-v2") == 0 &&
+      strstr(msc_last_error(), "metadata.tsv or metadata.tsv.zst"))
+    return ben2_no_table(root, st);
   if (st != MSC_OK)
     return cli_lib_error(st, "cannot open %s dataset %s%s%s", format, root,
                          split ? ", split " : "", split ? split : "");

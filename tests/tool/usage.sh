@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# usage.sh MOSAIC WORKDIR — the tool's answers to mistyped names (docs/tool.md, "Exit
+# usage.sh MOSAIC WORKDIR README — the tool's answers to mistyped names (docs/tool.md, "Exit
 # status" and "Did you mean"): every usage error exits 2 with one "mosaic: error:" line,
 # a close valid name is suggested ("did you mean '--epochs'?"), runtime failures exit 1;
 # and --which takes the kinds of Python's Model.embed (s2, s2_projection,
-# fused_projection), each giving the same embeddings as the older spelling of that kind.
+# fused_projection), each giving the same embeddings as the older spelling of that kind;
+# a BigEarthNet v2 folder with only metadata.parquet says how to convert it (README's
+# command).
 set -uo pipefail
 mosaic=$1
 work=$2
+readme=$3
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work" || exit 1
@@ -132,6 +135,26 @@ expect_error 2 "$mosaic" embed --model m.safetensors --data data --which feature
 expect_error 2 "$mosaic" embed --model m.safetensors --data data --modalities s3 --which fused \
   --out x.npy
 suggests "did you mean 's1' or 's2'?"
+
+# --- BigEarthNet v2 with only the official metadata.parquet (docs/data.md) --------------------
+# A runtime error (1) that says how to convert the table: the very command of README.md
+# ("Training on the real BigEarthNet v2") with the dataset's paths, valid Python.
+mkdir -p pq
+cp -r data/BigEarthNet-S1 data/BigEarthNet-S2 pq/
+: >pq/metadata.parquet
+expect_error 1 "$mosaic" train --data pq --encoder tiny
+suggests "it has metadata.parquet"
+python3 - err "$readme" <<'PY' || fail "the conversion command differs from README.md's"
+import ast, re, sys
+msg = open(sys.argv[1]).read()
+code = re.search(r'python3 -c "(.*?)"', msg).group(1)
+ast.parse(code)  # runnable Python
+readme = re.search(r'python3 -c "(import pandas.*?)"', open(sys.argv[2]).read()).group(1)
+assert code.replace("pq/", "") == readme, (code, readme)
+PY
+rm pq/metadata.parquet
+expect_error 1 "$mosaic" train --data pq --encoder tiny
+suggests "the official metadata.parquet converted to TSV"
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures failure(s)" >&2

@@ -128,10 +128,12 @@ int cmd_compare(int argc, char **argv, int verbosity) {
     msc_options_create(&o);
     msc_status st = msc_options_set_string(o, "train.preset", t);
     msc_options_free(o);
-    if (st != MSC_OK || np == 16) {
-      rc = cli_usage("compare", "--presets: '%s' is not a preset (%s)", t,
-                     np == 16 ? "at most 16"
-                              : "supervised, simclr, dual, mosaic1, mosaic2, pimc");
+    if (st != MSC_OK) { /* the library's message lists the presets and suggests one */
+      rc = cli_usage("compare", "--presets: %s", msc_last_error());
+      break;
+    }
+    if (np == 16) {
+      rc = cli_usage("compare", "--presets: at most 16");
       break;
     }
     names[np++] = t;

@@ -7,9 +7,11 @@
  * files, progress.c draws progress, data.c / train.c / evaluate.c hold what several
  * commands share. docs/tool.md documents every command.
  *
- * Exit status: 0 success, 1 a runtime error, 2 bad usage (unknown command or option, a
- * bad value, a missing required option), 130 interrupted. Errors are one line on stderr,
- * "mosaic: error: ...", with the library's message.
+ * Exit status, the same in every command: 0 success, 1 a runtime error (I/O, bad data, a
+ * numerical failure), 2 bad usage (an unknown command, option or key, any mistyped name
+ * — preset, format, encoder, --which kind —, bad syntax, a bad value, a missing required
+ * option), 130 interrupted. Errors are one line on stderr, "mosaic: error: ...", with
+ * the library's message; a mistyped name gets "did you mean ..." (suggest.c).
  *
  * Library diagnostics go to stderr through a log callback: warnings and errors by
  * default, informational messages with -v, debugging messages with -vv.

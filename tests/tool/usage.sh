@@ -99,6 +99,7 @@ for c in train eval embed predict compare map info synth rplot backends version;
   expect_error 2 "$mosaic" "$c" --no-such-option
 done
 expect_error 2 "$mosaic" compare --data data --presets mosaic1,mosiac2
+suggests "did you mean 'mosaic2'?"
 expect_error 2 "$mosaic" embed --model m.safetensors --data data # no --out
 expect_error 1 "$mosaic" train --data no-such-dir --encoder tiny
 expect_error 1 "$mosaic" info no-such-model.safetensors

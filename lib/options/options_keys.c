@@ -1,8 +1,9 @@
 /*
  * options_keys.c — the schema seen from the store: finding a key's entry in the table
  * of options_schema.c (patterns with '#'), the rule of every value (ranges, choices and
- * the ready-made string rules the table uses), and the accessors behind `mosaic --help`
- * and docs/options.md.
+ * the ready-made string rules the table uses), the "did you mean" of the messages for an
+ * unknown key or a value outside a key's choices, and the accessors behind
+ * `mosaic --help` and docs/options.md.
  */
 #include <float.h>
 #include <math.h>

@@ -11,7 +11,8 @@
 #     runs: a tiny model embeds a random batch, is saved and loaded again;
 #   - EXAMPLES_DIR/cmake-consumer configures with find_package(mosaic CONFIG REQUIRED)
 #     from the prefix, builds, and runs;
-#   - the installed `mosaic` tool runs without LD_LIBRARY_PATH;
+#   - the installed `mosaic` tool runs without LD_LIBRARY_PATH; its man page and the
+#     documentation its --help points at are installed (share/man/man1, share/doc/mosaic);
 #   - the installed Python package imports and loads the installed library (no
 #     LD_LIBRARY_PATH, no MOSAIC_LIBRARY).
 # The temporary directory is removed at the end. Exit status 0 when all pass, 1 on the
@@ -186,6 +187,20 @@ if [ -e "$prefix/bin/mosaic" ]; then
   grep -q "libmosaic $version" "$tmp/tool.out" ||
     { cat "$tmp/tool.out" >&2; die "'mosaic version' did not print $version"; }
   step "installed bin/mosaic: OK"
+  # Its manual page and the documents its --help points at (share/man/man1,
+  # share/doc/mosaic under the prefix).
+  [ -f "$prefix/share/man/man1/mosaic.1" ] || die "share/man/man1/mosaic.1 not installed"
+  for f in tool.md options.md data.md README.md; do
+    [ -f "$prefix/share/doc/mosaic/$f" ] || die "share/doc/mosaic/$f not installed"
+  done
+  "$prefix/bin/mosaic" --help >"$tmp/help.out" 2>&1 || die "mosaic --help failed"
+  grep -q "man mosaic" "$tmp/help.out" && grep -q "/share/doc/mosaic" "$tmp/help.out" ||
+    { cat "$tmp/help.out" >&2; die "mosaic --help does not point at the man page and share/doc/mosaic"; }
+  if command -v man >/dev/null 2>&1; then
+    MANPATH=$prefix/share/man man -w mosaic >/dev/null 2>&1 ||
+      die "man -w mosaic does not find the installed page under $prefix/share/man"
+  fi
+  step "installed man page and documentation: OK"
 fi
 
 # --- the Python package ------------------------------------------------------------------

@@ -276,6 +276,16 @@ START_TEST(unknown_key_not_found) {
   ck_assert_int_eq(msc_options_set_int(o, "classe", 1), MSC_E_NOT_FOUND);
   ck_assert_int_eq(msc_options_set_int(o, "classes.", 1), MSC_E_NOT_FOUND);
   ck_assert_int_eq(msc_options_set_int(o, " classes", 1), MSC_E_NOT_FOUND);
+  /* "did you mean": the key at Damerau-Levenshtein distance <= 2 (and <= half the typed
+   * length), '#' read as the typed modality index; none for a word far from every key */
+  ck_assert_str_eq(msc_last_error(), "unknown option ' classes'; did you mean 'classes'?");
+  ck_assert_int_eq(msc_options_set_float(o, "optim.rl", 0.1), MSC_E_NOT_FOUND);
+  ck_assert_str_eq(msc_last_error(), "unknown option 'optim.rl'; did you mean 'optim.lr'?");
+  ck_assert_int_eq(msc_options_set_string(o, "modality.3.encodr", "tiny"), MSC_E_NOT_FOUND);
+  ck_assert_str_eq(msc_last_error(),
+                   "unknown option 'modality.3.encodr'; did you mean 'modality.3.encoder'?");
+  ck_assert_int_eq(msc_options_set_int(o, "no.such.key", 1), MSC_E_NOT_FOUND);
+  ck_assert_str_eq(msc_last_error(), "unknown option 'no.such.key'");
   char *json = to_json(o);
   ck_assert_str_eq(json, "{}");
   free(json);
@@ -341,6 +351,17 @@ START_TEST(string_rules) {
                    MSC_E_INVALID_ARGUMENT);
   ck_assert_str_eq(msc_last_error(),
                    "option 'modality.0.encoder': 'resnet101' is not one of resnet18, "
+                   "resnet34, resnet50, tiny; did you mean 'resnet18'?");
+  /* a swap of two neighbours is one edit */
+  ck_assert_int_eq(msc_options_set_string(o, "modality.0.encoder", "resnet81"),
+                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_str_eq(msc_last_error(),
+                   "option 'modality.0.encoder': 'resnet81' is not one of resnet18, "
+                   "resnet34, resnet50, tiny; did you mean 'resnet18'?");
+  ck_assert_int_eq(msc_options_set_string(o, "modality.0.encoder", "vgg16"),
+                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_str_eq(msc_last_error(),
+                   "option 'modality.0.encoder': 'vgg16' is not one of resnet18, "
                    "resnet34, resnet50, tiny");
   ck_assert_int_eq(msc_options_set_string(o, "modality.0.encoder", "resnet1"),
                    MSC_E_INVALID_ARGUMENT);

@@ -23,6 +23,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -61,7 +62,12 @@ int cli_lib_error(msc_status st, const char *fmt, ...) {
   return EXIT_ERROR;
 }
 
+/* The command cli_parse last parsed: a usage error found later (cli_usage(NULL, ...), e.g.
+ * by cli_parse_which) points at that command's help. */
+static const char *g_command;
+
 int cli_usage(const char *command, const char *fmt, ...) {
+  if (!command) command = g_command;
   char what[1024];
   va_list ap;
   va_start(ap, fmt);
@@ -80,6 +86,12 @@ void cli_note(const char *fmt, ...) {
   va_start(ap, fmt);
   vline("mosaic: ", fmt, ap);
   va_end(ap);
+}
+
+void cli_help_footer(void) {
+  printf("\nManual: 'man mosaic'. The documents named (tool.md, options.md, ...) are\n"
+         "installed in %s.\n",
+         MOSAIC_DOCDIR);
 }
 
 int cli_finish_output(void) {
@@ -249,7 +261,12 @@ static const char *check_tool_value(const char *key, json_t *v) {
   static char msg[256];
   const key_def *d = find_tool_key(key);
   if (!d) {
-    snprintf(msg, sizeof msg, "unknown tool key 'tool.%s'", key);
+    cli_suggest sg;
+    cli_suggest_init(&sg, key);
+    for (size_t i = 0; i < N_KEYS; ++i)
+      if (!k_keys[i].lib) cli_suggest_add(&sg, k_keys[i].key);
+    snprintf(msg, sizeof msg, "unknown tool key 'tool.%s'%s", key,
+             cli_suggest_text(&sg, "tool."));
     return msg;
   }
   int ok = d->type == KEY_STRING ? json_is_string(v)
@@ -267,8 +284,11 @@ static const char *check_tool_value(const char *key, json_t *v) {
     if (strcmp(r->key, key) != 0) continue;
     if (r->choices) {
       if (!in_choices(json_string_value(v), r->choices)) {
-        snprintf(msg, sizeof msg, "tool.%s is '%s', must be one of %s", key,
-                 json_string_value(v), r->choices);
+        cli_suggest sg;
+        cli_suggest_init(&sg, json_string_value(v));
+        cli_suggest_add_list(&sg, r->choices, "|");
+        snprintf(msg, sizeof msg, "tool.%s is '%s', must be one of %s%s", key,
+                 json_string_value(v), r->choices, cli_suggest_text(&sg, NULL));
         return msg;
       }
     } else {
@@ -364,7 +384,23 @@ static int apply_lib_values(const char *command, msc_options *opts, const lib_va
     if (st != MSC_OK) {
       char msg[1024];
       snprintf(msg, sizeof msg, "%s", msc_last_error());
-      return cli_usage(command, "command line: %s", msg[0] ? msg : msc_status_string(st));
+      /* The library suggests among its own keys; a tool key set without its "tool."
+       * prefix (--set epochs=3) is the tool's to point out. */
+      const char *hint = "";
+      cli_suggest sg;
+      if (st == MSC_E_NOT_FOUND && !strstr(msg, "did you mean")) {
+        cli_suggest_init(&sg, e->key);
+        if (find_tool_key(e->key)) {
+          snprintf(sg.names[0], sizeof sg.names[0], "%s", e->key);
+          sg.n = 1;
+        } else {
+          for (size_t i = 0; i < N_KEYS; ++i)
+            if (!k_keys[i].lib) cli_suggest_add(&sg, k_keys[i].key);
+        }
+        hint = cli_suggest_text(&sg, "tool.");
+      }
+      return cli_usage(command, "command line: %s%s", msg[0] ? msg : msc_status_string(st),
+                       hint);
     }
   }
   return -1;
@@ -463,10 +499,49 @@ static int apply_options(const char *command, const char *what, msc_options *opt
   return -1;
 }
 
+/* "unknown option '--epoch'; did you mean '--epochs'?" among the options of the command
+ * (and those every command takes); an option of another command says so. */
+static int unknown_option(const char *command, const char *arg, const char *const *allowed) {
+  static const char *const common[] = {"config", "set", "help", "verbose", NULL};
+  const char *word = arg;
+  while (*word == '-') word++;
+  size_t wl = strcspn(word, "=");
+  char name[64];
+  snprintf(name, sizeof name, "%.*s", (int)(wl < sizeof name ? wl : sizeof name - 1), word);
+  cli_suggest sg;
+  cli_suggest_init(&sg, name);
+  for (const char *const *p = allowed; *p; ++p) cli_suggest_add(&sg, *p);
+  for (const char *const *p = common; *p; ++p) cli_suggest_add(&sg, *p);
+  /* "-epochs" or "--Epochs" for "--epochs": the very name, written otherwise. */
+  for (const char *const *p = allowed; *p && name[0]; ++p)
+    if (strcasecmp(*p, name) == 0) {
+      snprintf(sg.names[0], sizeof sg.names[0], "%s", *p);
+      sg.n = 1;
+    }
+  const char *hint = cli_suggest_text(&sg, "--");
+  if (!hint[0] && find_option(name) && strncmp(arg, "--", 2) == 0)
+    return cli_usage(command, "option '%s' is not an option of 'mosaic %s'", arg, command);
+  return cli_usage(command, "unknown option '%s'%s", arg, hint);
+}
+
+/* --encoder NAME is checked before anything is opened, by the library's own rule for
+ * modality.#.encoder (so a typo is a usage error, with its suggestion). */
+static int check_encoder(const char *command, const json_t *tool) {
+  const char *encoder = json_string_value(json_object_get(tool, "encoder"));
+  if (!encoder) return -1;
+  msc_options *o = NULL;
+  if (msc_options_create(&o) != MSC_OK) return cli_error("out of memory");
+  msc_status st = msc_options_set_string(o, "modality.0.encoder", encoder);
+  msc_options_free(o);
+  if (st == MSC_OK) return -1;
+  return cli_usage(command, "--encoder: %s", msc_last_error());
+}
+
 int cli_parse(cli_ctx *ctx, const char *command, const char *help, const char *const *allowed,
               int max_pos, int argc, char **argv, int verbosity) {
   memset(ctx, 0, sizeof *ctx);
   ctx->command = command;
+  g_command = command;
   ctx->verbosity = verbosity;
   ctx->tool = json_object();
   ctx->positional = json_array();
@@ -497,11 +572,12 @@ int cli_parse(cli_ctx *ctx, const char *command, const char *help, const char *c
     }
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       fputs(help, stdout);
+      cli_help_footer();
       rc = cli_finish_output();
       break;
     }
     if (strncmp(a, "--", 2) != 0) {
-      rc = cli_usage(command, "unknown option '%s'", a);
+      rc = unknown_option(command, a, allowed);
       break;
     }
     /* --name VALUE or --name=VALUE */
@@ -509,7 +585,7 @@ int cli_parse(cli_ctx *ctx, const char *command, const char *help, const char *c
     const char *eq = strchr(a + 2, '=');
     size_t len = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
     if (len == 0 || len >= sizeof name) {
-      rc = cli_usage(command, "unknown option '%s'", a);
+      rc = unknown_option(command, a, allowed);
       break;
     }
     memcpy(name, a + 2, len);
@@ -521,7 +597,9 @@ int cli_parse(cli_ctx *ctx, const char *command, const char *help, const char *c
       for (const char *const *p = allowed; *p; ++p)
         if (strcmp(*p, name) == 0) ok = 1;
     if (!ok) {
-      rc = cli_usage(command, "unknown option '--%s'", name);
+      char dashed[80];
+      snprintf(dashed, sizeof dashed, "--%s", name);
+      rc = unknown_option(command, dashed, allowed);
       break;
     }
     const char *value = NULL;
@@ -662,6 +740,11 @@ int cli_parse(cli_ctx *ctx, const char *command, const char *help, const char *c
       }
     }
   }
+  if (rc < 0) rc = check_encoder(command, ctx->tool);
+  /* (synth writes formats of its own: msc_synth_write checks them) */
+  if (rc < 0 && strcmp(command, "synth") != 0 &&
+      json_is_string(json_object_get(ctx->tool, "format")))
+    rc = cli_check_format(command, json_string_value(json_object_get(ctx->tool, "format")));
   if (rc < 0 && msc_options_create(&ctx->opts) != MSC_OK) rc = cli_error("out of memory");
   if (rc < 0)
     rc = apply_options(command, config ? config : "configuration", ctx->opts, base_opts);

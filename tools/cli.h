@@ -35,10 +35,36 @@ int cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
  * is empty); returns EXIT_ERROR. */
 int cli_lib_error(msc_status st, const char *fmt, ...) CLI_PRINTF(2, 3);
 /* "mosaic: error: <command>: <message> (see 'mosaic <command> --help')"; returns
- * EXIT_USAGE. */
+ * EXIT_USAGE. command NULL: the command being run (the last one cli_parse parsed), else
+ * "mosaic: error: <message> (see 'mosaic --help')". */
 int cli_usage(const char *command, const char *fmt, ...) CLI_PRINTF(2, 3);
 /* A warning or note on stderr: "mosaic: <message>". */
 void cli_note(const char *fmt, ...) CLI_PRINTF(1, 2);
+
+/* ---- "did you mean" (suggest.c) ----------------------------------------------------------- */
+
+/* Damerau-Levenshtein distance (optimal string alignment, ASCII case ignored) of a[0..la)
+ * and b[0..lb). */
+int cli_edit_distance(const char *a, size_t la, const char *b, size_t lb);
+
+#define CLI_SUGGEST_MAX 3
+
+/* The valid names closest to a mistyped word: init with the word, add every valid name,
+ * then cli_suggest_text gives "; did you mean '--epochs'?" (each name after prefix) or
+ * "" when none is close (distance at most 2 and at most half the word's length). */
+typedef struct cli_suggest {
+  const char *word;
+  int best, n;
+  char names[CLI_SUGGEST_MAX][96];
+  char text[400];
+} cli_suggest;
+
+void cli_suggest_init(cli_suggest *s, const char *word);
+void cli_suggest_add(cli_suggest *s, const char *name);
+void cli_suggest_addn(cli_suggest *s, const char *name, size_t len);
+/* Adds every item of a list separated by any of seps ("a|b|c", "a, b, c"). */
+void cli_suggest_add_list(cli_suggest *s, const char *list, const char *seps);
+const char *cli_suggest_text(cli_suggest *s, const char *prefix);
 
 /* Set by the SIGINT/SIGTERM handler (which does nothing else). */
 extern volatile sig_atomic_t cli_interrupted;
@@ -139,6 +165,10 @@ void cli_format_duration(double seconds, char *buf, size_t cap);
  * when full is non-zero, data.fraction = 1. Prints the error; returns EXIT_*. */
 int cli_open_dataset(const cli_ctx *ctx, const msc_options *opts, const char *split, int full,
                      msc_dataset **out);
+/* -1 when format is a dataset format the library knows; otherwise a usage error naming
+ * the closest formats (EXIT_USAGE). cli_parse checks --format with it before anything
+ * runs. */
+int cli_check_format(const char *command, const char *format);
 /* Sets the model keys of opts from the dataset (msc_options_from_dataset: modalities,
  * classes and class names and, unless set, the normalisation as tool.stats says: auto,
  * published, computed over tool.stats_samples samples) and the encoder (tool.encoder). */
@@ -164,7 +194,10 @@ int cli_infer(msc_model *model, const msc_dataset *ds, int64_t batch, cli_progre
  * keep (the others are removed from every batch, msc_batch_remove_modality), NULL for
  * all. Checks the names against ds; prints the error and returns EXIT_* otherwise. */
 int cli_infer_modalities(const char *list, const msc_dataset *ds);
-/* Parses "fused", "fused-projection", "modality:NAME", "modality-projection:NAME". */
+/* Parses --which: the kinds of Python's Model.embed ("fused", "fused_projection", a
+ * modality NAME, "NAME_projection", "features" / "projection" for a model of one
+ * modality) and "features:NAME", "projection:NAME"; the older "fused-projection",
+ * "modality:NAME", "modality-projection:NAME" too. Unknown: EXIT_USAGE with a message. */
 int cli_parse_which(const msc_model *model, const char *text, int32_t *which);
 
 /* ---- training and evaluation (train.c, evaluate.c) ---------------------------------------- */
@@ -308,6 +341,14 @@ int cmd_backends(int argc, char **argv, int verbosity);
 /* Sets the level of library messages shown on stderr (mosaic.c): 0 warnings, 1 info,
  * 2 debug. */
 void cli_set_verbosity(int verbosity);
+
+/* Where `cmake --install` puts the documentation (<prefix>/share/doc/mosaic; set by
+ * tools/CMakeLists.txt), and the lines every --help ends with: the man page and that
+ * folder. */
+#ifndef MOSAIC_DOCDIR
+#define MOSAIC_DOCDIR "/usr/local/share/doc/mosaic"
+#endif
+void cli_help_footer(void);
 
 /* Flushes stdout; an error writing it is EXIT_ERROR with a message. */
 int cli_finish_output(void);

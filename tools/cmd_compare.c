@@ -42,12 +42,12 @@ static const char help[] =
     "  --threshold T       F1 threshold (default 0.5)\n"
     "  --out-dir DIR       where models and results go (default compare)\n"
     "  --json PATH         results as JSON (default DIR/compare.json)\n"
-    "  --precision f32|bf16  compute precision (bf16: AVX-512/AMX CPUs, docs/precision.md)\n"
+    "  --precision f32|bf16  compute precision (bf16: AVX-512/AMX CPUs, precision.md)\n"
     "  --seed N, --threads N, --backend NAME, --workers N, --stats MODE, --progress MODE,\n"
     "  --config FILE, --set KEY=VALUE    as for 'mosaic train'\n"
     "\n"
     "With --task segmentation (a dataset with masks, e.g. --format sen1floods11; the\n"
-    "dual-encoder paper's experiment, docs/segmentation.md \"Comparing pre-training\"),\n"
+    "dual-encoder paper's experiment, segmentation.md \"Comparing pre-training\"),\n"
     "every arm of --presets (default dual,simclr,scratch) is a contrastive pre-training\n"
     "preset, or scratch for none:\n"
     "  pre-training        a contrastive model of the preset on every training chip\n"
@@ -128,10 +128,12 @@ int cmd_compare(int argc, char **argv, int verbosity) {
     msc_options_create(&o);
     msc_status st = msc_options_set_string(o, "train.preset", t);
     msc_options_free(o);
-    if (st != MSC_OK || np == 16) {
-      rc = cli_usage("compare", "--presets: '%s' is not a preset (%s)", t,
-                     np == 16 ? "at most 16"
-                              : "supervised, simclr, dual, mosaic1, mosaic2, pimc");
+    if (st != MSC_OK) { /* the library's message lists the presets and suggests one */
+      rc = cli_usage("compare", "--presets: %s", msc_last_error());
+      break;
+    }
+    if (np == 16) {
+      rc = cli_usage("compare", "--presets: at most 16");
       break;
     }
     names[np++] = t;

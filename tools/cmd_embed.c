@@ -23,13 +23,13 @@ static const char help[] =
     "  --format NAME       dataset format (default bigearthnet-v2)\n"
     "  --split NAME        all (default), train, validation, test\n"
     "  --which NAME        fused (default: the concatenated encoder features h_f),\n"
-    "                      fused-projection (unit-norm fused projection),\n"
-    "                      modality:NAME (one encoder's features, e.g. modality:s2),\n"
-    "                      modality-projection:NAME\n"
+    "                      fused_projection (unit-norm fused projection),\n"
+    "                      NAME (one encoder's features, e.g. s2), NAME_projection\n"
+    "                      (its projection); the kinds of Python's Model.embed\n"
     "  --modalities LIST   the dataset modalities to use, comma-separated (default: all);\n"
-    "                      a fused output without the others (docs/model.md)\n"
+    "                      a fused output without the others (model.md)\n"
     "  --batch N           samples per call (default 64)\n"
-    "  --precision f32|bf16  compute precision (bf16: AVX-512/AMX CPUs, docs/precision.md)\n"
+    "  --precision f32|bf16  compute precision (bf16: AVX-512/AMX CPUs, precision.md)\n"
     "  --threads N, --backend NAME, --progress MODE, --config FILE, --set KEY=VALUE\n";
 
 static const char *const allowed[] = {

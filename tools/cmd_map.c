@@ -26,8 +26,8 @@ static const char help[] =
     "                      band per class) or embeddings (one pixel per tile, --which)\n"
     "  --out FILE          the output of --what (required unless --probs)\n"
     "  --probs FILE        also the class probabilities (with --what classes)\n"
-    "  --which KIND        embeddings: fused (default), fused-projection, modality:NAME,\n"
-    "                      modality-projection:NAME\n"
+    "  --which KIND        embeddings: fused (default), fused_projection, a modality NAME,\n"
+    "                      NAME_projection\n"
     "  --embedding-type T  embeddings: float32 (default) or float16\n"
     "  --mask FILE         cloud / no-data mask (one band, nonzero = masked) on the grid\n"
     "  --max-masked F      tiles more masked than this share are not run (default 0.5)\n"
@@ -38,7 +38,7 @@ static const char help[] =
     "  --blend MODE        overlaps: centre (the nearest tile's centre, default) or mean\n"
     "  --resample MODE     coarser modalities: bilinear (default) or nearest\n"
     "  --batch N           tiles per inference call (default 8)\n"
-    "  --precision f32|bf16  compute precision (bf16: AVX-512/AMX CPUs, docs/precision.md)\n"
+    "  --precision f32|bf16  compute precision (bf16: AVX-512/AMX CPUs, precision.md)\n"
     "  --threads N, --backend NAME, --progress MODE, --config FILE, --set KEY=VALUE\n";
 
 static const char *const allowed[] = {"model",

@@ -24,9 +24,9 @@ static const char help[] =
     "                      arg max for a single-label model) of\n"
     "                      the first samples (default 0.5)\n"
     "  --modalities LIST   the dataset modalities to use, comma-separated (default: all);\n"
-    "                      a fused output without the others (docs/model.md)\n"
+    "                      a fused output without the others (model.md)\n"
     "  --batch N           samples per call (default 64)\n"
-    "  --precision f32|bf16  compute precision (bf16: AVX-512/AMX CPUs, docs/precision.md)\n"
+    "  --precision f32|bf16  compute precision (bf16: AVX-512/AMX CPUs, precision.md)\n"
     "  --threads N, --backend NAME, --progress MODE, --config FILE, --set KEY=VALUE\n";
 
 static const char *const allowed[] = {

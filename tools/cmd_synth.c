@@ -54,7 +54,19 @@ int cmd_synth(int argc, char **argv, int verbosity) {
   const char *format = cli_str(&ctx, "format", "bigearthnet-v2");
   double t0 = cli_now();
   msc_status st = msc_synth_write(dir, format, n, (uint64_t)seed, ctx.opts);
-  if (st != MSC_OK) {
+  if (st == MSC_E_UNSUPPORTED && strstr(msc_last_error(), "is not supported (")) {
+    /* A format synth cannot write is bad usage; the message quotes the ones it can. */
+    cli_suggest sg;
+    cli_suggest_init(&sg, format);
+    const char *p = strstr(msc_last_error(), "is not supported (");
+    while (p && (p = strchr(p, '"')) != NULL) {
+      const char *end = strchr(p + 1, '"');
+      if (!end) break;
+      cli_suggest_addn(&sg, p + 1, (size_t)(end - p - 1));
+      p = end + 1;
+    }
+    rc = cli_usage("synth", "%s%s", msc_last_error(), cli_suggest_text(&sg, NULL));
+  } else if (st != MSC_OK) {
     rc = cli_lib_error(st, "cannot write the synthetic dataset %s", dir);
   } else {
     char dur[32];

@@ -9,6 +9,55 @@
 
 #include "cli.h"
 
+/* After msc_dataset_open refused format as unknown: a usage error with the closest
+ * formats (the library's message lists them: "... (formats: a, b, c)"). */
+static int unknown_format(const char *command, const char *format) {
+  cli_suggest sg;
+  cli_suggest_init(&sg, format);
+  const char *list = strstr(msc_last_error(), "(formats: ");
+  char names[512] = "";
+  if (list) snprintf(names, sizeof names, "%.*s", (int)strcspn(list + 10, ")"), list + 10);
+  cli_suggest_add_list(&sg, names, ",");
+  return cli_usage(command, "--format: unknown format '%s'%s (formats: %s)", format,
+                   cli_suggest_text(&sg, NULL), names);
+}
+
+/* BigEarthNet v2 without the table the library reads: the official download has
+ * metadata.parquet, which no Debian package reads, so the message says how to convert
+ * it (README.md, "Training on the real BigEarthNet v2"; docs/data.md). */
+static int ben2_no_table(const char *root, msc_status st) {
+  char parquet[4096];
+  snprintf(parquet, sizeof parquet, "%s/metadata.parquet", root);
+  FILE *f = fopen(parquet, "rb");
+  if (!f)
+    return cli_lib_error(st,
+                         "cannot open bigearthnet-v2 dataset %s (the official metadata.parquet "
+                         "converted to TSV: see %s/data.md, \"BigEarthNet v2\")",
+                         root, MOSAIC_DOCDIR);
+  fclose(f);
+  return cli_error("cannot open bigearthnet-v2 dataset %s: it has metadata.parquet, which "
+                   "mosaic cannot read; convert it once to metadata.tsv with pandas and "
+                   "pyarrow: python3 -c \"import pandas as pd; d = "
+                   "pd.read_parquet('%s/metadata.parquet'); d['labels'] = "
+                   "d['labels'].map(';'.join); d.to_csv('%s/metadata.tsv', sep='\\t', "
+                   "index=False)\" (or copy the converted table of the whole dataset, "
+                   "tests/data/bigearthnet-v2-metadata.tsv.zst in the source tree, to "
+                   "%s/metadata.tsv.zst; %s/data.md)",
+                   root, root, root, root, MOSAIC_DOCDIR);
+}
+
+int cli_check_format(const char *command, const char *format) {
+  /* msc_dataset_open checks the format before it looks at the root: with an empty root a
+   * known format fails with MSC_E_IO, an unknown one with MSC_E_NOT_FOUND. Should the
+   * order ever change, the format is still checked where the dataset is opened. */
+  msc_dataset *ds = NULL;
+  msc_status st = msc_dataset_open("", format, NULL, &ds);
+  msc_dataset_free(ds);
+  if (st == MSC_E_NOT_FOUND && strstr(msc_last_error(), "unknown format '"))
+    return unknown_format(command, format);
+  return -1;
+}
+
 int cli_open_dataset(const cli_ctx *ctx, const msc_options *opts, const char *split, int full,
                      msc_dataset **out) {
   const char *root = cli_str(ctx, "data", NULL);
@@ -23,6 +72,11 @@ int cli_open_dataset(const cli_ctx *ctx, const msc_options *opts, const char *sp
   if (st == MSC_OK && full) st = msc_options_set_float(o, "data.labeled_fraction", 1.0);
   if (st == MSC_OK) st = msc_dataset_open(root, format, o, out);
   msc_options_free(o);
+  if (st == MSC_E_NOT_FOUND && strstr(msc_last_error(), "unknown format '"))
+    return unknown_format(ctx->command, format);
+  if (st == MSC_E_IO && strcmp(format, "bigearthnet-v2") == 0 &&
+      strstr(msc_last_error(), "metadata.tsv or metadata.tsv.zst"))
+    return ben2_no_table(root, st);
   if (st != MSC_OK)
     return cli_lib_error(st, "cannot open %s dataset %s%s%s", format, root,
                          split ? ", split " : "", split ? split : "");
@@ -72,7 +126,7 @@ int cli_model_keys_from_dataset(const cli_ctx *ctx, msc_options *opts, const msc
     char key[64];
     snprintf(key, sizeof key, "modality.%d.encoder", (int)i);
     msc_status st = msc_options_set_string(opts, key, encoder);
-    if (st != MSC_OK) return cli_lib_error(st, "option %s", key);
+    if (st != MSC_OK) return cli_usage(ctx->command, "--encoder: %s", msc_last_error());
   }
   int rc = stats_notes(ctx, opts, ds, mode, stats_samples);
   if (rc != EXIT_OK) return rc;
@@ -127,28 +181,85 @@ json_t *cli_model_metadata_quiet(const char *path) {
   return meta;
 }
 
+/* The modality of the model named name[0..len), or -1. */
+static int32_t model_modality(const msc_model *model, const char *name, size_t len) {
+  for (int32_t i = 0; i < msc_model_modality_count(model); ++i) {
+    const char *m = msc_model_modality_name(model, i);
+    if (strlen(m) == len && strncmp(m, name, len) == 0) return i;
+  }
+  return -1;
+}
+
 int cli_parse_which(const msc_model *model, const char *text, int32_t *which) {
+  /* The names of Python's Model.embed(kind=...) (bindings/python/mosaic/_core.py), plus
+   * the tool's older spellings: fused, fused_projection (fused-projection), NAME,
+   * NAME_projection, features:NAME (modality:NAME), projection:NAME
+   * (modality-projection:NAME), and features / projection alone for a model of one
+   * modality. */
   if (strcmp(text, "fused") == 0) {
     *which = MSC_EMBED_FUSED;
     return EXIT_OK;
   }
-  if (strcmp(text, "fused-projection") == 0) {
+  if (strcmp(text, "fused_projection") == 0 || strcmp(text, "fused-projection") == 0) {
     *which = MSC_EMBED_FUSED_PROJECTION;
     return EXIT_OK;
   }
-  int proj = strncmp(text, "modality-projection:", 20) == 0;
-  if (proj || strncmp(text, "modality:", 9) == 0) {
-    const char *name = text + (proj ? 20 : 9);
-    for (int32_t i = 0; i < msc_model_modality_count(model); ++i)
-      if (strcmp(msc_model_modality_name(model, i), name) == 0) {
-        *which = proj ? MSC_EMBED_MODALITY_PROJECTION(i) : MSC_EMBED_MODALITY(i);
-        return EXIT_OK;
-      }
-    return cli_error("--which %s: the model has no modality '%s'", text, name);
+  int32_t nm = msc_model_modality_count(model);
+  static const struct {
+    const char *prefix;
+    int proj;
+  } k_prefixes[] = {
+      {"features:", 0}, {"modality:", 0}, {"projection:", 1}, {"modality-projection:", 1}};
+  for (size_t k = 0; k < sizeof k_prefixes / sizeof k_prefixes[0]; ++k) {
+    size_t lp = strlen(k_prefixes[k].prefix);
+    if (strncmp(text, k_prefixes[k].prefix, lp) != 0) continue;
+    int32_t i = model_modality(model, text + lp, strlen(text + lp));
+    if (i < 0) {
+      cli_suggest sg;
+      cli_suggest_init(&sg, text + lp);
+      for (int32_t j = 0; j < nm; ++j) cli_suggest_add(&sg, msc_model_modality_name(model, j));
+      return cli_usage(NULL, "--which %s: the model has no modality '%s'%s", text, text + lp,
+                       cli_suggest_text(&sg, k_prefixes[k].prefix));
+    }
+    *which = k_prefixes[k].proj ? MSC_EMBED_MODALITY_PROJECTION(i) : MSC_EMBED_MODALITY(i);
+    return EXIT_OK;
   }
-  return cli_error("--which '%s': use fused, fused-projection, modality:NAME or "
-                   "modality-projection:NAME",
-                   text);
+  int32_t i = model_modality(model, text, strlen(text));
+  if (i >= 0) {
+    *which = MSC_EMBED_MODALITY(i);
+    return EXIT_OK;
+  }
+  size_t len = strlen(text), ls = strlen("_projection");
+  if (len > ls && strcmp(text + len - ls, "_projection") == 0 &&
+      (i = model_modality(model, text, len - ls)) >= 0) {
+    *which = MSC_EMBED_MODALITY_PROJECTION(i);
+    return EXIT_OK;
+  }
+  if ((strcmp(text, "features") == 0 || strcmp(text, "projection") == 0) && nm == 1) {
+    *which = text[0] == 'f' ? MSC_EMBED_MODALITY(0) : MSC_EMBED_MODALITY_PROJECTION(0);
+    return EXIT_OK;
+  }
+  /* Every name this model takes, for the suggestion and the message. */
+  cli_suggest sg;
+  cli_suggest_init(&sg, text);
+  cli_suggest_add(&sg, "fused");
+  cli_suggest_add(&sg, "fused_projection");
+  char names[512];
+  size_t o = (size_t)snprintf(names, sizeof names, "fused, fused_projection");
+  for (int32_t j = 0; j < nm; ++j) {
+    const char *m = msc_model_modality_name(model, j);
+    char proj[96];
+    snprintf(proj, sizeof proj, "%s_projection", m);
+    cli_suggest_add(&sg, m);
+    cli_suggest_add(&sg, proj);
+    if (o < sizeof names)
+      o += (size_t)snprintf(names + o, sizeof names - o, ", %s, %s", m, proj);
+  }
+  if (strcmp(text, "features") == 0 || strcmp(text, "projection") == 0)
+    return cli_usage(NULL, "--which %s: the model has %d modalities, name one (%s:NAME)", text,
+                     (int)nm, text);
+  return cli_usage(NULL, "--which '%s': not an embedding of this model%s (it has: %s)", text,
+                   cli_suggest_text(&sg, NULL), names);
 }
 
 #define MSC_MAX_MODALITIES_CLI 8
@@ -168,7 +279,13 @@ int cli_infer_modalities(const char *list, const msc_dataset *ds) {
   for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
     int found = 0;
     for (int32_t k = 0; k < nm; ++k) found |= strcmp(t, msc_dataset_modality_name(ds, k)) == 0;
-    if (!found) return cli_error("--modalities: the dataset has no modality '%s'", t);
+    if (!found) {
+      cli_suggest sg;
+      cli_suggest_init(&sg, t);
+      for (int32_t k = 0; k < nm; ++k) cli_suggest_add(&sg, msc_dataset_modality_name(ds, k));
+      return cli_usage(NULL, "--modalities: the dataset has no modality '%s'%s", t,
+                       cli_suggest_text(&sg, NULL));
+    }
   }
   for (int32_t k = 0; k < nm && k < MSC_MAX_MODALITIES_CLI; ++k) {
     const char *name = msc_dataset_modality_name(ds, k);
@@ -181,7 +298,7 @@ int cli_infer_modalities(const char *list, const msc_dataset *ds) {
     else
       snprintf(infer_drop[infer_n_drop++], sizeof infer_drop[0], "%s", name);
   }
-  if (kept == 0) return cli_error("--modalities: no modality given");
+  if (kept == 0) return cli_usage(NULL, "--modalities: no modality given");
   return EXIT_OK;
 }
 

@@ -28,7 +28,13 @@ int cli_vi_kind(const char *name, int32_t *kind) {
       *kind = i; /* the names are in the order of the MSC_VI_* values */
       return EXIT_OK;
     }
-  return cli_error("unknown index '%s': use ndvi, evi, savi, ndwi or nbr", name);
+  cli_suggest sg;
+  cli_suggest_init(&sg, name);
+  for (size_t i = 0; i < sizeof k_index_names / sizeof k_index_names[0]; ++i)
+    cli_suggest_add(&sg, k_index_names[i]);
+  cli_usage(NULL, "unknown index '%s'%s (use ndvi, evi, savi, ndwi or nbr)", name,
+            cli_suggest_text(&sg, NULL));
+  return EXIT_USAGE;
 }
 
 int cli_vi_bands(const msc_options *opts, msc_vi_bands *b) {

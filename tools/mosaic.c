@@ -7,9 +7,11 @@
  * files, progress.c draws progress, data.c / train.c / evaluate.c hold what several
  * commands share. docs/tool.md documents every command.
  *
- * Exit status: 0 success, 1 a runtime error, 2 bad usage (unknown command or option, a
- * bad value, a missing required option), 130 interrupted. Errors are one line on stderr,
- * "mosaic: error: ...", with the library's message.
+ * Exit status, the same in every command: 0 success, 1 a runtime error (I/O, bad data, a
+ * numerical failure), 2 bad usage (an unknown command, option or key, any mistyped name
+ * — preset, format, encoder, --which kind —, bad syntax, a bad value, a missing required
+ * option), 130 interrupted. Errors are one line on stderr, "mosaic: error: ...", with
+ * the library's message; a mistyped name gets "did you mean ..." (suggest.c).
  *
  * Library diagnostics go to stderr through a log callback: warnings and errors by
  * default, informational messages with -v, debugging messages with -vv.
@@ -45,9 +47,10 @@ static const char usage_text[] =
     "  -v, --verbose   show the library's informational messages (twice: debug)\n"
     "\n"
     "Every command also takes --config FILE (JSON: library options and \"tool\" keys)\n"
-    "and --set KEY=VALUE; see docs/tool.md and docs/options.md.\n"
+    "and --set KEY=VALUE; see tool.md and options.md.\n"
     "\n"
-    "Exit status: 0 success, 1 error, 2 bad usage, 130 interrupted.\n"
+    "Exit status: 0 success, 1 a runtime error (I/O, bad data, numerical), 2 bad usage\n"
+    "(an unknown or mistyped name, bad syntax, a missing argument), 130 interrupted.\n"
     "\n"
     "Environment:\n"
     "  MSC_BACKEND_PATH   ':'-separated directories searched for backend modules\n"
@@ -79,6 +82,16 @@ static const struct {
     {"rplot", cmd_rplot},     {"map", cmd_map},
 };
 
+/* "unknown command 'trian'; did you mean 'train'?" */
+static int unknown_command(const char *name) {
+  cli_suggest sg;
+  cli_suggest_init(&sg, name);
+  for (size_t k = 0; k < sizeof k_commands / sizeof k_commands[0]; ++k)
+    cli_suggest_add(&sg, k_commands[k].name);
+  cli_suggest_add(&sg, "help");
+  return cli_usage(NULL, "unknown command '%s'%s", name, cli_suggest_text(&sg, NULL));
+}
+
 int main(int argc, char **argv) {
   int verbosity = 0;
   int i = 1;
@@ -86,6 +99,7 @@ int main(int argc, char **argv) {
     const char *opt = argv[i];
     if (strcmp(opt, "-h") == 0 || strcmp(opt, "--help") == 0) {
       fputs(usage_text, stdout);
+      cli_help_footer();
       return cli_finish_output();
     } else if (strcmp(opt, "-v") == 0 || strcmp(opt, "--verbose") == 0) {
       verbosity++;
@@ -94,7 +108,10 @@ int main(int argc, char **argv) {
     } else if (strcmp(opt, "--version") == 0) {
       return cmd_version(0, NULL, 0);
     } else {
-      return cli_usage(NULL, "unknown option '%s'", opt);
+      cli_suggest sg;
+      cli_suggest_init(&sg, opt + strspn(opt, "-"));
+      cli_suggest_add_list(&sg, "help|verbose|version", "|");
+      return cli_usage(NULL, "unknown option '%s'%s", opt, cli_suggest_text(&sg, "--"));
     }
   }
   if (i >= argc) {
@@ -118,10 +135,11 @@ int main(int argc, char **argv) {
           char *h[] = {"--help"};
           return k_commands[k].fn(1, h, verbosity);
         }
-      return cli_usage(NULL, "unknown command '%s'", sub_argv[0]);
+      return unknown_command(sub_argv[0]);
     }
     fputs(usage_text, stdout);
+    cli_help_footer();
     return cli_finish_output();
   }
-  return cli_usage(NULL, "unknown command '%s'", command);
+  return unknown_command(command);
 }

@@ -1,8 +1,9 @@
 /*
  * progress.c — progress display on stderr. On a terminal: one line redrawn in place
  * (at most 10 times a second), "label [#####.....] 45% 120/256  31.2/s  ETA 0:42  extra",
- * cut to the terminal's width. Elsewhere (a log file, a pipe, CI): a plain line every
- * `interval` seconds and one at the end of each phase, so logs stay readable.
+ * within the terminal's width. Elsewhere (a log file, a pipe, CI): a plain line every
+ * `interval` seconds and one at the end of each phase, within 80 columns, so logs stay
+ * readable. The fields of extra that do not fit are left out, the last first.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,8 @@ int cli_progress_init(cli_progress *p, const char *mode, double interval) {
     p->mode = 2;
   else
     p->mode = 0;
-  p->width = 100;
+  /* Lines fit 80 columns (a log, a pipe); a bar fits the terminal. */
+  p->width = 80;
   struct winsize ws;
   if (p->mode == 1 && ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40)
     p->width = ws.ws_col;
@@ -55,6 +57,10 @@ void cli_progress_begin(cli_progress *p, const char *label, int64_t total) {
   p->t0 = p->t_draw = cli_now();
 }
 
+/* The line of the phase: "label [bar] pct done/total rate ETA", then the fields of extra
+ * (separated by two spaces) as long as the line stays within p->width - 1 columns: a
+ * field that does not fit is left out with all after it, so extra lists the most
+ * important first. Only a label too long for the width is cut. */
 static void compose(const cli_progress *p, char *line, size_t cap, const char *extra, int bar) {
   double el = cli_now() - p->t0;
   double rate = el > 0 ? (double)p->done / el : 0;
@@ -65,7 +71,8 @@ static void compose(const cli_progress *p, char *line, size_t cap, const char *e
   int pct = p->total > 0 ? (int)(100.0 * (double)p->done / (double)p->total) : 0;
   size_t o = (size_t)snprintf(line, cap, "%s ", p->label);
   if (bar && o < cap) {
-    const int w = 24;
+    /* A narrow terminal gets a short bar, so the loss still fits. */
+    const int w = p->width >= 120 ? 24 : 10;
     int fill = p->total > 0 ? (int)((double)w * (double)p->done / (double)p->total) : 0;
     line[o++] = '[';
     for (int i = 0; i < w && o + 2 < cap; ++i) line[o++] = i < fill ? '#' : '.';
@@ -77,7 +84,16 @@ static void compose(const cli_progress *p, char *line, size_t cap, const char *e
                           (long long)p->done, (long long)p->total, rate,
                           p->done >= p->total ? "in" : "ETA",
                           p->done >= p->total ? elapsed : eta);
-  if (extra && extra[0] && o < cap) snprintf(line + o, cap - o, "  %s", extra);
+  size_t limit = p->width > 1 ? (size_t)p->width - 1 : 0;
+  for (const char *f = extra; f && *f && o < cap;) {
+    while (*f == ' ') f++;
+    const char *end = strstr(f, "  ");
+    size_t n = end ? (size_t)(end - f) : strlen(f);
+    if (n == 0 || o + 2 + n > limit || o + 2 + n >= cap) break;
+    o += (size_t)snprintf(line + o, cap - o, "  %.*s", (int)n, f);
+    f += n;
+  }
+  if (o > limit && limit < cap) line[limit] = 0;
 }
 
 void cli_progress_update(cli_progress *p, int64_t done, const char *extra) {
@@ -88,7 +104,6 @@ void cli_progress_update(cli_progress *p, int64_t done, const char *extra) {
   if (p->mode == 1) {
     if (t - p->t_draw < 0.1 && done < p->total && p->on_screen) return;
     compose(p, line, sizeof line, extra, 1);
-    if ((int)strlen(line) > p->width - 1) line[p->width - 1] = 0;
     fprintf(stderr, "\r%s\033[K", line);
     fflush(stderr);
     p->on_screen = 1;

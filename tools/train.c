@@ -44,8 +44,10 @@ static void acc(losses *a, const msc_step_result *r, double w) {
   a->dice = a->dice * (1 - w) + r->loss_dice * w;
 }
 
-static void describe(const losses *l, char *buf, size_t cap) {
-  size_t o = (size_t)snprintf(buf, cap, "loss %.4f", l->loss);
+/* "loss 1.2345 (intra 0.123 ...)" (the terms that are not 0); title: the word before the
+ * number ("loss", or "loss(avg)" for the running average of the progress line). */
+static void describe(const losses *l, const char *title, char *buf, size_t cap) {
+  size_t o = (size_t)snprintf(buf, cap, "%s %.4f", title, l->loss);
   const char *names[] = {"intra", "inter", "fused", "views", "bce", "seg", "dice"};
   double v[] = {l->intra, l->inter, l->fused, l->views, l->bce, l->seg, l->dice};
   int first = 1;
@@ -175,12 +177,17 @@ int cli_train_run(cli_train_job *job) {
         lr = r.lr;
       }
       done++;
-      char extra[256], eta[32];
-      describe(&ema, extra, sizeof extra);
+      /* The progress line's loss is a running average (the last steps weigh most:
+       * weight 0.1 per step), not the epoch's mean that the summary line prints, so it
+       * says "loss(avg)". Its fields by importance: the line keeps as many as fit. */
+      char extra[320], terms[256], eta[32];
+      describe(&ema, "loss(avg)", terms, sizeof terms);
+      char *paren = strstr(terms, " (");
       double per_step = (cli_now() - t_run) / (double)(done - run_start);
       cli_format_duration(per_step * (double)(total - done), eta, sizeof eta);
-      size_t o = strlen(extra);
-      snprintf(extra + o, sizeof extra - o, "  lr %.2e  run ETA %s", lr, eta);
+      if (paren) *paren++ = 0;
+      snprintf(extra, sizeof extra, "%s  run ETA %s  lr %.2e%s%s", terms, eta, lr,
+               paren ? "  " : "", paren ? paren : "");
       cli_progress_update(job->progress, (j + 1 - first) * bsz, extra);
     }
     msc_loader_free(ld);
@@ -211,7 +218,7 @@ int cli_train_run(cli_train_job *job) {
     }
     char desc[256], dur[32];
     if (steps > 0)
-      describe(&sum, desc, sizeof desc);
+      describe(&sum, "loss", desc, sizeof desc);
     else /* every step skipped: there is no loss to report */
       snprintf(desc, sizeof desc, "no step taken");
     if (epoch_skipped > 0) {

@@ -1,8 +1,9 @@
 /*
  * options_keys.c — the schema seen from the store: finding a key's entry in the table
  * of options_schema.c (patterns with '#'), the rule of every value (ranges, choices and
- * the ready-made string rules the table uses), and the accessors behind `mosaic --help`
- * and docs/options.md.
+ * the ready-made string rules the table uses), the "did you mean" of the messages for an
+ * unknown key or a value outside a key's choices, and the accessors behind
+ * `mosaic --help` and docs/options.md.
  */
 #include <float.h>
 #include <math.h>
@@ -238,6 +239,92 @@ size_t msci_options_key_rule(int32_t i, char *buf, size_t cap) {
 }
 
 /* ---------------------------------------------------------------------------------- */
+/* "Did you mean": the closest valid name to a mistyped key or value                   */
+/* ---------------------------------------------------------------------------------- */
+
+/* The same rule as the tool's (tools/suggest.c): Damerau-Levenshtein distance (optimal
+ * string alignment), a name suggested when its distance d is at most 2 and at most half
+ * the typed word's length; the first name at the smallest distance wins. */
+#define SUGGEST_MAX_LEN 96
+
+static int suggest_distance(const char *a, size_t la, const char *b, size_t lb) {
+  if (la > SUGGEST_MAX_LEN || lb > SUGGEST_MAX_LEN) return 1 << 20;
+  int rows[3][SUGGEST_MAX_LEN + 1];
+  for (size_t j = 0; j <= lb; j++) rows[1][j] = (int)j;
+  for (size_t i = 1; i <= la; i++) {
+    int *cur = rows[(i + 1) % 3], *prev = rows[i % 3], *prev2 = rows[(i + 2) % 3];
+    cur[0] = (int)i;
+    for (size_t j = 1; j <= lb; j++) {
+      int d = prev[j] + 1;
+      if (cur[j - 1] + 1 < d) d = cur[j - 1] + 1;
+      if (prev[j - 1] + (a[i - 1] != b[j - 1]) < d) d = prev[j - 1] + (a[i - 1] != b[j - 1]);
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+          prev2[j - 2] + 1 < d)
+        d = prev2[j - 2] + 1;
+      cur[j] = d;
+    }
+  }
+  return rows[(la + 1) % 3][lb];
+}
+
+typedef struct suggestion {
+  const char *word;
+  int best;
+  char name[SUGGEST_MAX_LEN + 1];
+} suggestion;
+
+static void suggest_consider(suggestion *s, const char *name, size_t len) {
+  size_t lw = strlen(s->word);
+  int d = suggest_distance(s->word, lw, name, len);
+  if (d == 0 || d > 2 || 2 * (size_t)d > lw || d >= s->best) return;
+  s->best = d;
+  memcpy(s->name, name, len);
+  s->name[len] = '\0';
+}
+
+/* "; did you mean 'optim.lr'?" for an unknown key, or "". A pattern's '#' is compared
+ * as the first number of the key (or 0), so "modality.1.encodr" suggests
+ * "modality.1.encoder". */
+static void suggest_key(const char *key, char *out, size_t cap) {
+  char num[8] = "0";
+  const char *digits = strpbrk(key, "0123456789");
+  if (digits != NULL) {
+    size_t n = strspn(digits, "0123456789");
+    if (n < sizeof num) snprintf(num, sizeof num, "%.*s", (int)n, digits);
+  }
+  suggestion s = {key, 3, ""};
+  for (int32_t i = 0; i < msci_opt_table_count; i++) {
+    char cand[SUGGEST_MAX_LEN + 1];
+    size_t k = 0;
+    for (const char *p = msci_opt_table[i].pattern; *p && k < SUGGEST_MAX_LEN; p++) {
+      if (*p == '#')
+        for (const char *q = num; *q && k < SUGGEST_MAX_LEN; q++) cand[k++] = *q;
+      else
+        cand[k++] = *p;
+    }
+    suggest_consider(&s, cand, k);
+  }
+  if (s.name[0] != '\0')
+    snprintf(out, cap, "; did you mean '%s'?", s.name);
+  else if (cap > 0)
+    out[0] = '\0';
+}
+
+/* The same for a value that is not one of a '|'-separated list of choices. */
+static void suggest_choice(const char *choices, const char *v, char *out, size_t cap) {
+  suggestion s = {v, 3, ""};
+  for (const char *p = choices; *p;) {
+    size_t n = strcspn(p, "|");
+    if (n <= SUGGEST_MAX_LEN) suggest_consider(&s, p, n);
+    p += n + (p[n] == '|' ? 1 : 0);
+  }
+  if (s.name[0] != '\0')
+    snprintf(out, cap, "; did you mean '%s'?", s.name);
+  else if (cap > 0)
+    out[0] = '\0';
+}
+
+/* ---------------------------------------------------------------------------------- */
 /* Values                                                                              */
 /* ---------------------------------------------------------------------------------- */
 
@@ -271,9 +358,11 @@ msc_status msci_opt_check_string(const msci_opt_def *d, const char *key, const c
       if (n == vlen && memcmp(p, v, n) == 0) return MSC_OK;
       p += n + (bar ? 1 : 0);
     }
-    char rule[256];
+    char rule[256], hint[160];
     msci_opt_rule_text(d, rule, sizeof rule);
-    return msci_fail(MSC_E_INVALID_ARGUMENT, "option '%s': '%.200s' is not %s", key, v, rule);
+    suggest_choice(d->choices, v, hint, sizeof hint);
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "option '%s': '%.200s' is not %s%s", key, v, rule,
+                     hint);
   }
   if (d->check != NULL) {
     char why[256];
@@ -288,7 +377,11 @@ msc_status msci_opt_check_string(const msci_opt_def *d, const char *key, const c
 /* The schema entry of key, or MSC_E_NOT_FOUND. */
 msc_status msci_opt_lookup(const char *key, const msci_opt_def **d, int32_t *index) {
   *d = find_def(key, index);
-  if (*d == NULL) return msci_fail(MSC_E_NOT_FOUND, "unknown option '%s'", key);
+  if (*d == NULL) {
+    char hint[160];
+    suggest_key(key, hint, sizeof hint);
+    return msci_fail(MSC_E_NOT_FOUND, "unknown option '%s'%s", key, hint);
+  }
   return MSC_OK;
 }
 

@@ -155,7 +155,8 @@ for a, f in zip(h1, hf):
 EOF
 expect 0 "$mosaic" predict --model m.safetensors --data data --modalities s2 --out p2.tsv --progress none
 [ "$(wc -l <p2.tsv)" -eq 61 ] || fail "predict --modalities s2 wrote $(wc -l <p2.tsv) lines"
-expect_error 1 "$mosaic" predict --model m.safetensors --data data --modalities s3 --progress none
+# (a modality the dataset does not have is a mistyped name: usage, exit 2)
+expect_error 2 "$mosaic" predict --model m.safetensors --data data --modalities s3 --progress none
 expect 0 "$mosaic" info m.safetensors
 grep -q 'classes *19' out || fail "info shows no classes"
 expect 0 "$mosaic" info m.safetensors --json i.json
@@ -260,7 +261,7 @@ expect_error 1 "$mosaic" train --data no-such-dir "${common[@]}"
 expect_error 1 "$mosaic" eval --model missing.safetensors --data data
 expect_error 1 "$mosaic" info missing.safetensors
 expect_error 1 "$mosaic" info data/metadata.tsv
-expect_error 1 "$mosaic" predict --model m.safetensors --data data --format no-such-format
+expect_error 2 "$mosaic" predict --model m.safetensors --data data --format no-such-format
 mkdir -p notempty && touch notempty/x
 expect_error 1 "$mosaic" synth notempty --n 5
 expect_error 1 "$mosaic" synth notempty --n 5 --format pastis

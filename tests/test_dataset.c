@@ -473,6 +473,20 @@ START_TEST(test_errors) {
   ck_assert_ptr_nonnull(strstr(msc_last_error(), "/nonexistent/ben"));
   ck_assert_int_eq(msc_dataset_open(MSC_TEST_DATA, "bigearthnet-v2", NULL, &ds), MSC_E_IO);
   ck_assert_ptr_nonnull(strstr(msc_last_error(), "metadata.tsv"));
+  /* only the official metadata.parquet: the message says how to convert it */
+  char pq[] = "/tmp/msc_parquet_XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(pq));
+  char pqf[64];
+  snprintf(pqf, sizeof pqf, "%s/metadata.parquet", pq);
+  FILE *f = fopen(pqf, "wb");
+  ck_assert_ptr_nonnull(f);
+  fputs("PAR1", f);
+  fclose(f);
+  ck_assert_int_eq(msc_dataset_open(pq, "bigearthnet-v2", NULL, &ds), MSC_E_IO);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "holds metadata.parquet but no metadata.tsv"));
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "pandas"));
+  unlink(pqf);
+  rmdir(pq);
   msc_options *o = opts_with("data.s2_bands", "B02,B10", NULL, NULL);
   ck_assert_int_eq(msc_dataset_open(V2, "bigearthnet-v2", o, &ds), MSC_E_INVALID_ARGUMENT);
   ck_assert_ptr_nonnull(strstr(msc_last_error(), "B10"));

@@ -75,7 +75,8 @@ int cli_open_dataset(const cli_ctx *ctx, const msc_options *opts, const char *sp
   if (st == MSC_E_NOT_FOUND && strstr(msc_last_error(), "unknown format '"))
     return unknown_format(ctx->command, format);
   if (st == MSC_E_IO && strcmp(format, "bigearthnet-v2") == 0 &&
-      strstr(msc_last_error(), "metadata.tsv or metadata.tsv.zst"))
+      (strstr(msc_last_error(), "metadata.tsv or metadata.tsv.zst") ||
+       strstr(msc_last_error(), "holds metadata.parquet but no metadata.tsv")))
     return ben2_no_table(root, st);
   if (st != MSC_OK)
     return cli_lib_error(st, "cannot open %s dataset %s%s%s", format, root,

@@ -168,9 +168,18 @@ msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root,
     if (!exists(mpath)) {
       snprintf(mpath, cap, "%s/metadata.tsv.zst", root);
       if (!exists(mpath)) {
+        /* The official release ships metadata.parquet, which no Debian package reads:
+         * say how to convert it (README.md, "Training on the real BigEarthNet v2") rather
+         * than only what is
+         * missing, for callers of the library as for the tool (tools/data.c). */
+        snprintf(mpath, cap, "%s/metadata.parquet", root);
         st = msci_fail(MSC_E_IO,
-                       "bigearthnet-v2: no %s/metadata.tsv or metadata.tsv.zst "
-                       "(or set data.metadata)",
+                       exists(mpath)
+                           ? "bigearthnet-v2: %s holds metadata.parquet but no metadata.tsv: "
+                             "convert it once with pandas (README.md, \"Training on the real "
+                             "BigEarthNet v2\"), or set data.metadata"
+                           : "bigearthnet-v2: no %s/metadata.tsv or metadata.tsv.zst "
+                             "(or set data.metadata)",
                        root);
         free(mpath);
         goto done;

@@ -145,7 +145,7 @@ void rep_bars(FILE *f, const char *id, const char *title, char *const *names, in
   for (int64_t k = 0; k < c; ++k) {
     int y = T + (int)k * row;
     fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", L - 6, y + 15);
-    char name[40];
+    char name[32]; /* about what fits left of the bars */
     snprintf(name, sizeof name, "%s", names[k]);
     if (strlen(names[k]) >= sizeof name) strcpy(name + sizeof name - 4, "...");
     rep_escape(f, name);
@@ -178,9 +178,9 @@ void rep_confusion(FILE *f, const char *id, const char *title, char *const *name
     for (int64_t p = 0; p < c; ++p) sum += cm[t * c + p];
     fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", L - 6,
             T + (int)t * cell + cell / 2 + 4);
-    char name[40];
+    char name[32]; /* about what fits left of the matrix */
     snprintf(name, sizeof name, "%lld %s", (long long)t, names[t]);
-    if (strlen(names[t]) + 4 >= sizeof name) strcpy(name + sizeof name - 4, "...");
+    if (strlen(name) >= sizeof name - 1) strcpy(name + sizeof name - 4, "...");
     rep_escape(f, name);
     fputs("</text>\n", f);
     for (int64_t p = 0; p < c; ++p) {

@@ -33,10 +33,9 @@ static const char help[] =
     "\n"
     "Exit status: 0 done, 1 error, 2 bad usage, 130 interrupted.\n";
 
-static const char *const allowed[] = {"model",   "data",    "format",   "split",
-                                      "out",     "first",   "threshold", "seed",
-                                      "threads", "backend", "workers",  "progress",
-                                      "precision", NULL};
+static const char *const allowed[] = {"model",   "data",      "format",    "split",   "out",
+                                      "first",   "threshold", "seed",      "threads", "backend",
+                                      "workers", "progress",  "precision", NULL};
 
 /* ---- training curves ------------------------------------------------------------------- */
 
@@ -57,9 +56,8 @@ static double num(json_t *o, const char *key) {
   return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
-static const char *const k_terms[] = {"loss",       "loss_intra", "loss_inter",
-                                      "loss_fused", "loss_views", "loss_bce",
-                                      "loss_seg",   "loss_dice"};
+static const char *const k_terms[] = {"loss",       "loss_intra", "loss_inter", "loss_fused",
+                                      "loss_views", "loss_bce",   "loss_seg",   "loss_dice"};
 enum { N_TERMS = 8 };
 
 /* The loss terms that are not all zero or null: series over x. */
@@ -97,7 +95,8 @@ static void steps_charts(FILE *f, const char *path) {
     for (int t = 0; t < N_TERMS && !failed; ++t)
       failed = push(&v[t], &n[t], &cap[t], num(o, k_terms[t]));
     if (!failed) failed = push(&v[N_TERMS], &n[N_TERMS], &cap[N_TERMS], num(o, "lr"));
-    if (!failed) failed = push(&v[N_TERMS + 1], &n[N_TERMS + 1], &cap[N_TERMS + 1], num(o, "step"));
+    if (!failed)
+      failed = push(&v[N_TERMS + 1], &n[N_TERMS + 1], &cap[N_TERMS + 1], num(o, "step"));
     json_decref(o);
   }
   free(line);
@@ -141,8 +140,8 @@ static void history_charts(FILE *f, const char *path) {
     json_decref(h);
     return;
   }
-  static const char *const vkeys[] = {"macro_ap", "micro_ap", "macro_f1", "micro_f1",
-                                      "miou",     "pixel_accuracy"};
+  static const char *const vkeys[] = {"macro_ap", "micro_ap", "macro_f1",
+                                      "micro_f1", "miou",     "pixel_accuracy"};
   double *buf = calloc(m * (N_TERMS + 7), sizeof(double));
   if (!buf) {
     json_decref(h);
@@ -312,8 +311,10 @@ static int quicklook(FILE *f, const msc_dataset *ds, int32_t mod, const float *x
     size_t len = 0;
     rc = cli_png_encode(big, hgt * up, wid * up, nc, &png, &len);
     if (rc == EXIT_OK) {
-      fprintf(f, "<img alt=\"quicklook\" width=\"%lld\" height=\"%lld\" src=\"data:image/png;base64,",
-              (long long)(wid * up), (long long)(hgt * up));
+      fprintf(
+          f,
+          "<img alt=\"quicklook\" width=\"%lld\" height=\"%lld\" src=\"data:image/png;base64,",
+          (long long)(wid * up), (long long)(hgt * up));
       base64(f, png, len);
       fputs("\"/>", f);
     }
@@ -394,11 +395,13 @@ static int quicklooks(FILE *f, const msc_dataset *ds, const msc_model *model,
     for (int r = 0; r < 3 && r < c; ++r) {
       int best = -1;
       for (int64_t k = 0; k < c; ++k)
-        if (k != used[0] && k != used[1] && (best < 0 || probs[s * c + k] > probs[s * c + best]))
+        if (k != used[0] && k != used[1] &&
+            (best < 0 || probs[s * c + k] > probs[s * c + best]))
           best = (int)k;
       used[r] = best;
       fputs(" ", f);
-      rep_escape(f, msc_model_class_name(model, best) ? msc_model_class_name(model, best) : "?");
+      rep_escape(f,
+                 msc_model_class_name(model, best) ? msc_model_class_name(model, best) : "?");
       fprintf(f, " %.2f%s", (double)probs[s * c + best], r < 2 && r + 1 < c ? ";" : "");
     }
     fputs("</figcaption></figure>\n", f);
@@ -459,8 +462,8 @@ static int write_page(FILE *f, cli_ctx *ctx, const char *model_path, const char 
           "<h2>Scores on the %s split</h2>\n<table id=\"summary\"><tr><th class=\"name\">"
           "metric</th><th>value</th></tr>\n",
           split);
-  const char *mn[] = {"macro AP", "micro AP", "macro F1", "micro F1", "Hamming loss",
-                      "Brier score"};
+  const char *mn[] = {"macro AP", "micro AP",     "macro F1",
+                      "micro F1", "Hamming loss", "Brier score"};
   const int mi[] = {MSC_METRIC_MACRO_AP, MSC_METRIC_MICRO_AP, MSC_METRIC_MACRO_F1,
                     MSC_METRIC_MICRO_F1, MSC_METRIC_HAMMING,  MSC_METRIC_BRIER};
   for (int k = 0; k < 6; ++k)
@@ -470,11 +473,11 @@ static int write_page(FILE *f, cli_ctx *ctx, const char *model_path, const char 
             "<tr><td class=\"name\">accuracy (arg max)</td><td>%.4f</td></tr>\n"
             "<tr><td class=\"name\">top-%lld accuracy</td><td>%.4f</td></tr>\n",
             r->cm.accuracy, (long long)r->top_k, r->top_k_acc);
-  fprintf(f, "</table>\n<p>F1 at threshold %g. AP without interpolation, as "
-             "scikit-learn (docs/metrics.md); – for a class without positives.</p>\n",
+  fprintf(f,
+          "</table>\n<p>F1 at threshold %g. AP without interpolation, as "
+          "scikit-learn (docs/metrics.md); – for a class without positives.</p>\n",
           (double)r->threshold);
-  rep_bars(f, "class-bars", "Per-class AP and F1", r->class_names, c, r->ap, "AP", r->f1,
-           "F1");
+  rep_bars(f, "class-bars", "Per-class AP and F1", r->class_names, c, r->ap, "AP", r->f1, "F1");
   fputs("<table id=\"per-class\"><tr><th class=\"name\">class</th><th>support</th><th>AP</th>"
         "<th>F1</th></tr>\n",
         f);
@@ -547,7 +550,8 @@ static int write_page(FILE *f, cli_ctx *ctx, const char *model_path, const char 
           "share of the row.</p>\n",
           f);
   }
-  rep_confusion(f, "confusion", r->single ? "Confusion matrix" : "True class vs top-1 predicted class",
+  rep_confusion(f, "confusion",
+                r->single ? "Confusion matrix" : "True class vs top-1 predicted class",
                 r->class_names, c, r->single ? r->confusion : cm,
                 r->single ? "predicted class" : "top-1 predicted class");
   free(cm);

@@ -78,8 +78,7 @@ static const struct {
     {"train", cmd_train},     {"eval", cmd_eval},         {"embed", cmd_embed},
     {"predict", cmd_predict}, {"compare", cmd_compare},   {"info", cmd_info},
     {"synth", cmd_synth},     {"backends", cmd_backends}, {"version", cmd_version},
-    {"rplot", cmd_rplot},     {"map", cmd_map},
-    {"report", cmd_report},
+    {"rplot", cmd_rplot},     {"map", cmd_map},           {"report", cmd_report},
 };
 
 int main(int argc, char **argv) {

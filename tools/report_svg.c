@@ -20,11 +20,11 @@ const char *rep_colour(int i) {
 
 void rep_escape(FILE *f, const char *s) {
   for (; s && *s; ++s) switch (*s) {
-      case '&': fputs("&amp;", f); break;
-      case '<': fputs("&lt;", f); break;
-      case '>': fputs("&gt;", f); break;
-      case '"': fputs("&quot;", f); break;
-      default: fputc(*s, f);
+    case '&': fputs("&amp;", f); break;
+    case '<': fputs("&lt;", f); break;
+    case '>': fputs("&gt;", f); break;
+    case '"': fputs("&quot;", f); break;
+    default: fputc(*s, f);
     }
 }
 
@@ -61,18 +61,19 @@ void rep_lines(FILE *f, const char *id, const char *title, const char *xlabel,
   if (ylo < yhi) y0 = ylo, y1 = yhi;
   svg_open(f, id, w, h, title);
   if (!(x0 <= x1)) { /* no finite point */
-    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">no data</text>\n</svg>\n",
-            w / 2, T + ph / 2);
+    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">no data</text>\n</svg>\n", w / 2,
+            T + ph / 2);
     return;
   }
   if (x1 == x0) x0 -= 0.5, x1 += 0.5;
-  if (y1 == y0) y0 -= fabs(y0) > 0 ? fabs(y0) * 0.1 : 0.5, y1 += fabs(y1) > 0 ? fabs(y1) * 0.1 : 0.5;
+  if (y1 == y0)
+    y0 -= fabs(y0) > 0 ? fabs(y0) * 0.1 : 0.5, y1 += fabs(y1) > 0 ? fabs(y1) * 0.1 : 0.5;
   if (!(ylo < yhi)) { /* a margin above and below the data */
     double m = (y1 - y0) * 0.05;
     y0 -= m, y1 += m;
   }
-#define PX(v) (L + ((v) - x0) / (x1 - x0) * pw)
-#define PY(v) (T + ph - ((v) - y0) / (y1 - y0) * ph)
+#define PX(v) (L + ((v)-x0) / (x1 - x0) * pw)
+#define PY(v) (T + ph - ((v)-y0) / (y1 - y0) * ph)
   fprintf(f,
           "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#fafafa\" "
           "stroke=\"#888\"/>\n",
@@ -90,7 +91,8 @@ void rep_lines(FILE *f, const char *id, const char *title, const char *xlabel,
             L, PY(v), L + pw, PY(v), L - 4, PY(v) + 4, fabs(v) < sy * 1e-9 ? 0.0 : v);
   fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", L + pw / 2, T + ph + 32);
   rep_escape(f, xlabel);
-  fprintf(f, "</text>\n<text transform=\"translate(14,%d) rotate(-90)\" text-anchor=\"middle\">",
+  fprintf(f,
+          "</text>\n<text transform=\"translate(14,%d) rotate(-90)\" text-anchor=\"middle\">",
           T + ph / 2);
   rep_escape(f, ylabel);
   fputs("</text>\n", f);
@@ -130,8 +132,9 @@ void rep_bars(FILE *f, const char *id, const char *title, char *const *names, in
   const char *col[2] = {rep_colour(0), rep_colour(1)};
   const char *lab[2] = {aname, bname};
   for (int j = 0; j < 2; ++j) {
-    fprintf(f, "<rect x=\"%d\" y=\"24\" width=\"12\" height=\"10\" fill=\"%s\"/><text x=\"%d\" "
-               "y=\"33\">",
+    fprintf(f,
+            "<rect x=\"%d\" y=\"24\" width=\"12\" height=\"10\" fill=\"%s\"/><text x=\"%d\" "
+            "y=\"33\">",
             L + j * 120, col[j], L + j * 120 + 16);
     rep_escape(f, lab[j]);
     fputs("</text>\n", f);
@@ -157,8 +160,8 @@ void rep_bars(FILE *f, const char *id, const char *title, char *const *names, in
         fprintf(f,
                 "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"8\" fill=\"%s\"/><text "
                 "x=\"%.1f\" y=\"%d\" font-size=\"8\">%.3f</text>\n",
-                L, yy, fmax(0, fmin(1, v[j])) * pw, col[j],
-                L + fmax(0, fmin(1, v[j])) * pw + 3, yy + 7, v[j]);
+                L, yy, fmax(0, fmin(1, v[j])) * pw, col[j], L + fmax(0, fmin(1, v[j])) * pw + 3,
+                yy + 7, v[j]);
       else
         fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"8\">&#8211;</text>\n", L + 3, yy + 7);
     }

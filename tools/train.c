@@ -126,7 +126,8 @@ static void steps_write(FILE *f, int64_t step, int64_t epoch, const msc_step_res
                          "loss_views", "loss_bce",   "loss_seg",   "loss_dice"};
   double v[] = {r->loss,       r->loss_intra, r->loss_inter, r->loss_fused,
                 r->loss_views, r->loss_bce,   r->loss_seg,   r->loss_dice};
-  for (int i = 0; i < 8; ++i) json_object_set_new(o, names[i], cli_json_num(skipped ? NAN : v[i]));
+  for (int i = 0; i < 8; ++i)
+    json_object_set_new(o, names[i], cli_json_num(skipped ? NAN : v[i]));
   json_object_set_new(o, "lr", cli_json_num(r->lr));
   json_object_set_new(o, "skipped", json_boolean(skipped));
   json_object_set_new(o, "wall", json_real(wall));

@@ -79,6 +79,10 @@ void rep_lines(FILE *f, const char *id, const char *title, const char *xlabel,
           "stroke=\"#888\"/>\n",
           L, T, pw, ph);
   double sx = nice_step(x1 - x0, 6), sy = nice_step(y1 - y0, 5);
+  int whole = 1; /* steps and epochs: no tick between two whole numbers */
+  for (int j = 0; j < ns && whole; ++j)
+    for (int64_t i = 0; i < s[j].n && whole; ++i) whole = s[j].x[i] == floor(s[j].x[i]);
+  if (whole && x1 > 1 && sx < 1) sx = 1; /* (recall, at most 1, keeps its ticks) */
   for (double v = ceil(x0 / sx) * sx; v <= x1 + sx * 1e-9; v += sx)
     fprintf(f,
             "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/><text "

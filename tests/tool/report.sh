@@ -106,6 +106,12 @@ for g, w in zip(got, want):
 print("per-class AP of", len(want), "classes equal to eval within 5e-5")
 EOF
 
+# A model without its training files beside it: notes instead of curves, still exit 0.
+mkdir -p lone && cp m.safetensors lone/
+expect 0 "$mosaic" report --model lone/m.safetensors --data data --out lone.html --progress none
+grep -q 'No per-step log' lone.html || fail "lone.html: no note about the missing steps log"
+grep -q 'No training history' lone.html || fail "lone.html: no note about the missing history"
+
 # --- usage and errors --------------------------------------------------------------------
 expect 2 "$mosaic" report --data data
 expect 2 "$mosaic" report --model m.safetensors

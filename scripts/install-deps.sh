@@ -19,6 +19,8 @@ packages=(
   valgrind
   clang-format                       # test_format: sources laid out as .clang-format says
   gdal-bin                           # test_tool_map: gdalinfo/gdal_translate read the maps
+  chromium                           # test_tool_report renders `mosaic report` headless
+                                     # (optional: the check is skipped without it)
   clang libclang-rt-14-dev llvm-14   # sanitizer stage: clang, its ASan/UBSan/TSan and libFuzzer
                                      # runtimes, llvm-symbolizer for the reports (docs/testing.md)
 )

@@ -10,7 +10,8 @@
 #  4. trains a mosaic1 model with tiny encoders on it, with a progress display,
 #     validation after every epoch and a checkpoint (`mosaic train`);
 #  5. evaluates it on the test split: the model's classifier and kNN on embeddings
-#     (`mosaic eval`: macro/micro AP and F1, Hamming loss, Brier score, per class);
+#     (`mosaic eval`: macro/micro AP and F1, Hamming loss, Brier score, per class), and
+#     writes the HTML report (`mosaic report`: curves, PR, confusion, quicklooks);
 #  6. embeds and predicts the real BigEarthNet v2 samples in examples/data
 #     (`mosaic embed`, `mosaic predict`);
 #  6b. PIMC on synthetic satellite image time series (PASTIS layout): pre-training, pixel
@@ -87,6 +88,12 @@ echo
 "$mosaic" eval --model "$out/model.safetensors" --data "$data" --split test \
   --protocol knn --k 10 --json "$out/eval-test-knn.json" | sed -n '1,9p'
 
+echo
+# One HTML file to look at: curves from model.steps.jsonl and model.history.json, per-class
+# AP/F1, precision-recall, confusion, quicklooks (docs/tool.md, "report"; about a second).
+"$mosaic" report --model "$out/model.safetensors" --data "$data" --split test \
+  --progress none --out "$out/report.html"
+
 step "4/7 the real BigEarthNet v2 samples ($real)"
 "$mosaic" embed --model "$out/model.safetensors" --data "$real" --split all \
   --out "$out/real-embeddings.npy"
@@ -152,8 +159,10 @@ cat <<EOF
 
 === done in $((SECONDS - start)) s (build $((built - start)) s, mosaic $((SECONDS - built)) s)
   model            $out/model.safetensors  (checkpoint; configuration $out/model.config.json,
-                   losses and validation metrics per epoch $out/model.history.json)
+                   losses and validation metrics per epoch $out/model.history.json,
+                   per step $out/model.steps.jsonl)
   test metrics     $out/eval-test.json, $out/eval-test-knn.json
+  report           $out/report.html  (open it in a browser: curves, PR, confusion, samples)
   real samples     $out/real-embeddings.npy (+ .ids.txt), $out/real-predictions.tsv
   synthetic data   $data
   PIMC             $out/pimc.safetensors, $out/eval-pimc*.json, recurrence plots in $out/plots

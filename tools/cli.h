@@ -129,6 +129,9 @@ int cli_write_file(const char *path, const void *data, size_t len);
  * prints the path (cmd_rplot.c). */
 int cli_write_png(const char *path, const unsigned char *img, int64_t rows, int64_t cols,
                   int channels);
+/* The same image encoded as PNG into *out (malloc'd, *out_len bytes); EXIT_*. */
+int cli_png_encode(const unsigned char *img, int64_t rows, int64_t cols, int channels,
+                   unsigned char **out, size_t *out_len);
 #endif
 
 /* `mosaic map --quicklook`: a PNG of a written scene output (tools/quicklook.c). */
@@ -233,6 +236,10 @@ typedef struct cli_train_job {
   json_t *history;  /* if not NULL: one object per epoch is appended */
   int segmentation; /* val is scored per pixel (cli_seg_score) */
   int64_t saves;    /* out: checkpoints written to save_path */
+  /* If not NULL: the per-step log (JSON Lines, one object per optimiser step, flushed as
+   * it goes; train.c). On resume (done_steps > 0) its lines up to step done_steps are
+   * kept and later ones dropped; otherwise it starts empty. */
+  const char *steps_path;
 } cli_train_job;
 
 /* Runs the job; returns EXIT_OK, EXIT_ERROR or EXIT_INTERRUPTED (after saving). */
@@ -335,6 +342,7 @@ int cmd_compare(int argc, char **argv, int verbosity);
 /* `mosaic compare --task segmentation` (compare_seg.c), after cmd_compare parsed ctx. */
 int cli_compare_segmentation(cli_ctx *ctx, cli_progress *pg);
 int cmd_rplot(int argc, char **argv, int verbosity);
+int cmd_report(int argc, char **argv, int verbosity);
 int cmd_version(int argc, char **argv, int verbosity);
 int cmd_backends(int argc, char **argv, int verbosity);
 

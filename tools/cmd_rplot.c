@@ -99,20 +99,20 @@ static void mem_flush(png_structp png) {
   (void)png;
 }
 
-/* Writes the image (rows × cols, channels 1 or 3, row-major bytes) to path (cli.h). */
-int cli_write_png(const char *path, const unsigned char *img, int64_t rows, int64_t cols,
-                  int channels) {
+/* The PNG encoding of an image into a malloc'd buffer (cli.h). */
+int cli_png_encode(const unsigned char *img, int64_t rows, int64_t cols, int channels,
+                   unsigned char **out, size_t *out_len) {
   png_mem mem = {0};
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
   png_infop info = png ? png_create_info_struct(png) : NULL;
   if (!png || !info) {
     png_destroy_write_struct(&png, &info);
-    return cli_error("%s: cannot create a PNG writer", path);
+    return cli_error("cannot create a PNG writer");
   }
   if (setjmp(png_jmpbuf(png))) {
     png_destroy_write_struct(&png, &info);
     free(mem.data);
-    return cli_error("%s: libpng failed", path);
+    return cli_error("libpng failed");
   }
   png_set_write_fn(png, &mem, mem_write, mem_flush);
   png_set_IHDR(png, info, (png_uint_32)cols, (png_uint_32)rows, 8,
@@ -122,9 +122,23 @@ int cli_write_png(const char *path, const unsigned char *img, int64_t rows, int6
   for (int64_t r = 0; r < rows; ++r) png_write_row(png, img + r * cols * channels);
   png_write_end(png, NULL);
   png_destroy_write_struct(&png, &info);
-  int rc = mem.failed ? cli_error("%s: out of memory", path)
-                      : cli_write_file(path, mem.data, mem.len);
-  free(mem.data);
+  if (mem.failed) {
+    free(mem.data);
+    return cli_error("out of memory");
+  }
+  *out = mem.data, *out_len = mem.len;
+  return EXIT_OK;
+}
+
+/* Writes the image (rows × cols, channels 1 or 3, row-major bytes) to path (cli.h). */
+int cli_write_png(const char *path, const unsigned char *img, int64_t rows, int64_t cols,
+                  int channels) {
+  unsigned char *data = NULL;
+  size_t len = 0;
+  int rc = cli_png_encode(img, rows, cols, channels, &data, &len);
+  if (rc != EXIT_OK) return cli_error("%s: cannot encode the PNG", path);
+  rc = cli_write_file(path, data, len);
+  free(data);
   if (rc == EXIT_OK) printf("%s\n", path);
   return rc;
 }

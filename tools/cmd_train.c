@@ -62,7 +62,8 @@ static const char help[] =
     "  --set KEY=VALUE     set any library option (options.md) or tool.KEY\n"
     "\n"
     "Writes PATH, PATH's .config.json (the effective configuration: --config it to repeat\n"
-    "the run) and .history.json (losses and validation metrics per epoch).\n"
+    "the run), .history.json (losses and validation metrics per epoch) and .steps.jsonl\n"
+    "(one JSON line per optimiser step: loss and its terms, lr, skipped, wall seconds).\n"
     "Exit status: 0 done, 1 error, 2 bad usage, 130 interrupted (checkpoint saved).\n";
 
 static const char *const allowed[] = {"data",        "format",
@@ -119,6 +120,7 @@ int cmd_train(int argc, char **argv, int verbosity) {
   msc_options *mopts = NULL;
   char *config_path = cli_sibling(out, ".config.json");
   char *history_path = cli_sibling(out, ".history.json");
+  char *steps_path = cli_sibling(out, ".steps.jsonl");
   json_t *history = json_array();
   cli_progress pg;
   cli_progress_init(&pg, cli_str(&ctx, "progress", "auto"),
@@ -219,6 +221,7 @@ int cmd_train(int argc, char **argv, int verbosity) {
         .print_epochs = 1,
         .history = history,
         .segmentation = seg,
+        .steps_path = steps_path,
     };
     double t0 = cli_now();
     rc = cli_train_run(&job);
@@ -260,6 +263,7 @@ int cmd_train(int argc, char **argv, int verbosity) {
   json_decref(history);
   free(config_path);
   free(history_path);
+  free(steps_path);
   cli_ctx_free(&ctx);
   if (rc == EXIT_OK) rc = cli_finish_output();
   return rc;

@@ -37,6 +37,8 @@ static const char usage_text[] =
     "  map         map a whole scene (one GeoTIFF per modality) into a GeoTIFF class map\n"
     "  compare     train and score several loss presets on the same data, one table\n"
     "  rplot       write the recurrence plots of time-series samples as PNG\n"
+    "  report      write one self-contained HTML report: training curves, per-class\n"
+    "              AP/F1, precision-recall, confusion, quicklooks\n"
     "  info        show what a model file holds\n"
     "  synth       write a synthetic dataset in the BigEarthNet v2 layout\n"
     "  backends    list the compute backends, whether each is usable and why not\n"
@@ -79,7 +81,7 @@ static const struct {
     {"train", cmd_train},     {"eval", cmd_eval},         {"embed", cmd_embed},
     {"predict", cmd_predict}, {"compare", cmd_compare},   {"info", cmd_info},
     {"synth", cmd_synth},     {"backends", cmd_backends}, {"version", cmd_version},
-    {"rplot", cmd_rplot},     {"map", cmd_map},
+    {"rplot", cmd_rplot},     {"map", cmd_map},           {"report", cmd_report},
 };
 
 /* "unknown command 'trian'; did you mean 'train'?" */

@@ -9,6 +9,12 @@
  * first s % steps_per_epoch batches. After every epoch the model is saved (weights and
  * optimiser state: a resumable checkpoint) and scored on the validation split (per pixel
  * for a segmentation model: segscore.c).
+ *
+ * The per-step log (job->steps_path, `mosaic train`'s PATH.steps.jsonl) gets one JSON
+ * object per optimiser step, written and flushed right after the step, so that a run
+ * killed half-way keeps the lines of the steps it took. A resumed run restarts from the
+ * checkpoint's step: the lines after it (steps taken after the last save, by a run that
+ * was then killed) are dropped before the first new line, so every step appears once.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -64,6 +70,69 @@ static int save(cli_train_job *job) {
   msc_status st = msc_model_save(job->model, job->save_path);
   if (st == MSC_OK) job->saves++;
   return st == MSC_OK ? EXIT_OK : cli_lib_error(st, "cannot save %s", job->save_path);
+}
+
+/* Opens the per-step log for appending: with keep > 0 (a resumed run), the lines of
+ * steps 1..keep are kept (rewritten atomically) and *wall0 is the "wall" of the last
+ * of them, so that the seconds run on; otherwise it starts empty. NULL after an error. */
+static FILE *steps_open(const char *path, int64_t keep, double *wall0) {
+  *wall0 = 0;
+  if (keep > 0) {
+    FILE *in = fopen(path, "r");
+    char *kept = NULL, *line = NULL;
+    size_t kept_len = 0, cap = 0;
+    FILE *mem = open_memstream(&kept, &kept_len);
+    if (!mem) {
+      if (in) fclose(in);
+      cli_error("out of memory");
+      return NULL;
+    }
+    ssize_t len;
+    while (in && (len = getline(&line, &cap, in)) > 0) {
+      json_t *o = json_loads(line, 0, NULL);
+      json_t *step = json_object_get(o, "step");
+      if (json_is_integer(step) && json_integer_value(step) <= keep) {
+        fputs(line, mem);
+        if (line[len - 1] != '\n') fputc('\n', mem);
+        double w = json_number_value(json_object_get(o, "wall"));
+        if (w > *wall0) *wall0 = w;
+      }
+      json_decref(o);
+    }
+    free(line);
+    if (in) fclose(in);
+    fclose(mem);
+    int rc = cli_write_file(path, kept, kept_len);
+    free(kept);
+    if (rc != EXIT_OK) return NULL;
+  }
+  FILE *f = fopen(path, keep > 0 ? "a" : "w");
+  if (!f) cli_error("cannot write %s", path);
+  return f;
+}
+
+/* One line of the per-step log: the step's number (1-based, as in the history's "step"),
+ * its epoch (1-based), the loss and its terms (null for a skipped step), the learning
+ * rate, whether it was skipped and the seconds since the run started. */
+static void steps_write(FILE *f, int64_t step, int64_t epoch, const msc_step_result *r,
+                        int skipped, double wall) {
+  json_t *o = json_object();
+  json_object_set_new(o, "step", json_integer(step));
+  json_object_set_new(o, "epoch", json_integer(epoch));
+  const char *names[] = {"loss",       "loss_intra", "loss_inter", "loss_fused",
+                         "loss_views", "loss_bce",   "loss_seg",   "loss_dice"};
+  double v[] = {r->loss,       r->loss_intra, r->loss_inter, r->loss_fused,
+                r->loss_views, r->loss_bce,   r->loss_seg,   r->loss_dice};
+  for (int i = 0; i < 8; ++i)
+    json_object_set_new(o, names[i], cli_json_num(skipped ? NAN : v[i]));
+  json_object_set_new(o, "lr", cli_json_num(r->lr));
+  json_object_set_new(o, "skipped", json_boolean(skipped));
+  json_object_set_new(o, "wall", json_real(wall));
+  char *text = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
+  if (text) fprintf(f, "%s\n", text);
+  free(text);
+  fflush(f); /* a run killed now keeps this line */
 }
 
 /* Scores the model on the validation split into *m; 0 on success. */
@@ -126,8 +195,15 @@ int cli_train_run(cli_train_job *job) {
              (long long)done, (long long)total);
     return EXIT_OK;
   }
+  double wall0 = 0;
+  FILE *steps_log = NULL;
+  if (job->steps_path && !(steps_log = steps_open(job->steps_path, done, &wall0)))
+    return EXIT_ERROR;
   msc_batch *b = NULL;
-  if (msc_batch_create(&b) != MSC_OK) return cli_error("out of memory");
+  if (msc_batch_create(&b) != MSC_OK) {
+    if (steps_log) fclose(steps_log);
+    return cli_error("out of memory");
+  }
   double t_run = cli_now();
   int64_t run_start = done;
   int rc = EXIT_OK;
@@ -177,6 +253,8 @@ int cli_train_run(cli_train_job *job) {
         lr = r.lr;
       }
       done++;
+      if (steps_log)
+        steps_write(steps_log, done, epoch + 1, &r, st != MSC_OK, wall0 + cli_now() - t_run);
       /* The progress line's loss is a running average (the last steps weigh most:
        * weight 0.1 per step), not the epoch's mean that the summary line prints, so it
        * says "loss(avg)". Its fields by importance: the line keeps as many as fit. */
@@ -304,5 +382,8 @@ int cli_train_run(cli_train_job *job) {
     rc = save(job);
   }
   msc_batch_free(b);
+  if (steps_log && (ferror(steps_log) | fclose(steps_log)) != 0) {
+    cli_note("could not write all of %s", job->steps_path);
+  }
   return rc;
 }

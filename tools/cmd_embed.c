@@ -35,7 +35,7 @@ static const char help[] =
     "  --threads N, --backend NAME, --progress MODE, --config FILE, --set KEY=VALUE\n";
 
 static const char *const allowed[] = {
-    "model",   "data",    "out",      "format",     "split",     "which", "batch",
+    "model",   "data",    "out",      "format",     "split",     "which",     "batch",
     "threads", "backend", "progress", "modalities", "precision", "calibrate", NULL};
 
 /* The .npy 1.0 file: magic, version, header length (LE u16), a Python dict literal padded

@@ -79,7 +79,8 @@ static const char *const allowed[] = {"model",
                                       "index",
                                       "lambda",
                                       "labeled-fraction",
-                                      "precision", "calibrate",
+                                      "precision",
+                                      "calibrate",
                                       NULL};
 
 /* Writes a JSON document to path ('-': standard output) and the configuration beside it. */

@@ -289,10 +289,14 @@ int cli_check_labels(const msc_options *o, const msc_dataset *ds) {
   return EXIT_OK;
 }
 
-int cli_calibrate(const cli_ctx *ctx, msc_model *model, const char *split) {
+int cli_wants_int8(const cli_ctx *ctx) {
   char precision[16] = "f32";
   msc_options_get_string(ctx->opts, "precision", precision, sizeof precision, NULL);
-  if (strcmp(precision, "int8") != 0) return EXIT_OK;
+  return strcmp(precision, "int8") == 0;
+}
+
+int cli_calibrate(const cli_ctx *ctx, msc_model *model, const char *split) {
+  if (!cli_wants_int8(ctx)) return EXIT_OK;
   const int64_t rounds = cli_int(ctx, "calibrate", 4), batch = cli_int(ctx, "batch", 64);
   if (rounds < 1 || batch < 1)
     return cli_error("--calibrate and --batch must be at least 1 for --precision int8");

@@ -326,8 +326,9 @@ typedef struct mbk_optim_desc {
  * calibrated input range (q_max > 0) may quantise its input per tensor (u8 when
  * q_signed is 0, values below 0 then clamp to 0; s8 otherwise; values beyond q_max
  * saturate) and its weights per output channel (s8), accumulate in 32-bit integers and
- * write float32; every other op, and those without q_max, compute in float32. A forward
- * with training = 1 on an INT8 context fails (MSC_E_UNSUPPORTED). */
+ * write float32; every other op, and those without q_max, compute in float32. An op
+ * with q_max > 0 refuses training = 1 and backward (the core never trains a model of
+ * precision int8). */
 typedef enum mbk_precision {
   MBK_PRECISION_F32 = 0,
   MBK_PRECISION_BF16 = 1,

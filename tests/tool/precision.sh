@@ -82,6 +82,9 @@ PY
   >t8.out 2>t8.err
 [ $? -ne 0 ] || fail "train --precision int8 accepted"
 grep -q "inference only" t8.err || fail "train int8: no reason given: $(cat t8.err)"
+"$mosaic" map --model q.safetensors --out m8.tif --precision int8 >map8.out 2>map8.err
+[ $? -ne 0 ] || fail "map --precision int8 accepted"
+grep -q "int8" map8.err || fail "map int8: no reason given: $(cat map8.err)"
 ONEDNN_MAX_CPU_ISA=SSE41 "$mosaic" embed --model q.safetensors --data data --out s.npy \
   --progress none --precision int8 >sse.out 2>sse.err
 rc=$?

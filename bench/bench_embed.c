@@ -4,13 +4,15 @@
  * 120×120 patches, in samples per second, with the peak RSS.
  *
  *   bench_embed [--encoder resnet18|tiny] [--batch 64] [--iters 5] [--threads 0]
- *              [--backend cpu|cuda|auto] [--precision f32|bf16]
+ *              [--backend cpu|cuda|auto] [--precision f32|bf16|int8]
  *
+ * int8 calibrates on the benchmark's batch first (msc_model_calibrate, not timed).
  * Prints one JSON line. The first call (primitive creation, allocation) is reported
  * separately as warmup_s and excluded from the rate, which is the median over iters.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bench_util.h"
 #include "mosaic/mosaic.h"
@@ -50,6 +52,7 @@ int main(int argc, char **argv) {
   CHECK(msc_model_embedding_size(m, MSC_EMBED_FUSED, &dim));
   float *out = malloc((size_t)(batch * dim) * sizeof(float));
   if (!out) return 1;
+  if (strcmp(precision, "int8") == 0) CHECK(msc_model_calibrate(m, b));
   double t0 = bench_now();
   CHECK(msc_embed(m, b, MSC_EMBED_FUSED, out, (size_t)(batch * dim)));
   double warmup = bench_now() - t0;

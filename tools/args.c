@@ -145,6 +145,7 @@ static const key_def k_keys[] = {
     {"threads", "threads", KEY_INT, 1, NULL},
     {"backend", "backend", KEY_STRING, 1, NULL},
     {"precision", "precision", KEY_STRING, 1, NULL},
+    {"calibrate", "calibrate", KEY_INT, 0, NULL},
     {"workers", "workers", KEY_INT, 0, NULL},
     {"out", "out", KEY_STRING, 0, NULL},
     {"resume", "resume", KEY_STRING, 0, NULL},

@@ -187,6 +187,14 @@ json_t *cli_model_metadata(const char *path);
 /* The same without an error message: NULL when it cannot be read. */
 json_t *cli_model_metadata_quiet(const char *path);
 
+/* --precision int8 (docs/precision.md, "int8"): calibrates model on --calibrate N
+ * batches (default 4) of --batch samples spread evenly over the dataset's split `split`
+ * (NULL: the split asked for). Does nothing for other precisions. Returns EXIT_*. */
+int cli_calibrate(const cli_ctx *ctx, msc_model *model, const char *split);
+/* 1 when the effective options ask for precision int8 (commands without calibration
+ * data refuse it: map, compare). */
+int cli_wants_int8(const cli_ctx *ctx);
+
 /* Batches of a dataset in order, for inference: n samples of ds in batches of `batch`;
  * probs (n × C) and/or labels (n × C) and/or embeddings (n × dim for `which`), any may
  * be NULL. Shows progress. Returns EXIT_*. */

@@ -104,6 +104,12 @@ int cmd_compare(int argc, char **argv, int verbosity) {
   const char *split = cli_str(&ctx, "split", "test");
   const char *dir = cli_str(&ctx, "out_dir", "compare");
   int64_t epochs = cli_int(&ctx, "epochs", 1), batch = cli_int(&ctx, "batch", 32);
+  if (cli_wants_int8(&ctx)) { /* compare trains its arms: int8 is inference only */
+    rc = cli_usage("compare", "--precision int8 is for inference only (embed, eval, "
+                              "predict): compare trains, use f32 or bf16");
+    cli_ctx_free(&ctx);
+    return rc;
+  }
   if (batch < 2) {
     rc = cli_usage("compare", "--batch must be at least 2");
     cli_ctx_free(&ctx);

@@ -29,12 +29,14 @@ static const char help[] =
     "  --modalities LIST   the dataset modalities to use, comma-separated (default: all);\n"
     "                      a fused output without the others (model.md)\n"
     "  --batch N           samples per call (default 64)\n"
-    "  --precision f32|bf16  compute precision (bf16: AVX-512/AMX CPUs, precision.md)\n"
+    "  --precision f32|bf16|int8  compute precision (bf16: AVX-512/AMX CPUs; int8: AVX2\n"
+    "                      CPUs, calibrated first; precision.md)\n"
+    "  --calibrate N       int8: calibrate on N batches of the data (default 4)\n"
     "  --threads N, --backend NAME, --progress MODE, --config FILE, --set KEY=VALUE\n";
 
 static const char *const allowed[] = {
-    "model",   "data",    "out",      "format",     "split",     "which", "batch",
-    "threads", "backend", "progress", "modalities", "precision", NULL};
+    "model",   "data",    "out",      "format",     "split",     "which",     "batch",
+    "threads", "backend", "progress", "modalities", "precision", "calibrate", NULL};
 
 /* The .npy 1.0 file: magic, version, header length (LE u16), a Python dict literal padded
  * with spaces to a multiple of 64 bytes and ended by '\n', then the data. */
@@ -156,6 +158,7 @@ int cmd_embed(int argc, char **argv, int verbosity) {
     rc = cli_load_model(&ctx, model_path, &model);
   if (rc == EXIT_OK) rc = cli_parse_which(model, cli_str(&ctx, "which", "fused"), &which);
   if (rc == EXIT_OK) rc = cli_open_dataset(&ctx, ctx.opts, split, 1, &ds);
+  if (rc == EXIT_OK) rc = cli_calibrate(&ctx, model, split);
   if (rc == EXIT_OK) rc = cli_infer_modalities(cli_str(&ctx, "modalities", NULL), ds);
   if (rc == EXIT_OK)
     rc = cli_infer(model, ds, cli_int(&ctx, "batch", 64), &pg, "embed", NULL, NULL, which, &emb,

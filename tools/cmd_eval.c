@@ -47,7 +47,9 @@ static const char help[] =
     "  --threshold T       F1 and Hamming threshold on the scores (default 0.5)\n"
     "  --json PATH         also write the results as JSON ('-': standard output)\n"
     "  --out PATH          linear/finetune: save the trained model there\n"
-    "  --precision f32|bf16  compute precision (bf16: AVX-512/AMX CPUs, precision.md)\n"
+    "  --precision f32|bf16|int8  compute precision (bf16: AVX-512/AMX CPUs; int8: AVX2\n"
+    "                      CPUs, calibrated first; precision.md)\n"
+    "  --calibrate N       int8: calibrate on N batches of the data (default 4)\n"
     "  --seed N, --threads N, --backend NAME, --workers N, --progress MODE,\n"
     "  --config FILE, --set KEY=VALUE    as for 'mosaic train'\n"
     "\n"
@@ -78,6 +80,7 @@ static const char *const allowed[] = {"model",
                                       "lambda",
                                       "labeled-fraction",
                                       "precision",
+                                      "calibrate",
                                       NULL};
 
 /* Writes a JSON document to path ('-': standard output) and the configuration beside it. */
@@ -182,6 +185,8 @@ int cmd_eval(int argc, char **argv, int verbosity) {
   cli_eval_result r;
   memset(&r, 0, sizeof r);
   rc = cli_load_model(&ctx, model_path, &model);
+  /* int8: calibrated on the training split, not on the samples it is scored on. */
+  if (rc == EXIT_OK) rc = cli_calibrate(&ctx, model, "train");
   const int seg = rc == EXIT_OK && cli_model_segmentation(model);
   if (rc == EXIT_OK && (strcmp(protocol, "forecast") == 0 || seg)) {
     if (seg && strcmp(protocol, "model") != 0)

@@ -117,6 +117,10 @@ int cmd_map(int argc, char **argv, int verbosity) {
     rc = cli_usage("map", "--out FILE (or --probs FILE) is required");
   } else if (embeddings && probs) {
     rc = cli_usage("map", "--what embeddings writes --out only; drop --probs");
+  } else if (cli_wants_int8(&ctx)) {
+    rc = cli_usage("map", "--precision int8 needs calibration data, which map does not have: "
+                          "use f32 or bf16 here, int8 with embed, eval or predict "
+                          "(docs/precision.md)");
   }
   if (rc >= 0) {
     cli_ctx_free(&ctx);

@@ -26,12 +26,14 @@ static const char help[] =
     "  --modalities LIST   the dataset modalities to use, comma-separated (default: all);\n"
     "                      a fused output without the others (model.md)\n"
     "  --batch N           samples per call (default 64)\n"
-    "  --precision f32|bf16  compute precision (bf16: AVX-512/AMX CPUs, precision.md)\n"
+    "  --precision f32|bf16|int8  compute precision (bf16: AVX-512/AMX CPUs; int8: AVX2\n"
+    "                      CPUs, calibrated first; precision.md)\n"
+    "  --calibrate N       int8: calibrate on N batches of the data (default 4)\n"
     "  --threads N, --backend NAME, --progress MODE, --config FILE, --set KEY=VALUE\n";
 
 static const char *const allowed[] = {
     "model",   "data",    "out",      "format",     "split",     "threshold", "batch",
-    "threads", "backend", "progress", "modalities", "precision", NULL};
+    "threads", "backend", "progress", "modalities", "precision", "calibrate", NULL};
 
 typedef struct {
   char *p;
@@ -87,6 +89,7 @@ int cmd_predict(int argc, char **argv, int verbosity) {
   rc = cli_load_model(&ctx, model_path, &model);
   if (rc == EXIT_OK)
     rc = cli_open_dataset(&ctx, ctx.opts, cli_str(&ctx, "split", "all"), 1, &ds);
+  if (rc == EXIT_OK) rc = cli_calibrate(&ctx, model, cli_str(&ctx, "split", "all"));
   if (rc == EXIT_OK) rc = cli_infer_modalities(cli_str(&ctx, "modalities", NULL), ds);
   if (rc == EXIT_OK)
     rc = cli_infer(model, ds, cli_int(&ctx, "batch", 64), &pg, "predict", &probs, &labels, 0,

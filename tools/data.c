@@ -406,3 +406,41 @@ int cli_check_labels(const msc_options *o, const msc_dataset *ds) {
   }
   return EXIT_OK;
 }
+
+int cli_wants_int8(const cli_ctx *ctx) {
+  char precision[16] = "f32";
+  msc_options_get_string(ctx->opts, "precision", precision, sizeof precision, NULL);
+  return strcmp(precision, "int8") == 0;
+}
+
+int cli_calibrate(const cli_ctx *ctx, msc_model *model, const char *split) {
+  if (!cli_wants_int8(ctx)) return EXIT_OK;
+  const int64_t rounds = cli_int(ctx, "calibrate", 4), batch = cli_int(ctx, "batch", 64);
+  if (rounds < 1 || batch < 1)
+    return cli_error("--calibrate and --batch must be at least 1 for --precision int8");
+  msc_dataset *ds = NULL;
+  int rc = cli_open_dataset(ctx, ctx->opts, split, 1, &ds);
+  if (rc != EXIT_OK) return rc;
+  const int64_t n = msc_dataset_size(ds);
+  /* Samples spread evenly over the split, so that the ranges see all of it. */
+  const int64_t total = n < rounds * batch ? n : rounds * batch;
+  int64_t *idx = malloc((size_t)batch * sizeof *idx);
+  msc_batch *b = NULL;
+  if (n == 0)
+    rc = cli_error("--precision int8: no samples to calibrate on");
+  else if (!idx || msc_batch_create(&b) != MSC_OK)
+    rc = cli_error("out of memory");
+  for (int64_t at = 0; rc == EXIT_OK && at < total; at += batch) {
+    const int64_t m = total - at < batch ? total - at : batch;
+    for (int64_t j = 0; j < m; ++j) idx[j] = (at + j) * n / total;
+    msc_status st = msc_dataset_fill_batch(ds, idx, m, b);
+    if (st == MSC_OK) st = msc_model_calibrate(model, b);
+    if (st != MSC_OK) rc = cli_lib_error(st, "int8 calibration");
+  }
+  if (rc == EXIT_OK && ctx->verbosity > 0)
+    cli_note("int8: calibrated on %lld samples", (long long)total);
+  msc_batch_free(b);
+  free(idx);
+  msc_dataset_free(ds);
+  return rc;
+}

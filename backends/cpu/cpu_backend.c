@@ -201,6 +201,13 @@ static int cpu_has_bf16(void) {
   return (isa & (unsigned)dnnl_cpu_isa_avx512_core) == (unsigned)dnnl_cpu_isa_avx512_core;
 }
 
+/* 1 when oneDNN has int8 convolutions and inner products here: from AVX2 (u8·s8 pairs
+ * summed in 16 bits), AVX-512, VNNI (native u8·s8 dot products) or AMX int8 tiles. */
+static int cpu_has_int8(void) {
+  unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+  return (isa & (unsigned)dnnl_cpu_isa_avx2) == (unsigned)dnnl_cpu_isa_avx2;
+}
+
 static msc_status ctx_precision(const mbk_ctx_params *params, int32_t *out) {
   *out = MBK_PRECISION_F32;
   /* A caller built before API 7 has no precision field: float32. */
@@ -215,6 +222,14 @@ static msc_status ctx_precision(const mbk_ctx_params *params, int32_t *out) {
                       "oneDNN reports ISA 0x%x on this CPU: use precision f32",
                       (unsigned)dnnl_get_effective_cpu_isa());
     *out = MBK_PRECISION_BF16;
+    return MSC_OK;
+  case MBK_PRECISION_INT8:
+    if (!cpu_has_int8())
+      return CPU_FAIL(MSC_E_UNSUPPORTED,
+                      "cpu: precision int8 needs AVX2 or later (avx2, avx512_core, VNNI or "
+                      "AMX); oneDNN reports ISA 0x%x on this CPU: use precision f32",
+                      (unsigned)dnnl_get_effective_cpu_isa());
+    *out = MBK_PRECISION_INT8;
     return MSC_OK;
   default:
     return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: ctx_create: unknown precision %d",

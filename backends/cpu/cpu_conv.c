@@ -40,6 +40,12 @@ static msc_status conv_mds(const cpu_weighted *op, int grad_w, int narrow,
                            dnnl_memory_desc_t *x, dnnl_memory_desc_t *w, dnnl_memory_desc_t *b,
                            dnnl_memory_desc_t *y) {
   dnnl_data_type_t dt = grad_w ? cpu_grad_w_dt(op->base.ctx) : cpu_op_dt(op->base.ctx);
+  if (op->q && !grad_w) { /* int8 (cpu_int8.c): u8/s8 source, s8 weights, f32 output */
+    CPU_CHECK(cpu_any_md_dt(4, op->x_dims, cpu_q_src_dt(op), x));
+    CPU_CHECK(cpu_any_md_dt(4, op->w_dims, dnnl_s8, w));
+    CPU_CHECK(cpu_plain_md(1, &op->y_dims[1], b));
+    return cpu_any_md_dt(4, op->y_dims, dnnl_f32, y);
+  }
   /* bf16 activations keep their layout, so does backward-weights on their copies. */
   narrow = narrow && cpu_op_dt(op->base.ctx) == dnnl_f32;
   CPU_CHECK(act_md(op->x_dims, dt, narrow, x));
@@ -81,12 +87,13 @@ static dnnl_status_t channels_last_pd(cpu_weighted *op, const dnnl_convolution_d
                                       const_dnnl_primitive_attr_t attr,
                                       dnnl_primitive_desc_t *pd) {
   dnnl_convolution_desc_t nd = *cd;
-  dnnl_data_type_t dt = cpu_op_dt(op->base.ctx);
+  /* The data types cd asks for (int8: a u8/s8 source and a float32 destination). */
+  dnnl_data_type_t xt = cd->src_desc.data_type, yt = cd->dst_desc.data_type;
   dnnl_dims_t xd = {0}, yd = {0}; /* the API reads dnnl_dims_t-sized arrays */
   memcpy(xd, op->x_dims, 4 * sizeof xd[0]);
   memcpy(yd, op->y_dims, 4 * sizeof yd[0]);
-  dnnl_status_t st = dnnl_memory_desc_init_by_tag(&nd.src_desc, 4, xd, dt, dnnl_nhwc);
-  if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&nd.dst_desc, 4, yd, dt, dnnl_nhwc);
+  dnnl_status_t st = dnnl_memory_desc_init_by_tag(&nd.src_desc, 4, xd, xt, dnnl_nhwc);
+  if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&nd.dst_desc, 4, yd, yt, dnnl_nhwc);
   if (st != dnnl_success) return st;
   cpu_ctx_threads(op->base.ctx);
   st = dnnl_primitive_desc_create(pd, &nd, attr, op->base.ctx->engine, NULL);
@@ -108,17 +115,26 @@ static msc_status conv_fwd_as(cpu_weighted *op, int narrow, dnnl_primitive_desc_
    * machines (bench_embed, batch 16, 1 thread: 40-42 vs 47-48 samples/s); the jit
    * direct kernels it picks for training are the faster ones here. */
   const mbk_op_desc *d = &op->base.desc;
-  /* A folded batch norm brings a bias. */
-  int with_b = op->bias || d->u.conv.fold_bn;
-  CPU_TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training,
-                                             dnnl_convolution_direct, &x, &w,
+  /* A folded batch norm brings a bias, and so does int8 (the scaled one, cpu_int8.c).
+   * oneDNN's int8 convolutions are inference ones. */
+  int with_b = op->bias || d->u.conv.fold_bn || op->q;
+  dnnl_prop_kind_t prop = op->q ? dnnl_forward_inference : dnnl_forward_training;
+  CPU_TRY(dnnl_convolution_forward_desc_init(&cd, prop, dnnl_convolution_direct, &x, &w,
                                              with_b ? &b : NULL, &y, s, p, p),
           "conv2d forward descriptor");
-  if (!mbk_conv_fused(d)) return cpu_pd_create(op->base.ctx, pd, &cd, NULL, "conv2d forward");
+  if (!mbk_conv_fused(d) && !op->q)
+    return cpu_pd_create(op->base.ctx, pd, &cd, NULL, "conv2d forward");
   /* The fused ones keep forward_training too: brgconv with the post-ops measured 10-15 %
    * slower than the jit direct kernels (ResNet-18, batch 64, 2 threads, 2026-12-04). */
   dnnl_primitive_attr_t attr;
   CPU_CHECK(cpu_conv_post_ops(op->base.ctx, d, &attr));
+  if (op->q) {
+    msc_status qs = cpu_q_attr(op, attr);
+    if (qs != MSC_OK) {
+      dnnl_primitive_attr_destroy(attr);
+      return qs;
+    }
+  }
   dnnl_status_t st = dnnl_unimplemented;
   if (small_channels(op)) st = channels_last_pd(op, &cd, attr, pd);
   if (st != dnnl_success) {
@@ -206,12 +222,11 @@ msc_status cpu_conv_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   op->make_fwd = conv_fwd;
   op->make_bwd_data = conv_bwd_data;
   op->make_bwd_weights = conv_bwd_weights;
-  if (mbk_conv_fused(d)) {
-    msc_status st = cpu_conv_fold_create(op);
-    if (st != MSC_OK) {
-      mbk_op_destroy(base);
-      return st;
-    }
+  msc_status st = mbk_conv_fused(d) ? cpu_conv_fold_create(op) : MSC_OK;
+  if (st == MSC_OK) st = cpu_q_create(op);
+  if (st != MSC_OK) {
+    mbk_op_destroy(base);
+    return st;
   }
   return cpu_weighted_finish(op, out);
 }

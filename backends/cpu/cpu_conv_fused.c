@@ -66,8 +66,8 @@ msc_status cpu_conv_post_ops(mbk_ctx *ctx, const mbk_op_desc *d, dnnl_primitive_
 
 /* s[o] = γ[o]/√(σ²[o]+ε) and b'[o] = β[o] − μ[o]·s[o], in float as oneDNN's batch norm
  * computes its scale. */
-static void fold_arith(const float *gamma, const float *beta, const float *mean,
-                       const float *var, float eps, int64_t oc, float *scale, float *bf) {
+void cpu_conv_fold_arith(const float *gamma, const float *beta, const float *mean,
+                         const float *var, float eps, int64_t oc, float *scale, float *bf) {
   for (int64_t o = 0; o < oc; ++o) {
     scale[o] = gamma[o] / sqrtf(var[o] + eps);
     bf[o] = beta[o] - mean[o] * scale[o];
@@ -84,8 +84,8 @@ static int fold_fresh(const cpu_conv_fold *f, const mbk_tensor *const *src) {
 /* dst = w·scale[o] per output channel, converted into dst's layout by one reorder with
  * per-channel output scales (mask 1: axis 0), so no plain copy of the weights is kept.
  * The scales are baked into the primitive: it is made for each fold (rare). */
-static msc_status scaled_reorder(mbk_ctx *ctx, dnnl_memory_t src, dnnl_memory_t dst, int64_t oc,
-                                 const float *scale) {
+msc_status cpu_scaled_reorder(mbk_ctx *ctx, dnnl_memory_t src, dnnl_memory_t dst, int64_t oc,
+                              const float *scale) {
   const dnnl_memory_desc_t *smd, *dmd;
   CPU_TRY(dnnl_memory_get_memory_desc(src, &smd), "conv2d fold");
   CPU_TRY(dnnl_memory_get_memory_desc(dst, &dmd), "conv2d fold");
@@ -120,10 +120,10 @@ static msc_status fold_refresh(cpu_weighted *op, const mbk_tensor *const *src, d
     CPU_CHECK(cpu_buf_ensure(ctx, &f->b_buf, &bmd));
     CPU_CHECK(cpu_buf_ensure(ctx, &f->scale, &bmd));
     /* 1-D tensors are always plain (cpu_internal.h). */
-    fold_arith(src[1]->data, src[2]->data, src[3]->data, src[4]->data,
-               op->base.desc.u.conv.bn_eps, oc, f->scale.data, f->b_buf.data);
+    cpu_conv_fold_arith(src[1]->data, src[2]->data, src[3]->data, src[4]->data,
+                        op->base.desc.u.conv.bn_eps, oc, f->scale.data, f->b_buf.data);
     CPU_CHECK(cpu_buf_ensure(ctx, &f->w_buf, cpu_pd_md(&op->fwd, dnnl_query_weights_md, 0)));
-    CPU_CHECK(scaled_reorder(ctx, src[0]->mem, f->w_buf.mem, oc, f->scale.data));
+    CPU_CHECK(cpu_scaled_reorder(ctx, src[0]->mem, f->w_buf.mem, oc, f->scale.data));
     for (int i = 0; i < FOLD_SRC; ++i) f->id[i] = src[i]->id, f->version[i] = src[i]->version;
     f->valid = 1;
   }
@@ -135,8 +135,8 @@ static msc_status fold_refresh(cpu_weighted *op, const mbk_tensor *const *src, d
 /* Gives y the output layout md holding r's values (the sum post-op adds what dst holds).
  * r may be y itself (the core hands the residual's tensor over when nothing reads it
  * later): then nothing is copied when the layouts agree. */
-static msc_status residual_into(cpu_weighted *op, const mbk_tensor *r, mbk_tensor *y,
-                                const dnnl_memory_desc_t *md) {
+msc_status cpu_conv_residual_into(cpu_weighted *op, const mbk_tensor *r, mbk_tensor *y,
+                                  const dnnl_memory_desc_t *md) {
   mbk_ctx *ctx = op->base.ctx;
   dnnl_memory_t rv;
   void *h = NULL;
@@ -170,7 +170,7 @@ msc_status cpu_conv_fused_forward(cpu_weighted *op, mbk_tensor *const *in,
   const dnnl_memory_desc_t *ymd = cpu_pd_md(&op->fwd, dnnl_query_dst_md, 0);
   if (d->u.conv.residual) {
     CPU_CHECK(cpu_tensor_expect(in[k], op->y_ndim, op->y_dims, name, "r"));
-    CPU_CHECK(residual_into(op, in[k], out[0], ymd));
+    CPU_CHECK(cpu_conv_residual_into(op, in[k], out[0], ymd));
   } else {
     CPU_CHECK(cpu_tensor_set(out[0], op->y_ndim, op->y_dims, ymd));
   }

@@ -27,6 +27,7 @@ static void weighted_destroy(mbk_op *base) {
   if (op->w_view) dnnl_memory_destroy(op->w_view);
   if (op->dw_view) dnnl_memory_destroy(op->dw_view);
   cpu_conv_fold_destroy(op->fold);
+  cpu_q_destroy(op->q);
   free(op);
 }
 
@@ -90,6 +91,11 @@ static msc_status weighted_forward(mbk_op *base, int32_t training, mbk_tensor *c
   mbk_ctx *ctx = base->ctx;
   const char *name = base->vt->name;
   CPU_CHECK(check_params(op, in));
+  if (op->q) {
+    if (training)
+      return CPU_FAIL(MSC_E_UNSUPPORTED, "cpu: %s: an int8 op runs in inference only", name);
+    return cpu_q_forward(op, in, out);
+  }
   if (op->fold) {
     if (training)
       return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: %s: a fused op runs in inference only",
@@ -191,8 +197,9 @@ static msc_status weighted_backward(mbk_op *base, mbk_tensor *const *in,
                                     mbk_tensor *const *out) {
   cpu_weighted *op = (cpu_weighted *)base;
   const char *name = base->vt->name;
-  if (op->fold)
-    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: %s: a fused op has no backward", name);
+  if (op->fold || op->q)
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: %s: a fused or int8 op has no backward",
+                    name);
   CPU_CHECK(check_params(op, in));
   CPU_CHECK(cpu_tensor_expect(in[2], op->y_ndim, op->y_dims, name, "dy"));
   if (out[2] && !op->bias)

@@ -10,6 +10,7 @@
 
 typedef struct cpu_weighted cpu_weighted;
 typedef struct cpu_conv_fold cpu_conv_fold;
+typedef struct cpu_q cpu_q;
 typedef msc_status (*cpu_weighted_pd_fn)(cpu_weighted *op, dnnl_primitive_desc_t *pd);
 
 struct cpu_weighted {
@@ -33,6 +34,7 @@ struct cpu_weighted {
    * buffer (cpu_buf_shared), db (small) in its own. */
   cpu_buf dw_buf, db_buf;
   cpu_conv_fold *fold; /* a fused conv2d's state (cpu_conv_fused.c); NULL otherwise */
+  cpu_q *q;            /* int8 state (cpu_int8.c) when the op computes in int8; else NULL */
 };
 
 extern const mbk_op_vt cpu_weighted_vt_conv;
@@ -50,5 +52,27 @@ msc_status cpu_conv_post_ops(mbk_ctx *ctx, const mbk_op_desc *d, dnnl_primitive_
 /* The forward of a fused conv2d: inputs as in backend.h's table. */
 msc_status cpu_conv_fused_forward(cpu_weighted *op, mbk_tensor *const *in,
                                   mbk_tensor *const *out);
+
+/* Shared with cpu_int8.c: the folded batch norm's per-channel scale and bias (float, as
+ * oneDNN's batch norm computes them), a reorder src -> dst scaling output channel o
+ * (axis 0 of the weights) by scale[o], and the residual r copied into y's layout md. */
+void cpu_conv_fold_arith(const float *gamma, const float *beta, const float *mean,
+                         const float *var, float eps, int64_t oc, float *scale, float *bf);
+msc_status cpu_scaled_reorder(mbk_ctx *ctx, dnnl_memory_t src, dnnl_memory_t dst, int64_t oc,
+                              const float *scale);
+msc_status cpu_conv_residual_into(cpu_weighted *op, const mbk_tensor *r, mbk_tensor *y,
+                                  const dnnl_memory_desc_t *md);
+
+/* Quantised inference (cpu_int8.c; docs/precision.md, "int8"). cpu_q_create gives op a
+ * cpu_q when its context computes in INT8 and its description carries a calibrated
+ * input range (q_max > 0); before the forward primitive is made. */
+msc_status cpu_q_create(cpu_weighted *op);
+void cpu_q_destroy(cpu_q *q); /* accepts NULL */
+/* The source data type of a quantised op: u8 (input known >= 0) or s8. */
+dnnl_data_type_t cpu_q_src_dt(const cpu_weighted *op);
+/* Sets the per-output-channel output scales (mask 2) of the quantised op on attr. */
+msc_status cpu_q_attr(const cpu_weighted *op, dnnl_primitive_attr_t attr);
+/* The forward of a quantised op (inputs as in backend.h's table, fusions included). */
+msc_status cpu_q_forward(cpu_weighted *op, mbk_tensor *const *in, mbk_tensor *const *out);
 
 #endif

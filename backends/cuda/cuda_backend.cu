@@ -171,7 +171,9 @@ static msc_status cu_ctx_create(const mbk_ctx_params *params, mbk_ctx **out) {
     return CU_FAIL(MSC_E_UNSUPPORTED,
                    "cuda: precision %s is not supported by the cuda backend (float32 only): "
                    "use precision f32 or backend cpu",
-                   params->precision == MBK_PRECISION_BF16 ? "bf16" : "(unknown)");
+                   params->precision == MBK_PRECISION_BF16   ? "bf16"
+                   : params->precision == MBK_PRECISION_INT8 ? "int8"
+                                                             : "(unknown)");
   mbk_ctx *ctx = (mbk_ctx *)calloc(1, sizeof *ctx);
   if (!ctx) return CU_FAIL(MSC_E_OUT_OF_MEMORY, "cuda: context");
   if (params && params->struct_size >= offsetof(mbk_ctx_params, device) + sizeof(int32_t))

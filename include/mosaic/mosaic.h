@@ -1086,6 +1086,27 @@ MSC_API msc_status msc_embed(msc_model *model, const msc_batch *batch, int32_t w
                              float *out, size_t out_len);
 
 /**
+ * Calibrates a model of precision int8 (the runtime option precision = int8;
+ * docs/precision.md, "int8"): runs the whole graph in float32 on batch (every modality
+ * of the model present, N >= 1) and records, for the input of every convolution and
+ * linear layer, the largest absolute value seen and whether any value was negative.
+ * Calls accumulate (the ranges are maxima over every calibrated batch): a few
+ * representative batches (e.g. 4 × 32 samples) are enough. Afterwards msc_embed,
+ * msc_predict and msc_predict_mask compute those layers in 8-bit integers: input
+ * quantised per tensor with the recorded range (u8 where no negative value was seen,
+ * s8 otherwise; values beyond the range saturate), weights per output channel, batch
+ * norm folded first. Before any calibration they return MSC_E_INVALID_ARGUMENT
+ * ("calibrate first"). batch = NULL forgets every range: the model is uncalibrated
+ * again. The ranges live in the model only: msc_model_save does not store them and a
+ * copy or a reload needs its own calibration. Not thread-safe against other calls on
+ * the same model (like msc_train_step). Returns MSC_OK; MSC_E_INVALID_ARGUMENT (model
+ * NULL; the model's precision is not int8; an empty batch); the errors of msc_embed for
+ * the batch (missing modality, shape, non-finite pixel); a failed call leaves the
+ * ranges as they were. Since 0.5.0.
+ */
+MSC_API msc_status msc_model_calibrate(msc_model *model, const msc_batch *batch);
+
+/**
  * Per-class probabilities of the classifier's logits on the fused features, N × C
  * row-major into probs (len >= N × C): for a multi-label model (option labels = multi,
  * the default) the sigmoid of every logit; for a single-label model (labels = single,

@@ -10,7 +10,8 @@
  * core trains only through optim_update and grad_stats; 4: softmax CE; 5: UPSAMPLE and
  * DECONV2D; 6: UPSAMPLE to an output size instead of by integer factors; 7:
  * mbk_ctx_params.precision; 8: CONV2D's inference fusions fold_bn, residual and relu,
- * and mbk_iface.caps to announce them).
+ * and mbk_iface.caps to announce them; 9: MBK_PRECISION_INT8 and the calibrated input
+ * range q_max / q_signed of CONV2D and LINEAR).
  *
  * The contract is this header plus the files it names: backend_op.h/.c (the op frame a
  * backend builds its ops on), loss_core.h, loss_rows.h/.c, optim_core.h and
@@ -55,6 +56,9 @@
  *             y = relu?(BN(conv(x, w)) + r). A backend may fold the normalisation into
  *             the weights (w·γ/√(σ²+ε), bias β − μ·γ/√(σ²+ε)): it must notice when any of
  *             those five tensors is written again.
+ *             Quantised inference (API 9; contexts of precision INT8 only, inference
+ *             only): u.conv.q_max > 0 is the calibrated max |x| of the input; the backend
+ *             may then compute in 8-bit integers (see mbk_precision). 0 = float32.
  *  BATCHNORM  fwd in  {x, gamma[C], beta[C], running_mean[C], running_var[C]}
  *                 out {y}
  *             (x is [N,C,H,W] or [N,C]; statistics per channel over all other dims)
@@ -73,6 +77,7 @@
  *             bwd in  {dy[N,C]}           out {dx[N,C,H,W]}
  *  LINEAR     fwd in  {x[N,K], w[O,K], b[O] (optional, only if desc bias)}
  *                 out {y[N,O]}            (y = x·wᵀ + b)
+ *             u.linear.q_max / q_signed: as CONV2D's (API 9)
  *             bwd in  {x, w, dy}          out {dx (opt), dw (opt), db (opt)}
  *  ADD        fwd in  {a, b}              out {y}     (same shape; y = a + b)
  *             bwd in  {dy}                out {da (opt), db (opt)}
@@ -111,7 +116,7 @@
 extern "C" {
 #endif
 
-#define MBK_API_VERSION        8u
+#define MBK_API_VERSION        9u
 #define MBK_MODULE_INIT_SYMBOL "msc_backend_module_init"
 #define MBK_MAX_DIMS           4
 #define MBK_MAX_CONCAT         16
@@ -191,6 +196,10 @@ typedef struct mbk_op_desc {
       float bn_eps;     /* its eps */
       int32_t residual; /* one more input added to the output (after the batch norm) */
       int32_t relu;     /* ReLU last */
+      /* Quantised inference (API 9; INT8 contexts, inference): the calibrated max |x| of
+       * the input (0 = compute in float32) and whether negative inputs were seen. */
+      float q_max;
+      int32_t q_signed;
     } conv;
     struct {
       float eps;      /* 1e-5 in torchvision */
@@ -203,6 +212,8 @@ typedef struct mbk_op_desc {
     struct {
       int64_t out_f;
       int32_t bias;
+      float q_max;      /* as u.conv.q_max (API 9) */
+      int32_t q_signed; /* as u.conv.q_signed (API 9) */
     } linear;
     struct {
       int32_t count;
@@ -310,8 +321,19 @@ typedef struct mbk_optim_desc {
  * everything a host reads (downloads, loss inputs) and every parameter, gradient and
  * statistic stays float32; tensor_upload/download still speak float32. A backend that
  * cannot compute in a precision here refuses ctx_create with MSC_E_UNSUPPORTED and says
- * why; it never silently computes in another one. */
-typedef enum mbk_precision { MBK_PRECISION_F32 = 0, MBK_PRECISION_BF16 = 1 } mbk_precision;
+ * why; it never silently computes in another one.
+ * INT8 (API 9): inference only. A CONV2D or LINEAR whose description carries a
+ * calibrated input range (q_max > 0) may quantise its input per tensor (u8 when
+ * q_signed is 0, values below 0 then clamp to 0; s8 otherwise; values beyond q_max
+ * saturate) and its weights per output channel (s8), accumulate in 32-bit integers and
+ * write float32; every other op, and those without q_max, compute in float32. An op
+ * with q_max > 0 refuses training = 1 and backward (the core never trains a model of
+ * precision int8). */
+typedef enum mbk_precision {
+  MBK_PRECISION_F32 = 0,
+  MBK_PRECISION_BF16 = 1,
+  MBK_PRECISION_INT8 = 2 /* API 9 */
+} mbk_precision;
 
 typedef struct mbk_ctx_params {
   uint32_t struct_size; /* sizeof(mbk_ctx_params) */

@@ -23,6 +23,11 @@ static int window_ok(int64_t extent, int64_t k, int64_t s, int64_t p) {
 /* A transposed window (PyTorch's ConvTranspose2d): kernel k, stride s, padding p and
  * output padding op. p < k as for CONV2D (cuDNN and oneDNN need it); op < s as in
  * PyTorch (a larger one would add rows no input reaches). */
+/* A calibrated input range (API 9): 0 (none) or a positive finite float. */
+static int q_max_ok(float q) {
+  return q == 0.0f || (q > 0.0f && q <= 3.4e38f);
+}
+
 static int deconv_ok(int64_t k, int64_t s, int64_t p, int64_t op) {
   return k > 0 && s > 0 && p >= 0 && p < k && op >= 0 && op < s;
 }
@@ -52,6 +57,8 @@ msc_status mbk_op_desc_validate(const mbk_op_desc *d, char *why, size_t n) {
       return bad(why, n, "conv2d: kernel, stride or padding do not fit the input", d);
     if (d->u.conv.fold_bn && (d->u.conv.bias || !(d->u.conv.bn_eps > 0.f)))
       return bad(why, n, "conv2d: fold_bn needs no bias and bn_eps > 0", d);
+    if (!q_max_ok(d->u.conv.q_max))
+      return bad(why, n, "conv2d: q_max must be finite and >= 0", d);
     break;
   case MBK_OP_MAXPOOL:
     if (!window_ok(d->h, d->u.pool.kh, d->u.pool.sh, d->u.pool.ph) ||
@@ -64,6 +71,8 @@ msc_status mbk_op_desc_validate(const mbk_op_desc *d, char *why, size_t n) {
     break;
   case MBK_OP_LINEAR:
     if (d->u.linear.out_f <= 0) return bad(why, n, "linear: out_f must be positive", d);
+    if (!q_max_ok(d->u.linear.q_max))
+      return bad(why, n, "linear: q_max must be finite and >= 0", d);
     break;
   case MBK_OP_UPSAMPLE:
     if (d->u.upsample.mode != MBK_UPSAMPLE_NEAREST &&

@@ -239,3 +239,70 @@ MSC_API msc_status msc_predict_mask(msc_model *m, const msc_batch *b, int32_t *c
   if (!probs) free(logits);
   return st;
 }
+
+/* One float32 forward of every node on b, observing the inputs of the conv2d and linear
+ * nodes (model_int8.c). Every modality must be present. */
+static msc_status calibrate_run(msc_model *m, const msc_batch *b) {
+  if (b->n == 0) return msci_fail(MSC_E_INVALID_ARGUMENT, "the batch is empty");
+  const int32_t nn = m->graph.n_nodes;
+  if (!m->calib.max) {
+    m->calib.max = calloc((size_t)nn, sizeof *m->calib.max);
+    m->calib.neg = calloc((size_t)nn, 1);
+    if (!m->calib.max || !m->calib.neg) {
+      msci_int8_free(m);
+      return msci_fail(MSC_E_OUT_OF_MEMORY, "calibration ranges");
+    }
+  }
+  msci_exec *e = NULL;
+  MSCI_TRY(msci_exec_acquire(m, b->n, 0, &e));
+  memset(e->need, 1, (size_t)nn);
+  msc_status st = MSC_OK;
+  for (int32_t k = 0; st == MSC_OK && k < m->cfg.n_mod; ++k) st = stage_input(m, e, k, b);
+  if (st == MSC_OK) st = msci_exec_forward(m, e, e->need);
+  msci_exec_release(m, e);
+  return st;
+}
+
+MSC_API msc_status msc_model_calibrate(msc_model *m, const msc_batch *b) {
+  if (!m) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_model_calibrate: model is NULL");
+  if (m->precision != MBK_PRECISION_INT8)
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "msc_model_calibrate: the model runs in precision %s; calibration is for "
+                     "precision int8 (create or load the model with precision = int8)",
+                     m->precision == MBK_PRECISION_BF16 ? "bf16" : "f32");
+  if (!b) { /* forget every range: the model is uncalibrated again */
+    msci_int8_free(m);
+    return MSC_OK;
+  }
+  /* Copies of the ranges: a failed batch leaves them as they were. */
+  const int32_t nn = m->graph.n_nodes;
+  float *old_max = NULL;
+  uint8_t *old_neg = NULL;
+  if (m->calib.max) {
+    old_max = malloc((size_t)nn * sizeof *old_max);
+    old_neg = malloc((size_t)nn);
+    if (!old_max || !old_neg) {
+      free(old_max);
+      free(old_neg);
+      return msci_fail(MSC_E_OUT_OF_MEMORY, "msc_model_calibrate");
+    }
+    memcpy(old_max, m->calib.max, (size_t)nn * sizeof *old_max);
+    memcpy(old_neg, m->calib.neg, (size_t)nn);
+  }
+  m->calib.active = 1;
+  m->calib.gen++;
+  msc_status st = calibrate_run(m, b);
+  m->calib.active = 0;
+  m->calib.gen++;
+  if (st == MSC_OK) {
+    m->calib.batches++;
+  } else if (old_max) {
+    memcpy(m->calib.max, old_max, (size_t)nn * sizeof *old_max);
+    memcpy(m->calib.neg, old_neg, (size_t)nn);
+  } else if (m->calib.batches == 0) {
+    msci_int8_free(m); /* the first batch failed: nothing recorded */
+  }
+  free(old_max);
+  free(old_neg);
+  return st;
+}

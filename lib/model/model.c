@@ -168,6 +168,7 @@ static msc_status resolve_options(const msci_model_cfg *c, msc_options **out) {
 void msc_model_free(msc_model *m) {
   if (!m) return;
   msci_train_free(m, m->train);
+  msci_int8_free(m);
   while (m->pool) {
     msci_exec *e = m->pool;
     m->pool = e->next;
@@ -211,7 +212,9 @@ msc_status msci_model_alloc(const msc_options *opts, const msc_options *runtime,
   if (st == MSC_OK) st = msci_backend_resolve(backend, &m->be, &m->backend_name);
   m->threads = (int32_t)threads;
   /* The schema admits only these names (options_schema.c). */
-  m->precision = strcmp(precision, "bf16") == 0 ? MBK_PRECISION_BF16 : MBK_PRECISION_F32;
+  m->precision = strcmp(precision, "bf16") == 0   ? MBK_PRECISION_BF16
+                 : strcmp(precision, "int8") == 0 ? MBK_PRECISION_INT8
+                                                  : MBK_PRECISION_F32;
   free(backend);
   msc_options_free(defaults);
   if (st == MSC_OK) st = msci_graph_build(&m->cfg, &m->graph);

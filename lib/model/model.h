@@ -131,6 +131,19 @@ void msci_graph_mark_present(const msci_graph *g, int32_t target, const uint8_t 
 
 typedef struct msci_exec msci_exec;
 
+/* int8 calibration (model_int8.c; docs/precision.md, "int8"): per node, for the
+ * conv2d and linear nodes, the largest |x| their input held over the calibrated batches
+ * and whether any of it was negative. */
+typedef struct msci_calib {
+  float *max;      /* n_nodes; 0 = never seen */
+  uint8_t *neg;    /* n_nodes */
+  int64_t batches; /* batches accumulated; 0 = not calibrated */
+  int32_t active;  /* a calibration forward is running: ops compute in float32 */
+  uint64_t gen;    /* bumps whenever the ranges or active change: executors remake ops */
+  float *buf;      /* host copy of the input being measured */
+  size_t cap;      /* floats at buf */
+} msci_calib;
+
 struct msc_model {
   msci_model_cfg cfg;
   msc_options *opts; /* resolved model configuration, as saved in files */
@@ -145,6 +158,7 @@ struct msc_model {
   struct msci_train *train; /* training state (train.h) */
   int32_t fuse_off;         /* no inference fusions in executors made from now on (tests
                                compare the fused forward with the plain one) */
+  msci_calib calib;         /* precision int8: the calibrated input ranges */
 };
 
 /* Allocates the backend tensors of every parameter (uninitialised). */
@@ -204,10 +218,11 @@ struct msci_exec {
   uint8_t absent[MSCI_MAX_MODALITIES];
   mbk_tensor *zero_feat[MSCI_MAX_MODALITIES];
   /* Inference fusions (model_fuse.c; NULL when the executor has none): per node. */
-  int32_t *fz_conv; /* at the last node of a fused step: the step's conv2d node, else -1 */
-  int32_t *fz_res;  /* there: the value added as the residual, or MSCI_FZ_NONE */
-  uint8_t *fz_skip; /* 1: the node runs inside a later fused step */
-  float *stage;     /* host staging for normalised inputs */
+  int32_t *fz_conv;   /* at the last node of a fused step: the step's conv2d node, else -1 */
+  int32_t *fz_res;    /* there: the value added as the residual, or MSCI_FZ_NONE */
+  uint8_t *fz_skip;   /* 1: the node runs inside a later fused step */
+  uint64_t calib_gen; /* int8: the m->calib.gen its ops were made for */
+  float *stage;       /* host staging for normalised inputs */
   size_t stage_cap;
   /* Host memory of a call, made with the executor or grown on first use and kept, so
    * that steady calls on one executor do not allocate (lib/contract/backend.h's promise). */
@@ -247,6 +262,20 @@ void msci_exec_release(msc_model *m, msci_exec *e);
 void msci_exec_free(const msc_model *m, msci_exec *e);
 /* Runs the nodes marked in need (inputs already uploaded). */
 msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need);
+
+/* ---- int8 inference (model_int8.c) ----------------------------------------------------- */
+
+/* Before an inference forward of a model of precision int8: refuses an uncalibrated
+ * model (outside calibration) and drops e's ops when the calibration changed since they
+ * were made. No-op for other precisions and for training executors. */
+msc_status msci_int8_prepare(msc_model *m, msci_exec *e);
+/* Sets the calibrated input range of conv2d or linear node c on d (a copy of its
+ * description about to become an op of e); leaves d alone when nothing applies. */
+void msci_int8_desc(const msc_model *m, const msci_exec *e, int32_t c, mbk_op_desc *d);
+/* During calibration, before node c (conv2d or linear) runs: folds the range of its
+ * input tensor x into m->calib. */
+msc_status msci_int8_observe(msc_model *m, int32_t c, const mbk_tensor *x);
+void msci_int8_free(msc_model *m);
 
 /* ---- inference fusions (model_fuse.c) ------------------------------------------------- */
 

@@ -275,9 +275,16 @@ static msc_status assign_train_slots(msc_model *m, msci_exec *e, const uint8_t *
 msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need) {
   const mbk_iface *be = m->be;
   const msci_graph *g = &m->graph;
+  MSCI_TRY(msci_int8_prepare(m, e));
   MSCI_TRY(e->training ? assign_train_slots(m, e, need) : assign_slots(m, e, need));
   for (int32_t i = 0; i < g->n_nodes; ++i) {
     if (!runs(e, need, i)) continue;
+    if (m->calib.active) { /* int8 calibration: the input of the step's conv or linear */
+      int32_t c = e->fz_conv && e->fz_conv[i] >= 0 ? e->fz_conv[i] : i;
+      int32_t t = g->nodes[c].desc.type;
+      if (t == MBK_OP_CONV2D || t == MBK_OP_LINEAR)
+        MSCI_TRY(msci_int8_observe(m, c, value_tensor(e, g->nodes[c].in[0])));
+    }
     if (e->fz_conv && e->fz_conv[i] >= 0) {
       MSCI_TRY(msci_fuse_forward(m, e, i));
       continue;
@@ -286,6 +293,7 @@ msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need) {
     if (!e->ops[i]) {
       mbk_op_desc d = nd->desc;
       d.n = e->n;
+      msci_int8_desc(m, e, i, &d);
       MSCI_TRY(msci_be_op_create(be, e->ctx, &d, &e->ops[i]));
     }
     mbk_tensor *in[MBK_MAX_CONCAT + MSCI_MAX_NODE_PARAMS];

@@ -122,6 +122,7 @@ static mbk_op_desc step_desc(const msc_model *m, const msci_exec *e, int32_t i, 
   d.u.conv.bn_eps = g->nodes[bn].desc.u.bn.eps;
   d.u.conv.residual = e->fz_res[i] != MSCI_FZ_NONE;
   d.u.conv.relu = g->nodes[i].desc.type == MBK_OP_RELU || g->nodes[bn].desc.u.bn.relu;
+  msci_int8_desc(m, e, e->fz_conv[i], &d); /* int8: the conv's calibrated input range */
   return d;
 }
 

@@ -304,10 +304,12 @@ const msci_opt_def msci_opt_table[] = {
                "backend: \"auto\" (cuda when usable, else cpu), \"cpu\", \"cuda\" or a "
                "module's name"),
     OPT_INT("threads", "0", 0, 4096, "CPU threads per call (0: the OpenMP default)"),
-    OPT_CHOICE("precision", "f32", "f32|bf16",
-               "arithmetic of convolutions and linear layers: \"f32\" or \"bf16\" (bfloat16 "
+    OPT_CHOICE("precision", "f32", "f32|bf16|int8",
+               "arithmetic of convolutions and linear layers: \"f32\", \"bf16\" (bfloat16 "
                "activations and weights, float32 parameters, gradients and statistics; cpu "
-               "backend with AVX-512 or AMX, else MSC_E_UNSUPPORTED; docs/precision.md)"),
+               "backend with AVX-512 or AMX) or \"int8\" (inference only, after "
+               "msc_model_calibrate: 8-bit inputs and weights; cpu backend with AVX2); else "
+               "MSC_E_UNSUPPORTED; docs/precision.md"),
     OPT_INT("seed", "42", 0, INT64_MAX, "initialisation and sampling seed"),
     /* modalities */
     OPT_INT("modality.count", "2", 1, MSCI_MAX_MODALITIES, "number of modalities"),

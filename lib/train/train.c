@@ -895,14 +895,25 @@ static size_t step_result_fits(uint32_t struct_size) {
   return fits;
 }
 
+/* int8 is post-training quantisation: inference only (docs/precision.md). */
+static msc_status refuse_int8(const msc_model *m, const char *fn) {
+  if (m->precision != MBK_PRECISION_INT8) return MSC_OK;
+  return msci_fail(MSC_E_UNSUPPORTED,
+                   "%s: the model runs in precision int8, which is for inference only (embed, "
+                   "predict): train in f32 or bf16, then load the model with precision int8",
+                   fn);
+}
+
 MSC_API msc_status msc_train_configure(msc_model *m, const msc_options *opts) {
   if (!m) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_train_configure: model is NULL");
+  MSCI_TRY(refuse_int8(m, "msc_train_configure"));
   return msci_train_configure(m, opts);
 }
 
 MSC_API msc_status msc_train_step(msc_model *m, const msc_batch *b, msc_step_result *out) {
   if (!m || !b || !out)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_train_step: NULL argument");
+  MSCI_TRY(refuse_int8(m, "msc_train_step"));
   const size_t fits = step_result_fits(out->struct_size);
   if (fits == 0)
     return msci_fail(MSC_E_INVALID_ARGUMENT,

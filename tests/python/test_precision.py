@@ -68,3 +68,31 @@ def test_refused_without_avx512():
     p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "AVX-512" in p.stdout
+
+
+def _int8_model(**extra):
+    try:
+        return mosaic.Model.create(dict(TINY, **extra), precision="int8")
+    except mosaic.UnsupportedError as e:  # a CPU below AVX2
+        pytest.skip("int8 not available on this CPU: %s" % e)
+
+
+def test_int8_calibrate_and_embed():
+    s1, s2, y = random_inputs(4)
+    with mosaic.Model.create(TINY) as f32, _int8_model() as q:
+        with pytest.raises(mosaic.InvalidArgumentError, match="calibrate first"):
+            q.embed(s1=s1, s2=s2)
+        q.calibrate(s1=s1, s2=s2)
+        a = f32.embed(s1=s1, s2=s2)
+        b = q.embed(s1=s1, s2=s2)
+        assert b.dtype == np.float32 and a.shape == b.shape
+        err = np.linalg.norm(b - a) / np.linalg.norm(a)
+        # 8-bit inputs and weights, a few % after a network (tests/test_int8.c).
+        assert 1e-5 < err < 0.1, err
+        with pytest.raises(mosaic.UnsupportedError, match="int8"):
+            q.train_step(s1=s1, s2=s2, labels=y)
+        q.calibrate()  # forgets: uncalibrated again
+        with pytest.raises(mosaic.InvalidArgumentError, match="calibrate first"):
+            q.predict(s1=s1, s2=s2)
+        with pytest.raises(mosaic.InvalidArgumentError, match="int8"):
+            f32.calibrate(s1=s1, s2=s2)

@@ -2,7 +2,8 @@
 # precision.sh MOSAIC WORKDIR — `--precision` of the tool (docs/precision.md): a tiny model
 # trained in bf16 and embedded in bf16 gives embeddings within bfloat16's error of the
 # f32 embedding of the same model; an unknown value is refused before any work; with
-# oneDNN limited to AVX2 (ONEDNN_MAX_CPU_ISA) bf16 is refused with a message and status 1.
+# oneDNN limited to AVX2 (ONEDNN_MAX_CPU_ISA) bf16 is refused with a message and status 1;
+# --precision int8 with --calibrate (embed, predict), refused for training and below AVX2.
 set -uo pipefail
 mosaic=$1
 work=$2
@@ -55,6 +56,40 @@ elif grep -q "AVX-512" train.err; then
 else
   fail "train bf16: $(cat train.err)"
 fi
+
+# int8 (post-training quantisation): embed and predict calibrate on --calibrate batches
+# first; the embeddings stay within 8-bit quantisation's error of f32 (tests/test_int8.c
+# explains the bound). Training in int8 is refused; so is a CPU below AVX2.
+"$mosaic" train "${common[@]}" --epochs 1 --batch 8 --out q.safetensors >tq.out 2>tq.err ||
+  fail "train f32 for int8: $(cat tq.err)"
+"$mosaic" embed --model q.safetensors --data data --out qf.npy --progress none \
+  >/dev/null 2>qf.err || fail "embed f32: $(cat qf.err)"
+"$mosaic" embed --model q.safetensors --data data --out q8.npy --progress none \
+  --precision int8 --calibrate 2 --batch 8 -v >q8.out 2>q8.err || fail "embed int8: $(cat q8.err)"
+grep -q "calibrated on 16 samples" q8.err || fail "int8: no calibration note: $(cat q8.err)"
+"${PYTHON:-/usr/bin/python3}" - <<'PY' || fail "int8 embeddings not within 8-bit error of f32"
+import numpy as np
+f = np.load("qf.npy"); q = np.load("q8.npy")
+assert f.shape == q.shape and q.dtype == np.float32, (f.shape, q.shape)
+err = float(np.linalg.norm(q - f) / np.linalg.norm(f))
+print("int8 vs f32 embeddings: relative L2 error %.3g" % err)
+assert 1e-5 < err < 0.1, err
+PY
+"$mosaic" predict --model q.safetensors --data data --out q8.tsv --progress none \
+  --precision int8 >/dev/null 2>p8.err || fail "predict int8: $(cat p8.err)"
+[ -s q8.tsv ] || fail "predict int8 wrote nothing"
+"$mosaic" train "${common[@]}" --epochs 1 --batch 8 --precision int8 --out t8.safetensors \
+  >t8.out 2>t8.err
+[ $? -ne 0 ] || fail "train --precision int8 accepted"
+grep -q "inference only" t8.err || fail "train int8: no reason given: $(cat t8.err)"
+"$mosaic" map --model q.safetensors --out m8.tif --precision int8 >map8.out 2>map8.err
+[ $? -ne 0 ] || fail "map --precision int8 accepted"
+grep -q "int8" map8.err || fail "map int8: no reason given: $(cat map8.err)"
+ONEDNN_MAX_CPU_ISA=SSE41 "$mosaic" embed --model q.safetensors --data data --out s.npy \
+  --progress none --precision int8 >sse.out 2>sse.err
+rc=$?
+[ "$rc" -eq 1 ] || fail "int8 on SSE4.1: status $rc, expected 1"
+grep -q "AVX2" sse.err || fail "int8 on SSE4.1: no reason given: $(cat sse.err)"
 
 [ "$failures" -eq 0 ] || exit 1
 echo "precision.sh: all checks passed"

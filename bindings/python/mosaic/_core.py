@@ -939,6 +939,19 @@ class Model(_Handle):
             check(_ffi.msc_embed(h, b._handle(), which, ptr, n * size.value))
             return out
 
+    def calibrate(self, batch: Optional["Batch"] = None, **arrays: ArrayLike) -> None:
+        """Calibrates a model of precision "int8" (msc_model_calibrate; docs/precision.md):
+        runs the batch (every modality: a Batch or keyword arrays) in float32 and records
+        the range of every convolution's and linear layer's input; calls accumulate, and
+        embed/predict then compute those layers in 8 bits. calibrate(None) with no arrays
+        forgets the ranges. mosaic.InvalidArgumentError for a model of another precision.
+        """
+        if batch is None and not arrays:
+            check(_ffi.msc_model_calibrate(self._handle(), None))
+            return
+        with _BatchArg(batch, arrays) as b:
+            check(_ffi.msc_model_calibrate(self._handle(), b._handle()))
+
     def predict(self, batch: Optional["Batch"] = None, **arrays: ArrayLike) -> Array:
         """Per-class probabilities, N × C float32 from any non-empty subset of the
         model's modalities (the classifier reads the fused features, absent modalities

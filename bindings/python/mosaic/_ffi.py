@@ -745,6 +745,10 @@ FUNCTIONS = (
          ctypes.c_size_t,
      ),
      ('model', 'batch', 'which', 'out', 'out_len',)),
+    # msc_status msc_model_calibrate(msc_model *model, const msc_batch *batch);
+    ('msc_model_calibrate', msc_status,
+     (ctypes.POINTER(msc_model), ctypes.POINTER(msc_batch),),
+     ('model', 'batch',)),
     # msc_status msc_predict(msc_model *model, const msc_batch *batch, float *probs,
     # size_t len);
     ('msc_predict', msc_status,

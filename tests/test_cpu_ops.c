@@ -528,6 +528,9 @@ static const conv_case CONV_CASES[] = {
     {{2, 12, 9, 8, 8, 3, 3, 1, 1, 1, 1}, 1},  /* stem 12 -> 8 */
     {{2, 2, 8, 9, 8, 3, 3, 1, 1, 1, 1}, 0},   /* stem 2 -> 8 */
     {{1, 24, 6, 5, 8, 3, 3, 1, 1, 1, 1}, 1},  /* 24 -> 8 */
+    /* stems whose backward-weights runs channels-last (cpu_conv.c, stem_nhwc_bwd_weights) */
+    {{2, 12, 15, 13, 64, 7, 7, 2, 2, 3, 3}, 0}, /* the ResNet-18 S2 stem, 12 -> 64 */
+    {{2, 5, 9, 11, 16, 7, 7, 2, 2, 3, 3}, 1},   /* 5 -> 16 with bias */
 };
 
 START_TEST(test_conv2d) {

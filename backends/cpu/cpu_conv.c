@@ -104,6 +104,25 @@ static dnnl_status_t channels_last_pd(cpu_weighted *op, const dnnl_convolution_d
   return dnnl_unimplemented;
 }
 
+/* Backward-weights (float32 whatever the precision: cpu_grad_w_dt) and the float32
+ * unfused forward of a stem with 5 to 15 input channels (other than 8) and a
+ * multiple of 16 output channels reads x and dy channels-last (NHWC). With "any",
+ * oneDNN 2.6 has no AVX-512 kernel for it (its first-layer kernel takes up to 4 input
+ * channels) and picks its AVX2 one on 8-channel blocked copies of x and dy: the
+ * ResNet-18 S2 stem (12 -> 64, 7x7 s2, 64x120x120) took 473 ms of a 6.1 s train step
+ * there, against 120-164 ms for the AVX-512 kernel on NHWC (versus 130-185 ms on a
+ * copy padded to 16 channels, which needs the gradient sliced back; batch 32, 2
+ * threads, interleaved). The conversions cost what the 8-channel ones did. The tiny
+ * encoder's stem (12 -> 8) keeps its AVX2 kernel: NHWC measured slower there (58-75
+ * vs 36-39 ms). The forward, on NHWC in and out, gets oneDNN's brgconv kernel instead of
+ * its first-layer one on plain NCHW: 107-124 vs 150-165 ms (same setting); its NHWC
+ * output goes on through batch norm, ReLU and pooling as it is (layout policy,
+ * cpu_internal.h), and comes back to the stem's backward-weights as an NHWC dy. */
+static int stem_nhwc(const cpu_weighted *op) {
+  int64_t c = op->x_dims[1];
+  return c > 4 && c < 16 && c != 8 && op->y_dims[1] % 16 == 0;
+}
+
 static msc_status conv_fwd_as(cpu_weighted *op, int narrow, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
   dnnl_dims_t s, p;
@@ -122,8 +141,12 @@ static msc_status conv_fwd_as(cpu_weighted *op, int narrow, dnnl_primitive_desc_
   CPU_TRY(dnnl_convolution_forward_desc_init(&cd, prop, dnnl_convolution_direct, &x, &w,
                                              with_b ? &b : NULL, &y, s, p, p),
           "conv2d forward descriptor");
-  if (!mbk_conv_fused(d) && !op->q)
+  if (!mbk_conv_fused(d) && !op->q) {
+    if (stem_nhwc(op) && cpu_op_dt(op->base.ctx) == dnnl_f32 &&
+        channels_last_pd(op, &cd, op->base.ctx->attr, pd) == dnnl_success)
+      return MSC_OK;
     return cpu_pd_create(op->base.ctx, pd, &cd, NULL, "conv2d forward");
+  }
   /* The fused ones keep forward_training too: brgconv with the post-ops measured 10-15 %
    * slower than the jit direct kernels (ResNet-18, batch 64, 2 threads, 2026-12-04). */
   dnnl_primitive_attr_t attr;
@@ -191,14 +214,37 @@ static msc_status conv_bwd_weights_as(cpu_weighted *op, int narrow, dnnl_primiti
   return cpu_pd_create(op->base.ctx, pd, &cd, op->fwd.pd, "conv2d backward weights");
 }
 
+static msc_status conv_bwd_weights_nhwc(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
+  dnnl_memory_desc_t x, w, b, y;
+  dnnl_dims_t s, p;
+  dnnl_dims_t xd = {0}, yd = {0}; /* the API reads dnnl_dims_t-sized arrays */
+  memcpy(xd, op->x_dims, 4 * sizeof xd[0]);
+  memcpy(yd, op->y_dims, 4 * sizeof yd[0]);
+  CPU_CHECK(conv_mds(op, 1, 0, &x, &w, &b, &y));
+  CPU_TRY(dnnl_memory_desc_init_by_tag(&x, 4, xd, dnnl_f32, dnnl_nhwc), "memory descriptor");
+  CPU_TRY(dnnl_memory_desc_init_by_tag(&y, 4, yd, dnnl_f32, dnnl_nhwc), "memory descriptor");
+  conv_geometry(op, s, p);
+  dnnl_convolution_desc_t cd;
+  CPU_TRY(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &x, &w,
+                                                      op->bias ? &b : NULL, &y, s, p, p),
+          "conv2d backward-weights descriptor");
+  return cpu_pd_create(op->base.ctx, pd, &cd, op->fwd.pd, "conv2d backward weights");
+}
+
 /* x and dy as they arrive from the narrow forward and backward-data when x itself is
  * narrow (no conversion: the 1×1 8 → 16 shortcut took a 64×8×120×120 one per step with
  * "any"), unless only a reference kernel takes them. A stem (2 or 12 channels in) keeps
  * "any": oneDNN's first-layer kernel for 2 channels beats its AVX2 one on an 8-channel dy
- * by more than the dy conversion costs (bench_train --encoder tiny, onednn_verbose). */
+ * by more than the dy conversion costs (bench_train --encoder tiny, onednn_verbose);
+ * except the wider stems of stem_nhwc. */
 static msc_status conv_bwd_weights(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
   int narrow_x = op->x_dims[1] % 8 == 0 && op->x_dims[1] % 16 != 0;
   if (narrow_x && conv_bwd_weights_as(op, 1, pd) == MSC_OK) {
+    if (!is_ref(*pd)) return MSC_OK;
+    dnnl_primitive_desc_destroy(*pd);
+  }
+  *pd = NULL;
+  if (stem_nhwc(op) && conv_bwd_weights_nhwc(op, pd) == MSC_OK) {
     if (!is_ref(*pd)) return MSC_OK;
     dnnl_primitive_desc_destroy(*pd);
   }

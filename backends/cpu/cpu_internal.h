@@ -10,6 +10,9 @@
  * One exception: fused (inference) convolutions with at most 16 input and output
  * channels ask for NHWC in and out (cpu_conv.c, CPU_NHWC_MAX_C), which oneDNN's "any"
  * would give a plain source and a padded blocked destination, a reorder per layer.
+ * Another: a float32 stem with 5 to 15 input channels (not 8) and 16k outputs (the
+ * ResNet-18 S2 stem, 12 -> 64) runs its unfused forward and its backward-weights on NHWC
+ * (cpu_conv.c, stem_nhwc), where oneDNN 2.6 has AVX-512 kernels for it.
  * Parameter gradients (dw, db, dgamma, dbeta) are always written in plain layout so
  * that the optimiser can treat parameters and gradients as flat arrays.
  *

@@ -190,6 +190,10 @@ if [ -e "$prefix/bin/mosaic" ]; then
   # Its manual page and the documents its --help points at (share/man/man1,
   # share/doc/mosaic under the prefix).
   [ -f "$prefix/share/man/man1/mosaic.1" ] || die "share/man/man1/mosaic.1 not installed"
+  # BigEarthNet v2's converted metadata table (docs/data.md: a folder with only
+  # metadata.parquet opens through it)
+  [ -f "$prefix/share/mosaic/bigearthnet-v2-metadata.tsv.zst" ] ||
+    die "share/mosaic/bigearthnet-v2-metadata.tsv.zst not installed"
   for f in tool.md options.md data.md README.md; do
     [ -f "$prefix/share/doc/mosaic/$f" ] || die "share/doc/mosaic/$f not installed"
   done

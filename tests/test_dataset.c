@@ -482,9 +482,41 @@ START_TEST(test_errors) {
   ck_assert_ptr_nonnull(f);
   fputs("PAR1", f);
   fclose(f);
+  setenv("MSC_DATA_DIR", "/nonexistent", 1); /* no installed table: the message */
   ck_assert_int_eq(msc_dataset_open(pq, "bigearthnet-v2", NULL, &ds), MSC_E_IO);
   ck_assert_ptr_nonnull(strstr(msc_last_error(), "holds metadata.parquet but no metadata.tsv"));
   ck_assert_ptr_nonnull(strstr(msc_last_error(), "pandas"));
+  /* With the converted table of the whole dataset installed (here: the repository's copy),
+   * the folder opens through it: its 3 real patches, with the labels of the bundled
+   * metadata.tsv (the full table holds 480,038 rows; the others are skipped as missing). */
+  char s1[96], s2[96];
+  snprintf(s1, sizeof s1, "%s/BigEarthNet-S1", pq);
+  snprintf(s2, sizeof s2, "%s/BigEarthNet-S2", pq);
+  ck_assert_int_eq(symlink(V2 "/BigEarthNet-S1", s1), 0);
+  ck_assert_int_eq(symlink(V2 "/BigEarthNet-S2", s2), 0);
+  setenv("MSC_DATA_DIR", MSC_TEST_DATA "/../../tests/data", 1);
+  msc_options *skip = opts_with("data.on_missing", "skip", "data.split", "all");
+  ck_assert_msg(msc_dataset_open(pq, "bigearthnet-v2", skip, &ds) == MSC_OK, "%s",
+                msc_last_error());
+  msc_dataset *bundled = NULL;
+  msc_options *all = opts_with("data.split", "all", NULL, NULL);
+  ck_assert_int_eq(msc_dataset_open(V2, "bigearthnet-v2", all, &bundled), MSC_OK);
+  ck_assert_int_eq(msc_dataset_size(ds), 3);
+  ck_assert_int_eq(msc_dataset_size(bundled), 3);
+  for (int64_t i = 0; i < 3; ++i) {
+    int64_t j = 0;
+    while (j < 3 && strcmp(ds->samples[i].id, bundled->samples[j].id) != 0) ++j;
+    ck_assert_int_lt(j, 3);
+    ck_assert_mem_eq(ds->samples[i].labels, bundled->samples[j].labels, 19);
+  }
+  msc_dataset_free(ds);
+  msc_dataset_free(bundled);
+  msc_options_free(skip);
+  msc_options_free(all);
+  ds = NULL;
+  unsetenv("MSC_DATA_DIR");
+  unlink(s1);
+  unlink(s2);
   unlink(pqf);
   rmdir(pq);
   msc_options *o = opts_with("data.s2_bands", "B02,B10", NULL, NULL);

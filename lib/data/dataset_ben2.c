@@ -96,6 +96,27 @@ static int exists(const char *path) {
   return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
+/* The official metadata.parquet of the whole dataset converted to TSV (480,038 rows; the
+ * README's pandas command), installed with the library: $MSC_DATA_DIR/BEN2_TABLE when
+ * MSC_DATA_DIR is set (only there), else <datadir>/mosaic/BEN2_TABLE of the install
+ * prefix. A malloc'd path, or NULL when it is not there (or out of memory: then the
+ * caller's message about converting the parquet file still holds). */
+#define BEN2_TABLE "bigearthnet-v2-metadata.tsv.zst"
+#ifndef MSC_DATADIR
+#define MSC_DATADIR "/usr/local/share"
+#endif
+static char *installed_table(void) {
+  const char *env = secure_getenv("MSC_DATA_DIR");
+  const char *dir = env ? env : MSC_DATADIR "/mosaic";
+  size_t n = strlen(dir) + sizeof BEN2_TABLE + 2;
+  char *p = malloc(n);
+  if (!p) return NULL;
+  snprintf(p, n, "%s/%s", dir, BEN2_TABLE);
+  if (exists(p)) return p;
+  free(p);
+  return NULL;
+}
+
 msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root,
                                     const msc_options *opts) {
   char *meta = NULL, *split = NULL, *on_missing = NULL, *s1b = NULL, *s2b = NULL;
@@ -167,17 +188,24 @@ msc_status msci_open_bigearthnet_v2(msc_dataset *ds, const char *root,
     snprintf(mpath, cap, "%s/metadata.tsv", root);
     if (!exists(mpath)) {
       snprintf(mpath, cap, "%s/metadata.tsv.zst", root);
-      if (!exists(mpath)) {
-        /* The official release ships metadata.parquet, which no Debian package reads:
-         * say how to convert it (README.md, "Training on the real BigEarthNet v2") rather
-         * than only what is
-         * missing, for callers of the library as for the tool (tools/data.c). */
-        snprintf(mpath, cap, "%s/metadata.parquet", root);
+      snprintf(mpath, cap, "%s/metadata.parquet", root);
+      const int parquet = exists(mpath);
+      char *table = parquet ? installed_table() : NULL;
+      if (table) {
+        /* The official release ships metadata.parquet, which no Debian package reads;
+         * the same table converted to TSV is installed with the library. */
+        free(mpath);
+        mpath = table;
+      } else {
+        /* Say how to convert it (README.md, "Training on the real BigEarthNet v2") rather
+         * than only what is missing, for callers of the library as for the tool
+         * (tools/data.c). */
         st = msci_fail(MSC_E_IO,
-                       exists(mpath)
-                           ? "bigearthnet-v2: %s holds metadata.parquet but no metadata.tsv: "
-                             "convert it once with pandas (README.md, \"Training on the real "
-                             "BigEarthNet v2\"), or set data.metadata"
+                       parquet
+                           ? "bigearthnet-v2: %s holds metadata.parquet but no metadata.tsv, "
+                             "and the converted table " BEN2_TABLE " is not installed: "
+                             "convert it once with pandas (README.md, \"Training on the "
+                             "real BigEarthNet v2\"), or set data.metadata"
                            : "bigearthnet-v2: no %s/metadata.tsv or metadata.tsv.zst "
                              "(or set data.metadata)",
                        root);

@@ -140,6 +140,9 @@ suggests "did you mean 's1' or 's2'?"
 # --- BigEarthNet v2 with only the official metadata.parquet (docs/data.md) --------------------
 # A runtime error (1) that says how to convert the table: the very command of README.md
 # ("Training on the real BigEarthNet v2") with the dataset's paths, valid Python.
+# (MSC_DATA_DIR: an empty folder, so that a converted table installed on this machine is
+# not found: lib/data/dataset_ben2.c)
+export MSC_DATA_DIR="$PWD/no-installed-table"
 mkdir -p pq
 cp -r data/BigEarthNet-S1 data/BigEarthNet-S2 pq/
 : >pq/metadata.parquet

@@ -1,19 +1,27 @@
 #!/usr/bin/python3
-"""Generates the ctypes layer of the Python bindings from the public header.
+"""Generates every language binding of libmosaic from the public header.
 
-    bindings/generate.py                    writes bindings/python/mosaic/_ffi.py
+    bindings/generate.py                    regenerates every language's files
+    bindings/generate.py --lang cpp         only these languages (repeatable)
     bindings/generate.py --check            compares instead of writing (exit 1 on drift)
-    bindings/generate.py --output FILE      writes elsewhere (the drift test uses this)
+    bindings/generate.py --output FILE      Python only: writes _ffi.py elsewhere (the
+                                            Python drift test uses this)
 
-The header (include/mosaic/mosaic.h) is the single source of truth: every public
-function becomes a ctypes prototype (argtypes/restype), every integer #define a Python
-constant, every function-like macro with an integer body a Python function, every enum
-its constants, every struct a ctypes.Structure and every opaque handle an incomplete
-ctypes.Structure (only pointers to it are used). The header is preprocessed with the C
-preprocessor (`cpp`, or $CPP) against pycparser's fake libc headers, or minimal stubs
-when those are not installed, and parsed with pycparser; #defines are read from the
-header text itself. The output depends only on the header: the same header always
-gives the same bytes, so a test can regenerate it and fail on any difference.
+The header (include/mosaic/mosaic.h) is the single source of truth. It is preprocessed
+with the C preprocessor (`cpp`, or $CPP) against pycparser's fake libc headers, or
+minimal stubs when those are not installed, and parsed with pycparser; #defines are
+read from the header text itself. The parse becomes a language-neutral model
+(bindings/api.py: functions, handles, structs, enums, defines), and each language's
+back-end (LANGUAGES below: a module bindings/gen_<lang>.py with
+render(api, header_rel) -> {path relative to the repository: text}) turns it into
+that language's files. Python is the exception, older than the model: this file renders
+its ctypes layer, bindings/python/mosaic/_ffi.py, itself: every public function becomes a
+ctypes prototype (argtypes/restype), every integer #define a Python constant, every
+function-like macro with an integer body a Python function, every enum its constants,
+every struct a ctypes.Structure and every opaque handle an incomplete
+ctypes.Structure (only pointers to it are used). The output depends only on the
+header: the same header always gives the same bytes, so a test can regenerate it and
+fail on any difference (docs/bindings.md).
 
 Exit status: 0 on success, 1 on drift (--check) or an unsupported construct in the
 header (named on stderr), 77 when pycparser or the preprocessor is missing.
@@ -33,6 +41,10 @@ ROOT = os.path.dirname(HERE)
 DEFAULT_HEADER = os.path.join(ROOT, "include", "mosaic", "mosaic.h")
 DEFAULT_OUTPUT = os.path.join(HERE, "python", "mosaic", "_ffi.py")
 SKIP = 77
+
+# The back-end module of each language other than Python: bindings/gen_<lang>.py.
+LANGUAGES = {
+}
 
 try:
     import pycparser
@@ -556,7 +568,13 @@ def render(gen, defines, header_rel):
     return "\n".join(o) + "\n"
 
 
-def generate(header):
+def header_rel(header):
+    rel = os.path.relpath(os.path.abspath(header), ROOT)
+    return os.path.basename(header) if rel.startswith("..") else rel
+
+
+def parse(header):
+    """(pycparser AST, parse_defines result, skipped macro names) of the header."""
     if pycparser is None:
         raise ImportError("pycparser is not installed (Debian: python3-pycparser)")
     with open(header, encoding="utf-8") as f:
@@ -564,25 +582,64 @@ def generate(header):
     defines, skipped = parse_defines(text)
     pre = preprocess(header)
     ast = pycparser.CParser().parse(pre, header)
+    return ast, defines, skipped
+
+
+def generate(header):
+    """The Python ctypes layer (_ffi.py text) and the macros left out."""
+    ast, defines, skipped = parse(header)
     gen = Generator(header)
     gen.walk(ast)
     if not gen.functions:
         raise Unsupported("no msc_ function found in %s" % header)
-    rel = os.path.relpath(os.path.abspath(header), ROOT)
-    if rel.startswith(".."):
-        rel = os.path.basename(header)
-    return render(gen, defines, rel), skipped
+    return render(gen, defines, header_rel(header)), skipped
+
+
+def load_api(header=DEFAULT_HEADER):
+    """The language-neutral model of the header (bindings/api.py)."""
+    sys.path.insert(0, HERE)
+    import api as api_model
+    ast, defines, _ = parse(header)
+    try:
+        return api_model.build(header, ast, defines)
+    except api_model.Unsupported as e:
+        raise Unsupported(str(e))
+
+
+def outputs(lang, header, python_output):
+    """{absolute path: text} that `lang` generates from the header."""
+    if lang == "python":
+        out, skipped = generate(header)
+        if skipped:
+            # Not fatal (a macro may be meant for C only), but say so: the tests require
+            # a clean run, so a new macro the bindings miss is noticed.
+            print("generate.py: warning: macros that are not constant expressions were "
+                  "left out of the bindings: %s" % ", ".join(skipped), file=sys.stderr)
+        return {python_output: out}
+    sys.path.insert(0, HERE)
+    module = __import__(LANGUAGES[lang])
+    files = module.render(load_api(header), header_rel(header))
+    return {os.path.join(ROOT, rel): text for rel, text in files.items()}
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     ap.add_argument("--header", default=DEFAULT_HEADER)
-    ap.add_argument("--output", default=DEFAULT_OUTPUT)
+    ap.add_argument("--lang", action="append", choices=["python"] + sorted(LANGUAGES),
+                    help="a language to generate (repeatable; default: all)")
+    ap.add_argument("--output", default=None,
+                    help="Python only: where to write _ffi.py")
     ap.add_argument("--check", action="store_true",
-                    help="compare with --output instead of writing it; exit 1 on a difference")
+                    help="compare with the committed files instead of writing them; exit 1 "
+                         "on a difference")
     args = ap.parse_args(argv)
+    langs = args.lang or (["python"] if args.output else ["python"] + sorted(LANGUAGES))
+    if args.output and langs != ["python"]:
+        ap.error("--output is for --lang python only")
+    files = {}
     try:
-        out, skipped = generate(args.header)
+        for lang in langs:
+            files.update(outputs(lang, args.header, args.output or DEFAULT_OUTPUT))
     except ImportError as e:
         print("generate.py: skipped: %s" % e, file=sys.stderr)
         return SKIP
@@ -592,31 +649,30 @@ def main(argv=None):
     except (Unsupported, pycparser.plyparser.ParseError) as e:
         print("generate.py: %s: %s" % (args.header, e), file=sys.stderr)
         return 1
-    if skipped:
-        # Not fatal (a macro may be meant for C only), but say so: the tests require a
-        # clean run, so a new macro the bindings miss is noticed.
-        print("generate.py: warning: macros that are not constant expressions were left "
-              "out of the bindings: %s" % ", ".join(skipped), file=sys.stderr)
     if args.check:
-        try:
-            with open(args.output, encoding="utf-8") as f:
-                old = f.read()
-        except OSError as e:
-            print("generate.py: %s" % e, file=sys.stderr)
-            return 1
-        if old != out:
-            diff = difflib.unified_diff(old.splitlines(True), out.splitlines(True),
-                                        args.output + " (committed)",
-                                        args.output + " (from the header)")
-            sys.stderr.writelines(diff)
-            print("generate.py: %s is out of date: run /usr/bin/python3 bindings/generate.py"
-                  % args.output, file=sys.stderr)
-            return 1
-        return 0
-    tmp = args.output + ".tmp"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(out)
-    os.replace(tmp, args.output)
+        status = 0
+        for path, out in sorted(files.items()):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    old = f.read()
+            except OSError as e:
+                print("generate.py: %s" % e, file=sys.stderr)
+                status = 1
+                continue
+            if old != out:
+                diff = difflib.unified_diff(old.splitlines(True), out.splitlines(True),
+                                            path + " (committed)", path + " (from the header)")
+                sys.stderr.writelines(diff)
+                print("generate.py: %s is out of date: run /usr/bin/python3 "
+                      "bindings/generate.py" % path, file=sys.stderr)
+                status = 1
+        return status
+    for path, out in sorted(files.items()):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.write(out)
+        os.replace(tmp, path)
     return 0
 
 

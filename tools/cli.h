@@ -229,6 +229,22 @@ int cli_seg_score(msc_model *model, const msc_dataset *ds, int64_t batch, cli_pr
                   const char *label, cli_seg_result *r);
 void cli_seg_free(cli_seg_result *r);
 
+/* --protocol cluster (cluster.c): cluster coherence of a split's embeddings. */
+typedef struct cli_cluster_result {
+  int64_t n, groups, k;          /* samples grouped, groups, neighbours */
+  int single;                    /* grouped by class (single-label), else by rarest label */
+  double silhouette, knn_purity; /* cosine */
+  char method[8], svg[4096];     /* the projection drawn (tsne|pca) and where; "" if none */
+} cli_cluster_result;
+
+/* Embeds `split` (tool.which), groups the samples, computes silhouette and kNN purity
+ * (tool.k), and with tool.projection writes the projection (tool.method, tool.perplexity)
+ * as TSV and SVG. Returns EXIT_*. */
+int cli_eval_cluster(cli_ctx *ctx, msc_model *model, const char *split, cli_progress *pg,
+                     cli_cluster_result *r);
+void cli_cluster_print(const cli_cluster_result *r, FILE *f);
+json_t *cli_cluster_json(const cli_cluster_result *r);
+
 typedef struct cli_train_job {
   msc_model *model;
   msc_dataset *train, *val;         /* val may be NULL */

@@ -26,7 +26,10 @@ static const char help[] =
     "                      knn: k nearest neighbours on embeddings, cosine similarity;\n"
     "                      forecast: predict the last --horizon values of a vegetation\n"
     "                      index from the rp embedding (ridge regression fitted on the\n"
-    "                      training split), beside persistence (pimc.md)\n"
+    "                      training split), beside persistence (pimc.md);\n"
+    "                      cluster: how well the split's embeddings (--which) cluster\n"
+    "                      by class (multi-label: by rarest label): silhouette and kNN\n"
+    "                      purity, cosine (metrics.md)\n"
     "  --fraction F        linear/finetune/knn: use a stratified share F of the training\n"
     "                      split (low-label protocol, fixed by --seed)\n"
     "  --labeled-fraction F  linear/finetune: train the probe on a stratified share F of\n"
@@ -38,9 +41,14 @@ static const char help[] =
     "  --keep-classifier   linear/finetune: start from the saved classifier instead of a\n"
     "                      fresh one seeded by --seed (the default: a head trained on\n"
     "                      every label would leak them into a low-label evaluation)\n"
-    "  --k N               knn: neighbours (default 10)\n"
-    "  --which NAME        knn: fused (default), fused_projection, a modality NAME,\n"
-    "                      NAME_projection\n"
+    "  --k N               knn, cluster: neighbours (default 10)\n"
+    "  --which NAME        knn, cluster: fused (default), fused_projection, a modality\n"
+    "                      NAME, NAME_projection\n"
+    "  --projection PATH   cluster: also write a 2-D projection of the embeddings as TSV\n"
+    "                      to PATH and draw it as SVG beside it (PATH with .svg)\n"
+    "  --method tsne|pca   cluster: the projection (default tsne, exact; PCA above 5000\n"
+    "                      samples)\n"
+    "  --perplexity F      cluster: t-SNE perplexity (default 30)\n"
     "  --horizon K         forecast: dates forecast, left out of the plots (default 1)\n"
     "  --index NAME        forecast: ndvi (default), evi, savi, ndwi, nbr\n"
     "  --lambda F          forecast: ridge penalty (default 1e-3 x trace(X'X) / features)\n"
@@ -81,6 +89,9 @@ static const char *const allowed[] = {"model",
                                       "labeled-fraction",
                                       "precision",
                                       "calibrate",
+                                      "projection",
+                                      "method",
+                                      "perplexity",
                                       NULL};
 
 /* Writes a JSON document to path ('-': standard output) and the configuration beside it. */
@@ -125,6 +136,30 @@ static int eval_forecast(cli_ctx *ctx, msc_model *model, const char *model_path,
     json_decref(doc);
   }
   cli_forecast_free(&f);
+  return rc;
+}
+
+/* --protocol cluster (cluster.c): its own lines and JSON. */
+static int eval_cluster(cli_ctx *ctx, msc_model *model, const char *model_path,
+                        const char *split, const char *json_path, cli_progress *pg) {
+  cli_cluster_result r;
+  int rc = cli_eval_cluster(ctx, model, split, pg, &r);
+  if (rc != EXIT_OK) return rc;
+  if (!(json_path && strcmp(json_path, "-") == 0)) {
+    printf("eval %s on %s (%s, split %s), protocol cluster\n", model_path,
+           cli_str(ctx, "data", "?"), cli_str(ctx, "format", "bigearthnet-v2"), split);
+    cli_cluster_print(&r, stdout);
+  }
+  if (json_path) {
+    json_t *doc = cli_cluster_json(&r);
+    json_object_set_new(doc, "model", json_string(model_path));
+    json_object_set_new(doc, "data", json_string(cli_str(ctx, "data", "")));
+    json_object_set_new(doc, "format", json_string(cli_str(ctx, "format", "bigearthnet-v2")));
+    json_object_set_new(doc, "split", json_string(split));
+    json_object_set_new(doc, "protocol", json_string("cluster"));
+    rc = write_json(ctx, doc, json_path);
+    json_decref(doc);
+  }
   return rc;
 }
 
@@ -188,6 +223,13 @@ int cmd_eval(int argc, char **argv, int verbosity) {
   /* int8: calibrated on the training split, not on the samples it is scored on. */
   if (rc == EXIT_OK) rc = cli_calibrate(&ctx, model, "train");
   const int seg = rc == EXIT_OK && cli_model_segmentation(model);
+  if (rc == EXIT_OK && strcmp(protocol, "cluster") == 0 && !seg) {
+    rc = eval_cluster(&ctx, model, model_path, split, json_path, &pg);
+    msc_model_free(model);
+    cli_ctx_free(&ctx);
+    if (rc == EXIT_OK) rc = cli_finish_output();
+    return rc;
+  }
   if (rc == EXIT_OK && (strcmp(protocol, "forecast") == 0 || seg)) {
     if (seg && strcmp(protocol, "model") != 0)
       cli_note("a segmentation model is scored per pixel as it is; --protocol %s not used",

@@ -1580,6 +1580,96 @@ MSC_API msc_status msc_metrics_top_k(const float *scores, const int32_t *truth, 
 MSC_API msc_status msc_metrics_regression(const float *pred, const float *truth, int64_t n,
                                           double *mae, double *rmse);
 
+/*
+ * Cluster coherence of embeddings (docs/metrics.md, "Cluster coherence"): how well the
+ * rows of an N × D float32 matrix x (one embedding per sample) group by class. group[i]
+ * is sample i's class, any int32 ≥ 0 (not necessarily contiguous); a sample with a
+ * negative group is left out entirely (neither scored nor a neighbour). Multi-label
+ * samples are grouped first, e.g. with msc_metrics_group_by_label. Distances: the
+ * MSC_DISTANCE_* values, in double, exactly 0 from a row to itself. O(N² D) time,
+ * O(N) memory; rows run on OpenMP threads and the result does not depend on their
+ * number. x must be finite (MSC_E_NUMERICAL names the first non-finite entry).
+ */
+
+#define MSC_DISTANCE_EUCLIDEAN 0 /**< ‖a − b‖₂ */
+#define MSC_DISTANCE_COSINE    1 /**< 1 − a·b / (‖a‖‖b‖), clipped to [0, 2]; a zero row is at 1 */
+
+/**
+ * The mean silhouette coefficient, equal to scikit-learn's silhouette_score(x, group,
+ * metric="euclidean" | "cosine") over the samples kept: for sample i, a = its mean
+ * distance to the other members of its group, b = the smallest mean distance to the
+ * members of another group, s = (b − a) / max(a, b) (0 when both are 0, and 0 for a
+ * sample alone in its group); *score = the mean of s, in [−1, 1].
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL x, group or score; n or d < 1; an
+ * unknown metric; fewer than 2 groups, or as many groups as samples kept);
+ * MSC_E_NUMERICAL; MSC_E_OUT_OF_MEMORY. *score is untouched on error. Thread-safe.
+ * Since 0.5.0.
+ */
+MSC_API msc_status msc_metrics_silhouette(const float *x, int64_t n, int64_t d,
+                                          const int32_t *group, int32_t metric, double *score);
+
+/**
+ * The kNN label purity: for every sample kept, the share of its k nearest other samples
+ * (by the metric; ties towards the lower index) that are in its group; *purity = the
+ * mean over the samples, in [0, 1] (chance level: Σ_g (n_g / N)², roughly).
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL x, group or purity; n or d < 1; an
+ * unknown metric; k outside 1 .. samples kept − 1); MSC_E_NUMERICAL;
+ * MSC_E_OUT_OF_MEMORY. *purity is untouched on error. Thread-safe. Since 0.5.0.
+ */
+MSC_API msc_status msc_metrics_knn_purity(const float *x, int64_t n, int64_t d,
+                                          const int32_t *group, int64_t k, int32_t metric,
+                                          double *purity);
+
+/**
+ * Groups multi-label samples for the cluster metrics: group[i] = the most specific of
+ * sample i's labels, i.e. its positive class with the fewest positives among the n
+ * samples (ties towards the lower class index), or −1 when it has none. (The frequent
+ * classes of BigEarthNet co-occur with nearly everything; the rarest label is the one
+ * that tells a sample apart.) labels: N × C multi-hot bytes, each 0 or 1.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, n < 0, c < 1, a label other than 0 or
+ * 1: the message names it); MSC_E_OUT_OF_MEMORY. Thread-safe. Since 0.5.0.
+ */
+MSC_API msc_status msc_metrics_group_by_label(const uint8_t *labels, int64_t n, int64_t c,
+                                              int32_t *group);
+
+/*
+ * Projections of embeddings for pictures (docs/metrics.md, "Projections"): the rows of
+ * an N × D float32 matrix x to N × k (PCA) or N × 2 (t-SNE) float32, row-major.
+ * Deterministic: the same input gives the same bits.
+ */
+
+/** The largest N msc_project_tsne accepts (exact t-SNE keeps N² affinities). */
+#define MSC_TSNE_MAX_SAMPLES 5000
+
+/**
+ * Principal component analysis: out = (x − mean) V, V the k leading eigenvectors of the
+ * covariance (the principal axes, as scikit-learn's PCA(k).fit_transform(x) up to the
+ * sign of each axis: here the largest-magnitude coordinate of each axis is positive).
+ * variance: k doubles, or NULL: the variance along each axis (scikit-learn's
+ * explained_variance_, divisor N − 1), in decreasing order.
+ * k: 1 .. min(n, d, 56); min(n, d) ≤ 8192 (the dense min(n, d)² matrix it works on).
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL x or out, n < 2, d < 1, k or min(n, d)
+ * out of range); MSC_E_NUMERICAL (a non-finite entry); MSC_E_OUT_OF_MEMORY. Outputs
+ * are untouched on error. Thread-safe. Since 0.5.0.
+ */
+MSC_API msc_status msc_project_pca(const float *x, int64_t n, int64_t d, int64_t k, float *out,
+                                   double *variance);
+
+/**
+ * Exact t-SNE to 2-D, as scikit-learn's TSNE(perplexity, n_iter=iterations,
+ * method="exact", init="pca", learning_rate="auto") computes it on squared Euclidean
+ * distances (for cosine geometry, give unit-norm rows, e.g. MSC_EMBED_FUSED_PROJECTION),
+ * without its early stop: every iteration runs. out: N × 2 floats.
+ * perplexity: in (0, n) (scikit-learn's default: 30; 5–50 usual). iterations: ≥ 250
+ * (the early exaggeration phase; 1000 is scikit-learn's default).
+ * O(N²) memory and O(N²) time per iteration: n ≤ MSC_TSNE_MAX_SAMPLES.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL x or out, n < 2, d < 1, n above the cap,
+ * perplexity or iterations out of range); MSC_E_NUMERICAL (a non-finite entry, or a
+ * diverged optimisation); MSC_E_OUT_OF_MEMORY. Thread-safe. Since 0.5.0.
+ */
+MSC_API msc_status msc_project_tsne(const float *x, int64_t n, int64_t d, double perplexity,
+                                    int64_t iterations, float *out);
+
 /* ------------------------------------------------------------------------------ */
 /* Loss functions                                                                  */
 /* ------------------------------------------------------------------------------ */

@@ -30,6 +30,7 @@ from ._core import (  # noqa: E402,F401
 )
 from . import losses  # noqa: E402,F401
 from . import metrics  # noqa: E402,F401
+from . import cluster  # noqa: E402,F401
 from . import sits  # noqa: E402,F401
 from . import forecast  # noqa: E402,F401
 from .scene import Scene  # noqa: E402,F401 - also adds Model.map
@@ -63,7 +64,7 @@ __all__ = [
     "Batch", "Dataset", "Loader", "Model", "Options", "StepResult",
     "backend_available", "backends", "header_version", "last_error", "library_path",
     "select_backend", "set_log_callback", "status_string", "synth_write", "version",
-    "version_info", "losses", "metrics", "sits", "forecast", "have_numpy", "check",
+    "version_info", "losses", "metrics", "cluster", "sits", "forecast", "have_numpy", "check",
     "EMBED_FUSED", "EMBED_FUSED_PROJECTION", "EMBED_MODALITY", "EMBED_MODALITY_PROJECTION",
 ]
 # Every exception class (mosaic.IOError stays out of star imports: it would shadow the

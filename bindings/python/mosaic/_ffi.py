@@ -106,6 +106,12 @@ MSC_METRIC_SKIPPED_CLASSES = 7
 MSC_METRIC_COUNT = 8
 #: ignore_index of msc_metrics_confusion that ignores no pair (INT32_MIN). Since 0.3.0.
 MSC_IGNORE_NONE = -2147483648
+#: ‖a − b‖₂
+MSC_DISTANCE_EUCLIDEAN = 0
+#: 1 − a·b / (‖a‖‖b‖), clipped to [0, 2]; a zero row is at 1
+MSC_DISTANCE_COSINE = 1
+#: The largest N msc_project_tsne accepts (exact t-SNE keeps N² affinities).
+MSC_TSNE_MAX_SAMPLES = 5000
 #: normalised difference vegetation index (B8, B4)
 MSC_VI_NDVI = 0
 #: enhanced vegetation index (B8, B4, B2)
@@ -927,6 +933,65 @@ FUNCTIONS = (
          ctypes.POINTER(ctypes.c_double),
      ),
      ('pred', 'truth', 'n', 'mae', 'rmse',)),
+    # msc_status msc_metrics_silhouette(const float *x, int64_t n, int64_t d, const
+    # int32_t *group, int32_t metric, double *score);
+    ('msc_metrics_silhouette', msc_status,
+     (
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.POINTER(ctypes.c_int32),
+         ctypes.c_int32,
+         ctypes.POINTER(ctypes.c_double),
+     ),
+     ('x', 'n', 'd', 'group', 'metric', 'score',)),
+    # msc_status msc_metrics_knn_purity(const float *x, int64_t n, int64_t d, const
+    # int32_t *group, int64_t k, int32_t metric, double *purity);
+    ('msc_metrics_knn_purity', msc_status,
+     (
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.POINTER(ctypes.c_int32),
+         ctypes.c_int64,
+         ctypes.c_int32,
+         ctypes.POINTER(ctypes.c_double),
+     ),
+     ('x', 'n', 'd', 'group', 'k', 'metric', 'purity',)),
+    # msc_status msc_metrics_group_by_label(const uint8_t *labels, int64_t n, int64_t c,
+    # int32_t *group);
+    ('msc_metrics_group_by_label', msc_status,
+     (
+         ctypes.POINTER(ctypes.c_uint8),
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.POINTER(ctypes.c_int32),
+     ),
+     ('labels', 'n', 'c', 'group',)),
+    # msc_status msc_project_pca(const float *x, int64_t n, int64_t d, int64_t k, float
+    # *out, double *variance);
+    ('msc_project_pca', msc_status,
+     (
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.POINTER(ctypes.c_double),
+     ),
+     ('x', 'n', 'd', 'k', 'out', 'variance',)),
+    # msc_status msc_project_tsne(const float *x, int64_t n, int64_t d, double
+    # perplexity, int64_t iterations, float *out);
+    ('msc_project_tsne', msc_status,
+     (
+         ctypes.POINTER(ctypes.c_float),
+         ctypes.c_int64,
+         ctypes.c_int64,
+         ctypes.c_double,
+         ctypes.c_int64,
+         ctypes.POINTER(ctypes.c_float),
+     ),
+     ('x', 'n', 'd', 'perplexity', 'iterations', 'out',)),
     # msc_status msc_loss_ntxent(const float *za, const float *zb, int64_t n, int64_t d,
     # float tau, float *loss, float *grad_a, float *grad_b);
     ('msc_loss_ntxent', msc_status,

@@ -237,7 +237,8 @@ START_TEST(test_presets_select_terms) {
     int intra, inter, fused, views, bce;
   } cases[] = {{"mosaic1", 1, 1, 1, 0, 1},    {"mosaic2", 0, 1, 1, 1, 1},
                {"dual", 0, 1, 0, 0, 0},       {"simclr", 1, 0, 0, 0, 0},
-               {"supervised", 0, 0, 0, 0, 1}, {"pimc", 0, 1, 0, 0, 0}};
+               {"supervised", 0, 0, 0, 0, 1}, {"pimc", 0, 1, 0, 0, 0},
+               {"iai", 1, 1, 0, 0, 0}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
     msc_options *o = tiny_options(cases[i].preset);
     /* PIMC needs a recurrence-plot modality: s1 stands in for one here. */

@@ -238,10 +238,12 @@ typedef struct cli_cluster_result {
 } cli_cluster_result;
 
 /* Embeds `split` (tool.which), groups the samples, computes silhouette and kNN purity
- * (tool.k), and with tool.projection writes the projection (tool.method, tool.perplexity)
- * as TSV and SVG. Returns EXIT_*. */
-int cli_eval_cluster(cli_ctx *ctx, msc_model *model, const char *split, cli_progress *pg,
-                     cli_cluster_result *r);
+ * (tool.k), and with a projection path writes the projection (tool.method,
+ * tool.perplexity) as TSV and SVG beside it. lenient: a split with too few samples or
+ * groups gives NaN metrics and no projection instead of an error (compare). Returns
+ * EXIT_*. */
+int cli_eval_cluster(cli_ctx *ctx, msc_model *model, const char *split, const char *projection,
+                     int lenient, cli_progress *pg, cli_cluster_result *r);
 void cli_cluster_print(const cli_cluster_result *r, FILE *f);
 json_t *cli_cluster_json(const cli_cluster_result *r);
 

@@ -96,8 +96,8 @@ static int write_svg(const char *path, const msc_dataset *ds, const int32_t *gro
   return bad ? cli_error("cannot write %s", path) : EXIT_OK;
 }
 
-int cli_eval_cluster(cli_ctx *ctx, msc_model *model, const char *split, cli_progress *pg,
-                     cli_cluster_result *r) {
+int cli_eval_cluster(cli_ctx *ctx, msc_model *model, const char *split, const char *projection,
+                     int lenient, cli_progress *pg, cli_cluster_result *r) {
   memset(r, 0, sizeof *r);
   int32_t which = MSC_EMBED_FUSED;
   int rc = cli_parse_which(model, cli_str(ctx, "which", "fused"), &which);
@@ -134,12 +134,19 @@ int cli_eval_cluster(cli_ctx *ctx, msc_model *model, const char *split, cli_prog
         }
     r->k = cli_int(ctx, "k", 10);
     if (r->k > kept - 1) r->k = kept - 1;
+    r->silhouette = r->knn_purity = NAN;
     st = msc_metrics_silhouette(e, n, d, group, MSC_DISTANCE_COSINE, &r->silhouette);
     if (st == MSC_OK)
       st = msc_metrics_knn_purity(e, n, d, group, r->k, MSC_DISTANCE_COSINE, &r->knn_purity);
-    if (st != MSC_OK) rc = cli_lib_error(st, "cluster metrics of the %s split", split);
+    if (st == MSC_E_INVALID_ARGUMENT && lenient) { /* too few samples or groups: NaN */
+      cli_note("no cluster coherence on the %s split: %s", split, msc_last_error());
+      r->silhouette = r->knn_purity = NAN;
+      projection = NULL;
+    } else if (st != MSC_OK) {
+      rc = cli_lib_error(st, "cluster metrics of the %s split", split);
+    }
   }
-  const char *proj = cli_str(ctx, "projection", NULL);
+  const char *proj = projection;
   if (rc == EXIT_OK && proj) {
     const char *method = cli_str(ctx, "method", "tsne");
     if (strcmp(method, "tsne") != 0 && strcmp(method, "pca") != 0)

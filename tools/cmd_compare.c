@@ -22,7 +22,8 @@ static const char help[] =
     "Options:\n"
     "  --data DIR          dataset root (required)\n"
     "  --format NAME       dataset format (default bigearthnet-v2)\n"
-    "  --presets LIST      ','-separated (default supervised,simclr,dual,mosaic1,mosaic2)\n"
+    "  --presets LIST      ','-separated (default supervised,simclr,iai,dual,mosaic1,\n"
+    "                      mosaic2)\n"
     "  --task NAME         contrastive (default) or segmentation (below)\n"
     "  --fraction F        stratified share of the training split; the rest is dropped\n"
     "  --labeled-fraction F  every training sample kept, a stratified share F labelled:\n"
@@ -99,7 +100,7 @@ int cmd_compare(int argc, char **argv, int verbosity) {
     cli_ctx_free(&ctx);
     return rc;
   }
-  const char *presets = cli_str(&ctx, "presets", "supervised,simclr,dual,mosaic1,mosaic2");
+  const char *presets = cli_str(&ctx, "presets", "supervised,simclr,iai,dual,mosaic1,mosaic2");
   const char *protocol = cli_str(&ctx, "protocol", "linear");
   const char *split = cli_str(&ctx, "split", "test");
   const char *dir = cli_str(&ctx, "out_dir", "compare");
@@ -183,9 +184,10 @@ int cmd_compare(int argc, char **argv, int verbosity) {
   json_t *results = json_array();
   double(*rows)[MSC_METRIC_COUNT + 2] = calloc((size_t)np, sizeof *rows);
   double(*acc)[2] = calloc((size_t)np, sizeof *acc); /* single-label accuracy, macro F1 */
+  double(*coh)[2] = calloc((size_t)np, sizeof *coh); /* silhouette, kNN purity */
   int any_single = 0;
   int done = 0;
-  if (rc == EXIT_OK && (!rows || !acc)) rc = cli_error("out of memory");
+  if (rc == EXIT_OK && (!rows || !acc || !coh)) rc = cli_error("out of memory");
   for (int i = 0; rc == EXIT_OK && i < np; ++i) {
     const char *preset = names[i];
     msc_options *o = cli_opts_copy(ctx.opts);
@@ -225,6 +227,19 @@ int cmd_compare(int argc, char **argv, int verbosity) {
     cli_eval_result r;
     memset(&r, 0, sizeof r);
     if (rc == EXIT_OK) rc = cli_evaluate(&ctx, model, protocol, split, &pg, &r);
+    /* cluster coherence of the arm's embeddings and their projection, beside the model */
+    cli_cluster_result cr;
+    memset(&cr, 0, sizeof cr);
+    size_t pl = strlen(dir) + strlen(preset) + 32;
+    char *proj = rc == EXIT_OK ? malloc(pl) : NULL;
+    if (rc == EXIT_OK && !proj) rc = cli_error("out of memory");
+    if (rc == EXIT_OK) {
+      snprintf(proj, pl, "%s/%s.projection.tsv", dir, preset);
+      rc = cli_eval_cluster(&ctx, model, split, proj, 1, &pg, &cr);
+      coh[i][0] = cr.silhouette;
+      coh[i][1] = cr.knn_purity;
+    }
+    free(proj);
     if (rc == EXIT_OK) {
       memcpy(rows[i], r.m, sizeof r.m);
       rows[i][MSC_METRIC_COUNT] = train_s;
@@ -237,9 +252,11 @@ int cmd_compare(int argc, char **argv, int verbosity) {
         acc[i][1] = r.cm.macro_f1;
         any_single = 1;
       }
+      printf("  silhouette %.4f  kNN purity %.4f", cr.silhouette, cr.knn_purity);
       printf(" (%s)\n", protocol);
       fflush(stdout);
       json_t *e = cli_eval_json(&r);
+      json_object_set_new(e, "cluster", cli_cluster_json(&cr));
       json_object_set_new(e, "preset", json_string(preset));
       json_object_set_new(e, "model", json_string(path));
       json_object_set_new(e, "train_seconds", cli_json_num(train_s));
@@ -253,17 +270,17 @@ int cmd_compare(int argc, char **argv, int verbosity) {
   if (done > 0) {
     printf("\n%-12s", "preset");
     if (any_single) printf(" %9s %9s", "accuracy", "F1 argmax");
-    printf(" %9s %9s %9s %9s %9s %9s %10s\n", "macro AP", "micro AP", "macro F1", "micro F1",
-           "Hamming", "Brier", "train");
+    printf(" %9s %9s %9s %9s %9s %9s %10s %10s %10s\n", "macro AP", "micro AP", "macro F1",
+           "micro F1", "Hamming", "Brier", "silhouette", "kNN purity", "train");
     for (int i = 0; i < done; ++i) {
       char dur[32];
       cli_format_duration(rows[i][MSC_METRIC_COUNT], dur, sizeof dur);
       printf("%-12s", names[i]);
       if (any_single) printf(" %9.4f %9.4f", acc[i][0], acc[i][1]);
-      printf(" %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f %10s\n", rows[i][MSC_METRIC_MACRO_AP],
-             rows[i][MSC_METRIC_MICRO_AP], rows[i][MSC_METRIC_MACRO_F1],
-             rows[i][MSC_METRIC_MICRO_F1], rows[i][MSC_METRIC_HAMMING],
-             rows[i][MSC_METRIC_BRIER], dur);
+      printf(" %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f %10.4f %10.4f %10s\n",
+             rows[i][MSC_METRIC_MACRO_AP], rows[i][MSC_METRIC_MICRO_AP],
+             rows[i][MSC_METRIC_MACRO_F1], rows[i][MSC_METRIC_MICRO_F1],
+             rows[i][MSC_METRIC_HAMMING], rows[i][MSC_METRIC_BRIER], coh[i][0], coh[i][1], dur);
     }
     json_t *doc = json_object();
     json_object_set_new(doc, "data", json_string(cli_str(&ctx, "data", "")));
@@ -290,6 +307,7 @@ int cmd_compare(int argc, char **argv, int verbosity) {
   json_decref(results);
   free(rows);
   free(acc);
+  free(coh);
   free(path);
   free(list);
   msc_dataset_free(train);

@@ -143,7 +143,7 @@ static int eval_forecast(cli_ctx *ctx, msc_model *model, const char *model_path,
 static int eval_cluster(cli_ctx *ctx, msc_model *model, const char *model_path,
                         const char *split, const char *json_path, cli_progress *pg) {
   cli_cluster_result r;
-  int rc = cli_eval_cluster(ctx, model, split, pg, &r);
+  int rc = cli_eval_cluster(ctx, model, split, cli_str(ctx, "projection", NULL), 0, pg, &r);
   if (rc != EXIT_OK) return rc;
   if (!(json_path && strcmp(json_path, "-") == 0)) {
     printf("eval %s on %s (%s, split %s), protocol cluster\n", model_path,

@@ -399,10 +399,11 @@ int cli_check_labels(const msc_options *o, const msc_dataset *ds) {
     char key[32];
     snprintf(key, sizeof key, "lambda.%s", terms[t]);
     if (cli_opt_float(o, key, 0) > 0)
-      return cli_error("lambda.%s > 0 (a supervised term of preset %s) needs labels, and this "
-                       "dataset has none: choose a self-supervised preset (simclr, dual, pimc) "
-                       "or set lambda.%s = 0",
-                       terms[t], cli_opt_str(o, "train.preset"), terms[t]);
+      return cli_error(
+          "lambda.%s > 0 (a supervised term of preset %s) needs labels, and this "
+          "dataset has none: choose a self-supervised preset (simclr, iai, dual, pimc) "
+          "or set lambda.%s = 0",
+          terms[t], cli_opt_str(o, "train.preset"), terms[t]);
   }
   return EXIT_OK;
 }

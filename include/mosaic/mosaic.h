@@ -1310,7 +1310,8 @@ MSC_API msc_status msc_scene_write_embeddings(msc_scene *scene, const char *path
  * projections) and BCE (classifier; softmax cross-entropy instead for single-label
  * training, option train.labels) are weighted by the preset's λ; then backward and
  * one AdamW (or SGD) update. The training keys of msc_options (docs/options.md):
- *   train.preset          "mosaic1" | "mosaic2" | "dual" | "simclr" | "supervised" | "pimc"
+ *   train.preset          "mosaic1" | "mosaic2" | "dual" | "simclr" | "iai" (since 0.5.0) |
+ *                         "supervised" | "pimc"
  *   train.views           1 or 2 (the preset's)        train.freeze_encoders  0/1
  *   lambda.intra/.inter/.fused/.views/.bce   term weights (the preset's)
  *   tau.intra/.inter/.fused/.views           temperatures (0.1)

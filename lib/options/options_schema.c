@@ -202,6 +202,7 @@ static const loss_preset g_loss_presets[] = {
     {"mosaic1", "1", "1", "1", "0", "1", "2"},    {"mosaic2", "0", "1", "1", "1", "1", "2"},
     {"dual", "0", "1", "0", "0", "0", "1"},       {"simclr", "1", "0", "0", "0", "0", "2"},
     {"supervised", "0", "0", "0", "0", "1", "1"}, {"pimc", "0", "1", "0", "0", "0", "1"},
+    {"iai", "1", "1", "0", "0", "0", "2"},
 };
 
 static msc_status loss_preset_of(const msc_options *o, const loss_preset **p) {
@@ -379,7 +380,7 @@ const msci_opt_def msci_opt_table[] = {
     OPT_STRING("seg.modalities", "", NULL,
                "modalities the decoder reads, names joined with ',' (empty: all)"),
     /* training objective (docs/losses.md) */
-    OPT_CHOICE("train.preset", "mosaic1", "mosaic1|mosaic2|dual|simclr|supervised|pimc",
+    OPT_CHOICE("train.preset", "mosaic1", "mosaic1|mosaic2|dual|simclr|iai|supervised|pimc",
                "loss preset: the weights of the terms and the number of views"),
     OPT_INT_FN("train.views", "the preset's: 2 (dual, supervised, pimc: 1)", def_views, 1, 2,
                "augmented views per sample and modality"),

@@ -9,7 +9,7 @@ GEOMETRY = ("aug.crop", "aug.hflip", "aug.vflip", "aug.rot90")
 PHOTOMETRY = ("aug.jitter_brightness", "aug.jitter_contrast", "aug.speckle")
 
 
-@pytest.mark.parametrize("preset", ["mosaic1", "mosaic2", "simclr", "supervised", "pimc"])
+@pytest.mark.parametrize("preset", ["mosaic1", "mosaic2", "simclr", "iai", "supervised", "pimc"])
 def test_augmentations_on_by_default(preset):
     with mosaic.Options({"train.preset": preset}) as o:
         assert [o.get(k) for k in GEOMETRY] == [1, 1, 1, 1]

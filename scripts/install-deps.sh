@@ -10,6 +10,7 @@ packages=(
   libtiff-dev libzstd-dev libjansson-dev
   libpng-dev                         # the tool's `mosaic rplot` (optional: built without it)
   check                              # C unit tests
+  libopenmpi-dev openmpi-bin         # libmosaic_mpi.so and the distributed tests (mpirun)
   abigail-tools                      # abidw/abidiff: ABI check against abi/libmosaic.abi
   python3 python3-numpy python3-pytest python3-pycparser
   python3-pip python3-setuptools python3-wheel   # the offline `pip install` tests of the bindings:

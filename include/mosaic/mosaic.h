@@ -88,6 +88,8 @@ typedef int32_t msc_status;
 #define MSC_E_VERSION             (-12) /**< A file or module was made for an incompatible version. */
 #define MSC_E_INTERNAL            (-13) /**< A bug in libmosaic: please report it. */
 #define MSC_E_CANCELLED           (-14) /**< The operation was stopped on request. */
+#define MSC_E_COMM                                                                             \
+  (-15) /**< Another process of a distributed run failed, or a collective timed out (0.5.0). */
 
 /**
  * A short, static English description of a status code ("invalid argument").
@@ -1394,6 +1396,107 @@ MSC_API msc_status msc_model_reset_classifier(msc_model *model, uint64_t seed);
  */
 MSC_API msc_status msc_train_step(msc_model *model, const msc_batch *batch,
                                   msc_step_result *out);
+
+/* ------------------------------------------------------------------------------ */
+/* Distributed (data-parallel) training                                            */
+/* ------------------------------------------------------------------------------ */
+
+/*
+ * Data-parallel training over several processes (docs/distributed.md). Each process
+ * ("rank") holds the same model, reads its own part of the global batch and calls
+ * msc_train_step with it; the step then trains on the global batch, the
+ * concatenation of the ranks' batches in rank order, as one process would:
+ *  - the projections, fused projections, logits (and a segmentation model's logits
+ *    and masks) of every rank are all-gathered, every rank evaluates every loss term
+ *    on the global batch (global negatives; means over the global batch and over its
+ *    labelled samples) and keeps the gradient rows of its own samples;
+ *  - the parameters' gradients are summed over the ranks (all-reduce in buckets of
+ *    4 Mi values, after the backward pass: not overlapped with it);
+ *  - augmentations and modality dropout draw from the sample's index in the global
+ *    batch, so the views do not depend on how the batch is split;
+ *  - BatchNorm is local: each rank normalises with its own batch's statistics, and the
+ *    running statistics are averaged over the ranks after every step (they stay
+ *    identical everywhere). Only this differs from a single process on the global
+ *    batch.
+ * Every rank takes the same optimiser step, so the weights stay identical.
+ *
+ * The communicator is a module loaded at run time: "mpi" is libmosaic_mpi.so (built
+ * where MPI is found), looked for in the directories of MSC_BACKEND_PATH and then next
+ * to libmosaic; libmosaic itself never links MPI.
+ *
+ * Failures. Every collective waits at most the timeout (msc_dist_set_timeout; default
+ * 300 s): a rank that died or stopped calling msc_train_step makes the others' calls
+ * return MSC_E_COMM within that bound, naming the collective. The communicator is then
+ * unusable (every later call returns MSC_E_COMM) and the program should exit with an
+ * error; the library never aborts the job (no MPI_Abort). A rank whose step fails
+ * before the first gradient is exchanged (bad input) makes every rank's step fail with
+ * MSC_E_COMM, its own with its own error.
+ *
+ * Thread safety: a communicator is used by one thread at a time, and every rank must
+ * make the same sequence of calls (msc_train_set_dist, msc_train_step, msc_dist_barrier).
+ */
+typedef struct msc_dist msc_dist;
+
+/**
+ * Opens a communicator over the processes of a distributed run.
+ * engine: "mpi" (required): the MPI module, libmosaic_mpi.so. MPI is initialised
+ *   (MPI_Init_thread, MPI_THREAD_FUNNELED) unless the program already did, and
+ *   finalised by msc_dist_free in that case.
+ * comm: NULL for every process of the job (MPI_COMM_WORLD), or the address of an
+ *   MPI_Comm of the program (a communicator it created), which is duplicated: the
+ *   program keeps and frees its own.
+ * out: receives the communicator (required).
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL); MSC_E_NOT_FOUND (an unknown engine);
+ * MSC_E_BACKEND_UNAVAILABLE (the module is missing or unusable: the message says where
+ * it was looked for and why); MSC_E_COMM (MPI failed to start); MSC_E_OUT_OF_MEMORY.
+ * *out is untouched on error. Not thread-safe (MPI initialisation). Since 0.5.0.
+ */
+MSC_API msc_status msc_dist_create(const char *engine, void *comm, msc_dist **out);
+
+/** This process's rank, 0..size-1; 0 for NULL. Thread-safe. Since 0.5.0. */
+MSC_API int32_t msc_dist_rank(const msc_dist *dist);
+
+/** The number of processes; 1 for NULL. Thread-safe. Since 0.5.0. */
+MSC_API int32_t msc_dist_size(const msc_dist *dist);
+
+/**
+ * Sets how long any collective may wait for the other ranks, in seconds (0: forever;
+ * default 300). Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, negative or not finite).
+ * Since 0.5.0.
+ */
+MSC_API msc_status msc_dist_set_timeout(msc_dist *dist, double seconds);
+
+/**
+ * Waits until every rank has called it (within the timeout). Returns MSC_OK;
+ * MSC_E_INVALID_ARGUMENT (NULL); MSC_E_COMM. Since 0.5.0.
+ */
+MSC_API msc_status msc_dist_barrier(msc_dist *dist);
+
+/**
+ * Seconds this process has spent in the communicator's collectives (waiting included)
+ * since it was created: the communication share of training. 0 for NULL. Since 0.5.0.
+ */
+MSC_API double msc_dist_comm_seconds(const msc_dist *dist);
+
+/**
+ * Makes model's training data-parallel over dist (every rank calls it), or single-
+ * process again with dist NULL. The parameters and running statistics of rank 0 are
+ * broadcast to the others, so every rank starts from the same weights; every rank must
+ * have a model of the same architecture (checked: MSC_E_SHAPE) and should configure
+ * training identically (the seed and the step are checked by every msc_train_step:
+ * MSC_E_INVALID_ARGUMENT). dist is borrowed: it must outlive the attachment (detach or
+ * free the model first). msc_train_configure keeps the attachment.
+ * Returns MSC_OK; MSC_E_INVALID_ARGUMENT (model NULL); MSC_E_SHAPE; MSC_E_COMM;
+ * MSC_E_OUT_OF_MEMORY; a backend error. Since 0.5.0.
+ */
+MSC_API msc_status msc_train_set_dist(msc_model *model, msc_dist *dist);
+
+/**
+ * Closes the communicator (finalising MPI when msc_dist_create initialised it and no
+ * collective failed; after a failure MPI is left as it is, since finalising would wait
+ * for the lost ranks). NULL is accepted. Since 0.5.0.
+ */
+MSC_API void msc_dist_free(msc_dist *dist);
 
 /* ------------------------------------------------------------------------------ */
 /* Metrics                                                                         */

@@ -343,7 +343,7 @@ static void scan_directory(const char *dir) {
 
 /* The absolute directory holding libmosaic (for the static test archive: the program).
  * Returns 1 and fills out, or 0 when it cannot be determined. */
-static int library_directory(char *out, size_t cap) {
+int msci_library_directory(char *out, size_t cap) {
   Dl_info info;
   char file[PATH_MAX];
   /* A data address of this library avoids converting a function pointer. */
@@ -399,7 +399,7 @@ static void discover(void) {
   }
 
   char self_dir[PATH_MAX];
-  if (library_directory(self_dir, sizeof self_dir)) {
+  if (msci_library_directory(self_dir, sizeof self_dir)) {
     scan_directory(self_dir);
   } else {
     msci_log(MSC_LOG_DEBUG, "the directory of libmosaic could not be determined");

@@ -12,6 +12,10 @@
 /* The services the core offers to every backend (built-in or module). */
 const mbk_host *msci_host(void);
 
+/* The absolute directory holding libmosaic (for the static test archive: the program),
+ * where modules are looked for. Returns 1 and fills out, or 0 when it is unknown. */
+int msci_library_directory(char *out, size_t cap);
+
 /* Resolves a backend request ("auto", "cpu", "cuda", ...) to a usable backend table,
  * with the rules of msc_backend_select. *out and *name are untouched on error. */
 msc_status msci_backend_resolve(const char *request, const mbk_iface **out, const char **name);

@@ -35,6 +35,7 @@ const char *msc_status_string(msc_status status) {
   case MSC_E_VERSION: return "incompatible version";
   case MSC_E_INTERNAL: return "internal error";
   case MSC_E_CANCELLED: return "cancelled";
+  case MSC_E_COMM: return "distributed communication failed";
   default: return "unknown status";
   }
 }

@@ -156,6 +156,7 @@ struct msc_model {
   pthread_mutex_t pool_lock;
   msci_exec *pool;          /* idle executors */
   struct msci_train *train; /* training state (train.h) */
+  msc_dist *dist;           /* data-parallel training (train/dist.h), borrowed; or NULL */
   int32_t fuse_off;         /* no inference fusions in executors made from now on (tests
                                compare the fused forward with the plain one) */
   msci_calib calib;         /* precision int8: the calibrated input ranges */

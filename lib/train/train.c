@@ -30,6 +30,7 @@
 #include "train/loss.h"
 #include "options/options.h"
 #include "train/train.h"
+#include "train/dist.h"
 
 /* ---- configuration ------------------------------------------------------------------ */
 
@@ -206,6 +207,13 @@ void msci_train_free(const msc_model *m, msci_train *t) {
   free(t->master);
   free(t->m1);
   free(t->m2);
+  for (int32_t i = 0; (t->gact || t->ggrad) && i < m->graph.n_nodes; ++i) {
+    if (t->gact) msci_be_tensor_free(m->be, t->gact[i]);
+    if (t->ggrad) msci_be_tensor_free(m->be, t->ggrad[i]);
+  }
+  free(t->gact);
+  free(t->ggrad);
+  free(t->dist_host);
   msci_exec_free(m, t->exec);
   msc_options_free(t->opts);
   free(t);
@@ -414,8 +422,8 @@ static msc_status stage_views(msc_model *m, msci_exec *e, int32_t k, const msc_b
     msc_status local = at >= 0 ? MSC_E_NUMERICAL : MSC_OK;
     for (int32_t v = 0; local == MSC_OK && v < views; ++v)
       local = msci_augment_view(
-          &m->train->aug, seed, i, v, k, m->train->aug.kind[k], norm, bm->c, bm->h, bm->w,
-          e->stage + ((size_t)v * (size_t)b->n + (size_t)i) * chw, scratch);
+          &m->train->aug, seed, m->train->sample0 + i, v, k, m->train->aug.kind[k], norm, bm->c,
+          bm->h, bm->w, e->stage + ((size_t)v * (size_t)b->n + (size_t)i) * chw, scratch);
     if (local != MSC_OK) {
 #pragma omp critical(msci_stage_views)
       if (i < err_at) {
@@ -440,7 +448,8 @@ void msci_train_dropout_draw(const msc_model *m, int64_t n, uint8_t *keep) {
   const uint64_t seed = step_seed(m);
   for (int64_t i = 0; i < n; ++i) {
     msci_rng r;
-    msci_rng_seed(&r, seed ^ (0xd1b54a32d192ed03ull * (uint64_t)(i + 1)), "modality_dropout");
+    const uint64_t s = (uint64_t)(m->train->sample0 + i);
+    msci_rng_seed(&r, seed ^ (0xd1b54a32d192ed03ull * (s + 1)), "modality_dropout");
     int32_t kept = 0;
     for (int32_t k = 0; k < nm; ++k) {
       keep[i * nm + k] = msci_rng_uniform(&r) >= p;
@@ -491,12 +500,32 @@ typedef struct objective {
   uint8_t *ey;         /* the keys' labels */
   const int32_t *mask; /* segmentation: the n × H × W mask of the view (the batch's own
                           mask, or its copy under the view's geometry) */
+  /* Per graph node: the outputs the terms read and the gradients they add into (the
+   * executor's, or the global batch's of a data-parallel step). */
+  mbk_tensor *const *act, *const *grad;
 } objective;
+
+/* The rows' labels, flags and keys from the samples' labels (n × c) and labelled flags
+ * (NULL: all labelled); row r is sample r mod n. */
+static void label_rows(objective *o, const uint8_t *labels, const uint8_t *labeled) {
+  o->n_keys = 0;
+  for (int64_t r = 0; r < o->rows; ++r) {
+    int64_t i = r % o->n;
+    o->lab[r] = labeled ? labeled[i] : 1;
+    memcpy(o->y + r * o->c, labels + i * o->c, (size_t)o->c);
+    if (o->lab[r]) {
+      memcpy(o->ey + o->n_keys * o->c, o->y + r * o->c, (size_t)o->c);
+      o->keys[o->n_keys++] = (int32_t)r;
+    }
+  }
+}
 
 /* The objective's arrays, in the executor's workspace (kept from step to step). */
 static msc_status alloc_objective(const msc_model *m, msci_exec *e, const msc_batch *b,
                                   objective *o) {
   memset(o, 0, sizeof *o);
+  o->act = e->act;
+  o->grad = e->grad;
   o->n = b->n;
   o->rows = m->train->cfg.views * b->n;
   o->p = m->graph.proj_dim;
@@ -534,7 +563,8 @@ static msc_status alloc_objective(const msc_model *m, msci_exec *e, const msc_ba
       const int64_t hw = b->mask_h * b->mask_w;
       for (int64_t i = 0; i < b->n; ++i) {
         msci_aug_params p;
-        msci_aug_draw_geometry(&t->aug, step_seed(m), i, 0, 0, b->mask_h, b->mask_w, &p);
+        msci_aug_draw_geometry(&t->aug, step_seed(m), t->sample0 + i, 0, 0, b->mask_h,
+                               b->mask_w, &p);
         MSCI_TRY(
             msci_augment_mask(&p, b->mask + i * hw, b->mask_h, b->mask_w, view_mask + i * hw));
       }
@@ -560,15 +590,7 @@ static msc_status alloc_objective(const msc_model *m, msci_exec *e, const msc_ba
                          "%lld labels, expected exactly one",
                          (long long)i, (long long)pos);
     }
-    for (int64_t r = 0; r < o->rows; ++r) {
-      int64_t i = r % o->n;
-      o->lab[r] = b->labeled ? b->labeled[i] : 1;
-      memcpy(o->y + r * o->c, b->labels + i * o->c, (size_t)o->c);
-      if (o->lab[r]) {
-        memcpy(o->ey + o->n_keys * o->c, o->y + r * o->c, (size_t)o->c);
-        o->keys[o->n_keys++] = (int32_t)r;
-      }
-    }
+    label_rows(o, b->labels, b->labeled);
   }
   return MSC_OK;
 }
@@ -583,10 +605,10 @@ static msc_status zero_grad_of(msc_model *m, msci_exec *e, int32_t node, int64_t
 }
 
 /* One term on the backend: value into *value, weight × gradient into the nodes' grads. */
-static msc_status term(msc_model *m, msci_exec *e, mbk_loss_desc *d, int32_t node,
-                       int32_t node2, double *value) {
-  return msci_be_loss(m->be, e->ctx, d, e->act[node], node2 >= 0 ? e->act[node2] : NULL, value,
-                      e->grad[node], node2 >= 0 ? e->grad[node2] : NULL);
+static msc_status term(msc_model *m, msci_exec *e, const objective *o, mbk_loss_desc *d,
+                       int32_t node, int32_t node2, double *value) {
+  return msci_be_loss(m->be, e->ctx, d, o->act[node], node2 >= 0 ? o->act[node2] : NULL, value,
+                      o->grad[node], node2 >= 0 ? o->grad[node2] : NULL);
 }
 
 static msc_status compute_objective(msc_model *m, msci_exec *e, const objective *o,
@@ -604,7 +626,7 @@ static msc_status compute_objective(msc_model *m, msci_exec *e, const objective 
                          .d = o->p,
                          .tau = c->tau_intra,
                          .weight = c->lambda_intra / nm};
-      MSCI_TRY(term(m, e, &d, g->proj[k], -1, &l));
+      MSCI_TRY(term(m, e, o, &d, g->proj[k], -1, &l));
       l_intra += l / nm;
     }
   int32_t combos = nm * (nm - 1) / 2 * views;
@@ -618,7 +640,7 @@ static msc_status compute_objective(msc_model *m, msci_exec *e, const objective 
                              .d = o->p,
                              .tau = c->tau_inter,
                              .weight = c->lambda_inter / combos};
-          MSCI_TRY(term(m, e, &d, g->proj[a], g->proj[b], &l));
+          MSCI_TRY(term(m, e, o, &d, g->proj[a], g->proj[b], &l));
           l_inter += l / combos;
         }
   /* MulSupCon needs two labelled rows at least; otherwise R = 0 and the term is 0. */
@@ -632,13 +654,13 @@ static msc_status compute_objective(msc_model *m, msci_exec *e, const objective 
   if (c->lambda_fused > 0 && o->n_keys >= 2) {
     msc.tau = c->tau_fused;
     msc.weight = c->lambda_fused;
-    MSCI_TRY(term(m, e, &msc, g->fused_proj, -1, &l_fused));
+    MSCI_TRY(term(m, e, o, &msc, g->fused_proj, -1, &l_fused));
   }
   if (c->lambda_views > 0 && o->n_keys >= 2)
     for (int32_t k = 0; k < nm; ++k) {
       msc.tau = c->tau_views;
       msc.weight = c->lambda_views / nm;
-      MSCI_TRY(term(m, e, &msc, g->proj[k], -1, &l));
+      MSCI_TRY(term(m, e, o, &msc, g->proj[k], -1, &l));
       l_views += l / nm;
     }
   if (c->lambda_bce > 0) {
@@ -650,7 +672,7 @@ static msc_status compute_objective(msc_model *m, msci_exec *e, const objective 
                        .weight = c->lambda_bce,
                        .labels = o->y,
                        .row_mask = o->lab};
-    MSCI_TRY(term(m, e, &d, g->logits, -1, &l_bce));
+    MSCI_TRY(term(m, e, o, &d, g->logits, -1, &l_bce));
   }
   double l_seg = 0, l_dice = 0;
   const int64_t *sdims = per_pixel(c) ? g->nodes[g->seg_logits].out : NULL;
@@ -665,7 +687,7 @@ static msc_status compute_objective(msc_model *m, msci_exec *e, const objective 
                        .targets = o->mask,
                        .ignore_index = c->seg_ignore,
                        .class_weight = c->n_class_weights ? c->class_weights : NULL};
-    MSCI_TRY(term(m, e, &d, g->seg_logits, -1, &l_seg));
+    MSCI_TRY(term(m, e, o, &d, g->seg_logits, -1, &l_seg));
   }
   if (c->lambda_dice > 0) {
     /* Soft Dice of the decoder's softmax against the mask (the batch's counted pixels). */
@@ -677,7 +699,7 @@ static msc_status compute_objective(msc_model *m, msci_exec *e, const objective 
                        .weight = c->lambda_dice,
                        .targets = o->mask,
                        .ignore_index = c->seg_ignore};
-    MSCI_TRY(term(m, e, &d, g->seg_logits, -1, &l_dice));
+    MSCI_TRY(term(m, e, o, &d, g->seg_logits, -1, &l_dice));
   }
   double sum = c->lambda_intra * l_intra + c->lambda_inter * l_inter +
                c->lambda_fused * l_fused + c->lambda_views * l_views + c->lambda_bce * l_bce +
@@ -691,6 +713,227 @@ static msc_status compute_objective(msc_model *m, msci_exec *e, const objective 
   res->loss_seg = l_seg;
   res->loss_dice = l_dice;
   *total = sum;
+  return MSC_OK;
+}
+
+/* ---- the data-parallel step (docs/distributed.md) ------------------------------------------ */
+
+/* The nodes whose outputs the objective reads; their count. */
+static int32_t loss_nodes(const msc_model *m, int32_t *nodes) {
+  const msci_train_cfg *c = &m->train->cfg;
+  const msci_graph *g = &m->graph;
+  int32_t k = 0;
+  if (c->lambda_intra > 0 || c->lambda_inter > 0 || c->lambda_views > 0)
+    for (int32_t i = 0; i < m->cfg.n_mod; ++i) nodes[k++] = g->proj[i];
+  if (c->lambda_fused > 0) nodes[k++] = g->fused_proj;
+  if (c->lambda_bce > 0) nodes[k++] = g->logits;
+  if (per_pixel(c)) nodes[k++] = g->seg_logits;
+  return k;
+}
+
+/* Values per row of a node's output (its shape without the batch dimension). */
+static int64_t row_values(const msc_model *m, msci_exec *e, int32_t node, int64_t *dims,
+                          int32_t *ndim) {
+  *ndim = msci_be_tensor_shape(m->be, e->act[node], dims);
+  int64_t v = 1;
+  for (int32_t i = 1; i < *ndim; ++i) v *= dims[i];
+  return v;
+}
+
+/* The global batch of a data-parallel step: every rank's outputs of the loss nodes
+ * gathered into backend tensors (gact) with zeroed gradients beside them (ggrad), and
+ * the global objective og over them: rows view-major as one process's (view v of
+ * global sample j is row v·N + j), labels, flags and masks gathered alike. The host
+ * arrays live in t->dist_host, kept from step to step. */
+static msc_status dist_gather(msc_model *m, msci_exec *e, const objective *o, objective *og,
+                              float **local_f, float **global_f) {
+  msci_train *t = m->train;
+  msc_dist *d = m->dist;
+  const int32_t V = t->cfg.views, nn = m->graph.n_nodes;
+  const int64_t n = o->n, N = d->n_global, c = o->c;
+  int32_t nodes[MSCI_MAX_MODALITIES + 3];
+  const int32_t k = loss_nodes(m, nodes);
+  int64_t dims[MBK_MAX_DIMS];
+  int32_t ndim = 0;
+  int64_t cols = 1, hw = 0;
+  for (int32_t i = 0; i < k; ++i) {
+    int64_t v = row_values(m, e, nodes[i], dims, &ndim);
+    if (v > cols) cols = v;
+  }
+  if (o->mask)
+    hw =
+        m->graph.nodes[m->graph.seg_logits].out[2] * m->graph.nodes[m->graph.seg_logits].out[3];
+  /* Carved as: local floats, global floats, global keys, global mask, then bytes. */
+  const size_t lf = (size_t)(V * n * cols), gf = (size_t)(V * N * cols);
+  const size_t rows = (size_t)(V * N), sb = (size_t)(1 + c);
+  const size_t bytes = (lf + gf) * sizeof(float) + rows * sizeof(int32_t) +
+                       (size_t)(N * hw) * sizeof(int32_t) + 2 * rows * (size_t)c + rows +
+                       (size_t)(n + N) * sb;
+  if (t->dist_host_cap < bytes) {
+    void *p = realloc(t->dist_host, bytes);
+    if (!p) return msci_fail(MSC_E_OUT_OF_MEMORY, "distributed step: %zu bytes", bytes);
+    t->dist_host = p;
+    t->dist_host_cap = bytes;
+  }
+  if (!t->gact) {
+    t->gact = calloc((size_t)nn, sizeof(mbk_tensor *));
+    t->ggrad = calloc((size_t)nn, sizeof(mbk_tensor *));
+    if (!t->gact || !t->ggrad) return msci_fail(MSC_E_OUT_OF_MEMORY, "distributed step");
+  }
+  *local_f = t->dist_host;
+  *global_f = *local_f + lf;
+  int32_t *keys = (int32_t *)(*global_f + gf);
+  int32_t *mask = keys + rows;
+  uint8_t *y = (uint8_t *)(mask + N * hw), *ey = y + rows * (size_t)c,
+          *lab = ey + rows * (size_t)c;
+  uint8_t *ls = lab + rows, *gs = ls + (size_t)n * sb;
+  /* The outputs. */
+  for (int32_t i = 0; i < k; ++i) {
+    const int32_t node = nodes[i];
+    const int64_t v = row_values(m, e, node, dims, &ndim);
+    MSCI_TRY(msci_be_tensor_download(m->be, e->act[node], *local_f, (size_t)(V * n * v)));
+    MSCI_TRY(msci_dist_gather_rows(d, V, *local_f, *global_f, (size_t)v * sizeof(float)));
+    if (!t->gact[node]) MSCI_TRY(msci_be_tensor_create(m->be, m->ctx, &t->gact[node]));
+    if (!t->ggrad[node]) MSCI_TRY(msci_be_tensor_create(m->be, m->ctx, &t->ggrad[node]));
+    dims[0] = V * N;
+    MSCI_TRY(msci_be_tensor_upload(m->be, t->gact[node], ndim, dims, *global_f));
+    MSCI_TRY(msci_be_tensor_zero(m->be, t->ggrad[node], ndim, dims));
+  }
+  /* Per sample: its labelled flag (0 in a batch without labels) and its labels. */
+  for (int64_t i = 0; i < n; ++i) {
+    ls[i * (int64_t)sb] = o->lab[i];
+    memcpy(ls + i * (int64_t)sb + 1, o->y + i * c, (size_t)c);
+  }
+  MSCI_TRY(msci_dist_gather_rows(d, 1, ls, gs, sb));
+  *og = *o;
+  og->n = N;
+  og->rows = (int64_t)rows;
+  og->keys = keys;
+  og->y = y;
+  og->ey = ey;
+  og->lab = lab;
+  og->act = t->gact;
+  og->grad = t->ggrad;
+  /* Row r is global sample r mod N, as label_rows does for one process. */
+  for (int64_t r = 0; r < (int64_t)rows; ++r) {
+    const uint8_t *src = gs + (r % N) * (int64_t)sb;
+    lab[r] = src[0];
+    memcpy(y + r * c, src + 1, (size_t)c);
+  }
+  og->n_keys = 0;
+  for (int64_t r = 0; r < (int64_t)rows; ++r)
+    if (lab[r]) {
+      memcpy(ey + og->n_keys * c, y + r * c, (size_t)c);
+      keys[og->n_keys++] = (int32_t)r;
+    }
+  if (o->mask) {
+    MSCI_TRY(msci_dist_gather_rows(d, 1, o->mask, mask, (size_t)hw * sizeof(int32_t)));
+    og->mask = mask;
+  }
+  return MSC_OK;
+}
+
+/* This rank's rows of the global gradients into the executor's output gradients. */
+static msc_status dist_scatter(msc_model *m, msci_exec *e, float *local_f, float *global_f) {
+  msci_train *t = m->train;
+  const int32_t V = t->cfg.views;
+  const int64_t n = e->n / V, N = m->dist->n_global;
+  int32_t nodes[MSCI_MAX_MODALITIES + 3];
+  const int32_t k = loss_nodes(m, nodes);
+  for (int32_t i = 0; i < k; ++i) {
+    int64_t dims[MBK_MAX_DIMS];
+    int32_t ndim = 0;
+    const int32_t node = nodes[i];
+    const int64_t v = row_values(m, e, node, dims, &ndim);
+    MSCI_TRY(msci_be_tensor_download(m->be, t->ggrad[node], global_f, (size_t)(V * N * v)));
+    msci_dist_pick_rows(m->dist, V, global_f, local_f, (size_t)v * sizeof(float));
+    dims[0] = V * n;
+    MSCI_TRY(msci_be_tensor_upload(m->be, e->grad[node], ndim, dims, local_f));
+  }
+  return MSC_OK;
+}
+
+/* The bucket of the gradients' all-reduce, in values. */
+#define MSCI_DIST_BUCKET ((size_t)4 << 20)
+
+/* Sums every trainable parameter's gradient over the ranks, bucket by bucket: the
+ * gradients of consecutive parameters are downloaded into one host bucket, summed in
+ * one all-reduce and uploaded back. */
+static msc_status dist_reduce_grads(msc_model *m, msci_exec *e) {
+  msci_train *t = m->train;
+  const int32_t np = m->graph.n_params;
+  size_t cap = MSCI_DIST_BUCKET;
+  for (int32_t p = 0; p < np; ++p)
+    if ((size_t)count_of(&m->graph.params[p]) > cap)
+      cap = (size_t)count_of(&m->graph.params[p]);
+  if (t->dist_host_cap < cap * sizeof(float)) {
+    void *q = realloc(t->dist_host, cap * sizeof(float));
+    if (!q) return msci_fail(MSC_E_OUT_OF_MEMORY, "distributed step: gradient bucket");
+    t->dist_host = q;
+    t->dist_host_cap = cap * sizeof(float);
+  }
+  float *bucket = t->dist_host;
+  int32_t first = 0;
+  size_t used = 0;
+  for (int32_t p = 0; p <= np; ++p) {
+    const int in = p < np && is_trainable(m, t, p) && e->pgrad_valid[p];
+    const size_t cnt = in ? (size_t)count_of(&m->graph.params[p]) : 0;
+    if (p == np || used + cnt > cap) {
+      /* Flush parameters first..p-1. */
+      if (used) MSCI_TRY(msci_dist_all_reduce(m->dist, bucket, used, MCM_F32));
+      size_t at = 0;
+      for (int32_t q = first; q < p; ++q) {
+        const msci_param *pr = &m->graph.params[q];
+        if (!is_trainable(m, t, q) || !e->pgrad_valid[q]) continue;
+        MSCI_TRY(msci_be_tensor_upload(m->be, e->pgrad[q], pr->ndim, pr->dims, bucket + at));
+        at += (size_t)count_of(pr);
+      }
+      first = p;
+      used = 0;
+    }
+    if (in) {
+      MSCI_TRY(msci_be_tensor_download(m->be, e->pgrad[p], bucket + used, cnt));
+      used += cnt;
+    }
+  }
+  return MSC_OK;
+}
+
+/* The running statistics averaged over the ranks (local BatchNorm keeps one set). */
+static msc_status dist_average_stats(msc_model *m) {
+  msci_train *t = m->train;
+  const int32_t np = m->graph.n_params;
+  size_t total = 0;
+  for (int32_t p = 0; p < np; ++p) {
+    const msci_param *pr = &m->graph.params[p];
+    if (pr->kind == MSCI_PARAM_BN_MEAN || pr->kind == MSCI_PARAM_BN_VAR)
+      total += (size_t)count_of(pr);
+  }
+  if (!total) return MSC_OK;
+  if (t->dist_host_cap < total * sizeof(float)) {
+    void *q = realloc(t->dist_host, total * sizeof(float));
+    if (!q) return msci_fail(MSC_E_OUT_OF_MEMORY, "distributed step: running statistics");
+    t->dist_host = q;
+    t->dist_host_cap = total * sizeof(float);
+  }
+  float *h = t->dist_host;
+  size_t at = 0;
+  for (int32_t p = 0; p < np; ++p) {
+    const msci_param *pr = &m->graph.params[p];
+    if (pr->kind != MSCI_PARAM_BN_MEAN && pr->kind != MSCI_PARAM_BN_VAR) continue;
+    MSCI_TRY(msci_be_tensor_download(m->be, pr->t, h + at, (size_t)count_of(pr)));
+    at += (size_t)count_of(pr);
+  }
+  MSCI_TRY(msci_dist_all_reduce(m->dist, h, total, MCM_F32));
+  const float inv = 1.0f / (float)m->dist->size;
+  for (size_t i = 0; i < total; ++i) h[i] *= inv;
+  at = 0;
+  for (int32_t p = 0; p < np; ++p) {
+    const msci_param *pr = &m->graph.params[p];
+    if (pr->kind != MSCI_PARAM_BN_MEAN && pr->kind != MSCI_PARAM_BN_VAR) continue;
+    MSCI_TRY(msci_be_tensor_upload(m->be, pr->t, pr->ndim, pr->dims, h + at));
+    at += (size_t)count_of(pr);
+  }
   return MSC_OK;
 }
 
@@ -752,6 +995,9 @@ static msc_status optimiser_step(msc_model *m, msci_exec *e, int *skipped) {
    * loss and every gradient stay finite. Such a step is skipped like a non-finite
    * gradient, so that no model holds what msc_model_load refuses. The same finiteness
    * check on the backend, over a few small vectors; the lists are reused. */
+  /* Data-parallel: one set of running statistics, the ranks' mean (a non-finite one
+   * reaches every rank, so all skip alike). */
+  if (m->dist) MSCI_TRY(dist_average_stats(m));
   int32_t n_stats = 0;
   for (int32_t p = 0; p < np; ++p) {
     const msci_param *pr = &m->graph.params[p];
@@ -805,10 +1051,20 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
   msci_train *t = m->train;
   const msci_train_cfg *c = &t->cfg;
   const msci_graph *g = &m->graph;
+  msc_dist *d = m->dist;
+  msc_status pre = MSC_OK;
   if (b->n < 2)
-    return msci_fail(MSC_E_INVALID_ARGUMENT, "training needs a batch of at least 2 samples");
-  MSCI_TRY(check_can_train(m));
-  MSCI_TRY(msci_train_ensure_ready(m));
+    pre = msci_fail(MSC_E_INVALID_ARGUMENT, "training needs a batch of at least 2 samples");
+  if (pre == MSC_OK) pre = check_can_train(m);
+  if (pre == MSC_OK) pre = msci_train_ensure_ready(m);
+  /* Data-parallel: the ranks' sample counts (and their failures) before anything runs;
+   * this rank's samples start at its offset in the global batch. */
+  t->sample0 = 0;
+  if (d) {
+    MSCI_TRY(msci_dist_begin(d, b->n, pre, t->seed, t->step));
+    t->sample0 = d->offsets[d->rank];
+  }
+  MSCI_TRY(pre);
   int64_t rows = c->views * b->n;
   if (t->exec && t->exec->n != rows) {
     msci_exec_free(m, t->exec);
@@ -836,6 +1092,7 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
     if (need_input[k]) st = stage_views(m, e, k, b);
   if (st == MSC_OK) st = fuse_dropout(m, e, b, need);
   if (st == MSC_OK) st = msci_exec_forward(m, e, need);
+  if (d) st = msci_dist_agree(d, st);
   /* The objective reads the projections and logits where they are and adds the
    * weighted gradients of its terms into zeroed gradient tensors. */
   if (st == MSC_OK) msci_exec_zero_grad(m, e);
@@ -852,8 +1109,14 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
   }
   double total = 0;
   int skipped = 0;
+  /* Data-parallel: the terms run on the global batch; this rank keeps its rows'
+   * gradients. */
+  objective og = {0};
+  float *local_f = NULL, *global_f = NULL;
+  if (st == MSC_OK && d) st = dist_gather(m, e, &o, &og, &local_f, &global_f);
   if (st == MSC_OK) {
-    st = compute_objective(m, e, &o, res, &total);
+    st = compute_objective(m, e, d ? &og : &o, res, &total);
+    if (st == MSC_OK && d) st = dist_scatter(m, e, local_f, global_f);
     /* A term that meets non-finite projections reports MSC_E_NUMERICAL: a skipped step
      * (unlike a non-finite input pixel, refused above before anything ran). */
     skipped = st == MSC_E_NUMERICAL;
@@ -864,6 +1127,8 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
                    (long long)t->step);
   }
   if (st == MSC_OK) st = msci_exec_backward(m, e, need);
+  if (d && !skipped) st = msci_dist_agree(d, st);
+  if (st == MSC_OK && d) st = dist_reduce_grads(m, e);
   if (st == MSC_OK) st = optimiser_step(m, e, &skipped);
   if (skipped) {
     /* Undo the running statistics the forward pass already updated. */

@@ -55,6 +55,14 @@ typedef struct msci_train {
   /* Segmentation: the n × H × W mask the last step trained on, under its view's
    * geometry (the batch's own array, or a copy in exec's workspace); NULL otherwise. */
   const int32_t *view_mask;
+  /* Data-parallel training (train/dist.h): the index in the global batch of this
+   * process's first sample (0 alone), which the augmentations and the modality-dropout
+   * draw use; the global batch's host arrays and backend tensors (per graph node: the
+   * gathered outputs and their gradients), kept between steps. */
+  int64_t sample0;
+  void *dist_host;
+  size_t dist_host_cap;
+  mbk_tensor **gact, **ggrad;
 } msci_train;
 
 /* Reads the training keys of opts into a new state for m (replacing any). */
@@ -63,7 +71,8 @@ void msci_train_free(const msc_model *m, msci_train *t);
 
 /* The modality-dropout draw of the coming step (docs/losses.md, "Modality dropout"):
  * keep[i · n_mod + k] = 0 when sample i of an n-sample batch drops modality k. A
- * function of (seed, step, sample) only; never all of a sample's modalities. */
+ * function of (seed, step, sample) only, the sample counted in the global batch
+ * (sample0 + i); never all of a sample's modalities. */
 void msci_train_dropout_draw(const msc_model *m, int64_t n, uint8_t *keep);
 
 /* Checkpoint support (model.c): the state's tensors and metadata. */

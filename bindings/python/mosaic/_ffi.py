@@ -58,6 +58,8 @@ MSC_E_VERSION = -12
 MSC_E_INTERNAL = -13
 #: The operation was stopped on request.
 MSC_E_CANCELLED = -14
+#: Another process of a distributed run failed, or a collective timed out (0.5.0).
+MSC_E_COMM = -15
 MSC_LOG_ERROR = 0
 MSC_LOG_WARNING = 1
 MSC_LOG_INFO = 2
@@ -156,6 +158,10 @@ class msc_scene(ctypes.Structure):
 
 class msc_step_result(ctypes.Structure):
     """struct msc_step_result."""
+
+
+class msc_dist(ctypes.Structure):
+    """struct msc_dist: an opaque handle, only used through pointers."""
 
 
 class msc_class_metrics(ctypes.Structure):
@@ -841,6 +847,38 @@ FUNCTIONS = (
          ctypes.POINTER(msc_step_result),
      ),
      ('model', 'batch', 'out',)),
+    # msc_status msc_dist_create(const char *engine, void *comm, msc_dist **out);
+    ('msc_dist_create', msc_status,
+     (ctypes.c_char_p, ctypes.c_void_p, ctypes.POINTER(ctypes.POINTER(msc_dist)),),
+     ('engine', 'comm', 'out',)),
+    # int32_t msc_dist_rank(const msc_dist *dist);
+    ('msc_dist_rank', ctypes.c_int32,
+     (ctypes.POINTER(msc_dist),),
+     ('dist',)),
+    # int32_t msc_dist_size(const msc_dist *dist);
+    ('msc_dist_size', ctypes.c_int32,
+     (ctypes.POINTER(msc_dist),),
+     ('dist',)),
+    # msc_status msc_dist_set_timeout(msc_dist *dist, double seconds);
+    ('msc_dist_set_timeout', msc_status,
+     (ctypes.POINTER(msc_dist), ctypes.c_double,),
+     ('dist', 'seconds',)),
+    # msc_status msc_dist_barrier(msc_dist *dist);
+    ('msc_dist_barrier', msc_status,
+     (ctypes.POINTER(msc_dist),),
+     ('dist',)),
+    # double msc_dist_comm_seconds(const msc_dist *dist);
+    ('msc_dist_comm_seconds', ctypes.c_double,
+     (ctypes.POINTER(msc_dist),),
+     ('dist',)),
+    # msc_status msc_train_set_dist(msc_model *model, msc_dist *dist);
+    ('msc_train_set_dist', msc_status,
+     (ctypes.POINTER(msc_model), ctypes.POINTER(msc_dist),),
+     ('model', 'dist',)),
+    # void msc_dist_free(msc_dist *dist);
+    ('msc_dist_free', None,
+     (ctypes.POINTER(msc_dist),),
+     ('dist',)),
     # msc_status msc_metrics_compute(const float *scores, const uint8_t *labels, int64_t
     # n, int64_t c, float threshold, double *out, int32_t out_len);
     ('msc_metrics_compute', msc_status,

@@ -1,0 +1,342 @@
+/*
+ * dist.c — msc_dist: the communicator modules (lib/contract/comm.h) and their
+ * collectives, timed, and the row layout of a global batch split over the ranks
+ * (docs/distributed.md). The data-parallel step itself is in train.c.
+ *
+ * A module libmosaic_<engine>.so is looked for in the directories of MSC_BACKEND_PATH
+ * and then in the one that holds libmosaic, opened once per process with dlopen and
+ * never closed (its runtime, MPI, may hold threads and state until the process ends).
+ */
+#include <dlfcn.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend/backend_call.h"
+#include "backend/registry.h"
+#include "common/internal.h"
+#include "model/model.h"
+#include "train/dist.h"
+#include "train/train.h"
+
+#ifndef PATH_MAX
+#define PATH_MAX 4096
+#endif
+
+#define MSCI_DIST_TIMEOUT_S 300.0
+
+static pthread_mutex_t g_load_lock = PTHREAD_MUTEX_INITIALIZER;
+static const mcm_iface *g_mpi; /* loaded once, kept */
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Opens dir/file and checks its table; 1 when usable (*out set), else 0 with why. */
+static int try_module(const char *dir, const char *file, const mcm_iface **out, char *why,
+                      size_t cap) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  if (access(path, F_OK) != 0) return 0;
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    snprintf(why, cap, "%s: dlopen failed: %s", path, dlerror());
+    return 0;
+  }
+  mcm_init_fn init = NULL;
+  void *sym = dlsym(h, MCM_MODULE_INIT_SYMBOL);
+  memcpy(&init, &sym, sizeof init); /* object pointer to function pointer (POSIX) */
+  const mcm_iface *it = init ? init(msci_host()) : NULL;
+  if (!it || it->api_version != MCM_API_VERSION || it->struct_size < sizeof(mcm_iface) ||
+      !it->open || !it->rank || !it->size || !it->set_timeout || !it->all_reduce ||
+      !it->all_gather || !it->broadcast || !it->barrier || !it->close) {
+    snprintf(why, cap, "%s: not a communicator module of API version %u", path,
+             (unsigned)MCM_API_VERSION);
+    if (!it) dlclose(h);
+    return 0;
+  }
+  *out = it;
+  return 1;
+}
+
+static msc_status load_mpi(const mcm_iface **out) {
+  pthread_mutex_lock(&g_load_lock);
+  const char *file = "libmosaic_mpi.so";
+  char why[PATH_MAX + 128] = "";
+  char looked[2 * PATH_MAX] = "";
+  size_t len = 0;
+  if (!g_mpi) {
+    const char *env = secure_getenv("MSC_BACKEND_PATH");
+    char dirs[PATH_MAX * 2] = "";
+    char self[PATH_MAX];
+    snprintf(dirs, sizeof dirs, "%s", env ? env : "");
+    if (msci_library_directory(self, sizeof self))
+      snprintf(dirs + strlen(dirs), sizeof dirs - strlen(dirs), "%s%s", dirs[0] ? ":" : "",
+               self);
+    for (char *save = NULL, *dir = strtok_r(dirs, ":", &save); dir && !g_mpi;
+         dir = strtok_r(NULL, ":", &save)) {
+      len += (size_t)snprintf(looked + len, len < sizeof looked ? sizeof looked - len : 0,
+                              "%s%s", len ? ", " : "", dir);
+      try_module(dir, file, &g_mpi, why, sizeof why);
+    }
+  }
+  const mcm_iface *it = g_mpi;
+  pthread_mutex_unlock(&g_load_lock);
+  if (!it) {
+    if (why[0]) return msci_fail(MSC_E_BACKEND_UNAVAILABLE, "dist engine mpi: %s", why);
+    return msci_fail(MSC_E_BACKEND_UNAVAILABLE,
+                     "dist engine mpi: %s not found in MSC_BACKEND_PATH or next to libmosaic "
+                     "(%s); build libmosaic where MPI is installed (cmake -DMSC_MPI=ON)",
+                     file, looked[0] ? looked : "directory unknown");
+  }
+  *out = it;
+  return MSC_OK;
+}
+
+MSC_API msc_status msc_dist_create(const char *engine, void *comm, msc_dist **out) {
+  if (!engine || !out)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_dist_create: engine and out are required");
+  if (strcmp(engine, "mpi") != 0)
+    return msci_fail(MSC_E_NOT_FOUND,
+                     "msc_dist_create: unknown engine '%s' (this library has: mpi)", engine);
+  const mcm_iface *it = NULL;
+  MSCI_TRY(load_mpi(&it));
+  msc_dist *d = calloc(1, sizeof *d);
+  if (!d) return msci_fail(MSC_E_OUT_OF_MEMORY, "msc_dist_create");
+  d->it = it;
+  msc_status st = it->open(comm, &d->c);
+  if (st != MSC_OK) {
+    free(d);
+    return st;
+  }
+  d->rank = it->rank(d->c);
+  d->size = it->size(d->c);
+  it->set_timeout(d->c, MSCI_DIST_TIMEOUT_S);
+  d->counts = calloc((size_t)d->size * 2, sizeof(int64_t));
+  if (!d->counts) {
+    msc_dist_free(d);
+    return msci_fail(MSC_E_OUT_OF_MEMORY, "msc_dist_create");
+  }
+  d->offsets = d->counts + d->size;
+  *out = d;
+  return MSC_OK;
+}
+
+MSC_API int32_t msc_dist_rank(const msc_dist *d) {
+  return d ? d->rank : 0;
+}
+
+MSC_API int32_t msc_dist_size(const msc_dist *d) {
+  return d ? d->size : 1;
+}
+
+MSC_API double msc_dist_comm_seconds(const msc_dist *d) {
+  return d ? d->comm_seconds : 0.0;
+}
+
+MSC_API msc_status msc_dist_set_timeout(msc_dist *d, double seconds) {
+  if (!d || !isfinite(seconds) || seconds < 0)
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "msc_dist_set_timeout: needs a communicator and seconds >= 0");
+  d->it->set_timeout(d->c, seconds);
+  return MSC_OK;
+}
+
+MSC_API msc_status msc_dist_barrier(msc_dist *d) {
+  if (!d) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_dist_barrier: dist is NULL");
+  double t0 = now_s();
+  msc_status st = d->it->barrier(d->c);
+  d->comm_seconds += now_s() - t0;
+  return st;
+}
+
+MSC_API void msc_dist_free(msc_dist *d) {
+  if (!d) return;
+  if (d->c) d->it->close(d->c);
+  free(d->counts);
+  free(d->send);
+  free(d->recv);
+  free(d);
+}
+
+/* ---- collectives, timed --------------------------------------------------------------- */
+
+msc_status msci_dist_all_reduce(msc_dist *d, void *buf, size_t count, int32_t dtype) {
+  double t0 = now_s();
+  msc_status st = d->it->all_reduce(d->c, buf, count, dtype);
+  d->comm_seconds += now_s() - t0;
+  return st;
+}
+
+msc_status msci_dist_all_gather(msc_dist *d, const void *send, void *recv, size_t bytes) {
+  double t0 = now_s();
+  msc_status st = d->it->all_gather(d->c, send, recv, bytes);
+  d->comm_seconds += now_s() - t0;
+  return st;
+}
+
+msc_status msci_dist_broadcast(msc_dist *d, void *buf, size_t bytes, int32_t root) {
+  double t0 = now_s();
+  msc_status st = d->it->broadcast(d->c, buf, bytes, root);
+  d->comm_seconds += now_s() - t0;
+  return st;
+}
+
+/* ---- the step's layout ------------------------------------------------------------------ */
+
+static msc_status grow(void **buf, size_t *cap, size_t bytes) {
+  if (*cap >= bytes) return MSC_OK;
+  void *p = realloc(*buf, bytes);
+  if (!p) return msci_fail(MSC_E_OUT_OF_MEMORY, "distributed step: %zu bytes", bytes);
+  *buf = p;
+  *cap = bytes;
+  return MSC_OK;
+}
+
+/* What each rank contributes to the first collective of a step. */
+typedef struct step_facts {
+  int64_t n, step, status;
+  uint64_t seed;
+} step_facts;
+
+msc_status msci_dist_begin(msc_dist *d, int64_t n, msc_status st, uint64_t seed, int64_t step) {
+  const size_t R = (size_t)d->size;
+  MSCI_TRY(grow(&d->recv, &d->recv_cap, R * sizeof(step_facts)));
+  step_facts mine = {n, step, st, seed};
+  /* A failed rank still takes part, so that the others learn of it at once. */
+  char msg[1024];
+  snprintf(msg, sizeof msg, "%s", msc_last_error());
+  msc_status cst = msci_dist_all_gather(d, &mine, d->recv, sizeof mine);
+  if (cst != MSC_OK) return cst;
+  if (st != MSC_OK) return msci_fail(st, "%s", msg);
+  const step_facts *all = d->recv;
+  int64_t total = 0, max_n = 0;
+  for (size_t r = 0; r < R; ++r) {
+    if (all[r].status != MSC_OK)
+      return msci_fail(MSC_E_COMM, "distributed step: rank %zu failed (%s)", r,
+                       msc_status_string((msc_status)all[r].status));
+    if (all[r].seed != seed || all[r].step != step)
+      return msci_fail(MSC_E_INVALID_ARGUMENT,
+                       "distributed step: rank %zu is at step %lld with seed %llu, rank %d at "
+                       "step %lld with seed %llu: every rank must load the same model and "
+                       "configure training alike",
+                       r, (long long)all[r].step, (unsigned long long)all[r].seed, (int)d->rank,
+                       (long long)step, (unsigned long long)seed);
+    d->counts[r] = all[r].n;
+    d->offsets[r] = total;
+    total += all[r].n;
+    if (all[r].n > max_n) max_n = all[r].n;
+  }
+  d->n_global = total;
+  d->max_n = max_n;
+  return MSC_OK;
+}
+
+msc_status msci_dist_agree(msc_dist *d, msc_status st) {
+  char msg[1024];
+  snprintf(msg, sizeof msg, "%s", msc_last_error());
+  const size_t R = (size_t)d->size;
+  MSCI_TRY(grow(&d->recv, &d->recv_cap, R * sizeof(int64_t)));
+  int64_t mine = st;
+  msc_status cst = msci_dist_all_gather(d, &mine, d->recv, sizeof mine);
+  if (cst != MSC_OK) return cst;
+  if (st != MSC_OK) return msci_fail(st, "%s", msg);
+  const int64_t *all = d->recv;
+  for (size_t r = 0; r < R; ++r)
+    if (all[r] != MSC_OK)
+      return msci_fail(MSC_E_COMM, "distributed step: rank %zu failed (%s)", r,
+                       msc_status_string((msc_status)all[r]));
+  return MSC_OK;
+}
+
+msc_status msci_dist_gather_rows(msc_dist *d, int32_t views, const void *local, void *global,
+                                 size_t row_bytes) {
+  const size_t R = (size_t)d->size, V = (size_t)views, mx = (size_t)d->max_n;
+  const size_t n = (size_t)d->counts[d->rank], N = (size_t)d->n_global;
+  const size_t block = V * mx * row_bytes; /* one rank's padded rows */
+  MSCI_TRY(grow(&d->send, &d->send_cap, block));
+  MSCI_TRY(grow(&d->recv, &d->recv_cap, R * block));
+  for (size_t v = 0; v < V; ++v)
+    memcpy((char *)d->send + v * mx * row_bytes, (const char *)local + v * n * row_bytes,
+           n * row_bytes);
+  MSCI_TRY(msci_dist_all_gather(d, d->send, d->recv, block));
+  for (size_t r = 0; r < R; ++r)
+    for (size_t v = 0; v < V; ++v)
+      memcpy((char *)global + (v * N + (size_t)d->offsets[r]) * row_bytes,
+             (const char *)d->recv + r * block + v * mx * row_bytes,
+             (size_t)d->counts[r] * row_bytes);
+  return MSC_OK;
+}
+
+void msci_dist_pick_rows(const msc_dist *d, int32_t views, const void *global, void *local,
+                         size_t row_bytes) {
+  const size_t n = (size_t)d->counts[d->rank], N = (size_t)d->n_global;
+  const size_t off = (size_t)d->offsets[d->rank];
+  for (size_t v = 0; v < (size_t)views; ++v)
+    memcpy((char *)local + v * n * row_bytes, (const char *)global + (v * N + off) * row_bytes,
+           n * row_bytes);
+}
+
+/* ---- attaching a model ------------------------------------------------------------------ */
+
+static int64_t param_count(const msci_param *p) {
+  int64_t n = 1;
+  for (int32_t i = 0; i < p->ndim; ++i) n *= p->dims[i];
+  return n;
+}
+
+/* Every rank must hold the same architecture: the parameters' count and total size. */
+static msc_status same_architecture(msc_dist *d, const msc_model *m) {
+  int64_t mine[2] = {m->graph.n_params, 0};
+  for (int32_t p = 0; p < m->graph.n_params; ++p) mine[1] += param_count(&m->graph.params[p]);
+  MSCI_TRY(grow(&d->recv, &d->recv_cap, (size_t)d->size * sizeof mine));
+  MSCI_TRY(msci_dist_all_gather(d, mine, d->recv, sizeof mine));
+  const int64_t *all = d->recv;
+  for (int32_t r = 0; r < d->size; ++r)
+    if (all[2 * r] != mine[0] || all[2 * r + 1] != mine[1])
+      return msci_fail(MSC_E_SHAPE,
+                       "msc_train_set_dist: rank %d's model has %lld parameters (%lld values), "
+                       "rank %d's %lld (%lld): every rank needs the same architecture",
+                       (int)r, (long long)all[2 * r], (long long)all[2 * r + 1], (int)d->rank,
+                       (long long)mine[0], (long long)mine[1]);
+  return MSC_OK;
+}
+
+MSC_API msc_status msc_train_set_dist(msc_model *m, msc_dist *d) {
+  if (!m) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_train_set_dist: model is NULL");
+  if (!d) {
+    m->dist = NULL;
+    return MSC_OK;
+  }
+  MSCI_TRY(same_architecture(d, m));
+  /* Rank 0's parameters and running statistics everywhere, one tensor at a time. */
+  size_t cap = 0;
+  for (int32_t p = 0; p < m->graph.n_params; ++p) {
+    size_t n = (size_t)param_count(&m->graph.params[p]);
+    if (n > cap) cap = n;
+  }
+  float *h = malloc((cap ? cap : 1) * sizeof(float));
+  if (!h) return msci_fail(MSC_E_OUT_OF_MEMORY, "msc_train_set_dist");
+  msc_status st = MSC_OK;
+  for (int32_t p = 0; st == MSC_OK && p < m->graph.n_params; ++p) {
+    msci_param *pr = &m->graph.params[p];
+    size_t n = (size_t)param_count(pr);
+    st = msci_be_tensor_download(m->be, pr->t, h, n);
+    if (st == MSC_OK) st = msci_dist_broadcast(d, h, n * sizeof(float), 0);
+    if (st == MSC_OK && d->rank != 0)
+      st = msci_be_tensor_upload(m->be, pr->t, pr->ndim, pr->dims, h);
+    /* The host copies of the running statistics (to undo a skipped step) follow. */
+    if (st == MSC_OK && m->train && m->train->master && m->train->master[p])
+      memcpy(m->train->master[p], h, n * sizeof(float));
+  }
+  free(h);
+  if (st == MSC_OK) m->dist = d;
+  return st;
+}

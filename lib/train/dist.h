@@ -1,0 +1,51 @@
+/*
+ * dist.h — data-parallel training (layer: train): the communicator handle behind
+ * msc_dist (a module of lib/contract/comm.h loaded at run time), its collectives with
+ * the time they take, and the row layout of a global batch split over the ranks
+ * (docs/distributed.md).
+ */
+#ifndef MOSAIC_LIB_TRAIN_DIST_H
+#define MOSAIC_LIB_TRAIN_DIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "contract/comm.h"
+#include "mosaic/mosaic.h"
+
+struct msc_dist {
+  const mcm_iface *it;
+  mcm_comm *c;
+  int32_t rank, size;
+  double comm_seconds; /* time spent in collectives */
+  /* The step's layout: samples of each rank, their offsets, the global count. */
+  int64_t *counts, *offsets;
+  int64_t n_global, max_n;
+  /* Scratch of the row gathers (grown as needed). */
+  void *send, *recv;
+  size_t send_cap, recv_cap;
+};
+
+msc_status msci_dist_all_reduce(msc_dist *d, void *buf, size_t count, int32_t dtype);
+msc_status msci_dist_all_gather(msc_dist *d, const void *send, void *recv, size_t bytes);
+msc_status msci_dist_broadcast(msc_dist *d, void *buf, size_t bytes, int32_t root);
+
+/* Gathers every rank's sample count n (and the step's checks: status st, seed and step,
+ * which must agree) and sets the layout. Returns MSC_E_COMM when another rank reports a
+ * failure, st itself when st failed here. */
+msc_status msci_dist_begin(msc_dist *d, int64_t n, msc_status st, uint64_t seed, int64_t step);
+
+/* Agrees on st across the ranks: MSC_OK everywhere, or st here and MSC_E_COMM ("rank
+ * r failed") on the others. */
+msc_status msci_dist_agree(msc_dist *d, msc_status st);
+
+/* Rows of `views` blocks: a rank's local array is views × n_local rows of row_bytes;
+ * the global one views × n_global rows, block v holding the ranks' rows in rank order.
+ * gather: every rank's local rows into global (all-gather). pick: this rank's rows of
+ * a global array into local (no communication). */
+msc_status msci_dist_gather_rows(msc_dist *d, int32_t views, const void *local, void *global,
+                                 size_t row_bytes);
+void msci_dist_pick_rows(const msc_dist *d, int32_t views, const void *global, void *local,
+                         size_t row_bytes);
+
+#endif

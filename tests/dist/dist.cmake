@@ -1,0 +1,25 @@
+# Data-parallel training over MPI (docs/distributed.md): test_dist under mpirun with two
+# ranks on this machine. Without MPI (libmosaic_mpi.so not built) the tests exit 77.
+add_executable(test_dist_prog ${CMAKE_CURRENT_LIST_DIR}/test_dist.c)
+target_link_libraries(test_dist_prog PRIVATE mosaic_internal)
+target_compile_options(test_dist_prog PRIVATE ${MSC_TEST_WARNINGS})
+target_compile_definitions(test_dist_prog PRIVATE _GNU_SOURCE)
+set(_dist_env "${MSC_TEST_ENV};OMP_NUM_THREADS=1;MSC_BACKEND_PATH=${PROJECT_BINARY_DIR}"
+    "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1")
+if(MSC_MPI_BUILT)
+  add_dependencies(test_dist_prog mosaic_mpi)
+  add_test(NAME test_dist_equiv
+           COMMAND ${MPIEXEC_EXECUTABLE} --oversubscribe -np 2 $<TARGET_FILE:test_dist_prog> equiv)
+  add_test(NAME test_dist_wedge COMMAND ${CMAKE_CURRENT_LIST_DIR}/failure.sh wedge
+           ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:test_dist_prog>)
+  add_test(NAME test_dist_kill COMMAND ${CMAKE_CURRENT_LIST_DIR}/failure.sh kill
+           ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:test_dist_prog>)
+else()
+  foreach(t equiv wedge kill)
+    add_test(NAME test_dist_${t} COMMAND sh -c "echo 'MPI not found at configure time: libmosaic_mpi.so not built (apt-get install libopenmpi-dev openmpi-bin)'; exit 77")
+  endforeach()
+endif()
+foreach(t equiv wedge kill)
+  set_tests_properties(test_dist_${t} PROPERTIES ENVIRONMENT "${_dist_env}"
+                       SKIP_RETURN_CODE 77 TIMEOUT 300 RESOURCE_LOCK mpi)
+endforeach()

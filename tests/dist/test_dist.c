@@ -1,0 +1,308 @@
+/*
+ * test_dist.c — data-parallel training over MPI (docs/distributed.md), run under
+ * mpirun by tests/dist/dist.cmake. Modes:
+ *
+ *   equiv      Every rank first trains a single-process model on the whole global batch
+ *              of 32 samples (the reference), then a model attached to the communicator
+ *              on its share (32 / ranks samples); the loss terms and every trainable
+ *              parameter after two steps must agree to float32 tolerance. Two setups:
+ *              (a) frozen encoders (BatchNorm only in inference mode), augmentations and
+ *                  modality dropout on (they draw from the global sample index), every
+ *                  contrastive term with global negatives, MulSupCon and BCE over a
+ *                  labelled subset; distinct samples per rank;
+ *              (b) encoders training with local BatchNorm: every rank gets the same 16
+ *                  samples and the reference the 32 = 16 + 16 duplicates, so that each
+ *                  rank's batch statistics equal the global batch's (the biased
+ *                  variance of a doubled batch is the same); augmentations off. The
+ *                  running variances are not compared (n/(n−1) differs), the means are.
+ *   wedge T    Rank 0 sets a timeout of T s and steps; the other ranks never step (they
+ *              sleep). Rank 0 must get MSC_E_COMM within T + 5 s: prints "WEDGE OK".
+ *   kill DIR   Train forever, rank 0 saving DIR/ckpt.safetensors after every step and
+ *              each rank writing its pid to DIR/rank<r>.pid (dist.cmake kills rank 1).
+ *   load FILE  (no mpirun) loads FILE: exit 0 when it is a valid model.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mosaic/mosaic.h"
+#include "model/model.h"
+#include "backend/backend_call.h"
+
+#define NG   32 /* global batch */
+#define SIZE 16
+#define C    4
+
+static int g_fail;
+#define CHECK(cond, ...)                                                                       \
+  do {                                                                                         \
+    if (!(cond)) {                                                                             \
+      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                     \
+      fprintf(stderr, __VA_ARGS__);                                                            \
+      fprintf(stderr, " (%s)\n", msc_last_error());                                            \
+      g_fail = 1;                                                                              \
+    }                                                                                          \
+  } while (0)
+#define MUST(call)                                                                             \
+  do {                                                                                         \
+    msc_status st_ = (call);                                                                   \
+    if (st_ != MSC_OK) {                                                                       \
+      fprintf(stderr, "FAIL %s:%d: %s: %s\n", __FILE__, __LINE__, #call, msc_last_error());    \
+      exit(1);                                                                                 \
+    }                                                                                          \
+  } while (0)
+
+typedef struct data {
+  float s1[NG * 2 * SIZE * SIZE], s2[NG * 4 * SIZE * SIZE];
+  uint8_t y[NG * C], lab[NG];
+} data;
+
+static void make_data(data *d, uint64_t seed) {
+  uint64_t x = seed;
+  for (size_t i = 0; i < sizeof d->s1 / sizeof(float); ++i) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    d->s1[i] = (float)((x >> 40) % 2000) / 100.0f - 10.0f;
+  }
+  for (size_t i = 0; i < sizeof d->s2 / sizeof(float); ++i) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    d->s2[i] = (float)((x >> 40) % 3000) / 3000.0f;
+  }
+  for (int i = 0; i < NG; ++i) {
+    for (int k = 0; k < C; ++k) d->y[i * C + k] = (uint8_t)(((i * 7 + k * 3) % 5) < 2);
+    d->y[i * C + i % C] = 1;
+    d->lab[i] = (uint8_t)(i % 3 != 0); /* a labelled subset */
+  }
+}
+
+static msc_batch *batch_of(const data *d, int from, int n) {
+  msc_batch *b = NULL;
+  MUST(msc_batch_create(&b));
+  MUST(msc_batch_set_modality(b, "s1", d->s1 + (size_t)from * 2 * SIZE * SIZE, n, 2, SIZE,
+                              SIZE));
+  MUST(msc_batch_set_modality(b, "s2", d->s2 + (size_t)from * 4 * SIZE * SIZE, n, 4, SIZE,
+                              SIZE));
+  MUST(msc_batch_set_labels(b, d->y + from * C, n, C));
+  MUST(msc_batch_set_labeled(b, d->lab + from, n));
+  return b;
+}
+
+static msc_model *make_model(int frozen) {
+  msc_options *o = NULL;
+  MUST(msc_options_create(&o));
+  MUST(msc_options_from_json(
+      o, "{\"modality.0.encoder\":\"tiny\",\"modality.1.encoder\":\"tiny\","
+         "\"modality.0.size\":16,\"modality.1.size\":16,\"modality.1.bands\":4,"
+         "\"classes\":4,\"class_names\":\"a;b;c;d\",\"proj.dim\":16,\"seed\":7}"));
+  MUST(msc_options_set_string(o, "train.preset", "mosaic2"));
+  MUST(msc_options_set_float(o, "lambda.intra", 0.5)); /* every term */
+  MUST(msc_options_set_string(o, "optim.kind", "sgd"));
+  MUST(msc_options_set_float(o, "optim.lr", 0.01));
+  MUST(msc_options_set_float(o, "optim.weight_decay", 0.0));
+  MUST(msc_options_set_int(o, "optim.warmup_steps", 0));
+  if (frozen) {
+    MUST(msc_options_set_int(o, "train.freeze_encoders", 1));
+    MUST(msc_options_set_float(o, "train.modality_dropout", 0.3));
+  } else {
+    const char *off[] = {"aug.crop", "aug.hflip", "aug.vflip", "aug.rot90"};
+    const char *zero[] = {"aug.noise_std", "aug.jitter_brightness", "aug.jitter_contrast",
+                          "aug.speckle"};
+    for (int i = 0; i < 4; ++i) MUST(msc_options_set_int(o, off[i], 0));
+    for (int i = 0; i < 4; ++i) MUST(msc_options_set_float(o, zero[i], 0.0));
+  }
+  msc_model *m = NULL;
+  MUST(msc_model_create(o, &m));
+  MUST(msc_train_configure(m, o));
+  msc_options_free(o);
+  return m;
+}
+
+static double terms(const msc_step_result *r, int i) {
+  const double v[] = {r->loss,       r->loss_intra, r->loss_inter,
+                      r->loss_fused, r->loss_views, r->loss_bce};
+  return v[i];
+}
+
+/* Two steps; the results of each into res[2]. */
+static void train2(msc_model *m, msc_batch *b, msc_step_result *res) {
+  for (int s = 0; s < 2; ++s) {
+    memset(&res[s], 0, sizeof res[s]);
+    res[s].struct_size = sizeof res[s];
+    MUST(msc_train_step(m, b, &res[s]));
+  }
+}
+
+static int is_stat(const msci_param *p) {
+  return p->kind == MSCI_PARAM_BN_MEAN || p->kind == MSCI_PARAM_BN_VAR;
+}
+
+static void compare(const char *setup, int rank, msc_model *ref, msc_model *dm,
+                    const msc_step_result *rr, const msc_step_result *dr) {
+  for (int s = 0; s < 2; ++s)
+    for (int i = 0; i < 6; ++i) {
+      double a = terms(&rr[s], i), b = terms(&dr[s], i);
+      CHECK(fabs(a - b) <= 1e-5 + 1e-5 * fabs(a), "%s rank %d step %d term %d: %.9g vs %.9g",
+            setup, rank, s, i, a, b);
+    }
+  /* The terms the setup exercises are non-zero (a test that cannot fail is no test). */
+  for (int i = 1; i < 6; ++i) CHECK(terms(&rr[0], i) > 0, "%s term %d is 0", setup, i);
+  double worst = 0, moved = 0;
+  for (int32_t p = 0; p < ref->graph.n_params; ++p) {
+    const msci_param *pr = &ref->graph.params[p];
+    if (pr->kind == MSCI_PARAM_BN_VAR) continue; /* see the header comment */
+    size_t n = 1;
+    for (int32_t k = 0; k < pr->ndim; ++k) n *= (size_t)pr->dims[k];
+    float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+    MUST(msci_be_tensor_download(ref->be, pr->t, a, n));
+    MUST(msci_be_tensor_download(dm->be, dm->graph.params[p].t, b, n));
+    for (size_t i = 0; i < n; ++i) {
+      double err = fabs((double)a[i] - b[i]) / (1e-4 + fabs((double)a[i]));
+      if (err > worst) worst = err;
+    }
+    (void)is_stat;
+    free(a), free(b);
+  }
+  (void)moved;
+  CHECK(worst < 2e-4, "%s rank %d: parameters differ (worst relative error %.3g)", setup, rank,
+        worst);
+  printf("%s rank %d: loss %.6f (reference %.6f), worst parameter error %.3g\n", setup, rank,
+         dr[1].loss, rr[1].loss, worst);
+}
+
+static void equiv(msc_dist *dist) {
+  const int R = msc_dist_size(dist), r = msc_dist_rank(dist);
+  if (NG % R) {
+    fprintf(stderr, "equiv needs a rank count dividing %d\n", NG);
+    exit(1);
+  }
+  static data d, dup;
+  make_data(&d, 11);
+  /* (a) frozen encoders, distinct samples, augmentations and dropout on. */
+  {
+    msc_model *ref = make_model(1), *dm = make_model(1);
+    msc_batch *all = batch_of(&d, 0, NG), *mine = batch_of(&d, r * (NG / R), NG / R);
+    msc_step_result rr[2], dr[2];
+    train2(ref, all, rr);
+    MUST(msc_train_set_dist(dm, dist));
+    train2(dm, mine, dr);
+    compare("frozen-encoders", r, ref, dm, rr, dr);
+    msc_batch_free(all), msc_batch_free(mine);
+    msc_model_free(ref), msc_model_free(dm);
+  }
+  /* (b) encoders training, local BatchNorm, every rank the same 32 / R samples. */
+  {
+    const int n = NG / R;
+    dup = d;
+    for (int i = n; i < NG; ++i) {
+      memcpy(dup.s1 + (size_t)i * 2 * SIZE * SIZE, d.s1 + (size_t)(i % n) * 2 * SIZE * SIZE,
+             2 * SIZE * SIZE * sizeof(float));
+      memcpy(dup.s2 + (size_t)i * 4 * SIZE * SIZE, d.s2 + (size_t)(i % n) * 4 * SIZE * SIZE,
+             4 * SIZE * SIZE * sizeof(float));
+      memcpy(dup.y + i * C, d.y + (i % n) * C, C);
+      dup.lab[i] = d.lab[i % n];
+    }
+    msc_model *ref = make_model(0), *dm = make_model(0);
+    msc_batch *all = batch_of(&dup, 0, NG), *mine = batch_of(&d, 0, n);
+    msc_step_result rr[2], dr[2];
+    train2(ref, all, rr);
+    MUST(msc_train_set_dist(dm, dist));
+    train2(dm, mine, dr);
+    compare("local-batchnorm", r, ref, dm, rr, dr);
+    msc_batch_free(all), msc_batch_free(mine);
+    msc_model_free(ref), msc_model_free(dm);
+  }
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 3 && strcmp(argv[1], "load") == 0) {
+    msc_model *m = NULL;
+    msc_status st = msc_model_load(argv[2], NULL, &m);
+    printf("load %s: %s\n", argv[2], st == MSC_OK ? "ok" : msc_last_error());
+    msc_model_free(m);
+    return st == MSC_OK ? 0 : 1;
+  }
+  if (argc < 2) {
+    fprintf(stderr, "usage: test_dist equiv | wedge SECONDS | kill DIR | load FILE\n");
+    return 2;
+  }
+  msc_dist *dist = NULL;
+  msc_status st = msc_dist_create("mpi", NULL, &dist);
+  if (st == MSC_E_BACKEND_UNAVAILABLE) {
+    printf("SKIP: %s\n", msc_last_error());
+    return 77;
+  }
+  MUST(st);
+  const int r = msc_dist_rank(dist);
+  if (strcmp(argv[1], "equiv") == 0) {
+    MUST(msc_dist_set_timeout(dist, 120));
+    equiv(dist);
+  } else if (strcmp(argv[1], "wedge") == 0 && argc >= 3) {
+    const double T = atof(argv[2]);
+    static data d;
+    make_data(&d, 3);
+    msc_model *m = make_model(1);
+    MUST(msc_train_set_dist(m, dist));
+    if (r == 0) {
+      MUST(msc_dist_set_timeout(dist, T));
+      msc_batch *b = batch_of(&d, 0, 8);
+      msc_step_result res;
+      memset(&res, 0, sizeof res);
+      res.struct_size = sizeof res;
+      double t0 = now_s();
+      st = msc_train_step(m, b, &res);
+      double took = now_s() - t0;
+      printf("rank 0: step returned %s after %.2f s: %s\n", msc_status_string(st), took,
+             msc_last_error());
+      CHECK(st == MSC_E_COMM, "expected MSC_E_COMM");
+      CHECK(took >= T * 0.9 && took <= T + 5, "took %.2f s for a timeout of %.1f s", took, T);
+      st = msc_dist_barrier(dist);
+      CHECK(st == MSC_E_COMM, "a broken communicator refuses at once");
+      if (!g_fail) printf("WEDGE OK\n");
+      fflush(stdout);
+      msc_batch_free(b);
+      msc_model_free(m);
+      msc_dist_free(dist);
+      /* MPI is not finalised (the peer is gone): leave as an erring program would. */
+      _exit(g_fail ? 1 : 3);
+    }
+    sleep((unsigned)(T + 8));
+    _exit(0);
+  } else if (strcmp(argv[1], "kill") == 0 && argc >= 3) {
+    static data d;
+    make_data(&d, 5);
+    msc_model *m = make_model(1);
+    MUST(msc_dist_set_timeout(dist, 10));
+    MUST(msc_train_set_dist(m, dist));
+    char path[4096];
+    snprintf(path, sizeof path, "%s/rank%d.pid", argv[2], r);
+    FILE *f = fopen(path, "w");
+    if (f) fprintf(f, "%d\n", (int)getpid()), fclose(f);
+    snprintf(path, sizeof path, "%s/ckpt.safetensors", argv[2]);
+    msc_batch *b = batch_of(&d, r * 8, 8);
+    for (;;) {
+      msc_step_result res;
+      memset(&res, 0, sizeof res);
+      res.struct_size = sizeof res;
+      st = msc_train_step(m, b, &res);
+      if (st != MSC_OK) {
+        fprintf(stderr, "rank %d: step failed: %s: %s\n", r, msc_status_string(st),
+                msc_last_error());
+        _exit(1);
+      }
+      if (r == 0) MUST(msc_model_save(m, path));
+    }
+  } else {
+    fprintf(stderr, "unknown mode %s\n", argv[1]);
+    return 2;
+  }
+  msc_dist_free(dist);
+  return g_fail;
+}

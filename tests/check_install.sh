@@ -157,7 +157,7 @@ sed 's/^/    /' "$tmp/classify.out"
 (cd "$tmp" && LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} ./embed-cpp tiny.safetensors "$data" emb.f32) \
     >"$tmp/embed-cpp.out" 2>&1 || { cat "$tmp/embed-cpp.out" >&2; die "embed.cpp failed"; }
 [ -s "$tmp/emb.f32" ] || die "embed.cpp wrote no embeddings"
-step "bindings/embed.cpp (mosaic.hpp) via pkg-config: OK"
+step "examples/bindings/embed.cpp (mosaic.hpp) via pkg-config: OK"
 sed 's/^/    /' "$tmp/embed-cpp.out"
 
 # The training example: five msc_train_step calls and a checkpoint.

@@ -45,7 +45,8 @@ static void test_raii_and_move() {
   mosaic::Options c;
   c = std::move(b);
   CHECK(!b && c.get() == raw);
-  c = std::move(c); // self-move keeps the handle
+  mosaic::Options &same = c;
+  c = std::move(same); // a self-move keeps the handle
   CHECK(c.get() == raw);
   msc_options *released = c.release();
   CHECK(released == raw && !c);

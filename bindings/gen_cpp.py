@@ -62,7 +62,7 @@ def spelled(t):
     if t.kind == "ptr":
         inner = spelled(t.to)
         if t.const:
-            inner = inner + " const" if t.to.kind == "ptr" else "const " + inner
+            inner = inner + "const" if t.to.kind == "ptr" else "const " + inner
         return inner + ("*" if inner.endswith("*") else " *")
     if t.alias:
         return t.alias
@@ -133,7 +133,7 @@ class Slot:
         return self.kind in ("handle_out", "scalar_out", "struct_out", "string_out")
 
 
-def base_slots(fn, params, handles):
+def base_slots(fn, params):
     out = []
     for name, t in params:
         if t.is_handle_ptr():
@@ -167,7 +167,7 @@ def span_slots(fn, params):
     """The span form's slots, or None when the function has no pointer + length pair
     (or a pair whose length another pointer shares: msc_dataset_stats' mean and std)."""
     slots, i, changed = [], 0, False
-    base = base_slots(fn, params, None)
+    base = base_slots(fn, params)
     while i < len(params):
         name, t = params[i]
         nxt = params[i + 1][1] if i + 1 < len(params) else None
@@ -254,21 +254,24 @@ def comment(text, indent):
     return [indent + ("/// " + l if l.strip() else "///").rstrip() for l in lines]
 
 
-def wrap_call(head, args, indent, tail):
-    """`head(arg, arg, ...)tail` within 96 columns, continuation lines aligned."""
+def wrap_call(head, args, indent, tail, width=96):
+    """`head(arg, arg, ...)tail` within width columns, continuation lines aligned."""
     one = "%s%s(%s)%s" % (indent, head, ", ".join(args), tail)
-    if len(one) <= 96:
+    if len(one) <= width:
         return [one]
     lines, cur = [], "%s%s(" % (indent, head)
     pad = " " * len(cur)
     for i, a in enumerate(args):
         piece = a + (", " if i + 1 < len(args) else ")" + tail)
-        if cur.strip() and len(cur) + len(piece.rstrip()) > 96 and not cur.endswith("("):
+        if cur.strip() and len(cur) + len(piece.rstrip()) > width and not cur.endswith("("):
             lines.append(cur.rstrip())
             cur = pad
         cur += piece
     lines.append(cur)
     return lines
+
+
+BODY = 94  # the width of a body line before definition() indents it by two
 
 
 class Overload:
@@ -343,7 +346,7 @@ class Overload:
             if self.form == "value":
                 lines.append("std::string %s;" % target)
             head = "detail::fetch_string(%s, [&](char *buf_, size_t cap_, size_t *len_) {" % target
-            call = wrap_call(fn.name, args, "    return ", ";")
+            call = wrap_call(fn.name, args, "    return ", ";", BODY)
             lines += [head] + call + ["});"]
             if self.form != "value":
                 lines[0] = "return " + lines[0]
@@ -351,19 +354,19 @@ class Overload:
             return lines + ["return %s;" % target]
         if self.form == "value":
             lines += pre
-            lines += wrap_call(fn.name, args, "detail::check(", ");")
+            lines += wrap_call(fn.name, args, "detail::check(", ");", BODY)
             lines.append(self.return_outs())
             return lines
         if is_status(fn.ret):
             if pre or post:
                 lines += pre
-                lines += wrap_call(fn.name, args, "const msc_status st = ", ";")
+                lines += wrap_call(fn.name, args, "const msc_status st = ", ";", BODY)
                 lines += post
                 lines.append("return detail::check(st);")
             else:
-                lines += wrap_call(fn.name, args, "return detail::check(", ");")
+                lines += wrap_call(fn.name, args, "return detail::check(", ");", BODY)
             return lines
-        return wrap_call(fn.name, args, "return ", ";")
+        return wrap_call(fn.name, args, "return ", ";", BODY)
 
     def return_outs(self):
         vals = []
@@ -378,7 +381,7 @@ class Overload:
 
 def overloads(member, api):
     fn = member.fn
-    base = base_slots(fn, member.params, None)
+    base = base_slots(fn, member.params)
     result = [Overload(member, base, "base")]
     spans = span_slots(fn, member.params)
     if spans is not None:
@@ -394,7 +397,7 @@ def overloads(member, api):
 
 def declaration(o, indent, static):
     ret, name, params, const = o.signature(False)
-    head = "%s%s%s" % ("static " if static else "", "" if ret.endswith("&") else "", ret)
+    head = ("static " if static else "") + ret
     return wrap_call(decl(head, name), params, indent, const + ";")
 
 
@@ -413,8 +416,8 @@ FORM_NOTE = {
 
 PRELUDE = r'''// mosaic.hpp — the C++17 interface of libmosaic: a header-only RAII wrapper of mosaic.h.
 //
-// GENERATED from {header} by bindings/gen_cpp.py (bindings/generate.py --lang cpp);
-// do not edit: regenerate. docs/bindings.md ("C++") describes it.
+// GENERATED from {header} by bindings/gen_cpp.py (generate.py --lang cpp); do
+// not edit: regenerate. docs/bindings.md ("C++") describes it.
 //
 // Handles. Each opaque handle of the C API is a move-only class that frees itself:
 // msc_options -> mosaic::Options, msc_model -> Model, msc_batch -> Batch, msc_dataset ->
@@ -504,9 +507,9 @@ public:
   constexpr span() noexcept = default;
   constexpr span(T *data, std::size_t size) noexcept : data_(data), size_(size) {{}}
   template <std::size_t N> constexpr span(T (&a)[N]) noexcept : data_(a), size_(N) {{}}
-  template <typename C, typename = std::enable_if_t<
-                            !std::is_same<std::decay_t<C>, span>::value &&
-                            std::is_convertible<decltype(std::declval<C &>().data()), T *>::value>>
+  template <typename C, typename D = decltype(std::declval<C &>().data()),
+            typename = std::enable_if_t<!std::is_same<std::decay_t<C>, span>::value &&
+                                        std::is_convertible<D, T *>::value>>
   constexpr span(C &&c) noexcept : data_(c.data()), size_(c.size()) {{}}
   constexpr T *data() const noexcept {{ return data_; }}
   constexpr std::size_t size() const noexcept {{ return size_; }}

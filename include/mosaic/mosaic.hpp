@@ -1,7 +1,7 @@
 // mosaic.hpp — the C++17 interface of libmosaic: a header-only RAII wrapper of mosaic.h.
 //
-// GENERATED from include/mosaic/mosaic.h by bindings/gen_cpp.py (bindings/generate.py --lang cpp);
-// do not edit: regenerate. docs/bindings.md ("C++") describes it.
+// GENERATED from include/mosaic/mosaic.h by bindings/gen_cpp.py (generate.py --lang cpp); do
+// not edit: regenerate. docs/bindings.md ("C++") describes it.
 //
 // Handles. Each opaque handle of the C API is a move-only class that frees itself:
 // msc_options -> mosaic::Options, msc_model -> Model, msc_batch -> Batch, msc_dataset ->
@@ -91,9 +91,9 @@ public:
   constexpr span() noexcept = default;
   constexpr span(T *data, std::size_t size) noexcept : data_(data), size_(size) {}
   template <std::size_t N> constexpr span(T (&a)[N]) noexcept : data_(a), size_(N) {}
-  template <typename C, typename = std::enable_if_t<
-                            !std::is_same<std::decay_t<C>, span>::value &&
-                            std::is_convertible<decltype(std::declval<C &>().data()), T *>::value>>
+  template <typename C, typename D = decltype(std::declval<C &>().data()),
+            typename = std::enable_if_t<!std::is_same<std::decay_t<C>, span>::value &&
+                                        std::is_convertible<D, T *>::value>>
   constexpr span(C &&c) noexcept : data_(c.data()), size_(c.size()) {}
   constexpr T *data() const noexcept { return data_; }
   constexpr std::size_t size() const noexcept { return size_; }
@@ -1266,11 +1266,11 @@ public:
   /// be carried over, such as ground control points); MSC_E_OUT_OF_MEMORY. *out is
   /// untouched on error. Since 0.4.0.
   /// C: msc_status msc_scene_open(const char * const *paths, int32_t n, msc_model *model, const msc_options *opts, msc_scene **out);
-  static Result open(const char * const *paths, int32_t n, Model &model, const Options &opts,
+  static Result open(const char *const *paths, int32_t n, Model &model, const Options &opts,
                      Scene &out);
 #ifndef MOSAIC_NO_EXCEPTIONS
   /// The same, returning the out-parameter(s); throws mosaic::Error on failure.
-  static Scene open(const char * const *paths, int32_t n, Model &model, const Options &opts);
+  static Scene open(const char *const *paths, int32_t n, Model &model, const Options &opts);
 #endif
 
   /// The scene's grid: width and height in pixels of the finest raster, which the outputs
@@ -2161,7 +2161,8 @@ inline Result Model::predict(const Batch &batch, span<float> probs) {
 
 inline Result Model::predict_mask(const Batch &batch, int32_t *classes, size_t classes_len,
                                   float *probs, size_t probs_len) {
-  return detail::check(msc_predict_mask(p_, batch.get(), classes, classes_len, probs, probs_len));
+  return detail::check(msc_predict_mask(p_, batch.get(), classes, classes_len, probs,
+                                        probs_len));
 }
 
 inline Result Model::predict_mask(const Batch &batch, span<int32_t> classes,
@@ -2441,7 +2442,8 @@ inline Result Dataset::compute_stats(int32_t i, int64_t max_samples, float *mean
 inline Result Loader::create(Dataset &ds, int64_t batch_size, uint64_t seed, int32_t workers,
                              int32_t drop_last, Loader &out) {
   msc_loader *out_ = nullptr;
-  const msc_status st = msc_loader_create(ds.get(), batch_size, seed, workers, drop_last, &out_);
+  const msc_status st = msc_loader_create(ds.get(), batch_size, seed, workers, drop_last,
+                                          &out_);
   if (st == MSC_OK) out.reset(out_);
   return detail::check(st);
 }
@@ -2471,7 +2473,7 @@ inline int64_t Loader::batches_per_epoch() const {
   return msc_loader_batches_per_epoch(p_);
 }
 
-inline Result Scene::open(const char * const *paths, int32_t n, Model &model,
+inline Result Scene::open(const char *const *paths, int32_t n, Model &model,
                           const Options &opts, Scene &out) {
   msc_scene *out_ = nullptr;
   const msc_status st = msc_scene_open(paths, n, model.get(), opts.get(), &out_);
@@ -2480,7 +2482,7 @@ inline Result Scene::open(const char * const *paths, int32_t n, Model &model,
 }
 
 #ifndef MOSAIC_NO_EXCEPTIONS
-inline Scene Scene::open(const char * const *paths, int32_t n, Model &model,
+inline Scene Scene::open(const char *const *paths, int32_t n, Model &model,
                          const Options &opts) {
   msc_scene *out_ = nullptr;
   detail::check(msc_scene_open(paths, n, model.get(), opts.get(), &out_));

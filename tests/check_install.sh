@@ -10,7 +10,9 @@
 #   - EXAMPLES_DIR/embed_random.c (the README's model example) builds the same way and
 #     runs: a tiny model embeds a random batch, is saved and loaded again;
 #   - EXAMPLES_DIR/cmake-consumer configures with find_package(mosaic CONFIG REQUIRED)
-#     from the prefix, builds, and runs;
+#     from the prefix, builds (hello and the C++ embed example), and runs;
+#   - EXAMPLES_DIR/bindings/embed.cpp (the C++ wrapper, <mosaic/mosaic.hpp>) builds with
+#     pkg-config's flags as C++17 and embeds the real samples with that model;
 #   - the installed `mosaic` tool runs without LD_LIBRARY_PATH; its man page and the
 #     documentation its --help points at are installed (share/man/man1, share/doc/mosaic);
 #   - the installed Python package imports and loads the installed library (no
@@ -26,7 +28,7 @@ examples=$(cd "$2" && pwd) || usage
 
 die() { echo "check_install: FAIL: $*" >&2; exit 1; }
 step() { echo "check_install: $*"; }
-for tool in cmake pkg-config "${CC:-cc}"; do
+for tool in cmake pkg-config "${CC:-cc}" "${CXX:-c++}"; do
   command -v "$tool" >/dev/null 2>&1 || die "required tool not found: $tool"
 done
 
@@ -50,6 +52,7 @@ step "library directory: ${libdir#"$prefix"/}"
 # --- installed files ------------------------------------------------------------------
 header=$prefix/include/mosaic/mosaic.h
 [ -f "$header" ] || die "header not installed: include/mosaic/mosaic.h"
+[ -f "$prefix/include/mosaic/mosaic.hpp" ] || die "header not installed: include/mosaic/mosaic.hpp"
 ver() { awk -v k="$1" '$1 == "#define" && $2 == k { print $3; exit }' "$header"; }
 major=$(ver MSC_VERSION_MAJOR)
 version=$major.$(ver MSC_VERSION_MINOR).$(ver MSC_VERSION_PATCH)
@@ -146,6 +149,17 @@ fi
 step "classify.c via pkg-config: OK"
 sed 's/^/    /' "$tmp/classify.out"
 
+# The C++ wrapper, installed next to mosaic.h: the parity example embeds the real samples
+# with the model embed_random saved.
+# shellcheck disable=SC2086 # pcflags is a list of flags
+"${CXX:-c++}" -std=c++17 -Wall -Wextra -Werror -o "$tmp/embed-cpp" "$examples/bindings/embed.cpp" \
+    $pcflags || die "examples/bindings/embed.cpp does not build with pkg-config's flags ($pcflags)"
+(cd "$tmp" && LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} ./embed-cpp tiny.safetensors "$data" emb.f32) \
+    >"$tmp/embed-cpp.out" 2>&1 || { cat "$tmp/embed-cpp.out" >&2; die "embed.cpp failed"; }
+[ -s "$tmp/emb.f32" ] || die "embed.cpp wrote no embeddings"
+step "examples/bindings/embed.cpp (mosaic.hpp) via pkg-config: OK"
+sed 's/^/    /' "$tmp/embed-cpp.out"
+
 # The training example: five msc_train_step calls and a checkpoint.
 # shellcheck disable=SC2086 # pcflags is a list of flags
 "${CC:-cc}" -std=c11 -Wall -Wextra -Werror -o "$tmp/train-pc" "$examples/train_random.c" $pcflags ||
@@ -178,6 +192,7 @@ cmake --build "$tmp/consumer-build" >>"$tmp/consumer.log" 2>&1 ||
   { cat "$tmp/hello-cmake.out" >&2; die "hello (built with CMake) failed"; }
 grep -q "libmosaic $version" "$tmp/hello-cmake.out" ||
   { cat "$tmp/hello-cmake.out" >&2; die "hello (CMake) did not print the version $version"; }
+[ -x "$tmp/consumer-build/embed_cpp" ] || die "the CMake consumer did not build embed_cpp (mosaic.hpp)"
 step "cmake-consumer via find_package(mosaic): OK"
 
 # --- the tool -----------------------------------------------------------------------------

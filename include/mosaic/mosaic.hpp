@@ -190,6 +190,7 @@ class Batch;
 class Dataset;
 class Loader;
 class Scene;
+class Dist;
 
 /// Owns an msc_options (null when empty); frees it with msc_options_free.
 class Options {
@@ -722,6 +723,18 @@ public:
   /// The same, returning the out-parameter(s); throws mosaic::Error on failure.
   msc_step_result train_step(const Batch &batch);
 #endif
+
+  /// Makes model's training data-parallel over dist (every rank calls it), or single-
+  /// process again with dist NULL. The parameters and running statistics of rank 0 are
+  /// broadcast to the others, so every rank starts from the same weights; every rank must
+  /// have a model of the same architecture (checked: MSC_E_SHAPE) and should configure
+  /// training identically (the seed and the step are checked by every msc_train_step:
+  /// MSC_E_INVALID_ARGUMENT). dist is borrowed: it must outlive the attachment (detach or
+  /// free the model first). msc_train_configure keeps the attachment.
+  /// Returns MSC_OK; MSC_E_INVALID_ARGUMENT (model NULL); MSC_E_SHAPE; MSC_E_COMM;
+  /// MSC_E_OUT_OF_MEMORY; a backend error. Since 0.5.0.
+  /// C: msc_status msc_train_set_dist(msc_model *model, msc_dist *dist);
+  Result train_set_dist(Dist &dist);
 
 private:
   msc_model *p_ = nullptr;
@@ -1332,6 +1345,79 @@ public:
 
 private:
   msc_scene *p_ = nullptr;
+};
+
+/// Owns an msc_dist (null when empty); frees it with msc_dist_free.
+class Dist {
+public:
+  Dist() noexcept = default;
+  /// Takes ownership of p (NULL allowed).
+  explicit Dist(msc_dist *p) noexcept : p_(p) {}
+  ~Dist() { reset(); }
+  Dist(const Dist &) = delete;
+  Dist &operator=(const Dist &) = delete;
+  Dist(Dist &&other) noexcept : p_(other.release()) {}
+  Dist &operator=(Dist &&other) noexcept {
+    if (this != &other) reset(other.release());
+    return *this;
+  }
+  /// The raw handle, still owned by this object.
+  msc_dist *get() const noexcept { return p_; }
+  /// Gives up ownership: the caller frees the result with msc_dist_free.
+  msc_dist *release() noexcept {
+    msc_dist *p = p_;
+    p_ = nullptr;
+    return p;
+  }
+  /// Frees the handle held (msc_dist_free) and takes p.
+  void reset(msc_dist *p = nullptr) noexcept {
+    msc_dist *old = p_;
+    p_ = p;
+    if (old != nullptr) msc_dist_free(old);
+  }
+  explicit operator bool() const noexcept { return p_ != nullptr; }
+
+  /// Opens a communicator over the processes of a distributed run.
+  /// engine: "mpi" (required): the MPI module, libmosaic_mpi.so. MPI is initialised
+  ///   (MPI_Init_thread, MPI_THREAD_FUNNELED) unless the program already did, and
+  ///   finalised by msc_dist_free in that case.
+  /// comm: NULL for every process of the job (MPI_COMM_WORLD), or the address of an
+  ///   MPI_Comm of the program (a communicator it created), which is duplicated: the
+  ///   program keeps and frees its own.
+  /// out: receives the communicator (required).
+  /// Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL); MSC_E_NOT_FOUND (an unknown engine);
+  /// MSC_E_BACKEND_UNAVAILABLE (the module is missing or unusable: the message says where
+  /// it was looked for and why); MSC_E_COMM (MPI failed to start); MSC_E_OUT_OF_MEMORY.
+  /// *out is untouched on error. Not thread-safe (MPI initialisation). Since 0.5.0.
+  /// C: msc_status msc_dist_create(const char *engine, void *comm, msc_dist **out);
+  static Result create(cstr engine, void *comm, Dist &out);
+
+  /// This process's rank, 0..size-1; 0 for NULL. Thread-safe. Since 0.5.0.
+  /// C: int32_t msc_dist_rank(const msc_dist *dist);
+  int32_t rank() const;
+
+  /// The number of processes; 1 for NULL. Thread-safe. Since 0.5.0.
+  /// C: int32_t msc_dist_size(const msc_dist *dist);
+  int32_t size() const;
+
+  /// Sets how long any collective may wait for the other ranks, in seconds (0: forever;
+  /// default 300). Returns MSC_OK; MSC_E_INVALID_ARGUMENT (NULL, negative or not finite).
+  /// Since 0.5.0.
+  /// C: msc_status msc_dist_set_timeout(msc_dist *dist, double seconds);
+  Result set_timeout(double seconds);
+
+  /// Waits until every rank has called it (within the timeout). Returns MSC_OK;
+  /// MSC_E_INVALID_ARGUMENT (NULL); MSC_E_COMM. Since 0.5.0.
+  /// C: msc_status msc_dist_barrier(msc_dist *dist);
+  Result barrier();
+
+  /// Seconds this process has spent in the communicator's collectives (waiting included)
+  /// since it was created: the communication share of training. 0 for NULL. Since 0.5.0.
+  /// C: double msc_dist_comm_seconds(const msc_dist *dist);
+  double comm_seconds() const;
+
+private:
+  msc_dist *p_ = nullptr;
 };
 
 // ---- free functions ----
@@ -2192,6 +2278,10 @@ inline msc_step_result Model::train_step(const Batch &batch) {
 }
 #endif
 
+inline Result Model::train_set_dist(Dist &dist) {
+  return detail::check(msc_train_set_dist(p_, dist.get()));
+}
+
 inline Result Batch::create(Batch &out) {
   msc_batch *out_ = nullptr;
   const msc_status st = msc_batch_create(&out_);
@@ -2513,6 +2603,33 @@ inline Result Scene::write(cstr mask_path, cstr probs_path, msc_progress_fn prog
 inline Result Scene::write_embeddings(cstr path, int32_t which, msc_progress_fn progress,
                                       void *user) {
   return detail::check(msc_scene_write_embeddings(p_, path.c_str(), which, progress, user));
+}
+
+inline Result Dist::create(cstr engine, void *comm, Dist &out) {
+  msc_dist *out_ = nullptr;
+  const msc_status st = msc_dist_create(engine.c_str(), comm, &out_);
+  if (st == MSC_OK) out.reset(out_);
+  return detail::check(st);
+}
+
+inline int32_t Dist::rank() const {
+  return msc_dist_rank(p_);
+}
+
+inline int32_t Dist::size() const {
+  return msc_dist_size(p_);
+}
+
+inline Result Dist::set_timeout(double seconds) {
+  return detail::check(msc_dist_set_timeout(p_, seconds));
+}
+
+inline Result Dist::barrier() {
+  return detail::check(msc_dist_barrier(p_));
+}
+
+inline double Dist::comm_seconds() const {
+  return msc_dist_comm_seconds(p_);
 }
 
 } // inline namespace

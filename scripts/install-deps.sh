@@ -27,6 +27,11 @@ packages=(
                                      # runtimes, llvm-symbolizer for the reports (docs/testing.md)
 )
 
+# Toolchains of the language bindings (docs/bindings.md) that a machine may already have
+# from elsewhere (rustup's cargo): Debian's package only when the command is missing, so
+# that an existing toolchain is neither shadowed nor fought by apt.
+command -v cargo >/dev/null 2>&1 || packages+=(cargo)   # the Rust binding's tests
+
 missing=()
 for pkg in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)

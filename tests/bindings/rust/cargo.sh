@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# cargo.sh MODE LIBDIR TARGETDIR [ARGS...] — the Rust binding's tests (tests/bindings/rust.cmake).
+#   test     `cargo test` of bindings/rust/mosaic (unit tests against the C API)
+#   example  builds the example `embed` and runs it with ARGS (the parity test's command)
+# Offline, with Cargo's home and the target directory in the build tree. Exit 77 (skipped,
+# with the reason) when no cargo is installed.
+set -euo pipefail
+mode=$1 libdir=$2 target=$3
+shift 3
+crate=$(cd "$(dirname "$0")/../../../bindings/rust/mosaic" && pwd)
+cargo=${CARGO:-$(command -v cargo || true)}
+if [ -z "$cargo" ]; then
+  echo "cargo.sh: skipped: no cargo (Debian: apt-get install cargo; scripts/install-deps.sh)" >&2
+  exit 77
+fi
+export CARGO_TARGET_DIR=$target CARGO_HOME=$target/cargo-home MOSAIC_LIB_DIR=$libdir
+export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+cd "$crate"
+case "$mode" in
+  test) exec "$cargo" test --offline --quiet ;;
+  example)
+    "$cargo" build --offline --quiet --example embed
+    exec "$target/debug/examples/embed" "$@" ;;
+  *) echo "cargo.sh: unknown mode $mode" >&2; exit 2 ;;
+esac

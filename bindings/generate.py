@@ -45,6 +45,7 @@ SKIP = 77
 # The back-end module of each language other than Python: bindings/gen_<lang>.py.
 LANGUAGES = {
     "cpp": "gen_cpp",
+    "go": "gen_go",
     "rust": "gen_rust",
 }
 

@@ -18,6 +18,7 @@ packages=(
   python3-torch                      # test_weights.py: torchvision-layout ResNet weights in
   python3-onnx                       # mosaic.export (ONNX) and test_export.py
   python3-sklearn                    # cluster metrics and projections checked against scikit-learn
+  golang-go                          # the Go binding's tests (docs/bindings.md)
   valgrind
   clang-format                       # test_format: sources laid out as .clang-format says
   gdal-bin                           # test_tool_map: gdalinfo/gdal_translate read the maps

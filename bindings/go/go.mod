@@ -1,0 +1,3 @@
+module libmosaic.org/mosaic
+
+go 1.19

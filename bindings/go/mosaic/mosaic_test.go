@@ -1,0 +1,101 @@
+package mosaic
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"unsafe"
+)
+
+// The error of a missing model file is the C call's own status and message.
+func TestMissingFileIsTheCError(t *testing.T) {
+	const path = "/nonexistent/model.safetensors"
+	var raw unsafe.Pointer
+	var want int32
+	var wantMsg string
+	_ = call(func() int32 {
+		want = MscModelLoad(path, nil, unsafe.Pointer(&raw))
+		wantMsg = MscLastError()
+		return MSC_OK
+	})
+	if want >= 0 || raw != nil {
+		t.Fatalf("the C call returned %d", want)
+	}
+	_, err := LoadModel(path, nil)
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("got %v, want *Error", err)
+	}
+	if e.Status != want || e.Message != wantMsg || !strings.Contains(e.Error(), path) {
+		t.Fatalf("got %d %q, want %d %q", e.Status, e.Message, want, wantMsg)
+	}
+}
+
+func TestOptionsRoundTripAndCloseTwice(t *testing.T) {
+	o, err := NewOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.SetInt("seed", 77); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := o.GetInt("seed"); err != nil || v != 77 {
+		t.Fatalf("seed = %d, %v", v, err)
+	}
+	long := strings.Repeat("x", 300) // longer than the first buffer
+	if err := o.SetString("modality.0.band_names", long); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := o.GetString("modality.0.band_names"); err != nil || v != long {
+		t.Fatalf("band_names: %d bytes, %v", len(v), err)
+	}
+	if err := o.SetInt("no.such.key", 1); err == nil {
+		t.Fatal("an unknown key was accepted")
+	} else if e := err.(*Error); e.Status != MscOptionsSetInt(o.Raw(), "no.such.key", 1) {
+		t.Fatalf("status %d differs from the C call's", e.Status)
+	}
+	o.Close()
+	o.Close() // safe
+	if o.Raw() != nil {
+		t.Fatal("Close left the handle")
+	}
+}
+
+func TestEmbedTwoIdenticalSamples(t *testing.T) {
+	o, _ := NewOptions()
+	defer o.Close()
+	o.SetString("modality.0.encoder", "tiny")
+	o.SetString("modality.1.encoder", "tiny")
+	m, err := NewModel(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	b, _ := NewBatch()
+	defer b.Close()
+	if err := b.SetModality("s1", make([]float32, 3), 1, 2, 2, 2); err == nil {
+		t.Fatal("a short array was accepted")
+	}
+	s1 := make([]float32, 2*2*120*120)
+	s2 := make([]float32, 2*12*120*120)
+	for i := range s2 {
+		s2[i] = float32(i % 3000)
+	}
+	copy(s2[12*120*120:], s2[:12*120*120])
+	if err := b.SetModality("s1", s1, 2, 2, 120, 120); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetModality("s2", s2, 2, 12, 120, 120); err != nil {
+		t.Fatal(err)
+	}
+	h, err := m.Embed(b, MSC_EMBED_FUSED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := len(h) / 2
+	for i := 0; i < d; i++ {
+		if h[i] != h[d+i] {
+			t.Fatalf("rows differ at %d", i)
+		}
+	}
+}

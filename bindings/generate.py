@@ -46,6 +46,7 @@ SKIP = 77
 LANGUAGES = {
     "cpp": "gen_cpp",
     "go": "gen_go",
+    "java": "gen_java",
     "rust": "gen_rust",
 }
 

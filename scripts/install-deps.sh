@@ -19,6 +19,7 @@ packages=(
   python3-onnx                       # mosaic.export (ONNX) and test_export.py
   python3-sklearn                    # cluster metrics and projections checked against scikit-learn
   golang-go                          # the Go binding's tests (docs/bindings.md)
+  default-jdk-headless libjna-java   # the Java binding (JNA) and its tests
   valgrind
   clang-format                       # test_format: sources laid out as .clang-format says
   gdal-bin                           # test_tool_map: gdalinfo/gdal_translate read the maps

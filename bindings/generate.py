@@ -47,6 +47,7 @@ LANGUAGES = {
     "cpp": "gen_cpp",
     "go": "gen_go",
     "java": "gen_java",
+    "node": "gen_node",
     "rust": "gen_rust",
 }
 

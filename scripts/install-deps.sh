@@ -33,6 +33,10 @@ packages=(
 # from elsewhere (rustup's cargo): Debian's package only when the command is missing, so
 # that an existing toolchain is neither shadowed nor fought by apt.
 command -v cargo >/dev/null 2>&1 || packages+=(cargo)   # the Rust binding's tests
+# the Node binding's tests (npm then fetches koffi from the registry: docs/bindings.md);
+# Debian's npm would conflict with a nodejs that bundles its own (NodeSource's)
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for pkg in "${packages[@]}"; do

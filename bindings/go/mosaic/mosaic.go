@@ -34,11 +34,16 @@ func check(status int32) error {
 }
 
 // call runs f with the goroutine locked to its OS thread, so that msc_last_error
-// belongs to the same thread as the call.
-func call(f func() int32) error {
+// belongs to the same thread as the call. keep are the Go values whose handles f passes
+// to C: they stay reachable until f has returned, since otherwise a value whose last
+// use was reading its raw pointer could be finalized, and its handle freed, while the
+// C function still works on it.
+func call(f func() int32, keep ...interface{}) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	return check(f())
+	err := check(f())
+	runtime.KeepAlive(keep)
+	return err
 }
 
 // Version is the library's version, "MAJOR.MINOR.PATCH".
@@ -106,23 +111,30 @@ func NewOptions() (*Options, error) {
 
 // SetInt sets an integer key.
 func (o *Options) SetInt(key string, v int64) error {
-	return call(func() int32 { return MscOptionsSetInt(o.raw, key, v) })
+	return call(func() int32 { return MscOptionsSetInt(o.raw, key, v) }, o)
 }
 
 // SetFloat sets a floating-point key.
 func (o *Options) SetFloat(key string, v float64) error {
-	return call(func() int32 { return MscOptionsSetFloat(o.raw, key, v) })
+	return call(func() int32 { return MscOptionsSetFloat(o.raw, key, v) }, o)
 }
 
 // SetString sets a string key.
 func (o *Options) SetString(key, v string) error {
-	return call(func() int32 { return MscOptionsSetString(o.raw, key, v) })
+	return call(func() int32 { return MscOptionsSetString(o.raw, key, v) }, o)
 }
 
 // GetInt reads an integer key.
 func (o *Options) GetInt(key string) (int64, error) {
 	var v int64
-	err := call(func() int32 { return MscOptionsGetInt(o.raw, key, &v) })
+	err := call(func() int32 { return MscOptionsGetInt(o.raw, key, &v) }, o)
+	return v, err
+}
+
+// GetFloat reads a floating-point key.
+func (o *Options) GetFloat(key string) (float64, error) {
+	var v float64
+	err := call(func() int32 { return MscOptionsGetFloat(o.raw, key, &v) }, o)
 	return v, err
 }
 
@@ -141,7 +153,7 @@ func (o *Options) GetString(key string) (string, error) {
 			s = string(buf[:n])
 		}
 		return st
-	})
+	}, o)
 	return s, err
 }
 
@@ -154,7 +166,7 @@ func newModel(raw unsafe.Pointer) *Model {
 // NewModel creates a model with freshly initialised weights.
 func NewModel(o *Options) (*Model, error) {
 	var raw unsafe.Pointer
-	if err := call(func() int32 { return MscModelCreate(o.raw, unsafe.Pointer(&raw)) }); err != nil {
+	if err := call(func() int32 { return MscModelCreate(o.raw, unsafe.Pointer(&raw)) }, o); err != nil {
 		return nil, err
 	}
 	return newModel(raw), nil
@@ -167,7 +179,7 @@ func LoadModel(path string, runtimeOpts *Options) (*Model, error) {
 	if runtimeOpts != nil {
 		rt = runtimeOpts.raw
 	}
-	if err := call(func() int32 { return MscModelLoad(path, rt, unsafe.Pointer(&raw)) }); err != nil {
+	if err := call(func() int32 { return MscModelLoad(path, rt, unsafe.Pointer(&raw)) }, runtimeOpts); err != nil {
 		return nil, err
 	}
 	return newModel(raw), nil
@@ -175,13 +187,13 @@ func LoadModel(path string, runtimeOpts *Options) (*Model, error) {
 
 // Save writes the model file atomically.
 func (m *Model) Save(path string) error {
-	return call(func() int32 { return MscModelSave(m.raw, path) })
+	return call(func() int32 { return MscModelSave(m.raw, path) }, m)
 }
 
 // EmbeddingSize is the number of floats of one sample's embedding of kind which.
 func (m *Model) EmbeddingSize(which int32) (int, error) {
 	var n int64
-	err := call(func() int32 { return MscModelEmbeddingSize(m.raw, which, &n) })
+	err := call(func() int32 { return MscModelEmbeddingSize(m.raw, which, &n) }, m)
 	return int(n), err
 }
 
@@ -196,7 +208,26 @@ func (m *Model) Embed(b *Batch, which int32) ([]float32, error) {
 	if len(out) > 0 {
 		p = &out[0]
 	}
-	err = call(func() int32 { return MscEmbed(m.raw, b.raw, which, p, uint64(len(out))) })
+	err = call(func() int32 { return MscEmbed(m.raw, b.raw, which, p, uint64(len(out))) }, m, b)
+	return out, err
+}
+
+// ClassCount is the number of classes C of the classifier.
+func (m *Model) ClassCount() int {
+	n := int(MscModelClassCount(m.raw))
+	runtime.KeepAlive(m)
+	return n
+}
+
+// Predict returns the per-class probabilities of the batch's samples, N × ClassCount()
+// row-major (sigmoids for a multi-label model, a softmax per row otherwise).
+func (m *Model) Predict(b *Batch) ([]float32, error) {
+	out := make([]float32, b.Len()*m.ClassCount())
+	var p *float32 // (NULL for an empty batch: the library says what is wrong)
+	if len(out) > 0 {
+		p = &out[0]
+	}
+	err := call(func() int32 { return MscPredict(m.raw, b.raw, p, uint64(len(out))) }, m, b)
 	return out, err
 }
 
@@ -212,7 +243,11 @@ func NewBatch() (*Batch, error) {
 }
 
 // Len is the number of samples in the batch.
-func (b *Batch) Len() int { return int(MscBatchSize(b.raw)) }
+func (b *Batch) Len() int {
+	n := int(MscBatchSize(b.raw))
+	runtime.KeepAlive(b)
+	return n
+}
 
 // SetModality sets a modality's N × C × H × W raw pixel values (copied).
 func (b *Batch) SetModality(name string, nchw []float32, n, c, h, w int64) error {
@@ -220,7 +255,7 @@ func (b *Batch) SetModality(name string, nchw []float32, n, c, h, w int64) error
 		return &Error{Status: MSC_E_SHAPE,
 			Message: fmt.Sprintf("%d floats for %dx%dx%dx%d", len(nchw), n, c, h, w)}
 	}
-	return call(func() int32 { return MscBatchSetModality(b.raw, name, &nchw[0], n, c, h, w) })
+	return call(func() int32 { return MscBatchSetModality(b.raw, name, &nchw[0], n, c, h, w) }, b)
 }
 
 // OpenDataset opens the dataset at root in format (e.g. "bigearthnet-v2"); o may be nil.
@@ -229,7 +264,7 @@ func OpenDataset(root, format string, o *Options) (*Dataset, error) {
 	if o != nil {
 		opts = o.raw
 	}
-	if err := call(func() int32 { return MscDatasetOpen(root, format, opts, unsafe.Pointer(&raw)) }); err != nil {
+	if err := call(func() int32 { return MscDatasetOpen(root, format, opts, unsafe.Pointer(&raw)) }, o); err != nil {
 		return nil, err
 	}
 	d := &Dataset{handle{raw, MscDatasetFree}}
@@ -238,12 +273,16 @@ func OpenDataset(root, format string, o *Options) (*Dataset, error) {
 }
 
 // Len is the number of samples.
-func (d *Dataset) Len() int { return int(MscDatasetSize(d.raw)) }
+func (d *Dataset) Len() int {
+	n := int(MscDatasetSize(d.raw))
+	runtime.KeepAlive(d)
+	return n
+}
 
 // FillBatch reads the samples at indices into b.
 func (d *Dataset) FillBatch(indices []int64, b *Batch) error {
 	if len(indices) == 0 {
 		return &Error{Status: MSC_E_INVALID_ARGUMENT, Message: "no indices"}
 	}
-	return call(func() int32 { return MscDatasetFillBatch(d.raw, &indices[0], int64(len(indices)), b.raw) })
+	return call(func() int32 { return MscDatasetFillBatch(d.raw, &indices[0], int64(len(indices)), b.raw) }, d, b)
 }

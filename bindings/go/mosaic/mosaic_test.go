@@ -42,6 +42,12 @@ func TestOptionsRoundTripAndCloseTwice(t *testing.T) {
 	if v, err := o.GetInt("seed"); err != nil || v != 77 {
 		t.Fatalf("seed = %d, %v", v, err)
 	}
+	if err := o.SetFloat("optim.lr", 0.125); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := o.GetFloat("optim.lr"); err != nil || v != 0.125 {
+		t.Fatalf("optim.lr = %g, %v", v, err)
+	}
 	long := strings.Repeat("x", 300) // longer than the first buffer
 	if err := o.SetString("modality.0.band_names", long); err != nil {
 		t.Fatal(err)
@@ -97,5 +103,30 @@ func TestEmbedTwoIdenticalSamples(t *testing.T) {
 		if h[i] != h[d+i] {
 			t.Fatalf("rows differ at %d", i)
 		}
+	}
+
+	// Predict = msc_predict itself, into a buffer sized from the C class count.
+	c := MscModelClassCount(m.Raw())
+	if c <= 0 {
+		t.Fatalf("class count %d", c)
+	}
+	want := make([]float32, 2*c)
+	if st := MscPredict(m.Raw(), b.Raw(), &want[0], uint64(len(want))); st != MSC_OK {
+		t.Fatalf("msc_predict: %d", st)
+	}
+	p, err := m.Predict(b)
+	if err != nil || len(p) != len(want) {
+		t.Fatalf("Predict: %d values, %v", len(p), err)
+	}
+	for i := range want {
+		if p[i] != want[i] {
+			t.Fatalf("Predict differs from msc_predict at %d: %g, %g", i, p[i], want[i])
+		}
+	}
+	empty, _ := NewBatch()
+	defer empty.Close()
+	_, err = m.Predict(empty)
+	if e, ok := err.(*Error); !ok || e.Status != MscPredict(m.Raw(), empty.Raw(), nil, 0) {
+		t.Fatalf("Predict of an empty batch: %v", err)
 	}
 }

@@ -14,7 +14,8 @@ if [ -z "$gobin" ]; then
   echo "gotool.sh: skipped: no go command (Debian: apt-get install golang-go; scripts/install-deps.sh)" >&2
   exit 77
 fi
-mkdir -p "$work"
+# (absolute: the script changes directory)
+libdir=$(cd "$libdir" && pwd) work=$(mkdir -p "$work" && cd "$work" && pwd)
 export GOPATH=$work/gopath GOCACHE=$work/gocache GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local
 export CGO_ENABLED=1 CGO_CFLAGS="-I$root/include" CGO_LDFLAGS="-L$libdir"
 export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}

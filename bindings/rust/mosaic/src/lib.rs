@@ -201,6 +201,19 @@ impl Model {
         Ok(out)
     }
 
+    /// Number of classes C of the classifier (msc_model_class_count).
+    pub fn class_count(&self) -> usize {
+        unsafe { sys::msc_model_class_count(self.raw) }.max(0) as usize
+    }
+
+    /// Per-class probabilities of the batch's samples, N × class_count(), row-major
+    /// (msc_predict: sigmoids for a multi-label model, a softmax per row otherwise).
+    pub fn predict(&mut self, batch: &Batch) -> Result<Vec<f32>> {
+        let mut out = vec![0f32; batch.len() * self.class_count()];
+        check(unsafe { sys::msc_predict(self.raw, batch.raw, out.as_mut_ptr(), out.len()) })?;
+        Ok(out)
+    }
+
     /// Number of parameters.
     pub fn parameter_count(&self) -> i64 {
         unsafe { sys::msc_model_parameter_count(self.raw) }
@@ -227,7 +240,9 @@ impl Batch {
     /// Sets a modality's N × C × H × W raw pixel values (copied).
     pub fn set_modality(&mut self, name: &str, nchw: &[f32], n: i64, c: i64, h: i64, w: i64)
         -> Result<()> {
-        if (n * c * h * w) as usize != nchw.len() {
+        // (checked: absurd dimensions are a shape error here, not an overflow panic)
+        let count = n.checked_mul(c).and_then(|v| v.checked_mul(h)).and_then(|v| v.checked_mul(w));
+        if count != Some(nchw.len() as i64) {
             return Err(Error {
                 status: sys::MSC_E_SHAPE,
                 message: format!("{} floats for {}x{}x{}x{}", nchw.len(), n, c, h, w),
@@ -268,9 +283,51 @@ impl Dataset {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Mutex, MutexGuard};
+
+    // The tests run on parallel threads; the one that counts the heap must not see the
+    // others' allocations, so every test holds this lock.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    fn serial() -> MutexGuard<'static, ()> {
+        SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    // glibc's struct mallinfo2 (glibc >= 2.33; Debian 12 has 2.36): bytes malloc has
+    // handed out and not taken back, over every arena.
+    #[repr(C)]
+    struct Mallinfo2 {
+        arena: usize,
+        ordblks: usize,
+        smblks: usize,
+        hblks: usize,
+        hblkhd: usize,
+        usmblks: usize,
+        fsmblks: usize,
+        uordblks: usize,
+        fordblks: usize,
+        keepcost: usize,
+    }
+
+    extern "C" {
+        fn mallinfo2() -> Mallinfo2;
+    }
+
+    fn heap_in_use() -> i64 {
+        let m = unsafe { mallinfo2() };
+        (m.uordblks + m.hblkhd) as i64
+    }
+
+    fn tiny_options() -> Options {
+        let mut o = Options::new().unwrap();
+        o.set_string("modality.0.encoder", "tiny").unwrap();
+        o.set_string("modality.1.encoder", "tiny").unwrap();
+        o
+    }
 
     #[test]
     fn a_missing_file_is_the_c_status_and_message() {
+        let _g = serial();
         // what the C API itself says for the same call
         let path = CString::new("/nonexistent/model.safetensors").unwrap();
         let mut raw = ptr::null_mut();
@@ -285,9 +342,12 @@ mod tests {
 
     #[test]
     fn options_round_trip_and_unknown_keys() {
+        let _g = serial();
         let mut o = Options::new().unwrap();
         o.set_int("seed", 1234).unwrap();
         assert_eq!(o.get_int("seed").unwrap(), 1234);
+        o.set_float("optim.lr", 0.125).unwrap();
+        assert_eq!(o.get_float("optim.lr").unwrap(), 0.125);
         o.set_string("modality.0.encoder", "tiny").unwrap();
         assert_eq!(o.get_string("modality.0.encoder").unwrap(), "tiny");
         let long = "x".repeat(300); // longer than the first buffer
@@ -301,10 +361,9 @@ mod tests {
     }
 
     #[test]
-    fn handles_free_themselves_and_embed_checks_shapes() {
-        let mut o = Options::new().unwrap();
-        o.set_string("modality.0.encoder", "tiny").unwrap();
-        o.set_string("modality.1.encoder", "tiny").unwrap();
+    fn embed_and_predict_check_shapes_and_match_the_c_calls() {
+        let _g = serial();
+        let o = tiny_options();
         let mut m = Model::new(&o).unwrap();
         drop(o); // the model keeps its own copy
         let d = m.embedding_size(sys::MSC_EMBED_FUSED).unwrap();
@@ -319,5 +378,55 @@ mod tests {
         assert_eq!(h.len(), 2 * d);
         assert!(h.iter().all(|v| v.is_finite()));
         assert_eq!(&h[..d], &h[d..]); // two identical samples
+        assert!(b.set_modality("s1", &s1, i64::MAX, 2, 120, 120).is_err());
+
+        // predict = msc_predict itself, into a buffer sized from the C class count
+        let c = unsafe { sys::msc_model_class_count(m.as_ptr()) } as usize;
+        assert!(c > 0);
+        let mut want = vec![0f32; 2 * c];
+        let st = unsafe { sys::msc_predict(m.as_ptr(), b.as_ptr(), want.as_mut_ptr(), want.len()) };
+        assert_eq!(st, sys::MSC_OK);
+        assert_eq!(m.predict(&b).unwrap(), want);
+        let empty = Batch::new().unwrap();
+        let e = m.predict(&empty).err().unwrap();
+        let st = unsafe { sys::msc_predict(m.as_ptr(), empty.as_ptr(), want.as_mut_ptr(), 0) };
+        assert_eq!(e.status, st);
+    }
+
+    #[test]
+    fn drop_frees_the_c_handles() {
+        let _g = serial();
+        let o = tiny_options();
+        let one = {
+            let m = Model::new(&o).unwrap();
+            m.parameter_count() * 4 // bytes of its weights, a lower bound of its memory
+        };
+        assert!(one > 0);
+        const N: i64 = 8;
+        // Held, N models take at least N times their weights (the measurement sees them)...
+        let before = heap_in_use();
+        let held: Vec<Model> = (0..N).map(|_| Model::new(&o).unwrap()).collect();
+        let grown = heap_in_use() - before;
+        assert!(grown >= N * one, "{} bytes for {} models of {} bytes", grown, N, one);
+        // ...dropped, they give it back: what stays is less than one model's weights.
+        drop(held);
+        let kept = heap_in_use() - before;
+        assert!(kept < one, "{} bytes still held after dropping {} models", kept, N);
+        // The same for batches, which copy their pixels.
+        let pixels = vec![1.0f32; 2 * 120 * 120];
+        let one = (pixels.len() * 4) as i64;
+        let before = heap_in_use();
+        let held: Vec<Batch> = (0..N)
+            .map(|_| {
+                let mut b = Batch::new().unwrap();
+                b.set_modality("s1", &pixels, 1, 2, 120, 120).unwrap();
+                b
+            })
+            .collect();
+        let grown = heap_in_use() - before;
+        assert!(grown >= N * one, "{} bytes for {} batches of {} bytes", grown, N, one);
+        drop(held);
+        let kept = heap_in_use() - before;
+        assert!(kept < one, "{} bytes still held after dropping {} batches", kept, N);
     }
 }

@@ -251,11 +251,15 @@ func (b *Batch) Len() int {
 
 // SetModality sets a modality's N × C × H × W raw pixel values (copied).
 func (b *Batch) SetModality(name string, nchw []float32, n, c, h, w int64) error {
-	if int64(len(nchw)) != n*c*h*w || len(nchw) == 0 {
+	if int64(len(nchw)) != n*c*h*w {
 		return &Error{Status: MSC_E_SHAPE,
 			Message: fmt.Sprintf("%d floats for %dx%dx%dx%d", len(nchw), n, c, h, w)}
 	}
-	return call(func() int32 { return MscBatchSetModality(b.raw, name, &nchw[0], n, c, h, w) }, b)
+	var p *float32 // (NULL for no pixels: the library says what is wrong)
+	if len(nchw) > 0 {
+		p = &nchw[0]
+	}
+	return call(func() int32 { return MscBatchSetModality(b.raw, name, p, n, c, h, w) }, b)
 }
 
 // OpenDataset opens the dataset at root in format (e.g. "bigearthnet-v2"); o may be nil.
@@ -281,8 +285,9 @@ func (d *Dataset) Len() int {
 
 // FillBatch reads the samples at indices into b.
 func (d *Dataset) FillBatch(indices []int64, b *Batch) error {
-	if len(indices) == 0 {
-		return &Error{Status: MSC_E_INVALID_ARGUMENT, Message: "no indices"}
+	var p *int64 // (NULL for no indices: the library says what is wrong)
+	if len(indices) > 0 {
+		p = &indices[0]
 	}
-	return call(func() int32 { return MscDatasetFillBatch(d.raw, &indices[0], int64(len(indices)), b.raw) }, d, b)
+	return call(func() int32 { return MscDatasetFillBatch(d.raw, p, int64(len(indices)), b.raw) }, d, b)
 }

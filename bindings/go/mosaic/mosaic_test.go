@@ -82,6 +82,11 @@ func TestEmbedTwoIdenticalSamples(t *testing.T) {
 	if err := b.SetModality("s1", make([]float32, 3), 1, 2, 2, 2); err == nil {
 		t.Fatal("a short array was accepted")
 	}
+	if err := b.SetModality("s1", nil, 0, 2, 2, 2); err == nil {
+		t.Fatal("an empty array was accepted")
+	} else if e := err.(*Error); e.Status != MscBatchSetModality(b.Raw(), "s1", nil, 0, 2, 2, 2) {
+		t.Fatalf("an empty array: %v, not the C call's status", err)
+	}
 	s1 := make([]float32, 2*2*120*120)
 	s2 := make([]float32, 2*12*120*120)
 	for i := range s2 {
@@ -129,4 +134,37 @@ func TestEmbedTwoIdenticalSamples(t *testing.T) {
 	if e, ok := err.(*Error); !ok || e.Status != MscPredict(m.Raw(), empty.Raw(), nil, 0) {
 		t.Fatalf("Predict of an empty batch: %v", err)
 	}
+}
+
+// The dataset's size and a filled batch are what the C calls give; no indices is the C
+// call's own error.
+func TestDatasetFillBatch(t *testing.T) {
+	const data = "../../../examples/data/bigearthnet-v2" // (go test runs in the package directory)
+	if _, err := OpenDataset("/nonexistent", "bigearthnet-v2", nil); err == nil {
+		t.Fatal("a missing dataset opened")
+	}
+	ds, err := OpenDataset(data, "bigearthnet-v2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	n := ds.Len()
+	if n <= 0 || int64(n) != MscDatasetSize(ds.Raw()) {
+		t.Fatalf("Len %d, msc_dataset_size %d", n, MscDatasetSize(ds.Raw()))
+	}
+	b, _ := NewBatch()
+	defer b.Close()
+	err = ds.FillBatch(nil, b)
+	if e, ok := err.(*Error); !ok || e.Status != MscDatasetFillBatch(ds.Raw(), nil, 0, b.Raw()) {
+		t.Fatalf("FillBatch(nil): %v", err)
+	}
+	idx := []int64{int64(n - 1), 0}
+	if err := ds.FillBatch(idx, b); err != nil {
+		t.Fatal(err)
+	}
+	if b.Len() != 2 || int64(b.Len()) != MscBatchSize(b.Raw()) {
+		t.Fatalf("batch of %d samples", b.Len())
+	}
+	ds.Close()
+	ds.Close()
 }

@@ -394,6 +394,28 @@ mod tests {
     }
 
     #[test]
+    fn dataset_size_and_fill_batch_match_the_c_calls() {
+        let _g = serial();
+        let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../examples/data/bigearthnet-v2");
+        assert!(Dataset::open("/nonexistent", "bigearthnet-v2", None).is_err());
+        let ds = Dataset::open(data, "bigearthnet-v2", None).unwrap();
+        let n = ds.len();
+        assert!(n > 0);
+        assert_eq!(n as i64, unsafe { sys::msc_dataset_size(ds.as_ptr()) });
+        let mut b = Batch::new().unwrap();
+        let e = ds.fill_batch(&[], &mut b).err().unwrap();
+        let st = unsafe { sys::msc_dataset_fill_batch(ds.as_ptr(), ptr::null(), 0, b.as_ptr()) };
+        assert_eq!(e.status, st);
+        ds.fill_batch(&[n as i64 - 1, 0], &mut b).unwrap();
+        assert_eq!(b.len(), 2);
+        assert_eq!(unsafe { sys::msc_batch_size(b.as_ptr()) }, 2);
+        let e = ds.fill_batch(&[n as i64], &mut b).err().unwrap(); // out of range
+        let idx = [n as i64];
+        let st = unsafe { sys::msc_dataset_fill_batch(ds.as_ptr(), idx.as_ptr(), 1, b.as_ptr()) };
+        assert_eq!(e.status, st);
+    }
+
+    #[test]
     fn drop_frees_the_c_handles() {
         let _g = serial();
         let o = tiny_options();

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # cargo.sh MODE LIBDIR TARGETDIR [ARGS...] — the Rust binding's tests (tests/bindings/rust.cmake).
-#   test     `cargo test` of bindings/rust/mosaic (unit tests against the C API)
+#   test     `cargo test` of bindings/rust/mosaic (unit tests against the C API) and of
+#            mosaic-sys (its structs laid out as the C compiler lays them out: layout.c)
 #   example  builds the example `embed` and runs it with ARGS (the parity test's command)
 # CARGO=/usr/bin/cargo picks a toolchain (e.g. Debian's 1.63 next to rustup's).
 # Offline, with Cargo's home and the target directory in the build tree. Exit 77 (skipped,
@@ -25,7 +26,13 @@ export CARGO_TARGET_DIR=$target CARGO_HOME=$target/cargo-home MOSAIC_LIB_DIR=$li
 export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 cd "$crate"
 case "$mode" in
-  test) exec "$cargo" test --offline --quiet ;;
+  test)
+    # the C compiler's struct layouts, for mosaic-sys's layout test (bindings/gen_rust.py)
+    root=$(cd "$crate/../../.." && pwd)
+    ${CC:-cc} -std=c11 -I"$root/include" -o "$target/layout" "$crate/../mosaic-sys/layout.c"
+    "$target/layout" > "$target/layout.txt"
+    export MSC_C_LAYOUT=$target/layout.txt
+    exec "$cargo" test --offline --quiet -p mosaic-sys -p mosaic ;;
   example)
     "$cargo" build --offline --quiet --example embed
     exec "$target/debug/examples/embed" "$@" ;;

@@ -1722,3 +1722,117 @@ extern "C" {
     /// C: `msc_status msc_recurrence_plots(const float *x, int64_t t, int64_t c, int64_t h, int64_t w, const msc_vi_bands *bands, const msc_rp_params *params, const int64_t *yx, int64_t n, float *out, uint8_t *valid);`
     pub fn msc_recurrence_plots(x: *const f32, t: i64, c: i64, h: i64, w: i64, bands: *const msc_vi_bands, params: *const msc_rp_params, yx: *const i64, n: i64, out: *mut f32, valid: *mut u8) -> msc_status;
 }
+
+#[cfg(test)]
+mod layout {
+    use super::*;
+    use std::mem::{align_of, size_of, MaybeUninit};
+    use std::ptr::addr_of;
+
+    /// Each struct as rustc lays it out, in layout.c's format.
+    fn rust_layout() -> String {
+        let mut s = String::new();
+        {
+            let u = MaybeUninit::<msc_step_result>::uninit();
+            let base = u.as_ptr();
+            s += &format!("msc_step_result {} {}", size_of::<msc_step_result>(), align_of::<msc_step_result>());
+            let at = unsafe { addr_of!((*base).struct_size) } as usize - base as usize;
+            s += &format!(" struct_size={}", at);
+            let at = unsafe { addr_of!((*base).skipped) } as usize - base as usize;
+            s += &format!(" skipped={}", at);
+            let at = unsafe { addr_of!((*base).step) } as usize - base as usize;
+            s += &format!(" step={}", at);
+            let at = unsafe { addr_of!((*base).loss) } as usize - base as usize;
+            s += &format!(" loss={}", at);
+            let at = unsafe { addr_of!((*base).loss_intra) } as usize - base as usize;
+            s += &format!(" loss_intra={}", at);
+            let at = unsafe { addr_of!((*base).loss_inter) } as usize - base as usize;
+            s += &format!(" loss_inter={}", at);
+            let at = unsafe { addr_of!((*base).loss_fused) } as usize - base as usize;
+            s += &format!(" loss_fused={}", at);
+            let at = unsafe { addr_of!((*base).loss_views) } as usize - base as usize;
+            s += &format!(" loss_views={}", at);
+            let at = unsafe { addr_of!((*base).loss_bce) } as usize - base as usize;
+            s += &format!(" loss_bce={}", at);
+            let at = unsafe { addr_of!((*base).lr) } as usize - base as usize;
+            s += &format!(" lr={}", at);
+            let at = unsafe { addr_of!((*base).loss_seg) } as usize - base as usize;
+            s += &format!(" loss_seg={}", at);
+            let at = unsafe { addr_of!((*base).loss_dice) } as usize - base as usize;
+            s += &format!(" loss_dice={}", at);
+            s.push('\n');
+        }
+        {
+            let u = MaybeUninit::<msc_class_metrics>::uninit();
+            let base = u.as_ptr();
+            s += &format!("msc_class_metrics {} {}", size_of::<msc_class_metrics>(), align_of::<msc_class_metrics>());
+            let at = unsafe { addr_of!((*base).struct_size) } as usize - base as usize;
+            s += &format!(" struct_size={}", at);
+            let at = unsafe { addr_of!((*base).present) } as usize - base as usize;
+            s += &format!(" present={}", at);
+            let at = unsafe { addr_of!((*base).counted) } as usize - base as usize;
+            s += &format!(" counted={}", at);
+            let at = unsafe { addr_of!((*base).accuracy) } as usize - base as usize;
+            s += &format!(" accuracy={}", at);
+            let at = unsafe { addr_of!((*base).macro_f1) } as usize - base as usize;
+            s += &format!(" macro_f1={}", at);
+            let at = unsafe { addr_of!((*base).miou) } as usize - base as usize;
+            s += &format!(" miou={}", at);
+            s.push('\n');
+        }
+        {
+            let u = MaybeUninit::<msc_vi_bands>::uninit();
+            let base = u.as_ptr();
+            s += &format!("msc_vi_bands {} {}", size_of::<msc_vi_bands>(), align_of::<msc_vi_bands>());
+            let at = unsafe { addr_of!((*base).struct_size) } as usize - base as usize;
+            s += &format!(" struct_size={}", at);
+            let at = unsafe { addr_of!((*base).b2) } as usize - base as usize;
+            s += &format!(" b2={}", at);
+            let at = unsafe { addr_of!((*base).b3) } as usize - base as usize;
+            s += &format!(" b3={}", at);
+            let at = unsafe { addr_of!((*base).b4) } as usize - base as usize;
+            s += &format!(" b4={}", at);
+            let at = unsafe { addr_of!((*base).b8) } as usize - base as usize;
+            s += &format!(" b8={}", at);
+            let at = unsafe { addr_of!((*base).b12) } as usize - base as usize;
+            s += &format!(" b12={}", at);
+            let at = unsafe { addr_of!((*base).scale) } as usize - base as usize;
+            s += &format!(" scale={}", at);
+            let at = unsafe { addr_of!((*base).offset) } as usize - base as usize;
+            s += &format!(" offset={}", at);
+            s.push('\n');
+        }
+        {
+            let u = MaybeUninit::<msc_rp_params>::uninit();
+            let base = u.as_ptr();
+            s += &format!("msc_rp_params {} {}", size_of::<msc_rp_params>(), align_of::<msc_rp_params>());
+            let at = unsafe { addr_of!((*base).struct_size) } as usize - base as usize;
+            s += &format!(" struct_size={}", at);
+            let at = unsafe { addr_of!((*base).n_indices) } as usize - base as usize;
+            s += &format!(" n_indices={}", at);
+            let at = unsafe { addr_of!((*base).indices) } as usize - base as usize;
+            s += &format!(" indices={}", at);
+            let at = unsafe { addr_of!((*base).binary) } as usize - base as usize;
+            s += &format!(" binary={}", at);
+            let at = unsafe { addr_of!((*base).eps_is_percentile) } as usize - base as usize;
+            s += &format!(" eps_is_percentile={}", at);
+            let at = unsafe { addr_of!((*base).eps) } as usize - base as usize;
+            s += &format!(" eps={}", at);
+            let at = unsafe { addr_of!((*base).size) } as usize - base as usize;
+            s += &format!(" size={}", at);
+            let at = unsafe { addr_of!((*base).days) } as usize - base as usize;
+            s += &format!(" days={}", at);
+            s.push('\n');
+        }
+        s
+    }
+
+    #[test]
+    fn structs_match_the_c_compiler() {
+        // MSC_C_LAYOUT: the output of layout.c (tests/bindings/rust/cargo.sh sets it)
+        let path = std::env::var("MSC_C_LAYOUT")
+            .expect("MSC_C_LAYOUT: the output of layout.c (run tests/bindings/rust/cargo.sh)");
+        let c = std::fs::read_to_string(&path).expect("cannot read MSC_C_LAYOUT");
+        assert_eq!(rust_layout(), c);
+    }
+}

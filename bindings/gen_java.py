@@ -10,7 +10,9 @@ floats keep their width (size_t: SizeT, an 8-byte IntegerType), `const char *` i
 String, a `const char *const *` a String[], a pointer to numbers a Java array of the
 same width (JNA copies it in and back out), a handle or `void *` a Pointer, an
 out-handle (`msc_x **`) and `const char **` a PointerByReference, and a struct pointer
-its Structure class. The AutoCloseable classes on top are written by hand
+its Structure class. In a struct field or a callback parameter every pointer but a
+`const char *` is a Pointer (JNA lays array and Structure fields out inline, and passes
+no arrays to callbacks): build one with com.sun.jna.Memory. The AutoCloseable classes on top are written by hand
 (org/libmosaic/Mosaic.java; docs/bindings.md, "Java").
 """
 
@@ -60,6 +62,10 @@ def jtype(t, position):
         return jtype(t.to, position) + "[]"
     if t.kind == "ptr":
         to = t.to
+        if position in ("field", "callback") and not (to.kind == "char" and t.const):
+            # A Java array or Structure field is inline in JNA, not a pointer, and JNA
+            # passes no arrays to callbacks: every pointer but a C string is a Pointer.
+            return "Pointer"
         if to.kind == "char":
             return "String" if (t.const or position == "return") else "byte[]"
         if to.kind == "void" or to.kind == "opaque":

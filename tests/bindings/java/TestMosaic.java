@@ -1,6 +1,8 @@
 // The Java binding against the C API (tests/bindings/java.cmake): errors carry the C
 // call's own status and message, close() twice is safe, options round-trip, identical
-// samples embed to identical rows.
+// samples embed to identical rows, a struct with pointer fields reaches C intact.
+import com.sun.jna.Memory;
+import com.sun.jna.Pointer;
 import com.sun.jna.ptr.PointerByReference;
 import java.util.Arrays;
 import org.libmosaic.Mosaic;
@@ -15,6 +17,35 @@ public class TestMosaic {
       System.err.println("FAIL: " + what);
       failures++;
     }
+  }
+
+  /** msc_rp_params has pointer fields (indices, days): the generated Structure must lay
+   * them out as C does. The continuous plot of a 1-pixel NDVI series is |v_i - v_j|,
+   * with v from msc_vegetation_index. */
+  static void recurrencePlots(MosaicLibrary c) {
+    int t = 3, ch = 10; // ch: the PASTIS band table's channels (bands = NULL)
+    float[] x = new float[t * ch];
+    for (int i = 0; i < x.length; i++) x[i] = 500 + (i * 7919) % 3000;
+    float[] v = new float[t];
+    check(c.msc_vegetation_index(MosaicLibrary.MSC_VI_NDVI, x, t, ch, 1, null, v, null)
+        == MosaicLibrary.MSC_OK, "msc_vegetation_index: " + c.msc_last_error());
+    MosaicLibrary.msc_rp_params p = new MosaicLibrary.msc_rp_params();
+    p.struct_size = p.size();
+    p.n_indices = 1;
+    p.indices = new Memory(4);
+    p.indices.setInt(0, MosaicLibrary.MSC_VI_NDVI);
+    p.size = 0; // S = T
+    p.days = Pointer.NULL;
+    float[] out = new float[t * t];
+    byte[] valid = new byte[1];
+    int st = c.msc_recurrence_plots(x, t, ch, 1, 1, null, p, new long[] {0, 0}, 1, out, valid);
+    check(st == MosaicLibrary.MSC_OK, "msc_recurrence_plots: " + c.msc_last_error());
+    check(valid[0] == 1, "the plot is valid");
+    for (int i = 0; i < t; i++)
+      for (int j = 0; j < t; j++)
+        check(Math.abs(out[i * t + j] - Math.abs(v[i] - v[j])) <= 1e-6f,
+            "R[" + i + "][" + j + "] = " + out[i * t + j] + ", |v_i - v_j| = " + Math.abs(v[i] - v[j]));
+    check(Math.abs(v[0] - v[1]) > 1e-3f, "the series is not constant");
   }
 
   public static void main(String[] args) {
@@ -71,6 +102,7 @@ public class TestMosaic {
         check(e.status() == MosaicLibrary.MSC_E_SHAPE, "short array: MSC_E_SHAPE");
       }
     }
+    recurrencePlots(c);
     if (failures > 0) System.exit(1);
     System.out.println("TestMosaic: all checks passed (libmosaic " + Mosaic.version() + ")");
   }

@@ -1,7 +1,7 @@
 'use strict';
 // The Node binding against the C API (tests/bindings/node.cmake): errors carry the C
 // call's own status and message, close() twice is safe, options round-trip, identical
-// samples embed to identical rows.
+// samples embed to identical rows, a struct with pointer fields reaches C.
 const test = require('node:test');
 const assert = require('node:assert');
 const mosaic = require(process.env.MOSAIC_NODE_PACKAGE);
@@ -54,4 +54,34 @@ test('identical samples embed to identical rows', () => {
   assert.deepStrictEqual(h.subarray(0, d), h.subarray(d));
   b.close();
   m.close();
+});
+
+// msc_rp_params has pointer fields (indices, days): a typed array in a koffi struct
+// reaches C. The continuous plot of a 1-pixel NDVI series is |v_i - v_j|, with v from
+// msc_vegetation_index.
+test('a struct with pointer fields reaches C (recurrence plots)', () => {
+  const K = mosaic.constants;
+  const t = 3, ch = 10; // ch: the PASTIS band table's channels (bands = null)
+  const x = new Float32Array(t * ch);
+  for (let i = 0; i < x.length; i++) x[i] = 500 + (i * 7919) % 3000;
+  const v = new Float32Array(t);
+  assert.strictEqual(C.msc_vegetation_index(K.MSC_VI_NDVI, x, t, ch, 1, null, v, null), K.MSC_OK);
+  const params = {
+    struct_size: mosaic.koffi.sizeof('msc_rp_params'), n_indices: 1,
+    indices: new Int32Array([K.MSC_VI_NDVI]), binary: 0, eps_is_percentile: 0, eps: 0,
+    size: 0, days: null,
+  };
+  const out = new Float32Array(t * t);
+  const valid = new Uint8Array(1);
+  const st = C.msc_recurrence_plots(x, t, ch, 1, 1, null, params, new BigInt64Array([0n, 0n]),
+    1, out, valid);
+  assert.strictEqual(st, K.MSC_OK, C.msc_last_error());
+  assert.strictEqual(valid[0], 1);
+  assert.ok(Math.abs(v[0] - v[1]) > 1e-3, 'the series is not constant');
+  for (let i = 0; i < t; i++) {
+    for (let j = 0; j < t; j++) {
+      assert.ok(Math.abs(out[i * t + j] - Math.abs(v[i] - v[j])) <= 1e-6,
+        `R[${i}][${j}] = ${out[i * t + j]}, |v_i - v_j| = ${Math.abs(v[i] - v[j])}`);
+    }
+  }
 });

@@ -356,12 +356,12 @@ public interface MosaicLibrary extends Library {
   class msc_rp_params extends Structure {
     public int struct_size;
     public int n_indices;
-    public int[] indices;
+    public Pointer indices;
     public int binary;
     public int eps_is_percentile;
     public double eps;
     public long size;
-    public double[] days;
+    public Pointer days;
 
     /** Passed by value (not used by the header today). */
     public static class ByValue extends msc_rp_params implements Structure.ByValue {}

@@ -13,9 +13,10 @@ public final class Mosaic {
 
   static final MosaicLibrary C = MosaicLibrary.INSTANCE;
 
-  /** Throws the library's error for a status other than MSC_OK. JNA calls from one Java
-   * thread run on one OS thread, so msc_last_error() is the failed call's message. */
-  static void check(int status) {
+  /** Throws the library's error for a status other than MSC_OK: for a status of a raw
+   * {@link MosaicLibrary} call, made just before on the same thread. JNA calls from one
+   * Java thread run on one OS thread, so msc_last_error() is the failed call's message. */
+  public static void check(int status) {
     if (status != MosaicLibrary.MSC_OK) throw new MosaicException(status, C.msc_last_error());
   }
 

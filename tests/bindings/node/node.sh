@@ -26,7 +26,7 @@ if ! cmp -s "$pkg/package-lock.json" "$pkg/node_modules/.package-lock.json.insta
         --fetch-retries=2 --fetch-retry-mintimeout=1000 --fetch-retry-maxtimeout=5000 \
         >"$work/npm.log" 2>&1); then
     echo "node.sh: skipped: npm could not install koffi from the registry (see $work/npm.log):" >&2
-    tail -3 "$work/npm.log" >&2
+    grep -m2 -E "error (code|network request)" "$work/npm.log" >&2 || tail -3 "$work/npm.log" >&2
     exit 77
   fi
   cp "$pkg/package-lock.json" "$pkg/node_modules/.package-lock.json.installed"

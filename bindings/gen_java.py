@@ -10,9 +10,9 @@ floats keep their width (size_t: SizeT, an 8-byte IntegerType), `const char *` i
 String, a `const char *const *` a String[], a pointer to numbers a Java array of the
 same width (JNA copies it in and back out), a handle or `void *` a Pointer, an
 out-handle (`msc_x **`) and `const char **` a PointerByReference, and a struct pointer
-its Structure class. In a struct field or a callback parameter every pointer but a
-`const char *` is a Pointer (JNA lays array and Structure fields out inline, and passes
-no arrays to callbacks): build one with com.sun.jna.Memory. The AutoCloseable classes on top are written by hand
+its Structure class. In a struct every pointer member is a Pointer (JNA would lay an
+array or Structure member out inline). Strings cross as UTF-8 (the C API's encoding)
+whatever the JVM's default charset, through a TypeConverter in OPTIONS. The AutoCloseable classes on top are written by hand
 (org/libmosaic/Mosaic.java; docs/bindings.md, "Java").
 """
 
@@ -62,9 +62,10 @@ def jtype(t, position):
         return jtype(t.to, position) + "[]"
     if t.kind == "ptr":
         to = t.to
-        if position in ("field", "callback") and not (to.kind == "char" and t.const):
-            # A Java array or Structure field is inline in JNA, not a pointer, and JNA
-            # passes no arrays to callbacks: every pointer but a C string is a Pointer.
+        if position == "field":
+            # JNA lays a Java array or Structure field out inline, and would not keep
+            # a String member's converted memory alive: a C pointer member is a Pointer
+            # (com.sun.jna.Memory that the caller fills and keeps)
             return "Pointer"
         if to.kind == "char":
             return "String" if (t.const or position == "return") else "byte[]"
@@ -101,12 +102,21 @@ def render(api, header_rel):
     w("package org.libmosaic;")
     w("")
     w("import com.sun.jna.Callback;")
+    w("import com.sun.jna.DefaultTypeMapper;")
+    w("import com.sun.jna.FromNativeContext;")
     w("import com.sun.jna.IntegerType;")
     w("import com.sun.jna.Library;")
+    w("import com.sun.jna.Memory;")
     w("import com.sun.jna.Native;")
     w("import com.sun.jna.Pointer;")
     w("import com.sun.jna.Structure;")
+    w("import com.sun.jna.ToNativeContext;")
+    w("import com.sun.jna.TypeConverter;")
     w("import com.sun.jna.ptr.PointerByReference;")
+    w("import java.nio.charset.StandardCharsets;")
+    w("import java.util.Collections;")
+    w("import java.util.HashMap;")
+    w("import java.util.Map;")
     w("")
     w("/**")
     w(" * The C API of libmosaic %d.%d.%d through JNA: every function under its C name," % api.version)
@@ -114,10 +124,50 @@ def render(api, header_rel):
     w(" * classes unless you need the raw API.")
     w(" */")
     w("public interface MosaicLibrary extends Library {")
+    w("  /**")
+    w("   * Strings as UTF-8, the C API's encoding, whatever the JVM's default charset: JNA")
+    w("   * 5.13 encodes a String argument in that charset even with OPTION_STRING_ENCODING")
+    w("   * (which String[] arguments follow), so a TypeConverter does String arguments,")
+    w("   * results and callback parameters. JNA finds OPTIONS for the nested types too.")
+    w("   */")
+    w("  class Utf8 implements TypeConverter {")
+    w("    @Override")
+    w("    public Object toNative(Object value, ToNativeContext context) {")
+    w("      if (value == null) return null;")
+    w("      byte[] b = ((String) value).getBytes(StandardCharsets.UTF_8);")
+    w("      Memory m = new Memory(b.length + 1L); // held by the call's arguments until it returns")
+    w("      m.write(0, b, 0, b.length);")
+    w("      m.setByte(b.length, (byte) 0);")
+    w("      return m;")
+    w("    }")
+    w("")
+    w("    @Override")
+    w("    public Object fromNative(Object value, FromNativeContext context) {")
+    w('      return value == null ? null : ((Pointer) value).getString(0, "UTF-8");')
+    w("    }")
+    w("")
+    w("    @Override")
+    w("    public Class<?> nativeType() {")
+    w("      return Pointer.class;")
+    w("    }")
+    w("  }")
+    w("")
+    w("  /** The options INSTANCE is loaded with (UTF-8 strings). */")
+    w("  Map<String, Object> OPTIONS = options();")
+    w("")
+    w("  private static Map<String, Object> options() {")
+    w("    DefaultTypeMapper mapper = new DefaultTypeMapper();")
+    w("    mapper.addTypeConverter(String.class, new Utf8());")
+    w("    Map<String, Object> o = new HashMap<>();")
+    w('    o.put(Library.OPTION_STRING_ENCODING, "UTF-8");')
+    w("    o.put(Library.OPTION_TYPE_MAPPER, mapper);")
+    w("    return Collections.unmodifiableMap(o);")
+    w("  }")
+    w("")
     w("  /** The library: $MOSAIC_LIBRARY (a path) when set, else libmosaic by name. */")
     w("  MosaicLibrary INSTANCE = Native.load(")
     w('      System.getenv("MOSAIC_LIBRARY") != null ? System.getenv("MOSAIC_LIBRARY") : "mosaic",')
-    w("      MosaicLibrary.class);")
+    w("      MosaicLibrary.class, OPTIONS);")
     w("")
     w("  /** The version of the header this interface was generated from. */")
     w("  int[] HEADER_VERSION = {%d, %d, %d};" % api.version)

@@ -19,7 +19,11 @@ class MosaicError extends Error {
   }
 }
 
-// Node runs JavaScript on one thread, so msc_last_error() is the failed call's message.
+/**
+ * Throws MosaicError for a status other than MSC_OK; also for the status of a raw call
+ * (`functions`) made just before. Node runs JavaScript on one thread, so
+ * msc_last_error() is the failed call's message.
+ */
 function check(status) {
   if (status !== constants.MSC_OK) throw new MosaicError(status, C.msc_last_error());
 }
@@ -163,6 +167,6 @@ function version() {
 }
 
 module.exports = {
-  koffi, HEADER_VERSION, constants, functions: C, MosaicError, Options, Model, Batch,
+  koffi, HEADER_VERSION, constants, functions: C, MosaicError, check, Options, Model, Batch,
   Dataset, version,
 };

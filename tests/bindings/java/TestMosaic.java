@@ -1,8 +1,11 @@
 // The Java binding against the C API (tests/bindings/java.cmake): errors carry the C
-// call's own status and message, close() twice is safe, options round-trip, identical
-// samples embed to identical rows, a struct with pointer fields reaches C intact.
+// call's own status and message, close() twice is safe, options round-trip (non-ASCII
+// text too, as UTF-8 whatever the JVM's charset: the test runs with LC_ALL=C), identical
+// samples embed to identical rows, and the generated Structures (msc_vi_bands,
+// msc_rp_params with its pointer members) have the C layout: the indices come out as
+// their formulas (mosaic.h) give them; a log callback (a generated Callback interface)
+// receives the library's message.
 import com.sun.jna.Memory;
-import com.sun.jna.Pointer;
 import com.sun.jna.ptr.PointerByReference;
 import java.util.Arrays;
 import org.libmosaic.Mosaic;
@@ -17,35 +20,6 @@ public class TestMosaic {
       System.err.println("FAIL: " + what);
       failures++;
     }
-  }
-
-  /** msc_rp_params has pointer fields (indices, days): the generated Structure must lay
-   * them out as C does. The continuous plot of a 1-pixel NDVI series is |v_i - v_j|,
-   * with v from msc_vegetation_index. */
-  static void recurrencePlots(MosaicLibrary c) {
-    int t = 3, ch = 10; // ch: the PASTIS band table's channels (bands = NULL)
-    float[] x = new float[t * ch];
-    for (int i = 0; i < x.length; i++) x[i] = 500 + (i * 7919) % 3000;
-    float[] v = new float[t];
-    check(c.msc_vegetation_index(MosaicLibrary.MSC_VI_NDVI, x, t, ch, 1, null, v, null)
-        == MosaicLibrary.MSC_OK, "msc_vegetation_index: " + c.msc_last_error());
-    MosaicLibrary.msc_rp_params p = new MosaicLibrary.msc_rp_params();
-    p.struct_size = p.size();
-    p.n_indices = 1;
-    p.indices = new Memory(4);
-    p.indices.setInt(0, MosaicLibrary.MSC_VI_NDVI);
-    p.size = 0; // S = T
-    p.days = Pointer.NULL;
-    float[] out = new float[t * t];
-    byte[] valid = new byte[1];
-    int st = c.msc_recurrence_plots(x, t, ch, 1, 1, null, p, new long[] {0, 0}, 1, out, valid);
-    check(st == MosaicLibrary.MSC_OK, "msc_recurrence_plots: " + c.msc_last_error());
-    check(valid[0] == 1, "the plot is valid");
-    for (int i = 0; i < t; i++)
-      for (int j = 0; j < t; j++)
-        check(Math.abs(out[i * t + j] - Math.abs(v[i] - v[j])) <= 1e-6f,
-            "R[" + i + "][" + j + "] = " + out[i * t + j] + ", |v_i - v_j| = " + Math.abs(v[i] - v[j]));
-    check(Math.abs(v[0] - v[1]) > 1e-3f, "the series is not constant");
   }
 
   public static void main(String[] args) {
@@ -71,6 +45,9 @@ public class TestMosaic {
       String longName = new String(x); // longer than the first buffer
       o.set("modality.0.band_names", longName);
       check(o.getString("modality.0.band_names").equals(longName), "long string round trip");
+      String text = "bande \u00e9\u00e8 \u03c1\u2088 \u6ce2\u6bb5"; // 2- and 3-byte UTF-8
+      o.set("modality.0.band_names", text);
+      check(o.getString("modality.0.band_names").equals(text), "non-ASCII round trip");
       try {
         o.set("no.such.key", 1L);
         check(false, "an unknown key was accepted");
@@ -102,8 +79,85 @@ public class TestMosaic {
         check(e.status() == MosaicLibrary.MSC_E_SHAPE, "short array: MSC_E_SHAPE");
       }
     }
-    recurrencePlots(c);
+    {
+      String odd = "/nonexistent/mod\u00e8le \u03c1.safetensors";
+      try {
+        Mosaic.Model.load(odd, null);
+        check(false, "a missing file loaded");
+      } catch (MosaicException e) {
+        check(e.getMessage().contains(odd), "a non-ASCII path in the message: " + e.getMessage());
+      }
+    }
+    structs(c);
+    callback(c);
     if (failures > 0) System.exit(1);
     System.out.println("TestMosaic: all checks passed (libmosaic " + Mosaic.version() + ")");
+  }
+
+  /** NDVI of a T x 5 x 1 series with B4 and B8 in channels 1 and 3 and an offset, through
+   * msc_vi_bands; then its recurrence plot (continuous, S = T) through msc_rp_params,
+   * whose indices member is native memory. Expected values: the formulas of mosaic.h. */
+  static void structs(MosaicLibrary c) {
+    int t = 4, ch = 5;
+    float[] x = new float[t * ch];
+    for (int i = 0; i < t; i++) {
+      x[i * ch + 1] = 1500 + 100 * i; // B4
+      x[i * ch + 3] = 3000 + 700 * i * i; // B8
+    }
+    MosaicLibrary.msc_vi_bands bands = new MosaicLibrary.msc_vi_bands();
+    bands.struct_size = bands.size();
+    bands.b2 = bands.b3 = bands.b12 = -1;
+    bands.b4 = 1;
+    bands.b8 = 3;
+    bands.scale = 10000;
+    bands.offset = -1000;
+    float[] ndvi = new float[t];
+    byte[] valid = new byte[t];
+    int st = c.msc_vegetation_index(MosaicLibrary.MSC_VI_NDVI, x, t, ch, 1, bands, ndvi, valid);
+    check(st == MosaicLibrary.MSC_OK, "msc_vegetation_index: " + c.msc_last_error());
+    for (int i = 0; i < t; i++) {
+      double r4 = (x[i * ch + 1] - 1000.0) / 10000, r8 = (x[i * ch + 3] - 1000.0) / 10000;
+      float want = (float) ((r8 - r4) / (r8 + r4));
+      check(Math.abs(ndvi[i] - want) <= 1e-6 && valid[i] == 1,
+          "NDVI[" + i + "] " + ndvi[i] + " != " + want);
+    }
+    MosaicLibrary.msc_rp_params params = new MosaicLibrary.msc_rp_params();
+    params.struct_size = params.size();
+    params.n_indices = 1;
+    Memory indices = new Memory(4);
+    indices.setInt(0, MosaicLibrary.MSC_VI_NDVI);
+    params.indices = indices;
+    float[] plot = new float[t * t];
+    st = c.msc_recurrence_plots(x, t, ch, 1, 1, bands, params, new long[] {0, 0}, 1, plot, null);
+    check(st == MosaicLibrary.MSC_OK, "msc_recurrence_plots: " + c.msc_last_error());
+    for (int i = 0; i < t; i++)
+      for (int j = 0; j < t; j++)
+        check(Math.abs(plot[i * t + j] - Math.abs(ndvi[i] - ndvi[j])) <= 1e-6,
+            "plot[" + i + "][" + j + "] = " + plot[i * t + j]);
+    params.struct_size = 4; // too small: the C API's error, through the binding's class
+    try {
+      Mosaic.check(c.msc_recurrence_plots(x, t, ch, 1, 1, bands, params, new long[] {0, 0}, 1,
+          plot, null));
+      check(false, "a struct_size too small was accepted");
+    } catch (MosaicException e) {
+      check(e.status() == MosaicLibrary.MSC_E_INVALID_ARGUMENT, "struct_size: " + e);
+    }
+  }
+
+  /** msc_backend_select("auto") logs at MSC_LOG_DEBUG when it settles on the CPU
+   * (lib/backend/registry.c); the message reaches the Java callback as a String. */
+  static void callback(MosaicLibrary c) {
+    java.util.List<String> got = new java.util.ArrayList<>();
+    MosaicLibrary.MscLogFn fn = (level, message, user) -> got.add(level + " " + message);
+    check(c.msc_set_log_callback(fn, null, MosaicLibrary.MSC_LOG_DEBUG) == MosaicLibrary.MSC_OK,
+        "msc_set_log_callback");
+    PointerByReference chosen = new PointerByReference();
+    int st = c.msc_backend_select("auto", chosen);
+    c.msc_set_log_callback(null, null, MosaicLibrary.MSC_LOG_ERROR);
+    check(st == MosaicLibrary.MSC_OK, "msc_backend_select: " + c.msc_last_error());
+    String name = chosen.getValue().getString(0, "UTF-8");
+    if (name.equals("cpu"))
+      check(got.stream().anyMatch(m -> m.startsWith(MosaicLibrary.MSC_LOG_DEBUG
+                + " backend 'auto' resolved to 'cpu'")), "log messages: " + got);
   }
 }

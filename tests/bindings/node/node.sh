@@ -20,9 +20,13 @@ mkdir -p "$pkg"
 cp -r "$root/bindings/node/package.json" "$root/bindings/node/package-lock.json" \
   "$root/bindings/node/lib" "$root/bindings/node/examples" "$pkg/"
 if ! cmp -s "$pkg/package-lock.json" "$pkg/node_modules/.package-lock.json.installed" 2>/dev/null; then
-  if ! (cd "$pkg" && npm ci --no-audit --no-fund --loglevel=error >"$work/npm.log" 2>&1); then
+  # (from npm's cache when it holds koffi; short retries: without a registry npm's
+  # defaults wait more than a minute before failing, in each of the two tests)
+  if ! (cd "$pkg" && npm ci --no-audit --no-fund --loglevel=error --prefer-offline \
+        --fetch-retries=2 --fetch-retry-mintimeout=1000 --fetch-retry-maxtimeout=5000 \
+        >"$work/npm.log" 2>&1); then
     echo "node.sh: skipped: npm could not install koffi from the registry (see $work/npm.log):" >&2
-    tail -3 "$work/npm.log" >&2
+    grep -m2 -E "error (code|network request)" "$work/npm.log" >&2 || tail -3 "$work/npm.log" >&2
     exit 77
   fi
   cp "$pkg/package-lock.json" "$pkg/node_modules/.package-lock.json.installed"

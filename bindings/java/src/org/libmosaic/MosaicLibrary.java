@@ -3,12 +3,21 @@
 package org.libmosaic;
 
 import com.sun.jna.Callback;
+import com.sun.jna.DefaultTypeMapper;
+import com.sun.jna.FromNativeContext;
 import com.sun.jna.IntegerType;
 import com.sun.jna.Library;
+import com.sun.jna.Memory;
 import com.sun.jna.Native;
 import com.sun.jna.Pointer;
 import com.sun.jna.Structure;
+import com.sun.jna.ToNativeContext;
+import com.sun.jna.TypeConverter;
 import com.sun.jna.ptr.PointerByReference;
+import java.nio.charset.StandardCharsets;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.Map;
 
 /**
  * The C API of libmosaic 0.5.0 through JNA: every function under its C name,
@@ -16,10 +25,50 @@ import com.sun.jna.ptr.PointerByReference;
  * classes unless you need the raw API.
  */
 public interface MosaicLibrary extends Library {
+  /**
+   * Strings as UTF-8, the C API's encoding, whatever the JVM's default charset: JNA
+   * 5.13 encodes a String argument in that charset even with OPTION_STRING_ENCODING
+   * (which String[] arguments follow), so a TypeConverter does String arguments,
+   * results and callback parameters. JNA finds OPTIONS for the nested types too.
+   */
+  class Utf8 implements TypeConverter {
+    @Override
+    public Object toNative(Object value, ToNativeContext context) {
+      if (value == null) return null;
+      byte[] b = ((String) value).getBytes(StandardCharsets.UTF_8);
+      Memory m = new Memory(b.length + 1L); // held by the call's arguments until it returns
+      m.write(0, b, 0, b.length);
+      m.setByte(b.length, (byte) 0);
+      return m;
+    }
+
+    @Override
+    public Object fromNative(Object value, FromNativeContext context) {
+      return value == null ? null : ((Pointer) value).getString(0, "UTF-8");
+    }
+
+    @Override
+    public Class<?> nativeType() {
+      return Pointer.class;
+    }
+  }
+
+  /** The options INSTANCE is loaded with (UTF-8 strings). */
+  Map<String, Object> OPTIONS = options();
+
+  private static Map<String, Object> options() {
+    DefaultTypeMapper mapper = new DefaultTypeMapper();
+    mapper.addTypeConverter(String.class, new Utf8());
+    Map<String, Object> o = new HashMap<>();
+    o.put(Library.OPTION_STRING_ENCODING, "UTF-8");
+    o.put(Library.OPTION_TYPE_MAPPER, mapper);
+    return Collections.unmodifiableMap(o);
+  }
+
   /** The library: $MOSAIC_LIBRARY (a path) when set, else libmosaic by name. */
   MosaicLibrary INSTANCE = Native.load(
       System.getenv("MOSAIC_LIBRARY") != null ? System.getenv("MOSAIC_LIBRARY") : "mosaic",
-      MosaicLibrary.class);
+      MosaicLibrary.class, OPTIONS);
 
   /** The version of the header this interface was generated from. */
   int[] HEADER_VERSION = {0, 5, 0};

@@ -286,6 +286,11 @@ int cmd_train(int argc, char **argv, int verbosity) {
     };
     double t0 = cli_now();
     rc = cli_train_run(&job);
+    if (dist) { /* the communication share (bench/dist_bench.sh reads this line) */
+      double wall = cli_now() - t0, comm = msc_dist_comm_seconds(dist);
+      printf("  communication: %.3f s of %.3f s on rank 0 (%.1f%%) in collectives\n", comm,
+             wall, wall > 0 ? 100.0 * comm / wall : 0.0);
+    }
     if (job.saves > 0) { /* the copy of the configuration the checkpoint now holds */
       int wrc = cli_write_config(&ctx, ctx.opts, config_path);
       if (rc == EXIT_OK) rc = wrc;

@@ -501,6 +501,49 @@ START_TEST(loader_epochs_and_order) {
 }
 END_TEST
 
+/* msc_loader_create_shard: the shares of R ranks, in rank order, are the unsharded
+ * loader's batches (R = 2, 3, 4; uneven splits of 6 with 4); bad shards are refused. */
+START_TEST(loader_shards_make_the_global_batch) {
+  enum { N = 29, BS = 6, K = 12 };
+  fake f;
+  fake_init(&f);
+  msc_loader *l = NULL;
+  ck_assert_int_eq(msci_loader_create_fn(N, fake_fill, &f, BS, 5, 2, 1, &l), MSC_OK);
+  int64_t ref[K * BS], ref_sizes[K], ref_epochs[K];
+  drain(l, K, ref, ref_sizes, ref_epochs);
+  msc_loader_free(l);
+  for (int32_t R = 2; R <= 4; ++R) {
+    int64_t got[R][K * BS], sizes[R][K], epochs[R][K];
+    for (int32_t r = 0; r < R; ++r) {
+      ck_assert_int_eq(msci_loader_create_shard_fn(N, fake_fill, &f, BS, 5, 1, 1, r, R, &l),
+                       MSC_OK);
+      ck_assert_int_eq(msci_loader_batches_per_epoch(l), N / BS);
+      drain(l, K, got[r], sizes[r], epochs[r]);
+      msc_loader_free(l);
+    }
+    int64_t pos[4] = {0};
+    for (int k = 0; k < K; ++k) {
+      int64_t row = 0;
+      for (int32_t r = 0; r < R; ++r) {
+        ck_assert_int_eq(sizes[r][k], BS * (r + 1) / R - BS * r / R);
+        ck_assert_int_eq(epochs[r][k], ref_epochs[k]);
+        for (int64_t i = 0; i < sizes[r][k]; ++i, ++row)
+          ck_assert_int_eq(got[r][pos[r]++], ref[k * BS + row]);
+      }
+      ck_assert_int_eq(row, BS);
+    }
+  }
+  ck_assert_int_eq(msci_loader_create_shard_fn(N, fake_fill, &f, BS, 5, 1, 1, 2, 2, &l),
+                   MSC_E_INVALID_ARGUMENT); /* rank out of range */
+  ck_assert_int_eq(msci_loader_create_shard_fn(N, fake_fill, &f, BS, 5, 1, 0, 0, 2, &l),
+                   MSC_E_INVALID_ARGUMENT); /* without drop_last */
+  ck_assert_int_eq(msci_loader_create_shard_fn(N, fake_fill, &f, 2, 5, 1, 1, 0, 3, &l),
+                   MSC_E_INVALID_ARGUMENT); /* fewer samples than ranks */
+  ck_assert_int_eq(msc_loader_create_shard(NULL, BS, 5, 1, 1, 0, 2, &l),
+                   MSC_E_INVALID_ARGUMENT);
+}
+END_TEST
+
 START_TEST(loader_same_batches_any_workers) {
   enum { N = 37, BS = 4, K = 30 };
   int64_t ref[K * BS], ref_sizes[K], ref_epochs[K];
@@ -938,6 +981,7 @@ static Suite *loader_suite(void) {
   tcase_add_test(tc, permutation_properties);
   tcase_add_test(tc, loader_epochs_and_order);
   tcase_add_test(tc, loader_same_batches_any_workers);
+  tcase_add_test(tc, loader_shards_make_the_global_batch);
   tcase_add_test(tc, pipeline_same_bytes_any_threads);
   tcase_add_test(tc, loader_free_mid_epoch);
   tcase_add_test(tc, loader_worker_error);

@@ -30,7 +30,10 @@
 
 /* ---- errors ------------------------------------------------------------------------------- */
 
+int cli_rank = 0;
+
 static void vline(const char *lead, const char *fmt, va_list ap) {
+  if (cli_rank > 0) fprintf(stderr, "[rank %d] ", cli_rank);
   fputs(lead, stderr);
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
@@ -57,6 +60,7 @@ int cli_lib_error(msc_status st, const char *fmt, ...) {
   /* Keep it on one line. */
   for (char *p = msg; *p; ++p)
     if (*p == '\n' || *p == '\r') *p = ' ';
+  if (cli_rank > 0) fprintf(stderr, "[rank %d] ", cli_rank);
   fprintf(stderr, "mosaic: error: %s: %s\n", what, msg[0] ? msg : msc_status_string(st));
   fflush(stderr);
   return EXIT_ERROR;
@@ -82,6 +86,7 @@ int cli_usage(const char *command, const char *fmt, ...) {
 }
 
 void cli_note(const char *fmt, ...) {
+  if (cli_rank > 0) return; /* rank 0 speaks for a distributed run */
   va_list ap;
   va_start(ap, fmt);
   vline("mosaic: ", fmt, ap);
@@ -168,6 +173,8 @@ static const key_def k_keys[] = {
     {"presets", "presets", KEY_STRING, 0, NULL},
     {"out-dir", "out_dir", KEY_STRING, 0, NULL},
     {"progress", "progress", KEY_STRING, 0, NULL},
+    {"dist", "dist", KEY_STRING, 0, NULL},
+    {"dist-timeout", "dist_timeout", KEY_FLOAT, 0, NULL},
     {"stats", "stats", KEY_STRING, 0, NULL},
     {"no-validate", "validate", KEY_INT, 0, "0"},
     {"val-fraction", "val_fraction", KEY_FLOAT, 0, NULL},
@@ -234,6 +241,8 @@ static const key_rule k_rules[] = {
     {"validate", 0, 1, NULL},
     {"keep_classifier", 0, 1, NULL},
     {"progress", 0, 0, "auto|bar|lines|none"},
+    {"dist", 0, 0, "auto|mpi|none"},
+    {"dist_timeout", 0, 1e9, NULL},
     {"stats", 0, 0, "auto|published|computed"},
     {"protocol", 0, 0, "model|linear|finetune|knn|forecast|cluster"},
     {"method", 0, 0, "tsne|pca"},

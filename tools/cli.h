@@ -38,8 +38,12 @@ int cli_lib_error(msc_status st, const char *fmt, ...) CLI_PRINTF(2, 3);
  * EXIT_USAGE. command NULL: the command being run (the last one cli_parse parsed), else
  * "mosaic: error: <message> (see 'mosaic --help')". */
 int cli_usage(const char *command, const char *fmt, ...) CLI_PRINTF(2, 3);
-/* A warning or note on stderr: "mosaic: <message>". */
+/* A warning or note on stderr: "mosaic: <message>". Silent on the ranks other than 0
+ * of a distributed run. */
 void cli_note(const char *fmt, ...) CLI_PRINTF(1, 2);
+/* This process's rank in a distributed `mosaic train` (cmd_train.c), else 0: the errors
+ * of the other ranks start with "[rank N] ", and their notes are not printed. */
+extern int cli_rank;
 
 /* ---- "did you mean" (suggest.c) ----------------------------------------------------------- */
 
@@ -266,6 +270,12 @@ typedef struct cli_train_job {
    * it goes; train.c). On resume (done_steps > 0) its lines up to step done_steps are
    * kept and later ones dropped; otherwise it starts empty. */
   const char *steps_path;
+  /* Data-parallel training (docs/distributed.md), or NULL: the model is attached to it;
+   * this rank reads its share of every global batch (msc_loader_create_shard). Only rank
+   * 0 should have save_path, steps_path, val and history; the others wait for its
+   * validation and checkpoint at the end of each epoch (a barrier without timeout). */
+  msc_dist *dist;
+  double dist_timeout; /* the collectives' timeout, restored after that barrier */
 } cli_train_job;
 
 /* Runs the job; returns EXIT_OK, EXIT_ERROR or EXIT_INTERRUPTED (after saving). */

@@ -58,6 +58,12 @@ static const char help[] =
     "  --precision P       f32 (default) or bf16 (AVX-512/AMX CPUs; precision.md)\n"
     "  --progress MODE     auto (a bar on a terminal, else a line every 10 s), bar, lines, "
     "none\n"
+    "  --dist MODE         data-parallel training over MPI (distributed.md): auto (default:\n"
+    "                      when started by mpirun/mpiexec/srun with more than one process,\n"
+    "                      i.e. OMPI_COMM_WORLD_SIZE or PMI_SIZE > 1), mpi (always), none;\n"
+    "                      --batch is the global batch, split evenly over the ranks, and\n"
+    "                      rank 0 alone prints, logs and saves\n"
+    "  --dist-timeout S    seconds a rank waits for the others in a step (default 300)\n"
     "  --config FILE       read keys from a JSON file first (see tool.md)\n"
     "  --set KEY=VALUE     set any library option (options.md) or tool.KEY\n"
     "\n"
@@ -66,19 +72,14 @@ static const char help[] =
     "(one JSON line per optimiser step: loss and its terms, lr, skipped, wall seconds).\n"
     "Exit status: 0 done, 1 error, 2 bad usage, 130 interrupted (checkpoint saved).\n";
 
-static const char *const allowed[] = {"data",        "format",
-                                      "preset",      "encoder",
-                                      "fraction",    "epochs",
-                                      "batch",       "max-steps",
-                                      "lr",          "seed",
-                                      "out",         "resume",
-                                      "no-validate", "val-fraction",
-                                      "init",        "init-prefix",
-                                      "threshold",   "stats",
-                                      "workers",     "threads",
-                                      "backend",     "progress",
-                                      "task",        "labeled-fraction",
-                                      "precision",   NULL};
+static const char *const allowed[] = {
+    "data",        "format",       "preset",       "encoder",
+    "fraction",    "epochs",       "batch",        "max-steps",
+    "lr",          "seed",         "out",          "resume",
+    "no-validate", "val-fraction", "init",         "init-prefix",
+    "threshold",   "stats",        "workers",      "threads",
+    "backend",     "progress",     "task",         "labeled-fraction",
+    "precision",   "dist",         "dist-timeout", NULL};
 
 static int set_schedule(msc_options *o, int64_t total) {
   msc_status st = cli_default_schedule(o, total);
@@ -100,6 +101,36 @@ static int init_from(const cli_ctx *ctx, msc_model *model, const char *path) {
   return EXIT_OK;
 }
 
+/* --dist: the processes an MPI launcher started, when there are several of them (or
+ * always with --dist mpi). Open MPI's mpirun sets OMPI_COMM_WORLD_SIZE; MPICH's and Intel
+ * MPI's mpiexec (Hydra) and Slurm's srun with PMI set PMI_SIZE. A launch of several
+ * processes that cannot become one run is an error: they would train alone, each
+ * writing the same files. *out stays NULL for a single-process run. */
+static int open_dist(const cli_ctx *ctx, msc_dist **out) {
+  const char *mode = cli_str(ctx, "dist", "auto");
+  const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
+  long launched = 0;
+  for (int i = 0; i < 2; ++i) {
+    const char *v = getenv(vars[i]);
+    long n = v ? strtol(v, NULL, 10) : 0;
+    if (n > launched) launched = n;
+  }
+  if (strcmp(mode, "none") == 0 || (strcmp(mode, "auto") == 0 && launched < 2)) return EXIT_OK;
+  msc_status st = msc_dist_create("mpi", NULL, out);
+  if (st != MSC_OK) {
+    if (launched > 1)
+      return cli_lib_error(st,
+                           "started as one of %ld MPI processes, but data-parallel training is "
+                           "unavailable (--dist none trains each alone)",
+                           launched);
+    return cli_lib_error(st, "--dist mpi");
+  }
+  st = msc_dist_set_timeout(*out, cli_float(ctx, "dist_timeout", 300));
+  if (st != MSC_OK) return cli_lib_error(st, "--dist-timeout");
+  cli_rank = msc_dist_rank(*out);
+  return EXIT_OK;
+}
+
 int cmd_train(int argc, char **argv, int verbosity) {
   cli_ctx ctx;
   int rc = cli_parse(&ctx, "train", help, allowed, 0, argc, argv, verbosity);
@@ -115,6 +146,19 @@ int cmd_train(int argc, char **argv, int verbosity) {
     cli_ctx_free(&ctx);
     return rc;
   }
+  msc_dist *dist = NULL;
+  rc = open_dist(&ctx, &dist);
+  if (rc != EXIT_OK) {
+    cli_ctx_free(&ctx);
+    return rc;
+  }
+  const int rank = msc_dist_rank(dist), ranks = msc_dist_size(dist);
+  /* Rank 0 speaks for the run: the others print nothing on stdout. */
+  if (rank > 0 && !freopen("/dev/null", "w", stdout)) {
+    msc_dist_free(dist);
+    cli_ctx_free(&ctx);
+    return cli_error("cannot silence standard output of rank %d", rank);
+  }
   msc_dataset *train = NULL, *val = NULL;
   msc_model *model = NULL;
   msc_options *mopts = NULL;
@@ -123,7 +167,7 @@ int cmd_train(int argc, char **argv, int verbosity) {
   char *steps_path = cli_sibling(out, ".steps.jsonl");
   json_t *history = json_array();
   cli_progress pg;
-  cli_progress_init(&pg, cli_str(&ctx, "progress", "auto"),
+  cli_progress_init(&pg, rank > 0 ? "none" : cli_str(&ctx, "progress", "auto"),
                     cli_float(&ctx, "progress_interval", 10));
   cli_catch_signals(); /* from here on, Ctrl-C is handled: a checkpoint once training runs */
 
@@ -135,6 +179,11 @@ int cmd_train(int argc, char **argv, int verbosity) {
                    cli_str(&ctx, "data", "?"), (long long)n);
   if (rc == EXIT_OK) rc = cli_model_keys_from_dataset(&ctx, ctx.opts, train);
   int64_t bsz = cli_train_batch(n, batch), spe = bsz > 0 ? n / bsz : 0;
+  if (rc == EXIT_OK && dist && bsz % ranks != 0)
+    rc = cli_usage("train",
+                   "the global batch (--batch %lld) must be divisible by the %d ranks, each "
+                   "taking an equal share",
+                   (long long)bsz, ranks);
   int64_t total = epochs * spe, max_steps = cli_int(&ctx, "max_steps", 0);
   if (max_steps > 0 && max_steps < total) total = max_steps;
   /* The schedule follows the run's length; it goes into the model's options only, so a
@@ -169,10 +218,17 @@ int cmd_train(int argc, char **argv, int verbosity) {
     const char *init = cli_str(&ctx, "init", NULL);
     if (rc == EXIT_OK && init) rc = init_from(&ctx, model, init);
   }
+  /* Every rank starts from rank 0's weights and optimiser state (a checkpoint each rank
+   * read, or a model each created alike). */
+  if (rc == EXIT_OK && dist) {
+    msc_status st = msc_train_set_dist(model, dist);
+    if (st != MSC_OK) rc = cli_lib_error(st, "data-parallel training over %d ranks", ranks);
+    if (rc == EXIT_OK) done = msc_model_step(model);
+  }
   /* The validation split, when the dataset has one with samples. A segmentation model
    * is scored per pixel on all of it (its samples have no patch labels to stratify a
    * share by: --val-fraction is not used). */
-  if (rc == EXIT_OK && cli_int(&ctx, "validate", 1)) {
+  if (rc == EXIT_OK && rank == 0 && cli_int(&ctx, "validate", 1)) {
     msc_options *vo = cli_opts_copy(ctx.opts);
     if (vo &&
         msc_options_set_float(vo, "data.fraction",
@@ -203,6 +259,9 @@ int cmd_train(int argc, char **argv, int verbosity) {
            (long long)epochs, (long long)spe, (long long)bsz, (long long)total,
            done ? ", resuming" : "", val ? "yes" : "none");
     if (done) printf("  resuming after step %lld of %s\n", (long long)done, resume);
+    if (dist)
+      printf("  data-parallel over %d ranks (MPI): %lld samples of each batch per rank\n",
+             ranks, (long long)(bsz / ranks));
     fflush(stdout);
     cli_train_job job = {
         .model = model,
@@ -215,21 +274,28 @@ int cmd_train(int argc, char **argv, int verbosity) {
         .workers = (int32_t)cli_int(&ctx, "workers", 1),
         .seed = (uint64_t)cli_opt_int(ctx.opts, "seed", 42),
         .threshold = (float)cli_float(&ctx, "threshold", 0.5),
-        .save_path = out,
+        .save_path = rank == 0 ? out : NULL,
         .title = "train",
         .progress = &pg,
         .print_epochs = 1,
-        .history = history,
+        .history = rank == 0 ? history : NULL,
         .segmentation = seg,
-        .steps_path = steps_path,
+        .steps_path = rank == 0 ? steps_path : NULL,
+        .dist = dist,
+        .dist_timeout = cli_float(&ctx, "dist_timeout", 300),
     };
     double t0 = cli_now();
     rc = cli_train_run(&job);
+    if (dist) { /* the communication share (bench/dist_bench.sh reads this line) */
+      double wall = cli_now() - t0, comm = msc_dist_comm_seconds(dist);
+      printf("  communication: %.3f s of %.3f s on rank 0 (%.1f%%) in collectives\n", comm,
+             wall, wall > 0 ? 100.0 * comm / wall : 0.0);
+    }
     if (job.saves > 0) { /* the copy of the configuration the checkpoint now holds */
       int wrc = cli_write_config(&ctx, ctx.opts, config_path);
       if (rc == EXIT_OK) rc = wrc;
     }
-    if (json_array_size(history) > 0 || rc == EXIT_OK) {
+    if (rank == 0 && (json_array_size(history) > 0 || rc == EXIT_OK)) {
       /* Append to the history of the run being resumed. */
       json_t *all = NULL;
       if (resume) {
@@ -257,6 +323,7 @@ int cmd_train(int argc, char **argv, int verbosity) {
     }
   }
   msc_model_free(model);
+  msc_dist_free(dist); /* after the model, which borrows it */
   msc_dataset_free(train);
   msc_dataset_free(val);
   msc_options_free(mopts);

@@ -10,6 +10,10 @@
  * optimiser state: a resumable checkpoint) and scored on the validation split (per pixel
  * for a segmentation model: segscore.c).
  *
+ * Distributed (job->dist): every rank runs this loop over its share of each global batch
+ * (the loader's shard), so the steps, the epochs and the skipped batches of a resumed
+ * run are the same everywhere; rank 0 alone validates, saves and logs.
+ *
  * The per-step log (job->steps_path, `mosaic train`'s PATH.steps.jsonl) gets one JSON
  * object per optimiser step, written and flushed right after the step, so that a run
  * killed half-way keeps the lines of the steps it took. A resumed run restarts from the
@@ -135,6 +139,16 @@ static void steps_write(FILE *f, int64_t step, int64_t epoch, const msc_step_res
   fflush(f); /* a run killed now keeps this line */
 }
 
+/* The end of an epoch of a distributed run: the other ranks wait for rank 0's validation
+ * and checkpoint, however long they take (then the timeout applies again). */
+static int wait_for_rank0(cli_train_job *job) {
+  if (!job->dist) return EXIT_OK;
+  msc_status st = msc_dist_set_timeout(job->dist, 0);
+  if (st == MSC_OK) st = msc_dist_barrier(job->dist);
+  if (st == MSC_OK) st = msc_dist_set_timeout(job->dist, job->dist_timeout);
+  return st == MSC_OK ? EXIT_OK : cli_lib_error(st, "%s: waiting for rank 0", job->title);
+}
+
 /* Scores the model on the validation split into *m; 0 on success. */
 static int validate(cli_train_job *job, double *m, int64_t *n) {
   float *probs = NULL;
@@ -214,8 +228,9 @@ int cli_train_run(cli_train_job *job) {
     int64_t first = done - epoch * spe; /* batches of this epoch already done */
     int64_t last = spe < total - epoch * spe ? spe : total - epoch * spe;
     msc_loader *ld = NULL;
-    msc_status st = msc_loader_create(job->train, bsz, job->seed + 1000003ull * (uint64_t)epoch,
-                                      job->workers, 1, &ld);
+    msc_status st = msc_loader_create_shard(
+        job->train, bsz, job->seed + 1000003ull * (uint64_t)epoch, job->workers, 1,
+        msc_dist_rank(job->dist), msc_dist_size(job->dist), &ld);
     if (st != MSC_OK) {
       rc = cli_lib_error(st, "%s: data loader", job->title);
       break;
@@ -380,6 +395,7 @@ int cli_train_run(cli_train_job *job) {
     }
     if (entry) json_array_append_new(job->history, entry);
     rc = save(job);
+    if (rc == EXIT_OK) rc = wait_for_rank0(job);
   }
   msc_batch_free(b);
   if (steps_log && (ferror(steps_log) | fclose(steps_log)) != 0) {

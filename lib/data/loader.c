@@ -14,6 +14,9 @@
  * with the slot and are refilled in place: with batches of one shape the ring stops
  * allocating once every slot and the caller's batch have been filled once.
  *
+ * A sharded loader (msc_loader_create_shard) does all of this over the global batches
+ * and fills its slots with its rank's rows of them only.
+ *
  * A worker's error (message in its thread-local msc_last_error) is copied into the slot
  * and raised again on the consumer's thread.
  */
@@ -48,6 +51,7 @@ struct msc_loader {
   int64_t n_samples, batch_size, per_epoch;
   uint64_t seed;
   int32_t drop_last;
+  int32_t rank, ranks; /* this loader's share of every batch (1 share: all of it) */
 
   pthread_mutex_t mu;
   pthread_cond_t cv_room;  /* workers: a slot became free, or stop */
@@ -99,9 +103,13 @@ static void *worker_main(void *arg) {
       msci_loader_permutation(l->seed, e, l->n_samples, l->perm);
       l->perm_epoch = e;
     }
-    const int64_t first = j * l->batch_size;
+    int64_t first = j * l->batch_size;
     int64_t n = l->n_samples - first;
     if (n > l->batch_size) n = l->batch_size;
+    /* Rank r's rows of the m-sample batch: floor(r·m/R) .. floor((r+1)·m/R) - 1. */
+    const int64_t lo = n * l->rank / l->ranks, hi = n * (l->rank + 1) / l->ranks;
+    first += lo;
+    n = hi - lo;
     memcpy(s->idx, l->perm + first, (size_t)n * sizeof(int64_t));
     s->n = n;
     s->k = k;
@@ -150,7 +158,29 @@ static void loader_destroy(msc_loader *l) {
 msc_status msci_loader_create_fn(int64_t n_samples, msci_loader_fill_fn fill, void *user,
                                  int64_t batch_size, uint64_t seed, int32_t workers,
                                  int32_t drop_last, msc_loader **out) {
+  return msci_loader_create_shard_fn(n_samples, fill, user, batch_size, seed, workers,
+                                     drop_last, 0, 1, out);
+}
+
+msc_status msci_loader_create_shard_fn(int64_t n_samples, msci_loader_fill_fn fill, void *user,
+                                       int64_t batch_size, uint64_t seed, int32_t workers,
+                                       int32_t drop_last, int32_t rank, int32_t ranks,
+                                       msc_loader **out) {
   if (!fill || !out) return msci_fail(MSC_E_INVALID_ARGUMENT, "loader: NULL argument");
+  if (ranks < 1 || rank < 0 || rank >= ranks)
+    return msci_fail(MSC_E_INVALID_ARGUMENT, "loader: shard %d of %d, needs 0 <= rank < ranks",
+                     (int)rank, (int)ranks);
+  /* Only full batches split into non-empty shares: the last, shorter batch of an epoch
+   * could leave a rank without a sample. */
+  if (ranks > 1 && !drop_last)
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "loader: a shard (%d ranks) needs drop_last, so that every batch is full",
+                     (int)ranks);
+  if (ranks > 1 && batch_size < ranks)
+    return msci_fail(
+        MSC_E_INVALID_ARGUMENT,
+        "loader: batch_size %lld split over %d ranks leaves a rank without samples",
+        (long long)batch_size, (int)ranks);
   if (batch_size < 1)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "loader: batch_size = %lld, must be >= 1",
                      (long long)batch_size);
@@ -179,6 +209,8 @@ msc_status msci_loader_create_fn(int64_t n_samples, msci_loader_fill_fn fill, vo
       drop_last ? n_samples / l->batch_size : (n_samples + l->batch_size - 1) / l->batch_size;
   l->seed = seed;
   l->drop_last = drop_last != 0;
+  l->rank = rank;
+  l->ranks = ranks;
   l->perm_epoch = -1;
   l->q = 2 * workers;
   pthread_mutex_init(&l->mu, NULL);
@@ -255,7 +287,13 @@ static msc_status fill_from_dataset(void *user, const int64_t *indices, int64_t 
 
 MSC_API msc_status msc_loader_create(msc_dataset *ds, int64_t batch_size, uint64_t seed,
                                      int32_t workers, int32_t drop_last, msc_loader **out) {
+  return msc_loader_create_shard(ds, batch_size, seed, workers, drop_last, 0, 1, out);
+}
+
+MSC_API msc_status msc_loader_create_shard(msc_dataset *ds, int64_t batch_size, uint64_t seed,
+                                           int32_t workers, int32_t drop_last, int32_t rank,
+                                           int32_t ranks, msc_loader **out) {
   if (!ds || !out) return msci_fail(MSC_E_INVALID_ARGUMENT, "loader: NULL argument");
-  return msci_loader_create_fn(msc_dataset_size(ds), fill_from_dataset, ds, batch_size, seed,
-                               workers, drop_last, out);
+  return msci_loader_create_shard_fn(msc_dataset_size(ds), fill_from_dataset, ds, batch_size,
+                                     seed, workers, drop_last, rank, ranks, out);
 }

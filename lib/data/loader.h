@@ -28,6 +28,12 @@ msc_status msci_loader_create_fn(int64_t n_samples, msci_loader_fill_fn fill, vo
                                  int64_t batch_size, uint64_t seed, int32_t workers,
                                  int32_t drop_last, msc_loader **out);
 
+/* msc_loader_create_shard over a fill function: rank's rows of every batch. */
+msc_status msci_loader_create_shard_fn(int64_t n_samples, msci_loader_fill_fn fill, void *user,
+                                       int64_t batch_size, uint64_t seed, int32_t workers,
+                                       int32_t drop_last, int32_t rank, int32_t ranks,
+                                       msc_loader **out);
+
 /* Batches per epoch (drop_last: floor, else ceil). */
 int64_t msci_loader_batches_per_epoch(const msc_loader *l);
 

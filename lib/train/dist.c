@@ -292,20 +292,28 @@ static int64_t param_count(const msci_param *p) {
   return n;
 }
 
-/* Every rank must hold the same architecture: the parameters' count and total size. */
+/* Every rank must hold the same architecture: the parameters' count and total size, and
+ * training state on all or none (what msc_train_set_dist broadcasts). */
 static msc_status same_architecture(msc_dist *d, const msc_model *m) {
-  int64_t mine[2] = {m->graph.n_params, 0};
+  int64_t mine[3] = {m->graph.n_params, 0, m->train != NULL};
   for (int32_t p = 0; p < m->graph.n_params; ++p) mine[1] += param_count(&m->graph.params[p]);
   MSCI_TRY(grow(&d->recv, &d->recv_cap, (size_t)d->size * sizeof mine));
   MSCI_TRY(msci_dist_all_gather(d, mine, d->recv, sizeof mine));
   const int64_t *all = d->recv;
   for (int32_t r = 0; r < d->size; ++r)
-    if (all[2 * r] != mine[0] || all[2 * r + 1] != mine[1])
+    if (all[3 * r] != mine[0] || all[3 * r + 1] != mine[1])
       return msci_fail(MSC_E_SHAPE,
                        "msc_train_set_dist: rank %d's model has %lld parameters (%lld values), "
                        "rank %d's %lld (%lld): every rank needs the same architecture",
-                       (int)r, (long long)all[2 * r], (long long)all[2 * r + 1], (int)d->rank,
+                       (int)r, (long long)all[3 * r], (long long)all[3 * r + 1], (int)d->rank,
                        (long long)mine[0], (long long)mine[1]);
+  for (int32_t r = 0; r < d->size; ++r)
+    if (all[3 * r + 2] != mine[2])
+      return msci_fail(MSC_E_INVALID_ARGUMENT,
+                       "msc_train_set_dist: rank %d's model is %sconfigured for training, rank "
+                       "%d's is %s: msc_train_configure every rank's model alike",
+                       (int)r, all[3 * r + 2] ? "" : "not ", (int)d->rank,
+                       mine[2] ? "" : "not");
   return MSC_OK;
 }
 
@@ -316,6 +324,8 @@ MSC_API msc_status msc_train_set_dist(msc_model *m, msc_dist *d) {
     return MSC_OK;
   }
   MSCI_TRY(same_architecture(d, m));
+  if (m->train) MSCI_TRY(msci_train_ensure_ready(m));
+  if (m->train) MSCI_TRY(msci_train_moments_to_host(m));
   /* Rank 0's parameters and running statistics everywhere, one tensor at a time. */
   size_t cap = 0;
   for (int32_t p = 0; p < m->graph.n_params; ++p) {
@@ -337,6 +347,17 @@ MSC_API msc_status msc_train_set_dist(msc_model *m, msc_dist *d) {
       memcpy(m->train->master[p], h, n * sizeof(float));
   }
   free(h);
+  /* Rank 0's optimiser state too: its step and moments (a run resumed from a checkpoint
+   * that only rank 0 read, or with another number of ranks, goes on as one process). */
+  msci_train *t = m->train;
+  if (st == MSC_OK && t) st = msci_dist_broadcast(d, &t->step, sizeof t->step, 0);
+  for (int32_t p = 0; st == MSC_OK && t && p < m->graph.n_params; ++p) {
+    if (!t->m1[p]) continue; /* running statistics */
+    size_t n = (size_t)param_count(&m->graph.params[p]);
+    st = msci_dist_broadcast(d, t->m1[p], n * sizeof(float), 0);
+    if (st == MSC_OK) st = msci_dist_broadcast(d, t->m2[p], n * sizeof(float), 0);
+  }
+  if (t) t->dm_valid = 0; /* the next step uploads the host moments */
   if (st == MSC_OK) m->dist = d;
   return st;
 }

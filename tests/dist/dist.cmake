@@ -22,12 +22,19 @@ if(MSC_MPI_BUILT)
            ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:test_dist_prog>)
   add_test(NAME test_dist_kill COMMAND ${CMAKE_CURRENT_LIST_DIR}/failure.sh kill
            ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:test_dist_prog>)
+  # Resuming with another number of ranks: rank 0's step and moments are broadcast.
+  add_test(NAME test_dist_resume
+           COMMAND sh -c "d=$(mktemp -d) && \"$0\" --oversubscribe -np 2 \"$1\" resume \"$d\"; rc=$?; rm -rf \"$d\"; exit $rc"
+                   ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:test_dist_prog>)
+  # `mpirun -np 2 mosaic train` against one process (tests/dist/tool.sh).
+  add_test(NAME test_dist_tool COMMAND ${CMAKE_CURRENT_LIST_DIR}/tool.sh ${MPIEXEC_EXECUTABLE}
+           $<TARGET_FILE:mosaic_cli> $<TARGET_FILE:test_dist_prog>)
 else()
-  foreach(t equiv wedge kill)
+  foreach(t equiv wedge kill resume tool)
     add_test(NAME test_dist_${t} COMMAND sh -c "echo 'MPI not found at configure time: libmosaic_mpi.so not built (apt-get install libopenmpi-dev openmpi-bin)'; exit 77")
   endforeach()
 endif()
-foreach(t equiv wedge kill)
+foreach(t equiv wedge kill resume tool)
   set_tests_properties(test_dist_${t} PROPERTIES ENVIRONMENT "${_dist_env}"
                        SKIP_RETURN_CODE 77 TIMEOUT 300 RESOURCE_LOCK mpi)
 endforeach()

@@ -19,7 +19,16 @@
  *              sleep). Rank 0 must get MSC_E_COMM within T + 5 s: prints "WEDGE OK".
  *   kill DIR   Train forever, rank 0 saving DIR/ckpt.safetensors after every step and
  *              each rank writing its pid to DIR/rank<r>.pid (dist.cmake kills rank 1).
+ *   resume DIR Resuming with another number of ranks (msc_train_set_dist broadcasts rank
+ *              0's step and optimiser moments): a single-process reference (setup (a),
+ *              SGD with momentum) takes 2 steps on the global batch, rank 0 saves it as
+ *              DIR/ckpt.safetensors, and the reference takes 2 more. Then rank 0 loads the
+ *              checkpoint while the other ranks create a fresh model (step 0, moments 0);
+ *              after msc_train_set_dist every rank must be at step 2, and 2 distributed
+ *              steps must agree with the reference's last 2.
  *   load FILE  (no mpirun) loads FILE: exit 0 when it is a valid model.
+ *   compare A B RTOL  (no mpirun) loads two models: exit 0 when every parameter agrees
+ *              to RTOL relative (|a − b| / (1e-4 + |a|)), 1 otherwise; prints the worst.
  */
 #include <math.h>
 #include <stdio.h>
@@ -215,6 +224,66 @@ static void equiv(msc_dist *dist) {
   }
 }
 
+static void resume(msc_dist *dist, const char *dir) {
+  const int R = msc_dist_size(dist), r = msc_dist_rank(dist);
+  if (NG % R) {
+    fprintf(stderr, "resume needs a rank count dividing %d\n", NG);
+    exit(1);
+  }
+  static data d;
+  make_data(&d, 13);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/ckpt.safetensors", dir);
+  msc_model *ref = make_model(1);
+  msc_batch *all = batch_of(&d, 0, NG), *mine = batch_of(&d, r * (NG / R), NG / R);
+  msc_step_result rr[2], dr[2];
+  train2(ref, all, rr);
+  if (r == 0) MUST(msc_model_save(ref, path));
+  MUST(msc_dist_barrier(dist));
+  train2(ref, all, rr);
+  msc_model *dm = NULL;
+  if (r == 0)
+    MUST(msc_model_load(path, NULL, &dm));
+  else
+    dm = make_model(1);
+  MUST(msc_train_set_dist(dm, dist));
+  CHECK(msc_model_step(dm) == 2, "rank %d: step %lld after msc_train_set_dist, not 2", r,
+        (long long)msc_model_step(dm));
+  train2(dm, mine, dr);
+  compare("resume", r, ref, dm, rr, dr);
+  msc_batch_free(all), msc_batch_free(mine);
+  msc_model_free(ref), msc_model_free(dm);
+}
+
+/* The worst relative difference of two model files' parameters (tests/dist/tool.sh). */
+static int compare_files(const char *a_path, const char *b_path, double rtol) {
+  msc_model *a = NULL, *b = NULL;
+  MUST(msc_model_load(a_path, NULL, &a));
+  MUST(msc_model_load(b_path, NULL, &b));
+  if (a->graph.n_params != b->graph.n_params) {
+    printf("compare: %d vs %d parameters\n", (int)a->graph.n_params, (int)b->graph.n_params);
+    return 1;
+  }
+  double worst = 0;
+  for (int32_t p = 0; p < a->graph.n_params; ++p) {
+    const msci_param *pr = &a->graph.params[p];
+    size_t n = 1;
+    for (int32_t k = 0; k < pr->ndim; ++k) n *= (size_t)pr->dims[k];
+    float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float));
+    MUST(msci_be_tensor_download(a->be, pr->t, x, n));
+    MUST(msci_be_tensor_download(b->be, b->graph.params[p].t, y, n));
+    for (size_t i = 0; i < n; ++i) {
+      double err = fabs((double)x[i] - y[i]) / (1e-4 + fabs((double)x[i]));
+      if (!(err <= worst)) worst = err; /* NaN counts as the worst */
+    }
+    free(x), free(y);
+  }
+  printf("compare %s %s: worst relative parameter difference %.3g (tolerance %g)\n", a_path,
+         b_path, worst, rtol);
+  msc_model_free(a), msc_model_free(b);
+  return worst <= rtol ? 0 : 1;
+}
+
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -229,8 +298,12 @@ int main(int argc, char **argv) {
     msc_model_free(m);
     return st == MSC_OK ? 0 : 1;
   }
+  if (argc >= 5 && strcmp(argv[1], "compare") == 0)
+    return compare_files(argv[2], argv[3], atof(argv[4]));
   if (argc < 2) {
-    fprintf(stderr, "usage: test_dist equiv | wedge SECONDS | kill DIR | load FILE\n");
+    fprintf(stderr,
+            "usage: test_dist equiv | wedge SECONDS | kill DIR | resume DIR | load FILE "
+            "| compare A B RTOL\n");
     return 2;
   }
   msc_dist *dist = NULL;
@@ -244,6 +317,9 @@ int main(int argc, char **argv) {
   if (strcmp(argv[1], "equiv") == 0) {
     MUST(msc_dist_set_timeout(dist, 120));
     equiv(dist);
+  } else if (strcmp(argv[1], "resume") == 0 && argc >= 3) {
+    MUST(msc_dist_set_timeout(dist, 120));
+    resume(dist, argv[2]);
   } else if (strcmp(argv[1], "wedge") == 0 && argc >= 3) {
     const double T = atof(argv[2]);
     static data d;

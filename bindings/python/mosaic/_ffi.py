@@ -714,6 +714,21 @@ FUNCTIONS = (
          ctypes.POINTER(ctypes.POINTER(msc_loader)),
      ),
      ('ds', 'batch_size', 'seed', 'workers', 'drop_last', 'out',)),
+    # msc_status msc_loader_create_shard(msc_dataset *ds, int64_t batch_size, uint64_t
+    # seed, int32_t workers, int32_t drop_last, int32_t rank, int32_t ranks, msc_loader
+    # **out);
+    ('msc_loader_create_shard', msc_status,
+     (
+         ctypes.POINTER(msc_dataset),
+         ctypes.c_int64,
+         ctypes.c_uint64,
+         ctypes.c_int32,
+         ctypes.c_int32,
+         ctypes.c_int32,
+         ctypes.c_int32,
+         ctypes.POINTER(ctypes.POINTER(msc_loader)),
+     ),
+     ('ds', 'batch_size', 'seed', 'workers', 'drop_last', 'rank', 'ranks', 'out',)),
     # msc_status msc_loader_next(msc_loader *loader, msc_batch *batch, int64_t *epoch);
     ('msc_loader_next', msc_status,
      (

@@ -1042,6 +1042,25 @@ extern "C" {
     /// C: `msc_status msc_loader_create(msc_dataset *ds, int64_t batch_size, uint64_t seed, int32_t workers, int32_t drop_last, msc_loader **out);`
     pub fn msc_loader_create(ds: *mut msc_dataset, batch_size: i64, seed: u64, workers: i32, drop_last: i32, out: *mut *mut msc_loader) -> msc_status;
 
+    /// Creates a loader that hands out one rank's share of every batch of the loader
+    /// msc_loader_create(ds, batch_size, seed, workers, drop_last) would make, for
+    /// data-parallel training (msc_train_set_dist): the same global order, and of every
+    /// global batch of batch_size samples, rows floor(rank·batch_size/ranks) …
+    /// floor((rank+1)·batch_size/ranks) − 1 (batch_size/ranks rows each when it divides).
+    /// The ranks' shares concatenated in rank order are the global batch, so R ranks
+    /// reading with the same arguments train on what one process reads with ranks = 1.
+    /// Each rank reads only its own samples. msc_loader_batches_per_epoch counts global
+    /// batches.
+    /// rank, ranks: this process's share, 0 <= rank < ranks (msc_dist_rank, msc_dist_size);
+    ///   ranks = 1 is msc_loader_create.
+    /// drop_last: required (non-zero) when ranks > 1, so that every batch is full and
+    ///   every share has samples; batch_size >= ranks.
+    /// Returns what msc_loader_create returns, and MSC_E_INVALID_ARGUMENT for a rank out of
+    /// range, ranks > 1 without drop_last or batch_size < ranks. Since 0.5.0.
+    ///
+    /// C: `msc_status msc_loader_create_shard(msc_dataset *ds, int64_t batch_size, uint64_t seed, int32_t workers, int32_t drop_last, int32_t rank, int32_t ranks, msc_loader **out);`
+    pub fn msc_loader_create_shard(ds: *mut msc_dataset, batch_size: i64, seed: u64, workers: i32, drop_last: i32, rank: i32, ranks: i32, out: *mut *mut msc_loader) -> msc_status;
+
     /// Fills batch with the next batch: every modality of the dataset (bands × size × size
     /// float32 per sample, raw values) and the multi-hot labels, as msc_dataset_fill_batch
     /// does; whatever batch held before is replaced. Blocks until that batch is ready.

@@ -207,8 +207,8 @@ typedef enum mbk_upsample_mode {
 /*
  * What an op computes and on which input shape. ndim is 4 (NCHW) or 2 (N×C, h = w = 1)
  * for RELU, ADD, CONCAT, BATCHNORM, LAYERNORM and GELU; 4 for CONV2D, MAXPOOL, GAVGPOOL,
- * UPSAMPLE, DECONV2D and GRN; 2 for LINEAR (c = in features). For CONCAT, c is the output's channel
- * count and u.concat.c[i] the channels of input i (they sum to c).
+ * UPSAMPLE, DECONV2D and GRN; 2 for LINEAR (c = in features). For CONCAT, c is the
+ * output's channel count and u.concat.c[i] the channels of input i (they sum to c).
  */
 typedef struct mbk_op_desc {
   int32_t type; /* mbk_op_type */
@@ -260,10 +260,10 @@ typedef struct mbk_op_desc {
       int32_t bias;
     } deconv;
     struct {
-      float eps; /* API 10; > 0 (1e-6 in ConvNeXt, 1e-5 PyTorch's default) */
+      float eps; /* API 10; in (0, 1): 1e-6 in ConvNeXt, 1e-5 PyTorch's default */
     } ln;
     struct {
-      float eps; /* API 10; > 0 (1e-6 in ConvNeXt-V2) */
+      float eps; /* API 10; in (0, 1): 1e-6 in ConvNeXt-V2 */
     } grn;
   } u;
 } mbk_op_desc;

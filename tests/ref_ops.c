@@ -38,28 +38,47 @@ int64_t ref_conv_ow(const ref_conv *p) {
 /* Index helpers for NCHW / OIHW. */
 #define IX4(a, b, c, d, B, C, D) ((((size_t)(a) * (B) + (b)) * (C) + (c)) * (D) + (d))
 
+/* Groups: input channels per group, and the first input channel output channel oc reads
+ * (weights are [OC, C/G, KH, KW]: its input channel k is x's channel first + k). */
+static int64_t conv_cg(const ref_conv *p, int64_t g) {
+  return p->c / g;
+}
+static int64_t conv_first(const ref_conv *p, int64_t g, int64_t oc) {
+  return oc / (p->oc / g) * conv_cg(p, g);
+}
+
 void ref_conv2d_fwd(const ref_conv *p, const float *x, const float *w, const float *b,
                     float *y) {
+  ref_gconv2d_fwd(p, 1, x, w, b, y);
+}
+
+void ref_gconv2d_fwd(const ref_conv *p, int64_t g, const float *x, const float *w,
+                     const float *b, float *y) {
   const int64_t oh_n = ref_conv_oh(p), ow_n = ref_conv_ow(p);
   for (int64_t n = 0; n < p->n; ++n)
     for (int64_t oc = 0; oc < p->oc; ++oc)
       for (int64_t oh = 0; oh < oh_n; ++oh)
         for (int64_t ow = 0; ow < ow_n; ++ow) {
           double s = b ? (double)b[oc] : 0.0;
-          for (int64_t c = 0; c < p->c; ++c)
+          for (int64_t k = 0; k < conv_cg(p, g); ++k)
             for (int64_t i = 0; i < p->kh; ++i)
               for (int64_t j = 0; j < p->kw; ++j) {
                 const int64_t ih = oh * p->sh - p->ph + i;
                 const int64_t iw = ow * p->sw - p->pw + j;
                 if (ih < 0 || ih >= p->h || iw < 0 || iw >= p->w) continue; /* zero pad */
-                s += (double)x[IX4(n, c, ih, iw, p->c, p->h, p->w)] *
-                     (double)w[IX4(oc, c, i, j, p->c, p->kh, p->kw)];
+                s += (double)x[IX4(n, conv_first(p, g, oc) + k, ih, iw, p->c, p->h, p->w)] *
+                     (double)w[IX4(oc, k, i, j, conv_cg(p, g), p->kh, p->kw)];
               }
           y[IX4(n, oc, oh, ow, p->oc, oh_n, ow_n)] = (float)s;
         }
 }
 
 void ref_conv2d_bwd_data(const ref_conv *p, const float *w, const float *dy, float *dx) {
+  ref_gconv2d_bwd_data(p, 1, w, dy, dx);
+}
+
+void ref_gconv2d_bwd_data(const ref_conv *p, int64_t g, const float *w, const float *dy,
+                          float *dx) {
   const int64_t oh_n = ref_conv_oh(p), ow_n = ref_conv_ow(p);
   const size_t nx = (size_t)(p->n * p->c * p->h * p->w);
   double *acc = dbuf(nx);
@@ -68,15 +87,15 @@ void ref_conv2d_bwd_data(const ref_conv *p, const float *w, const float *dy, flo
     for (int64_t oc = 0; oc < p->oc; ++oc)
       for (int64_t oh = 0; oh < oh_n; ++oh)
         for (int64_t ow = 0; ow < ow_n; ++ow) {
-          const double g = dy[IX4(n, oc, oh, ow, p->oc, oh_n, ow_n)];
-          for (int64_t c = 0; c < p->c; ++c)
+          const double gy = dy[IX4(n, oc, oh, ow, p->oc, oh_n, ow_n)];
+          for (int64_t k = 0; k < conv_cg(p, g); ++k)
             for (int64_t i = 0; i < p->kh; ++i)
               for (int64_t j = 0; j < p->kw; ++j) {
                 const int64_t ih = oh * p->sh - p->ph + i;
                 const int64_t iw = ow * p->sw - p->pw + j;
                 if (ih < 0 || ih >= p->h || iw < 0 || iw >= p->w) continue;
-                acc[IX4(n, c, ih, iw, p->c, p->h, p->w)] +=
-                    g * (double)w[IX4(oc, c, i, j, p->c, p->kh, p->kw)];
+                acc[IX4(n, conv_first(p, g, oc) + k, ih, iw, p->c, p->h, p->w)] +=
+                    gy * (double)w[IX4(oc, k, i, j, conv_cg(p, g), p->kh, p->kw)];
               }
         }
   store(nx, acc, dx);
@@ -84,9 +103,14 @@ void ref_conv2d_bwd_data(const ref_conv *p, const float *w, const float *dy, flo
 }
 
 void ref_conv2d_bwd_weights(const ref_conv *p, const float *x, const float *dy, float *dw) {
+  ref_gconv2d_bwd_weights(p, 1, x, dy, dw);
+}
+
+void ref_gconv2d_bwd_weights(const ref_conv *p, int64_t g, const float *x, const float *dy,
+                             float *dw) {
   const int64_t oh_n = ref_conv_oh(p), ow_n = ref_conv_ow(p);
   for (int64_t oc = 0; oc < p->oc; ++oc)
-    for (int64_t c = 0; c < p->c; ++c)
+    for (int64_t k = 0; k < conv_cg(p, g); ++k)
       for (int64_t i = 0; i < p->kh; ++i)
         for (int64_t j = 0; j < p->kw; ++j) {
           double s = 0.0;
@@ -97,9 +121,9 @@ void ref_conv2d_bwd_weights(const ref_conv *p, const float *x, const float *dy, 
                 const int64_t iw = ow * p->sw - p->pw + j;
                 if (ih < 0 || ih >= p->h || iw < 0 || iw >= p->w) continue;
                 s += (double)dy[IX4(n, oc, oh, ow, p->oc, oh_n, ow_n)] *
-                     (double)x[IX4(n, c, ih, iw, p->c, p->h, p->w)];
+                     (double)x[IX4(n, conv_first(p, g, oc) + k, ih, iw, p->c, p->h, p->w)];
               }
-          dw[IX4(oc, c, i, j, p->c, p->kh, p->kw)] = (float)s;
+          dw[IX4(oc, k, i, j, conv_cg(p, g), p->kh, p->kw)] = (float)s;
         }
 }
 
@@ -526,4 +550,153 @@ void ref_deconv2d_bwd_bias(const ref_deconv *p, const float *dy, float *db) {
         s += (double)dy[(size_t)((n * p->oc + o) * plane + k)];
     db[o] = (float)s;
   }
+}
+
+/* ================================== layer norm =================================== */
+
+/* Mean and biased variance over the channels at (i, position k), two passes in double. */
+static void ln_stats(int64_t c, int64_t hw, const float *x, int64_t i, int64_t k, double *mean,
+                     double *var) {
+  double s = 0.0, v = 0.0;
+  for (int64_t ch = 0; ch < c; ++ch) s += x[IX3(i, ch, k, c, hw)];
+  const double m = s / (double)c;
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const double d = x[IX3(i, ch, k, c, hw)] - m;
+    v += d * d;
+  }
+  *mean = m;
+  *var = v / (double)c;
+}
+
+void ref_layernorm_fwd(int64_t n, int64_t c, int64_t hw, const float *x, const float *gamma,
+                       const float *beta, float eps, float *y) {
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t k = 0; k < hw; ++k) {
+      double m, v;
+      ln_stats(c, hw, x, i, k, &m, &v);
+      const double rs = 1.0 / sqrt(v + (double)eps);
+      for (int64_t ch = 0; ch < c; ++ch) {
+        const size_t j = IX3(i, ch, k, c, hw);
+        y[j] = (float)(((double)x[j] - m) * rs * gamma[ch] + beta[ch]);
+      }
+    }
+}
+
+void ref_layernorm_bwd(int64_t n, int64_t c, int64_t hw, const float *x, const float *gamma,
+                       const float *dy, float eps, float *dx, float *dgamma, float *dbeta) {
+  double *dg = dbuf((size_t)c), *db = dbuf((size_t)c);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t k = 0; k < hw; ++k) {
+      double m, v;
+      ln_stats(c, hw, x, i, k, &m, &v);
+      const double rs = 1.0 / sqrt(v + (double)eps);
+      /* y = gamma·xhat + beta; dL/dxhat = dy·gamma; xhat's Jacobian over the channels. */
+      double sum_g = 0.0, sum_gx = 0.0;
+      for (int64_t ch = 0; ch < c; ++ch) {
+        const size_t j = IX3(i, ch, k, c, hw);
+        const double xhat = ((double)x[j] - m) * rs, g = (double)dy[j] * gamma[ch];
+        sum_g += g;
+        sum_gx += g * xhat;
+        dg[ch] += (double)dy[j] * xhat;
+        db[ch] += dy[j];
+      }
+      for (int64_t ch = 0; dx && ch < c; ++ch) {
+        const size_t j = IX3(i, ch, k, c, hw);
+        const double xhat = ((double)x[j] - m) * rs, g = (double)dy[j] * gamma[ch];
+        dx[j] = (float)(rs * (g - sum_g / (double)c - xhat * sum_gx / (double)c));
+      }
+    }
+  if (dgamma) store((size_t)c, dg, dgamma);
+  if (dbeta) store((size_t)c, db, dbeta);
+  free(dg);
+  free(db);
+}
+
+/* ===================================== GELU ====================================== */
+
+void ref_gelu_fwd(size_t count, const float *x, float *y) {
+  for (size_t i = 0; i < count; ++i) {
+    const double v = x[i];
+    y[i] = (float)(0.5 * v * (1.0 + erf(v / sqrt(2.0))));
+  }
+}
+
+void ref_gelu_bwd(size_t count, const float *x, const float *dy, float *dx) {
+  const double inv_sqrt_2pi = 0.39894228040143267794;
+  for (size_t i = 0; i < count; ++i) {
+    const double v = x[i];
+    const double cdf = 0.5 * (1.0 + erf(v / sqrt(2.0))), pdf = inv_sqrt_2pi * exp(-0.5 * v * v);
+    dx[i] = (float)((double)dy[i] * (cdf + v * pdf));
+  }
+}
+
+/* ====================================== GRN ====================================== */
+
+/* G[i,ch] = the L2 norm of x[i,ch,:] into g (n·c doubles). */
+static void grn_norms(int64_t n, int64_t c, int64_t hw, const float *x, double *g) {
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t ch = 0; ch < c; ++ch) {
+      double s = 0.0;
+      for (int64_t k = 0; k < hw; ++k)
+        s += (double)x[IX3(i, ch, k, c, hw)] * x[IX3(i, ch, k, c, hw)];
+      g[i * c + ch] = sqrt(s);
+    }
+}
+
+void ref_grn_fwd(int64_t n, int64_t c, int64_t hw, const float *x, const float *gamma,
+                 const float *beta, float eps, float *y) {
+  double *g = dbuf((size_t)(n * c));
+  grn_norms(n, c, hw, x, g);
+  for (int64_t i = 0; i < n; ++i) {
+    double mean = 0.0;
+    for (int64_t ch = 0; ch < c; ++ch) mean += g[i * c + ch];
+    mean /= (double)c;
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const double nx = g[i * c + ch] / (mean + (double)eps);
+      for (int64_t k = 0; k < hw; ++k) {
+        const size_t j = IX3(i, ch, k, c, hw);
+        y[j] = (float)(gamma[ch] * (double)x[j] * nx + beta[ch] + (double)x[j]);
+      }
+    }
+  }
+  free(g);
+}
+
+void ref_grn_bwd(int64_t n, int64_t c, int64_t hw, const float *x, const float *gamma,
+                 const float *dy, float eps, float *dx, float *dgamma, float *dbeta) {
+  double *g = dbuf((size_t)(n * c)), *dg = dbuf((size_t)c), *db = dbuf((size_t)c);
+  double *dl_dn = dbuf((size_t)c), *dl_dg = dbuf((size_t)c);
+  grn_norms(n, c, hw, x, g);
+  for (int64_t i = 0; i < n; ++i) {
+    double mean = 0.0;
+    for (int64_t ch = 0; ch < c; ++ch) mean += g[i * c + ch];
+    mean /= (double)c;
+    const double d = mean + (double)eps;
+    /* dL/dNx[ch] = gamma Σ_k dy·x; Nx[ch] = G[ch] / d with d = mean_c G + eps, so
+     * dL/dG[m] = dL/dNx[m] / d - Σ_ch dL/dNx[ch] G[ch] / (c d²). */
+    double cross = 0.0;
+    for (int64_t ch = 0; ch < c; ++ch) {
+      double s = 0.0;
+      for (int64_t k = 0; k < hw; ++k) {
+        const size_t j = IX3(i, ch, k, c, hw);
+        s += (double)dy[j] * x[j];
+        db[ch] += dy[j];
+      }
+      dg[ch] += s * g[i * c + ch] / d;
+      dl_dn[ch] = gamma[ch] * s;
+      cross += dl_dn[ch] * g[i * c + ch];
+    }
+    for (int64_t ch = 0; ch < c; ++ch) dl_dg[ch] = dl_dn[ch] / d - cross / ((double)c * d * d);
+    for (int64_t ch = 0; dx && ch < c; ++ch) {
+      const double gn = g[i * c + ch], nx = gn / d;
+      for (int64_t k = 0; k < hw; ++k) {
+        const size_t j = IX3(i, ch, k, c, hw);
+        const double via = gn > 0.0 ? dl_dg[ch] * (double)x[j] / gn : 0.0;
+        dx[j] = (float)((double)dy[j] * (1.0 + gamma[ch] * nx) + via);
+      }
+    }
+  }
+  if (dgamma) store((size_t)c, dg, dgamma);
+  if (dbeta) store((size_t)c, db, dbeta);
+  free(g), free(dg), free(db), free(dl_dn), free(dl_dg);
 }

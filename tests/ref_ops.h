@@ -42,6 +42,15 @@ void ref_conv2d_bwd_data(const ref_conv *p, const float *w, const float *dy, flo
 void ref_conv2d_bwd_weights(const ref_conv *p, const float *x, const float *dy, float *dw);
 /* db[oc] = sum of dy over n, oh, ow. */
 void ref_conv2d_bwd_bias(const ref_conv *p, const float *dy, float *db);
+/* Grouped (API 10): g groups (g divides c and oc); weights [OC, C/g, KH, KW], output
+ * channel o reads the C/g input channels of group o / (OC/g); g = c = oc is depthwise.
+ * The functions above are these with g = 1. */
+void ref_gconv2d_fwd(const ref_conv *p, int64_t g, const float *x, const float *w,
+                     const float *b, float *y);
+void ref_gconv2d_bwd_data(const ref_conv *p, int64_t g, const float *w, const float *dy,
+                          float *dx);
+void ref_gconv2d_bwd_weights(const ref_conv *p, int64_t g, const float *x, const float *dy,
+                             float *dw);
 
 /* ---- batch norm over x[N,C,HW] (HW = H*W for 4-D, 1 for 2-D) ------------------------ */
 /* Training forward: y = gamma (x - mean) / sqrt(var + eps) + beta with the batch mean and
@@ -138,6 +147,28 @@ void ref_deconv2d_bwd_data(const ref_deconv *p, const float *w, const float *dy,
 void ref_deconv2d_bwd_weights(const ref_deconv *p, const float *x, const float *dy, float *dw);
 /* db[o] = sum of dy over n and the output plane. */
 void ref_deconv2d_bwd_bias(const ref_deconv *p, const float *dy, float *db);
+
+/* ---- layer norm over the channels of x[N,C,HW] (HW = 1 for N×C) ------------------------ */
+/* At every (n, position): y = (x - mean_c x) / sqrt(var_c x + eps) gamma[c] + beta[c], the
+ * variance biased. */
+void ref_layernorm_fwd(int64_t n, int64_t c, int64_t hw, const float *x, const float *gamma,
+                       const float *beta, float eps, float *y);
+/* dx, dgamma, dbeta (each optional) of that forward, the statistics recomputed from x. */
+void ref_layernorm_bwd(int64_t n, int64_t c, int64_t hw, const float *x, const float *gamma,
+                       const float *dy, float eps, float *dx, float *dgamma, float *dbeta);
+
+/* ---- GELU, exact: y = x Phi(x) = x/2 (1 + erf(x / sqrt 2)) (any shape) --------------------- */
+void ref_gelu_fwd(size_t count, const float *x, float *y);
+/* dx = dy (Phi(x) + x phi(x)). */
+void ref_gelu_bwd(size_t count, const float *x, const float *dy, float *dx);
+
+/* ---- GRN (ConvNeXt-V2) on x[N,C,HW] ----------------------------------------------------- */
+/* G[n,c] = sqrt(sum_hw x^2), Nx = G / (mean_c G + eps), y = gamma[c] x Nx + beta[c] + x. */
+void ref_grn_fwd(int64_t n, int64_t c, int64_t hw, const float *x, const float *gamma,
+                 const float *beta, float eps, float *y);
+/* dx, dgamma, dbeta (each optional); the gradient through G is 0 where G = 0. */
+void ref_grn_bwd(int64_t n, int64_t c, int64_t hw, const float *x, const float *gamma,
+                 const float *dy, float eps, float *dx, float *dgamma, float *dbeta);
 
 #ifdef __cplusplus
 }

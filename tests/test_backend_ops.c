@@ -4,7 +4,8 @@
  * references and finite differences (test_cpu_ops.c), so agreement here carries that
  * over to CUDA.
  *
- * For every op type (UPSAMPLE and DECONV2D too), on a few shapes including odd ones:
+ * For every op type the module implements (UPSAMPLE and DECONV2D too), on a few shapes
+ * including odd ones:
  * inference forward, training forward (batch norm's running statistics too), backward with
  * a random dy into every output; then the training step again, which must give the same
  * bits (deterministic kernels and algorithms) and must not reach cudaMalloc (the module
@@ -14,6 +15,10 @@
  * (optim_update) against the host functions of optim_core.h; the gradient statistics
  * (grad_stats) against the CPU backend's. A batch norm whose running statistics belong to
  * another context (as the model's parameters do) exercises the cross-stream ordering.
+ * The ops of contract API 10 (CONV2D with groups > 1, LAYERNORM, GELU, GRN) are not
+ * implemented by the module (docs/cuda.md): each must be refused at op_create with
+ * MSC_E_UNSUPPORTED and a message naming it, while groups = 1 is an ordinary convolution
+ * compared with the CPU like the others.
  *
  * Tolerances: |cuda − cpu| <= TOL × max(1, max |cpu|) over each output. Both backends
  * sum in different orders (cuDNN/cuBLAS vs oneDNN), in float for convolutions and
@@ -228,6 +233,12 @@ static mbk_op_desc conv(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oc, 
   return d;
 }
 
+/* d with u.conv.groups = 1 written out (API 10; 0 means the same). */
+static mbk_op_desc conv_g1(mbk_op_desc d) {
+  d.u.conv.groups = 1;
+  return d;
+}
+
 static mbk_op_desc bnorm(int32_t ndim, int64_t n, int64_t c, int64_t h, int64_t w, int relu) {
   mbk_op_desc d = base_desc(MBK_OP_BATCHNORM, ndim, n, c, h, w);
   d.u.bn.eps = 1e-5f, d.u.bn.momentum = 0.1f, d.u.bn.relu = relu;
@@ -433,6 +444,7 @@ static void test_ops(void) {
       {"conv 1x1 s2 (downsample)", conv(2, 8, 7, 7, 16, 1, 1, 2, 2, 0, 0, 0)},
       {"conv 3x2 s(2,1) p(1,0) bias", conv(1, 5, 6, 5, 3, 3, 2, 2, 1, 1, 0, 1)},
       {"conv 3x3 64ch", conv(4, 64, 15, 15, 64, 3, 3, 1, 1, 1, 1, 0)},
+      {"conv groups = 1 (API 10)", conv_g1(conv(2, 3, 9, 7, 5, 3, 3, 1, 1, 1, 1, 1))},
       {"batchnorm 4-D", bnorm(4, 3, 5, 4, 3, 0)},
       {"batchnorm 4-D relu", bnorm(4, 2, 7, 5, 5, 1)},
       {"batchnorm 2-D", bnorm(2, 7, 6, 1, 1, 0)},
@@ -463,6 +475,43 @@ static void test_ops(void) {
       {"deconv k4 s2 p1 64ch", deconv(3, 64, 8, 8, 32, 4, 2, 1, 0, 1)},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) run_op(&cases[i]);
+}
+
+/* The API 10 ops this module does not implement: refused at op_create, the op named. The
+ * descriptions are valid (the frame accepts them; test_convnext_ops.c checks its
+ * refusals of invalid ones, which are the same code for every backend). */
+static void test_api10_refused(void) {
+  mbk_op_desc dw = conv(2, 8, 9, 7, 8, 7, 7, 1, 1, 3, 3, 1),
+              grouped = conv(1, 6, 5, 5, 4, 3, 3, 1, 1, 1, 1, 0);
+  dw.u.conv.groups = 8, grouped.u.conv.groups = 2;
+  mbk_op_desc ln = base_desc(MBK_OP_LAYERNORM, 4, 2, 8, 3, 3),
+              ln2 = base_desc(MBK_OP_LAYERNORM, 2, 4, 8, 1, 1);
+  ln.u.ln.eps = ln2.u.ln.eps = 1e-6f;
+  mbk_op_desc gelu = base_desc(MBK_OP_GELU, 4, 2, 8, 3, 3);
+  mbk_op_desc grn = base_desc(MBK_OP_GRN, 4, 2, 8, 3, 3);
+  grn.u.grn.eps = 1e-6f;
+  const struct {
+    const mbk_op_desc *d;
+    const char *needle;
+  } cases[] = {{&dw, "conv2d with groups = 8"},
+               {&grouped, "conv2d with groups = 2"},
+               {&ln, "layernorm"},
+               {&ln2, "layernorm"},
+               {&gelu, "gelu"},
+               {&grn, "grn"}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+    msci_be_op *op = NULL;
+    char why[256];
+    CHECK(mbk_op_desc_validate(cases[i].d, why, sizeof why) == MSC_OK, "case %zu invalid: %s",
+          i, why);
+    msc_status st = msci_be_op_create(GPU, GCTX, cases[i].d, &op);
+    CHECK(st == MSC_E_UNSUPPORTED && !op, "%s: status %d, expected MSC_E_UNSUPPORTED",
+          cases[i].needle, (int)st);
+    CHECK(strstr(msc_last_error(), cases[i].needle) != NULL &&
+              strstr(msc_last_error(), "cuda") != NULL,
+          "message '%s' lacks '%s'", msc_last_error(), cases[i].needle);
+    if (op) msci_be_op_free(op);
+  }
 }
 
 /* A batch norm whose running statistics live in another context, as a model's do: the
@@ -815,6 +864,7 @@ int main(void) {
   OK(CPU->ctx_create(&p, &CCTX), CPU);
   OK(GPU->ctx_create(&p, &GCTX), GPU);
   test_ops();
+  test_api10_refused();
   test_foreign_running_stats();
   test_losses();
   test_optim();

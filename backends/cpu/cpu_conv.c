@@ -1,6 +1,8 @@
 /*
  * cpu_conv.c — 2-D convolution (NCHW, OIHW weights, symmetric zero padding) as oneDNN
- * direct convolution; the forward/backward machinery is in cpu_weighted.c.
+ * direct convolution; the forward/backward machinery is in cpu_weighted.c. Grouped and
+ * depthwise convolutions (API 10, u.conv.groups) are oneDNN's grouped convolution, whose
+ * 5-D weights [G, OC/G, C/G, KH, KW] (goihw) are PyTorch's [OC, C/G, KH, KW] bytes.
  */
 #include <string.h>
 
@@ -49,7 +51,14 @@ static msc_status conv_mds(const cpu_weighted *op, int grad_w, int narrow,
   /* bf16 activations keep their layout, so does backward-weights on their copies. */
   narrow = narrow && cpu_op_dt(op->base.ctx) == dnnl_f32;
   CPU_CHECK(act_md(op->x_dims, dt, narrow, x));
-  CPU_CHECK(cpu_any_md_dt(4, op->w_dims, dt, w));
+  if (op->w_groups > 1) { /* oneDNN's grouped weights, format "any" */
+    const int64_t g = op->w_groups;
+    dnnl_dims_t wd = {g, op->w_dims[0] / g, op->w_dims[1], op->w_dims[2], op->w_dims[3]};
+    CPU_TRY(dnnl_memory_desc_init_by_tag(w, 5, wd, dt, dnnl_format_tag_any),
+            "grouped weights descriptor");
+  } else {
+    CPU_CHECK(cpu_any_md_dt(4, op->w_dims, dt, w));
+  }
   CPU_CHECK(cpu_plain_md(1, &op->y_dims[1], b));
   return act_md(op->y_dims, dt, narrow, y);
 }
@@ -120,7 +129,7 @@ static dnnl_status_t channels_last_pd(cpu_weighted *op, const dnnl_convolution_d
  * cpu_internal.h), and comes back to the stem's backward-weights as an NHWC dy. */
 static int stem_nhwc(const cpu_weighted *op) {
   int64_t c = op->x_dims[1];
-  return c > 4 && c < 16 && c != 8 && op->y_dims[1] % 16 == 0;
+  return op->w_groups == 1 && c > 4 && c < 16 && c != 8 && op->y_dims[1] % 16 == 0;
 }
 
 static msc_status conv_fwd_as(cpu_weighted *op, int narrow, dnnl_primitive_desc_t *pd) {
@@ -260,10 +269,12 @@ msc_status cpu_conv_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   op->bias = d->u.conv.bias != 0;
   op->x_ndim = mbk_op_in_dims(d, op->x_dims);
   op->w_ndim = 4;
+  op->w_groups = mbk_conv_groups(d);
   op->w_dims[0] = d->u.conv.out_c;
-  op->w_dims[1] = d->c;
+  op->w_dims[1] = d->c / op->w_groups;
   op->w_dims[2] = d->u.conv.kh;
   op->w_dims[3] = d->u.conv.kw;
+  memcpy(op->w_user_dims, op->w_dims, sizeof op->w_dims);
   op->y_ndim = mbk_op_out_dims(d, op->y_dims);
   op->make_fwd = conv_fwd;
   op->make_bwd_data = conv_bwd_data;

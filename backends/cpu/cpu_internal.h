@@ -201,9 +201,11 @@ void *cpu_aligned_alloc(size_t bytes);
  * mbk_op_in_dims (backend.h). Their arguments were checked by the core's frame. */
 /* cpu_conv_create, cpu_bnorm_create, ... cpu_deconv_create (cpu_conv.c, cpu_bnorm.c,
  * cpu_eltwise.c, cpu_pool.c, cpu_linear.c, cpu_concat.c, cpu_upsample.c,
- * cpu_deconv.c). */
+ * cpu_deconv.c); cpu_layernorm_create, cpu_gelu_create, cpu_grn_create (API 10:
+ * cpu_lnorm.c, cpu_eltwise.c, cpu_grn.c). */
 #define CPU_DECLARE_CREATE(kind) MBK_OP_DECLARE_CREATE(cpu, kind)
 MBK_OP_KINDS(CPU_DECLARE_CREATE)
+MBK_OP_KINDS_10(CPU_DECLARE_CREATE)
 
 /* The backend's entry (same contract as a module's init; the registry calls it). */
 msc_status mbk_cpu_init(const mbk_host *host, const mbk_iface **out);

@@ -46,8 +46,22 @@ static msc_status view_at(mbk_ctx *ctx, dnnl_memory_t *view, const dnnl_memory_d
   return MSC_OK;
 }
 
-/* The md of t's bytes with the first two axes swapped (any blocked layout). */
-static msc_status swapped_md(const dnnl_memory_desc_t *md, dnnl_memory_desc_t *out) {
+/* 1 when the weight tensors are read and written through a view (w_swap, w_groups). */
+static int w_viewed(const cpu_weighted *op) {
+  return op->w_swap || op->w_groups > 1;
+}
+
+/* The md of a weight tensor's bytes (layout md) in oneDNN's terms: the first two axes
+ * swapped (w_swap, any blocked layout), or the first axis split into [G, OC/G] (w_groups;
+ * oneDNN reshapes plain layouts, which is what weights are uploaded in). */
+static msc_status swapped_md(const cpu_weighted *op, const dnnl_memory_desc_t *md,
+                             dnnl_memory_desc_t *out) {
+  if (op->w_groups > 1) {
+    const int64_t g = op->w_groups;
+    dnnl_dims_t dd = {g, op->w_dims[0] / g, op->w_dims[1], op->w_dims[2], op->w_dims[3]};
+    CPU_TRY(dnnl_memory_desc_reshape(out, md, 5, dd), "grouped weight view");
+    return MSC_OK;
+  }
   static const int perm[4] = {1, 0, 2, 3};
   CPU_TRY(dnnl_memory_desc_permute_axes(out, md, perm), "weight axes");
   return MSC_OK;
@@ -67,11 +81,11 @@ static msc_status weights_as(cpu_weighted *op, const mbk_tensor *t,
                              const dnnl_memory_desc_t *want, int shared, cpu_reorder *r,
                              dnnl_memory_t *out) {
   mbk_ctx *ctx = op->base.ctx;
-  if (!op->w_swap) return view_of(ctx, t, want, shared, CPU_SHARED_W, r, out);
+  if (!w_viewed(op)) return view_of(ctx, t, want, shared, CPU_SHARED_W, r, out);
   /* A stand-in for t with the same identity (so r's cache still applies) whose memory
    * is the permuted view of t's bytes. */
   mbk_tensor v = *t;
-  CPU_CHECK(swapped_md(&t->md, &v.md));
+  CPU_CHECK(swapped_md(op, &t->md, &v.md));
   CPU_CHECK(view_at(ctx, &op->w_view, &v.md, t->data));
   v.mem = op->w_view;
   return view_of(ctx, &v, want, shared, CPU_SHARED_W, r, out);
@@ -172,12 +186,12 @@ static msc_status backward_weights(cpu_weighted *op, mbk_tensor *x_t, mbk_tensor
   }
   CPU_CHECK(cpu_prim_exec(ctx, &op->bwd_weights, n, args));
   /* Parameter gradients leave in plain layout (see cpu_internal.h). */
-  if (dw_t && op->w_swap) {
+  if (dw_t && w_viewed(op)) {
     /* Plain in the user's axis order; written through a view with oneDNN's order. */
     dnnl_memory_desc_t plain, swapped;
     CPU_CHECK(cpu_plain_md(op->w_ndim, op->w_user_dims, &plain));
     CPU_CHECK(cpu_tensor_set(dw_t, op->w_ndim, op->w_user_dims, &plain));
-    CPU_CHECK(swapped_md(&plain, &swapped));
+    CPU_CHECK(swapped_md(op, &plain, &swapped));
     CPU_CHECK(view_at(ctx, &op->dw_view, &swapped, dw_t->data));
     CPU_CHECK(cpu_reorder_exec(ctx, &op->r_dw, op->dw_buf.mem, op->dw_view));
   } else if (dw_t) {

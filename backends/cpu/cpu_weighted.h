@@ -23,6 +23,10 @@ struct cpu_weighted {
    * while oneDNN's deconvolution wants [out, in, KH, KW]. The data are read and written
    * through views with permuted axes (w_view, dw_view), not copied. */
   int32_t w_swap;
+  /* w_groups > 1 (grouped conv2d, API 10): the weight tensors hold PyTorch's [OC, C/G,
+   * KH, KW] (w_dims and w_user_dims) while oneDNN wants 5-D [G, OC/G, C/G, KH, KW], the
+   * same bytes: the views then reshape instead of permuting. */
+  int64_t w_groups;
   int64_t w_user_dims[MBK_MAX_DIMS];
   dnnl_memory_t w_view, dw_view;
   cpu_weighted_pd_fn make_fwd, make_bwd_data, make_bwd_weights;

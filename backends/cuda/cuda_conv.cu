@@ -202,6 +202,13 @@ static msc_status conv_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor 
 static const mbk_op_vt conv_vt = {"conv2d", conv_forward, conv_backward, conv_destroy};
 
 msc_status cu_conv_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
+  /* Grouped and depthwise convolutions (API 10) are not implemented here yet (cuDNN's
+   * cudnnSetConvolutionGroupCount would do it): refused, never computed as one group. */
+  if (mbk_conv_groups(d) > 1)
+    return CU_FAIL(MSC_E_UNSUPPORTED,
+                   "cuda: conv2d with groups = %lld (grouped or depthwise, API 10) is not "
+                   "supported by this backend; use the cpu backend",
+                   (long long)mbk_conv_groups(d));
   mbk_op *base;
   CU_CHECK(mbk_op_alloc(cuda_host, "cuda", ctx, d, &conv_vt, sizeof(cu_conv), &base));
   cu_conv *op = (cu_conv *)base;

@@ -11,7 +11,8 @@
  * DECONV2D; 6: UPSAMPLE to an output size instead of by integer factors; 7:
  * mbk_ctx_params.precision; 8: CONV2D's inference fusions fold_bn, residual and relu,
  * and mbk_iface.caps to announce them; 9: MBK_PRECISION_INT8 and the calibrated input
- * range q_max / q_signed of CONV2D and LINEAR).
+ * range q_max / q_signed of CONV2D and LINEAR; 10: CONV2D's groups, LAYERNORM, GELU and
+ * GRN, the building blocks of ConvNeXt-V2).
  *
  * The contract is this header plus the files it names: backend_op.h/.c (the op frame a
  * backend builds its ops on), loss_core.h, loss_rows.h/.c, optim_core.h and
@@ -44,9 +45,15 @@
  * Arguments of op_forward / op_backward, per op type ("in" then "out"; an entry marked
  * optional may be NULL, which skips that input or output):
  *
- *  CONV2D     fwd in  {x[N,C,H,W], w[OC,C,KH,KW], b[OC] (optional, only if desc bias)}
+ *  CONV2D     fwd in  {x[N,C,H,W], w[OC,C/G,KH,KW], b[OC] (optional, only if desc bias)}
  *                 out {y[N,OC,OH,OW]}
  *             bwd in  {x, w, dy}          out {dx (opt), dw (opt), db (opt)}
+ *             Groups (API 10): G = u.conv.groups (0 or 1: one group) splits the input
+ *             and output channels into G groups; output channel o reads only the C/G
+ *             input channels of its group g = o / (OC/G): y[n,o] = Σ_{c<C/G} x[n,
+ *             g·C/G + c] ⊛ w[o,c] (PyTorch's Conv2d(groups=G), weights in its layout).
+ *             G = C = OC is a depthwise convolution. G > 1 excludes the inference
+ *             fusions and int8 (op_desc.c refuses the combination).
  *             Inference fusions (API 8; only for a backend whose caps has
  *             MBK_CAP_CONV_FUSED, and only in inference: training = 0, no backward):
  *             with u.conv.fold_bn the inputs go on {.., gamma, beta, running_mean,
@@ -99,6 +106,23 @@
  *             += x[n,c,i,j] · w[c,o,a,b], plus b[o]; oph/opw (output_padding) add
  *             rows/columns at the bottom/right. It is the adjoint of CONV2D with the
  *             same geometry and the weights read as [OC_conv = C, C_conv = OC, KH, KW].
+ *  LAYERNORM  fwd in  {x, gamma[C], beta[C]}   out {y}       (API 10)
+ *             bwd in  {x, gamma, dy}      out {dx (opt), dgamma (opt), dbeta (opt)}
+ *             (x is [N,C,H,W] or [N,C]) normalises over the channels at every
+ *             position (n, h, w): y = (x − μ)/√(σ² + eps)·gamma[c] + beta[c], μ and the
+ *             biased σ² over c. On NCHW that is ConvNeXt's channels_first LayerNorm, on
+ *             N×C PyTorch's nn.LayerNorm(C). Backward recomputes μ and σ² from x: it
+ *             needs no training forward.
+ *  GELU       fwd in  {x}                 out {y}       (API 10; 2-D or 4-D)
+ *             bwd in  {x, dy}             out {dx}
+ *             the exact form, PyTorch's nn.GELU(): y = x·Φ(x) = x/2·(1 + erf(x/√2)).
+ *  GRN        fwd in  {x[N,C,H,W], gamma[C], beta[C]}   out {y}       (API 10)
+ *             bwd in  {x, gamma, dy}      out {dx (opt), dgamma (opt), dbeta (opt)}
+ *             ConvNeXt-V2's Global Response Normalisation on NCHW: G[n,c] = ‖x[n,c,:,:]‖₂
+ *             (over H×W), N[n,c] = G[n,c]/(mean_c G[n,c] + eps), y = gamma[c]·x·N[n,c] +
+ *             beta[c] + x (ConvNeXt-V2 eps 1e-6; its gamma and beta of shape (1,1,1,C)
+ *             load as [C]). Where G[n,c] = 0 its gradient is taken as 0. Backward needs
+ *             no training forward.
  * mbk_op_arity and mbk_op_arg_optional below are this table in code.
  *
  * Every function returns MSC_OK or an msc_status, after setting the thread's error
@@ -116,7 +140,7 @@
 extern "C" {
 #endif
 
-#define MBK_API_VERSION        9u
+#define MBK_API_VERSION        10u
 #define MBK_MODULE_INIT_SYMBOL "msc_backend_module_init"
 #define MBK_MAX_DIMS           4
 #define MBK_MAX_CONCAT         16
@@ -163,9 +187,12 @@ typedef enum mbk_op_type {
   MBK_OP_LINEAR = 6,
   MBK_OP_ADD = 7,
   MBK_OP_CONCAT = 8,
-  MBK_OP_UPSAMPLE = 9,  /* API 5 */
-  MBK_OP_DECONV2D = 10, /* API 5 */
-  MBK_OP_COUNT_         /* one past the last; not an op */
+  MBK_OP_UPSAMPLE = 9,   /* API 5 */
+  MBK_OP_DECONV2D = 10,  /* API 5 */
+  MBK_OP_LAYERNORM = 11, /* API 10 */
+  MBK_OP_GELU = 12,      /* API 10 */
+  MBK_OP_GRN = 13,       /* API 10 */
+  MBK_OP_COUNT_          /* one past the last; not an op */
 } mbk_op_type;
 
 /* UPSAMPLE's interpolation (u.upsample.mode; 0 is invalid). */
@@ -179,9 +206,9 @@ typedef enum mbk_upsample_mode {
 
 /*
  * What an op computes and on which input shape. ndim is 4 (NCHW) or 2 (N×C, h = w = 1)
- * for RELU, ADD and CONCAT; 4 for CONV2D, BATCHNORM, MAXPOOL, GAVGPOOL, UPSAMPLE and
- * DECONV2D; 2 for LINEAR (c = in features). For CONCAT, c is the output's channel
- * count and u.concat.c[i] the channels of input i (they sum to c).
+ * for RELU, ADD, CONCAT, BATCHNORM, LAYERNORM and GELU; 4 for CONV2D, MAXPOOL, GAVGPOOL,
+ * UPSAMPLE, DECONV2D and GRN; 2 for LINEAR (c = in features). For CONCAT, c is the
+ * output's channel count and u.concat.c[i] the channels of input i (they sum to c).
  */
 typedef struct mbk_op_desc {
   int32_t type; /* mbk_op_type */
@@ -200,6 +227,9 @@ typedef struct mbk_op_desc {
        * the input (0 = compute in float32) and whether negative inputs were seen. */
       float q_max;
       int32_t q_signed;
+      /* Groups (API 10): 0 or 1 = an ordinary convolution; G > 1 divides c and out_c;
+       * weights [out_c, c/G, kh, kw]. */
+      int32_t groups;
     } conv;
     struct {
       float eps;      /* 1e-5 in torchvision */
@@ -229,6 +259,12 @@ typedef struct mbk_op_desc {
       int64_t oph, opw; /* PyTorch's output_padding: 0 <= op < stride */
       int32_t bias;
     } deconv;
+    struct {
+      float eps; /* API 10; in (0, 1): 1e-6 in ConvNeXt, 1e-5 PyTorch's default */
+    } ln;
+    struct {
+      float eps; /* API 10; in (0, 1): 1e-6 in ConvNeXt-V2 */
+    } grn;
   } u;
 } mbk_op_desc;
 
@@ -437,6 +473,9 @@ static inline const char *mbk_op_name(int32_t type) {
   case MBK_OP_CONCAT: return "concat";
   case MBK_OP_UPSAMPLE: return "upsample";
   case MBK_OP_DECONV2D: return "deconv2d";
+  case MBK_OP_LAYERNORM: return "layernorm";
+  case MBK_OP_GELU: return "gelu";
+  case MBK_OP_GRN: return "grn";
   default: return "op";
   }
 }
@@ -460,11 +499,19 @@ static inline int32_t mbk_op_arity(const mbk_op_desc *d, int32_t backward, int32
   case MBK_OP_CONCAT: fi = d->u.concat.count, fo = 1, bi = 1, bo = d->u.concat.count; break;
   case MBK_OP_UPSAMPLE: fi = 1, fo = 1, bi = 1, bo = 1; break;
   case MBK_OP_DECONV2D: fi = 3, fo = 1, bi = 3, bo = 3; break;
+  case MBK_OP_LAYERNORM: fi = 3, fo = 1, bi = 3, bo = 3; break;
+  case MBK_OP_GELU: fi = 1, fo = 1, bi = 2, bo = 1; break;
+  case MBK_OP_GRN: fi = 3, fo = 1, bi = 3, bo = 3; break;
   default: return 0;
   }
   *n_in = backward ? bi : fi;
   *n_out = backward ? bo : fo;
   return 1;
+}
+
+/* The groups of a CONV2D (API 10): u.conv.groups, with 0 read as 1. */
+static inline int64_t mbk_conv_groups(const mbk_op_desc *d) {
+  return d->u.conv.groups > 1 ? d->u.conv.groups : 1;
 }
 
 /* 1 when d is a CONV2D with any of the inference fusions of API 8. */
@@ -490,7 +537,9 @@ static inline int32_t mbk_op_arg_optional(const mbk_op_desc *d, int32_t backward
   case MBK_OP_DECONV2D:
   case MBK_OP_LINEAR:
   case MBK_OP_ADD:
-  case MBK_OP_CONCAT: return 1;
+  case MBK_OP_CONCAT:
+  case MBK_OP_LAYERNORM:
+  case MBK_OP_GRN: return 1;
   case MBK_OP_BATCHNORM: return i > 0;
   default: return 0;
   }
@@ -549,7 +598,10 @@ static inline int32_t mbk_op_out_dims(const mbk_op_desc *d, int64_t *dims) {
   case MBK_OP_BATCHNORM:
   case MBK_OP_RELU:
   case MBK_OP_ADD:
-  case MBK_OP_CONCAT: return mbk_op_in_dims(d, dims);
+  case MBK_OP_CONCAT:
+  case MBK_OP_LAYERNORM:
+  case MBK_OP_GELU:
+  case MBK_OP_GRN: return mbk_op_in_dims(d, dims);
   default: return 0;
   }
 }

@@ -49,6 +49,11 @@ typedef msc_status (*mbk_op_create_fn)(mbk_ctx *ctx, const mbk_op_desc *d, mbk_o
 #define MBK_OP_KINDS(X)                                                                        \
   X(conv)                                                                                      \
   X(bnorm) X(relu) X(maxpool) X(gavgpool) X(linear) X(add) X(concat) X(upsample) X(deconv)
+/* The kinds API 10 appended (LAYERNORM = 11, GELU = 12, GRN = 13), in the same manner: a
+ * backend that has them builds {NULL, MBK_OP_KINDS(X) MBK_OP_KINDS_10(X)}; one whose table
+ * stops at MBK_OP_KINDS leaves their entries NULL, which refuses them with
+ * MSC_E_UNSUPPORTED naming the op (mbk_op_create_by_type). */
+#define MBK_OP_KINDS_10(X) X(layernorm) X(gelu) X(grn)
 #define MBK_OP_DECLARE_CREATE(prefix, kind)                                                    \
   msc_status prefix##_##kind##_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
 

@@ -45,7 +45,7 @@ msc_status mbk_op_desc_validate(const mbk_op_desc *d, char *why, size_t n) {
     return bad(why, n, "h and w must be positive", d);
   int needs4 = d->type == MBK_OP_CONV2D || d->type == MBK_OP_MAXPOOL ||
                d->type == MBK_OP_GAVGPOOL || d->type == MBK_OP_UPSAMPLE ||
-               d->type == MBK_OP_DECONV2D;
+               d->type == MBK_OP_DECONV2D || d->type == MBK_OP_GRN;
   if (needs4 && d->ndim != 4) return bad(why, n, "this op works on 4-D NCHW tensors", d);
   if (d->type == MBK_OP_LINEAR && d->ndim != 2)
     return bad(why, n, "linear works on 2-D tensors", d);
@@ -59,6 +59,19 @@ msc_status mbk_op_desc_validate(const mbk_op_desc *d, char *why, size_t n) {
       return bad(why, n, "conv2d: fold_bn needs no bias and bn_eps > 0", d);
     if (!q_max_ok(d->u.conv.q_max))
       return bad(why, n, "conv2d: q_max must be finite and >= 0", d);
+    if (d->u.conv.groups < 0) return bad(why, n, "conv2d: groups must be >= 0", d);
+    if (mbk_conv_groups(d) > 1) {
+      const int64_t g = mbk_conv_groups(d);
+      if (d->c % g != 0 || d->u.conv.out_c % g != 0)
+        return bad(why, n, "conv2d: groups must divide both c and out_c", d);
+      /* The fused and int8 paths fold per-output-channel scales into one weight layout
+       * of one group; nothing needs them grouped yet. */
+      if (mbk_conv_fused(d) || d->u.conv.q_max > 0.0f)
+        return bad(why, n,
+                   "conv2d: groups > 1 do not combine with the inference fusions or int8 "
+                   "(q_max)",
+                   d);
+    }
     break;
   case MBK_OP_MAXPOOL:
     if (!window_ok(d->h, d->u.pool.kh, d->u.pool.sh, d->u.pool.ph) ||
@@ -68,6 +81,14 @@ msc_status mbk_op_desc_validate(const mbk_op_desc *d, char *why, size_t n) {
   case MBK_OP_BATCHNORM:
     if (!(d->u.bn.eps > 0.f) || !(d->u.bn.momentum >= 0.f && d->u.bn.momentum <= 1.f))
       return bad(why, n, "batchnorm: eps must be > 0 and momentum in [0, 1]", d);
+    break;
+  case MBK_OP_LAYERNORM:
+    if (!(d->u.ln.eps > 0.f) || !(d->u.ln.eps < 1.f))
+      return bad(why, n, "layernorm: eps must be in (0, 1)", d);
+    break;
+  case MBK_OP_GRN:
+    if (!(d->u.grn.eps > 0.f) || !(d->u.grn.eps < 1.f))
+      return bad(why, n, "grn: eps must be in (0, 1)", d);
     break;
   case MBK_OP_LINEAR:
     if (d->u.linear.out_f <= 0) return bad(why, n, "linear: out_f must be positive", d);

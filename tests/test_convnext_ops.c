@@ -866,7 +866,8 @@ START_TEST(test_refusals) {
   expect_status("layernorm, 2 inputs", msci_be_op_forward(op, 0, lin, 2, out, 1),
                 MSC_E_INVALID_ARGUMENT, "layernorm forward takes 3 inputs");
   lin[1] = lin[2];
-  mbk_tensor *bin[3] = {tx, lin[1], t_from(2, cd, buf)}, *bout[3] = {t_new(), NULL, NULL};
+  const int64_t d2[2] = {2, 8}; /* a 2-D dy for a 4-D layer norm */
+  mbk_tensor *bin[3] = {tx, lin[1], t_from(2, d2, buf)}, *bout[3] = {t_new(), NULL, NULL};
   msc_clear_error();
   expect_status("layernorm dy 2-D", msci_be_op_backward(op, bin, 3, bout, 3), MSC_E_SHAPE,
                 "layernorm");

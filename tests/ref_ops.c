@@ -700,3 +700,121 @@ void ref_grn_bwd(int64_t n, int64_t c, int64_t hw, const float *x, const float *
   if (dbeta) store((size_t)c, db, dbeta);
   free(g), free(dg), free(db), free(dl_dn), free(dl_dg);
 }
+
+/* ---- ATTN ------------------------------------------------------------------------------- */
+
+/* Gathers head h of sample i into row-major token matrices: Q [lq × dh], K and V
+ * [lk × dh] with the sources' tokens one after the other. */
+static void attn_gather(int64_t i, int64_t h, int64_t c, int64_t dh, int64_t lq, int32_t sources,
+                        const int64_t *len, const float *q, const float *const *k,
+                        const float *const *v, double *Q, double *K, double *V) {
+  for (int64_t t = 0; t < lq; ++t)
+    for (int64_t e = 0; e < dh; ++e) Q[t * dh + e] = q[(i * c + h * dh + e) * lq + t];
+  int64_t row = 0;
+  for (int32_t j = 0; j < sources; ++j)
+    for (int64_t t = 0; t < len[j]; ++t, ++row)
+      for (int64_t e = 0; e < dh; ++e) {
+        K[row * dh + e] = k[j][(i * c + h * dh + e) * len[j] + t];
+        V[row * dh + e] = v[j][(i * c + h * dh + e) * len[j] + t];
+      }
+}
+
+/* P = row softmax(Q Kᵀ · scale), [lq × lk]. */
+static void attn_weights(int64_t lq, int64_t lk, int64_t dh, double scale, const double *Q,
+                         const double *K, double *P) {
+  for (int64_t a = 0; a < lq; ++a) {
+    double mx = -INFINITY, z = 0.0;
+    for (int64_t b = 0; b < lk; ++b) {
+      double s = 0.0;
+      for (int64_t e = 0; e < dh; ++e) s += Q[a * dh + e] * K[b * dh + e];
+      P[a * lk + b] = s * scale;
+      mx = fmax(mx, P[a * lk + b]);
+    }
+    for (int64_t b = 0; b < lk; ++b) z += P[a * lk + b] = exp(P[a * lk + b] - mx);
+    for (int64_t b = 0; b < lk; ++b) P[a * lk + b] /= z;
+  }
+}
+
+void ref_attn_fwd(int64_t n, int64_t c, int64_t lq, int64_t heads, int32_t sources,
+                  const int64_t *len, const float *q, const float *const *k,
+                  const float *const *v, float *y) {
+  const int64_t dh = c / heads;
+  int64_t lk = 0;
+  for (int32_t j = 0; j < sources; ++j) lk += len[j];
+  double *Q = dbuf((size_t)(lq * dh)), *K = dbuf((size_t)(lk * dh)), *V = dbuf((size_t)(lk * dh));
+  double *P = dbuf((size_t)(lq * lk));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t h = 0; h < heads; ++h) {
+      attn_gather(i, h, c, dh, lq, sources, len, q, k, v, Q, K, V);
+      attn_weights(lq, lk, dh, 1.0 / sqrt((double)dh), Q, K, P);
+      for (int64_t a = 0; a < lq; ++a)
+        for (int64_t e = 0; e < dh; ++e) {
+          double s = 0.0;
+          for (int64_t b = 0; b < lk; ++b) s += P[a * lk + b] * V[b * dh + e];
+          y[(i * c + h * dh + e) * lq + a] = (float)s;
+        }
+    }
+  free(Q), free(K), free(V), free(P);
+}
+
+void ref_attn_bwd(int64_t n, int64_t c, int64_t lq, int64_t heads, int32_t sources,
+                  const int64_t *len, const float *q, const float *const *k,
+                  const float *const *v, const float *dy, float *dq, float *const *dk,
+                  float *const *dv) {
+  const int64_t dh = c / heads;
+  const double scale = 1.0 / sqrt((double)dh);
+  int64_t lk = 0;
+  for (int32_t j = 0; j < sources; ++j) lk += len[j];
+  double *Q = dbuf((size_t)(lq * dh)), *K = dbuf((size_t)(lk * dh)), *V = dbuf((size_t)(lk * dh));
+  double *P = dbuf((size_t)(lq * lk)), *dP = dbuf((size_t)(lq * lk));
+  double *dY = dbuf((size_t)(lq * dh)), *dQ = dbuf((size_t)(lq * dh));
+  double *dK = dbuf((size_t)(lk * dh)), *dV = dbuf((size_t)(lk * dh));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t h = 0; h < heads; ++h) {
+      attn_gather(i, h, c, dh, lq, sources, len, q, k, v, Q, K, V);
+      attn_weights(lq, lk, dh, scale, Q, K, P);
+      for (int64_t t = 0; t < lq; ++t)
+        for (int64_t e = 0; e < dh; ++e) dY[t * dh + e] = dy[(i * c + h * dh + e) * lq + t];
+      for (int64_t b = 0; b < lk; ++b) /* dV = Pᵀ dY */
+        for (int64_t e = 0; e < dh; ++e) {
+          double s = 0.0;
+          for (int64_t a = 0; a < lq; ++a) s += P[a * lk + b] * dY[a * dh + e];
+          dV[b * dh + e] = s;
+        }
+      for (int64_t a = 0; a < lq; ++a) { /* dP = dY Vᵀ, then dS in place */
+        double rs = 0.0;
+        for (int64_t b = 0; b < lk; ++b) {
+          double s = 0.0;
+          for (int64_t e = 0; e < dh; ++e) s += dY[a * dh + e] * V[b * dh + e];
+          dP[a * lk + b] = s;
+          rs += P[a * lk + b] * s;
+        }
+        for (int64_t b = 0; b < lk; ++b) dP[a * lk + b] = P[a * lk + b] * (dP[a * lk + b] - rs);
+      }
+      for (int64_t a = 0; a < lq; ++a) /* dQ = dS K · scale */
+        for (int64_t e = 0; e < dh; ++e) {
+          double s = 0.0;
+          for (int64_t b = 0; b < lk; ++b) s += dP[a * lk + b] * K[b * dh + e];
+          dQ[a * dh + e] = s * scale;
+        }
+      for (int64_t b = 0; b < lk; ++b) /* dK = dSᵀ Q · scale */
+        for (int64_t e = 0; e < dh; ++e) {
+          double s = 0.0;
+          for (int64_t a = 0; a < lq; ++a) s += dP[a * lk + b] * Q[a * dh + e];
+          dK[b * dh + e] = s * scale;
+        }
+      if (dq)
+        for (int64_t t = 0; t < lq; ++t)
+          for (int64_t e = 0; e < dh; ++e)
+            dq[(i * c + h * dh + e) * lq + t] = (float)dQ[t * dh + e];
+      int64_t row = 0;
+      for (int32_t j = 0; j < sources; ++j)
+        for (int64_t t = 0; t < len[j]; ++t, ++row)
+          for (int64_t e = 0; e < dh; ++e) {
+            const int64_t o = (i * c + h * dh + e) * len[j] + t;
+            if (dk && dk[j]) dk[j][o] = (float)dK[row * dh + e];
+            if (dv && dv[j]) dv[j][o] = (float)dV[row * dh + e];
+          }
+    }
+  free(Q), free(K), free(V), free(P), free(dP), free(dY), free(dQ), free(dK), free(dV);
+}

@@ -170,6 +170,20 @@ void ref_grn_fwd(int64_t n, int64_t c, int64_t hw, const float *x, const float *
 void ref_grn_bwd(int64_t n, int64_t c, int64_t hw, const float *x, const float *gamma,
                  const float *dy, float eps, float *dx, float *dgamma, float *dbeta);
 
+/* ---- ATTN: multi-head attention of tokens (API 11) ----------------------------------------- */
+/* q [N,C,Lq]; the keys and values of the S sources k[j], v[j] [N,C,len[j]], taken
+ * together; heads split C. y [N,C,Lq] = softmax(Q_h K_hᵀ/√(C/heads)) V_h per head, by
+ * whole matrices (S = Q Kᵀ, row softmax, P V). */
+void ref_attn_fwd(int64_t n, int64_t c, int64_t lq, int64_t heads, int32_t sources,
+                  const int64_t *len, const float *q, const float *const *k,
+                  const float *const *v, float *y);
+/* dq, dk[j], dv[j] (any may be NULL) of that forward for dy, by whole matrices:
+ * dV = Pᵀ dY, dP = dY Vᵀ, dS = P ∘ (dP − rowsum(P ∘ dP)), dQ = dS K/√dh, dK = dSᵀ Q/√dh. */
+void ref_attn_bwd(int64_t n, int64_t c, int64_t lq, int64_t heads, int32_t sources,
+                  const int64_t *len, const float *q, const float *const *k,
+                  const float *const *v, const float *dy, float *dq, float *const *dk,
+                  float *const *dv);
+
 #ifdef __cplusplus
 }
 #endif

@@ -477,7 +477,7 @@ static void test_ops(void) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) run_op(&cases[i]);
 }
 
-/* The API 10 ops this module does not implement: refused at op_create, the op named. The
+/* The API 10 and 11 ops this module does not implement: refused at op_create, the op named. The
  * descriptions are valid (the frame accepts them; test_convnext_ops.c checks its
  * refusals of invalid ones, which are the same code for every backend). */
 static void test_api10_refused(void) {
@@ -490,6 +490,9 @@ static void test_api10_refused(void) {
   mbk_op_desc gelu = base_desc(MBK_OP_GELU, 4, 2, 8, 3, 3);
   mbk_op_desc grn = base_desc(MBK_OP_GRN, 4, 2, 8, 3, 3);
   grn.u.grn.eps = 1e-6f;
+  mbk_op_desc attn = base_desc(MBK_OP_ATTN, 4, 2, 8, 3, 3); /* API 11 */
+  attn.u.attn.heads = 2, attn.u.attn.sources = 1;
+  attn.u.attn.src_h[0] = 2, attn.u.attn.src_w[0] = 4;
   const struct {
     const mbk_op_desc *d;
     const char *needle;
@@ -498,7 +501,8 @@ static void test_api10_refused(void) {
                {&ln, "layernorm"},
                {&ln2, "layernorm"},
                {&gelu, "gelu"},
-               {&grn, "grn"}};
+               {&grn, "grn"},
+               {&attn, "attn"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
     msci_be_op *op = NULL;
     char why[256];

@@ -891,11 +891,12 @@ START_TEST(test_refusals) {
                 MSC_E_INVALID_ARGUMENT, "gelu");
 
   /* The contract's tables. */
-  ck_assert_uint_eq(MBK_API_VERSION, 10);
+  ck_assert_uint_eq(MBK_API_VERSION, 11);
   ck_assert_int_eq(MBK_OP_LAYERNORM, 11);
   ck_assert_int_eq(MBK_OP_GELU, 12);
   ck_assert_int_eq(MBK_OP_GRN, 13);
-  ck_assert_int_eq(MBK_OP_COUNT_, 14);
+  ck_assert_int_eq(MBK_OP_ATTN, 14);
+  ck_assert_int_eq(MBK_OP_COUNT_, 15);
   ck_assert_str_eq(mbk_op_name(MBK_OP_LAYERNORM), "layernorm");
   ck_assert_str_eq(mbk_op_name(MBK_OP_GELU), "gelu");
   ck_assert_str_eq(mbk_op_name(MBK_OP_GRN), "grn");
@@ -912,6 +913,198 @@ START_TEST(test_refusals) {
   ck_assert_int_eq(mbk_conv_groups(&d), 8);
   d.u.conv.groups = 0;
   ck_assert_int_eq(mbk_conv_groups(&d), 1);
+}
+END_TEST
+
+
+/* ============================== attention (API 11) ================================ */
+
+static mbk_op_desc attn_desc(int64_t n, int64_t c, int64_t h, int64_t w, int32_t heads,
+                             int32_t sources, const int64_t *sh, const int64_t *sw) {
+  mbk_op_desc d = desc_nd(MBK_OP_ATTN, 4, n, c, h, w);
+  d.u.attn.heads = heads, d.u.attn.sources = sources;
+  for (int32_t j = 0; j < sources; ++j) d.u.attn.src_h[j] = sh[j], d.u.attn.src_w[j] = sw[j];
+  return d;
+}
+
+/* By hand, one channel and one head (scale 1/√1): (a) one key: the weights are 1, so y
+ * = v whatever q and k, and dq = dk = 0, dv = Σ over the queries of dy; (b) two keys
+ * with scores 0 and ln 3: weights 1/4 and 3/4, so y = 4/4 + 3·8/4 = 7 for v = (4, 8). */
+START_TEST(test_attn_by_hand) {
+  const int64_t one[1] = {1}, two[1] = {2}, qd[4] = {1, 1, 1, 3}, kd1[4] = {1, 1, 1, 1};
+  mbk_op_desc d = attn_desc(1, 1, 1, 3, 1, 1, one, one);
+  msci_be_op *op = op_make(&d);
+  const float q[3] = {0.3f, -2.0f, 5.0f}, k[1] = {1.5f}, v[1] = {-0.75f};
+  mbk_tensor *in[3] = {t_from(4, qd, q), t_from(4, kd1, k), t_from(4, kd1, v)}, *ty = t_new();
+  fwd(op, 1, in, 3, ty);
+  float y[3];
+  t_get("attn one key", ty, 4, qd, y);
+  for (int i = 0; i < 3; ++i) ck_assert_float_eq_tol(y[i], -0.75f, 1e-7f);
+  const float dyv[3] = {1.0f, 2.0f, -0.5f};
+  mbk_tensor *bin[4] = {in[0], in[1], in[2], t_from(4, qd, dyv)};
+  mbk_tensor *bout[3] = {t_new(), t_new(), t_new()};
+  bwd(op, bin, 4, bout, 3);
+  float dq[3], dk[1], dv[1];
+  t_get("attn one key dq", bout[0], 4, qd, dq);
+  t_get("attn one key dk", bout[1], 4, kd1, dk);
+  t_get("attn one key dv", bout[2], 4, kd1, dv);
+  for (int i = 0; i < 3; ++i) ck_assert_float_eq_tol(dq[i], 0.0f, 1e-7f);
+  ck_assert_float_eq_tol(dk[0], 0.0f, 1e-7f);
+  ck_assert_float_eq_tol(dv[0], 2.5f, 1e-6f);
+
+  const int64_t q1[4] = {1, 1, 1, 1}, kd2[4] = {1, 1, 1, 2};
+  d = attn_desc(1, 1, 1, 1, 1, 1, one, two);
+  op = op_make(&d);
+  const float q2[1] = {1.0f}, k2[2] = {0.0f, (float)log(3.0)}, v2[2] = {4.0f, 8.0f};
+  mbk_tensor *in2[3] = {t_from(4, q1, q2), t_from(4, kd2, k2), t_from(4, kd2, v2)};
+  fwd(op, 0, in2, 3, ty);
+  t_get("attn two keys", ty, 4, q1, y);
+  ck_assert_float_eq_tol(y[0], 7.0f, 1e-5f);
+}
+END_TEST
+
+typedef struct attn_case {
+  int64_t n, c, h, w;
+  int32_t heads, sources;
+  int64_t sh[3], sw[3];
+  int32_t via_conv; /* q comes out of a 1×1 convolution (oneDNN's blocked layout) */
+} attn_case;
+
+static const attn_case ATTN_CASES[] = {
+    {2, 8, 3, 2, 2, 1, {2}, {2}, 0},           /* 6 queries, 4 keys */
+    {1, 16, 4, 4, 4, 2, {4, 2}, {4, 3}, 0},    /* two sources of 16 and 6 tokens */
+    {3, 6, 1, 1, 3, 3, {1, 2, 1}, {3, 1, 1}, 0}, /* one query, three sources */
+    {2, 32, 2, 3, 8, 1, {3}, {3}, 1},          /* blocked q */
+    {2, 5, 2, 2, 1, 1, {2}, {2}, 0},           /* one head of 5 channels */
+};
+
+START_TEST(test_attn) {
+  const attn_case *ac = &ATTN_CASES[_i];
+  char what[128];
+  snprintf(what, sizeof what, "attn case %d", _i);
+  rng r = rng_make(900 + (uint64_t)_i);
+  const int64_t qd[4] = {ac->n, ac->c, ac->h, ac->w}, lq = ac->h * ac->w;
+  const size_t nq = numel(4, qd);
+  const int32_t S = ac->sources, n_x = 1 + 2 * S;
+  int64_t kdims[3][4], len[3];
+  float *host[1 + 2 * 3], *ref_k[3], *ref_v[3], *dk_r[3], *dv_r[3], *dk_g[3], *dv_g[3];
+  mbk_tensor *in[1 + 2 * 3 + 1], *out[1 + 2 * 3];
+  host[0] = fbuf(nq);
+  fill_range(&r, host[0], nq, -1.5, 1.5);
+  for (int32_t j = 0; j < S; ++j) {
+    kdims[j][0] = ac->n, kdims[j][1] = ac->c, kdims[j][2] = ac->sh[j], kdims[j][3] = ac->sw[j];
+    len[j] = ac->sh[j] * ac->sw[j];
+    const size_t nk = numel(4, kdims[j]);
+    for (int t = 0; t < 2; ++t) {
+      host[1 + 2 * j + t] = fbuf(nk);
+      fill_range(&r, host[1 + 2 * j + t], nk, -1.5, 1.5);
+    }
+    ref_k[j] = host[1 + 2 * j], ref_v[j] = host[2 + 2 * j];
+    dk_r[j] = fbuf(nk), dv_r[j] = fbuf(nk), dk_g[j] = fbuf(nk), dv_g[j] = fbuf(nk);
+  }
+  mbk_op_desc d = attn_desc(ac->n, ac->c, ac->h, ac->w, ac->heads, S, ac->sh, ac->sw);
+  msci_be_op *op = op_make(&d);
+  if (ac->via_conv) { /* q = 1×1 convolution of a plain input with identity weights */
+    const int64_t wd[4] = {ac->c, ac->c, 1, 1};
+    float *wid = fbuf((size_t)(ac->c * ac->c));
+    for (int64_t c = 0; c < ac->c; ++c) wid[c * ac->c + c] = 1.0f;
+    const ref_conv cp = {ac->n, ac->c, ac->h, ac->w, ac->c, 1, 1, 1, 1, 0, 0};
+    mbk_op_desc cd = gconv_desc(&cp, 1, 0);
+    msci_be_op *conv = op_make(&cd);
+    mbk_tensor *cin[3] = {t_from(4, qd, host[0]), t_from(4, wd, wid), NULL};
+    in[0] = t_new();
+    fwd(conv, 0, cin, 3, in[0]);
+  } else {
+    in[0] = t_from(4, qd, host[0]);
+  }
+  for (int32_t j = 0; j < S; ++j)
+    for (int t = 0; t < 2; ++t) in[1 + 2 * j + t] = t_from(4, kdims[j], host[1 + 2 * j + t]);
+  float *y = fbuf(nq), *yr = fbuf(nq), *dy = fbuf(nq), *dq = fbuf(nq), *dqr = fbuf(nq);
+  ref_attn_fwd(ac->n, ac->c, lq, ac->heads, S, len, host[0], (const float *const *)ref_k,
+               (const float *const *)ref_v, yr);
+  mbk_tensor *ty = t_new();
+  fwd(op, 0, in, n_x, ty);
+  t_get(what, ty, 4, qd, y);
+  expect_close("attn forward (inference)", y, yr, nq, TOL_FWD);
+  fwd(op, 1, in, n_x, ty);
+  t_get(what, ty, 4, qd, y);
+  expect_close("attn forward (training)", y, yr, nq, TOL_FWD);
+
+  fill_unif(&r, dy, nq);
+  ref_attn_bwd(ac->n, ac->c, lq, ac->heads, S, len, host[0], (const float *const *)ref_k,
+               (const float *const *)ref_v, dy, dqr, dk_r, dv_r);
+  in[n_x] = t_from(4, qd, dy);
+  for (int32_t k = 0; k < n_x; ++k) out[k] = t_new();
+  bwd(op, in, n_x + 1, out, n_x);
+  t_get(what, out[0], 4, qd, dq);
+  expect_close("attn dq", dq, dqr, nq, TOL_GRAD);
+  for (int32_t j = 0; j < S; ++j) {
+    const size_t nk = numel(4, kdims[j]);
+    t_get(what, out[1 + 2 * j], 4, kdims[j], dk_g[j]);
+    expect_close("attn dk", dk_g[j], dk_r[j], nk, TOL_GRAD);
+    t_get(what, out[2 + 2 * j], 4, kdims[j], dv_g[j]);
+    expect_close("attn dv", dv_g[j], dv_r[j], nk, TOL_GRAD);
+  }
+  /* One gradient alone (the others NULL) is the same. */
+  mbk_tensor *alone[1 + 2 * 3] = {NULL};
+  alone[n_x - 1] = t_new();
+  bwd(op, in, n_x + 1, alone, n_x);
+  const size_t nl = numel(4, kdims[S - 1]);
+  float *last = fbuf(nl);
+  t_get(what, alone[n_x - 1], 4, kdims[S - 1], last);
+  expect_close("attn dv alone", last, dv_r[S - 1], nl, TOL_GRAD);
+
+  /* The backend's gradients against central differences of its own forward. */
+  if (!ac->via_conv) {
+    fd_case c = {what, op, in, n_x, ty, 4, qd, dy, in[0], 4, qd, host[0], dq};
+    fd_check(&c, &r);
+    for (int32_t j = 0; j < S; ++j) {
+      c.var = in[1 + 2 * j], c.var_dims = kdims[j], c.host = host[1 + 2 * j], c.grad = dk_g[j];
+      fd_check(&c, &r);
+      c.var = in[2 + 2 * j], c.host = host[2 + 2 * j], c.grad = dv_g[j];
+      fd_check(&c, &r);
+    }
+  }
+}
+END_TEST
+
+START_TEST(test_attn_refusals) {
+  const int64_t one[1] = {1}, sh[8] = {1, 1, 1, 1, 1, 1, 1, 1}, zero[1] = {0};
+  mbk_op_desc d = attn_desc(2, 6, 2, 2, 4, 1, one, one);
+  expect_create_fails("attn heads 4 of 6 channels", &d, "heads must be positive and divide c");
+  d = attn_desc(2, 6, 2, 2, 0, 1, one, one);
+  expect_create_fails("attn heads 0", &d, "heads must be positive");
+  d = attn_desc(2, 6, 2, 2, 2, 0, one, one);
+  expect_create_fails("attn no source", &d, "sources must be in 1..");
+  d = attn_desc(2, 6, 2, 2, 2, 7, sh, sh);
+  d.u.attn.sources = 8;
+  expect_create_fails("attn 8 sources", &d, "sources must be in 1..");
+  d = attn_desc(2, 6, 2, 2, 2, 1, one, zero);
+  expect_create_fails("attn source of width 0", &d, "positive src_h and src_w");
+  d = attn_desc(2, 6, 1, 1, 2, 1, one, one), d.ndim = 2;
+  expect_create_fails("attn on 2-D", &d, "4-D");
+  ck_assert_str_eq(mbk_op_name(MBK_OP_ATTN), "attn");
+  int32_t ni = 0, no = 0;
+  d = attn_desc(2, 6, 2, 2, 2, 3, sh, sh);
+  ck_assert(mbk_op_arity(&d, 0, &ni, &no) && ni == 7 && no == 1);
+  ck_assert(mbk_op_arity(&d, 1, &ni, &no) && ni == 8 && no == 7);
+  ck_assert(mbk_op_arg_optional(&d, 1, 1, 0) && mbk_op_arg_optional(&d, 1, 1, 6));
+
+  /* Shapes, checked by the backend: a key of the wrong token count. */
+  float buf[256];
+  for (size_t i = 0; i < 256; ++i) buf[i] = (float)i / 256.0f;
+  const int64_t two[1] = {2};
+  d = attn_desc(2, 6, 2, 2, 2, 1, two, two);
+  msci_be_op *op = op_make(&d);
+  const int64_t qd[4] = {2, 6, 2, 2}, bad[4] = {2, 6, 2, 3};
+  mbk_tensor *in[3] = {t_from(4, qd, buf), t_from(4, bad, buf), t_from(4, qd, buf)};
+  mbk_tensor *out[1] = {t_new()};
+  msc_clear_error();
+  expect_status("attn key of 6 tokens for 4", msci_be_op_forward(op, 0, in, 3, out, 1),
+                MSC_E_SHAPE, "attn");
+  msc_clear_error();
+  expect_status("attn, 2 inputs", msci_be_op_forward(op, 0, in, 2, out, 1),
+                MSC_E_INVALID_ARGUMENT, "attn forward takes 3 inputs");
 }
 END_TEST
 
@@ -948,6 +1141,11 @@ int main(void) {
   suite_add_tcase(s, tc);
   tc = tcase("refusals");
   tcase_add_test(tc, test_refusals);
+  suite_add_tcase(s, tc);
+  tc = tcase("attn");
+  tcase_add_test(tc, test_attn_by_hand);
+  tcase_add_loop_test(tc, test_attn, 0, NELEM(ATTN_CASES));
+  tcase_add_test(tc, test_attn_refusals);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_ENV);

@@ -136,8 +136,16 @@ static void no_augmentation(msc_options *o) {
 
 /* ---- tests ---------------------------------------------------------------------------------- */
 
+/* Run 0: concatenation fusion; run 1: cross-attention fusion (option fusion = xattn),
+ * whose gradients reach the encoders through the token maps rather than the pooled
+ * features. */
 START_TEST(test_gradient_matches_finite_differences) {
   msc_options *o = tiny_options("mosaic2"); /* every term but NT-Xent ... */
+  if (_i == 1) {
+    ck_assert_int_eq(msc_options_set_string(o, "fusion", "xattn"), MSC_OK);
+    ck_assert_int_eq(msc_options_set_int(o, "fusion.dim", 8), MSC_OK);
+    ck_assert_int_eq(msc_options_set_int(o, "fusion.heads", 2), MSC_OK);
+  }
   ck_assert_int_eq(msc_options_set_float(o, "lambda.intra", 0.5), MSC_OK); /* ... and it too */
   ck_assert_int_eq(msc_options_set_float(o, "optim.lr", 1e-30), MSC_OK);
   ck_assert_int_eq(msc_options_set_float(o, "optim.weight_decay", 0.0), MSC_OK);
@@ -159,6 +167,11 @@ START_TEST(test_gradient_matches_finite_differences) {
   msci_train *t = m->train;
   msci_graph *g = &m->graph;
   /* A few coordinates of parameters all along the graph. */
+  static const char *const xattn_names[] = {
+      "enc.s1.conv1.weight",   "enc.s2.layer2.0.conv2.weight", "fusion.s1.proj.weight",
+      "fusion.s2.norm.weight", "fusion.s1.q.weight",           "fusion.s1.k.s2.weight",
+      "fusion.s2.v.s1.bias",   "fusion.s2.out.weight",         "proj_fused.fc1.weight",
+      "classifier.fc.weight"};
   const char *names[] = {"enc.s1.conv1.weight",
                          "enc.s2.bn1.weight",
                          "enc.s2.layer1.0.conv2.weight",
@@ -171,6 +184,7 @@ START_TEST(test_gradient_matches_finite_differences) {
                          "classifier.fc.bias"};
   /* The analytic gradients of that first step, before any probing step overwrites them. */
   enum { K = sizeof names / sizeof names[0] };
+  if (_i == 1) memcpy(names, xattn_names, sizeof names);
   int32_t pid[K];
   float *grad[K];
   for (size_t k = 0; k < K; ++k) {
@@ -1105,11 +1119,18 @@ START_TEST(test_backend_without_update_cannot_train) {
 }
 END_TEST
 
+/* Run 0: concatenation fusion; run 1: cross-attention fusion (docs/model.md, "Fusion":
+ * the macro AP measured there). */
 START_TEST(test_learning_works) {
   data train, test;
   make_data(&train, 256, 11);
   make_data(&test, 96, 12);
   msc_options *o = tiny_options("mosaic1");
+  if (_i == 1) {
+    ck_assert_int_eq(msc_options_set_string(o, "fusion", "xattn"), MSC_OK);
+    ck_assert_int_eq(msc_options_set_int(o, "fusion.dim", 16), MSC_OK);
+    ck_assert_int_eq(msc_options_set_int(o, "fusion.heads", 4), MSC_OK);
+  }
   ck_assert_int_eq(msc_options_set_float(o, "optim.lr", 3e-3), MSC_OK);
   ck_assert_int_eq(msc_options_set_int(o, "optim.warmup_steps", 10), MSC_OK);
   ck_assert_int_eq(msc_options_set_int(o, "optim.total_steps", 120), MSC_OK);
@@ -1134,6 +1155,8 @@ START_TEST(test_learning_works) {
     for (int i = 0; i < 96; ++i) pos += test.y[i * C + k];
     chance += (double)pos / 96 / C; /* the AP of a random ranking is the prevalence */
   }
+  printf("learning (fusion %s): loss %.4f -> %.4f, macro AP %.3f (chance %.3f)\n",
+         _i ? "xattn" : "concat", first, last, macro, chance);
   ck_assert_msg(macro > 0.85 && macro > chance + 0.35, "macro AP %.3f (chance %.3f)", macro,
                 chance);
   free(probs);
@@ -1149,7 +1172,7 @@ int main(void) {
   Suite *s = suite_create("train");
   TCase *tc = tcase_create("train");
   tcase_set_timeout(tc, 300);
-  tcase_add_test(tc, test_gradient_matches_finite_differences);
+  tcase_add_loop_test(tc, test_gradient_matches_finite_differences, 0, 2);
   tcase_add_test(tc, test_presets_select_terms);
   tcase_add_test(tc, test_pimc_needs_plots);
   tcase_add_test(tc, test_terms_the_model_cannot_feed);
@@ -1170,7 +1193,7 @@ int main(void) {
   tc = tcase_create("learning");
   tcase_set_tags(tc, "learning");
   tcase_set_timeout(tc, 300);
-  tcase_add_test(tc, test_learning_works);
+  tcase_add_loop_test(tc, test_learning_works, 0, 2);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -262,7 +262,7 @@ static msc_status cpu_ctx_create(const mbk_ctx_params *params, mbk_ctx **out) {
 
 #define CPU_CREATOR(kind) cpu_##kind##_create,
 static const mbk_op_create_fn cpu_creators[MBK_OP_COUNT_] = {
-    NULL, MBK_OP_KINDS(CPU_CREATOR) MBK_OP_KINDS_10(CPU_CREATOR)};
+    NULL, MBK_OP_KINDS(CPU_CREATOR) MBK_OP_KINDS_10(CPU_CREATOR) MBK_OP_KINDS_11(CPU_CREATOR)};
 
 static msc_status cpu_op_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   return mbk_op_create_by_type(cpu_host, "cpu", cpu_creators, ctx, d, out);

@@ -206,6 +206,7 @@ void *cpu_aligned_alloc(size_t bytes);
 #define CPU_DECLARE_CREATE(kind) MBK_OP_DECLARE_CREATE(cpu, kind)
 MBK_OP_KINDS(CPU_DECLARE_CREATE)
 MBK_OP_KINDS_10(CPU_DECLARE_CREATE)
+MBK_OP_KINDS_11(CPU_DECLARE_CREATE) /* cpu_attn_create (API 11: cpu_attn.c) */
 
 /* The backend's entry (same contract as a module's init; the registry calls it). */
 msc_status mbk_cpu_init(const mbk_host *host, const mbk_iface **out);

@@ -196,7 +196,8 @@ static msc_status cu_ctx_create(const mbk_ctx_params *params, mbk_ctx **out) {
 /* The core's frame has validated the description and the arguments (backend.h); this
  * part only selects the device and orders the op's tensors between streams. */
 
-/* The table stops at MBK_OP_KINDS: LAYERNORM, GELU and GRN (API 10, MBK_OP_KINDS_10) stay
+/* The table stops at MBK_OP_KINDS: LAYERNORM, GELU and GRN (API 10, MBK_OP_KINDS_10) and
+ * ATTN (API 11, MBK_OP_KINDS_11) stay
  * NULL, which mbk_op_create_by_type refuses with MSC_E_UNSUPPORTED naming the op. */
 #define CU_CREATOR(kind) cu_##kind##_create,
 static const mbk_op_create_fn cu_creators[MBK_OP_COUNT_] = {NULL, MBK_OP_KINDS(CU_CREATOR)};

@@ -12,7 +12,8 @@
  * mbk_ctx_params.precision; 8: CONV2D's inference fusions fold_bn, residual and relu,
  * and mbk_iface.caps to announce them; 9: MBK_PRECISION_INT8 and the calibrated input
  * range q_max / q_signed of CONV2D and LINEAR; 10: CONV2D's groups, LAYERNORM, GELU and
- * GRN, the building blocks of ConvNeXt-V2).
+ * GRN, the building blocks of ConvNeXt-V2; 11: ATTN, multi-head attention for the
+ * cross-attention fusion).
  *
  * The contract is this header plus the files it names: backend_op.h/.c (the op frame a
  * backend builds its ops on), loss_core.h, loss_rows.h/.c, optim_core.h and
@@ -123,6 +124,18 @@
  *             beta[c] + x (ConvNeXt-V2 eps 1e-6; its gamma and beta of shape (1,1,1,C)
  *             load as [C]). Where G[n,c] = 0 its gradient is taken as 0. Backward needs
  *             no training forward.
+ *  ATTN       fwd in  {q[N,C,H,W], k_1, v_1, ..., k_S, v_S}   out {y[N,C,H,W]}  (API 11)
+ *             bwd in  {q, k_1, v_1, ..., k_S, v_S, dy}
+ *                       out {dq, dk_1, dv_1, ..., dk_S, dv_S} (each opt)
+ *             multi-head scaled dot-product attention of the H·W query tokens of q over
+ *             the keys of S = u.attn.sources sources (1..MBK_MAX_ATTN_SOURCES), k_j and
+ *             v_j of shape [N,C,src_h[j],src_w[j]]: a token is the C channels at one
+ *             position, split into u.attn.heads heads of C/heads channels. For head h,
+ *             query token i and the keys of every source taken together (source order,
+ *             then row-major positions): y_h[i] = Σ_κ softmax_κ(q_h[i]·k_h[κ]/√(C/heads))
+ *             v_h[κ] — PyTorch's F.scaled_dot_product_attention on the tokens, without
+ *             projections (the model applies those as 1×1 convolutions). Backward
+ *             recomputes the attention weights from q and k: it needs no training forward.
  * mbk_op_arity and mbk_op_arg_optional below are this table in code.
  *
  * Every function returns MSC_OK or an msc_status, after setting the thread's error
@@ -140,10 +153,12 @@
 extern "C" {
 #endif
 
-#define MBK_API_VERSION        10u
+#define MBK_API_VERSION        11u
 #define MBK_MODULE_INIT_SYMBOL "msc_backend_module_init"
 #define MBK_MAX_DIMS           4
 #define MBK_MAX_CONCAT         16
+/* The most key/value sources of an ATTN (its 1 + 2·S inputs fit MBK_MAX_CONCAT). */
+#define MBK_MAX_ATTN_SOURCES 7
 
 typedef struct mbk_ctx mbk_ctx;
 typedef struct mbk_tensor mbk_tensor;
@@ -192,6 +207,7 @@ typedef enum mbk_op_type {
   MBK_OP_LAYERNORM = 11, /* API 10 */
   MBK_OP_GELU = 12,      /* API 10 */
   MBK_OP_GRN = 13,       /* API 10 */
+  MBK_OP_ATTN = 14,      /* API 11 */
   MBK_OP_COUNT_          /* one past the last; not an op */
 } mbk_op_type;
 
@@ -207,7 +223,7 @@ typedef enum mbk_upsample_mode {
 /*
  * What an op computes and on which input shape. ndim is 4 (NCHW) or 2 (N×C, h = w = 1)
  * for RELU, ADD, CONCAT, BATCHNORM, LAYERNORM and GELU; 4 for CONV2D, MAXPOOL, GAVGPOOL,
- * UPSAMPLE, DECONV2D and GRN; 2 for LINEAR (c = in features). For CONCAT, c is the
+ * UPSAMPLE, DECONV2D, GRN and ATTN; 2 for LINEAR (c = in features). For CONCAT, c is the
  * output's channel count and u.concat.c[i] the channels of input i (they sum to c).
  */
 typedef struct mbk_op_desc {
@@ -265,6 +281,11 @@ typedef struct mbk_op_desc {
     struct {
       float eps; /* API 10; in (0, 1): 1e-6 in ConvNeXt-V2 */
     } grn;
+    struct {           /* API 11 */
+      int32_t heads;   /* divides c */
+      int32_t sources; /* 1 .. MBK_MAX_ATTN_SOURCES */
+      int64_t src_h[MBK_MAX_ATTN_SOURCES], src_w[MBK_MAX_ATTN_SOURCES];
+    } attn;
   } u;
 } mbk_op_desc;
 
@@ -476,6 +497,7 @@ static inline const char *mbk_op_name(int32_t type) {
   case MBK_OP_LAYERNORM: return "layernorm";
   case MBK_OP_GELU: return "gelu";
   case MBK_OP_GRN: return "grn";
+  case MBK_OP_ATTN: return "attn";
   default: return "op";
   }
 }
@@ -502,6 +524,9 @@ static inline int32_t mbk_op_arity(const mbk_op_desc *d, int32_t backward, int32
   case MBK_OP_LAYERNORM: fi = 3, fo = 1, bi = 3, bo = 3; break;
   case MBK_OP_GELU: fi = 1, fo = 1, bi = 2, bo = 1; break;
   case MBK_OP_GRN: fi = 3, fo = 1, bi = 3, bo = 3; break;
+  case MBK_OP_ATTN:
+    fi = 1 + 2 * d->u.attn.sources, fo = 1, bi = fi + 1, bo = fi;
+    break;
   default: return 0;
   }
   *n_in = backward ? bi : fi;
@@ -539,7 +564,8 @@ static inline int32_t mbk_op_arg_optional(const mbk_op_desc *d, int32_t backward
   case MBK_OP_ADD:
   case MBK_OP_CONCAT:
   case MBK_OP_LAYERNORM:
-  case MBK_OP_GRN: return 1;
+  case MBK_OP_GRN:
+  case MBK_OP_ATTN: return 1;
   case MBK_OP_BATCHNORM: return i > 0;
   default: return 0;
   }
@@ -601,7 +627,8 @@ static inline int32_t mbk_op_out_dims(const mbk_op_desc *d, int64_t *dims) {
   case MBK_OP_CONCAT:
   case MBK_OP_LAYERNORM:
   case MBK_OP_GELU:
-  case MBK_OP_GRN: return mbk_op_in_dims(d, dims);
+  case MBK_OP_GRN:
+  case MBK_OP_ATTN: return mbk_op_in_dims(d, dims);
   default: return 0;
   }
 }

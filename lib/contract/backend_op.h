@@ -54,6 +54,8 @@ typedef msc_status (*mbk_op_create_fn)(mbk_ctx *ctx, const mbk_op_desc *d, mbk_o
  * stops at MBK_OP_KINDS leaves their entries NULL, which refuses them with
  * MSC_E_UNSUPPORTED naming the op (mbk_op_create_by_type). */
 #define MBK_OP_KINDS_10(X) X(layernorm) X(gelu) X(grn)
+/* The kind API 11 appended (ATTN = 14), in the same manner. */
+#define MBK_OP_KINDS_11(X) X(attn)
 #define MBK_OP_DECLARE_CREATE(prefix, kind)                                                    \
   msc_status prefix##_##kind##_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
 

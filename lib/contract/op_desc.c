@@ -45,7 +45,8 @@ msc_status mbk_op_desc_validate(const mbk_op_desc *d, char *why, size_t n) {
     return bad(why, n, "h and w must be positive", d);
   int needs4 = d->type == MBK_OP_CONV2D || d->type == MBK_OP_MAXPOOL ||
                d->type == MBK_OP_GAVGPOOL || d->type == MBK_OP_UPSAMPLE ||
-               d->type == MBK_OP_DECONV2D || d->type == MBK_OP_GRN;
+               d->type == MBK_OP_DECONV2D || d->type == MBK_OP_GRN ||
+               d->type == MBK_OP_ATTN;
   if (needs4 && d->ndim != 4) return bad(why, n, "this op works on 4-D NCHW tensors", d);
   if (d->type == MBK_OP_LINEAR && d->ndim != 2)
     return bad(why, n, "linear works on 2-D tensors", d);
@@ -89,6 +90,15 @@ msc_status mbk_op_desc_validate(const mbk_op_desc *d, char *why, size_t n) {
   case MBK_OP_GRN:
     if (!(d->u.grn.eps > 0.f) || !(d->u.grn.eps < 1.f))
       return bad(why, n, "grn: eps must be in (0, 1)", d);
+    break;
+  case MBK_OP_ATTN:
+    if (d->u.attn.heads <= 0 || d->c % d->u.attn.heads != 0)
+      return bad(why, n, "attn: heads must be positive and divide c", d);
+    if (d->u.attn.sources < 1 || d->u.attn.sources > MBK_MAX_ATTN_SOURCES)
+      return bad(why, n, "attn: sources must be in 1..MBK_MAX_ATTN_SOURCES (7)", d);
+    for (int32_t j = 0; j < d->u.attn.sources; ++j)
+      if (d->u.attn.src_h[j] <= 0 || d->u.attn.src_w[j] <= 0)
+        return bad(why, n, "attn: every source needs a positive src_h and src_w", d);
     break;
   case MBK_OP_LINEAR:
     if (d->u.linear.out_f <= 0) return bad(why, n, "linear: out_f must be positive", d);

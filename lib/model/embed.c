@@ -83,6 +83,16 @@ static msc_status prepare_absent(msc_model *m, msci_exec *e, const msc_batch *b)
                      m->cfg.mod[0].name, nm > 1 ? ", " : "", nm > 1 ? m->cfg.mod[1].name : "");
   }
   if (present == nm) return MSC_OK;
+  if (m->cfg.fusion_xattn) {
+    int32_t k = 0;
+    while (!e->absent[k]) ++k;
+    memset(e->absent, 0, sizeof e->absent);
+    return msci_fail(MSC_E_NOT_FOUND,
+                     "the batch has no '%s' array, and a model with fusion xattn needs every "
+                     "modality for the fused features (each attends to the others; "
+                     "docs/model.md, \"Fusion\"); the per-modality outputs work without it",
+                     m->cfg.mod[k].name);
+  }
   /* One mask row per sample: every sample lacks the same modalities. */
   uint8_t *keep = msci_exec_host(e, MSCI_EXEC_HOST_AUG, (size_t)(b->n * nm));
   if (!keep) return MSC_E_OUT_OF_MEMORY;

@@ -137,6 +137,13 @@ static msc_status resolve_options(const msci_model_cfg *c, msc_options **out) {
   SET(msc_options_set_int(o, "proj.dim", c->proj_dim));
   SET(msc_options_set_int(o, "proj.bn", c->proj_bn));
   SET(msc_options_set_int(o, "fused.hidden", c->fused_hidden));
+  /* The fusion keys only for cross-attention: files of concatenation models stay as
+   * before. */
+  if (c->fusion_xattn) {
+    SET(msc_options_set_string(o, "fusion", "xattn"));
+    SET(msc_options_set_int(o, "fusion.dim", c->fusion_dim));
+    SET(msc_options_set_int(o, "fusion.heads", c->fusion_heads));
+  }
   SET(msc_options_set_string(o, "labels", c->single_label ? "single" : "multi"));
   SET(msc_options_set_int(o, "seed", (int64_t)c->seed));
   SET(msc_options_set_float(o, "bn.momentum", c->bn_momentum));

@@ -63,6 +63,9 @@ typedef struct msci_model_cfg {
   int32_t seg_convs;    /* option 'seg.convs': conv3x3+BN+ReLU per decoder level */
   int32_t seg_n_mod;    /* option 'seg.modalities': the decoder's modalities, */
   int32_t seg_mod[MSCI_MAX_MODALITIES]; /* indices into mod, in model order */
+  int32_t fusion_xattn; /* option 'fusion': 1 = cross-attention, 0 = concatenation */
+  int64_t fusion_dim;   /* option 'fusion.dim': xattn's token width d */
+  int32_t fusion_heads; /* option 'fusion.heads' */
 } msci_model_cfg;
 
 /* Reads and cross-checks the model keys of opts (errors name the key). */
@@ -114,6 +117,9 @@ typedef struct msci_graph {
   int32_t seg_logits;                /* segmentation: N×C×H×W per-pixel logits, else -1 */
   int32_t last_encoder_node;         /* nodes 0..this belong to the encoders */
   int64_t feat_dim[MSCI_MAX_MODALITIES], fused_dim, proj_dim, classes;
+  /* The width of modality m's block of h_f: feat_dim[m] (concatenation) or fusion.dim
+   * (cross-attention, whose blocks are the pooled attended tokens). */
+  int64_t fused_part_dim[MSCI_MAX_MODALITIES];
 } msci_graph;
 
 msc_status msci_graph_build(const msci_model_cfg *cfg, msci_graph *g);

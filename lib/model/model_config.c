@@ -135,6 +135,29 @@ static msc_status parse_seg_modalities(const msc_options *o, msci_model_cfg *cfg
   return MSC_OK;
 }
 
+/* Options 'fusion', 'fusion.dim' and 'fusion.heads' (docs/model.md, "Fusion"). */
+static msc_status parse_fusion(const msc_options *o, msci_model_cfg *cfg) {
+  char *mode = NULL;
+  MSCI_TRY(msci_options_get_string_alloc(o, "fusion", &mode));
+  cfg->fusion_xattn = strcmp(mode, "xattn") == 0;
+  free(mode);
+  int64_t v;
+  MSCI_TRY(msc_options_get_int(o, "fusion.dim", &cfg->fusion_dim));
+  MSCI_TRY(msc_options_get_int(o, "fusion.heads", &v));
+  cfg->fusion_heads = (int32_t)v;
+  if (cfg->fusion_xattn && cfg->fusion_dim % cfg->fusion_heads != 0)
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "option 'fusion.heads' (%d) must divide 'fusion.dim' (%lld): each head "
+                     "takes fusion.dim / fusion.heads channels of a token",
+                     (int)cfg->fusion_heads, (long long)cfg->fusion_dim);
+  if (cfg->fusion_xattn && cfg->n_mod > MBK_MAX_ATTN_SOURCES + 1)
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "fusion xattn takes at most %d modalities (each attends to the other %d "
+                     "at most); the model has %d",
+                     MBK_MAX_ATTN_SOURCES + 1, MBK_MAX_ATTN_SOURCES, (int)cfg->n_mod);
+  return MSC_OK;
+}
+
 msc_status msci_model_cfg_parse(const msc_options *o, msci_model_cfg *cfg) {
   memset(cfg, 0, sizeof *cfg);
   msc_status st = msci_options_check_model(o);
@@ -163,6 +186,7 @@ msc_status msci_model_cfg_parse(const msc_options *o, msci_model_cfg *cfg) {
   MSCI_TRY(msc_options_get_int(o, "proj.bn", &v));
   cfg->proj_bn = v != 0;
   MSCI_TRY(msc_options_get_int(o, "fused.hidden", &cfg->fused_hidden));
+  MSCI_TRY(parse_fusion(o, cfg));
   char *mode = NULL;
   MSCI_TRY(msci_options_get_string_alloc(o, "labels", &mode));
   cfg->single_label = strcmp(mode, "single") == 0;

@@ -197,7 +197,12 @@ static void mark_saved(const msc_model *m, const uint8_t *need, uint8_t *saved) 
     case MBK_OP_DECONV2D:
     case MBK_OP_LINEAR:
     case MBK_OP_BATCHNORM:
+    case MBK_OP_LAYERNORM:
       if (nd->in[0] >= 0) saved[nd->in[0]] = 1;
+      break;
+    case MBK_OP_ATTN: /* backward recomputes the weights from every input */
+      for (int32_t k = 0; k < nd->n_in; ++k)
+        if (nd->in[k] >= 0) saved[nd->in[k]] = 1;
       break;
     case MBK_OP_RELU: saved[i] = 1; break;
     default: break;
@@ -348,9 +353,9 @@ msc_status msci_exec_scale_fused(msc_model *m, msci_exec *e, mbk_tensor *t) {
   MSCI_TRY(msci_be_tensor_download(m->be, t, h, (size_t)(rows * df)));
   for (int64_t r = 0; r < rows; ++r) {
     float *row = h + r * df;
-    for (int32_t k = 0, at = 0; k < nm; at += (int32_t)g->feat_dim[k], ++k) {
+    for (int32_t k = 0, at = 0; k < nm; at += (int32_t)g->fused_part_dim[k], ++k) {
       const float s = e->fuse_scale[r * nm + k];
-      for (int64_t j = 0; j < g->feat_dim[k]; ++j) row[at + j] *= s;
+      for (int64_t j = 0; j < g->fused_part_dim[k]; ++j) row[at + j] *= s;
     }
   }
   int64_t dims[2] = {rows, df};
@@ -460,8 +465,12 @@ msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
       in[n_in++] = g->params[nd->param[0]].t;
       break;
     case MBK_OP_BATCHNORM:
+    case MBK_OP_LAYERNORM:
       in[n_in++] = x;
       in[n_in++] = g->params[nd->param[0]].t;
+      break;
+    case MBK_OP_ATTN:
+      for (int32_t k = 0; k < nd->n_in; ++k) in[n_in++] = value_tensor(e, nd->in[k]);
       break;
     /* Its own output y for x: the only input of a ReLU's backward kept (mark_saved). */
     case MBK_OP_RELU: in[n_in++] = e->act[i]; break;
@@ -469,12 +478,15 @@ msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
     }
     in[n_in++] = e->grad[i];
     /* Outputs: the input values' gradients, then the parameters'. */
-    int32_t n_values =
-        nd->desc.type == MBK_OP_CONCAT || nd->desc.type == MBK_OP_ADD ? nd->n_in : 1;
+    int32_t n_values = nd->desc.type == MBK_OP_CONCAT || nd->desc.type == MBK_OP_ADD ||
+                               nd->desc.type == MBK_OP_ATTN
+                           ? nd->n_in
+                           : 1;
     for (int32_t k = 0; k < n_values; ++k)
       MSCI_TRY(grad_target(m, e, nd->in[k], &out[n_out++], &pending[k]));
     int has_params = nd->desc.type == MBK_OP_CONV2D || nd->desc.type == MBK_OP_LINEAR ||
-                     nd->desc.type == MBK_OP_BATCHNORM || nd->desc.type == MBK_OP_DECONV2D;
+                     nd->desc.type == MBK_OP_BATCHNORM || nd->desc.type == MBK_OP_DECONV2D ||
+                     nd->desc.type == MBK_OP_LAYERNORM;
     if (has_params) {
       for (int32_t k = 0; k < 2; ++k) {
         int32_t p = k < nd->n_param ? nd->param[k] : -1;

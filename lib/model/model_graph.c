@@ -370,6 +370,94 @@ static int32_t decoder(builder *b, const skips *sk) {
   return x;
 }
 
+/* A 1×1 convolution with bias: a Linear layer applied to every token of a map. */
+static int32_t pointwise(builder *b, int32_t x, const char *prefix, const char *name,
+                         int64_t out_c) {
+  int64_t in_c = channels(b, x), dims[4] = {out_c, in_c, 1, 1};
+  char pname[MSCI_PARAM_NAME_LEN];
+  int32_t p[2];
+  snprintf(pname, sizeof pname, "%s.weight", name);
+  p[0] = add_param(b, prefix, pname, MSCI_PARAM_WEIGHT, 4, dims, in_c, out_c);
+  snprintf(pname, sizeof pname, "%s.bias", name);
+  p[1] = add_param(b, prefix, pname, MSCI_PARAM_BIAS, 1, &out_c, in_c, out_c);
+  mbk_op_desc d = {.type = MBK_OP_CONV2D};
+  d.u.conv.out_c = out_c;
+  d.u.conv.kh = d.u.conv.kw = d.u.conv.sh = d.u.conv.sw = 1;
+  d.u.conv.bias = 1;
+  return add_node(b, d, &x, 1, p, 2);
+}
+
+/* LayerNorm over the channels of every token (ConvNeXt's channels_first LayerNorm),
+ * scale 1 and shift 0 at start, not decayed (the BatchNorm kinds say both). */
+static int32_t layernorm(builder *b, int32_t x, const char *prefix, const char *name) {
+  int64_t c = channels(b, x);
+  char pname[MSCI_PARAM_NAME_LEN];
+  int32_t p[2];
+  snprintf(pname, sizeof pname, "%s.weight", name);
+  p[0] = add_param(b, prefix, pname, MSCI_PARAM_BN_SCALE, 1, &c, c, c);
+  snprintf(pname, sizeof pname, "%s.bias", name);
+  p[1] = add_param(b, prefix, pname, MSCI_PARAM_BN_SHIFT, 1, &c, c, c);
+  mbk_op_desc d = {.type = MBK_OP_LAYERNORM};
+  d.u.ln.eps = 1e-6f;
+  return add_node(b, d, &x, 1, p, 2);
+}
+
+/* The token map an encoder pools into its feature h_m: the input of the global average
+ * pooling its feature node comes from. */
+static int32_t token_map(const builder *b, int32_t feat) {
+  int32_t v = feat;
+  while (v >= 0 && b->g->nodes[v].desc.type != MBK_OP_GAVGPOOL) v = b->g->nodes[v].in[0];
+  return v >= 0 ? b->g->nodes[v].in[0] : v;
+}
+
+/* Cross-attention fusion (option fusion = xattn; docs/model.md, "Fusion"). Every
+ * modality's token map T_m (its encoder's last stage, before pooling) is projected to d
+ * channels, X_m = proj(T_m), and layer-normalised, N_m = LN(X_m). Modality m's tokens
+ * then attend to the tokens of every other modality k taken together (to its own when it
+ * is the only one): queries q(N_m), keys k_k(N_k) and values v_k(N_k) with projections of
+ * m's own per source, multi-head attention, an output projection and the residual
+ * Y_m = X_m + out(attn); the pooled f_m = mean over the tokens of Y_m. Returns the
+ * concatenation of every f_m (d per modality), which is h_f. */
+static int32_t xattn_fusion(builder *b, const int32_t *feats, int64_t *part_dim) {
+  const msci_model_cfg *cfg = b->cfg;
+  const int32_t nm = cfg->n_mod;
+  const int64_t dim = cfg->fusion_dim;
+  int32_t x[MSCI_MAX_MODALITIES], nx[MSCI_MAX_MODALITIES], pooled[MBK_MAX_CONCAT];
+  for (int32_t m = 0; m < nm && b->st == MSC_OK; ++m) {
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "fusion.%s", cfg->mod[m].name);
+    x[m] = pointwise(b, token_map(b, feats[m]), prefix, "proj", dim);
+    nx[m] = layernorm(b, x[m], prefix, "norm");
+  }
+  for (int32_t m = 0; m < nm && b->st == MSC_OK; ++m) {
+    char prefix[64], name[64];
+    snprintf(prefix, sizeof prefix, "fusion.%s", cfg->mod[m].name);
+    int32_t in[MBK_MAX_CONCAT];
+    int32_t n_in = 0;
+    in[n_in++] = pointwise(b, nx[m], prefix, "q", dim);
+    mbk_op_desc d = {.type = MBK_OP_ATTN};
+    d.u.attn.heads = cfg->fusion_heads;
+    for (int32_t k = 0; k < nm && b->st == MSC_OK; ++k) {
+      if (k == m && nm > 1) continue;
+      snprintf(name, sizeof name, "k.%s", cfg->mod[k].name);
+      in[n_in++] = pointwise(b, nx[k], prefix, name, dim);
+      snprintf(name, sizeof name, "v.%s", cfg->mod[k].name);
+      in[n_in++] = pointwise(b, nx[k], prefix, name, dim);
+      if (b->st == MSC_OK) {
+        int64_t h, w;
+        hw_of(b, nx[k], &h, &w);
+        d.u.attn.src_h[d.u.attn.sources] = h, d.u.attn.src_w[d.u.attn.sources] = w;
+        d.u.attn.sources++;
+      }
+    }
+    int32_t a = add_node(b, d, in, n_in, NULL, 0);
+    int32_t y = simple(b, MBK_OP_ADD, x[m], pointwise(b, a, prefix, "out", dim));
+    pooled[m] = simple(b, MBK_OP_GAVGPOOL, y, INT32_MIN);
+    part_dim[m] = dim;
+  }
+  return b->st == MSC_OK ? concat(b, pooled, nm) : -1;
+}
+
 msc_status msci_graph_build(const msci_model_cfg *cfg, msci_graph *g) {
   memset(g, 0, sizeof *g);
   builder b = {g, cfg, MSC_OK};
@@ -389,7 +477,13 @@ msc_status msci_graph_build(const msci_model_cfg *cfg, msci_graph *g) {
     g->proj[m] = head(&b, feats[m], prefix, cfg->proj_hidden, cfg->proj_dim, cfg->proj_bn);
   }
   cat.u.concat.count = cfg->n_mod;
-  g->fused = add_node(&b, cat, feats, cfg->n_mod, NULL, 0);
+  if (cfg->fusion_xattn) {
+    g->fused = xattn_fusion(&b, feats, g->fused_part_dim);
+    cat.c = b.st == MSC_OK ? channels(&b, g->fused) : 0;
+  } else {
+    g->fused = add_node(&b, cat, feats, cfg->n_mod, NULL, 0);
+    for (int32_t m = 0; m < cfg->n_mod; ++m) g->fused_part_dim[m] = g->feat_dim[m];
+  }
   g->fused_proj = head(&b, g->fused, "proj_fused", cfg->fused_hidden, cfg->proj_dim, 0);
   g->logits = linear(&b, g->fused, "classifier", "fc", cfg->classes);
   /* The decoder comes after the heads: nodes 0..last_encoder_node stay the encoders'. */

@@ -368,6 +368,14 @@ const msci_opt_def msci_opt_table[] = {
     OPT_INT("proj.bn", "0", 0, 1,
             "BatchNorm between the projection heads' first Linear and ReLU (0/1)"),
     OPT_INT("fused.hidden", "0", 0, 65536, "hidden width H_f of the fused head (0: D_f)"),
+    OPT_CHOICE("fusion", "concat", "concat|xattn",
+               "how h_f fuses the modalities: concat (their pooled features concatenated) or "
+               "xattn (each modality's token map attends to the others', multi-head, then "
+               "pooled; docs/model.md)"),
+    OPT_INT("fusion.dim", "128", 1, 4096,
+            "fusion xattn: token width d (every token map is projected to it; h_f has "
+            "d per modality)"),
+    OPT_INT("fusion.heads", "4", 1, 64, "fusion xattn: attention heads (must divide fusion.dim)"),
     /* dense prediction (docs/segmentation.md) */
     OPT_CHOICE("task", "contrastive", "contrastive|segmentation",
                "model task: contrastive (encoders, heads, classifier) or segmentation (also "

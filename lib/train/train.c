@@ -255,6 +255,13 @@ msc_status msci_train_configure(msc_model *m, const msc_options *opts) {
   int64_t seed = 0;
   if (st == MSC_OK) st = parse_cfg(opts, &t->cfg);
   if (st == MSC_OK) st = segmentation_terms(opts, m, &t->cfg);
+  /* Cross-attention mixes every modality into every block of h_f: dropping one block,
+   * as modality dropout does for concatenated features, would not remove the modality. */
+  if (st == MSC_OK && m->cfg.fusion_xattn && t->cfg.modality_dropout > 0)
+    st = msci_fail(MSC_E_INVALID_ARGUMENT,
+                   "option 'train.modality_dropout' (%g) needs fusion concat: with fusion "
+                   "xattn every modality attends to every other (docs/model.md, \"Fusion\")",
+                   t->cfg.modality_dropout);
   if (st == MSC_OK) st = check_weights(&t->cfg);
   if (st == MSC_OK) st = parse_labels(m, opts, &t->cfg);
   if (st == MSC_OK) st = msci_aug_cfg_parse(opts, &t->aug);

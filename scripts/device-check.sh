@@ -17,7 +17,12 @@
 # nvidia-* Python wheels), and runs, each step under its own time limit:
 #   1. nvidia-smi and `mosaic backends`-style probe (test_cuda_module, cuda required);
 #   2. test_backend_ops: every op, loss term and optimiser update, CUDA against CPU;
-#   3. benchmarks, CPU (all cores) and CUDA side by side: bench_embed and bench_train with
+#   3. the NCCL module (docs/distributed.md, "GPU with NCCL"): test_nccl on one rank and
+#      tests/dist/nccl.sh on two (collectives, test_dist equiv and the wedge over "nccl"),
+#      with the machine's own libnccl.so.2 and Open MPI (mpiexec), which the bundle does
+#      not carry (NCCL is 200 MB; Open MPI's launcher must match its libraries): without
+#      them the step says so and is skipped, not failed;
+#   4. benchmarks, CPU (all cores) and CUDA side by side: bench_embed and bench_train with
 #      tiny and ResNet-18 encoders, bench_seg (train and infer).
 # Output: a log and one JSON line per benchmark result in $OUT (or ./device-results),
 # and a summary table at the end. The whole run takes about 5 minutes on an H200
@@ -41,6 +46,10 @@ prepare() {
     ${CMAKE_C_COMPILER_LAUNCHER:+-DCMAKE_C_COMPILER_LAUNCHER=$CMAKE_C_COMPILER_LAUNCHER}
   cmake --build "$build" --parallel "$(nproc)" --target mosaic mosaic_cuda test_backend_ops \
     test_cuda_module bench_embed bench_train bench_seg
+  local nccl=0
+  if cmake --build "$build" --target help | grep -q ' mosaic_nccl$'; then
+    cmake --build "$build" --parallel "$(nproc)" --target mosaic_nccl test_nccl test_dist_prog && nccl=1
+  fi
   local stage
   stage=$(mktemp -d)
   mkdir -p "$stage/bin" "$stage/lib"
@@ -48,20 +57,28 @@ prepare() {
   cp "$build"/bench/bench_embed "$build"/bench/bench_train "$build"/bench/bench_seg "$stage/bin/"
   cp -P "$build"/libmosaic.so* "$stage/lib/"
   cp "$build"/backends/cuda/libmosaic-cuda.so "$stage/lib/"
+  if [ "$nccl" = 1 ]; then
+    cp "$build"/tests/test_nccl "$build"/tests/test_dist_prog "$stage/bin/"
+    cp "$build"/libmosaic_nccl.so "$stage/lib/"
+    cp tests/dist/nccl.sh tests/dist/failure.sh "$stage/bin/"
+  fi
   # The Debian libraries the programs load, less those every Linux has (glibc, the GCC
   # runtime) and the CUDA ones the GPU machine provides in its own versions.
   local f
-  for f in "$stage"/bin/* "$stage"/lib/libmosaic-cuda.so "$build"/libmosaic.so.0; do
+  for f in "$stage"/bin/* "$stage"/lib/libmosaic-cuda.so "$stage"/lib/libmosaic_nccl.so \
+    "$build"/libmosaic.so.0; do
+    case $f in *.sh) continue ;; esac
+    [ -f "$f" ] || continue
     ldd "$f" | awk '$3 ~ /^\// {print $3}'
   done | sort -u | while read -r lib; do
     case $(basename "$lib") in
       libc.so* | libm.so* | libdl.so* | librt.so* | libpthread.so* | ld-linux* | libgcc_s.so* | \
         libstdc++.so* | libcuda.so* | libcudart* | libcublas* | libcudnn* | libnvrtc* | \
-        libmosaic*) ;;
+        libnccl* | libmpi.so* | libopen-rte* | libopen-pal* | libmosaic*) ;;
       *) cp -L "$lib" "$stage/lib/" ;;
     esac
   done
-  strip --strip-unneeded "$stage"/bin/* "$stage"/lib/*.so* 2>/dev/null || true
+  strip --strip-unneeded "$stage"/bin/* "$stage"/lib/*.so* 2>/dev/null || true # not the .sh
   git -C "$root" rev-parse HEAD >"$stage/commit" 2>/dev/null || echo unknown >"$stage/commit"
   mkdir -p .device
   grep -qxF '/.device/' .git/info/exclude 2>/dev/null || echo '/.device/' >>.git/info/exclude
@@ -78,7 +95,8 @@ cuda_lib_dirs() {
   for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
     [ -d "$d" ] && echo "$d"
   done
-  find / -xdev \( -name 'libcudnn.so.*' -o -name 'libcublas.so.*' \) -path '*nvidia*' \
+  [ -e /usr/local/cuda/lib/libnccl.so.2 ] && echo /usr/local/cuda/lib
+  find / -xdev \( -name 'libcudnn.so.*' -o -name 'libcublas.so.*' -o -name 'libnccl.so.*' \) -path '*nvidia*' \
     2>/dev/null | xargs -r -n1 dirname | sort -u
 }
 
@@ -138,6 +156,20 @@ run() {
   }
   MSC_TEST_EXPECT_CUDA=1 step "probe (test_cuda_module)" 120 "$dir/bin/test_cuda_module"
   MSC_TEST_EXPECT_CUDA=1 step "ops (test_backend_ops)" 300 "$dir/bin/test_backend_ops"
+  if [ ! -x "$dir/bin/test_nccl" ]; then
+    say "== nccl: skipped (the bundle has no NCCL module: NCCL or MPI missing where it was prepared)"
+  elif ! command -v mpiexec >/dev/null 2>&1; then
+    say "== nccl: skipped (no mpiexec on this machine: the NCCL module starts its ranks with MPI)"
+  elif ! ldd "$dir/lib/libmosaic_nccl.so" | grep -q 'not found'; then
+    MSC_TEST_DIST_ENGINE=nccl OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+      step "nccl: 1 rank (test_nccl)" 120 "$dir/bin/test_nccl"
+    OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=2 \
+      step "nccl: 2 ranks (tests/dist/nccl.sh)" 280 "$dir/bin/nccl.sh" "$(command -v mpiexec)" \
+      "$dir/bin/test_dist_prog" "$dir/bin/test_nccl"
+  else
+    say "== nccl: skipped (libmosaic_nccl.so misses libraries here:" \
+      "$(ldd "$dir/lib/libmosaic_nccl.so" | grep 'not found' | awk '{print $1}' | tr '\n' ' '))"
+  fi
   local b
   for b in cpu cuda; do
     local th=$ncpu

@@ -241,7 +241,7 @@ static const key_rule k_rules[] = {
     {"validate", 0, 1, NULL},
     {"keep_classifier", 0, 1, NULL},
     {"progress", 0, 0, "auto|bar|lines|none"},
-    {"dist", 0, 0, "auto|mpi|none"},
+    {"dist", 0, 0, "auto|mpi|nccl|none"},
     {"dist_timeout", 0, 1e9, NULL},
     {"stats", 0, 0, "auto|published|computed"},
     {"protocol", 0, 0, "model|linear|finetune|knn|forecast|cluster"},

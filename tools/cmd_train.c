@@ -58,9 +58,9 @@ static const char help[] =
     "  --precision P       f32 (default) or bf16 (AVX-512/AMX CPUs; precision.md)\n"
     "  --progress MODE     auto (a bar on a terminal, else a line every 10 s), bar, lines, "
     "none\n"
-    "  --dist MODE         data-parallel training over MPI (distributed.md): auto (default:\n"
-    "                      when started by mpirun/mpiexec/srun with more than one process,\n"
-    "                      i.e. OMPI_COMM_WORLD_SIZE or PMI_SIZE > 1), mpi (always), none;\n"
+    "  --dist MODE         data-parallel training (distributed.md): auto (default: over MPI\n"
+    "                      when mpirun/mpiexec/srun started several processes, i.e.\n"
+    "                      OMPI_COMM_WORLD_SIZE or PMI_SIZE > 1), mpi, nccl (GPUs), none;\n"
     "                      --batch is the global batch, split evenly over the ranks, and\n"
     "                      rank 0 alone prints, logs and saves\n"
     "  --dist-timeout S    seconds a rank waits for the others in a step (default 300)\n"
@@ -102,7 +102,7 @@ static int init_from(const cli_ctx *ctx, msc_model *model, const char *path) {
 }
 
 /* --dist: the processes an MPI launcher started, when there are several of them (or
- * always with --dist mpi). Open MPI's mpirun sets OMPI_COMM_WORLD_SIZE; MPICH's and Intel
+ * always with --dist mpi or nccl; auto uses MPI, which runs with or without GPUs). Open MPI's mpirun sets OMPI_COMM_WORLD_SIZE; MPICH's and Intel
  * MPI's mpiexec (Hydra) and Slurm's srun with PMI set PMI_SIZE. A launch of several
  * processes that cannot become one run is an error: they would train alone, each
  * writing the same files. *out stays NULL for a single-process run. */
@@ -116,14 +116,15 @@ static int open_dist(const cli_ctx *ctx, msc_dist **out) {
     if (n > launched) launched = n;
   }
   if (strcmp(mode, "none") == 0 || (strcmp(mode, "auto") == 0 && launched < 2)) return EXIT_OK;
-  msc_status st = msc_dist_create("mpi", NULL, out);
+  const char *engine = strcmp(mode, "nccl") == 0 ? "nccl" : "mpi";
+  msc_status st = msc_dist_create(engine, NULL, out);
   if (st != MSC_OK) {
     if (launched > 1)
       return cli_lib_error(st,
                            "started as one of %ld MPI processes, but data-parallel training is "
                            "unavailable (--dist none trains each alone)",
                            launched);
-    return cli_lib_error(st, "--dist mpi");
+    return cli_lib_error(st, "--dist %s", engine);
   }
   st = msc_dist_set_timeout(*out, cli_float(ctx, "dist_timeout", 300));
   if (st != MSC_OK) return cli_lib_error(st, "--dist-timeout");
@@ -260,8 +261,9 @@ int cmd_train(int argc, char **argv, int verbosity) {
            done ? ", resuming" : "", val ? "yes" : "none");
     if (done) printf("  resuming after step %lld of %s\n", (long long)done, resume);
     if (dist)
-      printf("  data-parallel over %d ranks (MPI): %lld samples of each batch per rank\n",
-             ranks, (long long)(bsz / ranks));
+      printf("  data-parallel over %d ranks (%s): %lld samples of each batch per rank\n",
+             ranks, strcmp(cli_str(&ctx, "dist", "auto"), "nccl") == 0 ? "NCCL" : "MPI",
+             (long long)(bsz / ranks));
     fflush(stdout);
     cli_train_job job = {
         .model = model,

@@ -1442,8 +1442,9 @@ MSC_API msc_status msc_train_step(msc_model *model, const msc_batch *batch,
  * Every rank takes the same optimiser step, so the weights stay identical.
  *
  * The communicator is a module loaded at run time: "mpi" is libmosaic_mpi.so (built
- * where MPI is found), looked for in the directories of MSC_BACKEND_PATH and then next
- * to libmosaic; libmosaic itself never links MPI.
+ * where MPI is found), "nccl" libmosaic_nccl.so (built where NCCL, the CUDA runtime and
+ * MPI are found), looked for in the directories of MSC_BACKEND_PATH and then next to
+ * libmosaic; libmosaic itself never links MPI, NCCL or CUDA.
  *
  * Failures. Every collective waits at most the timeout (msc_dist_set_timeout; default
  * 300 s): a rank that died or stopped calling msc_train_step makes the others' calls
@@ -1462,7 +1463,11 @@ typedef struct msc_dist msc_dist;
  * Opens a communicator over the processes of a distributed run.
  * engine: "mpi" (required): the MPI module, libmosaic_mpi.so. MPI is initialised
  *   (MPI_Init_thread, MPI_THREAD_FUNNELED) unless the program already did, and
- *   finalised by msc_dist_free in that case.
+ *   finalised by msc_dist_free in that case. "nccl": the NCCL module,
+ *   libmosaic_nccl.so, one GPU per rank (local rank modulo the visible devices); MPI
+ *   starts it as for "mpi" (comm alike), the collectives are NCCL's, staged through
+ *   device memory (docs/distributed.md, "GPU with NCCL"). Without a CUDA device it
+ *   returns MSC_E_BACKEND_UNAVAILABLE before touching MPI.
  * comm: NULL for every process of the job (MPI_COMM_WORLD), or the address of an
  *   MPI_Comm of the program (a communicator it created), which is duplicated: the
  *   program keeps and frees its own.

@@ -5,7 +5,8 @@
  *
  * A module libmosaic_<engine>.so is looked for in the directories of MSC_BACKEND_PATH
  * and then in the one that holds libmosaic, opened once per process with dlopen and
- * never closed (its runtime, MPI, may hold threads and state until the process ends).
+ * never closed (its runtime, MPI or NCCL, may hold threads and state until the process
+ * ends). The engines: "mpi" (backends/mpi) and "nccl" (backends/nccl).
  */
 #include <dlfcn.h>
 #include <limits.h>
@@ -31,7 +32,20 @@
 #define MSCI_DIST_TIMEOUT_S 300.0
 
 static pthread_mutex_t g_load_lock = PTHREAD_MUTEX_INITIALIZER;
-static const mcm_iface *g_mpi; /* loaded once, kept */
+
+/* The engines and their modules, each loaded once and kept. hint: how to get it built. */
+typedef struct dist_engine {
+  const char *name, *file, *hint;
+  const mcm_iface *it;
+} dist_engine;
+static dist_engine g_engines[] = {
+    {"mpi", "libmosaic_mpi.so", "build libmosaic where MPI is installed (cmake -DMSC_MPI=ON)",
+     NULL},
+    {"nccl", "libmosaic_nccl.so",
+     "build libmosaic where NCCL, the CUDA runtime and MPI are installed (cmake -DMSC_NCCL=ON)",
+     NULL},
+};
+#define N_ENGINES (sizeof g_engines / sizeof g_engines[0])
 
 static double now_s(void) {
   struct timespec ts;
@@ -66,13 +80,12 @@ static int try_module(const char *dir, const char *file, const mcm_iface **out, 
   return 1;
 }
 
-static msc_status load_mpi(const mcm_iface **out) {
+static msc_status load_module(dist_engine *e, const mcm_iface **out) {
   pthread_mutex_lock(&g_load_lock);
-  const char *file = "libmosaic_mpi.so";
   char why[PATH_MAX + 128] = "";
   char looked[2 * PATH_MAX] = "";
   size_t len = 0;
-  if (!g_mpi) {
+  if (!e->it) {
     const char *env = secure_getenv("MSC_BACKEND_PATH");
     char dirs[PATH_MAX * 2] = "";
     char self[PATH_MAX];
@@ -80,21 +93,21 @@ static msc_status load_mpi(const mcm_iface **out) {
     if (msci_library_directory(self, sizeof self))
       snprintf(dirs + strlen(dirs), sizeof dirs - strlen(dirs), "%s%s", dirs[0] ? ":" : "",
                self);
-    for (char *save = NULL, *dir = strtok_r(dirs, ":", &save); dir && !g_mpi;
+    for (char *save = NULL, *dir = strtok_r(dirs, ":", &save); dir && !e->it;
          dir = strtok_r(NULL, ":", &save)) {
       len += (size_t)snprintf(looked + len, len < sizeof looked ? sizeof looked - len : 0,
                               "%s%s", len ? ", " : "", dir);
-      try_module(dir, file, &g_mpi, why, sizeof why);
+      try_module(dir, e->file, &e->it, why, sizeof why);
     }
   }
-  const mcm_iface *it = g_mpi;
+  const mcm_iface *it = e->it;
   pthread_mutex_unlock(&g_load_lock);
   if (!it) {
-    if (why[0]) return msci_fail(MSC_E_BACKEND_UNAVAILABLE, "dist engine mpi: %s", why);
+    if (why[0]) return msci_fail(MSC_E_BACKEND_UNAVAILABLE, "dist engine %s: %s", e->name, why);
     return msci_fail(MSC_E_BACKEND_UNAVAILABLE,
-                     "dist engine mpi: %s not found in MSC_BACKEND_PATH or next to libmosaic "
-                     "(%s); build libmosaic where MPI is installed (cmake -DMSC_MPI=ON)",
-                     file, looked[0] ? looked : "directory unknown");
+                     "dist engine %s: %s not found in MSC_BACKEND_PATH or next to libmosaic "
+                     "(%s); %s",
+                     e->name, e->file, looked[0] ? looked : "directory unknown", e->hint);
   }
   *out = it;
   return MSC_OK;
@@ -103,11 +116,14 @@ static msc_status load_mpi(const mcm_iface **out) {
 MSC_API msc_status msc_dist_create(const char *engine, void *comm, msc_dist **out) {
   if (!engine || !out)
     return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_dist_create: engine and out are required");
-  if (strcmp(engine, "mpi") != 0)
+  dist_engine *e = NULL;
+  for (size_t i = 0; i < N_ENGINES && !e; ++i)
+    if (strcmp(engine, g_engines[i].name) == 0) e = &g_engines[i];
+  if (!e)
     return msci_fail(MSC_E_NOT_FOUND,
-                     "msc_dist_create: unknown engine '%s' (this library has: mpi)", engine);
+                     "msc_dist_create: unknown engine '%s' (this library has: mpi, nccl)", engine);
   const mcm_iface *it = NULL;
-  MSCI_TRY(load_mpi(&it));
+  MSCI_TRY(load_module(e, &it));
   msc_dist *d = calloc(1, sizeof *d);
   if (!d) return msci_fail(MSC_E_OUT_OF_MEMORY, "msc_dist_create");
   d->it = it;

@@ -44,3 +44,28 @@ foreach(t equiv wedge kill resume tool)
   set_tests_properties(test_dist_${t} PROPERTIES ENVIRONMENT "${_dist_env}"
                        SKIP_RETURN_CODE 77 TIMEOUT 300 RESOURCE_LOCK mpi)
 endforeach()
+
+# The NCCL module (backends/nccl): test_nccl alone checks the refusal without a CUDA
+# device (this machine) or, with one, every collective on one rank; nccl.sh runs
+# test_nccl, test_dist equiv and the wedge test over nccl on two ranks, and skips (77)
+# without a CUDA device. scripts/device-check.sh runs both on a GPU machine.
+if(MSC_NCCL_BUILT)
+  find_package(CUDAToolkit REQUIRED) # its targets are local to backends/nccl's directory
+  add_executable(test_nccl ${CMAKE_CURRENT_LIST_DIR}/test_nccl.c)
+  target_link_libraries(test_nccl PRIVATE mosaic_internal CUDA::cudart)
+  target_compile_options(test_nccl PRIVATE ${MSC_TEST_WARNINGS})
+  target_compile_definitions(test_nccl PRIVATE _GNU_SOURCE)
+  add_dependencies(test_nccl mosaic_nccl)
+  add_dependencies(test_dist_prog mosaic_nccl)
+  add_test(NAME test_dist_nccl_probe COMMAND test_nccl)
+  add_test(NAME test_dist_nccl_equiv COMMAND ${CMAKE_CURRENT_LIST_DIR}/nccl.sh
+           ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:test_dist_prog> $<TARGET_FILE:test_nccl>)
+else()
+  foreach(t probe equiv)
+    add_test(NAME test_dist_nccl_${t} COMMAND sh -c "echo 'libmosaic_nccl.so not built (NCCL, the CUDA runtime or MPI not found at configure time, or -DMSC_NCCL=OFF)'; exit 77")
+  endforeach()
+endif()
+foreach(t probe equiv)
+  set_tests_properties(test_dist_nccl_${t} PROPERTIES ENVIRONMENT "${_dist_env}"
+                       SKIP_RETURN_CODE 77 TIMEOUT 300 RESOURCE_LOCK mpi)
+endforeach()

@@ -1,6 +1,7 @@
 /*
  * test_dist.c — data-parallel training over MPI (docs/distributed.md), run under
- * mpirun by tests/dist/dist.cmake. Modes:
+ * mpirun by tests/dist/dist.cmake. The communicator's engine is MSC_TEST_DIST_ENGINE
+ * ("mpi" when unset; "nccl" for tests/dist/nccl.sh). Modes:
  *
  *   equiv      Every rank first trains a single-process model on the whole global batch
  *              of 32 samples (the reference), then a model attached to the communicator
@@ -307,7 +308,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   msc_dist *dist = NULL;
-  msc_status st = msc_dist_create("mpi", NULL, &dist);
+  const char *engine = getenv("MSC_TEST_DIST_ENGINE");
+  msc_status st = msc_dist_create(engine && engine[0] ? engine : "mpi", NULL, &dist);
   if (st == MSC_E_BACKEND_UNAVAILABLE) {
     printf("SKIP: %s\n", msc_last_error());
     return 77;

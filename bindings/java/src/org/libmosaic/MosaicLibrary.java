@@ -1655,7 +1655,11 @@ public interface MosaicLibrary extends Library {
    * Opens a communicator over the processes of a distributed run.
    * engine: "mpi" (required): the MPI module, libmosaic_mpi.so. MPI is initialised
    *   (MPI_Init_thread, MPI_THREAD_FUNNELED) unless the program already did, and
-   *   finalised by msc_dist_free in that case.
+   *   finalised by msc_dist_free in that case. "nccl": the NCCL module,
+   *   libmosaic_nccl.so, one GPU per rank (local rank modulo the visible devices); MPI
+   *   starts it as for "mpi" (comm alike), the collectives are NCCL's, staged through
+   *   device memory (docs/distributed.md, "GPU with NCCL"). Without a CUDA device it
+   *   returns MSC_E_BACKEND_UNAVAILABLE before touching MPI.
    * comm: NULL for every process of the job (MPI_COMM_WORLD), or the address of an
    *   MPI_Comm of the program (a communicator it created), which is duplicated: the
    *   program keeps and frees its own.

@@ -477,7 +477,8 @@ static void test_ops(void) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) run_op(&cases[i]);
 }
 
-/* The API 10 ops this module does not implement: refused at op_create, the op named. The
+/* The API 10 ops this module does not implement, and API 11's ADD with a per-sample scale
+ * (stochastic depth): refused at op_create, the op named. The
  * descriptions are valid (the frame accepts them; test_convnext_ops.c checks its
  * refusals of invalid ones, which are the same code for every backend). */
 static void test_api10_refused(void) {
@@ -490,6 +491,8 @@ static void test_api10_refused(void) {
   mbk_op_desc gelu = base_desc(MBK_OP_GELU, 4, 2, 8, 3, 3);
   mbk_op_desc grn = base_desc(MBK_OP_GRN, 4, 2, 8, 3, 3);
   grn.u.grn.eps = 1e-6f;
+  mbk_op_desc radd = base_desc(MBK_OP_ADD, 4, 2, 8, 3, 3);
+  radd.u.add.row_scale = 1;
   const struct {
     const mbk_op_desc *d;
     const char *needle;
@@ -498,7 +501,8 @@ static void test_api10_refused(void) {
                {&ln, "layernorm"},
                {&ln2, "layernorm"},
                {&gelu, "gelu"},
-               {&grn, "grn"}};
+               {&grn, "grn"},
+               {&radd, "per-sample scale"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
     msci_be_op *op = NULL;
     char why[256];

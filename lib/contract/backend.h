@@ -12,7 +12,8 @@
  * mbk_ctx_params.precision; 8: CONV2D's inference fusions fold_bn, residual and relu,
  * and mbk_iface.caps to announce them; 9: MBK_PRECISION_INT8 and the calibrated input
  * range q_max / q_signed of CONV2D and LINEAR; 10: CONV2D's groups, LAYERNORM, GELU and
- * GRN, the building blocks of ConvNeXt-V2).
+ * GRN, the building blocks of ConvNeXt-V2; 11: ADD's per-sample scale u.add.row_scale, for
+ * stochastic depth).
  *
  * The contract is this header plus the files it names: backend_op.h/.c (the op frame a
  * backend builds its ops on), loss_core.h, loss_rows.h/.c, optim_core.h and
@@ -88,6 +89,13 @@
  *             bwd in  {x, w, dy}          out {dx (opt), dw (opt), db (opt)}
  *  ADD        fwd in  {a, b}              out {y}     (same shape; y = a + b)
  *             bwd in  {dy}                out {da (opt), db (opt)}
+ *             Per-sample scale (API 11; u.add.row_scale = 1): one more input s[N], a 1-D
+ *             tensor of the batch size (optional: NULL reads as all ones):
+ *             fwd in  {a, b, s}           out {y}     (y[n,...] = a[n,...] + s[n]·b[n,...])
+ *             bwd in  {dy, s}             out {da (opt), db (opt)}
+ *             (da = dy, db[n,...] = s[n]·dy[n,...]). Stochastic depth (drop path) of a
+ *             residual block: a is the shortcut, b the branch, s[n] = 0 or 1/keep per
+ *             sample in training, NULL at inference.
  *  CONCAT     fwd in  {x_1..x_k}          out {y}     (along dimension 1, channels)
  *             bwd in  {dy}                out {dx_1..dx_k} (each optional)
  *  UPSAMPLE   fwd in  {x[N,C,H,W]}        out {y[N,C,OH,OW]}  (OH >= H, OW >= W)
@@ -140,7 +148,7 @@
 extern "C" {
 #endif
 
-#define MBK_API_VERSION        10u
+#define MBK_API_VERSION        11u
 #define MBK_MODULE_INIT_SYMBOL "msc_backend_module_init"
 #define MBK_MAX_DIMS           4
 #define MBK_MAX_CONCAT         16
@@ -265,6 +273,9 @@ typedef struct mbk_op_desc {
     struct {
       float eps; /* API 10; in (0, 1): 1e-6 in ConvNeXt-V2 */
     } grn;
+    struct {
+      int32_t row_scale; /* API 11: 1 = b scaled per sample by a third input s[N] */
+    } add;
   } u;
 } mbk_op_desc;
 
@@ -495,7 +506,9 @@ static inline int32_t mbk_op_arity(const mbk_op_desc *d, int32_t backward, int32
   case MBK_OP_MAXPOOL: fi = 1, fo = 1, bi = 1, bo = 1; break;
   case MBK_OP_GAVGPOOL: fi = 1, fo = 1, bi = 1, bo = 1; break;
   case MBK_OP_LINEAR: fi = 3, fo = 1, bi = 3, bo = 3; break;
-  case MBK_OP_ADD: fi = 2, fo = 1, bi = 1, bo = 2; break;
+  case MBK_OP_ADD:
+    fi = d->u.add.row_scale ? 3 : 2, fo = 1, bi = d->u.add.row_scale ? 2 : 1, bo = 2;
+    break;
   case MBK_OP_CONCAT: fi = d->u.concat.count, fo = 1, bi = 1, bo = d->u.concat.count; break;
   case MBK_OP_UPSAMPLE: fi = 1, fo = 1, bi = 1, bo = 1; break;
   case MBK_OP_DECONV2D: fi = 3, fo = 1, bi = 3, bo = 3; break;
@@ -521,9 +534,12 @@ static inline int32_t mbk_conv_fused(const mbk_op_desc *d) {
 }
 
 /* 1 when entry i of the inputs (is_out = 0) or outputs (is_out = 1) of a pass may be
- * NULL: a bias without desc bias; the parameter and input gradients marked (opt). */
+ * NULL: a bias without desc bias; ADD's per-sample scale (API 11); the parameter and
+ * input gradients marked (opt). */
 static inline int32_t mbk_op_arg_optional(const mbk_op_desc *d, int32_t backward,
                                           int32_t is_out, int32_t i) {
+  if (d->type == MBK_OP_ADD && d->u.add.row_scale && !is_out)
+    return i == (backward ? 1 : 2);
   if (!backward) {
     if (is_out) return 0;
     if (d->type == MBK_OP_CONV2D) return i == 2 && !d->u.conv.bias;

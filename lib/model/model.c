@@ -448,6 +448,21 @@ static msc_status check_finite(const float *x, size_t n, const char *path, const
   return MSC_OK;
 }
 
+/* Whether a file's tensor of shape a fits a parameter of shape b: the same sizes once
+ * the dimensions of size 1 are dropped, so the same row-major values. PyTorch's
+ * ConvNeXt-V2 stores what the model holds as [4C, C, 1, 1] (its pointwise nn.Linear) as
+ * [4C, C] and GRN's [C] as [1, 1, 1, C]: a state dict converted as it is loads
+ * (docs/model.md, "Parameter names"). */
+static int same_squeezed(int32_t na, const int64_t *a, int32_t nb, const int64_t *b) {
+  int32_t i = 0, j = 0;
+  for (;;) {
+    while (i < na && a[i] == 1) ++i;
+    while (j < nb && b[j] == 1) ++j;
+    if (i == na || j == nb) return i == na && j == nb;
+    if (a[i++] != b[j++]) return 0;
+  }
+}
+
 static msc_status load_params(msc_model *m, const msci_st_file *f, const char *path) {
   const msci_graph *g = &m->graph;
   size_t matched = 0;
@@ -463,9 +478,7 @@ static msc_status load_params(msc_model *m, const msci_st_file *f, const char *p
       st = msci_fail(MSC_E_BAD_FORMAT, "%s: tensor '%s' is missing", path, p->name);
       break;
     }
-    int same = ndim == p->ndim;
-    for (int32_t k = 0; same && k < ndim; ++k) same = dims[k] == p->dims[k];
-    if (!same) {
+    if (!same_squeezed(ndim, dims, p->ndim, p->dims)) {
       st = msci_fail(MSC_E_BAD_FORMAT,
                      "%s: tensor '%s' has %d dimensions or a size that does "
                      "not match the configuration",

@@ -102,8 +102,8 @@ START_TEST(test_draw) {
     scales_of(m, adds[k], first[k - 1]);
     for (int r = 0; r < N; ++r) {
       const float v = first[k - 1][r];
-      ck_assert_msg(v == 0.0f || fabs(v - 1.0 / keep) < 1e-6, "block %d row %d: scale %g", k,
-                    r, (double)v);
+      ck_assert_msg(v == 0.0f || fabs(v - 1.0 / keep) < 1e-6, "block %d row %d: scale %g", k, r,
+                    (double)v);
       zeros += v == 0.0f, kept += v != 0.0f;
     }
   }
@@ -150,10 +150,14 @@ START_TEST(test_gradient) {
   ck_assert_msg(fabs(l - l0) > 1e-5, "loss %.7f with drop path, %.7f without", l, l0);
   /* The analytic gradient of the step with drop path against central differences. */
   msci_graph *g = &m->graph;
-  const char *names[] = {"enc.s2.downsample_layers.0.0.weight", "enc.s2.stages.0.1.dwconv.weight",
-                         "enc.s2.stages.0.1.grn.gamma",         "enc.s2.stages.1.0.pwconv1.bias",
-                         "enc.s2.stages.1.1.pwconv2.weight",    "enc.s2.stages.1.1.norm.weight",
-                         "enc.s2.norm.bias",                    "classifier.fc.weight"};
+  const char *names[] = {"enc.s2.downsample_layers.0.0.weight",
+                         "enc.s2.stages.0.1.dwconv.weight",
+                         "enc.s2.stages.0.1.grn.gamma",
+                         "enc.s2.stages.1.0.pwconv1.bias",
+                         "enc.s2.stages.1.1.pwconv2.weight",
+                         "enc.s2.stages.1.1.norm.weight",
+                         "enc.s2.norm.bias",
+                         "classifier.fc.weight"};
   enum { K = sizeof names / sizeof names[0] };
   for (size_t k = 0; k < K; ++k) {
     int32_t p = -1;

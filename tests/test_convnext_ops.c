@@ -947,7 +947,8 @@ START_TEST(test_row_scaled_add) {
   rng r = rng_make(900 + (uint64_t)_i);
   const int64_t xd[4] = {rc->n, rc->c, rc->h, rc->w};
   const size_t nx = numel(rc->ndim, xd), per = nx / (size_t)rc->n;
-  float *a = fbuf(nx), *b = fbuf(nx), *y = fbuf(nx), *want = fbuf(nx), *sc = fbuf((size_t)rc->n);
+  float *a = fbuf(nx), *b = fbuf(nx), *y = fbuf(nx), *want = fbuf(nx),
+        *sc = fbuf((size_t)rc->n);
   float *dy = fbuf(nx), *da = fbuf(nx), *db = fbuf(nx), *dbw = fbuf(nx);
   fill_unif(&r, a, nx);
   fill_unif(&r, dy, nx);

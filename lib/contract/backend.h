@@ -538,8 +538,7 @@ static inline int32_t mbk_conv_fused(const mbk_op_desc *d) {
  * input gradients marked (opt). */
 static inline int32_t mbk_op_arg_optional(const mbk_op_desc *d, int32_t backward,
                                           int32_t is_out, int32_t i) {
-  if (d->type == MBK_OP_ADD && d->u.add.row_scale && !is_out)
-    return i == (backward ? 1 : 2);
+  if (d->type == MBK_OP_ADD && d->u.add.row_scale && !is_out) return i == (backward ? 1 : 2);
   if (!backward) {
     if (is_out) return 0;
     if (d->type == MBK_OP_CONV2D) return i == 2 && !d->u.conv.bias;

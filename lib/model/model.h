@@ -80,7 +80,7 @@ typedef enum {
   MSCI_PARAM_BIAS = 1,
   MSCI_PARAM_BN_SCALE = 2, /* a normalisation's scale (BatchNorm, LayerNorm): starts at 1 */
   MSCI_PARAM_BN_SHIFT = 3, /* its shift, and GRN's gamma and beta: start at 0 */
-  MSCI_PARAM_BN_MEAN = 4, /* running statistics: saved, never trained */
+  MSCI_PARAM_BN_MEAN = 4,  /* running statistics: saved, never trained */
   MSCI_PARAM_BN_VAR = 5
 } msci_param_kind;
 

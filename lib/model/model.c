@@ -452,7 +452,7 @@ static msc_status check_finite(const float *x, size_t n, const char *path, const
  * the dimensions of size 1 are dropped, so the same row-major values. PyTorch's
  * ConvNeXt-V2 stores what the model holds as [4C, C, 1, 1] (its pointwise nn.Linear) as
  * [4C, C] and GRN's [C] as [1, 1, 1, C]: a state dict converted as it is loads
- * (docs/model.md, "Parameter names"). */
+ * (docs/model.md, "Parameter names of ConvNeXt encoders"). */
 static int same_squeezed(int32_t na, const int64_t *a, int32_t nb, const int64_t *b) {
   int32_t i = 0, j = 0;
   for (;;) {

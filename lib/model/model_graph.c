@@ -5,7 +5,7 @@
  * per modality ("enc.s2.layer1.0.conv1.weight", "enc.s2.bn1.running_var", ...), and
  * those of facebookresearch/ConvNeXt-V2's models/convnextv2.py for ConvNeXt encoders
  * ("enc.s2.downsample_layers.0.0.weight", "enc.s2.stages.1.0.grn.gamma", ...), so a
- * model file lines up with the weights users know (docs/model.md, "Parameter names").
+ * model file lines up with the weights users know (docs/model.md, "Parameter names of ConvNeXt encoders").
  */
 #include <stdio.h>
 #include <stdlib.h>

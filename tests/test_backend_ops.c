@@ -477,7 +477,8 @@ static void test_ops(void) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) run_op(&cases[i]);
 }
 
-/* The API 10 and 11 ops this module does not implement: refused at op_create, the op named. The
+/* The API 10 ops this module does not implement, API 11's ATTN and API 12's ADD with a
+ * per-sample scale (stochastic depth): refused at op_create, the op named. The
  * descriptions are valid (the frame accepts them; test_convnext_ops.c checks its
  * refusals of invalid ones, which are the same code for every backend). */
 static void test_api10_refused(void) {
@@ -493,6 +494,8 @@ static void test_api10_refused(void) {
   mbk_op_desc attn = base_desc(MBK_OP_ATTN, 4, 2, 8, 3, 3); /* API 11 */
   attn.u.attn.heads = 2, attn.u.attn.sources = 1;
   attn.u.attn.src_h[0] = 2, attn.u.attn.src_w[0] = 4;
+  mbk_op_desc radd = base_desc(MBK_OP_ADD, 4, 2, 8, 3, 3);
+  radd.u.add.row_scale = 1;
   const struct {
     const mbk_op_desc *d;
     const char *needle;
@@ -502,7 +505,8 @@ static void test_api10_refused(void) {
                {&ln2, "layernorm"},
                {&gelu, "gelu"},
                {&grn, "grn"},
-               {&attn, "attn"}};
+               {&attn, "attn"},
+               {&radd, "per-sample scale"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
     msci_be_op *op = NULL;
     char why[256];

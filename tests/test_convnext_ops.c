@@ -17,6 +17,10 @@
  *  - a ConvNeXt-V2 block (depthwise 7×7 → LayerNorm → 1×1 → GELU → GRN → 1×1) run
  *    without downloads, after a convolution that leaves a blocked layout, forward and
  *    every gradient against the reference chain;
+ *  - ADD with a per-sample scale (API 12, stochastic depth): y = a + s[n]·b against a
+ *    loop written here, with s holding 0, 1/keep and other values, s = NULL as the plain
+ *    sum, b in the blocked layout a 1×1 convolution leaves; da = dy and db = s[n]·dy
+ *    against the same loop and by finite differences of the forward; its refusals;
  *  - the frame's refusals (op_desc.c, shared by every backend): groups that do not
  *    divide the channels, negative groups, groups with the inference fusions or int8,
  *    eps out of range, wrong ndim; then shapes (the ungrouped weight shape among them)
@@ -891,7 +895,7 @@ START_TEST(test_refusals) {
                 MSC_E_INVALID_ARGUMENT, "gelu");
 
   /* The contract's tables. */
-  ck_assert_uint_eq(MBK_API_VERSION, 11);
+  ck_assert_uint_eq(MBK_API_VERSION, 12); /* 11: ATTN; 12: ADD's per-sample scale */
   ck_assert_int_eq(MBK_OP_LAYERNORM, 11);
   ck_assert_int_eq(MBK_OP_GELU, 12);
   ck_assert_int_eq(MBK_OP_GRN, 13);
@@ -909,6 +913,18 @@ START_TEST(test_refusals) {
   d = desc_nd(MBK_OP_GELU, 2, 2, 8, 1, 1);
   ck_assert(mbk_op_arity(&d, 1, &ni, &no) && ni == 2 && no == 1);
   ck_assert(!mbk_op_arg_optional(&d, 1, 1, 0));
+  /* ADD's per-sample scale (API 12): a third forward input and a second backward one,
+   * both optional; row_scale other than 0 or 1 is refused. */
+  d = desc_nd(MBK_OP_ADD, 4, 2, 8, 3, 3);
+  ck_assert(mbk_op_arity(&d, 0, &ni, &no) && ni == 2 && no == 1);
+  d.u.add.row_scale = 1;
+  ck_assert(mbk_op_arity(&d, 0, &ni, &no) && ni == 3 && no == 1);
+  ck_assert(mbk_op_arity(&d, 1, &ni, &no) && ni == 2 && no == 2);
+  ck_assert(mbk_op_arg_optional(&d, 0, 0, 2) && !mbk_op_arg_optional(&d, 0, 0, 1));
+  ck_assert(mbk_op_arg_optional(&d, 1, 0, 1) && !mbk_op_arg_optional(&d, 1, 0, 0));
+  ck_assert(mbk_op_arg_optional(&d, 1, 1, 0) && mbk_op_arg_optional(&d, 1, 1, 1));
+  d.u.add.row_scale = 2;
+  expect_create_fails("add row_scale 2", &d, "row_scale must be 0 or 1");
   d = gconv_desc(&cp, 8, 0);
   ck_assert_int_eq(mbk_conv_groups(&d), 8);
   d.u.conv.groups = 0;
@@ -1105,6 +1121,89 @@ START_TEST(test_attn_refusals) {
   msc_clear_error();
   expect_status("attn, 2 inputs", msci_be_op_forward(op, 0, in, 2, out, 1),
                 MSC_E_INVALID_ARGUMENT, "attn forward takes 3 inputs");
+
+/* ========================= ADD with a per-sample scale (API 12) ========================== */
+
+typedef struct radd_case {
+  int32_t ndim;
+  int64_t n, c, h, w;
+  int32_t via_conv; /* b is the output of a 1×1 convolution (a blocked layout), 4-D only */
+} radd_case;
+
+static const radd_case RADD_CASES[] = {
+    {4, 3, 5, 4, 3, 0}, {4, 4, 16, 3, 5, 1}, {4, 2, 17, 7, 7, 1}, {2, 5, 11, 1, 1, 0}};
+
+START_TEST(test_row_scaled_add) {
+  const radd_case *rc = &RADD_CASES[_i];
+  rng r = rng_make(900 + (uint64_t)_i);
+  const int64_t xd[4] = {rc->n, rc->c, rc->h, rc->w};
+  const size_t nx = numel(rc->ndim, xd), per = nx / (size_t)rc->n;
+  float *a = fbuf(nx), *b = fbuf(nx), *y = fbuf(nx), *want = fbuf(nx),
+        *sc = fbuf((size_t)rc->n);
+  float *dy = fbuf(nx), *da = fbuf(nx), *db = fbuf(nx), *dbw = fbuf(nx);
+  fill_unif(&r, a, nx);
+  fill_unif(&r, dy, nx);
+  /* Drop-path scales: a dropped row (0), kept rows (1/keep = 1/0.8), and any value. */
+  for (int64_t k = 0; k < rc->n; ++k) sc[k] = k == 0 ? 0.0f : k == 1 ? 1.25f : (float)(k + 0.5);
+  mbk_tensor *tb = t_new();
+  if (rc->via_conv) { /* b = conv1×1(x): oneDNN leaves it blocked (16 or 17 channels) */
+    const int64_t wd[4] = {rc->c, rc->c, 1, 1};
+    float *x = fbuf(nx), *w = fbuf((size_t)(rc->c * rc->c));
+    fill_unif(&r, x, nx);
+    fill_unif(&r, w, (size_t)(rc->c * rc->c));
+    ref_conv cp = {rc->n, rc->c, rc->h, rc->w, rc->c, 1, 1, 1, 1, 0, 0};
+    mbk_op_desc cd = gconv_desc(&cp, 1, 0);
+    msci_be_op *cop = op_make(&cd);
+    mbk_tensor *cin[3] = {t_from(4, xd, x), t_from(4, wd, w), NULL};
+    fwd(cop, 0, cin, 3, tb);
+    t_get("conv output", tb, 4, xd, b);
+  } else {
+    fill_unif(&r, b, nx);
+    t_set(tb, rc->ndim, xd, b);
+  }
+  const int64_t nd[1] = {rc->n};
+  mbk_op_desc d = desc_nd(MBK_OP_ADD, rc->ndim, rc->n, rc->c, rc->h, rc->w);
+  d.u.add.row_scale = 1;
+  msci_be_op *op = op_make(&d);
+  mbk_tensor *ta = t_from(rc->ndim, xd, a), *ts = t_from(1, nd, sc), *ty = t_new();
+  mbk_tensor *in[3] = {ta, tb, ts};
+  for (size_t i = 0; i < nx; ++i) want[i] = a[i] + sc[i / per] * b[i];
+  fwd(op, 1, in, 3, ty);
+  t_get("scaled add", ty, rc->ndim, xd, y);
+  expect_close("scaled add forward", y, want, nx, TOL_FWD);
+  /* No scale: the plain sum (inference). */
+  mbk_tensor *in0[3] = {ta, tb, NULL};
+  for (size_t i = 0; i < nx; ++i) want[i] = a[i] + b[i];
+  fwd(op, 0, in0, 3, ty);
+  t_get("unscaled add", ty, rc->ndim, xd, y);
+  expect_close("scaled add without s", y, want, nx, TOL_FWD);
+  /* Backward: da = dy, db = s[n]·dy; and without s both are dy. */
+  mbk_tensor *tdy = t_from(rc->ndim, xd, dy), *tda = t_new(), *tdb = t_new();
+  mbk_tensor *bin[2] = {tdy, ts}, *bout[2] = {tda, tdb};
+  bwd(op, bin, 2, bout, 2);
+  for (size_t i = 0; i < nx; ++i) dbw[i] = sc[i / per] * dy[i];
+  t_get("da", tda, rc->ndim, xd, da);
+  t_get("db", tdb, rc->ndim, xd, db);
+  expect_close("scaled add da", da, dy, nx, TOL_GRAD);
+  expect_close("scaled add db", db, dbw, nx, TOL_GRAD);
+  mbk_tensor *bin0[2] = {tdy, NULL};
+  bwd(op, bin0, 2, bout, 2);
+  t_get("db without s", tdb, rc->ndim, xd, db);
+  expect_close("scaled add db without s", db, dy, nx, TOL_GRAD);
+  /* Finite differences of the forward (with s) in a and in b, b re-uploaded plain. */
+  bwd(op, bin, 2, bout, 2);
+  t_get("db", tdb, rc->ndim, xd, db);
+  t_set(tb, rc->ndim, xd, b);
+  fd_case ca = {"scaled add (a)", op, in, 3, ty, rc->ndim, xd, dy, ta, rc->ndim, xd, a, da};
+  fd_check(&ca, &r);
+  fd_case cb = {"scaled add (b)", op, in, 3, ty, rc->ndim, xd, dy, tb, rc->ndim, xd, b, db};
+  fd_check(&cb, &r);
+  /* A scale of the wrong length is refused, naming it. */
+  const int64_t bad[1] = {rc->n + 1};
+  float *sb = fbuf((size_t)rc->n + 1);
+  mbk_tensor *tsb = t_from(1, bad, sb), *inb[3] = {ta, tb, tsb}, *yo[1] = {ty};
+  ck_assert_int_ne(msci_be_op_forward(op, 1, inb, 3, yo, 1), MSC_OK);
+  ck_assert_msg(strstr(msc_last_error(), "per-sample scale") != NULL, "%s", msc_last_error());
 }
 END_TEST
 
@@ -1138,6 +1237,9 @@ int main(void) {
   suite_add_tcase(s, tc);
   tc = tcase("chain");
   tcase_add_loop_test(tc, test_block_chain, 0, 2);
+  suite_add_tcase(s, tc);
+  tc = tcase("add with a per-sample scale");
+  tcase_add_loop_test(tc, test_row_scaled_add, 0, NELEM(RADD_CASES));
   suite_add_tcase(s, tc);
   tc = tcase("refusals");
   tcase_add_test(tc, test_refusals);

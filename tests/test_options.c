@@ -351,18 +351,23 @@ START_TEST(string_rules) {
                    MSC_E_INVALID_ARGUMENT);
   ck_assert_str_eq(msc_last_error(),
                    "option 'modality.0.encoder': 'resnet101' is not one of resnet18, "
-                   "resnet34, resnet50, tiny; did you mean 'resnet18'?");
+                   "resnet34, resnet50, tiny, convnextv2_atto, convnextv2_femto, "
+                   "convnextv2_pico, convnextv2_nano, convnextv2_tiny; did you mean "
+                   "'resnet18'?");
   /* a swap of two neighbours is one edit */
   ck_assert_int_eq(msc_options_set_string(o, "modality.0.encoder", "resnet81"),
                    MSC_E_INVALID_ARGUMENT);
   ck_assert_str_eq(msc_last_error(),
                    "option 'modality.0.encoder': 'resnet81' is not one of resnet18, "
-                   "resnet34, resnet50, tiny; did you mean 'resnet18'?");
+                   "resnet34, resnet50, tiny, convnextv2_atto, convnextv2_femto, "
+                   "convnextv2_pico, convnextv2_nano, convnextv2_tiny; did you mean "
+                   "'resnet18'?");
   ck_assert_int_eq(msc_options_set_string(o, "modality.0.encoder", "vgg16"),
                    MSC_E_INVALID_ARGUMENT);
   ck_assert_str_eq(msc_last_error(),
                    "option 'modality.0.encoder': 'vgg16' is not one of resnet18, "
-                   "resnet34, resnet50, tiny");
+                   "resnet34, resnet50, tiny, convnextv2_atto, convnextv2_femto, "
+                   "convnextv2_pico, convnextv2_nano, convnextv2_tiny");
   ck_assert_int_eq(msc_options_set_string(o, "modality.0.encoder", "resnet1"),
                    MSC_E_INVALID_ARGUMENT);
   ck_assert_int_eq(msc_options_set_string(o, "modality.0.encoder", ""), MSC_E_INVALID_ARGUMENT);
@@ -1021,7 +1026,9 @@ START_TEST(schema_accessors) {
       ck_assert_str_eq(rule, "(0, 1]");
     } else if (strcmp(p, "modality.#.encoder") == 0) {
       msci_options_key_rule(i, rule, sizeof rule);
-      ck_assert_str_eq(rule, "one of resnet18, resnet34, resnet50, tiny");
+      ck_assert_str_eq(rule, "one of resnet18, resnet34, resnet50, tiny, convnextv2_atto, "
+                             "convnextv2_femto, convnextv2_pico, convnextv2_nano, "
+                             "convnextv2_tiny");
     }
   }
   ck_assert(found_bands && found_class_names && found_momentum);

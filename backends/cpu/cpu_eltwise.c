@@ -1,6 +1,7 @@
 /*
  * cpu_eltwise.c — ReLU, GELU (API 10: the exact erf form, oneDNN's eltwise_gelu_erf) and
- * element-wise addition (the residual sum of ResNet blocks).
+ * element-wise addition (the residual sum of ResNet blocks; with API 12's per-sample
+ * scale, the stochastic-depth sum of ConvNeXt blocks).
  * All work in whatever layout their first input has, so they never force a reorder
  * of the main path; a second input or an incoming gradient in another layout is
  * converted to it.
@@ -17,6 +18,7 @@ typedef struct cpu_elt {
   dnnl_memory_desc_t fwd_md; /* layout the forward primitive was made for */
   cpu_prim fwd, bwd;
   cpu_reorder r_in, r_dy;
+  cpu_reorder r_a; /* add with a per-sample scale: a as plain float32 */
 } cpu_elt;
 
 static void elt_destroy(mbk_op *base) {
@@ -25,6 +27,7 @@ static void elt_destroy(mbk_op *base) {
   cpu_prim_destroy(&op->bwd);
   cpu_reorder_destroy(&op->r_in);
   cpu_reorder_destroy(&op->r_dy);
+  cpu_reorder_destroy(&op->r_a);
   free(op);
 }
 
@@ -104,11 +107,56 @@ msc_status cpu_gelu_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
 
 /* ---- add ------------------------------------------------------------------------------- */
 
+/* t's contents as plain float32 (t's own storage when it is plain f32 already). */
+static msc_status plain_data(cpu_elt *op, const mbk_tensor *t, cpu_reorder *r,
+                             const float **data) {
+  dnnl_memory_desc_t plain;
+  dnnl_memory_t m;
+  void *p = NULL;
+  CPU_CHECK(cpu_plain_md(op->ndim, op->dims, &plain));
+  CPU_CHECK(cpu_view_as(op->base.ctx, t, &plain, r, &m));
+  CPU_TRY(dnnl_memory_get_data_handle(m, &p), "add input");
+  *data = p;
+  return MSC_OK;
+}
+
+/* The per-sample scale s[N] of an add with u.add.row_scale (a 1-D tensor is plain). */
+static msc_status row_scale_of(const cpu_elt *op, const mbk_tensor *t, const float **s) {
+  CPU_CHECK(cpu_tensor_expect(t, 1, op->dims, "add", "s (per-sample scale)"));
+  *s = t->data;
+  return MSC_OK;
+}
+
+/* y[n,...] = a[n,...] + s[n]·b[n,...] on plain float32 (API 12): the batch is the outer
+ * dimension of the plain layout, so sample n is one contiguous run. A plain loop rather
+ * than oneDNN's binary op, whose 2.6 post-ops cannot broadcast over the batch only. */
+static msc_status add_scaled_forward(cpu_elt *op, mbk_tensor *const *in, mbk_tensor *out) {
+  const float *a, *b, *s;
+  CPU_CHECK(row_scale_of(op, in[2], &s));
+  CPU_CHECK(plain_data(op, in[0], &op->r_a, &a));
+  CPU_CHECK(plain_data(op, in[1], &op->r_in, &b));
+  dnnl_memory_desc_t plain;
+  CPU_CHECK(cpu_plain_md(op->ndim, op->dims, &plain));
+  CPU_CHECK(cpu_tensor_set(out, op->ndim, op->dims, &plain));
+  float *y = out->data;
+  const int64_t per = op->ndim == 4 ? op->dims[1] * op->dims[2] * op->dims[3] : op->dims[1];
+  cpu_ctx_threads(op->base.ctx);
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < op->dims[0]; ++n) {
+    const float sn = s[n];
+    const size_t at = (size_t)n * (size_t)per;
+    for (int64_t k = 0; k < per; ++k) y[at + k] = a[at + k] + sn * b[at + k];
+  }
+  return MSC_OK;
+}
+
 static msc_status add_forward(mbk_op *base, int32_t training, mbk_tensor *const *in,
                               mbk_tensor *const *out) {
   cpu_elt *op = (cpu_elt *)base;
   CPU_CHECK(cpu_tensor_expect(in[0], op->ndim, op->dims, "add", "a"));
   CPU_CHECK(cpu_tensor_expect(in[1], op->ndim, op->dims, "add", "b"));
+  /* Without a scale tensor (inference) a scaled add is the plain sum. */
+  if (base->desc.u.add.row_scale && in[2]) return add_scaled_forward(op, in, out[0]);
   const dnnl_memory_desc_t *md = &in[0]->md;
   if (!op->fwd.prim || !cpu_md_equal(&op->fwd_md, md)) {
     dnnl_binary_desc_t bd;
@@ -126,12 +174,31 @@ static msc_status add_forward(mbk_op *base, int32_t training, mbk_tensor *const 
   return cpu_prim_exec(base->ctx, &op->fwd, 3, args);
 }
 
-/* The gradient of a sum reaches both addends unchanged. */
+/* The gradient of a sum reaches both addends unchanged; with a per-sample scale, b's is
+ * scaled by it: db[n,...] = s[n]·dy[n,...]. */
 static msc_status add_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor *const *out) {
   cpu_elt *op = (cpu_elt *)base;
   CPU_CHECK(cpu_tensor_expect(in[0], op->ndim, op->dims, "add", "dy"));
+  const int scaled = base->desc.u.add.row_scale && in[1];
+  if (scaled && out[1]) {
+    const float *dy, *s;
+    CPU_CHECK(row_scale_of(op, in[1], &s));
+    CPU_CHECK(plain_data(op, in[0], &op->r_in, &dy));
+    dnnl_memory_desc_t plain;
+    CPU_CHECK(cpu_plain_md(op->ndim, op->dims, &plain));
+    CPU_CHECK(cpu_tensor_set(out[1], op->ndim, op->dims, &plain));
+    float *db = out[1]->data;
+    const int64_t per = op->ndim == 4 ? op->dims[1] * op->dims[2] * op->dims[3] : op->dims[1];
+    cpu_ctx_threads(base->ctx);
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < op->dims[0]; ++n) {
+      const float sn = s[n];
+      const size_t at = (size_t)n * (size_t)per;
+      for (int64_t k = 0; k < per; ++k) db[at + k] = sn * dy[at + k];
+    }
+  }
   for (int i = 0; i < 2; ++i)
-    if (out[i])
+    if (out[i] && !(i == 1 && scaled))
       CPU_CHECK(cpu_write_as(base->ctx, in[0]->mem, out[i], op->ndim, op->dims, &in[0]->md,
                              &op->r_dy));
   return MSC_OK;

@@ -185,5 +185,10 @@ msc_status cu_relu_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
 }
 
 msc_status cu_add_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
+  /* Stochastic depth's per-sample scale (API 12) is a ConvNeXt op, as those of API 10. */
+  if (d->u.add.row_scale)
+    return CU_FAIL(MSC_E_UNSUPPORTED,
+                   "cuda: add with a per-sample scale (row_scale, API 12: stochastic depth "
+                   "of ConvNeXt blocks) is not supported by the cuda backend: use backend cpu");
   return elt_create(ctx, d, &add_vt, out);
 }

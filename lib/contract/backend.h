@@ -13,7 +13,8 @@
  * and mbk_iface.caps to announce them; 9: MBK_PRECISION_INT8 and the calibrated input
  * range q_max / q_signed of CONV2D and LINEAR; 10: CONV2D's groups, LAYERNORM, GELU and
  * GRN, the building blocks of ConvNeXt-V2; 11: ATTN, multi-head attention for the
- * cross-attention fusion).
+ * cross-attention fusion; 12: ADD's per-sample scale
+ * u.add.row_scale, for stochastic depth).
  *
  * The contract is this header plus the files it names: backend_op.h/.c (the op frame a
  * backend builds its ops on), loss_core.h, loss_rows.h/.c, optim_core.h and
@@ -89,6 +90,13 @@
  *             bwd in  {x, w, dy}          out {dx (opt), dw (opt), db (opt)}
  *  ADD        fwd in  {a, b}              out {y}     (same shape; y = a + b)
  *             bwd in  {dy}                out {da (opt), db (opt)}
+ *             Per-sample scale (API 12; u.add.row_scale = 1): one more input s[N], a 1-D
+ *             tensor of the batch size (optional: NULL reads as all ones):
+ *             fwd in  {a, b, s}           out {y}     (y[n,...] = a[n,...] + s[n]·b[n,...])
+ *             bwd in  {dy, s}             out {da (opt), db (opt)}
+ *             (da = dy, db[n,...] = s[n]·dy[n,...]). Stochastic depth (drop path) of a
+ *             residual block: a is the shortcut, b the branch, s[n] = 0 or 1/keep per
+ *             sample in training, NULL at inference.
  *  CONCAT     fwd in  {x_1..x_k}          out {y}     (along dimension 1, channels)
  *             bwd in  {dy}                out {dx_1..dx_k} (each optional)
  *  UPSAMPLE   fwd in  {x[N,C,H,W]}        out {y[N,C,OH,OW]}  (OH >= H, OW >= W)
@@ -153,7 +161,7 @@
 extern "C" {
 #endif
 
-#define MBK_API_VERSION        11u
+#define MBK_API_VERSION        12u
 #define MBK_MODULE_INIT_SYMBOL "msc_backend_module_init"
 #define MBK_MAX_DIMS           4
 #define MBK_MAX_CONCAT         16
@@ -286,6 +294,9 @@ typedef struct mbk_op_desc {
       int32_t sources; /* 1 .. MBK_MAX_ATTN_SOURCES */
       int64_t src_h[MBK_MAX_ATTN_SOURCES], src_w[MBK_MAX_ATTN_SOURCES];
     } attn;
+    struct {
+      int32_t row_scale; /* API 12: 1 = b scaled per sample by a third input s[N] */
+    } add;
   } u;
 } mbk_op_desc;
 
@@ -517,7 +528,9 @@ static inline int32_t mbk_op_arity(const mbk_op_desc *d, int32_t backward, int32
   case MBK_OP_MAXPOOL: fi = 1, fo = 1, bi = 1, bo = 1; break;
   case MBK_OP_GAVGPOOL: fi = 1, fo = 1, bi = 1, bo = 1; break;
   case MBK_OP_LINEAR: fi = 3, fo = 1, bi = 3, bo = 3; break;
-  case MBK_OP_ADD: fi = 2, fo = 1, bi = 1, bo = 2; break;
+  case MBK_OP_ADD:
+    fi = d->u.add.row_scale ? 3 : 2, fo = 1, bi = d->u.add.row_scale ? 2 : 1, bo = 2;
+    break;
   case MBK_OP_CONCAT: fi = d->u.concat.count, fo = 1, bi = 1, bo = d->u.concat.count; break;
   case MBK_OP_UPSAMPLE: fi = 1, fo = 1, bi = 1, bo = 1; break;
   case MBK_OP_DECONV2D: fi = 3, fo = 1, bi = 3, bo = 3; break;
@@ -546,9 +559,11 @@ static inline int32_t mbk_conv_fused(const mbk_op_desc *d) {
 }
 
 /* 1 when entry i of the inputs (is_out = 0) or outputs (is_out = 1) of a pass may be
- * NULL: a bias without desc bias; the parameter and input gradients marked (opt). */
+ * NULL: a bias without desc bias; ADD's per-sample scale (API 12); the parameter and
+ * input gradients marked (opt). */
 static inline int32_t mbk_op_arg_optional(const mbk_op_desc *d, int32_t backward,
                                           int32_t is_out, int32_t i) {
+  if (d->type == MBK_OP_ADD && d->u.add.row_scale && !is_out) return i == (backward ? 1 : 2);
   if (!backward) {
     if (is_out) return 0;
     if (d->type == MBK_OP_CONV2D) return i == 2 && !d->u.conv.bias;

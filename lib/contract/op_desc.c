@@ -100,6 +100,10 @@ msc_status mbk_op_desc_validate(const mbk_op_desc *d, char *why, size_t n) {
       if (d->u.attn.src_h[j] <= 0 || d->u.attn.src_w[j] <= 0)
         return bad(why, n, "attn: every source needs a positive src_h and src_w", d);
     break;
+  case MBK_OP_ADD:
+    if (d->u.add.row_scale != 0 && d->u.add.row_scale != 1)
+      return bad(why, n, "add: row_scale must be 0 or 1", d);
+    break;
   case MBK_OP_LINEAR:
     if (d->u.linear.out_f <= 0) return bad(why, n, "linear: out_f must be positive", d);
     if (!q_max_ok(d->u.linear.q_max))

@@ -114,7 +114,9 @@ static msc_status resolve_options(const msci_model_cfg *c, msc_options **out) {
     SET(msc_options_set_int(o, KEY("stem_stride"), e->stem_stride));
     SET(msc_options_set_int(o, KEY("maxpool"), e->maxpool));
     SET(msc_options_set_string(o, KEY("block"),
-                               e->block == MSCI_BLOCK_BOTTLENECK ? "bottleneck" : "basic"));
+                               e->block == MSCI_BLOCK_BOTTLENECK ? "bottleneck"
+                               : e->block == MSCI_BLOCK_CONVNEXT ? "convnext"
+                                                                 : "basic"));
     SET(set_list(o, KEY("widths"), e->widths, e->n_stages));
     SET(set_list(o, KEY("depths"), e->depths, e->n_stages));
 #undef KEY
@@ -240,7 +242,8 @@ msc_status msci_model_alloc(const msc_options *opts, const msc_options *runtime,
 
 /* Fills buf with the seeded initial values of parameter p: Kaiming normal, fan-out, for
  * convolutions (torchvision's ResNet); PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in))
- * for linear weights and biases; batch-norm scale 1, shift 0 and running statistics 0/1.
+ * for linear weights and biases; batch-norm scale 1, shift 0 and running statistics 0/1;
+ * ConvNeXt's convolutions N(0, 0.02²) with biases 0, its norms 1/0 and GRN 0/0.
  * The stream depends on the seed and the parameter's name only. */
 static void init_values(const msci_param *p, uint64_t seed, float *buf, size_t n) {
   msci_rng r;
@@ -249,6 +252,13 @@ static void init_values(const msci_param *p, uint64_t seed, float *buf, size_t n
   double conv_std = sqrt(2.0 / (double)p->fan_out);
   double bound = 1.0 / sqrt((double)p->fan_in);
   for (size_t k = 0; k < n; ++k) {
+    if (p->convnext_init && (p->kind == MSCI_PARAM_WEIGHT || p->kind == MSCI_PARAM_BIAS)) {
+      /* ConvNeXt's _init_weights: trunc_normal_(std=.02) with timm's default bounds ±2
+       * (absolute, so 100 standard deviations: a clip that never bites), biases 0. */
+      double v = p->kind == MSCI_PARAM_WEIGHT ? 0.02 * msci_rng_normal(&r) : 0.0;
+      buf[k] = (float)(v > 2.0 ? 2.0 : v < -2.0 ? -2.0 : v);
+      continue;
+    }
     switch (p->kind) {
     case MSCI_PARAM_BN_SCALE:
     case MSCI_PARAM_BN_VAR: buf[k] = 1.f; break;
@@ -445,6 +455,21 @@ static msc_status check_finite(const float *x, size_t n, const char *path, const
   return MSC_OK;
 }
 
+/* Whether a file's tensor of shape a fits a parameter of shape b: the same sizes once
+ * the dimensions of size 1 are dropped, so the same row-major values. PyTorch's
+ * ConvNeXt-V2 stores what the model holds as [4C, C, 1, 1] (its pointwise nn.Linear) as
+ * [4C, C] and GRN's [C] as [1, 1, 1, C]: a state dict converted as it is loads
+ * (docs/model.md, "Parameter names of ConvNeXt encoders"). */
+static int same_squeezed(int32_t na, const int64_t *a, int32_t nb, const int64_t *b) {
+  int32_t i = 0, j = 0;
+  for (;;) {
+    while (i < na && a[i] == 1) ++i;
+    while (j < nb && b[j] == 1) ++j;
+    if (i == na || j == nb) return i == na && j == nb;
+    if (a[i++] != b[j++]) return 0;
+  }
+}
+
 static msc_status load_params(msc_model *m, const msci_st_file *f, const char *path) {
   const msci_graph *g = &m->graph;
   size_t matched = 0;
@@ -460,9 +485,7 @@ static msc_status load_params(msc_model *m, const msci_st_file *f, const char *p
       st = msci_fail(MSC_E_BAD_FORMAT, "%s: tensor '%s' is missing", path, p->name);
       break;
     }
-    int same = ndim == p->ndim;
-    for (int32_t k = 0; same && k < ndim; ++k) same = dims[k] == p->dims[k];
-    if (!same) {
+    if (!same_squeezed(ndim, dims, p->ndim, p->dims)) {
       st = msci_fail(MSC_E_BAD_FORMAT,
                      "%s: tensor '%s' has %d dimensions or a size that does "
                      "not match the configuration",

@@ -3,8 +3,8 @@
  * Layer: model (lib/model/README.md says what it owns and may include).
  *
  * A model is a fixed graph of backend ops (mbk_op_desc without the batch size) built
- * once from its configuration: one ResNet encoder per modality, global average pooling
- * to the feature h_m, a projection head per modality, the concatenation h_f, the fused
+ * once from its configuration: one encoder per modality (a ResNet or a ConvNeXt-V2),
+ * global average pooling to the feature h_m (then LayerNorm for ConvNeXt), a projection head per modality, the concatenation h_f, the fused
  * head and the classifier (docs/model.md). Parameters are backend tensors owned
  * by the model. Running the graph needs an executor: ops prepared for one batch size
  * plus activation tensors, on a backend context of its own. Executors are pooled, so
@@ -25,7 +25,11 @@
 
 /* ---- configuration ------------------------------------------------------------------ */
 
-typedef enum { MSCI_BLOCK_BASIC = 0, MSCI_BLOCK_BOTTLENECK = 1 } msci_block_kind;
+typedef enum {
+  MSCI_BLOCK_BASIC = 0,
+  MSCI_BLOCK_BOTTLENECK = 1,
+  MSCI_BLOCK_CONVNEXT = 2 /* ConvNeXt-V2: its own stem, downsampling and final norm */
+} msci_block_kind;
 
 typedef struct msci_encoder_cfg {
   int64_t stem_width, stem_kernel, stem_stride;
@@ -77,9 +81,9 @@ void msci_model_cfg_clear(msci_model_cfg *cfg);
 typedef enum {
   MSCI_PARAM_WEIGHT = 0, /* decayed by the optimiser */
   MSCI_PARAM_BIAS = 1,
-  MSCI_PARAM_BN_SCALE = 2,
-  MSCI_PARAM_BN_SHIFT = 3,
-  MSCI_PARAM_BN_MEAN = 4, /* running statistics: saved, never trained */
+  MSCI_PARAM_BN_SCALE = 2, /* a normalisation's scale (BatchNorm, LayerNorm): starts at 1 */
+  MSCI_PARAM_BN_SHIFT = 3, /* its shift, and GRN's gamma and beta: start at 0 */
+  MSCI_PARAM_BN_MEAN = 4,  /* running statistics: saved, never trained */
   MSCI_PARAM_BN_VAR = 5
 } msci_param_kind;
 
@@ -89,6 +93,7 @@ typedef struct msci_param {
   int32_t ndim;
   int64_t dims[MBK_MAX_DIMS];
   int64_t fan_in, fan_out; /* for initialisation */
+  int32_t convnext_init;   /* ConvNeXt's: weights N(0, 0.02²) clipped to ±2, biases 0 */
   mbk_tensor *t;
 } msci_param;
 
@@ -104,6 +109,9 @@ typedef struct msci_node {
   int32_t param[MSCI_MAX_NODE_PARAMS];
   int32_t ndim; /* output shape without the batch dimension */
   int64_t out[MBK_MAX_DIMS];
+  /* A residual ADD with a per-sample scale (u.add.row_scale): its block's share of the
+   * stochastic-depth rate, k / (K − 1) for block k of the encoder's K (docs/model.md). */
+  float drop_frac;
 } msci_node;
 
 typedef struct msci_graph {
@@ -183,6 +191,7 @@ enum {
   MSCI_EXEC_HOST_OBJECTIVE, /* training: the objective's label arrays */
   MSCI_EXEC_HOST_OPTIM,     /* training: the optimiser's gradient lists */
   MSCI_EXEC_HOST_FUSE,      /* absent or dropped modalities: per-row scales and h_f */
+  MSCI_EXEC_HOST_DROP,      /* training: stochastic depth's per-row scales */
   MSCI_EXEC_HOST_SLOTS
 };
 
@@ -222,6 +231,14 @@ struct msci_exec {
    * before the concatenation's backward. absent[m] (inference): the concatenation reads
    * zero_feat[m], zeros, instead of modality m's encoder, which does not run. */
   const float *fuse_scale;
+  /* Stochastic depth (training, set by the step; docs/model.md): rate drop_path, draws
+   * from drop_seed for row r = view v·drop_samples + sample i, the sample's stream being
+   * that of global sample drop_sample0 + i. drop_path = 0: every row-scaled ADD gets no
+   * scale (the plain sum). drop_scale[i]: the scale tensor of ADD node i, made on use. */
+  double drop_path;
+  uint64_t drop_seed;
+  int64_t drop_samples, drop_sample0;
+  mbk_tensor **drop_scale;
   uint8_t absent[MSCI_MAX_MODALITIES];
   mbk_tensor *zero_feat[MSCI_MAX_MODALITIES];
   /* Inference fusions (model_fuse.c; NULL when the executor has none): per node. */

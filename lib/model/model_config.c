@@ -39,7 +39,9 @@ static msc_status parse_encoder(const msc_options *o, int32_t i, msci_encoder_cf
   MSCI_TRY(get_int(o, i, "maxpool", &v));
   e->maxpool = v != 0;
   MSCI_TRY(get_str(o, i, "block", &s));
-  e->block = strcmp(s, "bottleneck") == 0 ? MSCI_BLOCK_BOTTLENECK : MSCI_BLOCK_BASIC;
+  e->block = strcmp(s, "bottleneck") == 0 ? MSCI_BLOCK_BOTTLENECK
+             : strcmp(s, "convnext") == 0 ? MSCI_BLOCK_CONVNEXT
+                                          : MSCI_BLOCK_BASIC;
   free(s);
   int32_t nw = 0, nd = 0;
   MSCI_TRY(get_str(o, i, "widths", &s));
@@ -56,6 +58,8 @@ static msc_status parse_encoder(const msc_options *o, int32_t i, msci_encoder_cf
                      "in length",
                      (int)i);
   e->n_stages = nw;
+  /* ConvNeXt's stem outputs the first stage's width (docs/model.md). */
+  if (e->block == MSCI_BLOCK_CONVNEXT) e->stem_width = e->widths[0];
   return MSC_OK;
 }
 

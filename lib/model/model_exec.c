@@ -7,6 +7,7 @@
 
 #include "backend/backend_call.h"
 #include "common/internal.h"
+#include "common/rng.h"
 #include "model/model.h"
 
 void msci_exec_free(const msc_model *m, msci_exec *e) {
@@ -29,6 +30,9 @@ void msci_exec_free(const msc_model *m, msci_exec *e) {
   for (int32_t i = 0; i < e->n_slots; ++i) msci_be_tensor_free(be, e->slot[i]);
   for (int32_t i = 0; i < MSCI_MAX_MODALITIES; ++i) msci_be_tensor_free(be, e->input[i]);
   for (int32_t i = 0; i < MSCI_MAX_MODALITIES; ++i) msci_be_tensor_free(be, e->zero_feat[i]);
+  for (int32_t i = 0; e->drop_scale && i < m->graph.n_nodes; ++i)
+    msci_be_tensor_free(be, e->drop_scale[i]);
+  free(e->drop_scale);
   free(e->ops);
   free(e->act);
   free(e->slot);
@@ -82,8 +86,9 @@ static msc_status exec_create(msc_model *m, int64_t n, int32_t training, msci_ex
     e->acc_ops = calloc((size_t)nn, sizeof *e->acc_ops);
     e->pgrad = calloc((size_t)np, sizeof *e->pgrad);
     e->pgrad_valid = calloc((size_t)np, 1);
+    e->drop_scale = calloc((size_t)nn, sizeof *e->drop_scale);
     if (!e->grad || !e->has_grad || !e->gpool || !e->gfree || !e->acc_ops || !e->pgrad ||
-        !e->pgrad_valid || !e->slot_node || !e->saved)
+        !e->pgrad_valid || !e->slot_node || !e->saved || !e->drop_scale)
       st = msci_fail(MSC_E_OUT_OF_MEMORY, "training executor");
     for (int32_t i = 0; st == MSC_OK && i < np; ++i)
       st = msci_be_tensor_create(be, e->ctx, &e->pgrad[i]);
@@ -181,7 +186,8 @@ static msc_status assign_slots(msc_model *m, msci_exec *e, const uint8_t *need) 
 }
 
 /* Training: the outputs some backward reads, which live to the end of the step. The
- * input x of conv2d, deconv2d, linear and batchnorm (their backward takes x), a ReLU's
+ * input x of conv2d, deconv2d, linear, batchnorm, layernorm, GELU and GRN (their
+ * backward takes x), a ReLU's
  * own output (msci_exec_backward gives its backward y for x: y > 0 exactly where x > 0,
  * so the mask is the same), and the values the loss terms read. Every other output (a
  * batch norm's before its ReLU, a residual sum's, a pooling's input) is dropped after
@@ -198,6 +204,8 @@ static void mark_saved(const msc_model *m, const uint8_t *need, uint8_t *saved) 
     case MBK_OP_LINEAR:
     case MBK_OP_BATCHNORM:
     case MBK_OP_LAYERNORM:
+    case MBK_OP_GELU:
+    case MBK_OP_GRN:
       if (nd->in[0] >= 0) saved[nd->in[0]] = 1;
       break;
     case MBK_OP_ATTN: /* backward recomputes the weights from every input */
@@ -277,6 +285,38 @@ static msc_status assign_train_slots(msc_model *m, msci_exec *e, const uint8_t *
   return MSC_OK;
 }
 
+/* Whether row-scaled ADD node i drops paths in this pass: a training executor with a
+ * stochastic-depth rate, a block with a share of it, an encoder that trains. */
+static int drops(const msc_model *m, const msci_exec *e, int32_t i) {
+  const msci_node *nd = &m->graph.nodes[i];
+  return e->training && e->drop_path > 0 && nd->desc.type == MBK_OP_ADD &&
+         nd->desc.u.add.row_scale && nd->drop_frac > 0 &&
+         !(e->frozen_encoders && i <= m->graph.last_encoder_node);
+}
+
+/* Stochastic depth's draw for node i (timm's drop_path, scale_by_keep): row r keeps the
+ * branch with probability keep = 1 − rate·drop_frac, scaled by 1/keep, else 0. Row r is
+ * view r / S of sample r mod S (S = drop_samples), so the draw of a sample depends on
+ * (seed, step, global sample, view, node) only, not on the batch it came in. */
+static msc_status drop_draw(msc_model *m, msci_exec *e, int32_t i) {
+  const int64_t rows = e->n, S = e->drop_samples > 0 ? e->drop_samples : e->n;
+  float *s = msci_exec_host(e, MSCI_EXEC_HOST_DROP, (size_t)rows * sizeof(float));
+  if (!s) return MSC_E_OUT_OF_MEMORY;
+  const double keep = 1.0 - e->drop_path * (double)m->graph.nodes[i].drop_frac;
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint64_t sample = (uint64_t)(e->drop_sample0 + r % S), view = (uint64_t)(r / S);
+    msci_rng g;
+    msci_rng_seed(&g,
+                  e->drop_seed ^ (0xd1b54a32d192ed03ull * (sample + 1)) ^
+                      (0x8cb92ba72f3d8dd7ull * (view + 1)) ^
+                      (0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)),
+                  "drop_path");
+    s[r] = msci_rng_uniform(&g) < keep ? (float)(1.0 / keep) : 0.0f;
+  }
+  if (!e->drop_scale[i]) MSCI_TRY(msci_be_tensor_create(m->be, e->ctx, &e->drop_scale[i]));
+  return msci_be_tensor_upload(m->be, e->drop_scale[i], 1, &rows, s);
+}
+
 msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need) {
   const mbk_iface *be = m->be;
   const msci_graph *g = &m->graph;
@@ -308,6 +348,12 @@ msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need) {
     for (int32_t j = 0; j < nd->n_param; ++j) in[k++] = g->params[nd->param[j]].t;
     /* Convolutions have no bias: their third input is an explicit NULL. */
     if (nd->desc.type == MBK_OP_CONV2D && !nd->desc.u.conv.bias) in[k++] = NULL;
+    /* A residual sum with stochastic depth: the per-sample scale, or none (plain sum). */
+    if (nd->desc.type == MBK_OP_ADD && nd->desc.u.add.row_scale) {
+      int d = drops(m, e, i);
+      if (d) MSCI_TRY(drop_draw(m, e, i));
+      in[k++] = d ? e->drop_scale[i] : NULL;
+    }
     /* Frozen encoders run in inference mode: running statistics stay as they are. */
     int32_t training = e->training && !(e->frozen_encoders && i <= g->last_encoder_node);
     MSCI_TRY(msci_be_op_forward(e->ops[i], training, in, k, &e->act[i], 1));
@@ -469,6 +515,11 @@ msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
       in[n_in++] = x;
       in[n_in++] = g->params[nd->param[0]].t;
       break;
+    case MBK_OP_GRN:
+      in[n_in++] = x;
+      in[n_in++] = g->params[nd->param[0]].t;
+      break;
+    case MBK_OP_GELU: in[n_in++] = x; break;
     case MBK_OP_ATTN:
       for (int32_t k = 0; k < nd->n_in; ++k) in[n_in++] = value_tensor(e, nd->in[k]);
       break;
@@ -477,6 +528,9 @@ msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
     default: break;
     }
     in[n_in++] = e->grad[i];
+    /* Stochastic depth: the forward's per-sample scale scales the branch's gradient. */
+    if (nd->desc.type == MBK_OP_ADD && nd->desc.u.add.row_scale)
+      in[n_in++] = drops(m, e, i) ? e->drop_scale[i] : NULL;
     /* Outputs: the input values' gradients, then the parameters'. */
     int32_t n_values = nd->desc.type == MBK_OP_CONCAT || nd->desc.type == MBK_OP_ADD ||
                                nd->desc.type == MBK_OP_ATTN
@@ -486,7 +540,7 @@ msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
       MSCI_TRY(grad_target(m, e, nd->in[k], &out[n_out++], &pending[k]));
     int has_params = nd->desc.type == MBK_OP_CONV2D || nd->desc.type == MBK_OP_LINEAR ||
                      nd->desc.type == MBK_OP_BATCHNORM || nd->desc.type == MBK_OP_DECONV2D ||
-                     nd->desc.type == MBK_OP_LAYERNORM;
+                     nd->desc.type == MBK_OP_LAYERNORM || nd->desc.type == MBK_OP_GRN;
     if (has_params) {
       for (int32_t k = 0; k < 2; ++k) {
         int32_t p = k < nd->n_param ? nd->param[k] : -1;

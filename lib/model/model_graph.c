@@ -2,8 +2,10 @@
  * model_graph.c — builds the model's graph from its configuration.
  *
  * Parameter names follow PyTorch's state_dict of torchvision's ResNet under a prefix
- * per modality ("enc.s2.layer1.0.conv1.weight", "enc.s2.bn1.running_var", ...), so
- * a model file lines up with the weights users know.
+ * per modality ("enc.s2.layer1.0.conv1.weight", "enc.s2.bn1.running_var", ...), and
+ * those of facebookresearch/ConvNeXt-V2's models/convnextv2.py for ConvNeXt encoders
+ * ("enc.s2.downsample_layers.0.0.weight", "enc.s2.stages.1.0.grn.gamma", ...), so a
+ * model file lines up with the weights users know (docs/model.md, "Parameter names of ConvNeXt encoders").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,6 +193,91 @@ static int32_t block(builder *b, int32_t x, const char *prefix, const char *name
   return simple(b, MBK_OP_RELU, simple(b, MBK_OP_ADD, y, shortcut), INT32_MIN);
 }
 
+/* ---- ConvNeXt-V2 (docs/model.md, "ConvNeXt-V2 encoders") ------------------------------- */
+
+#define CONVNEXT_EPS 1e-6f /* of every LayerNorm and GRN in ConvNeXt-V2 */
+
+static void mark_convnext_init(builder *b, int32_t p) {
+  if (p >= 0) b->g->params[p].convnext_init = 1;
+}
+
+/* Conv2d(in, out_c, k, stride, padding = pad, groups, bias = True), ConvNeXt's init. */
+static int32_t conv_bias(builder *b, int32_t x, const char *prefix, const char *name,
+                         int64_t out_c, int64_t k, int64_t stride, int64_t pad,
+                         int64_t groups) {
+  if (b->st != MSC_OK) return -1;
+  int64_t in_c = channels(b, x);
+  int64_t dims[4] = {out_c, in_c / groups, k, k};
+  char pname[MSCI_PARAM_NAME_LEN];
+  int32_t p[2];
+  snprintf(pname, sizeof pname, "%s.weight", name);
+  p[0] = add_param(b, prefix, pname, MSCI_PARAM_WEIGHT, 4, dims, in_c / groups * k * k,
+                   out_c / groups * k * k);
+  snprintf(pname, sizeof pname, "%s.bias", name);
+  p[1] = add_param(b, prefix, pname, MSCI_PARAM_BIAS, 1, &out_c, in_c / groups * k * k,
+                   out_c / groups * k * k);
+  mark_convnext_init(b, p[0]);
+  mark_convnext_init(b, p[1]);
+  mbk_op_desc d = {.type = MBK_OP_CONV2D};
+  d.u.conv.out_c = out_c;
+  d.u.conv.kh = d.u.conv.kw = k;
+  d.u.conv.sh = d.u.conv.sw = stride;
+  d.u.conv.ph = d.u.conv.pw = pad;
+  d.u.conv.bias = 1;
+  d.u.conv.groups = groups > 1 ? (int32_t)groups : 0;
+  return add_node(b, d, &x, 1, p, 2);
+}
+
+/* A normalisation over the channels with two [C] parameters named <name>.<names[0..1]>:
+ * LayerNorm (channels_first on NCHW, nn.LayerNorm on N×C; weight 1, bias 0) or GRN
+ * (gamma 0, beta 0: ConvNeXt-V2 starts every GRN as the identity). */
+static int32_t channel_norm(builder *b, int32_t x, const char *prefix, const char *name,
+                            int32_t type) {
+  int64_t c = channels(b, x);
+  const int grn = type == MBK_OP_GRN;
+  const char *const suffix[2] = {grn ? "gamma" : "weight", grn ? "beta" : "bias"};
+  int32_t p[2];
+  for (int i = 0; i < 2; ++i) {
+    char pname[MSCI_PARAM_NAME_LEN];
+    snprintf(pname, sizeof pname, "%s.%s", name, suffix[i]);
+    int32_t kind = (i == 0 && !grn) ? MSCI_PARAM_BN_SCALE : MSCI_PARAM_BN_SHIFT;
+    p[i] = add_param(b, prefix, pname, kind, 1, &c, c, c);
+  }
+  mbk_op_desc d = {.type = type};
+  if (grn)
+    d.u.grn.eps = CONVNEXT_EPS;
+  else
+    d.u.ln.eps = CONVNEXT_EPS;
+  return add_node(b, d, &x, 1, p, 2);
+}
+
+/* ConvNeXt-V2's Block: dwconv 7×7 → LN → pwconv1 (C → 4C) → GELU → GRN → pwconv2 (4C → C),
+ * then x + drop_path(branch): an ADD with a per-sample scale (API 12) whose share of the
+ * stochastic-depth rate is drop_frac. The pointwise layers are nn.Linear on channels-last
+ * in PyTorch; a 1×1 convolution on NCHW is the same map (weights [4C, C, 1, 1]). */
+static int32_t convnext_block(builder *b, int32_t x, const char *prefix, const char *name,
+                              float drop_frac) {
+  const int64_t c = channels(b, x);
+  char n[96];
+  snprintf(n, sizeof n, "%s.dwconv", name);
+  int32_t y = conv_bias(b, x, prefix, n, c, 7, 1, 3, c);
+  snprintf(n, sizeof n, "%s.norm", name);
+  y = channel_norm(b, y, prefix, n, MBK_OP_LAYERNORM);
+  snprintf(n, sizeof n, "%s.pwconv1", name);
+  y = conv_bias(b, y, prefix, n, 4 * c, 1, 1, 0, 1);
+  y = simple(b, MBK_OP_GELU, y, INT32_MIN);
+  snprintf(n, sizeof n, "%s.grn", name);
+  y = channel_norm(b, y, prefix, n, MBK_OP_GRN);
+  snprintf(n, sizeof n, "%s.pwconv2", name);
+  y = conv_bias(b, y, prefix, n, c, 1, 1, 0, 1);
+  mbk_op_desc d = {.type = MBK_OP_ADD};
+  d.u.add.row_scale = 1;
+  int32_t in[2] = {x, y};
+  int32_t out = add_node(b, d, in, 2, NULL, 0);
+  if (out >= 0) b->g->nodes[out].drop_frac = drop_frac;
+  return out;
+}
+
 /* Levels of an encoder the decoder reads: the stem's output before the max-pool (only
  * when there is one, since otherwise it has stage 1's resolution) and each stage's. */
 typedef struct skips {
@@ -200,9 +287,46 @@ typedef struct skips {
   char name[MSCI_MAX_STAGES + 1][16]; /* "stem", "layer1", ... */
 } skips;
 
+/* facebookresearch/ConvNeXt-V2's ConvNeXtV2 without its head: downsample_layers.0 (the
+ * stem: conv k × k stride s with bias, padding (k − s)/2, i.e. 0 for the 4×4 stride-4
+ * stem, then LayerNorm), stages.0; downsample_layers.i (LayerNorm, conv 2×2 stride 2),
+ * stages.i; ...; global average pooling and the final LayerNorm `norm` give h_m. Block k
+ * of the K blocks gets k / (K − 1) of the stochastic-depth rate (torch.linspace(0, rate,
+ * K) in the reference). The decoder reads each stage's output. */
+static int32_t convnext_encoder(builder *b, int32_t m, skips *sk) {
+  const msci_modality_cfg *mc = &b->cfg->mod[m];
+  const msci_encoder_cfg *e = &mc->enc;
+  char prefix[64], name[48];
+  snprintf(prefix, sizeof prefix, "enc.%s", mc->name);
+  int64_t pad = (e->stem_kernel - e->stem_stride) / 2;
+  int32_t x = conv_bias(b, MSCI_INPUT(m), prefix, "downsample_layers.0.0", e->widths[0],
+                        e->stem_kernel, e->stem_stride, pad > 0 ? pad : 0, 1);
+  x = channel_norm(b, x, prefix, "downsample_layers.0.1", MBK_OP_LAYERNORM);
+  int64_t total = 0, k = 0;
+  for (int32_t s = 0; s < e->n_stages; ++s) total += e->depths[s];
+  sk->n = 0;
+  for (int32_t s = 0; s < e->n_stages; ++s) {
+    if (s > 0) {
+      snprintf(name, sizeof name, "downsample_layers.%d.0", (int)s);
+      x = channel_norm(b, x, prefix, name, MBK_OP_LAYERNORM);
+      snprintf(name, sizeof name, "downsample_layers.%d.1", (int)s);
+      x = conv_bias(b, x, prefix, name, e->widths[s], 2, 2, 0, 1);
+    }
+    for (int64_t j = 0; j < e->depths[s]; ++j, ++k) {
+      snprintf(name, sizeof name, "stages.%d.%lld", (int)s, (long long)j);
+      x = convnext_block(b, x, prefix, name, total > 1 ? (float)k / (float)(total - 1) : 0.f);
+    }
+    sk->node[sk->n] = x, sk->width[sk->n] = e->widths[s];
+    snprintf(sk->name[sk->n++], sizeof sk->name[0], "stage%d", (int)s + 1);
+  }
+  x = simple(b, MBK_OP_GAVGPOOL, x, INT32_MIN);
+  return channel_norm(b, x, prefix, "norm", MBK_OP_LAYERNORM);
+}
+
 static int32_t encoder(builder *b, int32_t m, skips *sk) {
   const msci_modality_cfg *mc = &b->cfg->mod[m];
   const msci_encoder_cfg *e = &mc->enc;
+  if (e->block == MSCI_BLOCK_CONVNEXT) return convnext_encoder(b, m, sk);
   char prefix[64];
   snprintf(prefix, sizeof prefix, "enc.%s", mc->name);
   int32_t x =

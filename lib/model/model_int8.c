@@ -40,7 +40,8 @@ void msci_int8_desc(const msc_model *m, const msci_exec *e, int32_t c, mbk_op_de
   const float mx = m->calib.max[c];
   /* A node calibration never reached, or whose input was all zeros, stays float32. */
   if (!(mx > 0.0f) || !isfinite(mx)) return;
-  if (d->type == MBK_OP_CONV2D) {
+  /* Grouped (ConvNeXt's depthwise) convolutions have no int8 path: float32 (op_desc.c). */
+  if (d->type == MBK_OP_CONV2D && mbk_conv_groups(d) == 1) {
     d->u.conv.q_max = mx;
     d->u.conv.q_signed = m->calib.neg[c];
   } else if (d->type == MBK_OP_LINEAR) {

@@ -44,7 +44,10 @@ static msc_status check_band_names(const msc_options *o, int32_t i, int64_t band
 /* Checks modality i: encoder, block, the lengths and values of its lists; everything
  * is reported through msci_fail. */
 static msc_status check_modality(const msc_options *o, int32_t i) {
-  static const char *const encoders[] = {"resnet18", "resnet34", "resnet50", "tiny"};
+  static const char *const encoders[] = {
+      "resnet18",        "resnet34",         "resnet50",        "tiny",
+      "convnextv2_atto", "convnextv2_femto", "convnextv2_pico", "convnextv2_nano",
+      "convnextv2_tiny"};
   enum { ENC, BLOCK, WIDTHS, DEPTHS, NTEXT };
   static const char *const suffix[NTEXT] = {"encoder", "block", "widths", "depths"};
   char *text[NTEXT] = {0};
@@ -62,14 +65,27 @@ static msc_status check_modality(const msc_options *o, int32_t i) {
   if (!known) {
     rc = msci_fail(MSC_E_INVALID_ARGUMENT,
                    "options: modality.%d.encoder '%s' is not one of resnet18, resnet34, "
-                   "resnet50, tiny",
+                   "resnet50, tiny, convnextv2_atto, convnextv2_femto, convnextv2_pico, "
+                   "convnextv2_nano, convnextv2_tiny",
                    (int)i, enc);
     goto done;
   }
-  if (strcmp(block, "basic") != 0 && strcmp(block, "bottleneck") != 0) {
+  if (strcmp(block, "basic") != 0 && strcmp(block, "bottleneck") != 0 &&
+      strcmp(block, "convnext") != 0) {
     rc = msci_fail(MSC_E_INVALID_ARGUMENT,
-                   "options: modality.%d.block '%s' is not one of basic, bottleneck", (int)i,
-                   block);
+                   "options: modality.%d.block '%s' is not one of basic, bottleneck, convnext",
+                   (int)i, block);
+    goto done;
+  }
+  /* ConvNeXt downsamples with its strided stem and LayerNorm + 2x2 convolutions only. */
+  int64_t maxpool = 0;
+  rc = msci_options_get_intf(o, &maxpool, "modality.%d.maxpool", (int)i);
+  if (rc != MSC_OK) goto done;
+  if (strcmp(block, "convnext") == 0 && maxpool) {
+    rc = msci_fail(MSC_E_INVALID_ARGUMENT,
+                   "options: modality.%d.maxpool is 1 but block convnext has no max-pool "
+                   "(set modality.%d.maxpool = 0)",
+                   (int)i, (int)i);
     goto done;
   }
 

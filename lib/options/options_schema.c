@@ -119,9 +119,12 @@ static msc_status def_modality_kind(const msc_options *o, int32_t index, char **
   return dup_text(kind, out);
 }
 
-/* The architecture of each encoder preset (docs/model.md, "Presets"): torchvision's ResNets
- * and the small `tiny` test encoder. For bottleneck blocks the widths are the inner
- * (3x3) widths; a stage's output has 4x as many channels. */
+/* The architecture of each encoder preset (docs/model.md, "Presets"): torchvision's ResNets,
+ * the small `tiny` test encoder and ConvNeXt-V2 (facebookresearch/ConvNeXt-V2's
+ * convnextv2_atto .. _tiny: a 4x4 stride-4 stem, then stages of the widths ("dims") and
+ * depths of the paper's Table). For bottleneck blocks the widths are the inner (3x3)
+ * widths; a stage's output has 4x as many channels. ConvNeXt's stem outputs widths[0]
+ * channels whatever stem_width says. */
 typedef struct encoder_preset {
   const char *name;
   int64_t stem_width, stem_kernel, stem_stride, maxpool;
@@ -133,6 +136,11 @@ static const encoder_preset g_presets[] = {
     {"resnet34", 64, 7, 2, 1, "basic", "64,128,256,512", "3,4,6,3"},
     {"resnet50", 64, 7, 2, 1, "bottleneck", "64,128,256,512", "3,4,6,3"},
     {"tiny", 8, 3, 1, 0, "basic", "8,16", "1,1"},
+    {"convnextv2_atto", 40, 4, 4, 0, "convnext", "40,80,160,320", "2,2,6,2"},
+    {"convnextv2_femto", 48, 4, 4, 0, "convnext", "48,96,192,384", "2,2,6,2"},
+    {"convnextv2_pico", 64, 4, 4, 0, "convnext", "64,128,256,512", "2,2,6,2"},
+    {"convnextv2_nano", 80, 4, 4, 0, "convnext", "80,160,320,640", "2,2,8,2"},
+    {"convnextv2_tiny", 96, 4, 4, 0, "convnext", "96,192,384,768", "3,3,9,3"},
 };
 
 /* The preset named by modality.<index>.encoder (always a listed one: the setter only
@@ -319,8 +327,10 @@ const msci_opt_def msci_opt_table[] = {
     OPT_INT_FN("modality.#.bands", "2, 12, then 3", def_modality_bands, 1, 64,
                "input channels (bands) of modality i"),
     OPT_INT("modality.#.size", "120", 8, 4096, "patch height = width in pixels"),
-    OPT_CHOICE("modality.#.encoder", "resnet18", "resnet18|resnet34|resnet50|tiny",
-               "encoder preset of modality i"),
+    OPT_CHOICE("modality.#.encoder", "resnet18",
+               "resnet18|resnet34|resnet50|tiny|convnextv2_atto|convnextv2_femto|"
+               "convnextv2_pico|convnextv2_nano|convnextv2_tiny",
+               "encoder preset of modality i (docs/model.md, \"Presets\")"),
     OPT_FLOATS("modality.#.mean", -FLT_MAX, 0,
                "per-band means subtracted from the input (none: 0)"),
     OPT_FLOATS("modality.#.std", 0.0, 1,
@@ -337,22 +347,29 @@ const msci_opt_def msci_opt_table[] = {
                   def_modality_kind, "sar|optical|other|plot",
                   "sensor kind for augmentations: sar speckle, optical brightness/contrast, "
                   "plot none at all (recurrence plots)"),
-    OPT_INT_FN("modality.#.stem_width", "the encoder's: 64 (tiny: 8)", def_stem_width, 1, 4096,
-               "output channels of the stem convolution"),
-    OPT_INT_FN("modality.#.stem_kernel", "the encoder's: 7 (tiny and kind plot: 3)",
-               def_stem_kernel, 1, 15, "kernel size of the stem convolution"),
-    OPT_INT_FN("modality.#.stem_stride", "the encoder's: 2 (tiny and kind plot: 1)",
-               def_stem_stride, 1, 8, "stride of the stem convolution"),
+    OPT_INT_FN("modality.#.stem_width", "the encoder's: 64 (tiny: 8; convnextv2: widths[0])",
+               def_stem_width, 1, 4096, "output channels of the stem convolution"),
+    OPT_INT_FN("modality.#.stem_kernel",
+               "the encoder's: 7 (convnextv2: 4; tiny and kind plot: 3)", def_stem_kernel, 1,
+               15, "kernel size of the stem convolution"),
+    OPT_INT_FN("modality.#.stem_stride",
+               "the encoder's: 2 (convnextv2: 4; tiny and kind plot: 1)", def_stem_stride, 1, 8,
+               "stride of the stem convolution"),
     OPT_INT_FN("modality.#.maxpool", "the encoder's: 1 (tiny and kind plot: 0)", def_maxpool, 0,
                1, "3x3 stride-2 max-pool after the stem (0/1)"),
-    OPT_CHOICE_FN("modality.#.block", "the encoder's: basic (resnet50: bottleneck)", def_block,
-                  "basic|bottleneck", "residual block of the encoder's stages"),
-    OPT_STRING_FN("modality.#.widths", "the encoder's: 64,128,256,512 (tiny: 8,16)", def_widths,
-                  &msci_check_pos_ints,
+    OPT_CHOICE_FN("modality.#.block",
+                  "the encoder's: basic (resnet50: bottleneck; convnextv2: convnext)",
+                  def_block, "basic|bottleneck|convnext",
+                  "residual block of the encoder's stages (convnext: ConvNeXt-V2's, with "
+                  "its LayerNorm stem and downsampling layers; docs/model.md)"),
+    OPT_STRING_FN("modality.#.widths",
+                  "the encoder's: 64,128,256,512 (tiny: 8,16; convnextv2: its dims)",
+                  def_widths, &msci_check_pos_ints,
                   "channels of each stage (bottleneck: inner width, output 4x)"),
     OPT_STRING_FN("modality.#.depths",
-                  "the encoder's: 2,2,2,2 (resnet34, resnet50: 3,4,6,3; tiny: 1,1)", def_depths,
-                  &msci_check_pos_ints, "blocks in each stage"),
+                  "the encoder's: 2,2,2,2 (resnet34, resnet50: 3,4,6,3; tiny: 1,1; "
+                  "convnextv2: its depths)",
+                  def_depths, &msci_check_pos_ints, "blocks in each stage"),
     OPT_FLOAT_GT("bn.momentum", "0.1", 0.0, 1.0, "BatchNorm running-statistics momentum"),
     OPT_FLOAT_GT("bn.eps", "1e-05", 0.0, 1.0, "BatchNorm epsilon"),
     /* heads */
@@ -421,6 +438,10 @@ const msci_opt_def msci_opt_table[] = {
             "weight MulSupCon rows per anchor (1/(|y_i| K_a)) instead of per row"),
     OPT_INT("train.freeze_encoders", "0", 0, 1,
             "train the heads only, encoders frozen (linear probe)"),
+    OPT_FLOAT("train.drop_path", "0.1", 0.0, 0.9,
+              "stochastic depth of ConvNeXt encoders: the largest per-sample probability "
+              "of dropping a block's branch, reached by the last block (rates rise "
+              "linearly from 0 at the first; docs/model.md); other encoders ignore it"),
     OPT_FLOAT("train.modality_dropout", "0", 0.0, 1.0,
               "per sample, drop each modality from the fused features with this "
               "probability (never all; docs/losses.md)"),

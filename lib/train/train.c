@@ -61,6 +61,7 @@ static msc_status parse_cfg(const msc_options *o, msci_train_cfg *c) {
   MSCI_TRY(msc_options_get_int(o, "train.freeze_encoders", &v));
   c->freeze_encoders = (int32_t)v;
   MSCI_TRY(get_f(o, "train.modality_dropout", &c->modality_dropout));
+  MSCI_TRY(get_f(o, "train.drop_path", &c->drop_path));
   MSCI_TRY(get_f(o, "lambda.seg", &c->lambda_seg));
   MSCI_TRY(get_f(o, "lambda.dice", &c->lambda_dice));
   MSCI_TRY(msc_options_get_int(o, "seg.ignore_index", &v));
@@ -1098,6 +1099,11 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
   for (int32_t k = 0; st == MSC_OK && k < m->cfg.n_mod; ++k)
     if (need_input[k]) st = stage_views(m, e, k, b);
   if (st == MSC_OK) st = fuse_dropout(m, e, b, need);
+  /* Stochastic depth's draws (model_exec.c): from the step's seed, per global sample. */
+  e->drop_path = c->drop_path;
+  e->drop_seed = step_seed(m) ^ 0x6a09e667f3bcc909ull;
+  e->drop_samples = b->n;
+  e->drop_sample0 = t->sample0;
   if (st == MSC_OK) st = msci_exec_forward(m, e, need);
   if (d) st = msci_dist_agree(d, st);
   /* The objective reads the projections and logits where they are and adds the

@@ -24,6 +24,7 @@ typedef struct msci_train_cfg {
   int32_t per_anchor;
   int32_t freeze_encoders;
   double modality_dropout; /* train.modality_dropout: per sample and modality */
+  double drop_path;        /* train.drop_path: stochastic depth of ConvNeXt encoders */
   int32_t single_label;    /* classification term: 1 = softmax CE, 0 = BCE (train.labels) */
   /* Segmentation models (docs/segmentation.md): per-pixel softmax CE and soft Dice on
    * the decoder's logits. */

@@ -1,4 +1,4 @@
-"""Weights in: start a model's encoder from published ResNet weights.
+"""Weights in: start a model's encoder from published ResNet or ConvNeXt-V2 weights.
 
 torchvision's ResNets (resnet18, resnet34, resnet50) and the ResNet backbones built on
 them (TorchGeo's SSL4EO-S12 weights, timm's, ...) name their parameters exactly as
@@ -10,12 +10,22 @@ a renaming:
     with mosaic.Model.create({"modality.1.encoder": "resnet18", ...}) as m:
         m2 = mosaic.weights.import_resnet(m, "resnet18.safetensors", modality="s2")
 
+ConvNeXt-V2 encoders (presets convnextv2_atto .. convnextv2_tiny) name theirs as
+facebookresearch/ConvNeXt-V2's models/convnextv2.py does (downsample_layers.0.0,
+stages.1.0.dwconv, stages.1.0.grn.gamma, norm, ...); its pointwise layers (nn.Linear,
+[4C, C]) and GRN's gamma and beta ([1, 1, 1, C]) are held as [4C, C, 1, 1] and [C],
+the same values, which import_convnextv2 reshapes (and msc_model_load accepts as they
+are):
+
+    m2 = mosaic.weights.import_convnextv2(m, "convnextv2_atto.safetensors", modality="s2")
+
 The source is a safetensors file of a state_dict (what `save_file(model.state_dict())`
 of the safetensors package writes, or `python3 -m mosaic.weights convert in.pth
 out.safetensors`, the one step that needs PyTorch), or a dict of arrays (NumPy arrays,
 or torch tensors). Keys may carry a prefix ("backbone.", "module.", "encoder."): the
-longest one that makes "conv1.weight" appear is stripped. The classifier ("fc.*") and
-BatchNorm's num_batches_tracked are not used. Reading and writing safetensors is done
+shortest one before the stem's key ("conv1.weight", "downsample_layers.0.0.weight") is
+stripped. The classifier ("fc.*", "head.*") and BatchNorm's num_batches_tracked are not
+used. Reading and writing safetensors is done
 here with the standard library (the format is a JSON header and raw little-endian data:
 https://github.com/huggingface/safetensors), so importing needs neither PyTorch nor
 NumPy.
@@ -40,7 +50,8 @@ from ._core import Model
 from ._errors import InvalidArgumentError, NotFoundError, ShapeError
 from ._types import PathLike
 
-__all__ = ["import_resnet", "read_safetensors", "write_safetensors", "convert"]
+__all__ = ["import_resnet", "import_convnextv2", "read_safetensors", "write_safetensors",
+           "convert"]
 
 # safetensors dtype -> (struct code, bytes)
 _DTYPES = {"F32": ("f", 4), "F64": ("d", 8), "F16": ("e", 2), "I64": ("q", 8),
@@ -139,13 +150,18 @@ def _source_tensors(source: Union[PathLike, Mapping[str, Any]]) -> Dict[str, Ten
     return read_safetensors(source)[0]
 
 
-def _strip_prefix(names) -> str:
-    """The prefix before "conv1.weight" of the stem (the shortest such key)."""
-    stems = sorted((n for n in names if n.endswith("conv1.weight") and "layer" not in n), key=len)
+def _strip_prefix(names, stem: str = "conv1.weight", what: str = "ResNet") -> str:
+    """The prefix before the stem's key (the shortest such key)."""
+    stems = sorted((n for n in names if n.endswith(stem) and "layer" not in n[:-len(stem)]),
+                   key=len)
     if not stems:
-        raise NotFoundError("the weights have no stem convolution ('conv1.weight'): "
-                            "not a ResNet state_dict")
-    return stems[0][:-len("conv1.weight")]
+        raise NotFoundError("the weights have no stem convolution (%r): not a %s state_dict"
+                            % (stem, what))
+    return stems[0][:-len(stem)]
+
+
+def _squeezed(shape: Tuple[int, ...]) -> Tuple[int, ...]:
+    return tuple(d for d in shape if d != 1)
 
 
 def _repeat_first_conv(raw: Tuple[float, ...], shape: Tuple[int, ...], bands: int) -> bytes:
@@ -169,17 +185,38 @@ def import_resnet(model: Model, source: Union[PathLike, Mapping[str, Any]], moda
     NotFoundError naming it otherwise), except the first convolution's input channels
     with first_conv="repeat" (see the module's docstring). runtime: the run-time keys
     of Model.load (backend, threads, precision). model itself is not changed."""
+    return _import(model, source, modality, first_conv, "conv1.weight", "ResNet", False,
+                   runtime)
+
+
+def import_convnextv2(model: Model, source: Union[PathLike, Mapping[str, Any]], modality: str,
+                      first_conv: str = "exact", **runtime: Any) -> Model:
+    """As import_resnet, for a ConvNeXt-V2 encoder (block convnext) and a state_dict named
+    as facebookresearch/ConvNeXt-V2's models/convnextv2.py (downsample_layers.*,
+    stages.*, norm.*; head.* is not used). A tensor whose shape differs from the model's
+    only by dimensions of size 1 (pwconv1/pwconv2 weights [4C, C] for the model's
+    [4C, C, 1, 1], grn.gamma / grn.beta [1, 1, 1, C] for [C]) is taken as it is: the
+    values are the same. first_conv="repeat" adapts the stem convolution
+    (downsample_layers.0.0.weight) to the model's bands."""
+    return _import(model, source, modality, first_conv, "downsample_layers.0.0.weight",
+                   "ConvNeXt-V2", True, runtime)
+
+
+def _import(model: Model, source: Union[PathLike, Mapping[str, Any]], modality: str,
+            first_conv: str, stem: str, what: str, squeeze: bool, runtime: Dict[str, Any]
+            ) -> Model:
     if first_conv not in ("exact", "repeat"):
         raise InvalidArgumentError("first_conv must be 'exact' or 'repeat', not %r" % first_conv)
     if modality not in model.modality_names:
         raise NotFoundError("modality %r: the model has %s" % (modality, ", ".join(model.modality_names)))
     src = _source_tensors(source)
-    prefix = _strip_prefix(src)
+    prefix = _strip_prefix(src, stem, what)
     with tempfile.TemporaryDirectory(prefix="mosaic-import-") as tmp:
         path = os.path.join(tmp, "model.safetensors")
         model.save(path)
         tensors, meta = read_safetensors(path)
         mine = "enc.%s." % modality
+        first = mine + stem
         used = 0
         for name in list(tensors):
             if not name.startswith(mine):
@@ -190,16 +227,15 @@ def import_resnet(model: Model, source: Union[PathLike, Mapping[str, Any]], moda
             dtype, shape, raw = tensors[name]
             sdtype, sshape, sraw = src[key]
             values = _as_f32(sdtype, sshape, sraw)
-            if sshape != shape:
-                if (first_conv == "repeat" and name == mine + "conv1.weight" and len(shape) == 4
+            if sshape != shape and not (squeeze and _squeezed(sshape) == _squeezed(shape)):
+                if (first_conv == "repeat" and name == first and len(shape) == 4
                         and sshape[:1] + sshape[2:] == shape[:1] + shape[2:]):
                     tensors[name] = ("F32", shape, _repeat_first_conv(values, sshape, shape[1]))
                     used += 1
                     continue
                 raise ShapeError("%s is %s in the model but %s is %s in the weights%s" % (
                     name, list(shape), key, list(sshape),
-                    " (first_conv='repeat' adapts the input channels)"
-                    if name == mine + "conv1.weight" else ""))
+                    " (first_conv='repeat' adapts the input channels)" if name == first else ""))
             tensors[name] = ("F32", shape, _f32(values))
             used += 1
         if used == 0:

@@ -1121,6 +1121,8 @@ START_TEST(test_attn_refusals) {
   msc_clear_error();
   expect_status("attn, 2 inputs", msci_be_op_forward(op, 0, in, 2, out, 1),
                 MSC_E_INVALID_ARGUMENT, "attn forward takes 3 inputs");
+}
+END_TEST
 
 /* ========================= ADD with a per-sample scale (API 12) ========================== */
 

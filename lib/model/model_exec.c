@@ -272,10 +272,28 @@ static msc_status assign_train_slots(msc_model *m, msci_exec *e, const uint8_t *
   return MSC_OK;
 }
 
+int msci_exec_node_trains(const msc_model *m, const msci_exec *e, int32_t i) {
+  return e->training && !(e->frozen_encoders && i <= m->graph.last_encoder_node);
+}
+
+/* The training-mode batch norms carry the executor's reduction (synchronised BatchNorm,
+ * API 11) in their description: when it changed since they were made, they are remade. */
+static void bn_reduce_prepare(msc_model *m, msci_exec *e) {
+  if (e->bn_reduce == e->bn_made && e->bn_reduce_user == e->bn_made_user) return;
+  for (int32_t i = 0; i < m->graph.n_nodes; ++i)
+    if (m->graph.nodes[i].desc.type == MBK_OP_BATCHNORM && e->ops[i]) {
+      msci_be_op_free(e->ops[i]);
+      e->ops[i] = NULL;
+    }
+  e->bn_made = e->bn_reduce;
+  e->bn_made_user = e->bn_reduce_user;
+}
+
 msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need) {
   const mbk_iface *be = m->be;
   const msci_graph *g = &m->graph;
   MSCI_TRY(msci_int8_prepare(m, e));
+  bn_reduce_prepare(m, e);
   MSCI_TRY(e->training ? assign_train_slots(m, e, need) : assign_slots(m, e, need));
   for (int32_t i = 0; i < g->n_nodes; ++i) {
     if (!runs(e, need, i)) continue;
@@ -290,9 +308,15 @@ msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need) {
       continue;
     }
     const msci_node *nd = &g->nodes[i];
+    /* Frozen encoders run in inference mode: running statistics stay as they are. */
+    const int32_t training = msci_exec_node_trains(m, e, i);
     if (!e->ops[i]) {
       mbk_op_desc d = nd->desc;
       d.n = e->n;
+      if (d.type == MBK_OP_BATCHNORM && training) {
+        d.u.bn.reduce = e->bn_reduce;
+        d.u.bn.reduce_user = e->bn_reduce_user;
+      }
       msci_int8_desc(m, e, i, &d);
       MSCI_TRY(msci_be_op_create(be, e->ctx, &d, &e->ops[i]));
     }
@@ -303,8 +327,6 @@ msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need) {
     for (int32_t j = 0; j < nd->n_param; ++j) in[k++] = g->params[nd->param[j]].t;
     /* Convolutions have no bias: their third input is an explicit NULL. */
     if (nd->desc.type == MBK_OP_CONV2D && !nd->desc.u.conv.bias) in[k++] = NULL;
-    /* Frozen encoders run in inference mode: running statistics stay as they are. */
-    int32_t training = e->training && !(e->frozen_encoders && i <= g->last_encoder_node);
     MSCI_TRY(msci_be_op_forward(e->ops[i], training, in, k, &e->act[i], 1));
     if (i == g->fused && e->fuse_scale) MSCI_TRY(msci_exec_scale_fused(m, e, e->act[i]));
   }

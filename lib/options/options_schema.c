@@ -413,6 +413,11 @@ const msci_opt_def msci_opt_table[] = {
             "weight MulSupCon rows per anchor (1/(|y_i| K_a)) instead of per row"),
     OPT_INT("train.freeze_encoders", "0", 0, 1,
             "train the heads only, encoders frozen (linear probe)"),
+    OPT_INT("train.sync_bn", "0", 0, 1,
+            "data-parallel training: BatchNorm normalises with the statistics of the global "
+            "batch (all ranks; PyTorch's SyncBatchNorm) instead of each rank's own; one more "
+            "all-reduce per BatchNorm layer in each pass; cpu backend only "
+            "(docs/distributed.md)"),
     OPT_FLOAT("train.modality_dropout", "0", 0.0, 1.0,
               "per sample, drop each modality from the fused features with this "
               "probability (never all; docs/losses.md)"),

@@ -66,6 +66,10 @@ void msci_dist_pick_rows(const msc_dist *d, int32_t views, const void *global, v
 /* The mbk_reduce_fn: buf[0..n) summed over the ranks in place, bn_done counted. */
 msc_status msci_dist_bn_reduce(void *user, double *buf, int64_t n);
 
+/* The mbk_reduce_fn of one process without a communicator (train.sync_bn alone): the
+ * sums are already the global ones. */
+msc_status msci_dist_bn_alone(void *user, double *buf, int64_t n);
+
 /* After a failed forward (backward = 0) or backward (1) pass of e over the nodes marked
  * in need: the pass's remaining reductions (from bn_done on), flagged as failed. Returns
  * the first communication failure, else MSC_OK. */

@@ -52,6 +52,11 @@ msc_status msci_dist_bn_reduce(void *user, double *buf, int64_t n) {
   return MSC_OK;
 }
 
+msc_status msci_dist_bn_alone(void *user, double *buf, int64_t n) {
+  (void)user, (void)buf, (void)n;
+  return MSC_OK;
+}
+
 msc_status msci_dist_bn_drain(msc_dist *d, const msc_model *m, const msci_exec *e,
                               const uint8_t *need, int32_t backward) {
   const msci_graph *g = &m->graph;

@@ -1091,9 +1091,11 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
   if (c->lambda_bce > 0) mark_union(m, g->logits, need, scratch, need_input);
   if (per_pixel(c)) mark_union(m, g->seg_logits, need, scratch, need_input);
   /* Synchronised BatchNorm (dist_bn.c): the training-mode batch norms sum their
-   * statistics and backward sums over the ranks. */
+   * statistics and backward sums over the ranks. One process with train.sync_bn runs
+   * the same kernels with nothing to sum, so that the arithmetic does not depend on the
+   * number of ranks (test_dist_equiv compares the two). */
   const int sync_bn = d && c->sync_bn;
-  e->bn_reduce = sync_bn ? msci_dist_bn_reduce : NULL;
+  e->bn_reduce = sync_bn ? msci_dist_bn_reduce : c->sync_bn ? msci_dist_bn_alone : NULL;
   e->bn_reduce_user = sync_bn ? d : NULL;
   if (sync_bn) d->bn_done = 0;
   for (int32_t k = 0; st == MSC_OK && k < m->cfg.n_mod; ++k)

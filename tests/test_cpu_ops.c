@@ -996,8 +996,7 @@ START_TEST(test_batchnorm_sync) {
   ref_bn_update_running(C, N * hw, bc->momentum, mean, var, rmr, rvr);
   ref_bn_bwd(N, C, hw, x, g, be, dy, bc->eps, bc->relu, dxr, dgr, dbr);
   snprintf(what, sizeof what, "synchronised batchnorm case %d [%lld,%lld,%lld,%lld] relu %d",
-           _i, (long long)N, (long long)C, (long long)bc->h, (long long)bc->w,
-           (int)bc->relu);
+           _i, (long long)N, (long long)C, (long long)bc->h, (long long)bc->w, (int)bc->relu);
 
   /* One rank: ordinary batch norm, one reduction per pass. */
   mbk_op_desc d = bn_desc(nd, N, C, bc->h, bc->w, bc->eps, bc->momentum, bc->relu);

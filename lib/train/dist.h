@@ -28,6 +28,7 @@ struct msc_dist {
   /* Synchronised BatchNorm (dist_bn.c): the reductions of the current pass so far and
    * the buffer they go through (the sums and one more value, the failure flag). */
   int32_t bn_done;
+  int32_t bn_peer_failed; /* a reduction of this pass carried another rank's flag */
   double *bn_buf;
   size_t bn_cap;
 };

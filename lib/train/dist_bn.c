@@ -44,10 +44,12 @@ msc_status msci_dist_bn_reduce(void *user, double *buf, int64_t n) {
     return msci_fail(MSC_E_INTERNAL, "synchronised BatchNorm: bad reduction (%lld values)",
                      (long long)n);
   MSCI_TRY(bn_all_reduce(d, buf, (size_t)n, 0.0));
-  if (d->bn_buf[n] != 0.0)
+  if (d->bn_buf[n] != 0.0) {
+    d->bn_peer_failed = 1;
     return msci_fail(MSC_E_COMM,
                      "synchronised BatchNorm: another rank's step failed (its error is "
                      "reported there)");
+  }
   memcpy(buf, d->bn_buf, (size_t)n * sizeof(double));
   return MSC_OK;
 }
@@ -64,7 +66,8 @@ msc_status msci_dist_bn_drain(msc_dist *d, const msc_model *m, const msci_exec *
   int32_t k = 0;
   for (int32_t j = 0; j < g->n_nodes; ++j) {
     const int32_t i = backward ? g->n_nodes - 1 - j : j;
-    if (!need[i] || g->nodes[i].desc.type != MBK_OP_BATCHNORM || !msci_exec_node_trains(m, e, i))
+    if (!need[i] || g->nodes[i].desc.type != MBK_OP_BATCHNORM ||
+        !msci_exec_node_trains(m, e, i))
       continue;
     if (k++ < d->bn_done) continue; /* made before the pass stopped */
     /* The backend's count: forward {m, Σ, Σ²} = 2C + 1, backward {Σ, Σ·x̂} = 2C. */

@@ -1097,13 +1097,15 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
   const int sync_bn = d && c->sync_bn;
   e->bn_reduce = sync_bn ? msci_dist_bn_reduce : c->sync_bn ? msci_dist_bn_alone : NULL;
   e->bn_reduce_user = sync_bn ? d : NULL;
-  if (sync_bn) d->bn_done = 0;
+  if (sync_bn) d->bn_done = d->bn_peer_failed = 0;
   for (int32_t k = 0; st == MSC_OK && k < m->cfg.n_mod; ++k)
     if (need_input[k]) st = stage_views(m, e, k, b);
   if (st == MSC_OK) st = fuse_dropout(m, e, b, need);
   if (st == MSC_OK) st = msci_exec_forward(m, e, need);
   /* A rank whose forward stopped early makes its remaining reductions, flagged. */
   if (sync_bn && st != MSC_OK) (void)msci_dist_bn_drain(d, m, e, need, 0);
+  /* Stopped by another rank's flag: the agreement names that rank and its error. */
+  if (sync_bn && d->bn_peer_failed) st = MSC_OK;
   if (d) st = msci_dist_agree(d, st);
   const int forward_agreed = st == MSC_OK;
   /* The objective reads the projections and logits where they are and adds the
@@ -1139,12 +1141,13 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
     st = msci_fail(MSC_E_NUMERICAL, "the loss is not finite: step %lld skipped",
                    (long long)t->step);
   }
-  if (sync_bn) d->bn_done = 0;
+  if (sync_bn) d->bn_done = d->bn_peer_failed = 0;
   if (st == MSC_OK) st = msci_exec_backward(m, e, need);
   /* Every rank ran the backward pass (the skip follows from the global loss): one whose
    * pass stopped early makes its remaining reductions, flagged. */
   if (sync_bn && forward_agreed && !skipped && st != MSC_OK)
     (void)msci_dist_bn_drain(d, m, e, need, 1);
+  if (sync_bn && d->bn_peer_failed) st = MSC_OK;
   if (d && !skipped) st = msci_dist_agree(d, st);
   if (st == MSC_OK && d) st = dist_reduce_grads(m, e);
   if (st == MSC_OK) st = optimiser_step(m, e, &skipped);

@@ -33,6 +33,12 @@
  *              checkpoint while the other ranks create a fresh model (step 0, moments 0);
  *              after msc_train_set_dist every rank must be at step 2, and 2 distributed
  *              steps must agree with the reference's last 2.
+ *   syncfail   Synchronised BatchNorm when one rank's step fails after the step began:
+ *              rank 1's batch holds a NaN pixel (refused while its views are staged, before
+ *              its forward pass). Rank 1 must get its own error, rank 0 MSC_E_COMM at once
+ *              (well within the 60 s timeout: rank 1 makes its BatchNorm reductions
+ *              flagged as failed instead of leaving rank 0 waiting in one), and the
+ *              communicator must still work: a next step with good data succeeds on both.
  *   load FILE  (no mpirun) loads FILE: exit 0 when it is a valid model.
  *   compare A B RTOL  (no mpirun) loads two models: exit 0 when every parameter agrees
  *              to RTOL relative (|a − b| / (1e-4 + |a|)), 1 otherwise; prints the worst.
@@ -310,6 +316,45 @@ static void equiv(msc_dist *dist) {
   }
 }
 
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void syncfail(msc_dist *dist) {
+  const int r = msc_dist_rank(dist);
+  static data d;
+  make_data(&d, 17);
+  msc_model *m = make_model_sync(0, 1);
+  MUST(msc_train_set_dist(m, dist));
+  msc_batch *good = batch_of(&d, r * 8, 8);
+  static data bad;
+  bad = d;
+  bad.s1[(size_t)(r * 8 + 3) * 2 * SIZE * SIZE + 17] = NAN;
+  msc_batch *b = r == 1 ? batch_of(&bad, r * 8, 8) : batch_of(&d, r * 8, 8);
+  msc_step_result res;
+  memset(&res, 0, sizeof res);
+  res.struct_size = sizeof res;
+  double t0 = now_s();
+  msc_status st = msc_train_step(m, b, &res);
+  double took = now_s() - t0;
+  printf("syncfail rank %d: step returned %s after %.2f s: %s\n", r, msc_status_string(st),
+         took, msc_last_error());
+  if (r == 1)
+    CHECK(st != MSC_OK && st != MSC_E_COMM, "rank 1 should fail with its own error, got %s",
+          msc_status_string(st));
+  else
+    CHECK(st == MSC_E_COMM, "rank 0 should get MSC_E_COMM, got %s", msc_status_string(st));
+  CHECK(took < 20, "rank %d: the failure took %.2f s (the timeout is 60 s)", r, took);
+  st = msc_train_step(m, good, &res);
+  CHECK(st == MSC_OK, "rank %d: the next step with good data failed: %s", r,
+        msc_status_string(st));
+  if (!g_fail) printf("SYNCFAIL OK rank %d\n", r);
+  msc_batch_free(good), msc_batch_free(b);
+  msc_model_free(m);
+}
+
 static void resume(msc_dist *dist, const char *dir) {
   const int R = msc_dist_size(dist), r = msc_dist_rank(dist);
   if (NG % R) {
@@ -370,12 +415,6 @@ static int compare_files(const char *a_path, const char *b_path, double rtol) {
   return worst <= rtol ? 0 : 1;
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 int main(int argc, char **argv) {
   if (argc >= 3 && strcmp(argv[1], "load") == 0) {
     msc_model *m = NULL;
@@ -387,9 +426,10 @@ int main(int argc, char **argv) {
   if (argc >= 5 && strcmp(argv[1], "compare") == 0)
     return compare_files(argv[2], argv[3], atof(argv[4]));
   if (argc < 2) {
-    fprintf(stderr,
-            "usage: test_dist equiv | wedge SECONDS | kill DIR | resume DIR | load FILE "
-            "| compare A B RTOL\n");
+    fprintf(
+        stderr,
+        "usage: test_dist equiv | syncfail | wedge SECONDS | kill DIR | resume DIR | load FILE "
+        "| compare A B RTOL\n");
     return 2;
   }
   msc_dist *dist = NULL;
@@ -403,6 +443,9 @@ int main(int argc, char **argv) {
   if (strcmp(argv[1], "equiv") == 0) {
     MUST(msc_dist_set_timeout(dist, 120));
     equiv(dist);
+  } else if (strcmp(argv[1], "syncfail") == 0) {
+    MUST(msc_dist_set_timeout(dist, 60));
+    syncfail(dist);
   } else if (strcmp(argv[1], "resume") == 0 && argc >= 3) {
     MUST(msc_dist_set_timeout(dist, 120));
     resume(dist, argv[2]);

@@ -59,11 +59,11 @@ static const char help[] =
     "  --progress MODE     auto (a bar on a terminal, else a line every 10 s), bar, lines, "
     "none\n"
     "  --dist MODE         data-parallel training over MPI (distributed.md): auto (default:\n"
-    "                      when started by mpirun/mpiexec/srun with more than one process,\n"
-    "                      i.e. OMPI_COMM_WORLD_SIZE or PMI_SIZE > 1), mpi (always), none;\n"
-    "                      --batch is the global batch, split evenly over the ranks, and\n"
-    "                      rank 0 alone prints, logs and saves\n"
+    "                      when mpirun/mpiexec/srun started more than one process), mpi\n"
+    "                      (always), none; --batch is the global batch, split evenly over\n"
+    "                      the ranks, and rank 0 alone prints, logs and saves\n"
     "  --dist-timeout S    seconds a rank waits for the others in a step (default 300)\n"
+    "  --sync-bn           BatchNorm on the global batch's statistics (train.sync_bn)\n"
     "  --config FILE       read keys from a JSON file first (see tool.md)\n"
     "  --set KEY=VALUE     set any library option (options.md) or tool.KEY\n"
     "\n"
@@ -79,7 +79,8 @@ static const char *const allowed[] = {
     "no-validate", "val-fraction", "init",         "init-prefix",
     "threshold",   "stats",        "workers",      "threads",
     "backend",     "progress",     "task",         "labeled-fraction",
-    "precision",   "dist",         "dist-timeout", NULL};
+    "precision",   "dist",         "dist-timeout", "sync-bn",
+    NULL};
 
 static int set_schedule(msc_options *o, int64_t total) {
   msc_status st = cli_default_schedule(o, total);

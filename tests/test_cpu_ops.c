@@ -23,6 +23,7 @@
  */
 #include <check.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -893,6 +894,234 @@ START_TEST(test_batchnorm) {
   free(z);
   free(xhat);
   free(gi);
+}
+END_TEST
+
+/* ======================= batch norm, synchronised (API 13) ======================== */
+/* BATCHNORM with u.bn.reduce (backends/cpu/cpu_bnorm_sync.c): a batch split over two
+ * "ranks" (two contexts in two threads, their sums added through a barrier) must give
+ * each rank its rows of ordinary batch norm on the whole batch (the plain reference),
+ * the same running statistics on both (those of the whole batch, unbiased with its
+ * count), and dgamma/dbeta that sum to the whole batch's; a one-rank group (reduce =
+ * identity) is ordinary batch norm, checked against finite differences too. */
+
+typedef struct pair_reduce {
+  pthread_barrier_t bar;
+  double *slot[2];
+  int64_t n[2];
+  int calls[2];
+} pair_reduce;
+
+typedef struct rank_user {
+  pair_reduce *p;
+  int rank;
+} rank_user;
+
+/* The mbk_reduce_fn of the two-rank group: both ranks get slot[0] + slot[1]. */
+static msc_status pair_sum(void *user, double *buf, int64_t n) {
+  rank_user *u = user;
+  pair_reduce *p = u->p;
+  p->slot[u->rank] = buf;
+  p->n[u->rank] = n;
+  p->calls[u->rank]++;
+  pthread_barrier_wait(&p->bar);
+  const int same = p->n[0] == p->n[1];
+  double *sum = calloc((size_t)n, sizeof *sum);
+  for (int64_t i = 0; sum && same && i < n; ++i) sum[i] = p->slot[0][i] + p->slot[1][i];
+  pthread_barrier_wait(&p->bar); /* both have read both slots */
+  if (sum && same) memcpy(buf, sum, (size_t)n * sizeof *buf);
+  free(sum);
+  return sum && same ? MSC_OK : MSC_E_INTERNAL;
+}
+
+/* The one-rank group: the sums as they are; counts its calls. */
+static int g_identity_calls;
+static msc_status identity_sum(void *user, double *buf, int64_t n) {
+  (void)user, (void)buf, (void)n;
+  g_identity_calls++;
+  return MSC_OK;
+}
+
+static msc_status failing_sum(void *user, double *buf, int64_t n) {
+  (void)user, (void)buf, (void)n;
+  return msci_fail(MSC_E_COMM, "test: the group is gone");
+}
+
+typedef struct rank_job {
+  mbk_op *op;
+  int backward;
+  mbk_tensor **in, **out;
+  msc_status st;
+} rank_job;
+
+static void *rank_run(void *arg) {
+  rank_job *j = arg;
+  j->st = j->backward ? B->op_backward(j->op, j->in, 3, j->out, 3)
+                      : B->op_forward(j->op, 1, j->in, 5, j->out, 1);
+  return NULL;
+}
+
+/* Runs both ranks' pass at once (rank 1 in a thread) and checks both succeeded. */
+static void run_pair(rank_job *j) {
+  pthread_t th;
+  ck_assert_int_eq(pthread_create(&th, NULL, rank_run, &j[1]), 0);
+  rank_run(&j[0]);
+  pthread_join(th, NULL);
+  ck_assert_msg(j[0].st == MSC_OK && j[1].st == MSC_OK, "synchronised pass: %d %d (%s)",
+                (int)j[0].st, (int)j[1].st, msc_last_error());
+}
+
+START_TEST(test_batchnorm_sync) {
+  const bn_case *bc = &BN_CASES[_i];
+  char what[160];
+  rng r = rng_make(700 + (uint64_t)_i);
+  const int64_t C = bc->c, hw = bc->h * bc->w, N = bc->n;
+  const int32_t nd = bc->ndim;
+  const int64_t xd[4] = {N, C, bc->h, bc->w}, cd[1] = {C};
+  const size_t nx = numel(nd, xd), nc = (size_t)C;
+  float *x = fbuf(nx), *g = fbuf(nc), *be = fbuf(nc), *rm0 = fbuf(nc), *rv0 = fbuf(nc);
+  float *rmr = fbuf(nc), *rvr = fbuf(nc), *mean = fbuf(nc), *var = fbuf(nc);
+  float *yr = fbuf(nx), *dy = fbuf(nx), *dxr = fbuf(nx), *dgr = fbuf(nc), *dbr = fbuf(nc);
+  float *y = fbuf(nx), *dx = fbuf(nx), *tmp = fbuf(nx), *dg = fbuf(nc), *db = fbuf(nc);
+  /* An offset far from 0 (as after a layer with a bias) tests the shifted sums. */
+  fill_unif(&r, x, nx, 40, 45);
+  fill_signed(&r, g, nc, 0.5, 1.5);
+  fill_unif(&r, be, nc, -0.5, 0.5);
+  fill_unif(&r, rm0, nc, -0.5, 0.5);
+  fill_unif(&r, rv0, nc, 0.5, 2.0);
+  fill_unif(&r, dy, nx, -1, 1);
+  memcpy(rmr, rm0, nc * sizeof *rmr);
+  memcpy(rvr, rv0, nc * sizeof *rvr);
+  ref_bn_fwd_train(N, C, hw, x, g, be, bc->eps, bc->relu, yr, mean, var);
+  ref_bn_update_running(C, N * hw, bc->momentum, mean, var, rmr, rvr);
+  ref_bn_bwd(N, C, hw, x, g, be, dy, bc->eps, bc->relu, dxr, dgr, dbr);
+  snprintf(what, sizeof what, "synchronised batchnorm case %d [%lld,%lld,%lld,%lld] relu %d",
+           _i, (long long)N, (long long)C, (long long)bc->h, (long long)bc->w, (int)bc->relu);
+
+  /* One rank: ordinary batch norm, one reduction per pass. */
+  mbk_op_desc d = bn_desc(nd, N, C, bc->h, bc->w, bc->eps, bc->momentum, bc->relu);
+  d.u.bn.reduce = identity_sum;
+  mbk_op *op = op_make(&d);
+  mbk_tensor *tx = t_from(nd, xd, x), *tg = t_from(1, cd, g), *tb = t_from(1, cd, be);
+  mbk_tensor *trm = t_from(1, cd, rm0), *trv = t_from(1, cd, rv0), *ty = t_new();
+  mbk_tensor *in[5] = {tx, tg, tb, trm, trv};
+  g_identity_calls = 0;
+  fwd(op, 1, in, 5, ty);
+  ck_assert_int_eq(g_identity_calls, 1);
+  t_get(what, ty, nd, xd, y);
+  expect_close("synchronised batchnorm, one rank: forward", y, yr, nx, TOL_FWD);
+  t_get(what, trm, 1, cd, tmp);
+  expect_close("one rank: running_mean", tmp, rmr, nc, TOL_FWD);
+  t_get(what, trv, 1, cd, tmp);
+  expect_close("one rank: running_var", tmp, rvr, nc, TOL_FWD);
+  mbk_tensor *tdy = t_from(nd, xd, dy), *tdx = t_new(), *tdg = t_new(), *tdb = t_new();
+  mbk_tensor *bin[3] = {tx, tg, tdy}, *bout[3] = {tdx, tdg, tdb};
+  bwd(op, bin, 3, bout, 3);
+  ck_assert_int_eq(g_identity_calls, 2);
+  t_get(what, tdx, nd, xd, dx);
+  expect_close("one rank: dx", dx, dxr, nx, TOL_GRAD);
+  t_get(what, tdg, 1, cd, dg);
+  expect_close("one rank: dgamma", dg, dgr, nc, TOL_GRAD);
+  t_get(what, tdb, 1, cd, db);
+  expect_close("one rank: dbeta", db, dbr, nc, TOL_GRAD);
+  /* Inference uses the running statistics and reduces nothing. */
+  fwd(op, 0, in, 5, ty);
+  ck_assert_int_eq(g_identity_calls, 2);
+  t_get(what, trm, 1, cd, rm0);
+  t_get(what, trv, 1, cd, rv0);
+  ref_bn_fwd_infer(N, C, hw, x, g, be, rm0, rv0, bc->eps, bc->relu, yr);
+  t_get(what, ty, nd, xd, y);
+  expect_close("one rank: inference", y, yr, nx, TOL_FWD);
+  /* Finite differences of the one-rank training forward in x (no ReLU: no kinks). */
+  if (!bc->relu) {
+    fwd(op, 1, in, 5, ty); /* the backend's dL/dx with dy = r at the current x */
+    bwd(op, bin, 3, bout, 3);
+    t_get(what, tdx, nd, xd, dx);
+    fd_case c = {what, op, 1, in, 5, ty, nd, xd, dy, tx, nd, xd, x, dx, 1e-2, NULL, NULL};
+    fd_check(&c, &r, FD_COORDS);
+  }
+  /* A failed reduction fails the pass and leaves the running statistics alone. */
+  mbk_op_desc df = d;
+  df.u.bn.reduce = failing_sum;
+  mbk_op *opf = op_make(&df);
+  t_get(what, trm, 1, cd, rm0);
+  mbk_tensor *outf[1] = {ty};
+  ck_assert_int_eq(B->op_forward(opf, 1, in, 5, outf, 1), MSC_E_COMM);
+  t_get(what, trm, 1, cd, tmp);
+  expect_same("running_mean after a failed reduction", tmp, rm0, nc);
+  if (N < 2) return;
+
+  /* Two ranks: rows [0, n0) and [n0, N) of the same batch, unequal when N is odd. */
+  const int64_t n0 = N / 2, nr[2] = {n0, N - n0};
+  const size_t row = (size_t)(C * hw);
+  fill_unif(&r, rm0, nc, -0.5, 0.5);
+  memcpy(rmr, rm0, nc * sizeof *rmr);
+  memcpy(rvr, rv0, nc * sizeof *rvr);
+  ref_bn_fwd_train(N, C, hw, x, g, be, bc->eps, bc->relu, yr, mean, var);
+  ref_bn_update_running(C, N * hw, bc->momentum, mean, var, rmr, rvr);
+  pair_reduce pr;
+  memset(&pr, 0, sizeof pr);
+  ck_assert_int_eq(pthread_barrier_init(&pr.bar, NULL, 2), 0);
+  rank_user ru[2] = {{&pr, 0}, {&pr, 1}};
+  mbk_ctx_params p = {sizeof p, 1, 0, MBK_PRECISION_F32};
+  mbk_ctx *ctx1 = NULL;
+  ck_assert_int_eq(B->ctx_create(&p, &ctx1), MSC_OK);
+  mbk_ctx *ctxs[2] = {CTX, ctx1};
+  mbk_op *ops[2];
+  mbk_tensor *t[2][9]; /* x g b rm rv y dy dx dg ... per rank (db below) */
+  mbk_tensor *tdbs[2];
+  rank_job fj[2], bj[2];
+  mbk_tensor *fin[2][5], *fout[2][1], *bbin[2][3], *bbout[2][3];
+  for (int k = 0; k < 2; ++k) {
+    mbk_op_desc dk = bn_desc(nd, nr[k], C, bc->h, bc->w, bc->eps, bc->momentum, bc->relu);
+    dk.u.bn.reduce = pair_sum;
+    dk.u.bn.reduce_user = &ru[k];
+    ck_assert_int_eq(B->op_create(ctxs[k], &dk, &ops[k]), MSC_OK);
+    const int64_t xk[4] = {nr[k], C, bc->h, bc->w};
+    for (int j = 0; j < 9; ++j) ck_assert_int_eq(B->tensor_create(ctxs[k], &t[k][j]), MSC_OK);
+    ck_assert_int_eq(B->tensor_create(ctxs[k], &tdbs[k]), MSC_OK);
+    const float *xs = x + (size_t)(k ? n0 : 0) * row, *dys = dy + (size_t)(k ? n0 : 0) * row;
+    t_set(t[k][0], nd, xk, xs);
+    t_set(t[k][1], 1, cd, g);
+    t_set(t[k][2], 1, cd, be);
+    t_set(t[k][3], 1, cd, rm0);
+    t_set(t[k][4], 1, cd, rv0);
+    t_set(t[k][6], nd, xk, dys);
+    for (int j = 0; j < 5; ++j) fin[k][j] = t[k][j];
+    fout[k][0] = t[k][5];
+    bbin[k][0] = t[k][0], bbin[k][1] = t[k][1], bbin[k][2] = t[k][6];
+    bbout[k][0] = t[k][7], bbout[k][1] = t[k][8], bbout[k][2] = tdbs[k];
+    fj[k] = (rank_job){ops[k], 0, fin[k], fout[k], MSC_OK};
+    bj[k] = (rank_job){ops[k], 1, bbin[k], bbout[k], MSC_OK};
+  }
+  run_pair(fj);
+  run_pair(bj);
+  ck_assert(pr.calls[0] == 2 && pr.calls[1] == 2);
+  for (int k = 0; k < 2; ++k) {
+    const int64_t xk[4] = {nr[k], C, bc->h, bc->w};
+    const size_t off = (size_t)(k ? n0 : 0) * row, nk = (size_t)nr[k] * row;
+    t_get(what, t[k][5], nd, xk, y);
+    expect_close("two ranks: forward, this rank's rows", y, yr + off, nk, TOL_FWD);
+    t_get(what, t[k][3], 1, cd, tmp);
+    expect_close("two ranks: running_mean of the whole batch", tmp, rmr, nc, TOL_FWD);
+    t_get(what, t[k][4], 1, cd, tmp);
+    expect_close("two ranks: running_var (unbiased, whole batch)", tmp, rvr, nc, TOL_FWD);
+    t_get(what, t[k][7], nd, xk, dx);
+    expect_close("two ranks: dx, this rank's rows", dx, dxr + off, nk, TOL_GRAD);
+    t_get(what, t[k][8], 1, cd, tmp);
+    for (size_t c = 0; c < nc; ++c) dg[c] = k ? dg[c] + tmp[c] : tmp[c];
+    t_get(what, tdbs[k], 1, cd, tmp);
+    for (size_t c = 0; c < nc; ++c) db[c] = k ? db[c] + tmp[c] : tmp[c];
+  }
+  expect_close("two ranks: dgamma summed over the ranks", dg, dgr, nc, TOL_GRAD);
+  expect_close("two ranks: dbeta summed over the ranks", db, dbr, nc, TOL_GRAD);
+  for (int k = 0; k < 2; ++k) {
+    B->op_free(ops[k]);
+    for (int j = 0; j < 9; ++j) B->tensor_free(t[k][j]);
+    B->tensor_free(tdbs[k]);
+  }
+  B->ctx_free(ctx1);
+  pthread_barrier_destroy(&pr.bar);
 }
 END_TEST
 
@@ -2182,6 +2411,7 @@ static Suite *cpu_ops_suite(void) {
 
   tc = tcase("batchnorm");
   tcase_add_loop_test(tc, test_batchnorm, 0, NELEM(BN_CASES));
+  tcase_add_loop_test(tc, test_batchnorm_sync, 0, NELEM(BN_CASES));
   suite_add_tcase(s, tc);
 
   tc = tcase("relu");

@@ -150,6 +150,7 @@ static const key_def k_keys[] = {
     {"threads", "threads", KEY_INT, 1, NULL},
     {"backend", "backend", KEY_STRING, 1, NULL},
     {"precision", "precision", KEY_STRING, 1, NULL},
+    {"sync-bn", "train.sync_bn", KEY_INT, 1, "1"},
     {"calibrate", "calibrate", KEY_INT, 0, NULL},
     {"workers", "workers", KEY_INT, 0, NULL},
     {"out", "out", KEY_STRING, 0, NULL},
@@ -670,7 +671,8 @@ int cli_parse(cli_ctx *ctx, const char *command, const char *help, const char *c
           break;
         }
       }
-    } else if (d->lib && !d->flag) { /* a library option: typed, no JSON */
+    } else if (d->lib) { /* a library option: typed, no JSON (a flag: its value) */
+      if (d->flag) value = d->flag;
       int64_t iv = 0;
       double fv = 0;
       if (d->type != KEY_STRING && !parse_number(value, d->type, &iv, &fv)) {

@@ -58,12 +58,12 @@ static const char help[] =
     "  --precision P       f32 (default) or bf16 (AVX-512/AMX CPUs; precision.md)\n"
     "  --progress MODE     auto (a bar on a terminal, else a line every 10 s), bar, lines, "
     "none\n"
-    "  --dist MODE         data-parallel training (distributed.md): auto (default: over MPI\n"
-    "                      when mpirun/mpiexec/srun started several processes, i.e.\n"
-    "                      OMPI_COMM_WORLD_SIZE or PMI_SIZE > 1), mpi, nccl (GPUs), none;\n"
-    "                      --batch is the global batch, split evenly over the ranks, and\n"
-    "                      rank 0 alone prints, logs and saves\n"
+    "  --dist MODE         data-parallel training (distributed.md): auto (default:\n"
+    "                      when mpirun/mpiexec/srun started more than one process),\n"
+    "                      mpi, nccl (GPUs), none; --batch is the global batch, split\n"
+    "                      evenly over the ranks; rank 0 alone prints, logs and saves\n"
     "  --dist-timeout S    seconds a rank waits for the others in a step (default 300)\n"
+    "  --sync-bn           BatchNorm on the global batch's statistics (train.sync_bn)\n"
     "  --config FILE       read keys from a JSON file first (see tool.md)\n"
     "  --set KEY=VALUE     set any library option (options.md) or tool.KEY\n"
     "\n"
@@ -79,7 +79,8 @@ static const char *const allowed[] = {
     "no-validate", "val-fraction", "init",         "init-prefix",
     "threshold",   "stats",        "workers",      "threads",
     "backend",     "progress",     "task",         "labeled-fraction",
-    "precision",   "dist",         "dist-timeout", NULL};
+    "precision",   "dist",         "dist-timeout", "sync-bn",
+    NULL};
 
 static int set_schedule(msc_options *o, int64_t total) {
   msc_status st = cli_default_schedule(o, total);

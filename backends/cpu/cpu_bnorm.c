@@ -203,6 +203,8 @@ static msc_status bnorm_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor
 static const mbk_op_vt bnorm_vt = {"batchnorm", bnorm_forward, bnorm_backward, bnorm_destroy};
 
 msc_status cpu_bnorm_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
+  /* Synchronised statistics (API 13) need the sums outside oneDNN: cpu_bnorm_sync.c. */
+  if (d->u.bn.reduce) return cpu_bnorm_sync_create(ctx, d, out);
   mbk_op *base;
   CPU_CHECK(mbk_op_alloc(cpu_host, "cpu", ctx, d, &bnorm_vt, sizeof(cpu_bnorm), &base));
   cpu_bnorm *op = (cpu_bnorm *)base;

@@ -207,6 +207,8 @@ void *cpu_aligned_alloc(size_t bytes);
 MBK_OP_KINDS(CPU_DECLARE_CREATE)
 MBK_OP_KINDS_10(CPU_DECLARE_CREATE)
 MBK_OP_KINDS_11(CPU_DECLARE_CREATE) /* cpu_attn_create (API 11: cpu_attn.c) */
+/* BATCHNORM with u.bn.reduce (API 13, cpu_bnorm_sync.c); cpu_bnorm_create hands over. */
+msc_status cpu_bnorm_sync_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
 
 /* The backend's entry (same contract as a module's init; the registry calls it). */
 msc_status mbk_cpu_init(const mbk_host *host, const mbk_iface **out);

@@ -213,6 +213,12 @@ static void bnorm_destroy(mbk_op *base) {
 static const mbk_op_vt bnorm_vt = {"batchnorm", bnorm_forward, bnorm_backward, bnorm_destroy};
 
 msc_status cu_bnorm_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
+  /* Synchronised statistics (API 13, train.sync_bn) are CPU-only for now (docs/cuda.md). */
+  if (d->u.bn.reduce)
+    return CU_FAIL(MSC_E_UNSUPPORTED,
+                   "cuda: batchnorm with synchronised statistics (train.sync_bn = 1, "
+                   "docs/distributed.md) is not implemented: train with train.sync_bn = 0 "
+                   "or on the cpu backend");
   mbk_op *base;
   CU_CHECK(mbk_op_alloc(cuda_host, "cuda", ctx, d, &bnorm_vt, sizeof(cu_bnorm), &base));
   cu_bnorm *op = (cu_bnorm *)base;

@@ -14,7 +14,8 @@
  * range q_max / q_signed of CONV2D and LINEAR; 10: CONV2D's groups, LAYERNORM, GELU and
  * GRN, the building blocks of ConvNeXt-V2; 11: ATTN, multi-head attention for the
  * cross-attention fusion; 12: ADD's per-sample scale
- * u.add.row_scale, for stochastic depth).
+ * u.add.row_scale, for stochastic depth; 13: BATCHNORM's synchronised statistics,
+ * u.bn.reduce).
  *
  * The contract is this header plus the files it names: backend_op.h/.c (the op frame a
  * backend builds its ops on), loss_core.h, loss_rows.h/.c, optim_core.h and
@@ -76,6 +77,25 @@
  *             batch variance for running_var (PyTorch's rule). Inference: uses the
  *             running statistics. With desc.u.bn.relu the output is ReLU(BN(x)).
  *             bwd in  {x, gamma, dy}      out {dx, dgamma (opt), dbeta (opt)}
+ *             Synchronised statistics (API 13; data-parallel training, PyTorch's
+ *             SyncBatchNorm): when u.bn.reduce is not NULL, a training forward and its
+ *             backward compute their per-channel sums over the batches of every process
+ *             of a group, through u.bn.reduce (an in-place sum of doubles over the
+ *             group, supplied by the core; it fails with MSC_E_COMM). Forward: with the
+ *             shift K[c] = running_mean[c] as read on entry (the same on every process,
+ *             it keeps the sums small), buf = {m, Σ(x − K)[0..C), Σ(x − K)²[0..C)}, m the
+ *             local count N·H·W, 2C + 1 doubles, is reduced; the global count M = buf[0],
+ *             mean = K + s1/M and the biased variance s2/M − (s1/M)² (clamped at 0)
+ *             normalise, and running_var takes the unbiased global variance (M/(M − 1);
+ *             M < 2 fails). Backward: with dy' = dy masked by y > 0 under the fused ReLU
+ *             and x̂ = (x − mean)/√(var + eps), buf = {Σdy'[0..C), Σdy'·x̂[0..C)} (2C
+ *             doubles) gives dbeta and dgamma before the reduction (local: the core sums
+ *             parameter gradients over the group itself) and, reduced, dx = gamma/√(var +
+ *             eps)·(dy' − Σ_g dy'/M − x̂·Σ_g dy'·x̂/M). A backend calls reduce exactly
+ *             once per training forward and once per backward, unless it fails before
+ *             (the core keeps the group's collectives aligned when one does). A backend
+ *             that cannot do this refuses op_create with MSC_E_UNSUPPORTED. Inference
+ *             ignores reduce.
  *  RELU       fwd in  {x}                 out {y}
  *             bwd in  {x, dy}             out {dx}    (dx = dy where x > 0, else 0; the
  *             core's training step passes the forward's y for x, which is > 0 exactly
@@ -161,7 +181,7 @@
 extern "C" {
 #endif
 
-#define MBK_API_VERSION        12u
+#define MBK_API_VERSION        13u
 #define MBK_MODULE_INIT_SYMBOL "msc_backend_module_init"
 #define MBK_MAX_DIMS           4
 #define MBK_MAX_CONCAT         16
@@ -200,6 +220,10 @@ typedef struct mbk_host {
   /* Sets the calling thread's msc_last_error() message and returns code. */
   mbk_fail_fn fail;
 } mbk_host;
+
+/* BATCHNORM's synchronised statistics (API 13, u.bn.reduce): sums buf[0..n) element-wise
+ * over every process of the group, in place; MSC_E_COMM (message set) on failure. */
+typedef msc_status (*mbk_reduce_fn)(void *user, double *buf, int64_t n);
 
 typedef enum mbk_op_type {
   MBK_OP_CONV2D = 1,
@@ -259,6 +283,10 @@ typedef struct mbk_op_desc {
       float eps;      /* 1e-5 in torchvision */
       float momentum; /* 0.1 in torchvision */
       int32_t relu;   /* fuse a ReLU after the normalisation */
+      /* API 13: NULL = statistics of this batch; else those of the group's batches,
+       * summed through reduce(reduce_user, ...) (see the table at the top). */
+      mbk_reduce_fn reduce;
+      void *reduce_user;
     } bn;
     struct {
       int64_t kh, kw, sh, sw, ph, pw;

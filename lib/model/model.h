@@ -223,6 +223,12 @@ struct msci_exec {
   mbk_tensor **pgrad;      /* per parameter */
   uint8_t *pgrad_valid;    /* pgrad[p] was written in this backward pass */
   int32_t frozen_encoders; /* encoders run in inference mode and get no gradient */
+  /* Synchronised BatchNorm (train.sync_bn, lib/train/dist_bn.c): the reduction the
+   * training-mode BATCHNORM ops are made with (u.bn.reduce, API 13), NULL for local
+   * statistics; set by the training step. bn_made / bn_made_user: what the existing ops
+   * were made with (a change remakes them). */
+  mbk_reduce_fn bn_reduce, bn_made;
+  void *bn_reduce_user, *bn_made_user;
   mbk_tensor *input[MSCI_MAX_MODALITIES];
   /* Absent or dropped modalities (docs/model.md, "Missing modalities"). When fuse_scale
    * is set (rows × n_mod floats in the host workspace MSCI_EXEC_HOST_FUSE), the forward
@@ -286,6 +292,9 @@ void msci_exec_release(msc_model *m, msci_exec *e);
 void msci_exec_free(const msc_model *m, msci_exec *e);
 /* Runs the nodes marked in need (inputs already uploaded). */
 msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need);
+/* 1 when node i of e runs in training mode (a training executor, not in a frozen
+ * encoder): its batch norm uses and updates batch statistics, and gets a backward. */
+int msci_exec_node_trains(const msc_model *m, const msci_exec *e, int32_t i);
 
 /* ---- int8 inference (model_int8.c) ----------------------------------------------------- */
 

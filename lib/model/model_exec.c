@@ -317,10 +317,28 @@ static msc_status drop_draw(msc_model *m, msci_exec *e, int32_t i) {
   return msci_be_tensor_upload(m->be, e->drop_scale[i], 1, &rows, s);
 }
 
+int msci_exec_node_trains(const msc_model *m, const msci_exec *e, int32_t i) {
+  return e->training && !(e->frozen_encoders && i <= m->graph.last_encoder_node);
+}
+
+/* The training-mode batch norms carry the executor's reduction (synchronised BatchNorm,
+ * API 13) in their description: when it changed since they were made, they are remade. */
+static void bn_reduce_prepare(msc_model *m, msci_exec *e) {
+  if (e->bn_reduce == e->bn_made && e->bn_reduce_user == e->bn_made_user) return;
+  for (int32_t i = 0; i < m->graph.n_nodes; ++i)
+    if (m->graph.nodes[i].desc.type == MBK_OP_BATCHNORM && e->ops[i]) {
+      msci_be_op_free(e->ops[i]);
+      e->ops[i] = NULL;
+    }
+  e->bn_made = e->bn_reduce;
+  e->bn_made_user = e->bn_reduce_user;
+}
+
 msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need) {
   const mbk_iface *be = m->be;
   const msci_graph *g = &m->graph;
   MSCI_TRY(msci_int8_prepare(m, e));
+  bn_reduce_prepare(m, e);
   MSCI_TRY(e->training ? assign_train_slots(m, e, need) : assign_slots(m, e, need));
   for (int32_t i = 0; i < g->n_nodes; ++i) {
     if (!runs(e, need, i)) continue;
@@ -335,9 +353,15 @@ msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need) {
       continue;
     }
     const msci_node *nd = &g->nodes[i];
+    /* Frozen encoders run in inference mode: running statistics stay as they are. */
+    const int32_t training = msci_exec_node_trains(m, e, i);
     if (!e->ops[i]) {
       mbk_op_desc d = nd->desc;
       d.n = e->n;
+      if (d.type == MBK_OP_BATCHNORM && training) {
+        d.u.bn.reduce = e->bn_reduce;
+        d.u.bn.reduce_user = e->bn_reduce_user;
+      }
       msci_int8_desc(m, e, i, &d);
       MSCI_TRY(msci_be_op_create(be, e->ctx, &d, &e->ops[i]));
     }
@@ -354,8 +378,6 @@ msc_status msci_exec_forward(msc_model *m, msci_exec *e, const uint8_t *need) {
       if (d) MSCI_TRY(drop_draw(m, e, i));
       in[k++] = d ? e->drop_scale[i] : NULL;
     }
-    /* Frozen encoders run in inference mode: running statistics stay as they are. */
-    int32_t training = e->training && !(e->frozen_encoders && i <= g->last_encoder_node);
     MSCI_TRY(msci_be_op_forward(e->ops[i], training, in, k, &e->act[i], 1));
     if (i == g->fused && e->fuse_scale) MSCI_TRY(msci_exec_scale_fused(m, e, e->act[i]));
   }

@@ -442,6 +442,11 @@ const msci_opt_def msci_opt_table[] = {
               "stochastic depth of ConvNeXt encoders: the largest per-sample probability "
               "of dropping a block's branch, reached by the last block (rates rise "
               "linearly from 0 at the first; docs/model.md); other encoders ignore it"),
+    OPT_INT("train.sync_bn", "0", 0, 1,
+            "data-parallel training: BatchNorm normalises with the statistics of the global "
+            "batch (all ranks; PyTorch's SyncBatchNorm) instead of each rank's own; one more "
+            "all-reduce per BatchNorm layer in each pass; cpu backend only "
+            "(docs/distributed.md)"),
     OPT_FLOAT("train.modality_dropout", "0", 0.0, 1.0,
               "per sample, drop each modality from the fused features with this "
               "probability (never all; docs/losses.md)"),

@@ -179,6 +179,7 @@ MSC_API void msc_dist_free(msc_dist *d) {
   free(d->counts);
   free(d->send);
   free(d->recv);
+  free(d->bn_buf);
   free(d);
 }
 

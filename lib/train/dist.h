@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "contract/comm.h"
+#include "model/model.h"
 #include "mosaic/mosaic.h"
 
 struct msc_dist {
@@ -24,6 +25,12 @@ struct msc_dist {
   /* Scratch of the row gathers (grown as needed). */
   void *send, *recv;
   size_t send_cap, recv_cap;
+  /* Synchronised BatchNorm (dist_bn.c): the reductions of the current pass so far and
+   * the buffer they go through (the sums and one more value, the failure flag). */
+  int32_t bn_done;
+  int32_t bn_peer_failed; /* a reduction of this pass carried another rank's flag */
+  double *bn_buf;
+  size_t bn_cap;
 };
 
 msc_status msci_dist_all_reduce(msc_dist *d, void *buf, size_t count, int32_t dtype);
@@ -47,5 +54,27 @@ msc_status msci_dist_gather_rows(msc_dist *d, int32_t views, const void *local, 
                                  size_t row_bytes);
 void msci_dist_pick_rows(const msc_dist *d, int32_t views, const void *global, void *local,
                          size_t row_bytes);
+
+/* ---- synchronised BatchNorm (train.sync_bn; dist_bn.c) ---------------------------------
+ * The training-mode batch norms of a data-parallel step normalise with the statistics of
+ * the global batch: the backend sums its per-channel values through msci_dist_bn_reduce
+ * (an mbk_reduce_fn whose user is the msc_dist; lib/contract/backend.h, BATCHNORM) once
+ * per layer in the forward pass and once in the backward pass. Every rank must make the
+ * same reductions in the same order: each carries a flag, and a rank that failed makes
+ * the rest of its pass's reductions with the flag set (msci_dist_bn_drain), so the
+ * others fail with MSC_E_COMM at the next one instead of waiting for the timeout. */
+
+/* The mbk_reduce_fn: buf[0..n) summed over the ranks in place, bn_done counted. */
+msc_status msci_dist_bn_reduce(void *user, double *buf, int64_t n);
+
+/* The mbk_reduce_fn of one process without a communicator (train.sync_bn alone): the
+ * sums are already the global ones. */
+msc_status msci_dist_bn_alone(void *user, double *buf, int64_t n);
+
+/* After a failed forward (backward = 0) or backward (1) pass of e over the nodes marked
+ * in need: the pass's remaining reductions (from bn_done on), flagged as failed. Returns
+ * the first communication failure, else MSC_OK. */
+msc_status msci_dist_bn_drain(msc_dist *d, const msc_model *m, const msci_exec *e,
+                              const uint8_t *need, int32_t backward);
 
 #endif

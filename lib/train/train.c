@@ -60,6 +60,8 @@ static msc_status parse_cfg(const msc_options *o, msci_train_cfg *c) {
   c->per_anchor = (int32_t)v;
   MSCI_TRY(msc_options_get_int(o, "train.freeze_encoders", &v));
   c->freeze_encoders = (int32_t)v;
+  MSCI_TRY(msc_options_get_int(o, "train.sync_bn", &v));
+  c->sync_bn = (int32_t)v;
   MSCI_TRY(get_f(o, "train.modality_dropout", &c->modality_dropout));
   MSCI_TRY(get_f(o, "train.drop_path", &c->drop_path));
   MSCI_TRY(get_f(o, "lambda.seg", &c->lambda_seg));
@@ -1004,8 +1006,9 @@ static msc_status optimiser_step(msc_model *m, msci_exec *e, int *skipped) {
    * gradient, so that no model holds what msc_model_load refuses. The same finiteness
    * check on the backend, over a few small vectors; the lists are reused. */
   /* Data-parallel: one set of running statistics, the ranks' mean (a non-finite one
-   * reaches every rank, so all skip alike). */
-  if (m->dist) MSCI_TRY(dist_average_stats(m));
+   * reaches every rank, so all skip alike). Synchronised BatchNorm updated them from the
+   * global batch's statistics, the same on every rank already. */
+  if (m->dist && !t->cfg.sync_bn) MSCI_TRY(dist_average_stats(m));
   int32_t n_stats = 0;
   for (int32_t p = 0; p < np; ++p) {
     const msci_param *pr = &m->graph.params[p];
@@ -1089,13 +1092,20 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
   objective o;
   msc_status st = alloc_objective(m, e, b, &o);
   int want_proj = c->lambda_intra > 0 || c->lambda_inter > 0 || c->lambda_views > 0;
-  if (st == MSC_OK) {
-    for (int32_t k = 0; want_proj && k < m->cfg.n_mod; ++k)
-      mark_union(m, g->proj[k], need, scratch, need_input);
-    if (c->lambda_fused > 0) mark_union(m, g->fused_proj, need, scratch, need_input);
-    if (c->lambda_bce > 0) mark_union(m, g->logits, need, scratch, need_input);
-    if (per_pixel(c)) mark_union(m, g->seg_logits, need, scratch, need_input);
-  }
+  /* Marked whatever st: synchronised BatchNorm drains its reductions along need. */
+  for (int32_t k = 0; want_proj && k < m->cfg.n_mod; ++k)
+    mark_union(m, g->proj[k], need, scratch, need_input);
+  if (c->lambda_fused > 0) mark_union(m, g->fused_proj, need, scratch, need_input);
+  if (c->lambda_bce > 0) mark_union(m, g->logits, need, scratch, need_input);
+  if (per_pixel(c)) mark_union(m, g->seg_logits, need, scratch, need_input);
+  /* Synchronised BatchNorm (dist_bn.c): the training-mode batch norms sum their
+   * statistics and backward sums over the ranks. One process with train.sync_bn runs
+   * the same kernels with nothing to sum, so that the arithmetic does not depend on the
+   * number of ranks (test_dist_equiv compares the two). */
+  const int sync_bn = d && c->sync_bn;
+  e->bn_reduce = sync_bn ? msci_dist_bn_reduce : c->sync_bn ? msci_dist_bn_alone : NULL;
+  e->bn_reduce_user = sync_bn ? d : NULL;
+  if (sync_bn) d->bn_done = d->bn_peer_failed = 0;
   for (int32_t k = 0; st == MSC_OK && k < m->cfg.n_mod; ++k)
     if (need_input[k]) st = stage_views(m, e, k, b);
   if (st == MSC_OK) st = fuse_dropout(m, e, b, need);
@@ -1105,7 +1115,12 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
   e->drop_samples = b->n;
   e->drop_sample0 = t->sample0;
   if (st == MSC_OK) st = msci_exec_forward(m, e, need);
+  /* A rank whose forward stopped early makes its remaining reductions, flagged. */
+  if (sync_bn && st != MSC_OK) (void)msci_dist_bn_drain(d, m, e, need, 0);
+  /* Stopped by another rank's flag: the agreement names that rank and its error. */
+  if (sync_bn && d->bn_peer_failed) st = MSC_OK;
   if (d) st = msci_dist_agree(d, st);
+  const int forward_agreed = st == MSC_OK;
   /* The objective reads the projections and logits where they are and adds the
    * weighted gradients of its terms into zeroed gradient tensors. */
   if (st == MSC_OK) msci_exec_zero_grad(m, e);
@@ -1139,7 +1154,13 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
     st = msci_fail(MSC_E_NUMERICAL, "the loss is not finite: step %lld skipped",
                    (long long)t->step);
   }
+  if (sync_bn) d->bn_done = d->bn_peer_failed = 0;
   if (st == MSC_OK) st = msci_exec_backward(m, e, need);
+  /* Every rank ran the backward pass (the skip follows from the global loss): one whose
+   * pass stopped early makes its remaining reductions, flagged. */
+  if (sync_bn && forward_agreed && !skipped && st != MSC_OK)
+    (void)msci_dist_bn_drain(d, m, e, need, 1);
+  if (sync_bn && d->bn_peer_failed) st = MSC_OK;
   if (d && !skipped) st = msci_dist_agree(d, st);
   if (st == MSC_OK && d) st = dist_reduce_grads(m, e);
   if (st == MSC_OK) st = optimiser_step(m, e, &skipped);

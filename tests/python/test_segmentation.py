@@ -47,6 +47,27 @@ def test_training_on_a_mask_lowers_the_loss():
         assert last < 0.7 * first
 
 
+def test_convnext_encoders_train_a_decoder():
+    # ConvNeXt-V2 encoders (small custom widths) under the U-Net decoder: its levels are the
+    # stages' outputs at strides 4 and 8 (docs/model.md), upsampled back to the patch size.
+    cnx = {"modality.0.encoder": "convnextv2_atto", "modality.1.encoder": "convnextv2_atto",
+           "modality.0.widths": "8,16", "modality.0.depths": "1,1",
+           "modality.1.widths": "8,16", "modality.1.depths": "1,1"}
+    s1, s2, _ = random_inputs(4, seed=5)
+    mask = (s1[:, 0] > -10).astype(np.int32)
+    with mosaic.Model.create(dict(SEG, **cnx)) as m:
+        classes, p = m.predict_mask(s1=s1, s2=s2, probs=True)
+        assert classes.shape == (4, SIZE, SIZE)
+        np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
+        m.configure_training({"optim.lr": 0.01, "train.drop_path": 0.0})
+        with mosaic.Batch(s1=s1, s2=s2) as b:
+            b.set_mask(mask)
+            first = m.train_step(b).loss
+            for _ in range(15):
+                last = m.train_step(b).loss
+        assert last < 0.7 * first
+
+
 def test_contrastive_model_refused():
     s1, s2, _ = random_inputs(2)
     with mosaic.Model.create(TINY) as m:

@@ -248,6 +248,22 @@ typedef struct cli_cluster_result {
  * EXIT_*. */
 int cli_eval_cluster(cli_ctx *ctx, msc_model *model, const char *split, const char *projection,
                      int lenient, cli_progress *pg, cli_cluster_result *r);
+/* A 2-D projection of a split's embeddings kept in memory (`mosaic report`). */
+typedef struct cli_projection {
+  int64_t n, classes; /* samples, classes of the dataset */
+  float *xy;          /* n × 2 */
+  int32_t *group;     /* n: the sample's group (class), -1 for none */
+  char **names;       /* classes: the class names */
+  char title[192];    /* "t-SNE of the test split (40 samples), by class" */
+} cli_projection;
+
+/* cli_eval_cluster, with the projection kept in *out (n = 0 when lenient gave none)
+ * instead of files; free it with cli_projection_free. Returns EXIT_*. */
+int cli_cluster_projection(cli_ctx *ctx, msc_model *model, const char *split, int lenient,
+                           cli_progress *pg, cli_cluster_result *r, cli_projection *out);
+/* The projection drawn as an <svg id="id"> scatter plot coloured by group (rep_scatter). */
+void cli_projection_svg(FILE *f, const char *id, const cli_projection *p);
+void cli_projection_free(cli_projection *p);
 void cli_cluster_print(const cli_cluster_result *r, FILE *f);
 json_t *cli_cluster_json(const cli_cluster_result *r);
 

@@ -31,7 +31,8 @@ static int mem_open(mem_file *m) {
 }
 
 static int mem_write(mem_file *m, const char *path) {
-  int rc = fclose(m->f) == 0 ? cli_write_file(path, m->text, m->len) : cli_error("out of memory");
+  int rc =
+      fclose(m->f) == 0 ? cli_write_file(path, m->text, m->len) : cli_error("out of memory");
   free(m->text);
   return rc;
 }

@@ -391,6 +391,35 @@ int cmd_map(int argc, char **argv, int verbosity);
 int cmd_info(int argc, char **argv, int verbosity);
 int cmd_synth(int argc, char **argv, int verbosity);
 int cmd_compare(int argc, char **argv, int verbosity);
+/* An arm of `mosaic compare` (compare_arms.c): a loss preset with the run's encoders
+ * ("supervised") or with an encoder of its own ("supervised@convnextv2_atto"). */
+typedef struct cli_arm {
+  char spec[112];    /* as given; also the name of its files in --out-dir */
+  char preset[112];  /* train.preset */
+  char encoder[112]; /* modality.#.encoder of every modality, or "" for the run's */
+} cli_arm;
+
+/* Parses --presets LIST (','-separated PRESET or PRESET@ENCODER) into arms[0..*n), at
+ * most cap. Returns -1 when every arm is well formed, names a known preset and encoder
+ * and is given once; otherwise a usage error (EXIT_USAGE, message printed). */
+int cli_arms_parse(const char *list, cli_arm *arms, int cap, int *n);
+
+typedef struct cli_arm_info {
+  char encoder[112]; /* the arm's encoders: "resnet18", or "a/b" when modalities differ */
+  char label[240];   /* its table row: "supervised (convnextv2_atto)" */
+  char why[256];     /* "" when it runs, else why it is skipped */
+  char note[192];    /* "" or how it runs otherwise than asked ("on the CPU: ...") */
+} cli_arm_info;
+
+/* The options of an arm: a copy of base (the run's, model keys set from ds) with the
+ * arm's preset and encoder in *out, or *out NULL and info->why when the arm cannot run on
+ * this data (a preset aligning two modalities on a dataset of one; a ConvNeXt encoder
+ * whose stages do not fit the patches; the cuda backend asked for a ConvNeXt encoder or
+ * cross-attention fusion, whose ops it lacks; with backend auto such an arm is set to
+ * the CPU instead, said in info->note). Returns EXIT_OK, or EXIT_ERROR with a message. */
+int cli_arm_options(const cli_arm *arm, const msc_options *base, const msc_dataset *ds,
+                    msc_options **out, cli_arm_info *info);
+
 /* `mosaic compare --task segmentation` (compare_seg.c), after cmd_compare parsed ctx. */
 int cli_compare_segmentation(cli_ctx *ctx, cli_progress *pg);
 int cmd_rplot(int argc, char **argv, int verbosity);

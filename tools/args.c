@@ -140,6 +140,7 @@ static const key_def k_keys[] = {
     {"split", "split", KEY_STRING, 0, NULL},
     {"preset", "train.preset", KEY_STRING, 1, NULL},
     {"encoder", "encoder", KEY_STRING, 0, NULL},
+    {"fusion", "fusion", KEY_STRING, 1, NULL},
     {"task", "task", KEY_STRING, 1, NULL},
     {"fraction", "data.fraction", KEY_FLOAT, 1, NULL},
     {"labeled-fraction", "data.labeled_fraction", KEY_FLOAT, 1, NULL},

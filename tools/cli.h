@@ -248,6 +248,22 @@ typedef struct cli_cluster_result {
  * EXIT_*. */
 int cli_eval_cluster(cli_ctx *ctx, msc_model *model, const char *split, const char *projection,
                      int lenient, cli_progress *pg, cli_cluster_result *r);
+/* A 2-D projection of a split's embeddings kept in memory (`mosaic report`). */
+typedef struct cli_projection {
+  int64_t n, classes; /* samples, classes of the dataset */
+  float *xy;          /* n × 2 */
+  int32_t *group;     /* n: the sample's group (class), -1 for none */
+  char **names;       /* classes: the class names */
+  char title[192];    /* "t-SNE of the test split (40 samples), by class" */
+} cli_projection;
+
+/* cli_eval_cluster, with the projection kept in *out (n = 0 when lenient gave none)
+ * instead of files; free it with cli_projection_free. Returns EXIT_*. */
+int cli_cluster_projection(cli_ctx *ctx, msc_model *model, const char *split, int lenient,
+                           cli_progress *pg, cli_cluster_result *r, cli_projection *out);
+/* The projection drawn as an <svg id="id"> scatter plot coloured by group (rep_scatter). */
+void cli_projection_svg(FILE *f, const char *id, const cli_projection *p);
+void cli_projection_free(cli_projection *p);
 void cli_cluster_print(const cli_cluster_result *r, FILE *f);
 json_t *cli_cluster_json(const cli_cluster_result *r);
 
@@ -375,6 +391,35 @@ int cmd_map(int argc, char **argv, int verbosity);
 int cmd_info(int argc, char **argv, int verbosity);
 int cmd_synth(int argc, char **argv, int verbosity);
 int cmd_compare(int argc, char **argv, int verbosity);
+/* An arm of `mosaic compare` (compare_arms.c): a loss preset with the run's encoders
+ * ("supervised") or with an encoder of its own ("supervised@convnextv2_atto"). */
+typedef struct cli_arm {
+  char spec[112];    /* as given; also the name of its files in --out-dir */
+  char preset[112];  /* train.preset */
+  char encoder[112]; /* modality.#.encoder of every modality, or "" for the run's */
+} cli_arm;
+
+/* Parses --presets LIST (','-separated PRESET or PRESET@ENCODER) into arms[0..*n), at
+ * most cap. Returns -1 when every arm is well formed, names a known preset and encoder
+ * and is given once; otherwise a usage error (EXIT_USAGE, message printed). */
+int cli_arms_parse(const char *list, cli_arm *arms, int cap, int *n);
+
+typedef struct cli_arm_info {
+  char encoder[112]; /* the arm's encoders: "resnet18", or "a/b" when modalities differ */
+  char label[240];   /* its table row: "supervised (convnextv2_atto)" */
+  char why[256];     /* "" when it runs, else why it is skipped */
+  char note[192];    /* "" or how it runs otherwise than asked ("on the CPU: ...") */
+} cli_arm_info;
+
+/* The options of an arm: a copy of base (the run's, model keys set from ds) with the
+ * arm's preset and encoder in *out, or *out NULL and info->why when the arm cannot run on
+ * this data (a preset aligning two modalities on a dataset of one; a ConvNeXt encoder
+ * whose stages do not fit the patches; the cuda backend asked for a ConvNeXt encoder or
+ * cross-attention fusion, whose ops it lacks; with backend auto such an arm is set to
+ * the CPU instead, said in info->note). Returns EXIT_OK, or EXIT_ERROR with a message. */
+int cli_arm_options(const cli_arm *arm, const msc_options *base, const msc_dataset *ds,
+                    msc_options **out, cli_arm_info *info);
+
 /* `mosaic compare --task segmentation` (compare_seg.c), after cmd_compare parsed ctx. */
 int cli_compare_segmentation(cli_ctx *ctx, cli_progress *pg);
 int cmd_rplot(int argc, char **argv, int verbosity);

@@ -5,7 +5,9 @@
  * msc_metrics_group_by_label), and scores how well the embeddings cluster by it:
  * silhouette (cosine) and kNN purity. With --projection PATH it also writes a 2-D
  * projection (t-SNE, or PCA with --method pca or above MSC_TSNE_MAX_SAMPLES samples) as
- * a TSV and draws it as an SVG scatter plot beside it (PATH with .svg), coloured by group.
+ * a TSV and draws it as an SVG scatter plot beside it (PATH with .svg), coloured by group;
+ * both files are written atomically (cli_write_file). `mosaic report` keeps the projection
+ * in memory instead (cli_cluster_projection) and draws it inline.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -14,91 +16,70 @@
 #include "cli.h"
 #include "report.h"
 
-/* Writes the projection as TSV: index, sample id, group, group name, x, y. */
-static int write_tsv(const char *path, const msc_dataset *ds, const int32_t *group,
-                     const float *xy, int64_t n) {
-  char *tmp = cli_sibling(path, ".tmp");
-  FILE *f = tmp ? fopen(tmp, "w") : NULL;
-  if (!f) {
-    free(tmp);
-    return cli_error("cannot write %s", path);
-  }
-  fputs("index\tsample\tgroup\tclass\tx\ty\n", f);
-  for (int64_t i = 0; i < n; ++i) {
-    char id[256] = "";
-    msc_dataset_sample_id(ds, i, id, sizeof id, NULL);
-    const char *name = group[i] >= 0 ? msc_dataset_class_name(ds, group[i]) : "";
-    fprintf(f, "%lld\t%s\t%d\t%s\t%.6g\t%.6g\n", (long long)i, id, (int)group[i],
-            name ? name : "", (double)xy[i * 2], (double)xy[i * 2 + 1]);
-  }
-  int bad = ferror(f);
-  bad |= fclose(f) != 0;
-  int rc = bad ? cli_error("cannot write %s", path) : EXIT_OK;
-  if (rc == EXIT_OK && rename(tmp, path) != 0) rc = cli_error("cannot rename onto %s", path);
-  if (rc != EXIT_OK) remove(tmp);
-  free(tmp);
+/* The text of a file built in memory, then written atomically by cli_write_file (no
+ * half-written file is left where a reader, or the next run, would look). */
+typedef struct mem_file {
+  FILE *f;
+  char *text;
+  size_t len;
+} mem_file;
+
+static int mem_open(mem_file *m) {
+  memset(m, 0, sizeof *m);
+  m->f = open_memstream(&m->text, &m->len);
+  return m->f ? EXIT_OK : cli_error("out of memory");
+}
+
+static int mem_write(mem_file *m, const char *path) {
+  int rc =
+      fclose(m->f) == 0 ? cli_write_file(path, m->text, m->len) : cli_error("out of memory");
+  free(m->text);
   return rc;
 }
 
-/* The scatter plot: one circle per sample, coloured by group, and a legend. */
-static int write_svg(const char *path, const msc_dataset *ds, const int32_t *group,
-                     const float *xy, int64_t n, int64_t classes, const char *title) {
-  FILE *f = fopen(path, "w");
-  if (!f) return cli_error("cannot write %s", path);
-  double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+/* Writes the projection as TSV: index, sample id, group, group name, x, y. */
+static int write_tsv(const char *path, const msc_dataset *ds, const int32_t *group,
+                     const float *xy, int64_t n, char *const *names) {
+  mem_file m;
+  if (mem_open(&m) != EXIT_OK) return EXIT_ERROR;
+  fputs("index\tsample\tgroup\tclass\tx\ty\n", m.f);
   for (int64_t i = 0; i < n; ++i) {
-    x0 = fmin(x0, xy[i * 2]), x1 = fmax(x1, xy[i * 2]);
-    y0 = fmin(y0, xy[i * 2 + 1]), y1 = fmax(y1, xy[i * 2 + 1]);
+    char id[256] = "";
+    msc_dataset_sample_id(ds, i, id, sizeof id, NULL);
+    const char *name = group[i] >= 0 ? names[group[i]] : "";
+    fprintf(m.f, "%lld\t%s\t%d\t%s\t%.6g\t%.6g\n", (long long)i, id, (int)group[i],
+            name ? name : "", (double)xy[i * 2], (double)xy[i * 2 + 1]);
   }
-  if (!(x1 > x0)) x0 -= 1, x1 += 1;
-  if (!(y1 > y0)) y0 -= 1, y1 += 1;
-  const int L = 20, T = 30, P = 480, R = 260;
-  int used = 0;
-  for (int64_t k = 0; k < classes; ++k)
-    for (int64_t i = 0; i < n; ++i)
-      if (group[i] == k) {
-        used++;
-        break;
-      }
-  int h = T + P + 20, need = T + 16 * used + 20;
-  if (need > h) h = need;
-  fprintf(f,
-          "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" width=\"%d\" "
-          "height=\"%d\" font-family=\"sans-serif\" font-size=\"11\">\n"
-          "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-          "<text x=\"%d\" y=\"18\" font-size=\"13\" font-weight=\"bold\">",
-          L + P + R, h, L + P + R, h, L);
-  rep_escape(f, title);
-  fputs("</text>\n", f);
-  fprintf(
-      f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#ccc\"/>\n",
-      L, T, P, P);
-  for (int64_t i = 0; i < n; ++i) {
-    double px = L + 6 + (P - 12) * (xy[i * 2] - x0) / (x1 - x0);
-    double py = T + 6 + (P - 12) * (1 - (xy[i * 2 + 1] - y0) / (y1 - y0));
-    fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\" fill-opacity=\"0.8\"/>\n",
-            px, py, group[i] >= 0 ? rep_colour(group[i]) : "#000");
-  }
-  int row = 0;
-  for (int64_t k = 0; k < classes; ++k) {
-    int64_t count = 0;
-    for (int64_t i = 0; i < n; ++i) count += group[i] == k;
-    if (!count) continue;
-    int y = T + 10 + 16 * row++;
-    fprintf(f, "<circle cx=\"%d\" cy=\"%d\" r=\"4\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">",
-            L + P + 16, y, rep_colour((int)k), L + P + 26, y + 4);
-    rep_escape(f, msc_dataset_class_name(ds, k));
-    fprintf(f, " (%lld)</text>\n", (long long)count);
-  }
-  fputs("</svg>\n", f);
-  int bad = ferror(f);
-  bad |= fclose(f) != 0;
-  return bad ? cli_error("cannot write %s", path) : EXIT_OK;
+  return mem_write(&m, path);
 }
 
-int cli_eval_cluster(cli_ctx *ctx, msc_model *model, const char *split, const char *projection,
-                     int lenient, cli_progress *pg, cli_cluster_result *r) {
+/* The scatter plot (rep_scatter) as a file of its own. */
+static int write_svg(const char *path, const cli_projection *p) {
+  mem_file m;
+  if (mem_open(&m) != EXIT_OK) return EXIT_ERROR;
+  cli_projection_svg(m.f, "projection", p);
+  return mem_write(&m, path);
+}
+
+void cli_projection_svg(FILE *f, const char *id, const cli_projection *p) {
+  rep_scatter(f, id, p->title, p->xy, p->group, p->n, (const char *const *)p->names,
+              p->classes);
+}
+
+void cli_projection_free(cli_projection *p) {
+  for (int64_t k = 0; p->names && k < p->classes; ++k) free(p->names[k]);
+  free(p->names), free(p->xy), free(p->group);
+  memset(p, 0, sizeof *p);
+}
+
+/* cli_eval_cluster and cli_cluster_projection: the projection goes to files at path (TSV
+ * and SVG), into *keep, both or neither. */
+static int cluster_run(cli_ctx *ctx, msc_model *model, const char *split, const char *path,
+                       cli_projection *keep, int lenient, cli_progress *pg,
+                       cli_cluster_result *r) {
   memset(r, 0, sizeof *r);
+  if (keep) memset(keep, 0, sizeof *keep);
+  int project = path || keep;
   int32_t which = MSC_EMBED_FUSED;
   int rc = cli_parse_which(model, cli_str(ctx, "which", "fused"), &which);
   msc_dataset *ds = NULL;
@@ -141,16 +122,17 @@ int cli_eval_cluster(cli_ctx *ctx, msc_model *model, const char *split, const ch
     if (st == MSC_E_INVALID_ARGUMENT && lenient) { /* too few samples or groups: NaN */
       cli_note("no cluster coherence on the %s split: %s", split, msc_last_error());
       r->silhouette = r->knn_purity = NAN;
-      projection = NULL;
+      project = 0;
     } else if (st != MSC_OK) {
       rc = cli_lib_error(st, "cluster metrics of the %s split", split);
     }
   }
-  const char *proj = projection;
-  if (rc == EXIT_OK && proj) {
+  cli_projection p;
+  memset(&p, 0, sizeof p);
+  if (rc == EXIT_OK && project) {
     const char *method = cli_str(ctx, "method", "tsne");
     if (strcmp(method, "tsne") != 0 && strcmp(method, "pca") != 0)
-      rc = cli_usage("eval", "--method must be tsne or pca, not '%s'", method);
+      rc = cli_usage(NULL, "--method must be tsne or pca, not '%s'", method);
     else if (strcmp(method, "tsne") == 0 && n > MSC_TSNE_MAX_SAMPLES) {
       cli_note("%lld samples are more than exact t-SNE takes (%d): projecting with PCA",
                (long long)n, MSC_TSNE_MAX_SAMPLES);
@@ -166,22 +148,43 @@ int cli_eval_cluster(cli_ctx *ctx, msc_model *model, const char *split, const ch
                                        : msc_project_pca(e, n, d, 2, xy, NULL);
       if (st != MSC_OK) rc = cli_lib_error(st, "%s projection", method);
     }
-    if (rc == EXIT_OK) rc = write_tsv(proj, ds, group, xy, n);
-    if (rc == EXIT_OK) {
-      char *svg = cli_sibling(proj, ".svg");
-      char title[160];
-      snprintf(title, sizeof title, "%s of the %s split (%lld samples), by %s",
-               strcmp(method, "tsne") == 0 ? "t-SNE" : "PCA", split, (long long)n,
-               r->single ? "class" : "rarest label");
-      rc = svg ? write_svg(svg, ds, group, xy, n, c, title) : cli_error("out of memory");
-      if (rc == EXIT_OK) snprintf(r->svg, sizeof r->svg, "%s", svg);
-      free(svg);
-    }
     snprintf(r->method, sizeof r->method, "%s", method);
+    p.n = n, p.classes = c, p.xy = xy, p.group = group;
+    xy = NULL, group = NULL; /* p owns them now */
+    if (rc == EXIT_OK && !(p.names = calloc((size_t)(c > 0 ? c : 1), sizeof *p.names)))
+      rc = cli_error("out of memory");
+    for (int64_t k = 0; rc == EXIT_OK && k < c; ++k) {
+      const char *name = msc_dataset_class_name(ds, k);
+      if (!(p.names[k] = strdup(name ? name : "?"))) rc = cli_error("out of memory");
+    }
+    snprintf(p.title, sizeof p.title, "%s of the %s split (%lld samples), by %s",
+             strcmp(method, "tsne") == 0 ? "t-SNE" : "PCA", split, (long long)n,
+             r->single ? "class" : "rarest label");
   }
+  if (rc == EXIT_OK && project && path) {
+    rc = write_tsv(path, ds, p.group, p.xy, n, p.names);
+    char *svg = rc == EXIT_OK ? cli_sibling(path, ".svg") : NULL;
+    if (rc == EXIT_OK) rc = svg ? write_svg(svg, &p) : cli_error("out of memory");
+    if (rc == EXIT_OK) snprintf(r->svg, sizeof r->svg, "%s", svg);
+    free(svg);
+  }
+  if (rc == EXIT_OK && project && keep)
+    *keep = p;
+  else
+    cli_projection_free(&p);
   free(e), free(y), free(group), free(xy);
   msc_dataset_free(ds);
   return rc;
+}
+
+int cli_eval_cluster(cli_ctx *ctx, msc_model *model, const char *split, const char *projection,
+                     int lenient, cli_progress *pg, cli_cluster_result *r) {
+  return cluster_run(ctx, model, split, projection, NULL, lenient, pg, r);
+}
+
+int cli_cluster_projection(cli_ctx *ctx, msc_model *model, const char *split, int lenient,
+                           cli_progress *pg, cli_cluster_result *r, cli_projection *out) {
+  return cluster_run(ctx, model, split, NULL, out, lenient, pg, r);
 }
 
 void cli_cluster_print(const cli_cluster_result *r, FILE *f) {

@@ -2,8 +2,10 @@
  * cmd_report.c — `mosaic report`: one self-contained HTML file about a model (no network,
  * no JavaScript, no external CSS or fonts; charts as inline SVG from report_svg.c):
  * training curves from MODEL.steps.jsonl and MODEL.history.json when they lie beside the
- * model, per-class AP and F1 bars, precision-recall curves, a confusion matrix and PNG
- * quicklooks of the first samples as data: URIs (with libpng). docs/tool.md, "report".
+ * model, per-class AP and F1 bars, precision-recall curves, a confusion matrix, the
+ * split's embeddings projected to 2-D and coloured by group with their cluster coherence
+ * (cluster.c, as `mosaic eval --protocol cluster`) and PNG quicklooks of the first samples
+ * as data: URIs (with libpng). docs/tool.md, "report".
  */
 #include <math.h>
 #include <stdlib.h>
@@ -18,7 +20,9 @@ static const char help[] =
     "Writes one self-contained HTML file (inline SVG charts, PNG quicklooks as data:\n"
     "URIs; no scripts, nothing fetched): training curves from MODEL's .steps.jsonl and\n"
     ".history.json when they exist, per-class AP and F1 bars, precision-recall curves,\n"
-    "a confusion matrix and quicklooks of the split's first samples. Prints its path.\n"
+    "a confusion matrix, the embeddings (a t-SNE or PCA projection of the split's fused\n"
+    "features coloured by class, with silhouette and kNN purity as 'mosaic eval --protocol\n"
+    "cluster') and quicklooks of the split's first samples. Prints its path.\n"
     "\n"
     "Options:\n"
     "  --model PATH        the model file (required)\n"
@@ -28,14 +32,17 @@ static const char help[] =
     "  --out PATH          the HTML file (default report.html)\n"
     "  --first N           quicklooks of the split's first N samples (default 4)\n"
     "  --threshold T       F1 threshold on the scores (default 0.5)\n"
+    "  --k N               neighbours of the embeddings' kNN purity (default 10)\n"
+    "  --method NAME       projection of the embeddings: tsne (default; PCA above 5000\n"
+    "                      samples) or pca\n"
     "  --seed N, --threads N, --backend NAME, --workers N, --progress MODE,\n"
     "  --precision P, --config FILE, --set KEY=VALUE    as for 'mosaic eval'\n"
     "\n"
     "Exit status: 0 done, 1 error, 2 bad usage, 130 interrupted.\n";
 
-static const char *const allowed[] = {"model",   "data",      "format",    "split",   "out",
-                                      "first",   "threshold", "seed",      "threads", "backend",
-                                      "workers", "progress",  "precision", NULL};
+static const char *const allowed[] = {
+    "model",   "data",    "format",  "split",    "out",       "first", "threshold", "seed",
+    "threads", "backend", "workers", "progress", "precision", "k",     "method",    NULL};
 
 /* ---- training curves ------------------------------------------------------------------- */
 
@@ -412,6 +419,66 @@ static int quicklooks(FILE *f, const msc_dataset *ds, const msc_model *model,
 #endif
 }
 
+/* ---- embeddings ---------------------------------------------------------------------------- */
+
+/* The split's fused features h_f (tool.which) projected to 2-D and drawn coloured by group,
+ * with the silhouette and kNN purity: the numbers of `mosaic eval --protocol cluster` on
+ * the same model and split (cluster.c computes both). */
+static int embeddings(FILE *f, cli_ctx *ctx, msc_model *model, const char *split,
+                      cli_progress *pg) {
+  cli_cluster_result cr;
+  cli_projection p;
+  int rc = cli_cluster_projection(ctx, model, split, 1, pg, &cr, &p);
+  if (rc != EXIT_OK) return rc;
+  const char *which = cli_str(ctx, "which", "fused");
+  fputs("<h2>Embeddings</h2>\n<p>The encoder features <code>", f);
+  rep_escape(f, which);
+  fprintf(f,
+          "</code> (h_f, the fused features, unless tool.which says otherwise) of the "
+          "samples of the %s split, each grouped %s; cosine distances (docs/metrics.md, "
+          "\"Cluster coherence\"). Silhouette: mean over the samples of (b − a) / max(a, b), "
+          "a the mean distance to its own group, b to the nearest other group. kNN purity: "
+          "the mean share of a sample's k nearest neighbours in its group.</p>\n",
+          split,
+          cr.single ? "by its class"
+                    : "by its rarest positive label (the label with the fewest samples in the "
+                      "split; samples without labels are left out)");
+  fputs("<table id=\"cluster\"><tr><th class=\"name\">measure</th><th>value</th></tr>\n", f);
+  fprintf(f, "<tr><td class=\"name\">samples grouped</td><td>%lld</td></tr>\n",
+          (long long)cr.n);
+  fprintf(f, "<tr><td class=\"name\">groups</td><td>%lld</td></tr>\n", (long long)cr.groups);
+  if (isfinite(cr.silhouette))
+    fprintf(
+        f,
+        "<tr><td class=\"name\">silhouette (cosine)</td><td id=\"silhouette\">%.4f</td></tr>\n",
+        cr.silhouette);
+  if (isfinite(cr.knn_purity))
+    fprintf(f,
+            "<tr><td class=\"name\">kNN purity (k = %lld, cosine)</td><td "
+            "id=\"knn-purity\">%.4f</td></tr>\n",
+            (long long)cr.k, cr.knn_purity);
+  fputs("</table>\n", f);
+  if (p.n > 0) {
+    fprintf(f,
+            "<p>The %s projection to two dimensions (%s), one point per sample coloured by "
+            "its group; the legend counts each group's samples.</p>\n",
+            strcmp(cr.method, "pca") == 0 ? "PCA" : "t-SNE",
+            strcmp(cr.method, "pca") == 0
+                ? "the first two principal components"
+                : "exact t-SNE, perplexity 30 or (samples − 1) / 3, 1000 iterations; distances "
+                  "between far clusters mean little");
+    cli_projection_svg(f, "embeddings", &p);
+  } else {
+    fprintf(f,
+            "<p class=\"note\">No cluster coherence and no projection: %lld samples in %lld "
+            "groups are too few (the silhouette needs at least two groups and fewer groups "
+            "than samples).</p>\n",
+            (long long)cr.n, (long long)cr.groups);
+  }
+  cli_projection_free(&p);
+  return EXIT_OK;
+}
+
 /* ---- the page --------------------------------------------------------------------------- */
 
 static const char k_style[] =
@@ -427,7 +494,7 @@ static const char k_style[] =
 
 static int write_page(FILE *f, cli_ctx *ctx, const char *model_path, const char *split,
                       msc_model *model, const msc_dataset *ds, const float *probs,
-                      const uint8_t *labels, const cli_eval_result *r) {
+                      const uint8_t *labels, const cli_eval_result *r, cli_progress *pg) {
   int64_t n = r->n, c = r->c;
   fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>\n<title>mosaic "
         "report: ",
@@ -556,7 +623,11 @@ static int write_page(FILE *f, cli_ctx *ctx, const char *model_path, const char 
                 r->single ? "predicted class" : "top-1 predicted class");
   free(cm);
 
-  /* (e) quicklooks */
+  /* (e) embeddings */
+  int rc2 = embeddings(f, ctx, model, split, pg);
+  if (rc2 != EXIT_OK) return rc2;
+
+  /* (f) quicklooks */
   int64_t first = cli_int(ctx, "first", 4);
   if (first > n) first = n;
   rc = quicklooks(f, ds, model, probs, labels, first, c);
@@ -612,7 +683,7 @@ int cmd_report(int argc, char **argv, int verbosity) {
     if (!f) {
       rc = cli_error("out of memory");
     } else {
-      rc = write_page(f, &ctx, model_path, split, model, ds, probs, labels, &r);
+      rc = write_page(f, &ctx, model_path, split, model, ds, probs, labels, &r, &pg);
       if (fclose(f) != 0 && rc == EXIT_OK) rc = cli_error("out of memory");
     }
   }

@@ -6,7 +6,9 @@
 
 #include "cli.h"
 
-static const char help[] =
+/* In two parts: one string literal may be at most 4095 characters (C99 5.2.4.1), the
+ * help is longer; cmd_train joins them. */
+static const char help_head[] =
     "usage: mosaic train --data DIR [options]\n"
     "\n"
     "Trains a MoSAiC model on the training split of a dataset, shows progress, scores the\n"
@@ -23,7 +25,10 @@ static const char help[] =
     "                      (pimc: recurrence plots vs image patches, needs a time-series "
     "format)\n"
     "  --encoder NAME      encoder of every modality: resnet18 (default), resnet34, resnet50, "
-    "tiny\n"
+    "tiny,\n"
+    "                      convnextv2_atto, _femto, _pico, _nano, _tiny (CPU; model.md)\n"
+    "  --fusion NAME       how the modalities are fused: concat (default) or xattn\n"
+    "                      (cross-attention; fusion.dim, fusion.heads; model.md)\n"
     "  --task NAME         contrastive (default) or segmentation: a U-Net decoder trained on\n"
     "                      the dataset's masks (e.g. --format sen1floods11), validated per\n"
     "                      pixel (pixel accuracy, mIoU; segmentation.md)\n"
@@ -37,7 +42,8 @@ static const char help[] =
     "  --max-steps N       stop after N steps in all (default: no limit)\n"
     "  --lr F              peak learning rate (optim.lr; default 0.001); the schedule is a\n"
     "                      warm-up over 5% of the steps, then cosine decay, unless\n"
-    "                      optim.warmup_steps / optim.total_steps are set\n"
+    "                      optim.warmup_steps / optim.total_steps are set\n";
+static const char help_tail[] =
     "  --seed N            seed of initialisation, subset, order and augmentations (default "
     "42)\n"
     "  --out PATH          model file (default model.safetensors; with --resume: that file)\n"
@@ -73,13 +79,12 @@ static const char help[] =
     "Exit status: 0 done, 1 error, 2 bad usage, 130 interrupted (checkpoint saved).\n";
 
 static const char *const allowed[] = {
-    "data",        "format",       "preset",       "encoder",
-    "fraction",    "epochs",       "batch",        "max-steps",
-    "lr",          "seed",         "out",          "resume",
-    "no-validate", "val-fraction", "init",         "init-prefix",
-    "threshold",   "stats",        "workers",      "threads",
-    "backend",     "progress",     "task",         "labeled-fraction",
-    "precision",   "dist",         "dist-timeout", "sync-bn",
+    "data",      "format",      "preset",       "encoder",     "fusion",
+    "fraction",  "epochs",      "batch",        "max-steps",   "lr",
+    "seed",      "out",         "resume",       "no-validate", "val-fraction",
+    "init",      "init-prefix", "threshold",    "stats",       "workers",
+    "threads",   "backend",     "progress",     "task",        "labeled-fraction",
+    "precision", "dist",        "dist-timeout", "sync-bn",
     NULL};
 
 static int set_schedule(msc_options *o, int64_t total) {
@@ -135,6 +140,8 @@ static int open_dist(const cli_ctx *ctx, msc_dist **out) {
 
 int cmd_train(int argc, char **argv, int verbosity) {
   cli_ctx ctx;
+  static char help[sizeof help_head + sizeof help_tail];
+  snprintf(help, sizeof help, "%s%s", help_head, help_tail);
   int rc = cli_parse(&ctx, "train", help, allowed, 0, argc, argv, verbosity);
   if (rc >= 0) {
     cli_ctx_free(&ctx);
@@ -262,8 +269,8 @@ int cmd_train(int argc, char **argv, int verbosity) {
            done ? ", resuming" : "", val ? "yes" : "none");
     if (done) printf("  resuming after step %lld of %s\n", (long long)done, resume);
     if (dist)
-      printf("  data-parallel over %d ranks (%s): %lld samples of each batch per rank\n",
-             ranks, strcmp(cli_str(&ctx, "dist", "auto"), "nccl") == 0 ? "NCCL" : "MPI",
+      printf("  data-parallel over %d ranks (%s): %lld samples of each batch per rank\n", ranks,
+             strcmp(cli_str(&ctx, "dist", "auto"), "nccl") == 0 ? "NCCL" : "MPI",
              (long long)(bsz / ranks));
     fflush(stdout);
     cli_train_job job = {

@@ -30,6 +30,12 @@ void rep_bars(FILE *f, const char *id, const char *title, char *const *names, in
 void rep_confusion(FILE *f, const char *id, const char *title, char *const *names, int64_t c,
                    const int64_t *cm, const char *col_label);
 
+/* A scatter plot of n points (xy: x0, y0, x1, y1, ...; a 2-D projection of embeddings),
+ * each a circle coloured by its group (rep_colour; black for a group < 0), and a legend
+ * of the groups present among classes, named by names[group] with their counts. */
+void rep_scatter(FILE *f, const char *id, const char *title, const float *xy,
+                 const int32_t *group, int64_t n, const char *const *names, int64_t classes);
+
 /* s with &, <, >, " escaped. */
 void rep_escape(FILE *f, const char *s);
 

@@ -213,3 +213,47 @@ void rep_confusion(FILE *f, const char *id, const char *title, char *const *name
   rep_escape(f, col_label);
   fputs("</text>\n</svg>\n", f);
 }
+
+void rep_scatter(FILE *f, const char *id, const char *title, const float *xy,
+                 const int32_t *group, int64_t n, const char *const *names, int64_t classes) {
+  double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) {
+    x0 = fmin(x0, xy[i * 2]), x1 = fmax(x1, xy[i * 2]);
+    y0 = fmin(y0, xy[i * 2 + 1]), y1 = fmax(y1, xy[i * 2 + 1]);
+  }
+  if (!(x1 > x0)) x0 -= 1, x1 += 1;
+  if (!(y1 > y0)) y0 -= 1, y1 += 1;
+  const int L = 20, T = 30, P = 480, R = 260;
+  int used = 0;
+  for (int64_t k = 0; k < classes; ++k)
+    for (int64_t i = 0; i < n; ++i)
+      if (group[i] == k) {
+        used++;
+        break;
+      }
+  int h = T + P + 20, need = T + 16 * used + 20;
+  if (need > h) h = need;
+  svg_open(f, id, L + P + R, h, title);
+  fprintf(f,
+          "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"white\" "
+          "stroke=\"#ccc\"/>\n",
+          L, T, P, P);
+  for (int64_t i = 0; i < n; ++i) {
+    double px = L + 6 + (P - 12) * (xy[i * 2] - x0) / (x1 - x0);
+    double py = T + 6 + (P - 12) * (1 - (xy[i * 2 + 1] - y0) / (y1 - y0));
+    fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\" fill-opacity=\"0.8\"/>\n",
+            px, py, group[i] >= 0 ? rep_colour(group[i]) : "#000");
+  }
+  int row = 0;
+  for (int64_t k = 0; k < classes; ++k) {
+    int64_t count = 0;
+    for (int64_t i = 0; i < n; ++i) count += group[i] == k;
+    if (!count) continue;
+    int y = T + 10 + 16 * row++;
+    fprintf(f, "<circle cx=\"%d\" cy=\"%d\" r=\"4\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">",
+            L + P + 16, y, rep_colour((int)k), L + P + 26, y + 4);
+    rep_escape(f, names && names[k] ? names[k] : "?");
+    fprintf(f, " (%lld)</text>\n", (long long)count);
+  }
+  fputs("</svg>\n", f);
+}

@@ -5,6 +5,8 @@
 #    a resumed run keeps the lines up to the checkpoint's step and drops later ones;
 #  - `mosaic report` writes one HTML file with the charts (SVG ids), no script, no URL
 #    but the SVG namespace, and per-class AP equal to `mosaic eval --json` (4 decimals);
+#    its Embeddings section has the silhouette and kNN purity of `mosaic eval --protocol
+#    cluster` on the same model and split, and one point per sample in its projection;
 #  - bad usage exits 2, a missing model 1;
 #  - with chromium installed, the page renders headless to a screenshot that is not blank
 #    (decoded with the Python standard library); skipped with a message otherwise.
@@ -74,7 +76,8 @@ expect 0 "$mosaic" report --model m.safetensors --data data --split test --out r
   --progress none
 grep -qx 'r.html' out || fail "report did not print the path it wrote"
 [ -s r.html ] || fail "report wrote no r.html"
-for id in loss-steps lr-steps history-loss history-val class-bars pr-curves confusion; do
+for id in loss-steps lr-steps history-loss history-val class-bars pr-curves confusion \
+  embeddings; do
   grep -q "<svg id=\"$id\"" r.html || fail "r.html has no <svg id=\"$id\">"
 done
 grep -q '<polyline' r.html || fail "r.html has no curve"
@@ -105,6 +108,41 @@ for g, w in zip(got, want):
         assert abs(float(g) - w) <= 5.1e-5, (g, w)
 print("per-class AP of", len(want), "classes equal to eval within 5e-5")
 EOF
+
+# The Embeddings section: the same numbers as `mosaic eval --protocol cluster` on the same
+# model and split (the training split: more samples and groups than the test split), one
+# point per sample in its inline scatter plot, the legend's counts adding up to the grouped.
+expect 0 "$mosaic" report --model m.safetensors --data data --split train --k 5 --out emb.html \
+  --progress none
+expect 0 "$mosaic" eval --model m.safetensors --data data --split train --protocol cluster \
+  --k 5 --json cl.json --progress none
+$py - emb.html cl.json "$ntrain" <<'EOF' || fail "the report's Embeddings differ from mosaic eval"
+import json, math, re, sys
+html = open(sys.argv[1]).read()
+want = json.load(open(sys.argv[2]))
+n = int(sys.argv[3])
+sec = html[html.index("<h2>Embeddings</h2>"):]
+sec = sec[:sec.index("<h2>", 4)]
+sil = float(re.search(r'<td id="silhouette">([^<]*)</td>', sec).group(1))
+pur = float(re.search(r'<td id="knn-purity">([^<]*)</td>', sec).group(1))
+assert math.isfinite(sil) and math.isfinite(pur), (sil, pur)
+assert abs(sil - want["silhouette_cosine"]) <= 5.1e-5, (sil, want)
+assert abs(pur - want["knn_purity"]) <= 5.1e-5, (pur, want)
+assert "kNN purity (k = %d, cosine)" % want["knn_k"] in sec and want["knn_k"] == 5
+assert "<td>%d</td>" % want["samples"] in sec and "<td>%d</td>" % want["groups"] in sec
+assert "by its rarest positive label" in sec
+svg = sec[sec.index('<svg id="embeddings"'):sec.index("</svg>")]
+assert "t-SNE of the train split (%d samples), by rarest label" % n in svg, svg[:400]
+points = svg.count('r="3"')
+legend = [int(c) for c in re.findall(r'r="4"[^>]*/><text[^>]*>[^<]* \((\d+)\)</text>', svg)]
+assert points == n, (points, n)
+assert sum(legend) == want["samples"] and len(legend) == want["groups"], (legend, want)
+print("report embeddings: silhouette %.4f, kNN purity %.4f, %d points, %d groups: as eval"
+      % (sil, pur, points, len(legend)))
+EOF
+expect 2 "$mosaic" report --model m.safetensors --data data --method umap --out bad.html \
+  --progress none
+[ -e bad.html ] && fail "report --method umap wrote bad.html"
 
 # A model without its training files beside it: notes instead of curves, still exit 0.
 mkdir -p lone && cp m.safetensors lone/

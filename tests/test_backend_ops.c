@@ -477,9 +477,7 @@ static int32_t backward_args(const mbk_op_desc *d, pair **fin, pair *dy, pair **
     bin[n_x] = dy, *n_in = n_x + 1;
     return n_x;
   }
-  case MBK_OP_ADD:
-    bin[0] = dy, bin[1] = fin[2], *n_in = d->u.add.row_scale ? 2 : 1;
-    return 2;
+  case MBK_OP_ADD: bin[0] = dy, bin[1] = fin[2], *n_in = d->u.add.row_scale ? 2 : 1; return 2;
   case MBK_OP_CONCAT: bin[0] = dy, *n_in = 1; return d->u.concat.count;
   default: bin[0] = dy, *n_in = 1; return 1;
   }
@@ -804,10 +802,9 @@ static void test_convnext_block(void) {
   dual_run(dw, 1, a, 3, o, 3);
   a[0] = dx_short, a[1] = g[6], dual_run(sum, 0, a, 2, &dx, 1);
   compare_tensors("convnext block: dx", dx->c, dx->g, TOL);
-  static const char *const names[10] = {"dwconv.weight",  "dwconv.bias",  "norm.weight",
-                                         "norm.bias",      "pwconv1.weight", "pwconv1.bias",
-                                         "grn.gamma",      "grn.beta",     "pwconv2.weight",
-                                         "pwconv2.bias"};
+  static const char *const names[10] = {
+      "dwconv.weight", "dwconv.bias", "norm.weight", "norm.bias",      "pwconv1.weight",
+      "pwconv1.bias",  "grn.gamma",   "grn.beta",    "pwconv2.weight", "pwconv2.bias"};
   char what[96];
   for (int i = 0; i < 10; ++i) {
     snprintf(what, sizeof what, "convnext block: d %s", names[i]);

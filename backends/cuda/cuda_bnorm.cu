@@ -35,9 +35,9 @@ typedef struct cu_bnorm {
   cu_buf stats;    /* double[4C]: mean, inv_std, then backward's Σg, Σg·x̂ */
   cu_buf mask;     /* uint8 per element: y > 0 (fused ReLU only) */
   /* Synchronised statistics (API 13) only: */
-  cu_buf sums;     /* double[2C + 1]: the forward's sums, on the device */
-  double *host;    /* double[2C + 1]: the sums handed to reduce */
-  double count;    /* the group's values per channel (M) of the latest training forward */
+  cu_buf sums;  /* double[2C + 1]: the forward's sums, on the device */
+  double *host; /* double[2C + 1]: the sums handed to reduce */
+  double count; /* the group's values per channel (M) of the latest training forward */
 } cu_bnorm;
 
 /* Sums of one channel over a block: Σ a and Σ b in double, written by thread 0. */
@@ -153,8 +153,8 @@ __global__ void k_bn_bwd_dx(const float *x, const float *dy, const uint8_t *mask
 
 /* Shifted sums of channel blockIdx.x, K = the running mean: sums[1 + ch] = Σ(x − K),
  * sums[1 + C + ch] = Σ(x − K)² (API 13). */
-__global__ void k_bns_sums(const float *x, int64_t n, int64_t c, int64_t s,
-                           const float *rmean, double *sums) {
+__global__ void k_bns_sums(const float *x, int64_t n, int64_t c, int64_t s, const float *rmean,
+                           double *sums) {
   const int64_t ch = blockIdx.x, total = n * s;
   const double k = rmean[ch];
   double s1 = 0.0, s2 = 0.0;
@@ -306,9 +306,9 @@ static msc_status bnorm_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor
     CU_CHECK(bns_reduce(op, stats + 2 * op->c, 2 * op->c, -1.0));
     mm = op->count;
   }
-  k_bn_bwd_dx<<<cu_grid(count), CU_THREADS, 0, ctx->stream>>>(
-      in[0]->data, in[2]->data, mask, in[1]->data, stats, count, op->c, op->s, mm,
-      out[0]->data);
+  k_bn_bwd_dx<<<cu_grid(count), CU_THREADS, 0, ctx->stream>>>(in[0]->data, in[2]->data, mask,
+                                                              in[1]->data, stats, count, op->c,
+                                                              op->s, mm, out[0]->data);
   CU_LAUNCHED("batchnorm backward");
   return MSC_OK;
 }

@@ -159,11 +159,11 @@ static msc_status act_forward(mbk_op *base, int32_t training, mbk_tensor *const 
   CU_CHECK(cu_tensor_set(base->ctx, out[0], op->ndim, op->dims));
   int64_t count = cu_numel(op->ndim, op->dims);
   if (gelu)
-    k_gelu_fwd<<<cu_grid(count), CU_THREADS, 0, base->ctx->stream>>>(in[0]->data,
-                                                                     out[0]->data, count);
+    k_gelu_fwd<<<cu_grid(count), CU_THREADS, 0, base->ctx->stream>>>(in[0]->data, out[0]->data,
+                                                                     count);
   else
-    k_relu_fwd<<<cu_grid(count), CU_THREADS, 0, base->ctx->stream>>>(in[0]->data,
-                                                                     out[0]->data, count);
+    k_relu_fwd<<<cu_grid(count), CU_THREADS, 0, base->ctx->stream>>>(in[0]->data, out[0]->data,
+                                                                     count);
   CU_LAUNCHED(gelu ? "gelu forward" : "relu forward");
   return MSC_OK;
 }
@@ -177,11 +177,11 @@ static msc_status act_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor *
   CU_CHECK(cu_tensor_set(base->ctx, out[0], op->ndim, op->dims));
   int64_t count = cu_numel(op->ndim, op->dims);
   if (gelu)
-    k_gelu_bwd<<<cu_grid(count), CU_THREADS, 0, base->ctx->stream>>>(
-        in[0]->data, in[1]->data, out[0]->data, count);
+    k_gelu_bwd<<<cu_grid(count), CU_THREADS, 0, base->ctx->stream>>>(in[0]->data, in[1]->data,
+                                                                     out[0]->data, count);
   else
-    k_relu_bwd<<<cu_grid(count), CU_THREADS, 0, base->ctx->stream>>>(
-        in[0]->data, in[1]->data, out[0]->data, count);
+    k_relu_bwd<<<cu_grid(count), CU_THREADS, 0, base->ctx->stream>>>(in[0]->data, in[1]->data,
+                                                                     out[0]->data, count);
   CU_LAUNCHED(gelu ? "gelu backward" : "relu backward");
   return MSC_OK;
 }

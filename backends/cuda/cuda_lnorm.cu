@@ -21,7 +21,7 @@ typedef struct cu_lnorm {
   int32_t ndim;
   int64_t dims[MBK_MAX_DIMS], c_dims[1];
   int64_t n, c, hw; /* x as [N, C, HW] (HW = 1 for 2-D) */
-  cu_buf stats;     /* double[2·N·HW]: mean, then 1/√(σ² + eps), per position (backward) */
+  cu_buf stats; /* double[2·N·HW]: mean, then 1/√(σ² + eps), per position (backward) */
 } cu_lnorm;
 
 /* Mean and 1/√(σ² + eps) of position p = i·HW + j (two passes over the channels). */
@@ -83,9 +83,8 @@ __global__ void k_ln_bwd_dx(const float *x, const float *gamma, const float *dy,
 }
 
 /* dγ and dβ of channel blockIdx.x (either may be NULL). */
-__global__ void k_ln_bwd_params(const float *x, const float *dy, const double *stats,
-                                int64_t n, int64_t c, int64_t hw, float *dgamma,
-                                float *dbeta) {
+__global__ void k_ln_bwd_params(const float *x, const float *dy, const double *stats, int64_t n,
+                                int64_t c, int64_t hw, float *dgamma, float *dbeta) {
   const int64_t ch = blockIdx.x, total = n * hw;
   double sg = 0.0, sb = 0.0;
   for (int64_t p = threadIdx.x; p < total; p += blockDim.x) {

@@ -15,10 +15,12 @@
  * (optim_update) against the host functions of optim_core.h; the gradient statistics
  * (grad_stats) against the CPU backend's. A batch norm whose running statistics belong to
  * another context (as the model's parameters do) exercises the cross-stream ordering.
- * The ops of contract API 10 (CONV2D with groups > 1, LAYERNORM, GELU, GRN) are not
- * implemented by the module (docs/cuda.md): each must be refused at op_create with
- * MSC_E_UNSUPPORTED and a message naming it, while groups = 1 is an ordinary convolution
- * compared with the CPU like the others.
+ * The ops of contract API 10-13 the same way: grouped and depthwise CONV2D, LAYERNORM
+ * (NCHW and N×C), GELU, GRN (with an all-zero channel, whose gradient is taken as 0), ATTN
+ * (one and two sources), ADD with a per-sample scale (and without the scale tensor) and
+ * BATCHNORM with synchronised statistics through a reduce that adds another rank's sums;
+ * each gradient of an op with optional outputs is also asked for alone; a ConvNeXt-V2
+ * block (dwconv, LN, pwconv, GELU, GRN, pwconv, drop path) chained forward and backward.
  *
  * Tolerances: |cuda − cpu| <= TOL × max(1, max |cpu|) over each output. Both backends
  * sum in different orders (cuDNN/cuBLAS vs oneDNN), in float for convolutions and
@@ -216,6 +218,9 @@ typedef struct opcase {
   mbk_op_desc d;
 } opcase;
 
+/* ADD with row_scale: run_op passes NULL for s (inference's plain sum) while set. */
+static int g_no_scale;
+
 static mbk_op_desc base_desc(int32_t type, int32_t ndim, int64_t n, int64_t c, int64_t h,
                              int64_t w) {
   mbk_op_desc d;
@@ -285,13 +290,104 @@ static mbk_op_desc concat(int32_t ndim, int64_t n, int64_t h, int64_t w, int32_t
   return d;
 }
 
+/* d with u.conv.groups = g (API 10). */
+static mbk_op_desc grouped(mbk_op_desc d, int32_t g) {
+  d.u.conv.groups = g;
+  return d;
+}
+
+static mbk_op_desc lnorm(int32_t ndim, int64_t n, int64_t c, int64_t h, int64_t w, float eps) {
+  mbk_op_desc d = base_desc(MBK_OP_LAYERNORM, ndim, n, c, h, w);
+  d.u.ln.eps = eps;
+  return d;
+}
+
+static mbk_op_desc grn(int64_t n, int64_t c, int64_t h, int64_t w) {
+  mbk_op_desc d = base_desc(MBK_OP_GRN, 4, n, c, h, w);
+  d.u.grn.eps = 1e-6f;
+  return d;
+}
+
+/* Attention of q [n, c, h, w] over sources of sh[j] × sw[j] tokens (API 11). */
+static mbk_op_desc attn(int64_t n, int64_t c, int64_t h, int64_t w, int32_t heads,
+                        int32_t sources, const int64_t *sh, const int64_t *sw) {
+  mbk_op_desc d = base_desc(MBK_OP_ATTN, 4, n, c, h, w);
+  d.u.attn.heads = heads, d.u.attn.sources = sources;
+  for (int32_t j = 0; j < sources; ++j) d.u.attn.src_h[j] = sh[j], d.u.attn.src_w[j] = sw[j];
+  return d;
+}
+
+static mbk_op_desc scaled_add(int32_t ndim, int64_t n, int64_t c, int64_t h, int64_t w) {
+  mbk_op_desc d = base_desc(MBK_OP_ADD, ndim, n, c, h, w);
+  d.u.add.row_scale = 1;
+  return d;
+}
+
+/* Synchronised BatchNorm's reduce (API 13) in a one-process test: adds the sums of a
+ * made-up second rank (fixed numbers per channel: the same for both backends, so their
+ * results stay comparable) and counts the calls of each kind. n = 2C + 1 is a forward's
+ * {count, Σ(x − K), Σ(x − K)²}, n = 2C a backward's {Σg, Σg·x̂}. */
+typedef struct fake_group {
+  int64_t c;
+  int fwd_calls, bwd_calls, fail;
+} fake_group;
+
+static msc_status fake_group_sum(void *user, double *buf, int64_t n) {
+  fake_group *g = user;
+  if (g->fail) return msci_fail(MSC_E_COMM, "test: the group is gone");
+  if (n == 2 * g->c + 1) {
+    g->fwd_calls++;
+    buf[0] += 6.0; /* six more values per channel */
+    for (int64_t c = 0; c < g->c; ++c) {
+      buf[1 + c] += 0.4 * (double)c - 0.9;
+      buf[1 + g->c + c] += 2.5 + 0.3 * (double)c;
+    }
+  } else if (n == 2 * g->c) {
+    g->bwd_calls++;
+    for (int64_t c = 0; c < g->c; ++c) {
+      buf[c] += 0.3 - 0.05 * (double)c;
+      buf[g->c + c] += 0.07 * (double)c - 0.2;
+    }
+  } else {
+    return msci_fail(MSC_E_INTERNAL, "test: reduce of %lld doubles", (long long)n);
+  }
+  return MSC_OK;
+}
+
+static fake_group g_group;
+
+static mbk_op_desc bnorm_sync(int32_t ndim, int64_t n, int64_t c, int64_t h, int64_t w,
+                              int relu) {
+  mbk_op_desc d = bnorm(ndim, n, c, h, w, relu);
+  d.u.bn.reduce = fake_group_sum, d.u.bn.reduce_user = &g_group;
+  return d;
+}
+
+/* A pair holding the given values on both backends. */
+static pair *pair_values(int32_t ndim, const int64_t *dims, const float *v) {
+  pair *p = pair_random(ndim, dims, F_UNIF);
+  memcpy(p->host, v, numel(ndim, dims) * sizeof(float));
+  OK(CPU->tensor_upload(p->c, ndim, dims, p->host), CPU);
+  OK(GPU->tensor_upload(p->g, ndim, dims, p->host), GPU);
+  return p;
+}
+
+/* Stochastic depth's per-sample scale of n samples: 0 or 1/keep (keep = 0.8). */
+static pair *drop_scale(int64_t n) {
+  float s[64];
+  if (n > 64) exit(1);
+  for (int64_t i = 0; i < n; ++i) s[i] = i % 3 == 1 ? 0.0f : 1.25f;
+  return pair_values(1, &n, s);
+}
+
 /* The forward inputs of an op, random; NULL entries for absent optional ones. */
-static int32_t make_inputs(const mbk_op_desc *d, pair **in) {
+static int32_t make_inputs(const mbk_op_desc *d, int no_scale, pair **in) {
   int64_t x[MBK_MAX_DIMS] = {d->n, d->c, d->h, d->w}, v[MBK_MAX_DIMS];
   switch (d->type) {
   case MBK_OP_CONV2D:
     in[0] = pair_random(4, x, F_UNIF);
-    v[0] = d->u.conv.out_c, v[1] = d->c, v[2] = d->u.conv.kh, v[3] = d->u.conv.kw;
+    v[0] = d->u.conv.out_c, v[1] = d->c / mbk_conv_groups(d), v[2] = d->u.conv.kh;
+    v[3] = d->u.conv.kw;
     in[1] = pair_random(4, v, F_UNIF);
     in[2] = d->u.conv.bias ? pair_random(1, v, F_UNIF) : NULL;
     return 3;
@@ -315,7 +411,35 @@ static int32_t make_inputs(const mbk_op_desc *d, pair **in) {
   case MBK_OP_ADD:
     in[0] = pair_random(d->ndim, x, F_UNIF);
     in[1] = pair_random(d->ndim, x, F_UNIF);
-    return 2;
+    if (!d->u.add.row_scale) return 2;
+    in[2] = no_scale ? NULL : drop_scale(d->n);
+    return 3;
+  case MBK_OP_LAYERNORM:
+  case MBK_OP_GRN:
+    in[0] = pair_random(d->ndim, x, F_UNIF);
+    if (d->type == MBK_OP_GRN) { /* channel 1 of sample 0 all zero: G = 0 there */
+      memset(in[0]->host + d->h * d->w, 0, (size_t)(d->h * d->w) * sizeof(float));
+      OK(CPU->tensor_upload(in[0]->c, 4, x, in[0]->host), CPU);
+      OK(GPU->tensor_upload(in[0]->g, 4, x, in[0]->host), GPU);
+    }
+    v[0] = d->c;
+    in[1] = pair_random(1, v, F_UNIF);
+    in[2] = pair_random(1, v, F_UNIF);
+    return 3;
+  case MBK_OP_GELU: /* over [-3, 3]: both tails and the bend */
+    in[0] = pair_random(d->ndim, x, F_UNIF);
+    for (size_t i = 0; i < numel(d->ndim, x); ++i) in[0]->host[i] *= 3.0f;
+    OK(CPU->tensor_upload(in[0]->c, d->ndim, x, in[0]->host), CPU);
+    OK(GPU->tensor_upload(in[0]->g, d->ndim, x, in[0]->host), GPU);
+    return 1;
+  case MBK_OP_ATTN:
+    in[0] = pair_random(4, x, F_UNIF);
+    for (int32_t j = 0; j < d->u.attn.sources; ++j) {
+      v[0] = d->n, v[1] = d->c, v[2] = d->u.attn.src_h[j], v[3] = d->u.attn.src_w[j];
+      in[1 + 2 * j] = pair_random(4, v, F_UNIF);
+      in[2 + 2 * j] = pair_random(4, v, F_UNIF);
+    }
+    return 1 + 2 * d->u.attn.sources;
   case MBK_OP_UPSAMPLE: in[0] = pair_random(4, x, F_UNIF); return 1;
   case MBK_OP_DECONV2D: /* weights [in, out, KH, KW] */
     in[0] = pair_random(4, x, F_UNIF);
@@ -343,8 +467,17 @@ static int32_t backward_args(const mbk_op_desc *d, pair **fin, pair *dy, pair **
   case MBK_OP_DECONV2D:
   case MBK_OP_LINEAR: bin[0] = fin[0], bin[1] = fin[1], bin[2] = dy, *n_in = 3; return 3;
   case MBK_OP_BATCHNORM: bin[0] = fin[0], bin[1] = fin[1], bin[2] = dy, *n_in = 3; return 3;
-  case MBK_OP_RELU: bin[0] = fin[0], bin[1] = dy, *n_in = 2; return 1;
-  case MBK_OP_ADD: bin[0] = dy, *n_in = 1; return 2;
+  case MBK_OP_RELU:
+  case MBK_OP_GELU: bin[0] = fin[0], bin[1] = dy, *n_in = 2; return 1;
+  case MBK_OP_LAYERNORM:
+  case MBK_OP_GRN: bin[0] = fin[0], bin[1] = fin[1], bin[2] = dy, *n_in = 3; return 3;
+  case MBK_OP_ATTN: {
+    const int32_t n_x = 1 + 2 * d->u.attn.sources;
+    for (int32_t i = 0; i < n_x; ++i) bin[i] = fin[i];
+    bin[n_x] = dy, *n_in = n_x + 1;
+    return n_x;
+  }
+  case MBK_OP_ADD: bin[0] = dy, bin[1] = fin[2], *n_in = d->u.add.row_scale ? 2 : 1; return 2;
   case MBK_OP_CONCAT: bin[0] = dy, *n_in = 1; return d->u.concat.count;
   default: bin[0] = dy, *n_in = 1; return 1;
   }
@@ -364,7 +497,7 @@ static void run_op(const opcase *oc) {
   OK(CPU->op_create(CCTX, d, &co), CPU);
   OK(GPU->op_create(GCTX, d, &go), GPU);
   pair *fin[MBK_MAX_CONCAT];
-  int32_t nfi = make_inputs(d, fin);
+  int32_t nfi = make_inputs(d, g_no_scale, fin);
   mbk_tensor *cin[MBK_MAX_CONCAT], *gin[MBK_MAX_CONCAT];
   split(fin, nfi, cin, gin);
   pair *y = pair_new();
@@ -380,6 +513,13 @@ static void run_op(const opcase *oc) {
   pair *dy = NULL, *outs[MBK_MAX_CONCAT];
   int32_t nbo = 0;
   for (int pass = 0; pass < 2; ++pass) {
+    /* Synchronised BatchNorm shifts its sums by the running mean (API 13), which the first
+     * pass updated: the rerun starts from the same running statistics again. */
+    if (pass == 1 && d->type == MBK_OP_BATCHNORM && d->u.bn.reduce)
+      for (int k = 3; k < 5; ++k) {
+        OK(CPU->tensor_upload(fin[k]->c, 1, fin[k]->dims, fin[k]->host), CPU);
+        OK(GPU->tensor_upload(fin[k]->g, 1, fin[k]->dims, fin[k]->host), GPU);
+      }
     int before = g_mallocs;
     OK(CPU->op_forward(co, 1, cin, nfi, &y->c, 1), CPU);
     OK(GPU->op_forward(go, 1, gin, nfi, &y->g, 1), GPU);
@@ -388,7 +528,7 @@ static void run_op(const opcase *oc) {
       int32_t yn = mbk_op_out_dims(d, yd);
       dy = pair_random(yn, yd, F_UNIF);
     }
-    pair *bin[3];
+    pair *bin[MBK_MAX_CONCAT + 1];
     int32_t nbi = 0;
     nbo = backward_args(d, fin, dy, bin, &nbi);
     for (int32_t i = 0; pass == 0 && i < nbo; ++i) {
@@ -397,7 +537,8 @@ static void run_op(const opcase *oc) {
                    (d->type == MBK_OP_LINEAR && i == 2 && !d->u.linear.bias);
       outs[i] = absent ? NULL : pair_new();
     }
-    mbk_tensor *cbi[3], *gbi[3], *cbo[MBK_MAX_CONCAT], *gbo[MBK_MAX_CONCAT];
+    mbk_tensor *cbi[MBK_MAX_CONCAT + 1], *gbi[MBK_MAX_CONCAT + 1], *cbo[MBK_MAX_CONCAT],
+        *gbo[MBK_MAX_CONCAT];
     split(bin, nbi, cbi, gbi);
     split(outs, nbo, cbo, gbo);
     OK(CPU->op_backward(co, cbi, nbi, cbo, nbo), CPU);
@@ -430,6 +571,23 @@ static void run_op(const opcase *oc) {
       }
     }
   }
+  /* Each optional gradient alone (the others NULL) must be what it is with the rest. */
+  if (nbo > 1 && mbk_op_arg_optional(d, 1, 1, 0)) {
+    pair *bin[MBK_MAX_CONCAT + 1];
+    int32_t nbi = 0;
+    backward_args(d, fin, dy, bin, &nbi);
+    mbk_tensor *cbi[MBK_MAX_CONCAT + 1], *gbi[MBK_MAX_CONCAT + 1];
+    split(bin, nbi, cbi, gbi);
+    for (int32_t i = 0; i < nbo; ++i) {
+      if (!outs[i]) continue;
+      mbk_tensor *gbo[MBK_MAX_CONCAT] = {NULL};
+      pair *alone = pair_new();
+      gbo[i] = alone->g;
+      OK(GPU->op_backward(go, gbi, nbi, gbo, nbo), GPU);
+      snprintf(what, sizeof what, "%s: backward output %d alone", oc->name, (int)i);
+      compare_tensors(what, outs[i]->c, alone->g, TOL);
+    }
+  }
   for (size_t i = 0; i < sizeof first / sizeof first[0]; ++i) free(first[i]);
   CPU->op_free(co);
   GPU->op_free(go);
@@ -438,6 +596,7 @@ static void run_op(const opcase *oc) {
 
 static void test_ops(void) {
   const int64_t c3[3] = {2, 3, 1}, c2[2] = {4, 9};
+  const int64_t sh1[1] = {2}, sw1[1] = {4}, sh2[2] = {2, 3}, sw2[2] = {2, 5};
   const opcase cases[] = {
       {"conv 3x3 s1 p1 bias", conv(2, 3, 9, 7, 5, 3, 3, 1, 1, 1, 1, 1)},
       {"conv 7x7 s2 p3 (stem)", conv(3, 4, 11, 10, 6, 7, 7, 2, 2, 3, 3, 0)},
@@ -473,53 +632,188 @@ static void test_ops(void) {
       {"deconv k3 s1 p1", deconv(1, 5, 4, 5, 3, 3, 1, 1, 0, 0)},
       {"deconv k3 s2 p1 op1 bias", deconv(2, 4, 3, 5, 6, 3, 2, 1, 1, 1)},
       {"deconv k4 s2 p1 64ch", deconv(3, 64, 8, 8, 32, 4, 2, 1, 0, 1)},
+      /* Contract API 10-13 (the ConvNeXt-V2 ops, cross-attention, synchronised BN). */
+      {"conv depthwise 7x7 p3 bias (API 10)",
+       grouped(conv(2, 8, 9, 7, 8, 7, 7, 1, 1, 3, 3, 1), 8)},
+      {"conv groups 2 3x3 p1", grouped(conv(1, 6, 5, 5, 4, 3, 3, 1, 1, 1, 1, 0), 2)},
+      {"conv groups 3 3x3 s2 bias", grouped(conv(2, 6, 8, 7, 9, 3, 3, 2, 2, 1, 1, 1), 3)},
+      {"conv depthwise 64ch", grouped(conv(2, 64, 14, 14, 64, 7, 7, 1, 1, 3, 3, 1), 64)},
+      {"layernorm 4-D", lnorm(4, 2, 8, 3, 3, 1e-6f)},
+      {"layernorm 4-D odd", lnorm(4, 3, 5, 7, 5, 1e-5f)},
+      {"layernorm 2-D", lnorm(2, 4, 8, 1, 1, 1e-6f)},
+      {"layernorm 2-D 96ch", lnorm(2, 5, 96, 1, 1, 1e-6f)},
+      {"gelu 4-D", base_desc(MBK_OP_GELU, 4, 2, 3, 5, 7)},
+      {"gelu 2-D", base_desc(MBK_OP_GELU, 2, 5, 11, 1, 1)},
+      {"grn", grn(2, 8, 3, 3)},
+      {"grn odd", grn(3, 5, 4, 7)},
+      {"grn 1x1", grn(2, 6, 1, 1)},
+      {"attn 1 source 2 heads (API 11)", attn(2, 8, 3, 3, 2, 1, sh1, sw1)},
+      {"attn 2 sources 4 heads", attn(2, 16, 4, 4, 4, 2, sh2, sw2)},
+      {"attn 2 sources 1 head", attn(3, 6, 2, 3, 1, 2, sh2, sw2)},
+      {"add per-sample scale 4-D (API 12)", scaled_add(4, 3, 4, 5, 3)},
+      {"add per-sample scale 2-D", scaled_add(2, 4, 7, 1, 1)},
+      {"batchnorm sync 4-D (API 13)", bnorm_sync(4, 3, 5, 4, 3, 0)},
+      {"batchnorm sync 4-D relu", bnorm_sync(4, 2, 7, 5, 5, 1)},
+      {"batchnorm sync 2-D", bnorm_sync(2, 7, 6, 1, 1, 0)},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) run_op(&cases[i]);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+    const int sync = cases[i].d.type == MBK_OP_BATCHNORM && cases[i].d.u.bn.reduce;
+    memset(&g_group, 0, sizeof g_group);
+    g_group.c = cases[i].d.c;
+    run_op(&cases[i]);
+    /* Two training forwards and two backwards on each backend, one reduce each; none in
+     * inference or in the optional-output pass (batch norm has none). */
+    if (sync)
+      CHECK(g_group.fwd_calls == 4 && g_group.bwd_calls == 4,
+            "%s: reduce called %d times in forward, %d in backward (expected 4, 4)",
+            cases[i].name, g_group.fwd_calls, g_group.bwd_calls);
+  }
+  const opcase no_scale = {"add per-sample scale, s NULL", scaled_add(4, 2, 3, 4, 4)};
+  g_no_scale = 1;
+  run_op(&no_scale);
+  g_no_scale = 0;
 }
 
-/* The API 10 ops this module does not implement, API 11's ATTN and API 12's ADD with a
- * per-sample scale (stochastic depth): refused at op_create, the op named. The
- * descriptions are valid (the frame accepts them; test_convnext_ops.c checks its
- * refusals of invalid ones, which are the same code for every backend). */
-static void test_api10_refused(void) {
-  mbk_op_desc dw = conv(2, 8, 9, 7, 8, 7, 7, 1, 1, 3, 3, 1),
-              grouped = conv(1, 6, 5, 5, 4, 3, 3, 1, 1, 1, 1, 0);
-  dw.u.conv.groups = 8, grouped.u.conv.groups = 2;
-  mbk_op_desc ln = base_desc(MBK_OP_LAYERNORM, 4, 2, 8, 3, 3),
-              ln2 = base_desc(MBK_OP_LAYERNORM, 2, 4, 8, 1, 1);
-  ln.u.ln.eps = ln2.u.ln.eps = 1e-6f;
-  mbk_op_desc gelu = base_desc(MBK_OP_GELU, 4, 2, 8, 3, 3);
-  mbk_op_desc grn = base_desc(MBK_OP_GRN, 4, 2, 8, 3, 3);
-  grn.u.grn.eps = 1e-6f;
-  mbk_op_desc attn = base_desc(MBK_OP_ATTN, 4, 2, 8, 3, 3); /* API 11 */
-  attn.u.attn.heads = 2, attn.u.attn.sources = 1;
-  attn.u.attn.src_h[0] = 2, attn.u.attn.src_w[0] = 4;
-  mbk_op_desc radd = base_desc(MBK_OP_ADD, 4, 2, 8, 3, 3);
-  radd.u.add.row_scale = 1;
-  const struct {
-    const mbk_op_desc *d;
-    const char *needle;
-  } cases[] = {{&dw, "conv2d with groups = 8"},
-               {&grouped, "conv2d with groups = 2"},
-               {&ln, "layernorm"},
-               {&ln2, "layernorm"},
-               {&gelu, "gelu"},
-               {&grn, "grn"},
-               {&attn, "attn"},
-               {&radd, "per-sample scale"}};
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
-    msci_be_op *op = NULL;
-    char why[256];
-    CHECK(mbk_op_desc_validate(cases[i].d, why, sizeof why) == MSC_OK, "case %zu invalid: %s",
-          i, why);
-    msc_status st = msci_be_op_create(GPU, GCTX, cases[i].d, &op);
-    CHECK(st == MSC_E_UNSUPPORTED && !op, "%s: status %d, expected MSC_E_UNSUPPORTED",
-          cases[i].needle, (int)st);
-    CHECK(strstr(msc_last_error(), cases[i].needle) != NULL &&
-              strstr(msc_last_error(), "cuda") != NULL,
-          "message '%s' lacks '%s'", msc_last_error(), cases[i].needle);
-    if (op) msci_be_op_free(op);
+/* Synchronised BatchNorm (API 13) whose reduce fails: the pass fails with the reduce's
+ * MSC_E_COMM and message, a failed forward leaves the running statistics alone, and the
+ * op works again once the group does. */
+static void test_sync_bn_failure(void) {
+  mbk_op_desc d = bnorm_sync(4, 2, 5, 3, 4, 1);
+  memset(&g_group, 0, sizeof g_group);
+  g_group.c = d.c;
+  mbk_op *go = NULL;
+  OK(GPU->op_create(GCTX, &d, &go), GPU);
+  pair *in[5];
+  make_inputs(&d, 0, in);
+  pair *y = pair_new(), *dy = pair_random(4, in[0]->dims, F_UNIF);
+  pair *dx = pair_new(), *dg = pair_new(), *db = pair_new();
+  mbk_tensor *cin[5], *gin[5];
+  split(in, 5, cin, gin);
+  g_group.fail = 1;
+  msc_status st = GPU->op_forward(go, 1, gin, 5, &y->g, 1);
+  CHECK(st == MSC_E_COMM && strstr(msc_last_error(), "the group is gone"),
+        "failing reduce in forward: status %d, '%s'", (int)st, msc_last_error());
+  float *rm = download(GPU, in[3]->g, (size_t)d.c), *rv = download(GPU, in[4]->g, (size_t)d.c);
+  CHECK(memcmp(rm, in[3]->host, (size_t)d.c * sizeof(float)) == 0 &&
+            memcmp(rv, in[4]->host, (size_t)d.c * sizeof(float)) == 0,
+        "failing reduce: the running statistics changed");
+  g_group.fail = 0;
+  OK(GPU->op_forward(go, 1, gin, 5, &y->g, 1), GPU);
+  mbk_tensor *bin[3] = {in[0]->g, in[1]->g, dy->g}, *bout[3] = {dx->g, dg->g, db->g};
+  g_group.fail = 1;
+  st = GPU->op_backward(go, bin, 3, bout, 3);
+  CHECK(st == MSC_E_COMM, "failing reduce in backward: status %d", (int)st);
+  g_group.fail = 0;
+  OK(GPU->op_backward(go, bin, 3, bout, 3), GPU);
+  CHECK(g_group.fwd_calls == 1 && g_group.bwd_calls == 1,
+        "sync batchnorm: %d forward and %d backward reductions, expected 1 and 1",
+        g_group.fwd_calls, g_group.bwd_calls);
+  free(rm), free(rv);
+  GPU->op_free(go);
+  pairs_free();
+}
+
+/* ---- a ConvNeXt-V2 block, chained ----------------------------------------------------------- */
+
+/* One op on both backends. */
+typedef struct dual_op {
+  mbk_op *c, *g;
+} dual_op;
+
+static dual_op dual_make(mbk_op_desc d) {
+  dual_op o;
+  OK(CPU->op_create(CCTX, &d, &o.c), CPU);
+  OK(GPU->op_create(GCTX, &d, &o.g), GPU);
+  return o;
+}
+
+static void dual_free(dual_op o) {
+  CPU->op_free(o.c);
+  GPU->op_free(o.g);
+}
+
+/* Forward (training) or backward of o on both backends; NULL pairs stay NULL. */
+static void dual_run(dual_op o, int backward, pair **in, int32_t n_in, pair **out,
+                     int32_t n_out) {
+  mbk_tensor *ci[MBK_MAX_CONCAT + 1], *gi[MBK_MAX_CONCAT + 1], *co[MBK_MAX_CONCAT],
+      *go[MBK_MAX_CONCAT];
+  split(in, n_in, ci, gi);
+  split(out, n_out, co, go);
+  if (backward) {
+    OK(CPU->op_backward(o.c, ci, n_in, co, n_out), CPU);
+    OK(GPU->op_backward(o.g, gi, n_in, go, n_out), GPU);
+  } else {
+    OK(CPU->op_forward(o.c, 1, ci, n_in, co, n_out), CPU);
+    OK(GPU->op_forward(o.g, 1, gi, n_in, go, n_out), GPU);
   }
+}
+
+/* ConvNeXt-V2's Block as lib/model/model_graph.c builds it (convnext_block): dwconv 7×7
+ * (groups = C) → LayerNorm → pwconv1 (1×1, C → 4C) → GELU → GRN → pwconv2 (4C → C), then
+ * x + s[n]·branch. Training forward, then backward from a random dy through every op
+ * (the two paths to x summed by an ADD): the output, dx and every parameter gradient
+ * against the CPU. The GRN's gamma and beta are random, not ConvNeXt's zeros, so that the
+ * GRN takes part. */
+static void test_convnext_block(void) {
+  const int64_t N = 3, C = 8, H = 7, W = 6, C4 = 4 * C;
+  const int64_t xd[4] = {N, C, H, W}, x4d[4] = {N, C4, H, W}, cd[1] = {C}, c4d[1] = {C4};
+  const int64_t wdw[4] = {C, 1, 7, 7}, w1[4] = {C4, C, 1, 1}, w2[4] = {C, C4, 1, 1};
+  dual_op dw = dual_make(grouped(conv(N, C, H, W, C, 7, 7, 1, 1, 3, 3, 1), (int32_t)C));
+  dual_op ln = dual_make(lnorm(4, N, C, H, W, 1e-6f));
+  dual_op pw1 = dual_make(conv(N, C, H, W, C4, 1, 1, 1, 1, 0, 0, 1));
+  dual_op ge = dual_make(base_desc(MBK_OP_GELU, 4, N, C4, H, W));
+  dual_op gr = dual_make(grn(N, C4, H, W));
+  dual_op pw2 = dual_make(conv(N, C4, H, W, C, 1, 1, 1, 1, 0, 0, 1));
+  dual_op dp = dual_make(scaled_add(4, N, C, H, W));
+  dual_op sum = dual_make(base_desc(MBK_OP_ADD, 4, N, C, H, W));
+  pair *x = pair_random(4, xd, F_UNIF), *s = drop_scale(N);
+  /* Parameters: [0..1] dwconv, [2..3] LN, [4..5] pwconv1, [6..7] GRN, [8..9] pwconv2. */
+  pair *p[10] = {pair_random(4, wdw, F_UNIF), pair_random(1, cd, F_UNIF),
+                 pair_random(1, cd, F_POS),   pair_random(1, cd, F_UNIF),
+                 pair_random(4, w1, F_UNIF),  pair_random(1, c4d, F_UNIF),
+                 pair_random(1, c4d, F_UNIF), pair_random(1, c4d, F_UNIF),
+                 pair_random(4, w2, F_UNIF),  pair_random(1, cd, F_UNIF)};
+  pair *y[7], *g[7], *dp_[10], *dx_short = pair_new(), *dx = pair_new();
+  for (int i = 0; i < 7; ++i) y[i] = pair_new(), g[i] = pair_new();
+  for (int i = 0; i < 10; ++i) dp_[i] = pair_new();
+  /* Forward: y[0] dwconv, y[1] LN, y[2] pwconv1, y[3] GELU, y[4] GRN, y[5] pwconv2, y[6]. */
+  pair *a[3];
+  a[0] = x, a[1] = p[0], a[2] = p[1], dual_run(dw, 0, a, 3, &y[0], 1);
+  a[0] = y[0], a[1] = p[2], a[2] = p[3], dual_run(ln, 0, a, 3, &y[1], 1);
+  a[0] = y[1], a[1] = p[4], a[2] = p[5], dual_run(pw1, 0, a, 3, &y[2], 1);
+  dual_run(ge, 0, &y[2], 1, &y[3], 1);
+  a[0] = y[3], a[1] = p[6], a[2] = p[7], dual_run(gr, 0, a, 3, &y[4], 1);
+  a[0] = y[4], a[1] = p[8], a[2] = p[9], dual_run(pw2, 0, a, 3, &y[5], 1);
+  a[0] = x, a[1] = y[5], a[2] = s, dual_run(dp, 0, a, 3, &y[6], 1);
+  compare_tensors("convnext block: y", y[6]->c, y[6]->g, TOL);
+  /* Backward: g[6] = dL/dy, then each op's input gradient g[k] and its parameters'. */
+  pair *dy = pair_random(4, xd, F_UNIF), *o[3];
+  a[0] = dy, a[1] = s, o[0] = dx_short, o[1] = g[5], dual_run(dp, 1, a, 2, o, 2);
+  a[0] = y[4], a[1] = p[8], a[2] = g[5], o[0] = g[4], o[1] = dp_[8], o[2] = dp_[9];
+  dual_run(pw2, 1, a, 3, o, 3);
+  a[0] = y[3], a[1] = p[6], a[2] = g[4], o[0] = g[3], o[1] = dp_[6], o[2] = dp_[7];
+  dual_run(gr, 1, a, 3, o, 3);
+  a[0] = y[2], a[1] = g[3], dual_run(ge, 1, a, 2, &g[2], 1);
+  a[0] = y[1], a[1] = p[4], a[2] = g[2], o[0] = g[1], o[1] = dp_[4], o[2] = dp_[5];
+  dual_run(pw1, 1, a, 3, o, 3);
+  a[0] = y[0], a[1] = p[2], a[2] = g[1], o[0] = g[0], o[1] = dp_[2], o[2] = dp_[3];
+  dual_run(ln, 1, a, 3, o, 3);
+  a[0] = x, a[1] = p[0], a[2] = g[0], o[0] = g[6], o[1] = dp_[0], o[2] = dp_[1];
+  dual_run(dw, 1, a, 3, o, 3);
+  a[0] = dx_short, a[1] = g[6], dual_run(sum, 0, a, 2, &dx, 1);
+  compare_tensors("convnext block: dx", dx->c, dx->g, TOL);
+  static const char *const names[10] = {
+      "dwconv.weight", "dwconv.bias", "norm.weight", "norm.bias",      "pwconv1.weight",
+      "pwconv1.bias",  "grn.gamma",   "grn.beta",    "pwconv2.weight", "pwconv2.bias"};
+  char what[96];
+  for (int i = 0; i < 10; ++i) {
+    snprintf(what, sizeof what, "convnext block: d %s", names[i]);
+    compare_tensors(what, dp_[i]->c, dp_[i]->g, TOL);
+  }
+  (void)x4d;
+  dual_op all[8] = {dw, ln, pw1, ge, gr, pw2, dp, sum};
+  for (int i = 0; i < 8; ++i) dual_free(all[i]);
+  pairs_free();
 }
 
 /* A batch norm whose running statistics live in another context, as a model's do: the
@@ -533,7 +827,7 @@ static void test_foreign_running_stats(void) {
   OK(CPU->op_create(CCTX, &d, &co), CPU);
   OK(GPU->op_create(GCTX, &d, &go), GPU);
   pair *in[5];
-  make_inputs(&d, in);
+  make_inputs(&d, 0, in);
   /* Replace the GPU's running statistics by tensors of the other context. */
   mbk_tensor *rm = NULL, *rv = NULL;
   OK(GPU->tensor_create(model, &rm), GPU);
@@ -872,7 +1166,8 @@ int main(void) {
   OK(CPU->ctx_create(&p, &CCTX), CPU);
   OK(GPU->ctx_create(&p, &GCTX), GPU);
   test_ops();
-  test_api10_refused();
+  test_sync_bn_failure();
+  test_convnext_block();
   test_foreign_running_stats();
   test_losses();
   test_optim();

@@ -196,11 +196,11 @@ static msc_status cu_ctx_create(const mbk_ctx_params *params, mbk_ctx **out) {
 /* The core's frame has validated the description and the arguments (backend.h); this
  * part only selects the device and orders the op's tensors between streams. */
 
-/* The table stops at MBK_OP_KINDS: LAYERNORM, GELU and GRN (API 10, MBK_OP_KINDS_10) and
- * ATTN (API 11, MBK_OP_KINDS_11) stay
- * NULL, which mbk_op_create_by_type refuses with MSC_E_UNSUPPORTED naming the op. */
+/* Every kind of the contract: those of API 5 (MBK_OP_KINDS), LAYERNORM, GELU and GRN (API
+ * 10, MBK_OP_KINDS_10) and ATTN (API 11, MBK_OP_KINDS_11), in mbk_op_type order. */
 #define CU_CREATOR(kind) cu_##kind##_create,
-static const mbk_op_create_fn cu_creators[MBK_OP_COUNT_] = {NULL, MBK_OP_KINDS(CU_CREATOR)};
+static const mbk_op_create_fn cu_creators[MBK_OP_COUNT_] = {
+    NULL, MBK_OP_KINDS(CU_CREATOR) MBK_OP_KINDS_10(CU_CREATOR) MBK_OP_KINDS_11(CU_CREATOR)};
 
 static msc_status cu_op_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   CU_CHECK(cu_enter(ctx));

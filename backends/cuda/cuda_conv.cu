@@ -2,6 +2,11 @@
  * cuda_conv.cu — 2-D convolution (NCHW, OIHW weights, symmetric zero padding) through
  * cuDNN's convolution API, with the bias added and reduced by own kernels.
  *
+ * Grouped and depthwise convolutions (API 10, u.conv.groups = G > 1) are the same calls
+ * with cudnnSetConvolutionGroupCount(G) on the descriptor and the filter descriptor of
+ * PyTorch's layout [OC, C/G, KH, KW]: cuDNN splits input and output channels into G
+ * contiguous groups exactly as backend.h's CONV2D defines them, in every pass.
+ *
  * Algorithms are picked once per op from cuDNN's heuristics (no benchmarking, which
  * would allocate and take time at every op creation): the first one the heuristics rank
  * that runs in plain FP32 (CUDNN_FMA_MATH: no TF32, so results match the CPU backend),
@@ -128,6 +133,8 @@ static msc_status make_descriptors(cu_conv *op) {
                                          CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
          "conv2d descriptor");
   CU_DNN(cudnnSetConvolutionMathType(op->cd, CUDNN_FMA_MATH), "conv2d math type");
+  if (mbk_conv_groups(d) > 1)
+    CU_DNN(cudnnSetConvolutionGroupCount(op->cd, (int)mbk_conv_groups(d)), "conv2d groups");
   int on, oc, oh, ow;
   CU_DNN(cudnnGetConvolution2dForwardOutputDim(op->cd, op->xd, op->wd, &on, &oc, &oh, &ow),
          "conv2d output shape");
@@ -202,19 +209,12 @@ static msc_status conv_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor 
 static const mbk_op_vt conv_vt = {"conv2d", conv_forward, conv_backward, conv_destroy};
 
 msc_status cu_conv_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
-  /* Grouped and depthwise convolutions (API 10) are not implemented here yet (cuDNN's
-   * cudnnSetConvolutionGroupCount would do it): refused, never computed as one group. */
-  if (mbk_conv_groups(d) > 1)
-    return CU_FAIL(MSC_E_UNSUPPORTED,
-                   "cuda: conv2d with groups = %lld (grouped or depthwise, API 10) is not "
-                   "supported by this backend; use the cpu backend",
-                   (long long)mbk_conv_groups(d));
   mbk_op *base;
   CU_CHECK(mbk_op_alloc(cuda_host, "cuda", ctx, d, &conv_vt, sizeof(cu_conv), &base));
   cu_conv *op = (cu_conv *)base;
   mbk_op_in_dims(d, op->x_dims);
   op->w_dims[0] = d->u.conv.out_c;
-  op->w_dims[1] = d->c;
+  op->w_dims[1] = d->c / mbk_conv_groups(d); /* groups (API 10): C/G inputs each */
   op->w_dims[2] = d->u.conv.kh;
   op->w_dims[3] = d->u.conv.kw;
   mbk_op_out_dims(d, op->y_dims);

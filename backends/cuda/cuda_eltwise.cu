@@ -1,8 +1,10 @@
 /*
- * cuda_eltwise.cu — ReLU and element-wise addition, plus the small kernels the other
+ * cuda_eltwise.cu — ReLU, GELU (API 10), element-wise addition with ADD's optional
+ * per-sample scale (API 12, stochastic depth), plus the small kernels the other
  * ops share (per-channel sums for bias gradients, bias addition) and the probe's check
  * that this build has machine code or PTX the device can run.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -93,7 +95,7 @@ msc_status cu_copy(mbk_ctx *ctx, void *dst, const void *src, size_t bytes) {
   return MSC_OK;
 }
 
-/* ---- ReLU and add -------------------------------------------------------------------- */
+/* ---- ReLU, GELU and add -------------------------------------------------------------------- */
 
 typedef struct cu_elt {
   mbk_op base;
@@ -117,28 +119,76 @@ __global__ void k_add(const float *a, const float *b, float *y, int64_t count) {
   GRID_STRIDE(i, count) y[i] = a[i] + b[i];
 }
 
-static msc_status relu_forward(mbk_op *base, int32_t training, mbk_tensor *const *in,
-                               mbk_tensor *const *out) {
+/* GELU's exact form (backend.h: PyTorch's nn.GELU(), oneDNN's gelu_erf on the CPU), in
+ * double: y = x/2·(1 + erf(x/√2)); dx = dy·(Φ(x) + x·φ(x)), φ the normal density. */
+__global__ void k_gelu_fwd(const float *x, float *y, int64_t count) {
+  GRID_STRIDE(i, count) {
+    const double v = x[i];
+    y[i] = (float)(0.5 * v * (1.0 + erf(v * M_SQRT1_2)));
+  }
+}
+
+__global__ void k_gelu_bwd(const float *x, const float *dy, float *dx, int64_t count) {
+  GRID_STRIDE(i, count) {
+    const double v = x[i];
+    const double cdf = 0.5 * (1.0 + erf(v * M_SQRT1_2));
+    const double pdf = exp(-0.5 * v * v) * (0.5 * M_2_SQRTPI * M_SQRT1_2); /* 1/√(2π) */
+    dx[i] = (float)((double)dy[i] * (cdf + v * pdf));
+  }
+}
+
+/* y = a + s[n]·b (API 12), per = the elements of one sample (the outer dimension). */
+__global__ void k_add_scaled(const float *a, const float *b, const float *s, float *y,
+                             int64_t count, int64_t per) {
+  GRID_STRIDE(i, count) y[i] = a[i] + s[i / per] * b[i];
+}
+
+/* db = s[n]·dy (API 12). */
+__global__ void k_scale_rows(const float *dy, const float *s, float *db, int64_t count,
+                             int64_t per) {
+  GRID_STRIDE(i, count) db[i] = s[i / per] * dy[i];
+}
+
+/* ReLU and GELU (API 10) share the shape checks; the op type picks the kernel. */
+static msc_status act_forward(mbk_op *base, int32_t training, mbk_tensor *const *in,
+                              mbk_tensor *const *out) {
   cu_elt *op = (cu_elt *)base;
-  CU_CHECK(cu_tensor_expect(in[0], op->ndim, op->dims, "relu", "x"));
+  const int gelu = base->desc.type == MBK_OP_GELU;
+  const char *name = gelu ? "gelu" : "relu";
+  CU_CHECK(cu_tensor_expect(in[0], op->ndim, op->dims, name, "x"));
   CU_CHECK(cu_tensor_set(base->ctx, out[0], op->ndim, op->dims));
   int64_t count = cu_numel(op->ndim, op->dims);
-  k_relu_fwd<<<cu_grid(count), CU_THREADS, 0, base->ctx->stream>>>(in[0]->data, out[0]->data,
-                                                                   count);
-  CU_LAUNCHED("relu forward");
+  if (gelu)
+    k_gelu_fwd<<<cu_grid(count), CU_THREADS, 0, base->ctx->stream>>>(in[0]->data, out[0]->data,
+                                                                     count);
+  else
+    k_relu_fwd<<<cu_grid(count), CU_THREADS, 0, base->ctx->stream>>>(in[0]->data, out[0]->data,
+                                                                     count);
+  CU_LAUNCHED(gelu ? "gelu forward" : "relu forward");
   return MSC_OK;
 }
 
-static msc_status relu_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor *const *out) {
+static msc_status act_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor *const *out) {
   cu_elt *op = (cu_elt *)base;
-  CU_CHECK(cu_tensor_expect(in[0], op->ndim, op->dims, "relu", "x"));
-  CU_CHECK(cu_tensor_expect(in[1], op->ndim, op->dims, "relu", "dy"));
+  const int gelu = base->desc.type == MBK_OP_GELU;
+  const char *name = gelu ? "gelu" : "relu";
+  CU_CHECK(cu_tensor_expect(in[0], op->ndim, op->dims, name, "x"));
+  CU_CHECK(cu_tensor_expect(in[1], op->ndim, op->dims, name, "dy"));
   CU_CHECK(cu_tensor_set(base->ctx, out[0], op->ndim, op->dims));
   int64_t count = cu_numel(op->ndim, op->dims);
-  k_relu_bwd<<<cu_grid(count), CU_THREADS, 0, base->ctx->stream>>>(in[0]->data, in[1]->data,
-                                                                   out[0]->data, count);
-  CU_LAUNCHED("relu backward");
+  if (gelu)
+    k_gelu_bwd<<<cu_grid(count), CU_THREADS, 0, base->ctx->stream>>>(in[0]->data, in[1]->data,
+                                                                     out[0]->data, count);
+  else
+    k_relu_bwd<<<cu_grid(count), CU_THREADS, 0, base->ctx->stream>>>(in[0]->data, in[1]->data,
+                                                                     out[0]->data, count);
+  CU_LAUNCHED(gelu ? "gelu backward" : "relu backward");
   return MSC_OK;
+}
+
+/* The elements of one sample: the batch is the outer dimension of the plain layout. */
+static int64_t per_sample(const cu_elt *op) {
+  return cu_numel(op->ndim, op->dims) / op->dims[0];
 }
 
 static msc_status add_forward(mbk_op *base, int32_t training, mbk_tensor *const *in,
@@ -148,26 +198,45 @@ static msc_status add_forward(mbk_op *base, int32_t training, mbk_tensor *const 
   CU_CHECK(cu_tensor_expect(in[1], op->ndim, op->dims, "add", "b"));
   CU_CHECK(cu_tensor_set(base->ctx, out[0], op->ndim, op->dims));
   int64_t count = cu_numel(op->ndim, op->dims);
+  /* A scaled add (API 12) without its scale tensor (inference) is the plain sum. */
+  if (base->desc.u.add.row_scale && in[2]) {
+    CU_CHECK(cu_tensor_expect(in[2], 1, op->dims, "add", "s (per-sample scale)"));
+    k_add_scaled<<<cu_grid(count), CU_THREADS, 0, base->ctx->stream>>>(
+        in[0]->data, in[1]->data, in[2]->data, out[0]->data, count, per_sample(op));
+    CU_LAUNCHED("add forward (per-sample scale)");
+    return MSC_OK;
+  }
   k_add<<<cu_grid(count), CU_THREADS, 0, base->ctx->stream>>>(in[0]->data, in[1]->data,
                                                               out[0]->data, count);
   CU_LAUNCHED("add forward");
   return MSC_OK;
 }
 
-/* The gradient of a sum reaches both addends unchanged. */
+/* The gradient of a sum reaches both addends unchanged; with a per-sample scale (API 12)
+ * b's is scaled by it: db[n,...] = s[n]·dy[n,...]. */
 static msc_status add_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor *const *out) {
   cu_elt *op = (cu_elt *)base;
   CU_CHECK(cu_tensor_expect(in[0], op->ndim, op->dims, "add", "dy"));
-  size_t bytes = (size_t)cu_numel(op->ndim, op->dims) * sizeof(float);
+  const int scaled = base->desc.u.add.row_scale && in[1];
+  if (scaled) CU_CHECK(cu_tensor_expect(in[1], 1, op->dims, "add", "s (per-sample scale)"));
+  const int64_t count = cu_numel(op->ndim, op->dims);
+  size_t bytes = (size_t)count * sizeof(float);
   for (int i = 0; i < 2; ++i) {
     if (!out[i]) continue;
     CU_CHECK(cu_tensor_set(base->ctx, out[i], op->ndim, op->dims));
-    CU_CHECK(cu_copy(base->ctx, out[i]->data, in[0]->data, bytes));
+    if (i == 1 && scaled) {
+      k_scale_rows<<<cu_grid(count), CU_THREADS, 0, base->ctx->stream>>>(
+          in[0]->data, in[1]->data, out[1]->data, count, per_sample(op));
+      CU_LAUNCHED("add backward (per-sample scale)");
+    } else {
+      CU_CHECK(cu_copy(base->ctx, out[i]->data, in[0]->data, bytes));
+    }
   }
   return MSC_OK;
 }
 
-static const mbk_op_vt relu_vt = {"relu", relu_forward, relu_backward, elt_destroy};
+static const mbk_op_vt relu_vt = {"relu", act_forward, act_backward, elt_destroy};
+static const mbk_op_vt gelu_vt = {"gelu", act_forward, act_backward, elt_destroy};
 static const mbk_op_vt add_vt = {"add", add_forward, add_backward, elt_destroy};
 
 static msc_status elt_create(mbk_ctx *ctx, const mbk_op_desc *d, const mbk_op_vt *vt,
@@ -184,11 +253,10 @@ msc_status cu_relu_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   return elt_create(ctx, d, &relu_vt, out);
 }
 
+msc_status cu_gelu_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
+  return elt_create(ctx, d, &gelu_vt, out);
+}
+
 msc_status cu_add_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
-  /* Stochastic depth's per-sample scale (API 12) is a ConvNeXt op, as those of API 10. */
-  if (d->u.add.row_scale)
-    return CU_FAIL(MSC_E_UNSUPPORTED,
-                   "cuda: add with a per-sample scale (row_scale, API 12: stochastic depth "
-                   "of ConvNeXt blocks) is not supported by the cuda backend: use backend cpu");
   return elt_create(ctx, d, &add_vt, out);
 }

@@ -143,9 +143,12 @@ msc_status cu_tensor_zero(mbk_tensor *t, int32_t ndim, const int64_t *dims);
  * mbk_op_in_dims (backend.h). Their arguments were checked by the core's frame. */
 /* cu_conv_create, cu_bnorm_create, ... cu_deconv_create (cuda_conv.cu, cuda_bnorm.cu,
  * cuda_eltwise.cu, cuda_pool.cu, cuda_linear.cu, cuda_concat.cu, cuda_upsample.cu,
- * cuda_deconv.cu). */
+ * cuda_deconv.cu); cu_layernorm_create (cuda_lnorm.cu), cu_gelu_create (cuda_eltwise.cu),
+ * cu_grn_create (cuda_grn.cu), cu_attn_create (cuda_attn.cu). */
 #define CU_DECLARE_CREATE(kind) MBK_OP_DECLARE_CREATE(cu, kind)
 MBK_OP_KINDS(CU_DECLARE_CREATE)
+MBK_OP_KINDS_10(CU_DECLARE_CREATE)
+MBK_OP_KINDS_11(CU_DECLARE_CREATE)
 
 /* ---- shared kernels (cuda_eltwise.cu) ------------------------------------------------------ */
 /* Threads per block of the element-wise kernels, and the grid for count elements. */
@@ -157,6 +160,27 @@ msc_status cu_channel_sum(mbk_ctx *ctx, const float *x, int64_t n, int64_t c, in
                           float *out);
 /* y[(n·C + c)·S + s] += b[c] (bias of conv and linear). */
 msc_status cu_add_bias(mbk_ctx *ctx, float *y, const float *b, int64_t n, int64_t c, int64_t s);
+/* Σ a and Σ b over the CU_THREADS threads of a block, in double and in a fixed tree (the
+ * same bits on every run), for thread 0; every thread of the block must call it. Static:
+ * each .cu file has its own copy (no relocatable device code). */
+static __device__ __forceinline__ void cu_block_sum2(double a, double b, double *out_a,
+                                                     double *out_b) {
+  __shared__ double sa[CU_THREADS], sb[CU_THREADS];
+  sa[threadIdx.x] = a;
+  sb[threadIdx.x] = b;
+  __syncthreads();
+  for (int w = CU_THREADS / 2; w > 0; w >>= 1) {
+    if ((int)threadIdx.x < w) {
+      sa[threadIdx.x] += sa[threadIdx.x + w];
+      sb[threadIdx.x] += sb[threadIdx.x + w];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    *out_a = sa[0];
+    *out_b = sb[0];
+  }
+}
 /* Device-to-device copy on ctx's stream. */
 msc_status cu_copy(mbk_ctx *ctx, void *dst, const void *src, size_t bytes);
 

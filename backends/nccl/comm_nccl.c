@@ -495,9 +495,9 @@ static msc_status comm_all_reduce_start(mcm_comm *c, void *buf, size_t count, in
   memcpy(q->host, buf, bytes);
   st = copy(c, q->dev, q->host, bytes, cudaMemcpyHostToDevice, what);
   if (st == MSC_OK && count) {
-    ncclResult_t r = ncclAllReduce(q->dev, q->dev, count,
-                                   dtype == MCM_F64 ? ncclFloat64 : ncclFloat32, ncclSum,
-                                   c->nccl, c->stream);
+    ncclResult_t r =
+        ncclAllReduce(q->dev, q->dev, count, dtype == MCM_F64 ? ncclFloat64 : ncclFloat32,
+                      ncclSum, c->nccl, c->stream);
     if (r != ncclSuccess && r != ncclInProgress) st = nccl_failed(c, what, r);
     /* Nothing more goes on the stream until NCCL has enqueued its work (non-blocking
      * communicator); bounded by the timeout. */
@@ -505,11 +505,14 @@ static msc_status comm_all_reduce_start(mcm_comm *c, void *buf, size_t count, in
     long pause_ns = 1000;
     while (st == MSC_OK && r == ncclInProgress) {
       ncclResult_t g = ncclCommGetAsyncError(c->nccl, &r);
-      if (g != ncclSuccess) st = nccl_failed(c, what, g);
-      else if (r != ncclSuccess && r != ncclInProgress) st = nccl_failed(c, what, r);
+      if (g != ncclSuccess)
+        st = nccl_failed(c, what, g);
+      else if (r != ncclSuccess && r != ncclInProgress)
+        st = nccl_failed(c, what, r);
       else if (r == ncclInProgress && c->timeout > 0 && now_s() - t0 > c->timeout) {
         break_comm(c);
-        st = g_host->fail(MSC_E_COMM, "nccl: %s on rank %d of %d: NCCL did not enqueue within "
+        st = g_host->fail(MSC_E_COMM,
+                          "nccl: %s on rank %d of %d: NCCL did not enqueue within "
                           "%.1f s (the communicator is now unusable)",
                           what, c->rank, c->size, c->timeout);
       } else if (r == ncclInProgress)

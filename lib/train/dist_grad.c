@@ -45,7 +45,8 @@ static int64_t values_of(const msci_param *p) {
 
 static msc_status grow(void **p, size_t bytes, const char *what) {
   void *q = realloc(*p, bytes ? bytes : 1);
-  if (!q) return msci_fail(MSC_E_OUT_OF_MEMORY, "distributed step: %s (%zu bytes)", what, bytes);
+  if (!q)
+    return msci_fail(MSC_E_OUT_OF_MEMORY, "distributed step: %s (%zu bytes)", what, bytes);
   *p = q;
   return MSC_OK;
 }
@@ -93,7 +94,8 @@ msc_status msci_dist_grad_plan(msc_dist *d, msc_model *m, msci_exec *e, const ui
     d->gb_buf_cap = total;
   }
   if (d->gb_buf_cap < total)
-    return msci_fail(MSC_E_COMM, "distributed step: the communicator failed in an earlier step");
+    return msci_fail(MSC_E_COMM,
+                     "distributed step: the communicator failed in an earlier step");
   d->gb_n_order = n;
   return MSC_OK;
 }

@@ -563,10 +563,9 @@ int main(int argc, char **argv) {
   if (argc >= 5 && strcmp(argv[1], "compare") == 0)
     return compare_files(argv[2], argv[3], atof(argv[4]));
   if (argc < 2) {
-    fprintf(
-        stderr,
-        "usage: test_dist equiv | overlap | syncfail | wedge SECONDS | kill DIR | resume DIR | load FILE "
-        "| compare A B RTOL\n");
+    fprintf(stderr, "usage: test_dist equiv | overlap | syncfail | wedge SECONDS | kill DIR | "
+                    "resume DIR | load FILE "
+                    "| compare A B RTOL\n");
     return 2;
   }
   msc_dist *dist = NULL;

@@ -118,8 +118,8 @@ static void nonblocking(msc_dist *d, size_t n) {
   CHECK(msci_dist_reduce_start(d, b, nb, MCM_F32, &qb) == MSC_OK, "start F32 of %zu", nb);
   /* A blocking collective while two are in flight: it waits for them first. */
   CHECK(msci_dist_all_gather(d, &mine, ranks, sizeof mine) == MSC_OK, "all_gather in flight");
-  for (int q = 0; q < R; ++q) CHECK(ranks[q] == q, "all_gather in flight: [%d] = %lld", q,
-                                    (long long)ranks[q]);
+  for (int q = 0; q < R; ++q)
+    CHECK(ranks[q] == q, "all_gather in flight: [%d] = %lld", q, (long long)ranks[q]);
   CHECK(msci_dist_reduce_start(d, c, n, MCM_F64, &qc) == MSC_OK, "start F64 of %zu", n);
   int32_t done = 0;
   for (long i = 0; qa && !done && i < 60000000L; ++i)
@@ -133,7 +133,8 @@ static void nonblocking(msc_dist *d, size_t n) {
     bad_a += a[i] != 0.5f * (float)R * (float)(i % 64) + (float)(R * (R - 1) / 2);
     bad_c += c[i] != (double)(i % 1000 + 1) * (double)(R * (R + 1) / 2);
   }
-  for (size_t i = 0; i < nb; ++i) bad_b += b[i] != (float)R * (float)(i % 8) + (float)(R * (R - 1));
+  for (size_t i = 0; i < nb; ++i)
+    bad_b += b[i] != (float)R * (float)(i % 8) + (float)(R * (R - 1));
   CHECK(bad_a == 0, "started F32: %zu of %zu sums wrong (a[1] = %g)", bad_a, n, a[1]);
   CHECK(bad_b == 0, "started F32: %zu of %zu sums wrong (b[1] = %g)", bad_b, nb, b[1]);
   CHECK(bad_c == 0, "started F64: %zu of %zu sums wrong (c[1] = %g)", bad_c, n, c[1]);

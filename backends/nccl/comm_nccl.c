@@ -74,8 +74,8 @@ struct mcm_comm {
   int rank, size;
   double timeout; /* seconds; 0 = none */
   int broken;
-  int mpi_lost; /* an MPI wait timed out: MPI_Comm_free/MPI_Finalize would hang */
-  int finalize; /* open initialised MPI: close finalises it */
+  int mpi_lost;       /* an MPI wait timed out: MPI_Comm_free/MPI_Finalize would hang */
+  int finalize;       /* open initialised MPI: close finalises it */
   mcm_request **reqs; /* the pool of non-blocking all-reduces */
   int n_reqs, cap_reqs;
   int in_flight; /* requests in state REQ_FLIGHT */
@@ -322,10 +322,11 @@ static msc_status comm_open(void *user_comm, mcm_comm **out) {
   int ndev = 0;
   cudaError_t e = cudaGetDeviceCount(&ndev);
   if (e != cudaSuccess || ndev < 1)
-    return g_host->fail(MSC_E_BACKEND_UNAVAILABLE,
-                        "nccl: no CUDA device (cudaGetDeviceCount: %s): the NCCL engine needs a "
-                        "GPU for every rank; the \"mpi\" engine runs without",
-                        e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+    return g_host->fail(
+        MSC_E_BACKEND_UNAVAILABLE,
+        "nccl: no CUDA device (cudaGetDeviceCount: %s): the NCCL engine needs a "
+        "GPU for every rank; the \"mpi\" engine runs without",
+        e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
   int inited = 0, finalized = 0;
   MPI_Initialized(&inited);
   MPI_Finalized(&finalized);
@@ -571,8 +572,9 @@ static msc_status comm_all_reduce(mcm_comm *c, void *buf, size_t count, int32_t 
   if (st == MSC_OK) st = copy(c, c->dev, buf, bytes, cudaMemcpyHostToDevice, what);
   if (st == MSC_OK)
     st = launched(c, what,
-                  ncclAllReduce(c->dev, c->dev, count, dtype == MCM_F64 ? ncclFloat64 : ncclFloat32,
-                                ncclSum, c->nccl, c->stream));
+                  ncclAllReduce(c->dev, c->dev, count,
+                                dtype == MCM_F64 ? ncclFloat64 : ncclFloat32, ncclSum, c->nccl,
+                                c->stream));
   /* Copied back only after the collective is done: a copy into pageable memory would
    * otherwise wait for it without bound. */
   if (st == MSC_OK) st = copy(c, buf, c->dev, bytes, cudaMemcpyDeviceToHost, what);

@@ -124,7 +124,8 @@ MSC_API msc_status msc_dist_create(const char *engine, void *comm, msc_dist **ou
     if (strcmp(engine, g_engines[i].name) == 0) e = &g_engines[i];
   if (!e)
     return msci_fail(MSC_E_NOT_FOUND,
-                     "msc_dist_create: unknown engine '%s' (this library has: mpi, nccl)", engine);
+                     "msc_dist_create: unknown engine '%s' (this library has: mpi, nccl)",
+                     engine);
   const mcm_iface *it = NULL;
   MSCI_TRY(load_module(e, &it));
   msc_dist *d = calloc(1, sizeof *d);

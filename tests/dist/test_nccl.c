@@ -72,7 +72,7 @@ static void collectives(msc_dist *d, size_t n) {
     exit(1);
   }
   for (size_t i = 0; i < n; ++i) {
-    f[i] = (float)r + 0.5f * (float)(i % 64); /* sum: R·(i%64)/2 + R(R−1)/2 */
+    f[i] = (float)r + 0.5f * (float)(i % 64);        /* sum: R·(i%64)/2 + R(R−1)/2 */
     g[i] = (double)(r + 1) * (double)(i % 1000 + 1); /* sum: (i%1000+1)·R(R+1)/2 */
     mine[i] = (unsigned char)(r * 37 + i * 11);
   }
@@ -87,7 +87,8 @@ static void collectives(msc_dist *d, size_t n) {
   CHECK(bad_g == 0, "all_reduce F64: %zu of %zu sums wrong (g[1] = %g)", bad_g, n, g[1]);
   CHECK(msci_dist_all_gather(d, mine, all, n) == MSC_OK, "all_gather of %zu bytes", n);
   for (int q = 0; q < R; ++q)
-    for (size_t i = 0; i < n; ++i) bad_a += all[(size_t)q * n + i] != (unsigned char)(q * 37 + i * 11);
+    for (size_t i = 0; i < n; ++i)
+      bad_a += all[(size_t)q * n + i] != (unsigned char)(q * 37 + i * 11);
   CHECK(bad_a == 0, "all_gather: %zu of %zu bytes wrong", bad_a, n * (size_t)R);
   for (size_t i = 0; i < n; ++i) mine[i] = r == R - 1 ? (unsigned char)(i * 7 + 3) : 0;
   CHECK(msci_dist_broadcast(d, mine, n, R - 1) == MSC_OK, "broadcast of %zu bytes", n);

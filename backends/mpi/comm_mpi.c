@@ -13,6 +13,13 @@
  *
  * Errors of MPI itself come back as codes (MPI_ERRORS_RETURN on the communicator), not
  * as MPI's default abort.
+ *
+ * The non-blocking all-reduce (API 2) is the same MPI_Iallreduce, handed to the caller
+ * as a request: test is one MPI_Testall (which also lets MPI progress the other
+ * requests: without an asynchronous progress thread, Open MPI moves a collective only
+ * inside MPI calls), wait is the bounded polling above. A request whose wait fails is
+ * released with its MPI requests still active (MPI_Request_free is erroneous for a
+ * collective); the communicator is broken by then.
  */
 #include <limits.h>
 #include <mpi.h>
@@ -140,6 +147,84 @@ static msc_status comm_all_reduce(mcm_comm *c, void *buf, size_t count, int32_t 
   return MSC_OK;
 }
 
+/* ---- non-blocking all-reduce (API 2) ---------------------------------------------------- */
+
+struct mcm_request {
+  int n, done;
+  MPI_Request r[]; /* one per chunk of MCM_CHUNK values */
+};
+
+static msc_status comm_all_reduce_start(mcm_comm *c, void *buf, size_t count, int32_t dtype,
+                                        mcm_request **out) {
+  msc_status st = usable(c, "all_reduce_start");
+  if (st != MSC_OK) return st;
+  MPI_Datatype t = dtype == MCM_F64 ? MPI_DOUBLE : MPI_FLOAT;
+  size_t esz = dtype == MCM_F64 ? sizeof(double) : sizeof(float);
+  size_t chunks = count / MCM_CHUNK + 1;
+  mcm_request *q = calloc(1, sizeof *q + chunks * sizeof(MPI_Request));
+  if (!q) {
+    /* The peers start this all-reduce: not taking part breaks the communicator. */
+    c->broken = 1;
+    return g_host->fail(MSC_E_OUT_OF_MEMORY, "mpi: all_reduce_start: request");
+  }
+  for (size_t at = 0; at < count || q->n == 0; at += MCM_CHUNK) {
+    size_t n = count - at < MCM_CHUNK ? count - at : MCM_CHUNK;
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, (char *)buf + at * esz, (int)n, t, MPI_SUM, c->comm,
+                            &q->r[q->n]);
+    if (rc != MPI_SUCCESS) {
+      free(q); /* the chunks already started stay with MPI (cannot be freed) */
+      return mpi_error(c, "MPI_Iallreduce", rc);
+    }
+    q->n++;
+  }
+  *out = q;
+  return MSC_OK;
+}
+
+static msc_status comm_test(mcm_comm *c, mcm_request *q, int32_t *done) {
+  *done = 0;
+  msc_status st = usable(c, "test");
+  if (st != MSC_OK) return st;
+  if (!q->done) {
+    int flag = 0;
+    int rc = MPI_Testall(q->n, q->r, &flag, MPI_STATUSES_IGNORE);
+    if (rc != MPI_SUCCESS) return mpi_error(c, "MPI_Testall", rc);
+    q->done = flag;
+  }
+  *done = q->done;
+  return MSC_OK;
+}
+
+static msc_status comm_wait(mcm_comm *c, mcm_request *q) {
+  msc_status st = usable(c, "wait");
+  const double t0 = now_s();
+  long pause_ns = 1000;
+  while (st == MSC_OK && !q->done) {
+    int flag = 0;
+    int rc = MPI_Testall(q->n, q->r, &flag, MPI_STATUSES_IGNORE);
+    if (rc != MPI_SUCCESS) {
+      st = mpi_error(c, "MPI_Testall", rc);
+      break;
+    }
+    q->done = flag;
+    if (flag) break;
+    if (c->timeout > 0 && now_s() - t0 > c->timeout) {
+      c->broken = 1;
+      st = g_host->fail(MSC_E_COMM,
+                        "mpi: all_reduce (started earlier) on rank %d of %d did not complete "
+                        "within %.1f s: another rank has failed or stopped (the communicator "
+                        "is now unusable)",
+                        c->rank, c->size, c->timeout);
+      break;
+    }
+    struct timespec ts = {0, pause_ns};
+    nanosleep(&ts, NULL);
+    if (pause_ns < 1000000) pause_ns *= 2;
+  }
+  free(q);
+  return st;
+}
+
 static msc_status comm_all_gather(mcm_comm *c, const void *send, void *recv, size_t bytes) {
   msc_status st = usable(c, "all_gather");
   if (st != MSC_OK) return st;
@@ -198,6 +283,9 @@ static const mcm_iface g_iface = {
     comm_broadcast,
     comm_barrier,
     comm_close,
+    comm_all_reduce_start,
+    comm_test,
+    comm_wait,
 };
 
 MCM_EXPORT const mcm_iface *mosaic_comm_module_init(const mbk_host *host);

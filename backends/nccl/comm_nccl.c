@@ -21,6 +21,19 @@
  * ends the kernels waiting for peers) and the communicator is broken: every later call
  * returns MSC_E_COMM at once, and close neither finalises NCCL nor MPI. The module never
  * aborts, exits or prints.
+ *
+ * Non-blocking all-reduce (API 2). Each request owns a pinned host buffer, a device
+ * buffer and an event, kept in a pool for the next steps (a step's buckets come back with
+ * the same sizes): start copies the caller's values into the pinned buffer, enqueues
+ * host → device, ncclAllReduce, device → host and the event on the stream, and returns;
+ * test asks the event and, once it completed, copies the sum to the caller's buffer. The
+ * copies go through pinned memory because a copy from or to pageable memory may wait
+ * for the stream's earlier work (another bucket's all-reduce) without bound. A blocking
+ * collective first waits (bounded) for the requests in flight, so that its own pageable
+ * copies and a growing staging buffer (cudaFree synchronises the device) never wait
+ * behind them; the stream orders the work anyway. Buffers are never freed while a
+ * request is in flight: a request too small for a bucket is grown only when nothing is
+ * in flight, else a new one is made.
  */
 #include <cuda_runtime_api.h>
 #include <mpi.h>
@@ -40,6 +53,17 @@
 
 static const mbk_host *g_host;
 
+/* A non-blocking all-reduce and its buffers (kept in the communicator's pool). */
+struct mcm_request {
+  void *host, *dev; /* pinned host and device buffers of cap bytes */
+  size_t cap;
+  cudaEvent_t done_ev; /* recorded after the copy back to host */
+  void *buf;           /* the caller's buffer */
+  size_t bytes;
+  int state; /* REQ_FREE, REQ_FLIGHT (enqueued), REQ_DONE (buf holds the sum) */
+};
+enum { REQ_FREE, REQ_FLIGHT, REQ_DONE };
+
 struct mcm_comm {
   MPI_Comm comm; /* the bootstrap communicator */
   ncclComm_t nccl;
@@ -50,8 +74,11 @@ struct mcm_comm {
   int rank, size;
   double timeout; /* seconds; 0 = none */
   int broken;
-  int mpi_lost; /* an MPI wait timed out: MPI_Comm_free/MPI_Finalize would hang */
-  int finalize; /* open initialised MPI: close finalises it */
+  int mpi_lost;       /* an MPI wait timed out: MPI_Comm_free/MPI_Finalize would hang */
+  int finalize;       /* open initialised MPI: close finalises it */
+  mcm_request **reqs; /* the pool of non-blocking all-reduces */
+  int n_reqs, cap_reqs;
+  int in_flight; /* requests in state REQ_FLIGHT */
 };
 
 static double now_s(void) {
@@ -212,6 +239,16 @@ static void release(mcm_comm *c) {
     c->nccl = NULL;
   }
   if (c->dev) cudaFree(c->dev);
+  for (int i = 0; i < c->n_reqs; ++i) {
+    mcm_request *q = c->reqs[i];
+    if (q->host) cudaFreeHost(q->host);
+    if (q->dev) cudaFree(q->dev);
+    if (q->done_ev) cudaEventDestroy(q->done_ev);
+    free(q);
+  }
+  free(c->reqs);
+  c->reqs = NULL;
+  c->n_reqs = c->cap_reqs = 0;
   if (c->stream) cudaStreamDestroy(c->stream);
   c->dev = NULL;
   c->stream = NULL;
@@ -285,10 +322,11 @@ static msc_status comm_open(void *user_comm, mcm_comm **out) {
   int ndev = 0;
   cudaError_t e = cudaGetDeviceCount(&ndev);
   if (e != cudaSuccess || ndev < 1)
-    return g_host->fail(MSC_E_BACKEND_UNAVAILABLE,
-                        "nccl: no CUDA device (cudaGetDeviceCount: %s): the NCCL engine needs a "
-                        "GPU for every rank; the \"mpi\" engine runs without",
-                        e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+    return g_host->fail(
+        MSC_E_BACKEND_UNAVAILABLE,
+        "nccl: no CUDA device (cudaGetDeviceCount: %s): the NCCL engine needs a "
+        "GPU for every rank; the \"mpi\" engine runs without",
+        e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
   int inited = 0, finalized = 0;
   MPI_Initialized(&inited);
   MPI_Finalized(&finalized);
@@ -341,6 +379,184 @@ static void comm_set_timeout(mcm_comm *c, double s) {
   c->timeout = s > 0 ? s : 0;
 }
 
+/* ---- non-blocking all-reduce (API 2) ----------------------------------------------------- */
+
+/* One look at q in flight: done when its event completed (the sum is then copied to the
+ * caller's buffer); an error breaks the communicator. */
+static msc_status poll_request(mcm_comm *c, mcm_request *q, const char *what) {
+  if (q->state != REQ_FLIGHT) return MSC_OK;
+  ncclResult_t async = ncclSuccess;
+  ncclResult_t r = ncclCommGetAsyncError(c->nccl, &async);
+  if (r != ncclSuccess) return nccl_failed(c, what, r);
+  if (async != ncclSuccess && async != ncclInProgress) return nccl_failed(c, what, async);
+  cudaError_t e = cudaEventQuery(q->done_ev);
+  if (e == cudaErrorNotReady) return MSC_OK;
+  if (e != cudaSuccess) return cuda_failed(c, what, e);
+  memcpy(q->buf, q->host, q->bytes);
+  q->state = REQ_DONE;
+  c->in_flight--;
+  return MSC_OK;
+}
+
+/* Waits for q like a collective: until done, an error, or the timeout from now. */
+static msc_status wait_request(mcm_comm *c, mcm_request *q, const char *what) {
+  const double t0 = now_s();
+  long pause_ns = 1000;
+  for (;;) {
+    msc_status st = poll_request(c, q, what);
+    if (st != MSC_OK || q->state != REQ_FLIGHT) return st;
+    if (c->timeout > 0 && now_s() - t0 > c->timeout) {
+      break_comm(c);
+      return g_host->fail(MSC_E_COMM,
+                          "nccl: %s on rank %d of %d did not complete within %.1f s: another "
+                          "rank has failed or stopped (the communicator is now unusable)",
+                          what, c->rank, c->size, c->timeout);
+    }
+    pause_a_little(&pause_ns);
+  }
+}
+
+/* Before a blocking collective: the requests in flight done (their results stay for the
+ * caller's wait). */
+static msc_status settle(mcm_comm *c, const char *what) {
+  for (int i = 0; i < c->n_reqs && c->in_flight > 0; ++i) {
+    msc_status st = wait_request(c, c->reqs[i], what);
+    if (st != MSC_OK) return st;
+  }
+  return MSC_OK;
+}
+
+/* A free request of at least bytes: a pooled one, one grown (only while nothing is in
+ * flight: freeing synchronises the device), or a new one. */
+static msc_status take_request(mcm_comm *c, size_t bytes, const char *what, mcm_request **out) {
+  mcm_request *q = NULL, *small = NULL;
+  for (int i = 0; i < c->n_reqs && !q; ++i) {
+    if (c->reqs[i]->state != REQ_FREE) continue;
+    if (c->reqs[i]->cap >= bytes)
+      q = c->reqs[i];
+    else if (!small)
+      small = c->reqs[i];
+  }
+  if (!q && small && c->in_flight == 0) {
+    q = small;
+    if (q->host) cudaFreeHost(q->host);
+    if (q->dev) cudaFree(q->dev);
+    q->host = q->dev = NULL;
+    q->cap = 0;
+  }
+  if (!q) {
+    if (c->n_reqs == c->cap_reqs) {
+      int cap = c->cap_reqs ? 2 * c->cap_reqs : 8;
+      mcm_request **p = realloc(c->reqs, (size_t)cap * sizeof *p);
+      if (!p) goto oom;
+      c->reqs = p;
+      c->cap_reqs = cap;
+    }
+    q = calloc(1, sizeof *q);
+    if (!q) goto oom;
+    cudaError_t e = cudaEventCreateWithFlags(&q->done_ev, cudaEventDisableTiming);
+    if (e != cudaSuccess) {
+      free(q);
+      return cuda_failed(c, what, e);
+    }
+    c->reqs[c->n_reqs++] = q;
+  }
+  if (q->cap < bytes) {
+    size_t cap = (bytes + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1);
+    cudaError_t e = cudaHostAlloc(&q->host, cap, cudaHostAllocDefault);
+    if (e == cudaSuccess) e = cudaMalloc(&q->dev, cap);
+    if (e != cudaSuccess) {
+      if (q->host) cudaFreeHost(q->host);
+      q->host = q->dev = NULL;
+      break_comm(c);
+      return g_host->fail(MSC_E_OUT_OF_MEMORY,
+                          "nccl: %s on rank %d: cannot allocate %zu bytes of pinned host and "
+                          "GPU %d memory: %s (the communicator is now unusable)",
+                          what, c->rank, cap, c->device, cudaGetErrorString(e));
+    }
+    q->cap = cap;
+  }
+  *out = q;
+  return MSC_OK;
+oom:
+  break_comm(c);
+  return g_host->fail(MSC_E_OUT_OF_MEMORY, "nccl: %s: request", what);
+}
+
+static msc_status comm_all_reduce_start(mcm_comm *c, void *buf, size_t count, int32_t dtype,
+                                        mcm_request **out) {
+  static const char what[] = "all_reduce_start";
+  int prev;
+  msc_status st = enter(c, what, &prev);
+  if (st != MSC_OK) return st;
+  const size_t bytes = count * (dtype == MCM_F64 ? sizeof(double) : sizeof(float));
+  mcm_request *q = NULL;
+  st = take_request(c, bytes ? bytes : 1, what, &q);
+  if (st != MSC_OK) return leave(c, prev, st);
+  memcpy(q->host, buf, bytes);
+  st = copy(c, q->dev, q->host, bytes, cudaMemcpyHostToDevice, what);
+  if (st == MSC_OK && count) {
+    ncclResult_t r =
+        ncclAllReduce(q->dev, q->dev, count, dtype == MCM_F64 ? ncclFloat64 : ncclFloat32,
+                      ncclSum, c->nccl, c->stream);
+    if (r != ncclSuccess && r != ncclInProgress) st = nccl_failed(c, what, r);
+    /* Nothing more goes on the stream until NCCL has enqueued its work (non-blocking
+     * communicator); bounded by the timeout. */
+    const double t0 = now_s();
+    long pause_ns = 1000;
+    while (st == MSC_OK && r == ncclInProgress) {
+      ncclResult_t g = ncclCommGetAsyncError(c->nccl, &r);
+      if (g != ncclSuccess)
+        st = nccl_failed(c, what, g);
+      else if (r != ncclSuccess && r != ncclInProgress)
+        st = nccl_failed(c, what, r);
+      else if (r == ncclInProgress && c->timeout > 0 && now_s() - t0 > c->timeout) {
+        break_comm(c);
+        st = g_host->fail(MSC_E_COMM,
+                          "nccl: %s on rank %d of %d: NCCL did not enqueue within "
+                          "%.1f s (the communicator is now unusable)",
+                          what, c->rank, c->size, c->timeout);
+      } else if (r == ncclInProgress)
+        pause_a_little(&pause_ns);
+    }
+  }
+  if (st == MSC_OK) st = copy(c, q->host, q->dev, bytes, cudaMemcpyDeviceToHost, what);
+  if (st == MSC_OK) {
+    cudaError_t e = cudaEventRecord(q->done_ev, c->stream);
+    if (e != cudaSuccess) st = cuda_failed(c, what, e);
+  }
+  if (st != MSC_OK) return leave(c, prev, st); /* q stays free in the pool */
+  q->buf = buf;
+  q->bytes = bytes;
+  q->state = REQ_FLIGHT;
+  c->in_flight++;
+  *out = q;
+  return leave(c, prev, MSC_OK);
+}
+
+static msc_status comm_test(mcm_comm *c, mcm_request *q, int32_t *done) {
+  static const char what[] = "all_reduce (test)";
+  *done = 0;
+  int prev;
+  msc_status st = enter(c, what, &prev);
+  if (st != MSC_OK) return st;
+  st = poll_request(c, q, what);
+  if (st == MSC_OK) *done = q->state == REQ_DONE;
+  return leave(c, prev, st);
+}
+
+static msc_status comm_wait(mcm_comm *c, mcm_request *q) {
+  static const char what[] = "all_reduce (started earlier)";
+  int prev;
+  msc_status st = enter(c, what, &prev);
+  if (st == MSC_OK) st = leave(c, prev, wait_request(c, q, what));
+  /* Released whatever happened: a broken communicator's kernels were ended by
+   * ncclCommAbort, and nothing will be enqueued on the stream again. */
+  if (q->state == REQ_FLIGHT) c->in_flight--;
+  q->state = REQ_FREE;
+  return st;
+}
+
 /* ---- collectives ----------------------------------------------------------------------- */
 
 static msc_status comm_all_reduce(mcm_comm *c, void *buf, size_t count, int32_t dtype) {
@@ -348,14 +564,17 @@ static msc_status comm_all_reduce(mcm_comm *c, void *buf, size_t count, int32_t 
   int prev;
   msc_status st = enter(c, what, &prev);
   if (st != MSC_OK) return st;
+  st = settle(c, what);
+  if (st != MSC_OK) return leave(c, prev, st);
   if (count == 0) return leave(c, prev, MSC_OK);
   const size_t bytes = count * (dtype == MCM_F64 ? sizeof(double) : sizeof(float));
   st = staging(c, bytes, what);
   if (st == MSC_OK) st = copy(c, c->dev, buf, bytes, cudaMemcpyHostToDevice, what);
   if (st == MSC_OK)
     st = launched(c, what,
-                  ncclAllReduce(c->dev, c->dev, count, dtype == MCM_F64 ? ncclFloat64 : ncclFloat32,
-                                ncclSum, c->nccl, c->stream));
+                  ncclAllReduce(c->dev, c->dev, count,
+                                dtype == MCM_F64 ? ncclFloat64 : ncclFloat32, ncclSum, c->nccl,
+                                c->stream));
   /* Copied back only after the collective is done: a copy into pageable memory would
    * otherwise wait for it without bound. */
   if (st == MSC_OK) st = copy(c, buf, c->dev, bytes, cudaMemcpyDeviceToHost, what);
@@ -368,6 +587,8 @@ static msc_status comm_all_gather(mcm_comm *c, const void *send, void *recv, siz
   int prev;
   msc_status st = enter(c, what, &prev);
   if (st != MSC_OK) return st;
+  st = settle(c, what);
+  if (st != MSC_OK) return leave(c, prev, st);
   if (bytes == 0) return leave(c, prev, MSC_OK);
   const size_t total = bytes * (size_t)c->size;
   st = staging(c, total, what);
@@ -389,6 +610,8 @@ static msc_status comm_broadcast(mcm_comm *c, void *buf, size_t bytes, int32_t r
   int prev;
   msc_status st = enter(c, what, &prev);
   if (st != MSC_OK) return st;
+  st = settle(c, what);
+  if (st != MSC_OK) return leave(c, prev, st);
   if (bytes == 0) return leave(c, prev, MSC_OK);
   st = staging(c, bytes, what);
   if (st == MSC_OK && c->rank == root)
@@ -408,6 +631,8 @@ static msc_status comm_barrier(mcm_comm *c) {
   int prev;
   msc_status st = enter(c, what, &prev);
   if (st != MSC_OK) return st;
+  st = settle(c, what);
+  if (st != MSC_OK) return leave(c, prev, st);
   st = staging(c, sizeof(float), what);
   if (st == MSC_OK) {
     cudaError_t e = cudaMemsetAsync(c->dev, 0, sizeof(float), c->stream);
@@ -443,6 +668,9 @@ static const mcm_iface g_iface = {
     comm_broadcast,
     comm_barrier,
     comm_close,
+    comm_all_reduce_start,
+    comm_test,
+    comm_wait,
 };
 
 MCM_EXPORT const mcm_iface *mosaic_comm_module_init(const mbk_host *host);

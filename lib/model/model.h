@@ -229,6 +229,11 @@ struct msci_exec {
    * were made with (a change remakes them). */
   mbk_reduce_fn bn_reduce, bn_made;
   void *bn_reduce_user, *bn_made_user;
+  /* Called by msci_exec_backward after each node's backward, with the node (its
+   * parameters' gradients are then complete); an error stops the pass. NULL: none. The
+   * data-parallel step starts its gradient all-reduces there (lib/train/dist_grad.c). */
+  msc_status (*backward_hook)(void *user, int32_t node);
+  void *backward_hook_user;
   mbk_tensor *input[MSCI_MAX_MODALITIES];
   /* Absent or dropped modalities (docs/model.md, "Missing modalities"). When fuse_scale
    * is set (rows × n_mod floats in the host workspace MSCI_EXEC_HOST_FUSE), the forward
@@ -326,6 +331,15 @@ msc_status msci_fuse_forward(msc_model *m, msci_exec *e, int32_t i);
 /* Training executors: back-propagates from the gradients already placed in grad[]
  * (has_grad set) through the nodes marked in need, filling pgrad[] / pgrad_valid[]. */
 msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need);
+/* The order in which msci_exec_backward(m, e, need) completes the trainable parameters'
+ * gradients, predicted without running it: the pass starting from gradients on the nodes
+ * seeds[0..n_seeds) (those the objective writes). order[j] (n_params room) is the j-th
+ * parameter completed, node_of[j] (as much room) the node whose backward completes it.
+ * scratch: n_nodes + n_params bytes. Returns the count, or -1 when a parameter would be
+ * written by two nodes (the graph never makes one). */
+int32_t msci_exec_backward_order(const msc_model *m, const msci_exec *e, const uint8_t *need,
+                                 const int32_t *seeds, int32_t n_seeds, uint8_t *scratch,
+                                 int32_t *order, int32_t *node_of);
 /* Clears the gradient marks before a backward pass. */
 void msci_exec_zero_grad(const msc_model *m, msci_exec *e);
 /* Scales h_f (forward) or its gradient (backward) in tensor t by e->fuse_scale, row by

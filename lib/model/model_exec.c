@@ -510,11 +510,72 @@ static int param_trainable(const msc_model *m, const msci_exec *e, int32_t p) {
   return !(e->frozen_encoders && strncmp(pr->name, "enc.", 4) == 0);
 }
 
+/* The backward pass's control flow, shared by msci_exec_backward and
+ * msci_exec_backward_order (which must predict it exactly). */
+
+/* Node i runs its backward: needed, given a gradient, not in a frozen encoder. */
+static int backward_runs(const msc_model *m, const msci_exec *e, const uint8_t *need,
+                         const uint8_t *has_grad, int32_t i) {
+  return need[i] && has_grad[i] && !(e->frozen_encoders && i <= m->graph.last_encoder_node);
+}
+
+/* Value v receives a gradient (not a model input, not in a frozen encoder). */
+static int value_takes_grad(const msc_model *m, const msci_exec *e, int32_t v) {
+  return v >= 0 && !(e->frozen_encoders && v <= m->graph.last_encoder_node);
+}
+
+/* How many of a node's inputs get a gradient (the others are not differentiated). */
+static int32_t value_grads(const msci_node *nd) {
+  const int32_t t = nd->desc.type;
+  return t == MBK_OP_CONCAT || t == MBK_OP_ADD || t == MBK_OP_ATTN ? nd->n_in : 1;
+}
+
+static int has_param_grads(const msci_node *nd) {
+  const int32_t t = nd->desc.type;
+  return t == MBK_OP_CONV2D || t == MBK_OP_LINEAR || t == MBK_OP_BATCHNORM ||
+         t == MBK_OP_DECONV2D || t == MBK_OP_LAYERNORM || t == MBK_OP_GRN;
+}
+
+/* The parameter whose gradient is the node's k-th (k < 2) parameter output, or -1. */
+static int32_t param_grad(const msc_model *m, const msci_exec *e, const msci_node *nd,
+                          int32_t k) {
+  int32_t p = k < nd->n_param ? nd->param[k] : -1;
+  /* An encoder's conv2d has no bias: its third output is an explicit NULL. */
+  int usable = p >= 0 && !(nd->desc.type == MBK_OP_CONV2D && k == 1 && !nd->desc.u.conv.bias) &&
+               param_trainable(m, e, p);
+  return usable ? p : -1;
+}
+
+int32_t msci_exec_backward_order(const msc_model *m, const msci_exec *e, const uint8_t *need,
+                                 const int32_t *seeds, int32_t n_seeds, uint8_t *scratch,
+                                 int32_t *order, int32_t *node_of) {
+  const msci_graph *g = &m->graph;
+  uint8_t *has = scratch, *seen = scratch + g->n_nodes;
+  memset(scratch, 0, (size_t)g->n_nodes + (size_t)g->n_params);
+  for (int32_t s = 0; s < n_seeds; ++s) has[seeds[s]] = 1;
+  int32_t n = 0;
+  for (int32_t i = g->n_nodes - 1; i >= 0; --i) {
+    if (!backward_runs(m, e, need, has, i)) continue;
+    const msci_node *nd = &g->nodes[i];
+    for (int32_t k = 0; has_param_grads(nd) && k < 2; ++k) {
+      int32_t p = param_grad(m, e, nd, k);
+      if (p < 0) continue;
+      /* Each parameter is made with its one node (model_graph.c); a second reader would
+       * overwrite its gradient in msci_exec_backward as well. */
+      if (seen[p]++) return -1;
+      order[n] = p;
+      node_of[n++] = i;
+    }
+    for (int32_t k = 0; k < value_grads(nd); ++k)
+      if (value_takes_grad(m, e, nd->in[k])) has[nd->in[k]] = 1;
+  }
+  return n;
+}
+
 msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
   const msci_graph *g = &m->graph;
   for (int32_t i = g->n_nodes - 1; i >= 0; --i) {
-    if (!need[i] || !e->has_grad[i]) continue;
-    if (e->frozen_encoders && i <= g->last_encoder_node) continue;
+    if (!backward_runs(m, e, need, e->has_grad, i)) continue;
     const msci_node *nd = &g->nodes[i];
     /* h_f was scaled after the concatenation: its gradient is scaled the same way. */
     if (i == g->fused && e->fuse_scale) MSCI_TRY(msci_exec_scale_fused(m, e, e->grad[i]));
@@ -554,24 +615,14 @@ msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
     if (nd->desc.type == MBK_OP_ADD && nd->desc.u.add.row_scale)
       in[n_in++] = drops(m, e, i) ? e->drop_scale[i] : NULL;
     /* Outputs: the input values' gradients, then the parameters'. */
-    int32_t n_values = nd->desc.type == MBK_OP_CONCAT || nd->desc.type == MBK_OP_ADD ||
-                               nd->desc.type == MBK_OP_ATTN
-                           ? nd->n_in
-                           : 1;
+    int32_t n_values = value_grads(nd);
     for (int32_t k = 0; k < n_values; ++k)
       MSCI_TRY(grad_target(m, e, nd->in[k], &out[n_out++], &pending[k]));
-    int has_params = nd->desc.type == MBK_OP_CONV2D || nd->desc.type == MBK_OP_LINEAR ||
-                     nd->desc.type == MBK_OP_BATCHNORM || nd->desc.type == MBK_OP_DECONV2D ||
-                     nd->desc.type == MBK_OP_LAYERNORM || nd->desc.type == MBK_OP_GRN;
-    if (has_params) {
+    if (has_param_grads(nd)) {
       for (int32_t k = 0; k < 2; ++k) {
-        int32_t p = k < nd->n_param ? nd->param[k] : -1;
-        /* An encoder's conv2d has no bias: its third output is an explicit NULL. */
-        int usable = p >= 0 &&
-                     !(nd->desc.type == MBK_OP_CONV2D && k == 1 && !nd->desc.u.conv.bias) &&
-                     param_trainable(m, e, p);
-        out[n_out++] = usable ? e->pgrad[p] : NULL;
-        if (usable) e->pgrad_valid[p] = 1;
+        int32_t p = param_grad(m, e, nd, k);
+        out[n_out++] = p >= 0 ? e->pgrad[p] : NULL;
+        if (p >= 0) e->pgrad_valid[p] = 1;
       }
     }
     if (nd->desc.type == MBK_OP_BATCHNORM && !out[0]) {
@@ -586,12 +637,14 @@ msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
       if (v < 0 || !out[k]) continue;
       if (pending[k])
         MSCI_TRY(add_pending(m, e, v, pending[k]));
-      else if (!(e->frozen_encoders && v <= g->last_encoder_node))
+      else if (value_takes_grad(m, e, v))
         e->has_grad[v] = 1;
     }
     /* This node's gradient has been used up. */
     gpool_give(e, e->grad[i]);
     e->grad[i] = NULL;
+    /* Its parameters' gradients are complete: the data-parallel step may send them. */
+    if (e->backward_hook) MSCI_TRY(e->backward_hook(e->backward_hook_user, i));
   }
   return MSC_OK;
 }

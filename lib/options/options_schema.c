@@ -447,6 +447,13 @@ const msci_opt_def msci_opt_table[] = {
             "batch (all ranks; PyTorch's SyncBatchNorm) instead of each rank's own; one more "
             "all-reduce per BatchNorm layer in each pass; cpu backend only "
             "(docs/distributed.md)"),
+    OPT_INT("train.dist_overlap", "1", 0, 1,
+            "data-parallel training: start each gradient bucket's all-reduce as soon as the "
+            "backward pass has completed it, overlapping communication with the rest of the "
+            "pass; 0: sum the buckets after the pass (the same sums; docs/distributed.md)"),
+    OPT_INT("train.dist_bucket", "4194304", 1, INT32_MAX,
+            "data-parallel training: values (float32) per gradient all-reduce bucket; a "
+            "larger parameter gets a bucket of its own (docs/distributed.md)"),
     OPT_FLOAT("train.modality_dropout", "0", 0.0, 1.0,
               "per sample, drop each modality from the fused features with this "
               "probability (never all; docs/losses.md)"),

@@ -68,9 +68,12 @@ static int try_module(const char *dir, const char *file, const mcm_iface **out, 
   void *sym = dlsym(h, MCM_MODULE_INIT_SYMBOL);
   memcpy(&init, &sym, sizeof init); /* object pointer to function pointer (POSIX) */
   const mcm_iface *it = init ? init(msci_host()) : NULL;
+  /* The version must be this core's: both modules are built with it, so an older one is
+   * a stale file (API 2 added the non-blocking all-reduce the step needs). */
   if (!it || it->api_version != MCM_API_VERSION || it->struct_size < sizeof(mcm_iface) ||
       !it->open || !it->rank || !it->size || !it->set_timeout || !it->all_reduce ||
-      !it->all_gather || !it->broadcast || !it->barrier || !it->close) {
+      !it->all_gather || !it->broadcast || !it->barrier || !it->close ||
+      !it->all_reduce_start || !it->test || !it->wait) {
     snprintf(why, cap, "%s: not a communicator module of API version %u", path,
              (unsigned)MCM_API_VERSION);
     if (!it) dlclose(h);
@@ -121,7 +124,8 @@ MSC_API msc_status msc_dist_create(const char *engine, void *comm, msc_dist **ou
     if (strcmp(engine, g_engines[i].name) == 0) e = &g_engines[i];
   if (!e)
     return msci_fail(MSC_E_NOT_FOUND,
-                     "msc_dist_create: unknown engine '%s' (this library has: mpi, nccl)", engine);
+                     "msc_dist_create: unknown engine '%s' (this library has: mpi, nccl)",
+                     engine);
   const mcm_iface *it = NULL;
   MSCI_TRY(load_module(e, &it));
   msc_dist *d = calloc(1, sizeof *d);
@@ -180,6 +184,12 @@ MSC_API void msc_dist_free(msc_dist *d) {
   free(d->send);
   free(d->recv);
   free(d->bn_buf);
+  free(d->gb_order);
+  free(d->gb_node);
+  free(d->gb_scratch);
+  free(d->gb);
+  /* An all-reduce that failed unfinished may still be written by the engine. */
+  if (!d->gb_orphaned) free(d->gb_buf);
   free(d);
 }
 
@@ -188,6 +198,28 @@ MSC_API void msc_dist_free(msc_dist *d) {
 msc_status msci_dist_all_reduce(msc_dist *d, void *buf, size_t count, int32_t dtype) {
   double t0 = now_s();
   msc_status st = d->it->all_reduce(d->c, buf, count, dtype);
+  d->comm_seconds += now_s() - t0;
+  return st;
+}
+
+msc_status msci_dist_reduce_start(msc_dist *d, void *buf, size_t count, int32_t dtype,
+                                  mcm_request **req) {
+  double t0 = now_s();
+  msc_status st = d->it->all_reduce_start(d->c, buf, count, dtype, req);
+  d->comm_seconds += now_s() - t0;
+  return st;
+}
+
+msc_status msci_dist_reduce_test(msc_dist *d, mcm_request *req, int32_t *done) {
+  double t0 = now_s();
+  msc_status st = d->it->test(d->c, req, done);
+  d->comm_seconds += now_s() - t0;
+  return st;
+}
+
+msc_status msci_dist_reduce_wait(msc_dist *d, mcm_request *req) {
+  double t0 = now_s();
+  msc_status st = d->it->wait(d->c, req);
   d->comm_seconds += now_s() - t0;
   return st;
 }

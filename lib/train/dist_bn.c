@@ -59,6 +59,18 @@ msc_status msci_dist_bn_alone(void *user, double *buf, int64_t n) {
   return MSC_OK;
 }
 
+msc_status msci_dist_bn_drain_node(msc_dist *d, const msc_model *m, const msci_exec *e,
+                                   const uint8_t *need, int32_t backward, int32_t i,
+                                   int32_t *k) {
+  const msci_graph *g = &m->graph;
+  if (!need[i] || g->nodes[i].desc.type != MBK_OP_BATCHNORM || !msci_exec_node_trains(m, e, i))
+    return MSC_OK;
+  if ((*k)++ < d->bn_done) return MSC_OK; /* made before the pass stopped */
+  /* The backend's count: forward {m, Σ, Σ²} = 2C + 1, backward {Σ, Σ·x̂} = 2C. */
+  const size_t n = 2 * (size_t)g->nodes[i].desc.c + (backward ? 0 : 1);
+  return bn_all_reduce(d, NULL, n, 1.0);
+}
+
 msc_status msci_dist_bn_drain(msc_dist *d, const msc_model *m, const msci_exec *e,
                               const uint8_t *need, int32_t backward) {
   const msci_graph *g = &m->graph;
@@ -66,13 +78,7 @@ msc_status msci_dist_bn_drain(msc_dist *d, const msc_model *m, const msci_exec *
   int32_t k = 0;
   for (int32_t j = 0; j < g->n_nodes; ++j) {
     const int32_t i = backward ? g->n_nodes - 1 - j : j;
-    if (!need[i] || g->nodes[i].desc.type != MBK_OP_BATCHNORM ||
-        !msci_exec_node_trains(m, e, i))
-      continue;
-    if (k++ < d->bn_done) continue; /* made before the pass stopped */
-    /* The backend's count: forward {m, Σ, Σ²} = 2C + 1, backward {Σ, Σ·x̂} = 2C. */
-    const size_t n = 2 * (size_t)g->nodes[i].desc.c + (backward ? 0 : 1);
-    msc_status st = bn_all_reduce(d, NULL, n, 1.0);
+    msc_status st = msci_dist_bn_drain_node(d, m, e, need, backward, i, &k);
     if (st != MSC_OK && first == MSC_OK) first = st;
   }
   return first;

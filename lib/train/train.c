@@ -62,6 +62,9 @@ static msc_status parse_cfg(const msc_options *o, msci_train_cfg *c) {
   c->freeze_encoders = (int32_t)v;
   MSCI_TRY(msc_options_get_int(o, "train.sync_bn", &v));
   c->sync_bn = (int32_t)v;
+  MSCI_TRY(msc_options_get_int(o, "train.dist_overlap", &v));
+  c->dist_overlap = (int32_t)v;
+  MSCI_TRY(msc_options_get_int(o, "train.dist_bucket", &c->dist_bucket));
   MSCI_TRY(get_f(o, "train.modality_dropout", &c->modality_dropout));
   MSCI_TRY(get_f(o, "train.drop_path", &c->drop_path));
   MSCI_TRY(get_f(o, "lambda.seg", &c->lambda_seg));
@@ -863,52 +866,6 @@ static msc_status dist_scatter(msc_model *m, msci_exec *e, float *local_f, float
   return MSC_OK;
 }
 
-/* The bucket of the gradients' all-reduce, in values. */
-#define MSCI_DIST_BUCKET ((size_t)4 << 20)
-
-/* Sums every trainable parameter's gradient over the ranks, bucket by bucket: the
- * gradients of consecutive parameters are downloaded into one host bucket, summed in
- * one all-reduce and uploaded back. */
-static msc_status dist_reduce_grads(msc_model *m, msci_exec *e) {
-  msci_train *t = m->train;
-  const int32_t np = m->graph.n_params;
-  size_t cap = MSCI_DIST_BUCKET;
-  for (int32_t p = 0; p < np; ++p)
-    if ((size_t)count_of(&m->graph.params[p]) > cap)
-      cap = (size_t)count_of(&m->graph.params[p]);
-  if (t->dist_host_cap < cap * sizeof(float)) {
-    void *q = realloc(t->dist_host, cap * sizeof(float));
-    if (!q) return msci_fail(MSC_E_OUT_OF_MEMORY, "distributed step: gradient bucket");
-    t->dist_host = q;
-    t->dist_host_cap = cap * sizeof(float);
-  }
-  float *bucket = t->dist_host;
-  int32_t first = 0;
-  size_t used = 0;
-  for (int32_t p = 0; p <= np; ++p) {
-    const int in = p < np && is_trainable(m, t, p) && e->pgrad_valid[p];
-    const size_t cnt = in ? (size_t)count_of(&m->graph.params[p]) : 0;
-    if (p == np || used + cnt > cap) {
-      /* Flush parameters first..p-1. */
-      if (used) MSCI_TRY(msci_dist_all_reduce(m->dist, bucket, used, MCM_F32));
-      size_t at = 0;
-      for (int32_t q = first; q < p; ++q) {
-        const msci_param *pr = &m->graph.params[q];
-        if (!is_trainable(m, t, q) || !e->pgrad_valid[q]) continue;
-        MSCI_TRY(msci_be_tensor_upload(m->be, e->pgrad[q], pr->ndim, pr->dims, bucket + at));
-        at += (size_t)count_of(pr);
-      }
-      first = p;
-      used = 0;
-    }
-    if (in) {
-      MSCI_TRY(msci_be_tensor_download(m->be, e->pgrad[p], bucket + used, cnt));
-      used += cnt;
-    }
-  }
-  return MSC_OK;
-}
-
 /* The running statistics averaged over the ranks (local BatchNorm keeps one set). */
 static msc_status dist_average_stats(msc_model *m) {
   msci_train *t = m->train;
@@ -1092,12 +1049,19 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
   objective o;
   msc_status st = alloc_objective(m, e, b, &o);
   int want_proj = c->lambda_intra > 0 || c->lambda_inter > 0 || c->lambda_views > 0;
-  /* Marked whatever st: synchronised BatchNorm drains its reductions along need. */
-  for (int32_t k = 0; want_proj && k < m->cfg.n_mod; ++k)
-    mark_union(m, g->proj[k], need, scratch, need_input);
-  if (c->lambda_fused > 0) mark_union(m, g->fused_proj, need, scratch, need_input);
-  if (c->lambda_bce > 0) mark_union(m, g->logits, need, scratch, need_input);
-  if (per_pixel(c)) mark_union(m, g->seg_logits, need, scratch, need_input);
+  /* Marked whatever st: synchronised BatchNorm drains its reductions along need. The
+   * targets are the nodes the objective gives a gradient (zero_grad_of below). */
+  int32_t seeds[MSCI_MAX_MODALITIES + 3], n_seeds = 0;
+  for (int32_t k = 0; want_proj && k < m->cfg.n_mod; ++k) seeds[n_seeds++] = g->proj[k];
+  if (c->lambda_fused > 0) seeds[n_seeds++] = g->fused_proj;
+  if (c->lambda_bce > 0) seeds[n_seeds++] = g->logits;
+  if (per_pixel(c)) seeds[n_seeds++] = g->seg_logits;
+  for (int32_t s = 0; s < n_seeds; ++s) mark_union(m, seeds[s], need, scratch, need_input);
+  /* Data-parallel: the gradient buckets, planned before anything runs (dist_grad.c), so
+   * that a failure here is caught by the forward's agreement and a rank whose backward
+   * fails still knows the buckets its peers start. */
+  if (st == MSC_OK && d)
+    st = msci_dist_grad_plan(d, m, e, need, seeds, n_seeds, (size_t)c->dist_bucket);
   /* Synchronised BatchNorm (dist_bn.c): the training-mode batch norms sum their
    * statistics and backward sums over the ranks. One process with train.sync_bn runs
    * the same kernels with nothing to sum, so that the arithmetic does not depend on the
@@ -1155,14 +1119,29 @@ static msc_status train_step(msc_model *m, const msc_batch *b, msc_step_result *
                    (long long)t->step);
   }
   if (sync_bn) d->bn_done = d->bn_peer_failed = 0;
+  /* Overlap (dist_grad.c): each gradient bucket's all-reduce starts as soon as the
+   * backward pass completed it. */
+  const int overlap = d && c->dist_overlap;
+  if (overlap) msci_dist_grad_overlap(d, e, 1);
   if (st == MSC_OK) st = msci_exec_backward(m, e, need);
+  if (overlap) msci_dist_grad_overlap(d, e, 0);
   /* Every rank ran the backward pass (the skip follows from the global loss): one whose
-   * pass stopped early makes its remaining reductions, flagged. */
-  if (sync_bn && forward_agreed && !skipped && st != MSC_OK)
-    (void)msci_dist_bn_drain(d, m, e, need, 1);
+   * pass stopped early makes its remaining reductions, flagged, and starts the buckets
+   * its peers start. */
+  if (forward_agreed && !skipped && st != MSC_OK) {
+    if (overlap)
+      (void)msci_dist_grad_drain(d, m, e, need, sync_bn);
+    else if (sync_bn)
+      (void)msci_dist_bn_drain(d, m, e, need, 1);
+  }
   if (sync_bn && d->bn_peer_failed) st = MSC_OK;
+  /* No bucket is left in flight, whatever happened. */
+  if (overlap && forward_agreed && !skipped) {
+    msc_status ws = msci_dist_grad_wait(d);
+    if (st == MSC_OK) st = ws;
+  }
   if (d && !skipped) st = msci_dist_agree(d, st);
-  if (st == MSC_OK && d) st = dist_reduce_grads(m, e);
+  if (st == MSC_OK && d) st = msci_dist_grad_finish(d, m, e, overlap);
   if (st == MSC_OK) st = optimiser_step(m, e, &skipped);
   if (skipped) {
     /* Undo the running statistics the forward pass already updated. */

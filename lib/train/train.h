@@ -24,6 +24,8 @@ typedef struct msci_train_cfg {
   int32_t per_anchor;
   int32_t freeze_encoders;
   int32_t sync_bn;         /* train.sync_bn: data-parallel BatchNorm on the global batch */
+  int32_t dist_overlap;    /* train.dist_overlap: gradient all-reduce during the backward */
+  int64_t dist_bucket;     /* train.dist_bucket: values per gradient bucket */
   double modality_dropout; /* train.modality_dropout: per sample and modality */
   double drop_path;        /* train.drop_path: stochastic depth of ConvNeXt encoders */
   int32_t single_label;    /* classification term: 1 = softmax CE, 0 = BCE (train.labels) */

@@ -18,6 +18,10 @@ if(MSC_MPI_BUILT)
   add_dependencies(test_dist_prog mosaic_mpi)
   add_test(NAME test_dist_equiv
            COMMAND ${MPIEXEC_EXECUTABLE} --oversubscribe -np 2 $<TARGET_FILE:test_dist_prog> equiv)
+  # The gradient all-reduce overlapping the backward pass: on = off, bit for bit, and a
+  # failure in the middle of one rank's backward fails the others at once.
+  add_test(NAME test_dist_overlap
+           COMMAND ${MPIEXEC_EXECUTABLE} --oversubscribe -np 2 $<TARGET_FILE:test_dist_prog> overlap)
   # Synchronised BatchNorm: a rank failing after the step began fails the others at once.
   add_test(NAME test_dist_syncbn_fail
            COMMAND ${MPIEXEC_EXECUTABLE} --oversubscribe -np 2 $<TARGET_FILE:test_dist_prog> syncfail)
@@ -39,11 +43,11 @@ if(MSC_MPI_BUILT)
              "echo 'skipped: the mosaic tool is not built here (MSC_BUILD_TOOLS=OFF)'; exit 77")
   endif()
 else()
-  foreach(t equiv syncbn_fail wedge kill resume tool)
+  foreach(t equiv overlap syncbn_fail wedge kill resume tool)
     add_test(NAME test_dist_${t} COMMAND sh -c "echo 'MPI not found at configure time: libmosaic_mpi.so not built (apt-get install libopenmpi-dev openmpi-bin)'; exit 77")
   endforeach()
 endif()
-foreach(t equiv syncbn_fail wedge kill resume tool)
+foreach(t equiv overlap syncbn_fail wedge kill resume tool)
   set_tests_properties(test_dist_${t} PROPERTIES ENVIRONMENT "${_dist_env}"
                        SKIP_RETURN_CODE 77 TIMEOUT 300 RESOURCE_LOCK mpi)
 endforeach()

@@ -40,6 +40,19 @@
  *              (well within the 60 s timeout: rank 1 makes its BatchNorm reductions
  *              flagged as failed instead of leaving rank 0 waiting in one), and the
  *              communicator must still work: a next step with good data succeeds on both.
+ *   overlap    The gradient all-reduce overlapping the backward pass (train.dist_overlap,
+ *              lib/train/dist_grad.c), with synchronised BatchNorm (whose reductions run
+ *              in the same pass) and buckets of 1000 values (train.dist_bucket), so that
+ *              the tiny model has 15: two steps with overlap on and two with it off
+ *              must give bit-identical parameters (the same buckets, hence the same
+ *              sums), both within 2e-4 of one process on the global batch; with overlap
+ *              buckets must have started inside the backward pass, without none. Then a
+ *              failure in rank 1's backward pass at 7 places from the first bucket to
+ *              the last (the communicator's test call, wrapped by this program, fails),
+ *              with synchronised and with local BatchNorm: rank 1 gets its own error,
+ *              rank 0 MSC_E_COMM at once (rank 1 drains: it makes the remaining
+ *              BatchNorm reductions and starts the remaining buckets in its peers'
+ *              order), no request is left, and the next step works on both.
  *   load FILE  (no mpirun) loads FILE: exit 0 when it is a valid model.
  *   compare A B RTOL  (no mpirun) loads two models: exit 0 when every parameter agrees
  *              to RTOL relative (|a − b| / (1e-4 + |a|)), 1 otherwise; prints the worst.
@@ -54,6 +67,8 @@
 #include "mosaic/mosaic.h"
 #include "model/model.h"
 #include "backend/backend_call.h"
+#include "common/internal.h"
+#include "train/dist.h"
 
 #define NG   32 /* global batch */
 #define SIZE 16
@@ -91,7 +106,7 @@ static void make_data(data *d, uint64_t seed) {
   }
   for (size_t i = 0; i < sizeof d->s2 / sizeof(float); ++i) {
     x = x * 6364136223846793005ull + 1442695040888963407ull;
-    d->s2[i] = (float)((x >> 40) % 3000) / 3000.0f;
+    d->s2[i] = (float)((x >> 40) % 1000) / 1000.0f;
   }
   for (int i = 0; i < NG; ++i) {
     for (int k = 0; k < C; ++k) d->y[i * C + k] = (uint8_t)(((i * 7 + k * 3) % 5) < 2);
@@ -112,7 +127,7 @@ static msc_batch *batch_of(const data *d, int from, int n) {
   return b;
 }
 
-static msc_model *make_model_sync(int frozen, int sync_bn) {
+static msc_model *make_model_opts(int frozen, int sync_bn, int overlap, int bucket) {
   msc_options *o = NULL;
   MUST(msc_options_create(&o));
   MUST(msc_options_from_json(
@@ -126,6 +141,8 @@ static msc_model *make_model_sync(int frozen, int sync_bn) {
   MUST(msc_options_set_float(o, "optim.weight_decay", 0.0));
   MUST(msc_options_set_int(o, "optim.warmup_steps", 0));
   MUST(msc_options_set_int(o, "train.sync_bn", sync_bn));
+  MUST(msc_options_set_int(o, "train.dist_overlap", overlap));
+  if (bucket > 0) MUST(msc_options_set_int(o, "train.dist_bucket", bucket));
   if (frozen) {
     MUST(msc_options_set_int(o, "train.freeze_encoders", 1));
     MUST(msc_options_set_float(o, "train.modality_dropout", 0.3));
@@ -141,6 +158,10 @@ static msc_model *make_model_sync(int frozen, int sync_bn) {
   MUST(msc_train_configure(m, o));
   msc_options_free(o);
   return m;
+}
+
+static msc_model *make_model_sync(int frozen, int sync_bn) {
+  return make_model_opts(frozen, sync_bn, 1, 0);
 }
 
 static msc_model *make_model(int frozen) {
@@ -356,6 +377,121 @@ static void syncfail(msc_dist *dist) {
   msc_model_free(m);
 }
 
+/* 1 when every parameter and running statistic of a and b is bit-identical. */
+static int same_bits(msc_model *a, msc_model *b) {
+  int same = 1;
+  for (int32_t p = 0; p < a->graph.n_params; ++p) {
+    const msci_param *pr = &a->graph.params[p];
+    size_t n = 1;
+    for (int32_t k = 0; k < pr->ndim; ++k) n *= (size_t)pr->dims[k];
+    float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float));
+    MUST(msci_be_tensor_download(a->be, pr->t, x, n));
+    MUST(msci_be_tensor_download(b->be, b->graph.params[p].t, y, n));
+    if (memcmp(x, y, n * sizeof(float)) != 0) same = 0;
+    free(x), free(y);
+  }
+  return same;
+}
+
+/* The communicator's test call, failing once after g_fail_after calls (0: never). */
+static mcm_iface g_wrapped;
+static const mcm_iface *g_real;
+static int g_fail_after, g_tests;
+static msc_status failing_test(mcm_comm *c, mcm_request *req, int32_t *done) {
+  if (++g_tests == g_fail_after) {
+    *done = 0;
+    return msci_fail(MSC_E_IO, "injected failure in rank 1's backward pass");
+  }
+  return g_real->test(c, req, done);
+}
+
+static void overlap(msc_dist *dist) {
+  const int R = msc_dist_size(dist), r = msc_dist_rank(dist);
+  if (NG % R) {
+    fprintf(stderr, "overlap needs a rank count dividing %d\n", NG);
+    exit(1);
+  }
+  static data d;
+  make_data(&d, 19);
+  msc_clear_error();
+  msc_model *ref = make_model_opts(0, 1, 1, 1000);
+  msc_model *on = make_model_opts(0, 1, 1, 1000), *off = make_model_opts(0, 1, 0, 1000);
+  msc_batch *all = batch_of(&d, 0, NG), *mine = batch_of(&d, r * (NG / R), NG / R);
+  msc_step_result rr[2], onr[2], offr[2];
+  train2(ref, all, rr);
+  MUST(msc_train_set_dist(on, dist));
+  train2(on, mine, onr);
+  const int buckets = dist->gb_n, early_on = dist->gb_early;
+  MUST(msc_train_set_dist(off, dist));
+  train2(off, mine, offr);
+  const int early_off = dist->gb_early;
+  printf("overlap rank %d: %d buckets, started during the backward pass: %d with overlap, %d "
+         "without\n",
+         r, buckets, early_on, early_off);
+  CHECK(buckets >= 8, "rank %d: %d buckets of 1000 values (expected several)", r, buckets);
+  CHECK(early_on > 0, "rank %d: no bucket started during the backward pass", r);
+  CHECK(early_off == 0, "rank %d: %d buckets started during the backward without overlap", r,
+        early_off);
+  CHECK(same_bits(on, off), "rank %d: overlap on and off give different parameters", r);
+  for (int s = 0; s < 2; ++s)
+    CHECK(onr[s].loss == offr[s].loss, "rank %d step %d: loss %.9g with overlap, %.9g without",
+          r, s, onr[s].loss, offr[s].loss);
+  compare("overlap", r, ref, on, rr, onr, 1);
+
+  /* A failure in the middle of rank 1's backward pass, at several places, with
+   * synchronised BatchNorm (rank 0 stops at its next flagged reduction) and with local
+   * BatchNorm (rank 0 runs its whole pass, starting every bucket). */
+  msc_model *local = make_model_opts(0, 0, 1, 1000);
+  MUST(msc_train_set_dist(local, dist));
+  g_real = dist->it;
+  g_wrapped = *g_real;
+  g_wrapped.test = failing_test;
+  static const int places[] = {1, 3, 9, 27, 81, 243, 300};
+  int mid_pass = 0;
+  for (int v = 0; v < 2; ++v) {
+    msc_model *m = v == 0 ? on : local;
+    for (size_t k = 0; k < sizeof places / sizeof places[0]; ++k) {
+      dist->it = &g_wrapped;
+      g_tests = 0;
+      g_fail_after = r == 1 ? places[k] : 0;
+      msc_step_result res;
+      memset(&res, 0, sizeof res);
+      res.struct_size = sizeof res;
+      double t0 = now_s();
+      msc_status st = msc_train_step(m, mine, &res);
+      double took = now_s() - t0;
+      printf("overlap rank %d, %s BatchNorm, failure at test call %d: %s after %.2f s (%d of "
+             "%d buckets started in the pass): %s\n",
+             r, v == 0 ? "synchronised" : "local", places[k], msc_status_string(st), took,
+             dist->gb_early, dist->gb_n, msc_last_error());
+      if (r == 1) {
+        CHECK(st == MSC_E_IO, "rank 1 should fail with its own error, got %s",
+              msc_status_string(st));
+        mid_pass += dist->gb_early > 0 && dist->gb_early < dist->gb_n;
+      } else {
+        CHECK(st == MSC_E_COMM, "rank 0 should get MSC_E_COMM, got %s", msc_status_string(st));
+      }
+      CHECK(took < 20, "rank %d: the failure took %.2f s (the timeout is 60 s)", r, took);
+      for (int32_t b = 0; b < dist->gb_n; ++b)
+        CHECK(dist->gb[b].req == NULL, "rank %d: bucket %d is still in flight", r, (int)b);
+      g_fail_after = 0;
+      g_tests = 0;
+      memset(&res, 0, sizeof res);
+      res.struct_size = sizeof res;
+      st = msc_train_step(m, mine, &res);
+      CHECK(st == MSC_OK, "rank %d: the next step failed: %s", r, msc_status_string(st));
+      /* The places above lie inside the pass (the test calls of a whole one). */
+      CHECK(g_tests > 300, "rank %d: a step made only %d test calls", r, g_tests);
+      dist->it = g_real;
+    }
+  }
+  if (r == 1) CHECK(mid_pass >= 4, "rank 1 failed mid-pass only %d times", mid_pass);
+  msc_model_free(local);
+  if (!g_fail) printf("OVERLAP OK rank %d\n", r);
+  msc_batch_free(all), msc_batch_free(mine);
+  msc_model_free(ref), msc_model_free(on), msc_model_free(off);
+}
+
 static void resume(msc_dist *dist, const char *dir) {
   const int R = msc_dist_size(dist), r = msc_dist_rank(dist);
   if (NG % R) {
@@ -427,10 +563,9 @@ int main(int argc, char **argv) {
   if (argc >= 5 && strcmp(argv[1], "compare") == 0)
     return compare_files(argv[2], argv[3], atof(argv[4]));
   if (argc < 2) {
-    fprintf(
-        stderr,
-        "usage: test_dist equiv | syncfail | wedge SECONDS | kill DIR | resume DIR | load FILE "
-        "| compare A B RTOL\n");
+    fprintf(stderr, "usage: test_dist equiv | overlap | syncfail | wedge SECONDS | kill DIR | "
+                    "resume DIR | load FILE "
+                    "| compare A B RTOL\n");
     return 2;
   }
   msc_dist *dist = NULL;
@@ -445,6 +580,9 @@ int main(int argc, char **argv) {
   if (strcmp(argv[1], "equiv") == 0) {
     MUST(msc_dist_set_timeout(dist, 120));
     equiv(dist);
+  } else if (strcmp(argv[1], "overlap") == 0) {
+    MUST(msc_dist_set_timeout(dist, 60));
+    overlap(dist);
   } else if (strcmp(argv[1], "syncfail") == 0) {
     MUST(msc_dist_set_timeout(dist, 60));
     syncfail(dist);

@@ -11,6 +11,10 @@
  *     floating point: small integers and halves), all-gather in rank order, broadcast
  *     from the last rank, barrier — for a buffer larger than the first (the staging
  *     buffer grows) and a small one after it. The caller's current device is kept.
+ *     The non-blocking all-reduce (API 2): three started at once (F32, F32, F64), an
+ *     all-gather while two are in flight, test until the first is done, wait for all;
+ *     sums as above, for a large set, a small one (pooled requests reused) and a larger
+ *     one (a free request grown).
  *     Alone it is one rank (MPI singleton); tests/dist/nccl.sh runs it under mpirun too.
  *
  *   test_nccl count   prints the number of CUDA devices (0 when the runtime has none).
@@ -68,7 +72,7 @@ static void collectives(msc_dist *d, size_t n) {
     exit(1);
   }
   for (size_t i = 0; i < n; ++i) {
-    f[i] = (float)r + 0.5f * (float)(i % 64); /* sum: R·(i%64)/2 + R(R−1)/2 */
+    f[i] = (float)r + 0.5f * (float)(i % 64);        /* sum: R·(i%64)/2 + R(R−1)/2 */
     g[i] = (double)(r + 1) * (double)(i % 1000 + 1); /* sum: (i%1000+1)·R(R+1)/2 */
     mine[i] = (unsigned char)(r * 37 + i * 11);
   }
@@ -83,7 +87,8 @@ static void collectives(msc_dist *d, size_t n) {
   CHECK(bad_g == 0, "all_reduce F64: %zu of %zu sums wrong (g[1] = %g)", bad_g, n, g[1]);
   CHECK(msci_dist_all_gather(d, mine, all, n) == MSC_OK, "all_gather of %zu bytes", n);
   for (int q = 0; q < R; ++q)
-    for (size_t i = 0; i < n; ++i) bad_a += all[(size_t)q * n + i] != (unsigned char)(q * 37 + i * 11);
+    for (size_t i = 0; i < n; ++i)
+      bad_a += all[(size_t)q * n + i] != (unsigned char)(q * 37 + i * 11);
   CHECK(bad_a == 0, "all_gather: %zu of %zu bytes wrong", bad_a, n * (size_t)R);
   for (size_t i = 0; i < n; ++i) mine[i] = r == R - 1 ? (unsigned char)(i * 7 + 3) : 0;
   CHECK(msci_dist_broadcast(d, mine, n, R - 1) == MSC_OK, "broadcast of %zu bytes", n);
@@ -92,6 +97,49 @@ static void collectives(msc_dist *d, size_t n) {
   CHECK(bad_b == 0, "broadcast: %zu of %zu bytes wrong", bad_b, n);
   CHECK(msc_dist_barrier(d) == MSC_OK, "barrier");
   free(f), free(g), free(mine), free(all);
+}
+
+static void nonblocking(msc_dist *d, size_t n) {
+  const int R = msc_dist_size(d), r = msc_dist_rank(d);
+  const size_t nb = n / 2 + 7;
+  float *a = malloc(n * sizeof *a), *b = malloc(nb * sizeof *b);
+  double *c = malloc(n * sizeof *c);
+  int64_t *ranks = malloc((size_t)R * sizeof *ranks), mine = r;
+  if (!a || !b || !c || !ranks) {
+    fprintf(stderr, "out of memory\n");
+    exit(1);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    a[i] = (float)r + 0.5f * (float)(i % 64);        /* sum: R·(i%64)/2 + R(R−1)/2 */
+    c[i] = (double)(r + 1) * (double)(i % 1000 + 1); /* sum: (i%1000+1)·R(R+1)/2 */
+  }
+  for (size_t i = 0; i < nb; ++i) b[i] = (float)(2 * r) + (float)(i % 8); /* R·(i%8) + R(R−1) */
+  mcm_request *qa = NULL, *qb = NULL, *qc = NULL;
+  CHECK(msci_dist_reduce_start(d, a, n, MCM_F32, &qa) == MSC_OK, "start F32 of %zu", n);
+  CHECK(msci_dist_reduce_start(d, b, nb, MCM_F32, &qb) == MSC_OK, "start F32 of %zu", nb);
+  /* A blocking collective while two are in flight: it waits for them first. */
+  CHECK(msci_dist_all_gather(d, &mine, ranks, sizeof mine) == MSC_OK, "all_gather in flight");
+  for (int q = 0; q < R; ++q)
+    CHECK(ranks[q] == q, "all_gather in flight: [%d] = %lld", q, (long long)ranks[q]);
+  CHECK(msci_dist_reduce_start(d, c, n, MCM_F64, &qc) == MSC_OK, "start F64 of %zu", n);
+  int32_t done = 0;
+  for (long i = 0; qa && !done && i < 60000000L; ++i)
+    if (msci_dist_reduce_test(d, qa, &done) != MSC_OK) break;
+  CHECK(done == 1, "test never reported the first all-reduce done");
+  if (qa) CHECK(msci_dist_reduce_wait(d, qa) == MSC_OK, "wait F32 of %zu", n);
+  if (qb) CHECK(msci_dist_reduce_wait(d, qb) == MSC_OK, "wait F32 of %zu", nb);
+  if (qc) CHECK(msci_dist_reduce_wait(d, qc) == MSC_OK, "wait F64 of %zu", n);
+  size_t bad_a = 0, bad_b = 0, bad_c = 0;
+  for (size_t i = 0; i < n; ++i) {
+    bad_a += a[i] != 0.5f * (float)R * (float)(i % 64) + (float)(R * (R - 1) / 2);
+    bad_c += c[i] != (double)(i % 1000 + 1) * (double)(R * (R + 1) / 2);
+  }
+  for (size_t i = 0; i < nb; ++i)
+    bad_b += b[i] != (float)R * (float)(i % 8) + (float)(R * (R - 1));
+  CHECK(bad_a == 0, "started F32: %zu of %zu sums wrong (a[1] = %g)", bad_a, n, a[1]);
+  CHECK(bad_b == 0, "started F32: %zu of %zu sums wrong (b[1] = %g)", bad_b, nb, b[1]);
+  CHECK(bad_c == 0, "started F64: %zu of %zu sums wrong (c[1] = %g)", bad_c, n, c[1]);
+  free(a), free(b), free(c), free(ranks);
 }
 
 int main(int argc, char **argv) {
@@ -121,6 +169,9 @@ int main(int argc, char **argv) {
   CHECK(msc_dist_set_timeout(d, 60) == MSC_OK, "set_timeout");
   collectives(d, (size_t)3 << 20 | 5); /* 12 MiB of F32: the staging buffer grows */
   collectives(d, 1000);
+  nonblocking(d, (size_t)3 << 20 | 5);
+  nonblocking(d, 1000);
+  nonblocking(d, (size_t)5 << 20);
   int cur = -1;
   cudaGetDevice(&cur);
   CHECK(cur == ndev - 1, "the current device is %d after the collectives, was %d", cur,

@@ -705,9 +705,10 @@ void ref_grn_bwd(int64_t n, int64_t c, int64_t hw, const float *x, const float *
 
 /* Gathers head h of sample i into row-major token matrices: Q [lq × dh], K and V
  * [lk × dh] with the sources' tokens one after the other. */
-static void attn_gather(int64_t i, int64_t h, int64_t c, int64_t dh, int64_t lq, int32_t sources,
-                        const int64_t *len, const float *q, const float *const *k,
-                        const float *const *v, double *Q, double *K, double *V) {
+static void attn_gather(int64_t i, int64_t h, int64_t c, int64_t dh, int64_t lq,
+                        int32_t sources, const int64_t *len, const float *q,
+                        const float *const *k, const float *const *v, double *Q, double *K,
+                        double *V) {
   for (int64_t t = 0; t < lq; ++t)
     for (int64_t e = 0; e < dh; ++e) Q[t * dh + e] = q[(i * c + h * dh + e) * lq + t];
   int64_t row = 0;
@@ -741,7 +742,8 @@ void ref_attn_fwd(int64_t n, int64_t c, int64_t lq, int64_t heads, int32_t sourc
   const int64_t dh = c / heads;
   int64_t lk = 0;
   for (int32_t j = 0; j < sources; ++j) lk += len[j];
-  double *Q = dbuf((size_t)(lq * dh)), *K = dbuf((size_t)(lk * dh)), *V = dbuf((size_t)(lk * dh));
+  double *Q = dbuf((size_t)(lq * dh)), *K = dbuf((size_t)(lk * dh)),
+         *V = dbuf((size_t)(lk * dh));
   double *P = dbuf((size_t)(lq * lk));
   for (int64_t i = 0; i < n; ++i)
     for (int64_t h = 0; h < heads; ++h) {
@@ -765,7 +767,8 @@ void ref_attn_bwd(int64_t n, int64_t c, int64_t lq, int64_t heads, int32_t sourc
   const double scale = 1.0 / sqrt((double)dh);
   int64_t lk = 0;
   for (int32_t j = 0; j < sources; ++j) lk += len[j];
-  double *Q = dbuf((size_t)(lq * dh)), *K = dbuf((size_t)(lk * dh)), *V = dbuf((size_t)(lk * dh));
+  double *Q = dbuf((size_t)(lq * dh)), *K = dbuf((size_t)(lk * dh)),
+         *V = dbuf((size_t)(lk * dh));
   double *P = dbuf((size_t)(lq * lk)), *dP = dbuf((size_t)(lq * lk));
   double *dY = dbuf((size_t)(lq * dh)), *dQ = dbuf((size_t)(lq * dh));
   double *dK = dbuf((size_t)(lk * dh)), *dV = dbuf((size_t)(lk * dh));

@@ -895,7 +895,8 @@ START_TEST(test_refusals) {
                 MSC_E_INVALID_ARGUMENT, "gelu");
 
   /* The contract's tables. */
-  ck_assert_uint_eq(MBK_API_VERSION, 13); /* 11: ATTN; 12: ADD's per-sample scale; 13: u.bn.reduce */
+  ck_assert_uint_eq(MBK_API_VERSION,
+                    13); /* 11: ATTN; 12: ADD's per-sample scale; 13: u.bn.reduce */
   ck_assert_int_eq(MBK_OP_LAYERNORM, 11);
   ck_assert_int_eq(MBK_OP_GELU, 12);
   ck_assert_int_eq(MBK_OP_GRN, 13);
@@ -931,7 +932,6 @@ START_TEST(test_refusals) {
   ck_assert_int_eq(mbk_conv_groups(&d), 1);
 }
 END_TEST
-
 
 /* ============================== attention (API 11) ================================ */
 
@@ -987,11 +987,11 @@ typedef struct attn_case {
 } attn_case;
 
 static const attn_case ATTN_CASES[] = {
-    {2, 8, 3, 2, 2, 1, {2}, {2}, 0},           /* 6 queries, 4 keys */
-    {1, 16, 4, 4, 4, 2, {4, 2}, {4, 3}, 0},    /* two sources of 16 and 6 tokens */
+    {2, 8, 3, 2, 2, 1, {2}, {2}, 0},             /* 6 queries, 4 keys */
+    {1, 16, 4, 4, 4, 2, {4, 2}, {4, 3}, 0},      /* two sources of 16 and 6 tokens */
     {3, 6, 1, 1, 3, 3, {1, 2, 1}, {3, 1, 1}, 0}, /* one query, three sources */
-    {2, 32, 2, 3, 8, 1, {3}, {3}, 1},          /* blocked q */
-    {2, 5, 2, 2, 1, 1, {2}, {2}, 0},           /* one head of 5 channels */
+    {2, 32, 2, 3, 8, 1, {3}, {3}, 1},            /* blocked q */
+    {2, 5, 2, 2, 1, 1, {2}, {2}, 0},             /* one head of 5 channels */
 };
 
 START_TEST(test_attn) {

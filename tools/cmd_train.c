@@ -84,8 +84,7 @@ static const char *const allowed[] = {
     "seed",      "out",         "resume",       "no-validate", "val-fraction",
     "init",      "init-prefix", "threshold",    "stats",       "workers",
     "threads",   "backend",     "progress",     "task",        "labeled-fraction",
-    "precision", "dist",        "dist-timeout", "sync-bn",
-    NULL};
+    "precision", "dist",        "dist-timeout", "sync-bn",     NULL};
 
 static int set_schedule(msc_options *o, int64_t total) {
   msc_status st = cli_default_schedule(o, total);

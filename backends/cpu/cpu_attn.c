@@ -26,12 +26,12 @@
 
 typedef struct cpu_attn {
   mbk_op base;
-  int64_t n, c, lq, heads, dh, lk;    /* lk: the keys of every source together */
-  int32_t sources;                    /* S */
-  int64_t dims[ATTN_ARGS][4];         /* q, then k_j and v_j of each source */
-  int64_t len[ATTN_ARGS];             /* tokens of each input */
-  double *scratch;                    /* per (n, head) pair: 2·lk doubles */
-  cpu_reorder r[ATTN_ARGS + 1];       /* conversions of the inputs (and dy) */
+  int64_t n, c, lq, heads, dh, lk; /* lk: the keys of every source together */
+  int32_t sources;                 /* S */
+  int64_t dims[ATTN_ARGS][4];      /* q, then k_j and v_j of each source */
+  int64_t len[ATTN_ARGS];          /* tokens of each input */
+  double *scratch;                 /* per (n, head) pair: 2·lk doubles */
+  cpu_reorder r[ATTN_ARGS + 1];    /* conversions of the inputs (and dy) */
 } cpu_attn;
 
 static void attn_destroy(mbk_op *base) {
@@ -66,8 +66,7 @@ static msc_status gather_inputs(cpu_attn *op, mbk_tensor *const *in, const float
 }
 
 /* Element e of head h of token t of sample i of input k (an NCHW array of len[k] tokens). */
-static inline size_t at(const cpu_attn *op, int k, int64_t i, int64_t h, int64_t e,
-                        int64_t t) {
+static inline size_t at(const cpu_attn *op, int k, int64_t i, int64_t h, int64_t e, int64_t t) {
   return ((size_t)i * (size_t)op->c + (size_t)(h * op->dh + e)) * (size_t)op->len[k] +
          (size_t)t;
 }
@@ -169,8 +168,10 @@ static msc_status attn_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor 
         const int ki = 1 + 2 * j;
         for (int64_t t = 0; t < op->len[ki]; ++t, ++kappa)
           for (int64_t e = 0; e < op->dh; ++e) {
-            if (g[0]) g[0][at(op, 0, i, h, e, r)] += (float)(ds[kappa] * x[ki][at(op, ki, i, h, e, t)]);
-            if (g[ki]) g[ki][at(op, ki, i, h, e, t)] += (float)(ds[kappa] * x[0][at(op, 0, i, h, e, r)]);
+            if (g[0])
+              g[0][at(op, 0, i, h, e, r)] += (float)(ds[kappa] * x[ki][at(op, ki, i, h, e, t)]);
+            if (g[ki])
+              g[ki][at(op, ki, i, h, e, t)] += (float)(ds[kappa] * x[0][at(op, 0, i, h, e, r)]);
           }
       }
     }
@@ -193,7 +194,8 @@ msc_status cpu_attn_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   for (int32_t j = 0; j < op->sources; ++j)
     for (int k = 1; k <= 2; ++k) {
       int64_t *dims = op->dims[2 * j + k];
-      dims[0] = d->n, dims[1] = d->c, dims[2] = d->u.attn.src_h[j], dims[3] = d->u.attn.src_w[j];
+      dims[0] = d->n, dims[1] = d->c, dims[2] = d->u.attn.src_h[j],
+      dims[3] = d->u.attn.src_w[j];
       op->len[2 * j + k] = dims[2] * dims[3];
     }
   for (int32_t j = 0; j < op->sources; ++j) op->lk += op->len[1 + 2 * j];

@@ -565,9 +565,7 @@ static inline int32_t mbk_op_arity(const mbk_op_desc *d, int32_t backward, int32
   case MBK_OP_LAYERNORM: fi = 3, fo = 1, bi = 3, bo = 3; break;
   case MBK_OP_GELU: fi = 1, fo = 1, bi = 2, bo = 1; break;
   case MBK_OP_GRN: fi = 3, fo = 1, bi = 3, bo = 3; break;
-  case MBK_OP_ATTN:
-    fi = 1 + 2 * d->u.attn.sources, fo = 1, bi = fi + 1, bo = fi;
-    break;
+  case MBK_OP_ATTN: fi = 1 + 2 * d->u.attn.sources, fo = 1, bi = fi + 1, bo = fi; break;
   default: return 0;
   }
   *n_in = backward ? bi : fi;

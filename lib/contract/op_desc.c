@@ -45,8 +45,7 @@ msc_status mbk_op_desc_validate(const mbk_op_desc *d, char *why, size_t n) {
     return bad(why, n, "h and w must be positive", d);
   int needs4 = d->type == MBK_OP_CONV2D || d->type == MBK_OP_MAXPOOL ||
                d->type == MBK_OP_GAVGPOOL || d->type == MBK_OP_UPSAMPLE ||
-               d->type == MBK_OP_DECONV2D || d->type == MBK_OP_GRN ||
-               d->type == MBK_OP_ATTN;
+               d->type == MBK_OP_DECONV2D || d->type == MBK_OP_GRN || d->type == MBK_OP_ATTN;
   if (needs4 && d->ndim != 4) return bad(why, n, "this op works on 4-D NCHW tensors", d);
   if (d->type == MBK_OP_LINEAR && d->ndim != 2)
     return bad(why, n, "linear works on 2-D tensors", d);

@@ -392,7 +392,8 @@ const msci_opt_def msci_opt_table[] = {
     OPT_INT("fusion.dim", "128", 1, 4096,
             "fusion xattn: token width d (every token map is projected to it; h_f has "
             "d per modality)"),
-    OPT_INT("fusion.heads", "4", 1, 64, "fusion xattn: attention heads (must divide fusion.dim)"),
+    OPT_INT("fusion.heads", "4", 1, 64,
+            "fusion xattn: attention heads (must divide fusion.dim)"),
     /* dense prediction (docs/segmentation.md) */
     OPT_CHOICE("task", "contrastive", "contrastive|segmentation",
                "model task: contrastive (encoders, heads, classifier) or segmentation (also "

@@ -17,6 +17,19 @@
 # this project runs on has it) and OMP_NUM_THREADS=2. The pins were made with the
 # RelWithDebInfo build of scripts/test.sh; `--regenerate` rewrites them, which is only
 # right when a change is meant to change the numbers (say so in the commit).
+#
+# The inference outputs of the committed model (real-embeddings.npy,
+# real-predictions.tsv) must be equal byte for byte on every machine. The outputs of
+# training (the trained model file and its two evaluations) are equal byte for byte on
+# the machine the pins were made on, but not on every x86-64 CPU even at the same ISA:
+# oneDNN sizes its backward-weights blocking by the caches, so the reductions over the
+# batch round in another order (measured on an AMD EPYC against pins of an Intel
+# machine: every tensor differs, by at most 9.4e-3 of its scale in the AdamW moments and
+# 5.5e-3 in the weights after two epochs; the inference outputs of the committed model
+# stayed byte-identical). They are therefore compared byte for byte first and, failing
+# that, within a tolerance that rounding passes and a changed computation does not: each
+# tensor to 5e-2 of its largest magnitude, each metric to 1e-2 absolute; the line says
+# which ("same" or "close").
 set -euo pipefail
 tool=$1
 work=$2
@@ -95,15 +108,86 @@ unversion "$pins/model.safetensors" >"$work/pinned-model.safetensors"
 unversion "$work/model.safetensors" >"$work/model.unversioned"
 mv "$work/model.unversioned" "$work/model.safetensors"
 
+# close FILE PINNED: 0 when the training outputs FILE and PINNED agree within the
+# tolerance above (prints the largest difference), 1 otherwise (prints where).
+close() {
+  python3 - "$1" "$2" <<'PY'
+import json, struct, sys
+from array import array
+
+def tensors(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    out = {}
+    for k, v in h.items():
+        if k == "__metadata__":
+            continue
+        s, e = v["data_offsets"]
+        a = array("f")
+        a.frombytes(b[8 + n + s:8 + n + e])
+        out[k] = a
+    return h["__metadata__"], out
+
+def numbers(x, path=""):
+    if isinstance(x, dict):
+        for k in sorted(x):
+            yield from numbers(x[k], path + "." + k)
+    elif isinstance(x, list):
+        for i, v in enumerate(x):
+            yield from numbers(v, "%s[%d]" % (path, i))
+    else:
+        yield path, x
+
+got, want = sys.argv[1], sys.argv[2]
+if got.endswith(".safetensors"):
+    mg, tg = tensors(got)
+    mw, tw = tensors(want)
+    if mg != mw or sorted(tg) != sorted(tw):
+        print("metadata or tensor names differ")
+        sys.exit(1)
+    worst, where = 0.0, ""
+    for k in tw:
+        if len(tg[k]) != len(tw[k]):
+            print("%s: %d values, pinned %d" % (k, len(tg[k]), len(tw[k])))
+            sys.exit(1)
+        scale = max(max((abs(v) for v in tw[k]), default=0.0), 1e-30)
+        d = max((abs(a - b) for a, b in zip(tg[k], tw[k])), default=0.0) / scale
+        if not d <= worst:
+            worst, where = d, k
+    print("largest difference %.2e of a tensor's scale (%s)" % (worst, where))
+    sys.exit(0 if worst <= 5e-2 else 1)
+jg = list(numbers(json.load(open(got))))
+jw = list(numbers(json.load(open(want))))
+if [p for p, _ in jg] != [p for p, _ in jw]:
+    print("the JSON files have different fields")
+    sys.exit(1)
+worst, where = 0.0, ""
+for (p, a), (_, b) in zip(jg, jw):
+    if isinstance(b, (int, float)) and not isinstance(b, bool) and isinstance(a, (int, float)):
+        if not abs(a - b) <= worst:
+            worst, where = abs(a - b), p
+    elif a != b:
+        print("%s: %r, pinned %r" % (p, a, b))
+        sys.exit(1)
+print("largest difference %.2e (%s)" % (worst, where))
+sys.exit(0 if worst <= 1e-2 else 1)
+PY
+}
+
 fail=0
 for f in $files; do
   pinned=$pins/$f
   [ "$f" = model.safetensors ] && pinned=$work/pinned-model.safetensors
   if cmp -s "$work/$f" "$pinned"; then
     echo "same: $f"
+  elif [ "$f" != real-embeddings.npy ] && [ "$f" != real-predictions.tsv ] &&
+    why=$(close "$work/$f" "$pinned"); then
+    echo "close: $f ($why; another CPU's rounding, see the header)"
   else
-    echo "DIFFERENT: $f (pinned $pins/$f, now $work/$f)"
+    echo "DIFFERENT: $f (pinned $pins/$f, now $work/$f)${why:+: $why}"
     fail=1
   fi
+  why=
 done
 exit $fail

@@ -117,6 +117,16 @@ static msc_status cuda_failed(mcm_comm *c, const char *what, cudaError_t e) {
                       c->size, cudaGetErrorString(e));
 }
 
+/* A wait that ran past the communicator's timeout: the communicator is broken (another
+ * rank failed or stopped) and the caller gets MSC_E_COMM naming the operation. */
+static msc_status timed_out(mcm_comm *c, const char *what) {
+  break_comm(c);
+  return g_host->fail(MSC_E_COMM,
+                      "nccl: %s on rank %d of %d did not complete within %.1f s: another "
+                      "rank has failed or stopped (the communicator is now unusable)",
+                      what, c->rank, c->size, c->timeout);
+}
+
 /* Waits until the NCCL communicator has no operation in progress and the stream is
  * idle, an error is reported, or the timeout passes. Used after creation (the stream
  * is then idle), after every launch and by close (ncclCommFinalize). */
@@ -135,13 +145,7 @@ static msc_status wait_nccl(mcm_comm *c, const char *what) {
       if (e == cudaSuccess) return MSC_OK;
       if (e != cudaErrorNotReady) return cuda_failed(c, what, e);
     }
-    if (c->timeout > 0 && now_s() - t0 > c->timeout) {
-      break_comm(c);
-      return g_host->fail(MSC_E_COMM,
-                          "nccl: %s on rank %d of %d did not complete within %.1f s: another "
-                          "rank has failed or stopped (the communicator is now unusable)",
-                          what, c->rank, c->size, c->timeout);
-    }
+    if (c->timeout > 0 && now_s() - t0 > c->timeout) return timed_out(c, what);
     pause_a_little(&pause_ns);
   }
 }
@@ -405,13 +409,7 @@ static msc_status wait_request(mcm_comm *c, mcm_request *q, const char *what) {
   for (;;) {
     msc_status st = poll_request(c, q, what);
     if (st != MSC_OK || q->state != REQ_FLIGHT) return st;
-    if (c->timeout > 0 && now_s() - t0 > c->timeout) {
-      break_comm(c);
-      return g_host->fail(MSC_E_COMM,
-                          "nccl: %s on rank %d of %d did not complete within %.1f s: another "
-                          "rank has failed or stopped (the communicator is now unusable)",
-                          what, c->rank, c->size, c->timeout);
-    }
+    if (c->timeout > 0 && now_s() - t0 > c->timeout) return timed_out(c, what);
     pause_a_little(&pause_ns);
   }
 }

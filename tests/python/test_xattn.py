@@ -40,13 +40,18 @@ def expected_fusion(mods, d):
     return out
 
 
+def head(dim):
+    """Parameters reading h_f of width dim: the fused head (dim -> dim -> proj.dim 16) and
+    the classifier (dim -> 4 classes)."""
+    return (dim * dim + dim) + (dim * 16 + 16) + (dim * 4 + 4)
+
+
 def test_tensors_and_width(tmp_path):
     with mosaic.Model.create(TINY) as plain, mosaic.Model.create(XATTN) as m:
         # The tiny encoders end at 16 channels (docs/model.md): tokens of 16 channels.
         fusion = expected_fusion([("s1", 16), ("s2", 16)], D)
         count = sum(int(np.prod(s)) for s in fusion.values())
         # The fused head and classifier read h_f: 2·D wide instead of 16 + 16.
-        head = lambda dim: (dim * dim + dim) + (dim * 16 + 16) + (dim * 4 + 4)
         assert m.parameter_count == plain.parameter_count + count - head(32) + head(2 * D)
         s1, s2, _ = random_inputs(3)
         h = m.embed(s1=s1, s2=s2)
@@ -83,7 +88,6 @@ def test_one_modality_attends_to_itself():
                                   if not k.startswith("fusion")}) as plain:
             fusion = expected_fusion([("s1", 16)], D)
             count = sum(int(np.prod(s)) for s in fusion.values())
-            head = lambda dim: (dim * dim + dim) + (dim * 16 + 16) + (dim * 4 + 4)
             assert m.parameter_count == plain.parameter_count + count - head(16) + head(D)
 
 

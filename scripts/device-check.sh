@@ -17,6 +17,7 @@
 # nvidia-* Python wheels), and runs, each step under its own time limit:
 #   1. nvidia-smi and `mosaic backends`-style probe (test_cuda_module, cuda required);
 #   2. test_backend_ops: every op, loss term and optimiser update, CUDA against CPU;
+#      test_inplace_ops: the ops of contract API 14 in place against themselves;
 #   3. the NCCL module (docs/distributed.md, "GPU with NCCL"): test_nccl on one rank and
 #      tests/dist/nccl.sh on two (collectives, test_dist equiv and the wedge over "nccl"),
 #      with the machine's own libnccl.so.2 and Open MPI (mpiexec), which the bundle does
@@ -45,7 +46,7 @@ prepare() {
     -DCUDAToolkit_ROOT=/usr/local/cuda -DMSC_BUILD_BENCH=ON -DMSC_MEMCHECK=OFF \
     ${CMAKE_C_COMPILER_LAUNCHER:+-DCMAKE_C_COMPILER_LAUNCHER=$CMAKE_C_COMPILER_LAUNCHER}
   cmake --build "$build" --parallel "$(nproc)" --target mosaic mosaic_cuda test_backend_ops \
-    test_cuda_module bench_embed bench_train bench_seg
+    test_inplace_ops test_cuda_module bench_embed bench_train bench_seg
   local nccl=0
   if cmake --build "$build" --target help | grep -q ' mosaic_nccl$'; then
     cmake --build "$build" --parallel "$(nproc)" --target mosaic_nccl test_nccl test_dist_prog && nccl=1
@@ -53,7 +54,8 @@ prepare() {
   local stage
   stage=$(mktemp -d)
   mkdir -p "$stage/bin" "$stage/lib"
-  cp "$build"/tests/test_backend_ops "$build"/tests/test_cuda_module "$stage/bin/"
+  cp "$build"/tests/test_backend_ops "$build"/tests/test_inplace_ops \
+    "$build"/tests/test_cuda_module "$stage/bin/"
   cp "$build"/bench/bench_embed "$build"/bench/bench_train "$build"/bench/bench_seg "$stage/bin/"
   cp -P "$build"/libmosaic.so* "$stage/lib/"
   cp "$build"/backends/cuda/libmosaic-cuda.so "$stage/lib/"
@@ -156,6 +158,7 @@ run() {
   }
   MSC_TEST_EXPECT_CUDA=1 step "probe (test_cuda_module)" 120 "$dir/bin/test_cuda_module"
   MSC_TEST_EXPECT_CUDA=1 step "ops (test_backend_ops)" 300 "$dir/bin/test_backend_ops"
+  MSC_TEST_EXPECT_CUDA=1 step "ops in place (test_inplace_ops)" 120 "$dir/bin/test_inplace_ops"
   if [ ! -x "$dir/bin/test_nccl" ]; then
     say "== nccl: skipped (the bundle has no NCCL module: NCCL or MPI missing where it was prepared)"
   elif ! command -v mpiexec >/dev/null 2>&1; then

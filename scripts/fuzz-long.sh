@@ -41,6 +41,12 @@ corpus=$PWD/tests/fuzz/corpus
 
 # OpenMP threads would only compete with the fuzzer processes.
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
+# Huge pages for ASan's shadow memory: a zstd window of up to 128 MiB (lines, and the
+# tables read through it) has 16 MiB of shadow that ASan poisons on every malloc and free;
+# with 4 KiB pages the page faults of that shadow were most of a run (perf, docs/testing.md).
+# It changes how the shadow is mapped, not what ASan detects. (The kernel must allow
+# transparent huge pages: /sys/kernel/mm/transparent_hugepage/enabled "always".)
+export ASAN_OPTIONS="no_huge_pages_for_shadow=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ] && [ -x /usr/lib/llvm-14/bin/llvm-symbolizer ]; then
   export ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer
 fi

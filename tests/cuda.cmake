@@ -28,6 +28,10 @@ if(TARGET mosaic_cuda)
   add_dependencies(test_backend_ops mosaic_cuda)
   set_tests_properties(test_backend_ops PROPERTIES
     ENVIRONMENT "${MSC_TEST_ENV};MSC_BACKEND_PATH=${MSC_CUDA_MODULE_DIR}")
+  # (tests/CMakeLists.txt: its CUDA half runs where a device is)
+  add_dependencies(test_inplace_ops mosaic_cuda)
+  set_tests_properties(test_inplace_ops PROPERTIES
+    ENVIRONMENT "${MSC_TEST_ENV};MSC_BACKEND_PATH=${MSC_CUDA_MODULE_DIR}")
 
   add_executable(test_cuda_module test_cuda_module.c)
   target_link_libraries(test_cuda_module PRIVATE mosaic_internal)

@@ -895,8 +895,8 @@ START_TEST(test_refusals) {
                 MSC_E_INVALID_ARGUMENT, "gelu");
 
   /* The contract's tables. */
-  ck_assert_uint_eq(MBK_API_VERSION,
-                    13); /* 11: ATTN; 12: ADD's per-sample scale; 13: u.bn.reduce */
+  ck_assert_uint_eq(MBK_API_VERSION, 14); /* 11: ATTN; 12: ADD's per-sample scale; 13:
+                                              u.bn.reduce; 14: ops in place, host data */
   ck_assert_int_eq(MBK_OP_LAYERNORM, 11);
   ck_assert_int_eq(MBK_OP_GELU, 12);
   ck_assert_int_eq(MBK_OP_GRN, 13);

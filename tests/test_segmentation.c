@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "mosaic/mosaic.h"
+#include "backend/backend_call.h"
 #include "model/model.h"
 #include "common/rng.h"
 #include "train/train.h"
@@ -481,7 +482,13 @@ START_TEST(test_mask_follows_augmentation) {
   for (int s = 0; s < 3; ++s) {
     ck_assert_int_eq(step(m, b, &r), MSC_OK);
     const int32_t *vm = m->train->view_mask;
-    const float *px = m->train->exec->stage; /* S2 was staged last: n × 4 × H × W */
+    /* The S2 views the step trained on (n × 4 × H × W): the input tensor it wrote them
+     * into (lib/train/train.c, stage_views). */
+    float *px = malloc((size_t)(n * 4 * hw) * sizeof(float));
+    ck_assert_ptr_nonnull(px);
+    ck_assert_int_eq(msci_be_tensor_download(m->be, m->train->exec->input[m->cfg.n_mod - 1], px,
+                                             (size_t)(n * 4 * hw)),
+                     MSC_OK);
     for (int64_t i = 0; i < n; ++i) {
       int match = -1;
       int32_t cand[SIZE * SIZE];
@@ -497,6 +504,7 @@ START_TEST(test_mask_follows_augmentation) {
         ck_assert_int_eq(vm[i * hw + p], fabsf(v) < 0.2f ? -1 : v > 0);
       }
     }
+    free(px);
   }
   ck_assert_int_gt(moved, 6); /* of 18 views, each unmoved with probability 1/4 */
   /* A crop and photometric jitter train too (the mask takes the crop by nearest

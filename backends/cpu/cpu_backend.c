@@ -299,21 +299,42 @@ static void cpu_tensor_free(mbk_tensor *t) {
   free(t);
 }
 
-static msc_status cpu_tensor_upload(mbk_tensor *t, int32_t ndim, const int64_t *dims,
-                                    const float *src) {
-  if (!t || !dims || !src)
-    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: tensor_upload: NULL argument");
+/* Shapes t as a plain float32 tensor of dims (what tensor_upload and tensor_host_data
+ * share); *bytes: its size. */
+static msc_status plain_shape(mbk_tensor *t, int32_t ndim, const int64_t *dims,
+                              const char *what, size_t *bytes) {
   if (ndim != 1 && ndim != 2 && ndim != 4)
-    return CPU_FAIL(MSC_E_SHAPE, "cpu: tensor_upload: %d dimensions (1, 2 or 4 allowed)",
-                    (int)ndim);
+    return CPU_FAIL(MSC_E_SHAPE, "cpu: %s: %d dimensions (1, 2 or 4 allowed)", what, (int)ndim);
   for (int32_t i = 0; i < ndim; ++i)
     if (dims[i] <= 0)
-      return CPU_FAIL(MSC_E_SHAPE, "cpu: tensor_upload: dimension %d is %lld", (int)i,
+      return CPU_FAIL(MSC_E_SHAPE, "cpu: %s: dimension %d is %lld", what, (int)i,
                       (long long)dims[i]);
   dnnl_memory_desc_t md;
   CPU_CHECK(cpu_plain_md(ndim, dims, &md));
   CPU_CHECK(cpu_tensor_set(t, ndim, dims, &md));
-  memcpy(t->data, src, dnnl_memory_desc_get_size(&md));
+  *bytes = dnnl_memory_desc_get_size(&md);
+  return MSC_OK;
+}
+
+static msc_status cpu_tensor_upload(mbk_tensor *t, int32_t ndim, const int64_t *dims,
+                                    const float *src) {
+  if (!t || !dims || !src)
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: tensor_upload: NULL argument");
+  size_t bytes = 0;
+  CPU_CHECK(plain_shape(t, ndim, dims, "tensor_upload", &bytes));
+  memcpy(t->data, src, bytes);
+  return MSC_OK;
+}
+
+/* The tensor's own storage (API 14): cpu_tensor_set bumped its version, so no cached
+ * conversion of the old contents is taken for the new ones the caller writes. */
+static msc_status cpu_tensor_host_data(mbk_tensor *t, int32_t ndim, const int64_t *dims,
+                                       float **data) {
+  if (!t || !dims || !data)
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: tensor_host_data: NULL argument");
+  size_t bytes = 0;
+  CPU_CHECK(plain_shape(t, ndim, dims, "tensor_host_data", &bytes));
+  *data = t->data;
   return MSC_OK;
 }
 
@@ -373,6 +394,7 @@ static const mbk_iface cpu_iface = {
     .optim_update = cpu_optim_update,
     .grad_stats = cpu_grad_stats,
     .caps = MBK_CAP_CONV_FUSED,
+    .tensor_host_data = cpu_tensor_host_data,
 };
 
 msc_status mbk_cpu_init(const mbk_host *host, const mbk_iface **out) {

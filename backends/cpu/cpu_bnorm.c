@@ -179,6 +179,9 @@ static msc_status bnorm_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor
   CPU_CHECK(cpu_plain_md(1, op->c_dims, &cmd));
   CPU_CHECK(cpu_buf_ensure(ctx, &op->dgamma, &cmd));
   CPU_CHECK(cpu_buf_ensure(ctx, &op->dbeta, &cmd));
+  /* dx may be dy's tensor (API 14; oneDNN's batch norm runs in place): diff_src and
+   * diff_dst share one layout, so either dy is that tensor's storage, unchanged here, or
+   * dy was converted into r_dy above before the storage is overwritten. */
   CPU_CHECK(cpu_tensor_set(out[0], op->ndim, op->x_dims,
                            cpu_pd_md(&op->bwd, dnnl_query_diff_src_md, 0)));
   dnnl_exec_arg_t args[12] = {{DNNL_ARG_SRC, x},

@@ -88,6 +88,8 @@ static msc_status elt_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor *
   }
   dnnl_memory_t dy;
   CPU_CHECK(cpu_view_as(base->ctx, in[1], md, &op->r_dy, &dy));
+  /* dx may be dy's tensor (API 14; oneDNN's eltwise backward runs in place): either dy
+   * is that storage in md already, or it was converted into r_dy above. */
   CPU_CHECK(cpu_tensor_set(out[0], op->ndim, op->dims, md));
   dnnl_exec_arg_t args[4] = {
       {DNNL_ARG_SRC, in[0]->mem}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_SRC, out[0]->mem}};
@@ -167,7 +169,12 @@ static msc_status add_forward(mbk_op *base, int32_t training, mbk_tensor *const 
     op->fwd_md = *md;
   }
   dnnl_memory_t b;
-  CPU_CHECK(cpu_view_as(base->ctx, in[1], md, &op->r_in, &b));
+  /* Training converts b (a residual block's shortcut in another layout) into the
+   * context's shared buffer, as convolutions do with x (docs/memory.md). */
+  if (training)
+    CPU_CHECK(cpu_view_shared(base->ctx, in[1], md, CPU_SHARED_X, &op->r_in, &b));
+  else
+    CPU_CHECK(cpu_view_as(base->ctx, in[1], md, &op->r_in, &b));
   CPU_CHECK(cpu_tensor_set(out[0], op->ndim, op->dims, md));
   dnnl_exec_arg_t args[4] = {
       {DNNL_ARG_SRC_0, in[0]->mem}, {DNNL_ARG_SRC_1, b}, {DNNL_ARG_DST, out[0]->mem}};
@@ -197,8 +204,9 @@ static msc_status add_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor *
       for (int64_t k = 0; k < per; ++k) db[at + k] = sn * dy[at + k];
     }
   }
+  /* (an output that is dy's own tensor, API 14's in place, holds its value already) */
   for (int i = 0; i < 2; ++i)
-    if (out[i] && !(i == 1 && scaled))
+    if (out[i] && out[i] != in[0] && !(i == 1 && scaled))
       CPU_CHECK(cpu_write_as(base->ctx, in[0]->mem, out[i], op->ndim, op->dims, &in[0]->md,
                              &op->r_dy));
   return MSC_OK;

@@ -159,7 +159,8 @@ static msc_status pool_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor 
     CPU_CHECK(cpu_reorder_exec(ctx, &op->r_dy, op->view4, op->pooled.mem));
     dy = op->pooled.mem;
   } else {
-    CPU_CHECK(cpu_view_as(ctx, in[0], dy_md, &op->r_dy, &dy));
+    /* (the context's shared buffer, as convolutions' dy: docs/memory.md) */
+    CPU_CHECK(cpu_view_shared(ctx, in[0], dy_md, CPU_SHARED_DY, &op->r_dy, &dy));
   }
   CPU_CHECK(
       cpu_tensor_set(out[0], 4, op->x_dims, cpu_pd_md(&op->bwd, dnnl_query_diff_src_md, 0)));

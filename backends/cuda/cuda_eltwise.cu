@@ -222,7 +222,8 @@ static msc_status add_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor *
   const int64_t count = cu_numel(op->ndim, op->dims);
   size_t bytes = (size_t)count * sizeof(float);
   for (int i = 0; i < 2; ++i) {
-    if (!out[i]) continue;
+    /* (an output that is dy's own tensor, API 14's in place, holds its value already) */
+    if (!out[i] || (out[i] == in[0] && !(i == 1 && scaled))) continue;
     CU_CHECK(cu_tensor_set(base->ctx, out[i], op->ndim, op->dims));
     if (i == 1 && scaled) {
       k_scale_rows<<<cu_grid(count), CU_THREADS, 0, base->ctx->stream>>>(

@@ -2,6 +2,7 @@
  * backend_call.c — the core's frame around a backend table (backend_call.h; layer:
  * backend): argument checks done once, for every backend, then the table's function.
  */
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "backend/backend_call.h"
@@ -58,6 +59,15 @@ msc_status msci_be_tensor_download(const mbk_iface *be, const mbk_tensor *t, flo
 
 int32_t msci_be_tensor_shape(const mbk_iface *be, const mbk_tensor *t, int64_t *dims) {
   return be && t && dims ? be->tensor_shape(t, dims) : 0;
+}
+
+msc_status msci_be_tensor_host_data(const mbk_iface *be, mbk_tensor *t, int32_t ndim,
+                                    const int64_t *dims, float **data) {
+  NEED(be && t && dims && data, be, "tensor_host_data");
+  if (be->struct_size < offsetof(mbk_iface, tensor_host_data) + sizeof be->tensor_host_data ||
+      !be->tensor_host_data)
+    return MSC_E_UNSUPPORTED;
+  return be->tensor_host_data(t, ndim, dims, data);
 }
 
 msc_status msci_be_tensor_zero(const mbk_iface *be, mbk_tensor *t, int32_t ndim,

@@ -39,6 +39,10 @@ msc_status msci_be_tensor_download(const mbk_iface *be, const mbk_tensor *t, flo
                                    size_t n);
 /* The logical shape (dims[MBK_MAX_DIMS]); 0 when empty or t is NULL. */
 int32_t msci_be_tensor_shape(const mbk_iface *be, const mbk_tensor *t, int64_t *dims);
+/* The host memory of t's plain contents, shaped dims (tensor_host_data, API 14);
+ * MSC_E_UNSUPPORTED, without a message, when the backend does not offer it. */
+msc_status msci_be_tensor_host_data(const mbk_iface *be, mbk_tensor *t, int32_t ndim,
+                                    const int64_t *dims, float **data);
 msc_status msci_be_tensor_zero(const mbk_iface *be, mbk_tensor *t, int32_t ndim,
                                const int64_t *dims);
 

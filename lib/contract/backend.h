@@ -15,7 +15,9 @@
  * GRN, the building blocks of ConvNeXt-V2; 11: ATTN, multi-head attention for the
  * cross-attention fusion; 12: ADD's per-sample scale
  * u.add.row_scale, for stochastic depth; 13: BATCHNORM's synchronised statistics,
- * u.bn.reduce).
+ * u.bn.reduce; 14: ops in place, which the training step's memory plan uses: BATCHNORM,
+ * RELU and GELU backward with dx = dy, ADD backward with da = dy, RELU forward with y =
+ * x, ADD forward with y = a; and the optional tensor_host_data).
  *
  * The contract is this header plus the files it names: backend_op.h/.c (the op frame a
  * backend builds its ops on), loss_core.h, loss_rows.h/.c, optim_core.h and
@@ -77,6 +79,9 @@
  *             batch variance for running_var (PyTorch's rule). Inference: uses the
  *             running statistics. With desc.u.bn.relu the output is ReLU(BN(x)).
  *             bwd in  {x, gamma, dy}      out {dx, dgamma (opt), dbeta (opt)}
+ *             In place (API 14): dx may be the same tensor as dy (the core's training
+ *             step passes it so: dy is used up and dx has its shape). A backend must
+ *             then read every value of dy it needs before writing dx over it.
  *             Synchronised statistics (API 13; data-parallel training, PyTorch's
  *             SyncBatchNorm): when u.bn.reduce is not NULL, a training forward and its
  *             backward compute their per-channel sums over the batches of every process
@@ -100,6 +105,7 @@
  *             bwd in  {x, dy}             out {dx}    (dx = dy where x > 0, else 0; the
  *             core's training step passes the forward's y for x, which is > 0 exactly
  *             where x is: docs/memory.md)
+ *             In place (API 14): y may be x's tensor, and dx dy's (GELU's dx too).
  *  MAXPOOL    fwd in  {x}                 out {y}     (padding never wins the max)
  *             bwd in  {dy}                out {dx}    (after a training forward)
  *  GAVGPOOL   fwd in  {x[N,C,H,W]}        out {y[N,C]}   (mean over H×W)
@@ -110,6 +116,9 @@
  *             bwd in  {x, w, dy}          out {dx (opt), dw (opt), db (opt)}
  *  ADD        fwd in  {a, b}              out {y}     (same shape; y = a + b)
  *             bwd in  {dy}                out {da (opt), db (opt)}
+ *             In place (API 14): y may be the same tensor as a, with or without a
+ *             per-sample scale (the core sums a second gradient into the first so), and
+ *             da may be dy's tensor (then it holds da already).
  *             Per-sample scale (API 12; u.add.row_scale = 1): one more input s[N], a 1-D
  *             tensor of the batch size (optional: NULL reads as all ones):
  *             fwd in  {a, b, s}           out {y}     (y[n,...] = a[n,...] + s[n]·b[n,...])
@@ -181,7 +190,7 @@
 extern "C" {
 #endif
 
-#define MBK_API_VERSION        13u
+#define MBK_API_VERSION        14u
 #define MBK_MODULE_INIT_SYMBOL "msc_backend_module_init"
 #define MBK_MAX_DIMS           4
 #define MBK_MAX_CONCAT         16
@@ -501,6 +510,14 @@ typedef struct mbk_iface {
 
   /* API 8: MBK_CAP_* bits; the core asks only for what a backend announces here. */
   uint32_t caps;
+
+  /* Optional (API 14): sets t's shape (ndim 1, 2 or 4) and returns in *data the host
+   * memory of its contents in plain row-major order, which the caller fills before the
+   * next call of the backend on t or its context: tensor_upload without a copy (the
+   * training step augments its views straight into the input tensors). A backend whose
+   * tensors are not in host memory leaves it NULL; the core then uploads. */
+  msc_status (*tensor_host_data)(mbk_tensor *t, int32_t ndim, const int64_t *dims,
+                                 float **data);
 } mbk_iface;
 
 /* The one symbol a backend module exports (see MBK_MODULE_INIT_SYMBOL). */

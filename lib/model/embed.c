@@ -49,19 +49,27 @@ MSC_API msc_status msc_model_embedding_size(const msc_model *m, int32_t which, i
   return MSC_OK;
 }
 
-/* Normalises one modality's patches with the model's statistics into the executor's
- * staging buffer, refusing a non-finite pixel in the same pass, and uploads them. */
+/* Normalises one modality's patches with the model's statistics into the input tensor
+ * where the backend keeps it in host memory (API 14), else into the executor's staging
+ * buffer and uploads them; a non-finite pixel is refused in the same pass. */
 static msc_status stage_input(msc_model *m, msci_exec *e, int32_t k, const msc_batch *b) {
   const msci_batch_modality *bm = NULL;
   MSCI_TRY(msci_model_input(m, k, b, &bm));
   int64_t plane = bm->h * bm->w, chw = bm->c * plane;
-  MSCI_TRY(msci_exec_stage(e, (size_t)(b->n * chw)));
+  int64_t dims[4] = {b->n, bm->c, bm->h, bm->w};
+  float *dst = NULL;
+  msc_status hs = msci_be_tensor_host_data(m->be, e->input[k], 4, dims, &dst);
+  if (hs != MSC_OK && hs != MSC_E_UNSUPPORTED) return hs;
+  if (hs == MSC_E_UNSUPPORTED) {
+    MSCI_TRY(msci_exec_stage(e, (size_t)(b->n * chw)));
+    dst = e->stage;
+  }
   for (int64_t n = 0; n < b->n; ++n) {
-    int64_t at = msci_model_normalise(m, k, bm, n, e->stage + n * chw);
+    int64_t at = msci_model_normalise(m, k, bm, n, dst + n * chw);
     if (at >= 0) return msci_model_nonfinite(m, k, bm, n, at);
   }
-  int64_t dims[4] = {b->n, bm->c, bm->h, bm->w};
-  return msci_be_tensor_upload(m->be, e->input[k], 4, dims, e->stage);
+  return dst == e->stage ? msci_be_tensor_upload(m->be, e->input[k], 4, dims, e->stage)
+                         : MSC_OK;
 }
 
 /* Which modalities a call on h_f runs without (docs/model.md, "Missing modalities"):

@@ -565,6 +565,7 @@ static msc_status load_training(msc_model *m, const msci_st_file *f, const char 
   if (n == 0) return MSC_OK;
   msci_train *t = m->train;
   MSCI_TRY(msci_train_ensure_ready(m));
+  MSCI_TRY(msci_train_moments_to_host(m)); /* (zeros: the model was just made) */
   t->step = n;
   for (int32_t i = 0; i < m->graph.n_params; ++i) {
     const msci_param *p = &m->graph.params[i];

@@ -211,6 +211,11 @@ struct msci_exec {
   int32_t *owner;      /* and the slot holding each node's output */
   int32_t *slot_node;  /* training: the node whose output each slot holds (its shape) */
   uint8_t *saved;      /* training scratch: outputs a backward reads */
+  int32_t n_free;      /* training: free slots left on the stack by the forward pass,
+                          which the backward pass's gradients take (same shape) */
+  int32_t *rel_head;   /* training: per node i, the first saved value whose last backward
+                          reader is i (its slot is free once i's backward ran), */
+  int32_t *rel_next;   /* and the next such value after each one; -1 ends a list */
   /* training only: gradients of node outputs and parameters */
   mbk_tensor **grad;  /* per node output: borrowed from the gradient pool while live */
   uint8_t *has_grad;  /* grad[i] holds a gradient in this backward pass */

@@ -41,6 +41,8 @@ void msci_exec_free(const msc_model *m, msci_exec *e) {
   free(e->owner);
   free(e->slot_node);
   free(e->saved);
+  free(e->rel_head);
+  free(e->rel_next);
   free(e->stage);
   free(e->need);
   free(e->mark);
@@ -77,6 +79,8 @@ static msc_status exec_create(msc_model *m, int64_t n, int32_t training, msci_ex
     int32_t np = m->graph.n_params;
     e->slot_node = calloc((size_t)nn, sizeof *e->slot_node);
     e->saved = calloc((size_t)nn, 1);
+    e->rel_head = calloc((size_t)nn, sizeof *e->rel_head);
+    e->rel_next = calloc((size_t)nn, sizeof *e->rel_next);
     e->grad = calloc((size_t)nn, sizeof *e->grad);
     e->has_grad = calloc((size_t)nn, 1);
     /* At most one live gradient per node plus one being summed in: 2 per node. */
@@ -88,7 +92,8 @@ static msc_status exec_create(msc_model *m, int64_t n, int32_t training, msci_ex
     e->pgrad_valid = calloc((size_t)np, 1);
     e->drop_scale = calloc((size_t)nn, sizeof *e->drop_scale);
     if (!e->grad || !e->has_grad || !e->gpool || !e->gfree || !e->acc_ops || !e->pgrad ||
-        !e->pgrad_valid || !e->slot_node || !e->saved || !e->drop_scale)
+        !e->pgrad_valid || !e->slot_node || !e->saved || !e->rel_head || !e->rel_next ||
+        !e->drop_scale)
       st = msci_fail(MSC_E_OUT_OF_MEMORY, "training executor");
     for (int32_t i = 0; st == MSC_OK && i < np; ++i)
       st = msci_be_tensor_create(be, e->ctx, &e->pgrad[i]);
@@ -192,12 +197,18 @@ static msc_status assign_slots(msc_model *m, msci_exec *e, const uint8_t *need) 
  * so the mask is the same), and the values the loss terms read. Every other output (a
  * batch norm's before its ReLU, a residual sum's, a pooling's input) is dropped after
  * its last reader in the forward pass, as in inference. */
-static void mark_saved(const msc_model *m, const uint8_t *need, uint8_t *saved) {
+static void mark_saved(const msc_model *m, const uint8_t *need, msci_exec *e) {
   const msci_graph *g = &m->graph;
+  uint8_t *saved = e->saved;
   memset(saved, 0, (size_t)g->n_nodes);
+  /* The last backward reader of a saved value is its first reader in node order (the
+   * backward pass runs the nodes in reverse): last[v] until the lists are built. */
+  int32_t *last = e->rel_next;
+  for (int32_t i = 0; i < g->n_nodes; ++i) last[i] = e->rel_head[i] = -1;
   for (int32_t i = 0; i < g->n_nodes; ++i) {
     if (!need[i]) continue;
     const msci_node *nd = &g->nodes[i];
+    int32_t from = 0, to = 0; /* the inputs its backward reads: in[from..to) */
     switch (nd->desc.type) {
     case MBK_OP_CONV2D:
     case MBK_OP_DECONV2D:
@@ -205,24 +216,39 @@ static void mark_saved(const msc_model *m, const uint8_t *need, uint8_t *saved) 
     case MBK_OP_BATCHNORM:
     case MBK_OP_LAYERNORM:
     case MBK_OP_GELU:
-    case MBK_OP_GRN:
-      if (nd->in[0] >= 0) saved[nd->in[0]] = 1;
+    case MBK_OP_GRN: to = 1; break;
+    case MBK_OP_ATTN: to = nd->n_in; break; /* backward recomputes the weights */
+    case MBK_OP_RELU:
+      saved[i] = 1;
+      if (last[i] < 0) last[i] = i;
       break;
-    case MBK_OP_ATTN: /* backward recomputes the weights from every input */
-      for (int32_t k = 0; k < nd->n_in; ++k)
-        if (nd->in[k] >= 0) saved[nd->in[k]] = 1;
-      break;
-    case MBK_OP_RELU: saved[i] = 1; break;
     default: break;
     }
+    for (int32_t k = from; k < to; ++k) {
+      int32_t v = nd->in[k];
+      if (v < 0) continue;
+      saved[v] = 1;
+      if (last[v] < 0) last[v] = i;
+    }
   }
+  /* The values the loss terms read stay to the end of the step (and are never released:
+   * the objective reads them before the backward pass, the caller's results after). */
   int32_t targets[MSCI_MAX_MODALITIES + 3], nt = 0;
   for (int32_t k = 0; k < m->cfg.n_mod; ++k) targets[nt++] = g->proj[k];
   targets[nt++] = g->fused_proj;
   targets[nt++] = g->logits;
   targets[nt++] = g->seg_logits;
   for (int32_t k = 0; k < nt; ++k)
-    if (targets[k] >= 0 && targets[k] < g->n_nodes) saved[targets[k]] = 1;
+    if (targets[k] >= 0 && targets[k] < g->n_nodes)
+      saved[targets[k]] = 1, last[targets[k]] = -1;
+  /* Release lists: value v joins the list of its last backward reader. */
+  for (int32_t v = 0; v < g->n_nodes; ++v) {
+    int32_t r = last[v];
+    last[v] = -1;
+    if (r < 0) continue;
+    e->rel_next[v] = e->rel_head[r];
+    e->rel_head[r] = v;
+  }
 }
 
 static int same_shape(const msci_graph *g, int32_t a, int32_t b) {
@@ -253,13 +279,26 @@ static msc_status take_slot_like(msc_model *m, msci_exec *e, int32_t i, int32_t 
   return MSC_OK;
 }
 
+/* Training: the input whose slot node i's output may take (ReLU's x, ADD's a; API 14
+ * lets both run in place), or -1: an input that no backward reads (ReLU's backward takes
+ * its own y, docs/memory.md) and nothing reads after node i. */
+static int32_t forward_in_place(const msc_model *m, const msci_exec *e, const uint8_t *need,
+                                int32_t i) {
+  const msci_node *nd = &m->graph.nodes[i];
+  if (nd->desc.type != MBK_OP_RELU && nd->desc.type != MBK_OP_ADD) return -1;
+  const int32_t r = nd->in[0];
+  if (r < 0 || !need[r] || e->saved[r] || e->last_use[r] != i) return -1;
+  if (nd->desc.type == MBK_OP_ADD && nd->in[1] == r) return -1; /* a + a */
+  return r;
+}
+
 /* Training: as assign_slots, except that the outputs a backward reads (mark_saved) keep
  * their slots to the end of the step, and slots are reused only between outputs of one
  * shape. The assignment depends only on `need`: every step gets the same tensors. */
 static msc_status assign_train_slots(msc_model *m, msci_exec *e, const uint8_t *need) {
   const msci_graph *g = &m->graph;
   int32_t n = g->n_nodes, n_free = 0, used = 0;
-  mark_saved(m, need, e->saved);
+  mark_saved(m, need, e);
   for (int32_t i = 0; i < n; ++i) e->last_use[i] = need[i] ? i : -1;
   for (int32_t i = 0; i < n; ++i)
     if (need[i])
@@ -270,8 +309,13 @@ static msc_status assign_train_slots(msc_model *m, msci_exec *e, const uint8_t *
     if (need[i] && (e->last_use[i] == i || e->saved[i])) e->last_use[i] = n;
   for (int32_t i = 0; i < n; ++i) {
     if (!need[i]) continue;
-    int32_t s = 0;
-    MSCI_TRY(take_slot_like(m, e, i, &n_free, &used, &s));
+    int32_t s = 0, r = forward_in_place(m, e, need, i);
+    if (r >= 0) {
+      s = e->owner[r];
+      e->last_use[r] = -1; /* its slot passes to this node's output */
+    } else {
+      MSCI_TRY(take_slot_like(m, e, i, &n_free, &used, &s));
+    }
     e->owner[i] = s;
     e->slot_node[s] = i;
     e->act[i] = e->slot[s];
@@ -282,6 +326,7 @@ static msc_status assign_train_slots(msc_model *m, msci_exec *e, const uint8_t *
       e->free_slots[n_free++] = e->owner[v];
     }
   }
+  e->n_free = n_free;
   return MSC_OK;
 }
 
@@ -430,10 +475,20 @@ msc_status msci_exec_scale_fused(msc_model *m, msci_exec *e, mbk_tensor *t) {
   return msci_be_tensor_upload(m->be, t, 2, dims, h);
 }
 
-/* The gradient pool: take() hands out a free tensor (made on demand), give() returns
- * one. Backward visits nodes in the same order every step, so each step gets the same
+/* The gradient pool: take() hands out a tensor for a gradient of value v (v's shape; v
+ * < 0 for a model input), give() returns one. A free slot that held an output of v's
+ * shape comes first: the forward pass's dropped outputs, and the saved values whose last
+ * backward reader ran (docs/memory.md); else a free pool tensor, made on demand.
+ * Backward visits nodes in the same order every step, so each step gets the same
  * tensors in the same roles and their storage is reused, never reallocated. */
-static msc_status gpool_take(msc_model *m, msci_exec *e, mbk_tensor **out) {
+static msc_status gpool_take(msc_model *m, msci_exec *e, int32_t v, mbk_tensor **out) {
+  for (int32_t k = e->n_free - 1; v >= 0 && k >= 0; --k) {
+    int32_t s = e->free_slots[k];
+    if (!same_shape(&m->graph, e->slot_node[s], v)) continue;
+    e->free_slots[k] = e->free_slots[--e->n_free];
+    *out = e->slot[s];
+    return MSC_OK;
+  }
   if (e->n_gfree > 0) {
     *out = e->gfree[--e->n_gfree];
     return MSC_OK;
@@ -446,7 +501,13 @@ static msc_status gpool_take(msc_model *m, msci_exec *e, mbk_tensor **out) {
 }
 
 static void gpool_give(msci_exec *e, mbk_tensor *t) {
-  if (t) e->gfree[e->n_gfree++] = t;
+  if (!t) return;
+  for (int32_t s = 0; s < e->n_slots; ++s)
+    if (e->slot[s] == t) {
+      e->free_slots[e->n_free++] = s;
+      return;
+    }
+  e->gfree[e->n_gfree++] = t;
 }
 
 void msci_exec_zero_grad(const msc_model *m, msci_exec *e) {
@@ -459,7 +520,7 @@ void msci_exec_zero_grad(const msc_model *m, msci_exec *e) {
 }
 
 msc_status msci_exec_grad_for(msc_model *m, msci_exec *e, int32_t node, mbk_tensor **out) {
-  if (!e->grad[node]) MSCI_TRY(gpool_take(m, e, &e->grad[node]));
+  if (!e->grad[node]) MSCI_TRY(gpool_take(m, e, node, &e->grad[node]));
   e->has_grad[node] = 1;
   *out = e->grad[node];
   return MSC_OK;
@@ -474,11 +535,11 @@ static msc_status grad_target(msc_model *m, msci_exec *e, int32_t v, mbk_tensor 
   *pending = NULL;
   if (v < 0 || (e->frozen_encoders && v <= m->graph.last_encoder_node)) return MSC_OK;
   if (!e->has_grad[v]) {
-    if (!e->grad[v]) MSCI_TRY(gpool_take(m, e, &e->grad[v]));
+    if (!e->grad[v]) MSCI_TRY(gpool_take(m, e, v, &e->grad[v]));
     *out = e->grad[v];
     return MSC_OK;
   }
-  MSCI_TRY(gpool_take(m, e, pending));
+  MSCI_TRY(gpool_take(m, e, v, pending));
   *out = *pending;
   return MSC_OK;
 }
@@ -494,13 +555,10 @@ static msc_status add_pending(msc_model *m, msci_exec *e, int32_t v, mbk_tensor 
     d.w = nd == 4 ? dims[3] : 1;
     MSCI_TRY(msci_be_op_create(be, e->ctx, &d, &e->acc_ops[v]));
   }
-  mbk_tensor *sum = NULL;
-  MSCI_TRY(gpool_take(m, e, &sum));
+  /* In place (API 14: ADD's output may be its first input). */
   mbk_tensor *in[2] = {e->grad[v], extra};
-  MSCI_TRY(msci_be_op_forward(e->acc_ops[v], 0, in, 2, &sum, 1));
-  gpool_give(e, e->grad[v]);
+  MSCI_TRY(msci_be_op_forward(e->acc_ops[v], 0, in, 2, &e->grad[v], 1));
   gpool_give(e, extra);
-  e->grad[v] = sum;
   return MSC_OK;
 }
 
@@ -528,6 +586,13 @@ static int value_takes_grad(const msc_model *m, const msci_exec *e, int32_t v) {
 static int32_t value_grads(const msci_node *nd) {
   const int32_t t = nd->desc.type;
   return t == MBK_OP_CONCAT || t == MBK_OP_ADD || t == MBK_OP_ATTN ? nd->n_in : 1;
+}
+
+/* Whether the node's backward writes its first input's gradient over dy (API 14: the
+ * output of the same shape as dy, which the node uses up). */
+static int backward_in_place(const msci_node *nd) {
+  const int32_t t = nd->desc.type;
+  return t == MBK_OP_BATCHNORM || t == MBK_OP_RELU || t == MBK_OP_GELU || t == MBK_OP_ADD;
 }
 
 static int has_param_grads(const msci_node *nd) {
@@ -572,15 +637,15 @@ int32_t msci_exec_backward_order(const msc_model *m, const msci_exec *e, const u
   return n;
 }
 
-msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
+/* Node i's backward: its inputs' gradients and its parameters'. */
+static msc_status node_backward(msc_model *m, msci_exec *e, int32_t i) {
   const msci_graph *g = &m->graph;
-  for (int32_t i = g->n_nodes - 1; i >= 0; --i) {
-    if (!backward_runs(m, e, need, e->has_grad, i)) continue;
+  {
     const msci_node *nd = &g->nodes[i];
     /* h_f was scaled after the concatenation: its gradient is scaled the same way. */
     if (i == g->fused && e->fuse_scale) MSCI_TRY(msci_exec_scale_fused(m, e, e->grad[i]));
     mbk_tensor *in[MBK_MAX_CONCAT + 3], *out[MBK_MAX_CONCAT + 3];
-    mbk_tensor *pending[MBK_MAX_CONCAT], *scratch = NULL;
+    mbk_tensor *pending[MBK_MAX_CONCAT];
     int32_t n_in = 0, n_out = 0;
     memset(pending, 0, sizeof pending);
     mbk_tensor *x =
@@ -616,8 +681,16 @@ msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
       in[n_in++] = drops(m, e, i) ? e->drop_scale[i] : NULL;
     /* Outputs: the input values' gradients, then the parameters'. */
     int32_t n_values = value_grads(nd);
-    for (int32_t k = 0; k < n_values; ++k)
-      MSCI_TRY(grad_target(m, e, nd->in[k], &out[n_out++], &pending[k]));
+    /* The first input's gradient is written over dy (API 14): dy is used up by this node
+     * and that gradient has its shape, so it needs no second tensor of that size
+     * (docs/memory.md). */
+    const int inplace = backward_in_place(nd);
+    for (int32_t k = 0; k < n_values; ++k) {
+      if (k == 0 && inplace)
+        out[n_out++] = e->grad[i];
+      else
+        MSCI_TRY(grad_target(m, e, nd->in[k], &out[n_out++], &pending[k]));
+    }
     if (has_param_grads(nd)) {
       for (int32_t k = 0; k < 2; ++k) {
         int32_t p = param_grad(m, e, nd, k);
@@ -625,14 +698,8 @@ msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
         if (p >= 0) e->pgrad_valid[p] = 1;
       }
     }
-    if (nd->desc.type == MBK_OP_BATCHNORM && !out[0]) {
-      /* The backend's batch norm always produces dx: a scratch tensor takes it. */
-      MSCI_TRY(gpool_take(m, e, &scratch));
-      out[0] = scratch;
-    }
     MSCI_TRY(msci_be_op_backward(e->ops[i], in, n_in, out, n_out));
-    gpool_give(e, scratch);
-    for (int32_t k = 0; k < n_values; ++k) {
+    for (int32_t k = inplace ? 1 : 0; k < n_values; ++k) {
       int32_t v = nd->in[k];
       if (v < 0 || !out[k]) continue;
       if (pending[k])
@@ -640,11 +707,34 @@ msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
       else if (value_takes_grad(m, e, v))
         e->has_grad[v] = 1;
     }
+    if (inplace && value_takes_grad(m, e, nd->in[0])) {
+      /* dx (in dy's tensor) becomes x's gradient, or is summed into the one it has (after
+       * the other inputs': an ADD of a value to itself). */
+      const int32_t v = nd->in[0];
+      mbk_tensor *dx = e->grad[i];
+      e->grad[i] = NULL;
+      if (e->has_grad[v]) {
+        MSCI_TRY(add_pending(m, e, v, dx));
+      } else {
+        e->grad[v] = dx;
+        e->has_grad[v] = 1;
+      }
+    }
     /* This node's gradient has been used up. */
     gpool_give(e, e->grad[i]);
     e->grad[i] = NULL;
     /* Its parameters' gradients are complete: the data-parallel step may send them. */
     if (e->backward_hook) MSCI_TRY(e->backward_hook(e->backward_hook_user, i));
+  }
+  return MSC_OK;
+}
+
+msc_status msci_exec_backward(msc_model *m, msci_exec *e, const uint8_t *need) {
+  for (int32_t i = m->graph.n_nodes - 1; i >= 0; --i) {
+    if (backward_runs(m, e, need, e->has_grad, i)) MSCI_TRY(node_backward(m, e, i));
+    /* No backward reads these saved values any more: their slots may take gradients. */
+    for (int32_t v = e->rel_head[i]; v >= 0; v = e->rel_next[v])
+      e->free_slots[e->n_free++] = e->owner[v];
   }
   return MSC_OK;
 }

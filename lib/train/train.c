@@ -17,6 +17,7 @@
  * undo a skipped one.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <omp.h>
 #include <stdio.h>
@@ -320,9 +321,9 @@ msc_status msci_train_configure(msc_model *m, const msc_options *opts) {
   return MSC_OK;
 }
 
-/* Host copies of the running statistics (to undo a skipped step) and zeroed host moments
- * of every other parameter (the staging copies of the backend's moments: checkpoints,
- * classifier resets), made on the first step or before a checkpoint is read or written. */
+/* Host copies of the running statistics (to undo a skipped step), made on the first step
+ * or before a checkpoint is read or written, and the tables of the moments' host copies
+ * (made by msci_train_moments_to_host when needed: checkpoints, classifier resets). */
 msc_status msci_train_ensure_ready(msc_model *m) {
   msci_train *t = m->train;
   if (t->ready) return MSC_OK;
@@ -342,10 +343,6 @@ msc_status msci_train_ensure_ready(msc_model *m) {
       MSCI_TRY(msci_be_tensor_download(m->be, pr->t, t->master[p], n));
       continue;
     }
-    if (!t->m1[p]) t->m1[p] = calloc(n, sizeof(float));
-    if (!t->m2[p]) t->m2[p] = calloc(n, sizeof(float));
-    if (!t->m1[p] || !t->m2[p])
-      return msci_fail(MSC_E_OUT_OF_MEMORY, "training state: %s", pr->name);
   }
   t->ready = 1;
   return MSC_OK;
@@ -353,16 +350,40 @@ msc_status msci_train_ensure_ready(msc_model *m) {
 
 /* ---- moments on the backend ---------------------------------------------------------------- */
 
-msc_status msci_train_moments_to_host(const msc_model *m) {
-  const msci_train *t = m->train;
-  if (!t || !t->dm_valid || !t->dm1) return MSC_OK;
+/* Whether parameter p has optimiser moments (every one but the running statistics). */
+static int has_moments(const msci_param *pr) {
+  return pr->kind != MSCI_PARAM_BN_MEAN && pr->kind != MSCI_PARAM_BN_VAR;
+}
+
+/* Held while host copies are made: msc_model_save takes a const model, and const calls
+ * may run concurrently (mosaic.h); two of them must not both make a copy. */
+static pthread_mutex_t host_moments_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static msc_status moments_to_host_locked(const msc_model *m) {
+  msci_train *t = m->train;
   for (int32_t p = 0; p < m->graph.n_params; ++p) {
-    if (!t->dm1[p] || !t->m1[p]) continue;
-    size_t n = (size_t)count_of(&m->graph.params[p]);
+    const msci_param *pr = &m->graph.params[p];
+    if (!has_moments(pr)) continue;
+    size_t n = (size_t)count_of(pr);
+    if (!t->m1[p]) t->m1[p] = calloc(n, sizeof(float));
+    if (!t->m2[p]) t->m2[p] = calloc(n, sizeof(float));
+    if (!t->m1[p] || !t->m2[p])
+      return msci_fail(MSC_E_OUT_OF_MEMORY, "training state: %s", pr->name);
+    /* (no backend copies, or stale ones: the host copies, or zeros, are the truth) */
+    if (!t->dm_valid || !t->dm1 || !t->dm1[p]) continue;
     MSCI_TRY(msci_be_tensor_download(m->be, t->dm1[p], t->m1[p], n));
     MSCI_TRY(msci_be_tensor_download(m->be, t->dm2[p], t->m2[p], n));
   }
   return MSC_OK;
+}
+
+msc_status msci_train_moments_to_host(const msc_model *m) {
+  /* (before the first step and a resume there are no moments anywhere yet) */
+  if (!m->train || !m->train->ready) return MSC_OK;
+  pthread_mutex_lock(&host_moments_lock);
+  msc_status st = moments_to_host_locked(m);
+  pthread_mutex_unlock(&host_moments_lock);
+  return st;
 }
 
 /* Backend tensors for the moments of every parameter that has host moments; uploads
@@ -381,7 +402,7 @@ static msc_status device_moments_ready(msc_model *m) {
   }
   for (int32_t p = 0; p < np; ++p) {
     const msci_param *pr = &m->graph.params[p];
-    if (!t->m1[p]) continue; /* running statistics */
+    if (!has_moments(pr)) continue; /* running statistics */
     int fresh = !t->dm1[p];
     if (fresh) {
       msc_status st = msci_be_tensor_create(m->be, m->ctx, &t->dm1[p]);
@@ -392,10 +413,19 @@ static msc_status device_moments_ready(msc_model *m) {
         return st;
       }
     }
-    if (fresh || !t->dm_valid) {
+    if ((fresh || !t->dm_valid) && t->m1[p]) {
       MSCI_TRY(msci_be_tensor_upload(m->be, t->dm1[p], pr->ndim, pr->dims, t->m1[p]));
       MSCI_TRY(msci_be_tensor_upload(m->be, t->dm2[p], pr->ndim, pr->dims, t->m2[p]));
+    } else if (fresh || !t->dm_valid) { /* no host copies: the moments start at zero */
+      MSCI_TRY(msci_be_tensor_zero(m->be, t->dm1[p], pr->ndim, pr->dims));
+      MSCI_TRY(msci_be_tensor_zero(m->be, t->dm2[p], pr->ndim, pr->dims));
     }
+    /* The backend's copies are the truth from now on: host copies kept beside them would
+     * double the optimiser state during the steps (170 MiB for the two ResNet-18
+     * encoders; docs/memory.md). A save or a reset makes them again when it needs them
+     * (msci_train_moments_to_host). Freed one by one, so the next tensor reuses them. */
+    free(t->m1[p]), free(t->m2[p]);
+    t->m1[p] = t->m2[p] = NULL;
   }
   t->dm_valid = 1;
   return MSC_OK;
@@ -419,7 +449,17 @@ static msc_status stage_views(msc_model *m, msci_exec *e, int32_t k, const msc_b
   MSCI_TRY(msci_model_input(m, k, b, &bm));
   int32_t views = m->train->cfg.views;
   size_t chw = (size_t)(bm->c * bm->h * bm->w);
-  MSCI_TRY(msci_exec_stage(e, (size_t)views * (size_t)b->n * chw));
+  int64_t dims[4] = {views * b->n, bm->c, bm->h, bm->w};
+  /* The views go straight into the input tensor where the backend keeps it in host
+   * memory (API 14), else into the executor's stage, then uploaded: a copy of the
+   * largest modality's views less (docs/memory.md). */
+  float *dst = NULL;
+  msc_status hs = msci_be_tensor_host_data(m->be, e->input[k], 4, dims, &dst);
+  if (hs != MSC_OK && hs != MSC_E_UNSUPPORTED) return hs;
+  if (hs == MSC_E_UNSUPPORTED) {
+    MSCI_TRY(msci_exec_stage(e, (size_t)views * (size_t)b->n * chw));
+    dst = e->stage;
+  }
   /* A team never has more threads than omp_get_max_threads() says here. */
   const size_t threads = (size_t)omp_get_max_threads();
   float *work = msci_exec_host(e, MSCI_EXEC_HOST_AUG, threads * 2 * chw * sizeof(float));
@@ -434,9 +474,9 @@ static msc_status stage_views(msc_model *m, msci_exec *e, int32_t k, const msc_b
     int64_t at = msci_model_normalise(m, k, bm, i, norm);
     msc_status local = at >= 0 ? MSC_E_NUMERICAL : MSC_OK;
     for (int32_t v = 0; local == MSC_OK && v < views; ++v)
-      local = msci_augment_view(
-          &m->train->aug, seed, m->train->sample0 + i, v, k, m->train->aug.kind[k], norm, bm->c,
-          bm->h, bm->w, e->stage + ((size_t)v * (size_t)b->n + (size_t)i) * chw, scratch);
+      local = msci_augment_view(&m->train->aug, seed, m->train->sample0 + i, v, k,
+                                m->train->aug.kind[k], norm, bm->c, bm->h, bm->w,
+                                dst + ((size_t)v * (size_t)b->n + (size_t)i) * chw, scratch);
     if (local != MSC_OK) {
 #pragma omp critical(msci_stage_views)
       if (i < err_at) {
@@ -448,8 +488,8 @@ static msc_status stage_views(msc_model *m, msci_exec *e, int32_t k, const msc_b
   }
   if (err_pixel >= 0) return msci_model_nonfinite(m, k, bm, err_at, err_pixel);
   if (err != MSC_OK) return msci_fail(err, "modality %s: augmentation failed", mc->name);
-  int64_t dims[4] = {views * b->n, bm->c, bm->h, bm->w};
-  return msci_be_tensor_upload(m->be, e->input[k], 4, dims, e->stage);
+  return dst == e->stage ? msci_be_tensor_upload(m->be, e->input[k], 4, dims, e->stage)
+                         : MSC_OK;
 }
 
 /* Modality dropout: sample i draws u_k ~ U[0, 1) per modality k from its own stream of

@@ -48,11 +48,13 @@ typedef struct msci_train {
   float **master;   /* per parameter: host copy of the running statistics (BatchNorm
                       * mean and variance, to undo a skipped step); NULL for the others */
   float **m1, **m2; /* per parameter that is not a running statistic: host copies of the
-                      * optimiser moments (m2 unused by SGD), for checkpoints and resets */
+                      * optimiser moments (m2 unused by SGD), for checkpoints and resets;
+                      * NULL while the backend's copies alone hold them (below) */
   /* The moments as backend tensors, owned by the model's context: the optimiser
    * (optim_update) updates them there. While dm_valid is 1 they are the truth and m1/m2
-   * above may be stale: msci_train_moments_to_host refreshes them; whoever writes m1/m2
-   * sets dm_valid to 0 so that the next step uploads them. */
+   * above may be stale or absent: msci_train_moments_to_host makes and refreshes them;
+   * whoever writes m1/m2 sets dm_valid to 0 so that the next step uploads them, after
+   * which the step frees the host copies (docs/memory.md). */
   mbk_tensor **dm1, **dm2;
   int32_t dm_valid;
   msci_exec *exec; /* training executor (kept between steps of the same size) */
@@ -81,8 +83,9 @@ void msci_train_dropout_draw(const msc_model *m, int64_t n, uint8_t *keep);
 
 /* Checkpoint support (model.c): the state's tensors and metadata. */
 msc_status msci_train_ensure_ready(msc_model *m);
-/* Copies the backend's moments (dm1/dm2) into the host copies m1/m2 when those are
- * stale (a no-op before the first step and after one). */
+/* Makes the host copies m1/m2 of the moments (freed by each step) and copies the
+ * backend's (dm1/dm2) into them when those hold the truth; a no-op before the training
+ * state exists (msci_train_ensure_ready). */
 msc_status msci_train_moments_to_host(const msc_model *m);
 
 #endif

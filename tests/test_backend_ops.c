@@ -43,23 +43,12 @@
 #include "backend/registry.h"
 #include "common/internal.h"
 #include "contract/optim_core.h"
+#include "plain_check.h"
 
 #define TOL            1e-4
 #define TOL_LOSS_VALUE 1e-9
 
-static int g_failures, g_checks;
 static int g_mallocs; /* cudaMalloc lines logged by the module */
-
-#define CHECK(cond, ...)                                                                       \
-  do {                                                                                         \
-    ++g_checks;                                                                                \
-    if (!(cond)) {                                                                             \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                     \
-      fprintf(stderr, __VA_ARGS__);                                                            \
-      fprintf(stderr, "\n");                                                                   \
-      ++g_failures;                                                                            \
-    }                                                                                          \
-  } while (0)
 
 #define OK(call, be)                                                                           \
   do {                                                                                         \

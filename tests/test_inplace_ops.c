@@ -33,19 +33,7 @@
 #include "backend/registry.h"
 #include "common/internal.h"
 #include "contract/backend.h"
-
-static int g_failures, g_checks;
-
-#define CHECK(cond, ...)                                                                       \
-  do {                                                                                         \
-    ++g_checks;                                                                                \
-    if (!(cond)) {                                                                             \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                     \
-      fprintf(stderr, __VA_ARGS__);                                                            \
-      fprintf(stderr, "\n");                                                                   \
-      ++g_failures;                                                                            \
-    }                                                                                          \
-  } while (0)
+#include "plain_check.h"
 
 #define OK(call)                                                                               \
   do {                                                                                         \

@@ -640,92 +640,90 @@ int32_t msci_exec_backward_order(const msc_model *m, const msci_exec *e, const u
 /* Node i's backward: its inputs' gradients and its parameters'. */
 static msc_status node_backward(msc_model *m, msci_exec *e, int32_t i) {
   const msci_graph *g = &m->graph;
-  {
-    const msci_node *nd = &g->nodes[i];
-    /* h_f was scaled after the concatenation: its gradient is scaled the same way. */
-    if (i == g->fused && e->fuse_scale) MSCI_TRY(msci_exec_scale_fused(m, e, e->grad[i]));
-    mbk_tensor *in[MBK_MAX_CONCAT + 3], *out[MBK_MAX_CONCAT + 3];
-    mbk_tensor *pending[MBK_MAX_CONCAT];
-    int32_t n_in = 0, n_out = 0;
-    memset(pending, 0, sizeof pending);
-    mbk_tensor *x =
-        nd->n_in > 0 ? (nd->in[0] >= 0 ? e->act[nd->in[0]] : e->input[-1 - nd->in[0]]) : NULL;
-    /* Inputs of each op's backward (lib/contract/backend.h). */
-    switch (nd->desc.type) {
-    case MBK_OP_CONV2D:
-    case MBK_OP_DECONV2D:
-    case MBK_OP_LINEAR:
-      in[n_in++] = x;
-      in[n_in++] = g->params[nd->param[0]].t;
-      break;
-    case MBK_OP_BATCHNORM:
-    case MBK_OP_LAYERNORM:
-      in[n_in++] = x;
-      in[n_in++] = g->params[nd->param[0]].t;
-      break;
-    case MBK_OP_GRN:
-      in[n_in++] = x;
-      in[n_in++] = g->params[nd->param[0]].t;
-      break;
-    case MBK_OP_GELU: in[n_in++] = x; break;
-    case MBK_OP_ATTN:
-      for (int32_t k = 0; k < nd->n_in; ++k) in[n_in++] = value_tensor(e, nd->in[k]);
-      break;
-    /* Its own output y for x: the only input of a ReLU's backward kept (mark_saved). */
-    case MBK_OP_RELU: in[n_in++] = e->act[i]; break;
-    default: break;
-    }
-    in[n_in++] = e->grad[i];
-    /* Stochastic depth: the forward's per-sample scale scales the branch's gradient. */
-    if (nd->desc.type == MBK_OP_ADD && nd->desc.u.add.row_scale)
-      in[n_in++] = drops(m, e, i) ? e->drop_scale[i] : NULL;
-    /* Outputs: the input values' gradients, then the parameters'. */
-    int32_t n_values = value_grads(nd);
-    /* The first input's gradient is written over dy (API 14): dy is used up by this node
-     * and that gradient has its shape, so it needs no second tensor of that size
-     * (docs/memory.md). */
-    const int inplace = backward_in_place(nd);
-    for (int32_t k = 0; k < n_values; ++k) {
-      if (k == 0 && inplace)
-        out[n_out++] = e->grad[i];
-      else
-        MSCI_TRY(grad_target(m, e, nd->in[k], &out[n_out++], &pending[k]));
-    }
-    if (has_param_grads(nd)) {
-      for (int32_t k = 0; k < 2; ++k) {
-        int32_t p = param_grad(m, e, nd, k);
-        out[n_out++] = p >= 0 ? e->pgrad[p] : NULL;
-        if (p >= 0) e->pgrad_valid[p] = 1;
-      }
-    }
-    MSCI_TRY(msci_be_op_backward(e->ops[i], in, n_in, out, n_out));
-    for (int32_t k = inplace ? 1 : 0; k < n_values; ++k) {
-      int32_t v = nd->in[k];
-      if (v < 0 || !out[k]) continue;
-      if (pending[k])
-        MSCI_TRY(add_pending(m, e, v, pending[k]));
-      else if (value_takes_grad(m, e, v))
-        e->has_grad[v] = 1;
-    }
-    if (inplace && value_takes_grad(m, e, nd->in[0])) {
-      /* dx (in dy's tensor) becomes x's gradient, or is summed into the one it has (after
-       * the other inputs': an ADD of a value to itself). */
-      const int32_t v = nd->in[0];
-      mbk_tensor *dx = e->grad[i];
-      e->grad[i] = NULL;
-      if (e->has_grad[v]) {
-        MSCI_TRY(add_pending(m, e, v, dx));
-      } else {
-        e->grad[v] = dx;
-        e->has_grad[v] = 1;
-      }
-    }
-    /* This node's gradient has been used up. */
-    gpool_give(e, e->grad[i]);
-    e->grad[i] = NULL;
-    /* Its parameters' gradients are complete: the data-parallel step may send them. */
-    if (e->backward_hook) MSCI_TRY(e->backward_hook(e->backward_hook_user, i));
+  const msci_node *nd = &g->nodes[i];
+  /* h_f was scaled after the concatenation: its gradient is scaled the same way. */
+  if (i == g->fused && e->fuse_scale) MSCI_TRY(msci_exec_scale_fused(m, e, e->grad[i]));
+  mbk_tensor *in[MBK_MAX_CONCAT + 3], *out[MBK_MAX_CONCAT + 3];
+  mbk_tensor *pending[MBK_MAX_CONCAT];
+  int32_t n_in = 0, n_out = 0;
+  memset(pending, 0, sizeof pending);
+  mbk_tensor *x =
+      nd->n_in > 0 ? (nd->in[0] >= 0 ? e->act[nd->in[0]] : e->input[-1 - nd->in[0]]) : NULL;
+  /* Inputs of each op's backward (lib/contract/backend.h). */
+  switch (nd->desc.type) {
+  case MBK_OP_CONV2D:
+  case MBK_OP_DECONV2D:
+  case MBK_OP_LINEAR:
+    in[n_in++] = x;
+    in[n_in++] = g->params[nd->param[0]].t;
+    break;
+  case MBK_OP_BATCHNORM:
+  case MBK_OP_LAYERNORM:
+    in[n_in++] = x;
+    in[n_in++] = g->params[nd->param[0]].t;
+    break;
+  case MBK_OP_GRN:
+    in[n_in++] = x;
+    in[n_in++] = g->params[nd->param[0]].t;
+    break;
+  case MBK_OP_GELU: in[n_in++] = x; break;
+  case MBK_OP_ATTN:
+    for (int32_t k = 0; k < nd->n_in; ++k) in[n_in++] = value_tensor(e, nd->in[k]);
+    break;
+  /* Its own output y for x: the only input of a ReLU's backward kept (mark_saved). */
+  case MBK_OP_RELU: in[n_in++] = e->act[i]; break;
+  default: break;
   }
+  in[n_in++] = e->grad[i];
+  /* Stochastic depth: the forward's per-sample scale scales the branch's gradient. */
+  if (nd->desc.type == MBK_OP_ADD && nd->desc.u.add.row_scale)
+    in[n_in++] = drops(m, e, i) ? e->drop_scale[i] : NULL;
+  /* Outputs: the input values' gradients, then the parameters'. */
+  int32_t n_values = value_grads(nd);
+  /* The first input's gradient is written over dy (API 14): dy is used up by this node
+   * and that gradient has its shape, so it needs no second tensor of that size
+   * (docs/memory.md). */
+  const int inplace = backward_in_place(nd);
+  for (int32_t k = 0; k < n_values; ++k) {
+    if (k == 0 && inplace)
+      out[n_out++] = e->grad[i];
+    else
+      MSCI_TRY(grad_target(m, e, nd->in[k], &out[n_out++], &pending[k]));
+  }
+  if (has_param_grads(nd)) {
+    for (int32_t k = 0; k < 2; ++k) {
+      int32_t p = param_grad(m, e, nd, k);
+      out[n_out++] = p >= 0 ? e->pgrad[p] : NULL;
+      if (p >= 0) e->pgrad_valid[p] = 1;
+    }
+  }
+  MSCI_TRY(msci_be_op_backward(e->ops[i], in, n_in, out, n_out));
+  for (int32_t k = inplace ? 1 : 0; k < n_values; ++k) {
+    int32_t v = nd->in[k];
+    if (v < 0 || !out[k]) continue;
+    if (pending[k])
+      MSCI_TRY(add_pending(m, e, v, pending[k]));
+    else if (value_takes_grad(m, e, v))
+      e->has_grad[v] = 1;
+  }
+  if (inplace && value_takes_grad(m, e, nd->in[0])) {
+    /* dx (in dy's tensor) becomes x's gradient, or is summed into the one it has (after
+     * the other inputs': an ADD of a value to itself). */
+    const int32_t v = nd->in[0];
+    mbk_tensor *dx = e->grad[i];
+    e->grad[i] = NULL;
+    if (e->has_grad[v]) {
+      MSCI_TRY(add_pending(m, e, v, dx));
+    } else {
+      e->grad[v] = dx;
+      e->has_grad[v] = 1;
+    }
+  }
+  /* This node's gradient has been used up. */
+  gpool_give(e, e->grad[i]);
+  e->grad[i] = NULL;
+  /* Its parameters' gradients are complete: the data-parallel step may send them. */
+  if (e->backward_hook) MSCI_TRY(e->backward_hook(e->backward_hook_user, i));
   return MSC_OK;
 }
 

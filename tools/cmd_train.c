@@ -296,7 +296,9 @@ int cmd_train(int argc, char **argv, int verbosity) {
     /* The collectives of this run only: msc_train_set_dist's broadcasts came before t0. */
     const double t0 = cli_now(), comm0 = dist ? msc_dist_comm_seconds(dist) : 0.0;
     rc = cli_train_run(&job);
-    if (dist) { /* the communication share (bench/dist_bench.sh reads this line) */
+    /* The communication share (bench/dist_bench.sh reads this line): of a run that
+     * finished; a failed one's collectives may have waited out a timeout. */
+    if (dist && rc == EXIT_OK) {
       double wall = cli_now() - t0, comm = msc_dist_comm_seconds(dist) - comm0;
       printf("  communication: %.3f s of %.3f s on rank 0 (%.1f%%) in collectives\n", comm,
              wall, wall > 0 ? 100.0 * comm / wall : 0.0);
@@ -333,7 +335,11 @@ int cmd_train(int argc, char **argv, int verbosity) {
     }
   }
   msc_model_free(model);
-  msc_dist_free(dist); /* after the model, which borrows it */
+  /* After the model, which borrows it. A rank that failed leaves without it: ending MPI
+   * waits for every rank, while the others may be waiting for this one in a collective
+   * (up to --dist-timeout); a process that exits with an error and without MPI_Finalize
+   * makes the launcher end the job at once (tests/dist/tool.sh). */
+  if (rc == EXIT_OK || ranks == 1) msc_dist_free(dist);
   msc_dataset_free(train);
   msc_dataset_free(val);
   msc_options_free(mopts);

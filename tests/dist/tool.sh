@@ -8,7 +8,8 @@
 #    line of output once (rank 1 prints nothing);
 #  - a run stopped after 3 steps on 2 ranks resumes on 1 rank, and one stopped on 1
 #    rank resumes on 2, with the uninterrupted run's weights;
-#  - a global batch the ranks cannot share evenly is refused (exit 2, saying so).
+#  - a global batch the ranks cannot share evenly is refused (exit 2, saying so);
+#  - a rank that fails alone ends the job at once (not after --dist-timeout).
 # Skips (77) when libmosaic_mpi.so is missing.
 set -u
 mpiexec=$1 mosaic=$2 prog=$3
@@ -85,4 +86,16 @@ rc=$?
 [ $rc -ne 0 ] || fail "--batch 7 on 2 ranks was accepted"
 grep -q "must be divisible by the 2 ranks" odd.log || { cat odd.log; fail "no reason given"; }
 [ -e odd ] && fail "the refused run wrote files"
+
+# Rank 0 fails alone (its output folder is missing) while rank 1 goes on to the first
+# collective: rank 0 leaves without ending MPI, so the launcher ends the job at once
+# instead of rank 1 waiting out --dist-timeout (300 s); no communication share is printed.
+start=$SECONDS
+"${mpi[@]}" "$mosaic" train "${common[@]}" --epochs 1 --out missing/dir/m.safetensors \
+  >missing.log 2>&1
+rc=$?
+[ $rc -ne 0 ] || fail "training into a missing folder succeeded"
+[ $((SECONDS - start)) -lt 60 ] || { cat missing.log; fail "the job took $((SECONDS - start)) s to end"; }
+grep -q "cannot write missing/dir/" missing.log || { cat missing.log; fail "no reason given"; }
+grep -q "communication:" missing.log && { cat missing.log; fail "a failed run's communication share"; }
 echo "TOOL OK"

@@ -58,18 +58,12 @@ static msc_status stage_input(msc_model *m, msci_exec *e, int32_t k, const msc_b
   int64_t plane = bm->h * bm->w, chw = bm->c * plane;
   int64_t dims[4] = {b->n, bm->c, bm->h, bm->w};
   float *dst = NULL;
-  msc_status hs = msci_be_tensor_host_data(m->be, e->input[k], 4, dims, &dst);
-  if (hs != MSC_OK && hs != MSC_E_UNSUPPORTED) return hs;
-  if (hs == MSC_E_UNSUPPORTED) {
-    MSCI_TRY(msci_exec_stage(e, (size_t)(b->n * chw)));
-    dst = e->stage;
-  }
+  MSCI_TRY(msci_exec_input_at(m, e, k, dims, &dst));
   for (int64_t n = 0; n < b->n; ++n) {
     int64_t at = msci_model_normalise(m, k, bm, n, dst + n * chw);
     if (at >= 0) return msci_model_nonfinite(m, k, bm, n, at);
   }
-  return dst == e->stage ? msci_be_tensor_upload(m->be, e->input[k], 4, dims, e->stage)
-                         : MSC_OK;
+  return msci_exec_input_done(m, e, k, dims, dst);
 }
 
 /* Which modalities a call on h_f runs without (docs/model.md, "Missing modalities"):

@@ -291,6 +291,13 @@ msc_status msci_model_nonfinite(const msc_model *m, int32_t k,
                                 const struct msci_batch_modality *bm, int64_t i, int64_t at);
 /* Grows the executor's host staging buffer to at least count floats. */
 msc_status msci_exec_stage(msci_exec *e, size_t count);
+/* Where input k's plain contents of shape dims[4] are to be written: the input tensor's
+ * own memory where the backend keeps it on the host (tensor_host_data, API 14), else the
+ * executor's staging buffer; msci_exec_input_done uploads the latter. */
+msc_status msci_exec_input_at(msc_model *m, msci_exec *e, int32_t k, const int64_t *dims,
+                              float **dst);
+msc_status msci_exec_input_done(msc_model *m, msci_exec *e, int32_t k, const int64_t *dims,
+                                const float *dst);
 /* The executor's host workspace `slot` (MSCI_EXEC_HOST_*), grown to at least bytes
  * (contents not kept when it grows; 64-byte aligned); NULL with the error set when out
  * of memory. */

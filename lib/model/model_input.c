@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend_call.h"
 #include "data/batch.h"
 #include "common/internal.h"
 #include "model/model.h"
@@ -70,6 +71,20 @@ msc_status msci_exec_stage(msci_exec *e, size_t count) {
   e->stage = s;
   e->stage_cap = count;
   return MSC_OK;
+}
+
+msc_status msci_exec_input_at(msc_model *m, msci_exec *e, int32_t k, const int64_t *dims,
+                              float **dst) {
+  msc_status st = msci_be_tensor_host_data(m->be, e->input[k], 4, dims, dst);
+  if (st != MSC_E_UNSUPPORTED) return st;
+  MSCI_TRY(msci_exec_stage(e, (size_t)(dims[0] * dims[1] * dims[2] * dims[3])));
+  *dst = e->stage;
+  return MSC_OK;
+}
+
+msc_status msci_exec_input_done(msc_model *m, msci_exec *e, int32_t k, const int64_t *dims,
+                                const float *dst) {
+  return dst == e->stage ? msci_be_tensor_upload(m->be, e->input[k], 4, dims, dst) : MSC_OK;
 }
 
 void *msci_exec_host(msci_exec *e, int32_t slot, size_t bytes) {

@@ -413,12 +413,14 @@ static msc_status device_moments_ready(msc_model *m) {
         return st;
       }
     }
-    if ((fresh || !t->dm_valid) && t->m1[p]) {
-      MSCI_TRY(msci_be_tensor_upload(m->be, t->dm1[p], pr->ndim, pr->dims, t->m1[p]));
-      MSCI_TRY(msci_be_tensor_upload(m->be, t->dm2[p], pr->ndim, pr->dims, t->m2[p]));
-    } else if (fresh || !t->dm_valid) { /* no host copies: the moments start at zero */
-      MSCI_TRY(msci_be_tensor_zero(m->be, t->dm1[p], pr->ndim, pr->dims));
-      MSCI_TRY(msci_be_tensor_zero(m->be, t->dm2[p], pr->ndim, pr->dims));
+    if (fresh || !t->dm_valid) {
+      if (t->m1[p]) {
+        MSCI_TRY(msci_be_tensor_upload(m->be, t->dm1[p], pr->ndim, pr->dims, t->m1[p]));
+        MSCI_TRY(msci_be_tensor_upload(m->be, t->dm2[p], pr->ndim, pr->dims, t->m2[p]));
+      } else { /* no host copies: the moments start at zero */
+        MSCI_TRY(msci_be_tensor_zero(m->be, t->dm1[p], pr->ndim, pr->dims));
+        MSCI_TRY(msci_be_tensor_zero(m->be, t->dm2[p], pr->ndim, pr->dims));
+      }
     }
     /* The backend's copies are the truth from now on: host copies kept beside them would
      * double the optimiser state during the steps (170 MiB for the two ResNet-18
@@ -454,12 +456,7 @@ static msc_status stage_views(msc_model *m, msci_exec *e, int32_t k, const msc_b
    * memory (API 14), else into the executor's stage, then uploaded: a copy of the
    * largest modality's views less (docs/memory.md). */
   float *dst = NULL;
-  msc_status hs = msci_be_tensor_host_data(m->be, e->input[k], 4, dims, &dst);
-  if (hs != MSC_OK && hs != MSC_E_UNSUPPORTED) return hs;
-  if (hs == MSC_E_UNSUPPORTED) {
-    MSCI_TRY(msci_exec_stage(e, (size_t)views * (size_t)b->n * chw));
-    dst = e->stage;
-  }
+  MSCI_TRY(msci_exec_input_at(m, e, k, dims, &dst));
   /* A team never has more threads than omp_get_max_threads() says here. */
   const size_t threads = (size_t)omp_get_max_threads();
   float *work = msci_exec_host(e, MSCI_EXEC_HOST_AUG, threads * 2 * chw * sizeof(float));
@@ -488,8 +485,7 @@ static msc_status stage_views(msc_model *m, msci_exec *e, int32_t k, const msc_b
   }
   if (err_pixel >= 0) return msci_model_nonfinite(m, k, bm, err_at, err_pixel);
   if (err != MSC_OK) return msci_fail(err, "modality %s: augmentation failed", mc->name);
-  return dst == e->stage ? msci_be_tensor_upload(m->be, e->input[k], 4, dims, e->stage)
-                         : MSC_OK;
+  return msci_exec_input_done(m, e, k, dims, dst);
 }
 
 /* Modality dropout: sample i draws u_k ~ U[0, 1) per modality k from its own stream of

@@ -32,6 +32,15 @@
 
 int cli_rank = 0;
 
+/* The last error printed, for cli_last_error (without "mosaic: error: "). */
+static char g_last_error[2 * 1024 + 8]; /* (cli_lib_error: what, ": ", message) */
+static msc_status g_last_status = MSC_OK;
+
+const char *cli_last_error(msc_status *status) {
+  if (status) *status = g_last_status;
+  return g_last_error;
+}
+
 static void vline(const char *lead, const char *fmt, va_list ap) {
   if (cli_rank > 0) fprintf(stderr, "[rank %d] ", cli_rank);
   fputs(lead, stderr);
@@ -43,8 +52,12 @@ static void vline(const char *lead, const char *fmt, va_list ap) {
 int cli_error(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
+  vsnprintf(g_last_error, sizeof g_last_error, fmt, ap);
+  va_end(ap);
+  va_start(ap, fmt);
   vline("mosaic: error: ", fmt, ap);
   va_end(ap);
+  g_last_status = MSC_E_IO; /* (the tool's own errors are about its files and data) */
   return EXIT_ERROR;
 }
 
@@ -63,6 +76,9 @@ int cli_lib_error(msc_status st, const char *fmt, ...) {
   if (cli_rank > 0) fprintf(stderr, "[rank %d] ", cli_rank);
   fprintf(stderr, "mosaic: error: %s: %s\n", what, msg[0] ? msg : msc_status_string(st));
   fflush(stderr);
+  snprintf(g_last_error, sizeof g_last_error, "%s: %s", what,
+           msg[0] ? msg : msc_status_string(st));
+  g_last_status = st;
   return EXIT_ERROR;
 }
 

@@ -34,6 +34,10 @@ int cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 /* "mosaic: error: <what>: <msc_last_error()>" (or the status string when the message
  * is empty); returns EXIT_ERROR. */
 int cli_lib_error(msc_status st, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* The message of the last cli_error or cli_lib_error (without "mosaic: error: "; "" if
+ * none) and into *status (if not NULL) its library status: cli_lib_error's, MSC_E_IO for
+ * cli_error's. For telling the other ranks of a distributed run (train.c). */
+const char *cli_last_error(msc_status *status);
 /* "mosaic: error: <command>: <message> (see 'mosaic <command> --help')"; returns
  * EXIT_USAGE. command NULL: the command being run (the last one cli_parse parsed), else
  * "mosaic: error: <message> (see 'mosaic --help')". */
@@ -288,10 +292,15 @@ typedef struct cli_train_job {
   const char *steps_path;
   /* Data-parallel training (docs/distributed.md), or NULL: the model is attached to it;
    * this rank reads its share of every global batch (msc_loader_create_shard). Only rank
-   * 0 should have save_path, steps_path, val and history; the others wait for its
-   * validation and checkpoint at the end of each epoch (a barrier without timeout). */
+   * 0 should have save_path, steps_path, val and history. The ranks agree
+   * (msc_dist_agree) on whether rank 0 opened its step log, and at the end of each epoch
+   * on whether its validation and checkpoint succeeded, the others waiting for it without
+   * a timeout: a failure of rank 0 there becomes every rank's error at once. */
   msc_dist *dist;
-  double dist_timeout; /* the collectives' timeout, restored after that barrier */
+  double dist_timeout; /* the collectives' timeout, restored after each agreement */
+  /* out: the run failed and every rank knows it (an agreement reported the failure), so
+   * finalising MPI (msc_dist_free) will not wait for a rank still training */
+  int failed_together;
 } cli_train_job;
 
 /* Runs the job; returns EXIT_OK, EXIT_ERROR or EXIT_INTERRUPTED (after saving). */

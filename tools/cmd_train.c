@@ -169,6 +169,7 @@ int cmd_train(int argc, char **argv, int verbosity) {
   }
   msc_dataset *train = NULL, *val = NULL;
   msc_model *model = NULL;
+  int failed_together = 0; /* (cli_train_job.failed_together) */
   msc_options *mopts = NULL;
   char *config_path = cli_sibling(out, ".config.json");
   char *history_path = cli_sibling(out, ".history.json");
@@ -296,6 +297,7 @@ int cmd_train(int argc, char **argv, int verbosity) {
     /* The collectives of this run only: msc_train_set_dist's broadcasts came before t0. */
     const double t0 = cli_now(), comm0 = dist ? msc_dist_comm_seconds(dist) : 0.0;
     rc = cli_train_run(&job);
+    failed_together = job.failed_together;
     /* The communication share (bench/dist_bench.sh reads this line): of a run that
      * finished; a failed one's collectives may have waited out a timeout. */
     if (dist && rc == EXIT_OK) {
@@ -335,11 +337,13 @@ int cmd_train(int argc, char **argv, int verbosity) {
     }
   }
   msc_model_free(model);
-  /* After the model, which borrows it. A rank that failed leaves without it: ending MPI
-   * waits for every rank, while the others may be waiting for this one in a collective
-   * (up to --dist-timeout); a process that exits with an error and without MPI_Finalize
-   * makes the launcher end the job at once (tests/dist/tool.sh). */
-  if (rc == EXIT_OK || ranks == 1) msc_dist_free(dist);
+  /* After the model, which borrows it. A run that failed on every rank together (an
+   * agreement of cli_train_run reported it: rank 0 could not open its step log, validate
+   * or save) ends MPI as a finished one does. A rank that failed otherwise leaves without
+   * it: ending MPI waits for every rank, while the others may be waiting for this one in
+   * a collective (up to --dist-timeout); a process that exits with an error and without
+   * MPI_Finalize makes the launcher end the job at once (tests/dist/tool.sh). */
+  if (rc == EXIT_OK || ranks == 1 || failed_together) msc_dist_free(dist);
   msc_dataset_free(train);
   msc_dataset_free(val);
   msc_options_free(mopts);

@@ -139,14 +139,27 @@ static void steps_write(FILE *f, int64_t step, int64_t epoch, const msc_step_res
   fflush(f); /* a run killed now keeps this line */
 }
 
-/* The end of an epoch of a distributed run: the other ranks wait for rank 0's validation
- * and checkpoint, however long they take (then the timeout applies again). */
-static int wait_for_rank0(cli_train_job *job) {
-  if (!job->dist) return EXIT_OK;
+/* After work rank 0 does alone (opening the step log; at the end of an epoch, validation
+ * and the checkpoint), the ranks of a distributed run agree on rc (msc_dist_agree): a
+ * failure of rank 0 becomes every rank's error at once (the others wait for it without a
+ * timeout, however long validation takes; then the timeout applies again), and
+ * job->failed_together tells the program that finalising MPI will not wait. Returns rc on
+ * the rank that failed, EXIT_ERROR with the failed rank's message on the others. */
+static int ranks_agree(cli_train_job *job, int rc) {
+  if (!job->dist) return rc;
+  msc_status mine = MSC_OK;
+  const char *why = rc == EXIT_OK ? NULL : cli_last_error(&mine);
+  if (rc != EXIT_OK && mine == MSC_OK) mine = MSC_E_IO;
+  int32_t failed = -1;
   msc_status st = msc_dist_set_timeout(job->dist, 0);
-  if (st == MSC_OK) st = msc_dist_barrier(job->dist);
-  if (st == MSC_OK) st = msc_dist_set_timeout(job->dist, job->dist_timeout);
-  return st == MSC_OK ? EXIT_OK : cli_lib_error(st, "%s: waiting for rank 0", job->title);
+  if (st == MSC_OK) st = msc_dist_agree(job->dist, mine, why, &failed);
+  if (failed > 0) job->failed_together = 1;
+  if (failed >= 0) { /* (the agreement was made: the communicator works) */
+    msc_status tst = msc_dist_set_timeout(job->dist, job->dist_timeout);
+    if (st == MSC_OK) st = tst;
+  }
+  if (rc != EXIT_OK) return rc; /* (reported already) */
+  return st == MSC_OK ? EXIT_OK : cli_lib_error(st, "%s", job->title);
 }
 
 /* Scores the model on the validation split into *m; 0 on success. */
@@ -211,8 +224,13 @@ int cli_train_run(cli_train_job *job) {
   }
   double wall0 = 0;
   FILE *steps_log = NULL;
+  int rc = EXIT_OK;
   if (job->steps_path && !(steps_log = steps_open(job->steps_path, done, &wall0)))
-    return EXIT_ERROR;
+    rc = EXIT_ERROR;
+  if ((rc = ranks_agree(job, rc)) != EXIT_OK) {
+    if (steps_log) fclose(steps_log);
+    return rc;
+  }
   msc_batch *b = NULL;
   if (msc_batch_create(&b) != MSC_OK) {
     if (steps_log) fclose(steps_log);
@@ -220,7 +238,6 @@ int cli_train_run(cli_train_job *job) {
   }
   double t_run = cli_now();
   int64_t run_start = done;
-  int rc = EXIT_OK;
   losses ema = {0};
   int64_t skipped = 0;
   for (int64_t epoch = done / spe; rc == EXIT_OK && epoch < job->epochs && done < total;
@@ -356,6 +373,7 @@ int cli_train_run(cli_train_job *job) {
       }
       if (rc != EXIT_OK) {
         json_decref(entry);
+        if (rc == EXIT_ERROR) rc = ranks_agree(job, rc); /* the others learn of it */
         break;
       }
     } else if (job->val && msc_dataset_size(job->val) > 0) {
@@ -374,6 +392,7 @@ int cli_train_run(cli_train_job *job) {
       }
       if (rc != EXIT_OK) {
         json_decref(entry);
+        if (rc == EXIT_ERROR) rc = ranks_agree(job, rc); /* the others learn of it */
         break;
       }
       if (job->print_epochs) {
@@ -394,8 +413,7 @@ int cli_train_run(cli_train_job *job) {
       }
     }
     if (entry) json_array_append_new(job->history, entry);
-    rc = save(job);
-    if (rc == EXIT_OK) rc = wait_for_rank0(job);
+    rc = ranks_agree(job, save(job));
   }
   msc_batch_free(b);
   if (steps_log && (ferror(steps_log) | fclose(steps_log)) != 0) {

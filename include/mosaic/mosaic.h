@@ -1450,7 +1450,9 @@ MSC_API msc_status msc_train_step(msc_model *model, const msc_batch *batch,
  * 300 s): a rank that died or stopped calling msc_train_step makes the others' calls
  * return MSC_E_COMM within that bound, naming the collective. The communicator is then
  * unusable (every later call returns MSC_E_COMM) and the program should exit with an
- * error; the library never aborts the job (no MPI_Abort). A rank whose step fails
+ * error; the library never aborts the job (no MPI_Abort). A failure of one rank
+ * outside the library's collectives (its own files, say) reaches the others through
+ * msc_dist_agree. A rank whose step fails
  * before the first gradient is exchanged (bad input) makes every rank's step fail with
  * MSC_E_COMM, its own with its own error.
  *
@@ -1497,6 +1499,30 @@ MSC_API msc_status msc_dist_set_timeout(msc_dist *dist, double seconds);
  * MSC_E_INVALID_ARGUMENT (NULL); MSC_E_COMM. Since 0.5.0.
  */
 MSC_API msc_status msc_dist_barrier(msc_dist *dist);
+
+/**
+ * Tells every rank whether every rank is fit to go on: a collective (every rank calls it
+ * at the same point, within the timeout) for work that ranks do apart from the library's
+ * collectives, such as rank 0 writing a log or a checkpoint. Without it, a rank that
+ * fails there and ends its program leaves the others waiting in their next collective
+ * until the timeout, and finalising MPI (msc_dist_free) on the failed rank waits for
+ * them as well; with it, every rank learns of the failure at once and may then free the
+ * communicator and exit (docs/distributed.md, "Failures").
+ * mine: this rank's outcome, MSC_OK or the error it met. why: what went wrong, in a
+ *   few words (NULL or "": the thread's msc_last_error() when mine is an error); only
+ *   its first 255 bytes are sent.
+ * failed: if not NULL, receives how many ranks passed an error once the agreement is
+ *   made (0 with MSC_OK), or -1 when it could not be made (a collective failed).
+ * Returns MSC_OK when every rank passed MSC_OK. Otherwise a rank that passed an error
+ * gets it back (message: why); the others get MSC_E_COMM with a message naming the
+ * lowest failed rank, its status and its why (and how many ranks failed). The
+ * communicator stays usable after an agreement, whatever it says. MSC_E_INVALID_ARGUMENT
+ * (dist NULL, or mine not a status of this library; nothing is sent); MSC_E_COMM with
+ * *failed = -1 (the collective failed or timed out, or an earlier one did: the
+ * communicator is unusable). Since 0.5.0.
+ */
+MSC_API msc_status msc_dist_agree(msc_dist *dist, msc_status mine, const char *why,
+                                  int32_t *failed);
 
 /**
  * Seconds this process has spent in the communicator's collectives (waiting included)

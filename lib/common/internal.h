@@ -32,6 +32,14 @@
  * error path reads `return msci_fail(MSC_E_SHAPE, "conv2d: x is %dx%d", h, w);`. */
 msc_status msci_fail(msc_status code, const char *fmt, ...) MSCI_PRINTF(2, 3);
 
+/* The lowest status code of this version (mosaic.h appends new codes below it: move this
+ * with it). A status s of this library is MSCI_STATUS_LOWEST <= s <= MSC_OK. */
+#define MSCI_STATUS_LOWEST MSC_E_COMM
+
+/* Length of the longest prefix of s[0..len) that does not end inside a UTF-8
+ * multi-byte sequence: where a message cut at len bytes should end. */
+size_t msci_utf8_prefix(const char *s, size_t len);
+
 /* Sends one formatted line to the user's log callback; a no-op without one. */
 void msci_log(int32_t level, const char *fmt, ...) MSCI_PRINTF(2, 3);
 

@@ -48,9 +48,8 @@ void msc_clear_error(void) {
   tls_last_error[0] = '\0';
 }
 
-/* Length of the longest prefix of s[0..len) that does not end inside a UTF-8
- * multi-byte sequence. Only the tail is examined: at most 3 continuation bytes. */
-static size_t utf8_complete_prefix(const char *s, size_t len) {
+/* (internal.h) Only the tail is examined: at most 3 continuation bytes. */
+size_t msci_utf8_prefix(const char *s, size_t len) {
   size_t i = len;
   size_t cont = 0;
   while (i > 0 && cont < 4 && ((unsigned char)s[i - 1] & 0xC0u) == 0x80u) {
@@ -91,7 +90,7 @@ static msc_status fail_v(msc_status code, const char *fmt, va_list ap) {
   }
   size_t len = (size_t)n;
   if (len >= sizeof tmp) /* truncated: vsnprintf wrote sizeof tmp - 1 chars + NUL */
-    len = utf8_complete_prefix(tmp, sizeof tmp - 1);
+    len = msci_utf8_prefix(tmp, sizeof tmp - 1);
   memcpy(tls_last_error, tmp, len);
   tls_last_error[len] = '\0';
   return code;

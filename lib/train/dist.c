@@ -305,6 +305,49 @@ msc_status msci_dist_agree(msc_dist *d, msc_status st) {
   return MSC_OK;
 }
 
+/* What each rank contributes to msc_dist_agree: its status and, for an error, why. */
+typedef struct agree_facts {
+  int64_t status;
+  char why[256];
+} agree_facts;
+
+MSC_API msc_status msc_dist_agree(msc_dist *d, msc_status mine, const char *why,
+                                  int32_t *failed_out) {
+  if (failed_out) *failed_out = -1;
+  if (!d) return msci_fail(MSC_E_INVALID_ARGUMENT, "msc_dist_agree: dist is NULL");
+  if (mine > MSC_OK || mine < MSCI_STATUS_LOWEST)
+    return msci_fail(MSC_E_INVALID_ARGUMENT,
+                     "msc_dist_agree: %d is not a status of this library", (int)mine);
+  agree_facts f;
+  memset(&f, 0, sizeof f);
+  f.status = mine;
+  if (mine != MSC_OK) {
+    const char *w = why && why[0] ? why : msc_last_error();
+    if (!w[0]) w = msc_status_string(mine);
+    size_t len = strlen(w);
+    if (len > sizeof f.why - 1) len = msci_utf8_prefix(w, sizeof f.why - 1);
+    memcpy(f.why, w, len);
+  }
+  const size_t R = (size_t)d->size;
+  MSCI_TRY(grow(&d->recv, &d->recv_cap, R * sizeof f));
+  msc_status st = msci_dist_all_gather(d, &f, d->recv, sizeof f);
+  if (st != MSC_OK) return st;
+  const agree_facts *all = d->recv;
+  size_t failed = 0, first = 0;
+  for (size_t r = 0; r < R; ++r)
+    if (all[r].status != MSC_OK && failed++ == 0) first = r;
+  if (failed_out) *failed_out = (int32_t)failed;
+  if (failed == 0) return MSC_OK;
+  if (mine != MSC_OK) return msci_fail(mine, "%s", f.why);
+  /* (a peer's text is read up to its buffer's end, terminated or not) */
+  const int wlen = (int)strnlen(all[first].why, sizeof all[first].why);
+  if (failed == 1)
+    return msci_fail(MSC_E_COMM, "rank %zu failed (%s): %.*s", first,
+                     msc_status_string((msc_status)all[first].status), wlen, all[first].why);
+  return msci_fail(MSC_E_COMM, "%zu ranks failed, the first rank %zu (%s): %.*s", failed, first,
+                   msc_status_string((msc_status)all[first].status), wlen, all[first].why);
+}
+
 msc_status msci_dist_gather_rows(msc_dist *d, int32_t views, const void *local, void *global,
                                  size_t row_bytes) {
   const size_t R = (size_t)d->size, V = (size_t)views, mx = (size_t)d->max_n;

@@ -25,6 +25,10 @@ if(MSC_MPI_BUILT)
   # Synchronised BatchNorm: a rank failing after the step began fails the others at once.
   add_test(NAME test_dist_syncbn_fail
            COMMAND ${MPIEXEC_EXECUTABLE} --oversubscribe -np 2 $<TARGET_FILE:test_dist_prog> syncfail)
+  # msc_dist_agree: a failure outside the collectives becomes every rank's, at once (3
+  # ranks: two failing ranks are counted).
+  add_test(NAME test_dist_agree
+           COMMAND ${MPIEXEC_EXECUTABLE} --oversubscribe -np 3 $<TARGET_FILE:test_dist_prog> agree)
   add_test(NAME test_dist_wedge COMMAND ${CMAKE_CURRENT_LIST_DIR}/failure.sh wedge
            ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:test_dist_prog>)
   add_test(NAME test_dist_kill COMMAND ${CMAKE_CURRENT_LIST_DIR}/failure.sh kill
@@ -43,11 +47,11 @@ if(MSC_MPI_BUILT)
              "echo 'skipped: the mosaic tool is not built here (MSC_BUILD_TOOLS=OFF)'; exit 77")
   endif()
 else()
-  foreach(t equiv overlap syncbn_fail wedge kill resume tool)
+  foreach(t equiv overlap syncbn_fail agree wedge kill resume tool)
     add_test(NAME test_dist_${t} COMMAND sh -c "echo 'MPI not found at configure time: libmosaic_mpi.so not built (apt-get install libopenmpi-dev openmpi-bin)'; exit 77")
   endforeach()
 endif()
-foreach(t equiv overlap syncbn_fail wedge kill resume tool)
+foreach(t equiv overlap syncbn_fail agree wedge kill resume tool)
   set_tests_properties(test_dist_${t} PROPERTIES ENVIRONMENT "${_dist_env}"
                        SKIP_RETURN_CODE 77 TIMEOUT 300 RESOURCE_LOCK mpi)
 endforeach()

@@ -40,6 +40,8 @@
  *              (well within the 60 s timeout: rank 1 makes its BatchNorm reductions
  *              flagged as failed instead of leaving rank 0 waiting in one), and the
  *              communicator must still work: a next step with good data succeeds on both.
+ *   agree      msc_dist_agree: all OK, one rank failing (with and without a why), every
+ *              rank failing, a why longer than is sent, and the refusals (agree()).
  *   overlap    The gradient all-reduce overlapping the backward pass (train.dist_overlap,
  *              lib/train/dist_grad.c), with synchronised BatchNorm (whose reductions run
  *              in the same pass) and buckets of 1000 values (train.dist_bucket), so that
@@ -377,6 +379,92 @@ static void syncfail(msc_dist *dist) {
   msc_model_free(m);
 }
 
+/* msc_dist_agree (dist.cmake runs 3 ranks): every rank OK gives MSC_OK everywhere; rank
+ * 1 failing alone (with a why, then without one: its last error travels) gets its own
+ * status and message back while the others get MSC_E_COMM naming rank 1, its status and
+ * its why, at once (well within the 60 s timeout); every rank failing: each gets its own
+ * error; two of three failing: rank 0 hears of the lower and the count; a why longer than
+ * the 255 bytes sent arrives cut at a character boundary; a status the library does not
+ * have and a NULL communicator are refused before any collective (a rank that went on
+ * into one would hang: ctest's timeout). The communicator works after each failure (a
+ * barrier; then msc_dist_free finalises MPI on every rank). */
+static void agree(msc_dist *dist) {
+  const int r = msc_dist_rank(dist), R = msc_dist_size(dist);
+  int32_t failed = 7;
+  msc_status st = msc_dist_agree(dist, MSC_OK, NULL, &failed);
+  CHECK(st == MSC_OK && failed == 0, "rank %d: all OK gave %s, %d failed", r,
+        msc_status_string(st), (int)failed);
+
+  double t0 = now_s();
+  st = msc_dist_agree(dist, r == 1 ? MSC_E_IO : MSC_OK, r == 1 ? "cannot write x.log" : NULL,
+                      &failed);
+  CHECK(failed == 1, "rank %d: %d failed, want 1", r, (int)failed);
+  double took = now_s() - t0;
+  const char *msg = msc_last_error();
+  printf("agree rank %d: %s after %.2f s: %s\n", r, msc_status_string(st), took, msg);
+  if (r == 1)
+    CHECK(st == MSC_E_IO && strcmp(msg, "cannot write x.log") == 0,
+          "rank 1 should get its own MSC_E_IO and why back");
+  else
+    CHECK(st == MSC_E_COMM &&
+              strcmp(msg, "rank 1 failed (input/output error): cannot write x.log") == 0,
+          "rank %d should get MSC_E_COMM naming rank 1", r);
+  CHECK(took < 20, "rank %d: agreeing on a failure took %.2f s", r, took);
+  MUST(msc_dist_barrier(dist));
+
+  /* no why: the failed rank's last error travels */
+  if (r == 1) msci_fail(MSC_E_SHAPE, "x is 3x4, want 4x4");
+  st = msc_dist_agree(dist, r == 1 ? MSC_E_SHAPE : MSC_OK, r == 1 ? "" : NULL, NULL);
+  if (r != 1)
+    CHECK(st == MSC_E_COMM && strcmp(msc_last_error(),
+                                     "rank 1 failed (shape mismatch): x is 3x4, want 4x4") == 0,
+          "rank %d: the last error of rank 1 should travel", r);
+  else
+    CHECK(st == MSC_E_SHAPE, "rank 1 should get MSC_E_SHAPE");
+
+  /* every rank fails: each gets its own error back */
+  st = msc_dist_agree(dist, MSC_E_NOT_FOUND, r == 0 ? "no such modality" : "other", &failed);
+  CHECK(failed == R, "rank %d: %d failed, want %d", r, (int)failed, R);
+  CHECK(st == MSC_E_NOT_FOUND &&
+            strcmp(msc_last_error(), r == 0 ? "no such modality" : "other") == 0,
+        "rank %d failed itself", r);
+
+  /* every rank but rank 0 fails (3 ranks or more): rank 0 hears of the lowest, and how
+   * many */
+  st = msc_dist_agree(dist, r == 0 ? MSC_OK : MSC_E_NUMERICAL, "NaN in the loss", NULL);
+  if (r == 0 && R > 2) {
+    char want[128];
+    snprintf(want, sizeof want,
+             "%d ranks failed, the first rank 1 (numerical error): NaN in the loss", R - 1);
+    CHECK(st == MSC_E_COMM && strcmp(msc_last_error(), want) == 0, "rank 0: want \"%s\"", want);
+  } else if (r > 0) {
+    CHECK(st == MSC_E_NUMERICAL, "rank %d failed itself", r);
+  }
+
+  /* a long why: the first 255 bytes, not ending inside "é" (2 bytes at 254..255) */
+  char longwhy[400];
+  memset(longwhy, 'a', sizeof longwhy);
+  longwhy[254] = (char)0xC3, longwhy[255] = (char)0xA9;
+  longwhy[sizeof longwhy - 1] = 0;
+  st = msc_dist_agree(dist, r == 0 ? MSC_E_IO : MSC_OK, r == 0 ? longwhy : NULL, NULL);
+  const char *got = msc_last_error();
+  const char *tail = r == 0 ? got : strstr(got, "): ");
+  if (tail && r != 0) tail += 3;
+  CHECK(tail && strlen(tail) == 254 && strspn(tail, "a") == 254,
+        "rank %d: the long why should arrive as 254 bytes of 'a', got %zu", r,
+        tail ? strlen(tail) : (size_t)0);
+
+  /* refused before any collective, on every rank alike */
+  failed = 7;
+  CHECK(msc_dist_agree(NULL, MSC_OK, NULL, &failed) == MSC_E_INVALID_ARGUMENT && failed == -1,
+        "NULL dist");
+  CHECK(msc_dist_agree(dist, 1, NULL, NULL) == MSC_E_INVALID_ARGUMENT, "status 1");
+  CHECK(msc_dist_agree(dist, MSC_E_COMM - 1, NULL, NULL) == MSC_E_INVALID_ARGUMENT,
+        "a status below the lowest");
+  MUST(msc_dist_barrier(dist));
+  if (!g_fail) printf("AGREE OK rank %d\n", r);
+}
+
 /* 1 when every parameter and running statistic of a and b is bit-identical. */
 static int same_bits(msc_model *a, msc_model *b) {
   int same = 1;
@@ -563,9 +651,10 @@ int main(int argc, char **argv) {
   if (argc >= 5 && strcmp(argv[1], "compare") == 0)
     return compare_files(argv[2], argv[3], atof(argv[4]));
   if (argc < 2) {
-    fprintf(stderr, "usage: test_dist equiv | overlap | syncfail | wedge SECONDS | kill DIR | "
-                    "resume DIR | load FILE "
-                    "| compare A B RTOL\n");
+    fprintf(stderr,
+            "usage: test_dist equiv | overlap | syncfail | agree | wedge SECONDS | kill DIR | "
+            "resume DIR | load FILE "
+            "| compare A B RTOL\n");
     return 2;
   }
   msc_dist *dist = NULL;
@@ -586,6 +675,9 @@ int main(int argc, char **argv) {
   } else if (strcmp(argv[1], "syncfail") == 0) {
     MUST(msc_dist_set_timeout(dist, 60));
     syncfail(dist);
+  } else if (strcmp(argv[1], "agree") == 0) {
+    MUST(msc_dist_set_timeout(dist, 60));
+    agree(dist);
   } else if (strcmp(argv[1], "resume") == 0 && argc >= 3) {
     MUST(msc_dist_set_timeout(dist, 120));
     resume(dist, argv[2]);

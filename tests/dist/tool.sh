@@ -9,7 +9,8 @@
 #  - a run stopped after 3 steps on 2 ranks resumes on 1 rank, and one stopped on 1
 #    rank resumes on 2, with the uninterrupted run's weights;
 #  - a global batch the ranks cannot share evenly is refused (exit 2, saying so);
-#  - a rank that fails alone ends the job at once (not after --dist-timeout).
+#  - rank 0 failing alone (its step log, its checkpoint) ends the job at once, not after
+#    --dist-timeout, with rank 1 reporting rank 0's reason (msc_dist_agree).
 # Skips (77) when libmosaic_mpi.so is missing.
 set -u
 mpiexec=$1 mosaic=$2 prog=$3
@@ -87,15 +88,29 @@ rc=$?
 grep -q "must be divisible by the 2 ranks" odd.log || { cat odd.log; fail "no reason given"; }
 [ -e odd ] && fail "the refused run wrote files"
 
-# Rank 0 fails alone (its output folder is missing) while rank 1 goes on to the first
-# collective: rank 0 leaves without ending MPI, so the launcher ends the job at once
-# instead of rank 1 waiting out --dist-timeout (300 s); no communication share is printed.
+# Rank 0 fails alone where it works alone: it cannot open its step log (the output
+# folder is missing), then, in a second run, cannot save its checkpoint at the end of the
+# first epoch (the checkpoint's path is a folder). The ranks agree on it (msc_dist_agree):
+# rank 1 reports rank 0's reason instead of waiting out --dist-timeout (300 s) in its next
+# collective, both end MPI, and no communication share is printed.
 start=$SECONDS
 "${mpi[@]}" "$mosaic" train "${common[@]}" --epochs 1 --out missing/dir/m.safetensors \
   >missing.log 2>&1
 rc=$?
 [ $rc -ne 0 ] || fail "training into a missing folder succeeded"
 [ $((SECONDS - start)) -lt 60 ] || { cat missing.log; fail "the job took $((SECONDS - start)) s to end"; }
-grep -q "cannot write missing/dir/" missing.log || { cat missing.log; fail "no reason given"; }
+grep -q "^mosaic: error: cannot write missing/dir/" missing.log || { cat missing.log; fail "no reason given"; }
+grep -q "^\[rank 1\] mosaic: error: train: rank 0 failed (input/output error): cannot write missing/dir/" \
+  missing.log || { cat missing.log; fail "rank 1 did not report rank 0's failure"; }
 grep -q "communication:" missing.log && { cat missing.log; fail "a failed run's communication share"; }
+mkdir -p blocked/m.safetensors
+start=$SECONDS
+"${mpi[@]}" "$mosaic" train "${common[@]}" --epochs 2 --out blocked/m.safetensors \
+  >blocked.log 2>&1
+rc=$?
+[ $rc -ne 0 ] || fail "saving onto a folder succeeded"
+[ $((SECONDS - start)) -lt 60 ] || { cat blocked.log; fail "the job took $((SECONDS - start)) s to end"; }
+grep -q "^\[rank 1\] mosaic: error: train: rank 0 failed (input/output error): cannot save blocked/m.safetensors" \
+  blocked.log || { cat blocked.log; fail "rank 1 did not report rank 0's failed save"; }
+grep -q "train epoch 2/2" blocked.log && { cat blocked.log; fail "training went on after the failed save"; }
 echo "TOOL OK"

@@ -882,6 +882,16 @@ FUNCTIONS = (
     ('msc_dist_barrier', msc_status,
      (ctypes.POINTER(msc_dist),),
      ('dist',)),
+    # msc_status msc_dist_agree(msc_dist *dist, msc_status mine, const char *why,
+    # int32_t *failed);
+    ('msc_dist_agree', msc_status,
+     (
+         ctypes.POINTER(msc_dist),
+         msc_status,
+         ctypes.c_char_p,
+         ctypes.POINTER(ctypes.c_int32),
+     ),
+     ('dist', 'mine', 'why', 'failed',)),
     # double msc_dist_comm_seconds(const msc_dist *dist);
     ('msc_dist_comm_seconds', ctypes.c_double,
      (ctypes.POINTER(msc_dist),),

@@ -1705,6 +1705,31 @@ public interface MosaicLibrary extends Library {
   int msc_dist_barrier(Pointer dist);
 
   /**
+   * Tells every rank whether every rank is fit to go on: a collective (every rank calls it
+   * at the same point, within the timeout) for work that ranks do apart from the library's
+   * collectives, such as rank 0 writing a log or a checkpoint. Without it, a rank that
+   * fails there and ends its program leaves the others waiting in their next collective
+   * until the timeout, and finalising MPI (msc_dist_free) on the failed rank waits for
+   * them as well; with it, every rank learns of the failure at once and may then free the
+   * communicator and exit (docs/distributed.md, "Failures").
+   * mine: this rank's outcome, MSC_OK or the error it met. why: what went wrong, in a
+   *   few words (NULL or "": the thread's msc_last_error() when mine is an error); only
+   *   its first 255 bytes are sent.
+   * failed: if not NULL, receives how many ranks passed an error once the agreement is
+   *   made (0 with MSC_OK), or -1 when it could not be made (a collective failed).
+   * Returns MSC_OK when every rank passed MSC_OK. Otherwise a rank that passed an error
+   * gets it back (message: why); the others get MSC_E_COMM with a message naming the
+   * lowest failed rank, its status and its why (and how many ranks failed). The
+   * communicator stays usable after an agreement, whatever it says. MSC_E_INVALID_ARGUMENT
+   * (dist NULL, or mine not a status of this library; nothing is sent); MSC_E_COMM with
+   * *failed = -1 (the collective failed or timed out, or an earlier one did: the
+   * communicator is unusable). Since 0.5.0.
+   *
+   * <p>C: {@code msc_status msc_dist_agree(msc_dist *dist, msc_status mine, const char *why, int32_t *failed);}
+   */
+  int msc_dist_agree(Pointer dist, int mine, String why, int[] failed);
+
+  /**
    * Seconds this process has spent in the communicator's collectives (waiting included)
    * since it was created: the communication share of training. 0 for NULL. Since 0.5.0.
    *

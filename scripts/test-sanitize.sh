@@ -63,7 +63,7 @@ asan_build() {
   configure "$san" address,undefined -DMSC_FUZZ=ON &&
     cmake --build "$san" --parallel "$jobs" >"$san/build.log" 2>&1 || { tail -40 "$san/build.log"; return 1; }
 }
-# Left out: the Python tests (an uninstrumented python3 cannot load a sanitized
+# Left out: the Python tests, test_dist_python among them (an uninstrumented python3 cannot load a sanitized
 # libmosaic.so), the install test and the ABI/export checks (they build and inspect the
 # shared library for users, not sanitized code), and memcheck_* (valgrind; the build has
 # MSC_MEMCHECK=OFF anyway), test_alloc and test_nomem (they count or fail calls through
@@ -73,7 +73,7 @@ asan_build() {
 # each under ASan) are left out for time.
 asan_tests() {
   (cd "$san" && CK_EXCLUDE_TAGS=learning ctest --output-on-failure -j "$jobs" \
-     -E '^(python_bindings|python_bindings_drift|test_install|test_abi|test_exports|test_alloc|test_nomem|memcheck_.*)$')
+     -E '^(python_bindings|python_bindings_drift|test_dist_python|test_install|test_abi|test_exports|test_alloc|test_nomem|memcheck_.*)$')
 }
 stage "ASan+UBSan build" asan_build
 stage "ASan+UBSan unit tests" asan_tests

@@ -37,6 +37,14 @@ if(MSC_MPI_BUILT)
   add_test(NAME test_dist_resume
            COMMAND sh -c "d=$(mktemp -d) && \"$0\" --oversubscribe -np 2 \"$1\" resume \"$d\"; rc=$?; rm -rf \"$d\"; exit $rc"
                    ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:test_dist_prog>)
+  # The Python package's Dist and Model.fit(dist=...) (tests/dist/python_dist.py).
+  if(EXISTS "${MSC_PYTHON}") # (bindings/CMakeLists.txt's interpreter)
+    add_test(NAME test_dist_python
+             COMMAND ${MPIEXEC_EXECUTABLE} --oversubscribe -np 2 ${MSC_PYTHON}
+                     ${CMAKE_CURRENT_LIST_DIR}/python_dist.py)
+  else()
+    add_test(NAME test_dist_python COMMAND sh -c "echo 'skipped: no python3'; exit 77")
+  endif()
   # `mpirun -np 2 mosaic train` against one process (tests/dist/tool.sh); it needs the
   # tool, which builds without MSC_BUILD_TOOLS (the sanitizer builds) leave out.
   if(TARGET mosaic_cli)
@@ -47,14 +55,17 @@ if(MSC_MPI_BUILT)
              "echo 'skipped: the mosaic tool is not built here (MSC_BUILD_TOOLS=OFF)'; exit 77")
   endif()
 else()
-  foreach(t equiv overlap syncbn_fail agree wedge kill resume tool)
+  foreach(t equiv overlap syncbn_fail agree wedge kill resume tool python)
     add_test(NAME test_dist_${t} COMMAND sh -c "echo 'MPI not found at configure time: libmosaic_mpi.so not built (apt-get install libopenmpi-dev openmpi-bin)'; exit 77")
   endforeach()
 endif()
-foreach(t equiv overlap syncbn_fail agree wedge kill resume tool)
+foreach(t equiv overlap syncbn_fail agree wedge kill resume tool python)
   set_tests_properties(test_dist_${t} PROPERTIES ENVIRONMENT "${_dist_env}"
                        SKIP_RETURN_CODE 77 TIMEOUT 300 RESOURCE_LOCK mpi)
 endforeach()
+# (the package from the source tree, on the library just built)
+set_tests_properties(test_dist_python PROPERTIES ENVIRONMENT
+  "${_dist_env};MOSAIC_LIBRARY=$<TARGET_FILE:mosaic>;PYTHONPATH=${PROJECT_SOURCE_DIR}/bindings/python;PYTHONDONTWRITEBYTECODE=1")
 
 # The NCCL module (backends/nccl): test_nccl alone checks the refusal without a CUDA
 # device (this machine) or, with one, every collective on one rank; nccl.sh runs

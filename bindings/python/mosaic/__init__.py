@@ -24,7 +24,7 @@ del _cls
 
 from . import _arrays  # noqa: E402
 from ._core import (  # noqa: E402,F401
-    Batch, Dataset, Loader, Model, Options, StepResult, backend_available, backends,
+    Batch, Dataset, Dist, Loader, Model, Options, StepResult, backend_available, backends,
     check, header_version, last_error, select_backend, set_log_callback, status_string,
     synth_write, train, version, version_info,
 )
@@ -61,7 +61,7 @@ def have_numpy() -> bool:
 __version__ = "%d.%d.%d" % header_version()
 
 __all__ = [
-    "Batch", "Dataset", "Loader", "Model", "Options", "StepResult",
+    "Batch", "Dataset", "Dist", "Loader", "Model", "Options", "StepResult",
     "backend_available", "backends", "header_version", "last_error", "library_path",
     "select_backend", "set_log_callback", "status_string", "synth_write", "version",
     "version_info", "losses", "metrics", "cluster", "sits", "forecast", "have_numpy", "check",

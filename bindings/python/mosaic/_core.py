@@ -1012,10 +1012,29 @@ class Model(_Handle):
                               skipped=bool(r.skipped == 1), loss_seg=r.loss_seg,
                               loss_dice=r.loss_dice)
 
+    def set_dist(self, dist: Optional["Dist"]) -> None:
+        """Makes training data-parallel over dist (every rank calls it: rank 0's weights
+        and optimiser state go to every rank), or single-process again with None
+        (msc_train_set_dist). Every rank's model must have the same architecture; the
+        communicator must stay open while it is attached (Dist.close detaches it)."""
+        if dist is None:
+            check(_ffi.msc_train_set_dist(self._handle(), None))
+            old = getattr(self, "_dist", None)
+            if old is not None:
+                old._attached.discard(self)
+            self._dist = None
+            return
+        if not isinstance(dist, Dist):
+            raise InvalidArgumentError("dist: expected a mosaic.Dist or None")
+        check(_ffi.msc_train_set_dist(self._handle(), dist._handle()))
+        self._dist = dist  # (the communicator outlives the attachment)
+        dist._attached.add(self)
+
     def fit(self, dataset: "Dataset", epochs: int = 1, batch_size: int = 32, *,
             seed: int = 0, workers: int = 2, options: OptionsLike = None,
             validation: Optional["Dataset"] = None,
-            callback: Optional[Callable[[Dict[str, Any]], Any]] = None) -> List[Dict[str, Any]]:
+            callback: Optional[Callable[[Dict[str, Any]], Any]] = None,
+            dist: Optional["Dist"] = None) -> List[Dict[str, Any]]:
         """Trains on dataset for `epochs` epochs as `mosaic train` does, and returns the
         history: one dict per epoch.
 
@@ -1029,16 +1048,37 @@ class Model(_Handle):
         each loss term (means over the epoch's other steps), lr (at its end), seconds and,
         with a validation dataset, its metrics (evaluate(validation): macro_ap, ...).
         callback(entry) runs after every epoch; returning False stops training.
+
+        With dist (a Dist; every rank calls fit alike), training is data-parallel: the
+        model is attached for the run (set_dist) and detached after it, each rank reads its
+        share of every global batch of batch_size samples, and the steps are those of one
+        process on the global batch. Validation and the callback run on every rank; at the
+        end of each epoch the ranks agree (Dist.agree): an exception on one rank (in
+        validation or the callback) is raised there and as CommError on the others, and a
+        callback returning False on any rank stops every rank.
         """
-        import time
         if epochs < 1:
             raise InvalidArgumentError("epochs must be >= 1, not %d" % epochs)
         if len(dataset) < 2:
             raise InvalidArgumentError("training needs at least 2 samples, the dataset has %d"
                                        % len(dataset))
+        if dist is not None and not isinstance(dist, Dist):
+            raise InvalidArgumentError("dist: expected a mosaic.Dist or None")
         bs = max(2, min(int(batch_size), len(dataset)))
+        rank, ranks = (dist.rank, dist.size) if dist is not None else (0, 1)
+        try:
+            return self._fit(dataset, epochs, bs, seed, workers, options, validation,
+                             callback, dist, rank, ranks)
+        finally:
+            if dist is not None and not self.closed:
+                self.set_dist(None)
+
+    def _fit(self, dataset, epochs, bs, seed, workers, options, validation, callback, dist,
+             rank, ranks):
+        import time
         history = []
-        with dataset.loader(bs, seed=seed, workers=workers, drop_last=True) as loader:
+        with dataset.loader(bs, seed=seed, workers=workers, drop_last=True, rank=rank,
+                            ranks=ranks) as loader:
             # (the schedule goes into a copy: the caller's options stay as given)
             opts = options.copy() if isinstance(options, Options) else Options(options)
             try:
@@ -1046,6 +1086,8 @@ class Model(_Handle):
                 check(_ffi.msc_train_configure(self._handle(), opts._handle()))
             finally:
                 opts.close()
+            if dist is not None:
+                self.set_dist(dist)
             names = ("loss", "loss_intra", "loss_inter", "loss_fused", "loss_views", "loss_bce",
                      "loss_seg", "loss_dice")
             for epoch in range(epochs):
@@ -1069,10 +1111,22 @@ class Model(_Handle):
                 entry = {"epoch": epoch, "steps": steps, "skipped": skipped, "lr": lr}
                 entry.update({k: (v / kept if kept else float("nan")) for k, v in sums.items()})
                 entry["seconds"] = time.monotonic() - start
-                if validation is not None:
-                    entry["validation"] = self.evaluate(validation)
-                history.append(entry)
-                if callback is not None and callback(entry) is False:
+                stop = False
+                try:
+                    if validation is not None:
+                        entry["validation"] = self.evaluate(validation)
+                    history.append(entry)
+                    stop = callback is not None and callback(entry) is False
+                except BaseException as e:
+                    if dist is not None:
+                        dist.agree(e)  # the other ranks raise CommError
+                    raise
+                if dist is not None:
+                    dist.agree()  # (raises CommError when another rank failed)
+                    # a stop on any rank stops every rank
+                    stop = dist._agree_count(_ffi.MSC_E_CANCELLED if stop else _ffi.MSC_OK,
+                                             "stopped by the callback", False) > 0
+                if stop:
                     break
         return history
 
@@ -1382,9 +1436,13 @@ class Dataset(_Handle):
         return mean, std
 
     def loader(self, batch_size: int, seed: int = 0, workers: int = 1,
-               drop_last: bool = False) -> "Loader":
-        """A Loader over this dataset (shuffled epochs, background reading)."""
-        return Loader(self, batch_size, seed=seed, workers=workers, drop_last=drop_last)
+               drop_last: bool = False, rank: int = 0, ranks: int = 1) -> "Loader":
+        """A Loader over this dataset (shuffled epochs, background reading). With ranks >
+        1, rank's share of every global batch of batch_size samples (rows
+        rank·batch_size/ranks onwards): the ranks of a distributed run (Dist) each read
+        their own samples of the batches one process would read."""
+        return Loader(self, batch_size, seed=seed, workers=workers, drop_last=drop_last,
+                      rank=rank, ranks=ranks)
 
     def __repr__(self):
         if self.closed:
@@ -1409,13 +1467,19 @@ class Loader(_Handle):
     _what = "loader"
 
     def __init__(self, dataset: "Dataset", batch_size: int, seed: int = 0, workers: int = 1,
-                 drop_last: bool = False) -> None:
+                 drop_last: bool = False, rank: int = 0, ranks: int = 1) -> None:
         if not isinstance(dataset, Dataset):
             raise InvalidArgumentError("dataset: expected a mosaic.Dataset")
         ptr = ctypes.POINTER(_ffi.msc_loader)()
-        check(_ffi.msc_loader_create(dataset._handle(), int(batch_size),
-                                     int(seed) & 0xFFFFFFFFFFFFFFFF, int(workers),
-                                     1 if drop_last else 0, ctypes.byref(ptr)))
+        if int(ranks) == 1 and int(rank) == 0:
+            check(_ffi.msc_loader_create(dataset._handle(), int(batch_size),
+                                         int(seed) & 0xFFFFFFFFFFFFFFFF, int(workers),
+                                         1 if drop_last else 0, ctypes.byref(ptr)))
+        else:  # one rank's share of every global batch (msc_loader_create_shard)
+            check(_ffi.msc_loader_create_shard(dataset._handle(), int(batch_size),
+                                               int(seed) & 0xFFFFFFFFFFFFFFFF, int(workers),
+                                               1 if drop_last else 0, int(rank), int(ranks),
+                                               ctypes.byref(ptr)))
         self._adopt(ptr)
         self.dataset = dataset  # the dataset must outlive the loader
         self.batch_size = int(batch_size)
@@ -1452,3 +1516,109 @@ class Loader(_Handle):
 
     def __next__(self):
         return self.next_batch()
+
+
+# Python exceptions other than mosaic.Error, as the status Dist.agree sends for them.
+_AGREE_STATUS = ((MemoryError, "MSC_E_OUT_OF_MEMORY"), (OSError, "MSC_E_IO"),
+                 (ValueError, "MSC_E_INVALID_ARGUMENT"), (TypeError, "MSC_E_INVALID_ARGUMENT"),
+                 (LookupError, "MSC_E_NOT_FOUND"), (ArithmeticError, "MSC_E_NUMERICAL"))
+
+
+def _free_dist(ptr, attached):
+    # (attached models are detached first: a model must not outlive its communicator's
+    # attachment; at exit the finalizers may run in either order)
+    for m in list(attached):
+        if not m.closed:
+            _ffi.msc_train_set_dist(m._ptr, None)
+            m._dist = None
+    attached.clear()
+    _ffi.msc_dist_free(ptr)
+
+
+class Dist(_Handle):
+    """A communicator over the processes of a distributed (data-parallel) run (msc_dist):
+    start the program under an MPI launcher (`mpirun -np 4 python3 train.py`) and create
+    one in every process. Model.fit(..., dist=d) trains on the global batch split over the
+    ranks; Model.set_dist and Dataset.loader(rank=, ranks=) do the same by hand
+    (docs/distributed.md).
+
+    engine: "mpi" (libmosaic_mpi.so) or "nccl" (libmosaic_nccl.so, one GPU per rank);
+    BackendUnavailableError when the module is missing. timeout: seconds any collective
+    waits for the other ranks (default 300; 0: forever). close() (or leaving the `with`
+    block, or the end of the program) detaches the models attached to it and finalises
+    MPI when this communicator started it. A collective that failed or timed out raises
+    CommError; the communicator is then unusable, and the program should exit.
+    """
+
+    _what = "communicator"
+
+    def __init__(self, engine: str = "mpi", timeout: Optional[float] = None) -> None:
+        ptr = ctypes.POINTER(_ffi.msc_dist)()
+        check(_ffi.msc_dist_create(_encode(engine, "engine"), None, ctypes.byref(ptr)))
+        self._attached = weakref.WeakSet()
+        self._adopt(ptr, _free_dist, self._attached)
+        if timeout is not None:
+            self.set_timeout(timeout)
+
+    @property
+    def rank(self) -> int:
+        """This process's rank, 0 .. size − 1."""
+        return int(_ffi.msc_dist_rank(self._handle()))
+
+    @property
+    def size(self) -> int:
+        """The number of processes (ranks)."""
+        return int(_ffi.msc_dist_size(self._handle()))
+
+    @property
+    def comm_seconds(self) -> float:
+        """Seconds spent in this communicator's collectives (waiting included)."""
+        return float(_ffi.msc_dist_comm_seconds(self._handle()))
+
+    def set_timeout(self, seconds: float) -> None:
+        """How long any collective may wait for the other ranks (0: forever)."""
+        check(_ffi.msc_dist_set_timeout(self._handle(), float(seconds)))
+
+    def barrier(self) -> None:
+        """Waits until every rank has called it (within the timeout)."""
+        check(_ffi.msc_dist_barrier(self._handle()))
+
+    def _agree_count(self, status: int, why: Optional[str], others_raise: bool = True) -> int:
+        # msc_dist_agree; the number of ranks that failed. Raises when the agreement could
+        # not be made, and (others_raise) on a rank that passed MSC_OK when one failed.
+        failed = ctypes.c_int32(-1)
+        st = _ffi.msc_dist_agree(self._handle(), int(status),
+                                 None if why is None else _encode(why, "why"),
+                                 ctypes.byref(failed))
+        if failed.value < 0 or (status == _ffi.MSC_OK and others_raise):
+            check(st)
+        return failed.value
+
+    def agree(self, error: Optional[BaseException] = None) -> int:
+        """Tells every rank whether every rank is fit to go on (msc_dist_agree): a
+        collective, called by every rank at the same point, for work ranks do apart from
+        the library's collectives (writing files, validation, user code). Pass the
+        exception this rank met, or nothing.
+
+        Returns 0 when no rank passed an error. A rank that passed one gets the number of
+        ranks that failed (and should raise its own error); the others raise CommError
+        naming the lowest failed rank and its reason. Without it, a rank that fails alone
+        and exits leaves the others waiting in their next collective until the timeout.
+        """
+        if error is None:
+            return self._agree_count(_ffi.MSC_OK, None)
+        status = getattr(error, "status", None)
+        if (not isinstance(error, _errors.Error) or not isinstance(status, int)
+                or status >= 0):
+            status = _ffi.MSC_E_CANCELLED
+            for cls, name in _AGREE_STATUS:
+                if isinstance(error, cls):
+                    status = getattr(_ffi, name)
+                    break
+        why = "%s: %s" % (type(error).__name__, error) if str(error) else type(error).__name__
+        return self._agree_count(status, why)
+
+    def __repr__(self):
+        if self.closed:
+            return "<mosaic.Dist (closed)>"
+        return "<mosaic.Dist rank %d of %d>" % (self.rank, self.size)

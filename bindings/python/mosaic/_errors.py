@@ -14,7 +14,7 @@ __all__ = [
     "InvalidArgumentError", "OutOfMemoryError", "IOError", "BadFormatError",
     "UnsupportedError", "BackendUnavailableError", "DeviceError", "NumericalError",
     "ShapeError", "NotFoundError", "BufferTooSmallError", "VersionError", "InternalError",
-    "CancelledError",
+    "CancelledError", "CommError",
 ]
 
 _builtin_OSError = OSError
@@ -120,6 +120,10 @@ class CancelledError(Error):
     """MSC_E_CANCELLED: the operation was stopped on request."""
 
 
+class CommError(Error):
+    """MSC_E_COMM: another process of a distributed run failed, or a collective timed out."""
+
+
 _CLASSES = {
     "MSC_E_INVALID_ARGUMENT": InvalidArgumentError,
     "MSC_E_OUT_OF_MEMORY": OutOfMemoryError,
@@ -135,6 +139,7 @@ _CLASSES = {
     "MSC_E_VERSION": VersionError,
     "MSC_E_INTERNAL": InternalError,
     "MSC_E_CANCELLED": CancelledError,
+    "MSC_E_COMM": CommError,
 }
 
 #: status code -> exception class, filled by install_codes() from the generated constants.

@@ -90,7 +90,26 @@ static inline void fuzz_mkdirs(const char *rel) {
   mkdir(p, 0700);
 }
 
-/* A link at scratch/rel to the repository file src_rel (e.g. "tests/data/..."). */
+/* A copy at scratch/rel of the repository file src_rel (e.g. "tests/data/..."): inside
+ * the dataset root, where a table's paths are confined (data.allow_outside_root; a link
+ * would resolve outside it). */
+static inline void fuzz_copy(const char *src_rel, const char *rel) {
+  char from[1024], to[1024];
+  snprintf(from, sizeof from, "%s/%s", MSC_FUZZ_SOURCE_DIR, src_rel);
+  fuzz_path(to, sizeof to, rel);
+  FILE *in = fopen(from, "rb");
+  FUZZ_CHECK(in != NULL);
+  FILE *out = fopen(to, "wb");
+  FUZZ_CHECK(out != NULL);
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, in)) > 0) FUZZ_CHECK(fwrite(buf, 1, n, out) == n);
+  FUZZ_CHECK(!ferror(in) && fclose(out) == 0);
+  fclose(in);
+}
+
+/* A link at scratch/rel to the repository file src_rel (e.g. "tests/data/..."): for
+ * formats whose folders are not confined to the root, or to reach a file outside it. */
 static inline void fuzz_link(const char *src_rel, const char *rel) {
   char from[1024], to[1024];
   snprintf(from, sizeof from, "%s/%s", MSC_FUZZ_SOURCE_DIR, src_rel);

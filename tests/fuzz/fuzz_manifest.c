@@ -5,10 +5,13 @@
  * The first byte of an input holds flags, the rest is the manifest: bit 0 writes it
  * zstd-compressed (manifest.tsv.zst), bit 1 sets data.on_missing = "fail" (else "skip"),
  * bit 2 data.split = "train" (else "all"), bit 3 data.mask_classes = "a,b" (a "mask"
- * column then needs it). The manifest lies in a folder of the scratch folder
- * (fuzz_common.h) that also holds links to real rasters under short names the relative
- * paths of a table can name: a.tif (EuroSAT, 13 bands, 64 × 64), b.tif and c.tif
- * (BigEarthNet v2 S2 bands B04, 120 × 120, and B05, 60 × 60), d.tif (EuroSAT). A
+ * column then needs it), bit 4 data.allow_outside_root = 1. The manifest lies in a
+ * folder of the scratch folder (fuzz_common.h) that also holds copies of real rasters
+ * under short names the relative paths of a table can name: a.tif (EuroSAT, 13 bands,
+ * 64 × 64), b.tif and c.tif (BigEarthNet v2 S2 bands B04, 120 × 120, and B05, 60 × 60),
+ * d.tif (EuroSAT); and e.tif, a link to a.tif's original, which lies outside the root
+ * (refused unless bit 4). Copies, not links: a table's paths are confined to the root
+ * with links resolved, and links made every table refused until 2026-12-04. A
  * table may name any path: msc_dataset_open must accept it or refuse it with a documented
  * status and a message, leaving *out untouched. An opened dataset keeps the promises
  * fuzz_check_dataset lists; its first samples are read into a batch, which may fail
@@ -32,10 +35,11 @@ static void setup(void) {
   if (done) return;
   done = 1;
   fuzz_mkdirs("m");
-  fuzz_link("tests/data/eurosat-ms/Pasture/Pasture_300.tif", "m/a.tif");
-  fuzz_link(S2DIR "_B04.tif", "m/b.tif");
-  fuzz_link(S2DIR "_B05.tif", "m/c.tif");
-  fuzz_link("tests/data/eurosat-ms/SeaLake/SeaLake_3000.tif", "m/d.tif");
+  fuzz_copy("tests/data/eurosat-ms/Pasture/Pasture_300.tif", "m/a.tif");
+  fuzz_copy(S2DIR "_B04.tif", "m/b.tif");
+  fuzz_copy(S2DIR "_B05.tif", "m/c.tif");
+  fuzz_copy("tests/data/eurosat-ms/SeaLake/SeaLake_3000.tif", "m/d.tif");
+  fuzz_link("tests/data/eurosat-ms/Pasture/Pasture_300.tif", "m/e.tif");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -67,6 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                             (flags & 4) ? "train" : "all",
                             "data.mask_classes",
                             (flags & 8) ? "a,b" : "",
+                            "data.allow_outside_root",
+                            (flags & 16) ? "#1" : "#0",
                             NULL};
   /* A table the options do not fit (data.split "train" without a split column, a mask
    * column without data.mask_classes) is MSC_E_INVALID_ARGUMENT naming the option. */

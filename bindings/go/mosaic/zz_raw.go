@@ -1530,9 +1530,9 @@ func MscDistBarrier(dist unsafe.Pointer) int32 {
 // gets it back (message: why); the others get MSC_E_COMM with a message naming the
 // lowest failed rank, its status and its why (and how many ranks failed). The
 // communicator stays usable after an agreement, whatever it says. MSC_E_INVALID_ARGUMENT
-// (dist NULL, or mine not a status of this library; nothing is sent); MSC_E_COMM with
-// *failed = -1 (the collective failed or timed out, or an earlier one did: the
-// communicator is unusable). Since 0.5.0.
+// (dist NULL, or mine not a status of this library; nothing is sent); MSC_E_OUT_OF_MEMORY
+// (nothing is sent: the others time out); MSC_E_COMM with *failed = -1 (the collective
+// failed or timed out, or an earlier one did: the communicator is unusable). Since 0.5.0.
 //
 // C: msc_status msc_dist_agree(msc_dist *dist, msc_status mine, const char *why, int32_t *failed);
 func MscDistAgree(dist unsafe.Pointer, mine int32, why string, failed *int32) int32 {

@@ -33,10 +33,10 @@ static void setup(void) {
   if (done) return;
   done = 1;
   static const char *const dates[2] = {"20200604T054639_20200604T054831_T43RCP",
-                                        "20200813T054639_20200813T054952_T43RCP"};
-  static const char *const files[13] = {"B1.tif", "B2.tif",  "B3.tif",  "B4.tif", "B5.tif",
-                                        "B6.tif", "B7.tif",  "B8.tif",  "B8A.tif", "B9.tif",
-                                        "B11.tif", "B12.tif", "metadata.json"};
+                                       "20200813T054639_20200813T054952_T43RCP"};
+  static const char *const files[13] = {
+      "B1.tif", "B2.tif",  "B3.tif", "B4.tif",  "B5.tif",  "B6.tif",       "B7.tif",
+      "B8.tif", "B8A.tif", "B9.tif", "B11.tif", "B12.tif", "metadata.json"};
   char from[256], to[64];
   for (int d = 0; d < 2; ++d) {
     snprintf(to, sizeof to, "s/d%d", d);

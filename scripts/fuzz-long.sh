@@ -20,7 +20,7 @@ limit=${1:-600s}
 jobs=${2:-1}
 build=${MSC_FUZZ_BUILD_DIR:-build-fuzz}
 work=${MSC_FUZZ_WORK:-$build/fuzz-work}
-targets=${MSC_FUZZ_TARGETS:-"safetensors options_json npy tiff lines ben2_metadata ben1_labels manifest pastis series sen12ms"}
+targets=${MSC_FUZZ_TARGETS:-"safetensors options_json npy tiff lines ben2_metadata ben1_labels manifest pastis series sen12ms floods"}
 
 case "$limit" in
   *s) budget=(-max_total_time="${limit%s}") ;;
@@ -62,7 +62,7 @@ for t in $targets; do
   malloc=64
   # (lines, and the targets whose tables go through it: a zstd frame header makes the
   # decoder allocate its window, up to 128 MiB: lib/data/lines.h)
-  case "$t" in tiff) malloc=1024 ;; lines | manifest | ben2_metadata | series | sen12ms) malloc=160 ;; esac
+  case "$t" in tiff) malloc=1024 ;; lines | manifest | ben2_metadata | series | sen12ms | floods) malloc=160 ;; esac
   start=$(date +%s)
   args=("${budget[@]}" -max_len=8192 -malloc_limit_mb="$malloc" -rss_limit_mb=2048 -timeout=30
         -artifact_prefix="$work/$t/" -print_final_stats=1)

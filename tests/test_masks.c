@@ -554,6 +554,44 @@ START_TEST(test_floods_errors) {
 }
 END_TEST
 
+/* A first listed chip that is missing (left out with data.on_missing = "skip") does not
+ * decide the chip size: the dataset takes it from the first chip present, so its samples
+ * read (found by fuzz_floods: the size stayed 512, and every 64 x 64 chip was refused). */
+START_TEST(test_floods_first_chip_missing) {
+  const char *dir = write_floods(3, 4);
+  char path[512], text[4096];
+  snprintf(path, sizeof path, "%s/flood_train_data.csv", dir);
+  FILE *f = fopen(path, "r");
+  ck_assert_ptr_nonnull(f);
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  text[n] = '\0';
+  f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  fprintf(f, "Nowhere_1_S1Hand.tif,Nowhere_1_LabelHand.tif\n%s", text);
+  fclose(f);
+  msc_options *o = NULL;
+  ck_assert_int_eq(msc_options_create(&o), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "data.on_missing", "skip"), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(o, "data.split", "all"), MSC_OK);
+  msc_dataset *ds = NULL;
+  ck_assert_int_eq(msc_dataset_open(dir, "sen1floods11", o, &ds), MSC_OK);
+  msc_options_free(o);
+  ck_assert_int_eq(msc_dataset_size(ds), 3);
+  ck_assert_int_eq(msc_dataset_skipped(ds), 1);
+  int64_t bands = 0, size = 0;
+  ck_assert_int_eq(msc_dataset_modality_shape(ds, 0, &bands, &size), MSC_OK);
+  ck_assert_int_eq(size, FS);
+  msc_batch *b = NULL;
+  ck_assert_int_eq(msc_batch_create(&b), MSC_OK);
+  const int64_t idx[3] = {0, 1, 2};
+  ck_assert_msg(msc_dataset_fill_batch(ds, idx, 3, b) == MSC_OK, "%s", msc_last_error());
+  ck_assert_int_eq(msc_batch_size(b), 3);
+  msc_batch_free(b);
+  msc_dataset_free(ds);
+}
+END_TEST
+
 /* ---- BigEarthNet v2 reference maps ----------------------------------------------------- */
 
 #define UNP       MSC_SHARED_DATA "/bigearthnet-v2-unpaired"
@@ -812,6 +850,7 @@ Suite *masks_suite(void) {
   tcase_add_test(tc, test_floods_read);
   tcase_add_test(tc, test_floods_splits);
   tcase_add_test(tc, test_floods_errors);
+  tcase_add_test(tc, test_floods_first_chip_missing);
   tcase_add_test(tc, test_reference_map);
   tcase_add_test(tc, test_sen12ms_masks);
   tcase_add_test(tc, test_manifest_mask);

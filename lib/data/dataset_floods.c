@@ -175,22 +175,23 @@ msc_status msci_open_sen1floods11(msc_dataset *ds, const char *root, const msc_o
   }
   if ((st = find_chips(root, &c, &path, &cap)) != MSC_OK) goto done;
 
-  /* The chip size: the first chip's S1 file (every file of every chip must have it). */
+  /* The chip size: the S1 file of the first chip that has one (every file of every chip
+   * must have it; chips listed before it are missing, and left out or refused below). */
   int64_t size = 512;
-  if (c.n > 0) {
+  for (int64_t i = 0; i < c.n; ++i) {
     msci_raster_info info;
-    if (!msci_path_printf(&path, &cap, "%s/S1Hand/%s_S1Hand.tif", root, c.v[0].id)) {
+    if (!msci_path_printf(&path, &cap, "%s/S1Hand/%s_S1Hand.tif", root, c.v[i].id)) {
       st = MSC_E_OUT_OF_MEMORY;
       goto done;
     }
-    if (msci_is_file(path)) {
-      if ((st = msci_raster_info_read(path, &info)) != MSC_OK) {
-        msci_raster_info_free(&info);
-        goto done;
-      }
-      size = info.width;
+    if (!msci_is_file(path)) continue;
+    if ((st = msci_raster_info_read(path, &info)) != MSC_OK) {
       msci_raster_info_free(&info);
+      goto done;
     }
+    size = info.width;
+    msci_raster_info_free(&info);
+    break;
   }
   const int32_t k1 = n1 > 0 ? 0 : -1, k2 = n2 > 0 ? (n1 > 0 ? 1 : 0) : -1;
   if ((k1 >= 0 &&

@@ -204,7 +204,8 @@ static inline void fuzz_check_dataset(const msc_dataset *ds, int64_t fill_n, int
   int64_t idx[8];
   for (int64_t i = 0; i < fill_n && i < 8; ++i) idx[i] = i;
   msc_status st = msc_dataset_fill_batch(ds, idx, fill_n < 8 ? fill_n : 8, b);
-  if (st != MSC_OK) fprintf(stderr, "msc_dataset_fill_batch: status %d\n", (int)st);
+  if (st != MSC_OK)
+    fprintf(stderr, "msc_dataset_fill_batch: status %d: %s\n", (int)st, msc_last_error());
   FUZZ_CHECK(st == MSC_OK ||
              (!strict && (st == MSC_E_IO || st == MSC_E_BAD_FORMAT || st == MSC_E_UNSUPPORTED ||
                           st == MSC_E_NUMERICAL || st == MSC_E_OUT_OF_MEMORY)));

@@ -25,7 +25,7 @@ import time
 
 try:
     import numpy as np
-except ImportError:  # (python3-numpy: scripts/setup.sh installs it)
+except ImportError:  # (python3-numpy: scripts/install-deps.sh installs it)
     print("SKIP: no numpy")
     sys.exit(77)
 

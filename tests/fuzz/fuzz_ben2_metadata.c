@@ -18,7 +18,7 @@
  */
 #include "fuzz_common.h"
 
-#include <zstd.h>
+#include "fuzz_table.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
@@ -27,17 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size--;
   char path[256];
   fuzz_path(path, sizeof path, (flags & 1) ? "metadata.tsv.zst" : "metadata.tsv");
-  if (flags & 1) {
-    size_t cap = ZSTD_compressBound(size);
-    void *z = malloc(cap ? cap : 1);
-    FUZZ_CHECK(z != NULL);
-    size_t zn = ZSTD_compress(z, cap, data, size, 1);
-    FUZZ_CHECK(!ZSTD_isError(zn));
-    fuzz_write(path, z, zn);
-    free(z);
-  } else {
-    fuzz_write(path, data, size);
-  }
+  fuzz_write_table(path, data, size, flags & 1);
   const char *const kv[] = {"data.metadata",
                             path,
                             "data.split",

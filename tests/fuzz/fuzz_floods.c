@@ -19,7 +19,7 @@
  */
 #include "fuzz_common.h"
 
-#include <zstd.h>
+#include "fuzz_table.h"
 
 static const char *const k_lists[3] = {"f/flood_train_data.csv", "f/flood_valid_data.csv",
                                        "f/flood_test_data.csv"};
@@ -55,17 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_write(path, valid, sizeof valid - 1);
   }
   fuzz_path(path, sizeof path, k_lists[which == 3 ? 0 : which]);
-  if (flags & 1) {
-    size_t cap = ZSTD_compressBound(size);
-    void *z = malloc(cap ? cap : 1);
-    FUZZ_CHECK(z != NULL);
-    size_t zn = ZSTD_compress(z, cap, data, size, 1);
-    FUZZ_CHECK(!ZSTD_isError(zn));
-    fuzz_write(path, z, zn);
-    free(z);
-  } else {
-    fuzz_write(path, data, size);
-  }
+  fuzz_write_table(path, data, size, flags & 1);
   char root[256];
   fuzz_path(root, sizeof root, "f");
   const char *const kv[] = {"data.on_missing",

@@ -23,7 +23,7 @@
  */
 #include "fuzz_common.h"
 
-#include <zstd.h>
+#include "fuzz_table.h"
 
 #define S2DIR                                                                                  \
   "examples/data/bigearthnet-v2/BigEarthNet-S2/S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP/"  \
@@ -52,17 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_path(path, sizeof path, (flags & 1) ? "m/manifest.tsv.zst" : "m/manifest.tsv");
   fuzz_path(other, sizeof other, (flags & 1) ? "m/manifest.tsv" : "m/manifest.tsv.zst");
   unlink(other);
-  if (flags & 1) {
-    size_t cap = ZSTD_compressBound(size);
-    void *z = malloc(cap ? cap : 1);
-    FUZZ_CHECK(z != NULL);
-    size_t zn = ZSTD_compress(z, cap, data, size, 1);
-    FUZZ_CHECK(!ZSTD_isError(zn));
-    fuzz_write(path, z, zn);
-    free(z);
-  } else {
-    fuzz_write(path, data, size);
-  }
+  fuzz_write_table(path, data, size, flags & 1);
   char root[256];
   fuzz_path(root, sizeof root, "m");
   const char *const kv[] = {"data.on_missing",

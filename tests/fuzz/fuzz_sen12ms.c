@@ -21,7 +21,7 @@
  */
 #include "fuzz_common.h"
 
-#include <zstd.h>
+#include "fuzz_table.h"
 
 static void setup(void) {
   static int done = 0;
@@ -60,17 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_path(root, sizeof root, "z/root");
   const char *path = (flags & 2) ? list : table;
   unlink((flags & 2) ? table : list);
-  if (flags & 1) {
-    size_t cap = ZSTD_compressBound(size);
-    void *z = malloc(cap ? cap : 1);
-    FUZZ_CHECK(z != NULL);
-    size_t zn = ZSTD_compress(z, cap, data, size, 1);
-    FUZZ_CHECK(!ZSTD_isError(zn));
-    fuzz_write(path, z, zn);
-    free(z);
-  } else {
-    fuzz_write(path, data, size);
-  }
+  fuzz_write_table(path, data, size, flags & 1);
   const char *const kv[] = {"data.metadata", (flags & 2) ? fixed : table, "data.masks",
                             (flags & 4) ? "#1" : "#0", "data.on_missing",
                             (flags & 8) ? "fail" : "skip", "data.split",

@@ -24,7 +24,7 @@
  */
 #include "fuzz_common.h"
 
-#include <zstd.h>
+#include "fuzz_table.h"
 
 #define S2A "tests/data/ssl4eo-s12/s2a/0000200/"
 
@@ -61,17 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_path(path, sizeof path, (flags & 1) ? "s/series.tsv.zst" : "s/series.tsv");
   fuzz_path(other, sizeof other, (flags & 1) ? "s/series.tsv" : "s/series.tsv.zst");
   unlink(other);
-  if (flags & 1) {
-    size_t cap = ZSTD_compressBound(size);
-    void *z = malloc(cap ? cap : 1);
-    FUZZ_CHECK(z != NULL);
-    size_t zn = ZSTD_compress(z, cap, data, size, 1);
-    FUZZ_CHECK(!ZSTD_isError(zn));
-    fuzz_write(path, z, zn);
-    free(z);
-  } else {
-    fuzz_write(path, data, size);
-  }
+  fuzz_write_table(path, data, size, flags & 1);
   char root[256];
   fuzz_path(root, sizeof root, "s");
   const char *kv[32];

@@ -76,6 +76,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (flags & 64) kv[k++] = "data.sits.modalities", kv[k++] = "series";
   if (flags & 128) kv[k++] = "data.allow_outside_root", kv[k++] = "#1";
   kv[k++] = "data.sits.pixels", kv[k++] = "#2";
+  /* (a short time axis and the smallest image patch: a patch sample resampled the whole
+   * 264 x 264 patch onto 32 dates, most of an input's time, and the sample's size is not
+   * this target's subject) */
+  kv[k++] = "data.sits.length", kv[k++] = "#4", kv[k++] = "data.sits.patch", kv[k++] = "#8";
   kv[k] = NULL;
   msc_dataset *ds = fuzz_open_dataset(root, "series", kv, MSC_E_INVALID_ARGUMENT);
   if (fuzz_open_status == MSC_E_INVALID_ARGUMENT)

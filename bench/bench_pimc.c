@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   const int64_t bands[2] = {3, 10}, size = 32;
-  const char *names[2] = {"rp", "s2"}, *kinds[2] = {"other", "optical"};
+  const char *names[2] = {"rp", "s2"}, *kinds[2] = {"plot", "optical"};
   msc_options *o = NULL;
   CHECK(msc_options_create(&o));
   CHECK(msc_options_set_string(o, "backend", bench_arg(argc, argv, "--backend", "cpu")));

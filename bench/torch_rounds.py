@@ -13,7 +13,10 @@ and OpenBLAS's libblas first when --openblas names its folder.
 
 embed runs at batch 64 (5 timed calls), train at batch 32 (3 timed steps), 2 threads,
 OMP_WAIT_POLICY=PASSIVE; --extra is appended to libmosaic's command line only (PyTorch
-always runs float32).
+always runs float32). The segmentation workloads seg-train:ENCODER (batch 16) and
+seg-infer:ENCODER (batch 32), 3 timed calls each, compare bench_seg with its PyTorch
+transcription bench/seg_torch.py (the U-Net of docs/segmentation.md); pimc:ENCODER
+compares bench_pimc (batch 64, 2 warm-up and 5 timed steps) with bench/pimc_torch.py.
 """
 import argparse
 import json
@@ -49,15 +52,32 @@ for w in a.work.split(","):
         load = os.getloadavg()[0]
         if mode == "embed":
             cmd = ["bench_embed", "--batch", "64", "--iters", "5"]
-        else:
+        elif mode == "train":
             cmd = ["bench_train", "--batch", "32", "--iters", "3"]
+        elif mode in ("seg-train", "seg-infer"):
+            seg = mode[4:]
+            cmd = ["bench_seg", "--mode", seg, "--batch", "16", "--infer-batch", "32",
+                   "--iters", "3"]
+        elif mode == "pimc":
+            cmd = ["bench_pimc", "--batch", "64", "--warmup", "2", "--steps", "5"]
+        else:
+            sys.exit("torch_rounds: unknown workload %s" % w)
         cmd[0] = os.path.join(a.build, "bench", cmd[0])
         lib = run(cmd + ["--encoder", enc, "--threads", "2"] + a.extra.split())
         row = dict(work=w, round=r + 1, load1=round(load, 2), lib_sps=lib["samples_per_s"],
                    lib_rss=lib["peak_rss_mib"])
         if not a.no_torch:
-            tor = run([sys.executable, os.path.join(a.torch_dir, "bench_torch.py"), "--child",
-                       "model", enc, "infer" if mode == "embed" else "train"])
+            if mode == "pimc":
+                tor = run([sys.executable, os.path.join(HERE, "pimc_torch.py"), "--torch-dir",
+                           a.torch_dir, "--encoder", enc, "--batch", "64", "--warmup", "2",
+                           "--steps", "5", "--threads", "2"])
+            elif mode.startswith("seg-"):
+                tor = run([sys.executable, os.path.join(HERE, "seg_torch.py"), "--torch-dir",
+                           a.torch_dir, "--encoder", enc, "--mode", seg, "--batch",
+                           "16" if seg == "train" else "32", "--iters", "3", "--threads", "2"])
+            else:
+                tor = run([sys.executable, os.path.join(a.torch_dir, "bench_torch.py"),
+                           "--child", "model", enc, "infer" if mode == "embed" else "train"])
             q = (lib["samples_per_s"] / tor["samples_per_s"],
                  lib["peak_rss_mib"] / tor["peak_rss_mib"])
             ratios.append(q)

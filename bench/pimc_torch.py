@@ -89,13 +89,7 @@ def main():
     torch.manual_seed(a.seed)
     model = Pimc(a.encoder)
     if a.load:
-        w = seg_torch.load_safetensors(a.load)
-        names = {k: k.replace(".down.", ".downsample.") for k in model.state_dict()
-                 if not k.endswith("num_batches_tracked")}
-        missing = [f for f in names.values() if f not in w]
-        if missing:
-            sys.exit("pimc_torch: %s lacks %s" % (a.load, ", ".join(missing[:5])))
-        model.load_state_dict({k: w[f] for k, f in names.items()}, strict=False)
+        seg_torch.load_weights(model, a.load)
     x = {}
     for k, (m, c) in enumerate(MODS.items()):
         v = bench_fill(a.batch * c * SIZE * SIZE, a.seed + k)

@@ -105,16 +105,19 @@ def conv_bn_relu(cin, cout):
 
 
 class UNet(nn.Module):
-    def __init__(self, encoder, classes, size):
+    """bands: {modality: bands} in model order (the first is modality d0)."""
+
+    def __init__(self, encoder, classes, size, bands=None):
         super().__init__()
         self.size = size
-        self.enc = nn.ModuleDict({m: Encoder(encoder, c) for m, c in BANDS.items()})
-        e = self.enc["s1"]
+        self.bands = dict(bands or BANDS)
+        self.enc = nn.ModuleDict({m: Encoder(encoder, c) for m, c in self.bands.items()})
+        e = self.enc[next(iter(self.bands))]
         nl = len(e.names)
         self.dec = nn.ModuleDict()
-        ch = sum(self.enc[m].out_channels[-1] for m in BANDS)  # the deepest levels
+        ch = sum(self.enc[m].out_channels[-1] for m in self.bands)  # the deepest levels
         for l in range(nl - 2, -1, -1):
-            cin = ch + sum(self.enc[m].out_channels[l] for m in BANDS)
+            cin = ch + sum(self.enc[m].out_channels[l] for m in self.bands)
             w = e.widths[l]
             level = nn.Module()
             level.conv1, level.bn1 = conv_bn_relu(cin, w)
@@ -127,11 +130,11 @@ class UNet(nn.Module):
         nn.init.uniform_(self.seg_head.conv.bias, -bound, bound)
 
     def forward(self, x):
-        lv = {m: self.enc[m](x[m]) for m in BANDS}
-        e = self.enc["s1"]
-        h = torch.cat([lv[m][-1] for m in BANDS], 1)
+        lv = {m: self.enc[m](x[m]) for m in self.bands}
+        e = self.enc[next(iter(self.bands))]
+        h = torch.cat([lv[m][-1] for m in self.bands], 1)
         for l in range(len(e.names) - 2, -1, -1):
-            skip = [lv[m][l] for m in BANDS]
+            skip = [lv[m][l] for m in self.bands]
             h = F.interpolate(h, size=skip[0].shape[-2:], mode="bilinear", align_corners=False)
             h = torch.cat([h] + skip, 1)
             d = self.dec[e.names[l]]
@@ -145,6 +148,7 @@ class UNet(nn.Module):
 
 
 def load_safetensors(path):
+    """The float32 tensors of a safetensors file, by name."""
     with open(path, "rb") as f:
         raw = f.read()
     n = struct.unpack("<Q", raw[:8])[0]
@@ -157,6 +161,18 @@ def load_safetensors(path):
         arr = np.frombuffer(raw[8 + n + b:8 + n + e], dtype="<f4").reshape(v["shape"])
         out[k] = torch.from_numpy(arr.copy())
     return out
+
+
+def load_weights(model, path):
+    """Loads libmosaic's tensors of path into model (torchvision's "downsample" is the
+    baseline's "down"; tensors of the file the model lacks are left out)."""
+    w = load_safetensors(path)
+    names = {k: k.replace(".down.", ".downsample.") for k in model.state_dict()
+             if not k.endswith("num_batches_tracked")}
+    missing = [f for f in names.values() if f not in w]
+    if missing:
+        sys.exit("%s lacks %s" % (path, ", ".join(missing[:5])))
+    model.load_state_dict({k: w[f] for k, f in names.items()}, strict=False)
 
 
 def mask_of(n, size, classes):

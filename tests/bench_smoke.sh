@@ -9,9 +9,10 @@
 #    ../shared/bench beside the repository), bench/seg_torch.py --check loads the
 #    weights `bench_seg --dump` wrote (tiny and ResNet-18 U-Nets) and must give the same
 #    eval-mode probabilities (max |difference| < 1e-4) and first training loss (relative
-#    2e-5), and bench/pimc_torch.py --load the first PIMC loss of `bench_pimc --save`:
-#    an independent implementation of the segmentation and PIMC steps. Without them that
-#    part is skipped, and says so.
+#    2e-5), bench/pimc_torch.py --load the first PIMC loss of `bench_pimc --save`, and
+#    bench/map_torch.py the class map of `bench_scene` (overlapping tiles; at least 99.9 %
+#    of the pixels, for near ties): an independent implementation of the segmentation,
+#    PIMC and scene steps. Without them that part is skipped, and says so.
 set -u
 bench=$1 py=$2
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,7 +55,8 @@ run bench_seg --encoder tiny --batch 2 --infer-batch 2 --iters 1 --threads 1 --s
 run bench_loss --n 16 --d 8 --c 4 --iters 1 --threads 1
 [ -x "$bench/bench_data" ] && run bench_data --patches 4 --batch 2 --iters 1 --dir "$dir/data"
 run bench_rplot --pixels 16 --iters 1
-run bench_scene --size 256 --encoder tiny --tile 128 --batch 2 --threads 1 --dir "$dir/scene"
+run bench_scene --size 256 --encoder tiny --tile 128 --stride 100 --batch 2 --threads 1 \
+  --dir "$dir/scene" --npy 1 --save "$dir/scene.safetensors"
 
 torch_dir=${MOSAIC_TORCH_DIR:-$here/../shared/bench}
 if [ ! -f "$torch_dir/mosaic_ref.py" ] || ! "$py" -c "import torch" 2>/dev/null; then
@@ -92,6 +94,18 @@ lib=$(json_field "$dir/bench_pimc.out" loss0)
 tor=$(json_field "$dir/pimc.torch" loss0)
 tol "$tor" "$lib" 2e-5 || fail "PIMC first loss $lib, PyTorch's $tor"
 echo "ok: PIMC step = PyTorch (loss $lib / $tor)"
+# The scene: bench/map_torch.py's sliding window (overlapping tiles, the centre rule) with
+# the same weights, against msc_scene_write's class map (a near tie may differ).
+"$py" "$here/bench/map_torch.py" --torch-dir "$torch_dir" --dir "$dir/scene" --size 256 \
+  --encoder tiny --tile 128 --stride 100 --batch 2 --threads 1 \
+  --load "$dir/scene.safetensors" --out "$dir/scene/torch.npy" >"$dir/map.torch" ||
+  fail "map_torch.py"
+"$bench/bench_scene" --size 256 --encoder tiny --tile 128 --stride 100 --batch 2 --threads 1 \
+  --dir "$dir/scene" --compare "$dir/scene/torch.npy" >"$dir/map.cmp" || fail "bench_scene --compare"
+agree=$(json_field "$dir/map.cmp" agreement)
+"$py" -c 'import sys; sys.exit(not float(sys.argv[1]) >= 0.999)' "$agree" ||
+  fail "the scene maps agree on $agree of the pixels"
+echo "ok: scene map = PyTorch sliding window on $agree of the pixels"
 # The checks can fail: another model's weights give another loss.
 "$py" "$here/bench/pimc_torch.py" --torch-dir "$torch_dir" --encoder tiny --batch 4 \
   --warmup 1 --steps 1 --threads 1 --seed 2 --load "$dir/pimc.safetensors" >"$dir/pimc2.torch" ||

@@ -139,27 +139,38 @@ static void steps_write(FILE *f, int64_t step, int64_t epoch, const msc_step_res
   fflush(f); /* a run killed now keeps this line */
 }
 
-/* After work rank 0 does alone (opening the step log; at the end of an epoch, validation
- * and the checkpoint), the ranks of a distributed run agree on rc (msc_dist_agree): a
- * failure of rank 0 becomes every rank's error at once (the others wait for it without a
- * timeout, however long validation takes; then the timeout applies again), and
- * job->failed_together tells the program that finalising MPI will not wait. Returns rc on
- * the rank that failed, EXIT_ERROR with the failed rank's message on the others. */
-static int ranks_agree(cli_train_job *job, int rc) {
+/* The ranks of a distributed run agree on rc (msc_dist_agree): one rank's failure becomes
+ * every rank's error at once, and job->failed_together tells the program that finalising
+ * MPI will not wait. Used after work rank 0 does alone (opening the step log; at the end
+ * of an epoch, validation and the checkpoint), with solo set: the others then wait for it
+ * without a timeout, however long validation takes, and the timeout applies again after;
+ * and after every rank reads its share of a batch, so that a rank whose data fails (a
+ * corrupt file in its share) ends the job at once with its reason instead of leaving the
+ * others in the step's collectives until --dist-timeout or the launcher's kill (one small
+ * collective a step). Returns rc on the rank that failed, EXIT_ERROR with the failed
+ * rank's message on the others. */
+static int ranks_agree(cli_train_job *job, int rc, int solo) {
   if (!job->dist) return rc;
   msc_status mine = MSC_OK;
   const char *why = rc == EXIT_OK ? NULL : cli_last_error(&mine);
   if (rc != EXIT_OK && mine == MSC_OK) mine = MSC_E_IO;
   int32_t failed = -1;
-  msc_status st = msc_dist_set_timeout(job->dist, 0);
+  msc_status st = solo ? msc_dist_set_timeout(job->dist, 0) : MSC_OK;
   if (st == MSC_OK) st = msc_dist_agree(job->dist, mine, why, &failed);
   if (failed > 0) job->failed_together = 1;
-  if (failed >= 0) { /* (the agreement was made: the communicator works) */
+  if (solo && failed >= 0) { /* (the agreement was made: the communicator works) */
     msc_status tst = msc_dist_set_timeout(job->dist, job->dist_timeout);
     if (st == MSC_OK) st = tst;
   }
   if (rc != EXIT_OK) return rc; /* (reported already) */
   return st == MSC_OK ? EXIT_OK : cli_lib_error(st, "%s", job->title);
+}
+
+/* The next batch of this rank's share into b, the ranks agreeing on the read. */
+static int read_batch(cli_train_job *job, msc_loader *ld, msc_batch *b) {
+  msc_status st = msc_loader_next(ld, b, NULL);
+  int rc = st == MSC_OK ? EXIT_OK : cli_lib_error(st, "reading data");
+  return ranks_agree(job, rc, 0);
 }
 
 /* Scores the model on the validation split into *m; 0 on success. */
@@ -227,7 +238,7 @@ int cli_train_run(cli_train_job *job) {
   int rc = EXIT_OK;
   if (job->steps_path && !(steps_log = steps_open(job->steps_path, done, &wall0)))
     rc = EXIT_ERROR;
-  if ((rc = ranks_agree(job, rc)) != EXIT_OK) {
+  if ((rc = ranks_agree(job, rc, 1)) != EXIT_OK) {
     if (steps_log) fclose(steps_log);
     return rc;
   }
@@ -253,7 +264,7 @@ int cli_train_run(cli_train_job *job) {
       break;
     }
     for (int64_t j = 0; j < first && rc == EXIT_OK; ++j) /* resume: skip what was done */
-      if ((st = msc_loader_next(ld, b, NULL)) != MSC_OK) rc = cli_lib_error(st, "reading data");
+      rc = read_batch(job, ld, b);
     char label[64];
     snprintf(label, sizeof label, "%s epoch %lld/%lld", job->title, (long long)epoch + 1,
              (long long)job->epochs);
@@ -263,10 +274,7 @@ int cli_train_run(cli_train_job *job) {
     double t_epoch = cli_now();
     double lr = 0;
     for (int64_t j = first; rc == EXIT_OK && j < last && !cli_interrupted; ++j) {
-      if ((st = msc_loader_next(ld, b, NULL)) != MSC_OK) {
-        rc = cli_lib_error(st, "reading data");
-        break;
-      }
+      if ((rc = read_batch(job, ld, b)) != EXIT_OK) break;
       msc_step_result r = {.struct_size = sizeof r};
       st = msc_train_step(job->model, b, &r);
       if (st == MSC_E_NUMERICAL && r.skipped) {
@@ -373,7 +381,7 @@ int cli_train_run(cli_train_job *job) {
       }
       if (rc != EXIT_OK) {
         json_decref(entry);
-        if (rc == EXIT_ERROR) rc = ranks_agree(job, rc); /* the others learn of it */
+        if (rc == EXIT_ERROR) rc = ranks_agree(job, rc, 1); /* the others learn of it */
         break;
       }
     } else if (job->val && msc_dataset_size(job->val) > 0) {
@@ -392,7 +400,7 @@ int cli_train_run(cli_train_job *job) {
       }
       if (rc != EXIT_OK) {
         json_decref(entry);
-        if (rc == EXIT_ERROR) rc = ranks_agree(job, rc); /* the others learn of it */
+        if (rc == EXIT_ERROR) rc = ranks_agree(job, rc, 1); /* the others learn of it */
         break;
       }
       if (job->print_epochs) {
@@ -413,7 +421,7 @@ int cli_train_run(cli_train_job *job) {
       }
     }
     if (entry) json_array_append_new(job->history, entry);
-    rc = ranks_agree(job, save(job));
+    rc = ranks_agree(job, save(job), 1);
   }
   msc_batch_free(b);
   if (steps_log && (ferror(steps_log) | fclose(steps_log)) != 0) {

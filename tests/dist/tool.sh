@@ -10,7 +10,8 @@
 #    rank resumes on 2, with the uninterrupted run's weights;
 #  - a global batch the ranks cannot share evenly is refused (exit 2, saying so);
 #  - rank 0 failing alone (its step log, its checkpoint) ends the job at once, not after
-#    --dist-timeout, with rank 1 reporting rank 0's reason (msc_dist_agree).
+#    --dist-timeout, with rank 1 reporting rank 0's reason (msc_dist_agree), and so does
+#    one rank failing to read its share of a batch, the other reporting its reason.
 # Skips (77) when libmosaic_mpi.so is missing.
 set -u
 mpiexec=$1 mosaic=$2 prog=$3
@@ -113,4 +114,27 @@ rc=$?
 grep -q "^\[rank 1\] mosaic: error: train: rank 0 failed (input/output error): cannot save blocked/m.safetensors" \
   blocked.log || { cat blocked.log; fail "rank 1 did not report rank 0's failed save"; }
 grep -q "train epoch 2/2" blocked.log && { cat blocked.log; fail "training went on after the failed save"; }
+# One rank fails where every rank works: a training sample's S2 band is cut short after
+# the model was made (the statistics come from the checkpoint: --resume), so the rank
+# whose share holds it fails to read it. The ranks agree after every read: the other
+# reports its reason instead of waiting in the step's collectives (--dist-timeout 300 s)
+# or being killed by mpirun, and both end MPI.
+cp -r data bad
+mkdir badrun
+cp init/m.safetensors init/m.config.json badrun/
+sample=$(awk -F'\t' 'NR > 1 && $4 == "train" { print $1; exit }' bad/metadata.tsv)
+band=$(find bad/BigEarthNet-S2 -name "${sample}_B04.tif")
+[ -f "$band" ] || fail "no S2 band of $sample"
+head -c 300 "$band" >"$band.cut" && mv "$band.cut" "$band"
+start=$SECONDS
+"${mpi[@]}" "$mosaic" train --data bad "${common[@]:2}" --epochs 3 --resume badrun/m.safetensors \
+  >bad.log 2>&1
+rc=$?
+[ $rc -ne 0 ] || { cat bad.log; fail "training on a cut raster succeeded"; }
+[ $((SECONDS - start)) -lt 60 ] || { cat bad.log; fail "the job took $((SECONDS - start)) s to end"; }
+grep -Eq "^(\[rank 1\] )?mosaic: error: reading data: .*$sample" bad.log ||
+  { cat bad.log; fail "no rank reported the cut raster"; }
+[ "$(grep -c "error: reading data: " bad.log)" -eq 1 ] || { cat bad.log; fail "both ranks read it"; }
+grep -Eq "^(\[rank 1\] )?mosaic: error: train: rank [01] failed \(.*\): reading data: .*$sample" \
+  bad.log || { cat bad.log; fail "the other rank did not report the failure"; }
 echo "TOOL OK"

@@ -7,6 +7,8 @@ dist=...), Dist.agree), run under `mpirun -np 2` by tests/dist/dist.cmake:
     tests/dist/tool.sh: local BatchNorm is the one documented difference); the model is
     detached afterwards (a further train_step runs alone: it changes only this rank);
   - a callback returning False on rank 1 only stops both ranks after that epoch;
+  - rank 1's data failing (its S2 bands cut short): rank 1 gets the read error, rank 0
+    CommError naming rank 1, at once;
   - a callback raising on rank 1 only: rank 1 gets its own exception, rank 0 CommError
     naming rank 1 and the exception, at once (well within the 60 s timeout);
   - Dist.agree by hand: nothing failed (0), then rank 0 failing with an OSError (rank 0
@@ -17,6 +19,7 @@ Prints "PYTHON DIST OK rank R" and exits 0 on success; exits 77 when libmosaic_m
 missing.
 """
 
+import glob
 import math
 import os
 import sys
@@ -108,6 +111,27 @@ def main(tmp):
                 check(RANK == 1, "rank 0 got rank 1's KeyError")
             check(time.monotonic() - t0 < 30, "the failure took %.1f s" % (time.monotonic() - t0))
             check(not d._attached, "a failed fit left the model attached")
+
+    # A rank whose data fails: its own error there, CommError on the other, at once. Each
+    # rank has its own copy of the data; rank 1's S2 bands are cut short after opening.
+    bad = os.path.join(tmp, "bad")
+    mosaic.synth_write(bad, 24, seed=5)
+    with mosaic.Dataset(bad, split="all") as ds, create(ds) as m:
+        if RANK == 1:
+            for f in glob.glob(os.path.join(bad, "BigEarthNet-S2", "*", "*", "*_B04.tif")):
+                with open(f, "r+b") as fh:
+                    fh.truncate(300)
+        t0 = time.monotonic()
+        try:
+            m.fit(ds, epochs=2, batch_size=8, workers=1, dist=d)
+            check(False, "the cut rasters went unnoticed")
+        except mosaic.CommError as e:
+            check(RANK == 0 and "rank 1 failed (bad format): BadFormatError: dataset" in str(e),
+                  "rank %d: CommError %s" % (RANK, e))
+        except mosaic.Error as e:
+            check(RANK == 1 and "B04" in str(e), "rank %d: %s" % (RANK, e))
+        check(time.monotonic() - t0 < 30, "the failure took %.1f s" % (time.monotonic() - t0))
+        check(not d._attached, "a failed fit left the model attached")
 
     # Dist.agree by hand.
     check(d.agree() == 0, "nothing failed")

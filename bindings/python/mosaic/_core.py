@@ -1052,10 +1052,11 @@ class Model(_Handle):
         With dist (a Dist; every rank calls fit alike), training is data-parallel: the
         model is attached for the run (set_dist) and detached after it, each rank reads its
         share of every global batch of batch_size samples, and the steps are those of one
-        process on the global batch. Validation and the callback run on every rank; at the
-        end of each epoch the ranks agree (Dist.agree): an exception on one rank (in
-        validation or the callback) is raised there and as CommError on the others, and a
-        callback returning False on any rank stops every rank.
+        process on the global batch. Validation and the callback run on every rank; after
+        every batch read and at the end of each epoch the ranks agree (Dist.agree): an
+        exception on one rank (reading its data, in validation or the callback) is raised
+        there and as CommError on the others, and a callback returning False on any rank
+        stops every rank.
         """
         if epochs < 1:
             raise InvalidArgumentError("epochs must be >= 1, not %d" % epochs)
@@ -1095,8 +1096,23 @@ class Model(_Handle):
                 sums = dict.fromkeys(names, 0.0)
                 steps = skipped = 0
                 lr = 0.0
-                for batch in loader:
+                batches = iter(loader)
+                while True:
+                    # Every rank reads the same number of batches; with dist the ranks
+                    # agree on each read, so that one whose data fails (a corrupt file in
+                    # its share) stops every rank at once (CommError on the others)
+                    # instead of leaving them in the step's collectives until the timeout.
                     try:
+                        batch = next(batches)
+                    except StopIteration:
+                        break
+                    except BaseException as e:
+                        if dist is not None:
+                            dist.agree(e)
+                        raise
+                    try:
+                        if dist is not None:
+                            dist.agree()  # (raises CommError when another rank failed)
                         r = self.train_step(batch)
                     finally:
                         batch.close()

@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size--;
   char path[256];
   fuzz_path(path, sizeof path, (flags & 1) ? "metadata.tsv.zst" : "metadata.tsv");
-  fuzz_write_table(path, data, size, flags & 1);
+  if (fuzz_write_table(path, data, size, flags & 1)) return 0;
   const char *const kv[] = {"data.metadata",
                             path,
                             "data.split",

@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_path(root, sizeof root, "z/root");
   const char *path = (flags & 2) ? list : table;
   unlink((flags & 2) ? table : list);
-  fuzz_write_table(path, data, size, flags & 1);
+  if (fuzz_write_table(path, data, size, flags & 1)) return 0;
   const char *const kv[] = {"data.metadata", (flags & 2) ? fixed : table, "data.masks",
                             (flags & 4) ? "#1" : "#0", "data.on_missing",
                             (flags & 8) ? "fail" : "skip", "data.split",

@@ -202,13 +202,7 @@ def main():
     params = sum(p.numel() for p in model.parameters())
 
     if a.check:
-        w = load_safetensors(os.path.join(a.check, "init.safetensors"))
-        names = {k: k.replace(".down.", ".downsample.") for k in model.state_dict()
-                 if not k.endswith("num_batches_tracked")}
-        missing = [f for f in names.values() if f not in w]
-        if missing:
-            sys.exit("seg_torch: %s lacks %s" % (a.check, ", ".join(missing[:5])))
-        model.load_state_dict({k: w[f] for k, f in names.items()}, strict=False)
+        load_weights(model, os.path.join(a.check, "init.safetensors"))
         x = {}
         for m, c in BANDS.items():
             v = np.fromfile(os.path.join(a.check, m + ".f32"), dtype="<f4")

@@ -26,7 +26,6 @@ output), km2_per_s (pixels x 100 m2 / 1e6 / map_s), tiles_per_s and peak_rss_mib
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 
@@ -139,7 +138,7 @@ def main():
         classes=a.classes, threads=a.threads, tiles=len(xs) * len(ys), map_s=round(map_s, 2),
         km2=round(km2, 1), km2_per_s=round(km2 / map_s, 3),
         tiles_per_s=round(len(xs) * len(ys) / map_s, 2), out=out_path,
-        peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1))))
+        peak_rss_mib=round(seg_torch.peak_rss_mib(), 1))))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ rate, peak RSS.
 import argparse
 import json
 import os
-import resource
 import statistics
 import sys
 import time
@@ -121,7 +120,7 @@ def main():
         steps=a.steps, warmup_s=round(warmup_s, 3),
         samples_per_s=round(statistics.median(rates), 2),
         best_samples_per_s=round(max(rates), 2), loss0=round(loss0, 6), loss=round(loss, 4),
-        peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1))))
+        peak_rss_mib=round(seg_torch.peak_rss_mib(), 1))))
 
 
 if __name__ == "__main__":

@@ -529,6 +529,22 @@ static const conv_case CONV_CASES[] = {
     {{2, 12, 9, 8, 8, 3, 3, 1, 1, 1, 1}, 1},  /* stem 12 -> 8 */
     {{2, 2, 8, 9, 8, 3, 3, 1, 1, 1, 1}, 0},   /* stem 2 -> 8 */
     {{1, 24, 6, 5, 8, 3, 3, 1, 1, 1, 1}, 1},  /* 24 -> 8 */
+    /* the project's own 3x3 kernels (backends/cpu/cpu_conv_k8.c): blocks of 16 (AVX-512)
+     * and 12 (AVX2) pixels and tails of 8, 4, 2 and 1, one- and two-pixel rows and
+     * columns, stems of 1 to 16 channels, and the widths around them that stay on oneDNN */
+    {{2, 8, 5, 37, 8, 3, 3, 1, 1, 1, 1}, 1},  /* 8 -> 8, 35 interior pixels, bias */
+    {{1, 8, 3, 18, 8, 3, 3, 1, 1, 1, 1}, 0},  /* one block of 16 */
+    {{3, 8, 4, 14, 8, 3, 3, 1, 1, 1, 1}, 1},  /* one block of 12; 8 + 4 */
+    {{1, 8, 2, 26, 8, 3, 3, 1, 1, 1, 1}, 0},  /* 16 + 8; two blocks of 12 */
+    {{2, 8, 1, 1, 8, 3, 3, 1, 1, 1, 1}, 1},   /* 1x1 image */
+    {{2, 8, 2, 2, 8, 3, 3, 1, 1, 1, 1}, 0},   /* 2x2: edges only */
+    {{1, 8, 7, 1, 8, 3, 3, 1, 1, 1, 1}, 0},   /* one column */
+    {{1, 8, 1, 23, 8, 3, 3, 1, 1, 1, 1}, 1},  /* one row: 16 + 4 + 1 */
+    {{2, 1, 6, 19, 8, 3, 3, 1, 1, 1, 1}, 1},  /* stem 1 -> 8 */
+    {{2, 16, 5, 21, 8, 3, 3, 1, 1, 1, 1}, 0}, /* stem 16 -> 8 */
+    {{1, 9, 4, 33, 8, 3, 3, 1, 1, 1, 1}, 1},  /* stem 9 -> 8: groups of 8 and 1 */
+    {{2, 17, 4, 6, 8, 3, 3, 1, 1, 1, 1}, 0},  /* 17 -> 8: oneDNN */
+    {{2, 8, 5, 6, 16, 3, 3, 1, 1, 1, 1}, 0},  /* 8 -> 16: oneDNN */
     /* stems whose backward-weights runs channels-last (cpu_conv.c, stem_nhwc_bwd_weights) */
     {{2, 12, 15, 13, 64, 7, 7, 2, 2, 3, 3}, 0}, /* the ResNet-18 S2 stem, 12 -> 64 */
     {{2, 5, 9, 11, 16, 7, 7, 2, 2, 3, 3}, 1},   /* 5 -> 16 with bias */

@@ -16,10 +16,18 @@
  *    where the 16-channel layout would pad 24 and 8 channels to 32 and 16); their
  *    values are checked against plain references in test_cpu_ops (8- and 24-channel
  *    cases).
+ *  - the project's own 3x3 8-channel kernels (backends/cpu/cpu_conv_k8.c): a float32
+ *    conv2d of their shape takes them exactly where the CPU has AVX2 or AVX-512 as
+ *    oneDNN reports it (so not under ONEDNN_MAX_CPU_ISA=SSE41: test_train_memory_sse41,
+ *    which runs this case only: oneDNN has no narrow layouts there either)
+ *    and not with MSC_CPU_OWN_KERNELS=0, and agrees with the oneDNN op of that switch
+ *    on every output, training and fused inference, at the tiny encoder's widths (their
+ *    values against plain references: test_cpu_ops).
  * That the values survive where they must is also what test_train's finite-difference
  * and resume tests check end to end.
  */
 #include <check.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +38,7 @@
 #include "model/model.h"
 #include "train/train.h"
 #include "cpu/cpu_internal.h"
+#include "cpu/cpu_weighted.h"
 
 /* ---- the backend's shared conversion buffers ----------------------------------------- */
 
@@ -268,6 +277,122 @@ START_TEST(test_narrow_layouts) {
 }
 END_TEST
 
+/* ---- the project's own 8-channel kernels against oneDNN ------------------------------ */
+
+/* Whether the own kernels should run here: oneDNN's ISA (which ONEDNN_MAX_CPU_ISA
+ * limits) and the CPU's both from AVX2 with FMA. */
+static int own_kernels_expected(void) {
+  const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+  __builtin_cpu_init();
+  return (isa & (unsigned)dnnl_cpu_isa_avx2) == (unsigned)dnnl_cpu_isa_avx2 &&
+         __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+static void expect_agree(const float *a, const float *b, size_t n, const char *what) {
+  float scale = 1.0f, worst = 0.0f;
+  for (size_t i = 0; i < n; ++i) scale = fmaxf(scale, fabsf(b[i]));
+  for (size_t i = 0; i < n; ++i) worst = fmaxf(worst, fabsf(a[i] - b[i]));
+  ck_assert_msg(worst <= 1e-5f * scale, "%s: own kernels and oneDNN differ by %g (scale %g)",
+                what, (double)worst, (double)scale);
+}
+
+/* Runs the same op description with and without the own kernels and compares. */
+static void own_vs_onednn(const mbk_iface *be, mbk_ctx *ctx, int64_t c, int64_t h, int64_t w,
+                          int fused) {
+  mbk_op_desc d;
+  memset(&d, 0, sizeof d);
+  d.type = MBK_OP_CONV2D;
+  d.ndim = 4;
+  d.n = 3, d.c = c, d.h = h, d.w = w;
+  d.u.conv.out_c = 8, d.u.conv.kh = d.u.conv.kw = 3, d.u.conv.sh = d.u.conv.sw = 1;
+  d.u.conv.ph = d.u.conv.pw = 1;
+  if (fused) d.u.conv.fold_bn = 1, d.u.conv.bn_eps = 1e-5f, d.u.conv.residual = 1;
+  if (fused) d.u.conv.relu = 1;
+  mbk_op *own = NULL, *dnn = NULL;
+  ck_assert_int_eq(be->op_create(ctx, &d, &own), MSC_OK);
+  ck_assert_int_eq(setenv("MSC_CPU_OWN_KERNELS", "0", 1), 0);
+  ck_assert_int_eq(be->op_create(ctx, &d, &dnn), MSC_OK);
+  ck_assert_int_eq(unsetenv("MSC_CPU_OWN_KERNELS"), 0);
+  ck_assert_msg((((cpu_weighted *)own)->k8 != NULL) == own_kernels_expected(),
+                "own kernels %s where they should%s run",
+                ((cpu_weighted *)own)->k8 ? "ran" : "did not",
+                own_kernels_expected() ? "" : " not");
+  ck_assert_ptr_null(((cpu_weighted *)dnn)->k8);
+
+  const int64_t xd[4] = {3, c, h, w}, wd[4] = {8, c, 3, 3}, yd[4] = {3, 8, h, w}, vd[1] = {8};
+  const size_t nx = (size_t)(3 * c * h * w), nw = (size_t)(8 * c * 9),
+               ny = (size_t)(3 * 8 * h * w);
+  float *buf = malloc((3 * nx + 3 * nw + 5 * ny + 40) * sizeof *buf);
+  ck_assert_ptr_nonnull(buf);
+  float *x = buf, *wt = x + nx, *dy = wt + nw, *r = dy + ny, *bn = r + ny;
+  float *ya = bn + 40, *yb = ya + ny, *dxa = yb + ny, *dxb = dxa + nx, *dwa = dxb + nx;
+  float *dwb = dwa + nw;
+  uint32_t s = 12345;
+  for (size_t i = 0; i < nx + nw + 2 * ny + 40; ++i) {
+    s = s * 1664525u + 1013904223u;
+    x[i] = (float)(s >> 8) / 16777216.0f - 0.5f;
+  }
+  for (int i = 0; i < 8; ++i) bn[24 + i] += 1.0f; /* running variance > 0 */
+  mbk_tensor *t[12];
+  for (int i = 0; i < 12; ++i) ck_assert_int_eq(be->tensor_create(ctx, &t[i]), MSC_OK);
+  ck_assert_int_eq(be->tensor_upload(t[0], 4, xd, x), MSC_OK);
+  ck_assert_int_eq(be->tensor_upload(t[1], 4, wd, wt), MSC_OK);
+  ck_assert_int_eq(be->tensor_upload(t[2], 4, yd, dy), MSC_OK);
+  for (int i = 0; i < 4; ++i)
+    ck_assert_int_eq(be->tensor_upload(t[3 + i], 1, vd, bn + 8 * i), MSC_OK);
+  ck_assert_int_eq(be->tensor_upload(t[7], 4, yd, r), MSC_OK);
+  mbk_tensor *ta = t[8], *tb = t[9], *tdxa = t[10], *tdxb = t[11];
+  if (fused) {
+    mbk_tensor *in[8] = {t[0], t[1], NULL, t[3], t[4], t[5], t[6], t[7]};
+    ck_assert_int_eq(be->op_forward(own, 0, in, 8, &ta, 1), MSC_OK);
+    ck_assert_int_eq(be->op_forward(dnn, 0, in, 8, &tb, 1), MSC_OK);
+  } else {
+    mbk_tensor *in[3] = {t[0], t[1], NULL};
+    ck_assert_int_eq(be->op_forward(own, 1, in, 3, &ta, 1), MSC_OK);
+    ck_assert_int_eq(be->op_forward(dnn, 1, in, 3, &tb, 1), MSC_OK);
+  }
+  ck_assert_int_eq(be->tensor_download(ta, ya, ny), MSC_OK);
+  ck_assert_int_eq(be->tensor_download(tb, yb, ny), MSC_OK);
+  expect_agree(ya, yb, ny, fused ? "fused forward" : "forward");
+  if (!fused) {
+    mbk_tensor *dwt_a = NULL, *dwt_b = NULL;
+    ck_assert_int_eq(be->tensor_create(ctx, &dwt_a), MSC_OK);
+    ck_assert_int_eq(be->tensor_create(ctx, &dwt_b), MSC_OK);
+    mbk_tensor *bin[3] = {t[0], t[1], t[2]};
+    mbk_tensor *oa[3] = {tdxa, dwt_a, NULL}, *ob[3] = {tdxb, dwt_b, NULL};
+    ck_assert_int_eq(be->op_backward(own, bin, 3, oa, 3), MSC_OK);
+    ck_assert_int_eq(be->op_backward(dnn, bin, 3, ob, 3), MSC_OK);
+    ck_assert_int_eq(be->tensor_download(tdxa, dxa, nx), MSC_OK);
+    ck_assert_int_eq(be->tensor_download(tdxb, dxb, nx), MSC_OK);
+    ck_assert_int_eq(be->tensor_download(dwt_a, dwa, nw), MSC_OK);
+    ck_assert_int_eq(be->tensor_download(dwt_b, dwb, nw), MSC_OK);
+    expect_agree(dxa, dxb, nx, "backward-data");
+    expect_agree(dwa, dwb, nw, "backward-weights");
+    be->tensor_free(dwt_a);
+    be->tensor_free(dwt_b);
+  }
+  for (int i = 0; i < 12; ++i) be->tensor_free(t[i]);
+  be->op_free(own);
+  be->op_free(dnn);
+  free(buf);
+}
+
+START_TEST(test_own_kernels) {
+  const mbk_iface *be = NULL;
+  ck_assert_int_eq(mbk_cpu_init(msci_host(), &be), MSC_OK);
+  mbk_ctx_params p = {sizeof p, 2, 0, MBK_PRECISION_F32};
+  mbk_ctx *ctx = NULL;
+  ck_assert_int_eq(be->ctx_create(&p, &ctx), MSC_OK);
+  /* the tiny encoder's 8 -> 8 layer and its S2 stem, 120 px rows cut to 41 (two blocks
+   * of 16 and a tail) and 35 */
+  for (int fused = 0; fused < 2; ++fused) {
+    own_vs_onednn(be, ctx, 8, 13, 41, fused);
+    own_vs_onednn(be, ctx, 12, 9, 35, fused);
+  }
+  be->ctx_free(ctx);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("train_memory");
   TCase *tc = tcase_create("core");
@@ -276,6 +401,10 @@ int main(void) {
   tcase_add_test(tc, test_train_slots);
   tcase_add_test(tc, test_narrow_layouts);
   suite_add_tcase(s, tc);
+  TCase *own = tcase_create("own_kernels");
+  tcase_set_timeout(own, 120);
+  tcase_add_test(own, test_own_kernels);
+  suite_add_tcase(s, own);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);

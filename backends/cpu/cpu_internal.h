@@ -13,6 +13,9 @@
  * Another: a float32 stem with 5 to 15 input channels (not 8) and 16k outputs (the
  * ResNet-18 S2 stem, 12 -> 64) runs its unfused forward and its backward-weights on NHWC
  * (cpu_conv.c, stem_nhwc), where oneDNN 2.6 has AVX-512 kernels for it.
+ * The 3×3 stride-1 convolutions to 8 channels that run on the project's own kernels
+ * (cpu_conv_k8.c) keep the 8-channel blocked layout in training and NHWC when fused,
+ * as oneDNN's narrow and channels-last choices do, and read a stem's input plain.
  * Parameter gradients (dw, db, dgamma, dbeta) are always written in plain layout so
  * that the optimiser can treat parameters and gradients as flat arrays.
  *

@@ -28,6 +28,7 @@ static void weighted_destroy(mbk_op *base) {
   if (op->dw_view) dnnl_memory_destroy(op->dw_view);
   cpu_conv_fold_destroy(op->fold);
   cpu_q_destroy(op->q);
+  cpu_k8_destroy(op->k8);
   free(op);
 }
 
@@ -114,13 +115,14 @@ static msc_status weighted_forward(mbk_op *base, int32_t training, mbk_tensor *c
     if (training)
       return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: %s: a fused op runs in inference only",
                       name);
-    return cpu_conv_fused_forward(op, in, out);
+    return op->k8 ? cpu_k8_fused_forward(op, in, out) : cpu_conv_fused_forward(op, in, out);
   }
   if (op->bias) {
     CPU_CHECK(cpu_tensor_expect(in[2], 1, &op->y_dims[1], name, ARG_NAMES[2]));
   } else if (in[2]) {
     return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: %s: b given to an op without bias", name);
   }
+  if (op->k8) return cpu_k8_forward(op, training, in, out);
   dnnl_memory_t x, w, b = NULL;
   /* Training: x and w change at every step, so their conversions go to the context's
    * shared buffers; inference keeps them per op (frozen weights convert once). */
@@ -218,6 +220,7 @@ static msc_status weighted_backward(mbk_op *base, mbk_tensor *const *in,
   CPU_CHECK(cpu_tensor_expect(in[2], op->y_ndim, op->y_dims, name, "dy"));
   if (out[2] && !op->bias)
     return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: %s: db asked of an op without bias", name);
+  if (op->k8) return cpu_k8_backward(op, in, out);
   if (out[0]) CPU_CHECK(backward_data(op, in[1], in[2], out[0]));
   if (out[1] || out[2]) CPU_CHECK(backward_weights(op, in[0], in[2], out[1], out[2]));
   return MSC_OK;
@@ -231,6 +234,10 @@ const mbk_op_vt cpu_weighted_vt_deconv = {"deconv2d", weighted_forward, weighted
                                           weighted_destroy};
 
 msc_status cpu_weighted_finish(cpu_weighted *op, mbk_op **out) {
+  if (op->k8) { /* (no oneDNN primitive: cpu_conv_k8.c runs it) */
+    *out = &op->base;
+    return MSC_OK;
+  }
   dnnl_primitive_desc_t pd;
   msc_status st = op->make_fwd(op, &pd);
   if (st == MSC_OK) st = cpu_prim_init(op->base.ctx, &op->fwd, pd);

@@ -11,6 +11,7 @@
 typedef struct cpu_weighted cpu_weighted;
 typedef struct cpu_conv_fold cpu_conv_fold;
 typedef struct cpu_q cpu_q;
+typedef struct cpu_k8 cpu_k8;
 typedef msc_status (*cpu_weighted_pd_fn)(cpu_weighted *op, dnnl_primitive_desc_t *pd);
 
 struct cpu_weighted {
@@ -39,6 +40,7 @@ struct cpu_weighted {
   cpu_buf dw_buf, db_buf;
   cpu_conv_fold *fold; /* a fused conv2d's state (cpu_conv_fused.c); NULL otherwise */
   cpu_q *q;            /* int8 state (cpu_int8.c) when the op computes in int8; else NULL */
+  cpu_k8 *k8; /* the project's own 8-channel 3×3 kernels run it (cpu_conv_k8.c); else NULL */
 };
 
 extern const mbk_op_vt cpu_weighted_vt_conv;
@@ -66,6 +68,18 @@ msc_status cpu_scaled_reorder(mbk_ctx *ctx, dnnl_memory_t src, dnnl_memory_t dst
                               const float *scale);
 msc_status cpu_conv_residual_into(cpu_weighted *op, const mbk_tensor *r, mbk_tensor *y,
                                   const dnnl_memory_desc_t *md);
+
+/* The 8-channel 3×3 kernels (cpu_conv_k8.c): whether they take op (its shape, the
+ * context's precision and the CPU), their state, and the op's forward and backward
+ * through them (inputs and outputs as in backend.h's table; checked by the caller). */
+int cpu_k8_fits(const cpu_weighted *op);
+msc_status cpu_k8_create(cpu_weighted *op);
+void cpu_k8_destroy(cpu_k8 *k); /* accepts NULL */
+msc_status cpu_k8_forward(cpu_weighted *op, int32_t training, mbk_tensor *const *in,
+                          mbk_tensor *const *out);
+msc_status cpu_k8_fused_forward(cpu_weighted *op, mbk_tensor *const *in,
+                                mbk_tensor *const *out);
+msc_status cpu_k8_backward(cpu_weighted *op, mbk_tensor *const *in, mbk_tensor *const *out);
 
 /* Quantised inference (cpu_int8.c; docs/precision.md, "int8"). cpu_q_create gives op a
  * cpu_q when its context computes in INT8 and its description carries a calibrated

@@ -542,7 +542,7 @@ static const conv_case CONV_CASES[] = {
     {{1, 8, 1, 23, 8, 3, 3, 1, 1, 1, 1}, 1},  /* one row: 16 + 4 + 1 */
     {{2, 1, 6, 19, 8, 3, 3, 1, 1, 1, 1}, 1},  /* stem 1 -> 8 */
     {{2, 16, 5, 21, 8, 3, 3, 1, 1, 1, 1}, 0}, /* stem 16 -> 8 */
-    {{1, 9, 4, 33, 8, 3, 3, 1, 1, 1, 1}, 1},  /* stem 9 -> 8: groups of 8 and 1 */
+    {{1, 9, 4, 36, 8, 3, 3, 1, 1, 1, 1}, 1},  /* stem 9 -> 8: groups of 8 and 1, 17 pairs */
     {{2, 17, 4, 6, 8, 3, 3, 1, 1, 1, 1}, 0},  /* 17 -> 8: oneDNN */
     {{2, 8, 5, 6, 16, 3, 3, 1, 1, 1, 1}, 0},  /* 8 -> 16: oneDNN */
     /* stems whose backward-weights runs channels-last (cpu_conv.c, stem_nhwc_bwd_weights) */

@@ -9,7 +9,9 @@
  *
  * Each output pixel's 8 channels are one 8-float vector, a block of 16 pixels of a row
  * (12 with AVX2's 16 registers) is one accumulator each, and each input value is
- * broadcast into the multiply-adds of the pixels that use it. The output and its
+ * broadcast into the multiply-adds of the pixels that use it. With AVX-512 the vectors
+ * are 16 floats wide (cpu_conv_k8_kernels.h, K8_ZMM): two input channels, or two
+ * neighbouring pixels, share one. The output and its
  * gradient are in the 8-channel blocked layout, for 8 channels the same bytes as NHWC;
  * an 8-channel input is too, a narrower or wider one plain NCHW (as the batch arrives).
  * Forward and backward-data of the 8 → 8 layers are the same kernel: backward-data
@@ -44,9 +46,10 @@ enum {
   K8_W8 = 9 * K8_C * K8_C,
   /* backward-weights' scratch per thread: [ky][kx][ic][oc] sums, the 16-float kernel's
    * [ky][oc][kx][ic] sums (k8_grad_row_z), db */
+  K8_WZ = 9 * K8_IC_MAX * 16, /* and a plain input's, k8_grad_row_zp's [ky][kx][ic][oc][2] */
   K8_PART_Z = K8_W,
-  K8_PART_DB = K8_W + K8_W8,
-  K8_PART = K8_W + K8_W8 + K8_C
+  K8_PART_DB = K8_W + K8_WZ,
+  K8_PART = K8_W + K8_WZ + K8_C
 };
 
 /* What the forward does after the sum (cpu_conv_k8_kernels.h, k8_store): + bias, + the
@@ -64,6 +67,11 @@ typedef void (*k8_row_z_fn)(const float *x, int64_t h, int64_t w, const float *w
                             const float *wp2, const k8_epi *e, float *y, int64_t oy);
 typedef void (*k8_grad_row_z_fn)(const float *x, const float *dy, int64_t h, int64_t w,
                                  int64_t oy, float *part, float *partz, float *dbp);
+typedef void (*k8_row_zp_fn)(const float *x, int64_t ic_n, int64_t h, int64_t w,
+                             const float *wp, const float *wpd, const k8_epi *e, float *y,
+                             int64_t oy);
+typedef void (*k8_grad_row_zp_fn)(const float *x, int64_t ic_n, const float *dy, int64_t h,
+                                  int64_t w, int64_t oy, float *part, float *partp, float *dbp);
 
 struct cpu_k8 {
   int64_t ic;    /* input channels */
@@ -72,10 +80,13 @@ struct cpu_k8 {
   k8_grad_row_fn grad_row;
   k8_row_z_fn row_z; /* AVX-512's kernels of an 8-channel input; NULL with AVX2 */
   k8_grad_row_z_fn grad_row_z;
+  k8_row_zp_fn row_zp; /* AVX-512's forward of a plain input; NULL with AVX2 */
+  k8_grad_row_zp_fn grad_row_zp;
   float wp[K8_W];   /* the forward's packed weights [ky][kx][ic][oc] (k8_pack) */
   float wb[K8_W8];  /* backward-data's (ic 8 only) */
   float wp2[K8_W8]; /* wp and wb as the 16-float kernel wants them (k8_block_z) */
   float wb2[K8_W8];
+  float wpd[9 * K8_IC_MAX * 16]; /* wp with each value twice (k8_block_zp) */
   cpu_reorder r_x, r_w, r_dy, r_xw, r_res;
   /* backward-weights' scratch, part_threads × K8_PART floats, kept from call to call:
    * a steady training step allocates nothing (tests/test_alloc.c) */
@@ -140,8 +151,8 @@ int cpu_k8_fits(const cpu_weighted *op) {
 #undef K8_ZMM
 
 /* y = x ⊛ W, then the epilogue e (its res for the whole batch), over n samples; x has ic
- * channels, or 8 in the blocked layout when nhwc is set (then wp2 is W for the 16-float
- * kernel, see k8_pack). */
+ * channels, or 8 in the blocked layout when nhwc is set. wp2 is W for the 16-float
+ * kernels (k8_pack): wp2 of the struct with nhwc, wpd without. */
 static void k8_conv(const cpu_k8 *k, const float *x, int nhwc, int64_t ic, int64_t n, int64_t h,
                     int64_t w, const float *wp, const float *wp2, const k8_epi *e, float *y) {
   const int64_t rows = n * h, xplane = ic * h * w, yplane = h * w * K8_C;
@@ -152,6 +163,8 @@ static void k8_conv(const cpu_k8 *k, const float *x, int nhwc, int64_t ic, int64
     const k8_epi es = {e->bias, e->res ? e->res + (r / h) * yplane : NULL, e->relu};
     if (nhwc && k->row_z)
       k->row_z(xs, h, w, wp, wp2, &es, ys, r % h);
+    else if (!nhwc && k->row_zp)
+      k->row_zp(xs, ic, h, w, wp, wp2, &es, ys, r % h);
     else
       k->row(xs, nhwc, ic, h, w, wp, &es, ys, r % h);
   }
@@ -173,6 +186,8 @@ static void k8_grad(const cpu_k8 *k, const float *x, const float *dy, int64_t n,
       const float *xs = x + (r / h) * xplane, *dys = dy + (r / h) * yplane;
       if (k->nhwc && k->grad_row_z)
         k->grad_row_z(xs, dys, h, w, r % h, pt, pt + K8_PART_Z, dbp);
+      else if (!k->nhwc && k->grad_row_zp)
+        k->grad_row_zp(xs, k->ic, dys, h, w, r % h, pt, pt + K8_PART_Z, dbp);
       else
         k->grad_row(xs, k->nhwc, k->ic, dys, h, w, r % h, pt, dbp);
     }
@@ -183,7 +198,11 @@ static void k8_grad(const cpu_k8 *k, const float *x, const float *dy, int64_t n,
     for (int64_t ic = 0; ic < k->ic; ++ic)
       for (int j = 0; j < 9; ++j) {
         float v = part[(j * k->ic + ic) * K8_C + oc];
-        if (k->nhwc) v += part[K8_PART_Z + ((j / 3) * K8_C + oc) * 24 + (j % 3) * 8 + ic];
+        if (k->nhwc)
+          v += part[K8_PART_Z + ((j / 3) * K8_C + oc) * 24 + (j % 3) * 8 + ic];
+        else
+          v += part[K8_PART_Z + (j * k->ic + ic) * 16 + 2 * oc] +
+               part[K8_PART_Z + (j * k->ic + ic) * 16 + 2 * oc + 1];
         dw[(oc * k->ic + ic) * 9 + j] = v;
       }
   if (db) memcpy(db, part + K8_PART_DB, K8_C * sizeof *db);
@@ -224,7 +243,11 @@ static void k8_pack(cpu_k8 *k, const float *w) {
       for (int j = 0; j < 9; ++j) {
         const float v = w[(oc * k->ic + ic) * 9 + j];
         k->wp[(j * k->ic + ic) * K8_C + oc] = v;
-        if (!k->nhwc) continue;
+        if (!k->nhwc) { /* [tap][ic][oc][2] (k8_block_zp) */
+          k->wpd[(j * k->ic + ic) * 16 + 2 * oc] = k->wpd[(j * k->ic + ic) * 16 + 2 * oc + 1] =
+              v;
+          continue;
+        }
         k->wb[((8 - j) * K8_C + oc) * K8_C + ic] = v;
         /* [tap][pair][oc][2] (k8_block_z): lane 2·oc + j of pair p is input 2p + j */
         k->wp2[j * 64 + (ic / 2) * 16 + 2 * oc + ic % 2] = v;
@@ -272,6 +295,8 @@ msc_status cpu_k8_create(cpu_weighted *op) {
   k->grad_row = isa == 2 ? k8_grad_row_avx512 : k8_grad_row_avx2;
   k->row_z = isa == 2 ? k8_row_z_avx512 : NULL;
   k->grad_row_z = isa == 2 ? k8_grad_row_z_avx512 : NULL;
+  k->row_zp = isa == 2 ? k8_row_zp_avx512 : NULL;
+  k->grad_row_zp = isa == 2 ? k8_grad_row_zp_avx512 : NULL;
   op->k8 = k;
   return MSC_OK;
 }
@@ -295,7 +320,7 @@ msc_status cpu_k8_forward(cpu_weighted *op, int32_t training, mbk_tensor *const 
   cpu_ctx_threads(ctx);
   const k8_epi e = {op->bias ? (const float *)in[2]->data : NULL, NULL, 0};
   k8_conv(k, data_of(x), k->nhwc, k->ic, op->x_dims[0], op->x_dims[2], op->x_dims[3], k->wp,
-          k->wp2, &e, out[0]->data);
+          k->nhwc ? k->wp2 : k->wpd, &e, out[0]->data);
   return MSC_OK;
 }
 
@@ -357,7 +382,7 @@ msc_status cpu_k8_fused_forward(cpu_weighted *op, mbk_tensor *const *in,
   cpu_ctx_threads(ctx);
   const k8_epi e = {bias, r ? data_of(r) : NULL, d->u.conv.relu != 0};
   k8_conv(k, data_of(x), k->nhwc, k->ic, op->x_dims[0], op->x_dims[2], op->x_dims[3], k->wp,
-          k->wp2, &e, out[0]->data);
+          k->nhwc ? k->wp2 : k->wpd, &e, out[0]->data);
   return MSC_OK;
 }
 

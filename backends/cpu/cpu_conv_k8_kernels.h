@@ -288,6 +288,125 @@ K8_ATTR static void K8_FN(k8_grad_row_z)(const float *x, const float *dy, int64_
     _mm256_storeu_ps(dbp, _mm256_add_ps(_mm256_loadu_ps(dbp), s));
   }
 }
+/* Forward of a plain x (a stem): two neighbouring pixels of a row of one input channel
+ * are one 64-bit broadcast ([a b a b …]) against weights wpd with each output channel's
+ * weight twice ([ky][kx][ic][oc][2]), so lane 2·oc + t sums pixel t of the pair; the
+ * lanes are sorted back into the two pixels when the block of P pairs is stored. */
+K8_INL void K8_FN(k8_block_zp)(const float *x, int64_t ic_n, int64_t h, int64_t w,
+                               const float *wpd, __m256 b, float *y, const k8_epi *e,
+                               int64_t oy, int64_t ox, const int P) {
+  __m512 acc[K8_P];
+  for (int j = 0; j < P; ++j) acc[j] = _mm512_setzero_ps();
+  for (int ky = 0; ky < 3; ++ky) {
+    const int64_t iy = oy + ky - 1;
+    if (iy < 0 || iy >= h) continue;
+    for (int kx = 0; kx < 3; ++kx)
+      for (int64_t ic = 0; ic < ic_n; ++ic) {
+        const float *xp = x + (ic * h + iy) * w + ox + kx - 1;
+        const __m512 wv = _mm512_loadu_ps(wpd + ((ky * 3 + kx) * ic_n + ic) * 16);
+        for (int j = 0; j < P; ++j) {
+          double pair;
+          memcpy(&pair, xp + 2 * j, sizeof pair);
+          acc[j] = _mm512_fmadd_ps(_mm512_castpd_ps(_mm512_set1_pd(pair)), wv, acc[j]);
+        }
+      }
+  }
+  const __m512i sort = _mm512_set_epi32(15, 13, 11, 9, 7, 5, 3, 1, 14, 12, 10, 8, 6, 4, 2, 0);
+  for (int j = 0; j < P; ++j) {
+    const __m512 v = _mm512_permutexvar_ps(sort, acc[j]);
+    const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    K8_FN(k8_store)
+    (y, (oy * w + ox + 2 * j) * 8, _mm256_add_ps(_mm512_castps512_ps256(v), b), e);
+    K8_FN(k8_store)(y, (oy * w + ox + 2 * j + 1) * 8, _mm256_add_ps(hi, b), e);
+  }
+}
+
+/* Row oy of a plain x's forward: wp for the edge pixels and a last odd one, wpd (above)
+ * for the pairs. */
+K8_ATTR static void K8_FN(k8_row_zp)(const float *x, int64_t ic_n, int64_t h, int64_t w,
+                                     const float *wp, const float *wpd, const k8_epi *e,
+                                     float *y, int64_t oy) {
+  const __m256 b = e->bias ? _mm256_loadu_ps(e->bias) : _mm256_setzero_ps();
+  K8_FN(k8_pixel)(x, 1, ic_n, h, w, wp, b, y, e, oy, 0);
+  if (w > 1) K8_FN(k8_pixel)(x, 1, ic_n, h, w, wp, b, y, e, oy, w - 1);
+  int64_t ox = 1;
+  for (; ox + 2 * K8_P <= w - 1; ox += 2 * K8_P)
+    K8_FN(k8_block_zp)(x, ic_n, h, w, wpd, b, y, e, oy, ox, K8_P);
+  for (int sz = 8; sz >= 1; sz /= 2) /* the tail: pairs in blocks of 8, 4, 2 and 1 */
+    if (w - 1 - ox >= 2 * sz) {
+      switch (sz) {
+      case 8: K8_FN(k8_block_zp)(x, ic_n, h, w, wpd, b, y, e, oy, ox, 8); break;
+      case 4: K8_FN(k8_block_zp)(x, ic_n, h, w, wpd, b, y, e, oy, ox, 4); break;
+      case 2: K8_FN(k8_block_zp)(x, ic_n, h, w, wpd, b, y, e, oy, ox, 2); break;
+      default: K8_FN(k8_block_zp)(x, ic_n, h, w, wpd, b, y, e, oy, ox, 1); break;
+      }
+      ox += 2 * sz;
+    }
+  if (ox < w - 1) K8_FN(k8_block)(x, 1, ic_n, h, w, wp, b, y, e, oy, ox, 1);
+}
+/* Backward-weights of a plain x (a stem): for a pair of interior pixels, dy's two
+ * vectors with their lanes interleaved (lane 2·oc + t: pixel t) against one 64-bit
+ * broadcast of the two x values, as k8_block_zp; sums go to partp ([ky][kx][ic][oc][2]).
+ * The edge pixels and a last odd one go to part ([ky][kx][ic][oc]) eight lanes wide. */
+K8_ATTR static void K8_FN(k8_grad_row_zp)(const float *x, int64_t ic_n, const float *dy,
+                                          int64_t h, int64_t w, int64_t oy, float *part,
+                                          float *partp, float *dbp) {
+  const float *dyr = dy + oy * w * 8;
+  const __m512i mix = _mm512_set_epi32(15, 7, 14, 6, 13, 5, 12, 4, 11, 3, 10, 2, 9, 1, 8, 0);
+  const int64_t pairs = (w - 2) / 2; /* interior pixels 1 .. 2·pairs */
+  for (int ky = 0; ky < 3; ++ky) {
+    const int64_t iy = oy + ky - 1;
+    if (iy < 0 || iy >= h) continue;
+    for (int64_t ic0 = 0; ic0 < ic_n; ic0 += 8) {
+      const int g_n = ic_n - ic0 < 8 ? (int)(ic_n - ic0) : 8;
+      __m512 acc[3][8];
+      for (int kx = 0; kx < 3; ++kx)
+        for (int g = 0; g < 8; ++g) acc[kx][g] = _mm512_setzero_ps();
+      for (int64_t q = 0; q < pairs; ++q) {
+        const int64_t ox = 1 + 2 * q;
+        const __m512 d = _mm512_permutexvar_ps(mix, _mm512_loadu_ps(dyr + ox * 8));
+        for (int kx = 0; kx < 3; ++kx)
+          for (int g = 0; g < g_n; ++g) {
+            double pair;
+            memcpy(&pair, x + ((ic0 + g) * h + iy) * w + ox + kx - 1, sizeof pair);
+            acc[kx][g] = _mm512_fmadd_ps(_mm512_castpd_ps(_mm512_set1_pd(pair)), d, acc[kx][g]);
+          }
+      }
+      for (int kx = 0; kx < 3; ++kx)
+        for (int g = 0; g < g_n; ++g) {
+          float *q = partp + ((ky * 3 + kx) * ic_n + ic0 + g) * 16;
+          _mm512_storeu_ps(q, _mm512_add_ps(_mm512_loadu_ps(q), acc[kx][g]));
+        }
+      /* the rest: pixel 0, the last odd interior pixel if any, pixel w - 1 */
+      __m256 r[3][8];
+      for (int kx = 0; kx < 3; ++kx)
+        for (int g = 0; g < 8; ++g) r[kx][g] = _mm256_setzero_ps();
+      const int64_t rest[3] = {0, 1 + 2 * pairs, w - 1};
+      for (int i = 0; i < 3; ++i) {
+        const int64_t ox = rest[i];
+        if (ox >= w || (i == 1 && ox >= w - 1) || (i == 2 && w < 2)) continue;
+        const __m256 d = _mm256_loadu_ps(dyr + ox * 8);
+        for (int kx = 0; kx < 3; ++kx) {
+          const int64_t ix = ox + kx - 1;
+          if (ix < 0 || ix >= w) continue;
+          for (int g = 0; g < g_n; ++g)
+            r[kx][g] = _mm256_fmadd_ps(_mm256_broadcast_ss(x + ((ic0 + g) * h + iy) * w + ix),
+                                       d, r[kx][g]);
+        }
+      }
+      for (int kx = 0; kx < 3; ++kx)
+        for (int g = 0; g < g_n; ++g) {
+          float *q = part + ((ky * 3 + kx) * ic_n + ic0 + g) * 8;
+          _mm256_storeu_ps(q, _mm256_add_ps(_mm256_loadu_ps(q), r[kx][g]));
+        }
+    }
+  }
+  if (dbp) {
+    __m256 s = _mm256_setzero_ps();
+    for (int64_t ox = 0; ox < w; ++ox) s = _mm256_add_ps(s, _mm256_loadu_ps(dyr + ox * 8));
+    _mm256_storeu_ps(dbp, _mm256_add_ps(_mm256_loadu_ps(dbp), s));
+  }
+}
 #endif /* K8_ZMM */
 
 #undef K8_CAT2

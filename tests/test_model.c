@@ -742,6 +742,15 @@ START_TEST(test_batch_errors) {
   ck_assert_int_eq(msc_batch_set_modality(b, "s1", bad, N, 2, SIZE, SIZE), MSC_OK);
   ck_assert_int_eq(msc_embed(m, b, MSC_EMBED_FUSED, out, N * 32), MSC_E_NUMERICAL);
   ck_assert_ptr_nonnull(strstr(msc_last_error(), "band 1"));
+  /* NaN pixels in two samples (normalised on several threads): the lower one is named. */
+  bad[SIZE * SIZE + 5] = inputs[0][SIZE * SIZE + 5];
+  bad[(size_t)(N - 1) * 2 * SIZE * SIZE + 3] = NAN;
+  bad[(size_t)(N - 2) * 2 * SIZE * SIZE + SIZE * SIZE + 7] = NAN;
+  ck_assert_int_eq(msc_batch_set_modality(b, "s1", bad, N, 2, SIZE, SIZE), MSC_OK);
+  ck_assert_int_eq(msc_embed(m, b, MSC_EMBED_FUSED, out, N * 32), MSC_E_NUMERICAL);
+  char want[64];
+  snprintf(want, sizeof want, "sample %d band 1", N - 2);
+  ck_assert_msg(strstr(msc_last_error(), want) != NULL, "%s", msc_last_error());
   free(bad);
   /* Labels. */
   uint8_t labels[N * C] = {0};

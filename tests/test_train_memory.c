@@ -65,12 +65,18 @@ static void expect_blocked(dnnl_memory_t mem, const float *x) {
         }
 }
 
+/* The CPU backend and a float32 context of it with the given thread count. */
+static mbk_ctx *cpu_ctx(const mbk_iface **be, int32_t threads) {
+  ck_assert_int_eq(mbk_cpu_init(msci_host(), be), MSC_OK);
+  mbk_ctx_params p = {sizeof p, threads, 0, MBK_PRECISION_F32};
+  mbk_ctx *ctx = NULL;
+  ck_assert_int_eq((*be)->ctx_create(&p, &ctx), MSC_OK);
+  return ctx;
+}
+
 START_TEST(test_shared_conversions) {
   const mbk_iface *be = NULL;
-  ck_assert_int_eq(mbk_cpu_init(msci_host(), &be), MSC_OK);
-  mbk_ctx_params p = {sizeof p, 1, 0, MBK_PRECISION_F32};
-  mbk_ctx *ctx = NULL;
-  ck_assert_int_eq(be->ctx_create(&p, &ctx), MSC_OK);
+  mbk_ctx *ctx = cpu_ctx(&be, 1);
   mbk_tensor *a = NULL, *b = NULL;
   ck_assert_int_eq(be->tensor_create(ctx, &a), MSC_OK);
   ck_assert_int_eq(be->tensor_create(ctx, &b), MSC_OK);
@@ -240,10 +246,7 @@ static void expect_narrow(const mbk_tensor *t, const int64_t *dims, const char *
 
 START_TEST(test_narrow_layouts) {
   const mbk_iface *be = NULL;
-  ck_assert_int_eq(mbk_cpu_init(msci_host(), &be), MSC_OK);
-  mbk_ctx_params p = {sizeof p, 1, 0, MBK_PRECISION_F32};
-  mbk_ctx *ctx = NULL;
-  ck_assert_int_eq(be->ctx_create(&p, &ctx), MSC_OK);
+  mbk_ctx *ctx = cpu_ctx(&be, 1);
   mbk_op_desc d;
   memset(&d, 0, sizeof d);
   d.type = MBK_OP_CONV2D;
@@ -379,10 +382,7 @@ static void own_vs_onednn(const mbk_iface *be, mbk_ctx *ctx, int64_t c, int64_t 
 
 START_TEST(test_own_kernels) {
   const mbk_iface *be = NULL;
-  ck_assert_int_eq(mbk_cpu_init(msci_host(), &be), MSC_OK);
-  mbk_ctx_params p = {sizeof p, 2, 0, MBK_PRECISION_F32};
-  mbk_ctx *ctx = NULL;
-  ck_assert_int_eq(be->ctx_create(&p, &ctx), MSC_OK);
+  mbk_ctx *ctx = cpu_ctx(&be, 2);
   /* the tiny encoder's 8 -> 8 layer and its S2 stem, 120 px rows cut to 41 (two blocks
    * of 16 and a tail) and 35 */
   for (int fused = 0; fused < 2; ++fused) {

@@ -11,9 +11,9 @@
  * (12 with AVX2's 16 registers) is one accumulator each, and each input value is
  * broadcast into the multiply-adds of the pixels that use it. With AVX-512 the vectors
  * are 16 floats wide (cpu_conv_k8_kernels.h, K8_ZMM): two input channels, or two
- * neighbouring pixels, share one. The output and its
- * gradient are in the 8-channel blocked layout, for 8 channels the same bytes as NHWC;
- * an 8-channel input is too, a narrower or wider one plain NCHW (as the batch arrives).
+ * neighbouring pixels, share one. The output and its gradient are in the 8-channel
+ * blocked layout (NHWC in the fused forward: for 8 channels the same bytes); an
+ * 8-channel input is too, any other plain NCHW (as the batch arrives).
  * Forward and backward-data of the 8 → 8 layers are the same kernel: backward-data
  * convolves dy with the weights flipped and their two channel axes swapped. The stems'
  * backward-data (their input is the batch: nothing asks for it in training) is a plain
@@ -44,9 +44,10 @@ enum {
   K8_IC_MAX = 16, /* input channels of a plain (stem) input */
   K8_W = 9 * K8_IC_MAX * K8_C,
   K8_W8 = 9 * K8_C * K8_C,
-  /* backward-weights' scratch per thread: [ky][kx][ic][oc] sums, the 16-float kernel's
-   * [ky][oc][kx][ic] sums (k8_grad_row_z), db */
-  K8_WZ = 9 * K8_IC_MAX * 16, /* and a plain input's, k8_grad_row_zp's [ky][kx][ic][oc][2] */
+  /* backward-weights' scratch per thread: the 8-float kernels' [ky][kx][ic][oc] sums
+   * (K8_W), the 16-float kernels' (K8_WZ: k8_grad_row_z's [ky][oc][kx][ic], or
+   * k8_grad_row_zp's [ky][kx][ic][oc][2]), db */
+  K8_WZ = 9 * K8_IC_MAX * 16,
   K8_PART_Z = K8_W,
   K8_PART_DB = K8_W + K8_WZ,
   K8_PART = K8_W + K8_WZ + K8_C

@@ -7,8 +7,9 @@
  *              vector registers, AVX2 16, and a block must leave room for the weights)
  *   K8_KXB     kernel columns summed at once by backward-weights (each column takes 8
  *              accumulators: 3 × 8 + 1 fit in AVX-512VL's registers, 1 × 8 in AVX2's)
- *   K8_ZMM     1: also the 16-float kernels of the 8-channel blocked input (AVX-512)
- * Every vector is 8 floats: one pixel's 8 output channels. x is [n][h][w][8] (nhwc: the
+ *   K8_ZMM     1: also the 16-float kernels (AVX-512: channel pairs of an 8-channel
+ *              input, pixel pairs of a plain one)
+ * Every 8-float vector is one pixel's 8 output channels. x is [n][h][w][8] (nhwc: the
  * 8-channel blocked layout) or [n][ic][h][w] (plain, any ic); y and dy are [n][h][w][8].
  * Packed weights wp: [ky][kx][ic][oc] (cpu_conv_k8.c, k8_pack).
  */

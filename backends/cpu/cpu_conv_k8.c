@@ -256,17 +256,11 @@ static void k8_pack(cpu_k8 *k, const float *w) {
       }
 }
 
-/* x's layout: the 8-channel blocked one, or plain. */
-static msc_status k8_x_md(const cpu_weighted *op, dnnl_memory_desc_t *md) {
-  if (!op->k8->nhwc) return cpu_plain_md(4, op->x_dims, md);
-  dnnl_dims_t dd = {op->x_dims[0], op->x_dims[1], op->x_dims[2], op->x_dims[3]};
-  CPU_TRY(dnnl_memory_desc_init_by_tag(md, 4, dd, dnnl_f32, dnnl_aBcd8b), "memory descriptor");
-  return MSC_OK;
-}
-
-static msc_status k8_y_md(const cpu_weighted *op, dnnl_memory_desc_t *md) {
-  dnnl_dims_t dd = {op->y_dims[0], op->y_dims[1], op->y_dims[2], op->y_dims[3]};
-  CPU_TRY(dnnl_memory_desc_init_by_tag(md, 4, dd, dnnl_f32, dnnl_aBcd8b), "memory descriptor");
+/* [n, c, h, w] dims in layout tag: the 8-channel blocked one (aBcd8b) for training's x
+ * and y, NHWC (acdb) for the fused forward's (below), plain (abcd) for a stem's x. */
+static msc_status k8_md(const int64_t *dims, dnnl_format_tag_t tag, dnnl_memory_desc_t *md) {
+  dnnl_dims_t dd = {dims[0], dims[1], dims[2], dims[3]};
+  CPU_TRY(dnnl_memory_desc_init_by_tag(md, 4, dd, dnnl_f32, tag), "memory descriptor");
   return MSC_OK;
 }
 
@@ -307,8 +301,8 @@ msc_status cpu_k8_forward(cpu_weighted *op, int32_t training, mbk_tensor *const 
   mbk_ctx *ctx = op->base.ctx;
   cpu_k8 *k = op->k8;
   dnnl_memory_desc_t xmd, ymd;
-  CPU_CHECK(k8_x_md(op, &xmd));
-  CPU_CHECK(k8_y_md(op, &ymd));
+  CPU_CHECK(k8_md(op->x_dims, k->nhwc ? dnnl_aBcd8b : dnnl_abcd, &xmd));
+  CPU_CHECK(k8_md(op->y_dims, dnnl_aBcd8b, &ymd));
   const float *wt;
   CPU_CHECK(k8_weights(op, in[1], &wt));
   k8_pack(k, wt);
@@ -325,16 +319,9 @@ msc_status cpu_k8_forward(cpu_weighted *op, int32_t training, mbk_tensor *const 
   return MSC_OK;
 }
 
-/* NHWC (acdb) for [n, c, h, w]: the fused forward's activations, as oneDNN's fused small
- * convolutions have them (cpu_conv.c, CPU_NHWC_MAX_C), so that neighbouring layers of
- * either kind pass them on without a conversion. For 8 channels the same bytes as the
- * 8-channel blocked layout. */
-static msc_status k8_nhwc_md(const int64_t *dims, dnnl_memory_desc_t *md) {
-  dnnl_dims_t dd = {dims[0], dims[1], dims[2], dims[3]};
-  CPU_TRY(dnnl_memory_desc_init_by_tag(md, 4, dd, dnnl_f32, dnnl_acdb), "memory descriptor");
-  return MSC_OK;
-}
-
+/* The fused forward's activations are NHWC, as oneDNN's fused small convolutions have them
+ * (cpu_conv.c, CPU_NHWC_MAX_C), so that neighbouring layers of either kind pass them on
+ * without a conversion; for 8 channels the same bytes as the 8-channel blocked layout. */
 msc_status cpu_k8_fused_forward(cpu_weighted *op, mbk_tensor *const *in,
                                 mbk_tensor *const *out) {
   mbk_ctx *ctx = op->base.ctx;
@@ -343,11 +330,8 @@ msc_status cpu_k8_fused_forward(cpu_weighted *op, mbk_tensor *const *in,
   const char *name = op->base.vt->name;
   static const char *const bn_names[4] = {"gamma", "beta", "running_mean", "running_var"};
   dnnl_memory_desc_t xmd, ymd;
-  if (k->nhwc)
-    CPU_CHECK(k8_nhwc_md(op->x_dims, &xmd));
-  else
-    CPU_CHECK(cpu_plain_md(4, op->x_dims, &xmd));
-  CPU_CHECK(k8_nhwc_md(op->y_dims, &ymd));
+  CPU_CHECK(k8_md(op->x_dims, k->nhwc ? dnnl_acdb : dnnl_abcd, &xmd));
+  CPU_CHECK(k8_md(op->y_dims, dnnl_acdb, &ymd));
   const float *wt;
   CPU_CHECK(k8_weights(op, in[1], &wt));
   /* The batch norm folded (cpu_conv_fused.c's arithmetic): W·s[o] and β − μ·s[o]; the
@@ -391,8 +375,8 @@ msc_status cpu_k8_backward(cpu_weighted *op, mbk_tensor *const *in, mbk_tensor *
   mbk_ctx *ctx = op->base.ctx;
   cpu_k8 *k = op->k8;
   dnnl_memory_desc_t xmd, ymd, plain;
-  CPU_CHECK(k8_x_md(op, &xmd));
-  CPU_CHECK(k8_y_md(op, &ymd));
+  CPU_CHECK(k8_md(op->x_dims, k->nhwc ? dnnl_aBcd8b : dnnl_abcd, &xmd));
+  CPU_CHECK(k8_md(op->y_dims, dnnl_aBcd8b, &ymd));
   const int64_t n = op->x_dims[0], h = op->x_dims[2], w = op->x_dims[3];
   dnnl_memory_t dy;
   CPU_CHECK(cpu_view_shared(ctx, in[2], &ymd, CPU_SHARED_DY, &k->r_dy, &dy));

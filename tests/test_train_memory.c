@@ -18,7 +18,8 @@
  *    cases).
  *  - the project's own 3x3 8-channel kernels (backends/cpu/cpu_conv_k8.c): a float32
  *    conv2d of their shape takes them exactly where the CPU has AVX2 or AVX-512 as
- *    oneDNN reports it (so not under ONEDNN_MAX_CPU_ISA=SSE41: test_train_memory_sse41,
+ *    oneDNN reports it (the 16-channel ones of the second stage, cpu_conv_c16.c: AVX-512
+ *    only) (so not under ONEDNN_MAX_CPU_ISA=SSE41: test_train_memory_sse41,
  *    which runs this case only: oneDNN has no narrow layouts there either)
  *    and not with MSC_CPU_OWN_KERNELS=0, and agrees with the oneDNN op of that switch
  *    on every output, training and fused inference, at the tiny encoder's widths (their
@@ -283,10 +284,15 @@ END_TEST
 /* ---- the project's own 8-channel kernels against oneDNN ------------------------------ */
 
 /* Whether the own kernels should run here: oneDNN's ISA (which ONEDNN_MAX_CPU_ISA
- * limits) and the CPU's both from AVX2 with FMA. */
-static int own_kernels_expected(void) {
+ * limits) and the CPU's both from AVX2 with FMA (the 8-channel ones), or from AVX-512
+ * (avx512: the 16-channel ones). */
+static int own_kernels_expected(int avx512) {
   const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
   __builtin_cpu_init();
+  if (avx512)
+    return (isa & (unsigned)dnnl_cpu_isa_avx512_core) == (unsigned)dnnl_cpu_isa_avx512_core &&
+           __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("fma");
   return (isa & (unsigned)dnnl_cpu_isa_avx2) == (unsigned)dnnl_cpu_isa_avx2 &&
          __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
@@ -299,16 +305,17 @@ static void expect_agree(const float *a, const float *b, size_t n, const char *w
                 what, (double)worst, (double)scale);
 }
 
-/* Runs the same op description with and without the own kernels and compares. */
-static void own_vs_onednn(const mbk_iface *be, mbk_ctx *ctx, int64_t c, int64_t h, int64_t w,
-                          int fused) {
+/* Runs the same op description (c -> oc channels, k×k kernel, stride st, padding k/2)
+ * with and without the own kernels and compares. */
+static void own_vs_onednn(const mbk_iface *be, mbk_ctx *ctx, int64_t c, int64_t oc, int k,
+                          int st, int64_t h, int64_t w, int fused) {
   mbk_op_desc d;
   memset(&d, 0, sizeof d);
   d.type = MBK_OP_CONV2D;
   d.ndim = 4;
   d.n = 3, d.c = c, d.h = h, d.w = w;
-  d.u.conv.out_c = 8, d.u.conv.kh = d.u.conv.kw = 3, d.u.conv.sh = d.u.conv.sw = 1;
-  d.u.conv.ph = d.u.conv.pw = 1;
+  d.u.conv.out_c = oc, d.u.conv.kh = d.u.conv.kw = k, d.u.conv.sh = d.u.conv.sw = st;
+  d.u.conv.ph = d.u.conv.pw = k / 2;
   if (fused) d.u.conv.fold_bn = 1, d.u.conv.bn_eps = 1e-5f, d.u.conv.residual = 1;
   if (fused) d.u.conv.relu = 1;
   mbk_op *own = NULL, *dnn = NULL;
@@ -316,33 +323,40 @@ static void own_vs_onednn(const mbk_iface *be, mbk_ctx *ctx, int64_t c, int64_t 
   ck_assert_int_eq(setenv("MSC_CPU_OWN_KERNELS", "0", 1), 0);
   ck_assert_int_eq(be->op_create(ctx, &d, &dnn), MSC_OK);
   ck_assert_int_eq(unsetenv("MSC_CPU_OWN_KERNELS"), 0);
-  ck_assert_msg((((cpu_weighted *)own)->k8 != NULL) == own_kernels_expected(),
-                "own kernels %s where they should%s run",
-                ((cpu_weighted *)own)->k8 ? "ran" : "did not",
-                own_kernels_expected() ? "" : " not");
-  ck_assert_ptr_null(((cpu_weighted *)dnn)->k8);
+  /* 8 outputs: cpu_conv_k8.c; 16: cpu_conv_c16.c (AVX-512 only) */
+  const cpu_weighted *ow = (const cpu_weighted *)own, *dw = (const cpu_weighted *)dnn;
+  const int ran = oc == 8 ? ow->k8 != NULL : ow->c16 != NULL,
+            want = own_kernels_expected(oc == 16);
+  ck_assert_msg(ran == want, "own kernels %s where they should%s run (%lld -> %lld, k%d s%d)",
+                ran ? "ran" : "did not", want ? "" : " not", (long long)c, (long long)oc, k,
+                st);
+  ck_assert(ow->k8 == NULL || ow->c16 == NULL);
+  ck_assert_ptr_null(dw->k8);
+  ck_assert_ptr_null(dw->c16);
 
-  const int64_t xd[4] = {3, c, h, w}, wd[4] = {8, c, 3, 3}, yd[4] = {3, 8, h, w}, vd[1] = {8};
-  const size_t nx = (size_t)(3 * c * h * w), nw = (size_t)(8 * c * 9),
-               ny = (size_t)(3 * 8 * h * w);
-  float *buf = malloc((3 * nx + 3 * nw + 5 * ny + 40) * sizeof *buf);
+  const int64_t oh = (h + 2 * (k / 2) - k) / st + 1, owd = (w + 2 * (k / 2) - k) / st + 1;
+  const int64_t xd[4] = {3, c, h, w}, wd[4] = {oc, c, k, k}, yd[4] = {3, oc, oh, owd},
+                vd[1] = {oc};
+  const size_t nx = (size_t)(3 * c * h * w), nw = (size_t)(oc * c * k * k),
+               ny = (size_t)(3 * oc * oh * owd);
+  float *buf = malloc((3 * nx + 3 * nw + 5 * ny + 80) * sizeof *buf);
   ck_assert_ptr_nonnull(buf);
   float *x = buf, *wt = x + nx, *dy = wt + nw, *r = dy + ny, *bn = r + ny;
-  float *ya = bn + 40, *yb = ya + ny, *dxa = yb + ny, *dxb = dxa + nx, *dwa = dxb + nx;
+  float *ya = bn + 80, *yb = ya + ny, *dxa = yb + ny, *dxb = dxa + nx, *dwa = dxb + nx;
   float *dwb = dwa + nw;
   uint32_t s = 12345;
-  for (size_t i = 0; i < nx + nw + 2 * ny + 40; ++i) {
+  for (size_t i = 0; i < nx + nw + 2 * ny + 80; ++i) {
     s = s * 1664525u + 1013904223u;
     x[i] = (float)(s >> 8) / 16777216.0f - 0.5f;
   }
-  for (int i = 0; i < 8; ++i) bn[24 + i] += 1.0f; /* running variance > 0 */
+  for (int64_t i = 0; i < oc; ++i) bn[3 * oc + i] += 1.0f; /* running variance > 0 */
   mbk_tensor *t[12];
   for (int i = 0; i < 12; ++i) ck_assert_int_eq(be->tensor_create(ctx, &t[i]), MSC_OK);
   ck_assert_int_eq(be->tensor_upload(t[0], 4, xd, x), MSC_OK);
   ck_assert_int_eq(be->tensor_upload(t[1], 4, wd, wt), MSC_OK);
   ck_assert_int_eq(be->tensor_upload(t[2], 4, yd, dy), MSC_OK);
   for (int i = 0; i < 4; ++i)
-    ck_assert_int_eq(be->tensor_upload(t[3 + i], 1, vd, bn + 8 * i), MSC_OK);
+    ck_assert_int_eq(be->tensor_upload(t[3 + i], 1, vd, bn + oc * i), MSC_OK);
   ck_assert_int_eq(be->tensor_upload(t[7], 4, yd, r), MSC_OK);
   mbk_tensor *ta = t[8], *tb = t[9], *tdxa = t[10], *tdxb = t[11];
   if (fused) {
@@ -384,10 +398,14 @@ START_TEST(test_own_kernels) {
   const mbk_iface *be = NULL;
   mbk_ctx *ctx = cpu_ctx(&be, 2);
   /* the tiny encoder's 8 -> 8 layer and its S2 stem, 120 px rows cut to 41 (two blocks
-   * of 16 and a tail) and 35 */
+   * of 16 and a tail) and 35; its second stage's 8 -> 16 3x3 and 1x1 stride 2 and
+   * 16 -> 16 layers at 60 px (blocks of 24 and tails: 59 and 58 columns inside) */
   for (int fused = 0; fused < 2; ++fused) {
-    own_vs_onednn(be, ctx, 8, 13, 41, fused);
-    own_vs_onednn(be, ctx, 12, 9, 35, fused);
+    own_vs_onednn(be, ctx, 8, 8, 3, 1, 13, 41, fused);
+    own_vs_onednn(be, ctx, 12, 8, 3, 1, 9, 35, fused);
+    own_vs_onednn(be, ctx, 8, 16, 3, 2, 9, 120, fused);
+    own_vs_onednn(be, ctx, 8, 16, 1, 2, 7, 120, fused);
+    own_vs_onednn(be, ctx, 16, 16, 3, 1, 6, 60, fused);
   }
   be->ctx_free(ctx);
 }

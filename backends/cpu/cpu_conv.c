@@ -281,7 +281,10 @@ msc_status cpu_conv_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   op->make_bwd_weights = conv_bwd_weights;
   msc_status st = mbk_conv_fused(d) ? cpu_conv_fold_create(op) : MSC_OK;
   if (st == MSC_OK) st = cpu_q_create(op);
-  if (st == MSC_OK && cpu_k8_fits(op)) st = cpu_k8_create(op);
+  if (st == MSC_OK && cpu_k8_fits(op))
+    st = cpu_k8_create(op);
+  else if (st == MSC_OK && cpu_c16_fits(op))
+    st = cpu_c16_create(op);
   if (st != MSC_OK) {
     mbk_op_destroy(base);
     return st;

@@ -95,8 +95,11 @@ struct cpu_k8 {
   int part_threads;
 };
 
-/* The instruction set the kernels run with here: 2 AVX-512VL, 1 AVX2, 0 none. */
-static int k8_isa(void) {
+/* The instruction set the project's own kernels run with here: 2 AVX-512VL, 1 AVX2,
+ * 0 none (or MSC_CPU_OWN_KERNELS=0: mosaic.h, "Backends"). */
+int cpu_own_kernels_isa(void) {
+  const char *off = secure_getenv("MSC_CPU_OWN_KERNELS");
+  if (off && strcmp(off, "0") == 0) return 0;
 #if K8_BUILT
   const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
   __builtin_cpu_init();
@@ -119,9 +122,7 @@ int cpu_k8_fits(const cpu_weighted *op) {
       d->u.conv.ph != 1 || d->u.conv.pw != 1)
     return 0;
   if (op->q || cpu_op_dt(op->base.ctx) != dnnl_f32) return 0;
-  const char *off = secure_getenv("MSC_CPU_OWN_KERNELS"); /* (mosaic.h, "Backends") */
-  if (off && strcmp(off, "0") == 0) return 0;
-  return k8_isa() > 0;
+  return cpu_own_kernels_isa() > 0;
 }
 
 #if K8_BUILT
@@ -285,7 +286,7 @@ msc_status cpu_k8_create(cpu_weighted *op) {
   if (!k) return CPU_FAIL(MSC_E_OUT_OF_MEMORY, "cpu: conv2d kernel state");
   k->ic = op->x_dims[1];
   k->nhwc = k->ic == K8_C;
-  const int isa = k8_isa();
+  const int isa = cpu_own_kernels_isa();
   k->row = isa == 2 ? k8_row_avx512 : k8_row_avx2;
   k->grad_row = isa == 2 ? k8_grad_row_avx512 : k8_grad_row_avx2;
   k->row_z = isa == 2 ? k8_row_z_avx512 : NULL;
@@ -418,7 +419,7 @@ msc_status cpu_k8_backward(cpu_weighted *op, mbk_tensor *const *in, mbk_tensor *
   return MSC_OK;
 }
 
-#else /* !K8_BUILT: k8_isa says 0, so cpu_k8_fits never lets these run */
+#else /* !K8_BUILT: cpu_own_kernels_isa says 0, so cpu_k8_fits never lets these run */
 
 msc_status cpu_k8_create(cpu_weighted *op) {
   return CPU_FAIL(MSC_E_INTERNAL, "cpu: %s: 8-channel kernels not built", op->base.vt->name);

@@ -348,58 +348,80 @@ K8_ATTR static void K8_FN(k8_row_zp)(const float *x, int64_t ic_n, int64_t h, in
 /* Backward-weights of a plain x (a stem): for a pair of interior pixels, dy's two
  * vectors with their lanes interleaved (lane 2·oc + t: pixel t) against one 64-bit
  * broadcast of the two x values, as k8_block_zp; sums go to partp ([ky][kx][ic][oc][2]).
- * The edge pixels and a last odd one go to part ([ky][kx][ic][oc]) eight lanes wide. */
+ * The edge pixels and a last odd one go to part ([ky][kx][ic][oc]) eight lanes wide.
+ * Input channels ic0 .. ic0+G-1 of kernel row ky (input row iy); G is a constant of
+ * each call, so that the 3·G accumulators stay in registers. */
+K8_INL void K8_FN(k8_grad_zp_group)(const float *x, int64_t ic_n, const float *dyr, int64_t h,
+                                    int64_t w, int64_t iy, int ky, int64_t ic0, const int G,
+                                    float *part, float *partp) {
+  const __m512i mix = _mm512_set_epi32(15, 7, 14, 6, 13, 5, 12, 4, 11, 3, 10, 2, 9, 1, 8, 0);
+  const int64_t pairs = (w - 2) / 2; /* interior pixels 1 .. 2·pairs */
+  __m512 acc[3][8];
+  for (int kx = 0; kx < 3; ++kx)
+    for (int g = 0; g < G; ++g) acc[kx][g] = _mm512_setzero_ps();
+  for (int64_t q = 0; q < pairs; ++q) {
+    const int64_t ox = 1 + 2 * q;
+    const __m512 d = _mm512_permutexvar_ps(mix, _mm512_loadu_ps(dyr + ox * 8));
+    for (int kx = 0; kx < 3; ++kx)
+      for (int g = 0; g < G; ++g) {
+        double pair;
+        memcpy(&pair, x + ((ic0 + g) * h + iy) * w + ox + kx - 1, sizeof pair);
+        acc[kx][g] = _mm512_fmadd_ps(_mm512_castpd_ps(_mm512_set1_pd(pair)), d, acc[kx][g]);
+      }
+  }
+  for (int kx = 0; kx < 3; ++kx)
+    for (int g = 0; g < G; ++g) {
+      float *q = partp + ((ky * 3 + kx) * ic_n + ic0 + g) * 16;
+      _mm512_storeu_ps(q, _mm512_add_ps(_mm512_loadu_ps(q), acc[kx][g]));
+    }
+  /* the rest: pixel 0, the last odd interior pixel if any, pixel w - 1 */
+  __m256 r[3][8];
+  for (int kx = 0; kx < 3; ++kx)
+    for (int g = 0; g < G; ++g) r[kx][g] = _mm256_setzero_ps();
+  const int64_t rest[3] = {0, 1 + 2 * pairs, w - 1};
+  for (int i = 0; i < 3; ++i) {
+    const int64_t ox = rest[i];
+    if (ox >= w || (i == 1 && ox >= w - 1) || (i == 2 && w < 2)) continue;
+    const __m256 d = _mm256_loadu_ps(dyr + ox * 8);
+    for (int kx = 0; kx < 3; ++kx) {
+      const int64_t ix = ox + kx - 1;
+      if (ix < 0 || ix >= w) continue;
+      for (int g = 0; g < G; ++g)
+        r[kx][g] = _mm256_fmadd_ps(_mm256_broadcast_ss(x + ((ic0 + g) * h + iy) * w + ix), d,
+                                   r[kx][g]);
+    }
+  }
+  for (int kx = 0; kx < 3; ++kx)
+    for (int g = 0; g < G; ++g) {
+      float *q = part + ((ky * 3 + kx) * ic_n + ic0 + g) * 8;
+      _mm256_storeu_ps(q, _mm256_add_ps(_mm256_loadu_ps(q), r[kx][g]));
+    }
+}
+
+/* Row oy's share of a stem's dW (k8_grad_zp_group, input channels in groups of 8, 4, 2,
+ * 1) and of db (dbp, if not NULL). */
 K8_ATTR static void K8_FN(k8_grad_row_zp)(const float *x, int64_t ic_n, const float *dy,
                                           int64_t h, int64_t w, int64_t oy, float *part,
                                           float *partp, float *dbp) {
   const float *dyr = dy + oy * w * 8;
-  const __m512i mix = _mm512_set_epi32(15, 7, 14, 6, 13, 5, 12, 4, 11, 3, 10, 2, 9, 1, 8, 0);
-  const int64_t pairs = (w - 2) / 2; /* interior pixels 1 .. 2·pairs */
   for (int ky = 0; ky < 3; ++ky) {
     const int64_t iy = oy + ky - 1;
     if (iy < 0 || iy >= h) continue;
-    for (int64_t ic0 = 0; ic0 < ic_n; ic0 += 8) {
-      const int g_n = ic_n - ic0 < 8 ? (int)(ic_n - ic0) : 8;
-      __m512 acc[3][8];
-      for (int kx = 0; kx < 3; ++kx)
-        for (int g = 0; g < 8; ++g) acc[kx][g] = _mm512_setzero_ps();
-      for (int64_t q = 0; q < pairs; ++q) {
-        const int64_t ox = 1 + 2 * q;
-        const __m512 d = _mm512_permutexvar_ps(mix, _mm512_loadu_ps(dyr + ox * 8));
-        for (int kx = 0; kx < 3; ++kx)
-          for (int g = 0; g < g_n; ++g) {
-            double pair;
-            memcpy(&pair, x + ((ic0 + g) * h + iy) * w + ox + kx - 1, sizeof pair);
-            acc[kx][g] = _mm512_fmadd_ps(_mm512_castpd_ps(_mm512_set1_pd(pair)), d, acc[kx][g]);
-          }
+    for (int64_t ic0 = 0; ic0 < ic_n;) {
+      const int64_t left = ic_n - ic0;
+      if (left >= 8) {
+        K8_FN(k8_grad_zp_group)(x, ic_n, dyr, h, w, iy, ky, ic0, 8, part, partp);
+        ic0 += 8;
+      } else if (left >= 4) {
+        K8_FN(k8_grad_zp_group)(x, ic_n, dyr, h, w, iy, ky, ic0, 4, part, partp);
+        ic0 += 4;
+      } else if (left >= 2) {
+        K8_FN(k8_grad_zp_group)(x, ic_n, dyr, h, w, iy, ky, ic0, 2, part, partp);
+        ic0 += 2;
+      } else {
+        K8_FN(k8_grad_zp_group)(x, ic_n, dyr, h, w, iy, ky, ic0, 1, part, partp);
+        ic0 += 1;
       }
-      for (int kx = 0; kx < 3; ++kx)
-        for (int g = 0; g < g_n; ++g) {
-          float *q = partp + ((ky * 3 + kx) * ic_n + ic0 + g) * 16;
-          _mm512_storeu_ps(q, _mm512_add_ps(_mm512_loadu_ps(q), acc[kx][g]));
-        }
-      /* the rest: pixel 0, the last odd interior pixel if any, pixel w - 1 */
-      __m256 r[3][8];
-      for (int kx = 0; kx < 3; ++kx)
-        for (int g = 0; g < 8; ++g) r[kx][g] = _mm256_setzero_ps();
-      const int64_t rest[3] = {0, 1 + 2 * pairs, w - 1};
-      for (int i = 0; i < 3; ++i) {
-        const int64_t ox = rest[i];
-        if (ox >= w || (i == 1 && ox >= w - 1) || (i == 2 && w < 2)) continue;
-        const __m256 d = _mm256_loadu_ps(dyr + ox * 8);
-        for (int kx = 0; kx < 3; ++kx) {
-          const int64_t ix = ox + kx - 1;
-          if (ix < 0 || ix >= w) continue;
-          for (int g = 0; g < g_n; ++g)
-            r[kx][g] = _mm256_fmadd_ps(_mm256_broadcast_ss(x + ((ic0 + g) * h + iy) * w + ix),
-                                       d, r[kx][g]);
-        }
-      }
-      for (int kx = 0; kx < 3; ++kx)
-        for (int g = 0; g < g_n; ++g) {
-          float *q = part + ((ky * 3 + kx) * ic_n + ic0 + g) * 8;
-          _mm256_storeu_ps(q, _mm256_add_ps(_mm256_loadu_ps(q), r[kx][g]));
-        }
     }
   }
   if (dbp) {

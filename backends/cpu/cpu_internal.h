@@ -15,7 +15,8 @@
  * (cpu_conv.c, stem_nhwc), where oneDNN 2.6 has AVX-512 kernels for it.
  * The 3×3 stride-1 convolutions to 8 channels that run on the project's own kernels
  * (cpu_conv_k8.c) keep the 8-channel blocked layout in training and NHWC when fused,
- * as oneDNN's narrow and channels-last choices do, and read a stem's input plain.
+ * as oneDNN's narrow and channels-last choices do, and read a stem's input plain; so do
+ * the 16-output-channel ones of cpu_conv_c16.c (8- or 16-channel blocked in training).
  * Parameter gradients (dw, db, dgamma, dbeta) are always written in plain layout so
  * that the optimiser can treat parameters and gradients as flat arrays.
  *

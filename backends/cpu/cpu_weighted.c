@@ -29,6 +29,7 @@ static void weighted_destroy(mbk_op *base) {
   cpu_conv_fold_destroy(op->fold);
   cpu_q_destroy(op->q);
   cpu_k8_destroy(op->k8);
+  cpu_c16_destroy(op->c16);
   free(op);
 }
 
@@ -115,7 +116,9 @@ static msc_status weighted_forward(mbk_op *base, int32_t training, mbk_tensor *c
     if (training)
       return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: %s: a fused op runs in inference only",
                       name);
-    return op->k8 ? cpu_k8_fused_forward(op, in, out) : cpu_conv_fused_forward(op, in, out);
+    if (op->k8) return cpu_k8_fused_forward(op, in, out);
+    if (op->c16) return cpu_c16_fused_forward(op, in, out);
+    return cpu_conv_fused_forward(op, in, out);
   }
   if (op->bias) {
     CPU_CHECK(cpu_tensor_expect(in[2], 1, &op->y_dims[1], name, ARG_NAMES[2]));
@@ -123,6 +126,7 @@ static msc_status weighted_forward(mbk_op *base, int32_t training, mbk_tensor *c
     return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: %s: b given to an op without bias", name);
   }
   if (op->k8) return cpu_k8_forward(op, training, in, out);
+  if (op->c16) return cpu_c16_forward(op, training, in, out);
   dnnl_memory_t x, w, b = NULL;
   /* Training: x and w change at every step, so their conversions go to the context's
    * shared buffers; inference keeps them per op (frozen weights convert once). */
@@ -221,6 +225,7 @@ static msc_status weighted_backward(mbk_op *base, mbk_tensor *const *in,
   if (out[2] && !op->bias)
     return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: %s: db asked of an op without bias", name);
   if (op->k8) return cpu_k8_backward(op, in, out);
+  if (op->c16) return cpu_c16_backward(op, in, out);
   if (out[0]) CPU_CHECK(backward_data(op, in[1], in[2], out[0]));
   if (out[1] || out[2]) CPU_CHECK(backward_weights(op, in[0], in[2], out[1], out[2]));
   return MSC_OK;
@@ -234,7 +239,7 @@ const mbk_op_vt cpu_weighted_vt_deconv = {"deconv2d", weighted_forward, weighted
                                           weighted_destroy};
 
 msc_status cpu_weighted_finish(cpu_weighted *op, mbk_op **out) {
-  if (op->k8) { /* (no oneDNN primitive: cpu_conv_k8.c runs it) */
+  if (op->k8 || op->c16) { /* (no oneDNN primitive: cpu_conv_k8.c or _c16.c runs it) */
     *out = &op->base;
     return MSC_OK;
   }

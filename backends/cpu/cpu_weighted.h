@@ -12,6 +12,7 @@ typedef struct cpu_weighted cpu_weighted;
 typedef struct cpu_conv_fold cpu_conv_fold;
 typedef struct cpu_q cpu_q;
 typedef struct cpu_k8 cpu_k8;
+typedef struct cpu_c16 cpu_c16;
 typedef msc_status (*cpu_weighted_pd_fn)(cpu_weighted *op, dnnl_primitive_desc_t *pd);
 
 struct cpu_weighted {
@@ -40,7 +41,8 @@ struct cpu_weighted {
   cpu_buf dw_buf, db_buf;
   cpu_conv_fold *fold; /* a fused conv2d's state (cpu_conv_fused.c); NULL otherwise */
   cpu_q *q;            /* int8 state (cpu_int8.c) when the op computes in int8; else NULL */
-  cpu_k8 *k8; /* the project's own 8-channel 3×3 kernels run it (cpu_conv_k8.c); else NULL */
+  cpu_k8 *k8;   /* the project's own 8-channel 3×3 kernels run it (cpu_conv_k8.c); else NULL */
+  cpu_c16 *c16; /* its own 16-output-channel kernels do (cpu_conv_c16.c); else NULL */
 };
 
 extern const mbk_op_vt cpu_weighted_vt_conv;
@@ -80,6 +82,20 @@ msc_status cpu_k8_forward(cpu_weighted *op, int32_t training, mbk_tensor *const 
 msc_status cpu_k8_fused_forward(cpu_weighted *op, mbk_tensor *const *in,
                                 mbk_tensor *const *out);
 msc_status cpu_k8_backward(cpu_weighted *op, mbk_tensor *const *in, mbk_tensor *const *out);
+/* The instruction set the project's own kernels run with here (cpu_conv_k8.c): 2
+ * AVX-512VL, 1 AVX2, 0 none or switched off (MSC_CPU_OWN_KERNELS=0). */
+int cpu_own_kernels_isa(void);
+
+/* The 16-output-channel kernels of the tiny encoder's second stage (cpu_conv_c16.c):
+ * 3×3 stride 2 and 1×1 stride 2 from 8 channels, 3×3 stride 1 from 16; AVX-512 only. */
+int cpu_c16_fits(const cpu_weighted *op);
+msc_status cpu_c16_create(cpu_weighted *op);
+void cpu_c16_destroy(cpu_c16 *k); /* accepts NULL */
+msc_status cpu_c16_forward(cpu_weighted *op, int32_t training, mbk_tensor *const *in,
+                           mbk_tensor *const *out);
+msc_status cpu_c16_fused_forward(cpu_weighted *op, mbk_tensor *const *in,
+                                 mbk_tensor *const *out);
+msc_status cpu_c16_backward(cpu_weighted *op, mbk_tensor *const *in, mbk_tensor *const *out);
 
 /* Quantised inference (cpu_int8.c; docs/precision.md, "int8"). cpu_q_create gives op a
  * cpu_q when its context computes in INT8 and its description carries a calibrated

@@ -847,9 +847,27 @@ END_TEST
  * The documented view written out the slow, obvious way: the crop window resampled back
  * with a per-pixel bilinear rule (align_corners = False), each flip and each
  * counter-clockwise quarter turn (torch.rot90: out[i][j] = in[j][n-1-i]) as a copy into a
- * new image, then speckle (z + (z + mean/std)·s·n, one msci_rng_normal per pixel), jitter
- * (gain then offset per band, around the band's mean) and noise, from the streams that
- * augment.h names. The library's view must give the same bytes. */
+ * new image, then speckle (z + (z + mean/std)·s·n, a band's normals n from ref_normals),
+ * jitter (gain then offset per band, around the band's mean) and noise (ref_normals over
+ * all bands), from the streams that augment.h names. The library's view must give the
+ * same bytes. */
+
+/* n normals by Marsaglia's polar method written out one pair at a time (rng.h's
+ * definition): u, v = 2·uniform − 1 until 0 < s = u² + v² < 1, then u·f and v·f with
+ * f = √((−2 ln s) / s), the last v·f dropped when n is odd. */
+static void ref_normals(msci_rng *r, double *out, size_t n) {
+  for (size_t i = 0; i < n; i += 2) {
+    double u, v, s;
+    do {
+      u = 2.0 * msci_rng_uniform(r) - 1.0;
+      v = 2.0 * msci_rng_uniform(r) - 1.0;
+      s = u * u + v * v;
+    } while (s >= 1.0 || s == 0.0);
+    const double f = sqrt(-2.0 * log(s) / s);
+    out[i] = u * f;
+    if (i + 1 < n) out[i + 1] = v * f;
+  }
+}
 
 static double ref_coord(int64_t i, int64_t src, int64_t dst) {
   double c = ((double)i + 0.5) * (double)src / (double)dst - 0.5;
@@ -915,15 +933,18 @@ static void ref_view(const msci_aug_cfg *cfg, uint64_t seed, int64_t i, int32_t 
   const int32_t kind = cfg->kind[k];
   if (kind == MSCI_KIND_SAR && cfg->speckle > 0) {
     ref_stream(&r, seed, i, v, k, "speckle");
+    double *nb = malloc(plane * sizeof *nb);
+    ck_assert_ptr_nonnull(nb);
     for (int64_t b = 0; b < c; ++b) {
       double off =
           cfg->norm_bands[k] ? (double)cfg->norm_mean[k][b] / (double)cfg->norm_std[k][b] : 0.0;
+      ref_normals(&r, nb, plane);
       for (size_t q = 0; q < plane; ++q) {
         double z = out[(size_t)b * plane + q];
-        out[(size_t)b * plane + q] =
-            (float)(z + (z + off) * cfg->speckle * msci_rng_normal(&r));
+        out[(size_t)b * plane + q] = (float)(z + (z + off) * cfg->speckle * nb[q]);
       }
     }
+    free(nb);
   }
   if (kind == MSCI_KIND_OPTICAL && (cfg->jitter_brightness > 0 || cfg->jitter_contrast > 0)) {
     ref_stream(&r, seed, i, v, k, "jitter");
@@ -943,8 +964,12 @@ static void ref_view(const msci_aug_cfg *cfg, uint64_t seed, int64_t i, int32_t 
   }
   if (cfg->noise_std > 0) {
     ref_stream(&r, seed, i, v, k, "noise");
+    double *nz = malloc((size_t)c * plane * sizeof *nz);
+    ck_assert_ptr_nonnull(nz);
+    ref_normals(&r, nz, (size_t)c * plane);
     for (size_t q = 0; q < (size_t)c * plane; ++q)
-      out[q] = (float)((double)out[q] + cfg->noise_std * msci_rng_normal(&r));
+      out[q] = (float)((double)out[q] + cfg->noise_std * nz[q]);
+    free(nz);
   }
 }
 
@@ -1068,10 +1093,12 @@ START_TEST(apply_matches_reference_all_combinations) {
 }
 END_TEST
 
-/* msci_rng_normals, which speckle and noise draw from, is n msci_rng_normal calls: the
- * same numbers across its block boundaries, and the generator left in the same state. */
-START_TEST(normals_block_equals_single_draws) {
-  static const size_t counts[] = {0, 1, 255, 256, 257, 1000};
+/* msci_rng_normals, which speckle and noise draw from: the numbers of the polar method
+ * written out (ref_normals) across its block boundaries (256 pairs) and for odd counts,
+ * calls of even counts the numbers of one call of their total, and the generator left
+ * in the same state. */
+START_TEST(normals_block_equals_reference) {
+  static const size_t counts[] = {0, 1, 2, 511, 512, 513, 1000};
   double *got = malloc(1000 * sizeof(double)), *want = malloc(1000 * sizeof(double));
   ck_assert_ptr_nonnull(got);
   ck_assert_ptr_nonnull(want);
@@ -1079,12 +1106,47 @@ START_TEST(normals_block_equals_single_draws) {
     msci_rng a, b;
     msci_rng_seed(&a, 77 + t, "normals");
     msci_rng_seed(&b, 77 + t, "normals");
-    for (size_t i = 0; i < counts[t]; ++i) want[i] = msci_rng_normal(&a);
+    ref_normals(&a, want, counts[t]);
     msci_rng_normals(&b, got, counts[t]);
     ck_assert(memcmp(got, want, counts[t] * sizeof(double)) == 0);
     ck_assert(msci_rng_next(&a) == msci_rng_next(&b));
   }
+  msci_rng a, b;
+  msci_rng_seed(&a, 5, "split");
+  msci_rng_seed(&b, 5, "split");
+  msci_rng_normals(&a, want, 1000);
+  msci_rng_normals(&b, got, 258);
+  msci_rng_normals(&b, got + 258, 742);
+  ck_assert(memcmp(got, want, 1000 * sizeof(double)) == 0);
   free(got), free(want);
+}
+END_TEST
+
+/* The polar method's numbers are standard normal: over 2^21 draws the mean, variance,
+ * fourth moment and the shares within 1 and 2 of zero (Φ: 0.682689, 0.954500) against
+ * the normal distribution's, to about five standard errors of each estimate. */
+START_TEST(normals_are_standard) {
+  const size_t n = (size_t)1 << 21;
+  double *z = malloc(n * sizeof *z);
+  ck_assert_ptr_nonnull(z);
+  msci_rng r;
+  msci_rng_seed(&r, 2026, "moments");
+  msci_rng_normals(&r, z, n);
+  double m1 = 0, m2 = 0, m4 = 0, in1 = 0, in2 = 0;
+  for (size_t i = 0; i < n; ++i) {
+    m1 += z[i];
+    m2 += z[i] * z[i];
+    m4 += z[i] * z[i] * z[i] * z[i];
+    in1 += fabs(z[i]) < 1.0;
+    in2 += fabs(z[i]) < 2.0;
+  }
+  m1 /= (double)n, m2 /= (double)n, m4 /= (double)n, in1 /= (double)n, in2 /= (double)n;
+  ck_assert_msg(fabs(m1) < 0.0035, "mean %g", m1);
+  ck_assert_msg(fabs(m2 - 1.0) < 0.005, "variance %g", m2);
+  ck_assert_msg(fabs(m4 - 3.0) < 0.035, "fourth moment %g", m4);
+  ck_assert_msg(fabs(in1 - 0.682689) < 0.0017, "share within 1: %g", in1);
+  ck_assert_msg(fabs(in2 - 0.954500) < 0.0008, "share within 2: %g", in2);
+  free(z);
 }
 END_TEST
 
@@ -1112,7 +1174,8 @@ static Suite *augment_suite(void) {
   tcase_add_test(tc, mask_follows_flips_and_rotations);
   tcase_add_test(tc, mask_crop_nearest_by_hand);
   tcase_add_test(tc, view_matches_reference);
-  tcase_add_test(tc, normals_block_equals_single_draws);
+  tcase_add_test(tc, normals_block_equals_reference);
+  tcase_add_test(tc, normals_are_standard);
   tcase_add_test(tc, apply_matches_reference_all_combinations);
   suite_add_tcase(s, tc);
   return s;

@@ -413,8 +413,9 @@ msc_status msci_augment_photometric(const msci_aug_cfg *cfg, uint64_t seed,
                      (int)modality, (long long)c, (long long)h, (long long)w);
   size_t plane = (size_t)h * (size_t)w;
   msci_rng r;
-  /* Speckle and noise draw their normals a block at a time (msci_rng_normals: the same
-   * numbers as one msci_rng_normal per pixel, in the same order). */
+  /* Speckle and noise draw their normals a block at a time (msci_rng_normals, the polar
+   * method; NORMALS is even, so a band's speckle, or the whole noise, gets the numbers of
+   * one call for all its pixels). */
   enum { NORMALS = 512 };
   double normals[NORMALS];
   if (kind == MSCI_KIND_SAR && cfg->speckle > 0) {

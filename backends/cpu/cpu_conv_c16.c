@@ -74,11 +74,7 @@ struct cpu_c16 {
   c16_grad_row_fn grad_row;
   float wp[C16_W]; /* the forward's packed weights [ky][kx][ic][oc] */
   float wb[C16_W]; /* backward-data's (c16_pack) */
-  cpu_reorder r_x, r_w, r_dy, r_xw, r_res;
-  /* backward-weights' scratch, part_threads × C16_PART floats, kept from call to call:
-   * a steady training step allocates nothing (tests/test_alloc.c) */
-  float *part;
-  int part_threads;
+  cpu_own_io io;   /* conversions, backward-weights' scratch (threads × C16_PART floats) */
 };
 
 static int c16_shape(const cpu_weighted *op) {
@@ -453,30 +449,9 @@ static void c16_pack(cpu_c16 *k, const float *w) {
       }
 }
 
-static msc_status c16_md(const int64_t *dims, dnnl_format_tag_t tag, dnnl_memory_desc_t *md) {
-  dnnl_dims_t dd = {dims[0], dims[1], dims[2], dims[3]};
-  CPU_TRY(dnnl_memory_desc_init_by_tag(md, 4, dd, dnnl_f32, tag), "memory descriptor");
-  return MSC_OK;
-}
-
 /* Training's layout of a tensor of c (8 or 16) channels. */
 static dnnl_format_tag_t c16_blocked(int64_t c) {
   return c == 8 ? dnnl_aBcd8b : dnnl_aBcd16b;
-}
-
-static void *data_of(dnnl_memory_t m) {
-  void *p = NULL;
-  dnnl_memory_get_data_handle(m, &p);
-  return p;
-}
-
-static msc_status c16_weights(cpu_weighted *op, const mbk_tensor *t, const float **out) {
-  dnnl_memory_desc_t plain;
-  CPU_CHECK(cpu_plain_md(4, op->w_dims, &plain));
-  dnnl_memory_t m;
-  CPU_CHECK(cpu_view_shared(op->base.ctx, t, &plain, CPU_SHARED_W, &op->c16->r_w, &m));
-  *out = data_of(m);
-  return MSC_OK;
 }
 
 static c16_geo c16_geometry(const cpu_weighted *op) {
@@ -505,25 +480,20 @@ msc_status cpu_c16_create(cpu_weighted *op) {
 
 msc_status cpu_c16_forward(cpu_weighted *op, int32_t training, mbk_tensor *const *in,
                            mbk_tensor *const *out) {
-  mbk_ctx *ctx = op->base.ctx;
   cpu_c16 *k = op->c16;
   dnnl_memory_desc_t xmd, ymd;
-  CPU_CHECK(c16_md(op->x_dims, c16_blocked(k->ic), &xmd));
-  CPU_CHECK(c16_md(op->y_dims, dnnl_aBcd16b, &ymd));
-  const float *wt;
-  CPU_CHECK(c16_weights(op, in[1], &wt));
+  CPU_CHECK(cpu_own_md(op->x_dims, c16_blocked(k->ic), &xmd));
+  CPU_CHECK(cpu_own_md(op->y_dims, dnnl_aBcd16b, &ymd));
+  const float *wt, *x;
+  CPU_CHECK(cpu_own_weights(op, &k->io, in[1], &wt));
   c16_pack(k, wt);
-  dnnl_memory_t x;
-  /* As the oneDNN path (cpu_weighted.c): training converts into the shared buffer,
-   * inference keeps its own copy. */
-  CPU_CHECK(training ? cpu_view_shared(ctx, in[0], &xmd, CPU_SHARED_X, &k->r_x, &x)
-                     : cpu_view_as(ctx, in[0], &xmd, &k->r_x, &x));
+  CPU_CHECK(cpu_own_x(op, &k->io, training, in[0], &xmd, &x));
   CPU_CHECK(cpu_tensor_set(out[0], op->y_ndim, op->y_dims, &ymd));
-  cpu_ctx_threads(ctx);
+  cpu_ctx_threads(op->base.ctx);
   const c16_geo g = c16_geometry(op);
   const c16_epi e = {op->bias ? (const float *)in[2]->data : NULL, NULL, 0};
-  c16_rows(k->row, data_of(x), op->x_dims[0], &g, k->ic * g.h * g.w, g.oh * g.ow * C16_C, k->wp,
-           &e, out[0]->data, g.oh);
+  c16_rows(k->row, x, op->x_dims[0], &g, k->ic * g.h * g.w, g.oh * g.ow * C16_C, k->wp, &e,
+           out[0]->data, g.oh);
   return MSC_OK;
 }
 
@@ -531,127 +501,81 @@ msc_status cpu_c16_forward(cpu_weighted *op, int32_t training, mbk_tensor *const
  * 8-channel kernels have them (cpu_conv.c, CPU_NHWC_MAX_C; cpu_conv_k8.c). */
 msc_status cpu_c16_fused_forward(cpu_weighted *op, mbk_tensor *const *in,
                                  mbk_tensor *const *out) {
-  mbk_ctx *ctx = op->base.ctx;
   cpu_c16 *k = op->c16;
-  const mbk_op_desc *d = &op->base.desc;
-  const char *name = op->base.vt->name;
-  static const char *const bn_names[4] = {"gamma", "beta", "running_mean", "running_var"};
   dnnl_memory_desc_t xmd, ymd;
-  CPU_CHECK(c16_md(op->x_dims, dnnl_acdb, &xmd));
-  CPU_CHECK(c16_md(op->y_dims, dnnl_acdb, &ymd));
-  const float *wt;
-  CPU_CHECK(c16_weights(op, in[1], &wt));
-  /* The batch norm folded (cpu_conv_fused.c's arithmetic): W·s[o] and β − μ·s[o]. */
-  float wf[C16_W], bf[C16_C], scale[C16_C];
-  const float *bias = op->bias ? (const float *)in[2]->data : NULL;
-  int32_t at = 3;
-  if (d->u.conv.fold_bn) {
-    for (int i = 0; i < 4; ++i)
-      CPU_CHECK(cpu_tensor_expect(in[3 + i], 1, &op->y_dims[1], name, bn_names[i]));
-    cpu_conv_fold_arith(in[3]->data, in[4]->data, in[5]->data, in[6]->data, d->u.conv.bn_eps,
-                        C16_C, scale, bf);
-    const int64_t per = k->k * k->k * k->ic;
-    for (int oc = 0; oc < C16_C; ++oc)
-      for (int64_t i = 0; i < per; ++i) wf[oc * per + i] = wt[oc * per + i] * scale[oc];
-    wt = wf;
-    bias = bf;
-    at += 4;
-  }
-  c16_pack(k, wt);
-  dnnl_memory_t x, r = NULL;
-  CPU_CHECK(cpu_view_as(ctx, in[0], &xmd, &k->r_x, &x));
-  if (d->u.conv.residual) {
-    CPU_CHECK(cpu_tensor_expect(in[at], op->y_ndim, op->y_dims, name, "r"));
-    /* before y is touched: the core may hand the residual's own tensor over as y, which
-     * the epilogue then reads each value of before writing it */
-    CPU_CHECK(cpu_view_as(ctx, in[at], &ymd, &k->r_res, &r));
-  }
-  if (data_of(x) == out[0]->data && out[0]->data)
-    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: %s: x and y are one tensor", name);
-  CPU_CHECK(cpu_tensor_set(out[0], op->y_ndim, op->y_dims, &ymd));
-  cpu_ctx_threads(ctx);
+  CPU_CHECK(cpu_own_md(op->x_dims, dnnl_acdb, &xmd));
+  CPU_CHECK(cpu_own_md(op->y_dims, dnnl_acdb, &ymd));
+  float wf[C16_W], bf[C16_C];
+  cpu_own_fused f;
+  CPU_CHECK(cpu_own_fused_inputs(op, &k->io, in, out, &xmd, &ymd, wf, bf, &f));
+  c16_pack(k, f.w);
+  cpu_ctx_threads(op->base.ctx);
   const c16_geo g = c16_geometry(op);
-  const c16_epi e = {bias, r ? data_of(r) : NULL, d->u.conv.relu != 0};
-  c16_rows(k->row, data_of(x), op->x_dims[0], &g, k->ic * g.h * g.w, g.oh * g.ow * C16_C, k->wp,
-           &e, out[0]->data, g.oh);
+  const c16_epi e = {f.bias, f.res, op->base.desc.u.conv.relu != 0};
+  c16_rows(k->row, f.x, op->x_dims[0], &g, k->ic * g.h * g.w, g.oh * g.ow * C16_C, k->wp, &e,
+           out[0]->data, g.oh);
   return MSC_OK;
 }
 
 msc_status cpu_c16_backward(cpu_weighted *op, mbk_tensor *const *in, mbk_tensor *const *out) {
   mbk_ctx *ctx = op->base.ctx;
   cpu_c16 *k = op->c16;
-  dnnl_memory_desc_t xmd, ymd, plain;
-  CPU_CHECK(c16_md(op->x_dims, c16_blocked(k->ic), &xmd));
-  CPU_CHECK(c16_md(op->y_dims, dnnl_aBcd16b, &ymd));
+  dnnl_memory_desc_t xmd, ymd;
+  CPU_CHECK(cpu_own_md(op->x_dims, c16_blocked(k->ic), &xmd));
+  CPU_CHECK(cpu_own_md(op->y_dims, dnnl_aBcd16b, &ymd));
   const c16_geo g = c16_geometry(op);
   const int64_t n = op->x_dims[0];
   dnnl_memory_t dy;
-  CPU_CHECK(cpu_view_shared(ctx, in[2], &ymd, CPU_SHARED_DY, &k->r_dy, &dy));
+  CPU_CHECK(cpu_view_shared(ctx, in[2], &ymd, CPU_SHARED_DY, &k->io.r_dy, &dy));
   if (out[0]) {
     const float *wt;
-    CPU_CHECK(c16_weights(op, in[1], &wt));
+    CPU_CHECK(cpu_own_weights(op, &k->io, in[1], &wt));
     c16_pack(k, wt);
     CPU_CHECK(cpu_tensor_set(out[0], op->x_ndim, op->x_dims, &xmd));
     cpu_ctx_threads(ctx);
     const c16_epi e = {NULL, NULL, 0};
-    c16_rows(k->dx_row, data_of(dy), n, &g, g.oh * g.ow * C16_C, k->ic * g.h * g.w, k->wb, &e,
-             out[0]->data, g.h);
+    c16_rows(k->dx_row, cpu_own_data(dy), n, &g, g.oh * g.ow * C16_C, k->ic * g.h * g.w, k->wb,
+             &e, out[0]->data, g.h);
   }
   if (!out[1] && !out[2]) return MSC_OK;
   dnnl_memory_t x;
-  CPU_CHECK(cpu_view_shared(ctx, in[0], &xmd, CPU_SHARED_X, &k->r_xw, &x));
+  CPU_CHECK(cpu_view_shared(ctx, in[0], &xmd, CPU_SHARED_X, &k->io.r_xw, &x));
   cpu_ctx_threads(ctx);
-  const int threads = omp_get_max_threads() > 0 ? omp_get_max_threads() : 1;
-  if (threads > k->part_threads) {
-    float *p = realloc(k->part, (size_t)threads * C16_PART * sizeof *p);
-    if (!p) return CPU_FAIL(MSC_E_OUT_OF_MEMORY, "cpu: conv2d backward-weights scratch");
-    k->part = p;
-    k->part_threads = threads;
-  }
+  int threads;
+  CPU_CHECK(cpu_own_scratch(&k->io, C16_PART, &threads));
   float dw[C16_W], db[C16_C];
-  c16_grad(k, data_of(x), data_of(dy), n, &g, k->part, threads, dw, out[2] ? db : NULL);
-  if (out[1]) {
-    CPU_CHECK(cpu_plain_md(4, op->w_dims, &plain));
-    CPU_CHECK(cpu_tensor_set(out[1], 4, op->w_dims, &plain));
-    memcpy(out[1]->data, dw, (size_t)(k->k * k->k * k->ic * C16_C) * sizeof *dw);
-  }
-  if (out[2]) {
-    CPU_CHECK(cpu_plain_md(1, &op->y_dims[1], &plain));
-    CPU_CHECK(cpu_tensor_set(out[2], 1, &op->y_dims[1], &plain));
-    memcpy(out[2]->data, db, sizeof db);
-  }
-  return MSC_OK;
+  c16_grad(k, cpu_own_data(x), cpu_own_data(dy), n, &g, k->io.part, threads, dw,
+           out[2] ? db : NULL);
+  return cpu_own_grads(op, out, dw, db);
 }
 
 #else /* !C16_BUILT: cpu_own_kernels_isa says 0, so cpu_c16_fits never lets these run */
 
 msc_status cpu_c16_create(cpu_weighted *op) {
-  return CPU_FAIL(MSC_E_INTERNAL, "cpu: %s: 16-channel kernels not built", op->base.vt->name);
+  return cpu_own_absent(op);
 }
 
 msc_status cpu_c16_forward(cpu_weighted *op, int32_t training, mbk_tensor *const *in,
                            mbk_tensor *const *out) {
   (void)training, (void)in, (void)out;
-  return CPU_FAIL(MSC_E_INTERNAL, "cpu: %s: 16-channel kernels not built", op->base.vt->name);
+  return cpu_own_absent(op);
 }
 
 msc_status cpu_c16_fused_forward(cpu_weighted *op, mbk_tensor *const *in,
                                  mbk_tensor *const *out) {
   (void)in, (void)out;
-  return CPU_FAIL(MSC_E_INTERNAL, "cpu: %s: 16-channel kernels not built", op->base.vt->name);
+  return cpu_own_absent(op);
 }
 
 msc_status cpu_c16_backward(cpu_weighted *op, mbk_tensor *const *in, mbk_tensor *const *out) {
   (void)in, (void)out;
-  return CPU_FAIL(MSC_E_INTERNAL, "cpu: %s: 16-channel kernels not built", op->base.vt->name);
+  return cpu_own_absent(op);
 }
 
 #endif /* C16_BUILT */
 
 void cpu_c16_destroy(cpu_c16 *k) {
   if (!k) return;
-  cpu_reorder *rs[] = {&k->r_x, &k->r_w, &k->r_dy, &k->r_xw, &k->r_res};
-  for (size_t i = 0; i < sizeof rs / sizeof rs[0]; ++i) cpu_reorder_destroy(rs[i]);
-  free(k->part);
+  cpu_own_io_free(&k->io);
   free(k);
 }

@@ -88,31 +88,8 @@ struct cpu_k8 {
   float wp2[K8_W8]; /* wp and wb as the 16-float kernel wants them (k8_block_z) */
   float wb2[K8_W8];
   float wpd[9 * K8_IC_MAX * 16]; /* wp with each value twice (k8_block_zp) */
-  cpu_reorder r_x, r_w, r_dy, r_xw, r_res;
-  /* backward-weights' scratch, part_threads × K8_PART floats, kept from call to call:
-   * a steady training step allocates nothing (tests/test_alloc.c) */
-  float *part;
-  int part_threads;
+  cpu_own_io io; /* conversions, backward-weights' scratch (threads × K8_PART floats) */
 };
-
-/* The instruction set the project's own kernels run with here: 2 AVX-512VL, 1 AVX2,
- * 0 none (or MSC_CPU_OWN_KERNELS=0: mosaic.h, "Backends"). */
-int cpu_own_kernels_isa(void) {
-  const char *off = secure_getenv("MSC_CPU_OWN_KERNELS");
-  if (off && strcmp(off, "0") == 0) return 0;
-#if K8_BUILT
-  const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
-  __builtin_cpu_init();
-  if ((isa & (unsigned)dnnl_cpu_isa_avx512_core) == (unsigned)dnnl_cpu_isa_avx512_core &&
-      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-      __builtin_cpu_supports("fma"))
-    return 2;
-  if ((isa & (unsigned)dnnl_cpu_isa_avx2) == (unsigned)dnnl_cpu_isa_avx2 &&
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return 1;
-#endif
-  return 0;
-}
 
 int cpu_k8_fits(const cpu_weighted *op) {
   const mbk_op_desc *d = &op->base.desc;
@@ -257,30 +234,6 @@ static void k8_pack(cpu_k8 *k, const float *w) {
       }
 }
 
-/* [n, c, h, w] dims in layout tag: the 8-channel blocked one (aBcd8b) for training's x
- * and y, NHWC (acdb) for the fused forward's (below), plain (abcd) for a stem's x. */
-static msc_status k8_md(const int64_t *dims, dnnl_format_tag_t tag, dnnl_memory_desc_t *md) {
-  dnnl_dims_t dd = {dims[0], dims[1], dims[2], dims[3]};
-  CPU_TRY(dnnl_memory_desc_init_by_tag(md, 4, dd, dnnl_f32, tag), "memory descriptor");
-  return MSC_OK;
-}
-
-static void *data_of(dnnl_memory_t m) {
-  void *p = NULL;
-  dnnl_memory_get_data_handle(m, &p);
-  return p;
-}
-
-/* The plain float32 weights of t (converted in the shared buffer when they are not). */
-static msc_status k8_weights(cpu_weighted *op, const mbk_tensor *t, const float **out) {
-  dnnl_memory_desc_t plain;
-  CPU_CHECK(cpu_plain_md(4, op->w_dims, &plain));
-  dnnl_memory_t m;
-  CPU_CHECK(cpu_view_shared(op->base.ctx, t, &plain, CPU_SHARED_W, &op->k8->r_w, &m));
-  *out = data_of(m);
-  return MSC_OK;
-}
-
 msc_status cpu_k8_create(cpu_weighted *op) {
   cpu_k8 *k = calloc(1, sizeof *k);
   if (!k) return CPU_FAIL(MSC_E_OUT_OF_MEMORY, "cpu: conv2d kernel state");
@@ -297,25 +250,22 @@ msc_status cpu_k8_create(cpu_weighted *op) {
   return MSC_OK;
 }
 
+/* Layouts: the 8-channel blocked one (aBcd8b) for training's x and y, NHWC (acdb) for the
+ * fused forward's (cpu_k8_fused_forward), plain (abcd) for a stem's x. */
 msc_status cpu_k8_forward(cpu_weighted *op, int32_t training, mbk_tensor *const *in,
                           mbk_tensor *const *out) {
-  mbk_ctx *ctx = op->base.ctx;
   cpu_k8 *k = op->k8;
   dnnl_memory_desc_t xmd, ymd;
-  CPU_CHECK(k8_md(op->x_dims, k->nhwc ? dnnl_aBcd8b : dnnl_abcd, &xmd));
-  CPU_CHECK(k8_md(op->y_dims, dnnl_aBcd8b, &ymd));
-  const float *wt;
-  CPU_CHECK(k8_weights(op, in[1], &wt));
+  CPU_CHECK(cpu_own_md(op->x_dims, k->nhwc ? dnnl_aBcd8b : dnnl_abcd, &xmd));
+  CPU_CHECK(cpu_own_md(op->y_dims, dnnl_aBcd8b, &ymd));
+  const float *wt, *x;
+  CPU_CHECK(cpu_own_weights(op, &k->io, in[1], &wt));
   k8_pack(k, wt);
-  dnnl_memory_t x;
-  /* As the oneDNN path (cpu_weighted.c): training converts into the shared buffer,
-   * inference keeps its own copy. */
-  CPU_CHECK(training ? cpu_view_shared(ctx, in[0], &xmd, CPU_SHARED_X, &k->r_x, &x)
-                     : cpu_view_as(ctx, in[0], &xmd, &k->r_x, &x));
+  CPU_CHECK(cpu_own_x(op, &k->io, training, in[0], &xmd, &x));
   CPU_CHECK(cpu_tensor_set(out[0], op->y_ndim, op->y_dims, &ymd));
-  cpu_ctx_threads(ctx);
+  cpu_ctx_threads(op->base.ctx);
   const k8_epi e = {op->bias ? (const float *)in[2]->data : NULL, NULL, 0};
-  k8_conv(k, data_of(x), k->nhwc, k->ic, op->x_dims[0], op->x_dims[2], op->x_dims[3], k->wp,
+  k8_conv(k, x, k->nhwc, k->ic, op->x_dims[0], op->x_dims[2], op->x_dims[3], k->wp,
           k->nhwc ? k->wp2 : k->wpd, &e, out[0]->data);
   return MSC_OK;
 }
@@ -325,49 +275,17 @@ msc_status cpu_k8_forward(cpu_weighted *op, int32_t training, mbk_tensor *const 
  * without a conversion; for 8 channels the same bytes as the 8-channel blocked layout. */
 msc_status cpu_k8_fused_forward(cpu_weighted *op, mbk_tensor *const *in,
                                 mbk_tensor *const *out) {
-  mbk_ctx *ctx = op->base.ctx;
   cpu_k8 *k = op->k8;
-  const mbk_op_desc *d = &op->base.desc;
-  const char *name = op->base.vt->name;
-  static const char *const bn_names[4] = {"gamma", "beta", "running_mean", "running_var"};
   dnnl_memory_desc_t xmd, ymd;
-  CPU_CHECK(k8_md(op->x_dims, k->nhwc ? dnnl_acdb : dnnl_abcd, &xmd));
-  CPU_CHECK(k8_md(op->y_dims, dnnl_acdb, &ymd));
-  const float *wt;
-  CPU_CHECK(k8_weights(op, in[1], &wt));
-  /* The batch norm folded (cpu_conv_fused.c's arithmetic): W·s[o] and β − μ·s[o]; the
-   * weights are packed again at every call (576 values: nothing to cache). */
-  float wf[K8_W], bf[K8_C], scale[K8_C];
-  const float *bias = op->bias ? (const float *)in[2]->data : NULL;
-  int32_t at = 3;
-  if (d->u.conv.fold_bn) {
-    for (int i = 0; i < 4; ++i)
-      CPU_CHECK(cpu_tensor_expect(in[3 + i], 1, &op->y_dims[1], name, bn_names[i]));
-    /* 1-D tensors are always plain (cpu_internal.h). */
-    cpu_conv_fold_arith(in[3]->data, in[4]->data, in[5]->data, in[6]->data, d->u.conv.bn_eps,
-                        K8_C, scale, bf);
-    const int64_t per = 9 * k->ic;
-    for (int oc = 0; oc < K8_C; ++oc)
-      for (int64_t i = 0; i < per; ++i) wf[oc * per + i] = wt[oc * per + i] * scale[oc];
-    wt = wf;
-    bias = bf;
-    at += 4;
-  }
-  k8_pack(k, wt);
-  dnnl_memory_t x, r = NULL;
-  CPU_CHECK(cpu_view_as(ctx, in[0], &xmd, &k->r_x, &x));
-  if (d->u.conv.residual) {
-    CPU_CHECK(cpu_tensor_expect(in[at], op->y_ndim, op->y_dims, name, "r"));
-    /* before y is touched: the core may hand the residual's own tensor over as y, which
-     * the epilogue then reads each value of before writing it */
-    CPU_CHECK(cpu_view_as(ctx, in[at], &ymd, &k->r_res, &r));
-  }
-  if (data_of(x) == out[0]->data && out[0]->data)
-    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: %s: x and y are one tensor", name);
-  CPU_CHECK(cpu_tensor_set(out[0], op->y_ndim, op->y_dims, &ymd));
-  cpu_ctx_threads(ctx);
-  const k8_epi e = {bias, r ? data_of(r) : NULL, d->u.conv.relu != 0};
-  k8_conv(k, data_of(x), k->nhwc, k->ic, op->x_dims[0], op->x_dims[2], op->x_dims[3], k->wp,
+  CPU_CHECK(cpu_own_md(op->x_dims, k->nhwc ? dnnl_acdb : dnnl_abcd, &xmd));
+  CPU_CHECK(cpu_own_md(op->y_dims, dnnl_acdb, &ymd));
+  float wf[K8_W], bf[K8_C];
+  cpu_own_fused f;
+  CPU_CHECK(cpu_own_fused_inputs(op, &k->io, in, out, &xmd, &ymd, wf, bf, &f));
+  k8_pack(k, f.w);
+  cpu_ctx_threads(op->base.ctx);
+  const k8_epi e = {f.bias, f.res, op->base.desc.u.conv.relu != 0};
+  k8_conv(k, f.x, k->nhwc, k->ic, op->x_dims[0], op->x_dims[2], op->x_dims[3], k->wp,
           k->nhwc ? k->wp2 : k->wpd, &e, out[0]->data);
   return MSC_OK;
 }
@@ -375,79 +293,63 @@ msc_status cpu_k8_fused_forward(cpu_weighted *op, mbk_tensor *const *in,
 msc_status cpu_k8_backward(cpu_weighted *op, mbk_tensor *const *in, mbk_tensor *const *out) {
   mbk_ctx *ctx = op->base.ctx;
   cpu_k8 *k = op->k8;
-  dnnl_memory_desc_t xmd, ymd, plain;
-  CPU_CHECK(k8_md(op->x_dims, k->nhwc ? dnnl_aBcd8b : dnnl_abcd, &xmd));
-  CPU_CHECK(k8_md(op->y_dims, dnnl_aBcd8b, &ymd));
+  dnnl_memory_desc_t xmd, ymd;
+  CPU_CHECK(cpu_own_md(op->x_dims, k->nhwc ? dnnl_aBcd8b : dnnl_abcd, &xmd));
+  CPU_CHECK(cpu_own_md(op->y_dims, dnnl_aBcd8b, &ymd));
   const int64_t n = op->x_dims[0], h = op->x_dims[2], w = op->x_dims[3];
   dnnl_memory_t dy;
-  CPU_CHECK(cpu_view_shared(ctx, in[2], &ymd, CPU_SHARED_DY, &k->r_dy, &dy));
+  CPU_CHECK(cpu_view_shared(ctx, in[2], &ymd, CPU_SHARED_DY, &k->io.r_dy, &dy));
   if (out[0]) {
     const float *wt;
-    CPU_CHECK(k8_weights(op, in[1], &wt));
+    CPU_CHECK(cpu_own_weights(op, &k->io, in[1], &wt));
     k8_pack(k, wt);
     CPU_CHECK(cpu_tensor_set(out[0], op->x_ndim, op->x_dims, &xmd));
     cpu_ctx_threads(ctx);
     const k8_epi e = {NULL, NULL, 0};
     if (k->nhwc)
-      k8_conv(k, data_of(dy), 1, K8_C, n, h, w, k->wb, k->wb2, &e, out[0]->data);
+      k8_conv(k, cpu_own_data(dy), 1, K8_C, n, h, w, k->wb, k->wb2, &e, out[0]->data);
     else
-      k8_stem_dx(wt, data_of(dy), n, k->ic, h, w, out[0]->data);
+      k8_stem_dx(wt, cpu_own_data(dy), n, k->ic, h, w, out[0]->data);
   }
   if (!out[1] && !out[2]) return MSC_OK;
   dnnl_memory_t x;
-  CPU_CHECK(cpu_view_shared(ctx, in[0], &xmd, CPU_SHARED_X, &k->r_xw, &x));
+  CPU_CHECK(cpu_view_shared(ctx, in[0], &xmd, CPU_SHARED_X, &k->io.r_xw, &x));
   cpu_ctx_threads(ctx);
-  const int threads = omp_get_max_threads() > 0 ? omp_get_max_threads() : 1;
-  if (threads > k->part_threads) {
-    float *p = realloc(k->part, (size_t)threads * K8_PART * sizeof *p);
-    if (!p) return CPU_FAIL(MSC_E_OUT_OF_MEMORY, "cpu: conv2d backward-weights scratch");
-    k->part = p;
-    k->part_threads = threads;
-  }
+  int threads;
+  CPU_CHECK(cpu_own_scratch(&k->io, K8_PART, &threads));
   float dw[K8_W], db[K8_C];
-  k8_grad(k, data_of(x), data_of(dy), n, h, w, k->part, threads, dw, out[2] ? db : NULL);
-  if (out[1]) {
-    CPU_CHECK(cpu_plain_md(4, op->w_dims, &plain));
-    CPU_CHECK(cpu_tensor_set(out[1], 4, op->w_dims, &plain));
-    memcpy(out[1]->data, dw, (size_t)(9 * k->ic * K8_C) * sizeof *dw);
-  }
-  if (out[2]) {
-    CPU_CHECK(cpu_plain_md(1, &op->y_dims[1], &plain));
-    CPU_CHECK(cpu_tensor_set(out[2], 1, &op->y_dims[1], &plain));
-    memcpy(out[2]->data, db, sizeof db);
-  }
-  return MSC_OK;
+  k8_grad(k, cpu_own_data(x), cpu_own_data(dy), n, h, w, k->io.part, threads, dw,
+          out[2] ? db : NULL);
+  return cpu_own_grads(op, out, dw, db);
 }
 
 #else /* !K8_BUILT: cpu_own_kernels_isa says 0, so cpu_k8_fits never lets these run */
 
 msc_status cpu_k8_create(cpu_weighted *op) {
-  return CPU_FAIL(MSC_E_INTERNAL, "cpu: %s: 8-channel kernels not built", op->base.vt->name);
+  return cpu_own_absent(op);
 }
 
 msc_status cpu_k8_forward(cpu_weighted *op, int32_t training, mbk_tensor *const *in,
                           mbk_tensor *const *out) {
   (void)training, (void)in, (void)out;
-  return CPU_FAIL(MSC_E_INTERNAL, "cpu: %s: 8-channel kernels not built", op->base.vt->name);
+  return cpu_own_absent(op);
 }
 
 msc_status cpu_k8_fused_forward(cpu_weighted *op, mbk_tensor *const *in,
                                 mbk_tensor *const *out) {
   (void)in, (void)out;
-  return CPU_FAIL(MSC_E_INTERNAL, "cpu: %s: 8-channel kernels not built", op->base.vt->name);
+  return cpu_own_absent(op);
 }
 
 msc_status cpu_k8_backward(cpu_weighted *op, mbk_tensor *const *in, mbk_tensor *const *out) {
   (void)in, (void)out;
-  return CPU_FAIL(MSC_E_INTERNAL, "cpu: %s: 8-channel kernels not built", op->base.vt->name);
+  return cpu_own_absent(op);
 }
 
 #endif /* K8_BUILT */
 
 void cpu_k8_destroy(cpu_k8 *k) {
   if (!k) return;
-  cpu_reorder *rs[] = {&k->r_x, &k->r_w, &k->r_dy, &k->r_xw, &k->r_res};
-  for (size_t i = 0; i < sizeof rs / sizeof rs[0]; ++i) cpu_reorder_destroy(rs[i]);
-  free(k->part);
+  cpu_own_io_free(&k->io);
   free(k);
 }

@@ -82,9 +82,53 @@ msc_status cpu_k8_forward(cpu_weighted *op, int32_t training, mbk_tensor *const 
 msc_status cpu_k8_fused_forward(cpu_weighted *op, mbk_tensor *const *in,
                                 mbk_tensor *const *out);
 msc_status cpu_k8_backward(cpu_weighted *op, mbk_tensor *const *in, mbk_tensor *const *out);
-/* The instruction set the project's own kernels run with here (cpu_conv_k8.c): 2
- * AVX-512VL, 1 AVX2, 0 none or switched off (MSC_CPU_OWN_KERNELS=0). */
+
+/* ---- shared by the project's own kernels (cpu_own.c) ---- */
+
+/* The instruction set they run with here: 2 AVX-512VL, 1 AVX2, 0 none or switched off
+ * (MSC_CPU_OWN_KERNELS=0, read at each call: mosaic.h, "Backends"). */
 int cpu_own_kernels_isa(void);
+/* What an op on them keeps: its conversions (x, w, dy, x of backward-weights, the fused
+ * forward's residual) and backward-weights' per-thread scratch, kept from call to call
+ * so that a steady training step allocates nothing (tests/test_alloc.c). */
+typedef struct cpu_own_io {
+  cpu_reorder r_x, r_w, r_dy, r_xw, r_res;
+  float *part;
+  int part_threads;
+} cpu_own_io;
+void cpu_own_io_free(cpu_own_io *io);
+/* The largest output channel count of the fused forward's folding (cpu_own_fused_inputs). */
+enum { CPU_OWN_OC_MAX = 16 };
+/* The error of an entry point where the kernels are not compiled in (never reached: the
+ * ISA is then 0 and the op is oneDNN's). */
+msc_status cpu_own_absent(const cpu_weighted *op);
+/* A float32 [n, c, h, w] descriptor in layout tag. */
+msc_status cpu_own_md(const int64_t *dims, dnnl_format_tag_t tag, dnnl_memory_desc_t *md);
+void *cpu_own_data(dnnl_memory_t m);
+/* The plain float32 weights of t (converted in the shared buffer when they are not). */
+msc_status cpu_own_weights(cpu_weighted *op, cpu_own_io *io, const mbk_tensor *t,
+                           const float **out);
+/* x (tensor t) in layout md: in the shared buffer in training, a copy of the op's own in
+ * inference, as the oneDNN path (cpu_weighted.c). */
+msc_status cpu_own_x(cpu_weighted *op, cpu_own_io *io, int32_t training, const mbk_tensor *t,
+                     const dnnl_memory_desc_t *md, const float **out);
+/* The fused forward's inputs (backend.h's table): the weights, with the batch norm folded
+ * into wf (OC · C·KH·KW floats) and bf (OC) when fold_bn, the bias, x in xmd and the
+ * residual in ymd (before y is touched: it may be y's own tensor); out[0] is set to ymd.
+ * x and y being one tensor is refused. */
+typedef struct cpu_own_fused {
+  const float *w, *bias, *x, *res;
+} cpu_own_fused;
+msc_status cpu_own_fused_inputs(cpu_weighted *op, cpu_own_io *io, mbk_tensor *const *in,
+                                mbk_tensor *const *out, const dnnl_memory_desc_t *xmd,
+                                const dnnl_memory_desc_t *ymd, float *wf, float *bf,
+                                cpu_own_fused *f);
+/* io->part sized for the thread count of the next parallel region (*threads) times
+ * per_thread floats. */
+msc_status cpu_own_scratch(cpu_own_io *io, size_t per_thread, int *threads);
+/* dw (OIHW) into out[1] and db into out[2], plain, where asked. */
+msc_status cpu_own_grads(cpu_weighted *op, mbk_tensor *const *out, const float *dw,
+                         const float *db);
 
 /* The 16-output-channel kernels of the tiny encoder's second stage (cpu_conv_c16.c):
  * 3×3 stride 2 and 1×1 stride 2 from 8 channels, 3×3 stride 1 from 16; AVX-512 only. */

@@ -394,6 +394,99 @@ static void own_vs_onednn(const mbk_iface *be, mbk_ctx *ctx, int64_t c, int64_t 
   free(buf);
 }
 
+/* BATCHNORM of c channels over [3, c, h, w] in the channel-blocked layout (as the tiny
+ * encoder's convolutions write it): the project's own kernels (cpu_bnorm_c16.c, taken
+ * where the CPU has AVX-512) against oneDNN's (MSC_CPU_OWN_KERNELS=0) on the output, the
+ * running statistics, dx (in place over dy's tensor when inplace), dgamma and dbeta. */
+static void bn_own_vs_onednn(const mbk_iface *be, mbk_ctx *ctx, int64_t c, int64_t h, int64_t w,
+                             int relu, int inplace) {
+  mbk_op_desc d;
+  memset(&d, 0, sizeof d);
+  d.type = MBK_OP_BATCHNORM;
+  d.ndim = 4;
+  d.n = 3, d.c = c, d.h = h, d.w = w;
+  d.u.bn.eps = 1e-5f, d.u.bn.momentum = 0.1f, d.u.bn.relu = relu;
+  const int64_t dims[4] = {3, c, h, w}, cd[1] = {c};
+  const size_t n = (size_t)(3 * c * h * w);
+  dnnl_memory_desc_t md;
+  dnnl_dims_t dd = {3, c, h, w};
+  ck_assert_int_eq(
+      dnnl_memory_desc_init_by_tag(&md, 4, dd, dnnl_f32, c == 8 ? dnnl_aBcd8b : dnnl_aBcd16b),
+      dnnl_success);
+  float *buf = malloc((7 * n + 8 * 16) * sizeof *buf);
+  ck_assert_ptr_nonnull(buf);
+  float *x = buf, *dy = x + n, *ya = dy + n, *yb = ya + n, *dxa = yb + n, *dxb = dxa + n;
+  float *par = dxb + n; /* gamma, beta, running mean, running var; then 4 × 16 results */
+  uint32_t s = 777u + (uint32_t)c;
+  for (size_t i = 0; i < 2 * n + 64; ++i) {
+    s = s * 1664525u + 1013904223u;
+    const float u = (float)(s >> 8) / 16777216.0f - 0.5f;
+    if (i < n)
+      x[i] = 0.7f + 2.0f * u; /* a mean away from 0 */
+    else if (i < 2 * n)
+      dy[i - n] = u;
+    else
+      par[i - 2 * n] = u;
+  }
+  for (int64_t i = 0; i < c; ++i)
+    par[i] += 1.0f, par[3 * 16 + i] = 1.0f + 0.5f * par[3 * 16 + i];
+  mbk_op *op[2] = {NULL, NULL};
+  float *out[2][4] = {{ya, dxa, par + 4 * 16, par + 5 * 16},
+                      {yb, dxb, par + 6 * 16, par + 7 * 16}};
+  float rs[2][2][16];
+  for (int k = 0; k < 2; ++k) {
+    if (k == 1) ck_assert_int_eq(setenv("MSC_CPU_OWN_KERNELS", "0", 1), 0);
+    ck_assert_int_eq(be->op_create(ctx, &d, &op[k]), MSC_OK);
+    mbk_tensor *t[9];
+    for (int i = 0; i < 9; ++i) ck_assert_int_eq(be->tensor_create(ctx, &t[i]), MSC_OK);
+    ck_assert_int_eq(cpu_tensor_set(t[0], 4, dims, &md), MSC_OK); /* x, blocked: [n][h][w][c] */
+    memcpy(t[0]->data, x, n * sizeof *x);
+    for (int i = 0; i < 4; ++i)
+      ck_assert_int_eq(be->tensor_upload(t[1 + i], 1, cd, par + 16 * i), MSC_OK);
+    mbk_tensor *in[5] = {t[0], t[1], t[2], t[3], t[4]}, *y = t[5];
+    ck_assert_int_eq(be->op_forward(op[k], 1, in, 5, &y, 1), MSC_OK);
+    ck_assert_int_eq(cpu_bnorm_own(op[k]), k == 0 && own_kernels_expected(1));
+    ck_assert_int_eq(cpu_tensor_set(t[6], 4, dims, &md), MSC_OK); /* dy, blocked */
+    memcpy(t[6]->data, dy, n * sizeof *dy);
+    mbk_tensor *bin[3] = {t[0], t[1], t[6]}, *bout[3] = {inplace ? t[6] : t[7], t[8], NULL};
+    mbk_tensor *db = NULL;
+    ck_assert_int_eq(be->tensor_create(ctx, &db), MSC_OK);
+    bout[2] = db;
+    ck_assert_int_eq(be->op_backward(op[k], bin, 3, bout, 3), MSC_OK);
+    if (k == 1) ck_assert_int_eq(unsetenv("MSC_CPU_OWN_KERNELS"), 0);
+    ck_assert_int_eq(be->tensor_download(y, out[k][0], n), MSC_OK);
+    ck_assert_int_eq(be->tensor_download(bout[0], out[k][1], n), MSC_OK);
+    ck_assert_int_eq(be->tensor_download(t[8], out[k][2], (size_t)c), MSC_OK);
+    ck_assert_int_eq(be->tensor_download(db, out[k][3], (size_t)c), MSC_OK);
+    ck_assert_int_eq(be->tensor_download(t[3], rs[k][0], (size_t)c), MSC_OK);
+    ck_assert_int_eq(be->tensor_download(t[4], rs[k][1], (size_t)c), MSC_OK);
+    for (int i = 0; i < 9; ++i) be->tensor_free(t[i]);
+    be->tensor_free(db);
+    be->op_free(op[k]);
+  }
+  expect_agree(ya, yb, n, "batchnorm forward");
+  expect_agree(rs[0][0], rs[1][0], (size_t)c, "batchnorm running mean");
+  expect_agree(rs[0][1], rs[1][1], (size_t)c, "batchnorm running variance");
+  expect_agree(dxa, dxb, n, "batchnorm dx");
+  expect_agree(out[0][2], out[1][2], (size_t)c, "batchnorm dgamma");
+  expect_agree(out[0][3], out[1][3], (size_t)c, "batchnorm dbeta");
+  free(buf);
+}
+
+START_TEST(test_own_batchnorm) {
+  const mbk_iface *be = NULL;
+  mbk_ctx *ctx = cpu_ctx(&be, 2);
+  /* 8 channels over an odd pixel count (a last half vector), with and without the fused
+   * ReLU, dx over dy's tensor; 16 channels with the ReLU */
+  bn_own_vs_onednn(be, ctx, 8, 9, 7, 1, 0);
+  bn_own_vs_onednn(be, ctx, 8, 9, 7, 0, 1);
+  bn_own_vs_onednn(be, ctx, 8, 30, 61, 1, 1);
+  bn_own_vs_onednn(be, ctx, 16, 6, 5, 1, 0);
+  bn_own_vs_onednn(be, ctx, 16, 12, 11, 0, 1);
+  be->ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(test_own_kernels) {
   const mbk_iface *be = NULL;
   mbk_ctx *ctx = cpu_ctx(&be, 2);
@@ -422,6 +515,7 @@ int main(void) {
   TCase *own = tcase_create("own_kernels");
   tcase_set_timeout(own, 120);
   tcase_add_test(own, test_own_kernels);
+  tcase_add_test(own, test_own_batchnorm);
   suite_add_tcase(s, own);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -21,6 +21,11 @@ typedef struct cpu_bnorm {
   cpu_buf mean, var, ws, dgamma, dbeta; /* batch statistics saved for backward */
   cpu_reorder r_dy;
   cpu_reorder r_x; /* x in the layout of bn_layout, when it differs from x's */
+  /* The last training forward ran on the project's own kernels (cpu_bnorm_c16.c: 8 or 16
+   * channels, channel-blocked, AVX-512), with x in own_md: so must its backward. */
+  int own;
+  dnnl_memory_desc_t own_md;
+  cpu_bn16_state own_state;
 } cpu_bnorm;
 
 static unsigned bn_flags(const cpu_bnorm *op) {
@@ -94,6 +99,30 @@ static void update_running(cpu_bnorm *op, mbk_tensor *rmean, mbk_tensor *rvar) {
   rvar->version++;
 }
 
+/* The training forward on cpu_bnorm_c16.c's kernels, x viewed in md (its own layout). */
+static msc_status bn16_forward(cpu_bnorm *op, dnnl_memory_t x, const dnnl_memory_desc_t *md,
+                               mbk_tensor *const *in, mbk_tensor *const *out) {
+  mbk_ctx *ctx = op->base.ctx;
+  const mbk_op_desc *d = &op->base.desc;
+  void *xp = NULL;
+  CPU_TRY(dnnl_memory_get_data_handle(x, &xp), "batchnorm input");
+  dnnl_memory_desc_t cmd;
+  CPU_CHECK(cpu_plain_md(1, op->c_dims, &cmd));
+  CPU_CHECK(cpu_buf_ensure(ctx, &op->mean, &cmd));
+  CPU_CHECK(cpu_buf_ensure(ctx, &op->var, &cmd));
+  CPU_CHECK(cpu_tensor_set(out[0], op->ndim, op->x_dims, md));
+  cpu_ctx_threads(ctx);
+  const int64_t t = op->x_dims[0] * op->x_dims[1] * op->x_dims[2] * op->x_dims[3];
+  /* 1-D tensors are plain float32 (cpu_tensor.c). */
+  cpu_bn16_forward(xp, t, d->c, in[1]->data, in[2]->data, in[3]->data, d->u.bn.eps,
+                   d->u.bn.relu != 0, out[0]->data, &op->own_state);
+  memcpy(op->mean.data, op->own_state.mean, (size_t)d->c * sizeof(float));
+  memcpy(op->var.data, op->own_state.var, (size_t)d->c * sizeof(float));
+  op->own_md = *md;
+  update_running(op, in[3], in[4]);
+  return MSC_OK;
+}
+
 static msc_status bnorm_forward(mbk_op *base, int32_t training, mbk_tensor *const *in,
                                 mbk_tensor *const *out) {
   cpu_bnorm *op = (cpu_bnorm *)base;
@@ -113,6 +142,8 @@ static msc_status bnorm_forward(mbk_op *base, int32_t training, mbk_tensor *cons
   dnnl_memory_t x;
   CPU_CHECK(bn_layout(op, &in[0]->md, &md));
   CPU_CHECK(cpu_view_as(ctx, in[0], &md, &op->r_x, &x));
+  if (training) op->own = cpu_bn16_fits(&md, d->c);
+  if (training && op->own) return bn16_forward(op, x, &md, in, out);
   CPU_CHECK(make_forward(op, training, &md));
   cpu_prim *p = training ? &op->fwd_train : &op->fwd_infer;
   CPU_CHECK(cpu_tensor_set(out[0], op->ndim, op->x_dims, cpu_pd_md(p, dnnl_query_dst_md, 0)));
@@ -148,6 +179,37 @@ static msc_status copy_param_grad(cpu_bnorm *op, const cpu_buf *src, mbk_tensor 
   return MSC_OK;
 }
 
+/* The backward of bn16_forward: dy converted to x's layout md where it is not in it; dx
+ * in md (it may be dy's tensor: each value is read before it is written). */
+static msc_status bn16_backward(cpu_bnorm *op, const dnnl_memory_desc_t *md,
+                                mbk_tensor *const *in, mbk_tensor *const *out) {
+  mbk_ctx *ctx = op->base.ctx;
+  const mbk_op_desc *d = &op->base.desc;
+  dnnl_memory_t x, dy;
+  void *xp = NULL, *dyp = NULL;
+  CPU_CHECK(cpu_view_as(ctx, in[0], md, &op->r_x, &x));
+  CPU_CHECK(cpu_view_as(ctx, in[2], md, &op->r_dy, &dy));
+  CPU_TRY(dnnl_memory_get_data_handle(x, &xp), "batchnorm input");
+  CPU_TRY(dnnl_memory_get_data_handle(dy, &dyp), "batchnorm dy");
+  CPU_CHECK(cpu_tensor_set(out[0], op->ndim, op->x_dims, md));
+  cpu_ctx_threads(ctx);
+  const int64_t t = op->x_dims[0] * op->x_dims[1] * op->x_dims[2] * op->x_dims[3];
+  float dgamma[16], dbeta[16];
+  cpu_bn16_backward(xp, dyp, t, d->c, in[1]->data, d->u.bn.relu != 0, &op->own_state,
+                    out[0]->data, dgamma, dbeta);
+  dnnl_memory_desc_t cmd;
+  CPU_CHECK(cpu_plain_md(1, op->c_dims, &cmd));
+  if (out[1]) {
+    CPU_CHECK(cpu_tensor_set(out[1], 1, op->c_dims, &cmd));
+    memcpy(out[1]->data, dgamma, (size_t)d->c * sizeof(float));
+  }
+  if (out[2]) {
+    CPU_CHECK(cpu_tensor_set(out[2], 1, op->c_dims, &cmd));
+    memcpy(out[2]->data, dbeta, (size_t)d->c * sizeof(float));
+  }
+  return MSC_OK;
+}
+
 static msc_status bnorm_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor *const *out) {
   cpu_bnorm *op = (cpu_bnorm *)base;
   mbk_ctx *ctx = base->ctx;
@@ -156,9 +218,10 @@ static msc_status bnorm_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor
   CPU_CHECK(cpu_tensor_expect(in[2], op->ndim, op->x_dims, "batchnorm", "dy"));
   dnnl_memory_desc_t md;
   CPU_CHECK(bn_layout(op, &in[0]->md, &md));
-  if (!base->trained || !cpu_md_equal(&op->train_md, &md))
+  if (!base->trained || !cpu_md_equal(op->own ? &op->own_md : &op->train_md, &md))
     return CPU_FAIL(MSC_E_INVALID_ARGUMENT,
                     "cpu: batchnorm backward needs a training forward on the same x first");
+  if (op->own) return bn16_backward(op, &md, in, out);
   dnnl_memory_t x; /* the forward's converted copy while x is unchanged */
   CPU_CHECK(cpu_view_as(ctx, in[0], &md, &op->r_x, &x));
   if (!op->bwd.prim) {
@@ -204,6 +267,10 @@ static msc_status bnorm_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor
 }
 
 static const mbk_op_vt bnorm_vt = {"batchnorm", bnorm_forward, bnorm_backward, bnorm_destroy};
+
+int cpu_bnorm_own(const mbk_op *op) {
+  return op && op->vt == &bnorm_vt && ((const cpu_bnorm *)op)->own;
+}
 
 msc_status cpu_bnorm_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {
   /* Synchronised statistics (API 13) need the sums outside oneDNN: cpu_bnorm_sync.c. */

@@ -211,6 +211,28 @@ void *cpu_aligned_alloc(size_t bytes);
 MBK_OP_KINDS(CPU_DECLARE_CREATE)
 MBK_OP_KINDS_10(CPU_DECLARE_CREATE)
 MBK_OP_KINDS_11(CPU_DECLARE_CREATE) /* cpu_attn_create (API 11: cpu_attn.c) */
+/* The instruction set the project's own kernels (cpu_conv_k8.c, cpu_conv_c16.c,
+ * cpu_bnorm_c16.c) run with here: 2 AVX-512VL, 1 AVX2, 0 none or switched off
+ * (MSC_CPU_OWN_KERNELS=0, read at each call: mosaic.h, "Backends"); cpu_own.c. */
+int cpu_own_kernels_isa(void);
+
+/* The training batch norm of 8 or 16 channels in the channel-blocked layout
+ * (cpu_bnorm_c16.c): whether it takes a tensor of layout md and c channels, and its
+ * passes over the t floats of x. The forward keeps in st what the backward needs (the
+ * batch's mean, biased variance and 1/√(var + ε), γ/√(var + ε) and β). */
+typedef struct cpu_bn16_state {
+  float mean[16], var[16], inv[16], a[16], beta[16];
+} cpu_bn16_state;
+int cpu_bn16_fits(const dnnl_memory_desc_t *md, int64_t c);
+/* Whether op's last training forward ran on them (tests/test_train_memory.c). */
+int cpu_bnorm_own(const mbk_op *op);
+void cpu_bn16_forward(const float *x, int64_t t, int64_t c, const float *gamma,
+                      const float *beta, const float *shift, float eps, int relu, float *y,
+                      cpu_bn16_state *st);
+void cpu_bn16_backward(const float *x, const float *dy, int64_t t, int64_t c,
+                       const float *gamma, int relu, const cpu_bn16_state *st, float *dx,
+                       float *dgamma, float *dbeta);
+
 /* BATCHNORM with u.bn.reduce (API 13, cpu_bnorm_sync.c); cpu_bnorm_create hands over. */
 msc_status cpu_bnorm_sync_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out);
 

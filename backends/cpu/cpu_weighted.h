@@ -85,9 +85,6 @@ msc_status cpu_k8_backward(cpu_weighted *op, mbk_tensor *const *in, mbk_tensor *
 
 /* ---- shared by the project's own kernels (cpu_own.c) ---- */
 
-/* The instruction set they run with here: 2 AVX-512VL, 1 AVX2, 0 none or switched off
- * (MSC_CPU_OWN_KERNELS=0, read at each call: mosaic.h, "Backends"). */
-int cpu_own_kernels_isa(void);
 /* What an op on them keeps: its conversions (x, w, dy, x of backward-weights, the fused
  * forward's residual) and backward-weights' per-thread scratch, kept from call to call
  * so that a steady training step allocates nothing (tests/test_alloc.c). */

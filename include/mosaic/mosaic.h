@@ -156,10 +156,11 @@ MSC_API msc_status msc_set_log_callback(msc_log_fn fn, void *user, int32_t max_l
  * that run on kernels of libmosaic's own (docs/performance.md): 3x3, stride 1, padding
  * 1, 8 output channels (the "tiny" encoder's full-resolution layers) where the CPU has
  * AVX2 or AVX-512, and 16 output channels from 8 (3x3 stride 2, 1x1 stride 2) or 16
- * (3x3 stride 1; its second stage) where it has AVX-512. The environment variable
- * MSC_CPU_OWN_KERNELS=0, read when a model's ops are created, hands those to oneDNN as
- * well (for comparisons and diagnosis; results agree to float32 rounding).
- * ONEDNN_MAX_CPU_ISA limits both.
+ * (3x3 stride 1; its second stage) where it has AVX-512, as are the training batch
+ * norms of 8 and 16 channels there. The environment variable MSC_CPU_OWN_KERNELS=0,
+ * read when a model's ops are created (by a batch norm at each training forward), hands
+ * those to oneDNN as well (for comparisons and diagnosis; results agree to float32
+ * rounding). ONEDNN_MAX_CPU_ISA limits both.
  */
 
 /**

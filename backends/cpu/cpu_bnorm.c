@@ -194,20 +194,14 @@ static msc_status bn16_backward(cpu_bnorm *op, const dnnl_memory_desc_t *md,
   CPU_CHECK(cpu_tensor_set(out[0], op->ndim, op->x_dims, md));
   cpu_ctx_threads(ctx);
   const int64_t t = op->x_dims[0] * op->x_dims[1] * op->x_dims[2] * op->x_dims[3];
-  float dgamma[16], dbeta[16];
-  cpu_bn16_backward(xp, dyp, t, d->c, in[1]->data, d->u.bn.relu != 0, &op->own_state,
-                    out[0]->data, dgamma, dbeta);
   dnnl_memory_desc_t cmd;
   CPU_CHECK(cpu_plain_md(1, op->c_dims, &cmd));
-  if (out[1]) {
-    CPU_CHECK(cpu_tensor_set(out[1], 1, op->c_dims, &cmd));
-    memcpy(out[1]->data, dgamma, (size_t)d->c * sizeof(float));
-  }
-  if (out[2]) {
-    CPU_CHECK(cpu_tensor_set(out[2], 1, op->c_dims, &cmd));
-    memcpy(out[2]->data, dbeta, (size_t)d->c * sizeof(float));
-  }
-  return MSC_OK;
+  CPU_CHECK(cpu_buf_ensure(ctx, &op->dgamma, &cmd));
+  CPU_CHECK(cpu_buf_ensure(ctx, &op->dbeta, &cmd));
+  cpu_bn16_backward(xp, dyp, t, d->c, in[1]->data, d->u.bn.relu != 0, &op->own_state,
+                    out[0]->data, op->dgamma.data, op->dbeta.data);
+  CPU_CHECK(copy_param_grad(op, &op->dgamma, out[1]));
+  return copy_param_grad(op, &op->dbeta, out[2]);
 }
 
 static msc_status bnorm_backward(mbk_op *base, mbk_tensor *const *in, mbk_tensor *const *out) {

@@ -34,6 +34,8 @@ int main(int argc, char **argv) {
   CHECK(msc_options_set_int(o, "threads", threads));
   const char *precision = bench_arg(argc, argv, "--precision", "f32");
   CHECK(msc_options_set_string(o, "precision", precision));
+  CHECK(msc_options_set_string(o, "conv_algorithm",
+                               bench_arg(argc, argv, "--conv-algorithm", "auto")));
   msc_model *m = NULL;
   CHECK(msc_model_create(o, &m));
   const int64_t bands[2] = {2, 12}, size = 120;

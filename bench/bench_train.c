@@ -5,7 +5,7 @@
  * AdamW; in samples per second, with the peak RSS.
  *
  *   bench_train [--encoder resnet18|tiny] [--batch 32] [--iters 3] [--threads 0]
- *              [--backend cpu|cuda|auto] [--precision f32|bf16]
+ *              [--backend cpu|cuda|auto] [--precision f32|bf16] [--conv-algorithm auto|direct]
  *
  * Prints one JSON line. The first step (primitive creation, allocation) is reported as
  * warmup_s and excluded; the rate is the median over iters.
@@ -34,6 +34,8 @@ int main(int argc, char **argv) {
   CHECK(msc_options_set_int(o, "threads", threads));
   const char *precision = bench_arg(argc, argv, "--precision", "f32");
   CHECK(msc_options_set_string(o, "precision", precision));
+  CHECK(msc_options_set_string(o, "conv_algorithm",
+                               bench_arg(argc, argv, "--conv-algorithm", "auto")));
   CHECK(msc_options_set_string(o, "train.preset", "mosaic1"));
   msc_model *m = NULL;
   CHECK(msc_model_create(o, &m));

@@ -46,7 +46,7 @@ static void setup(void) {
   msc_status st = mbk_cpu_init(msci_host(), &iface);
   ck_assert_msg(st == MSC_OK, "mbk_cpu_init: %d (%s)", (int)st, msc_last_error());
   B = iface;
-  mbk_ctx_params p = {sizeof p, 0, 0, MBK_PRECISION_F32};
+  mbk_ctx_params p = {sizeof p, 0, 0, MBK_PRECISION_F32, MBK_CONV_ALGO_AUTO};
   CTX = NULL;
   st = B->ctx_create(&p, &CTX);
   ck_assert_msg(st == MSC_OK, "ctx_create: %d (%s)", (int)st, msc_last_error());

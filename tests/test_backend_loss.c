@@ -18,7 +18,7 @@ static mbk_ctx *ctx;
 
 static void setup(void) {
   ck_assert_int_eq(mbk_cpu_init(msci_host(), &be), MSC_OK);
-  mbk_ctx_params p = {sizeof p, 0, 0, MBK_PRECISION_F32};
+  mbk_ctx_params p = {sizeof p, 0, 0, MBK_PRECISION_F32, MBK_CONV_ALGO_AUTO};
   ck_assert_int_eq(be->ctx_create(&p, &ctx), MSC_OK);
 }
 

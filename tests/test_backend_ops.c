@@ -809,7 +809,7 @@ static void test_convnext_block(void) {
  * values must be there when that context reads them. */
 static void test_foreign_running_stats(void) {
   mbk_ctx *model = NULL;
-  mbk_ctx_params p = {sizeof p, 0, 0, MBK_PRECISION_F32};
+  mbk_ctx_params p = {sizeof p, 0, 0, MBK_PRECISION_F32, MBK_CONV_ALGO_AUTO};
   OK(GPU->ctx_create(&p, &model), GPU);
   mbk_op_desc d = bnorm(4, 4, 16, 8, 8, 1);
   mbk_op *co = NULL, *go = NULL;
@@ -1151,7 +1151,7 @@ int main(void) {
     return expect ? 1 : 77;
   }
   OK(mbk_cpu_init(msci_host(), &CPU), GPU);
-  mbk_ctx_params p = {sizeof p, 0, 0, MBK_PRECISION_F32};
+  mbk_ctx_params p = {sizeof p, 0, 0, MBK_PRECISION_F32, MBK_CONV_ALGO_AUTO};
   OK(CPU->ctx_create(&p, &CCTX), CPU);
   OK(GPU->ctx_create(&p, &GCTX), GPU);
   test_ops();

@@ -418,7 +418,7 @@ START_TEST(test_block_chain) {
   if (_i == 1) {
     B->ctx_free(CTX);
     CTX = NULL;
-    mbk_ctx_params p = {sizeof p, 0, 0, MBK_PRECISION_BF16};
+    mbk_ctx_params p = {sizeof p, 0, 0, MBK_PRECISION_BF16, MBK_CONV_ALGO_AUTO};
     const msc_status st = B->ctx_create(&p, &CTX);
     if (st == MSC_E_UNSUPPORTED) {
       printf("SKIP convnext block in bf16: %s\n", msc_last_error());
@@ -661,8 +661,9 @@ START_TEST(test_refusals) {
                 MSC_E_INVALID_ARGUMENT, "gelu");
 
   /* The contract's tables. */
-  ck_assert_uint_eq(MBK_API_VERSION, 14); /* 11: ATTN; 12: ADD's per-sample scale; 13:
-                                              u.bn.reduce; 14: ops in place, host data */
+  ck_assert_uint_eq(MBK_API_VERSION, 15); /* 11: ATTN; 12: ADD's per-sample scale; 13:
+                                              u.bn.reduce; 14: ops in place, host data;
+                                              15: mbk_ctx_params.conv_algo */
   ck_assert_int_eq(MBK_OP_LAYERNORM, 11);
   ck_assert_int_eq(MBK_OP_GELU, 12);
   ck_assert_int_eq(MBK_OP_GRN, 13);

@@ -24,6 +24,7 @@
 #include <check.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,13 +88,16 @@ static int g_nfops;
 static void *g_mem[MAX_TRACKED];
 static int g_nmem;
 
+/* Contexts a test makes besides CTX, freed by the teardown after the tensors. */
+static mbk_ctx *g_ctx_more[2];
+
 static void setup(void) {
   const mbk_iface *iface = NULL;
   msc_status st = mbk_cpu_init(msci_host(), &iface);
   ck_assert_msg(st == MSC_OK, "mbk_cpu_init: %d (%s)", (int)st, msc_last_error());
   ck_assert_ptr_nonnull(iface);
   B = iface;
-  mbk_ctx_params p = {sizeof p, 0, 0, MBK_PRECISION_F32};
+  mbk_ctx_params p = {sizeof p, 0, 0, MBK_PRECISION_F32, MBK_CONV_ALGO_AUTO};
   CTX = NULL;
   st = B->ctx_create(&p, &CTX);
   ck_assert_msg(st == MSC_OK, "ctx_create: %d (%s)", (int)st, msc_last_error());
@@ -109,6 +113,10 @@ static void teardown(void) {
   g_ntensors = g_nops = g_nmem = g_nfops = 0;
   if (B) B->ctx_free(CTX);
   CTX = NULL;
+  for (int i = 0; i < 2; ++i) {
+    if (B) B->ctx_free(g_ctx_more[i]);
+    g_ctx_more[i] = NULL;
+  }
 }
 
 static float *fbuf(size_t n) {
@@ -432,7 +440,7 @@ START_TEST(test_iface) {
   char why[256] = "";
   ck_assert_int_eq(B->probe(why, sizeof why), MSC_OK);
   /* A second context can live next to the first. */
-  mbk_ctx_params p = {sizeof p, 1, 0, MBK_PRECISION_F32};
+  mbk_ctx_params p = {sizeof p, 1, 0, MBK_PRECISION_F32, MBK_CONV_ALGO_AUTO};
   mbk_ctx *c2 = NULL;
   ck_assert_int_eq(B->ctx_create(&p, &c2), MSC_OK);
   ck_assert_ptr_nonnull(c2);
@@ -574,6 +582,13 @@ static const conv_case CONV_CASES[] = {
     /* stems whose backward-weights runs channels-last (cpu_conv.c, stem_nhwc_bwd_weights) */
     {{2, 12, 15, 13, 64, 7, 7, 2, 2, 3, 3}, 0, 0}, /* the ResNet-18 S2 stem, 12 -> 64 */
     {{2, 5, 9, 11, 16, 7, 7, 2, 2, 3, 3}, 1, 0},   /* 5 -> 16 with bias */
+    /* Winograd F(4x4, 3x3) on AVX-512 (cpu_conv.c, wino_fits: 3x3 stride 1, 64 channels
+     * and more): tiles cut by the edges, one tile, a one-pixel image, no padding, bias;
+     * skipped under valgrind like the others of AVX-512 (it runs direct there) */
+    {{2, 64, 9, 7, 64, 3, 3, 1, 1, 1, 1}, 0, 1},  /* 9 = 4 + 4 + 1 rows of tiles */
+    {{1, 64, 4, 4, 128, 3, 3, 1, 1, 1, 1}, 1, 1}, /* one tile, 64 -> 128, bias */
+    {{2, 128, 1, 1, 64, 3, 3, 1, 1, 1, 1}, 0, 1}, /* 1x1 image */
+    {{1, 64, 10, 6, 80, 3, 3, 1, 1, 0, 0}, 0, 1}, /* no padding, 80 channels out */
 };
 
 START_TEST(test_conv2d) {
@@ -759,6 +774,94 @@ START_TEST(test_conv2d_fused) {
   bad.u.conv.fold_bn = 1;
   bad.u.conv.bn_eps = eps;
   ck_assert_int_eq(mbk_op_desc_validate(&bad, NULL, 0), MSC_E_INVALID_ARGUMENT);
+}
+END_TEST
+
+/* The convolution algorithm (API 15, mbk_ctx_params.conv_algo). DIRECT and AUTO compute
+ * the same convolution, each within TOL of the plain reference, in all three passes; on
+ * a CPU with AVX-512 AUTO runs this 64-channel 3x3 layer as Winograd (cpu_conv.c), whose
+ * rounding differs from the direct sum's somewhere (how the test knows the setting
+ * reached the backend). A caller of API 14 (a struct_size without the field) gets AUTO,
+ * bit for bit; an unknown algorithm is refused. */
+static int cpu_has_avx512_core(void) {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+}
+
+/* Forward (training), dx and dw of conv p in context ctx (tensors tracked as usual). */
+static void conv_passes(mbk_ctx *ctx, const ref_conv *p, const float *x, const float *w,
+                        const float *dy, float *y, float *dx, float *dw) {
+  mbk_ctx *keep = CTX;
+  CTX = ctx;
+  const int64_t xd[4] = {p->n, p->c, p->h, p->w}, wd[4] = {p->oc, p->c, p->kh, p->kw};
+  const int64_t yd[4] = {p->n, p->oc, ref_conv_oh(p), ref_conv_ow(p)};
+  mbk_op_desc d = conv_desc(p, 0);
+  mbk_op *op = op_make(&d);
+  mbk_tensor *tx = t_from(4, xd, x), *tw = t_from(4, wd, w), *ty = t_new();
+  mbk_tensor *in[3] = {tx, tw, NULL};
+  fwd(op, 1, in, 3, ty);
+  t_get("conv2d algorithm forward", ty, 4, yd, y);
+  mbk_tensor *tdy = t_from(4, yd, dy), *tdx = t_new(), *tdw = t_new();
+  mbk_tensor *bin[3] = {tx, tw, tdy}, *bout[3] = {tdx, tdw, NULL};
+  bwd(op, bin, 3, bout, 3);
+  t_get("conv2d algorithm dx", tdx, 4, xd, dx);
+  t_get("conv2d algorithm dw", tdw, 4, wd, dw);
+  CTX = keep;
+}
+
+START_TEST(test_conv2d_algorithms) {
+  const ref_conv p = {2, 64, 9, 7, 64, 3, 3, 1, 1, 1, 1};
+  rng r = rng_make(4242);
+  const int64_t xd[4] = {p.n, p.c, p.h, p.w}, wd[4] = {p.oc, p.c, p.kh, p.kw};
+  const int64_t yd[4] = {p.n, p.oc, ref_conv_oh(&p), ref_conv_ow(&p)};
+  const size_t nx = numel(4, xd), nw = numel(4, wd), ny = numel(4, yd);
+  float *x = fbuf(nx), *w = fbuf(nw), *dy = fbuf(ny);
+  float *yr = fbuf(ny), *dxr = fbuf(nx), *dwr = fbuf(nw);
+  float *y[3] = {fbuf(ny), fbuf(ny), fbuf(ny)}, *dx[3] = {fbuf(nx), fbuf(nx), fbuf(nx)};
+  float *dw[3] = {fbuf(nw), fbuf(nw), fbuf(nw)};
+  fill_unif(&r, x, nx, -1, 1);
+  fill_unif(&r, w, nw, -1, 1);
+  fill_unif(&r, dy, ny, -1, 1);
+  ref_conv2d_fwd(&p, x, w, NULL, yr);
+  ref_conv2d_bwd_data(&p, w, dy, dxr);
+  ref_conv2d_bwd_weights(&p, x, dy, dwr);
+  /* 0: AUTO (the fixture's context), 1: DIRECT, 2: a caller of API 14. */
+  mbk_ctx_params direct = {sizeof direct, 0, 0, MBK_PRECISION_F32, MBK_CONV_ALGO_DIRECT};
+  mbk_ctx_params old = direct;
+  old.struct_size = (uint32_t)offsetof(mbk_ctx_params, conv_algo);
+  old.conv_algo = 99; /* past its struct_size: never read */
+  for (int k = 0; k < 2; ++k) {
+    msc_status st = B->ctx_create(k == 0 ? &direct : &old, &g_ctx_more[k]);
+    ck_assert_msg(st == MSC_OK, "ctx_create: %d (%s)", (int)st, msc_last_error());
+  }
+  conv_passes(CTX, &p, x, w, dy, y[0], dx[0], dw[0]);
+  conv_passes(g_ctx_more[0], &p, x, w, dy, y[1], dx[1], dw[1]);
+  conv_passes(g_ctx_more[1], &p, x, w, dy, y[2], dx[2], dw[2]);
+  const char *what[2][3] = {{"auto forward", "auto dx", "auto dw"},
+                            {"direct forward", "direct dx", "direct dw"}};
+  for (int k = 0; k < 2; ++k) {
+    expect_close(what[k][0], y[k], yr, ny, TOL_FWD);
+    expect_close(what[k][1], dx[k], dxr, nx, TOL_FWD);
+    expect_close(what[k][2], dw[k], dwr, nw, TOL_GRAD);
+  }
+  ck_assert(memcmp(y[2], y[0], ny * sizeof(float)) == 0);
+  ck_assert(memcmp(dx[2], dx[0], nx * sizeof(float)) == 0);
+  ck_assert(memcmp(dw[2], dw[0], nw * sizeof(float)) == 0);
+  if (cpu_has_avx512_core() && !under_valgrind()) {
+    ck_assert_msg(memcmp(y[0], y[1], ny * sizeof(float)) != 0,
+                  "AUTO's forward is bit for bit DIRECT's: Winograd did not run");
+    ck_assert_msg(memcmp(dx[0], dx[1], nx * sizeof(float)) != 0,
+                  "AUTO's dx is bit for bit DIRECT's: Winograd did not run");
+    ck_assert_msg(memcmp(dw[0], dw[1], nw * sizeof(float)) != 0,
+                  "AUTO's dw is bit for bit DIRECT's: Winograd did not run");
+  }
+  mbk_ctx_params bad = direct;
+  bad.conv_algo = 2;
+  mbk_ctx *none = NULL;
+  ck_assert_int_eq(B->ctx_create(&bad, &none), MSC_E_INVALID_ARGUMENT);
+  ck_assert_ptr_null(none);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "conv_algo"));
 }
 END_TEST
 
@@ -1107,7 +1210,7 @@ START_TEST(test_batchnorm_sync) {
   memset(&pr, 0, sizeof pr);
   ck_assert_int_eq(pthread_barrier_init(&pr.bar, NULL, 2), 0);
   rank_user ru[2] = {{&pr, 0}, {&pr, 1}};
-  mbk_ctx_params p = {sizeof p, 1, 0, MBK_PRECISION_F32};
+  mbk_ctx_params p = {sizeof p, 1, 0, MBK_PRECISION_F32, MBK_CONV_ALGO_AUTO};
   mbk_ctx *ctx1 = NULL;
   ck_assert_int_eq(B->ctx_create(&p, &ctx1), MSC_OK);
   mbk_ctx *ctxs[2] = {CTX, ctx1};
@@ -2451,6 +2554,7 @@ static Suite *cpu_ops_suite(void) {
   tc = tcase("conv2d");
   tcase_add_loop_test(tc, test_conv2d, 0, NELEM(CONV_CASES));
   tcase_add_loop_test(tc, test_conv2d_fused, 0, NELEM(CONV_CASES) * NELEM(FUSED_FLAGS));
+  tcase_add_test(tc, test_conv2d_algorithms);
   suite_add_tcase(s, tc);
 
   tc = tcase("batchnorm");

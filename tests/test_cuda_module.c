@@ -62,7 +62,7 @@ static int known_reason(const char *msg) {
 
 /* The CPU path keeps working: one ReLU through the table "auto" resolved to. */
 static void run_relu(const mbk_iface *be) {
-  mbk_ctx_params p = {sizeof p, 1, 0, MBK_PRECISION_F32};
+  mbk_ctx_params p = {sizeof p, 1, 0, MBK_PRECISION_F32, MBK_CONV_ALGO_AUTO};
   mbk_ctx *ctx = NULL;
   msc_status st = be->ctx_create(&p, &ctx);
   CHECK(st == MSC_OK, "%s ctx_create: %s", be->name, msc_last_error());
@@ -114,7 +114,7 @@ static void direct_open_without_device(const char *dir) {
       printf("probe says: %s\n", why);
       mbk_ctx *ctx = NULL;
       msc_clear_error();
-      mbk_ctx_params p = {sizeof p, 0, 0, MBK_PRECISION_F32};
+      mbk_ctx_params p = {sizeof p, 0, 0, MBK_PRECISION_F32, MBK_CONV_ALGO_AUTO};
       msc_status st = it->ctx_create(&p, &ctx);
       CHECK(st != MSC_OK && ctx == NULL && msc_last_error()[0] != '\0',
             "ctx_create without a device: status %d, '%s'", (int)st, msc_last_error());

@@ -352,7 +352,7 @@ int main(void) {
       CHECK(k == 0 ? 0 : !(expect && atoi(expect)), "cuda expected (MSC_TEST_EXPECT_CUDA)");
       continue;
     }
-    mbk_ctx_params p = {sizeof p, 2, 0, MBK_PRECISION_F32};
+    mbk_ctx_params p = {sizeof p, 2, 0, MBK_PRECISION_F32, MBK_CONV_ALGO_AUTO};
     if (msci_be_ctx_create(BE, &p, &CTX) != MSC_OK) {
       printf("%s: skipped (%s)\n", names[k], msc_last_error());
       continue;

@@ -288,7 +288,7 @@ static mbk_ctx *CTX;
 
 static void cpu_setup(void) {
   ck_assert_int_eq(mbk_cpu_init(msci_host(), &CPU), MSC_OK);
-  mbk_ctx_params prm = {sizeof prm, 0, 0, MBK_PRECISION_F32};
+  mbk_ctx_params prm = {sizeof prm, 0, 0, MBK_PRECISION_F32, MBK_CONV_ALGO_AUTO};
   ck_assert_int_eq(CPU->ctx_create(&prm, &CTX), MSC_OK);
 }
 

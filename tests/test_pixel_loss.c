@@ -451,7 +451,7 @@ START_TEST(cpu_backend_entry) {
   const mbk_iface *be = NULL;
   mbk_ctx *ctx = NULL;
   ck_assert_int_eq(mbk_cpu_init(msci_host(), &be), MSC_OK);
-  mbk_ctx_params prm = {sizeof prm, 0, 0, MBK_PRECISION_F32};
+  mbk_ctx_params prm = {sizeof prm, 0, 0, MBK_PRECISION_F32, MBK_CONV_ALGO_AUTO};
   ck_assert_int_eq(be->ctx_create(&prm, &ctx), MSC_OK);
   enum { IMGS = 4, R0 = 1 }; /* images R0 .. R0 + N − 1 of IMGS are the term's */
   msci_rng r;

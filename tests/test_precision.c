@@ -1,7 +1,7 @@
 /*
  * test_precision.c — the "precision" run-time option (docs/precision.md): bf16 inference
  * and training against float32 runs of the same model, the option's validation, and the
- * refusal where the CPU cannot compute in bf16.
+ * refusal where the CPU cannot compute in bf16; and the "conv_algorithm" option.
  *
  * Tolerances: bfloat16 keeps 8 significant bits, so one rounding of an activation or a
  * weight has a relative error of at most 2^-9 ≈ 2e-3 (oneDNN accumulates the dot
@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <oneapi/dnnl/dnnl.h>
 
@@ -248,6 +249,86 @@ START_TEST(test_unavailable) {
 }
 END_TEST
 
+/* The "conv_algorithm" run-time option (docs/options.md): "direct" and "auto" embed and
+ * train ResNet-18 to the same numbers up to float32 rounding (the 3×3 layers of 64
+ * channels and more run as Winograd under "auto" on AVX-512, backends/cpu/cpu_conv.c),
+ * and the option reaches the backend through msc_model_create and msc_model_load alike:
+ * on AVX-512 the two differ somewhere, and a model loaded with "direct" embeds bit for
+ * bit as the one created with it. */
+static msc_model *create_algo(const char *algo) {
+  msc_options *o = options("resnet18", 32, "f32");
+  ck_assert_int_eq(msc_options_set_string(o, "conv_algorithm", algo), MSC_OK);
+  msc_model *m = NULL;
+  msc_status st = msc_model_create(o, &m);
+  ck_assert_msg(st == MSC_OK, "conv_algorithm %s: %s", algo, msc_last_error());
+  msc_options_free(o);
+  return m;
+}
+
+static float *embed_all(msc_model *m, const msc_batch *b, int64_t n, int64_t *dim) {
+  ck_assert_int_eq(msc_model_embedding_size(m, MSC_EMBED_FUSED, dim), MSC_OK);
+  float *out = malloc((size_t)(n * *dim) * sizeof(float));
+  msc_status st = msc_embed(m, b, MSC_EMBED_FUSED, out, (size_t)(n * *dim));
+  ck_assert_msg(st == MSC_OK, "embed: %s", msc_last_error());
+  return out;
+}
+
+START_TEST(test_conv_algorithm) {
+  enum { N = 4 };
+  data d;
+  make_data(&d, N, 32);
+  msc_batch *b = batch_of(&d, 0, N, 32);
+  msc_model *m_auto = create_algo("auto"), *m_direct = create_algo("direct");
+  int64_t dim = 0;
+  float *e_auto = embed_all(m_auto, b, N, &dim), *e_direct = embed_all(m_direct, b, N, &dim);
+  const size_t ne = (size_t)(N * dim);
+  double err = rel_l2(e_auto, e_direct, ne);
+  fprintf(stderr, "embed resnet18 32px: auto vs direct relative L2 %.3g\n", err);
+  ck_assert_msg(err < 1e-4, "auto and direct embeddings differ by %g", err);
+  if (bf16_here()) /* AVX-512: Winograd ran under "auto" */
+    ck_assert_msg(err > 0, "auto embeds bit for bit as direct: Winograd not used?");
+
+  /* Loaded with "direct", the saved "auto" model embeds as m_direct (same weights). */
+  char path[] = "/tmp/msc_conv_algo_XXXXXX";
+  int fd = mkstemp(path);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  ck_assert_int_eq(msc_model_save(m_auto, path), MSC_OK);
+  msc_options *rt = NULL;
+  ck_assert_int_eq(msc_options_create(&rt), MSC_OK);
+  ck_assert_int_eq(msc_options_set_string(rt, "conv_algorithm", "direct"), MSC_OK);
+  msc_model *m_loaded = NULL;
+  ck_assert_int_eq(msc_model_load(path, rt, &m_loaded), MSC_OK);
+  float *e_loaded = embed_all(m_loaded, b, N, &dim);
+  ck_assert(memcmp(e_loaded, e_direct, ne * sizeof(float)) == 0);
+
+  /* One supervised step each: the losses agree to float32 rounding. */
+  double loss[2];
+  msc_model *ms[2] = {m_auto, m_direct};
+  for (int k = 0; k < 2; ++k) {
+    msc_step_result r;
+    memset(&r, 0, sizeof r);
+    r.struct_size = sizeof r;
+    msc_status st = msc_train_step(ms[k], b, &r);
+    ck_assert_msg(st == MSC_OK, "step: %s", msc_last_error());
+    loss[k] = r.loss;
+  }
+  fprintf(stderr, "train step resnet18: loss auto %.9f direct %.9f\n", loss[0], loss[1]);
+  ck_assert_msg(fabs(loss[0] - loss[1]) <= 1e-4 * fabs(loss[1]), "loss %g vs %g", loss[0],
+                loss[1]);
+
+  ck_assert_int_eq(msc_options_set_string(rt, "conv_algorithm", "winograd"),
+                   MSC_E_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(msc_last_error(), "conv_algorithm"));
+  unlink(path);
+  msc_options_free(rt);
+  free(e_auto), free(e_direct), free(e_loaded);
+  msc_model_free(m_auto), msc_model_free(m_direct), msc_model_free(m_loaded);
+  msc_batch_free(b);
+  free_data(&d);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("precision");
   TCase *tc = tcase_create("bf16");
@@ -257,7 +338,9 @@ int main(void) {
   tcase_add_test(tc, test_bf16_training_tracks_f32);
   suite_add_tcase(s, tc);
   TCase *tv = tcase_create("validation");
+  tcase_set_timeout(tv, 300);
   tcase_add_test(tv, test_unknown_precision_refused);
+  tcase_add_test(tv, test_conv_algorithm);
   suite_add_tcase(s, tv);
   TCase *tu = tcase_create("unavailable");
   tcase_add_test(tu, test_unavailable);

@@ -189,7 +189,7 @@ START_TEST(cpu_backend_entry) {
   const mbk_iface *be = NULL;
   mbk_ctx *ctx = NULL;
   ck_assert_int_eq(mbk_cpu_init(msci_host(), &be), MSC_OK);
-  mbk_ctx_params p = {sizeof p, 0, 0, MBK_PRECISION_F32};
+  mbk_ctx_params p = {sizeof p, 0, 0, MBK_PRECISION_F32, MBK_CONV_ALGO_AUTO};
   ck_assert_int_eq(be->ctx_create(&p, &ctx), MSC_OK);
   enum { ROWS = 7, N = 5, C = 4, R0 = 1 };
   msci_rng r;

@@ -28,12 +28,24 @@ typedef struct group_map {
 } group_map;
 
 static const group_map k_map[] = {
-    {"backend", "Run time"},   {"threads", "Run time"},    {"seed", "Run time"},
-    {"precision", "Run time"}, {"modality", "Modalities"}, {"classes", "Heads"},
-    {"class_names", "Heads"},  {"labels", "Heads"},        {"proj", "Heads"},
-    {"fused", "Heads"},        {"bn", "BatchNorm"},        {"train", "Training"},
-    {"lambda", "Training"},    {"tau", "Training"},        {"mulsupcon", "Training"},
-    {"optim", "Optimiser"},    {"aug", "Augmentation"},
+    {"backend", "Run time"},
+    {"threads", "Run time"},
+    {"seed", "Run time"},
+    {"precision", "Run time"},
+    {"conv_algorithm", "Run time"},
+    {"modality", "Modalities"},
+    {"classes", "Heads"},
+    {"class_names", "Heads"},
+    {"labels", "Heads"},
+    {"proj", "Heads"},
+    {"fused", "Heads"},
+    {"bn", "BatchNorm"},
+    {"train", "Training"},
+    {"lambda", "Training"},
+    {"tau", "Training"},
+    {"mulsupcon", "Training"},
+    {"optim", "Optimiser"},
+    {"aug", "Augmentation"},
 };
 
 /* The named groups, in document order, with the sentence that opens each. */
@@ -44,9 +56,10 @@ typedef struct group_info {
 
 static const group_info k_groups[] = {
     {"Run time",
-     "Where and how a model runs. `msc_model_create` reads `backend` and `threads` from its\n"
-     "options and `msc_model_load` from its `runtime` argument; they are not part of the\n"
-     "model's configuration. `seed` is: it is stored with the model."},
+     "Where and how a model runs. `msc_model_create` reads `backend`, `threads`,\n"
+     "`precision` and `conv_algorithm` from its options and `msc_model_load` from its\n"
+     "`runtime` argument; they are not part of the model's configuration. `seed` is: it is\n"
+     "stored with the model."},
     {"Modalities",
      "One set of keys per modality `i` = 0 .. `modality.count`-1 (`#` in the key). The\n"
      "architecture keys `stem_width` .. `depths` default to the preset named by\n"

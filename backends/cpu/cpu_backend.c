@@ -110,7 +110,6 @@ msc_status cpu_prim_init(mbk_ctx *ctx, cpu_prim *p, dnnl_primitive_desc_t pd) {
     CPU_TRY(dnnl_memory_create(&p->scratch_mem, smd, ctx->engine, DNNL_MEMORY_NONE),
             "scratchpad memory");
   }
-  p->scratch_gen = (uint64_t)-1;
   return MSC_OK;
 }
 
@@ -128,17 +127,47 @@ static msc_status ctx_scratch_ensure(mbk_ctx *ctx, size_t bytes) {
   free(ctx->scratch);
   ctx->scratch = n;
   ctx->scratch_cap = bytes;
-  ctx->scratch_gen++;
+  return MSC_OK;
+}
+
+/* 1 when an argument's memory lies in [lo, lo + len) (or cannot be told). */
+static int args_in(const dnnl_exec_arg_t *args, int nargs, const void *lo, size_t len) {
+  for (int i = 0; i < nargs; ++i) {
+    void *h = NULL;
+    if (!args[i].memory) continue;
+    if (dnnl_memory_get_data_handle(args[i].memory, &h) != dnnl_success) return 1;
+    if (h && (const char *)h >= (const char *)lo && (const char *)h < (const char *)lo + len)
+      return 1;
+  }
+  return 0;
+}
+
+/* Where a scratchpad of p's goes. A large one (Winograd's transformed tiles: 7 to 55
+ * MiB for ResNet-18 at batch 64, cpu_conv.c) takes the shared input-conversion buffer
+ * when this execution neither reads nor writes a conversion held there (that conversion
+ * is forgotten, and made again by whoever needs it next): the training step's largest
+ * conversion there (the S2 stem's channels-last input, 42 MiB at batch 32) and the
+ * largest scratchpad then share their memory instead of adding up (docs/memory.md,
+ * "Winograd's scratchpad"). Small ones, and those of an execution that uses that buffer,
+ * take the context's own scratchpad. */
+enum { CPU_SCRATCH_SHARED_MIN = 1 << 20 };
+
+static msc_status scratch_for(mbk_ctx *ctx, const cpu_prim *p, int nargs,
+                              const dnnl_exec_arg_t *args, void **out) {
+  const cpu_shared *sx = &ctx->shared[CPU_SHARED_X];
+  if (p->scratch_size >= CPU_SCRATCH_SHARED_MIN && !args_in(args, nargs, sx->data, sx->cap))
+    return cpu_shared_take(ctx, CPU_SHARED_X, p->scratch_size, out);
+  CPU_CHECK(ctx_scratch_ensure(ctx, p->scratch_size));
+  *out = ctx->scratch;
   return MSC_OK;
 }
 
 msc_status cpu_prim_exec(mbk_ctx *ctx, cpu_prim *p, int nargs, dnnl_exec_arg_t *args) {
   if (p->scratch_size > 0) {
-    CPU_CHECK(ctx_scratch_ensure(ctx, p->scratch_size));
-    if (p->scratch_gen != ctx->scratch_gen) {
-      CPU_TRY(dnnl_memory_set_data_handle(p->scratch_mem, ctx->scratch), "scratchpad");
-      p->scratch_gen = ctx->scratch_gen;
-    }
+    void *at = NULL, *cur = NULL;
+    CPU_CHECK(scratch_for(ctx, p, nargs, args, &at));
+    CPU_TRY(dnnl_memory_get_data_handle(p->scratch_mem, &cur), "scratchpad");
+    if (cur != at) CPU_TRY(dnnl_memory_set_data_handle(p->scratch_mem, at), "scratchpad");
     args[nargs].arg = DNNL_ARG_SCRATCHPAD;
     args[nargs].memory = p->scratch_mem;
     nargs++;
@@ -244,10 +273,17 @@ static msc_status cpu_ctx_create(const mbk_ctx_params *params, mbk_ctx **out) {
                     params->struct_size);
   int32_t precision;
   CPU_CHECK(ctx_precision(params, &precision));
+  if (params && params->struct_size >= offsetof(mbk_ctx_params, conv_algo) + sizeof(int32_t) &&
+      params->conv_algo != MBK_CONV_ALGO_AUTO && params->conv_algo != MBK_CONV_ALGO_DIRECT)
+    return CPU_FAIL(MSC_E_INVALID_ARGUMENT, "cpu: ctx_create: unknown conv_algo %d",
+                    (int)params->conv_algo);
   mbk_ctx *ctx = calloc(1, sizeof *ctx);
   if (!ctx) return CPU_FAIL(MSC_E_OUT_OF_MEMORY, "cpu: context");
   ctx->threads = params ? params->threads : 0;
   ctx->precision = precision;
+  /* A caller built before API 15 has no conv_algo field: AUTO. */
+  if (params && params->struct_size >= offsetof(mbk_ctx_params, conv_algo) + sizeof(int32_t))
+    ctx->conv_algo = params->conv_algo;
   msc_status st = ctx_init(ctx);
   if (st != MSC_OK) {
     cpu_ctx_free(ctx);

@@ -132,7 +132,53 @@ static int stem_nhwc(const cpu_weighted *op) {
   return op->w_groups == 1 && c > 4 && c < 16 && c != 8 && op->y_dims[1] % 16 == 0;
 }
 
-static msc_status conv_fwd_as(cpu_weighted *op, int narrow, dnnl_primitive_desc_t *pd) {
+/* Winograd F(4×4, 3×3) (oneDNN's jit_wino_4x3, AVX-512 float32 only) for 3×3 stride-1
+ * layers of 64 channels and more, forward, backward-data and backward-weights: about 4×
+ * fewer multiplications than the direct sum, paid in transforms. ResNet-18 at batch 64
+ * (2 threads, onednn_verbose, ms per call direct → Winograd): 64 ch 30×30 forward 10.2
+ * → 7.0, backward-data 11.4 → 6.3, backward-weights 11.3 → 9.7; 256 ch 8×8 11.4 → 4.3,
+ * 11.3 → 4.4, 11.9 → 5.8; 512 ch 4×4 11.3 → 6.7, 9.2 → 6.7, 14.0 → 6.5
+ * (docs/performance.md, "Winograd"). Below 64 channels the layers are the project's own
+ * kernels' or too small to gain. Its rounding differs from the direct sum's (a sum of
+ * transformed terms): the "conv_algorithm" option "direct" (MBK_CONV_ALGO_DIRECT) turns
+ * it off. A Winograd primitive whose scratchpad would pass CPU_WINO_SCRATCH_MAX stays
+ * direct: the scratchpad holds the transformed tiles of the whole batch, and the
+ * 512-channel backward-weights at batch 64 asks 125 MiB for 45 ms of a 1 s step (the
+ * training step's peak memory, docs/memory.md). */
+#define CPU_WINO_SCRATCH_MAX ((size_t)64 << 20)
+enum { CPU_WINO_MIN_C = 64 };
+
+static int wino_fits(const cpu_weighted *op) {
+  const mbk_op_desc *d = &op->base.desc;
+  return op->base.ctx->conv_algo == MBK_CONV_ALGO_AUTO && !op->q &&
+         cpu_op_dt(op->base.ctx) == dnnl_f32 && op->w_groups == 1 && d->u.conv.kh == 3 &&
+         d->u.conv.kw == 3 && d->u.conv.sh == 1 && d->u.conv.sw == 1 &&
+         op->x_dims[1] >= CPU_WINO_MIN_C && op->y_dims[1] >= CPU_WINO_MIN_C &&
+         op->x_dims[1] % 16 == 0 && op->y_dims[1] % 16 == 0;
+}
+
+/* A Winograd primitive descriptor for cd, or dnnl_unimplemented (quietly: the caller
+ * goes on with the direct one) where oneDNN has none here (no AVX-512) or its
+ * scratchpad is too large. */
+static dnnl_status_t wino_pd(cpu_weighted *op, const void *cd, const_dnnl_primitive_attr_t attr,
+                             const_dnnl_primitive_desc_t hint, dnnl_primitive_desc_t *pd) {
+  cpu_ctx_threads(op->base.ctx);
+  dnnl_status_t st = dnnl_primitive_desc_create(pd, cd, attr, op->base.ctx->engine, hint);
+  if (st != dnnl_success) {
+    *pd = NULL;
+    return st;
+  }
+  const dnnl_memory_desc_t *smd =
+      dnnl_primitive_desc_query_md(*pd, dnnl_query_scratchpad_md, 0);
+  if (!is_ref(*pd) && (!smd || dnnl_memory_desc_get_size(smd) <= CPU_WINO_SCRATCH_MAX))
+    return dnnl_success;
+  dnnl_primitive_desc_destroy(*pd);
+  *pd = NULL;
+  return dnnl_unimplemented;
+}
+
+static msc_status conv_fwd_as(cpu_weighted *op, int narrow, dnnl_alg_kind_t alg,
+                              dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
   dnnl_dims_t s, p;
   CPU_CHECK(conv_mds(op, 0, narrow, &x, &w, &b, &y));
@@ -147,9 +193,13 @@ static msc_status conv_fwd_as(cpu_weighted *op, int narrow, dnnl_primitive_desc_
    * oneDNN's int8 convolutions are inference ones. */
   int with_b = op->bias || d->u.conv.fold_bn || op->q;
   dnnl_prop_kind_t prop = op->q ? dnnl_forward_inference : dnnl_forward_training;
-  CPU_TRY(dnnl_convolution_forward_desc_init(&cd, prop, dnnl_convolution_direct, &x, &w,
-                                             with_b ? &b : NULL, &y, s, p, p),
+  CPU_TRY(dnnl_convolution_forward_desc_init(&cd, prop, alg, &x, &w, with_b ? &b : NULL, &y, s,
+                                             p, p),
           "conv2d forward descriptor");
+  const int wino = alg == dnnl_convolution_winograd;
+  if (wino && !mbk_conv_fused(d))
+    return wino_pd(op, &cd, op->base.ctx->attr, NULL, pd) == dnnl_success ? MSC_OK
+                                                                          : MSC_E_UNSUPPORTED;
   if (!mbk_conv_fused(d) && !op->q) {
     if (stem_nhwc(op) && cpu_op_dt(op->base.ctx) == dnnl_f32 &&
         channels_last_pd(op, &cd, op->base.ctx->attr, pd) == dnnl_success)
@@ -168,6 +218,11 @@ static msc_status conv_fwd_as(cpu_weighted *op, int narrow, dnnl_primitive_desc_
     }
   }
   dnnl_status_t st = dnnl_unimplemented;
+  if (wino) {
+    st = wino_pd(op, &cd, attr, NULL, pd);
+    dnnl_primitive_attr_destroy(attr);
+    return st == dnnl_success ? MSC_OK : MSC_E_UNSUPPORTED;
+  }
   if (small_channels(op)) st = channels_last_pd(op, &cd, attr, pd);
   if (st != dnnl_success) {
     cpu_ctx_threads(op->base.ctx);
@@ -181,45 +236,61 @@ static msc_status conv_fwd_as(cpu_weighted *op, int narrow, dnnl_primitive_desc_
 /* The forward in the narrow layouts (act_md), or in "any" where no kernel or only a
  * reference one takes them. */
 static msc_status conv_fwd(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
-  if (conv_fwd_as(op, 1, pd) == MSC_OK) {
+  if (wino_fits(op) && conv_fwd_as(op, 0, dnnl_convolution_winograd, pd) == MSC_OK)
+    return MSC_OK;
+  *pd = NULL;
+  if (conv_fwd_as(op, 1, dnnl_convolution_direct, pd) == MSC_OK) {
     if (!is_ref(*pd)) return MSC_OK;
     dnnl_primitive_desc_destroy(*pd);
   }
   *pd = NULL;
-  return conv_fwd_as(op, 0, pd);
+  return conv_fwd_as(op, 0, dnnl_convolution_direct, pd);
 }
 
-static msc_status conv_bwd_data_as(cpu_weighted *op, int narrow, dnnl_primitive_desc_t *pd) {
+static msc_status conv_bwd_data_as(cpu_weighted *op, int narrow, dnnl_alg_kind_t alg,
+                                   dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
   dnnl_dims_t s, p;
   CPU_CHECK(conv_mds(op, 0, narrow, &x, &w, &b, &y));
   conv_geometry(op, s, p);
   dnnl_convolution_desc_t cd;
-  CPU_TRY(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &x, &w, &y, s,
-                                                   p, p),
+  CPU_TRY(dnnl_convolution_backward_data_desc_init(&cd, alg, &x, &w, &y, s, p, p),
           "conv2d backward-data descriptor");
+  if (alg == dnnl_convolution_winograd)
+    return wino_pd(op, &cd, op->base.ctx->attr, op->fwd.pd, pd) == dnnl_success
+               ? MSC_OK
+               : MSC_E_UNSUPPORTED;
   return cpu_pd_create(op->base.ctx, pd, &cd, op->fwd.pd, "conv2d backward data");
 }
 
-/* As conv_fwd: narrow layouts unless only a reference kernel takes them. */
+/* As conv_fwd: Winograd where it fits, else narrow layouts unless only a reference
+ * kernel takes them. */
 static msc_status conv_bwd_data(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
-  if (conv_bwd_data_as(op, 1, pd) == MSC_OK) {
+  if (wino_fits(op) && conv_bwd_data_as(op, 0, dnnl_convolution_winograd, pd) == MSC_OK)
+    return MSC_OK;
+  *pd = NULL;
+  if (conv_bwd_data_as(op, 1, dnnl_convolution_direct, pd) == MSC_OK) {
     if (!is_ref(*pd)) return MSC_OK;
     dnnl_primitive_desc_destroy(*pd);
   }
   *pd = NULL;
-  return conv_bwd_data_as(op, 0, pd);
+  return conv_bwd_data_as(op, 0, dnnl_convolution_direct, pd);
 }
 
-static msc_status conv_bwd_weights_as(cpu_weighted *op, int narrow, dnnl_primitive_desc_t *pd) {
+static msc_status conv_bwd_weights_as(cpu_weighted *op, int narrow, dnnl_alg_kind_t alg,
+                                      dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t x, w, b, y;
   dnnl_dims_t s, p;
   CPU_CHECK(conv_mds(op, 1, narrow, &x, &w, &b, &y));
   conv_geometry(op, s, p);
   dnnl_convolution_desc_t cd;
-  CPU_TRY(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &x, &w,
-                                                      op->bias ? &b : NULL, &y, s, p, p),
+  CPU_TRY(dnnl_convolution_backward_weights_desc_init(&cd, alg, &x, &w, op->bias ? &b : NULL,
+                                                      &y, s, p, p),
           "conv2d backward-weights descriptor");
+  if (alg == dnnl_convolution_winograd)
+    return wino_pd(op, &cd, op->base.ctx->attr, op->fwd.pd, pd) == dnnl_success
+               ? MSC_OK
+               : MSC_E_UNSUPPORTED;
   return cpu_pd_create(op->base.ctx, pd, &cd, op->fwd.pd, "conv2d backward weights");
 }
 
@@ -247,8 +318,11 @@ static msc_status conv_bwd_weights_nhwc(cpu_weighted *op, dnnl_primitive_desc_t 
  * by more than the dy conversion costs (bench_train --encoder tiny, onednn_verbose);
  * except the wider stems of stem_nhwc. */
 static msc_status conv_bwd_weights(cpu_weighted *op, dnnl_primitive_desc_t *pd) {
+  if (wino_fits(op) && conv_bwd_weights_as(op, 0, dnnl_convolution_winograd, pd) == MSC_OK)
+    return MSC_OK;
+  *pd = NULL;
   int narrow_x = op->x_dims[1] % 8 == 0 && op->x_dims[1] % 16 != 0;
-  if (narrow_x && conv_bwd_weights_as(op, 1, pd) == MSC_OK) {
+  if (narrow_x && conv_bwd_weights_as(op, 1, dnnl_convolution_direct, pd) == MSC_OK) {
     if (!is_ref(*pd)) return MSC_OK;
     dnnl_primitive_desc_destroy(*pd);
   }
@@ -258,7 +332,7 @@ static msc_status conv_bwd_weights(cpu_weighted *op, dnnl_primitive_desc_t *pd) 
     dnnl_primitive_desc_destroy(*pd);
   }
   *pd = NULL;
-  return conv_bwd_weights_as(op, 0, pd);
+  return conv_bwd_weights_as(op, 0, dnnl_convolution_direct, pd);
 }
 
 msc_status cpu_conv_create(mbk_ctx *ctx, const mbk_op_desc *d, mbk_op **out) {

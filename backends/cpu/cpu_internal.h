@@ -76,9 +76,9 @@ struct mbk_ctx {
   dnnl_primitive_attr_t attr; /* user-managed scratchpad, shared by every primitive */
   void *scratch;              /* one scratchpad for the context's primitives */
   size_t scratch_cap;
-  uint64_t scratch_gen; /* bumps when scratch moves */
   int32_t threads;
   int32_t precision; /* mbk_precision: the data type of compute ops (cpu_op_dt) */
+  int32_t conv_algo; /* mbk_conv_algo: whether conv2d may run Winograd (cpu_conv.c) */
   /* The loss terms' host scratch (cpu_loss.c), kept: steady steps allocate nothing. */
   mbk_loss_ws loss_ws;
   float *loss_buf;
@@ -104,7 +104,6 @@ typedef struct cpu_prim {
   dnnl_primitive_t prim;
   dnnl_memory_t scratch_mem; /* NULL when the primitive needs no scratchpad */
   size_t scratch_size;
-  uint64_t scratch_gen;
 } cpu_prim;
 
 /* A cached conversion between two layouts, plus a buffer for its result when the
@@ -188,6 +187,9 @@ msc_status cpu_view_shared(mbk_ctx *ctx, const mbk_tensor *t, const dnnl_memory_
 msc_status cpu_buf_shared(mbk_ctx *ctx, cpu_buf *b, const dnnl_memory_desc_t *md,
                           cpu_shared_role role);
 void cpu_shared_free(mbk_ctx *ctx);
+/* *data: the shared buffer of role, at least bytes, as scratch: the conversion it held is
+ * forgotten (cpu_prim_exec puts large scratchpads there). */
+msc_status cpu_shared_take(mbk_ctx *ctx, cpu_shared_role role, size_t bytes, void **data);
 /* Writes src (any layout) into t in layout md (logical shape ndim/dims). */
 msc_status cpu_write_as(mbk_ctx *ctx, dnnl_memory_t src, mbk_tensor *t, int32_t ndim,
                         const int64_t *dims, const dnnl_memory_desc_t *md, cpu_reorder *r);

@@ -201,6 +201,13 @@ msc_status cpu_buf_shared(mbk_ctx *ctx, cpu_buf *b, const dnnl_memory_desc_t *md
   return MSC_OK;
 }
 
+msc_status cpu_shared_take(mbk_ctx *ctx, cpu_shared_role role, size_t bytes, void **data) {
+  CPU_CHECK(shared_reserve(ctx, role, bytes));
+  ctx->shared[role].src_id = 0;
+  *data = ctx->shared[role].data;
+  return MSC_OK;
+}
+
 void cpu_shared_free(mbk_ctx *ctx) {
   for (int i = 0; i < CPU_SHARED_ROLES; ++i) free(ctx->shared[i].data);
   memset(ctx->shared, 0, sizeof ctx->shared);

@@ -174,6 +174,11 @@ static msc_status cu_ctx_create(const mbk_ctx_params *params, mbk_ctx **out) {
                    params->precision == MBK_PRECISION_BF16   ? "bf16"
                    : params->precision == MBK_PRECISION_INT8 ? "int8"
                                                              : "(unknown)");
+  /* API 15's conv_algo: cuDNN chooses the algorithms here; only the value is checked. */
+  if (params && params->struct_size >= offsetof(mbk_ctx_params, conv_algo) + sizeof(int32_t) &&
+      params->conv_algo != MBK_CONV_ALGO_AUTO && params->conv_algo != MBK_CONV_ALGO_DIRECT)
+    return CU_FAIL(MSC_E_INVALID_ARGUMENT, "cuda: ctx_create: unknown conv_algo %d",
+                   (int)params->conv_algo);
   mbk_ctx *ctx = (mbk_ctx *)calloc(1, sizeof *ctx);
   if (!ctx) return CU_FAIL(MSC_E_OUT_OF_MEMORY, "cuda: context");
   if (params && params->struct_size >= offsetof(mbk_ctx_params, device) + sizeof(int32_t))

@@ -17,7 +17,8 @@
  * u.add.row_scale, for stochastic depth; 13: BATCHNORM's synchronised statistics,
  * u.bn.reduce; 14: ops in place, which the training step's memory plan uses: BATCHNORM,
  * RELU and GELU backward with dx = dy, ADD backward with da = dy, RELU forward with y =
- * x, ADD forward with y = a; and the optional tensor_host_data).
+ * x, ADD forward with y = a; and the optional tensor_host_data; 15:
+ * mbk_ctx_params.conv_algo).
  *
  * The contract is this header plus the files it names: backend_op.h/.c (the op frame a
  * backend builds its ops on), loss_core.h, loss_rows.h/.c, optim_core.h and
@@ -190,7 +191,7 @@
 extern "C" {
 #endif
 
-#define MBK_API_VERSION        14u
+#define MBK_API_VERSION        15u
 #define MBK_MODULE_INIT_SYMBOL "msc_backend_module_init"
 #define MBK_MAX_DIMS           4
 #define MBK_MAX_CONCAT         16
@@ -440,11 +441,21 @@ typedef enum mbk_precision {
   MBK_PRECISION_INT8 = 2 /* API 9 */
 } mbk_precision;
 
+/* How CONV2D computes (API 15). AUTO: the backend picks per layer, and may use a fast
+ * algorithm whose float32 rounding differs from the direct sum's (the CPU backend's
+ * Winograd F(4×4, 3×3), backends/cpu/cpu_conv.c); DIRECT: the direct sum only, for
+ * callers that compare numbers across versions. Every algorithm computes the same
+ * convolution: they differ in rounding only. A backend that does not choose itself
+ * ignores the field (CUDA: cuDNN picks its algorithms); a value other than these two is
+ * refused by ctx_create (MSC_E_INVALID_ARGUMENT). */
+typedef enum mbk_conv_algo { MBK_CONV_ALGO_AUTO = 0, MBK_CONV_ALGO_DIRECT = 1 } mbk_conv_algo;
+
 typedef struct mbk_ctx_params {
   uint32_t struct_size; /* sizeof(mbk_ctx_params) */
   int32_t threads;      /* 0 = backend default */
   int32_t device;       /* device index for GPU backends */
   int32_t precision;    /* mbk_precision (API 7); 0 = F32 */
+  int32_t conv_algo;    /* mbk_conv_algo (API 15); 0 = AUTO */
 } mbk_ctx_params;
 
 /* Bits of mbk_iface.caps: what a backend does beyond the required ops. */

@@ -211,24 +211,27 @@ msc_status msci_model_alloc(const msc_options *opts, const msc_options *runtime,
   pthread_mutex_init(&m->pool_lock, NULL);
   char *backend = NULL;
   int64_t threads = 0;
-  char precision[8] = "f32";
+  char precision[8] = "f32", conv_algo[8] = "auto";
   msc_status st = msci_model_cfg_parse(opts, &m->cfg);
   if (st == MSC_OK) st = resolve_options(&m->cfg, &m->opts);
   if (st == MSC_OK) st = msci_options_get_string_alloc(runtime, "backend", &backend);
   if (st == MSC_OK) st = msc_options_get_int(runtime, "threads", &threads);
   if (st == MSC_OK)
     st = msc_options_get_string(runtime, "precision", precision, sizeof precision, NULL);
+  if (st == MSC_OK)
+    st = msc_options_get_string(runtime, "conv_algorithm", conv_algo, sizeof conv_algo, NULL);
   if (st == MSC_OK) st = msci_backend_resolve(backend, &m->be, &m->backend_name);
   m->threads = (int32_t)threads;
   /* The schema admits only these names (options_schema.c). */
   m->precision = strcmp(precision, "bf16") == 0   ? MBK_PRECISION_BF16
                  : strcmp(precision, "int8") == 0 ? MBK_PRECISION_INT8
                                                   : MBK_PRECISION_F32;
+  m->conv_algo = strcmp(conv_algo, "direct") == 0 ? MBK_CONV_ALGO_DIRECT : MBK_CONV_ALGO_AUTO;
   free(backend);
   msc_options_free(defaults);
   if (st == MSC_OK) st = msci_graph_build(&m->cfg, &m->graph);
   /* The backend refuses a precision it cannot compute in here (MSC_E_UNSUPPORTED). */
-  mbk_ctx_params p = {sizeof p, m->threads, 0, m->precision};
+  mbk_ctx_params p = {sizeof p, m->threads, 0, m->precision, m->conv_algo};
   if (st == MSC_OK) st = msci_be_ctx_create(m->be, &p, &m->ctx);
   for (int32_t i = 0; st == MSC_OK && i < m->graph.n_params; ++i)
     st = msci_be_tensor_create(m->be, m->ctx, &m->graph.params[i].t);
@@ -544,7 +547,7 @@ static msc_status load_training(msc_model *m, const msci_st_file *f, const char 
     if (st != MSC_OK) st = bad_entry(st, path, "mosaic.train");
   }
   /* The run-time keys the caller gave win over those saved. */
-  char backend[64], precision[8];
+  char backend[64], precision[8], conv_algo[8];
   int64_t threads = 0;
   if (st == MSC_OK && runtime) {
     st = msc_options_get_string(runtime, "backend", backend, sizeof backend, NULL);
@@ -554,6 +557,9 @@ static msc_status load_training(msc_model *m, const msci_st_file *f, const char 
     if (st == MSC_OK)
       st = msc_options_get_string(runtime, "precision", precision, sizeof precision, NULL);
     if (st == MSC_OK) st = msc_options_set_string(o, "precision", precision);
+    if (st == MSC_OK)
+      st = msc_options_get_string(runtime, "conv_algorithm", conv_algo, sizeof conv_algo, NULL);
+    if (st == MSC_OK) st = msc_options_set_string(o, "conv_algorithm", conv_algo);
   }
   if (st == MSC_OK) st = msci_train_configure(m, o);
   msc_options_free(o);

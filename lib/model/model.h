@@ -166,6 +166,7 @@ struct msc_model {
   const char *backend_name;
   int32_t threads;
   int32_t precision; /* mbk_precision of every context (the "precision" option) */
+  int32_t conv_algo; /* mbk_conv_algo of every context (the "conv_algorithm" option) */
   mbk_ctx *ctx;      /* owns the parameter tensors */
   pthread_mutex_t pool_lock;
   msci_exec *pool;          /* idle executors */

@@ -73,7 +73,7 @@ static msc_status exec_create(msc_model *m, int64_t n, int32_t training, msci_ex
                    e->need && e->mark)
                       ? MSC_OK
                       : msci_fail(MSC_E_OUT_OF_MEMORY, "executor");
-  mbk_ctx_params p = {sizeof p, m->threads, 0, m->precision};
+  mbk_ctx_params p = {sizeof p, m->threads, 0, m->precision, m->conv_algo};
   if (st == MSC_OK) st = msci_be_ctx_create(be, &p, &e->ctx);
   if (st == MSC_OK && training) {
     int32_t np = m->graph.n_params;

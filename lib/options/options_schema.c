@@ -319,6 +319,12 @@ const msci_opt_def msci_opt_table[] = {
                "backend with AVX-512 or AMX) or \"int8\" (inference only, after "
                "msc_model_calibrate: 8-bit inputs and weights; cpu backend with AVX2); else "
                "MSC_E_UNSUPPORTED; docs/precision.md"),
+    OPT_CHOICE("conv_algorithm", "auto", "auto|direct",
+               "how convolutions compute: \"auto\" (the backend picks per layer; the cpu "
+               "backend runs float32 3x3 stride-1 layers of 64 channels and more as "
+               "Winograd F(4x4,3x3) where oneDNN has it, AVX-512) or \"direct\" (the direct "
+               "sum only: the rounding of earlier versions); the cuda backend leaves the "
+               "choice to cuDNN; docs/performance.md"),
     OPT_INT("seed", "42", 0, INT64_MAX, "initialisation and sampling seed"),
     /* modalities */
     OPT_INT("modality.count", "2", 1, MSCI_MAX_MODALITIES, "number of modalities"),

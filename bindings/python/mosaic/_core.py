@@ -276,7 +276,7 @@ def _option_items(options, kwargs, default_prefix=None):
     for k, v in kwargs.items():
         k = k.replace("__", ".")
         if default_prefix and "." not in k and k not in ("seed", "threads", "backend",
-                                                         "precision"):
+                                                         "precision", "conv_algorithm"):
             k = default_prefix + k
         _flatten_options(v, k, flat)
     # Counts first, so that indexed keys come after the count that makes them valid.
@@ -762,7 +762,7 @@ class Model(_Handle):
     @classmethod
     def load(cls, path: PathLike, options: OptionsLike = None, **kwargs: Any) -> "Model":
         """Loads a model saved by save(); options/keywords: run-time keys ("backend",
-        "threads", "precision")."""
+        "threads", "precision", "conv_algorithm")."""
         opts, h = _options_handle(options, kwargs)
         try:
             ptr = ctypes.POINTER(_ffi.msc_model)()

@@ -533,7 +533,12 @@ extern "C" {
     /// bands, 120×120, ResNet-18 encoders, 19 classes) with seeded initialisation: the same
     /// options give bit-identical weights. The run-time keys "backend" and "threads" choose
     /// where it runs; an explicitly requested backend that is unusable is an error, never a
-    /// silent fallback (msc_model_backend says which one was chosen).
+    /// silent fallback (msc_model_backend says which one was chosen). "precision" and
+    /// "conv_algorithm" choose how it computes (docs/options.md): with "auto" (the default
+    /// since 0.5.0) the cpu backend runs float32 3×3 stride-1 convolutions of 64 channels and
+    /// more as Winograd F(4×4, 3×3) where the CPU has AVX-512, which rounds differently from
+    /// the direct sum (differences of the order of 1e-6 relative); "direct" keeps the direct
+    /// sum of earlier versions.
     /// Returns MSC_OK; MSC_E_INVALID_ARGUMENT (out is NULL, an inconsistent configuration:
     /// the message names the key); MSC_E_BACKEND_UNAVAILABLE; MSC_E_NOT_FOUND (unknown
     /// backend); MSC_E_OUT_OF_MEMORY. *out is untouched on error. Since 0.1.0.
@@ -562,8 +567,8 @@ extern "C" {
 
     /// Loads a model saved by msc_model_save (or any safetensors file with the same tensor
     /// names and a 'mosaic.config' entry in __metadata__; F32, F16, BF16 and F64 tensors
-    /// are accepted). runtime may be NULL or hold "backend" and "threads"; other keys in
-    /// it are ignored. Every length, offset, dtype and shape is validated before any data
+    /// are accepted). runtime may be NULL or hold "backend", "threads", "precision" and
+    /// "conv_algorithm" (as for msc_model_create); other keys in it are ignored. Every length, offset, dtype and shape is validated before any data
     /// is used; a truncated, corrupt or hostile file is refused with a message naming the
     /// file and the problem, never a crash. Every value of every tensor it reads must be
     /// finite: weights, running statistics and (since 0.5.0) a checkpoint's optimiser

@@ -132,6 +132,7 @@ static msc_status ctx_scratch_ensure(mbk_ctx *ctx, size_t bytes) {
 
 /* 1 when an argument's memory lies in [lo, lo + len) (or cannot be told). */
 static int args_in(const dnnl_exec_arg_t *args, int nargs, const void *lo, size_t len) {
+  if (!lo) return 0; /* nothing allocated there yet */
   for (int i = 0; i < nargs; ++i) {
     void *h = NULL;
     if (!args[i].memory) continue;

@@ -585,12 +585,14 @@ static const conv_case CONV_CASES[] = {
     {{2, 12, 15, 13, 64, 7, 7, 2, 2, 3, 3}, 0, 0}, /* the ResNet-18 S2 stem, 12 -> 64 */
     {{2, 5, 9, 11, 16, 7, 7, 2, 2, 3, 3}, 1, 0},   /* 5 -> 16 with bias */
     /* Winograd F(4x4, 3x3) on AVX-512 (cpu_conv.c, wino_fits: 3x3 stride 1, 64 channels
-     * and more): tiles cut by the edges, one tile, a one-pixel image, no padding, bias;
-     * skipped under valgrind like the others of AVX-512 (it runs direct there) */
-    {{2, 64, 9, 7, 64, 3, 3, 1, 1, 1, 1}, 0, 1},  /* 9 = 4 + 4 + 1 rows of tiles */
-    {{1, 64, 4, 4, 128, 3, 3, 1, 1, 1, 1}, 1, 1}, /* one tile, 64 -> 128, bias */
-    {{2, 128, 1, 1, 64, 3, 3, 1, 1, 1, 1}, 0, 1}, /* 1x1 image */
-    {{1, 64, 10, 6, 80, 3, 3, 1, 1, 0, 0}, 0, 1}, /* no padding, 80 channels out */
+     * and more, 32 output tiles of 4x4 or more in the call): tiles cut by the edges, one
+     * tile an image, a one-pixel image, no padding, bias; and one call of too few tiles
+     * (direct); skipped under valgrind like the others of AVX-512 (it runs direct there) */
+    {{2, 64, 18, 15, 64, 3, 3, 1, 1, 1, 1}, 0, 1}, /* 18 = 4·4 + 2, 15 = 3·4 + 3: 40 tiles */
+    {{32, 64, 4, 4, 128, 3, 3, 1, 1, 1, 1}, 1, 1}, /* one tile each, 64 -> 128, bias */
+    {{32, 128, 1, 1, 64, 3, 3, 1, 1, 1, 1}, 0, 1}, /* 1x1 images */
+    {{16, 64, 10, 6, 80, 3, 3, 1, 1, 0, 0}, 0, 1}, /* no padding, 80 channels out */
+    {{2, 64, 9, 7, 64, 3, 3, 1, 1, 1, 1}, 0, 1},   /* 12 tiles: direct */
 };
 
 START_TEST(test_conv2d) {
@@ -813,7 +815,7 @@ static void conv_passes(mbk_ctx *ctx, const ref_conv *p, const float *x, const f
 }
 
 START_TEST(test_conv2d_algorithms) {
-  const ref_conv p = {2, 64, 9, 7, 64, 3, 3, 1, 1, 1, 1};
+  const ref_conv p = {2, 64, 18, 15, 64, 3, 3, 1, 1, 1, 1}; /* 40 tiles of 4x4 */
   rng r = rng_make(4242);
   const int64_t xd[4] = {p.n, p.c, p.h, p.w}, wd[4] = {p.oc, p.c, p.kh, p.kw};
   const int64_t yd[4] = {p.n, p.oc, ref_conv_oh(&p), ref_conv_ow(&p)};

@@ -251,12 +251,13 @@ END_TEST
 
 /* The "conv_algorithm" run-time option (docs/options.md): "direct" and "auto" embed and
  * train ResNet-18 to the same numbers up to float32 rounding (the 3×3 layers of 64
- * channels and more run as Winograd under "auto" on AVX-512, backends/cpu/cpu_conv.c),
+ * channels and more, in calls of 32 tiles or more, run as Winograd under "auto" on
+ * AVX-512, backends/cpu/cpu_conv.c),
  * and the option reaches the backend through msc_model_create and msc_model_load alike:
  * on AVX-512 the two differ somewhere, and a model loaded with "direct" embeds bit for
  * bit as the one created with it. */
 static msc_model *create_algo(const char *algo) {
-  msc_options *o = options("resnet18", 32, "f32");
+  msc_options *o = options("resnet18", 64, "f32");
   ck_assert_int_eq(msc_options_set_string(o, "conv_algorithm", algo), MSC_OK);
   msc_model *m = NULL;
   msc_status st = msc_model_create(o, &m);
@@ -274,16 +275,18 @@ static float *embed_all(msc_model *m, const msc_batch *b, int64_t n, int64_t *di
 }
 
 START_TEST(test_conv_algorithm) {
-  enum { N = 4 };
+  /* 64 px, 8 samples: layer1's 64 channels at 16² (128 tiles of 4×4) and layer2's 128 at
+   * 8² (32 tiles) reach Winograd's minimum of 32 tiles a call (cpu_conv.c) */
+  enum { N = 8 };
   data d;
-  make_data(&d, N, 32);
-  msc_batch *b = batch_of(&d, 0, N, 32);
+  make_data(&d, N, 64);
+  msc_batch *b = batch_of(&d, 0, N, 64);
   msc_model *m_auto = create_algo("auto"), *m_direct = create_algo("direct");
   int64_t dim = 0;
   float *e_auto = embed_all(m_auto, b, N, &dim), *e_direct = embed_all(m_direct, b, N, &dim);
   const size_t ne = (size_t)(N * dim);
   double err = rel_l2(e_auto, e_direct, ne);
-  fprintf(stderr, "embed resnet18 32px: auto vs direct relative L2 %.3g\n", err);
+  fprintf(stderr, "embed resnet18 64px: auto vs direct relative L2 %.3g\n", err);
   ck_assert_msg(err < 1e-4, "auto and direct embeddings differ by %g", err);
   if (bf16_here()) /* AVX-512: Winograd ran under "auto" */
     ck_assert_msg(err > 0, "auto embeds bit for bit as direct: Winograd not used?");

@@ -462,9 +462,9 @@ public:
   /// silent fallback (msc_model_backend says which one was chosen). "precision" and
   /// "conv_algorithm" choose how it computes (docs/options.md): with "auto" (the default
   /// since 0.5.0) the cpu backend runs float32 3×3 stride-1 convolutions of 64 channels and
-  /// more as Winograd F(4×4, 3×3) where the CPU has AVX-512, which rounds differently from
-  /// the direct sum (differences of the order of 1e-6 relative); "direct" keeps the direct
-  /// sum of earlier versions.
+  /// more (in calls of 32 output tiles of 4×4 or more) as Winograd F(4×4, 3×3) where the
+  /// CPU has AVX-512, which rounds differently from the direct sum (differences of the
+  /// order of 1e-6 relative); "direct" keeps the direct sum of earlier versions.
   /// Returns MSC_OK; MSC_E_INVALID_ARGUMENT (out is NULL, an inconsistent configuration:
   /// the message names the key); MSC_E_BACKEND_UNAVAILABLE; MSC_E_NOT_FOUND (unknown
   /// backend); MSC_E_OUT_OF_MEMORY. *out is untouched on error. Since 0.1.0.

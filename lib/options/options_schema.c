@@ -321,8 +321,9 @@ const msci_opt_def msci_opt_table[] = {
                "MSC_E_UNSUPPORTED; docs/precision.md"),
     OPT_CHOICE("conv_algorithm", "auto", "auto|direct",
                "how convolutions compute: \"auto\" (the backend picks per layer; the cpu "
-               "backend runs float32 3x3 stride-1 layers of 64 channels and more as "
-               "Winograd F(4x4,3x3) where oneDNN has it, AVX-512) or \"direct\" (the direct "
+               "backend runs float32 3x3 stride-1 layers of 64 channels and more, in calls "
+               "of 32 output tiles of 4x4 or more, as Winograd F(4x4,3x3) where oneDNN has "
+               "it, AVX-512) or \"direct\" (the direct "
                "sum only: the rounding of earlier versions); the cuda backend leaves the "
                "choice to cuDNN; docs/performance.md"),
     OPT_INT("seed", "42", 0, INT64_MAX, "initialisation and sampling seed"),

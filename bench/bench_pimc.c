@@ -9,6 +9,7 @@
  *
  *   bench_pimc [--encoder resnet18|resnet34|resnet50|tiny] [--batch 64] [--warmup 2]
  *              [--steps 5] [--threads 2] [--seed 1] [--backend cpu|cuda|auto]
+ *              [--conv-algorithm auto|direct]
  *              [--save model.safetensors]
  *
  * Prints one JSON line. The warm-up steps (the first creates primitives and allocates)
@@ -44,6 +45,8 @@ int main(int argc, char **argv) {
   CHECK(msc_options_create(&o));
   CHECK(msc_options_set_string(o, "backend", bench_arg(argc, argv, "--backend", "cpu")));
   CHECK(msc_options_set_int(o, "threads", threads));
+  CHECK(msc_options_set_string(o, "conv_algorithm",
+                               bench_arg(argc, argv, "--conv-algorithm", "auto")));
   CHECK(msc_options_set_int(o, "modality.count", 2));
   for (int k = 0; k < 2; ++k) {
     char key[64];

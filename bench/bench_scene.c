@@ -8,6 +8,7 @@
  *   bench_scene [--size 10980 | --width W --height H] [--modalities s1s2|s2]
  *               [--encoder tiny|resnet18] [--task segmentation|classification]
  *               [--tile 256] [--stride 0] [--batch 8] [--classes 2] [--threads 2]
+ *               [--conv-algorithm auto|direct]
  *               [--compress none|deflate] [--dir DIR] [--regen 1] [--npy 1]
  *               [--probs 1] [--save MODEL.safetensors] [--compare MAP.npy] [--gen-only 1]
  *
@@ -328,6 +329,8 @@ int main(int argc, char **argv) {
   }
   CHECK(msc_options_set_string(o, "backend", "cpu"));
   CHECK(msc_options_set_int(o, "threads", threads));
+  CHECK(msc_options_set_string(o, "conv_algorithm",
+                               bench_arg(argc, argv, "--conv-algorithm", "auto")));
   CHECK(msc_options_set_int(o, "scene.stride", stride));
   CHECK(msc_options_set_int(o, "scene.batch", batch));
   msc_model *m = NULL;

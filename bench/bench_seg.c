@@ -7,6 +7,7 @@
  *
  *   bench_seg [--encoder resnet18|tiny] [--size 128] [--classes 2] [--batch 16]
  *             [--infer-batch 32] [--iters 3] [--threads 0] [--mode both|train|infer]
+ *             [--conv-algorithm auto|direct]
  *             [--backend cpu|cuda|auto] [--upsample bilinear|deconv] [--dump DIR]
  *
  * Prints one JSON line per mode. The first call (primitive creation, allocation) is
@@ -120,6 +121,8 @@ int main(int argc, char **argv) {
   }
   CHECK(msc_options_set_string(o, "backend", bench_arg(argc, argv, "--backend", "cpu")));
   CHECK(msc_options_set_int(o, "threads", threads));
+  CHECK(msc_options_set_string(o, "conv_algorithm",
+                               bench_arg(argc, argv, "--conv-algorithm", "auto")));
   msc_model *m = NULL;
   CHECK(msc_model_create(o, &m));
   const long long params = (long long)msc_model_parameter_count(m);

@@ -41,12 +41,24 @@ const char *cli_last_error(msc_status *status) {
   return g_last_error;
 }
 
-static void vline(const char *lead, const char *fmt, va_list ap) {
-  if (cli_rank > 0) fprintf(stderr, "[rank %d] ", cli_rank);
-  fputs(lead, stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+/* One line on stderr in one write: under mpirun each rank's stdout and stderr are separate
+ * pipes merged as they are read, so a line written in pieces could have another stream's
+ * lines land inside it (tests/dist/tool.sh saw a rank-0 banner split an error line). */
+static void put_line(const char *lead, const char *text) {
+  char line[4 * 1024];
+  if (cli_rank > 0)
+    snprintf(line, sizeof line, "[rank %d] %s%s\n", cli_rank, lead, text);
+  else
+    snprintf(line, sizeof line, "%s%s\n", lead, text);
+  fflush(stdout);      /* (what was printed before comes before; its error shows at exit) */
+  fputs(line, stderr); /* (stderr is unbuffered: one write) */
   fflush(stderr);
+}
+
+static void vline(const char *lead, const char *fmt, va_list ap) {
+  char text[3 * 1024];
+  vsnprintf(text, sizeof text, fmt, ap);
+  put_line(lead, text);
 }
 
 int cli_error(const char *fmt, ...) {
@@ -73,11 +85,9 @@ int cli_lib_error(msc_status st, const char *fmt, ...) {
   /* Keep it on one line. */
   for (char *p = msg; *p; ++p)
     if (*p == '\n' || *p == '\r') *p = ' ';
-  if (cli_rank > 0) fprintf(stderr, "[rank %d] ", cli_rank);
-  fprintf(stderr, "mosaic: error: %s: %s\n", what, msg[0] ? msg : msc_status_string(st));
-  fflush(stderr);
   snprintf(g_last_error, sizeof g_last_error, "%s: %s", what,
            msg[0] ? msg : msc_status_string(st));
+  put_line("mosaic: error: ", g_last_error);
   g_last_status = st;
   return EXIT_ERROR;
 }

@@ -170,24 +170,23 @@ static int wino_fits(const cpu_weighted *op) {
              CPU_WINO_MIN_TILES;
 }
 
-/* A Winograd primitive descriptor for cd, or dnnl_unimplemented (quietly: the caller
- * goes on with the direct one) where oneDNN has none here (no AVX-512) or its
+/* A Winograd primitive descriptor for cd, or MSC_E_UNSUPPORTED (quietly, no message: the
+ * caller goes on with the direct one) where oneDNN has none here (no AVX-512) or its
  * scratchpad is too large. */
-static dnnl_status_t wino_pd(cpu_weighted *op, const void *cd, const_dnnl_primitive_attr_t attr,
-                             const_dnnl_primitive_desc_t hint, dnnl_primitive_desc_t *pd) {
+static msc_status wino_pd(cpu_weighted *op, const void *cd, const_dnnl_primitive_attr_t attr,
+                          const_dnnl_primitive_desc_t hint, dnnl_primitive_desc_t *pd) {
   cpu_ctx_threads(op->base.ctx);
-  dnnl_status_t st = dnnl_primitive_desc_create(pd, cd, attr, op->base.ctx->engine, hint);
-  if (st != dnnl_success) {
+  if (dnnl_primitive_desc_create(pd, cd, attr, op->base.ctx->engine, hint) != dnnl_success) {
     *pd = NULL;
-    return st;
+    return MSC_E_UNSUPPORTED;
   }
   const dnnl_memory_desc_t *smd =
       dnnl_primitive_desc_query_md(*pd, dnnl_query_scratchpad_md, 0);
   if (!is_ref(*pd) && (!smd || dnnl_memory_desc_get_size(smd) <= CPU_WINO_SCRATCH_MAX))
-    return dnnl_success;
+    return MSC_OK;
   dnnl_primitive_desc_destroy(*pd);
   *pd = NULL;
-  return dnnl_unimplemented;
+  return MSC_E_UNSUPPORTED;
 }
 
 static msc_status conv_fwd_as(cpu_weighted *op, int narrow, dnnl_alg_kind_t alg,
@@ -210,9 +209,7 @@ static msc_status conv_fwd_as(cpu_weighted *op, int narrow, dnnl_alg_kind_t alg,
                                              p, p),
           "conv2d forward descriptor");
   const int wino = alg == dnnl_convolution_winograd;
-  if (wino && !mbk_conv_fused(d))
-    return wino_pd(op, &cd, op->base.ctx->attr, NULL, pd) == dnnl_success ? MSC_OK
-                                                                          : MSC_E_UNSUPPORTED;
+  if (wino && !mbk_conv_fused(d)) return wino_pd(op, &cd, op->base.ctx->attr, NULL, pd);
   if (!mbk_conv_fused(d) && !op->q) {
     if (stem_nhwc(op) && cpu_op_dt(op->base.ctx) == dnnl_f32 &&
         channels_last_pd(op, &cd, op->base.ctx->attr, pd) == dnnl_success)
@@ -230,12 +227,12 @@ static msc_status conv_fwd_as(cpu_weighted *op, int narrow, dnnl_alg_kind_t alg,
       return qs;
     }
   }
-  dnnl_status_t st = dnnl_unimplemented;
   if (wino) {
-    st = wino_pd(op, &cd, attr, NULL, pd);
+    msc_status ws = wino_pd(op, &cd, attr, NULL, pd);
     dnnl_primitive_attr_destroy(attr);
-    return st == dnnl_success ? MSC_OK : MSC_E_UNSUPPORTED;
+    return ws;
   }
+  dnnl_status_t st = dnnl_unimplemented;
   if (small_channels(op)) st = channels_last_pd(op, &cd, attr, pd);
   if (st != dnnl_success) {
     cpu_ctx_threads(op->base.ctx);
@@ -270,9 +267,7 @@ static msc_status conv_bwd_data_as(cpu_weighted *op, int narrow, dnnl_alg_kind_t
   CPU_TRY(dnnl_convolution_backward_data_desc_init(&cd, alg, &x, &w, &y, s, p, p),
           "conv2d backward-data descriptor");
   if (alg == dnnl_convolution_winograd)
-    return wino_pd(op, &cd, op->base.ctx->attr, op->fwd.pd, pd) == dnnl_success
-               ? MSC_OK
-               : MSC_E_UNSUPPORTED;
+    return wino_pd(op, &cd, op->base.ctx->attr, op->fwd.pd, pd);
   return cpu_pd_create(op->base.ctx, pd, &cd, op->fwd.pd, "conv2d backward data");
 }
 
@@ -301,9 +296,7 @@ static msc_status conv_bwd_weights_as(cpu_weighted *op, int narrow, dnnl_alg_kin
                                                       &y, s, p, p),
           "conv2d backward-weights descriptor");
   if (alg == dnnl_convolution_winograd)
-    return wino_pd(op, &cd, op->base.ctx->attr, op->fwd.pd, pd) == dnnl_success
-               ? MSC_OK
-               : MSC_E_UNSUPPORTED;
+    return wino_pd(op, &cd, op->base.ctx->attr, op->fwd.pd, pd);
   return cpu_pd_create(op->base.ctx, pd, &cd, op->fwd.pd, "conv2d backward weights");
 }
 

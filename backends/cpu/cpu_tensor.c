@@ -193,17 +193,16 @@ msc_status cpu_view_shared(mbk_ctx *ctx, const mbk_tensor *t, const dnnl_memory_
 
 msc_status cpu_buf_shared(mbk_ctx *ctx, cpu_buf *b, const dnnl_memory_desc_t *md,
                           cpu_shared_role role) {
-  CPU_CHECK(shared_reserve(ctx, role, dnnl_memory_desc_get_size(md)));
-  cpu_shared *s = &ctx->shared[role];
-  s->src_id = 0; /* whoever writes b overwrites the conversion held there */
-  CPU_CHECK(memory_at(ctx, &b->mem, md, s->data));
+  void *data = NULL; /* (whoever writes b overwrites the conversion held there) */
+  CPU_CHECK(cpu_shared_take(ctx, role, dnnl_memory_desc_get_size(md), &data));
+  CPU_CHECK(memory_at(ctx, &b->mem, md, data));
   b->md = *md;
   return MSC_OK;
 }
 
 msc_status cpu_shared_take(mbk_ctx *ctx, cpu_shared_role role, size_t bytes, void **data) {
   CPU_CHECK(shared_reserve(ctx, role, bytes));
-  ctx->shared[role].src_id = 0;
+  ctx->shared[role].src_id = 0; /* the conversion held there is forgotten */
   *data = ctx->shared[role].data;
   return MSC_OK;
 }
